@@ -1,0 +1,47 @@
+# typeahead: the two commands (make run, make test), plus bench and sanitizer runs.
+# Everything is built by CMake in $(BUILD); this file only orders the steps.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+LISTEN ?= 127.0.0.1:8080
+
+.PHONY: all deps configure build run test test-sanitize bench fuzz clean
+
+all: build
+
+deps:
+	@deploy/install-deps build
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@deploy/run-sample $(BUILD) $(LISTEN)
+
+test:
+	@deploy/install-deps test
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTA_WERROR=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+test-sanitize:
+	$(MAKE) test BUILD=build-san CMAKE_FLAGS="-DTA_ASAN=ON -DTA_UBSAN=ON -DCMAKE_BUILD_TYPE=Debug"
+
+bench:
+	@deploy/install-deps bench
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	tests/bench/run-all $(BUILD)
+
+# libFuzzer targets (clang): make fuzz, then build-fuzz/fuzz_<name> tests/fuzz/corpus/<name>
+fuzz:
+	@deploy/install-deps bench
+	CC=clang cmake -S . -B build-fuzz -DTA_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+
+clean:
+	rm -rf build build-san build-fuzz

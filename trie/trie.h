@@ -1,0 +1,169 @@
+/*
+ * typeahead: the trie module's public interface.
+ *
+ * One header for everything the other modules use from trie/:
+ *   - the project-wide error codes (TA_E*, ta_strerror),
+ *   - the one normalization routine of SPEC §3 (key and display forms),
+ *   - the reader of the trie file format (docs/FORMAT.md): cheap open, full verify, top-k lookup,
+ *     and a rank-order iterator with a caller's predicate (used by the blocklist filter layer),
+ *   - the writer of that format, and an atomic-file helper (temp file, fsync, rename).
+ *
+ * Conventions (see DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go
+ * through out-parameters; _free/_close(NULL) is a no-op; views into the mapping are (ptr, len),
+ * borrowed until trie_close().
+ */
+#ifndef TYPEAHEAD_TRIE_H
+#define TYPEAHEAD_TRIE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Errors ----------------------------------------------------------------------------- */
+
+/* X(name, value, message): the one table of error codes for the whole project. */
+#define TA_ERROR_TABLE(X)                                                   \
+  X(TA_ENOMEM, -1, "out of memory")                                         \
+  X(TA_EINVAL, -2, "invalid argument")                                      \
+  X(TA_EIO, -3, "input/output error")                                       \
+  X(TA_ENOENT, -4, "no such file or directory")                             \
+  X(TA_EACCES, -5, "permission denied")                                     \
+  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")                   \
+  X(TA_EVERSION, -7, "unsupported format version")                          \
+  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)")           \
+  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")                \
+  X(TA_ETRUNC, -10, "file is truncated")                                    \
+  X(TA_EUTF8, -11, "invalid UTF-8")                                         \
+  X(TA_ETOOLONG, -12, "input too long")                                     \
+  X(TA_ENOSPC, -13, "output buffer too small")                              \
+  X(TA_EPARSE, -14, "syntax error")                                         \
+  X(TA_ERANGE, -15, "value out of range")                                   \
+  X(TA_EEMPTY, -16, "no input")                                             \
+  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")                \
+  X(TA_EEXIST, -18, "already exists")                                       \
+  X(TA_EBUSY, -19, "resource busy")                                         \
+  X(TA_ESYS, -20, "system call failed")
+
+#define TA__ERROR_ENUM(name, value, msg) name = (value),
+enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
+#undef TA__ERROR_ENUM
+
+/* Message for a TA_E* code (or 0); never NULL. */
+const char *ta_strerror(int err);
+
+/* Maps a saved errno value to the nearest TA_E* code (ENOENT->TA_ENOENT, ...). */
+int ta_error_from_errno(int saved_errno);
+
+/* ---- Normalization (SPEC §3) -------------------------------------------------------------- */
+
+/* Longest key or display form any module accepts, in bytes (SPEC §8: q is at most 1024). */
+#define TRIE_MAX_KEY 4096
+
+/* Writes the key of src[0..len) into dst (capacity cap; NUL-terminated), its length in
+ * *out_len. Key = NFKC, case folded, combining marks stripped, Unicode whitespace runs to one
+ * ASCII space, trimmed, control characters dropped. Returns TA_EUTF8 for invalid or truncated
+ * UTF-8 and TA_ENOSPC when cap is too small. Allocates nothing on the ASCII fast path. */
+int trie_norm_key(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
+
+/* Display form of one raw spelling: NFC, whitespace runs collapsed to one space, trimmed,
+ * control characters dropped. Same errors as trie_norm_key. */
+int trie_norm_display(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
+
+/* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF), else 0. */
+int trie_utf8_valid(const char *s, size_t len);
+
+/* ---- Reader ------------------------------------------------------------------------------- */
+
+typedef struct trie_reader trie_reader_t;
+
+typedef struct {
+  uint32_t format_version;   /* write version of the file */
+  uint32_t k;                /* completions stored per node */
+  uint64_t num_queries;      /* distinct keys */
+  uint64_t num_nodes;
+  uint64_t file_size;
+  int64_t build_time;        /* unix seconds */
+  const char *source;        /* borrowed, not NUL-terminated: what the file was built from */
+  size_t source_len;
+  uint32_t file_crc;         /* CRC32C of the header: a cheap version tag for ETags */
+} trie_info_t;
+
+typedef struct {
+  uint32_t id;               /* rank of the query in the file: 0 is the best */
+  double score;
+  const char *text;          /* display form, borrowed from the mapping, not NUL-terminated */
+  size_t text_len;
+} trie_hit_t;
+
+/* Maps path and checks sizes, magic, versions and section bounds (cheap: no CRC of the body).
+ * On success *out owns the mapping; release it with trie_close(). */
+int trie_open(const char *path, trie_reader_t **out);
+
+/* Full check: CRC32C of every section and a walk of the whole structure. 0 when sound. */
+int trie_verify(const trie_reader_t *r);
+
+void trie_close(trie_reader_t *r);
+
+int trie_get_info(const trie_reader_t *r, trie_info_t *out);
+
+/* Top-k completions of a normalized key prefix, best first (score desc, key asc). k is capped
+ * at the file's k. Writes up to k hits into hits[], their number into *n_hits (0 when nothing
+ * starts with prefix). Allocates nothing; exact for every prefix length. A corrupt file gives
+ * TA_ECORRUPT, never an out-of-bounds read. */
+int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                trie_hit_t *hits, size_t *n_hits);
+
+/* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */
+typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
+
+/* Like trie_lookup, but candidates go through keep() in rank order and the walk goes on past the
+ * stored top-k until n hits are kept or the completions of prefix run out: when at least n
+ * kept completions exist, exactly n are returned, in rank order. n has no upper bound
+ * but the caller's array. Allocates only when the search frontier outgrows a stack buffer. */
+int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                         size_t n, trie_keep_fn keep, void *ctx, trie_hit_t *hits,
+                         size_t *n_hits);
+
+/* ---- Writer ------------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *key;           /* normalized key, unique across entries */
+  size_t key_len;
+  const char *display;       /* display form */
+  size_t display_len;
+  double score;              /* finite, >= 0 */
+} trie_entry_t;
+
+typedef struct {
+  uint32_t k;                /* 1..32 */
+  int64_t build_time;        /* unix seconds, stored in the metadata */
+  const char *source;        /* free text stored in the metadata (NUL-terminated) */
+  /* Called now and then during a long write; may be NULL. */
+  void (*progress)(void *ctx, const char *stage, uint64_t done, uint64_t total);
+  void *progress_ctx;
+} trie_write_opts_t;
+
+/* Writes the trie of entries[0..n) to out. Reorders entries[] (it sorts them). Does not fsync. */
+int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts_t *opts);
+
+/* ---- Atomic files (temp file in the same directory, fsync, rename, fsync the directory) ---- */
+
+typedef struct trie_afile trie_afile_t;
+
+/* Creates "<path>.tmp.XXXXXX" beside path. */
+int trie_afile_open(const char *path, trie_afile_t **out);
+FILE *trie_afile_stream(trie_afile_t *f);
+const char *trie_afile_tmp_path(const trie_afile_t *f);
+/* Flushes, fsyncs, renames over path, fsyncs the directory, frees f (also on error). */
+int trie_afile_commit(trie_afile_t *f);
+/* Removes the temp file and frees f. NULL is a no-op. */
+void trie_afile_abort(trie_afile_t *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TYPEAHEAD_TRIE_H */

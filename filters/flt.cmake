@@ -1,0 +1,6 @@
+# filters/flt.cmake: the blocklist filter layer (library ta_flt, SPEC §9) and its bench driver.
+file(GLOB TA_FLT_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/flt*.c)
+list(FILTER TA_FLT_SOURCES EXCLUDE REGEX ".*_main\\.c$")
+add_library(ta_flt STATIC ${TA_FLT_SOURCES})
+target_include_directories(ta_flt PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+target_link_libraries(ta_flt PUBLIC ta_trie PkgConfig::UTF8PROC)

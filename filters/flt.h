@@ -132,6 +132,13 @@ typedef struct {
  * matches. ctx is a flt_filter_t *. */
 int flt_keep(void *ctx, const trie_hit_t *candidate);
 
+/* The filtered answer for a normalized key prefix: the first n completions f's rules keep, in
+ * rank order; the same hits (and counters) as trie_lookup_filtered(r, prefix, prefix_len, n,
+ * flt_keep, f, hits, n_hits), but read from the node's stored top-k whenever they suffice,
+ * which is cheaper than the walk past them. hits has room for n. */
+int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
+               flt_filter_t *f, trie_hit_t *hits, size_t *n_hits);
+
 /* Lowercase name of a kind ("word", "phrase", "prefix", "exact"); "?" when out of range. */
 const char *flt_kind_name(flt_kind_t kind);
 

@@ -3,8 +3,8 @@
  * tests/bench/bench-filters; not installed). For every prefix of a file it times, one lookup at a
  * time and in interleaved rounds so that a noisy machine hurts each configuration alike:
  *   plain     trie_lookup (what a server without rules could do),
- *   empty     trie_lookup_filtered + flt_keep with an empty rule set,
- *   rules     trie_lookup_filtered + flt_keep with the rules of --filters,
+ *   empty     flt_lookup with an empty rule set,
+ *   rules     flt_lookup with the rules of --filters (no cache),
  *   cached    the same with a verdict cache (flt_cache_t, as typeahead-serve runs it), made
  *             empty before the first round (so round 1 pays the misses),
  * and prints one line per configuration: median, mean and p99 ns per lookup, and hits.
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
         if (c == PLAIN)
           rc = trie_lookup(r, key, p.len[i], (unsigned)n, hits, &n_hits);
         else
-          rc = trie_lookup_filtered(r, key, p.len[i], n, flt_keep, &f, hits, &n_hits);
+          rc = flt_lookup(r, key, p.len[i], n, &f, hits, &n_hits);
         uint64_t t1 = now_ns();
         if (rc) return die("lookup", rc);
         ns[c][(size_t)round * p.n + i] = t1 - t0;

@@ -113,6 +113,18 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
   }
   if (n_hits != want)
     fail_msg("prefix \"%.*s\" n=%zu: %zu hits, want %zu", (int)plen, prefix, n, n_hits, want);
+  /* flt_lookup (stored top-k first, the walk when they do not suffice) gives the same */
+  trie_hit_t hits2[16];
+  size_t n_hits2 = 99;
+  flt_filter_t f2 = {.rs = rs, .cache = cache};
+  rc = flt_lookup(r, prefix, plen, n, &f2, hits2, &n_hits2);
+  if (rc != 0) fail_msg("flt_lookup(\"%.*s\"): %s", (int)plen, prefix, ta_strerror(rc));
+  assert_int_equal(n_hits2, n_hits);
+  for (size_t i = 0; i < n_hits; i++) {
+    assert_int_equal(hits2[i].id, hits[i].id);
+    assert_true(hits2[i].text == hits[i].text && hits2[i].score == hits[i].score);
+  }
+  for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f2.suppressed[k] == f.suppressed[k]);
   uint64_t suppressed = 0;
   for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
   assert_true(suppressed >= skipped); /* every skipped one went through keep and was counted */

@@ -13,6 +13,11 @@
  *   gen_queries sample FILE.tsv N SEED > prefixes.txt
  *       N prefixes sampled as users type: a query of FILE picked with probability proportional
  *       to its count, cut after a random number of characters from 1 to its length.
+ *
+ *   gen_queries bsearch FILE.tsv PREFIXES
+ *       In-process lookup baseline: the queries of FILE sorted bytewise in memory, then for each
+ *       prefix a binary search for the first query >= prefix (where its completions start).
+ *       Prints "median X ns mean Y ns" per prefix (each timed with CLOCK_MONOTONIC).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -20,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <utf8proc.h>
 
 static uint64_t rng_s;
@@ -260,7 +266,75 @@ static int cmd_sample(const char *path, uint64_t n) {
   return 0;
 }
 
+/* ---- Binary-search baseline -------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+static int cmp_dbl(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+static double mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static char **read_lines(const char *path, size_t *n, int first_field) {
+  FILE *f = fopen(path, "r");
+  if (!f) die(path);
+  size_t cap = 1 << 16;
+  char **v = malloc(cap * sizeof *v);
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t len;
+  *n = 0;
+  while ((len = getline(&line, &lcap, f)) > 0) {
+    if (line[len - 1] == '\n') line[--len] = '\0';
+    if (first_field) {
+      char *tab = strchr(line, '\t');
+      if (tab) *tab = '\0';
+    }
+    if (*n == cap) v = realloc(v, (cap *= 2) * sizeof *v);
+    if (!v) die("realloc");
+    v[(*n)++] = strdup(line);
+  }
+  free(line);
+  fclose(f);
+  return v;
+}
+
+static int cmd_bsearch(const char *tsv, const char *prefixes) {
+  size_t nk, np;
+  char **keys = read_lines(tsv, &nk, 1);
+  char **pfx = read_lines(prefixes, &np, 0);
+  qsort(keys, nk, sizeof *keys, cmp_str);
+  double *ns = malloc((np ? np : 1) * sizeof *ns);
+  size_t found = 0;
+  for (size_t i = 0; i < np; i++) {
+    double t0 = mono_ns();
+    size_t lo = 0, hi = nk;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (strcmp(keys[mid], pfx[i]) < 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    found += lo < nk && strncmp(keys[lo], pfx[i], strlen(pfx[i])) == 0;
+    ns[i] = mono_ns() - t0;
+  }
+  double sum = 0;
+  for (size_t i = 0; i < np; i++) sum += ns[i];
+  qsort(ns, np, sizeof *ns, cmp_dbl);
+  printf("median %.0f ns mean %.0f ns over %zu prefixes (%zu with completions)\n",
+         np ? ns[np / 2] : 0.0, np ? sum / (double)np : 0.0, np, found);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "bsearch") == 0) return cmd_bsearch(argv[2], argv[3]);
   if (argc == 5 && strcmp(argv[1], "gen") == 0) {
     rng_s = strtoull(argv[3], NULL, 10);
     return cmd_gen(strtoull(argv[2], NULL, 10), argv[4]);
@@ -270,6 +344,7 @@ int main(int argc, char **argv) {
     return cmd_sample(argv[2], strtoull(argv[3], NULL, 10));
   }
   fprintf(stderr, "usage: gen_queries gen N SEED DATASETS > queries.tsv\n"
-                  "       gen_queries sample FILE.tsv N SEED > prefixes.txt\n");
+                  "       gen_queries sample FILE.tsv N SEED > prefixes.txt\n"
+                  "       gen_queries bsearch FILE.tsv PREFIXES\n");
   return 2;
 }

@@ -8,4 +8,4 @@ target_include_directories(ta_bld PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(ta_bld PUBLIC ta_trie m)
 
 add_executable(typeahead-build ${CMAKE_CURRENT_LIST_DIR}/build_main.c)
-target_link_libraries(typeahead-build PRIVATE ta_bld)
+target_link_libraries(typeahead-build PRIVATE ta_bld ta_flt)

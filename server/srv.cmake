@@ -19,7 +19,7 @@ add_custom_command(
 file(GLOB TA_SRV_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/srv_*.c)
 add_library(ta_srv STATIC ${TA_SRV_SOURCES} ${TA_DEMO_C})
 target_include_directories(ta_srv PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(ta_srv PUBLIC ta_trie PkgConfig::EVHTP PkgConfig::LIBEVENT
+target_link_libraries(ta_srv PUBLIC ta_flt ta_trie PkgConfig::EVHTP PkgConfig::LIBEVENT
                       PkgConfig::MSGPACK Threads::Threads m)
 
 add_executable(typeahead-serve ${CMAKE_CURRENT_SOURCE_DIR}/serve_main.c)

@@ -343,25 +343,6 @@ static void reply_error(reply_t *r, int status, const char *msg) {
   reply_send(r, status, "application/json; charset=utf-8", b->p, b->len);
 }
 
-/* ---- The filter seam (issue 5) ----------------------------------------------------------- */
-
-int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits) {
-  (void)s;
-  (void)m;
-  return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
-}
-
-const char *srv__filter_version(srv_t *s) {
-  (void)s;
-  return "0";
-}
-
-void srv__filters_tick(srv_t *s, int forced) {
-  (void)s;
-  (void)forced;
-}
-
 /* ---- Handlers ----------------------------------------------------------------------------- */
 
 /* Headers of a /search answer (200 and 304 alike). */
@@ -521,6 +502,65 @@ static void handle_reload(reply_t *r) {
   reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
 }
 
+/* GET /admin/filters: the rules file in force, as it was given (issue 5). */
+static void handle_filters_get(reply_t *r) {
+  srv_worker_t *w = r->w;
+  char version[17] = "";
+  int rc = srv__filters_get(w->srv, w->id, &w->out, version);
+  if (rc) {
+    reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  add_header(r->req, "X-Filters-Version", version, 1);
+  reply_send(r, 200, "text/plain; charset=utf-8", w->out.p, w->out.len);
+}
+
+/* PUT /admin/filters: body = the whole rules file; 400 with the line number when invalid (the
+ * rules in force stay), else written to --filters FILE and put in force (issue 5). */
+static void handle_filters_put(reply_t *r) {
+  srv_worker_t *w = r->w;
+  struct evbuffer *in = r->req->buffer_in;
+  size_t len = in ? evbuffer_get_length(in) : 0;
+  const char *body = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+  if (body == NULL) {
+    reply_error(r, 500, ta_strerror(TA_ENOMEM));
+    return;
+  }
+  flt_error_t err;
+  flt_info_t info;
+  int rc = srv__filters_put(w->srv, w->id, body, len, &err, &info);
+  if (rc == TA_EPARSE || rc == TA_EUTF8 || rc == TA_ETOOLONG) {
+    char msg[256];
+    if (err.line)
+      snprintf(msg, sizeof msg, "line %u: %s; the rules in force stay", err.line, err.message);
+    else
+      snprintf(msg, sizeof msg, "%s; the rules in force stay", err.message);
+    reply_error(r, 400, msg);
+    return;
+  }
+  if (rc == TA_ENOENT) {
+    reply_error(r, 409, err.message);
+    return;
+  }
+  if (rc) {
+    reply_error(r, 500, err.message[0] ? err.message : ta_strerror(rc));
+    return;
+  }
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  char tail[200];
+  int n = snprintf(tail, sizeof tail,
+                   ",\"rules\":{\"word\":%zu,\"phrase\":%zu,\"prefix\":%zu,\"exact\":%zu}}",
+                   info.rules[FLT_WORD], info.rules[FLT_PHRASE], info.rules[FLT_PREFIX],
+                   info.rules[FLT_EXACT]);
+  rc = srv__buf_put(b, "{\"version\":", 11);
+  if (!rc) rc = srv__json_string(b, info.version_hex, strlen(info.version_hex));
+  if (!rc) rc = srv__buf_put(b, tail, (size_t)n);
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
+}
+
 static int method_is(const evhtp_request_t *req, htp_method a, htp_method b) {
   return req->method == a || req->method == b;
 }
@@ -592,12 +632,20 @@ static void http_request(evhtp_request_t *req, void *arg) {
   } else if (strncmp(path, "/admin/", 7) == 0) {
     r.ep = SRV_EP_ADMIN;
     if (admin_authorized(&r)) {
-      if (strcmp(path, "/admin/reload") != 0)
+      if (strcmp(path, "/admin/filters") == 0) {
+        if (method_is(req, htp_method_GET, htp_method_HEAD))
+          handle_filters_get(&r);
+        else if (req->method == htp_method_PUT)
+          handle_filters_put(&r);
+        else
+          reply_405(&r, "GET, HEAD, PUT");
+      } else if (strcmp(path, "/admin/reload") != 0) {
         reply_error(&r, 404, "not found");
-      else if (req->method != htp_method_POST)
+      } else if (req->method != htp_method_POST) {
         reply_405(&r, "POST");
-      else
+      } else {
         handle_reload(&r);
+      }
     }
   } else {
     reply_error(&r, 404, "not found");
@@ -840,7 +888,13 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   /* A missing or bad trie is not fatal: /search and /healthz answer 503 until a good file
    * appears at the path (the reload thread watches it). */
   srv__trie_load(s, "start");
-  srv__filters_tick(s, 1);
+  /* Rules, unlike the trie, must be sound at start: without them the server would show what
+   * they are there to hide. */
+  rc = srv__filters_start(s);
+  if (rc != 0) {
+    srv_free(s);
+    return rc;
+  }
   *out = s;
   return 0;
 }
@@ -889,6 +943,7 @@ void srv_free(srv_t *s) {
   if (s == NULL) return;
   srv__reload_stop(s);
   for (unsigned i = 0; s->workers && i < s->threads; i++) worker_fini(&s->workers[i]);
+  srv__filters_free(s);
   for (unsigned i = 0; s->listen_fds && i < s->threads; i++)
     if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
   srv_trie_t *t = atomic_load(&s->current);

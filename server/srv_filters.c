@@ -315,7 +315,12 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_err
   }
   flt_ruleset_t *rs = NULL;
   int rc = flt_compile(text, len, &rs, err);
-  if (rc) return rc;
+  if (rc) {
+    atomic_fetch_add(&F->loads_failed, 1);
+    srv__log("PUT /admin/filters: refused: line %u: %s (the rules in force stay)", err->line,
+             err->message);
+    return rc;
+  }
   pthread_mutex_lock(&F->mu);
   /* The file first: the rules in force never get ahead of what a restart would load. */
   trie_afile_t *af = NULL;
@@ -383,7 +388,7 @@ int srv__filters_metrics(srv_t *s, srv_buf_t *b) {
                    (unsigned long long)atomic_load(&F->loads_ok),
                    (unsigned long long)atomic_load(&F->loads_failed));
   rc |= srv__buf_put(b, line, (size_t)n);
-  /* rule counts: read under the lock, as the reload side does (not on the request path) */
+  /* rule counts: read under the lock that serializes swaps (not on the request path) */
   pthread_mutex_lock(&F->mu);
   srv_fstate_t *st = atomic_load(&F->current);
   flt_info_t info;

@@ -153,51 +153,13 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   return EVHTP_RES_OK;
 }
 
-/* METHOD SP TARGET SP HTTP/1.x, the shape libevhtp's parser accepts; anything else it would
- * drop without an answer, so the gate answers 400 instead. */
-static int gate_request_line_ok(const char *l, size_t n) {
-  size_t i = 0;
-  while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
-  if (i == 0 || i >= n || l[i] != ' ') return 0;
-  size_t t = ++i;
-  while (i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f) i++;
-  if (i == t || i >= n || l[i] != ' ') return 0;
-  i++;
-  return n - i == 8 && memcmp(l + i, "HTTP/1.", 7) == 0 && l[i + 7] >= '0' && l[i + 7] <= '9';
-}
-
-/* Scans the header block at the start of in. Returns 0 while it is incomplete and within
- * limits, 1 when complete (*head_len = its length with the blank line, *has_body when a
- * Content-Length or Transfer-Encoding header announces a body), or 400/414/431. */
+/* The header block at the start of in, through srv__gate_scan(). */
 static int gate_scan(struct evbuffer *in, size_t *head_len, int *has_body) {
   size_t avail = evbuffer_get_length(in);
   size_t n = avail < SRV_MAX_HEAD + 1 ? avail : SRV_MAX_HEAD + 1;
   const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
   if (p == NULL) return 0;
-  size_t i = 0;
-  while (i < n && (p[i] == '\r' || p[i] == '\n')) i++; /* the parser skips these too */
-  int line_no = 0;
-  *has_body = 0;
-  while (i < n) {
-    const char *nl = memchr(p + i, '\n', n - i);
-    size_t line_end = nl ? (size_t)(nl - p) : n;
-    size_t line_len = line_end - i;
-    if (line_len > 0 && nl && p[line_end - 1] == '\r') line_len--;
-    if (line_len > SRV_MAX_LINE) return line_no == 0 ? 414 : 431;
-    if (nl == NULL) break;
-    if (line_no == 0 && !gate_request_line_ok(p + i, line_len)) return 400;
-    if (line_len == 0 && line_no > 0) {
-      *head_len = line_end + 1;
-      return 1;
-    }
-    if (line_no > 0 && ((line_len > 15 && strncasecmp(p + i, "content-length:", 15) == 0) ||
-                        (line_len > 18 && strncasecmp(p + i, "transfer-encoding:", 18) == 0)))
-      *has_body = 1;
-    line_no++;
-    i = line_end + 1;
-  }
-  if (n > SRV_MAX_HEAD) return line_no == 0 ? 414 : 431;
-  return 0;
+  return srv__gate_scan(p, n, head_len, has_body);
 }
 
 static void conn_reject(srv_conn_t *c, int status) {
@@ -345,30 +307,58 @@ static void reply_error(reply_t *r, int status, const char *msg) {
 
 /* ---- Handlers ----------------------------------------------------------------------------- */
 
-/* Headers of a /search answer (200 and 304 alike). */
-static void search_headers(srv_t *s, evhtp_request_t *req, const char *etag) {
-  add_header(req, "Cache-Control", s->cache_control, 0);
-  add_header(req, "ETag", etag, 1);
-  add_header(req, "Vary", "Accept", 0);
-  add_cors(s, req);
+/* ---- /search, independent of the transport ---------------------------------------------- */
+
+/* The whole answer to one /search request: status, headers, body (in the worker's buffer). Both
+ * transports emit it: libevhtp's reply (handle_search) and the gate's fast path (fast_search). */
+typedef struct {
+  int status;
+  const char *ctype;
+  const char *hdr_name[6];
+  const char *hdr_val[6];
+  int n_hdr;
+  char etag[80];
+  const char *body;
+  size_t body_len;
+} search_resp_t;
+
+static void resp_header(search_resp_t *o, const char *name, const char *val) {
+  o->hdr_name[o->n_hdr] = name;
+  o->hdr_val[o->n_hdr++] = val;
 }
 
-static void handle_search(reply_t *r) {
-  srv_worker_t *w = r->w;
+static void search_error(srv_worker_t *w, search_resp_t *o, int status, const char *msg) {
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  int rc = srv__buf_put(b, "{\"error\":", 9);
+  if (!rc) rc = srv__json_string(b, msg, strlen(msg));
+  if (!rc) rc = srv__buf_put(b, "}", 1);
+  o->status = status;
+  o->ctype = "application/json; charset=utf-8";
+  resp_header(o, "Cache-Control", "no-store");
+  if (w->srv->cors_origin) resp_header(o, "Access-Control-Allow-Origin", w->srv->cors_origin);
+  if (status == 503) resp_header(o, "Retry-After", "1");
+  o->body = rc ? NULL : b->p;
+  o->body_len = rc ? 0 : b->len;
+}
+
+/* raw[0..raw_len): the query string, not decoded; accept and inm: header values or NULL. */
+static void search_run(srv_worker_t *w, const char *raw, size_t raw_len, const char *accept,
+                       const char *inm, search_resp_t *o) {
   srv_t *s = w->srv;
-  evhtp_request_t *req = r->req;
+  o->n_hdr = 0;
+  o->body = NULL;
+  o->body_len = 0;
   srv_query_t q;
-  const char *raw = req->uri ? (const char *)req->uri->query_raw : NULL;
-  int rc = srv__query_parse(raw, raw ? strlen(raw) : 0, &q);
+  int rc = srv__query_parse(raw, raw_len, &q);
   if (rc) {
-    reply_error(r, rc == TA_ETOOLONG ? 414 : 400, q.error);
+    search_error(w, o, rc == TA_ETOOLONG ? 414 : 400, q.error);
     return;
   }
   const srv_trie_t *t = srv__trie_acquire(s, w->id);
   if (t == NULL) {
     srv__trie_release(s, w->id);
-    add_header(req, "Retry-After", "1", 0);
-    reply_error(r, 503, "no trie loaded");
+    search_error(w, o, 503, "no trie loaded");
     return;
   }
   unsigned tk = t->info.k;
@@ -377,18 +367,20 @@ static void handle_search(reply_t *r) {
     srv__trie_release(s, w->id);
     char msg[64];
     snprintf(msg, sizeof msg, "k must be a whole number from 1 to %u", tk);
-    reply_error(r, 400, msg);
+    search_error(w, o, 400, msg);
     return;
   }
-  int msgpack = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
-  const char *ctype = msgpack ? "application/msgpack" : "application/json; charset=utf-8";
-  char etag[80];
-  snprintf(etag, sizeof etag, "\"%s-%s-%c\"", t->version, srv__filter_version(s),
+  int msgpack = srv__wants_msgpack(accept);
+  o->ctype = msgpack ? "application/msgpack" : "application/json; charset=utf-8";
+  snprintf(o->etag, sizeof o->etag, "\"%s-%s-%c\"", t->version, srv__filter_version(s),
            msgpack ? 'm' : 'j');
-  if (srv__etag_match(evhtp_header_find(req->headers_in, "If-None-Match"), etag)) {
+  resp_header(o, "Cache-Control", s->cache_control);
+  resp_header(o, "ETag", o->etag);
+  resp_header(o, "Vary", "Accept");
+  if (s->cors_origin) resp_header(o, "Access-Control-Allow-Origin", s->cors_origin);
+  if (srv__etag_match(inm, o->etag)) {
     srv__trie_release(s, w->id);
-    search_headers(s, req, etag);
-    reply_send(r, 304, ctype, NULL, 0);
+    o->status = 304;
     return;
   }
 
@@ -410,11 +402,23 @@ static void handle_search(reply_t *r) {
   srv__trie_release(s, w->id); /* the hits point into the mapping: rendered, now let go */
   if (rc) {
     srv__log("search: %s", ta_strerror(rc));
-    reply_error(r, 500, ta_strerror(rc));
+    o->n_hdr = 0;
+    search_error(w, o, 500, ta_strerror(rc));
     return;
   }
-  search_headers(s, req, etag);
-  reply_send(r, 200, ctype, b->p, b->len);
+  o->status = 200;
+  o->body = b->p;
+  o->body_len = b->len;
+}
+
+static void handle_search(reply_t *r) {
+  evhtp_request_t *req = r->req;
+  const char *raw = req->uri ? (const char *)req->uri->query_raw : NULL;
+  search_resp_t o;
+  search_run(r->w, raw, raw ? strlen(raw) : 0, evhtp_header_find(req->headers_in, "Accept"),
+             evhtp_header_find(req->headers_in, "If-None-Match"), &o);
+  for (int i = 0; i < o.n_hdr; i++) add_header(req, o.hdr_name[i], o.hdr_val[i], 1);
+  reply_send(r, o.status, o.ctype, o.body, o.body_len);
 }
 
 static int put_json_field(srv_buf_t *b, const char *name, const char *v, size_t n) {

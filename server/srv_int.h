@@ -55,6 +55,15 @@ typedef struct {
  * out->error then holds the message. raw may hold any bytes. */
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
 
+/* The request gate: scans p[0..n), the start of a connection's input where a request begins.
+ * Returns 0 while the header block is incomplete and within limits; 1 when it is complete
+ * (*head_len = its length through the blank line, *has_body = 1 when a Content-Length or
+ * Transfer-Encoding header announces a body); 400 for a request line libevhtp would drop
+ * unanswered (not METHOD SP TARGET SP HTTP/1.x); 414 for a request line over SRV_MAX_LINE;
+ * 431 for a header line over SRV_MAX_LINE or a block over SRV_MAX_HEAD. Pass at most
+ * SRV_MAX_HEAD + 1 bytes. */
+int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
+
 /* ---- Output buffer and rendering (srv_render.c) ------------------------------------------ */
 
 typedef struct {

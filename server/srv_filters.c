@@ -265,6 +265,7 @@ int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *ke
   srv_flt_t *F = s->flt;
   if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
   unsigned w = (unsigned)(m - s->wmetrics); /* m is this worker's block */
+  if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
   const srv_fstate_t *st = fstate_acquire(F, w);
   flt_filter_t f = {.rs = st ? st->rules->rs : NULL,
                     .cache = st && fstate_fits(st, t) ? st->cache : NULL};

@@ -1,7 +1,7 @@
 /*
- * typeahead: internals of the blocklist filter layer, shared by flt_compile.c and flt_match.c.
+ * typeahead: internals of the blocklist filter layer, shared by the filters/flt_*.c files.
  *
- * A compiled rule set is four hash sets over one string arena, built once and then read only:
+ * A compiled rule set is five hash sets over one string arena, built once and then read only:
  *
  *   sets[FLT_WORD]    word tokens                      one probe per token of a key
  *   phrase_first      first tokens of phrases          one probe per token of a key

@@ -18,9 +18,9 @@
  * rules in force stay. At start a missing or invalid --filters file is fatal: the server would
  * otherwise serve what the rules are there to hide.
  *
- * ETag: handle_search reads the version before the answer is computed, so an answer is never
- * older than the version its ETag names (a swap in between gives an ETag that no longer matches,
- * so a cache only refetches).
+ * ETag: the search handler reads the version before the answer is computed, and the version is
+ * published after the state swap, so an answer is never older than the version its ETag names
+ * (a swap in between gives an ETag that names the old rules: a cache only refetches).
  */
 #include "srv_int.h"
 
@@ -103,8 +103,10 @@ static void fstate_install(srv_t *s, srv_fstate_t *st) {
   srv_flt_t *F = s->flt;
   flt_info_t info;
   flt_get_info(st->rules->rs, &info);
-  atomic_store(&F->version, info.version);
   srv_fstate_t *old = atomic_exchange(&F->current, st);
+  /* After the swap (both seq_cst): a request that reads the new version before its answer also
+   * finds the new state, so an ETag never names rules newer than its answer's. */
+  atomic_store(&F->version, info.version);
   if (old == NULL) return;
   for (unsigned w = 0; w < s->threads; w++) {
     while (atomic_load(&F->hazard[w]) == old) {

@@ -120,6 +120,31 @@ class BuildCli(unittest.TestCase):
                 self.assertEqual(f.read(), "previous contents")
             self.assertEqual(sorted(os.listdir(self.dir)), ["in.txt", "out.trie"])
 
+    def test_progress_only_on_a_terminal(self):
+        path = self.write("in.txt", "".join(f"q{i}\t{i}\n" for i in range(1, 2000)))
+        r = self.build("--freq", path, "--out", self.out)
+        self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)  # the summary line only
+        self.assertRegex(r.stderr, rb"1999 keys .* bytes -> .* in [0-9.]+ s\n$")
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(tool("typeahead-build"), ["typeahead-build", "--freq", path, "--out",
+                                                self.out])
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, seen)
+        self.assertIn(b"verifying", seen)
+        self.assertIn(b"1999 keys", seen)
+
     def test_usage_errors(self):
         path = self.write("in.txt", "a 1\n")
         for args in (["--freq", path], ["--out", self.out], ["--freq", path, "--out", self.out,

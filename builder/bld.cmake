@@ -9,8 +9,3 @@ target_link_libraries(ta_bld PUBLIC ta_trie m)
 
 add_executable(typeahead-build ${CMAKE_CURRENT_LIST_DIR}/build_main.c)
 target_link_libraries(typeahead-build PRIVATE ta_bld)
-# The weekly-tables source (--tables) lives in ta_agg (builder/agg.cmake, included before this
-# file): link it when it is there.
-if(TARGET ta_agg)
-  target_link_libraries(typeahead-build PRIVATE ta_agg)
-endif()

@@ -237,18 +237,20 @@ static void conn_read(struct bufferevent *bev, void *arg) {
   if (evbuffer_get_length(c->held)) evbuffer_prepend_buffer(in, c->held);
 }
 
+/* The reply is out: half-close, then drain the client's leftovers until its EOF (closing with
+ * unread data would reset the connection and could destroy the reply before it is read). */
+static void conn_linger(srv_conn_t *c) {
+  c->closing = 2;
+  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+  struct timeval tv = {SRV_LINGER_SECONDS, 0};
+  bufferevent_set_timeouts(c->bev, &tv, NULL);
+  bufferevent_enable(c->bev, EV_READ);
+}
+
 static void conn_write(struct bufferevent *bev, void *arg) {
   srv_conn_t *c = arg;
   if (c->closing) {
-    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-      /* Half-close, then drain the client's leftovers until its EOF: closing with unread data
-       * would reset the connection and could destroy our reply before the client reads it. */
-      c->closing = 2;
-      shutdown(bufferevent_getfd(bev), SHUT_WR);
-      struct timeval tv = {SRV_LINGER_SECONDS, 0};
-      bufferevent_set_timeouts(bev, &tv, NULL);
-      bufferevent_enable(bev, EV_READ);
-    }
+    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_linger(c);
     return;
   }
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
@@ -571,7 +573,15 @@ static int fast_search(srv_conn_t *c, const char *head, size_t head_len) {
   if (!rc) rc = srv__buf_put(b, conn_hdr, strlen(conn_hdr));
   if (!rc && !is_head && o.status != 304 && o.body_len) rc = srv__buf_put(b, o.body, o.body_len);
   if (rc) return 0; /* out of memory: let libevhtp try */
-  bufferevent_write(c->bev, b->p, b->len);
+  /* Send at once when nothing is queued: going through the output buffer costs two epoll_ctl
+   * calls (write interest on, then off) and a loop iteration per reply. */
+  struct evbuffer *outb = bufferevent_get_output(c->bev);
+  size_t sent = 0;
+  if (evbuffer_get_length(outb) == 0) {
+    ssize_t put = send(bufferevent_getfd(c->bev), b->p, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (put > 0) sent = (size_t)put;
+  }
+  if (sent < b->len) bufferevent_write(c->bev, b->p + sent, b->len - sent);
 
   uint64_t ns = srv__mono_ns() - t0;
   srv__metrics_count(w->m, SRV_EP_SEARCH, o.status, ns);
@@ -581,7 +591,10 @@ static int fast_search(srv_conn_t *c, const char *head, size_t head_len) {
              (double)ns / 1e6);
   if (!keep) {
     c->closing = 1;
-    bufferevent_enable(c->bev, EV_WRITE);
+    if (evbuffer_get_length(outb) == 0)
+      conn_linger(c);
+    else
+      bufferevent_enable(c->bev, EV_WRITE);
   }
   return 1;
 }

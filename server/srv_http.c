@@ -16,7 +16,11 @@
  *   - A request line (or header) of 8 KB or more is dropped unanswered, after an uninitialised
  *     read: the same wrapper gates every request before the parser sees a byte of it. It waits
  *     for the whole header block, answers 414 (request line over SRV_MAX_LINE) or 431 (a header
- *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly.
+ *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly; 400 for
+ *     a request line the parser would drop unanswered.
+ *
+ * The gate also answers plain GET/HEAD /search requests itself (fast_search, see there): the
+ * same search_run() as libevhtp's route, without libevhtp's per-request machinery.
  *
  * Threads: each worker has its own event_base, evhtp_t and SO_REUSEPORT socket on the same
  * port, so workers share nothing but the trie mapping (srv_state.c) and the kernel spreads the

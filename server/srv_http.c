@@ -16,7 +16,11 @@
  *   - A request line (or header) of 8 KB or more is dropped unanswered, after an uninitialised
  *     read: the same wrapper gates every request before the parser sees a byte of it. It waits
  *     for the whole header block, answers 414 (request line over SRV_MAX_LINE) or 431 (a header
- *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly.
+ *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly; 400 for
+ *     a request line the parser would drop unanswered.
+ *
+ * The gate also answers plain GET/HEAD /search requests itself (fast_search, see there): the
+ * same search_run() as libevhtp's route, without libevhtp's per-request machinery.
  *
  * Threads: each worker has its own event_base, evhtp_t and SO_REUSEPORT socket on the same
  * port, so workers share nothing but the trie mapping (srv_state.c) and the kernel spreads the
@@ -68,6 +72,8 @@ struct srv_worker {
   size_t n_conns;
   struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
   srv_buf_t out;                /* response body, reused */
+  srv_buf_t head;               /* response of the fast path, reused */
+  char hv[3][SRV_MAX_LINE + 1]; /* Accept, If-None-Match, Connection of a fast-path request */
   srv_wmetrics_t *m;
 };
 
@@ -81,6 +87,7 @@ struct srv_conn {
   int at_start;                 /* the next input byte starts a request */
   int closing;                  /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
+  int owes_write;               /* a request went to libevhtp: its write callback must run */
   srv_conn_t *prev, *next;
 };
 
@@ -154,11 +161,12 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
 }
 
 /* The header block at the start of in, through srv__gate_scan(). */
-static int gate_scan(struct evbuffer *in, size_t *head_len, int *has_body) {
+static int gate_scan(struct evbuffer *in, const char **head, size_t *head_len, int *has_body) {
   size_t avail = evbuffer_get_length(in);
   size_t n = avail < SRV_MAX_HEAD + 1 ? avail : SRV_MAX_HEAD + 1;
   const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
   if (p == NULL) return 0;
+  *head = p;
   return srv__gate_scan(p, n, head_len, has_body);
 }
 
@@ -189,6 +197,8 @@ static void conn_reject(srv_conn_t *c, int status) {
   srv__metrics_count(m, SRV_EP_OTHER, status, 0);
 }
 
+static int fast_search(srv_conn_t *c, const char *head, size_t head_len);
+
 static void conn_read(struct bufferevent *bev, void *arg) {
   srv_conn_t *c = arg;
   struct evbuffer *in = bufferevent_get_input(bev);
@@ -196,15 +206,19 @@ static void conn_read(struct bufferevent *bev, void *arg) {
     evbuffer_drain(in, evbuffer_get_length(in)); /* read and discard until the client closes */
     return;
   }
-  if (evbuffer_get_length(in) == 0) return;
-  if (c->at_start) {
+  while (c->at_start && !c->closing && evbuffer_get_length(in) > 0) {
+    const char *head = NULL;
     size_t head_len = 0;
     int has_body = 0;
-    int st = gate_scan(in, &head_len, &has_body);
+    int st = gate_scan(in, &head, &head_len, &has_body);
     if (st == 0) return; /* wait for the rest of the header block */
     if (st != 1) {
       conn_reject(c, st);
       return;
+    }
+    if (!has_body && fast_search(c, head, head_len)) {
+      evbuffer_drain(in, head_len);
+      continue;
     }
     c->at_start = 0;
     if (!has_body && evbuffer_get_length(in) > head_len) {
@@ -215,6 +229,8 @@ static void conn_read(struct bufferevent *bev, void *arg) {
       evbuffer_prepend_buffer(in, c->w->scratch);
     }
   }
+  if (c->at_start || c->closing || evbuffer_get_length(in) == 0) return;
+  c->owes_write = 1;
   c->in_cb++;
   c->orig_read(bev, c->conn);
   c->in_cb--;
@@ -225,23 +241,30 @@ static void conn_read(struct bufferevent *bev, void *arg) {
   if (evbuffer_get_length(c->held)) evbuffer_prepend_buffer(in, c->held);
 }
 
+/* The reply is out: half-close, then drain the client's leftovers until its EOF (closing with
+ * unread data would reset the connection and could destroy the reply before it is read). */
+static void conn_linger(srv_conn_t *c) {
+  c->closing = 2;
+  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+  struct timeval tv = {SRV_LINGER_SECONDS, 0};
+  bufferevent_set_timeouts(c->bev, &tv, NULL);
+  bufferevent_enable(c->bev, EV_READ);
+}
+
 static void conn_write(struct bufferevent *bev, void *arg) {
   srv_conn_t *c = arg;
   if (c->closing) {
-    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-      /* Half-close, then drain the client's leftovers until its EOF: closing with unread data
-       * would reset the connection and could destroy our reply before the client reads it. */
-      c->closing = 2;
-      shutdown(bufferevent_getfd(bev), SHUT_WR);
-      struct timeval tv = {SRV_LINGER_SECONDS, 0};
-      bufferevent_set_timeouts(bev, &tv, NULL);
-      bufferevent_enable(bev, EV_READ);
-    }
+    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_linger(c);
     return;
   }
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-  c->orig_write(bev, c->conn);
+  /* libevhtp finishes a request (keep-alive or close) in its write callback; replies of the
+   * fast path are not its business. at_start: its request was answered (not, e.g., only a
+   * "100 Continue" flushed). c may be freed by orig_write. */
+  int pass = c->owes_write;
+  if (pass && c->at_start) c->owes_write = 0;
+  if (pass) c->orig_write(bev, c->conn);
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg) {
@@ -419,6 +442,146 @@ static void handle_search(reply_t *r) {
              evhtp_header_find(req->headers_in, "If-None-Match"), &o);
   for (int i = 0; i < o.n_hdr; i++) add_header(req, o.hdr_name[i], o.hdr_val[i], 1);
   reply_send(r, o.status, o.ctype, o.body, o.body_len);
+}
+
+/* ---- The fast path: GET and HEAD /search answered by the gate ---------------------------------
+ * libevhtp spends most of a request's time in its own machinery (a request object, header
+ * lists, several buffers; bench-serve: the bare library answering a constant reaches about a
+ * third of nginx's rate). A plain GET or HEAD of exactly /search, HTTP/1.0 or 1.1, without a
+ * body, is answered here from the header block the gate already checked, through the same
+ * search_run() as the libevhtp route; everything else (other paths, absolute-form targets,
+ * bodies, folded headers) goes on to libevhtp untouched. Pipelined requests are answered in a
+ * loop. */
+
+static const char *fast_reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 414: return "URI Too Long";
+  case 503: return "Service Unavailable";
+  default: return "Internal Server Error";
+  }
+}
+
+/* 1 when v (not NUL-terminated) lists the connection option tok, case-insensitively. */
+static int fast_has_token(const char *v, const char *tok) {
+  size_t n = strlen(tok);
+  for (const char *p = v; *p; p++) {
+    if (strncasecmp(p, tok, n) == 0 && (p == v || p[-1] == ' ' || p[-1] == ',') &&
+        (p[n] == '\0' || p[n] == ' ' || p[n] == ','))
+      return 1;
+  }
+  return 0;
+}
+
+static int fast_search(srv_conn_t *c, const char *head, size_t head_len) {
+  srv_worker_t *w = c->w;
+  const char *p = head, *end = head + head_len;
+  while (p < end && (*p == '\r' || *p == '\n')) p++;
+  int is_head;
+  if ((size_t)(end - p) > 4 && memcmp(p, "GET ", 4) == 0) {
+    is_head = 0;
+    p += 4;
+  } else if ((size_t)(end - p) > 5 && memcmp(p, "HEAD ", 5) == 0) {
+    is_head = 1;
+    p += 5;
+  } else {
+    return 0;
+  }
+  if ((size_t)(end - p) < 8 || memcmp(p, "/search", 7) != 0 || (p[7] != '?' && p[7] != ' '))
+    return 0;
+  p += 7;
+  const char *query = p[0] == '?' ? p + 1 : p;
+  const char *sp = memchr(p, ' ', (size_t)(end - p));
+  if (sp == NULL) return 0;
+  const char *frag = memchr(query, '#', (size_t)(sp - query));
+  size_t query_len = (size_t)((frag ? frag : sp) - query);
+  if (p[0] != '?') query = NULL;
+  p = sp + 1;
+  if ((size_t)(end - p) < 10 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1'))
+    return 0;
+  int minor = p[7] - '0';
+  const char *nl = memchr(p, '\n', (size_t)(end - p));
+  p = nl + 1;
+
+  /* Headers: the three we use, first occurrence each (as libevhtp's lookup does). */
+  static const char *const names[3] = {"accept:", "if-none-match:", "connection:"};
+  const char *vals[3] = {NULL, NULL, NULL};
+  while (p < end) {
+    nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = (size_t)(nl - p);
+    if (n && p[n - 1] == '\r') n--;
+    if (n == 0) break;
+    if (*p == ' ' || *p == '\t') return 0; /* obsolete line folding: leave it to libevhtp */
+    for (int i = 0; i < 3; i++) {
+      size_t nn = strlen(names[i]);
+      if (vals[i] == NULL && n >= nn && strncasecmp(p, names[i], nn) == 0) {
+        const char *v = p + nn, *ve = p + n;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        memcpy(w->hv[i], v, (size_t)(ve - v));
+        w->hv[i][ve - v] = '\0';
+        vals[i] = w->hv[i];
+      }
+    }
+    p = nl + 1;
+  }
+  int keep = vals[2] ? (minor == 1 ? !fast_has_token(vals[2], "close")
+                                   : fast_has_token(vals[2], "keep-alive"))
+                     : minor == 1;
+  if (w->draining) keep = 0;
+
+  uint64_t t0 = srv__mono_ns();
+  search_resp_t o;
+  search_run(w, query ? query : "", query ? query_len : 0, vals[0], vals[1], &o);
+  srv_buf_t *b = &w->head;
+  b->len = 0;
+  char line[96];
+  int n = snprintf(line, sizeof line, "HTTP/1.%d %d %s\r\n", minor, o.status,
+                   fast_reason(o.status));
+  int rc = srv__buf_put(b, line, (size_t)n);
+  for (int i = 0; i < o.n_hdr && !rc; i++) {
+    rc |= srv__buf_put(b, o.hdr_name[i], strlen(o.hdr_name[i]));
+    rc |= srv__buf_put(b, ": ", 2);
+    rc |= srv__buf_put(b, o.hdr_val[i], strlen(o.hdr_val[i]));
+    rc |= srv__buf_put(b, "\r\n", 2);
+  }
+  if (!rc) rc = srv__buf_put(b, "Content-Type: ", 14);
+  if (!rc) rc = srv__buf_put(b, o.ctype, strlen(o.ctype));
+  if (o.status != 304) {
+    n = snprintf(line, sizeof line, "\r\nContent-Length: %zu", o.body_len);
+    if (!rc) rc = srv__buf_put(b, line, (size_t)n);
+  }
+  const char *conn_hdr = !keep ? "\r\nConnection: close\r\n\r\n"
+                         : minor == 0 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n";
+  if (!rc) rc = srv__buf_put(b, conn_hdr, strlen(conn_hdr));
+  if (!rc && !is_head && o.status != 304 && o.body_len) rc = srv__buf_put(b, o.body, o.body_len);
+  if (rc) return 0; /* out of memory: let libevhtp try */
+  /* Send at once when nothing is queued: going through the output buffer costs two epoll_ctl
+   * calls (write interest on, then off) and a loop iteration per reply. */
+  struct evbuffer *outb = bufferevent_get_output(c->bev);
+  size_t sent = 0;
+  if (evbuffer_get_length(outb) == 0) {
+    ssize_t put = send(bufferevent_getfd(c->bev), b->p, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (put > 0) sent = (size_t)put;
+  }
+  if (sent < b->len) bufferevent_write(c->bev, b->p + sent, b->len - sent);
+
+  uint64_t ns = srv__mono_ns() - t0;
+  srv__metrics_count(w->m, SRV_EP_SEARCH, o.status, ns);
+  if (w->srv->access_log)
+    srv__log("%s /search%s%.*s %d %zu %.3fms", is_head ? "HEAD" : "GET", query ? "?" : "",
+             query ? (int)query_len : 0, query ? query : "", o.status, o.body_len,
+             (double)ns / 1e6);
+  if (!keep) {
+    c->closing = 1;
+    if (evbuffer_get_length(outb) == 0)
+      conn_linger(c);
+    else
+      bufferevent_enable(c->bev, EV_WRITE);
+  }
+  return 1;
 }
 
 static int put_json_field(srv_buf_t *b, const char *name, const char *v, size_t n) {
@@ -737,6 +900,7 @@ static void worker_fini(srv_worker_t *w) {
   if (w->scratch) evbuffer_free(w->scratch);
   if (w->base) event_base_free(w->base);
   srv__buf_free(&w->out);
+  srv__buf_free(&w->head);
 }
 
 /* ---- Listening sockets -------------------------------------------------------------------- */

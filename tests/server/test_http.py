@@ -240,6 +240,34 @@ try:
         C.eq(resp[0][2], b"", "HEAD has no body")
         C.eq(resp[1][2], bg, "the GET after a HEAD is intact")
 
+    # ---- Both routes of /search give the same answer: the gate's fast path (plain GET/HEAD of
+    # /search) and libevhtp's (absolute-form target, a request with a body) -------------------
+    fast = srv.raw(b"GET /search?q=new%20y&k=3 HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=1)
+    for slow_req in (b"GET http://t/search?q=new%20y&k=3 HTTP/1.1\r\nHost: t\r\n\r\n",
+                     b"GET /search?q=new%20y&k=3 HTTP/1.1\r\nHost: t\r\nContent-Length: 2"
+                     b"\r\n\r\nab"):
+        other = srv.raw(slow_req, wait=10, expect=1)
+        a, b = split_responses(fast), split_responses(other)
+        C.check(len(a) == 1 and len(b) == 1 and a[0][2] == b[0][2] and a[0][0] == b[0][0] == 200
+                and a[0][1].get("etag") == b[0][1].get("etag"),
+                "libevhtp's /search route answers like the fast path (%r)" % slow_req[:30])
+    for slow_req in (b"GET http://t/search?q=%ff HTTP/1.1\r\nHost: t\r\n\r\n",
+                     b"GET http://t/search?q=a&k=0 HTTP/1.1\r\nHost: t\r\n\r\n"):
+        b = split_responses(srv.raw(slow_req, wait=10, expect=1))
+        C.check(len(b) == 1 and b[0][0] == 400 and b"error" in b[0][2],
+                "libevhtp's /search route: 400 for %r" % slow_req[:34])
+    # Connection handling of the fast path.
+    out = srv.raw(b"GET /search?q=ne HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", wait=10)
+    C.check(out.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in out and
+            len(split_responses(out)) == 1, "HTTP/1.1 Connection: close is honoured")
+    out = srv.raw(b"GET /search?q=ne HTTP/1.0\r\n\r\n", wait=10)
+    C.check(out.startswith(b"HTTP/1.0 200 ") and len(split_responses(out)) == 1,
+            "HTTP/1.0 closes after the answer")
+    out = srv.raw(b"GET /search?q=ne HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                  b"GET /search?q=ga HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", wait=10,
+                  expect=2)
+    C.eq([r[0] for r in split_responses(out)], [200, 200], "HTTP/1.0 keep-alive")
+
     # ---- Hostile requests (raw sockets); the server keeps answering after each -------------
     def alive(what):
         st, _, _ = srv.get("/healthz")
@@ -297,10 +325,18 @@ try:
     blob = b"".join(b"GET /search?q=%s HTTP/1.1\r\nHost: t\r\n\r\n" %
                     (qs(p).encode() if "%" not in p else p.encode()) for p, _ in reqs)
     blob += b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+    # libevhtp's routes and the fast path interleaved: /healthz first, /metrics in the middle.
+    blob = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + blob
+    reqs = [("", 200)] + reqs
+    mid = blob.index(b"GET /search?q=ca")
+    blob = blob[:mid] + b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n" + blob[mid:]
+    reqs.insert(4, ("", 200))
     out = srv.raw(blob, wait=15, expect=len(reqs) + 1)
     resp = split_responses(out)
     C.eq([r[0] for r in resp], [s for _, s in reqs] + [200], "pipelined statuses in order")
     for (p, s), r in zip(reqs, resp):
+        if not p:
+            continue
         if s == 200:
             C.eq(json.loads(r[2])["q"], p, "pipelined answer order (%r)" % p)
     # Pipelined in several small writes.

@@ -87,13 +87,25 @@ static void test_commit_creates(void **state) {
   (void)state;
   char path[4200];
   snprintf(path, sizeof path, "%s/fresh", dir);
+  mode_t old = umask(027);
   trie_afile_t *a;
   assert_int_equal(trie_afile_open(path, &a), 0);
   fputs("x", trie_afile_stream(a));
   assert_int_equal(trie_afile_commit(a), 0);
+  umask(old);
   char *s = read_text(path);
   assert_string_equal(s, "x");
   free(s);
+  /* A new file gets 0666 & ~umask, like any file a program creates, not mkstemp's 0600. */
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0640);
+  /* A replaced file keeps its mode. */
+  assert_int_equal(chmod(path, 0604), 0);
+  assert_int_equal(trie_afile_open(path, &a), 0);
+  assert_int_equal(trie_afile_commit(a), 0);
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0604);
   unlink(path);
 }
 

@@ -255,7 +255,8 @@ int main(int argc, char **argv) {
     flt_error_t ferr;
     if (flt_compile_file(args.blocklist, &rules, &ferr) != 0) {
       if (ferr.line)
-        fprintf(stderr, "typeahead-build: %s:%u: %s\n", args.blocklist, ferr.line, ferr.message);
+        fprintf(stderr, "typeahead-build: --blocklist %s:%u: %s\n", args.blocklist, ferr.line,
+                ferr.message);
       else
         fprintf(stderr, "typeahead-build: --blocklist %s\n", ferr.message);
       return 1;

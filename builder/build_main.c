@@ -278,12 +278,10 @@ int main(int argc, char **argv) {
             diag.msg[0] ? diag.msg : ta_strerror(rc), args.out);
     return 1;
   }
-  char read_part[64] = "";
-  if (lines) snprintf(read_part, sizeof read_part, "%" PRIu64 " lines, ", lines);
   fprintf(stderr,
-          "typeahead-build: %s%" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
+          "typeahead-build: %" PRIu64 " lines, %" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
           " written, %" PRIu64 " below --min-count), %" PRIu64 " bytes -> %s in %.2f s\n",
-          read_part, rows, stats.keys, sum.keys_written, sum.keys_below_min, sum.file_size,
+          lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, sum.file_size,
           args.out, now_seconds() - t0);
   return 0;
 }

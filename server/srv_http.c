@@ -73,7 +73,7 @@ struct srv_worker {
   struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
   srv_buf_t out;                /* response body, reused */
   srv_buf_t head;               /* response of the fast path, reused */
-  char hv[3][SRV_MAX_LINE + 1]; /* Accept, If-None-Match, Connection of a fast-path request */
+  char hv[2][SRV_MAX_LINE + 1]; /* Accept, If-None-Match of a fast-path request */
   srv_wmetrics_t *m;
 };
 
@@ -445,9 +445,10 @@ static void handle_search(reply_t *r) {
 }
 
 /* ---- The fast path: GET and HEAD /search answered by the gate ---------------------------------
- * libevhtp spends most of a request's time in its own machinery (a request object, header
- * lists, several buffers; bench-serve: the bare library answering a constant reaches about a
- * third of nginx's rate). A plain GET or HEAD of exactly /search, HTTP/1.0 or 1.1, without a
+ * Per request, libevhtp's request objects and header lists and libevent's output buffering
+ * (write interest switched on and off for every reply) cost more than the lookup itself
+ * (bench-serve measures server CPU time per request). A plain GET or HEAD of exactly /search,
+ * HTTP/1.0 or 1.1, without a
  * body, is answered here from the header block the gate already checked, through the same
  * search_run() as the libevhtp route; everything else (other paths, absolute-form targets,
  * bodies, folded headers) goes on to libevhtp untouched. Pipelined requests are answered in a
@@ -464,77 +465,28 @@ static const char *fast_reason(int status) {
   }
 }
 
-/* 1 when v (not NUL-terminated) lists the connection option tok, case-insensitively. */
-static int fast_has_token(const char *v, const char *tok) {
-  size_t n = strlen(tok);
-  for (const char *p = v; *p; p++) {
-    if (strncasecmp(p, tok, n) == 0 && (p == v || p[-1] == ' ' || p[-1] == ',') &&
-        (p[n] == '\0' || p[n] == ' ' || p[n] == ','))
-      return 1;
-  }
-  return 0;
+/* Copies a header value into a NUL-terminated buffer of the worker (NULL stays NULL). */
+static const char *fast_value(const char *v, size_t n, char *buf) {
+  if (v == NULL) return NULL;
+  memcpy(buf, v, n); /* n <= SRV_MAX_LINE: the gate checked every line */
+  buf[n] = '\0';
+  return buf;
 }
 
 static int fast_search(srv_conn_t *c, const char *head, size_t head_len) {
   srv_worker_t *w = c->w;
-  const char *p = head, *end = head + head_len;
-  while (p < end && (*p == '\r' || *p == '\n')) p++;
-  int is_head;
-  if ((size_t)(end - p) > 4 && memcmp(p, "GET ", 4) == 0) {
-    is_head = 0;
-    p += 4;
-  } else if ((size_t)(end - p) > 5 && memcmp(p, "HEAD ", 5) == 0) {
-    is_head = 1;
-    p += 5;
-  } else {
-    return 0;
-  }
-  if ((size_t)(end - p) < 8 || memcmp(p, "/search", 7) != 0 || (p[7] != '?' && p[7] != ' '))
-    return 0;
-  p += 7;
-  const char *query = p[0] == '?' ? p + 1 : p;
-  const char *sp = memchr(p, ' ', (size_t)(end - p));
-  if (sp == NULL) return 0;
-  const char *frag = memchr(query, '#', (size_t)(sp - query));
-  size_t query_len = (size_t)((frag ? frag : sp) - query);
-  if (p[0] != '?') query = NULL;
-  p = sp + 1;
-  if ((size_t)(end - p) < 10 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1'))
-    return 0;
-  int minor = p[7] - '0';
-  const char *nl = memchr(p, '\n', (size_t)(end - p));
-  p = nl + 1;
-
-  /* Headers: the three we use, first occurrence each (as libevhtp's lookup does). */
-  static const char *const names[3] = {"accept:", "if-none-match:", "connection:"};
-  const char *vals[3] = {NULL, NULL, NULL};
-  while (p < end) {
-    nl = memchr(p, '\n', (size_t)(end - p));
-    size_t n = (size_t)(nl - p);
-    if (n && p[n - 1] == '\r') n--;
-    if (n == 0) break;
-    if (*p == ' ' || *p == '\t') return 0; /* obsolete line folding: leave it to libevhtp */
-    for (int i = 0; i < 3; i++) {
-      size_t nn = strlen(names[i]);
-      if (vals[i] == NULL && n >= nn && strncasecmp(p, names[i], nn) == 0) {
-        const char *v = p + nn, *ve = p + n;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-        memcpy(w->hv[i], v, (size_t)(ve - v));
-        w->hv[i][ve - v] = '\0';
-        vals[i] = w->hv[i];
-      }
-    }
-    p = nl + 1;
-  }
-  int keep = vals[2] ? (minor == 1 ? !fast_has_token(vals[2], "close")
-                                   : fast_has_token(vals[2], "keep-alive"))
-                     : minor == 1;
-  if (w->draining) keep = 0;
+  srv_fastreq_t fr;
+  if (!srv__fast_parse(head, head_len, &fr)) return 0;
+  const char *accept = fast_value(fr.accept, fr.accept_len, w->hv[0]);
+  const char *inm = fast_value(fr.if_none_match, fr.if_none_match_len, w->hv[1]);
+  int keep = fr.keep_alive && !w->draining;
+  int is_head = fr.is_head, minor = fr.minor;
+  const char *query = fr.query;
+  size_t query_len = fr.query_len;
 
   uint64_t t0 = srv__mono_ns();
   search_resp_t o;
-  search_run(w, query ? query : "", query ? query_len : 0, vals[0], vals[1], &o);
+  search_run(w, query ? query : "", query ? query_len : 0, accept, inm, &o);
   srv_buf_t *b = &w->head;
   b->len = 0;
   char line[96];

@@ -337,6 +337,7 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
     start = end;
   }
   rs->version = flt__mix(version);
+  for (int k = 0; k < FLT_KIND_COUNT; k++) rs->n_rules += rs->sets[k].n_items;
   return 0;
 }
 
@@ -457,8 +458,4 @@ int flt_get_info(const flt_ruleset_t *rs, flt_info_t *out) {
   return 0;
 }
 
-size_t flt_rule_count(const flt_ruleset_t *rs) {
-  if (rs == NULL) return 0;
-  return (size_t)rs->sets[FLT_WORD].n_items + rs->sets[FLT_PHRASE].n_items +
-         rs->sets[FLT_PREFIX].n_items + rs->sets[FLT_EXACT].n_items;
-}
+size_t flt_rule_count(const flt_ruleset_t *rs) { return rs ? rs->n_rules : 0; }

@@ -25,6 +25,7 @@
 #ifndef TYPEAHEAD_FLT_INT_H
 #define TYPEAHEAD_FLT_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -66,7 +67,46 @@ struct flt_ruleset {
   size_t prefix_head_len;              /* min(FLT__HEAD, shortest prefix rule) */
   uint64_t *prefix_head;               /* FLT__HEAD_BITS bits */
   uint64_t version;
+  size_t n_rules; /* flt_rule_count */
 };
+
+/* The verdict cache (flt.h): entries are 0 = not known yet, or one of these. */
+enum {
+  FLT__KEEP = 1,
+  FLT__KIND0 = 2, /* FLT__KIND0 + kind: suppressed by a rule of that kind */
+  FLT__UNREADABLE = FLT__KIND0 + FLT_KIND_COUNT
+};
+
+struct flt_cache {
+  const flt_ruleset_t *rs;
+  uint64_t n_ids;
+  atomic_uchar *verdict;
+};
+
+/* The verdict on one candidate: from the cache when it has one (cache may be NULL or made for
+ * another rule set: then it is not used), else matched and remembered. rs has rules. */
+static inline unsigned flt__verdict(const flt_ruleset_t *rs, flt_cache_t *c,
+                                    const trie_hit_t *hit) {
+  atomic_uchar *slot = NULL;
+  if (c != NULL && c->rs == rs && hit->id < c->n_ids) {
+    slot = &c->verdict[hit->id];
+    unsigned v = atomic_load_explicit(slot, memory_order_relaxed);
+    if (v) return v;
+  }
+  flt_kind_t kind = FLT_WORD;
+  int rc = flt_match_text(rs, hit->text, hit->text_len, &kind);
+  unsigned v = rc < 0 ? FLT__UNREADABLE : rc > 0 ? FLT__KIND0 + (unsigned)kind : FLT__KEEP;
+  if (slot) atomic_store_explicit(slot, (unsigned char)v, memory_order_relaxed);
+  return v;
+}
+
+/* Counts a verdict in f; 1 when it keeps the candidate. */
+static inline int flt__count(flt_filter_t *f, unsigned v) {
+  if (v == FLT__KEEP) return 1;
+  if (v == FLT__UNREADABLE) f->unreadable++;
+  else f->suppressed[v - FLT__KIND0]++;
+  return 0;
+}
 
 /* Bytes ASCII treats as token characters: [0-9A-Za-z]. */
 extern const unsigned char flt__ascii_token[128];

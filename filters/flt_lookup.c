@@ -19,7 +19,7 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
   trie_info_t info;
   int rc = trie_get_info(r, &info);
   if (rc != 0) return rc;
-  if (n <= info.k && (f->rs == NULL || flt_rule_count(f->rs) == 0))
+  if (n <= info.k && (f->rs == NULL || f->rs->n_rules == 0))
     return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
   if (n <= info.k && info.k <= 32) {
     trie_hit_t top[32];
@@ -29,7 +29,7 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
     flt_filter_t first = {.rs = f->rs, .cache = f->cache};
     size_t kept = 0;
     for (size_t i = 0; i < n_top && kept < n; i++)
-      if (flt_keep(&first, &top[i])) hits[kept++] = top[i];
+      if (flt__count(&first, flt__verdict(f->rs, f->cache, &top[i]))) hits[kept++] = top[i];
     if (kept == n || n_top < info.k) {
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += first.suppressed[k];
       f->unreadable += first.unreadable;

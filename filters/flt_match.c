@@ -6,7 +6,6 @@
  * rules (mostly), and one hash per token for word and phrase rules, most of which the bloom bits
  * answer from L1.
  */
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,22 +176,13 @@ int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *
 }
 
 int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_kind_t *kind) {
-  if (rs == NULL || flt_rule_count(rs) == 0) return 0;
+  if (rs == NULL || rs->n_rules == 0) return 0;
   char key[TRIE_MAX_KEY + 1];
   size_t key_len;
   int rc = trie_norm_key(text, len, key, sizeof key, &key_len);
   if (rc < 0) return rc;
   return flt_match(rs, key, key_len, kind);
 }
-
-/* Cache entries: 0 = not known yet, then one of these. */
-enum { VERDICT_KEEP = 1, VERDICT_KIND0 = 2, VERDICT_UNREADABLE = VERDICT_KIND0 + FLT_KIND_COUNT };
-
-struct flt_cache {
-  const flt_ruleset_t *rs;
-  uint64_t n_ids;
-  atomic_uchar *verdict;
-};
 
 int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
   if (rs == NULL || out == NULL) return TA_EINVAL;
@@ -218,28 +208,10 @@ void flt_cache_free(flt_cache_t *cache) {
   free(cache);
 }
 
-static int verdict_apply(flt_filter_t *f, unsigned v) {
-  if (v == VERDICT_KEEP) return 1;
-  if (v == VERDICT_UNREADABLE) f->unreadable++;
-  else f->suppressed[v - VERDICT_KIND0]++;
-  return 0;
-}
-
 int flt_keep(void *ctx, const trie_hit_t *candidate) {
   flt_filter_t *f = ctx;
-  if (f->rs == NULL || flt_rule_count(f->rs) == 0) return 1;
-  flt_cache_t *c = f->cache;
-  atomic_uchar *slot = NULL;
-  if (c != NULL && c->rs == f->rs && candidate->id < c->n_ids) {
-    slot = &c->verdict[candidate->id];
-    unsigned v = atomic_load_explicit(slot, memory_order_relaxed);
-    if (v) return verdict_apply(f, v);
-  }
-  flt_kind_t kind = FLT_WORD;
-  int rc = flt_match_text(f->rs, candidate->text, candidate->text_len, &kind);
-  unsigned v = rc < 0 ? VERDICT_UNREADABLE : rc > 0 ? VERDICT_KIND0 + (unsigned)kind : VERDICT_KEEP;
-  if (slot) atomic_store_explicit(slot, (unsigned char)v, memory_order_relaxed);
-  return verdict_apply(f, v);
+  if (f->rs == NULL || f->rs->n_rules == 0) return 1;
+  return flt__count(f, flt__verdict(f->rs, f->cache, candidate));
 }
 
 const char *flt_kind_name(flt_kind_t kind) {

@@ -31,7 +31,7 @@ typedef struct {
 
 /* What sorting holds per entry: the item array and the radix sort's second buffer. */
 typedef struct {
-  uint64_t key; /* week and the first 4 bytes: most comparisons stop here, without a miss */
+  uint64_t key; /* week and the first bytes (sort_table): most comparisons stop here */
   entry_t *e;
 } item_t;
 #define SORT_COST (2 * sizeof(item_t))
@@ -150,10 +150,13 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **ou
 
 uint64_t agg__counter_spills(const agg__counter_t *c) { return c->spills; }
 
-static uint32_t be32_prefix(const char *s, uint32_t len) {
-  unsigned char b[4] = {0, 0, 0, 0};
-  memcpy(b, s, len < 4 ? len : 4);
-  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+/* The first n (<= 8) bytes of s[0..len), big-endian, zero-padded. */
+static uint64_t be_prefix(const char *s, uint32_t len, unsigned n) {
+  unsigned char b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  memcpy(b, s, len < n ? len : n);
+  uint64_t v = 0;
+  for (unsigned i = 0; i < n; i++) v = v << 8 | b[i];
+  return v;
 }
 
 static int cmp_pair(agg_week_t wa, const char *sa, size_t la, agg_week_t wb, const char *sb,
@@ -197,17 +200,30 @@ static int sort_table(agg__counter_t *c) {
   c->items = malloc((c->n ? c->n : 1) * sizeof *c->items);
   if (!c->items) return TA_ENOMEM;
   size_t k = 0;
+  /* Sort key: when the weeks span less than 256, the week's offset in the top byte and 7 bytes
+   * of spelling, else the week and 4 bytes. Either way key order agrees with (week, bytes). */
+  agg_week_t wmin = INT32_MAX, wmax = INT32_MIN;
   for (size_t i = 0; i < c->cap; i++) {
+    if (i + 16 < c->cap && c->slots[i + 16].e) __builtin_prefetch(c->slots[i + 16].e);
     entry_t *e = c->slots[i].e;
     if (!e) continue;
-    c->items[k].key = (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be32_prefix(e->s, e->len);
-    c->items[k++].e = e;
+    if (e->week < wmin) wmin = e->week;
+    if (e->week > wmax) wmax = e->week;
+    c->items[k].e = e;
+    c->items[k++].key = (uint64_t)(uint32_t)e->week;
+  }
+  int narrow = k && (int64_t)wmax - wmin < 256;
+  for (size_t i = 0; i < k; i++) {
+    entry_t *e = c->items[i].e;
+    c->items[i].key = narrow
+        ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | be_prefix(e->s, e->len, 7)
+        : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be_prefix(e->s, e->len, 4);
   }
   item_t *tmp = malloc((k ? k : 1) * sizeof *tmp);
   if (!tmp) return TA_ENOMEM;
   radix_sort(c->items, tmp, k);
   free(tmp);
-  /* Equal keys (same week, same first 4 bytes): order them by the whole spelling. */
+  /* Equal keys (same week, same first bytes): order them by the whole spelling. */
   for (size_t i = 0, j; i < k; i = j) {
     for (j = i + 1; j < k && c->items[j].key == c->items[i].key; j++) {}
     if (j - i > 1) qsort(c->items + i, j - i, sizeof *c->items, cmp_item);
@@ -404,6 +420,7 @@ static int get_varint(FILE *f, uint64_t *v, int *eof) {
 static int source_next(agg__counter_t *c, source_t *src) {
   if (!src->f) {
     if (c->item_i == c->n_items) return 0;
+    if (c->item_i + 8 < c->n_items) __builtin_prefetch(c->items[c->item_i + 8].e);
     entry_t *e = c->items[c->item_i++].e;
     src->week = e->week;
     src->len = e->len;
@@ -551,6 +568,7 @@ int agg__counter_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *
   if (!c->finished) return TA_EINVAL;
   if (c->n_runs) return merge_next(c, w, s, len, count);
   if (c->item_i == c->n_items) return 0;
+  if (c->item_i + 8 < c->n_items) __builtin_prefetch(c->items[c->item_i + 8].e);
   entry_t *e = c->items[c->item_i++].e;
   *w = e->week;
   *s = e->s;

@@ -63,32 +63,31 @@ static int acc_arena_put(bld_acc_t *a, const char *s, size_t len, uint64_t *off)
   return 0;
 }
 
-/* Table of n slots; tables stay at most 70% full. */
-static int table_init(bld__table_t *t, uint64_t n) {
-  t->slots = calloc((size_t)n, sizeof *t->slots);
+/* Table of 2^bits slots; tables stay at most 70% full. A slot's home is the top bits of its
+ * 32-bit tag (the hash's high half), so growing moves tags without touching the strings, and
+ * walking the old table in order fills the new one almost sequentially. */
+static int table_init(bld__table_t *t, unsigned bits) {
+  t->slots = calloc((size_t)1 << bits, sizeof *t->slots);
   if (!t->slots) return TA_ENOMEM;
-  t->mask = n - 1;
+  t->bits = bits;
+  t->mask = ((uint64_t)1 << bits) - 1;
   t->used = 0;
   return 0;
 }
 
-/* Rehashes into a table twice the size; hash(i) gives the full hash of entry i. */
-static int table_grow(bld__table_t *t, const bld_acc_t *a, int is_key) {
+static uint64_t table_home(const bld__table_t *t, uint32_t tag) {
+  return (uint64_t)(tag >> (32 - t->bits));
+}
+
+static int table_grow(bld__table_t *t) {
+  if (t->bits >= 32) return TA_ENOMEM;
   bld__table_t nt;
-  int rc = table_init(&nt, (t->mask + 1) * 2);
+  int rc = table_init(&nt, t->bits + 1);
   if (rc < 0) return rc;
   for (uint64_t i = 0; i <= t->mask; i++) {
     bld__slot_t s = t->slots[i];
     if (!s.idx1) continue;
-    uint64_t h;
-    if (is_key) {
-      const bld__key_t *k = &a->keys[s.idx1 - 1];
-      h = bld__hash(a->arena + k->off, k->len);
-    } else {
-      const bld__spell_t *sp = &a->spells[s.idx1 - 1];
-      h = bld__hash(a->arena + sp->off, sp->len);
-    }
-    uint64_t j = h & nt.mask;
+    uint64_t j = table_home(&nt, s.tag);
     while (nt.slots[j].idx1) j = (j + 1) & nt.mask;
     nt.slots[j] = s;
   }
@@ -98,9 +97,9 @@ static int table_grow(bld__table_t *t, const bld_acc_t *a, int is_key) {
   return 0;
 }
 
-static int table_ready(bld__table_t *t, const bld_acc_t *a, int is_key) {
-  if (!t->slots) return table_init(t, 1 << 12);
-  if ((t->used + 1) * 10 > (t->mask + 1) * 7) return table_grow(t, a, is_key);
+static int table_ready(bld__table_t *t) {
+  if (!t->slots) return table_init(t, 12);
+  if ((t->used + 1) * 10 > (t->mask + 1) * 7) return table_grow(t);
   return 0;
 }
 
@@ -108,7 +107,7 @@ static int table_ready(bld__table_t *t, const bld_acc_t *a, int is_key) {
 static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is_key,
                                const char *s, size_t len, uint64_t h) {
   uint32_t tag = (uint32_t)(h >> 32);
-  uint64_t j = h & t->mask;
+  uint64_t j = table_home(t, tag);
   for (;;) {
     bld__slot_t *slot = &t->slots[j];
     if (!slot->idx1) return slot;
@@ -128,14 +127,15 @@ static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is
   }
 }
 
-/* 1 when spelling x should be the display form rather than y (heavier, or as heavy and
- * bytewise smaller). */
-static int spell_better(const bld_acc_t *a, const bld__spell_t *x, const bld__spell_t *y) {
-  if (x->weight != y->weight) return x->weight > y->weight;
-  size_t n = x->len < y->len ? x->len : y->len;
-  int c = memcmp(a->arena + x->off, a->arena + y->off, n);
+/* 1 when spelling (xo, xl, xw) should be the display form rather than (yo, yl, yw): heavier, or
+ * as heavy and bytewise smaller. */
+static int spell_better(const bld_acc_t *a, uint64_t xo, uint32_t xl, double xw, uint64_t yo,
+                        uint32_t yl, double yw) {
+  if (xw != yw) return xw > yw;
+  size_t n = xl < yl ? xl : yl;
+  int c = memcmp(a->arena + xo, a->arena + yo, n);
   if (c != 0) return c < 0;
-  return x->len < y->len;
+  return xl < yl;
 }
 
 int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
@@ -153,7 +153,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
   if (rc < 0) return rc;
 
   /* The key. */
-  if ((rc = table_ready(&a->ktab, a, 1)) < 0) return rc;
+  if ((rc = table_ready(&a->ktab)) < 0) return rc;
   uint64_t kh = bld__hash(key, klen);
   bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, kh);
   uint32_t ki;
@@ -166,44 +166,61 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
     uint64_t off;
     if ((rc = acc_arena_put(a, key, klen, &off)) < 0) return rc;
     ki = (uint32_t)a->nkeys++;
-    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0};
+    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0, -1.0};
     ks->idx1 = ki + 1;
     ks->tag = (uint32_t)(kh >> 32);
     a->ktab.used++;
   }
 
-  /* The display spelling. */
-  if ((rc = table_ready(&a->stab, a, 0)) < 0) return rc;
-  uint64_t dh = bld__hash(disp, dlen);
-  bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
-  uint32_t si;
-  if (ss->idx1) {
-    si = ss->idx1 - 1;
-  } else {
-    if (a->nspells >= UINT32_MAX - 1) return TA_ENOMEM;
-    rc = acc_reserve((void **)&a->spells, &a->spells_cap, a->nspells + 1, sizeof *a->spells,
-                     1 << 12);
-    if (rc < 0) return rc;
-    uint64_t off;
-    const bld__key_t *k = &a->keys[ki];
-    if (dlen == klen && memcmp(disp, key, klen) == 0) {
-      off = k->off; /* most spellings are their own key: store the bytes once */
-    } else if ((rc = acc_arena_put(a, disp, dlen, &off)) < 0) {
-      return rc;
-    }
-    si = (uint32_t)a->nspells++;
-    a->spells[si] = (bld__spell_t){off, (uint32_t)dlen, ki, 0.0};
-    ss->idx1 = si + 1;
-    ss->tag = (uint32_t)(dh >> 32);
-    a->stab.used++;
-  }
-
   bld__key_t *k = &a->keys[ki];
-  bld__spell_t *sp = &a->spells[si];
+  uint32_t cand;
+  uint64_t cand_off;
+  double cand_w;
+  if (dlen == klen && memcmp(disp, key, klen) == 0) {
+    /* The spelling is the key itself: no table entry, its weight lives in the key. */
+    if (k->self_weight < 0) {
+      k->self_weight = 0;
+      a->nself++;
+    }
+    k->self_weight += weight;
+    cand = BLD__SELF;
+    cand_off = k->off;
+    cand_w = k->self_weight;
+  } else {
+    if ((rc = table_ready(&a->stab)) < 0) return rc;
+    uint64_t dh = bld__hash(disp, dlen);
+    bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
+    if (ss->idx1) {
+      cand = ss->idx1 - 1;
+    } else {
+      if (a->nspells >= BLD__SELF - 1) return TA_ENOMEM;
+      rc = acc_reserve((void **)&a->spells, &a->spells_cap, a->nspells + 1, sizeof *a->spells,
+                       1 << 12);
+      if (rc < 0) return rc;
+      uint64_t off;
+      if ((rc = acc_arena_put(a, disp, dlen, &off)) < 0) return rc;
+      cand = (uint32_t)a->nspells++;
+      a->spells[cand] = (bld__spell_t){off, (uint32_t)dlen, ki, 0.0};
+      ss->idx1 = cand + 1;
+      ss->tag = (uint32_t)(dh >> 32);
+      a->stab.used++;
+    }
+    bld__spell_t *sp = &a->spells[cand];
+    sp->weight += weight;
+    cand_off = sp->off;
+    cand_w = sp->weight;
+  }
   k->score += weight;
-  sp->weight += weight;
-  if (k->best == BLD__NONE || (k->best != si && spell_better(a, sp, &a->spells[k->best])))
-    k->best = si;
+  if (k->best == BLD__NONE) {
+    k->best = cand;
+  } else if (k->best != cand) {
+    uint64_t best_off;
+    uint32_t best_len;
+    bld__display_of(a, k, &best_off, &best_len);
+    double best_w = k->best == BLD__SELF ? k->self_weight : a->spells[k->best].weight;
+    if (spell_better(a, cand_off, (uint32_t)dlen, cand_w, best_off, best_len, best_w))
+      k->best = cand;
+  }
   a->adds++;
   return 0;
 }
@@ -211,7 +228,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
 void bld_acc_stats(const bld_acc_t *a, bld_acc_stats_t *out) {
   out->adds = a->adds;
   out->keys = a->nkeys;
-  out->spellings = a->nspells;
+  out->spellings = a->nspells + a->nself;
   out->arena_bytes = a->arena_len;
 }
 
@@ -226,9 +243,11 @@ int bld_acc_get(const bld_acc_t *a, const char *raw, size_t len, double *score,
   bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, bld__hash(key, klen));
   if (!ks->idx1) return TA_ENOENT;
   const bld__key_t *k = &a->keys[ks->idx1 - 1];
-  const bld__spell_t *sp = &a->spells[k->best];
+  uint64_t off;
+  uint32_t dlen;
+  bld__display_of(a, k, &off, &dlen);
   *score = k->score;
-  *display = a->arena + sp->off;
-  *display_len = sp->len;
+  *display = a->arena + off;
+  *display_len = dlen;
   return 0;
 }

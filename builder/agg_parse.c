@@ -7,7 +7,7 @@
  * AOL duplicates: one query event with several clicks is several rows repeating (AnonID, Query,
  * QueryTime). The log is grouped by AnonID, so a set of the events of the current AnonID (64-bit
  * hashes, emptied in O(1) by a generation stamp) catches repeats whether or not they are
- * adjacent, in memory bounded by one user's events (at most DEDUP_MAX, then it starts over).
+ * adjacent, in memory bounded by one user's events (at most DEDUP_MAX / 2, then it starts over).
  */
 #include "agg_int.h"
 

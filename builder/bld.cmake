@@ -14,4 +14,4 @@ if(TA_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
 endif()
 
 add_executable(typeahead-build ${CMAKE_CURRENT_LIST_DIR}/build_main.c)
-target_link_libraries(typeahead-build PRIVATE ta_bld)
+target_link_libraries(typeahead-build PRIVATE ta_bld ta_flt)

@@ -112,11 +112,16 @@ typedef struct {
   const char *source;       /* free text stored in the file, e.g. "freq:queries.tsv" */
   bld_progress_fn progress; /* may be NULL */
   void *progress_ctx;
+  /* May be NULL. Called once per key (normalized) before ranking: nonzero drops the key
+   * (typeahead-build --blocklist: a rule of the filter layer matches it). */
+  int (*drop)(void *ctx, const char *key, size_t key_len);
+  void *drop_ctx;
 } bld_write_opts_t;
 
 typedef struct {
   uint64_t keys_written;
   uint64_t keys_below_min; /* dropped by min_count */
+  uint64_t keys_dropped;   /* dropped by opts->drop */
   uint64_t file_size;      /* bytes of the committed file */
 } bld_summary_t;
 

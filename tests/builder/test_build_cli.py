@@ -152,7 +152,8 @@ class BuildCli(unittest.TestCase):
                      ["--freq", path, "--out", self.out, "--min-count", "-1"],
                      ["--freq", path, "--out", self.out, "--bogus"]):
             self.build(*args, expect=2)
-        r = self.build("--freq", path, "--out", self.out, "--blocklist", path, expect=2)
+        # a frequency list is no rules file: refused naming --blocklist, nothing written
+        r = self.build("--freq", path, "--out", self.out, "--blocklist", path, expect=1)
         self.assertIn(b"--blocklist", r.stderr)
         self.assertFalse(os.path.exists(self.out))
         r = self.build("--freq", os.path.join(self.dir, "missing.tsv"), "--out", self.out,

@@ -19,9 +19,6 @@
  *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly; 400 for
  *     a request line the parser would drop unanswered.
  *
- * The gate also answers plain GET/HEAD /search requests itself (fast_search, see there): the
- * same search_run() as libevhtp's route, without libevhtp's per-request machinery.
- *
  * Threads: each worker has its own event_base, evhtp_t and SO_REUSEPORT socket on the same
  * port, so workers share nothing but the trie mapping (srv_state.c) and the kernel spreads the
  * connections. Shutdown (SIGTERM/SIGINT): every worker closes its listener, closes idle
@@ -72,8 +69,6 @@ struct srv_worker {
   size_t n_conns;
   struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
   srv_buf_t out;                /* response body, reused */
-  srv_buf_t head;               /* response of the fast path, reused */
-  char hv[2][SRV_MAX_LINE + 1]; /* Accept, If-None-Match of a fast-path request */
   srv_wmetrics_t *m;
 };
 
@@ -87,7 +82,6 @@ struct srv_conn {
   int at_start;                 /* the next input byte starts a request */
   int closing;                  /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
-  int owes_write;               /* a request went to libevhtp: its write callback must run */
   srv_conn_t *prev, *next;
 };
 
@@ -161,12 +155,11 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
 }
 
 /* The header block at the start of in, through srv__gate_scan(). */
-static int gate_scan(struct evbuffer *in, const char **head, size_t *head_len, int *has_body) {
+static int gate_scan(struct evbuffer *in, size_t *head_len, int *has_body) {
   size_t avail = evbuffer_get_length(in);
   size_t n = avail < SRV_MAX_HEAD + 1 ? avail : SRV_MAX_HEAD + 1;
   const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
   if (p == NULL) return 0;
-  *head = p;
   return srv__gate_scan(p, n, head_len, has_body);
 }
 
@@ -197,8 +190,6 @@ static void conn_reject(srv_conn_t *c, int status) {
   srv__metrics_count(m, SRV_EP_OTHER, status, 0);
 }
 
-static int fast_search(srv_conn_t *c, const char *head, size_t head_len);
-
 static void conn_read(struct bufferevent *bev, void *arg) {
   srv_conn_t *c = arg;
   struct evbuffer *in = bufferevent_get_input(bev);
@@ -206,19 +197,15 @@ static void conn_read(struct bufferevent *bev, void *arg) {
     evbuffer_drain(in, evbuffer_get_length(in)); /* read and discard until the client closes */
     return;
   }
-  while (c->at_start && !c->closing && evbuffer_get_length(in) > 0) {
-    const char *head = NULL;
+  if (evbuffer_get_length(in) == 0) return;
+  if (c->at_start) {
     size_t head_len = 0;
     int has_body = 0;
-    int st = gate_scan(in, &head, &head_len, &has_body);
+    int st = gate_scan(in, &head_len, &has_body);
     if (st == 0) return; /* wait for the rest of the header block */
     if (st != 1) {
       conn_reject(c, st);
       return;
-    }
-    if (!has_body && fast_search(c, head, head_len)) {
-      evbuffer_drain(in, head_len);
-      continue;
     }
     c->at_start = 0;
     if (!has_body && evbuffer_get_length(in) > head_len) {
@@ -229,8 +216,6 @@ static void conn_read(struct bufferevent *bev, void *arg) {
       evbuffer_prepend_buffer(in, c->w->scratch);
     }
   }
-  if (c->at_start || c->closing || evbuffer_get_length(in) == 0) return;
-  c->owes_write = 1;
   c->in_cb++;
   c->orig_read(bev, c->conn);
   c->in_cb--;
@@ -259,12 +244,7 @@ static void conn_write(struct bufferevent *bev, void *arg) {
   }
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-  /* libevhtp finishes a request (keep-alive or close) in its write callback; replies of the
-   * fast path are not its business. at_start: its request was answered (not, e.g., only a
-   * "100 Continue" flushed). c may be freed by orig_write. */
-  int pass = c->owes_write;
-  if (pass && c->at_start) c->owes_write = 0;
-  if (pass) c->orig_write(bev, c->conn);
+  c->orig_write(bev, c->conn); /* libevhtp finishes the request there; c may be freed */
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg) {
@@ -330,10 +310,8 @@ static void reply_error(reply_t *r, int status, const char *msg) {
 
 /* ---- Handlers ----------------------------------------------------------------------------- */
 
-/* ---- /search, independent of the transport ---------------------------------------------- */
-
-/* The whole answer to one /search request: status, headers, body (in the worker's buffer). Both
- * transports emit it: libevhtp's reply (handle_search) and the gate's fast path (fast_search). */
+/* The whole answer to one /search request: status, headers, body (in the worker's buffer);
+ * handle_search() turns it into libevhtp's reply. */
 typedef struct {
   int status;
   const char *ctype;
@@ -442,98 +420,6 @@ static void handle_search(reply_t *r) {
              evhtp_header_find(req->headers_in, "If-None-Match"), &o);
   for (int i = 0; i < o.n_hdr; i++) add_header(req, o.hdr_name[i], o.hdr_val[i], 1);
   reply_send(r, o.status, o.ctype, o.body, o.body_len);
-}
-
-/* ---- The fast path: GET and HEAD /search answered by the gate ---------------------------------
- * Per request, libevhtp's request objects and header lists and libevent's output buffering
- * (write interest switched on and off for every reply) cost more than the lookup itself
- * (bench-serve measures server CPU time per request). A plain GET or HEAD of exactly /search,
- * HTTP/1.0 or 1.1, without a
- * body, is answered here from the header block the gate already checked, through the same
- * search_run() as the libevhtp route; everything else (other paths, absolute-form targets,
- * bodies, folded headers) goes on to libevhtp untouched. Pipelined requests are answered in a
- * loop. */
-
-static const char *fast_reason(int status) {
-  switch (status) {
-  case 200: return "OK";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 414: return "URI Too Long";
-  case 503: return "Service Unavailable";
-  default: return "Internal Server Error";
-  }
-}
-
-/* Copies a header value into a NUL-terminated buffer of the worker (NULL stays NULL). */
-static const char *fast_value(const char *v, size_t n, char *buf) {
-  if (v == NULL) return NULL;
-  memcpy(buf, v, n); /* n <= SRV_MAX_LINE: the gate checked every line */
-  buf[n] = '\0';
-  return buf;
-}
-
-static int fast_search(srv_conn_t *c, const char *head, size_t head_len) {
-  srv_worker_t *w = c->w;
-  srv_fastreq_t fr;
-  if (!srv__fast_parse(head, head_len, &fr)) return 0;
-  const char *accept = fast_value(fr.accept, fr.accept_len, w->hv[0]);
-  const char *inm = fast_value(fr.if_none_match, fr.if_none_match_len, w->hv[1]);
-  int keep = fr.keep_alive && !w->draining;
-  int is_head = fr.is_head, minor = fr.minor;
-  const char *query = fr.query;
-  size_t query_len = fr.query_len;
-
-  uint64_t t0 = srv__mono_ns();
-  search_resp_t o;
-  search_run(w, query ? query : "", query ? query_len : 0, accept, inm, &o);
-  srv_buf_t *b = &w->head;
-  b->len = 0;
-  char line[96];
-  int n = snprintf(line, sizeof line, "HTTP/1.%d %d %s\r\n", minor, o.status,
-                   fast_reason(o.status));
-  int rc = srv__buf_put(b, line, (size_t)n);
-  for (int i = 0; i < o.n_hdr && !rc; i++) {
-    rc |= srv__buf_put(b, o.hdr_name[i], strlen(o.hdr_name[i]));
-    rc |= srv__buf_put(b, ": ", 2);
-    rc |= srv__buf_put(b, o.hdr_val[i], strlen(o.hdr_val[i]));
-    rc |= srv__buf_put(b, "\r\n", 2);
-  }
-  if (!rc) rc = srv__buf_put(b, "Content-Type: ", 14);
-  if (!rc) rc = srv__buf_put(b, o.ctype, strlen(o.ctype));
-  if (o.status != 304) {
-    n = snprintf(line, sizeof line, "\r\nContent-Length: %zu", o.body_len);
-    if (!rc) rc = srv__buf_put(b, line, (size_t)n);
-  }
-  const char *conn_hdr = !keep ? "\r\nConnection: close\r\n\r\n"
-                         : minor == 0 ? "\r\nConnection: keep-alive\r\n\r\n" : "\r\n\r\n";
-  if (!rc) rc = srv__buf_put(b, conn_hdr, strlen(conn_hdr));
-  if (!rc && !is_head && o.status != 304 && o.body_len) rc = srv__buf_put(b, o.body, o.body_len);
-  if (rc) return 0; /* out of memory: let libevhtp try */
-  /* Send at once when nothing is queued: going through the output buffer costs two epoll_ctl
-   * calls (write interest on, then off) and a loop iteration per reply. */
-  struct evbuffer *outb = bufferevent_get_output(c->bev);
-  size_t sent = 0;
-  if (evbuffer_get_length(outb) == 0) {
-    ssize_t put = send(bufferevent_getfd(c->bev), b->p, b->len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (put > 0) sent = (size_t)put;
-  }
-  if (sent < b->len) bufferevent_write(c->bev, b->p + sent, b->len - sent);
-
-  uint64_t ns = srv__mono_ns() - t0;
-  srv__metrics_count(w->m, SRV_EP_SEARCH, o.status, ns);
-  if (w->srv->access_log)
-    srv__log("%s /search%s%.*s %d %zu %.3fms", is_head ? "HEAD" : "GET", query ? "?" : "",
-             query ? (int)query_len : 0, query ? query : "", o.status, o.body_len,
-             (double)ns / 1e6);
-  if (!keep) {
-    c->closing = 1;
-    if (evbuffer_get_length(outb) == 0)
-      conn_linger(c);
-    else
-      bufferevent_enable(c->bev, EV_WRITE);
-  }
-  return 1;
 }
 
 static int put_json_field(srv_buf_t *b, const char *name, const char *v, size_t n) {
@@ -852,7 +738,6 @@ static void worker_fini(srv_worker_t *w) {
   if (w->scratch) evbuffer_free(w->scratch);
   if (w->base) event_base_free(w->base);
   srv__buf_free(&w->out);
-  srv__buf_free(&w->head);
 }
 
 /* ---- Listening sockets -------------------------------------------------------------------- */

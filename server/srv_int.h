@@ -64,22 +64,6 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
  * SRV_MAX_HEAD + 1 bytes. */
 int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
 
-/* A request the gate answers itself: GET or HEAD of exactly /search (origin form), HTTP/1.0 or
- * 1.1, with a complete header block and no folded header line. Views point into the input. */
-typedef struct {
-  int is_head;
-  int minor;                    /* HTTP/1.minor */
-  const char *query;            /* after '?', up to '#' or the space; NULL without '?' */
-  size_t query_len;
-  const char *accept, *if_none_match; /* first occurrence, trimmed; NULL when absent */
-  size_t accept_len, if_none_match_len;
-  int keep_alive;               /* from the version and the Connection header */
-} srv_fastreq_t;
-
-/* Parses head[0..head_len), a header block the gate found complete. Returns 1 when the request
- * is one the fast path answers (*out filled), 0 when it goes to libevhtp. Any bytes are safe. */
-int srv__fast_parse(const char *head, size_t head_len, srv_fastreq_t *out);
-
 /* ---- Output buffer and rendering (srv_render.c) ------------------------------------------ */
 
 typedef struct {

@@ -6,8 +6,7 @@
  * (tests/fuzz/fuzz_request.c).
  *
  * It also holds the request gate's scan (srv__gate_scan), which looks at a request's header
- * block before libevhtp's parser may see it, and the parse of the requests the gate answers
- * itself (srv__fast_parse); see srv_http.c for why.
+ * block before libevhtp's parser may see it (see srv_http.c for why).
  */
 #include "srv_int.h"
 
@@ -155,82 +154,4 @@ int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body) {
   }
   if (n > SRV_MAX_HEAD) return line_no == 0 ? 414 : 431;
   return 0;
-}
-
-/* 1 when the Connection value v[0..n) lists the option tok (lower case), case-insensitively. */
-static int fast_has_token(const char *v, size_t n, const char *tok) {
-  size_t tn = strlen(tok);
-  for (size_t i = 0; i + tn <= n; i++) {
-    if (strncasecmp(v + i, tok, tn) == 0 && (i == 0 || v[i - 1] == ' ' || v[i - 1] == ',') &&
-        (i + tn == n || v[i + tn] == ' ' || v[i + tn] == ','))
-      return 1;
-  }
-  return 0;
-}
-
-int srv__fast_parse(const char *head, size_t head_len, srv_fastreq_t *out) {
-  memset(out, 0, sizeof *out);
-  const char *p = head, *end = head + head_len;
-  while (p < end && (*p == '\r' || *p == '\n')) p++;
-  if ((size_t)(end - p) > 4 && memcmp(p, "GET ", 4) == 0) {
-    p += 4;
-  } else if ((size_t)(end - p) > 5 && memcmp(p, "HEAD ", 5) == 0) {
-    out->is_head = 1;
-    p += 5;
-  } else {
-    return 0;
-  }
-  if ((size_t)(end - p) < 8 || memcmp(p, "/search", 7) != 0 || (p[7] != '?' && p[7] != ' '))
-    return 0;
-  p += 7;
-  const char *sp = memchr(p, ' ', (size_t)(end - p));
-  if (sp == NULL) return 0;
-  if (p[0] == '?') {
-    const char *q = p + 1;
-    const char *frag = memchr(q, '#', (size_t)(sp - q));
-    out->query = q;
-    out->query_len = (size_t)((frag ? frag : sp) - q);
-  }
-  p = sp + 1;
-  if ((size_t)(end - p) < 9 || memcmp(p, "HTTP/1.", 7) != 0 || (p[7] != '0' && p[7] != '1'))
-    return 0;
-  out->minor = p[7] - '0';
-  p += 8;
-  if (*p == '\r') p++;
-  if (p >= end || *p != '\n') return 0;
-  p++;
-
-  /* The three headers used, first occurrence each (as libevhtp's lookup does). */
-  static const char *const names[3] = {"accept:", "if-none-match:", "connection:"};
-  const char *vals[3] = {NULL, NULL, NULL};
-  size_t lens[3] = {0, 0, 0};
-  for (;;) {
-    if (p >= end) return 0; /* no blank line: not a whole header block */
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (nl == NULL) return 0;
-    size_t n = (size_t)(nl - p);
-    if (n && p[n - 1] == '\r') n--;
-    if (n == 0) break;
-    if (*p == ' ' || *p == '\t') return 0; /* obsolete line folding: leave it to libevhtp */
-    if (n > SRV_MAX_LINE) return 0;
-    for (int i = 0; i < 3; i++) {
-      size_t nn = strlen(names[i]);
-      if (vals[i] == NULL && n >= nn && strncasecmp(p, names[i], nn) == 0) {
-        const char *v = p + nn, *ve = p + n;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-        vals[i] = v;
-        lens[i] = (size_t)(ve - v);
-      }
-    }
-    p = nl + 1;
-  }
-  out->accept = vals[0];
-  out->accept_len = lens[0];
-  out->if_none_match = vals[1];
-  out->if_none_match_len = lens[1];
-  out->keep_alive = vals[2] ? (out->minor == 1 ? !fast_has_token(vals[2], lens[2], "close")
-                                              : fast_has_token(vals[2], lens[2], "keep-alive"))
-                            : out->minor == 1;
-  return 1;
 }

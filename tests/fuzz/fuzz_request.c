@@ -1,6 +1,6 @@
 /*
  * Fuzz target of the server's request parsing (server/srv_query.c): the request gate's scan of
- * a header block, the fast path's parse of a /search request, and the /search query string (percent decoding, '+', q length, k), then the
+ * a header block and the /search query string (percent decoding, '+', q length, k), then the
  * rendering of whatever q comes out (JSON escaping) and the header helpers (If-None-Match,
  * Accept). Checks the contracts of srv_int.h, not just "no crash": a parsed q is at most
  * SRV_MAX_Q bytes of valid UTF-8, k is 1..999999, the gate's head length lies inside the input,
@@ -23,20 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int st = srv__gate_scan(p, gate_n, &head_len, &has_body);
   if (st != 0 && st != 1 && st != 400 && st != 414 && st != 431) abort();
   if (st == 1 && (head_len == 0 || head_len > gate_n)) abort();
-  /* The fast path's parse, on whatever the gate let through and on the raw input too. */
-  srv_fastreq_t fr;
-  for (int pass = 0; pass < 2; pass++) {
-    size_t n = pass == 0 ? (st == 1 ? head_len : 0) : size;
-    if (n == 0) continue;
-    if (srv__fast_parse(p, n, &fr)) {
-      if (fr.query && (fr.query < p || fr.query + fr.query_len > p + n)) abort();
-      if (fr.accept && (fr.accept < p || fr.accept + fr.accept_len > p + n)) abort();
-      if (fr.if_none_match &&
-          (fr.if_none_match < p || fr.if_none_match + fr.if_none_match_len > p + n))
-        abort();
-      if (fr.minor != 0 && fr.minor != 1) abort();
-    }
-  }
 
   srv_query_t q;
   int rc = srv__query_parse(p, size, &q);

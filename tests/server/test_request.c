@@ -1,8 +1,7 @@
 /*
  * Unit tests of the server's request parsing and rendering (server/srv_query.c,
  * server/srv_render.c): the query string rules of SPEC §8 and the libevhtp workarounds that
- * live there ('+' as space, NUL-safe decoding), the request gate and the fast path's parse,
- * JSON escaping, score format,
+ * live there ('+' as space, NUL-safe decoding), the request gate, JSON escaping, score format,
  * msgpack layout, If-None-Match, Accept and the token comparison.
  */
 #include <setjmp.h>
@@ -127,40 +126,6 @@ static void test_gate(void **state) {
   free(big);
 }
 
-static int fast(const char *s, srv_fastreq_t *fr) { return srv__fast_parse(s, strlen(s), fr); }
-
-static void test_fast_parse(void **state) {
-  (void)state;
-  srv_fastreq_t fr;
-  assert_int_equal(fast("GET /search?q=ne&k=3#frag HTTP/1.1\r\nHost: x\r\nACCEPT:  application/"
-                        "msgpack \r\nIf-None-Match: \"e\"\r\nAccept: text/plain\r\n\r\n", &fr), 1);
-  assert_false(fr.is_head);
-  assert_int_equal(fr.minor, 1);
-  assert_int_equal(fr.query_len, 8);
-  assert_memory_equal(fr.query, "q=ne&k=3", 8);
-  assert_int_equal(fr.accept_len, 19);
-  assert_memory_equal(fr.accept, "application/msgpack", 19); /* first occurrence, trimmed */
-  assert_int_equal(fr.if_none_match_len, 3);
-  assert_true(fr.keep_alive);
-  assert_int_equal(fast("HEAD /search HTTP/1.0\n\n", &fr), 1);
-  assert_true(fr.is_head);
-  assert_null(fr.query);
-  assert_false(fr.keep_alive);
-  assert_int_equal(fast("GET /search?q=a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &fr), 1);
-  assert_true(fr.keep_alive);
-  assert_int_equal(fast("GET /search?q=a HTTP/1.1\r\nConnection: te, close\r\n\r\n", &fr), 1);
-  assert_false(fr.keep_alive);
-  assert_int_equal(fast("GET /search?q=a HTTP/1.1\r\nConnection: closed\r\n\r\n", &fr), 1);
-  assert_true(fr.keep_alive);
-  /* Everything else goes to libevhtp. */
-  const char *others[] = {"GET /searchx?q=a HTTP/1.1\r\n\r\n", "GET /search/?q=a HTTP/1.1\r\n\r\n",
-                          "POST /search?q=a HTTP/1.1\r\n\r\n", "GET http://x/search?q=a HTTP/1.1\r\n\r\n",
-                          "GET /search?q=a HTTP/1.2\r\n\r\n", "GET /search?q=a HTTP/1.1x\r\n\r\n",
-                          "GET /search?q=a HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
-                          "GET /search?q=a HTTP/1.1\r\nHost: x\r\n", "GET /search?q=a"};
-  for (size_t i = 0; i < sizeof others / sizeof *others; i++) assert_int_equal(fast(others[i], &fr), 0);
-}
-
 static void test_json_string(void **state) {
   (void)state;
   srv_buf_t b = {0};
@@ -247,8 +212,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_query_basic),   cmocka_unit_test(test_query_nul),
       cmocka_unit_test(test_query_errors),  cmocka_unit_test(test_query_length),
-      cmocka_unit_test(test_gate),          cmocka_unit_test(test_fast_parse),
-      cmocka_unit_test(test_json_string),
+      cmocka_unit_test(test_gate),          cmocka_unit_test(test_json_string),
       cmocka_unit_test(test_score),         cmocka_unit_test(test_render),
       cmocka_unit_test(test_etag_accept_secret),
   };

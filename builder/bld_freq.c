@@ -16,14 +16,6 @@
 
 typedef enum { FMT_UNKNOWN, FMT_TSV, FMT_SPACE, FMT_CSV } freq_fmt_t;
 
-static void diag_set(bld_diag_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void diag_set(bld_diag_t *d, const char *fmt, ...) {
-  if (!d) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-  va_end(ap);
-}
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
 static int is_blank(char c) { return c == ' ' || c == '\t'; }
@@ -145,7 +137,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
   case FMT_TSV: {
     const char *tab = memchr(s, '\t', len);
     if (!tab) {
-      diag_set(diag, "%s:%llu: no TAB before the count (the file is query<TAB>count)", st->path,
+      bld__diag_set(diag, "%s:%llu: no TAB before the count (the file is query<TAB>count)", st->path,
                (unsigned long long)st->line);
       return TA_EPARSE;
     }
@@ -160,7 +152,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
     size_t tlen;
     const char *t = last_token(s, len, &tlen);
     if (!t) {
-      diag_set(diag, "%s:%llu: no count (expected 'query count')", st->path,
+      bld__diag_set(diag, "%s:%llu: no count (expected 'query count')", st->path,
                (unsigned long long)st->line);
       return TA_EPARSE;
     }
@@ -177,7 +169,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
     if (csv_field(s, len, &pos, st->scratch, q, qlen) < 0 ||
         (pos >= len && (len == 0 || s[len - 1] != ',')) ||
         csv_field(s, len, &pos, st->scratch + *qlen, &f, &flen) < 0) {
-      diag_set(diag, "%s:%llu: bad CSV row (expected query,count with \"\" inside quotes)",
+      bld__diag_set(diag, "%s:%llu: bad CSV row (expected query,count with \"\" inside quotes)",
                st->path, (unsigned long long)st->line);
       return TA_EPARSE;
     }
@@ -239,13 +231,13 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len,
   if (bld__parse_count(c, clen, &count) < 0) {
     char shown[48];
     show_text(shown, sizeof shown, c, clen);
-    diag_set(diag, "%s:%llu: bad count '%s' (want a non-negative number)", st->path,
+    bld__diag_set(diag, "%s:%llu: bad count '%s' (want a non-negative number)", st->path,
              (unsigned long long)st->line, shown);
     return TA_EPARSE;
   }
   rc = bld_acc_add(acc, q, qlen, count);
   if (rc < 0) {
-    diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, acc_error_text(rc));
+    bld__diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, acc_error_text(rc));
     return rc;
   }
   opts->rows++;
@@ -277,15 +269,15 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
   }
   opts->lines = st.line;
   if (rc == 0 && ferror(f)) {
-    diag_set(diag, "%s: read error after line %llu", st.path, (unsigned long long)st.line);
+    bld__diag_set(diag, "%s: read error after line %llu", st.path, (unsigned long long)st.line);
     rc = TA_EIO;
   }
   if (rc == 0 && opts->rows == 0) {
-    diag_set(diag, "%s: no queries in the file", st.path);
+    bld__diag_set(diag, "%s: no queries in the file", st.path);
     rc = TA_EEMPTY;
   }
   if (rc == TA_ENOMEM)
-    diag_set(diag, "%s:%llu: out of memory", st.path, (unsigned long long)st.line);
+    bld__diag_set(diag, "%s:%llu: out of memory", st.path, (unsigned long long)st.line);
   free(line);
   free(st.scratch);
   return rc;
@@ -298,7 +290,7 @@ int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_d
   FILE *f = fopen(path, "rb");
   if (!f) {
     int e = errno;
-    diag_set(diag, "%s: %s", path, strerror(e));
+    bld__diag_set(diag, "%s: %s", path, strerror(e));
     return ta_error_from_errno(e);
   }
   int rc = bld_read_freq_stream(acc, f, path, opts, diag);

@@ -88,4 +88,7 @@ uint64_t bld__hash(const char *s, size_t len);
  * optional spaces. 0 or TA_EPARSE. */
 int bld__parse_count(const char *s, size_t len, double *out);
 
+/* Formats a one-line reason into d->msg; d may be NULL. */
+void bld__diag_set(bld_diag_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif /* TYPEAHEAD_BLD_INT_H */

@@ -11,14 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void diag_set(bld_diag_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void diag_set(bld_diag_t *d, const char *fmt, ...) {
-  if (!d) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-  va_end(ap);
-}
 
 int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts,
               bld_summary_t *summary, bld_diag_t *diag) {
@@ -26,7 +18,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   if (!acc || !out_path || !opts || !summary || acc->consumed) return TA_EINVAL;
   memset(summary, 0, sizeof *summary);
   if (opts->k < 1 || opts->k > 32) {
-    diag_set(diag, "k must be between 1 and 32 (got %u)", opts->k);
+    bld__diag_set(diag, "k must be between 1 and 32 (got %u)", opts->k);
     return TA_ERANGE;
   }
   /* The tables are no longer needed: give their memory back before the writer takes its own. */
@@ -39,7 +31,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   size_t n = 0;
   trie_entry_t *entries = malloc((acc->nkeys ? acc->nkeys : 1) * sizeof *entries);
   if (!entries) {
-    diag_set(diag, "out of memory for %llu entries", (unsigned long long)acc->nkeys);
+    bld__diag_set(diag, "out of memory for %llu entries", (unsigned long long)acc->nkeys);
     return TA_ENOMEM;
   }
   for (uint64_t i = 0; i < acc->nkeys; i++) {
@@ -69,7 +61,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   trie_reader_t *r = NULL;
   int rc = trie_afile_open(out_path, &af);
   if (rc < 0) {
-    diag_set(diag, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
+    bld__diag_set(diag, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
     goto out;
   }
   trie_write_opts_t wo = {opts->k, opts->build_time, opts->source ? opts->source : "",
@@ -77,12 +69,12 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   FILE *fp = trie_afile_stream(af);
   rc = trie_write(fp, entries, n, &wo);
   if (rc < 0) {
-    diag_set(diag, "writing %s: %s", trie_afile_tmp_path(af), ta_strerror(rc));
+    bld__diag_set(diag, "writing %s: %s", trie_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
   if (fflush(fp) != 0 || ferror(fp)) {
     rc = TA_EIO;
-    diag_set(diag, "writing %s: %s", trie_afile_tmp_path(af), ta_strerror(rc));
+    bld__diag_set(diag, "writing %s: %s", trie_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
   free(entries); /* the writer is done with them; verification maps the file */
@@ -98,13 +90,13 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   }
   trie_close(r);
   if (rc < 0) {
-    diag_set(diag, "the written file does not verify: %s", ta_strerror(rc));
+    bld__diag_set(diag, "the written file does not verify: %s", ta_strerror(rc));
     goto out;
   }
   rc = trie_afile_commit(af);
   af = NULL; /* commit frees it, also on error */
   if (rc < 0) {
-    diag_set(diag, "%s: cannot replace it: %s", out_path, ta_strerror(rc));
+    bld__diag_set(diag, "%s: cannot replace it: %s", out_path, ta_strerror(rc));
     goto out;
   }
   summary->keys_written = n;

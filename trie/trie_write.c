@@ -1,10 +1,11 @@
 /*
- * The trie file writer (docs/FORMAT.md): trie_write sorts the entries by rank (score desc, key
- * asc; the position is the query id), sorts a permutation of them by key, and lays the radix
- * trie out in DFS pre-order straight from that key-sorted array, one range of keys per node, with
- * no tree in memory. A parent's header holds the byte sizes of its children's subtrees, so the
- * section is produced backwards (children last to first, then the parent's header, each byte
- * reversed) and flipped once at the end. Each node's top-k is merged from its children's.
+ * The trie file writer (docs/FORMAT.md): trie_write sorts the entries by key (radix sort on
+ * 8-byte chunks), then by rank (score desc, key asc; the position is the query id), and lays the
+ * radix trie out in DFS pre-order straight from the key-sorted array, one range of keys per
+ * node, with no tree in memory. A parent's header holds the offsets of its children, which
+ * depend on their subtrees' sizes, so the section is produced backwards (children last to
+ * first, then the parent's header, each byte reversed) and flipped once at the end. Each node's
+ * top-k is merged from its children's.
  */
 #include "trie_int.h"
 
@@ -134,7 +135,6 @@ typedef struct {
 /* ---- Node layout -------------------------------------------------------------------------- */
 
 typedef struct {
-  const trie_entry_t *e;  /* rank order: e[id] */
   const wkey_t *keys;     /* key order */
   size_t n;
   uint32_t k;
@@ -426,7 +426,6 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     opts->progress(opts->progress_ctx, "layout", 0, n);
   layout_t w;
   memset(&w, 0, sizeof w);
-  w.e = entries;
   w.keys = keys;
   w.n = n;
   w.k = k;

@@ -141,7 +141,7 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **ou
   if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
   if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
   c->cap = 1024;
-  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 20))
+  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16))
     c->cap *= 2;
   c->slots = big_alloc(c->cap * sizeof *c->slots);
   c->seed = UINT64_C(0x5ca1ab1e);

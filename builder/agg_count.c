@@ -12,6 +12,7 @@
 #include "agg_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,13 +45,16 @@ typedef struct chunk {
 
 /* A sorted source for the final merge: a run file or the sorted table in memory. */
 typedef struct {
-  FILE *f;                 /* NULL: the in-memory items */
-  agg_week_t week;
+  int fd;                  /* -1: the in-memory items */
+  unsigned char *buf;      /* SRC_BUF bytes read ahead from fd; unread: buf[pos..end) */
+  size_t pos, end;
+  int eof;
+  agg_week_t week;         /* the current record */
   uint32_t len;
   uint64_t count;
-  char s[AGG_MAX_QUERY];
-  const char *sp;          /* s, or the entry's bytes */
+  const char *sp;          /* its bytes: in buf, or the entry's; valid until the next record */
 } source_t;
+#define SRC_BUF (1u << 16)
 
 #define FAN_IN 64
 
@@ -62,6 +66,7 @@ struct agg__counter {
   chunk_t *chunks, *cur;
   size_t chunk_size, arena_bytes;
   uint64_t seed;
+  agg_week_t wmin, wmax;   /* weeks in the table now (for the sort key) */
   /* spilled runs */
   char **runs;
   size_t n_runs, runs_cap;
@@ -136,7 +141,7 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **ou
   if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
   if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
   c->cap = 1024;
-  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 20))
+  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16))
     c->cap *= 2;
   c->slots = big_alloc(c->cap * sizeof *c->slots);
   c->seed = UINT64_C(0x5ca1ab1e);
@@ -202,20 +207,14 @@ static int sort_table(agg__counter_t *c) {
   size_t k = 0;
   /* Sort key: when the weeks span less than 256, the week's offset in the top byte and 7 bytes
    * of spelling, else the week and 4 bytes. Either way key order agrees with (week, bytes). */
-  agg_week_t wmin = INT32_MAX, wmax = INT32_MIN;
+  agg_week_t wmin = c->wmin;
+  int narrow = (int64_t)c->wmax - wmin < 256;
   for (size_t i = 0; i < c->cap; i++) {
     if (i + 16 < c->cap && c->slots[i + 16].e) __builtin_prefetch(c->slots[i + 16].e);
     entry_t *e = c->slots[i].e;
     if (!e) continue;
-    if (e->week < wmin) wmin = e->week;
-    if (e->week > wmax) wmax = e->week;
     c->items[k].e = e;
-    c->items[k++].key = (uint64_t)(uint32_t)e->week;
-  }
-  int narrow = k && (int64_t)wmax - wmin < 256;
-  for (size_t i = 0; i < k; i++) {
-    entry_t *e = c->items[i].e;
-    c->items[i].key = narrow
+    c->items[k++].key = narrow
         ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | be_prefix(e->s, e->len, 7)
         : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be_prefix(e->s, e->len, 4);
   }
@@ -233,12 +232,48 @@ static int sort_table(agg__counter_t *c) {
   return 0;
 }
 
-static int put_varint(FILE *f, uint64_t v) {
+/* Run files: one record per (week, spelling), ascending: varint(week ^ 2^31), varint(len),
+ * the bytes, varint(count). A record takes at most RECORD_MAX bytes. */
+#define RECORD_MAX (5 + 5 + AGG_MAX_QUERY + 10)
+#define RUN_BUF (1u << 16)
+
+static size_t put_varint(unsigned char *out, uint64_t v) {
+  size_t n = 0;
   while (v >= 0x80) {
-    putc_unlocked((int)(v & 0x7f) | 0x80, f);
+    out[n++] = (unsigned char)(v | 0x80);
     v >>= 7;
   }
-  return putc_unlocked((int)v, f) == EOF ? TA_EIO : 0;
+  out[n++] = (unsigned char)v;
+  return n;
+}
+
+typedef struct {
+  FILE *f;
+  unsigned char buf[RUN_BUF];
+  size_t used;
+  int failed;
+} run_writer_t;
+
+static void run_put(run_writer_t *rw, agg_week_t w, const char *s, size_t len, uint64_t count) {
+  if (rw->used + RECORD_MAX > RUN_BUF) {
+    if (fwrite(rw->buf, 1, rw->used, rw->f) != rw->used) rw->failed = 1;
+    rw->used = 0;
+  }
+  unsigned char *p = rw->buf + rw->used;
+  size_t n = put_varint(p, (uint32_t)w ^ 0x80000000u);
+  n += put_varint(p + n, len);
+  memcpy(p + n, s, len);
+  n += len;
+  n += put_varint(p + n, count);
+  rw->used += n;
+}
+
+/* Flushes and closes; 0 or TA_EIO. */
+static int run_close(run_writer_t *rw) {
+  if (rw->used && fwrite(rw->buf, 1, rw->used, rw->f) != rw->used) rw->failed = 1;
+  if (fflush(rw->f) != 0 || ferror(rw->f)) rw->failed = 1;
+  if (fclose(rw->f) != 0) rw->failed = 1;
+  return rw->failed ? TA_EIO : 0;
 }
 
 static void reset_table(agg__counter_t *c) {
@@ -262,22 +297,23 @@ static int spill(agg__counter_t *c) {
   char *path = malloc(plen);
   if (!path) return TA_ENOMEM;
   snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
-  FILE *f = fopen(path, "wbx");
-  if (!f) {
-    rc = ta_error_from_errno(errno);
+  run_writer_t *rw = malloc(sizeof *rw);
+  if (!rw || !(rw->f = fopen(path, "wbx"))) {
+    rc = rw ? ta_error_from_errno(errno) : TA_ENOMEM;
+    free(rw);
     free(path);
     return rc;
   }
-  setvbuf(f, NULL, _IOFBF, 1 << 16);
+  rw->used = 0;
+  rw->failed = 0;
+  setvbuf(rw->f, NULL, _IONBF, 0);
   for (size_t i = 0; i < c->n_items; i++) {
+    if (i + 8 < c->n_items) __builtin_prefetch(c->items[i + 8].e);
     entry_t *e = c->items[i].e;
-    put_varint(f, (uint32_t)e->week ^ 0x80000000u);
-    put_varint(f, e->len);
-    fwrite(e->s, 1, e->len, f);
-    put_varint(f, e->count);
+    run_put(rw, e->week, e->s, e->len, e->count);
   }
-  rc = (ferror(f) || fflush(f) != 0) ? TA_EIO : 0;
-  if (fclose(f) != 0) rc = TA_EIO;
+  rc = run_close(rw);
+  free(rw);
   free(c->items);
   c->items = NULL;
   c->n_items = 0;
@@ -384,6 +420,8 @@ int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size
     mask = c->cap - 1;
     for (i = h & mask; c->slots[i].e; i = (i + 1) & mask) {}
   }
+  if (c->n == 0 || w < c->wmin) c->wmin = w;
+  if (c->n == 0 || w > c->wmax) c->wmax = w;
   e->count = n;
   e->week = w;
   e->len = (uint32_t)len;
@@ -396,29 +434,22 @@ int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size
 
 /* ---- Merge -------------------------------------------------------------------------------- */
 
-static int get_varint(FILE *f, uint64_t *v, int *eof) {
+static int get_varint(const unsigned char **p, const unsigned char *lim, uint64_t *v) {
   uint64_t r = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    int ch = getc_unlocked(f);
-    if (ch == EOF) {
-      if (shift == 0 && eof) {
-        *eof = 1;
-        return 0;
-      }
-      return TA_ETRUNC;
-    }
+  for (int shift = 0; shift < 64 && *p < lim; shift += 7) {
+    unsigned ch = *(*p)++;
     r |= (uint64_t)(ch & 0x7f) << shift;
     if (!(ch & 0x80)) {
       *v = r;
       return 0;
     }
   }
-  return TA_ECORRUPT;
+  return *p == lim ? TA_ETRUNC : TA_ECORRUPT;
 }
 
-/* Loads the next record of source i; 1 when there is one, 0 at its end. */
+/* Loads the next record of src; 1 when there is one, 0 at its end. */
 static int source_next(agg__counter_t *c, source_t *src) {
-  if (!src->f) {
+  if (src->fd < 0) {
     if (c->item_i == c->n_items) return 0;
     if (c->item_i + 8 < c->n_items) __builtin_prefetch(c->items[c->item_i + 8].e);
     entry_t *e = c->items[c->item_i++].e;
@@ -428,19 +459,31 @@ static int source_next(agg__counter_t *c, source_t *src) {
     src->sp = e->s;
     return 1;
   }
+  /* A whole record in the buffer (or the end of the file); the current one is done with. */
+  while (src->end - src->pos < RECORD_MAX && !src->eof) {
+    memmove(src->buf, src->buf + src->pos, src->end - src->pos);
+    src->end -= src->pos;
+    src->pos = 0;
+    ssize_t r = read(src->fd, src->buf + src->end, SRC_BUF - src->end);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return TA_EIO;
+    if (r == 0) src->eof = 1;
+    src->end += (size_t)r;
+  }
+  if (src->pos == src->end) return 0;
+  const unsigned char *p = src->buf + src->pos, *lim = src->buf + src->end;
   uint64_t w, len, count;
-  int eof = 0;
-  int rc = get_varint(src->f, &w, &eof);
-  if (rc) return rc;
-  if (eof) return 0;
-  if ((rc = get_varint(src->f, &len, NULL))) return rc;
+  int rc;
+  if ((rc = get_varint(&p, lim, &w)) || (rc = get_varint(&p, lim, &len))) return rc;
   if (len == 0 || len > AGG_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
-  if (fread(src->s, 1, len, src->f) != len) return TA_ETRUNC;
-  if ((rc = get_varint(src->f, &count, NULL))) return rc;
+  if ((size_t)(lim - p) < len) return TA_ETRUNC;
+  src->sp = (const char *)p;
+  p += len;
+  if ((rc = get_varint(&p, lim, &count))) return rc;
   src->week = (agg_week_t)((uint32_t)w ^ 0x80000000u);
   src->len = (uint32_t)len;
   src->count = count;
-  src->sp = src->s;
+  src->pos = (size_t)(p - src->buf);
   return 1;
 }
 
@@ -462,8 +505,10 @@ static void sift_down(agg__counter_t *c, size_t i) {
 }
 
 static void close_sources(agg__counter_t *c) {
-  for (size_t i = 0; i < c->n_src; i++)
-    if (c->src[i].f) fclose(c->src[i].f);
+  for (size_t i = 0; i < c->n_src; i++) {
+    if (c->src[i].fd >= 0) close(c->src[i].fd);
+    free(c->src[i].buf);
+  }
   free(c->src);
   free(c->heap);
   c->src = NULL;
@@ -479,11 +524,13 @@ static int open_sources(agg__counter_t *c, size_t first, size_t n, int with_memo
   if (!c->src || !c->heap) return TA_ENOMEM;
   for (size_t i = 0; i < total; i++) {
     source_t *s = &c->src[i];
-    if (i < n) {
-      if (!(s->f = fopen(c->runs[first + i], "rb"))) return ta_error_from_errno(errno);
-      setvbuf(s->f, NULL, _IOFBF, 1 << 16);
-    }
+    s->fd = -1;
     c->n_src++;
+    if (i < n) {
+      if (!(s->buf = malloc(SRC_BUF))) return TA_ENOMEM;
+      if ((s->fd = open(c->runs[first + i], O_RDONLY | O_CLOEXEC)) < 0)
+        return ta_error_from_errno(errno);
+    }
     int rc = source_next(c, s);
     if (rc < 0) return rc;
     if (rc == 1) c->heap[c->heap_n++] = i;
@@ -521,21 +568,30 @@ static int reduce_runs(agg__counter_t *c) {
     char *path = malloc(plen);
     if (!path) return TA_ENOMEM;
     snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
-    FILE *f = fopen(path, "wbx");
-    int rc = f ? open_sources(c, 0, FAN_IN, 0) : ta_error_from_errno(errno);
-    if (f) setvbuf(f, NULL, _IOFBF, 1 << 16);
+    run_writer_t *rw = malloc(sizeof *rw);
+    if (!rw) {
+      free(path);
+      return TA_ENOMEM;
+    }
+    rw->used = 0;
+    rw->failed = 0;
+    rw->f = fopen(path, "wbx");
+    int rc = rw->f ? open_sources(c, 0, FAN_IN, 0) : ta_error_from_errno(errno);
+    if (rw->f) setvbuf(rw->f, NULL, _IONBF, 0);
     agg_week_t w;
     const char *s;
     size_t len;
     uint64_t count;
     while (rc == 0 && (rc = merge_next(c, &w, &s, &len, &count)) == 1) {
-      put_varint(f, (uint32_t)w ^ 0x80000000u);
-      put_varint(f, len);
-      fwrite(s, 1, len, f);
-      rc = put_varint(f, count);
+      run_put(rw, w, s, len, count);
+      rc = 0;
     }
     close_sources(c);
-    if (f && (ferror(f) || fclose(f) != 0) && rc == 0) rc = TA_EIO;
+    if (rw->f) {
+      int crc = run_close(rw);
+      if (rc == 0) rc = crc;
+    }
+    free(rw);
     if (rc < 0) {
       unlink(path);
       free(path);

@@ -51,7 +51,8 @@ static void usage(FILE *f) {
           "                  table); --half-life inf = no decay\n"
           "  --out FILE      trie file, replaced atomically after it verifies\n"
           "  --k N           completions kept per prefix, 1..32 (default 10)\n"
-          "  --min-count N   drop queries whose total count is below N (default 1)\n");
+          "  --min-count N   drop queries whose score is below N (with --tables: the decayed\n"
+          "                  count, so a query seen once weeks ago is left out) (default 1)\n");
 }
 
 static double now_seconds(void) {

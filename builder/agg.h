@@ -34,7 +34,7 @@ extern "C" {
 typedef int32_t agg_week_t;
 
 /* Longest agg_week_name / agg_week_date output, with the NUL. */
-#define AGG_WEEK_STR 16
+#define AGG_WEEK_STR 48 /* room for any int64 year and int fields, so no output can be cut */
 
 /* Week of a unix time (seconds, may be negative). */
 agg_week_t agg_week_of_unix(int64_t t);

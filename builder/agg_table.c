@@ -268,8 +268,8 @@ static int read_map(agg_table_t *t, const char *what, uint64_t *n) {
 }
 
 static int expect_key(agg_table_t *t, const char *key) {
-  const char *s;
-  size_t n;
+  const char *s = NULL; /* read_str sets both on success; -O3 cannot see that */
+  size_t n = 0;
   int rc = read_str(t, "map key", 64, &s, &n);
   if (rc) return rc;
   if (n != strlen(key) || memcmp(s, key, n) != 0)

@@ -1,0 +1,513 @@
+/*
+ * Counting (week, spelling) pairs in bounded memory (SPEC §4: "memory stays bounded on logs
+ * larger than RAM"; issue 3, item 5).
+ *
+ * An open-addressing hash table (linear probing, full 64-bit hashes in the slots) points into
+ * an arena of entries. Everything it holds, plus what sorting it will take, is charged to the
+ * budget; when the next insert would go over, the table is sorted and written as a run file
+ * (varint records) into the spill directory, and starts again empty with the same memory.
+ * At the end the runs and the sorted rest in memory are merged through a heap, summing equal
+ * pairs, so the output is the same sorted stream whatever the budget was.
+ */
+#include "agg_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct entry {
+  uint64_t count;
+  agg_week_t week;
+  uint32_t len;
+  char s[];
+} entry_t;
+
+typedef struct {
+  uint64_t hash;
+  entry_t *e;
+} slot_t;
+
+/* What sorting holds per entry: the item array and the temporary buffer of glibc's qsort. */
+typedef struct {
+  uint64_t key; /* week and the first 4 bytes: most comparisons stop here, without a miss */
+  entry_t *e;
+} item_t;
+#define SORT_COST (2 * sizeof(item_t))
+
+typedef struct chunk {
+  struct chunk *next;
+  size_t size, used;
+  char data[];
+} chunk_t;
+
+/* A sorted source for the final merge: a run file or the sorted table in memory. */
+typedef struct {
+  FILE *f;                 /* NULL: the in-memory items */
+  agg_week_t week;
+  uint32_t len;
+  uint64_t count;
+  char s[AGG_MAX_QUERY];
+  const char *sp;          /* s, or the entry's bytes */
+} source_t;
+
+#define FAN_IN 64
+
+struct agg__counter {
+  uint64_t budget;
+  char *spill_dir;
+  slot_t *slots;
+  size_t cap, n;
+  chunk_t *chunks, *cur;
+  size_t chunk_size, arena_bytes;
+  uint64_t seed;
+  /* spilled runs */
+  char **runs;
+  size_t n_runs, runs_cap;
+  uint64_t run_seq, spills;
+  /* finish */
+  int finished;
+  item_t *items;
+  size_t n_items, item_i;
+  source_t *src;
+  size_t n_src;
+  size_t *heap;
+  size_t heap_n;
+  char out[AGG_MAX_QUERY];
+};
+
+/* ---- Hash --------------------------------------------------------------------------------- */
+
+static uint64_t mix(uint64_t h) {
+  h ^= h >> 33;
+  h *= UINT64_C(0xff51afd7ed558ccd);
+  h ^= h >> 33;
+  h *= UINT64_C(0xc4ceb9fe1a85ec53);
+  h ^= h >> 33;
+  return h;
+}
+
+uint64_t agg__hash(const void *p, size_t len, uint64_t seed) {
+  const unsigned char *s = p;
+  uint64_t h = seed ^ (len * UINT64_C(0x9e3779b97f4a7c15));
+  while (len >= 8) {
+    uint64_t v;
+    memcpy(&v, s, 8);
+    h = (h ^ mix(v)) * UINT64_C(0x9e3779b97f4a7c15);
+    h = (h << 29) | (h >> 35);
+    s += 8;
+    len -= 8;
+  }
+  uint64_t v = 0;
+  memcpy(&v, s, len);
+  return mix(h ^ v ^ ((uint64_t)len << 56));
+}
+
+/* ---- Table -------------------------------------------------------------------------------- */
+
+static uint64_t used_bytes(size_t cap, size_t arena) {
+  return (uint64_t)cap * sizeof(slot_t) + (uint64_t)(cap / 2) * SORT_COST + arena;
+}
+
+int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **out) {
+  *out = NULL;
+  agg__counter_t *c = calloc(1, sizeof *c);
+  if (!c) return TA_ENOMEM;
+  c->budget = budget < (1u << 18) ? (1u << 18) : budget;
+  c->spill_dir = strdup(spill_dir);
+  c->chunk_size = (size_t)(c->budget / 16);
+  if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
+  if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
+  c->cap = 1024;
+  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 20))
+    c->cap *= 2;
+  c->slots = calloc(c->cap, sizeof *c->slots);
+  c->seed = UINT64_C(0x5ca1ab1e);
+  if (!c->spill_dir || !c->slots) {
+    agg__counter_free(c);
+    return TA_ENOMEM;
+  }
+  *out = c;
+  return 0;
+}
+
+uint64_t agg__counter_spills(const agg__counter_t *c) { return c->spills; }
+
+static uint32_t be32_prefix(const char *s, uint32_t len) {
+  unsigned char b[4] = {0, 0, 0, 0};
+  memcpy(b, s, len < 4 ? len : 4);
+  return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static int cmp_pair(agg_week_t wa, const char *sa, size_t la, agg_week_t wb, const char *sb,
+                    size_t lb) {
+  if (wa != wb) return wa < wb ? -1 : 1;
+  int c = memcmp(sa, sb, la < lb ? la : lb);
+  if (c) return c;
+  return la < lb ? -1 : la > lb;
+}
+
+static int cmp_item(const void *a, const void *b) {
+  const item_t *x = a, *y = b;
+  if (x->key != y->key) return x->key < y->key ? -1 : 1;
+  return cmp_pair(x->e->week, x->e->s, x->e->len, y->e->week, y->e->s, y->e->len);
+}
+
+/* Sorts the table into c->items (allocated here, charged to the budget as SORT_COST). */
+static int sort_table(agg__counter_t *c) {
+  c->items = malloc((c->n ? c->n : 1) * sizeof *c->items);
+  if (!c->items) return TA_ENOMEM;
+  size_t k = 0;
+  for (size_t i = 0; i < c->cap; i++) {
+    entry_t *e = c->slots[i].e;
+    if (!e) continue;
+    c->items[k].key = (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be32_prefix(e->s, e->len);
+    c->items[k++].e = e;
+  }
+  qsort(c->items, k, sizeof *c->items, cmp_item);
+  c->n_items = k;
+  c->item_i = 0;
+  return 0;
+}
+
+static int put_varint(FILE *f, uint64_t v) {
+  while (v >= 0x80) {
+    putc_unlocked((int)(v & 0x7f) | 0x80, f);
+    v >>= 7;
+  }
+  return putc_unlocked((int)v, f) == EOF ? TA_EIO : 0;
+}
+
+static void reset_table(agg__counter_t *c) {
+  memset(c->slots, 0, c->cap * sizeof *c->slots);
+  c->n = 0;
+  for (chunk_t *ch = c->chunks; ch; ch = ch->next) ch->used = 0;
+  c->cur = c->chunks;
+}
+
+static int spill(agg__counter_t *c) {
+  int rc = sort_table(c);
+  if (rc) return rc;
+  if (c->n_runs == c->runs_cap) {
+    size_t nc = c->runs_cap ? c->runs_cap * 2 : 16;
+    char **nr = realloc(c->runs, nc * sizeof *nr);
+    if (!nr) return TA_ENOMEM;
+    c->runs = nr;
+    c->runs_cap = nc;
+  }
+  size_t plen = strlen(c->spill_dir) + 32;
+  char *path = malloc(plen);
+  if (!path) return TA_ENOMEM;
+  snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
+  FILE *f = fopen(path, "wbx");
+  if (!f) {
+    rc = ta_error_from_errno(errno);
+    free(path);
+    return rc;
+  }
+  setvbuf(f, NULL, _IOFBF, 1 << 16);
+  for (size_t i = 0; i < c->n_items; i++) {
+    entry_t *e = c->items[i].e;
+    put_varint(f, (uint32_t)e->week ^ 0x80000000u);
+    put_varint(f, e->len);
+    fwrite(e->s, 1, e->len, f);
+    put_varint(f, e->count);
+  }
+  rc = (ferror(f) || fflush(f) != 0) ? TA_EIO : 0;
+  if (fclose(f) != 0) rc = TA_EIO;
+  free(c->items);
+  c->items = NULL;
+  c->n_items = 0;
+  if (rc) {
+    unlink(path);
+    free(path);
+    return rc;
+  }
+  c->runs[c->n_runs++] = path;
+  c->spills++;
+  reset_table(c);
+  return 0;
+}
+
+static int grow(agg__counter_t *c) {
+  size_t ncap = c->cap * 2;
+  slot_t *ns = calloc(ncap, sizeof *ns);
+  if (!ns) return TA_ENOMEM;
+  for (size_t i = 0; i < c->cap; i++) {
+    if (!c->slots[i].e) continue;
+    size_t j = c->slots[i].hash & (ncap - 1);
+    while (ns[j].e) j = (j + 1) & (ncap - 1);
+    ns[j] = c->slots[i];
+  }
+  free(c->slots);
+  c->slots = ns;
+  c->cap = ncap;
+  return 0;
+}
+
+/* Room for an entry of sz bytes in the arena, spilling when a new chunk would break the
+ * budget. NULL only when out of memory. */
+static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
+  for (;;) {
+    if (c->cur && c->cur->size - c->cur->used >= sz) {
+      void *p = c->cur->data + c->cur->used;
+      c->cur->used += sz;
+      return p;
+    }
+    if (c->cur && c->cur->next) { /* chunks kept from before a spill */
+      c->cur = c->cur->next;
+      continue;
+    }
+    if (c->n && used_bytes(c->cap, c->arena_bytes + c->chunk_size) > c->budget) {
+      if (spill(c) != 0) return NULL;
+      *spilled = 1;
+      continue;
+    }
+    chunk_t *ch = malloc(sizeof *ch + c->chunk_size);
+    if (!ch) return NULL;
+    ch->next = NULL;
+    ch->size = c->chunk_size;
+    ch->used = 0;
+    if (c->cur) c->cur->next = ch; else c->chunks = ch;
+    c->cur = ch;
+    c->arena_bytes += c->chunk_size;
+  }
+}
+
+int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n) {
+  if (c->finished || len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
+  uint64_t h = agg__hash(s, len, c->seed ^ (uint64_t)(uint32_t)w);
+  size_t mask = c->cap - 1, i = h & mask;
+  for (; c->slots[i].e; i = (i + 1) & mask) {
+    entry_t *e = c->slots[i].e;
+    if (c->slots[i].hash == h && e->week == w && e->len == len && memcmp(e->s, s, len) == 0) {
+      if (e->count > UINT64_MAX - n) return TA_ERANGE;
+      e->count += n;
+      return 0;
+    }
+  }
+  int spilled = 0;
+  if ((c->n + 1) * 2 > c->cap) {
+    if (used_bytes(c->cap * 2, c->arena_bytes) > c->budget) {
+      int rc = spill(c);
+      if (rc) return rc;
+    } else {
+      int rc = grow(c);
+      if (rc) return rc;
+    }
+    return agg__counter_add(c, w, s, len, n);
+  }
+  entry_t *e = arena_alloc(c, (sizeof(entry_t) + len + 7) & ~(size_t)7, &spilled);
+  if (!e) return TA_ENOMEM;
+  if (spilled) { /* the table is empty again: find a slot afresh */
+    mask = c->cap - 1;
+    for (i = h & mask; c->slots[i].e; i = (i + 1) & mask) {}
+  }
+  e->count = n;
+  e->week = w;
+  e->len = (uint32_t)len;
+  memcpy(e->s, s, len);
+  c->slots[i].hash = h;
+  c->slots[i].e = e;
+  c->n++;
+  return 0;
+}
+
+/* ---- Merge -------------------------------------------------------------------------------- */
+
+static int get_varint(FILE *f, uint64_t *v, int *eof) {
+  uint64_t r = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    int ch = getc_unlocked(f);
+    if (ch == EOF) {
+      if (shift == 0 && eof) {
+        *eof = 1;
+        return 0;
+      }
+      return TA_ETRUNC;
+    }
+    r |= (uint64_t)(ch & 0x7f) << shift;
+    if (!(ch & 0x80)) {
+      *v = r;
+      return 0;
+    }
+  }
+  return TA_ECORRUPT;
+}
+
+/* Loads the next record of source i; 1 when there is one, 0 at its end. */
+static int source_next(agg__counter_t *c, source_t *src) {
+  if (!src->f) {
+    if (c->item_i == c->n_items) return 0;
+    entry_t *e = c->items[c->item_i++].e;
+    src->week = e->week;
+    src->len = e->len;
+    src->count = e->count;
+    src->sp = e->s;
+    return 1;
+  }
+  uint64_t w, len, count;
+  int eof = 0;
+  int rc = get_varint(src->f, &w, &eof);
+  if (rc) return rc;
+  if (eof) return 0;
+  if ((rc = get_varint(src->f, &len, NULL))) return rc;
+  if (len == 0 || len > AGG_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
+  if (fread(src->s, 1, len, src->f) != len) return TA_ETRUNC;
+  if ((rc = get_varint(src->f, &count, NULL))) return rc;
+  src->week = (agg_week_t)((uint32_t)w ^ 0x80000000u);
+  src->len = (uint32_t)len;
+  src->count = count;
+  src->sp = src->s;
+  return 1;
+}
+
+static int src_less(const source_t *a, const source_t *b) {
+  return cmp_pair(a->week, a->sp, a->len, b->week, b->sp, b->len) < 0;
+}
+
+static void sift_down(agg__counter_t *c, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, m = i;
+    if (l < c->heap_n && src_less(&c->src[c->heap[l]], &c->src[c->heap[m]])) m = l;
+    if (l + 1 < c->heap_n && src_less(&c->src[c->heap[l + 1]], &c->src[c->heap[m]])) m = l + 1;
+    if (m == i) return;
+    size_t t = c->heap[i];
+    c->heap[i] = c->heap[m];
+    c->heap[m] = t;
+    i = m;
+  }
+}
+
+static void close_sources(agg__counter_t *c) {
+  for (size_t i = 0; i < c->n_src; i++)
+    if (c->src[i].f) fclose(c->src[i].f);
+  free(c->src);
+  free(c->heap);
+  c->src = NULL;
+  c->heap = NULL;
+  c->n_src = c->heap_n = 0;
+}
+
+/* Opens runs[first..first+n) (and the in-memory items when with_memory) as merge sources. */
+static int open_sources(agg__counter_t *c, size_t first, size_t n, int with_memory) {
+  size_t total = n + (with_memory ? 1 : 0);
+  c->src = calloc(total ? total : 1, sizeof *c->src);
+  c->heap = calloc(total ? total : 1, sizeof *c->heap);
+  if (!c->src || !c->heap) return TA_ENOMEM;
+  for (size_t i = 0; i < total; i++) {
+    source_t *s = &c->src[i];
+    if (i < n) {
+      if (!(s->f = fopen(c->runs[first + i], "rb"))) return ta_error_from_errno(errno);
+      setvbuf(s->f, NULL, _IOFBF, 1 << 16);
+    }
+    c->n_src++;
+    int rc = source_next(c, s);
+    if (rc < 0) return rc;
+    if (rc == 1) c->heap[c->heap_n++] = i;
+  }
+  for (size_t i = c->heap_n / 2 + 1; i-- > 0;) sift_down(c, i);
+  return 0;
+}
+
+static int merge_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *len,
+                      uint64_t *count) {
+  if (c->heap_n == 0) return 0;
+  source_t *top = &c->src[c->heap[0]];
+  *w = top->week;
+  *len = top->len;
+  memcpy(c->out, top->sp, top->len);
+  *s = c->out;
+  *count = 0;
+  while (c->heap_n) {
+    top = &c->src[c->heap[0]];
+    if (cmp_pair(top->week, top->sp, top->len, *w, c->out, *len) != 0) break;
+    if (*count > UINT64_MAX - top->count) return TA_ERANGE;
+    *count += top->count;
+    int rc = source_next(c, top);
+    if (rc < 0) return rc;
+    if (rc == 0) c->heap[0] = c->heap[--c->heap_n];
+    sift_down(c, 0);
+  }
+  return 1;
+}
+
+/* Merges runs into fewer than FAN_IN, so the final merge keeps few files and buffers open. */
+static int reduce_runs(agg__counter_t *c) {
+  while (c->n_runs > FAN_IN) {
+    size_t plen = strlen(c->spill_dir) + 32;
+    char *path = malloc(plen);
+    if (!path) return TA_ENOMEM;
+    snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
+    FILE *f = fopen(path, "wbx");
+    int rc = f ? open_sources(c, 0, FAN_IN, 0) : ta_error_from_errno(errno);
+    if (f) setvbuf(f, NULL, _IOFBF, 1 << 16);
+    agg_week_t w;
+    const char *s;
+    size_t len;
+    uint64_t count;
+    while (rc == 0 && (rc = merge_next(c, &w, &s, &len, &count)) == 1) {
+      put_varint(f, (uint32_t)w ^ 0x80000000u);
+      put_varint(f, len);
+      fwrite(s, 1, len, f);
+      rc = put_varint(f, count);
+    }
+    close_sources(c);
+    if (f && (ferror(f) || fclose(f) != 0) && rc == 0) rc = TA_EIO;
+    if (rc < 0) {
+      unlink(path);
+      free(path);
+      return rc;
+    }
+    for (size_t i = 0; i < FAN_IN; i++) {
+      unlink(c->runs[i]);
+      free(c->runs[i]);
+    }
+    memmove(c->runs, c->runs + FAN_IN, (c->n_runs - FAN_IN) * sizeof *c->runs);
+    c->n_runs -= FAN_IN;
+    c->runs[c->n_runs++] = path;
+  }
+  return 0;
+}
+
+int agg__counter_finish(agg__counter_t *c) {
+  if (c->finished) return TA_EINVAL;
+  c->finished = 1;
+  int rc = sort_table(c);
+  if (rc) return rc;
+  if (c->n_runs == 0) return 0;
+  /* The sorted rest stays in memory as one more source; intermediate merges need none of it. */
+  if ((rc = reduce_runs(c))) return rc;
+  return open_sources(c, 0, c->n_runs, 1);
+}
+
+int agg__counter_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *len,
+                      uint64_t *count) {
+  if (!c->finished) return TA_EINVAL;
+  if (c->n_runs) return merge_next(c, w, s, len, count);
+  if (c->item_i == c->n_items) return 0;
+  entry_t *e = c->items[c->item_i++].e;
+  *w = e->week;
+  *s = e->s;
+  *len = e->len;
+  *count = e->count;
+  return 1;
+}
+
+void agg__counter_free(agg__counter_t *c) {
+  if (!c) return;
+  close_sources(c);
+  for (size_t i = 0; i < c->n_runs; i++) {
+    unlink(c->runs[i]);
+    free(c->runs[i]);
+  }
+  free(c->runs);
+  for (chunk_t *ch = c->chunks, *next; ch; ch = next) {
+    next = ch->next;
+    free(ch);
+  }
+  free(c->items);
+  free(c->slots);
+  free(c->spill_dir);
+  free(c);
+}

@@ -1,0 +1,220 @@
+/*
+ * Log lines to events (SPEC §4 formats; issue 3, items 1 and 4): splits a tsv or AOL line,
+ * parses its timestamp, turns the query into its display spelling with trie_norm_display
+ * (SPEC §3), drops repeated AOL rows and applies --sample. A line that cannot be counted gets
+ * one reason, in the order of agg_bad_t's table.
+ *
+ * AOL duplicates: one query event with several clicks is several rows repeating (AnonID, Query,
+ * QueryTime). The log is grouped by AnonID, so a set of the events of the current AnonID (64-bit
+ * hashes, emptied in O(1) by a generation stamp) catches repeats whether or not they are
+ * adjacent, in memory bounded by one user's events (at most DEDUP_MAX, then it starts over).
+ */
+#include "agg_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEDUP_MAX (1u << 20)
+#define SAMPLE_SEED UINT64_C(0x73616d706c65)
+#define DEDUP_SEED UINT64_C(0x64656475702121)
+
+typedef struct {
+  uint64_t hash;
+  uint32_t gen;
+} dslot_t;
+
+struct agg__dedup {
+  dslot_t *slots;
+  size_t cap, n;
+  uint32_t gen;
+  char anon[64];
+  size_t anon_len;
+};
+
+static void dedup_clear(agg__dedup_t *d) {
+  d->gen++;
+  d->n = 0;
+  if (d->gen == 0) { /* wrapped: stamps could match again */
+    memset(d->slots, 0, d->cap * sizeof *d->slots);
+    d->gen = 1;
+  }
+}
+
+/* 1 when h was already in the set, 0 when added, or TA_ENOMEM. */
+static int dedup_seen(agg__dedup_t *d, uint64_t h) {
+  if ((d->n + 1) * 2 > d->cap) {
+    if (d->cap >= DEDUP_MAX) {
+      dedup_clear(d);
+    } else {
+      size_t ncap = d->cap * 2;
+      dslot_t *ns = calloc(ncap, sizeof *ns);
+      if (!ns) return TA_ENOMEM;
+      for (size_t i = 0; i < d->cap; i++) {
+        if (d->slots[i].gen != d->gen) continue;
+        size_t j = d->slots[i].hash & (ncap - 1);
+        while (ns[j].gen == d->gen) j = (j + 1) & (ncap - 1);
+        ns[j] = d->slots[i];
+      }
+      free(d->slots);
+      d->slots = ns;
+      d->cap = ncap;
+    }
+  }
+  size_t mask = d->cap - 1;
+  for (size_t i = h & mask;; i = (i + 1) & mask) {
+    if (d->slots[i].gen != d->gen) {
+      d->slots[i].hash = h;
+      d->slots[i].gen = d->gen;
+      d->n++;
+      return 0;
+    }
+    if (d->slots[i].hash == h) return 1;
+  }
+}
+
+int agg__parser_init(agg__parser_t *p, agg_format_t format, uint64_t sample) {
+  memset(p, 0, sizeof *p);
+  p->format = format;
+  p->sample = sample;
+  if (format == AGG_FORMAT_AOL) {
+    p->dedup = calloc(1, sizeof *p->dedup);
+    if (!p->dedup) return TA_ENOMEM;
+    p->dedup->cap = 1024;
+    p->dedup->gen = 1;
+    p->dedup->slots = calloc(p->dedup->cap, sizeof *p->dedup->slots);
+    if (!p->dedup->slots) {
+      free(p->dedup);
+      p->dedup = NULL;
+      return TA_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+void agg__parser_reset(agg__parser_t *p) {
+  if (!p->dedup) return;
+  dedup_clear(p->dedup);
+  p->dedup->anon_len = 0;
+}
+
+void agg__parser_free(agg__parser_t *p) {
+  if (p->dedup) free(p->dedup->slots);
+  free(p->dedup);
+  p->dedup = NULL;
+}
+
+/* The display spelling of q into p->display; returns AGG__LINE_EVENT or AGG__LINE_BAD. */
+static int display(agg__parser_t *p, const char *q, size_t n, size_t *len, agg_bad_t *reason) {
+  if (n > 16 * AGG_MAX_QUERY) {
+    *reason = AGG_BAD_TOOLONG;
+    return AGG__LINE_BAD;
+  }
+  /* Printable ASCII with single inner spaces is its own display form: skip the normalizer. */
+  int plain = n > 0 && q[0] != ' ' && q[n - 1] != ' ';
+  for (size_t i = 0; plain && i < n; i++) {
+    unsigned char ch = (unsigned char)q[i];
+    if (ch < 0x20 || ch > 0x7e || (ch == ' ' && q[i + 1] == ' ')) plain = 0;
+  }
+  if (plain) {
+    if (n > AGG_MAX_QUERY) {
+      *reason = AGG_BAD_TOOLONG;
+      return AGG__LINE_BAD;
+    }
+    memcpy(p->display, q, n);
+    *len = n;
+    return AGG__LINE_EVENT;
+  }
+  int rc = trie_norm_display(q, n, p->display, sizeof p->display, len);
+  if (rc == TA_EUTF8) {
+    *reason = AGG_BAD_UTF8;
+    return AGG__LINE_BAD;
+  }
+  if (rc == TA_ENOSPC || rc == TA_ETOOLONG || (rc == 0 && *len > AGG_MAX_QUERY)) {
+    *reason = AGG_BAD_TOOLONG;
+    return AGG__LINE_BAD;
+  }
+  if (rc) return rc;
+  if (*len == 0) {
+    *reason = AGG_BAD_EMPTY;
+    return AGG__LINE_BAD;
+  }
+  return AGG__LINE_EVENT;
+}
+
+static int sampled_out(const agg__parser_t *p, uint64_t event_hash) {
+  return p->sample > 1 && event_hash % p->sample != 0;
+}
+
+static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
+                     size_t *len, agg_bad_t *reason) {
+  const char *tab = memchr(line, '\t', n);
+  if (!tab) {
+    *reason = AGG_BAD_FIELDS;
+    return AGG__LINE_BAD;
+  }
+  int64_t t;
+  if (agg_parse_time(line, (size_t)(tab - line), &t) != 0) {
+    *reason = AGG_BAD_TIMESTAMP;
+    return AGG__LINE_BAD;
+  }
+  const char *q = tab + 1;
+  int rc = display(p, q, n - (size_t)(q - line), len, reason);
+  if (rc != AGG__LINE_EVENT) return rc;
+  if (p->sample > 1 && sampled_out(p, agg__hash(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
+  *week = agg_week_of_unix(t);
+  return AGG__LINE_EVENT;
+}
+
+static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
+                     size_t *len, agg_bad_t *reason) {
+  if (n >= 7 && memcmp(line, "AnonID\t", 7) == 0) return AGG__LINE_SKIP; /* header */
+  const char *end = line + n;
+  const char *t1 = memchr(line, '\t', n);
+  const char *t2 = t1 ? memchr(t1 + 1, '\t', (size_t)(end - t1 - 1)) : NULL;
+  if (!t2) {
+    *reason = AGG_BAD_FIELDS;
+    return AGG__LINE_BAD;
+  }
+  const char *t3 = memchr(t2 + 1, '\t', (size_t)(end - t2 - 1));
+  if (!t3) t3 = end; /* ItemRank and ClickURL are optional */
+  size_t anon_len = (size_t)(t1 - line);
+  if (anon_len == 0 || anon_len > sizeof p->dedup->anon) {
+    *reason = AGG_BAD_FIELDS;
+    return AGG__LINE_BAD;
+  }
+  int64_t t;
+  if (agg_parse_time(t2 + 1, (size_t)(t3 - t2 - 1), &t) != 0) {
+    *reason = AGG_BAD_TIMESTAMP;
+    return AGG__LINE_BAD;
+  }
+  const char *q = t1 + 1;
+  size_t qn = (size_t)(t2 - q);
+  if (qn == 1 && q[0] == '-') { /* the AOL log's placeholder for an empty query */
+    *reason = AGG_BAD_EMPTY;
+    return AGG__LINE_BAD;
+  }
+  int rc = display(p, q, qn, len, reason);
+  if (rc != AGG__LINE_EVENT) return rc;
+  agg__dedup_t *d = p->dedup;
+  if (anon_len != d->anon_len || memcmp(d->anon, line, anon_len) != 0) {
+    dedup_clear(d);
+    memcpy(d->anon, line, anon_len);
+    d->anon_len = anon_len;
+  }
+  /* The event is (AnonID, Query, QueryTime): bytes line..t3. */
+  uint64_t h = agg__hash(line, (size_t)(t3 - line), DEDUP_SEED);
+  rc = dedup_seen(d, h);
+  if (rc < 0) return rc;
+  if (rc == 1) return AGG__LINE_DUP;
+  if (sampled_out(p, h)) return AGG__LINE_SAMPLED;
+  *week = agg_week_of_unix(t);
+  return AGG__LINE_EVENT;
+}
+
+int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
+                    size_t *len, agg_bad_t *reason) {
+  if (n && line[n - 1] == '\r') n--;
+  if (n == 0) return AGG__LINE_SKIP;
+  if (p->format == AGG_FORMAT_AOL) return parse_aol(p, line, n, week, len, reason);
+  return parse_tsv(p, line, n, week, len, reason);
+}

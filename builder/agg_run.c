@@ -1,0 +1,675 @@
+/*
+ * One aggregation run (typeahead-aggregate --tables; SPEC §4, issue 3 items 1-6): reads the
+ * inputs, counts their events per (ISO week, display spelling), merges the counts into the week
+ * tables of DIR and records the inputs' SHA-256 in DIR/ledger, as one transaction.
+ *
+ * Why a rerun after kill -9 leaves exactly the tables of an uninterrupted run:
+ *   1. Everything new (each touched week's table, the whole new ledger) is written into
+ *      DIR/.txn.tmp/ and fsynced, then the directory itself.
+ *   2. The commit point is one rename: .txn.tmp -> .txn (then DIR is fsynced).
+ *   3. Roll forward: each file of .txn is renamed over its namesake in DIR; then .txn is removed.
+ * The next run (under the same flock on DIR/.lock) first finishes step 3 if .txn exists (the
+ * renames are idempotent: a file already moved is simply no longer in .txn), and throws away
+ * .txn.tmp and .work (a run that died before its commit point changed nothing). So a killed run
+ * has either changed nothing, and the rerun does all of its work, or committed everything, and
+ * the rerun completes the renames and then finds every input in the ledger.
+ */
+#include "agg_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#define READ_BUF (4u << 20)
+#define MAX_WARN 10
+
+int agg__fail(char *err, size_t cap, int code, const char *fmt, ...) {
+  if (err && cap) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+const char *agg_bad_name(agg_bad_t reason) {
+  switch (reason) {
+#define AGG__BAD_CASE(name, msg) \
+  case name:                     \
+    return msg;
+    AGG_BAD_TABLE(AGG__BAD_CASE)
+#undef AGG__BAD_CASE
+  default:
+    return "unknown";
+  }
+}
+
+void agg_opts_init(agg_opts_t *o) {
+  memset(o, 0, sizeof *o);
+  o->format = AGG_FORMAT_TSV;
+  o->max_bad_pct = 10.0;
+  o->mem_bytes = UINT64_C(512) << 20;
+}
+
+void agg_stats_format(const agg_stats_t *s, char *out, size_t cap) {
+  char bad[256];
+  size_t k = 0;
+  for (int i = 0; i < AGG_BAD_COUNT; i++) {
+    int n = snprintf(bad + k, sizeof bad - k, "%s%s %llu", i ? ", " : "",
+                     agg_bad_name((agg_bad_t)i), (unsigned long long)s->bad[i]);
+    if (n < 0 || (size_t)n >= sizeof bad - k) break;
+    k += (size_t)n;
+  }
+  snprintf(out, cap,
+           "%llu inputs (%llu already ingested), %.1f MB, %llu lines, %llu events, "
+           "%llu duplicate rows, %llu sampled out, %llu bad (%s), %llu weeks written, "
+           "%llu spills, %.2f s",
+           (unsigned long long)s->inputs, (unsigned long long)s->skipped, s->bytes / 1e6,
+           (unsigned long long)s->lines, (unsigned long long)s->events,
+           (unsigned long long)s->duplicates, (unsigned long long)s->sampled_out,
+           (unsigned long long)s->bad_total, bad, (unsigned long long)s->weeks,
+           (unsigned long long)s->spills, s->seconds);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int agg__fsync_dir(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ta_error_from_errno(errno);
+  int rc = fsync(fd) == 0 ? 0 : ta_error_from_errno(errno);
+  close(fd);
+  return rc;
+}
+
+/* Removes every file of dir/sub and then the directory (it holds no subdirectories). */
+static int remove_flat_dir(const char *dir, const char *sub) {
+  char path[4096], f[4096 + 256];
+  snprintf(path, sizeof path, "%s/%s", dir, sub);
+  DIR *d = opendir(path);
+  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+    unlink(f);
+  }
+  closedir(d);
+  if (rmdir(path) != 0 && errno != ENOENT) return ta_error_from_errno(errno);
+  return 0;
+}
+
+/* Step 3 of the transaction: move every file of DIR/.txn into DIR, then drop .txn. */
+static int roll_forward(const char *dir) {
+  char txn[4096], from[4096 + 256], to[4096 + 256];
+  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN);
+  DIR *d = opendir(txn);
+  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(from, sizeof from, "%s/%s", txn, e->d_name);
+    snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
+    if (rename(from, to) != 0) {
+      rc = ta_error_from_errno(errno);
+      break;
+    }
+  }
+  closedir(d);
+  if (rc) return rc;
+  if ((rc = agg__fsync_dir(dir))) return rc;
+  if (rmdir(txn) != 0) return ta_error_from_errno(errno);
+  return agg__fsync_dir(dir);
+}
+
+/* ---- Ledger ------------------------------------------------------------------------------- */
+
+#define LEDGER_HEADER "# typeahead-aggregate ledger v1: sha256<TAB>bytes<TAB>events<TAB>name\n"
+
+typedef struct {
+  char hex[65];
+  char *line; /* the whole line, with its newline */
+} ledger_row_t;
+
+typedef struct {
+  ledger_row_t *rows;
+  size_t n, cap;
+} ledger_t;
+
+static void ledger_free(ledger_t *l) {
+  for (size_t i = 0; i < l->n; i++) free(l->rows[i].line);
+  free(l->rows);
+  memset(l, 0, sizeof *l);
+}
+
+static int ledger_has(const ledger_t *l, const char *hex) {
+  for (size_t i = 0; i < l->n; i++)
+    if (memcmp(l->rows[i].hex, hex, 64) == 0) return 1;
+  return 0;
+}
+
+static int ledger_add(ledger_t *l, const char *hex, const char *line, size_t len) {
+  if (l->n == l->cap) {
+    size_t nc = l->cap ? l->cap * 2 : 64;
+    ledger_row_t *nr = realloc(l->rows, nc * sizeof *nr);
+    if (!nr) return TA_ENOMEM;
+    l->rows = nr;
+    l->cap = nc;
+  }
+  ledger_row_t *r = &l->rows[l->n];
+  if (!(r->line = malloc(len + 1))) return TA_ENOMEM;
+  memcpy(r->line, line, len);
+  r->line[len] = 0;
+  memcpy(r->hex, hex, 64);
+  r->hex[64] = 0;
+  l->n++;
+  return 0;
+}
+
+static int ledger_read(const char *dir, ledger_t *l, char *err, size_t cap) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, AGG__LEDGER);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    if (errno == ENOENT) return 0;
+    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+  }
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t n;
+  unsigned long lineno = 0;
+  int rc = 0;
+  while ((n = getline(&line, &lcap, f)) > 0) {
+    lineno++;
+    if (line[0] == '#') continue;
+    int ok = n >= 66 && line[64] == '\t' && line[n - 1] == '\n';
+    for (int i = 0; ok && i < 64; i++)
+      ok = (line[i] >= '0' && line[i] <= '9') || (line[i] >= 'a' && line[i] <= 'f');
+    if (!ok) {
+      rc = agg__fail(err, cap, TA_ECORRUPT, "%s: line %lu: not \"sha256<TAB>...\"", path, lineno);
+      break;
+    }
+    if ((rc = ledger_add(l, line, line, (size_t)n))) break;
+  }
+  if (!rc && ferror(f)) rc = agg__fail(err, cap, TA_EIO, "%s: read error", path);
+  free(line);
+  fclose(f);
+  return rc;
+}
+
+static int cmp_row(const void *a, const void *b) {
+  return memcmp(((const ledger_row_t *)a)->hex, ((const ledger_row_t *)b)->hex, 64);
+}
+
+static int ledger_write(const char *path, ledger_t *l) {
+  qsort(l->rows, l->n, sizeof *l->rows, cmp_row);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return ta_error_from_errno(errno);
+  FILE *f = fdopen(fd, "wb");
+  if (!f) {
+    close(fd);
+    return TA_ENOMEM;
+  }
+  fputs(LEDGER_HEADER, f);
+  for (size_t i = 0; i < l->n; i++) fputs(l->rows[i].line, f);
+  int rc = (ferror(f) || fflush(f) != 0 || fsync(fd) != 0) ? TA_EIO : 0;
+  if (fclose(f) != 0) rc = TA_EIO;
+  return rc;
+}
+
+/* ---- Inputs ------------------------------------------------------------------------------- */
+
+typedef struct {
+  const char *dir;
+  const agg_opts_t *opts;
+  agg_stats_t *stats;
+  agg__parser_t parser;
+  agg__counter_t *counter;
+  char *buf;
+  double t0, last_progress;
+  uint64_t progress_bytes;
+  unsigned warned;
+  uint64_t lineno; /* physical line of the current input, for messages */
+  char *err;
+  size_t err_cap;
+} run_t;
+
+static void hex_of(const unsigned char *md, char hex[65]) {
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++) {
+    hex[2 * i] = digits[md[i] >> 4];
+    hex[2 * i + 1] = digits[md[i] & 15];
+  }
+  hex[64] = 0;
+}
+
+/* SHA-256 of a file's bytes; when copy_to is set (stdin), also copies them there. */
+static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char hex[65],
+                      uint64_t *size) {
+  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+    EVP_MD_CTX_free(ctx);
+    return agg__fail(r->err, r->err_cap, TA_ENOMEM, "cannot start SHA-256");
+  }
+  int rc = 0;
+  *size = 0;
+  for (;;) {
+    ssize_t n = read(fd, r->buf, READ_BUF);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: read error: %s", name, strerror(errno));
+      break;
+    }
+    if (n == 0) break;
+    EVP_DigestUpdate(ctx, r->buf, (size_t)n);
+    if (copy_to && fwrite(r->buf, 1, (size_t)n, copy_to) != (size_t)n) {
+      rc = agg__fail(r->err, r->err_cap, TA_EIO, "cannot spool %s into %s/%s", name, r->dir,
+                     AGG__WORK);
+      break;
+    }
+    *size += (uint64_t)n;
+  }
+  unsigned char md[32];
+  unsigned int mdlen = 0;
+  if (!rc) EVP_DigestFinal_ex(ctx, md, &mdlen);
+  EVP_MD_CTX_free(ctx);
+  if (!rc) hex_of(md, hex);
+  return rc;
+}
+
+static void progress(run_t *r, int final) {
+  if (!r->opts->progress) return;
+  double t = now_s();
+  if (!final && t - r->last_progress < 0.5) return;
+  r->last_progress = t;
+  double el = t - r->t0 > 1e-6 ? t - r->t0 : 1e-6;
+  fprintf(stderr, "\r%.1f MB read, %.1f MB/s, %llu lines, %llu bad   %s",
+          r->progress_bytes / 1e6, r->progress_bytes / 1e6 / el,
+          (unsigned long long)r->stats->lines, (unsigned long long)r->stats->bad_total,
+          final ? "\n" : "");
+}
+
+static int handle_line(run_t *r, const char *name, const char *line, size_t n) {
+  agg_week_t w = 0;
+  size_t len = 0;
+  agg_bad_t why = AGG_BAD_FIELDS;
+  r->lineno++;
+  int rc = agg__parse_line(&r->parser, line, n, &w, &len, &why);
+  if (rc < 0) return agg__fail(r->err, r->err_cap, rc, "%s: %s", name, ta_strerror(rc));
+  if (rc == AGG__LINE_SKIP) return 0;
+  agg_stats_t *s = r->stats;
+  s->lines++;
+  switch (rc) {
+  case AGG__LINE_EVENT:
+    s->events++;
+    rc = agg__counter_add(r->counter, w, r->parser.display, len, 1);
+    if (rc)
+      return agg__fail(r->err, r->err_cap, rc, "counting %s: %s (spill directory %s/%s)", name,
+                       ta_strerror(rc), r->dir, AGG__WORK);
+    return 0;
+  case AGG__LINE_DUP:
+    s->duplicates++;
+    return 0;
+  case AGG__LINE_SAMPLED:
+    s->sampled_out++;
+    return 0;
+  default:
+    s->bad[why]++;
+    s->bad_total++;
+    if (r->opts->warn && r->warned < MAX_WARN) {
+      r->warned++;
+      fprintf(r->opts->warn, "typeahead-aggregate: %s: line %llu: %s%s\n", name,
+              (unsigned long long)r->lineno, agg_bad_name(why),
+              r->warned == MAX_WARN ? " (further bad lines are only counted)" : "");
+    }
+    return 0;
+  }
+}
+
+/* Counts the events of one input (plain or gzip, told by its first two bytes). */
+static int ingest(run_t *r, int fd, const char *name) {
+  unsigned char magic[2];
+  ssize_t m = pread(fd, magic, 2, 0);
+  gzFile gz = NULL;
+  if (m == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    int fd2 = dup(fd);
+    if (fd2 < 0 || !(gz = gzdopen(fd2, "rb"))) {
+      if (fd2 >= 0) close(fd2);
+      return agg__fail(r->err, r->err_cap, TA_ENOMEM, "%s: cannot open gzip stream", name);
+    }
+    gzbuffer(gz, 1 << 18);
+  }
+  agg__parser_reset(&r->parser);
+  r->lineno = 0;
+  size_t have = 0; /* bytes of an unfinished line at the start of buf */
+  int skipping = 0; /* inside a line longer than the buffer */
+  uint64_t consumed = 0;
+  int rc = 0;
+  for (;;) {
+    ssize_t n;
+    if (gz) {
+      int k = gzread(gz, r->buf + have, READ_BUF - (unsigned)have);
+      if (k < 0) {
+        int zerr;
+        const char *msg = gzerror(gz, &zerr);
+        rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: gzip error: %s", name, msg);
+        break;
+      }
+      n = k;
+      z_off_t off = gzoffset(gz);
+      if (off >= 0) {
+        r->progress_bytes += (uint64_t)off - consumed;
+        consumed = (uint64_t)off;
+      }
+    } else {
+      n = read(fd, r->buf + have, READ_BUF - have);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: read error: %s", name, strerror(errno));
+        break;
+      }
+      r->progress_bytes += (uint64_t)n;
+    }
+    size_t end = have + (size_t)n;
+    const char *p = r->buf, *lim = r->buf + end;
+    for (;;) {
+      const char *nl = memchr(p, '\n', (size_t)(lim - p));
+      if (!nl) break;
+      if (skipping) {
+        skipping = 0;
+      } else if ((rc = handle_line(r, name, p, (size_t)(nl - p)))) {
+        break;
+      }
+      p = nl + 1;
+    }
+    if (rc) break;
+    have = (size_t)(lim - p);
+    if (n == 0) { /* end of input: a last line without newline still counts */
+      if (have && !skipping) rc = handle_line(r, name, p, have);
+      break;
+    }
+    if (have == READ_BUF) { /* a line longer than the buffer: bad, skip to its end */
+      r->lineno++;
+      r->stats->lines++;
+      r->stats->bad[AGG_BAD_TOOLONG]++;
+      r->stats->bad_total++;
+      skipping = 1;
+      have = 0;
+    } else if (have) {
+      memmove(r->buf, p, have);
+    }
+    progress(r, 0);
+  }
+  if (gz) gzclose(gz);
+  return rc;
+}
+
+/* ---- The transaction ---------------------------------------------------------------------- */
+
+/* Writes the new table of every week in the counter's stream into txn (merged with DIR's
+ * current table of that week). */
+static int write_tables(run_t *r, const char *txn) {
+  agg_week_t w;
+  const char *s;
+  size_t len;
+  uint64_t count;
+  int have = agg__counter_next(r->counter, &w, &s, &len, &count);
+  char path[4096 + 64], old[4096 + 64], name[AGG_WEEK_STR];
+  while (have == 1) {
+    agg_week_t week = w;
+    agg_week_name(week, name);
+    snprintf(path, sizeof path, "%s/%s%s", txn, name, AGG_TABLE_SUFFIX);
+    snprintf(old, sizeof old, "%s/%s%s", r->dir, name, AGG_TABLE_SUFFIX);
+    agg_table_t *t = NULL;
+    int orc = 0;
+    const char *os = NULL;
+    size_t olen = 0;
+    uint64_t ocount = 0;
+    if (access(old, F_OK) == 0) {
+      int rc = agg_table_open(old, &t);
+      if (rc == 0) rc = orc = agg_table_next(t, &os, &olen, &ocount);
+      if (rc < 0) {
+        agg__fail(r->err, r->err_cap, rc, "%s (fix or remove it, then rerun)", agg_table_errmsg(t));
+        agg_table_close(t);
+        return rc;
+      }
+    }
+    agg__writer_t *wr;
+    int rc = agg__writer_open(path, week, &wr);
+    if (rc) {
+      agg_table_close(t);
+      return agg__fail(r->err, r->err_cap, rc, "%s: %s", path, ta_strerror(rc));
+    }
+    /* Merge join of two sorted streams: new counts (have) and the old table (orc). */
+    while (rc == 0 && ((have == 1 && w == week) || orc == 1)) {
+      int c;
+      if (!(have == 1 && w == week)) c = 1;
+      else if (orc != 1) c = -1;
+      else {
+        c = memcmp(s, os, len < olen ? len : olen);
+        if (c == 0) c = len < olen ? -1 : len > olen;
+      }
+      if (c < 0) {
+        rc = agg__writer_add(wr, s, len, count);
+      } else if (c > 0) {
+        rc = agg__writer_add(wr, os, olen, ocount);
+      } else if (count > UINT64_MAX - ocount) {
+        rc = TA_ERANGE;
+      } else {
+        rc = agg__writer_add(wr, s, len, count + ocount);
+      }
+      if (rc) break;
+      if (c <= 0 && (have = agg__counter_next(r->counter, &w, &s, &len, &count)) < 0) rc = have;
+      if (!rc && c >= 0 && (orc = agg_table_next(t, &os, &olen, &ocount)) < 0) {
+        rc = agg__fail(r->err, r->err_cap, orc, "%s (fix or remove it, then rerun)",
+                       agg_table_errmsg(t));
+        agg_table_close(t);
+        agg__writer_abort(wr);
+        return rc;
+      }
+    }
+    agg_table_close(t);
+    if (rc) {
+      agg__writer_abort(wr);
+      return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
+    }
+    if ((rc = agg__writer_close(wr)))
+      return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
+    r->stats->weeks++;
+  }
+  if (have < 0) return agg__fail(r->err, r->err_cap, have, "merging counts: %s",
+                                 ta_strerror(have));
+  return 0;
+}
+
+static int lock_dir(const char *dir, int *out_fd, char *err, size_t cap) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, AGG__LOCK);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s",
+                     path, dir);
+  }
+  *out_fd = fd;
+  return 0;
+}
+
+static void sanitize_name(const char *in, char *out, size_t cap) {
+  const char *base = strcmp(in, "-") == 0 ? "(stdin)" : in;
+  size_t k = 0;
+  for (; *base && k + 1 < cap; base++) {
+    unsigned char ch = (unsigned char)*base;
+    out[k++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+  }
+  out[k] = 0;
+}
+
+int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts_t *opts,
+            agg_stats_t *stats, char *err, size_t err_cap) {
+  memset(stats, 0, sizeof *stats);
+  if (err && err_cap) err[0] = 0;
+  if (strlen(dir) > 3000) return agg__fail(err, err_cap, TA_ETOOLONG, "directory name too long");
+  run_t r = {.dir = dir, .opts = opts, .stats = stats, .err = err, .err_cap = err_cap};
+  r.t0 = now_s();
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
+  int lock_fd = -1;
+  int rc = lock_dir(dir, &lock_fd, err, err_cap);
+  if (rc) return rc;
+
+  char work[4096], txn_tmp[4096], txn[4096], path[4200];
+  snprintf(work, sizeof work, "%s/%s", dir, AGG__WORK);
+  snprintf(txn_tmp, sizeof txn_tmp, "%s/%s", dir, AGG__TXN_TMP);
+  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN);
+  ledger_t ledger = {0};
+  int n_new = 0;
+
+  /* Finish what a killed run committed; forget what it did not. */
+  if ((rc = roll_forward(dir))) {
+    rc = agg__fail(err, err_cap, rc, "%s: cannot complete the interrupted run: %s", txn,
+                   ta_strerror(rc));
+    goto out;
+  }
+  remove_flat_dir(dir, AGG__TXN_TMP);
+  remove_flat_dir(dir, AGG__WORK);
+  if ((rc = ledger_read(dir, &ledger, err, err_cap))) goto out;
+  if (mkdir(work, 0700) != 0) {
+    rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", work, strerror(errno));
+    goto out;
+  }
+  uint64_t budget = opts->mem_bytes ? opts->mem_bytes : (UINT64_C(512) << 20);
+  /* Leave room for the read buffer, the AOL event set and merge buffers. */
+  budget = budget > (UINT64_C(48) << 20) ? budget - (UINT64_C(24) << 20) : budget / 2;
+  if (!(r.buf = malloc(READ_BUF)) || agg__parser_init(&r.parser, opts->format, opts->sample) ||
+      agg__counter_new(budget, work, &r.counter)) {
+    rc = agg__fail(err, err_cap, TA_ENOMEM, "out of memory");
+    goto out;
+  }
+
+  for (size_t i = 0; i < n; i++) {
+    const char *name = inputs[i];
+    int is_stdin = strcmp(name, "-") == 0;
+    int fd;
+    char hex[65];
+    uint64_t size = 0;
+    stats->inputs++;
+    if (is_stdin) {
+      /* Spool stdin, so it can be hashed before it is counted, like any file. */
+      snprintf(path, sizeof path, "%s/stdin.%zu", work, i);
+      FILE *spool = fopen(path, "w+bx");
+      if (!spool) {
+        rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+        goto out;
+      }
+      rc = hash_input(&r, 0, "(stdin)", spool, hex, &size);
+      if (!rc && fflush(spool) != 0) rc = agg__fail(err, err_cap, TA_EIO, "%s: write error", path);
+      fd = rc ? -1 : dup(fileno(spool));
+      fclose(spool);
+      unlink(path);
+      if (rc) goto out;
+    } else {
+      fd = open(name, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", name, strerror(errno));
+        goto out;
+      }
+      struct stat st;
+      if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        rc = agg__fail(err, err_cap, TA_EINVAL, "%s: is a directory", name);
+        goto out;
+      }
+      if ((rc = hash_input(&r, fd, name, NULL, hex, &size))) {
+        close(fd);
+        goto out;
+      }
+    }
+    stats->bytes += size;
+    if (ledger_has(&ledger, hex)) {
+      stats->skipped++;
+      close(fd);
+      continue;
+    }
+    uint64_t events_before = stats->events;
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+      close(fd);
+      rc = agg__fail(err, err_cap, TA_EIO, "%s: cannot seek back (a pipe? use -)", name);
+      goto out;
+    }
+    rc = ingest(&r, fd, is_stdin ? "(stdin)" : name);
+    close(fd);
+    if (rc) goto out;
+    char clean[512], line[1024];
+    sanitize_name(name, clean, sizeof clean);
+    int len = snprintf(line, sizeof line, "%s\t%llu\t%llu\t%s\n", hex, (unsigned long long)size,
+                       (unsigned long long)(stats->events - events_before), clean);
+    if (len < 0 || (size_t)len >= sizeof line) len = (int)strlen(line);
+    if ((rc = ledger_add(&ledger, hex, line, (size_t)len))) goto out;
+    n_new++;
+  }
+  progress(&r, 1);
+  stats->spills = agg__counter_spills(r.counter);
+  if (stats->bad_total && (double)stats->bad_total * 100.0 > opts->max_bad_pct * (double)stats->lines) {
+    rc = agg__fail(err, err_cap, TA_ETOOBAD,
+                   "%llu of %llu lines are bad (more than --max-bad %g%%): nothing was written; "
+                   "is --format %s right for these logs?",
+                   (unsigned long long)stats->bad_total, (unsigned long long)stats->lines,
+                   opts->max_bad_pct, opts->format == AGG_FORMAT_AOL ? "aol" : "tsv");
+    goto out;
+  }
+  if (n_new == 0) goto out; /* nothing new: nothing to write */
+
+  /* 1. Everything new into .txn.tmp, fsynced. */
+  if (mkdir(txn_tmp, 0755) != 0) {
+    rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", txn_tmp, strerror(errno));
+    goto out;
+  }
+  if ((rc = agg__counter_finish(r.counter))) {
+    rc = agg__fail(err, err_cap, rc, "sorting counts: %s", ta_strerror(rc));
+    goto out;
+  }
+  if ((rc = write_tables(&r, txn_tmp))) goto out;
+  snprintf(path, sizeof path, "%s/%s", txn_tmp, AGG__LEDGER);
+  if ((rc = ledger_write(path, &ledger)) || (rc = agg__fsync_dir(txn_tmp))) {
+    rc = agg__fail(err, err_cap, rc, "%s: %s", path, ta_strerror(rc));
+    goto out;
+  }
+  /* 2. The commit point. */
+  if (rename(txn_tmp, txn) != 0 || agg__fsync_dir(dir) != 0) {
+    rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: cannot commit: %s", txn,
+                   strerror(errno));
+    goto out;
+  }
+  /* 3. Roll forward (the next run does it if we die here). */
+  if ((rc = roll_forward(dir)))
+    rc = agg__fail(err, err_cap, rc, "%s: committed, but moving tables failed (%s); the next "
+                   "run completes it", txn, ta_strerror(rc));
+
+out:
+  agg__counter_free(r.counter);
+  agg__parser_free(&r.parser);
+  free(r.buf);
+  ledger_free(&ledger);
+  if (rc) remove_flat_dir(dir, AGG__TXN_TMP);
+  remove_flat_dir(dir, AGG__WORK);
+  close(lock_fd);
+  stats->seconds = now_s() - r.t0;
+  return rc;
+}

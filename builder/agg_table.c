@@ -1,0 +1,522 @@
+/*
+ * Week tables: the msgpack file of one ISO week (format in docs/TABLES.md), its writer (with
+ * msgpack-c's packer), its streaming reader, the listing of a tables directory and --dump.
+ *
+ * The reader does not use msgpack-c's object unpacker: that one allocates every container at
+ * the size its header claims and builds the whole tree in memory, so a hostile 5-byte header
+ * could ask for gigabytes and a large table would not fit the memory budget. Instead a small
+ * cursor over a refilled read buffer decodes exactly the types the format allows, checks every
+ * length against the bytes that remain and the format's limits, and says where it stopped.
+ */
+#include "agg_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+
+#define TABLE_KEYS 6
+
+/* ---- Writer ------------------------------------------------------------------------------- */
+
+struct agg__writer {
+  FILE *f;
+  char *path;
+  msgpack_packer pk;
+  long map_offset;        /* where the counts map32 header is, patched at close */
+  uint64_t rows, events;
+  char *last;             /* previous spelling, to enforce strict order */
+  size_t last_len;
+  int failed;
+};
+
+static int write_cb(void *data, const char *buf, size_t len) {
+  agg__writer_t *wr = data;
+  if (len && fwrite(buf, 1, len, wr->f) != len) {
+    wr->failed = 1;
+    return -1;
+  }
+  return 0;
+}
+
+static void pack_cstr(msgpack_packer *pk, const char *s) {
+  size_t n = strlen(s);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, s, n);
+}
+
+int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
+  *out = NULL;
+  agg__writer_t *wr = calloc(1, sizeof *wr);
+  if (!wr) return TA_ENOMEM;
+  wr->path = strdup(path);
+  wr->last = malloc(AGG_MAX_QUERY);
+  if (!wr->path || !wr->last) {
+    free(wr->path);
+    free(wr->last);
+    free(wr);
+    return TA_ENOMEM;
+  }
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 || !(wr->f = fdopen(fd, "wb"))) {
+    int e = ta_error_from_errno(errno);
+    if (fd >= 0) close(fd);
+    free(wr->path);
+    free(wr->last);
+    free(wr);
+    return e;
+  }
+  setvbuf(wr->f, NULL, _IOFBF, 1 << 16);
+  char name[AGG_WEEK_STR], date[AGG_WEEK_STR];
+  agg_week_name(w, name);
+  agg_week_date(w, date);
+  msgpack_packer_init(&wr->pk, wr, write_cb);
+  msgpack_pack_map(&wr->pk, TABLE_KEYS);
+  pack_cstr(&wr->pk, "format");
+  pack_cstr(&wr->pk, AGG_TABLE_FORMAT);
+  pack_cstr(&wr->pk, "version");
+  msgpack_pack_uint32(&wr->pk, AGG_TABLE_VERSION);
+  pack_cstr(&wr->pk, "week");
+  pack_cstr(&wr->pk, name);
+  pack_cstr(&wr->pk, "week_start");
+  pack_cstr(&wr->pk, date);
+  pack_cstr(&wr->pk, "counts");
+  fflush(wr->f);
+  wr->map_offset = ftell(wr->f);
+  /* Always a map32, so the count can be patched in place once known. */
+  static const unsigned char map32[5] = {0xdf, 0, 0, 0, 0};
+  write_cb(wr, (const char *)map32, sizeof map32);
+  *out = wr;
+  return wr->failed ? TA_EIO : 0;
+}
+
+int agg__writer_add(agg__writer_t *wr, const char *s, size_t len, uint64_t count) {
+  if (len == 0 || len > AGG_MAX_QUERY || count == 0) return TA_EINVAL;
+  if (wr->rows) {
+    size_t m = len < wr->last_len ? len : wr->last_len;
+    int c = memcmp(wr->last, s, m);
+    if (c > 0 || (c == 0 && wr->last_len >= len)) return TA_EINVAL;
+  }
+  if (wr->rows == UINT32_MAX || wr->events > UINT64_MAX - count) return TA_ERANGE;
+  memcpy(wr->last, s, len);
+  wr->last_len = len;
+  msgpack_pack_str(&wr->pk, len);
+  msgpack_pack_str_body(&wr->pk, s, len);
+  msgpack_pack_uint64(&wr->pk, count);
+  wr->rows++;
+  wr->events += count;
+  return wr->failed ? TA_EIO : 0;
+}
+
+static void writer_free(agg__writer_t *wr) {
+  free(wr->path);
+  free(wr->last);
+  free(wr);
+}
+
+int agg__writer_close(agg__writer_t *wr) {
+  pack_cstr(&wr->pk, "events");
+  msgpack_pack_uint64(&wr->pk, wr->events);
+  unsigned char be[4] = {(unsigned char)(wr->rows >> 24), (unsigned char)(wr->rows >> 16),
+                         (unsigned char)(wr->rows >> 8), (unsigned char)wr->rows};
+  int rc = 0;
+  if (wr->failed || fflush(wr->f) != 0 || fseek(wr->f, wr->map_offset + 1, SEEK_SET) != 0 ||
+      fwrite(be, 1, 4, wr->f) != 4 || fflush(wr->f) != 0 || fsync(fileno(wr->f)) != 0)
+    rc = TA_EIO;
+  if (fclose(wr->f) != 0) rc = TA_EIO;
+  if (rc) unlink(wr->path);
+  writer_free(wr);
+  return rc;
+}
+
+void agg__writer_abort(agg__writer_t *wr) {
+  if (!wr) return;
+  fclose(wr->f);
+  unlink(wr->path);
+  writer_free(wr);
+}
+
+/* ---- Reader ------------------------------------------------------------------------------- */
+
+#define RBUF (1 << 16) /* > 2 * (AGG_MAX_QUERY + 9): one row always fits after a refill */
+
+struct agg_table {
+  int fd;
+  char *path;
+  unsigned char *buf;
+  size_t pos, end;       /* unread bytes are buf[pos..end) */
+  uint64_t file_off;     /* file offset of buf[0] */
+  int eof;
+  agg_week_t week;
+  uint64_t rows, row, sum, events;
+  char *last;
+  size_t last_len;
+  int done, err;
+  char msg[512];
+};
+
+static int tfail(agg_table_t *t, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int tfail(agg_table_t *t, int code, const char *fmt, ...) {
+  int n = snprintf(t->msg, sizeof t->msg, "%s: byte %llu: ", t->path,
+                   (unsigned long long)(t->file_off + t->pos));
+  if (n < 0 || (size_t)n >= sizeof t->msg) n = 0;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(t->msg + n, sizeof t->msg - (size_t)n, fmt, ap);
+  va_end(ap);
+  t->err = code;
+  return code;
+}
+
+/* Makes n bytes available at buf[pos]; TA_ETRUNC when the file ends first. */
+static int need(agg_table_t *t, size_t n) {
+  while (t->end - t->pos < n) {
+    if (t->eof) return tfail(t, TA_ETRUNC, "file ends in the middle of a value");
+    if (t->pos > 0) {
+      memmove(t->buf, t->buf + t->pos, t->end - t->pos);
+      t->file_off += t->pos;
+      t->end -= t->pos;
+      t->pos = 0;
+    }
+    ssize_t r = read(t->fd, t->buf + t->end, RBUF - t->end);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return tfail(t, TA_EIO, "read failed: %s", strerror(errno));
+    }
+    if (r == 0) t->eof = 1;
+    t->end += (size_t)r;
+  }
+  return 0;
+}
+
+static uint64_t be_n(const unsigned char *p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; i++) v = v << 8 | p[i];
+  return v;
+}
+
+static int read_str(agg_table_t *t, const char *what, size_t max, const char **s, size_t *len) {
+  int rc = need(t, 1);
+  if (rc) return rc;
+  unsigned char tag = t->buf[t->pos];
+  size_t hdr, n;
+  if (tag >= 0xa0 && tag <= 0xbf) {
+    hdr = 1;
+    n = tag & 0x1f;
+  } else if (tag == 0xd9 || tag == 0xda || tag == 0xdb) {
+    hdr = tag == 0xd9 ? 2 : tag == 0xda ? 3 : 5;
+    if ((rc = need(t, hdr))) return rc;
+    n = (size_t)be_n(t->buf + t->pos + 1, hdr - 1);
+  } else {
+    return tfail(t, TA_ECORRUPT, "%s: expected a string, found type byte 0x%02x", what, tag);
+  }
+  if (n > max) return tfail(t, TA_ECORRUPT, "%s: string of %zu bytes (at most %zu)", what, n, max);
+  if ((rc = need(t, hdr + n))) return rc;
+  *s = (const char *)t->buf + t->pos + hdr;
+  *len = n;
+  t->pos += hdr + n;
+  return 0;
+}
+
+static int read_uint(agg_table_t *t, const char *what, uint64_t *v) {
+  int rc = need(t, 1);
+  if (rc) return rc;
+  unsigned char tag = t->buf[t->pos];
+  size_t hdr;
+  if (tag <= 0x7f) {
+    *v = tag;
+    t->pos++;
+    return 0;
+  }
+  switch (tag) {
+  case 0xcc: hdr = 2; break;
+  case 0xcd: hdr = 3; break;
+  case 0xce: hdr = 5; break;
+  case 0xcf: hdr = 9; break;
+  default:
+    return tfail(t, TA_ECORRUPT, "%s: expected an unsigned integer, found type byte 0x%02x",
+                 what, tag);
+  }
+  if ((rc = need(t, hdr))) return rc;
+  *v = be_n(t->buf + t->pos + 1, hdr - 1);
+  t->pos += hdr;
+  return 0;
+}
+
+static int read_map(agg_table_t *t, const char *what, uint64_t *n) {
+  int rc = need(t, 1);
+  if (rc) return rc;
+  unsigned char tag = t->buf[t->pos];
+  if (tag >= 0x80 && tag <= 0x8f) {
+    *n = tag & 0x0f;
+    t->pos++;
+    return 0;
+  }
+  if (tag != 0xde && tag != 0xdf)
+    return tfail(t, TA_ECORRUPT, "%s: expected a map, found type byte 0x%02x", what, tag);
+  size_t hdr = tag == 0xde ? 3 : 5;
+  if ((rc = need(t, hdr))) return rc;
+  *n = be_n(t->buf + t->pos + 1, hdr - 1);
+  t->pos += hdr;
+  return 0;
+}
+
+static int expect_key(agg_table_t *t, const char *key) {
+  const char *s;
+  size_t n;
+  int rc = read_str(t, "map key", 64, &s, &n);
+  if (rc) return rc;
+  if (n != strlen(key) || memcmp(s, key, n) != 0)
+    return tfail(t, TA_ECORRUPT, "expected key \"%s\", found \"%.*s\"", key, (int)n, s);
+  return 0;
+}
+
+static int read_header(agg_table_t *t) {
+  const char *s;
+  size_t n;
+  uint64_t v;
+  int rc = need(t, 1);
+  if (rc) {
+    if (t->end == 0) return tfail(t, TA_ETRUNC, "empty file, not a week table");
+    return rc;
+  }
+  if (t->buf[0] != (0x80 | TABLE_KEYS))
+    return tfail(t, TA_EBADMAGIC, "not a typeahead week table (first byte 0x%02x)", t->buf[0]);
+  t->pos = 1;
+  if ((rc = expect_key(t, "format")) || (rc = read_str(t, "format", 64, &s, &n))) return rc;
+  if (n != strlen(AGG_TABLE_FORMAT) || memcmp(s, AGG_TABLE_FORMAT, n) != 0)
+    return tfail(t, TA_EBADMAGIC, "format is \"%.*s\", not \"" AGG_TABLE_FORMAT "\"", (int)n, s);
+  if ((rc = expect_key(t, "version")) || (rc = read_uint(t, "version", &v))) return rc;
+  if (v != AGG_TABLE_VERSION)
+    return tfail(t, TA_EVERSION, "table version %llu, this program reads version %d",
+                 (unsigned long long)v, AGG_TABLE_VERSION);
+  if ((rc = expect_key(t, "week")) || (rc = read_str(t, "week", 64, &s, &n))) return rc;
+  if (n != 8 || agg_week_parse(s, n, &t->week) != 0)
+    return tfail(t, TA_ECORRUPT, "week \"%.*s\" is not YYYY-Www", (int)n, s);
+  char date[AGG_WEEK_STR];
+  agg_week_date(t->week, date);
+  if ((rc = expect_key(t, "week_start")) || (rc = read_str(t, "week_start", 64, &s, &n)))
+    return rc;
+  if (n != strlen(date) || memcmp(s, date, n) != 0)
+    return tfail(t, TA_ECORRUPT, "week_start \"%.*s\" is not the Monday of the week (%s)",
+                 (int)n, s, date);
+  if ((rc = expect_key(t, "counts")) || (rc = read_map(t, "counts", &t->rows))) return rc;
+  /* The basename, when it names a week, must name this one. */
+  const char *base = strrchr(t->path, '/');
+  base = base ? base + 1 : t->path;
+  char want[AGG_WEEK_STR + 16];
+  agg_week_name(t->week, want);
+  if (strlen(base) == 8 + strlen(AGG_TABLE_SUFFIX) && base[4] == '-' && base[5] == 'W' &&
+      strncmp(base, want, 8) != 0) {
+    t->pos = 0;
+    return tfail(t, TA_ECORRUPT, "file holds week %s, its name says %.8s", want, base);
+  }
+  return 0;
+}
+
+int agg_table_open(const char *path, agg_table_t **out) {
+  *out = NULL;
+  agg_table_t *t = calloc(1, sizeof *t);
+  if (!t) return TA_ENOMEM;
+  t->fd = -1;
+  t->path = strdup(path);
+  t->buf = malloc(RBUF);
+  t->last = malloc(AGG_MAX_QUERY);
+  if (!t->path || !t->buf || !t->last) {
+    agg_table_close(t);
+    return TA_ENOMEM;
+  }
+  *out = t;
+  t->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (t->fd < 0) {
+    int e = errno;
+    snprintf(t->msg, sizeof t->msg, "%s: %s", path, strerror(e));
+    return t->err = ta_error_from_errno(e);
+  }
+  return read_header(t);
+}
+
+agg_week_t agg_table_week(const agg_table_t *t) { return t->week; }
+
+const char *agg_table_errmsg(const agg_table_t *t) { return t ? t->msg : "out of memory"; }
+
+int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count) {
+  if (t->err) return t->err;
+  if (t->done) return 0;
+  int rc;
+  if (t->row == t->rows) {
+    uint64_t events;
+    if ((rc = expect_key(t, "events")) || (rc = read_uint(t, "events", &events))) return rc;
+    if (events != t->sum)
+      return tfail(t, TA_ECORRUPT, "events is %llu but the counts add up to %llu",
+                   (unsigned long long)events, (unsigned long long)t->sum);
+    if (need(t, 1) == 0) return tfail(t, TA_ECORRUPT, "bytes after the end of the table");
+    if (t->err != TA_ETRUNC) return t->err;
+    t->err = 0;
+    t->msg[0] = 0;
+    t->done = 1;
+    return 0;
+  }
+  if ((rc = read_str(t, "spelling", AGG_MAX_QUERY, s, len)) ||
+      (rc = read_uint(t, "count", count)))
+    return rc;
+  if (*len == 0) return tfail(t, TA_ECORRUPT, "empty spelling in row %llu",
+                              (unsigned long long)t->row);
+  if (!trie_utf8_valid(*s, *len))
+    return tfail(t, TA_ECORRUPT, "row %llu: spelling is not valid UTF-8",
+                 (unsigned long long)t->row);
+  if (*count == 0 || t->sum > UINT64_MAX - *count)
+    return tfail(t, TA_ECORRUPT, "row %llu: count %llu is zero or overflows the total",
+                 (unsigned long long)t->row, (unsigned long long)*count);
+  if (t->row) {
+    size_t m = *len < t->last_len ? *len : t->last_len;
+    int c = memcmp(t->last, *s, m);
+    if (c > 0 || (c == 0 && t->last_len >= *len))
+      return tfail(t, TA_ECORRUPT, "row %llu: spellings out of order or repeated",
+                   (unsigned long long)t->row);
+  }
+  /* The spelling may sit in the buffer that the next refill moves: keep our own copy. */
+  memcpy(t->last, *s, *len);
+  t->last_len = *len;
+  *s = t->last;
+  t->sum += *count;
+  t->row++;
+  return 1;
+}
+
+void agg_table_close(agg_table_t *t) {
+  if (!t) return;
+  if (t->fd >= 0) close(t->fd);
+  free(t->path);
+  free(t->buf);
+  free(t->last);
+  free(t);
+}
+
+/* ---- Listing and dump --------------------------------------------------------------------- */
+
+static int is_table_name(const char *name) {
+  agg_week_t w;
+  size_t n = strlen(name);
+  return n == 8 + strlen(AGG_TABLE_SUFFIX) && strcmp(name + 8, AGG_TABLE_SUFFIX) == 0 &&
+         agg_week_parse(name, 8, &w) == 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends the table names found in dir to *names (may not exist: then nothing). */
+static int collect(const char *dir, char ***names, size_t *n, size_t *cap) {
+  DIR *d = opendir(dir);
+  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d))) {
+    if (!is_table_name(e->d_name)) continue;
+    if (*n == *cap) {
+      size_t nc = *cap ? *cap * 2 : 64;
+      char **nn = realloc(*names, nc * sizeof *nn);
+      if (!nn) {
+        rc = TA_ENOMEM;
+        break;
+      }
+      *names = nn;
+      *cap = nc;
+    }
+    if (!((*names)[*n] = strdup(e->d_name))) {
+      rc = TA_ENOMEM;
+      break;
+    }
+    (*n)++;
+  }
+  closedir(d);
+  return rc;
+}
+
+void agg_paths_free(char **paths, size_t n) {
+  if (!paths) return;
+  for (size_t i = 0; i < n; i++) free(paths[i]);
+  free(paths);
+}
+
+int agg_tables_list(const char *dir, char ***out_paths, size_t *out_n) {
+  *out_paths = NULL;
+  *out_n = 0;
+  struct stat st;
+  if (stat(dir, &st) != 0) return ta_error_from_errno(errno);
+  if (!S_ISDIR(st.st_mode)) return TA_EINVAL;
+  char txn[4096];
+  if ((size_t)snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN) >= sizeof txn) return TA_ETOOLONG;
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  /* .txn first: a table moving from .txn into dir meanwhile is then seen at least once. */
+  int rc = collect(txn, &names, &n, &cap);
+  if (!rc) rc = collect(dir, &names, &n, &cap);
+  if (rc) {
+    agg_paths_free(names, n);
+    return rc;
+  }
+  qsort(names, n, sizeof *names, cmp_str);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (k && strcmp(names[k - 1], names[i]) == 0) {
+      free(names[i]);
+      continue;
+    }
+    names[k++] = names[i];
+  }
+  for (size_t i = 0; i < k; i++) {
+    size_t len = strlen(dir) + strlen(AGG__TXN) + strlen(names[i]) + 3;
+    char *p = malloc(len);
+    if (!p) {
+      agg_paths_free(names, k);
+      return TA_ENOMEM;
+    }
+    snprintf(p, len, "%s/%s/%s", dir, AGG__TXN, names[i]);
+    if (access(p, F_OK) != 0) snprintf(p, len, "%s/%s", dir, names[i]);
+    free(names[i]);
+    names[i] = p;
+  }
+  *out_paths = names;
+  *out_n = k;
+  return 0;
+}
+
+static int dump_one(const char *path, FILE *out, char *err, size_t err_cap) {
+  agg_table_t *t;
+  int rc = agg_table_open(path, &t);
+  if (rc == 0) {
+    char date[AGG_WEEK_STR];
+    agg_week_date(agg_table_week(t), date);
+    const char *s;
+    size_t len;
+    uint64_t count;
+    while ((rc = agg_table_next(t, &s, &len, &count)) == 1)
+      fprintf(out, "%s\t%.*s\t%llu\n", date, (int)len, s, (unsigned long long)count);
+  }
+  if (rc < 0) agg__fail(err, err_cap, rc, "%s", agg_table_errmsg(t));
+  agg_table_close(t);
+  if (rc == 0 && ferror(out)) return agg__fail(err, err_cap, TA_EIO, "write error on output");
+  return rc < 0 ? rc : 0;
+}
+
+int agg_dump(const char *path, FILE *out, char *err, size_t err_cap) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return dump_one(path, out, err, err_cap);
+  char **paths;
+  size_t n;
+  int rc = agg_tables_list(path, &paths, &n);
+  if (rc) return agg__fail(err, err_cap, rc, "%s: cannot list tables: %s", path, ta_strerror(rc));
+  for (size_t i = 0; i < n && rc == 0; i++) rc = dump_one(paths[i], out, err, err_cap);
+  agg_paths_free(paths, n);
+  return rc;
+}

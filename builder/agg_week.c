@@ -1,0 +1,163 @@
+/*
+ * ISO weeks and log timestamps for the aggregator (SPEC §4: "each event is counted in the table
+ * of its ISO week; weeks start Monday 00:00 UTC"). Civil-date arithmetic is done here by hand
+ * (Howard Hinnant's days_from_civil / civil_from_days), so no locale, TZ variable or libc time
+ * zone database can change a result.
+ */
+#include "agg_int.h"
+
+#include <string.h>
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31). */
+int64_t agg__days_from_civil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = floor_div(y, 400);
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+void agg__civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = floor_div(z, 146097);
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+static int days_in_month(int64_t y, int m) {
+  static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 ? 28 + leap : dim[m - 1];
+}
+
+agg_week_t agg_week_of_unix(int64_t t) {
+  return (agg_week_t)floor_div(floor_div(t, 86400) + 3, 7);
+}
+
+int64_t agg_week_start_unix(agg_week_t w) { return ((int64_t)w * 7 - 3) * 86400; }
+
+static void iso_year_week(agg_week_t w, int64_t *year, int *week) {
+  int64_t thursday = (int64_t)w * 7; /* Monday (w*7-3) + 3 */
+  int64_t y;
+  int m, d;
+  agg__civil_from_days(thursday, &y, &m, &d);
+  *year = y;
+  *week = (int)((thursday - agg__days_from_civil(y, 1, 1)) / 7 + 1);
+}
+
+void agg_week_name(agg_week_t w, char out[AGG_WEEK_STR]) {
+  int64_t y;
+  int wk;
+  iso_year_week(w, &y, &wk);
+  snprintf(out, AGG_WEEK_STR, "%04lld-W%02d", (long long)y, wk);
+}
+
+void agg_week_date(agg_week_t w, char out[AGG_WEEK_STR]) {
+  int64_t y;
+  int m, d;
+  agg__civil_from_days((int64_t)w * 7 - 3, &y, &m, &d);
+  snprintf(out, AGG_WEEK_STR, "%04lld-%02d-%02d", (long long)y, m, d);
+}
+
+/* Reads exactly n digits at s; -1 when any is not a digit. */
+static int64_t digits(const char *s, size_t n) {
+  int64_t v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+/* "YYYY-MM-DD" at s (10 bytes available): days since the epoch. */
+static int parse_date(const char *s, int64_t *days) {
+  int64_t y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+  if (y < 1 || m < 1 || m > 12 || d < 1 || s[4] != '-' || s[7] != '-') return TA_EPARSE;
+  if (d > days_in_month(y, (int)m)) return TA_EPARSE;
+  *days = agg__days_from_civil(y, (int)m, (int)d);
+  return 0;
+}
+
+int agg_week_parse(const char *s, size_t len, agg_week_t *out) {
+  int64_t days;
+  if (len == 10 && parse_date(s, &days) == 0) {
+    *out = (agg_week_t)floor_div(days + 3, 7);
+    return 0;
+  }
+  if (len == 8 && s[4] == '-' && s[5] == 'W') {
+    int64_t y = digits(s, 4), wk = digits(s + 6, 2);
+    if (y < 1 || wk < 1 || wk > 53) return TA_EPARSE;
+    /* January 4th is always in week 1. */
+    agg_week_t w = (agg_week_t)(floor_div(agg__days_from_civil(y, 1, 4) + 3, 7) + wk - 1);
+    int64_t yy;
+    int ww;
+    iso_year_week(w, &yy, &ww);
+    if (yy != y || ww != wk) return TA_EPARSE; /* week 53 of a 52-week year */
+    *out = w;
+    return 0;
+  }
+  return TA_EPARSE;
+}
+
+int agg_parse_time(const char *s, size_t len, int64_t *out) {
+  if (len == 0) return TA_EPARSE;
+  if (s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
+    /* Unix seconds: at most 12 digits keeps us inside years 1970..9999. */
+    if (len > 12) return TA_EPARSE;
+    int64_t v = digits(s, len);
+    if (v < 0 || v > AGG__MAX_UNIX) return TA_EPARSE;
+    *out = v;
+    return 0;
+  }
+  if (len < 19) return TA_EPARSE;
+  int64_t days;
+  if (parse_date(s, &days) != 0) return TA_EPARSE;
+  if (s[10] != 'T' && s[10] != ' ' && s[10] != 't') return TA_EPARSE;
+  int64_t hh = digits(s + 11, 2), mm = digits(s + 14, 2), ss = digits(s + 17, 2);
+  if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return TA_EPARSE;
+  if (s[13] != ':' || s[16] != ':') return TA_EPARSE;
+  size_t i = 19;
+  if (i < len && (s[i] == '.' || s[i] == ',')) { /* fractions of a second: dropped */
+    size_t j = i + 1;
+    while (j < len && s[j] >= '0' && s[j] <= '9') j++;
+    if (j == i + 1) return TA_EPARSE;
+    i = j;
+  }
+  int64_t offset = 0;
+  if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+    i++;
+  } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+    int sign = s[i] == '-' ? -1 : 1;
+    int64_t oh, om;
+    if (len - i == 6 && s[i + 3] == ':') {
+      oh = digits(s + i + 1, 2);
+      om = digits(s + i + 4, 2);
+    } else if (len - i == 5) {
+      oh = digits(s + i + 1, 2);
+      om = digits(s + i + 3, 2);
+    } else if (len - i == 3) {
+      oh = digits(s + i + 1, 2);
+      om = 0;
+    } else {
+      return TA_EPARSE;
+    }
+    if (oh < 0 || oh > 23 || om < 0 || om > 59) return TA_EPARSE;
+    offset = sign * (oh * 3600 + om * 60);
+    i = len;
+  }
+  if (i != len) return TA_EPARSE;
+  /* Local time = UTC + offset, so UTC = local - offset. */
+  *out = days * 86400 + hh * 3600 + mm * 60 + ss - offset;
+  return 0;
+}

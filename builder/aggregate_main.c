@@ -1,0 +1,124 @@
+/*
+ * typeahead-aggregate: query logs to weekly frequency tables, and --dump to read them back
+ * (SPEC §4, issue 3; table format in docs/TABLES.md). The work is done by agg_run / agg_dump.
+ */
+#include "agg.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f) {
+  fputs("usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
+        "                           [--max-bad PCT] [--mem MB] [--quiet] LOG...\n"
+        "       typeahead-aggregate --dump DIR|FILE\n"
+        "\n"
+        "LOG is a path (plain or gzip, told by its magic bytes) or - for stdin.\n"
+        "  --format tsv   timestamp<TAB>query; unix seconds or ISO-8601, UTC (default)\n"
+        "  --format aol   AnonID Query QueryTime ItemRank ClickURL with a header line; rows\n"
+        "                 repeating (AnonID, Query, QueryTime) count once\n"
+        "  --sample N     count 1 event in N, picked by a hash of the event (deterministic)\n"
+        "  --max-bad PCT  above PCT%% bad lines write nothing and exit 1 (default 10)\n"
+        "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
+        "                 spilled to DIR/.work and merged (default 512)\n"
+        "  --dump         print tables as week_start<TAB>query<TAB>count, sorted\n"
+        "Inputs already ingested into DIR (same SHA-256) are skipped.\n",
+        f);
+}
+
+static int parse_u64(const char *s, uint64_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-') return -1;
+  *out = v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"tables", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
+      {"sample", required_argument, NULL, 's'}, {"max-bad", required_argument, NULL, 'b'},
+      {"mem", required_argument, NULL, 'm'},    {"dump", required_argument, NULL, 'd'},
+      {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0}};
+  agg_opts_t opts;
+  agg_opts_init(&opts);
+  const char *tables = NULL, *dump = NULL;
+  int quiet = 0, c;
+  uint64_t v;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case 't': tables = optarg; break;
+    case 'd': dump = optarg; break;
+    case 'q': quiet = 1; break;
+    case 'f':
+      if (strcmp(optarg, "tsv") == 0) opts.format = AGG_FORMAT_TSV;
+      else if (strcmp(optarg, "aol") == 0) opts.format = AGG_FORMAT_AOL;
+      else {
+        fprintf(stderr, "typeahead-aggregate: --format must be tsv or aol, not '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case 's':
+      if (parse_u64(optarg, &v) || v == 0) {
+        fprintf(stderr, "typeahead-aggregate: --sample needs a whole number >= 1\n");
+        return 2;
+      }
+      opts.sample = v;
+      break;
+    case 'b': {
+      char *end;
+      double d = strtod(optarg, &end);
+      if (end == optarg || *end || !(d >= 0 && d <= 100)) {
+        fprintf(stderr, "typeahead-aggregate: --max-bad needs a percentage 0..100\n");
+        return 2;
+      }
+      opts.max_bad_pct = d;
+      break;
+    }
+    case 'm':
+      if (parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40)) {
+        fprintf(stderr, "typeahead-aggregate: --mem needs a size in MB >= 1\n");
+        return 2;
+      }
+      opts.mem_bytes = v << 20;
+      break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  char err[1024] = "";
+  if (dump) {
+    if (tables || optind != argc) {
+      usage(stderr);
+      return 2;
+    }
+    int rc = agg_dump(dump, stdout, err, sizeof err);
+    if (fflush(stdout) != 0 && rc == 0) rc = TA_EIO;
+    if (rc) {
+      fprintf(stderr, "typeahead-aggregate: %s\n", err[0] ? err : ta_strerror(rc));
+      return 1;
+    }
+    return 0;
+  }
+  if (!tables || optind == argc) {
+    usage(stderr);
+    return 2;
+  }
+  opts.progress = !quiet && isatty(STDERR_FILENO);
+  opts.warn = quiet ? NULL : stderr;
+  agg_stats_t st;
+  int rc = agg_run(tables, (const char *const *)argv + optind, (size_t)(argc - optind), &opts,
+                   &st, err, sizeof err);
+  char line[1024];
+  agg_stats_format(&st, line, sizeof line);
+  fprintf(stderr, "typeahead-aggregate: %s\n", line);
+  if (rc) {
+    fprintf(stderr, "typeahead-aggregate: error: %s\n", err[0] ? err : ta_strerror(rc));
+    return 1;
+  }
+  return 0;
+}

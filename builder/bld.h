@@ -1,0 +1,128 @@
+/*
+ * typeahead: the builder's public interface (library ta_bld, tool typeahead-build, SPEC §5).
+ *
+ * A build is three steps, whatever the input:
+ *
+ *   bld_acc_t *acc;  bld_acc_new(&acc);
+ *   source(s) -> bld_acc_add(acc, raw_spelling, len, weight)      (once per input row)
+ *   bld_write(acc, out_path, &opts, &summary, &diag)              (rank, write, verify, rename)
+ *
+ * An input source only produces (raw spelling, weight) pairs. The accumulator does the rest,
+ * the same way for every source: it normalizes each spelling (trie_norm_key / _display, SPEC
+ * §3), sums weights per key, keeps the weight of each display spelling so that the display form
+ * of a key is its heaviest spelling (ties: bytewise smallest), drops keys below --min-count,
+ * and hands the keys to trie_write (score descending, then key ascending).
+ *
+ *   --freq FILE   : bld_read_freq() (this header) adds one pair per line, weight = count.
+ *   --tables DIR  : a weekly-tables source adds one pair per (week, spelling) with
+ *                   weight = count * 0.5^(age_in_weeks / half_life); the display choice then
+ *                   uses the same decayed weights. It needs nothing but bld_acc_add().
+ *
+ * Conventions (DEVELOPERS.md): 0 or a negative TA_E* code (trie.h); results through
+ * out-parameters; bld_acc_free(NULL) is a no-op. Functions that can fail on user input also
+ * fill a bld_diag_t with a one-line, human-readable reason ("queries.tsv:12: bad count 'x'").
+ * Not thread-safe: one accumulator belongs to one thread.
+ */
+#ifndef TYPEAHEAD_BLD_H
+#define TYPEAHEAD_BLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trie.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The reason of the last failure, for the user. Empty string when there is none. */
+typedef struct {
+  char msg[512];
+} bld_diag_t;
+
+/* Progress report of a long step (reading, sorting, writing, verifying). total is 0 when
+ * unknown. Called at most a few times a second. */
+typedef void (*bld_progress_fn)(void *ctx, const char *stage, uint64_t done, uint64_t total);
+
+/* ---- Accumulator ------------------------------------------------------------------------- */
+
+typedef struct bld_acc bld_acc_t;
+
+/* A new empty accumulator, owned by the caller (bld_acc_free). Memory: strings live in one
+ * arena, keys and spellings in two open-addressing tables; about 100 bytes per distinct
+ * query plus its text. */
+int bld_acc_new(bld_acc_t **out);
+void bld_acc_free(bld_acc_t *acc);
+
+/* Adds weight to the raw spelling raw[0..len) (not NUL-terminated; need not be normalized).
+ * weight must be finite and >= 0. Errors (nothing is added):
+ *   TA_EUTF8   raw is not valid UTF-8
+ *   TA_EEMPTY  the key is empty after normalization (only spaces, marks or controls)
+ *   TA_ETOOLONG raw, or its key, is longer than TRIE_MAX_KEY bytes
+ *   TA_ERANGE  weight is negative, NaN or infinite
+ *   TA_ENOMEM */
+int bld_acc_add(bld_acc_t *acc, const char *raw, size_t len, double weight);
+
+typedef struct {
+  uint64_t adds;        /* successful bld_acc_add calls */
+  uint64_t keys;        /* distinct keys */
+  uint64_t spellings;   /* distinct display spellings */
+  uint64_t arena_bytes; /* bytes of text held */
+} bld_acc_stats_t;
+
+void bld_acc_stats(const bld_acc_t *acc, bld_acc_stats_t *out);
+
+/* The score and display form of one key (key given in any form: it is normalized first), for
+ * tests and tools. TA_ENOENT when the key is absent. display is borrowed until the next add. */
+int bld_acc_get(const bld_acc_t *acc, const char *raw, size_t len, double *score,
+                const char **display, size_t *display_len);
+
+/* ---- Frequency lists (--freq) ------------------------------------------------------------ */
+
+typedef struct {
+  bld_progress_fn progress; /* may be NULL; stage is "reading" */
+  void *progress_ctx;
+  uint64_t lines;           /* out: lines read (blank and header lines included) */
+  uint64_t rows;            /* out: (query, count) rows added */
+} bld_freq_opts_t;
+
+/* Reads a frequency list from path ("-" for stdin) into acc. Format, detected per file from its
+ * first non-blank line:
+ *   query<TAB>count[<TAB>more fields]   when that line has a TAB;
+ *   CSV with a header (ngram,freq[,cumshare]; query = first field, count = second; "quoted"
+ *   fields with "" escapes)               when it has a comma and reads as a header;
+ *   query count                          otherwise (count = the last space-separated field).
+ * A UTF-8 BOM, CRLF line ends and blank lines are accepted. Counts are non-negative integers or
+ * decimals (1e3 too). On the first bad line it stops and returns TA_EPARSE / TA_EUTF8 /
+ * TA_EEMPTY / TA_ETOOLONG with diag = "path:line: reason"; rows before it stay in acc (the
+ * caller then throws acc away). I/O errors give TA_EIO / TA_ENOENT with diag. */
+int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag);
+
+/* ---- Output ------------------------------------------------------------------------------ */
+
+typedef struct {
+  uint32_t k;               /* completions per node, 1..32 */
+  double min_count;         /* keys whose total weight is below it are dropped */
+  int64_t build_time;       /* unix seconds stored in the file */
+  const char *source;       /* free text stored in the file, e.g. "freq:queries.tsv" */
+  bld_progress_fn progress; /* may be NULL */
+  void *progress_ctx;
+} bld_write_opts_t;
+
+typedef struct {
+  uint64_t keys_written;
+  uint64_t keys_below_min; /* dropped by min_count */
+  uint64_t file_size;      /* bytes of the committed file */
+} bld_summary_t;
+
+/* Writes the trie of acc's keys to out_path atomically: temp file beside it, trie_write, flush,
+ * trie_open + trie_verify of the temp file, fsync, rename. On any failure the temp file is
+ * removed, out_path is untouched, and diag says why. Consumes acc's tables (acc can only be
+ * freed afterwards). */
+int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts,
+              bld_summary_t *summary, bld_diag_t *diag);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TYPEAHEAD_BLD_H */

@@ -1,0 +1,234 @@
+/*
+ * The builder's accumulator (bld.h): (raw spelling, weight) pairs in, per-key totals and the
+ * heaviest display spelling of each key out. Layout and growth rules: bld_int.h. The display
+ * rule is SPEC §3: most frequent spelling after trie_norm_display, ties to the bytewise
+ * smallest.
+ */
+#include "bld_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint64_t bld__hash(const char *s, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 0x100000001b3ull;
+  }
+  /* FNV's low bits are weak for short strings; mix before taking the low bits as a slot. */
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h;
+}
+
+int bld_acc_new(bld_acc_t **out) {
+  if (!out) return TA_EINVAL;
+  *out = NULL;
+  bld_acc_t *a = calloc(1, sizeof *a);
+  if (!a) return TA_ENOMEM;
+  *out = a;
+  return 0;
+}
+
+void bld_acc_free(bld_acc_t *acc) {
+  if (!acc) return;
+  free(acc->arena);
+  free(acc->keys);
+  free(acc->spells);
+  free(acc->ktab.slots);
+  free(acc->stab.slots);
+  free(acc);
+}
+
+/* Grows *p (elements of size sz, capacity *cap) to hold at least need elements. */
+static int acc_reserve(void **p, uint64_t *cap, uint64_t need, size_t sz, uint64_t first) {
+  if (need <= *cap) return 0;
+  uint64_t c = *cap ? *cap : first;
+  while (c < need) c *= 2;
+  void *np = realloc(*p, (size_t)(c * sz));
+  if (!np) return TA_ENOMEM;
+  *p = np;
+  *cap = c;
+  return 0;
+}
+
+static int acc_arena_put(bld_acc_t *a, const char *s, size_t len, uint64_t *off) {
+  int rc = acc_reserve((void **)&a->arena, &a->arena_cap, a->arena_len + len, 1, 1 << 16);
+  if (rc < 0) return rc;
+  memcpy(a->arena + a->arena_len, s, len);
+  *off = a->arena_len;
+  a->arena_len += len;
+  return 0;
+}
+
+/* Table of n slots; tables stay at most 70% full. */
+static int table_init(bld__table_t *t, uint64_t n) {
+  t->slots = calloc((size_t)n, sizeof *t->slots);
+  if (!t->slots) return TA_ENOMEM;
+  t->mask = n - 1;
+  t->used = 0;
+  return 0;
+}
+
+/* Rehashes into a table twice the size; hash(i) gives the full hash of entry i. */
+static int table_grow(bld__table_t *t, const bld_acc_t *a, int is_key) {
+  bld__table_t nt;
+  int rc = table_init(&nt, (t->mask + 1) * 2);
+  if (rc < 0) return rc;
+  for (uint64_t i = 0; i <= t->mask; i++) {
+    bld__slot_t s = t->slots[i];
+    if (!s.idx1) continue;
+    uint64_t h;
+    if (is_key) {
+      const bld__key_t *k = &a->keys[s.idx1 - 1];
+      h = bld__hash(a->arena + k->off, k->len);
+    } else {
+      const bld__spell_t *sp = &a->spells[s.idx1 - 1];
+      h = bld__hash(a->arena + sp->off, sp->len);
+    }
+    uint64_t j = h & nt.mask;
+    while (nt.slots[j].idx1) j = (j + 1) & nt.mask;
+    nt.slots[j] = s;
+  }
+  nt.used = t->used;
+  free(t->slots);
+  *t = nt;
+  return 0;
+}
+
+static int table_ready(bld__table_t *t, const bld_acc_t *a, int is_key) {
+  if (!t->slots) return table_init(t, 1 << 12);
+  if ((t->used + 1) * 10 > (t->mask + 1) * 7) return table_grow(t, a, is_key);
+  return 0;
+}
+
+/* Slot where s lives or would go. */
+static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is_key,
+                               const char *s, size_t len, uint64_t h) {
+  uint32_t tag = (uint32_t)(h >> 32);
+  uint64_t j = h & t->mask;
+  for (;;) {
+    bld__slot_t *slot = &t->slots[j];
+    if (!slot->idx1) return slot;
+    if (slot->tag == tag) {
+      uint64_t off;
+      uint32_t l;
+      if (is_key) {
+        off = a->keys[slot->idx1 - 1].off;
+        l = a->keys[slot->idx1 - 1].len;
+      } else {
+        off = a->spells[slot->idx1 - 1].off;
+        l = a->spells[slot->idx1 - 1].len;
+      }
+      if (l == len && memcmp(a->arena + off, s, len) == 0) return slot;
+    }
+    j = (j + 1) & t->mask;
+  }
+}
+
+/* 1 when spelling x should be the display form rather than y (heavier, or as heavy and
+ * bytewise smaller). */
+static int spell_better(const bld_acc_t *a, const bld__spell_t *x, const bld__spell_t *y) {
+  if (x->weight != y->weight) return x->weight > y->weight;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(a->arena + x->off, a->arena + y->off, n);
+  if (c != 0) return c < 0;
+  return x->len < y->len;
+}
+
+int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
+  if (!a || (!raw && len) || a->consumed) return TA_EINVAL;
+  if (!(weight >= 0) || isinf(weight)) return TA_ERANGE;
+  if (len > TRIE_MAX_KEY) return TA_ETOOLONG;
+  char key[TRIE_MAX_KEY + 1], disp[TRIE_MAX_KEY + 1];
+  size_t klen, dlen;
+  int rc = trie_norm_key(raw, len, key, sizeof key, &klen);
+  if (rc == TA_ENOSPC) return TA_ETOOLONG;
+  if (rc < 0) return rc;
+  if (klen == 0) return TA_EEMPTY;
+  rc = trie_norm_display(raw, len, disp, sizeof disp, &dlen);
+  if (rc == TA_ENOSPC) return TA_ETOOLONG;
+  if (rc < 0) return rc;
+
+  /* The key. */
+  if ((rc = table_ready(&a->ktab, a, 1)) < 0) return rc;
+  uint64_t kh = bld__hash(key, klen);
+  bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, kh);
+  uint32_t ki;
+  if (ks->idx1) {
+    ki = ks->idx1 - 1;
+  } else {
+    if (a->nkeys >= UINT32_MAX - 1) return TA_ENOMEM;
+    rc = acc_reserve((void **)&a->keys, &a->keys_cap, a->nkeys + 1, sizeof *a->keys, 1 << 12);
+    if (rc < 0) return rc;
+    uint64_t off;
+    if ((rc = acc_arena_put(a, key, klen, &off)) < 0) return rc;
+    ki = (uint32_t)a->nkeys++;
+    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0};
+    ks->idx1 = ki + 1;
+    ks->tag = (uint32_t)(kh >> 32);
+    a->ktab.used++;
+  }
+
+  /* The display spelling. */
+  if ((rc = table_ready(&a->stab, a, 0)) < 0) return rc;
+  uint64_t dh = bld__hash(disp, dlen);
+  bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
+  uint32_t si;
+  if (ss->idx1) {
+    si = ss->idx1 - 1;
+  } else {
+    if (a->nspells >= UINT32_MAX - 1) return TA_ENOMEM;
+    rc = acc_reserve((void **)&a->spells, &a->spells_cap, a->nspells + 1, sizeof *a->spells,
+                     1 << 12);
+    if (rc < 0) return rc;
+    uint64_t off;
+    const bld__key_t *k = &a->keys[ki];
+    if (dlen == klen && memcmp(disp, key, klen) == 0) {
+      off = k->off; /* most spellings are their own key: store the bytes once */
+    } else if ((rc = acc_arena_put(a, disp, dlen, &off)) < 0) {
+      return rc;
+    }
+    si = (uint32_t)a->nspells++;
+    a->spells[si] = (bld__spell_t){off, (uint32_t)dlen, ki, 0.0};
+    ss->idx1 = si + 1;
+    ss->tag = (uint32_t)(dh >> 32);
+    a->stab.used++;
+  }
+
+  bld__key_t *k = &a->keys[ki];
+  bld__spell_t *sp = &a->spells[si];
+  k->score += weight;
+  sp->weight += weight;
+  if (k->best == BLD__NONE || (k->best != si && spell_better(a, sp, &a->spells[k->best])))
+    k->best = si;
+  a->adds++;
+  return 0;
+}
+
+void bld_acc_stats(const bld_acc_t *a, bld_acc_stats_t *out) {
+  out->adds = a->adds;
+  out->keys = a->nkeys;
+  out->spellings = a->nspells;
+  out->arena_bytes = a->arena_len;
+}
+
+int bld_acc_get(const bld_acc_t *a, const char *raw, size_t len, double *score,
+                const char **display, size_t *display_len) {
+  if (!a || a->consumed) return TA_EINVAL;
+  char key[TRIE_MAX_KEY + 1];
+  size_t klen;
+  int rc = trie_norm_key(raw, len, key, sizeof key, &klen);
+  if (rc < 0) return rc;
+  if (!a->ktab.slots) return TA_ENOENT;
+  bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, bld__hash(key, klen));
+  if (!ks->idx1) return TA_ENOENT;
+  const bld__key_t *k = &a->keys[ks->idx1 - 1];
+  const bld__spell_t *sp = &a->spells[k->best];
+  *score = k->score;
+  *display = a->arena + sp->off;
+  *display_len = sp->len;
+  return 0;
+}

@@ -1,0 +1,299 @@
+/*
+ * The --freq input of typeahead-build (SPEC §5, bld.h): a frequency list in one of three
+ * layouts (query<TAB>count, query count, CSV with a header), detected per file, read line by
+ * line into the accumulator. Every line is hostile: a bad one stops the read with
+ * "file:line: reason".
+ */
+#include "bld_int.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+typedef enum { FMT_UNKNOWN, FMT_TSV, FMT_SPACE, FMT_CSV } freq_fmt_t;
+
+static void diag_set(bld_diag_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void diag_set(bld_diag_t *d, const char *fmt, ...) {
+  if (!d) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+  va_end(ap);
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
+
+int bld__parse_count(const char *s, size_t len, double *out) {
+  while (len && s[0] == ' ') s++, len--;
+  while (len && s[len - 1] == ' ') len--;
+  /* Syntax first, so strtod's extras (hex, inf, nan, signs, locale) never get in. */
+  size_t i = 0, digits = 0;
+  while (i < len && is_digit(s[i])) i++, digits++;
+  if (i < len && s[i] == '.') {
+    i++;
+    while (i < len && is_digit(s[i])) i++, digits++;
+  }
+  if (digits == 0) return TA_EPARSE;
+  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+    size_t exp_digits = 0;
+    while (i < len && is_digit(s[i])) i++, exp_digits++;
+    if (exp_digits == 0) return TA_EPARSE;
+  }
+  if (i != len) return TA_EPARSE;
+  char buf[64];
+  if (len >= sizeof buf) return TA_EPARSE;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  double v = strtod(buf, NULL);
+  if (!isfinite(v) || v < 0) return TA_EPARSE;
+  *out = v;
+  return 0;
+}
+
+/* One CSV field starting at s[*pos] (RFC 4180 quoting, "" is a quote). Unquoted fields are
+ * returned in place; quoted ones are unescaped into scratch. *pos ends after the comma, or at
+ * len. TA_EPARSE for an unterminated quote or text after a closing quote. */
+static int csv_field(const char *s, size_t len, size_t *pos, char *scratch, const char **f,
+                     size_t *flen) {
+  size_t i = *pos;
+  if (i < len && s[i] == '"') {
+    size_t n = 0;
+    i++;
+    for (;;) {
+      if (i >= len) return TA_EPARSE;
+      if (s[i] == '"') {
+        if (i + 1 < len && s[i + 1] == '"') {
+          scratch[n++] = '"';
+          i += 2;
+          continue;
+        }
+        i++;
+        break;
+      }
+      scratch[n++] = s[i++];
+    }
+    if (i < len && s[i] != ',') return TA_EPARSE;
+    *f = scratch;
+    *flen = n;
+  } else {
+    size_t start = i;
+    while (i < len && s[i] != ',') i++;
+    *f = s + start;
+    *flen = i - start;
+  }
+  *pos = i < len ? i + 1 : len;
+  return 0;
+}
+
+/* Last space-separated token of s, or NULL when there is no space. */
+static const char *last_token(const char *s, size_t len, size_t *tlen) {
+  while (len && is_blank(s[len - 1])) len--;
+  size_t i = len;
+  while (i && !is_blank(s[i - 1])) i--;
+  if (i == 0) return NULL;
+  *tlen = len - i;
+  return s + i;
+}
+
+/* A CSV header: a comma, no TAB, and neither its second CSV field nor its last space-separated
+ * token reads as a count (so "hello, world 5" stays a "query count" line). */
+static int looks_like_csv_header(const char *s, size_t len, char *scratch) {
+  if (memchr(s, '\t', len) || !memchr(s, ',', len)) return 0;
+  size_t pos = 0, flen, tlen;
+  const char *f;
+  double v;
+  if (csv_field(s, len, &pos, scratch, &f, &flen) < 0) return 0;
+  if (csv_field(s, len, &pos, scratch, &f, &flen) < 0) return 0;
+  if (bld__parse_count(f, flen, &v) == 0) return 0;
+  const char *t = last_token(s, len, &tlen);
+  if (t && bld__parse_count(t, tlen, &v) == 0) return 0;
+  return 1;
+}
+
+static const char *acc_error_text(int rc) {
+  switch (rc) {
+  case TA_EUTF8:
+    return "invalid UTF-8 in the query";
+  case TA_EEMPTY:
+    return "the query is empty after normalization";
+  case TA_ETOOLONG:
+    return "the query is too long (limit 4096 bytes)";
+  default:
+    return ta_strerror(rc);
+  }
+}
+
+typedef struct {
+  const char *path;
+  uint64_t line;
+  freq_fmt_t fmt;
+  char *scratch; /* CSV unescaping, as long as the longest line */
+  size_t scratch_cap;
+} freq_state_t;
+
+/* Splits one line (no line end) into query and count text per the file's format. */
+static int freq_split(freq_state_t *st, const char *s, size_t len, const char **q, size_t *qlen,
+                      const char **c, size_t *clen, bld_diag_t *diag) {
+  switch (st->fmt) {
+  case FMT_TSV: {
+    const char *tab = memchr(s, '\t', len);
+    if (!tab) {
+      diag_set(diag, "%s:%llu: no TAB before the count (the file is query<TAB>count)", st->path,
+               (unsigned long long)st->line);
+      return TA_EPARSE;
+    }
+    *q = s;
+    *qlen = (size_t)(tab - s);
+    *c = tab + 1;
+    const char *end = memchr(*c, '\t', len - *qlen - 1);
+    *clen = end ? (size_t)(end - *c) : len - *qlen - 1;
+    return 0;
+  }
+  case FMT_SPACE: {
+    size_t tlen;
+    const char *t = last_token(s, len, &tlen);
+    if (!t) {
+      diag_set(diag, "%s:%llu: no count (expected 'query count')", st->path,
+               (unsigned long long)st->line);
+      return TA_EPARSE;
+    }
+    *q = s;
+    *qlen = (size_t)(t - s);
+    *c = t;
+    *clen = tlen;
+    return 0;
+  }
+  case FMT_CSV: {
+    size_t pos = 0;
+    const char *f;
+    size_t flen;
+    if (csv_field(s, len, &pos, st->scratch, q, qlen) < 0 ||
+        (pos >= len && (len == 0 || s[len - 1] != ',')) ||
+        csv_field(s, len, &pos, st->scratch + *qlen, &f, &flen) < 0) {
+      diag_set(diag, "%s:%llu: bad CSV row (expected query,count with \"\" inside quotes)",
+               st->path, (unsigned long long)st->line);
+      return TA_EPARSE;
+    }
+    *c = f;
+    *clen = flen;
+    return 0;
+  }
+  default:
+    return TA_EINVAL;
+  }
+}
+
+/* Shows a count as the user wrote it, shortened. */
+static void show_text(char *dst, size_t cap, const char *s, size_t len) {
+  size_t n = len < cap - 4 ? len : cap - 4;
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) dst[j++] = (s[i] >= 0x20 && s[i] != 0x7f) ? s[i] : '?';
+  if (n < len) dst[j++] = '.', dst[j++] = '.', dst[j++] = '.';
+  dst[j] = '\0';
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len,
+                     bld_freq_opts_t *opts, bld_diag_t *diag) {
+  if (len && s[len - 1] == '\n') len--;
+  if (len && s[len - 1] == '\r') len--;
+  if (st->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
+  size_t i = 0;
+  while (i < len && (is_blank(s[i]) || s[i] == '\r')) i++;
+  if (i == len) return 0; /* blank line */
+  if (len + 1 > st->scratch_cap) {
+    size_t cap = st->scratch_cap ? st->scratch_cap : 256;
+    while (cap < len + 1) cap *= 2;
+    char *p = realloc(st->scratch, cap);
+    if (!p) return TA_ENOMEM;
+    st->scratch = p;
+    st->scratch_cap = cap;
+  }
+  if (st->fmt == FMT_UNKNOWN) {
+    if (memchr(s, '\t', len)) {
+      st->fmt = FMT_TSV;
+    } else if (looks_like_csv_header(s, len, st->scratch)) {
+      st->fmt = FMT_CSV;
+      return 0; /* the header */
+    } else {
+      st->fmt = FMT_SPACE;
+    }
+  }
+  const char *q, *c;
+  size_t qlen, clen;
+  int rc = freq_split(st, s, len, &q, &qlen, &c, &clen, diag);
+  if (rc < 0) return rc;
+  double count;
+  if (bld__parse_count(c, clen, &count) < 0) {
+    char shown[48];
+    show_text(shown, sizeof shown, c, clen);
+    diag_set(diag, "%s:%llu: bad count '%s' (want a non-negative number)", st->path,
+             (unsigned long long)st->line, shown);
+    return TA_EPARSE;
+  }
+  rc = bld_acc_add(acc, q, qlen, count);
+  if (rc < 0) {
+    diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, acc_error_text(rc));
+    return rc;
+  }
+  opts->rows++;
+  return 0;
+}
+
+int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag) {
+  if (diag) diag->msg[0] = '\0';
+  if (!acc || !path || !opts) return TA_EINVAL;
+  opts->lines = opts->rows = 0;
+  int is_stdin = strcmp(path, "-") == 0;
+  FILE *f = is_stdin ? stdin : fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    diag_set(diag, "%s: %s", path, strerror(e));
+    return ta_error_from_errno(e);
+  }
+  freq_state_t st = {is_stdin ? "<stdin>" : path, 0, FMT_UNKNOWN, NULL, 0};
+  char *line = NULL;
+  size_t line_cap = 0;
+  ssize_t n;
+  int rc = 0;
+  double last = now_seconds();
+  while ((n = getline(&line, &line_cap, f)) > 0) {
+    st.line++;
+    rc = freq_line(acc, &st, line, (size_t)n, opts, diag);
+    if (rc < 0) break;
+    if (opts->progress && (st.line & 0xFFFF) == 0) {
+      double t = now_seconds();
+      if (t - last >= 0.25) {
+        opts->progress(opts->progress_ctx, "reading", st.line, 0);
+        last = t;
+      }
+    }
+  }
+  opts->lines = st.line;
+  if (rc == 0 && ferror(f)) {
+    diag_set(diag, "%s: read error after line %llu", st.path, (unsigned long long)st.line);
+    rc = TA_EIO;
+  }
+  if (rc == 0 && opts->rows == 0) {
+    diag_set(diag, "%s: no queries in the file", st.path);
+    rc = TA_EEMPTY;
+  }
+  if (rc == TA_ENOMEM) diag_set(diag, "%s:%llu: out of memory", st.path,
+                                (unsigned long long)st.line);
+  free(line);
+  free(st.scratch);
+  if (!is_stdin) fclose(f);
+  return rc;
+}

@@ -1,0 +1,287 @@
+/*
+ * typeahead-build (SPEC §5): frequency lists or weekly tables -> one verified trie file.
+ *
+ *   typeahead-build (--tables DIR [--weeks 4] [--half-life 1.0] [--now DATE] | --freq FILE...)
+ *                   --out FILE [--k 10] [--min-count 1] [--blocklist FILE]
+ *
+ * Every input source feeds (raw spelling, weight) pairs into one bld_acc_t (bld.h); ranking,
+ * display forms, --min-count and the atomic, verified write are shared. To add a source, parse
+ * its flags into build_args_t and add it to add_sources(). Exit status: 0 done, 1 the build
+ * failed (bad input line, I/O, verify; --out untouched), 2 usage.
+ */
+#include "bld.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FREQ_FILES 64
+
+typedef struct {
+  const char *freq[MAX_FREQ_FILES];
+  int nfreq;
+  const char *tables;       /* --tables DIR (weekly tables; see add_sources) */
+  unsigned weeks;           /* --weeks */
+  double half_life;         /* --half-life, in weeks */
+  const char *now;          /* --now DATE */
+  const char *out;
+  unsigned k;
+  double min_count;
+  const char *blocklist;
+} build_args_t;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 1.0] [--now DATE]\n"
+          "                        | --freq FILE...) --out FILE [--k 10] [--min-count 1]\n"
+          "                       [--blocklist FILE]\n"
+          "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
+          "                  header (ngram,freq); '-' reads stdin; may be repeated\n"
+          "  --out FILE      trie file, replaced atomically after it verifies\n"
+          "  --k N           completions kept per prefix, 1..32 (default 10)\n"
+          "  --min-count N   drop queries whose total count is below N (default 1)\n");
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Progress on a terminal ---------------------------------------------------------------- */
+
+typedef struct {
+  int on;          /* stderr is a terminal */
+  double start;    /* of the current stage */
+  const char *stage;
+  int dirty;       /* a progress line is on screen */
+} progress_t;
+
+static void progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total) {
+  progress_t *p = ctx;
+  if (!p->on) return;
+  double t = now_seconds();
+  if (!p->stage || strcmp(p->stage, stage) != 0) {
+    p->stage = stage;
+    p->start = t;
+  }
+  double dt = t - p->start;
+  if (total)
+    fprintf(stderr, "\r\033[K%s: %" PRIu64 " / %" PRIu64 " (%.0f%%)", stage, done, total,
+            100.0 * (double)done / (double)total);
+  else if (done)
+    fprintf(stderr, "\r\033[K%s: %" PRIu64 " lines, %.0f lines/s", stage, done,
+            dt > 0 ? (double)done / dt : 0.0);
+  else
+    fprintf(stderr, "\r\033[K%s...", stage);
+  p->dirty = 1;
+}
+
+static void progress_clear(progress_t *p) {
+  if (p->on && p->dirty) fprintf(stderr, "\r\033[K");
+  p->dirty = 0;
+}
+
+/* ---- Arguments ------------------------------------------------------------------------------ */
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+static int parse_nonneg(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || v < 0) return -1;
+  *out = v;
+  return 0;
+}
+
+/* 0 parsed, 2 usage error (message printed). */
+static int parse_args(int argc, char **argv, build_args_t *a) {
+  enum { O_FREQ = 1, O_OUT, O_K, O_MIN, O_BLOCK, O_TABLES, O_WEEKS, O_HALF, O_NOW, O_HELP };
+  static const struct option longopts[] = {
+      {"freq", required_argument, NULL, O_FREQ},
+      {"out", required_argument, NULL, O_OUT},
+      {"k", required_argument, NULL, O_K},
+      {"min-count", required_argument, NULL, O_MIN},
+      {"blocklist", required_argument, NULL, O_BLOCK},
+      {"tables", required_argument, NULL, O_TABLES},
+      {"weeks", required_argument, NULL, O_WEEKS},
+      {"half-life", required_argument, NULL, O_HALF},
+      {"now", required_argument, NULL, O_NOW},
+      {"help", no_argument, NULL, O_HELP},
+      {NULL, 0, NULL, 0},
+  };
+  *a = (build_args_t){.weeks = 4, .half_life = 1.0, .k = 10, .min_count = 1.0};
+  int c;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    switch (c) {
+    case O_FREQ:
+      if (a->nfreq == MAX_FREQ_FILES) {
+        fprintf(stderr, "typeahead-build: at most %d --freq files\n", MAX_FREQ_FILES);
+        return 2;
+      }
+      a->freq[a->nfreq++] = optarg;
+      break;
+    case O_OUT:
+      a->out = optarg;
+      break;
+    case O_K:
+      if (parse_uint(optarg, 1, 32, &a->k) < 0) {
+        fprintf(stderr, "typeahead-build: --k must be an integer from 1 to 32, not '%s'\n",
+                optarg);
+        return 2;
+      }
+      break;
+    case O_MIN:
+      if (parse_nonneg(optarg, &a->min_count) < 0) {
+        fprintf(stderr, "typeahead-build: --min-count must be a non-negative number, not '%s'\n",
+                optarg);
+        return 2;
+      }
+      break;
+    case O_BLOCK:
+      a->blocklist = optarg;
+      break;
+    case O_TABLES:
+      a->tables = optarg;
+      break;
+    case O_WEEKS:
+      if (parse_uint(optarg, 1, 10000, &a->weeks) < 0) {
+        fprintf(stderr, "typeahead-build: --weeks must be a positive integer, not '%s'\n",
+                optarg);
+        return 2;
+      }
+      break;
+    case O_HALF:
+      if (parse_nonneg(optarg, &a->half_life) < 0 || a->half_life == 0) {
+        fprintf(stderr, "typeahead-build: --half-life must be a positive number, not '%s'\n",
+                optarg);
+        return 2;
+      }
+      break;
+    case O_NOW:
+      a->now = optarg;
+      break;
+    case O_HELP:
+      usage(stdout);
+      exit(0);
+    default:
+      fprintf(stderr, "typeahead-build: unknown or incomplete option '%s'\n",
+              argv[optind - 1]);
+      usage(stderr);
+      return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "typeahead-build: unexpected argument '%s'\n", argv[optind]);
+    usage(stderr);
+    return 2;
+  }
+  if (!a->out || (a->nfreq == 0) == (a->tables == NULL)) {
+    fprintf(stderr, "typeahead-build: need --out and exactly one of --freq or --tables\n");
+    usage(stderr);
+    return 2;
+  }
+  return 0;
+}
+
+/* ---- Input sources --------------------------------------------------------------------------- */
+
+/* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
+static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog,
+                       uint64_t *lines, uint64_t *rows) {
+  if (a->tables) {
+    fprintf(stderr, "typeahead-build: --tables is not supported by this build yet "
+                    "(it comes with typeahead-aggregate)\n");
+    return 2;
+  }
+  for (int i = 0; i < a->nfreq; i++) {
+    bld_freq_opts_t fo = {progress_cb, prog, 0, 0};
+    bld_diag_t diag;
+    int rc = bld_read_freq(acc, a->freq[i], &fo, &diag);
+    progress_clear(prog);
+    if (rc < 0) {
+      fprintf(stderr, "typeahead-build: %s\n", diag.msg[0] ? diag.msg : ta_strerror(rc));
+      return 1;
+    }
+    *lines += fo.lines;
+    *rows += fo.rows;
+  }
+  return 0;
+}
+
+/* "freq:a.tsv,b.tsv" or "tables:DIR", stored in the file's metadata. */
+static void describe_source(const build_args_t *a, char *buf, size_t cap) {
+  size_t n = 0;
+  if (a->tables) {
+    snprintf(buf, cap, "tables:%s", a->tables);
+    return;
+  }
+  n += (size_t)snprintf(buf, cap, "freq:");
+  for (int i = 0; i < a->nfreq && n < cap; i++) {
+    const char *base = strrchr(a->freq[i], '/');
+    base = base ? base + 1 : a->freq[i];
+    n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? "," : "", base);
+  }
+}
+
+int main(int argc, char **argv) {
+  build_args_t args;
+  int st = parse_args(argc, argv, &args);
+  if (st) return st;
+  if (args.blocklist) {
+    fprintf(stderr, "typeahead-build: --blocklist is not supported by this build yet "
+                    "(it comes with the filter layer)\n");
+    return 2;
+  }
+  double t0 = now_seconds();
+  progress_t prog = {isatty(STDERR_FILENO), 0, NULL, 0};
+  bld_acc_t *acc = NULL;
+  if (bld_acc_new(&acc) < 0) {
+    fprintf(stderr, "typeahead-build: out of memory\n");
+    return 1;
+  }
+  uint64_t lines = 0, rows = 0;
+  st = add_sources(acc, &args, &prog, &lines, &rows);
+  if (st) {
+    bld_acc_free(acc);
+    return st;
+  }
+  bld_acc_stats_t stats;
+  bld_acc_stats(acc, &stats);
+
+  char source[1024];
+  describe_source(&args, source, sizeof source);
+  bld_write_opts_t wo = {args.k, args.min_count, (int64_t)time(NULL), source, progress_cb,
+                        &prog};
+  bld_summary_t sum;
+  bld_diag_t diag;
+  int rc = bld_write(acc, args.out, &wo, &sum, &diag);
+  progress_clear(&prog);
+  bld_acc_free(acc);
+  if (rc < 0) {
+    fprintf(stderr, "typeahead-build: %s (%s left as it was)\n",
+            diag.msg[0] ? diag.msg : ta_strerror(rc), args.out);
+    return 1;
+  }
+  fprintf(stderr,
+          "typeahead-build: %" PRIu64 " lines, %" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
+          " written, %" PRIu64 " below --min-count), %" PRIu64 " bytes -> %s in %.2f s\n",
+          lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, sum.file_size,
+          args.out, now_seconds() - t0);
+  return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * typeahead: the query server's public interface (SPEC §8).
+ *
+ * A server maps one trie file, answers GET /search and the other endpoints of SPEC §8 over
+ * libevhtp, and swaps in a new trie file (SIGHUP, POST /admin/reload, or the file being
+ * replaced) without failing a request. Everything else (threads, reload thread, metrics) is
+ * internal: see srv_int.h.
+ *
+ * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code (trie.h); _free(NULL)
+ * is a no-op.
+ */
+#ifndef TYPEAHEAD_SRV_H
+#define TYPEAHEAD_SRV_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct srv srv_t;
+
+typedef struct {
+  const char *trie_path;        /* --trie: required */
+  const char *filters_path;     /* --filters: NULL for none (the filter layer, issue 5) */
+  const char *listen;           /* "HOST:PORT" or "[V6]:PORT"; NULL = 127.0.0.1:8080; port 0 =
+                                   any free port (srv_port() tells which) */
+  unsigned threads;             /* worker threads, each with its own event loop; 0 = 1 */
+  const char *admin_token_file; /* NULL: admin endpoints are off (404) */
+  unsigned cache_max_age;       /* seconds in Cache-Control of /search */
+  const char *cors_origin;      /* NULL: no CORS headers */
+  int access_log;               /* nonzero: one line per request on stderr */
+} srv_config_t;
+
+/* Reads the token file, loads and verifies the trie (a missing or bad trie is logged and the
+ * server starts anyway, answering 503 until a good file appears), and binds the listening
+ * sockets. The strings of cfg are copied. On success *out owns everything; srv_free() it. */
+int srv_new(const srv_config_t *cfg, srv_t **out);
+
+/* The TCP port the server listens on (useful with port 0). */
+int srv_port(const srv_t *s);
+
+/* Runs the workers and the reload thread, and handles signals in the calling thread: SIGHUP
+ * reloads, SIGTERM/SIGINT stop accepting, let requests in flight finish, and return 0.
+ * Blocks SIGHUP, SIGTERM and SIGINT in the calling thread (and so in the threads it starts). */
+int srv_run(srv_t *s);
+
+void srv_free(srv_t *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TYPEAHEAD_SRV_H */

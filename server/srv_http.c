@@ -1,0 +1,911 @@
+/*
+ * The HTTP side of typeahead-serve (SPEC §8) on libevhtp 1.2.18: workers, routes, handlers, and
+ * the workarounds for the library's measured quirks (DEVELOPERS.md), each covered by
+ * tests/server/test_http.py:
+ *
+ *   - Callbacks match by path prefix (/searchx would hit /search): we register one generic
+ *     callback and route on the exact path ourselves.
+ *   - '+' is not decoded and evhtp_unescape_string writes no NUL: we parse the raw query
+ *     string ourselves (srv_query.c).
+ *   - HEAD replies carry a body: for HEAD we set Content-Length and add no body.
+ *   - Pipelined requests stall: the parser stops after one message and nothing makes it look at
+ *     the bytes left in the input buffer until more arrive. Each connection's bufferevent
+ *     callbacks are wrapped (conn_read/conn_write): the bytes after the current request's
+ *     header block are held aside while the parser runs, put back afterwards, and once the
+ *     reply is flushed a deferred read callback makes the parser go on with them.
+ *   - A request line (or header) of 8 KB or more is dropped unanswered, after an uninitialised
+ *     read: the same wrapper gates every request before the parser sees a byte of it. It waits
+ *     for the whole header block, answers 414 (request line over SRV_MAX_LINE) or 431 (a header
+ *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly.
+ *
+ * Threads: each worker has its own event_base, evhtp_t and SO_REUSEPORT socket on the same
+ * port, so workers share nothing but the trie mapping (srv_state.c) and the kernel spreads the
+ * connections. Shutdown (SIGTERM/SIGINT): every worker closes its listener, closes idle
+ * connections, answers the requests in flight with "Connection: close", and exits its loop when
+ * its last connection is gone (or after SRV_DRAIN_SECONDS).
+ */
+#include "srv_int.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <evhtp/evhtp.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SRV_DRAIN_SECONDS 5
+#define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
+#define SRV_LINGER_SECONDS 2    /* after a gate reply: wait this long for the client's EOF */
+#define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
+
+/* The demo page, embedded at build time (srv.cmake). */
+extern const unsigned char srv_demo_html[];
+extern const size_t srv_demo_html_len;
+
+typedef struct srv_conn srv_conn_t;
+
+struct srv_worker {
+  srv_t *srv;
+  unsigned id;
+  pthread_t thread;
+  int started;
+  struct event_base *base;
+  evhtp_t *htp;
+  struct event *stop_ev, *deadline_ev;
+  int draining;
+  srv_conn_t *conns;            /* open connections (for draining) */
+  size_t n_conns;
+  struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
+  srv_buf_t out;                /* response body, reused */
+  srv_wmetrics_t *m;
+};
+
+struct srv_conn {
+  srv_worker_t *w;
+  evhtp_connection_t *conn;
+  struct bufferevent *bev;
+  bufferevent_data_cb orig_read, orig_write;
+  bufferevent_event_cb orig_event;
+  struct evbuffer *held;        /* pipelined bytes kept from the parser while it runs */
+  int at_start;                 /* the next input byte starts a request */
+  int closing;                  /* 1: gate reply queued; 2: write side shut, awaiting EOF */
+  int in_cb, dead;
+  srv_conn_t *prev, *next;
+};
+
+/* ---- Connections: the gate and the pipelining fix ---------------------------------------- */
+
+static void conn_read(struct bufferevent *bev, void *arg);
+static void conn_write(struct bufferevent *bev, void *arg);
+static void conn_event(struct bufferevent *bev, short what, void *arg);
+
+static void conn_unlink(srv_conn_t *c) {
+  srv_worker_t *w = c->w;
+  if (c->prev) c->prev->next = c->next;
+  else w->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  c->prev = c->next = NULL;
+  w->n_conns--;
+}
+
+static void conn_destroy(srv_conn_t *c) {
+  if (c->held) evbuffer_free(c->held);
+  free(c);
+}
+
+static evhtp_res conn_fini(evhtp_connection_t *conn, void *arg) {
+  (void)conn;
+  srv_conn_t *c = arg;
+  srv_worker_t *w = c->w;
+  conn_unlink(c);
+  c->conn = NULL;
+  if (c->in_cb) c->dead = 1;
+  else conn_destroy(c);
+  if (w->draining && w->n_conns == 0) event_base_loopexit(w->base, NULL);
+  return EVHTP_RES_OK;
+}
+
+static srv_conn_t *conn_of(evhtp_connection_t *conn) {
+  bufferevent_data_cb rcb = NULL;
+  void *arg = NULL;
+  if (conn == NULL || conn->bev == NULL) return NULL;
+  bufferevent_getcb(conn->bev, &rcb, NULL, NULL, &arg);
+  return rcb == conn_read ? arg : NULL;
+}
+
+static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
+  srv_worker_t *w = arg;
+  if (w->draining) return EVHTP_RES_ERROR;
+  srv_conn_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return EVHTP_RES_ERROR;
+  c->held = evbuffer_new();
+  if (c->held == NULL) {
+    free(c);
+    return EVHTP_RES_ERROR;
+  }
+  c->w = w;
+  c->conn = conn;
+  c->bev = conn->bev;
+  c->at_start = 1;
+  void *orig_arg = NULL;
+  bufferevent_getcb(c->bev, &c->orig_read, &c->orig_write, &c->orig_event, &orig_arg);
+  if (orig_arg != conn || evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
+                                                    (evhtp_hook)(void (*)(void))conn_fini, c) != 0) {
+    conn_destroy(c);
+    return EVHTP_RES_ERROR;
+  }
+  bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+  c->next = w->conns;
+  if (w->conns) w->conns->prev = c;
+  w->conns = c;
+  w->n_conns++;
+  return EVHTP_RES_OK;
+}
+
+/* METHOD SP TARGET SP HTTP/1.x, the shape libevhtp's parser accepts; anything else it would
+ * drop without an answer, so the gate answers 400 instead. */
+static int gate_request_line_ok(const char *l, size_t n) {
+  size_t i = 0;
+  while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
+  if (i == 0 || i >= n || l[i] != ' ') return 0;
+  size_t t = ++i;
+  while (i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f) i++;
+  if (i == t || i >= n || l[i] != ' ') return 0;
+  i++;
+  return n - i == 8 && memcmp(l + i, "HTTP/1.", 7) == 0 && l[i + 7] >= '0' && l[i + 7] <= '9';
+}
+
+/* Scans the header block at the start of in. Returns 0 while it is incomplete and within
+ * limits, 1 when complete (*head_len = its length with the blank line, *has_body when a
+ * Content-Length or Transfer-Encoding header announces a body), or 400/414/431. */
+static int gate_scan(struct evbuffer *in, size_t *head_len, int *has_body) {
+  size_t avail = evbuffer_get_length(in);
+  size_t n = avail < SRV_MAX_HEAD + 1 ? avail : SRV_MAX_HEAD + 1;
+  const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+  if (p == NULL) return 0;
+  size_t i = 0;
+  while (i < n && (p[i] == '\r' || p[i] == '\n')) i++; /* the parser skips these too */
+  int line_no = 0;
+  *has_body = 0;
+  while (i < n) {
+    const char *nl = memchr(p + i, '\n', n - i);
+    size_t line_end = nl ? (size_t)(nl - p) : n;
+    size_t line_len = line_end - i;
+    if (line_len > 0 && nl && p[line_end - 1] == '\r') line_len--;
+    if (line_len > SRV_MAX_LINE) return line_no == 0 ? 414 : 431;
+    if (nl == NULL) break;
+    if (line_no == 0 && !gate_request_line_ok(p + i, line_len)) return 400;
+    if (line_len == 0 && line_no > 0) {
+      *head_len = line_end + 1;
+      return 1;
+    }
+    if (line_no > 0 && ((line_len > 15 && strncasecmp(p + i, "content-length:", 15) == 0) ||
+                        (line_len > 18 && strncasecmp(p + i, "transfer-encoding:", 18) == 0)))
+      *has_body = 1;
+    line_no++;
+    i = line_end + 1;
+  }
+  if (n > SRV_MAX_HEAD) return line_no == 0 ? 414 : 431;
+  return 0;
+}
+
+static void conn_reject(srv_conn_t *c, int status) {
+  static const char body414[] = "{\"error\":\"request line longer than 8000 bytes\"}";
+  static const char body431[] = "{\"error\":\"request header fields too large\"}";
+  static const char body400[] = "{\"error\":\"malformed request line\"}";
+  const char *body = status == 414 ? body414 : status == 431 ? body431 : body400;
+  const char *reason = status == 414   ? "URI Too Long"
+                       : status == 431 ? "Request Header Fields Too Large"
+                                       : "Bad Request";
+  size_t body_len = strlen(body);
+  char head[256];
+  int n = snprintf(head, sizeof head,
+                   "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                   "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+                   status, reason, body_len);
+  c->closing = 1;
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  evbuffer_drain(in, evbuffer_get_length(in));
+  bufferevent_write(c->bev, head, (size_t)n);
+  bufferevent_write(c->bev, body, body_len);
+  bufferevent_enable(c->bev, EV_WRITE);
+  srv_wmetrics_t *m = c->w->m;
+  atomic_store_explicit(&m->rejected_by_gate,
+                        atomic_load_explicit(&m->rejected_by_gate, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  srv__metrics_count(m, SRV_EP_OTHER, status, 0);
+}
+
+static void conn_read(struct bufferevent *bev, void *arg) {
+  srv_conn_t *c = arg;
+  struct evbuffer *in = bufferevent_get_input(bev);
+  if (c->closing) {
+    evbuffer_drain(in, evbuffer_get_length(in)); /* read and discard until the client closes */
+    return;
+  }
+  if (evbuffer_get_length(in) == 0) return;
+  if (c->at_start) {
+    size_t head_len = 0;
+    int has_body = 0;
+    int st = gate_scan(in, &head_len, &has_body);
+    if (st == 0) return; /* wait for the rest of the header block */
+    if (st != 1) {
+      conn_reject(c, st);
+      return;
+    }
+    c->at_start = 0;
+    if (!has_body && evbuffer_get_length(in) > head_len) {
+      /* Keep the following requests from the parser; they go back after this one. (The input
+       * buffer of a bufferevent only takes data at its front, hence the detour.) */
+      evbuffer_add_buffer(c->held, in);
+      evbuffer_remove_buffer(c->held, c->w->scratch, head_len);
+      evbuffer_prepend_buffer(in, c->w->scratch);
+    }
+  }
+  c->in_cb++;
+  c->orig_read(bev, c->conn);
+  c->in_cb--;
+  if (c->dead) {
+    conn_destroy(c);
+    return;
+  }
+  if (evbuffer_get_length(c->held)) evbuffer_prepend_buffer(in, c->held);
+}
+
+static void conn_write(struct bufferevent *bev, void *arg) {
+  srv_conn_t *c = arg;
+  if (c->closing) {
+    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+      /* Half-close, then drain the client's leftovers until its EOF: closing with unread data
+       * would reset the connection and could destroy our reply before the client reads it. */
+      c->closing = 2;
+      shutdown(bufferevent_getfd(bev), SHUT_WR);
+      struct timeval tv = {SRV_LINGER_SECONDS, 0};
+      bufferevent_set_timeouts(bev, &tv, NULL);
+      bufferevent_enable(bev, EV_READ);
+    }
+    return;
+  }
+  if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
+    bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+  c->orig_write(bev, c->conn);
+}
+
+static void conn_event(struct bufferevent *bev, short what, void *arg) {
+  srv_conn_t *c = arg;
+  if (c->closing) {
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+      evhtp_connection_free(c->conn);
+    return;
+  }
+  c->orig_event(bev, what, c->conn);
+}
+
+/* ---- Replies ------------------------------------------------------------------------------ */
+
+static void add_header(evhtp_request_t *req, const char *k, const char *v, int copy_v) {
+  evhtp_headers_add_header(req->headers_out, evhtp_header_new(k, v, 0, (char)copy_v));
+}
+
+static void add_cors(srv_t *s, evhtp_request_t *req) {
+  if (s->cors_origin) add_header(req, "Access-Control-Allow-Origin", s->cors_origin, 0);
+}
+
+typedef struct {
+  srv_worker_t *w;
+  evhtp_request_t *req;
+  int ep;
+  int status;
+  size_t body_len;
+  uint64_t t0;
+} reply_t;
+
+/* Sends body[0..n) (omitted for HEAD, with its Content-Length kept) and counts the request. */
+static void reply_send(reply_t *r, int status, const char *ctype, const void *body, size_t n) {
+  evhtp_request_t *req = r->req;
+  if (r->w->draining) evhtp_request_set_keepalive(req, 0);
+  if (ctype) add_header(req, "Content-Type", ctype, 0);
+  if (req->method == htp_method_HEAD || status == 304 || status == 204) {
+    if (status != 304 && status != 204) {
+      char len[24];
+      snprintf(len, sizeof len, "%zu", n);
+      add_header(req, "Content-Length", len, 1);
+    }
+  } else if (n) {
+    evbuffer_add(req->buffer_out, body, n);
+  }
+  r->status = status;
+  r->body_len = n;
+  evhtp_send_reply(req, (evhtp_res)status);
+}
+
+static void reply_error(reply_t *r, int status, const char *msg) {
+  srv_t *s = r->w->srv;
+  srv_buf_t *b = &r->w->out;
+  b->len = 0;
+  int rc = srv__buf_put(b, "{\"error\":", 9);
+  if (!rc) rc = srv__json_string(b, msg, strlen(msg));
+  if (!rc) rc = srv__buf_put(b, "}", 1);
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  add_cors(s, r->req);
+  if (rc) b->len = 0;
+  reply_send(r, status, "application/json; charset=utf-8", b->p, b->len);
+}
+
+/* ---- The filter seam (issue 5) ----------------------------------------------------------- */
+
+int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits) {
+  (void)s;
+  (void)m;
+  return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
+}
+
+const char *srv__filter_version(srv_t *s) {
+  (void)s;
+  return "0";
+}
+
+void srv__filters_tick(srv_t *s, int forced) {
+  (void)s;
+  (void)forced;
+}
+
+/* ---- Handlers ----------------------------------------------------------------------------- */
+
+/* Headers of a /search answer (200 and 304 alike). */
+static void search_headers(srv_t *s, evhtp_request_t *req, const char *etag) {
+  add_header(req, "Cache-Control", s->cache_control, 0);
+  add_header(req, "ETag", etag, 1);
+  add_header(req, "Vary", "Accept", 0);
+  add_cors(s, req);
+}
+
+static void handle_search(reply_t *r) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  evhtp_request_t *req = r->req;
+  srv_query_t q;
+  const char *raw = req->uri ? (const char *)req->uri->query_raw : NULL;
+  int rc = srv__query_parse(raw, raw ? strlen(raw) : 0, &q);
+  if (rc) {
+    reply_error(r, rc == TA_ETOOLONG ? 414 : 400, q.error);
+    return;
+  }
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  if (t == NULL) {
+    srv__trie_release(s, w->id);
+    add_header(req, "Retry-After", "1", 0);
+    reply_error(r, 503, "no trie loaded");
+    return;
+  }
+  unsigned tk = t->info.k;
+  size_t k = q.has_k ? q.k : (SRV_DEFAULT_K < tk ? SRV_DEFAULT_K : tk);
+  if (k < 1 || k > tk) {
+    srv__trie_release(s, w->id);
+    char msg[64];
+    snprintf(msg, sizeof msg, "k must be a whole number from 1 to %u", tk);
+    reply_error(r, 400, msg);
+    return;
+  }
+  int msgpack = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
+  const char *ctype = msgpack ? "application/msgpack" : "application/json; charset=utf-8";
+  char etag[80];
+  snprintf(etag, sizeof etag, "\"%s-%s-%c\"", t->version, srv__filter_version(s),
+           msgpack ? 'm' : 'j');
+  if (srv__etag_match(evhtp_header_find(req->headers_in, "If-None-Match"), etag)) {
+    srv__trie_release(s, w->id);
+    search_headers(s, req, etag);
+    reply_send(r, 304, ctype, NULL, 0);
+    return;
+  }
+
+  char key[TRIE_MAX_KEY + 1];
+  size_t key_len = 0;
+  trie_hit_t hits[32];
+  size_t n_hits = 0;
+  rc = trie_norm_key(q.q, q.q_len, key, sizeof key, &key_len);
+  if (rc == 0) {
+    rc = srv__answer(s, t, w->m, key, key_len, k < 32 ? k : 32, hits, &n_hits);
+  } else if (rc == TA_ENOSPC) {
+    rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
+  }
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  if (rc == 0)
+    rc = msgpack ? srv__render_msgpack(b, q.q, q.q_len, hits, n_hits)
+                 : srv__render_json(b, q.q, q.q_len, hits, n_hits);
+  srv__trie_release(s, w->id); /* the hits point into the mapping: rendered, now let go */
+  if (rc) {
+    srv__log("search: %s", ta_strerror(rc));
+    reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  search_headers(s, req, etag);
+  reply_send(r, 200, ctype, b->p, b->len);
+}
+
+static int put_json_field(srv_buf_t *b, const char *name, const char *v, size_t n) {
+  int rc = srv__buf_put(b, name, strlen(name));
+  return rc ? rc : srv__json_string(b, v, n);
+}
+
+static void handle_healthz(reply_t *r) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  int rc = srv__buf_put(b, t ? "{\"status\":\"ok\",\"trie\":" : "{\"status\":\"no trie loaded\","
+                                                                "\"trie\":null", t ? 22 : 38);
+  if (t && !rc) {
+    char num[160];
+    rc = put_json_field(b, "{\"version\":", t->version, strlen(t->version));
+    if (!rc) rc = put_json_field(b, ",\"path\":", s->trie_path, strlen(s->trie_path));
+    if (!rc) rc = put_json_field(b, ",\"source\":", t->info.source, t->info.source_len);
+    int n = snprintf(num, sizeof num,
+                     ",\"k\":%u,\"queries\":%llu,\"build_time\":%lld,\"loaded_at\":%lld}",
+                     (unsigned)t->info.k, (unsigned long long)t->info.num_queries,
+                     (long long)t->info.build_time, (long long)t->loaded_at);
+    if (!rc) rc = srv__buf_put(b, num, (size_t)n);
+  }
+  srv__trie_release(s, w->id);
+  const char *fv = srv__filter_version(s);
+  if (!rc) rc = put_json_field(b, ",\"filters\":{\"version\":", fv, strlen(fv));
+  if (!rc) rc = srv__buf_put(b, "}}", 2);
+  if (rc) {
+    reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  reply_send(r, t ? 200 : 503, "application/json; charset=utf-8", b->p, b->len);
+}
+
+static void handle_metrics(reply_t *r) {
+  srv_worker_t *w = r->w;
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  const srv_trie_t *t = srv__trie_acquire(w->srv, w->id);
+  int rc = srv__metrics_render(w->srv, t, b);
+  srv__trie_release(w->srv, w->id);
+  if (rc) {
+    reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  reply_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b->p, b->len);
+}
+
+static void handle_demo(reply_t *r) {
+  add_header(r->req, "Cache-Control", "no-cache", 0);
+  reply_send(r, 200, "text/html; charset=utf-8", srv_demo_html, srv_demo_html_len);
+}
+
+static void handle_reload(reply_t *r) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  uint64_t ticket = srv__reload_request(s);
+  int result = 0;
+  /* Blocks this worker while the reload thread verifies the file (documented in docs/). */
+  int rc = srv__reload_wait(s, ticket, &result);
+  if (rc) {
+    reply_error(r, 503, "reload did not finish in time");
+    return;
+  }
+  if (result) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "new trie refused: %s; the old trie keeps serving",
+             ta_strerror(result));
+    reply_error(r, 422, msg);
+    return;
+  }
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  rc = srv__buf_put(b, "{\"reloaded\":true,\"version\":", 27);
+  if (!rc) rc = t ? srv__json_string(b, t->version, strlen(t->version)) : srv__buf_put(b, "null", 4);
+  srv__trie_release(s, w->id);
+  if (!rc) rc = srv__buf_put(b, "}", 1);
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
+}
+
+static int method_is(const evhtp_request_t *req, htp_method a, htp_method b) {
+  return req->method == a || req->method == b;
+}
+
+static void reply_405(reply_t *r, const char *allow) {
+  add_header(r->req, "Allow", allow, 0);
+  reply_error(r, 405, "method not allowed");
+}
+
+/* Admin endpoints: 404 when no token file was given (they do not exist), 401 without the right
+ * bearer token. */
+static int admin_authorized(reply_t *r) {
+  srv_t *s = r->w->srv;
+  if (s->admin_token == NULL) {
+    reply_error(r, 404, "not found");
+    return 0;
+  }
+  const char *h = evhtp_header_find(r->req->headers_in, "Authorization");
+  if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+    const char *tok = h + 7;
+    while (*tok == ' ') tok++;
+    size_t n = strlen(tok);
+    while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t')) n--;
+    if (srv__secret_equal(s->admin_token, s->admin_token_len, tok, n)) return 1;
+  }
+  add_header(r->req, "WWW-Authenticate", "Bearer realm=\"typeahead-admin\"", 0);
+  reply_error(r, 401, "missing or wrong bearer token");
+  return 0;
+}
+
+static void http_request(evhtp_request_t *req, void *arg) {
+  srv_worker_t *w = arg;
+  srv_t *s = w->srv;
+  reply_t r = {w, req, SRV_EP_OTHER, 0, 0, srv__mono_ns()};
+  srv_conn_t *c = conn_of(req->conn);
+  if (c) c->at_start = 1; /* the parser has the whole request: next byte starts another */
+
+  const char *path = req->uri && req->uri->path && req->uri->path->full
+                         ? req->uri->path->full : "";
+  if (strcmp(path, "/search") == 0) {
+    r.ep = SRV_EP_SEARCH;
+    if (method_is(req, htp_method_GET, htp_method_HEAD)) {
+      handle_search(&r);
+    } else if (req->method == htp_method_OPTIONS) {
+      /* CORS preflight (and plain OPTIONS): what may be asked, for a day. */
+      add_header(req, "Allow", "GET, HEAD, OPTIONS", 0);
+      if (s->cors_origin) {
+        add_cors(s, req);
+        add_header(req, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS", 0);
+        add_header(req, "Access-Control-Allow-Headers", "Accept, If-None-Match", 0);
+        add_header(req, "Access-Control-Expose-Headers", "ETag", 0);
+        add_header(req, "Access-Control-Max-Age", "86400", 0);
+      }
+      reply_send(&r, 204, NULL, NULL, 0);
+    } else {
+      reply_405(&r, "GET, HEAD, OPTIONS");
+    }
+  } else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/metrics") == 0 ||
+             strcmp(path, "/") == 0) {
+    r.ep = path[1] == 'h' ? SRV_EP_HEALTHZ : path[1] == 'm' ? SRV_EP_METRICS : SRV_EP_DEMO;
+    if (!method_is(req, htp_method_GET, htp_method_HEAD))
+      reply_405(&r, "GET, HEAD");
+    else if (r.ep == SRV_EP_HEALTHZ)
+      handle_healthz(&r);
+    else if (r.ep == SRV_EP_METRICS)
+      handle_metrics(&r);
+    else
+      handle_demo(&r);
+  } else if (strncmp(path, "/admin/", 7) == 0) {
+    r.ep = SRV_EP_ADMIN;
+    if (admin_authorized(&r)) {
+      if (strcmp(path, "/admin/reload") != 0)
+        reply_error(&r, 404, "not found");
+      else if (req->method != htp_method_POST)
+        reply_405(&r, "POST");
+      else
+        handle_reload(&r);
+    }
+  } else {
+    reply_error(&r, 404, "not found");
+  }
+
+  uint64_t ns = srv__mono_ns() - r.t0;
+  srv__metrics_count(w->m, r.ep, r.status, ns);
+  if (s->access_log)
+    srv__log("%s %s%s%s %d %zu %.3fms", htparser_get_methodstr_m(req->method), path,
+             req->uri && req->uri->query_raw ? "?" : "",
+             req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "", r.status,
+             r.body_len, (double)ns / 1e6);
+}
+
+/* ---- Workers ------------------------------------------------------------------------------ */
+
+static void worker_deadline(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  while (w->conns) evhtp_connection_free(w->conns->conn);
+  event_base_loopexit(w->base, NULL);
+}
+
+static void worker_stop(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  w->draining = 1;
+  evhtp_unbind_socket(w->htp); /* closes the listening socket */
+  /* Idle keep-alive connections go now; the others after their reply (Connection: close). */
+  srv_conn_t *c = w->conns;
+  while (c) {
+    srv_conn_t *next = c->next;
+    if (c->at_start && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+      evhtp_connection_free(c->conn);
+    c = next;
+  }
+  if (w->n_conns == 0) {
+    event_base_loopexit(w->base, NULL);
+    return;
+  }
+  struct timeval tv = {SRV_DRAIN_SECONDS, 0};
+  evtimer_add(w->deadline_ev, &tv);
+}
+
+static void *worker_main(void *arg) {
+  srv_worker_t *w = arg;
+  event_base_dispatch(w->base);
+  return NULL;
+}
+
+static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
+  w->srv = s;
+  w->id = id;
+  w->m = &s->wmetrics[id];
+  w->base = event_base_new();
+  if (w->base == NULL) return TA_ENOMEM;
+  w->scratch = evbuffer_new();
+  w->stop_ev = event_new(w->base, -1, 0, worker_stop, w);
+  w->deadline_ev = evtimer_new(w->base, worker_deadline, w);
+  w->htp = evhtp_new(w->base, NULL);
+  if (w->scratch == NULL || w->stop_ev == NULL || w->deadline_ev == NULL || w->htp == NULL)
+    return TA_ENOMEM;
+  evhtp_set_gencb(w->htp, http_request, w);
+  evhtp_set_post_accept_cb(w->htp, conn_accepted, w);
+  struct timeval idle = {SRV_IDLE_SECONDS, 0};
+  evhtp_set_timeouts(w->htp, &idle, &idle);
+  evhtp_set_max_body_size(w->htp, SRV_MAX_BODY);
+  /* The socket is bound and listening already (backlog 0: do not listen() again). */
+  if (evhtp_accept_socket(w->htp, s->listen_fds[id], 0) != 0) return TA_ESYS;
+  s->listen_fds[id] = -1; /* the listener owns (and closes) it now */
+  return 0;
+}
+
+static void worker_fini(srv_worker_t *w) {
+  while (w->conns) evhtp_connection_free(w->conns->conn);
+  if (w->htp) {
+    evhtp_unbind_socket(w->htp); /* evhtp_free() leaves the listener alone */
+    evhtp_free(w->htp);
+  }
+  if (w->stop_ev) event_free(w->stop_ev);
+  if (w->deadline_ev) event_free(w->deadline_ev);
+  if (w->scratch) evbuffer_free(w->scratch);
+  if (w->base) event_base_free(w->base);
+  srv__buf_free(&w->out);
+}
+
+/* ---- Listening sockets -------------------------------------------------------------------- */
+
+static int listen_split(const char *spec, char *host, size_t host_cap, char *port,
+                        size_t port_cap) {
+  const char *colon;
+  const char *h = spec;
+  size_t hn;
+  if (spec[0] == '[') {
+    const char *close = strchr(spec, ']');
+    if (close == NULL || close[1] != ':') return TA_EINVAL;
+    h = spec + 1;
+    hn = (size_t)(close - h);
+    colon = close + 1;
+  } else {
+    colon = strrchr(spec, ':');
+    if (colon == NULL) return TA_EINVAL;
+    hn = (size_t)(colon - spec);
+  }
+  size_t pn = strlen(colon + 1);
+  if (hn == 0 || hn >= host_cap || pn == 0 || pn >= port_cap) return TA_EINVAL;
+  memcpy(host, h, hn);
+  host[hn] = '\0';
+  memcpy(port, colon + 1, pn + 1);
+  for (size_t i = 0; i < pn; i++)
+    if (port[i] < '0' || port[i] > '9') return TA_EINVAL;
+  return atoi(port) <= 65535 ? 0 : TA_EINVAL;
+}
+
+static int listen_open(srv_t *s, const char *spec) {
+  char host[256], port[8];
+  if (listen_split(spec, host, sizeof host, port, sizeof port) != 0) {
+    srv__log("--spec %s: expected HOST:PORT (IPv6 as [ADDR]:PORT)", spec);
+    return TA_EINVAL;
+  }
+  struct addrinfo hints = {0}, *ai = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int gai = getaddrinfo(host, port, &hints, &ai);
+  if (gai != 0) {
+    srv__log("--spec %s: %s", spec, gai_strerror(gai));
+    return TA_EINVAL;
+  }
+  struct sockaddr_storage addr;
+  socklen_t addr_len = (socklen_t)ai->ai_addrlen;
+  memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+  snprintf(s->listen_host, sizeof s->listen_host, ai->ai_family == AF_INET6 ? "[%s]" : "%s",
+           host);
+  int family = ai->ai_family;
+  freeaddrinfo(ai);
+
+  for (unsigned i = 0; i < s->threads; i++) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0) return ta_error_from_errno(errno);
+    s->listen_fds[i] = fd;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on); /* inherited by accepted ones */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || listen(fd, 1024) != 0) {
+      int e = errno;
+      srv__log("--spec %s: %s", spec, strerror(e));
+      return ta_error_from_errno(e);
+    }
+    if (i == 0) {
+      /* Port 0: the others must join the port the first one got. */
+      getsockname(fd, (struct sockaddr *)&addr, &addr_len);
+      s->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                         : ((struct sockaddr_in *)&addr)->sin_port);
+    }
+  }
+  return 0;
+}
+
+/* ---- Server life cycle -------------------------------------------------------------------- */
+
+/* Workers are woken from other threads (event_active on stop_ev): libevent needs its locks. */
+static void srv_evthread_init(void) { evthread_use_pthreads(); }
+
+static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+
+static int read_token(srv_t *s, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    int e = errno;
+    srv__log("--admin-token-file %s: %s", path, strerror(e));
+    return ta_error_from_errno(e);
+  }
+  char buf[1025];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
+               buf[n - 1] == '\t'))
+    n--;
+  if (n == 0 || n > 1024 || memchr(buf, '\n', n)) {
+    srv__log("--admin-token-file %s: expected one token of 1 to 1024 bytes on one line", path);
+    return TA_EINVAL;
+  }
+  s->admin_token = malloc(n + 1);
+  if (s->admin_token == NULL) return TA_ENOMEM;
+  memcpy(s->admin_token, buf, n);
+  s->admin_token[n] = '\0';
+  s->admin_token_len = n;
+  return 0;
+}
+
+int srv_new(const srv_config_t *cfg, srv_t **out) {
+  *out = NULL;
+  if (cfg == NULL || cfg->trie_path == NULL) return TA_EINVAL;
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, srv_evthread_init);
+  signal(SIGPIPE, SIG_IGN);
+
+  srv_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return TA_ENOMEM;
+  s->threads = cfg->threads ? cfg->threads : 1;
+  s->cache_max_age = cfg->cache_max_age;
+  s->access_log = cfg->access_log;
+  s->started_at = srv__now();
+  pthread_mutex_init(&s->reload_mu, NULL);
+  pthread_cond_init(&s->reload_cv, NULL);
+  pthread_cond_init(&s->reload_done_cv, NULL);
+  s->trie_path = dup_or_null(cfg->trie_path);
+  s->filters_path = dup_or_null(cfg->filters_path);
+  s->cors_origin = dup_or_null(cfg->cors_origin);
+  snprintf(s->cache_control, sizeof s->cache_control, "public, max-age=%u", s->cache_max_age);
+  s->listen_fds = malloc(s->threads * sizeof *s->listen_fds);
+  s->workers = calloc(s->threads, sizeof *s->workers);
+  s->hazard = calloc(s->threads, sizeof *s->hazard);
+  s->wmetrics = aligned_alloc(64, s->threads * sizeof *s->wmetrics);
+  int rc = 0;
+  if (s->trie_path == NULL || (cfg->filters_path && s->filters_path == NULL) ||
+      (cfg->cors_origin && s->cors_origin == NULL) || s->listen_fds == NULL ||
+      s->workers == NULL || s->hazard == NULL || s->wmetrics == NULL)
+    rc = TA_ENOMEM;
+  if (rc == 0) {
+    memset(s->wmetrics, 0, s->threads * sizeof *s->wmetrics);
+    for (unsigned i = 0; i < s->threads; i++) {
+      s->listen_fds[i] = -1;
+      atomic_init(&s->hazard[i], NULL);
+    }
+    atomic_init(&s->current, NULL);
+  }
+  if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
+  if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
+  for (unsigned i = 0; rc == 0 && i < s->threads; i++) rc = worker_init(s, &s->workers[i], i);
+  if (rc != 0) {
+    srv_free(s);
+    return rc;
+  }
+  /* A missing or bad trie is not fatal: /search and /healthz answer 503 until a good file
+   * appears at the path (the reload thread watches it). */
+  srv__trie_load(s, "start");
+  srv__filters_tick(s, 1);
+  *out = s;
+  return 0;
+}
+
+int srv_port(const srv_t *s) { return s ? s->port : 0; }
+
+int srv_run(srv_t *s) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+  int rc = srv__reload_start(s);
+  for (unsigned i = 0; rc == 0 && i < s->threads; i++) {
+    if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
+      rc = TA_ESYS;
+    else
+      s->workers[i].started = 1;
+  }
+  if (rc == 0) srv__log("listening on http://%s:%d/ (%u worker thread%s)", s->listen_host,
+                        s->port, s->threads, s->threads == 1 ? "" : "s");
+  while (rc == 0) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      srv__log("SIGHUP: reloading");
+      srv__reload_request(s);
+    } else {
+      srv__log("%s: draining and exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  for (unsigned i = 0; i < s->threads; i++)
+    if (s->workers[i].started) event_active(s->workers[i].stop_ev, EV_READ, 0);
+  for (unsigned i = 0; i < s->threads; i++) {
+    if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
+    s->workers[i].started = 0;
+  }
+  srv__reload_stop(s);
+  return rc;
+}
+
+void srv_free(srv_t *s) {
+  if (s == NULL) return;
+  srv__reload_stop(s);
+  for (unsigned i = 0; s->workers && i < s->threads; i++) worker_fini(&s->workers[i]);
+  for (unsigned i = 0; s->listen_fds && i < s->threads; i++)
+    if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
+  srv_trie_t *t = atomic_load(&s->current);
+  if (t) {
+    trie_close(t->reader);
+    free(t);
+  }
+  pthread_mutex_destroy(&s->reload_mu);
+  pthread_cond_destroy(&s->reload_cv);
+  pthread_cond_destroy(&s->reload_done_cv);
+  free(s->listen_fds);
+  free(s->workers);
+  free((void *)s->hazard);
+  free(s->wmetrics);
+  free(s->admin_token);
+  free(s->trie_path);
+  free(s->filters_path);
+  free(s->cors_origin);
+  free(s);
+}

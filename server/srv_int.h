@@ -1,0 +1,201 @@
+/*
+ * typeahead: internals of the query server (the server/srv_ files). Not a public interface.
+ *
+ *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed)
+ *   srv_render.c  JSON and msgpack answers, score formatting, ETag matching
+ *   srv_state.c   the current trie (hazard-pointer references), reload thread, file watch
+ *   srv_metrics.c per-worker counters and the Prometheus page
+ *   srv_http.c    libevhtp workers, the request gate (quirk workarounds), routes, handlers
+ *
+ * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
+ * bound to the same port (the kernel spreads connections); one reload thread; the thread that
+ * called srv_run() waits for signals. All workers share the one mapping of the current trie.
+ */
+#ifndef TYPEAHEAD_SRV_INT_H
+#define TYPEAHEAD_SRV_INT_H
+
+#include "srv.h"
+#include "trie.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* ---- Limits ------------------------------------------------------------------------------- */
+
+#define SRV_MAX_Q 1024          /* bytes of decoded q (SPEC §8: more is 414) */
+#define SRV_DEFAULT_K 5         /* k when the request has none (capped at the trie's k) */
+#define SRV_MAX_K_DIGITS 6      /* k=1234567 is out of range without overflow questions */
+/* libevhtp 1.2.18 keeps the request line and each header in an 8 KB stack buffer and drops the
+ * connection (with an uninitialised read) when one outgrows it; the gate in srv_http.c answers
+ * before the parser sees such a line. */
+#define SRV_MAX_LINE 8000       /* request line (414 beyond) and each header line (431) */
+#define SRV_MAX_HEAD 32768      /* whole header block (431 beyond) */
+
+/* ---- Query string (srv_query.c) ----------------------------------------------------------- */
+
+typedef struct {
+  int has_q;
+  char q[SRV_MAX_Q + 1];        /* decoded q, NUL after q_len (q may hold NUL bytes itself) */
+  size_t q_len;
+  int has_k;
+  unsigned long k;              /* 0 when absent; range against the trie's k is the caller's */
+  const char *error;            /* static message for the {"error":...} body, or NULL */
+} srv_query_t;
+
+/* Parses the raw query string raw[0..len) (the part after '?', not decoded). Takes the first
+ * q and the first k; other parameters are ignored. q is percent-decoded and '+' becomes a space
+ * (libevhtp does neither properly: evhtp_unescape_string leaves '+' and writes no NUL).
+ * Returns 0, or: TA_EEMPTY (no q), TA_ETOOLONG (q over SRV_MAX_Q bytes once decoded),
+ * TA_EPARSE (malformed %XX), TA_EUTF8 (q not UTF-8), TA_ERANGE (k not 1..999999 in digits).
+ * out->error then holds the message. raw may hold any bytes. */
+int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
+
+/* ---- Output buffer and rendering (srv_render.c) ------------------------------------------ */
+
+typedef struct {
+  char *p;
+  size_t len, cap;
+} srv_buf_t;
+
+int srv__buf_reserve(srv_buf_t *b, size_t extra);
+int srv__buf_put(srv_buf_t *b, const void *data, size_t n);
+void srv__buf_free(srv_buf_t *b);
+
+/* Appends s[0..n) as a JSON string literal with its quotes (", \ and C0 controls escaped,
+ * controls as \u00XX). s must be valid UTF-8. */
+int srv__json_string(srv_buf_t *b, const char *s, size_t n);
+
+/* Shortest decimal that reads back as the same double; integers without a decimal point.
+ * Writes at most 32 bytes and a NUL; returns the length. Non-finite scores print as 0. */
+size_t srv__fmt_score(double score, char out[32]);
+
+/* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded). */
+int srv__render_json(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
+                     size_t n_hits);
+/* The same map in msgpack: integral scores as integers, others as float 64. */
+int srv__render_msgpack(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
+                        size_t n_hits);
+
+/* 1 when an If-None-Match header value (a list of entity tags, or "*") matches etag (weak
+ * comparison, RFC 9110 §13.1.2). */
+int srv__etag_match(const char *if_none_match, const char *etag);
+
+/* 1 when an Accept header asks for application/msgpack over JSON (present with q > 0 and
+ * not after application/json in preference). */
+int srv__wants_msgpack(const char *accept);
+
+/* Constant-time comparison of two byte strings (time depends on the lengths only). */
+int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
+
+/* A loaded trie (srv_state.c). */
+typedef struct {
+  trie_reader_t *reader;
+  trie_info_t info;
+  char version[24];             /* hex CRC32C of the header: names the file's content */
+  int64_t loaded_at;            /* unix seconds */
+} srv_trie_t;
+
+/* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
+
+enum { SRV_EP_SEARCH, SRV_EP_HEALTHZ, SRV_EP_METRICS, SRV_EP_DEMO, SRV_EP_ADMIN, SRV_EP_OTHER,
+       SRV_EP_COUNT };
+enum { SRV_ST_200, SRV_ST_304, SRV_ST_400, SRV_ST_401, SRV_ST_404, SRV_ST_405, SRV_ST_413,
+       SRV_ST_414, SRV_ST_431, SRV_ST_500, SRV_ST_503, SRV_ST_OTHER, SRV_ST_COUNT };
+#define SRV_LAT_BUCKETS 12      /* upper bounds in srv_metrics.c, the last is +Inf */
+
+/* One per worker, written only by its worker (relaxed atomic stores), read by /metrics. */
+typedef struct {
+  _Alignas(64) _Atomic uint64_t requests[SRV_EP_COUNT][SRV_ST_COUNT];
+  _Atomic uint64_t latency[SRV_EP_COUNT][SRV_LAT_BUCKETS];
+  _Atomic uint64_t latency_sum_ns[SRV_EP_COUNT];
+  _Atomic uint64_t filter_hits;       /* suggestions suppressed by the filter layer (issue 5) */
+  _Atomic uint64_t rejected_by_gate;  /* answered 400/414/431 before libevhtp's parser */
+} srv_wmetrics_t;
+
+int srv__status_index(int status);
+void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns);
+int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b);
+
+/* ---- The current trie (srv_state.c) ------------------------------------------------------- */
+
+/* Takes a reference on the current trie for worker w (NULL when none is loaded); drop it with
+ * srv__trie_release() before the worker returns to its event loop. */
+const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w);
+void srv__trie_release(srv_t *s, unsigned w);
+
+/* Opens and fully verifies path, and swaps it in. On failure the old trie stays. Called by the
+ * reload thread (and once at start). why is a word for the log ("start", "SIGHUP", ...). */
+int srv__trie_load(srv_t *s, const char *why);
+
+/* Reload thread: asks it to reload now; srv__reload_wait() then waits for the result. */
+uint64_t srv__reload_request(srv_t *s);
+int srv__reload_wait(srv_t *s, uint64_t ticket, int *result);
+int srv__reload_start(srv_t *s);
+void srv__reload_stop(srv_t *s);
+
+/* ---- Filter seam (SPEC §9, issue 5) --------------------------------------------------------
+ * srv__answer() (srv_http.c) is the one function that turns a normalized prefix into
+ * suggestions; the filter layer plugs in there (trie_lookup_filtered with its keep predicate)
+ * and counts suppressed candidates in m->filter_hits. srv__filter_version() names the rules in
+ * force (ETag, /healthz); srv__filters_tick() is called by the reload thread on every watch
+ * tick (forced = 1 on SIGHUP) to pick up a replaced rules file. */
+int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits);
+const char *srv__filter_version(srv_t *s);
+void srv__filters_tick(srv_t *s, int forced);
+
+/* ---- Server ------------------------------------------------------------------------------- */
+
+typedef struct srv_worker srv_worker_t;
+
+struct srv {
+  char *trie_path, *filters_path, *cors_origin;
+  unsigned threads;
+  unsigned cache_max_age;
+  int access_log;
+  char cache_control[48];       /* "public, max-age=S" */
+  char listen_host[264];        /* for the log line */
+  char *admin_token;            /* NULL: admin endpoints answer 404 */
+  size_t admin_token_len;
+
+  int port;
+  int *listen_fds;              /* one SO_REUSEPORT socket per worker */
+  srv_worker_t *workers;
+
+  /* Current trie; workers publish the pointer they use in hazard[w] (srv_state.c). */
+  _Atomic(srv_trie_t *) current;
+  _Atomic(srv_trie_t *) *hazard;
+  srv_wmetrics_t *wmetrics;     /* threads entries */
+
+  /* Reload thread. */
+  pthread_t reload_thread;
+  int reload_running;
+  pthread_mutex_t reload_mu;
+  pthread_cond_t reload_cv;     /* wakes the reload thread */
+  pthread_cond_t reload_done_cv;/* wakes srv__reload_wait() */
+  uint64_t reload_requested;    /* tickets handed out */
+  uint64_t reload_done;         /* last ticket served */
+  int reload_result;            /* result of that reload */
+  int reload_stop;
+  dev_t watch_dev;              /* signature of the file last tried (loaded or refused) */
+  ino_t watch_ino;
+  struct timespec watch_mtime;
+  off_t watch_size;
+  int watch_known;
+
+  _Atomic uint64_t reloads_ok, reloads_failed;
+  _Atomic int64_t last_reload_failed_at;
+  int64_t started_at;
+};
+
+/* Unix time now, and a monotonic clock in ns. */
+int64_t srv__now(void);
+uint64_t srv__mono_ns(void);
+
+/* One log line on stderr, prefixed "typeahead-serve: ". */
+void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* TYPEAHEAD_SRV_INT_H */

@@ -1,0 +1,468 @@
+/* Unit tests of the aggregator's parts (builder/agg*.c): ISO weeks, timestamps, line parsing,
+ * the bounded-memory counter (spilled or not, same stream) and the week table format, including
+ * hostile table files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <msgpack.h>
+
+#include "agg_int.h"
+
+static char tmpdir[256];
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/ta_agg_unit.XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static agg_week_t week_of(const char *ts) {
+  int64_t t;
+  assert_int_equal(agg_parse_time(ts, strlen(ts), &t), 0);
+  return agg_week_of_unix(t);
+}
+
+static void test_iso_weeks(void **state) {
+  (void)state;
+  static const struct { const char *ts, *name, *monday; } cases[] = {
+      {"2006-03-01 07:33:28", "2006-W09", "2006-02-27"},
+      {"2006-03-05T23:59:59Z", "2006-W09", "2006-02-27"},   /* Sunday, last second */
+      {"2006-03-06T00:00:00Z", "2006-W10", "2006-03-06"},   /* Monday, first second */
+      {"2026-11-22T13:45:00Z", "2026-W47", "2026-11-16"},
+      {"2021-01-03 12:00:00", "2020-W53", "2020-12-28"},    /* ISO year differs */
+      {"2008-12-29T00:00:00Z", "2009-W01", "2008-12-29"},
+      {"1970-01-01T00:00:00Z", "1970-W01", "1969-12-29"},
+      {"1969-12-28T23:59:59Z", "1969-W52", "1969-12-22"},
+      {"2000-02-29T10:00:00Z", "2000-W09", "2000-02-28"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char name[AGG_WEEK_STR], date[AGG_WEEK_STR];
+    agg_week_t w = week_of(cases[i].ts);
+    agg_week_name(w, name);
+    agg_week_date(w, date);
+    assert_string_equal(name, cases[i].name);
+    assert_string_equal(date, cases[i].monday);
+    agg_week_t back;
+    assert_int_equal(agg_week_parse(name, strlen(name), &back), 0);
+    assert_int_equal(back, w);
+    assert_int_equal(agg_week_parse(date, strlen(date), &back), 0);
+    assert_int_equal(back, w);
+  }
+  /* Every week from 1900 to 2100 names itself and parses back; Mondays step by 7 days. */
+  for (agg_week_t w = -3650; w < 6800; w++) {
+    char name[AGG_WEEK_STR];
+    agg_week_name(w, name);
+    agg_week_t back;
+    assert_int_equal(agg_week_parse(name, 8, &back), 0);
+    assert_int_equal(back, w);
+    assert_int_equal(agg_week_start_unix(w + 1) - agg_week_start_unix(w), 7 * 86400);
+    assert_int_equal(agg_week_of_unix(agg_week_start_unix(w)), w);
+    assert_int_equal(agg_week_of_unix(agg_week_start_unix(w) - 1), w - 1);
+  }
+  agg_week_t w;
+  assert_int_equal(agg_week_parse("2021-W53", 8, &w), TA_EPARSE); /* 2021 has 52 weeks */
+  assert_int_equal(agg_week_parse("2020-W53", 8, &w), 0);
+  assert_int_equal(agg_week_parse("2020-W00", 8, &w), TA_EPARSE);
+  assert_int_equal(agg_week_parse("2021-02-29", 10, &w), TA_EPARSE);
+}
+
+static void test_timestamps(void **state) {
+  (void)state;
+  static const struct { const char *s; int64_t t; } good[] = {
+      {"0", 0},
+      {"1141603200", 1141603200},
+      {"2006-03-06T00:00:00Z", 1141603200},
+      {"2006-03-06 00:00:00", 1141603200},
+      {"2006-03-06t00:00:00z", 1141603200},
+      {"2006-03-06T00:00:00.999Z", 1141603200},
+      {"2006-03-06T02:00:00+02:00", 1141603200},
+      {"2006-03-05T19:00:00-0500", 1141603200},
+      {"2006-03-06T01:00:00+01", 1141603200},
+  };
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    int64_t t = -1;
+    assert_int_equal(agg_parse_time(good[i].s, strlen(good[i].s), &t), 0);
+    assert_int_equal(t, good[i].t);
+  }
+  static const char *bad[] = {"", "-5", "12a", "1234567890123", "2006-02-30 00:00:00",
+                              "2006-13-01 00:00:00", "2006-03-06 24:00:00", "2006-03-06 00:60:00",
+                              "2006-03-06T00:00:00Zjunk", "2006-03-06", "2006/03/06 00:00:00",
+                              "2006-03-06T00:00:00+2", "2006-03-06T00:00:00.Z", "0000-01-01 00:00:00"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int64_t t;
+    assert_int_equal(agg_parse_time(bad[i], strlen(bad[i]), &t), TA_EPARSE);
+  }
+}
+
+static int parse(agg__parser_t *p, const char *line, agg_week_t *w, size_t *len, agg_bad_t *why) {
+  return agg__parse_line(p, line, strlen(line), w, len, why);
+}
+
+static void test_parse_lines(void **state) {
+  (void)state;
+  agg__parser_t p;
+  agg_week_t w;
+  size_t len;
+  agg_bad_t why;
+  assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 0), 0);
+  assert_int_equal(parse(&p, "1141603200\t  Caf\xc3\xa9 \t au  lait\r", &w, &len, &why),
+                   AGG__LINE_EVENT);
+  assert_int_equal(len, strlen("Caf\xc3\xa9 au lait"));
+  assert_memory_equal(p.display, "Caf\xc3\xa9 au lait", len);
+  /* NFC: e + combining acute becomes one code point. */
+  assert_int_equal(parse(&p, "1141603200\tCafe\xcc\x81", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(len, 5);
+  assert_memory_equal(p.display, "Caf\xc3\xa9", 5);
+  assert_int_equal(parse(&p, "", &w, &len, &why), AGG__LINE_SKIP);
+  assert_int_equal(parse(&p, "no tab here", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_FIELDS);
+  assert_int_equal(parse(&p, "yesterday\tq", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_TIMESTAMP);
+  assert_int_equal(parse(&p, "1\t\xc3\x28", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_UTF8);
+  assert_int_equal(parse(&p, "1\t \t ", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_EMPTY);
+  char *longq = malloc(AGG_MAX_QUERY + 40);
+  memcpy(longq, "1\t", 2);
+  memset(longq + 2, 'x', AGG_MAX_QUERY + 1);
+  longq[AGG_MAX_QUERY + 3] = 0;
+  assert_int_equal(parse(&p, longq, &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_TOOLONG);
+  longq[AGG_MAX_QUERY + 2] = 0; /* exactly the limit */
+  assert_int_equal(parse(&p, longq, &w, &len, &why), AGG__LINE_EVENT);
+  free(longq);
+  agg__parser_free(&p);
+
+  /* The ASCII shortcut gives what trie_norm_display gives. */
+  assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 0), 0);
+  uint64_t seed = 42;
+  for (int i = 0; i < 20000; i++) {
+    char line[64] = "7\t", want[64];
+    size_t n = 2 + (size_t)(i % 20), wlen;
+    for (size_t j = 2; j < n; j++) {
+      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      line[j] = (char)(0x20 + (seed >> 33) % 0x5f);
+      if ((seed >> 20) % 5 == 0) line[j] = ' ';
+    }
+    line[n] = 0;
+    int nrc = trie_norm_display(line + 2, n - 2, want, sizeof want, &wlen);
+    int rc = parse(&p, line, &w, &len, &why);
+    if (nrc == 0 && wlen > 0) {
+      assert_int_equal(rc, AGG__LINE_EVENT);
+      assert_int_equal(len, wlen);
+      assert_memory_equal(p.display, want, len);
+    } else {
+      assert_int_equal(rc, AGG__LINE_BAD);
+    }
+  }
+  agg__parser_free(&p);
+
+  /* AOL: the header is skipped; (AnonID, Query, QueryTime) repeats count once, adjacent or not;
+   * another AnonID starts afresh. */
+  assert_int_equal(agg__parser_init(&p, AGG_FORMAT_AOL, 0), 0);
+  assert_int_equal(parse(&p, "AnonID\tQuery\tQueryTime\tItemRank\tClickURL", &w, &len, &why),
+                   AGG__LINE_SKIP);
+  assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:33:28\t1\thttp://a", &w, &len, &why),
+                   AGG__LINE_EVENT);
+  assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:33:28\t2\thttp://b", &w, &len, &why),
+                   AGG__LINE_DUP);
+  assert_int_equal(parse(&p, "1\tgoogle\t2006-03-01 07:33:28", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:33:28\t\t", &w, &len, &why), AGG__LINE_DUP);
+  assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:40:00\t\t", &w, &len, &why),
+                   AGG__LINE_EVENT);
+  assert_int_equal(parse(&p, "2\tebay\t2006-03-01 07:33:28\t\t", &w, &len, &why),
+                   AGG__LINE_EVENT);
+  assert_int_equal(parse(&p, "2\t-\t2006-03-01 07:33:28\t\t", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_EMPTY);
+  assert_int_equal(parse(&p, "2\tebay", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_FIELDS);
+  agg__parser_free(&p);
+
+  /* --sample keeps about 1 in N, the same ones every time. */
+  assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 10), 0);
+  int kept = 0, kept2 = 0;
+  for (int i = 0; i < 10000; i++) {
+    char line[64];
+    snprintf(line, sizeof line, "%d\tquery %d", 1000000 + i, i);
+    if (parse(&p, line, &w, &len, &why) == AGG__LINE_EVENT) kept++;
+    if (parse(&p, line, &w, &len, &why) == AGG__LINE_EVENT) kept2++;
+  }
+  assert_int_equal(kept, kept2);
+  assert_true(kept > 800 && kept < 1200);
+  agg__parser_free(&p);
+}
+
+/* Feeds the same pseudo-random pairs to a counter with the given budget; returns the stream as
+ * text, and the number of spills. */
+static char *count_stream(uint64_t budget, uint64_t *spills) {
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/spill", tmpdir);
+  mkdir(dir, 0700);
+  agg__counter_t *c;
+  assert_int_equal(agg__counter_new(budget, dir, &c), 0);
+  uint64_t seed = 7;
+  for (int i = 0; i < 200000; i++) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    char s[64];
+    /* skewed: small ids are frequent */
+    uint64_t id = (seed >> 33) % ((seed >> 13) % 50000 + 1);
+    int n = snprintf(s, sizeof s, "q%llu%s", (unsigned long long)id, (seed & 1) ? "" : " x");
+    assert_int_equal(agg__counter_add(c, (agg_week_t)((seed >> 40) % 5) - 2, s, (size_t)n, 1), 0);
+  }
+  *spills = agg__counter_spills(c);
+  assert_int_equal(agg__counter_finish(c), 0);
+  size_t cap = 1 << 22, used = 0;
+  char *out = malloc(cap);
+  agg_week_t w, pw = INT32_MIN;
+  const char *s;
+  size_t len;
+  uint64_t count, total = 0;
+  char prev[AGG_MAX_QUERY];
+  size_t plen = 0;
+  int rc;
+  while ((rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
+    /* strictly ascending by (week, bytes) */
+    if (w == pw) {
+      int cmp = memcmp(prev, s, len < plen ? len : plen);
+      assert_true(cmp < 0 || (cmp == 0 && plen < len));
+    } else {
+      assert_true(w > pw);
+    }
+    pw = w;
+    memcpy(prev, s, len);
+    plen = len;
+    total += count;
+    int k = snprintf(out + used, cap - used, "%d %.*s %llu\n", w, (int)len, s,
+                     (unsigned long long)count);
+    assert_true(k > 0 && (size_t)k < cap - used);
+    used += (size_t)k;
+  }
+  assert_int_equal(rc, 0);
+  assert_int_equal(total, 200000);
+  agg__counter_free(c);
+  return out;
+}
+
+static void test_counter_spill_equals_memory(void **state) {
+  (void)state;
+  uint64_t s1, s2;
+  char *big = count_stream(UINT64_C(256) << 20, &s1);
+  char *tiny = count_stream(300 * 1024, &s2);
+  assert_int_equal(s1, 0);
+  assert_true(s2 > 70); /* enough runs to need an intermediate merge (fan-in 64) */
+  assert_string_equal(big, tiny);
+  free(big);
+  free(tiny);
+}
+
+static void write_table(const char *path, agg_week_t w, int n) {
+  unlink(path);
+  agg__writer_t *wr;
+  assert_int_equal(agg__writer_open(path, w, &wr), 0);
+  for (int i = 0; i < n; i++) {
+    char s[32];
+    int k = snprintf(s, sizeof s, "query %05d", i);
+    assert_int_equal(agg__writer_add(wr, s, (size_t)k, (uint64_t)i * 1000 + 1), 0);
+  }
+  assert_int_equal(agg__writer_close(wr), 0);
+}
+
+static char *slurp(const char *path, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  *n = (size_t)ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *b = malloc(*n + 1);
+  assert_int_equal(fread(b, 1, *n, f), *n);
+  fclose(f);
+  return b;
+}
+
+static void spit(const char *path, const void *b, size_t n) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(b, 1, n, f), n);
+  fclose(f);
+}
+
+/* Reads a whole table; returns the first error or the number of rows. */
+static int read_all(const char *path, const char **msg, agg_table_t **keep) {
+  agg_table_t *t;
+  int rc = agg_table_open(path, &t);
+  int rows = 0;
+  const char *s;
+  size_t len;
+  uint64_t count;
+  while (rc == 0 && (rc = agg_table_next(t, &s, &len, &count)) == 1) {
+    rows++;
+    rc = 0;
+  }
+  *msg = agg_table_errmsg(t);
+  *keep = t;
+  return rc < 0 ? rc : rows;
+}
+
+static void test_table_round_trip_and_msgpack(void **state) {
+  (void)state;
+  char path[300];
+  agg_week_t w = week_of("2006-03-01 07:33:28");
+  snprintf(path, sizeof path, "%s/2006-W09.msgpack", tmpdir);
+  write_table(path, w, 3000);
+  const char *msg;
+  agg_table_t *t;
+  assert_int_equal(read_all(path, &msg, &t), 3000);
+  assert_int_equal(agg_table_week(t), w);
+  assert_string_equal(msg, "");
+  agg_table_close(t);
+
+  /* Standard msgpack: msgpack-c's own unpacker reads the same map. */
+  size_t n;
+  char *b = slurp(path, &n);
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  assert_int_equal(msgpack_unpack_next(&u, b, n, &off), MSGPACK_UNPACK_SUCCESS);
+  assert_int_equal(off, n);
+  msgpack_object o = u.data;
+  assert_int_equal(o.type, MSGPACK_OBJECT_MAP);
+  assert_int_equal(o.via.map.size, 6);
+  static const char *keys[] = {"format", "version", "week", "week_start", "counts", "events"};
+  for (int i = 0; i < 6; i++) {
+    msgpack_object_kv *kv = &o.via.map.ptr[i];
+    assert_int_equal(kv->key.type, MSGPACK_OBJECT_STR);
+    assert_int_equal(kv->key.via.str.size, strlen(keys[i]));
+    assert_memory_equal(kv->key.via.str.ptr, keys[i], strlen(keys[i]));
+  }
+  assert_memory_equal(o.via.map.ptr[0].val.via.str.ptr, "typeahead-week", 14);
+  assert_int_equal(o.via.map.ptr[1].val.via.u64, 1);
+  assert_memory_equal(o.via.map.ptr[2].val.via.str.ptr, "2006-W09", 8);
+  assert_memory_equal(o.via.map.ptr[3].val.via.str.ptr, "2006-02-27", 10);
+  assert_int_equal(o.via.map.ptr[4].val.type, MSGPACK_OBJECT_MAP);
+  assert_int_equal(o.via.map.ptr[4].val.via.map.size, 3000);
+  assert_int_equal(o.via.map.ptr[4].val.via.map.ptr[2999].val.via.u64, 2999001);
+  uint64_t sum = 0;
+  for (int i = 0; i < 3000; i++) sum += (uint64_t)i * 1000 + 1;
+  assert_int_equal(o.via.map.ptr[5].val.via.u64, sum);
+  msgpack_unpacked_destroy(&u);
+
+  /* Writing the same rows again gives the same bytes. */
+  char path2[300];
+  snprintf(path2, sizeof path2, "%s/again.msgpack", tmpdir);
+  write_table(path2, w, 3000);
+  size_t n2;
+  char *b2 = slurp(path2, &n2);
+  assert_int_equal(n, n2);
+  assert_memory_equal(b, b2, n);
+  free(b2);
+
+  /* The writer refuses rows out of order, repeated, empty or zero. */
+  agg__writer_t *wr;
+  unlink(path2);
+  assert_int_equal(agg__writer_open(path2, w, &wr), 0);
+  assert_int_equal(agg__writer_add(wr, "b", 1, 1), 0);
+  assert_int_equal(agg__writer_add(wr, "a", 1, 1), TA_EINVAL);
+  assert_int_equal(agg__writer_add(wr, "b", 1, 1), TA_EINVAL);
+  assert_int_equal(agg__writer_add(wr, "", 0, 1), TA_EINVAL);
+  assert_int_equal(agg__writer_add(wr, "c", 1, 0), TA_EINVAL);
+  agg__writer_abort(wr);
+  assert_int_not_equal(access(path2, F_OK), 0);
+  free(b);
+}
+
+static void test_hostile_tables(void **state) {
+  (void)state;
+  char path[300], bad[300];
+  agg_week_t w = week_of("2006-03-01 07:33:28");
+  snprintf(path, sizeof path, "%s/2006-W09.msgpack", tmpdir);
+  snprintf(bad, sizeof bad, "%s/bad.msgpack", tmpdir);
+  write_table(path, w, 50);
+  size_t n;
+  unsigned char *b = (unsigned char *)slurp(path, &n);
+  const char *msg;
+  agg_table_t *t;
+  /* Every truncation is an error with a message, never a crash. */
+  for (size_t cut = 0; cut < n; cut++) {
+    spit(bad, b, cut);
+    int rc = read_all(bad, &msg, &t);
+    assert_true(rc < 0);
+    assert_true(strlen(msg) > 0);
+    assert_non_null(strstr(msg, "bad.msgpack"));
+    agg_table_close(t);
+  }
+  /* Every single-byte change is read without a crash; most are caught. */
+  unsigned caught = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char *c = malloc(n);
+    memcpy(c, b, n);
+    c[i] ^= 0x5a;
+    spit(bad, c, n);
+    if (read_all(bad, &msg, &t) < 0) caught++;
+    agg_table_close(t);
+    free(c);
+  }
+  assert_true(caught > n / 2);
+  /* Wrong types, a huge claimed map and trailing bytes. */
+  static const struct { const char *bytes; size_t n; int code; const char *says; } cases[] = {
+      {"\x93\x01\x02\x03", sizeof("\x93\x01\x02\x03") - 1, TA_EBADMAGIC, "not a typeahead week table"},
+      {"\x86\xa6" "format" "\xa5" "other", sizeof("\x86\xa6" "format" "\xa5" "other") - 1, TA_EBADMAGIC, "format"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x02", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x02") - 1, TA_EVERSION, "version 2"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\xa1" "1", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\xa1" "1") - 1, TA_ECORRUPT, "unsigned integer"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W60", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W60") - 1, TA_ECORRUPT, "YYYY-Www"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09"
+       "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\xdf\xff\xff\xff\xff", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\xdf\xff\xff\xff\xff") - 1, TA_ETRUNC, "ends"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09"
+       "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\x01\x01", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\x01\x01") - 1, TA_ECORRUPT, "expected a string"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09"
+       "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x82\xa1" "b" "\x01\xa1" "a" "\x01", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x82\xa1" "b" "\x01\xa1" "a" "\x01") - 1, TA_ECORRUPT, "out of order"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09"
+       "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\xa1" "a" "\x02" "\xa6" "events" "\x02" "\x00", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\xa1" "a" "\x02" "\xa6" "events" "\x02" "\x00") - 1, TA_ECORRUPT, "after the end"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09"
+       "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\xa1" "a" "\x02" "\xa6" "events" "\x03", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\xa1" "a" "\x02" "\xa6" "events" "\x03") - 1, TA_ECORRUPT, "add up"},
+      {"\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09"
+       "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\xa2" "\xc3\x28" "\x02", sizeof("\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version" "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" "\xa6" "counts" "\x81\xa2" "\xc3\x28" "\x02") - 1, TA_ECORRUPT, "UTF-8"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    spit(bad, cases[i].bytes, cases[i].n);
+    int rc = read_all(bad, &msg, &t);
+    if (rc != cases[i].code || !strstr(msg, cases[i].says))
+      fail_msg("case %zu: got %d (%s)", i, rc, msg);
+    agg_table_close(t);
+  }
+  /* A table whose name says another week. */
+  char other[300];
+  snprintf(other, sizeof other, "%s/2006-W10.msgpack", tmpdir);
+  spit(other, b, n);
+  assert_int_equal(read_all(other, &msg, &t), TA_ECORRUPT);
+  assert_non_null(strstr(msg, "its name says"));
+  agg_table_close(t);
+  unlink(other);
+  free(b);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_iso_weeks),
+      cmocka_unit_test(test_timestamps),
+      cmocka_unit_test(test_parse_lines),
+      cmocka_unit_test(test_counter_spill_equals_memory),
+      cmocka_unit_test(test_table_round_trip_and_msgpack),
+      cmocka_unit_test(test_hostile_tables),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,191 @@
+/*
+ * Helpers shared by the trie tests: random key sets with shared prefixes, multi-byte UTF-8 and
+ * score ties; writing a set to a temporary trie file; a scratch directory per test binary.
+ * Header-only (static functions) because ta_unit_tests builds one binary per test_*.c.
+ */
+#ifndef TYPEAHEAD_TRIE_TEST_UTIL_H
+#define TYPEAHEAD_TRIE_TEST_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trie.h"
+
+typedef struct {
+  trie_entry_t *e;   /* the set, in generation order */
+  size_t n;
+  char **keys;       /* owned strings backing e[].key and e[].display */
+} tset_t;
+
+static inline uint64_t tu_rng(uint64_t *s) {
+  /* splitmix64: deterministic across platforms, so a failing seed reproduces */
+  uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+/* Pieces that keys are glued from: many shared prefixes, one-, two-, three- and four-byte
+ * UTF-8, spaces. */
+static const char *const tu_pieces[] = {"a",  "b",      "ab",     "new",          "yo",
+                                        "rk", " ",      "caf",    "\xc3\xa9",     "\xe5\x8c\x97",
+                                        "z",  "\xf0\x9f\x98\x80", "0", "xyz", "q"};
+
+/* Generates n distinct keys. multibyte = 0 keeps to ASCII pieces. Scores come from a small
+ * range so ties are common, unless wide_scores. Display = "D:" + key. */
+static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_scores) {
+  tset_t s;
+  s.n = 0;
+  s.e = calloc(n ? n : 1, sizeof *s.e);
+  s.keys = calloc(2 * (n ? n : 1), sizeof *s.keys);
+  uint64_t st = seed;
+  size_t npieces = sizeof tu_pieces / sizeof tu_pieces[0];
+  /* Dedup with a simple open-addressing set of key hashes + strcmp. */
+  size_t cap = 1;
+  while (cap < 4 * n + 8)
+    cap *= 2;
+  size_t *slot = malloc(cap * sizeof *slot);
+  for (size_t i = 0; i < cap; i++)
+    slot[i] = SIZE_MAX;
+  while (s.n < n) {
+    char buf[128];
+    size_t len = 0;
+    unsigned parts = 1 + (unsigned)(tu_rng(&st) % 7);
+    for (unsigned p = 0; p < parts; p++) {
+      const char *piece;
+      do
+        piece = tu_pieces[tu_rng(&st) % npieces];
+      while (!multibyte && (unsigned char)piece[0] >= 0x80);
+      size_t pl = strlen(piece);
+      memcpy(buf + len, piece, pl);
+      len += pl;
+    }
+    buf[len] = '\0';
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+      h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+    size_t pos = (size_t)h & (cap - 1);
+    int dup = 0;
+    while (slot[pos] != SIZE_MAX) {
+      if (strcmp(s.keys[2 * slot[pos]], buf) == 0) {
+        dup = 1;
+        break;
+      }
+      pos = (pos + 1) & (cap - 1);
+    }
+    if (dup) {
+      /* make it unique by a numeric tail so large n terminate */
+      char tail[24];
+      snprintf(tail, sizeof tail, "%llu", (unsigned long long)(tu_rng(&st) % 1000000));
+      if (len + strlen(tail) >= sizeof buf)
+        continue;
+      strcat(buf, tail);
+      len = strlen(buf);
+      h = 1469598103934665603ull;
+      for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+      pos = (size_t)h & (cap - 1);
+      dup = 0;
+      while (slot[pos] != SIZE_MAX) {
+        if (strcmp(s.keys[2 * slot[pos]], buf) == 0) {
+          dup = 1;
+          break;
+        }
+        pos = (pos + 1) & (cap - 1);
+      }
+      if (dup)
+        continue;
+    }
+    slot[pos] = s.n;
+    char *key = strdup(buf);
+    char *disp = malloc(len + 3);
+    memcpy(disp, "D:", 2);
+    memcpy(disp + 2, buf, len + 1);
+    s.keys[2 * s.n] = key;
+    s.keys[2 * s.n + 1] = disp;
+    trie_entry_t *e = &s.e[s.n];
+    e->key = key;
+    e->key_len = len;
+    e->display = disp;
+    e->display_len = len + 2;
+    e->score = wide_scores ? (double)(tu_rng(&st) % 1000000) / 7.0 : (double)(tu_rng(&st) % 12);
+    s.n++;
+  }
+  free(slot);
+  return s;
+}
+
+static inline void tu_free(tset_t *s) {
+  for (size_t i = 0; i < 2 * s->n; i++)
+    free(s->keys[i]);
+  free(s->keys);
+  free(s->e);
+  s->e = NULL;
+  s->keys = NULL;
+  s->n = 0;
+}
+
+/* A scratch directory for this test binary, removed by tu_rmdir. */
+static inline char *tu_mkdtemp(void) {
+  const char *base = getenv("TMPDIR");
+  char tmpl[4096];
+  snprintf(tmpl, sizeof tmpl, "%s/ta-trie-test-XXXXXX", base != NULL ? base : "/tmp");
+  char *d = mkdtemp(tmpl);
+  return d != NULL ? strdup(d) : NULL;
+}
+
+static inline void tu_rmdir(char *dir) {
+  if (dir == NULL)
+    return;
+  char cmd[4200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+  free(dir);
+}
+
+/* Writes a copy of entries (trie_write reorders its input) to path. Returns trie_write's code. */
+static inline int tu_write(const char *path, const trie_entry_t *entries, size_t n, uint32_t k,
+                    const char *source, int64_t build_time) {
+  trie_entry_t *copy = malloc((n ? n : 1) * sizeof *copy);
+  if (n)
+    memcpy(copy, entries, n * sizeof *copy);
+  FILE *f = fopen(path, "wb");
+  if (f == NULL) {
+    free(copy);
+    return TA_EIO;
+  }
+  trie_write_opts_t o;
+  memset(&o, 0, sizeof o);
+  o.k = k;
+  o.source = source;
+  o.build_time = build_time;
+  int rc = trie_write(f, copy, n, &o);
+  if (fclose(f) != 0 && rc == 0)
+    rc = TA_EIO;
+  free(copy);
+  return rc;
+}
+
+/* Reads a whole file into memory. */
+static inline uint8_t *tu_slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL)
+    return NULL;
+  fseek(f, 0, SEEK_END);
+  long sz = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *buf = malloc(sz > 0 ? (size_t)sz : 1);
+  if (buf != NULL && sz > 0 && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+    free(buf);
+    buf = NULL;
+  }
+  fclose(f);
+  *len = (size_t)sz;
+  return buf;
+}
+
+#endif /* TYPEAHEAD_TRIE_TEST_UTIL_H */

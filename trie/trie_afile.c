@@ -1,0 +1,115 @@
+/*
+ * Atomic replacement of a file (trie.h, "Atomic files"): write into "<path>.tmp.XXXXXX" in the
+ * same directory, then flush, fsync, rename over path and fsync the directory, so a reader of
+ * path sees the old file or the new one, never a half-written one, even across a crash.
+ */
+#include "trie_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct trie_afile {
+  FILE *f;
+  char *path;
+  char *tmp;
+};
+
+int trie_afile_open(const char *path, trie_afile_t **out) {
+  if (path == NULL || out == NULL || path[0] == '\0')
+    return TA_EINVAL;
+  *out = NULL;
+  trie_afile_t *a = calloc(1, sizeof *a);
+  size_t len = strlen(path);
+  if (a == NULL)
+    return TA_ENOMEM;
+  a->path = strdup(path);
+  a->tmp = malloc(len + sizeof ".tmp.XXXXXX");
+  if (a->path == NULL || a->tmp == NULL) {
+    free(a->path);
+    free(a->tmp);
+    free(a);
+    return TA_ENOMEM;
+  }
+  memcpy(a->tmp, path, len);
+  memcpy(a->tmp + len, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
+  int fd = mkostemp(a->tmp, O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno;
+    free(a->path);
+    free(a->tmp);
+    free(a);
+    return ta_error_from_errno(e);
+  }
+  a->f = fdopen(fd, "wb");
+  if (a->f == NULL) {
+    int e = errno;
+    close(fd);
+    unlink(a->tmp);
+    free(a->path);
+    free(a->tmp);
+    free(a);
+    return ta_error_from_errno(e);
+  }
+  *out = a;
+  return 0;
+}
+
+FILE *trie_afile_stream(trie_afile_t *f) { return f != NULL ? f->f : NULL; }
+
+const char *trie_afile_tmp_path(const trie_afile_t *f) { return f != NULL ? f->tmp : NULL; }
+
+static void afile_free(trie_afile_t *a) {
+  free(a->path);
+  free(a->tmp);
+  free(a);
+}
+
+/* fsync of the directory holding path, so the rename itself is durable. */
+static int sync_dir(const char *path) {
+  char *copy = strdup(path);
+  if (copy == NULL)
+    return TA_ENOMEM;
+  int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int e = errno;
+  free(copy);
+  if (fd < 0)
+    return ta_error_from_errno(e);
+  int rc = fsync(fd) == 0 ? 0 : ta_error_from_errno(errno);
+  close(fd);
+  return rc;
+}
+
+int trie_afile_commit(trie_afile_t *a) {
+  if (a == NULL)
+    return TA_EINVAL;
+  int rc = 0;
+  if (fflush(a->f) != 0 || ferror(a->f))
+    rc = TA_EIO;
+  if (rc == 0 && fsync(fileno(a->f)) != 0)
+    rc = ta_error_from_errno(errno);
+  if (fclose(a->f) != 0 && rc == 0)
+    rc = TA_EIO;
+  a->f = NULL;
+  if (rc == 0 && rename(a->tmp, a->path) != 0)
+    rc = ta_error_from_errno(errno);
+  if (rc != 0) {
+    unlink(a->tmp);
+    afile_free(a);
+    return rc;
+  }
+  rc = sync_dir(a->path);
+  afile_free(a);
+  return rc;
+}
+
+void trie_afile_abort(trie_afile_t *a) {
+  if (a == NULL)
+    return;
+  if (a->f != NULL)
+    fclose(a->f);
+  unlink(a->tmp);
+  afile_free(a);
+}

@@ -1,0 +1,362 @@
+/*
+ * Lookups in a trie file (docs/FORMAT.md, "Lookup"): trie_lookup walks the prefix through the
+ * node labels and answers from the answer node's stored top-k (heavy node) or from a scan of its
+ * subtree (light node: at most k keys, contiguous in pre-order). trie_lookup_filtered merges the
+ * subtree best first, going past the stored top-k when the caller's predicate drops candidates.
+ * Every byte read from NODES goes through trie__node_parse, which bounds-checks it.
+ */
+#include "trie_int.h"
+
+#include <stdlib.h>
+
+/* Finds the node where prefix ends (inside or at the end of its label). *found = 0 when no key
+ * starts with prefix. */
+static int find_answer(const trie_reader_t *r, const uint8_t *p, size_t rem, trie__node_t *nd,
+                       int *found) {
+  *found = 0;
+  int rc = trie__node_parse(r, (size_t)r->root, nd);
+  if (rc != 0)
+    return rc;
+  for (;;) {
+    size_t m = nd->label_len < rem ? nd->label_len : rem;
+    if (m > 0 && memcmp(nd->label, p, m) != 0)
+      return 0;
+    if (rem <= nd->label_len) {
+      *found = 1;
+      return 0;
+    }
+    p += nd->label_len;
+    rem -= nd->label_len;
+    uint8_t c = *p;
+    uint64_t idx = 0;
+    while (idx < nd->nchild && nd->child_bytes[idx] < c)
+      idx++;
+    if (idx == nd->nchild || nd->child_bytes[idx] != c)
+      return 0;
+    /* Child idx starts after the subtrees of children 0..idx-1; each size moves forward. */
+    const uint8_t *sp = nd->sizes;
+    const uint8_t *send = r->nodes + r->nodes_len;
+    size_t pos = nd->end;
+    for (uint64_t i = 0; i < idx; i++) {
+      uint64_t v;
+      if (trie__varint(&sp, send, &v) != 0 || v == 0 || v > r->nodes_len - pos)
+        return TA_ECORRUPT;
+      pos += (size_t)v;
+    }
+    rc = trie__node_parse(r, pos, nd);
+    if (rc != 0)
+      return rc;
+  }
+}
+
+static void sort_ids(uint32_t *ids, unsigned n) {
+  for (unsigned i = 1; i < n; i++) {
+    uint32_t v = ids[i];
+    unsigned j = i;
+    for (; j > 0 && ids[j - 1] > v; j--)
+      ids[j] = ids[j - 1];
+    ids[j] = v;
+  }
+}
+
+/* Collects the ids > t (t = -1: all) of the light subtree rooted at the parsed node *start into
+ * ids[] (room for k), sorted ascending. A light subtree holds at most k keys and, every inner
+ * node but the root having two children or more, at most 2k nodes: more is corruption. */
+static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t t, uint32_t *ids,
+                      unsigned *count) {
+  trie__node_t nd = *start;
+  uint64_t pending = 1, visited = 0;
+  unsigned terminals = 0, kept = 0;
+  for (;;) {
+    if (nd.flags & TRIE_NODE_HEAVY)
+      return TA_ECORRUPT;
+    if (nd.flags & TRIE_NODE_TERMINAL) {
+      if (++terminals > r->k)
+        return TA_ECORRUPT;
+      if ((int64_t)nd.id > t)
+        ids[kept++] = (uint32_t)nd.id;
+    }
+    pending = pending - 1 + nd.nchild;
+    if (pending == 0)
+      break;
+    if (++visited > 2u * r->k + 2u)
+      return TA_ECORRUPT;
+    int rc = trie__node_parse(r, nd.end, &nd);
+    if (rc != 0)
+      return rc;
+  }
+  sort_ids(ids, kept);
+  *count = kept;
+  return 0;
+}
+
+int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                trie_hit_t *hits, size_t *n_hits) {
+  if (n_hits != NULL)
+    *n_hits = 0;
+  if (r == NULL || hits == NULL || n_hits == NULL || (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  if (k > r->k)
+    k = r->k;
+  if (k == 0)
+    return 0;
+  trie__node_t nd;
+  int found;
+  int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
+  if (rc != 0 || !found)
+    return rc;
+  uint32_t ids[TRIE_MAX_K];
+  unsigned count;
+  if (nd.flags & TRIE_NODE_HEAVY) {
+    rc = trie__node_list(r, &nd, ids);
+    count = r->k;
+  } else {
+    rc = scan_light(r, &nd, -1, ids, &count);
+  }
+  if (rc != 0)
+    return rc;
+  if (count > k)
+    count = k;
+  for (unsigned i = 0; i < count; i++) {
+    rc = trie__hit(r, ids[i], &hits[i]);
+    if (rc != 0)
+      return rc;
+  }
+  *n_hits = count;
+  return 0;
+}
+
+/* ---- Filtered lookup: best-first merge of disjoint sources ------------------------------- */
+
+enum {
+  SRC_SINGLE, /* one id */
+  SRC_LIST,   /* a heavy node's stored list, from a cursor on; then its expansion */
+  SRC_NODE    /* a node not parsed yet, yielding only ids > t; key is the lower bound t + 1 */
+};
+
+typedef struct {
+  uint64_t key;        /* heap order: the next id, or a lower bound of it (SRC_NODE) */
+  const uint8_t *lp;   /* SRC_LIST: next varint of the list */
+  size_t pos;          /* SRC_LIST, SRC_NODE: the node */
+  int64_t t;           /* SRC_NODE: filter; SRC_LIST: filter for the expansion */
+  uint8_t kind;
+  uint8_t left;        /* SRC_LIST: ids left after key */
+} source_t;
+
+typedef struct {
+  source_t *v;
+  size_t len, cap;
+  int heap_alloc;
+  uint64_t budget;     /* pushes left before we call the file corrupt (no DAG blow-up) */
+} heap_t;
+
+static int heap_push(heap_t *h, const source_t *s) {
+  if (h->budget == 0)
+    return TA_ECORRUPT;
+  h->budget--;
+  if (h->len == h->cap) {
+    size_t cap = h->cap * 2;
+    source_t *v = h->heap_alloc ? realloc(h->v, cap * sizeof *v) : malloc(cap * sizeof *v);
+    if (v == NULL)
+      return TA_ENOMEM;
+    if (!h->heap_alloc)
+      memcpy(v, h->v, h->len * sizeof *v);
+    h->v = v;
+    h->cap = cap;
+    h->heap_alloc = 1;
+  }
+  size_t i = h->len++;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (h->v[parent].key <= s->key)
+      break;
+    h->v[i] = h->v[parent];
+    i = parent;
+  }
+  h->v[i] = *s;
+  return 0;
+}
+
+static void heap_pop(heap_t *h, source_t *out) {
+  *out = h->v[0];
+  source_t last = h->v[--h->len];
+  size_t i = 0, n = h->len;
+  for (;;) {
+    size_t c = 2 * i + 1;
+    if (c >= n)
+      break;
+    if (c + 1 < n && h->v[c + 1].key < h->v[c].key)
+      c++;
+    if (last.key <= h->v[c].key)
+      break;
+    h->v[i] = h->v[c];
+    i = c;
+  }
+  if (n > 0)
+    h->v[i] = last;
+}
+
+/* Pushes what a node yields beyond the filter t once its own list is used up: its terminal and
+ * its children, each filtered by id > t. */
+static int expand(const trie_reader_t *r, heap_t *h, const trie__node_t *nd, int64_t t) {
+  source_t s;
+  int rc;
+  if ((nd->flags & TRIE_NODE_TERMINAL) && (int64_t)nd->id > t) {
+    s.kind = SRC_SINGLE;
+    s.key = nd->id;
+    if ((rc = heap_push(h, &s)) != 0)
+      return rc;
+  }
+  const uint8_t *sp = nd->sizes;
+  const uint8_t *send = r->nodes + r->nodes_len;
+  size_t pos = nd->end;
+  for (uint64_t i = 0; i < nd->nchild; i++) {
+    if (i > 0) {
+      uint64_t v;
+      if (trie__varint(&sp, send, &v) != 0 || v == 0 || v > r->nodes_len - pos)
+        return TA_ECORRUPT;
+      pos += (size_t)v;
+    }
+    s.kind = SRC_NODE;
+    s.key = (uint64_t)(t + 1);
+    s.pos = pos;
+    s.t = t;
+    if ((rc = heap_push(h, &s)) != 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* A node's source was popped: parse it and push what it yields (ids > s->t). */
+static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
+  trie__node_t nd;
+  int rc = trie__node_parse(r, src->pos, &nd);
+  if (rc != 0)
+    return rc;
+  int64_t t = src->t;
+  if (!(nd.flags & TRIE_NODE_HEAVY)) {
+    uint32_t ids[TRIE_MAX_K];
+    unsigned count;
+    if ((rc = scan_light(r, &nd, t, ids, &count)) != 0)
+      return rc;
+    for (unsigned i = 0; i < count; i++) {
+      source_t s;
+      s.kind = SRC_SINGLE;
+      s.key = ids[i];
+      if ((rc = heap_push(h, &s)) != 0)
+        return rc;
+    }
+    return 0;
+  }
+  /* Heavy: the list holds the k smallest ids of the subtree. Those <= t were yielded by an
+   * ancestor; the rest come from the list, then from the expansion with filter max(t, k-th). */
+  const uint8_t *p = nd.list, *end = nd.list + nd.list_len;
+  uint64_t prev = 0, v;
+  for (uint32_t i = 0; i < r->k; i++) {
+    if (trie__varint(&p, end, &v) != 0)
+      return TA_ECORRUPT;
+    uint64_t id = i == 0 ? v : prev + 1 + v;
+    if (id >= r->n || (i > 0 && id <= prev))
+      return TA_ECORRUPT;
+    prev = id;
+    if ((int64_t)id > t) {
+      /* The k-th id is needed for the expansion filter: decode the rest to find it. */
+      const uint8_t *rest = p;
+      uint64_t last = id;
+      for (uint32_t j = i + 1; j < r->k; j++) {
+        if (trie__varint(&rest, end, &v) != 0)
+          return TA_ECORRUPT;
+        uint64_t nid = last + 1 + v;
+        if (nid >= r->n || nid <= last)
+          return TA_ECORRUPT;
+        last = nid;
+      }
+      source_t s;
+      s.kind = SRC_LIST;
+      s.key = id;
+      s.lp = p;
+      s.left = (uint8_t)(r->k - 1 - i);
+      s.pos = nd.pos;
+      s.t = (int64_t)last > t ? (int64_t)last : t;
+      return heap_push(h, &s);
+    }
+  }
+  return expand(r, h, &nd, t > (int64_t)prev ? t : (int64_t)prev);
+}
+
+#define FILTER_STACK_SOURCES 128
+
+int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                         size_t n, trie_keep_fn keep, void *ctx, trie_hit_t *hits,
+                         size_t *n_hits) {
+  if (n_hits != NULL)
+    *n_hits = 0;
+  if (r == NULL || keep == NULL || n_hits == NULL || (hits == NULL && n != 0) ||
+      (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  if (n == 0)
+    return 0;
+  trie__node_t nd;
+  int found;
+  int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
+  if (rc != 0 || !found)
+    return rc;
+
+  source_t stack_buf[FILTER_STACK_SOURCES];
+  heap_t h = {stack_buf, 0, FILTER_STACK_SOURCES, 0, 0};
+  /* A sound file creates at most one source per node and per key; nodes take 2 bytes or more. */
+  h.budget = (uint64_t)r->nodes_len + r->n + 16;
+  source_t s;
+  s.kind = SRC_NODE;
+  s.key = 0;
+  s.pos = nd.pos;
+  s.t = -1;
+  rc = heap_push(&h, &s);
+  size_t kept = 0;
+  int64_t last_id = -1;
+  while (rc == 0 && kept < n && h.len > 0) {
+    heap_pop(&h, &s);
+    if (s.kind == SRC_NODE) {
+      rc = open_node(r, &h, &s);
+      continue;
+    }
+    uint64_t id = s.key;
+    if ((int64_t)id <= last_id) { /* sources overlap: only a corrupt file does that */
+      rc = TA_ECORRUPT;
+      break;
+    }
+    last_id = (int64_t)id;
+    if (s.kind == SRC_LIST) {
+      if (s.left > 0) {
+        source_t next = s;
+        uint64_t v;
+        const uint8_t *end = r->nodes + r->nodes_len;
+        if (trie__varint(&next.lp, end, &v) != 0 || v >= r->n) {
+          rc = TA_ECORRUPT;
+          break;
+        }
+        next.key = id + 1 + v;
+        next.left--;
+        rc = heap_push(&h, &next);
+      } else {
+        trie__node_t hn;
+        rc = trie__node_parse(r, s.pos, &hn);
+        if (rc == 0)
+          rc = expand(r, &h, &hn, s.t);
+      }
+      if (rc != 0)
+        break;
+    }
+    trie_hit_t hit;
+    if ((rc = trie__hit(r, id, &hit)) != 0)
+      break;
+    if (keep(ctx, &hit))
+      hits[kept++] = hit;
+  }
+  if (h.heap_alloc)
+    free(h.v);
+  if (rc != 0)
+    return rc;
+  *n_hits = kept;
+  return 0;
+}

@@ -1,0 +1,245 @@
+/*
+ * The one normalization routine of the project (SPEC §3), declared in trie.h:
+ *   key     = NFKC + case fold + combining marks stripped + default-ignorables dropped,
+ *             control characters dropped, every run of Unicode whitespace -> one ASCII space,
+ *             leading and trailing space trimmed;
+ *   display = NFC, control characters dropped, whitespace runs -> one space, trimmed;
+ * and the strict UTF-8 validator every module uses before trusting a byte string.
+ *
+ * Order of the steps (why): the input is validated first (utf8proc would accept some of what we
+ * refuse and we want one definition of "valid"). Then utf8proc decomposes it with the whole
+ * mapping applied at once (compatibility decomposition, case folding and mark stripping are
+ * applied recursively, so case folding cannot leave an un-normalized sequence behind). Control
+ * characters are dropped and whitespace mapped to U+0020 on the decomposed sequence, BEFORE
+ * composition, so that dropping a control character can never bring together two code points
+ * that would have composed (which would make key(key(x)) != key(x)). Then the sequence is
+ * composed (NFC of the folded NFKD sequence = NFKC), and whitespace runs are collapsed while
+ * encoding back to UTF-8.
+ *
+ * An input made only of ASCII bytes takes a fast path that allocates nothing and gives the same
+ * bytes as the slow path (tests/trie/test_norm.c checks that on every printable ASCII string
+ * it generates).
+ */
+#include "trie.h"
+#include "trie_norm_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+/* Code points decomposed on the stack before falling back to the heap. */
+#define NORM_STACK_CPS 1024
+
+int trie_utf8_valid(const char *s, size_t len) {
+  const unsigned char *p = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = p[i];
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+      need = 1;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      if (c == 0xE0) lo = 0xA0;  /* overlong */
+      if (c == 0xED) hi = 0x9F;  /* surrogates U+D800..U+DFFF */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      if (c == 0xF0) lo = 0x90;  /* overlong */
+      if (c == 0xF4) hi = 0x8F;  /* above U+10FFFF */
+    } else {
+      return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
+    }
+    if (len - i <= need) return 0; /* truncated */
+    if (p[i + 1] < lo || p[i + 1] > hi) return 0;
+    for (size_t j = 2; j <= need; j++)
+      if ((p[i + j] & 0xC0) != 0x80) return 0;
+    i += need + 1;
+  }
+  return 1;
+}
+
+/* Unicode White_Space property (PropList.txt). */
+static int norm_is_space(int32_t c) {
+  if (c == 0x20 || (c >= 0x09 && c <= 0x0D)) return 1;
+  if (c < 0x85) return 0;
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+/* General category Cc (C0, DEL, C1). Whitespace controls are tested before this. */
+static int norm_is_control(int32_t c) {
+  return c < 0x20 || (c >= 0x7F && c < 0xA0);
+}
+
+/* Appends to dst with the whitespace state machine shared by both paths: a space is written
+ * only before the next visible character, so runs collapse and both ends are trimmed. */
+typedef struct {
+  char *dst;
+  size_t cap; /* including the NUL */
+  size_t len;
+  int pending_space;
+} norm_out_t;
+
+static int norm_put_space(norm_out_t *o) {
+  if (o->len > 0) o->pending_space = 1;
+  return 0;
+}
+
+static int norm_put_bytes(norm_out_t *o, const char *b, size_t n) {
+  size_t need = n + (o->pending_space ? 1 : 0);
+  if (o->cap - o->len <= need) return TA_ENOSPC; /* keep room for the NUL */
+  if (o->pending_space) o->dst[o->len++] = ' ';
+  o->pending_space = 0;
+  memcpy(o->dst + o->len, b, n);
+  o->len += n;
+  return 0;
+}
+
+static int norm_finish(norm_out_t *o, size_t *out_len) {
+  o->dst[o->len] = '\0';
+  *out_len = o->len;
+  return 0;
+}
+
+/* ASCII-only input: NFKC and NFC are the identity, case folding is A-Z -> a-z. */
+static int norm_ascii(const char *src, size_t len, int fold, norm_out_t *o) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)src[i];
+    if (norm_is_space(c)) {
+      norm_put_space(o);
+    } else if (norm_is_control(c)) {
+      continue;
+    } else {
+      char b = (char)((fold && c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c);
+      int rc = norm_put_bytes(o, &b, 1);
+      if (rc < 0) return rc;
+    }
+  }
+  return 0;
+}
+
+/* Canonical ordering (stable sort of each run of non-starters by combining class), redone after
+ * dropping controls: a dropped control was a starter that separated two runs of marks. */
+static void norm_canonical_order(utf8proc_int32_t *buf, utf8proc_ssize_t n) {
+  for (utf8proc_ssize_t i = 1; i < n; i++) {
+    utf8proc_int32_t c = buf[i];
+    int cc = utf8proc_get_property(c)->combining_class;
+    if (cc == 0) continue;
+    utf8proc_ssize_t j = i;
+    while (j > 0) {
+      int prev = utf8proc_get_property(buf[j - 1])->combining_class;
+      if (prev == 0 || prev <= cc) break;
+      buf[j] = buf[j - 1];
+      j--;
+    }
+    buf[j] = c;
+  }
+}
+
+/* utf8proc strips marks before it case folds, but U+0345 COMBINING GREEK YPOGEGRAMMENI is a mark
+ * that case folds to U+03B9 iota, and precomposed letters holding it (U+1FB3 and the like) fold
+ * to letter + iota. Folding it first, as SPEC §3 orders the steps, keeps key(NFC(x)) == key(x). */
+static utf8proc_int32_t norm_fold_ypogegrammeni(utf8proc_int32_t c, void *unused) {
+  (void)unused;
+  return c == 0x0345 ? 0x03B9 : c;
+}
+
+static int norm_slow(const char *src, size_t len, utf8proc_option_t decompose_opts,
+                     norm_out_t *o) {
+  utf8proc_custom_func custom =
+      (decompose_opts & UTF8PROC_CASEFOLD) ? norm_fold_ypogegrammeni : NULL;
+  utf8proc_int32_t stack_buf[NORM_STACK_CPS];
+  utf8proc_int32_t *buf = stack_buf;
+  utf8proc_ssize_t cap = NORM_STACK_CPS;
+  utf8proc_ssize_t n =
+      utf8proc_decompose_custom((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)len, buf, cap,
+                                decompose_opts, custom, NULL);
+  if (n > cap) {
+    buf = malloc((size_t)n * sizeof *buf);
+    if (!buf) return TA_ENOMEM;
+    cap = n;
+    n = utf8proc_decompose_custom((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)len, buf,
+                                  cap, decompose_opts, custom, NULL);
+  }
+  int rc = 0;
+  if (n < 0) {
+    rc = n == UTF8PROC_ERROR_NOMEM ? TA_ENOMEM : TA_EUTF8;
+    goto out;
+  }
+  /* Controls out, whitespace to U+0020, before composing (see the top of the file). */
+  utf8proc_ssize_t m = 0;
+  for (utf8proc_ssize_t i = 0; i < n; i++) {
+    int32_t c = buf[i];
+    if (norm_is_space(c))
+      buf[m++] = 0x20;
+    else if (!norm_is_control(c))
+      buf[m++] = c;
+  }
+  norm_canonical_order(buf, m);
+  m = utf8proc_normalize_utf32(buf, m, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+  if (m < 0) {
+    rc = TA_EUTF8;
+    goto out;
+  }
+  for (utf8proc_ssize_t i = 0; i < m && rc == 0; i++) {
+    if (buf[i] == 0x20) {
+      norm_put_space(o);
+    } else {
+      utf8proc_uint8_t enc[4];
+      utf8proc_ssize_t k = utf8proc_encode_char(buf[i], enc);
+      rc = norm_put_bytes(o, (const char *)enc, (size_t)k);
+    }
+  }
+out:
+  if (buf != stack_buf) free(buf);
+  return rc;
+}
+
+static int norm_run(const char *src, size_t len, char *dst, size_t cap, size_t *out_len,
+                    int key, int force_slow) {
+  if ((!src && len) || !dst || !out_len) return TA_EINVAL;
+  if (cap == 0) return TA_ENOSPC;
+  norm_out_t o = {dst, cap, 0, 0};
+  size_t i = 0;
+  while (i < len && (unsigned char)src[i] < 0x80) i++;
+  int rc;
+  if (i == len && !force_slow) {
+    rc = norm_ascii(src, len, key, &o);
+  } else if (!trie_utf8_valid(src, len)) {
+    rc = TA_EUTF8;
+  } else {
+    utf8proc_option_t opts =
+        key ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK |
+               UTF8PROC_IGNORE | UTF8PROC_STABLE)
+            : (UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+    rc = norm_slow(src, len, opts, &o);
+  }
+  if (rc < 0) {
+    dst[0] = '\0';
+    *out_len = 0;
+    return rc;
+  }
+  return norm_finish(&o, out_len);
+}
+
+int trie_norm_key(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
+  return norm_run(src, len, dst, cap, out_len, 1, 0);
+}
+
+int trie_norm_display(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
+  return norm_run(src, len, dst, cap, out_len, 0, 0);
+}
+
+int trie__norm_key_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
+  return norm_run(src, len, dst, cap, out_len, 1, 1);
+}
+
+int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap,
+                            size_t *out_len) {
+  return norm_run(src, len, dst, cap, out_len, 0, 1);
+}

@@ -1,0 +1,482 @@
+/*
+ * The trie file writer (docs/FORMAT.md): trie_write sorts the entries by rank (score desc, key
+ * asc; the position is the query id), sorts a permutation of them by key, and lays the radix
+ * trie out in DFS pre-order straight from that key-sorted array, one range of keys per node, with
+ * no tree in memory. A parent's header holds the byte sizes of its children's subtrees, so the
+ * section is produced backwards (children last to first, then the parent's header, each byte
+ * reversed) and flipped once at the end. Each node's top-k is merged from its children's.
+ */
+#include "trie_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ---- A growable byte buffer ------------------------------------------------------------ */
+
+typedef struct {
+  uint8_t *p;
+  size_t len, cap;
+} wbuf_t;
+
+static int wbuf_reserve(wbuf_t *b, size_t extra) {
+  if (b->cap - b->len >= extra)
+    return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap - b->len < extra) {
+    if (cap > SIZE_MAX / 2)
+      return TA_ENOMEM;
+    cap *= 2;
+  }
+  uint8_t *p = realloc(b->p, cap);
+  if (p == NULL)
+    return TA_ENOMEM;
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+/* ---- Sorting ----------------------------------------------------------------------------- */
+
+typedef struct {
+  uint64_t head;   /* first 8 key bytes, big endian, zero padded: most comparisons end here */
+  uint32_t idx;
+} keyref_t;
+
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  size_t m = alen < blen ? alen : blen;
+  int c = m ? memcmp(a, b, m) : 0;
+  if (c != 0)
+    return c;
+  return alen < blen ? -1 : alen > blen;
+}
+
+static int keyref_cmp(const void *x, const void *y, void *arg) {
+  const keyref_t *a = x, *b = y;
+  if (a->head != b->head)
+    return a->head < b->head ? -1 : 1;
+  const trie_entry_t *e = arg;
+  const trie_entry_t *ea = &e[a->idx], *eb = &e[b->idx];
+  return key_cmp(ea->key, ea->key_len, eb->key, eb->key_len);
+}
+
+typedef struct {
+  double score;
+  uint32_t keyrank;
+} rankref_t;
+
+static int rankref_cmp(const void *x, const void *y) {
+  const rankref_t *a = x, *b = y;
+  if (a->score != b->score)
+    return a->score > b->score ? -1 : 1;
+  return a->keyrank < b->keyrank ? -1 : a->keyrank > b->keyrank;
+}
+
+/* ---- Node layout -------------------------------------------------------------------------- */
+
+typedef struct {
+  const trie_entry_t *e;  /* rank order: e[id] */
+  const uint32_t *kord;   /* key order: kord[i] = id of the i-th smallest key */
+  size_t n;
+  uint32_t k;
+  wbuf_t out;             /* NODES, reversed */
+  size_t *slots;          /* per level: child range starts, range end, child subtree sizes;
+                             a stack shared by the levels */
+  size_t slots_len, slots_cap;
+  uint32_t *tops;         /* per level: its top-k, then a merge buffer (2k ids) */
+  uint8_t *hdr;           /* one node header, forward */
+  uint64_t num_nodes;
+  uint64_t done;
+  const trie_write_opts_t *opts;
+} layout_t;
+
+#define HDR_CAP (1 + 10 + 10 + TRIE_MAX_KEY + 10 + 10 + TRIE_MAX_K * 10 + 256 + 256 * 10)
+
+static const trie_entry_t *key_at(const layout_t *w, size_t i) { return &w->e[w->kord[i]]; }
+
+static int slot_push(layout_t *w, size_t v) {
+  if (w->slots_len == w->slots_cap) {
+    size_t cap = w->slots_cap ? w->slots_cap * 2 : 1024;
+    size_t *s = realloc(w->slots, cap * sizeof *s);
+    if (s == NULL)
+      return TA_ENOMEM;
+    w->slots = s;
+    w->slots_cap = cap;
+  }
+  w->slots[w->slots_len++] = v;
+  return 0;
+}
+
+/* Merges the sorted lists a[0..na) and b[0..nb) into out, keeping the k smallest. */
+static unsigned merge_top(const uint32_t *a, unsigned na, const uint32_t *b, unsigned nb,
+                          uint32_t *out, unsigned k) {
+  unsigned i = 0, j = 0, n = 0;
+  while (n < k && (i < na || j < nb)) {
+    if (j >= nb || (i < na && a[i] < b[j]))
+      out[n++] = a[i++];
+    else
+      out[n++] = b[j++];
+  }
+  return n;
+}
+
+/* Lays out the subtree of the keys kord[lo..hi), which share their first d bytes, appending it
+ * reversed to w->out. Its label starts at byte d (the root's label is empty). Its top-k goes to
+ * w->tops at level lvl. */
+static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, unsigned lvl,
+                      unsigned *ntop_out) {
+  const trie_entry_t *first = key_at(w, lo);
+  size_t L = d;
+  if (!is_root) {
+    const trie_entry_t *last = key_at(w, hi - 1);
+    size_t m = first->key_len < last->key_len ? first->key_len : last->key_len;
+    while (L < m && first->key[L] == last->key[L])
+      L++;
+  }
+  int terminal = first->key_len == L;
+  size_t clo = lo + (terminal ? 1 : 0);
+
+  /* Child ranges: runs of equal byte at L. */
+  size_t base = w->slots_len;
+  int rc;
+  for (size_t i = clo; i < hi;) {
+    uint8_t c = (uint8_t)key_at(w, i)->key[L];
+    if ((rc = slot_push(w, i)) != 0)
+      return rc;
+    size_t j = i + 1;
+    while (j < hi && (uint8_t)key_at(w, j)->key[L] == c)
+      j++;
+    i = j;
+  }
+  size_t nchild = w->slots_len - base;
+  /* Then the range end, then one slot per child for its subtree size. */
+  for (size_t i = 0; i <= nchild; i++)
+    if ((rc = slot_push(w, i == 0 ? hi : 0)) != 0)
+      return rc;
+  size_t sizes = base + nchild + 1;
+
+  uint32_t *top = w->tops + (size_t)lvl * 2 * TRIE_MAX_K;
+  uint32_t *tmp = top + TRIE_MAX_K;
+  unsigned ntop = 0;
+  if (terminal)
+    top[ntop++] = w->kord[lo];
+
+  /* Children last to first, so the reversed output ends up in pre-order. */
+  for (size_t ci = nchild; ci-- > 0;) {
+    size_t cs = w->slots[base + ci], ce = w->slots[base + ci + 1];
+    size_t before = w->out.len;
+    unsigned cn;
+    if ((rc = build_node(w, cs, ce, L, 0, lvl + 1, &cn)) != 0)
+      return rc;
+    const uint32_t *ctop = w->tops + (size_t)(lvl + 1) * 2 * TRIE_MAX_K;
+    unsigned m = merge_top(top, ntop, ctop, cn, tmp, w->k);
+    memcpy(top, tmp, m * sizeof *top);
+    ntop = m;
+    w->slots[sizes + ci] = w->out.len - before;
+  }
+
+  /* The header, forward in w->hdr. */
+  int heavy = hi - lo > w->k;
+  uint8_t *h = w->hdr;
+  size_t hl = 0;
+  unsigned flags = (terminal ? TRIE_NODE_TERMINAL : 0) | (heavy ? TRIE_NODE_HEAVY : 0);
+  flags |= (nchild < TRIE_NODE_NCHILD_ESCAPE ? (unsigned)nchild : TRIE_NODE_NCHILD_ESCAPE)
+           << TRIE_NODE_NCHILD_SHIFT;
+  h[hl++] = (uint8_t)flags;
+  if (nchild >= TRIE_NODE_NCHILD_ESCAPE)
+    hl += trie__put_varint(h + hl, nchild);
+  hl += trie__put_varint(h + hl, L - d);
+  memcpy(h + hl, first->key + d, L - d);
+  hl += L - d;
+  if (terminal)
+    hl += trie__put_varint(h + hl, w->kord[lo]);
+  if (heavy) {
+    uint8_t list[TRIE_MAX_K * 10];
+    size_t ll = trie__put_varint(list, top[0]);
+    for (unsigned i = 1; i < w->k; i++)
+      ll += trie__put_varint(list + ll, top[i] - top[i - 1] - 1);
+    hl += trie__put_varint(h + hl, ll);
+    memcpy(h + hl, list, ll);
+    hl += ll;
+  }
+  for (size_t ci = 0; ci < nchild; ci++)
+    h[hl++] = (uint8_t)key_at(w, w->slots[base + ci])->key[L];
+  for (size_t ci = 0; ci + 1 < nchild; ci++)
+    hl += trie__put_varint(h + hl, w->slots[sizes + ci]);
+  w->slots_len = base;
+
+  if ((rc = wbuf_reserve(&w->out, hl)) != 0)
+    return rc;
+  uint8_t *o = w->out.p + w->out.len;
+  for (size_t i = 0; i < hl; i++)
+    o[i] = h[hl - 1 - i];
+  w->out.len += hl;
+  w->num_nodes++;
+  if (terminal && w->opts->progress != NULL && (++w->done & 0xffff) == 0)
+    w->opts->progress(w->opts->progress_ctx, "layout", w->done, w->n);
+  *ntop_out = ntop;
+  return 0;
+}
+
+/* ---- Output ------------------------------------------------------------------------------ */
+
+static int put(FILE *f, const void *p, size_t n) {
+  return n == 0 || fwrite(p, 1, n, f) == n ? 0 : TA_EIO;
+}
+
+static int pad_to(FILE *f, uint64_t *pos, uint64_t target) {
+  static const uint8_t zeros[8];
+  int rc = put(f, zeros, (size_t)(target - *pos));
+  *pos = target;
+  return rc;
+}
+
+static uint64_t align8(uint64_t v) { return (v + 7) & ~(uint64_t)7; }
+
+static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
+  if (opts == NULL || opts->k < 1 || opts->k > TRIE_MAX_K || (entries == NULL && n != 0))
+    return TA_EINVAL;
+  if (n >= UINT32_MAX)
+    return TA_ERANGE;
+  if (opts->source != NULL && strlen(opts->source) > UINT32_MAX)
+    return TA_ETOOLONG;
+  uint64_t str_total = 0;
+  for (size_t i = 0; i < n; i++) {
+    const trie_entry_t *e = &entries[i];
+    if ((e->key == NULL && e->key_len != 0) || (e->display == NULL && e->display_len != 0))
+      return TA_EINVAL;
+    if (!isfinite(e->score) || e->score < 0)
+      return TA_ERANGE;
+    if (e->key_len > TRIE_MAX_KEY || e->display_len > TRIE_MAX_KEY)
+      return TA_ETOOLONG;
+    if (!trie_utf8_valid(e->key, e->key_len) || !trie_utf8_valid(e->display, e->display_len))
+      return TA_EUTF8;
+    str_total += e->display_len;
+  }
+  if (str_total > UINT32_MAX)
+    return TA_ETOOLONG;
+  return 0;
+}
+
+/* Sorts entries[] into rank order and returns kord (key order -> id) and the longest key. */
+static int sort_entries(trie_entry_t *entries, size_t n, uint32_t **kord_out, size_t *max_key) {
+  keyref_t *kr = malloc((n ? n : 1) * sizeof *kr);
+  if (kr == NULL)
+    return TA_ENOMEM;
+  *max_key = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t b[8] = {0};
+    memcpy(b, entries[i].key, entries[i].key_len < 8 ? entries[i].key_len : 8);
+    uint64_t h = 0;
+    for (int j = 0; j < 8; j++)
+      h = (h << 8) | b[j];
+    kr[i].head = h;
+    kr[i].idx = (uint32_t)i;
+    if (entries[i].key_len > *max_key)
+      *max_key = entries[i].key_len;
+  }
+  qsort_r(kr, n, sizeof *kr, keyref_cmp, entries);
+  for (size_t i = 1; i < n; i++)
+    if (keyref_cmp(&kr[i - 1], &kr[i], entries) == 0) {
+      free(kr);
+      return TA_EINVAL; /* duplicate key */
+    }
+  rankref_t *rr = malloc((n ? n : 1) * sizeof *rr);
+  uint32_t *perm = malloc((n ? n : 1) * sizeof *perm);
+  if (rr == NULL || perm == NULL) {
+    free(kr);
+    free(rr);
+    free(perm);
+    return TA_ENOMEM;
+  }
+  for (size_t i = 0; i < n; i++) {
+    rr[i].score = entries[kr[i].idx].score;
+    rr[i].keyrank = (uint32_t)i;
+  }
+  qsort(rr, n, sizeof *rr, rankref_cmp);
+  /* perm[id] = old index of the entry of rank id; kord[keyrank] = id (reusing rr's memory
+   * would save little: kr is freed right after). */
+  uint32_t *kord = malloc((n ? n : 1) * sizeof *kord);
+  if (kord == NULL) {
+    free(kr);
+    free(rr);
+    free(perm);
+    return TA_ENOMEM;
+  }
+  for (size_t id = 0; id < n; id++) {
+    perm[id] = kr[rr[id].keyrank].idx;
+    kord[rr[id].keyrank] = (uint32_t)id;
+  }
+  free(kr);
+  free(rr);
+  /* Apply perm in place, cycle by cycle: entries[id] = old entries[perm[id]]. */
+  for (size_t i = 0; i < n; i++) {
+    if (perm[i] == i)
+      continue;
+    trie_entry_t saved = entries[i];
+    size_t j = i;
+    for (;;) {
+      size_t from = perm[j];
+      perm[j] = (uint32_t)j;
+      if (from == i) {
+        entries[j] = saved;
+        break;
+      }
+      entries[j] = entries[from];
+      j = from;
+    }
+  }
+  free(perm);
+  *kord_out = kord;
+  return 0;
+}
+
+int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
+  if (out == NULL)
+    return TA_EINVAL;
+  int rc = validate(entries, n, opts);
+  if (rc != 0)
+    return rc;
+  uint32_t k = opts->k;
+  if (opts->progress)
+    opts->progress(opts->progress_ctx, "sort", 0, n);
+  uint32_t *kord = NULL;
+  size_t max_key = 0;
+  if ((rc = sort_entries(entries, n, &kord, &max_key)) != 0)
+    return rc;
+
+  layout_t w;
+  memset(&w, 0, sizeof w);
+  w.e = entries;
+  w.kord = kord;
+  w.n = n;
+  w.k = k;
+  w.opts = opts;
+  w.tops = malloc((max_key + 2) * 2 * TRIE_MAX_K * sizeof *w.tops);
+  w.hdr = malloc(HDR_CAP);
+  uint8_t *meta = NULL, *stroff = NULL, *scores = NULL;
+  if (w.tops == NULL || w.hdr == NULL) {
+    rc = TA_ENOMEM;
+    goto done;
+  }
+  if (n == 0) {
+    /* The empty trie: a root with no key and no child. */
+    if ((rc = wbuf_reserve(&w.out, 2)) != 0)
+      goto done;
+    w.out.p[0] = 0; /* label length 0, reversed */
+    w.out.p[1] = 0; /* flags */
+    w.out.len = 2;
+    w.num_nodes = 1;
+  } else {
+    unsigned ntop;
+    if ((rc = build_node(&w, 0, n, 0, 1, 0, &ntop)) != 0)
+      goto done;
+  }
+  for (size_t i = 0, j = w.out.len; i + 1 < j; i++, j--) {
+    uint8_t t = w.out.p[i];
+    w.out.p[i] = w.out.p[j - 1];
+    w.out.p[j - 1] = t;
+  }
+  if (opts->progress)
+    opts->progress(opts->progress_ctx, "write", 0, n);
+
+  /* META */
+  size_t source_len = opts->source ? strlen(opts->source) : 0;
+  size_t meta_len = TRIE_META_FIXED + source_len;
+  meta = calloc(1, meta_len);
+  stroff = malloc(4 * (n + 1));
+  scores = malloc(8 * (n ? n : 1));
+  if (meta == NULL || stroff == NULL || scores == NULL) {
+    rc = TA_ENOMEM;
+    goto done;
+  }
+  trie__store_u32(meta + TRIE_META_K, k);
+  trie__store_u32(meta + TRIE_META_FLAGS, 0);
+  trie__store_u64(meta + TRIE_META_NUM_QUERIES, n);
+  trie__store_u64(meta + TRIE_META_NUM_NODES, w.num_nodes);
+  trie__store_u64(meta + TRIE_META_BUILD_TIME, (uint64_t)opts->build_time);
+  trie__store_u64(meta + TRIE_META_ROOT, 0);
+  trie__store_u32(meta + TRIE_META_MAX_KEY, (uint32_t)max_key);
+  trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
+  if (source_len)
+    memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
+
+  /* STROFF, SCORES, and STR's CRC (STR itself is streamed from the entries). */
+  uint32_t off = 0, str_crc = 0;
+  for (size_t i = 0; i < n; i++) {
+    trie__store_u32(stroff + 4 * i, off);
+    off += (uint32_t)entries[i].display_len;
+    trie__store_f64(scores + 8 * i, entries[i].score);
+    str_crc = trie__crc32c(str_crc, entries[i].display, entries[i].display_len);
+  }
+  trie__store_u32(stroff + 4 * n, off);
+
+  /* Section table: META, STROFF, SCORES, NODES, STR, each at an 8-aligned offset. */
+  const uint32_t nsect = TRIE_SECT_NUM_KNOWN;
+  const uint32_t header_size = TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4;
+  struct {
+    uint32_t id;
+    const uint8_t *data; /* NULL: STR, streamed */
+    uint64_t len;
+    uint32_t crc;
+    uint64_t off;
+  } sec[TRIE_SECT_NUM_KNOWN] = {
+      {TRIE_SECT_META, meta, meta_len, 0, 0},
+      {TRIE_SECT_STROFF, stroff, 4 * ((uint64_t)n + 1), 0, 0},
+      {TRIE_SECT_SCORES, scores, 8 * (uint64_t)n, 0, 0},
+      {TRIE_SECT_NODES, w.out.p, w.out.len, 0, 0},
+      {TRIE_SECT_STR, NULL, off, str_crc, 0},
+  };
+  uint64_t pos = align8(header_size);
+  for (uint32_t i = 0; i < nsect; i++) {
+    sec[i].off = pos;
+    if (sec[i].data != NULL)
+      sec[i].crc = trie__crc32c(0, sec[i].data, (size_t)sec[i].len);
+    pos = align8(pos + sec[i].len);
+  }
+  uint8_t header[TRIE_HDR_FIXED + TRIE_SECT_NUM_KNOWN * TRIE_SECT_ENTRY + 4];
+  memcpy(header, TRIE_MAGIC, TRIE_MAGIC_LEN);
+  trie__store_u32(header + 8, TRIE_FORMAT_VERSION);
+  trie__store_u32(header + 12, TRIE_MIN_READ_VERSION);
+  trie__store_u32(header + 16, header_size);
+  trie__store_u32(header + 20, nsect);
+  for (uint32_t i = 0; i < nsect; i++) {
+    uint8_t *e = header + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
+    trie__store_u32(e, sec[i].id);
+    trie__store_u32(e + 4, sec[i].crc);
+    trie__store_u64(e + 8, sec[i].off);
+    trie__store_u64(e + 16, sec[i].len);
+  }
+  trie__store_u32(header + header_size - 4, trie__crc32c(0, header, header_size - 4));
+
+  uint64_t at = 0;
+  rc = put(out, header, header_size);
+  at = header_size;
+  for (uint32_t i = 0; i < nsect && rc == 0; i++) {
+    if ((rc = pad_to(out, &at, sec[i].off)) != 0)
+      break;
+    if (sec[i].data != NULL) {
+      rc = put(out, sec[i].data, (size_t)sec[i].len);
+    } else {
+      for (size_t j = 0; j < n && rc == 0; j++)
+        rc = put(out, entries[j].display, entries[j].display_len);
+    }
+    at += sec[i].len;
+  }
+  if (rc == 0)
+    rc = pad_to(out, &at, align8(at));
+  if (rc == 0 && (fflush(out) != 0 || ferror(out)))
+    rc = TA_EIO;
+  if (rc == 0 && opts->progress)
+    opts->progress(opts->progress_ctx, "done", n, n);
+
+done:
+  free(kord);
+  free(w.out.p);
+  free(w.slots);
+  free(w.tops);
+  free(w.hdr);
+  free(meta);
+  free(stroff);
+  free(scores);
+  return rc;
+}

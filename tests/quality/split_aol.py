@@ -2,11 +2,13 @@
 """Splits the AOL 2006 log into a training log and test events by ISO week (issue 6, quality).
 
 Usage: split_aol.py AOL.tsv --train-weeks 9-18 --test-weeks 19-22 --train OUT.tsv --test OUT.txt
+                    [--freq OUT.tsv]
 
 A query event is one distinct (AnonID, Query, QueryTime): AOL repeats it once per click, and
 those repeats count once (SPEC §4). Training events are written back in the AOL layout (header
 plus one row per event) for typeahead-aggregate --format aol; test events are written one raw
-query per line, in log order, for ta-eval. Weeks are ISO weeks of the UTC QueryTime.
+query per line, in log order, for ta-eval. Weeks are ISO weeks of the UTC QueryTime. --freq also writes query<TAB>count
+over the events of every week (a typeahead-build --freq input).
 Prints a one-line summary on stderr.
 """
 import argparse
@@ -26,8 +28,10 @@ def main():
     ap.add_argument("--test-weeks", type=week_range, required=True)
     ap.add_argument("--train", required=True)
     ap.add_argument("--test", required=True)
+    ap.add_argument("--freq")
     a = ap.parse_args()
     seen = set()
+    counts = {}
     n_rows = n_bad = n_train = n_test = 0
     with open(a.log, encoding="utf-8", errors="surrogateescape", newline="\n") as f, \
          open(a.train, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as tr, \
@@ -52,6 +56,7 @@ def main():
             if ev in seen:
                 continue
             seen.add(ev)
+            counts[query] = counts.get(query, 0) + 1
             week = t.isocalendar()[1]
             if a.train_weeks[0] <= week <= a.train_weeks[1]:
                 tr.write("%s\t%s\t%s\t\t\n" % ev)
@@ -59,6 +64,9 @@ def main():
             elif a.test_weeks[0] <= week <= a.test_weeks[1]:
                 te.write(query + "\n")
                 n_test += 1
+    if a.freq:
+        with open(a.freq, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fq:
+            fq.writelines("%s\t%d\n" % qc for qc in sorted(counts.items()))
     print("split_aol: %d rows, %d events, %d train (weeks %d-%d), %d test (weeks %d-%d), %d bad"
           % (n_rows, len(seen), n_train, a.train_weeks[0], a.train_weeks[1], n_test,
              a.test_weeks[0], a.test_weeks[1], n_bad), file=sys.stderr)

@@ -10,6 +10,7 @@
  * failed (bad input line, I/O, verify; --out untouched), 2 usage.
  */
 #include "bld.h"
+#include "bld_tables.h" /* --tables (aggregator's part) */
 
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +44,10 @@ static void usage(FILE *f) {
           "                       [--blocklist FILE]\n"
           "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
           "                  header (ngram,freq); '-' reads stdin; may be repeated\n"
+          "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
+          "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
+          "                  from --now's week (YYYY-MM-DD or YYYY-Www; default: newest\n"
+          "                  table); --half-life inf = no decay\n"
           "  --out FILE      trie file, replaced atomically after it verifies\n"
           "  --k N           completions kept per prefix, 1..32 (default 10)\n"
           "  --min-count N   drop queries whose total count is below N (default 1)\n");
@@ -167,9 +172,12 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       }
       break;
     case O_HALF:
-      if (parse_nonneg(optarg, &a->half_life) < 0 || a->half_life == 0) {
-        fprintf(stderr, "typeahead-build: --half-life must be a positive number, not '%s'\n",
-                optarg);
+      /* "inf": no decay (aggregator's part, docs/TABLES.md); 0 is refused. */
+      if (strcmp(optarg, "inf") == 0) {
+        a->half_life = INFINITY;
+      } else if (parse_nonneg(optarg, &a->half_life) < 0 || a->half_life == 0) {
+        fprintf(stderr, "typeahead-build: --half-life must be a positive number or inf, "
+                "not '%s'\n", optarg);
         return 2;
       }
       break;
@@ -204,10 +212,22 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
 /* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
 static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog,
                        uint64_t *lines, uint64_t *rows) {
-  if (a->tables) {
-    fprintf(stderr, "typeahead-build: --tables is not supported by this build yet "
-                    "(it comes with typeahead-aggregate)\n");
-    return 2;
+  if (a->tables) { /* --tables: the weekly-tables source (bld_tables.c, aggregator's part) */
+    bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
+    bld_diag_t diag;
+    int rc = bld_read_tables(acc, a->tables, &to, &diag);
+    if (rc < 0) {
+      fprintf(stderr, "typeahead-build: %s\n", diag.msg[0] ? diag.msg : ta_strerror(rc));
+      return rc == TA_EPARSE ? 2 : 1;
+    }
+    char wk[AGG_WEEK_STR];
+    agg_week_name(to.now_week, wk);
+    fprintf(stderr, "typeahead-build: %" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
+            " skipped: empty or too long key)\n", to.tables, wk, to.rows, to.rows_skipped);
+    *rows += to.rows;
+    (void)prog;
+    (void)lines;
+    return 0;
   }
   for (int i = 0; i < a->nfreq; i++) {
     bld_freq_opts_t fo = {progress_cb, prog, 0, 0};

@@ -1,0 +1,78 @@
+/*
+ * The --tables source of typeahead-build (SPEC §5; declared in bld_tables.h): week tables of
+ * typeahead-aggregate in, (display spelling, decayed count) pairs out into the accumulator.
+ * Tables are streamed (agg_table_next), so memory is the accumulator's alone.
+ */
+#include "bld_tables.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_diag_t *diag) {
+  diag->msg[0] = 0;
+  o->tables = o->rows = o->rows_skipped = 0;
+  if (o->weeks < 1 || !(o->half_life > 0)) {
+    snprintf(diag->msg, sizeof diag->msg, "--weeks must be >= 1 and --half-life > 0");
+    return TA_EINVAL;
+  }
+  char **paths;
+  size_t n;
+  int rc = agg_tables_list(dir, &paths, &n);
+  if (rc) {
+    snprintf(diag->msg, sizeof diag->msg, "%s: cannot list week tables: %s", dir,
+             ta_strerror(rc));
+    return rc;
+  }
+  if (n == 0) {
+    agg_paths_free(paths, n);
+    snprintf(diag->msg, sizeof diag->msg, "%s: no week tables (run typeahead-aggregate first)",
+             dir);
+    return TA_EEMPTY;
+  }
+  agg_week_t now;
+  if (o->now) {
+    if (agg_week_parse(o->now, strlen(o->now), &now) != 0) {
+      agg_paths_free(paths, n);
+      snprintf(diag->msg, sizeof diag->msg, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
+      return TA_EPARSE;
+    }
+  } else {
+    /* Names are YYYY-Www.msgpack, so the last path is the newest week. */
+    const char *base = strrchr(paths[n - 1], '/');
+    base = base ? base + 1 : paths[n - 1];
+    if (agg_week_parse(base, 8, &now) != 0) now = 0;
+  }
+  o->now_week = now;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const char *base = strrchr(paths[i], '/');
+    base = base ? base + 1 : paths[i];
+    agg_week_t w;
+    if (agg_week_parse(base, 8, &w) != 0) continue;
+    int64_t age = (int64_t)now - w;
+    if (age < 0 || age >= (int64_t)o->weeks) continue;
+    double factor = isinf(o->half_life) ? 1.0 : pow(0.5, (double)age / o->half_life);
+    agg_table_t *t;
+    rc = agg_table_open(paths[i], &t);
+    const char *s;
+    size_t len;
+    uint64_t count;
+    while (rc == 0 && (rc = agg_table_next(t, &s, &len, &count)) == 1) {
+      rc = bld_acc_add(acc, s, len, (double)count * factor);
+      if (rc == TA_EEMPTY || rc == TA_ETOOLONG) {
+        o->rows_skipped++;
+        rc = 0;
+      } else if (rc == 0) {
+        o->rows++;
+      } else {
+        snprintf(diag->msg, sizeof diag->msg, "%s: adding '%.*s': %s", paths[i], (int)len, s,
+                 ta_strerror(rc));
+      }
+    }
+    if (rc < 0 && !diag->msg[0]) snprintf(diag->msg, sizeof diag->msg, "%s", agg_table_errmsg(t));
+    agg_table_close(t);
+    if (rc == 0) o->tables++;
+  }
+  agg_paths_free(paths, n);
+  return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,127 @@
+/*
+ * typeahead: the blocklist filter layer's public interface (SPEC §9).
+ *
+ * A rules file (UTF-8, one rule a line) is compiled into an immutable rule set that says, for a
+ * normalized key (SPEC §3), whether a suggestion is suppressed and by which kind of rule:
+ *
+ *   word:<w>     the key contains the token w
+ *   phrase:<p>   the key contains the token sequence of p (consecutive tokens)
+ *   prefix:<p>   the key starts with key(p) (bytewise)
+ *   exact:<q>    the key is key(q)
+ *   <w>          same as word:<w>
+ *
+ * A token is a maximal run of Unicode letters, digits and marks (general categories L*, N*, M*)
+ * of the key; everything else separates tokens. So word:ass blocks "ass hat" and "ass-hat" but
+ * not "class". Rule texts are normalized with trie_norm_key, so case, accents, full-width forms
+ * and extra spaces in either the rule or the suggestion do not evade a rule.
+ *
+ * File syntax: lines end with LF or CRLF; a line whose first non-blank character is '#' is a
+ * comment; blank lines are ignored; a UTF-8 byte-order mark at the very start is skipped. The
+ * kind name before ':' is ASCII, case-insensitive, and may be surrounded by blanks. A word rule
+ * must be exactly one token after normalization (use phrase:, prefix: or exact: for anything
+ * else); every rule must have a non-empty key. Any bad line refuses the whole file, with its
+ * line number in flt_error_t.
+ *
+ * A compiled rule set is immutable: any number of threads may match against it at once. It also
+ * keeps the text it was compiled from (what GET /admin/filters returns) and a version: a 64-bit
+ * hash of its canonical rules (normalized, sorted, deduplicated), so comments, order and spelling
+ * variants of the same rules give the same version, and different rules a different one.
+ *
+ * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code (trie/trie.h);
+ * flt_match/flt_match_text answer a yes/no question and return 1 or 0 like trie_utf8_valid.
+ */
+#ifndef TYPEAHEAD_FLT_H
+#define TYPEAHEAD_FLT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trie.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest rules file accepted, in bytes (also the PUT /admin/filters body limit). */
+#define FLT_MAX_TEXT (16u * 1024u * 1024u)
+/* Longest line accepted, in bytes, without its line end (SPEC §8: a query is at most 1024). */
+#define FLT_MAX_LINE 1024u
+
+typedef enum {
+  FLT_WORD = 0,
+  FLT_PHRASE = 1,
+  FLT_PREFIX = 2,
+  FLT_EXACT = 3,
+  FLT_KIND_COUNT = 4
+} flt_kind_t;
+
+/* Where and why a rules file was refused. line is 1-based; 0 when the problem is not one line's
+ * (e.g. the file is too large or memory ran out). message is NUL-terminated. */
+typedef struct {
+  unsigned line;
+  char message[192];
+} flt_error_t;
+
+typedef struct flt_ruleset flt_ruleset_t;
+
+typedef struct {
+  uint64_t version;           /* hash of the canonical rules; an empty set has a fixed version */
+  char version_hex[17];       /* version as 16 lowercase hex digits, NUL-terminated */
+  size_t rules[FLT_KIND_COUNT]; /* distinct rules of each kind */
+  const char *text;           /* the source text, borrowed until flt_ruleset_free */
+  size_t text_len;
+} flt_info_t;
+
+/* Parses and compiles text[0..len). On success *out owns a new rule set (free it with
+ * flt_ruleset_free). On a bad file returns TA_EPARSE (or TA_EUTF8, TA_ETOOLONG) and, when err is
+ * not NULL, fills it with "line: reason"; *out is left NULL. TA_ENOMEM when memory runs out. */
+int flt_compile(const char *text, size_t len, flt_ruleset_t **out, flt_error_t *err);
+
+/* Reads path whole (at most FLT_MAX_TEXT bytes) and compiles it like flt_compile. I/O errors
+ * come back as TA_ENOENT, TA_EACCES, TA_EIO... with err->line 0 and a message naming path. */
+int flt_compile_file(const char *path, flt_ruleset_t **out, flt_error_t *err);
+
+/* An empty rule set (blocks nothing), e.g. for a server started without --filters. */
+int flt_ruleset_empty(flt_ruleset_t **out);
+
+void flt_ruleset_free(flt_ruleset_t *rs);
+
+int flt_get_info(const flt_ruleset_t *rs, flt_info_t *out);
+
+/* Total number of distinct rules (0 for the empty set). */
+size_t flt_rule_count(const flt_ruleset_t *rs);
+
+/* 1 when the normalized key[0..len) is suppressed by a rule of rs, else 0. When it is and kind
+ * is not NULL, *kind says which kind matched (checked in the order exact, prefix, word, phrase,
+ * so each suppression counts under one kind). key must be valid UTF-8 (as trie_norm_key makes
+ * it); invalid bytes only separate tokens, never crash. */
+int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind);
+
+/* Like flt_match for any text (a display form, a raw query): normalizes it with trie_norm_key
+ * first (key(display) == key(raw spelling), so this matches what the key would). Returns 1 or 0
+ * like flt_match, or the negative error of trie_norm_key (TA_EUTF8, TA_ENOSPC) when text cannot
+ * be normalized: the caller decides (flt_keep drops such a candidate). */
+int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_kind_t *kind);
+
+/* ---- The serve-time seam: a keep predicate for trie_lookup_filtered ----------------------- */
+
+/* Per-lookup state: set rs, zero the counters, pass &filter as ctx with flt_keep. After the
+ * lookup, suppressed[k] holds how many candidates rules of kind k removed, and unreadable how
+ * many candidates could not be normalized (dropped: a filter fails closed). */
+typedef struct {
+  const flt_ruleset_t *rs;
+  uint64_t suppressed[FLT_KIND_COUNT];
+  uint64_t unreadable;
+} flt_filter_t;
+
+/* trie_keep_fn: normalizes the candidate's display form to its key and keeps it unless a rule
+ * matches. ctx is a flt_filter_t *. */
+int flt_keep(void *ctx, const trie_hit_t *candidate);
+
+/* Lowercase name of a kind ("word", "phrase", "prefix", "exact"); "?" when out of range. */
+const char *flt_kind_name(flt_kind_t kind);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TYPEAHEAD_FLT_H */

@@ -1,0 +1,163 @@
+/*
+ * flt-bench: the in-process lookup benchmark of the blocklist filter layer (run by
+ * tests/bench/bench-filters; not installed). For every prefix of a file it times, one lookup at a
+ * time and in interleaved rounds so that a noisy machine hurts each configuration alike:
+ *   plain     trie_lookup (what a server without rules could do),
+ *   empty     trie_lookup_filtered + flt_keep with an empty rule set,
+ *   rules     trie_lookup_filtered + flt_keep with the rules of --filters,
+ * and prints one line per configuration: median, mean and p99 ns per lookup, and hits.
+ *
+ *   flt-bench --trie FILE --prefixes FILE --filters RULES [--n 5] [--rounds 5]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "flt.h"
+
+enum { PLAIN, EMPTY, RULES, N_CONF };
+static const char *const conf_name[N_CONF] = {"plain", "empty", "rules"};
+
+typedef struct {
+  char *buf;
+  size_t *off, *len;
+  size_t n;
+} prefixes_t;
+
+static int die(const char *what, int rc) {
+  fprintf(stderr, "flt-bench: %s: %s\n", what, ta_strerror(rc));
+  return 1;
+}
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Reads one prefix a line and normalizes each to a key (what the server looks up). */
+static int read_prefixes(const char *path, prefixes_t *p) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) return TA_ENOENT;
+  size_t cap = 1024, buf_cap = 1 << 20, buf_len = 0;
+  p->buf = malloc(buf_cap);
+  p->off = malloc(cap * sizeof *p->off);
+  p->len = malloc(cap * sizeof *p->len);
+  p->n = 0;
+  char line[8192];
+  int rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    size_t ll = strcspn(line, "\r\n");
+    if (p->n == cap) {
+      cap *= 2;
+      p->off = realloc(p->off, cap * sizeof *p->off);
+      p->len = realloc(p->len, cap * sizeof *p->len);
+    }
+    if (buf_len + TRIE_MAX_KEY + 1 > buf_cap) {
+      buf_cap *= 2;
+      p->buf = realloc(p->buf, buf_cap);
+    }
+    if (p->buf == NULL || p->off == NULL || p->len == NULL) {
+      rc = TA_ENOMEM;
+      break;
+    }
+    size_t kl;
+    if (trie_norm_key(line, ll, p->buf + buf_len, TRIE_MAX_KEY + 1, &kl) != 0) continue;
+    p->off[p->n] = buf_len;
+    p->len[p->n] = kl;
+    p->n++;
+    buf_len += kl;
+  }
+  fclose(f);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  const char *trie_path = NULL, *prefix_path = NULL, *rules_path = NULL;
+  size_t n = 5;
+  int rounds = 5;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--trie") && i + 1 < argc) trie_path = argv[++i];
+    else if (!strcmp(argv[i], "--prefixes") && i + 1 < argc) prefix_path = argv[++i];
+    else if (!strcmp(argv[i], "--filters") && i + 1 < argc) rules_path = argv[++i];
+    else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+    else {
+      fprintf(stderr, "usage: flt-bench --trie FILE --prefixes FILE --filters RULES "
+                      "[--n 5] [--rounds 5]\n");
+      return 2;
+    }
+  }
+  if (!trie_path || !prefix_path || !rules_path || n == 0 || n > 32 || rounds < 1) {
+    fprintf(stderr, "flt-bench: --trie, --prefixes and --filters are required; n is 1..32\n");
+    return 2;
+  }
+  trie_reader_t *r = NULL;
+  int rc = trie_open(trie_path, &r);
+  if (rc) return die(trie_path, rc);
+  flt_ruleset_t *rules = NULL, *empty = NULL;
+  flt_error_t err;
+  rc = flt_compile_file(rules_path, &rules, &err);
+  if (rc) {
+    fprintf(stderr, "flt-bench: %s:%u: %s\n", rules_path, err.line, err.message);
+    return 1;
+  }
+  if ((rc = flt_ruleset_empty(&empty))) return die("empty rule set", rc);
+  prefixes_t p;
+  if ((rc = read_prefixes(prefix_path, &p))) return die(prefix_path, rc);
+  if (p.n == 0) return die(prefix_path, TA_EEMPTY);
+
+  size_t total = p.n * (size_t)rounds;
+  uint64_t *ns[N_CONF];
+  uint64_t hits_total[N_CONF] = {0}, suppressed = 0;
+  for (int c = 0; c < N_CONF; c++) {
+    ns[c] = malloc(total * sizeof **ns);
+    if (ns[c] == NULL) return die("timings", TA_ENOMEM);
+  }
+  trie_hit_t hits[32];
+  for (int round = 0; round < rounds; round++) {
+    for (int c = 0; c < N_CONF; c++) {
+      for (size_t i = 0; i < p.n; i++) {
+        const char *key = p.buf + p.off[i];
+        size_t n_hits = 0;
+        flt_filter_t f = {.rs = c == RULES ? rules : empty};
+        uint64_t t0 = now_ns();
+        if (c == PLAIN)
+          rc = trie_lookup(r, key, p.len[i], (unsigned)n, hits, &n_hits);
+        else
+          rc = trie_lookup_filtered(r, key, p.len[i], n, flt_keep, &f, hits, &n_hits);
+        uint64_t t1 = now_ns();
+        if (rc) return die("lookup", rc);
+        ns[c][(size_t)round * p.n + i] = t1 - t0;
+        hits_total[c] += n_hits;
+        if (c == RULES)
+          for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
+      }
+    }
+  }
+  printf("prefixes=%zu rounds=%d n=%zu rules=%zu\n", p.n, rounds, n, flt_rule_count(rules));
+  for (int c = 0; c < N_CONF; c++) {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < total; i++) sum += ns[c][i];
+    qsort(ns[c], total, sizeof **ns, cmp_u64);
+    printf("%s median_ns=%llu mean_ns=%.0f p99_ns=%llu hits=%llu", conf_name[c],
+           (unsigned long long)ns[c][total / 2], (double)sum / (double)total,
+           (unsigned long long)ns[c][total * 99 / 100], (unsigned long long)hits_total[c]);
+    if (c == RULES) printf(" suppressed=%llu", (unsigned long long)suppressed);
+    printf("\n");
+    free(ns[c]);
+  }
+  free(p.buf);
+  free(p.off);
+  free(p.len);
+  flt_ruleset_free(rules);
+  flt_ruleset_free(empty);
+  trie_close(r);
+  return 0;
+}

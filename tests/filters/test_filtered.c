@@ -1,0 +1,266 @@
+/* The serve-time filter path end to end (SPEC §9): a trie file written by trie_write, rules
+ * compiled by flt_compile, answers from trie_lookup_filtered with flt_keep. Brute force: for
+ * random key sets and random rule sets (every kind, Unicode included, display forms that differ
+ * from their keys), for many prefixes and N = 1..10, the filtered answer must equal filtering
+ * the whole set and sorting it (score descending, key ascending) and taking the first N. Plus
+ * the case the issue names: every stored top-k entry of a node blocked. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "flt.h"
+
+#define MAX_KEYS 400
+
+typedef struct {
+  char key[256], display[256];
+  size_t key_len, display_len;
+  double score;
+} entry_t;
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+static uint32_t rnd(uint32_t n) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t)(rng_state % n);
+}
+
+static const char *const atoms[] = {
+    "a", "b", "c", "ab", "A", "B", " ", " ", "-", "\xc3\xa9", "\xc3\x89", "\xc3\x9f", "1",
+    "\xef\xbc\x92", "\xe4\xb8\xad", "\xe6\x96\x87", "\xce\xa3", "e\xcc\x81", "\xe0\xa4\x95\xe0\xa4\xbf"};
+
+static size_t random_raw(char *out, size_t cap, int max_atoms) {
+  size_t len = 0;
+  int n = 1 + (int)rnd((uint32_t)max_atoms);
+  for (int i = 0; i < n; i++) {
+    const char *a = atoms[rnd(sizeof atoms / sizeof *atoms)];
+    size_t al = strlen(a);
+    if (len + al >= cap) break;
+    memcpy(out + len, a, al);
+    len += al;
+  }
+  out[len] = '\0';
+  return len;
+}
+
+static int cmp_rank(const void *pa, const void *pb) {
+  const entry_t *a = pa, *b = pb;
+  if (a->score != b->score) return a->score > b->score ? -1 : 1;
+  size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+  int c = memcmp(a->key, b->key, n);
+  if (c) return c;
+  return a->key_len < b->key_len ? -1 : a->key_len > b->key_len;
+}
+
+/* Writes entries[0..n) to a fresh trie file with the given k and opens it. */
+static trie_reader_t *write_trie(const entry_t *entries, size_t n, unsigned k, char *path) {
+  strcpy(path, "/tmp/flt_filtered_XXXXXX");
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "wb");
+  assert_non_null(f);
+  trie_entry_t *te = calloc(n ? n : 1, sizeof *te);
+  assert_non_null(te);
+  for (size_t i = 0; i < n; i++)
+    te[i] = (trie_entry_t){entries[i].key, entries[i].key_len, entries[i].display,
+                           entries[i].display_len, entries[i].score};
+  trie_write_opts_t opts = {.k = k, .build_time = 1, .source = "test_filtered"};
+  int rc = trie_write(f, te, n, &opts);
+  if (rc != 0) fail_msg("trie_write: %s", ta_strerror(rc));
+  assert_int_equal(fclose(f), 0);
+  free(te);
+  trie_reader_t *r = NULL;
+  rc = trie_open(path, &r);
+  if (rc != 0) fail_msg("trie_open: %s", ta_strerror(rc));
+  return r;
+}
+
+/* Asserts that the filtered lookup of prefix with n equals the brute-force answer over the
+ * ranked entries. */
+static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, const entry_t *ranked,
+                         size_t n_entries, const char *prefix, size_t plen, size_t n,
+                         size_t *nonempty, size_t *walked_past) {
+  trie_hit_t hits[16];
+  size_t n_hits = 99;
+  flt_filter_t f = {.rs = rs};
+  int rc = trie_lookup_filtered(r, prefix, plen, n, flt_keep, &f, hits, &n_hits);
+  if (rc != 0) fail_msg("trie_lookup_filtered(\"%.*s\"): %s", (int)plen, prefix, ta_strerror(rc));
+  size_t want = 0, skipped = 0;
+  for (size_t i = 0; i < n_entries && want < n; i++) {
+    const entry_t *e = &ranked[i];
+    if (e->key_len < plen || memcmp(e->key, prefix, plen) != 0) continue;
+    if (flt_match(rs, e->key, e->key_len, NULL)) {
+      skipped++;
+      continue;
+    }
+    if (want >= n_hits)
+      fail_msg("prefix \"%.*s\" n=%zu: %zu hits, but \"%s\" (score %g) is missing", (int)plen,
+               prefix, n, n_hits, e->display, e->score);
+    const trie_hit_t *h = &hits[want];
+    if (h->text_len != e->display_len || memcmp(h->text, e->display, e->display_len) != 0 ||
+        h->score != e->score)
+      fail_msg("prefix \"%.*s\" n=%zu hit %zu: \"%.*s\" (%g), want \"%s\" (%g)", (int)plen,
+               prefix, n, want, (int)h->text_len, h->text, h->score, e->display, e->score);
+    want++;
+  }
+  if (n_hits != want)
+    fail_msg("prefix \"%.*s\" n=%zu: %zu hits, want %zu", (int)plen, prefix, n, n_hits, want);
+  uint64_t suppressed = 0;
+  for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
+  assert_true(suppressed >= skipped); /* every skipped one went through keep and was counted */
+  if (want) (*nonempty)++;
+  if (skipped) (*walked_past)++;
+}
+
+static void test_brute_force(void **state) {
+  (void)state;
+  static entry_t entries[MAX_KEYS], ranked[MAX_KEYS];
+  static const char *const kind_prefix[] = {"word:", "phrase:", "prefix:", "exact:"};
+  size_t nonempty = 0, walked_past = 0, lookups = 0;
+  for (int round = 0; round < 60; round++) {
+    size_t n_entries = 0, target = 1 + rnd(MAX_KEYS);
+    for (size_t tries = 0; n_entries < target && tries < 4 * MAX_KEYS; tries++) {
+      char raw[200];
+      size_t rl = random_raw(raw, sizeof raw, 6);
+      entry_t *e = &entries[n_entries];
+      assert_int_equal(trie_norm_key(raw, rl, e->key, sizeof e->key, &e->key_len), 0);
+      assert_int_equal(trie_norm_display(raw, rl, e->display, sizeof e->display, &e->display_len), 0);
+      if (e->key_len == 0) continue;
+      int dup = 0;
+      for (size_t i = 0; i < n_entries && !dup; i++)
+        dup = entries[i].key_len == e->key_len && memcmp(entries[i].key, e->key, e->key_len) == 0;
+      if (dup) continue;
+      e->score = (double)(1 + rnd(rnd(2) ? 5 : 1000)); /* many ties */
+      n_entries++;
+    }
+    memcpy(ranked, entries, n_entries * sizeof *entries);
+    qsort(ranked, n_entries, sizeof *ranked, cmp_rank);
+
+    /* rules: mostly cut from the keys (so they bite), some random; invalid ones skipped */
+    char file[8192];
+    size_t flen = 0;
+    size_t n_rules = rnd(3) == 0 ? 0 : 1 + rnd(30);
+    for (size_t i = 0; i < n_rules; i++) {
+      flt_kind_t kind = (flt_kind_t)rnd(FLT_KIND_COUNT);
+      const entry_t *src = &entries[rnd((uint32_t)n_entries)];
+      char text[256];
+      if (rnd(4) == 0) {
+        random_raw(text, sizeof text, 3);
+      } else if (kind == FLT_PREFIX) {
+        size_t cut = 1 + rnd((uint32_t)src->key_len);
+        while (cut < src->key_len && ((unsigned char)src->key[cut] & 0xC0) == 0x80) cut++;
+        snprintf(text, sizeof text, "%.*s", (int)cut, src->key);
+      } else if (kind == FLT_WORD) {
+        size_t s = rnd((uint32_t)src->key_len), e;
+        while (s > 0 && src->key[s - 1] != ' ') s--;
+        for (e = s; e < src->key_len && src->key[e] != ' ' && src->key[e] != '-';) e++;
+        snprintf(text, sizeof text, "%.*s", (int)(e - s), src->key + s);
+      } else {
+        snprintf(text, sizeof text, "%s", rnd(2) ? src->display : src->key);
+      }
+      char line[300];
+      int ll = snprintf(line, sizeof line, "%s%s\n", kind_prefix[kind], text);
+      flt_ruleset_t *probe = NULL;
+      if (flt_compile(line, (size_t)ll, &probe, NULL) != 0) continue;
+      flt_ruleset_free(probe);
+      memcpy(file + flen, line, (size_t)ll);
+      flen += (size_t)ll;
+    }
+    flt_ruleset_t *rs = NULL;
+    flt_error_t err;
+    if (flt_compile(file, flen, &rs, &err) != 0) fail_msg("line %u: %s", err.line, err.message);
+
+    unsigned k = 1 + rnd(8);
+    char path[64];
+    trie_reader_t *r = write_trie(entries, n_entries, k, path);
+
+    for (int p = 0; p < 40; p++) {
+      char prefix[256];
+      size_t plen;
+      if (p == 0) {
+        plen = 0;
+        prefix[0] = '\0';
+      } else if (p % 8 == 7) {
+        char raw[64];
+        size_t rl = random_raw(raw, sizeof raw, 2);
+        assert_int_equal(trie_norm_key(raw, rl, prefix, sizeof prefix, &plen), 0);
+      } else {
+        const entry_t *src = &entries[rnd((uint32_t)n_entries)];
+        plen = rnd((uint32_t)src->key_len + 1);
+        while (plen < src->key_len && ((unsigned char)src->key[plen] & 0xC0) == 0x80) plen++;
+        memcpy(prefix, src->key, plen);
+      }
+      for (size_t n = 1; n <= 10; n++) {
+        check_prefix(r, rs, ranked, n_entries, prefix, plen, n, &nonempty, &walked_past);
+        lookups++;
+      }
+    }
+    trie_close(r);
+    unlink(path);
+    flt_ruleset_free(rs);
+  }
+  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones\n", lookups,
+                nonempty, walked_past);
+  assert_true(nonempty > lookups / 2);
+  assert_true(walked_past > lookups / 10);
+}
+
+/* Every completion the node stores (k = 3) is blocked: the answer still has n, in rank order. */
+static void test_all_stored_blocked(void **state) {
+  (void)state;
+  static entry_t entries[20];
+  for (int i = 0; i < 20; i++) {
+    entry_t *e = &entries[i];
+    e->key_len = (size_t)snprintf(e->key, sizeof e->key, "item %02d", i);
+    e->display_len = (size_t)snprintf(e->display, sizeof e->display, "Item %02d", i);
+    e->score = 100.0 - i;
+  }
+  char path[64];
+  trie_reader_t *r = write_trie(entries, 20, 3, path);
+  flt_ruleset_t *rs = NULL;
+  const char *rules = "exact:item 00\nexact:ITEM 01\nprefix:item 02\nphrase:item 03\n"
+                      "exact:item 04\nexact:item 05\nexact:item 06\n";
+  assert_int_equal(flt_compile(rules, strlen(rules), &rs, NULL), 0);
+  trie_hit_t hits[10];
+  size_t n_hits = 0;
+  flt_filter_t f = {.rs = rs};
+  assert_int_equal(trie_lookup_filtered(r, "item", 4, 5, flt_keep, &f, hits, &n_hits), 0);
+  assert_int_equal(n_hits, 5);
+  for (size_t i = 0; i < 5; i++) {
+    char want[16];
+    snprintf(want, sizeof want, "Item %02zu", i + 7);
+    assert_int_equal(hits[i].text_len, strlen(want));
+    assert_memory_equal(hits[i].text, want, strlen(want));
+  }
+  assert_int_equal(f.suppressed[FLT_EXACT], 5);
+  assert_int_equal(f.suppressed[FLT_PREFIX], 1);
+  assert_int_equal(f.suppressed[FLT_PHRASE], 1);
+  /* more asked than remain unblocked: all that remain */
+  assert_int_equal(trie_lookup_filtered(r, "item 0", 6, 10, flt_keep, &f, hits, &n_hits), 0);
+  assert_int_equal(n_hits, 3); /* item 07, 08, 09 */
+  /* everything blocked */
+  flt_ruleset_free(rs);
+  assert_int_equal(flt_compile("word:item\n", 10, &rs, NULL), 0);
+  f = (flt_filter_t){.rs = rs};
+  assert_int_equal(trie_lookup_filtered(r, "it", 2, 5, flt_keep, &f, hits, &n_hits), 0);
+  assert_int_equal(n_hits, 0);
+  assert_int_equal(f.suppressed[FLT_WORD], 20);
+  flt_ruleset_free(rs);
+  trie_close(r);
+  unlink(path);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_brute_force),
+      cmocka_unit_test(test_all_stored_blocked),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,353 @@
+/* Unit tests of the blocklist rules (filters/, SPEC §9): the parser's errors and their line
+ * numbers, each rule kind, evasion attempts (case, accents, full-width forms, spacing, token
+ * boundaries, Unicode letters, digits and marks), the rule-set version, and the keep predicate. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "flt.h"
+
+static flt_ruleset_t *compile_ok(const char *text) {
+  flt_ruleset_t *rs = NULL;
+  flt_error_t err;
+  int rc = flt_compile(text, strlen(text), &rs, &err);
+  if (rc != 0) fail_msg("rules refused (%s): line %u: %s", ta_strerror(rc), err.line, err.message);
+  assert_non_null(rs);
+  return rs;
+}
+
+/* The file must be refused with error code rc at line, with a message containing needle. */
+static void expect_refused(const char *text, size_t len, int rc_want, unsigned line,
+                           const char *needle) {
+  flt_ruleset_t *rs = (flt_ruleset_t *)(uintptr_t)1;
+  flt_error_t err;
+  int rc = flt_compile(text, len, &rs, &err);
+  if (rc != rc_want)
+    fail_msg("rc %d (%s), want %d; line %u: %s", rc, ta_strerror(rc), rc_want, err.line,
+             err.message);
+  assert_null(rs);
+  if (err.line != line) fail_msg("line %u, want %u (%s)", err.line, line, err.message);
+  if (strstr(err.message, needle) == NULL) fail_msg("message \"%s\" lacks \"%s\"", err.message, needle);
+}
+
+/* Is text (any spelling; normalized here) suppressed, and by which kind? -1 when not. */
+static int blocked_by(const flt_ruleset_t *rs, const char *text) {
+  flt_kind_t kind = FLT_KIND_COUNT;
+  int rc = flt_match_text(rs, text, strlen(text), &kind);
+  if (rc < 0) fail_msg("cannot normalize \"%s\": %s", text, ta_strerror(rc));
+  if (rc == 0) return -1;
+  assert_true(kind < FLT_KIND_COUNT);
+  return (int)kind;
+}
+
+static void expect_blocked(const flt_ruleset_t *rs, const char *text, flt_kind_t kind) {
+  int got = blocked_by(rs, text);
+  if (got != (int)kind)
+    fail_msg("\"%s\": %s, want blocked by %s", text, got < 0 ? "kept" : flt_kind_name(got),
+             flt_kind_name(kind));
+}
+
+static void expect_kept(const flt_ruleset_t *rs, const char *text) {
+  int got = blocked_by(rs, text);
+  if (got >= 0) fail_msg("\"%s\" blocked by a %s rule, want kept", text, flt_kind_name(got));
+}
+
+static void test_parse_errors(void **state) {
+  (void)state;
+  const char *t;
+  t = "word:ok\nfoo:bar\n";
+  expect_refused(t, strlen(t), TA_EPARSE, 2, "unknown rule kind 'foo'");
+  t = "\n\n# comment\nword:\n";
+  expect_refused(t, strlen(t), TA_EPARSE, 4, "empty word rule");
+  t = "exact:   \t \n";
+  expect_refused(t, strlen(t), TA_EPARSE, 1, "empty exact rule");
+  t = "prefix:\xe2\x80\x83\n"; /* only an em space: empty after normalization */
+  expect_refused(t, strlen(t), TA_EPARSE, 1, "empty prefix rule");
+  t = "word:fine\r\nword:two tokens\r\n";
+  expect_refused(t, strlen(t), TA_EPARSE, 2, "one token");
+  t = "kill all\n"; /* a bare rule is a word rule */
+  expect_refused(t, strlen(t), TA_EPARSE, 1, "one token");
+  t = "word:c++\n";
+  expect_refused(t, strlen(t), TA_EPARSE, 1, "one token");
+  t = "ok\n# fine\nphrase:!!! ...\n";
+  expect_refused(t, strlen(t), TA_EPARSE, 3, "no letters or digits");
+  t = "ok\n\xff\xfe\n";
+  expect_refused(t, strlen(t), TA_EUTF8, 2, "invalid UTF-8");
+  t = "# comment \xc3\n"; /* invalid UTF-8 in a comment is refused too: the file is UTF-8 */
+  expect_refused(t, strlen(t), TA_EUTF8, 1, "invalid UTF-8");
+  t = "a\nb\nc\0d\n";
+  expect_refused(t, 8, TA_EPARSE, 3, "NUL");
+  t = "word:ok\nexact:ok2"; /* last line without a line end */
+  flt_ruleset_free(compile_ok(t));
+  t = "word:ok\nword:two tokens"; /* last line without a line end still counted */
+  expect_refused(t, strlen(t), TA_EPARSE, 2, "one token");
+
+  char *longline = malloc(FLT_MAX_LINE + 16);
+  assert_non_null(longline);
+  memcpy(longline, "ok\n", 3);
+  memset(longline + 3, 'a', FLT_MAX_LINE + 1);
+  longline[3 + FLT_MAX_LINE + 1] = '\n';
+  expect_refused(longline, FLT_MAX_LINE + 5, TA_ETOOLONG, 2, "limit");
+  /* exactly at the limit is fine */
+  flt_ruleset_free(compile_ok(
+      (longline[3 + FLT_MAX_LINE] = '\n', longline[3 + FLT_MAX_LINE + 1] = '\0', longline)));
+  free(longline);
+
+  size_t big = (size_t)FLT_MAX_TEXT + 1;
+  char *huge = malloc(big);
+  assert_non_null(huge);
+  memset(huge, '\n', big);
+  expect_refused(huge, big, TA_ETOOLONG, 0, "limit");
+  free(huge);
+
+  /* a refused file leaves nothing behind, and NULL error pointer is allowed */
+  flt_ruleset_t *rs = NULL;
+  assert_int_equal(flt_compile("x y", 3, &rs, NULL), TA_EPARSE);
+  assert_null(rs);
+  assert_int_equal(flt_compile(NULL, 0, NULL, NULL), TA_EINVAL);
+}
+
+static void test_syntax_accepted(void **state) {
+  (void)state;
+  /* BOM, CRLF, blanks, indented comments, case-insensitive kind names, blanks around ':' */
+  flt_ruleset_t *rs = compile_ok("\xef\xbb\xbf# starter\r\n\r\n   \t\r\n  # indented comment\r\n"
+                                 "WORD:alpha\r\n  Phrase : beta gamma\r\nprefix:delta\r\n"
+                                 "exact:epsilon zeta\r\nbare\r\nword:alpha\r\n");
+  flt_info_t info;
+  assert_int_equal(flt_get_info(rs, &info), 0);
+  assert_int_equal(info.rules[FLT_WORD], 2); /* alpha (twice: one rule), bare */
+  assert_int_equal(info.rules[FLT_PHRASE], 1);
+  assert_int_equal(info.rules[FLT_PREFIX], 1);
+  assert_int_equal(info.rules[FLT_EXACT], 1);
+  assert_int_equal(flt_rule_count(rs), 5);
+  assert_int_equal(strlen(info.version_hex), 16);
+  assert_true(info.text_len > 0 && memcmp(info.text, "\xef\xbb\xbf# starter", 12) == 0);
+  expect_blocked(rs, "alpha", FLT_WORD);
+  expect_blocked(rs, "bare", FLT_WORD);
+  expect_blocked(rs, "x beta gamma y", FLT_PHRASE);
+  expect_blocked(rs, "delta force", FLT_PREFIX);
+  expect_blocked(rs, "epsilon zeta", FLT_EXACT);
+  expect_kept(rs, "gamma beta");
+  flt_ruleset_free(rs);
+  flt_ruleset_free(NULL);
+}
+
+static void test_kinds(void **state) {
+  (void)state;
+  flt_ruleset_t *rs = compile_ok("word:ass\nphrase:kill all\nprefix:how to make a b\n"
+                                 "exact:drugs\n");
+  /* word: whole tokens only */
+  expect_blocked(rs, "ass hat", FLT_WORD);
+  expect_blocked(rs, "big ass", FLT_WORD);
+  expect_blocked(rs, "big-ass-hat", FLT_WORD);
+  expect_blocked(rs, "(ass)", FLT_WORD);
+  expect_kept(rs, "class");
+  expect_kept(rs, "assassin");
+  expect_kept(rs, "bass guitar");
+  expect_kept(rs, "as s");
+  /* phrase: consecutive tokens, any separators */
+  expect_blocked(rs, "how to kill all humans", FLT_PHRASE);
+  expect_blocked(rs, "kill-all", FLT_PHRASE);
+  expect_blocked(rs, "kill kill all", FLT_PHRASE);
+  expect_kept(rs, "kill them all");
+  expect_kept(rs, "skill all");
+  expect_kept(rs, "kill alligator");
+  expect_kept(rs, "all kill");
+  expect_kept(rs, "kill");
+  /* prefix: bytewise on the key */
+  expect_blocked(rs, "how to make a bomb", FLT_PREFIX);
+  expect_blocked(rs, "how to make a b", FLT_PREFIX);
+  expect_kept(rs, "how to make a");
+  expect_kept(rs, "so how to make a bomb");
+  /* exact: the whole key */
+  expect_blocked(rs, "drugs", FLT_EXACT);
+  expect_kept(rs, "drugs store");
+  expect_kept(rs, "drug");
+  flt_ruleset_free(rs);
+
+  /* kinds overlapping on one key count once, under exact, prefix, word, phrase in that order */
+  rs = compile_ok("exact:bad word\nprefix:bad\nword:word\nphrase:bad word\n");
+  expect_blocked(rs, "bad word", FLT_EXACT);
+  expect_blocked(rs, "bad words", FLT_PREFIX);
+  expect_blocked(rs, "a bad word", FLT_WORD);
+  flt_ruleset_free(rs);
+  rs = compile_ok("phrase:bad word\nword:word\n");
+  expect_blocked(rs, "bad word", FLT_WORD);
+  flt_ruleset_free(rs);
+
+  /* one-token phrases, repeated first tokens, prefixes that cover others */
+  rs = compile_ok("phrase:x\nphrase:a b c\nphrase:a c\nphrase:a b d\nprefix:abc\nprefix:ab\n"
+                  "prefix:abcd\nprefix:q\n");
+  flt_info_t info;
+  assert_int_equal(flt_get_info(rs, &info), 0);
+  assert_int_equal(info.rules[FLT_PREFIX], 2); /* ab covers abc and abcd */
+  assert_int_equal(info.rules[FLT_PHRASE], 4);
+  expect_blocked(rs, "y x z", FLT_PHRASE);
+  expect_blocked(rs, "a b d", FLT_PHRASE);
+  expect_blocked(rs, "z a c", FLT_PHRASE);
+  expect_blocked(rs, "a a b c", FLT_PHRASE);
+  expect_kept(rs, "a b");
+  expect_kept(rs, "a d c");
+  expect_blocked(rs, "abx", FLT_PREFIX);
+  expect_blocked(rs, "abcdef", FLT_PREFIX);
+  expect_blocked(rs, "q", FLT_PREFIX);
+  expect_kept(rs, "a");
+  flt_ruleset_free(rs);
+}
+
+static void test_evasion(void **state) {
+  (void)state;
+  flt_ruleset_t *rs = compile_ok("word:ass\nphrase:kill all\nexact:drugs\nprefix:bomb m\n"
+                                 "word:café\nword:42\nword:中文\nword:क\n");
+  /* case, accents, full-width, extra and exotic spaces */
+  expect_blocked(rs, "ASS hat", FLT_WORD);
+  expect_blocked(rs, "\xc3\x80ss hat", FLT_WORD);                  /* Àss */
+  expect_blocked(rs, "a\xcc\x81ss hat", FLT_WORD);                 /* a + U+0301 */
+  expect_blocked(rs, "\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93 hat", FLT_WORD); /* ａｓｓ */
+  expect_blocked(rs, "\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3", FLT_WORD);     /* ＡＳＳ */
+  expect_blocked(rs, "  KILL \t\xe2\x80\x83 ALL  ", FLT_PHRASE);
+  expect_blocked(rs, "Kíll Åll", FLT_PHRASE);
+  expect_blocked(rs, " DRUGS ", FLT_EXACT);
+  expect_blocked(rs, "Dr\xc3\xbcgs", FLT_EXACT);                   /* Drügs */
+  expect_blocked(rs, "BOMB    Making", FLT_PREFIX);
+  expect_blocked(rs, "CAFE au lait", FLT_WORD);
+  expect_blocked(rs, "Caf\xc3\xa9", FLT_WORD);
+  /* digits: full-width digits fold to ASCII; a longer number is another token */
+  expect_blocked(rs, "answer 42", FLT_WORD);
+  expect_blocked(rs, "answer \xef\xbc\x94\xef\xbc\x92", FLT_WORD); /* ４２ */
+  expect_kept(rs, "answer 420");
+  expect_kept(rs, "x42");
+  /* Unicode letters: a run of CJK letters is one token; Devanagari marks stay inside a token */
+  expect_blocked(rs, "学 中文", FLT_WORD);
+  expect_blocked(rs, "中文!", FLT_WORD);
+  expect_kept(rs, "中文学");
+  expect_kept(rs, "\xe0\xa4\x95\xe0\xa4\xbf\xe0\xa4\xa4\xe0\xa4\xbe\xe0\xa4\xac"); /* किताब */
+  expect_blocked(rs, "\xe0\xa4\x95 \xe0\xa4\xac", FLT_WORD);                     /* क ब */
+  /* token boundaries */
+  expect_kept(rs, "class");
+  expect_kept(rs, "passage");
+  expect_blocked(rs, "ass.", FLT_WORD);
+  expect_blocked(rs, "x_ass", FLT_WORD); /* '_' is punctuation, not a letter */
+  flt_ruleset_free(rs);
+
+  /* rules themselves written with case, accents, full-width and odd spacing */
+  rs = compile_ok("word:\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3\nphrase:  KILL \t ALL  \n"
+                  "exact:DR\xc3\x9cGS\nprefix:  B\xc3\xb3mb  \n");
+  expect_blocked(rs, "ass", FLT_WORD);
+  expect_blocked(rs, "kill all", FLT_PHRASE);
+  expect_blocked(rs, "drugs", FLT_EXACT);
+  expect_blocked(rs, "bombs", FLT_PREFIX);
+  flt_ruleset_free(rs);
+}
+
+static void test_version(void **state) {
+  (void)state;
+  flt_ruleset_t *a = compile_ok("word:alpha\nphrase:beta gamma\nprefix:delta\n");
+  flt_ruleset_t *b = compile_ok("# same rules, other order and spelling\nprefix:DELTA\n"
+                                "phrase:Beta  Gamma\nALPHA\nword:alpha\n");
+  flt_ruleset_t *c = compile_ok("word:alpha\nphrase:beta gamma\nprefix:delte\n");
+  flt_ruleset_t *d = compile_ok("exact:alpha\nphrase:beta gamma\nprefix:delta\n");
+  flt_ruleset_t *e1 = NULL, *e2 = compile_ok("# nothing but comments\n\n");
+  assert_int_equal(flt_ruleset_empty(&e1), 0);
+  flt_info_t ia, ib, ic, id, ie1, ie2;
+  assert_int_equal(flt_get_info(a, &ia), 0);
+  assert_int_equal(flt_get_info(b, &ib), 0);
+  assert_int_equal(flt_get_info(c, &ic), 0);
+  assert_int_equal(flt_get_info(d, &id), 0);
+  assert_int_equal(flt_get_info(e1, &ie1), 0);
+  assert_int_equal(flt_get_info(e2, &ie2), 0);
+  assert_true(ia.version == ib.version);
+  assert_string_equal(ia.version_hex, ib.version_hex);
+  assert_true(ia.version != ic.version);
+  assert_true(ia.version != id.version); /* the kind is part of the version */
+  assert_true(ia.version != ie1.version);
+  assert_true(ie1.version == ie2.version);
+  assert_int_equal(flt_rule_count(e1), 0);
+  assert_int_equal(flt_get_info(NULL, &ia), TA_EINVAL);
+  flt_ruleset_free(a);
+  flt_ruleset_free(b);
+  flt_ruleset_free(c);
+  flt_ruleset_free(d);
+  flt_ruleset_free(e1);
+  flt_ruleset_free(e2);
+}
+
+static void test_keep_predicate(void **state) {
+  (void)state;
+  flt_ruleset_t *rs = compile_ok("word:ass\nphrase:kill all\nprefix:bomb\nexact:drugs\n");
+  flt_filter_t f = {.rs = rs};
+  const char *texts[] = {"Ass Hat", "kill ALL", "Bombs", "Drugs", "fine", "class", "\xff"};
+  int want[] = {0, 0, 0, 0, 1, 1, 0};
+  for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+    trie_hit_t hit = {.id = (uint32_t)i, .score = 1.0, .text = texts[i],
+                      .text_len = strlen(texts[i])};
+    assert_int_equal(flt_keep(&f, &hit), want[i]);
+  }
+  assert_int_equal(f.suppressed[FLT_WORD], 1);
+  assert_int_equal(f.suppressed[FLT_PHRASE], 1);
+  assert_int_equal(f.suppressed[FLT_PREFIX], 1);
+  assert_int_equal(f.suppressed[FLT_EXACT], 1);
+  assert_int_equal(f.unreadable, 1); /* invalid UTF-8 fails closed */
+  assert_string_equal(flt_kind_name(FLT_PREFIX), "prefix");
+  assert_string_equal(flt_kind_name(FLT_KIND_COUNT), "?");
+  flt_ruleset_free(rs);
+
+  /* no rule set and the empty one keep everything */
+  flt_filter_t none = {.rs = NULL};
+  trie_hit_t hit = {.text = "ass", .text_len = 3};
+  assert_int_equal(flt_keep(&none, &hit), 1);
+}
+
+static void test_compile_file(void **state) {
+  (void)state;
+  char path[] = "/tmp/flt_test_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  assert_non_null(f);
+  fputs("word:ass\nbad kind:x\n", f);
+  fclose(f);
+  flt_ruleset_t *rs = NULL;
+  flt_error_t err;
+  assert_int_equal(flt_compile_file(path, &rs, &err), TA_EPARSE);
+  assert_int_equal(err.line, 2);
+  assert_null(rs);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("word:ass\n", f);
+  fclose(f);
+  assert_int_equal(flt_compile_file(path, &rs, &err), 0);
+  expect_blocked(rs, "ass", FLT_WORD);
+  flt_ruleset_free(rs);
+  remove(path);
+  assert_int_equal(flt_compile_file(path, &rs, &err), TA_ENOENT);
+  assert_int_equal(err.line, 0);
+  assert_non_null(strstr(err.message, path));
+
+  /* the shipped starter file compiles and has a rule of every kind */
+  const char *src = getenv("TA_SOURCE_DIR");
+  assert_non_null(src);
+  char starter[4096];
+  snprintf(starter, sizeof starter, "%s/data/blocklist.rules", src);
+  if (flt_compile_file(starter, &rs, &err) != 0)
+    fail_msg("%s:%u: %s", starter, err.line, err.message);
+  flt_info_t info;
+  assert_int_equal(flt_get_info(rs, &info), 0);
+  for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(info.rules[k] > 0);
+  flt_ruleset_free(rs);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_syntax_accepted),
+      cmocka_unit_test(test_kinds),          cmocka_unit_test(test_evasion),
+      cmocka_unit_test(test_version),        cmocka_unit_test(test_keep_predicate),
+      cmocka_unit_test(test_compile_file),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -14,6 +14,15 @@ Prints a one-line summary on stderr.
 import argparse
 import datetime
 import sys
+import unicodedata
+
+
+def rough_key(q):
+    """Close to SPEC §3's key (NFKC, case fold, marks stripped, spaces collapsed); only used
+    for the 'seen in training' share printed in the summary."""
+    q = unicodedata.normalize("NFKC", q).casefold()
+    q = "".join(c for c in unicodedata.normalize("NFD", q) if not unicodedata.combining(c))
+    return " ".join(q.split())
 
 
 def week_range(s):
@@ -32,6 +41,8 @@ def main():
     a = ap.parse_args()
     seen = set()
     counts = {}
+    train_keys = set()
+    test_queries = []
     n_rows = n_bad = n_train = n_test = 0
     with open(a.log, encoding="utf-8", errors="surrogateescape", newline="\n") as f, \
          open(a.train, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as tr, \
@@ -60,16 +71,21 @@ def main():
             week = t.isocalendar()[1]
             if a.train_weeks[0] <= week <= a.train_weeks[1]:
                 tr.write("%s\t%s\t%s\t\t\n" % ev)
+                train_keys.add(rough_key(query))
                 n_train += 1
             elif a.test_weeks[0] <= week <= a.test_weeks[1]:
                 te.write(query + "\n")
+                test_queries.append(query)
                 n_test += 1
     if a.freq:
         with open(a.freq, "w", encoding="utf-8", errors="surrogateescape", newline="\n") as fq:
             fq.writelines("%s\t%d\n" % qc for qc in sorted(counts.items()))
-    print("split_aol: %d rows, %d events, %d train (weeks %d-%d), %d test (weeks %d-%d), %d bad"
+    n_seen = sum(1 for q in test_queries if rough_key(q) in train_keys)
+    print("split_aol: %d rows, %d events, %d train (weeks %d-%d), %d test (weeks %d-%d), "
+          "%d bad; %.1f%% of test events repeat a query seen in training"
           % (n_rows, len(seen), n_train, a.train_weeks[0], a.train_weeks[1], n_test,
-             a.test_weeks[0], a.test_weeks[1], n_bad), file=sys.stderr)
+             a.test_weeks[0], a.test_weeks[1], n_bad,
+             100.0 * n_seen / n_test if n_test else 0.0), file=sys.stderr)
 
 
 if __name__ == "__main__":

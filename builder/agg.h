@@ -92,6 +92,7 @@ typedef enum { AGG_FORMAT_TSV = 0, AGG_FORMAT_AOL = 1 } agg_format_t;
 #define AGG_BAD_TABLE(X)                                   \
   X(AGG_BAD_TIMESTAMP, "bad timestamp")                    \
   X(AGG_BAD_FIELDS, "missing field")                       \
+  X(AGG_BAD_EXTRA, "extra field")                          \
   X(AGG_BAD_UTF8, "invalid UTF-8")                         \
   X(AGG_BAD_EMPTY, "empty query")                          \
   X(AGG_BAD_TOOLONG, "too long")

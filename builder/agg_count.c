@@ -274,9 +274,27 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
   }
 }
 
+uint64_t agg__counter_hash(const agg__counter_t *c, agg_week_t w, const char *s, size_t len) {
+  return agg__hash(s, len, c->seed ^ (uint64_t)(uint32_t)w);
+}
+
+void agg__counter_prefetch(const agg__counter_t *c, uint64_t h, int deep) {
+  const slot_t *sl = &c->slots[h & (c->cap - 1)];
+  if (!deep) {
+    __builtin_prefetch(sl);
+  } else if (sl->hash == h && sl->e) {
+    __builtin_prefetch(sl->e);
+  }
+}
+
 int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n) {
+  if (len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
+  return agg__counter_add_hashed(c, w, s, len, n, agg__counter_hash(c, w, s, len));
+}
+
+int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
+                            uint64_t n, uint64_t h) {
   if (c->finished || len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
-  uint64_t h = agg__hash(s, len, c->seed ^ (uint64_t)(uint32_t)w);
   size_t mask = c->cap - 1, i = h & mask;
   for (; c->slots[i].e; i = (i + 1) & mask) {
     entry_t *e = c->slots[i].e;
@@ -295,7 +313,7 @@ int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
       int rc = grow(c);
       if (rc) return rc;
     }
-    return agg__counter_add(c, w, s, len, n);
+    return agg__counter_add_hashed(c, w, s, len, n, h);
   }
   entry_t *e = arena_alloc(c, (sizeof(entry_t) + len + 7) & ~(size_t)7, &spilled);
   if (!e) return TA_ENOMEM;

@@ -61,6 +61,12 @@ typedef struct agg__counter agg__counter_t;
 /* budget: bytes the table may hold before it spills a sorted run into spill_dir. */
 int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **out);
 int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n);
+/* The same add in steps, so a caller with a batch can prefetch: hash every pair, prefetch its
+ * slot (deep = 0), then its entry (deep = 1), then add them. */
+uint64_t agg__counter_hash(const agg__counter_t *c, agg_week_t w, const char *s, size_t len);
+void agg__counter_prefetch(const agg__counter_t *c, uint64_t h, int deep);
+int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
+                            uint64_t n, uint64_t h);
 uint64_t agg__counter_spills(const agg__counter_t *c);
 /* Ends adding: from now on agg__counter_next yields every (week, spelling) once with its total
  * count, ascending by week then spelling bytes, whether or not runs were spilled. */

@@ -158,6 +158,11 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     return AGG__LINE_BAD;
   }
   const char *q = tab + 1;
+  /* A second TAB: most likely another format (an AOL log read as tsv has 5 fields). */
+  if (memchr(q, '\t', n - (size_t)(q - line))) {
+    *reason = AGG_BAD_EXTRA;
+    return AGG__LINE_BAD;
+  }
   int rc = display(p, q, n - (size_t)(q - line), len, reason);
   if (rc != AGG__LINE_EVENT) return rc;
   if (p->sample > 1 && sampled_out(p, agg__hash(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;

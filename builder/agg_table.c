@@ -154,7 +154,7 @@ struct agg_table {
   int eof;
   agg_week_t week;
   uint64_t rows, row, sum, events;
-  char *last;
+  char *last, *cur;     /* previous and current spelling (copies out of buf) */
   size_t last_len;
   int done, err;
   char msg[512];
@@ -328,7 +328,8 @@ int agg_table_open(const char *path, agg_table_t **out) {
   t->path = strdup(path);
   t->buf = malloc(RBUF);
   t->last = malloc(AGG_MAX_QUERY);
-  if (!t->path || !t->buf || !t->last) {
+  t->cur = malloc(AGG_MAX_QUERY);
+  if (!t->path || !t->buf || !t->last || !t->cur) {
     agg_table_close(t);
     return TA_ENOMEM;
   }
@@ -363,9 +364,11 @@ int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count)
     t->done = 1;
     return 0;
   }
-  if ((rc = read_str(t, "spelling", AGG_MAX_QUERY, s, len)) ||
-      (rc = read_uint(t, "count", count)))
-    return rc;
+  if ((rc = read_str(t, "spelling", AGG_MAX_QUERY, s, len))) return rc;
+  /* The next read may refill (move) the buffer under *s: copy the spelling out first. */
+  memcpy(t->cur, *s, *len);
+  *s = t->cur;
+  if ((rc = read_uint(t, "count", count))) return rc;
   if (*len == 0) return tfail(t, TA_ECORRUPT, "empty spelling in row %llu",
                               (unsigned long long)t->row);
   if (!trie_utf8_valid(*s, *len))
@@ -381,10 +384,10 @@ int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count)
       return tfail(t, TA_ECORRUPT, "row %llu: spellings out of order or repeated",
                    (unsigned long long)t->row);
   }
-  /* The spelling may sit in the buffer that the next refill moves: keep our own copy. */
-  memcpy(t->last, *s, *len);
+  char *swap = t->last; /* cur becomes last; *s stays valid until the next call */
+  t->last = t->cur;
+  t->cur = swap;
   t->last_len = *len;
-  *s = t->last;
   t->sum += *count;
   t->row++;
   return 1;
@@ -396,6 +399,7 @@ void agg_table_close(agg_table_t *t) {
   free(t->path);
   free(t->buf);
   free(t->last);
+  free(t->cur);
   free(t);
 }
 

@@ -63,32 +63,31 @@ static int acc_arena_put(bld_acc_t *a, const char *s, size_t len, uint64_t *off)
   return 0;
 }
 
-/* Table of n slots; tables stay at most 70% full. */
-static int table_init(bld__table_t *t, uint64_t n) {
-  t->slots = calloc((size_t)n, sizeof *t->slots);
+/* Table of 2^bits slots; tables stay at most 70% full. A slot's home is the top bits of its
+ * 32-bit tag (the hash's high half), so growing moves tags without touching the strings, and
+ * walking the old table in order fills the new one almost sequentially. */
+static int table_init(bld__table_t *t, unsigned bits) {
+  t->slots = calloc((size_t)1 << bits, sizeof *t->slots);
   if (!t->slots) return TA_ENOMEM;
-  t->mask = n - 1;
+  t->bits = bits;
+  t->mask = ((uint64_t)1 << bits) - 1;
   t->used = 0;
   return 0;
 }
 
-/* Rehashes into a table twice the size; hash(i) gives the full hash of entry i. */
-static int table_grow(bld__table_t *t, const bld_acc_t *a, int is_key) {
+static uint64_t table_home(const bld__table_t *t, uint32_t tag) {
+  return (uint64_t)(tag >> (32 - t->bits));
+}
+
+static int table_grow(bld__table_t *t) {
+  if (t->bits >= 32) return TA_ENOMEM;
   bld__table_t nt;
-  int rc = table_init(&nt, (t->mask + 1) * 2);
+  int rc = table_init(&nt, t->bits + 1);
   if (rc < 0) return rc;
   for (uint64_t i = 0; i <= t->mask; i++) {
     bld__slot_t s = t->slots[i];
     if (!s.idx1) continue;
-    uint64_t h;
-    if (is_key) {
-      const bld__key_t *k = &a->keys[s.idx1 - 1];
-      h = bld__hash(a->arena + k->off, k->len);
-    } else {
-      const bld__spell_t *sp = &a->spells[s.idx1 - 1];
-      h = bld__hash(a->arena + sp->off, sp->len);
-    }
-    uint64_t j = h & nt.mask;
+    uint64_t j = table_home(&nt, s.tag);
     while (nt.slots[j].idx1) j = (j + 1) & nt.mask;
     nt.slots[j] = s;
   }
@@ -98,9 +97,9 @@ static int table_grow(bld__table_t *t, const bld_acc_t *a, int is_key) {
   return 0;
 }
 
-static int table_ready(bld__table_t *t, const bld_acc_t *a, int is_key) {
-  if (!t->slots) return table_init(t, 1 << 12);
-  if ((t->used + 1) * 10 > (t->mask + 1) * 7) return table_grow(t, a, is_key);
+static int table_ready(bld__table_t *t) {
+  if (!t->slots) return table_init(t, 12);
+  if ((t->used + 1) * 10 > (t->mask + 1) * 7) return table_grow(t);
   return 0;
 }
 
@@ -108,7 +107,7 @@ static int table_ready(bld__table_t *t, const bld_acc_t *a, int is_key) {
 static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is_key,
                                const char *s, size_t len, uint64_t h) {
   uint32_t tag = (uint32_t)(h >> 32);
-  uint64_t j = h & t->mask;
+  uint64_t j = table_home(t, tag);
   for (;;) {
     bld__slot_t *slot = &t->slots[j];
     if (!slot->idx1) return slot;
@@ -153,7 +152,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
   if (rc < 0) return rc;
 
   /* The key. */
-  if ((rc = table_ready(&a->ktab, a, 1)) < 0) return rc;
+  if ((rc = table_ready(&a->ktab)) < 0) return rc;
   uint64_t kh = bld__hash(key, klen);
   bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, kh);
   uint32_t ki;
@@ -173,7 +172,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
   }
 
   /* The display spelling. */
-  if ((rc = table_ready(&a->stab, a, 0)) < 0) return rc;
+  if ((rc = table_ready(&a->stab)) < 0) return rc;
   uint64_t dh = bld__hash(disp, dlen);
   bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
   uint32_t si;

@@ -5,9 +5,10 @@
  *            named by (offset, length). A display spelling equal to its key shares its bytes.
  *   keys[] : bld__key_t, one per distinct key     spells[] : bld__spell_t, one per distinct
  *            display spelling (a spelling has exactly one key, since key(display(x)) == key(x))
- *   ktab / stab : open-addressing tables (linear probing, power-of-two size, load <= 1/2) of
+ *   ktab / stab : open-addressing tables (linear probing, 2^bits slots, load <= 0.7) of
  *            slots {index + 1, hash tag}; 0 is an empty slot. The tag (the hash's high 32 bits)
- *            spares most string compares.
+ *            spares most string compares, and its top bits are the slot's home, so the tables
+ *            grow without rehashing strings.
  *
  *   slot (8 bytes)          bld__key_t (24 bytes)          bld__spell_t (24 bytes)
  *   +--------+--------+     +---------+-----+------+-----+  +---------+-----+-----+--------+
@@ -46,6 +47,7 @@ typedef struct {
 
 typedef struct {
   bld__slot_t *slots;
+  unsigned bits; /* size = 2^bits */
   uint64_t mask; /* size - 1 */
   uint64_t used;
 } bld__table_t;

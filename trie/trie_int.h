@@ -22,10 +22,10 @@
  *
  * One node of NODES (varint = unsigned LEB128, at most 10 bytes):
  *
- *   +-------+-----------+-------+---------+-----------------------+-------+-------------------+
- *   | flags | label_len | label | [id]    | [list_len | top-k ids] | bytes | sizes             |
- *   | 1 B   | varint    | bytes | varint  | varint    | varints   | nchild| nchild-1 varints  |
- *   +-------+-----------+-------+---------+-----------------------+-------+-------------------+
+ *   +-------+-----------+-------+--------+-----------------------+--------+--------------------+
+ *   | flags | label_len | label | [id]   | [list_len | top-k ids] | bytes  | [width | offsets]  |
+ *   | 1 B   | varint    | bytes | varint | varint    | varints   | nchild | 1 B    | nchild-1 x |
+ *   +-------+-----------+-------+--------+-----------------------+--------+--------------------+
  *     flags: bit 0 terminal (a key ends here: [id] present), bit 1 heavy (subtree holds more
  *            than k keys: the list is present), bits 2..7 number of children 0..62, or 63:
  *            a varint child count follows the flags byte.
@@ -33,8 +33,10 @@
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
  *     bytes: the first label byte of each child, strictly ascending.
- *     sizes: byte size of the subtree of each child but the last. Child 0 starts right after
- *            this node; child i+1 starts at child i + sizes[i]. Offsets only point forward.
+ *     width, offsets (only when nchild >= 2): child 0 starts right after this node (at "end");
+ *            child i >= 1 starts at end + offsets[i-1], a width-byte (1..8) little-endian
+ *            integer, strictly increasing. Fixed width gives O(1) access to any child; every
+ *            offset points forward, so a hostile file cannot make a walk loop.
  *
  *   A light node (<= k keys below it) stores no list: lookup scans its subtree, which is
  *   contiguous in pre-order, and sorts the ids it finds.
@@ -218,13 +220,24 @@ typedef struct {
   const uint8_t *list;       /* when heavy: list_len bytes of k varints */
   size_t list_len;
   const uint8_t *child_bytes;/* nchild bytes */
-  const uint8_t *sizes;      /* nchild - 1 varints */
+  const uint8_t *offsets;    /* nchild - 1 offsets of width bytes */
+  unsigned width;
   size_t end;                /* first byte after the node = start of child 0 */
 } trie__node_t;
 
-/* Parses the node at pos; every field is bounds-checked against NODES. TA_ECORRUPT on failure.
- * Does not decode the sizes (only skips them). */
+/* Parses the node at pos; every field is bounds-checked against NODES. TA_ECORRUPT on failure. */
 int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd);
+
+/* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. */
+static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
+  if (idx == 0)
+    return 0;
+  const uint8_t *p = nd->offsets + (size_t)(idx - 1) * nd->width;
+  uint64_t v = 0;
+  for (unsigned i = nd->width; i-- > 0;)
+    v = (v << 8) | p[i];
+  return v;
+}
 
 /* Decodes the heavy list of nd into ids[0..k) (ascending, each < n). TA_ECORRUPT on failure. */
 int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *ids);

@@ -27,23 +27,13 @@ static int find_answer(const trie_reader_t *r, const uint8_t *p, size_t rem, tri
     }
     p += nd->label_len;
     rem -= nd->label_len;
-    uint8_t c = *p;
-    uint64_t idx = 0;
-    while (idx < nd->nchild && nd->child_bytes[idx] < c)
-      idx++;
-    if (idx == nd->nchild || nd->child_bytes[idx] != c)
+    const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
+    if (hit == NULL)
       return 0;
-    /* Child idx starts after the subtrees of children 0..idx-1; each size moves forward. */
-    const uint8_t *sp = nd->sizes;
-    const uint8_t *send = r->nodes + r->nodes_len;
-    size_t pos = nd->end;
-    for (uint64_t i = 0; i < idx; i++) {
-      uint64_t v;
-      if (trie__varint(&sp, send, &v) != 0 || v == 0 || v > r->nodes_len - pos)
-        return TA_ECORRUPT;
-      pos += (size_t)v;
-    }
-    rc = trie__node_parse(r, pos, nd);
+    uint64_t off = trie__child_off(nd, (uint64_t)(hit - nd->child_bytes));
+    if (off >= r->nodes_len - nd->end)
+      return TA_ECORRUPT;
+    rc = trie__node_parse(r, nd->end + (size_t)off, nd);
     if (rc != 0)
       return rc;
   }
@@ -207,19 +197,13 @@ static int expand(const trie_reader_t *r, heap_t *h, const trie__node_t *nd, int
     if ((rc = heap_push(h, &s)) != 0)
       return rc;
   }
-  const uint8_t *sp = nd->sizes;
-  const uint8_t *send = r->nodes + r->nodes_len;
-  size_t pos = nd->end;
   for (uint64_t i = 0; i < nd->nchild; i++) {
-    if (i > 0) {
-      uint64_t v;
-      if (trie__varint(&sp, send, &v) != 0 || v == 0 || v > r->nodes_len - pos)
-        return TA_ECORRUPT;
-      pos += (size_t)v;
-    }
+    uint64_t off = trie__child_off(nd, i);
+    if (off >= r->nodes_len - nd->end)
+      return TA_ECORRUPT;
     s.kind = SRC_NODE;
     s.key = (uint64_t)(t + 1);
-    s.pos = pos;
+    s.pos = nd->end + (size_t)off;
     s.t = t;
     if ((rc = heap_push(h, &s)) != 0)
       return rc;

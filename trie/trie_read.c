@@ -240,10 +240,18 @@ int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd) {
     return TA_ECORRUPT;
   nd->child_bytes = p;
   p += nchild;
-  nd->sizes = p;
-  for (uint64_t i = 1; i < nchild; i++)
-    if (trie__varint(&p, end, &v) != 0)
+  nd->width = 0;
+  nd->offsets = p;
+  if (nchild >= 2) {
+    if (p >= end)
       return TA_ECORRUPT;
+    unsigned w = *p++;
+    if (w < 1 || w > 8 || (nchild - 1) * w > (uint64_t)(end - p))
+      return TA_ECORRUPT;
+    nd->width = w;
+    nd->offsets = p;
+    p += (nchild - 1) * w;
+  }
   nd->end = (size_t)(p - base);
   return 0;
 }

@@ -1,7 +1,7 @@
 /*
  * trie_verify: the full check of a trie file (docs/FORMAT.md, "What verify checks"). CRC32C of
  * every section, zero padding between sections, then one pass over NODES in pre-order with an
- * explicit stack: every child starts where its parent's sizes say, every key id appears once,
+ * explicit stack: every child starts where its parent's offsets say, every key id appears once,
  * every heavy list equals the true top-k of its subtree, and keys of equal score are ranked by
  * key bytes. Also the string and score arrays. Any failure is an error code, never a crash.
  */
@@ -38,8 +38,7 @@ static int check_layout(const trie_reader_t *r) {
 typedef struct {
   size_t end;            /* where this subtree must end */
   size_t next;           /* where the next child must start */
-  const uint8_t *sizes;  /* the next child size varint */
-  const uint8_t *bytes;  /* child first bytes */
+  trie__node_t nd;      /* the node itself (child bytes and offsets) */
   uint64_t nchild, ci;
   uint64_t count;        /* keys in the subtree so far */
   const uint8_t *list;   /* heavy: the stored list, checked when the subtree closes */
@@ -85,8 +84,7 @@ static int open_frame(const trie_reader_t *r, vstack_t *st, vids_t *ids, const t
     return TA_ECORRUPT;
   f->end = end;
   f->next = nd->end;
-  f->sizes = nd->sizes;
-  f->bytes = nd->child_bytes;
+  f->nd = *nd;
   f->nchild = nd->nchild;
   f->ci = 0;
   f->count = 0;
@@ -158,21 +156,25 @@ static int walk_nodes(const trie_reader_t *r, vids_t *ids, uint64_t *num_nodes) 
   if (rc == 0)
     rc = open_frame(r, &st, ids, &nd, r->nodes_len);
   uint64_t nodes = 1;
-  const uint8_t *nend = r->nodes + r->nodes_len;
   while (rc == 0 && st.len > 0) {
     vframe_t *f = &st.v[st.len - 1];
     if (f->ci == f->nchild) {
       rc = close_frame(r, &st);
       continue;
     }
+    /* Children tile the parent's subtree: child ci starts where child ci-1 ended. */
     size_t cstart = f->next, cend;
+    if (f->nd.end + trie__child_off(&f->nd, f->ci) != cstart) {
+      rc = TA_ECORRUPT;
+      break;
+    }
     if (f->ci + 1 < f->nchild) {
-      uint64_t size;
-      if (trie__varint(&f->sizes, nend, &size) != 0 || size == 0 || size > f->end - cstart) {
+      uint64_t off = trie__child_off(&f->nd, f->ci + 1);
+      if (off > f->end - f->nd.end) {
         rc = TA_ECORRUPT;
         break;
       }
-      cend = cstart + (size_t)size;
+      cend = f->nd.end + (size_t)off;
     } else {
       cend = f->end;
     }
@@ -180,7 +182,7 @@ static int walk_nodes(const trie_reader_t *r, vids_t *ids, uint64_t *num_nodes) 
       rc = TA_ECORRUPT;
       break;
     }
-    uint8_t first = f->bytes[f->ci];
+    uint8_t first = f->nd.child_bytes[f->ci];
     f->next = cend;
     f->ci++;
     if ((rc = trie__node_parse(r, cstart, &nd)) != 0)

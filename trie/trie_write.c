@@ -37,26 +37,53 @@ static int wbuf_reserve(wbuf_t *b, size_t extra) {
 
 /* ---- Sorting ----------------------------------------------------------------------------- */
 
+/* Keys are sorted 8 bytes at a time (MSD): by the next 8 bytes as a big-endian integer, then
+ * by how many of those bytes the key has (a key ending inside the chunk is a prefix of the
+ * longer ones with the same chunk); runs still equal move on to the next 8 bytes. Numeric
+ * compares on a packed array avoid chasing key pointers on every comparison. */
 typedef struct {
-  uint64_t head;   /* first 8 key bytes, big endian, zero padded: most comparisons end here */
-  uint32_t idx;
+  uint64_t head;   /* bytes [depth, depth + 8) big endian, zero padded */
+  uint32_t idx;    /* entry index */
+  uint32_t clen;   /* min(key length - depth, 9): 9 means "goes on" */
 } keyref_t;
 
-static int key_cmp(const char *a, size_t alen, const char *b, size_t blen) {
-  size_t m = alen < blen ? alen : blen;
-  int c = m ? memcmp(a, b, m) : 0;
-  if (c != 0)
-    return c;
-  return alen < blen ? -1 : alen > blen;
-}
-
-static int keyref_cmp(const void *x, const void *y, void *arg) {
+static int keyref_cmp(const void *x, const void *y) {
   const keyref_t *a = x, *b = y;
   if (a->head != b->head)
     return a->head < b->head ? -1 : 1;
-  const trie_entry_t *e = arg;
-  const trie_entry_t *ea = &e[a->idx], *eb = &e[b->idx];
-  return key_cmp(ea->key, ea->key_len, eb->key, eb->key_len);
+  return (a->clen > b->clen) - (a->clen < b->clen);
+}
+
+static void keyref_load(keyref_t *kr, const trie_entry_t *e, size_t depth) {
+  const trie_entry_t *x = &e[kr->idx];
+  size_t left = x->key_len - depth;
+  size_t m = left < 8 ? left : 8;
+  uint64_t h = 0;
+  for (size_t j = 0; j < 8; j++)
+    h = (h << 8) | (j < m ? (uint8_t)x->key[depth + j] : 0);
+  kr->head = h;
+  kr->clen = left > 8 ? 9 : (uint32_t)left;
+}
+
+/* Sorts kr[0..n) (heads loaded at depth) by key; TA_EINVAL on a duplicate key. */
+static int sort_keys(keyref_t *kr, size_t n, const trie_entry_t *e, size_t depth) {
+  qsort(kr, n, sizeof *kr, keyref_cmp);
+  for (size_t i = 0; i < n;) {
+    size_t j = i + 1;
+    while (j < n && kr[j].head == kr[i].head && kr[j].clen == kr[i].clen)
+      j++;
+    if (j - i > 1) {
+      if (kr[i].clen <= 8)
+        return TA_EINVAL; /* same bytes, same length */
+      for (size_t t = i; t < j; t++)
+        keyref_load(&kr[t], e, depth + 8);
+      int rc = sort_keys(kr + i, j - i, e, depth + 8);
+      if (rc != 0)
+        return rc;
+    }
+    i = j;
+  }
+  return 0;
 }
 
 typedef struct {
@@ -71,11 +98,18 @@ static int rankref_cmp(const void *x, const void *y) {
   return a->keyrank < b->keyrank ? -1 : a->keyrank > b->keyrank;
 }
 
+/* A key in key order, with its id: what the layout reads, sequentially. */
+typedef struct {
+  const char *key;
+  uint32_t len;
+  uint32_t id;
+} wkey_t;
+
 /* ---- Node layout -------------------------------------------------------------------------- */
 
 typedef struct {
   const trie_entry_t *e;  /* rank order: e[id] */
-  const uint32_t *kord;   /* key order: kord[i] = id of the i-th smallest key */
+  const wkey_t *keys;     /* key order */
   size_t n;
   uint32_t k;
   wbuf_t out;             /* NODES, reversed */
@@ -89,9 +123,9 @@ typedef struct {
   const trie_write_opts_t *opts;
 } layout_t;
 
-#define HDR_CAP (1 + 10 + 10 + TRIE_MAX_KEY + 10 + 10 + TRIE_MAX_K * 10 + 256 + 256 * 10)
+#define HDR_CAP (1 + 10 + 10 + TRIE_MAX_KEY + 10 + 10 + TRIE_MAX_K * 10 + 256 + 1 + 256 * 8)
 
-static const trie_entry_t *key_at(const layout_t *w, size_t i) { return &w->e[w->kord[i]]; }
+static const wkey_t *key_at(const layout_t *w, size_t i) { return &w->keys[i]; }
 
 static int slot_push(layout_t *w, size_t v) {
   if (w->slots_len == w->slots_cap) {
@@ -119,20 +153,20 @@ static unsigned merge_top(const uint32_t *a, unsigned na, const uint32_t *b, uns
   return n;
 }
 
-/* Lays out the subtree of the keys kord[lo..hi), which share their first d bytes, appending it
+/* Lays out the subtree of the keys keys[lo..hi), which share their first d bytes, appending it
  * reversed to w->out. Its label starts at byte d (the root's label is empty). Its top-k goes to
  * w->tops at level lvl. */
 static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, unsigned lvl,
                       unsigned *ntop_out) {
-  const trie_entry_t *first = key_at(w, lo);
+  const wkey_t *first = key_at(w, lo);
   size_t L = d;
   if (!is_root) {
-    const trie_entry_t *last = key_at(w, hi - 1);
-    size_t m = first->key_len < last->key_len ? first->key_len : last->key_len;
+    const wkey_t *last = key_at(w, hi - 1);
+    size_t m = first->len < last->len ? first->len : last->len;
     while (L < m && first->key[L] == last->key[L])
       L++;
   }
-  int terminal = first->key_len == L;
+  int terminal = first->len == L;
   size_t clo = lo + (terminal ? 1 : 0);
 
   /* Child ranges: runs of equal byte at L. */
@@ -158,7 +192,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   uint32_t *tmp = top + TRIE_MAX_K;
   unsigned ntop = 0;
   if (terminal)
-    top[ntop++] = w->kord[lo];
+    top[ntop++] = first->id;
 
   /* Children last to first, so the reversed output ends up in pre-order. */
   for (size_t ci = nchild; ci-- > 0;) {
@@ -188,7 +222,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   memcpy(h + hl, first->key + d, L - d);
   hl += L - d;
   if (terminal)
-    hl += trie__put_varint(h + hl, w->kord[lo]);
+    hl += trie__put_varint(h + hl, first->id);
   if (heavy) {
     uint8_t list[TRIE_MAX_K * 10];
     size_t ll = trie__put_varint(list, top[0]);
@@ -200,8 +234,22 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   }
   for (size_t ci = 0; ci < nchild; ci++)
     h[hl++] = (uint8_t)key_at(w, w->slots[base + ci])->key[L];
-  for (size_t ci = 0; ci + 1 < nchild; ci++)
-    hl += trie__put_varint(h + hl, w->slots[sizes + ci]);
+  if (nchild >= 2) {
+    /* Offsets of children 1.. from child 0, in the fewest bytes that hold the largest. */
+    size_t last = 0;
+    for (size_t ci = 0; ci + 1 < nchild; ci++)
+      last += w->slots[sizes + ci];
+    unsigned width = 1;
+    while (width < 8 && (last >> (8 * width)) != 0)
+      width++;
+    h[hl++] = (uint8_t)width;
+    size_t off = 0;
+    for (size_t ci = 0; ci + 1 < nchild; ci++) {
+      off += w->slots[sizes + ci];
+      for (unsigned b = 0; b < width; b++)
+        h[hl++] = (uint8_t)(off >> (8 * b));
+    }
+  }
   w->slots_len = base;
 
   if ((rc = wbuf_reserve(&w->out, hl)) != 0)
@@ -257,35 +305,28 @@ static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts
   return 0;
 }
 
-/* Sorts entries[] into rank order and returns kord (key order -> id) and the longest key. */
-static int sort_entries(trie_entry_t *entries, size_t n, uint32_t **kord_out, size_t *max_key) {
-  keyref_t *kr = malloc((n ? n : 1) * sizeof *kr);
+/* Sorts entries[] into rank order; returns the keys in key order with their ids, and the
+ * longest key. */
+static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size_t *max_key) {
+  size_t alloc_n = n ? n : 1;
+  keyref_t *kr = malloc(alloc_n * sizeof *kr);
   if (kr == NULL)
     return TA_ENOMEM;
   *max_key = 0;
   for (size_t i = 0; i < n; i++) {
-    uint8_t b[8] = {0};
-    memcpy(b, entries[i].key, entries[i].key_len < 8 ? entries[i].key_len : 8);
-    uint64_t h = 0;
-    for (int j = 0; j < 8; j++)
-      h = (h << 8) | b[j];
-    kr[i].head = h;
     kr[i].idx = (uint32_t)i;
+    keyref_load(&kr[i], entries, 0);
     if (entries[i].key_len > *max_key)
       *max_key = entries[i].key_len;
   }
-  qsort_r(kr, n, sizeof *kr, keyref_cmp, entries);
-  for (size_t i = 1; i < n; i++)
-    if (keyref_cmp(&kr[i - 1], &kr[i], entries) == 0) {
-      free(kr);
-      return TA_EINVAL; /* duplicate key */
-    }
-  rankref_t *rr = malloc((n ? n : 1) * sizeof *rr);
-  uint32_t *perm = malloc((n ? n : 1) * sizeof *perm);
-  if (rr == NULL || perm == NULL) {
+  int rc = sort_keys(kr, n, entries, 0);
+  if (rc != 0) {
     free(kr);
-    free(rr);
-    free(perm);
+    return rc;
+  }
+  rankref_t *rr = malloc(alloc_n * sizeof *rr);
+  if (rr == NULL) {
+    free(kr);
     return TA_ENOMEM;
   }
   for (size_t i = 0; i < n; i++) {
@@ -293,18 +334,23 @@ static int sort_entries(trie_entry_t *entries, size_t n, uint32_t **kord_out, si
     rr[i].keyrank = (uint32_t)i;
   }
   qsort(rr, n, sizeof *rr, rankref_cmp);
-  /* perm[id] = old index of the entry of rank id; kord[keyrank] = id (reusing rr's memory
-   * would save little: kr is freed right after). */
-  uint32_t *kord = malloc((n ? n : 1) * sizeof *kord);
-  if (kord == NULL) {
+  wkey_t *keys = malloc(alloc_n * sizeof *keys);
+  uint32_t *perm = malloc(alloc_n * sizeof *perm);
+  if (keys == NULL || perm == NULL) {
     free(kr);
     free(rr);
+    free(keys);
     free(perm);
     return TA_ENOMEM;
   }
+  /* perm[id] = index of the entry of rank id; keys[keyrank] = that key with its id. */
   for (size_t id = 0; id < n; id++) {
-    perm[id] = kr[rr[id].keyrank].idx;
-    kord[rr[id].keyrank] = (uint32_t)id;
+    uint32_t kr_i = rr[id].keyrank;
+    uint32_t idx = kr[kr_i].idx;
+    perm[id] = idx;
+    keys[kr_i].key = entries[idx].key;
+    keys[kr_i].len = (uint32_t)entries[idx].key_len;
+    keys[kr_i].id = (uint32_t)id;
   }
   free(kr);
   free(rr);
@@ -326,7 +372,7 @@ static int sort_entries(trie_entry_t *entries, size_t n, uint32_t **kord_out, si
     }
   }
   free(perm);
-  *kord_out = kord;
+  *keys_out = keys;
   return 0;
 }
 
@@ -339,15 +385,17 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   uint32_t k = opts->k;
   if (opts->progress)
     opts->progress(opts->progress_ctx, "sort", 0, n);
-  uint32_t *kord = NULL;
+  wkey_t *keys = NULL;
   size_t max_key = 0;
-  if ((rc = sort_entries(entries, n, &kord, &max_key)) != 0)
+  if ((rc = sort_entries(entries, n, &keys, &max_key)) != 0)
     return rc;
 
+  if (opts->progress)
+    opts->progress(opts->progress_ctx, "layout", 0, n);
   layout_t w;
   memset(&w, 0, sizeof w);
   w.e = entries;
-  w.kord = kord;
+  w.keys = keys;
   w.n = n;
   w.k = k;
   w.opts = opts;
@@ -470,7 +518,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     opts->progress(opts->progress_ctx, "done", n, n);
 
 done:
-  free(kord);
+  free(keys);
   free(w.out.p);
   free(w.slots);
   free(w.tops);

@@ -120,7 +120,7 @@ static void test_parse_lines(void **state) {
   size_t len;
   agg_bad_t why;
   assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 0), 0);
-  assert_int_equal(parse(&p, "1141603200\t  Caf\xc3\xa9 \t au  lait\r", &w, &len, &why),
+  assert_int_equal(parse(&p, "1141603200\t  Caf\xc3\xa9 \xe2\x80\x83 au  lait\r", &w, &len, &why),
                    AGG__LINE_EVENT);
   assert_int_equal(len, strlen("Caf\xc3\xa9 au lait"));
   assert_memory_equal(p.display, "Caf\xc3\xa9 au lait", len);
@@ -131,11 +131,13 @@ static void test_parse_lines(void **state) {
   assert_int_equal(parse(&p, "", &w, &len, &why), AGG__LINE_SKIP);
   assert_int_equal(parse(&p, "no tab here", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_FIELDS);
+  assert_int_equal(parse(&p, "1\tq\t2006-03-01 07:33:28\t\t", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(why, AGG_BAD_EXTRA);
   assert_int_equal(parse(&p, "yesterday\tq", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_TIMESTAMP);
   assert_int_equal(parse(&p, "1\t\xc3\x28", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_UTF8);
-  assert_int_equal(parse(&p, "1\t \t ", &w, &len, &why), AGG__LINE_BAD);
+  assert_int_equal(parse(&p, "1\t \x01  ", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_EMPTY);
   char *longq = malloc(AGG_MAX_QUERY + 40);
   memcpy(longq, "1\t", 2);

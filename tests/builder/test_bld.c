@@ -295,6 +295,90 @@ static void test_many_keys(void **state) {
   bld_acc_free(acc);
 }
 
+static bld_acc_t *acc_from(const char *text) {
+  bld_acc_t *acc;
+  bld_diag_t diag;
+  assert_int_equal(bld_acc_new(&acc), 0);
+  int rc = read_text(acc, text, &diag);
+  if (rc != 0) fail_msg("read failed: %s", diag.msg);
+  return acc;
+}
+
+static const char *file_text(const char *path) {
+  static char buf[256];
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  return buf;
+}
+
+/* The written file answers in rank order (score desc, key asc), with display forms, and
+ * --min-count drops light keys. */
+static void test_write_and_lookup(void **state) {
+  (void)state;
+  bld_acc_t *acc = acc_from("Café 3\ncafe 2\nCAFE 4\ncab 9\ncan 9\ncar 1\ncat 0.5\ndog 7\n");
+  char out[512];
+  snprintf(out, sizeof out, "%s/w.trie", tmpdir);
+  bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL};
+  bld_summary_t sum;
+  bld_diag_t diag;
+  int rc = bld_write(acc, out, &wo, &sum, &diag);
+  if (rc != 0) fail_msg("bld_write: %s", diag.msg);
+  bld_acc_free(acc);
+  assert_int_equal(sum.keys_written, 5);
+  assert_int_equal(sum.keys_below_min, 1); /* cat 0.5 */
+  struct stat st;
+  assert_int_equal(stat(out, &st), 0);
+  assert_int_equal((uint64_t)st.st_size, sum.file_size);
+
+  trie_reader_t *r;
+  assert_int_equal(trie_open(out, &r), 0);
+  assert_int_equal(trie_verify(r), 0);
+  trie_info_t info;
+  assert_int_equal(trie_get_info(r, &info), 0);
+  assert_int_equal(info.k, 3);
+  assert_int_equal(info.num_queries, 5);
+  assert_int_equal(info.build_time, 1700000000);
+  trie_hit_t hits[8];
+  size_t n;
+  assert_int_equal(trie_lookup(r, "ca", 2, 3, hits, &n), 0);
+  assert_int_equal(n, 3);
+  static const char *want[] = {"cab", "CAFE", "can"}; /* all 9: key order cab < cafe < can */
+  static const double want_score[] = {9, 9, 9};
+  for (size_t i = 0; i < 3; i++) {
+    if (hits[i].text_len != strlen(want[i]) || memcmp(hits[i].text, want[i], hits[i].text_len))
+      fail_msg("hit %zu is '%.*s', want '%s'", i, (int)hits[i].text_len, hits[i].text, want[i]);
+    assert_true(hits[i].score == want_score[i]);
+  }
+  assert_int_equal(trie_lookup(r, "cat", 3, 3, hits, &n), 0);
+  assert_int_equal(n, 0);
+  trie_close(r);
+
+  /* A failing build leaves the old file as it was and no temp file behind. */
+  FILE *f = fopen(out, "wb");
+  assert_non_null(f);
+  fputs("old contents", f);
+  fclose(f);
+  acc = acc_from("x 1\n");
+  wo.k = 33;
+  assert_int_equal(bld_write(acc, out, &wo, &sum, &diag), TA_ERANGE);
+  assert_non_null(strstr(diag.msg, "k must be"));
+  bld_acc_free(acc);
+  assert_string_equal(file_text(out), "old contents");
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tmpdir);
+  assert_int_not_equal(system(cmd), 0);
+
+  /* An unwritable place: a clear error, nothing created. */
+  acc = acc_from("x 1\n");
+  wo.k = 10;
+  assert_true(bld_write(acc, "/nonexistent-dir/x.trie", &wo, &sum, &diag) < 0);
+  assert_non_null(strstr(diag.msg, "/nonexistent-dir/x.trie"));
+  bld_acc_free(acc);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tsv),
@@ -309,6 +393,7 @@ int main(void) {
       cmocka_unit_test(test_acc_rejects),
       cmocka_unit_test(test_parse_count),
       cmocka_unit_test(test_many_keys),
+      cmocka_unit_test(test_write_and_lookup),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

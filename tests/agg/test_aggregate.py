@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Integration tests of typeahead-aggregate (issue 3), run on the real binary.
+
+A log with known counts (several weeks, Sunday 23:59:59 against Monday 00:00:00 UTC, unix and
+ISO timestamps, offsets, gzip and plain and stdin, AOL repeats, bad lines of each reason) must
+dump exactly the counts computed here; reruns, renamed copies and kill -9 at random moments must
+leave the tables directory byte-identical to a clean run; a tiny --mem must give the same bytes;
+a wrong --format must write nothing; hostile table files must give clear errors.
+Usage: test_aggregate.py --bin BUILD_DIR
+"""
+import argparse
+import collections
+import datetime
+import gzip
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = None
+
+
+def agg(*args, stdin=None, check=True):
+    p = subprocess.run([os.path.join(BIN, "builder", "typeahead-aggregate"), *args],
+                       input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if check and p.returncode != 0:
+        raise AssertionError("typeahead-aggregate %s failed (%d): %s"
+                             % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
+    return p
+
+
+def dump(path):
+    return agg("--dump", path).stdout.decode()
+
+
+def tree(d):
+    """Every file below d (relative path -> bytes): the byte-for-byte state of a tables dir."""
+    out = {}
+    for root, _, files in os.walk(d):
+        for f in files:
+            p = os.path.join(root, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, d)] = fh.read()
+    return out
+
+
+def monday(ts):
+    d = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).date()
+    return (d - datetime.timedelta(days=d.weekday())).isoformat()
+
+
+def iso(ts, sep="T", z="Z"):
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+        "%Y-%m-%d" + sep + "%H:%M:%S") + z
+
+
+# Raw spelling -> display form (trie_norm_display: NFC, whitespace runs -> one space, trimmed).
+SPELLINGS = {
+    "weather": "weather",
+    "Weather": "Weather",
+    "  new   york ": "new york",
+    "Caf\u00e9": "Caf\u00e9",
+    "Cafe\u0301": "Caf\u00e9",          # decomposed: NFC composes it
+    "caf\u00e9": "caf\u00e9",
+    "M\u00fcnchen": "M\u00fcnchen",
+    "na\u00efve  bayes": "na\u00efve bayes",
+    "\u5317\u4eac": "\u5317\u4eac",
+}
+
+MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
+
+
+class KnownCounts(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ta_agg_it.")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def test_dump_equals_known_counts(self):
+        rng = random.Random(3)
+        expect = collections.Counter()
+        lines_a, lines_b, lines_c = [], [], []
+        bad = collections.Counter()
+        raws = list(SPELLINGS)
+        # Events in 5 weeks, many right at the boundaries.
+        for i in range(3000):
+            week = rng.randrange(5)
+            edge = rng.random()
+            if edge < 0.2:
+                ts = MON + week * 604800 - 1         # Sunday 23:59:59: the week before
+            elif edge < 0.4:
+                ts = MON + week * 604800             # Monday 00:00:00: this week
+            else:
+                ts = MON + week * 604800 + rng.randrange(604800)
+            raw = raws[min(int(rng.paretovariate(1.2)) - 1, len(raws) - 1)]
+            form = rng.randrange(5)
+            if form == 0:
+                stamp = str(ts)
+            elif form == 1:
+                stamp = iso(ts)
+            elif form == 2:
+                stamp = iso(ts, " ", "")
+            elif form == 3:   # the same instant written in UTC+02:00
+                stamp = iso(ts + 7200, "T", "+02:00")
+            else:             # and in UTC-05:00
+                stamp = iso(ts - 18000, "T", "-0500")
+            expect[(monday(ts), SPELLINGS[raw])] += 1
+            [lines_a, lines_b, lines_c][i % 3].append(stamp + "\t" + raw)
+        # Bad lines of each reason (2% of lines: under the default --max-bad).
+        bad_lines = [("bad timestamp", "2026-02-30T00:00:00Z\tx"),
+                     ("bad timestamp", "yesterday\tx"),
+                     ("missing field", "no tab at all"),
+                     ("extra field", "1772409600\tx\ty"),
+                     ("invalid UTF-8", "1772409600\tcaf\udcc3("),
+                     ("empty query", "1772409600\t   "),
+                     ("too long", "1772409600\t" + "x" * 2000)]
+        for i in range(60):
+            reason, line = bad_lines[i % len(bad_lines)]
+            bad[reason] += 1
+            lines_a.insert(rng.randrange(len(lines_a)), line)
+        # Blank lines and CRLF are not bad.
+        lines_b.insert(5, "")
+        lines_b[7] += "\r"
+        a = os.path.join(self.tmp, "a.tsv")
+        with open(a, "wb") as f:
+            f.write(("\n".join(lines_a) + "\n").encode("utf-8", "surrogateescape"))
+        b = os.path.join(self.tmp, "b.tsv.gz")
+        with gzip.open(b, "wb") as f:
+            f.write("\n".join(lines_b).encode())   # no final newline
+        c = ("\n".join(lines_c) + "\n").encode()
+
+        # AOL: one event per (AnonID, Query, QueryTime), however many click rows.
+        aol = ["AnonID\tQuery\tQueryTime\tItemRank\tClickURL"]
+        for user in range(40):
+            events = []
+            for j in range(rng.randrange(1, 8)):
+                ts = MON + rng.randrange(5 * 604800)
+                events.append((rng.choice(raws), ts))
+            rows = []
+            for q, ts in events:
+                expect[(monday(ts), SPELLINGS[q])] += 1
+                for k in range(rng.randrange(1, 4)):
+                    rows.append("%d\t%s\t%s\t%d\thttp://example.com/%d" % (1000 + user, q,
+                                                                         iso(ts, " ", ""), k + 1, k))
+            rng.shuffle(rows)  # repeats need not be adjacent
+            aol.extend(rows)
+        aolf = os.path.join(self.tmp, "aol.txt")
+        with open(aolf, "w") as f:
+            f.write("\n".join(aol) + "\n")
+
+        tables = os.path.join(self.tmp, "tables")
+        p = agg("--tables", tables, a, b, "-", stdin=c)
+        summary = p.stderr.decode()
+        self.assertIn("3060 lines, 3000 events", summary)
+        for reason, n in bad.items():
+            self.assertIn("%s %d" % (reason, n), summary)
+        self.assertIn("%d weeks written" % len({w for w, _ in expect}), summary)
+        agg("--tables", tables, "--format", "aol", aolf)
+
+        want = "".join("%s\t%s\t%d\n" % (w, s, n) for (w, s), n in
+                       sorted(expect.items(), key=lambda kv: (kv[0][0], kv[0][1].encode())))
+        self.assertEqual(dump(tables), want)
+        # One file per ISO week, named by it; --dump FILE prints one table.
+        names = sorted("%04d-W%02d.msgpack" % datetime.date.fromisoformat(w).isocalendar()[:2]
+                       for w in {w for w, _ in expect})
+        self.assertEqual(sorted(f for f in os.listdir(tables) if f.endswith(".msgpack")), names)
+        one = dump(os.path.join(tables, names[0]))
+        self.assertEqual(one, "".join(l + "\n" for l in want.splitlines()
+                                      if l.startswith(one[:10])))
+
+    def test_max_bad_writes_nothing(self):
+        # An AOL log read as tsv: every line is bad.
+        log = os.path.join(self.tmp, "aol.txt")
+        with open(log, "w") as f:
+            f.write("AnonID\tQuery\tQueryTime\tItemRank\tClickURL\n")
+            for i in range(100):
+                f.write("%d\tquery %d\t2006-03-01 07:33:28\t\t\n" % (i, i))
+        tables = os.path.join(self.tmp, "t")
+        p = agg("--tables", tables, log, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("--format", p.stderr.decode())
+        self.assertEqual([f for f in os.listdir(tables) if f != ".lock"], [])
+        # The right format works; --max-bad 100 accepts anything.
+        agg("--tables", tables, "--format", "aol", log)
+        self.assertEqual(dump(tables).count("\n"), 100)
+        t2 = os.path.join(self.tmp, "t2")
+        agg("--tables", t2, "--max-bad", "100", log)
+        self.assertEqual(sorted(os.listdir(t2)), [".lock", "ledger"])
+
+
+def big_log(path, lines, seed):
+    rng = random.Random(seed)
+    words = ["alpha", "beta", "gamma", "delta", "caf\u00e9", "m\u00fcnchen", "north", "south",
+             "river", "stone", "light", "\u5317\u4eac", "blue", "green", "seven", "eleven"]
+    with open(path, "w") as f:
+        for i in range(lines):
+            q = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 4)))
+            q += " %d" % int(rng.paretovariate(0.8))
+            f.write("%d\t%s\n" % (MON + rng.randrange(6 * 604800), q))
+
+
+class Idempotence(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ta_agg_idem.")
+        cls.small = os.path.join(cls.tmp, "small.tsv")
+        big_log(cls.small, 2000, 1)
+        cls.big = os.path.join(cls.tmp, "big.tsv")
+        big_log(cls.big, 300000, 2)
+        # The reference: small then big, uninterrupted, with a budget that makes it spill.
+        cls.base = os.path.join(cls.tmp, "base")
+        agg("--tables", cls.base, cls.small)
+        cls.clean = os.path.join(cls.tmp, "clean")
+        shutil.copytree(cls.base, cls.clean)
+        t = time.monotonic()
+        agg("--tables", cls.clean, "--mem", "4", cls.big)
+        cls.clean_seconds = time.monotonic() - t
+        cls.want = tree(cls.clean)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def fresh(self, name):
+        d = os.path.join(self.tmp, name)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.copytree(self.base, d)
+        return d
+
+    def test_same_file_twice_and_renamed_copy(self):
+        d = self.fresh("twice")
+        agg("--tables", d, "--mem", "4", self.big)
+        self.assertEqual(tree(d), self.want)
+        p = agg("--tables", d, "--mem", "4", self.big)
+        self.assertIn("1 already ingested", p.stderr.decode())
+        self.assertEqual(tree(d), self.want)
+        renamed = os.path.join(self.tmp, "renamed-copy.log")
+        shutil.copy(self.big, renamed)
+        agg("--tables", d, renamed, self.small)
+        self.assertEqual(tree(d), self.want)
+        # The same content on stdin, and given twice in one run, is also known.
+        with open(self.big, "rb") as f:
+            agg("--tables", d, "-", stdin=f.read())
+        self.assertEqual(tree(d), self.want)
+        d2 = self.fresh("twice-in-one-run")
+        agg("--tables", d2, "--mem", "4", self.big, renamed)
+        self.assertEqual(tree(d2), self.want)
+
+    def test_kill9_at_random_moments(self):
+        rng = random.Random(int(os.environ.get("TA_KILL_SEED", "9")))
+        exe = os.path.join(BIN, "builder", "typeahead-aggregate")
+        killed_mid_run = 0
+        for i in range(10):
+            d = self.fresh("kill%d" % i)
+            p = subprocess.Popen([exe, "--tables", d, "--mem", "4", self.big],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.0, self.clean_seconds * 1.1))
+            if p.poll() is None:
+                killed_mid_run += 1
+            p.send_signal(signal.SIGKILL)
+            p.wait()
+            agg("--tables", d, "--mem", "4", self.big)
+            self.assertEqual(tree(d), self.want, "after a kill -9 at run %d" % i)
+        self.assertGreaterEqual(killed_mid_run, 5, "the kills should land while it runs")
+
+    def test_kill9_after_commit_is_rolled_forward(self):
+        # Simulate the moment after the commit rename: tables in .txn, not yet moved.
+        d = self.fresh("rollforward")
+        agg("--tables", d, "--mem", "4", self.big)
+        txn = os.path.join(d, ".txn")
+        os.mkdir(txn)
+        for f in os.listdir(d):
+            if f.endswith(".msgpack") or f == "ledger":
+                os.rename(os.path.join(d, f), os.path.join(txn, f))
+        shutil.copy(os.path.join(self.base, "ledger"), os.path.join(d, "ledger"))
+        # Readers already see the committed state.
+        self.assertEqual(dump(d), dump(self.clean))
+        agg("--tables", d, "--mem", "4", self.big)
+        self.assertEqual(tree(d), self.want)
+
+    def test_spill_equals_memory(self):
+        d = self.fresh("inmem")
+        p = agg("--tables", d, self.big)
+        self.assertIn(" 0 spills", p.stderr.decode())
+        self.assertEqual(tree(d), self.want)
+        d1 = self.fresh("tiny")
+        p = agg("--tables", d1, "--mem", "1", self.big)
+        self.assertNotIn(" 0 spills", p.stderr.decode())
+        self.assertEqual(tree(d1), self.want)
+
+
+class Hostile(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ta_agg_hostile.")
+        log = os.path.join(self.tmp, "l.tsv")
+        with open(log, "w") as f:
+            for i in range(200):
+                f.write("%d\tquery %d\n" % (MON + i * 3600, i % 17))
+        self.tables = os.path.join(self.tmp, "t")
+        agg("--tables", self.tables, log)
+        self.table = os.path.join(self.tables, "2026-W10.msgpack")
+        with open(self.table, "rb") as f:
+            self.good = f.read()
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def check_bad(self, data, says):
+        with open(self.table, "wb") as f:
+            f.write(data)
+        for args in (["--dump", self.tables], ["--dump", self.table]):
+            p = agg(*args, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            err = p.stderr.decode()
+            self.assertIn("2026-W10.msgpack", err)
+            self.assertIn(says, err)
+        # A run that must merge into the bad table refuses, and writes nothing.
+        before = tree(self.tables)
+        log = os.path.join(self.tmp, "more.tsv")
+        with open(log, "w") as f:
+            f.write("%d\tmore\n" % (MON + 3600))
+        p = agg("--tables", self.tables, log, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("2026-W10.msgpack", p.stderr.decode())
+        self.assertEqual(tree(self.tables), before)
+
+    def test_truncated(self):
+        self.check_bad(self.good[:len(self.good) // 2], "ends in the middle")
+
+    def test_empty(self):
+        self.check_bad(b"", "empty file")
+
+    def test_wrong_types(self):
+        self.check_bad(b"\x93\x01\x02\x03", "not a typeahead week table")
+        # The count of the first row replaced by a string.
+        i = self.good.index(b"query 0") + len(b"query 0")
+        self.check_bad(self.good[:i] + b"\xa1x" + self.good[i + 1:], "unsigned integer")
+
+    def test_bad_ledger(self):
+        with open(os.path.join(self.tables, "ledger"), "a") as f:
+            f.write("not a hash\n")
+        log = os.path.join(self.tmp, "more.tsv")
+        with open(log, "w") as f:
+            f.write("%d\tmore\n" % MON)
+        p = agg("--tables", self.tables, log, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("ledger: line", p.stderr.decode())
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    args, rest = ap.parse_known_args()
+    BIN = os.path.abspath(args.bin)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -218,7 +218,7 @@ static int cmp_row(const void *a, const void *b) {
 }
 
 static int ledger_write(const char *path, ledger_t *l) {
-  qsort(l->rows, l->n, sizeof *l->rows, cmp_row);
+  if (l->n) qsort(l->rows, l->n, sizeof *l->rows, cmp_row);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return ta_error_from_errno(errno);
   FILE *f = fdopen(fd, "wb");

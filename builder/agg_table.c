@@ -467,7 +467,7 @@ int agg_tables_list(const char *dir, char ***out_paths, size_t *out_n) {
     agg_paths_free(names, n);
     return rc;
   }
-  qsort(names, n, sizeof *names, cmp_str);
+  if (n) qsort(names, n, sizeof *names, cmp_str);
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     if (k && strcmp(names[k - 1], names[i]) == 0) {

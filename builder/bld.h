@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "trie.h"
 
@@ -97,6 +98,10 @@ typedef struct {
  * TA_EEMPTY / TA_ETOOLONG with diag = "path:line: reason"; rows before it stay in acc (the
  * caller then throws acc away). I/O errors give TA_EIO / TA_ENOENT with diag. */
 int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag);
+
+/* The same from an open stream (not closed); name is used in messages ("name:line: ..."). */
+int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opts_t *opts,
+                         bld_diag_t *diag);
 
 /* ---- Output ------------------------------------------------------------------------------ */
 

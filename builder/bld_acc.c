@@ -127,14 +127,15 @@ static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is
   }
 }
 
-/* 1 when spelling x should be the display form rather than y (heavier, or as heavy and
- * bytewise smaller). */
-static int spell_better(const bld_acc_t *a, const bld__spell_t *x, const bld__spell_t *y) {
-  if (x->weight != y->weight) return x->weight > y->weight;
-  size_t n = x->len < y->len ? x->len : y->len;
-  int c = memcmp(a->arena + x->off, a->arena + y->off, n);
+/* 1 when spelling (xo, xl, xw) should be the display form rather than (yo, yl, yw): heavier, or
+ * as heavy and bytewise smaller. */
+static int spell_better(const bld_acc_t *a, uint64_t xo, uint32_t xl, double xw, uint64_t yo,
+                        uint32_t yl, double yw) {
+  if (xw != yw) return xw > yw;
+  size_t n = xl < yl ? xl : yl;
+  int c = memcmp(a->arena + xo, a->arena + yo, n);
   if (c != 0) return c < 0;
-  return x->len < y->len;
+  return xl < yl;
 }
 
 int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
@@ -165,44 +166,61 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
     uint64_t off;
     if ((rc = acc_arena_put(a, key, klen, &off)) < 0) return rc;
     ki = (uint32_t)a->nkeys++;
-    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0};
+    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0, -1.0};
     ks->idx1 = ki + 1;
     ks->tag = (uint32_t)(kh >> 32);
     a->ktab.used++;
   }
 
-  /* The display spelling. */
-  if ((rc = table_ready(&a->stab)) < 0) return rc;
-  uint64_t dh = bld__hash(disp, dlen);
-  bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
-  uint32_t si;
-  if (ss->idx1) {
-    si = ss->idx1 - 1;
-  } else {
-    if (a->nspells >= UINT32_MAX - 1) return TA_ENOMEM;
-    rc = acc_reserve((void **)&a->spells, &a->spells_cap, a->nspells + 1, sizeof *a->spells,
-                     1 << 12);
-    if (rc < 0) return rc;
-    uint64_t off;
-    const bld__key_t *k = &a->keys[ki];
-    if (dlen == klen && memcmp(disp, key, klen) == 0) {
-      off = k->off; /* most spellings are their own key: store the bytes once */
-    } else if ((rc = acc_arena_put(a, disp, dlen, &off)) < 0) {
-      return rc;
-    }
-    si = (uint32_t)a->nspells++;
-    a->spells[si] = (bld__spell_t){off, (uint32_t)dlen, ki, 0.0};
-    ss->idx1 = si + 1;
-    ss->tag = (uint32_t)(dh >> 32);
-    a->stab.used++;
-  }
-
   bld__key_t *k = &a->keys[ki];
-  bld__spell_t *sp = &a->spells[si];
+  uint32_t cand;
+  uint64_t cand_off;
+  double cand_w;
+  if (dlen == klen && memcmp(disp, key, klen) == 0) {
+    /* The spelling is the key itself: no table entry, its weight lives in the key. */
+    if (k->self_weight < 0) {
+      k->self_weight = 0;
+      a->nself++;
+    }
+    k->self_weight += weight;
+    cand = BLD__SELF;
+    cand_off = k->off;
+    cand_w = k->self_weight;
+  } else {
+    if ((rc = table_ready(&a->stab)) < 0) return rc;
+    uint64_t dh = bld__hash(disp, dlen);
+    bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
+    if (ss->idx1) {
+      cand = ss->idx1 - 1;
+    } else {
+      if (a->nspells >= BLD__SELF - 1) return TA_ENOMEM;
+      rc = acc_reserve((void **)&a->spells, &a->spells_cap, a->nspells + 1, sizeof *a->spells,
+                       1 << 12);
+      if (rc < 0) return rc;
+      uint64_t off;
+      if ((rc = acc_arena_put(a, disp, dlen, &off)) < 0) return rc;
+      cand = (uint32_t)a->nspells++;
+      a->spells[cand] = (bld__spell_t){off, (uint32_t)dlen, ki, 0.0};
+      ss->idx1 = cand + 1;
+      ss->tag = (uint32_t)(dh >> 32);
+      a->stab.used++;
+    }
+    bld__spell_t *sp = &a->spells[cand];
+    sp->weight += weight;
+    cand_off = sp->off;
+    cand_w = sp->weight;
+  }
   k->score += weight;
-  sp->weight += weight;
-  if (k->best == BLD__NONE || (k->best != si && spell_better(a, sp, &a->spells[k->best])))
-    k->best = si;
+  if (k->best == BLD__NONE) {
+    k->best = cand;
+  } else if (k->best != cand) {
+    uint64_t best_off;
+    uint32_t best_len;
+    bld__display_of(a, k, &best_off, &best_len);
+    double best_w = k->best == BLD__SELF ? k->self_weight : a->spells[k->best].weight;
+    if (spell_better(a, cand_off, (uint32_t)dlen, cand_w, best_off, best_len, best_w))
+      k->best = cand;
+  }
   a->adds++;
   return 0;
 }
@@ -210,7 +228,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
 void bld_acc_stats(const bld_acc_t *a, bld_acc_stats_t *out) {
   out->adds = a->adds;
   out->keys = a->nkeys;
-  out->spellings = a->nspells;
+  out->spellings = a->nspells + a->nself;
   out->arena_bytes = a->arena_len;
 }
 
@@ -225,9 +243,11 @@ int bld_acc_get(const bld_acc_t *a, const char *raw, size_t len, double *score,
   bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, bld__hash(key, klen));
   if (!ks->idx1) return TA_ENOENT;
   const bld__key_t *k = &a->keys[ks->idx1 - 1];
-  const bld__spell_t *sp = &a->spells[k->best];
+  uint64_t off;
+  uint32_t dlen;
+  bld__display_of(a, k, &off, &dlen);
   *score = k->score;
-  *display = a->arena + sp->off;
-  *display_len = sp->len;
+  *display = a->arena + off;
+  *display_len = dlen;
   return 0;
 }

@@ -252,18 +252,12 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len,
   return 0;
 }
 
-int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag) {
+int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opts_t *opts,
+                         bld_diag_t *diag) {
   if (diag) diag->msg[0] = '\0';
-  if (!acc || !path || !opts) return TA_EINVAL;
+  if (!acc || !f || !name || !opts) return TA_EINVAL;
   opts->lines = opts->rows = 0;
-  int is_stdin = strcmp(path, "-") == 0;
-  FILE *f = is_stdin ? stdin : fopen(path, "rb");
-  if (!f) {
-    int e = errno;
-    diag_set(diag, "%s: %s", path, strerror(e));
-    return ta_error_from_errno(e);
-  }
-  freq_state_t st = {is_stdin ? "<stdin>" : path, 0, FMT_UNKNOWN, NULL, 0};
+  freq_state_t st = {name, 0, FMT_UNKNOWN, NULL, 0};
   char *line = NULL;
   size_t line_cap = 0;
   ssize_t n;
@@ -290,10 +284,24 @@ int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_d
     diag_set(diag, "%s: no queries in the file", st.path);
     rc = TA_EEMPTY;
   }
-  if (rc == TA_ENOMEM) diag_set(diag, "%s:%llu: out of memory", st.path,
-                                (unsigned long long)st.line);
+  if (rc == TA_ENOMEM)
+    diag_set(diag, "%s:%llu: out of memory", st.path, (unsigned long long)st.line);
   free(line);
   free(st.scratch);
-  if (!is_stdin) fclose(f);
+  return rc;
+}
+
+int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag) {
+  if (diag) diag->msg[0] = '\0';
+  if (!acc || !path || !opts) return TA_EINVAL;
+  if (strcmp(path, "-") == 0) return bld_read_freq_stream(acc, stdin, "<stdin>", opts, diag);
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    diag_set(diag, "%s: %s", path, strerror(e));
+    return ta_error_from_errno(e);
+  }
+  int rc = bld_read_freq_stream(acc, f, path, opts, diag);
+  fclose(f);
   return rc;
 }

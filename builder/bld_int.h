@@ -2,18 +2,20 @@
  * Internals of the builder (ta_bld): the accumulator's memory layout.
  *
  *   arena  : one growable byte buffer; every key and display spelling is stored once in it and
- *            named by (offset, length). A display spelling equal to its key shares its bytes.
- *   keys[] : bld__key_t, one per distinct key     spells[] : bld__spell_t, one per distinct
- *            display spelling (a spelling has exactly one key, since key(display(x)) == key(x))
+ *            named by (offset, length).
+ *   keys[] : bld__key_t, one per distinct key. The display spelling equal to the key itself (the
+ *            common case: "new york") is not stored apart: its weight is the key's self_weight.
+ *   spells[] : bld__spell_t, one per other display spelling ("New York"); a spelling has exactly
+ *            one key, since key(display(x)) == key(x).
  *   ktab / stab : open-addressing tables (linear probing, 2^bits slots, load <= 0.7) of
  *            slots {index + 1, hash tag}; 0 is an empty slot. The tag (the hash's high 32 bits)
  *            spares most string compares, and its top bits are the slot's home, so the tables
  *            grow without rehashing strings.
  *
- *   slot (8 bytes)          bld__key_t (24 bytes)          bld__spell_t (24 bytes)
- *   +--------+--------+     +---------+-----+------+-----+  +---------+-----+-----+--------+
- *   | idx+1  |  tag   |     | key_off | len | best | sc. |  | off     | len | key | weight |
- *   +--------+--------+     +---------+-----+------+-----+  +---------+-----+-----+--------+
+ *   slot (8 bytes)      bld__key_t (32 bytes)                   bld__spell_t (24 bytes)
+ *   +-------+-------+   +---------+-----+------+-------+------+  +-----+-----+-----+--------+
+ *   | idx+1 |  tag  |   | key_off | len | best | score | self |  | off | len | key | weight |
+ *   +-------+-------+   +---------+-----+------+-------+------+  +-----+-----+-----+--------+
  *
  * No allocation per entry: arrays and tables grow by doubling.
  */
@@ -24,13 +26,15 @@
 
 #include "bld.h"
 
-#define BLD__NONE UINT32_MAX
+#define BLD__NONE UINT32_MAX      /* best: no spelling yet */
+#define BLD__SELF (UINT32_MAX - 1) /* best: the key's own bytes */
 
 typedef struct {
   uint64_t off;
   uint32_t len;
-  uint32_t best; /* index of the heaviest display spelling */
+  uint32_t best;      /* heaviest display spelling: index in spells[], or BLD__SELF */
   double score;
+  double self_weight; /* weight of the spelling equal to the key; < 0 when never seen */
 } bld__key_t;
 
 typedef struct {
@@ -59,10 +63,23 @@ struct bld_acc {
   uint64_t nkeys, keys_cap;
   bld__spell_t *spells;
   uint64_t nspells, spells_cap;
+  uint64_t nself; /* keys whose own bytes were seen as a display spelling */
   bld__table_t ktab, stab;
   uint64_t adds;
   int consumed; /* set by bld_write */
 };
+
+/* The display form chosen for k: (offset, length) in the arena. */
+static inline void bld__display_of(const bld_acc_t *a, const bld__key_t *k, uint64_t *off,
+                                   uint32_t *len) {
+  if (k->best == BLD__SELF) {
+    *off = k->off;
+    *len = k->len;
+  } else {
+    *off = a->spells[k->best].off;
+    *len = a->spells[k->best].len;
+  }
+}
 
 /* 64-bit hash of a byte string (FNV-1a with a final mix). */
 uint64_t bld__hash(const char *s, size_t len);

@@ -48,8 +48,10 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
       summary->keys_below_min++;
       continue;
     }
-    const bld__spell_t *sp = &acc->spells[k->best];
-    entries[n++] = (trie_entry_t){acc->arena + k->off, k->len, acc->arena + sp->off, sp->len,
+    uint64_t doff;
+    uint32_t dlen;
+    bld__display_of(acc, k, &doff, &dlen);
+    entries[n++] = (trie_entry_t){acc->arena + k->off, k->len, acc->arena + doff, dlen,
                                   k->score};
   }
   /* Entries point into the arena only: the per-key and per-spelling records can go. */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct trie_afile {
@@ -16,6 +17,34 @@ struct trie_afile {
   char *path;
   char *tmp;
 };
+
+/* The process umask without changing it (umask(2) cannot be read without a racy set). */
+static mode_t current_umask(void) {
+  mode_t mask = 022;
+  FILE *f = fopen("/proc/self/status", "re");
+  if (f == NULL)
+    return mask;
+  char line[256];
+  while (fgets(line, sizeof line, f) != NULL) {
+    unsigned m;
+    if (sscanf(line, "Umask: %o", &m) == 1) {
+      mask = (mode_t)m;
+      break;
+    }
+  }
+  fclose(f);
+  return mask;
+}
+
+/* mkstemp creates 0600; give the file the mode the target has, or a new file would get, so a
+ * server running as another user can still read a replaced trie. */
+static void set_final_mode(int fd, const char *path) {
+  struct stat st;
+  mode_t mode = stat(path, &st) == 0 ? (st.st_mode & 07777) : (0666 & ~current_umask());
+  if (fchmod(fd, mode) != 0) {
+    /* Not fatal: the file stays 0600, readable by its owner. */
+  }
+}
 
 int trie_afile_open(const char *path, trie_afile_t **out) {
   if (path == NULL || out == NULL || path[0] == '\0')
@@ -43,6 +72,7 @@ int trie_afile_open(const char *path, trie_afile_t **out) {
     free(a);
     return ta_error_from_errno(e);
   }
+  set_final_mode(fd, path);
   a->f = fdopen(fd, "wb");
   if (a->f == NULL) {
     int e = errno;

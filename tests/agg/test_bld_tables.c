@@ -1,0 +1,132 @@
+/* Unit tests of typeahead-build's --tables source (builder/bld_tables.c): the decayed score of
+ * SPEC §5 over the window of --weeks ending at --now, into the shared accumulator. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "agg_int.h"
+#include "bld_tables.h"
+
+static char dir[256];
+
+static void table(const char *week, const char *const *spellings, const uint64_t *counts,
+                  size_t n) {
+  agg_week_t w;
+  assert_int_equal(agg_week_parse(week, strlen(week), &w), 0);
+  char path[300];
+  snprintf(path, sizeof path, "%s/%s.msgpack", dir, week);
+  agg__writer_t *wr;
+  assert_int_equal(agg__writer_open(path, w, &wr), 0);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(agg__writer_add(wr, spellings[i], strlen(spellings[i]), counts[i]), 0);
+  assert_int_equal(agg__writer_close(wr), 0);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(dir, sizeof dir, "/tmp/ta_bld_tables.XXXXXX");
+  if (!mkdtemp(dir)) return -1;
+  /* W10 is the newest week. */
+  table("2026-W05", (const char *const[]){"old favourite"}, (const uint64_t[]){100}, 1);
+  table("2026-W09", (const char *const[]){"Caf\xc3\xa9", "new favourite"},
+        (const uint64_t[]){3, 30}, 2);
+  table("2026-W10", (const char *const[]){"cafe", "caf\xc3\xa9"}, (const uint64_t[]){2, 2}, 2);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+static double score(bld_acc_t *acc, const char *q, const char **display) {
+  double s = -1;
+  size_t len;
+  const char *d = NULL;
+  if (bld_acc_get(acc, q, strlen(q), &s, &d, &len) != 0) return -1;
+  if (display) *display = d;
+  return s;
+}
+
+static void test_decay(void **state) {
+  (void)state;
+  bld_acc_t *acc;
+  assert_int_equal(bld_acc_new(&acc), 0);
+  bld_tables_opts_t o = {.weeks = 8, .half_life = 1.0};
+  bld_diag_t diag;
+  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  assert_int_equal(o.tables, 3);
+  char name[AGG_WEEK_STR];
+  agg_week_name(o.now_week, name);
+  assert_string_equal(name, "2026-W10");
+  /* 100 * 0.5^5 = 3.125 < 30 * 0.5^1 = 15: recent popularity wins. */
+  assert_true(fabs(score(acc, "old favourite", NULL) - 3.125) < 1e-9);
+  assert_true(fabs(score(acc, "new favourite", NULL) - 15.0) < 1e-9);
+  /* One key "cafe": 3 * 0.5 + 2 + 2 = 5.5; display = heaviest decayed spelling "café" (2)
+   * against "Café" (1.5) and "cafe" (2): tie broken bytewise ("cafe" < "café"). */
+  const char *display;
+  assert_true(fabs(score(acc, "CAFE", &display) - 5.5) < 1e-9);
+  assert_memory_equal(display, "cafe", 4);
+  bld_acc_free(acc);
+
+  /* No decay: plain sums; the old query wins. */
+  assert_int_equal(bld_acc_new(&acc), 0);
+  o = (bld_tables_opts_t){.weeks = 8, .half_life = INFINITY};
+  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  assert_true(fabs(score(acc, "old favourite", NULL) - 100) < 1e-9);
+  assert_true(fabs(score(acc, "new favourite", NULL) - 30) < 1e-9);
+  bld_acc_free(acc);
+}
+
+static void test_window_and_now(void **state) {
+  (void)state;
+  bld_acc_t *acc;
+  bld_diag_t diag;
+  /* --weeks 2 from W10: W09 and W10 only. */
+  assert_int_equal(bld_acc_new(&acc), 0);
+  bld_tables_opts_t o = {.weeks = 2, .half_life = 2.0};
+  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  assert_int_equal(o.tables, 2);
+  assert_true(score(acc, "old favourite", NULL) < 0);
+  assert_true(fabs(score(acc, "new favourite", NULL) - 30 * pow(0.5, 0.5)) < 1e-9);
+  bld_acc_free(acc);
+  /* --now in W05: newer tables are the future, left out. */
+  assert_int_equal(bld_acc_new(&acc), 0);
+  o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-02-01"};
+  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  assert_int_equal(o.tables, 1);
+  assert_true(fabs(score(acc, "old favourite", NULL) - 100) < 1e-9);
+  assert_true(score(acc, "new favourite", NULL) < 0);
+  bld_acc_free(acc);
+  /* Bad --now, no tables. */
+  assert_int_equal(bld_acc_new(&acc), 0);
+  o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-W60"};
+  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), TA_EPARSE);
+  assert_non_null(strstr(diag.msg, "--now"));
+  o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0};
+  assert_int_equal(bld_read_tables(acc, "/nonexistent-ta-dir", &o, &diag), TA_ENOENT);
+  char empty[300];
+  snprintf(empty, sizeof empty, "%s/empty", dir);
+  mkdir(empty, 0700);
+  assert_int_equal(bld_read_tables(acc, empty, &o, &diag), TA_EEMPTY);
+  assert_non_null(strstr(diag.msg, "no week tables"));
+  bld_acc_free(acc);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_decay),
+      cmocka_unit_test(test_window_and_now),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""Integration tests of the tables path to a trie (issue 3): decay in typeahead-build --tables
+seen through typeahead-query, and deploy/typeahead-nightly, whose failed steps must leave the
+serving trie untouched.
+Usage: test_nightly.py --bin BUILD_DIR --src SOURCE_DIR
+"""
+import argparse
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = SRC = None
+MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday (2026-W10)
+WEEK = 604800
+
+
+def tool(name):
+    sub = "trie" if name == "typeahead-query" else "builder"
+    return os.path.join(BIN, sub, name)
+
+
+def run(*args, check=True, env=None):
+    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(args), p.returncode,
+                                                    p.stderr.decode(errors="replace")))
+    return p
+
+
+def write_log(path, events):
+    """events: list of (unix time, query, count)."""
+    with open(path, "w") as f:
+        for ts, q, n in events:
+            for i in range(n):
+                f.write("%d\t%s\n" % (ts + i, q))
+
+
+def ranking(trie, prefix):
+    out = run(tool("typeahead-query"), trie, prefix, "-k", "10").stdout.decode()
+    return [line.split("\t")[0] for line in out.splitlines() if line]
+
+
+class Decay(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ta_decay.")
+        self.tables = os.path.join(self.tmp, "t")
+        log = os.path.join(self.tmp, "log.tsv")
+        # "old favourite" was popular five weeks before the newest week; "new favourite" is
+        # popular last week (one week before the newest week, which holds a little traffic).
+        write_log(log, [(MON + 3600, "old favourite", 100),
+                        (MON + 5 * WEEK + 3600, "new favourite", 30),
+                        (MON + 6 * WEEK + 3600, "newest week filler", 1)])
+        run(tool("typeahead-aggregate"), "--tables", self.tables, log)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def build(self, *args):
+        out = os.path.join(self.tmp, "x.trie")
+        run(tool("typeahead-build"), "--tables", self.tables, "--out", out, "--min-count", "0",
+            *args)
+        return out
+
+    def test_recent_beats_formerly_popular(self):
+        trie = self.build("--weeks", "8", "--half-life", "1")
+        self.assertEqual(ranking(trie, "")[:2], ["new favourite", "old favourite"])
+        # Without decay the old query has more events and wins: the test can tell.
+        trie = self.build("--weeks", "8", "--half-life", "inf")
+        self.assertEqual(ranking(trie, "")[:2], ["old favourite", "new favourite"])
+
+    def test_window_and_now(self):
+        # --weeks 4 ends at the newest week: the old query is out of the window.
+        self.assertNotIn("old favourite", ranking(self.build("--weeks", "4"), ""))
+        # --now in the old query's week: only it (newer tables are in the future).
+        names = ranking(self.build("--weeks", "4", "--now", "2026-03-04"), "")
+        self.assertEqual(names, ["old favourite"])
+        p = run(tool("typeahead-build"), "--tables", self.tables, "--out",
+                os.path.join(self.tmp, "y.trie"), "--now", "2026-02-30", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--now", p.stderr.decode())
+
+
+class Nightly(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ta_nightly.")
+        self.spool = os.path.join(self.tmp, "spool")
+        self.tables = os.path.join(self.tmp, "tables")
+        self.trie = os.path.join(self.tmp, "serve", "current.trie")
+        os.makedirs(self.spool)
+        os.makedirs(os.path.dirname(self.trie))
+        write_log(os.path.join(self.spool, "day1.tsv"), [(MON + 60, "weather", 5),
+                                                         (MON + 120, "web mail", 3)])
+        self.env = dict(os.environ, TA_BIN=os.path.join(self.tmp, "bin"))
+        os.makedirs(self.env["TA_BIN"])
+        for name in ("typeahead-aggregate", "typeahead-build", "typeahead-query"):
+            os.symlink(tool(name), os.path.join(self.env["TA_BIN"], name))
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def nightly(self, check=True):
+        return run(os.path.join(SRC, "deploy", "typeahead-nightly"), self.spool, self.tables,
+                   self.trie, check=check, env=self.env)
+
+    def snapshot(self):
+        st = os.stat(self.trie)
+        with open(self.trie, "rb") as f:
+            return (st.st_ino, st.st_mtime_ns, f.read())
+
+    def assert_failed_untouched(self, step):
+        before = self.snapshot()
+        p = self.nightly(check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(step, p.stderr.decode())
+        self.assertIn("untouched", p.stderr.decode())
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(os.listdir(os.path.dirname(self.trie)), ["current.trie"])
+
+    def test_ingests_new_logs_once_and_replaces_the_trie(self):
+        self.nightly()
+        self.assertEqual(ranking(self.trie, "we"), ["weather", "web mail"])
+        # A second night with a new log and the old one still in the spool: counted once.
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        self.nightly()
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+        dump = run(tool("typeahead-aggregate"), "--dump", self.tables).stdout.decode()
+        self.assertEqual(dump, "2026-03-02\tweather\t5\n2026-03-02\tweb mail\t7\n")
+
+    def test_failed_aggregate_leaves_trie(self):
+        self.nightly()
+        with open(os.path.join(self.spool, "day2.tsv"), "w") as f:
+            f.write("this is\tnot\ta tsv log\n" * 10)
+        self.assert_failed_untouched("step 1 (aggregate)")
+
+    def test_failed_build_leaves_trie(self):
+        self.nightly()
+        with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:
+            f.truncate(40)
+        self.assert_failed_untouched("step 2 (build)")
+
+    def test_failed_verify_leaves_trie(self):
+        self.nightly()
+        fake = os.path.join(self.env["TA_BIN"], "typeahead-query")
+        os.unlink(fake)
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\necho 'checksum mismatch' >&2\nexit 1\n")
+        os.chmod(fake, stat.S_IRWXU)
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        self.assert_failed_untouched("step 3 (verify)")
+
+    def test_missing_spool_leaves_trie(self):
+        self.nightly()
+        shutil.rmtree(self.spool)
+        self.assert_failed_untouched("step 1")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--src", required=True)
+    args, rest = ap.parse_known_args()
+    BIN, SRC = os.path.abspath(args.bin), os.path.abspath(args.src)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -1,0 +1,355 @@
+/*
+ * typeahead-query (SPEC §7): the offline tool to look into a trie file.
+ *
+ *   typeahead-query FILE PREFIX [-k N]     display<TAB>score per line, best first
+ *   typeahead-query FILE --info            every metadata field, file size, bytes per query
+ *   typeahead-query FILE --verify          full check (trie_verify): "OK" and exit 0, or the
+ *                                          error and exit 1
+ *   typeahead-query FILE --bench PREFIXES [--passes N]
+ *                                          ns per lookup over a file of prefixes (one a line)
+ *
+ * PREFIX goes through the key normalization (trie_norm_key) first, as the server does. Scores
+ * print in the shortest form that reads back to the same double; whole numbers without a
+ * decimal point. Exit status: 0 done, 1 failure (bad file, bad prefix), 2 usage.
+ */
+#include "trie_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+static const char *prog = "typeahead-query";
+
+static void usage(FILE *to) {
+  fprintf(to,
+          "usage: %s FILE PREFIX [-k N]      top completions of PREFIX (display<TAB>score)\n"
+          "       %s FILE --info             metadata, file size, bytes per query\n"
+          "       %s FILE --verify           full check of the file (CRCs and structure)\n"
+          "       %s FILE --bench PREFIXES [--passes N]\n"
+          "                                   ns per lookup over a file of prefixes, one a line\n",
+          prog, prog, prog, prog);
+}
+
+/* Shortest %g form that parses back to v; whole numbers (below 2^53) without a point. */
+static void format_score(double v, char *buf, size_t cap) {
+  if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+    snprintf(buf, cap, "%.0f", v);
+    return;
+  }
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, cap, "%.*g", prec, v);
+    if (strtod(buf, NULL) == v)
+      return;
+  }
+}
+
+static int open_or_report(const char *path, trie_reader_t **r) {
+  int rc = trie_open(path, r);
+  if (rc != 0)
+    fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+  return rc;
+}
+
+static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
+  char key[TRIE_MAX_KEY + 1];
+  size_t key_len;
+  int rc = trie_norm_key(prefix, strlen(prefix), key, sizeof key, &key_len);
+  if (rc != 0) {
+    fprintf(stderr, "%s: prefix: %s\n", prog, ta_strerror(rc));
+    return 1;
+  }
+  trie_reader_t *r;
+  if (open_or_report(path, &r) != 0)
+    return 1;
+  trie_hit_t hits[TRIE_MAX_K];
+  size_t n;
+  rc = trie_lookup(r, key, key_len, k, hits, &n);
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+    trie_close(r);
+    return 1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    char score[64];
+    format_score(hits[i].score, score, sizeof score);
+    printf("%.*s\t%s\n", (int)hits[i].text_len, hits[i].text, score);
+  }
+  trie_close(r);
+  return ferror(stdout) ? 1 : 0;
+}
+
+static const char *section_name(uint32_t id) {
+  switch (id) {
+  case TRIE_SECT_META:
+    return "META";
+  case TRIE_SECT_NODES:
+    return "NODES";
+  case TRIE_SECT_STROFF:
+    return "STROFF";
+  case TRIE_SECT_STR:
+    return "STR";
+  case TRIE_SECT_SCORES:
+    return "SCORES";
+  default:
+    return "unknown";
+  }
+}
+
+static int cmd_info(const char *path) {
+  trie_reader_t *r;
+  if (open_or_report(path, &r) != 0)
+    return 1;
+  trie_info_t info;
+  trie_get_info(r, &info);
+  char when[64] = "?";
+  time_t t = (time_t)info.build_time;
+  struct tm tm;
+  if (gmtime_r(&t, &tm) != NULL)
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  double per = info.num_queries ? (double)info.file_size / (double)info.num_queries : 0;
+  printf("file\t%s\n", path);
+  printf("format_version\t%" PRIu32 "\n", info.format_version);
+  printf("min_read_version\t%" PRIu32 "\n", trie__load_u32(r->base + 12));
+  printf("k\t%" PRIu32 "\n", info.k);
+  printf("num_queries\t%" PRIu64 "\n", info.num_queries);
+  printf("num_nodes\t%" PRIu64 "\n", info.num_nodes);
+  printf("max_key_bytes\t%" PRIu32 "\n", r->max_key);
+  printf("build_time\t%" PRId64 " (%s)\n", info.build_time, when);
+  printf("source\t%.*s\n", (int)info.source_len, info.source);
+  printf("file_crc\t%08" PRIx32 "\n", info.file_crc);
+  printf("file_size\t%" PRIu64 "\n", info.file_size);
+  printf("bytes_per_query\t%.1f\n", per);
+  for (uint32_t i = 0; i < r->nsect; i++) {
+    const trie__section_t *s = &r->sect[i];
+    printf("section\t%s\toffset %" PRIu64 "\tlength %" PRIu64 "\tcrc32c %08" PRIx32
+           "\t%.1f B/query\n",
+           section_name(s->id), s->off, s->len, s->crc,
+           info.num_queries ? (double)s->len / (double)info.num_queries : 0.0);
+  }
+  trie_close(r);
+  return ferror(stdout) ? 1 : 0;
+}
+
+static int cmd_verify(const char *path) {
+  trie_reader_t *r;
+  if (open_or_report(path, &r) != 0)
+    return 1;
+  int rc = trie_verify(r);
+  trie_close(r);
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+    printf("FAILED: %s\n", ta_strerror(rc));
+    return 1;
+  }
+  printf("OK\n");
+  return 0;
+}
+
+/* ---- --bench ---------------------------------------------------------------------------- */
+
+static double now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+typedef struct {
+  char *raw, *key;         /* each line as read, and its key (normalized) */
+  size_t raw_len, key_len;
+} prefix_t;
+
+static void report(const char *what, double *ns, size_t n, double total_ns) {
+  qsort(ns, n, sizeof *ns, cmp_double);
+  printf("%s: median %.0f ns, p99 %.0f ns, mean %.0f ns per lookup (%zu lookups)\n", what,
+         ns[n / 2], ns[(size_t)((double)n * 0.99)], total_ns / (double)n, n);
+}
+
+static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
+  FILE *f = fopen(prefixes, "rb");
+  if (f == NULL) {
+    fprintf(stderr, "%s: %s: %s\n", prog, prefixes, strerror(errno));
+    return 1;
+  }
+  prefix_t *p = NULL;
+  size_t n = 0, cap = 0, bad = 0, lineno = 0;
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t len;
+  char key[TRIE_MAX_KEY + 1];
+  while ((len = getline(&line, &lcap, f)) >= 0) {
+    lineno++;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      len--;
+    size_t key_len;
+    if (trie_norm_key(line, (size_t)len, key, sizeof key, &key_len) != 0) {
+      if (bad++ < 5)
+        fprintf(stderr, "%s: %s:%zu: not valid UTF-8 or too long, skipped\n", prog, prefixes,
+                lineno);
+      continue;
+    }
+    if (n == cap) {
+      cap = cap ? cap * 2 : 1024;
+      prefix_t *np = realloc(p, cap * sizeof *p);
+      if (np == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+      }
+      p = np;
+    }
+    p[n].raw = malloc((size_t)len + 1);
+    p[n].key = malloc(key_len + 1);
+    if (p[n].raw == NULL || p[n].key == NULL) {
+      fprintf(stderr, "%s: out of memory\n", prog);
+      return 1;
+    }
+    memcpy(p[n].raw, line, (size_t)len);
+    p[n].raw_len = (size_t)len;
+    memcpy(p[n].key, key, key_len);
+    p[n].key_len = key_len;
+    n++;
+  }
+  free(line);
+  fclose(f);
+  if (n == 0) {
+    fprintf(stderr, "%s: %s: no prefixes\n", prog, prefixes);
+    free(p);
+    return 1;
+  }
+  trie_reader_t *r;
+  if (open_or_report(path, &r) != 0)
+    return 1;
+  size_t samples = n * passes;
+  double *ns = malloc(samples * sizeof *ns);
+  double *ns_norm = malloc(samples * sizeof *ns_norm);
+  if (ns == NULL || ns_norm == NULL) {
+    fprintf(stderr, "%s: out of memory\n", prog);
+    return 1;
+  }
+  trie_hit_t hits[TRIE_MAX_K];
+  size_t nh, total_hits = 0;
+  int rc = 0;
+  /* A warm-up pass maps the file in, then the timed passes. */
+  for (size_t i = 0; i < n && rc == 0; i++)
+    rc = trie_lookup(r, p[i].key, p[i].key_len, 10, hits, &nh);
+  double overhead = 1e30;
+  for (int i = 0; i < 1000; i++) {
+    double a = now_ns(), b = now_ns();
+    if (b - a < overhead)
+      overhead = b - a;
+  }
+  double sum = 0, sum_norm = 0;
+  for (unsigned pass = 0; pass < passes && rc == 0; pass++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      double a = now_ns();
+      rc = trie_lookup(r, p[i].key, p[i].key_len, 10, hits, &nh);
+      double b = now_ns();
+      ns[pass * n + i] = b - a;
+      sum += b - a;
+      total_hits += nh;
+    }
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      size_t key_len;
+      double a = now_ns();
+      rc = trie_norm_key(p[i].raw, p[i].raw_len, key, sizeof key, &key_len);
+      if (rc == 0)
+        rc = trie_lookup(r, key, key_len, 10, hits, &nh);
+      double b = now_ns();
+      ns_norm[pass * n + i] = b - a;
+      sum_norm += b - a;
+    }
+  }
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+  } else {
+    printf("%zu prefixes from %s (%zu skipped), %u passes, k = 10, %.1f hits per lookup\n", n,
+           prefixes, bad, passes, (double)total_hits / (double)samples);
+    report("lookup (prefix normalized beforehand)", ns, samples, sum);
+    report("normalize + lookup", ns_norm, samples, sum_norm);
+    printf("each figure includes one clock_gettime pair (about %.0f ns on this machine)\n",
+           overhead);
+  }
+  free(ns);
+  free(ns_norm);
+  for (size_t i = 0; i < n; i++) {
+    free(p[i].raw);
+    free(p[i].key);
+  }
+  free(p);
+  trie_close(r);
+  return rc != 0 ? 1 : 0;
+}
+
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
+    return -1;
+  *out = (unsigned)v;
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+    usage(stdout);
+    return 0;
+  }
+  if (argc < 3) {
+    usage(stderr);
+    return 2;
+  }
+  const char *file = argv[1];
+  const char *prefix = NULL, *bench = NULL;
+  int info = 0, verify = 0, options_done = 0;
+  unsigned k = 10, passes = 5;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    if (!options_done && strcmp(a, "--") == 0) {
+      options_done = 1;
+    } else if (!options_done && strcmp(a, "-k") == 0 && i + 1 < argc) {
+      if (parse_uint(argv[++i], 1, TRIE_MAX_K, &k) != 0) {
+        fprintf(stderr, "%s: -k wants a number from 1 to %u, not '%s'\n", prog, TRIE_MAX_K,
+                argv[i]);
+        return 2;
+      }
+    } else if (!options_done && strcmp(a, "--passes") == 0 && i + 1 < argc) {
+      if (parse_uint(argv[++i], 1, 1000, &passes) != 0) {
+        fprintf(stderr, "%s: --passes wants a number from 1 to 1000\n", prog);
+        return 2;
+      }
+    } else if (!options_done && strcmp(a, "--info") == 0) {
+      info = 1;
+    } else if (!options_done && strcmp(a, "--verify") == 0) {
+      verify = 1;
+    } else if (!options_done && strcmp(a, "--bench") == 0 && i + 1 < argc) {
+      bench = argv[++i];
+    } else if (!options_done && a[0] == '-' && a[1] != '\0') {
+      fprintf(stderr, "%s: unknown option '%s'\n", prog, a);
+      usage(stderr);
+      return 2;
+    } else if (prefix == NULL) {
+      prefix = a;
+    } else {
+      fprintf(stderr, "%s: one PREFIX only (quote it if it has spaces)\n", prog);
+      return 2;
+    }
+  }
+  if (info + verify + (bench != NULL) + (prefix != NULL) != 1) {
+    usage(stderr);
+    return 2;
+  }
+  if (info)
+    return cmd_info(file);
+  if (verify)
+    return cmd_verify(file);
+  if (bench)
+    return cmd_bench(file, bench, passes);
+  return cmd_lookup(file, prefix, k);
+}

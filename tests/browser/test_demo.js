@@ -219,6 +219,14 @@ async function main() {
     await page.keyboard.press("Backspace");
     await eventually(shown, await apiTexts(base, "new york"), "answer after Backspace");
 
+    /* Typing a prefix again: answered from the browser's HTTP cache (the server sends
+     * Cache-Control: public, max-age), the list must still be right. */
+    const head = await fetch(base + "/search?q=goo");
+    assert.match(head.headers.get("cache-control") || "", /max-age=\d+/, "cacheable answers");
+    await box.fill("");
+    await page.keyboard.type("goo", { delay: 20 });
+    await eventually(shown, wantGoo, "suggestions for 'goo' again");
+
     /* Case and accents: the key matches, the highlight only covers a literal lead. */
     await box.fill("");
     await page.keyboard.type("CAF", { delay: 20 });

@@ -10,3 +10,7 @@ target_link_libraries(ta_agg PUBLIC ta_trie PRIVATE PkgConfig::MSGPACK PkgConfig
                       PkgConfig::OPENSSL)
 add_executable(typeahead-aggregate ${CMAKE_CURRENT_LIST_DIR}/aggregate_main.c)
 target_link_libraries(typeahead-aggregate PRIVATE ta_agg)
+# With make fuzz, instrument the library too, so libFuzzer sees coverage inside it.
+if(TA_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  target_compile_options(ta_agg PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
+endif()

@@ -7,7 +7,7 @@
  * AOL duplicates: one query event with several clicks is several rows repeating (AnonID, Query,
  * QueryTime). The log is grouped by AnonID, so a set of the events of the current AnonID (64-bit
  * hashes, emptied in O(1) by a generation stamp) catches repeats whether or not they are
- * adjacent, in memory bounded by one user's events (at most DEDUP_MAX, then it starts over).
+ * adjacent, in memory bounded by one user's events (at most DEDUP_MAX / 2, then it starts over).
  */
 #include "agg_int.h"
 
@@ -103,6 +103,21 @@ void agg__parser_free(agg__parser_t *p) {
   p->dedup = NULL;
 }
 
+/* 1 when every byte of q[0..n) is in 0x20..0x7e; 8 bytes at a time (bit tricks of
+ * "hasless" / "hasmore": a byte's top bit is set when it is below 0x20 or above 0x7e). */
+static int printable_ascii(const char *q, size_t n) {
+  const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t v;
+    memcpy(&v, q + i, 8);
+    if ((((v - ones * 0x20) & ~v) | ((v + ones) | v)) & highs) return 0;
+  }
+  for (; i < n; i++)
+    if ((unsigned char)q[i] < 0x20 || (unsigned char)q[i] > 0x7e) return 0;
+  return 1;
+}
+
 /* The display spelling of q into p->display; returns AGG__LINE_EVENT or AGG__LINE_BAD. */
 static int display(agg__parser_t *p, const char *q, size_t n, size_t *len, agg_bad_t *reason) {
   if (n > 16 * AGG_MAX_QUERY) {
@@ -110,12 +125,8 @@ static int display(agg__parser_t *p, const char *q, size_t n, size_t *len, agg_b
     return AGG__LINE_BAD;
   }
   /* Printable ASCII with single inner spaces is its own display form: skip the normalizer. */
-  int plain = n > 0 && q[0] != ' ' && q[n - 1] != ' ';
-  for (size_t i = 0; plain && i < n; i++) {
-    unsigned char ch = (unsigned char)q[i];
-    if (ch < 0x20 || ch > 0x7e || (ch == ' ' && q[i + 1] == ' ')) plain = 0;
-  }
-  if (plain) {
+  if (n > 0 && q[0] != ' ' && q[n - 1] != ' ' && printable_ascii(q, n) &&
+      !memmem(q, n, "  ", 2)) {
     if (n > AGG_MAX_QUERY) {
       *reason = AGG_BAD_TOOLONG;
       return AGG__LINE_BAD;

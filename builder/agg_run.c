@@ -534,7 +534,8 @@ static int lock_dir(const char *dir, int *out_fd, char *err, size_t cap) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, AGG__LOCK);
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+  if (fd < 0)
+    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     close(fd);
     return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s",
@@ -590,7 +591,8 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   uint64_t budget = opts->mem_bytes ? opts->mem_bytes : (UINT64_C(512) << 20);
   /* Leave room for the read buffer, the AOL event set and merge buffers. */
   budget = budget > (UINT64_C(48) << 20) ? budget - (UINT64_C(24) << 20) : budget / 2;
-  if (!(r.buf = malloc(READ_BUF)) || !(r.batch_text = malloc(BATCH * AGG_MAX_QUERY)) || agg__parser_init(&r.parser, opts->format, opts->sample) ||
+  if (!(r.buf = malloc(READ_BUF)) || !(r.batch_text = malloc(BATCH * AGG_MAX_QUERY)) ||
+      agg__parser_init(&r.parser, opts->format, opts->sample) ||
       agg__counter_new(budget, work, &r.counter)) {
     rc = agg__fail(err, err_cap, TA_ENOMEM, "out of memory");
     goto out;
@@ -659,7 +661,8 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   }
   progress(&r, 1);
   stats->spills = agg__counter_spills(r.counter);
-  if (stats->bad_total && (double)stats->bad_total * 100.0 > opts->max_bad_pct * (double)stats->lines) {
+  if (stats->bad_total &&
+      (double)stats->bad_total * 100.0 > opts->max_bad_pct * (double)stats->lines) {
     rc = agg__fail(err, err_cap, TA_ETOOBAD,
                    "%llu of %llu lines are bad (more than --max-bad %g%%): nothing was written; "
                    "is --format %s right for these logs?",

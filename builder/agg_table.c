@@ -37,7 +37,7 @@ struct agg__writer {
 
 static int write_cb(void *data, const char *buf, size_t len) {
   agg__writer_t *wr = data;
-  if (len && fwrite(buf, 1, len, wr->f) != len) {
+  if (len && fwrite_unlocked(buf, 1, len, wr->f) != len) {
     wr->failed = 1;
     return -1;
   }

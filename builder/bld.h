@@ -87,11 +87,11 @@ typedef struct {
   uint64_t rows;            /* out: (query, count) rows added */
 } bld_freq_opts_t;
 
-/* Reads a frequency list from path ("-" for stdin) into acc. Format, detected per file from its
- * first non-blank line:
+/* Reads a frequency list from path ("-" for stdin) into acc (docs/BUILD.md). Format, detected
+ * per file from its first non-blank line:
  *   query<TAB>count[<TAB>more fields]   when that line has a TAB;
  *   CSV with a header (ngram,freq[,cumshare]; query = first field, count = second; "quoted"
- *   fields with "" escapes)               when it has a comma and reads as a header;
+ *   fields with "" escapes, not spanning lines)   when it has a comma and reads as a header;
  *   query count                          otherwise (count = the last space-separated field).
  * A UTF-8 BOM, CRLF line ends and blank lines are accepted. Counts are non-negative integers or
  * decimals (1e3 too). On the first bad line it stops and returns TA_EPARSE / TA_EUTF8 /
@@ -112,11 +112,16 @@ typedef struct {
   const char *source;       /* free text stored in the file, e.g. "freq:queries.tsv" */
   bld_progress_fn progress; /* may be NULL */
   void *progress_ctx;
+  /* May be NULL. Called once per key (normalized) before ranking: nonzero drops the key
+   * (typeahead-build --blocklist: a rule of the filter layer matches it). */
+  int (*drop)(void *ctx, const char *key, size_t key_len);
+  void *drop_ctx;
 } bld_write_opts_t;
 
 typedef struct {
   uint64_t keys_written;
   uint64_t keys_below_min; /* dropped by min_count */
+  uint64_t keys_dropped;   /* dropped by opts->drop */
   uint64_t file_size;      /* bytes of the committed file */
 } bld_summary_t;
 

@@ -48,6 +48,10 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
       summary->keys_below_min++;
       continue;
     }
+    if (opts->drop && opts->drop(opts->drop_ctx, acc->arena + k->off, k->len)) {
+      summary->keys_dropped++;
+      continue;
+    }
     uint64_t doff;
     uint32_t dlen;
     bld__display_of(acc, k, &doff, &dlen);

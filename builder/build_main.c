@@ -11,6 +11,7 @@
  */
 #include "bld.h"
 #include "bld_tables.h" /* --tables (aggregator's part) */
+#include "flt.h"          /* --blocklist (filter layer's part) */
 
 #include <errno.h>
 #include <getopt.h>
@@ -244,6 +245,11 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog,
   return 0;
 }
 
+/* bld_write_opts_t.drop for --blocklist: a key any rule matches is left out. */
+static int blocklist_drop(void *ctx, const char *key, size_t key_len) {
+  return flt_match(ctx, key, key_len, NULL);
+}
+
 /* "freq:a.tsv,b.tsv" or "tables:DIR", stored in the file's metadata. */
 static void describe_source(const build_args_t *a, char *buf, size_t cap) {
   size_t n = 0;
@@ -263,10 +269,18 @@ int main(int argc, char **argv) {
   build_args_t args;
   int st = parse_args(argc, argv, &args);
   if (st) return st;
+  /* --blocklist: the same rules as the server's --filters (filters/flt.h), matched on keys */
+  flt_ruleset_t *rules = NULL;
   if (args.blocklist) {
-    fprintf(stderr, "typeahead-build: --blocklist is not supported by this build yet "
-                    "(it comes with the filter layer)\n");
-    return 2;
+    flt_error_t ferr;
+    if (flt_compile_file(args.blocklist, &rules, &ferr) != 0) {
+      if (ferr.line)
+        fprintf(stderr, "typeahead-build: --blocklist %s:%u: %s\n", args.blocklist, ferr.line,
+                ferr.message);
+      else
+        fprintf(stderr, "typeahead-build: --blocklist %s\n", ferr.message);
+      return 1;
+    }
   }
   double t0 = now_seconds();
   progress_t prog = {isatty(STDERR_FILENO), 0, NULL, 0};
@@ -279,6 +293,7 @@ int main(int argc, char **argv) {
   st = add_sources(acc, &args, &prog, &lines, &rows);
   if (st) {
     bld_acc_free(acc);
+    flt_ruleset_free(rules);
     return st;
   }
   bld_acc_stats_t stats;
@@ -287,21 +302,25 @@ int main(int argc, char **argv) {
   char source[1024];
   describe_source(&args, source, sizeof source);
   bld_write_opts_t wo = {args.k, args.min_count, (int64_t)time(NULL), source, progress_cb,
-                        &prog};
+                        &prog, rules ? blocklist_drop : NULL, rules};
   bld_summary_t sum;
   bld_diag_t diag;
   int rc = bld_write(acc, args.out, &wo, &sum, &diag);
   progress_clear(&prog);
   bld_acc_free(acc);
+  flt_ruleset_free(rules);
   if (rc < 0) {
     fprintf(stderr, "typeahead-build: %s (%s left as it was)\n",
             diag.msg[0] ? diag.msg : ta_strerror(rc), args.out);
     return 1;
   }
+  char blocked[64] = "";
+  if (args.blocklist)
+    snprintf(blocked, sizeof blocked, ", %" PRIu64 " blocked by --blocklist", sum.keys_dropped);
   fprintf(stderr,
           "typeahead-build: %" PRIu64 " lines, %" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
-          " written, %" PRIu64 " below --min-count), %" PRIu64 " bytes -> %s in %.2f s\n",
-          lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, sum.file_size,
+          " written, %" PRIu64 " below --min-count%s), %" PRIu64 " bytes -> %s in %.2f s\n",
+          lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, blocked, sum.file_size,
           args.out, now_seconds() - t0);
   return 0;
 }

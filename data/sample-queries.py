@@ -95,8 +95,9 @@ for c in cities[20:]:
     for t in ["zoo", "airport", "university", "news"]:
         queries.add(f"{c} {t}")
 
+# Shorter queries tend to be more popular: rank by a random draw stretched by the word count.
 ordered = sorted(queries)
-rng.shuffle(ordered)
+ordered.sort(key=lambda q: rng.random() * (1 + 0.8 * len(q.split())))
 head = ["google", "youtube", "facebook", "amazon", "ebay", "weather", "café near me",
         "münchen hbf"]
 ordered = head + [q for q in ordered if q not in head]

@@ -105,11 +105,25 @@ int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_ki
 
 /* ---- The serve-time seam: a keep predicate for trie_lookup_filtered ----------------------- */
 
-/* Per-lookup state: set rs, zero the counters, pass &filter as ctx with flt_keep. After the
- * lookup, suppressed[k] holds how many candidates rules of kind k removed, and unreadable how
- * many candidates could not be normalized (dropped: a filter fails closed). */
+/* A memo of verdicts for one rule set and one trie file, indexed by trie_hit_t.id (a query's
+ * rank in its file): a suggestion asked for again costs one byte load instead of normalizing
+ * its display form and matching it. Any number of threads may share one cache (relaxed atomic
+ * bytes; every writer writes the same verdict). It holds no pointer to the trie: using it with
+ * another trie file than the one it was made for gives wrong answers, so make a new cache
+ * whenever either the rules or the trie change. n_ids is the trie's num_queries (ids at or
+ * above it are not cached). rs must outlive the cache. */
+typedef struct flt_cache flt_cache_t;
+
+int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out);
+void flt_cache_free(flt_cache_t *cache);
+
+/* Per-lookup state: set rs (and optionally a cache made for rs and the trie being searched),
+ * zero the counters, pass &filter as ctx with flt_keep. After the lookup, suppressed[k] holds
+ * how many candidates rules of kind k removed, and unreadable how many candidates could not be
+ * normalized (dropped: a filter fails closed). */
 typedef struct {
   const flt_ruleset_t *rs;
+  flt_cache_t *cache; /* may be NULL; ignored unless made for rs */
   uint64_t suppressed[FLT_KIND_COUNT];
   uint64_t unreadable;
 } flt_filter_t;
@@ -117,6 +131,13 @@ typedef struct {
 /* trie_keep_fn: normalizes the candidate's display form to its key and keeps it unless a rule
  * matches. ctx is a flt_filter_t *. */
 int flt_keep(void *ctx, const trie_hit_t *candidate);
+
+/* The filtered answer for a normalized key prefix: the first n completions f's rules keep, in
+ * rank order; the same hits (and counters) as trie_lookup_filtered(r, prefix, prefix_len, n,
+ * flt_keep, f, hits, n_hits), but read from the node's stored top-k whenever they suffice,
+ * which is cheaper than the walk past them. hits has room for n. */
+int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
+               flt_filter_t *f, trie_hit_t *hits, size_t *n_hits);
 
 /* Lowercase name of a kind ("word", "phrase", "prefix", "exact"); "?" when out of range. */
 const char *flt_kind_name(flt_kind_t kind);

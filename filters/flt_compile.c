@@ -20,6 +20,7 @@ typedef struct {
   uint32_t off; /* normalized key, or for a phrase its canonical text, in the arena */
   uint32_t len;
   uint32_t first_len; /* phrase: bytes of the first token */
+  uint32_t n_tok;     /* phrase: number of tokens */
 } rule_t;
 
 typedef struct {
@@ -63,7 +64,8 @@ static int arena_add(builder_t *b, const char *s, size_t len, uint32_t *off) {
   return 0;
 }
 
-static int rule_add(builder_t *b, flt_kind_t kind, const char *s, size_t len, size_t first_len) {
+static int rule_add(builder_t *b, flt_kind_t kind, const char *s, size_t len, size_t first_len,
+                    size_t n_tok) {
   if (b->n_rules == b->rules_cap) {
     size_t cap = b->rules_cap ? b->rules_cap * 2 : 64;
     rule_t *p = realloc(b->rules, cap * sizeof *p);
@@ -77,6 +79,7 @@ static int rule_add(builder_t *b, flt_kind_t kind, const char *s, size_t len, si
   r->kind = kind;
   r->len = (uint32_t)len;
   r->first_len = (uint32_t)first_len;
+  r->n_tok = (uint32_t)n_tok;
   b->n_rules++;
   return 0;
 }
@@ -155,12 +158,16 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
                   snippet_len(key, key_len, 60), key);
         return TA_EPARSE;
       }
-      return rule_add(b, kind, key, key_len, key_len);
+      return rule_add(b, kind, key, key_len, key_len, 1);
     case FLT_PHRASE: {
       /* canonical form: the tokens joined by one space */
       char canon[TRIE_MAX_KEY + 1];
-      size_t canon_len = 0, first_len = 0;
+      size_t canon_len = 0, first_len = 0, n_tok = 0;
       while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
+        if (++n_tok > FLT__MAX_PHRASE_TOKENS) {
+          set_error(err, lineno, "phrase rule has more than %d tokens", FLT__MAX_PHRASE_TOKENS);
+          return TA_EPARSE;
+        }
         if (canon_len) canon[canon_len++] = ' ';
         memcpy(canon + canon_len, key + tok, tok_len);
         canon_len += tok_len;
@@ -170,10 +177,10 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
         set_error(err, lineno, "phrase rule has no letters or digits");
         return TA_EPARSE;
       }
-      return rule_add(b, kind, canon, canon_len, first_len);
+      return rule_add(b, kind, canon, canon_len, first_len, n_tok);
     }
     default:
-      return rule_add(b, kind, key, key_len, key_len);
+      return rule_add(b, kind, key, key_len, key_len, 1);
   }
 }
 
@@ -244,6 +251,7 @@ static int set_build(flt__set_t *set, const char *arena, flt__str_t *items, uint
   return 0;
 }
 
+/* FNV-1a over s, continuing from h (for the version). */
 static uint64_t hash_more(uint64_t h, const char *s, size_t len) {
   for (size_t i = 0; i < len; i++) h = flt__fnv_step(h, (unsigned char)s[i]);
   return h;
@@ -287,39 +295,45 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
     flt__str_t *items = calloc(n ? n : 1, sizeof *items);
     if (items == NULL) return TA_ENOMEM;
     uint32_t n_items = 0;
+    for (size_t i = start; i < end; i++) {
+      const rule_t *r = &b->rules[i];
+      items[n_items++] = (flt__str_t){r->off, r->len};
+      if (k == FLT_PHRASE) rs->phrase_ntok |= 1ull << (r->n_tok - 1);
+    }
     if (k == FLT_PHRASE) {
-      rs->phrases = calloc(n ? n : 1, sizeof *rs->phrases);
-      rs->phrase_first = calloc(n + 1, sizeof *rs->phrase_first);
-      if (rs->phrases == NULL || rs->phrase_first == NULL) {
+      /* sorted by first token, so equal first tokens are neighbours */
+      flt__str_t *firsts = calloc(n ? n : 1, sizeof *firsts);
+      if (firsts == NULL) {
         free(items);
         return TA_ENOMEM;
       }
+      uint32_t n_firsts = 0;
       for (size_t i = start; i < end; i++) {
         const rule_t *r = &b->rules[i];
-        uint32_t p = (uint32_t)(i - start);
-        rs->phrases[p] = (flt__str_t){r->off, r->len};
-        int same_first = n_items > 0 && items[n_items - 1].len == r->first_len &&
-                         memcmp(b->arena + items[n_items - 1].off, b->arena + r->off,
-                                r->first_len) == 0;
-        if (!same_first) {
-          rs->phrase_first[n_items] = p;
-          items[n_items++] = (flt__str_t){r->off, r->first_len};
-        }
+        if (n_firsts > 0 && firsts[n_firsts - 1].len == r->first_len &&
+            memcmp(b->arena + firsts[n_firsts - 1].off, r->str, r->first_len) == 0)
+          continue;
+        firsts[n_firsts++] = (flt__str_t){r->off, r->first_len};
       }
-      rs->phrase_first[n_items] = (uint32_t)n;
-      rs->n_phrases = (uint32_t)n;
-    } else {
-      for (size_t i = start; i < end; i++) {
-        const rule_t *r = &b->rules[i];
-        items[n_items++] = (flt__str_t){r->off, r->len};
-        if (k == FLT_PREFIX) {
-          rs->prefix_lens[r->len >> 6] |= 1ull << (r->len & 63);
-          if (r->len > rs->prefix_max_len) rs->prefix_max_len = r->len;
-        }
+      int rc = set_build(&rs->phrase_first, b->arena, firsts, n_firsts);
+      if (rc < 0) {
+        free(items);
+        return rc;
       }
     }
     int rc = set_build(&rs->sets[k], b->arena, items, n_items);
     if (rc < 0) return rc;
+    if (k == FLT_PREFIX && n_items) {
+      rs->prefix_head = calloc(FLT__HEAD_BITS / 64, sizeof *rs->prefix_head);
+      if (rs->prefix_head == NULL) return TA_ENOMEM;
+      rs->prefix_head_len = FLT__HEAD;
+      for (uint32_t i = 0; i < n_items; i++)
+        if (items[i].len < rs->prefix_head_len) rs->prefix_head_len = items[i].len;
+      for (uint32_t i = 0; i < n_items; i++) {
+        uint32_t bit = flt__head_hash(b->arena + items[i].off, rs->prefix_head_len);
+        rs->prefix_head[bit >> 6] |= 1ull << (bit & 63);
+      }
+    }
     start = end;
   }
   rs->version = flt__mix(version);
@@ -423,8 +437,10 @@ void flt_ruleset_free(flt_ruleset_t *rs) {
     free(rs->sets[k].bloom);
     free(rs->sets[k].items);
   }
-  free(rs->phrase_first);
-  free(rs->phrases);
+  free(rs->phrase_first.slots);
+  free(rs->phrase_first.bloom);
+  free(rs->phrase_first.items);
+  free(rs->prefix_head);
   free(rs->arena);
   free(rs->text);
   free(rs);
@@ -436,7 +452,6 @@ int flt_get_info(const flt_ruleset_t *rs, flt_info_t *out) {
   out->version = rs->version;
   snprintf(out->version_hex, sizeof out->version_hex, "%016llx", (unsigned long long)rs->version);
   for (int k = 0; k < FLT_KIND_COUNT; k++) out->rules[k] = rs->sets[k].n_items;
-  out->rules[FLT_PHRASE] = rs->n_phrases;
   out->text = rs->text;
   out->text_len = rs->text_len;
   return 0;
@@ -444,6 +459,6 @@ int flt_get_info(const flt_ruleset_t *rs, flt_info_t *out) {
 
 size_t flt_rule_count(const flt_ruleset_t *rs) {
   if (rs == NULL) return 0;
-  return (size_t)rs->sets[FLT_WORD].n_items + rs->n_phrases + rs->sets[FLT_PREFIX].n_items +
-         rs->sets[FLT_EXACT].n_items;
+  return (size_t)rs->sets[FLT_WORD].n_items + rs->sets[FLT_PHRASE].n_items +
+         rs->sets[FLT_PREFIX].n_items + rs->sets[FLT_EXACT].n_items;
 }

@@ -1,12 +1,14 @@
 /*
- * typeahead: internals of the blocklist filter layer, shared by flt_compile.c and flt_match.c.
+ * typeahead: internals of the blocklist filter layer, shared by the filters/flt_*.c files.
  *
- * A compiled rule set is four hash sets over one string arena, built once and then read only:
+ * A compiled rule set is five hash sets over one string arena, built once and then read only:
  *
  *   sets[FLT_WORD]    word tokens                      one probe per token of a key
- *   sets[FLT_PHRASE]  first tokens of phrases          item i -> phrases[phrase_first[i] ..
- *                                                      phrase_first[i+1]) (canonical texts)
- *   sets[FLT_PREFIX]  prefixes, made prefix-free       one probe per key length in prefix_lens
+ *   phrase_first      first tokens of phrases          one probe per token of a key
+ *   sets[FLT_PHRASE]  phrases, canonical text          at a token that starts a phrase, one
+ *                                                      probe per phrase length in phrase_ntok
+ *   sets[FLT_PREFIX]  prefixes, made prefix-free,      screened by prefix_head, then one
+ *                     items sorted                     binary search for the last rule <= key
  *   sets[FLT_EXACT]   whole keys                       one probe per key
  *
  *   set:   slots[mask+1]  { tag = hash >> 32, item + 1 (0 = empty) }, linear probing, load <= 1/2
@@ -15,20 +17,24 @@
  *          items[]        { off, len } into arena
  *
  * Phrases are stored canonically: their tokens joined by one ASCII space (a token never holds a
- * byte <= 0x20, so the split is unambiguous). Prefix and exact hashes are computed in one pass
- * over the key: FNV-1a is incremental, so the hash of key[0..n) is known at every n.
+ * byte <= 0x20, so the split is unambiguous); a key's tokens are kept in a ring of the last
+ * FLT__MAX_PHRASE_TOKENS so the phrases ending at each token can be probed. Prefix rules are
+ * screened first by a bitmap of their heads (prefix_head); in a sorted prefix-free set the only
+ * rule that can be a prefix of a key is the greatest rule <= key, found by binary search.
  */
 #ifndef TYPEAHEAD_FLT_INT_H
 #define TYPEAHEAD_FLT_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "flt.h"
 
 #define FLT__FNV_OFFSET 14695981039346656037ull
 #define FLT__FNV_PRIME 1099511628211ull
-#define FLT__LEN_WORDS ((TRIE_MAX_KEY + 1 + 63) / 64)
+/* Most tokens a phrase rule may have (phrase_ntok is one 64-bit mask). */
+#define FLT__MAX_PHRASE_TOKENS 64
 
 typedef struct {
   uint32_t off;
@@ -55,23 +61,23 @@ struct flt_ruleset {
   char *arena; /* every rule string, normalized */
   size_t arena_len;
   flt__set_t sets[FLT_KIND_COUNT];
-  uint32_t *phrase_first; /* sets[FLT_PHRASE].n_items + 1 offsets into phrases */
-  flt__str_t *phrases;    /* canonical phrase texts, grouped by first token */
-  uint32_t n_phrases;
-  uint64_t prefix_lens[FLT__LEN_WORDS]; /* bit n set: some prefix rule is n bytes long */
-  size_t prefix_max_len;
+  flt__set_t phrase_first; /* distinct first tokens of the phrases */
+  uint64_t phrase_ntok;    /* bit n-1 set: some phrase has n tokens */
+  size_t prefix_head_len;              /* min(FLT__HEAD, shortest prefix rule) */
+  uint64_t *prefix_head;               /* FLT__HEAD_BITS bits */
   uint64_t version;
 };
 
 /* Bytes ASCII treats as token characters: [0-9A-Za-z]. */
 extern const unsigned char flt__ascii_token[128];
 
+/* FNV-1a, bytewise and endian-free: used for the version, which must be the same everywhere. */
 static inline uint64_t flt__fnv_step(uint64_t h, unsigned char byte) {
   return (h ^ byte) * FLT__FNV_PRIME;
 }
 
-/* Spreads FNV's weak low bits over the whole word (murmur3 fmix64): slots and bloom bits come
- * from different parts of the result. */
+/* murmur3's fmix64: spreads the bits over the whole word, so slots and bloom bits can come from
+ * different parts of one hash. */
 static inline uint64_t flt__mix(uint64_t h) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
@@ -81,10 +87,45 @@ static inline uint64_t flt__mix(uint64_t h) {
   return h;
 }
 
+/* The in-memory hash of a rule string or a key piece: eight bytes at a time (host order; it
+ * never leaves the process). */
 static inline uint64_t flt__hash(const char *s, size_t len) {
-  uint64_t h = FLT__FNV_OFFSET;
-  for (size_t i = 0; i < len; i++) h = flt__fnv_step(h, (unsigned char)s[i]);
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)len * 0xc2b2ae3d27d4eb4full);
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+    s += 8;
+    len -= 8;
+  }
+  if (len) {
+    /* the tail without a byte loop (as wyhash does): overlapping loads; len is in the seed */
+    uint64_t w;
+    if (len >= 4) {
+      uint32_t lo, hi;
+      memcpy(&lo, s, 4);
+      memcpy(&hi, s + len - 4, 4);
+      w = (uint64_t)lo | ((uint64_t)hi << 32);
+    } else {
+      w = (uint64_t)(unsigned char)s[0] | ((uint64_t)(unsigned char)s[len >> 1] << 8) |
+          ((uint64_t)(unsigned char)s[len - 1] << 16);
+    }
+    h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
+  }
   return flt__mix(h);
+}
+
+/* Prefix rules are first screened by their first FLT__HEAD bytes (fewer when a rule is shorter):
+ * one bit of prefix_head per rule head, so most keys are cleared with one load. */
+#define FLT__HEAD 4
+#define FLT__HEAD_BITS 65536u
+
+static inline uint32_t flt__head_hash(const char *s, size_t n) {
+  uint32_t w = 0;
+  memcpy(&w, s, n);
+  return (w * 0x9e3779b1u) >> 16;
 }
 
 /* Next token of s[0..len) at or after *pos: its bounds in *tok and *tok_len, *pos moved past it.

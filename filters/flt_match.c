@@ -2,9 +2,12 @@
  * typeahead: matching a normalized key against a compiled rule set (SPEC §9), the tokenizer the
  * compiler shares, and flt_keep, the predicate every served answer goes through
  * (trie_lookup_filtered). The layout of a rule set is drawn in flt_int.h. Nothing here
- * allocates: a candidate costs one pass for exact and prefix rules and one probe per token for
- * word and phrase rules, most of which the bloom bits answer from L1.
+ * allocates: a candidate costs one hash of the key for exact rules, one bitmap load for prefix
+ * rules (mostly), and one hash per token for word and phrase rules, most of which the bloom bits
+ * answer from L1.
  */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <utf8proc.h>
@@ -22,14 +25,9 @@ const unsigned char flt__ascii_token[128] = {
     ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
-/* Length of the character at s[0..len) and whether it belongs to a token; an invalid byte is a
- * one-byte separator. */
-static size_t char_at(const char *s, size_t len, int *is_token) {
-  unsigned char c = (unsigned char)s[0];
-  if (c < 0x80) {
-    *is_token = flt__ascii_token[c];
-    return 1;
-  }
+/* Length of the non-ASCII character at s[0..len) and whether it belongs to a token; an invalid
+ * byte is a one-byte separator. */
+static size_t char_at_slow(const char *s, size_t len, int *is_token) {
   utf8proc_int32_t cp;
   utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &cp);
   if (n <= 0) {
@@ -42,21 +40,28 @@ static size_t char_at(const char *s, size_t len, int *is_token) {
   return (size_t)n;
 }
 
-int flt__next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t *tok_len) {
+/* ASCII runs go through the table without a call; other characters through utf8proc. */
+static inline int next_token(const char *s, size_t len, size_t *pos, size_t *tok,
+                             size_t *tok_len) {
+  const unsigned char *u = (const unsigned char *)s;
   size_t i = *pos;
-  int is_token = 0;
-  while (i < len) {
-    size_t n = char_at(s + i, len - i, &is_token);
+  int is_token;
+  for (;;) {
+    while (i < len && u[i] < 0x80 && !flt__ascii_token[u[i]]) i++;
+    if (i >= len) {
+      *pos = len;
+      return 0;
+    }
+    if (u[i] < 0x80) break;
+    size_t n = char_at_slow(s + i, len - i, &is_token);
     if (is_token) break;
     i += n;
   }
-  if (i >= len) {
-    *pos = len;
-    return 0;
-  }
   size_t start = i;
-  while (i < len) {
-    size_t n = char_at(s + i, len - i, &is_token);
+  for (;;) {
+    while (i < len && u[i] < 0x80 && flt__ascii_token[u[i]]) i++;
+    if (i >= len || u[i] < 0x80) break;
+    size_t n = char_at_slow(s + i, len - i, &is_token);
     if (!is_token) break;
     i += n;
   }
@@ -64,6 +69,10 @@ int flt__next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t 
   *tok_len = i - start;
   *pos = i;
   return 1;
+}
+
+int flt__next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t *tok_len) {
+  return next_token(s, len, pos, tok, tok_len);
 }
 
 long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size_t len,
@@ -81,75 +90,83 @@ long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size
   }
 }
 
-/* Do the tokens of key after *pos continue with the space-separated tokens rest[0..rest_len)? */
-static int phrase_rest_matches(const char *key, size_t len, size_t pos, const char *rest,
-                               size_t rest_len) {
-  size_t r = 0;
-  while (r < rest_len) {
-    size_t want_end = r;
-    while (want_end < rest_len && rest[want_end] != ' ') want_end++;
-    size_t tok, tok_len;
-    if (!flt__next_token(key, len, &pos, &tok, &tok_len)) return 0;
-    if (tok_len != want_end - r || memcmp(key + tok, rest + r, tok_len) != 0) return 0;
-    r = want_end + 1;
-  }
-  return 1;
-}
+typedef struct {
+  size_t off, len;
+  int first; /* the token starts some phrase */
+} tok_t;
 
-static int phrase_at(const flt_ruleset_t *rs, long first, const char *key, size_t len,
-                     size_t after_first, size_t first_len) {
-  for (uint32_t p = rs->phrase_first[first]; p < rs->phrase_first[first + 1]; p++) {
-    const flt__str_t *ph = &rs->phrases[p];
-    if (ph->len == first_len) return 1; /* a one-token phrase */
-    const char *rest = rs->arena + ph->off + first_len + 1;
-    if (phrase_rest_matches(key, len, after_first, rest, ph->len - first_len - 1)) return 1;
+/* Is the phrase made of the n tokens ring[from..from+n) (indices mod the ring size) a rule? */
+static int phrase_probe(const flt_ruleset_t *rs, const char *key, const tok_t *ring, size_t from,
+                        size_t n) {
+  char canon[TRIE_MAX_KEY + 1];
+  size_t len = 0;
+  for (size_t i = 0; i < n; i++) {
+    const tok_t *t = &ring[(from + i) % FLT__MAX_PHRASE_TOKENS];
+    if (len + t->len + 1 > sizeof canon) return 0; /* longer than any rule */
+    if (i) canon[len++] = ' ';
+    memcpy(canon + len, key + t->off, t->len);
+    len += t->len;
   }
-  return 0;
+  return flt__set_find(&rs->sets[FLT_PHRASE], rs->arena, canon, len, flt__hash(canon, len)) >= 0;
 }
 
 int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind) {
   if (rs == NULL || key == NULL) return 0;
   const flt__set_t *exact = &rs->sets[FLT_EXACT], *prefix = &rs->sets[FLT_PREFIX];
-  if (exact->n_items || prefix->n_items) {
-    /* One FNV pass: the running hash is every prefix's hash; probe where a rule length ends.
-     * Exact is decided before prefix so a suppression counts under the narrowest kind. */
-    size_t stop = len;
-    if (!exact->n_items && rs->prefix_max_len < len) stop = rs->prefix_max_len;
-    int prefix_hit = 0;
-    uint64_t h = FLT__FNV_OFFSET;
-    for (size_t i = 0; i < stop; i++) {
-      h = flt__fnv_step(h, (unsigned char)key[i]);
-      size_t n = i + 1;
-      if (!prefix_hit && n <= rs->prefix_max_len &&
-          (rs->prefix_lens[n >> 6] & (1ull << (n & 63))) &&
-          flt__set_find(prefix, rs->arena, key, n, flt__mix(h)) >= 0) {
-        prefix_hit = 1;
-        if (!exact->n_items) break;
+  /* exact before prefix, so a suppression counts under the narrowest kind */
+  if (exact->n_items && flt__set_find(exact, rs->arena, key, len, flt__hash(key, len)) >= 0) {
+    if (kind) *kind = FLT_EXACT;
+    return 1;
+  }
+  size_t head = rs->prefix_head_len;
+  if (prefix->n_items && len >= head) {
+    uint32_t bit = flt__head_hash(key, head);
+    if (rs->prefix_head[bit >> 6] & (1ull << (bit & 63))) {
+      /* the greatest rule <= key; if it is not a prefix of key, no rule is (flt_int.h) */
+      const flt__str_t *items = prefix->items;
+      size_t lo = 0, hi = prefix->n_items; /* answer in [lo - 1, hi) */
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const flt__str_t *it = &items[mid];
+        size_t n = it->len < len ? it->len : len;
+        int c = memcmp(rs->arena + it->off, key, n);
+        if (c < 0 || (c == 0 && it->len <= len)) lo = mid + 1;
+        else hi = mid;
       }
-    }
-    if (exact->n_items && flt__set_find(exact, rs->arena, key, len, flt__mix(h)) >= 0) {
-      if (kind) *kind = FLT_EXACT;
-      return 1;
-    }
-    if (prefix_hit) {
-      if (kind) *kind = FLT_PREFIX;
-      return 1;
+      if (lo > 0) {
+        const flt__str_t *it = &items[lo - 1];
+        if (it->len <= len && memcmp(rs->arena + it->off, key, it->len) == 0) {
+          if (kind) *kind = FLT_PREFIX;
+          return 1;
+        }
+      }
     }
   }
 
   const flt__set_t *word = &rs->sets[FLT_WORD], *phrase = &rs->sets[FLT_PHRASE];
   if (word->n_items == 0 && phrase->n_items == 0) return 0;
+  /* The last FLT__MAX_PHRASE_TOKENS tokens: at each token, the phrases that end there. */
+  tok_t ring[FLT__MAX_PHRASE_TOKENS];
   int phrase_hit = 0;
-  size_t pos = 0, tok, tok_len;
-  while (flt__next_token(key, len, &pos, &tok, &tok_len)) {
+  size_t n_tok = 0, pos = 0, tok, tok_len;
+  while (next_token(key, len, &pos, &tok, &tok_len)) {
     uint64_t h = flt__hash(key + tok, tok_len);
     if (flt__set_find(word, rs->arena, key + tok, tok_len, h) >= 0) {
       if (kind) *kind = FLT_WORD;
       return 1;
     }
-    if (!phrase_hit) {
-      long first = flt__set_find(phrase, rs->arena, key + tok, tok_len, h);
-      if (first >= 0 && phrase_at(rs, first, key, len, pos, tok_len)) phrase_hit = 1;
+    if (phrase->n_items == 0 || phrase_hit) continue;
+    tok_t *t = &ring[n_tok % FLT__MAX_PHRASE_TOKENS];
+    t->off = tok;
+    t->len = tok_len;
+    t->first = flt__set_find(&rs->phrase_first, rs->arena, key + tok, tok_len, h) >= 0;
+    n_tok++;
+    for (uint64_t lens = rs->phrase_ntok; lens && !phrase_hit; lens &= lens - 1) {
+      size_t n = (size_t)__builtin_ctzll(lens) + 1;
+      if (n > n_tok) break;
+      size_t from = n_tok - n;
+      if (ring[from % FLT__MAX_PHRASE_TOKENS].first && phrase_probe(rs, key, ring, from, n))
+        phrase_hit = 1;
     }
   }
   if (phrase_hit) {
@@ -168,19 +185,61 @@ int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_ki
   return flt_match(rs, key, key_len, kind);
 }
 
+/* Cache entries: 0 = not known yet, then one of these. */
+enum { VERDICT_KEEP = 1, VERDICT_KIND0 = 2, VERDICT_UNREADABLE = VERDICT_KIND0 + FLT_KIND_COUNT };
+
+struct flt_cache {
+  const flt_ruleset_t *rs;
+  uint64_t n_ids;
+  atomic_uchar *verdict;
+};
+
+int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
+  if (rs == NULL || out == NULL) return TA_EINVAL;
+  *out = NULL;
+  if (n_ids > SIZE_MAX / 2) return TA_ERANGE;
+  flt_cache_t *c = calloc(1, sizeof *c);
+  if (c == NULL) return TA_ENOMEM;
+  /* calloc's zero bytes are valid atomic_uchar zeros (lock-free byte atomics) */
+  c->verdict = calloc(n_ids ? (size_t)n_ids : 1, sizeof *c->verdict);
+  if (c->verdict == NULL) {
+    free(c);
+    return TA_ENOMEM;
+  }
+  c->rs = rs;
+  c->n_ids = n_ids;
+  *out = c;
+  return 0;
+}
+
+void flt_cache_free(flt_cache_t *cache) {
+  if (cache == NULL) return;
+  free(cache->verdict);
+  free(cache);
+}
+
+static int verdict_apply(flt_filter_t *f, unsigned v) {
+  if (v == VERDICT_KEEP) return 1;
+  if (v == VERDICT_UNREADABLE) f->unreadable++;
+  else f->suppressed[v - VERDICT_KIND0]++;
+  return 0;
+}
+
 int flt_keep(void *ctx, const trie_hit_t *candidate) {
   flt_filter_t *f = ctx;
+  if (f->rs == NULL || flt_rule_count(f->rs) == 0) return 1;
+  flt_cache_t *c = f->cache;
+  atomic_uchar *slot = NULL;
+  if (c != NULL && c->rs == f->rs && candidate->id < c->n_ids) {
+    slot = &c->verdict[candidate->id];
+    unsigned v = atomic_load_explicit(slot, memory_order_relaxed);
+    if (v) return verdict_apply(f, v);
+  }
   flt_kind_t kind = FLT_WORD;
   int rc = flt_match_text(f->rs, candidate->text, candidate->text_len, &kind);
-  if (rc < 0) {
-    f->unreadable++;
-    return 0;
-  }
-  if (rc > 0) {
-    f->suppressed[kind]++;
-    return 0;
-  }
-  return 1;
+  unsigned v = rc < 0 ? VERDICT_UNREADABLE : rc > 0 ? VERDICT_KIND0 + (unsigned)kind : VERDICT_KEEP;
+  if (slot) atomic_store_explicit(slot, (unsigned char)v, memory_order_relaxed);
+  return verdict_apply(f, v);
 }
 
 const char *flt_kind_name(flt_kind_t kind) {

@@ -19,8 +19,15 @@ add_custom_command(
 file(GLOB TA_SRV_SOURCES CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/srv_*.c)
 add_library(ta_srv STATIC ${TA_SRV_SOURCES} ${TA_DEMO_C})
 target_include_directories(ta_srv PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(ta_srv PUBLIC ta_trie PkgConfig::EVHTP PkgConfig::LIBEVENT
+target_link_libraries(ta_srv PUBLIC ta_flt ta_trie PkgConfig::EVHTP PkgConfig::LIBEVENT
                       PkgConfig::MSGPACK Threads::Threads m)
 
 add_executable(typeahead-serve ${CMAKE_CURRENT_SOURCE_DIR}/serve_main.c)
 target_link_libraries(typeahead-serve PRIVATE ta_srv)
+
+# libFuzzer learns only from instrumented code: under TA_FUZZ the library gets the coverage
+# instrumentation too (tests/fuzz/fuzz_request.c drives srv_query.c and srv_render.c).
+if(TA_FUZZ AND CMAKE_C_COMPILER_ID MATCHES "Clang")
+  target_compile_options(ta_srv PRIVATE -fsanitize=fuzzer-no-link,address,undefined)
+  target_link_options(ta_srv INTERFACE -fsanitize=fuzzer-no-link,address,undefined)
+endif()

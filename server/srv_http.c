@@ -16,7 +16,8 @@
  *   - A request line (or header) of 8 KB or more is dropped unanswered, after an uninitialised
  *     read: the same wrapper gates every request before the parser sees a byte of it. It waits
  *     for the whole header block, answers 414 (request line over SRV_MAX_LINE) or 431 (a header
- *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly.
+ *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly; 400 for
+ *     a request line the parser would drop unanswered.
  *
  * Threads: each worker has its own event_base, evhtp_t and SO_REUSEPORT socket on the same
  * port, so workers share nothing but the trie mapping (srv_state.c) and the kernel spreads the
@@ -153,51 +154,13 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   return EVHTP_RES_OK;
 }
 
-/* METHOD SP TARGET SP HTTP/1.x, the shape libevhtp's parser accepts; anything else it would
- * drop without an answer, so the gate answers 400 instead. */
-static int gate_request_line_ok(const char *l, size_t n) {
-  size_t i = 0;
-  while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
-  if (i == 0 || i >= n || l[i] != ' ') return 0;
-  size_t t = ++i;
-  while (i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f) i++;
-  if (i == t || i >= n || l[i] != ' ') return 0;
-  i++;
-  return n - i == 8 && memcmp(l + i, "HTTP/1.", 7) == 0 && l[i + 7] >= '0' && l[i + 7] <= '9';
-}
-
-/* Scans the header block at the start of in. Returns 0 while it is incomplete and within
- * limits, 1 when complete (*head_len = its length with the blank line, *has_body when a
- * Content-Length or Transfer-Encoding header announces a body), or 400/414/431. */
+/* The header block at the start of in, through srv__gate_scan(). */
 static int gate_scan(struct evbuffer *in, size_t *head_len, int *has_body) {
   size_t avail = evbuffer_get_length(in);
   size_t n = avail < SRV_MAX_HEAD + 1 ? avail : SRV_MAX_HEAD + 1;
   const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
   if (p == NULL) return 0;
-  size_t i = 0;
-  while (i < n && (p[i] == '\r' || p[i] == '\n')) i++; /* the parser skips these too */
-  int line_no = 0;
-  *has_body = 0;
-  while (i < n) {
-    const char *nl = memchr(p + i, '\n', n - i);
-    size_t line_end = nl ? (size_t)(nl - p) : n;
-    size_t line_len = line_end - i;
-    if (line_len > 0 && nl && p[line_end - 1] == '\r') line_len--;
-    if (line_len > SRV_MAX_LINE) return line_no == 0 ? 414 : 431;
-    if (nl == NULL) break;
-    if (line_no == 0 && !gate_request_line_ok(p + i, line_len)) return 400;
-    if (line_len == 0 && line_no > 0) {
-      *head_len = line_end + 1;
-      return 1;
-    }
-    if (line_no > 0 && ((line_len > 15 && strncasecmp(p + i, "content-length:", 15) == 0) ||
-                        (line_len > 18 && strncasecmp(p + i, "transfer-encoding:", 18) == 0)))
-      *has_body = 1;
-    line_no++;
-    i = line_end + 1;
-  }
-  if (n > SRV_MAX_HEAD) return line_no == 0 ? 414 : 431;
-  return 0;
+  return srv__gate_scan(p, n, head_len, has_body);
 }
 
 static void conn_reject(srv_conn_t *c, int status) {
@@ -263,23 +226,25 @@ static void conn_read(struct bufferevent *bev, void *arg) {
   if (evbuffer_get_length(c->held)) evbuffer_prepend_buffer(in, c->held);
 }
 
+/* The reply is out: half-close, then drain the client's leftovers until its EOF (closing with
+ * unread data would reset the connection and could destroy the reply before it is read). */
+static void conn_linger(srv_conn_t *c) {
+  c->closing = 2;
+  shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+  struct timeval tv = {SRV_LINGER_SECONDS, 0};
+  bufferevent_set_timeouts(c->bev, &tv, NULL);
+  bufferevent_enable(c->bev, EV_READ);
+}
+
 static void conn_write(struct bufferevent *bev, void *arg) {
   srv_conn_t *c = arg;
   if (c->closing) {
-    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-      /* Half-close, then drain the client's leftovers until its EOF: closing with unread data
-       * would reset the connection and could destroy our reply before the client reads it. */
-      c->closing = 2;
-      shutdown(bufferevent_getfd(bev), SHUT_WR);
-      struct timeval tv = {SRV_LINGER_SECONDS, 0};
-      bufferevent_set_timeouts(bev, &tv, NULL);
-      bufferevent_enable(bev, EV_READ);
-    }
+    if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_linger(c);
     return;
   }
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-  c->orig_write(bev, c->conn);
+  c->orig_write(bev, c->conn); /* libevhtp finishes the request there; c may be freed */
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg) {
@@ -343,51 +308,79 @@ static void reply_error(reply_t *r, int status, const char *msg) {
   reply_send(r, status, "application/json; charset=utf-8", b->p, b->len);
 }
 
-/* ---- The filter seam (issue 5) ----------------------------------------------------------- */
-
-int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits) {
-  (void)s;
-  (void)m;
-  return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
-}
-
-const char *srv__filter_version(srv_t *s) {
-  (void)s;
-  return "0";
-}
-
-void srv__filters_tick(srv_t *s, int forced) {
-  (void)s;
-  (void)forced;
-}
-
 /* ---- Handlers ----------------------------------------------------------------------------- */
 
-/* Headers of a /search answer (200 and 304 alike). */
-static void search_headers(srv_t *s, evhtp_request_t *req, const char *etag) {
-  add_header(req, "Cache-Control", s->cache_control, 0);
-  add_header(req, "ETag", etag, 1);
-  add_header(req, "Vary", "Accept", 0);
-  add_cors(s, req);
+/* The whole answer to one /search request: status, headers, body (in the worker's buffer);
+ * handle_search() turns it into libevhtp's reply. */
+typedef struct {
+  int status;
+  const char *ctype;
+  const char *hdr_name[6];
+  const char *hdr_val[6];
+  int n_hdr;
+  char etag[80];
+  const char *body;
+  size_t body_len;
+} search_resp_t;
+
+static void resp_header(search_resp_t *o, const char *name, const char *val) {
+  o->hdr_name[o->n_hdr] = name;
+  o->hdr_val[o->n_hdr++] = val;
 }
 
-static void handle_search(reply_t *r) {
-  srv_worker_t *w = r->w;
+static void search_error(srv_worker_t *w, search_resp_t *o, int status, const char *msg) {
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  int rc = srv__buf_put(b, "{\"error\":", 9);
+  if (!rc) rc = srv__json_string(b, msg, strlen(msg));
+  if (!rc) rc = srv__buf_put(b, "}", 1);
+  o->status = status;
+  o->ctype = "application/json; charset=utf-8";
+  resp_header(o, "Cache-Control", "no-store");
+  if (w->srv->cors_origin) resp_header(o, "Access-Control-Allow-Origin", w->srv->cors_origin);
+  if (status == 503) resp_header(o, "Retry-After", "1");
+  o->body = rc ? NULL : b->p;
+  o->body_len = rc ? 0 : b->len;
+}
+
+/* o->etag = "<trie version>-<filter version>-<j|m>", assembled by hand: snprintf cost as much
+ * as the trie lookup (callgrind). A filter version too long for the buffer is cut, the quotes
+ * stay. */
+static void search_etag(search_resp_t *o, const char *trie_version, const char *filter_version,
+                        char rep) {
+  size_t tn = strlen(trie_version), fn = strlen(filter_version);
+  size_t room = sizeof o->etag - 6 - tn; /* 2 quotes, 2 dashes, rep, NUL; tn < 24 */
+  if (fn > room) fn = room;
+  char *e = o->etag;
+  *e++ = '"';
+  memcpy(e, trie_version, tn);
+  e += tn;
+  *e++ = '-';
+  memcpy(e, filter_version, fn);
+  e += fn;
+  *e++ = '-';
+  *e++ = rep;
+  *e++ = '"';
+  *e = '\0';
+}
+
+/* raw[0..raw_len): the query string, not decoded; accept and inm: header values or NULL. */
+static void search_run(srv_worker_t *w, const char *raw, size_t raw_len, const char *accept,
+                       const char *inm, search_resp_t *o) {
   srv_t *s = w->srv;
-  evhtp_request_t *req = r->req;
+  o->n_hdr = 0;
+  o->body = NULL;
+  o->body_len = 0;
   srv_query_t q;
-  const char *raw = req->uri ? (const char *)req->uri->query_raw : NULL;
-  int rc = srv__query_parse(raw, raw ? strlen(raw) : 0, &q);
+  int rc = srv__query_parse(raw, raw_len, &q);
   if (rc) {
-    reply_error(r, rc == TA_ETOOLONG ? 414 : 400, q.error);
+    search_error(w, o, rc == TA_ETOOLONG ? 414 : 400, q.error);
     return;
   }
   const srv_trie_t *t = srv__trie_acquire(s, w->id);
   if (t == NULL) {
     srv__trie_release(s, w->id);
-    add_header(req, "Retry-After", "1", 0);
-    reply_error(r, 503, "no trie loaded");
+    search_error(w, o, 503, "no trie loaded");
     return;
   }
   unsigned tk = t->info.k;
@@ -396,18 +389,19 @@ static void handle_search(reply_t *r) {
     srv__trie_release(s, w->id);
     char msg[64];
     snprintf(msg, sizeof msg, "k must be a whole number from 1 to %u", tk);
-    reply_error(r, 400, msg);
+    search_error(w, o, 400, msg);
     return;
   }
-  int msgpack = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
-  const char *ctype = msgpack ? "application/msgpack" : "application/json; charset=utf-8";
-  char etag[80];
-  snprintf(etag, sizeof etag, "\"%s-%s-%c\"", t->version, srv__filter_version(s),
-           msgpack ? 'm' : 'j');
-  if (srv__etag_match(evhtp_header_find(req->headers_in, "If-None-Match"), etag)) {
+  int msgpack = srv__wants_msgpack(accept);
+  o->ctype = msgpack ? "application/msgpack" : "application/json; charset=utf-8";
+  search_etag(o, t->version, srv__filter_version(s), msgpack ? 'm' : 'j');
+  resp_header(o, "Cache-Control", s->cache_control);
+  resp_header(o, "ETag", o->etag);
+  resp_header(o, "Vary", "Accept");
+  if (s->cors_origin) resp_header(o, "Access-Control-Allow-Origin", s->cors_origin);
+  if (srv__etag_match(inm, o->etag)) {
     srv__trie_release(s, w->id);
-    search_headers(s, req, etag);
-    reply_send(r, 304, ctype, NULL, 0);
+    o->status = 304;
     return;
   }
 
@@ -429,11 +423,26 @@ static void handle_search(reply_t *r) {
   srv__trie_release(s, w->id); /* the hits point into the mapping: rendered, now let go */
   if (rc) {
     srv__log("search: %s", ta_strerror(rc));
-    reply_error(r, 500, ta_strerror(rc));
+    o->n_hdr = 0;
+    search_error(w, o, 500, ta_strerror(rc));
     return;
   }
-  search_headers(s, req, etag);
-  reply_send(r, 200, ctype, b->p, b->len);
+  o->status = 200;
+  o->body = b->p;
+  o->body_len = b->len;
+}
+
+static void handle_search(reply_t *r) {
+  evhtp_request_t *req = r->req;
+  const char *raw = req->uri ? (const char *)req->uri->query_raw : NULL;
+  search_resp_t o;
+  search_run(r->w, raw, raw ? strlen(raw) : 0, evhtp_header_find(req->headers_in, "Accept"),
+             evhtp_header_find(req->headers_in, "If-None-Match"), &o);
+  /* Header values are static or live as long as the server, except the ETag on this stack
+   * frame: only that one is copied (one malloc and free fewer per other header). */
+  for (int i = 0; i < o.n_hdr; i++)
+    add_header(req, o.hdr_name[i], o.hdr_val[i], o.hdr_val[i] == o.etag);
+  reply_send(r, o.status, o.ctype, o.body, o.body_len);
 }
 
 static int put_json_field(srv_buf_t *b, const char *name, const char *v, size_t n) {
@@ -521,6 +530,65 @@ static void handle_reload(reply_t *r) {
   reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
 }
 
+/* GET /admin/filters: the rules file in force, as it was given (issue 5). */
+static void handle_filters_get(reply_t *r) {
+  srv_worker_t *w = r->w;
+  char version[17] = "";
+  int rc = srv__filters_get(w->srv, w->id, &w->out, version);
+  if (rc) {
+    reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  add_header(r->req, "X-Filters-Version", version, 1);
+  reply_send(r, 200, "text/plain; charset=utf-8", w->out.p, w->out.len);
+}
+
+/* PUT /admin/filters: body = the whole rules file; 400 with the line number when invalid (the
+ * rules in force stay), else written to --filters FILE and put in force (issue 5). */
+static void handle_filters_put(reply_t *r) {
+  srv_worker_t *w = r->w;
+  struct evbuffer *in = r->req->buffer_in;
+  size_t len = in ? evbuffer_get_length(in) : 0;
+  const char *body = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+  if (body == NULL) {
+    reply_error(r, 500, ta_strerror(TA_ENOMEM));
+    return;
+  }
+  flt_error_t err;
+  flt_info_t info;
+  int rc = srv__filters_put(w->srv, w->id, body, len, &err, &info);
+  if (rc == TA_EPARSE || rc == TA_EUTF8 || rc == TA_ETOOLONG) {
+    char msg[256];
+    if (err.line)
+      snprintf(msg, sizeof msg, "line %u: %s; the rules in force stay", err.line, err.message);
+    else
+      snprintf(msg, sizeof msg, "%s; the rules in force stay", err.message);
+    reply_error(r, 400, msg);
+    return;
+  }
+  if (rc == TA_ENOENT) {
+    reply_error(r, 409, err.message);
+    return;
+  }
+  if (rc) {
+    reply_error(r, 500, err.message[0] ? err.message : ta_strerror(rc));
+    return;
+  }
+  srv_buf_t *b = &w->out;
+  b->len = 0;
+  char tail[200];
+  int n = snprintf(tail, sizeof tail,
+                   ",\"rules\":{\"word\":%zu,\"phrase\":%zu,\"prefix\":%zu,\"exact\":%zu}}",
+                   info.rules[FLT_WORD], info.rules[FLT_PHRASE], info.rules[FLT_PREFIX],
+                   info.rules[FLT_EXACT]);
+  rc = srv__buf_put(b, "{\"version\":", 11);
+  if (!rc) rc = srv__json_string(b, info.version_hex, strlen(info.version_hex));
+  if (!rc) rc = srv__buf_put(b, tail, (size_t)n);
+  add_header(r->req, "Cache-Control", "no-store", 0);
+  reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
+}
+
 static int method_is(const evhtp_request_t *req, htp_method a, htp_method b) {
   return req->method == a || req->method == b;
 }
@@ -592,12 +660,20 @@ static void http_request(evhtp_request_t *req, void *arg) {
   } else if (strncmp(path, "/admin/", 7) == 0) {
     r.ep = SRV_EP_ADMIN;
     if (admin_authorized(&r)) {
-      if (strcmp(path, "/admin/reload") != 0)
+      if (strcmp(path, "/admin/filters") == 0) {
+        if (method_is(req, htp_method_GET, htp_method_HEAD))
+          handle_filters_get(&r);
+        else if (req->method == htp_method_PUT)
+          handle_filters_put(&r);
+        else
+          reply_405(&r, "GET, HEAD, PUT");
+      } else if (strcmp(path, "/admin/reload") != 0) {
         reply_error(&r, 404, "not found");
-      else if (req->method != htp_method_POST)
+      } else if (req->method != htp_method_POST) {
         reply_405(&r, "POST");
-      else
+      } else {
         handle_reload(&r);
+      }
     }
   } else {
     reply_error(&r, 404, "not found");
@@ -840,7 +916,13 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   /* A missing or bad trie is not fatal: /search and /healthz answer 503 until a good file
    * appears at the path (the reload thread watches it). */
   srv__trie_load(s, "start");
-  srv__filters_tick(s, 1);
+  /* Rules, unlike the trie, must be sound at start: without them the server would show what
+   * they are there to hide. */
+  rc = srv__filters_start(s);
+  if (rc != 0) {
+    srv_free(s);
+    return rc;
+  }
   *out = s;
   return 0;
 }
@@ -889,6 +971,7 @@ void srv_free(srv_t *s) {
   if (s == NULL) return;
   srv__reload_stop(s);
   for (unsigned i = 0; s->workers && i < s->threads; i++) worker_fini(&s->workers[i]);
+  srv__filters_free(s);
   for (unsigned i = 0; s->listen_fds && i < s->threads; i++)
     if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
   srv_trie_t *t = atomic_load(&s->current);

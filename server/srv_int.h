@@ -6,6 +6,7 @@
  *   srv_state.c   the current trie (hazard-pointer references), reload thread, file watch
  *   srv_metrics.c per-worker counters and the Prometheus page
  *   srv_http.c    libevhtp workers, the request gate (quirk workarounds), routes, handlers
+ *   srv_filters.c the blocklist rules in force, their updates, srv__answer() (issue 5)
  *
  * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
  * bound to the same port (the kernel spreads connections); one reload thread; the thread that
@@ -14,6 +15,7 @@
 #ifndef TYPEAHEAD_SRV_INT_H
 #define TYPEAHEAD_SRV_INT_H
 
+#include "flt.h"
 #include "srv.h"
 #include "trie.h"
 
@@ -52,6 +54,15 @@ typedef struct {
  * TA_EPARSE (malformed %XX), TA_EUTF8 (q not UTF-8), TA_ERANGE (k not 1..999999 in digits).
  * out->error then holds the message. raw may hold any bytes. */
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
+
+/* The request gate: scans p[0..n), the start of a connection's input where a request begins.
+ * Returns 0 while the header block is incomplete and within limits; 1 when it is complete
+ * (*head_len = its length through the blank line, *has_body = 1 when a Content-Length or
+ * Transfer-Encoding header announces a body); 400 for a request line libevhtp would drop
+ * unanswered (not METHOD SP TARGET SP HTTP/1.x); 414 for a request line over SRV_MAX_LINE;
+ * 431 for a header line over SRV_MAX_LINE or a block over SRV_MAX_HEAD. Pass at most
+ * SRV_MAX_HEAD + 1 bytes. */
+int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
 
 /* ---- Output buffer and rendering (srv_render.c) ------------------------------------------ */
 
@@ -111,7 +122,7 @@ typedef struct {
   _Alignas(64) _Atomic uint64_t requests[SRV_EP_COUNT][SRV_ST_COUNT];
   _Atomic uint64_t latency[SRV_EP_COUNT][SRV_LAT_BUCKETS];
   _Atomic uint64_t latency_sum_ns[SRV_EP_COUNT];
-  _Atomic uint64_t filter_hits;       /* suggestions suppressed by the filter layer (issue 5) */
+  _Atomic uint64_t filter_hits[FLT_KIND_COUNT]; /* suppressed suggestions, by rule kind */
   _Atomic uint64_t rejected_by_gate;  /* answered 400/414/431 before libevhtp's parser */
 } srv_wmetrics_t;
 
@@ -136,16 +147,30 @@ int srv__reload_wait(srv_t *s, uint64_t ticket, int *result);
 int srv__reload_start(srv_t *s);
 void srv__reload_stop(srv_t *s);
 
-/* ---- Filter seam (SPEC §9, issue 5) --------------------------------------------------------
- * srv__answer() (srv_http.c) is the one function that turns a normalized prefix into
- * suggestions; the filter layer plugs in there (trie_lookup_filtered with its keep predicate)
- * and counts suppressed candidates in m->filter_hits. srv__filter_version() names the rules in
- * force (ETag, /healthz); srv__filters_tick() is called by the reload thread on every watch
- * tick (forced = 1 on SIGHUP) to pick up a replaced rules file. */
+/* ---- Filter layer (SPEC §9, issue 5; srv_filters.c) ---------------------------------------
+ * srv__answer() is the one function that turns a normalized prefix into suggestions: the first
+ * n completions the rules in force keep (flt_lookup), counted by kind in m->filter_hits.
+ * srv__filter_version() names the rules in force (ETag, /healthz; a per-thread buffer).
+ * srv__filters_tick() is called by the reload thread on every watch tick (forced = 1 on SIGHUP
+ * and POST /admin/reload) to pick up a replaced rules file and to make a verdict cache for a
+ * new trie. srv__filters_start() loads --filters at start (an error is fatal). */
+typedef struct srv_flt srv_flt_t;
+
 int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
                 size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
 void srv__filters_tick(srv_t *s, int forced);
+int srv__filters_start(srv_t *s);
+void srv__filters_free(srv_t *s);
+/* GET /admin/filters: the text of the rules in force into b, their version into version. */
+int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]);
+/* PUT /admin/filters: compiles text; when it is valid, rewrites --filters FILE atomically and
+ * puts the rules in force (*out: their info, without text). On invalid rules returns TA_EPARSE
+ * (or TA_EUTF8, TA_ETOOLONG) with err's line and message; TA_ENOENT without --filters. */
+int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_error_t *err,
+                     flt_info_t *out);
+/* The typeahead_filter_* families of /metrics. */
+int srv__filters_metrics(srv_t *s, srv_buf_t *b);
 
 /* ---- Server ------------------------------------------------------------------------------- */
 
@@ -185,6 +210,8 @@ struct srv {
   struct timespec watch_mtime;
   off_t watch_size;
   int watch_known;
+
+  srv_flt_t *flt;               /* the filter layer (srv_filters.c) */
 
   _Atomic uint64_t reloads_ok, reloads_failed;
   _Atomic int64_t last_reload_failed_at;

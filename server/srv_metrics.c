@@ -6,7 +6,8 @@
  * Families: typeahead_requests_total{endpoint,code}, typeahead_request_duration_seconds
  * (histogram per endpoint: from the handler's start to the reply queued), typeahead_trie_*
  * (version, age since build and since load, queries), typeahead_reloads_total{result},
- * typeahead_filter_hits_total (filled by the filter layer) and typeahead_gate_rejects_total
+ * typeahead_filter_* (srv_filters.c: hits by rule kind, rule counts, rule loads) and
+ * typeahead_gate_rejects_total
  * (requests answered 400/414/431 before libevhtp's parser saw them).
  */
 #include "srv_int.h"
@@ -129,9 +130,7 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
                  "typeahead_trie_loaded_age_seconds %lld\n",
               (long long)(now - t->loaded_at));
   }
-  rc |= put(b, "# HELP typeahead_filter_hits_total Suggestions suppressed by blocklist rules.\n"
-               "# TYPE typeahead_filter_hits_total counter\ntypeahead_filter_hits_total %llu\n",
-            (unsigned long long)sum(s, FIELD_OFF(filter_hits)));
+  if (srv__filters_metrics(s, b) != 0) rc |= -1;
   rc |= put(b, "# HELP typeahead_gate_rejects_total Requests answered 400/414/431 before "
                "parsing (malformed request line, line over 8000 bytes).\n"
                "# TYPE typeahead_gate_rejects_total counter\ntypeahead_gate_rejects_total %llu\n",

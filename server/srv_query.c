@@ -4,10 +4,14 @@
  * syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string, which keep '+' and
  * write no terminating NUL. Every byte of the input is hostile: this code is fuzzed
  * (tests/fuzz/fuzz_request.c).
+ *
+ * It also holds the request gate's scan (srv__gate_scan), which looks at a request's header
+ * block before libevhtp's parser may see it (see srv_http.c for why).
  */
 #include "srv_int.h"
 
 #include <string.h>
+#include <strings.h>
 
 static int query_hex(unsigned char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -109,5 +113,45 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
     out->error = "k must be a whole number from 1 to the trie's k";
     return TA_ERANGE;
   }
+  return 0;
+}
+
+/* METHOD SP TARGET SP HTTP/1.x, the shape libevhtp's parser accepts; anything else it would
+ * drop without an answer, so the gate answers 400 instead. */
+static int gate_request_line_ok(const char *l, size_t n) {
+  size_t i = 0;
+  while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
+  if (i == 0 || i >= n || l[i] != ' ') return 0;
+  size_t t = ++i;
+  while (i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f) i++;
+  if (i == t || i >= n || l[i] != ' ') return 0;
+  i++;
+  return n - i == 8 && memcmp(l + i, "HTTP/1.", 7) == 0 && l[i + 7] >= '0' && l[i + 7] <= '9';
+}
+
+int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body) {
+  size_t i = 0;
+  while (i < n && (p[i] == '\r' || p[i] == '\n')) i++; /* the parser skips these too */
+  int line_no = 0;
+  *has_body = 0;
+  while (i < n) {
+    const char *nl = memchr(p + i, '\n', n - i);
+    size_t line_end = nl ? (size_t)(nl - p) : n;
+    size_t line_len = line_end - i;
+    if (line_len > 0 && nl && p[line_end - 1] == '\r') line_len--;
+    if (line_len > SRV_MAX_LINE) return line_no == 0 ? 414 : 431;
+    if (nl == NULL) break;
+    if (line_no == 0 && !gate_request_line_ok(p + i, line_len)) return 400;
+    if (line_len == 0 && line_no > 0) {
+      *head_len = line_end + 1;
+      return 1;
+    }
+    if (line_no > 0 && ((line_len > 15 && strncasecmp(p + i, "content-length:", 15) == 0) ||
+                        (line_len > 18 && strncasecmp(p + i, "transfer-encoding:", 18) == 0)))
+      *has_body = 1;
+    line_no++;
+    i = line_end + 1;
+  }
+  if (n > SRV_MAX_HEAD) return line_no == 0 ? 414 : 431;
   return 0;
 }

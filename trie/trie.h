@@ -100,7 +100,8 @@ typedef struct {
 } trie_hit_t;
 
 /* Maps path and checks sizes, magic, versions and section bounds (cheap: no CRC of the body).
- * On success *out owns the mapping; release it with trie_close(). */
+ * On success *out owns the mapping; release it with trie_close(). The reader never changes
+ * after open: any number of threads may use it at once (lookups, verify, get_info). */
 int trie_open(const char *path, trie_reader_t **out);
 
 /* Full check: CRC32C of every section and a walk of the whole structure. 0 when sound. */

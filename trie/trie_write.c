@@ -1,10 +1,11 @@
 /*
- * The trie file writer (docs/FORMAT.md): trie_write sorts the entries by rank (score desc, key
- * asc; the position is the query id), sorts a permutation of them by key, and lays the radix
- * trie out in DFS pre-order straight from that key-sorted array, one range of keys per node, with
- * no tree in memory. A parent's header holds the byte sizes of its children's subtrees, so the
- * section is produced backwards (children last to first, then the parent's header, each byte
- * reversed) and flipped once at the end. Each node's top-k is merged from its children's.
+ * The trie file writer (docs/FORMAT.md): trie_write sorts the entries by key (radix sort on
+ * 8-byte chunks), then by rank (score desc, key asc; the position is the query id), and lays the
+ * radix trie out in DFS pre-order straight from the key-sorted array, one range of keys per
+ * node, with no tree in memory. A parent's header holds the offsets of its children, which
+ * depend on their subtrees' sizes, so the section is produced backwards (children last to
+ * first, then the parent's header, each byte reversed) and flipped once at the end. Each node's
+ * top-k is merged from its children's.
  */
 #include "trie_int.h"
 
@@ -65,9 +66,47 @@ static void keyref_load(keyref_t *kr, const trie_entry_t *e, size_t depth) {
   kr->clen = left > 8 ? 9 : (uint32_t)left;
 }
 
-/* Sorts kr[0..n) (heads loaded at depth) by key; TA_EINVAL on a duplicate key. */
-static int sort_keys(keyref_t *kr, size_t n, const trie_entry_t *e, size_t depth) {
-  qsort(kr, n, sizeof *kr, keyref_cmp);
+/* Stable LSD radix sort of kr[0..n) by (head, clen) when by_clen, else by head alone, using
+ * tmp (room for n). Passes where every record has the same byte are skipped. Large sorts only:
+ * 10 million keys sort in a few passes over a packed array instead of ~23 comparisons each. */
+static void radix_sort(keyref_t *kr, keyref_t *tmp, size_t n, int by_clen) {
+  keyref_t *src = kr, *dst = tmp;
+  for (int pass = by_clen ? -1 : 0; pass < 8; pass++) {
+    size_t count[256] = {0};
+    for (size_t i = 0; i < n; i++)
+      count[pass < 0 ? src[i].clen : (uint8_t)(src[i].head >> (8 * pass))]++;
+    int trivial = 0;
+    for (int b = 0; b < 256; b++)
+      if (count[b] == n)
+        trivial = 1;
+    if (trivial)
+      continue;
+    size_t sum = 0;
+    for (int b = 0; b < 256; b++) {
+      size_t c = count[b];
+      count[b] = sum;
+      sum += c;
+    }
+    for (size_t i = 0; i < n; i++)
+      dst[count[pass < 0 ? src[i].clen : (uint8_t)(src[i].head >> (8 * pass))]++] = src[i];
+    keyref_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != kr)
+    memcpy(kr, src, n * sizeof *kr);
+}
+
+#define RADIX_MIN 4096
+
+/* Sorts kr[0..n) (heads loaded at depth) by key; TA_EINVAL on a duplicate key. tmp has room
+ * for n records. */
+static int sort_keys(keyref_t *kr, keyref_t *tmp, size_t n, const trie_entry_t *e,
+                     size_t depth) {
+  if (n >= RADIX_MIN)
+    radix_sort(kr, tmp, n, 1);
+  else
+    qsort(kr, n, sizeof *kr, keyref_cmp);
   for (size_t i = 0; i < n;) {
     size_t j = i + 1;
     while (j < n && kr[j].head == kr[i].head && kr[j].clen == kr[i].clen)
@@ -77,25 +116,13 @@ static int sort_keys(keyref_t *kr, size_t n, const trie_entry_t *e, size_t depth
         return TA_EINVAL; /* same bytes, same length */
       for (size_t t = i; t < j; t++)
         keyref_load(&kr[t], e, depth + 8);
-      int rc = sort_keys(kr + i, j - i, e, depth + 8);
+      int rc = sort_keys(kr + i, tmp, j - i, e, depth + 8);
       if (rc != 0)
         return rc;
     }
     i = j;
   }
   return 0;
-}
-
-typedef struct {
-  double score;
-  uint32_t keyrank;
-} rankref_t;
-
-static int rankref_cmp(const void *x, const void *y) {
-  const rankref_t *a = x, *b = y;
-  if (a->score != b->score)
-    return a->score > b->score ? -1 : 1;
-  return a->keyrank < b->keyrank ? -1 : a->keyrank > b->keyrank;
 }
 
 /* A key in key order, with its id: what the layout reads, sequentially. */
@@ -108,7 +135,6 @@ typedef struct {
 /* ---- Node layout -------------------------------------------------------------------------- */
 
 typedef struct {
-  const trie_entry_t *e;  /* rank order: e[id] */
   const wkey_t *keys;     /* key order */
   size_t n;
   uint32_t k;
@@ -319,25 +345,32 @@ static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size
     if (entries[i].key_len > *max_key)
       *max_key = entries[i].key_len;
   }
-  int rc = sort_keys(kr, n, entries, 0);
-  if (rc != 0) {
-    free(kr);
-    return rc;
-  }
-  rankref_t *rr = malloc(alloc_n * sizeof *rr);
+  keyref_t *rr = malloc(alloc_n * sizeof *rr);
   if (rr == NULL) {
     free(kr);
     return TA_ENOMEM;
   }
-  for (size_t i = 0; i < n; i++) {
-    rr[i].score = entries[kr[i].idx].score;
-    rr[i].keyrank = (uint32_t)i;
+  int rc = sort_keys(kr, rr, n, entries, 0);
+  if (rc != 0) {
+    free(kr);
+    free(rr);
+    return rc;
   }
-  qsort(rr, n, sizeof *rr, rankref_cmp);
+  /* Rank order: score descending, then key order. The bits of a finite double >= 0 order like
+   * the double, so a stable sort of their complement over the key-sorted array does it. */
+  for (size_t i = 0; i < n; i++) {
+    double score = entries[kr[i].idx].score + 0.0; /* -0.0 -> +0.0 */
+    uint64_t bits;
+    memcpy(&bits, &score, sizeof bits);
+    rr[i].head = ~bits;
+    rr[i].idx = (uint32_t)i;    /* key rank */
+    rr[i].clen = kr[i].idx;     /* entry index, carried along */
+  }
+  radix_sort(rr, kr, n, 0);
+  free(kr);
   wkey_t *keys = malloc(alloc_n * sizeof *keys);
   uint32_t *perm = malloc(alloc_n * sizeof *perm);
   if (keys == NULL || perm == NULL) {
-    free(kr);
     free(rr);
     free(keys);
     free(perm);
@@ -345,14 +378,13 @@ static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size
   }
   /* perm[id] = index of the entry of rank id; keys[keyrank] = that key with its id. */
   for (size_t id = 0; id < n; id++) {
-    uint32_t kr_i = rr[id].keyrank;
-    uint32_t idx = kr[kr_i].idx;
+    uint32_t kr_i = rr[id].idx;
+    uint32_t idx = rr[id].clen;
     perm[id] = idx;
     keys[kr_i].key = entries[idx].key;
     keys[kr_i].len = (uint32_t)entries[idx].key_len;
     keys[kr_i].id = (uint32_t)id;
   }
-  free(kr);
   free(rr);
   /* Apply perm in place, cycle by cycle: entries[id] = old entries[perm[id]]. */
   for (size_t i = 0; i < n; i++) {
@@ -394,7 +426,6 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     opts->progress(opts->progress_ctx, "layout", 0, n);
   layout_t w;
   memset(&w, 0, sizeof w);
-  w.e = entries;
   w.keys = keys;
   w.n = n;
   w.k = k;

@@ -321,7 +321,7 @@ static void test_write_and_lookup(void **state) {
   bld_acc_t *acc = acc_from("Café 3\ncafe 2\nCAFE 4\ncab 9\ncan 9\ncar 1\ncat 0.5\ndog 7\n");
   char out[512];
   snprintf(out, sizeof out, "%s/w.trie", tmpdir);
-  bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL};
+  bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL, NULL, NULL};
   bld_summary_t sum;
   bld_diag_t diag;
   int rc = bld_write(acc, out, &wo, &sum, &diag);

@@ -84,12 +84,13 @@ static trie_reader_t *write_trie(const entry_t *entries, size_t n, unsigned k, c
 
 /* Asserts that the filtered lookup of prefix with n equals the brute-force answer over the
  * ranked entries. */
-static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, const entry_t *ranked,
+static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_cache_t *cache,
+                         const entry_t *ranked,
                          size_t n_entries, const char *prefix, size_t plen, size_t n,
                          size_t *nonempty, size_t *walked_past) {
   trie_hit_t hits[16];
   size_t n_hits = 99;
-  flt_filter_t f = {.rs = rs};
+  flt_filter_t f = {.rs = rs, .cache = cache};
   int rc = trie_lookup_filtered(r, prefix, plen, n, flt_keep, &f, hits, &n_hits);
   if (rc != 0) fail_msg("trie_lookup_filtered(\"%.*s\"): %s", (int)plen, prefix, ta_strerror(rc));
   size_t want = 0, skipped = 0;
@@ -112,6 +113,18 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, const 
   }
   if (n_hits != want)
     fail_msg("prefix \"%.*s\" n=%zu: %zu hits, want %zu", (int)plen, prefix, n, n_hits, want);
+  /* flt_lookup (stored top-k first, the walk when they do not suffice) gives the same */
+  trie_hit_t hits2[16];
+  size_t n_hits2 = 99;
+  flt_filter_t f2 = {.rs = rs, .cache = cache};
+  rc = flt_lookup(r, prefix, plen, n, &f2, hits2, &n_hits2);
+  if (rc != 0) fail_msg("flt_lookup(\"%.*s\"): %s", (int)plen, prefix, ta_strerror(rc));
+  assert_int_equal(n_hits2, n_hits);
+  for (size_t i = 0; i < n_hits; i++) {
+    assert_int_equal(hits2[i].id, hits[i].id);
+    assert_true(hits2[i].text == hits[i].text && hits2[i].score == hits[i].score);
+  }
+  for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f2.suppressed[k] == f.suppressed[k]);
   uint64_t suppressed = 0;
   for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
   assert_true(suppressed >= skipped); /* every skipped one went through keep and was counted */
@@ -180,6 +193,9 @@ static void test_brute_force(void **state) {
     unsigned k = 1 + rnd(8);
     char path[64];
     trie_reader_t *r = write_trie(entries, n_entries, k, path);
+    /* half the prefixes go through a verdict cache, filled by the lookups before them */
+    flt_cache_t *cache = NULL;
+    assert_int_equal(flt_cache_new(rs, n_entries, &cache), 0);
 
     for (int p = 0; p < 40; p++) {
       char prefix[256];
@@ -198,10 +214,12 @@ static void test_brute_force(void **state) {
         memcpy(prefix, src->key, plen);
       }
       for (size_t n = 1; n <= 10; n++) {
-        check_prefix(r, rs, ranked, n_entries, prefix, plen, n, &nonempty, &walked_past);
+        check_prefix(r, rs, p % 2 ? cache : NULL, ranked, n_entries, prefix, plen, n, &nonempty,
+                     &walked_past);
         lookups++;
       }
     }
+    flt_cache_free(cache);
     trie_close(r);
     unlink(path);
     flt_ruleset_free(rs);

@@ -295,6 +295,31 @@ static void test_keep_predicate(void **state) {
   assert_int_equal(f.unreadable, 1); /* invalid UTF-8 fails closed */
   assert_string_equal(flt_kind_name(FLT_PREFIX), "prefix");
   assert_string_equal(flt_kind_name(FLT_KIND_COUNT), "?");
+
+  /* a verdict cache remembers, by hit id; one made for another rule set is ignored */
+  flt_cache_t *cache = NULL, *other_cache = NULL;
+  flt_ruleset_t *other = compile_ok("word:fine\n");
+  assert_int_equal(flt_cache_new(rs, 4, &cache), 0);
+  assert_int_equal(flt_cache_new(other, 4, &other_cache), 0);
+  trie_hit_t fine = {.id = 2, .text = "fine", .text_len = 4};
+  flt_filter_t fo = {.rs = other, .cache = other_cache};
+  assert_int_equal(flt_keep(&fo, &fine), 0); /* other's cache: id 2 is blocked */
+  flt_filter_t fc = {.rs = rs, .cache = other_cache};
+  assert_int_equal(flt_keep(&fc, &fine), 1); /* not rs's cache: ignored */
+  fc.cache = cache;
+  trie_hit_t bomb = {.id = 3, .text = "bombs", .text_len = 5};
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(flt_keep(&fc, &bomb), 0);
+    assert_int_equal(flt_keep(&fc, &fine), 1);
+  }
+  assert_int_equal(fc.suppressed[FLT_PREFIX], 3); /* counted on every use, cached or not */
+  trie_hit_t beyond = {.id = 99, .text = "drugs", .text_len = 5};
+  assert_int_equal(flt_keep(&fc, &beyond), 0); /* an id past the cache is matched directly */
+  assert_int_equal(flt_cache_new(NULL, 4, &cache), TA_EINVAL);
+  flt_cache_free(fc.cache);
+  flt_cache_free(other_cache);
+  flt_cache_free(NULL);
+  flt_ruleset_free(other);
   flt_ruleset_free(rs);
 
   /* no rule set and the empty one keep everything */

@@ -182,6 +182,59 @@ static void test_long_key_and_wide_node(void **state) {
   trie_close(r);
 }
 
+static void test_empty_key(void **state) {
+  (void)state;
+  trie_entry_t e[] = {ent("", "(empty)", 2), ent("a", "a", 3), ent("b", "b", 1)};
+  trie_reader_t *r = write_open(e, 3, 2);
+  assert_string_equal(ask(r, "", 10), "a:3,(empty):2");
+  assert_string_equal(ask(r, "a", 10), "a:3");
+  trie_close(r);
+}
+
+static int keep_none(void *ctx, const trie_hit_t *c) {
+  (void)ctx;
+  (void)c;
+  return 0;
+}
+
+/* Keys "a", "aa", ... up to TRIE_MAX_KEY bytes: a chain 4096 nodes deep, so the writer's
+ * recursion, verify's walk and both lookups meet the deepest trie a valid file can hold. */
+static void test_deepest_chain(void **state) {
+  (void)state;
+  size_t n = TRIE_MAX_KEY;
+  char *as = malloc(n);
+  memset(as, 'a', n);
+  trie_entry_t *e = calloc(n, sizeof *e);
+  for (size_t i = 0; i < n; i++) {
+    e[i].key = as;
+    e[i].key_len = i + 1;
+    e[i].display = as;
+    e[i].display_len = i + 1;
+    e[i].score = (double)((i * 7919) % 1000);
+  }
+  trie_reader_t *r = write_open(e, n, 4);
+  trie_hit_t hits[8];
+  size_t nh;
+  /* The longest prefix has one completion: itself. */
+  assert_int_equal(trie_lookup(r, as, n, 4, hits, &nh), 0);
+  assert_int_equal(nh, 1);
+  assert_int_equal(hits[0].text_len, n);
+  /* A prefix of 4000 bytes: the 96 keys at least that long, best 4. */
+  assert_int_equal(trie_lookup(r, as, 4000, 4, hits, &nh), 0);
+  assert_int_equal(nh, 4);
+  double best = -1;
+  for (size_t i = 3999; i < n; i++)
+    if (e[i].score > best)
+      best = e[i].score;
+  assert_true(hits[0].score == best);
+  /* Dropping everything walks the whole chain and finds nothing. */
+  assert_int_equal(trie_lookup_filtered(r, as, 1, 8, keep_none, NULL, hits, &nh), 0);
+  assert_int_equal(nh, 0);
+  trie_close(r);
+  free(e);
+  free(as);
+}
+
 static void test_writer_refuses_bad_input(void **state) {
   (void)state;
   char path[4200];
@@ -293,6 +346,8 @@ int main(void) {
       cmocka_unit_test(test_prefix_keys_and_ranking),
       cmocka_unit_test(test_k1_and_k32),
       cmocka_unit_test(test_long_key_and_wide_node),
+      cmocka_unit_test(test_empty_key),
+      cmocka_unit_test(test_deepest_chain),
       cmocka_unit_test(test_writer_refuses_bad_input),
       cmocka_unit_test(test_versions_and_magic),
       cmocka_unit_test(test_crc32c_vectors),

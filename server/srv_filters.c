@@ -1,0 +1,410 @@
+/*
+ * The blocklist filter layer inside typeahead-serve (SPEC §9, issue 5): the rules in force, how
+ * they change while the server runs, and srv__answer(), the one function every /search answer
+ * goes through.
+ *
+ * State: one immutable filter state is current at a time: a compiled rule set (shared, with a
+ * count of the states that use it) and a verdict cache (flt_cache_t) made for one trie file's
+ * content. Workers publish the state they use in a hazard slot, like the trie (srv_state.c): a
+ * request uses exactly one rule set from start to end, and a replaced state is freed only once
+ * no worker names it. The request path takes no lock.
+ *
+ * Changes, all serialized by one mutex (so the file on disk and the rules in force agree):
+ *   - the reload thread's tick (every 250 ms, and at once on SIGHUP or POST /admin/reload)
+ *     compiles --filters FILE again when its (dev, inode, mtime, size) changed, and makes a new
+ *     cache when the trie's content changed;
+ *   - PUT /admin/filters compiles the body, rewrites FILE atomically (trie_afile_*), installs it.
+ * A file that does not compile is refused whole (logged with its line number, counted) and the
+ * rules in force stay. At start a missing or invalid --filters file is fatal: the server would
+ * otherwise serve what the rules are there to hide.
+ *
+ * ETag: the search handler reads the version before the answer is computed, and the version is
+ * published after the state swap, so an answer is never older than the version its ETag names
+ * (a swap in between gives an ETag that names the old rules: a cache only refetches).
+ */
+#include "srv_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+  flt_ruleset_t *rs;
+  unsigned refs;                /* states using it; changed under srv_flt_t.mu only */
+  char version[17];
+} srv_rules_t;
+
+typedef struct {
+  srv_rules_t *rules;
+  flt_cache_t *cache;           /* NULL when the rule set is empty or no trie is loaded */
+  uint32_t trie_crc;            /* content of the trie the cache was made for */
+  uint64_t trie_queries;
+  uint64_t trie_size;
+} srv_fstate_t;
+
+struct srv_flt {
+  pthread_mutex_t mu;
+  _Atomic(srv_fstate_t *) current;
+  _Atomic(srv_fstate_t *) *hazard; /* one per worker */
+  _Atomic uint64_t version;        /* of the current rules, for srv__filter_version() */
+  _Atomic uint64_t loads_ok, loads_failed;
+  int watch_known;
+  dev_t watch_dev;
+  ino_t watch_ino;
+  struct timespec watch_mtime;
+  off_t watch_size;
+};
+
+/* ---- States ------------------------------------------------------------------------------- */
+
+static void rules_unref(srv_rules_t *r) {
+  if (r && --r->refs == 0) {
+    flt_ruleset_free(r->rs);
+    free(r);
+  }
+}
+
+static void fstate_free(srv_fstate_t *st) {
+  if (st == NULL) return;
+  flt_cache_free(st->cache);
+  rules_unref(st->rules);
+  free(st);
+}
+
+/* A state for rules and the trie t (may be NULL); takes a reference on rules. */
+static int fstate_new(srv_rules_t *rules, const srv_trie_t *t, srv_fstate_t **out) {
+  srv_fstate_t *st = calloc(1, sizeof *st);
+  if (st == NULL) return TA_ENOMEM;
+  if (t && flt_rule_count(rules->rs) > 0) {
+    int rc = flt_cache_new(rules->rs, t->info.num_queries, &st->cache);
+    if (rc) {
+      free(st);
+      return rc;
+    }
+    st->trie_crc = t->info.file_crc;
+    st->trie_queries = t->info.num_queries;
+    st->trie_size = t->info.file_size;
+  }
+  st->rules = rules;
+  rules->refs++;
+  *out = st;
+  return 0;
+}
+
+static int fstate_fits(const srv_fstate_t *st, const srv_trie_t *t) {
+  return st->cache && t && st->trie_crc == t->info.file_crc &&
+         st->trie_queries == t->info.num_queries && st->trie_size == t->info.file_size;
+}
+
+/* Makes st current and frees the state it replaces once no worker uses it. Under mu. */
+static void fstate_install(srv_t *s, srv_fstate_t *st) {
+  srv_flt_t *F = s->flt;
+  flt_info_t info;
+  flt_get_info(st->rules->rs, &info);
+  srv_fstate_t *old = atomic_exchange(&F->current, st);
+  /* After the swap (both seq_cst): a request that reads the new version before its answer also
+   * finds the new state, so an ETag never names rules newer than its answer's. */
+  atomic_store(&F->version, info.version);
+  if (old == NULL) return;
+  for (unsigned w = 0; w < s->threads; w++) {
+    while (atomic_load(&F->hazard[w]) == old) {
+      struct timespec ts = {0, 100000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  fstate_free(old);
+}
+
+static const srv_fstate_t *fstate_acquire(srv_flt_t *F, unsigned w) {
+  srv_fstate_t *st = atomic_load(&F->current);
+  for (;;) {
+    atomic_store(&F->hazard[w], st);
+    srv_fstate_t *again = atomic_load(&F->current);
+    if (again == st) return st;
+    st = again;
+  }
+}
+
+static void fstate_release(srv_flt_t *F, unsigned w) {
+  atomic_store_explicit(&F->hazard[w], NULL, memory_order_release);
+}
+
+/* Installs a new rule set rs (taken over, also on error) with a cache for trie t. Under mu. */
+static int rules_install(srv_t *s, flt_ruleset_t *rs, const srv_trie_t *t) {
+  srv_rules_t *rules = calloc(1, sizeof *rules);
+  if (rules == NULL) {
+    flt_ruleset_free(rs);
+    return TA_ENOMEM;
+  }
+  rules->rs = rs;
+  flt_info_t info;
+  flt_get_info(rs, &info);
+  memcpy(rules->version, info.version_hex, sizeof rules->version);
+  srv_fstate_t *st = NULL;
+  rules->refs = 1; /* ours while the state is made */
+  int rc = fstate_new(rules, t, &st);
+  rules_unref(rules);
+  if (rc) return rc;
+  fstate_install(s, st);
+  return 0;
+}
+
+/* ---- The rules file ----------------------------------------------------------------------- */
+
+static void watch_remember(srv_flt_t *F, const struct stat *st) {
+  F->watch_known = 1;
+  F->watch_dev = st->st_dev;
+  F->watch_ino = st->st_ino;
+  F->watch_mtime = st->st_mtim;
+  F->watch_size = st->st_size;
+}
+
+static int watch_same(const srv_flt_t *F, const struct stat *st) {
+  return F->watch_known && F->watch_dev == st->st_dev && F->watch_ino == st->st_ino &&
+         F->watch_mtime.tv_sec == st->st_mtim.tv_sec &&
+         F->watch_mtime.tv_nsec == st->st_mtim.tv_nsec && F->watch_size == st->st_size;
+}
+
+/* Compiles --filters FILE and installs it. Under mu. */
+static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
+  srv_flt_t *F = s->flt;
+  struct stat st;
+  if (stat(s->filters_path, &st) == 0) watch_remember(F, &st);
+  flt_ruleset_t *rs = NULL;
+  flt_error_t err;
+  int rc = flt_compile_file(s->filters_path, &rs, &err);
+  if (rc == 0) rc = rules_install(s, rs, t);
+  if (rc) {
+    atomic_fetch_add(&F->loads_failed, 1);
+    if (err.line)
+      srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, err.line, err.message,
+               atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
+    else
+      srv__log("%s: refused rules %s: %s", why, err.message[0] ? err.message : ta_strerror(rc),
+               atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
+    return rc;
+  }
+  atomic_fetch_add(&F->loads_ok, 1);
+  flt_info_t info;
+  flt_get_info(atomic_load(&F->current)->rules->rs, &info);
+  srv__log("%s: rules %s in force (version %s; %zu word, %zu phrase, %zu prefix, %zu exact)",
+           why, s->filters_path, info.version_hex, info.rules[FLT_WORD], info.rules[FLT_PHRASE],
+           info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
+  return 0;
+}
+
+/* ---- Life cycle ----------------------------------------------------------------------------- */
+
+int srv__filters_start(srv_t *s) {
+  srv_flt_t *F = calloc(1, sizeof *F);
+  if (F == NULL) return TA_ENOMEM;
+  F->hazard = calloc(s->threads, sizeof *F->hazard);
+  if (F->hazard == NULL) {
+    free(F);
+    return TA_ENOMEM;
+  }
+  for (unsigned w = 0; w < s->threads; w++) atomic_init(&F->hazard[w], NULL);
+  atomic_init(&F->current, NULL);
+  pthread_mutex_init(&F->mu, NULL);
+  s->flt = F;
+  /* Workers do not run yet and only the reload thread frees tries: reading current is safe. */
+  const srv_trie_t *t = atomic_load(&s->current);
+  pthread_mutex_lock(&F->mu);
+  int rc;
+  if (s->filters_path) {
+    rc = file_load(s, t, "start");
+  } else {
+    flt_ruleset_t *rs = NULL;
+    rc = flt_ruleset_empty(&rs);
+    if (rc == 0) rc = rules_install(s, rs, t);
+  }
+  pthread_mutex_unlock(&F->mu);
+  return rc; /* srv_free() cleans up */
+}
+
+void srv__filters_free(srv_t *s) {
+  srv_flt_t *F = s->flt;
+  if (F == NULL) return;
+  fstate_free(atomic_load(&F->current));
+  pthread_mutex_destroy(&F->mu);
+  free((void *)F->hazard);
+  free(F);
+  s->flt = NULL;
+}
+
+void srv__filters_tick(srv_t *s, int forced) {
+  srv_flt_t *F = s->flt;
+  if (F == NULL) return;
+  /* Runs on the reload thread, the only one that frees tries: current stays valid here. */
+  const srv_trie_t *t = atomic_load(&s->current);
+  pthread_mutex_lock(&F->mu);
+  int reloaded = 0;
+  if (s->filters_path) {
+    struct stat st;
+    int have = stat(s->filters_path, &st) == 0;
+    if (forced || (have && !watch_same(F, &st))) {
+      reloaded = file_load(s, t, forced ? "reload" : "rules file changed") == 0;
+    } else if (!have && F->watch_known) {
+      F->watch_known = 0; /* gone: keep the rules, load whatever appears there next */
+      srv__log("rules file %s is gone; the rules in force stay", s->filters_path);
+    }
+  }
+  srv_fstate_t *cur = atomic_load(&F->current);
+  if (!reloaded && cur && t && flt_rule_count(cur->rules->rs) > 0 && !fstate_fits(cur, t)) {
+    /* a new trie: same rules, a cache for its ids */
+    srv_fstate_t *st = NULL;
+    if (fstate_new(cur->rules, t, &st) == 0) fstate_install(s, st);
+  }
+  pthread_mutex_unlock(&F->mu);
+}
+
+/* ---- Request path ------------------------------------------------------------------------- */
+
+int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits) {
+  srv_flt_t *F = s->flt;
+  if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
+  unsigned w = (unsigned)(m - s->wmetrics); /* m is this worker's block */
+  if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
+  const srv_fstate_t *st = fstate_acquire(F, w);
+  flt_filter_t f = {.rs = st ? st->rules->rs : NULL,
+                    .cache = st && fstate_fits(st, t) ? st->cache : NULL};
+  int rc = flt_lookup(t->reader, key, key_len, n, &f, hits, n_hits);
+  fstate_release(F, w);
+  for (int k = 0; k < FLT_KIND_COUNT; k++) {
+    if (f.suppressed[k] == 0) continue;
+    /* only this worker writes its block */
+    atomic_store_explicit(&m->filter_hits[k],
+                          atomic_load_explicit(&m->filter_hits[k], memory_order_relaxed) +
+                              f.suppressed[k],
+                          memory_order_relaxed);
+  }
+  return rc;
+}
+
+const char *srv__filter_version(srv_t *s) {
+  static _Thread_local char hex[17];
+  uint64_t v = s->flt ? atomic_load(&s->flt->version) : 0;
+  snprintf(hex, sizeof hex, "%016llx", (unsigned long long)v);
+  return hex;
+}
+
+/* ---- Admin -------------------------------------------------------------------------------- */
+
+int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]) {
+  srv_flt_t *F = s->flt;
+  b->len = 0;
+  if (F == NULL) return TA_EINVAL;
+  const srv_fstate_t *st = fstate_acquire(F, w);
+  flt_info_t info;
+  int rc = flt_get_info(st->rules->rs, &info);
+  if (rc == 0) rc = srv__buf_put(b, info.text, info.text_len);
+  if (rc == 0) memcpy(version, info.version_hex, 17);
+  fstate_release(F, w);
+  return rc;
+}
+
+int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_error_t *err,
+                     flt_info_t *out) {
+  srv_flt_t *F = s->flt;
+  memset(err, 0, sizeof *err);
+  if (F == NULL) return TA_EINVAL;
+  if (s->filters_path == NULL) {
+    snprintf(err->message, sizeof err->message,
+             "the server was started without --filters: there is no rules file to replace");
+    return TA_ENOENT;
+  }
+  flt_ruleset_t *rs = NULL;
+  int rc = flt_compile(text, len, &rs, err);
+  if (rc) {
+    atomic_fetch_add(&F->loads_failed, 1);
+    srv__log("PUT /admin/filters: refused: line %u: %s (the rules in force stay)", err->line,
+             err->message);
+    return rc;
+  }
+  pthread_mutex_lock(&F->mu);
+  /* The file first: the rules in force never get ahead of what a restart would load. */
+  trie_afile_t *af = NULL;
+  rc = trie_afile_open(s->filters_path, &af);
+  if (rc == 0) {
+    FILE *f = trie_afile_stream(af);
+    if (len && fwrite(text, 1, len, f) != len) {
+      trie_afile_abort(af);
+      rc = TA_EIO;
+    } else {
+      rc = trie_afile_commit(af);
+    }
+  }
+  if (rc) {
+    pthread_mutex_unlock(&F->mu);
+    flt_ruleset_free(rs);
+    snprintf(err->message, sizeof err->message, "cannot write %s: %s", s->filters_path,
+             ta_strerror(rc));
+    srv__log("PUT /admin/filters: %s", err->message);
+    return rc;
+  }
+  struct stat st;
+  if (stat(s->filters_path, &st) == 0) watch_remember(F, &st);
+  const srv_trie_t *t = srv__trie_acquire(s, w);
+  rc = rules_install(s, rs, t);
+  srv__trie_release(s, w);
+  if (rc == 0) {
+    atomic_fetch_add(&F->loads_ok, 1);
+    flt_get_info(atomic_load(&F->current)->rules->rs, out);
+    out->text = NULL; /* the state may go away once mu is released */
+    out->text_len = 0;
+    srv__log("PUT /admin/filters: rules in force (version %s; %zu word, %zu phrase, "
+             "%zu prefix, %zu exact), written to %s",
+             out->version_hex, out->rules[FLT_WORD], out->rules[FLT_PHRASE],
+             out->rules[FLT_PREFIX], out->rules[FLT_EXACT], s->filters_path);
+  }
+  pthread_mutex_unlock(&F->mu);
+  return rc;
+}
+
+/* ---- Metrics ------------------------------------------------------------------------------ */
+
+int srv__filters_metrics(srv_t *s, srv_buf_t *b) {
+  char line[256];
+  int rc = 0;
+  static const char head[] =
+      "# HELP typeahead_filter_hits_total Suggestions suppressed by blocklist rules, by the "
+      "kind of rule that matched.\n# TYPE typeahead_filter_hits_total counter\n";
+  rc |= srv__buf_put(b, head, sizeof head - 1);
+  for (int k = 0; k < FLT_KIND_COUNT; k++) {
+    uint64_t sum = 0;
+    for (unsigned w = 0; w < s->threads; w++)
+      sum += atomic_load_explicit(&s->wmetrics[w].filter_hits[k], memory_order_relaxed);
+    int n = snprintf(line, sizeof line, "typeahead_filter_hits_total{kind=\"%s\"} %llu\n",
+                     flt_kind_name((flt_kind_t)k), (unsigned long long)sum);
+    rc |= srv__buf_put(b, line, (size_t)n);
+  }
+  srv_flt_t *F = s->flt;
+  if (F == NULL) return rc ? TA_ENOMEM : 0;
+  int n = snprintf(line, sizeof line,
+                   "# HELP typeahead_filter_reloads_total Rule set loads (start, file, SIGHUP, "
+                   "PUT), by result.\n# TYPE typeahead_filter_reloads_total counter\n"
+                   "typeahead_filter_reloads_total{result=\"ok\"} %llu\n"
+                   "typeahead_filter_reloads_total{result=\"failed\"} %llu\n",
+                   (unsigned long long)atomic_load(&F->loads_ok),
+                   (unsigned long long)atomic_load(&F->loads_failed));
+  rc |= srv__buf_put(b, line, (size_t)n);
+  /* rule counts: read under the lock that serializes swaps (not on the request path) */
+  pthread_mutex_lock(&F->mu);
+  srv_fstate_t *st = atomic_load(&F->current);
+  flt_info_t info;
+  if (st && flt_get_info(st->rules->rs, &info) == 0) {
+    static const char rh[] = "# HELP typeahead_filter_rules Rules in force, by kind (label "
+                             "version names the rule set).\n# TYPE typeahead_filter_rules gauge\n";
+    rc |= srv__buf_put(b, rh, sizeof rh - 1);
+    for (int k = 0; k < FLT_KIND_COUNT; k++) {
+      n = snprintf(line, sizeof line, "typeahead_filter_rules{kind=\"%s\",version=\"%s\"} %zu\n",
+                   flt_kind_name((flt_kind_t)k), info.version_hex, info.rules[k]);
+      rc |= srv__buf_put(b, line, (size_t)n);
+    }
+  }
+  pthread_mutex_unlock(&F->mu);
+  return rc ? TA_ENOMEM : 0;
+}

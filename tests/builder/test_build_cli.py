@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Integration test of typeahead-build --freq (SPEC §5) through the real binaries: every input
+layout, BOM/CRLF/blank lines, stdin, duplicates across spellings, display ties, --min-count,
+bad lines (line number, exit 1, --out untouched, no temp file left), usage errors, and a built
+file that answers through typeahead-query exactly what sorting the input answers.
+
+usage: test_build_cli.py --bin BUILD_DIR
+"""
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = None
+
+
+def tool(name):
+    for sub in ("builder", "trie", "."):
+        p = os.path.join(BIN, sub, name)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError(f"{name} not found under {BIN}")
+
+
+def run(args, stdin=None):
+    return subprocess.run(args, input=stdin, capture_output=True, timeout=120)
+
+
+class BuildCli(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="ta_build_cli.")
+        self.out = os.path.join(self.dir, "out.trie")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def write(self, name, data):
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+        return path
+
+    def build(self, *args, stdin=None, expect=0):
+        r = run([tool("typeahead-build"), *args], stdin=stdin)
+        if r.returncode != expect:
+            self.fail(f"typeahead-build {args}: exit {r.returncode}, want {expect}\n"
+                      f"{r.stderr.decode(errors='replace')}")
+        return r
+
+    def query(self, prefix, k=10, path=None):
+        r = run([tool("typeahead-query"), path or self.out, prefix, "-k", str(k)])
+        self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+        hits = []
+        for line in r.stdout.decode().splitlines():
+            text, score = line.rsplit("\t", 1)
+            hits.append((text, float(score)))
+        return hits
+
+    def build_text(self, text, *extra):
+        path = self.write("in.txt", text)
+        return self.build("--freq", path, "--out", self.out, *extra)
+
+    def test_tsv_space_csv(self):
+        self.build_text("new york\t120\nnew jersey\t80\nnewark\t7.5\n")
+        self.assertEqual(self.query("new"), [("new york", 120), ("new jersey", 80),
+                                             ("newark", 7.5)])
+        self.build_text("new york 120\nnew jersey 80\n")
+        self.assertEqual(self.query("new j"), [("new jersey", 80)])
+        self.build_text('ngram,freq,cumshare\n"new, york",5,0.1\n"say ""hi""",4,0.2\nnew,3,0.3\n')
+        self.assertEqual(self.query("new"), [("new, york", 5), ("new", 3)])
+        self.assertEqual(self.query("say"), [('say "hi"', 4)])
+        # a word list with a third column
+        self.build_text("the\t53703180\t127\nthey\t2000000\t150\n")
+        self.assertEqual(self.query("th", 1), [("the", 53703180)])
+
+    def test_bom_crlf_blank_lines_stdin(self):
+        self.build_text("\ufeffalpha\t3\r\n\r\n  \r\nalpine\t5\r\n")
+        self.assertEqual(self.query("al"), [("alpine", 5), ("alpha", 3)])
+        self.build("--freq", "-", "--out", self.out, stdin=b"\xef\xbb\xbfzeta 2\r\nzebra 9\r\n")
+        self.assertEqual(self.query("ze"), [("zebra", 9), ("zeta", 2)])
+
+    def test_duplicates_and_display(self):
+        r = self.build_text("Café 3\ncafe 2\nCAFE 4\ncab 1\n")
+        self.assertIn(b"2 keys", r.stderr)
+        self.assertEqual(self.query("caf"), [("CAFE", 9)])
+        self.assertEqual(self.query("ca"), [("CAFE", 9), ("cab", 1)])
+        # the query is normalized like the keys
+        self.assertEqual(self.query("CAFÉ"), [("CAFE", 9)])
+        # ties of spelling weight: the bytewise smallest
+        self.build_text("straße\t5\nStraße\t5\nstrasse\t5\n")
+        self.assertEqual(self.query("stra"), [("Straße", 15)])
+
+    def test_min_count_and_k(self):
+        self.build_text("a1 5\na2 1\na3 0.5\na4 2\n", "--min-count", "2", "--k", "2")
+        self.assertEqual(self.query("a", 10), [("a1", 5), ("a4", 2)])
+        info = run([tool("typeahead-query"), self.out, "--info"])
+        self.assertEqual(info.returncode, 0)
+
+    def test_bad_line_leaves_out_untouched(self):
+        self.write("out.trie", "previous contents")
+        for text, where, what in [
+            ("ok\t1\nok2\t2\nbroken\n", ":3:", b"no TAB"),
+            ("ok 1\nbad x\n", ":2:", b"bad count 'x'"),
+            ("ok\t1\n\nbad\t-3\n", ":3:", b"bad count '-3'"),
+            (b"ok\t1\nbad\xc0\xaf\t1\n", ":2:", b"invalid UTF-8"),
+            (b"ok\t1\nbad\xed\xa0\x80\t1\n", ":2:", b"invalid UTF-8"),
+            ("ok\t1\n\u0301\t4\n", ":2:", b"empty after normalization"),
+            ('ngram,freq\n"open,1\n', ":2:", b"bad CSV row"),
+            ("", ":", b"no queries"),
+        ]:
+            path = self.write("in.txt", text)
+            r = self.build("--freq", path, "--out", self.out, expect=1)
+            self.assertIn((path + where).encode(), r.stderr, r.stderr)
+            self.assertIn(what, r.stderr)
+            with open(self.out) as f:
+                self.assertEqual(f.read(), "previous contents")
+            self.assertEqual(sorted(os.listdir(self.dir)), ["in.txt", "out.trie"])
+
+    def test_progress_only_on_a_terminal(self):
+        path = self.write("in.txt", "".join(f"q{i}\t{i}\n" for i in range(1, 2000)))
+        r = self.build("--freq", path, "--out", self.out)
+        self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)  # the summary line only
+        self.assertRegex(r.stderr, rb"1999 keys .* bytes -> .* in [0-9.]+ s\n$")
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(tool("typeahead-build"), ["typeahead-build", "--freq", path, "--out",
+                                                self.out])
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertEqual(os.waitstatus_to_exitcode(status), 0, seen)
+        self.assertIn(b"verifying", seen)
+        self.assertIn(b"1999 keys", seen)
+
+    def test_usage_errors(self):
+        path = self.write("in.txt", "a 1\n")
+        for args in (["--freq", path], ["--out", self.out], ["--freq", path, "--out", self.out,
+                     "--k", "0"], ["--freq", path, "--out", self.out, "--k", "33"],
+                     ["--freq", path, "--out", self.out, "--min-count", "-1"],
+                     ["--freq", path, "--out", self.out, "--bogus"]):
+            self.build(*args, expect=2)
+        # a frequency list is no rules file: refused naming --blocklist, nothing written
+        r = self.build("--freq", path, "--out", self.out, "--blocklist", path, expect=1)
+        self.assertIn(b"--blocklist", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+        r = self.build("--freq", os.path.join(self.dir, "missing.tsv"), "--out", self.out,
+                       expect=1)
+        self.assertIn(b"missing.tsv", r.stderr)
+
+    def test_answers_match_sorting(self):
+        """Random queries with shared prefixes, ties and case variants: every answer equals
+        what sorting the input answers (score desc, key asc; display = heaviest spelling)."""
+        rng = random.Random(7)
+        syll = ["new", "york", "ne", "w", "yo", "rk", "san", "fran", "ci", "sco", "北", "京",
+                "北京", "москва", "мо", "ab", "a", "b", "c"]
+        spellings = {}
+        for _ in range(3000):
+            words = [("".join(rng.choice(syll) for _ in range(rng.randint(1, 3))))
+                     for _ in range(rng.randint(1, 3))]
+            q = " ".join(words)
+            count = rng.choice([1, 2, 3, 5, 8, 13, 100, rng.randint(1, 1000)])
+            if rng.random() < 0.2:
+                q = q.upper() if rng.random() < 0.5 else q.title()
+            spellings[q] = spellings.get(q, 0) + count
+        lines = [f"{q}\t{c}" for q, c in spellings.items()]
+        rng.shuffle(lines)
+        self.build_text("\n".join(lines) + "\n", "--k", "10")
+        keys = {}
+        for q, c in spellings.items():
+            k = q.lower()
+            total, best = keys.get(k, (0, None))
+            keys[k] = (total + c, None)
+        for k in keys:
+            forms = [(c, q) for q, c in spellings.items() if q.lower() == k]
+            best = sorted(forms, key=lambda t: (-t[0], t[1].encode()))[0][1]
+            keys[k] = (keys[k][0], best)
+        ranked = sorted(keys.items(), key=lambda kv: (-kv[1][0], kv[0].encode()))
+        prefixes = set()
+        for k in rng.sample(sorted(keys), 60):
+            for i in range(1, len(k) + 1):
+                prefixes.add(k[:i])
+        prefixes.update(["zzz", "новый", "北京x", "a b c d e"])
+        # Each answer is one process: a bounded sample keeps the sanitizer run short (the
+        # in-process exactness test of every prefix is tests/trie/test_exact.c).
+        chosen = [p for p in sorted(prefixes) if p == p.strip()]  # trailing space is trimmed
+        chosen = rng.sample(chosen, min(150, len(chosen))) + ["zzz", "новый", "北京x"]
+        for i, p in enumerate(chosen):
+            for kk in ((1, 10) if i % 5 == 0 else (10,)):
+                want = [(d, float(s)) for key, (s, d) in ranked if key.startswith(p)][:kk]
+                self.assertEqual(self.query(p, kk), want, f"prefix {p!r} k={kk}")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    args, rest = ap.parse_known_args()
+    BIN = os.path.abspath(args.bin)
+    unittest.main(argv=[sys.argv[0], *rest])

@@ -12,6 +12,7 @@
 #include "agg_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -44,13 +45,16 @@ typedef struct chunk {
 
 /* A sorted source for the final merge: a run file or the sorted table in memory. */
 typedef struct {
-  FILE *f;                 /* NULL: the in-memory items */
-  agg_week_t week;
+  int fd;                  /* -1: the in-memory items */
+  unsigned char *buf;      /* SRC_BUF bytes read ahead from fd; unread: buf[pos..end) */
+  size_t pos, end;
+  int eof;
+  agg_week_t week;         /* the current record */
   uint32_t len;
   uint64_t count;
-  char s[AGG_MAX_QUERY];
-  const char *sp;          /* s, or the entry's bytes */
+  const char *sp;          /* its bytes: in buf, or the entry's; valid until the next record */
 } source_t;
+#define SRC_BUF (1u << 16)
 
 #define FAN_IN 64
 
@@ -137,7 +141,7 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **ou
   if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
   if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
   c->cap = 1024;
-  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 20))
+  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16))
     c->cap *= 2;
   c->slots = big_alloc(c->cap * sizeof *c->slots);
   c->seed = UINT64_C(0x5ca1ab1e);
@@ -430,29 +434,22 @@ int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size
 
 /* ---- Merge -------------------------------------------------------------------------------- */
 
-static int get_varint(FILE *f, uint64_t *v, int *eof) {
+static int get_varint(const unsigned char **p, const unsigned char *lim, uint64_t *v) {
   uint64_t r = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    int ch = getc_unlocked(f);
-    if (ch == EOF) {
-      if (shift == 0 && eof) {
-        *eof = 1;
-        return 0;
-      }
-      return TA_ETRUNC;
-    }
+  for (int shift = 0; shift < 64 && *p < lim; shift += 7) {
+    unsigned ch = *(*p)++;
     r |= (uint64_t)(ch & 0x7f) << shift;
     if (!(ch & 0x80)) {
       *v = r;
       return 0;
     }
   }
-  return TA_ECORRUPT;
+  return *p == lim ? TA_ETRUNC : TA_ECORRUPT;
 }
 
-/* Loads the next record of source i; 1 when there is one, 0 at its end. */
+/* Loads the next record of src; 1 when there is one, 0 at its end. */
 static int source_next(agg__counter_t *c, source_t *src) {
-  if (!src->f) {
+  if (src->fd < 0) {
     if (c->item_i == c->n_items) return 0;
     if (c->item_i + 8 < c->n_items) __builtin_prefetch(c->items[c->item_i + 8].e);
     entry_t *e = c->items[c->item_i++].e;
@@ -462,19 +459,31 @@ static int source_next(agg__counter_t *c, source_t *src) {
     src->sp = e->s;
     return 1;
   }
+  /* A whole record in the buffer (or the end of the file); the current one is done with. */
+  while (src->end - src->pos < RECORD_MAX && !src->eof) {
+    memmove(src->buf, src->buf + src->pos, src->end - src->pos);
+    src->end -= src->pos;
+    src->pos = 0;
+    ssize_t r = read(src->fd, src->buf + src->end, SRC_BUF - src->end);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return TA_EIO;
+    if (r == 0) src->eof = 1;
+    src->end += (size_t)r;
+  }
+  if (src->pos == src->end) return 0;
+  const unsigned char *p = src->buf + src->pos, *lim = src->buf + src->end;
   uint64_t w, len, count;
-  int eof = 0;
-  int rc = get_varint(src->f, &w, &eof);
-  if (rc) return rc;
-  if (eof) return 0;
-  if ((rc = get_varint(src->f, &len, NULL))) return rc;
+  int rc;
+  if ((rc = get_varint(&p, lim, &w)) || (rc = get_varint(&p, lim, &len))) return rc;
   if (len == 0 || len > AGG_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
-  if (fread(src->s, 1, len, src->f) != len) return TA_ETRUNC;
-  if ((rc = get_varint(src->f, &count, NULL))) return rc;
+  if ((size_t)(lim - p) < len) return TA_ETRUNC;
+  src->sp = (const char *)p;
+  p += len;
+  if ((rc = get_varint(&p, lim, &count))) return rc;
   src->week = (agg_week_t)((uint32_t)w ^ 0x80000000u);
   src->len = (uint32_t)len;
   src->count = count;
-  src->sp = src->s;
+  src->pos = (size_t)(p - src->buf);
   return 1;
 }
 
@@ -496,8 +505,10 @@ static void sift_down(agg__counter_t *c, size_t i) {
 }
 
 static void close_sources(agg__counter_t *c) {
-  for (size_t i = 0; i < c->n_src; i++)
-    if (c->src[i].f) fclose(c->src[i].f);
+  for (size_t i = 0; i < c->n_src; i++) {
+    if (c->src[i].fd >= 0) close(c->src[i].fd);
+    free(c->src[i].buf);
+  }
   free(c->src);
   free(c->heap);
   c->src = NULL;
@@ -513,11 +524,13 @@ static int open_sources(agg__counter_t *c, size_t first, size_t n, int with_memo
   if (!c->src || !c->heap) return TA_ENOMEM;
   for (size_t i = 0; i < total; i++) {
     source_t *s = &c->src[i];
-    if (i < n) {
-      if (!(s->f = fopen(c->runs[first + i], "rb"))) return ta_error_from_errno(errno);
-      setvbuf(s->f, NULL, _IOFBF, 1 << 16);
-    }
+    s->fd = -1;
     c->n_src++;
+    if (i < n) {
+      if (!(s->buf = malloc(SRC_BUF))) return TA_ENOMEM;
+      if ((s->fd = open(c->runs[first + i], O_RDONLY | O_CLOEXEC)) < 0)
+        return ta_error_from_errno(errno);
+    }
     int rc = source_next(c, s);
     if (rc < 0) return rc;
     if (rc == 1) c->heap[c->heap_n++] = i;

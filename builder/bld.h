@@ -55,14 +55,16 @@ typedef struct bld_acc bld_acc_t;
 int bld_acc_new(bld_acc_t **out);
 void bld_acc_free(bld_acc_t *acc);
 
-/* Adds weight to the raw spelling raw[0..len) (not NUL-terminated; need not be normalized).
- * weight must be finite and >= 0. Errors (nothing is added):
+/* Adds one input row: count events of the raw spelling raw[0..len) (not NUL-terminated; need
+ * not be normalized), worth weight to the score (the count itself, or with --tables the count
+ * decayed by its week's age). --min-count compares a key's summed count, so decay ranks a query
+ * without hiding it. count and weight must be finite and >= 0. Errors (nothing is added):
  *   TA_EUTF8   raw is not valid UTF-8
  *   TA_EEMPTY  the key is empty after normalization (only spaces, marks or controls)
  *   TA_ETOOLONG raw, or its key, is longer than TRIE_MAX_KEY bytes
- *   TA_ERANGE  weight is negative, NaN or infinite
+ *   TA_ERANGE  count or weight is negative, NaN or infinite
  *   TA_ENOMEM */
-int bld_acc_add(bld_acc_t *acc, const char *raw, size_t len, double weight);
+int bld_acc_add(bld_acc_t *acc, const char *raw, size_t len, double count, double weight);
 
 typedef struct {
   uint64_t adds;        /* successful bld_acc_add calls */
@@ -107,7 +109,7 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
 
 typedef struct {
   uint32_t k;               /* completions per node, 1..32 */
-  double min_count;         /* keys whose total weight is below it are dropped */
+  double min_count;         /* keys whose summed count (before decay) is below it are dropped */
   int64_t build_time;       /* unix seconds stored in the file */
   const char *source;       /* free text stored in the file, e.g. "freq:queries.tsv" */
   bld_progress_fn progress; /* may be NULL */

@@ -140,9 +140,9 @@ static int spell_better(const bld_acc_t *a, uint64_t xo, uint32_t xl, double xw,
   return xl < yl;
 }
 
-int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
+int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double count, double weight) {
   if (!a || (!raw && len) || a->consumed) return TA_EINVAL;
-  if (!(weight >= 0) || isinf(weight)) return TA_ERANGE;
+  if (!(weight >= 0) || isinf(weight) || !(count >= 0) || isinf(count)) return TA_ERANGE;
   if (len > TRIE_MAX_KEY) return TA_ETOOLONG;
   char key[TRIE_MAX_KEY + 1], disp[TRIE_MAX_KEY + 1];
   size_t klen, dlen;
@@ -168,7 +168,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
     uint64_t off;
     if ((rc = acc_arena_put(a, key, klen, &off)) < 0) return rc;
     ki = (uint32_t)a->nkeys++;
-    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0, -1.0};
+    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0, 0.0, -1.0};
     ks->idx1 = ki + 1;
     ks->tag = (uint32_t)(kh >> 32);
     a->ktab.used++;
@@ -213,6 +213,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double weight) {
     cand_w = sp->weight;
   }
   k->score += weight;
+  k->count += count;
   if (k->best == BLD__NONE) {
     k->best = cand;
   } else if (k->best != cand) {

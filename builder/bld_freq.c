@@ -235,7 +235,7 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len,
              (unsigned long long)st->line, shown);
     return TA_EPARSE;
   }
-  rc = bld_acc_add(acc, q, qlen, count);
+  rc = bld_acc_add(acc, q, qlen, count, count);
   if (rc < 0) {
     bld__diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, acc_error_text(rc));
     return rc;

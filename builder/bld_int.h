@@ -12,10 +12,10 @@
  *            spares most string compares, and its top bits are the slot's home, so the tables
  *            grow without rehashing strings.
  *
- *   slot (8 bytes)      bld__key_t (32 bytes)                   bld__spell_t (24 bytes)
- *   +-------+-------+   +---------+-----+------+-------+------+  +-----+-----+-----+--------+
- *   | idx+1 |  tag  |   | key_off | len | best | score | self |  | off | len | key | weight |
- *   +-------+-------+   +---------+-----+------+-------+------+  +-----+-----+-----+--------+
+ *   slot (8 bytes)      bld__key_t (40 bytes)                           bld__spell_t (24 bytes)
+ *   +-------+-------+   +---------+-----+------+-------+-------+------+  +-----+-----+-----+--------+
+ *   | idx+1 |  tag  |   | key_off | len | best | score | count | self |  | off | len | key | weight |
+ *   +-------+-------+   +---------+-----+------+-------+-------+------+  +-----+-----+-----+--------+
  *
  * No allocation per entry: arrays and tables grow by doubling.
  */
@@ -34,6 +34,7 @@ typedef struct {
   uint32_t len;
   uint32_t best;      /* heaviest display spelling: index in spells[], or BLD__SELF */
   double score;
+  double count;       /* events behind the score, undecayed: what --min-count compares */
   double self_weight; /* weight of the spelling equal to the key; < 0 when never seen */
 } bld__key_t;
 

@@ -58,7 +58,7 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
     size_t len;
     uint64_t count;
     while (rc == 0 && (rc = agg_table_next(t, &s, &len, &count)) == 1) {
-      rc = bld_acc_add(acc, s, len, (double)count * factor);
+      rc = bld_acc_add(acc, s, len, (double)count, (double)count * factor);
       if (rc == TA_EEMPTY || rc == TA_ETOOLONG) {
         o->rows_skipped++;
         rc = 0;

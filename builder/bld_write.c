@@ -36,7 +36,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   }
   for (uint64_t i = 0; i < acc->nkeys; i++) {
     const bld__key_t *k = &acc->keys[i];
-    if (k->score < opts->min_count) {
+    if (k->count < opts->min_count) {
       summary->keys_below_min++;
       continue;
     }

@@ -1,7 +1,7 @@
 /*
  * typeahead-build (SPEC §5): frequency lists or weekly tables -> one verified trie file.
  *
- *   typeahead-build (--tables DIR [--weeks 4] [--half-life 1.0] [--now DATE] | --freq FILE...)
+ *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] | --freq FILE...)
  *                   --out FILE [--k 10] [--min-count 1] [--blocklist FILE]
  *
  * Every input source feeds (raw spelling, weight) pairs into one bld_acc_t (bld.h); ranking,
@@ -40,7 +40,7 @@ typedef struct {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 1.0] [--now DATE]\n"
+          "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
           "                        | --freq FILE...) --out FILE [--k 10] [--min-count 1]\n"
           "                       [--blocklist FILE]\n"
           "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
@@ -48,11 +48,12 @@ static void usage(FILE *f) {
           "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
           "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
           "                  from --now's week (YYYY-MM-DD or YYYY-Www; default: newest\n"
-          "                  table); --half-life inf = no decay\n"
+          "                  table); --half-life inf = no decay (default 4: the best MRR on\n"
+          "                  the AOL sample, BENCHMARKS.md \"Suggestion quality\")\n"
           "  --out FILE      trie file, replaced atomically after it verifies\n"
           "  --k N           completions kept per prefix, 1..32 (default 10)\n"
-          "  --min-count N   drop queries whose score is below N (with --tables: the decayed\n"
-          "                  count, so a query seen once weeks ago is left out) (default 1)\n");
+          "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
+          "                  the window, before decay) (default 1)\n");
 }
 
 static double now_seconds(void) {
@@ -131,7 +132,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
-  *a = (build_args_t){.weeks = 4, .half_life = 1.0, .k = 10, .min_count = 1.0};
+  *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {

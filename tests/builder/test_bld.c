@@ -233,12 +233,14 @@ static void test_acc_rejects(void **state) {
   (void)state;
   bld_acc_t *acc;
   assert_int_equal(bld_acc_new(&acc), 0);
-  assert_int_equal(bld_acc_add(acc, "a", 1, -1), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 1.0 / 0.0), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 0.0 / 0.0), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "\xc0\xaf", 2, 1), TA_EUTF8);
-  assert_int_equal(bld_acc_add(acc, " \t ", 3, 1), TA_EEMPTY);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 0), 0);
+  assert_int_equal(bld_acc_add(acc, "a", 1, -1, -1), TA_ERANGE);
+  assert_int_equal(bld_acc_add(acc, "a", 1, -1, 1), TA_ERANGE);
+  assert_int_equal(bld_acc_add(acc, "a", 1, 1, 1.0 / 0.0), TA_ERANGE);
+  assert_int_equal(bld_acc_add(acc, "a", 1, 1.0 / 0.0, 1), TA_ERANGE);
+  assert_int_equal(bld_acc_add(acc, "a", 1, 1, 0.0 / 0.0), TA_ERANGE);
+  assert_int_equal(bld_acc_add(acc, "\xc0\xaf", 2, 1, 1), TA_EUTF8);
+  assert_int_equal(bld_acc_add(acc, " \t ", 3, 1, 1), TA_EEMPTY);
+  assert_int_equal(bld_acc_add(acc, "a", 1, 0, 0), 0);
   bld_acc_stats_t st;
   bld_acc_stats(acc, &st);
   assert_int_equal(st.keys, 1);
@@ -277,7 +279,7 @@ static void test_many_keys(void **state) {
   for (int round = 0; round < 2; round++)
     for (int i = 0; i < 50000; i++) {
       int n = snprintf(q, sizeof q, round ? "Query %d" : "query %d", i);
-      assert_int_equal(bld_acc_add(acc, q, (size_t)n, (double)(i % 7) + round), 0);
+      assert_int_equal(bld_acc_add(acc, q, (size_t)n, (double)(i % 7) + round, (double)(i % 7) + round), 0);
     }
   bld_acc_stats_t st;
   bld_acc_stats(acc, &st);
@@ -379,6 +381,39 @@ static void test_write_and_lookup(void **state) {
   bld_acc_free(acc);
 }
 
+/* --min-count compares the events behind a key, not its decayed score: an old query keeps its
+ * place (ranked by its small score) while a query counted too few times goes. */
+static void test_min_count_is_undecayed(void **state) {
+  (void)state;
+  bld_acc_t *acc;
+  assert_int_equal(bld_acc_new(&acc), 0);
+  assert_int_equal(bld_acc_add(acc, "old news", 8, 2, 0.125), 0); /* 2 events, 3 half-lives ago */
+  assert_int_equal(bld_acc_add(acc, "new news", 8, 1, 1), 0);
+  assert_int_equal(bld_acc_add(acc, "new news", 8, 1, 1), 0);
+  assert_int_equal(bld_acc_add(acc, "rare", 4, 1, 1), 0);
+  char out[512];
+  snprintf(out, sizeof out, "%s/m.trie", tmpdir);
+  bld_write_opts_t wo = {10, 2.0, 1700000000, "test", NULL, NULL, NULL, NULL};
+  bld_summary_t sum;
+  bld_diag_t diag;
+  int rc = bld_write(acc, out, &wo, &sum, &diag);
+  if (rc != 0) fail_msg("bld_write: %s", diag.msg);
+  bld_acc_free(acc);
+  assert_int_equal(sum.keys_written, 2);
+  assert_int_equal(sum.keys_below_min, 1); /* rare: 1 event < 2 */
+  trie_reader_t *r;
+  assert_int_equal(trie_open(out, &r), 0);
+  trie_hit_t hits[4];
+  size_t n;
+  assert_int_equal(trie_lookup(r, "", 0, 4, hits, &n), 0);
+  assert_int_equal(n, 2);
+  assert_true(hits[0].text_len == 8 && memcmp(hits[0].text, "new news", 8) == 0);
+  assert_true(hits[0].score == 2);
+  assert_true(hits[1].text_len == 8 && memcmp(hits[1].text, "old news", 8) == 0);
+  assert_true(hits[1].score == 0.125);
+  trie_close(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_tsv),
@@ -394,6 +429,7 @@ int main(void) {
       cmocka_unit_test(test_parse_count),
       cmocka_unit_test(test_many_keys),
       cmocka_unit_test(test_write_and_lookup),
+      cmocka_unit_test(test_min_count_is_undecayed),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }

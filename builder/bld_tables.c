@@ -4,6 +4,7 @@
  * Tables are streamed (agg_table_next), so memory is the accumulator's alone.
  */
 #include "bld_tables.h"
+#include "bld_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,20 +14,20 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
   diag->msg[0] = 0;
   o->tables = o->rows = o->rows_skipped = 0;
   if (o->weeks < 1 || !(o->half_life > 0)) {
-    snprintf(diag->msg, sizeof diag->msg, "--weeks must be >= 1 and --half-life > 0");
+    bld__diag_set(diag, "--weeks must be >= 1 and --half-life > 0");
     return TA_EINVAL;
   }
   char **paths;
   size_t n;
   int rc = agg_tables_list(dir, &paths, &n);
   if (rc) {
-    snprintf(diag->msg, sizeof diag->msg, "%s: cannot list week tables: %s", dir,
+    bld__diag_set(diag, "%s: cannot list week tables: %s", dir,
              ta_strerror(rc));
     return rc;
   }
   if (n == 0) {
     agg_paths_free(paths, n);
-    snprintf(diag->msg, sizeof diag->msg, "%s: no week tables (run typeahead-aggregate first)",
+    bld__diag_set(diag, "%s: no week tables (run typeahead-aggregate first)",
              dir);
     return TA_EEMPTY;
   }
@@ -34,7 +35,7 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
   if (o->now) {
     if (agg_week_parse(o->now, strlen(o->now), &now) != 0) {
       agg_paths_free(paths, n);
-      snprintf(diag->msg, sizeof diag->msg, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
+      bld__diag_set(diag, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
       return TA_EPARSE;
     }
   } else {
@@ -65,11 +66,11 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
       } else if (rc == 0) {
         o->rows++;
       } else {
-        snprintf(diag->msg, sizeof diag->msg, "%s: adding '%.*s': %s", paths[i], (int)len, s,
+        bld__diag_set(diag, "%s: adding '%.*s': %s", paths[i], (int)len, s,
                  ta_strerror(rc));
       }
     }
-    if (rc < 0 && !diag->msg[0]) snprintf(diag->msg, sizeof diag->msg, "%s", agg_table_errmsg(t));
+    if (rc < 0 && !diag->msg[0]) bld__diag_set(diag, "%s", agg_table_errmsg(t));
     agg_table_close(t);
     if (rc == 0) o->tables++;
   }

@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h> /* ev_write: see conn_write_now() */
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <evhtp/evhtp.h>
@@ -90,6 +91,7 @@ struct srv_conn {
 static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
+static void conn_write_now(srv_conn_t *c);
 
 static void conn_unlink(srv_conn_t *c) {
   srv_worker_t *w = c->w;
@@ -224,6 +226,7 @@ static void conn_read(struct bufferevent *bev, void *arg) {
     return;
   }
   if (evbuffer_get_length(c->held)) evbuffer_prepend_buffer(in, c->held);
+  conn_write_now(c);
 }
 
 /* The reply is out: half-close, then drain the client's leftovers until its EOF (closing with
@@ -245,6 +248,34 @@ static void conn_write(struct bufferevent *bev, void *arg) {
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
   c->orig_write(bev, c->conn); /* libevhtp finishes the request there; c may be freed */
+}
+
+/* Called once the parser has returned: a reply queued by the handler goes to the socket now
+ * instead of one loop iteration later. libevent scheduled its write event when the reply was
+ * queued; with the base's changelist (worker_init) that add is only recorded, and the delete
+ * below cancels it before the next epoll_wait, so the common case costs no epoll_ctl at all.
+ * The write callback then runs as libevent would have run it (conn_write: libevhtp finishes
+ * the request, a pipelined request goes on). A partial write (or EAGAIN, or an error) leaves
+ * the rest to the normal path: the write event stays scheduled. */
+static void conn_write_now(srv_conn_t *c) {
+  struct bufferevent *bev = c->bev;
+  struct evbuffer *out = bufferevent_get_output(bev);
+  size_t n = evbuffer_get_length(out);
+  if (n == 0 || c->closing || !(bufferevent_get_enabled(bev) & EV_WRITE)) return;
+  /* The output buffer of a socket bufferevent is frozen at its front except while libevent
+   * writes it; do as bufferevent_writecb does. */
+  evbuffer_unfreeze(out, 1);
+  int sent = evbuffer_write(out, bufferevent_getfd(bev));
+  evbuffer_freeze(out, 1);
+  srv_wmetrics_t *m = c->w->m;
+  int complete = sent > 0 && (size_t)sent == n;
+  srv__metrics_bump(&m->write_now[complete ? 0 : 1], 1);
+  if (!complete) return;
+  event_del(&bev->ev_write);
+  c->in_cb++;
+  conn_write(bev, c);
+  c->in_cb--;
+  if (c->dead) conn_destroy(c);
 }
 
 static void conn_event(struct bufferevent *bev, short what, void *arg) {
@@ -731,7 +762,14 @@ static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
   w->srv = s;
   w->id = id;
   w->m = &s->wmetrics[id];
-  w->base = event_base_new();
+  /* With the changelist, event_add and event_del on one fd within a loop iteration cancel out
+   * instead of costing an epoll_ctl each (conn_write_now relies on it). Its one caveat, fds
+   * cloned by dup(), does not apply: the server never dups a socket. */
+  struct event_config *cfg = event_config_new();
+  if (cfg == NULL) return TA_ENOMEM;
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  w->base = event_base_new_with_config(cfg);
+  event_config_free(cfg);
   if (w->base == NULL) return TA_ENOMEM;
   w->scratch = evbuffer_new();
   w->stop_ev = event_new(w->base, -1, 0, worker_stop, w);

@@ -124,9 +124,13 @@ typedef struct {
   _Atomic uint64_t latency_sum_ns[SRV_EP_COUNT];
   _Atomic uint64_t filter_hits[FLT_KIND_COUNT]; /* suppressed suggestions, by rule kind */
   _Atomic uint64_t rejected_by_gate;  /* answered 400/414/431 before libevhtp's parser */
+  _Atomic uint64_t write_now[2];      /* replies written at once: [0] whole, [1] not (partial,
+                                       * EAGAIN or error: the rest went the normal way) */
 } srv_wmetrics_t;
 
 int srv__status_index(int status);
+/* Adds by to a counter of the calling worker's own block. */
+void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by);
 void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns);
 int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b);
 

@@ -8,7 +8,8 @@
  * (version, age since build and since load, queries), typeahead_reloads_total{result},
  * typeahead_filter_* (srv_filters.c: hits by rule kind, rule counts, rule loads) and
  * typeahead_gate_rejects_total
- * (requests answered 400/414/431 before libevhtp's parser saw them).
+ * (requests answered 400/414/431 before libevhtp's parser saw them),
+ * typeahead_replies_written_at_once_total{result} (srv_http.c, conn_write_now).
  */
 #include "srv_int.h"
 
@@ -32,18 +33,18 @@ int srv__status_index(int status) {
   return SRV_ST_OTHER;
 }
 
-static void bump(_Atomic uint64_t *c, uint64_t by) {
+void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by) {
   /* Only the owning worker writes its block: a load and a store are enough. */
   atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
                         memory_order_relaxed);
 }
 
 void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns) {
-  bump(&m->requests[ep][srv__status_index(status)], 1);
+  srv__metrics_bump(&m->requests[ep][srv__status_index(status)], 1);
   int b = 0;
   while (b < SRV_LAT_BUCKETS - 1 && ns > lat_bounds_ns[b]) b++;
-  bump(&m->latency[ep][b], 1);
-  bump(&m->latency_sum_ns[ep], ns);
+  srv__metrics_bump(&m->latency[ep][b], 1);
+  srv__metrics_bump(&m->latency_sum_ns[ep], ns);
 }
 
 static int put(srv_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -135,6 +136,14 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
                "parsing (malformed request line, line over 8000 bytes).\n"
                "# TYPE typeahead_gate_rejects_total counter\ntypeahead_gate_rejects_total %llu\n",
             (unsigned long long)sum(s, FIELD_OFF(rejected_by_gate)));
+  rc |= put(b, "# HELP typeahead_replies_written_at_once_total Replies written to the socket "
+               "as soon as the handler returned, by result (partial: the rest went out when the "
+               "socket was writable).\n"
+               "# TYPE typeahead_replies_written_at_once_total counter\n"
+               "typeahead_replies_written_at_once_total{result=\"whole\"} %llu\n"
+               "typeahead_replies_written_at_once_total{result=\"partial\"} %llu\n",
+            (unsigned long long)sum(s, FIELD_OFF(write_now[0])),
+            (unsigned long long)sum(s, FIELD_OFF(write_now[1])));
   rc |= put(b, "# HELP typeahead_uptime_seconds Seconds since the server started.\n"
                "# TYPE typeahead_uptime_seconds gauge\ntypeahead_uptime_seconds %lld\n",
             (long long)(now - s->started_at));

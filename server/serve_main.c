@@ -12,7 +12,7 @@
 static void usage(FILE *f) {
   fputs("usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
         "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
-        "                       [--cors-origin ORIGIN] [--access-log]\n"
+        "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
         "Serves GET /search?q=PREFIX[&k=N], /healthz, /metrics, / (demo page) and, with a token\n"
         "file, POST /admin/reload. SIGHUP reloads the trie; SIGTERM/SIGINT drain and exit.\n",
         f);
@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
   cfg.listen = "127.0.0.1:8080";
   cfg.threads = 1;
   cfg.cache_max_age = 300;
+  cfg.answer_cache_mb = 64;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -46,6 +47,8 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--cors-origin") == 0) cfg.cors_origin = v;
     else if (strcmp(a, "--threads") == 0) {
       if (parse_uint(a, v, 1, 256, &cfg.threads)) return 2;
+    } else if (strcmp(a, "--answer-cache-mb") == 0) {
+      if (parse_uint(a, v, 0, 65536, &cfg.answer_cache_mb)) return 2;
     } else if (strcmp(a, "--cache-max-age") == 0) {
       if (parse_uint(a, v, 0, 31536000, &cfg.cache_max_age)) return 2;
     } else {

@@ -30,6 +30,8 @@ typedef struct {
   unsigned cache_max_age;       /* seconds in Cache-Control of /search */
   const char *cors_origin;      /* NULL: no CORS headers */
   int access_log;               /* nonzero: one line per request on stderr */
+  unsigned answer_cache_mb;     /* bound of the /search answer cache, all workers together;
+                                   0 = off */
 } srv_config_t;
 
 /* Reads the token file, loads and verifies the trie (a missing or bad trie is logged and the

@@ -33,7 +33,8 @@
 typedef struct {
   flt_ruleset_t *rs;
   unsigned refs;                /* states using it; changed under srv_flt_t.mu only */
-  char version[17];
+  uint64_t version;
+  char version_hex[17];
 } srv_rules_t;
 
 typedef struct {
@@ -141,7 +142,8 @@ static int rules_install(srv_t *s, flt_ruleset_t *rs, const srv_trie_t *t) {
   rules->rs = rs;
   flt_info_t info;
   flt_get_info(rs, &info);
-  memcpy(rules->version, info.version_hex, sizeof rules->version);
+  rules->version = info.version;
+  memcpy(rules->version_hex, info.version_hex, sizeof rules->version_hex);
   srv_fstate_t *st = NULL;
   rules->refs = 1; /* ours while the state is made */
   int rc = fstate_new(rules, t, &st);
@@ -263,12 +265,15 @@ void srv__filters_tick(srv_t *s, int forced) {
 /* ---- Request path ------------------------------------------------------------------------- */
 
 int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits) {
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
+                uint64_t *rules_version) {
   srv_flt_t *F = s->flt;
+  if (rules_version) *rules_version = 0; /* srv__filter_version_num() without a filter layer */
   if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
   unsigned w = (unsigned)(m - s->wmetrics); /* m is this worker's block */
   if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
   const srv_fstate_t *st = fstate_acquire(F, w);
+  if (rules_version && st) *rules_version = st->rules->version;
   flt_filter_t f = {.rs = st ? st->rules->rs : NULL,
                     .cache = st && fstate_fits(st, t) ? st->cache : NULL};
   int rc = flt_lookup(t->reader, key, key_len, n, &f, hits, n_hits);
@@ -283,6 +288,8 @@ int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *ke
   }
   return rc;
 }
+
+uint64_t srv__filter_version_num(srv_t *s) { return s->flt ? atomic_load(&s->flt->version) : 0; }
 
 const char *srv__filter_version(srv_t *s) {
   static _Thread_local char hex[17];

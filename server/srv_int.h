@@ -103,11 +103,40 @@ int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 
 /* A loaded trie (srv_state.c). */
 typedef struct {
+  uint64_t gen;                 /* 1, 2, ... per successful load: names this load exactly */
   trie_reader_t *reader;
   trie_info_t info;
   char version[24];             /* hex CRC32C of the header: names the file's content */
   int64_t loaded_at;            /* unix seconds */
 } srv_trie_t;
+
+/* ---- Answer cache (srv_cache.c) ---------------------------------------------------------- */
+
+#define SRV_CACHE_MAX_BODY 16384 /* larger answers are not kept */
+
+typedef struct srv_centry srv_centry_t;
+
+/* One per worker, used by that worker only. */
+typedef struct {
+  srv_centry_t **slots;         /* (mask + 1) sets of 2 ways; NULL when the cache is off */
+  size_t mask;
+  size_t bytes, max_bytes;      /* entries and table, against the bound */
+  size_t entries;
+} srv_cache_t;
+
+/* max_bytes 0: off (find always misses, put does nothing). */
+int srv__cache_init(srv_cache_t *c, size_t max_bytes);
+void srv__cache_free(srv_cache_t *c);
+/* The entry for (rep, key) computed from trie load trie_gen and rules rules_version, or NULL.
+ * An entry for the key with other tags is stale: it is freed. The entry is borrowed until the
+ * next put or free. */
+const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, const char *key, size_t key_len,
+                                    uint64_t trie_gen, uint64_t rules_version);
+/* Keeps a copy of body as the answer for (rep, key) with those tags (evicting as needed; not
+ * kept when over SRV_CACHE_MAX_BODY or the bound). */
+void srv__cache_put(srv_cache_t *c, int rep, const char *key, size_t key_len, uint64_t trie_gen,
+                    uint64_t rules_version, const char *body, size_t body_len);
+void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
 
@@ -124,6 +153,8 @@ typedef struct {
   _Atomic uint64_t latency_sum_ns[SRV_EP_COUNT];
   _Atomic uint64_t filter_hits[FLT_KIND_COUNT]; /* suppressed suggestions, by rule kind */
   _Atomic uint64_t rejected_by_gate;  /* answered 400/414/431 before libevhtp's parser */
+  _Atomic uint64_t cache_lookups[2]; /* /search answer cache: [0] hits, [1] misses */
+  _Atomic uint64_t cache_bytes, cache_entries; /* gauges of this worker's cache */
   _Atomic uint64_t write_now[2];      /* replies written at once: [0] whole, [1] not (partial,
                                        * EAGAIN or error: the rest went the normal way) */
 } srv_wmetrics_t;
@@ -153,7 +184,8 @@ void srv__reload_stop(srv_t *s);
 
 /* ---- Filter layer (SPEC §9, issue 5; srv_filters.c) ---------------------------------------
  * srv__answer() is the one function that turns a normalized prefix into suggestions: the first
- * n completions the rules in force keep (flt_lookup), counted by kind in m->filter_hits.
+ * n completions the rules in force keep (flt_lookup), counted by kind in m->filter_hits;
+ * *rules_version (when not NULL) gets the version of the rules it used (the cache's tag).
  * srv__filter_version() names the rules in force (ETag, /healthz; a per-thread buffer).
  * srv__filters_tick() is called by the reload thread on every watch tick (forced = 1 on SIGHUP
  * and POST /admin/reload) to pick up a replaced rules file and to make a verdict cache for a
@@ -161,8 +193,11 @@ void srv__reload_stop(srv_t *s);
 typedef struct srv_flt srv_flt_t;
 
 int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits);
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
+                uint64_t *rules_version);
 const char *srv__filter_version(srv_t *s);
+/* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
+uint64_t srv__filter_version_num(srv_t *s);
 void srv__filters_tick(srv_t *s, int forced);
 int srv__filters_start(srv_t *s);
 void srv__filters_free(srv_t *s);
@@ -184,6 +219,7 @@ struct srv {
   char *trie_path, *filters_path, *cors_origin;
   unsigned threads;
   unsigned cache_max_age;
+  size_t answer_cache_bytes;    /* per worker; 0: off */
   int access_log;
   char cache_control[48];       /* "public, max-age=S" */
   char listen_host[264];        /* for the log line */
@@ -214,6 +250,7 @@ struct srv {
   struct timespec watch_mtime;
   off_t watch_size;
   int watch_known;
+  uint64_t trie_gen_last;       /* srv_trie_t.gen of the last load (reload thread only) */
 
   srv_flt_t *flt;               /* the filter layer (srv_filters.c) */
 

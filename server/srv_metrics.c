@@ -9,6 +9,7 @@
  * typeahead_filter_* (srv_filters.c: hits by rule kind, rule counts, rule loads) and
  * typeahead_gate_rejects_total
  * (requests answered 400/414/431 before libevhtp's parser saw them),
+ * typeahead_answer_cache_* (srv_cache.c: hits and misses, entries, bytes) and
  * typeahead_replies_written_at_once_total{result} (srv_http.c, conn_write_now).
  */
 #include "srv_int.h"
@@ -55,7 +56,15 @@ static int put(srv_buf_t *b, const char *fmt, ...) {
   int n = vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
   if (n < 0) return TA_EINVAL;
-  return srv__buf_put(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+  if ((size_t)n < sizeof line) return srv__buf_put(b, line, (size_t)n);
+  /* Longer than the line buffer: format again straight into b (never cut a family short). */
+  int rc = srv__buf_reserve(b, (size_t)n + 1);
+  if (rc) return rc;
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
 }
 
 static uint64_t sum(srv_t *s, size_t offset) {
@@ -136,6 +145,21 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
                "parsing (malformed request line, line over 8000 bytes).\n"
                "# TYPE typeahead_gate_rejects_total counter\ntypeahead_gate_rejects_total %llu\n",
             (unsigned long long)sum(s, FIELD_OFF(rejected_by_gate)));
+  rc |= put(b, "# HELP typeahead_answer_cache_lookups_total /search answers looked up in the "
+               "workers' answer caches, by result.\n"
+               "# TYPE typeahead_answer_cache_lookups_total counter\n"
+               "typeahead_answer_cache_lookups_total{result=\"hit\"} %llu\n"
+               "typeahead_answer_cache_lookups_total{result=\"miss\"} %llu\n"
+               "# HELP typeahead_answer_cache_entries Answers held by the caches.\n"
+               "# TYPE typeahead_answer_cache_entries gauge\n"
+               "typeahead_answer_cache_entries %llu\n"
+               "# HELP typeahead_answer_cache_bytes Memory of the caches (entries and tables).\n"
+               "# TYPE typeahead_answer_cache_bytes gauge\n"
+               "typeahead_answer_cache_bytes %llu\n",
+            (unsigned long long)sum(s, FIELD_OFF(cache_lookups[0])),
+            (unsigned long long)sum(s, FIELD_OFF(cache_lookups[1])),
+            (unsigned long long)sum(s, FIELD_OFF(cache_entries)),
+            (unsigned long long)sum(s, FIELD_OFF(cache_bytes)));
   rc |= put(b, "# HELP typeahead_replies_written_at_once_total Replies written to the socket "
                "as soon as the handler returned, by result (partial: the rest went out when the "
                "socket was writable).\n"

@@ -120,6 +120,7 @@ int srv__trie_load(srv_t *s, const char *why) {
     return rc;
   }
   t->reader = r;
+  t->gen = ++s->trie_gen_last;
   t->loaded_at = srv__now();
   snprintf(t->version, sizeof t->version, "%08x", (unsigned)t->info.file_crc);
   srv_trie_t *old = atomic_exchange(&s->current, t);

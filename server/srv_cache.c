@@ -1,0 +1,141 @@
+/*
+ * The per-worker cache of whole /search answers (docs/server.md, "Answer cache").
+ *
+ * Autocomplete traffic repeats itself: every user typing "new york" asks for "n", "ne", "new"
+ * and so on, so a worker keeps the bodies it rendered for 200 answers. An entry is keyed by
+ * what decides the body: the representation (JSON or msgpack) and the raw query string, byte
+ * for byte (so "q=a+b" and "q=a%20b" are two entries; both are right). It is tagged with the
+ * trie load it was computed from (srv_trie_t.gen, unique per load) and the version of the rules
+ * that filtered it (a hash of their canonical text). A lookup with other tags misses and frees
+ * the stale entry, so a swap or a rules change can never serve an old answer; nothing has to
+ * walk the cache when they change.
+ *
+ * Layout: 2-way set-associative table of entry pointers, a CLOCK bit per entry (hit sets it;
+ * the victim is an unused way). Memory is bounded by max_bytes (entries, counted by their
+ * allocation size, plus the table); an entry that does not fit after evicting its set's victim
+ * is not stored. Owned and used by one worker thread only: no locks, no atomics.
+ */
+#include "srv_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct srv_centry {
+  uint64_t hash;
+  uint64_t trie_gen;
+  uint64_t rules_version;
+  uint32_t key_len;
+  uint32_t body_len;
+  unsigned char rep;
+  unsigned char used;           /* CLOCK bit */
+  char data[];                  /* key, then body */
+};
+
+#define CACHE_WAYS 2
+#define CACHE_AVG_ENTRY 512     /* bytes per entry the table is sized for */
+
+static size_t entry_size(size_t key_len, size_t body_len) {
+  return sizeof(srv_centry_t) + key_len + body_len;
+}
+
+int srv__cache_init(srv_cache_t *c, size_t max_bytes) {
+  memset(c, 0, sizeof *c);
+  if (max_bytes == 0) return 0; /* off */
+  size_t sets = 1;
+  while (sets * CACHE_WAYS * CACHE_AVG_ENTRY < max_bytes && sets < ((size_t)1 << 24)) sets <<= 1;
+  c->slots = calloc(sets * CACHE_WAYS, sizeof *c->slots);
+  if (c->slots == NULL) return TA_ENOMEM;
+  c->mask = sets - 1;
+  c->max_bytes = max_bytes;
+  c->bytes = sets * CACHE_WAYS * sizeof *c->slots;
+  return 0;
+}
+
+static void slot_clear(srv_cache_t *c, srv_centry_t **slot) {
+  srv_centry_t *e = *slot;
+  if (e == NULL) return;
+  c->bytes -= entry_size(e->key_len, e->body_len);
+  c->entries--;
+  free(e);
+  *slot = NULL;
+}
+
+void srv__cache_free(srv_cache_t *c) {
+  if (c->slots == NULL) return;
+  for (size_t i = 0; i <= c->mask; i++)
+    for (size_t j = 0; j < CACHE_WAYS; j++) slot_clear(c, &c->slots[i * CACHE_WAYS + j]);
+  free(c->slots);
+  memset(c, 0, sizeof *c);
+}
+
+/* FNV-1a over the key and the representation. Keys are short query strings. */
+static uint64_t key_hash(int rep, const char *key, size_t len) {
+  uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(rep + 1);
+  h *= 0x100000001b3ull;
+  for (size_t i = 0; i < len; i++) {
+    h ^= (unsigned char)key[i];
+    h *= 0x100000001b3ull;
+  }
+  return h ^ (h >> 29);
+}
+
+static int entry_is(const srv_centry_t *e, uint64_t h, int rep, const char *key, size_t len) {
+  return e && e->hash == h && e->rep == rep && e->key_len == len &&
+         memcmp(e->data, key, len) == 0;
+}
+
+const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, const char *key, size_t key_len,
+                                    uint64_t trie_gen, uint64_t rules_version) {
+  if (c->slots == NULL) return NULL;
+  uint64_t h = key_hash(rep, key, key_len);
+  srv_centry_t **set = &c->slots[(h & c->mask) * CACHE_WAYS];
+  for (size_t j = 0; j < CACHE_WAYS; j++) {
+    srv_centry_t *e = set[j];
+    if (!entry_is(e, h, rep, key, key_len)) continue;
+    if (e->trie_gen != trie_gen || e->rules_version != rules_version) {
+      slot_clear(c, &set[j]); /* computed from another trie or other rules: gone for good */
+      return NULL;
+    }
+    e->used = 1;
+    return e;
+  }
+  return NULL;
+}
+
+void srv__cache_put(srv_cache_t *c, int rep, const char *key, size_t key_len, uint64_t trie_gen,
+                    uint64_t rules_version, const char *body, size_t body_len) {
+  if (c->slots == NULL || key_len > UINT32_MAX || body_len > SRV_CACHE_MAX_BODY) return;
+  uint64_t h = key_hash(rep, key, key_len);
+  srv_centry_t **set = &c->slots[(h & c->mask) * CACHE_WAYS];
+  size_t victim = CACHE_WAYS;
+  for (size_t j = 0; j < CACHE_WAYS && victim == CACHE_WAYS; j++)
+    if (set[j] == NULL || entry_is(set[j], h, rep, key, key_len)) victim = j;
+  for (size_t j = 0; j < CACHE_WAYS && victim == CACHE_WAYS; j++)
+    if (!set[j]->used) victim = j;
+  if (victim == CACHE_WAYS) { /* every way used since the last pass: start a new pass */
+    for (size_t j = 0; j < CACHE_WAYS; j++) set[j]->used = 0;
+    victim = 0;
+  }
+  slot_clear(c, &set[victim]);
+  size_t size = entry_size(key_len, body_len);
+  if (c->bytes + size > c->max_bytes) return;
+  srv_centry_t *e = malloc(size);
+  if (e == NULL) return;
+  e->hash = h;
+  e->trie_gen = trie_gen;
+  e->rules_version = rules_version;
+  e->key_len = (uint32_t)key_len;
+  e->body_len = (uint32_t)body_len;
+  e->rep = (unsigned char)rep;
+  e->used = 0;
+  memcpy(e->data, key, key_len);
+  memcpy(e->data + key_len, body, body_len);
+  set[victim] = e;
+  c->bytes += size;
+  c->entries++;
+}
+
+void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len) {
+  *body = e->data + e->key_len;
+  *len = e->body_len;
+}

@@ -30,7 +30,7 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_struct.h> /* ev_write: see conn_write_now() */
+#include <event2/bufferevent_struct.h> /* ev_read, ev_write: conn_socket_read, conn_write_now */
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <evhtp/evhtp.h>
@@ -50,6 +50,7 @@
 #define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
 #define SRV_LINGER_SECONDS 2    /* after a gate reply: wait this long for the client's EOF */
 #define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
+#define SRV_READ_CHUNK 16384    /* bytes read from a socket at once (libevent's default) */
 
 /* The demo page, embedded at build time (srv.cmake). */
 extern const unsigned char srv_demo_html[];
@@ -94,6 +95,7 @@ static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 static void conn_write_now(srv_conn_t *c);
+static void conn_socket_read(evutil_socket_t fd, short what, void *arg);
 
 static void conn_unlink(srv_conn_t *c) {
   srv_worker_t *w = c->w;
@@ -151,11 +153,66 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
     return EVHTP_RES_ERROR;
   }
   bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
+  /* The socket is read by conn_socket_read from now on: the same event (fd, flags, timeout),
+   * another callback. libevhtp has enabled reading already; re-enabling adds it again. */
+  evutil_socket_t fd = bufferevent_getfd(c->bev);
+  bufferevent_disable(c->bev, EV_READ);
+  event_assign(&c->bev->ev_read, w->base, fd, EV_READ | EV_PERSIST | EV_FINALIZE,
+               conn_socket_read, c->bev);
+  bufferevent_enable(c->bev, EV_READ);
   c->next = w->conns;
   if (w->conns) w->conns->prev = c;
   w->conns = c;
   w->n_conns++;
   return EVHTP_RES_OK;
+}
+
+/* What libevent's bufferevent_readcb does for a socket, less its ioctl(FIONREAD): libevent
+ * 2.1's evbuffer_read asks the kernel how much is readable before every read, one system call
+ * in three per request (a request fits in one read). Here: one recv into reserved space of
+ * the input buffer (frozen at its end except while its owner reads), then the callbacks as
+ * libevent would run them: the read callback (conn_read), or the event callback on EOF, error
+ * or the idle timeout, with reading disabled. No watermark or rate limit is set on these
+ * bufferevents (libevent would not schedule this event while one holds reading back). */
+static void conn_socket_read(evutil_socket_t fd, short what, void *arg) {
+  struct bufferevent *bev = arg;
+  bufferevent_data_cb read_cb = NULL;
+  bufferevent_event_cb event_cb = NULL;
+  void *cb_arg = NULL;
+  bufferevent_incref(bev); /* as libevent does: a callback may free it */
+  bufferevent_getcb(bev, &read_cb, NULL, &event_cb, &cb_arg);
+  short why = BEV_EVENT_READING;
+  if (what == EV_TIMEOUT) {
+    why |= BEV_EVENT_TIMEOUT;
+  } else {
+    struct evbuffer *in = bufferevent_get_input(bev);
+    struct evbuffer_iovec v;
+    ssize_t n = -1;
+    int err = ENOMEM;
+    evbuffer_unfreeze(in, 0);
+    if (evbuffer_reserve_space(in, SRV_READ_CHUNK, &v, 1) == 1) {
+      n = recv(fd, v.iov_base, v.iov_len, 0);
+      err = errno;
+      if (n > 0) {
+        v.iov_len = (size_t)n;
+        evbuffer_commit_space(in, &v, 1);
+      }
+    }
+    evbuffer_freeze(in, 0);
+    if (n > 0) {
+      if (read_cb) read_cb(bev, cb_arg);
+      bufferevent_decref(bev);
+      return;
+    }
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
+      bufferevent_decref(bev);
+      return;
+    }
+    why |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
+  }
+  bufferevent_disable(bev, EV_READ);
+  if (event_cb) event_cb(bev, why, cb_arg);
+  bufferevent_decref(bev);
 }
 
 /* The header block at the start of in, through srv__gate_scan(). */

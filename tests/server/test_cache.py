@@ -211,6 +211,43 @@ try:
     C.eq(lookups(ref), (0, 0), "--answer-cache-mb 0: no lookups")
     C.check(metric(srv, "typeahead_answer_cache_entries") > 0, "entries counted")
 
+    # ---- The serialized header block keeps libevhtp's Connection handling ------------------
+    def head_lines(reply):
+        return reply.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+
+    body = srv.get(path)[2]  # on trie b now
+    for req, want_conn, kept in (
+            ("GET %s HTTP/1.0\r\n\r\n", None, False),
+            ("GET %s HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", "keep-alive", True),
+            ("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "close", False),
+            ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n", None, True)):
+        out = srv.raw((req % path).encode(), wait=1.0)
+        lines = head_lines(out)
+        names = [l.split(":", 1)[0].lower() for l in lines[1:]]
+        what = "%r" % req.split("\r\n")[0]
+        C.eq(sorted(names), sorted(["content-type", "cache-control", "etag", "vary",
+                                    "access-control-allow-origin", "content-length"] +
+                                   (["connection"] if want_conn else [])),
+             "%s: each header once" % what)
+        C.check(("Connection: %s" % want_conn in lines) if want_conn else True,
+                "%s: Connection: %s" % (what, want_conn))
+        C.check(out.endswith(body), "%s: whole body" % what)
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.sendall((req % path).encode())
+        s.settimeout(1.0)
+        got, closed = b"", False
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    closed = True
+                    break
+                got += d
+        except socket.timeout:
+            pass
+        s.close()
+        C.eq(not closed, kept, "%s: connection kept open" % what)
+
     # ---- Replies written at once; a partial write finished by the normal path -------------
     whole0 = metric(srv, 'typeahead_replies_written_at_once_total{result="whole"}')
     C.check(whole0 and whole0 > 2 * len(REQS), "replies written at once are counted (%r)" % whole0)

@@ -154,7 +154,8 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   }
   bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);
   /* The socket is read by conn_socket_read from now on: the same event (fd, flags, timeout),
-   * another callback. libevhtp has enabled reading already; re-enabling adds it again. */
+   * another callback. libevhtp has enabled reading already; re-enabling adds it again. (A
+   * plain socket bufferevent: the server has no TLS, which would need libevent's own read.) */
   evutil_socket_t fd = bufferevent_getfd(c->bev);
   bufferevent_disable(c->bev, EV_READ);
   event_assign(&c->bev->ev_read, w->base, fd, EV_READ | EV_PERSIST | EV_FINALIZE,

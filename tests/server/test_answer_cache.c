@@ -1,0 +1,145 @@
+/*
+ * Unit tests of the per-worker answer cache (server/srv_cache.c): a hit gives back the body
+ * kept for exactly that key and representation; other tags (another trie load, other rules)
+ * miss and free the stale entry; keys differing in one byte, in length or in representation
+ * are different entries; the memory bound holds under churn; big answers are not kept; off
+ * means off. (Exactness against the real server: tests/server/test_cache.py.)
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv_int.h"
+
+static void put(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
+                const char *body) {
+  srv__cache_put(c, rep, key, strlen(key), gen, rv, body, strlen(body));
+}
+
+/* The body cached for key, or NULL (as a NUL-terminated copy in out). */
+static const char *get(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
+                       char *out, size_t cap) {
+  const srv_centry_t *e = srv__cache_find(c, rep, key, strlen(key), gen, rv);
+  if (e == NULL) return NULL;
+  const char *body;
+  size_t n;
+  srv__centry_body(e, &body, &n);
+  assert_true(n < cap);
+  memcpy(out, body, n);
+  out[n] = '\0';
+  return out;
+}
+
+static void test_hit_and_keys(void **state) {
+  (void)state;
+  srv_cache_t c;
+  char buf[256];
+  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  assert_null(get(&c, 0, "q=ne", 1, 7, buf, sizeof buf));
+  put(&c, 0, "q=ne", 1, 7, "{\"json\":1}");
+  put(&c, 1, "q=ne", 1, 7, "msgpack");
+  put(&c, 0, "q=ne&k=3", 1, 7, "{\"k\":3}");
+  put(&c, 0, "q=n", 1, 7, "{\"n\":1}");
+  assert_string_equal(get(&c, 0, "q=ne", 1, 7, buf, sizeof buf), "{\"json\":1}");
+  assert_string_equal(get(&c, 1, "q=ne", 1, 7, buf, sizeof buf), "msgpack");
+  assert_string_equal(get(&c, 0, "q=ne&k=3", 1, 7, buf, sizeof buf), "{\"k\":3}");
+  assert_string_equal(get(&c, 0, "q=n", 1, 7, buf, sizeof buf), "{\"n\":1}");
+  assert_null(get(&c, 0, "q=nf", 1, 7, buf, sizeof buf));
+  assert_null(get(&c, 0, "q=ne+", 1, 7, buf, sizeof buf));
+  assert_int_equal(c.entries, 4);
+  /* A key with a NUL byte is a key like any other. */
+  srv__cache_put(&c, 0, "q=a\0b", 5, 1, 7, "nul", 3);
+  assert_non_null(srv__cache_find(&c, 0, "q=a\0b", 5, 1, 7));
+  assert_null(srv__cache_find(&c, 0, "q=a\0c", 5, 1, 7));
+  /* Putting a key again replaces its entry. */
+  put(&c, 0, "q=ne", 1, 7, "{\"json\":2}");
+  assert_string_equal(get(&c, 0, "q=ne", 1, 7, buf, sizeof buf), "{\"json\":2}");
+  assert_int_equal(c.entries, 5);
+  srv__cache_free(&c);
+  assert_int_equal(c.entries, 0);
+  srv__cache_free(&c); /* twice is harmless */
+}
+
+static void test_stale_tags(void **state) {
+  (void)state;
+  srv_cache_t c;
+  char buf[64];
+  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  put(&c, 0, "q=a", 1, 7, "old");
+  size_t bytes = c.bytes;
+  assert_null(get(&c, 0, "q=a", 2, 7, buf, sizeof buf)); /* another trie load */
+  assert_int_equal(c.entries, 0);                         /* freed, not kept for later */
+  assert_true(c.bytes < bytes);
+  put(&c, 0, "q=a", 2, 7, "new");
+  assert_null(get(&c, 0, "q=a", 2, 8, buf, sizeof buf)); /* other rules */
+  assert_null(get(&c, 0, "q=a", 2, 7, buf, sizeof buf)); /* and it is gone */
+  put(&c, 0, "q=a", 2, 8, "filtered");
+  assert_string_equal(get(&c, 0, "q=a", 2, 8, buf, sizeof buf), "filtered");
+  srv__cache_free(&c);
+}
+
+static void test_bound(void **state) {
+  (void)state;
+  srv_cache_t c;
+  char key[32], body[600], buf[700];
+  const size_t max = 64 * 1024;
+  assert_int_equal(srv__cache_init(&c, max), 0);
+  memset(body, 'x', sizeof body - 1);
+  body[sizeof body - 1] = '\0';
+  size_t found = 0;
+  for (int i = 0; i < 5000; i++) {
+    snprintf(key, sizeof key, "q=%d", i);
+    put(&c, 0, key, 1, 1, body);
+    assert_true(c.bytes <= max);
+    const char *got = get(&c, 0, key, 1, 1, buf, sizeof buf);
+    if (got) {
+      assert_string_equal(got, body);
+      found++;
+    }
+  }
+  assert_true(found > 0);
+  assert_true(c.entries > 0 && c.entries < 5000);
+  /* Every entry still found is the one put for its key. */
+  for (int i = 0; i < 5000; i++) {
+    snprintf(key, sizeof key, "q=%d", i);
+    const char *got = get(&c, 0, key, 1, 1, buf, sizeof buf);
+    if (got) assert_string_equal(got, body);
+  }
+  srv__cache_free(&c);
+}
+
+static void test_big_and_off(void **state) {
+  (void)state;
+  srv_cache_t c;
+  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  char *big = malloc(SRV_CACHE_MAX_BODY + 1);
+  assert_non_null(big);
+  memset(big, 'b', SRV_CACHE_MAX_BODY + 1);
+  srv__cache_put(&c, 0, "q=big", 5, 1, 1, big, SRV_CACHE_MAX_BODY + 1);
+  assert_null(srv__cache_find(&c, 0, "q=big", 5, 1, 1));
+  srv__cache_put(&c, 0, "q=big", 5, 1, 1, big, SRV_CACHE_MAX_BODY);
+  assert_non_null(srv__cache_find(&c, 0, "q=big", 5, 1, 1));
+  srv__cache_free(&c);
+
+  assert_int_equal(srv__cache_init(&c, 0), 0); /* off */
+  srv__cache_put(&c, 0, "q=a", 3, 1, 1, "a", 1);
+  assert_null(srv__cache_find(&c, 0, "q=a", 3, 1, 1));
+  assert_int_equal(c.bytes, 0);
+  srv__cache_free(&c);
+  free(big);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hit_and_keys),
+      cmocka_unit_test(test_stale_tags),
+      cmocka_unit_test(test_bound),
+      cmocka_unit_test(test_big_and_off),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

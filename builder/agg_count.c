@@ -61,11 +61,11 @@ typedef struct {
 struct agg__counter {
   uint64_t budget;
   char *spill_dir;
+  unsigned id;
   slot_t *slots;
   size_t cap, n;
   chunk_t *chunks, *cur;
   size_t chunk_size, arena_bytes;
-  uint64_t seed;
   agg_week_t wmin, wmax;   /* weeks in the table now (for the sort key) */
   /* spilled runs */
   char **runs;
@@ -131,10 +131,11 @@ static uint64_t used_bytes(size_t cap, size_t arena) {
   return (uint64_t)cap * sizeof(slot_t) + (uint64_t)(cap / 2) * SORT_COST + arena;
 }
 
-int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **out) {
+int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__counter_t **out) {
   *out = NULL;
   agg__counter_t *c = calloc(1, sizeof *c);
   if (!c) return TA_ENOMEM;
+  c->id = id;
   c->budget = budget < (1u << 18) ? (1u << 18) : budget;
   c->spill_dir = strdup(spill_dir);
   c->chunk_size = (size_t)(c->budget / 16);
@@ -144,7 +145,6 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **ou
   while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16))
     c->cap *= 2;
   c->slots = big_alloc(c->cap * sizeof *c->slots);
-  c->seed = UINT64_C(0x5ca1ab1e);
   if (!c->spill_dir || !c->slots) {
     agg__counter_free(c);
     return TA_ENOMEM;
@@ -293,10 +293,11 @@ static int spill(agg__counter_t *c) {
     c->runs = nr;
     c->runs_cap = nc;
   }
-  size_t plen = strlen(c->spill_dir) + 32;
+  size_t plen = strlen(c->spill_dir) + 48;
   char *path = malloc(plen);
   if (!path) return TA_ENOMEM;
-  snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
+  snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
+             (unsigned long long)c->run_seq++);
   run_writer_t *rw = malloc(sizeof *rw);
   if (!rw || !(rw->f = fopen(path, "wbx"))) {
     rc = rw ? ta_error_from_errno(errno) : TA_ENOMEM;
@@ -344,6 +345,9 @@ static int grow(agg__counter_t *c) {
   return 0;
 }
 
+static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n,
+                      uint64_t h);
+
 /* Room for an entry of sz bytes in the arena, spilling when a new chunk would break the
  * budget. NULL only when out of memory. */
 static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
@@ -373,27 +377,37 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
   }
 }
 
-uint64_t agg__counter_hash(const agg__counter_t *c, agg_week_t w, const char *s, size_t len) {
-  return agg__hash(s, len, c->seed ^ (uint64_t)(uint32_t)w);
-}
-
-void agg__counter_prefetch(const agg__counter_t *c, uint64_t h, int deep) {
-  const slot_t *sl = &c->slots[h & (c->cap - 1)];
-  if (!deep) {
-    __builtin_prefetch(sl);
-  } else if (sl->hash == h && sl->e) {
-    __builtin_prefetch(sl->e);
-  }
+uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len) {
+  return agg__hash(s, len, UINT64_C(0x5ca1ab1e) ^ (uint64_t)(uint32_t)w);
 }
 
 int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n) {
   if (len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
-  return agg__counter_add_hashed(c, w, s, len, n, agg__counter_hash(c, w, s, len));
+  return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
 }
 
-int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
-                            uint64_t n, uint64_t h) {
-  if (c->finished || len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
+/* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
+ * ahead, when the slot has had time to arrive. */
+#define AHEAD 16
+
+int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
+  for (size_t i = 0; i < n && i < AHEAD; i++) __builtin_prefetch(&c->slots[ev[i].hash & (c->cap - 1)]);
+  for (size_t i = 0; i < n; i++) {
+    if (i + AHEAD < n) __builtin_prefetch(&c->slots[ev[i + AHEAD].hash & (c->cap - 1)]);
+    if (i + AHEAD / 2 < n) {
+      const slot_t *sl = &c->slots[ev[i + AHEAD / 2].hash & (c->cap - 1)];
+      if (sl->e) __builtin_prefetch(sl->e);
+    }
+    if (ev[i].len == 0 || ev[i].len > AGG_MAX_QUERY) return TA_EINVAL;
+    int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n,
+                      uint64_t h) {
+  if (c->finished) return TA_EINVAL;
   size_t mask = c->cap - 1, i = h & mask;
   for (; c->slots[i].e; i = (i + 1) & mask) {
     entry_t *e = c->slots[i].e;
@@ -412,7 +426,7 @@ int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size
       int rc = grow(c);
       if (rc) return rc;
     }
-    return agg__counter_add_hashed(c, w, s, len, n, h);
+    return add_hashed(c, w, s, len, n, h);
   }
   entry_t *e = arena_alloc(c, (sizeof(entry_t) + len + 7) & ~(size_t)7, &spilled);
   if (!e) return TA_ENOMEM;
@@ -564,10 +578,11 @@ static int merge_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *
 /* Merges runs into fewer than FAN_IN, so the final merge keeps few files and buffers open. */
 static int reduce_runs(agg__counter_t *c) {
   while (c->n_runs > FAN_IN) {
-    size_t plen = strlen(c->spill_dir) + 32;
+    size_t plen = strlen(c->spill_dir) + 48;
     char *path = malloc(plen);
     if (!path) return TA_ENOMEM;
-    snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
+    snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
+             (unsigned long long)c->run_seq++);
     run_writer_t *rw = malloc(sizeof *rw);
     if (!rw) {
       free(path);

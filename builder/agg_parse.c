@@ -118,7 +118,8 @@ static int printable_ascii(const char *q, size_t n) {
   return 1;
 }
 
-/* The display spelling of q into p->display; returns AGG__LINE_EVENT or AGG__LINE_BAD. */
+/* The display spelling of q: p->spelling is q itself when it is already in display form, else
+ * p->display. Returns AGG__LINE_EVENT or AGG__LINE_BAD. */
 static int display(agg__parser_t *p, const char *q, size_t n, size_t *len, agg_bad_t *reason) {
   if (n > 16 * AGG_MAX_QUERY) {
     *reason = AGG_BAD_TOOLONG;
@@ -131,10 +132,11 @@ static int display(agg__parser_t *p, const char *q, size_t n, size_t *len, agg_b
       *reason = AGG_BAD_TOOLONG;
       return AGG__LINE_BAD;
     }
-    memcpy(p->display, q, n);
+    p->spelling = q;
     *len = n;
     return AGG__LINE_EVENT;
   }
+  p->spelling = p->display;
   int rc = trie_norm_display(q, n, p->display, sizeof p->display, len);
   if (rc == TA_EUTF8) {
     *reason = AGG_BAD_UTF8;

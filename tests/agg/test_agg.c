@@ -124,11 +124,11 @@ static void test_parse_lines(void **state) {
   assert_int_equal(parse(&p, "1141603200\t  Caf\xc3\xa9 \xe2\x80\x83 au  lait\r", &w, &len, &why),
                    AGG__LINE_EVENT);
   assert_int_equal(len, strlen("Caf\xc3\xa9 au lait"));
-  assert_memory_equal(p.display, "Caf\xc3\xa9 au lait", len);
+  assert_memory_equal(p.spelling, "Caf\xc3\xa9 au lait", len);
   /* NFC: e + combining acute becomes one code point. */
   assert_int_equal(parse(&p, "1141603200\tCafe\xcc\x81", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(len, 5);
-  assert_memory_equal(p.display, "Caf\xc3\xa9", 5);
+  assert_memory_equal(p.spelling, "Caf\xc3\xa9", 5);
   assert_int_equal(parse(&p, "", &w, &len, &why), AGG__LINE_SKIP);
   assert_int_equal(parse(&p, "no tab here", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_FIELDS);
@@ -168,7 +168,7 @@ static void test_parse_lines(void **state) {
     if (nrc == 0 && wlen > 0) {
       assert_int_equal(rc, AGG__LINE_EVENT);
       assert_int_equal(len, wlen);
-      assert_memory_equal(p.display, want, len);
+      assert_memory_equal(p.spelling, want, len);
     } else {
       assert_int_equal(rc, AGG__LINE_BAD);
     }
@@ -217,7 +217,7 @@ static char *count_stream(uint64_t budget, uint64_t *spills) {
   snprintf(dir, sizeof dir, "%s/spill", tmpdir);
   mkdir(dir, 0700);
   agg__counter_t *c;
-  assert_int_equal(agg__counter_new(budget, dir, &c), 0);
+  assert_int_equal(agg__counter_new(budget, dir, 0, &c), 0);
   uint64_t seed = 7;
   for (int i = 0; i < 200000; i++) {
     seed = seed * 6364136223846793005u + 1442695040888963407u;

@@ -21,6 +21,17 @@
 #define AGG__MAX_UNIX INT64_C(253402300799)
 
 int64_t agg__days_from_civil(int64_t y, int m, int d);
+
+/* The month of the last ISO date agg__parse_time_memo parsed: most lines of a log share it. */
+typedef struct {
+  char ym[8];          /* "YYYY-MM-" */
+  int64_t first;       /* day number of its first day */
+  int64_t month_days;
+  int valid;
+} agg__date_memo_t;
+
+/* agg_parse_time, remembering the last month ("YYYY-MM-") and its day numbers in memo. */
+int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo);
 void agg__civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 
 /* printf into err[0..cap) when err is not NULL; returns code (so callers can return it). */
@@ -39,6 +50,7 @@ typedef struct {
   uint64_t sample;
   agg__dedup_t *dedup;         /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
   const char *spelling;        /* the last event's display spelling: in its line or display */
+  agg__date_memo_t date;       /* the month of the last ISO date seen */
   char display[AGG_MAX_QUERY + 1];
 } agg__parser_t;
 

@@ -42,6 +42,10 @@ static int days_in_month(int64_t y, int m) {
 }
 
 agg_week_t agg_week_of_unix(int64_t t) {
+  /* floor((floor(t / 86400) + 3) / 7) = floor((t + 3 days) / 1 week); one unsigned division by
+   * a constant (a multiplication) when t + 3 days is not negative. */
+  if (t >= -3 * 86400 && t <= INT64_MAX - 3 * 86400)
+    return (agg_week_t)((uint64_t)(t + 3 * 86400) / (7 * 86400u));
   return (agg_week_t)floor_div(floor_div(t, 86400) + 3, 7);
 }
 
@@ -111,6 +115,10 @@ int agg_week_parse(const char *s, size_t len, agg_week_t *out) {
 }
 
 int agg_parse_time(const char *s, size_t len, int64_t *out) {
+  return agg__parse_time_memo(s, len, out, NULL);
+}
+
+int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo) {
   if (len == 0) return TA_EPARSE;
   if (s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
     /* Unix seconds: at most 12 digits keeps us inside years 1970..9999. */
@@ -122,7 +130,21 @@ int agg_parse_time(const char *s, size_t len, int64_t *out) {
   }
   if (len < 19) return TA_EPARSE;
   int64_t days;
-  if (parse_date(s, &days) != 0) return TA_EPARSE;
+  if (memo && memo->valid && memcmp(s, memo->ym, 8) == 0) {
+    /* "YYYY-MM-" parsed before: the same valid month; only the day is new. */
+    int64_t d = digits(s + 8, 2);
+    if (d < 1 || d > memo->month_days) return TA_EPARSE;
+    days = memo->first + d - 1;
+  } else {
+    if (parse_date(s, &days) != 0) return TA_EPARSE;
+    if (memo) {
+      int64_t y = digits(s, 4), m = digits(s + 5, 2);
+      memcpy(memo->ym, s, 8);
+      memo->first = days - (digits(s + 8, 2) - 1);
+      memo->month_days = days_in_month(y, (int)m);
+      memo->valid = 1;
+    }
+  }
   if (s[10] != 'T' && s[10] != ' ' && s[10] != 't') return TA_EPARSE;
   int64_t hh = digits(s + 11, 2), mm = digits(s + 14, 2), ss = digits(s + 17, 2);
   if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return TA_EPARSE;

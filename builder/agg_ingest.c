@@ -76,7 +76,29 @@ typedef struct {
   const char *s;
   size_t len;
   uint64_t count;
+  uint64_t key; /* agg__prefix_key(s, len) */
 } head_t;
+
+/* The final merge: a thread per partition reads its sorted stream (merging its spilled runs)
+ * into chunks of records, CHUNKS of CHUNK bytes in a ring, that the calling thread merges.
+ * Record: week (4 bytes), len (4), count (8), the bytes, padded to 8. */
+#define CHUNK (256u << 10)
+#define CHUNKS 3
+#define REC_HEAD 16
+
+typedef struct {
+  struct agg__ingest *g;
+  unsigned part;
+  pthread_t th;
+  int started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char *chunk[CHUNKS];
+  size_t used[CHUNKS];     /* bytes of records in a full chunk */
+  uint64_t full, taken;    /* chunks filled by the thread; chunks the reader is done with */
+  int end, rc, stop;       /* the stream ended (rc: how) ; the reader gives up */
+  size_t pos;              /* the reader's place in chunk[taken % CHUNKS] */
+} feed_t;
 
 struct agg__ingest {
   const agg_opts_t *opts;
@@ -107,6 +129,8 @@ struct agg__ingest {
   /* finish: the partitions' sorted streams and their current heads */
   int finished;
   head_t head[MAX_PARTS];
+  feed_t feed[MAX_PARTS];
+  int feeding;             /* the feeds' threads run (more than one partition) */
   int pending;             /* the partition whose head was returned last: advanced next time */
 };
 
@@ -359,6 +383,8 @@ static int start_workers(struct agg__ingest *g) {
   return 0;
 }
 
+static void stop_feeds(struct agg__ingest *g);
+
 static void stop_workers(struct agg__ingest *g) {
   if (!g->started) return;
   pthread_mutex_lock(&g->mu);
@@ -372,6 +398,14 @@ static void stop_workers(struct agg__ingest *g) {
 void agg__ingest_free(agg__ingest_t *g) {
   if (!g) return;
   stop_workers(g);
+  stop_feeds(g);
+  for (unsigned p = 0; p < MAX_PARTS; p++) {
+    for (int k = 0; k < CHUNKS; k++) free(g->feed[p].chunk[k]);
+    if (g->feed[p].g) {
+      pthread_mutex_destroy(&g->feed[p].mu);
+      pthread_cond_destroy(&g->feed[p].cv);
+    }
+  }
   for (unsigned i = 0; i < g->n_workers; i++) {
     worker_t *wk = &g->workers[i];
     agg__parser_free(&wk->parser);
@@ -584,11 +618,99 @@ static void *finish_main(void *arg) {
   return NULL;
 }
 
+static void *feed_main(void *arg) {
+  feed_t *f = arg;
+  agg__counter_t *c = f->g->parts[f->part].c;
+  int rc = 0;
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    while (f->full - f->taken == CHUNKS && !f->stop) pthread_cond_wait(&f->cv, &f->mu);
+    int stop = f->stop;
+    pthread_mutex_unlock(&f->mu);
+    if (stop) break;
+    char *ch = f->chunk[f->full % CHUNKS];
+    size_t used = 0;
+    agg_week_t w;
+    const char *s;
+    size_t len;
+    uint64_t count;
+    /* The record that did not fit last time went first into this chunk (see below). */
+    while (used + REC_HEAD + AGG_MAX_QUERY + 8 <= CHUNK &&
+           (rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
+      uint32_t l32 = (uint32_t)len;
+      memcpy(ch + used, &w, 4);
+      memcpy(ch + used + 4, &l32, 4);
+      memcpy(ch + used + 8, &count, 8);
+      memcpy(ch + used + REC_HEAD, s, len);
+      used += REC_HEAD + ((len + 7) & ~(size_t)7);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->used[f->full % CHUNKS] = used;
+    f->full++;
+    if (rc != 1) {
+      f->end = 1;
+      f->rc = rc < 0 ? rc : 0;
+    }
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    if (rc != 1) break;
+  }
+  return NULL;
+}
+
+/* The next record of partition p into its head. */
 static int head_next(struct agg__ingest *g, unsigned p) {
   head_t *h = &g->head[p];
-  int rc = agg__counter_next(g->parts[p].c, &h->w, &h->s, &h->len, &h->count);
-  h->have = rc == 1;
-  return rc < 0 ? rc : 0;
+  if (!g->feeding) {
+    int rc = agg__counter_next(g->parts[p].c, &h->w, &h->s, &h->len, &h->count);
+    h->have = rc == 1;
+    if (h->have) h->key = agg__prefix_key(h->s, h->len);
+    return rc < 0 ? rc : 0;
+  }
+  feed_t *f = &g->feed[p];
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    while (f->full == f->taken && !f->end) pthread_cond_wait(&f->cv, &f->mu);
+    int none = f->full == f->taken, rc = f->rc;
+    size_t used = none ? 0 : f->used[f->taken % CHUNKS];
+    pthread_mutex_unlock(&f->mu);
+    if (none) {
+      h->have = 0;
+      return rc;
+    }
+    if (f->pos < used) {
+      const char *r = f->chunk[f->taken % CHUNKS] + f->pos;
+      uint32_t l32;
+      memcpy(&h->w, r, 4);
+      memcpy(&l32, r + 4, 4);
+      memcpy(&h->count, r + 8, 8);
+      h->s = r + REC_HEAD;
+      h->len = l32;
+      h->key = agg__prefix_key(h->s, h->len);
+      h->have = 1;
+      f->pos += REC_HEAD + ((h->len + 7) & ~(size_t)7);
+      return 0;
+    }
+    /* This chunk is read (the last pair returned from it is done with): hand it back. */
+    pthread_mutex_lock(&f->mu);
+    f->taken++;
+    f->pos = 0;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+  }
+}
+
+static void stop_feeds(struct agg__ingest *g) {
+  for (unsigned p = 0; p < g->n_parts; p++) {
+    feed_t *f = &g->feed[p];
+    if (!f->started) continue;
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->th, NULL);
+    f->started = 0;
+  }
 }
 
 int agg__ingest_finish(agg__ingest_t *g) {
@@ -611,12 +733,27 @@ int agg__ingest_finish(agg__ingest_t *g) {
     else finish_main(&f[i]);
     if (!rc) rc = f[i].rc;
   }
+  if (!rc && g->n_parts > 1) {
+    g->feeding = 1;
+    for (unsigned p = 0; p < g->n_parts && !rc; p++) {
+      feed_t *fd = &g->feed[p];
+      fd->g = g;
+      fd->part = p;
+      pthread_mutex_init(&fd->mu, NULL);
+      pthread_cond_init(&fd->cv, NULL);
+      for (int k = 0; k < CHUNKS && !rc; k++)
+        if (!(fd->chunk[k] = malloc(CHUNK))) rc = TA_ENOMEM;
+      if (!rc && pthread_create(&fd->th, NULL, feed_main, fd) != 0) rc = TA_ENOMEM;
+      if (!rc) fd->started = 1;
+    }
+  }
   for (unsigned p = 0; p < g->n_parts && !rc; p++) rc = head_next(g, p);
   return rc;
 }
 
 static int head_cmp(const head_t *a, const head_t *b) {
   if (a->w != b->w) return a->w < b->w ? -1 : 1;
+  if (a->key != b->key) return a->key < b->key ? -1 : 1;
   int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
   if (c) return c;
   return a->len < b->len ? -1 : a->len > b->len;

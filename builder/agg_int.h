@@ -85,6 +85,10 @@ typedef struct {
   agg_week_t week;
 } agg__event_t;
 
+/* The first 8 bytes of s[0..len) as a big-endian number, zero-padded: a < b as numbers implies
+ * s_a < s_b bytewise (shorter first), so comparisons can start with it. */
+uint64_t agg__prefix_key(const char *s, size_t len);
+
 /* The hash every counter uses for a pair (the same for all, so callers can partition by it). */
 uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len);
 /* Adds ev[0..n) (each counted once; 1 <= len <= AGG_MAX_QUERY), prefetching ahead, so the

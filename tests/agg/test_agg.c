@@ -240,6 +240,8 @@ static void test_parse_lines(void **state) {
   agg__parser_free(&p);
 }
 
+#define STREAM_EVENTS 320000
+
 /* Feeds the same pseudo-random pairs to a counter with the given budget; returns the stream as
  * text, and the number of spills. */
 static char *count_stream(uint64_t budget, uint64_t *spills) {
@@ -249,7 +251,7 @@ static char *count_stream(uint64_t budget, uint64_t *spills) {
   agg__counter_t *c;
   assert_int_equal(agg__counter_new(budget, dir, 0, &c), 0);
   uint64_t seed = 7;
-  for (int i = 0; i < 200000; i++) {
+  for (int i = 0; i < STREAM_EVENTS; i++) {
     seed = seed * 6364136223846793005u + 1442695040888963407u;
     char s[64];
     /* skewed: small ids are frequent */
@@ -286,7 +288,7 @@ static char *count_stream(uint64_t budget, uint64_t *spills) {
     used += (size_t)k;
   }
   assert_int_equal(rc, 0);
-  assert_int_equal(total, 200000);
+  assert_int_equal(total, STREAM_EVENTS);
   agg__counter_free(c);
   return out;
 }
@@ -295,7 +297,7 @@ static void test_counter_spill_equals_memory(void **state) {
   (void)state;
   uint64_t s1, s2;
   char *big = count_stream(UINT64_C(256) << 20, &s1);
-  char *tiny = count_stream(300 * 1024, &s2);
+  char *tiny = count_stream(256 * 1024, &s2);
   assert_int_equal(s1, 0);
   assert_true(s2 > 70); /* enough runs to need an intermediate merge (fan-in 64) */
   assert_string_equal(big, tiny);

@@ -96,7 +96,8 @@ typedef struct {
   char *chunk[CHUNKS];
   size_t used[CHUNKS];     /* bytes of records in a full chunk */
   uint64_t full, taken;    /* chunks filled by the thread; chunks the reader is done with */
-  int end, rc, stop;       /* the stream ended (rc: how) ; the reader gives up */
+  int end, rc;             /* the stream ended: rc is 0 or its error */
+  int stop;                /* the reader gives up early (an error): the thread ends */
   size_t pos;              /* the reader's place in chunk[taken % CHUNKS] */
 } feed_t;
 
@@ -634,7 +635,7 @@ static void *feed_main(void *arg) {
     const char *s;
     size_t len;
     uint64_t count;
-    /* The record that did not fit last time went first into this chunk (see below). */
+    /* Records while one more of the longest fits. */
     while (used + REC_HEAD + AGG_MAX_QUERY + 8 <= CHUNK &&
            (rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
       uint32_t l32 = (uint32_t)len;

@@ -210,15 +210,32 @@ static void radix_sort(item_t *a, item_t *tmp, size_t n) {
   if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
+/* Spellings (of one week) whose first depth bytes are equal, compared from there on. */
+static int cmp_from(const entry_t *x, const entry_t *y, size_t depth) {
+  size_t n = x->len < y->len ? x->len : y->len, d = depth < n ? depth : n;
+  int c = memcmp(x->s + d, y->s + d, n - d);
+  if (c) return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
 /* Orders groups of items with equal keys, whose spellings share their first depth bytes: by
- * the next 8 bytes (radix), and so on; small groups by the whole comparison. */
+ * the next 8 bytes (radix), and so on; small groups by insertion. */
 static void sort_ties(item_t *a, item_t *tmp, size_t n, size_t depth) {
   for (size_t i = 0, j; i < n; i = j) {
     for (j = i + 1; j < n && a[j].key == a[i].key; j++) {}
     size_t m = j - i;
     if (m < 2) continue;
-    if (m < 32 || depth > AGG_MAX_QUERY) {
+    if (depth > AGG_MAX_QUERY) { /* only equal spellings could get here: never, in fact */
       qsort(a + i, m, sizeof *a, cmp_item);
+      continue;
+    }
+    if (m < 32) {
+      for (size_t x = i + 1; x < j; x++) {
+        item_t v = a[x];
+        size_t y = x;
+        for (; y > i && cmp_from(a[y - 1].e, v.e, depth) > 0; y--) a[y] = a[y - 1];
+        a[y] = v;
+      }
       continue;
     }
     for (size_t k = i; k < j; k++) {

@@ -22,15 +22,19 @@
 
 int64_t agg__days_from_civil(int64_t y, int m, int d);
 
-/* The month of the last ISO date agg__parse_time_memo parsed: most lines of a log share it. */
+/* The last months of ISO dates agg__parse_time_memo parsed: a log's lines share a few. */
+#define AGG__MONTHS 4
 typedef struct {
-  char ym[8];          /* "YYYY-MM-" */
-  int64_t first;       /* day number of its first day */
-  int64_t month_days;
-  int valid;
+  struct {
+    uint64_t ym;       /* the bytes "YYYY-MM-" */
+    int64_t first;     /* day number of its first day */
+    int64_t days;      /* its length */
+    int valid;
+  } month[AGG__MONTHS];
+  unsigned next;       /* the entry replaced next */
 } agg__date_memo_t;
 
-/* agg_parse_time, remembering the last month ("YYYY-MM-") and its day numbers in memo. */
+/* agg_parse_time, remembering the last months ("YYYY-MM-") and their day numbers in memo. */
 int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo);
 void agg__civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 
@@ -50,7 +54,7 @@ typedef struct {
   uint64_t sample;
   agg__dedup_t *dedup;         /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
   const char *spelling;        /* the last event's display spelling: in its line or display */
-  agg__date_memo_t date;       /* the month of the last ISO date seen */
+  agg__date_memo_t date;       /* the months of the last ISO dates seen */
   char display[AGG_MAX_QUERY + 1];
 } agg__parser_t;
 

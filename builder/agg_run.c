@@ -476,14 +476,16 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
         rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", name, strerror(errno));
         goto out;
       }
-      if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+      int stat_ok = fstat(fd, &st) == 0;
+      if (stat_ok && S_ISDIR(st.st_mode)) {
         close(fd);
         rc = agg__fail(err, err_cap, TA_EINVAL, "%s: is a directory", name);
         goto out;
       }
       unsigned char magic[2];
       int gz = pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-      if (!S_ISREG(st.st_mode) || gz || ledger_has_size(&ledger, (uint64_t)st.st_size)) {
+      if (!stat_ok || !S_ISREG(st.st_mode) || gz ||
+          ledger_has_size(&ledger, (uint64_t)st.st_size)) {
         if ((rc = hash_input(&r, fd, name, NULL, hex, &size))) {
           close(fd);
           goto out;

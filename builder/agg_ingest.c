@@ -560,10 +560,14 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
       carry = len - cut;
       memcpy(g->carry, b->buf + cut, carry);
       len = cut;
-    } else if (!eof) { /* a whole block without a newline: one line too long to count */
+    } else if (!eof && start == 0) { /* a whole block without a newline: one line too long */
       b->toolong = 1;
       skipping = 1;
-      start = len = 0;
+      len = 0;
+    } else if (!eof) { /* after the end of a too long line, the start of the next one */
+      carry = len - start;
+      memcpy(g->carry, b->buf + start, carry);
+      len = start;
     }
     if (start) {
       memmove(b->buf, b->buf + start, len - start);

@@ -364,6 +364,25 @@ class ThreadsAndBlocks(unittest.TestCase):
             if "--mem" in args:
                 self.assertNotIn(" 0 spills", err)
 
+    def test_too_long_line_ending_near_a_block_end(self):
+        # Blocks are 1 MiB: the first is all of a too long line, the second holds its end and
+        # the first 10 bytes of the next line, which must be carried, not dropped.
+        mib = 1 << 20
+        log = os.path.join(self.tmp, "edge.tsv")
+        rows = ["%d\tafter %d" % (MON + i, i) for i in range(20)]
+        with open(log, "w") as f:
+            f.write("%d\t" % MON + "z" * (2 * mib - 11 - 11) + "\n" + "\n".join(rows) + "\n")
+        self.assertEqual(len(str(MON)) + 1 + 2 * mib - 22, 2 * mib - 11)
+        for threads in ("1", "2"):
+            d = os.path.join(self.tmp, "edge" + threads)
+            shutil.rmtree(d, ignore_errors=True)
+            p = agg("--tables", d, "--threads", threads, log)
+            err = p.stderr.decode()
+            self.assertIn("edge.tsv: line 1: too long", err)
+            self.assertIn("21 lines, 20 events", err)
+            self.assertEqual(dump(d), "".join("%s\tafter %d\t1\n" % (monday(MON), i)
+                                              for i in sorted(range(20), key=str)))
+
     def test_ledger_digest_and_size_rule(self):
         import hashlib
         with open(self.log, "rb") as f:

@@ -229,18 +229,23 @@ static void sort_ties(item_t *a, item_t *tmp, size_t n, size_t depth) {
       qsort(a + i, m, sizeof *a, cmp_item);
       continue;
     }
-    if (m < 32) {
+    /* The next 8 bytes become the key (entries are scattered: fetch ahead). */
+    for (size_t k = i; k < j; k++) {
+      if (k + 8 < j) __builtin_prefetch(a[k + 8].e);
+      const entry_t *e = a[k].e;
+      a[k].key = e->len > depth ? agg__prefix_key(e->s + depth, e->len - depth) : 0;
+    }
+    if (m < 32) { /* insertion, by the key and, when equal, by the bytes after it */
       for (size_t x = i + 1; x < j; x++) {
         item_t v = a[x];
         size_t y = x;
-        for (; y > i && cmp_from(a[y - 1].e, v.e, depth) > 0; y--) a[y] = a[y - 1];
+        for (; y > i && (a[y - 1].key > v.key ||
+                         (a[y - 1].key == v.key && cmp_from(a[y - 1].e, v.e, depth + 8) > 0));
+             y--)
+          a[y] = a[y - 1];
         a[y] = v;
       }
       continue;
-    }
-    for (size_t k = i; k < j; k++) {
-      const entry_t *e = a[k].e;
-      a[k].key = e->len > depth ? agg__prefix_key(e->s + depth, e->len - depth) : 0;
     }
     radix_sort(a + i, tmp, m);
     sort_ties(a + i, tmp, m, depth + 8);
@@ -269,8 +274,14 @@ static int sort_table(agg__counter_t *c) {
   }
   item_t *tmp = items + k; /* k <= cap / 2 */
   radix_sort(items, tmp, k);
-  /* Equal keys: same week and first bytes. */
+  /* Equal keys: same week and first bytes. Their entries are read again: fetch those of the
+   * ties a little ahead. */
+  size_t ahead = 0;
   for (size_t i = 0, j; i < k; i = j) {
+    for (; ahead < k && ahead < i + 32; ahead++)
+      if ((ahead > 0 && items[ahead].key == items[ahead - 1].key) ||
+          (ahead + 1 < k && items[ahead].key == items[ahead + 1].key))
+        __builtin_prefetch(items[ahead].e);
     for (j = i + 1; j < k && items[j].key == items[i].key; j++) {}
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
     if (j - i > 1) sort_ties(items + i, tmp, j - i, narrow ? 7 : 4);

@@ -2,10 +2,12 @@
  * Counting (week, spelling) pairs in bounded memory (SPEC §4: "memory stays bounded on logs
  * larger than RAM"; issue 3, item 5).
  *
- * An open-addressing hash table (linear probing, full 64-bit hashes in the slots) points into
- * an arena of entries. Everything it holds, plus what sorting it will take, is charged to the
- * budget; when the next insert would go over, the table is sorted and written as a run file
- * (varint records) into the spill directory, and starts again empty with the same memory.
+ * An open-addressing hash table (linear probing, full 64-bit hashes in the slots, any number
+ * of slots) points into an arena of entries. Everything it holds is charged to the budget
+ * (sorting takes no more: it happens inside the slot array, see sort_table); when the next
+ * insert would go over, the table is sorted and written as a run file (varint records) into
+ * the spill directory, and starts again empty with the same memory. A run has several counters,
+ * one per hash partition (agg_ingest.c), each with its share of the budget.
  * At the end the runs and the sorted rest in memory are merged through a heap, summing equal
  * pairs, so the output is the same sorted stream whatever the budget was.
  */

@@ -1,11 +1,12 @@
 /*
  * typeahead: the aggregator's internals (builder/agg*.c). Not a public interface.
  *
- * Data flow of one run (agg_run.c):
+ * Data flow of one run (agg_run.c; the threads of agg_ingest.c):
  *
- *   input bytes --agg_input--> lines --agg__parse_line--> (week, display spelling)
- *        --agg__counter_add--> in-memory hash table --(over budget)--> sorted run files
- *        --agg__counter_finish--> one sorted stream of (week, spelling, count)
+ *   input bytes --agg__ingest_input--> blocks of lines --agg__parse_line (workers)-->
+ *        (week, display spelling) --hash partition--> agg__counter_add_events: in-memory
+ *        hash tables --(over budget)--> sorted run files
+ *        --agg__ingest_finish / _next--> one sorted stream of (week, spelling, count)
  *        --merge with DIR's old table of that week--> DIR/.txn.tmp/<week>.msgpack
  *        --rename .txn.tmp to .txn (the commit point)--> roll forward into DIR
  */

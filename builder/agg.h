@@ -108,6 +108,8 @@ typedef struct {
   uint64_t sample;        /* keep 1 event in sample (hash of the line), 0 or 1 = all */
   double max_bad_pct;     /* more bad lines than this percentage: write nothing, TA_ETOOBAD */
   uint64_t mem_bytes;     /* budget of the (week, spelling) count table; 0 = default 512 MB */
+  unsigned threads;       /* parsing and counting threads; 0 = the online CPUs, at most 4
+                             (aol logs: always 1, their duplicate rule reads rows in order) */
   int progress;           /* nonzero: a progress line on stderr now and then */
   FILE *warn;             /* where the first bad lines are named ("FILE:LINE: reason"); NULL */
 } agg_opts_t;

@@ -2,10 +2,12 @@
  * Counting (week, spelling) pairs in bounded memory (SPEC §4: "memory stays bounded on logs
  * larger than RAM"; issue 3, item 5).
  *
- * An open-addressing hash table (linear probing, full 64-bit hashes in the slots) points into
- * an arena of entries. Everything it holds, plus what sorting it will take, is charged to the
- * budget; when the next insert would go over, the table is sorted and written as a run file
- * (varint records) into the spill directory, and starts again empty with the same memory.
+ * An open-addressing hash table (linear probing, full 64-bit hashes in the slots, any number
+ * of slots) points into an arena of entries. Everything it holds is charged to the budget
+ * (sorting takes no more: it happens inside the slot array, see sort_table); when the next
+ * insert would go over, the table is sorted and written as a run file (varint records) into
+ * the spill directory, and starts again empty with the same memory. A run has several counters,
+ * one per hash partition (agg_ingest.c), each with its share of the budget.
  * At the end the runs and the sorted rest in memory are merged through a heap, summing equal
  * pairs, so the output is the same sorted stream whatever the budget was.
  */
@@ -30,12 +32,11 @@ typedef struct {
   entry_t *e;
 } slot_t;
 
-/* What sorting holds per entry: the item array and the radix sort's second buffer. */
+/* An entry being sorted (sort_table): as big as a slot, so the slot array holds them. */
 typedef struct {
   uint64_t key; /* week and the first bytes (sort_table): most comparisons stop here */
   entry_t *e;
 } item_t;
-#define SORT_COST (2 * sizeof(item_t))
 
 typedef struct chunk {
   struct chunk *next;
@@ -53,6 +54,7 @@ typedef struct {
   uint32_t len;
   uint64_t count;
   const char *sp;          /* its bytes: in buf, or the entry's; valid until the next record */
+  uint64_t key;            /* agg__prefix_key of them: most comparisons stop there */
 } source_t;
 #define SRC_BUF (1u << 16)
 
@@ -61,11 +63,11 @@ typedef struct {
 struct agg__counter {
   uint64_t budget;
   char *spill_dir;
+  unsigned id;
   slot_t *slots;
   size_t cap, n;
   chunk_t *chunks, *cur;
   size_t chunk_size, arena_bytes;
-  uint64_t seed;
   agg_week_t wmin, wmax;   /* weeks in the table now (for the sort key) */
   /* spilled runs */
   char **runs;
@@ -127,14 +129,16 @@ uint64_t agg__hash(const void *p, size_t len, uint64_t seed) {
 
 /* ---- Table -------------------------------------------------------------------------------- */
 
+/* Memory of a table of cap slots and arena bytes (sorting takes no more: see sort_table). */
 static uint64_t used_bytes(size_t cap, size_t arena) {
-  return (uint64_t)cap * sizeof(slot_t) + (uint64_t)(cap / 2) * SORT_COST + arena;
+  return (uint64_t)cap * sizeof(slot_t) + arena;
 }
 
-int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **out) {
+int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__counter_t **out) {
   *out = NULL;
   agg__counter_t *c = calloc(1, sizeof *c);
   if (!c) return TA_ENOMEM;
+  c->id = id;
   c->budget = budget < (1u << 18) ? (1u << 18) : budget;
   c->spill_dir = strdup(spill_dir);
   c->chunk_size = (size_t)(c->budget / 16);
@@ -144,7 +148,6 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **ou
   while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16))
     c->cap *= 2;
   c->slots = big_alloc(c->cap * sizeof *c->slots);
-  c->seed = UINT64_C(0x5ca1ab1e);
   if (!c->spill_dir || !c->slots) {
     agg__counter_free(c);
     return TA_ENOMEM;
@@ -161,6 +164,15 @@ static uint64_t be_prefix(const char *s, uint32_t len, unsigned n) {
   memcpy(b, s, len < n ? len : n);
   uint64_t v = 0;
   for (unsigned i = 0; i < n; i++) v = v << 8 | b[i];
+  return v;
+}
+
+uint64_t agg__prefix_key(const char *s, size_t len) {
+  uint64_t v = 0;
+  memcpy(&v, s, len < 8 ? len : 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
   return v;
 }
 
@@ -200,10 +212,53 @@ static void radix_sort(item_t *a, item_t *tmp, size_t n) {
   if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
-/* Sorts the table into c->items (allocated here, charged to the budget as SORT_COST). */
+/* Spellings (of one week) whose first depth bytes are equal, compared from there on. */
+static int cmp_from(const entry_t *x, const entry_t *y, size_t depth) {
+  size_t n = x->len < y->len ? x->len : y->len, d = depth < n ? depth : n;
+  int c = memcmp(x->s + d, y->s + d, n - d);
+  if (c) return c;
+  return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Orders groups of items with equal keys, whose spellings share their first depth bytes: by
+ * the next 8 bytes (radix), and so on; small groups by insertion. */
+static void sort_ties(item_t *a, item_t *tmp, size_t n, size_t depth) {
+  for (size_t i = 0, j; i < n; i = j) {
+    for (j = i + 1; j < n && a[j].key == a[i].key; j++) {}
+    size_t m = j - i;
+    if (m < 2) continue;
+    if (depth > AGG_MAX_QUERY) { /* only equal spellings could get here: never, in fact */
+      qsort(a + i, m, sizeof *a, cmp_item);
+      continue;
+    }
+    /* The next 8 bytes become the key (entries are scattered: fetch ahead). */
+    for (size_t k = i; k < j; k++) {
+      if (k + 8 < j) __builtin_prefetch(a[k + 8].e);
+      const entry_t *e = a[k].e;
+      a[k].key = e->len > depth ? agg__prefix_key(e->s + depth, e->len - depth) : 0;
+    }
+    if (m < 32) { /* insertion, by the key and, when equal, by the bytes after it */
+      for (size_t x = i + 1; x < j; x++) {
+        item_t v = a[x];
+        size_t y = x;
+        for (; y > i && (a[y - 1].key > v.key ||
+                         (a[y - 1].key == v.key && cmp_from(a[y - 1].e, v.e, depth + 8) > 0));
+             y--)
+          a[y] = a[y - 1];
+        a[y] = v;
+      }
+      continue;
+    }
+    radix_sort(a + i, tmp, m);
+    sort_ties(a + i, tmp, m, depth + 8);
+  }
+}
+
+/* Sorts the table into c->items, in the slot array itself: the items are compacted into its
+ * first half and its second half is the radix sort's buffer (the load factor stays <= 1/2), so
+ * sorting needs no memory beyond the budget. The table is unusable until reset_table. */
 static int sort_table(agg__counter_t *c) {
-  c->items = malloc((c->n ? c->n : 1) * sizeof *c->items);
-  if (!c->items) return TA_ENOMEM;
+  item_t *items = (item_t *)(void *)c->slots;
   size_t k = 0;
   /* Sort key: when the weeks span less than 256, the week's offset in the top byte and 7 bytes
    * of spelling, else the week and 4 bytes. Either way key order agrees with (week, bytes). */
@@ -213,20 +268,27 @@ static int sort_table(agg__counter_t *c) {
     if (i + 16 < c->cap && c->slots[i + 16].e) __builtin_prefetch(c->slots[i + 16].e);
     entry_t *e = c->slots[i].e;
     if (!e) continue;
-    c->items[k].e = e;
-    c->items[k++].key = narrow
+    /* k <= i: slot i has been read before item k overwrites it. */
+    items[k].e = e;
+    items[k++].key = narrow
         ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | be_prefix(e->s, e->len, 7)
         : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be_prefix(e->s, e->len, 4);
   }
-  item_t *tmp = malloc((k ? k : 1) * sizeof *tmp);
-  if (!tmp) return TA_ENOMEM;
-  radix_sort(c->items, tmp, k);
-  free(tmp);
-  /* Equal keys (same week, same first bytes): order them by the whole spelling. */
+  item_t *tmp = items + k; /* k <= cap / 2 */
+  radix_sort(items, tmp, k);
+  /* Equal keys: same week and first bytes. Their entries are read again: fetch those of the
+   * ties a little ahead. */
+  size_t ahead = 0;
   for (size_t i = 0, j; i < k; i = j) {
-    for (j = i + 1; j < k && c->items[j].key == c->items[i].key; j++) {}
-    if (j - i > 1) qsort(c->items + i, j - i, sizeof *c->items, cmp_item);
+    for (; ahead < k && ahead < i + 32; ahead++)
+      if ((ahead > 0 && items[ahead].key == items[ahead - 1].key) ||
+          (ahead + 1 < k && items[ahead].key == items[ahead + 1].key))
+        __builtin_prefetch(items[ahead].e);
+    for (j = i + 1; j < k && items[j].key == items[i].key; j++) {}
+    /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
+    if (j - i > 1) sort_ties(items + i, tmp, j - i, narrow ? 7 : 4);
   }
+  c->items = items;
   c->n_items = k;
   c->item_i = 0;
   return 0;
@@ -293,10 +355,11 @@ static int spill(agg__counter_t *c) {
     c->runs = nr;
     c->runs_cap = nc;
   }
-  size_t plen = strlen(c->spill_dir) + 32;
+  size_t plen = strlen(c->spill_dir) + 48;
   char *path = malloc(plen);
   if (!path) return TA_ENOMEM;
-  snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
+  snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
+             (unsigned long long)c->run_seq++);
   run_writer_t *rw = malloc(sizeof *rw);
   if (!rw || !(rw->f = fopen(path, "wbx"))) {
     rc = rw ? ta_error_from_errno(errno) : TA_ENOMEM;
@@ -314,7 +377,6 @@ static int spill(agg__counter_t *c) {
   }
   rc = run_close(rw);
   free(rw);
-  free(c->items);
   c->items = NULL;
   c->n_items = 0;
   if (rc) {
@@ -328,14 +390,20 @@ static int spill(agg__counter_t *c) {
   return 0;
 }
 
-static int grow(agg__counter_t *c) {
-  size_t ncap = c->cap * 2;
+/* The home slot of hash h in a table of cap slots: its low 32 bits scaled to cap (any cap,
+ * not only powers of two, so the table can take exactly the memory the budget leaves; the high
+ * bits choose the partition, agg_ingest.c). */
+static size_t home(uint64_t h, size_t cap) {
+  return (size_t)(((uint64_t)(uint32_t)h * cap) >> 32);
+}
+
+static int grow(agg__counter_t *c, size_t ncap) {
   slot_t *ns = big_alloc(ncap * sizeof *ns);
   if (!ns) return TA_ENOMEM;
   for (size_t i = 0; i < c->cap; i++) {
     if (!c->slots[i].e) continue;
-    size_t j = c->slots[i].hash & (ncap - 1);
-    while (ns[j].e) j = (j + 1) & (ncap - 1);
+    size_t j = home(c->slots[i].hash, ncap);
+    while (ns[j].e) j = j + 1 == ncap ? 0 : j + 1;
     ns[j] = c->slots[i];
   }
   big_free(c->slots, c->cap * sizeof *c->slots);
@@ -343,6 +411,9 @@ static int grow(agg__counter_t *c) {
   c->cap = ncap;
   return 0;
 }
+
+static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n,
+                      uint64_t h);
 
 /* Room for an entry of sz bytes in the arena, spilling when a new chunk would break the
  * budget. NULL only when out of memory. */
@@ -373,31 +444,93 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
   }
 }
 
-uint64_t agg__counter_hash(const agg__counter_t *c, agg_week_t w, const char *s, size_t len) {
-  return agg__hash(s, len, c->seed ^ (uint64_t)(uint32_t)w);
+/* The 64x64 -> 128-bit product, folded (the mixing step of wyhash). */
+static uint64_t mum(uint64_t a, uint64_t b) {
+  __uint128_t r = (__uint128_t)a * b;
+  return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-void agg__counter_prefetch(const agg__counter_t *c, uint64_t h, int deep) {
-  const slot_t *sl = &c->slots[h & (c->cap - 1)];
-  if (!deep) {
-    __builtin_prefetch(sl);
-  } else if (sl->hash == h && sl->e) {
-    __builtin_prefetch(sl->e);
+static uint64_t load8(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static uint64_t load4(const unsigned char *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+/* wyhash's structure: short strings are read as two overlapping words, with no loop and no
+ * byte-at-a-time tail; cheaper than agg__hash, whose values --sample depends on. */
+uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len) {
+  static const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1a0b428db),
+                        k2 = UINT64_C(0x8ebc6af09c88c6e3);
+  const unsigned char *p = (const unsigned char *)s;
+  uint64_t seed = k0 ^ ((uint64_t)(uint32_t)w * k2), a, b;
+  if (len <= 16) {
+    if (len >= 4) {
+      size_t mid = (len >> 3) << 2;
+      a = load4(p) << 32 | load4(p + mid);
+      b = load4(p + len - 4) << 32 | load4(p + len - 4 - mid);
+    } else if (len > 0) {
+      a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    size_t i = len;
+    for (; i > 16; i -= 16, p += 16) seed = mum(load8(p) ^ k1, load8(p + 8) ^ seed);
+    a = load8(p + i - 16);
+    b = load8(p + i - 8);
   }
+  return mum(k1 ^ len, mum(a ^ k1, b ^ seed));
 }
 
 int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n) {
   if (len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
-  return agg__counter_add_hashed(c, w, s, len, n, agg__counter_hash(c, w, s, len));
+  return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
 }
 
-int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
-                            uint64_t n, uint64_t h) {
-  if (c->finished || len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
-  size_t mask = c->cap - 1, i = h & mask;
-  for (; c->slots[i].e; i = (i + 1) & mask) {
+/* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
+ * ahead, when the slot has had time to arrive. */
+#define AHEAD 16
+
+int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
+  for (size_t i = 0; i < n && i < AHEAD; i++) __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
+  for (size_t i = 0; i < n; i++) {
+    if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
+    if (i + AHEAD / 2 < n) {
+      const slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
+      if (sl->e) __builtin_prefetch(sl->e);
+    }
+    if (ev[i].len == 0 || ev[i].len > AGG_MAX_QUERY) return TA_EINVAL;
+    int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* memcmp(a, b, n) == 0 for the short strings of a hit, without a call. */
+static int same_bytes(const char *a, const char *b, size_t n) {
+  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+  for (; n >= 8; n -= 8, x += 8, y += 8)
+    if (load8(x) != load8(y)) return 0;
+  if (n >= 4) return load4(x) == load4(y) && load4(x + n - 4) == load4(y + n - 4);
+  for (; n; n--)
+    if (*x++ != *y++) return 0;
+  return 1;
+}
+
+static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n,
+                      uint64_t h) {
+  if (c->finished) return TA_EINVAL;
+  size_t cap = c->cap, i = home(h, cap);
+  for (; c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
     entry_t *e = c->slots[i].e;
-    if (c->slots[i].hash == h && e->week == w && e->len == len && memcmp(e->s, s, len) == 0) {
+    if (c->slots[i].hash == h && e->week == w && e->len == len && same_bytes(e->s, s, len)) {
       if (e->count > UINT64_MAX - n) return TA_ERANGE;
       e->count += n;
       return 0;
@@ -405,20 +538,22 @@ int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size
   }
   int spilled = 0;
   if ((c->n + 1) * 2 > c->cap) {
-    if (used_bytes(c->cap * 2, c->arena_bytes) > c->budget) {
-      int rc = spill(c);
-      if (rc) return rc;
-    } else {
-      int rc = grow(c);
-      if (rc) return rc;
-    }
-    return agg__counter_add_hashed(c, w, s, len, n, h);
+    /* Twice the slots, or what the budget leaves while the old slots are still held; when that
+     * is hardly more, spill instead. */
+    uint64_t held = used_bytes(c->cap, c->arena_bytes);
+    uint64_t room = held < c->budget ? (c->budget - held) / sizeof(slot_t) : 0;
+    size_t ncap = c->cap * 2;
+    if (room < ncap) ncap = (size_t)room;
+    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit hashes */
+    int rc = ncap < c->cap + c->cap / 8 ? spill(c) : grow(c, ncap);
+    if (rc) return rc;
+    return add_hashed(c, w, s, len, n, h);
   }
   entry_t *e = arena_alloc(c, (sizeof(entry_t) + len + 7) & ~(size_t)7, &spilled);
   if (!e) return TA_ENOMEM;
   if (spilled) { /* the table is empty again: find a slot afresh */
-    mask = c->cap - 1;
-    for (i = h & mask; c->slots[i].e; i = (i + 1) & mask) {}
+    cap = c->cap;
+    for (i = home(h, cap); c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {}
   }
   if (c->n == 0 || w < c->wmin) c->wmin = w;
   if (c->n == 0 || w > c->wmax) c->wmax = w;
@@ -457,6 +592,7 @@ static int source_next(agg__counter_t *c, source_t *src) {
     src->len = e->len;
     src->count = e->count;
     src->sp = e->s;
+    src->key = agg__prefix_key(e->s, e->len);
     return 1;
   }
   /* A whole record in the buffer (or the end of the file); the current one is done with. */
@@ -478,6 +614,7 @@ static int source_next(agg__counter_t *c, source_t *src) {
   if (len == 0 || len > AGG_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
   if ((size_t)(lim - p) < len) return TA_ETRUNC;
   src->sp = (const char *)p;
+  src->key = agg__prefix_key(src->sp, (size_t)len);
   p += len;
   if ((rc = get_varint(&p, lim, &count))) return rc;
   src->week = (agg_week_t)((uint32_t)w ^ 0x80000000u);
@@ -488,6 +625,8 @@ static int source_next(agg__counter_t *c, source_t *src) {
 }
 
 static int src_less(const source_t *a, const source_t *b) {
+  if (a->week != b->week) return a->week < b->week;
+  if (a->key != b->key) return a->key < b->key;
   return cmp_pair(a->week, a->sp, a->len, b->week, b->sp, b->len) < 0;
 }
 
@@ -548,9 +687,12 @@ static int merge_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *
   memcpy(c->out, top->sp, top->len);
   *s = c->out;
   *count = 0;
+  uint64_t key = top->key;
   while (c->heap_n) {
     top = &c->src[c->heap[0]];
-    if (cmp_pair(top->week, top->sp, top->len, *w, c->out, *len) != 0) break;
+    if (top->week != *w || top->key != key || top->len != *len ||
+        memcmp(top->sp, c->out, *len) != 0)
+      break;
     if (*count > UINT64_MAX - top->count) return TA_ERANGE;
     *count += top->count;
     int rc = source_next(c, top);
@@ -564,10 +706,11 @@ static int merge_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *
 /* Merges runs into fewer than FAN_IN, so the final merge keeps few files and buffers open. */
 static int reduce_runs(agg__counter_t *c) {
   while (c->n_runs > FAN_IN) {
-    size_t plen = strlen(c->spill_dir) + 32;
+    size_t plen = strlen(c->spill_dir) + 48;
     char *path = malloc(plen);
     if (!path) return TA_ENOMEM;
-    snprintf(path, plen, "%s/run.%06llu", c->spill_dir, (unsigned long long)c->run_seq++);
+    snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
+             (unsigned long long)c->run_seq++);
     run_writer_t *rw = malloc(sizeof *rw);
     if (!rw) {
       free(path);
@@ -645,7 +788,6 @@ void agg__counter_free(agg__counter_t *c) {
     next = ch->next;
     big_free(ch, sizeof *ch + ch->size);
   }
-  free(c->items);
   big_free(c->slots, c->cap * sizeof *c->slots);
   free(c->spill_dir);
   free(c);

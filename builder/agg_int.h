@@ -1,11 +1,12 @@
 /*
  * typeahead: the aggregator's internals (builder/agg*.c). Not a public interface.
  *
- * Data flow of one run (agg_run.c):
+ * Data flow of one run (agg_run.c; the threads of agg_ingest.c):
  *
- *   input bytes --agg_input--> lines --agg__parse_line--> (week, display spelling)
- *        --agg__counter_add--> in-memory hash table --(over budget)--> sorted run files
- *        --agg__counter_finish--> one sorted stream of (week, spelling, count)
+ *   input bytes --agg__ingest_input--> blocks of lines --agg__parse_line (workers)-->
+ *        (week, display spelling) --hash partition--> agg__counter_add_events: in-memory
+ *        hash tables --(over budget)--> sorted run files
+ *        --agg__ingest_finish / _next--> one sorted stream of (week, spelling, count)
  *        --merge with DIR's old table of that week--> DIR/.txn.tmp/<week>.msgpack
  *        --rename .txn.tmp to .txn (the commit point)--> roll forward into DIR
  */
@@ -21,6 +22,21 @@
 #define AGG__MAX_UNIX INT64_C(253402300799)
 
 int64_t agg__days_from_civil(int64_t y, int m, int d);
+
+/* The last months of ISO dates agg__parse_time_memo parsed: a log's lines share a few. */
+#define AGG__MONTHS 4
+typedef struct {
+  struct {
+    uint64_t ym;       /* the bytes "YYYY-MM-" */
+    int64_t first;     /* day number of its first day */
+    int64_t days;      /* its length */
+    int valid;
+  } month[AGG__MONTHS];
+  unsigned next;       /* the entry replaced next */
+} agg__date_memo_t;
+
+/* agg_parse_time, remembering the last months ("YYYY-MM-") and their day numbers in memo. */
+int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo);
 void agg__civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 
 /* printf into err[0..cap) when err is not NULL; returns code (so callers can return it). */
@@ -38,6 +54,8 @@ typedef struct {
   agg_format_t format;
   uint64_t sample;
   agg__dedup_t *dedup;         /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
+  const char *spelling;        /* the last event's display spelling: in its line or display */
+  agg__date_memo_t date;       /* the months of the last ISO dates seen */
   char display[AGG_MAX_QUERY + 1];
 } agg__parser_t;
 
@@ -49,7 +67,8 @@ void agg__parser_reset(agg__parser_t *p); /* at the start of each input */
 void agg__parser_free(agg__parser_t *p);
 
 /* Parses one line (no newline; a trailing CR is dropped). Returns AGG__LINE_EVENT with *week and
- * the display spelling in p->display[0..*len), AGG__LINE_SKIP (header or blank line),
+ * the display spelling in p->spelling[0..*len) (borrowed: it points into the line when the query
+ * is already in display form, else into p->display), AGG__LINE_SKIP (header or blank line),
  * AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
 int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
                     size_t *len, agg_bad_t *reason);
@@ -58,15 +77,28 @@ int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *we
 
 typedef struct agg__counter agg__counter_t;
 
-/* budget: bytes the table may hold before it spills a sorted run into spill_dir. */
-int agg__counter_new(uint64_t budget, const char *spill_dir, agg__counter_t **out);
+/* budget: bytes the table may hold before it spills a sorted run into spill_dir, as files
+ * "run.<id>.<n>" (so counters with distinct ids can share the directory). */
+int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__counter_t **out);
 int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n);
-/* The same add in steps, so a caller with a batch can prefetch: hash every pair, prefetch its
- * slot (deep = 0), then its entry (deep = 1), then add them. */
-uint64_t agg__counter_hash(const agg__counter_t *c, agg_week_t w, const char *s, size_t len);
-void agg__counter_prefetch(const agg__counter_t *c, uint64_t h, int deep);
-int agg__counter_add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
-                            uint64_t n, uint64_t h);
+
+/* One occurrence of (week, s[0..len)) with its agg__event_hash, for batched adds. */
+typedef struct {
+  uint64_t hash;
+  const char *s;
+  uint32_t len;
+  agg_week_t week;
+} agg__event_t;
+
+/* The first 8 bytes of s[0..len) as a big-endian number, zero-padded: a < b as numbers implies
+ * s_a < s_b bytewise (shorter first), so comparisons can start with it. */
+uint64_t agg__prefix_key(const char *s, size_t len);
+
+/* The hash every counter uses for a pair (the same for all, so callers can partition by it). */
+uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len);
+/* Adds ev[0..n) (each counted once; 1 <= len <= AGG_MAX_QUERY), prefetching ahead, so the
+ * table's cache misses overlap. */
+int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n);
 uint64_t agg__counter_spills(const agg__counter_t *c);
 /* Ends adding: from now on agg__counter_next yields every (week, spelling) once with its total
  * count, ascending by week then spelling bytes, whether or not runs were spilled. */
@@ -74,6 +106,33 @@ int agg__counter_finish(agg__counter_t *c);
 int agg__counter_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *len,
                       uint64_t *count);
 void agg__counter_free(agg__counter_t *c);
+
+/* ---- Reading, parsing and counting on threads (agg_ingest.c) ------------------------------ */
+
+typedef struct agg__ingest agg__ingest_t;
+
+/* Partition counters sharing budget bytes (spilling into work_dir), opts->threads workers.
+ * Counts go into stats; bad lines are named on opts->warn. */
+int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_dir,
+                    agg_stats_t *stats, agg__ingest_t **out);
+/* Counts the events of the open input fd (plain or gzip, told by its first two bytes), named
+ * name in messages. When hex is not NULL (plain files only), the SHA-256 of the bytes read goes
+ * there, computed while they are counted. *bytes: the input's bytes read (compressed for gzip).
+ * Returns when every event of the input is counted; on error err says what and where. */
+int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], uint64_t *bytes,
+                      char *err, size_t err_cap);
+/* The progress line (when opts->progress), final with a newline. */
+void agg__ingest_progress(agg__ingest_t *g, int final);
+uint64_t agg__ingest_spills(const agg__ingest_t *g);
+/* Ends counting (the partitions are sorted in parallel); then agg__ingest_next yields the
+ * sorted stream of every (week, spelling) with its total, as agg__counter_next does. */
+int agg__ingest_finish(agg__ingest_t *g);
+int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len,
+                     uint64_t *count);
+void agg__ingest_free(agg__ingest_t *g);
+
+/* Lowercase hex of a SHA-256 digest. */
+void agg__hex(const unsigned char md[32], char hex[65]);
 
 /* ---- Table writer (agg_table.c) ----------------------------------------------------------- */
 

@@ -103,38 +103,76 @@ void agg__parser_free(agg__parser_t *p) {
   p->dedup = NULL;
 }
 
-/* 1 when every byte of q[0..n) is in 0x20..0x7e; 8 bytes at a time (bit tricks of
- * "hasless" / "hasmore": a byte's top bit is set when it is below 0x20 or above 0x7e). */
-static int printable_ascii(const char *q, size_t n) {
-  const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80;
+/* 1 when q[0..n) is certainly its own display form (SPEC §3: NFC, no control characters, no
+ * whitespace but single inner spaces), so trie_norm_display can be skipped: every character is
+ * printable ASCII or a code point U+00A1..U+02FF (two UTF-8 bytes: C2 A1..C2 BF, C3..CB any;
+ * below U+0300 nothing is whitespace, a control or a combining mark, and nothing composes), no
+ * space at either end and no two spaces in a row. Anything else takes the normalizer.
+ * Printable ASCII goes 8 bytes at a time (bit tricks of "hasless" / "hasmore": a byte's top bit
+ * is set when it is below 0x20 or above 0x7e; "haszero" on v ^ spaces finds the spaces). */
+static int display_form(const char *q, size_t n) {
+  const unsigned char *p = (const unsigned char *)q;
+  if (n == 0 || p[0] == ' ' || p[n - 1] == ' ') return 0;
+  const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80, lows = ~highs;
+  int space = 0; /* the last byte seen was a space */
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t v;
-    memcpy(&v, q + i, 8);
-    if ((((v - ones * 0x20) & ~v) | ((v + ones) | v)) & highs) return 0;
+  while (i < n) {
+    if (i + 8 <= n) {
+      uint64_t v;
+      memcpy(&v, p + i, 8);
+      if (!((((v - ones * 0x20) & ~v) | ((v + ones) | v)) & highs)) {
+        uint64_t t = v ^ (ones * 0x20);
+        uint64_t sp = ~(((t & lows) + lows) | t | lows); /* 0x80 in each space byte */
+        if ((sp & (sp >> 8)) || (space && (sp & 0x80))) return 0;
+        space = (int)(sp >> 63);
+        i += 8;
+        continue;
+      }
+    } else if (n >= 8 && i < n) {
+      /* The last 1..7 bytes: as the word of the last 8 (it holds byte i - 1 too, so a pair of
+       * spaces across i is seen), when that word is printable ASCII. */
+      uint64_t v;
+      memcpy(&v, p + n - 8, 8);
+      if (!((((v - ones * 0x20) & ~v) | ((v + ones) | v)) & highs)) {
+        uint64_t t = v ^ (ones * 0x20);
+        uint64_t sp = ~(((t & lows) + lows) | t | lows);
+        return !(sp & (sp >> 8));
+      }
+    }
+    unsigned c = p[i];
+    if (c >= 0x20 && c <= 0x7e) {
+      if (c == ' ' && space) return 0;
+      space = c == ' ';
+      i++;
+    } else if (c >= 0xc2 && c <= 0xcb && i + 1 < n && (p[i + 1] & 0xc0) == 0x80 &&
+               (c != 0xc2 || p[i + 1] >= 0xa1)) {
+      space = 0;
+      i += 2;
+    } else {
+      return 0;
+    }
   }
-  for (; i < n; i++)
-    if ((unsigned char)q[i] < 0x20 || (unsigned char)q[i] > 0x7e) return 0;
   return 1;
 }
 
-/* The display spelling of q into p->display; returns AGG__LINE_EVENT or AGG__LINE_BAD. */
-static int display(agg__parser_t *p, const char *q, size_t n, size_t *len, agg_bad_t *reason) {
+/* The display spelling of q: p->spelling is q itself when it is already in display form, else
+ * p->display. Returns AGG__LINE_EVENT or AGG__LINE_BAD. */
+static int display(agg__parser_t *p, const char *q, size_t n, int fast, size_t *len,
+                   agg_bad_t *reason) {
   if (n > 16 * AGG_MAX_QUERY) {
     *reason = AGG_BAD_TOOLONG;
     return AGG__LINE_BAD;
   }
-  /* Printable ASCII with single inner spaces is its own display form: skip the normalizer. */
-  if (n > 0 && q[0] != ' ' && q[n - 1] != ' ' && printable_ascii(q, n) &&
-      !memmem(q, n, "  ", 2)) {
+  if (fast) {
     if (n > AGG_MAX_QUERY) {
       *reason = AGG_BAD_TOOLONG;
       return AGG__LINE_BAD;
     }
-    memcpy(p->display, q, n);
+    p->spelling = q;
     *len = n;
     return AGG__LINE_EVENT;
   }
+  p->spelling = p->display;
   int rc = trie_norm_display(q, n, p->display, sizeof p->display, len);
   if (rc == TA_EUTF8) {
     *reason = AGG_BAD_UTF8;
@@ -164,17 +202,20 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     return AGG__LINE_BAD;
   }
   int64_t t;
-  if (agg_parse_time(line, (size_t)(tab - line), &t) != 0) {
+  if (agg__parse_time_memo(line, (size_t)(tab - line), &t, &p->date) != 0) {
     *reason = AGG_BAD_TIMESTAMP;
     return AGG__LINE_BAD;
   }
   const char *q = tab + 1;
-  /* A second TAB: most likely another format (an AOL log read as tsv has 5 fields). */
-  if (memchr(q, '\t', n - (size_t)(q - line))) {
+  size_t qn = n - (size_t)(q - line);
+  /* A second TAB: most likely another format (an AOL log read as tsv has 5 fields). A query in
+   * display form has none (a TAB is not printable), so look only when it is not. */
+  int fast = display_form(q, qn);
+  if (!fast && memchr(q, '\t', qn)) {
     *reason = AGG_BAD_EXTRA;
     return AGG__LINE_BAD;
   }
-  int rc = display(p, q, n - (size_t)(q - line), len, reason);
+  int rc = display(p, q, qn, fast, len, reason);
   if (rc != AGG__LINE_EVENT) return rc;
   if (p->sample > 1 && sampled_out(p, agg__hash(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
   *week = agg_week_of_unix(t);
@@ -199,7 +240,7 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     return AGG__LINE_BAD;
   }
   int64_t t;
-  if (agg_parse_time(t2 + 1, (size_t)(t3 - t2 - 1), &t) != 0) {
+  if (agg__parse_time_memo(t2 + 1, (size_t)(t3 - t2 - 1), &t, &p->date) != 0) {
     *reason = AGG_BAD_TIMESTAMP;
     return AGG__LINE_BAD;
   }
@@ -209,7 +250,7 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     *reason = AGG_BAD_EMPTY;
     return AGG__LINE_BAD;
   }
-  int rc = display(p, q, qn, len, reason);
+  int rc = display(p, q, qn, display_form(q, qn), len, reason);
   if (rc != AGG__LINE_EVENT) return rc;
   agg__dedup_t *d = p->dedup;
   if (anon_len != d->anon_len || memcmp(d->anon, line, anon_len) != 0) {

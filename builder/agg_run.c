@@ -13,6 +13,11 @@
  * .txn.tmp and .work (a run that died before its commit point changed nothing). So a killed run
  * has either changed nothing, and the rerun does all of its work, or committed everything, and
  * the rerun completes the renames and then finds every input in the ledger.
+ *
+ * An input is read once: its SHA-256 is computed while it is counted (agg_ingest.c), when no
+ * input in the ledger has its size (equal content means equal size, so it cannot be a known
+ * one). Otherwise (and for gzip, stdin and anything not a regular file) it is hashed first and
+ * counted only when the ledger does not hold its digest.
  */
 #include "agg_int.h"
 
@@ -30,9 +35,7 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#define READ_BUF (4u << 20)
-#define MAX_WARN 10
-#define BATCH 32
+#define READ_BUF (1u << 20)
 
 int agg__fail(char *err, size_t cap, int code, const char *fmt, ...) {
   if (err && cap) {
@@ -144,7 +147,8 @@ static int roll_forward(const char *dir) {
 
 typedef struct {
   char hex[65];
-  char *line; /* the whole line, with its newline */
+  uint64_t bytes; /* the input's size; UINT64_MAX when the row does not say */
+  char *line;     /* the whole line, with its newline */
 } ledger_row_t;
 
 typedef struct {
@@ -164,6 +168,24 @@ static int ledger_has(const ledger_t *l, const char *hex) {
   return 0;
 }
 
+/* 1 when an input of this size may be in the ledger (a row of that size, or one not saying). */
+static int ledger_has_size(const ledger_t *l, uint64_t bytes) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->rows[i].bytes == bytes || l->rows[i].bytes == UINT64_MAX) return 1;
+  return 0;
+}
+
+/* The bytes field of a row ("sha256<TAB>bytes<TAB>..."); UINT64_MAX when it is not a number. */
+static uint64_t row_bytes(const char *line, size_t len) {
+  uint64_t v = 0;
+  size_t i = 65, start = i;
+  for (; i < len && line[i] >= '0' && line[i] <= '9'; i++) {
+    if (v > (UINT64_MAX - 9) / 10) return UINT64_MAX;
+    v = v * 10 + (uint64_t)(line[i] - '0');
+  }
+  return i > start && i < len && line[i] == '\t' ? v : UINT64_MAX;
+}
+
 static int ledger_add(ledger_t *l, const char *hex, const char *line, size_t len) {
   if (l->n == l->cap) {
     size_t nc = l->cap ? l->cap * 2 : 64;
@@ -178,6 +200,7 @@ static int ledger_add(ledger_t *l, const char *hex, const char *line, size_t len
   r->line[len] = 0;
   memcpy(r->hex, hex, 64);
   r->hex[64] = 0;
+  r->bytes = row_bytes(line, len);
   l->n++;
   return 0;
 }
@@ -239,33 +262,11 @@ typedef struct {
   const char *dir;
   const agg_opts_t *opts;
   agg_stats_t *stats;
-  agg__parser_t parser;
-  agg__counter_t *counter;
+  agg__ingest_t *ingest;
   char *buf;
-  double t0, last_progress;
-  uint64_t progress_bytes;
-  unsigned warned;
-  uint64_t lineno; /* physical line of the current input, for messages */
-  /* Events waiting to be counted together (prefetching hides the table's cache misses). */
-  struct {
-    agg_week_t week;
-    uint32_t off, len;
-    uint64_t hash;
-  } batch[BATCH];
-  size_t n_batch, batch_used;
-  char *batch_text;
   char *err;
   size_t err_cap;
 } run_t;
-
-static void hex_of(const unsigned char *md, char hex[65]) {
-  static const char digits[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++) {
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[64] = 0;
-}
 
 /* SHA-256 of a file's bytes; when copy_to is set (stdin), also copies them there. */
 static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char hex[65],
@@ -297,158 +298,7 @@ static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char he
   unsigned int mdlen = 0;
   if (!rc) EVP_DigestFinal_ex(ctx, md, &mdlen);
   EVP_MD_CTX_free(ctx);
-  if (!rc) hex_of(md, hex);
-  return rc;
-}
-
-static void progress(run_t *r, int final) {
-  if (!r->opts->progress) return;
-  double t = now_s();
-  if (!final && t - r->last_progress < 0.5) return;
-  r->last_progress = t;
-  double el = t - r->t0 > 1e-6 ? t - r->t0 : 1e-6;
-  fprintf(stderr, "\r%.1f MB read, %.1f MB/s, %llu lines, %llu bad   %s",
-          r->progress_bytes / 1e6, r->progress_bytes / 1e6 / el,
-          (unsigned long long)r->stats->lines, (unsigned long long)r->stats->bad_total,
-          final ? "\n" : "");
-}
-
-static int flush_batch(run_t *r, const char *name) {
-  size_t n = r->n_batch;
-  r->n_batch = 0;
-  r->batch_used = 0;
-  for (size_t i = 0; i < n; i++) {
-    r->batch[i].hash = agg__counter_hash(r->counter, r->batch[i].week,
-                                         r->batch_text + r->batch[i].off, r->batch[i].len);
-    agg__counter_prefetch(r->counter, r->batch[i].hash, 0);
-  }
-  for (size_t i = 0; i < n; i++) agg__counter_prefetch(r->counter, r->batch[i].hash, 1);
-  for (size_t i = 0; i < n; i++) {
-    int rc = agg__counter_add_hashed(r->counter, r->batch[i].week,
-                                     r->batch_text + r->batch[i].off, r->batch[i].len, 1,
-                                     r->batch[i].hash);
-    if (rc)
-      return agg__fail(r->err, r->err_cap, rc, "counting %s: %s (spill directory %s/%s)", name,
-                       ta_strerror(rc), r->dir, AGG__WORK);
-  }
-  return 0;
-}
-
-static int handle_line(run_t *r, const char *name, const char *line, size_t n) {
-  agg_week_t w = 0;
-  size_t len = 0;
-  agg_bad_t why = AGG_BAD_FIELDS;
-  r->lineno++;
-  int rc = agg__parse_line(&r->parser, line, n, &w, &len, &why);
-  if (rc < 0) return agg__fail(r->err, r->err_cap, rc, "%s: %s", name, ta_strerror(rc));
-  if (rc == AGG__LINE_SKIP) return 0;
-  agg_stats_t *s = r->stats;
-  s->lines++;
-  switch (rc) {
-  case AGG__LINE_EVENT:
-    s->events++;
-    r->batch[r->n_batch].week = w;
-    r->batch[r->n_batch].off = (uint32_t)r->batch_used;
-    r->batch[r->n_batch].len = (uint32_t)len;
-    memcpy(r->batch_text + r->batch_used, r->parser.display, len);
-    r->batch_used += len;
-    if (++r->n_batch == BATCH) return flush_batch(r, name);
-    return 0;
-  case AGG__LINE_DUP:
-    s->duplicates++;
-    return 0;
-  case AGG__LINE_SAMPLED:
-    s->sampled_out++;
-    return 0;
-  default:
-    s->bad[why]++;
-    s->bad_total++;
-    if (r->opts->warn && r->warned < MAX_WARN) {
-      r->warned++;
-      fprintf(r->opts->warn, "typeahead-aggregate: %s: line %llu: %s%s\n", name,
-              (unsigned long long)r->lineno, agg_bad_name(why),
-              r->warned == MAX_WARN ? " (further bad lines are only counted)" : "");
-    }
-    return 0;
-  }
-}
-
-/* Counts the events of one input (plain or gzip, told by its first two bytes). */
-static int ingest(run_t *r, int fd, const char *name) {
-  unsigned char magic[2];
-  ssize_t m = pread(fd, magic, 2, 0);
-  gzFile gz = NULL;
-  if (m == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-    int fd2 = dup(fd);
-    if (fd2 < 0 || !(gz = gzdopen(fd2, "rb"))) {
-      if (fd2 >= 0) close(fd2);
-      return agg__fail(r->err, r->err_cap, TA_ENOMEM, "%s: cannot open gzip stream", name);
-    }
-    gzbuffer(gz, 1 << 18);
-  }
-  agg__parser_reset(&r->parser);
-  r->lineno = 0;
-  size_t have = 0; /* bytes of an unfinished line at the start of buf */
-  int skipping = 0; /* inside a line longer than the buffer */
-  uint64_t consumed = 0;
-  int rc = 0;
-  for (;;) {
-    ssize_t n;
-    if (gz) {
-      int k = gzread(gz, r->buf + have, READ_BUF - (unsigned)have);
-      if (k < 0) {
-        int zerr;
-        const char *msg = gzerror(gz, &zerr);
-        rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: gzip error: %s", name, msg);
-        break;
-      }
-      n = k;
-      z_off_t off = gzoffset(gz);
-      if (off >= 0) {
-        r->progress_bytes += (uint64_t)off - consumed;
-        consumed = (uint64_t)off;
-      }
-    } else {
-      n = read(fd, r->buf + have, READ_BUF - have);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: read error: %s", name, strerror(errno));
-        break;
-      }
-      r->progress_bytes += (uint64_t)n;
-    }
-    size_t end = have + (size_t)n;
-    const char *p = r->buf, *lim = r->buf + end;
-    for (;;) {
-      const char *nl = memchr(p, '\n', (size_t)(lim - p));
-      if (!nl) break;
-      if (skipping) {
-        skipping = 0;
-      } else if ((rc = handle_line(r, name, p, (size_t)(nl - p)))) {
-        break;
-      }
-      p = nl + 1;
-    }
-    if (rc) break;
-    have = (size_t)(lim - p);
-    if (n == 0) { /* end of input: a last line without newline still counts */
-      if (have && !skipping) rc = handle_line(r, name, p, have);
-      break;
-    }
-    if (have == READ_BUF) { /* a line longer than the buffer: bad, skip to its end */
-      r->lineno++;
-      r->stats->lines++;
-      r->stats->bad[AGG_BAD_TOOLONG]++;
-      r->stats->bad_total++;
-      skipping = 1;
-      have = 0;
-    } else if (have) {
-      memmove(r->buf, p, have);
-    }
-    progress(r, 0);
-  }
-  if (gz) gzclose(gz);
-  if (!rc) rc = flush_batch(r, name);
+  if (!rc) agg__hex(md, hex);
   return rc;
 }
 
@@ -461,7 +311,7 @@ static int write_tables(run_t *r, const char *txn) {
   const char *s;
   size_t len;
   uint64_t count;
-  int have = agg__counter_next(r->counter, &w, &s, &len, &count);
+  int have = agg__ingest_next(r->ingest, &w, &s, &len, &count);
   char path[4096 + 64], old[4096 + 64], name[AGG_WEEK_STR];
   while (have == 1) {
     agg_week_t week = w;
@@ -507,7 +357,7 @@ static int write_tables(run_t *r, const char *txn) {
         rc = agg__writer_add(wr, s, len, count + ocount);
       }
       if (rc) break;
-      if (c <= 0 && (have = agg__counter_next(r->counter, &w, &s, &len, &count)) < 0) rc = have;
+      if (c <= 0 && (have = agg__ingest_next(r->ingest, &w, &s, &len, &count)) < 0) rc = have;
       if (!rc && c >= 0 && (orc = agg_table_next(t, &os, &olen, &ocount)) < 0) {
         rc = agg__fail(r->err, r->err_cap, orc, "%s (fix or remove it, then rerun)",
                        agg_table_errmsg(t));
@@ -561,7 +411,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   if (err && err_cap) err[0] = 0;
   if (strlen(dir) > 3000) return agg__fail(err, err_cap, TA_ETOOLONG, "directory name too long");
   run_t r = {.dir = dir, .opts = opts, .stats = stats, .err = err, .err_cap = err_cap};
-  r.t0 = now_s();
+  double t0 = now_s();
   if (mkdir(dir, 0755) != 0 && errno != EEXIST)
     return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
   int lock_fd = -1;
@@ -591,9 +441,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   uint64_t budget = opts->mem_bytes ? opts->mem_bytes : (UINT64_C(512) << 20);
   /* Leave room for the read buffer, the AOL event set and merge buffers. */
   budget = budget > (UINT64_C(48) << 20) ? budget - (UINT64_C(24) << 20) : budget / 2;
-  if (!(r.buf = malloc(READ_BUF)) || !(r.batch_text = malloc(BATCH * AGG_MAX_QUERY)) ||
-      agg__parser_init(&r.parser, opts->format, opts->sample) ||
-      agg__counter_new(budget, work, &r.counter)) {
+  if (!(r.buf = malloc(READ_BUF)) || agg__ingest_new(opts, budget, work, stats, &r.ingest)) {
     rc = agg__fail(err, err_cap, TA_ENOMEM, "out of memory");
     goto out;
   }
@@ -601,56 +449,78 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   for (size_t i = 0; i < n; i++) {
     const char *name = inputs[i];
     int is_stdin = strcmp(name, "-") == 0;
-    int fd;
+    const char *shown = is_stdin ? "(stdin)" : name;
+    int fd, hashed = 0; /* hashed: hex and size are known before counting */
     char hex[65];
     uint64_t size = 0;
+    struct stat st;
     stats->inputs++;
     if (is_stdin) {
-      /* Spool stdin, so it can be hashed before it is counted, like any file. */
+      /* Spool stdin, so it can be hashed before it is counted. */
       snprintf(path, sizeof path, "%s/stdin.%zu", work, i);
       FILE *spool = fopen(path, "w+bx");
       if (!spool) {
         rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
         goto out;
       }
-      rc = hash_input(&r, 0, "(stdin)", spool, hex, &size);
+      rc = hash_input(&r, 0, shown, spool, hex, &size);
       if (!rc && fflush(spool) != 0) rc = agg__fail(err, err_cap, TA_EIO, "%s: write error", path);
       fd = rc ? -1 : dup(fileno(spool));
       fclose(spool);
       unlink(path);
       if (rc) goto out;
+      hashed = 1;
     } else {
       fd = open(name, O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
         rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", name, strerror(errno));
         goto out;
       }
-      struct stat st;
-      if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+      int stat_ok = fstat(fd, &st) == 0;
+      if (stat_ok && S_ISDIR(st.st_mode)) {
         close(fd);
         rc = agg__fail(err, err_cap, TA_EINVAL, "%s: is a directory", name);
         goto out;
       }
-      if ((rc = hash_input(&r, fd, name, NULL, hex, &size))) {
+      unsigned char magic[2];
+      int gz = pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+      if (!stat_ok || !S_ISREG(st.st_mode) || gz ||
+          ledger_has_size(&ledger, (uint64_t)st.st_size)) {
+        if ((rc = hash_input(&r, fd, name, NULL, hex, &size))) {
+          close(fd);
+          goto out;
+        }
+        hashed = 1;
+      }
+    }
+    if (hashed) {
+      stats->bytes += size;
+      if (ledger_has(&ledger, hex)) {
+        stats->skipped++;
         close(fd);
+        continue;
+      }
+      if (lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        rc = agg__fail(err, err_cap, TA_EIO, "%s: cannot seek back (a pipe? use -)", name);
         goto out;
       }
     }
-    stats->bytes += size;
-    if (ledger_has(&ledger, hex)) {
-      stats->skipped++;
-      close(fd);
-      continue;
-    }
-    uint64_t events_before = stats->events;
-    if (lseek(fd, 0, SEEK_SET) != 0) {
-      close(fd);
-      rc = agg__fail(err, err_cap, TA_EIO, "%s: cannot seek back (a pipe? use -)", name);
-      goto out;
-    }
-    rc = ingest(&r, fd, is_stdin ? "(stdin)" : name);
+    uint64_t events_before = stats->events, read_bytes = 0;
+    rc = agg__ingest_input(r.ingest, fd, shown, hashed ? NULL : hex, &read_bytes, err, err_cap);
     close(fd);
     if (rc) goto out;
+    if (!hashed) {
+      size = read_bytes;
+      stats->bytes += size;
+      /* It changed while it was read: now it may be an input the ledger holds. */
+      if (size != (uint64_t)st.st_size && ledger_has(&ledger, hex)) {
+        rc = agg__fail(err, err_cap, TA_EIO,
+                       "%s changed while it was read and is now an input already ingested; "
+                       "nothing was written", name);
+        goto out;
+      }
+    }
     char clean[512], line[1024];
     sanitize_name(name, clean, sizeof clean);
     int len = snprintf(line, sizeof line, "%s\t%llu\t%llu\t%s\n", hex, (unsigned long long)size,
@@ -659,8 +529,8 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
     if ((rc = ledger_add(&ledger, hex, line, (size_t)len))) goto out;
     n_new++;
   }
-  progress(&r, 1);
-  stats->spills = agg__counter_spills(r.counter);
+  agg__ingest_progress(r.ingest, 1);
+  stats->spills = agg__ingest_spills(r.ingest);
   if (stats->bad_total &&
       (double)stats->bad_total * 100.0 > opts->max_bad_pct * (double)stats->lines) {
     rc = agg__fail(err, err_cap, TA_ETOOBAD,
@@ -677,7 +547,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
     rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", txn_tmp, strerror(errno));
     goto out;
   }
-  if ((rc = agg__counter_finish(r.counter))) {
+  if ((rc = agg__ingest_finish(r.ingest))) {
     rc = agg__fail(err, err_cap, rc, "sorting counts: %s", ta_strerror(rc));
     goto out;
   }
@@ -699,14 +569,12 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
                    "run completes it", txn, ta_strerror(rc));
 
 out:
-  agg__counter_free(r.counter);
-  agg__parser_free(&r.parser);
+  agg__ingest_free(r.ingest);
   free(r.buf);
-  free(r.batch_text);
   ledger_free(&ledger);
   if (rc) remove_flat_dir(dir, AGG__TXN_TMP);
   remove_flat_dir(dir, AGG__WORK);
   close(lock_fd);
-  stats->seconds = now_s() - r.t0;
+  stats->seconds = now_s() - t0;
   return rc;
 }

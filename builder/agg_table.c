@@ -24,10 +24,14 @@
 
 /* ---- Writer ------------------------------------------------------------------------------- */
 
+#define WRITE_BUF (64u << 10)
+
 struct agg__writer {
   FILE *f;
   char *path;
   msgpack_packer pk;
+  char *buf;              /* the packer's bytes, written out WRITE_BUF at a time */
+  size_t used;
   long map_offset;        /* where the counts map32 header is, patched at close */
   uint64_t rows, events;
   char *last;             /* previous spelling, to enforce strict order */
@@ -35,13 +39,23 @@ struct agg__writer {
   int failed;
 };
 
+/* Writes out what the packer put into wr->buf. */
+static void flush_buf(agg__writer_t *wr) {
+  if (wr->used && fwrite_unlocked(wr->buf, 1, wr->used, wr->f) != wr->used) wr->failed = 1;
+  wr->used = 0;
+}
+
+/* The packer's output: a copy into wr->buf (the packer makes several small writes a row). */
 static int write_cb(void *data, const char *buf, size_t len) {
   agg__writer_t *wr = data;
-  if (len && fwrite_unlocked(buf, 1, len, wr->f) != len) {
-    wr->failed = 1;
-    return -1;
+  if (wr->used + len > WRITE_BUF) flush_buf(wr);
+  if (len > WRITE_BUF) {
+    if (fwrite_unlocked(buf, 1, len, wr->f) != len) wr->failed = 1;
+  } else {
+    memcpy(wr->buf + wr->used, buf, len);
+    wr->used += len;
   }
-  return 0;
+  return wr->failed ? -1 : 0;
 }
 
 static void pack_cstr(msgpack_packer *pk, const char *s) {
@@ -56,9 +70,11 @@ int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
   if (!wr) return TA_ENOMEM;
   wr->path = strdup(path);
   wr->last = malloc(AGG_MAX_QUERY);
-  if (!wr->path || !wr->last) {
+  wr->buf = malloc(WRITE_BUF);
+  if (!wr->path || !wr->last || !wr->buf) {
     free(wr->path);
     free(wr->last);
+    free(wr->buf);
     free(wr);
     return TA_ENOMEM;
   }
@@ -68,6 +84,7 @@ int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
     if (fd >= 0) close(fd);
     free(wr->path);
     free(wr->last);
+    free(wr->buf);
     free(wr);
     return e;
   }
@@ -86,6 +103,7 @@ int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
   pack_cstr(&wr->pk, "week_start");
   pack_cstr(&wr->pk, date);
   pack_cstr(&wr->pk, "counts");
+  flush_buf(wr);
   fflush(wr->f);
   wr->map_offset = ftell(wr->f);
   /* Always a map32, so the count can be patched in place once known. */
@@ -116,6 +134,7 @@ int agg__writer_add(agg__writer_t *wr, const char *s, size_t len, uint64_t count
 static void writer_free(agg__writer_t *wr) {
   free(wr->path);
   free(wr->last);
+  free(wr->buf);
   free(wr);
 }
 
@@ -125,6 +144,7 @@ int agg__writer_close(agg__writer_t *wr) {
   unsigned char be[4] = {(unsigned char)(wr->rows >> 24), (unsigned char)(wr->rows >> 16),
                          (unsigned char)(wr->rows >> 8), (unsigned char)wr->rows};
   int rc = 0;
+  flush_buf(wr);
   if (wr->failed || fflush(wr->f) != 0 || fseek(wr->f, wr->map_offset + 1, SEEK_SET) != 0 ||
       fwrite(be, 1, 4, wr->f) != 4 || fflush(wr->f) != 0 || fsync(fileno(wr->f)) != 0)
     rc = TA_EIO;

@@ -42,6 +42,10 @@ static int days_in_month(int64_t y, int m) {
 }
 
 agg_week_t agg_week_of_unix(int64_t t) {
+  /* floor((floor(t / 86400) + 3) / 7) = floor((t + 3 days) / 1 week); one unsigned division by
+   * a constant (a multiplication) when t + 3 days is not negative. */
+  if (t >= -3 * 86400 && t <= INT64_MAX - 3 * 86400)
+    return (agg_week_t)((uint64_t)(t + 3 * 86400) / (7 * 86400u));
   return (agg_week_t)floor_div(floor_div(t, 86400) + 3, 7);
 }
 
@@ -80,6 +84,22 @@ static int64_t digits(const char *s, size_t n) {
   return v;
 }
 
+/* Exactly 8 digits at s as a number, or -1 (SWAR: all 8 checked and combined in a few
+ * multiplications; the bytes are read little-endian, the first digit lowest). */
+static int64_t digits8(const char *s) {
+  uint64_t v;
+  memcpy(&v, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  const uint64_t hi = UINT64_C(0xF0F0F0F0F0F0F0F0);
+  if (((v & hi) | (((v + UINT64_C(0x0606060606060606)) & hi) >> 4)) != UINT64_C(0x3333333333333333))
+    return -1;
+  v = (v & UINT64_C(0x0F0F0F0F0F0F0F0F)) * 2561 >> 8;
+  v = (v & UINT64_C(0x00FF00FF00FF00FF)) * 6553601 >> 16;
+  return (int64_t)((v & UINT64_C(0x0000FFFF0000FFFF)) * UINT64_C(42949672960001) >> 32);
+}
+
 /* "YYYY-MM-DD" at s (10 bytes available): days since the epoch. */
 static int parse_date(const char *s, int64_t *days) {
   int64_t y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
@@ -111,18 +131,48 @@ int agg_week_parse(const char *s, size_t len, agg_week_t *out) {
 }
 
 int agg_parse_time(const char *s, size_t len, int64_t *out) {
+  return agg__parse_time_memo(s, len, out, NULL);
+}
+
+int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo) {
   if (len == 0) return TA_EPARSE;
   if (s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
     /* Unix seconds: at most 12 digits keeps us inside years 1970..9999. */
     if (len > 12) return TA_EPARSE;
-    int64_t v = digits(s, len);
+    int64_t v;
+    if (len >= 8) { /* 10 digits, these years: 8 at once */
+      int64_t a = digits8(s), b = digits(s + 8, len - 8);
+      static const int64_t scale[5] = {1, 10, 100, 1000, 10000};
+      v = a < 0 || b < 0 ? -1 : a * scale[len - 8] + b;
+    } else {
+      v = digits(s, len);
+    }
     if (v < 0 || v > AGG__MAX_UNIX) return TA_EPARSE;
     *out = v;
     return 0;
   }
   if (len < 19) return TA_EPARSE;
   int64_t days;
-  if (parse_date(s, &days) != 0) return TA_EPARSE;
+  uint64_t ym;
+  memcpy(&ym, s, 8);
+  int hit = -1;
+  for (int k = 0; memo && k < AGG__MONTHS; k++)
+    if (memo->month[k].valid && memo->month[k].ym == ym) hit = k;
+  if (hit >= 0) {
+    /* "YYYY-MM-" parsed before: the same valid month; only the day is new. */
+    int64_t d = digits(s + 8, 2);
+    if (d < 1 || d > memo->month[hit].days) return TA_EPARSE;
+    days = memo->month[hit].first + d - 1;
+  } else {
+    if (parse_date(s, &days) != 0) return TA_EPARSE;
+    if (memo) {
+      int k = memo->next++ % AGG__MONTHS;
+      memo->month[k].ym = ym;
+      memo->month[k].first = days - (digits(s + 8, 2) - 1);
+      memo->month[k].days = days_in_month(digits(s, 4), (int)digits(s + 5, 2));
+      memo->month[k].valid = 1;
+    }
+  }
   if (s[10] != 'T' && s[10] != ' ' && s[10] != 't') return TA_EPARSE;
   int64_t hh = digits(s + 11, 2), mm = digits(s + 14, 2), ss = digits(s + 17, 2);
   if (hh < 0 || hh > 23 || mm < 0 || mm > 59 || ss < 0 || ss > 60) return TA_EPARSE;

@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
   fputs("usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
-        "                           [--max-bad PCT] [--mem MB] [--quiet] LOG...\n"
+        "                           [--max-bad PCT] [--mem MB] [--threads N] [--quiet] LOG...\n"
         "       typeahead-aggregate --dump DIR|FILE\n"
         "\n"
         "LOG is a path (plain or gzip, told by its magic bytes) or - for stdin.\n"
@@ -23,6 +23,8 @@ static void usage(FILE *f) {
         "  --max-bad PCT  above PCT%% bad lines write nothing and exit 1 (default 10)\n"
         "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
         "                 spilled to DIR/.work and merged (default 512)\n"
+        "  --threads N    threads parsing and counting tsv logs (default: the online CPUs,\n"
+        "                 at most 4); the tables are the same whatever N\n"
         "  --dump         print tables as week_start<TAB>query<TAB>count, sorted\n"
         "Inputs already ingested into DIR (same SHA-256) are skipped.\n",
         f);
@@ -43,6 +45,7 @@ int main(int argc, char **argv) {
       {"sample", required_argument, NULL, 's'}, {"max-bad", required_argument, NULL, 'b'},
       {"mem", required_argument, NULL, 'm'},    {"dump", required_argument, NULL, 'd'},
       {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+      {"threads", required_argument, NULL, 'j'},
       {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
@@ -85,6 +88,13 @@ int main(int argc, char **argv) {
         return 2;
       }
       opts.mem_bytes = v << 20;
+      break;
+    case 'j':
+      if (parse_u64(optarg, &v) || v == 0 || v > 4) {
+        fprintf(stderr, "typeahead-aggregate: --threads needs a number from 1 to 4\n");
+        return 2;
+      }
+      opts.threads = (unsigned)v;
       break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;

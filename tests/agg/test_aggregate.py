@@ -304,6 +304,105 @@ class Idempotence(unittest.TestCase):
         self.assertEqual(tree(d1), self.want)
 
 
+class ThreadsAndBlocks(unittest.TestCase):
+    """Inputs are read in blocks of 1 MB that worker threads parse and count in partitions:
+    the tables, the ledger and the named bad lines must not depend on --threads or --mem, and
+    a line longer than a block is one bad line."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ta_agg_threads.")
+        rng = random.Random(11)
+        raws = list(SPELLINGS) + ["query %d" % i for i in range(3000)]
+        lines, cls.expect, cls.bad_at = [], collections.Counter(), []
+        for i in range(150000):
+            ts = MON + rng.randrange(3 * 604800)
+            if i % 2:
+                raw = raws[min(int(rng.paretovariate(0.7)) - 1, len(raws) - 1)]
+            else:  # many distinct pairs, so that --mem 1 spills
+                raw = "rare %d" % rng.randrange(20000)
+            stamp = str(ts) if i % 3 else iso(ts)
+            if i % 9973 == 5:
+                lines.append("%d\t%s\textra" % (ts, raw))
+                cls.bad_at.append((len(lines), "extra field"))
+                continue
+            if i == 70000:  # longer than a block: one bad line, then counting goes on
+                lines.append("%d\t%s" % (ts, "y" * (1536 * 1024)))
+                cls.bad_at.append((len(lines), "too long"))
+                continue
+            lines.append(stamp + "\t" + raw)
+            cls.expect[(monday(ts), SPELLINGS.get(raw, raw))] += 1
+        cls.log = os.path.join(cls.tmp, "log.tsv")
+        with open(cls.log, "w") as f:
+            f.write("\n".join(lines))  # the last line has no newline
+        cls.want = "".join("%s\t%s\t%d\n" % (w, q, n) for (w, q), n in
+                           sorted(cls.expect.items(), key=lambda kv: (kv[0][0], kv[0][1].encode())))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp)
+
+    def run_with(self, *args):
+        d = os.path.join(self.tmp, "t" + "".join(args).replace("-", "_"))
+        shutil.rmtree(d, ignore_errors=True)
+        p = agg("--tables", d, *args, self.log)
+        return d, p.stderr.decode()
+
+    def test_same_tables_whatever_threads_and_budget(self):
+        ref, ref_err = self.run_with("--threads", "1")
+        self.assertEqual(dump(ref), self.want)
+        self.assertIn(" 0 spills", ref_err)
+        named = [l for l in ref_err.splitlines() if ": line " in l]
+        self.assertEqual(len(named), 10)  # the first ten bad lines, in file order
+        for (lineno, reason), l in zip(self.bad_at, named):
+            self.assertIn("log.tsv: line %d: %s" % (lineno, reason), l)
+        for args in (("--threads", "2"), ("--threads", "4"), ("--threads", "1", "--mem", "1"),
+                     ("--threads", "2", "--mem", "1"), ("--threads", "3", "--mem", "2")):
+            d, err = self.run_with(*args)
+            self.assertEqual(tree(d), tree(ref), args)
+            self.assertEqual([l for l in err.splitlines() if ": line " in l], named, args)
+            if "--mem" in args:
+                self.assertNotIn(" 0 spills", err)
+
+    def test_too_long_line_ending_near_a_block_end(self):
+        # Blocks are 1 MiB: the first is all of a too long line, the second holds its end and
+        # the first 10 bytes of the next line, which must be carried, not dropped.
+        mib = 1 << 20
+        log = os.path.join(self.tmp, "edge.tsv")
+        rows = ["%d\tafter %d" % (MON + i, i) for i in range(20)]
+        with open(log, "w") as f:
+            f.write("%d\t" % MON + "z" * (2 * mib - 11 - 11) + "\n" + "\n".join(rows) + "\n")
+        self.assertEqual(len(str(MON)) + 1 + 2 * mib - 22, 2 * mib - 11)
+        for threads in ("1", "2"):
+            d = os.path.join(self.tmp, "edge" + threads)
+            shutil.rmtree(d, ignore_errors=True)
+            p = agg("--tables", d, "--threads", threads, log)
+            err = p.stderr.decode()
+            self.assertIn("edge.tsv: line 1: too long", err)
+            self.assertIn("21 lines, 20 events", err)
+            self.assertEqual(dump(d), "".join("%s\tafter %d\t1\n" % (monday(MON), i)
+                                              for i in sorted(range(20), key=str)))
+
+    def test_ledger_digest_and_size_rule(self):
+        import hashlib
+        with open(self.log, "rb") as f:
+            data = f.read()
+        d, _ = self.run_with("--threads", "2")
+        with open(os.path.join(d, "ledger")) as f:
+            rows = [l.split("\t") for l in f if not l.startswith("#")]
+        # Hashed while counted: the digest of the whole file, its size, its events.
+        self.assertEqual(rows, [[hashlib.sha256(data).hexdigest(), str(len(data)),
+                                 str(sum(self.expect.values())), self.log + "\n"]])
+        # Another file of the same size, other bytes: counted (it is hashed first).
+        other = os.path.join(self.tmp, "same-size.tsv")
+        with open(other, "wb") as f:
+            f.write(data.replace(b"query 1\n", b"query 2\n", 1))
+        self.assertEqual(os.path.getsize(other), len(data))
+        p = agg("--tables", d, other, self.log)
+        self.assertIn("2 inputs (1 already ingested)", p.stderr.decode())
+        self.assertIn("%d events" % sum(self.expect.values()), p.stderr.decode())
+
+
 class Hostile(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ta_agg_hostile.")

@@ -1,0 +1,787 @@
+/*
+ * Reading, parsing and counting the inputs of a run on several threads (SPEC §4; issue 3,
+ * items 1 and 4-6, and its throughput target, measured by tests/bench/bench-agg):
+ *
+ *   calling thread: read() (or gzread) into a ring of blocks of whole lines, in input order,
+ *                   and SHA-256 of the bytes read (the ledger's digest) on the way
+ *        | blocks
+ *   W workers:      parse a block's lines (agg__parse_line) into events; an event's hash picks
+ *                   one of P partitions, each a counter of its own behind a mutex (P = 2W, so
+ *                   a worker seldom waits for one another holds)
+ *        | a finished block retires in input order: its counts go into the stats and its bad
+ *        | lines are named "FILE: line N" with N counted from the input's start
+ *   finish:         the partitions are sorted in parallel; their sorted streams hold disjoint
+ *                   pairs and are merged into one.
+ *
+ * So the tables do not depend on W or on the budget: each pair is counted in exactly one
+ * partition, whatever thread parsed its lines, and the streams are merged in (week, bytes)
+ * order. AOL logs get one worker: their duplicate rule follows one user's rows in order.
+ */
+#include "agg_int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
+
+#define BLOCK (1u << 20)        /* bytes of lines handed to a worker at once */
+#define MAX_WORKERS 4
+#define MAX_PARTS (2 * MAX_WORKERS)
+#define MAX_WARN 10             /* bad lines named per run; the rest are only counted */
+#define EV_CAP 4096             /* events a worker holds per partition before adding them */
+#define TEXT_CAP (64u << 10)    /* normalized spellings a worker holds before adding them */
+
+enum { BLOCK_FREE = 0, BLOCK_READY, BLOCK_BUSY, BLOCK_DONE };
+
+typedef struct {
+  char *buf;
+  size_t len;              /* whole lines; the last may lack its newline at the input's end */
+  int state;
+  int first;               /* the input's first block: the parser starts afresh */
+  int toolong;             /* stands for one line longer than a block (len is 0) */
+  /* The worker's results, read when the block retires. */
+  uint64_t phys;           /* physical lines, blank ones included (for line numbers) */
+  uint64_t lines, events, duplicates, sampled_out, bad[AGG_BAD_COUNT], bad_total;
+  unsigned n_warn;
+  uint64_t warn_line[MAX_WARN]; /* within the block, from 1 */
+  agg_bad_t warn_why[MAX_WARN];
+  int rc;                  /* an error: parsing (counting = 0) or counting (counting = 1) */
+  int counting;
+} block_t;
+
+typedef struct worker {
+  struct agg__ingest *g;
+  pthread_t th;
+  agg__parser_t parser;
+  agg__event_t *ev[MAX_PARTS];
+  size_t n_ev[MAX_PARTS];
+  char *text;              /* normalized spellings the pending events point to */
+  size_t text_used;
+} worker_t;
+
+typedef struct {
+  pthread_mutex_t mu;
+  agg__counter_t *c;
+} part_t;
+
+/* A partition's current pair in the final merge. */
+typedef struct {
+  int have;
+  agg_week_t w;
+  const char *s;
+  size_t len;
+  uint64_t count;
+  uint64_t key; /* agg__prefix_key(s, len) */
+} head_t;
+
+/* The final merge: a thread per partition reads its sorted stream (merging its spilled runs)
+ * into chunks of records, CHUNKS of CHUNK bytes in a ring, that the calling thread merges.
+ * Record: week (4 bytes), len (4), count (8), the bytes, padded to 8. */
+#define CHUNK (256u << 10)
+#define CHUNKS 3
+#define REC_HEAD 16
+
+typedef struct {
+  struct agg__ingest *g;
+  unsigned part;
+  pthread_t th;
+  int started;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char *chunk[CHUNKS];
+  size_t used[CHUNKS];     /* bytes of records in a full chunk */
+  uint64_t full, taken;    /* chunks filled by the thread; chunks the reader is done with */
+  int end, rc;             /* the stream ended: rc is 0 or its error */
+  int stop;                /* the reader gives up early (an error): the thread ends */
+  size_t pos;              /* the reader's place in chunk[taken % CHUNKS] */
+} feed_t;
+
+struct agg__ingest {
+  const agg_opts_t *opts;
+  agg_stats_t *stats;
+  const char *work_dir;
+  unsigned n_workers, n_parts;
+  worker_t workers[MAX_WORKERS];
+  part_t parts[MAX_PARTS];
+  int started;
+  /* The ring of blocks; everything below is guarded by mu. */
+  pthread_mutex_t mu;
+  pthread_cond_t work_cv, free_cv;
+  block_t *blocks;
+  size_t n_blocks;
+  uint64_t filled, taken, retired; /* blocks handed out, taken by workers, retired (in order) */
+  int closing;             /* no more blocks will come: workers exit when the ring is empty */
+  int failed;              /* a block failed: stop everything */
+  int rc;
+  char errmsg[512];
+  const char *name;        /* the current input, for messages */
+  uint64_t lineno;         /* physical lines of the current input retired so far */
+  unsigned warned;
+  /* progress */
+  double t0, last_progress;
+  uint64_t progress_bytes;
+  /* the reader's unfinished line */
+  char *carry;
+  /* finish: the partitions' sorted streams and their current heads */
+  int finished;
+  head_t head[MAX_PARTS];
+  feed_t feed[MAX_PARTS];
+  int feeding;             /* the feeds' threads run (more than one partition) */
+  int pending;             /* the partition whose head was returned last: advanced next time */
+};
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void agg__hex(const unsigned char md[32], char hex[65]) {
+  static const char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 32; i++) {
+    hex[2 * i] = digits[md[i] >> 4];
+    hex[2 * i + 1] = digits[md[i] & 15];
+  }
+  hex[64] = 0;
+}
+
+static unsigned default_threads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1) return 1;
+  return n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
+/* ---- Workers ------------------------------------------------------------------------------ */
+
+/* Adds the pending events of partition p (its mutex is held). */
+static int add_part(worker_t *wk, unsigned p) {
+  int rc = agg__counter_add_events(wk->g->parts[p].c, wk->ev[p], wk->n_ev[p]);
+  pthread_mutex_unlock(&wk->g->parts[p].mu);
+  wk->n_ev[p] = 0;
+  return rc;
+}
+
+/* Adds a worker's pending events to their partitions: partitions another worker holds are left
+ * for later while a free one is there; when all are held, it waits for the first. */
+static int flush_events(worker_t *wk, int *counting) {
+  struct agg__ingest *g = wk->g;
+  unsigned left = 0, start = (unsigned)(wk - g->workers) * 2;
+  for (unsigned p = 0; p < g->n_parts; p++) left += wk->n_ev[p] != 0;
+  int rc = 0;
+  while (left) {
+    int added = 0, wait_for = -1;
+    for (unsigned k = 0; k < g->n_parts; k++) {
+      unsigned p = (start + k) % g->n_parts;
+      if (!wk->n_ev[p]) continue;
+      if (wait_for < 0) wait_for = (int)p;
+      if (pthread_mutex_trylock(&g->parts[p].mu) != 0) continue;
+      int prc = add_part(wk, p);
+      if (prc && !rc) rc = prc;
+      left--;
+      added = 1;
+    }
+    if (!added) {
+      pthread_mutex_lock(&g->parts[wait_for].mu);
+      int prc = add_part(wk, (unsigned)wait_for);
+      if (prc && !rc) rc = prc;
+      left--;
+    }
+  }
+  wk->text_used = 0;
+  if (rc) *counting = 1;
+  return rc;
+}
+
+/* Parses and counts the lines of b; results go into b. */
+static void work_block(worker_t *wk, block_t *b) {
+  struct agg__ingest *g = wk->g;
+  b->phys = b->lines = b->events = b->duplicates = b->sampled_out = b->bad_total = 0;
+  memset(b->bad, 0, sizeof b->bad);
+  b->n_warn = 0;
+  b->rc = b->counting = 0;
+  if (b->first) agg__parser_reset(&wk->parser);
+  if (b->toolong) {
+    b->phys = b->lines = b->bad_total = 1;
+    b->bad[AGG_BAD_TOOLONG] = 1;
+    b->warn_line[0] = 1;
+    b->warn_why[0] = AGG_BAD_TOOLONG;
+    b->n_warn = 1;
+    return;
+  }
+  const char *p = b->buf, *end = b->buf + b->len;
+  unsigned n_parts = g->n_parts;
+  int rc = 0;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    agg_week_t w = 0;
+    size_t len = 0;
+    agg_bad_t why = AGG_BAD_FIELDS;
+    b->phys++;
+    int lrc = agg__parse_line(&wk->parser, p, n, &w, &len, &why);
+    p += n + 1;
+    if (lrc == AGG__LINE_SKIP) continue;
+    if (lrc < 0) {
+      rc = lrc;
+      break;
+    }
+    b->lines++;
+    if (lrc == AGG__LINE_EVENT) {
+      b->events++;
+      const char *s = wk->parser.spelling;
+      if (s == wk->parser.display) { /* the parser's buffer is reused: keep a copy */
+        if (wk->text_used + len > TEXT_CAP && (rc = flush_events(wk, &b->counting))) break;
+        memcpy(wk->text + wk->text_used, s, len);
+        s = wk->text + wk->text_used;
+        wk->text_used += len;
+      }
+      uint64_t h = agg__event_hash(w, s, len);
+      unsigned part = (unsigned)(((h >> 32) * n_parts) >> 32);
+      agg__event_t *e = &wk->ev[part][wk->n_ev[part]++];
+      e->hash = h;
+      e->s = s;
+      e->len = (uint32_t)len;
+      e->week = w;
+      if (wk->n_ev[part] == EV_CAP && (rc = flush_events(wk, &b->counting))) break;
+    } else if (lrc == AGG__LINE_DUP) {
+      b->duplicates++;
+    } else if (lrc == AGG__LINE_SAMPLED) {
+      b->sampled_out++;
+    } else {
+      b->bad[why]++;
+      b->bad_total++;
+      if (b->n_warn < MAX_WARN) {
+        b->warn_line[b->n_warn] = b->phys;
+        b->warn_why[b->n_warn++] = why;
+      }
+    }
+  }
+  /* The events point into this block: count them before it is handed back. */
+  if (!rc) rc = flush_events(wk, &b->counting);
+  else {
+    for (unsigned k = 0; k < n_parts; k++) wk->n_ev[k] = 0;
+    wk->text_used = 0;
+  }
+  b->rc = rc;
+}
+
+/* Under g->mu: the results of finished blocks, in input order, into the stats. */
+static void retire(struct agg__ingest *g) {
+  while (g->retired < g->taken) {
+    block_t *b = &g->blocks[g->retired % g->n_blocks];
+    if (b->state != BLOCK_DONE) break;
+    agg_stats_t *s = g->stats;
+    if (b->rc && !g->failed) {
+      g->failed = 1;
+      g->rc = b->rc;
+      if (b->counting)
+        snprintf(g->errmsg, sizeof g->errmsg, "counting %s: %s (spill directory %s)", g->name,
+                 ta_strerror(b->rc), g->work_dir);
+      else
+        snprintf(g->errmsg, sizeof g->errmsg, "%s: %s", g->name, ta_strerror(b->rc));
+      pthread_cond_broadcast(&g->work_cv);
+    }
+    s->lines += b->lines;
+    s->events += b->events;
+    s->duplicates += b->duplicates;
+    s->sampled_out += b->sampled_out;
+    s->bad_total += b->bad_total;
+    for (int i = 0; i < AGG_BAD_COUNT; i++) s->bad[i] += b->bad[i];
+    for (unsigned i = 0; i < b->n_warn && g->opts->warn && g->warned < MAX_WARN; i++) {
+      g->warned++;
+      fprintf(g->opts->warn, "typeahead-aggregate: %s: line %llu: %s%s\n", g->name,
+              (unsigned long long)(g->lineno + b->warn_line[i]), agg_bad_name(b->warn_why[i]),
+              g->warned == MAX_WARN ? " (further bad lines are only counted)" : "");
+    }
+    g->lineno += b->phys;
+    b->state = BLOCK_FREE;
+    g->retired++;
+    pthread_cond_broadcast(&g->free_cv);
+  }
+}
+
+static void *worker_main(void *arg) {
+  worker_t *wk = arg;
+  struct agg__ingest *g = wk->g;
+  pthread_mutex_lock(&g->mu);
+  for (;;) {
+    while (g->taken == g->filled && !g->closing && !g->failed)
+      pthread_cond_wait(&g->work_cv, &g->mu);
+    if (g->failed || g->taken == g->filled) break;
+    block_t *b = &g->blocks[g->taken++ % g->n_blocks];
+    b->state = BLOCK_BUSY;
+    pthread_mutex_unlock(&g->mu);
+    work_block(wk, b);
+    pthread_mutex_lock(&g->mu);
+    b->state = BLOCK_DONE;
+    retire(g);
+  }
+  pthread_mutex_unlock(&g->mu);
+  return NULL;
+}
+
+/* ---- Setup -------------------------------------------------------------------------------- */
+
+int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_dir,
+                    agg_stats_t *stats, agg__ingest_t **out) {
+  *out = NULL;
+  struct agg__ingest *g = calloc(1, sizeof *g);
+  if (!g) return TA_ENOMEM;
+  g->opts = opts;
+  g->stats = stats;
+  g->work_dir = work_dir;
+  g->t0 = now_s();
+  unsigned w = opts->threads ? opts->threads : default_threads();
+  if (w > MAX_WORKERS) w = MAX_WORKERS;
+  if (opts->format == AGG_FORMAT_AOL) w = 1;
+  g->n_workers = w;
+  g->n_parts = w == 1 ? 1 : 2 * w;
+  g->n_blocks = 2 * (size_t)w + 2;
+  pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->work_cv, NULL);
+  pthread_cond_init(&g->free_cv, NULL);
+  int rc = 0;
+  for (unsigned p = 0; p < g->n_parts && !rc; p++) {
+    pthread_mutex_init(&g->parts[p].mu, NULL);
+    rc = agg__counter_new(budget / g->n_parts, work_dir, p, &g->parts[p].c);
+  }
+  if (!rc && (!(g->blocks = calloc(g->n_blocks, sizeof *g->blocks)) ||
+              !(g->carry = malloc(BLOCK))))
+    rc = TA_ENOMEM;
+  for (size_t i = 0; !rc && i < g->n_blocks; i++)
+    if (!(g->blocks[i].buf = malloc(BLOCK))) rc = TA_ENOMEM;
+  for (unsigned i = 0; !rc && i < w; i++) {
+    worker_t *wk = &g->workers[i];
+    wk->g = g;
+    if ((rc = agg__parser_init(&wk->parser, opts->format, opts->sample))) break;
+    if (!(wk->text = malloc(TEXT_CAP))) rc = TA_ENOMEM;
+    for (unsigned p = 0; !rc && p < g->n_parts; p++)
+      if (!(wk->ev[p] = malloc(EV_CAP * sizeof *wk->ev[p]))) rc = TA_ENOMEM;
+  }
+  *out = g; /* also on failure, so agg__ingest_free releases what was made */
+  return rc;
+}
+
+static int start_workers(struct agg__ingest *g) {
+  if (g->started) return 0;
+  for (unsigned i = 0; i < g->n_workers; i++) {
+    if (pthread_create(&g->workers[i].th, NULL, worker_main, &g->workers[i]) != 0) {
+      pthread_mutex_lock(&g->mu);
+      g->failed = 1;
+      g->rc = TA_ENOMEM;
+      pthread_cond_broadcast(&g->work_cv);
+      pthread_mutex_unlock(&g->mu);
+      for (unsigned k = 0; k < i; k++) pthread_join(g->workers[k].th, NULL);
+      return TA_ENOMEM;
+    }
+  }
+  g->started = 1;
+  return 0;
+}
+
+static void stop_feeds(struct agg__ingest *g);
+
+static void stop_workers(struct agg__ingest *g) {
+  if (!g->started) return;
+  pthread_mutex_lock(&g->mu);
+  g->closing = 1;
+  pthread_cond_broadcast(&g->work_cv);
+  pthread_mutex_unlock(&g->mu);
+  for (unsigned i = 0; i < g->n_workers; i++) pthread_join(g->workers[i].th, NULL);
+  g->started = 0;
+}
+
+void agg__ingest_free(agg__ingest_t *g) {
+  if (!g) return;
+  stop_workers(g);
+  stop_feeds(g);
+  for (unsigned p = 0; p < MAX_PARTS; p++) {
+    for (int k = 0; k < CHUNKS; k++) free(g->feed[p].chunk[k]);
+    if (g->feed[p].g) {
+      pthread_mutex_destroy(&g->feed[p].mu);
+      pthread_cond_destroy(&g->feed[p].cv);
+    }
+  }
+  for (unsigned i = 0; i < g->n_workers; i++) {
+    worker_t *wk = &g->workers[i];
+    agg__parser_free(&wk->parser);
+    free(wk->text);
+    for (unsigned p = 0; p < g->n_parts; p++) free(wk->ev[p]);
+  }
+  for (unsigned p = 0; p < g->n_parts; p++) {
+    agg__counter_free(g->parts[p].c);
+    pthread_mutex_destroy(&g->parts[p].mu);
+  }
+  if (g->blocks)
+    for (size_t i = 0; i < g->n_blocks; i++) free(g->blocks[i].buf);
+  free(g->blocks);
+  free(g->carry);
+  pthread_mutex_destroy(&g->mu);
+  pthread_cond_destroy(&g->work_cv);
+  pthread_cond_destroy(&g->free_cv);
+  free(g);
+}
+
+uint64_t agg__ingest_spills(const agg__ingest_t *g) {
+  uint64_t n = 0;
+  for (unsigned p = 0; p < g->n_parts; p++) n += agg__counter_spills(g->parts[p].c);
+  return n;
+}
+
+/* ---- Reading ------------------------------------------------------------------------------ */
+
+/* Under g->mu. */
+static void progress_locked(struct agg__ingest *g, int final) {
+  if (!g->opts->progress) return;
+  double t = now_s();
+  if (!final && t - g->last_progress < 0.5) return;
+  g->last_progress = t;
+  double el = t - g->t0 > 1e-6 ? t - g->t0 : 1e-6;
+  fprintf(stderr, "\r%.1f MB read, %.1f MB/s, %llu lines, %llu bad   %s",
+          g->progress_bytes / 1e6, g->progress_bytes / 1e6 / el,
+          (unsigned long long)g->stats->lines, (unsigned long long)g->stats->bad_total,
+          final ? "\n" : "");
+}
+
+void agg__ingest_progress(agg__ingest_t *g, int final) {
+  pthread_mutex_lock(&g->mu);
+  progress_locked(g, final);
+  pthread_mutex_unlock(&g->mu);
+}
+
+/* The next block to fill, once it is free; NULL when the run failed. */
+static block_t *next_free(struct agg__ingest *g) {
+  pthread_mutex_lock(&g->mu);
+  while (!g->failed && g->filled - g->retired >= g->n_blocks)
+    pthread_cond_wait(&g->free_cv, &g->mu);
+  block_t *b = g->failed ? NULL : &g->blocks[g->filled % g->n_blocks];
+  pthread_mutex_unlock(&g->mu);
+  return b;
+}
+
+static void publish(struct agg__ingest *g, block_t *b, uint64_t bytes_read) {
+  pthread_mutex_lock(&g->mu);
+  b->state = BLOCK_READY;
+  g->filled++;
+  g->progress_bytes += bytes_read;
+  pthread_cond_signal(&g->work_cv);
+  progress_locked(g, 0);
+  pthread_mutex_unlock(&g->mu);
+}
+
+int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], uint64_t *bytes,
+                      char *err, size_t err_cap) {
+  *bytes = 0;
+  unsigned char magic[2];
+  ssize_t m = pread(fd, magic, 2, 0);
+  gzFile gz = NULL;
+  if (m == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+    if (hex) return agg__fail(err, err_cap, TA_EINVAL, "%s: cannot hash a gzip input here", name);
+    int fd2 = dup(fd);
+    if (fd2 < 0 || !(gz = gzdopen(fd2, "rb"))) {
+      if (fd2 >= 0) close(fd2);
+      return agg__fail(err, err_cap, TA_ENOMEM, "%s: cannot open gzip stream", name);
+    }
+    gzbuffer(gz, 1 << 18);
+  }
+  EVP_MD_CTX *sha = NULL;
+  if (hex && (!(sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)) {
+    EVP_MD_CTX_free(sha);
+    return agg__fail(err, err_cap, TA_ENOMEM, "cannot start SHA-256");
+  }
+  int rc = start_workers(g);
+  pthread_mutex_lock(&g->mu);
+  g->name = name;
+  g->lineno = 0;
+  pthread_mutex_unlock(&g->mu);
+
+  size_t carry = 0;  /* bytes of an unfinished line in g->carry */
+  int skipping = 0;  /* inside a line longer than a block */
+  int eof = 0, first = 1;
+  uint64_t consumed = 0; /* gzip: compressed bytes read so far */
+  block_t *b = NULL;
+  while (!rc && (!eof || carry)) { /* at the end, the carried last line without a newline */
+    if (!b && !(b = next_free(g))) break;
+    memcpy(b->buf, g->carry, carry);
+    size_t len = carry;
+    uint64_t got = 0;
+    while (len < BLOCK && !eof) {
+      ssize_t n;
+      if (gz) {
+        int k = gzread(gz, b->buf + len, BLOCK - (unsigned)len);
+        if (k < 0) {
+          int zerr;
+          rc = agg__fail(err, err_cap, TA_EIO, "%s: gzip error: %s", name, gzerror(gz, &zerr));
+          break;
+        }
+        n = k;
+        z_off_t off = gzoffset(gz);
+        if (off >= 0) {
+          got += (uint64_t)off - consumed;
+          consumed = (uint64_t)off;
+        }
+      } else {
+        n = read(fd, b->buf + len, BLOCK - len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          rc = agg__fail(err, err_cap, TA_EIO, "%s: read error: %s", name, strerror(errno));
+          break;
+        }
+        got += (uint64_t)n;
+        if (sha) EVP_DigestUpdate(sha, b->buf + len, (size_t)n);
+      }
+      if (n == 0) eof = 1;
+      len += (size_t)n;
+    }
+    if (rc) break;
+    *bytes += got;
+    carry = 0;
+    size_t start = 0;
+    if (skipping) { /* drop the rest of the too long line */
+      const char *nl = memchr(b->buf, '\n', len);
+      if (!nl) {
+        pthread_mutex_lock(&g->mu);
+        g->progress_bytes += got;
+        pthread_mutex_unlock(&g->mu);
+        continue; /* the block stays ours: fill it again */
+      }
+      skipping = 0;
+      start = (size_t)(nl - b->buf) + 1;
+    }
+    const char *last = len > start ? memrchr(b->buf + start, '\n', len - start) : NULL;
+    b->toolong = 0;
+    if (last) {
+      size_t cut = (size_t)(last - b->buf) + 1;
+      carry = len - cut;
+      memcpy(g->carry, b->buf + cut, carry);
+      len = cut;
+    } else if (!eof && start == 0) { /* a whole block without a newline: one line too long */
+      b->toolong = 1;
+      skipping = 1;
+      len = 0;
+    } else if (!eof) { /* after the end of a too long line, the start of the next one */
+      carry = len - start;
+      memcpy(g->carry, b->buf + start, carry);
+      len = start;
+    }
+    if (start) {
+      memmove(b->buf, b->buf + start, len - start);
+      len -= start;
+    }
+    if (len == 0 && !b->toolong) {
+      pthread_mutex_lock(&g->mu);
+      g->progress_bytes += got;
+      pthread_mutex_unlock(&g->mu);
+      continue; /* nothing to count: reuse the block */
+    }
+    b->len = len;
+    b->first = first;
+    first = 0;
+    publish(g, b, got);
+    b = NULL;
+  }
+  if (gz) gzclose(gz);
+  /* Wait until every block of this input has retired (its counts are in the stats). */
+  pthread_mutex_lock(&g->mu);
+  while (!g->failed && g->retired < g->filled) pthread_cond_wait(&g->free_cv, &g->mu);
+  if (!rc && g->failed) {
+    rc = g->rc;
+    agg__fail(err, err_cap, rc, "%s", g->errmsg);
+  } else if (rc && !g->failed) {
+    g->failed = 1; /* a read error: the workers stop too */
+    pthread_cond_broadcast(&g->work_cv);
+  }
+  pthread_mutex_unlock(&g->mu);
+  if (sha) {
+    unsigned char md[32];
+    unsigned int mdlen = 0;
+    if (!rc && EVP_DigestFinal_ex(sha, md, &mdlen) == 1) agg__hex(md, hex);
+    else if (!rc) rc = agg__fail(err, err_cap, TA_EIO, "%s: SHA-256 failed", name);
+    EVP_MD_CTX_free(sha);
+  }
+  return rc;
+}
+
+/* ---- Finish: sort the partitions in parallel, merge their streams ------------------------- */
+
+typedef struct {
+  struct agg__ingest *g;
+  unsigned first, step;
+  int rc, started;
+  pthread_t th;
+} finisher_t;
+
+static void *finish_main(void *arg) {
+  finisher_t *f = arg;
+  for (unsigned p = f->first; p < f->g->n_parts && !f->rc; p += f->step)
+    f->rc = agg__counter_finish(f->g->parts[p].c);
+  return NULL;
+}
+
+static void *feed_main(void *arg) {
+  feed_t *f = arg;
+  agg__counter_t *c = f->g->parts[f->part].c;
+  int rc = 0;
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    while (f->full - f->taken == CHUNKS && !f->stop) pthread_cond_wait(&f->cv, &f->mu);
+    int stop = f->stop;
+    pthread_mutex_unlock(&f->mu);
+    if (stop) break;
+    char *ch = f->chunk[f->full % CHUNKS];
+    size_t used = 0;
+    agg_week_t w;
+    const char *s;
+    size_t len;
+    uint64_t count;
+    /* Records while one more of the longest fits. */
+    while (used + REC_HEAD + AGG_MAX_QUERY + 8 <= CHUNK &&
+           (rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
+      uint32_t l32 = (uint32_t)len;
+      memcpy(ch + used, &w, 4);
+      memcpy(ch + used + 4, &l32, 4);
+      memcpy(ch + used + 8, &count, 8);
+      memcpy(ch + used + REC_HEAD, s, len);
+      used += REC_HEAD + ((len + 7) & ~(size_t)7);
+    }
+    pthread_mutex_lock(&f->mu);
+    f->used[f->full % CHUNKS] = used;
+    f->full++;
+    if (rc != 1) {
+      f->end = 1;
+      f->rc = rc < 0 ? rc : 0;
+    }
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    if (rc != 1) break;
+  }
+  return NULL;
+}
+
+/* The next record of partition p into its head. */
+static int head_next(struct agg__ingest *g, unsigned p) {
+  head_t *h = &g->head[p];
+  if (!g->feeding) {
+    int rc = agg__counter_next(g->parts[p].c, &h->w, &h->s, &h->len, &h->count);
+    h->have = rc == 1;
+    if (h->have) h->key = agg__prefix_key(h->s, h->len);
+    return rc < 0 ? rc : 0;
+  }
+  feed_t *f = &g->feed[p];
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    while (f->full == f->taken && !f->end) pthread_cond_wait(&f->cv, &f->mu);
+    int none = f->full == f->taken, rc = f->rc;
+    size_t used = none ? 0 : f->used[f->taken % CHUNKS];
+    pthread_mutex_unlock(&f->mu);
+    if (none) {
+      h->have = 0;
+      return rc;
+    }
+    if (f->pos < used) {
+      const char *r = f->chunk[f->taken % CHUNKS] + f->pos;
+      uint32_t l32;
+      memcpy(&h->w, r, 4);
+      memcpy(&l32, r + 4, 4);
+      memcpy(&h->count, r + 8, 8);
+      h->s = r + REC_HEAD;
+      h->len = l32;
+      h->key = agg__prefix_key(h->s, h->len);
+      h->have = 1;
+      f->pos += REC_HEAD + ((h->len + 7) & ~(size_t)7);
+      return 0;
+    }
+    /* This chunk is read (the last pair returned from it is done with): hand it back. */
+    pthread_mutex_lock(&f->mu);
+    f->taken++;
+    f->pos = 0;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+  }
+}
+
+static void stop_feeds(struct agg__ingest *g) {
+  for (unsigned p = 0; p < g->n_parts; p++) {
+    feed_t *f = &g->feed[p];
+    if (!f->started) continue;
+    pthread_mutex_lock(&f->mu);
+    f->stop = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->th, NULL);
+    f->started = 0;
+  }
+}
+
+int agg__ingest_finish(agg__ingest_t *g) {
+  stop_workers(g);
+  if (g->finished) return TA_EINVAL;
+  g->finished = 1;
+  g->pending = -1;
+  /* Thread i sorts the partitions p with p % n == i; the calling thread is thread 0, and does
+   * the share of a thread that could not start. */
+  finisher_t f[MAX_WORKERS];
+  unsigned n = g->n_workers < g->n_parts ? g->n_workers : g->n_parts;
+  for (unsigned i = 0; i < n; i++) {
+    f[i] = (finisher_t){.g = g, .first = i, .step = n};
+    if (i > 0) f[i].started = pthread_create(&f[i].th, NULL, finish_main, &f[i]) == 0;
+  }
+  finish_main(&f[0]);
+  int rc = f[0].rc;
+  for (unsigned i = 1; i < n; i++) {
+    if (f[i].started) pthread_join(f[i].th, NULL);
+    else finish_main(&f[i]);
+    if (!rc) rc = f[i].rc;
+  }
+  if (!rc && g->n_parts > 1) {
+    g->feeding = 1;
+    for (unsigned p = 0; p < g->n_parts && !rc; p++) {
+      feed_t *fd = &g->feed[p];
+      fd->g = g;
+      fd->part = p;
+      pthread_mutex_init(&fd->mu, NULL);
+      pthread_cond_init(&fd->cv, NULL);
+      for (int k = 0; k < CHUNKS && !rc; k++)
+        if (!(fd->chunk[k] = malloc(CHUNK))) rc = TA_ENOMEM;
+      if (!rc && pthread_create(&fd->th, NULL, feed_main, fd) != 0) rc = TA_ENOMEM;
+      if (!rc) fd->started = 1;
+    }
+  }
+  for (unsigned p = 0; p < g->n_parts && !rc; p++) rc = head_next(g, p);
+  return rc;
+}
+
+static int head_cmp(const head_t *a, const head_t *b) {
+  if (a->w != b->w) return a->w < b->w ? -1 : 1;
+  if (a->key != b->key) return a->key < b->key ? -1 : 1;
+  int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+  if (c) return c;
+  return a->len < b->len ? -1 : a->len > b->len;
+}
+
+int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len,
+                     uint64_t *count) {
+  if (!g->finished) return TA_EINVAL;
+  /* The pair returned last is done with now: its partition moves on. */
+  if (g->pending >= 0) {
+    int rc = head_next(g, (unsigned)g->pending);
+    g->pending = -1;
+    if (rc) return rc;
+  }
+  int best = -1;
+  for (unsigned p = 0; p < g->n_parts; p++)
+    if (g->head[p].have && (best < 0 || head_cmp(&g->head[p], &g->head[best]) < 0)) best = (int)p;
+  if (best < 0) return 0;
+  /* Partitions hold disjoint pairs, so the smallest head is a whole (week, spelling). */
+  *w = g->head[best].w;
+  *s = g->head[best].s;
+  *len = g->head[best].len;
+  *count = g->head[best].count;
+  g->pending = best;
+  return 1;
+}

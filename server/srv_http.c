@@ -71,6 +71,7 @@ struct srv_worker {
   size_t n_conns;
   struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
   srv_buf_t out;                /* response body, reused */
+  srv_buf_t wire;               /* a whole /search reply (search_send_200), reused */
   srv_cache_t cache;            /* /search answers (srv_cache.c) */
   struct search_hdrs *hdrs;     /* /search header blocks, made again on a swap */
   srv_wmetrics_t *m;
@@ -478,12 +479,52 @@ static int search_hdrs_get(srv_worker_t *w, const srv_trie_t *t, uint64_t rv,
   return 0;
 }
 
+/* A 200 of /search, serialized here into one buffer and queued in one piece: the bytes
+ * libevhtp's evhtp_send_reply would write (status line, the header block, Content-Length,
+ * Connection as htp__create_reply_ decides it, the body), without its per-header and per-piece
+ * buffer work (about 4,000 instructions a request, callgrind, a fifth of the total). libevhtp
+ * still owns the request: it is marked finished as evhtp_send_reply marks it, so libevhtp's
+ * write callback ends it (keep-alive or close) once the bytes are out. Only HTTP/1.0 and 1.1,
+ * the versions whose Connection rules are copied here; 0 when queued. */
+static int search_send_200(reply_t *r, const char *block, const char *body, size_t n) {
+  evhtp_request_t *req = r->req;
+  int keepalive = (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) != 0;
+  const char *conn_hdr;
+  if (req->proto == EVHTP_PROTO_11) conn_hdr = keepalive ? "" : "Connection: close\r\n";
+  else if (req->proto == EVHTP_PROTO_10) conn_hdr = keepalive ? "Connection: keep-alive\r\n" : "";
+  else return -1;
+  char len[24];
+  size_t i = sizeof len, v = n;
+  do {
+    len[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  srv_buf_t *b = &r->w->wire;
+  b->len = 0;
+  int rc = srv__buf_put(b, req->proto == EVHTP_PROTO_11 ? "HTTP/1.1 200 OK\r\nContent-Type: "
+                                                        : "HTTP/1.0 200 OK\r\nContent-Type: ", 31);
+  if (!rc) rc = buf_puts(b, block);
+  if (!rc) rc = srv__buf_put(b, "\r\nContent-Length: ", 18);
+  if (!rc) rc = srv__buf_put(b, len + i, sizeof len - i);
+  if (!rc) rc = srv__buf_put(b, "\r\n", 2);
+  if (!rc) rc = buf_puts(b, conn_hdr);
+  if (!rc) rc = srv__buf_put(b, "\r\n", 2);
+  if (!rc && req->method != htp_method_HEAD) rc = srv__buf_put(b, body, n);
+  if (rc || bufferevent_write(req->conn->bev, b->p, b->len) != 0) return -1;
+  req->status = EVHTP_RES_OK;
+  req->flags |= EVHTP_REQ_FLAG_FINISHED;
+  return 0;
+}
+
 /* Sends a 200 (body[0..n), omitted for HEAD with its Content-Length kept) or a 304 with the
  * header block. The two headers borrow their values (the block, a stack buffer): they are
  * taken out again as soon as libevhtp has serialized the reply. */
 static void search_send(reply_t *r, int status, const char *block, const char *body, size_t n) {
   evhtp_request_t *req = r->req;
   if (r->w->draining) evhtp_request_set_keepalive(req, 0);
+  r->status = status;
+  r->body_len = n;
+  if (status == 200 && search_send_200(r, block, body, n) == 0) return;
   char len[24];
   evhtp_header_t *hs[2] = {evhtp_header_new("Content-Type", block, 0, 0), NULL};
   if (status == 200) {
@@ -498,8 +539,6 @@ static void search_send(reply_t *r, int status, const char *block, const char *b
   for (int i = 0; i < 2; i++)
     if (hs[i]) evhtp_headers_add_header(req->headers_out, hs[i]);
   if (status == 200 && req->method != htp_method_HEAD && n) evbuffer_add(req->buffer_out, body, n);
-  r->status = status;
-  r->body_len = n;
   evhtp_send_reply(req, (evhtp_res)status);
   for (int i = 0; i < 2; i++)
     if (hs[i]) evhtp_header_rm_and_free(req->headers_out, hs[i]);
@@ -937,6 +976,7 @@ static void worker_fini(srv_worker_t *w) {
   if (w->scratch) evbuffer_free(w->scratch);
   if (w->base) event_base_free(w->base);
   srv__buf_free(&w->out);
+  srv__buf_free(&w->wire);
   srv__cache_free(&w->cache);
   if (w->hdrs) {
     srv__buf_free(&w->hdrs->block[0]);

@@ -378,7 +378,7 @@ static void reply_send(reply_t *r, int status, const char *ctype, const void *bo
   if (req->method == htp_method_HEAD || status == 304 || status == 204) {
     if (status != 304 && status != 204) {
       char len[24];
-      snprintf(len, sizeof len, "%zu", n);
+      srv__fmt_u64(n, len);
       add_header(req, "Content-Length", len, 1);
     }
   } else if (n) {
@@ -494,18 +494,14 @@ static int search_send_200(reply_t *r, const char *block, const char *body, size
   else if (req->proto == EVHTP_PROTO_10) conn_hdr = keepalive ? "Connection: keep-alive\r\n" : "";
   else return -1;
   char len[24];
-  size_t i = sizeof len, v = n;
-  do {
-    len[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
+  size_t len_n = srv__fmt_u64(n, len);
   srv_buf_t *b = &r->w->wire;
   b->len = 0;
   int rc = srv__buf_put(b, req->proto == EVHTP_PROTO_11 ? "HTTP/1.1 200 OK\r\nContent-Type: "
                                                         : "HTTP/1.0 200 OK\r\nContent-Type: ", 31);
   if (!rc) rc = buf_puts(b, block);
   if (!rc) rc = srv__buf_put(b, "\r\nContent-Length: ", 18);
-  if (!rc) rc = srv__buf_put(b, len + i, sizeof len - i);
+  if (!rc) rc = srv__buf_put(b, len, len_n);
   if (!rc) rc = srv__buf_put(b, "\r\n", 2);
   if (!rc) rc = buf_puts(b, conn_hdr);
   if (!rc) rc = srv__buf_put(b, "\r\n", 2);
@@ -528,13 +524,8 @@ static void search_send(reply_t *r, int status, const char *block, const char *b
   char len[24];
   evhtp_header_t *hs[2] = {evhtp_header_new("Content-Type", block, 0, 0), NULL};
   if (status == 200) {
-    size_t i = sizeof len - 1, v = n;
-    len[i] = '\0';
-    do {
-      len[--i] = (char)('0' + v % 10);
-      v /= 10;
-    } while (v);
-    hs[1] = evhtp_header_new("Content-Length", len + i, 0, 0);
+    srv__fmt_u64(n, len);
+    hs[1] = evhtp_header_new("Content-Length", len, 0, 0);
   }
   for (int i = 0; i < 2; i++)
     if (hs[i]) evhtp_headers_add_header(req->headers_out, hs[i]);

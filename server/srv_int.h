@@ -79,6 +79,9 @@ void srv__buf_free(srv_buf_t *b);
  * controls as \u00XX). s must be valid UTF-8. */
 int srv__json_string(srv_buf_t *b, const char *s, size_t n);
 
+/* v in decimal into out, NUL-terminated (at most 20 digits); returns the digits written. */
+size_t srv__fmt_u64(uint64_t v, char out[24]);
+
 /* Shortest decimal that reads back as the same double; integers without a decimal point.
  * Writes at most 32 bytes and a NUL; returns the length. Non-finite scores print as 0. */
 size_t srv__fmt_score(double score, char out[32]);

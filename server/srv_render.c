@@ -73,21 +73,24 @@ int srv__json_string(srv_buf_t *b, const char *s, size_t n) {
 /* Scores are sums of counts times powers of 0.5, so most are integers: those print exactly. */
 static int score_is_int(double x) { return fabs(x) < 9007199254740992.0 && x == trunc(x); }
 
+size_t srv__fmt_u64(uint64_t v, char out[24]) {
+  char tmp[20];
+  size_t n = 0, o = 0;
+  do {
+    tmp[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  while (n) out[o++] = tmp[--n];
+  out[o] = '\0';
+  return o;
+}
+
 size_t srv__fmt_score(double score, char out[32]) {
   if (!isfinite(score)) score = 0;
   if (score_is_int(score)) {
-    char tmp[24];
-    size_t n = 0, o = 0;
-    int neg = score < 0;
-    uint64_t v = (uint64_t)(neg ? -score : score);
-    do {
-      tmp[n++] = (char)('0' + v % 10);
-      v /= 10;
-    } while (v);
-    if (neg) out[o++] = '-';
-    while (n) out[o++] = tmp[--n];
-    out[o] = '\0';
-    return o;
+    size_t neg = score < 0;
+    if (neg) out[0] = '-';
+    return neg + srv__fmt_u64((uint64_t)(neg ? -score : score), out + neg);
   }
   int len = 0;
   for (int prec = 15; prec <= 17; prec++) {

@@ -338,6 +338,29 @@ static int run_close(run_writer_t *rw) {
   return rw->failed ? TA_EIO : 0;
 }
 
+/* Creates the next run file of the spill directory; on success the caller owns *rw (closed by
+ * run_close, then freed) and *path (kept in runs, or unlinked and freed). */
+static int run_open(agg__counter_t *c, run_writer_t **rw_out, char **path_out) {
+  size_t plen = strlen(c->spill_dir) + 48;
+  char *path = malloc(plen);
+  if (!path) return TA_ENOMEM;
+  snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
+           (unsigned long long)c->run_seq++);
+  run_writer_t *rw = malloc(sizeof *rw);
+  if (!rw || !(rw->f = fopen(path, "wbx"))) {
+    int rc = rw ? ta_error_from_errno(errno) : TA_ENOMEM;
+    free(rw);
+    free(path);
+    return rc;
+  }
+  rw->used = 0;
+  rw->failed = 0;
+  setvbuf(rw->f, NULL, _IONBF, 0); /* run_put buffers whole records itself */
+  *rw_out = rw;
+  *path_out = path;
+  return 0;
+}
+
 static void reset_table(agg__counter_t *c) {
   memset(c->slots, 0, c->cap * sizeof *c->slots);
   c->n = 0;
@@ -355,21 +378,9 @@ static int spill(agg__counter_t *c) {
     c->runs = nr;
     c->runs_cap = nc;
   }
-  size_t plen = strlen(c->spill_dir) + 48;
-  char *path = malloc(plen);
-  if (!path) return TA_ENOMEM;
-  snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
-             (unsigned long long)c->run_seq++);
-  run_writer_t *rw = malloc(sizeof *rw);
-  if (!rw || !(rw->f = fopen(path, "wbx"))) {
-    rc = rw ? ta_error_from_errno(errno) : TA_ENOMEM;
-    free(rw);
-    free(path);
-    return rc;
-  }
-  rw->used = 0;
-  rw->failed = 0;
-  setvbuf(rw->f, NULL, _IONBF, 0);
+  char *path;
+  run_writer_t *rw;
+  if ((rc = run_open(c, &rw, &path))) return rc;
   for (size_t i = 0; i < c->n_items; i++) {
     if (i + 8 < c->n_items) __builtin_prefetch(c->items[i + 8].e);
     entry_t *e = c->items[i].e;
@@ -706,21 +717,11 @@ static int merge_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *
 /* Merges runs into fewer than FAN_IN, so the final merge keeps few files and buffers open. */
 static int reduce_runs(agg__counter_t *c) {
   while (c->n_runs > FAN_IN) {
-    size_t plen = strlen(c->spill_dir) + 48;
-    char *path = malloc(plen);
-    if (!path) return TA_ENOMEM;
-    snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
-             (unsigned long long)c->run_seq++);
-    run_writer_t *rw = malloc(sizeof *rw);
-    if (!rw) {
-      free(path);
-      return TA_ENOMEM;
-    }
-    rw->used = 0;
-    rw->failed = 0;
-    rw->f = fopen(path, "wbx");
-    int rc = rw->f ? open_sources(c, 0, FAN_IN, 0) : ta_error_from_errno(errno);
-    if (rw->f) setvbuf(rw->f, NULL, _IONBF, 0);
+    char *path;
+    run_writer_t *rw;
+    int rc = run_open(c, &rw, &path);
+    if (rc) return rc;
+    rc = open_sources(c, 0, FAN_IN, 0);
     agg_week_t w;
     const char *s;
     size_t len;
@@ -730,10 +731,8 @@ static int reduce_runs(agg__counter_t *c) {
       rc = 0;
     }
     close_sources(c);
-    if (rw->f) {
-      int crc = run_close(rw);
-      if (rc == 0) rc = crc;
-    }
+    int crc = run_close(rw);
+    if (rc == 0) rc = crc;
     free(rw);
     if (rc < 0) {
       unlink(path);

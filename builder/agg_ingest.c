@@ -135,12 +135,6 @@ struct agg__ingest {
   int pending;             /* the partition whose head was returned last: advanced next time */
 };
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 void agg__hex(const unsigned char md[32], char hex[65]) {
   static const char digits[] = "0123456789abcdef";
   for (int i = 0; i < 32; i++) {
@@ -335,7 +329,7 @@ int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_di
   g->opts = opts;
   g->stats = stats;
   g->work_dir = work_dir;
-  g->t0 = now_s();
+  g->t0 = agg__now_s();
   unsigned w = opts->threads ? opts->threads : default_threads();
   if (w > MAX_WORKERS) w = MAX_WORKERS;
   if (opts->format == AGG_FORMAT_AOL) w = 1;
@@ -438,7 +432,7 @@ uint64_t agg__ingest_spills(const agg__ingest_t *g) {
 /* Under g->mu. */
 static void progress_locked(struct agg__ingest *g, int final) {
   if (!g->opts->progress) return;
-  double t = now_s();
+  double t = agg__now_s();
   if (!final && t - g->last_progress < 0.5) return;
   g->last_progress = t;
   double el = t - g->t0 > 1e-6 ? t - g->t0 : 1e-6;

@@ -134,6 +134,9 @@ void agg__ingest_free(agg__ingest_t *g);
 /* Lowercase hex of a SHA-256 digest. */
 void agg__hex(const unsigned char md[32], char hex[65]);
 
+/* Seconds on CLOCK_MONOTONIC (progress rates and the summary's run time). */
+double agg__now_s(void);
+
 /* ---- Table writer (agg_table.c) ----------------------------------------------------------- */
 
 typedef struct agg__writer agg__writer_t;

@@ -86,7 +86,7 @@ void agg_stats_format(const agg_stats_t *s, char *out, size_t cap) {
            (unsigned long long)s->spills, s->seconds);
 }
 
-static double now_s(void) {
+double agg__now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
@@ -411,7 +411,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   if (err && err_cap) err[0] = 0;
   if (strlen(dir) > 3000) return agg__fail(err, err_cap, TA_ETOOLONG, "directory name too long");
   run_t r = {.dir = dir, .opts = opts, .stats = stats, .err = err, .err_cap = err_cap};
-  double t0 = now_s();
+  double t0 = agg__now_s();
   if (mkdir(dir, 0755) != 0 && errno != EEXIST)
     return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
   int lock_fd = -1;
@@ -575,6 +575,6 @@ out:
   if (rc) remove_flat_dir(dir, AGG__TXN_TMP);
   remove_flat_dir(dir, AGG__WORK);
   close(lock_fd);
-  stats->seconds = now_s() - t0;
+  stats->seconds = agg__now_s() - t0;
   return rc;
 }

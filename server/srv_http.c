@@ -8,6 +8,9 @@
  *   - '+' is not decoded and evhtp_unescape_string writes no NUL: we parse the raw query
  *     string ourselves (srv_query.c).
  *   - HEAD replies carry a body: for HEAD we set Content-Length and add no body.
+ *   - evhtp_request_set_keepalive(req, 0) does nothing (it only ever sets the flag): a reply
+ *     that must close its connection clears the request's keep-alive flag itself
+ *     (close_after_reply).
  *   - Pipelined requests stall: the parser stops after one message and nothing makes it look at
  *     the bytes left in the input buffer until more arrive. Each connection's bufferevent
  *     callbacks are wrapped (conn_read/conn_write): the bytes after the current request's
@@ -370,10 +373,14 @@ typedef struct {
   uint64_t t0;
 } reply_t;
 
+/* The reply to req says "Connection: close" (HTTP/1.1; HTTP/1.0: no keep-alive), and libevhtp's
+ * write callback closes the connection once it is out. */
+static void close_after_reply(evhtp_request_t *req) { req->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE; }
+
 /* Sends body[0..n) (omitted for HEAD, with its Content-Length kept) and counts the request. */
 static void reply_send(reply_t *r, int status, const char *ctype, const void *body, size_t n) {
   evhtp_request_t *req = r->req;
-  if (r->w->draining) evhtp_request_set_keepalive(req, 0);
+  if (r->w->draining) close_after_reply(req);
   if (ctype) add_header(req, "Content-Type", ctype, 0);
   if (req->method == htp_method_HEAD || status == 304 || status == 204) {
     if (status != 304 && status != 204) {
@@ -517,7 +524,7 @@ static int search_send_200(reply_t *r, const char *block, const char *body, size
  * taken out again as soon as libevhtp has serialized the reply. */
 static void search_send(reply_t *r, int status, const char *block, const char *body, size_t n) {
   evhtp_request_t *req = r->req;
-  if (r->w->draining) evhtp_request_set_keepalive(req, 0);
+  if (r->w->draining) close_after_reply(req);
   r->status = status;
   r->body_len = n;
   if (status == 200 && search_send_200(r, block, body, n) == 0) return;

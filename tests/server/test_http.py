@@ -448,9 +448,29 @@ try:
     st, _, _ = srv.get("/healthz")
     C.eq(st, 200, "healthz after the swaps")
 
-    # ---- SIGTERM with an idle keep-alive connection open: drains, exits 0 --------------------
+    # ---- SIGTERM with an idle keep-alive connection open and a request half sent: the request
+    # is answered with "Connection: close" (evhtp_request_set_keepalive(req, 0) is a no-op in
+    # libevhtp 1.2.18) and its connection closed at once; drains, exits 0 -------------------
     idle = srv.conn()
     st, _, _ = srv.get("/healthz", conn=idle)
+    half = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+    half.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+    time.sleep(0.5)
+    srv.signal(signal.SIGTERM)
+    time.sleep(0.5)
+    t0 = time.time()
+    half.sendall(b"\r\n")
+    out = b""
+    while True:
+        d = half.recv(65536)
+        if not d:
+            break
+        out += d
+    half.close()
+    C.check(out.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in out,
+            "a request in flight at SIGTERM is answered with Connection: close")
+    C.check(time.time() - t0 < 4.0, "and its connection closed at once (%.1f s), not at the "
+            "drain deadline" % (time.time() - t0))
     rc = srv.stop()
     C.eq(rc, 0, "exit status after SIGTERM")
     idle.close()

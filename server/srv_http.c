@@ -23,8 +23,9 @@
  *     a request line the parser would drop unanswered.
  *
  * Threads: each worker has its own event_base, evhtp_t and SO_REUSEPORT socket on the same
- * port, so workers share nothing but the trie mapping (srv_state.c) and the kernel spreads the
- * connections. Shutdown (SIGTERM/SIGINT): every worker closes its listener, closes idle
+ * port, so workers share nothing but the trie mapping (srv_state.c). A connection goes to the
+ * worker of the CPU its SYN came in on, under a balance guard ("Placing connections" below).
+ * Shutdown (SIGTERM/SIGINT): every worker closes its listener, closes idle
  * connections, answers the requests in flight with "Connection: close", and exits its loop when
  * its last connection is gone (or after SRV_DRAIN_SECONDS).
  */
@@ -35,12 +36,15 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_struct.h> /* ev_read, ev_write: conn_socket_read, conn_write_now */
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <event2/thread.h>
 #include <evhtp/evhtp.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +57,7 @@
 #define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
 #define SRV_LINGER_SECONDS 2    /* after a gate reply: wait this long for the client's EOF */
 #define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
+#define SRV_PLACE_NORMAL (-1)  /* srv_t.place: by CPU, or the kernel's hash */
 #define SRV_READ_CHUNK 16384    /* bytes read from a socket at once (libevent's default) */
 
 /* The demo page, embedded at build time (srv.cmake). */
@@ -99,6 +104,8 @@ static void conn_read(struct bufferevent *bev, void *arg);
 static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 static void conn_write_now(srv_conn_t *c);
+static void place_update(srv_worker_t *w);
+static int place_unload(srv_worker_t *w, uint64_t now);
 static void conn_socket_read(evutil_socket_t fd, short what, void *arg);
 
 static void conn_unlink(srv_conn_t *c) {
@@ -108,6 +115,8 @@ static void conn_unlink(srv_conn_t *c) {
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->n_conns--;
+  atomic_store_explicit(&w->m->connections, w->n_conns, memory_order_relaxed);
+  place_update(w);
 }
 
 static void conn_destroy(srv_conn_t *c) {
@@ -169,6 +178,8 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   if (w->conns) w->conns->prev = c;
   w->conns = c;
   w->n_conns++;
+  atomic_store_explicit(&w->m->connections, w->n_conns, memory_order_relaxed);
+  place_update(w);
   return EVHTP_RES_OK;
 }
 
@@ -827,6 +838,10 @@ static void http_request(evhtp_request_t *req, void *arg) {
   reply_t r = {w, req, SRV_EP_OTHER, 0, 0, srv__mono_ns()};
   srv_conn_t *c = conn_of(req->conn);
   if (c) c->at_start = 1; /* the parser has the whole request: next byte starts another */
+  if (c && place_unload(w, r.t0)) {
+    close_after_reply(req);
+    srv__metrics_bump(&w->m->rebalanced, 1);
+  }
 
   const char *path = req->uri && req->uri->path && req->uri->path->full
                          ? req->uri->path->full : "";
@@ -983,6 +998,114 @@ static void worker_fini(srv_worker_t *w) {
   }
 }
 
+/* ---- Placing connections ------------------------------------------------------------------
+ * A program on the SO_REUSEPORT group (classic BPF, SO_ATTACH_REUSEPORT_CBPF) sends each new
+ * connection to the worker whose index is the CPU its SYN was handled on, modulo the workers,
+ * instead of the kernel's hash of the addresses. A client thread's connections then share one
+ * worker, and that worker and the thread wake each other on one CPU. On loopback under wrk
+ * (two client threads and two workers on two CPUs) p99 went from 4.5 ms with the hash, where
+ * every worker serves both client threads and the scheduler moves it between CPUs about once
+ * per 100 requests, to about 1 ms whenever the client threads connected from different CPUs
+ * (BENCHMARKS.md). Over a NIC the SYN's CPU is the one its receive queue is steered to, so a
+ * connection's packets and its worker stay on one CPU.
+ *
+ * Connections from one CPU all go to one worker, which would leave the others idle (a proxy on
+ * one CPU, or client threads that all connected from the same CPU). So a balance guard watches
+ * the workers' connection counts. Once the most loaded worker has held more than
+ * max(2, total/8) connections above the least loaded for SRV_PLACE_PATIENCE_NS (a burst of
+ * connects from several CPUs evens out before that), new connections all go to the least
+ * loaded (a one-instruction program), and the most loaded answers each request with
+ * "Connection: close", so that the client's next connection goes there too. Both stop as soon
+ * as the counts are back within the margin. With more workers than CPUs, or if the kernel
+ * refuses the program, the normal placement is the kernel's hash, under the same guard. */
+
+#define SRV_PLACE_PATIENCE_NS 1000000000ull
+
+/* Installs placement place (SRV_PLACE_NORMAL or a worker index) on the group of socket fd. */
+static int place_attach(srv_t *s, int fd, int place) {
+  struct sock_filter by_cpu[] = {
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, s->threads},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  struct sock_filter to_worker[] = {{BPF_RET | BPF_K, 0, 0, (uint32_t)place}};
+  struct sock_fprog prog = {.len = 3, .filter = by_cpu};
+  if (place >= 0) prog = (struct sock_fprog){.len = 1, .filter = to_worker};
+  else if (!s->place_by_cpu) {
+    int unused = 0; /* back to the kernel's hash: no program (ENOENT if there was none) */
+    return setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof unused) != 0 &&
+                   errno != ENOENT
+               ? -1
+               : 0;
+  }
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
+/* 1 if the workers' connection counts are out of balance; then *most is the most loaded worker
+ * and *least the least loaded. */
+static int place_imbalanced(const srv_t *s, unsigned *most, unsigned *least) {
+  uint64_t total = 0, lo = UINT64_MAX, hi = 0;
+  for (unsigned i = 0; i < s->threads; i++) {
+    uint64_t n = atomic_load_explicit(&s->wmetrics[i].connections, memory_order_relaxed);
+    total += n;
+    if (n < lo) lo = n, *least = i;
+    if (n > hi) hi = n, *most = i;
+  }
+  uint64_t margin = total / 8 > 2 ? total / 8 : 2;
+  return hi - lo > margin;
+}
+
+/* Sets the placement to want, if it is not that already. */
+static void place_set(srv_worker_t *w, int want) {
+  srv_t *s = w->srv;
+  if (want == atomic_load(&s->place)) return;
+  pthread_mutex_lock(&s->place_mu);
+  if (want != atomic_load(&s->place) &&
+      place_attach(s, evconnlistener_get_fd(w->htp->server), want) == 0)
+    atomic_store(&s->place, want);
+  pthread_mutex_unlock(&s->place_mu);
+}
+
+/* After worker w's count changed: starts or stops the clock of an imbalance, and turns the
+ * guard off once the counts are back within the margin. */
+static void place_update(srv_worker_t *w) {
+  srv_t *s = w->srv;
+  if (s->threads < 2 || w->draining) return;
+  unsigned most = 0, least = 0;
+  if (place_imbalanced(s, &most, &least)) {
+    uint64_t none = 0;
+    atomic_compare_exchange_strong(&s->unbalanced_since, &none, srv__mono_ns());
+    return;
+  }
+  atomic_store(&s->unbalanced_since, 0);
+  place_set(w, SRV_PLACE_NORMAL);
+}
+
+/* For each request on worker w (now: its start): 1 if the guard is on and w is the worker it
+ * unloads, so that the reply closes the connection. One relaxed load while balanced. */
+static int place_unload(srv_worker_t *w, uint64_t now) {
+  srv_t *s = w->srv;
+  uint64_t since = atomic_load_explicit(&s->unbalanced_since, memory_order_relaxed);
+  if (since == 0 || now - since < SRV_PLACE_PATIENCE_NS || w->draining) return 0;
+  unsigned most = 0, least = 0;
+  if (!place_imbalanced(s, &most, &least)) return 0;
+  place_set(w, (int)least);
+  return most == w->id;
+}
+
+/* Once the group is complete: the CPU program if there are no more workers than CPUs. */
+static void place_start(srv_t *s) {
+  if (s->threads < 2) return;
+  cpu_set_t cpus;
+  s->place_by_cpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
+                    (unsigned)CPU_COUNT(&cpus) >= s->threads;
+  if (s->place_by_cpu && place_attach(s, s->listen_fds[0], SRV_PLACE_NORMAL) != 0) {
+    srv__log("SO_ATTACH_REUSEPORT_CBPF: %s; connections are placed by the kernel's hash",
+             strerror(errno));
+    s->place_by_cpu = 0;
+  }
+}
+
 /* ---- Listening sockets -------------------------------------------------------------------- */
 
 static int listen_split(const char *spec, char *host, size_t host_cap, char *port,
@@ -1054,6 +1177,7 @@ static int listen_open(srv_t *s, const char *spec) {
                                          : ((struct sockaddr_in *)&addr)->sin_port);
     }
   }
+  place_start(s);
   return 0;
 }
 
@@ -1104,6 +1228,7 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   s->access_log = cfg->access_log;
   s->started_at = srv__now();
   pthread_mutex_init(&s->reload_mu, NULL);
+  pthread_mutex_init(&s->place_mu, NULL);
   pthread_cond_init(&s->reload_cv, NULL);
   pthread_cond_init(&s->reload_done_cv, NULL);
   s->trie_path = dup_or_null(cfg->trie_path);
@@ -1126,6 +1251,8 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
       atomic_init(&s->hazard[i], NULL);
     }
     atomic_init(&s->current, NULL);
+    atomic_init(&s->place, SRV_PLACE_NORMAL);
+    atomic_init(&s->unbalanced_since, 0);
   }
   if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
   if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
@@ -1165,8 +1292,11 @@ int srv_run(srv_t *s) {
     else
       s->workers[i].started = 1;
   }
-  if (rc == 0) srv__log("listening on http://%s:%d/ (%u worker thread%s)", s->listen_host,
-                        s->port, s->threads, s->threads == 1 ? "" : "s");
+  if (rc == 0)
+    srv__log("listening on http://%s:%d/ (%u worker thread%s%s)", s->listen_host, s->port,
+             s->threads, s->threads == 1 ? "" : "s",
+             s->threads == 1 ? "" : s->place_by_cpu ? ", connections placed by CPU"
+                                                    : ", connections placed by hash");
   while (rc == 0) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;
@@ -1201,6 +1331,7 @@ void srv_free(srv_t *s) {
     free(t);
   }
   pthread_mutex_destroy(&s->reload_mu);
+  pthread_mutex_destroy(&s->place_mu);
   pthread_cond_destroy(&s->reload_cv);
   pthread_cond_destroy(&s->reload_done_cv);
   free(s->listen_fds);

@@ -158,6 +158,8 @@ typedef struct {
   _Atomic uint64_t rejected_by_gate;  /* answered 400/414/431 before libevhtp's parser */
   _Atomic uint64_t cache_lookups[2]; /* /search answer cache: [0] hits, [1] misses */
   _Atomic uint64_t cache_bytes, cache_entries; /* gauges of this worker's cache */
+  _Atomic uint64_t connections;       /* gauge: open connections of this worker */
+  _Atomic uint64_t rebalanced;        /* connections closed by the balance guard */
   _Atomic uint64_t write_now[2];      /* replies written at once: [0] whole, [1] not (partial,
                                        * EAGAIN or error: the rest went the normal way) */
 } srv_wmetrics_t;
@@ -231,6 +233,13 @@ struct srv {
 
   int port;
   int *listen_fds;              /* one SO_REUSEPORT socket per worker */
+  /* Where new connections go (srv_http.c, "Placing connections"): -1 the normal placement (by
+   * CPU if place_by_cpu, else the kernel's hash), k >= 0 worker k while the balance guard is
+   * on. Changed by workers under place_mu, read by them without it. */
+  int place_by_cpu;
+  _Atomic int place;
+  _Atomic uint64_t unbalanced_since; /* srv__mono_ns() when the counts went out of balance; 0 */
+  pthread_mutex_t place_mu;
   srv_worker_t *workers;
 
   /* Current trie; workers publish the pointer they use in hazard[w] (srv_state.c). */

@@ -9,8 +9,9 @@
  * typeahead_filter_* (srv_filters.c: hits by rule kind, rule counts, rule loads) and
  * typeahead_gate_rejects_total
  * (requests answered 400/414/431 before libevhtp's parser saw them),
- * typeahead_answer_cache_* (srv_cache.c: hits and misses, entries, bytes) and
- * typeahead_replies_written_at_once_total{result} (srv_http.c, conn_write_now).
+ * typeahead_answer_cache_* (srv_cache.c: hits and misses, entries, bytes),
+ * typeahead_connections{worker} and typeahead_connections_rebalanced_total (srv_http.c, placing
+ * connections) and typeahead_replies_written_at_once_total{result} (srv_http.c, conn_write_now).
  */
 #include "srv_int.h"
 
@@ -160,6 +161,17 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
             (unsigned long long)sum(s, FIELD_OFF(cache_lookups[1])),
             (unsigned long long)sum(s, FIELD_OFF(cache_entries)),
             (unsigned long long)sum(s, FIELD_OFF(cache_bytes)));
+  rc |= put(b, "# HELP typeahead_connections Open client connections, by worker thread.\n"
+               "# TYPE typeahead_connections gauge\n");
+  for (unsigned i = 0; i < s->threads; i++)
+    rc |= put(b, "typeahead_connections{worker=\"%u\"} %llu\n", i,
+              (unsigned long long)atomic_load_explicit(&s->wmetrics[i].connections,
+                                                       memory_order_relaxed));
+  rc |= put(b, "# HELP typeahead_connections_rebalanced_total Connections closed after a reply "
+               "(Connection: close) to move them off the most loaded worker.\n"
+               "# TYPE typeahead_connections_rebalanced_total counter\n"
+               "typeahead_connections_rebalanced_total %llu\n",
+            (unsigned long long)sum(s, FIELD_OFF(rebalanced)));
   rc |= put(b, "# HELP typeahead_replies_written_at_once_total Replies written to the socket "
                "as soon as the handler returned, by result (partial: the rest went out when the "
                "socket was writable).\n"

@@ -1029,9 +1029,14 @@ static int place_attach(srv_t *s, int fd, int place) {
       {BPF_RET | BPF_A, 0, 0, 0},
   };
   struct sock_filter to_worker[] = {{BPF_RET | BPF_K, 0, 0, (uint32_t)place}};
-  struct sock_fprog prog = {.len = 3, .filter = by_cpu};
-  if (place >= 0) prog = (struct sock_fprog){.len = 1, .filter = to_worker};
-  else if (!s->place_by_cpu) {
+  struct sock_fprog prog;
+  memset(&prog, 0, sizeof prog); /* the padding after len goes to the kernel too */
+  prog.len = 3;
+  prog.filter = by_cpu;
+  if (place >= 0) {
+    prog.len = 1;
+    prog.filter = to_worker;
+  } else if (!s->place_by_cpu) {
     int unused = 0; /* back to the kernel's hash: no program (ENOENT if there was none) */
     return setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof unused) != 0 &&
                    errno != ENOENT

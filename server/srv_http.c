@@ -1002,11 +1002,11 @@ static void worker_fini(srv_worker_t *w) {
  * A program on the SO_REUSEPORT group (classic BPF, SO_ATTACH_REUSEPORT_CBPF) sends each new
  * connection to the worker whose index is the CPU its SYN was handled on, modulo the workers,
  * instead of the kernel's hash of the addresses. A client thread's connections then share one
- * worker, and that worker and the thread wake each other on one CPU. On loopback under wrk
- * (two client threads and two workers on two CPUs) p99 went from 4.5 ms with the hash, where
- * every worker serves both client threads and the scheduler moves it between CPUs about once
- * per 100 requests, to about 1 ms whenever the client threads connected from different CPUs
- * (BENCHMARKS.md). Over a NIC the SYN's CPU is the one its receive queue is steered to, so a
+ * worker, and that worker and the thread wake each other on one CPU. With the hash every
+ * worker served every client thread, and the scheduler moved it between CPUs about once per
+ * 100 requests: under wrk -t2 -c64 on two shared CPUs, p99 was 3.6 ms (median of 3 rounds); it
+ * is under 1 ms in the rounds where wrk's threads connected from different CPUs (docs/server.md,
+ * BENCHMARKS.md). Over a NIC the SYN's CPU is the one its receive queue is steered to, so a
  * connection's packets and its worker stay on one CPU.
  *
  * Connections from one CPU all go to one worker, which would leave the others idle (a proxy on

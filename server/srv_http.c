@@ -105,7 +105,7 @@ static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 static void conn_write_now(srv_conn_t *c);
 static void place_update(srv_worker_t *w);
-static int place_unload(srv_worker_t *w, uint64_t now);
+static int place_unload(srv_worker_t *w, evutil_socket_t fd, uint64_t now);
 static void conn_socket_read(evutil_socket_t fd, short what, void *arg);
 
 static void conn_unlink(srv_conn_t *c) {
@@ -838,7 +838,7 @@ static void http_request(evhtp_request_t *req, void *arg) {
   reply_t r = {w, req, SRV_EP_OTHER, 0, 0, srv__mono_ns()};
   srv_conn_t *c = conn_of(req->conn);
   if (c) c->at_start = 1; /* the parser has the whole request: next byte starts another */
-  if (c && place_unload(w, r.t0)) {
+  if (c && place_unload(w, bufferevent_getfd(c->bev), r.t0)) {
     close_after_reply(req);
     srv__metrics_bump(&w->m->rebalanced, 1);
   }
@@ -1014,9 +1014,10 @@ static void worker_fini(srv_worker_t *w) {
  * the workers' connection counts. Once the most loaded worker has held more than
  * max(2, total/8) connections above the least loaded for SRV_PLACE_PATIENCE_NS (a burst of
  * connects from several CPUs evens out before that), new connections all go to the least
- * loaded (a one-instruction program), and the most loaded answers each request with
- * "Connection: close", so that the client's next connection goes there too. Both stop as soon
- * as the counts are back within the margin. With more workers than CPUs, or if the kernel
+ * loaded (a one-instruction program), and the most loaded answers requests with
+ * "Connection: close", so that the client's next connection goes there too: first only
+ * requests that came in on another CPU than its own (place_unload), then any. Both stop as
+ * soon as the counts are back within the margin. With more workers than CPUs, or if the kernel
  * refuses the program, the normal placement is the kernel's hash, under the same guard. */
 
 #define SRV_PLACE_PATIENCE_NS 1000000000ull
@@ -1086,16 +1087,25 @@ static void place_update(srv_worker_t *w) {
   place_set(w, SRV_PLACE_NORMAL);
 }
 
-/* For each request on worker w (now: its start): 1 if the guard is on and w is the worker it
- * unloads, so that the reply closes the connection. One relaxed load while balanced. */
-static int place_unload(srv_worker_t *w, uint64_t now) {
+/* For each request on connection fd of worker w (now: its start): 1 if the guard is on and w
+ * is the worker it unloads, so that the reply closes the connection. One relaxed load while
+ * balanced. The guard first closes the connections whose packets come in on a CPU that is not
+ * w's (SO_INCOMING_CPU: on loopback, the CPU the client thread sent from), so that a client
+ * thread that has moved to another CPU takes its connections to the worker of that CPU; after
+ * twice its patience, any connection. */
+static int place_unload(srv_worker_t *w, evutil_socket_t fd, uint64_t now) {
   srv_t *s = w->srv;
   uint64_t since = atomic_load_explicit(&s->unbalanced_since, memory_order_relaxed);
   if (since == 0 || now - since < SRV_PLACE_PATIENCE_NS || w->draining) return 0;
   unsigned most = 0, least = 0;
   if (!place_imbalanced(s, &most, &least)) return 0;
   place_set(w, (int)least);
-  return most == w->id;
+  if (most != w->id) return 0;
+  if (now - since >= 2 * SRV_PLACE_PATIENCE_NS || !s->place_by_cpu) return 1;
+  int cpu = -1;
+  socklen_t len = sizeof cpu;
+  return getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) == 0 && cpu >= 0 &&
+         (unsigned)cpu % s->threads != w->id;
 }
 
 /* Once the group is complete: the CPU program if there are no more workers than CPUs. */

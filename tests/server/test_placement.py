@@ -6,7 +6,8 @@ CPU its SYN came in on: on loopback, the CPU of the thread that called connect()
 test pins. The balance guard: once one worker has held more than max(2, total/8) connections
 above the other for a second, new connections go to the other, and its replies say
 "Connection: close" until the counts are back within that margin, each one counted in
-typeahead_connections_rebalanced_total; so connections from one CPU end up spread too. Clients that reconnect when told to lose no request.
+typeahead_connections_rebalanced_total; for one more second only to requests sent from a CPU
+other than the worker's, then to any. So connections from one CPU end up spread too. Clients that reconnect when told to lose no request.
 Counts are read from typeahead_connections{worker} in /metrics.
 """
 import argparse
@@ -37,6 +38,7 @@ CPUS = sorted(os.sched_getaffinity(0))
 REQ = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
 SETTLE = 0.2  # time for the server to see a client's close before the next step
 PATIENCE = 1.0  # how long an imbalance lasts before the guard acts (SRV_PLACE_PATIENCE_NS)
+# (then for PATIENCE more it closes only connections whose client sends from another CPU)
 
 
 def margin(total):
@@ -129,16 +131,27 @@ try:
         for s in on1:
             s.close()
         time.sleep(SETTLE)
+        def ask_from(cpu, s):
+            return on_cpu(cpu, lambda: (s.sendall(REQ), read_reply(s))[1])
         for s in on0[:2]:  # before the guard's patience is out: kept
-            s.sendall(REQ)
-            C.eq(read_reply(s), (b"HTTP/1.1 200 OK", False), "kept while the imbalance is new")
+            C.eq(ask_from(CPUS[1], s), (b"HTTP/1.1 200 OK", False),
+                 "kept while the imbalance is new")
         time.sleep(PATIENCE + SETTLE)
-        want_closes, n0 = 0, 8
+        # Within the second second: a request sent from the worker's own CPU keeps its
+        # connection, one sent from the other CPU closes it.
+        C.eq(ask_from(CPUS[0], on0[2]), (b"HTTP/1.1 200 OK", False),
+             "guard on: a connection whose client sends from the worker's CPU is kept")
+        C.eq(ask_from(CPUS[1], on0[3]), (b"HTTP/1.1 200 OK", True),
+             "guard on: a connection whose client sends from the other CPU is closed first")
+        C.eq(on0[3].recv(1), b"", "the server closes after Connection: close")
+        on0[3].close()
+        closes_seen = 1
+        time.sleep(PATIENCE + SETTLE)  # then any connection
+        want_closes, n0 = 1, 7
         while n0 - 0 > margin(n0):
             n0 -= 1
             want_closes += 1
-        closes_seen = 0
-        for s in on0:
+        for s in on0[:3] + on0[4:]:
             s.sendall(REQ)
             status, closes = read_reply(s)
             C.eq(status, b"HTTP/1.1 200 OK", "request on the loaded worker answered")
@@ -183,7 +196,7 @@ try:
     for i in range(24):
         held.append(None)
         ask(i)
-    time.sleep(PATIENCE + SETTLE)
+    time.sleep(2 * PATIENCE + SETTLE)
     for i in range(24):
         ask(i)
     by_worker, rebalanced = metrics(srv)
@@ -227,8 +240,8 @@ try:
         for s in conns:
             if s is not None:
                 s.close()
-    # 32 connections from one CPU, for three times the guard's patience.
-    threads = [threading.Thread(target=client, args=(8, 3 * PATIENCE)) for _ in range(4)]
+    # 32 connections from one CPU, for four times the guard's patience.
+    threads = [threading.Thread(target=client, args=(8, 4 * PATIENCE)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:

@@ -104,6 +104,14 @@ class Server:
         self.log.close()
         return rc
 
+    def finish(self, checker, name="server", tail=4000):
+        """For a finally block: kills the server if it still runs, and prints the end of its
+        log if a check failed."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        if checker.failures:
+            print("---- %s log ----\n" % name + self.text()[-tail:])
+
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
@@ -136,6 +144,16 @@ class Server:
             pass
         s.close()
         return out
+
+
+def recv_until_close(s):
+    """Everything s receives until the peer closes."""
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return out
+        out += d
 
 
 def count_responses(data):

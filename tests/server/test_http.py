@@ -21,7 +21,7 @@ import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import (Checker, Server, build_trie, make_freq, msgpack_decode, prefixes_of,
-                        split_responses)
+                        recv_until_close, split_responses)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--serve", required=True)
@@ -460,12 +460,7 @@ try:
     time.sleep(0.5)
     t0 = time.time()
     half.sendall(b"\r\n")
-    out = b""
-    while True:
-        d = half.recv(65536)
-        if not d:
-            break
-        out += d
+    out = recv_until_close(half)
     half.close()
     C.check(out.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in out,
             "a request in flight at SIGTERM is answered with Connection: close")
@@ -475,10 +470,7 @@ try:
     C.eq(rc, 0, "exit status after SIGTERM")
     idle.close()
 finally:
-    if srv.proc.poll() is None:
-        srv.proc.kill()
-    if C.failures:
-        print("---- server log ----\n" + srv.text()[-6000:])
+    srv.finish(C, tail=6000)
 
 # ---- Without a token file admin is off; without a trie: 503 until one appears --------------
 missing = os.path.join(work, "later.trie")
@@ -501,10 +493,7 @@ try:
     srv2.signal(signal.SIGINT)
     C.eq(srv2.stop(), 0, "exit status after SIGINT")
 finally:
-    if srv2.proc.poll() is None:
-        srv2.proc.kill()
-    if C.failures:
-        print("---- server 2 log ----\n" + srv2.text()[-3000:])
+    srv2.finish(C, "server 2", tail=3000)
 
 shutil.rmtree(work, ignore_errors=True)
 C.done("test_http")

@@ -13,6 +13,7 @@ Counts are read from typeahead_connections{worker} in /metrics.
 import argparse
 import os
 import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -86,18 +87,8 @@ def connect_and_ask(port):
 def metrics(srv, cpu=CPUS[0]):
     """(connections by worker, rebalanced total), read from a connection made on cpu and
     closed; its own connection is in the counts."""
-    def fetch():
-        s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            data += d
-        s.close()
-        return data.decode()
-    text = on_cpu(cpu, fetch)
+    text = on_cpu(cpu, lambda: srv.raw(
+        b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", wait=30)).decode()
     by_worker = {int(w): int(n) for w, n in
                  re.findall(r'^typeahead_connections\{worker="(\d+)"\} (\d+)$', text, re.M)}
     rebalanced = int(re.search(r"^typeahead_connections_rebalanced_total (\d+)$", text,
@@ -255,8 +246,6 @@ try:
     C.eq(sum(by_worker.values()), 1, "every connection closed is gone from the counts")
     C.eq(srv.stop(), 0, "exit status after SIGTERM")
 finally:
-    if srv.proc.poll() is None:
-        srv.proc.kill()
-    if C.failures:
-        print("---- server log ----\n" + srv.text()[-4000:])
+    srv.finish(C)
+shutil.rmtree(work, ignore_errors=True)
 C.done("test_placement")

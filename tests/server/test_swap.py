@@ -207,9 +207,6 @@ try:
     C.eq(answers(), ans_b, "final answers are those of the last good file")
     C.eq(srv.stop(), 0, "exit status after SIGTERM")
 finally:
-    if srv.proc.poll() is None:
-        srv.proc.kill()
-    if C.failures:
-        print("---- server log ----\n" + srv.text()[-4000:])
+    srv.finish(C)
 shutil.rmtree(work, ignore_errors=True)
 C.done("test_swap")

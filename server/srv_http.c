@@ -57,7 +57,7 @@
 #define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
 #define SRV_LINGER_SECONDS 2    /* after a gate reply: wait this long for the client's EOF */
 #define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
-#define SRV_PLACE_NORMAL (-1)  /* srv_t.place: by CPU, or the kernel's hash */
+#define SRV_PLACE_NORMAL (-1)  /* srv_t.place: by CPU */
 #define SRV_READ_CHUNK 16384    /* bytes read from a socket at once (libevent's default) */
 
 /* The demo page, embedded at build time (srv.cmake). */
@@ -77,6 +77,7 @@ struct srv_worker {
   int draining;
   srv_conn_t *conns;            /* open connections (for draining) */
   size_t n_conns;
+  size_t n_leaving;              /* of those, told to go by the balance guard, not gone yet */
   struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
   srv_buf_t out;                /* response body, reused */
   srv_buf_t wire;               /* a whole /search reply (search_send_200), reused */
@@ -95,6 +96,7 @@ struct srv_conn {
   int at_start;                 /* the next input byte starts a request */
   int closing;                  /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
+  int leaving;                  /* the balance guard closes it after this reply */
   srv_conn_t *prev, *next;
 };
 
@@ -115,6 +117,7 @@ static void conn_unlink(srv_conn_t *c) {
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->n_conns--;
+  if (c->leaving) w->n_leaving--;
   atomic_store_explicit(&w->m->connections, w->n_conns, memory_order_relaxed);
   place_update(w);
 }
@@ -838,8 +841,11 @@ static void http_request(evhtp_request_t *req, void *arg) {
   reply_t r = {w, req, SRV_EP_OTHER, 0, 0, srv__mono_ns()};
   srv_conn_t *c = conn_of(req->conn);
   if (c) c->at_start = 1; /* the parser has the whole request: next byte starts another */
-  if (c && place_unload(w, bufferevent_getfd(c->bev), r.t0)) {
+  if (c && !c->leaving && (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) &&
+      place_unload(w, bufferevent_getfd(c->bev), r.t0)) {
     close_after_reply(req);
+    c->leaving = 1;
+    w->n_leaving++;
     srv__metrics_bump(&w->m->rebalanced, 1);
   }
 
@@ -1018,11 +1024,15 @@ static void worker_fini(srv_worker_t *w) {
  * "Connection: close", so that the client's next connection goes there too: first only
  * requests that came in on another CPU than its own (place_unload), then any. Both stop as
  * soon as the counts are back within the margin. With more workers than CPUs, or if the kernel
- * refuses the program, the normal placement is the kernel's hash, under the same guard. */
+ * refuses the program, connections are placed by the kernel's hash, which spreads them, and
+ * there is no guard. The program returns an index in the SO_REUSEPORT group, which holds our
+ * workers' sockets in listen() order: another process listening on the same port (same user,
+ * SO_REUSEPORT) would shift them, so the port must not be shared. */
 
 #define SRV_PLACE_PATIENCE_NS 1000000000ull
 
-/* Installs placement place (SRV_PLACE_NORMAL or a worker index) on the group of socket fd. */
+/* Installs placement place (SRV_PLACE_NORMAL: by CPU, or a worker index) on the group of
+ * socket fd. */
 static int place_attach(srv_t *s, int fd, int place) {
   struct sock_filter by_cpu[] = {
       {BPF_LD | BPF_W | BPF_ABS, 0, 0, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU)},
@@ -1037,12 +1047,6 @@ static int place_attach(srv_t *s, int fd, int place) {
   if (place >= 0) {
     prog.len = 1;
     prog.filter = to_worker;
-  } else if (!s->place_by_cpu) {
-    int unused = 0; /* back to the kernel's hash: no program (ENOENT if there was none) */
-    return setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof unused) != 0 &&
-                   errno != ENOENT
-               ? -1
-               : 0;
   }
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
 }
@@ -1076,7 +1080,7 @@ static void place_set(srv_worker_t *w, int want) {
  * guard off once the counts are back within the margin. */
 static void place_update(srv_worker_t *w) {
   srv_t *s = w->srv;
-  if (s->threads < 2 || w->draining) return;
+  if (!s->place_by_cpu || w->draining) return;
   unsigned most = 0, least = 0;
   if (place_imbalanced(s, &most, &least)) {
     uint64_t none = 0;
@@ -1096,12 +1100,18 @@ static void place_update(srv_worker_t *w) {
 static int place_unload(srv_worker_t *w, evutil_socket_t fd, uint64_t now) {
   srv_t *s = w->srv;
   uint64_t since = atomic_load_explicit(&s->unbalanced_since, memory_order_relaxed);
-  if (since == 0 || now - since < SRV_PLACE_PATIENCE_NS || w->draining) return 0;
+  /* since can be later than now: another worker set it after this request began. */
+  if (since == 0 || now < since || now - since < SRV_PLACE_PATIENCE_NS || w->draining) return 0;
   unsigned most = 0, least = 0;
   if (!place_imbalanced(s, &most, &least)) return 0;
   place_set(w, (int)least);
   if (most != w->id) return 0;
-  if (now - since >= 2 * SRV_PLACE_PATIENCE_NS || !s->place_by_cpu) return 1;
+  /* Connections told to go in this loop pass are still counted: tell no more than the
+   * imbalance needs. */
+  uint64_t lo = atomic_load_explicit(&s->wmetrics[least].connections, memory_order_relaxed);
+  uint64_t left = w->n_conns - w->n_leaving;
+  if (left <= lo || left - lo <= 2) return 0;
+  if (now - since >= 2 * SRV_PLACE_PATIENCE_NS) return 1;
   int cpu = -1;
   socklen_t len = sizeof cpu;
   return getsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, &len) == 0 && cpu >= 0 &&

@@ -233,9 +233,9 @@ struct srv {
 
   int port;
   int *listen_fds;              /* one SO_REUSEPORT socket per worker */
-  /* Where new connections go (srv_http.c, "Placing connections"): -1 the normal placement (by
-   * CPU if place_by_cpu, else the kernel's hash), k >= 0 worker k while the balance guard is
-   * on. Changed by workers under place_mu, read by them without it. */
+  /* Where new connections go (srv_http.c, "Placing connections"): if place_by_cpu, -1 by CPU,
+   * k >= 0 worker k while the balance guard is on (changed by workers under place_mu, read by
+   * them without it); else the kernel's hash. */
   int place_by_cpu;
   _Atomic int place;
   _Atomic uint64_t unbalanced_since; /* srv__mono_ns() when the counts went out of balance; 0 */

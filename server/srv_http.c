@@ -110,6 +110,13 @@ static void place_update(srv_worker_t *w);
 static int place_unload(srv_worker_t *w, evutil_socket_t fd, uint64_t now);
 static void conn_socket_read(evutil_socket_t fd, short what, void *arg);
 
+/* Worker w's connection count changed: publishes it (/metrics, the balance guard) and lets the
+ * guard look. */
+static void conns_changed(srv_worker_t *w) {
+  atomic_store_explicit(&w->m->connections, w->n_conns, memory_order_relaxed);
+  place_update(w);
+}
+
 static void conn_unlink(srv_conn_t *c) {
   srv_worker_t *w = c->w;
   if (c->prev) c->prev->next = c->next;
@@ -118,8 +125,7 @@ static void conn_unlink(srv_conn_t *c) {
   c->prev = c->next = NULL;
   w->n_conns--;
   if (c->leaving) w->n_leaving--;
-  atomic_store_explicit(&w->m->connections, w->n_conns, memory_order_relaxed);
-  place_update(w);
+  conns_changed(w);
 }
 
 static void conn_destroy(srv_conn_t *c) {
@@ -181,8 +187,7 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   if (w->conns) w->conns->prev = c;
   w->conns = c;
   w->n_conns++;
-  atomic_store_explicit(&w->m->connections, w->n_conns, memory_order_relaxed);
-  place_update(w);
+  conns_changed(w);
   return EVHTP_RES_OK;
 }
 
@@ -1052,11 +1057,14 @@ static int place_attach(srv_t *s, int fd, int place) {
 }
 
 /* 1 if the workers' connection counts are out of balance; then *most is the most loaded worker
- * and *least the least loaded. */
-static int place_imbalanced(const srv_t *s, unsigned *most, unsigned *least) {
+ * and *least the least loaded. The count of worker self (NULL: none) leaves out the connections
+ * the guard has told to go. */
+static int place_imbalanced(const srv_t *s, const srv_worker_t *self, unsigned *most,
+                            unsigned *least) {
   uint64_t total = 0, lo = UINT64_MAX, hi = 0;
   for (unsigned i = 0; i < s->threads; i++) {
     uint64_t n = atomic_load_explicit(&s->wmetrics[i].connections, memory_order_relaxed);
+    if (self && i == self->id) n -= self->n_leaving;
     total += n;
     if (n < lo) lo = n, *least = i;
     if (n > hi) hi = n, *most = i;
@@ -1082,7 +1090,7 @@ static void place_update(srv_worker_t *w) {
   srv_t *s = w->srv;
   if (!s->place_by_cpu || w->draining) return;
   unsigned most = 0, least = 0;
-  if (place_imbalanced(s, &most, &least)) {
+  if (place_imbalanced(s, NULL, &most, &least)) {
     uint64_t none = 0;
     atomic_compare_exchange_strong(&s->unbalanced_since, &none, srv__mono_ns());
     return;
@@ -1103,14 +1111,11 @@ static int place_unload(srv_worker_t *w, evutil_socket_t fd, uint64_t now) {
   /* since can be later than now: another worker set it after this request began. */
   if (since == 0 || now < since || now - since < SRV_PLACE_PATIENCE_NS || w->draining) return 0;
   unsigned most = 0, least = 0;
-  if (!place_imbalanced(s, &most, &least)) return 0;
+  if (!place_imbalanced(s, NULL, &most, &least)) return 0;
   place_set(w, (int)least);
-  if (most != w->id) return 0;
   /* Connections told to go in this loop pass are still counted: tell no more than the
    * imbalance needs. */
-  uint64_t lo = atomic_load_explicit(&s->wmetrics[least].connections, memory_order_relaxed);
-  uint64_t left = w->n_conns - w->n_leaving;
-  if (left <= lo || left - lo <= 2) return 0;
+  if (!place_imbalanced(s, w, &most, &least) || most != w->id) return 0;
   if (now - since >= 2 * SRV_PLACE_PATIENCE_NS) return 1;
   int cpu = -1;
   socklen_t len = sizeof cpu;

@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
 
-.PHONY: all deps configure build run test test-sanitize bench fuzz clean
+.PHONY: all deps configure build run test test-sanitize bench fuzz clean format format-check
 
 all: build
 
@@ -23,6 +23,7 @@ run: build
 
 test:
 	@deploy/install-deps test
+	@$(MAKE) --no-print-directory format-check
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTA_WERROR=ON $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
@@ -47,3 +48,13 @@ fuzz:
 
 clean:
 	rm -rf build build-san build-fuzz
+
+# One C style, .clang-format at the root: format rewrites the tracked sources, format-check
+# (part of make test) lists the files that differ and fails.
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@out=$$(clang-format --dry-run $$(git ls-files '*.c' '*.h') 2>&1); \
+	if [ -n "$$out" ]; then echo "$$out" | grep 'warning:' | cut -d: -f1 | sort -u | sed 's/^/format-check: not formatted: /'; \
+	  echo "format-check: run make format"; exit 1; fi

@@ -89,12 +89,12 @@ int agg_dump(const char *path, FILE *out, char *err, size_t err_cap);
 typedef enum { AGG_FORMAT_TSV = 0, AGG_FORMAT_AOL = 1 } agg_format_t;
 
 /* Why a line was skipped: the order of the summary. */
-#define AGG_BAD_TABLE(X)                                   \
-  X(AGG_BAD_TIMESTAMP, "bad timestamp")                    \
-  X(AGG_BAD_FIELDS, "missing field")                       \
-  X(AGG_BAD_EXTRA, "extra field")                          \
-  X(AGG_BAD_UTF8, "invalid UTF-8")                         \
-  X(AGG_BAD_EMPTY, "empty query")                          \
+#define AGG_BAD_TABLE(X)                \
+  X(AGG_BAD_TIMESTAMP, "bad timestamp") \
+  X(AGG_BAD_FIELDS, "missing field")    \
+  X(AGG_BAD_EXTRA, "extra field")       \
+  X(AGG_BAD_UTF8, "invalid UTF-8")      \
+  X(AGG_BAD_EMPTY, "empty query")       \
   X(AGG_BAD_TOOLONG, "too long")
 
 #define AGG__BAD_ENUM(name, msg) name,
@@ -105,27 +105,27 @@ const char *agg_bad_name(agg_bad_t reason);
 
 typedef struct {
   agg_format_t format;
-  uint64_t sample;        /* keep 1 event in sample (hash of the line), 0 or 1 = all */
-  double max_bad_pct;     /* more bad lines than this percentage: write nothing, TA_ETOOBAD */
-  uint64_t mem_bytes;     /* budget of the (week, spelling) count table; 0 = default 512 MB */
-  unsigned threads;       /* parsing and counting threads; 0 = the online CPUs, at most 4
+  uint64_t sample;    /* keep 1 event in sample (hash of the line), 0 or 1 = all */
+  double max_bad_pct; /* more bad lines than this percentage: write nothing, TA_ETOOBAD */
+  uint64_t mem_bytes; /* budget of the (week, spelling) count table; 0 = default 512 MB */
+  unsigned threads;   /* parsing and counting threads; 0 = the online CPUs, at most 4
                              (aol logs: always 1, their duplicate rule reads rows in order) */
-  int progress;           /* nonzero: a progress line on stderr now and then */
-  FILE *warn;             /* where the first bad lines are named ("FILE:LINE: reason"); NULL */
+  int progress;       /* nonzero: a progress line on stderr now and then */
+  FILE *warn;         /* where the first bad lines are named ("FILE:LINE: reason"); NULL */
 } agg_opts_t;
 
 typedef struct {
-  uint64_t inputs;        /* inputs given */
-  uint64_t skipped;       /* inputs already in the ledger (or given twice) */
-  uint64_t bytes;         /* bytes read (compressed size for gzip) */
-  uint64_t lines;         /* lines read, header and blank lines excluded */
-  uint64_t events;        /* events counted */
-  uint64_t duplicates;    /* AOL rows repeating an event already counted */
-  uint64_t sampled_out;   /* events left out by --sample */
+  uint64_t inputs;      /* inputs given */
+  uint64_t skipped;     /* inputs already in the ledger (or given twice) */
+  uint64_t bytes;       /* bytes read (compressed size for gzip) */
+  uint64_t lines;       /* lines read, header and blank lines excluded */
+  uint64_t events;      /* events counted */
+  uint64_t duplicates;  /* AOL rows repeating an event already counted */
+  uint64_t sampled_out; /* events left out by --sample */
   uint64_t bad[AGG_BAD_COUNT];
   uint64_t bad_total;
-  uint64_t weeks;         /* week tables written */
-  uint64_t spills;        /* sorted runs spilled to disk */
+  uint64_t weeks;  /* week tables written */
+  uint64_t spills; /* sorted runs spilled to disk */
   double seconds;
 } agg_stats_t;
 

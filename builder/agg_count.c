@@ -46,15 +46,15 @@ typedef struct chunk {
 
 /* A sorted source for the final merge: a run file or the sorted table in memory. */
 typedef struct {
-  int fd;                  /* -1: the in-memory items */
-  unsigned char *buf;      /* SRC_BUF bytes read ahead from fd; unread: buf[pos..end) */
+  int fd;             /* -1: the in-memory items */
+  unsigned char *buf; /* SRC_BUF bytes read ahead from fd; unread: buf[pos..end) */
   size_t pos, end;
   int eof;
-  agg_week_t week;         /* the current record */
+  agg_week_t week; /* the current record */
   uint32_t len;
   uint64_t count;
-  const char *sp;          /* its bytes: in buf, or the entry's; valid until the next record */
-  uint64_t key;            /* agg__prefix_key of them: most comparisons stop there */
+  const char *sp; /* its bytes: in buf, or the entry's; valid until the next record */
+  uint64_t key;   /* agg__prefix_key of them: most comparisons stop there */
 } source_t;
 #define SRC_BUF (1u << 16)
 
@@ -68,7 +68,7 @@ struct agg__counter {
   size_t cap, n;
   chunk_t *chunks, *cur;
   size_t chunk_size, arena_bytes;
-  agg_week_t wmin, wmax;   /* weeks in the table now (for the sort key) */
+  agg_week_t wmin, wmax; /* weeks in the table now (for the sort key) */
   /* spilled runs */
   char **runs;
   size_t n_runs, runs_cap;
@@ -145,8 +145,7 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__c
   if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
   if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
   c->cap = 1024;
-  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16))
-    c->cap *= 2;
+  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16)) c->cap *= 2;
   c->slots = big_alloc(c->cap * sizeof *c->slots);
   if (!c->spill_dir || !c->slots) {
     agg__counter_free(c);
@@ -156,7 +155,9 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__c
   return 0;
 }
 
-uint64_t agg__counter_spills(const agg__counter_t *c) { return c->spills; }
+uint64_t agg__counter_spills(const agg__counter_t *c) {
+  return c->spills;
+}
 
 /* The first n (<= 8) bytes of s[0..len), big-endian, zero-padded. */
 static uint64_t be_prefix(const char *s, uint32_t len, unsigned n) {
@@ -224,7 +225,8 @@ static int cmp_from(const entry_t *x, const entry_t *y, size_t depth) {
  * the next 8 bytes (radix), and so on; small groups by insertion. */
 static void sort_ties(item_t *a, item_t *tmp, size_t n, size_t depth) {
   for (size_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && a[j].key == a[i].key; j++) {}
+    for (j = i + 1; j < n && a[j].key == a[i].key; j++) {
+    }
     size_t m = j - i;
     if (m < 2) continue;
     if (depth > AGG_MAX_QUERY) { /* only equal spellings could get here: never, in fact */
@@ -270,9 +272,9 @@ static int sort_table(agg__counter_t *c) {
     if (!e) continue;
     /* k <= i: slot i has been read before item k overwrites it. */
     items[k].e = e;
-    items[k++].key = narrow
-        ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | be_prefix(e->s, e->len, 7)
-        : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be_prefix(e->s, e->len, 4);
+    items[k++].key =
+        narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | be_prefix(e->s, e->len, 7)
+               : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be_prefix(e->s, e->len, 4);
   }
   item_t *tmp = items + k; /* k <= cap / 2 */
   radix_sort(items, tmp, k);
@@ -284,7 +286,8 @@ static int sort_table(agg__counter_t *c) {
       if ((ahead > 0 && items[ahead].key == items[ahead - 1].key) ||
           (ahead + 1 < k && items[ahead].key == items[ahead + 1].key))
         __builtin_prefetch(items[ahead].e);
-    for (j = i + 1; j < k && items[j].key == items[i].key; j++) {}
+    for (j = i + 1; j < k && items[j].key == items[i].key; j++) {
+    }
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
     if (j - i > 1) sort_ties(items + i, tmp, j - i, narrow ? 7 : 4);
   }
@@ -344,8 +347,7 @@ static int run_open(agg__counter_t *c, run_writer_t **rw_out, char **path_out) {
   size_t plen = strlen(c->spill_dir) + 48;
   char *path = malloc(plen);
   if (!path) return TA_ENOMEM;
-  snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id,
-           (unsigned long long)c->run_seq++);
+  snprintf(path, plen, "%s/run.%u.%06llu", c->spill_dir, c->id, (unsigned long long)c->run_seq++);
   run_writer_t *rw = malloc(sizeof *rw);
   if (!rw || !(rw->f = fopen(path, "wbx"))) {
     int rc = rw ? ta_error_from_errno(errno) : TA_ENOMEM;
@@ -449,7 +451,10 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
     ch->next = NULL;
     ch->size = c->chunk_size - sizeof *ch;
     ch->used = 0;
-    if (c->cur) c->cur->next = ch; else c->chunks = ch;
+    if (c->cur)
+      c->cur->next = ch;
+    else
+      c->chunks = ch;
     c->cur = ch;
     c->arena_bytes += c->chunk_size;
   }
@@ -510,7 +515,8 @@ int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len,
 #define AHEAD 16
 
 int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
-  for (size_t i = 0; i < n && i < AHEAD; i++) __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
+  for (size_t i = 0; i < n && i < AHEAD; i++)
+    __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
   for (size_t i = 0; i < n; i++) {
     if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
     if (i + AHEAD / 2 < n) {
@@ -564,7 +570,8 @@ static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len
   if (!e) return TA_ENOMEM;
   if (spilled) { /* the table is empty again: find a slot afresh */
     cap = c->cap;
-    for (i = home(h, cap); c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {}
+    for (i = home(h, cap); c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
+    }
   }
   if (c->n == 0 || w < c->wmin) c->wmin = w;
   if (c->n == 0 || w > c->wmax) c->wmax = w;

@@ -29,28 +29,28 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 
-#define BLOCK (1u << 20)        /* bytes of lines handed to a worker at once */
+#define BLOCK (1u << 20) /* bytes of lines handed to a worker at once */
 #define MAX_WORKERS 4
 #define MAX_PARTS (2 * MAX_WORKERS)
-#define MAX_WARN 10             /* bad lines named per run; the rest are only counted */
-#define EV_CAP 4096             /* events a worker holds per partition before adding them */
-#define TEXT_CAP (64u << 10)    /* normalized spellings a worker holds before adding them */
+#define MAX_WARN 10          /* bad lines named per run; the rest are only counted */
+#define EV_CAP 4096          /* events a worker holds per partition before adding them */
+#define TEXT_CAP (64u << 10) /* normalized spellings a worker holds before adding them */
 
 enum { BLOCK_FREE = 0, BLOCK_READY, BLOCK_BUSY, BLOCK_DONE };
 
 typedef struct {
   char *buf;
-  size_t len;              /* whole lines; the last may lack its newline at the input's end */
+  size_t len; /* whole lines; the last may lack its newline at the input's end */
   int state;
-  int first;               /* the input's first block: the parser starts afresh */
-  int toolong;             /* stands for one line longer than a block (len is 0) */
+  int first;   /* the input's first block: the parser starts afresh */
+  int toolong; /* stands for one line longer than a block (len is 0) */
   /* The worker's results, read when the block retires. */
-  uint64_t phys;           /* physical lines, blank ones included (for line numbers) */
+  uint64_t phys; /* physical lines, blank ones included (for line numbers) */
   uint64_t lines, events, duplicates, sampled_out, bad[AGG_BAD_COUNT], bad_total;
   unsigned n_warn;
   uint64_t warn_line[MAX_WARN]; /* within the block, from 1 */
   agg_bad_t warn_why[MAX_WARN];
-  int rc;                  /* an error: parsing (counting = 0) or counting (counting = 1) */
+  int rc; /* an error: parsing (counting = 0) or counting (counting = 1) */
   int counting;
 } block_t;
 
@@ -60,7 +60,7 @@ typedef struct worker {
   agg__parser_t parser;
   agg__event_t *ev[MAX_PARTS];
   size_t n_ev[MAX_PARTS];
-  char *text;              /* normalized spellings the pending events point to */
+  char *text; /* normalized spellings the pending events point to */
   size_t text_used;
 } worker_t;
 
@@ -94,11 +94,11 @@ typedef struct {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   char *chunk[CHUNKS];
-  size_t used[CHUNKS];     /* bytes of records in a full chunk */
-  uint64_t full, taken;    /* chunks filled by the thread; chunks the reader is done with */
-  int end, rc;             /* the stream ended: rc is 0 or its error */
-  int stop;                /* the reader gives up early (an error): the thread ends */
-  size_t pos;              /* the reader's place in chunk[taken % CHUNKS] */
+  size_t used[CHUNKS];  /* bytes of records in a full chunk */
+  uint64_t full, taken; /* chunks filled by the thread; chunks the reader is done with */
+  int end, rc;          /* the stream ended: rc is 0 or its error */
+  int stop;             /* the reader gives up early (an error): the thread ends */
+  size_t pos;           /* the reader's place in chunk[taken % CHUNKS] */
 } feed_t;
 
 struct agg__ingest {
@@ -115,12 +115,12 @@ struct agg__ingest {
   block_t *blocks;
   size_t n_blocks;
   uint64_t filled, taken, retired; /* blocks handed out, taken by workers, retired (in order) */
-  int closing;             /* no more blocks will come: workers exit when the ring is empty */
-  int failed;              /* a block failed: stop everything */
+  int closing; /* no more blocks will come: workers exit when the ring is empty */
+  int failed;  /* a block failed: stop everything */
   int rc;
   char errmsg[512];
-  const char *name;        /* the current input, for messages */
-  uint64_t lineno;         /* physical lines of the current input retired so far */
+  const char *name; /* the current input, for messages */
+  uint64_t lineno;  /* physical lines of the current input retired so far */
   unsigned warned;
   /* progress */
   double t0, last_progress;
@@ -131,8 +131,8 @@ struct agg__ingest {
   int finished;
   head_t head[MAX_PARTS];
   feed_t feed[MAX_PARTS];
-  int feeding;             /* the feeds' threads run (more than one partition) */
-  int pending;             /* the partition whose head was returned last: advanced next time */
+  int feeding; /* the feeds' threads run (more than one partition) */
+  int pending; /* the partition whose head was returned last: advanced next time */
 };
 
 void agg__hex(const unsigned char md[32], char hex[65]) {
@@ -256,7 +256,8 @@ static void work_block(worker_t *wk, block_t *b) {
     }
   }
   /* The events point into this block: count them before it is handed back. */
-  if (!rc) rc = flush_events(wk, &b->counting);
+  if (!rc)
+    rc = flush_events(wk, &b->counting);
   else {
     for (unsigned k = 0; k < n_parts; k++) wk->n_ev[k] = 0;
     wk->text_used = 0;
@@ -344,8 +345,7 @@ int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_di
     pthread_mutex_init(&g->parts[p].mu, NULL);
     rc = agg__counter_new(budget / g->n_parts, work_dir, p, &g->parts[p].c);
   }
-  if (!rc && (!(g->blocks = calloc(g->n_blocks, sizeof *g->blocks)) ||
-              !(g->carry = malloc(BLOCK))))
+  if (!rc && (!(g->blocks = calloc(g->n_blocks, sizeof *g->blocks)) || !(g->carry = malloc(BLOCK))))
     rc = TA_ENOMEM;
   for (size_t i = 0; !rc && i < g->n_blocks; i++)
     if (!(g->blocks[i].buf = malloc(BLOCK))) rc = TA_ENOMEM;
@@ -436,10 +436,9 @@ static void progress_locked(struct agg__ingest *g, int final) {
   if (!final && t - g->last_progress < 0.5) return;
   g->last_progress = t;
   double el = t - g->t0 > 1e-6 ? t - g->t0 : 1e-6;
-  fprintf(stderr, "\r%.1f MB read, %.1f MB/s, %llu lines, %llu bad   %s",
-          g->progress_bytes / 1e6, g->progress_bytes / 1e6 / el,
-          (unsigned long long)g->stats->lines, (unsigned long long)g->stats->bad_total,
-          final ? "\n" : "");
+  fprintf(stderr, "\r%.1f MB read, %.1f MB/s, %llu lines, %llu bad   %s", g->progress_bytes / 1e6,
+          g->progress_bytes / 1e6 / el, (unsigned long long)g->stats->lines,
+          (unsigned long long)g->stats->bad_total, final ? "\n" : "");
 }
 
 void agg__ingest_progress(agg__ingest_t *g, int final) {
@@ -494,8 +493,8 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
   g->lineno = 0;
   pthread_mutex_unlock(&g->mu);
 
-  size_t carry = 0;  /* bytes of an unfinished line in g->carry */
-  int skipping = 0;  /* inside a line longer than a block */
+  size_t carry = 0; /* bytes of an unfinished line in g->carry */
+  int skipping = 0; /* inside a line longer than a block */
   int eof = 0, first = 1;
   uint64_t consumed = 0; /* gzip: compressed bytes read so far */
   block_t *b = NULL;
@@ -594,8 +593,10 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
   if (sha) {
     unsigned char md[32];
     unsigned int mdlen = 0;
-    if (!rc && EVP_DigestFinal_ex(sha, md, &mdlen) == 1) agg__hex(md, hex);
-    else if (!rc) rc = agg__fail(err, err_cap, TA_EIO, "%s: SHA-256 failed", name);
+    if (!rc && EVP_DigestFinal_ex(sha, md, &mdlen) == 1)
+      agg__hex(md, hex);
+    else if (!rc)
+      rc = agg__fail(err, err_cap, TA_EIO, "%s: SHA-256 failed", name);
     EVP_MD_CTX_free(sha);
   }
   return rc;
@@ -728,8 +729,10 @@ int agg__ingest_finish(agg__ingest_t *g) {
   finish_main(&f[0]);
   int rc = f[0].rc;
   for (unsigned i = 1; i < n; i++) {
-    if (f[i].started) pthread_join(f[i].th, NULL);
-    else finish_main(&f[i]);
+    if (f[i].started)
+      pthread_join(f[i].th, NULL);
+    else
+      finish_main(&f[i]);
     if (!rc) rc = f[i].rc;
   }
   if (!rc && g->n_parts > 1) {

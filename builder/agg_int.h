@@ -27,12 +27,12 @@ int64_t agg__days_from_civil(int64_t y, int m, int d);
 #define AGG__MONTHS 4
 typedef struct {
   struct {
-    uint64_t ym;       /* the bytes "YYYY-MM-" */
-    int64_t first;     /* day number of its first day */
-    int64_t days;      /* its length */
+    uint64_t ym;   /* the bytes "YYYY-MM-" */
+    int64_t first; /* day number of its first day */
+    int64_t days;  /* its length */
     int valid;
   } month[AGG__MONTHS];
-  unsigned next;       /* the entry replaced next */
+  unsigned next; /* the entry replaced next */
 } agg__date_memo_t;
 
 /* agg_parse_time, remembering the last months ("YYYY-MM-") and their day numbers in memo. */
@@ -53,14 +53,19 @@ typedef struct agg__dedup agg__dedup_t;
 typedef struct {
   agg_format_t format;
   uint64_t sample;
-  agg__dedup_t *dedup;         /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
-  const char *spelling;        /* the last event's display spelling: in its line or display */
-  agg__date_memo_t date;       /* the months of the last ISO dates seen */
+  agg__dedup_t *dedup;   /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
+  const char *spelling;  /* the last event's display spelling: in its line or display */
+  agg__date_memo_t date; /* the months of the last ISO dates seen */
   char display[AGG_MAX_QUERY + 1];
 } agg__parser_t;
 
-enum { AGG__LINE_EVENT = 0, AGG__LINE_SKIP = 1, AGG__LINE_DUP = 2, AGG__LINE_SAMPLED = 3,
-       AGG__LINE_BAD = 4 };
+enum {
+  AGG__LINE_EVENT = 0,
+  AGG__LINE_SKIP = 1,
+  AGG__LINE_DUP = 2,
+  AGG__LINE_SAMPLED = 3,
+  AGG__LINE_BAD = 4
+};
 
 int agg__parser_init(agg__parser_t *p, agg_format_t format, uint64_t sample);
 void agg__parser_reset(agg__parser_t *p); /* at the start of each input */
@@ -70,8 +75,8 @@ void agg__parser_free(agg__parser_t *p);
  * the display spelling in p->spelling[0..*len) (borrowed: it points into the line when the query
  * is already in display form, else into p->display), AGG__LINE_SKIP (header or blank line),
  * AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
-int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
-                    size_t *len, agg_bad_t *reason);
+int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+                    agg_bad_t *reason);
 
 /* ---- Counting with bounded memory (agg_count.c) ------------------------------------------- */
 
@@ -127,8 +132,7 @@ uint64_t agg__ingest_spills(const agg__ingest_t *g);
 /* Ends counting (the partitions are sorted in parallel); then agg__ingest_next yields the
  * sorted stream of every (week, spelling) with its total, as agg__counter_next does. */
 int agg__ingest_finish(agg__ingest_t *g);
-int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len,
-                     uint64_t *count);
+int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len, uint64_t *count);
 void agg__ingest_free(agg__ingest_t *g);
 
 /* Lowercase hex of a SHA-256 digest. */
@@ -151,9 +155,9 @@ int agg__writer_close(agg__writer_t *wr);
 void agg__writer_abort(agg__writer_t *wr);
 
 /* Subdirectories of a tables directory. */
-#define AGG__TXN ".txn"          /* a committed run being rolled forward */
-#define AGG__TXN_TMP ".txn.tmp"  /* the run being written: thrown away if found at start */
-#define AGG__WORK ".work"        /* spilled runs and spooled stdin: thrown away at start */
+#define AGG__TXN ".txn"         /* a committed run being rolled forward */
+#define AGG__TXN_TMP ".txn.tmp" /* the run being written: thrown away if found at start */
+#define AGG__WORK ".work"       /* spilled runs and spooled stdin: thrown away at start */
 #define AGG__LEDGER "ledger"
 #define AGG__LOCK ".lock"
 

@@ -194,8 +194,8 @@ static int sampled_out(const agg__parser_t *p, uint64_t event_hash) {
   return p->sample > 1 && event_hash % p->sample != 0;
 }
 
-static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
-                     size_t *len, agg_bad_t *reason) {
+static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+                     agg_bad_t *reason) {
   const char *tab = memchr(line, '\t', n);
   if (!tab) {
     *reason = AGG_BAD_FIELDS;
@@ -222,8 +222,8 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
   return AGG__LINE_EVENT;
 }
 
-static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
-                     size_t *len, agg_bad_t *reason) {
+static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+                     agg_bad_t *reason) {
   if (n >= 7 && memcmp(line, "AnonID\t", 7) == 0) return AGG__LINE_SKIP; /* header */
   const char *end = line + n;
   const char *t1 = memchr(line, '\t', n);
@@ -268,8 +268,8 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
   return AGG__LINE_EVENT;
 }
 
-int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week,
-                    size_t *len, agg_bad_t *reason) {
+int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+                    agg_bad_t *reason) {
   if (n && line[n - 1] == '\r') n--;
   if (n == 0) return AGG__LINE_SKIP;
   if (p->format == AGG_FORMAT_AOL) return parse_aol(p, line, n, week, len, reason);

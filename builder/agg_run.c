@@ -341,8 +341,10 @@ static int write_tables(run_t *r, const char *txn) {
     /* Merge join of two sorted streams: new counts (have) and the old table (orc). */
     while (rc == 0 && ((have == 1 && w == week) || orc == 1)) {
       int c;
-      if (!(have == 1 && w == week)) c = 1;
-      else if (orc != 1) c = -1;
+      if (!(have == 1 && w == week))
+        c = 1;
+      else if (orc != 1)
+        c = -1;
       else {
         c = memcmp(s, os, len < olen ? len : olen);
         if (c == 0) c = len < olen ? -1 : len > olen;
@@ -375,8 +377,7 @@ static int write_tables(run_t *r, const char *txn) {
       return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
     r->stats->weeks++;
   }
-  if (have < 0) return agg__fail(r->err, r->err_cap, have, "merging counts: %s",
-                                 ta_strerror(have));
+  if (have < 0) return agg__fail(r->err, r->err_cap, have, "merging counts: %s", ta_strerror(have));
   return 0;
 }
 
@@ -388,8 +389,8 @@ static int lock_dir(const char *dir, int *out_fd, char *err, size_t cap) {
     return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     close(fd);
-    return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s",
-                     path, dir);
+    return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s", path,
+                     dir);
   }
   *out_fd = fd;
   return 0;
@@ -517,7 +518,8 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
       if (size != (uint64_t)st.st_size && ledger_has(&ledger, hex)) {
         rc = agg__fail(err, err_cap, TA_EIO,
                        "%s changed while it was read and is now an input already ingested; "
-                       "nothing was written", name);
+                       "nothing was written",
+                       name);
         goto out;
       }
     }
@@ -565,8 +567,10 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   }
   /* 3. Roll forward (the next run does it if we die here). */
   if ((rc = roll_forward(dir)))
-    rc = agg__fail(err, err_cap, rc, "%s: committed, but moving tables failed (%s); the next "
-                   "run completes it", txn, ta_strerror(rc));
+    rc = agg__fail(err, err_cap, rc,
+                   "%s: committed, but moving tables failed (%s); the next "
+                   "run completes it",
+                   txn, ta_strerror(rc));
 
 out:
   agg__ingest_free(r.ingest);

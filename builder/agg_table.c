@@ -30,11 +30,11 @@ struct agg__writer {
   FILE *f;
   char *path;
   msgpack_packer pk;
-  char *buf;              /* the packer's bytes, written out WRITE_BUF at a time */
+  char *buf; /* the packer's bytes, written out WRITE_BUF at a time */
   size_t used;
-  long map_offset;        /* where the counts map32 header is, patched at close */
+  long map_offset; /* where the counts map32 header is, patched at close */
   uint64_t rows, events;
-  char *last;             /* previous spelling, to enforce strict order */
+  char *last; /* previous spelling, to enforce strict order */
   size_t last_len;
   int failed;
 };
@@ -169,12 +169,12 @@ struct agg_table {
   int fd;
   char *path;
   unsigned char *buf;
-  size_t pos, end;       /* unread bytes are buf[pos..end) */
-  uint64_t file_off;     /* file offset of buf[0] */
+  size_t pos, end;   /* unread bytes are buf[pos..end) */
+  uint64_t file_off; /* file offset of buf[0] */
   int eof;
   agg_week_t week;
   uint64_t rows, row, sum, events;
-  char *last, *cur;     /* previous and current spelling (copies out of buf) */
+  char *last, *cur; /* previous and current spelling (copies out of buf) */
   size_t last_len;
   int done, err;
   char msg[512];
@@ -255,13 +255,21 @@ static int read_uint(agg_table_t *t, const char *what, uint64_t *v) {
     return 0;
   }
   switch (tag) {
-  case 0xcc: hdr = 2; break;
-  case 0xcd: hdr = 3; break;
-  case 0xce: hdr = 5; break;
-  case 0xcf: hdr = 9; break;
+  case 0xcc:
+    hdr = 2;
+    break;
+  case 0xcd:
+    hdr = 3;
+    break;
+  case 0xce:
+    hdr = 5;
+    break;
+  case 0xcf:
+    hdr = 9;
+    break;
   default:
-    return tfail(t, TA_ECORRUPT, "%s: expected an unsigned integer, found type byte 0x%02x",
-                 what, tag);
+    return tfail(t, TA_ECORRUPT, "%s: expected an unsigned integer, found type byte 0x%02x", what,
+                 tag);
   }
   if ((rc = need(t, hdr))) return rc;
   *v = be_n(t->buf + t->pos + 1, hdr - 1);
@@ -321,11 +329,10 @@ static int read_header(agg_table_t *t) {
     return tfail(t, TA_ECORRUPT, "week \"%.*s\" is not YYYY-Www", (int)n, s);
   char date[AGG_WEEK_STR];
   agg_week_date(t->week, date);
-  if ((rc = expect_key(t, "week_start")) || (rc = read_str(t, "week_start", 64, &s, &n)))
-    return rc;
+  if ((rc = expect_key(t, "week_start")) || (rc = read_str(t, "week_start", 64, &s, &n))) return rc;
   if (n != strlen(date) || memcmp(s, date, n) != 0)
-    return tfail(t, TA_ECORRUPT, "week_start \"%.*s\" is not the Monday of the week (%s)",
-                 (int)n, s, date);
+    return tfail(t, TA_ECORRUPT, "week_start \"%.*s\" is not the Monday of the week (%s)", (int)n,
+                 s, date);
   if ((rc = expect_key(t, "counts")) || (rc = read_map(t, "counts", &t->rows))) return rc;
   /* The basename, when it names a week, must name this one. */
   const char *base = strrchr(t->path, '/');
@@ -363,9 +370,13 @@ int agg_table_open(const char *path, agg_table_t **out) {
   return read_header(t);
 }
 
-agg_week_t agg_table_week(const agg_table_t *t) { return t->week; }
+agg_week_t agg_table_week(const agg_table_t *t) {
+  return t->week;
+}
 
-const char *agg_table_errmsg(const agg_table_t *t) { return t ? t->msg : "out of memory"; }
+const char *agg_table_errmsg(const agg_table_t *t) {
+  return t ? t->msg : "out of memory";
+}
 
 int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count) {
   if (t->err) return t->err;
@@ -389,8 +400,8 @@ int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count)
   memcpy(t->cur, *s, *len);
   *s = t->cur;
   if ((rc = read_uint(t, "count", count))) return rc;
-  if (*len == 0) return tfail(t, TA_ECORRUPT, "empty spelling in row %llu",
-                              (unsigned long long)t->row);
+  if (*len == 0)
+    return tfail(t, TA_ECORRUPT, "empty spelling in row %llu", (unsigned long long)t->row);
   if (!trie_utf8_valid(*s, *len))
     return tfail(t, TA_ECORRUPT, "row %llu: spelling is not valid UTF-8",
                  (unsigned long long)t->row);

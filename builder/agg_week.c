@@ -49,7 +49,9 @@ agg_week_t agg_week_of_unix(int64_t t) {
   return (agg_week_t)floor_div(floor_div(t, 86400) + 3, 7);
 }
 
-int64_t agg_week_start_unix(agg_week_t w) { return ((int64_t)w * 7 - 3) * 86400; }
+int64_t agg_week_start_unix(agg_week_t w) {
+  return ((int64_t)w * 7 - 3) * 86400;
+}
 
 static void iso_year_week(agg_week_t w, int64_t *year, int *week) {
   int64_t thursday = (int64_t)w * 7; /* Monday (w*7-3) + 3 */

@@ -11,23 +11,24 @@
 #include <unistd.h>
 
 static void usage(FILE *f) {
-  fputs("usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
-        "                           [--max-bad PCT] [--mem MB] [--threads N] [--quiet] LOG...\n"
-        "       typeahead-aggregate --dump DIR|FILE\n"
-        "\n"
-        "LOG is a path (plain or gzip, told by its magic bytes) or - for stdin.\n"
-        "  --format tsv   timestamp<TAB>query; unix seconds or ISO-8601, UTC (default)\n"
-        "  --format aol   AnonID Query QueryTime ItemRank ClickURL with a header line; rows\n"
-        "                 repeating (AnonID, Query, QueryTime) count once\n"
-        "  --sample N     count 1 event in N, picked by a hash of the event (deterministic)\n"
-        "  --max-bad PCT  above PCT%% bad lines write nothing and exit 1 (default 10)\n"
-        "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
-        "                 spilled to DIR/.work and merged (default 512)\n"
-        "  --threads N    threads parsing and counting tsv logs (default: the online CPUs,\n"
-        "                 at most 4); the tables are the same whatever N\n"
-        "  --dump         print tables as week_start<TAB>query<TAB>count, sorted\n"
-        "Inputs already ingested into DIR (same SHA-256) are skipped.\n",
-        f);
+  fputs(
+      "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
+      "                           [--max-bad PCT] [--mem MB] [--threads N] [--quiet] LOG...\n"
+      "       typeahead-aggregate --dump DIR|FILE\n"
+      "\n"
+      "LOG is a path (plain or gzip, told by its magic bytes) or - for stdin.\n"
+      "  --format tsv   timestamp<TAB>query; unix seconds or ISO-8601, UTC (default)\n"
+      "  --format aol   AnonID Query QueryTime ItemRank ClickURL with a header line; rows\n"
+      "                 repeating (AnonID, Query, QueryTime) count once\n"
+      "  --sample N     count 1 event in N, picked by a hash of the event (deterministic)\n"
+      "  --max-bad PCT  above PCT%% bad lines write nothing and exit 1 (default 10)\n"
+      "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
+      "                 spilled to DIR/.work and merged (default 512)\n"
+      "  --threads N    threads parsing and counting tsv logs (default: the online CPUs,\n"
+      "                 at most 4); the tables are the same whatever N\n"
+      "  --dump         print tables as week_start<TAB>query<TAB>count, sorted\n"
+      "Inputs already ingested into DIR (same SHA-256) are skipped.\n",
+      f);
 }
 
 static int parse_u64(const char *s, uint64_t *out) {
@@ -41,12 +42,11 @@ static int parse_u64(const char *s, uint64_t *out) {
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-      {"tables", required_argument, NULL, 't'}, {"format", required_argument, NULL, 'f'},
-      {"sample", required_argument, NULL, 's'}, {"max-bad", required_argument, NULL, 'b'},
-      {"mem", required_argument, NULL, 'm'},    {"dump", required_argument, NULL, 'd'},
-      {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-      {"threads", required_argument, NULL, 'j'},
-      {NULL, 0, NULL, 0}};
+      {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
+      {"sample", required_argument, NULL, 's'},  {"max-bad", required_argument, NULL, 'b'},
+      {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
+      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      {"threads", required_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
   const char *tables = NULL, *dump = NULL;
@@ -54,12 +54,20 @@ int main(int argc, char **argv) {
   uint64_t v;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-    case 't': tables = optarg; break;
-    case 'd': dump = optarg; break;
-    case 'q': quiet = 1; break;
+    case 't':
+      tables = optarg;
+      break;
+    case 'd':
+      dump = optarg;
+      break;
+    case 'q':
+      quiet = 1;
+      break;
     case 'f':
-      if (strcmp(optarg, "tsv") == 0) opts.format = AGG_FORMAT_TSV;
-      else if (strcmp(optarg, "aol") == 0) opts.format = AGG_FORMAT_AOL;
+      if (strcmp(optarg, "tsv") == 0)
+        opts.format = AGG_FORMAT_TSV;
+      else if (strcmp(optarg, "aol") == 0)
+        opts.format = AGG_FORMAT_AOL;
       else {
         fprintf(stderr, "typeahead-aggregate: --format must be tsv or aol, not '%s'\n", optarg);
         return 2;
@@ -96,8 +104,12 @@ int main(int argc, char **argv) {
       }
       opts.threads = (unsigned)v;
       break;
-    case 'h': usage(stdout); return 0;
-    default: usage(stderr); return 2;
+    case 'h':
+      usage(stdout);
+      return 0;
+    default:
+      usage(stderr);
+      return 2;
     }
   }
   char err[1024] = "";
@@ -121,8 +133,8 @@ int main(int argc, char **argv) {
   opts.progress = !quiet && isatty(STDERR_FILENO);
   opts.warn = quiet ? NULL : stderr;
   agg_stats_t st;
-  int rc = agg_run(tables, (const char *const *)argv + optind, (size_t)(argc - optind), &opts,
-                   &st, err, sizeof err);
+  int rc = agg_run(tables, (const char *const *)argv + optind, (size_t)(argc - optind), &opts, &st,
+                   err, sizeof err);
   char line[1024];
   agg_stats_format(&st, line, sizeof line);
   fprintf(stderr, "typeahead-aggregate: %s\n", line);

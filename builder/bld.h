@@ -85,8 +85,8 @@ int bld_acc_get(const bld_acc_t *acc, const char *raw, size_t len, double *score
 typedef struct {
   bld_progress_fn progress; /* may be NULL; stage is "reading" */
   void *progress_ctx;
-  uint64_t lines;           /* out: lines read (blank and header lines included) */
-  uint64_t rows;            /* out: (query, count) rows added */
+  uint64_t lines; /* out: lines read (blank and header lines included) */
+  uint64_t rows;  /* out: (query, count) rows added */
 } bld_freq_opts_t;
 
 /* Reads a frequency list from path ("-" for stdin) into acc (docs/BUILD.md). Format, detected

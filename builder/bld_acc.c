@@ -106,8 +106,8 @@ static int table_ready(bld__table_t *t) {
 }
 
 /* Slot where s lives or would go. */
-static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is_key,
-                               const char *s, size_t len, uint64_t h) {
+static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is_key, const char *s,
+                               size_t len, uint64_t h) {
   uint32_t tag = (uint32_t)(h >> 32);
   uint64_t j = table_home(t, tag);
   for (;;) {

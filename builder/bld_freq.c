@@ -16,9 +16,12 @@
 
 typedef enum { FMT_UNKNOWN, FMT_TSV, FMT_SPACE, FMT_CSV } freq_fmt_t;
 
-
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
+static int is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+static int is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
 
 int bld__parse_count(const char *s, size_t len, double *out) {
   while (len && s[0] == ' ') s++, len--;
@@ -137,8 +140,8 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
   case FMT_TSV: {
     const char *tab = memchr(s, '\t', len);
     if (!tab) {
-      bld__diag_set(diag, "%s:%llu: no TAB before the count (the file is query<TAB>count)", st->path,
-               (unsigned long long)st->line);
+      bld__diag_set(diag, "%s:%llu: no TAB before the count (the file is query<TAB>count)",
+                    st->path, (unsigned long long)st->line);
       return TA_EPARSE;
     }
     *q = s;
@@ -153,7 +156,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
     const char *t = last_token(s, len, &tlen);
     if (!t) {
       bld__diag_set(diag, "%s:%llu: no count (expected 'query count')", st->path,
-               (unsigned long long)st->line);
+                    (unsigned long long)st->line);
       return TA_EPARSE;
     }
     *q = s;
@@ -170,7 +173,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
         (pos >= len && (len == 0 || s[len - 1] != ',')) ||
         csv_field(s, len, &pos, st->scratch + *qlen, &f, &flen) < 0) {
       bld__diag_set(diag, "%s:%llu: bad CSV row (expected query,count with \"\" inside quotes)",
-               st->path, (unsigned long long)st->line);
+                    st->path, (unsigned long long)st->line);
       return TA_EPARSE;
     }
     *c = f;
@@ -197,8 +200,8 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len,
-                     bld_freq_opts_t *opts, bld_diag_t *diag) {
+static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_freq_opts_t *opts,
+                     bld_diag_t *diag) {
   if (len && s[len - 1] == '\n') len--;
   if (len && s[len - 1] == '\r') len--;
   if (st->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
@@ -232,7 +235,7 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len,
     char shown[48];
     show_text(shown, sizeof shown, c, clen);
     bld__diag_set(diag, "%s:%llu: bad count '%s' (want a non-negative number)", st->path,
-             (unsigned long long)st->line, shown);
+                  (unsigned long long)st->line, shown);
     return TA_EPARSE;
   }
   rc = bld_acc_add(acc, q, qlen, count, count);

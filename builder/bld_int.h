@@ -26,13 +26,13 @@
 
 #include "bld.h"
 
-#define BLD__NONE UINT32_MAX      /* best: no spelling yet */
+#define BLD__NONE UINT32_MAX       /* best: no spelling yet */
 #define BLD__SELF (UINT32_MAX - 1) /* best: the key's own bytes */
 
 typedef struct {
   uint64_t off;
   uint32_t len;
-  uint32_t best;      /* heaviest display spelling: index in spells[], or BLD__SELF */
+  uint32_t best; /* heaviest display spelling: index in spells[], or BLD__SELF */
   double score;
   double count;       /* events behind the score, undecayed: what --min-count compares */
   double self_weight; /* weight of the spelling equal to the key; < 0 when never seen */

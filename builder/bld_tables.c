@@ -21,14 +21,12 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
   size_t n;
   int rc = agg_tables_list(dir, &paths, &n);
   if (rc) {
-    bld__diag_set(diag, "%s: cannot list week tables: %s", dir,
-             ta_strerror(rc));
+    bld__diag_set(diag, "%s: cannot list week tables: %s", dir, ta_strerror(rc));
     return rc;
   }
   if (n == 0) {
     agg_paths_free(paths, n);
-    bld__diag_set(diag, "%s: no week tables (run typeahead-aggregate first)",
-             dir);
+    bld__diag_set(diag, "%s: no week tables (run typeahead-aggregate first)", dir);
     return TA_EEMPTY;
   }
   agg_week_t now;
@@ -66,8 +64,7 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
       } else if (rc == 0) {
         o->rows++;
       } else {
-        bld__diag_set(diag, "%s: adding '%.*s': %s", paths[i], (int)len, s,
-                 ta_strerror(rc));
+        bld__diag_set(diag, "%s: adding '%.*s': %s", paths[i], (int)len, s, ta_strerror(rc));
       }
     }
     if (rc < 0 && !diag->msg[0]) bld__diag_set(diag, "%s", agg_table_errmsg(t));

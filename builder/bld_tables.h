@@ -20,13 +20,13 @@ extern "C" {
 #endif
 
 typedef struct {
-  unsigned weeks;           /* window length in weeks, >= 1 */
-  double half_life;         /* in weeks, > 0; INFINITY means no decay (a plain sum) */
-  const char *now;          /* "YYYY-MM-DD" or "YYYY-Www"; NULL: the newest table's week */
-  uint64_t tables;          /* out: tables read */
-  uint64_t rows;            /* out: (spelling, count) rows added */
-  uint64_t rows_skipped;    /* out: spellings whose key is empty or too long */
-  agg_week_t now_week;      /* out: the week ages are counted from */
+  unsigned weeks;        /* window length in weeks, >= 1 */
+  double half_life;      /* in weeks, > 0; INFINITY means no decay (a plain sum) */
+  const char *now;       /* "YYYY-MM-DD" or "YYYY-Www"; NULL: the newest table's week */
+  uint64_t tables;       /* out: tables read */
+  uint64_t rows;         /* out: (spelling, count) rows added */
+  uint64_t rows_skipped; /* out: spellings whose key is empty or too long */
+  agg_week_t now_week;   /* out: the week ages are counted from */
 } bld_tables_opts_t;
 
 /* Adds DIR's tables into acc. TA_EEMPTY when DIR holds no table; a bad table, a bad --now or

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts,
               bld_summary_t *summary, bld_diag_t *diag) {
   if (diag) diag->msg[0] = '\0';
@@ -47,8 +46,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
     uint64_t doff;
     uint32_t dlen;
     bld__display_of(acc, k, &doff, &dlen);
-    entries[n++] = (trie_entry_t){acc->arena + k->off, k->len, acc->arena + doff, dlen,
-                                  k->score};
+    entries[n++] = (trie_entry_t){acc->arena + k->off, k->len, acc->arena + doff, dlen, k->score};
   }
   /* Entries point into the arena only: the per-key and per-spelling records can go. */
   free(acc->keys);

@@ -11,7 +11,7 @@
  */
 #include "bld.h"
 #include "bld_tables.h" /* --tables (aggregator's part) */
-#include "flt.h"          /* --blocklist (filter layer's part) */
+#include "flt.h"        /* --blocklist (filter layer's part) */
 
 #include <errno.h>
 #include <getopt.h>
@@ -28,10 +28,10 @@
 typedef struct {
   const char *freq[MAX_FREQ_FILES];
   int nfreq;
-  const char *tables;       /* --tables DIR (weekly tables; see add_sources) */
-  unsigned weeks;           /* --weeks */
-  double half_life;         /* --half-life, in weeks */
-  const char *now;          /* --now DATE */
+  const char *tables; /* --tables DIR (weekly tables; see add_sources) */
+  unsigned weeks;     /* --weeks */
+  double half_life;   /* --half-life, in weeks */
+  const char *now;    /* --now DATE */
   const char *out;
   unsigned k;
   double min_count;
@@ -65,10 +65,10 @@ static double now_seconds(void) {
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
 
 typedef struct {
-  int on;          /* stderr is a terminal */
-  double start;    /* of the current stage */
+  int on;       /* stderr is a terminal */
+  double start; /* of the current stage */
   const char *stage;
-  int dirty;       /* a progress line is on screen */
+  int dirty; /* a progress line is on screen */
 } progress_t;
 
 static void progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total) {
@@ -149,8 +149,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       break;
     case O_K:
       if (parse_uint(optarg, 1, 32, &a->k) < 0) {
-        fprintf(stderr, "typeahead-build: --k must be an integer from 1 to 32, not '%s'\n",
-                optarg);
+        fprintf(stderr, "typeahead-build: --k must be an integer from 1 to 32, not '%s'\n", optarg);
         return 2;
       }
       break;
@@ -169,8 +168,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       break;
     case O_WEEKS:
       if (parse_uint(optarg, 1, 10000, &a->weeks) < 0) {
-        fprintf(stderr, "typeahead-build: --weeks must be a positive integer, not '%s'\n",
-                optarg);
+        fprintf(stderr, "typeahead-build: --weeks must be a positive integer, not '%s'\n", optarg);
         return 2;
       }
       break;
@@ -179,8 +177,10 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       if (strcmp(optarg, "inf") == 0) {
         a->half_life = INFINITY;
       } else if (parse_nonneg(optarg, &a->half_life) < 0 || a->half_life == 0) {
-        fprintf(stderr, "typeahead-build: --half-life must be a positive number or inf, "
-                "not '%s'\n", optarg);
+        fprintf(stderr,
+                "typeahead-build: --half-life must be a positive number or inf, "
+                "not '%s'\n",
+                optarg);
         return 2;
       }
       break;
@@ -191,8 +191,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       usage(stdout);
       exit(0);
     default:
-      fprintf(stderr, "typeahead-build: unknown or incomplete option '%s'\n",
-              argv[optind - 1]);
+      fprintf(stderr, "typeahead-build: unknown or incomplete option '%s'\n", argv[optind - 1]);
       usage(stderr);
       return 2;
     }
@@ -213,8 +212,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
 /* ---- Input sources --------------------------------------------------------------------------- */
 
 /* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
-static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog,
-                       uint64_t *lines, uint64_t *rows) {
+static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, uint64_t *lines,
+                       uint64_t *rows) {
   if (a->tables) { /* --tables: the weekly-tables source (bld_tables.c, aggregator's part) */
     bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
     bld_diag_t diag;
@@ -225,8 +224,10 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog,
     }
     char wk[AGG_WEEK_STR];
     agg_week_name(to.now_week, wk);
-    fprintf(stderr, "typeahead-build: %" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
-            " skipped: empty or too long key)\n", to.tables, wk, to.rows, to.rows_skipped);
+    fprintf(stderr,
+            "typeahead-build: %" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
+            " skipped: empty or too long key)\n",
+            to.tables, wk, to.rows, to.rows_skipped);
     *rows += to.rows;
     (void)prog;
     (void)lines;
@@ -303,8 +304,8 @@ int main(int argc, char **argv) {
 
   char source[1024];
   describe_source(&args, source, sizeof source);
-  bld_write_opts_t wo = {args.k, args.min_count, (int64_t)time(NULL), source, progress_cb,
-                        &prog, rules ? blocklist_drop : NULL, rules};
+  bld_write_opts_t wo = {args.k,      args.min_count, (int64_t)time(NULL),           source,
+                         progress_cb, &prog,          rules ? blocklist_drop : NULL, rules};
   bld_summary_t sum;
   bld_diag_t diag;
   int rc = bld_write(acc, args.out, &wo, &sum, &diag);

@@ -65,10 +65,10 @@ typedef struct {
 typedef struct flt_ruleset flt_ruleset_t;
 
 typedef struct {
-  uint64_t version;           /* hash of the canonical rules; an empty set has a fixed version */
-  char version_hex[17];       /* version as 16 lowercase hex digits, NUL-terminated */
+  uint64_t version;             /* hash of the canonical rules; an empty set has a fixed version */
+  char version_hex[17];         /* version as 16 lowercase hex digits, NUL-terminated */
   size_t rules[FLT_KIND_COUNT]; /* distinct rules of each kind */
-  const char *text;           /* the source text, borrowed until flt_ruleset_free */
+  const char *text;             /* the source text, borrowed until flt_ruleset_free */
   size_t text_len;
 } flt_info_t;
 

@@ -85,14 +85,20 @@ int main(int argc, char **argv) {
   size_t n = 5;
   int rounds = 5;
   for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--trie") && i + 1 < argc) trie_path = argv[++i];
-    else if (!strcmp(argv[i], "--prefixes") && i + 1 < argc) prefix_path = argv[++i];
-    else if (!strcmp(argv[i], "--filters") && i + 1 < argc) rules_path = argv[++i];
-    else if (!strcmp(argv[i], "--n") && i + 1 < argc) n = strtoul(argv[++i], NULL, 10);
-    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
+    if (!strcmp(argv[i], "--trie") && i + 1 < argc)
+      trie_path = argv[++i];
+    else if (!strcmp(argv[i], "--prefixes") && i + 1 < argc)
+      prefix_path = argv[++i];
+    else if (!strcmp(argv[i], "--filters") && i + 1 < argc)
+      rules_path = argv[++i];
+    else if (!strcmp(argv[i], "--n") && i + 1 < argc)
+      n = strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
+      rounds = atoi(argv[++i]);
     else {
-      fprintf(stderr, "usage: flt-bench --trie FILE --prefixes FILE --filters RULES "
-                      "[--n 5] [--rounds 5]\n");
+      fprintf(stderr,
+              "usage: flt-bench --trie FILE --prefixes FILE --filters RULES "
+              "[--n 5] [--rounds 5]\n");
       return 2;
     }
   }

@@ -17,7 +17,7 @@
 typedef struct {
   flt_kind_t kind;
   const char *str; /* arena + off, set once the arena stops moving (for sorting) */
-  uint32_t off; /* normalized key, or for a phrase its canonical text, in the arena */
+  uint32_t off;    /* normalized key, or for a phrase its canonical text, in the arena */
   uint32_t len;
   uint32_t first_len; /* phrase: bytes of the first token */
   uint32_t n_tok;     /* phrase: number of tokens */
@@ -95,7 +95,9 @@ static int kind_from_name(const char *s, size_t len, flt_kind_t *kind) {
   return TA_EPARSE;
 }
 
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
+static int is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
 
 /* Parses one line (no line end) into b; 0, or an error with err filled in. */
 static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, flt_error_t *err) {
@@ -150,37 +152,37 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
 
   size_t pos = 0, tok, tok_len;
   switch (kind) {
-    case FLT_WORD:
-      if (!flt__next_token(key, key_len, &pos, &tok, &tok_len) || tok != 0 || tok_len != key_len) {
-        set_error(err, lineno,
-                  "a word rule must be one token (letters, digits, marks); '%.*s' is not "
-                  "(use phrase:, prefix: or exact:)",
-                  snippet_len(key, key_len, 60), key);
-        return TA_EPARSE;
-      }
-      return rule_add(b, kind, key, key_len, key_len, 1);
-    case FLT_PHRASE: {
-      /* canonical form: the tokens joined by one space */
-      char canon[TRIE_MAX_KEY + 1];
-      size_t canon_len = 0, first_len = 0, n_tok = 0;
-      while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
-        if (++n_tok > FLT__MAX_PHRASE_TOKENS) {
-          set_error(err, lineno, "phrase rule has more than %d tokens", FLT__MAX_PHRASE_TOKENS);
-          return TA_EPARSE;
-        }
-        if (canon_len) canon[canon_len++] = ' ';
-        memcpy(canon + canon_len, key + tok, tok_len);
-        canon_len += tok_len;
-        if (first_len == 0) first_len = tok_len;
-      }
-      if (canon_len == 0) {
-        set_error(err, lineno, "phrase rule has no letters or digits");
-        return TA_EPARSE;
-      }
-      return rule_add(b, kind, canon, canon_len, first_len, n_tok);
+  case FLT_WORD:
+    if (!flt__next_token(key, key_len, &pos, &tok, &tok_len) || tok != 0 || tok_len != key_len) {
+      set_error(err, lineno,
+                "a word rule must be one token (letters, digits, marks); '%.*s' is not "
+                "(use phrase:, prefix: or exact:)",
+                snippet_len(key, key_len, 60), key);
+      return TA_EPARSE;
     }
-    default:
-      return rule_add(b, kind, key, key_len, key_len, 1);
+    return rule_add(b, kind, key, key_len, key_len, 1);
+  case FLT_PHRASE: {
+    /* canonical form: the tokens joined by one space */
+    char canon[TRIE_MAX_KEY + 1];
+    size_t canon_len = 0, first_len = 0, n_tok = 0;
+    while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
+      if (++n_tok > FLT__MAX_PHRASE_TOKENS) {
+        set_error(err, lineno, "phrase rule has more than %d tokens", FLT__MAX_PHRASE_TOKENS);
+        return TA_EPARSE;
+      }
+      if (canon_len) canon[canon_len++] = ' ';
+      memcpy(canon + canon_len, key + tok, tok_len);
+      canon_len += tok_len;
+      if (first_len == 0) first_len = tok_len;
+    }
+    if (canon_len == 0) {
+      set_error(err, lineno, "phrase rule has no letters or digits");
+      return TA_EPARSE;
+    }
+    return rule_add(b, kind, canon, canon_len, first_len, n_tok);
+  }
+  default:
+    return rule_add(b, kind, key, key_len, key_len, 1);
   }
 }
 
@@ -458,4 +460,6 @@ int flt_get_info(const flt_ruleset_t *rs, flt_info_t *out) {
   return 0;
 }
 
-size_t flt_rule_count(const flt_ruleset_t *rs) { return rs ? rs->n_rules : 0; }
+size_t flt_rule_count(const flt_ruleset_t *rs) {
+  return rs ? rs->n_rules : 0;
+}

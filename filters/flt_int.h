@@ -49,9 +49,9 @@ typedef struct {
 
 typedef struct {
   flt__slot_t *slots;
-  uint32_t mask;        /* slot count - 1 */
+  uint32_t mask; /* slot count - 1 */
   uint64_t *bloom;
-  uint32_t bloom_mask;  /* bit count - 1 */
+  uint32_t bloom_mask; /* bit count - 1 */
   flt__str_t *items;
   uint32_t n_items;
 } flt__set_t;
@@ -64,8 +64,8 @@ struct flt_ruleset {
   flt__set_t sets[FLT_KIND_COUNT];
   flt__set_t phrase_first; /* distinct first tokens of the phrases */
   uint64_t phrase_ntok;    /* bit n-1 set: some phrase has n tokens */
-  size_t prefix_head_len;              /* min(FLT__HEAD, shortest prefix rule) */
-  uint64_t *prefix_head;               /* FLT__HEAD_BITS bits */
+  size_t prefix_head_len;  /* min(FLT__HEAD, shortest prefix rule) */
+  uint64_t *prefix_head;   /* FLT__HEAD_BITS bits */
   uint64_t version;
   size_t n_rules; /* flt_rule_count */
 };
@@ -103,8 +103,10 @@ static inline unsigned flt__verdict(const flt_ruleset_t *rs, flt_cache_t *c,
 /* Counts a verdict in f; 1 when it keeps the candidate. */
 static inline int flt__count(flt_filter_t *f, unsigned v) {
   if (v == FLT__KEEP) return 1;
-  if (v == FLT__UNREADABLE) f->unreadable++;
-  else f->suppressed[v - FLT__KIND0]++;
+  if (v == FLT__UNREADABLE)
+    f->unreadable++;
+  else
+    f->suppressed[v - FLT__KIND0]++;
   return 0;
 }
 
@@ -173,7 +175,6 @@ static inline uint32_t flt__head_hash(const char *s, size_t n) {
 int flt__next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t *tok_len);
 
 /* Index of the item equal to s[0..len) (whose flt__hash is h) in set, or -1. */
-long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size_t len,
-                   uint64_t h);
+long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size_t len, uint64_t h);
 
 #endif /* TYPEAHEAD_FLT_INT_H */

@@ -40,8 +40,7 @@ static size_t char_at_slow(const char *s, size_t len, int *is_token) {
 }
 
 /* ASCII runs go through the table without a call; other characters through utf8proc. */
-static inline int next_token(const char *s, size_t len, size_t *pos, size_t *tok,
-                             size_t *tok_len) {
+static inline int next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t *tok_len) {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = *pos;
   int is_token;
@@ -129,8 +128,10 @@ int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *
         const flt__str_t *it = &items[mid];
         size_t n = it->len < len ? it->len : len;
         int c = memcmp(rs->arena + it->off, key, n);
-        if (c < 0 || (c == 0 && it->len <= len)) lo = mid + 1;
-        else hi = mid;
+        if (c < 0 || (c == 0 && it->len <= len))
+          lo = mid + 1;
+        else
+          hi = mid;
       }
       if (lo > 0) {
         const flt__str_t *it = &items[lo - 1];
@@ -216,10 +217,15 @@ int flt_keep(void *ctx, const trie_hit_t *candidate) {
 
 const char *flt_kind_name(flt_kind_t kind) {
   switch (kind) {
-    case FLT_WORD: return "word";
-    case FLT_PHRASE: return "phrase";
-    case FLT_PREFIX: return "prefix";
-    case FLT_EXACT: return "exact";
-    default: return "?";
+  case FLT_WORD:
+    return "word";
+  case FLT_PHRASE:
+    return "phrase";
+  case FLT_PREFIX:
+    return "prefix";
+  case FLT_EXACT:
+    return "exact";
+  default:
+    return "?";
   }
 }

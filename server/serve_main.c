@@ -10,20 +10,21 @@
 #include <string.h>
 
 static void usage(FILE *f) {
-  fputs("usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
-        "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
-        "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
-        "Serves GET /search?q=PREFIX[&k=N], /healthz, /metrics, / (demo page) and, with a token\n"
-        "file, POST /admin/reload. SIGHUP reloads the trie; SIGTERM/SIGINT drain and exit.\n",
-        f);
+  fputs(
+      "usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
+      "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
+      "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
+      "Serves GET /search?q=PREFIX[&k=N], /healthz, /metrics, / (demo page) and, with a token\n"
+      "file, POST /admin/reload. SIGHUP reloads the trie; SIGTERM/SIGINT drain and exit.\n",
+      f);
 }
 
 static int parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi, unsigned *out) {
   char *end = NULL;
   unsigned long x = v && *v >= '0' && *v <= '9' ? strtoul(v, &end, 10) : 0;
   if (v == NULL || end == NULL || *end != '\0' || x < lo || x > hi) {
-    fprintf(stderr, "typeahead-serve: %s: expected a whole number from %u to %u, got '%s'\n",
-            opt, lo, hi, v ? v : "");
+    fprintf(stderr, "typeahead-serve: %s: expected a whole number from %u to %u, got '%s'\n", opt,
+            lo, hi, v ? v : "");
     return -1;
   }
   *out = (unsigned)x;
@@ -40,11 +41,16 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     int takes_value = 1;
-    if (strcmp(a, "--trie") == 0) cfg.trie_path = v;
-    else if (strcmp(a, "--filters") == 0) cfg.filters_path = v;
-    else if (strcmp(a, "--listen") == 0) cfg.listen = v;
-    else if (strcmp(a, "--admin-token-file") == 0) cfg.admin_token_file = v;
-    else if (strcmp(a, "--cors-origin") == 0) cfg.cors_origin = v;
+    if (strcmp(a, "--trie") == 0)
+      cfg.trie_path = v;
+    else if (strcmp(a, "--filters") == 0)
+      cfg.filters_path = v;
+    else if (strcmp(a, "--listen") == 0)
+      cfg.listen = v;
+    else if (strcmp(a, "--admin-token-file") == 0)
+      cfg.admin_token_file = v;
+    else if (strcmp(a, "--cors-origin") == 0)
+      cfg.cors_origin = v;
     else if (strcmp(a, "--threads") == 0) {
       if (parse_uint(a, v, 1, 256, &cfg.threads)) return 2;
     } else if (strcmp(a, "--answer-cache-mb") == 0) {

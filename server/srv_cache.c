@@ -27,12 +27,12 @@ struct srv_centry {
   uint32_t key_len;
   uint32_t body_len;
   unsigned char rep;
-  unsigned char used;           /* CLOCK bit */
-  char data[];                  /* key, then body */
+  unsigned char used; /* CLOCK bit */
+  char data[];        /* key, then body */
 };
 
 #define CACHE_WAYS 2
-#define CACHE_AVG_ENTRY 512     /* bytes per entry the table is sized for */
+#define CACHE_AVG_ENTRY 512 /* bytes per entry the table is sized for */
 
 static size_t entry_size(size_t key_len, size_t body_len) {
   return sizeof(srv_centry_t) + key_len + body_len;
@@ -80,8 +80,7 @@ static uint64_t key_hash(int rep, const char *key, size_t len) {
 }
 
 static int entry_is(const srv_centry_t *e, uint64_t h, int rep, const char *key, size_t len) {
-  return e && e->hash == h && e->rep == rep && e->key_len == len &&
-         memcmp(e->data, key, len) == 0;
+  return e && e->hash == h && e->rep == rep && e->key_len == len && memcmp(e->data, key, len) == 0;
 }
 
 const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, const char *key, size_t key_len,

@@ -32,15 +32,15 @@
 
 typedef struct {
   flt_ruleset_t *rs;
-  unsigned refs;                /* states using it; changed under srv_flt_t.mu only */
+  unsigned refs; /* states using it; changed under srv_flt_t.mu only */
   uint64_t version;
   char version_hex[17];
 } srv_rules_t;
 
 typedef struct {
   srv_rules_t *rules;
-  flt_cache_t *cache;           /* NULL when the rule set is empty or no trie is loaded */
-  uint32_t trie_crc;            /* content of the trie the cache was made for */
+  flt_cache_t *cache; /* NULL when the rule set is empty or no trie is loaded */
+  uint32_t trie_crc;  /* content of the trie the cache was made for */
   uint64_t trie_queries;
   uint64_t trie_size;
 } srv_fstate_t;
@@ -191,8 +191,8 @@ static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
   atomic_fetch_add(&F->loads_ok, 1);
   flt_info_t info;
   flt_get_info(atomic_load(&F->current)->rules->rs, &info);
-  srv__log("%s: rules %s in force (version %s; %zu word, %zu phrase, %zu prefix, %zu exact)",
-           why, s->filters_path, info.version_hex, info.rules[FLT_WORD], info.rules[FLT_PHRASE],
+  srv__log("%s: rules %s in force (version %s; %zu word, %zu phrase, %zu prefix, %zu exact)", why,
+           s->filters_path, info.version_hex, info.rules[FLT_WORD], info.rules[FLT_PHRASE],
            info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
   return 0;
 }
@@ -264,9 +264,8 @@ void srv__filters_tick(srv_t *s, int forced) {
 
 /* ---- Request path ------------------------------------------------------------------------- */
 
-int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
-                uint64_t *rules_version) {
+int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key, size_t key_len,
+                size_t n, trie_hit_t *hits, size_t *n_hits, uint64_t *rules_version) {
   srv_flt_t *F = s->flt;
   if (rules_version) *rules_version = 0; /* srv__filter_version_num() without a filter layer */
   if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
@@ -281,15 +280,17 @@ int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *ke
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
     if (f.suppressed[k] == 0) continue;
     /* only this worker writes its block */
-    atomic_store_explicit(&m->filter_hits[k],
-                          atomic_load_explicit(&m->filter_hits[k], memory_order_relaxed) +
-                              f.suppressed[k],
-                          memory_order_relaxed);
+    atomic_store_explicit(
+        &m->filter_hits[k],
+        atomic_load_explicit(&m->filter_hits[k], memory_order_relaxed) + f.suppressed[k],
+        memory_order_relaxed);
   }
   return rc;
 }
 
-uint64_t srv__filter_version_num(srv_t *s) { return s->flt ? atomic_load(&s->flt->version) : 0; }
+uint64_t srv__filter_version_num(srv_t *s) {
+  return s->flt ? atomic_load(&s->flt->version) : 0;
+}
 
 const char *srv__filter_version(srv_t *s) {
   static _Thread_local char hex[17];
@@ -362,10 +363,11 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_err
     flt_get_info(atomic_load(&F->current)->rules->rs, out);
     out->text = NULL; /* the state may go away once mu is released */
     out->text_len = 0;
-    srv__log("PUT /admin/filters: rules in force (version %s; %zu word, %zu phrase, "
-             "%zu prefix, %zu exact), written to %s",
-             out->version_hex, out->rules[FLT_WORD], out->rules[FLT_PHRASE],
-             out->rules[FLT_PREFIX], out->rules[FLT_EXACT], s->filters_path);
+    srv__log(
+        "PUT /admin/filters: rules in force (version %s; %zu word, %zu phrase, "
+        "%zu prefix, %zu exact), written to %s",
+        out->version_hex, out->rules[FLT_WORD], out->rules[FLT_PHRASE], out->rules[FLT_PREFIX],
+        out->rules[FLT_EXACT], s->filters_path);
   }
   pthread_mutex_unlock(&F->mu);
   return rc;
@@ -403,8 +405,9 @@ int srv__filters_metrics(srv_t *s, srv_buf_t *b) {
   srv_fstate_t *st = atomic_load(&F->current);
   flt_info_t info;
   if (st && flt_get_info(st->rules->rs, &info) == 0) {
-    static const char rh[] = "# HELP typeahead_filter_rules Rules in force, by kind (label "
-                             "version names the rule set).\n# TYPE typeahead_filter_rules gauge\n";
+    static const char rh[] =
+        "# HELP typeahead_filter_rules Rules in force, by kind (label "
+        "version names the rule set).\n# TYPE typeahead_filter_rules gauge\n";
     rc |= srv__buf_put(b, rh, sizeof rh - 1);
     for (int k = 0; k < FLT_KIND_COUNT; k++) {
       n = snprintf(line, sizeof line, "typeahead_filter_rules{kind=\"%s\",version=\"%s\"} %zu\n",

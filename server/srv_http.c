@@ -57,7 +57,7 @@
 #define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
 #define SRV_LINGER_SECONDS 2    /* after a gate reply: wait this long for the client's EOF */
 #define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
-#define SRV_PLACE_NORMAL (-1)  /* srv_t.place: by CPU */
+#define SRV_PLACE_NORMAL (-1)   /* srv_t.place: by CPU */
 #define SRV_READ_CHUNK 16384    /* bytes read from a socket at once (libevent's default) */
 
 /* The demo page, embedded at build time (srv.cmake). */
@@ -75,14 +75,14 @@ struct srv_worker {
   evhtp_t *htp;
   struct event *stop_ev, *deadline_ev;
   int draining;
-  srv_conn_t *conns;            /* open connections (for draining) */
+  srv_conn_t *conns; /* open connections (for draining) */
   size_t n_conns;
-  size_t n_leaving;              /* of those, told to go by the balance guard, not gone yet */
-  struct evbuffer *scratch;     /* holds a request's head while its tail is set aside */
-  srv_buf_t out;                /* response body, reused */
-  srv_buf_t wire;               /* a whole /search reply (search_send_200), reused */
-  srv_cache_t cache;            /* /search answers (srv_cache.c) */
-  struct search_hdrs *hdrs;     /* /search header blocks, made again on a swap */
+  size_t n_leaving;         /* of those, told to go by the balance guard, not gone yet */
+  struct evbuffer *scratch; /* holds a request's head while its tail is set aside */
+  srv_buf_t out;            /* response body, reused */
+  srv_buf_t wire;           /* a whole /search reply (search_send_200), reused */
+  srv_cache_t cache;        /* /search answers (srv_cache.c) */
+  struct search_hdrs *hdrs; /* /search header blocks, made again on a swap */
   srv_wmetrics_t *m;
 };
 
@@ -92,11 +92,11 @@ struct srv_conn {
   struct bufferevent *bev;
   bufferevent_data_cb orig_read, orig_write;
   bufferevent_event_cb orig_event;
-  struct evbuffer *held;        /* pipelined bytes kept from the parser while it runs */
-  int at_start;                 /* the next input byte starts a request */
-  int closing;                  /* 1: gate reply queued; 2: write side shut, awaiting EOF */
+  struct evbuffer *held; /* pipelined bytes kept from the parser while it runs */
+  int at_start;          /* the next input byte starts a request */
+  int closing;           /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
-  int leaving;                  /* the balance guard closes it after this reply */
+  int leaving; /* the balance guard closes it after this reply */
   srv_conn_t *prev, *next;
 };
 
@@ -119,8 +119,10 @@ static void conns_changed(srv_worker_t *w) {
 
 static void conn_unlink(srv_conn_t *c) {
   srv_worker_t *w = c->w;
-  if (c->prev) c->prev->next = c->next;
-  else w->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->n_conns--;
@@ -139,8 +141,10 @@ static evhtp_res conn_fini(evhtp_connection_t *conn, void *arg) {
   srv_worker_t *w = c->w;
   conn_unlink(c);
   c->conn = NULL;
-  if (c->in_cb) c->dead = 1;
-  else conn_destroy(c);
+  if (c->in_cb)
+    c->dead = 1;
+  else
+    conn_destroy(c);
   if (w->draining && w->n_conns == 0) event_base_loopexit(w->base, NULL);
   return EVHTP_RES_OK;
 }
@@ -169,8 +173,9 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   c->at_start = 1;
   void *orig_arg = NULL;
   bufferevent_getcb(c->bev, &c->orig_read, &c->orig_write, &c->orig_event, &orig_arg);
-  if (orig_arg != conn || evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
-                                                    (evhtp_hook)(void (*)(void))conn_fini, c) != 0) {
+  if (orig_arg != conn ||
+      evhtp_connection_set_hook(conn, evhtp_hook_on_connection_fini,
+                                (evhtp_hook)(void (*)(void))conn_fini, c) != 0) {
     conn_destroy(c);
     return EVHTP_RES_ERROR;
   }
@@ -180,8 +185,8 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
    * plain socket bufferevent: the server has no TLS, which would need libevent's own read.) */
   evutil_socket_t fd = bufferevent_getfd(c->bev);
   bufferevent_disable(c->bev, EV_READ);
-  event_assign(&c->bev->ev_read, w->base, fd, EV_READ | EV_PERSIST | EV_FINALIZE,
-               conn_socket_read, c->bev);
+  event_assign(&c->bev->ev_read, w->base, fd, EV_READ | EV_PERSIST | EV_FINALIZE, conn_socket_read,
+               c->bev);
   bufferevent_enable(c->bev, EV_READ);
   c->next = w->conns;
   if (w->conns) w->conns->prev = c;
@@ -394,7 +399,9 @@ typedef struct {
 
 /* The reply to req says "Connection: close" (HTTP/1.1; HTTP/1.0: no keep-alive), and libevhtp's
  * write callback closes the connection once it is out. */
-static void close_after_reply(evhtp_request_t *req) { req->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE; }
+static void close_after_reply(evhtp_request_t *req) {
+  req->flags &= ~EVHTP_REQ_FLAG_KEEPALIVE;
+}
 
 /* Sends body[0..n) (omitted for HEAD, with its Content-Length kept) and counts the request. */
 static void reply_send(reply_t *r, int status, const char *ctype, const void *body, size_t n) {
@@ -443,8 +450,8 @@ static void reply_error(reply_t *r, int status, const char *msg) {
 typedef struct search_hdrs {
   int valid;
   uint64_t trie_gen, rules_version;
-  char etag[2][80];             /* [rep]: 0 JSON, 1 msgpack */
-  srv_buf_t block[2];           /* [rep]: NUL-terminated Content-Type value and the rest */
+  char etag[2][80];   /* [rep]: 0 JSON, 1 msgpack */
+  srv_buf_t block[2]; /* [rep]: NUL-terminated Content-Type value and the rest */
 } search_hdrs_t;
 
 static const char *const search_ctype[2] = {"application/json; charset=utf-8",
@@ -471,7 +478,9 @@ static void search_etag(char etag[80], const char *trie_version, const char *fil
   *e = '\0';
 }
 
-static int buf_puts(srv_buf_t *b, const char *str) { return srv__buf_put(b, str, strlen(str)); }
+static int buf_puts(srv_buf_t *b, const char *str) {
+  return srv__buf_put(b, str, strlen(str));
+}
 
 /* The worker's header blocks for trie t and rules version rv (made again when they change). */
 static int search_hdrs_get(srv_worker_t *w, const srv_trie_t *t, uint64_t rv,
@@ -516,15 +525,20 @@ static int search_send_200(reply_t *r, const char *block, const char *body, size
   evhtp_request_t *req = r->req;
   int keepalive = (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) != 0;
   const char *conn_hdr;
-  if (req->proto == EVHTP_PROTO_11) conn_hdr = keepalive ? "" : "Connection: close\r\n";
-  else if (req->proto == EVHTP_PROTO_10) conn_hdr = keepalive ? "Connection: keep-alive\r\n" : "";
-  else return -1;
+  if (req->proto == EVHTP_PROTO_11)
+    conn_hdr = keepalive ? "" : "Connection: close\r\n";
+  else if (req->proto == EVHTP_PROTO_10)
+    conn_hdr = keepalive ? "Connection: keep-alive\r\n" : "";
+  else
+    return -1;
   char len[24];
   size_t len_n = srv__fmt_u64(n, len);
   srv_buf_t *b = &r->w->wire;
   b->len = 0;
-  int rc = srv__buf_put(b, req->proto == EVHTP_PROTO_11 ? "HTTP/1.1 200 OK\r\nContent-Type: "
-                                                        : "HTTP/1.0 200 OK\r\nContent-Type: ", 31);
+  int rc = srv__buf_put(b,
+                        req->proto == EVHTP_PROTO_11 ? "HTTP/1.1 200 OK\r\nContent-Type: "
+                                                     : "HTTP/1.0 200 OK\r\nContent-Type: ",
+                        31);
   if (!rc) rc = buf_puts(b, block);
   if (!rc) rc = srv__buf_put(b, "\r\nContent-Length: ", 18);
   if (!rc) rc = srv__buf_put(b, len, len_n);
@@ -642,7 +656,7 @@ static void handle_search(reply_t *r) {
   if (rc == 0) {
     rc = srv__answer(s, t, w->m, key, key_len, k < 32 ? k : 32, hits, &n_hits, &used_rv);
   } else if (rc == TA_ENOSPC) {
-    rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
+    rc = 0;       /* a key longer than any key a trie holds: nothing starts with it */
     used_rv = rv; /* no rule was asked: the answer is the same under any rules */
   }
   srv_buf_t *b = &w->out;
@@ -677,8 +691,11 @@ static void handle_healthz(reply_t *r) {
   srv_buf_t *b = &w->out;
   b->len = 0;
   const srv_trie_t *t = srv__trie_acquire(s, w->id);
-  int rc = srv__buf_put(b, t ? "{\"status\":\"ok\",\"trie\":" : "{\"status\":\"no trie loaded\","
-                                                                "\"trie\":null", t ? 22 : 38);
+  int rc = srv__buf_put(b,
+                        t ? "{\"status\":\"ok\",\"trie\":"
+                          : "{\"status\":\"no trie loaded\","
+                            "\"trie\":null",
+                        t ? 22 : 38);
   if (t && !rc) {
     char num[160];
     rc = put_json_field(b, "{\"version\":", t->version, strlen(t->version));
@@ -744,7 +761,8 @@ static void handle_reload(reply_t *r) {
   b->len = 0;
   const srv_trie_t *t = srv__trie_acquire(s, w->id);
   rc = srv__buf_put(b, "{\"reloaded\":true,\"version\":", 27);
-  if (!rc) rc = t ? srv__json_string(b, t->version, strlen(t->version)) : srv__buf_put(b, "null", 4);
+  if (!rc)
+    rc = t ? srv__json_string(b, t->version, strlen(t->version)) : srv__buf_put(b, "null", 4);
   srv__trie_release(s, w->id);
   if (!rc) rc = srv__buf_put(b, "}", 1);
   add_header(r->req, "Cache-Control", "no-store", 0);
@@ -799,10 +817,9 @@ static void handle_filters_put(reply_t *r) {
   srv_buf_t *b = &w->out;
   b->len = 0;
   char tail[200];
-  int n = snprintf(tail, sizeof tail,
-                   ",\"rules\":{\"word\":%zu,\"phrase\":%zu,\"prefix\":%zu,\"exact\":%zu}}",
-                   info.rules[FLT_WORD], info.rules[FLT_PHRASE], info.rules[FLT_PREFIX],
-                   info.rules[FLT_EXACT]);
+  int n = snprintf(
+      tail, sizeof tail, ",\"rules\":{\"word\":%zu,\"phrase\":%zu,\"prefix\":%zu,\"exact\":%zu}}",
+      info.rules[FLT_WORD], info.rules[FLT_PHRASE], info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
   rc = srv__buf_put(b, "{\"version\":", 11);
   if (!rc) rc = srv__json_string(b, info.version_hex, strlen(info.version_hex));
   if (!rc) rc = srv__buf_put(b, tail, (size_t)n);
@@ -854,8 +871,7 @@ static void http_request(evhtp_request_t *req, void *arg) {
     srv__metrics_bump(&w->m->rebalanced, 1);
   }
 
-  const char *path = req->uri && req->uri->path && req->uri->path->full
-                         ? req->uri->path->full : "";
+  const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
   if (strcmp(path, "/search") == 0) {
     r.ep = SRV_EP_SEARCH;
     if (method_is(req, htp_method_GET, htp_method_HEAD)) {
@@ -1127,8 +1143,8 @@ static int place_unload(srv_worker_t *w, evutil_socket_t fd, uint64_t now) {
 static void place_start(srv_t *s) {
   if (s->threads < 2) return;
   cpu_set_t cpus;
-  s->place_by_cpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 &&
-                    (unsigned)CPU_COUNT(&cpus) >= s->threads;
+  s->place_by_cpu =
+      sched_getaffinity(0, sizeof cpus, &cpus) == 0 && (unsigned)CPU_COUNT(&cpus) >= s->threads;
   if (s->place_by_cpu && place_attach(s, s->listen_fds[0], SRV_PLACE_NORMAL) != 0) {
     srv__log("SO_ATTACH_REUSEPORT_CBPF: %s; connections are placed by the kernel's hash",
              strerror(errno));
@@ -1182,8 +1198,7 @@ static int listen_open(srv_t *s, const char *spec) {
   struct sockaddr_storage addr;
   socklen_t addr_len = (socklen_t)ai->ai_addrlen;
   memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-  snprintf(s->listen_host, sizeof s->listen_host, ai->ai_family == AF_INET6 ? "[%s]" : "%s",
-           host);
+  snprintf(s->listen_host, sizeof s->listen_host, ai->ai_family == AF_INET6 ? "[%s]" : "%s", host);
   int family = ai->ai_family;
   freeaddrinfo(ai);
 
@@ -1214,9 +1229,13 @@ static int listen_open(srv_t *s, const char *spec) {
 /* ---- Server life cycle -------------------------------------------------------------------- */
 
 /* Workers are woken from other threads (event_active on stop_ev): libevent needs its locks. */
-static void srv_evthread_init(void) { evthread_use_pthreads(); }
+static void srv_evthread_init(void) {
+  evthread_use_pthreads();
+}
 
-static char *dup_or_null(const char *s) { return s ? strdup(s) : NULL; }
+static char *dup_or_null(const char *s) {
+  return s ? strdup(s) : NULL;
+}
 
 static int read_token(srv_t *s, const char *path) {
   FILE *f = fopen(path, "rb");
@@ -1228,8 +1247,7 @@ static int read_token(srv_t *s, const char *path) {
   char buf[1025];
   size_t n = fread(buf, 1, sizeof buf, f);
   fclose(f);
-  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' ||
-               buf[n - 1] == '\t'))
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
     n--;
   if (n == 0 || n > 1024 || memchr(buf, '\n', n)) {
     srv__log("--admin-token-file %s: expected one token of 1 to 1024 bytes on one line", path);
@@ -1271,8 +1289,8 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   s->wmetrics = aligned_alloc(64, s->threads * sizeof *s->wmetrics);
   int rc = 0;
   if (s->trie_path == NULL || (cfg->filters_path && s->filters_path == NULL) ||
-      (cfg->cors_origin && s->cors_origin == NULL) || s->listen_fds == NULL ||
-      s->workers == NULL || s->hazard == NULL || s->wmetrics == NULL)
+      (cfg->cors_origin && s->cors_origin == NULL) || s->listen_fds == NULL || s->workers == NULL ||
+      s->hazard == NULL || s->wmetrics == NULL)
     rc = TA_ENOMEM;
   if (rc == 0) {
     memset(s->wmetrics, 0, s->threads * sizeof *s->wmetrics);
@@ -1305,7 +1323,9 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   return 0;
 }
 
-int srv_port(const srv_t *s) { return s ? s->port : 0; }
+int srv_port(const srv_t *s) {
+  return s ? s->port : 0;
+}
 
 int srv_run(srv_t *s) {
   sigset_t set;
@@ -1325,8 +1345,9 @@ int srv_run(srv_t *s) {
   if (rc == 0)
     srv__log("listening on http://%s:%d/ (%u worker thread%s%s)", s->listen_host, s->port,
              s->threads, s->threads == 1 ? "" : "s",
-             s->threads == 1 ? "" : s->place_by_cpu ? ", connections placed by CPU"
-                                                    : ", connections placed by hash");
+             s->threads == 1   ? ""
+             : s->place_by_cpu ? ", connections placed by CPU"
+                               : ", connections placed by hash");
   while (rc == 0) {
     int sig = 0;
     if (sigwait(&set, &sig) != 0) continue;

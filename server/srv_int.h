@@ -27,24 +27,24 @@
 
 /* ---- Limits ------------------------------------------------------------------------------- */
 
-#define SRV_MAX_Q 1024          /* bytes of decoded q (SPEC §8: more is 414) */
-#define SRV_DEFAULT_K 5         /* k when the request has none (capped at the trie's k) */
-#define SRV_MAX_K_DIGITS 6      /* k=1234567 is out of range without overflow questions */
+#define SRV_MAX_Q 1024     /* bytes of decoded q (SPEC §8: more is 414) */
+#define SRV_DEFAULT_K 5    /* k when the request has none (capped at the trie's k) */
+#define SRV_MAX_K_DIGITS 6 /* k=1234567 is out of range without overflow questions */
 /* libevhtp 1.2.18 keeps the request line and each header in an 8 KB stack buffer and drops the
  * connection (with an uninitialised read) when one outgrows it; the gate in srv_http.c answers
  * before the parser sees such a line. */
-#define SRV_MAX_LINE 8000       /* request line (414 beyond) and each header line (431) */
-#define SRV_MAX_HEAD 32768      /* whole header block (431 beyond) */
+#define SRV_MAX_LINE 8000  /* request line (414 beyond) and each header line (431) */
+#define SRV_MAX_HEAD 32768 /* whole header block (431 beyond) */
 
 /* ---- Query string (srv_query.c) ----------------------------------------------------------- */
 
 typedef struct {
   int has_q;
-  char q[SRV_MAX_Q + 1];        /* decoded q, NUL after q_len (q may hold NUL bytes itself) */
+  char q[SRV_MAX_Q + 1]; /* decoded q, NUL after q_len (q may hold NUL bytes itself) */
   size_t q_len;
   int has_k;
-  unsigned long k;              /* 0 when absent; range against the trie's k is the caller's */
-  const char *error;            /* static message for the {"error":...} body, or NULL */
+  unsigned long k;   /* 0 when absent; range against the trie's k is the caller's */
+  const char *error; /* static message for the {"error":...} body, or NULL */
 } srv_query_t;
 
 /* Parses the raw query string raw[0..len) (the part after '?', not decoded). Takes the first
@@ -106,11 +106,11 @@ int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 
 /* A loaded trie (srv_state.c). */
 typedef struct {
-  uint64_t gen;                 /* 1, 2, ... per successful load: names this load exactly */
+  uint64_t gen; /* 1, 2, ... per successful load: names this load exactly */
   trie_reader_t *reader;
   trie_info_t info;
-  char version[24];             /* hex CRC32C of the header: names the file's content */
-  int64_t loaded_at;            /* unix seconds */
+  char version[24];  /* hex CRC32C of the header: names the file's content */
+  int64_t loaded_at; /* unix seconds */
 } srv_trie_t;
 
 /* ---- Answer cache (srv_cache.c) ---------------------------------------------------------- */
@@ -121,9 +121,9 @@ typedef struct srv_centry srv_centry_t;
 
 /* One per worker, used by that worker only. */
 typedef struct {
-  srv_centry_t **slots;         /* (mask + 1) sets of 2 ways; NULL when the cache is off */
+  srv_centry_t **slots; /* (mask + 1) sets of 2 ways; NULL when the cache is off */
   size_t mask;
-  size_t bytes, max_bytes;      /* entries and table, against the bound */
+  size_t bytes, max_bytes; /* entries and table, against the bound */
   size_t entries;
 } srv_cache_t;
 
@@ -143,11 +143,31 @@ void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
 
-enum { SRV_EP_SEARCH, SRV_EP_HEALTHZ, SRV_EP_METRICS, SRV_EP_DEMO, SRV_EP_ADMIN, SRV_EP_OTHER,
-       SRV_EP_COUNT };
-enum { SRV_ST_200, SRV_ST_304, SRV_ST_400, SRV_ST_401, SRV_ST_404, SRV_ST_405, SRV_ST_413,
-       SRV_ST_414, SRV_ST_431, SRV_ST_500, SRV_ST_503, SRV_ST_OTHER, SRV_ST_COUNT };
-#define SRV_LAT_BUCKETS 12      /* upper bounds in srv_metrics.c, the last is +Inf */
+enum {
+  SRV_EP_SEARCH,
+  SRV_EP_HEALTHZ,
+  SRV_EP_METRICS,
+  SRV_EP_DEMO,
+  SRV_EP_ADMIN,
+  SRV_EP_OTHER,
+  SRV_EP_COUNT
+};
+enum {
+  SRV_ST_200,
+  SRV_ST_304,
+  SRV_ST_400,
+  SRV_ST_401,
+  SRV_ST_404,
+  SRV_ST_405,
+  SRV_ST_413,
+  SRV_ST_414,
+  SRV_ST_431,
+  SRV_ST_500,
+  SRV_ST_503,
+  SRV_ST_OTHER,
+  SRV_ST_COUNT
+};
+#define SRV_LAT_BUCKETS 12 /* upper bounds in srv_metrics.c, the last is +Inf */
 
 /* One per worker, written only by its worker (relaxed atomic stores), read by /metrics. */
 typedef struct {
@@ -155,12 +175,12 @@ typedef struct {
   _Atomic uint64_t latency[SRV_EP_COUNT][SRV_LAT_BUCKETS];
   _Atomic uint64_t latency_sum_ns[SRV_EP_COUNT];
   _Atomic uint64_t filter_hits[FLT_KIND_COUNT]; /* suppressed suggestions, by rule kind */
-  _Atomic uint64_t rejected_by_gate;  /* answered 400/414/431 before libevhtp's parser */
-  _Atomic uint64_t cache_lookups[2]; /* /search answer cache: [0] hits, [1] misses */
-  _Atomic uint64_t cache_bytes, cache_entries; /* gauges of this worker's cache */
-  _Atomic uint64_t connections;       /* gauge: open connections of this worker */
-  _Atomic uint64_t rebalanced;        /* connections closed by the balance guard */
-  _Atomic uint64_t write_now[2];      /* replies written at once: [0] whole, [1] not (partial,
+  _Atomic uint64_t rejected_by_gate;            /* answered 400/414/431 before libevhtp's parser */
+  _Atomic uint64_t cache_lookups[2];            /* /search answer cache: [0] hits, [1] misses */
+  _Atomic uint64_t cache_bytes, cache_entries;  /* gauges of this worker's cache */
+  _Atomic uint64_t connections;                 /* gauge: open connections of this worker */
+  _Atomic uint64_t rebalanced;                  /* connections closed by the balance guard */
+  _Atomic uint64_t write_now[2]; /* replies written at once: [0] whole, [1] not (partial,
                                        * EAGAIN or error: the rest went the normal way) */
 } srv_wmetrics_t;
 
@@ -197,9 +217,8 @@ void srv__reload_stop(srv_t *s);
  * new trie. srv__filters_start() loads --filters at start (an error is fatal). */
 typedef struct srv_flt srv_flt_t;
 
-int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
-                uint64_t *rules_version);
+int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key, size_t key_len,
+                size_t n, trie_hit_t *hits, size_t *n_hits, uint64_t *rules_version);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
 uint64_t srv__filter_version_num(srv_t *s);
@@ -224,15 +243,15 @@ struct srv {
   char *trie_path, *filters_path, *cors_origin;
   unsigned threads;
   unsigned cache_max_age;
-  size_t answer_cache_bytes;    /* per worker; 0: off */
+  size_t answer_cache_bytes; /* per worker; 0: off */
   int access_log;
-  char cache_control[48];       /* "public, max-age=S" */
-  char listen_host[264];        /* for the log line */
-  char *admin_token;            /* NULL: admin endpoints answer 404 */
+  char cache_control[48]; /* "public, max-age=S" */
+  char listen_host[264];  /* for the log line */
+  char *admin_token;      /* NULL: admin endpoints answer 404 */
   size_t admin_token_len;
 
   int port;
-  int *listen_fds;              /* one SO_REUSEPORT socket per worker */
+  int *listen_fds; /* one SO_REUSEPORT socket per worker */
   /* Where new connections go (srv_http.c, "Placing connections"): if place_by_cpu, -1 by CPU,
    * k >= 0 worker k while the balance guard is on (changed by workers under place_mu, read by
    * them without it); else the kernel's hash. */
@@ -245,26 +264,26 @@ struct srv {
   /* Current trie; workers publish the pointer they use in hazard[w] (srv_state.c). */
   _Atomic(srv_trie_t *) current;
   _Atomic(srv_trie_t *) *hazard;
-  srv_wmetrics_t *wmetrics;     /* threads entries */
+  srv_wmetrics_t *wmetrics; /* threads entries */
 
   /* Reload thread. */
   pthread_t reload_thread;
   int reload_running;
   pthread_mutex_t reload_mu;
-  pthread_cond_t reload_cv;     /* wakes the reload thread */
-  pthread_cond_t reload_done_cv;/* wakes srv__reload_wait() */
-  uint64_t reload_requested;    /* tickets handed out */
-  uint64_t reload_done;         /* last ticket served */
-  int reload_result;            /* result of that reload */
+  pthread_cond_t reload_cv;      /* wakes the reload thread */
+  pthread_cond_t reload_done_cv; /* wakes srv__reload_wait() */
+  uint64_t reload_requested;     /* tickets handed out */
+  uint64_t reload_done;          /* last ticket served */
+  int reload_result;             /* result of that reload */
   int reload_stop;
-  dev_t watch_dev;              /* signature of the file last tried (loaded or refused) */
+  dev_t watch_dev; /* signature of the file last tried (loaded or refused) */
   ino_t watch_ino;
   struct timespec watch_mtime;
   off_t watch_size;
   int watch_known;
-  uint64_t trie_gen_last;       /* srv_trie_t.gen of the last load (reload thread only) */
+  uint64_t trie_gen_last; /* srv_trie_t.gen of the last load (reload thread only) */
 
-  srv_flt_t *flt;               /* the filter layer (srv_filters.c) */
+  srv_flt_t *flt; /* the filter layer (srv_filters.c) */
 
   _Atomic uint64_t reloads_ok, reloads_failed;
   _Atomic int64_t last_reload_failed_at;

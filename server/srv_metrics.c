@@ -20,14 +20,13 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const ep_names[SRV_EP_COUNT] = {"search", "healthz", "metrics", "demo",
-                                                   "admin", "other"};
-static const int st_codes[SRV_ST_COUNT] = {200, 304, 400, 401, 404, 405, 413,
-                                           414, 431, 500, 503, 0};
+static const char *const ep_names[SRV_EP_COUNT] = {"search", "healthz", "metrics",
+                                                   "demo",   "admin",   "other"};
+static const int st_codes[SRV_ST_COUNT] = {200, 304, 400, 401, 404, 405,
+                                           413, 414, 431, 500, 503, 0};
 /* Upper bounds of the latency buckets in ns; the last bucket is +Inf. */
 static const uint64_t lat_bounds_ns[SRV_LAT_BUCKETS - 1] = {
-    25000, 50000, 100000, 250000, 500000, 1000000, 2000000, 5000000, 10000000, 50000000,
-    250000000};
+    25000, 50000, 100000, 250000, 500000, 1000000, 2000000, 5000000, 10000000, 50000000, 250000000};
 
 int srv__status_index(int status) {
   for (int i = 0; i < SRV_ST_COUNT - 1; i++)
@@ -81,33 +80,38 @@ static uint64_t sum(srv_t *s, size_t offset) {
 
 int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
   int rc = 0;
-  rc |= put(b, "# HELP typeahead_requests_total HTTP requests answered, by endpoint and status.\n"
-               "# TYPE typeahead_requests_total counter\n");
+  rc |= put(b,
+            "# HELP typeahead_requests_total HTTP requests answered, by endpoint and status.\n"
+            "# TYPE typeahead_requests_total counter\n");
   for (int e = 0; e < SRV_EP_COUNT; e++) {
     for (int c = 0; c < SRV_ST_COUNT; c++) {
       uint64_t v = sum(s, FIELD_OFF(requests[e][c]));
       if (v == 0 && !(e == SRV_EP_SEARCH && c == SRV_ST_200)) continue;
       if (st_codes[c])
-        rc |= put(b, "typeahead_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n",
-                  ep_names[e], st_codes[c], (unsigned long long)v);
+        rc |= put(b, "typeahead_requests_total{endpoint=\"%s\",code=\"%d\"} %llu\n", ep_names[e],
+                  st_codes[c], (unsigned long long)v);
       else
-        rc |= put(b, "typeahead_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n",
-                  ep_names[e], (unsigned long long)v);
+        rc |= put(b, "typeahead_requests_total{endpoint=\"%s\",code=\"other\"} %llu\n", ep_names[e],
+                  (unsigned long long)v);
     }
   }
-  rc |= put(b, "# HELP typeahead_request_duration_seconds Time from the handler's start to "
-               "the reply queued.\n# TYPE typeahead_request_duration_seconds histogram\n");
+  rc |= put(b,
+            "# HELP typeahead_request_duration_seconds Time from the handler's start to "
+            "the reply queued.\n# TYPE typeahead_request_duration_seconds histogram\n");
   for (int e = 0; e < SRV_EP_COUNT; e++) {
     uint64_t cum = 0;
     for (int k = 0; k < SRV_LAT_BUCKETS; k++) {
       cum += sum(s, FIELD_OFF(latency[e][k]));
       if (k < SRV_LAT_BUCKETS - 1)
-        rc |= put(b, "typeahead_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} "
-                     "%llu\n", ep_names[e], (double)lat_bounds_ns[k] / 1e9,
-                  (unsigned long long)cum);
+        rc |= put(b,
+                  "typeahead_request_duration_seconds_bucket{endpoint=\"%s\",le=\"%g\"} "
+                  "%llu\n",
+                  ep_names[e], (double)lat_bounds_ns[k] / 1e9, (unsigned long long)cum);
       else
-        rc |= put(b, "typeahead_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} "
-                     "%llu\n", ep_names[e], (unsigned long long)cum);
+        rc |= put(b,
+                  "typeahead_request_duration_seconds_bucket{endpoint=\"%s\",le=\"+Inf\"} "
+                  "%llu\n",
+                  ep_names[e], (unsigned long long)cum);
     }
     rc |= put(b, "typeahead_request_duration_seconds_sum{endpoint=\"%s\"} %.9f\n", ep_names[e],
               (double)sum(s, FIELD_OFF(latency_sum_ns[e])) / 1e9);
@@ -115,73 +119,86 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
               (unsigned long long)cum);
   }
 
-  rc |= put(b, "# HELP typeahead_reloads_total Trie loads (start and swaps), by result.\n"
-               "# TYPE typeahead_reloads_total counter\n"
-               "typeahead_reloads_total{result=\"ok\"} %llu\n"
-               "typeahead_reloads_total{result=\"failed\"} %llu\n",
+  rc |= put(b,
+            "# HELP typeahead_reloads_total Trie loads (start and swaps), by result.\n"
+            "# TYPE typeahead_reloads_total counter\n"
+            "typeahead_reloads_total{result=\"ok\"} %llu\n"
+            "typeahead_reloads_total{result=\"failed\"} %llu\n",
             (unsigned long long)atomic_load(&s->reloads_ok),
             (unsigned long long)atomic_load(&s->reloads_failed));
 
   int64_t now = srv__now();
-  rc |= put(b, "# HELP typeahead_trie_loaded 1 when a trie is being served.\n"
-               "# TYPE typeahead_trie_loaded gauge\ntypeahead_trie_loaded %d\n", t != NULL);
+  rc |= put(b,
+            "# HELP typeahead_trie_loaded 1 when a trie is being served.\n"
+            "# TYPE typeahead_trie_loaded gauge\ntypeahead_trie_loaded %d\n",
+            t != NULL);
   if (t) {
-    rc |= put(b, "# HELP typeahead_trie_info The trie being served (labels name it).\n"
-                 "# TYPE typeahead_trie_info gauge\n"
-                 "typeahead_trie_info{version=\"%s\",k=\"%u\"} 1\n",
+    rc |= put(b,
+              "# HELP typeahead_trie_info The trie being served (labels name it).\n"
+              "# TYPE typeahead_trie_info gauge\n"
+              "typeahead_trie_info{version=\"%s\",k=\"%u\"} 1\n",
               t->version, (unsigned)t->info.k);
-    rc |= put(b, "# HELP typeahead_trie_queries Distinct queries in the trie.\n"
-                 "# TYPE typeahead_trie_queries gauge\ntypeahead_trie_queries %llu\n",
+    rc |= put(b,
+              "# HELP typeahead_trie_queries Distinct queries in the trie.\n"
+              "# TYPE typeahead_trie_queries gauge\ntypeahead_trie_queries %llu\n",
               (unsigned long long)t->info.num_queries);
-    rc |= put(b, "# HELP typeahead_trie_age_seconds Seconds since the trie was built.\n"
-                 "# TYPE typeahead_trie_age_seconds gauge\ntypeahead_trie_age_seconds %lld\n",
+    rc |= put(b,
+              "# HELP typeahead_trie_age_seconds Seconds since the trie was built.\n"
+              "# TYPE typeahead_trie_age_seconds gauge\ntypeahead_trie_age_seconds %lld\n",
               (long long)(now - t->info.build_time));
-    rc |= put(b, "# HELP typeahead_trie_loaded_age_seconds Seconds since the trie was loaded."
-                 "\n# TYPE typeahead_trie_loaded_age_seconds gauge\n"
-                 "typeahead_trie_loaded_age_seconds %lld\n",
+    rc |= put(b,
+              "# HELP typeahead_trie_loaded_age_seconds Seconds since the trie was loaded."
+              "\n# TYPE typeahead_trie_loaded_age_seconds gauge\n"
+              "typeahead_trie_loaded_age_seconds %lld\n",
               (long long)(now - t->loaded_at));
   }
   if (srv__filters_metrics(s, b) != 0) rc |= -1;
-  rc |= put(b, "# HELP typeahead_gate_rejects_total Requests answered 400/414/431 before "
-               "parsing (malformed request line, line over 8000 bytes).\n"
-               "# TYPE typeahead_gate_rejects_total counter\ntypeahead_gate_rejects_total %llu\n",
+  rc |= put(b,
+            "# HELP typeahead_gate_rejects_total Requests answered 400/414/431 before "
+            "parsing (malformed request line, line over 8000 bytes).\n"
+            "# TYPE typeahead_gate_rejects_total counter\ntypeahead_gate_rejects_total %llu\n",
             (unsigned long long)sum(s, FIELD_OFF(rejected_by_gate)));
-  rc |= put(b, "# HELP typeahead_answer_cache_lookups_total /search answers looked up in the "
-               "workers' answer caches, by result.\n"
-               "# TYPE typeahead_answer_cache_lookups_total counter\n"
-               "typeahead_answer_cache_lookups_total{result=\"hit\"} %llu\n"
-               "typeahead_answer_cache_lookups_total{result=\"miss\"} %llu\n"
-               "# HELP typeahead_answer_cache_entries Answers held by the caches.\n"
-               "# TYPE typeahead_answer_cache_entries gauge\n"
-               "typeahead_answer_cache_entries %llu\n"
-               "# HELP typeahead_answer_cache_bytes Memory of the caches (entries and tables).\n"
-               "# TYPE typeahead_answer_cache_bytes gauge\n"
-               "typeahead_answer_cache_bytes %llu\n",
+  rc |= put(b,
+            "# HELP typeahead_answer_cache_lookups_total /search answers looked up in the "
+            "workers' answer caches, by result.\n"
+            "# TYPE typeahead_answer_cache_lookups_total counter\n"
+            "typeahead_answer_cache_lookups_total{result=\"hit\"} %llu\n"
+            "typeahead_answer_cache_lookups_total{result=\"miss\"} %llu\n"
+            "# HELP typeahead_answer_cache_entries Answers held by the caches.\n"
+            "# TYPE typeahead_answer_cache_entries gauge\n"
+            "typeahead_answer_cache_entries %llu\n"
+            "# HELP typeahead_answer_cache_bytes Memory of the caches (entries and tables).\n"
+            "# TYPE typeahead_answer_cache_bytes gauge\n"
+            "typeahead_answer_cache_bytes %llu\n",
             (unsigned long long)sum(s, FIELD_OFF(cache_lookups[0])),
             (unsigned long long)sum(s, FIELD_OFF(cache_lookups[1])),
             (unsigned long long)sum(s, FIELD_OFF(cache_entries)),
             (unsigned long long)sum(s, FIELD_OFF(cache_bytes)));
-  rc |= put(b, "# HELP typeahead_connections Open client connections, by worker thread.\n"
-               "# TYPE typeahead_connections gauge\n");
+  rc |= put(b,
+            "# HELP typeahead_connections Open client connections, by worker thread.\n"
+            "# TYPE typeahead_connections gauge\n");
   for (unsigned i = 0; i < s->threads; i++)
     rc |= put(b, "typeahead_connections{worker=\"%u\"} %llu\n", i,
               (unsigned long long)atomic_load_explicit(&s->wmetrics[i].connections,
                                                        memory_order_relaxed));
-  rc |= put(b, "# HELP typeahead_connections_rebalanced_total Connections closed after a reply "
-               "(Connection: close) to move them off the most loaded worker.\n"
-               "# TYPE typeahead_connections_rebalanced_total counter\n"
-               "typeahead_connections_rebalanced_total %llu\n",
+  rc |= put(b,
+            "# HELP typeahead_connections_rebalanced_total Connections closed after a reply "
+            "(Connection: close) to move them off the most loaded worker.\n"
+            "# TYPE typeahead_connections_rebalanced_total counter\n"
+            "typeahead_connections_rebalanced_total %llu\n",
             (unsigned long long)sum(s, FIELD_OFF(rebalanced)));
-  rc |= put(b, "# HELP typeahead_replies_written_at_once_total Replies written to the socket "
-               "as soon as the handler returned, by result (partial: the rest went out when the "
-               "socket was writable).\n"
-               "# TYPE typeahead_replies_written_at_once_total counter\n"
-               "typeahead_replies_written_at_once_total{result=\"whole\"} %llu\n"
-               "typeahead_replies_written_at_once_total{result=\"partial\"} %llu\n",
+  rc |= put(b,
+            "# HELP typeahead_replies_written_at_once_total Replies written to the socket "
+            "as soon as the handler returned, by result (partial: the rest went out when the "
+            "socket was writable).\n"
+            "# TYPE typeahead_replies_written_at_once_total counter\n"
+            "typeahead_replies_written_at_once_total{result=\"whole\"} %llu\n"
+            "typeahead_replies_written_at_once_total{result=\"partial\"} %llu\n",
             (unsigned long long)sum(s, FIELD_OFF(write_now[0])),
             (unsigned long long)sum(s, FIELD_OFF(write_now[1])));
-  rc |= put(b, "# HELP typeahead_uptime_seconds Seconds since the server started.\n"
-               "# TYPE typeahead_uptime_seconds gauge\ntypeahead_uptime_seconds %lld\n",
+  rc |= put(b,
+            "# HELP typeahead_uptime_seconds Seconds since the server started.\n"
+            "# TYPE typeahead_uptime_seconds gauge\ntypeahead_uptime_seconds %lld\n",
             (long long)(now - s->started_at));
   return rc ? TA_ENOMEM : 0;
 }

@@ -71,7 +71,9 @@ int srv__json_string(srv_buf_t *b, const char *s, size_t n) {
 }
 
 /* Scores are sums of counts times powers of 0.5, so most are integers: those print exactly. */
-static int score_is_int(double x) { return fabs(x) < 9007199254740992.0 && x == trunc(x); }
+static int score_is_int(double x) {
+  return fabs(x) < 9007199254740992.0 && x == trunc(x);
+}
 
 size_t srv__fmt_u64(uint64_t v, char out[24]) {
   char tmp[20];

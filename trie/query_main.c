@@ -40,15 +40,13 @@ static void format_score(double v, char *buf, size_t cap) {
   }
   for (int prec = 1; prec <= 17; prec++) {
     snprintf(buf, cap, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v)
-      return;
+    if (strtod(buf, NULL) == v) return;
   }
 }
 
 static int open_or_report(const char *path, trie_reader_t **r) {
   int rc = trie_open(path, r);
-  if (rc != 0)
-    fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+  if (rc != 0) fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
   return rc;
 }
 
@@ -61,8 +59,7 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
     return 1;
   }
   trie_reader_t *r;
-  if (open_or_report(path, &r) != 0)
-    return 1;
+  if (open_or_report(path, &r) != 0) return 1;
   trie_hit_t hits[TRIE_MAX_K];
   size_t n;
   rc = trie_lookup(r, key, key_len, k, hits, &n);
@@ -99,15 +96,13 @@ static const char *section_name(uint32_t id) {
 
 static int cmd_info(const char *path) {
   trie_reader_t *r;
-  if (open_or_report(path, &r) != 0)
-    return 1;
+  if (open_or_report(path, &r) != 0) return 1;
   trie_info_t info;
   trie_get_info(r, &info);
   char when[64] = "?";
   time_t t = (time_t)info.build_time;
   struct tm tm;
-  if (gmtime_r(&t, &tm) != NULL)
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (gmtime_r(&t, &tm) != NULL) strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
   double per = info.num_queries ? (double)info.file_size / (double)info.num_queries : 0;
   printf("file\t%s\n", path);
   printf("format_version\t%" PRIu32 "\n", info.format_version);
@@ -134,8 +129,7 @@ static int cmd_info(const char *path) {
 
 static int cmd_verify(const char *path) {
   trie_reader_t *r;
-  if (open_or_report(path, &r) != 0)
-    return 1;
+  if (open_or_report(path, &r) != 0) return 1;
   int rc = trie_verify(r);
   trie_close(r);
   if (rc != 0) {
@@ -161,7 +155,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 typedef struct {
-  char *raw, *key;         /* each line as read, and its key (normalized) */
+  char *raw, *key; /* each line as read, and its key (normalized) */
   size_t raw_len, key_len;
 } prefix_t;
 
@@ -185,8 +179,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
   char key[TRIE_MAX_KEY + 1];
   while ((len = getline(&line, &lcap, f)) >= 0) {
     lineno++;
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-      len--;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
     size_t key_len;
     if (trie_norm_key(line, (size_t)len, key, sizeof key, &key_len) != 0) {
       if (bad++ < 5)
@@ -223,8 +216,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
     return 1;
   }
   trie_reader_t *r;
-  if (open_or_report(path, &r) != 0)
-    return 1;
+  if (open_or_report(path, &r) != 0) return 1;
   size_t samples = n * passes;
   double *ns = malloc(samples * sizeof *ns);
   double *ns_norm = malloc(samples * sizeof *ns_norm);
@@ -241,8 +233,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
   double overhead = 1e30;
   for (int i = 0; i < 1000; i++) {
     double a = now_ns(), b = now_ns();
-    if (b - a < overhead)
-      overhead = b - a;
+    if (b - a < overhead) overhead = b - a;
   }
   double sum = 0, sum_norm = 0;
   for (unsigned pass = 0; pass < passes && rc == 0; pass++) {
@@ -258,8 +249,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
       size_t key_len;
       double a = now_ns();
       rc = trie_norm_key(p[i].raw, p[i].raw_len, key, sizeof key, &key_len);
-      if (rc == 0)
-        rc = trie_lookup(r, key, key_len, 10, hits, &nh);
+      if (rc == 0) rc = trie_lookup(r, key, key_len, 10, hits, &nh);
       double b = now_ns();
       ns_norm[pass * n + i] = b - a;
       sum_norm += b - a;
@@ -290,8 +280,7 @@ static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out) {
   char *end;
   errno = 0;
   unsigned long v = strtoul(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi)
-    return -1;
+  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi) return -1;
   *out = (unsigned)v;
   return 0;
 }
@@ -345,11 +334,8 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (info)
-    return cmd_info(file);
-  if (verify)
-    return cmd_verify(file);
-  if (bench)
-    return cmd_bench(file, bench, passes);
+  if (info) return cmd_info(file);
+  if (verify) return cmd_verify(file);
+  if (bench) return cmd_bench(file, bench, passes);
   return cmd_lookup(file, prefix, k);
 }

@@ -26,26 +26,26 @@ extern "C" {
 /* ---- Errors ----------------------------------------------------------------------------- */
 
 /* X(name, value, message): the one table of error codes for the whole project. */
-#define TA_ERROR_TABLE(X)                                                   \
-  X(TA_ENOMEM, -1, "out of memory")                                         \
-  X(TA_EINVAL, -2, "invalid argument")                                      \
-  X(TA_EIO, -3, "input/output error")                                       \
-  X(TA_ENOENT, -4, "no such file or directory")                             \
-  X(TA_EACCES, -5, "permission denied")                                     \
-  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")                   \
-  X(TA_EVERSION, -7, "unsupported format version")                          \
-  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)")           \
-  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")                \
-  X(TA_ETRUNC, -10, "file is truncated")                                    \
-  X(TA_EUTF8, -11, "invalid UTF-8")                                         \
-  X(TA_ETOOLONG, -12, "input too long")                                     \
-  X(TA_ENOSPC, -13, "output buffer too small")                              \
-  X(TA_EPARSE, -14, "syntax error")                                         \
-  X(TA_ERANGE, -15, "value out of range")                                   \
-  X(TA_EEMPTY, -16, "no input")                                             \
-  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")                \
-  X(TA_EEXIST, -18, "already exists")                                       \
-  X(TA_EBUSY, -19, "resource busy")                                         \
+#define TA_ERROR_TABLE(X)                                         \
+  X(TA_ENOMEM, -1, "out of memory")                               \
+  X(TA_EINVAL, -2, "invalid argument")                            \
+  X(TA_EIO, -3, "input/output error")                             \
+  X(TA_ENOENT, -4, "no such file or directory")                   \
+  X(TA_EACCES, -5, "permission denied")                           \
+  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")         \
+  X(TA_EVERSION, -7, "unsupported format version")                \
+  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)") \
+  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")      \
+  X(TA_ETRUNC, -10, "file is truncated")                          \
+  X(TA_EUTF8, -11, "invalid UTF-8")                               \
+  X(TA_ETOOLONG, -12, "input too long")                           \
+  X(TA_ENOSPC, -13, "output buffer too small")                    \
+  X(TA_EPARSE, -14, "syntax error")                               \
+  X(TA_ERANGE, -15, "value out of range")                         \
+  X(TA_EEMPTY, -16, "no input")                                   \
+  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")      \
+  X(TA_EEXIST, -18, "already exists")                             \
+  X(TA_EBUSY, -19, "resource busy")                               \
   X(TA_ESYS, -20, "system call failed")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
@@ -81,21 +81,21 @@ int trie_utf8_valid(const char *s, size_t len);
 typedef struct trie_reader trie_reader_t;
 
 typedef struct {
-  uint32_t format_version;   /* write version of the file */
-  uint32_t k;                /* completions stored per node */
-  uint64_t num_queries;      /* distinct keys */
+  uint32_t format_version; /* write version of the file */
+  uint32_t k;              /* completions stored per node */
+  uint64_t num_queries;    /* distinct keys */
   uint64_t num_nodes;
   uint64_t file_size;
-  int64_t build_time;        /* unix seconds */
-  const char *source;        /* borrowed, not NUL-terminated: what the file was built from */
+  int64_t build_time; /* unix seconds */
+  const char *source; /* borrowed, not NUL-terminated: what the file was built from */
   size_t source_len;
-  uint32_t file_crc;         /* CRC32C of the header: a cheap version tag for ETags */
+  uint32_t file_crc; /* CRC32C of the header: a cheap version tag for ETags */
 } trie_info_t;
 
 typedef struct {
-  uint32_t id;               /* rank of the query in the file: 0 is the best */
+  uint32_t id; /* rank of the query in the file: 0 is the best */
   double score;
-  const char *text;          /* display form, borrowed from the mapping, not NUL-terminated */
+  const char *text; /* display form, borrowed from the mapping, not NUL-terminated */
   size_t text_len;
 } trie_hit_t;
 
@@ -125,24 +125,23 @@ typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
  * stored top-k until n hits are kept or the completions of prefix run out: when at least n
  * kept completions exist, exactly n are returned, in rank order. n has no upper bound
  * but the caller's array. Allocates only when the search frontier outgrows a stack buffer. */
-int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len,
-                         size_t n, trie_keep_fn keep, void *ctx, trie_hit_t *hits,
-                         size_t *n_hits);
+int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
+                         trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits);
 
 /* ---- Writer ------------------------------------------------------------------------------- */
 
 typedef struct {
-  const char *key;           /* normalized key, unique across entries */
+  const char *key; /* normalized key, unique across entries */
   size_t key_len;
-  const char *display;       /* display form */
+  const char *display; /* display form */
   size_t display_len;
-  double score;              /* finite, >= 0 */
+  double score; /* finite, >= 0 */
 } trie_entry_t;
 
 typedef struct {
-  uint32_t k;                /* 1..32 */
-  int64_t build_time;        /* unix seconds, stored in the metadata */
-  const char *source;        /* free text stored in the metadata (NUL-terminated) */
+  uint32_t k;         /* 1..32 */
+  int64_t build_time; /* unix seconds, stored in the metadata */
+  const char *source; /* free text stored in the metadata (NUL-terminated) */
   /* Called now and then during a long write; may be NULL. */
   void (*progress)(void *ctx, const char *stage, uint64_t done, uint64_t total);
   void *progress_ctx;

@@ -22,8 +22,7 @@ struct trie_afile {
 static mode_t current_umask(void) {
   mode_t mask = 022;
   FILE *f = fopen("/proc/self/status", "re");
-  if (f == NULL)
-    return mask;
+  if (f == NULL) return mask;
   char line[256];
   while (fgets(line, sizeof line, f) != NULL) {
     unsigned m;
@@ -47,13 +46,11 @@ static void set_final_mode(int fd, const char *path) {
 }
 
 int trie_afile_open(const char *path, trie_afile_t **out) {
-  if (path == NULL || out == NULL || path[0] == '\0')
-    return TA_EINVAL;
+  if (path == NULL || out == NULL || path[0] == '\0') return TA_EINVAL;
   *out = NULL;
   trie_afile_t *a = calloc(1, sizeof *a);
   size_t len = strlen(path);
-  if (a == NULL)
-    return TA_ENOMEM;
+  if (a == NULL) return TA_ENOMEM;
   a->path = strdup(path);
   a->tmp = malloc(len + sizeof ".tmp.XXXXXX");
   if (a->path == NULL || a->tmp == NULL) {
@@ -87,9 +84,13 @@ int trie_afile_open(const char *path, trie_afile_t **out) {
   return 0;
 }
 
-FILE *trie_afile_stream(trie_afile_t *f) { return f != NULL ? f->f : NULL; }
+FILE *trie_afile_stream(trie_afile_t *f) {
+  return f != NULL ? f->f : NULL;
+}
 
-const char *trie_afile_tmp_path(const trie_afile_t *f) { return f != NULL ? f->tmp : NULL; }
+const char *trie_afile_tmp_path(const trie_afile_t *f) {
+  return f != NULL ? f->tmp : NULL;
+}
 
 static void afile_free(trie_afile_t *a) {
   free(a->path);
@@ -100,31 +101,24 @@ static void afile_free(trie_afile_t *a) {
 /* fsync of the directory holding path, so the rename itself is durable. */
 static int sync_dir(const char *path) {
   char *copy = strdup(path);
-  if (copy == NULL)
-    return TA_ENOMEM;
+  if (copy == NULL) return TA_ENOMEM;
   int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int e = errno;
   free(copy);
-  if (fd < 0)
-    return ta_error_from_errno(e);
+  if (fd < 0) return ta_error_from_errno(e);
   int rc = fsync(fd) == 0 ? 0 : ta_error_from_errno(errno);
   close(fd);
   return rc;
 }
 
 int trie_afile_commit(trie_afile_t *a) {
-  if (a == NULL)
-    return TA_EINVAL;
+  if (a == NULL) return TA_EINVAL;
   int rc = 0;
-  if (fflush(a->f) != 0 || ferror(a->f))
-    rc = TA_EIO;
-  if (rc == 0 && fsync(fileno(a->f)) != 0)
-    rc = ta_error_from_errno(errno);
-  if (fclose(a->f) != 0 && rc == 0)
-    rc = TA_EIO;
+  if (fflush(a->f) != 0 || ferror(a->f)) rc = TA_EIO;
+  if (rc == 0 && fsync(fileno(a->f)) != 0) rc = ta_error_from_errno(errno);
+  if (fclose(a->f) != 0 && rc == 0) rc = TA_EIO;
   a->f = NULL;
-  if (rc == 0 && rename(a->tmp, a->path) != 0)
-    rc = ta_error_from_errno(errno);
+  if (rc == 0 && rename(a->tmp, a->path) != 0) rc = ta_error_from_errno(errno);
   if (rc != 0) {
     unlink(a->tmp);
     afile_free(a);
@@ -136,10 +130,8 @@ int trie_afile_commit(trie_afile_t *a) {
 }
 
 void trie_afile_abort(trie_afile_t *a) {
-  if (a == NULL)
-    return;
-  if (a->f != NULL)
-    fclose(a->f);
+  if (a == NULL) return;
+  if (a->f != NULL) fclose(a->f);
   unlink(a->tmp);
   afile_free(a);
 }

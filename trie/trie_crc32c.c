@@ -14,8 +14,7 @@ static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static void crc_init(void) {
   for (uint32_t i = 0; i < 256; i++) {
     uint32_t c = i;
-    for (int j = 0; j < 8; j++)
-      c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+    for (int j = 0; j < 8; j++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
     crc_table[0][i] = c;
   }
   for (uint32_t i = 0; i < 256; i++)
@@ -31,14 +30,12 @@ uint32_t trie__crc32c_sw(uint32_t crc, const void *buf, size_t len) {
     uint32_t lo = trie__load_u32(p) ^ crc;
     uint32_t hi = trie__load_u32(p + 4);
     crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
-          crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^
-          crc_table[3][hi & 0xff] ^ crc_table[2][(hi >> 8) & 0xff] ^
-          crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+          crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
+          crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
     p += 8;
     len -= 8;
   }
-  while (len--)
-    crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+  while (len--) crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
   return ~crc;
 }
 
@@ -55,8 +52,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(uint32_t crc, const 
     len -= 8;
   }
   uint32_t c32 = (uint32_t)c;
-  while (len--)
-    c32 = _mm_crc32_u8(c32, *p++);
+  while (len--) c32 = _mm_crc32_u8(c32, *p++);
   return ~c32;
 }
 

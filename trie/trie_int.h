@@ -62,8 +62,8 @@
 #define TRIE_FORMAT_VERSION 1u
 #define TRIE_MIN_READ_VERSION 1u
 
-#define TRIE_HDR_FIXED 24u         /* magic, write ver, min read ver, header size, count */
-#define TRIE_SECT_ENTRY 24u        /* id, crc32c, offset, length */
+#define TRIE_HDR_FIXED 24u  /* magic, write ver, min read ver, header size, count */
+#define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
 #define TRIE_MAX_SECTIONS 64u
 
 enum {
@@ -76,14 +76,14 @@ enum {
 };
 
 /* META section: fixed part, then source_len bytes of source text. */
-#define TRIE_META_K 0u             /* u32 */
-#define TRIE_META_FLAGS 4u         /* u32, 0 */
-#define TRIE_META_NUM_QUERIES 8u   /* u64 */
-#define TRIE_META_NUM_NODES 16u    /* u64 */
-#define TRIE_META_BUILD_TIME 24u   /* i64 */
-#define TRIE_META_ROOT 32u         /* u64, offset of the root node inside NODES */
-#define TRIE_META_MAX_KEY 40u      /* u32, longest key in bytes */
-#define TRIE_META_SOURCE_LEN 44u   /* u32 */
+#define TRIE_META_K 0u           /* u32 */
+#define TRIE_META_FLAGS 4u       /* u32, 0 */
+#define TRIE_META_NUM_QUERIES 8u /* u64 */
+#define TRIE_META_NUM_NODES 16u  /* u64 */
+#define TRIE_META_BUILD_TIME 24u /* i64 */
+#define TRIE_META_ROOT 32u       /* u64, offset of the root node inside NODES */
+#define TRIE_META_MAX_KEY 40u    /* u32, longest key in bytes */
+#define TRIE_META_SOURCE_LEN 44u /* u32 */
 #define TRIE_META_FIXED 48u
 
 #define TRIE_MAX_K 32u
@@ -141,8 +141,7 @@ static inline int trie__varint(const uint8_t **p, const uint8_t *end, uint64_t *
   }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 70; shift += 7) {
-    if (q >= end)
-      return -1;
+    if (q >= end) return -1;
     uint8_t b = *q++;
     v |= (uint64_t)(b & 0x7f) << shift;
     if (b < 0x80) {
@@ -182,22 +181,22 @@ typedef struct {
 } trie__section_t;
 
 struct trie_reader {
-  const uint8_t *base;       /* the whole file */
+  const uint8_t *base; /* the whole file */
   size_t size;
-  int mapped;                /* 1: base is our mmap, unmapped at close */
+  int mapped; /* 1: base is our mmap, unmapped at close */
   uint32_t write_version;
   uint32_t header_crc;
   uint32_t k;
-  uint64_t n;                /* num_queries */
+  uint64_t n; /* num_queries */
   uint64_t num_nodes;
   int64_t build_time;
-  uint64_t root;             /* offset of the root node inside NODES */
+  uint64_t root; /* offset of the root node inside NODES */
   uint32_t max_key;
   const char *source;
   size_t source_len;
   uint32_t nsect;
   trie__section_t sect[TRIE_MAX_SECTIONS];
-  const uint8_t *nodes;      /* the known sections, bounds-checked at open */
+  const uint8_t *nodes; /* the known sections, bounds-checked at open */
   size_t nodes_len;
   const uint8_t *stroff;
   const uint8_t *str;
@@ -211,18 +210,18 @@ int trie__open_mem(const void *buf, size_t len, trie_reader_t **out);
 
 /* One parsed node. Offsets are relative to the start of NODES. */
 typedef struct {
-  size_t pos;                /* the node itself */
+  size_t pos; /* the node itself */
   unsigned flags;
   uint64_t nchild;
   const uint8_t *label;
   size_t label_len;
-  uint64_t id;               /* when terminal */
-  const uint8_t *list;       /* when heavy: list_len bytes of k varints */
+  uint64_t id;         /* when terminal */
+  const uint8_t *list; /* when heavy: list_len bytes of k varints */
   size_t list_len;
-  const uint8_t *child_bytes;/* nchild bytes */
-  const uint8_t *offsets;    /* nchild - 1 offsets of width bytes */
+  const uint8_t *child_bytes; /* nchild bytes */
+  const uint8_t *offsets;     /* nchild - 1 offsets of width bytes */
   unsigned width;
-  size_t end;                /* first byte after the node = start of child 0 */
+  size_t end; /* first byte after the node = start of child 0 */
 } trie__node_t;
 
 /* Parses the node at pos; every field is bounds-checked against NODES. TA_ECORRUPT on failure. */
@@ -230,12 +229,10 @@ int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd);
 
 /* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. */
 static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
-  if (idx == 0)
-    return 0;
+  if (idx == 0) return 0;
   const uint8_t *p = nd->offsets + (size_t)(idx - 1) * nd->width;
   uint64_t v = 0;
-  for (unsigned i = nd->width; i-- > 0;)
-    v = (v << 8) | p[i];
+  for (unsigned i = nd->width; i-- > 0;) v = (v << 8) | p[i];
   return v;
 }
 

@@ -15,12 +15,10 @@ static int find_answer(const trie_reader_t *r, const uint8_t *p, size_t rem, tri
                        int *found) {
   *found = 0;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   for (;;) {
     size_t m = nd->label_len < rem ? nd->label_len : rem;
-    if (m > 0 && memcmp(nd->label, p, m) != 0)
-      return 0;
+    if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
     if (rem <= nd->label_len) {
       *found = 1;
       return 0;
@@ -28,14 +26,11 @@ static int find_answer(const trie_reader_t *r, const uint8_t *p, size_t rem, tri
     p += nd->label_len;
     rem -= nd->label_len;
     const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
-    if (hit == NULL)
-      return 0;
+    if (hit == NULL) return 0;
     uint64_t off = trie__child_off(nd, (uint64_t)(hit - nd->child_bytes));
-    if (off >= r->nodes_len - nd->end)
-      return TA_ECORRUPT;
+    if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
     rc = trie__node_parse(r, nd->end + (size_t)off, nd);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
   }
 }
 
@@ -43,8 +38,7 @@ static void sort_ids(uint32_t *ids, unsigned n) {
   for (unsigned i = 1; i < n; i++) {
     uint32_t v = ids[i];
     unsigned j = i;
-    for (; j > 0 && ids[j - 1] > v; j--)
-      ids[j] = ids[j - 1];
+    for (; j > 0 && ids[j - 1] > v; j--) ids[j] = ids[j - 1];
     ids[j] = v;
   }
 }
@@ -58,22 +52,16 @@ static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t
   uint64_t pending = 1, visited = 0;
   unsigned terminals = 0, kept = 0;
   for (;;) {
-    if (nd.flags & TRIE_NODE_HEAVY)
-      return TA_ECORRUPT;
+    if (nd.flags & TRIE_NODE_HEAVY) return TA_ECORRUPT;
     if (nd.flags & TRIE_NODE_TERMINAL) {
-      if (++terminals > r->k)
-        return TA_ECORRUPT;
-      if ((int64_t)nd.id > t)
-        ids[kept++] = (uint32_t)nd.id;
+      if (++terminals > r->k) return TA_ECORRUPT;
+      if ((int64_t)nd.id > t) ids[kept++] = (uint32_t)nd.id;
     }
     pending = pending - 1 + nd.nchild;
-    if (pending == 0)
-      break;
-    if (++visited > 2u * r->k + 2u)
-      return TA_ECORRUPT;
+    if (pending == 0) break;
+    if (++visited > 2u * r->k + 2u) return TA_ECORRUPT;
     int rc = trie__node_parse(r, nd.end, &nd);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
   }
   sort_ids(ids, kept);
   *count = kept;
@@ -82,19 +70,15 @@ static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t
 
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                 trie_hit_t *hits, size_t *n_hits) {
-  if (n_hits != NULL)
-    *n_hits = 0;
+  if (n_hits != NULL) *n_hits = 0;
   if (r == NULL || hits == NULL || n_hits == NULL || (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
-  if (k > r->k)
-    k = r->k;
-  if (k == 0)
-    return 0;
+  if (k > r->k) k = r->k;
+  if (k == 0) return 0;
   trie__node_t nd;
   int found;
   int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
-  if (rc != 0 || !found)
-    return rc;
+  if (rc != 0 || !found) return rc;
   uint32_t ids[TRIE_MAX_K];
   unsigned count;
   if (nd.flags & TRIE_NODE_HEAVY) {
@@ -103,14 +87,11 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   } else {
     rc = scan_light(r, &nd, -1, ids, &count);
   }
-  if (rc != 0)
-    return rc;
-  if (count > k)
-    count = k;
+  if (rc != 0) return rc;
+  if (count > k) count = k;
   for (unsigned i = 0; i < count; i++) {
     rc = trie__hit(r, ids[i], &hits[i]);
-    if (rc != 0)
-      return rc;
+    if (rc != 0) return rc;
   }
   *n_hits = count;
   return 0;
@@ -125,32 +106,29 @@ enum {
 };
 
 typedef struct {
-  uint64_t key;        /* heap order: the next id, or a lower bound of it (SRC_NODE) */
-  const uint8_t *lp;   /* SRC_LIST: next varint of the list */
-  size_t pos;          /* SRC_LIST, SRC_NODE: the node */
-  int64_t t;           /* SRC_NODE: filter; SRC_LIST: filter for the expansion */
+  uint64_t key;      /* heap order: the next id, or a lower bound of it (SRC_NODE) */
+  const uint8_t *lp; /* SRC_LIST: next varint of the list */
+  size_t pos;        /* SRC_LIST, SRC_NODE: the node */
+  int64_t t;         /* SRC_NODE: filter; SRC_LIST: filter for the expansion */
   uint8_t kind;
-  uint8_t left;        /* SRC_LIST: ids left after key */
+  uint8_t left; /* SRC_LIST: ids left after key */
 } source_t;
 
 typedef struct {
   source_t *v;
   size_t len, cap;
   int heap_alloc;
-  uint64_t budget;     /* pushes left before we call the file corrupt (no DAG blow-up) */
+  uint64_t budget; /* pushes left before we call the file corrupt (no DAG blow-up) */
 } heap_t;
 
 static int heap_push(heap_t *h, const source_t *s) {
-  if (h->budget == 0)
-    return TA_ECORRUPT;
+  if (h->budget == 0) return TA_ECORRUPT;
   h->budget--;
   if (h->len == h->cap) {
     size_t cap = h->cap * 2;
     source_t *v = h->heap_alloc ? realloc(h->v, cap * sizeof *v) : malloc(cap * sizeof *v);
-    if (v == NULL)
-      return TA_ENOMEM;
-    if (!h->heap_alloc)
-      memcpy(v, h->v, h->len * sizeof *v);
+    if (v == NULL) return TA_ENOMEM;
+    if (!h->heap_alloc) memcpy(v, h->v, h->len * sizeof *v);
     h->v = v;
     h->cap = cap;
     h->heap_alloc = 1;
@@ -158,8 +136,7 @@ static int heap_push(heap_t *h, const source_t *s) {
   size_t i = h->len++;
   while (i > 0) {
     size_t parent = (i - 1) / 2;
-    if (h->v[parent].key <= s->key)
-      break;
+    if (h->v[parent].key <= s->key) break;
     h->v[i] = h->v[parent];
     i = parent;
   }
@@ -173,17 +150,13 @@ static void heap_pop(heap_t *h, source_t *out) {
   size_t i = 0, n = h->len;
   for (;;) {
     size_t c = 2 * i + 1;
-    if (c >= n)
-      break;
-    if (c + 1 < n && h->v[c + 1].key < h->v[c].key)
-      c++;
-    if (last.key <= h->v[c].key)
-      break;
+    if (c >= n) break;
+    if (c + 1 < n && h->v[c + 1].key < h->v[c].key) c++;
+    if (last.key <= h->v[c].key) break;
     h->v[i] = h->v[c];
     i = c;
   }
-  if (n > 0)
-    h->v[i] = last;
+  if (n > 0) h->v[i] = last;
 }
 
 /* Pushes what a node yields beyond the filter t once its own list is used up: its terminal and
@@ -194,19 +167,16 @@ static int expand(const trie_reader_t *r, heap_t *h, const trie__node_t *nd, int
   if ((nd->flags & TRIE_NODE_TERMINAL) && (int64_t)nd->id > t) {
     s.kind = SRC_SINGLE;
     s.key = nd->id;
-    if ((rc = heap_push(h, &s)) != 0)
-      return rc;
+    if ((rc = heap_push(h, &s)) != 0) return rc;
   }
   for (uint64_t i = 0; i < nd->nchild; i++) {
     uint64_t off = trie__child_off(nd, i);
-    if (off >= r->nodes_len - nd->end)
-      return TA_ECORRUPT;
+    if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
     s.kind = SRC_NODE;
     s.key = (uint64_t)(t + 1);
     s.pos = nd->end + (size_t)off;
     s.t = t;
-    if ((rc = heap_push(h, &s)) != 0)
-      return rc;
+    if ((rc = heap_push(h, &s)) != 0) return rc;
   }
   return 0;
 }
@@ -215,20 +185,17 @@ static int expand(const trie_reader_t *r, heap_t *h, const trie__node_t *nd, int
 static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
   trie__node_t nd;
   int rc = trie__node_parse(r, src->pos, &nd);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   int64_t t = src->t;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
     uint32_t ids[TRIE_MAX_K];
     unsigned count;
-    if ((rc = scan_light(r, &nd, t, ids, &count)) != 0)
-      return rc;
+    if ((rc = scan_light(r, &nd, t, ids, &count)) != 0) return rc;
     for (unsigned i = 0; i < count; i++) {
       source_t s;
       s.kind = SRC_SINGLE;
       s.key = ids[i];
-      if ((rc = heap_push(h, &s)) != 0)
-        return rc;
+      if ((rc = heap_push(h, &s)) != 0) return rc;
     }
     return 0;
   }
@@ -237,22 +204,18 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
   const uint8_t *p = nd.list, *end = nd.list + nd.list_len;
   uint64_t prev = 0, v;
   for (uint32_t i = 0; i < r->k; i++) {
-    if (trie__varint(&p, end, &v) != 0)
-      return TA_ECORRUPT;
+    if (trie__varint(&p, end, &v) != 0) return TA_ECORRUPT;
     uint64_t id = i == 0 ? v : prev + 1 + v;
-    if (id >= r->n || (i > 0 && id <= prev))
-      return TA_ECORRUPT;
+    if (id >= r->n || (i > 0 && id <= prev)) return TA_ECORRUPT;
     prev = id;
     if ((int64_t)id > t) {
       /* The k-th id is needed for the expansion filter: decode the rest to find it. */
       const uint8_t *rest = p;
       uint64_t last = id;
       for (uint32_t j = i + 1; j < r->k; j++) {
-        if (trie__varint(&rest, end, &v) != 0)
-          return TA_ECORRUPT;
+        if (trie__varint(&rest, end, &v) != 0) return TA_ECORRUPT;
         uint64_t nid = last + 1 + v;
-        if (nid >= r->n || nid <= last)
-          return TA_ECORRUPT;
+        if (nid >= r->n || nid <= last) return TA_ECORRUPT;
         last = nid;
       }
       source_t s;
@@ -270,21 +233,17 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
 
 #define FILTER_STACK_SOURCES 128
 
-int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len,
-                         size_t n, trie_keep_fn keep, void *ctx, trie_hit_t *hits,
-                         size_t *n_hits) {
-  if (n_hits != NULL)
-    *n_hits = 0;
+int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
+                         trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits) {
+  if (n_hits != NULL) *n_hits = 0;
   if (r == NULL || keep == NULL || n_hits == NULL || (hits == NULL && n != 0) ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
-  if (n == 0)
-    return 0;
+  if (n == 0) return 0;
   trie__node_t nd;
   int found;
   int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
-  if (rc != 0 || !found)
-    return rc;
+  if (rc != 0 || !found) return rc;
 
   source_t stack_buf[FILTER_STACK_SOURCES];
   heap_t h = {stack_buf, 0, FILTER_STACK_SOURCES, 0, 0};
@@ -325,22 +284,16 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
       } else {
         trie__node_t hn;
         rc = trie__node_parse(r, s.pos, &hn);
-        if (rc == 0)
-          rc = expand(r, &h, &hn, s.t);
+        if (rc == 0) rc = expand(r, &h, &hn, s.t);
       }
-      if (rc != 0)
-        break;
+      if (rc != 0) break;
     }
     trie_hit_t hit;
-    if ((rc = trie__hit(r, id, &hit)) != 0)
-      break;
-    if (keep(ctx, &hit))
-      hits[kept++] = hit;
+    if ((rc = trie__hit(r, id, &hit)) != 0) break;
+    if (keep(ctx, &hit)) hits[kept++] = hit;
   }
-  if (h.heap_alloc)
-    free(h.v);
-  if (rc != 0)
-    return rc;
+  if (h.heap_alloc) free(h.v);
+  if (rc != 0) return rc;
   *n_hits = kept;
   return 0;
 }

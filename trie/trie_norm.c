@@ -45,12 +45,12 @@ int trie_utf8_valid(const char *s, size_t len) {
       need = 1;
     } else if (c >= 0xE0 && c <= 0xEF) {
       need = 2;
-      if (c == 0xE0) lo = 0xA0;  /* overlong */
-      if (c == 0xED) hi = 0x9F;  /* surrogates U+D800..U+DFFF */
+      if (c == 0xE0) lo = 0xA0; /* overlong */
+      if (c == 0xED) hi = 0x9F; /* surrogates U+D800..U+DFFF */
     } else if (c >= 0xF0 && c <= 0xF4) {
       need = 3;
-      if (c == 0xF0) lo = 0x90;  /* overlong */
-      if (c == 0xF4) hi = 0x8F;  /* above U+10FFFF */
+      if (c == 0xF0) lo = 0x90; /* overlong */
+      if (c == 0xF4) hi = 0x8F; /* above U+10FFFF */
     } else {
       return 0; /* continuation byte, C0/C1 overlong lead, or F5..FF */
     }
@@ -67,8 +67,8 @@ int trie_utf8_valid(const char *s, size_t len) {
 static int norm_is_space(int32_t c) {
   if (c == 0x20 || (c >= 0x09 && c <= 0x0D)) return 1;
   if (c < 0x85) return 0;
-  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) ||
-         c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
 }
 
 /* General category Cc (C0, DEL, C1). Whitespace controls are tested before this. */
@@ -149,22 +149,20 @@ static utf8proc_int32_t norm_fold_ypogegrammeni(utf8proc_int32_t c, void *unused
   return c == 0x0345 ? 0x03B9 : c;
 }
 
-static int norm_slow(const char *src, size_t len, utf8proc_option_t decompose_opts,
-                     norm_out_t *o) {
+static int norm_slow(const char *src, size_t len, utf8proc_option_t decompose_opts, norm_out_t *o) {
   utf8proc_custom_func custom =
       (decompose_opts & UTF8PROC_CASEFOLD) ? norm_fold_ypogegrammeni : NULL;
   utf8proc_int32_t stack_buf[NORM_STACK_CPS];
   utf8proc_int32_t *buf = stack_buf;
   utf8proc_ssize_t cap = NORM_STACK_CPS;
-  utf8proc_ssize_t n =
-      utf8proc_decompose_custom((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)len, buf, cap,
-                                decompose_opts, custom, NULL);
+  utf8proc_ssize_t n = utf8proc_decompose_custom(
+      (const utf8proc_uint8_t *)src, (utf8proc_ssize_t)len, buf, cap, decompose_opts, custom, NULL);
   if (n > cap) {
     buf = malloc((size_t)n * sizeof *buf);
     if (!buf) return TA_ENOMEM;
     cap = n;
-    n = utf8proc_decompose_custom((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)len, buf,
-                                  cap, decompose_opts, custom, NULL);
+    n = utf8proc_decompose_custom((const utf8proc_uint8_t *)src, (utf8proc_ssize_t)len, buf, cap,
+                                  decompose_opts, custom, NULL);
   }
   int rc = 0;
   if (n < 0) {
@@ -200,8 +198,8 @@ out:
   return rc;
 }
 
-static int norm_run(const char *src, size_t len, char *dst, size_t cap, size_t *out_len,
-                    int key, int force_slow) {
+static int norm_run(const char *src, size_t len, char *dst, size_t cap, size_t *out_len, int key,
+                    int force_slow) {
   if ((!src && len) || !dst || !out_len) return TA_EINVAL;
   if (cap == 0) return TA_ENOSPC;
   norm_out_t o = {dst, cap, 0, 0};
@@ -213,10 +211,9 @@ static int norm_run(const char *src, size_t len, char *dst, size_t cap, size_t *
   } else if (!trie_utf8_valid(src, len)) {
     rc = TA_EUTF8;
   } else {
-    utf8proc_option_t opts =
-        key ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK |
-               UTF8PROC_IGNORE | UTF8PROC_STABLE)
-            : (UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+    utf8proc_option_t opts = key ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
+                                    UTF8PROC_STRIPMARK | UTF8PROC_IGNORE | UTF8PROC_STABLE)
+                                 : (UTF8PROC_COMPOSE | UTF8PROC_STABLE);
     rc = norm_slow(src, len, opts, &o);
   }
   if (rc < 0) {
@@ -239,7 +236,6 @@ int trie__norm_key_slow(const char *src, size_t len, char *dst, size_t cap, size
   return norm_run(src, len, dst, cap, out_len, 1, 1);
 }
 
-int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap,
-                            size_t *out_len) {
+int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
   return norm_run(src, len, dst, cap, out_len, 0, 1);
 }

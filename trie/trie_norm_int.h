@@ -10,7 +10,6 @@
 
 /* Same contract as trie_norm_key / trie_norm_display, always through utf8proc. */
 int trie__norm_key_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
-int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap,
-                            size_t *out_len);
+int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
 
 #endif /* TYPEAHEAD_TRIE_NORM_INT_H */

@@ -15,8 +15,7 @@
 /* Finds the section with this id; NULL when absent. */
 static const trie__section_t *find_section(const trie_reader_t *r, uint32_t id) {
   for (uint32_t i = 0; i < r->nsect; i++)
-    if (r->sect[i].id == id)
-      return &r->sect[i];
+    if (r->sect[i].id == id) return &r->sect[i];
   return NULL;
 }
 
@@ -26,10 +25,8 @@ static int parse_header(trie_reader_t *r) {
   size_t size = r->size;
   if (size < TRIE_MAGIC_LEN)
     return size == 0 || memcmp(b, TRIE_MAGIC, size) != 0 ? TA_EBADMAGIC : TA_ETRUNC;
-  if (memcmp(b, TRIE_MAGIC, TRIE_MAGIC_LEN) != 0)
-    return TA_EBADMAGIC;
-  if (size < TRIE_HDR_FIXED)
-    return TA_ETRUNC;
+  if (memcmp(b, TRIE_MAGIC, TRIE_MAGIC_LEN) != 0) return TA_EBADMAGIC;
+  if (size < TRIE_HDR_FIXED) return TA_ETRUNC;
   uint32_t write_version = trie__load_u32(b + 8);
   uint32_t min_read = trie__load_u32(b + 12);
   uint32_t header_size = trie__load_u32(b + 16);
@@ -38,15 +35,11 @@ static int parse_header(trie_reader_t *r) {
    * future layout of the rest of the header is no "corruption". */
   if (min_read > TRIE_FORMAT_VERSION || min_read == 0 || write_version < min_read)
     return TA_EVERSION;
-  if (nsect > TRIE_MAX_SECTIONS)
-    return TA_ECORRUPT;
-  if (header_size != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4u)
-    return TA_ECORRUPT;
-  if (size < header_size)
-    return TA_ETRUNC;
+  if (nsect > TRIE_MAX_SECTIONS) return TA_ECORRUPT;
+  if (header_size != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4u) return TA_ECORRUPT;
+  if (size < header_size) return TA_ETRUNC;
   uint32_t crc = trie__load_u32(b + header_size - 4);
-  if (trie__crc32c(0, b, header_size - 4) != crc)
-    return TA_ECHECKSUM;
+  if (trie__crc32c(0, b, header_size - 4) != crc) return TA_ECHECKSUM;
   r->write_version = write_version;
   r->header_crc = crc;
   r->nsect = nsect;
@@ -58,21 +51,16 @@ static int parse_header(trie_reader_t *r) {
     s->off = trie__load_u64(e + 8);
     s->len = trie__load_u64(e + 16);
     for (uint32_t j = 0; j < i; j++)
-      if (r->sect[j].id == s->id)
-        return TA_ECORRUPT;
+      if (r->sect[j].id == s->id) return TA_ECORRUPT;
     /* off + len <= size, written so it cannot overflow. */
-    if (s->off < header_size || s->off > size)
-      return s->off > size ? TA_ETRUNC : TA_ECORRUPT;
-    if (s->len > size - s->off)
-      return TA_ETRUNC;
+    if (s->off < header_size || s->off > size) return s->off > size ? TA_ETRUNC : TA_ECORRUPT;
+    if (s->len > size - s->off) return TA_ETRUNC;
   }
   for (uint32_t id = 1; id <= TRIE_SECT_NUM_KNOWN; id++)
-    if (find_section(r, id) == NULL)
-      return TA_ECORRUPT;
+    if (find_section(r, id) == NULL) return TA_ECORRUPT;
 
   const trie__section_t *meta = find_section(r, TRIE_SECT_META);
-  if (meta->len < TRIE_META_FIXED)
-    return TA_ECORRUPT;
+  if (meta->len < TRIE_META_FIXED) return TA_ECORRUPT;
   const uint8_t *m = b + meta->off;
   r->k = trie__load_u32(m + TRIE_META_K);
   r->n = trie__load_u64(m + TRIE_META_NUM_QUERIES);
@@ -81,12 +69,10 @@ static int parse_header(trie_reader_t *r) {
   r->root = trie__load_u64(m + TRIE_META_ROOT);
   r->max_key = trie__load_u32(m + TRIE_META_MAX_KEY);
   uint32_t source_len = trie__load_u32(m + TRIE_META_SOURCE_LEN);
-  if (r->k < 1 || r->k > TRIE_MAX_K)
-    return TA_ECORRUPT;
+  if (r->k < 1 || r->k > TRIE_MAX_K) return TA_ECORRUPT;
   if (r->n >= UINT32_MAX) /* ids are u32 and STROFF has n + 1 entries */
     return TA_ECORRUPT;
-  if (source_len > meta->len - TRIE_META_FIXED)
-    return TA_ECORRUPT;
+  if (source_len > meta->len - TRIE_META_FIXED) return TA_ECORRUPT;
   r->source = (const char *)m + TRIE_META_FIXED;
   r->source_len = source_len;
 
@@ -94,14 +80,11 @@ static int parse_header(trie_reader_t *r) {
   const trie__section_t *stroff = find_section(r, TRIE_SECT_STROFF);
   const trie__section_t *str = find_section(r, TRIE_SECT_STR);
   const trie__section_t *scores = find_section(r, TRIE_SECT_SCORES);
-  if (stroff->off % 4 != 0 || scores->off % 8 != 0)
-    return TA_ECORRUPT;
-  if (stroff->len != 4 * (r->n + 1) || scores->len != 8 * r->n)
-    return TA_ECORRUPT;
+  if (stroff->off % 4 != 0 || scores->off % 8 != 0) return TA_ECORRUPT;
+  if (stroff->len != 4 * (r->n + 1) || scores->len != 8 * r->n) return TA_ECORRUPT;
   if (str->len > UINT32_MAX) /* STROFF entries are u32 */
     return TA_ECORRUPT;
-  if (nodes->len == 0 || r->root >= nodes->len)
-    return TA_ECORRUPT;
+  if (nodes->len == 0 || r->root >= nodes->len) return TA_ECORRUPT;
   r->nodes = b + nodes->off;
   r->nodes_len = (size_t)nodes->len;
   r->stroff = b + stroff->off;
@@ -112,12 +95,10 @@ static int parse_header(trie_reader_t *r) {
 }
 
 int trie__open_mem(const void *buf, size_t len, trie_reader_t **out) {
-  if (out == NULL || (buf == NULL && len != 0))
-    return TA_EINVAL;
+  if (out == NULL || (buf == NULL && len != 0)) return TA_EINVAL;
   *out = NULL;
   trie_reader_t *r = calloc(1, sizeof *r);
-  if (r == NULL)
-    return TA_ENOMEM;
+  if (r == NULL) return TA_ENOMEM;
   r->base = buf != NULL ? buf : (const uint8_t *)"";
   r->size = len;
   int rc = parse_header(r);
@@ -130,12 +111,10 @@ int trie__open_mem(const void *buf, size_t len, trie_reader_t **out) {
 }
 
 int trie_open(const char *path, trie_reader_t **out) {
-  if (path == NULL || out == NULL)
-    return TA_EINVAL;
+  if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return ta_error_from_errno(errno);
+  if (fd < 0) return ta_error_from_errno(errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
     int e = errno;
@@ -152,8 +131,7 @@ int trie_open(const char *path, trie_reader_t **out) {
     uint8_t small[TRIE_HDR_FIXED];
     ssize_t got = read(fd, small, sizeof small);
     close(fd);
-    if (got < 0)
-      return TA_EIO;
+    if (got < 0) return TA_EIO;
     trie_reader_t tmp;
     memset(&tmp, 0, sizeof tmp);
     tmp.base = small;
@@ -164,8 +142,7 @@ int trie_open(const char *path, trie_reader_t **out) {
   void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
   int e = errno;
   close(fd);
-  if (map == MAP_FAILED)
-    return ta_error_from_errno(e);
+  if (map == MAP_FAILED) return ta_error_from_errno(e);
   trie_reader_t *r;
   int rc = trie__open_mem(map, size, &r);
   if (rc != 0) {
@@ -178,16 +155,13 @@ int trie_open(const char *path, trie_reader_t **out) {
 }
 
 void trie_close(trie_reader_t *r) {
-  if (r == NULL)
-    return;
-  if (r->mapped)
-    munmap((void *)r->base, r->size);
+  if (r == NULL) return;
+  if (r->mapped) munmap((void *)r->base, r->size);
   free(r);
 }
 
 int trie_get_info(const trie_reader_t *r, trie_info_t *out) {
-  if (r == NULL || out == NULL)
-    return TA_EINVAL;
+  if (r == NULL || out == NULL) return TA_EINVAL;
   memset(out, 0, sizeof *out);
   out->format_version = r->write_version;
   out->k = r->k;
@@ -204,8 +178,7 @@ int trie_get_info(const trie_reader_t *r, trie_info_t *out) {
 int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd) {
   const uint8_t *base = r->nodes;
   const uint8_t *end = base + r->nodes_len;
-  if (pos >= r->nodes_len)
-    return TA_ECORRUPT;
+  if (pos >= r->nodes_len) return TA_ECORRUPT;
   const uint8_t *p = base + pos;
   uint64_t v;
   nd->pos = pos;
@@ -217,18 +190,15 @@ int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd) {
       return TA_ECORRUPT;
   }
   nd->nchild = nchild;
-  if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
-    return TA_ECORRUPT;
+  if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
   nd->label = p;
   nd->label_len = (size_t)v;
   p += v;
   if (flags & TRIE_NODE_TERMINAL) {
-    if (trie__varint(&p, end, &nd->id) != 0 || nd->id >= r->n)
-      return TA_ECORRUPT;
+    if (trie__varint(&p, end, &nd->id) != 0 || nd->id >= r->n) return TA_ECORRUPT;
   }
   if (flags & TRIE_NODE_HEAVY) {
-    if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
-      return TA_ECORRUPT;
+    if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
     nd->list = p;
     nd->list_len = (size_t)v;
     p += v;
@@ -236,18 +206,15 @@ int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd) {
     nd->list = NULL;
     nd->list_len = 0;
   }
-  if (nchild > (uint64_t)(end - p))
-    return TA_ECORRUPT;
+  if (nchild > (uint64_t)(end - p)) return TA_ECORRUPT;
   nd->child_bytes = p;
   p += nchild;
   nd->width = 0;
   nd->offsets = p;
   if (nchild >= 2) {
-    if (p >= end)
-      return TA_ECORRUPT;
+    if (p >= end) return TA_ECORRUPT;
     unsigned w = *p++;
-    if (w < 1 || w > 8 || (nchild - 1) * w > (uint64_t)(end - p))
-      return TA_ECORRUPT;
+    if (w < 1 || w > 8 || (nchild - 1) * w > (uint64_t)(end - p)) return TA_ECORRUPT;
     nd->width = w;
     nd->offsets = p;
     p += (nchild - 1) * w;
@@ -261,26 +228,22 @@ int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *id
   const uint8_t *end = p + nd->list_len;
   uint64_t prev = 0, v;
   for (uint32_t i = 0; i < r->k; i++) {
-    if (trie__varint(&p, end, &v) != 0)
-      return TA_ECORRUPT;
+    if (trie__varint(&p, end, &v) != 0) return TA_ECORRUPT;
     uint64_t id = i == 0 ? v : prev + 1 + v;
     if (id >= r->n || (i > 0 && id <= prev)) /* the second test catches wrap-around */
       return TA_ECORRUPT;
     ids[i] = (uint32_t)id;
     prev = id;
   }
-  if (p != end)
-    return TA_ECORRUPT;
+  if (p != end) return TA_ECORRUPT;
   return 0;
 }
 
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit) {
-  if (id >= r->n)
-    return TA_ECORRUPT;
+  if (id >= r->n) return TA_ECORRUPT;
   uint32_t a = trie__load_u32(r->stroff + 4 * id);
   uint32_t b = trie__load_u32(r->stroff + 4 * (id + 1));
-  if (a > b || b > r->str_len)
-    return TA_ECORRUPT;
+  if (a > b || b > r->str_len) return TA_ECORRUPT;
   hit->id = (uint32_t)id;
   hit->score = trie__load_f64(r->scores + 8 * id);
   hit->text = (const char *)r->str + a;

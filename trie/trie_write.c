@@ -20,17 +20,14 @@ typedef struct {
 } wbuf_t;
 
 static int wbuf_reserve(wbuf_t *b, size_t extra) {
-  if (b->cap - b->len >= extra)
-    return 0;
+  if (b->cap - b->len >= extra) return 0;
   size_t cap = b->cap ? b->cap : 4096;
   while (cap - b->len < extra) {
-    if (cap > SIZE_MAX / 2)
-      return TA_ENOMEM;
+    if (cap > SIZE_MAX / 2) return TA_ENOMEM;
     cap *= 2;
   }
   uint8_t *p = realloc(b->p, cap);
-  if (p == NULL)
-    return TA_ENOMEM;
+  if (p == NULL) return TA_ENOMEM;
   b->p = p;
   b->cap = cap;
   return 0;
@@ -43,15 +40,14 @@ static int wbuf_reserve(wbuf_t *b, size_t extra) {
  * longer ones with the same chunk); runs still equal move on to the next 8 bytes. Numeric
  * compares on a packed array avoid chasing key pointers on every comparison. */
 typedef struct {
-  uint64_t head;   /* bytes [depth, depth + 8) big endian, zero padded */
-  uint32_t idx;    /* entry index */
-  uint32_t clen;   /* min(key length - depth, 9): 9 means "goes on" */
+  uint64_t head; /* bytes [depth, depth + 8) big endian, zero padded */
+  uint32_t idx;  /* entry index */
+  uint32_t clen; /* min(key length - depth, 9): 9 means "goes on" */
 } keyref_t;
 
 static int keyref_cmp(const void *x, const void *y) {
   const keyref_t *a = x, *b = y;
-  if (a->head != b->head)
-    return a->head < b->head ? -1 : 1;
+  if (a->head != b->head) return a->head < b->head ? -1 : 1;
   return (a->clen > b->clen) - (a->clen < b->clen);
 }
 
@@ -60,8 +56,7 @@ static void keyref_load(keyref_t *kr, const trie_entry_t *e, size_t depth) {
   size_t left = x->key_len - depth;
   size_t m = left < 8 ? left : 8;
   uint64_t h = 0;
-  for (size_t j = 0; j < 8; j++)
-    h = (h << 8) | (j < m ? (uint8_t)x->key[depth + j] : 0);
+  for (size_t j = 0; j < 8; j++) h = (h << 8) | (j < m ? (uint8_t)x->key[depth + j] : 0);
   kr->head = h;
   kr->clen = left > 8 ? 9 : (uint32_t)left;
 }
@@ -77,10 +72,8 @@ static void radix_sort(keyref_t *kr, keyref_t *tmp, size_t n, int by_clen) {
       count[pass < 0 ? src[i].clen : (uint8_t)(src[i].head >> (8 * pass))]++;
     int trivial = 0;
     for (int b = 0; b < 256; b++)
-      if (count[b] == n)
-        trivial = 1;
-    if (trivial)
-      continue;
+      if (count[b] == n) trivial = 1;
+    if (trivial) continue;
     size_t sum = 0;
     for (int b = 0; b < 256; b++) {
       size_t c = count[b];
@@ -93,32 +86,26 @@ static void radix_sort(keyref_t *kr, keyref_t *tmp, size_t n, int by_clen) {
     src = dst;
     dst = t;
   }
-  if (src != kr)
-    memcpy(kr, src, n * sizeof *kr);
+  if (src != kr) memcpy(kr, src, n * sizeof *kr);
 }
 
 #define RADIX_MIN 4096
 
 /* Sorts kr[0..n) (heads loaded at depth) by key; TA_EINVAL on a duplicate key. tmp has room
  * for n records. */
-static int sort_keys(keyref_t *kr, keyref_t *tmp, size_t n, const trie_entry_t *e,
-                     size_t depth) {
+static int sort_keys(keyref_t *kr, keyref_t *tmp, size_t n, const trie_entry_t *e, size_t depth) {
   if (n >= RADIX_MIN)
     radix_sort(kr, tmp, n, 1);
   else
     qsort(kr, n, sizeof *kr, keyref_cmp);
   for (size_t i = 0; i < n;) {
     size_t j = i + 1;
-    while (j < n && kr[j].head == kr[i].head && kr[j].clen == kr[i].clen)
-      j++;
+    while (j < n && kr[j].head == kr[i].head && kr[j].clen == kr[i].clen) j++;
     if (j - i > 1) {
-      if (kr[i].clen <= 8)
-        return TA_EINVAL; /* same bytes, same length */
-      for (size_t t = i; t < j; t++)
-        keyref_load(&kr[t], e, depth + 8);
+      if (kr[i].clen <= 8) return TA_EINVAL; /* same bytes, same length */
+      for (size_t t = i; t < j; t++) keyref_load(&kr[t], e, depth + 8);
       int rc = sort_keys(kr + i, tmp, j - i, e, depth + 8);
-      if (rc != 0)
-        return rc;
+      if (rc != 0) return rc;
     }
     i = j;
   }
@@ -135,15 +122,15 @@ typedef struct {
 /* ---- Node layout -------------------------------------------------------------------------- */
 
 typedef struct {
-  const wkey_t *keys;     /* key order */
+  const wkey_t *keys; /* key order */
   size_t n;
   uint32_t k;
-  wbuf_t out;             /* NODES, reversed */
-  size_t *slots;          /* per level: child range starts, range end, child subtree sizes;
+  wbuf_t out;    /* NODES, reversed */
+  size_t *slots; /* per level: child range starts, range end, child subtree sizes;
                              a stack shared by the levels */
   size_t slots_len, slots_cap;
-  uint32_t *tops;         /* per level: its top-k, then a merge buffer (2k ids) */
-  uint8_t *hdr;           /* one node header, forward */
+  uint32_t *tops; /* per level: its top-k, then a merge buffer (2k ids) */
+  uint8_t *hdr;   /* one node header, forward */
   uint64_t num_nodes;
   uint64_t done;
   const trie_write_opts_t *opts;
@@ -151,14 +138,15 @@ typedef struct {
 
 #define HDR_CAP (1 + 10 + 10 + TRIE_MAX_KEY + 10 + 10 + TRIE_MAX_K * 10 + 256 + 1 + 256 * 8)
 
-static const wkey_t *key_at(const layout_t *w, size_t i) { return &w->keys[i]; }
+static const wkey_t *key_at(const layout_t *w, size_t i) {
+  return &w->keys[i];
+}
 
 static int slot_push(layout_t *w, size_t v) {
   if (w->slots_len == w->slots_cap) {
     size_t cap = w->slots_cap ? w->slots_cap * 2 : 1024;
     size_t *s = realloc(w->slots, cap * sizeof *s);
-    if (s == NULL)
-      return TA_ENOMEM;
+    if (s == NULL) return TA_ENOMEM;
     w->slots = s;
     w->slots_cap = cap;
   }
@@ -189,8 +177,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   if (!is_root) {
     const wkey_t *last = key_at(w, hi - 1);
     size_t m = first->len < last->len ? first->len : last->len;
-    while (L < m && first->key[L] == last->key[L])
-      L++;
+    while (L < m && first->key[L] == last->key[L]) L++;
   }
   int terminal = first->len == L;
   size_t clo = lo + (terminal ? 1 : 0);
@@ -200,33 +187,28 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   int rc;
   for (size_t i = clo; i < hi;) {
     uint8_t c = (uint8_t)key_at(w, i)->key[L];
-    if ((rc = slot_push(w, i)) != 0)
-      return rc;
+    if ((rc = slot_push(w, i)) != 0) return rc;
     size_t j = i + 1;
-    while (j < hi && (uint8_t)key_at(w, j)->key[L] == c)
-      j++;
+    while (j < hi && (uint8_t)key_at(w, j)->key[L] == c) j++;
     i = j;
   }
   size_t nchild = w->slots_len - base;
   /* Then the range end, then one slot per child for its subtree size. */
   for (size_t i = 0; i <= nchild; i++)
-    if ((rc = slot_push(w, i == 0 ? hi : 0)) != 0)
-      return rc;
+    if ((rc = slot_push(w, i == 0 ? hi : 0)) != 0) return rc;
   size_t sizes = base + nchild + 1;
 
   uint32_t *top = w->tops + (size_t)lvl * 2 * TRIE_MAX_K;
   uint32_t *tmp = top + TRIE_MAX_K;
   unsigned ntop = 0;
-  if (terminal)
-    top[ntop++] = first->id;
+  if (terminal) top[ntop++] = first->id;
 
   /* Children last to first, so the reversed output ends up in pre-order. */
   for (size_t ci = nchild; ci-- > 0;) {
     size_t cs = w->slots[base + ci], ce = w->slots[base + ci + 1];
     size_t before = w->out.len;
     unsigned cn;
-    if ((rc = build_node(w, cs, ce, L, 0, lvl + 1, &cn)) != 0)
-      return rc;
+    if ((rc = build_node(w, cs, ce, L, 0, lvl + 1, &cn)) != 0) return rc;
     const uint32_t *ctop = w->tops + (size_t)(lvl + 1) * 2 * TRIE_MAX_K;
     unsigned m = merge_top(top, ntop, ctop, cn, tmp, w->k);
     memcpy(top, tmp, m * sizeof *top);
@@ -242,47 +224,38 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   flags |= (nchild < TRIE_NODE_NCHILD_ESCAPE ? (unsigned)nchild : TRIE_NODE_NCHILD_ESCAPE)
            << TRIE_NODE_NCHILD_SHIFT;
   h[hl++] = (uint8_t)flags;
-  if (nchild >= TRIE_NODE_NCHILD_ESCAPE)
-    hl += trie__put_varint(h + hl, nchild);
+  if (nchild >= TRIE_NODE_NCHILD_ESCAPE) hl += trie__put_varint(h + hl, nchild);
   hl += trie__put_varint(h + hl, L - d);
   memcpy(h + hl, first->key + d, L - d);
   hl += L - d;
-  if (terminal)
-    hl += trie__put_varint(h + hl, first->id);
+  if (terminal) hl += trie__put_varint(h + hl, first->id);
   if (heavy) {
     uint8_t list[TRIE_MAX_K * 10];
     size_t ll = trie__put_varint(list, top[0]);
-    for (unsigned i = 1; i < w->k; i++)
-      ll += trie__put_varint(list + ll, top[i] - top[i - 1] - 1);
+    for (unsigned i = 1; i < w->k; i++) ll += trie__put_varint(list + ll, top[i] - top[i - 1] - 1);
     hl += trie__put_varint(h + hl, ll);
     memcpy(h + hl, list, ll);
     hl += ll;
   }
-  for (size_t ci = 0; ci < nchild; ci++)
-    h[hl++] = (uint8_t)key_at(w, w->slots[base + ci])->key[L];
+  for (size_t ci = 0; ci < nchild; ci++) h[hl++] = (uint8_t)key_at(w, w->slots[base + ci])->key[L];
   if (nchild >= 2) {
     /* Offsets of children 1.. from child 0, in the fewest bytes that hold the largest. */
     size_t last = 0;
-    for (size_t ci = 0; ci + 1 < nchild; ci++)
-      last += w->slots[sizes + ci];
+    for (size_t ci = 0; ci + 1 < nchild; ci++) last += w->slots[sizes + ci];
     unsigned width = 1;
-    while (width < 8 && (last >> (8 * width)) != 0)
-      width++;
+    while (width < 8 && (last >> (8 * width)) != 0) width++;
     h[hl++] = (uint8_t)width;
     size_t off = 0;
     for (size_t ci = 0; ci + 1 < nchild; ci++) {
       off += w->slots[sizes + ci];
-      for (unsigned b = 0; b < width; b++)
-        h[hl++] = (uint8_t)(off >> (8 * b));
+      for (unsigned b = 0; b < width; b++) h[hl++] = (uint8_t)(off >> (8 * b));
     }
   }
   w->slots_len = base;
 
-  if ((rc = wbuf_reserve(&w->out, hl)) != 0)
-    return rc;
+  if ((rc = wbuf_reserve(&w->out, hl)) != 0) return rc;
   uint8_t *o = w->out.p + w->out.len;
-  for (size_t i = 0; i < hl; i++)
-    o[i] = h[hl - 1 - i];
+  for (size_t i = 0; i < hl; i++) o[i] = h[hl - 1 - i];
   w->out.len += hl;
   w->num_nodes++;
   if (terminal && w->opts->progress != NULL && (++w->done & 0xffff) == 0)
@@ -304,30 +277,27 @@ static int pad_to(FILE *f, uint64_t *pos, uint64_t target) {
   return rc;
 }
 
-static uint64_t align8(uint64_t v) { return (v + 7) & ~(uint64_t)7; }
+static uint64_t align8(uint64_t v) {
+  return (v + 7) & ~(uint64_t)7;
+}
 
 static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
   if (opts == NULL || opts->k < 1 || opts->k > TRIE_MAX_K || (entries == NULL && n != 0))
     return TA_EINVAL;
-  if (n >= UINT32_MAX)
-    return TA_ERANGE;
-  if (opts->source != NULL && strlen(opts->source) > UINT32_MAX)
-    return TA_ETOOLONG;
+  if (n >= UINT32_MAX) return TA_ERANGE;
+  if (opts->source != NULL && strlen(opts->source) > UINT32_MAX) return TA_ETOOLONG;
   uint64_t str_total = 0;
   for (size_t i = 0; i < n; i++) {
     const trie_entry_t *e = &entries[i];
     if ((e->key == NULL && e->key_len != 0) || (e->display == NULL && e->display_len != 0))
       return TA_EINVAL;
-    if (!isfinite(e->score) || e->score < 0)
-      return TA_ERANGE;
-    if (e->key_len > TRIE_MAX_KEY || e->display_len > TRIE_MAX_KEY)
-      return TA_ETOOLONG;
+    if (!isfinite(e->score) || e->score < 0) return TA_ERANGE;
+    if (e->key_len > TRIE_MAX_KEY || e->display_len > TRIE_MAX_KEY) return TA_ETOOLONG;
     if (!trie_utf8_valid(e->key, e->key_len) || !trie_utf8_valid(e->display, e->display_len))
       return TA_EUTF8;
     str_total += e->display_len;
   }
-  if (str_total > UINT32_MAX)
-    return TA_ETOOLONG;
+  if (str_total > UINT32_MAX) return TA_ETOOLONG;
   return 0;
 }
 
@@ -336,14 +306,12 @@ static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts
 static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size_t *max_key) {
   size_t alloc_n = n ? n : 1;
   keyref_t *kr = malloc(alloc_n * sizeof *kr);
-  if (kr == NULL)
-    return TA_ENOMEM;
+  if (kr == NULL) return TA_ENOMEM;
   *max_key = 0;
   for (size_t i = 0; i < n; i++) {
     kr[i].idx = (uint32_t)i;
     keyref_load(&kr[i], entries, 0);
-    if (entries[i].key_len > *max_key)
-      *max_key = entries[i].key_len;
+    if (entries[i].key_len > *max_key) *max_key = entries[i].key_len;
   }
   keyref_t *rr = malloc(alloc_n * sizeof *rr);
   if (rr == NULL) {
@@ -363,8 +331,8 @@ static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size
     uint64_t bits;
     memcpy(&bits, &score, sizeof bits);
     rr[i].head = ~bits;
-    rr[i].idx = (uint32_t)i;    /* key rank */
-    rr[i].clen = kr[i].idx;     /* entry index, carried along */
+    rr[i].idx = (uint32_t)i; /* key rank */
+    rr[i].clen = kr[i].idx;  /* entry index, carried along */
   }
   radix_sort(rr, kr, n, 0);
   free(kr);
@@ -388,8 +356,7 @@ static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size
   free(rr);
   /* Apply perm in place, cycle by cycle: entries[id] = old entries[perm[id]]. */
   for (size_t i = 0; i < n; i++) {
-    if (perm[i] == i)
-      continue;
+    if (perm[i] == i) continue;
     trie_entry_t saved = entries[i];
     size_t j = i;
     for (;;) {
@@ -409,21 +376,16 @@ static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size
 }
 
 int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
-  if (out == NULL)
-    return TA_EINVAL;
+  if (out == NULL) return TA_EINVAL;
   int rc = validate(entries, n, opts);
-  if (rc != 0)
-    return rc;
+  if (rc != 0) return rc;
   uint32_t k = opts->k;
-  if (opts->progress)
-    opts->progress(opts->progress_ctx, "sort", 0, n);
+  if (opts->progress) opts->progress(opts->progress_ctx, "sort", 0, n);
   wkey_t *keys = NULL;
   size_t max_key = 0;
-  if ((rc = sort_entries(entries, n, &keys, &max_key)) != 0)
-    return rc;
+  if ((rc = sort_entries(entries, n, &keys, &max_key)) != 0) return rc;
 
-  if (opts->progress)
-    opts->progress(opts->progress_ctx, "layout", 0, n);
+  if (opts->progress) opts->progress(opts->progress_ctx, "layout", 0, n);
   layout_t w;
   memset(&w, 0, sizeof w);
   w.keys = keys;
@@ -439,24 +401,21 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   }
   if (n == 0) {
     /* The empty trie: a root with no key and no child. */
-    if ((rc = wbuf_reserve(&w.out, 2)) != 0)
-      goto done;
+    if ((rc = wbuf_reserve(&w.out, 2)) != 0) goto done;
     w.out.p[0] = 0; /* label length 0, reversed */
     w.out.p[1] = 0; /* flags */
     w.out.len = 2;
     w.num_nodes = 1;
   } else {
     unsigned ntop;
-    if ((rc = build_node(&w, 0, n, 0, 1, 0, &ntop)) != 0)
-      goto done;
+    if ((rc = build_node(&w, 0, n, 0, 1, 0, &ntop)) != 0) goto done;
   }
   for (size_t i = 0, j = w.out.len; i + 1 < j; i++, j--) {
     uint8_t t = w.out.p[i];
     w.out.p[i] = w.out.p[j - 1];
     w.out.p[j - 1] = t;
   }
-  if (opts->progress)
-    opts->progress(opts->progress_ctx, "write", 0, n);
+  if (opts->progress) opts->progress(opts->progress_ctx, "write", 0, n);
 
   /* META */
   size_t source_len = opts->source ? strlen(opts->source) : 0;
@@ -476,8 +435,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   trie__store_u64(meta + TRIE_META_ROOT, 0);
   trie__store_u32(meta + TRIE_META_MAX_KEY, (uint32_t)max_key);
   trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
-  if (source_len)
-    memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
+  if (source_len) memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
 
   /* STROFF, SCORES, and STR's CRC (STR itself is streamed from the entries). */
   uint32_t off = 0, str_crc = 0;
@@ -508,8 +466,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   uint64_t pos = align8(header_size);
   for (uint32_t i = 0; i < nsect; i++) {
     sec[i].off = pos;
-    if (sec[i].data != NULL)
-      sec[i].crc = trie__crc32c(0, sec[i].data, (size_t)sec[i].len);
+    if (sec[i].data != NULL) sec[i].crc = trie__crc32c(0, sec[i].data, (size_t)sec[i].len);
     pos = align8(pos + sec[i].len);
   }
   uint8_t header[TRIE_HDR_FIXED + TRIE_SECT_NUM_KNOWN * TRIE_SECT_ENTRY + 4];
@@ -531,8 +488,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   rc = put(out, header, header_size);
   at = header_size;
   for (uint32_t i = 0; i < nsect && rc == 0; i++) {
-    if ((rc = pad_to(out, &at, sec[i].off)) != 0)
-      break;
+    if ((rc = pad_to(out, &at, sec[i].off)) != 0) break;
     if (sec[i].data != NULL) {
       rc = put(out, sec[i].data, (size_t)sec[i].len);
     } else {
@@ -541,12 +497,9 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     }
     at += sec[i].len;
   }
-  if (rc == 0)
-    rc = pad_to(out, &at, align8(at));
-  if (rc == 0 && (fflush(out) != 0 || ferror(out)))
-    rc = TA_EIO;
-  if (rc == 0 && opts->progress)
-    opts->progress(opts->progress_ctx, "done", n, n);
+  if (rc == 0) rc = pad_to(out, &at, align8(at));
+  if (rc == 0 && (fflush(out) != 0 || ferror(out))) rc = TA_EIO;
+  if (rc == 0 && opts->progress) opts->progress(opts->progress_ctx, "done", n, n);
 
 done:
   free(keys);

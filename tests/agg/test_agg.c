@@ -39,12 +39,14 @@ static agg_week_t week_of(const char *ts) {
 
 static void test_iso_weeks(void **state) {
   (void)state;
-  static const struct { const char *ts, *name, *monday; } cases[] = {
+  static const struct {
+    const char *ts, *name, *monday;
+  } cases[] = {
       {"2006-03-01 07:33:28", "2006-W09", "2006-02-27"},
-      {"2006-03-05T23:59:59Z", "2006-W09", "2006-02-27"},   /* Sunday, last second */
-      {"2006-03-06T00:00:00Z", "2006-W10", "2006-03-06"},   /* Monday, first second */
+      {"2006-03-05T23:59:59Z", "2006-W09", "2006-02-27"}, /* Sunday, last second */
+      {"2006-03-06T00:00:00Z", "2006-W10", "2006-03-06"}, /* Monday, first second */
       {"2026-11-22T13:45:00Z", "2026-W47", "2026-11-16"},
-      {"2021-01-03 12:00:00", "2020-W53", "2020-12-28"},    /* ISO year differs */
+      {"2021-01-03 12:00:00", "2020-W53", "2020-12-28"}, /* ISO year differs */
       {"2008-12-29T00:00:00Z", "2009-W01", "2008-12-29"},
       {"1970-01-01T00:00:00Z", "1970-W01", "1969-12-29"},
       {"1969-12-28T23:59:59Z", "1969-W52", "1969-12-22"},
@@ -83,7 +85,10 @@ static void test_iso_weeks(void **state) {
 
 static void test_timestamps(void **state) {
   (void)state;
-  static const struct { const char *s; int64_t t; } good[] = {
+  static const struct {
+    const char *s;
+    int64_t t;
+  } good[] = {
       {"0", 0},
       {"1141603200", 1141603200},
       {"12345678", 12345678},
@@ -103,11 +108,25 @@ static void test_timestamps(void **state) {
     assert_int_equal(agg_parse_time(good[i].s, strlen(good[i].s), &t), 0);
     assert_int_equal(t, good[i].t);
   }
-  static const char *bad[] = {"", "-5", "12a", "1234567890123", "11416032a0", "1141/03200",
-                              "114160320:", "1141603200 ", "1\x80" "41603200", "2006-02-30 00:00:00",
-                              "2006-13-01 00:00:00", "2006-03-06 24:00:00", "2006-03-06 00:60:00",
-                              "2006-03-06T00:00:00Zjunk", "2006-03-06", "2006/03/06 00:00:00",
-                              "2006-03-06T00:00:00+2", "2006-03-06T00:00:00.Z",
+  static const char *bad[] = {"",
+                              "-5",
+                              "12a",
+                              "1234567890123",
+                              "11416032a0",
+                              "1141/03200",
+                              "114160320:",
+                              "1141603200 ",
+                              "1\x80"
+                              "41603200",
+                              "2006-02-30 00:00:00",
+                              "2006-13-01 00:00:00",
+                              "2006-03-06 24:00:00",
+                              "2006-03-06 00:60:00",
+                              "2006-03-06T00:00:00Zjunk",
+                              "2006-03-06",
+                              "2006/03/06 00:00:00",
+                              "2006-03-06T00:00:00+2",
+                              "2006-03-06T00:00:00.Z",
                               "0000-01-01 00:00:00"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t t;
@@ -152,8 +171,8 @@ static void test_parse_lines(void **state) {
   assert_int_equal(parse(&p, "2008-02-29 00:00:00\tq", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(parse(&p, "2007-02-29 00:00:00\tq", &w, &len, &why), AGG__LINE_BAD);
   /* Weeks of negative and large times, against the definition. */
-  static const int64_t times[] = {-1000000000, -259201, -259200, -1, 0, 345599, 345600,
-                                  253402300799};
+  static const int64_t times[] = {-1000000000, -259201, -259200, -1,
+                                  0,           345599,  345600,  253402300799};
   for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
     int64_t t = times[i], days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     int64_t d3 = days + 3, want_w = d3 >= 0 ? d3 / 7 : -((-d3 + 6) / 7);
@@ -177,8 +196,9 @@ static void test_parse_lines(void **state) {
   /* The shortcut for spellings already in display form gives what trie_norm_display gives:
    * printable ASCII, spaces (runs, ends), Latin letters, and the non-ASCII characters it must
    * leave to the normalizer (C1 controls, NEL, NO-BREAK SPACE, a combining accent, EM SPACE). */
-  static const char *pieces[] = {" ", " ", "\t", "\xc2\x80", "\xc2\x85", "\xc2\xa0", "\xc2\xa1",
-                                 "\xc3\xa9", "\xc3\xbc", "\xcb\xbf", "\xcc\x81", "\xe2\x80\x83"};
+  static const char *pieces[] = {" ",        " ",        "\t",       "\xc2\x80",
+                                 "\xc2\x85", "\xc2\xa0", "\xc2\xa1", "\xc3\xa9",
+                                 "\xc3\xbc", "\xcb\xbf", "\xcc\x81", "\xe2\x80\x83"};
   assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 0), 0);
   uint64_t seed = 42;
   for (int i = 0; i < 40000; i++) {
@@ -221,10 +241,8 @@ static void test_parse_lines(void **state) {
                    AGG__LINE_DUP);
   assert_int_equal(parse(&p, "1\tgoogle\t2006-03-01 07:33:28", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:33:28\t\t", &w, &len, &why), AGG__LINE_DUP);
-  assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:40:00\t\t", &w, &len, &why),
-                   AGG__LINE_EVENT);
-  assert_int_equal(parse(&p, "2\tebay\t2006-03-01 07:33:28\t\t", &w, &len, &why),
-                   AGG__LINE_EVENT);
+  assert_int_equal(parse(&p, "1\tebay\t2006-03-01 07:40:00\t\t", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(parse(&p, "2\tebay\t2006-03-01 07:33:28\t\t", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(parse(&p, "2\t-\t2006-03-01 07:33:28\t\t", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_EMPTY);
   assert_int_equal(parse(&p, "2\tebay", &w, &len, &why), AGG__LINE_BAD);
@@ -459,9 +477,25 @@ static void test_hostile_tables(void **state) {
   assert_true(caught > n / 2);
   /* Wrong types, a huge claimed map and trailing bytes. HDR: a valid header up to "counts". */
 #define BYTES(lit) lit, sizeof(lit) - 1
-#define VER "\x86\xa6" "format" "\xae" "typeahead-week" "\xa7" "version"
-#define HDR VER "\x01" "\xa4" "week" "\xa8" "2006-W09" "\xaa" "week_start" "\xaa" "2006-02-27" \
-            "\xa6" "counts"
+#define VER        \
+  "\x86\xa6"       \
+  "format"         \
+  "\xae"           \
+  "typeahead-week" \
+  "\xa7"           \
+  "version"
+#define HDR        \
+  VER "\x01"       \
+      "\xa4"       \
+      "week"       \
+      "\xa8"       \
+      "2006-W09"   \
+      "\xaa"       \
+      "week_start" \
+      "\xaa"       \
+      "2006-02-27" \
+      "\xa6"       \
+      "counts"
   static const struct {
     const char *bytes;
     size_t n;
@@ -469,16 +503,48 @@ static void test_hostile_tables(void **state) {
     const char *says;
   } cases[] = {
       {BYTES("\x93\x01\x02\x03"), TA_EBADMAGIC, "not a typeahead week table"},
-      {BYTES("\x86\xa6" "format" "\xa5" "other"), TA_EBADMAGIC, "format"},
+      {BYTES("\x86\xa6"
+             "format"
+             "\xa5"
+             "other"),
+       TA_EBADMAGIC, "format"},
       {BYTES(VER "\x02"), TA_EVERSION, "version 2"},
-      {BYTES(VER "\xa1" "1"), TA_ECORRUPT, "unsigned integer"},
-      {BYTES(VER "\x01" "\xa4" "week" "\xa8" "2006-W60"), TA_ECORRUPT, "YYYY-Www"},
+      {BYTES(VER "\xa1"
+                 "1"),
+       TA_ECORRUPT, "unsigned integer"},
+      {BYTES(VER "\x01"
+                 "\xa4"
+                 "week"
+                 "\xa8"
+                 "2006-W60"),
+       TA_ECORRUPT, "YYYY-Www"},
       {BYTES(HDR "\xdf\xff\xff\xff\xff"), TA_ETRUNC, "ends"},
       {BYTES(HDR "\x81\x01\x01"), TA_ECORRUPT, "expected a string"},
-      {BYTES(HDR "\x82\xa1" "b" "\x01\xa1" "a" "\x01"), TA_ECORRUPT, "out of order"},
-      {BYTES(HDR "\x81\xa1" "a" "\x02" "\xa6" "events" "\x02" "\x00"), TA_ECORRUPT, "after the end"},
-      {BYTES(HDR "\x81\xa1" "a" "\x02" "\xa6" "events" "\x03"), TA_ECORRUPT, "add up"},
-      {BYTES(HDR "\x81\xa2" "\xc3\x28" "\x02"), TA_ECORRUPT, "UTF-8"},
+      {BYTES(HDR "\x82\xa1"
+                 "b"
+                 "\x01\xa1"
+                 "a"
+                 "\x01"),
+       TA_ECORRUPT, "out of order"},
+      {BYTES(HDR "\x81\xa1"
+                 "a"
+                 "\x02"
+                 "\xa6"
+                 "events"
+                 "\x02"
+                 "\x00"),
+       TA_ECORRUPT, "after the end"},
+      {BYTES(HDR "\x81\xa1"
+                 "a"
+                 "\x02"
+                 "\xa6"
+                 "events"
+                 "\x03"),
+       TA_ECORRUPT, "add up"},
+      {BYTES(HDR "\x81\xa2"
+                 "\xc3\x28"
+                 "\x02"),
+       TA_ECORRUPT, "UTF-8"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     spit(bad, cases[i].bytes, cases[i].n);

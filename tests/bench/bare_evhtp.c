@@ -16,14 +16,15 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const char *body = "{\"q\":\"new\",\"suggestions\":[{\"text\":\"new york\",\"score\":100},"
-                          "{\"text\":\"news\",\"score\":90}]}";
+static const char *body =
+    "{\"q\":\"new\",\"suggestions\":[{\"text\":\"new york\",\"score\":100},"
+    "{\"text\":\"news\",\"score\":90}]}";
 static size_t body_len;
 
 static void answer(evhtp_request_t *req, void *arg) {
   (void)arg;
-  evhtp_headers_add_header(req->headers_out, evhtp_header_new("Content-Type",
-                                                              "application/json", 0, 0));
+  evhtp_headers_add_header(req->headers_out,
+                           evhtp_header_new("Content-Type", "application/json", 0, 0));
   evbuffer_add(req->buffer_out, body, body_len);
   evhtp_send_reply(req, EVHTP_RES_OK);
 }

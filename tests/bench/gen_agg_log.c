@@ -24,11 +24,11 @@ static uint64_t rng(void) {
 }
 
 static const char *syl[64] = {
-    "ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ba", "de", "fi", "go", "hu", "ja", "ke",
-    "li", "ma", "no", "pa", "qu", "re", "si", "to", "ul", "va", "we", "xi", "yo", "za", "bel",
-    "cor", "dan", "el", "for", "gar", "hol", "ing", "jor", "kin", "lan", "mor", "nel", "or",
-    "pen", "quin", "ros", "sel", "tor", "un", "ver", "wil", "yan", "zor", "ber", "cha", "dor",
-    "es", "fel", "gra", "han", "ist", "jun", "kel", "lux"};
+    "ka",  "lo",  "mi",  "ne",  "ru",  "sa",   "ti",  "vo",  "ba",  "de",  "fi",  "go",  "hu",
+    "ja",  "ke",  "li",  "ma",  "no",  "pa",   "qu",  "re",  "si",  "to",  "ul",  "va",  "we",
+    "xi",  "yo",  "za",  "bel", "cor", "dan",  "el",  "for", "gar", "hol", "ing", "jor", "kin",
+    "lan", "mor", "nel", "or",  "pen", "quin", "ros", "sel", "tor", "un",  "ver", "wil", "yan",
+    "zor", "ber", "cha", "dor", "es",  "fel",  "gra", "han", "ist", "jun", "kel", "lux"};
 
 /* Text of query id into out; returns its length. */
 static int query_text(uint64_t id, char *out) {
@@ -48,8 +48,12 @@ static int query_text(uint64_t id, char *out) {
       n += (int)l;
     }
   }
-  if (id % 50 == 7) { n += sprintf(out + n, " caf\xc3\xa9"); }
-  if (id % 97 == 3) { n += sprintf(out + n, " m\xc3\xbcnchen"); }
+  if (id % 50 == 7) {
+    n += sprintf(out + n, " caf\xc3\xa9");
+  }
+  if (id % 97 == 3) {
+    n += sprintf(out + n, " m\xc3\xbcnchen");
+  }
   if (id % 11 == 5 && out[0] >= 'a' && out[0] <= 'z') out[0] = (char)(out[0] - 32);
   return n;
 }

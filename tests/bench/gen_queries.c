@@ -35,7 +35,9 @@ static uint64_t rng(void) { /* splitmix64 */
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
-static double rng_unit(void) { return (double)(rng() >> 11) / 9007199254740992.0; }
+static double rng_unit(void) {
+  return (double)(rng() >> 11) / 9007199254740992.0;
+}
 
 static void die(const char *what) {
   perror(what);
@@ -343,8 +345,9 @@ int main(int argc, char **argv) {
     rng_s = strtoull(argv[4], NULL, 10);
     return cmd_sample(argv[2], strtoull(argv[3], NULL, 10));
   }
-  fprintf(stderr, "usage: gen_queries gen N SEED DATASETS > queries.tsv\n"
-                  "       gen_queries sample FILE.tsv N SEED > prefixes.txt\n"
-                  "       gen_queries bsearch FILE.tsv PREFIXES\n");
+  fprintf(stderr,
+          "usage: gen_queries gen N SEED DATASETS > queries.tsv\n"
+          "       gen_queries sample FILE.tsv N SEED > prefixes.txt\n"
+          "       gen_queries bsearch FILE.tsv PREFIXES\n");
   return 2;
 }

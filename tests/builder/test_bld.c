@@ -115,10 +115,10 @@ static void test_csv(void **state) {
 
 static void test_csv_quotes(void **state) {
   (void)state;
-  bld_acc_t *acc =
-      read_ok("ngram,freq,cumshare\n\"hello, world\",10,0.5\n\"say \"\"hi\"\"\",4,0.9\n"
-              "plain,3,1.0\n",
-              3);
+  bld_acc_t *acc = read_ok(
+      "ngram,freq,cumshare\n\"hello, world\",10,0.5\n\"say \"\"hi\"\"\",4,0.9\n"
+      "plain,3,1.0\n",
+      3);
   expect_key(acc, "hello, world", 10, "hello, world");
   expect_key(acc, "say \"hi\"", 4, "say \"hi\"");
   expect_key(acc, "plain", 3, "plain");
@@ -134,7 +134,10 @@ static void test_bom_crlf_blank_lines(void **state) {
   acc = read_ok("\xEF\xBB\xBFngram,freq\r\ncafé,2\r\n", 1);
   expect_key(acc, "cafe", 2, "café");
   bld_acc_free(acc);
-  acc = read_ok("\xEF\xBB\xBF" "alpha 1\r\nbeta 2", 2); /* no final line end */
+  acc = read_ok(
+      "\xEF\xBB\xBF"
+      "alpha 1\r\nbeta 2",
+      2); /* no final line end */
   expect_key(acc, "beta", 2, "beta");
   bld_acc_free(acc);
 }
@@ -149,8 +152,8 @@ static void test_duplicates_sum_and_display(void **state) {
   expect_key(acc, "cafe", 7, "café");
   bld_acc_free(acc);
   /* Spellings equal after NFC and whitespace collapsing are one spelling. */
-  acc = read_ok("Cafe\xcc\x81\t2\nCafé\t2\nCAFE\t3\n  new   york \t1\nnew york\t1\nNew York\t1\n",
-                2);
+  acc =
+      read_ok("Cafe\xcc\x81\t2\nCafé\t2\nCAFE\t3\n  new   york \t1\nnew york\t1\nNew York\t1\n", 2);
   expect_key(acc, "cafe", 7, "Café");
   expect_key(acc, "new york", 3, "new york");
   bld_acc_free(acc);
@@ -181,8 +184,7 @@ static void expect_bad(const char *text, int want_rc, const char *want_where,
     fail_msg("input '%s': rc %s, want %s (%s)", text, ta_strerror(rc), ta_strerror(want_rc),
              diag.msg);
   if (!strstr(diag.msg, want_where) || !strstr(diag.msg, want_reason))
-    fail_msg("input '%s': message '%s' lacks '%s' / '%s'", text, diag.msg, want_where,
-             want_reason);
+    fail_msg("input '%s': message '%s' lacks '%s' / '%s'", text, diag.msg, want_where, want_reason);
   bld_acc_free(acc);
 }
 
@@ -254,16 +256,15 @@ static void test_parse_count(void **state) {
   static const struct {
     const char *s;
     double v;
-  } good[] = {{"0", 0},       {"12", 12},    {"3.5", 3.5},   {".5", 0.5},
-              {"5.", 5},      {"1e3", 1000}, {"2.5E-1", 0.25}, {" 7 ", 7},
-              {"00012", 12},  {"1e+2", 100}};
+  } good[] = {{"0", 0},      {"12", 12},       {"3.5", 3.5}, {".5", 0.5},   {"5.", 5},
+              {"1e3", 1000}, {"2.5E-1", 0.25}, {" 7 ", 7},   {"00012", 12}, {"1e+2", 100}};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     double v = -1;
     assert_int_equal(bld__parse_count(good[i].s, strlen(good[i].s), &v), 0);
     assert_true(v == good[i].v);
   }
-  static const char *bad[] = {"", " ", "-1", "+1", "abc", "1,5", "1e", "e5", ".", "1e999",
-                              "nan", "inf", "0x1A", "1 2", "１"};
+  static const char *bad[] = {"",  " ",     "-1",  "+1",  "abc",  "1,5", "1e", "e5",
+                              ".", "1e999", "nan", "inf", "0x1A", "1 2", "１"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     double v;
     if (bld__parse_count(bad[i], strlen(bad[i]), &v) == 0) fail_msg("accepted '%s'", bad[i]);
@@ -279,7 +280,8 @@ static void test_many_keys(void **state) {
   for (int round = 0; round < 2; round++)
     for (int i = 0; i < 50000; i++) {
       int n = snprintf(q, sizeof q, round ? "Query %d" : "query %d", i);
-      assert_int_equal(bld_acc_add(acc, q, (size_t)n, (double)(i % 7) + round, (double)(i % 7) + round), 0);
+      assert_int_equal(
+          bld_acc_add(acc, q, (size_t)n, (double)(i % 7) + round, (double)(i % 7) + round), 0);
     }
   bld_acc_stats_t st;
   bld_acc_stats(acc, &st);

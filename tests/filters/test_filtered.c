@@ -32,9 +32,25 @@ static uint32_t rnd(uint32_t n) {
   return (uint32_t)(rng_state % n);
 }
 
-static const char *const atoms[] = {
-    "a", "b", "c", "ab", "A", "B", " ", " ", "-", "\xc3\xa9", "\xc3\x89", "\xc3\x9f", "1",
-    "\xef\xbc\x92", "\xe4\xb8\xad", "\xe6\x96\x87", "\xce\xa3", "e\xcc\x81", "\xe0\xa4\x95\xe0\xa4\xbf"};
+static const char *const atoms[] = {"a",
+                                    "b",
+                                    "c",
+                                    "ab",
+                                    "A",
+                                    "B",
+                                    " ",
+                                    " ",
+                                    "-",
+                                    "\xc3\xa9",
+                                    "\xc3\x89",
+                                    "\xc3\x9f",
+                                    "1",
+                                    "\xef\xbc\x92",
+                                    "\xe4\xb8\xad",
+                                    "\xe6\x96\x87",
+                                    "\xce\xa3",
+                                    "e\xcc\x81",
+                                    "\xe0\xa4\x95\xe0\xa4\xbf"};
 
 static size_t random_raw(char *out, size_t cap, int max_atoms) {
   size_t len = 0;
@@ -85,9 +101,8 @@ static trie_reader_t *write_trie(const entry_t *entries, size_t n, unsigned k, c
 /* Asserts that the filtered lookup of prefix with n equals the brute-force answer over the
  * ranked entries. */
 static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_cache_t *cache,
-                         const entry_t *ranked,
-                         size_t n_entries, const char *prefix, size_t plen, size_t n,
-                         size_t *nonempty, size_t *walked_past) {
+                         const entry_t *ranked, size_t n_entries, const char *prefix, size_t plen,
+                         size_t n, size_t *nonempty, size_t *walked_past) {
   trie_hit_t hits[16];
   size_t n_hits = 99;
   flt_filter_t f = {.rs = rs, .cache = cache};
@@ -107,8 +122,8 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
     const trie_hit_t *h = &hits[want];
     if (h->text_len != e->display_len || memcmp(h->text, e->display, e->display_len) != 0 ||
         h->score != e->score)
-      fail_msg("prefix \"%.*s\" n=%zu hit %zu: \"%.*s\" (%g), want \"%s\" (%g)", (int)plen,
-               prefix, n, want, (int)h->text_len, h->text, h->score, e->display, e->score);
+      fail_msg("prefix \"%.*s\" n=%zu hit %zu: \"%.*s\" (%g), want \"%s\" (%g)", (int)plen, prefix,
+               n, want, (int)h->text_len, h->text, h->score, e->display, e->score);
     want++;
   }
   if (n_hits != want)
@@ -144,7 +159,8 @@ static void test_brute_force(void **state) {
       size_t rl = random_raw(raw, sizeof raw, 6);
       entry_t *e = &entries[n_entries];
       assert_int_equal(trie_norm_key(raw, rl, e->key, sizeof e->key, &e->key_len), 0);
-      assert_int_equal(trie_norm_display(raw, rl, e->display, sizeof e->display, &e->display_len), 0);
+      assert_int_equal(trie_norm_display(raw, rl, e->display, sizeof e->display, &e->display_len),
+                       0);
       if (e->key_len == 0) continue;
       int dup = 0;
       for (size_t i = 0; i < n_entries && !dup; i++)
@@ -224,8 +240,8 @@ static void test_brute_force(void **state) {
     unlink(path);
     flt_ruleset_free(rs);
   }
-  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones\n", lookups,
-                nonempty, walked_past);
+  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones\n", lookups, nonempty,
+                walked_past);
   assert_true(nonempty > lookups / 2);
   assert_true(walked_past > lookups / 10);
 }
@@ -243,8 +259,9 @@ static void test_all_stored_blocked(void **state) {
   char path[64];
   trie_reader_t *r = write_trie(entries, 20, 3, path);
   flt_ruleset_t *rs = NULL;
-  const char *rules = "exact:item 00\nexact:ITEM 01\nprefix:item 02\nphrase:item 03\n"
-                      "exact:item 04\nexact:item 05\nexact:item 06\n";
+  const char *rules =
+      "exact:item 00\nexact:ITEM 01\nprefix:item 02\nphrase:item 03\n"
+      "exact:item 04\nexact:item 05\nexact:item 06\n";
   assert_int_equal(flt_compile(rules, strlen(rules), &rs, NULL), 0);
   trie_hit_t hits[10];
   size_t n_hits = 0;

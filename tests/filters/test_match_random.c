@@ -73,28 +73,57 @@ static int tok_eq(const char *a, const toks_t *ta, size_t i, const char *b, cons
 
 static int ref_match(const ref_rule_t *r, const char *key, size_t len, const toks_t *kt) {
   switch (r->kind) {
-    case FLT_EXACT: return r->len == len && memcmp(r->key, key, len) == 0;
-    case FLT_PREFIX: return r->len <= len && memcmp(r->key, key, r->len) == 0;
-    case FLT_WORD:
-      for (size_t i = 0; i < kt->n; i++)
-        if (kt->len[i] == r->len && memcmp(key + kt->off[i], r->key, r->len) == 0) return 1;
-      return 0;
-    case FLT_PHRASE:
-      for (size_t i = 0; i + r->toks.n <= kt->n; i++) {
-        size_t j = 0;
-        while (j < r->toks.n && tok_eq(key, kt, i + j, r->key, &r->toks, j)) j++;
-        if (j == r->toks.n) return 1;
-      }
-      return 0;
-    default: return 0;
+  case FLT_EXACT:
+    return r->len == len && memcmp(r->key, key, len) == 0;
+  case FLT_PREFIX:
+    return r->len <= len && memcmp(r->key, key, r->len) == 0;
+  case FLT_WORD:
+    for (size_t i = 0; i < kt->n; i++)
+      if (kt->len[i] == r->len && memcmp(key + kt->off[i], r->key, r->len) == 0) return 1;
+    return 0;
+  case FLT_PHRASE:
+    for (size_t i = 0; i + r->toks.n <= kt->n; i++) {
+      size_t j = 0;
+      while (j < r->toks.n && tok_eq(key, kt, i + j, r->key, &r->toks, j)) j++;
+      if (j == r->toks.n) return 1;
+    }
+    return 0;
+  default:
+    return 0;
   }
 }
 
-static const char *const atoms[] = {
-    "a", "b", "ab", "ba", "A", "B", "\xc3\xa9", "\xc3\x89", "\xc3\x9f", "\xce\xa3", "\xcf\x83",
-    "\xe4\xb8\xad", "\xe6\x96\x87", "1", "2", "\xef\xbc\x94", " ", "  ", "-", ".", "\xcc\x81",
-    "\xe0\xa4\x95", "\xe0\xa4\xbf", "\xef\xac\x81", "_", "'", "\t", "\xe2\x80\x83", "\xd9\xa4",
-    "\xe2\x85\xa2", "!"};
+static const char *const atoms[] = {"a",
+                                    "b",
+                                    "ab",
+                                    "ba",
+                                    "A",
+                                    "B",
+                                    "\xc3\xa9",
+                                    "\xc3\x89",
+                                    "\xc3\x9f",
+                                    "\xce\xa3",
+                                    "\xcf\x83",
+                                    "\xe4\xb8\xad",
+                                    "\xe6\x96\x87",
+                                    "1",
+                                    "2",
+                                    "\xef\xbc\x94",
+                                    " ",
+                                    "  ",
+                                    "-",
+                                    ".",
+                                    "\xcc\x81",
+                                    "\xe0\xa4\x95",
+                                    "\xe0\xa4\xbf",
+                                    "\xef\xac\x81",
+                                    "_",
+                                    "'",
+                                    "\t",
+                                    "\xe2\x80\x83",
+                                    "\xd9\xa4",
+                                    "\xe2\x85\xa2",
+                                    "!"};
 
 static size_t random_text(char *out, size_t cap, int max_atoms) {
   size_t len = 0;
@@ -125,23 +154,25 @@ static size_t rule_text(flt_kind_t kind, char keys[][512], size_t n_keys, char *
   toks_t t;
   ref_tokens(key, len, &t);
   switch (kind) {
-    case FLT_EXACT: memcpy(out, key, len + 1); return len;
-    case FLT_PREFIX: {
-      size_t cut = len ? 1 + rnd((uint32_t)len) : 0;
-      while (cut < len && ((unsigned char)key[cut] & 0xC0) == 0x80) cut++;
-      memcpy(out, key, cut);
-      out[cut] = '\0';
-      return cut;
-    }
-    default: {
-      if (t.n == 0) return random_text(out, cap, 4);
-      size_t i = rnd((uint32_t)t.n);
-      size_t j = kind == FLT_WORD ? i : i + rnd((uint32_t)(t.n - i));
-      size_t from = t.off[i], to = t.off[j] + t.len[j];
-      memcpy(out, key + from, to - from);
-      out[to - from] = '\0';
-      return to - from;
-    }
+  case FLT_EXACT:
+    memcpy(out, key, len + 1);
+    return len;
+  case FLT_PREFIX: {
+    size_t cut = len ? 1 + rnd((uint32_t)len) : 0;
+    while (cut < len && ((unsigned char)key[cut] & 0xC0) == 0x80) cut++;
+    memcpy(out, key, cut);
+    out[cut] = '\0';
+    return cut;
+  }
+  default: {
+    if (t.n == 0) return random_text(out, cap, 4);
+    size_t i = rnd((uint32_t)t.n);
+    size_t j = kind == FLT_WORD ? i : i + rnd((uint32_t)(t.n - i));
+    size_t from = t.off[i], to = t.off[j] + t.len[j];
+    memcpy(out, key + from, to - from);
+    out[to - from] = '\0';
+    return to - from;
+  }
   }
 }
 
@@ -203,7 +234,8 @@ static void test_random_equivalence(void **state) {
       assert_null(rs);
       rc = flt_compile(valid_file, vlen, &rs, &err);
     }
-    if (rc != 0) fail_msg("round %d: line %u: %s in:\n%s", round, err.line, err.message, valid_file);
+    if (rc != 0)
+      fail_msg("round %d: line %u: %s in:\n%s", round, err.line, err.message, valid_file);
 
     for (size_t k = 0; k < n_keys; k++) {
       const char *key = keys[k];

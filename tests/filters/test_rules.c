@@ -32,7 +32,8 @@ static void expect_refused(const char *text, size_t len, int rc_want, unsigned l
              err.message);
   assert_null(rs);
   if (err.line != line) fail_msg("line %u, want %u (%s)", err.line, line, err.message);
-  if (strstr(err.message, needle) == NULL) fail_msg("message \"%s\" lacks \"%s\"", err.message, needle);
+  if (strstr(err.message, needle) == NULL)
+    fail_msg("message \"%s\" lacks \"%s\"", err.message, needle);
 }
 
 /* Is text (any spelling; normalized here) suppressed, and by which kind? -1 when not. */
@@ -115,9 +116,10 @@ static void test_parse_errors(void **state) {
 static void test_syntax_accepted(void **state) {
   (void)state;
   /* BOM, CRLF, blanks, indented comments, case-insensitive kind names, blanks around ':' */
-  flt_ruleset_t *rs = compile_ok("\xef\xbb\xbf# starter\r\n\r\n   \t\r\n  # indented comment\r\n"
-                                 "WORD:alpha\r\n  Phrase : beta gamma\r\nprefix:delta\r\n"
-                                 "exact:epsilon zeta\r\nbare\r\nword:alpha\r\n");
+  flt_ruleset_t *rs = compile_ok(
+      "\xef\xbb\xbf# starter\r\n\r\n   \t\r\n  # indented comment\r\n"
+      "WORD:alpha\r\n  Phrase : beta gamma\r\nprefix:delta\r\n"
+      "exact:epsilon zeta\r\nbare\r\nword:alpha\r\n");
   flt_info_t info;
   assert_int_equal(flt_get_info(rs, &info), 0);
   assert_int_equal(info.rules[FLT_WORD], 2); /* alpha (twice: one rule), bare */
@@ -139,8 +141,9 @@ static void test_syntax_accepted(void **state) {
 
 static void test_kinds(void **state) {
   (void)state;
-  flt_ruleset_t *rs = compile_ok("word:ass\nphrase:kill all\nprefix:how to make a b\n"
-                                 "exact:drugs\n");
+  flt_ruleset_t *rs = compile_ok(
+      "word:ass\nphrase:kill all\nprefix:how to make a b\n"
+      "exact:drugs\n");
   /* word: whole tokens only */
   expect_blocked(rs, "ass hat", FLT_WORD);
   expect_blocked(rs, "big ass", FLT_WORD);
@@ -181,8 +184,9 @@ static void test_kinds(void **state) {
   flt_ruleset_free(rs);
 
   /* one-token phrases, repeated first tokens, prefixes that cover others */
-  rs = compile_ok("phrase:x\nphrase:a b c\nphrase:a c\nphrase:a b d\nprefix:abc\nprefix:ab\n"
-                  "prefix:abcd\nprefix:q\n");
+  rs = compile_ok(
+      "phrase:x\nphrase:a b c\nphrase:a c\nphrase:a b d\nprefix:abc\nprefix:ab\n"
+      "prefix:abcd\nprefix:q\n");
   flt_info_t info;
   assert_int_equal(flt_get_info(rs, &info), 0);
   assert_int_equal(info.rules[FLT_PREFIX], 2); /* ab covers abc and abcd */
@@ -202,18 +206,19 @@ static void test_kinds(void **state) {
 
 static void test_evasion(void **state) {
   (void)state;
-  flt_ruleset_t *rs = compile_ok("word:ass\nphrase:kill all\nexact:drugs\nprefix:bomb m\n"
-                                 "word:café\nword:42\nword:中文\nword:क\n");
+  flt_ruleset_t *rs = compile_ok(
+      "word:ass\nphrase:kill all\nexact:drugs\nprefix:bomb m\n"
+      "word:café\nword:42\nword:中文\nword:क\n");
   /* case, accents, full-width, extra and exotic spaces */
   expect_blocked(rs, "ASS hat", FLT_WORD);
-  expect_blocked(rs, "\xc3\x80ss hat", FLT_WORD);                  /* Àss */
-  expect_blocked(rs, "a\xcc\x81ss hat", FLT_WORD);                 /* a + U+0301 */
+  expect_blocked(rs, "\xc3\x80ss hat", FLT_WORD);                           /* Àss */
+  expect_blocked(rs, "a\xcc\x81ss hat", FLT_WORD);                          /* a + U+0301 */
   expect_blocked(rs, "\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93 hat", FLT_WORD); /* ａｓｓ */
   expect_blocked(rs, "\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3", FLT_WORD);     /* ＡＳＳ */
   expect_blocked(rs, "  KILL \t\xe2\x80\x83 ALL  ", FLT_PHRASE);
   expect_blocked(rs, "Kíll Åll", FLT_PHRASE);
   expect_blocked(rs, " DRUGS ", FLT_EXACT);
-  expect_blocked(rs, "Dr\xc3\xbcgs", FLT_EXACT);                   /* Drügs */
+  expect_blocked(rs, "Dr\xc3\xbcgs", FLT_EXACT); /* Drügs */
   expect_blocked(rs, "BOMB    Making", FLT_PREFIX);
   expect_blocked(rs, "CAFE au lait", FLT_WORD);
   expect_blocked(rs, "Caf\xc3\xa9", FLT_WORD);
@@ -227,7 +232,7 @@ static void test_evasion(void **state) {
   expect_blocked(rs, "中文!", FLT_WORD);
   expect_kept(rs, "中文学");
   expect_kept(rs, "\xe0\xa4\x95\xe0\xa4\xbf\xe0\xa4\xa4\xe0\xa4\xbe\xe0\xa4\xac"); /* किताब */
-  expect_blocked(rs, "\xe0\xa4\x95 \xe0\xa4\xac", FLT_WORD);                     /* क ब */
+  expect_blocked(rs, "\xe0\xa4\x95 \xe0\xa4\xac", FLT_WORD);                       /* क ब */
   /* token boundaries */
   expect_kept(rs, "class");
   expect_kept(rs, "passage");
@@ -236,8 +241,9 @@ static void test_evasion(void **state) {
   flt_ruleset_free(rs);
 
   /* rules themselves written with case, accents, full-width and odd spacing */
-  rs = compile_ok("word:\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3\nphrase:  KILL \t ALL  \n"
-                  "exact:DR\xc3\x9cGS\nprefix:  B\xc3\xb3mb  \n");
+  rs = compile_ok(
+      "word:\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3\nphrase:  KILL \t ALL  \n"
+      "exact:DR\xc3\x9cGS\nprefix:  B\xc3\xb3mb  \n");
   expect_blocked(rs, "ass", FLT_WORD);
   expect_blocked(rs, "kill all", FLT_PHRASE);
   expect_blocked(rs, "drugs", FLT_EXACT);
@@ -248,8 +254,9 @@ static void test_evasion(void **state) {
 static void test_version(void **state) {
   (void)state;
   flt_ruleset_t *a = compile_ok("word:alpha\nphrase:beta gamma\nprefix:delta\n");
-  flt_ruleset_t *b = compile_ok("# same rules, other order and spelling\nprefix:DELTA\n"
-                                "phrase:Beta  Gamma\nALPHA\nword:alpha\n");
+  flt_ruleset_t *b = compile_ok(
+      "# same rules, other order and spelling\nprefix:DELTA\n"
+      "phrase:Beta  Gamma\nALPHA\nword:alpha\n");
   flt_ruleset_t *c = compile_ok("word:alpha\nphrase:beta gamma\nprefix:delte\n");
   flt_ruleset_t *d = compile_ok("exact:alpha\nphrase:beta gamma\nprefix:delta\n");
   flt_ruleset_t *e1 = NULL, *e2 = compile_ok("# nothing but comments\n\n");
@@ -284,8 +291,8 @@ static void test_keep_predicate(void **state) {
   const char *texts[] = {"Ass Hat", "kill ALL", "Bombs", "Drugs", "fine", "class", "\xff"};
   int want[] = {0, 0, 0, 0, 1, 1, 0};
   for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
-    trie_hit_t hit = {.id = (uint32_t)i, .score = 1.0, .text = texts[i],
-                      .text_len = strlen(texts[i])};
+    trie_hit_t hit = {
+        .id = (uint32_t)i, .score = 1.0, .text = texts[i], .text_len = strlen(texts[i])};
     assert_int_equal(flt_keep(&f, &hit), want[i]);
   }
   assert_int_equal(f.suppressed[FLT_WORD], 1);
@@ -369,9 +376,9 @@ static void test_compile_file(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_errors),   cmocka_unit_test(test_syntax_accepted),
-      cmocka_unit_test(test_kinds),          cmocka_unit_test(test_evasion),
-      cmocka_unit_test(test_version),        cmocka_unit_test(test_keep_predicate),
+      cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_syntax_accepted),
+      cmocka_unit_test(test_kinds),        cmocka_unit_test(test_evasion),
+      cmocka_unit_test(test_version),      cmocka_unit_test(test_keep_predicate),
       cmocka_unit_test(test_compile_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,8 +33,8 @@ static void check_norm(const char *s, size_t n) {
     if (!trie_utf8_valid(d1, m1)) abort();
     if (trie_norm_display(d1, m1, d2, sizeof d2, &m2) != 0 || m2 != m1 || memcmp(d1, d2, m1))
       abort();
-    if (rk == 0 && (trie_norm_key(d1, m1, k2, sizeof k2, &n2) != 0 || n2 != n1 ||
-                    memcmp(k1, k2, n1)))
+    if (rk == 0 &&
+        (trie_norm_key(d1, m1, k2, sizeof k2, &n2) != 0 || n2 != n1 || memcmp(k1, k2, n1)))
       abort();
   }
 }

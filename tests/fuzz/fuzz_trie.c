@@ -43,8 +43,7 @@ static void ask(const trie_reader_t *r, const char *p, size_t len) {
 /* Rewrites the CRCs of every in-bounds section and of the header. 0 when the header is sane
  * enough to do so. */
 static int fix_crcs(uint8_t *img, size_t len) {
-  if (len < TRIE_HDR_FIXED)
-    return -1;
+  if (len < TRIE_HDR_FIXED) return -1;
   uint32_t nsect = trie__load_u32(img + 20);
   uint32_t hsize = trie__load_u32(img + 16);
   if (nsect > TRIE_MAX_SECTIONS || hsize != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4 ||
@@ -53,8 +52,7 @@ static int fix_crcs(uint8_t *img, size_t len) {
   for (uint32_t i = 0; i < nsect; i++) {
     uint8_t *e = img + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
     uint64_t off = trie__load_u64(e + 8), l = trie__load_u64(e + 16);
-    if (off <= len && l <= len - off)
-      trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
+    if (off <= len && l <= len - off) trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
   }
   trie__store_u32(img + hsize - 4, trie__crc32c(0, img, hsize - 4));
   return 0;
@@ -62,10 +60,8 @@ static int fix_crcs(uint8_t *img, size_t len) {
 
 static void run(const uint8_t *data, size_t size, int fix) {
   uint8_t *copy = malloc(size ? size : 1);
-  if (copy == NULL)
-    return;
-  if (size)
-    memcpy(copy, data, size);
+  if (copy == NULL) return;
+  if (size) memcpy(copy, data, size);
   if (fix && fix_crcs(copy, size) != 0) {
     free(copy);
     return;
@@ -84,12 +80,10 @@ static void run(const uint8_t *data, size_t size, int fix) {
         char buf[64];
         size_t len = hits[i].text_len < sizeof buf ? hits[i].text_len : sizeof buf;
         memcpy(buf, hits[i].text, len);
-        for (size_t l = 1; l <= len; l++)
-          ask(r, buf, l);
+        for (size_t l = 1; l <= len; l++) ask(r, buf, l);
       }
     }
-    if (size >= 4)
-      ask(r, (const char *)data + size - 4, 4);
+    if (size >= 4) ask(r, (const char *)data + size - 4, 4);
     trie_close(r);
   }
   free(copy);

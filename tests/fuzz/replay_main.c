@@ -55,17 +55,14 @@ static int replay_path(const char *path, size_t *count) {
     return replay_file(path);
   }
   DIR *d = opendir(path);
-  if (d == NULL)
-    return -1;
+  if (d == NULL) return -1;
   struct dirent *e;
   int rc = 0;
   while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.')
-      continue;
+    if (e->d_name[0] == '.') continue;
     char child[4096];
     snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-    if (replay_path(child, count) != 0)
-      rc = -1;
+    if (replay_path(child, count) != 0) rc = -1;
   }
   closedir(d);
   return rc;
@@ -75,8 +72,7 @@ int main(int argc, char **argv) {
   size_t count = 0;
   int rc = 0;
   for (int i = 1; i < argc; i++)
-    if (replay_path(argv[i], &count) != 0)
-      rc = 1;
+    if (replay_path(argv[i], &count) != 0) rc = 1;
   printf("replayed %zu inputs\n", count);
   if (count == 0) {
     fprintf(stderr, "replay: empty corpus\n");

@@ -61,12 +61,18 @@ static int parse_args(int argc, char **argv, eval_opts_t *o) {
     if (i + 1 >= argc) return TA_EINVAL;
     const char *a = argv[i], *v = argv[i + 1];
     int rc = 0;
-    if (!strcmp(a, "--trie")) o->trie = v;
-    else if (!strcmp(a, "--events") || !strcmp(a, "--prefixes")) o->input = v;
-    else if (!strcmp(a, "--k")) rc = parse_uint(v, 1, EVAL_MAX_K, &o->k);
-    else if (!strcmp(a, "--max-len")) rc = parse_uint(v, 1, EVAL_MAX_LEN, &o->max_len);
-    else if (!strcmp(a, "--rounds")) rc = parse_uint(v, 1, 1000, &o->rounds);
-    else return TA_EINVAL;
+    if (!strcmp(a, "--trie"))
+      o->trie = v;
+    else if (!strcmp(a, "--events") || !strcmp(a, "--prefixes"))
+      o->input = v;
+    else if (!strcmp(a, "--k"))
+      rc = parse_uint(v, 1, EVAL_MAX_K, &o->k);
+    else if (!strcmp(a, "--max-len"))
+      rc = parse_uint(v, 1, EVAL_MAX_LEN, &o->max_len);
+    else if (!strcmp(a, "--rounds"))
+      rc = parse_uint(v, 1, 1000, &o->rounds);
+    else
+      return TA_EINVAL;
     if (rc) return rc;
   }
   if (!o->trie || !o->input) return TA_EINVAL;
@@ -157,8 +163,8 @@ out:
 }
 
 typedef struct {
-  char *buf;      /* all normalized prefixes, back to back */
-  size_t *off;    /* start of each in buf */
+  char *buf;   /* all normalized prefixes, back to back */
+  size_t *off; /* start of each in buf */
   size_t *len;
   size_t n;
 } prefix_set_t;
@@ -227,7 +233,7 @@ static void print_stats(const char *what, uint64_t *ns, size_t n) {
   qsort(ns, n, sizeof *ns, cmp_u64);
   double sum = 0;
   for (size_t i = 0; i < n; i++) sum += (double)ns[i];
-  /* nearest-rank percentiles */
+    /* nearest-rank percentiles */
 #define PCT(p) ns[(size_t)((p) / 100.0 * (double)(n - 1) + 0.5)]
   printf("%s\t%zu\t%llu\t%llu\t%llu\t%llu\t%llu\t%.1f\n", what, n, (unsigned long long)PCT(50),
          (unsigned long long)PCT(90), (unsigned long long)PCT(99), (unsigned long long)PCT(99.9),

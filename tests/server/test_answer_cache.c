@@ -73,7 +73,7 @@ static void test_stale_tags(void **state) {
   put(&c, 0, "q=a", 1, 7, "old");
   size_t bytes = c.bytes;
   assert_null(get(&c, 0, "q=a", 2, 7, buf, sizeof buf)); /* another trie load */
-  assert_int_equal(c.entries, 0);                         /* freed, not kept for later */
+  assert_int_equal(c.entries, 0);                        /* freed, not kept for later */
   assert_true(c.bytes < bytes);
   put(&c, 0, "q=a", 2, 7, "new");
   assert_null(get(&c, 0, "q=a", 2, 8, buf, sizeof buf)); /* other rules */

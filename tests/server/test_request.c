@@ -15,7 +15,9 @@
 
 #include "srv_int.h"
 
-static int parse(const char *raw, srv_query_t *q) { return srv__query_parse(raw, strlen(raw), q); }
+static int parse(const char *raw, srv_query_t *q) {
+  return srv__query_parse(raw, strlen(raw), q);
+}
 
 static void test_query_basic(void **state) {
   (void)state;
@@ -121,7 +123,8 @@ static void test_gate(void **state) {
   const char *line = "GET / HTTP/1.1\r\nX: ";
   memcpy(big, line, strlen(line));
   assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE + 100, &h, &has_body), 431);
-  for (size_t i = 16; i + 19 <= SRV_MAX_HEAD + 1; i += 20) memcpy(big + i, "X-Header-12345678\r\n", 19);
+  for (size_t i = 16; i + 19 <= SRV_MAX_HEAD + 1; i += 20)
+    memcpy(big + i, "X-Header-12345678\r\n", 19);
   assert_int_equal(srv__gate_scan(big, SRV_MAX_HEAD + 1, &h, &has_body), 431);
   free(big);
 }
@@ -163,8 +166,9 @@ static void test_render(void **state) {
   srv_buf_t b = {0};
   trie_hit_t hits[2] = {{0, 120, "news", 4}, {1, 2.5, "new \"york\"", 10}};
   assert_int_equal(srv__render_json(&b, "ne", 2, hits, 2), 0);
-  const char *want = "{\"q\":\"ne\",\"suggestions\":[{\"text\":\"news\",\"score\":120},"
-                     "{\"text\":\"new \\\"york\\\"\",\"score\":2.5}]}";
+  const char *want =
+      "{\"q\":\"ne\",\"suggestions\":[{\"text\":\"news\",\"score\":120},"
+      "{\"text\":\"new \\\"york\\\"\",\"score\":2.5}]}";
   assert_int_equal(b.len, strlen(want));
   assert_memory_equal(b.p, want, b.len);
   b.len = 0;
@@ -172,10 +176,10 @@ static void test_render(void **state) {
   assert_memory_equal(b.p, "{\"q\":\"\",\"suggestions\":[]}", b.len);
   b.len = 0;
   assert_int_equal(srv__render_msgpack(&b, "ne", 2, hits, 1), 0);
-  const unsigned char mp[] = {0x82, 0xa1, 'q', 0xa2, 'n', 'e', 0xab, 's', 'u', 'g', 'g', 'e',
-                              's', 't', 'i', 'o', 'n', 's', 0x91, 0x82, 0xa4, 't', 'e', 'x',
-                              't', 0xa4, 'n', 'e', 'w', 's', 0xa5, 's', 'c', 'o', 'r', 'e',
-                              0x78};
+  const unsigned char mp[] = {0x82, 0xa1, 'q', 0xa2, 'n', 'e',  0xab, 's', 'u',  'g',
+                              'g',  'e',  's', 't',  'i', 'o',  'n',  's', 0x91, 0x82,
+                              0xa4, 't',  'e', 'x',  't', 0xa4, 'n',  'e', 'w',  's',
+                              0xa5, 's',  'c', 'o',  'r', 'e',  0x78};
   assert_int_equal(b.len, sizeof mp);
   assert_memory_equal(b.p, mp, sizeof mp);
   srv__buf_free(&b);
@@ -210,10 +214,14 @@ static void test_etag_accept_secret(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_query_basic),   cmocka_unit_test(test_query_nul),
-      cmocka_unit_test(test_query_errors),  cmocka_unit_test(test_query_length),
-      cmocka_unit_test(test_gate),          cmocka_unit_test(test_json_string),
-      cmocka_unit_test(test_score),         cmocka_unit_test(test_render),
+      cmocka_unit_test(test_query_basic),
+      cmocka_unit_test(test_query_nul),
+      cmocka_unit_test(test_query_errors),
+      cmocka_unit_test(test_query_length),
+      cmocka_unit_test(test_gate),
+      cmocka_unit_test(test_json_string),
+      cmocka_unit_test(test_score),
+      cmocka_unit_test(test_render),
       cmocka_unit_test(test_etag_accept_secret),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,8 +33,7 @@ static size_t count_entries(void) {
   size_t n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
+    if (e->d_name[0] != '.') n++;
   closedir(d);
   return n;
 }
@@ -49,8 +48,7 @@ static void write_file(const char *path, const char *text) {
 static char *read_text(const char *path) {
   size_t len;
   uint8_t *b = tu_slurp(path, &len);
-  if (b == NULL)
-    return NULL;
+  if (b == NULL) return NULL;
   char *s = malloc(len + 1);
   memcpy(s, b, len);
   s[len] = '\0';
@@ -149,7 +147,7 @@ static void test_commit_onto_directory_fails_cleanly(void **state) {
   trie_afile_t *a;
   assert_int_equal(trie_afile_open(path, &a), 0);
   fputs("x", trie_afile_stream(a));
-  assert_true(trie_afile_commit(a) < 0); /* rename over a non-empty directory fails */
+  assert_true(trie_afile_commit(a) < 0);     /* rename over a non-empty directory fails */
   assert_int_equal(count_entries(), before); /* and the temp file is gone */
 }
 

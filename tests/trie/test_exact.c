@@ -28,8 +28,7 @@ static int cmp_key(const void *x, const void *y) {
 
 static int cmp_rank(const void *x, const void *y) {
   const ref_t *a = x, *b = y;
-  if (a->e->score != b->e->score)
-    return a->e->score > b->e->score ? -1 : 1;
+  if (a->e->score != b->e->score) return a->e->score > b->e->score ? -1 : 1;
   return cmp_key(x, y);
 }
 
@@ -80,8 +79,7 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
 
   /* Reference ranks. */
   ref_t *byrank = malloc(n * sizeof *byrank);
-  for (size_t i = 0; i < n; i++)
-    byrank[i].e = &s.e[i];
+  for (size_t i = 0; i < n; i++) byrank[i].e = &s.e[i];
   qsort(byrank, n, sizeof *byrank, cmp_rank);
   ref_t *bykey = malloc(n * sizeof *bykey);
   for (size_t i = 0; i < n; i++) {
@@ -100,19 +98,15 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
     size_t lcp = 0;
     if (i > 0) {
       const trie_entry_t *p = bykey[i - 1].e;
-      while (lcp < p->key_len && lcp < e->key_len && p->key[lcp] == e->key[lcp])
-        lcp++;
+      while (lcp < p->key_len && lcp < e->key_len && p->key[lcp] == e->key[lcp]) lcp++;
     }
     /* Distinct prefixes first met at key i: lengths lcp+1 .. len (and "" once). */
     for (size_t plen = (i == 0 ? 0 : lcp + 1); plen <= e->key_len; plen++) {
-      if (plen > 0 && (plen + i) % prefix_stride != 0)
-        continue;
+      if (plen > 0 && (plen + i) % prefix_stride != 0) continue;
       size_t hi = i;
-      while (hi < n && has_prefix(bykey[hi].e, e->key, plen))
-        hi++;
+      while (hi < n && has_prefix(bykey[hi].e, e->key, plen)) hi++;
       size_t cnt = hi - i;
-      for (size_t j = i; j < hi; j++)
-        range_ids[j - i] = bykey[j].rank;
+      for (size_t j = i; j < hi; j++) range_ids[j - i] = bykey[j].rank;
       qsort(range_ids, cnt, sizeof *range_ids, cmp_u32);
       for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
         unsigned k = ks[ki];
@@ -130,12 +124,11 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
           for (size_t j = 0; j < cnt && nwant < want_n; j++) {
             trie_hit_t c;
             c.id = range_ids[j];
-            if (keep_fn(&kc, &c))
-              want[nwant++] = range_ids[j];
+            if (keep_fn(&kc, &c)) want[nwant++] = range_ids[j];
           }
           size_t nh;
-          assert_int_equal(
-              trie_lookup_filtered(r, e->key, plen, want_n, keep_fn, &kc, hits, &nh), 0);
+          assert_int_equal(trie_lookup_filtered(r, e->key, plen, want_n, keep_fn, &kc, hits, &nh),
+                           0);
           check_hits(r, byrank, want, nwant, hits, nh);
           free(want);
         }
@@ -150,13 +143,10 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
   for (int t = 0; t < 2000; t++) {
     char q[64];
     size_t qlen = 1 + (size_t)(tu_rng(&st) % 20);
-    for (size_t j = 0; j < qlen; j++)
-      q[j] = "abnewyorkz0 q"[tu_rng(&st) % 13];
+    for (size_t j = 0; j < qlen; j++) q[j] = "abnewyorkz0 q"[tu_rng(&st) % 13];
     int any = 0;
-    for (size_t j = 0; j < n && !any; j++)
-      any = has_prefix(&s.e[j], q, qlen);
-    if (any)
-      continue;
+    for (size_t j = 0; j < n && !any; j++) any = has_prefix(&s.e[j], q, qlen);
+    if (any) continue;
     size_t nh = 99;
     assert_int_equal(trie_lookup(r, q, qlen, 10, hits, &nh), 0);
     assert_int_equal(nh, 0);

@@ -98,7 +98,7 @@ static void test_empty_trie(void **state) {
 
 static void test_prefix_keys_and_ranking(void **state) {
   (void)state;
-  trie_entry_t e[] = {ent("a", "A", 1),      ent("ab", "AB", 5), ent("abc", "ABC", 5),
+  trie_entry_t e[] = {ent("a", "A", 1),       ent("ab", "AB", 5), ent("abc", "ABC", 5),
                       ent("abcd", "ABCD", 2), ent("b", "B", 9),   ent("abd", "ABD", 5)};
   trie_reader_t *r = write_open(e, 6, 2);
   assert_string_equal(ask(r, "", 10), "B:9,AB:5");
@@ -129,9 +129,9 @@ static void test_k1_and_k32(void **state) {
   assert_int_equal(trie_lookup(r, "k", 1, 40, hits, &nh), 0);
   assert_int_equal(nh, 32); /* capped at the file's k */
   for (size_t i = 1; i < nh; i++)
-    assert_true(hits[i - 1].score > hits[i].score ||
-                (hits[i - 1].score == hits[i].score &&
-                 memcmp(hits[i - 1].text, hits[i].text, 3) < 0));
+    assert_true(
+        hits[i - 1].score > hits[i].score ||
+        (hits[i - 1].score == hits[i].score && memcmp(hits[i - 1].text, hits[i].text, 3) < 0));
   trie_close(r);
 }
 
@@ -224,8 +224,7 @@ static void test_deepest_chain(void **state) {
   assert_int_equal(nh, 4);
   double best = -1;
   for (size_t i = 3999; i < n; i++)
-    if (e[i].score > best)
-      best = e[i].score;
+    if (e[i].score > best) best = e[i].score;
   assert_true(hits[0].score == best);
   /* Dropping everything walks the whole chain and finds nothing. */
   assert_int_equal(trie_lookup_filtered(r, as, 1, 8, keep_none, NULL, hits, &nh), 0);
@@ -311,8 +310,7 @@ static void test_crc32c_vectors(void **state) {
   /* Incremental = one shot, both paths, every split and odd length. */
   uint8_t buf[300];
   uint64_t st = 5;
-  for (size_t i = 0; i < sizeof buf; i++)
-    buf[i] = (uint8_t)tu_rng(&st);
+  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (uint8_t)tu_rng(&st);
   for (size_t len = 0; len <= sizeof buf; len += 7) {
     uint32_t whole = trie__crc32c_sw(0, buf, len);
     assert_int_equal(trie__crc32c(0, buf, len), whole);

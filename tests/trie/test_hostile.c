@@ -15,7 +15,7 @@
 #include "trie_test_util.h"
 
 typedef struct {
-  uint8_t *img;        /* the sound file */
+  uint8_t *img; /* the sound file */
   size_t len;
   tset_t set;
   char *dir;
@@ -30,8 +30,7 @@ static int setup(void **state) {
   fx.dir = tu_mkdtemp();
   char path[4200];
   snprintf(path, sizeof path, "%s/h.trie", fx.dir);
-  if (tu_write(path, fx.set.e, fx.set.n, 3, "hostile", 42) != 0)
-    return -1;
+  if (tu_write(path, fx.set.e, fx.set.n, 3, "hostile", 42) != 0) return -1;
   fx.img = tu_slurp(path, &fx.len);
   return fx.img != NULL ? 0 : -1;
 }
@@ -68,8 +67,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
                     (const uint8_t *)hits[h].text + hits[h].text_len <= img + len);
       rc = trie_lookup_filtered(r, e->key, plen, 20, keep_half, NULL, hits, &nh);
       assert_true(rc <= 0);
-      if (rc == 0)
-        assert_true(nh <= 20);
+      if (rc == 0) assert_true(nh <= 20);
       for (size_t h = 0; h < nh; h++)
         assert_true((const uint8_t *)hits[h].text >= img &&
                     (const uint8_t *)hits[h].text + hits[h].text_len <= img + len);
@@ -80,8 +78,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
 /* Opens an exact-size copy of buf; returns open's code; on success also verify's in *vrc. */
 static int try_image(const uint8_t *buf, size_t len, int *vrc) {
   uint8_t *copy = malloc(len ? len : 1);
-  if (len)
-    memcpy(copy, buf, len);
+  if (len) memcpy(copy, buf, len);
   trie_reader_t *r = NULL;
   int rc = trie__open_mem(len ? copy : NULL, len, &r);
   *vrc = 1;
@@ -113,8 +110,7 @@ static uint64_t content_end(void) {
   assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
   uint64_t end = 0;
   for (uint32_t i = 0; i < r->nsect; i++)
-    if (r->sect[i].off + r->sect[i].len > end)
-      end = r->sect[i].off + r->sect[i].len;
+    if (r->sect[i].off + r->sect[i].len > end) end = r->sect[i].off + r->sect[i].len;
   trie_close(r);
   return end;
 }
@@ -128,8 +124,7 @@ static void test_every_truncation(void **state) {
     if (len < end) {
       /* Something the file needs is missing: open or verify says so. */
       assert_true(rc != 0 || vrc != 0);
-      if (rc != 0)
-        assert_true(rc == TA_ETRUNC || rc == TA_EBADMAGIC || rc == TA_ECORRUPT);
+      if (rc != 0) assert_true(rc == TA_ETRUNC || rc == TA_EBADMAGIC || rc == TA_ECORRUPT);
     }
   }
 }
@@ -168,8 +163,7 @@ static void test_every_bit_flip(void **state) {
       opened++;
       /* Header flips fail its CRC at open; any other flip is in a CRC'd section or in
        * padding that verify checks is zero. */
-      if (vrc == 0)
-        fail_msg("bit %zu (byte %zu) flipped and verify said OK", bit, bit / 8);
+      if (vrc == 0) fail_msg("bit %zu (byte %zu) flipped and verify said OK", bit, bit / 8);
     }
   }
   /* Most flips land in section bodies, which the cheap open does not read. */
@@ -183,8 +177,7 @@ static void test_random_bytes(void **state) {
   for (int t = 0; t < 3000; t++) {
     size_t len = (size_t)(tu_rng(&st) % 600);
     uint8_t *buf = malloc(len ? len : 1);
-    for (size_t i = 0; i < len; i++)
-      buf[i] = (uint8_t)tu_rng(&st);
+    for (size_t i = 0; i < len; i++) buf[i] = (uint8_t)tu_rng(&st);
     if (t % 2 == 0 && len >= TRIE_MAGIC_LEN)
       memcpy(buf, TRIE_MAGIC, TRIE_MAGIC_LEN); /* get past the magic */
     int vrc;
@@ -202,8 +195,7 @@ static void fix_crcs(uint8_t *img, size_t len) {
   for (uint32_t i = 0; i < nsect; i++) {
     uint8_t *e = img + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
     uint64_t off = trie__load_u64(e + 8), l = trie__load_u64(e + 16);
-    if (off <= len && l <= len - off)
-      trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
+    if (off <= len && l <= len - off) trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
   }
   trie__store_u32(img + hsize - 4, trie__crc32c(0, img, hsize - 4));
 }
@@ -222,19 +214,16 @@ static void test_random_section_bodies(void **state) {
   for (int t = 0; t < 6000; t++) {
     memcpy(buf, fx.img, fx.len);
     const trie__section_t *s = &sect[tu_rng(&st) % nsect];
-    if (s->len == 0)
-      continue;
+    if (s->len == 0) continue;
     /* Garble a few bytes, or a whole run, of one section. */
     size_t nbytes = t % 3 == 0 ? (size_t)(1 + tu_rng(&st) % s->len) : 1 + (size_t)(tu_rng(&st) % 3);
     size_t at = (size_t)(tu_rng(&st) % s->len);
     for (size_t i = 0; i < nbytes && at + i < s->len; i++)
       buf[s->off + at + i] = (uint8_t)tu_rng(&st);
-    if (memcmp(buf, fx.img, fx.len) == 0)
-      continue;
+    if (memcmp(buf, fx.img, fx.len) == 0) continue;
     fix_crcs(buf, fx.len);
     int vrc;
-    if (try_image(buf, fx.len, &vrc) == 0 && vrc == 0)
-      verified++;
+    if (try_image(buf, fx.len, &vrc) == 0 && vrc == 0) verified++;
   }
   /* A changed byte that still verifies must be harmless (a display string, a metadata field);
    * what matters above is that nothing crashed. Most garbage must be caught. */

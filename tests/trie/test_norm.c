@@ -28,26 +28,29 @@ static void test_key_examples(void **state) {
   expect_norm(trie_norm_key, "Café", "cafe");
   expect_norm(trie_norm_key, "CAFE", "cafe");
   expect_norm(trie_norm_key, "café", "cafe");
-  expect_norm(trie_norm_key, "cafe\xcc\x81", "cafe");           /* e + U+0301, decomposed */
+  expect_norm(trie_norm_key, "cafe\xcc\x81", "cafe"); /* e + U+0301, decomposed */
   expect_norm(trie_norm_key, "Straße", "strasse");
   expect_norm(trie_norm_key, "STRASSE", "strasse");
-  expect_norm(trie_norm_key, "\xef\xac\x81", "fi");               /* U+FB01 ligature */
+  expect_norm(trie_norm_key, "\xef\xac\x81", "fi"); /* U+FB01 ligature */
   expect_norm(trie_norm_key, "\xef\xbc\xa6\xef\xbd\x95\xef\xbd\x8c\xef\xbd\x8c", "full");
   expect_norm(trie_norm_key, "北京", "北京");
   expect_norm(trie_norm_key, "München", "munchen");
   expect_norm(trie_norm_key, "naïve", "naive");
-  expect_norm(trie_norm_key, "ΣΊΣΥΦΟΣ", "σισυφοσ");           /* final sigma folds to σ */
-  expect_norm(trie_norm_key, "İstanbul", "istanbul");            /* U+0130 folds to i + dot */
-  expect_norm(trie_norm_key, "x\xc2\xb2", "x2");                  /* superscript two */
-  expect_norm(trie_norm_key, "\xe3\x8e\x8f", "kg");               /* U+338F square kg */
-  expect_norm(trie_norm_key, "soft\xc2\xad" "hyphen", "softhyphen"); /* default ignorable */
+  expect_norm(trie_norm_key, "ΣΊΣΥΦΟΣ", "σισυφοσ");   /* final sigma folds to σ */
+  expect_norm(trie_norm_key, "İstanbul", "istanbul"); /* U+0130 folds to i + dot */
+  expect_norm(trie_norm_key, "x\xc2\xb2", "x2");      /* superscript two */
+  expect_norm(trie_norm_key, "\xe3\x8e\x8f", "kg");   /* U+338F square kg */
+  expect_norm(trie_norm_key,
+              "soft\xc2\xad"
+              "hyphen",
+              "softhyphen"); /* default ignorable */
   expect_norm(trie_norm_key, "zero\xe2\x80\x8bwidth", "zerowidth");
-  expect_norm(trie_norm_key, "\xea\xb0\x80", "\xea\xb0\x80");     /* Hangul syllable kept */
+  expect_norm(trie_norm_key, "\xea\xb0\x80", "\xea\xb0\x80");             /* Hangul syllable kept */
   expect_norm(trie_norm_key, "\xe1\x84\x80\xe1\x85\xa1", "\xea\xb0\x80"); /* jamo compose */
   expect_norm(trie_norm_key, "New York", "new york");
   /* U+0345 is a mark that case folds to iota; its precomposed forms fold the same way. */
-  expect_norm(trie_norm_key, "\xe1\xbe\xb3", "\xce\xb1\xce\xb9");          /* U+1FB3 */
-  expect_norm(trie_norm_key, "\xce\xb1\xcd\x85", "\xce\xb1\xce\xb9");      /* alpha + U+0345 */
+  expect_norm(trie_norm_key, "\xe1\xbe\xb3", "\xce\xb1\xce\xb9");     /* U+1FB3 */
+  expect_norm(trie_norm_key, "\xce\xb1\xcd\x85", "\xce\xb1\xce\xb9"); /* alpha + U+0345 */
 }
 
 static void test_key_whitespace_and_controls(void **state) {
@@ -57,23 +60,29 @@ static void test_key_whitespace_and_controls(void **state) {
   expect_norm(trie_norm_key, "   new york  ", "new york");
   expect_norm(trie_norm_key, "\t\r\n", "");
   expect_norm(trie_norm_key, "", "");
-  expect_norm(trie_norm_key, "new\xc2\xa0york", "new york");          /* NBSP */
-  expect_norm(trie_norm_key, "new\xe3\x80\x80york", "new york");      /* U+3000 */
+  expect_norm(trie_norm_key, "new\xc2\xa0york", "new york");     /* NBSP */
+  expect_norm(trie_norm_key, "new\xe3\x80\x80york", "new york"); /* U+3000 */
   expect_norm(trie_norm_key, "\xe3\x80\x80new\xe2\x80\xa8york\xe2\x80\x83", "new york");
-  expect_norm(trie_norm_key, "new\xe1\x9a\x80york", "new york");      /* U+1680 */
-  expect_norm(trie_norm_key, "new\xc2\x85york", "new york");          /* NEL */
-  expect_norm(trie_norm_key, "ab\x01" "c\x7f", "abc");
+  expect_norm(trie_norm_key, "new\xe1\x9a\x80york", "new york"); /* U+1680 */
+  expect_norm(trie_norm_key, "new\xc2\x85york", "new york");     /* NEL */
+  expect_norm(trie_norm_key,
+              "ab\x01"
+              "c\x7f",
+              "abc");
   expect_norm(trie_norm_key, "a \x01 b", "a b");
   expect_norm(trie_norm_key, "\x1b[31mred", "[31mred");
-  expect_norm(trie_norm_key, "caf\xc2\x9f" "\xc3\xa9", "cafe");       /* C1 control */
+  expect_norm(trie_norm_key,
+              "caf\xc2\x9f"
+              "\xc3\xa9",
+              "cafe"); /* C1 control */
 }
 
 static void test_display_examples(void **state) {
   (void)state;
   expect_norm(trie_norm_display, "Café", "Café");
-  expect_norm(trie_norm_display, "Cafe\xcc\x81", "Café");             /* NFC composes */
+  expect_norm(trie_norm_display, "Cafe\xcc\x81", "Café"); /* NFC composes */
   expect_norm(trie_norm_display, "Straße", "Straße");
-  expect_norm(trie_norm_display, "\xef\xac\x81", "\xef\xac\x81");     /* NFC keeps the ligature */
+  expect_norm(trie_norm_display, "\xef\xac\x81", "\xef\xac\x81"); /* NFC keeps the ligature */
   expect_norm(trie_norm_display, "  New \t\t York\r\n", "New York");
   expect_norm(trie_norm_display, "New\xc2\xa0York", "New York");
   expect_norm(trie_norm_display, "New\x01York", "NewYork");
@@ -96,7 +105,9 @@ static void test_invalid_utf8(void **state) {
     const char *what;
   } bad[] = {
       {"\x80", "lone continuation"},
-      {"a\xbf" "b", "continuation inside ASCII"},
+      {"a\xbf"
+       "b",
+       "continuation inside ASCII"},
       {"\xc0\xaf", "overlong C0 AF"},
       {"\xc1\xbf", "overlong C1"},
       {"\xe0\x80\xaf", "overlong 3-byte"},
@@ -109,7 +120,9 @@ static void test_invalid_utf8(void **state) {
       {"\xe5\x8c", "truncated 3-byte"},
       {"ab\xe5", "truncated at end"},
       {"\xf0\x9f\x98", "truncated 4-byte"},
-      {"\xc3" "a", "bad continuation"},
+      {"\xc3"
+       "a",
+       "bad continuation"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     size_t len = strlen(bad[i].bytes);
@@ -117,9 +130,9 @@ static void test_invalid_utf8(void **state) {
     expect_error(bad[i].bytes, len, TA_EUTF8);
   }
   /* The edges of the valid ranges are accepted. */
-  static const char *good[] = {"\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf",
-                               "\xee\x80\x80", "\xef\xbf\xbf", "\xf0\x90\x80\x80",
-                               "\xf4\x8f\xbf\xbf", "plain", ""};
+  static const char *good[] = {
+      "\xc2\x80",     "\xdf\xbf",         "\xe0\xa0\x80",     "\xed\x9f\xbf", "\xee\x80\x80",
+      "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", "plain",        ""};
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
     assert_true(trie_utf8_valid(good[i], strlen(good[i])));
   /* A NUL byte is data (a control character), not an end. */
@@ -226,12 +239,12 @@ static size_t put_utf8(char *p, uint32_t c) {
 /* A code point from ranges where normalization does interesting things. */
 static uint32_t random_code_point(void) {
   static const uint32_t ranges[][2] = {
-      {0x20, 0x7E},     {0x00, 0x1F},     {0x80, 0xFF},     {0x100, 0x24F},
-      {0x300, 0x36F},   {0x370, 0x3FF},   {0x400, 0x4FF},   {0x591, 0x5F4},
-      {0x900, 0x97F},   {0x1100, 0x11FF}, {0x1E00, 0x1FFF}, {0x2000, 0x206F},
-      {0x2150, 0x218F}, {0x2460, 0x24FF}, {0x3000, 0x303F}, {0x3040, 0x30FF},
-      {0x3300, 0x33FF}, {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3}, {0xFB00, 0xFB4F},
-      {0xFE00, 0xFE0F}, {0xFF00, 0xFFEF}, {0x1D400, 0x1D7FF}, {0x1F100, 0x1F1FF},
+      {0x20, 0x7E},       {0x00, 0x1F},     {0x80, 0xFF},       {0x100, 0x24F},
+      {0x300, 0x36F},     {0x370, 0x3FF},   {0x400, 0x4FF},     {0x591, 0x5F4},
+      {0x900, 0x97F},     {0x1100, 0x11FF}, {0x1E00, 0x1FFF},   {0x2000, 0x206F},
+      {0x2150, 0x218F},   {0x2460, 0x24FF}, {0x3000, 0x303F},   {0x3040, 0x30FF},
+      {0x3300, 0x33FF},   {0x4E00, 0x9FFF}, {0xAC00, 0xD7A3},   {0xFB00, 0xFB4F},
+      {0xFE00, 0xFE0F},   {0xFF00, 0xFFEF}, {0x1D400, 0x1D7FF}, {0x1F100, 0x1F1FF},
       {0xE0000, 0xE007F}, {0x0, 0x10FFFF},
   };
   size_t n = sizeof ranges / sizeof ranges[0];

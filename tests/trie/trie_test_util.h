@@ -15,9 +15,9 @@
 #include "trie.h"
 
 typedef struct {
-  trie_entry_t *e;   /* the set, in generation order */
+  trie_entry_t *e; /* the set, in generation order */
   size_t n;
-  char **keys;       /* owned strings backing e[].key and e[].display */
+  char **keys; /* owned strings backing e[].key and e[].display */
 } tset_t;
 
 static inline uint64_t tu_rng(uint64_t *s) {
@@ -30,9 +30,10 @@ static inline uint64_t tu_rng(uint64_t *s) {
 
 /* Pieces that keys are glued from: many shared prefixes, one-, two-, three- and four-byte
  * UTF-8, spaces. */
-static const char *const tu_pieces[] = {"a",  "b",      "ab",     "new",          "yo",
-                                        "rk", " ",      "caf",    "\xc3\xa9",     "\xe5\x8c\x97",
-                                        "z",  "\xf0\x9f\x98\x80", "0", "xyz", "q"};
+static const char *const tu_pieces[] = {
+    "a", "b",   "ab",       "new",          "yo", "rk",
+    " ", "caf", "\xc3\xa9", "\xe5\x8c\x97", "z",  "\xf0\x9f\x98\x80",
+    "0", "xyz", "q"};
 
 /* Generates n distinct keys. multibyte = 0 keeps to ASCII pieces. Scores come from a small
  * range so ties are common, unless wide_scores. Display = "D:" + key. */
@@ -45,19 +46,16 @@ static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_sco
   size_t npieces = sizeof tu_pieces / sizeof tu_pieces[0];
   /* Dedup with a simple open-addressing set of key hashes + strcmp. */
   size_t cap = 1;
-  while (cap < 4 * n + 8)
-    cap *= 2;
+  while (cap < 4 * n + 8) cap *= 2;
   size_t *slot = malloc(cap * sizeof *slot);
-  for (size_t i = 0; i < cap; i++)
-    slot[i] = SIZE_MAX;
+  for (size_t i = 0; i < cap; i++) slot[i] = SIZE_MAX;
   while (s.n < n) {
     char buf[128];
     size_t len = 0;
     unsigned parts = 1 + (unsigned)(tu_rng(&st) % 7);
     for (unsigned p = 0; p < parts; p++) {
       const char *piece;
-      do
-        piece = tu_pieces[tu_rng(&st) % npieces];
+      do piece = tu_pieces[tu_rng(&st) % npieces];
       while (!multibyte && (unsigned char)piece[0] >= 0x80);
       size_t pl = strlen(piece);
       memcpy(buf + len, piece, pl);
@@ -65,8 +63,7 @@ static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_sco
     }
     buf[len] = '\0';
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-      h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
     size_t pos = (size_t)h & (cap - 1);
     int dup = 0;
     while (slot[pos] != SIZE_MAX) {
@@ -80,13 +77,11 @@ static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_sco
       /* make it unique by a numeric tail so large n terminate */
       char tail[24];
       snprintf(tail, sizeof tail, "%llu", (unsigned long long)(tu_rng(&st) % 1000000));
-      if (len + strlen(tail) >= sizeof buf)
-        continue;
+      if (len + strlen(tail) >= sizeof buf) continue;
       strcat(buf, tail);
       len = strlen(buf);
       h = 1469598103934665603ull;
-      for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+      for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
       pos = (size_t)h & (cap - 1);
       dup = 0;
       while (slot[pos] != SIZE_MAX) {
@@ -96,8 +91,7 @@ static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_sco
         }
         pos = (pos + 1) & (cap - 1);
       }
-      if (dup)
-        continue;
+      if (dup) continue;
     }
     slot[pos] = s.n;
     char *key = strdup(buf);
@@ -119,8 +113,7 @@ static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_sco
 }
 
 static inline void tu_free(tset_t *s) {
-  for (size_t i = 0; i < 2 * s->n; i++)
-    free(s->keys[i]);
+  for (size_t i = 0; i < 2 * s->n; i++) free(s->keys[i]);
   free(s->keys);
   free(s->e);
   s->e = NULL;
@@ -138,21 +131,18 @@ static inline char *tu_mkdtemp(void) {
 }
 
 static inline void tu_rmdir(char *dir) {
-  if (dir == NULL)
-    return;
+  if (dir == NULL) return;
   char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0)
-    fprintf(stderr, "could not remove %s\n", dir);
+  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
   free(dir);
 }
 
 /* Writes a copy of entries (trie_write reorders its input) to path. Returns trie_write's code. */
 static inline int tu_write(const char *path, const trie_entry_t *entries, size_t n, uint32_t k,
-                    const char *source, int64_t build_time) {
+                           const char *source, int64_t build_time) {
   trie_entry_t *copy = malloc((n ? n : 1) * sizeof *copy);
-  if (n)
-    memcpy(copy, entries, n * sizeof *copy);
+  if (n) memcpy(copy, entries, n * sizeof *copy);
   FILE *f = fopen(path, "wb");
   if (f == NULL) {
     free(copy);
@@ -164,8 +154,7 @@ static inline int tu_write(const char *path, const trie_entry_t *entries, size_t
   o.source = source;
   o.build_time = build_time;
   int rc = trie_write(f, copy, n, &o);
-  if (fclose(f) != 0 && rc == 0)
-    rc = TA_EIO;
+  if (fclose(f) != 0 && rc == 0) rc = TA_EIO;
   free(copy);
   return rc;
 }
@@ -173,8 +162,7 @@ static inline int tu_write(const char *path, const trie_entry_t *entries, size_t
 /* Reads a whole file into memory. */
 static inline uint8_t *tu_slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");
-  if (f == NULL)
-    return NULL;
+  if (f == NULL) return NULL;
   fseek(f, 0, SEEK_END);
   long sz = ftell(f);
   fseek(f, 0, SEEK_SET);

@@ -143,8 +143,8 @@ static int spell_better(const bld_acc_t *a, uint64_t xo, uint32_t xl, double xw,
 int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double count, double weight) {
   if (!a || (!raw && len) || a->consumed) return TA_EINVAL;
   if (!(weight >= 0) || isinf(weight) || !(count >= 0) || isinf(count)) return TA_ERANGE;
-  if (len > TRIE_MAX_KEY) return TA_ETOOLONG;
-  char key[TRIE_MAX_KEY + 1], disp[TRIE_MAX_KEY + 1];
+  if (len > TA_MAX_KEY) return TA_ETOOLONG;
+  char key[TA_MAX_KEY + 1], disp[TA_MAX_KEY + 1];
   size_t klen, dlen;
   int rc = trie_norm_key(raw, len, key, sizeof key, &klen);
   if (rc == TA_ENOSPC) return TA_ETOOLONG;
@@ -238,7 +238,7 @@ void bld_acc_stats(const bld_acc_t *a, bld_acc_stats_t *out) {
 int bld_acc_get(const bld_acc_t *a, const char *raw, size_t len, double *score,
                 const char **display, size_t *display_len) {
   if (!a || a->consumed) return TA_EINVAL;
-  char key[TRIE_MAX_KEY + 1];
+  char key[TA_MAX_KEY + 1];
   size_t klen;
   int rc = trie_norm_key(raw, len, key, sizeof key, &klen);
   if (rc < 0) return rc;

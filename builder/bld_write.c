@@ -1,7 +1,7 @@
 /*
  * The output step of typeahead-build (SPEC §5, bld.h): accumulated keys -> trie_write into a
  * temp file beside --out -> flush -> trie_open + trie_verify of that temp file -> fsync and
- * rename (trie_afile_commit). Any failure removes the temp file and leaves --out as it was, so
+ * rename (ta_afile_commit). Any failure removes the temp file and leaves --out as it was, so
  * a server watching --out never sees a half-written or unverified file.
  */
 #include "bld_int.h"
@@ -55,30 +55,30 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   acc->spells = NULL;
   acc->nkeys = acc->keys_cap = acc->nspells = acc->spells_cap = 0;
 
-  trie_afile_t *af = NULL;
+  ta_afile_t *af = NULL;
   trie_reader_t *r = NULL;
-  int rc = trie_afile_open(out_path, &af);
+  int rc = ta_afile_open(out_path, &af);
   if (rc < 0) {
     bld__diag_set(diag, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
     goto out;
   }
   trie_write_opts_t wo = {opts->k, opts->build_time, opts->source ? opts->source : "",
                           opts->progress, opts->progress_ctx};
-  FILE *fp = trie_afile_stream(af);
+  FILE *fp = ta_afile_stream(af);
   rc = trie_write(fp, entries, n, &wo);
   if (rc < 0) {
-    bld__diag_set(diag, "writing %s: %s", trie_afile_tmp_path(af), ta_strerror(rc));
+    bld__diag_set(diag, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
   if (fflush(fp) != 0 || ferror(fp)) {
     rc = TA_EIO;
-    bld__diag_set(diag, "writing %s: %s", trie_afile_tmp_path(af), ta_strerror(rc));
+    bld__diag_set(diag, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
   free(entries); /* the writer is done with them; verification maps the file */
   entries = NULL;
   if (opts->progress) opts->progress(opts->progress_ctx, "verifying", 0, 0);
-  rc = trie_open(trie_afile_tmp_path(af), &r);
+  rc = trie_open(ta_afile_tmp_path(af), &r);
   if (rc == 0) rc = trie_verify(r);
   if (rc == 0) {
     trie_info_t info;
@@ -91,7 +91,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
     bld__diag_set(diag, "the written file does not verify: %s", ta_strerror(rc));
     goto out;
   }
-  rc = trie_afile_commit(af);
+  rc = ta_afile_commit(af);
   af = NULL; /* commit frees it, also on error */
   if (rc < 0) {
     bld__diag_set(diag, "%s: cannot replace it: %s", out_path, ta_strerror(rc));
@@ -99,7 +99,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   }
   summary->keys_written = n;
 out:
-  trie_afile_abort(af);
+  ta_afile_abort(af);
   free(entries);
   return rc;
 }

@@ -61,7 +61,7 @@ static int read_prefixes(const char *path, prefixes_t *p) {
       p->off = realloc(p->off, cap * sizeof *p->off);
       p->len = realloc(p->len, cap * sizeof *p->len);
     }
-    if (buf_len + TRIE_MAX_KEY + 1 > buf_cap) {
+    if (buf_len + TA_MAX_KEY + 1 > buf_cap) {
       buf_cap *= 2;
       p->buf = realloc(p->buf, buf_cap);
     }
@@ -70,7 +70,7 @@ static int read_prefixes(const char *path, prefixes_t *p) {
       break;
     }
     size_t kl;
-    if (trie_norm_key(line, ll, p->buf + buf_len, TRIE_MAX_KEY + 1, &kl) != 0) continue;
+    if (trie_norm_key(line, ll, p->buf + buf_len, TA_MAX_KEY + 1, &kl) != 0) continue;
     p->off[p->n] = buf_len;
     p->len[p->n] = kl;
     p->n++;

@@ -134,7 +134,7 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
     text = colon + 1;
   }
 
-  char key[TRIE_MAX_KEY + 1];
+  char key[TA_MAX_KEY + 1];
   size_t key_len;
   int rc = trie_norm_key(text, text_len, key, sizeof key, &key_len);
   if (rc == TA_ENOSPC) {
@@ -163,7 +163,7 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
     return rule_add(b, kind, key, key_len, key_len, 1);
   case FLT_PHRASE: {
     /* canonical form: the tokens joined by one space */
-    char canon[TRIE_MAX_KEY + 1];
+    char canon[TA_MAX_KEY + 1];
     size_t canon_len = 0, first_len = 0, n_tok = 0;
     while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
       if (++n_tok > FLT__MAX_PHRASE_TOKENS) {

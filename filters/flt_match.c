@@ -96,7 +96,7 @@ typedef struct {
 /* Is the phrase made of the n tokens ring[from..from+n) (indices mod the ring size) a rule? */
 static int phrase_probe(const flt_ruleset_t *rs, const char *key, const tok_t *ring, size_t from,
                         size_t n) {
-  char canon[TRIE_MAX_KEY + 1];
+  char canon[TA_MAX_KEY + 1];
   size_t len = 0;
   for (size_t i = 0; i < n; i++) {
     const tok_t *t = &ring[(from + i) % FLT__MAX_PHRASE_TOKENS];
@@ -178,7 +178,7 @@ int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *
 
 int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_kind_t *kind) {
   if (rs == NULL || rs->n_rules == 0) return 0;
-  char key[TRIE_MAX_KEY + 1];
+  char key[TA_MAX_KEY + 1];
   size_t key_len;
   int rc = trie_norm_key(text, len, key, sizeof key, &key_len);
   if (rc < 0) return rc;

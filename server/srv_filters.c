@@ -13,7 +13,7 @@
  *   - the reload thread's tick (every 250 ms, and at once on SIGHUP or POST /admin/reload)
  *     compiles --filters FILE again when its (dev, inode, mtime, size) changed, and makes a new
  *     cache when the trie's content changed;
- *   - PUT /admin/filters compiles the body, rewrites FILE atomically (trie_afile_*), installs it.
+ *   - PUT /admin/filters compiles the body, rewrites FILE atomically (ta_afile_*), installs it.
  * A file that does not compile is refused whole (logged with its line number, counted) and the
  * rules in force stay. At start a missing or invalid --filters file is fatal: the server would
  * otherwise serve what the rules are there to hide.
@@ -334,15 +334,15 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_err
   }
   pthread_mutex_lock(&F->mu);
   /* The file first: the rules in force never get ahead of what a restart would load. */
-  trie_afile_t *af = NULL;
-  rc = trie_afile_open(s->filters_path, &af);
+  ta_afile_t *af = NULL;
+  rc = ta_afile_open(s->filters_path, &af);
   if (rc == 0) {
-    FILE *f = trie_afile_stream(af);
+    FILE *f = ta_afile_stream(af);
     if (len && fwrite(text, 1, len, f) != len) {
-      trie_afile_abort(af);
+      ta_afile_abort(af);
       rc = TA_EIO;
     } else {
-      rc = trie_afile_commit(af);
+      rc = ta_afile_commit(af);
     }
   }
   if (rc) {

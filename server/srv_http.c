@@ -410,8 +410,8 @@ static void reply_send(reply_t *r, int status, const char *ctype, const void *bo
   if (ctype) add_header(req, "Content-Type", ctype, 0);
   if (req->method == htp_method_HEAD || status == 304 || status == 204) {
     if (status != 304 && status != 204) {
-      char len[24];
-      srv__fmt_u64(n, len);
+      char len[TA_U64_CAP];
+      ta_fmt_u64(n, len);
       add_header(req, "Content-Length", len, 1);
     }
   } else if (n) {
@@ -531,8 +531,8 @@ static int search_send_200(reply_t *r, const char *block, const char *body, size
     conn_hdr = keepalive ? "Connection: keep-alive\r\n" : "";
   else
     return -1;
-  char len[24];
-  size_t len_n = srv__fmt_u64(n, len);
+  char len[TA_U64_CAP];
+  size_t len_n = ta_fmt_u64(n, len);
   srv_buf_t *b = &r->w->wire;
   b->len = 0;
   int rc = srv__buf_put(b,
@@ -561,10 +561,10 @@ static void search_send(reply_t *r, int status, const char *block, const char *b
   r->status = status;
   r->body_len = n;
   if (status == 200 && search_send_200(r, block, body, n) == 0) return;
-  char len[24];
+  char len[TA_U64_CAP];
   evhtp_header_t *hs[2] = {evhtp_header_new("Content-Type", block, 0, 0), NULL};
   if (status == 200) {
-    srv__fmt_u64(n, len);
+    ta_fmt_u64(n, len);
     hs[1] = evhtp_header_new("Content-Length", len, 0, 0);
   }
   for (int i = 0; i < 2; i++)
@@ -647,7 +647,7 @@ static void handle_search(reply_t *r) {
     return;
   }
 
-  char key[TRIE_MAX_KEY + 1];
+  char key[TA_MAX_KEY + 1];
   size_t key_len = 0;
   trie_hit_t hits[32];
   size_t n_hits = 0;
@@ -860,7 +860,7 @@ static int admin_authorized(reply_t *r) {
 static void http_request(evhtp_request_t *req, void *arg) {
   srv_worker_t *w = arg;
   srv_t *s = w->srv;
-  reply_t r = {w, req, SRV_EP_OTHER, 0, 0, srv__mono_ns()};
+  reply_t r = {w, req, SRV_EP_OTHER, 0, 0, ta_mono_ns()};
   srv_conn_t *c = conn_of(req->conn);
   if (c) c->at_start = 1; /* the parser has the whole request: next byte starts another */
   if (c && !c->leaving && (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) &&
@@ -923,7 +923,7 @@ static void http_request(evhtp_request_t *req, void *arg) {
     reply_error(&r, 404, "not found");
   }
 
-  uint64_t ns = srv__mono_ns() - r.t0;
+  uint64_t ns = ta_mono_ns() - r.t0;
   srv__metrics_count(w->m, r.ep, r.status, ns);
   if (s->access_log)
     srv__log("%s %s%s%s %d %zu %.3fms", htparser_get_methodstr_m(req->method), path,
@@ -1108,7 +1108,7 @@ static void place_update(srv_worker_t *w) {
   unsigned most = 0, least = 0;
   if (place_imbalanced(s, NULL, &most, &least)) {
     uint64_t none = 0;
-    atomic_compare_exchange_strong(&s->unbalanced_since, &none, srv__mono_ns());
+    atomic_compare_exchange_strong(&s->unbalanced_since, &none, ta_mono_ns());
     return;
   }
   atomic_store(&s->unbalanced_since, 0);
@@ -1274,7 +1274,7 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   s->cache_max_age = cfg->cache_max_age;
   s->answer_cache_bytes = cfg->answer_cache_mb * (size_t)1048576 / s->threads;
   s->access_log = cfg->access_log;
-  s->started_at = srv__now();
+  s->started_at = ta_unix_s();
   pthread_mutex_init(&s->reload_mu, NULL);
   pthread_mutex_init(&s->place_mu, NULL);
   pthread_cond_init(&s->reload_cv, NULL);

@@ -79,13 +79,6 @@ void srv__buf_free(srv_buf_t *b);
  * controls as \u00XX). s must be valid UTF-8. */
 int srv__json_string(srv_buf_t *b, const char *s, size_t n);
 
-/* v in decimal into out, NUL-terminated (at most 20 digits); returns the digits written. */
-size_t srv__fmt_u64(uint64_t v, char out[24]);
-
-/* Shortest decimal that reads back as the same double; integers without a decimal point.
- * Writes at most 32 bytes and a NUL; returns the length. Non-finite scores print as 0. */
-size_t srv__fmt_score(double score, char out[32]);
-
 /* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded). */
 int srv__render_json(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                      size_t n_hits);
@@ -257,7 +250,7 @@ struct srv {
    * them without it); else the kernel's hash. */
   int place_by_cpu;
   _Atomic int place;
-  _Atomic uint64_t unbalanced_since; /* srv__mono_ns() when the counts went out of balance; 0 */
+  _Atomic uint64_t unbalanced_since; /* ta_mono_ns() when the counts went out of balance; 0 */
   pthread_mutex_t place_mu;
   srv_worker_t *workers;
 
@@ -289,10 +282,6 @@ struct srv {
   _Atomic int64_t last_reload_failed_at;
   int64_t started_at;
 };
-
-/* Unix time now, and a monotonic clock in ns. */
-int64_t srv__now(void);
-uint64_t srv__mono_ns(void);
 
 /* One log line on stderr, prefixed "typeahead-serve: ". */
 void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -127,7 +127,7 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
             (unsigned long long)atomic_load(&s->reloads_ok),
             (unsigned long long)atomic_load(&s->reloads_failed));
 
-  int64_t now = srv__now();
+  int64_t now = ta_unix_s();
   rc |= put(b,
             "# HELP typeahead_trie_loaded 1 when a trie is being served.\n"
             "# TYPE typeahead_trie_loaded gauge\ntypeahead_trie_loaded %d\n",

@@ -75,41 +75,14 @@ static int score_is_int(double x) {
   return fabs(x) < 9007199254740992.0 && x == trunc(x);
 }
 
-size_t srv__fmt_u64(uint64_t v, char out[24]) {
-  char tmp[20];
-  size_t n = 0, o = 0;
-  do {
-    tmp[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  while (n) out[o++] = tmp[--n];
-  out[o] = '\0';
-  return o;
-}
-
-size_t srv__fmt_score(double score, char out[32]) {
-  if (!isfinite(score)) score = 0;
-  if (score_is_int(score)) {
-    size_t neg = score < 0;
-    if (neg) out[0] = '-';
-    return neg + srv__fmt_u64((uint64_t)(neg ? -score : score), out + neg);
-  }
-  int len = 0;
-  for (int prec = 15; prec <= 17; prec++) {
-    len = snprintf(out, 32, "%.*g", prec, score);
-    if (strtod(out, NULL) == score) break;
-  }
-  return (size_t)len;
-}
-
 int srv__render_json(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                      size_t n_hits) {
   int rc = srv__buf_put(b, "{\"q\":", 5);
   if (!rc) rc = srv__json_string(b, q, q_len);
   if (!rc) rc = srv__buf_put(b, ",\"suggestions\":[", 16);
   for (size_t i = 0; i < n_hits && !rc; i++) {
-    char num[32];
-    size_t nl = srv__fmt_score(hits[i].score, num);
+    char num[TA_SCORE_CAP];
+    size_t nl = ta_fmt_score(hits[i].score, num);
     rc = srv__buf_put(b, i ? ",{\"text\":" : "{\"text\":", i ? 9 : 8);
     if (!rc) rc = srv__json_string(b, hits[i].text, hits[i].text_len);
     if (!rc) rc = srv__buf_put(b, ",\"score\":", 9);

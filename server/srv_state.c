@@ -27,18 +27,6 @@
 
 #define STATE_POLL_MS 250
 
-int64_t srv__now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (int64_t)ts.tv_sec;
-}
-
-uint64_t srv__mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 void srv__log(const char *fmt, ...) {
   char line[1024];
   va_list ap;
@@ -114,14 +102,14 @@ int srv__trie_load(srv_t *s, const char *why) {
     trie_close(r);
     free(t);
     atomic_fetch_add(&s->reloads_failed, 1);
-    atomic_store(&s->last_reload_failed_at, srv__now());
+    atomic_store(&s->last_reload_failed_at, ta_unix_s());
     srv__log("%s: refused %s: %s (%s)", why, s->trie_path, ta_strerror(rc),
              atomic_load(&s->current) ? "the old trie keeps serving" : "no trie loaded");
     return rc;
   }
   t->reader = r;
   t->gen = ++s->trie_gen_last;
-  t->loaded_at = srv__now();
+  t->loaded_at = ta_unix_s();
   snprintf(t->version, sizeof t->version, "%08x", (unsigned)t->info.file_crc);
   srv_trie_t *old = atomic_exchange(&s->current, t);
   atomic_fetch_add(&s->reloads_ok, 1);

@@ -32,18 +32,6 @@ static void usage(FILE *to) {
           prog, prog, prog, prog);
 }
 
-/* Shortest %g form that parses back to v; whole numbers (below 2^53) without a point. */
-static void format_score(double v, char *buf, size_t cap) {
-  if (v == floor(v) && fabs(v) < 9007199254740992.0) {
-    snprintf(buf, cap, "%.0f", v);
-    return;
-  }
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(buf, cap, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) return;
-  }
-}
-
 static int open_or_report(const char *path, trie_reader_t **r) {
   int rc = trie_open(path, r);
   if (rc != 0) fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
@@ -51,7 +39,7 @@ static int open_or_report(const char *path, trie_reader_t **r) {
 }
 
 static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
-  char key[TRIE_MAX_KEY + 1];
+  char key[TA_MAX_KEY + 1];
   size_t key_len;
   int rc = trie_norm_key(prefix, strlen(prefix), key, sizeof key, &key_len);
   if (rc != 0) {
@@ -60,7 +48,7 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
   }
   trie_reader_t *r;
   if (open_or_report(path, &r) != 0) return 1;
-  trie_hit_t hits[TRIE_MAX_K];
+  trie_hit_t hits[TA_MAX_K];
   size_t n;
   rc = trie_lookup(r, key, key_len, k, hits, &n);
   if (rc != 0) {
@@ -69,8 +57,8 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
     return 1;
   }
   for (size_t i = 0; i < n; i++) {
-    char score[64];
-    format_score(hits[i].score, score, sizeof score);
+    char score[TA_SCORE_CAP];
+    ta_fmt_score(hits[i].score, score);
     printf("%.*s\t%s\n", (int)hits[i].text_len, hits[i].text, score);
   }
   trie_close(r);
@@ -143,12 +131,6 @@ static int cmd_verify(const char *path) {
 
 /* ---- --bench ---------------------------------------------------------------------------- */
 
-static double now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -176,7 +158,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
   char *line = NULL;
   size_t lcap = 0;
   ssize_t len;
-  char key[TRIE_MAX_KEY + 1];
+  char key[TA_MAX_KEY + 1];
   while ((len = getline(&line, &lcap, f)) >= 0) {
     lineno++;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
@@ -224,7 +206,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
     fprintf(stderr, "%s: out of memory\n", prog);
     return 1;
   }
-  trie_hit_t hits[TRIE_MAX_K];
+  trie_hit_t hits[TA_MAX_K];
   size_t nh, total_hits = 0;
   int rc = 0;
   /* A warm-up pass maps the file in, then the timed passes. */
@@ -232,25 +214,25 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
     rc = trie_lookup(r, p[i].key, p[i].key_len, 10, hits, &nh);
   double overhead = 1e30;
   for (int i = 0; i < 1000; i++) {
-    double a = now_ns(), b = now_ns();
+    double a = (double)ta_mono_ns(), b = (double)ta_mono_ns();
     if (b - a < overhead) overhead = b - a;
   }
   double sum = 0, sum_norm = 0;
   for (unsigned pass = 0; pass < passes && rc == 0; pass++) {
     for (size_t i = 0; i < n && rc == 0; i++) {
-      double a = now_ns();
+      double a = (double)ta_mono_ns();
       rc = trie_lookup(r, p[i].key, p[i].key_len, 10, hits, &nh);
-      double b = now_ns();
+      double b = (double)ta_mono_ns();
       ns[pass * n + i] = b - a;
       sum += b - a;
       total_hits += nh;
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
       size_t key_len;
-      double a = now_ns();
+      double a = (double)ta_mono_ns();
       rc = trie_norm_key(p[i].raw, p[i].raw_len, key, sizeof key, &key_len);
       if (rc == 0) rc = trie_lookup(r, key, key_len, 10, hits, &nh);
-      double b = now_ns();
+      double b = (double)ta_mono_ns();
       ns_norm[pass * n + i] = b - a;
       sum_norm += b - a;
     }
@@ -276,15 +258,6 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
   return rc != 0 ? 1 : 0;
 }
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < lo || v > hi) return -1;
-  *out = (unsigned)v;
-  return 0;
-}
-
 int main(int argc, char **argv) {
   if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
     usage(stdout);
@@ -303,13 +276,12 @@ int main(int argc, char **argv) {
     if (!options_done && strcmp(a, "--") == 0) {
       options_done = 1;
     } else if (!options_done && strcmp(a, "-k") == 0 && i + 1 < argc) {
-      if (parse_uint(argv[++i], 1, TRIE_MAX_K, &k) != 0) {
-        fprintf(stderr, "%s: -k wants a number from 1 to %u, not '%s'\n", prog, TRIE_MAX_K,
-                argv[i]);
+      if (ta_parse_uint(argv[++i], 1, TA_MAX_K, &k) != 0) {
+        fprintf(stderr, "%s: -k wants a number from 1 to %u, not '%s'\n", prog, TA_MAX_K, argv[i]);
         return 2;
       }
     } else if (!options_done && strcmp(a, "--passes") == 0 && i + 1 < argc) {
-      if (parse_uint(argv[++i], 1, 1000, &passes) != 0) {
+      if (ta_parse_uint(argv[++i], 1, 1000, &passes) != 0) {
         fprintf(stderr, "%s: --passes wants a number from 1 to 1000\n", prog);
         return 2;
       }

@@ -2,11 +2,11 @@
  * typeahead: the trie module's public interface.
  *
  * One header for everything the other modules use from trie/:
- *   - the project-wide error codes (TA_E*, ta_strerror),
  *   - the one normalization routine of SPEC §3 (key and display forms),
  *   - the reader of the trie file format (docs/FORMAT.md): cheap open, full verify, top-k lookup,
  *     and a rank-order iterator with a caller's predicate (used by the blocklist filter layer),
- *   - the writer of that format, and an atomic-file helper (temp file, fsync, rename).
+ *   - the writer of that format.
+ * It includes ta.h, the base layer (errors, limits, hash, clocks, atomic files, numbers).
  *
  * Conventions (see DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go
  * through out-parameters; _free/_close(NULL) is a no-op; views into the mapping are (ptr, len),
@@ -14,6 +14,8 @@
  */
 #ifndef TYPEAHEAD_TRIE_H
 #define TYPEAHEAD_TRIE_H
+
+#include "ta.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -23,45 +25,7 @@
 extern "C" {
 #endif
 
-/* ---- Errors ----------------------------------------------------------------------------- */
-
-/* X(name, value, message): the one table of error codes for the whole project. */
-#define TA_ERROR_TABLE(X)                                         \
-  X(TA_ENOMEM, -1, "out of memory")                               \
-  X(TA_EINVAL, -2, "invalid argument")                            \
-  X(TA_EIO, -3, "input/output error")                             \
-  X(TA_ENOENT, -4, "no such file or directory")                   \
-  X(TA_EACCES, -5, "permission denied")                           \
-  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")         \
-  X(TA_EVERSION, -7, "unsupported format version")                \
-  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)") \
-  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")      \
-  X(TA_ETRUNC, -10, "file is truncated")                          \
-  X(TA_EUTF8, -11, "invalid UTF-8")                               \
-  X(TA_ETOOLONG, -12, "input too long")                           \
-  X(TA_ENOSPC, -13, "output buffer too small")                    \
-  X(TA_EPARSE, -14, "syntax error")                               \
-  X(TA_ERANGE, -15, "value out of range")                         \
-  X(TA_EEMPTY, -16, "no input")                                   \
-  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")      \
-  X(TA_EEXIST, -18, "already exists")                             \
-  X(TA_EBUSY, -19, "resource busy")                               \
-  X(TA_ESYS, -20, "system call failed")
-
-#define TA__ERROR_ENUM(name, value, msg) name = (value),
-enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
-#undef TA__ERROR_ENUM
-
-/* Message for a TA_E* code (or 0); never NULL. */
-const char *ta_strerror(int err);
-
-/* Maps a saved errno value to the nearest TA_E* code (ENOENT->TA_ENOENT, ...). */
-int ta_error_from_errno(int saved_errno);
-
 /* ---- Normalization (SPEC §3) -------------------------------------------------------------- */
-
-/* Longest key or display form any module accepts, in bytes (SPEC §8: q is at most 1024). */
-#define TRIE_MAX_KEY 4096
 
 /* Writes the key of src[0..len) into dst (capacity cap; NUL-terminated), its length in
  * *out_len. Key = NFKC, case folded, combining marks stripped, Unicode whitespace runs to one
@@ -139,7 +103,7 @@ typedef struct {
 } trie_entry_t;
 
 typedef struct {
-  uint32_t k;         /* 1..32 */
+  uint32_t k;         /* 1..TA_MAX_K */
   int64_t build_time; /* unix seconds, stored in the metadata */
   const char *source; /* free text stored in the metadata (NUL-terminated) */
   /* Called now and then during a long write; may be NULL. */
@@ -149,19 +113,6 @@ typedef struct {
 
 /* Writes the trie of entries[0..n) to out. Reorders entries[] (it sorts them). Does not fsync. */
 int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts_t *opts);
-
-/* ---- Atomic files (temp file in the same directory, fsync, rename, fsync the directory) ---- */
-
-typedef struct trie_afile trie_afile_t;
-
-/* Creates "<path>.tmp.XXXXXX" beside path. */
-int trie_afile_open(const char *path, trie_afile_t **out);
-FILE *trie_afile_stream(trie_afile_t *f);
-const char *trie_afile_tmp_path(const trie_afile_t *f);
-/* Flushes, fsyncs, renames over path, fsyncs the directory, frees f (also on error). */
-int trie_afile_commit(trie_afile_t *f);
-/* Removes the temp file and frees f. NULL is a no-op. */
-void trie_afile_abort(trie_afile_t *f);
 
 #ifdef __cplusplus
 }

@@ -86,8 +86,6 @@ enum {
 #define TRIE_META_SOURCE_LEN 44u /* u32 */
 #define TRIE_META_FIXED 48u
 
-#define TRIE_MAX_K 32u
-
 #define TRIE_NODE_TERMINAL 0x01u
 #define TRIE_NODE_HEAVY 0x02u
 #define TRIE_NODE_NCHILD_SHIFT 2

@@ -79,7 +79,7 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   int found;
   int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
   if (rc != 0 || !found) return rc;
-  uint32_t ids[TRIE_MAX_K];
+  uint32_t ids[TA_MAX_K];
   unsigned count;
   if (nd.flags & TRIE_NODE_HEAVY) {
     rc = trie__node_list(r, &nd, ids);
@@ -188,7 +188,7 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
   if (rc != 0) return rc;
   int64_t t = src->t;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
-    uint32_t ids[TRIE_MAX_K];
+    uint32_t ids[TA_MAX_K];
     unsigned count;
     if ((rc = scan_light(r, &nd, t, ids, &count)) != 0) return rc;
     for (unsigned i = 0; i < count; i++) {

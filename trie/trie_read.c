@@ -69,7 +69,7 @@ static int parse_header(trie_reader_t *r) {
   r->root = trie__load_u64(m + TRIE_META_ROOT);
   r->max_key = trie__load_u32(m + TRIE_META_MAX_KEY);
   uint32_t source_len = trie__load_u32(m + TRIE_META_SOURCE_LEN);
-  if (r->k < 1 || r->k > TRIE_MAX_K) return TA_ECORRUPT;
+  if (r->k < 1 || r->k > TA_MAX_K) return TA_ECORRUPT;
   if (r->n >= UINT32_MAX) /* ids are u32 and STROFF has n + 1 entries */
     return TA_ECORRUPT;
   if (source_len > meta->len - TRIE_META_FIXED) return TA_ECORRUPT;

@@ -40,7 +40,7 @@ typedef struct {
   size_t list_len;
   unsigned flags;
   unsigned ntop;
-  uint32_t top[TRIE_MAX_K];
+  uint32_t top[TA_MAX_K];
 } vframe_t;
 
 typedef struct {
@@ -110,7 +110,7 @@ static int close_frame(const trie_reader_t *r, vstack_t *st) {
   if (heavy != (f->count > r->k)) return TA_ECORRUPT;
   if (heavy) {
     trie__node_t nd;
-    uint32_t list[TRIE_MAX_K];
+    uint32_t list[TA_MAX_K];
     nd.list = f->list;
     nd.list_len = f->list_len;
     int rc = trie__node_list(r, &nd, list);
@@ -120,7 +120,7 @@ static int close_frame(const trie_reader_t *r, vstack_t *st) {
   st->len--;
   if (st->len > 0) {
     vframe_t *p = &st->v[st->len - 1];
-    uint32_t merged[TRIE_MAX_K];
+    uint32_t merged[TA_MAX_K];
     unsigned i = 0, j = 0, m = 0;
     while (m < r->k && (i < p->ntop || j < f->ntop))
       merged[m++] =
@@ -211,7 +211,7 @@ int trie_verify(const trie_reader_t *r) {
     prev_score = hit.score;
     if (hit.text_len > max_display) max_display = hit.text_len;
   }
-  if (max_display > TRIE_MAX_KEY || r->max_key > TRIE_MAX_KEY) return TA_ECORRUPT;
+  if (max_display > TA_MAX_KEY || r->max_key > TA_MAX_KEY) return TA_ECORRUPT;
 
   vids_t ids;
   ids.seen = calloc(n / 8 + 1, 1);

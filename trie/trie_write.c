@@ -136,7 +136,7 @@ typedef struct {
   const trie_write_opts_t *opts;
 } layout_t;
 
-#define HDR_CAP (1 + 10 + 10 + TRIE_MAX_KEY + 10 + 10 + TRIE_MAX_K * 10 + 256 + 1 + 256 * 8)
+#define HDR_CAP (1 + 10 + 10 + TA_MAX_KEY + 10 + 10 + TA_MAX_K * 10 + 256 + 1 + 256 * 8)
 
 static const wkey_t *key_at(const layout_t *w, size_t i) {
   return &w->keys[i];
@@ -198,8 +198,8 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
     if ((rc = slot_push(w, i == 0 ? hi : 0)) != 0) return rc;
   size_t sizes = base + nchild + 1;
 
-  uint32_t *top = w->tops + (size_t)lvl * 2 * TRIE_MAX_K;
-  uint32_t *tmp = top + TRIE_MAX_K;
+  uint32_t *top = w->tops + (size_t)lvl * 2 * TA_MAX_K;
+  uint32_t *tmp = top + TA_MAX_K;
   unsigned ntop = 0;
   if (terminal) top[ntop++] = first->id;
 
@@ -209,7 +209,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
     size_t before = w->out.len;
     unsigned cn;
     if ((rc = build_node(w, cs, ce, L, 0, lvl + 1, &cn)) != 0) return rc;
-    const uint32_t *ctop = w->tops + (size_t)(lvl + 1) * 2 * TRIE_MAX_K;
+    const uint32_t *ctop = w->tops + (size_t)(lvl + 1) * 2 * TA_MAX_K;
     unsigned m = merge_top(top, ntop, ctop, cn, tmp, w->k);
     memcpy(top, tmp, m * sizeof *top);
     ntop = m;
@@ -230,7 +230,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   hl += L - d;
   if (terminal) hl += trie__put_varint(h + hl, first->id);
   if (heavy) {
-    uint8_t list[TRIE_MAX_K * 10];
+    uint8_t list[TA_MAX_K * 10];
     size_t ll = trie__put_varint(list, top[0]);
     for (unsigned i = 1; i < w->k; i++) ll += trie__put_varint(list + ll, top[i] - top[i - 1] - 1);
     hl += trie__put_varint(h + hl, ll);
@@ -282,7 +282,7 @@ static uint64_t align8(uint64_t v) {
 }
 
 static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
-  if (opts == NULL || opts->k < 1 || opts->k > TRIE_MAX_K || (entries == NULL && n != 0))
+  if (opts == NULL || opts->k < 1 || opts->k > TA_MAX_K || (entries == NULL && n != 0))
     return TA_EINVAL;
   if (n >= UINT32_MAX) return TA_ERANGE;
   if (opts->source != NULL && strlen(opts->source) > UINT32_MAX) return TA_ETOOLONG;
@@ -292,7 +292,7 @@ static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts
     if ((e->key == NULL && e->key_len != 0) || (e->display == NULL && e->display_len != 0))
       return TA_EINVAL;
     if (!isfinite(e->score) || e->score < 0) return TA_ERANGE;
-    if (e->key_len > TRIE_MAX_KEY || e->display_len > TRIE_MAX_KEY) return TA_ETOOLONG;
+    if (e->key_len > TA_MAX_KEY || e->display_len > TA_MAX_KEY) return TA_ETOOLONG;
     if (!trie_utf8_valid(e->key, e->key_len) || !trie_utf8_valid(e->display, e->display_len))
       return TA_EUTF8;
     str_total += e->display_len;
@@ -392,7 +392,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   w.n = n;
   w.k = k;
   w.opts = opts;
-  w.tops = malloc((max_key + 2) * 2 * TRIE_MAX_K * sizeof *w.tops);
+  w.tops = malloc((max_key + 2) * 2 * TA_MAX_K * sizeof *w.tops);
   w.hdr = malloc(HDR_CAP);
   uint8_t *meta = NULL, *stroff = NULL, *scores = NULL;
   if (w.tops == NULL || w.hdr == NULL) {

@@ -211,7 +211,7 @@ static void test_bad_lines(void **state) {
   expect_bad("\n\n  \n", TA_EEMPTY, "in.txt", "no queries");
   expect_bad("ngram,freq\n", TA_EEMPTY, "in.txt", "no queries");
   /* A query over the limit. */
-  size_t n = TRIE_MAX_KEY + 10;
+  size_t n = TA_MAX_KEY + 10;
   char *big = malloc(n + 4);
   assert_non_null(big);
   memset(big, 'a', n);

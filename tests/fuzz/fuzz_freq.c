@@ -16,8 +16,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_norm(const char *s, size_t n) {
-  static char k1[4 * TRIE_MAX_KEY], k2[4 * TRIE_MAX_KEY], d1[4 * TRIE_MAX_KEY],
-      d2[4 * TRIE_MAX_KEY], slow[4 * TRIE_MAX_KEY];
+  static char k1[4 * TA_MAX_KEY], k2[4 * TA_MAX_KEY], d1[4 * TA_MAX_KEY], d2[4 * TA_MAX_KEY],
+      slow[4 * TA_MAX_KEY];
   size_t n1, n2, m1, m2, ns;
   int rk = trie_norm_key(s, n, k1, sizeof k1, &n1);
   int rd = trie_norm_display(s, n, d1, sizeof d1, &m1);
@@ -40,7 +40,7 @@ static void check_norm(const char *s, size_t n) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size <= TRIE_MAX_KEY) check_norm((const char *)data, size);
+  if (size <= TA_MAX_KEY) check_norm((const char *)data, size);
   FILE *f = fmemopen((void *)data, size, "rb");
   if (!f) return 0;
   bld_acc_t *acc = NULL;

@@ -110,7 +110,7 @@ static int run_quality(const trie_reader_t *r, FILE *in, const eval_opts_t *o) {
   uint64_t events[EVAL_MAX_LEN + 1] = {0}, hits[EVAL_MAX_LEN + 1] = {0};
   double rr[EVAL_MAX_LEN + 1] = {0};
   uint64_t total = 0, skipped = 0;
-  static char key[TRIE_MAX_KEY], hkey[TRIE_MAX_KEY];
+  static char key[TA_MAX_KEY], hkey[TA_MAX_KEY];
   trie_hit_t found[EVAL_MAX_K];
   char *line = NULL;
   size_t cap = 0;
@@ -176,7 +176,7 @@ static void prefix_set_free(prefix_set_t *p) {
 }
 
 static int read_prefixes(FILE *in, prefix_set_t *p) {
-  static char key[TRIE_MAX_KEY];
+  static char key[TA_MAX_KEY];
   size_t bcap = 0, ncap = 0, bused = 0;
   char *line = NULL;
   size_t lcap = 0;

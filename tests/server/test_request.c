@@ -144,19 +144,19 @@ static void test_json_string(void **state) {
 static void test_score(void **state) {
   (void)state;
   char out[32];
-  srv__fmt_score(100, out);
+  ta_fmt_score(100, out);
   assert_string_equal(out, "100");
-  srv__fmt_score(0, out);
+  ta_fmt_score(0, out);
   assert_string_equal(out, "0");
-  srv__fmt_score(2.5, out);
+  ta_fmt_score(2.5, out);
   assert_string_equal(out, "2.5");
-  srv__fmt_score(0.1, out);
+  ta_fmt_score(0.1, out);
   assert_string_equal(out, "0.1");
-  srv__fmt_score(9007199254740991.0, out);
+  ta_fmt_score(9007199254740991.0, out);
   assert_string_equal(out, "9007199254740991");
   double hard[] = {1.0 / 3, 123456.789, 1e300, 5e-324, 0.30000000000000004, 18446744073709551616.0};
   for (size_t i = 0; i < sizeof hard / sizeof *hard; i++) {
-    srv__fmt_score(hard[i], out);
+    ta_fmt_score(hard[i], out);
     assert_true(strtod(out, NULL) == hard[i]);
   }
 }

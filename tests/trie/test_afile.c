@@ -1,5 +1,5 @@
 /*
- * Atomic files (trie_afile_*, trie/trie_afile.c): the target keeps its old content until commit,
+ * Atomic files (ta_afile_*, base/ta_afile.c): the target keeps its old content until commit,
  * commit replaces it whole, abort leaves no trace, and a temp file lives beside the target.
  */
 #include <setjmp.h>
@@ -61,20 +61,20 @@ static void test_commit_replaces(void **state) {
   char path[4200];
   snprintf(path, sizeof path, "%s/target", dir);
   write_file(path, "old");
-  trie_afile_t *a;
-  assert_int_equal(trie_afile_open(path, &a), 0);
-  const char *tmp = trie_afile_tmp_path(a);
+  ta_afile_t *a;
+  assert_int_equal(ta_afile_open(path, &a), 0);
+  const char *tmp = ta_afile_tmp_path(a);
   assert_non_null(tmp);
   assert_int_equal(strncmp(tmp, path, strlen(path)), 0);
   assert_int_equal(strncmp(tmp + strlen(path), ".tmp.", 5), 0);
-  fputs("new content", trie_afile_stream(a));
-  fflush(trie_afile_stream(a));
+  fputs("new content", ta_afile_stream(a));
+  fflush(ta_afile_stream(a));
   /* Until commit, readers of path see the old file whole. */
   char *s = read_text(path);
   assert_string_equal(s, "old");
   free(s);
   assert_int_equal(count_entries(), 2);
-  assert_int_equal(trie_afile_commit(a), 0);
+  assert_int_equal(ta_afile_commit(a), 0);
   s = read_text(path);
   assert_string_equal(s, "new content");
   free(s);
@@ -86,10 +86,10 @@ static void test_commit_creates(void **state) {
   char path[4200];
   snprintf(path, sizeof path, "%s/fresh", dir);
   mode_t old = umask(027);
-  trie_afile_t *a;
-  assert_int_equal(trie_afile_open(path, &a), 0);
-  fputs("x", trie_afile_stream(a));
-  assert_int_equal(trie_afile_commit(a), 0);
+  ta_afile_t *a;
+  assert_int_equal(ta_afile_open(path, &a), 0);
+  fputs("x", ta_afile_stream(a));
+  assert_int_equal(ta_afile_commit(a), 0);
   umask(old);
   char *s = read_text(path);
   assert_string_equal(s, "x");
@@ -100,8 +100,8 @@ static void test_commit_creates(void **state) {
   assert_int_equal(st.st_mode & 0777, 0640);
   /* A replaced file keeps its mode. */
   assert_int_equal(chmod(path, 0604), 0);
-  assert_int_equal(trie_afile_open(path, &a), 0);
-  assert_int_equal(trie_afile_commit(a), 0);
+  assert_int_equal(ta_afile_open(path, &a), 0);
+  assert_int_equal(ta_afile_commit(a), 0);
   assert_int_equal(stat(path, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0604);
   unlink(path);
@@ -112,27 +112,27 @@ static void test_abort_leaves_nothing(void **state) {
   char path[4200];
   snprintf(path, sizeof path, "%s/target", dir);
   size_t before = count_entries();
-  trie_afile_t *a;
-  assert_int_equal(trie_afile_open(path, &a), 0);
-  fputs("never seen", trie_afile_stream(a));
-  trie_afile_abort(a);
+  ta_afile_t *a;
+  assert_int_equal(ta_afile_open(path, &a), 0);
+  fputs("never seen", ta_afile_stream(a));
+  ta_afile_abort(a);
   assert_int_equal(count_entries(), before);
   char *s = read_text(path);
   assert_string_equal(s, "new content");
   free(s);
-  trie_afile_abort(NULL);
+  ta_afile_abort(NULL);
 }
 
 static void test_open_errors(void **state) {
   (void)state;
-  trie_afile_t *a = NULL;
+  ta_afile_t *a = NULL;
   char path[4200];
   snprintf(path, sizeof path, "%s/no/such/dir/file", dir);
-  assert_int_equal(trie_afile_open(path, &a), TA_ENOENT);
+  assert_int_equal(ta_afile_open(path, &a), TA_ENOENT);
   assert_null(a);
-  assert_int_equal(trie_afile_open("", &a), TA_EINVAL);
-  assert_int_equal(trie_afile_commit(NULL), TA_EINVAL);
-  assert_null(trie_afile_stream(NULL));
+  assert_int_equal(ta_afile_open("", &a), TA_EINVAL);
+  assert_int_equal(ta_afile_commit(NULL), TA_EINVAL);
+  assert_null(ta_afile_stream(NULL));
 }
 
 static void test_commit_onto_directory_fails_cleanly(void **state) {
@@ -144,10 +144,10 @@ static void test_commit_onto_directory_fails_cleanly(void **state) {
   snprintf(inner, sizeof inner, "%s/keep", path);
   write_file(inner, "k");
   size_t before = count_entries();
-  trie_afile_t *a;
-  assert_int_equal(trie_afile_open(path, &a), 0);
-  fputs("x", trie_afile_stream(a));
-  assert_true(trie_afile_commit(a) < 0);     /* rename over a non-empty directory fails */
+  ta_afile_t *a;
+  assert_int_equal(ta_afile_open(path, &a), 0);
+  fputs("x", ta_afile_stream(a));
+  assert_true(ta_afile_commit(a) < 0);       /* rename over a non-empty directory fails */
   assert_int_equal(count_entries(), before); /* and the temp file is gone */
 }
 

@@ -154,7 +154,7 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
     assert_int_equal(trie_lookup_filtered(r, q, qlen, 10, keep_fn, &kc, hits, &nh), 0);
     assert_int_equal(nh, 0);
   }
-  char longq[TRIE_MAX_KEY + 16];
+  char longq[TA_MAX_KEY + 16];
   memset(longq, 'a', sizeof longq);
   size_t nh = 99;
   assert_int_equal(trie_lookup(r, longq, sizeof longq, 10, hits, &nh), 0);

@@ -197,11 +197,11 @@ static int keep_none(void *ctx, const trie_hit_t *c) {
   return 0;
 }
 
-/* Keys "a", "aa", ... up to TRIE_MAX_KEY bytes: a chain 4096 nodes deep, so the writer's
+/* Keys "a", "aa", ... up to TA_MAX_KEY bytes: a chain 4096 nodes deep, so the writer's
  * recursion, verify's walk and both lookups meet the deepest trie a valid file can hold. */
 static void test_deepest_chain(void **state) {
   (void)state;
-  size_t n = TRIE_MAX_KEY;
+  size_t n = TA_MAX_KEY;
   char *as = malloc(n);
   memset(as, 'a', n);
   trie_entry_t *e = calloc(n, sizeof *e);
@@ -253,8 +253,8 @@ static void test_writer_refuses_bad_input(void **state) {
   trie_entry_t ok[] = {ent("a", "a", 1)};
   assert_int_equal(tu_write(path, ok, 1, 0, "", 0), TA_EINVAL);
   assert_int_equal(tu_write(path, ok, 1, 33, "", 0), TA_EINVAL);
-  static char big[TRIE_MAX_KEY + 2];
-  memset(big, 'a', TRIE_MAX_KEY + 1);
+  static char big[TA_MAX_KEY + 2];
+  memset(big, 'a', TA_MAX_KEY + 1);
   trie_entry_t toolong[] = {ent(big, "a", 1)};
   assert_int_equal(tu_write(path, toolong, 1, 10, "", 0), TA_ETOOLONG);
   /* Long duplicate keys that agree on more than one 8-byte chunk. */

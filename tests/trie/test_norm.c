@@ -15,7 +15,7 @@
 typedef int (*norm_fn)(const char *, size_t, char *, size_t, size_t *);
 
 static void expect_norm(norm_fn fn, const char *in, const char *want) {
-  char out[TRIE_MAX_KEY + 1];
+  char out[TA_MAX_KEY + 1];
   size_t n = 12345;
   int rc = fn(in, strlen(in), out, sizeof out, &n);
   if (rc != 0) fail_msg("normalizing \"%s\": %s", in, ta_strerror(rc));
@@ -257,8 +257,7 @@ static uint32_t random_code_point(void) {
 
 static void test_idempotent_on_random_unicode(void **state) {
   (void)state;
-  char s[256], k1[TRIE_MAX_KEY], k2[TRIE_MAX_KEY], d1[TRIE_MAX_KEY], d2[TRIE_MAX_KEY],
-      kd[TRIE_MAX_KEY];
+  char s[256], k1[TA_MAX_KEY], k2[TA_MAX_KEY], d1[TA_MAX_KEY], d2[TA_MAX_KEY], kd[TA_MAX_KEY];
   for (int i = 0; i < 5000; i++) {
     size_t len = 0, cps = rng() % 24;
     for (size_t j = 0; j < cps; j++) len += put_utf8(s + len, random_code_point());

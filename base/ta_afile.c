@@ -1,9 +1,9 @@
 /*
- * Atomic replacement of a file (trie.h, "Atomic files"): write into "<path>.tmp.XXXXXX" in the
+ * Atomic replacement of a file (ta.h, "Files"): write into "<path>.tmp.XXXXXX" in the
  * same directory, then flush, fsync, rename over path and fsync the directory, so a reader of
  * path sees the old file or the new one, never a half-written one, even across a crash.
  */
-#include "trie_int.h"
+#include "ta.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct trie_afile {
+struct ta_afile {
   FILE *f;
   char *path;
   char *tmp;
@@ -45,10 +45,10 @@ static void set_final_mode(int fd, const char *path) {
   }
 }
 
-int trie_afile_open(const char *path, trie_afile_t **out) {
+int ta_afile_open(const char *path, ta_afile_t **out) {
   if (path == NULL || out == NULL || path[0] == '\0') return TA_EINVAL;
   *out = NULL;
-  trie_afile_t *a = calloc(1, sizeof *a);
+  ta_afile_t *a = calloc(1, sizeof *a);
   size_t len = strlen(path);
   if (a == NULL) return TA_ENOMEM;
   a->path = strdup(path);
@@ -84,34 +84,37 @@ int trie_afile_open(const char *path, trie_afile_t **out) {
   return 0;
 }
 
-FILE *trie_afile_stream(trie_afile_t *f) {
+FILE *ta_afile_stream(ta_afile_t *f) {
   return f != NULL ? f->f : NULL;
 }
 
-const char *trie_afile_tmp_path(const trie_afile_t *f) {
+const char *ta_afile_tmp_path(const ta_afile_t *f) {
   return f != NULL ? f->tmp : NULL;
 }
 
-static void afile_free(trie_afile_t *a) {
+static void afile_free(ta_afile_t *a) {
   free(a->path);
   free(a->tmp);
   free(a);
 }
 
-/* fsync of the directory holding path, so the rename itself is durable. */
-static int sync_dir(const char *path) {
-  char *copy = strdup(path);
-  if (copy == NULL) return TA_ENOMEM;
-  int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int e = errno;
-  free(copy);
-  if (fd < 0) return ta_error_from_errno(e);
+int ta_fsync_dir(const char *dir) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ta_error_from_errno(errno);
   int rc = fsync(fd) == 0 ? 0 : ta_error_from_errno(errno);
   close(fd);
   return rc;
 }
 
-int trie_afile_commit(trie_afile_t *a) {
+int ta_fsync_parent(const char *path) {
+  char *copy = strdup(path);
+  if (copy == NULL) return TA_ENOMEM;
+  int rc = ta_fsync_dir(dirname(copy));
+  free(copy);
+  return rc;
+}
+
+int ta_afile_commit(ta_afile_t *a) {
   if (a == NULL) return TA_EINVAL;
   int rc = 0;
   if (fflush(a->f) != 0 || ferror(a->f)) rc = TA_EIO;
@@ -124,12 +127,12 @@ int trie_afile_commit(trie_afile_t *a) {
     afile_free(a);
     return rc;
   }
-  rc = sync_dir(a->path);
+  rc = ta_fsync_parent(a->path);
   afile_free(a);
   return rc;
 }
 
-void trie_afile_abort(trie_afile_t *a) {
+void ta_afile_abort(ta_afile_t *a) {
   if (a == NULL) return;
   if (a->f != NULL) fclose(a->f);
   unlink(a->tmp);

@@ -1,0 +1,202 @@
+/*
+ * typeahead: the base layer, one header that every module includes (directly or through
+ * trie.h). It depends on nothing of ours and on nothing but libc.
+ *
+ *   errors      the one TA_E* table, ta_strerror(), ta_err_name(), errno mapping (ta_error.c)
+ *   diagnostics ta_diag_t: what went wrong and where (file:line, or section and byte offset)
+ *   limits      TA_MAX_K, TA_MAX_KEY: the numbers other modules size their buffers by
+ *   hashing     ta_hash64(): the one non-cryptographic hash (inline: it is on hot paths)
+ *   clocks      ta_mono_ns(), ta_unix_s() (ta_clock.c)
+ *   files       atomic replacement (ta_afile_*) and ta_fsync_dir() (ta_afile.c)
+ *   numbers     strict parsing of command-line numbers (ta_num.c)
+ *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
+ *
+ * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
+ * out-parameters; _free/_abort(NULL) is a no-op.
+ */
+#ifndef TYPEAHEAD_TA_H
+#define TYPEAHEAD_TA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Limits ------------------------------------------------------------------------------- */
+
+/* Most completions a trie stores per node, and so the largest k of a lookup (FORMAT.md, META). */
+#define TA_MAX_K 32u
+/* Longest key or display form any module accepts, in bytes (SPEC §8: q is at most 1024). */
+#define TA_MAX_KEY 4096
+/* Room for ta_fmt_score() and ta_fmt_u64() output with its NUL. */
+#define TA_SCORE_CAP 32
+#define TA_U64_CAP 24
+
+/* ---- Errors ------------------------------------------------------------------------------- */
+
+/* X(name, value, message): the one table of error codes for the whole project. */
+#define TA_ERROR_TABLE(X)                                         \
+  X(TA_ENOMEM, -1, "out of memory")                               \
+  X(TA_EINVAL, -2, "invalid argument")                            \
+  X(TA_EIO, -3, "input/output error")                             \
+  X(TA_ENOENT, -4, "no such file or directory")                   \
+  X(TA_EACCES, -5, "permission denied")                           \
+  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")         \
+  X(TA_EVERSION, -7, "unsupported format version")                \
+  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)") \
+  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")      \
+  X(TA_ETRUNC, -10, "file is truncated")                          \
+  X(TA_EUTF8, -11, "invalid UTF-8")                               \
+  X(TA_ETOOLONG, -12, "input too long")                           \
+  X(TA_ENOSPC, -13, "output buffer too small")                    \
+  X(TA_EPARSE, -14, "syntax error")                               \
+  X(TA_ERANGE, -15, "value out of range")                         \
+  X(TA_EEMPTY, -16, "no input")                                   \
+  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")      \
+  X(TA_EEXIST, -18, "already exists")                             \
+  X(TA_EBUSY, -19, "resource busy")                               \
+  X(TA_ESYS, -20, "system call failed")
+
+#define TA__ERROR_ENUM(name, value, msg) name = (value),
+enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
+#undef TA__ERROR_ENUM
+
+/* Message for a TA_E* code (or 0); never NULL. */
+const char *ta_strerror(int err);
+
+/* The code's name ("TA_ECORRUPT"; "TA_OK" for 0, "TA_E?" for an unknown code); never NULL. */
+const char *ta_err_name(int err);
+
+/* Maps a saved errno value to the nearest TA_E* code (ENOENT->TA_ENOENT, ...). */
+int ta_error_from_errno(int saved_errno);
+
+/* ---- Diagnostics -------------------------------------------------------------------------- */
+
+/* What went wrong and where. A text input says where by line (1-based; 0 = the input as a
+ * whole); a binary one by section name and byte offset from the start of the file. The caller
+ * owns the struct; file and section are borrowed (file from the caller, section static). */
+typedef struct {
+  int code;            /* TA_E*, 0 when nothing is wrong */
+  const char *file;    /* the input's name, or NULL */
+  uint64_t line;       /* text inputs: line number, 0 when not about one line */
+  const char *section; /* binary inputs: the section ("header", "NODES", ...), or NULL */
+  uint64_t offset;     /* binary inputs: byte offset in the file, when section is set */
+  char msg[160];       /* what is wrong, in words ("" when the code says it all) */
+} ta_diag_t;
+
+/* Clears d (d may be NULL) and sets d->file. */
+void ta_diag_init(ta_diag_t *d, const char *file);
+
+/* Sets d's code and message (printf format; a too long message is cut) and returns code, so
+ * that `return ta_diag_set(d, TA_EPARSE, "...")` reports and fails in one. d may be NULL. */
+int ta_diag_set(ta_diag_t *d, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Marks where: a line of a text input, or a section and byte offset of a binary one. */
+void ta_diag_at_line(ta_diag_t *d, uint64_t line);
+void ta_diag_at_offset(ta_diag_t *d, const char *section, uint64_t offset);
+
+/* One line for a person: "FILE:LINE: MSG", "FILE: section S, byte N: MSG", with the code's
+ * message when msg is empty. Writes at most cap bytes (NUL included); returns out. */
+const char *ta_diag_format(const ta_diag_t *d, char *out, size_t cap);
+
+/* ---- Hashing ------------------------------------------------------------------------------ */
+
+static inline uint64_t ta__load_le64(const unsigned char *p) {
+  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+         (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
+         (uint64_t)p[7] << 56;
+}
+
+static inline uint64_t ta__load_le32(const unsigned char *p) {
+  return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+
+/* The 64x64 -> 128-bit product, folded (wyhash's mixing step). */
+static inline uint64_t ta__mum(uint64_t a, uint64_t b) {
+  __uint128_t r = (__uint128_t)a * b;
+  return (uint64_t)r ^ (uint64_t)(r >> 64);
+}
+
+/* The project's one hash of a byte string (wyhash's structure: short strings are two
+ * overlapping loads, no byte loop). Little-endian loads, so a value is the same on every
+ * machine and may be stored (a rules version, a --sample decision). Not for adversaries who
+ * can choose keys to collide beyond what a seed protects against. */
+static inline uint64_t ta_hash64(const void *data, size_t len, uint64_t seed) {
+  static const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1a0b428db),
+                        k2 = UINT64_C(0x8ebc6af09c88c6e3);
+  const unsigned char *p = (const unsigned char *)data;
+  uint64_t s = k0 ^ ta__mum(seed ^ k2, k1), a, b;
+  if (len <= 16) {
+    if (len >= 4) {
+      size_t mid = (len >> 3) << 2;
+      a = ta__load_le32(p) << 32 | ta__load_le32(p + mid);
+      b = ta__load_le32(p + len - 4) << 32 | ta__load_le32(p + len - 4 - mid);
+    } else if (len > 0) {
+      a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
+      b = 0;
+    } else {
+      a = b = 0;
+    }
+  } else {
+    size_t i = len;
+    for (; i > 16; i -= 16, p += 16) s = ta__mum(ta__load_le64(p) ^ k1, ta__load_le64(p + 8) ^ s);
+    a = ta__load_le64(p + i - 16);
+    b = ta__load_le64(p + i - 8);
+  }
+  return ta__mum(k1 ^ len, ta__mum(a ^ k1, b ^ s));
+}
+
+/* ---- Clocks (ta_clock.c) ------------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in nanoseconds: durations, deadlines, rates. */
+uint64_t ta_mono_ns(void);
+/* The same clock in seconds, for human-scale durations. */
+double ta_mono_s(void);
+/* Wall-clock unix time in seconds: timestamps stored or shown. */
+int64_t ta_unix_s(void);
+
+/* ---- Files (ta_afile.c) ------------------------------------------------------------------- */
+
+/* Atomic replacement of a file: write into "<path>.tmp.XXXXXX" in the same directory, then
+ * flush, fsync, rename over path and fsync the directory, so a reader of path sees the old file
+ * or the new one, never a half-written one, even across a crash. The temp file gets the mode the
+ * target has (or a new file would get under the umask). */
+typedef struct ta_afile ta_afile_t;
+
+int ta_afile_open(const char *path, ta_afile_t **out);
+FILE *ta_afile_stream(ta_afile_t *f);
+const char *ta_afile_tmp_path(const ta_afile_t *f);
+/* Flushes, fsyncs, renames over path, fsyncs the directory, frees f (also on error). */
+int ta_afile_commit(ta_afile_t *f);
+/* Removes the temp file and frees f. NULL is a no-op. */
+void ta_afile_abort(ta_afile_t *f);
+
+/* fsync of a directory (so a rename or create in it is durable). */
+int ta_fsync_dir(const char *dir);
+/* fsync of the directory that holds path. */
+int ta_fsync_parent(const char *path);
+
+/* ---- Numbers (ta_num.c) ------------------------------------------------------------------- */
+
+/* Strict decimal: digits only (no sign, space, hex or suffix), lo <= value <= hi. Returns 0,
+ * TA_EPARSE (not a number) or TA_ERANGE. s may be NULL (TA_EPARSE). */
+int ta_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
+int ta_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out);
+/* Strict decimal fraction: [digits][.digits][e[+-]digits], no sign unless lo < 0 allows '-',
+ * no inf/nan/hex, lo <= value <= hi. Same returns. */
+int ta_parse_double(const char *s, double lo, double hi, double *out);
+
+/* v in decimal, NUL-terminated; returns the digits written (at most 20). */
+size_t ta_fmt_u64(uint64_t v, char out[TA_U64_CAP]);
+/* A score as every tool prints it: the shortest decimal that reads back as the same double;
+ * whole numbers (below 2^53) without a decimal point; non-finite as 0. Returns the length. */
+size_t ta_fmt_score(double score, char out[TA_SCORE_CAP]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TYPEAHEAD_TA_H */

@@ -1,0 +1,167 @@
+/*
+ * Unit tests of the base layer (base/ta.h): strict number parsing, the one score format (against
+ * strtod round trips on random doubles), the hash (stable values, every length, seeds), error
+ * names and the diagnostic's one-line form.
+ */
+#include "ta.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+static void test_parse_u64(void **state) {
+  (void)state;
+  uint64_t v = 0;
+  assert_int_equal(ta_parse_u64("0", 0, 10, &v), 0);
+  assert_int_equal(v, 0);
+  assert_int_equal(ta_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+  assert_true(v == UINT64_MAX);
+  assert_int_equal(ta_parse_u64("18446744073709551616", 0, UINT64_MAX, &v), TA_ERANGE);
+  assert_int_equal(ta_parse_u64("99999999999999999999999", 0, UINT64_MAX, &v), TA_ERANGE);
+  assert_int_equal(ta_parse_u64("11", 0, 10, &v), TA_ERANGE);
+  assert_int_equal(ta_parse_u64("0", 1, 10, &v), TA_ERANGE);
+  const char *bad[] = {"", " 1", "1 ", "-1", "+1", "0x10", "1e3", "1.0", "one", NULL};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(ta_parse_u64(bad[i], 0, 100, &v), TA_EPARSE);
+  unsigned u = 0;
+  assert_int_equal(ta_parse_uint("32", 1, TA_MAX_K, &u), 0);
+  assert_int_equal(u, 32);
+  assert_int_equal(ta_parse_uint("33", 1, TA_MAX_K, &u), TA_ERANGE);
+}
+
+static void test_parse_double(void **state) {
+  (void)state;
+  double d = 0;
+  assert_int_equal(ta_parse_double("4", 0, 100, &d), 0);
+  assert_true(d == 4);
+  assert_int_equal(ta_parse_double("0.5", 0, 1, &d), 0);
+  assert_true(d == 0.5);
+  assert_int_equal(ta_parse_double(".5", 0, 1, &d), 0);
+  assert_int_equal(ta_parse_double("5.", 0, 10, &d), 0);
+  assert_int_equal(ta_parse_double("1e2", 0, 1000, &d), 0);
+  assert_true(d == 100);
+  assert_int_equal(ta_parse_double("-1", 0, 10, &d), TA_ERANGE);
+  assert_int_equal(ta_parse_double("-1", -5, 10, &d), 0);
+  assert_true(d == -1);
+  assert_int_equal(ta_parse_double("1e999", 0, INFINITY, &d), TA_ERANGE);
+  const char *bad[] = {"", ".", "e5", "1e", "inf", "nan", "0x1p3", " 1", "1 ", "+1", "1,5", NULL};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(ta_parse_double(bad[i], -10, 10, &d), TA_EPARSE);
+}
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint64_t next_u64(void) {
+  rng += 0x9e3779b97f4a7c15ull;
+  uint64_t z = rng;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+static void test_fmt(void **state) {
+  (void)state;
+  char out[TA_SCORE_CAP];
+  char u[TA_U64_CAP];
+  assert_int_equal(ta_fmt_u64(0, u), 1);
+  assert_string_equal(u, "0");
+  assert_int_equal(ta_fmt_u64(UINT64_MAX, u), 20);
+  assert_string_equal(u, "18446744073709551615");
+  struct {
+    double v;
+    const char *s;
+  } fixed[] = {{100, "100"},
+               {0, "0"},
+               {2.5, "2.5"},
+               {0.1, "0.1"},
+               {-3, "-3"},
+               {NAN, "0"},
+               {INFINITY, "0"},
+               {1.0 / 3, "0.3333333333333333"},
+               {9007199254740991.0, "9007199254740991"}};
+  for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
+    size_t n = ta_fmt_score(fixed[i].v, out);
+    assert_string_equal(out, fixed[i].s);
+    assert_int_equal(n, strlen(fixed[i].s));
+  }
+  /* Every finite double reads back exactly, in at most 17 significant digits. */
+  for (int i = 0; i < 100000; i++) {
+    double v;
+    uint64_t bits = next_u64();
+    memcpy(&v, &bits, sizeof v);
+    if (!isfinite(v)) continue;
+    size_t n = ta_fmt_score(v, out);
+    assert_true(n < TA_SCORE_CAP);
+    assert_true(strtod(out, NULL) == v);
+  }
+}
+
+static void test_hash(void **state) {
+  (void)state;
+  /* Stored values (rules versions, --sample decisions) depend on these: a change of the hash
+   * must be a deliberate change of these numbers. */
+  assert_true(ta_hash64("", 0, 0) == 0x7a9615f2b0a231f5ull);
+  assert_true(ta_hash64("new york", 8, 0) == 0x1d50be0e7240d50cull);
+  assert_true(ta_hash64("the quick brown fox jumps", 25, 42) == 0x197a277f4c9f1940ull);
+  unsigned char buf[64];
+  for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(i * 37 + 1);
+  uint64_t seen[65];
+  for (size_t len = 0; len <= 64; len++) {
+    seen[len] = ta_hash64(buf, len, 7);
+    for (size_t j = 0; j < len; j++) assert_true(seen[len] != seen[j]);
+    assert_true(ta_hash64(buf, len, 7) != ta_hash64(buf, len, 8));
+    /* Only the bytes in range count. */
+    unsigned char copy[80];
+    memcpy(copy, buf, len);
+    memset(copy + len, 0xAA, sizeof copy - len);
+    assert_true(ta_hash64(copy, len, 7) == seen[len]);
+  }
+  /* One flipped bit anywhere changes the value. */
+  for (size_t len = 1; len <= 64; len++)
+    for (size_t bit = 0; bit < len * 8; bit++) {
+      buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+      assert_true(ta_hash64(buf, len, 7) != seen[len]);
+      buf[bit / 8] ^= (unsigned char)(1u << (bit % 8));
+    }
+}
+
+static void test_errors_and_diag(void **state) {
+  (void)state;
+  assert_string_equal(ta_err_name(TA_ECORRUPT), "TA_ECORRUPT");
+  assert_string_equal(ta_err_name(0), "TA_OK");
+  assert_string_equal(ta_err_name(-999), "TA_E?");
+  assert_string_equal(ta_strerror(TA_ETRUNC), "file is truncated");
+  ta_diag_t d;
+  char line[256];
+  ta_diag_init(&d, "rules.txt");
+  ta_diag_at_line(&d, 12);
+  assert_int_equal(ta_diag_set(&d, TA_EPARSE, "unknown kind '%s'", "wrd"), TA_EPARSE);
+  assert_string_equal(ta_diag_format(&d, line, sizeof line),
+                      "rules.txt: line 12: unknown kind 'wrd'");
+  ta_diag_init(&d, "x.trie");
+  ta_diag_at_offset(&d, "NODES", 4096);
+  ta_diag_set(&d, TA_ECORRUPT, "%s", "");
+  assert_string_equal(
+      ta_diag_format(&d, line, sizeof line),
+      "x.trie: section NODES, byte 4096: file is corrupt (structure out of bounds)");
+  ta_diag_init(&d, NULL);
+  ta_diag_set(&d, TA_EEMPTY, "%s", "no rules");
+  assert_string_equal(ta_diag_format(&d, line, sizeof line), "no rules");
+  assert_int_equal(ta_diag_set(NULL, TA_EIO, "x"), TA_EIO);
+  /* A cut message stays NUL-terminated. */
+  ta_diag_format(&d, line, 3);
+  assert_string_equal(line, "no");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_u64),
+      cmocka_unit_test(test_parse_double),
+      cmocka_unit_test(test_fmt),
+      cmocka_unit_test(test_hash),
+      cmocka_unit_test(test_errors_and_diag),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

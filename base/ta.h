@@ -85,7 +85,7 @@ typedef struct {
   uint64_t line;       /* text inputs: line number, 0 when not about one line */
   const char *section; /* binary inputs: the section ("header", "NODES", ...), or NULL */
   uint64_t offset;     /* binary inputs: byte offset in the file, when section is set */
-  char msg[160];       /* what is wrong, in words ("" when the code says it all) */
+  char msg[192];       /* what is wrong, in words ("" when the code says it all) */
 } ta_diag_t;
 
 /* Clears d (d may be NULL) and sets d->file. */
@@ -107,8 +107,7 @@ const char *ta_diag_format(const ta_diag_t *d, char *out, size_t cap);
 
 static inline uint64_t ta__load_le64(const unsigned char *p) {
   return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-         (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-         (uint64_t)p[7] << 56;
+         (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
 }
 
 static inline uint64_t ta__load_le32(const unsigned char *p) {

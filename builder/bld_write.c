@@ -79,7 +79,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   entries = NULL;
   if (opts->progress) opts->progress(opts->progress_ctx, "verifying", 0, 0);
   rc = trie_open(ta_afile_tmp_path(af), &r);
-  if (rc == 0) rc = trie_verify(r);
+  if (rc == 0) rc = trie_verify(r, NULL);
   if (rc == 0) {
     trie_info_t info;
     rc = trie_get_info(r, &info);

@@ -275,13 +275,13 @@ int main(int argc, char **argv) {
   /* --blocklist: the same rules as the server's --filters (filters/flt.h), matched on keys */
   flt_ruleset_t *rules = NULL;
   if (args.blocklist) {
-    flt_error_t ferr;
+    ta_diag_t ferr;
     if (flt_compile_file(args.blocklist, &rules, &ferr) != 0) {
       if (ferr.line)
-        fprintf(stderr, "typeahead-build: --blocklist %s:%u: %s\n", args.blocklist, ferr.line,
-                ferr.message);
+        fprintf(stderr, "typeahead-build: --blocklist %s:%u: %s\n", args.blocklist,
+                (unsigned)ferr.line, ferr.msg);
       else
-        fprintf(stderr, "typeahead-build: --blocklist %s\n", ferr.message);
+        fprintf(stderr, "typeahead-build: --blocklist %s\n", ferr.msg);
       return 1;
     }
   }

@@ -20,7 +20,7 @@
  * kind name before ':' is ASCII, case-insensitive, and may be surrounded by blanks. A word rule
  * must be exactly one token after normalization (use phrase:, prefix: or exact: for anything
  * else); every rule must have a non-empty key. Any bad line refuses the whole file, with its
- * line number in flt_error_t.
+ * line number in ta_diag_t.
  *
  * A compiled rule set is immutable: any number of threads may match against it at once. It also
  * keeps the text it was compiled from (what GET /admin/filters returns) and a version: a 64-bit
@@ -55,13 +55,6 @@ typedef enum {
   FLT_KIND_COUNT = 4
 } flt_kind_t;
 
-/* Where and why a rules file was refused. line is 1-based; 0 when the problem is not one line's
- * (e.g. the file is too large or memory ran out). message is NUL-terminated. */
-typedef struct {
-  unsigned line;
-  char message[192];
-} flt_error_t;
-
 typedef struct flt_ruleset flt_ruleset_t;
 
 typedef struct {
@@ -75,11 +68,12 @@ typedef struct {
 /* Parses and compiles text[0..len). On success *out owns a new rule set (free it with
  * flt_ruleset_free). On a bad file returns TA_EPARSE (or TA_EUTF8, TA_ETOOLONG) and, when err is
  * not NULL, fills it with "line: reason"; *out is left NULL. TA_ENOMEM when memory runs out. */
-int flt_compile(const char *text, size_t len, flt_ruleset_t **out, flt_error_t *err);
+int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *err);
 
 /* Reads path whole (at most FLT_MAX_TEXT bytes) and compiles it like flt_compile. I/O errors
- * come back as TA_ENOENT, TA_EACCES, TA_EIO... with err->line 0 and a message naming path. */
-int flt_compile_file(const char *path, flt_ruleset_t **out, flt_error_t *err);
+ * come back as TA_ENOENT, TA_EACCES, TA_EIO... with err->line 0 and a message naming path. err (a ta_diag_t, ta.h) has the code, the
+ * 1-based line (0 when the problem is not one line's, e.g. the file is too large) and the reason. */
+int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err);
 
 /* An empty rule set (blocks nothing), e.g. for a server started without --filters. */
 int flt_ruleset_empty(flt_ruleset_t **out);

@@ -110,10 +110,10 @@ int main(int argc, char **argv) {
   int rc = trie_open(trie_path, &r);
   if (rc) return die(trie_path, rc);
   flt_ruleset_t *rules = NULL, *empty = NULL;
-  flt_error_t err;
+  ta_diag_t err;
   rc = flt_compile_file(rules_path, &rules, &err);
   if (rc) {
-    fprintf(stderr, "flt-bench: %s:%u: %s\n", rules_path, err.line, err.message);
+    fprintf(stderr, "flt-bench: %s:%u: %s\n", rules_path, (unsigned)err.line, err.msg);
     return 1;
   }
   if ((rc = flt_ruleset_empty(&empty))) return die("empty rule set", rc);

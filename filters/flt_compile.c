@@ -30,13 +30,13 @@ typedef struct {
   size_t n_rules, rules_cap;
 } builder_t;
 
-__attribute__((format(printf, 3, 4))) static void set_error(flt_error_t *err, unsigned line,
+__attribute__((format(printf, 3, 4))) static void set_error(ta_diag_t *err, unsigned line,
                                                             const char *fmt, ...) {
   if (err == NULL) return;
-  err->line = line;
+  ta_diag_at_line(err, line);
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err->message, sizeof err->message, fmt, ap);
+  vsnprintf(err->msg, sizeof err->msg, fmt, ap);
   va_end(ap);
 }
 
@@ -100,7 +100,7 @@ static int is_blank(char c) {
 }
 
 /* Parses one line (no line end) into b; 0, or an error with err filled in. */
-static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, flt_error_t *err) {
+static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, ta_diag_t *err) {
   if (len > FLT_MAX_LINE) {
     set_error(err, lineno, "line is %zu bytes long; the limit is %u", len, FLT_MAX_LINE);
     return TA_ETOOLONG;
@@ -186,7 +186,7 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
   }
 }
 
-static int parse_text(builder_t *b, const char *text, size_t len, flt_error_t *err) {
+static int parse_text(builder_t *b, const char *text, size_t len, ta_diag_t *err) {
   size_t pos = 0;
   if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) pos = 3;
   unsigned lineno = 0;
@@ -343,15 +343,13 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
   return 0;
 }
 
-int flt_compile(const char *text, size_t len, flt_ruleset_t **out, flt_error_t *err) {
+int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *err) {
   if (out == NULL || (text == NULL && len > 0)) return TA_EINVAL;
   *out = NULL;
-  if (err) {
-    err->line = 0;
-    err->message[0] = '\0';
-  }
+  ta_diag_init(err, NULL);
   if (len > FLT_MAX_TEXT) {
     set_error(err, 0, "rules file is %zu bytes; the limit is %u", len, FLT_MAX_TEXT);
+    if (err) err->code = TA_ETOOLONG;
     return TA_ETOOLONG;
   }
   builder_t b = {0};
@@ -374,6 +372,7 @@ int flt_compile(const char *text, size_t len, flt_ruleset_t **out, flt_error_t *
   free(b.rules);
   if (rc < 0) {
     if (rc == TA_ENOMEM) set_error(err, 0, "out of memory");
+    if (err) err->code = rc;
     free(b.arena);
     if (rs) rs->arena = NULL;
     flt_ruleset_free(rs);
@@ -385,7 +384,7 @@ int flt_compile(const char *text, size_t len, flt_ruleset_t **out, flt_error_t *
   return 0;
 }
 
-int flt_compile_file(const char *path, flt_ruleset_t **out, flt_error_t *err) {
+int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err) {
   if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
   FILE *f = fopen(path, "rb");
@@ -425,6 +424,7 @@ int flt_compile_file(const char *path, flt_ruleset_t **out, flt_error_t *err) {
   fclose(f);
   if (rc == 0) rc = flt_compile(buf, len, out, err);
   if (rc == TA_ENOMEM) set_error(err, 0, "out of memory");
+  if (rc != 0 && err) err->code = rc;
   free(buf);
   return rc;
 }

@@ -175,16 +175,16 @@ static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
   struct stat st;
   if (stat(s->filters_path, &st) == 0) watch_remember(F, &st);
   flt_ruleset_t *rs = NULL;
-  flt_error_t err;
+  ta_diag_t err;
   int rc = flt_compile_file(s->filters_path, &rs, &err);
   if (rc == 0) rc = rules_install(s, rs, t);
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     if (err.line)
-      srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, err.line, err.message,
-               atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
+      srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, (unsigned)err.line,
+               err.msg, atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
     else
-      srv__log("%s: refused rules %s: %s", why, err.message[0] ? err.message : ta_strerror(rc),
+      srv__log("%s: refused rules %s: %s", why, err.msg[0] ? err.msg : ta_strerror(rc),
                atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
     return rc;
   }
@@ -314,13 +314,13 @@ int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]) {
   return rc;
 }
 
-int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_error_t *err,
+int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag_t *err,
                      flt_info_t *out) {
   srv_flt_t *F = s->flt;
   memset(err, 0, sizeof *err);
   if (F == NULL) return TA_EINVAL;
   if (s->filters_path == NULL) {
-    snprintf(err->message, sizeof err->message,
+    snprintf(err->msg, sizeof err->msg,
              "the server was started without --filters: there is no rules file to replace");
     return TA_ENOENT;
   }
@@ -328,8 +328,8 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_err
   int rc = flt_compile(text, len, &rs, err);
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
-    srv__log("PUT /admin/filters: refused: line %u: %s (the rules in force stay)", err->line,
-             err->message);
+    srv__log("PUT /admin/filters: refused: line %u: %s (the rules in force stay)",
+             (unsigned)err->line, err->msg);
     return rc;
   }
   pthread_mutex_lock(&F->mu);
@@ -348,9 +348,8 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_err
   if (rc) {
     pthread_mutex_unlock(&F->mu);
     flt_ruleset_free(rs);
-    snprintf(err->message, sizeof err->message, "cannot write %s: %s", s->filters_path,
-             ta_strerror(rc));
-    srv__log("PUT /admin/filters: %s", err->message);
+    snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", s->filters_path, ta_strerror(rc));
+    srv__log("PUT /admin/filters: %s", err->msg);
     return rc;
   }
   struct stat st;

@@ -794,24 +794,25 @@ static void handle_filters_put(reply_t *r) {
     reply_error(r, 500, ta_strerror(TA_ENOMEM));
     return;
   }
-  flt_error_t err;
+  ta_diag_t err;
   flt_info_t info;
   int rc = srv__filters_put(w->srv, w->id, body, len, &err, &info);
   if (rc == TA_EPARSE || rc == TA_EUTF8 || rc == TA_ETOOLONG) {
     char msg[256];
     if (err.line)
-      snprintf(msg, sizeof msg, "line %u: %s; the rules in force stay", err.line, err.message);
+      snprintf(msg, sizeof msg, "line %u: %s; the rules in force stay", (unsigned)err.line,
+               err.msg);
     else
-      snprintf(msg, sizeof msg, "%s; the rules in force stay", err.message);
+      snprintf(msg, sizeof msg, "%s; the rules in force stay", err.msg);
     reply_error(r, 400, msg);
     return;
   }
   if (rc == TA_ENOENT) {
-    reply_error(r, 409, err.message);
+    reply_error(r, 409, err.msg);
     return;
   }
   if (rc) {
-    reply_error(r, 500, err.message[0] ? err.message : ta_strerror(rc));
+    reply_error(r, 500, err.msg[0] ? err.msg : ta_strerror(rc));
     return;
   }
   srv_buf_t *b = &w->out;

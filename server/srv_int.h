@@ -223,7 +223,7 @@ int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]);
 /* PUT /admin/filters: compiles text; when it is valid, rewrites --filters FILE atomically and
  * puts the rules in force (*out: their info, without text). On invalid rules returns TA_EPARSE
  * (or TA_EUTF8, TA_ETOOLONG) with err's line and message; TA_ENOENT without --filters. */
-int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, flt_error_t *err,
+int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag_t *err,
                      flt_info_t *out);
 /* The typeahead_filter_* families of /metrics. */
 int srv__filters_metrics(srv_t *s, srv_buf_t *b);

@@ -91,7 +91,10 @@ int srv__trie_load(srv_t *s, const char *why) {
   /* The file may have been replaced between stat and open: remember the signature of what was
    * stat'ed so a later change is seen again (a spurious retry is harmless). */
   if (have_stat) state_remember(s, &st);
-  if (rc == 0) rc = trie_verify(r);
+  ta_diag_t diag;
+  ta_diag_init(&diag, s->trie_path);
+  if (rc == 0) rc = trie_verify(r, &diag);
+  if (rc != 0 && diag.code == 0) ta_diag_set(&diag, rc, "%s", "");
   srv_trie_t *t = NULL;
   if (rc == 0) {
     t = calloc(1, sizeof *t);
@@ -103,7 +106,8 @@ int srv__trie_load(srv_t *s, const char *why) {
     free(t);
     atomic_fetch_add(&s->reloads_failed, 1);
     atomic_store(&s->last_reload_failed_at, ta_unix_s());
-    srv__log("%s: refused %s: %s (%s)", why, s->trie_path, ta_strerror(rc),
+    char where[512];
+    srv__log("%s: refused %s (%s)", why, ta_diag_format(&diag, where, sizeof where),
              atomic_load(&s->current) ? "the old trie keeps serving" : "no trie loaded");
     return rc;
   }

@@ -118,10 +118,13 @@ static int cmd_info(const char *path) {
 static int cmd_verify(const char *path) {
   trie_reader_t *r;
   if (open_or_report(path, &r) != 0) return 1;
-  int rc = trie_verify(r);
+  ta_diag_t diag;
+  ta_diag_init(&diag, path);
+  int rc = trie_verify(r, &diag);
   trie_close(r);
   if (rc != 0) {
-    fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+    char where[512];
+    fprintf(stderr, "%s: %s\n", prog, ta_diag_format(&diag, where, sizeof where));
     printf("FAILED: %s\n", ta_strerror(rc));
     return 1;
   }

@@ -68,8 +68,10 @@ typedef struct {
  * after open: any number of threads may use it at once (lookups, verify, get_info). */
 int trie_open(const char *path, trie_reader_t **out);
 
-/* Full check: CRC32C of every section and a walk of the whole structure. 0 when sound. */
-int trie_verify(const trie_reader_t *r);
+/* Full check: CRC32C of every section and a walk of the whole structure. 0 when sound. On a
+ * fault, diag (may be NULL) gets the code and where: the section and the byte offset in the
+ * file of the first bad byte or structure found. */
+int trie_verify(const trie_reader_t *r, ta_diag_t *diag);
 
 void trie_close(trie_reader_t *r);
 

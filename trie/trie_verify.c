@@ -184,8 +184,7 @@ static int walk_nodes(const trie_reader_t *r, vids_t *ids, uint64_t *num_nodes) 
   return rc;
 }
 
-int trie_verify(const trie_reader_t *r) {
-  if (r == NULL) return TA_EINVAL;
+static int verify(const trie_reader_t *r) {
   for (uint32_t i = 0; i < r->nsect; i++)
     if (trie__crc32c(0, r->base + r->sect[i].off, (size_t)r->sect[i].len) != r->sect[i].crc)
       return TA_ECHECKSUM;
@@ -235,5 +234,12 @@ done:
   free(ids.seen);
   free(ids.group);
   free(ids.last);
+  return rc;
+}
+
+int trie_verify(const trie_reader_t *r, ta_diag_t *diag) {
+  if (r == NULL) return TA_EINVAL;
+  int rc = verify(r);
+  if (rc != 0) ta_diag_set(diag, rc, "%s", "");
   return rc;
 }

@@ -339,7 +339,7 @@ static void test_write_and_lookup(void **state) {
 
   trie_reader_t *r;
   assert_int_equal(trie_open(out, &r), 0);
-  assert_int_equal(trie_verify(r), 0);
+  assert_int_equal(trie_verify(r, NULL), 0);
   trie_info_t info;
   assert_int_equal(trie_get_info(r, &info), 0);
   assert_int_equal(info.k, 3);

@@ -203,8 +203,9 @@ static void test_brute_force(void **state) {
       flen += (size_t)ll;
     }
     flt_ruleset_t *rs = NULL;
-    flt_error_t err;
-    if (flt_compile(file, flen, &rs, &err) != 0) fail_msg("line %u: %s", err.line, err.message);
+    ta_diag_t err;
+    if (flt_compile(file, flen, &rs, &err) != 0)
+      fail_msg("line %u: %s", (unsigned)err.line, err.msg);
 
     unsigned k = 1 + rnd(8);
     char path[64];

@@ -225,17 +225,17 @@ static void test_random_equivalence(void **state) {
       vlen += (size_t)sprintf(valid_file + vlen, "%s%s\n", kind_prefix[kind], text);
     }
     flt_ruleset_t *rs = NULL;
-    flt_error_t err;
+    ta_diag_t err;
     int rc = flt_compile(file, flen, &rs, &err);
     if (first_invalid) {
       if (rc != TA_EPARSE || err.line != first_invalid)
         fail_msg("round %d: rc %d line %u (%s), want refusal at line %u of:\n%s", round, rc,
-                 err.line, err.message, first_invalid, file);
+                 err.line, err.msg, first_invalid, file);
       assert_null(rs);
       rc = flt_compile(valid_file, vlen, &rs, &err);
     }
     if (rc != 0)
-      fail_msg("round %d: line %u: %s in:\n%s", round, err.line, err.message, valid_file);
+      fail_msg("round %d: line %u: %s in:\n%s", round, (unsigned)err.line, err.msg, valid_file);
 
     for (size_t k = 0; k < n_keys; k++) {
       const char *key = keys[k];

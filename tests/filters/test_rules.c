@@ -14,9 +14,10 @@
 
 static flt_ruleset_t *compile_ok(const char *text) {
   flt_ruleset_t *rs = NULL;
-  flt_error_t err;
+  ta_diag_t err;
   int rc = flt_compile(text, strlen(text), &rs, &err);
-  if (rc != 0) fail_msg("rules refused (%s): line %u: %s", ta_strerror(rc), err.line, err.message);
+  if (rc != 0)
+    fail_msg("rules refused (%s): line %u: %s", ta_strerror(rc), (unsigned)err.line, err.msg);
   assert_non_null(rs);
   return rs;
 }
@@ -25,15 +26,14 @@ static flt_ruleset_t *compile_ok(const char *text) {
 static void expect_refused(const char *text, size_t len, int rc_want, unsigned line,
                            const char *needle) {
   flt_ruleset_t *rs = (flt_ruleset_t *)(uintptr_t)1;
-  flt_error_t err;
+  ta_diag_t err;
   int rc = flt_compile(text, len, &rs, &err);
   if (rc != rc_want)
-    fail_msg("rc %d (%s), want %d; line %u: %s", rc, ta_strerror(rc), rc_want, err.line,
-             err.message);
+    fail_msg("rc %d (%s), want %d; line %u: %s", rc, ta_strerror(rc), rc_want, (unsigned)err.line,
+             err.msg);
   assert_null(rs);
-  if (err.line != line) fail_msg("line %u, want %u (%s)", err.line, line, err.message);
-  if (strstr(err.message, needle) == NULL)
-    fail_msg("message \"%s\" lacks \"%s\"", err.message, needle);
+  if (err.line != line) fail_msg("line %u, want %u (%s)", (unsigned)err.line, line, err.msg);
+  if (strstr(err.msg, needle) == NULL) fail_msg("message \"%s\" lacks \"%s\"", err.msg, needle);
 }
 
 /* Is text (any spelling; normalized here) suppressed, and by which kind? -1 when not. */
@@ -345,9 +345,9 @@ static void test_compile_file(void **state) {
   fputs("word:ass\nbad kind:x\n", f);
   fclose(f);
   flt_ruleset_t *rs = NULL;
-  flt_error_t err;
+  ta_diag_t err;
   assert_int_equal(flt_compile_file(path, &rs, &err), TA_EPARSE);
-  assert_int_equal(err.line, 2);
+  assert_int_equal((unsigned)err.line, 2);
   assert_null(rs);
   f = fopen(path, "w");
   assert_non_null(f);
@@ -358,8 +358,8 @@ static void test_compile_file(void **state) {
   flt_ruleset_free(rs);
   remove(path);
   assert_int_equal(flt_compile_file(path, &rs, &err), TA_ENOENT);
-  assert_int_equal(err.line, 0);
-  assert_non_null(strstr(err.message, path));
+  assert_int_equal((unsigned)err.line, 0);
+  assert_non_null(strstr(err.msg, path));
 
   /* the shipped starter file compiles and has a rule of every kind */
   const char *src = getenv("TA_SOURCE_DIR");
@@ -367,7 +367,7 @@ static void test_compile_file(void **state) {
   char starter[4096];
   snprintf(starter, sizeof starter, "%s/data/blocklist.rules", src);
   if (flt_compile_file(starter, &rs, &err) != 0)
-    fail_msg("%s:%u: %s", starter, err.line, err.message);
+    fail_msg("%s:%u: %s", starter, (unsigned)err.line, err.msg);
   flt_info_t info;
   assert_int_equal(flt_get_info(rs, &info), 0);
   for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(info.rules[k] > 0);

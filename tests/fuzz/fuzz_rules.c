@@ -30,10 +30,10 @@ static void check_line_blocks_itself(const flt_ruleset_t *rs, const char *s, siz
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *text = (const char *)data;
   flt_ruleset_t *rs = NULL;
-  flt_error_t err;
+  ta_diag_t err;
   int rc = flt_compile(text, size, &rs, &err);
   if (rc != 0) {
-    if (rs != NULL || memchr(err.message, '\0', sizeof err.message) == NULL) abort();
+    if (rs != NULL || memchr(err.msg, '\0', sizeof err.msg) == NULL) abort();
     return 0;
   }
   flt_info_t info;

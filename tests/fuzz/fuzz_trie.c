@@ -70,7 +70,7 @@ static void run(const uint8_t *data, size_t size, int fix) {
   if (trie__open_mem(copy, size, &r) == 0) {
     trie_info_t info;
     trie_get_info(r, &info);
-    trie_verify(r);
+    trie_verify(r, NULL);
     ask(r, "", 0);
     trie_hit_t hits[10];
     size_t nh = 0;

@@ -75,7 +75,7 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
   assert_int_equal(tu_write(path, s.e, s.n, file_k, "test", 1), 0);
   trie_reader_t *r;
   assert_int_equal(trie_open(path, &r), 0);
-  assert_int_equal(trie_verify(r), 0);
+  assert_int_equal(trie_verify(r, NULL), 0);
 
   /* Reference ranks. */
   ref_t *byrank = malloc(n * sizeof *byrank);

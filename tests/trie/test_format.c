@@ -43,7 +43,7 @@ static trie_reader_t *write_open(const trie_entry_t *e, size_t n, uint32_t k) {
   assert_int_equal(tu_write(path, e, n, k, "unit test source", 1763800000), 0);
   trie_reader_t *r = NULL;
   assert_int_equal(trie_open(path, &r), 0);
-  assert_int_equal(trie_verify(r), 0);
+  assert_int_equal(trie_verify(r, NULL), 0);
   return r;
 }
 
@@ -331,7 +331,7 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(nh, 1);
   assert_int_equal(trie_lookup(NULL, "a", 1, 4, hits, &nh), TA_EINVAL);
   assert_int_equal(trie_lookup_filtered(r, "a", 1, 4, NULL, NULL, hits, &nh), TA_EINVAL);
-  assert_int_equal(trie_verify(NULL), TA_EINVAL);
+  assert_int_equal(trie_verify(NULL, NULL), TA_EINVAL);
   assert_int_equal(trie_open(NULL, &r), TA_EINVAL);
   assert_int_equal(trie_write(NULL, e, 1, NULL), TA_EINVAL);
   trie_close(r);

@@ -83,7 +83,7 @@ static int try_image(const uint8_t *buf, size_t len, int *vrc) {
   int rc = trie__open_mem(len ? copy : NULL, len, &r);
   *vrc = 1;
   if (rc == 0) {
-    *vrc = trie_verify(r);
+    *vrc = trie_verify(r, NULL);
     trie_info_t info;
     assert_int_equal(trie_get_info(r, &info), 0);
     assert_true(info.source_len <= len);

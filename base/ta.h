@@ -10,6 +10,7 @@
  *   files       atomic replacement (ta_afile_*) and ta_fsync_dir() (ta_afile.c)
  *   numbers     strict parsing of command-line numbers (ta_num.c)
  *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
+ *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp()
  *
  * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
  * out-parameters; _free/_abort(NULL) is a no-op.
@@ -194,6 +195,34 @@ size_t ta_fmt_u64(uint64_t v, char out[TA_U64_CAP]);
 /* A score as every tool prints it: the shortest decimal that reads back as the same double;
  * whole numbers (below 2^53) without a decimal point; non-finite as 0. Returns the length. */
 size_t ta_fmt_score(double score, char out[TA_SCORE_CAP]);
+
+/* ---- Memory (ta_mem.c) ------------------------------------------------------------------- */
+
+/* A growable byte buffer. Zero-initialize it ({0}); the caller owns p (ta_buf_free). */
+typedef struct {
+  char *p;
+  size_t len, cap;
+} ta_buf_t;
+
+/* Makes room for extra more bytes (capacity doubles, from 1 KiB). TA_ENOMEM on failure, when b
+ * is unchanged. */
+int ta_buf_reserve(ta_buf_t *b, size_t extra);
+/* Appends data[0..n). */
+int ta_buf_put(ta_buf_t *b, const void *data, size_t n);
+/* Frees b->p and zeroes b. */
+void ta_buf_free(ta_buf_t *b);
+
+/* Grows the array *items (elem bytes each, capacity *cap) to hold at least need elements:
+ * capacity doubles from first. On TA_ENOMEM *items and *cap are unchanged. Use:
+ *   if (n == cap && (rc = ta_grow((void **)&v, &cap, n + 1, sizeof *v, 64)) != 0) return rc; */
+int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first);
+
+/* Byte strings in memcmp order, a shorter prefix first: <0, 0 or >0. */
+static inline int ta_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  if (c) return c;
+  return alen < blen ? -1 : alen > blen;
+}
 
 #ifdef __cplusplus
 }

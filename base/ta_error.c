@@ -9,32 +9,31 @@
 
 #include <errno.h>
 
+typedef struct {
+  int code;
+  const char *name, *msg;
+} error_entry_t;
+
+static const error_entry_t errors[] = {{0, "TA_OK", "success"},
+#define TA__ERROR_ENTRY(name, value, msg) {name, #name, msg},
+                                       TA_ERROR_TABLE(TA__ERROR_ENTRY)
+#undef TA__ERROR_ENTRY
+};
+
+static const error_entry_t *error_entry(int err) {
+  for (size_t i = 0; i < sizeof errors / sizeof *errors; i++)
+    if (errors[i].code == err) return &errors[i];
+  return NULL;
+}
+
 const char *ta_strerror(int err) {
-  switch (err) {
-  case 0:
-    return "success";
-#define TA__ERROR_CASE(name, value, msg) \
-  case name:                             \
-    return msg;
-    TA_ERROR_TABLE(TA__ERROR_CASE)
-#undef TA__ERROR_CASE
-  default:
-    return "unknown error";
-  }
+  const error_entry_t *e = error_entry(err);
+  return e ? e->msg : "unknown error";
 }
 
 const char *ta_err_name(int err) {
-  switch (err) {
-  case 0:
-    return "TA_OK";
-#define TA__ERROR_NAME(name, value, msg) \
-  case name:                             \
-    return #name;
-    TA_ERROR_TABLE(TA__ERROR_NAME)
-#undef TA__ERROR_NAME
-  default:
-    return "TA_E?";
-  }
+  const error_entry_t *e = error_entry(err);
+  return e ? e->name : "TA_E?";
 }
 
 int ta_error_from_errno(int saved_errno) {

@@ -155,6 +155,38 @@ static void test_errors_and_diag(void **state) {
   assert_string_equal(line, "no");
 }
 
+static void test_memory(void **state) {
+  (void)state;
+  ta_buf_t b = {0};
+  for (int i = 0; i < 5000; i++) assert_int_equal(ta_buf_put(&b, "abc", 3), 0);
+  assert_int_equal(b.len, 15000);
+  assert_true(b.cap >= b.len);
+  assert_memory_equal(b.p + 14997, "abc", 3);
+  assert_int_equal(ta_buf_reserve(&b, SIZE_MAX), TA_ENOMEM);
+  assert_int_equal(b.len, 15000);
+  ta_buf_free(&b);
+  ta_buf_free(&b);
+  assert_null(b.p);
+  ta_buf_free(NULL);
+
+  int *v = NULL;
+  size_t cap = 0;
+  for (size_t n = 0; n < 1000; n++) {
+    if (n == cap) assert_int_equal(ta_grow((void **)&v, &cap, n + 1, sizeof *v, 16), 0);
+    v[n] = (int)n;
+  }
+  assert_int_equal(cap, 1024);
+  assert_int_equal(v[999], 999);
+  assert_int_equal(ta_grow((void **)&v, &cap, SIZE_MAX / 2, sizeof *v, 16), TA_ENOMEM);
+  assert_int_equal(cap, 1024);
+  free(v);
+
+  assert_true(ta_bytes_cmp("ab", 2, "abc", 3) < 0);
+  assert_true(ta_bytes_cmp("abc", 3, "ab", 2) > 0);
+  assert_true(ta_bytes_cmp("abd", 3, "abc", 3) > 0);
+  assert_int_equal(ta_bytes_cmp("", 0, "", 0), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_u64),
@@ -162,6 +194,7 @@ int main(void) {
       cmocka_unit_test(test_fmt),
       cmocka_unit_test(test_hash),
       cmocka_unit_test(test_errors_and_diag),
+      cmocka_unit_test(test_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

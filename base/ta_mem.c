@@ -1,0 +1,48 @@
+/*
+ * Growable memory (ta.h, "Memory"): the byte buffer that answers and files are assembled in,
+ * and the doubling growth of arrays, written once so every module grows memory the same way
+ * (overflow checked, the old block intact on failure).
+ */
+#include "ta.h"
+
+#include <stdlib.h>
+
+int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first) {
+  if (need <= *cap) return 0;
+  if (elem == 0) return TA_EINVAL;
+  size_t n = *cap ? *cap : (first ? first : 1);
+  while (n < need) {
+    if (n > SIZE_MAX / 2) return TA_ENOMEM;
+    n *= 2;
+  }
+  if (n > SIZE_MAX / elem) return TA_ENOMEM;
+  void *p = realloc(*items, n * elem);
+  if (p == NULL) return TA_ENOMEM;
+  *items = p;
+  *cap = n;
+  return 0;
+}
+
+int ta_buf_reserve(ta_buf_t *b, size_t extra) {
+  if (b->cap - b->len >= extra) return 0;
+  if (extra > SIZE_MAX - b->len) return TA_ENOMEM;
+  void *p = b->p;
+  int rc = ta_grow(&p, &b->cap, b->len + extra, 1, 1024);
+  b->p = p;
+  return rc;
+}
+
+int ta_buf_put(ta_buf_t *b, const void *data, size_t n) {
+  int rc = ta_buf_reserve(b, n);
+  if (rc != 0) return rc;
+  if (n) memcpy(b->p + b->len, data, n);
+  b->len += n;
+  return 0;
+}
+
+void ta_buf_free(ta_buf_t *b) {
+  if (b == NULL) return;
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}

@@ -1,18 +1,18 @@
 /*
- * The blocklist filter layer inside typeahead-serve (SPEC §9, issue 5): the rules in force, how
- * they change while the server runs, and srv__answer(), the one function every /search answer
- * goes through.
+ * The blocklist filter layer inside typeahead-serve (SPEC §9): the rules in force, how they
+ * change while the server runs, and srv__answer(), the one function every /search answer goes
+ * through.
  *
- * State: one immutable filter state is current at a time: a compiled rule set (shared, with a
- * count of the states that use it) and a verdict cache (flt_cache_t) made for one trie file's
- * content. Workers publish the state they use in a hazard slot, like the trie (srv_state.c): a
- * request uses exactly one rule set from start to end, and a replaced state is freed only once
- * no worker names it. The request path takes no lock.
+ * State: one immutable filter state is current at a time, in the snapshot slot "rules"
+ * (srv_snap.c): a compiled rule set (shared, with a count of the states that use it) and a
+ * verdict cache (flt_cache_t) made for one trie file's content. A request acquires the state
+ * like the trie, so it uses exactly one rule set from start to end, and a replaced state is
+ * freed only once no worker holds it. The request path takes no lock.
  *
  * Changes, all serialized by one mutex (so the file on disk and the rules in force agree):
- *   - the reload thread's tick (every 250 ms, and at once on SIGHUP or POST /admin/reload)
- *     compiles --filters FILE again when its (dev, inode, mtime, size) changed, and makes a new
- *     cache when the trie's content changed;
+ *   - the slot's tick on the reload thread (every 250 ms, and at once on SIGHUP or POST
+ *     /admin/reload) compiles --filters FILE again when its watch sees a change (always when
+ *     forced), and makes a new cache when the trie's content changed;
  *   - PUT /admin/filters compiles the body, rewrites FILE atomically (ta_afile_*), installs it.
  * A file that does not compile is refused whole (logged with its line number, counted) and the
  * rules in force stay. At start a missing or invalid --filters file is fatal: the server would
@@ -24,11 +24,9 @@
  */
 #include "srv_int.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct {
   flt_ruleset_t *rs;
@@ -47,15 +45,9 @@ typedef struct {
 
 struct srv_flt {
   pthread_mutex_t mu;
-  _Atomic(srv_fstate_t *) current;
-  _Atomic(srv_fstate_t *) *hazard; /* one per worker */
-  _Atomic uint64_t version;        /* of the current rules, for srv__filter_version() */
+  srv_snap_t *slot;         /* "rules": srv_fstate_t versions; its watch is --filters FILE */
+  _Atomic uint64_t version; /* of the current rules, for srv__filter_version() */
   _Atomic uint64_t loads_ok, loads_failed;
-  int watch_known;
-  dev_t watch_dev;
-  ino_t watch_ino;
-  struct timespec watch_mtime;
-  off_t watch_size;
 };
 
 /* ---- States ------------------------------------------------------------------------------- */
@@ -67,7 +59,8 @@ static void rules_unref(srv_rules_t *r) {
   }
 }
 
-static void fstate_free(srv_fstate_t *st) {
+static void fstate_free(void *version) {
+  srv_fstate_t *st = version;
   if (st == NULL) return;
   flt_cache_free(st->cache);
   rules_unref(st->rules);
@@ -100,40 +93,27 @@ static int fstate_fits(const srv_fstate_t *st, const srv_trie_t *t) {
 }
 
 /* Makes st current and frees the state it replaces once no worker uses it. Under mu. */
-static void fstate_install(srv_t *s, srv_fstate_t *st) {
-  srv_flt_t *F = s->flt;
-  flt_info_t info;
-  flt_get_info(st->rules->rs, &info);
-  srv_fstate_t *old = atomic_exchange(&F->current, st);
+static void fstate_install(srv_flt_t *F, srv_fstate_t *st) {
+  srv_fstate_t *old = srv__snap_swap(F->slot, st);
   /* After the swap (both seq_cst): a request that reads the new version before its answer also
    * finds the new state, so an ETag never names rules newer than its answer's. */
-  atomic_store(&F->version, info.version);
-  if (old == NULL) return;
-  for (unsigned w = 0; w < s->threads; w++) {
-    while (atomic_load(&F->hazard[w]) == old) {
-      struct timespec ts = {0, 100000};
-      nanosleep(&ts, NULL);
-    }
-  }
-  fstate_free(old);
+  atomic_store(&F->version, st->rules->version);
+  srv__snap_retire(F->slot, old);
 }
 
-static const srv_fstate_t *fstate_acquire(srv_flt_t *F, unsigned w) {
-  srv_fstate_t *st = atomic_load(&F->current);
-  for (;;) {
-    atomic_store(&F->hazard[w], st);
-    srv_fstate_t *again = atomic_load(&F->current);
-    if (again == st) return st;
-    st = again;
-  }
+/* The state in force, without a reference: under mu (its writers hold mu). */
+static srv_fstate_t *fstate_current(srv_flt_t *F) {
+  return srv__snap_peek(F->slot);
 }
 
-static void fstate_release(srv_flt_t *F, unsigned w) {
-  atomic_store_explicit(&F->hazard[w], NULL, memory_order_release);
+/* The trie being served, without a reference: only where no trie can be retired meanwhile (at
+ * start, and on the reload thread, the trie's one writer). */
+static const srv_trie_t *trie_current(srv_t *s) {
+  return s->trie_snap ? srv__snap_peek(s->trie_snap) : NULL;
 }
 
 /* Installs a new rule set rs (taken over, also on error) with a cache for trie t. Under mu. */
-static int rules_install(srv_t *s, flt_ruleset_t *rs, const srv_trie_t *t) {
+static int rules_install(srv_flt_t *F, flt_ruleset_t *rs, const srv_trie_t *t) {
   srv_rules_t *rules = calloc(1, sizeof *rules);
   if (rules == NULL) {
     flt_ruleset_free(rs);
@@ -149,48 +129,33 @@ static int rules_install(srv_t *s, flt_ruleset_t *rs, const srv_trie_t *t) {
   int rc = fstate_new(rules, t, &st);
   rules_unref(rules);
   if (rc) return rc;
-  fstate_install(s, st);
+  fstate_install(F, st);
   return 0;
 }
 
 /* ---- The rules file ----------------------------------------------------------------------- */
 
-static void watch_remember(srv_flt_t *F, const struct stat *st) {
-  F->watch_known = 1;
-  F->watch_dev = st->st_dev;
-  F->watch_ino = st->st_ino;
-  F->watch_mtime = st->st_mtim;
-  F->watch_size = st->st_size;
-}
-
-static int watch_same(const srv_flt_t *F, const struct stat *st) {
-  return F->watch_known && F->watch_dev == st->st_dev && F->watch_ino == st->st_ino &&
-         F->watch_mtime.tv_sec == st->st_mtim.tv_sec &&
-         F->watch_mtime.tv_nsec == st->st_mtim.tv_nsec && F->watch_size == st->st_size;
-}
-
 /* Compiles --filters FILE and installs it. Under mu. */
 static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
   srv_flt_t *F = s->flt;
-  struct stat st;
-  if (stat(s->filters_path, &st) == 0) watch_remember(F, &st);
+  srv__watch_remember(&F->slot->watch);
   flt_ruleset_t *rs = NULL;
   ta_diag_t err;
   int rc = flt_compile_file(s->filters_path, &rs, &err);
-  if (rc == 0) rc = rules_install(s, rs, t);
+  if (rc == 0) rc = rules_install(F, rs, t);
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     if (err.line)
       srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, (unsigned)err.line,
-               err.msg, atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
+               err.msg, fstate_current(F) ? "the old rules stay in force" : "no rules");
     else
       srv__log("%s: refused rules %s: %s", why, err.msg[0] ? err.msg : ta_strerror(rc),
-               atomic_load(&F->current) ? "the old rules stay in force" : "no rules");
+               fstate_current(F) ? "the old rules stay in force" : "no rules");
     return rc;
   }
   atomic_fetch_add(&F->loads_ok, 1);
   flt_info_t info;
-  flt_get_info(atomic_load(&F->current)->rules->rs, &info);
+  flt_get_info(fstate_current(F)->rules->rs, &info);
   srv__log("%s: rules %s in force (version %s; %zu word, %zu phrase, %zu prefix, %zu exact)", why,
            s->filters_path, info.version_hex, info.rules[FLT_WORD], info.rules[FLT_PHRASE],
            info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
@@ -199,28 +164,32 @@ static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
 
 /* ---- Life cycle ----------------------------------------------------------------------------- */
 
+static int rules_tick(srv_snap_t *slot, void *arg, int forced) {
+  (void)slot;
+  srv__filters_tick(arg, forced);
+  return 0; /* refused rules are logged and counted: the reload itself is about the trie */
+}
+
 int srv__filters_start(srv_t *s) {
   srv_flt_t *F = calloc(1, sizeof *F);
   if (F == NULL) return TA_ENOMEM;
-  F->hazard = calloc(s->threads, sizeof *F->hazard);
-  if (F->hazard == NULL) {
+  int rc = srv__snap_add(&s->snaps, "rules", s->threads, fstate_free, &F->slot);
+  if (rc) {
     free(F);
-    return TA_ENOMEM;
+    return rc;
   }
-  for (unsigned w = 0; w < s->threads; w++) atomic_init(&F->hazard[w], NULL);
-  atomic_init(&F->current, NULL);
+  srv__watch_init(&F->slot->watch, s->filters_path);
   pthread_mutex_init(&F->mu, NULL);
   s->flt = F;
-  /* Workers do not run yet and only the reload thread frees tries: reading current is safe. */
-  const srv_trie_t *t = atomic_load(&s->current);
+  srv__snap_on_tick(F->slot, rules_tick, s);
+  const srv_trie_t *t = trie_current(s); /* workers do not run yet */
   pthread_mutex_lock(&F->mu);
-  int rc;
   if (s->filters_path) {
     rc = file_load(s, t, "start");
   } else {
     flt_ruleset_t *rs = NULL;
     rc = flt_ruleset_empty(&rs);
-    if (rc == 0) rc = rules_install(s, rs, t);
+    if (rc == 0) rc = rules_install(F, rs, t);
   }
   pthread_mutex_unlock(&F->mu);
   return rc; /* srv_free() cleans up */
@@ -228,36 +197,37 @@ int srv__filters_start(srv_t *s) {
 
 void srv__filters_free(srv_t *s) {
   srv_flt_t *F = s->flt;
-  if (F == NULL) return;
-  fstate_free(atomic_load(&F->current));
-  pthread_mutex_destroy(&F->mu);
-  free((void *)F->hazard);
-  free(F);
-  s->flt = NULL;
+  if (F) {
+    pthread_mutex_destroy(&F->mu);
+    free(F);
+    s->flt = NULL;
+  }
+  /* srv_free() has no other call into the hot-swapped state: the node's slots end here, the
+   * rules' current state and the trie's with them. */
+  srv__snaptab_free(&s->snaps);
+  s->trie_snap = NULL;
 }
 
 void srv__filters_tick(srv_t *s, int forced) {
   srv_flt_t *F = s->flt;
   if (F == NULL) return;
-  /* Runs on the reload thread, the only one that frees tries: current stays valid here. */
-  const srv_trie_t *t = atomic_load(&s->current);
+  const srv_trie_t *t = trie_current(s); /* on the reload thread */
   pthread_mutex_lock(&F->mu);
   int reloaded = 0;
   if (s->filters_path) {
-    struct stat st;
-    int have = stat(s->filters_path, &st) == 0;
-    if (forced || (have && !watch_same(F, &st))) {
+    int changed = srv__watch_check(&F->slot->watch);
+    if (forced || changed == 1) {
       reloaded = file_load(s, t, forced ? "reload" : "rules file changed") == 0;
-    } else if (!have && F->watch_known) {
-      F->watch_known = 0; /* gone: keep the rules, load whatever appears there next */
+    } else if (changed < 0 && F->slot->watch.known) {
+      srv__watch_forget(&F->slot->watch); /* gone: keep the rules, load what appears there next */
       srv__log("rules file %s is gone; the rules in force stay", s->filters_path);
     }
   }
-  srv_fstate_t *cur = atomic_load(&F->current);
+  srv_fstate_t *cur = fstate_current(F);
   if (!reloaded && cur && t && flt_rule_count(cur->rules->rs) > 0 && !fstate_fits(cur, t)) {
     /* a new trie: same rules, a cache for its ids */
     srv_fstate_t *st = NULL;
-    if (fstate_new(cur->rules, t, &st) == 0) fstate_install(s, st);
+    if (fstate_new(cur->rules, t, &st) == 0) fstate_install(F, st);
   }
   pthread_mutex_unlock(&F->mu);
 }
@@ -271,12 +241,12 @@ int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *ke
   if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
   unsigned w = (unsigned)(m - s->wmetrics); /* m is this worker's block */
   if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
-  const srv_fstate_t *st = fstate_acquire(F, w);
+  const srv_fstate_t *st = srv__snap_acquire(F->slot, w);
   if (rules_version && st) *rules_version = st->rules->version;
   flt_filter_t f = {.rs = st ? st->rules->rs : NULL,
                     .cache = st && fstate_fits(st, t) ? st->cache : NULL};
   int rc = flt_lookup(t->reader, key, key_len, n, &f, hits, n_hits);
-  fstate_release(F, w);
+  srv__snap_release(F->slot, w);
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
     if (f.suppressed[k] == 0) continue;
     /* only this worker writes its block */
@@ -305,12 +275,12 @@ int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]) {
   srv_flt_t *F = s->flt;
   b->len = 0;
   if (F == NULL) return TA_EINVAL;
-  const srv_fstate_t *st = fstate_acquire(F, w);
+  const srv_fstate_t *st = srv__snap_acquire(F->slot, w);
   flt_info_t info;
   int rc = flt_get_info(st->rules->rs, &info);
   if (rc == 0) rc = srv__buf_put(b, info.text, info.text_len);
   if (rc == 0) memcpy(version, info.version_hex, 17);
-  fstate_release(F, w);
+  srv__snap_release(F->slot, w);
   return rc;
 }
 
@@ -352,14 +322,14 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
     srv__log("PUT /admin/filters: %s", err->msg);
     return rc;
   }
-  struct stat st;
-  if (stat(s->filters_path, &st) == 0) watch_remember(F, &st);
-  const srv_trie_t *t = srv__trie_acquire(s, w);
-  rc = rules_install(s, rs, t);
-  srv__trie_release(s, w);
+  srv__watch_remember(&F->slot->watch);
+  /* A worker holds the trie it makes the cache for, as a request would. */
+  const srv_trie_t *t = s->trie_snap ? srv__snap_acquire(s->trie_snap, w) : NULL;
+  rc = rules_install(F, rs, t);
+  if (s->trie_snap) srv__snap_release(s->trie_snap, w);
   if (rc == 0) {
     atomic_fetch_add(&F->loads_ok, 1);
-    flt_get_info(atomic_load(&F->current)->rules->rs, out);
+    flt_get_info(fstate_current(F)->rules->rs, out);
     out->text = NULL; /* the state may go away once mu is released */
     out->text_len = 0;
     srv__log(
@@ -391,17 +361,21 @@ int srv__filters_metrics(srv_t *s, srv_buf_t *b) {
   }
   srv_flt_t *F = s->flt;
   if (F == NULL) return rc ? TA_ENOMEM : 0;
-  int n = snprintf(line, sizeof line,
-                   "# HELP typeahead_filter_reloads_total Rule set loads (start, file, SIGHUP, "
-                   "PUT), by result.\n# TYPE typeahead_filter_reloads_total counter\n"
-                   "typeahead_filter_reloads_total{result=\"ok\"} %llu\n"
-                   "typeahead_filter_reloads_total{result=\"failed\"} %llu\n",
-                   (unsigned long long)atomic_load(&F->loads_ok),
-                   (unsigned long long)atomic_load(&F->loads_failed));
-  rc |= srv__buf_put(b, line, (size_t)n);
+  static const char lh[] =
+      "# HELP typeahead_filter_reloads_total Rule set loads (start, file, SIGHUP, PUT), by "
+      "result.\n# TYPE typeahead_filter_reloads_total counter\n";
+  rc |= srv__buf_put(b, lh, sizeof lh - 1);
+  const uint64_t loads[2] = {atomic_load(&F->loads_ok), atomic_load(&F->loads_failed)};
+  static const char *const result[2] = {"ok", "failed"};
+  int n;
+  for (int i = 0; i < 2; i++) {
+    n = snprintf(line, sizeof line, "typeahead_filter_reloads_total{result=\"%s\"} %llu\n",
+                 result[i], (unsigned long long)loads[i]);
+    rc |= srv__buf_put(b, line, (size_t)n);
+  }
   /* rule counts: read under the lock that serializes swaps (not on the request path) */
   pthread_mutex_lock(&F->mu);
-  srv_fstate_t *st = atomic_load(&F->current);
+  srv_fstate_t *st = fstate_current(F);
   flt_info_t info;
   if (st && flt_get_info(st->rules->rs, &info) == 0) {
     static const char rh[] =

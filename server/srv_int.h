@@ -3,10 +3,13 @@
  *
  *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed)
  *   srv_render.c  JSON and msgpack answers, score formatting, ETag matching
- *   srv_state.c   the current trie (hazard-pointer references), reload thread, file watch
+ *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
+ *   srv_state.c   the loaded trie: the "trie" slot, load and verify
+ *   srv_reload.c  the reload thread: polls the slots' ticks, serves reload tickets
+ *   srv_log.c     srv__log()
  *   srv_metrics.c per-worker counters and the Prometheus page
  *   srv_http.c    libevhtp workers, the request gate (quirk workarounds), routes, handlers
- *   srv_filters.c the blocklist rules in force, their updates, srv__answer() (issue 5)
+ *   srv_filters.c the blocklist rules in force (the "rules" slot), their updates, srv__answer()
  *
  * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
  * bound to the same port (the kernel spreads connections); one reload thread; the thread that
@@ -183,31 +186,143 @@ void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by);
 void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns);
 int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b);
 
-/* ---- The current trie (srv_state.c) ------------------------------------------------------- */
+/* ---- Hot-swapped snapshots (srv_snap.c) ---------------------------------------------------
+ * A slot (srv_snap_t) holds the current version of one piece of shared, immutable state (a
+ * loaded trie, the rules in force) and replaces it while readers still use the old one. A table
+ * (srv_snaptab_t) holds a node's slots by name ("trie", "rules"); slots are added before the
+ * workers and the reload thread start, and a hot path resolves its slot once and keeps the
+ * pointer (srv__snap_find is a string lookup).
+ *
+ * Readers are numbered 0..readers-1 (the workers, by id). Each holds at most one version of a
+ * slot at a time:  v = srv__snap_acquire(slot, w); ... srv__snap_release(slot, w);
+ * which is two stores and two loads on the reader's own hazard entry (a cache line of its own):
+ * no lock, no shared counter. Writers of one slot are serialized by the slot's owner (the reload
+ * thread alone for a trie; the rules' mutex): srv__snap_publish() makes a version current, waits
+ * until no reader's hazard names the one it replaced, then frees that with the slot's free_fn.
+ * The table frees each slot's last version (srv__snaptab_free).
+ *
+ * A slot may also carry the watch of the file its versions come from (srv_watch_t: path, device,
+ * inode, mtime, size) and a tick: srv__snaptab_tick() calls every slot's tick in the order the
+ * slots were added (so a slot that depends on another, as the rules' verdict cache on the trie,
+ * is added after it) and returns the first non-zero result. */
+typedef struct srv_snap srv_snap_t;
+typedef void (*srv_snap_free_t)(void *version);
+/* Called by srv__snaptab_tick() with the slot, its arg and forced (1 on SIGHUP and POST
+ * /admin/reload, 0 on a poll): reloads what changed; the result is a reload's outcome. */
+typedef int (*srv_snap_tick_t)(srv_snap_t *slot, void *arg, int forced);
+
+/* The signature of the file at path when it was last tried. path is borrowed. */
+typedef struct {
+  const char *path;
+  int known; /* 0: nothing remembered, any file at path counts as changed */
+  dev_t dev;
+  ino_t ino;
+  struct timespec mtime;
+  off_t size;
+} srv_watch_t;
+
+typedef struct {
+  _Alignas(64) _Atomic(void *) p; /* the version reader r holds, or NULL */
+} srv_hazard_t;
+
+struct srv_snap {
+  _Atomic(void *) current; /* NULL until the first publish */
+  srv_hazard_t *hazard;    /* readers entries */
+  unsigned readers;
+  srv_snap_free_t free_fn;
+  srv_snap_tick_t tick; /* NULL: none */
+  void *tick_arg;
+  srv_watch_t watch; /* the writer's: serialized like publish */
+  char name[32];
+};
+
+/* Zero-initialized: an empty table. Owns its slots and their current versions. */
+typedef struct {
+  srv_snap_t **slots; /* in the order added */
+  size_t n, cap;
+} srv_snaptab_t;
+
+/* Adds an empty slot named name (under 32 bytes) for readers readers, its versions freed with
+ * free_fn. TA_EEXIST when the name is taken, TA_EINVAL, TA_ENOMEM. *out is owned by tab. */
+int srv__snap_add(srv_snaptab_t *tab, const char *name, unsigned readers, srv_snap_free_t free_fn,
+                  srv_snap_t **out);
+/* The slot named name, or NULL. */
+srv_snap_t *srv__snap_find(const srv_snaptab_t *tab, const char *name);
+void srv__snap_on_tick(srv_snap_t *slot, srv_snap_tick_t tick, void *arg);
+int srv__snaptab_tick(srv_snaptab_t *tab, int forced);
+/* Frees every slot with its current version; tab is then empty. No reader may hold one. */
+void srv__snaptab_free(srv_snaptab_t *tab);
+
+/* Reader r's reference on the current version (NULL when none); valid until the release. */
+static inline void *srv__snap_acquire(srv_snap_t *slot, unsigned r) {
+  _Atomic(void *) *h = &slot->hazard[r].p;
+  void *v = atomic_load(&slot->current);
+  for (;;) {
+    atomic_store(h, v);
+    void *again = atomic_load(&slot->current);
+    if (again == v) return v;
+    v = again;
+  }
+}
+
+static inline void srv__snap_release(srv_snap_t *slot, unsigned r) {
+  atomic_store_explicit(&slot->hazard[r].p, NULL, memory_order_release);
+}
+
+/* Writer side. peek: the current version without a reference (a writer's, or before readers
+ * run: only a writer frees). swap: makes version current and returns the old one, which the
+ * caller hands to retire (it may publish what the swap implies, as a version number, in
+ * between); retire waits for the old version's last reader and frees it (NULL: no-op).
+ * publish = swap + retire. */
+void *srv__snap_peek(const srv_snap_t *slot);
+void *srv__snap_swap(srv_snap_t *slot, void *version);
+void srv__snap_retire(srv_snap_t *slot, void *old);
+void srv__snap_publish(srv_snap_t *slot, void *version);
+
+/* Watch: check returns 1 when the file at w->path is not the one remembered, 0 when it is, a
+ * negative TA_E* when it cannot be stat'ed (TA_ENOENT: gone). remember stats path and keeps its
+ * signature (unchanged when stat fails): a loader calls it before it opens the file, so a file
+ * replaced in between is seen as changed on the next check (a spurious retry is harmless). */
+void srv__watch_init(srv_watch_t *w, const char *path);
+int srv__watch_check(const srv_watch_t *w);
+void srv__watch_remember(srv_watch_t *w);
+void srv__watch_forget(srv_watch_t *w);
+
+/* ---- The loaded trie (srv_state.c) --------------------------------------------------------
+ * The trie lives in the slot "trie" of the node's table, watching --trie FILE; the first
+ * srv__trie_load() (at start) adds the slot and keeps it in s->trie_snap. */
 
 /* Takes a reference on the current trie for worker w (NULL when none is loaded); drop it with
  * srv__trie_release() before the worker returns to its event loop. */
 const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w);
 void srv__trie_release(srv_t *s, unsigned w);
 
-/* Opens and fully verifies path, and swaps it in. On failure the old trie stays. Called by the
- * reload thread (and once at start). why is a word for the log ("start", "SIGHUP", ...). */
+/* Opens and fully verifies the trie file, and publishes it. On failure the old trie stays (and
+ * the failure is logged and counted). Called once at start, then by the slot's tick on the
+ * reload thread. why is a word for the log ("start", "reload", ...). */
 int srv__trie_load(srv_t *s, const char *why);
 
-/* Reload thread: asks it to reload now; srv__reload_wait() then waits for the result. */
+/* ---- Reload thread (srv_reload.c) ---------------------------------------------------------
+ * Every 250 ms, and at once for a ticket, runs srv__snaptab_tick() over the node's slots. A
+ * ticket (SIGHUP, POST /admin/reload) forces every slot to reload; srv__reload_wait() waits
+ * (60 s at most: TA_EBUSY) for the ticket and gives the result of the latest forced reload. */
 uint64_t srv__reload_request(srv_t *s);
 int srv__reload_wait(srv_t *s, uint64_t ticket, int *result);
 int srv__reload_start(srv_t *s);
 void srv__reload_stop(srv_t *s);
 
-/* ---- Filter layer (SPEC §9, issue 5; srv_filters.c) ---------------------------------------
- * srv__answer() is the one function that turns a normalized prefix into suggestions: the first
- * n completions the rules in force keep (flt_lookup), counted by kind in m->filter_hits;
- * *rules_version (when not NULL) gets the version of the rules it used (the cache's tag).
- * srv__filter_version() names the rules in force (ETag, /healthz; a per-thread buffer).
- * srv__filters_tick() is called by the reload thread on every watch tick (forced = 1 on SIGHUP
- * and POST /admin/reload) to pick up a replaced rules file and to make a verdict cache for a
- * new trie. srv__filters_start() loads --filters at start (an error is fatal). */
+/* ---- Filter layer (SPEC §9; srv_filters.c) ------------------------------------------------
+ * The rules in force live in the slot "rules" (watching --filters FILE), added by
+ * srv__filters_start() after the trie's. srv__answer() is the one function that turns a
+ * normalized prefix into suggestions: the first n completions the rules in force keep
+ * (flt_lookup), counted by kind in m->filter_hits; *rules_version (when not NULL) gets the
+ * version of the rules it used (the cache's tag). srv__filter_version() names the rules in force
+ * (ETag, /healthz; a per-thread buffer). srv__filters_tick() is the slot's tick: it picks up a
+ * replaced rules file (every reload when forced) and makes a verdict cache for a new trie; it
+ * never fails a reload (refused rules are logged and counted, the old ones stay).
+ * srv__filters_start() loads --filters at start (an error is fatal). srv__filters_free() is
+ * srv_free()'s last call into the hot-swapped state: it frees the filter layer and then the
+ * node's whole table (every slot, the trie's too). */
 typedef struct srv_flt srv_flt_t;
 
 int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key, size_t key_len,
@@ -254,12 +369,18 @@ struct srv {
   pthread_mutex_t place_mu;
   srv_worker_t *workers;
 
-  /* Current trie; workers publish the pointer they use in hazard[w] (srv_state.c). */
+  /* Hot-swapped state: the node's named slots (srv_snap.c) and the "trie" slot, resolved once
+   * by the first srv__trie_load() so that a request looks up no name. */
+  srv_snaptab_t snaps;
+  srv_snap_t *trie_snap;
+  /* Left from the single trie slot: srv_new() and srv_free() still set them up and free them;
+   * nothing else reads them. */
   _Atomic(srv_trie_t *) current;
   _Atomic(srv_trie_t *) *hazard;
   srv_wmetrics_t *wmetrics; /* threads entries */
 
-  /* Reload thread. */
+  /* Reload thread (srv_reload.c); srv_new() and srv_free() set up and destroy the mutex and
+   * condition variables. */
   pthread_t reload_thread;
   int reload_running;
   pthread_mutex_t reload_mu;
@@ -269,12 +390,7 @@ struct srv {
   uint64_t reload_done;          /* last ticket served */
   int reload_result;             /* result of that reload */
   int reload_stop;
-  dev_t watch_dev; /* signature of the file last tried (loaded or refused) */
-  ino_t watch_ino;
-  struct timespec watch_mtime;
-  off_t watch_size;
-  int watch_known;
-  uint64_t trie_gen_last; /* srv_trie_t.gen of the last load (reload thread only) */
+  uint64_t trie_gen_last; /* srv_trie_t.gen of the last load (writers of "trie" only) */
 
   srv_flt_t *flt; /* the filter layer (srv_filters.c) */
 

@@ -6,7 +6,7 @@ ISO timestamps, offsets, gzip and plain and stdin, AOL repeats, bad lines of eac
 dump exactly the counts computed here; reruns, renamed copies and kill -9 at random moments must
 leave the tables directory byte-identical to a clean run; a tiny --mem must give the same bytes;
 a wrong --format must write nothing; hostile table files must give clear errors.
-Usage: test_aggregate.py --bin BUILD_DIR
+Usage: test_aggregate.py --aggregate PATH [unittest arguments]
 """
 import argparse
 import collections
@@ -22,11 +22,11 @@ import tempfile
 import time
 import unittest
 
-BIN = None
+AGGREGATE = None  # the typeahead-aggregate binary (--aggregate)
 
 
 def agg(*args, stdin=None, check=True):
-    p = subprocess.run([os.path.join(BIN, "builder", "typeahead-aggregate"), *args],
+    p = subprocess.run([AGGREGATE, *args],
                        input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if check and p.returncode != 0:
         raise AssertionError("typeahead-aggregate %s failed (%d): %s"
@@ -256,7 +256,6 @@ class Idempotence(unittest.TestCase):
         """Ten runs killed with SIGKILL while running (at random moments up to the length of a
         whole run), each followed by a rerun that must leave exactly the clean run's bytes."""
         rng = random.Random(int(os.environ.get("TA_KILL_SEED", "9")))
-        exe = os.path.join(BIN, "builder", "typeahead-aggregate")
         estimate = self.clean_seconds
         killed, attempts = 0, 0
         while killed < 10:
@@ -264,7 +263,7 @@ class Idempotence(unittest.TestCase):
             self.assertLess(attempts, 60, "could not kill runs mid-way")
             d = self.fresh("kill%d" % attempts)
             t0 = time.monotonic()
-            p = subprocess.Popen([exe, "--tables", d, "--mem", "4", self.big],
+            p = subprocess.Popen([AGGREGATE, "--tables", d, "--mem", "4", self.big],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.0, estimate))
             if p.poll() is not None:
@@ -463,7 +462,7 @@ class Hostile(unittest.TestCase):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
+    ap.add_argument("--aggregate", required=True, help="the typeahead-aggregate binary")
     args, rest = ap.parse_known_args()
-    BIN = os.path.abspath(args.bin)
+    AGGREGATE = os.path.abspath(args.aggregate)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

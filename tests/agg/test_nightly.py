@@ -2,7 +2,7 @@
 """Integration tests of the tables path to a trie (issue 3): decay in typeahead-build --tables
 seen through typeahead-query, and deploy/typeahead-nightly, whose failed steps must leave the
 serving trie untouched.
-Usage: test_nightly.py --bin BUILD_DIR --src SOURCE_DIR
+Usage: test_nightly.py --aggregate PATH --build PATH --query PATH --src SOURCE_DIR
 """
 import argparse
 import os
@@ -13,14 +13,14 @@ import sys
 import tempfile
 import unittest
 
-BIN = SRC = None
+SRC = None
+TOOLS = {}  # tool name -> the binary's path (--aggregate, --build, --query)
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday (2026-W10)
 WEEK = 604800
 
 
 def tool(name):
-    sub = "trie" if name == "typeahead-query" else "builder"
-    return os.path.join(BIN, sub, name)
+    return TOOLS[name]
 
 
 def run(*args, check=True, env=None):
@@ -160,8 +160,11 @@ class Nightly(unittest.TestCase):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--src", required=True)
+    for name in ("aggregate", "build", "query"):
+        ap.add_argument("--" + name, required=True, help="the typeahead-%s binary" % name)
+    ap.add_argument("--src", required=True, help="the source tree (deploy/typeahead-nightly)")
     args, rest = ap.parse_known_args()
-    BIN, SRC = os.path.abspath(args.bin), os.path.abspath(args.src)
+    for name in ("aggregate", "build", "query"):
+        TOOLS["typeahead-" + name] = os.path.abspath(getattr(args, name))
+    SRC = os.path.abspath(args.src)
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -4,7 +4,7 @@ layout, BOM/CRLF/blank lines, stdin, duplicates across spellings, display ties, 
 bad lines (line number, exit 1, --out untouched, no temp file left), usage errors, and a built
 file that answers through typeahead-query exactly what sorting the input answers.
 
-usage: test_build_cli.py --bin BUILD_DIR
+usage: test_build_cli.py --build PATH --query PATH [unittest arguments]
 """
 import argparse
 import os
@@ -15,15 +15,11 @@ import sys
 import tempfile
 import unittest
 
-BIN = None
+TOOLS = {}  # tool name -> the binary's path (--build, --query)
 
 
 def tool(name):
-    for sub in ("builder", "trie", "."):
-        p = os.path.join(BIN, sub, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError(f"{name} not found under {BIN}")
+    return TOOLS[name]
 
 
 def run(args, stdin=None):
@@ -205,7 +201,9 @@ class BuildCli(unittest.TestCase):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
+    ap.add_argument("--build", required=True, help="the typeahead-build binary")
+    ap.add_argument("--query", required=True, help="the typeahead-query binary")
     args, rest = ap.parse_known_args()
-    BIN = os.path.abspath(args.bin)
-    unittest.main(argv=[sys.argv[0], *rest])
+    TOOLS["typeahead-build"] = os.path.abspath(args.build)
+    TOOLS["typeahead-query"] = os.path.abspath(args.query)
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

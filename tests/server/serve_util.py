@@ -5,10 +5,10 @@
 - Server: runs the real typeahead-serve on a free port (--listen 127.0.0.1:0, port read from its
   "listening on" log line), optionally under a wrapper such as valgrind;
 - get / raw: one HTTP request with http.client, or raw bytes over a socket;
-- msgpack_decode: a small msgpack decoder, enough for the answers of /search.
+- msgpack_decode: a small msgpack decoder, enough for the answers of /search;
+- ServerCase: a unittest.TestCase that prints the end of its servers' logs when a test fails.
 """
 import http.client
-import os
 import random
 import re
 import signal
@@ -17,8 +17,8 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import unittest
 
 WORDS = ("new york times weather news map maps car cars cat cats dog dogs game games free "
          "online music video movie movies how to make best cheap hotel hotels flight flights "
@@ -103,6 +103,14 @@ class Server:
             raise AssertionError("server did not exit within %ss of SIGTERM" % timeout)
         self.log.close()
         return rc
+
+    def kill(self):
+        """For tearDownClass: kills the server if it still runs (a test that stops it checks
+        its exit status)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
 
     def finish(self, checker, name="server", tail=4000):
         """For a finally block: kills the server if it still runs, and prints the end of its
@@ -260,6 +268,21 @@ def _mp_map(b, i, n):
         v, i = _mp(b, i)
         out[k] = v
     return out, i
+
+
+class ServerCase(unittest.TestCase):
+    """A TestCase against running servers: when one of its tests fails, the end of the log of
+    every server in cls.servers ({name: (Server, characters)}, set by setUpClass) is printed."""
+
+    servers = {}
+
+    def run(self, result=None):
+        bad = len(result.failures) + len(result.errors) if result is not None else 0
+        result = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > bad:
+            for name, (srv, tail) in self.servers.items():
+                print("---- %s log ----\n" % name + srv.text()[-tail:], flush=True)
+        return result
 
 
 class Checker:

@@ -15,7 +15,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
@@ -82,6 +81,8 @@ class Server:
             time.sleep(0.05)
         if self.port is None:
             self.proc.kill()
+            self.proc.wait()
+            self.log.close()
             raise RuntimeError("server did not start:\n" + self.text())
 
     def text(self):
@@ -111,14 +112,6 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
-
-    def finish(self, checker, name="server", tail=4000):
-        """For a finally block: kills the server if it still runs, and prints the end of its
-        log if a check failed."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        if checker.failures:
-            print("---- %s log ----\n" % name + self.text()[-tail:])
 
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -284,23 +277,3 @@ class ServerCase(unittest.TestCase):
                 print("---- %s log ----\n" % name + srv.text()[-tail:], flush=True)
         return result
 
-
-class Checker:
-    """Collects failures so one run reports all of them; exit status 1 when any."""
-
-    def __init__(self):
-        self.failures = []
-        self.checks = 0
-
-    def check(self, cond, what):
-        self.checks += 1
-        if not cond:
-            self.failures.append(what)
-            print("FAIL:", what, flush=True)
-
-    def eq(self, got, want, what):
-        self.check(got == want, "%s: got %r, want %r" % (what, got, want))
-
-    def done(self, name):
-        print("%s: %d checks, %d failures" % (name, self.checks, len(self.failures)))
-        sys.exit(1 if self.failures else 0)

@@ -6,7 +6,6 @@ file that answers through typeahead-query exactly what sorting the input answers
 
 usage: test_build_cli.py --build PATH --query PATH [unittest arguments]
 """
-import argparse
 import os
 import random
 import shutil
@@ -15,11 +14,14 @@ import sys
 import tempfile
 import unittest
 
-TOOLS = {}  # tool name -> the binary's path (--build, --query)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --build, --query (parsed in __main__)
 
 
 def tool(name):
-    return TOOLS[name]
+    return {"typeahead-build": ARGS.build, "typeahead-query": ARGS.query}[name]
 
 
 def run(args, stdin=None):
@@ -200,10 +202,5 @@ class BuildCli(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--query", required=True, help="the typeahead-query binary")
-    args, rest = ap.parse_known_args()
-    TOOLS["typeahead-build"] = os.path.abspath(args.build)
-    TOOLS["typeahead-query"] = os.path.abspath(args.query)
+    ARGS, rest = bin_args.parser("build", "query").parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

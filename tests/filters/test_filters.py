@@ -16,7 +16,6 @@ typeahead-serve and typeahead-build (Python 3 standard library only).
 
 usage: test_filters.py --serve PATH --build PATH [unittest arguments]
 """
-import argparse
 import json
 import os
 import random
@@ -32,7 +31,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
-from serve_util import WORDS, Server, ServerCase, build_trie  # noqa: E402
+from serve_util import (WORDS, Server, ServerCase, build_trie, random_queries,  # noqa: E402
+                        server_args, zipf_count)
 
 ARGS = None  # the command line (parsed in __main__)
 WORK = FREQ = TRIE = TOKEN_FILE = RULES_PATH = BAD_RULES = None
@@ -69,18 +69,11 @@ def tokens_of(key):
 
 
 def make_data(path, n=2500, seed=5):
-    rnd = random.Random(seed)
-    seen, rows = set(), []
-    while len(rows) < n:
-        q = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 4)))
-        if q not in seen:
-            seen.add(q)
-            rows.append(q)
-    rows += EXTRA
+    rows = random_queries(random.Random(seed), n) + EXTRA
     entries = {}
     with open(path, "w", encoding="utf-8") as f:
         for i, q in enumerate(rows):
-            c = max(1, int(100000 / (1 + i % 997)) // 10 * 10)
+            c = zipf_count(i)
             f.write("%s\t%d\n" % (q, c))
             entries[key_of(q)] = (q, c)
     return entries
@@ -199,14 +192,6 @@ def healthz_version(srv):
     return json.loads(body)["filters"]["version"]
 
 
-def metric(srv, name):
-    _, _, body = srv.get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
-
-
 class FilterCase(ServerCase):
     def check_answers(self, srv, rules, what, ks=(1, 5, 10)):
         """Every prefix of PREFIXES with every k of ks answers what the model does."""
@@ -233,13 +218,9 @@ class Filters(FilterCase):
     @classmethod
     def setUpClass(cls):
         write_rules(R0.text)
-        cls.srv = Server(ARGS.serve, TRIE, ["--threads", "2", "--filters", RULES_PATH,
-                                            "--admin-token-file", TOKEN_FILE])
-        cls.servers = {"server": (cls.srv, 4000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.kill()
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--threads", "2", "--filters",
+                                                         RULES_PATH, "--admin-token-file",
+                                                         TOKEN_FILE])
 
     # ---- Answers equal the model; evasion spellings are blocked -----------------------------
     def test_1_answers_follow_the_rules(self):
@@ -254,9 +235,9 @@ class Filters(FilterCase):
         self.assertIn("class schedule", got or [], "word:ass keeps 'class schedule' (%r)" % got)
         st, _, got = search(srv, "bass", 10)
         self.assertIn("bass guitar", got or [], "word:ass keeps 'bass guitar' (%r)" % got)
-        hits = metric(srv, 'typeahead_filter_hits_total{kind="word"}')
+        hits = srv.metric('typeahead_filter_hits_total{kind="word"}')
         self.assertTrue(hits and hits > 0, "word hits counted in /metrics (%r)" % hits)
-        self.assertEqual(metric(srv, 'typeahead_filter_rules{kind="word",version="%s"}' %
+        self.assertEqual(srv.metric('typeahead_filter_rules{kind="word",version="%s"}' %
                                 healthz_version(srv)), 3,
                          "/metrics counts 3 word rules of the version /healthz names")
 
@@ -315,13 +296,13 @@ class Filters(FilterCase):
 
     def test_5_invalid_file_refused(self):
         srv = self.srv
-        failed0 = metric(srv, 'typeahead_filter_reloads_total{result="failed"}')
+        failed0 = srv.metric('typeahead_filter_reloads_total{result="failed"}')
         write_rules("word:fine\nword:two words\n")
         t0 = time.time()
-        while metric(srv, 'typeahead_filter_reloads_total{result="failed"}') == failed0 and \
+        while srv.metric('typeahead_filter_reloads_total{result="failed"}') == failed0 and \
                 time.time() - t0 < 5:
             time.sleep(0.05)
-        self.assertEqual(metric(srv, 'typeahead_filter_reloads_total{result="failed"}'),
+        self.assertEqual(srv.metric('typeahead_filter_reloads_total{result="failed"}'),
                          failed0 + 1, "an invalid replacement is refused and counted")
         self.assertEqual(healthz_version(srv), self.v2, "the old rules stay after an invalid file")
         self.assertIn("blocklist.rules:2:", srv.text(), "the log names the file and line 2")
@@ -437,12 +418,11 @@ class Filters(FilterCase):
 class NoFiltersFile(FilterCase):
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(ARGS.serve, TRIE, ["--admin-token-file", TOKEN_FILE])
-        cls.servers = {"server": (cls.srv, 4000)}
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--admin-token-file", TOKEN_FILE])
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.stop()
+        cls.srv.stop()  # as the script always did: no status check, but it exits on SIGTERM
 
     def test_put_without_filters_file(self):
         st, _, body = self.srv.get("/admin/filters", method="PUT", body=b"word:x\n",
@@ -494,8 +474,5 @@ class BuildBlocklist(FilterCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", required=True, help="the typeahead-serve binary")
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ARGS, rest = ap.parse_known_args()
+    ARGS, rest = server_args().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

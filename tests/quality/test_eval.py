@@ -8,14 +8,16 @@ latency reports ordered percentiles for the lookup and the clock reference.
 
 Usage: test_eval.py --build PATH --eval PATH [unittest arguments]
 """
-import argparse
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
 
-BUILD = EVAL = None  # the typeahead-build and ta-eval binaries (--build, --eval)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --build, --eval (parsed in __main__)
 
 FREQ = [("apple", 100), ("app store", 80), ("application", 70), ("apply", 60),
         ("appetite", 55), ("apricot", 50), ("Banana", 10), ("band", 9), ("Éclair", 5)]
@@ -54,7 +56,7 @@ class Eval(unittest.TestCase):
         with open(freq, "w", encoding="utf-8") as f:
             f.writelines("%s\t%d\n" % qc for qc in FREQ)
         cls.trie = os.path.join(d, "t.trie")
-        subprocess.run([BUILD, "--freq", freq, "--out", cls.trie, "--k", "10"], check=True)
+        subprocess.run([ARGS.build, "--freq", freq, "--out", cls.trie, "--k", "10"], check=True)
         cls.events = os.path.join(d, "events.txt")
         with open(cls.events, "w", encoding="utf-8") as f:
             f.writelines(e + "\n" for e in EVENTS)
@@ -67,7 +69,7 @@ class Eval(unittest.TestCase):
         cls.tmp.cleanup()
 
     def test_quality_equals_the_model(self):
-        out = subprocess.run([EVAL, "quality", "--trie", self.trie, "--events", self.events,
+        out = subprocess.run([ARGS.eval, "quality", "--trie", self.trie, "--events", self.events,
                               "--k", str(K), "--max-len", "8"],
                              check=True, capture_output=True, text=True).stdout
         got = {}
@@ -101,8 +103,8 @@ class Eval(unittest.TestCase):
         self.assertEqual(got[6][:2], (3, 3), got[6])
 
     def test_latency_percentiles_ordered(self):
-        out = subprocess.run([EVAL, "latency", "--trie", self.trie, "--prefixes", self.prefixes,
-                              "--rounds", "50"], check=True, capture_output=True,
+        out = subprocess.run([ARGS.eval, "latency", "--trie", self.trie, "--prefixes",
+                              self.prefixes, "--rounds", "50"], check=True, capture_output=True,
                              text=True).stdout
         rows = {l.split("\t")[0]: l.split("\t")[1:] for l in out.splitlines()
                 if not l.startswith("#")}
@@ -113,16 +115,12 @@ class Eval(unittest.TestCase):
                 self.assertTrue(0 <= p50 <= p90 <= p99 <= p999 <= mx, (what, rows[what]))
 
     def test_not_a_trie(self):
-        bad = subprocess.run([EVAL, "quality", "--trie", self.events, "--events", self.events],
+        bad = subprocess.run([ARGS.eval, "quality", "--trie", self.events, "--events", self.events],
                              capture_output=True, text=True)
         self.assertEqual(bad.returncode, 1, bad)
         self.assertIn("ta-eval", bad.stderr, bad)
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--eval", required=True, help="the ta-eval binary")
-    args, rest = ap.parse_known_args()
-    BUILD, EVAL = os.path.abspath(args.build), os.path.abspath(args.eval)
+    ARGS, rest = bin_args.parser("build", "eval").parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

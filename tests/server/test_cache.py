@@ -12,7 +12,6 @@ socket (a slow reader, pipelined requests) is finished by the normal path, in or
 
 usage: test_cache.py --serve PATH --build PATH --query PATH [unittest arguments]
 """
-import argparse
 import json
 import os
 import shutil
@@ -25,8 +24,9 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import (Server, ServerCase, build_trie, count_responses,  # noqa: E402
-                        make_freq, msgpack_decode, prefixes_of, split_responses)
+from serve_util import (ServerCase, build_trie, count_responses, make_freq,  # noqa: E402
+                        msgpack_decode, prefixes_of, recv_while, server_args,
+                        split_responses)
 
 ARGS = None  # the command line (parsed in __main__)
 WORK = TRIE = RULES_PATH = TOKEN_FILE = None
@@ -86,16 +86,9 @@ def fetch_all(srv):
     return out
 
 
-def metric(srv, name):
-    for line in srv.get("/metrics")[2].decode().splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[-1]))
-    return None
-
-
 def lookups(srv):
-    return (metric(srv, 'typeahead_answer_cache_lookups_total{result="hit"}'),
-            metric(srv, 'typeahead_answer_cache_lookups_total{result="miss"}'))
+    return (srv.metric('typeahead_answer_cache_lookups_total{result="hit"}'),
+            srv.metric('typeahead_answer_cache_lookups_total{result="miss"}'))
 
 
 def query_rows(trie_path, prefix, k):
@@ -135,14 +128,9 @@ class AnswerCache(ServerCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(ARGS.serve, TRIE, COMMON)
-        cls.ref = Server(ARGS.serve, TRIE, COMMON + ["--answer-cache-mb", "0"])
-        cls.servers = {"server": (cls.srv, 4000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.kill()
-        cls.ref.kill()
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, COMMON)
+        cls.ref = cls.serve("uncached server", ARGS.serve, TRIE,
+                            COMMON + ["--answer-cache-mb", "0"])
 
     def check_against_query(self, got, trie_path, what):
         """Answers equal typeahead-query's (valid while no rule bites)."""
@@ -252,7 +240,7 @@ class AnswerCache(ServerCase):
 
     def test_07_counters(self):
         self.assertEqual(lookups(self.ref), (0, 0), "--answer-cache-mb 0: no lookups")
-        self.assertGreater(metric(self.srv, "typeahead_answer_cache_entries"), 0,
+        self.assertGreater(self.srv.metric("typeahead_answer_cache_entries"), 0,
                            "entries counted")
 
     # ---- The serialized header block keeps libevhtp's Connection handling ------------------
@@ -301,10 +289,10 @@ class AnswerCache(ServerCase):
     # ---- Replies written at once; a partial write finished by the normal path -------------
     def test_09_partial_writes(self):
         srv = self.srv
-        whole0 = metric(srv, 'typeahead_replies_written_at_once_total{result="whole"}')
+        whole0 = srv.metric('typeahead_replies_written_at_once_total{result="whole"}')
         self.assertTrue(whole0 and whole0 > 2 * len(REQS),
                         "replies written at once are counted (%r)" % whole0)
-        partial0 = metric(srv, 'typeahead_replies_written_at_once_total{result="partial"}')
+        partial0 = srv.metric('typeahead_replies_written_at_once_total{result="partial"}')
         demo = srv.get("/")[2]
         # Far more than a socket holds while the client does not read (loopback send buffers
         # grow to net.ipv4.tcp_wmem's maximum, 4 MB by default).
@@ -315,22 +303,14 @@ class AnswerCache(ServerCase):
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * n_pages +
                   ("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % CACHED_PATH).encode())
         time.sleep(1.0)
-        partial1 = metric(srv, 'typeahead_replies_written_at_once_total{result="partial"}')
+        partial1 = srv.metric('typeahead_replies_written_at_once_total{result="partial"}')
         self.assertGreater(partial1, partial0,
                            "a reply larger than the socket takes is a partial write")
         s.settimeout(10)
-        data = bytearray()
-        try:
-            while len(data) < n_pages * len(demo) or \
-                    count_responses(bytes(data)) < n_pages + 1:
-                d = s.recv(1 << 20)
-                if not d:
-                    break
-                data += d
-        except socket.timeout:
-            pass
+        data = recv_while(s, lambda data: len(data) < n_pages * len(demo) or
+                          count_responses(bytes(data)) < n_pages + 1, size=1 << 20)
         s.close()
-        resp = split_responses(bytes(data))
+        resp = split_responses(data)
         self.assertEqual(len(resp), n_pages + 1,
                          "every pipelined request answered after partial writes")
         self.assertTrue(all(r[0] == 200 and r[2] == demo for r in resp[:n_pages]),
@@ -352,12 +332,7 @@ class CacheBound(ServerCase):
     @classmethod
     def setUpClass(cls):
         # Trie b: the file the servers above end on.
-        cls.small = Server(ARGS.serve, TRIES["b"], ["--answer-cache-mb", "1"])
-        cls.servers = {"server": (cls.small, 4000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.small.kill()
+        cls.small = cls.serve("server", ARGS.serve, TRIES["b"], ["--answer-cache-mb", "1"])
 
     def test_cache_within_answer_cache_mb(self):
         small = self.small
@@ -366,16 +341,12 @@ class CacheBound(ServerCase):
             for kk in (1, 5, 10):
                 small.get("/search?q=%s&k=%d" % (urllib.parse.quote(p, safe=""), kk), conn=c)
         c.close()
-        used = metric(small, "typeahead_answer_cache_bytes")
+        used = small.metric("typeahead_answer_cache_bytes")
         self.assertTrue(0 < used <= 1 << 20,
                         "the cache stays within --answer-cache-mb 1 (%r bytes)" % used)
         self.assertEqual(small.stop(), 0, "exit status after SIGTERM")
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", required=True, help="the typeahead-serve binary")
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--query", required=True, help="the typeahead-query binary")
-    ARGS, rest = ap.parse_known_args()
+    ARGS, rest = server_args(query_required=True).parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -9,7 +9,6 @@ With --wrapper (e.g. valgrind) the same checks run on fewer prefixes.
 usage: test_http.py --serve PATH --build PATH [--query PATH] [--wrapper CMD] [--prefixes N]
                     [--skip REASON] [unittest arguments]
 """
-import argparse
 import json
 import os
 import shlex
@@ -24,8 +23,9 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import (Server, ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
-                        prefixes_of, recv_until_close, split_responses)
+from serve_util import (ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
+                        prefixes_of, recv_until_close, recv_while, server_args,
+                        split_responses)
 
 ARGS = None  # the command line (parsed in __main__)
 WRAPPER = []  # command prefix for the server (--wrapper)
@@ -121,14 +121,10 @@ class Serve(ServerCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(ARGS.serve, TRIE, ["--threads", "2", "--admin-token-file", TOKEN_FILE,
-                                            "--cors-origin", ORIGIN, "--cache-max-age", "123"],
-                         wrapper=WRAPPER)
-        cls.servers = {"server": (cls.srv, 6000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.kill()
+        cls.srv = cls.serve("server", ARGS.serve, TRIE,
+                            ["--threads", "2", "--admin-token-file", TOKEN_FILE,
+                             "--cors-origin", ORIGIN, "--cache-max-age", "123"],
+                            wrapper=WRAPPER, tail=6000)
 
     # ---- Answers: JSON and msgpack, equal to the references ---------------------------------
     def test_01_answers(self):
@@ -344,15 +340,7 @@ class Serve(ServerCase):
         self.assertEqual(st, 200, "served while another request is half-sent")
         half.settimeout(10 if not SLOW else 60)
         half.sendall(b"\r\n")
-        data = b""
-        try:
-            while b"}" not in data:
-                d = half.recv(65536)
-                if not d:
-                    break
-                data += d
-        except socket.timeout:
-            pass
+        data = recv_while(half, lambda data: b"}" not in data)
         half.close()
         self.assertTrue(data.startswith(b"HTTP/1.1 200 "),
                         "the half-sent request is answered once whole")
@@ -384,15 +372,7 @@ class Serve(ServerCase):
         s.settimeout(15)
         for i in range(0, len(blob), 7):
             s.sendall(blob[i:i + 7])
-        out = b""
-        try:
-            while len(split_responses(out)) < len(reqs) + 1:
-                d = s.recv(65536)
-                if not d:
-                    break
-                out += d
-        except socket.timeout:
-            pass
+        out = recv_while(s, lambda out: len(split_responses(out)) < len(reqs) + 1)
         s.close()
         self.assertEqual([r[0] for r in split_responses(out)], [s for _, s in reqs] + [200],
                          "pipelined requests sent 7 bytes at a time")
@@ -543,12 +523,7 @@ class NoTokenNoTrie(ServerCase):
     @classmethod
     def setUpClass(cls):
         cls.missing = os.path.join(WORK, "later.trie")
-        cls.srv = Server(ARGS.serve, cls.missing, wrapper=WRAPPER)
-        cls.servers = {"server 2": (cls.srv, 3000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.kill()
+        cls.srv = cls.serve("server 2", ARGS.serve, cls.missing, wrapper=WRAPPER, tail=3000)
 
     def test_1_admin_off(self):
         st, _, _ = self.srv.get("/admin/reload", {"Authorization": "Bearer x"}, method="POST")
@@ -577,10 +552,7 @@ class NoTokenNoTrie(ServerCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", required=True, help="the typeahead-serve binary")
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--query", help="typeahead-query, to compare every answer with")
+    ap = server_args()  # --query: typeahead-query, to compare every answer with
     ap.add_argument("--wrapper", default="", help="command prefix for the server (valgrind ...)")
     ap.add_argument("--prefixes", type=int, default=300)
     ap.add_argument("--skip", default="", help="reason to skip this run (printed), e.g. under ASan")

@@ -13,7 +13,6 @@ Counts are read from typeahead_connections{worker} in /metrics.
 
 usage: test_placement.py --serve PATH --build PATH [--query PATH] [unittest arguments]
 """
-import argparse
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import Server, ServerCase, build_trie, make_freq  # noqa: E402
+from serve_util import ServerCase, build_trie, make_freq, server_args  # noqa: E402
 
 ARGS = None  # the command line (parsed in __main__)
 WORK = TRIE = None
@@ -113,12 +112,7 @@ class Placement(ServerCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(ARGS.serve, TRIE, args=["--threads", "2"])
-        cls.servers = {"server": (cls.srv, 4000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.kill()
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, args=["--threads", "2"])
 
     def test_1_start_line(self):
         self.assertIn("connections placed by CPU" if TWO_CPUS else "connections placed by hash",
@@ -296,9 +290,5 @@ class Placement(ServerCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", required=True, help="the typeahead-serve binary")
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--query", help="typeahead-query (not used here)")
-    ARGS, rest = ap.parse_known_args()
+    ARGS, rest = server_args().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

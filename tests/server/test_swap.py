@@ -8,7 +8,6 @@ answers are those of the last good file.
 usage: test_swap.py --serve PATH --build PATH [--query PATH] [--seconds S] [--swaps N]
                     [unittest arguments]
 """
-import argparse
 import json
 import os
 import random
@@ -22,7 +21,8 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import Server, ServerCase, build_trie, make_freq, prefixes_of  # noqa: E402
+from serve_util import (ServerCase, build_trie, make_freq, prefixes_of,  # noqa: E402
+                        server_args)
 
 ARGS = None  # the command line (parsed in __main__)
 WORK = TRIE = None
@@ -81,13 +81,6 @@ def answers(srv):
     return out
 
 
-def metric(srv, name):
-    for line in srv.get("/metrics")[2].decode().splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[-1]))
-    return None
-
-
 def trie_version(srv):
     return json.loads(srv.get("/healthz")[2])["trie"]["version"]
 
@@ -112,12 +105,7 @@ class Swap(ServerCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(ARGS.serve, TRIE, ["--threads", "2"])
-        cls.servers = {"server": (cls.srv, 4000)}
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.kill()
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--threads", "2"])
 
     def test_1_good_tries_differ(self):
         srv = self.srv
@@ -145,9 +133,9 @@ class Swap(ServerCase):
         plan.append(("good", "b"))
         n_bad = sum(1 for kind, _ in plan if kind == "bad")
         type(self).counts0 = {
-            "failed": metric(srv, 'typeahead_reloads_total{result="failed"}'),
-            "search": metric(srv, 'typeahead_requests_total{endpoint="search",code="200"}'),
-            "ok": metric(srv, 'typeahead_reloads_total{result="ok"}')}
+            "failed": srv.metric('typeahead_reloads_total{result="failed"}'),
+            "search": srv.metric('typeahead_requests_total{endpoint="search",code="200"}'),
+            "ok": srv.metric('typeahead_reloads_total{result="ok"}')}
 
         load_result = {}
         wrk = shutil.which("wrk")
@@ -218,7 +206,7 @@ class Swap(ServerCase):
                 if "requests in" in line:
                     total = int(line.split()[0])
             self.assertGreater(total, 1000, "the load was real (%d requests)" % total)
-            searched = metric(srv, 'typeahead_requests_total{endpoint="search",code="200"}') - \
+            searched = srv.metric('typeahead_requests_total{endpoint="search",code="200"}') - \
                 self.counts0["search"]
             self.assertGreaterEqual(searched, total,
                                     "the load hit /search (%d answered 200)" % searched)
@@ -234,8 +222,8 @@ class Swap(ServerCase):
         srv, plan = self.srv, self.plan
         n_bad = sum(1 for kind, _ in plan if kind == "bad")
         time.sleep(1.0)
-        failed = metric(srv, 'typeahead_reloads_total{result="failed"}') - self.counts0["failed"]
-        ok = metric(srv, 'typeahead_reloads_total{result="ok"}') - self.counts0["ok"]
+        failed = srv.metric('typeahead_reloads_total{result="failed"}') - self.counts0["failed"]
+        ok = srv.metric('typeahead_reloads_total{result="ok"}') - self.counts0["ok"]
         self.assertEqual(failed, n_bad, "every corrupt file refused and counted")
         self.assertEqual(ok, len(plan) - n_bad, "every good file swapped in")
         self.assertIn("refused", srv.text(), "refusals logged")
@@ -248,10 +236,7 @@ class Swap(ServerCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--serve", required=True, help="the typeahead-serve binary")
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--query", help="typeahead-query (not used here)")
+    ap = server_args()
     ap.add_argument("--seconds", type=float, default=15)
     ap.add_argument("--swaps", type=int, default=24)
     ARGS, rest = ap.parse_known_args()

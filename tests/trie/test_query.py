@@ -5,15 +5,16 @@ with typeahead-build --freq from a small inline list, in a temporary directory.
 
 usage: test_query.py --build PATH --query PATH [unittest arguments]
 """
-import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import unittest
 
-BUILD = QUERY = None  # the typeahead-build and typeahead-query binaries (--build, --query)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --build, --query (parsed in __main__)
 
 FREQ = """\
 café\t50
@@ -40,7 +41,7 @@ class Query(unittest.TestCase):
         cls.trie = os.path.join(cls.dir, "q.trie")
         with open(freq, "w", encoding="utf-8") as f:
             f.write(FREQ)
-        subprocess.run([BUILD, "--freq", freq, "--out", cls.trie, "--k", "3"], check=True,
+        subprocess.run([ARGS.build, "--freq", freq, "--out", cls.trie, "--k", "3"], check=True,
                        capture_output=True)
 
     @classmethod
@@ -56,7 +57,7 @@ class Query(unittest.TestCase):
 
     def query(self, *args, expect_rc=0):
         """typeahead-query on the trie with args."""
-        return self.call([QUERY, self.trie, *args], expect_rc)
+        return self.call([ARGS.query, self.trie, *args], expect_rc)
 
     def test_lookups(self):
         # Best first, ties by key; the display form is the most frequent spelling.
@@ -93,14 +94,14 @@ class Query(unittest.TestCase):
         bad = os.path.join(self.dir, "bad.trie")
         with open(bad, "wb") as f:
             f.write(bytes(data))
-        r = self.call([QUERY, bad, "--verify"], expect_rc=1)
+        r = self.call([ARGS.query, bad, "--verify"], expect_rc=1)
         self.assertTrue("checksum" in r.stderr or "corrupt" in r.stderr,
                         f"verify error: {r.stderr}")
         with open(bad, "wb") as f:
             f.write(b"not a trie file at all, no")
-        r = self.call([QUERY, bad, "caf"], expect_rc=1)
+        r = self.call([ARGS.query, bad, "caf"], expect_rc=1)
         self.assertIn("bad magic", r.stderr)
-        self.call([QUERY, os.path.join(self.dir, "missing.trie"), "--info"], expect_rc=1)
+        self.call([ARGS.query, os.path.join(self.dir, "missing.trie"), "--info"], expect_rc=1)
 
     def test_bench(self):
         prefixes = os.path.join(self.dir, "prefixes.txt")
@@ -117,14 +118,10 @@ class Query(unittest.TestCase):
         self.query("caf", "-k", "33", expect_rc=2)
         self.query("caf", "--bogus", expect_rc=2)
         self.query("a", "b", expect_rc=2)
-        r = self.call([QUERY, self.trie, b"caf\xff"], expect_rc=1)
+        r = self.call([ARGS.query, self.trie, b"caf\xff"], expect_rc=1)
         self.assertIn("UTF-8", r.stderr, "invalid prefix")
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", required=True, help="the typeahead-build binary")
-    ap.add_argument("--query", required=True, help="the typeahead-query binary")
-    args, rest = ap.parse_known_args()
-    BUILD, QUERY = os.path.abspath(args.build), os.path.abspath(args.query)
+    ARGS, rest = bin_args.parser("build", "query").parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -14,26 +14,12 @@
 
 #include "bld.h"
 #include "bld_int.h"
+#include "../trie/trie_test_util.h"
 
-static char tmpdir[256];
-
-static int setup_dir(void **state) {
-  (void)state;
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/ta_test_bld.XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Writes bytes to a file in tmpdir; returns its path (static buffer). */
+/* Writes bytes to a file in tu_dir; returns its path (static buffer). */
 static const char *write_file(const char *name, const char *bytes, size_t len) {
   static char path[512];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  snprintf(path, sizeof path, "%s/%s", tu_dir, name);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
   assert_int_equal(fwrite(bytes, 1, len, f), len);
@@ -324,7 +310,7 @@ static void test_write_and_lookup(void **state) {
   (void)state;
   bld_acc_t *acc = acc_from("Café 3\ncafe 2\nCAFE 4\ncab 9\ncan 9\ncar 1\ncat 0.5\ndog 7\n");
   char out[512];
-  snprintf(out, sizeof out, "%s/w.trie", tmpdir);
+  snprintf(out, sizeof out, "%s/w.trie", tu_dir);
   bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL, NULL, NULL};
   bld_summary_t sum;
   bld_diag_t diag;
@@ -372,7 +358,7 @@ static void test_write_and_lookup(void **state) {
   bld_acc_free(acc);
   assert_string_equal(file_text(out), "old contents");
   char cmd[600];
-  snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tmpdir);
+  snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tu_dir);
   assert_int_not_equal(system(cmd), 0);
 
   /* An unwritable place: a clear error, nothing created. */
@@ -394,7 +380,7 @@ static void test_min_count_is_undecayed(void **state) {
   assert_int_equal(bld_acc_add(acc, "new news", 8, 1, 1), 0);
   assert_int_equal(bld_acc_add(acc, "rare", 4, 1, 1), 0);
   char out[512];
-  snprintf(out, sizeof out, "%s/m.trie", tmpdir);
+  snprintf(out, sizeof out, "%s/m.trie", tu_dir);
   bld_write_opts_t wo = {10, 2.0, 1700000000, "test", NULL, NULL, NULL, NULL};
   bld_summary_t sum;
   bld_diag_t diag;
@@ -433,5 +419,5 @@ int main(void) {
       cmocka_unit_test(test_write_and_lookup),
       cmocka_unit_test(test_min_count_is_undecayed),
   };
-  return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

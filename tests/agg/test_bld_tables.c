@@ -48,13 +48,20 @@ static double score(bld_acc_t *acc, const char *q, const char **display) {
   return s;
 }
 
+/* A new accumulator with the tables of tu_dir read into it with o (the read must succeed). */
+static bld_acc_t *read_tables(bld_tables_opts_t *o) {
+  bld_acc_t *acc;
+  bld_diag_t diag;
+  assert_int_equal(bld_acc_new(&acc), 0);
+  int rc = bld_read_tables(acc, tu_dir, o, &diag);
+  if (rc != 0) fail_msg("bld_read_tables: %s", diag.msg);
+  return acc;
+}
+
 static void test_decay(void **state) {
   (void)state;
-  bld_acc_t *acc;
-  assert_int_equal(bld_acc_new(&acc), 0);
   bld_tables_opts_t o = {.weeks = 8, .half_life = 1.0};
-  bld_diag_t diag;
-  assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), 0);
+  bld_acc_t *acc = read_tables(&o);
   assert_int_equal(o.tables, 3);
   char name[AGG_WEEK_STR];
   agg_week_name(o.now_week, name);
@@ -70,9 +77,8 @@ static void test_decay(void **state) {
   bld_acc_free(acc);
 
   /* No decay: plain sums; the old query wins. */
-  assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 8, .half_life = INFINITY};
-  assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), 0);
+  acc = read_tables(&o);
   assert_true(fabs(score(acc, "old favourite", NULL) - 100) < 1e-9);
   assert_true(fabs(score(acc, "new favourite", NULL) - 30) < 1e-9);
   bld_acc_free(acc);
@@ -80,25 +86,22 @@ static void test_decay(void **state) {
 
 static void test_window_and_now(void **state) {
   (void)state;
-  bld_acc_t *acc;
-  bld_diag_t diag;
   /* --weeks 2 from W10: W09 and W10 only. */
-  assert_int_equal(bld_acc_new(&acc), 0);
   bld_tables_opts_t o = {.weeks = 2, .half_life = 2.0};
-  assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), 0);
+  bld_acc_t *acc = read_tables(&o);
   assert_int_equal(o.tables, 2);
   assert_true(score(acc, "old favourite", NULL) < 0);
   assert_true(fabs(score(acc, "new favourite", NULL) - 30 * pow(0.5, 0.5)) < 1e-9);
   bld_acc_free(acc);
   /* --now in W05: newer tables are the future, left out. */
-  assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-02-01"};
-  assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), 0);
+  acc = read_tables(&o);
   assert_int_equal(o.tables, 1);
   assert_true(fabs(score(acc, "old favourite", NULL) - 100) < 1e-9);
   assert_true(score(acc, "new favourite", NULL) < 0);
   bld_acc_free(acc);
   /* Bad --now, no tables. */
+  bld_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-W60"};
   assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), TA_EPARSE);
@@ -114,9 +117,7 @@ static void test_window_and_now(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_decay),
-      cmocka_unit_test(test_window_and_now),
-  };
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_decay),
+                                     cmocka_unit_test(test_window_and_now)};
   return cmocka_run_group_tests(tests, setup, tu_teardown_dir);
 }

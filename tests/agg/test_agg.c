@@ -15,21 +15,7 @@
 #include <msgpack.h>
 
 #include "agg_int.h"
-
-static char tmpdir[256];
-
-static int setup(void **state) {
-  (void)state;
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/ta_agg_unit.XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
+#include "../trie/trie_test_util.h"
 
 static agg_week_t week_of(const char *ts) {
   int64_t t;
@@ -269,7 +255,7 @@ static void test_parse_lines(void **state) {
  * text, and the number of spills. */
 static char *count_stream(uint64_t budget, uint64_t *spills) {
   char dir[300];
-  snprintf(dir, sizeof dir, "%s/spill", tmpdir);
+  snprintf(dir, sizeof dir, "%s/spill", tu_dir);
   mkdir(dir, 0700);
   agg__counter_t *c;
   assert_int_equal(agg__counter_new(budget, dir, 0, &c), 0);
@@ -380,7 +366,7 @@ static void test_table_round_trip_and_msgpack(void **state) {
   (void)state;
   char path[300];
   agg_week_t w = week_of("2006-03-01 07:33:28");
-  snprintf(path, sizeof path, "%s/2006-W09.msgpack", tmpdir);
+  snprintf(path, sizeof path, "%s/2006-W09.msgpack", tu_dir);
   write_table(path, w, 3000);
   const char *msg;
   agg_table_t *t;
@@ -421,7 +407,7 @@ static void test_table_round_trip_and_msgpack(void **state) {
 
   /* Writing the same rows again gives the same bytes. */
   char path2[300];
-  snprintf(path2, sizeof path2, "%s/again.msgpack", tmpdir);
+  snprintf(path2, sizeof path2, "%s/again.msgpack", tu_dir);
   write_table(path2, w, 3000);
   size_t n2;
   char *b2 = slurp(path2, &n2);
@@ -447,8 +433,8 @@ static void test_hostile_tables(void **state) {
   (void)state;
   char path[300], bad[300];
   agg_week_t w = week_of("2006-03-01 07:33:28");
-  snprintf(path, sizeof path, "%s/2006-W09.msgpack", tmpdir);
-  snprintf(bad, sizeof bad, "%s/bad.msgpack", tmpdir);
+  snprintf(path, sizeof path, "%s/2006-W09.msgpack", tu_dir);
+  snprintf(bad, sizeof bad, "%s/bad.msgpack", tu_dir);
   write_table(path, w, 50);
   size_t n;
   unsigned char *b = (unsigned char *)slurp(path, &n);
@@ -555,7 +541,7 @@ static void test_hostile_tables(void **state) {
   }
   /* A table whose name says another week. */
   char other[300];
-  snprintf(other, sizeof other, "%s/2006-W10.msgpack", tmpdir);
+  snprintf(other, sizeof other, "%s/2006-W10.msgpack", tu_dir);
   spit(other, b, n);
   assert_int_equal(read_all(other, &msg, &t), TA_ECORRUPT);
   assert_non_null(strstr(msg, "its name says"));
@@ -573,5 +559,5 @@ int main(void) {
       cmocka_unit_test(test_table_round_trip_and_msgpack),
       cmocka_unit_test(test_hostile_tables),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

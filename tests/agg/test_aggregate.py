@@ -6,9 +6,8 @@ ISO timestamps, offsets, gzip and plain and stdin, AOL repeats, bad lines of eac
 dump exactly the counts computed here; reruns, renamed copies and kill -9 at random moments must
 leave the tables directory byte-identical to a clean run; a tiny --mem must give the same bytes;
 a wrong --format must write nothing; hostile table files must give clear errors.
-Usage: test_aggregate.py --bin BUILD_DIR
+Usage: test_aggregate.py --aggregate PATH [unittest arguments]
 """
-import argparse
 import collections
 import datetime
 import gzip
@@ -22,11 +21,14 @@ import tempfile
 import time
 import unittest
 
-BIN = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --aggregate (parsed in __main__)
 
 
 def agg(*args, stdin=None, check=True):
-    p = subprocess.run([os.path.join(BIN, "builder", "typeahead-aggregate"), *args],
+    p = subprocess.run([ARGS.aggregate, *args],
                        input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if check and p.returncode != 0:
         raise AssertionError("typeahead-aggregate %s failed (%d): %s"
@@ -146,8 +148,8 @@ class KnownCounts(unittest.TestCase):
             for q, ts in events:
                 expect[(monday(ts), SPELLINGS[q])] += 1
                 for k in range(rng.randrange(1, 4)):
-                    rows.append("%d\t%s\t%s\t%d\thttp://example.com/%d" % (1000 + user, q,
-                                                                         iso(ts, " ", ""), k + 1, k))
+                    rows.append("%d\t%s\t%s\t%d\thttp://example.com/%d"
+                                % (1000 + user, q, iso(ts, " ", ""), k + 1, k))
             rng.shuffle(rows)  # repeats need not be adjacent
             aol.extend(rows)
         aolf = os.path.join(self.tmp, "aol.txt")
@@ -256,7 +258,6 @@ class Idempotence(unittest.TestCase):
         """Ten runs killed with SIGKILL while running (at random moments up to the length of a
         whole run), each followed by a rerun that must leave exactly the clean run's bytes."""
         rng = random.Random(int(os.environ.get("TA_KILL_SEED", "9")))
-        exe = os.path.join(BIN, "builder", "typeahead-aggregate")
         estimate = self.clean_seconds
         killed, attempts = 0, 0
         while killed < 10:
@@ -264,7 +265,7 @@ class Idempotence(unittest.TestCase):
             self.assertLess(attempts, 60, "could not kill runs mid-way")
             d = self.fresh("kill%d" % attempts)
             t0 = time.monotonic()
-            p = subprocess.Popen([exe, "--tables", d, "--mem", "4", self.big],
+            p = subprocess.Popen([ARGS.aggregate, "--tables", d, "--mem", "4", self.big],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.0, estimate))
             if p.poll() is not None:
@@ -462,8 +463,5 @@ class Hostile(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    args, rest = ap.parse_known_args()
-    BIN = os.path.abspath(args.bin)
+    ARGS, rest = bin_args.parser("aggregate").parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

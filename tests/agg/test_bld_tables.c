@@ -14,15 +14,14 @@
 
 #include "agg_int.h"
 #include "bld_tables.h"
-
-static char dir[256];
+#include "../trie/trie_test_util.h"
 
 static void table(const char *week, const char *const *spellings, const uint64_t *counts,
                   size_t n) {
   agg_week_t w;
   assert_int_equal(agg_week_parse(week, strlen(week), &w), 0);
   char path[300];
-  snprintf(path, sizeof path, "%s/%s.msgpack", dir, week);
+  snprintf(path, sizeof path, "%s/%s.msgpack", tu_dir, week);
   agg__writer_t *wr;
   assert_int_equal(agg__writer_open(path, w, &wr), 0);
   for (size_t i = 0; i < n; i++)
@@ -31,22 +30,13 @@ static void table(const char *week, const char *const *spellings, const uint64_t
 }
 
 static int setup(void **state) {
-  (void)state;
-  snprintf(dir, sizeof dir, "/tmp/ta_bld_tables.XXXXXX");
-  if (!mkdtemp(dir)) return -1;
+  if (tu_setup_dir(state) != 0) return -1;
   /* W10 is the newest week. */
   table("2026-W05", (const char *const[]){"old favourite"}, (const uint64_t[]){100}, 1);
   table("2026-W09", (const char *const[]){"Caf\xc3\xa9", "new favourite"},
         (const uint64_t[]){3, 30}, 2);
   table("2026-W10", (const char *const[]){"cafe", "caf\xc3\xa9"}, (const uint64_t[]){2, 2}, 2);
   return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
 }
 
 static double score(bld_acc_t *acc, const char *q, const char **display) {
@@ -58,13 +48,20 @@ static double score(bld_acc_t *acc, const char *q, const char **display) {
   return s;
 }
 
+/* A new accumulator with the tables of tu_dir read into it with o (the read must succeed). */
+static bld_acc_t *read_tables(bld_tables_opts_t *o) {
+  bld_acc_t *acc;
+  bld_diag_t diag;
+  assert_int_equal(bld_acc_new(&acc), 0);
+  int rc = bld_read_tables(acc, tu_dir, o, &diag);
+  if (rc != 0) fail_msg("bld_read_tables: %s", diag.msg);
+  return acc;
+}
+
 static void test_decay(void **state) {
   (void)state;
-  bld_acc_t *acc;
-  assert_int_equal(bld_acc_new(&acc), 0);
   bld_tables_opts_t o = {.weeks = 8, .half_life = 1.0};
-  bld_diag_t diag;
-  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  bld_acc_t *acc = read_tables(&o);
   assert_int_equal(o.tables, 3);
   char name[AGG_WEEK_STR];
   agg_week_name(o.now_week, name);
@@ -80,9 +77,8 @@ static void test_decay(void **state) {
   bld_acc_free(acc);
 
   /* No decay: plain sums; the old query wins. */
-  assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 8, .half_life = INFINITY};
-  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  acc = read_tables(&o);
   assert_true(fabs(score(acc, "old favourite", NULL) - 100) < 1e-9);
   assert_true(fabs(score(acc, "new favourite", NULL) - 30) < 1e-9);
   bld_acc_free(acc);
@@ -90,33 +86,30 @@ static void test_decay(void **state) {
 
 static void test_window_and_now(void **state) {
   (void)state;
-  bld_acc_t *acc;
-  bld_diag_t diag;
   /* --weeks 2 from W10: W09 and W10 only. */
-  assert_int_equal(bld_acc_new(&acc), 0);
   bld_tables_opts_t o = {.weeks = 2, .half_life = 2.0};
-  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  bld_acc_t *acc = read_tables(&o);
   assert_int_equal(o.tables, 2);
   assert_true(score(acc, "old favourite", NULL) < 0);
   assert_true(fabs(score(acc, "new favourite", NULL) - 30 * pow(0.5, 0.5)) < 1e-9);
   bld_acc_free(acc);
   /* --now in W05: newer tables are the future, left out. */
-  assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-02-01"};
-  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), 0);
+  acc = read_tables(&o);
   assert_int_equal(o.tables, 1);
   assert_true(fabs(score(acc, "old favourite", NULL) - 100) < 1e-9);
   assert_true(score(acc, "new favourite", NULL) < 0);
   bld_acc_free(acc);
   /* Bad --now, no tables. */
+  bld_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-W60"};
-  assert_int_equal(bld_read_tables(acc, dir, &o, &diag), TA_EPARSE);
+  assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), TA_EPARSE);
   assert_non_null(strstr(diag.msg, "--now"));
   o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0};
   assert_int_equal(bld_read_tables(acc, "/nonexistent-ta-dir", &o, &diag), TA_ENOENT);
   char empty[300];
-  snprintf(empty, sizeof empty, "%s/empty", dir);
+  snprintf(empty, sizeof empty, "%s/empty", tu_dir);
   mkdir(empty, 0700);
   assert_int_equal(bld_read_tables(acc, empty, &o, &diag), TA_EEMPTY);
   assert_non_null(strstr(diag.msg, "no week tables"));
@@ -124,9 +117,7 @@ static void test_window_and_now(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_decay),
-      cmocka_unit_test(test_window_and_now),
-  };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_decay),
+                                     cmocka_unit_test(test_window_and_now)};
+  return cmocka_run_group_tests(tests, setup, tu_teardown_dir);
 }

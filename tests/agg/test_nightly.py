@@ -2,9 +2,8 @@
 """Integration tests of the tables path to a trie (issue 3): decay in typeahead-build --tables
 seen through typeahead-query, and deploy/typeahead-nightly, whose failed steps must leave the
 serving trie untouched.
-Usage: test_nightly.py --bin BUILD_DIR --src SOURCE_DIR
+Usage: test_nightly.py --aggregate PATH --build PATH --query PATH --src SOURCE_DIR
 """
-import argparse
 import os
 import shutil
 import stat
@@ -13,14 +12,16 @@ import sys
 import tempfile
 import unittest
 
-BIN = SRC = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --aggregate, --build, --query, --src (parsed in __main__)
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday (2026-W10)
 WEEK = 604800
 
 
 def tool(name):
-    sub = "trie" if name == "typeahead-query" else "builder"
-    return os.path.join(BIN, sub, name)
+    return getattr(ARGS, name[len("typeahead-"):])
 
 
 def run(*args, check=True, env=None):
@@ -103,7 +104,7 @@ class Nightly(unittest.TestCase):
         shutil.rmtree(self.tmp)
 
     def nightly(self, check=True):
-        return run(os.path.join(SRC, "deploy", "typeahead-nightly"), self.spool, self.tables,
+        return run(os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,
                    self.trie, check=check, env=self.env)
 
     def snapshot(self):
@@ -159,9 +160,8 @@ class Nightly(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--src", required=True)
-    args, rest = ap.parse_known_args()
-    BIN, SRC = os.path.abspath(args.bin), os.path.abspath(args.src)
+    ap = bin_args.parser("aggregate", "build", "query")
+    ap.add_argument("--src", required=True, type=os.path.abspath,
+                    help="the source tree (deploy/typeahead-nightly)")
+    ARGS, rest = ap.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -14,26 +14,12 @@
 
 #include "bld.h"
 #include "bld_int.h"
+#include "../trie/trie_test_util.h"
 
-static char tmpdir[256];
-
-static int setup_dir(void **state) {
-  (void)state;
-  snprintf(tmpdir, sizeof tmpdir, "/tmp/ta_test_bld.XXXXXX");
-  return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state) {
-  (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-  return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Writes bytes to a file in tmpdir; returns its path (static buffer). */
+/* Writes bytes to a file in tu_dir; returns its path (static buffer). */
 static const char *write_file(const char *name, const char *bytes, size_t len) {
   static char path[512];
-  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  snprintf(path, sizeof path, "%s/%s", tu_dir, name);
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
   assert_int_equal(fwrite(bytes, 1, len, f), len);
@@ -66,157 +52,181 @@ static void expect_absent(bld_acc_t *acc, const char *query) {
   assert_int_equal(bld_acc_get(acc, query, strlen(query), &s, &d, &dlen), TA_ENOENT);
 }
 
-static bld_acc_t *read_ok(const char *text, uint64_t want_keys) {
+/* A new accumulator with text read into it (the read must succeed). */
+static bld_acc_t *acc_from(const char *text) {
   bld_acc_t *acc;
   bld_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   int rc = read_text(acc, text, &diag);
   if (rc != 0) fail_msg("read failed: %s", diag.msg);
+  return acc;
+}
+
+/* acc_from(text), which must hold want_keys keys. */
+static bld_acc_t *read_ok(const char *text, uint64_t want_keys) {
+  bld_acc_t *acc = acc_from(text);
   bld_acc_stats_t st;
   bld_acc_stats(acc, &st);
   assert_int_equal(st.keys, want_keys);
   return acc;
 }
 
-static void test_tsv(void **state) {
-  (void)state;
-  bld_acc_t *acc = read_ok("new york\t120\nnew jersey\t80\nnewark\t7.5\n", 3);
-  expect_key(acc, "new york", 120, "new york");
-  expect_key(acc, "NEWARK", 7.5, "newark");
-  bld_acc_free(acc);
-  /* Word lists carry more columns: the count is the second. */
-  acc = read_ok("the\t53703180\t127\nto\t26915348\t157\n", 2);
-  expect_key(acc, "the", 53703180, "the");
-  bld_acc_free(acc);
-  /* A query with spaces in a TSV file keeps them. */
-  acc = read_ok("a b c\t3\n", 1);
-  expect_key(acc, "a b c", 3, "a b c");
-  bld_acc_free(acc);
+/* A text read by bld_read_freq: how many keys it makes, a query that must not be a key (or NULL)
+ * and some of the keys (query, score, display form; up to four). The tests of the --freq formats are
+ * tables of these, ended by an empty row, run by test_reads. */
+typedef struct {
+  const char *query;
+  double score;
+  const char *display;
+} want_key_t;
+
+typedef struct {
+  const char *text;
+  uint64_t keys;
+  const char *absent;
+  want_key_t want[4];
+} read_case_t;
+
+static void test_reads(void **state) {
+  for (const read_case_t *c = *state; c->text != NULL; c++) {
+    bld_acc_t *acc = read_ok(c->text, c->keys);
+    for (const want_key_t *w = c->want; w < c->want + 4 && w->query != NULL; w++)
+      expect_key(acc, w->query, w->score, w->display);
+    if (c->absent != NULL) expect_absent(acc, c->absent);
+    bld_acc_free(acc);
+  }
 }
 
-static void test_space_separated(void **state) {
-  (void)state;
-  bld_acc_t *acc = read_ok("new york 120\nhello, world 5\nx 1e3\n  padded   query   2  \n", 4);
-  expect_key(acc, "new york", 120, "new york");
-  expect_key(acc, "hello, world", 5, "hello, world");
-  expect_key(acc, "x", 1000, "x");
-  expect_key(acc, "padded query", 2, "padded query");
-  bld_acc_free(acc);
-}
+static const read_case_t tsv[] = {
+    {"new york\t120\nnew jersey\t80\nnewark\t7.5\n",
+     3,
+     NULL,
+     {{"new york", 120, "new york"}, {"NEWARK", 7.5, "newark"}}},
+    /* Word lists carry more columns: the count is the second. */
+    {"the\t53703180\t127\nto\t26915348\t157\n", 2, NULL, {{"the", 53703180, "the"}}},
+    /* A query with spaces in a TSV file keeps them. */
+    {"a b c\t3\n", 1, NULL, {{"a b c", 3, "a b c"}}},
+    {.text = NULL},
+};
 
-static void test_csv(void **state) {
-  (void)state;
-  bld_acc_t *acc = read_ok("ngram,freq\none of the,66464125\nI do not,63663473\n", 2);
-  expect_key(acc, "one of the", 66464125, "one of the");
-  expect_key(acc, "i do not", 63663473, "I do not");
-  expect_absent(acc, "ngram");
-  bld_acc_free(acc);
-}
+static const read_case_t space_separated[] = {
+    {"new york 120\nhello, world 5\nx 1e3\n  padded   query   2  \n",
+     4,
+     NULL,
+     {{"new york", 120, "new york"},
+      {"hello, world", 5, "hello, world"},
+      {"x", 1000, "x"},
+      {"padded query", 2, "padded query"}}},
+    {.text = NULL},
+};
 
-static void test_csv_quotes(void **state) {
-  (void)state;
-  bld_acc_t *acc = read_ok(
-      "ngram,freq,cumshare\n\"hello, world\",10,0.5\n\"say \"\"hi\"\"\",4,0.9\n"
-      "plain,3,1.0\n",
-      3);
-  expect_key(acc, "hello, world", 10, "hello, world");
-  expect_key(acc, "say \"hi\"", 4, "say \"hi\"");
-  expect_key(acc, "plain", 3, "plain");
-  bld_acc_free(acc);
-}
+static const read_case_t csv[] = {
+    {"ngram,freq\none of the,66464125\nI do not,63663473\n",
+     2,
+     "ngram",
+     {{"one of the", 66464125, "one of the"}, {"i do not", 63663473, "I do not"}}},
+    {.text = NULL},
+};
 
-static void test_bom_crlf_blank_lines(void **state) {
-  (void)state;
-  bld_acc_t *acc = read_ok("\xEF\xBB\xBFnew york\t3\r\n\r\n   \nboston\t2\r\n\n", 2);
-  expect_key(acc, "new york", 3, "new york");
-  expect_key(acc, "boston", 2, "boston");
-  bld_acc_free(acc);
-  acc = read_ok("\xEF\xBB\xBFngram,freq\r\ncafé,2\r\n", 1);
-  expect_key(acc, "cafe", 2, "café");
-  bld_acc_free(acc);
-  acc = read_ok(
-      "\xEF\xBB\xBF"
-      "alpha 1\r\nbeta 2",
-      2); /* no final line end */
-  expect_key(acc, "beta", 2, "beta");
-  bld_acc_free(acc);
-}
+static const read_case_t csv_quotes[] = {
+    {"ngram,freq,cumshare\n\"hello, world\",10,0.5\n\"say \"\"hi\"\"\",4,0.9\n"
+     "plain,3,1.0\n",
+     3,
+     NULL,
+     {{"hello, world", 10, "hello, world"},
+      {"say \"hi\"", 4, "say \"hi\""},
+      {"plain", 3, "plain"}}},
+    {.text = NULL},
+};
 
-static void test_duplicates_sum_and_display(void **state) {
-  (void)state;
-  bld_acc_t *acc = read_ok("Café 3\ncafe 2\nCAFE 4\n", 1);
-  expect_key(acc, "café", 9, "CAFE");
-  bld_acc_free(acc);
-  /* The same spelling twice adds up before it is compared: café 2+2 beats CAFE 3. */
-  acc = read_ok("café\t2\nCAFE\t3\ncafé\t2\n", 1);
-  expect_key(acc, "cafe", 7, "café");
-  bld_acc_free(acc);
-  /* Spellings equal after NFC and whitespace collapsing are one spelling. */
-  acc =
-      read_ok("Cafe\xcc\x81\t2\nCafé\t2\nCAFE\t3\n  new   york \t1\nnew york\t1\nNew York\t1\n", 2);
-  expect_key(acc, "cafe", 7, "Café");
-  expect_key(acc, "new york", 3, "new york");
-  bld_acc_free(acc);
-}
+static const read_case_t bom_crlf_blank_lines[] = {
+    {"\xEF\xBB\xBFnew york\t3\r\n\r\n   \nboston\t2\r\n\n",
+     2,
+     NULL,
+     {{"new york", 3, "new york"}, {"boston", 2, "boston"}}},
+    {"\xEF\xBB\xBFngram,freq\r\ncafé,2\r\n", 1, NULL, {{"cafe", 2, "café"}}},
+    {"\xEF\xBB\xBF"
+     "alpha 1\r\nbeta 2", /* no final line end */
+     2,
+     NULL,
+     {{"beta", 2, "beta"}}},
+    {.text = NULL},
+};
 
-static void test_display_ties(void **state) {
-  (void)state;
-  /* Equal weights: the bytewise smallest spelling wins, whatever the input order. */
-  bld_acc_t *acc = read_ok("foo bar\t2\nFoo Bar\t2\nFOO BAR\t2\n", 1);
-  expect_key(acc, "foo bar", 6, "FOO BAR");
-  bld_acc_free(acc);
-  acc = read_ok("straße\t5\nStraße\t5\nstrasse\t5\n", 1);
-  expect_key(acc, "strasse", 15, "Straße");
-  bld_acc_free(acc);
-  acc = read_ok("ab\t1\nAb\t1\n", 1);
-  expect_key(acc, "ab", 2, "Ab");
-  bld_acc_free(acc);
-}
+static const read_case_t duplicates_sum_and_display[] = {
+    {"Café 3\ncafe 2\nCAFE 4\n", 1, NULL, {{"café", 9, "CAFE"}}},
+    /* The same spelling twice adds up before it is compared: café 2+2 beats CAFE 3. */
+    {"café\t2\nCAFE\t3\ncafé\t2\n", 1, NULL, {{"cafe", 7, "café"}}},
+    /* Spellings equal after NFC and whitespace collapsing are one spelling. */
+    {"Cafe\xcc\x81\t2\nCafé\t2\nCAFE\t3\n  new   york \t1\nnew york\t1\nNew York\t1\n",
+     2,
+     NULL,
+     {{"cafe", 7, "Café"}, {"new york", 3, "new york"}}},
+    {.text = NULL},
+};
 
-/* A bad line stops the read with "path:line: reason". */
-static void expect_bad(const char *text, int want_rc, const char *want_where,
-                       const char *want_reason) {
+/* Equal weights: the bytewise smallest spelling wins, whatever the input order. */
+static const read_case_t display_ties[] = {
+    {"foo bar\t2\nFoo Bar\t2\nFOO BAR\t2\n", 1, NULL, {{"foo bar", 6, "FOO BAR"}}},
+    {"straße\t5\nStraße\t5\nstrasse\t5\n", 1, NULL, {{"strasse", 15, "Straße"}}},
+    {"ab\t1\nAb\t1\n", 1, NULL, {{"ab", 2, "Ab"}}},
+    {.text = NULL},
+};
+
+/* A bad line stops the read of text with rc and the message "path:line: reason", which must
+ * name where and the reason. */
+typedef struct {
+  const char *text;
+  int rc;
+  const char *where, *reason;
+} bad_read_t;
+
+static void expect_bad(const bad_read_t *bad) {
   bld_acc_t *acc;
   bld_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
-  int rc = read_text(acc, text, &diag);
-  if (rc != want_rc)
-    fail_msg("input '%s': rc %s, want %s (%s)", text, ta_strerror(rc), ta_strerror(want_rc),
+  int rc = read_text(acc, bad->text, &diag);
+  if (rc != bad->rc)
+    fail_msg("input '%s': rc %s, want %s (%s)", bad->text, ta_strerror(rc), ta_strerror(bad->rc),
              diag.msg);
-  if (!strstr(diag.msg, want_where) || !strstr(diag.msg, want_reason))
-    fail_msg("input '%s': message '%s' lacks '%s' / '%s'", text, diag.msg, want_where, want_reason);
+  if (!strstr(diag.msg, bad->where) || !strstr(diag.msg, bad->reason))
+    fail_msg("input '%s': message '%s' lacks '%s' / '%s'", bad->text, diag.msg, bad->where,
+             bad->reason);
   bld_acc_free(acc);
 }
 
 static void test_bad_lines(void **state) {
   (void)state;
-  expect_bad("a\t1\nb\t2\nc\n", TA_EPARSE, "in.txt:3:", "no TAB");
-  expect_bad("a 1\nb 2\n\nlonely\n", TA_EPARSE, "in.txt:4:", "no count");
-  expect_bad("a\t1\nb\tx\n", TA_EPARSE, "in.txt:2:", "bad count 'x'");
-  expect_bad("a\t-1\n", TA_EPARSE, "in.txt:1:", "bad count '-1'");
-  expect_bad("a\tnan\n", TA_EPARSE, "in.txt:1:", "bad count");
-  expect_bad("a\tinf\n", TA_EPARSE, "in.txt:1:", "bad count");
-  expect_bad("a\t0x10\n", TA_EPARSE, "in.txt:1:", "bad count");
-  expect_bad("a\t1.2.3\n", TA_EPARSE, "in.txt:1:", "bad count");
-  expect_bad("a\t\n", TA_EPARSE, "in.txt:1:", "bad count ''");
-  expect_bad("a\t1e\n", TA_EPARSE, "in.txt:1:", "bad count");
-  expect_bad("ok\t1\nbad\xff\t2\n", TA_EUTF8, "in.txt:2:", "invalid UTF-8");
-  expect_bad("ok\t1\ntrunc\xe5\x8c\t2\n", TA_EUTF8, "in.txt:2:", "invalid UTF-8");
-  expect_bad("ok\t1\n \x01 \t2\n", TA_EEMPTY, "in.txt:2:", "empty after normalization");
-  expect_bad("ngram,freq\n\"open,3\n", TA_EPARSE, "in.txt:2:", "bad CSV row");
-  expect_bad("ngram,freq\n\"x\"y,3\n", TA_EPARSE, "in.txt:2:", "bad CSV row");
-  expect_bad("ngram,freq\nnocount\n", TA_EPARSE, "in.txt:2:", "bad CSV row");
-  expect_bad("ngram,freq\n\"\",3\n", TA_EEMPTY, "in.txt:2:", "empty");
-  expect_bad("", TA_EEMPTY, "in.txt", "no queries");
-  expect_bad("\n\n  \n", TA_EEMPTY, "in.txt", "no queries");
-  expect_bad("ngram,freq\n", TA_EEMPTY, "in.txt", "no queries");
+  static const bad_read_t bad[] = {
+      {"a\t1\nb\t2\nc\n", TA_EPARSE, "in.txt:3:", "no TAB"},
+      {"a 1\nb 2\n\nlonely\n", TA_EPARSE, "in.txt:4:", "no count"},
+      {"a\t1\nb\tx\n", TA_EPARSE, "in.txt:2:", "bad count 'x'"},
+      {"a\t-1\n", TA_EPARSE, "in.txt:1:", "bad count '-1'"},
+      {"a\tnan\n", TA_EPARSE, "in.txt:1:", "bad count"},
+      {"a\tinf\n", TA_EPARSE, "in.txt:1:", "bad count"},
+      {"a\t0x10\n", TA_EPARSE, "in.txt:1:", "bad count"},
+      {"a\t1.2.3\n", TA_EPARSE, "in.txt:1:", "bad count"},
+      {"a\t\n", TA_EPARSE, "in.txt:1:", "bad count ''"},
+      {"a\t1e\n", TA_EPARSE, "in.txt:1:", "bad count"},
+      {"ok\t1\nbad\xff\t2\n", TA_EUTF8, "in.txt:2:", "invalid UTF-8"},
+      {"ok\t1\ntrunc\xe5\x8c\t2\n", TA_EUTF8, "in.txt:2:", "invalid UTF-8"},
+      {"ok\t1\n \x01 \t2\n", TA_EEMPTY, "in.txt:2:", "empty after normalization"},
+      {"ngram,freq\n\"open,3\n", TA_EPARSE, "in.txt:2:", "bad CSV row"},
+      {"ngram,freq\n\"x\"y,3\n", TA_EPARSE, "in.txt:2:", "bad CSV row"},
+      {"ngram,freq\nnocount\n", TA_EPARSE, "in.txt:2:", "bad CSV row"},
+      {"ngram,freq\n\"\",3\n", TA_EEMPTY, "in.txt:2:", "empty"},
+      {"", TA_EEMPTY, "in.txt", "no queries"},
+      {"\n\n  \n", TA_EEMPTY, "in.txt", "no queries"},
+      {"ngram,freq\n", TA_EEMPTY, "in.txt", "no queries"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) expect_bad(&bad[i]);
   /* A query over the limit. */
   size_t n = TA_MAX_KEY + 10;
   char *big = malloc(n + 4);
   assert_non_null(big);
   memset(big, 'a', n);
   memcpy(big + n, "\t1\n", 4);
-  expect_bad(big, TA_ETOOLONG, "in.txt:1:", "too long");
+  expect_bad(&(bad_read_t){big, TA_ETOOLONG, "in.txt:1:", "too long"});
   free(big);
 }
 
@@ -231,18 +241,32 @@ static void test_missing_file(void **state) {
   bld_acc_free(acc);
 }
 
+/* One bld_acc_add of query (its whole length) with events and score, and the code it returns. */
+typedef struct {
+  const char *query;
+  double events, score;
+  int rc;
+} acc_add_t;
+
+/* Adds adds[0..n) to acc, each returning its code. */
+static void expect_adds(bld_acc_t *acc, const acc_add_t *adds, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(
+        bld_acc_add(acc, adds[i].query, strlen(adds[i].query), adds[i].events, adds[i].score),
+        adds[i].rc);
+}
+
 static void test_acc_rejects(void **state) {
   (void)state;
   bld_acc_t *acc;
   assert_int_equal(bld_acc_new(&acc), 0);
-  assert_int_equal(bld_acc_add(acc, "a", 1, -1, -1), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "a", 1, -1, 1), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 1, 1.0 / 0.0), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 1.0 / 0.0, 1), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 1, 0.0 / 0.0), TA_ERANGE);
-  assert_int_equal(bld_acc_add(acc, "\xc0\xaf", 2, 1, 1), TA_EUTF8);
-  assert_int_equal(bld_acc_add(acc, " \t ", 3, 1, 1), TA_EEMPTY);
-  assert_int_equal(bld_acc_add(acc, "a", 1, 0, 0), 0);
+  const acc_add_t adds[] = {
+      {"a", -1, -1, TA_ERANGE},       {"a", -1, 1, TA_ERANGE},
+      {"a", 1, 1.0 / 0.0, TA_ERANGE}, {"a", 1.0 / 0.0, 1, TA_ERANGE},
+      {"a", 1, 0.0 / 0.0, TA_ERANGE}, {"\xc0\xaf", 1, 1, TA_EUTF8},
+      {" \t ", 1, 1, TA_EEMPTY},      {"a", 0, 0, 0},
+  };
+  expect_adds(acc, adds, sizeof adds / sizeof adds[0]);
   bld_acc_stats_t st;
   bld_acc_stats(acc, &st);
   assert_int_equal(st.keys, 1);
@@ -299,15 +323,6 @@ static void test_many_keys(void **state) {
   bld_acc_free(acc);
 }
 
-static bld_acc_t *acc_from(const char *text) {
-  bld_acc_t *acc;
-  bld_diag_t diag;
-  assert_int_equal(bld_acc_new(&acc), 0);
-  int rc = read_text(acc, text, &diag);
-  if (rc != 0) fail_msg("read failed: %s", diag.msg);
-  return acc;
-}
-
 static const char *file_text(const char *path) {
   static char buf[256];
   FILE *f = fopen(path, "rb");
@@ -318,19 +333,27 @@ static const char *file_text(const char *path) {
   return buf;
 }
 
+/* Writes acc (then frees it) into tu_dir/name with wo; returns the file's path (static buffer),
+ * its summary in *sum. */
+static const char *write_ok(bld_acc_t *acc, const char *name, const bld_write_opts_t *wo,
+                            bld_summary_t *sum) {
+  static char out[512];
+  snprintf(out, sizeof out, "%s/%s", tu_dir, name);
+  bld_diag_t diag;
+  int rc = bld_write(acc, out, wo, sum, &diag);
+  if (rc != 0) fail_msg("bld_write: %s", diag.msg);
+  bld_acc_free(acc);
+  return out;
+}
+
 /* The written file answers in rank order (score desc, key asc), with display forms, and
  * --min-count drops light keys. */
 static void test_write_and_lookup(void **state) {
   (void)state;
   bld_acc_t *acc = acc_from("Café 3\ncafe 2\nCAFE 4\ncab 9\ncan 9\ncar 1\ncat 0.5\ndog 7\n");
-  char out[512];
-  snprintf(out, sizeof out, "%s/w.trie", tmpdir);
   bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL, NULL, NULL};
   bld_summary_t sum;
-  bld_diag_t diag;
-  int rc = bld_write(acc, out, &wo, &sum, &diag);
-  if (rc != 0) fail_msg("bld_write: %s", diag.msg);
-  bld_acc_free(acc);
+  const char *out = write_ok(acc, "w.trie", &wo, &sum);
   assert_int_equal(sum.keys_written, 5);
   assert_int_equal(sum.keys_below_min, 1); /* cat 0.5 */
   struct stat st;
@@ -367,12 +390,13 @@ static void test_write_and_lookup(void **state) {
   fclose(f);
   acc = acc_from("x 1\n");
   wo.k = 33;
+  bld_diag_t diag;
   assert_int_equal(bld_write(acc, out, &wo, &sum, &diag), TA_ERANGE);
   assert_non_null(strstr(diag.msg, "k must be"));
   bld_acc_free(acc);
   assert_string_equal(file_text(out), "old contents");
   char cmd[600];
-  snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tmpdir);
+  snprintf(cmd, sizeof cmd, "ls '%s' | grep -q tmp", tu_dir);
   assert_int_not_equal(system(cmd), 0);
 
   /* An unwritable place: a clear error, nothing created. */
@@ -389,18 +413,16 @@ static void test_min_count_is_undecayed(void **state) {
   (void)state;
   bld_acc_t *acc;
   assert_int_equal(bld_acc_new(&acc), 0);
-  assert_int_equal(bld_acc_add(acc, "old news", 8, 2, 0.125), 0); /* 2 events, 3 half-lives ago */
-  assert_int_equal(bld_acc_add(acc, "new news", 8, 1, 1), 0);
-  assert_int_equal(bld_acc_add(acc, "new news", 8, 1, 1), 0);
-  assert_int_equal(bld_acc_add(acc, "rare", 4, 1, 1), 0);
-  char out[512];
-  snprintf(out, sizeof out, "%s/m.trie", tmpdir);
+  const acc_add_t adds[] = {
+      {"old news", 2, 0.125, 0}, /* 2 events, 3 half-lives ago */
+      {"new news", 1, 1, 0},
+      {"new news", 1, 1, 0},
+      {"rare", 1, 1, 0},
+  };
+  expect_adds(acc, adds, sizeof adds / sizeof adds[0]);
   bld_write_opts_t wo = {10, 2.0, 1700000000, "test", NULL, NULL, NULL, NULL};
   bld_summary_t sum;
-  bld_diag_t diag;
-  int rc = bld_write(acc, out, &wo, &sum, &diag);
-  if (rc != 0) fail_msg("bld_write: %s", diag.msg);
-  bld_acc_free(acc);
+  const char *out = write_ok(acc, "m.trie", &wo, &sum);
   assert_int_equal(sum.keys_written, 2);
   assert_int_equal(sum.keys_below_min, 1); /* rare: 1 event < 2 */
   trie_reader_t *r;
@@ -416,15 +438,19 @@ static void test_min_count_is_undecayed(void **state) {
   trie_close(r);
 }
 
+/* test_NAME: test_reads over the table NAME. */
+#define READS_TEST(name) \
+  { "test_" #name, test_reads, NULL, NULL, (void *)(name) }
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_tsv),
-      cmocka_unit_test(test_space_separated),
-      cmocka_unit_test(test_csv),
-      cmocka_unit_test(test_csv_quotes),
-      cmocka_unit_test(test_bom_crlf_blank_lines),
-      cmocka_unit_test(test_duplicates_sum_and_display),
-      cmocka_unit_test(test_display_ties),
+      READS_TEST(tsv),
+      READS_TEST(space_separated),
+      READS_TEST(csv),
+      READS_TEST(csv_quotes),
+      READS_TEST(bom_crlf_blank_lines),
+      READS_TEST(duplicates_sum_and_display),
+      READS_TEST(display_ties),
       cmocka_unit_test(test_bad_lines),
       cmocka_unit_test(test_missing_file),
       cmocka_unit_test(test_acc_rejects),
@@ -433,5 +459,5 @@ int main(void) {
       cmocka_unit_test(test_write_and_lookup),
       cmocka_unit_test(test_min_count_is_undecayed),
   };
-  return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

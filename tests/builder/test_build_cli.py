@@ -4,9 +4,8 @@ layout, BOM/CRLF/blank lines, stdin, duplicates across spellings, display ties, 
 bad lines (line number, exit 1, --out untouched, no temp file left), usage errors, and a built
 file that answers through typeahead-query exactly what sorting the input answers.
 
-usage: test_build_cli.py --bin BUILD_DIR
+usage: test_build_cli.py --build PATH --query PATH [unittest arguments]
 """
-import argparse
 import os
 import random
 import shutil
@@ -15,15 +14,14 @@ import sys
 import tempfile
 import unittest
 
-BIN = None
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --build, --query (parsed in __main__)
 
 
 def tool(name):
-    for sub in ("builder", "trie", "."):
-        p = os.path.join(BIN, sub, name)
-        if os.path.exists(p):
-            return p
-    raise FileNotFoundError(f"{name} not found under {BIN}")
+    return {"typeahead-build": ARGS.build, "typeahead-query": ARGS.query}[name]
 
 
 def run(args, stdin=None):
@@ -204,8 +202,5 @@ class BuildCli(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    args, rest = ap.parse_known_args()
-    BIN = os.path.abspath(args.bin)
-    unittest.main(argv=[sys.argv[0], *rest])
+    ARGS, rest = bin_args.parser("build", "query").parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "flt.h"
+#include "../trie/trie_test_util.h"
 
 #define MAX_KEYS 400
 
@@ -23,14 +24,6 @@ typedef struct {
   size_t key_len, display_len;
   double score;
 } entry_t;
-
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
-static uint32_t rnd(uint32_t n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (uint32_t)(rng_state % n);
-}
 
 static const char *const atoms[] = {"a",
                                     "b",
@@ -52,19 +45,7 @@ static const char *const atoms[] = {"a",
                                     "e\xcc\x81",
                                     "\xe0\xa4\x95\xe0\xa4\xbf"};
 
-static size_t random_raw(char *out, size_t cap, int max_atoms) {
-  size_t len = 0;
-  int n = 1 + (int)rnd((uint32_t)max_atoms);
-  for (int i = 0; i < n; i++) {
-    const char *a = atoms[rnd(sizeof atoms / sizeof *atoms)];
-    size_t al = strlen(a);
-    if (len + al >= cap) break;
-    memcpy(out + len, a, al);
-    len += al;
-  }
-  out[len] = '\0';
-  return len;
-}
+static tu_rand_t rng = {0x2545f4914f6cdd1dull, atoms, sizeof atoms / sizeof *atoms};
 
 static int cmp_rank(const void *pa, const void *pb) {
   const entry_t *a = pa, *b = pb;
@@ -153,10 +134,10 @@ static void test_brute_force(void **state) {
   static const char *const kind_prefix[] = {"word:", "phrase:", "prefix:", "exact:"};
   size_t nonempty = 0, walked_past = 0, lookups = 0;
   for (int round = 0; round < 60; round++) {
-    size_t n_entries = 0, target = 1 + rnd(MAX_KEYS);
+    size_t n_entries = 0, target = 1 + tu_rnd(&rng, MAX_KEYS);
     for (size_t tries = 0; n_entries < target && tries < 4 * MAX_KEYS; tries++) {
       char raw[200];
-      size_t rl = random_raw(raw, sizeof raw, 6);
+      size_t rl = tu_random_text(&rng, raw, sizeof raw, 6);
       entry_t *e = &entries[n_entries];
       assert_int_equal(trie_norm_key(raw, rl, e->key, sizeof e->key, &e->key_len), 0);
       assert_int_equal(trie_norm_display(raw, rl, e->display, sizeof e->display, &e->display_len),
@@ -166,7 +147,7 @@ static void test_brute_force(void **state) {
       for (size_t i = 0; i < n_entries && !dup; i++)
         dup = entries[i].key_len == e->key_len && memcmp(entries[i].key, e->key, e->key_len) == 0;
       if (dup) continue;
-      e->score = (double)(1 + rnd(rnd(2) ? 5 : 1000)); /* many ties */
+      e->score = (double)(1 + tu_rnd(&rng, tu_rnd(&rng, 2) ? 5 : 1000)); /* many ties */
       n_entries++;
     }
     memcpy(ranked, entries, n_entries * sizeof *entries);
@@ -175,24 +156,24 @@ static void test_brute_force(void **state) {
     /* rules: mostly cut from the keys (so they bite), some random; invalid ones skipped */
     char file[8192];
     size_t flen = 0;
-    size_t n_rules = rnd(3) == 0 ? 0 : 1 + rnd(30);
+    size_t n_rules = tu_rnd(&rng, 3) == 0 ? 0 : 1 + tu_rnd(&rng, 30);
     for (size_t i = 0; i < n_rules; i++) {
-      flt_kind_t kind = (flt_kind_t)rnd(FLT_KIND_COUNT);
-      const entry_t *src = &entries[rnd((uint32_t)n_entries)];
+      flt_kind_t kind = (flt_kind_t)tu_rnd(&rng, FLT_KIND_COUNT);
+      const entry_t *src = &entries[tu_rnd(&rng, (uint32_t)n_entries)];
       char text[256];
-      if (rnd(4) == 0) {
-        random_raw(text, sizeof text, 3);
+      if (tu_rnd(&rng, 4) == 0) {
+        tu_random_text(&rng, text, sizeof text, 3);
       } else if (kind == FLT_PREFIX) {
-        size_t cut = 1 + rnd((uint32_t)src->key_len);
+        size_t cut = 1 + tu_rnd(&rng, (uint32_t)src->key_len);
         while (cut < src->key_len && ((unsigned char)src->key[cut] & 0xC0) == 0x80) cut++;
         snprintf(text, sizeof text, "%.*s", (int)cut, src->key);
       } else if (kind == FLT_WORD) {
-        size_t s = rnd((uint32_t)src->key_len), e;
+        size_t s = tu_rnd(&rng, (uint32_t)src->key_len), e;
         while (s > 0 && src->key[s - 1] != ' ') s--;
         for (e = s; e < src->key_len && src->key[e] != ' ' && src->key[e] != '-';) e++;
         snprintf(text, sizeof text, "%.*s", (int)(e - s), src->key + s);
       } else {
-        snprintf(text, sizeof text, "%s", rnd(2) ? src->display : src->key);
+        snprintf(text, sizeof text, "%s", tu_rnd(&rng, 2) ? src->display : src->key);
       }
       char line[300];
       int ll = snprintf(line, sizeof line, "%s%s\n", kind_prefix[kind], text);
@@ -207,7 +188,7 @@ static void test_brute_force(void **state) {
     if (flt_compile(file, flen, &rs, &err) != 0)
       fail_msg("line %u: %s", (unsigned)err.line, err.msg);
 
-    unsigned k = 1 + rnd(8);
+    unsigned k = 1 + tu_rnd(&rng, 8);
     char path[64];
     trie_reader_t *r = write_trie(entries, n_entries, k, path);
     /* half the prefixes go through a verdict cache, filled by the lookups before them */
@@ -222,11 +203,11 @@ static void test_brute_force(void **state) {
         prefix[0] = '\0';
       } else if (p % 8 == 7) {
         char raw[64];
-        size_t rl = random_raw(raw, sizeof raw, 2);
+        size_t rl = tu_random_text(&rng, raw, sizeof raw, 2);
         assert_int_equal(trie_norm_key(raw, rl, prefix, sizeof prefix, &plen), 0);
       } else {
-        const entry_t *src = &entries[rnd((uint32_t)n_entries)];
-        plen = rnd((uint32_t)src->key_len + 1);
+        const entry_t *src = &entries[tu_rnd(&rng, (uint32_t)n_entries)];
+        plen = tu_rnd(&rng, (uint32_t)src->key_len + 1);
         while (plen < src->key_len && ((unsigned char)src->key[plen] & 0xC0) == 0x80) plen++;
         memcpy(prefix, src->key, plen);
       }

@@ -13,29 +13,33 @@ typeahead-serve and typeahead-build (Python 3 standard library only).
   times (10 renames, 10 PUTs): no request fails, and every answer to a request sent after an
   update took effect respects that update's rules.
 - typeahead-build --blocklist drops what the rules match; a bad --filters file stops the server.
+
+usage: test_filters.py --serve PATH --build PATH [unittest arguments]
 """
-import argparse
 import json
 import os
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 import unicodedata
+import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
-from serve_util import WORDS, Checker, Server, build_trie  # noqa: E402
+from serve_util import (WORDS, Server, ServerCase, build_trie, random_queries,  # noqa: E402
+                        server_args, zipf_count)
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--serve", required=True)
-ap.add_argument("--build", required=True)
-args = ap.parse_args()
-ck = Checker()
-work = tempfile.mkdtemp(prefix="test-filters-")
+ARGS = None  # the command line (parsed in __main__)
+WORK = FREQ = TRIE = TOKEN_FILE = RULES_PATH = BAD_RULES = None
+MODEL = {}  # key -> (query as written, count)
+RANKED = []  # MODEL's items, best first
+PREFIXES = []  # the prefixes whose answers are compared with the model
+AUTH = {"Authorization": "Bearer s3cret"}
 
 # ---- Data and the Python model ---------------------------------------------------------------
 EXTRA = ["ＨＯＴＥＬ deals", "Café Hôtel", "New   York pizza", "NEW-YORK bagels", "classic cars",
@@ -45,7 +49,8 @@ EXTRA = ["ＨＯＴＥＬ deals", "Café Hôtel", "New   York pizza", "NEW-YORK 
 
 def key_of(s):
     s = unicodedata.normalize("NFKC", s).casefold()
-    s = "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.category(c).startswith("M"))
+    s = "".join(c for c in unicodedata.normalize("NFD", s)
+                if not unicodedata.category(c).startswith("M"))
     s = unicodedata.normalize("NFC", s)
     return " ".join(s.split())
 
@@ -64,18 +69,11 @@ def tokens_of(key):
 
 
 def make_data(path, n=2500, seed=5):
-    rnd = random.Random(seed)
-    seen, rows = set(), []
-    while len(rows) < n:
-        q = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(1, 4)))
-        if q not in seen:
-            seen.add(q)
-            rows.append(q)
-    rows += EXTRA
+    rows = random_queries(random.Random(seed), n) + EXTRA
     entries = {}
     with open(path, "w", encoding="utf-8") as f:
         for i, q in enumerate(rows):
-            c = max(1, int(100000 / (1 + i % 997)) // 10 * 10)
+            c = zipf_count(i)
             f.write("%s\t%d\n" % (q, c))
             entries[key_of(q)] = (q, c)
     return entries
@@ -112,13 +110,6 @@ class Rules:
         return False
 
 
-freq = os.path.join(work, "queries.tsv")
-MODEL = make_data(freq)
-trie = os.path.join(work, "q.trie")
-build_trie(args.build, freq, trie, k=10)
-RANKED = sorted(MODEL.items(), key=lambda kv: (-kv[1][1], kv[0].encode()))
-
-
 def model_answer(prefix, k, rules):
     p = key_of(prefix)
     out = []
@@ -151,12 +142,32 @@ def random_rules(rnd, n=12):
     return Rules(sorted(lines))
 
 
-PREFIXES = ["", "n", "ne", "new", "new y", "h", "ho", "hot", "c", "cl", "cla", "class", "a", "as",
-            "b", "ba", "big", "how to", "how to make a", "ca", "caf", "s", "st", "p", "pi", "m"]
-rnd0 = random.Random(3)
-while len(PREFIXES) < 90:
-    k = rnd0.choice(list(MODEL))
-    PREFIXES.append(k[:rnd0.randint(1, len(k))])
+def setUpModule():
+    global WORK, FREQ, TRIE, TOKEN_FILE, RULES_PATH, BAD_RULES, MODEL, RANKED
+    WORK = tempfile.mkdtemp(prefix="test-filters-")
+    FREQ = os.path.join(WORK, "queries.tsv")
+    MODEL = make_data(FREQ)
+    TRIE = os.path.join(WORK, "q.trie")
+    build_trie(ARGS.build, FREQ, TRIE, k=10)
+    RANKED = sorted(MODEL.items(), key=lambda kv: (-kv[1][1], kv[0].encode()))
+    PREFIXES.extend(["", "n", "ne", "new", "new y", "h", "ho", "hot", "c", "cl", "cla", "class",
+                     "a", "as", "b", "ba", "big", "how to", "how to make a", "ca", "caf", "s",
+                     "st", "p", "pi", "m"])
+    rnd0 = random.Random(3)
+    while len(PREFIXES) < 90:
+        k = rnd0.choice(list(MODEL))
+        PREFIXES.append(k[:rnd0.randint(1, len(k))])
+    TOKEN_FILE = os.path.join(WORK, "token")
+    with open(TOKEN_FILE, "w") as f:
+        f.write("s3cret\n")
+    RULES_PATH = os.path.join(WORK, "blocklist.rules")
+    BAD_RULES = os.path.join(WORK, "bad.rules")
+    with open(BAD_RULES, "w") as f:
+        f.write("word:ok\nword:not one\n")
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 def search(srv, prefix, k=None, headers=None, conn=None):
@@ -168,21 +179,8 @@ def search(srv, prefix, k=None, headers=None, conn=None):
     return st, hdrs, texts
 
 
-def check_answers(srv, rules, what, ks=(1, 5, 10)):
-    for p in PREFIXES:
-        for k in ks:
-            st, _, got = search(srv, p, k)
-            ck.eq((st, got), (200, model_answer(p, k, rules)), "%s: q=%r k=%d" % (what, p, k))
-
-
-token_file = os.path.join(work, "token")
-with open(token_file, "w") as f:
-    f.write("s3cret\n")
-AUTH = {"Authorization": "Bearer s3cret"}
-rules_path = os.path.join(work, "blocklist.rules")
-
-
-def write_rules(text, path=rules_path):
+def write_rules(text, path=None):
+    path = path or RULES_PATH
     tmp = path + ".new"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -194,225 +192,287 @@ def healthz_version(srv):
     return json.loads(body)["filters"]["version"]
 
 
-def metric(srv, name):
-    _, _, body = srv.get("/metrics")
-    for line in body.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
+class FilterCase(ServerCase):
+    def check_answers(self, srv, rules, what, ks=(1, 5, 10)):
+        """Every prefix of PREFIXES with every k of ks answers what the model does."""
+        for p in PREFIXES:
+            for k in ks:
+                with self.subTest(what=what, q=p, k=k):
+                    st, _, got = search(srv, p, k)
+                    self.assertEqual((st, got), (200, model_answer(p, k, rules)),
+                                     "%s: q=%r k=%d" % (what, p, k))
 
 
 # Rules that bite: every query with "new" (so "n", "ne", "new" walk far past the stored top
 # 10), "hotel" in any spelling, the token "ass" but not "class"/"bass", a phrase, a prefix.
 R0 = Rules(["word:new", "hotel", "word:ass", "phrase:how to", "prefix:pi", "exact:classic cars"])
-write_rules(R0.text)
-srv = Server(args.serve, trie, ["--threads", "2", "--filters", rules_path,
-                                "--admin-token-file", token_file])
-try:
+
+
+class Filters(FilterCase):
+    """A server with --filters and an admin token. The tests run in the order of their numbers:
+    each changes the rules in force for the next."""
+
+    v0 = v1 = v2 = v3 = None  # the rules versions in force along the way
+    etag0 = None  # the ETag of /search?q=c&k=5 under R0
+
+    @classmethod
+    def setUpClass(cls):
+        write_rules(R0.text)
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--threads", "2", "--filters",
+                                                         RULES_PATH, "--admin-token-file",
+                                                         TOKEN_FILE])
+
     # ---- Answers equal the model; evasion spellings are blocked -----------------------------
-    check_answers(srv, R0, "R0")
-    for p in ("ＨＯＴＥＬ d", "hotel d", "Café H", "北京", "New   York", "NEW-YORK", "big ass",
-              "ass h"):
-        st, _, got = search(srv, p, 10)
-        ck.eq(got, [], "evasion spelling %r blocked" % p)
-    st, _, got = search(srv, "class", 10)
-    ck.check("class schedule" in (got or []), "word:ass keeps 'class schedule' (%r)" % got)
-    st, _, got = search(srv, "bass", 10)
-    ck.check("bass guitar" in (got or []), "word:ass keeps 'bass guitar' (%r)" % got)
-    hits = metric(srv, 'typeahead_filter_hits_total{kind="word"}')
-    ck.check(hits and hits > 0, "word hits counted in /metrics (%r)" % hits)
-    ck.check(metric(srv, 'typeahead_filter_rules{kind="word",version="%s"}' % healthz_version(srv))
-             == 3, "/metrics counts 3 word rules of the version /healthz names")
+    def test_1_answers_follow_the_rules(self):
+        srv = self.srv
+        self.check_answers(srv, R0, "R0")
+        for p in ("ＨＯＴＥＬ d", "hotel d", "Café H", "北京", "New   York", "NEW-YORK", "big ass",
+                  "ass h"):
+            with self.subTest(evasion=p):
+                st, _, got = search(srv, p, 10)
+                self.assertEqual(got, [], "evasion spelling %r blocked" % p)
+        st, _, got = search(srv, "class", 10)
+        self.assertIn("class schedule", got or [], "word:ass keeps 'class schedule' (%r)" % got)
+        st, _, got = search(srv, "bass", 10)
+        self.assertIn("bass guitar", got or [], "word:ass keeps 'bass guitar' (%r)" % got)
+        hits = srv.metric('typeahead_filter_hits_total{kind="word"}')
+        self.assertTrue(hits and hits > 0, "word hits counted in /metrics (%r)" % hits)
+        self.assertEqual(srv.metric('typeahead_filter_rules{kind="word",version="%s"}' %
+                                healthz_version(srv)), 3,
+                         "/metrics counts 3 word rules of the version /healthz names")
 
     # ---- GET / PUT /admin/filters ------------------------------------------------------------
-    st, hdrs, body = srv.get("/admin/filters", headers=AUTH)
-    ck.eq((st, body.decode()), (200, R0.text), "GET /admin/filters returns the file")
-    v0 = hdrs.get("x-filters-version")
-    ck.eq(healthz_version(srv), v0, "/healthz names the rules in force")
-    ck.eq(srv.get("/admin/filters", method="PUT", body=b"word:x\n")[0], 401, "PUT needs the token")
-    _, h_before, _ = search(srv, "c", 5)
-    etag0 = h_before.get("etag")
-    bad = "word:fine\n# comment\nphrase:ok then\nfrobnicate:x\n"
-    st, _, body = srv.get("/admin/filters", method="PUT", body=bad.encode(), headers=AUTH)
-    ck.check(st == 400 and "line 4" in json.loads(body)["error"],
-             "invalid PUT: 400 naming line 4 (%d %r)" % (st, body))
-    st, _, body = srv.get("/admin/filters", method="PUT", body=b"ok\n\xff\n", headers=AUTH)
-    ck.check(st == 400 and "line 2" in json.loads(body)["error"], "invalid UTF-8 PUT: 400 line 2")
-    ck.eq(healthz_version(srv), v0, "after invalid PUTs the old rules stay")
-    with open(rules_path, encoding="utf-8") as f:
-        ck.eq(f.read(), R0.text, "after invalid PUTs the file is untouched")
-    check_answers(srv, R0, "R0 after invalid PUTs", ks=(5,))
-    st, hdrs, _ = search(srv, "c", 5, headers={"If-None-Match": etag0})
-    ck.eq(st, 304, "ETag unchanged while the rules are")
+    def test_2_admin_get_and_invalid_puts(self):
+        srv, cls = self.srv, type(self)
+        st, hdrs, body = srv.get("/admin/filters", headers=AUTH)
+        self.assertEqual((st, body.decode()), (200, R0.text), "GET /admin/filters returns the file")
+        v0 = cls.v0 = hdrs.get("x-filters-version")
+        self.assertEqual(healthz_version(srv), v0, "/healthz names the rules in force")
+        self.assertEqual(srv.get("/admin/filters", method="PUT", body=b"word:x\n")[0], 401,
+                         "PUT needs the token")
+        _, h_before, _ = search(srv, "c", 5)
+        etag0 = cls.etag0 = h_before.get("etag")
+        bad = "word:fine\n# comment\nphrase:ok then\nfrobnicate:x\n"
+        st, _, body = srv.get("/admin/filters", method="PUT", body=bad.encode(), headers=AUTH)
+        self.assertTrue(st == 400 and "line 4" in json.loads(body)["error"],
+                        "invalid PUT: 400 naming line 4 (%d %r)" % (st, body))
+        st, _, body = srv.get("/admin/filters", method="PUT", body=b"ok\n\xff\n", headers=AUTH)
+        self.assertTrue(st == 400 and "line 2" in json.loads(body)["error"],
+                        "invalid UTF-8 PUT: 400 line 2")
+        self.assertEqual(healthz_version(srv), v0, "after invalid PUTs the old rules stay")
+        with open(RULES_PATH, encoding="utf-8") as f:
+            self.assertEqual(f.read(), R0.text, "after invalid PUTs the file is untouched")
+        self.check_answers(srv, R0, "R0 after invalid PUTs", ks=(5,))
+        st, hdrs, _ = search(srv, "c", 5, headers={"If-None-Match": etag0})
+        self.assertEqual(st, 304, "ETag unchanged while the rules are")
 
-    R1 = Rules(["word:pizza", "phrase:san diego", "prefix:ho", "exact:cheap hotel", "cars"])
-    st, _, body = srv.get("/admin/filters", method="PUT", body=R1.text.encode(), headers=AUTH)
-    ck.eq(st, 200, "valid PUT accepted (%r)" % body)
-    v1 = json.loads(body).get("version") if st == 200 else None
-    ck.check(v1 and v1 != v0, "PUT answers the new version")
-    ck.eq(healthz_version(srv), v1, "/healthz shows the PUT version")
-    with open(rules_path, encoding="utf-8") as f:
-        ck.eq(f.read(), R1.text, "PUT rewrote the rules file")
-    check_answers(srv, R1, "R1 (PUT)")
-    st, hdrs, _ = search(srv, "c", 5, headers={"If-None-Match": etag0})
-    ck.check(st == 200 and hdrs.get("etag") != etag0, "ETag changed with the rules")
+    def test_3_valid_put(self):
+        srv, cls = self.srv, type(self)
+        R1 = Rules(["word:pizza", "phrase:san diego", "prefix:ho", "exact:cheap hotel", "cars"])
+        st, _, body = srv.get("/admin/filters", method="PUT", body=R1.text.encode(), headers=AUTH)
+        self.assertEqual(st, 200, "valid PUT accepted (%r)" % body)
+        v1 = cls.v1 = json.loads(body).get("version")
+        self.assertTrue(v1 and v1 != self.v0, "PUT answers the new version")
+        self.assertEqual(healthz_version(srv), v1, "/healthz shows the PUT version")
+        with open(RULES_PATH, encoding="utf-8") as f:
+            self.assertEqual(f.read(), R1.text, "PUT rewrote the rules file")
+        self.check_answers(srv, R1, "R1 (PUT)")
+        st, hdrs, _ = search(srv, "c", 5, headers={"If-None-Match": self.etag0})
+        self.assertTrue(st == 200 and hdrs.get("etag") != self.etag0,
+                        "ETag changed with the rules")
 
     # ---- The file: replaced (watch), and SIGHUP ---------------------------------------------
-    R2 = Rules(["word:music", "phrase:how to make", "prefix:sc", "exact:best hotel"])
-    write_rules(R2.text)
-    t0 = time.time()
-    while healthz_version(srv) == v1 and time.time() - t0 < 5:
-        time.sleep(0.05)
-    took = time.time() - t0
-    ck.check(took < 2.0, "replaced file in force within 2 s (%.2f s)" % took)
-    check_answers(srv, R2, "R2 (file replaced)", ks=(5,))
-    v2 = healthz_version(srv)
-    failed0 = metric(srv, 'typeahead_filter_reloads_total{result="failed"}')
-    write_rules("word:fine\nword:two words\n")
-    t0 = time.time()
-    while metric(srv, 'typeahead_filter_reloads_total{result="failed"}') == failed0 and \
-            time.time() - t0 < 5:
-        time.sleep(0.05)
-    ck.check(metric(srv, 'typeahead_filter_reloads_total{result="failed"}') == failed0 + 1,
-             "an invalid replacement is refused and counted")
-    ck.eq(healthz_version(srv), v2, "the old rules stay after an invalid file")
-    ck.check("blocklist.rules:2:" in srv.text(), "the log names the file and line 2")
-    # SIGHUP: same inode, size and mtime, so only the signal can tell the file changed
-    v_before = healthz_version(srv)
-    write_rules("word:pizza\n")
-    t0 = time.time()
-    while healthz_version(srv) == v_before and time.time() - t0 < 5:
-        time.sleep(0.05)
-    st_before = os.stat(rules_path)
-    v3 = healthz_version(srv)
-    ck.check(v3 != v_before, "word:pizza in force before the SIGHUP check")
-    with open(rules_path, "r+", encoding="utf-8") as f:
-        f.write("word:music\n")
-    os.utime(rules_path, ns=(st_before.st_atime_ns, st_before.st_mtime_ns))
-    time.sleep(0.8)
-    ck.eq(healthz_version(srv), v3, "a change the watch cannot see waits for SIGHUP")
-    srv.signal(signal.SIGHUP)
-    t0 = time.time()
-    while healthz_version(srv) == v3 and time.time() - t0 < 5:
-        time.sleep(0.05)
-    check_answers(srv, Rules(["word:music"]), "after SIGHUP", ks=(5,))
+    def test_4_file_replaced(self):
+        srv = self.srv
+        R2 = Rules(["word:music", "phrase:how to make", "prefix:sc", "exact:best hotel"])
+        write_rules(R2.text)
+        t0 = time.time()
+        while healthz_version(srv) == self.v1 and time.time() - t0 < 5:
+            time.sleep(0.05)
+        took = time.time() - t0
+        self.assertLess(took, 2.0, "replaced file in force within 2 s (%.2f s)" % took)
+        self.check_answers(srv, R2, "R2 (file replaced)", ks=(5,))
+        type(self).v2 = healthz_version(srv)
+
+    def test_5_invalid_file_refused(self):
+        srv = self.srv
+        failed0 = srv.metric('typeahead_filter_reloads_total{result="failed"}')
+        write_rules("word:fine\nword:two words\n")
+        t0 = time.time()
+        while srv.metric('typeahead_filter_reloads_total{result="failed"}') == failed0 and \
+                time.time() - t0 < 5:
+            time.sleep(0.05)
+        self.assertEqual(srv.metric('typeahead_filter_reloads_total{result="failed"}'),
+                         failed0 + 1, "an invalid replacement is refused and counted")
+        self.assertEqual(healthz_version(srv), self.v2, "the old rules stay after an invalid file")
+        self.assertIn("blocklist.rules:2:", srv.text(), "the log names the file and line 2")
+
+    def test_6_sighup(self):
+        # SIGHUP: same inode, size and mtime, so only the signal can tell the file changed
+        srv = self.srv
+        v_before = healthz_version(srv)
+        write_rules("word:pizza\n")
+        t0 = time.time()
+        while healthz_version(srv) == v_before and time.time() - t0 < 5:
+            time.sleep(0.05)
+        st_before = os.stat(RULES_PATH)
+        v3 = type(self).v3 = healthz_version(srv)
+        self.assertNotEqual(v3, v_before, "word:pizza in force before the SIGHUP check")
+        with open(RULES_PATH, "r+", encoding="utf-8") as f:
+            f.write("word:music\n")
+        os.utime(RULES_PATH, ns=(st_before.st_atime_ns, st_before.st_mtime_ns))
+        time.sleep(0.8)
+        self.assertEqual(healthz_version(srv), v3, "a change the watch cannot see waits for SIGHUP")
+        srv.signal(signal.SIGHUP)
+        t0 = time.time()
+        while healthz_version(srv) == v3 and time.time() - t0 < 5:
+            time.sleep(0.05)
+        self.check_answers(srv, Rules(["word:music"]), "after SIGHUP", ks=(5,))
 
     # ---- Live update under bounded load ------------------------------------------------------
-    rnd = random.Random(11)
-    stop = threading.Event()
-    log = []           # (t_sent, t_answered, prefix, status, texts)
-    errors = []
-    load_prefixes = PREFIXES[:60]
+    def test_7_live_update_under_load(self):
+        srv = self.srv
+        rnd = random.Random(11)
+        stop = threading.Event()
+        log = []           # (t_sent, t_answered, prefix, status, texts)
+        errors = []
+        load_prefixes = PREFIXES[:60]
 
-    def client(seed):
-        r = random.Random(seed)
-        conn = srv.conn(timeout=30)
-        n = 0
-        deadline = time.time() + 120
-        while not stop.is_set() and time.time() < deadline and n < 200000:
-            p = r.choice(load_prefixes)
-            t = time.time()
-            try:
-                st, _, texts = search(srv, p, 5, conn=conn)
-            except Exception as e:  # a failed request is a test failure, not a crash
-                errors.append(repr(e))
-                conn.close()
-                conn = srv.conn(timeout=30)
-                continue
-            log.append((t, time.time(), p, st, texts))
-            n += 1
-        conn.close()
+        def client(seed):
+            r = random.Random(seed)
+            conn = srv.conn(timeout=30)
+            n = 0
+            deadline = time.time() + 120
+            while not stop.is_set() and time.time() < deadline and n < 200000:
+                p = r.choice(load_prefixes)
+                t = time.time()
+                try:
+                    st, _, texts = search(srv, p, 5, conn=conn)
+                except Exception as e:  # a failed request is a test failure, not a crash
+                    errors.append(repr(e))
+                    conn.close()
+                    conn = srv.conn(timeout=30)
+                    continue
+                log.append((t, time.time(), p, st, texts))
+                n += 1
+            conn.close()
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    epochs = []        # (t_in_force, t_next_change, rules)
-    current_v = healthz_version(srv)
-    for i in range(20):
-        rules = random_rules(rnd)
-        t_change = time.time()
-        if epochs:
-            epochs[-1][1] = t_change
-        if i % 2 == 0:
-            write_rules(rules.text)
-            while healthz_version(srv) == current_v and time.time() - t_change < 5:
-                time.sleep(0.02)
-        else:
-            st, _, body = srv.get("/admin/filters", method="PUT", body=rules.text.encode(),
-                                  headers=AUTH)
-            ck.eq(st, 200, "PUT %d under load" % i)
-        new_v = healthz_version(srv)
-        ck.check(new_v != current_v, "update %d (%s) took effect" % (i, "file" if i % 2 == 0
-                                                                      else "PUT"))
-        current_v = new_v
-        epochs.append([time.time(), None, rules])
-        time.sleep(0.3)
-    epochs[-1][1] = time.time()
-    stop.set()
-    for t in threads:
-        t.join()
-    ck.eq(errors, [], "no request failed under load")
-    bad_status = [e for e in log if e[3] != 200]
-    ck.eq(len(bad_status), 0, "every request under load got 200 (%r)" % bad_status[:3])
-    checked = violations = 0
-    for t_in, t_next, rules in epochs:
-        # Only requests sent and answered inside one epoch: a request sent just before an
-        # update may be answered under the next rules.
-        for t, t_done, p, st, texts in log:
-            if t_in <= t and t_done < t_next and texts is not None:
-                checked += 1
-                if any(rules.blocks(key_of(x)) for x in texts):
-                    violations += 1
-                    if violations < 4:
-                        print("blocked text served: q=%r %r under %r" % (p, texts, rules.lines))
-    ck.check(checked > 100, "enough answers checked after updates (%d of %d)" % (checked, len(log)))
-    ck.eq(violations, 0, "no answer after an update holds a query its rules block")
-    print("load: %d requests, %d checked against the rules in force" % (len(log), checked))
-finally:
-    rc = srv.stop()
-ck.eq(rc, 0, "server exits 0 on SIGTERM")
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+        epochs = []        # (t_in_force, t_next_change, rules)
+        try:
+            current_v = healthz_version(srv)
+            for i in range(20):
+                rules = random_rules(rnd)
+                t_change = time.time()
+                if epochs:
+                    epochs[-1][1] = t_change
+                with self.subTest(update=i):
+                    if i % 2 == 0:
+                        write_rules(rules.text)
+                        while healthz_version(srv) == current_v and time.time() - t_change < 5:
+                            time.sleep(0.02)
+                    else:
+                        st, _, body = srv.get("/admin/filters", method="PUT",
+                                              body=rules.text.encode(), headers=AUTH)
+                        self.assertEqual(st, 200, "PUT %d under load" % i)
+                new_v = healthz_version(srv)
+                with self.subTest(update=i):
+                    self.assertNotEqual(new_v, current_v, "update %d (%s) took effect" %
+                                        (i, "file" if i % 2 == 0 else "PUT"))
+                current_v = new_v
+                epochs.append([time.time(), None, rules])
+                time.sleep(0.3)
+            epochs[-1][1] = time.time()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        self.assertEqual(errors, [], "no request failed under load")
+        bad_status = [e for e in log if e[3] != 200]
+        self.assertEqual(len(bad_status), 0, "every request under load got 200 (%r)" %
+                         bad_status[:3])
+        checked = violations = 0
+        for t_in, t_next, rules in epochs:
+            # Only requests sent and answered inside one epoch: a request sent just before an
+            # update may be answered under the next rules.
+            for t, t_done, p, st, texts in log:
+                if t_in <= t and t_done < t_next and texts is not None:
+                    checked += 1
+                    if any(rules.blocks(key_of(x)) for x in texts):
+                        violations += 1
+                        if violations < 4:
+                            print("blocked text served: q=%r %r under %r" %
+                                  (p, texts, rules.lines))
+        self.assertGreater(checked, 100, "enough answers checked after updates (%d of %d)" %
+                           (checked, len(log)))
+        self.assertEqual(violations, 0, "no answer after an update holds a query its rules block")
+        print("load: %d requests, %d checked against the rules in force" % (len(log), checked))
+
+    def test_8_exit_status(self):
+        self.assertEqual(self.srv.stop(), 0, "server exits 0 on SIGTERM")
+
 
 # ---- A server without --filters: PUT has no file to write ------------------------------------
-srv = Server(args.serve, trie, ["--admin-token-file", token_file])
-try:
-    st, _, body = srv.get("/admin/filters", method="PUT", body=b"word:x\n", headers=AUTH)
-    ck.eq(st, 409, "PUT without --filters: 409 (%r)" % body)
-    ck.eq(search(srv, "new", 3)[2], model_answer("new", 3, Rules([])), "no rules: plain answers")
-finally:
-    srv.stop()
+class NoFiltersFile(FilterCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--admin-token-file", TOKEN_FILE])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()  # as the script always did: no status check, but it exits on SIGTERM
+
+    def test_put_without_filters_file(self):
+        st, _, body = self.srv.get("/admin/filters", method="PUT", body=b"word:x\n",
+                                   headers=AUTH)
+        self.assertEqual(st, 409, "PUT without --filters: 409 (%r)" % body)
+        self.assertEqual(search(self.srv, "new", 3)[2], model_answer("new", 3, Rules([])),
+                         "no rules: plain answers")
+
 
 # ---- A bad --filters file stops the server at start ------------------------------------------
-bad_rules = os.path.join(work, "bad.rules")
-with open(bad_rules, "w") as f:
-    f.write("word:ok\nword:not one\n")
-try:
-    Server(args.serve, trie, ["--filters", bad_rules], startup=10).stop()
-    ck.check(False, "a server with an invalid --filters file must not start")
-except RuntimeError as e:
-    ck.check("bad.rules:2:" in str(e), "start refused naming bad.rules:2 (%s)" % str(e)[-200:])
+class BadFiltersFile(unittest.TestCase):
+    def test_server_refuses_to_start(self):
+        with self.assertRaises(RuntimeError,
+                               msg="a server with an invalid --filters file must not start") as e:
+            Server(ARGS.serve, TRIE, ["--filters", BAD_RULES], startup=10).stop()
+        self.assertIn("bad.rules:2:", str(e.exception),
+                      "start refused naming bad.rules:2 (%s)" % str(e.exception)[-200:])
+
 
 # ---- typeahead-build --blocklist ------------------------------------------------------------
-import subprocess  # noqa: E402
-RB = Rules(["word:new", "phrase:how to", "prefix:ca", "exact:ass hat", "hotel"])
-rb_path = os.path.join(work, "build.rules")
-with open(rb_path, "w", encoding="utf-8") as f:
-    f.write(RB.text)
-trie_b = os.path.join(work, "blocked.trie")
-out = subprocess.run([args.build, "--freq", freq, "--out", trie_b, "--k", "10", "--blocklist",
-                      rb_path], capture_output=True, text=True)
-ck.eq(out.returncode, 0, "build --blocklist (%s)" % out.stderr)
-n_blocked = sum(1 for key in MODEL if RB.blocks(key))
-ck.check("%d blocked by --blocklist" % n_blocked in out.stderr,
-         "build reports %d blocked (%s)" % (n_blocked, out.stderr.strip()))
-srv = Server(args.serve, trie_b, [])
-try:
-    check_answers(srv, RB, "trie built with --blocklist, served without rules", ks=(5, 10))
-finally:
-    srv.stop()
-out = subprocess.run([args.build, "--freq", freq, "--out", trie_b, "--blocklist", bad_rules],
-                     capture_output=True, text=True)
-ck.check(out.returncode == 1 and "bad.rules:2:" in out.stderr,
-         "build refuses a bad --blocklist naming the line (%s)" % out.stderr.strip())
+class BuildBlocklist(FilterCase):
+    def test_build_drops_what_the_rules_match(self):
+        RB = Rules(["word:new", "phrase:how to", "prefix:ca", "exact:ass hat", "hotel"])
+        rb_path = os.path.join(WORK, "build.rules")
+        with open(rb_path, "w", encoding="utf-8") as f:
+            f.write(RB.text)
+        trie_b = os.path.join(WORK, "blocked.trie")
+        out = subprocess.run([ARGS.build, "--freq", FREQ, "--out", trie_b, "--k", "10",
+                              "--blocklist", rb_path], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, "build --blocklist (%s)" % out.stderr)
+        n_blocked = sum(1 for key in MODEL if RB.blocks(key))
+        self.assertIn("%d blocked by --blocklist" % n_blocked, out.stderr,
+                      "build reports %d blocked (%s)" % (n_blocked, out.stderr.strip()))
+        srv = Server(ARGS.serve, trie_b, [])
+        self.servers = {"server": (srv, 4000)}
+        try:
+            self.check_answers(srv, RB, "trie built with --blocklist, served without rules",
+                               ks=(5, 10))
+        finally:
+            srv.stop()
 
-shutil.rmtree(work, ignore_errors=True)
-ck.done("test_filters")
+    def test_build_refuses_a_bad_blocklist(self):
+        out = subprocess.run([ARGS.build, "--freq", FREQ, "--out",
+                              os.path.join(WORK, "blocked.trie"), "--blocklist", BAD_RULES],
+                             capture_output=True, text=True)
+        self.assertTrue(out.returncode == 1 and "bad.rules:2:" in out.stderr,
+                        "build refuses a bad --blocklist naming the line (%s)" %
+                        out.stderr.strip())
+
+
+if __name__ == "__main__":
+    ARGS, rest = server_args().parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

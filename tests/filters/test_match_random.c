@@ -15,6 +15,7 @@
 #include <utf8proc.h>
 
 #include "flt.h"
+#include "../trie/trie_test_util.h"
 
 #define MAX_TOK 256
 
@@ -22,14 +23,6 @@ typedef struct {
   size_t off[MAX_TOK], len[MAX_TOK];
   size_t n;
 } toks_t;
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(uint32_t n) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return (uint32_t)(rng_state % n);
-}
 
 static void ref_tokens(const char *s, size_t len, toks_t *t) {
   t->n = 0;
@@ -125,19 +118,7 @@ static const char *const atoms[] = {"a",
                                     "\xe2\x85\xa2",
                                     "!"};
 
-static size_t random_text(char *out, size_t cap, int max_atoms) {
-  size_t len = 0;
-  int n = 1 + (int)rnd((uint32_t)max_atoms);
-  for (int i = 0; i < n; i++) {
-    const char *a = atoms[rnd(sizeof atoms / sizeof *atoms)];
-    size_t al = strlen(a);
-    if (len + al >= cap) break;
-    memcpy(out + len, a, al);
-    len += al;
-  }
-  out[len] = '\0';
-  return len;
-}
+static tu_rand_t rng = {0x9e3779b97f4a7c15ull, atoms, sizeof atoms / sizeof *atoms};
 
 static size_t norm(const char *s, size_t len, char *out, size_t cap) {
   size_t n;
@@ -148,8 +129,8 @@ static size_t norm(const char *s, size_t len, char *out, size_t cap) {
 
 /* The rule text for a rule cut from key (so that it often matches), or random text. */
 static size_t rule_text(flt_kind_t kind, char keys[][512], size_t n_keys, char *out, size_t cap) {
-  if (n_keys == 0 || rnd(3) == 0) return random_text(out, cap, 4);
-  const char *key = keys[rnd((uint32_t)n_keys)];
+  if (n_keys == 0 || tu_rnd(&rng, 3) == 0) return tu_random_text(&rng, out, cap, 4);
+  const char *key = keys[tu_rnd(&rng, (uint32_t)n_keys)];
   size_t len = strlen(key);
   toks_t t;
   ref_tokens(key, len, &t);
@@ -158,16 +139,16 @@ static size_t rule_text(flt_kind_t kind, char keys[][512], size_t n_keys, char *
     memcpy(out, key, len + 1);
     return len;
   case FLT_PREFIX: {
-    size_t cut = len ? 1 + rnd((uint32_t)len) : 0;
+    size_t cut = len ? 1 + tu_rnd(&rng, (uint32_t)len) : 0;
     while (cut < len && ((unsigned char)key[cut] & 0xC0) == 0x80) cut++;
     memcpy(out, key, cut);
     out[cut] = '\0';
     return cut;
   }
   default: {
-    if (t.n == 0) return random_text(out, cap, 4);
-    size_t i = rnd((uint32_t)t.n);
-    size_t j = kind == FLT_WORD ? i : i + rnd((uint32_t)(t.n - i));
+    if (t.n == 0) return tu_random_text(&rng, out, cap, 4);
+    size_t i = tu_rnd(&rng, (uint32_t)t.n);
+    size_t j = kind == FLT_WORD ? i : i + tu_rnd(&rng, (uint32_t)(t.n - i));
     size_t from = t.off[i], to = t.off[j] + t.len[j];
     memcpy(out, key + from, to - from);
     out[to - from] = '\0';
@@ -197,23 +178,23 @@ static void test_random_equivalence(void **state) {
     size_t n_keys = 0;
     while (n_keys < 64) {
       char raw[256];
-      size_t rl = random_text(raw, sizeof raw, 8);
+      size_t rl = tu_random_text(&rng, raw, sizeof raw, 8);
       size_t kl = norm(raw, rl, keys[n_keys], sizeof keys[n_keys]);
       if (kl) n_keys++;
     }
-    size_t n_rules = 1 + rnd(24), flen = 0;
+    size_t n_rules = 1 + tu_rnd(&rng, 24), flen = 0;
     unsigned first_invalid = 0, lineno = 0, n_valid = 0;
     char valid_file[32 * 600];
     size_t vlen = 0;
     for (size_t i = 0; i < n_rules; i++) {
-      flt_kind_t kind = (flt_kind_t)rnd(FLT_KIND_COUNT);
+      flt_kind_t kind = (flt_kind_t)tu_rnd(&rng, FLT_KIND_COUNT);
       char text[512];
       size_t tl = rule_text(kind, keys, n_keys, text, sizeof text);
       ref_rule_t r;
       int valid = ref_rule_valid(kind, text, tl, &r);
       lineno++;
-      if (rnd(4) == 0) { /* a comment or blank line between rules */
-        flen += (size_t)sprintf(file + flen, rnd(2) ? "# note\n" : "\n");
+      if (tu_rnd(&rng, 4) == 0) { /* a comment or blank line between rules */
+        flen += (size_t)sprintf(file + flen, tu_rnd(&rng, 2) ? "# note\n" : "\n");
         lineno++;
       }
       flen += (size_t)sprintf(file + flen, "%s%s\n", kind_prefix[kind], text);

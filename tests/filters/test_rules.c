@@ -36,6 +36,14 @@ static void expect_refused(const char *text, size_t len, int rc_want, unsigned l
   if (strstr(err.msg, needle) == NULL) fail_msg("message \"%s\" lacks \"%s\"", err.msg, needle);
 }
 
+/* A rules file refused with error code rc at line, with a message containing needle. */
+typedef struct {
+  const char *text;
+  int rc;
+  unsigned line;
+  const char *needle;
+} refusal_t;
+
 /* Is text (any spelling; normalized here) suppressed, and by which kind? -1 when not. */
 static int blocked_by(const flt_ruleset_t *rs, const char *text) {
   flt_kind_t kind = FLT_KIND_COUNT;
@@ -58,29 +66,51 @@ static void expect_kept(const flt_ruleset_t *rs, const char *text) {
   if (got >= 0) fail_msg("\"%s\" blocked by a %s rule, want kept", text, flt_kind_name(got));
 }
 
+/* A text and the verdict on it: blocked by a rule of kind, or KEPT. */
+#define KEPT FLT_KIND_COUNT
+typedef struct {
+  const char *text;
+  flt_kind_t kind;
+} verdict_t;
+
+#define N_OF(a) (sizeof(a) / sizeof *(a))
+
+/* Every text of v[0..n) gets its verdict from rs. */
+static void expect_verdicts(const flt_ruleset_t *rs, const verdict_t *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (v[i].kind == KEPT)
+      expect_kept(rs, v[i].text);
+    else
+      expect_blocked(rs, v[i].text, v[i].kind);
+  }
+}
+
+/* The rules file text compiles, and every text of v[0..n) gets its verdict from it. */
+static void check_rules(const char *text, const verdict_t *v, size_t n) {
+  flt_ruleset_t *rs = compile_ok(text);
+  expect_verdicts(rs, v, n);
+  flt_ruleset_free(rs);
+}
+
 static void test_parse_errors(void **state) {
   (void)state;
+  static const refusal_t refused[] = {
+      {"word:ok\nfoo:bar\n", TA_EPARSE, 2, "unknown rule kind 'foo'"},
+      {"\n\n# comment\nword:\n", TA_EPARSE, 4, "empty word rule"},
+      {"exact:   \t \n", TA_EPARSE, 1, "empty exact rule"},
+      /* only an em space: empty after normalization */
+      {"prefix:\xe2\x80\x83\n", TA_EPARSE, 1, "empty prefix rule"},
+      {"word:fine\r\nword:two tokens\r\n", TA_EPARSE, 2, "one token"},
+      {"kill all\n", TA_EPARSE, 1, "one token"}, /* a bare rule is a word rule */
+      {"word:c++\n", TA_EPARSE, 1, "one token"},
+      {"ok\n# fine\nphrase:!!! ...\n", TA_EPARSE, 3, "no letters or digits"},
+      {"ok\n\xff\xfe\n", TA_EUTF8, 2, "invalid UTF-8"},
+      /* invalid UTF-8 in a comment is refused too: the file is UTF-8 */
+      {"# comment \xc3\n", TA_EUTF8, 1, "invalid UTF-8"},
+  };
+  for (const refusal_t *r = refused; r < refused + N_OF(refused); r++)
+    expect_refused(r->text, strlen(r->text), r->rc, r->line, r->needle);
   const char *t;
-  t = "word:ok\nfoo:bar\n";
-  expect_refused(t, strlen(t), TA_EPARSE, 2, "unknown rule kind 'foo'");
-  t = "\n\n# comment\nword:\n";
-  expect_refused(t, strlen(t), TA_EPARSE, 4, "empty word rule");
-  t = "exact:   \t \n";
-  expect_refused(t, strlen(t), TA_EPARSE, 1, "empty exact rule");
-  t = "prefix:\xe2\x80\x83\n"; /* only an em space: empty after normalization */
-  expect_refused(t, strlen(t), TA_EPARSE, 1, "empty prefix rule");
-  t = "word:fine\r\nword:two tokens\r\n";
-  expect_refused(t, strlen(t), TA_EPARSE, 2, "one token");
-  t = "kill all\n"; /* a bare rule is a word rule */
-  expect_refused(t, strlen(t), TA_EPARSE, 1, "one token");
-  t = "word:c++\n";
-  expect_refused(t, strlen(t), TA_EPARSE, 1, "one token");
-  t = "ok\n# fine\nphrase:!!! ...\n";
-  expect_refused(t, strlen(t), TA_EPARSE, 3, "no letters or digits");
-  t = "ok\n\xff\xfe\n";
-  expect_refused(t, strlen(t), TA_EUTF8, 2, "invalid UTF-8");
-  t = "# comment \xc3\n"; /* invalid UTF-8 in a comment is refused too: the file is UTF-8 */
-  expect_refused(t, strlen(t), TA_EUTF8, 1, "invalid UTF-8");
   t = "a\nb\nc\0d\n";
   expect_refused(t, 8, TA_EPARSE, 3, "NUL");
   t = "word:ok\nexact:ok2"; /* last line without a line end */
@@ -113,6 +143,11 @@ static void test_parse_errors(void **state) {
   assert_int_equal(flt_compile(NULL, 0, NULL, NULL), TA_EINVAL);
 }
 
+static const verdict_t accepted[] = {
+    {"alpha", FLT_WORD},         {"bare", FLT_WORD},          {"x beta gamma y", FLT_PHRASE},
+    {"delta force", FLT_PREFIX}, {"epsilon zeta", FLT_EXACT}, {"gamma beta", KEPT},
+};
+
 static void test_syntax_accepted(void **state) {
   (void)state;
   /* BOM, CRLF, blanks, indented comments, case-insensitive kind names, blanks around ':' */
@@ -129,126 +164,125 @@ static void test_syntax_accepted(void **state) {
   assert_int_equal(flt_rule_count(rs), 5);
   assert_int_equal(strlen(info.version_hex), 16);
   assert_true(info.text_len > 0 && memcmp(info.text, "\xef\xbb\xbf# starter", 12) == 0);
-  expect_blocked(rs, "alpha", FLT_WORD);
-  expect_blocked(rs, "bare", FLT_WORD);
-  expect_blocked(rs, "x beta gamma y", FLT_PHRASE);
-  expect_blocked(rs, "delta force", FLT_PREFIX);
-  expect_blocked(rs, "epsilon zeta", FLT_EXACT);
-  expect_kept(rs, "gamma beta");
+  expect_verdicts(rs, accepted, N_OF(accepted));
   flt_ruleset_free(rs);
   flt_ruleset_free(NULL);
 }
 
+static const verdict_t by_kind[] = {
+    /* word: whole tokens only */
+    {"ass hat", FLT_WORD},
+    {"big ass", FLT_WORD},
+    {"big-ass-hat", FLT_WORD},
+    {"(ass)", FLT_WORD},
+    {"class", KEPT},
+    {"assassin", KEPT},
+    {"bass guitar", KEPT},
+    {"as s", KEPT},
+    /* phrase: consecutive tokens, any separators */
+    {"how to kill all humans", FLT_PHRASE},
+    {"kill-all", FLT_PHRASE},
+    {"kill kill all", FLT_PHRASE},
+    {"kill them all", KEPT},
+    {"skill all", KEPT},
+    {"kill alligator", KEPT},
+    {"all kill", KEPT},
+    {"kill", KEPT},
+    /* prefix: bytewise on the key */
+    {"how to make a bomb", FLT_PREFIX},
+    {"how to make a b", FLT_PREFIX},
+    {"how to make a", KEPT},
+    {"so how to make a bomb", KEPT},
+    /* exact: the whole key */
+    {"drugs", FLT_EXACT},
+    {"drugs store", KEPT},
+    {"drug", KEPT},
+};
+
+static const verdict_t overlapping[] = {
+    {"bad word", FLT_EXACT},
+    {"bad words", FLT_PREFIX},
+    {"a bad word", FLT_WORD},
+};
+
+static const verdict_t covering[] = {
+    {"y x z", FLT_PHRASE}, {"a b d", FLT_PHRASE}, {"z a c", FLT_PHRASE}, {"a a b c", FLT_PHRASE},
+    {"a b", KEPT},         {"a d c", KEPT},       {"abx", FLT_PREFIX},   {"abcdef", FLT_PREFIX},
+    {"q", FLT_PREFIX},     {"a", KEPT},
+};
+
 static void test_kinds(void **state) {
   (void)state;
-  flt_ruleset_t *rs = compile_ok(
-      "word:ass\nphrase:kill all\nprefix:how to make a b\n"
-      "exact:drugs\n");
-  /* word: whole tokens only */
-  expect_blocked(rs, "ass hat", FLT_WORD);
-  expect_blocked(rs, "big ass", FLT_WORD);
-  expect_blocked(rs, "big-ass-hat", FLT_WORD);
-  expect_blocked(rs, "(ass)", FLT_WORD);
-  expect_kept(rs, "class");
-  expect_kept(rs, "assassin");
-  expect_kept(rs, "bass guitar");
-  expect_kept(rs, "as s");
-  /* phrase: consecutive tokens, any separators */
-  expect_blocked(rs, "how to kill all humans", FLT_PHRASE);
-  expect_blocked(rs, "kill-all", FLT_PHRASE);
-  expect_blocked(rs, "kill kill all", FLT_PHRASE);
-  expect_kept(rs, "kill them all");
-  expect_kept(rs, "skill all");
-  expect_kept(rs, "kill alligator");
-  expect_kept(rs, "all kill");
-  expect_kept(rs, "kill");
-  /* prefix: bytewise on the key */
-  expect_blocked(rs, "how to make a bomb", FLT_PREFIX);
-  expect_blocked(rs, "how to make a b", FLT_PREFIX);
-  expect_kept(rs, "how to make a");
-  expect_kept(rs, "so how to make a bomb");
-  /* exact: the whole key */
-  expect_blocked(rs, "drugs", FLT_EXACT);
-  expect_kept(rs, "drugs store");
-  expect_kept(rs, "drug");
-  flt_ruleset_free(rs);
+  check_rules("word:ass\nphrase:kill all\nprefix:how to make a b\nexact:drugs\n", by_kind,
+              N_OF(by_kind));
 
   /* kinds overlapping on one key count once, under exact, prefix, word, phrase in that order */
-  rs = compile_ok("exact:bad word\nprefix:bad\nword:word\nphrase:bad word\n");
-  expect_blocked(rs, "bad word", FLT_EXACT);
-  expect_blocked(rs, "bad words", FLT_PREFIX);
-  expect_blocked(rs, "a bad word", FLT_WORD);
-  flt_ruleset_free(rs);
-  rs = compile_ok("phrase:bad word\nword:word\n");
-  expect_blocked(rs, "bad word", FLT_WORD);
-  flt_ruleset_free(rs);
+  check_rules("exact:bad word\nprefix:bad\nword:word\nphrase:bad word\n", overlapping,
+              N_OF(overlapping));
+  check_rules("phrase:bad word\nword:word\n", (const verdict_t[]){{"bad word", FLT_WORD}}, 1);
 
   /* one-token phrases, repeated first tokens, prefixes that cover others */
-  rs = compile_ok(
+  flt_ruleset_t *rs = compile_ok(
       "phrase:x\nphrase:a b c\nphrase:a c\nphrase:a b d\nprefix:abc\nprefix:ab\n"
       "prefix:abcd\nprefix:q\n");
   flt_info_t info;
   assert_int_equal(flt_get_info(rs, &info), 0);
   assert_int_equal(info.rules[FLT_PREFIX], 2); /* ab covers abc and abcd */
   assert_int_equal(info.rules[FLT_PHRASE], 4);
-  expect_blocked(rs, "y x z", FLT_PHRASE);
-  expect_blocked(rs, "a b d", FLT_PHRASE);
-  expect_blocked(rs, "z a c", FLT_PHRASE);
-  expect_blocked(rs, "a a b c", FLT_PHRASE);
-  expect_kept(rs, "a b");
-  expect_kept(rs, "a d c");
-  expect_blocked(rs, "abx", FLT_PREFIX);
-  expect_blocked(rs, "abcdef", FLT_PREFIX);
-  expect_blocked(rs, "q", FLT_PREFIX);
-  expect_kept(rs, "a");
+  expect_verdicts(rs, covering, N_OF(covering));
   flt_ruleset_free(rs);
 }
 
+static const verdict_t evasions[] = {
+    /* case, accents, full-width, extra and exotic spaces */
+    {"ASS hat", FLT_WORD},
+    {"\xc3\x80ss hat", FLT_WORD},                           /* Àss */
+    {"a\xcc\x81ss hat", FLT_WORD},                          /* a + U+0301 */
+    {"\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93 hat", FLT_WORD}, /* ａｓｓ */
+    {"\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3", FLT_WORD},     /* ＡＳＳ */
+    {"  KILL \t\xe2\x80\x83 ALL  ", FLT_PHRASE},
+    {"Kíll Åll", FLT_PHRASE},
+    {" DRUGS ", FLT_EXACT},
+    {"Dr\xc3\xbcgs", FLT_EXACT}, /* Drügs */
+    {"BOMB    Making", FLT_PREFIX},
+    {"CAFE au lait", FLT_WORD},
+    {"Caf\xc3\xa9", FLT_WORD},
+    /* digits: full-width digits fold to ASCII; a longer number is another token */
+    {"answer 42", FLT_WORD},
+    {"answer \xef\xbc\x94\xef\xbc\x92", FLT_WORD}, /* ４２ */
+    {"answer 420", KEPT},
+    {"x42", KEPT},
+    /* Unicode letters: a run of CJK letters is one token; Devanagari marks stay inside a token */
+    {"学 中文", FLT_WORD},
+    {"中文!", FLT_WORD},
+    {"中文学", KEPT},
+    {"\xe0\xa4\x95\xe0\xa4\xbf\xe0\xa4\xa4\xe0\xa4\xbe\xe0\xa4\xac", KEPT}, /* किताब */
+    {"\xe0\xa4\x95 \xe0\xa4\xac", FLT_WORD},                                /* क ब */
+    /* token boundaries */
+    {"class", KEPT},
+    {"passage", KEPT},
+    {"ass.", FLT_WORD},
+    {"x_ass", FLT_WORD}, /* '_' is punctuation, not a letter */
+};
+
+static const verdict_t odd_rules[] = {
+    {"ass", FLT_WORD},
+    {"kill all", FLT_PHRASE},
+    {"drugs", FLT_EXACT},
+    {"bombs", FLT_PREFIX},
+};
+
 static void test_evasion(void **state) {
   (void)state;
-  flt_ruleset_t *rs = compile_ok(
+  check_rules(
       "word:ass\nphrase:kill all\nexact:drugs\nprefix:bomb m\n"
-      "word:café\nword:42\nword:中文\nword:क\n");
-  /* case, accents, full-width, extra and exotic spaces */
-  expect_blocked(rs, "ASS hat", FLT_WORD);
-  expect_blocked(rs, "\xc3\x80ss hat", FLT_WORD);                           /* Àss */
-  expect_blocked(rs, "a\xcc\x81ss hat", FLT_WORD);                          /* a + U+0301 */
-  expect_blocked(rs, "\xef\xbd\x81\xef\xbd\x93\xef\xbd\x93 hat", FLT_WORD); /* ａｓｓ */
-  expect_blocked(rs, "\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3", FLT_WORD);     /* ＡＳＳ */
-  expect_blocked(rs, "  KILL \t\xe2\x80\x83 ALL  ", FLT_PHRASE);
-  expect_blocked(rs, "Kíll Åll", FLT_PHRASE);
-  expect_blocked(rs, " DRUGS ", FLT_EXACT);
-  expect_blocked(rs, "Dr\xc3\xbcgs", FLT_EXACT); /* Drügs */
-  expect_blocked(rs, "BOMB    Making", FLT_PREFIX);
-  expect_blocked(rs, "CAFE au lait", FLT_WORD);
-  expect_blocked(rs, "Caf\xc3\xa9", FLT_WORD);
-  /* digits: full-width digits fold to ASCII; a longer number is another token */
-  expect_blocked(rs, "answer 42", FLT_WORD);
-  expect_blocked(rs, "answer \xef\xbc\x94\xef\xbc\x92", FLT_WORD); /* ４２ */
-  expect_kept(rs, "answer 420");
-  expect_kept(rs, "x42");
-  /* Unicode letters: a run of CJK letters is one token; Devanagari marks stay inside a token */
-  expect_blocked(rs, "学 中文", FLT_WORD);
-  expect_blocked(rs, "中文!", FLT_WORD);
-  expect_kept(rs, "中文学");
-  expect_kept(rs, "\xe0\xa4\x95\xe0\xa4\xbf\xe0\xa4\xa4\xe0\xa4\xbe\xe0\xa4\xac"); /* किताब */
-  expect_blocked(rs, "\xe0\xa4\x95 \xe0\xa4\xac", FLT_WORD);                       /* क ब */
-  /* token boundaries */
-  expect_kept(rs, "class");
-  expect_kept(rs, "passage");
-  expect_blocked(rs, "ass.", FLT_WORD);
-  expect_blocked(rs, "x_ass", FLT_WORD); /* '_' is punctuation, not a letter */
-  flt_ruleset_free(rs);
-
+      "word:café\nword:42\nword:中文\nword:क\n",
+      evasions, N_OF(evasions));
   /* rules themselves written with case, accents, full-width and odd spacing */
-  rs = compile_ok(
+  check_rules(
       "word:\xef\xbc\xa1\xef\xbc\xb3\xef\xbc\xb3\nphrase:  KILL \t ALL  \n"
-      "exact:DR\xc3\x9cGS\nprefix:  B\xc3\xb3mb  \n");
-  expect_blocked(rs, "ass", FLT_WORD);
-  expect_blocked(rs, "kill all", FLT_PHRASE);
-  expect_blocked(rs, "drugs", FLT_EXACT);
-  expect_blocked(rs, "bombs", FLT_PREFIX);
-  flt_ruleset_free(rs);
+      "exact:DR\xc3\x9cGS\nprefix:  B\xc3\xb3mb  \n",
+      odd_rules, N_OF(odd_rules));
 }
 
 static void test_version(void **state) {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "trie_int.h"
+#include "../trie/trie_test_util.h" /* tu_fix_crcs */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,29 +41,11 @@ static void ask(const trie_reader_t *r, const char *p, size_t len) {
   trie_lookup_filtered(r, p, len, 5, keep_none, NULL, hits, &nh);
 }
 
-/* Rewrites the CRCs of every in-bounds section and of the header. 0 when the header is sane
- * enough to do so. */
-static int fix_crcs(uint8_t *img, size_t len) {
-  if (len < TRIE_HDR_FIXED) return -1;
-  uint32_t nsect = trie__load_u32(img + 20);
-  uint32_t hsize = trie__load_u32(img + 16);
-  if (nsect > TRIE_MAX_SECTIONS || hsize != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4 ||
-      hsize > len)
-    return -1;
-  for (uint32_t i = 0; i < nsect; i++) {
-    uint8_t *e = img + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
-    uint64_t off = trie__load_u64(e + 8), l = trie__load_u64(e + 16);
-    if (off <= len && l <= len - off) trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
-  }
-  trie__store_u32(img + hsize - 4, trie__crc32c(0, img, hsize - 4));
-  return 0;
-}
-
 static void run(const uint8_t *data, size_t size, int fix) {
   uint8_t *copy = malloc(size ? size : 1);
   if (copy == NULL) return;
   if (size) memcpy(copy, data, size);
-  if (fix && fix_crcs(copy, size) != 0) {
+  if (fix && tu_fix_crcs(copy, size) != 0) {
     free(copy);
     return;
   }

@@ -5,7 +5,9 @@
 - Server: runs the real typeahead-serve on a free port (--listen 127.0.0.1:0, port read from its
   "listening on" log line), optionally under a wrapper such as valgrind;
 - get / raw: one HTTP request with http.client, or raw bytes over a socket;
-- msgpack_decode: a small msgpack decoder, enough for the answers of /search.
+- msgpack_decode: a small msgpack decoder, enough for the answers of /search;
+- ServerCase: a unittest.TestCase that runs servers for its tests and prints the end of their
+  logs when a test fails; server_args: the command line of the server tests.
 """
 import http.client
 import os
@@ -17,8 +19,11 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import bin_args  # noqa: E402  (tests/bin_args.py)
 
 WORDS = ("new york times weather news map maps car cars cat cats dog dogs game games free "
          "online music video movie movies how to make best cheap hotel hotels flight flights "
@@ -30,9 +35,8 @@ UNICODE = ["Café de Flore", "café crème", "CAFE noir", "münchen hauptbahnhof
            "São Paulo", "smörgåsbord", "Ωmega", "ﬁnance", "Ａｍａｚｏｎ", "tab\there", "x  y   z"]
 
 
-def make_freq(path, n=3000, seed=7):
-    """Writes query<TAB>count lines; returns the list of queries written."""
-    rnd = random.Random(seed)
+def random_queries(rnd, n):
+    """n distinct queries of one to four WORDS, drawn with rnd (a random.Random)."""
     seen = set()
     queries = []
     while len(queries) < n:
@@ -40,12 +44,21 @@ def make_freq(path, n=3000, seed=7):
         if q not in seen:
             seen.add(q)
             queries.append(q)
-    queries += UNICODE
+    return queries
+
+
+def zipf_count(i):
+    """The count of the i-th query of a generated list: Zipf-like with many ties (binned), as
+    real lists have."""
+    return max(1, int(100000 / (1 + i % 997)) // 10 * 10)
+
+
+def make_freq(path, n=3000, seed=7):
+    """Writes query<TAB>count lines; returns the list of queries written."""
+    queries = random_queries(random.Random(seed), n) + UNICODE
     with open(path, "w", encoding="utf-8") as f:
         for i, q in enumerate(queries):
-            # Zipf-like counts with many ties (binned), as real lists have.
-            count = max(1, int(100000 / (1 + i % 997)) // 10 * 10)
-            f.write("%s\t%d\n" % (q.replace("\t", " "), count))
+            f.write("%s\t%d\n" % (q.replace("\t", " "), zipf_count(i)))
     return queries
 
 
@@ -82,6 +95,8 @@ class Server:
             time.sleep(0.05)
         if self.port is None:
             self.proc.kill()
+            self.proc.wait()
+            self.log.close()
             raise RuntimeError("server did not start:\n" + self.text())
 
     def text(self):
@@ -104,13 +119,13 @@ class Server:
         self.log.close()
         return rc
 
-    def finish(self, checker, name="server", tail=4000):
-        """For a finally block: kills the server if it still runs, and prints the end of its
-        log if a check failed."""
+    def kill(self):
+        """For tearDownClass: kills the server if it still runs (a test that stops it checks
+        its exit status)."""
         if self.proc.poll() is None:
             self.proc.kill()
-        if checker.failures:
-            print("---- %s log ----\n" % name + self.text()[-tail:])
+            self.proc.wait()
+        self.log.close()
 
     def conn(self, timeout=30):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -131,19 +146,31 @@ class Server:
         s = socket.create_connection(("127.0.0.1", self.port))
         s.settimeout(wait)
         s.sendall(data)
-        out = b""
-        try:
-            while True:
-                if expect is not None and count_responses(out) >= expect:
-                    break
-                d = s.recv(65536)
-                if not d:
-                    break
-                out += d
-        except socket.timeout:
-            pass
+        out = recv_while(s, lambda out: expect is None or count_responses(out) < expect)
         s.close()
         return out
+
+    def metric(self, name):
+        """The value of the /metrics line `name value` (a float), None when there is none."""
+        for line in self.get("/metrics")[2].decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        return None
+
+
+def recv_while(s, more, size=65536):
+    """What s receives while more(what it received so far) holds, until the peer closes or the
+    socket times out."""
+    out = bytearray()
+    try:
+        while more(out):
+            d = s.recv(size)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        pass
+    return bytes(out)
 
 
 def recv_until_close(s):
@@ -262,22 +289,39 @@ def _mp_map(b, i, n):
     return out, i
 
 
-class Checker:
-    """Collects failures so one run reports all of them; exit status 1 when any."""
+class ServerCase(unittest.TestCase):
+    """A TestCase against running servers, started by serve() (in setUpClass) and killed by
+    tearDownClass if still running: when one of its tests fails, the end of the log of every
+    server in servers ({name: (Server, characters)}) is printed."""
 
-    def __init__(self):
-        self.failures = []
-        self.checks = 0
+    servers = {}
 
-    def check(self, cond, what):
-        self.checks += 1
-        if not cond:
-            self.failures.append(what)
-            print("FAIL:", what, flush=True)
+    @classmethod
+    def serve(cls, name, *args, tail=4000, **kwargs):
+        """Server(*args, **kwargs), for the tests of this class; `tail`: how much of its log a
+        failure prints."""
+        srv = Server(*args, **kwargs)
+        cls.servers = dict(cls.servers, **{name: (srv, tail)})
+        return srv
 
-    def eq(self, got, want, what):
-        self.check(got == want, "%s: got %r, want %r" % (what, got, want))
+    @classmethod
+    def tearDownClass(cls):
+        for srv, _ in cls.servers.values():
+            srv.kill()
 
-    def done(self, name):
-        print("%s: %d checks, %d failures" % (name, self.checks, len(self.failures)))
-        sys.exit(1 if self.failures else 0)
+    def run(self, result=None):
+        bad = len(result.failures) + len(result.errors) if result is not None else 0
+        result = super().run(result)
+        if result is not None and len(result.failures) + len(result.errors) > bad:
+            for name, (srv, tail) in self.servers.items():
+                print("---- %s log ----\n" % name + srv.text()[-tail:], flush=True)
+        return result
+
+
+def server_args(query_required=False):
+    """The parser of what tests/server/CMakeLists.txt passes to every server test: --serve,
+    --build and --query (typeahead-query, when it is built). Add the script's own options, then
+    parse_known_args: the rest is unittest's."""
+    if query_required:
+        return bin_args.parser("serve", "build", "query")
+    return bin_args.parser("serve", "build", optional=("query",))

@@ -5,8 +5,10 @@ libevhtp quirk workarounds, admin, hot swap triggers, 503 without a trie, SIGTER
 Answers are checked against two references: a Python model of the builder's ranking on the
 prefixes only ASCII keys can match (always), and typeahead-query on every prefix (--query).
 With --wrapper (e.g. valgrind) the same checks run on fewer prefixes.
+
+usage: test_http.py --serve PATH --build PATH [--query PATH] [--wrapper CMD] [--prefixes N]
+                    [--skip REASON] [unittest arguments]
 """
-import argparse
 import json
 import os
 import shlex
@@ -17,36 +19,41 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import (Checker, Server, build_trie, make_freq, msgpack_decode, prefixes_of,
-                        recv_until_close, split_responses)
+from serve_util import (ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
+                        prefixes_of, recv_until_close, recv_while, server_args,
+                        split_responses)
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--serve", required=True)
-ap.add_argument("--build", required=True)
-ap.add_argument("--query", help="typeahead-query, to compare every answer with")
-ap.add_argument("--wrapper", default="", help="command prefix for the server (valgrind ...)")
-ap.add_argument("--prefixes", type=int, default=300)
-ap.add_argument("--skip", default="", help="reason to skip this run (printed), e.g. under ASan")
-args = ap.parse_args()
-if args.skip:
-    print("SKIP:", args.skip)
-    sys.exit(77)
-
-C = Checker()
-wrapper = shlex.split(args.wrapper)
-slow = bool(wrapper)
-work = tempfile.mkdtemp(prefix="ta-serve-test-")
-freq = os.path.join(work, "freq.tsv")
-trie = os.path.join(work, "current.trie")
-queries = make_freq(freq)
-build_trie(args.build, freq, trie, k=10)
-token_file = os.path.join(work, "token")
-with open(token_file, "w") as f:
-    f.write("s3cret-token\n")
+ARGS = None  # the command line (parsed in __main__)
+WRAPPER = []  # command prefix for the server (--wrapper)
+SLOW = False  # under a wrapper: fewer prefixes, longer waits
+N_PREFIXES = 0  # prefixes whose answers are compared
 ORIGIN = "https://app.example.test"
+WORK = FREQ = TRIE = TOKEN_FILE = None
+QUERIES = []
+MODEL = {}
+# First letters of keys the model cannot compute (non-ASCII entries): not modelled.
+UNMODELLED = set("cmsnftax")
+
+
+def setUpModule():
+    global WORK, FREQ, TRIE, TOKEN_FILE, QUERIES, MODEL
+    WORK = tempfile.mkdtemp(prefix="ta-serve-test-")
+    FREQ = os.path.join(WORK, "freq.tsv")
+    TRIE = os.path.join(WORK, "current.trie")
+    QUERIES = make_freq(FREQ)
+    build_trie(ARGS.build, FREQ, TRIE, k=10)
+    TOKEN_FILE = os.path.join(WORK, "token")
+    with open(TOKEN_FILE, "w") as f:
+        f.write("s3cret-token\n")
+    MODEL = ascii_model()
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 def qs(prefix, plus=False):
@@ -70,18 +77,13 @@ def parse_body(hdrs, body):
 # ---- The Python model of typeahead-build --freq for ASCII keys ------------------------------
 def ascii_model():
     entries = {}
-    with open(freq, encoding="utf-8") as f:
+    with open(FREQ, encoding="utf-8") as f:
         for line in f:
             q, _, c = line.rstrip("\n").rpartition("\t")
             key = " ".join(q.lower().split())
             if key.isascii():
                 entries[key] = (q, int(c))
     return entries
-
-
-MODEL = ascii_model()
-# First letters of keys the model cannot compute (non-ASCII entries): not modelled.
-UNMODELLED = set("cmsnftax")
 
 
 def model_answer(prefix, k):
@@ -92,7 +94,7 @@ def model_answer(prefix, k):
 
 
 def query_answer(prefix, k):
-    out = subprocess.run([args.query, trie, prefix, "-k", str(k)], capture_output=True,
+    out = subprocess.run([ARGS.query, TRIE, prefix, "-k", str(k)], capture_output=True,
                          check=True).stdout.decode("utf-8")
     rows = []
     for line in out.splitlines():
@@ -102,398 +104,463 @@ def query_answer(prefix, k):
     return rows
 
 
-srv = Server(args.serve, trie, ["--threads", "2", "--admin-token-file", token_file,
-                                "--cors-origin", ORIGIN, "--cache-max-age", "123"],
-             wrapper=wrapper)
-try:
-    # ---- Answers: JSON and msgpack, equal to the references ---------------------------------
-    n_prefixes = 40 if slow else args.prefixes
-    compared = modelled = 0
-    for i, prefix in enumerate(prefixes_of(queries, n_prefixes)):
-        k = None if i % 3 == 0 else 1 + i % 10
-        want_k = 5 if k is None else k
-        st, h, body = search(srv, prefix, k, plus=(i % 2 == 0))
-        C.eq(st, 200, "GET /search q=%r k=%r status" % (prefix, k))
-        if st != 200:
-            continue
-        got = parse_body(h, body)
-        C.eq(got.get("q"), prefix, "q echoed as received (decoded) for %r" % prefix)
-        rows = [(s["text"], float(s["score"])) for s in got["suggestions"]]
-        st2, h2, body2 = search(srv, prefix, k, msgpack=True)
-        C.eq(h2.get("content-type"), "application/msgpack", "msgpack content type")
-        mp = parse_body(h2, body2)
-        C.eq(mp.get("q"), prefix, "msgpack q for %r" % prefix)
-        C.eq([(s["text"], float(s["score"])) for s in mp["suggestions"]], rows,
-             "msgpack answer equals the JSON one for %r" % prefix)
-        norm = " ".join(prefix.lower().split())
-        if prefix.isascii() and (not norm or norm[0] not in UNMODELLED):
-            C.eq(rows, model_answer(prefix, want_k), "answer for %r k=%d (model)" % (prefix,
-                                                                                   want_k))
-            modelled += 1
-        if args.query:
-            C.eq(rows, query_answer(prefix, want_k), "answer for %r k=%d (typeahead-query)" %
-                 (prefix, want_k))
-            compared += 1
-    C.check(modelled >= n_prefixes // 4, "enough prefixes checked against the model (%d)" %
-            modelled)
-    print("answers: %d prefixes, %d against the model, %d against typeahead-query" %
-          (n_prefixes, modelled, compared))
+def wait_for(pred, secs):
+    end = time.time() + secs
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
 
-    # Scores: integers print without a decimal point.
-    st, h, body = search(srv, "g")
-    C.check(b'"score":' in body and b'.0,' not in body and b'.0}' not in body,
-            "integral scores have no decimal point: %r" % body[:200])
+
+class Serve(ServerCase):
+    """One server (two workers, an admin token, CORS, max-age 123) through every check. The
+    tests run in the order of their numbers: the later ones swap its trie and stop it."""
+
+    etag = None  # the JSON ETag of /search?q=new (test_03)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.serve("server", ARGS.serve, TRIE,
+                            ["--threads", "2", "--admin-token-file", TOKEN_FILE,
+                             "--cors-origin", ORIGIN, "--cache-max-age", "123"],
+                            wrapper=WRAPPER, tail=6000)
+
+    # ---- Answers: JSON and msgpack, equal to the references ---------------------------------
+    def test_01_answers(self):
+        srv = self.srv
+        compared = modelled = 0
+        for i, prefix in enumerate(prefixes_of(QUERIES, N_PREFIXES)):
+            k = None if i % 3 == 0 else 1 + i % 10
+            want_k = 5 if k is None else k
+            with self.subTest(prefix=prefix, k=k):
+                st, h, body = search(srv, prefix, k, plus=(i % 2 == 0))
+                self.assertEqual(st, 200, "GET /search q=%r k=%r status" % (prefix, k))
+                got = parse_body(h, body)
+                self.assertEqual(got.get("q"), prefix,
+                                 "q echoed as received (decoded) for %r" % prefix)
+                rows = [(s["text"], float(s["score"])) for s in got["suggestions"]]
+                st2, h2, body2 = search(srv, prefix, k, msgpack=True)
+                self.assertEqual(h2.get("content-type"), "application/msgpack",
+                                 "msgpack content type")
+                mp = parse_body(h2, body2)
+                self.assertEqual(mp.get("q"), prefix, "msgpack q for %r" % prefix)
+                self.assertEqual([(s["text"], float(s["score"])) for s in mp["suggestions"]],
+                                 rows, "msgpack answer equals the JSON one for %r" % prefix)
+                norm = " ".join(prefix.lower().split())
+                if prefix.isascii() and (not norm or norm[0] not in UNMODELLED):
+                    modelled += 1
+                    self.assertEqual(rows, model_answer(prefix, want_k),
+                                     "answer for %r k=%d (model)" % (prefix, want_k))
+                if ARGS.query:
+                    compared += 1
+                    self.assertEqual(rows, query_answer(prefix, want_k),
+                                     "answer for %r k=%d (typeahead-query)" % (prefix, want_k))
+        self.assertGreaterEqual(modelled, N_PREFIXES // 4,
+                                "enough prefixes checked against the model (%d)" % modelled)
+        print("answers: %d prefixes, %d against the model, %d against typeahead-query" %
+              (N_PREFIXES, modelled, compared))
+
+    def test_02_integral_scores(self):
+        # Scores: integers print without a decimal point.
+        st, h, body = search(self.srv, "g")
+        self.assertTrue(b'"score":' in body and b'.0,' not in body and b'.0}' not in body,
+                        "integral scores have no decimal point: %r" % body[:200])
 
     # ---- Headers ----------------------------------------------------------------------------
-    st, h, body = search(srv, "new")
-    C.eq(h.get("content-type"), "application/json; charset=utf-8", "JSON content type")
-    C.eq(h.get("cache-control"), "public, max-age=123", "Cache-Control")
-    C.eq(h.get("vary"), "Accept", "Vary")
-    C.eq(h.get("access-control-allow-origin"), ORIGIN, "CORS origin")
-    etag = h.get("etag", "")
-    C.check(etag.startswith('"') and etag.endswith('"') and len(etag) > 4, "ETag %r" % etag)
-    st, hm, _ = search(srv, "new", msgpack=True)
-    C.check(hm.get("etag") not in (None, etag), "msgpack ETag differs from the JSON one")
+    def test_03_headers(self):
+        st, h, body = search(self.srv, "new")
+        etag = type(self).etag = h.get("etag", "")
+        self.assertEqual(h.get("content-type"), "application/json; charset=utf-8",
+                         "JSON content type")
+        self.assertEqual(h.get("cache-control"), "public, max-age=123", "Cache-Control")
+        self.assertEqual(h.get("vary"), "Accept", "Vary")
+        self.assertEqual(h.get("access-control-allow-origin"), ORIGIN, "CORS origin")
+        self.assertTrue(etag.startswith('"') and etag.endswith('"') and len(etag) > 4,
+                        "ETag %r" % etag)
+        st, hm, _ = search(self.srv, "new", msgpack=True)
+        self.assertNotIn(hm.get("etag"), (None, etag), "msgpack ETag differs from the JSON one")
 
-    # ETag / If-None-Match
-    for inm in (etag, "W/" + etag, '"nope", ' + etag, "*"):
-        st, h304, b304 = search(srv, "new", headers={"If-None-Match": inm})
-        C.eq((st, b304), (304, b""), "If-None-Match %r gives 304 without a body" % inm)
-        C.eq(h304.get("etag"), etag, "304 carries the ETag")
-        C.eq(h304.get("cache-control"), "public, max-age=123", "304 carries Cache-Control")
-    st, _, _ = search(srv, "new", headers={"If-None-Match": '"other-etag"'})
-    C.eq(st, 200, "a different ETag gives 200")
+    def test_04_if_none_match(self):
+        etag = self.etag
+        for inm in (etag, "W/" + etag, '"nope", ' + etag, "*"):
+            with self.subTest(if_none_match=inm):
+                st, h304, b304 = search(self.srv, "new", headers={"If-None-Match": inm})
+                self.assertEqual((st, b304), (304, b""),
+                                 "If-None-Match %r gives 304 without a body" % inm)
+                self.assertEqual(h304.get("etag"), etag, "304 carries the ETag")
+                self.assertEqual(h304.get("cache-control"), "public, max-age=123",
+                                 "304 carries Cache-Control")
+        st, _, _ = search(self.srv, "new", headers={"If-None-Match": '"other-etag"'})
+        self.assertEqual(st, 200, "a different ETag gives 200")
 
-    # CORS preflight
-    st, h, body = srv.get("/search?q=a", {"Origin": ORIGIN,
-                                          "Access-Control-Request-Method": "GET"},
-                          method="OPTIONS")
-    C.eq(st, 204, "OPTIONS preflight status")
-    C.eq(h.get("access-control-allow-origin"), ORIGIN, "preflight allow-origin")
-    C.check("GET" in h.get("access-control-allow-methods", ""), "preflight allow-methods")
+    def test_05_cors_preflight(self):
+        st, h, body = self.srv.get("/search?q=a", {"Origin": ORIGIN,
+                                                   "Access-Control-Request-Method": "GET"},
+                                   method="OPTIONS")
+        self.assertEqual(st, 204, "OPTIONS preflight status")
+        self.assertEqual(h.get("access-control-allow-origin"), ORIGIN, "preflight allow-origin")
+        self.assertIn("GET", h.get("access-control-allow-methods", ""), "preflight allow-methods")
 
-    # '+' is a space, %20 too; %00 is a byte of q that normalization drops.
-    a = parse_body(*search(srv, "new york", plus=True)[1:])
-    b = parse_body(*search(srv, "new york")[1:])
-    C.eq(a, b, "q=new+york equals q=new%20york")
-    C.eq(a["q"], "new york", "'+' decoded to a space in q")
-    st, h, body = srv.get("/search?q=%00ne")
-    C.eq(st, 200, "q with %00: status")
-    if st == 200:
+    def test_06_q_decoding_and_escaping(self):
+        # '+' is a space, %20 too; %00 is a byte of q that normalization drops.
+        srv = self.srv
+        a = parse_body(*search(srv, "new york", plus=True)[1:])
+        b = parse_body(*search(srv, "new york")[1:])
+        self.assertEqual(a, b, "q=new+york equals q=new%20york")
+        self.assertEqual(a["q"], "new york", "'+' decoded to a space in q")
+        st, h, body = srv.get("/search?q=%00ne")
+        self.assertEqual(st, 200, "q with %00: status")
         got = parse_body(h, body)
-        C.eq(got["q"], "\x00ne", "q with %00 echoed")
-        C.eq(got["suggestions"], parse_body(*search(srv, "ne")[1:])["suggestions"],
-             "a NUL in q is dropped by normalization")
-        C.check(b"\\u0000" in body, "NUL escaped as \\u0000 in JSON")
-    st, h, body = srv.get("/search?q=" + qs('a"b\\c\x01\x1f\t'))
-    C.eq(st, 200, "q with quote, backslash, controls")
-    C.eq(json.loads(body)["q"], 'a"b\\c\x01\x1f\t', "JSON escaping round-trips q")
-    C.check(b"\\u0001" in body and b"\\u001f" in body, "controls escaped as \\u00XX")
+        self.assertEqual(got["q"], "\x00ne", "q with %00 echoed")
+        self.assertEqual(got["suggestions"], parse_body(*search(srv, "ne")[1:])["suggestions"],
+                         "a NUL in q is dropped by normalization")
+        self.assertIn(b"\\u0000", body, "NUL escaped as \\u0000 in JSON")
+        st, h, body = srv.get("/search?q=" + qs('a"b\\c\x01\x1f\t'))
+        self.assertEqual(st, 200, "q with quote, backslash, controls")
+        self.assertEqual(json.loads(body)["q"], 'a"b\\c\x01\x1f\t', "JSON escaping round-trips q")
+        self.assertTrue(b"\\u0001" in body and b"\\u001f" in body,
+                        "controls escaped as \\u00XX")
 
     # ---- Errors -----------------------------------------------------------------------------
-    def err(path, want, what, method="GET", headers=None):
-        st, h, body = srv.get(path, headers, method=method)
-        C.eq(st, want, what)
-        try:
-            msg = json.loads(body)["error"] if method != "HEAD" else "head"
-        except Exception:
-            msg = None
-        C.check(isinstance(msg, str) and msg, "%s: JSON {\"error\":...} body, got %r" %
-                (what, body[:100]))
-        if method != "HEAD":
-            C.eq(h.get("content-type"), "application/json; charset=utf-8", what + " type")
+    def err(self, path, want, what, method="GET", headers=None):
+        """The error answer to one request: status want, a JSON {"error": ...} body."""
+        st, h, body = self.srv.get(path, headers, method=method)
+        with self.subTest(what):
+            self.assertEqual(st, want, what)
+            try:
+                msg = json.loads(body)["error"] if method != "HEAD" else "head"
+            except Exception:
+                msg = None
+            self.assertTrue(isinstance(msg, str) and msg, "%s: JSON {\"error\":...} body, got %r"
+                            % (what, body[:100]))
+            if method != "HEAD":
+                self.assertEqual(h.get("content-type"), "application/json; charset=utf-8",
+                                 what + " type")
         return h
 
-    err("/search", 400, "no q")
-    err("/search?k=3", 400, "k but no q")
-    err("/search?q=%ff", 400, "invalid UTF-8")
-    err("/search?q=%c3%28", 400, "invalid UTF-8 sequence")
-    err("/search?q=%ed%a0%80", 400, "UTF-8 surrogate")
-    err("/search?q=%ZZ", 400, "%ZZ")
-    err("/search?q=ab%2", 400, "truncated percent escape")
-    for k in ("0", "-1", "abc", "", "99999", "11", "1.5", "+3", "0x3"):
-        err("/search?q=a&k=" + k, 400, "k=%s" % k)
-    st, _, _ = srv.get("/search?q=a&k=10")
-    C.eq(st, 200, "k = the trie's k is fine")
-    err("/search?q=" + "a" * 1025, 414, "q of 1025 bytes")
-    err("/search?q=" + qs("é" * 512 + "a"), 414, "q of 1025 bytes, percent-encoded UTF-8")
-    st, _, _ = srv.get("/search?q=" + "a" * 1024)
-    C.eq(st, 200, "q of 1024 bytes")
-    st, _, _ = srv.get("/search?q=" + qs("é" * 512))
-    C.eq(st, 200, "q of 1024 bytes of UTF-8")
-    for p in ("/nope", "/searchx?q=a", "/search/?q=a", "/searc", "/healthzz", "/metrics/x",
-              "//search?q=a", "/admin"):
-        err(p, 404, "unknown path %s" % p)
-    h = err("/search?q=a", 405, "POST /search", method="POST", headers={"Content-Length": "0"})
-    C.check("GET" in h.get("allow", ""), "405 carries Allow")
-    err("/healthz", 405, "DELETE /healthz", method="DELETE")
-    err("/metrics", 405, "PUT /metrics", method="PUT", headers={"Content-Length": "0"})
+    def test_07_errors(self):
+        srv = self.srv
+        self.err("/search", 400, "no q")
+        self.err("/search?k=3", 400, "k but no q")
+        self.err("/search?q=%ff", 400, "invalid UTF-8")
+        self.err("/search?q=%c3%28", 400, "invalid UTF-8 sequence")
+        self.err("/search?q=%ed%a0%80", 400, "UTF-8 surrogate")
+        self.err("/search?q=%ZZ", 400, "%ZZ")
+        self.err("/search?q=ab%2", 400, "truncated percent escape")
+        for k in ("0", "-1", "abc", "", "99999", "11", "1.5", "+3", "0x3"):
+            self.err("/search?q=a&k=" + k, 400, "k=%s" % k)
+        st, _, _ = srv.get("/search?q=a&k=10")
+        self.assertEqual(st, 200, "k = the trie's k is fine")
+        self.err("/search?q=" + "a" * 1025, 414, "q of 1025 bytes")
+        self.err("/search?q=" + qs("é" * 512 + "a"), 414, "q of 1025 bytes, percent-encoded UTF-8")
+        st, _, _ = srv.get("/search?q=" + "a" * 1024)
+        self.assertEqual(st, 200, "q of 1024 bytes")
+        st, _, _ = srv.get("/search?q=" + qs("é" * 512))
+        self.assertEqual(st, 200, "q of 1024 bytes of UTF-8")
+        for p in ("/nope", "/searchx?q=a", "/search/?q=a", "/searc", "/healthzz", "/metrics/x",
+                  "//search?q=a", "/admin"):
+            self.err(p, 404, "unknown path %s" % p)
+        h = self.err("/search?q=a", 405, "POST /search", method="POST",
+                     headers={"Content-Length": "0"})
+        self.assertIn("GET", h.get("allow", ""), "405 carries Allow")
+        self.err("/healthz", 405, "DELETE /healthz", method="DELETE")
+        self.err("/metrics", 405, "PUT /metrics", method="PUT", headers={"Content-Length": "0"})
 
     # ---- HEAD: headers only (libevhtp would send the body) ----------------------------------
-    st, hg, bg = srv.get("/search?q=new")
-    raw = srv.raw(b"HEAD /search?q=new HTTP/1.1\r\nHost: t\r\n\r\n"
-                  b"GET /search?q=new HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=2)
-    resp = split_responses(raw, head_requests=(0,))
-    C.eq([r[0] for r in resp], [200, 200], "HEAD then GET on one connection")
-    if len(resp) == 2:
-        C.eq(resp[0][1].get("content-length"), str(len(bg)), "HEAD Content-Length = GET's")
-        C.eq(resp[0][2], b"", "HEAD has no body")
-        C.eq(resp[1][2], bg, "the GET after a HEAD is intact")
+    def test_08_head(self):
+        st, hg, bg = self.srv.get("/search?q=new")
+        raw = self.srv.raw(b"HEAD /search?q=new HTTP/1.1\r\nHost: t\r\n\r\n"
+                           b"GET /search?q=new HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=2)
+        resp = split_responses(raw, head_requests=(0,))
+        self.assertEqual([r[0] for r in resp], [200, 200], "HEAD then GET on one connection")
+        self.assertEqual(resp[0][1].get("content-length"), str(len(bg)),
+                         "HEAD Content-Length = GET's")
+        self.assertEqual(resp[0][2], b"", "HEAD has no body")
+        self.assertEqual(resp[1][2], bg, "the GET after a HEAD is intact")
 
     # ---- Connection handling: close, HTTP/1.0, HTTP/1.0 keep-alive --------------------------
-    out = srv.raw(b"GET /search?q=ne HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", wait=10)
-    C.check(out.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in out and
-            len(split_responses(out)) == 1, "HTTP/1.1 Connection: close is honoured")
-    out = srv.raw(b"GET /search?q=ne HTTP/1.0\r\n\r\n", wait=10)
-    C.check(out.startswith(b"HTTP/1.0 200 ") and len(split_responses(out)) == 1,
-            "HTTP/1.0 closes after the answer")
-    out = srv.raw(b"GET /search?q=ne HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-                  b"GET /search?q=ga HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", wait=10,
-                  expect=2)
-    C.eq([r[0] for r in split_responses(out)], [200, 200], "HTTP/1.0 keep-alive")
+    def test_09_connection_handling(self):
+        srv = self.srv
+        out = srv.raw(b"GET /search?q=ne HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                      wait=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 ") and b"Connection: close" in out and
+                        len(split_responses(out)) == 1, "HTTP/1.1 Connection: close is honoured")
+        out = srv.raw(b"GET /search?q=ne HTTP/1.0\r\n\r\n", wait=10)
+        self.assertTrue(out.startswith(b"HTTP/1.0 200 ") and len(split_responses(out)) == 1,
+                        "HTTP/1.0 closes after the answer")
+        out = srv.raw(b"GET /search?q=ne HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                      b"GET /search?q=ga HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", wait=10,
+                      expect=2)
+        self.assertEqual([r[0] for r in split_responses(out)], [200, 200], "HTTP/1.0 keep-alive")
 
     # ---- Hostile requests (raw sockets); the server keeps answering after each -------------
-    def alive(what):
-        st, _, _ = srv.get("/healthz")
-        C.eq(st, 200, "server answers after " + what)
+    def alive(self, what):
+        st, _, _ = self.srv.get("/healthz")
+        self.assertEqual(st, 200, "server answers after " + what)
 
-    out = srv.raw(b"GET /search?q=" + b"a" * 10240 + b" HTTP/1.1\r\nHost: t\r\n\r\n", wait=10)
-    C.check(out.startswith(b"HTTP/1.1 414 "), "10 KB URI gives 414: %r" % out[:60])
-    C.check(b"Connection: close" in out, "10 KB URI: connection closed cleanly")
-    alive("a 10 KB URI")
-    out = srv.raw(b"GET /search?q=" + b"a" * 7990 + b" HTTP/1.1\r\nHost: t\r\n\r\n", wait=10)
-    C.check(out.startswith(b"HTTP/1.1 414 "), "8 KB URI (q too long) gives 414: %r" % out[:60])
-    alive("an 8 KB URI")
-    out = srv.raw(b"GET /search?q=a HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
-                  wait=10)
-    C.check(out.startswith(b"HTTP/1.1 431 "), "9 KB header gives 431: %r" % out[:60])
-    alive("a 9 KB header")
-    out = srv.raw(b"GET /search?q=a HTTP/1.1\r\n" + b"X-A: 1234567890\r\n" * 3000 + b"\r\n",
-                  wait=10)
-    C.check(out.startswith(b"HTTP/1.1 431 "), "48 KB header block gives 431: %r" % out[:60])
-    alive("a 48 KB header block")
-    for junk in (b"\x00\x01\x02garbage\r\n\r\n", b"get /search?q=a HTTP/1.1\r\n\r\n",
-                 b"GET /search?q=a\r\n\r\n", b"GET  HTTP/1.1\r\n\r\n",
-                 b"GET /search?q=\x01\xff HTTP/1.1\r\n\r\n"):
-        out = srv.raw(junk, wait=10)
-        C.check(out.startswith(b"HTTP/1.1 400 "), "malformed %r gives 400: %r" %
-                (junk[:20], out[:40]))
-        alive("malformed request %r" % junk[:20])
-    out = srv.raw(b"FOO /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=1)
-    C.check(out.startswith(b"HTTP/1.1 405 "), "unknown method gives 405: %r" % out[:40])
-    out = srv.raw(b"GET /search?q=%ff%fe HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=1)
-    C.check(out.startswith(b"HTTP/1.1 400 "), "raw invalid UTF-8 gives 400")
+    def test_10_hostile_requests(self):
+        srv = self.srv
+        out = srv.raw(b"GET /search?q=" + b"a" * 10240 + b" HTTP/1.1\r\nHost: t\r\n\r\n", wait=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 414 "), "10 KB URI gives 414: %r" % out[:60])
+        self.assertIn(b"Connection: close", out, "10 KB URI: connection closed cleanly")
+        self.alive("a 10 KB URI")
+        out = srv.raw(b"GET /search?q=" + b"a" * 7990 + b" HTTP/1.1\r\nHost: t\r\n\r\n", wait=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 414 "),
+                        "8 KB URI (q too long) gives 414: %r" % out[:60])
+        self.alive("an 8 KB URI")
+        out = srv.raw(b"GET /search?q=a HTTP/1.1\r\nHost: t\r\nX-Big: " + b"b" * 9000 +
+                      b"\r\n\r\n", wait=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 431 "), "9 KB header gives 431: %r" % out[:60])
+        self.alive("a 9 KB header")
+        out = srv.raw(b"GET /search?q=a HTTP/1.1\r\n" + b"X-A: 1234567890\r\n" * 3000 + b"\r\n",
+                      wait=10)
+        self.assertTrue(out.startswith(b"HTTP/1.1 431 "),
+                        "48 KB header block gives 431: %r" % out[:60])
+        self.alive("a 48 KB header block")
+        for junk in (b"\x00\x01\x02garbage\r\n\r\n", b"get /search?q=a HTTP/1.1\r\n\r\n",
+                     b"GET /search?q=a\r\n\r\n", b"GET  HTTP/1.1\r\n\r\n",
+                     b"GET /search?q=\x01\xff HTTP/1.1\r\n\r\n"):
+            with self.subTest(junk=junk):
+                out = srv.raw(junk, wait=10)
+                self.assertTrue(out.startswith(b"HTTP/1.1 400 "), "malformed %r gives 400: %r" %
+                                (junk[:20], out[:40]))
+                self.alive("malformed request %r" % junk[:20])
+        out = srv.raw(b"FOO /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=1)
+        self.assertTrue(out.startswith(b"HTTP/1.1 405 "), "unknown method gives 405: %r" % out[:40])
+        out = srv.raw(b"GET /search?q=%ff%fe HTTP/1.1\r\nHost: t\r\n\r\n", wait=10, expect=1)
+        self.assertTrue(out.startswith(b"HTTP/1.1 400 "), "raw invalid UTF-8 gives 400")
 
-    # Half-sent request: others are served meanwhile, then it completes.
-    half = socket.create_connection(("127.0.0.1", srv.port))
-    half.sendall(b"GET /search?q=ne HTTP/1.1\r\nHost: t\r\n")
-    time.sleep(0.3)
-    st, _, _ = srv.get("/search?q=new")
-    C.eq(st, 200, "served while another request is half-sent")
-    half.settimeout(10 if not slow else 60)
-    half.sendall(b"\r\n")
-    data = b""
-    try:
-        while b"}" not in data:
-            d = half.recv(65536)
-            if not d:
-                break
-            data += d
-    except socket.timeout:
-        pass
-    half.close()
-    C.check(data.startswith(b"HTTP/1.1 200 "), "the half-sent request is answered once whole")
+    def test_11_half_sent_request(self):
+        # Half-sent request: others are served meanwhile, then it completes.
+        half = socket.create_connection(("127.0.0.1", self.srv.port))
+        half.sendall(b"GET /search?q=ne HTTP/1.1\r\nHost: t\r\n")
+        time.sleep(0.3)
+        st, _, _ = self.srv.get("/search?q=new")
+        self.assertEqual(st, 200, "served while another request is half-sent")
+        half.settimeout(10 if not SLOW else 60)
+        half.sendall(b"\r\n")
+        data = recv_while(half, lambda data: b"}" not in data)
+        half.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "),
+                        "the half-sent request is answered once whole")
 
-    # Pipelined requests: several in one write, all answered, in order.
-    reqs = [("ne", 200), ("ga", 200), ("zz%ff", 400), ("ca", 200), ("new y", 200)]
-    blob = b"".join(b"GET /search?q=%s HTTP/1.1\r\nHost: t\r\n\r\n" %
-                    (qs(p).encode() if "%" not in p else p.encode()) for p, _ in reqs)
-    blob += b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
-    # Other endpoints interleaved: /healthz first, /metrics in the middle.
-    blob = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + blob
-    reqs = [("", 200)] + reqs
-    mid = blob.index(b"GET /search?q=ca")
-    blob = blob[:mid] + b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n" + blob[mid:]
-    reqs.insert(4, ("", 200))
-    out = srv.raw(blob, wait=15, expect=len(reqs) + 1)
-    resp = split_responses(out)
-    C.eq([r[0] for r in resp], [s for _, s in reqs] + [200], "pipelined statuses in order")
-    for (p, s), r in zip(reqs, resp):
-        if not p:
-            continue
-        if s == 200:
-            C.eq(json.loads(r[2])["q"], p, "pipelined answer order (%r)" % p)
-    # Pipelined in several small writes.
-    s = socket.create_connection(("127.0.0.1", srv.port))
-    s.settimeout(15)
-    for i in range(0, len(blob), 7):
-        s.sendall(blob[i:i + 7])
-    out = b""
-    try:
-        while len(split_responses(out)) < len(reqs) + 1:
-            d = s.recv(65536)
-            if not d:
-                break
-            out += d
-    except socket.timeout:
-        pass
-    s.close()
-    C.eq([r[0] for r in split_responses(out)], [s for _, s in reqs] + [200],
-         "pipelined requests sent 7 bytes at a time")
-    alive("pipelining")
+    def test_12_pipelining(self):
+        # Pipelined requests: several in one write, all answered, in order.
+        srv = self.srv
+        reqs = [("ne", 200), ("ga", 200), ("zz%ff", 400), ("ca", 200), ("new y", 200)]
+        blob = b"".join(b"GET /search?q=%s HTTP/1.1\r\nHost: t\r\n\r\n" %
+                        (qs(p).encode() if "%" not in p else p.encode()) for p, _ in reqs)
+        blob += b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+        # Other endpoints interleaved: /healthz first, /metrics in the middle.
+        blob = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + blob
+        reqs = [("", 200)] + reqs
+        mid = blob.index(b"GET /search?q=ca")
+        blob = blob[:mid] + b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n" + blob[mid:]
+        reqs.insert(4, ("", 200))
+        out = srv.raw(blob, wait=15, expect=len(reqs) + 1)
+        resp = split_responses(out)
+        self.assertEqual([r[0] for r in resp], [s for _, s in reqs] + [200],
+                         "pipelined statuses in order")
+        for (p, s), r in zip(reqs, resp):
+            if not p:
+                continue
+            if s == 200:
+                self.assertEqual(json.loads(r[2])["q"], p, "pipelined answer order (%r)" % p)
+        # Pipelined in several small writes.
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(15)
+        for i in range(0, len(blob), 7):
+            s.sendall(blob[i:i + 7])
+        out = recv_while(s, lambda out: len(split_responses(out)) < len(reqs) + 1)
+        s.close()
+        self.assertEqual([r[0] for r in split_responses(out)], [s for _, s in reqs] + [200],
+                         "pipelined requests sent 7 bytes at a time")
+        self.alive("pipelining")
 
     # ---- /healthz, /metrics, / ---------------------------------------------------------------
-    st, h, body = srv.get("/healthz")
-    hz = json.loads(body)
-    C.eq(st, 200, "healthz")
-    C.check(hz.get("trie") and hz["trie"]["version"] in etag, "healthz trie version in ETag")
-    C.check("version" in hz.get("filters", {}), "healthz names the filter version")
-    C.eq(hz["trie"]["k"], 10, "healthz trie k")
-    st, h, body = srv.get("/metrics")
-    text = body.decode()
-    C.eq(st, 200, "metrics")
-    C.check(h.get("content-type", "").startswith("text/plain"), "metrics content type")
-    for needle in ('typeahead_requests_total{endpoint="search",code="200"}',
-                   'typeahead_requests_total{endpoint="search",code="400"}',
-                   'typeahead_requests_total{endpoint="search",code="414"}',
-                   'typeahead_requests_total{endpoint="other",code="404"}',
-                   'typeahead_request_duration_seconds_bucket{endpoint="search",le="+Inf"}',
-                   "typeahead_trie_age_seconds", "typeahead_trie_loaded_age_seconds",
-                   'typeahead_reloads_total{result="failed"}', "typeahead_filter_hits_total",
-                   "typeahead_gate_rejects_total"):
-        C.check(needle in text, "metrics has %s" % needle)
-    for line in text.splitlines():
-        if line.startswith('typeahead_requests_total{endpoint="search",code="200"}'):
-            C.check(int(line.split()[-1]) >= n_prefixes, "search 200 count: " + line)
-        if line.startswith("typeahead_gate_rejects_total "):
-            C.check(int(line.split()[-1]) >= 8, "gate rejects counted: " + line)
-    st, h, body = srv.get("/")
-    C.eq(st, 200, "demo page")
-    C.check(h.get("content-type", "").startswith("text/html") and b"<" in body, "demo is HTML")
+    def test_13_healthz_metrics_demo(self):
+        srv = self.srv
+        st, h, body = srv.get("/healthz")
+        hz = json.loads(body)
+        self.assertEqual(st, 200, "healthz")
+        self.assertTrue(hz.get("trie") and hz["trie"]["version"] in self.etag,
+                        "healthz trie version in ETag")
+        self.assertIn("version", hz.get("filters", {}), "healthz names the filter version")
+        self.assertEqual(hz["trie"]["k"], 10, "healthz trie k")
+        st, h, body = srv.get("/metrics")
+        text = body.decode()
+        self.assertEqual(st, 200, "metrics")
+        self.assertTrue(h.get("content-type", "").startswith("text/plain"),
+                        "metrics content type")
+        for needle in ('typeahead_requests_total{endpoint="search",code="200"}',
+                       'typeahead_requests_total{endpoint="search",code="400"}',
+                       'typeahead_requests_total{endpoint="search",code="414"}',
+                       'typeahead_requests_total{endpoint="other",code="404"}',
+                       'typeahead_request_duration_seconds_bucket{endpoint="search",le="+Inf"}',
+                       "typeahead_trie_age_seconds", "typeahead_trie_loaded_age_seconds",
+                       'typeahead_reloads_total{result="failed"}', "typeahead_filter_hits_total",
+                       "typeahead_gate_rejects_total"):
+            with self.subTest(needle=needle):
+                self.assertIn(needle, text, "metrics has %s" % needle)
+        for line in text.splitlines():
+            if line.startswith('typeahead_requests_total{endpoint="search",code="200"}'):
+                self.assertGreaterEqual(int(line.split()[-1]), N_PREFIXES,
+                                        "search 200 count: " + line)
+            if line.startswith("typeahead_gate_rejects_total "):
+                self.assertGreaterEqual(int(line.split()[-1]), 8, "gate rejects counted: " + line)
+        st, h, body = srv.get("/")
+        self.assertEqual(st, 200, "demo page")
+        self.assertTrue(h.get("content-type", "").startswith("text/html") and b"<" in body,
+                        "demo is HTML")
 
     # ---- Admin -------------------------------------------------------------------------------
-    auth = {"Authorization": "Bearer s3cret-token"}
-    st, h, _ = srv.get("/admin/reload", method="POST")
-    C.eq(st, 401, "admin without a token")
-    C.check("Bearer" in h.get("www-authenticate", ""), "401 names the Bearer scheme")
-    st, _, _ = srv.get("/admin/reload", {"Authorization": "Bearer s3cret-tokeX"}, method="POST")
-    C.eq(st, 401, "admin with a wrong token")
-    st, _, _ = srv.get("/admin/reload", {"Authorization": "Bearer s3cret-token-longer"},
-                       method="POST")
-    C.eq(st, 401, "admin with a longer token")
-    st, _, body = srv.get("/admin/reload", auth, method="POST")
-    C.eq(st, 200, "admin reload with the token")
-    C.eq(json.loads(body).get("reloaded"), True, "admin reload body")
-    st, h, _ = srv.get("/admin/reload", auth)
-    C.eq(st, 405, "GET /admin/reload")
-    st, _, _ = srv.get("/admin/nothing", auth)
-    C.eq(st, 404, "unknown admin path")
+    def test_14_admin(self):
+        srv = self.srv
+        auth = {"Authorization": "Bearer s3cret-token"}
+        st, h, _ = srv.get("/admin/reload", method="POST")
+        self.assertEqual(st, 401, "admin without a token")
+        self.assertIn("Bearer", h.get("www-authenticate", ""), "401 names the Bearer scheme")
+        st, _, _ = srv.get("/admin/reload", {"Authorization": "Bearer s3cret-tokeX"},
+                           method="POST")
+        self.assertEqual(st, 401, "admin with a wrong token")
+        st, _, _ = srv.get("/admin/reload", {"Authorization": "Bearer s3cret-token-longer"},
+                           method="POST")
+        self.assertEqual(st, 401, "admin with a longer token")
+        st, _, body = srv.get("/admin/reload", auth, method="POST")
+        self.assertEqual(st, 200, "admin reload with the token")
+        self.assertEqual(json.loads(body).get("reloaded"), True, "admin reload body")
+        st, h, _ = srv.get("/admin/reload", auth)
+        self.assertEqual(st, 405, "GET /admin/reload")
+        st, _, _ = srv.get("/admin/nothing", auth)
+        self.assertEqual(st, 404, "unknown admin path")
 
     # ---- Hot swap triggers: rename + watcher, SIGHUP, corrupt file refused ------------------
-    def answer(prefix):
-        st, h, body = search(srv, prefix, 3)
-        return [s["text"] for s in json.loads(body)["suggestions"]] if st == 200 else None
+    def test_15_hot_swap(self):
+        srv = self.srv
+        auth = {"Authorization": "Bearer s3cret-token"}
 
-    def wait_for(pred, secs):
-        end = time.time() + secs
-        while time.time() < end:
-            if pred():
-                return True
-            time.sleep(0.05)
-        return pred()
+        def answer(prefix):
+            st, h, body = search(srv, prefix, 3)
+            return [s["text"] for s in json.loads(body)["suggestions"]] if st == 200 else None
 
-    freq2 = os.path.join(work, "freq2.tsv")
-    with open(freq2, "w") as f:
-        f.write("zebra crossing\t100\nzebra\t50\nzeal\t10\n")
-    build_trie(args.build, freq2, os.path.join(work, "next.trie"))
-    C.eq(answer("zeb"), [], "before the swap: no zebra")
-    t0 = time.time()
-    os.rename(os.path.join(work, "next.trie"), trie)
-    C.check(wait_for(lambda: answer("zeb") == ["zebra crossing", "zebra"], 2.0 if not slow
-                     else 10.0), "a renamed-in trie is served within 2 s")
-    print("watcher picked up the new file in %.2fs" % (time.time() - t0))
-    st, h, _ = search(srv, "zeb")
-    C.check(h.get("etag") != etag, "the ETag changes with the trie")
+        freq2 = os.path.join(WORK, "freq2.tsv")
+        with open(freq2, "w") as f:
+            f.write("zebra crossing\t100\nzebra\t50\nzeal\t10\n")
+        build_trie(ARGS.build, freq2, os.path.join(WORK, "next.trie"))
+        self.assertEqual(answer("zeb"), [], "before the swap: no zebra")
+        t0 = time.time()
+        os.rename(os.path.join(WORK, "next.trie"), TRIE)
+        self.assertTrue(wait_for(lambda: answer("zeb") == ["zebra crossing", "zebra"],
+                                 2.0 if not SLOW else 10.0),
+                        "a renamed-in trie is served within 2 s")
+        print("watcher picked up the new file in %.2fs" % (time.time() - t0))
+        st, h, _ = search(srv, "zeb")
+        self.assertNotEqual(h.get("etag"), self.etag, "the ETag changes with the trie")
 
-    with open(trie, "rb") as f:
-        good = f.read()
-    bad = bytearray(good)
-    bad[len(bad) // 2] ^= 0x40
-    with open(os.path.join(work, "bad.trie"), "wb") as f:
-        f.write(bad)
+        with open(TRIE, "rb") as f:
+            good = f.read()
+        bad = bytearray(good)
+        bad[len(bad) // 2] ^= 0x40
+        with open(os.path.join(WORK, "bad.trie"), "wb") as f:
+            f.write(bad)
 
-    def failed_reloads():
-        text = srv.get("/metrics")[2].decode()
-        for line in text.splitlines():
-            if line.startswith('typeahead_reloads_total{result="failed"}'):
-                return int(line.split()[-1])
-        return -1
+        def failed_reloads():
+            text = srv.get("/metrics")[2].decode()
+            for line in text.splitlines():
+                if line.startswith('typeahead_reloads_total{result="failed"}'):
+                    return int(line.split()[-1])
+            return -1
 
-    f0 = failed_reloads()
-    os.rename(os.path.join(work, "bad.trie"), trie)
-    C.check(wait_for(lambda: failed_reloads() == f0 + 1, 3.0 if not slow else 15.0),
-            "a corrupt file is refused and counted")
-    C.eq(answer("zeb"), ["zebra crossing", "zebra"], "the old trie keeps serving")
-    st, _, body = srv.get("/admin/reload", auth, method="POST")
-    C.eq(st, 422, "admin reload of a corrupt file: 422")
-    C.check(b"refused" in body, "admin reload says why")
-    C.check("refused" in srv.text(), "the refusal is logged")
+        f0 = failed_reloads()
+        os.rename(os.path.join(WORK, "bad.trie"), TRIE)
+        self.assertTrue(wait_for(lambda: failed_reloads() == f0 + 1, 3.0 if not SLOW else 15.0),
+                        "a corrupt file is refused and counted")
+        self.assertEqual(answer("zeb"), ["zebra crossing", "zebra"], "the old trie keeps serving")
+        st, _, body = srv.get("/admin/reload", auth, method="POST")
+        self.assertEqual(st, 422, "admin reload of a corrupt file: 422")
+        self.assertIn(b"refused", body, "admin reload says why")
+        self.assertIn("refused", srv.text(), "the refusal is logged")
 
-    # SIGHUP: write the original trie in place of the corrupt one and signal at once.
-    build_trie(args.build, freq, os.path.join(work, "again.trie"))
-    os.rename(os.path.join(work, "again.trie"), trie)
-    srv.signal(signal.SIGHUP)
-    C.check(wait_for(lambda: answer("zeb") == [], 2.0 if not slow else 10.0),
-            "SIGHUP swaps the trie in")
-    st, _, _ = srv.get("/healthz")
-    C.eq(st, 200, "healthz after the swaps")
+        # SIGHUP: write the original trie in place of the corrupt one and signal at once.
+        build_trie(ARGS.build, FREQ, os.path.join(WORK, "again.trie"))
+        os.rename(os.path.join(WORK, "again.trie"), TRIE)
+        srv.signal(signal.SIGHUP)
+        self.assertTrue(wait_for(lambda: answer("zeb") == [], 2.0 if not SLOW else 10.0),
+                        "SIGHUP swaps the trie in")
+        st, _, _ = srv.get("/healthz")
+        self.assertEqual(st, 200, "healthz after the swaps")
 
     # ---- SIGTERM with an idle keep-alive connection open and a request half sent: the request
     # is answered with "Connection: close" (evhtp_request_set_keepalive(req, 0) is a no-op in
     # libevhtp 1.2.18) and its connection closed at once; drains, exits 0 -------------------
-    idle = srv.conn()
-    st, _, _ = srv.get("/healthz", conn=idle)
-    half = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-    half.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
-    time.sleep(0.5)
-    srv.signal(signal.SIGTERM)
-    time.sleep(0.5)
-    t0 = time.time()
-    half.sendall(b"\r\n")
-    out = recv_until_close(half)
-    half.close()
-    C.check(out.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in out,
-            "a request in flight at SIGTERM is answered with Connection: close")
-    C.check(time.time() - t0 < 4.0, "and its connection closed at once (%.1f s), not at the "
-            "drain deadline" % (time.time() - t0))
-    rc = srv.stop()
-    C.eq(rc, 0, "exit status after SIGTERM")
-    idle.close()
-finally:
-    srv.finish(C, tail=6000)
+    def test_16_sigterm(self):
+        srv = self.srv
+        idle = srv.conn()
+        st, _, _ = srv.get("/healthz", conn=idle)
+        half = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        half.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        time.sleep(0.5)
+        srv.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        t0 = time.time()
+        half.sendall(b"\r\n")
+        out = recv_until_close(half)
+        half.close()
+        took = time.time() - t0
+        rc = srv.stop()
+        idle.close()
+        self.assertTrue(out.startswith(b"HTTP/1.1 200 ") and b"\r\nConnection: close\r\n" in out,
+                        "a request in flight at SIGTERM is answered with Connection: close")
+        self.assertLess(took, 4.0, "and its connection closed at once (%.1f s), not at the "
+                        "drain deadline" % took)
+        self.assertEqual(rc, 0, "exit status after SIGTERM")
 
-# ---- Without a token file admin is off; without a trie: 503 until one appears --------------
-missing = os.path.join(work, "later.trie")
-srv2 = Server(args.serve, missing, wrapper=wrapper)
-try:
-    st, _, _ = srv2.get("/admin/reload", {"Authorization": "Bearer x"}, method="POST")
-    C.eq(st, 404, "admin endpoints are off without a token file")
-    st, _, body = srv2.get("/healthz")
-    C.eq(st, 503, "healthz without a trie")
-    C.eq(json.loads(body).get("trie"), None, "healthz says no trie")
-    st, _, _ = srv2.get("/search?q=a")
-    C.eq(st, 503, "search without a trie")
-    build_trie(args.build, freq, missing + ".tmp")
-    os.rename(missing + ".tmp", missing)
-    end = time.time() + (2.0 if not slow else 10.0)
-    while time.time() < end and srv2.get("/healthz")[0] != 200:
-        time.sleep(0.05)
-    C.eq(srv2.get("/healthz")[0], 200, "a trie that appears is served within 2 s")
-    C.eq(srv2.get("/search?q=a")[0], 200, "search once the trie is there")
-    srv2.signal(signal.SIGINT)
-    C.eq(srv2.stop(), 0, "exit status after SIGINT")
-finally:
-    srv2.finish(C, "server 2", tail=3000)
 
-shutil.rmtree(work, ignore_errors=True)
-C.done("test_http")
+class NoTokenNoTrie(ServerCase):
+    """Without a token file admin is off; without a trie: 503 until one appears (in order)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.missing = os.path.join(WORK, "later.trie")
+        cls.srv = cls.serve("server 2", ARGS.serve, cls.missing, wrapper=WRAPPER, tail=3000)
+
+    def test_1_admin_off(self):
+        st, _, _ = self.srv.get("/admin/reload", {"Authorization": "Bearer x"}, method="POST")
+        self.assertEqual(st, 404, "admin endpoints are off without a token file")
+
+    def test_2_503_without_a_trie(self):
+        st, _, body = self.srv.get("/healthz")
+        self.assertEqual(st, 503, "healthz without a trie")
+        self.assertEqual(json.loads(body).get("trie"), None, "healthz says no trie")
+        st, _, _ = self.srv.get("/search?q=a")
+        self.assertEqual(st, 503, "search without a trie")
+
+    def test_3_trie_appears(self):
+        srv2 = self.srv
+        build_trie(ARGS.build, FREQ, self.missing + ".tmp")
+        os.rename(self.missing + ".tmp", self.missing)
+        end = time.time() + (2.0 if not SLOW else 10.0)
+        while time.time() < end and srv2.get("/healthz")[0] != 200:
+            time.sleep(0.05)
+        self.assertEqual(srv2.get("/healthz")[0], 200, "a trie that appears is served within 2 s")
+        self.assertEqual(srv2.get("/search?q=a")[0], 200, "search once the trie is there")
+
+    def test_4_sigint(self):
+        self.srv.signal(signal.SIGINT)
+        self.assertEqual(self.srv.stop(), 0, "exit status after SIGINT")
+
+
+if __name__ == "__main__":
+    ap = server_args()  # --query: typeahead-query, to compare every answer with
+    ap.add_argument("--wrapper", default="", help="command prefix for the server (valgrind ...)")
+    ap.add_argument("--prefixes", type=int, default=300)
+    ap.add_argument("--skip", default="", help="reason to skip this run (printed), e.g. under ASan")
+    ARGS, rest = ap.parse_known_args()
+    if ARGS.skip:
+        print("SKIP:", ARGS.skip)
+        sys.exit(77)
+    WRAPPER = shlex.split(ARGS.wrapper)
+    SLOW = bool(WRAPPER)
+    N_PREFIXES = 40 if SLOW else ARGS.prefixes
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -7,10 +7,12 @@ test pins. The balance guard: once one worker has held more than max(2, total/8)
 above the other for a second, new connections go to the other, and its replies say
 "Connection: close" until the counts are back within that margin, each one counted in
 typeahead_connections_rebalanced_total; for one more second only to requests sent from a CPU
-other than the worker's, then to any. So connections from one CPU end up spread too. Clients that reconnect when told to lose no request.
+other than the worker's, then to any. So connections from one CPU end up spread too. Clients
+that reconnect when told to lose no request.
 Counts are read from typeahead_connections{worker} in /metrics.
+
+usage: test_placement.py --serve PATH --build PATH [--query PATH] [unittest arguments]
 """
-import argparse
 import os
 import re
 import shutil
@@ -19,27 +21,32 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import Checker, Server, build_trie, make_freq
+from serve_util import ServerCase, build_trie, make_freq, server_args  # noqa: E402
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--serve", required=True)
-ap.add_argument("--build", required=True)
-ap.add_argument("--query")
-args = ap.parse_args()
-
-C = Checker()
-work = tempfile.mkdtemp(prefix="ta-placement-test-")
-freq = os.path.join(work, "q.tsv")
-make_freq(freq)
-trie = os.path.join(work, "current.trie")
-build_trie(args.build, freq, trie)
+ARGS = None  # the command line (parsed in __main__)
+WORK = TRIE = None
 CPUS = sorted(os.sched_getaffinity(0))
+TWO_CPUS = len(CPUS) >= 2
 REQ = b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
 SETTLE = 0.2  # time for the server to see a client's close before the next step
 PATIENCE = 1.0  # how long an imbalance lasts before the guard acts (SRV_PLACE_PATIENCE_NS)
 # (then for PATIENCE more it closes only connections whose client sends from another CPU)
+
+
+def setUpModule():
+    global WORK, TRIE
+    WORK = tempfile.mkdtemp(prefix="ta-placement-test-")
+    freq = os.path.join(WORK, "q.tsv")
+    make_freq(freq)
+    TRIE = os.path.join(WORK, "current.trie")
+    build_trie(ARGS.build, freq, TRIE)
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 def margin(total):
@@ -97,44 +104,65 @@ def metrics(srv, cpu=CPUS[0]):
     return by_worker, rebalanced
 
 
-srv = Server(args.serve, trie, args=["--threads", "2"])
-try:
-    two_cpus = len(CPUS) >= 2
-    C.check(("connections placed by CPU" if two_cpus else "connections placed by hash")
-            in srv.text(), "the start line says how connections are placed")
+class Placement(ServerCase):
+    """One server with two workers. The tests run in the order of their numbers: the guard's
+    test starts from the connections the one before it left open."""
+
+    on0 = []  # connections made on CPUS[0] by test_2, still open
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, args=["--threads", "2"])
+
+    def test_1_start_line(self):
+        self.assertIn("connections placed by CPU" if TWO_CPUS else "connections placed by hash",
+                      self.srv.text(), "the start line says how connections are placed")
 
     # ---- By CPU: connections made alternately on two CPUs --------------------------------------
-    if two_cpus:
+    def test_2_by_cpu(self):
+        if not TWO_CPUS:
+            print("one CPU available: placement by CPU and the guard do not apply here; the "
+                  "kernel's hash places connections (tested below)")
+            return
+        srv = self.srv
         on0, on1 = [], []
+        type(self).on0 = on0
         for i in range(8):
             for cpu, held in ((CPUS[0], on0), (CPUS[1], on1)):
                 s, status, closes = on_cpu(cpu, lambda: connect_and_ask(srv.port))
-                C.check(status == b"HTTP/1.1 200 OK" and not closes,
-                        "connection %d from CPU %d answered and kept" % (i, cpu))
                 held.append(s)
+                self.assertTrue(status == b"HTTP/1.1 200 OK" and not closes,
+                                "connection %d from CPU %d answered and kept" % (i, cpu))
         by_worker, rebalanced = metrics(srv)
         # The metrics connection was made on CPUS[0] too.
-        C.eq(by_worker, {CPUS[0] % 2: 9, CPUS[1] % 2: 8},
-             "connections by worker: each on the worker of its CPU")
-        C.eq(rebalanced, 0, "no connection closed while the counts are balanced")
-
-        # ---- The guard: close the 8 made on CPUS[1]; the other worker now holds 8 to 0 -------
+        self.assertEqual(by_worker, {CPUS[0] % 2: 9, CPUS[1] % 2: 8},
+                         "connections by worker: each on the worker of its CPU")
+        self.assertEqual(rebalanced, 0, "no connection closed while the counts are balanced")
         for s in on1:
             s.close()
         time.sleep(SETTLE)
+
+    # ---- The guard: the 8 made on CPUS[1] closed; the other worker now holds 8 to 0 -----------
+    def test_3_guard(self):
+        if not TWO_CPUS:
+            return  # said by test_2
+        srv, on0 = self.srv, self.on0
+
         def ask_from(cpu, s):
             return on_cpu(cpu, lambda: (s.sendall(REQ), read_reply(s))[1])
         for s in on0[:2]:  # before the guard's patience is out: kept
-            C.eq(ask_from(CPUS[1], s), (b"HTTP/1.1 200 OK", False),
-                 "kept while the imbalance is new")
+            self.assertEqual(ask_from(CPUS[1], s), (b"HTTP/1.1 200 OK", False),
+                             "kept while the imbalance is new")
         time.sleep(PATIENCE + SETTLE)
         # Within the second second: a request sent from the worker's own CPU keeps its
         # connection, one sent from the other CPU closes it.
-        C.eq(ask_from(CPUS[0], on0[2]), (b"HTTP/1.1 200 OK", False),
-             "guard on: a connection whose client sends from the worker's CPU is kept")
-        C.eq(ask_from(CPUS[1], on0[3]), (b"HTTP/1.1 200 OK", True),
-             "guard on: a connection whose client sends from the other CPU is closed first")
-        C.eq(on0[3].recv(1), b"", "the server closes after Connection: close")
+        self.assertEqual(ask_from(CPUS[0], on0[2]), (b"HTTP/1.1 200 OK", False),
+                         "guard on: a connection whose client sends from the worker's CPU is "
+                         "kept")
+        self.assertEqual(ask_from(CPUS[1], on0[3]), (b"HTTP/1.1 200 OK", True),
+                         "guard on: a connection whose client sends from the other CPU is "
+                         "closed first")
+        self.assertEqual(on0[3].recv(1), b"", "the server closes after Connection: close")
         on0[3].close()
         closes_seen = 1
         time.sleep(PATIENCE + SETTLE)  # then any connection
@@ -145,111 +173,122 @@ try:
         for s in on0[:3] + on0[4:]:
             s.sendall(REQ)
             status, closes = read_reply(s)
-            C.eq(status, b"HTTP/1.1 200 OK", "request on the loaded worker answered")
+            self.assertEqual(status, b"HTTP/1.1 200 OK", "request on the loaded worker answered")
             if closes:
                 closes_seen += 1
-                C.eq(s.recv(1), b"", "the server closes after Connection: close")
+                self.assertEqual(s.recv(1), b"", "the server closes after Connection: close")
                 s.close()
                 time.sleep(SETTLE)
-        C.eq(closes_seen, want_closes, "replies with Connection: close until within the margin")
+        self.assertEqual(closes_seen, want_closes,
+                         "replies with Connection: close until within the margin")
         # Read from CPUS[1]: that connection goes to the other worker, and leaves the guard off.
         by_worker, rebalanced = metrics(srv, CPUS[1])
-        C.eq(by_worker, {CPUS[0] % 2: 8 - want_closes, CPUS[1] % 2: 1},
-             "connections by worker after the guard")
-        C.eq(rebalanced, want_closes, "typeahead_connections_rebalanced_total")
+        self.assertEqual(by_worker, {CPUS[0] % 2: 8 - want_closes, CPUS[1] % 2: 1},
+                         "connections by worker after the guard")
+        self.assertEqual(rebalanced, want_closes, "typeahead_connections_rebalanced_total")
         for s in on0:
             s.close()
         time.sleep(SETTLE)
-    else:
-        print("one CPU available: placement by CPU and the guard do not apply here; the kernel's"
-              " hash places connections (tested below)")
 
     # ---- One client CPU: the guard spreads its connections (the hash, on one CPU) --------------
-    _, rebalanced0 = metrics(srv)
-    held, closes_seen = [], 0
+    def test_4_one_client_cpu(self):
+        srv = self.srv
+        _, rebalanced0 = metrics(srv)
+        held, closes_seen = [], 0
 
-    def ask(i):
-        """A request on held[i]; told to go, reconnect (as a client does) and ask again."""
-        global closes_seen
-        while True:
-            if held[i] is None:
-                held[i] = on_cpu(CPUS[0], lambda: socket.create_connection(
-                    ("127.0.0.1", srv.port), timeout=30))
-            held[i].sendall(REQ)
-            status, closes = read_reply(held[i])
-            C.eq(status, b"HTTP/1.1 200 OK", "request on connection %d answered" % i)
-            if not closes:
-                return
-            closes_seen += 1
-            held[i].close()
-            held[i] = None
-            time.sleep(SETTLE)
-    for i in range(24):
-        held.append(None)
-        ask(i)
-    time.sleep(2 * PATIENCE + SETTLE)
-    for i in range(24):
-        ask(i)
-    by_worker, rebalanced = metrics(srv)
-    total = sum(by_worker.values())
-    C.eq(total, 25, "24 connections and the metrics one are open")
-    if two_cpus:
-        C.check(max(by_worker.values()) - min(by_worker.values()) <= margin(total) + 1,
-                "connections from one CPU spread over the workers: %r" % by_worker)
-    else:
-        C.check(min(by_worker.values()) > 0, "the hash gives both workers connections: %r"
-                % by_worker)
-    C.check(rebalanced - rebalanced0 >= closes_seen,
-            "every Connection: close the client saw is counted (%d, %d)"
-            % (rebalanced - rebalanced0, closes_seen))
-    for s in held:
-        s.close()
-    time.sleep(SETTLE)
+        def ask(i):
+            """A request on held[i]; told to go, reconnect (as a client does) and ask again."""
+            nonlocal closes_seen
+            while True:
+                if held[i] is None:
+                    held[i] = on_cpu(CPUS[0], lambda: socket.create_connection(
+                        ("127.0.0.1", srv.port), timeout=30))
+                held[i].sendall(REQ)
+                status, closes = read_reply(held[i])
+                self.assertEqual(status, b"HTTP/1.1 200 OK", "request on connection %d answered"
+                                 % i)
+                if not closes:
+                    return
+                closes_seen += 1
+                held[i].close()
+                held[i] = None
+                time.sleep(SETTLE)
+        for i in range(24):
+            held.append(None)
+            ask(i)
+        time.sleep(2 * PATIENCE + SETTLE)
+        for i in range(24):
+            ask(i)
+        by_worker, rebalanced = metrics(srv)
+        total = sum(by_worker.values())
+        self.assertEqual(total, 25, "24 connections and the metrics one are open")
+        if TWO_CPUS:
+            self.assertLessEqual(max(by_worker.values()) - min(by_worker.values()),
+                                 margin(total) + 1,
+                                 "connections from one CPU spread over the workers: %r"
+                                 % by_worker)
+        else:
+            self.assertGreater(min(by_worker.values()), 0,
+                               "the hash gives both workers connections: %r" % by_worker)
+        self.assertGreaterEqual(rebalanced - rebalanced0, closes_seen,
+                                "every Connection: close the client saw is counted (%d, %d)"
+                                % (rebalanced - rebalanced0, closes_seen))
+        for s in held:
+            s.close()
+        time.sleep(SETTLE)
 
     # ---- Under load from one CPU: every request answered, reconnecting when told -------------
-    failures, answered, told = [], [0], [0]
-    lock = threading.Lock()
+    def test_5_under_load(self):
+        srv = self.srv
+        failures, answered, told = [], [0], [0]
+        lock = threading.Lock()
 
-    def client(n_conns, seconds):
-        os.sched_setaffinity(0, {CPUS[0]})
-        conns = [None] * n_conns
-        end = time.time() + seconds
-        while time.time() < end:
-            for j in range(n_conns):
-                try:
-                    if conns[j] is None:
-                        conns[j] = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
-                    conns[j].sendall(b"GET /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n")
-                    status, closes = read_reply(conns[j])
-                    with lock:
-                        answered[0] += 1
-                        told[0] += closes
-                    if status != b"HTTP/1.1 200 OK":
-                        failures.append(status)
-                    if closes:
-                        conns[j].close()
+        def client(n_conns, seconds):
+            os.sched_setaffinity(0, {CPUS[0]})
+            conns = [None] * n_conns
+            end = time.time() + seconds
+            while time.time() < end:
+                for j in range(n_conns):
+                    try:
+                        if conns[j] is None:
+                            conns[j] = socket.create_connection(("127.0.0.1", srv.port),
+                                                                timeout=30)
+                        conns[j].sendall(b"GET /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n")
+                        status, closes = read_reply(conns[j])
+                        with lock:
+                            answered[0] += 1
+                            told[0] += closes
+                        if status != b"HTTP/1.1 200 OK":
+                            failures.append(status)
+                        if closes:
+                            conns[j].close()
+                            conns[j] = None
+                    except OSError as e:
+                        failures.append(repr(e))
                         conns[j] = None
-                except OSError as e:
-                    failures.append(repr(e))
-                    conns[j] = None
-        for s in conns:
-            if s is not None:
-                s.close()
-    # 32 connections from one CPU, for four times the guard's patience.
-    threads = [threading.Thread(target=client, args=(8, 4 * PATIENCE)) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    C.eq(failures, [], "no failed request under load")
-    print("under load: %d requests, %d answered with Connection: close" % (answered[0], told[0]))
-    if two_cpus:
-        C.check(told[0] > 0, "the guard moved connections under load")
-    time.sleep(SETTLE)
-    by_worker, _ = metrics(srv)
-    C.eq(sum(by_worker.values()), 1, "every connection closed is gone from the counts")
-    C.eq(srv.stop(), 0, "exit status after SIGTERM")
-finally:
-    srv.finish(C)
-shutil.rmtree(work, ignore_errors=True)
-C.done("test_placement")
+            for s in conns:
+                if s is not None:
+                    s.close()
+        # 32 connections from one CPU, for four times the guard's patience.
+        threads = [threading.Thread(target=client, args=(8, 4 * PATIENCE)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(failures, [], "no failed request under load")
+        print("under load: %d requests, %d answered with Connection: close" %
+              (answered[0], told[0]))
+        if TWO_CPUS:
+            self.assertGreater(told[0], 0, "the guard moved connections under load")
+        time.sleep(SETTLE)
+        by_worker, _ = metrics(srv)
+        self.assertEqual(sum(by_worker.values()), 1,
+                         "every connection closed is gone from the counts")
+
+    def test_6_exit_status(self):
+        self.assertEqual(self.srv.stop(), 0, "exit status after SIGTERM")
+
+
+if __name__ == "__main__":
+    ARGS, rest = server_args().parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

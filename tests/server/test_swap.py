@@ -4,8 +4,10 @@ over user-like prefixes when wrk is installed, else a pool of Python keep-alive 
 the trie file is replaced by rename 24 times, good and corrupt files mixed. Checks: no failed
 request and no socket error, every corrupt file refused and counted in /metrics, and the final
 answers are those of the last good file.
+
+usage: test_swap.py --serve PATH --build PATH [--query PATH] [--seconds S] [--swaps N]
+                    [unittest arguments]
 """
-import argparse
 import json
 import os
 import random
@@ -15,32 +17,40 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import Checker, Server, build_trie, make_freq, prefixes_of
+from serve_util import (ServerCase, build_trie, make_freq, prefixes_of,  # noqa: E402
+                        server_args)
 
-ap = argparse.ArgumentParser()
-ap.add_argument("--serve", required=True)
-ap.add_argument("--build", required=True)
-ap.add_argument("--query")
-ap.add_argument("--seconds", type=float, default=15)
-ap.add_argument("--swaps", type=int, default=24)
-args = ap.parse_args()
+ARGS = None  # the command line (parsed in __main__)
+WORK = TRIE = None
+GOOD = {}  # "a", "b" -> the bytes of a good trie file
+PREFIXES = []  # the prefixes of the load
+PROBE = []  # the prefixes whose answers are compared
 
-C = Checker()
-work = tempfile.mkdtemp(prefix="ta-swap-test-")
-trie = os.path.join(work, "current.trie")
-freq_a = os.path.join(work, "a.tsv")
-freq_b = os.path.join(work, "b.tsv")
-queries = make_freq(freq_a, n=3000, seed=1)
-make_freq(freq_b, n=3000, seed=2)
-good = {}
-for name, freq in (("a", freq_a), ("b", freq_b)):
-    path = os.path.join(work, name + ".trie")
-    build_trie(args.build, freq, path)
-    with open(path, "rb") as f:
-        good[name] = f.read()
+
+def setUpModule():
+    global WORK, TRIE, PREFIXES, PROBE
+    WORK = tempfile.mkdtemp(prefix="ta-swap-test-")
+    TRIE = os.path.join(WORK, "current.trie")
+    freq_a = os.path.join(WORK, "a.tsv")
+    freq_b = os.path.join(WORK, "b.tsv")
+    queries = make_freq(freq_a, n=3000, seed=1)
+    make_freq(freq_b, n=3000, seed=2)
+    for name, freq in (("a", freq_a), ("b", freq_b)):
+        path = os.path.join(WORK, name + ".trie")
+        build_trie(ARGS.build, freq, path)
+        with open(path, "rb") as f:
+            GOOD[name] = f.read()
+    install(GOOD["a"], "init")
+    PREFIXES = [p for p in prefixes_of(queries, 400) if p.strip()]
+    PROBE = PREFIXES[:25]
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
 
 
 def corrupt(kind, data, rnd):
@@ -57,34 +67,25 @@ def corrupt(kind, data, rnd):
 
 
 def install(data, tag):
-    tmp = os.path.join(work, "next-%s.tmp" % tag)
+    tmp = os.path.join(WORK, "next-%s.tmp" % tag)
     with open(tmp, "wb") as f:
         f.write(data)
-    os.rename(tmp, trie)
+    os.rename(tmp, TRIE)
 
 
-install(good["a"], "init")
-srv = Server(args.serve, trie, ["--threads", "2"])
-prefixes = [p for p in prefixes_of(queries, 400) if p.strip()]
-probe = prefixes[:25]
-
-
-def answers():
+def answers(srv):
     out = []
-    for p in probe:
+    for p in PROBE:
         st, _, body = srv.get("/search?q=%s&k=10" % urllib.parse.quote(p, safe=""))
         out.append(json.loads(body)["suggestions"] if st == 200 else st)
     return out
 
 
-def metric(name):
-    for line in srv.get("/metrics")[2].decode().splitlines():
-        if line.startswith(name + " "):
-            return int(float(line.split()[-1]))
-    return None
+def trie_version(srv):
+    return json.loads(srv.get("/healthz")[2])["trie"]["version"]
 
 
-def wait_version(want, secs=3.0):
+def wait_version(srv, want, secs=3.0):
     end = time.time() + secs
     while time.time() < end:
         st, _, body = srv.get("/healthz")
@@ -94,119 +95,149 @@ def wait_version(want, secs=3.0):
     return False
 
 
-try:
-    ans_a = answers()
-    ver_a = json.loads(srv.get("/healthz")[2])["trie"]["version"]
-    install(good["b"], "b0")
-    end = time.time() + 3
-    while time.time() < end and json.loads(srv.get("/healthz")[2])["trie"]["version"] == ver_a:
-        time.sleep(0.05)
-    ans_b = answers()
-    ver_b = json.loads(srv.get("/healthz")[2])["trie"]["version"]
-    C.check(ver_a != ver_b and ans_a != ans_b, "the two good tries answer differently")
+class Swap(ServerCase):
+    """One server (two workers). The tests run in the order of their numbers: the swaps under
+    load start from trie b, and their counts are checked after the load."""
 
-    # The swap plan: good and corrupt files alternate; the last one is good (b).
-    rnd = random.Random(5)
-    kinds = ["flip", "truncate", "empty", "garbage"]
-    plan = []
-    for i in range(args.swaps - 1):
-        plan.append(("good", "a" if i % 4 == 0 else "b") if i % 2 == 0 else
-                    ("bad", kinds[(i // 2) % len(kinds)]))
-    plan.append(("good", "b"))
-    n_bad = sum(1 for kind, _ in plan if kind == "bad")
-    failed0 = metric('typeahead_reloads_total{result="failed"}')
-    search0 = metric('typeahead_requests_total{endpoint="search",code="200"}')
-    ok0 = metric('typeahead_reloads_total{result="ok"}')
+    ans_b = ver_b = None  # the answers and version of trie b
+    plan = []  # the swaps: ("good", "a" or "b") or ("bad", kind of corruption)
+    counts0 = {}  # metrics before the swaps
 
-    load_result = {}
-    wrk = shutil.which("wrk")
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--threads", "2"])
 
-    def run_wrk():
-        script = os.path.join(work, "prefixes.lua")
-        with open(script, "w") as f:
-            f.write("local paths = {\n")
-            for p in prefixes:
-                f.write('  "/search?q=%s",\n' % urllib.parse.quote(p, safe=""))
-            f.write("}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n"
-                    "  return wrk.format(\"GET\", paths[i])\nend\n")
-        out = subprocess.run([wrk, "-t2", "-c32", "-d%ds" % int(args.seconds), "--latency",
-                              "-s", script, "http://127.0.0.1:%d" % srv.port],
-                             capture_output=True, text=True, timeout=args.seconds + 60)
-        load_result["text"] = out.stdout + out.stderr
+    def test_1_good_tries_differ(self):
+        srv = self.srv
+        ans_a = answers(srv)
+        ver_a = trie_version(srv)
+        install(GOOD["b"], "b0")
+        end = time.time() + 3
+        while time.time() < end and trie_version(srv) == ver_a:
+            time.sleep(0.05)
+        cls = type(self)
+        cls.ans_b = answers(srv)
+        cls.ver_b = trie_version(srv)
+        self.assertTrue(ver_a != self.ver_b and ans_a != self.ans_b,
+                        "the two good tries answer differently")
 
-    def run_python():
-        stop = time.time() + args.seconds
-        counts = {"ok": 0, "bad": 0, "errors": []}
-        lock = threading.Lock()
+    def test_2_swaps_under_load(self):
+        srv = self.srv
+        # The swap plan: good and corrupt files alternate; the last one is good (b).
+        rnd = random.Random(5)
+        kinds = ["flip", "truncate", "empty", "garbage"]
+        plan = type(self).plan = []
+        for i in range(ARGS.swaps - 1):
+            plan.append(("good", "a" if i % 4 == 0 else "b") if i % 2 == 0 else
+                        ("bad", kinds[(i // 2) % len(kinds)]))
+        plan.append(("good", "b"))
+        n_bad = sum(1 for kind, _ in plan if kind == "bad")
+        type(self).counts0 = {
+            "failed": srv.metric('typeahead_reloads_total{result="failed"}'),
+            "search": srv.metric('typeahead_requests_total{endpoint="search",code="200"}'),
+            "ok": srv.metric('typeahead_reloads_total{result="ok"}')}
 
-        def client(seed):
-            r = random.Random(seed)
-            conn = srv.conn(timeout=10)
-            while time.time() < stop:
-                p = r.choice(prefixes)
-                try:
-                    st, _, _ = srv.get("/search?q=" + urllib.parse.quote(p, safe=""),
-                                       conn=conn)
-                    with lock:
-                        counts["ok" if st == 200 else "bad"] += 1
-                except Exception as e:  # a socket error is a failure
-                    with lock:
-                        counts["errors"].append(repr(e))
-                    conn.close()
-                    conn = srv.conn(timeout=10)
-            conn.close()
+        load_result = {}
+        wrk = shutil.which("wrk")
 
-        ts = [threading.Thread(target=client, args=(i,)) for i in range(16)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        load_result["python"] = counts
+        def run_wrk():
+            script = os.path.join(WORK, "prefixes.lua")
+            with open(script, "w") as f:
+                f.write("local paths = {\n")
+                for p in PREFIXES:
+                    f.write('  "/search?q=%s",\n' % urllib.parse.quote(p, safe=""))
+                f.write("}\nlocal i = 0\nrequest = function()\n  i = i % #paths + 1\n"
+                        "  return wrk.format(\"GET\", paths[i])\nend\n")
+            out = subprocess.run([wrk, "-t2", "-c32", "-d%ds" % int(ARGS.seconds), "--latency",
+                                  "-s", script, "http://127.0.0.1:%d" % srv.port],
+                                 capture_output=True, text=True, timeout=ARGS.seconds + 60)
+            load_result["text"] = out.stdout + out.stderr
 
-    loader = threading.Thread(target=run_wrk if wrk else run_python)
-    t_start = time.time()
-    loader.start()
-    time.sleep(1.0)
-    spacing = (args.seconds - 3.0) / len(plan)
-    for i, (kind, what) in enumerate(plan):
-        install(good[what] if kind == "good" else corrupt(what, good["b"], rnd), str(i))
-        time.sleep(spacing)
-    loader.join()
-    print("load ran %.1fs with %s; %d swaps (%d corrupt)" %
-          (time.time() - t_start, "wrk" if wrk else "python clients", len(plan), n_bad))
+        def run_python():
+            stop = time.time() + ARGS.seconds
+            counts = {"ok": 0, "bad": 0, "errors": []}
+            lock = threading.Lock()
 
-    if wrk:
-        text = load_result.get("text", "")
-        print(text)
-        C.check("Requests/sec" in text, "wrk ran")
-        C.check(".lua:" not in text, "the wrk script loaded")
-        C.check("Socket errors" not in text, "no socket error under swaps")
-        C.check("Non-2xx" not in text, "no failed request under swaps")
-        total = 0
-        for line in text.splitlines():
-            if "requests in" in line:
-                total = int(line.split()[0])
-        C.check(total > 1000, "the load was real (%d requests)" % total)
-        searched = metric('typeahead_requests_total{endpoint="search",code="200"}') - search0
-        C.check(searched >= total, "the load hit /search (%d answered 200)" % searched)
-    else:
-        counts = load_result["python"]
-        print("python load:", counts["ok"], "ok,", counts["bad"], "bad,",
-              len(counts["errors"]), "errors")
-        C.eq(counts["bad"], 0, "no failed request under swaps")
-        C.eq(counts["errors"], [], "no socket error under swaps")
-        C.check(counts["ok"] > 1000, "the load was real")
+            def client(seed):
+                r = random.Random(seed)
+                conn = srv.conn(timeout=10)
+                while time.time() < stop:
+                    p = r.choice(PREFIXES)
+                    try:
+                        st, _, _ = srv.get("/search?q=" + urllib.parse.quote(p, safe=""),
+                                           conn=conn)
+                        with lock:
+                            counts["ok" if st == 200 else "bad"] += 1
+                    except Exception as e:  # a socket error is a failure
+                        with lock:
+                            counts["errors"].append(repr(e))
+                        conn.close()
+                        conn = srv.conn(timeout=10)
+                conn.close()
 
-    time.sleep(1.0)
-    failed = metric('typeahead_reloads_total{result="failed"}') - failed0
-    ok = metric('typeahead_reloads_total{result="ok"}') - ok0
-    C.eq(failed, n_bad, "every corrupt file refused and counted")
-    C.eq(ok, len(plan) - n_bad, "every good file swapped in")
-    C.check("refused" in srv.text(), "refusals logged")
-    C.check(wait_version(ver_b), "the last good file is served")
-    C.eq(answers(), ans_b, "final answers are those of the last good file")
-    C.eq(srv.stop(), 0, "exit status after SIGTERM")
-finally:
-    srv.finish(C)
-shutil.rmtree(work, ignore_errors=True)
-C.done("test_swap")
+            ts = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+            load_result["python"] = counts
+
+        loader = threading.Thread(target=run_wrk if wrk else run_python)
+        t_start = time.time()
+        loader.start()
+        time.sleep(1.0)
+        spacing = (ARGS.seconds - 3.0) / len(plan)
+        for i, (kind, what) in enumerate(plan):
+            install(GOOD[what] if kind == "good" else corrupt(what, GOOD["b"], rnd), str(i))
+            time.sleep(spacing)
+        loader.join()
+        print("load ran %.1fs with %s; %d swaps (%d corrupt)" %
+              (time.time() - t_start, "wrk" if wrk else "python clients", len(plan), n_bad))
+
+        if wrk:
+            text = load_result.get("text", "")
+            print(text)
+            self.assertIn("Requests/sec", text, "wrk ran")
+            self.assertNotIn(".lua:", text, "the wrk script loaded")
+            self.assertNotIn("Socket errors", text, "no socket error under swaps")
+            self.assertNotIn("Non-2xx", text, "no failed request under swaps")
+            total = 0
+            for line in text.splitlines():
+                if "requests in" in line:
+                    total = int(line.split()[0])
+            self.assertGreater(total, 1000, "the load was real (%d requests)" % total)
+            searched = srv.metric('typeahead_requests_total{endpoint="search",code="200"}') - \
+                self.counts0["search"]
+            self.assertGreaterEqual(searched, total,
+                                    "the load hit /search (%d answered 200)" % searched)
+        else:
+            counts = load_result["python"]
+            print("python load:", counts["ok"], "ok,", counts["bad"], "bad,",
+                  len(counts["errors"]), "errors")
+            self.assertEqual(counts["bad"], 0, "no failed request under swaps")
+            self.assertEqual(counts["errors"], [], "no socket error under swaps")
+            self.assertGreater(counts["ok"], 1000, "the load was real")
+
+    def test_3_swaps_counted_last_good_file_served(self):
+        srv, plan = self.srv, self.plan
+        n_bad = sum(1 for kind, _ in plan if kind == "bad")
+        time.sleep(1.0)
+        failed = srv.metric('typeahead_reloads_total{result="failed"}') - self.counts0["failed"]
+        ok = srv.metric('typeahead_reloads_total{result="ok"}') - self.counts0["ok"]
+        self.assertEqual(failed, n_bad, "every corrupt file refused and counted")
+        self.assertEqual(ok, len(plan) - n_bad, "every good file swapped in")
+        self.assertIn("refused", srv.text(), "refusals logged")
+        self.assertTrue(wait_version(srv, self.ver_b), "the last good file is served")
+        self.assertEqual(answers(srv), self.ans_b,
+                         "final answers are those of the last good file")
+
+    def test_4_exit_status(self):
+        self.assertEqual(self.srv.stop(), 0, "exit status after SIGTERM")
+
+
+if __name__ == "__main__":
+    ap = server_args()
+    ap.add_argument("--seconds", type=float, default=15)
+    ap.add_argument("--swaps", type=int, default=24)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -13,22 +13,8 @@
 
 #include "trie_test_util.h"
 
-static char *dir;
-
-static int setup(void **state) {
-  (void)state;
-  dir = tu_mkdtemp();
-  return dir != NULL ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  tu_rmdir(dir);
-  return 0;
-}
-
 static size_t count_entries(void) {
-  DIR *d = opendir(dir);
+  DIR *d = opendir(tu_dir);
   assert_non_null(d);
   size_t n = 0;
   struct dirent *e;
@@ -59,7 +45,7 @@ static char *read_text(const char *path) {
 static void test_commit_replaces(void **state) {
   (void)state;
   char path[4200];
-  snprintf(path, sizeof path, "%s/target", dir);
+  snprintf(path, sizeof path, "%s/target", tu_dir);
   write_file(path, "old");
   ta_afile_t *a;
   assert_int_equal(ta_afile_open(path, &a), 0);
@@ -84,7 +70,7 @@ static void test_commit_replaces(void **state) {
 static void test_commit_creates(void **state) {
   (void)state;
   char path[4200];
-  snprintf(path, sizeof path, "%s/fresh", dir);
+  snprintf(path, sizeof path, "%s/fresh", tu_dir);
   mode_t old = umask(027);
   ta_afile_t *a;
   assert_int_equal(ta_afile_open(path, &a), 0);
@@ -110,7 +96,7 @@ static void test_commit_creates(void **state) {
 static void test_abort_leaves_nothing(void **state) {
   (void)state;
   char path[4200];
-  snprintf(path, sizeof path, "%s/target", dir);
+  snprintf(path, sizeof path, "%s/target", tu_dir);
   size_t before = count_entries();
   ta_afile_t *a;
   assert_int_equal(ta_afile_open(path, &a), 0);
@@ -127,7 +113,7 @@ static void test_open_errors(void **state) {
   (void)state;
   ta_afile_t *a = NULL;
   char path[4200];
-  snprintf(path, sizeof path, "%s/no/such/dir/file", dir);
+  snprintf(path, sizeof path, "%s/no/such/dir/file", tu_dir);
   assert_int_equal(ta_afile_open(path, &a), TA_ENOENT);
   assert_null(a);
   assert_int_equal(ta_afile_open("", &a), TA_EINVAL);
@@ -138,7 +124,7 @@ static void test_open_errors(void **state) {
 static void test_commit_onto_directory_fails_cleanly(void **state) {
   (void)state;
   char path[4200];
-  snprintf(path, sizeof path, "%s/adir", dir);
+  snprintf(path, sizeof path, "%s/adir", tu_dir);
   assert_int_equal(mkdir(path, 0700), 0);
   char inner[4300];
   snprintf(inner, sizeof inner, "%s/keep", path);
@@ -159,5 +145,5 @@ int main(void) {
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_commit_onto_directory_fails_cleanly),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -176,33 +176,37 @@ static void test_small_sets_every_prefix(void **state) {
             (uint32_t)(1 + seed % 12), 1);
 }
 
-static void test_ascii_ties_k10(void **state) {
-  (void)state;
-  run_set(101, 20000, 0, 0, 10, 1);
+/* A larger set, one cmocka test each (test_set with the set as its state): seed, keys,
+ * multi-byte UTF-8, wide scores, the file's k, prefix stride. */
+typedef struct {
+  uint64_t seed;
+  size_t n;
+  int multibyte, wide_scores;
+  uint32_t file_k;
+  size_t prefix_stride;
+} set_t;
+
+static void test_set(void **state) {
+  const set_t *c = *state;
+  run_set(c->seed, c->n, c->multibyte, c->wide_scores, c->file_k, c->prefix_stride);
 }
 
-static void test_multibyte_k10(void **state) {
-  (void)state;
-  run_set(202, 50000, 1, 1, 10, 3);
-}
+static const set_t ascii_ties_k10 = {101, 20000, 0, 0, 10, 1};
+static const set_t multibyte_k10 = {202, 50000, 1, 1, 10, 3};
+static const set_t multibyte_k32 = {303, 10000, 1, 0, 32, 1};
+static const set_t k1 = {404, 5000, 1, 0, 1, 1};
 
-static void test_multibyte_k32(void **state) {
-  (void)state;
-  run_set(303, 10000, 1, 0, 32, 1);
-}
-
-static void test_k1(void **state) {
-  (void)state;
-  run_set(404, 5000, 1, 0, 1, 1);
-}
+/* test_NAME: test_set on the set NAME. */
+#define SET_TEST(name) \
+  { "test_" #name, test_set, NULL, NULL, (void *)&name }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_sets_every_prefix),
-      cmocka_unit_test(test_ascii_ties_k10),
-      cmocka_unit_test(test_multibyte_k10),
-      cmocka_unit_test(test_multibyte_k32),
-      cmocka_unit_test(test_k1),
+      SET_TEST(ascii_ties_k10),
+      SET_TEST(multibyte_k10),
+      SET_TEST(multibyte_k32),
+      SET_TEST(k1),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

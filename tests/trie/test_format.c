@@ -13,20 +13,6 @@
 #include "trie_int.h"
 #include "trie_test_util.h"
 
-static char *dir;
-
-static int setup(void **state) {
-  (void)state;
-  dir = tu_mkdtemp();
-  return dir != NULL ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  tu_rmdir(dir);
-  return 0;
-}
-
 static trie_entry_t ent(const char *key, const char *display, double score) {
   trie_entry_t e;
   e.key = key;
@@ -39,7 +25,7 @@ static trie_entry_t ent(const char *key, const char *display, double score) {
 
 static trie_reader_t *write_open(const trie_entry_t *e, size_t n, uint32_t k) {
   char path[4200];
-  snprintf(path, sizeof path, "%s/f.trie", dir);
+  snprintf(path, sizeof path, "%s/f.trie", tu_dir);
   assert_int_equal(tu_write(path, e, n, k, "unit test source", 1763800000), 0);
   trie_reader_t *r = NULL;
   assert_int_equal(trie_open(path, &r), 0);
@@ -75,7 +61,7 @@ static void test_metadata_round_trip(void **state) {
   assert_int_equal(info.source_len, strlen("unit test source"));
   assert_memory_equal(info.source, "unit test source", info.source_len);
   char path[4200];
-  snprintf(path, sizeof path, "%s/f.trie", dir);
+  snprintf(path, sizeof path, "%s/f.trie", tu_dir);
   size_t len;
   uint8_t *img = tu_slurp(path, &len);
   assert_int_equal(info.file_size, len);
@@ -237,7 +223,7 @@ static void test_deepest_chain(void **state) {
 static void test_writer_refuses_bad_input(void **state) {
   (void)state;
   char path[4200];
-  snprintf(path, sizeof path, "%s/bad.trie", dir);
+  snprintf(path, sizeof path, "%s/bad.trie", tu_dir);
   trie_entry_t dup[] = {ent("a", "a", 1), ent("b", "b", 1), ent("a", "A", 2)};
   assert_int_equal(tu_write(path, dup, 3, 10, "", 0), TA_EINVAL);
   trie_entry_t neg[] = {ent("a", "a", -1)};
@@ -267,7 +253,7 @@ static void test_writer_refuses_bad_input(void **state) {
 static int open_patched(size_t field, uint32_t value, int fix_crc) {
   trie_entry_t e[] = {ent("a", "a", 1)};
   char path[4200];
-  snprintf(path, sizeof path, "%s/p.trie", dir);
+  snprintf(path, sizeof path, "%s/p.trie", tu_dir);
   assert_int_equal(tu_write(path, e, 1, 10, "", 0), 0);
   size_t len;
   uint8_t *img = tu_slurp(path, &len);
@@ -351,5 +337,5 @@ int main(void) {
       cmocka_unit_test(test_crc32c_vectors),
       cmocka_unit_test(test_bad_arguments),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -187,19 +187,6 @@ static void test_random_bytes(void **state) {
   }
 }
 
-/* Rewrites the section CRCs and the header CRC of img so it passes open's and verify's
- * checksums: lets random garbage reach the node walkers. */
-static void fix_crcs(uint8_t *img, size_t len) {
-  uint32_t nsect = trie__load_u32(img + 20);
-  uint32_t hsize = trie__load_u32(img + 16);
-  for (uint32_t i = 0; i < nsect; i++) {
-    uint8_t *e = img + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
-    uint64_t off = trie__load_u64(e + 8), l = trie__load_u64(e + 16);
-    if (off <= len && l <= len - off) trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
-  }
-  trie__store_u32(img + hsize - 4, trie__crc32c(0, img, hsize - 4));
-}
-
 static void test_random_section_bodies(void **state) {
   (void)state;
   trie_reader_t *r;
@@ -221,7 +208,7 @@ static void test_random_section_bodies(void **state) {
     for (size_t i = 0; i < nbytes && at + i < s->len; i++)
       buf[s->off + at + i] = (uint8_t)tu_rng(&st);
     if (memcmp(buf, fx.img, fx.len) == 0) continue;
-    fix_crcs(buf, fx.len);
+    assert_int_equal(tu_fix_crcs(buf, fx.len), 0); /* the header is the sound file's */
     int vrc;
     if (try_image(buf, fx.len, &vrc) == 0 && vrc == 0) verified++;
   }

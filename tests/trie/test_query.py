@@ -3,14 +3,18 @@
 --info, --verify on a sound and on a damaged file, --bench, and usage errors. Builds its trie
 with typeahead-build --freq from a small inline list, in a temporary directory.
 
-usage: test_query.py --bin BUILD_DIR
+usage: test_query.py --build PATH --query PATH [unittest arguments]
 """
-import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
+
+ARGS = None  # the command line: --build, --query (parsed in __main__)
 
 FREQ = """\
 café\t50
@@ -28,85 +32,96 @@ news\t3
 """
 
 
-def run(args, expect_rc=0):
-    r = subprocess.run(args, capture_output=True, text=True)
-    if r.returncode != expect_rc:
-        sys.exit(f"FAIL: {args} exited {r.returncode}, wanted {expect_rc}\n"
-                 f"stdout: {r.stdout}\nstderr: {r.stderr}")
-    return r
-
-
-def check(cond, what):
-    if not cond:
-        sys.exit(f"FAIL: {what}")
-
-
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    a = ap.parse_args()
-    build = os.path.join(a.bin, "builder", "typeahead-build")
-    query = os.path.join(a.bin, "trie", "typeahead-query")
-    with tempfile.TemporaryDirectory() as d:
-        freq = os.path.join(d, "q.tsv")
-        trie = os.path.join(d, "q.trie")
+class Query(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.dir = cls.tmp.name
+        freq = os.path.join(cls.dir, "q.tsv")
+        cls.trie = os.path.join(cls.dir, "q.trie")
         with open(freq, "w", encoding="utf-8") as f:
             f.write(FREQ)
-        run([build, "--freq", freq, "--out", trie, "--k", "3"])
+        subprocess.run([ARGS.build, "--freq", freq, "--out", cls.trie, "--k", "3"], check=True,
+                       capture_output=True)
 
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def call(self, args, expect_rc=0):
+        """Runs args; the exit status must be expect_rc."""
+        r = subprocess.run(args, capture_output=True, text=True)
+        self.assertEqual(r.returncode, expect_rc, f"{args}\nstdout: {r.stdout}\n"
+                                                  f"stderr: {r.stderr}")
+        return r
+
+    def query(self, *args, expect_rc=0):
+        """typeahead-query on the trie with args."""
+        return self.call([ARGS.query, self.trie, *args], expect_rc)
+
+    def test_lookups(self):
         # Best first, ties by key; the display form is the most frequent spelling.
-        out = run([query, trie, "caf"]).stdout
-        check(out == "café\t85\ncafeteria\t40\ncaffeine\t40\n", f"caf: {out!r}")
+        out = self.query("caf").stdout
+        self.assertEqual(out, "café\t85\ncafeteria\t40\ncaffeine\t40\n", "caf")
         # PREFIX is normalized like the keys: case, accents, spaces.
-        check(run([query, trie, "CAFÉ"]).stdout == run([query, trie, "cafe"]).stdout,
-              "CAFÉ and cafe differ")
-        check(run([query, trie, "  New   YORK "]).stdout.startswith("new york\t100\n"),
-              "spaces and case in the prefix")
-        out = run([query, trie, "new", "-k", "2"]).stdout
-        check(out == "new york\t100\nnew york city\t60\n", f"-k 2: {out!r}")
-        check(run([query, trie, "-k", "1", "北"]).stdout == "北京\t9\n", "北 -k 1")
-        check(run([query, trie, "zzz"]).stdout == "", "no completion prints nothing")
+        self.assertEqual(self.query("CAFÉ").stdout, self.query("cafe").stdout,
+                         "CAFÉ and cafe differ")
+        self.assertTrue(self.query("  New   YORK ").stdout.startswith("new york\t100\n"),
+                        "spaces and case in the prefix")
+        out = self.query("new", "-k", "2").stdout
+        self.assertEqual(out, "new york\t100\nnew york city\t60\n", "-k 2")
+        self.assertEqual(self.query("-k", "1", "北").stdout, "北京\t9\n", "北 -k 1")
+        self.assertEqual(self.query("zzz").stdout, "", "no completion prints nothing")
         # k above the file's k is capped, not an error.
-        check(len(run([query, trie, "", "-k", "32"]).stdout.splitlines()) == 3, "cap at k")
+        self.assertEqual(len(self.query("", "-k", "32").stdout.splitlines()), 3, "cap at k")
 
-        info = run([query, trie, "--info"]).stdout
+    def test_info(self):
+        info = self.query("--info").stdout
         fields = dict(line.split("\t", 1) for line in info.splitlines())
-        check(fields.get("k") == "3", f"info k: {info}")
-        check(fields.get("num_queries") == "10", f"info num_queries: {info}")
-        check(int(fields.get("file_size", "0")) == os.path.getsize(trie), "info file_size")
-        check(re.fullmatch(r"[0-9]+\.[0-9]", fields.get("bytes_per_query", "")), "bytes/query")
-        check("source" in fields and "build_time" in fields and "format_version" in fields,
-              f"info fields: {info}")
+        self.assertEqual(fields.get("k"), "3", f"info k: {info}")
+        self.assertEqual(fields.get("num_queries"), "10", f"info num_queries: {info}")
+        self.assertEqual(int(fields.get("file_size", "0")), os.path.getsize(self.trie),
+                         "info file_size")
+        self.assertRegex(fields.get("bytes_per_query", ""), r"^[0-9]+\.[0-9]\Z", "bytes/query")
+        self.assertTrue("source" in fields and "build_time" in fields and
+                        "format_version" in fields, f"info fields: {info}")
 
-        check(run([query, trie, "--verify"]).stdout.strip() == "OK", "verify OK")
-        data = bytearray(open(trie, "rb").read())
+    def test_verify(self):
+        self.assertEqual(self.query("--verify").stdout.strip(), "OK", "verify OK")
+        with open(self.trie, "rb") as f:
+            data = bytearray(f.read())
         data[len(data) // 2] ^= 0x10
-        bad = os.path.join(d, "bad.trie")
-        open(bad, "wb").write(bytes(data))
-        r = run([query, bad, "--verify"], expect_rc=1)
-        check("checksum" in r.stderr or "corrupt" in r.stderr, f"verify error: {r.stderr}")
-        open(bad, "wb").write(b"not a trie file at all, no")
-        r = run([query, bad, "caf"], expect_rc=1)
-        check("bad magic" in r.stderr, f"bad magic: {r.stderr}")
-        run([query, os.path.join(d, "missing.trie"), "--info"], expect_rc=1)
+        bad = os.path.join(self.dir, "bad.trie")
+        with open(bad, "wb") as f:
+            f.write(bytes(data))
+        r = self.call([ARGS.query, bad, "--verify"], expect_rc=1)
+        self.assertTrue("checksum" in r.stderr or "corrupt" in r.stderr,
+                        f"verify error: {r.stderr}")
+        with open(bad, "wb") as f:
+            f.write(b"not a trie file at all, no")
+        r = self.call([ARGS.query, bad, "caf"], expect_rc=1)
+        self.assertIn("bad magic", r.stderr)
+        self.call([ARGS.query, os.path.join(self.dir, "missing.trie"), "--info"], expect_rc=1)
 
-        prefixes = os.path.join(d, "prefixes.txt")
+    def test_bench(self):
+        prefixes = os.path.join(self.dir, "prefixes.txt")
         with open(prefixes, "w", encoding="utf-8") as f:
             f.write("c\ncaf\nnew y\n北\nzzz\n")
-        out = run([query, trie, "--bench", prefixes, "--passes", "2"]).stdout
-        check(re.search(r"lookup .*: median [0-9]+ ns, p99 [0-9]+ ns, mean [0-9]+ ns", out),
-              f"bench: {out}")
-        check("5 prefixes" in out, f"bench count: {out}")
+        out = self.query("--bench", prefixes, "--passes", "2").stdout
+        self.assertRegex(out, r"lookup .*: median [0-9]+ ns, p99 [0-9]+ ns, mean [0-9]+ ns",
+                         "bench")
+        self.assertIn("5 prefixes", out, "bench count")
 
-        run([query, trie], expect_rc=2)
-        run([query, trie, "caf", "-k", "0"], expect_rc=2)
-        run([query, trie, "caf", "-k", "33"], expect_rc=2)
-        run([query, trie, "caf", "--bogus"], expect_rc=2)
-        run([query, trie, "a", "b"], expect_rc=2)
-        r = run([query, trie, b"caf\xff"], expect_rc=1)
-        check("UTF-8" in r.stderr, f"invalid prefix: {r.stderr}")
-    print("typeahead-query: all checks passed")
+    def test_usage_errors(self):
+        self.query(expect_rc=2)
+        self.query("caf", "-k", "0", expect_rc=2)
+        self.query("caf", "-k", "33", expect_rc=2)
+        self.query("caf", "--bogus", expect_rc=2)
+        self.query("a", "b", expect_rc=2)
+        r = self.call([ARGS.query, self.trie, b"caf\xff"], expect_rc=1)
+        self.assertIn("UTF-8", r.stderr, "invalid prefix")
 
 
 if __name__ == "__main__":
-    main()
+    ARGS, rest = bin_args.parser("build", "query").parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

@@ -1,6 +1,8 @@
 /*
- * Helpers shared by the trie tests: random key sets with shared prefixes, multi-byte UTF-8 and
- * score ties; writing a set to a temporary trie file; a scratch directory per test binary.
+ * Helpers shared by the C tests (trie, filters, builder and aggregator tests, the trie fuzz
+ * target): random key sets with shared prefixes, multi-byte UTF-8 and score ties; writing a set
+ * to a temporary trie file; a scratch directory per test binary (and cmocka group fixtures that
+ * make and remove it); random texts glued from atoms; rewriting a trie image's CRCs.
  * Header-only (static functions) because ta_unit_tests builds one binary per test_*.c.
  */
 #ifndef TYPEAHEAD_TRIE_TEST_UTIL_H
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "trie.h"
+#include "trie_int.h"
 
 typedef struct {
   trie_entry_t *e; /* the set, in generation order */
@@ -125,17 +128,37 @@ static inline void tu_free(tset_t *s) {
 static inline char *tu_mkdtemp(void) {
   const char *base = getenv("TMPDIR");
   char tmpl[4096];
-  snprintf(tmpl, sizeof tmpl, "%s/ta-trie-test-XXXXXX", base != NULL ? base : "/tmp");
+  snprintf(tmpl, sizeof tmpl, "%s/ta-test-XXXXXX", base != NULL ? base : "/tmp");
   char *d = mkdtemp(tmpl);
   return d != NULL ? strdup(d) : NULL;
 }
 
-static inline void tu_rmdir(char *dir) {
-  if (dir == NULL) return;
+/* Removes dir and everything in it, frees dir. 0, or -1 when it could not be removed. */
+static inline int tu_rmdir(char *dir) {
+  if (dir == NULL) return 0;
   char cmd[4200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+  int rc = system(cmd) == 0 ? 0 : -1;
+  if (rc != 0) fprintf(stderr, "could not remove %s\n", dir);
   free(dir);
+  return rc;
+}
+
+/* The scratch directory of the tests run by cmocka_run_group_tests(tests, tu_setup_dir,
+ * tu_teardown_dir). */
+static char *tu_dir;
+
+static inline int tu_setup_dir(void **state) {
+  (void)state;
+  tu_dir = tu_mkdtemp();
+  return tu_dir != NULL ? 0 : -1;
+}
+
+static inline int tu_teardown_dir(void **state) {
+  (void)state;
+  int rc = tu_rmdir(tu_dir);
+  tu_dir = NULL;
+  return rc;
 }
 
 /* Writes a copy of entries (trie_write reorders its input) to path. Returns trie_write's code. */
@@ -174,6 +197,57 @@ static inline uint8_t *tu_slurp(const char *path, size_t *len) {
   fclose(f);
   *len = (size_t)sz;
   return buf;
+}
+
+/* A random source of the filter tests: xorshift64 from a fixed seed (so a failure reproduces),
+ * and the atoms tu_random_text glues texts from. */
+typedef struct {
+  uint64_t state;
+  const char *const *atoms;
+  size_t n_atoms;
+} tu_rand_t;
+
+/* The next number below n. */
+static inline uint32_t tu_rnd(tu_rand_t *r, uint32_t n) {
+  r->state ^= r->state << 13;
+  r->state ^= r->state >> 7;
+  r->state ^= r->state << 17;
+  return (uint32_t)(r->state % n);
+}
+
+/* Glues 1 to max_atoms random atoms into out; stops at an atom that would not fit below cap.
+ * NUL-terminates; returns the length. */
+static inline size_t tu_random_text(tu_rand_t *r, char *out, size_t cap, int max_atoms) {
+  size_t len = 0;
+  int n = 1 + (int)tu_rnd(r, (uint32_t)max_atoms);
+  for (int i = 0; i < n; i++) {
+    const char *a = r->atoms[tu_rnd(r, (uint32_t)r->n_atoms)];
+    size_t al = strlen(a);
+    if (len + al >= cap) break;
+    memcpy(out + len, a, al);
+    len += al;
+  }
+  out[len] = '\0';
+  return len;
+}
+
+/* Rewrites the CRCs of every in-bounds section and of the header of the trie image img, so that
+ * it passes open's and verify's checksums (lets garbage reach the node walkers). 0, or -1 when
+ * the header is not sane enough to do so. */
+static inline int tu_fix_crcs(uint8_t *img, size_t len) {
+  if (len < TRIE_HDR_FIXED) return -1;
+  uint32_t nsect = trie__load_u32(img + 20);
+  uint32_t hsize = trie__load_u32(img + 16);
+  if (nsect > TRIE_MAX_SECTIONS || hsize != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4 ||
+      hsize > len)
+    return -1;
+  for (uint32_t i = 0; i < nsect; i++) {
+    uint8_t *e = img + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
+    uint64_t off = trie__load_u64(e + 8), l = trie__load_u64(e + 16);
+    if (off <= len && l <= len - off) trie__store_u32(e + 4, trie__crc32c(0, img + off, (size_t)l));
+  }
+  trie__store_u32(img + hsize - 4, trie__crc32c(0, img, hsize - 4));
+  return 0;
 }
 
 #endif /* TYPEAHEAD_TRIE_TEST_UTIL_H */

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Integration tests of typeahead-aggregate (issue 3), run on the real binary.
+"""Integration tests of typeahead-aggregate, run on the real binary.
 
 A log with known counts (several weeks, Sunday 23:59:59 against Monday 00:00:00 UTC, unix and
 ISO timestamps, offsets, gzip and plain and stdin, AOL repeats, bad lines of each reason) must

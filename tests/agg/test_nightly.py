@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Integration tests of the tables path to a trie (issue 3): decay in typeahead-build --tables
+"""Integration tests of the tables path to a trie: decay in typeahead-build --tables
 seen through typeahead-query, and deploy/typeahead-nightly, whose failed steps must leave the
 serving trie untouched.
 Usage: test_nightly.py --aggregate PATH --build PATH --query PATH --src SOURCE_DIR

@@ -1,5 +1,5 @@
 /*
- * Benchmark data for tests/bench/bench-trie (issue 2). Not part of the product; built by the
+ * Benchmark data for tests/bench/bench-trie. Not part of the product; built by the
  * benchmark script with the system compiler.
  *
  *   gen_queries gen N SEED DATASETS > queries.tsv

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /*
- * Browser test of the demo page (issue 6): the real typeahead-serve over a trie built here by the
+ * Browser test of the demo page: the real typeahead-serve over a trie built here by the
  * real typeahead-build, driven in headless Debian chromium through playwright-core.
  *
  * Checks what a user would: the page loads with nothing from outside; typing a prefix one

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration test of the blocklist filter layer (SPEC §9, issue 5) over real HTTP, with the real
+"""Integration test of the blocklist filter layer (SPEC §9) over real HTTP, with the real
 typeahead-serve and typeahead-build (Python 3 standard library only).
 
 - Answers with rules equal a Python model (filter the whole query set, sort, take k), including

@@ -1,5 +1,5 @@
 /*
- * Fuzz target of the trie reader (issue 2): the input is a whole trie file image. It is opened
+ * Fuzz target of the trie reader: the input is a whole trie file image. It is opened
  * from an exact-size heap copy (so any overrun is caught), verified, and asked lookups and
  * filtered lookups for the empty prefix, for prefixes of the display strings the file returns,
  * and for bytes taken from the input. Then the same image with its section and header CRCs

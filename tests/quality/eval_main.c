@@ -1,5 +1,5 @@
 /*
- * ta-eval: measures a trie file in process, for the quality and latency benchmarks (issue 6).
+ * ta-eval: measures a trie file in process, for the quality and latency benchmarks.
  *
  *   ta-eval quality --trie FILE --events FILE [--k 5] [--max-len 8]
  *   ta-eval latency --trie FILE --prefixes FILE [--k 5] [--rounds N]

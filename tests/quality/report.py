@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Formats ta-eval quality outputs as the Markdown tables of BENCHMARKS.md (issue 6, quality).
+"""Formats ta-eval quality outputs as the Markdown tables of BENCHMARKS.md.
 
 Usage: report.py --k 5 LABEL=FILE ...   (the first LABEL is the reference, e.g. all-time counts)
 

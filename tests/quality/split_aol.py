@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Splits the AOL 2006 log into a training log and test events by ISO week (issue 6, quality).
+"""Splits the AOL 2006 log into a training log and test events by ISO week.
 
 Usage: split_aol.py AOL.tsv --train-weeks 9-18 --test-weeks 19-22 --train OUT.tsv --test OUT.txt
                     [--freq OUT.tsv]

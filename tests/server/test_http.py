@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""typeahead-serve over real HTTP (SPEC §8, issue 4): answers, headers, errors, hostile requests,
+"""typeahead-serve over real HTTP (SPEC §8): answers, headers, errors, hostile requests,
 libevhtp quirk workarounds, admin, hot swap triggers, 503 without a trie, SIGTERM.
 
 Answers are checked against two references: a Python model of the builder's ranking on the

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Hot swap under load (SPEC §8, issue 4): a bounded load on loopback (wrk -t2 -c32 for 15 s
+"""Hot swap under load (SPEC §8): a bounded load on loopback (wrk -t2 -c32 for 15 s
 over user-like prefixes when wrk is installed, else a pool of Python keep-alive clients) while
 the trie file is replaced by rename 24 times, good and corrupt files mixed. Checks: no failed
 request and no socket error, every corrupt file refused and counted in /metrics, and the final

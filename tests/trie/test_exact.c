@@ -1,5 +1,5 @@
 /*
- * Exactness of trie_lookup and trie_lookup_filtered against brute force (issue 2, "Tests"):
+ * Exactness of trie_lookup and trie_lookup_filtered against brute force:
  * random key sets (several seeds, up to 50,000 keys, ASCII and multi-byte UTF-8, many shared
  * prefixes, many score ties) are written, opened and verified; then every distinct byte prefix
  * of every key, and random non-prefixes, must answer exactly what sorting the whole set by

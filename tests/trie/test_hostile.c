@@ -1,5 +1,5 @@
 /*
- * Hostile trie files (issue 2, "Tests"; SPEC §6): every truncation of a small file, every
+ * Hostile trie files (SPEC §6): every truncation of a small file, every
  * single-bit flip, random bytes, and random section bodies behind a valid header and valid
  * CRCs. open, verify, lookup and lookup_filtered must return an error code or a sound answer,
  * never crash or read out of bounds (each image is an exact-size heap copy, so ASan sees any

@@ -22,7 +22,7 @@
 
 typedef struct entry {
   uint64_t count;
-  agg_week_t week;
+  tbl_week_t week;
   uint32_t len;
   char s[];
 } entry_t;
@@ -50,7 +50,7 @@ typedef struct {
   unsigned char *buf; /* SRC_BUF bytes read ahead from fd; unread: buf[pos..end) */
   size_t pos, end;
   int eof;
-  agg_week_t week; /* the current record */
+  tbl_week_t week; /* the current record */
   uint32_t len;
   uint64_t count;
   const char *sp; /* its bytes: in buf, or the entry's; valid until the next record */
@@ -68,7 +68,7 @@ struct agg__counter {
   size_t cap, n;
   chunk_t *chunks, *cur;
   size_t chunk_size, arena_bytes;
-  agg_week_t wmin, wmax; /* weeks in the table now (for the sort key) */
+  tbl_week_t wmin, wmax; /* weeks in the table now (for the sort key) */
   /* spilled runs */
   char **runs;
   size_t n_runs, runs_cap;
@@ -81,7 +81,7 @@ struct agg__counter {
   size_t n_src;
   size_t *heap;
   size_t heap_n;
-  char out[AGG_MAX_QUERY];
+  char out[TBL_MAX_QUERY];
 };
 
 /* ---- Memory: big blocks from mmap, with transparent huge pages where the kernel offers them
@@ -177,7 +177,7 @@ uint64_t agg__prefix_key(const char *s, size_t len) {
   return v;
 }
 
-static int cmp_pair(agg_week_t wa, const char *sa, size_t la, agg_week_t wb, const char *sb,
+static int cmp_pair(tbl_week_t wa, const char *sa, size_t la, tbl_week_t wb, const char *sb,
                     size_t lb) {
   if (wa != wb) return wa < wb ? -1 : 1;
   int c = memcmp(sa, sb, la < lb ? la : lb);
@@ -229,7 +229,7 @@ static void sort_ties(item_t *a, item_t *tmp, size_t n, size_t depth) {
     }
     size_t m = j - i;
     if (m < 2) continue;
-    if (depth > AGG_MAX_QUERY) { /* only equal spellings could get here: never, in fact */
+    if (depth > TBL_MAX_QUERY) { /* only equal spellings could get here: never, in fact */
       qsort(a + i, m, sizeof *a, cmp_item);
       continue;
     }
@@ -264,7 +264,7 @@ static int sort_table(agg__counter_t *c) {
   size_t k = 0;
   /* Sort key: when the weeks span less than 256, the week's offset in the top byte and 7 bytes
    * of spelling, else the week and 4 bytes. Either way key order agrees with (week, bytes). */
-  agg_week_t wmin = c->wmin;
+  tbl_week_t wmin = c->wmin;
   int narrow = (int64_t)c->wmax - wmin < 256;
   for (size_t i = 0; i < c->cap; i++) {
     if (i + 16 < c->cap && c->slots[i + 16].e) __builtin_prefetch(c->slots[i + 16].e);
@@ -299,7 +299,7 @@ static int sort_table(agg__counter_t *c) {
 
 /* Run files: one record per (week, spelling), ascending: varint(week ^ 2^31), varint(len),
  * the bytes, varint(count). A record takes at most RECORD_MAX bytes. */
-#define RECORD_MAX (5 + 5 + AGG_MAX_QUERY + 10)
+#define RECORD_MAX (5 + 5 + TBL_MAX_QUERY + 10)
 #define RUN_BUF (1u << 16)
 
 static size_t put_varint(unsigned char *out, uint64_t v) {
@@ -319,7 +319,7 @@ typedef struct {
   int failed;
 } run_writer_t;
 
-static void run_put(run_writer_t *rw, agg_week_t w, const char *s, size_t len, uint64_t count) {
+static void run_put(run_writer_t *rw, tbl_week_t w, const char *s, size_t len, uint64_t count) {
   if (rw->used + RECORD_MAX > RUN_BUF) {
     if (fwrite(rw->buf, 1, rw->used, rw->f) != rw->used) rw->failed = 1;
     rw->used = 0;
@@ -425,7 +425,7 @@ static int grow(agg__counter_t *c, size_t ncap) {
   return 0;
 }
 
-static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n,
+static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h);
 
 /* Room for an entry of sz bytes in the arena, spilling when a new chunk would break the
@@ -480,7 +480,7 @@ static uint64_t load4(const unsigned char *p) {
 
 /* wyhash's structure: short strings are read as two overlapping words, with no loop and no
  * byte-at-a-time tail; cheaper than agg__hash, whose values --sample depends on. */
-uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len) {
+uint64_t agg__event_hash(tbl_week_t w, const char *s, size_t len) {
   static const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1a0b428db),
                         k2 = UINT64_C(0x8ebc6af09c88c6e3);
   const unsigned char *p = (const unsigned char *)s;
@@ -505,8 +505,8 @@ uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len) {
   return mum(k1 ^ len, mum(a ^ k1, b ^ seed));
 }
 
-int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n) {
-  if (len == 0 || len > AGG_MAX_QUERY) return TA_EINVAL;
+int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n) {
+  if (len == 0 || len > TBL_MAX_QUERY) return TA_EINVAL;
   return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
 }
 
@@ -523,7 +523,7 @@ int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n)
       const slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
       if (sl->e) __builtin_prefetch(sl->e);
     }
-    if (ev[i].len == 0 || ev[i].len > AGG_MAX_QUERY) return TA_EINVAL;
+    if (ev[i].len == 0 || ev[i].len > TBL_MAX_QUERY) return TA_EINVAL;
     int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
     if (rc) return rc;
   }
@@ -541,7 +541,7 @@ static int same_bytes(const char *a, const char *b, size_t n) {
   return 1;
 }
 
-static int add_hashed(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n,
+static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
   if (c->finished) return TA_EINVAL;
   size_t cap = c->cap, i = home(h, cap);
@@ -629,13 +629,13 @@ static int source_next(agg__counter_t *c, source_t *src) {
   uint64_t w, len, count;
   int rc;
   if ((rc = get_varint(&p, lim, &w)) || (rc = get_varint(&p, lim, &len))) return rc;
-  if (len == 0 || len > AGG_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
+  if (len == 0 || len > TBL_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
   if ((size_t)(lim - p) < len) return TA_ETRUNC;
   src->sp = (const char *)p;
   src->key = agg__prefix_key(src->sp, (size_t)len);
   p += len;
   if ((rc = get_varint(&p, lim, &count))) return rc;
-  src->week = (agg_week_t)((uint32_t)w ^ 0x80000000u);
+  src->week = (tbl_week_t)((uint32_t)w ^ 0x80000000u);
   src->len = (uint32_t)len;
   src->count = count;
   src->pos = (size_t)(p - src->buf);
@@ -696,7 +696,7 @@ static int open_sources(agg__counter_t *c, size_t first, size_t n, int with_memo
   return 0;
 }
 
-static int merge_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *len,
+static int merge_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *len,
                       uint64_t *count) {
   if (c->heap_n == 0) return 0;
   source_t *top = &c->src[c->heap[0]];
@@ -729,7 +729,7 @@ static int reduce_runs(agg__counter_t *c) {
     int rc = run_open(c, &rw, &path);
     if (rc) return rc;
     rc = open_sources(c, 0, FAN_IN, 0);
-    agg_week_t w;
+    tbl_week_t w;
     const char *s;
     size_t len;
     uint64_t count;
@@ -768,7 +768,7 @@ int agg__counter_finish(agg__counter_t *c) {
   return open_sources(c, 0, c->n_runs, 1);
 }
 
-int agg__counter_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *len,
+int agg__counter_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *len,
                       uint64_t *count) {
   if (!c->finished) return TA_EINVAL;
   if (c->n_runs) return merge_next(c, w, s, len, count);

@@ -72,7 +72,7 @@ typedef struct {
 /* A partition's current pair in the final merge. */
 typedef struct {
   int have;
-  agg_week_t w;
+  tbl_week_t w;
   const char *s;
   size_t len;
   uint64_t count;
@@ -213,7 +213,7 @@ static void work_block(worker_t *wk, block_t *b) {
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    agg_week_t w = 0;
+    tbl_week_t w = 0;
     size_t len = 0;
     agg_bad_t why = AGG_BAD_FIELDS;
     b->phys++;
@@ -630,12 +630,12 @@ static void *feed_main(void *arg) {
     if (stop) break;
     char *ch = f->chunk[f->full % CHUNKS];
     size_t used = 0;
-    agg_week_t w;
+    tbl_week_t w;
     const char *s;
     size_t len;
     uint64_t count;
     /* Records while one more of the longest fits. */
-    while (used + REC_HEAD + AGG_MAX_QUERY + 8 <= CHUNK &&
+    while (used + REC_HEAD + TBL_MAX_QUERY + 8 <= CHUNK &&
            (rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
       uint32_t l32 = (uint32_t)len;
       memcpy(ch + used, &w, 4);
@@ -761,7 +761,7 @@ static int head_cmp(const head_t *a, const head_t *b) {
   return a->len < b->len ? -1 : a->len > b->len;
 }
 
-int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len,
+int agg__ingest_next(agg__ingest_t *g, tbl_week_t *w, const char **s, size_t *len,
                      uint64_t *count) {
   if (!g->finished) return TA_EINVAL;
   /* The pair returned last is done with now: its partition moves on. */

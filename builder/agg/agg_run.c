@@ -120,7 +120,7 @@ static int remove_flat_dir(const char *dir, const char *sub) {
 /* Step 3 of the transaction: move every file of DIR/.txn into DIR, then drop .txn. */
 static int roll_forward(const char *dir) {
   char txn[4096], from[4096 + 256], to[4096 + 256];
-  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN);
+  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
   DIR *d = opendir(txn);
   if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
   struct dirent *e;
@@ -307,35 +307,36 @@ static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char he
 /* Writes the new table of every week in the counter's stream into txn (merged with DIR's
  * current table of that week). */
 static int write_tables(run_t *r, const char *txn) {
-  agg_week_t w;
+  tbl_week_t w;
   const char *s;
   size_t len;
   uint64_t count;
   int have = agg__ingest_next(r->ingest, &w, &s, &len, &count);
-  char path[4096 + 64], old[4096 + 64], name[AGG_WEEK_STR];
+  char path[4096 + 64], old[4096 + 64], name[TBL_WEEK_STR];
   while (have == 1) {
-    agg_week_t week = w;
-    agg_week_name(week, name);
-    snprintf(path, sizeof path, "%s/%s%s", txn, name, AGG_TABLE_SUFFIX);
-    snprintf(old, sizeof old, "%s/%s%s", r->dir, name, AGG_TABLE_SUFFIX);
-    agg_table_t *t = NULL;
+    tbl_week_t week = w;
+    tbl_week_name(week, name);
+    snprintf(path, sizeof path, "%s/%s%s", txn, name, TBL_SUFFIX);
+    snprintf(old, sizeof old, "%s/%s%s", r->dir, name, TBL_SUFFIX);
+    tbl_reader_t *t = NULL;
     int orc = 0;
     const char *os = NULL;
     size_t olen = 0;
     uint64_t ocount = 0;
     if (access(old, F_OK) == 0) {
-      int rc = agg_table_open(old, &t);
-      if (rc == 0) rc = orc = agg_table_next(t, &os, &olen, &ocount);
+      int rc = tbl_reader_open(old, &t);
+      if (rc == 0) rc = orc = tbl_reader_next(t, &os, &olen, &ocount);
       if (rc < 0) {
-        agg__fail(r->err, r->err_cap, rc, "%s (fix or remove it, then rerun)", agg_table_errmsg(t));
-        agg_table_close(t);
+        agg__fail(r->err, r->err_cap, rc, "%s (fix or remove it, then rerun)",
+                  tbl_reader_errmsg(t));
+        tbl_reader_close(t);
         return rc;
       }
     }
-    agg__writer_t *wr;
-    int rc = agg__writer_open(path, week, &wr);
+    tbl_writer_t *wr;
+    int rc = tbl_writer_open(path, week, &wr);
     if (rc) {
-      agg_table_close(t);
+      tbl_reader_close(t);
       return agg__fail(r->err, r->err_cap, rc, "%s: %s", path, ta_strerror(rc));
     }
     /* Merge join of two sorted streams: new counts (have) and the old table (orc). */
@@ -350,30 +351,30 @@ static int write_tables(run_t *r, const char *txn) {
         if (c == 0) c = len < olen ? -1 : len > olen;
       }
       if (c < 0) {
-        rc = agg__writer_add(wr, s, len, count);
+        rc = tbl_writer_add(wr, s, len, count);
       } else if (c > 0) {
-        rc = agg__writer_add(wr, os, olen, ocount);
+        rc = tbl_writer_add(wr, os, olen, ocount);
       } else if (count > UINT64_MAX - ocount) {
         rc = TA_ERANGE;
       } else {
-        rc = agg__writer_add(wr, s, len, count + ocount);
+        rc = tbl_writer_add(wr, s, len, count + ocount);
       }
       if (rc) break;
       if (c <= 0 && (have = agg__ingest_next(r->ingest, &w, &s, &len, &count)) < 0) rc = have;
-      if (!rc && c >= 0 && (orc = agg_table_next(t, &os, &olen, &ocount)) < 0) {
+      if (!rc && c >= 0 && (orc = tbl_reader_next(t, &os, &olen, &ocount)) < 0) {
         rc = agg__fail(r->err, r->err_cap, orc, "%s (fix or remove it, then rerun)",
-                       agg_table_errmsg(t));
-        agg_table_close(t);
-        agg__writer_abort(wr);
+                       tbl_reader_errmsg(t));
+        tbl_reader_close(t);
+        tbl_writer_abort(wr);
         return rc;
       }
     }
-    agg_table_close(t);
+    tbl_reader_close(t);
     if (rc) {
-      agg__writer_abort(wr);
+      tbl_writer_abort(wr);
       return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
     }
-    if ((rc = agg__writer_close(wr)))
+    if ((rc = tbl_writer_close(wr)))
       return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
     r->stats->weeks++;
   }
@@ -422,7 +423,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   char work[4096], txn_tmp[4096], txn[4096], path[4200];
   snprintf(work, sizeof work, "%s/%s", dir, AGG__WORK);
   snprintf(txn_tmp, sizeof txn_tmp, "%s/%s", dir, AGG__TXN_TMP);
-  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN);
+  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
   ledger_t ledger = {0};
   int n_new = 0;
 

@@ -10,8 +10,7 @@
  * failed (bad input line, I/O, verify; --out untouched), 2 usage.
  */
 #include "bld.h"
-#include "bld_tables.h" /* --tables (aggregator's part) */
-#include "flt.h"        /* --blocklist (filter layer's part) */
+#include "flt.h" /* --blocklist (filter layer's part) */
 
 #include <errno.h>
 #include <getopt.h>
@@ -222,8 +221,8 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, 
       fprintf(stderr, "typeahead-build: %s\n", diag.msg[0] ? diag.msg : ta_strerror(rc));
       return rc == TA_EPARSE ? 2 : 1;
     }
-    char wk[AGG_WEEK_STR];
-    agg_week_name(to.now_week, wk);
+    char wk[TBL_WEEK_STR];
+    tbl_week_name(to.now_week, wk);
     fprintf(stderr,
             "typeahead-build: %" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
             " skipped: empty or too long key)\n",

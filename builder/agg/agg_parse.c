@@ -1,5 +1,5 @@
 /*
- * Log lines to events (SPEC §4 formats; issue 3, items 1 and 4): splits a tsv or AOL line,
+ * Log lines to events (SPEC §4 formats; docs/TABLES.md, "Lines"): splits a tsv or AOL line,
  * parses its timestamp, turns the query into its display spelling with trie_norm_display
  * (SPEC §3), drops repeated AOL rows and applies --sample. A line that cannot be counted gets
  * one reason, in the order of agg_bad_t's table.
@@ -217,7 +217,7 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   }
   int rc = display(p, q, qn, fast, len, reason);
   if (rc != AGG__LINE_EVENT) return rc;
-  if (p->sample > 1 && sampled_out(p, agg__hash(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
+  if (p->sample > 1 && sampled_out(p, ta_hash64(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
   *week = tbl_week_of_unix(t);
   return AGG__LINE_EVENT;
 }
@@ -259,7 +259,7 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
     d->anon_len = anon_len;
   }
   /* The event is (AnonID, Query, QueryTime): bytes line..t3. */
-  uint64_t h = agg__hash(line, (size_t)(t3 - line), DEDUP_SEED);
+  uint64_t h = ta_hash64(line, (size_t)(t3 - line), DEDUP_SEED);
   rc = dedup_seen(d, h);
   if (rc < 0) return rc;
   if (rc == 1) return AGG__LINE_DUP;

@@ -1,8 +1,9 @@
 /*
- * Fuzz target of the aggregator's line parser (builder/agg/agg_parse.c, builder/tables/
- * tbl_week.c): the input is a log excerpt, fed line by line to a tsv parser, an AOL parser and a sampling parser. Every line
- * must come out as an event (with a valid, non-empty display spelling of at most 1,024 bytes),
- * a skip, a repeat, a sampled-out event, or bad with a reason; nothing may crash.
+ * Fuzz target of the aggregator's line parser (builder/agg/agg_parse.c,
+ * builder/tables/tbl_week.c): the input is a log excerpt, fed line by line to a tsv parser, an
+ * AOL parser and a sampling parser. Every line must come out as an event (with a valid,
+ * non-empty display spelling of at most 1,024 bytes), a skip, a repeat, a sampled-out event, or
+ * bad with a reason; nothing may crash.
  * Seeds in tests/fuzz/corpus/agg_line/.
  */
 #include <stdint.h>

@@ -17,10 +17,10 @@
 #include "agg_int.h"
 #include "../trie/trie_test_util.h"
 
-static agg_week_t week_of(const char *ts) {
+static tbl_week_t week_of(const char *ts) {
   int64_t t;
-  assert_int_equal(agg_parse_time(ts, strlen(ts), &t), 0);
-  return agg_week_of_unix(t);
+  assert_int_equal(tbl_parse_time(ts, strlen(ts), &t), 0);
+  return tbl_week_of_unix(t);
 }
 
 static void test_iso_weeks(void **state) {
@@ -39,34 +39,34 @@ static void test_iso_weeks(void **state) {
       {"2000-02-29T10:00:00Z", "2000-W09", "2000-02-28"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    char name[AGG_WEEK_STR], date[AGG_WEEK_STR];
-    agg_week_t w = week_of(cases[i].ts);
-    agg_week_name(w, name);
-    agg_week_date(w, date);
+    char name[TBL_WEEK_STR], date[TBL_WEEK_STR];
+    tbl_week_t w = week_of(cases[i].ts);
+    tbl_week_name(w, name);
+    tbl_week_date(w, date);
     assert_string_equal(name, cases[i].name);
     assert_string_equal(date, cases[i].monday);
-    agg_week_t back;
-    assert_int_equal(agg_week_parse(name, strlen(name), &back), 0);
+    tbl_week_t back;
+    assert_int_equal(tbl_week_parse(name, strlen(name), &back), 0);
     assert_int_equal(back, w);
-    assert_int_equal(agg_week_parse(date, strlen(date), &back), 0);
+    assert_int_equal(tbl_week_parse(date, strlen(date), &back), 0);
     assert_int_equal(back, w);
   }
   /* Every week from 1900 to 2100 names itself and parses back; Mondays step by 7 days. */
-  for (agg_week_t w = -3650; w < 6800; w++) {
-    char name[AGG_WEEK_STR];
-    agg_week_name(w, name);
-    agg_week_t back;
-    assert_int_equal(agg_week_parse(name, 8, &back), 0);
+  for (tbl_week_t w = -3650; w < 6800; w++) {
+    char name[TBL_WEEK_STR];
+    tbl_week_name(w, name);
+    tbl_week_t back;
+    assert_int_equal(tbl_week_parse(name, 8, &back), 0);
     assert_int_equal(back, w);
-    assert_int_equal(agg_week_start_unix(w + 1) - agg_week_start_unix(w), 7 * 86400);
-    assert_int_equal(agg_week_of_unix(agg_week_start_unix(w)), w);
-    assert_int_equal(agg_week_of_unix(agg_week_start_unix(w) - 1), w - 1);
+    assert_int_equal(tbl_week_start_unix(w + 1) - tbl_week_start_unix(w), 7 * 86400);
+    assert_int_equal(tbl_week_of_unix(tbl_week_start_unix(w)), w);
+    assert_int_equal(tbl_week_of_unix(tbl_week_start_unix(w) - 1), w - 1);
   }
-  agg_week_t w;
-  assert_int_equal(agg_week_parse("2021-W53", 8, &w), TA_EPARSE); /* 2021 has 52 weeks */
-  assert_int_equal(agg_week_parse("2020-W53", 8, &w), 0);
-  assert_int_equal(agg_week_parse("2020-W00", 8, &w), TA_EPARSE);
-  assert_int_equal(agg_week_parse("2021-02-29", 10, &w), TA_EPARSE);
+  tbl_week_t w;
+  assert_int_equal(tbl_week_parse("2021-W53", 8, &w), TA_EPARSE); /* 2021 has 52 weeks */
+  assert_int_equal(tbl_week_parse("2020-W53", 8, &w), 0);
+  assert_int_equal(tbl_week_parse("2020-W00", 8, &w), TA_EPARSE);
+  assert_int_equal(tbl_week_parse("2021-02-29", 10, &w), TA_EPARSE);
 }
 
 static void test_timestamps(void **state) {
@@ -91,7 +91,7 @@ static void test_timestamps(void **state) {
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     int64_t t = -1;
-    assert_int_equal(agg_parse_time(good[i].s, strlen(good[i].s), &t), 0);
+    assert_int_equal(tbl_parse_time(good[i].s, strlen(good[i].s), &t), 0);
     assert_int_equal(t, good[i].t);
   }
   static const char *bad[] = {"",
@@ -116,18 +116,18 @@ static void test_timestamps(void **state) {
                               "0000-01-01 00:00:00"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t t;
-    assert_int_equal(agg_parse_time(bad[i], strlen(bad[i]), &t), TA_EPARSE);
+    assert_int_equal(tbl_parse_time(bad[i], strlen(bad[i]), &t), TA_EPARSE);
   }
 }
 
-static int parse(agg__parser_t *p, const char *line, agg_week_t *w, size_t *len, agg_bad_t *why) {
+static int parse(agg__parser_t *p, const char *line, tbl_week_t *w, size_t *len, agg_bad_t *why) {
   return agg__parse_line(p, line, strlen(line), w, len, why);
 }
 
 static void test_parse_lines(void **state) {
   (void)state;
   agg__parser_t p;
-  agg_week_t w;
+  tbl_week_t w;
   size_t len;
   agg_bad_t why;
   assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 0), 0);
@@ -153,7 +153,7 @@ static void test_parse_lines(void **state) {
   assert_int_equal(parse(&p, "2006-02-00 00:00:00\tq", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(parse(&p, "2006-02-2x 00:00:00\tq", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(parse(&p, "2006-02-28T23:59:59Z\tq", &w, &len, &why), AGG__LINE_EVENT);
-  assert_int_equal(w, agg_week_of_unix(1141171199)); /* 2006-02-28T23:59:59Z */
+  assert_int_equal(w, tbl_week_of_unix(1141171199)); /* 2006-02-28T23:59:59Z */
   assert_int_equal(parse(&p, "2008-02-29 00:00:00\tq", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(parse(&p, "2007-02-29 00:00:00\tq", &w, &len, &why), AGG__LINE_BAD);
   /* Weeks of negative and large times, against the definition. */
@@ -162,19 +162,19 @@ static void test_parse_lines(void **state) {
   for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
     int64_t t = times[i], days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
     int64_t d3 = days + 3, want_w = d3 >= 0 ? d3 / 7 : -((-d3 + 6) / 7);
-    assert_int_equal(agg_week_of_unix(t), want_w);
+    assert_int_equal(tbl_week_of_unix(t), want_w);
   }
   assert_int_equal(parse(&p, "1\t\xc3\x28", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_UTF8);
   assert_int_equal(parse(&p, "1\t \x01  ", &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_EMPTY);
-  char *longq = malloc(AGG_MAX_QUERY + 40);
+  char *longq = malloc(TBL_MAX_QUERY + 40);
   memcpy(longq, "1\t", 2);
-  memset(longq + 2, 'x', AGG_MAX_QUERY + 1);
-  longq[AGG_MAX_QUERY + 3] = 0;
+  memset(longq + 2, 'x', TBL_MAX_QUERY + 1);
+  longq[TBL_MAX_QUERY + 3] = 0;
   assert_int_equal(parse(&p, longq, &w, &len, &why), AGG__LINE_BAD);
   assert_int_equal(why, AGG_BAD_TOOLONG);
-  longq[AGG_MAX_QUERY + 2] = 0; /* exactly the limit */
+  longq[TBL_MAX_QUERY + 2] = 0; /* exactly the limit */
   assert_int_equal(parse(&p, longq, &w, &len, &why), AGG__LINE_EVENT);
   free(longq);
   agg__parser_free(&p);
@@ -266,17 +266,17 @@ static char *count_stream(uint64_t budget, uint64_t *spills) {
     /* skewed: small ids are frequent */
     uint64_t id = (seed >> 33) % ((seed >> 13) % 50000 + 1);
     int n = snprintf(s, sizeof s, "q%llu%s", (unsigned long long)id, (seed & 1) ? "" : " x");
-    assert_int_equal(agg__counter_add(c, (agg_week_t)((seed >> 40) % 5) - 2, s, (size_t)n, 1), 0);
+    assert_int_equal(agg__counter_add(c, (tbl_week_t)((seed >> 40) % 5) - 2, s, (size_t)n, 1), 0);
   }
   *spills = agg__counter_spills(c);
   assert_int_equal(agg__counter_finish(c), 0);
   size_t cap = 1 << 22, used = 0;
   char *out = malloc(cap);
-  agg_week_t w, pw = INT32_MIN;
+  tbl_week_t w, pw = INT32_MIN;
   const char *s;
   size_t len;
   uint64_t count, total = 0;
-  char prev[AGG_MAX_QUERY];
+  char prev[TBL_MAX_QUERY];
   size_t plen = 0;
   int rc;
   while ((rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
@@ -314,16 +314,16 @@ static void test_counter_spill_equals_memory(void **state) {
   free(tiny);
 }
 
-static void write_table(const char *path, agg_week_t w, int n) {
+static void write_table(const char *path, tbl_week_t w, int n) {
   unlink(path);
-  agg__writer_t *wr;
-  assert_int_equal(agg__writer_open(path, w, &wr), 0);
+  tbl_writer_t *wr;
+  assert_int_equal(tbl_writer_open(path, w, &wr), 0);
   for (int i = 0; i < n; i++) {
     char s[32];
     int k = snprintf(s, sizeof s, "query %05d", i);
-    assert_int_equal(agg__writer_add(wr, s, (size_t)k, (uint64_t)i * 1000 + 1), 0);
+    assert_int_equal(tbl_writer_add(wr, s, (size_t)k, (uint64_t)i * 1000 + 1), 0);
   }
-  assert_int_equal(agg__writer_close(wr), 0);
+  assert_int_equal(tbl_writer_close(wr), 0);
 }
 
 static char *slurp(const char *path, size_t *n) {
@@ -346,18 +346,18 @@ static void spit(const char *path, const void *b, size_t n) {
 }
 
 /* Reads a whole table; returns the first error or the number of rows. */
-static int read_all(const char *path, const char **msg, agg_table_t **keep) {
-  agg_table_t *t;
-  int rc = agg_table_open(path, &t);
+static int read_all(const char *path, const char **msg, tbl_reader_t **keep) {
+  tbl_reader_t *t;
+  int rc = tbl_reader_open(path, &t);
   int rows = 0;
   const char *s;
   size_t len;
   uint64_t count;
-  while (rc == 0 && (rc = agg_table_next(t, &s, &len, &count)) == 1) {
+  while (rc == 0 && (rc = tbl_reader_next(t, &s, &len, &count)) == 1) {
     rows++;
     rc = 0;
   }
-  *msg = agg_table_errmsg(t);
+  *msg = tbl_reader_errmsg(t);
   *keep = t;
   return rc < 0 ? rc : rows;
 }
@@ -365,15 +365,15 @@ static int read_all(const char *path, const char **msg, agg_table_t **keep) {
 static void test_table_round_trip_and_msgpack(void **state) {
   (void)state;
   char path[300];
-  agg_week_t w = week_of("2006-03-01 07:33:28");
+  tbl_week_t w = week_of("2006-03-01 07:33:28");
   snprintf(path, sizeof path, "%s/2006-W09.msgpack", tu_dir);
   write_table(path, w, 3000);
   const char *msg;
-  agg_table_t *t;
+  tbl_reader_t *t;
   assert_int_equal(read_all(path, &msg, &t), 3000);
-  assert_int_equal(agg_table_week(t), w);
+  assert_int_equal(tbl_reader_week(t), w);
   assert_string_equal(msg, "");
-  agg_table_close(t);
+  tbl_reader_close(t);
 
   /* Standard msgpack: msgpack-c's own unpacker reads the same map. */
   size_t n;
@@ -416,15 +416,15 @@ static void test_table_round_trip_and_msgpack(void **state) {
   free(b2);
 
   /* The writer refuses rows out of order, repeated, empty or zero. */
-  agg__writer_t *wr;
+  tbl_writer_t *wr;
   unlink(path2);
-  assert_int_equal(agg__writer_open(path2, w, &wr), 0);
-  assert_int_equal(agg__writer_add(wr, "b", 1, 1), 0);
-  assert_int_equal(agg__writer_add(wr, "a", 1, 1), TA_EINVAL);
-  assert_int_equal(agg__writer_add(wr, "b", 1, 1), TA_EINVAL);
-  assert_int_equal(agg__writer_add(wr, "", 0, 1), TA_EINVAL);
-  assert_int_equal(agg__writer_add(wr, "c", 1, 0), TA_EINVAL);
-  agg__writer_abort(wr);
+  assert_int_equal(tbl_writer_open(path2, w, &wr), 0);
+  assert_int_equal(tbl_writer_add(wr, "b", 1, 1), 0);
+  assert_int_equal(tbl_writer_add(wr, "a", 1, 1), TA_EINVAL);
+  assert_int_equal(tbl_writer_add(wr, "b", 1, 1), TA_EINVAL);
+  assert_int_equal(tbl_writer_add(wr, "", 0, 1), TA_EINVAL);
+  assert_int_equal(tbl_writer_add(wr, "c", 1, 0), TA_EINVAL);
+  tbl_writer_abort(wr);
   assert_int_not_equal(access(path2, F_OK), 0);
   free(b);
 }
@@ -432,14 +432,14 @@ static void test_table_round_trip_and_msgpack(void **state) {
 static void test_hostile_tables(void **state) {
   (void)state;
   char path[300], bad[300];
-  agg_week_t w = week_of("2006-03-01 07:33:28");
+  tbl_week_t w = week_of("2006-03-01 07:33:28");
   snprintf(path, sizeof path, "%s/2006-W09.msgpack", tu_dir);
   snprintf(bad, sizeof bad, "%s/bad.msgpack", tu_dir);
   write_table(path, w, 50);
   size_t n;
   unsigned char *b = (unsigned char *)slurp(path, &n);
   const char *msg;
-  agg_table_t *t;
+  tbl_reader_t *t;
   /* Every truncation is an error with a message, never a crash. */
   for (size_t cut = 0; cut < n; cut++) {
     spit(bad, b, cut);
@@ -447,7 +447,7 @@ static void test_hostile_tables(void **state) {
     assert_true(rc < 0);
     assert_true(strlen(msg) > 0);
     assert_non_null(strstr(msg, "bad.msgpack"));
-    agg_table_close(t);
+    tbl_reader_close(t);
   }
   /* Every single-byte change is read without a crash; most are caught. */
   unsigned caught = 0;
@@ -457,7 +457,7 @@ static void test_hostile_tables(void **state) {
     c[i] ^= 0x5a;
     spit(bad, c, n);
     if (read_all(bad, &msg, &t) < 0) caught++;
-    agg_table_close(t);
+    tbl_reader_close(t);
     free(c);
   }
   assert_true(caught > n / 2);
@@ -537,7 +537,7 @@ static void test_hostile_tables(void **state) {
     int rc = read_all(bad, &msg, &t);
     if (rc != cases[i].code || !strstr(msg, cases[i].says))
       fail_msg("case %zu: got %d (%s)", i, rc, msg);
-    agg_table_close(t);
+    tbl_reader_close(t);
   }
   /* A table whose name says another week. */
   char other[300];
@@ -545,7 +545,7 @@ static void test_hostile_tables(void **state) {
   spit(other, b, n);
   assert_int_equal(read_all(other, &msg, &t), TA_ECORRUPT);
   assert_non_null(strstr(msg, "its name says"));
-  agg_table_close(t);
+  tbl_reader_close(t);
   unlink(other);
   free(b);
 }

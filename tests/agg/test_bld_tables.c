@@ -1,4 +1,4 @@
-/* Unit tests of typeahead-build's --tables source (builder/bld_tables.c): the decayed score of
+/* Unit tests of typeahead-build's --tables source (builder/bld/bld_tables.c): the decayed score of
  * SPEC §5 over the window of --weeks ending at --now, into the shared accumulator. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,21 +12,21 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "agg_int.h"
-#include "bld_tables.h"
+#include "tbl.h"
+#include "bld.h"
 #include "../trie/trie_test_util.h"
 
 static void table(const char *week, const char *const *spellings, const uint64_t *counts,
                   size_t n) {
-  agg_week_t w;
-  assert_int_equal(agg_week_parse(week, strlen(week), &w), 0);
+  tbl_week_t w;
+  assert_int_equal(tbl_week_parse(week, strlen(week), &w), 0);
   char path[300];
   snprintf(path, sizeof path, "%s/%s.msgpack", tu_dir, week);
-  agg__writer_t *wr;
-  assert_int_equal(agg__writer_open(path, w, &wr), 0);
+  tbl_writer_t *wr;
+  assert_int_equal(tbl_writer_open(path, w, &wr), 0);
   for (size_t i = 0; i < n; i++)
-    assert_int_equal(agg__writer_add(wr, spellings[i], strlen(spellings[i]), counts[i]), 0);
-  assert_int_equal(agg__writer_close(wr), 0);
+    assert_int_equal(tbl_writer_add(wr, spellings[i], strlen(spellings[i]), counts[i]), 0);
+  assert_int_equal(tbl_writer_close(wr), 0);
 }
 
 static int setup(void **state) {
@@ -63,8 +63,8 @@ static void test_decay(void **state) {
   bld_tables_opts_t o = {.weeks = 8, .half_life = 1.0};
   bld_acc_t *acc = read_tables(&o);
   assert_int_equal(o.tables, 3);
-  char name[AGG_WEEK_STR];
-  agg_week_name(o.now_week, name);
+  char name[TBL_WEEK_STR];
+  tbl_week_name(o.now_week, name);
   assert_string_equal(name, "2026-W10");
   /* 100 * 0.5^5 = 3.125 < 30 * 0.5^1 = 15: recent popularity wins. */
   assert_true(fabs(score(acc, "old favourite", NULL) - 3.125) < 1e-9);

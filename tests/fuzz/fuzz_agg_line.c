@@ -1,8 +1,9 @@
 /*
- * Fuzz target of the aggregator's line parser (builder/agg_parse.c, agg_week.c): the input is a
- * log excerpt, fed line by line to a tsv parser, an AOL parser and a sampling parser. Every line
- * must come out as an event (with a valid, non-empty display spelling of at most 1,024 bytes),
- * a skip, a repeat, a sampled-out event, or bad with a reason; nothing may crash.
+ * Fuzz target of the aggregator's line parser (builder/agg/agg_parse.c,
+ * builder/tables/tbl_week.c): the input is a log excerpt, fed line by line to a tsv parser, an
+ * AOL parser and a sampling parser. Every line must come out as an event (with a valid,
+ * non-empty display spelling of at most 1,024 bytes), a skip, a repeat, a sampled-out event, or
+ * bad with a reason; nothing may crash.
  * Seeds in tests/fuzz/corpus/agg_line/.
  */
 #include <stdint.h>
@@ -26,18 +27,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char *line = malloc(n ? n : 1);
     memcpy(line, s, n);
     for (int k = 0; k < 3; k++) {
-      agg_week_t w;
+      tbl_week_t w;
       size_t len = 0;
       agg_bad_t why = AGG_BAD_COUNT;
       int rc = agg__parse_line(&p[k], line, n, &w, &len, &why);
       if (rc == AGG__LINE_EVENT &&
-          (len == 0 || len > AGG_MAX_QUERY || !trie_utf8_valid(p[k].spelling, len)))
+          (len == 0 || len > TBL_MAX_QUERY || !trie_utf8_valid(p[k].spelling, len)))
         abort();
       if (rc == AGG__LINE_BAD && (unsigned)why >= AGG_BAD_COUNT) abort();
       if (rc < 0 || rc > AGG__LINE_BAD) abort();
     }
     int64_t t;
-    agg_parse_time(line, n, &t);
+    tbl_parse_time(line, n, &t);
     free(line);
     s += n + 1;
   }

@@ -1,5 +1,5 @@
 /*
- * Fuzz target of the week table reader (builder/agg_table.c, docs/TABLES.md): the input is a
+ * Fuzz target of the week table reader (builder/tables/tbl_file.c, docs/TABLES.md): the input is a
  * whole table file. It is read through a memfd (the reader takes a path), row by row to the
  * end; nothing may crash, hang or read out of bounds, and an error must come with a message.
  * Seeds in tests/fuzz/corpus/agg_table/ are tables written by typeahead-aggregate.
@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "agg.h"
+#include "tbl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,17 +24,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   char path[64];
   snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  agg_table_t *t;
-  int rc = agg_table_open(path, &t);
+  tbl_reader_t *t;
+  int rc = tbl_reader_open(path, &t);
   const char *s;
   size_t len;
   uint64_t count;
-  while (rc == 0 && (rc = agg_table_next(t, &s, &len, &count)) == 1) {
-    if (len == 0 || len > AGG_MAX_QUERY || count == 0) abort();
+  while (rc == 0 && (rc = tbl_reader_next(t, &s, &len, &count)) == 1) {
+    if (len == 0 || len > TBL_MAX_QUERY || count == 0) abort();
     rc = 0;
   }
-  if (rc < 0 && t && agg_table_errmsg(t)[0] == 0) abort();
-  agg_table_close(t);
+  if (rc < 0 && t && tbl_reader_errmsg(t)[0] == 0) abort();
+  tbl_reader_close(t);
   close(fd);
   return 0;
 }

@@ -12,19 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint64_t bld__hash(const char *s, size_t len) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)s[i];
-    h *= 0x100000001b3ull;
-  }
-  /* FNV's low bits are weak for short strings; mix before taking the low bits as a slot. */
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
-}
-
 int bld_acc_new(bld_acc_t **out) {
   if (!out) return TA_EINVAL;
   *out = NULL;
@@ -44,20 +31,8 @@ void bld_acc_free(bld_acc_t *acc) {
   free(acc);
 }
 
-/* Grows *p (elements of size sz, capacity *cap) to hold at least need elements. */
-static int acc_reserve(void **p, uint64_t *cap, uint64_t need, size_t sz, uint64_t first) {
-  if (need <= *cap) return 0;
-  uint64_t c = *cap ? *cap : first;
-  while (c < need) c *= 2;
-  void *np = realloc(*p, (size_t)(c * sz));
-  if (!np) return TA_ENOMEM;
-  *p = np;
-  *cap = c;
-  return 0;
-}
-
 static int acc_arena_put(bld_acc_t *a, const char *s, size_t len, uint64_t *off) {
-  int rc = acc_reserve((void **)&a->arena, &a->arena_cap, a->arena_len + len, 1, 1 << 16);
+  int rc = ta_grow((void **)&a->arena, &a->arena_cap, a->arena_len + len, 1, 1 << 16);
   if (rc < 0) return rc;
   memcpy(a->arena + a->arena_len, s, len);
   *off = a->arena_len;
@@ -129,15 +104,42 @@ static bld__slot_t *table_find(const bld__table_t *t, const bld_acc_t *a, int is
   }
 }
 
+/* The index of s[0..len) in keys[] (is_key) or spells[] (else, a spelling of key ki), added
+ * with its bytes in the arena when it is new. */
+static int acc_intern(bld_acc_t *a, int is_key, const char *s, size_t len, uint32_t ki,
+                      uint32_t *idx) {
+  bld__table_t *t = is_key ? &a->ktab : &a->stab;
+  int rc = table_ready(t);
+  if (rc < 0) return rc;
+  uint64_t h = ta_hash64(s, len, 0);
+  bld__slot_t *slot = table_find(t, a, is_key, s, len, h);
+  if (slot->idx1) {
+    *idx = slot->idx1 - 1;
+    return 0;
+  }
+  size_t n = is_key ? a->nkeys : a->nspells;
+  if (n >= BLD__SELF - 1) return TA_ENOMEM; /* indexes are 32-bit, two values are reserved */
+  rc = is_key ? ta_grow((void **)&a->keys, &a->keys_cap, n + 1, sizeof *a->keys, 1 << 12)
+              : ta_grow((void **)&a->spells, &a->spells_cap, n + 1, sizeof *a->spells, 1 << 12);
+  uint64_t off;
+  if (rc < 0 || (rc = acc_arena_put(a, s, len, &off)) < 0) return rc;
+  if (is_key)
+    a->keys[a->nkeys++] = (bld__key_t){off, (uint32_t)len, BLD__NONE, 0.0, 0.0, -1.0};
+  else
+    a->spells[a->nspells++] = (bld__spell_t){off, (uint32_t)len, ki, 0.0};
+  slot->idx1 = (uint32_t)n + 1;
+  slot->tag = (uint32_t)(h >> 32);
+  t->used++;
+  *idx = (uint32_t)n;
+  return 0;
+}
+
 /* 1 when spelling (xo, xl, xw) should be the display form rather than (yo, yl, yw): heavier, or
  * as heavy and bytewise smaller. */
 static int spell_better(const bld_acc_t *a, uint64_t xo, uint32_t xl, double xw, uint64_t yo,
                         uint32_t yl, double yw) {
   if (xw != yw) return xw > yw;
-  size_t n = xl < yl ? xl : yl;
-  int c = memcmp(a->arena + xo, a->arena + yo, n);
-  if (c != 0) return c < 0;
-  return xl < yl;
+  return ta_bytes_cmp(a->arena + xo, xl, a->arena + yo, yl) < 0;
 }
 
 int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double count, double weight) {
@@ -155,24 +157,8 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double count, double 
   if (rc < 0) return rc;
 
   /* The key. */
-  if ((rc = table_ready(&a->ktab)) < 0) return rc;
-  uint64_t kh = bld__hash(key, klen);
-  bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, kh);
   uint32_t ki;
-  if (ks->idx1) {
-    ki = ks->idx1 - 1;
-  } else {
-    if (a->nkeys >= UINT32_MAX - 1) return TA_ENOMEM;
-    rc = acc_reserve((void **)&a->keys, &a->keys_cap, a->nkeys + 1, sizeof *a->keys, 1 << 12);
-    if (rc < 0) return rc;
-    uint64_t off;
-    if ((rc = acc_arena_put(a, key, klen, &off)) < 0) return rc;
-    ki = (uint32_t)a->nkeys++;
-    a->keys[ki] = (bld__key_t){off, (uint32_t)klen, BLD__NONE, 0.0, 0.0, -1.0};
-    ks->idx1 = ki + 1;
-    ks->tag = (uint32_t)(kh >> 32);
-    a->ktab.used++;
-  }
+  if ((rc = acc_intern(a, 1, key, klen, 0, &ki)) < 0) return rc;
 
   bld__key_t *k = &a->keys[ki];
   uint32_t cand;
@@ -189,24 +175,7 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double count, double 
     cand_off = k->off;
     cand_w = k->self_weight;
   } else {
-    if ((rc = table_ready(&a->stab)) < 0) return rc;
-    uint64_t dh = bld__hash(disp, dlen);
-    bld__slot_t *ss = table_find(&a->stab, a, 0, disp, dlen, dh);
-    if (ss->idx1) {
-      cand = ss->idx1 - 1;
-    } else {
-      if (a->nspells >= BLD__SELF - 1) return TA_ENOMEM;
-      rc = acc_reserve((void **)&a->spells, &a->spells_cap, a->nspells + 1, sizeof *a->spells,
-                       1 << 12);
-      if (rc < 0) return rc;
-      uint64_t off;
-      if ((rc = acc_arena_put(a, disp, dlen, &off)) < 0) return rc;
-      cand = (uint32_t)a->nspells++;
-      a->spells[cand] = (bld__spell_t){off, (uint32_t)dlen, ki, 0.0};
-      ss->idx1 = cand + 1;
-      ss->tag = (uint32_t)(dh >> 32);
-      a->stab.used++;
-    }
+    if ((rc = acc_intern(a, 0, disp, dlen, ki, &cand)) < 0) return rc;
     bld__spell_t *sp = &a->spells[cand];
     sp->weight += weight;
     cand_off = sp->off;
@@ -243,7 +212,7 @@ int bld_acc_get(const bld_acc_t *a, const char *raw, size_t len, double *score,
   int rc = trie_norm_key(raw, len, key, sizeof key, &klen);
   if (rc < 0) return rc;
   if (!a->ktab.slots) return TA_ENOENT;
-  bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, bld__hash(key, klen));
+  bld__slot_t *ks = table_find(&a->ktab, a, 1, key, klen, ta_hash64(key, klen, 0));
   if (!ks->idx1) return TA_ENOENT;
   const bld__key_t *k = &a->keys[ks->idx1 - 1];
   uint64_t off;

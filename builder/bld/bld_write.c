@@ -16,8 +16,8 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   if (diag) diag->msg[0] = '\0';
   if (!acc || !out_path || !opts || !summary || acc->consumed) return TA_EINVAL;
   memset(summary, 0, sizeof *summary);
-  if (opts->k < 1 || opts->k > 32) {
-    bld__diag_set(diag, "k must be between 1 and 32 (got %u)", opts->k);
+  if (opts->k < 1 || opts->k > TA_MAX_K) {
+    bld__diag_set(diag, "k must be between 1 and %u (got %u)", TA_MAX_K, opts->k);
     return TA_ERANGE;
   }
   /* The tables are no longer needed: give their memory back before the writer takes its own. */

@@ -1,6 +1,6 @@
 /*
- * Reading, parsing and counting the inputs of a run on several threads (SPEC §4; issue 3,
- * items 1 and 4-6, and its throughput target, measured by tests/bench/bench-agg):
+ * Reading, parsing and counting the inputs of a run on several threads (SPEC §4; docs/TABLES.md,
+ * "Threads"; its throughput is measured by tests/bench/bench-agg):
  *
  *   calling thread: read() (or gzread) into a ring of blocks of whole lines, in input order,
  *                   and SHA-256 of the bytes read (the ledger's digest) on the way
@@ -10,8 +10,8 @@
  *                   a worker seldom waits for one another holds)
  *        | a finished block retires in input order: its counts go into the stats and its bad
  *        | lines are named "FILE: line N" with N counted from the input's start
- *   finish:         the partitions are sorted in parallel; their sorted streams hold disjoint
- *                   pairs and are merged into one.
+ *   finish:         the partitions are sorted in parallel and their sorted streams, which hold
+ *                   disjoint pairs, merged into one (agg_gather.c).
  *
  * So the tables do not depend on W or on the budget: each pair is counted in exactly one
  * partition, whatever thread parsed its lines, and the streams are merged in (week, bytes)
@@ -69,38 +69,6 @@ typedef struct {
   agg__counter_t *c;
 } part_t;
 
-/* A partition's current pair in the final merge. */
-typedef struct {
-  int have;
-  agg_week_t w;
-  const char *s;
-  size_t len;
-  uint64_t count;
-  uint64_t key; /* agg__prefix_key(s, len) */
-} head_t;
-
-/* The final merge: a thread per partition reads its sorted stream (merging its spilled runs)
- * into chunks of records, CHUNKS of CHUNK bytes in a ring, that the calling thread merges.
- * Record: week (4 bytes), len (4), count (8), the bytes, padded to 8. */
-#define CHUNK (256u << 10)
-#define CHUNKS 3
-#define REC_HEAD 16
-
-typedef struct {
-  struct agg__ingest *g;
-  unsigned part;
-  pthread_t th;
-  int started;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  char *chunk[CHUNKS];
-  size_t used[CHUNKS];  /* bytes of records in a full chunk */
-  uint64_t full, taken; /* chunks filled by the thread; chunks the reader is done with */
-  int end, rc;          /* the stream ended: rc is 0 or its error */
-  int stop;             /* the reader gives up early (an error): the thread ends */
-  size_t pos;           /* the reader's place in chunk[taken % CHUNKS] */
-} feed_t;
-
 struct agg__ingest {
   const agg_opts_t *opts;
   agg_stats_t *stats;
@@ -127,12 +95,9 @@ struct agg__ingest {
   uint64_t progress_bytes;
   /* the reader's unfinished line */
   char *carry;
-  /* finish: the partitions' sorted streams and their current heads */
-  int finished;
-  head_t head[MAX_PARTS];
-  feed_t feed[MAX_PARTS];
-  int feeding; /* the feeds' threads run (more than one partition) */
-  int pending; /* the partition whose head was returned last: advanced next time */
+  /* finish: the partitions' counters, merged by gather */
+  agg__counter_t *counters[MAX_PARTS];
+  agg__gather_t *gather;
 };
 
 void agg__hex(const unsigned char md[32], char hex[65]) {
@@ -213,7 +178,7 @@ static void work_block(worker_t *wk, block_t *b) {
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-    agg_week_t w = 0;
+    tbl_week_t w = 0;
     size_t len = 0;
     agg_bad_t why = AGG_BAD_FIELDS;
     b->phys++;
@@ -330,7 +295,7 @@ int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_di
   g->opts = opts;
   g->stats = stats;
   g->work_dir = work_dir;
-  g->t0 = agg__now_s();
+  g->t0 = ta_mono_s();
   unsigned w = opts->threads ? opts->threads : default_threads();
   if (w > MAX_WORKERS) w = MAX_WORKERS;
   if (opts->format == AGG_FORMAT_AOL) w = 1;
@@ -378,8 +343,6 @@ static int start_workers(struct agg__ingest *g) {
   return 0;
 }
 
-static void stop_feeds(struct agg__ingest *g);
-
 static void stop_workers(struct agg__ingest *g) {
   if (!g->started) return;
   pthread_mutex_lock(&g->mu);
@@ -393,14 +356,7 @@ static void stop_workers(struct agg__ingest *g) {
 void agg__ingest_free(agg__ingest_t *g) {
   if (!g) return;
   stop_workers(g);
-  stop_feeds(g);
-  for (unsigned p = 0; p < MAX_PARTS; p++) {
-    for (int k = 0; k < CHUNKS; k++) free(g->feed[p].chunk[k]);
-    if (g->feed[p].g) {
-      pthread_mutex_destroy(&g->feed[p].mu);
-      pthread_cond_destroy(&g->feed[p].cv);
-    }
-  }
+  agg__gather_free(g->gather); /* before the counters it reads */
   for (unsigned i = 0; i < g->n_workers; i++) {
     worker_t *wk = &g->workers[i];
     agg__parser_free(&wk->parser);
@@ -432,7 +388,7 @@ uint64_t agg__ingest_spills(const agg__ingest_t *g) {
 /* Under g->mu. */
 static void progress_locked(struct agg__ingest *g, int final) {
   if (!g->opts->progress) return;
-  double t = agg__now_s();
+  double t = ta_mono_s();
   if (!final && t - g->last_progress < 0.5) return;
   g->last_progress = t;
   double el = t - g->t0 > 1e-6 ? t - g->t0 : 1e-6;
@@ -602,183 +558,17 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
   return rc;
 }
 
-/* ---- Finish: sort the partitions in parallel, merge their streams ------------------------- */
-
-typedef struct {
-  struct agg__ingest *g;
-  unsigned first, step;
-  int rc, started;
-  pthread_t th;
-} finisher_t;
-
-static void *finish_main(void *arg) {
-  finisher_t *f = arg;
-  for (unsigned p = f->first; p < f->g->n_parts && !f->rc; p += f->step)
-    f->rc = agg__counter_finish(f->g->parts[p].c);
-  return NULL;
-}
-
-static void *feed_main(void *arg) {
-  feed_t *f = arg;
-  agg__counter_t *c = f->g->parts[f->part].c;
-  int rc = 0;
-  for (;;) {
-    pthread_mutex_lock(&f->mu);
-    while (f->full - f->taken == CHUNKS && !f->stop) pthread_cond_wait(&f->cv, &f->mu);
-    int stop = f->stop;
-    pthread_mutex_unlock(&f->mu);
-    if (stop) break;
-    char *ch = f->chunk[f->full % CHUNKS];
-    size_t used = 0;
-    agg_week_t w;
-    const char *s;
-    size_t len;
-    uint64_t count;
-    /* Records while one more of the longest fits. */
-    while (used + REC_HEAD + AGG_MAX_QUERY + 8 <= CHUNK &&
-           (rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
-      uint32_t l32 = (uint32_t)len;
-      memcpy(ch + used, &w, 4);
-      memcpy(ch + used + 4, &l32, 4);
-      memcpy(ch + used + 8, &count, 8);
-      memcpy(ch + used + REC_HEAD, s, len);
-      used += REC_HEAD + ((len + 7) & ~(size_t)7);
-    }
-    pthread_mutex_lock(&f->mu);
-    f->used[f->full % CHUNKS] = used;
-    f->full++;
-    if (rc != 1) {
-      f->end = 1;
-      f->rc = rc < 0 ? rc : 0;
-    }
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    if (rc != 1) break;
-  }
-  return NULL;
-}
-
-/* The next record of partition p into its head. */
-static int head_next(struct agg__ingest *g, unsigned p) {
-  head_t *h = &g->head[p];
-  if (!g->feeding) {
-    int rc = agg__counter_next(g->parts[p].c, &h->w, &h->s, &h->len, &h->count);
-    h->have = rc == 1;
-    if (h->have) h->key = agg__prefix_key(h->s, h->len);
-    return rc < 0 ? rc : 0;
-  }
-  feed_t *f = &g->feed[p];
-  for (;;) {
-    pthread_mutex_lock(&f->mu);
-    while (f->full == f->taken && !f->end) pthread_cond_wait(&f->cv, &f->mu);
-    int none = f->full == f->taken, rc = f->rc;
-    size_t used = none ? 0 : f->used[f->taken % CHUNKS];
-    pthread_mutex_unlock(&f->mu);
-    if (none) {
-      h->have = 0;
-      return rc;
-    }
-    if (f->pos < used) {
-      const char *r = f->chunk[f->taken % CHUNKS] + f->pos;
-      uint32_t l32;
-      memcpy(&h->w, r, 4);
-      memcpy(&l32, r + 4, 4);
-      memcpy(&h->count, r + 8, 8);
-      h->s = r + REC_HEAD;
-      h->len = l32;
-      h->key = agg__prefix_key(h->s, h->len);
-      h->have = 1;
-      f->pos += REC_HEAD + ((h->len + 7) & ~(size_t)7);
-      return 0;
-    }
-    /* This chunk is read (the last pair returned from it is done with): hand it back. */
-    pthread_mutex_lock(&f->mu);
-    f->taken++;
-    f->pos = 0;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-  }
-}
-
-static void stop_feeds(struct agg__ingest *g) {
-  for (unsigned p = 0; p < g->n_parts; p++) {
-    feed_t *f = &g->feed[p];
-    if (!f->started) continue;
-    pthread_mutex_lock(&f->mu);
-    f->stop = 1;
-    pthread_cond_broadcast(&f->cv);
-    pthread_mutex_unlock(&f->mu);
-    pthread_join(f->th, NULL);
-    f->started = 0;
-  }
-}
+/* ---- Finish ------------------------------------------------------------------------------- */
 
 int agg__ingest_finish(agg__ingest_t *g) {
   stop_workers(g);
-  if (g->finished) return TA_EINVAL;
-  g->finished = 1;
-  g->pending = -1;
-  /* Thread i sorts the partitions p with p % n == i; the calling thread is thread 0, and does
-   * the share of a thread that could not start. */
-  finisher_t f[MAX_WORKERS];
-  unsigned n = g->n_workers < g->n_parts ? g->n_workers : g->n_parts;
-  for (unsigned i = 0; i < n; i++) {
-    f[i] = (finisher_t){.g = g, .first = i, .step = n};
-    if (i > 0) f[i].started = pthread_create(&f[i].th, NULL, finish_main, &f[i]) == 0;
-  }
-  finish_main(&f[0]);
-  int rc = f[0].rc;
-  for (unsigned i = 1; i < n; i++) {
-    if (f[i].started)
-      pthread_join(f[i].th, NULL);
-    else
-      finish_main(&f[i]);
-    if (!rc) rc = f[i].rc;
-  }
-  if (!rc && g->n_parts > 1) {
-    g->feeding = 1;
-    for (unsigned p = 0; p < g->n_parts && !rc; p++) {
-      feed_t *fd = &g->feed[p];
-      fd->g = g;
-      fd->part = p;
-      pthread_mutex_init(&fd->mu, NULL);
-      pthread_cond_init(&fd->cv, NULL);
-      for (int k = 0; k < CHUNKS && !rc; k++)
-        if (!(fd->chunk[k] = malloc(CHUNK))) rc = TA_ENOMEM;
-      if (!rc && pthread_create(&fd->th, NULL, feed_main, fd) != 0) rc = TA_ENOMEM;
-      if (!rc) fd->started = 1;
-    }
-  }
-  for (unsigned p = 0; p < g->n_parts && !rc; p++) rc = head_next(g, p);
-  return rc;
+  if (g->gather) return TA_EINVAL;
+  for (unsigned p = 0; p < g->n_parts; p++) g->counters[p] = g->parts[p].c;
+  return agg__gather_new(g->counters, g->n_parts, g->n_workers, &g->gather);
 }
 
-static int head_cmp(const head_t *a, const head_t *b) {
-  if (a->w != b->w) return a->w < b->w ? -1 : 1;
-  if (a->key != b->key) return a->key < b->key ? -1 : 1;
-  int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
-  if (c) return c;
-  return a->len < b->len ? -1 : a->len > b->len;
-}
-
-int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len,
+int agg__ingest_next(agg__ingest_t *g, tbl_week_t *w, const char **s, size_t *len,
                      uint64_t *count) {
-  if (!g->finished) return TA_EINVAL;
-  /* The pair returned last is done with now: its partition moves on. */
-  if (g->pending >= 0) {
-    int rc = head_next(g, (unsigned)g->pending);
-    g->pending = -1;
-    if (rc) return rc;
-  }
-  int best = -1;
-  for (unsigned p = 0; p < g->n_parts; p++)
-    if (g->head[p].have && (best < 0 || head_cmp(&g->head[p], &g->head[best]) < 0)) best = (int)p;
-  if (best < 0) return 0;
-  /* Partitions hold disjoint pairs, so the smallest head is a whole (week, spelling). */
-  *w = g->head[best].w;
-  *s = g->head[best].s;
-  *len = g->head[best].len;
-  *count = g->head[best].count;
-  g->pending = best;
-  return 1;
+  if (!g->gather) return TA_EINVAL;
+  return agg__gather_next(g->gather, w, s, len, count);
 }

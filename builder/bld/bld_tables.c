@@ -1,9 +1,8 @@
 /*
- * The --tables source of typeahead-build (SPEC §5; declared in bld_tables.h): week tables of
- * typeahead-aggregate in, (display spelling, decayed count) pairs out into the accumulator.
- * Tables are streamed (agg_table_next), so memory is the accumulator's alone.
+ * The --tables source of typeahead-build (SPEC §5; declared in bld.h): week tables of
+ * typeahead-aggregate (docs/TABLES.md) in, (display spelling, decayed count) pairs out into the
+ * accumulator. Tables are streamed (tbl_reader_next), so memory is the accumulator's alone.
  */
-#include "bld_tables.h"
 #include "bld_int.h"
 
 #include <math.h>
@@ -19,20 +18,20 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
   }
   char **paths;
   size_t n;
-  int rc = agg_tables_list(dir, &paths, &n);
+  int rc = tbl_list(dir, &paths, &n);
   if (rc) {
     bld__diag_set(diag, "%s: cannot list week tables: %s", dir, ta_strerror(rc));
     return rc;
   }
   if (n == 0) {
-    agg_paths_free(paths, n);
+    tbl_paths_free(paths, n);
     bld__diag_set(diag, "%s: no week tables (run typeahead-aggregate first)", dir);
     return TA_EEMPTY;
   }
-  agg_week_t now;
+  tbl_week_t now;
   if (o->now) {
-    if (agg_week_parse(o->now, strlen(o->now), &now) != 0) {
-      agg_paths_free(paths, n);
+    if (tbl_week_parse(o->now, strlen(o->now), &now) != 0) {
+      tbl_paths_free(paths, n);
       bld__diag_set(diag, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
       return TA_EPARSE;
     }
@@ -40,23 +39,23 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
     /* Names are YYYY-Www.msgpack, so the last path is the newest week. */
     const char *base = strrchr(paths[n - 1], '/');
     base = base ? base + 1 : paths[n - 1];
-    if (agg_week_parse(base, 8, &now) != 0) now = 0;
+    if (tbl_week_parse(base, 8, &now) != 0) now = 0;
   }
   o->now_week = now;
   for (size_t i = 0; i < n && rc == 0; i++) {
     const char *base = strrchr(paths[i], '/');
     base = base ? base + 1 : paths[i];
-    agg_week_t w;
-    if (agg_week_parse(base, 8, &w) != 0) continue;
+    tbl_week_t w;
+    if (tbl_week_parse(base, 8, &w) != 0) continue;
     int64_t age = (int64_t)now - w;
     if (age < 0 || age >= (int64_t)o->weeks) continue;
     double factor = isinf(o->half_life) ? 1.0 : pow(0.5, (double)age / o->half_life);
-    agg_table_t *t;
-    rc = agg_table_open(paths[i], &t);
+    tbl_reader_t *t;
+    rc = tbl_reader_open(paths[i], &t);
     const char *s;
     size_t len;
     uint64_t count;
-    while (rc == 0 && (rc = agg_table_next(t, &s, &len, &count)) == 1) {
+    while (rc == 0 && (rc = tbl_reader_next(t, &s, &len, &count)) == 1) {
       rc = bld_acc_add(acc, s, len, (double)count, (double)count * factor);
       if (rc == TA_EEMPTY || rc == TA_ETOOLONG) {
         o->rows_skipped++;
@@ -67,10 +66,10 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
         bld__diag_set(diag, "%s: adding '%.*s': %s", paths[i], (int)len, s, ta_strerror(rc));
       }
     }
-    if (rc < 0 && !diag->msg[0]) bld__diag_set(diag, "%s", agg_table_errmsg(t));
-    agg_table_close(t);
+    if (rc < 0 && !diag->msg[0]) bld__diag_set(diag, "%s", tbl_reader_errmsg(t));
+    tbl_reader_close(t);
     if (rc == 0) o->tables++;
   }
-  agg_paths_free(paths, n);
+  tbl_paths_free(paths, n);
   return rc < 0 ? rc : 0;
 }

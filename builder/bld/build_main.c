@@ -10,17 +10,15 @@
  * failed (bad input line, I/O, verify; --out untouched), 2 usage.
  */
 #include "bld.h"
-#include "bld_tables.h" /* --tables (aggregator's part) */
-#include "flt.h"        /* --blocklist (filter layer's part) */
+#include "flt.h" /* --blocklist (filter layer's part) */
 
-#include <errno.h>
 #include <getopt.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #define MAX_FREQ_FILES 64
@@ -51,15 +49,10 @@ static void usage(FILE *f) {
           "                  table); --half-life inf = no decay (default 4: the best MRR on\n"
           "                  the AOL sample, BENCHMARKS.md \"Suggestion quality\")\n"
           "  --out FILE      trie file, replaced atomically after it verifies\n"
-          "  --k N           completions kept per prefix, 1..32 (default 10)\n"
+          "  --k N           completions kept per prefix, 1..%u (default 10)\n"
           "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
-          "                  the window, before decay) (default 1)\n");
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+          "                  the window, before decay) (default 1)\n",
+          TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -74,7 +67,7 @@ typedef struct {
 static void progress_cb(void *ctx, const char *stage, uint64_t done, uint64_t total) {
   progress_t *p = ctx;
   if (!p->on) return;
-  double t = now_seconds();
+  double t = ta_mono_s();
   if (!p->stage || strcmp(p->stage, stage) != 0) {
     p->stage = stage;
     p->start = t;
@@ -98,27 +91,36 @@ static void progress_clear(progress_t *p) {
 
 /* ---- Arguments ------------------------------------------------------------------------------ */
 
-static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) return -1;
-  *out = (unsigned)v;
-  return 0;
+/* A flag's value is not what it must be: says so and returns the usage exit status. */
+static int bad_value(const char *flag, const char *want, const char *value) {
+  fprintf(stderr, "typeahead-build: %s must be %s, not '%s'\n", flag, want, value);
+  return 2;
 }
 
-static int parse_nonneg(const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v) || v < 0) return -1;
-  *out = v;
+enum { O_FREQ = 1, O_OUT, O_K, O_MIN, O_BLOCK, O_TABLES, O_WEEKS, O_HALF, O_NOW, O_HELP, O_END };
+
+/* The numbers, checked once every flag is read (the last of a repeated flag counts). */
+static int parse_numbers(const char *const *num, build_args_t *a) {
+  if (num[O_K] && ta_parse_uint(num[O_K], 1, TA_MAX_K, &a->k) != 0) {
+    char want[48];
+    snprintf(want, sizeof want, "an integer from 1 to %u", TA_MAX_K);
+    return bad_value("--k", want, num[O_K]);
+  }
+  if (num[O_MIN] && ta_parse_double(num[O_MIN], 0, DBL_MAX, &a->min_count) != 0)
+    return bad_value("--min-count", "a non-negative number", num[O_MIN]);
+  if (num[O_WEEKS] && ta_parse_uint(num[O_WEEKS], 1, 10000, &a->weeks) != 0)
+    return bad_value("--weeks", "a positive integer", num[O_WEEKS]);
+  /* "inf": no decay (docs/TABLES.md); 0 is refused. */
+  if (num[O_HALF] && strcmp(num[O_HALF], "inf") == 0)
+    a->half_life = INFINITY;
+  else if (num[O_HALF] &&
+           (ta_parse_double(num[O_HALF], 0, DBL_MAX, &a->half_life) != 0 || a->half_life == 0))
+    return bad_value("--half-life", "a positive number or inf", num[O_HALF]);
   return 0;
 }
 
 /* 0 parsed, 2 usage error (message printed). */
 static int parse_args(int argc, char **argv, build_args_t *a) {
-  enum { O_FREQ = 1, O_OUT, O_K, O_MIN, O_BLOCK, O_TABLES, O_WEEKS, O_HALF, O_NOW, O_HELP };
   static const struct option longopts[] = {
       {"freq", required_argument, NULL, O_FREQ},
       {"out", required_argument, NULL, O_OUT},
@@ -133,64 +135,27 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {NULL, 0, NULL, 0},
   };
   *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0};
+  /* Where each flag's text goes: a field of a, or num[] for the numbers. */
+  const char *num[O_END] = {NULL};
+  const char **text[O_END] = {
+      [O_OUT] = &a->out,         [O_BLOCK] = &a->blocklist, [O_TABLES] = &a->tables,
+      [O_NOW] = &a->now,         [O_K] = &num[O_K],         [O_MIN] = &num[O_MIN],
+      [O_WEEKS] = &num[O_WEEKS], [O_HALF] = &num[O_HALF]};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-    switch (c) {
-    case O_FREQ:
+    if (c > 0 && c < O_END && text[c]) {
+      *text[c] = optarg;
+    } else if (c == O_FREQ) {
       if (a->nfreq == MAX_FREQ_FILES) {
         fprintf(stderr, "typeahead-build: at most %d --freq files\n", MAX_FREQ_FILES);
         return 2;
       }
       a->freq[a->nfreq++] = optarg;
-      break;
-    case O_OUT:
-      a->out = optarg;
-      break;
-    case O_K:
-      if (parse_uint(optarg, 1, 32, &a->k) < 0) {
-        fprintf(stderr, "typeahead-build: --k must be an integer from 1 to 32, not '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case O_MIN:
-      if (parse_nonneg(optarg, &a->min_count) < 0) {
-        fprintf(stderr, "typeahead-build: --min-count must be a non-negative number, not '%s'\n",
-                optarg);
-        return 2;
-      }
-      break;
-    case O_BLOCK:
-      a->blocklist = optarg;
-      break;
-    case O_TABLES:
-      a->tables = optarg;
-      break;
-    case O_WEEKS:
-      if (parse_uint(optarg, 1, 10000, &a->weeks) < 0) {
-        fprintf(stderr, "typeahead-build: --weeks must be a positive integer, not '%s'\n", optarg);
-        return 2;
-      }
-      break;
-    case O_HALF:
-      /* "inf": no decay (aggregator's part, docs/TABLES.md); 0 is refused. */
-      if (strcmp(optarg, "inf") == 0) {
-        a->half_life = INFINITY;
-      } else if (parse_nonneg(optarg, &a->half_life) < 0 || a->half_life == 0) {
-        fprintf(stderr,
-                "typeahead-build: --half-life must be a positive number or inf, "
-                "not '%s'\n",
-                optarg);
-        return 2;
-      }
-      break;
-    case O_NOW:
-      a->now = optarg;
-      break;
-    case O_HELP:
+    } else if (c == O_HELP) {
       usage(stdout);
       exit(0);
-    default:
+    } else {
       fprintf(stderr, "typeahead-build: unknown or incomplete option '%s'\n", argv[optind - 1]);
       usage(stderr);
       return 2;
@@ -201,6 +166,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
     usage(stderr);
     return 2;
   }
+  int st = parse_numbers(num, a);
+  if (st) return st;
   if (!a->out || (a->nfreq == 0) == (a->tables == NULL)) {
     fprintf(stderr, "typeahead-build: need --out and exactly one of --freq or --tables\n");
     usage(stderr);
@@ -214,7 +181,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
 /* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
 static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, uint64_t *lines,
                        uint64_t *rows) {
-  if (a->tables) { /* --tables: the weekly-tables source (bld_tables.c, aggregator's part) */
+  if (a->tables) { /* --tables: the week tables source (bld_tables.c) */
     bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
     bld_diag_t diag;
     int rc = bld_read_tables(acc, a->tables, &to, &diag);
@@ -222,8 +189,8 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, 
       fprintf(stderr, "typeahead-build: %s\n", diag.msg[0] ? diag.msg : ta_strerror(rc));
       return rc == TA_EPARSE ? 2 : 1;
     }
-    char wk[AGG_WEEK_STR];
-    agg_week_name(to.now_week, wk);
+    char wk[TBL_WEEK_STR];
+    tbl_week_name(to.now_week, wk);
     fprintf(stderr,
             "typeahead-build: %" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
             " skipped: empty or too long key)\n",
@@ -285,7 +252,7 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  double t0 = now_seconds();
+  double t0 = ta_mono_s();
   progress_t prog = {isatty(STDERR_FILENO), 0, NULL, 0};
   bld_acc_t *acc = NULL;
   if (bld_acc_new(&acc) < 0) {
@@ -304,8 +271,14 @@ int main(int argc, char **argv) {
 
   char source[1024];
   describe_source(&args, source, sizeof source);
-  bld_write_opts_t wo = {args.k,      args.min_count, (int64_t)time(NULL),           source,
-                         progress_cb, &prog,          rules ? blocklist_drop : NULL, rules};
+  bld_write_opts_t wo = {args.k,
+                         args.min_count,
+                         ta_unix_s(),
+                         source,
+                         progress_cb,
+                         &prog,
+                         rules ? blocklist_drop : NULL,
+                         rules};
   bld_summary_t sum;
   bld_diag_t diag;
   int rc = bld_write(acc, args.out, &wo, &sum, &diag);
@@ -324,6 +297,6 @@ int main(int argc, char **argv) {
           "typeahead-build: %" PRIu64 " lines, %" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
           " written, %" PRIu64 " below --min-count%s), %" PRIu64 " bytes -> %s in %.2f s\n",
           lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, blocked, sum.file_size,
-          args.out, now_seconds() - t0);
+          args.out, ta_mono_s() - t0);
   return 0;
 }

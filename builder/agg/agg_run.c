@@ -1,5 +1,5 @@
 /*
- * One aggregation run (typeahead-aggregate --tables; SPEC §4, issue 3 items 1-6): reads the
+ * One aggregation run (typeahead-aggregate --tables; SPEC §4, docs/TABLES.md): reads the
  * inputs, counts their events per (ISO week, display spelling), merges the counts into the week
  * tables of DIR and records the inputs' SHA-256 in DIR/ledger, as one transaction.
  *
@@ -24,81 +24,15 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
-#include <zlib.h>
 
 #define READ_BUF (1u << 20)
-
-int agg__fail(char *err, size_t cap, int code, const char *fmt, ...) {
-  if (err && cap) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
-
-const char *agg_bad_name(agg_bad_t reason) {
-  switch (reason) {
-#define AGG__BAD_CASE(name, msg) \
-  case name:                     \
-    return msg;
-    AGG_BAD_TABLE(AGG__BAD_CASE)
-#undef AGG__BAD_CASE
-  default:
-    return "unknown";
-  }
-}
-
-void agg_opts_init(agg_opts_t *o) {
-  memset(o, 0, sizeof *o);
-  o->format = AGG_FORMAT_TSV;
-  o->max_bad_pct = 10.0;
-  o->mem_bytes = UINT64_C(512) << 20;
-}
-
-void agg_stats_format(const agg_stats_t *s, char *out, size_t cap) {
-  char bad[256];
-  size_t k = 0;
-  for (int i = 0; i < AGG_BAD_COUNT; i++) {
-    int n = snprintf(bad + k, sizeof bad - k, "%s%s %llu", i ? ", " : "",
-                     agg_bad_name((agg_bad_t)i), (unsigned long long)s->bad[i]);
-    if (n < 0 || (size_t)n >= sizeof bad - k) break;
-    k += (size_t)n;
-  }
-  snprintf(out, cap,
-           "%llu inputs (%llu already ingested), %.1f MB, %llu lines, %llu events, "
-           "%llu duplicate rows, %llu sampled out, %llu bad (%s), %llu weeks written, "
-           "%llu spills, %.2f s",
-           (unsigned long long)s->inputs, (unsigned long long)s->skipped, s->bytes / 1e6,
-           (unsigned long long)s->lines, (unsigned long long)s->events,
-           (unsigned long long)s->duplicates, (unsigned long long)s->sampled_out,
-           (unsigned long long)s->bad_total, bad, (unsigned long long)s->weeks,
-           (unsigned long long)s->spills, s->seconds);
-}
-
-double agg__now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-int agg__fsync_dir(const char *path) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ta_error_from_errno(errno);
-  int rc = fsync(fd) == 0 ? 0 : ta_error_from_errno(errno);
-  close(fd);
-  return rc;
-}
 
 /* Removes every file of dir/sub and then the directory (it holds no subdirectories). */
 static int remove_flat_dir(const char *dir, const char *sub) {
@@ -120,7 +54,7 @@ static int remove_flat_dir(const char *dir, const char *sub) {
 /* Step 3 of the transaction: move every file of DIR/.txn into DIR, then drop .txn. */
 static int roll_forward(const char *dir) {
   char txn[4096], from[4096 + 256], to[4096 + 256];
-  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN);
+  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
   DIR *d = opendir(txn);
   if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
   struct dirent *e;
@@ -136,9 +70,9 @@ static int roll_forward(const char *dir) {
   }
   closedir(d);
   if (rc) return rc;
-  if ((rc = agg__fsync_dir(dir))) return rc;
+  if ((rc = ta_fsync_dir(dir))) return rc;
   if (rmdir(txn) != 0) return ta_error_from_errno(errno);
-  return agg__fsync_dir(dir);
+  return ta_fsync_dir(dir);
 }
 
 /* ---- Ledger ------------------------------------------------------------------------------- */
@@ -187,13 +121,9 @@ static uint64_t row_bytes(const char *line, size_t len) {
 }
 
 static int ledger_add(ledger_t *l, const char *hex, const char *line, size_t len) {
-  if (l->n == l->cap) {
-    size_t nc = l->cap ? l->cap * 2 : 64;
-    ledger_row_t *nr = realloc(l->rows, nc * sizeof *nr);
-    if (!nr) return TA_ENOMEM;
-    l->rows = nr;
-    l->cap = nc;
-  }
+  int rc;
+  if (l->n == l->cap && (rc = ta_grow((void **)&l->rows, &l->cap, l->n + 1, sizeof *l->rows, 64)))
+    return rc;
   ledger_row_t *r = &l->rows[l->n];
   if (!(r->line = malloc(len + 1))) return TA_ENOMEM;
   memcpy(r->line, line, len);
@@ -307,35 +237,36 @@ static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char he
 /* Writes the new table of every week in the counter's stream into txn (merged with DIR's
  * current table of that week). */
 static int write_tables(run_t *r, const char *txn) {
-  agg_week_t w;
+  tbl_week_t w;
   const char *s;
   size_t len;
   uint64_t count;
   int have = agg__ingest_next(r->ingest, &w, &s, &len, &count);
-  char path[4096 + 64], old[4096 + 64], name[AGG_WEEK_STR];
+  char path[4096 + 64], old[4096 + 64], name[TBL_WEEK_STR];
   while (have == 1) {
-    agg_week_t week = w;
-    agg_week_name(week, name);
-    snprintf(path, sizeof path, "%s/%s%s", txn, name, AGG_TABLE_SUFFIX);
-    snprintf(old, sizeof old, "%s/%s%s", r->dir, name, AGG_TABLE_SUFFIX);
-    agg_table_t *t = NULL;
+    tbl_week_t week = w;
+    tbl_week_name(week, name);
+    snprintf(path, sizeof path, "%s/%s%s", txn, name, TBL_SUFFIX);
+    snprintf(old, sizeof old, "%s/%s%s", r->dir, name, TBL_SUFFIX);
+    tbl_reader_t *t = NULL;
     int orc = 0;
     const char *os = NULL;
     size_t olen = 0;
     uint64_t ocount = 0;
     if (access(old, F_OK) == 0) {
-      int rc = agg_table_open(old, &t);
-      if (rc == 0) rc = orc = agg_table_next(t, &os, &olen, &ocount);
+      int rc = tbl_reader_open(old, &t);
+      if (rc == 0) rc = orc = tbl_reader_next(t, &os, &olen, &ocount);
       if (rc < 0) {
-        agg__fail(r->err, r->err_cap, rc, "%s (fix or remove it, then rerun)", agg_table_errmsg(t));
-        agg_table_close(t);
+        agg__fail(r->err, r->err_cap, rc, "%s (fix or remove it, then rerun)",
+                  tbl_reader_errmsg(t));
+        tbl_reader_close(t);
         return rc;
       }
     }
-    agg__writer_t *wr;
-    int rc = agg__writer_open(path, week, &wr);
+    tbl_writer_t *wr;
+    int rc = tbl_writer_open(path, week, &wr);
     if (rc) {
-      agg_table_close(t);
+      tbl_reader_close(t);
       return agg__fail(r->err, r->err_cap, rc, "%s: %s", path, ta_strerror(rc));
     }
     /* Merge join of two sorted streams: new counts (have) and the old table (orc). */
@@ -345,35 +276,33 @@ static int write_tables(run_t *r, const char *txn) {
         c = 1;
       else if (orc != 1)
         c = -1;
-      else {
-        c = memcmp(s, os, len < olen ? len : olen);
-        if (c == 0) c = len < olen ? -1 : len > olen;
-      }
+      else
+        c = ta_bytes_cmp(s, len, os, olen);
       if (c < 0) {
-        rc = agg__writer_add(wr, s, len, count);
+        rc = tbl_writer_add(wr, s, len, count);
       } else if (c > 0) {
-        rc = agg__writer_add(wr, os, olen, ocount);
+        rc = tbl_writer_add(wr, os, olen, ocount);
       } else if (count > UINT64_MAX - ocount) {
         rc = TA_ERANGE;
       } else {
-        rc = agg__writer_add(wr, s, len, count + ocount);
+        rc = tbl_writer_add(wr, s, len, count + ocount);
       }
       if (rc) break;
       if (c <= 0 && (have = agg__ingest_next(r->ingest, &w, &s, &len, &count)) < 0) rc = have;
-      if (!rc && c >= 0 && (orc = agg_table_next(t, &os, &olen, &ocount)) < 0) {
+      if (!rc && c >= 0 && (orc = tbl_reader_next(t, &os, &olen, &ocount)) < 0) {
         rc = agg__fail(r->err, r->err_cap, orc, "%s (fix or remove it, then rerun)",
-                       agg_table_errmsg(t));
-        agg_table_close(t);
-        agg__writer_abort(wr);
+                       tbl_reader_errmsg(t));
+        tbl_reader_close(t);
+        tbl_writer_abort(wr);
         return rc;
       }
     }
-    agg_table_close(t);
+    tbl_reader_close(t);
     if (rc) {
-      agg__writer_abort(wr);
+      tbl_writer_abort(wr);
       return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
     }
-    if ((rc = agg__writer_close(wr)))
+    if ((rc = tbl_writer_close(wr)))
       return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
     r->stats->weeks++;
   }
@@ -412,7 +341,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   if (err && err_cap) err[0] = 0;
   if (strlen(dir) > 3000) return agg__fail(err, err_cap, TA_ETOOLONG, "directory name too long");
   run_t r = {.dir = dir, .opts = opts, .stats = stats, .err = err, .err_cap = err_cap};
-  double t0 = agg__now_s();
+  double t0 = ta_mono_s();
   if (mkdir(dir, 0755) != 0 && errno != EEXIST)
     return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
   int lock_fd = -1;
@@ -422,7 +351,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   char work[4096], txn_tmp[4096], txn[4096], path[4200];
   snprintf(work, sizeof work, "%s/%s", dir, AGG__WORK);
   snprintf(txn_tmp, sizeof txn_tmp, "%s/%s", dir, AGG__TXN_TMP);
-  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN);
+  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
   ledger_t ledger = {0};
   int n_new = 0;
 
@@ -555,12 +484,12 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   }
   if ((rc = write_tables(&r, txn_tmp))) goto out;
   snprintf(path, sizeof path, "%s/%s", txn_tmp, AGG__LEDGER);
-  if ((rc = ledger_write(path, &ledger)) || (rc = agg__fsync_dir(txn_tmp))) {
+  if ((rc = ledger_write(path, &ledger)) || (rc = ta_fsync_dir(txn_tmp))) {
     rc = agg__fail(err, err_cap, rc, "%s: %s", path, ta_strerror(rc));
     goto out;
   }
   /* 2. The commit point. */
-  if (rename(txn_tmp, txn) != 0 || agg__fsync_dir(dir) != 0) {
+  if (rename(txn_tmp, txn) != 0 || ta_fsync_dir(dir) != 0) {
     rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: cannot commit: %s", txn,
                    strerror(errno));
     goto out;
@@ -579,6 +508,6 @@ out:
   if (rc) remove_flat_dir(dir, AGG__TXN_TMP);
   remove_flat_dir(dir, AGG__WORK);
   close(lock_fd);
-  stats->seconds = agg__now_s() - t0;
+  stats->seconds = ta_mono_s() - t0;
   return rc;
 }

@@ -7,18 +7,14 @@
 #include "bld_int.h"
 
 #include <errno.h>
-#include <math.h>
+#include <float.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 typedef enum { FMT_UNKNOWN, FMT_TSV, FMT_SPACE, FMT_CSV } freq_fmt_t;
 
-static int is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
 static int is_blank(char c) {
   return c == ' ' || c == '\t';
 }
@@ -26,30 +22,11 @@ static int is_blank(char c) {
 int bld__parse_count(const char *s, size_t len, double *out) {
   while (len && s[0] == ' ') s++, len--;
   while (len && s[len - 1] == ' ') len--;
-  /* Syntax first, so strtod's extras (hex, inf, nan, signs, locale) never get in. */
-  size_t i = 0, digits = 0;
-  while (i < len && is_digit(s[i])) i++, digits++;
-  if (i < len && s[i] == '.') {
-    i++;
-    while (i < len && is_digit(s[i])) i++, digits++;
-  }
-  if (digits == 0) return TA_EPARSE;
-  if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-    i++;
-    if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-    size_t exp_digits = 0;
-    while (i < len && is_digit(s[i])) i++, exp_digits++;
-    if (exp_digits == 0) return TA_EPARSE;
-  }
-  if (i != len) return TA_EPARSE;
-  char buf[64];
+  char buf[64]; /* longer than any count worth reading */
   if (len >= sizeof buf) return TA_EPARSE;
   memcpy(buf, s, len);
   buf[len] = '\0';
-  double v = strtod(buf, NULL);
-  if (!isfinite(v) || v < 0) return TA_EPARSE;
-  *out = v;
-  return 0;
+  return ta_parse_double(buf, 0, DBL_MAX, out) == 0 ? 0 : TA_EPARSE;
 }
 
 /* One CSV field starting at s[*pos] (RFC 4180 quoting, "" is a quote). Unquoted fields are
@@ -110,19 +87,6 @@ static int looks_like_csv_header(const char *s, size_t len, char *scratch) {
   const char *t = last_token(s, len, &tlen);
   if (t && bld__parse_count(t, tlen, &v) == 0) return 0;
   return 1;
-}
-
-static const char *acc_error_text(int rc) {
-  switch (rc) {
-  case TA_EUTF8:
-    return "invalid UTF-8 in the query";
-  case TA_EEMPTY:
-    return "the query is empty after normalization";
-  case TA_ETOOLONG:
-    return "the query is too long (limit 4096 bytes)";
-  default:
-    return ta_strerror(rc);
-  }
 }
 
 typedef struct {
@@ -194,12 +158,6 @@ static void show_text(char *dst, size_t cap, const char *s, size_t len) {
   dst[j] = '\0';
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_freq_opts_t *opts,
                      bld_diag_t *diag) {
   if (len && s[len - 1] == '\n') len--;
@@ -208,14 +166,8 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
   size_t i = 0;
   while (i < len && (is_blank(s[i]) || s[i] == '\r')) i++;
   if (i == len) return 0; /* blank line */
-  if (len + 1 > st->scratch_cap) {
-    size_t cap = st->scratch_cap ? st->scratch_cap : 256;
-    while (cap < len + 1) cap *= 2;
-    char *p = realloc(st->scratch, cap);
-    if (!p) return TA_ENOMEM;
-    st->scratch = p;
-    st->scratch_cap = cap;
-  }
+  int rc = ta_grow((void **)&st->scratch, &st->scratch_cap, len + 1, 1, 256);
+  if (rc < 0) return rc;
   if (st->fmt == FMT_UNKNOWN) {
     if (memchr(s, '\t', len)) {
       st->fmt = FMT_TSV;
@@ -228,7 +180,7 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
   }
   const char *q, *c;
   size_t qlen, clen;
-  int rc = freq_split(st, s, len, &q, &qlen, &c, &clen, diag);
+  rc = freq_split(st, s, len, &q, &qlen, &c, &clen, diag);
   if (rc < 0) return rc;
   double count;
   if (bld__parse_count(c, clen, &count) < 0) {
@@ -240,7 +192,16 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
   }
   rc = bld_acc_add(acc, q, qlen, count, count);
   if (rc < 0) {
-    bld__diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, acc_error_text(rc));
+    /* Why bld_acc_add refused the query, in the user's words. */
+    char why[64];
+    if (rc == TA_ETOOLONG)
+      snprintf(why, sizeof why, "the query is too long (limit %d bytes)", TA_MAX_KEY);
+    else
+      snprintf(why, sizeof why, "%s",
+               rc == TA_EUTF8    ? "invalid UTF-8 in the query"
+               : rc == TA_EEMPTY ? "the query is empty after normalization"
+                                 : ta_strerror(rc));
+    bld__diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, why);
     return rc;
   }
   opts->rows++;
@@ -257,13 +218,13 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
   size_t line_cap = 0;
   ssize_t n;
   int rc = 0;
-  double last = now_seconds();
+  double last = ta_mono_s();
   while ((n = getline(&line, &line_cap, f)) > 0) {
     st.line++;
     rc = freq_line(acc, &st, line, (size_t)n, opts, diag);
     if (rc < 0) break;
     if (opts->progress && (st.line & 0xFFFF) == 0) {
-      double t = now_seconds();
+      double t = ta_mono_s();
       if (t - last >= 0.25) {
         opts->progress(opts->progress_ctx, "reading", st.line, 0);
         last = t;

@@ -1,5 +1,5 @@
 /*
- * Log lines to events (SPEC §4 formats; issue 3, items 1 and 4): splits a tsv or AOL line,
+ * Log lines to events (SPEC §4 formats; docs/TABLES.md, "Lines"): splits a tsv or AOL line,
  * parses its timestamp, turns the query into its display spelling with trie_norm_display
  * (SPEC §3), drops repeated AOL rows and applies --sample. A line that cannot be counted gets
  * one reason, in the order of agg_bad_t's table.
@@ -159,12 +159,12 @@ static int display_form(const char *q, size_t n) {
  * p->display. Returns AGG__LINE_EVENT or AGG__LINE_BAD. */
 static int display(agg__parser_t *p, const char *q, size_t n, int fast, size_t *len,
                    agg_bad_t *reason) {
-  if (n > 16 * AGG_MAX_QUERY) {
+  if (n > 16 * TBL_MAX_QUERY) {
     *reason = AGG_BAD_TOOLONG;
     return AGG__LINE_BAD;
   }
   if (fast) {
-    if (n > AGG_MAX_QUERY) {
+    if (n > TBL_MAX_QUERY) {
       *reason = AGG_BAD_TOOLONG;
       return AGG__LINE_BAD;
     }
@@ -178,7 +178,7 @@ static int display(agg__parser_t *p, const char *q, size_t n, int fast, size_t *
     *reason = AGG_BAD_UTF8;
     return AGG__LINE_BAD;
   }
-  if (rc == TA_ENOSPC || rc == TA_ETOOLONG || (rc == 0 && *len > AGG_MAX_QUERY)) {
+  if (rc == TA_ENOSPC || rc == TA_ETOOLONG || (rc == 0 && *len > TBL_MAX_QUERY)) {
     *reason = AGG_BAD_TOOLONG;
     return AGG__LINE_BAD;
   }
@@ -194,7 +194,7 @@ static int sampled_out(const agg__parser_t *p, uint64_t event_hash) {
   return p->sample > 1 && event_hash % p->sample != 0;
 }
 
-static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                      agg_bad_t *reason) {
   const char *tab = memchr(line, '\t', n);
   if (!tab) {
@@ -202,7 +202,7 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     return AGG__LINE_BAD;
   }
   int64_t t;
-  if (agg__parse_time_memo(line, (size_t)(tab - line), &t, &p->date) != 0) {
+  if (tbl_parse_time_memo(line, (size_t)(tab - line), &t, &p->date) != 0) {
     *reason = AGG_BAD_TIMESTAMP;
     return AGG__LINE_BAD;
   }
@@ -217,12 +217,12 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
   }
   int rc = display(p, q, qn, fast, len, reason);
   if (rc != AGG__LINE_EVENT) return rc;
-  if (p->sample > 1 && sampled_out(p, agg__hash(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
-  *week = agg_week_of_unix(t);
+  if (p->sample > 1 && sampled_out(p, ta_hash64(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
+  *week = tbl_week_of_unix(t);
   return AGG__LINE_EVENT;
 }
 
-static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+static int parse_aol(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                      agg_bad_t *reason) {
   if (n >= 7 && memcmp(line, "AnonID\t", 7) == 0) return AGG__LINE_SKIP; /* header */
   const char *end = line + n;
@@ -240,7 +240,7 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     return AGG__LINE_BAD;
   }
   int64_t t;
-  if (agg__parse_time_memo(t2 + 1, (size_t)(t3 - t2 - 1), &t, &p->date) != 0) {
+  if (tbl_parse_time_memo(t2 + 1, (size_t)(t3 - t2 - 1), &t, &p->date) != 0) {
     *reason = AGG_BAD_TIMESTAMP;
     return AGG__LINE_BAD;
   }
@@ -259,16 +259,16 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, agg_week_t *w
     d->anon_len = anon_len;
   }
   /* The event is (AnonID, Query, QueryTime): bytes line..t3. */
-  uint64_t h = agg__hash(line, (size_t)(t3 - line), DEDUP_SEED);
+  uint64_t h = ta_hash64(line, (size_t)(t3 - line), DEDUP_SEED);
   rc = dedup_seen(d, h);
   if (rc < 0) return rc;
   if (rc == 1) return AGG__LINE_DUP;
   if (sampled_out(p, h)) return AGG__LINE_SAMPLED;
-  *week = agg_week_of_unix(t);
+  *week = tbl_week_of_unix(t);
   return AGG__LINE_EVENT;
 }
 
-int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+int agg__parse_line(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                     agg_bad_t *reason) {
   if (n && line[n - 1] == '\r') n--;
   if (n == 0) return AGG__LINE_SKIP;

@@ -1,10 +1,9 @@
 /*
  * typeahead-aggregate: query logs to weekly frequency tables, and --dump to read them back
- * (SPEC §4, issue 3; table format in docs/TABLES.md). The work is done by agg_run / agg_dump.
+ * (SPEC §4; table format in docs/TABLES.md). The work is done by agg_run / agg_dump.
  */
 #include "agg.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +28,6 @@ static void usage(FILE *f) {
       "  --dump         print tables as week_start<TAB>query<TAB>count, sorted\n"
       "Inputs already ingested into DIR (same SHA-256) are skipped.\n",
       f);
-}
-
-static int parse_u64(const char *s, uint64_t *out) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(s, &end, 10);
-  if (errno || end == s || *end || s[0] == '-') return -1;
-  *out = v;
-  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -74,31 +64,27 @@ int main(int argc, char **argv) {
       }
       break;
     case 's':
-      if (parse_u64(optarg, &v) || v == 0) {
+      if (ta_parse_u64(optarg, 1, UINT64_MAX, &v) != 0) {
         fprintf(stderr, "typeahead-aggregate: --sample needs a whole number >= 1\n");
         return 2;
       }
       opts.sample = v;
       break;
-    case 'b': {
-      char *end;
-      double d = strtod(optarg, &end);
-      if (end == optarg || *end || !(d >= 0 && d <= 100)) {
+    case 'b':
+      if (ta_parse_double(optarg, 0, 100, &opts.max_bad_pct) != 0) {
         fprintf(stderr, "typeahead-aggregate: --max-bad needs a percentage 0..100\n");
         return 2;
       }
-      opts.max_bad_pct = d;
       break;
-    }
     case 'm':
-      if (parse_u64(optarg, &v) || v == 0 || v > (UINT64_C(1) << 40)) {
+      if (ta_parse_u64(optarg, 1, UINT64_C(1) << 40, &v) != 0) {
         fprintf(stderr, "typeahead-aggregate: --mem needs a size in MB >= 1\n");
         return 2;
       }
       opts.mem_bytes = v << 20;
       break;
     case 'j':
-      if (parse_u64(optarg, &v) || v == 0 || v > 4) {
+      if (ta_parse_u64(optarg, 1, 4, &v) != 0) {
         fprintf(stderr, "typeahead-aggregate: --threads needs a number from 1 to 4\n");
         return 2;
       }

@@ -1,12 +1,16 @@
 /*
- * ISO weeks and log timestamps for the aggregator (SPEC §4: "each event is counted in the table
- * of its ISO week; weeks start Monday 00:00 UTC"). Civil-date arithmetic is done here by hand
- * (Howard Hinnant's days_from_civil / civil_from_days), so no locale, TZ variable or libc time
- * zone database can change a result.
+ * ISO weeks and log timestamps of the week tables (tbl.h; SPEC §4: "each event is counted in the
+ * table of its ISO week; weeks start Monday 00:00 UTC"; docs/TABLES.md). Civil-date arithmetic
+ * is done here by hand (Howard Hinnant's days_from_civil / civil_from_days), so no locale, TZ
+ * variable or libc time zone database can change a result.
  */
-#include "agg_int.h"
+#include "tbl.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* 9999-12-31T23:59:59Z */
+#define MAX_UNIX INT64_C(253402300799)
 
 static int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -14,7 +18,7 @@ static int64_t floor_div(int64_t a, int64_t b) {
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (m 1..12, d 1..31). */
-int64_t agg__days_from_civil(int64_t y, int m, int d) {
+static int64_t days_from_civil(int64_t y, int m, int d) {
   y -= m <= 2;
   int64_t era = floor_div(y, 400);
   int64_t yoe = y - era * 400;
@@ -23,7 +27,7 @@ int64_t agg__days_from_civil(int64_t y, int m, int d) {
   return era * 146097 + doe - 719468;
 }
 
-void agg__civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
   z += 719468;
   int64_t era = floor_div(z, 146097);
   int64_t doe = z - era * 146097;
@@ -41,39 +45,39 @@ static int days_in_month(int64_t y, int m) {
   return m == 2 ? 28 + leap : dim[m - 1];
 }
 
-agg_week_t agg_week_of_unix(int64_t t) {
+tbl_week_t tbl_week_of_unix(int64_t t) {
   /* floor((floor(t / 86400) + 3) / 7) = floor((t + 3 days) / 1 week); one unsigned division by
    * a constant (a multiplication) when t + 3 days is not negative. */
   if (t >= -3 * 86400 && t <= INT64_MAX - 3 * 86400)
-    return (agg_week_t)((uint64_t)(t + 3 * 86400) / (7 * 86400u));
-  return (agg_week_t)floor_div(floor_div(t, 86400) + 3, 7);
+    return (tbl_week_t)((uint64_t)(t + 3 * 86400) / (7 * 86400u));
+  return (tbl_week_t)floor_div(floor_div(t, 86400) + 3, 7);
 }
 
-int64_t agg_week_start_unix(agg_week_t w) {
+int64_t tbl_week_start_unix(tbl_week_t w) {
   return ((int64_t)w * 7 - 3) * 86400;
 }
 
-static void iso_year_week(agg_week_t w, int64_t *year, int *week) {
+static void iso_year_week(tbl_week_t w, int64_t *year, int *week) {
   int64_t thursday = (int64_t)w * 7; /* Monday (w*7-3) + 3 */
   int64_t y;
   int m, d;
-  agg__civil_from_days(thursday, &y, &m, &d);
+  civil_from_days(thursday, &y, &m, &d);
   *year = y;
-  *week = (int)((thursday - agg__days_from_civil(y, 1, 1)) / 7 + 1);
+  *week = (int)((thursday - days_from_civil(y, 1, 1)) / 7 + 1);
 }
 
-void agg_week_name(agg_week_t w, char out[AGG_WEEK_STR]) {
+void tbl_week_name(tbl_week_t w, char out[TBL_WEEK_STR]) {
   int64_t y;
   int wk;
   iso_year_week(w, &y, &wk);
-  snprintf(out, AGG_WEEK_STR, "%04lld-W%02d", (long long)y, wk);
+  snprintf(out, TBL_WEEK_STR, "%04lld-W%02d", (long long)y, wk);
 }
 
-void agg_week_date(agg_week_t w, char out[AGG_WEEK_STR]) {
+void tbl_week_date(tbl_week_t w, char out[TBL_WEEK_STR]) {
   int64_t y;
   int m, d;
-  agg__civil_from_days((int64_t)w * 7 - 3, &y, &m, &d);
-  snprintf(out, AGG_WEEK_STR, "%04lld-%02d-%02d", (long long)y, m, d);
+  civil_from_days((int64_t)w * 7 - 3, &y, &m, &d);
+  snprintf(out, TBL_WEEK_STR, "%04lld-%02d-%02d", (long long)y, m, d);
 }
 
 /* Reads exactly n digits at s; -1 when any is not a digit. */
@@ -107,21 +111,21 @@ static int parse_date(const char *s, int64_t *days) {
   int64_t y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
   if (y < 1 || m < 1 || m > 12 || d < 1 || s[4] != '-' || s[7] != '-') return TA_EPARSE;
   if (d > days_in_month(y, (int)m)) return TA_EPARSE;
-  *days = agg__days_from_civil(y, (int)m, (int)d);
+  *days = days_from_civil(y, (int)m, (int)d);
   return 0;
 }
 
-int agg_week_parse(const char *s, size_t len, agg_week_t *out) {
+int tbl_week_parse(const char *s, size_t len, tbl_week_t *out) {
   int64_t days;
   if (len == 10 && parse_date(s, &days) == 0) {
-    *out = (agg_week_t)floor_div(days + 3, 7);
+    *out = (tbl_week_t)floor_div(days + 3, 7);
     return 0;
   }
   if (len == 8 && s[4] == '-' && s[5] == 'W') {
     int64_t y = digits(s, 4), wk = digits(s + 6, 2);
     if (y < 1 || wk < 1 || wk > 53) return TA_EPARSE;
     /* January 4th is always in week 1. */
-    agg_week_t w = (agg_week_t)(floor_div(agg__days_from_civil(y, 1, 4) + 3, 7) + wk - 1);
+    tbl_week_t w = (tbl_week_t)(floor_div(days_from_civil(y, 1, 4) + 3, 7) + wk - 1);
     int64_t yy;
     int ww;
     iso_year_week(w, &yy, &ww);
@@ -132,11 +136,11 @@ int agg_week_parse(const char *s, size_t len, agg_week_t *out) {
   return TA_EPARSE;
 }
 
-int agg_parse_time(const char *s, size_t len, int64_t *out) {
-  return agg__parse_time_memo(s, len, out, NULL);
+int tbl_parse_time(const char *s, size_t len, int64_t *out) {
+  return tbl_parse_time_memo(s, len, out, NULL);
 }
 
-int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo) {
+int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t *memo) {
   if (len == 0) return TA_EPARSE;
   if (s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
     /* Unix seconds: at most 12 digits keeps us inside years 1970..9999. */
@@ -149,7 +153,7 @@ int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo
     } else {
       v = digits(s, len);
     }
-    if (v < 0 || v > AGG__MAX_UNIX) return TA_EPARSE;
+    if (v < 0 || v > MAX_UNIX) return TA_EPARSE;
     *out = v;
     return 0;
   }
@@ -158,7 +162,7 @@ int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo
   uint64_t ym;
   memcpy(&ym, s, 8);
   int hit = -1;
-  for (int k = 0; memo && k < AGG__MONTHS; k++)
+  for (int k = 0; memo && k < TBL_MEMO_MONTHS; k++)
     if (memo->month[k].valid && memo->month[k].ym == ym) hit = k;
   if (hit >= 0) {
     /* "YYYY-MM-" parsed before: the same valid month; only the day is new. */
@@ -168,7 +172,7 @@ int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo
   } else {
     if (parse_date(s, &days) != 0) return TA_EPARSE;
     if (memo) {
-      int k = memo->next++ % AGG__MONTHS;
+      int k = memo->next++ % TBL_MEMO_MONTHS;
       memo->month[k].ym = ym;
       memo->month[k].first = days - (digits(s + 8, 2) - 1);
       memo->month[k].days = days_in_month(digits(s, 4), (int)digits(s + 5, 2));

@@ -59,11 +59,11 @@ typedef struct {
 
 struct bld_acc {
   char *arena;
-  uint64_t arena_len, arena_cap;
+  size_t arena_len, arena_cap;
   bld__key_t *keys;
-  uint64_t nkeys, keys_cap;
+  size_t nkeys, keys_cap;
   bld__spell_t *spells;
-  uint64_t nspells, spells_cap;
+  size_t nspells, spells_cap;
   uint64_t nself; /* keys whose own bytes were seen as a display spelling */
   bld__table_t ktab, stab;
   uint64_t adds;
@@ -82,11 +82,8 @@ static inline void bld__display_of(const bld_acc_t *a, const bld__key_t *k, uint
   }
 }
 
-/* 64-bit hash of a byte string (FNV-1a with a final mix). */
-uint64_t bld__hash(const char *s, size_t len);
-
-/* Parses a count: optional spaces, a non-negative decimal ("12", "3.5", ".5", "1e3"),
- * optional spaces. 0 or TA_EPARSE. */
+/* Parses a count: optional spaces, a non-negative decimal ("12", "3.5", ".5", "1e3": the syntax
+ * of ta_parse_double), optional spaces. 0 or TA_EPARSE. */
 int bld__parse_count(const char *s, size_t len, double *out);
 
 /* Formats a one-line reason into d->msg; d may be NULL. */

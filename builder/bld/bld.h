@@ -14,7 +14,7 @@
  * and hands the keys to trie_write (score descending, then key ascending).
  *
  *   --freq FILE   : bld_read_freq() (this header) adds one pair per line, weight = count.
- *   --tables DIR  : a weekly-tables source adds one pair per (week, spelling) with
+ *   --tables DIR  : bld_read_tables() (this header) adds one pair per (week, spelling) with
  *                   weight = count * 0.5^(age_in_weeks / half_life); the display choice then
  *                   uses the same decayed weights. It needs nothing but bld_acc_add().
  *
@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tbl.h"
 #include "trie.h"
 
 #ifdef __cplusplus
@@ -105,10 +106,33 @@ int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_d
 int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opts_t *opts,
                          bld_diag_t *diag);
 
+/* ---- Week tables (--tables; bld_tables.c) ------------------------------------------------ */
+
+/* The week tables written by typeahead-aggregate (docs/TABLES.md), read through the tables
+ * module: every (display spelling, decayed count) of the last `weeks` weeks is added, so ranking
+ * and display forms are the builder's, shared with --freq:
+ *
+ *   weight = count * 0.5^(age / half_life),  age = now_week - table_week, in 0 .. weeks-1
+ *
+ * Tables newer than now (age < 0) and older than the window are not read. */
+typedef struct {
+  unsigned weeks;        /* window length in weeks, >= 1 */
+  double half_life;      /* in weeks, > 0; INFINITY means no decay (a plain sum) */
+  const char *now;       /* "YYYY-MM-DD" or "YYYY-Www"; NULL: the newest table's week */
+  uint64_t tables;       /* out: tables read */
+  uint64_t rows;         /* out: (spelling, count) rows added */
+  uint64_t rows_skipped; /* out: spellings whose key is empty or too long */
+  tbl_week_t now_week;   /* out: the week ages are counted from */
+} bld_tables_opts_t;
+
+/* Adds DIR's tables into acc. TA_EEMPTY when DIR holds no table; a bad table, a bad --now or
+ * an unreadable DIR give their error code and a one-line reason in diag. */
+int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *opts, bld_diag_t *diag);
+
 /* ---- Output ------------------------------------------------------------------------------ */
 
 typedef struct {
-  uint32_t k;               /* completions per node, 1..32 */
+  uint32_t k;               /* completions per node, 1..TA_MAX_K */
   double min_count;         /* keys whose summed count (before decay) is below it are dropped */
   int64_t build_time;       /* unix seconds stored in the file */
   const char *source;       /* free text stored in the file, e.g. "freq:queries.tsv" */

@@ -1,6 +1,6 @@
 /*
- * Week tables: the msgpack file of one ISO week (format in docs/TABLES.md), its writer (with
- * msgpack-c's packer), its streaming reader, the listing of a tables directory and --dump.
+ * Week table files (tbl.h; format in docs/TABLES.md): the writer (with msgpack-c's packer) and
+ * the streaming reader.
  *
  * The reader does not use msgpack-c's object unpacker: that one allocates every container at
  * the size its header claims and builds the whole tree in memory, so a hostile 5-byte header
@@ -8,14 +8,15 @@
  * cursor over a refilled read buffer decodes exactly the types the format allows, checks every
  * length against the bytes that remain and the format's limits, and says where it stopped.
  */
-#include "agg_int.h"
+#include "tbl.h"
+#include "trie.h" /* trie_utf8_valid */
 
-#include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <msgpack.h>
@@ -26,7 +27,7 @@
 
 #define WRITE_BUF (64u << 10)
 
-struct agg__writer {
+struct tbl_writer {
   FILE *f;
   char *path;
   msgpack_packer pk;
@@ -40,14 +41,14 @@ struct agg__writer {
 };
 
 /* Writes out what the packer put into wr->buf. */
-static void flush_buf(agg__writer_t *wr) {
+static void flush_buf(tbl_writer_t *wr) {
   if (wr->used && fwrite_unlocked(wr->buf, 1, wr->used, wr->f) != wr->used) wr->failed = 1;
   wr->used = 0;
 }
 
 /* The packer's output: a copy into wr->buf (the packer makes several small writes a row). */
 static int write_cb(void *data, const char *buf, size_t len) {
-  agg__writer_t *wr = data;
+  tbl_writer_t *wr = data;
   if (wr->used + len > WRITE_BUF) flush_buf(wr);
   if (len > WRITE_BUF) {
     if (fwrite_unlocked(buf, 1, len, wr->f) != len) wr->failed = 1;
@@ -64,12 +65,12 @@ static void pack_cstr(msgpack_packer *pk, const char *s) {
   msgpack_pack_str_body(pk, s, n);
 }
 
-int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
+int tbl_writer_open(const char *path, tbl_week_t w, tbl_writer_t **out) {
   *out = NULL;
-  agg__writer_t *wr = calloc(1, sizeof *wr);
+  tbl_writer_t *wr = calloc(1, sizeof *wr);
   if (!wr) return TA_ENOMEM;
   wr->path = strdup(path);
-  wr->last = malloc(AGG_MAX_QUERY);
+  wr->last = malloc(TBL_MAX_QUERY);
   wr->buf = malloc(WRITE_BUF);
   if (!wr->path || !wr->last || !wr->buf) {
     free(wr->path);
@@ -89,15 +90,15 @@ int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
     return e;
   }
   setvbuf(wr->f, NULL, _IOFBF, 1 << 16);
-  char name[AGG_WEEK_STR], date[AGG_WEEK_STR];
-  agg_week_name(w, name);
-  agg_week_date(w, date);
+  char name[TBL_WEEK_STR], date[TBL_WEEK_STR];
+  tbl_week_name(w, name);
+  tbl_week_date(w, date);
   msgpack_packer_init(&wr->pk, wr, write_cb);
   msgpack_pack_map(&wr->pk, TABLE_KEYS);
   pack_cstr(&wr->pk, "format");
-  pack_cstr(&wr->pk, AGG_TABLE_FORMAT);
+  pack_cstr(&wr->pk, TBL_FORMAT);
   pack_cstr(&wr->pk, "version");
-  msgpack_pack_uint32(&wr->pk, AGG_TABLE_VERSION);
+  msgpack_pack_uint32(&wr->pk, TBL_VERSION);
   pack_cstr(&wr->pk, "week");
   pack_cstr(&wr->pk, name);
   pack_cstr(&wr->pk, "week_start");
@@ -113,13 +114,9 @@ int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out) {
   return wr->failed ? TA_EIO : 0;
 }
 
-int agg__writer_add(agg__writer_t *wr, const char *s, size_t len, uint64_t count) {
-  if (len == 0 || len > AGG_MAX_QUERY || count == 0) return TA_EINVAL;
-  if (wr->rows) {
-    size_t m = len < wr->last_len ? len : wr->last_len;
-    int c = memcmp(wr->last, s, m);
-    if (c > 0 || (c == 0 && wr->last_len >= len)) return TA_EINVAL;
-  }
+int tbl_writer_add(tbl_writer_t *wr, const char *s, size_t len, uint64_t count) {
+  if (len == 0 || len > TBL_MAX_QUERY || count == 0) return TA_EINVAL;
+  if (wr->rows && ta_bytes_cmp(wr->last, wr->last_len, s, len) >= 0) return TA_EINVAL;
   if (wr->rows == UINT32_MAX || wr->events > UINT64_MAX - count) return TA_ERANGE;
   memcpy(wr->last, s, len);
   wr->last_len = len;
@@ -131,14 +128,14 @@ int agg__writer_add(agg__writer_t *wr, const char *s, size_t len, uint64_t count
   return wr->failed ? TA_EIO : 0;
 }
 
-static void writer_free(agg__writer_t *wr) {
+static void writer_free(tbl_writer_t *wr) {
   free(wr->path);
   free(wr->last);
   free(wr->buf);
   free(wr);
 }
 
-int agg__writer_close(agg__writer_t *wr) {
+int tbl_writer_close(tbl_writer_t *wr) {
   pack_cstr(&wr->pk, "events");
   msgpack_pack_uint64(&wr->pk, wr->events);
   unsigned char be[4] = {(unsigned char)(wr->rows >> 24), (unsigned char)(wr->rows >> 16),
@@ -154,7 +151,7 @@ int agg__writer_close(agg__writer_t *wr) {
   return rc;
 }
 
-void agg__writer_abort(agg__writer_t *wr) {
+void tbl_writer_abort(tbl_writer_t *wr) {
   if (!wr) return;
   fclose(wr->f);
   unlink(wr->path);
@@ -163,16 +160,16 @@ void agg__writer_abort(agg__writer_t *wr) {
 
 /* ---- Reader ------------------------------------------------------------------------------- */
 
-#define RBUF (1 << 16) /* > 2 * (AGG_MAX_QUERY + 9): one row always fits after a refill */
+#define RBUF (1 << 16) /* > 2 * (TBL_MAX_QUERY + 9): one row always fits after a refill */
 
-struct agg_table {
+struct tbl_reader {
   int fd;
   char *path;
   unsigned char *buf;
   size_t pos, end;   /* unread bytes are buf[pos..end) */
   uint64_t file_off; /* file offset of buf[0] */
   int eof;
-  agg_week_t week;
+  tbl_week_t week;
   uint64_t rows, row, sum, events;
   char *last, *cur; /* previous and current spelling (copies out of buf) */
   size_t last_len;
@@ -180,9 +177,9 @@ struct agg_table {
   char msg[512];
 };
 
-static int tfail(agg_table_t *t, int code, const char *fmt, ...)
+static int tfail(tbl_reader_t *t, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int tfail(agg_table_t *t, int code, const char *fmt, ...) {
+static int tfail(tbl_reader_t *t, int code, const char *fmt, ...) {
   int n = snprintf(t->msg, sizeof t->msg, "%s: byte %llu: ", t->path,
                    (unsigned long long)(t->file_off + t->pos));
   if (n < 0 || (size_t)n >= sizeof t->msg) n = 0;
@@ -195,7 +192,7 @@ static int tfail(agg_table_t *t, int code, const char *fmt, ...) {
 }
 
 /* Makes n bytes available at buf[pos]; TA_ETRUNC when the file ends first. */
-static int need(agg_table_t *t, size_t n) {
+static int need(tbl_reader_t *t, size_t n) {
   while (t->end - t->pos < n) {
     if (t->eof) return tfail(t, TA_ETRUNC, "file ends in the middle of a value");
     if (t->pos > 0) {
@@ -221,7 +218,7 @@ static uint64_t be_n(const unsigned char *p, size_t n) {
   return v;
 }
 
-static int read_str(agg_table_t *t, const char *what, size_t max, const char **s, size_t *len) {
+static int read_str(tbl_reader_t *t, const char *what, size_t max, const char **s, size_t *len) {
   int rc = need(t, 1);
   if (rc) return rc;
   unsigned char tag = t->buf[t->pos];
@@ -244,7 +241,7 @@ static int read_str(agg_table_t *t, const char *what, size_t max, const char **s
   return 0;
 }
 
-static int read_uint(agg_table_t *t, const char *what, uint64_t *v) {
+static int read_uint(tbl_reader_t *t, const char *what, uint64_t *v) {
   int rc = need(t, 1);
   if (rc) return rc;
   unsigned char tag = t->buf[t->pos];
@@ -277,7 +274,7 @@ static int read_uint(agg_table_t *t, const char *what, uint64_t *v) {
   return 0;
 }
 
-static int read_map(agg_table_t *t, const char *what, uint64_t *n) {
+static int read_map(tbl_reader_t *t, const char *what, uint64_t *n) {
   int rc = need(t, 1);
   if (rc) return rc;
   unsigned char tag = t->buf[t->pos];
@@ -295,7 +292,7 @@ static int read_map(agg_table_t *t, const char *what, uint64_t *n) {
   return 0;
 }
 
-static int expect_key(agg_table_t *t, const char *key) {
+static int expect_key(tbl_reader_t *t, const char *key) {
   const char *s = NULL; /* read_str sets both on success; -O3 cannot see that */
   size_t n = 0;
   int rc = read_str(t, "map key", 64, &s, &n);
@@ -305,7 +302,7 @@ static int expect_key(agg_table_t *t, const char *key) {
   return 0;
 }
 
-static int read_header(agg_table_t *t) {
+static int read_header(tbl_reader_t *t) {
   const char *s;
   size_t n;
   uint64_t v;
@@ -318,17 +315,17 @@ static int read_header(agg_table_t *t) {
     return tfail(t, TA_EBADMAGIC, "not a typeahead week table (first byte 0x%02x)", t->buf[0]);
   t->pos = 1;
   if ((rc = expect_key(t, "format")) || (rc = read_str(t, "format", 64, &s, &n))) return rc;
-  if (n != strlen(AGG_TABLE_FORMAT) || memcmp(s, AGG_TABLE_FORMAT, n) != 0)
-    return tfail(t, TA_EBADMAGIC, "format is \"%.*s\", not \"" AGG_TABLE_FORMAT "\"", (int)n, s);
+  if (n != strlen(TBL_FORMAT) || memcmp(s, TBL_FORMAT, n) != 0)
+    return tfail(t, TA_EBADMAGIC, "format is \"%.*s\", not \"" TBL_FORMAT "\"", (int)n, s);
   if ((rc = expect_key(t, "version")) || (rc = read_uint(t, "version", &v))) return rc;
-  if (v != AGG_TABLE_VERSION)
+  if (v != TBL_VERSION)
     return tfail(t, TA_EVERSION, "table version %llu, this program reads version %d",
-                 (unsigned long long)v, AGG_TABLE_VERSION);
+                 (unsigned long long)v, TBL_VERSION);
   if ((rc = expect_key(t, "week")) || (rc = read_str(t, "week", 64, &s, &n))) return rc;
-  if (n != 8 || agg_week_parse(s, n, &t->week) != 0)
+  if (n != 8 || tbl_week_parse(s, n, &t->week) != 0)
     return tfail(t, TA_ECORRUPT, "week \"%.*s\" is not YYYY-Www", (int)n, s);
-  char date[AGG_WEEK_STR];
-  agg_week_date(t->week, date);
+  char date[TBL_WEEK_STR];
+  tbl_week_date(t->week, date);
   if ((rc = expect_key(t, "week_start")) || (rc = read_str(t, "week_start", 64, &s, &n))) return rc;
   if (n != strlen(date) || memcmp(s, date, n) != 0)
     return tfail(t, TA_ECORRUPT, "week_start \"%.*s\" is not the Monday of the week (%s)", (int)n,
@@ -337,9 +334,9 @@ static int read_header(agg_table_t *t) {
   /* The basename, when it names a week, must name this one. */
   const char *base = strrchr(t->path, '/');
   base = base ? base + 1 : t->path;
-  char want[AGG_WEEK_STR + 16];
-  agg_week_name(t->week, want);
-  if (strlen(base) == 8 + strlen(AGG_TABLE_SUFFIX) && base[4] == '-' && base[5] == 'W' &&
+  char want[TBL_WEEK_STR + 16];
+  tbl_week_name(t->week, want);
+  if (strlen(base) == 8 + strlen(TBL_SUFFIX) && base[4] == '-' && base[5] == 'W' &&
       strncmp(base, want, 8) != 0) {
     t->pos = 0;
     return tfail(t, TA_ECORRUPT, "file holds week %s, its name says %.8s", want, base);
@@ -347,17 +344,17 @@ static int read_header(agg_table_t *t) {
   return 0;
 }
 
-int agg_table_open(const char *path, agg_table_t **out) {
+int tbl_reader_open(const char *path, tbl_reader_t **out) {
   *out = NULL;
-  agg_table_t *t = calloc(1, sizeof *t);
+  tbl_reader_t *t = calloc(1, sizeof *t);
   if (!t) return TA_ENOMEM;
   t->fd = -1;
   t->path = strdup(path);
   t->buf = malloc(RBUF);
-  t->last = malloc(AGG_MAX_QUERY);
-  t->cur = malloc(AGG_MAX_QUERY);
+  t->last = malloc(TBL_MAX_QUERY);
+  t->cur = malloc(TBL_MAX_QUERY);
   if (!t->path || !t->buf || !t->last || !t->cur) {
-    agg_table_close(t);
+    tbl_reader_close(t);
     return TA_ENOMEM;
   }
   *out = t;
@@ -370,15 +367,15 @@ int agg_table_open(const char *path, agg_table_t **out) {
   return read_header(t);
 }
 
-agg_week_t agg_table_week(const agg_table_t *t) {
+tbl_week_t tbl_reader_week(const tbl_reader_t *t) {
   return t->week;
 }
 
-const char *agg_table_errmsg(const agg_table_t *t) {
+const char *tbl_reader_errmsg(const tbl_reader_t *t) {
   return t ? t->msg : "out of memory";
 }
 
-int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count) {
+int tbl_reader_next(tbl_reader_t *t, const char **s, size_t *len, uint64_t *count) {
   if (t->err) return t->err;
   if (t->done) return 0;
   int rc;
@@ -395,7 +392,7 @@ int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count)
     t->done = 1;
     return 0;
   }
-  if ((rc = read_str(t, "spelling", AGG_MAX_QUERY, s, len))) return rc;
+  if ((rc = read_str(t, "spelling", TBL_MAX_QUERY, s, len))) return rc;
   /* The next read may refill (move) the buffer under *s: copy the spelling out first. */
   memcpy(t->cur, *s, *len);
   *s = t->cur;
@@ -408,13 +405,9 @@ int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count)
   if (*count == 0 || t->sum > UINT64_MAX - *count)
     return tfail(t, TA_ECORRUPT, "row %llu: count %llu is zero or overflows the total",
                  (unsigned long long)t->row, (unsigned long long)*count);
-  if (t->row) {
-    size_t m = *len < t->last_len ? *len : t->last_len;
-    int c = memcmp(t->last, *s, m);
-    if (c > 0 || (c == 0 && t->last_len >= *len))
-      return tfail(t, TA_ECORRUPT, "row %llu: spellings out of order or repeated",
-                   (unsigned long long)t->row);
-  }
+  if (t->row && ta_bytes_cmp(t->last, t->last_len, *s, *len) >= 0)
+    return tfail(t, TA_ECORRUPT, "row %llu: spellings out of order or repeated",
+                 (unsigned long long)t->row);
   char *swap = t->last; /* cur becomes last; *s stays valid until the next call */
   t->last = t->cur;
   t->cur = swap;
@@ -424,7 +417,7 @@ int agg_table_next(agg_table_t *t, const char **s, size_t *len, uint64_t *count)
   return 1;
 }
 
-void agg_table_close(agg_table_t *t) {
+void tbl_reader_close(tbl_reader_t *t) {
   if (!t) return;
   if (t->fd >= 0) close(t->fd);
   free(t->path);
@@ -432,126 +425,4 @@ void agg_table_close(agg_table_t *t) {
   free(t->last);
   free(t->cur);
   free(t);
-}
-
-/* ---- Listing and dump --------------------------------------------------------------------- */
-
-static int is_table_name(const char *name) {
-  agg_week_t w;
-  size_t n = strlen(name);
-  return n == 8 + strlen(AGG_TABLE_SUFFIX) && strcmp(name + 8, AGG_TABLE_SUFFIX) == 0 &&
-         agg_week_parse(name, 8, &w) == 0;
-}
-
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Appends the table names found in dir to *names (may not exist: then nothing). */
-static int collect(const char *dir, char ***names, size_t *n, size_t *cap) {
-  DIR *d = opendir(dir);
-  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
-  struct dirent *e;
-  int rc = 0;
-  while ((e = readdir(d))) {
-    if (!is_table_name(e->d_name)) continue;
-    if (*n == *cap) {
-      size_t nc = *cap ? *cap * 2 : 64;
-      char **nn = realloc(*names, nc * sizeof *nn);
-      if (!nn) {
-        rc = TA_ENOMEM;
-        break;
-      }
-      *names = nn;
-      *cap = nc;
-    }
-    if (!((*names)[*n] = strdup(e->d_name))) {
-      rc = TA_ENOMEM;
-      break;
-    }
-    (*n)++;
-  }
-  closedir(d);
-  return rc;
-}
-
-void agg_paths_free(char **paths, size_t n) {
-  if (!paths) return;
-  for (size_t i = 0; i < n; i++) free(paths[i]);
-  free(paths);
-}
-
-int agg_tables_list(const char *dir, char ***out_paths, size_t *out_n) {
-  *out_paths = NULL;
-  *out_n = 0;
-  struct stat st;
-  if (stat(dir, &st) != 0) return ta_error_from_errno(errno);
-  if (!S_ISDIR(st.st_mode)) return TA_EINVAL;
-  char txn[4096];
-  if ((size_t)snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN) >= sizeof txn) return TA_ETOOLONG;
-  char **names = NULL;
-  size_t n = 0, cap = 0;
-  /* .txn first: a table moving from .txn into dir meanwhile is then seen at least once. */
-  int rc = collect(txn, &names, &n, &cap);
-  if (!rc) rc = collect(dir, &names, &n, &cap);
-  if (rc) {
-    agg_paths_free(names, n);
-    return rc;
-  }
-  if (n) qsort(names, n, sizeof *names, cmp_str);
-  size_t k = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (k && strcmp(names[k - 1], names[i]) == 0) {
-      free(names[i]);
-      continue;
-    }
-    names[k++] = names[i];
-  }
-  for (size_t i = 0; i < k; i++) {
-    size_t len = strlen(dir) + strlen(AGG__TXN) + strlen(names[i]) + 3;
-    char *p = malloc(len);
-    if (!p) {
-      agg_paths_free(names, k);
-      return TA_ENOMEM;
-    }
-    snprintf(p, len, "%s/%s/%s", dir, AGG__TXN, names[i]);
-    if (access(p, F_OK) != 0) snprintf(p, len, "%s/%s", dir, names[i]);
-    free(names[i]);
-    names[i] = p;
-  }
-  *out_paths = names;
-  *out_n = k;
-  return 0;
-}
-
-static int dump_one(const char *path, FILE *out, char *err, size_t err_cap) {
-  agg_table_t *t;
-  int rc = agg_table_open(path, &t);
-  if (rc == 0) {
-    char date[AGG_WEEK_STR];
-    agg_week_date(agg_table_week(t), date);
-    const char *s;
-    size_t len;
-    uint64_t count;
-    while ((rc = agg_table_next(t, &s, &len, &count)) == 1)
-      fprintf(out, "%s\t%.*s\t%llu\n", date, (int)len, s, (unsigned long long)count);
-  }
-  if (rc < 0) agg__fail(err, err_cap, rc, "%s", agg_table_errmsg(t));
-  agg_table_close(t);
-  if (rc == 0 && ferror(out)) return agg__fail(err, err_cap, TA_EIO, "write error on output");
-  return rc < 0 ? rc : 0;
-}
-
-int agg_dump(const char *path, FILE *out, char *err, size_t err_cap) {
-  struct stat st;
-  if (stat(path, &st) != 0)
-    return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
-  if (!S_ISDIR(st.st_mode)) return dump_one(path, out, err, err_cap);
-  char **paths;
-  size_t n;
-  int rc = agg_tables_list(path, &paths, &n);
-  if (rc) return agg__fail(err, err_cap, rc, "%s: cannot list tables: %s", path, ta_strerror(rc));
-  for (size_t i = 0; i < n && rc == 0; i++) rc = dump_one(paths[i], out, err, err_cap);
-  agg_paths_free(paths, n);
-  return rc;
 }

@@ -1,50 +1,58 @@
 /*
- * typeahead: the aggregator's internals (builder/agg*.c). Not a public interface.
+ * typeahead: the aggregator's internals (builder/agg/agg*.c). Not a public interface.
  *
- * Data flow of one run (agg_run.c; the threads of agg_ingest.c):
+ * Data flow of one run (agg_run.c; the threads of agg_ingest.c and agg_gather.c):
  *
  *   input bytes --agg__ingest_input--> blocks of lines --agg__parse_line (workers)-->
  *        (week, display spelling) --hash partition--> agg__counter_add_events: in-memory
  *        hash tables --(over budget)--> sorted run files
- *        --agg__ingest_finish / _next--> one sorted stream of (week, spelling, count)
+ *        --agg__ingest_finish / _next (agg__gather_*)--> one sorted stream of
+ *        (week, spelling, count)
  *        --merge with DIR's old table of that week--> DIR/.txn.tmp/<week>.msgpack
  *        --rename .txn.tmp to .txn (the commit point)--> roll forward into DIR
+ *
+ * Layers, each calling only the ones above it in this list: agg_opts.c (options, summary,
+ * messages), agg_parse.c (lines), the counter (agg_sort.c, agg_spill.c, agg_count.c),
+ * agg_gather.c (the partitions' final merge), agg_ingest.c (threads), agg_run.c and agg_dump.c.
+ * Weeks, timestamps and table files come from the tables module (tbl.h).
  */
 #ifndef TYPEAHEAD_AGG_INT_H
 #define TYPEAHEAD_AGG_INT_H
 
 #include "agg.h"
+#include "tbl.h"
+#include "trie.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
-
-/* 9999-12-31T23:59:59Z */
-#define AGG__MAX_UNIX INT64_C(253402300799)
-
-int64_t agg__days_from_civil(int64_t y, int m, int d);
-
-/* The last months of ISO dates agg__parse_time_memo parsed: a log's lines share a few. */
-#define AGG__MONTHS 4
-typedef struct {
-  struct {
-    uint64_t ym;   /* the bytes "YYYY-MM-" */
-    int64_t first; /* day number of its first day */
-    int64_t days;  /* its length */
-    int valid;
-  } month[AGG__MONTHS];
-  unsigned next; /* the entry replaced next */
-} agg__date_memo_t;
-
-/* agg_parse_time, remembering the last months ("YYYY-MM-") and their day numbers in memo. */
-int agg__parse_time_memo(const char *s, size_t len, int64_t *out, agg__date_memo_t *memo);
-void agg__civil_from_days(int64_t z, int64_t *y, int *m, int *d);
 
 /* printf into err[0..cap) when err is not NULL; returns code (so callers can return it). */
 int agg__fail(char *err, size_t cap, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* 64-bit hash of s[0..len) seeded with seed: fast, not cryptographic. */
-uint64_t agg__hash(const void *s, size_t len, uint64_t seed);
+/* (week, spelling) pairs in the order of the tables: by week, then bytewise. */
+static inline int agg__pair_cmp(tbl_week_t wa, const char *sa, size_t la, tbl_week_t wb,
+                                const char *sb, size_t lb) {
+  if (wa != wb) return wa < wb ? -1 : 1;
+  return ta_bytes_cmp(sa, la, sb, lb);
+}
+
+/* The first 8 bytes of s[0..len) as a big-endian number, zero-padded: a < b as numbers implies
+ * s_a < s_b bytewise (shorter first), so comparisons can start with it. */
+static inline uint64_t agg__prefix_key(const char *s, size_t len) {
+  uint64_t v = 0;
+  memcpy(&v, s, len < 8 ? len : 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  return v;
+}
+
+/* The hash of a (week, spelling) pair: the same for every counter, so callers can partition by
+ * it (its high 32 bits pick the partition, its low 32 bits the slot in a counter). */
+static inline uint64_t agg__event_hash(tbl_week_t w, const char *s, size_t len) {
+  return ta_hash64(s, len, (uint64_t)(uint32_t)w);
+}
 
 /* ---- Line parser (agg_parse.c) ------------------------------------------------------------ */
 
@@ -53,10 +61,10 @@ typedef struct agg__dedup agg__dedup_t;
 typedef struct {
   agg_format_t format;
   uint64_t sample;
-  agg__dedup_t *dedup;   /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
-  const char *spelling;  /* the last event's display spelling: in its line or display */
-  agg__date_memo_t date; /* the months of the last ISO dates seen */
-  char display[AGG_MAX_QUERY + 1];
+  agg__dedup_t *dedup;  /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
+  const char *spelling; /* the last event's display spelling: in its line or display */
+  tbl_date_memo_t date; /* the months of the last ISO dates seen */
+  char display[TBL_MAX_QUERY + 1];
 } agg__parser_t;
 
 enum {
@@ -75,42 +83,49 @@ void agg__parser_free(agg__parser_t *p);
  * the display spelling in p->spelling[0..*len) (borrowed: it points into the line when the query
  * is already in display form, else into p->display), AGG__LINE_SKIP (header or blank line),
  * AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
-int agg__parse_line(agg__parser_t *p, const char *line, size_t n, agg_week_t *week, size_t *len,
+int agg__parse_line(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                     agg_bad_t *reason);
 
-/* ---- Counting with bounded memory (agg_count.c) ------------------------------------------- */
+/* ---- Counting with bounded memory (agg_count.c; internals in agg_count_int.h) ------------- */
 
 typedef struct agg__counter agg__counter_t;
 
 /* budget: bytes the table may hold before it spills a sorted run into spill_dir, as files
  * "run.<id>.<n>" (so counters with distinct ids can share the directory). */
 int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__counter_t **out);
-int agg__counter_add(agg__counter_t *c, agg_week_t w, const char *s, size_t len, uint64_t n);
+int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n);
 
 /* One occurrence of (week, s[0..len)) with its agg__event_hash, for batched adds. */
 typedef struct {
   uint64_t hash;
   const char *s;
   uint32_t len;
-  agg_week_t week;
+  tbl_week_t week;
 } agg__event_t;
 
-/* The first 8 bytes of s[0..len) as a big-endian number, zero-padded: a < b as numbers implies
- * s_a < s_b bytewise (shorter first), so comparisons can start with it. */
-uint64_t agg__prefix_key(const char *s, size_t len);
-
-/* The hash every counter uses for a pair (the same for all, so callers can partition by it). */
-uint64_t agg__event_hash(agg_week_t w, const char *s, size_t len);
-/* Adds ev[0..n) (each counted once; 1 <= len <= AGG_MAX_QUERY), prefetching ahead, so the
+/* Adds ev[0..n) (each counted once; 1 <= len <= TBL_MAX_QUERY), prefetching ahead, so the
  * table's cache misses overlap. */
 int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n);
 uint64_t agg__counter_spills(const agg__counter_t *c);
 /* Ends adding: from now on agg__counter_next yields every (week, spelling) once with its total
  * count, ascending by week then spelling bytes, whether or not runs were spilled. */
 int agg__counter_finish(agg__counter_t *c);
-int agg__counter_next(agg__counter_t *c, agg_week_t *w, const char **s, size_t *len,
+int agg__counter_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *len,
                       uint64_t *count);
 void agg__counter_free(agg__counter_t *c);
+
+/* ---- The partitions' final merge (agg_gather.c) ------------------------------------------- */
+
+typedef struct agg__gather agg__gather_t;
+
+/* Finishes the counters parts[0..n) (agg__counter_finish) on up to threads threads, then merges
+ * their sorted streams, which must hold disjoint pairs, into one. The counters stay the
+ * caller's and must outlive *out. On failure *out is still set, for agg__gather_free. */
+int agg__gather_new(agg__counter_t *const *parts, unsigned n, unsigned threads,
+                    agg__gather_t **out);
+/* The next pair of the merged stream, as agg__counter_next. */
+int agg__gather_next(agg__gather_t *g, tbl_week_t *w, const char **s, size_t *len, uint64_t *count);
+void agg__gather_free(agg__gather_t *g);
 
 /* ---- Reading, parsing and counting on threads (agg_ingest.c) ------------------------------ */
 
@@ -132,36 +147,18 @@ uint64_t agg__ingest_spills(const agg__ingest_t *g);
 /* Ends counting (the partitions are sorted in parallel); then agg__ingest_next yields the
  * sorted stream of every (week, spelling) with its total, as agg__counter_next does. */
 int agg__ingest_finish(agg__ingest_t *g);
-int agg__ingest_next(agg__ingest_t *g, agg_week_t *w, const char **s, size_t *len, uint64_t *count);
+int agg__ingest_next(agg__ingest_t *g, tbl_week_t *w, const char **s, size_t *len, uint64_t *count);
 void agg__ingest_free(agg__ingest_t *g);
 
 /* Lowercase hex of a SHA-256 digest. */
 void agg__hex(const unsigned char md[32], char hex[65]);
 
-/* Seconds on CLOCK_MONOTONIC (progress rates and the summary's run time). */
-double agg__now_s(void);
+/* ---- The tables directory of a run (agg_run.c) -------------------------------------------- */
 
-/* ---- Table writer (agg_table.c) ----------------------------------------------------------- */
-
-typedef struct agg__writer agg__writer_t;
-
-/* Creates path (O_EXCL) and writes the header of week w's table. */
-int agg__writer_open(const char *path, agg_week_t w, agg__writer_t **out);
-/* Rows must come in strictly ascending byte order; count >= 1. */
-int agg__writer_add(agg__writer_t *wr, const char *s, size_t len, uint64_t count);
-/* Writes the trailer, fsyncs and closes; frees wr (also on error). */
-int agg__writer_close(agg__writer_t *wr);
-/* Closes and removes the file; NULL is a no-op. */
-void agg__writer_abort(agg__writer_t *wr);
-
-/* Subdirectories of a tables directory. */
-#define AGG__TXN ".txn"         /* a committed run being rolled forward */
+/* Subdirectories and files of a tables directory besides the tables (docs/TABLES.md). */
 #define AGG__TXN_TMP ".txn.tmp" /* the run being written: thrown away if found at start */
 #define AGG__WORK ".work"       /* spilled runs and spooled stdin: thrown away at start */
 #define AGG__LEDGER "ledger"
 #define AGG__LOCK ".lock"
-
-/* fsync a directory by path. */
-int agg__fsync_dir(const char *path);
 
 #endif /* TYPEAHEAD_AGG_INT_H */

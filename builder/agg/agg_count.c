@@ -1,0 +1,252 @@
+/*
+ * Counting (week, spelling) pairs in bounded memory (SPEC §4: "memory stays bounded on logs
+ * larger than RAM"; internals in agg_count_int.h).
+ *
+ * An open-addressing hash table (linear probing, full 64-bit hashes in the slots, any number
+ * of slots) points into an arena of entries. Everything it holds is charged to the budget
+ * (sorting takes no more: agg_sort.c); when the next insert would go over, the table is sorted
+ * and written as a run file (agg_spill.c) and starts again empty with the same memory. A run
+ * has several counters, one per hash partition (agg_ingest.c), each with its share of the
+ * budget. At the finish the runs and the sorted rest in memory are merged (agg_spill.c).
+ */
+#include "agg_count_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* ---- Memory: big blocks from mmap, with transparent huge pages where the kernel offers them
+ * (the table is accessed at random: fewer TLB misses and page faults). Zeroed. ---------------- */
+
+static void *big_alloc(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+  if (size >= (2u << 20)) madvise(p, size, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+static void big_free(void *p, size_t size) {
+  if (p) munmap(p, size);
+}
+
+/* ---- Table -------------------------------------------------------------------------------- */
+
+/* Memory of a table of cap slots and arena bytes (sorting takes no more: agg_sort.c). */
+static uint64_t used_bytes(size_t cap, size_t arena) {
+  return (uint64_t)cap * sizeof(agg__slot_t) + arena;
+}
+
+int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__counter_t **out) {
+  *out = NULL;
+  agg__counter_t *c = calloc(1, sizeof *c);
+  if (!c) return TA_ENOMEM;
+  c->id = id;
+  c->budget = budget < (1u << 18) ? (1u << 18) : budget;
+  c->spill_dir = strdup(spill_dir);
+  c->chunk_size = (size_t)(c->budget / 16);
+  if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
+  if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
+  c->cap = 1024;
+  while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16)) c->cap *= 2;
+  c->slots = big_alloc(c->cap * sizeof *c->slots);
+  if (!c->spill_dir || !c->slots) {
+    agg__counter_free(c);
+    return TA_ENOMEM;
+  }
+  *out = c;
+  return 0;
+}
+
+uint64_t agg__counter_spills(const agg__counter_t *c) {
+  return c->spills;
+}
+
+/* Empties the table; its memory (slots and arena chunks) is kept for what comes next. */
+static void reset_table(agg__counter_t *c) {
+  memset(c->slots, 0, c->cap * sizeof *c->slots);
+  c->n = 0;
+  for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next) ch->used = 0;
+  c->cur = c->chunks;
+}
+
+static int spill(agg__counter_t *c) {
+  int rc = agg__spill_write(c);
+  if (rc == 0) reset_table(c);
+  return rc;
+}
+
+/* The home slot of hash h in a table of cap slots: its low 32 bits scaled to cap (any cap,
+ * not only powers of two, so the table can take exactly the memory the budget leaves; the high
+ * bits choose the partition, agg_ingest.c). */
+static size_t home(uint64_t h, size_t cap) {
+  return (size_t)(((uint64_t)(uint32_t)h * cap) >> 32);
+}
+
+static int grow(agg__counter_t *c, size_t ncap) {
+  agg__slot_t *ns = big_alloc(ncap * sizeof *ns);
+  if (!ns) return TA_ENOMEM;
+  for (size_t i = 0; i < c->cap; i++) {
+    if (!c->slots[i].e) continue;
+    size_t j = home(c->slots[i].hash, ncap);
+    while (ns[j].e) j = j + 1 == ncap ? 0 : j + 1;
+    ns[j] = c->slots[i];
+  }
+  big_free(c->slots, c->cap * sizeof *c->slots);
+  c->slots = ns;
+  c->cap = ncap;
+  return 0;
+}
+
+static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
+                      uint64_t h);
+
+/* Room for an entry of sz bytes in the arena, spilling when a new chunk would break the
+ * budget. NULL only when out of memory. */
+static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
+  for (;;) {
+    if (c->cur && c->cur->size - c->cur->used >= sz) {
+      void *p = c->cur->data + c->cur->used;
+      c->cur->used += sz;
+      return p;
+    }
+    if (c->cur && c->cur->next) { /* chunks kept from before a spill */
+      c->cur = c->cur->next;
+      continue;
+    }
+    if (c->n && used_bytes(c->cap, c->arena_bytes + c->chunk_size) > c->budget) {
+      if (spill(c) != 0) return NULL;
+      *spilled = 1;
+      continue;
+    }
+    agg__chunk_t *ch = big_alloc(c->chunk_size);
+    if (!ch) return NULL;
+    ch->next = NULL;
+    ch->size = c->chunk_size - sizeof *ch;
+    ch->used = 0;
+    if (c->cur)
+      c->cur->next = ch;
+    else
+      c->chunks = ch;
+    c->cur = ch;
+    c->arena_bytes += c->chunk_size;
+  }
+}
+
+static uint64_t load8(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
+
+static uint64_t load4(const unsigned char *p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+
+int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n) {
+  if (len == 0 || len > TBL_MAX_QUERY) return TA_EINVAL;
+  return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
+}
+
+/* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
+ * ahead, when the slot has had time to arrive. */
+#define AHEAD 16
+
+int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
+  for (size_t i = 0; i < n && i < AHEAD; i++)
+    __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
+  for (size_t i = 0; i < n; i++) {
+    if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
+    if (i + AHEAD / 2 < n) {
+      const agg__slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
+      if (sl->e) __builtin_prefetch(sl->e);
+    }
+    if (ev[i].len == 0 || ev[i].len > TBL_MAX_QUERY) return TA_EINVAL;
+    int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+/* memcmp(a, b, n) == 0 for the short strings of a hit, without a call. */
+static int same_bytes(const char *a, const char *b, size_t n) {
+  const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+  for (; n >= 8; n -= 8, x += 8, y += 8)
+    if (load8(x) != load8(y)) return 0;
+  if (n >= 4) return load4(x) == load4(y) && load4(x + n - 4) == load4(y + n - 4);
+  for (; n; n--)
+    if (*x++ != *y++) return 0;
+  return 1;
+}
+
+static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
+                      uint64_t h) {
+  if (c->finished) return TA_EINVAL;
+  size_t cap = c->cap, i = home(h, cap);
+  for (; c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
+    agg__entry_t *e = c->slots[i].e;
+    if (c->slots[i].hash == h && e->week == w && e->len == len && same_bytes(e->s, s, len)) {
+      if (e->count > UINT64_MAX - n) return TA_ERANGE;
+      e->count += n;
+      return 0;
+    }
+  }
+  int spilled = 0;
+  if ((c->n + 1) * 2 > c->cap) {
+    /* Twice the slots, or what the budget leaves while the old slots are still held; when that
+     * is hardly more, spill instead. */
+    uint64_t held = used_bytes(c->cap, c->arena_bytes);
+    uint64_t room = held < c->budget ? (c->budget - held) / sizeof(agg__slot_t) : 0;
+    size_t ncap = c->cap * 2;
+    if (room < ncap) ncap = (size_t)room;
+    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit hashes */
+    int rc = ncap < c->cap + c->cap / 8 ? spill(c) : grow(c, ncap);
+    if (rc) return rc;
+    return add_hashed(c, w, s, len, n, h);
+  }
+  agg__entry_t *e = arena_alloc(c, (sizeof(agg__entry_t) + len + 7) & ~(size_t)7, &spilled);
+  if (!e) return TA_ENOMEM;
+  if (spilled) { /* the table is empty again: find a slot afresh */
+    cap = c->cap;
+    for (i = home(h, cap); c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
+    }
+  }
+  if (c->n == 0 || w < c->wmin) c->wmin = w;
+  if (c->n == 0 || w > c->wmax) c->wmax = w;
+  e->count = n;
+  e->week = w;
+  e->len = (uint32_t)len;
+  memcpy(e->s, s, len);
+  c->slots[i].hash = h;
+  c->slots[i].e = e;
+  c->n++;
+  return 0;
+}
+
+int agg__counter_finish(agg__counter_t *c) {
+  if (c->finished) return TA_EINVAL;
+  c->finished = 1;
+  agg__sort_table(c);
+  return c->n_runs ? agg__spill_merge_open(c) : 0;
+}
+
+void agg__counter_free(agg__counter_t *c) {
+  if (!c) return;
+  agg__spill_merge_close(c);
+  for (size_t i = 0; i < c->n_runs; i++) {
+    unlink(c->runs[i]);
+    free(c->runs[i]);
+  }
+  free(c->runs);
+  for (agg__chunk_t *ch = c->chunks, *next; ch; ch = next) {
+    next = ch->next;
+    big_free(ch, sizeof *ch + ch->size);
+  }
+  big_free(c->slots, c->cap * sizeof *c->slots);
+  free(c->spill_dir);
+  free(c);
+}

@@ -1,0 +1,118 @@
+/*
+ * typeahead: the week tables (library ta_tbl; format and directory layout in docs/TABLES.md).
+ * typeahead-aggregate writes them, typeahead-build --tables reads them; both go through here.
+ *
+ *   weeks       ISO weeks (UTC, proleptic Gregorian, no locale or time zone involved) and the
+ *               log timestamps that pick an event's week (tbl_week.c)
+ *   files       one msgpack table per week: a streaming writer and a streaming reader that
+ *               treats every byte as hostile (tbl_file.c)
+ *   directory   the tables of a tables directory, in week order (tbl_dir.c)
+ *
+ * Weeks are numbered by tbl_week_t: weeks since the Monday 1969-12-29, so week 0 holds the epoch.
+ *
+ * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
+ * out-parameters; _close/_free/_abort(NULL) is a no-op.
+ */
+#ifndef TYPEAHEAD_TBL_H
+#define TYPEAHEAD_TBL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ta.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- ISO weeks and log timestamps (tbl_week.c) -------------------------------------------- */
+
+typedef int32_t tbl_week_t;
+
+/* Longest tbl_week_name / tbl_week_date output, with the NUL. */
+#define TBL_WEEK_STR 48 /* room for any int64 year and int fields, so no output can be cut */
+
+/* Week of a unix time (seconds, may be negative). */
+tbl_week_t tbl_week_of_unix(int64_t t);
+/* Unix time of the week's Monday 00:00:00 UTC. */
+int64_t tbl_week_start_unix(tbl_week_t w);
+/* "2006-W09" (ISO week-numbering year and week), the table's file name without ".msgpack". */
+void tbl_week_name(tbl_week_t w, char out[TBL_WEEK_STR]);
+/* "2006-02-27": the week's Monday. */
+void tbl_week_date(tbl_week_t w, char out[TBL_WEEK_STR]);
+/* Parses "YYYY-MM-DD" (the week holding that day) or "YYYY-Www". TA_EPARSE otherwise. */
+int tbl_week_parse(const char *s, size_t len, tbl_week_t *out);
+
+/* Parses a log timestamp: unix seconds, or ISO-8601 "YYYY-MM-DD[T| ]HH:MM:SS[.frac][Z|±HH[:]MM]"
+ * (no offset means UTC). TA_EPARSE when malformed or out of range (years 1..9999). */
+int tbl_parse_time(const char *s, size_t len, int64_t *out);
+
+/* The last months of ISO dates tbl_parse_time_memo parsed: a log's lines share a few. Zero it
+ * before the first use; its fields are tbl_week.c's. */
+#define TBL_MEMO_MONTHS 4
+typedef struct {
+  struct {
+    uint64_t ym;   /* the bytes "YYYY-MM-" */
+    int64_t first; /* day number of its first day */
+    int64_t days;  /* its length */
+    int valid;
+  } month[TBL_MEMO_MONTHS];
+  unsigned next; /* the entry replaced next */
+} tbl_date_memo_t;
+
+/* tbl_parse_time, remembering the last months ("YYYY-MM-") and their day numbers in memo (may
+ * be NULL). The same results, fewer date computations on a log's lines. */
+int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t *memo);
+
+/* ---- Table files (tbl_file.c) ------------------------------------------------------------- */
+
+#define TBL_FORMAT "typeahead-week"
+#define TBL_VERSION 1
+#define TBL_SUFFIX ".msgpack"
+/* Longest spelling a table may hold, in bytes (longer log queries are counted as too long). */
+#define TBL_MAX_QUERY 1024
+
+/* Writer: rows in strictly ascending byte order; the file is complete only after close. */
+typedef struct tbl_writer tbl_writer_t;
+
+/* Creates path (O_EXCL) and writes the header of week w's table; *out is the caller's. */
+int tbl_writer_open(const char *path, tbl_week_t w, tbl_writer_t **out);
+/* One row: len 1..TBL_MAX_QUERY, after the previous row bytewise, count >= 1. */
+int tbl_writer_add(tbl_writer_t *wr, const char *s, size_t len, uint64_t count);
+/* Writes the trailer, fsyncs and closes; frees wr (also on error, when the file is removed). */
+int tbl_writer_close(tbl_writer_t *wr);
+/* Closes and removes the file, frees wr. */
+void tbl_writer_abort(tbl_writer_t *wr);
+
+/* Reader: streams a table in bounded memory, whatever its size. */
+typedef struct tbl_reader tbl_reader_t;
+
+/* Opens a week table and checks its header. Every byte is treated as hostile: a bad file gives
+ * TA_EBADMAGIC, TA_EVERSION, TA_ECORRUPT or TA_ETRUNC, with a sentence saying what and where in
+ * tbl_reader_errmsg(). On failure *out is still set (so the message can be read) and must be
+ * closed; it is NULL only on TA_ENOMEM. */
+int tbl_reader_open(const char *path, tbl_reader_t **out);
+tbl_week_t tbl_reader_week(const tbl_reader_t *t);
+/* Next (spelling, count), in strictly ascending byte order. Returns 1 with a row, 0 at the end
+ * (after checking the trailer), or a negative error. *s is borrowed until the next call. */
+int tbl_reader_next(tbl_reader_t *t, const char **s, size_t *len, uint64_t *count);
+/* What went wrong, with file name and byte offset; "" when nothing did. Borrowed. */
+const char *tbl_reader_errmsg(const tbl_reader_t *t);
+void tbl_reader_close(tbl_reader_t *t);
+
+/* ---- A tables directory (tbl_dir.c) ------------------------------------------------------- */
+
+/* Where a committed aggregation run keeps its tables until they are moved into the directory
+ * (docs/TABLES.md, "One run is one transaction"): readers look there first. */
+#define TBL_TXN_DIR ".txn"
+
+/* The week tables of dir in week order: *out_paths is a malloc'd array of malloc'd paths (free
+ * with tbl_paths_free). Includes tables of a committed run that is not yet rolled forward, so
+ * readers see the newest committed state. */
+int tbl_list(const char *dir, char ***out_paths, size_t *out_n);
+void tbl_paths_free(char **paths, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TYPEAHEAD_TBL_H */

@@ -20,6 +20,7 @@
 __attribute__((format(printf, 6, 7))) static int fault(const trie_reader_t *r, ta_diag_t *d,
                                                        int code, const char *section,
                                                        const void *at, const char *fmt, ...) {
+  if (d == NULL) return code;
   char msg[sizeof d->msg];
   va_list ap;
   va_start(ap, fmt);

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "flt.h"
 
@@ -22,20 +21,16 @@ enum { PLAIN, EMPTY, RULES, CACHED, N_CONF };
 static const char *const conf_name[N_CONF] = {"plain", "empty", "rules", "cached"};
 
 typedef struct {
-  char *buf;
-  size_t *off, *len;
-  size_t n;
+  ta_buf_t keys; /* the keys, back to back */
+  struct {
+    size_t off, len;
+  } * at; /* where key i is in keys */
+  size_t n, cap;
 } prefixes_t;
 
 static int die(const char *what, int rc) {
   fprintf(stderr, "flt-bench: %s: %s\n", what, ta_strerror(rc));
   return 1;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int cmp_u64(const void *a, const void *b) {
@@ -45,36 +40,21 @@ static int cmp_u64(const void *a, const void *b) {
 
 /* Reads one prefix a line and normalizes each to a key (what the server looks up). */
 static int read_prefixes(const char *path, prefixes_t *p) {
+  memset(p, 0, sizeof *p);
   FILE *f = fopen(path, "rb");
   if (f == NULL) return TA_ENOENT;
-  size_t cap = 1024, buf_cap = 1 << 20, buf_len = 0;
-  p->buf = malloc(buf_cap);
-  p->off = malloc(cap * sizeof *p->off);
-  p->len = malloc(cap * sizeof *p->len);
-  p->n = 0;
   char line[8192];
   int rc = 0;
   while (rc == 0 && fgets(line, sizeof line, f)) {
-    size_t ll = strcspn(line, "\r\n");
-    if (p->n == cap) {
-      cap *= 2;
-      p->off = realloc(p->off, cap * sizeof *p->off);
-      p->len = realloc(p->len, cap * sizeof *p->len);
-    }
-    if (buf_len + TA_MAX_KEY + 1 > buf_cap) {
-      buf_cap *= 2;
-      p->buf = realloc(p->buf, buf_cap);
-    }
-    if (p->buf == NULL || p->off == NULL || p->len == NULL) {
-      rc = TA_ENOMEM;
+    size_t ll = strcspn(line, "\r\n"), kl;
+    if (p->n == p->cap && (rc = ta_grow((void **)&p->at, &p->cap, p->n + 1, sizeof *p->at, 1024)))
       break;
-    }
-    size_t kl;
-    if (trie_norm_key(line, ll, p->buf + buf_len, TA_MAX_KEY + 1, &kl) != 0) continue;
-    p->off[p->n] = buf_len;
-    p->len[p->n] = kl;
+    if ((rc = ta_buf_reserve(&p->keys, TA_MAX_KEY + 1)) != 0) break;
+    if (trie_norm_key(line, ll, p->keys.p + p->keys.len, TA_MAX_KEY + 1, &kl) != 0) continue;
+    p->at[p->n].off = p->keys.len;
+    p->at[p->n].len = kl;
+    p->keys.len += kl;
     p->n++;
-    buf_len += kl;
   }
   fclose(f);
   return rc;
@@ -82,8 +62,8 @@ static int read_prefixes(const char *path, prefixes_t *p) {
 
 int main(int argc, char **argv) {
   const char *trie_path = NULL, *prefix_path = NULL, *rules_path = NULL;
-  size_t n = 5;
-  int rounds = 5;
+  unsigned n = 5, rounds = 5;
+  int bad = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--trie") && i + 1 < argc)
       trie_path = argv[++i];
@@ -92,9 +72,9 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--filters") && i + 1 < argc)
       rules_path = argv[++i];
     else if (!strcmp(argv[i], "--n") && i + 1 < argc)
-      n = strtoul(argv[++i], NULL, 10);
+      bad |= ta_parse_uint(argv[++i], 1, TA_MAX_K, &n) != 0;
     else if (!strcmp(argv[i], "--rounds") && i + 1 < argc)
-      rounds = atoi(argv[++i]);
+      bad |= ta_parse_uint(argv[++i], 1, 1000000, &rounds) != 0;
     else {
       fprintf(stderr,
               "usage: flt-bench --trie FILE --prefixes FILE --filters RULES "
@@ -102,8 +82,9 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (!trie_path || !prefix_path || !rules_path || n == 0 || n > 32 || rounds < 1) {
-    fprintf(stderr, "flt-bench: --trie, --prefixes and --filters are required; n is 1..32\n");
+  if (!trie_path || !prefix_path || !rules_path || bad) {
+    fprintf(stderr, "flt-bench: --trie, --prefixes and --filters are required; n is 1..%u\n",
+            TA_MAX_K);
     return 2;
   }
   trie_reader_t *r = NULL;
@@ -132,19 +113,19 @@ int main(int argc, char **argv) {
   if ((rc = trie_get_info(r, &info))) return die("trie info", rc);
   flt_cache_t *cache = NULL;
   if ((rc = flt_cache_new(rules, info.num_queries, &cache))) return die("cache", rc);
-  trie_hit_t hits[32];
-  for (int round = 0; round < rounds; round++) {
+  trie_hit_t hits[TA_MAX_K];
+  for (unsigned round = 0; round < rounds; round++) {
     for (int c = 0; c < N_CONF; c++) {
       for (size_t i = 0; i < p.n; i++) {
-        const char *key = p.buf + p.off[i];
+        const char *key = p.keys.p + p.at[i].off;
         size_t n_hits = 0;
         flt_filter_t f = {.rs = c >= RULES ? rules : empty, .cache = c == CACHED ? cache : NULL};
-        uint64_t t0 = now_ns();
+        uint64_t t0 = ta_mono_ns();
         if (c == PLAIN)
-          rc = trie_lookup(r, key, p.len[i], (unsigned)n, hits, &n_hits);
+          rc = trie_lookup(r, key, p.at[i].len, n, hits, &n_hits);
         else
-          rc = flt_lookup(r, key, p.len[i], n, &f, hits, &n_hits);
-        uint64_t t1 = now_ns();
+          rc = flt_lookup(r, key, p.at[i].len, n, &f, hits, &n_hits);
+        uint64_t t1 = ta_mono_ns();
         if (rc) return die("lookup", rc);
         ns[c][(size_t)round * p.n + i] = t1 - t0;
         hits_total[c] += n_hits;
@@ -153,7 +134,7 @@ int main(int argc, char **argv) {
       }
     }
   }
-  printf("prefixes=%zu rounds=%d n=%zu rules=%zu\n", p.n, rounds, n, flt_rule_count(rules));
+  printf("prefixes=%zu rounds=%u n=%u rules=%zu\n", p.n, rounds, n, flt_rule_count(rules));
   for (int c = 0; c < N_CONF; c++) {
     uint64_t sum = 0;
     for (size_t i = 0; i < total; i++) sum += ns[c][i];
@@ -165,9 +146,8 @@ int main(int argc, char **argv) {
     printf("\n");
     free(ns[c]);
   }
-  free(p.buf);
-  free(p.off);
-  free(p.len);
+  ta_buf_free(&p.keys);
+  free(p.at);
   flt_cache_free(cache);
   flt_ruleset_free(rules);
   flt_ruleset_free(empty);

@@ -24,8 +24,7 @@ typedef struct {
 } rule_t;
 
 typedef struct {
-  char *arena;
-  size_t arena_len, arena_cap;
+  ta_buf_t arena; /* every rule string, back to back */
   rule_t *rules;
   size_t n_rules, rules_cap;
 } builder_t;
@@ -48,34 +47,16 @@ static int snippet_len(const char *s, size_t len, size_t max) {
   return (int)n;
 }
 
-static int arena_add(builder_t *b, const char *s, size_t len, uint32_t *off) {
-  if (b->arena_len + len > UINT32_MAX) return TA_ENOMEM;
-  if (b->arena_len + len > b->arena_cap) {
-    size_t cap = b->arena_cap ? b->arena_cap * 2 : 4096;
-    while (cap < b->arena_len + len) cap *= 2;
-    char *p = realloc(b->arena, cap);
-    if (p == NULL) return TA_ENOMEM;
-    b->arena = p;
-    b->arena_cap = cap;
-  }
-  if (len) memcpy(b->arena + b->arena_len, s, len);
-  *off = (uint32_t)b->arena_len;
-  b->arena_len += len;
-  return 0;
-}
-
 static int rule_add(builder_t *b, flt_kind_t kind, const char *s, size_t len, size_t first_len,
                     size_t n_tok) {
-  if (b->n_rules == b->rules_cap) {
-    size_t cap = b->rules_cap ? b->rules_cap * 2 : 64;
-    rule_t *p = realloc(b->rules, cap * sizeof *p);
-    if (p == NULL) return TA_ENOMEM;
-    b->rules = p;
-    b->rules_cap = cap;
-  }
+  int rc;
+  if (b->arena.len + len > UINT32_MAX) return TA_ENOMEM; /* offsets are u32 */
+  if (b->n_rules == b->rules_cap &&
+      (rc = ta_grow((void **)&b->rules, &b->rules_cap, b->n_rules + 1, sizeof *b->rules, 64)) != 0)
+    return rc;
   rule_t *r = &b->rules[b->n_rules];
-  int rc = arena_add(b, s, len, &r->off);
-  if (rc < 0) return rc;
+  r->off = (uint32_t)b->arena.len;
+  if ((rc = ta_buf_put(&b->arena, s, len)) != 0) return rc;
   r->kind = kind;
   r->len = (uint32_t)len;
   r->first_len = (uint32_t)first_len;
@@ -208,20 +189,14 @@ static int parse_text(builder_t *b, const char *text, size_t len, ta_diag_t *err
 
 /* ---- Compiling ---------------------------------------------------------------------------- */
 
-static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen) {
-  int c = memcmp(a, b, alen < blen ? alen : blen);
-  if (c) return c;
-  return alen < blen ? -1 : alen > blen;
-}
-
 static int cmp_rule(const void *pa, const void *pb) {
   const rule_t *a = pa, *b = pb;
   if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
   if (a->kind == FLT_PHRASE) {
-    int c = cmp_bytes(a->str, a->first_len, b->str, b->first_len);
+    int c = ta_bytes_cmp(a->str, a->first_len, b->str, b->first_len);
     if (c) return c;
   }
-  return cmp_bytes(a->str, a->len, b->str, b->len);
+  return ta_bytes_cmp(a->str, a->len, b->str, b->len);
 }
 
 static uint32_t pow2_at_least(size_t n, uint32_t min) {
@@ -242,7 +217,7 @@ static int set_build(flt__set_t *set, const char *arena, flt__str_t *items, uint
   set->mask = cap - 1;
   set->bloom_mask = bits - 1;
   for (uint32_t k = 0; k < n; k++) {
-    uint64_t h = flt__hash(arena + items[k].off, items[k].len);
+    uint64_t h = ta_hash64(arena + items[k].off, items[k].len, 0);
     uint32_t bit = (uint32_t)(h >> 40) & set->bloom_mask;
     set->bloom[bit >> 6] |= 1ull << (bit & 63);
     uint32_t i = (uint32_t)h & set->mask;
@@ -253,14 +228,9 @@ static int set_build(flt__set_t *set, const char *arena, flt__str_t *items, uint
   return 0;
 }
 
-/* FNV-1a over s, continuing from h (for the version). */
-static uint64_t hash_more(uint64_t h, const char *s, size_t len) {
-  for (size_t i = 0; i < len; i++) h = flt__fnv_step(h, (unsigned char)s[i]);
-  return h;
-}
-
 static int compile(builder_t *b, flt_ruleset_t *rs) {
-  for (size_t i = 0; i < b->n_rules; i++) b->rules[i].str = b->arena + b->rules[i].off;
+  const char *arena = b->arena.p;
+  for (size_t i = 0; i < b->n_rules; i++) b->rules[i].str = arena + b->rules[i].off;
   if (b->n_rules) qsort(b->rules, b->n_rules, sizeof *b->rules, cmp_rule);
 
   /* Keep the distinct rules; for prefixes also drop any that a shorter one covers, so the
@@ -272,7 +242,7 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
     if (kept > 0) {
       rule_t *last = &b->rules[kept - 1];
       if (last->kind == r->kind) {
-        const char *ls = b->arena + last->off, *rsx = b->arena + r->off;
+        const char *ls = arena + last->off, *rsx = arena + r->off;
         if (last->len == r->len && memcmp(ls, rsx, r->len) == 0) continue;
         if (r->kind == FLT_PREFIX && last->len < r->len && memcmp(ls, rsx, last->len) == 0)
           continue;
@@ -282,17 +252,18 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
   }
   b->n_rules = kept;
 
-  uint64_t version = FLT__FNV_OFFSET;
+  /* The version: ta_hash64 chained over the canonical rules (sorted, distinct, each kind
+   * after its digit). Its loads are little endian, so a rule set has one version everywhere. */
+  uint64_t version = 0;
   size_t start = 0;
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
     size_t end = start;
     while (end < b->n_rules && b->rules[end].kind == (flt_kind_t)k) end++;
     size_t n = end - start;
-    version = flt__fnv_step(version, (unsigned char)('0' + k));
-    for (size_t i = start; i < end; i++) {
-      version = hash_more(version, b->arena + b->rules[i].off, b->rules[i].len);
-      version = flt__fnv_step(version, '\n');
-    }
+    char digit = (char)('0' + k);
+    version = ta_hash64(&digit, 1, version);
+    for (size_t i = start; i < end; i++)
+      version = ta_hash64(arena + b->rules[i].off, b->rules[i].len, version);
 
     flt__str_t *items = calloc(n ? n : 1, sizeof *items);
     if (items == NULL) return TA_ENOMEM;
@@ -313,17 +284,17 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
       for (size_t i = start; i < end; i++) {
         const rule_t *r = &b->rules[i];
         if (n_firsts > 0 && firsts[n_firsts - 1].len == r->first_len &&
-            memcmp(b->arena + firsts[n_firsts - 1].off, r->str, r->first_len) == 0)
+            memcmp(arena + firsts[n_firsts - 1].off, r->str, r->first_len) == 0)
           continue;
         firsts[n_firsts++] = (flt__str_t){r->off, r->first_len};
       }
-      int rc = set_build(&rs->phrase_first, b->arena, firsts, n_firsts);
+      int rc = set_build(&rs->phrase_first, arena, firsts, n_firsts);
       if (rc < 0) {
         free(items);
         return rc;
       }
     }
-    int rc = set_build(&rs->sets[k], b->arena, items, n_items);
+    int rc = set_build(&rs->sets[k], arena, items, n_items);
     if (rc < 0) return rc;
     if (k == FLT_PREFIX && n_items) {
       rs->prefix_head = calloc(FLT__HEAD_BITS / 64, sizeof *rs->prefix_head);
@@ -332,13 +303,13 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
       for (uint32_t i = 0; i < n_items; i++)
         if (items[i].len < rs->prefix_head_len) rs->prefix_head_len = items[i].len;
       for (uint32_t i = 0; i < n_items; i++) {
-        uint32_t bit = flt__head_hash(b->arena + items[i].off, rs->prefix_head_len);
+        uint32_t bit = flt__head_hash(arena + items[i].off, rs->prefix_head_len);
         rs->prefix_head[bit >> 6] |= 1ull << (bit & 63);
       }
     }
     start = end;
   }
-  rs->version = flt__mix(version);
+  rs->version = version;
   for (int k = 0; k < FLT_KIND_COUNT; k++) rs->n_rules += rs->sets[k].n_items;
   return 0;
 }
@@ -373,13 +344,13 @@ int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *er
   if (rc < 0) {
     if (rc == TA_ENOMEM) set_error(err, 0, "out of memory");
     if (err) err->code = rc;
-    free(b.arena);
+    ta_buf_free(&b.arena);
     if (rs) rs->arena = NULL;
     flt_ruleset_free(rs);
     return rc;
   }
-  rs->arena = b.arena;
-  rs->arena_len = b.arena_len;
+  rs->arena = b.arena.p;
+  rs->arena_len = b.arena.len;
   *out = rs;
   return 0;
 }
@@ -393,26 +364,17 @@ int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err) {
     set_error(err, 0, "%s: %s", path, ta_strerror(rc));
     return rc;
   }
-  size_t cap = 64 * 1024, len = 0;
-  char *buf = malloc(cap);
-  int rc = buf ? 0 : TA_ENOMEM;
+  ta_buf_t buf = {0};
+  int rc = 0;
   while (rc == 0) {
-    if (len == cap) {
-      if (cap > FLT_MAX_TEXT) {
-        set_error(err, 0, "%s: larger than the limit of %u bytes", path, FLT_MAX_TEXT);
-        rc = TA_ETOOLONG;
-        break;
-      }
-      char *p = realloc(buf, cap * 2);
-      if (p == NULL) {
-        rc = TA_ENOMEM;
-        break;
-      }
-      buf = p;
-      cap *= 2;
+    if (buf.len > FLT_MAX_TEXT) {
+      set_error(err, 0, "%s: larger than the limit of %u bytes", path, FLT_MAX_TEXT);
+      rc = TA_ETOOLONG;
+      break;
     }
-    size_t n = fread(buf + len, 1, cap - len, f);
-    len += n;
+    if ((rc = ta_buf_reserve(&buf, 64 * 1024)) != 0) break;
+    size_t n = fread(buf.p + buf.len, 1, buf.cap - buf.len, f);
+    buf.len += n;
     if (n == 0) {
       if (ferror(f)) {
         set_error(err, 0, "%s: read error", path);
@@ -422,10 +384,10 @@ int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err) {
     }
   }
   fclose(f);
-  if (rc == 0) rc = flt_compile(buf, len, out, err);
+  if (rc == 0) rc = flt_compile(buf.p, buf.len, out, err);
   if (rc == TA_ENOMEM) set_error(err, 0, "out of memory");
   if (rc != 0 && err) err->code = rc;
-  free(buf);
+  ta_buf_free(&buf);
   return rc;
 }
 

@@ -1,7 +1,7 @@
 /*
- * typeahead: matching a normalized key against a compiled rule set (SPEC §9), the tokenizer the
- * compiler shares, and flt_keep, the predicate every served answer goes through
- * (trie_lookup_filtered). The layout of a rule set is drawn in flt_int.h. Nothing here
+ * typeahead: matching a normalized key against a compiled rule set (SPEC §9), and the tokenizer
+ * and set probe the compiler shares. The layout of a rule set is drawn in flt_int.h; the
+ * verdicts served answers go through are in flt_lookup.c, above this file. Nothing here
  * allocates: a candidate costs one hash of the key for exact rules, one bitmap load for prefix
  * rules (mostly), and one hash per token for word and phrase rules, most of which the bloom bits
  * answer from L1.
@@ -105,14 +105,14 @@ static int phrase_probe(const flt_ruleset_t *rs, const char *key, const tok_t *r
     memcpy(canon + len, key + t->off, t->len);
     len += t->len;
   }
-  return flt__set_find(&rs->sets[FLT_PHRASE], rs->arena, canon, len, flt__hash(canon, len)) >= 0;
+  return flt__set_find(&rs->sets[FLT_PHRASE], rs->arena, canon, len, ta_hash64(canon, len, 0)) >= 0;
 }
 
 int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind) {
   if (rs == NULL || key == NULL) return 0;
   const flt__set_t *exact = &rs->sets[FLT_EXACT], *prefix = &rs->sets[FLT_PREFIX];
   /* exact before prefix, so a suppression counts under the narrowest kind */
-  if (exact->n_items && flt__set_find(exact, rs->arena, key, len, flt__hash(key, len)) >= 0) {
+  if (exact->n_items && flt__set_find(exact, rs->arena, key, len, ta_hash64(key, len, 0)) >= 0) {
     if (kind) *kind = FLT_EXACT;
     return 1;
   }
@@ -150,7 +150,7 @@ int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *
   int phrase_hit = 0;
   size_t n_tok = 0, pos = 0, tok, tok_len;
   while (next_token(key, len, &pos, &tok, &tok_len)) {
-    uint64_t h = flt__hash(key + tok, tok_len);
+    uint64_t h = ta_hash64(key + tok, tok_len, 0);
     if (flt__set_find(word, rs->arena, key + tok, tok_len, h) >= 0) {
       if (kind) *kind = FLT_WORD;
       return 1;
@@ -183,36 +183,6 @@ int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_ki
   int rc = trie_norm_key(text, len, key, sizeof key, &key_len);
   if (rc < 0) return rc;
   return flt_match(rs, key, key_len, kind);
-}
-
-int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
-  if (rs == NULL || out == NULL) return TA_EINVAL;
-  *out = NULL;
-  if (n_ids > SIZE_MAX / 2) return TA_ERANGE;
-  flt_cache_t *c = calloc(1, sizeof *c);
-  if (c == NULL) return TA_ENOMEM;
-  /* calloc's zero bytes are valid atomic_uchar zeros (lock-free byte atomics) */
-  c->verdict = calloc(n_ids ? (size_t)n_ids : 1, sizeof *c->verdict);
-  if (c->verdict == NULL) {
-    free(c);
-    return TA_ENOMEM;
-  }
-  c->rs = rs;
-  c->n_ids = n_ids;
-  *out = c;
-  return 0;
-}
-
-void flt_cache_free(flt_cache_t *cache) {
-  if (cache == NULL) return;
-  free(cache->verdict);
-  free(cache);
-}
-
-int flt_keep(void *ctx, const trie_hit_t *candidate) {
-  flt_filter_t *f = ctx;
-  if (f->rs == NULL || f->rs->n_rules == 0) return 1;
-  return flt__count(f, flt__verdict(f->rs, f->cache, candidate));
 }
 
 const char *flt_kind_name(flt_kind_t kind) {

@@ -65,26 +65,8 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
   return ferror(stdout) ? 1 : 0;
 }
 
-static const char *section_name(uint32_t id) {
-  switch (id) {
-  case TRIE_SECT_META:
-    return "META";
-  case TRIE_SECT_NODES:
-    return "NODES";
-  case TRIE_SECT_STROFF:
-    return "STROFF";
-  case TRIE_SECT_STR:
-    return "STR";
-  case TRIE_SECT_SCORES:
-    return "SCORES";
-  default:
-    return "unknown";
-  }
-}
-
-static int cmd_info(const char *path) {
-  trie_reader_t *r;
-  if (open_or_report(path, &r) != 0) return 1;
+/* --info and --verify read an open file; main opens and closes it. */
+static int cmd_info(const char *path, const trie_reader_t *r) {
   trie_info_t info;
   trie_get_info(r, &info);
   char when[64] = "?";
@@ -108,20 +90,16 @@ static int cmd_info(const char *path) {
     const trie__section_t *s = &r->sect[i];
     printf("section\t%s\toffset %" PRIu64 "\tlength %" PRIu64 "\tcrc32c %08" PRIx32
            "\t%.1f B/query\n",
-           section_name(s->id), s->off, s->len, s->crc,
+           trie__section_name(s->id), s->off, s->len, s->crc,
            info.num_queries ? (double)s->len / (double)info.num_queries : 0.0);
   }
-  trie_close(r);
   return ferror(stdout) ? 1 : 0;
 }
 
-static int cmd_verify(const char *path) {
-  trie_reader_t *r;
-  if (open_or_report(path, &r) != 0) return 1;
+static int cmd_verify(const char *path, const trie_reader_t *r) {
   ta_diag_t diag;
   ta_diag_init(&diag, path);
   int rc = trie_verify(r, &diag);
-  trie_close(r);
   if (rc != 0) {
     char where[512];
     fprintf(stderr, "%s: %s\n", prog, ta_diag_format(&diag, where, sizeof where));
@@ -172,14 +150,9 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
                 lineno);
       continue;
     }
-    if (n == cap) {
-      cap = cap ? cap * 2 : 1024;
-      prefix_t *np = realloc(p, cap * sizeof *p);
-      if (np == NULL) {
-        fprintf(stderr, "%s: out of memory\n", prog);
-        return 1;
-      }
-      p = np;
+    if (n == cap && ta_grow((void **)&p, &cap, n + 1, sizeof *p, 1024) != 0) {
+      fprintf(stderr, "%s: out of memory\n", prog);
+      return 1;
     }
     p[n].raw = malloc((size_t)len + 1);
     p[n].key = malloc(key_len + 1);
@@ -309,8 +282,13 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (info) return cmd_info(file);
-  if (verify) return cmd_verify(file);
+  if (info || verify) {
+    trie_reader_t *r;
+    if (open_or_report(file, &r) != 0) return 1;
+    int rc = info ? cmd_info(file, r) : cmd_verify(file, r);
+    trie_close(r);
+    return rc;
+  }
   if (bench) return cmd_bench(file, bench, passes);
   return cmd_lookup(file, prefix, k);
 }

@@ -6,7 +6,8 @@
  *   - the reader of the trie file format (docs/FORMAT.md): cheap open, full verify, top-k lookup,
  *     and a rank-order iterator with a caller's predicate (used by the blocklist filter layer),
  *   - the writer of that format.
- * It includes ta.h, the base layer (errors, limits, hash, clocks, atomic files, numbers).
+ * It includes ta.h, the base layer (errors, diagnostics, limits, hash, clocks, atomic files,
+ * numbers, memory), so a module that includes trie.h has both.
  *
  * Conventions (see DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go
  * through out-parameters; _free/_close(NULL) is a no-op; views into the mapping are (ptr, len),

@@ -10,7 +10,7 @@
  *   |         section table: section_count x { id u32, crc32c u32, offset u64, len u64 }|
  *   |         header crc32c u32 (over every header byte before it)                     |
  *   +----------------------------------------------------------------------------------+
- *   | META    k, num_queries, num_nodes, build_time, root offset, max key length, source |
+ *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source|
  *   | STROFF  u32 x (n+1): offset of display string of id i in STR; last = len(STR)     |
  *   | SCORES  f64 x n: score of id i (non-increasing)                                   |
  *   | NODES   radix trie over key bytes, nodes in DFS pre-order                          |
@@ -20,15 +20,15 @@
  * Query id = rank: entries sorted by (score desc, key bytes asc); id 0 is the best. So the top-k
  * of a node are the k smallest ids of its subtree, and comparing ids compares rank.
  *
- * One node of NODES (varint = unsigned LEB128, at most 10 bytes):
+ * One node of NODES (varint = unsigned LEB128, at most 10 bytes), parsed by trie__node_parse:
  *
- *   +-------+-----------+-------+--------+-----------------------+--------+--------------------+
- *   | flags | label_len | label | [id]   | [list_len | top-k ids] | bytes  | [width | offsets]  |
- *   | 1 B   | varint    | bytes | varint | varint    | varints   | nchild | 1 B    | nchild-1 x |
- *   +-------+-----------+-------+--------+-----------------------+--------+--------------------+
+ *   +-------+--------+---------+-------+--------+---------------------+--------+--------------+
+ *   | flags |[nchild]|label_len| label | [id]   |[list_len | top-k ids]| bytes  |[width|offsets]|
+ *   | 1 B   | varint | varint  | bytes | varint | varint   | varints  | nchild | 1 B |(n-1) x w|
+ *   +-------+--------+---------+-------+--------+---------------------+--------+--------------+
  *     flags: bit 0 terminal (a key ends here: [id] present), bit 1 heavy (subtree holds more
  *            than k keys: the list is present), bits 2..7 number of children 0..62, or 63:
- *            a varint child count follows the flags byte.
+ *            the count (63..256) is the [nchild] varint that follows the flags byte.
  *     label: the edge from the parent into this node (empty only at the root).
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
@@ -41,7 +41,7 @@
  *   A light node (<= k keys below it) stores no list: lookup scans its subtree, which is
  *   contiguous in pre-order, and sorts the ids it finds.
  *
- *       root ""                  keys (id): "a" (2), "ab" (0), "ac" (1), k = 2
+ *       root "" heavy {0,1}      keys (id): "a" (2), "ab" (0), "ac" (1), k = 2
  *         └─ "a" [id 2] heavy {0,1}
  *              ├─ "b" [id 0]
  *              └─ "c" [id 1]
@@ -201,6 +201,10 @@ struct trie_reader {
   size_t str_len;
   const uint8_t *scores;
 };
+
+/* The name of a section id ("META", "NODES", ...; "unknown" for an id this version does not
+ * know): what --info prints and what a diagnostic names. Static strings. */
+const char *trie__section_name(uint32_t id);
 
 /* Opens a file image held in memory (borrowed: it must outlive the reader). Same checks as
  * trie_open; used by the fuzz target and tests. */

@@ -9,20 +9,16 @@
 
 #include <stdlib.h>
 
-/* Finds the node where prefix ends (inside or at the end of its label). *found = 0 when no key
- * starts with prefix. */
-static int find_answer(const trie_reader_t *r, const uint8_t *p, size_t rem, trie__node_t *nd,
-                       int *found) {
-  *found = 0;
+/* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
+ * no key starts with prefix, or an error. */
+static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd) {
+  const uint8_t *p = (const uint8_t *)prefix;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
     size_t m = nd->label_len < rem ? nd->label_len : rem;
     if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
-    if (rem <= nd->label_len) {
-      *found = 1;
-      return 0;
-    }
+    if (rem <= nd->label_len) return 1;
     p += nd->label_len;
     rem -= nd->label_len;
     const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
@@ -76,9 +72,8 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   if (k > r->k) k = r->k;
   if (k == 0) return 0;
   trie__node_t nd;
-  int found;
-  int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
-  if (rc != 0 || !found) return rc;
+  int rc = find_answer(r, prefix, prefix_len, &nd);
+  if (rc <= 0) return rc;
   uint32_t ids[TA_MAX_K];
   unsigned count;
   if (nd.flags & TRIE_NODE_HEAVY) {
@@ -201,34 +196,24 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
   }
   /* Heavy: the list holds the k smallest ids of the subtree. Those <= t were yielded by an
    * ancestor; the rest come from the list, then from the expansion with filter max(t, k-th). */
-  const uint8_t *p = nd.list, *end = nd.list + nd.list_len;
-  uint64_t prev = 0, v;
-  for (uint32_t i = 0; i < r->k; i++) {
-    if (trie__varint(&p, end, &v) != 0) return TA_ECORRUPT;
-    uint64_t id = i == 0 ? v : prev + 1 + v;
-    if (id >= r->n || (i > 0 && id <= prev)) return TA_ECORRUPT;
-    prev = id;
-    if ((int64_t)id > t) {
-      /* The k-th id is needed for the expansion filter: decode the rest to find it. */
-      const uint8_t *rest = p;
-      uint64_t last = id;
-      for (uint32_t j = i + 1; j < r->k; j++) {
-        if (trie__varint(&rest, end, &v) != 0) return TA_ECORRUPT;
-        uint64_t nid = last + 1 + v;
-        if (nid >= r->n || nid <= last) return TA_ECORRUPT;
-        last = nid;
-      }
-      source_t s;
-      s.kind = SRC_LIST;
-      s.key = id;
-      s.lp = p;
-      s.left = (uint8_t)(r->k - 1 - i);
-      s.pos = nd.pos;
-      s.t = (int64_t)last > t ? (int64_t)last : t;
-      return heap_push(h, &s);
-    }
-  }
-  return expand(r, h, &nd, t > (int64_t)prev ? t : (int64_t)prev);
+  uint32_t ids[TA_MAX_K];
+  if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;
+  int64_t last = ids[r->k - 1];
+  uint32_t i = 0;
+  while (i < r->k && (int64_t)ids[i] <= t) i++;
+  if (i == r->k) return expand(r, h, &nd, t > last ? t : last);
+  /* The list goes on lazily from the varint after ids[i] (decoded and checked above). */
+  const uint8_t *p = nd.list;
+  uint64_t v;
+  for (uint32_t j = 0; j <= i; j++) (void)trie__varint(&p, nd.list + nd.list_len, &v);
+  source_t s;
+  s.kind = SRC_LIST;
+  s.key = ids[i];
+  s.lp = p;
+  s.left = (uint8_t)(r->k - 1 - i);
+  s.pos = nd.pos;
+  s.t = last > t ? last : t;
+  return heap_push(h, &s);
 }
 
 #define FILTER_STACK_SOURCES 128
@@ -241,9 +226,8 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
     return TA_EINVAL;
   if (n == 0) return 0;
   trie__node_t nd;
-  int found;
-  int rc = find_answer(r, (const uint8_t *)prefix, prefix_len, &nd, &found);
-  if (rc != 0 || !found) return rc;
+  int rc = find_answer(r, prefix, prefix_len, &nd);
+  if (rc <= 0) return rc;
 
   source_t stack_buf[FILTER_STACK_SOURCES];
   heap_t h = {stack_buf, 0, FILTER_STACK_SOURCES, 0, 0};

@@ -12,6 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *trie__section_name(uint32_t id) {
+  static const char *const names[TRIE_SECT_NUM_KNOWN + 1] = {
+      [TRIE_SECT_META] = "META", [TRIE_SECT_NODES] = "NODES",   [TRIE_SECT_STROFF] = "STROFF",
+      [TRIE_SECT_STR] = "STR",   [TRIE_SECT_SCORES] = "SCORES",
+  };
+  return id >= 1 && id <= TRIE_SECT_NUM_KNOWN ? names[id] : "unknown";
+}
+
 /* Finds the section with this id; NULL when absent. */
 static const trie__section_t *find_section(const trie_reader_t *r, uint32_t id) {
   for (uint32_t i = 0; i < r->nsect; i++)

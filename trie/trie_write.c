@@ -12,27 +12,6 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* ---- A growable byte buffer ------------------------------------------------------------ */
-
-typedef struct {
-  uint8_t *p;
-  size_t len, cap;
-} wbuf_t;
-
-static int wbuf_reserve(wbuf_t *b, size_t extra) {
-  if (b->cap - b->len >= extra) return 0;
-  size_t cap = b->cap ? b->cap : 4096;
-  while (cap - b->len < extra) {
-    if (cap > SIZE_MAX / 2) return TA_ENOMEM;
-    cap *= 2;
-  }
-  uint8_t *p = realloc(b->p, cap);
-  if (p == NULL) return TA_ENOMEM;
-  b->p = p;
-  b->cap = cap;
-  return 0;
-}
-
 /* ---- Sorting ----------------------------------------------------------------------------- */
 
 /* Keys are sorted 8 bytes at a time (MSD): by the next 8 bytes as a big-endian integer, then
@@ -125,7 +104,7 @@ typedef struct {
   const wkey_t *keys; /* key order */
   size_t n;
   uint32_t k;
-  wbuf_t out;    /* NODES, reversed */
+  ta_buf_t out;  /* NODES, reversed */
   size_t *slots; /* per level: child range starts, range end, child subtree sizes;
                              a stack shared by the levels */
   size_t slots_len, slots_cap;
@@ -143,13 +122,10 @@ static const wkey_t *key_at(const layout_t *w, size_t i) {
 }
 
 static int slot_push(layout_t *w, size_t v) {
-  if (w->slots_len == w->slots_cap) {
-    size_t cap = w->slots_cap ? w->slots_cap * 2 : 1024;
-    size_t *s = realloc(w->slots, cap * sizeof *s);
-    if (s == NULL) return TA_ENOMEM;
-    w->slots = s;
-    w->slots_cap = cap;
-  }
+  int rc;
+  if (w->slots_len == w->slots_cap && (rc = ta_grow((void **)&w->slots, &w->slots_cap,
+                                                    w->slots_len + 1, sizeof *w->slots, 1024)) != 0)
+    return rc;
   w->slots[w->slots_len++] = v;
   return 0;
 }
@@ -253,8 +229,8 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   }
   w->slots_len = base;
 
-  if ((rc = wbuf_reserve(&w->out, hl)) != 0) return rc;
-  uint8_t *o = w->out.p + w->out.len;
+  if ((rc = ta_buf_reserve(&w->out, hl)) != 0) return rc;
+  uint8_t *o = (uint8_t *)w->out.p + w->out.len;
   for (size_t i = 0; i < hl; i++) o[i] = h[hl - 1 - i];
   w->out.len += hl;
   w->num_nodes++;
@@ -401,17 +377,15 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   }
   if (n == 0) {
     /* The empty trie: a root with no key and no child. */
-    if ((rc = wbuf_reserve(&w.out, 2)) != 0) goto done;
-    w.out.p[0] = 0; /* label length 0, reversed */
-    w.out.p[1] = 0; /* flags */
-    w.out.len = 2;
+    static const uint8_t empty_root[2] = {0, 0}; /* flags, label length 0 */
+    if ((rc = ta_buf_put(&w.out, empty_root, sizeof empty_root)) != 0) goto done;
     w.num_nodes = 1;
   } else {
     unsigned ntop;
     if ((rc = build_node(&w, 0, n, 0, 1, 0, &ntop)) != 0) goto done;
   }
   for (size_t i = 0, j = w.out.len; i + 1 < j; i++, j--) {
-    uint8_t t = w.out.p[i];
+    char t = w.out.p[i];
     w.out.p[i] = w.out.p[j - 1];
     w.out.p[j - 1] = t;
   }
@@ -460,7 +434,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
       {TRIE_SECT_META, meta, meta_len, 0, 0},
       {TRIE_SECT_STROFF, stroff, 4 * ((uint64_t)n + 1), 0, 0},
       {TRIE_SECT_SCORES, scores, 8 * (uint64_t)n, 0, 0},
-      {TRIE_SECT_NODES, w.out.p, w.out.len, 0, 0},
+      {TRIE_SECT_NODES, (const uint8_t *)w.out.p, w.out.len, 0, 0},
       {TRIE_SECT_STR, NULL, off, str_crc, 0},
   };
   uint64_t pos = align8(header_size);
@@ -503,7 +477,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
 
 done:
   free(keys);
-  free(w.out.p);
+  ta_buf_free(&w.out);
   free(w.slots);
   free(w.tops);
   free(w.hdr);

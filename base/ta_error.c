@@ -105,8 +105,10 @@ const char *ta_diag_format(const ta_diag_t *d, char *out, size_t cap) {
   if (d->section != NULL)
     snprintf(out, cap, "%s%ssection %s, byte %llu: %s", file, sep, d->section,
              (unsigned long long)d->offset, msg);
+  else if (d->line > 0 && d->file != NULL)
+    snprintf(out, cap, "%s:%llu: %s", file, (unsigned long long)d->line, msg);
   else if (d->line > 0)
-    snprintf(out, cap, "%s%sline %llu: %s", file, sep, (unsigned long long)d->line, msg);
+    snprintf(out, cap, "line %llu: %s", (unsigned long long)d->line, msg);
   else
     snprintf(out, cap, "%s%s%s", file, sep, msg);
   return out;

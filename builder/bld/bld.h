@@ -20,7 +20,8 @@
  *
  * Conventions (DEVELOPERS.md): 0 or a negative TA_E* code (trie.h); results through
  * out-parameters; bld_acc_free(NULL) is a no-op. Functions that can fail on user input also
- * fill a bld_diag_t with a one-line, human-readable reason ("queries.tsv:12: bad count 'x'").
+ * fill a ta_diag_t (ta.h) with the reason and where: ta_diag_format gives one line for a person
+ * ("queries.tsv:12: bad count 'x'").
  * Not thread-safe: one accumulator belongs to one thread.
  */
 #ifndef TYPEAHEAD_BLD_H
@@ -36,11 +37,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* The reason of the last failure, for the user. Empty string when there is none. */
-typedef struct {
-  char msg[512];
-} bld_diag_t;
 
 /* Progress report of a long step (reading, sorting, writing, verifying). total is 0 when
  * unknown. Called at most a few times a second. */
@@ -100,11 +96,11 @@ typedef struct {
  * decimals (1e3 too). On the first bad line it stops and returns TA_EPARSE / TA_EUTF8 /
  * TA_EEMPTY / TA_ETOOLONG with diag = "path:line: reason"; rows before it stay in acc (the
  * caller then throws acc away). I/O errors give TA_EIO / TA_ENOENT with diag. */
-int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag);
+int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, ta_diag_t *diag);
 
 /* The same from an open stream (not closed); name is used in messages ("name:line: ..."). */
 int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opts_t *opts,
-                         bld_diag_t *diag);
+                         ta_diag_t *diag);
 
 /* ---- Week tables (--tables; bld_tables.c) ------------------------------------------------ */
 
@@ -127,7 +123,7 @@ typedef struct {
 
 /* Adds DIR's tables into acc. TA_EEMPTY when DIR holds no table; a bad table, a bad --now or
  * an unreadable DIR give their error code and a one-line reason in diag. */
-int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *opts, bld_diag_t *diag);
+int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *opts, ta_diag_t *diag);
 
 /* ---- Output ------------------------------------------------------------------------------ */
 
@@ -156,7 +152,7 @@ typedef struct {
  * removed, out_path is untouched, and diag says why. Consumes acc's tables (acc can only be
  * freed afterwards). */
 int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts,
-              bld_summary_t *summary, bld_diag_t *diag);
+              bld_summary_t *summary, ta_diag_t *diag);
 
 #ifdef __cplusplus
 }

@@ -223,11 +223,3 @@ int bld_acc_get(const bld_acc_t *a, const char *raw, size_t len, double *score,
   *display_len = dlen;
   return 0;
 }
-
-void bld__diag_set(bld_diag_t *d, const char *fmt, ...) {
-  if (d == NULL) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-  va_end(ap);
-}

@@ -97,15 +97,28 @@ typedef struct {
   size_t scratch_cap;
 } freq_state_t;
 
+/* Reports the current line of st as the place of a failure; returns code. */
+__attribute__((format(printf, 4, 5))) static int line_fail(ta_diag_t *diag, const freq_state_t *st,
+                                                           int code, const char *fmt, ...) {
+  if (diag == NULL) return code;
+  ta_diag_init(diag, st->path);
+  ta_diag_at_line(diag, st->line);
+  diag->code = code;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(diag->msg, sizeof diag->msg, fmt, ap);
+  va_end(ap);
+  return code;
+}
+
 /* Splits one line (no line end) into query and count text per the file's format. */
 static int freq_split(freq_state_t *st, const char *s, size_t len, const char **q, size_t *qlen,
-                      const char **c, size_t *clen, bld_diag_t *diag) {
+                      const char **c, size_t *clen, ta_diag_t *diag) {
   switch (st->fmt) {
   case FMT_TSV: {
     const char *tab = memchr(s, '\t', len);
     if (!tab) {
-      bld__diag_set(diag, "%s:%llu: no TAB before the count (the file is query<TAB>count)",
-                    st->path, (unsigned long long)st->line);
+      line_fail(diag, st, TA_EPARSE, "no TAB before the count (the file is query<TAB>count)");
       return TA_EPARSE;
     }
     *q = s;
@@ -119,8 +132,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
     size_t tlen;
     const char *t = last_token(s, len, &tlen);
     if (!t) {
-      bld__diag_set(diag, "%s:%llu: no count (expected 'query count')", st->path,
-                    (unsigned long long)st->line);
+      line_fail(diag, st, TA_EPARSE, "no count (expected 'query count')");
       return TA_EPARSE;
     }
     *q = s;
@@ -136,8 +148,7 @@ static int freq_split(freq_state_t *st, const char *s, size_t len, const char **
     if (csv_field(s, len, &pos, st->scratch, q, qlen) < 0 ||
         (pos >= len && (len == 0 || s[len - 1] != ',')) ||
         csv_field(s, len, &pos, st->scratch + *qlen, &f, &flen) < 0) {
-      bld__diag_set(diag, "%s:%llu: bad CSV row (expected query,count with \"\" inside quotes)",
-                    st->path, (unsigned long long)st->line);
+      line_fail(diag, st, TA_EPARSE, "bad CSV row (expected query,count with \"\" inside quotes)");
       return TA_EPARSE;
     }
     *c = f;
@@ -159,7 +170,7 @@ static void show_text(char *dst, size_t cap, const char *s, size_t len) {
 }
 
 static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_freq_opts_t *opts,
-                     bld_diag_t *diag) {
+                     ta_diag_t *diag) {
   if (len && s[len - 1] == '\n') len--;
   if (len && s[len - 1] == '\r') len--;
   if (st->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
@@ -186,8 +197,7 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
   if (bld__parse_count(c, clen, &count) < 0) {
     char shown[48];
     show_text(shown, sizeof shown, c, clen);
-    bld__diag_set(diag, "%s:%llu: bad count '%s' (want a non-negative number)", st->path,
-                  (unsigned long long)st->line, shown);
+    line_fail(diag, st, TA_EPARSE, "bad count '%s' (want a non-negative number)", shown);
     return TA_EPARSE;
   }
   rc = bld_acc_add(acc, q, qlen, count, count);
@@ -201,7 +211,7 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
                rc == TA_EUTF8    ? "invalid UTF-8 in the query"
                : rc == TA_EEMPTY ? "the query is empty after normalization"
                                  : ta_strerror(rc));
-    bld__diag_set(diag, "%s:%llu: %s", st->path, (unsigned long long)st->line, why);
+    line_fail(diag, st, rc, "%s", why);
     return rc;
   }
   opts->rows++;
@@ -209,8 +219,8 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
 }
 
 int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opts_t *opts,
-                         bld_diag_t *diag) {
-  if (diag) diag->msg[0] = '\0';
+                         ta_diag_t *diag) {
+  ta_diag_init(diag, name);
   if (!acc || !f || !name || !opts) return TA_EINVAL;
   opts->lines = opts->rows = 0;
   freq_state_t st = {name, 0, FMT_UNKNOWN, NULL, 0};
@@ -233,29 +243,25 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
   }
   opts->lines = st.line;
   if (rc == 0 && ferror(f)) {
-    bld__diag_set(diag, "%s: read error after line %llu", st.path, (unsigned long long)st.line);
-    rc = TA_EIO;
+    rc = ta_diag_set(diag, TA_EIO, "read error after line %llu", (unsigned long long)st.line);
   }
   if (rc == 0 && opts->rows == 0) {
-    bld__diag_set(diag, "%s: no queries in the file", st.path);
-    rc = TA_EEMPTY;
+    rc = ta_diag_set(diag, TA_EEMPTY, "no queries in the file");
   }
-  if (rc == TA_ENOMEM)
-    bld__diag_set(diag, "%s:%llu: out of memory", st.path, (unsigned long long)st.line);
+  if (rc == TA_ENOMEM) line_fail(diag, &st, rc, "out of memory");
   free(line);
   free(st.scratch);
   return rc;
 }
 
-int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, bld_diag_t *diag) {
-  if (diag) diag->msg[0] = '\0';
+int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, ta_diag_t *diag) {
+  ta_diag_init(diag, path);
   if (!acc || !path || !opts) return TA_EINVAL;
   if (strcmp(path, "-") == 0) return bld_read_freq_stream(acc, stdin, "<stdin>", opts, diag);
   FILE *f = fopen(path, "rb");
   if (!f) {
     int e = errno;
-    bld__diag_set(diag, "%s: %s", path, strerror(e));
-    return ta_error_from_errno(e);
+    return ta_diag_set(diag, ta_error_from_errno(e), "%s", strerror(e));
   }
   int rc = bld_read_freq_stream(acc, f, path, opts, diag);
   fclose(f);

@@ -87,6 +87,5 @@ static inline void bld__display_of(const bld_acc_t *a, const bld__key_t *k, uint
 int bld__parse_count(const char *s, size_t len, double *out);
 
 /* Formats a one-line reason into d->msg; d may be NULL. */
-void bld__diag_set(bld_diag_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif /* TYPEAHEAD_BLD_INT_H */

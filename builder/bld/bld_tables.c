@@ -9,31 +9,27 @@
 #include <stdio.h>
 #include <string.h>
 
-int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_diag_t *diag) {
-  diag->msg[0] = 0;
+int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, ta_diag_t *diag) {
+  ta_diag_init(diag, NULL);
   o->tables = o->rows = o->rows_skipped = 0;
   if (o->weeks < 1 || !(o->half_life > 0)) {
-    bld__diag_set(diag, "--weeks must be >= 1 and --half-life > 0");
-    return TA_EINVAL;
+    return ta_diag_set(diag, TA_EINVAL, "--weeks must be >= 1 and --half-life > 0");
   }
   char **paths;
   size_t n;
   int rc = tbl_list(dir, &paths, &n);
   if (rc) {
-    bld__diag_set(diag, "%s: cannot list week tables: %s", dir, ta_strerror(rc));
-    return rc;
+    return ta_diag_set(diag, rc, "%s: cannot list week tables: %s", dir, ta_strerror(rc));
   }
   if (n == 0) {
     tbl_paths_free(paths, n);
-    bld__diag_set(diag, "%s: no week tables (run typeahead-aggregate first)", dir);
-    return TA_EEMPTY;
+    return ta_diag_set(diag, TA_EEMPTY, "%s: no week tables (run typeahead-aggregate first)", dir);
   }
   tbl_week_t now;
   if (o->now) {
     if (tbl_week_parse(o->now, strlen(o->now), &now) != 0) {
       tbl_paths_free(paths, n);
-      bld__diag_set(diag, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
-      return TA_EPARSE;
+      return ta_diag_set(diag, TA_EPARSE, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
     }
   } else {
     /* Names are YYYY-Www.msgpack, so the last path is the newest week. */
@@ -63,10 +59,10 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, bld_d
       } else if (rc == 0) {
         o->rows++;
       } else {
-        bld__diag_set(diag, "%s: adding '%.*s': %s", paths[i], (int)len, s, ta_strerror(rc));
+        ta_diag_set(diag, rc, "%s: adding '%.*s': %s", paths[i], (int)len, s, ta_strerror(rc));
       }
     }
-    if (rc < 0 && !diag->msg[0]) bld__diag_set(diag, "%s", tbl_reader_errmsg(t));
+    if (rc < 0 && diag->code == 0) ta_diag_set(diag, rc, "%s", tbl_reader_errmsg(t));
     tbl_reader_close(t);
     if (rc == 0) o->tables++;
   }

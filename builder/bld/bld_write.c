@@ -12,13 +12,12 @@
 #include <string.h>
 
 int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts,
-              bld_summary_t *summary, bld_diag_t *diag) {
-  if (diag) diag->msg[0] = '\0';
+              bld_summary_t *summary, ta_diag_t *diag) {
+  ta_diag_init(diag, NULL);
   if (!acc || !out_path || !opts || !summary || acc->consumed) return TA_EINVAL;
   memset(summary, 0, sizeof *summary);
   if (opts->k < 1 || opts->k > TA_MAX_K) {
-    bld__diag_set(diag, "k must be between 1 and %u (got %u)", TA_MAX_K, opts->k);
-    return TA_ERANGE;
+    return ta_diag_set(diag, TA_ERANGE, "k must be between 1 and %u (got %u)", TA_MAX_K, opts->k);
   }
   /* The tables are no longer needed: give their memory back before the writer takes its own. */
   acc->consumed = 1;
@@ -30,8 +29,8 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   size_t n = 0;
   trie_entry_t *entries = malloc((acc->nkeys ? acc->nkeys : 1) * sizeof *entries);
   if (!entries) {
-    bld__diag_set(diag, "out of memory for %llu entries", (unsigned long long)acc->nkeys);
-    return TA_ENOMEM;
+    return ta_diag_set(diag, TA_ENOMEM, "out of memory for %llu entries",
+                       (unsigned long long)acc->nkeys);
   }
   for (uint64_t i = 0; i < acc->nkeys; i++) {
     const bld__key_t *k = &acc->keys[i];
@@ -59,7 +58,7 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   trie_reader_t *r = NULL;
   int rc = ta_afile_open(out_path, &af);
   if (rc < 0) {
-    bld__diag_set(diag, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
+    ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
     goto out;
   }
   trie_write_opts_t wo = {opts->k, opts->build_time, opts->source ? opts->source : "",
@@ -67,12 +66,12 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   FILE *fp = ta_afile_stream(af);
   rc = trie_write(fp, entries, n, &wo);
   if (rc < 0) {
-    bld__diag_set(diag, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
+    ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
   if (fflush(fp) != 0 || ferror(fp)) {
     rc = TA_EIO;
-    bld__diag_set(diag, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
+    ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
   free(entries); /* the writer is done with them; verification maps the file */
@@ -88,13 +87,13 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   }
   trie_close(r);
   if (rc < 0) {
-    bld__diag_set(diag, "the written file does not verify: %s", ta_strerror(rc));
+    ta_diag_set(diag, rc, "the written file does not verify: %s", ta_strerror(rc));
     goto out;
   }
   rc = ta_afile_commit(af);
   af = NULL; /* commit frees it, also on error */
   if (rc < 0) {
-    bld__diag_set(diag, "%s: cannot replace it: %s", out_path, ta_strerror(rc));
+    ta_diag_set(diag, rc, "%s: cannot replace it: %s", out_path, ta_strerror(rc));
     goto out;
   }
   summary->keys_written = n;

@@ -183,10 +183,11 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, 
                        uint64_t *rows) {
   if (a->tables) { /* --tables: the week tables source (bld_tables.c) */
     bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
-    bld_diag_t diag;
+    ta_diag_t diag;
+    char where[512];
     int rc = bld_read_tables(acc, a->tables, &to, &diag);
     if (rc < 0) {
-      fprintf(stderr, "typeahead-build: %s\n", diag.msg[0] ? diag.msg : ta_strerror(rc));
+      fprintf(stderr, "typeahead-build: %s\n", ta_diag_format(&diag, where, sizeof where));
       return rc == TA_EPARSE ? 2 : 1;
     }
     char wk[TBL_WEEK_STR];
@@ -202,11 +203,12 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, 
   }
   for (int i = 0; i < a->nfreq; i++) {
     bld_freq_opts_t fo = {progress_cb, prog, 0, 0};
-    bld_diag_t diag;
+    ta_diag_t diag;
+    char where[512];
     int rc = bld_read_freq(acc, a->freq[i], &fo, &diag);
     progress_clear(prog);
     if (rc < 0) {
-      fprintf(stderr, "typeahead-build: %s\n", diag.msg[0] ? diag.msg : ta_strerror(rc));
+      fprintf(stderr, "typeahead-build: %s\n", ta_diag_format(&diag, where, sizeof where));
       return 1;
     }
     *lines += fo.lines;
@@ -280,14 +282,15 @@ int main(int argc, char **argv) {
                          rules ? blocklist_drop : NULL,
                          rules};
   bld_summary_t sum;
-  bld_diag_t diag;
+  ta_diag_t diag;
+  char where[512];
   int rc = bld_write(acc, args.out, &wo, &sum, &diag);
   progress_clear(&prog);
   bld_acc_free(acc);
   flt_ruleset_free(rules);
   if (rc < 0) {
     fprintf(stderr, "typeahead-build: %s (%s left as it was)\n",
-            diag.msg[0] ? diag.msg : ta_strerror(rc), args.out);
+            ta_diag_format(&diag, where, sizeof where), args.out);
     return 1;
   }
   char blocked[64] = "";

@@ -51,7 +51,7 @@ static double score(bld_acc_t *acc, const char *q, const char **display) {
 /* A new accumulator with the tables of tu_dir read into it with o (the read must succeed). */
 static bld_acc_t *read_tables(bld_tables_opts_t *o) {
   bld_acc_t *acc;
-  bld_diag_t diag;
+  ta_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   int rc = bld_read_tables(acc, tu_dir, o, &diag);
   if (rc != 0) fail_msg("bld_read_tables: %s", diag.msg);
@@ -101,7 +101,7 @@ static void test_window_and_now(void **state) {
   assert_true(score(acc, "new favourite", NULL) < 0);
   bld_acc_free(acc);
   /* Bad --now, no tables. */
-  bld_diag_t diag;
+  ta_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   o = (bld_tables_opts_t){.weeks = 4, .half_life = 1.0, .now = "2026-W60"};
   assert_int_equal(bld_read_tables(acc, tu_dir, &o, &diag), TA_EPARSE);

@@ -138,8 +138,7 @@ static void test_errors_and_diag(void **state) {
   ta_diag_init(&d, "rules.txt");
   ta_diag_at_line(&d, 12);
   assert_int_equal(ta_diag_set(&d, TA_EPARSE, "unknown kind '%s'", "wrd"), TA_EPARSE);
-  assert_string_equal(ta_diag_format(&d, line, sizeof line),
-                      "rules.txt: line 12: unknown kind 'wrd'");
+  assert_string_equal(ta_diag_format(&d, line, sizeof line), "rules.txt:12: unknown kind 'wrd'");
   ta_diag_init(&d, "x.trie");
   ta_diag_at_offset(&d, "NODES", 4096);
   ta_diag_set(&d, TA_ECORRUPT, "%s", "");

@@ -28,7 +28,7 @@ static const char *write_file(const char *name, const char *bytes, size_t len) {
 }
 
 /* Reads a file into acc; returns bld_read_freq's result, diag in *diag. */
-static int read_text(bld_acc_t *acc, const char *text, bld_diag_t *diag) {
+static int read_text(bld_acc_t *acc, const char *text, ta_diag_t *diag) {
   const char *path = write_file("in.txt", text, strlen(text));
   bld_freq_opts_t fo = {NULL, NULL, 0, 0};
   return bld_read_freq(acc, path, &fo, diag);
@@ -55,7 +55,7 @@ static void expect_absent(bld_acc_t *acc, const char *query) {
 /* A new accumulator with text read into it (the read must succeed). */
 static bld_acc_t *acc_from(const char *text) {
   bld_acc_t *acc;
-  bld_diag_t diag;
+  ta_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   int rc = read_text(acc, text, &diag);
   if (rc != 0) fail_msg("read failed: %s", diag.msg);
@@ -183,14 +183,16 @@ typedef struct {
 
 static void expect_bad(const bad_read_t *bad) {
   bld_acc_t *acc;
-  bld_diag_t diag;
+  ta_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   int rc = read_text(acc, bad->text, &diag);
+  char text[512];
+  ta_diag_format(&diag, text, sizeof text);
   if (rc != bad->rc)
     fail_msg("input '%s': rc %s, want %s (%s)", bad->text, ta_strerror(rc), ta_strerror(bad->rc),
-             diag.msg);
-  if (!strstr(diag.msg, bad->where) || !strstr(diag.msg, bad->reason))
-    fail_msg("input '%s': message '%s' lacks '%s' / '%s'", bad->text, diag.msg, bad->where,
+             text);
+  if (!strstr(text, bad->where) || !strstr(text, bad->reason))
+    fail_msg("input '%s': message '%s' lacks '%s' / '%s'", bad->text, text, bad->where,
              bad->reason);
   bld_acc_free(acc);
 }
@@ -233,11 +235,12 @@ static void test_bad_lines(void **state) {
 static void test_missing_file(void **state) {
   (void)state;
   bld_acc_t *acc;
-  bld_diag_t diag;
+  ta_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
   bld_freq_opts_t fo = {NULL, NULL, 0, 0};
   assert_int_equal(bld_read_freq(acc, "/nonexistent/q.tsv", &fo, &diag), TA_ENOENT);
-  assert_non_null(strstr(diag.msg, "/nonexistent/q.tsv"));
+  char text[512];
+  assert_non_null(strstr(ta_diag_format(&diag, text, sizeof text), "/nonexistent/q.tsv"));
   bld_acc_free(acc);
 }
 
@@ -339,7 +342,7 @@ static const char *write_ok(bld_acc_t *acc, const char *name, const bld_write_op
                             bld_summary_t *sum) {
   static char out[512];
   snprintf(out, sizeof out, "%s/%s", tu_dir, name);
-  bld_diag_t diag;
+  ta_diag_t diag;
   int rc = bld_write(acc, out, wo, sum, &diag);
   if (rc != 0) fail_msg("bld_write: %s", diag.msg);
   bld_acc_free(acc);
@@ -390,7 +393,7 @@ static void test_write_and_lookup(void **state) {
   fclose(f);
   acc = acc_from("x 1\n");
   wo.k = 33;
-  bld_diag_t diag;
+  ta_diag_t diag;
   assert_int_equal(bld_write(acc, out, &wo, &sum, &diag), TA_ERANGE);
   assert_non_null(strstr(diag.msg, "k must be"));
   bld_acc_free(acc);

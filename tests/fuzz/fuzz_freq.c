@@ -46,9 +46,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bld_acc_t *acc = NULL;
   if (bld_acc_new(&acc) == 0) {
     bld_freq_opts_t fo = {NULL, NULL, 0, 0};
-    bld_diag_t diag;
+    ta_diag_t diag;
     int rc = bld_read_freq_stream(acc, f, "fuzz", &fo, &diag);
-    if (rc < 0 && diag.msg[0] == '\0') abort(); /* every failure says why */
+    if (rc < 0 && (diag.code != rc || diag.msg[0] == '\0')) abort(); /* every failure says why */
     bld_acc_stats_t st;
     bld_acc_stats(acc, &st);
     if (rc == 0 && (st.keys == 0 || st.adds != fo.rows)) abort();

@@ -84,6 +84,11 @@ int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
 /* ---- Rendering (srv_render.c) -------------------------------------------------------------
  * Output goes into a ta_buf_t (base/ta.h) that its worker reuses. */
 
+/* srv_buf_t and srv__buf_put are the former names of ta_buf_t and ta_buf_put, kept only for
+ * srv_filters.c (its declarations below and its calls) until it uses the base names. */
+typedef ta_buf_t srv_buf_t;
+#define srv__buf_put ta_buf_put
+
 /* Appends s[0..n) as a JSON string literal with its quotes (", \ and C0 controls escaped,
  * controls as \u00XX). s must be valid UTF-8. */
 int srv__json_string(ta_buf_t *b, const char *s, size_t n);
@@ -212,11 +217,6 @@ uint64_t srv__reload_request(srv_t *s);
 int srv__reload_wait(srv_t *s, uint64_t ticket, int *result);
 int srv__reload_start(srv_t *s);
 void srv__reload_stop(srv_t *s);
-
-/* srv_buf_t and srv__buf_put are the former names of ta_buf_t and ta_buf_put, kept for the
- * declarations and calls of srv_filters.c below until they use the base names. */
-typedef ta_buf_t srv_buf_t;
-#define srv__buf_put ta_buf_put
 
 /* ---- Filter layer (SPEC §9, issue 5; srv_filters.c) ---------------------------------------
  * srv__answer() is the one function that turns a normalized prefix into suggestions: the first

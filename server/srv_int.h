@@ -39,6 +39,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -83,6 +84,16 @@ int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
 
 /* ---- Rendering (srv_render.c) -------------------------------------------------------------
  * Output goes into a ta_buf_t (base/ta.h) that its worker reuses. */
+
+/* ta_buf_put with its common case (the room is there) inline, for the /search path: the
+ * compiler then turns its many short constant-size appends into moves (callgrind: about 600
+ * instructions a request less than calls into ta_buf_put). Growth is ta_buf_put's. */
+static inline int srv__put(ta_buf_t *b, const void *data, size_t n) {
+  if (b->cap - b->len < n) return ta_buf_put(b, data, n);
+  if (n) memcpy(b->p + b->len, data, n);
+  b->len += n;
+  return 0;
+}
 
 /* srv_buf_t and srv__buf_put are the former names of ta_buf_t and ta_buf_put, kept only for
  * srv_filters.c (its declarations below and its calls) until it uses the base names. */

@@ -3,10 +3,9 @@
  * srv_config_t and runs the server (server/srv.h) until SIGTERM or SIGINT.
  */
 #include "srv.h"
-#include "trie.h"
+#include "ta.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f) {
@@ -19,16 +18,12 @@ static void usage(FILE *f) {
       f);
 }
 
+/* A numeric option's value (strict: digits only, within lo..hi), or a message and -1. */
 static int parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi, unsigned *out) {
-  char *end = NULL;
-  unsigned long x = v && *v >= '0' && *v <= '9' ? strtoul(v, &end, 10) : 0;
-  if (v == NULL || end == NULL || *end != '\0' || x < lo || x > hi) {
-    fprintf(stderr, "typeahead-serve: %s: expected a whole number from %u to %u, got '%s'\n", opt,
-            lo, hi, v ? v : "");
-    return -1;
-  }
-  *out = (unsigned)x;
-  return 0;
+  if (ta_parse_uint(v, lo, hi, out) == 0) return 0;
+  fprintf(stderr, "typeahead-serve: %s: expected a whole number from %u to %u, got '%s'\n", opt, lo,
+          hi, v ? v : "");
+  return -1;
 }
 
 int main(int argc, char **argv) {

@@ -22,7 +22,7 @@ typedef struct srv srv_t;
 
 typedef struct {
   const char *trie_path;        /* --trie: required */
-  const char *filters_path;     /* --filters: NULL for none (the filter layer, issue 5) */
+  const char *filters_path;     /* --filters: NULL for none (the filter layer) */
   const char *listen;           /* "HOST:PORT" or "[V6]:PORT"; NULL = 127.0.0.1:8080; port 0 =
                                    any free port (srv_port() tells which) */
   unsigned threads;             /* worker threads, each with its own event loop; 0 = 1 */

@@ -68,15 +68,9 @@ void srv__cache_free(srv_cache_t *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* FNV-1a over the key and the representation. Keys are short query strings. */
+/* The representation is the seed: the two answers to one query string land apart. */
 static uint64_t key_hash(int rep, const char *key, size_t len) {
-  uint64_t h = 0xcbf29ce484222325ull ^ (uint64_t)(rep + 1);
-  h *= 0x100000001b3ull;
-  for (size_t i = 0; i < len; i++) {
-    h ^= (unsigned char)key[i];
-    h *= 0x100000001b3ull;
-  }
-  return h ^ (h >> 29);
+  return ta_hash64(key, len, (uint64_t)rep + 1);
 }
 
 static int entry_is(const srv_centry_t *e, uint64_t h, int rep, const char *key, size_t len) {

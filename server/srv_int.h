@@ -1,30 +1,50 @@
 /*
  * typeahead: internals of the query server (the server/srv_ files). Not a public interface.
  *
- *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed)
+ *   serve_main.c  the command line of typeahead-serve
+ *   srv_life.c    srv_new/srv_run/srv_free: listening sockets, workers, signals, draining
+ *   srv_place.c   which worker gets a new connection: the CPU program and its balance guard
+ *   srv_route.c   the router: path and method to handler, 404s and 405s, the access log
+ *   srv_search.c  GET /search: answer cache, lookup, ETag, the serialized 200
+ *   srv_admin.c   /healthz, /metrics, the demo page, /admin/reload and /admin/filters
+ *   srv_reply.c   replies: headers, CORS, JSON errors, sending and counting
+ *   srv_conn.c    the connection shim over libevhtp's internals: the request gate,
+ *                 pipelining, the socket read, writing a reply at once, lingering close
+ *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed); the gate scan
  *   srv_render.c  JSON and msgpack answers, score formatting, ETag matching
- *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
- *   srv_state.c   the loaded trie: the "trie" slot, load and verify
- *   srv_reload.c  the reload thread: polls the slots' ticks, serves reload tickets
- *   srv_log.c     srv__log()
+ *   srv_cache.c   the per-worker answer cache of /search
  *   srv_metrics.c per-worker counters and the Prometheus page
- *   srv_http.c    libevhtp workers, the request gate (quirk workarounds), routes, handlers
  *   srv_filters.c the blocklist rules in force (the "rules" slot), their updates, srv__answer()
+ *   srv_state.c   the loaded trie: the "trie" slot, load and verify
+ *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
+ *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
+ *   srv_log.c     srv__log()
+ *
+ * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
+ * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,
+ * admin -> reply -> conn -> place; route and search also call conn. query, render, cache,
+ * metrics, filters, state, reload, snap and log are below them all (reload ticks the slots that
+ * filters and state register; all of them use snap and log).
  *
  * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
- * bound to the same port (the kernel spreads connections); one reload thread; the thread that
- * called srv_run() waits for signals. All workers share the one mapping of the current trie.
+ * bound to the same port. A new connection goes to the worker of the CPU its SYN came in on,
+ * under a balance guard that evens out the workers' connection counts; with more workers than
+ * CPUs, or if the kernel refuses the program, the kernel's hash places it (srv_place.c). One
+ * reload thread; the thread that called srv_run() waits for signals. All workers share the one
+ * mapping of the current trie (the "trie" slot).
  */
 #ifndef TYPEAHEAD_SRV_INT_H
 #define TYPEAHEAD_SRV_INT_H
 
 #include "flt.h"
 #include "srv.h"
+#include "ta.h"
 #include "trie.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -34,7 +54,7 @@
 #define SRV_DEFAULT_K 5    /* k when the request has none (capped at the trie's k) */
 #define SRV_MAX_K_DIGITS 6 /* k=1234567 is out of range without overflow questions */
 /* libevhtp 1.2.18 keeps the request line and each header in an 8 KB stack buffer and drops the
- * connection (with an uninitialised read) when one outgrows it; the gate in srv_http.c answers
+ * connection (with an uninitialised read) when one outgrows it; the gate in srv_conn.c answers
  * before the parser sees such a line. */
 #define SRV_MAX_LINE 8000  /* request line (414 beyond) and each header line (431) */
 #define SRV_MAX_HEAD 32768 /* whole header block (431 beyond) */
@@ -67,26 +87,33 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
  * SRV_MAX_HEAD + 1 bytes. */
 int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
 
-/* ---- Output buffer and rendering (srv_render.c) ------------------------------------------ */
+/* ---- Rendering (srv_render.c) -------------------------------------------------------------
+ * Output goes into a ta_buf_t (base/ta.h) that its worker reuses. */
 
-typedef struct {
-  char *p;
-  size_t len, cap;
-} srv_buf_t;
+/* ta_buf_put with its common case (the room is there) inline, for the /search path: the
+ * compiler then turns its many short constant-size appends into moves (callgrind: about 600
+ * instructions a request less than calls into ta_buf_put). Growth is ta_buf_put's. */
+static inline int srv__put(ta_buf_t *b, const void *data, size_t n) {
+  if (b->cap - b->len < n) return ta_buf_put(b, data, n);
+  if (n) memcpy(b->p + b->len, data, n);
+  b->len += n;
+  return 0;
+}
 
-int srv__buf_reserve(srv_buf_t *b, size_t extra);
-int srv__buf_put(srv_buf_t *b, const void *data, size_t n);
-void srv__buf_free(srv_buf_t *b);
+/* srv_buf_t and srv__buf_put are the former names of ta_buf_t and ta_buf_put, kept only for
+ * srv_filters.c (its declarations below and its calls) until it uses the base names. */
+typedef ta_buf_t srv_buf_t;
+#define srv__buf_put ta_buf_put
 
 /* Appends s[0..n) as a JSON string literal with its quotes (", \ and C0 controls escaped,
  * controls as \u00XX). s must be valid UTF-8. */
-int srv__json_string(srv_buf_t *b, const char *s, size_t n);
+int srv__json_string(ta_buf_t *b, const char *s, size_t n);
 
 /* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded). */
-int srv__render_json(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
+int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                      size_t n_hits);
 /* The same map in msgpack: integral scores as integers, others as float 64. */
-int srv__render_msgpack(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
+int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                         size_t n_hits);
 
 /* 1 when an If-None-Match header value (a list of entity tags, or "*") matches etag (weak
@@ -181,10 +208,14 @@ typedef struct {
 } srv_wmetrics_t;
 
 int srv__status_index(int status);
-/* Adds by to a counter of the calling worker's own block. */
-void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by);
+/* Adds by to a counter of the calling worker's own block. Only the owning worker writes its
+ * block: a load and a store are enough. Inline: it is on the request path of every file. */
+static inline void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
+                        memory_order_relaxed);
+}
 void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns);
-int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b);
+int srv__metrics_render(srv_t *s, const srv_trie_t *t, ta_buf_t *b);
 
 /* ---- Hot-swapped snapshots (srv_snap.c) ---------------------------------------------------
  * A slot (srv_snap_t) holds the current version of one piece of shared, immutable state (a
@@ -359,10 +390,10 @@ struct srv {
   size_t admin_token_len;
 
   int port;
-  int *listen_fds; /* one SO_REUSEPORT socket per worker */
-  /* Where new connections go (srv_http.c, "Placing connections"): if place_by_cpu, -1 by CPU,
-   * k >= 0 worker k while the balance guard is on (changed by workers under place_mu, read by
-   * them without it); else the kernel's hash. */
+  int *listen_fds; /* one SO_REUSEPORT socket per worker, until its worker's listener owns it */
+  /* Where new connections go (srv_place.c): if place_by_cpu, -1 by CPU, k >= 0 worker k while
+   * the balance guard is on (changed by workers under place_mu, read by them without it); else
+   * the kernel's hash. */
   int place_by_cpu;
   _Atomic int place;
   _Atomic uint64_t unbalanced_since; /* ta_mono_ns() when the counts went out of balance; 0 */
@@ -398,6 +429,110 @@ struct srv {
   _Atomic int64_t last_reload_failed_at;
   int64_t started_at;
 };
+
+/* ---- HTTP side: workers, replies, connections ---------------------------------------------
+ * libevhtp and libevent types appear here by their struct tags only: the files that use their
+ * fields include the libraries' headers themselves. */
+
+struct event;
+struct event_base;
+struct evbuffer;
+struct evhtp;
+struct evhtp_request;
+
+typedef struct srv_conn srv_conn_t;               /* srv_conn.c */
+typedef struct srv_search_hdrs srv_search_hdrs_t; /* srv_search.c */
+
+/* One worker thread and everything only it touches (srv_life.c makes and frees it). */
+struct srv_worker {
+  srv_t *srv;
+  unsigned id;
+  pthread_t thread;
+  int started;
+  struct event_base *base;
+  struct evhtp *htp;
+  int listen_fd; /* its SO_REUSEPORT socket (owned by htp's listener; -1 once closed) */
+  struct event *stop_ev, *deadline_ev;
+  int draining;
+  srv_conn_t *conns; /* open connections (for draining) */
+  size_t n_conns;
+  size_t n_leaving;         /* of those, told to go by the balance guard, not gone yet */
+  struct evbuffer *scratch; /* holds a request's head while its tail is set aside */
+  ta_buf_t out;             /* response body, reused */
+  ta_buf_t wire;            /* a whole /search reply (srv_search.c), reused */
+  srv_cache_t cache;        /* /search answers (srv_cache.c) */
+  srv_search_hdrs_t *hdrs;  /* /search header blocks, made again on a swap */
+  srv_wmetrics_t *m;
+};
+
+/* One request being answered: what the reply functions need and what the router counts. */
+typedef struct {
+  srv_worker_t *w;
+  struct evhtp_request *req;
+  int ep;          /* SRV_EP_* */
+  int status;      /* set when the reply is queued */
+  size_t body_len; /* for the access log */
+  uint64_t t0;     /* ta_mono_ns() at the handler's start */
+} srv_reply_t;
+
+/* srv_route.c: registers the router as w's request callback. */
+void srv__route_attach(srv_worker_t *w);
+
+/* srv_search.c: GET/HEAD /search; the worker's header blocks (init before the first request,
+ * fini frees them; fini of a worker whose init failed or never ran is fine). */
+void srv__handle_search(srv_reply_t *r);
+int srv__search_init(srv_worker_t *w);
+void srv__search_fini(srv_worker_t *w);
+
+/* srv_admin.c: the other endpoints. srv__admin_authorized() answers 404 (no token file) or 401
+ * itself and returns 0; 1 when the request carries the right bearer token. */
+void srv__handle_healthz(srv_reply_t *r);
+void srv__handle_metrics(srv_reply_t *r);
+void srv__handle_demo(srv_reply_t *r);
+void srv__handle_reload(srv_reply_t *r);
+void srv__handle_filters_get(srv_reply_t *r);
+void srv__handle_filters_put(srv_reply_t *r);
+int srv__admin_authorized(srv_reply_t *r);
+
+/* srv_reply.c. Headers added with copy_v 0 borrow v until the reply is sent. srv__reply_send
+ * sends body[0..n) (omitted for HEAD, 204 and 304; Content-Length kept for HEAD) and records
+ * status and length in r; srv__reply_error sends {"error":msg} with no-store and CORS. */
+void srv__reply_header(struct evhtp_request *req, const char *k, const char *v, int copy_v);
+void srv__reply_cors(srv_t *s, struct evhtp_request *req);
+void srv__reply_send(srv_reply_t *r, int status, const char *ctype, const void *body, size_t n);
+void srv__reply_error(srv_reply_t *r, int status, const char *msg);
+void srv__reply_405(srv_reply_t *r, const char *allow);
+
+/* srv_conn.c: the only file that knows libevhtp's and libevent's internals.
+ * srv__conn_attach: wraps every connection w accepts from now on (the request gate, pipelining,
+ *   the socket read, writing at once).
+ * srv__conn_request_begin: the router's first call for a request (now: its start): the
+ *   connection's next byte starts another request, and the balance guard may close it after
+ *   this reply (srv_place.c).
+ * srv__conn_close_after_reply: the reply says "Connection: close" (HTTP/1.1; HTTP/1.0: no
+ *   keep-alive) and the connection closes once it is out.
+ * srv__conn_header: the Connection header line libevhtp would write in req's reply ("" for
+ *   none), as htp__create_reply_ decides it; NULL for a protocol other than HTTP/1.0 and 1.1.
+ * srv__conn_queue_reply: queues bytes[0..n), a whole reply (status line to body), as req's
+ *   reply, and marks req finished as evhtp_send_reply would; 0 when queued.
+ * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
+ * srv__conn_close_all: closes every connection of w at once. */
+void srv__conn_attach(srv_worker_t *w);
+void srv__conn_request_begin(srv_worker_t *w, struct evhtp_request *req, uint64_t now);
+void srv__conn_close_after_reply(struct evhtp_request *req);
+const char *srv__conn_header(const struct evhtp_request *req);
+int srv__conn_queue_reply(struct evhtp_request *req, const void *bytes, size_t n);
+void srv__conn_drain(srv_worker_t *w);
+void srv__conn_close_all(srv_worker_t *w);
+
+/* srv_place.c. srv__place_start: once every listening socket is open (srv_new), installs the
+ * CPU program if there are no more workers than CPUs (else the kernel's hash, and no guard).
+ * srv__place_update: after worker w's connection count changed (the guard's clock).
+ * srv__place_unload: 1 when the reply to a request on connection fd of w should close it,
+ * to move the connection to a less loaded worker. */
+void srv__place_start(srv_t *s);
+void srv__place_update(srv_worker_t *w);
+int srv__place_unload(srv_worker_t *w, int fd, uint64_t now);
 
 /* One log line on stderr, prefixed "typeahead-serve: ". */
 void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

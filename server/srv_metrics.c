@@ -10,8 +10,8 @@
  * typeahead_gate_rejects_total
  * (requests answered 400/414/431 before libevhtp's parser saw them),
  * typeahead_answer_cache_* (srv_cache.c: hits and misses, entries, bytes),
- * typeahead_connections{worker} and typeahead_connections_rebalanced_total (srv_http.c, placing
- * connections) and typeahead_replies_written_at_once_total{result} (srv_http.c, conn_write_now).
+ * typeahead_connections{worker} and typeahead_connections_rebalanced_total (srv_place.c) and
+ * typeahead_replies_written_at_once_total{result} (srv_conn.c, conn_write_now).
  */
 #include "srv_int.h"
 
@@ -34,12 +34,6 @@ int srv__status_index(int status) {
   return SRV_ST_OTHER;
 }
 
-void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by) {
-  /* Only the owning worker writes its block: a load and a store are enough. */
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + by,
-                        memory_order_relaxed);
-}
-
 void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns) {
   srv__metrics_bump(&m->requests[ep][srv__status_index(status)], 1);
   int b = 0;
@@ -48,17 +42,17 @@ void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns) {
   srv__metrics_bump(&m->latency_sum_ns[ep], ns);
 }
 
-static int put(srv_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int put(srv_buf_t *b, const char *fmt, ...) {
+static int put(ta_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int put(ta_buf_t *b, const char *fmt, ...) {
   char line[512];
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
   if (n < 0) return TA_EINVAL;
-  if ((size_t)n < sizeof line) return srv__buf_put(b, line, (size_t)n);
+  if ((size_t)n < sizeof line) return ta_buf_put(b, line, (size_t)n);
   /* Longer than the line buffer: format again straight into b (never cut a family short). */
-  int rc = srv__buf_reserve(b, (size_t)n + 1);
+  int rc = ta_buf_reserve(b, (size_t)n + 1);
   if (rc) return rc;
   va_start(ap, fmt);
   vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
@@ -78,11 +72,41 @@ static uint64_t sum(srv_t *s, size_t offset) {
 
 #define FIELD_OFF(field) offsetof(srv_wmetrics_t, field)
 
-int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
+/* The head of a family: its HELP and TYPE lines. */
+static int family(ta_buf_t *b, const char *name, const char *type, const char *help) {
+  return put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* One sample: name, its labels ("" for none, else with their braces) and value. */
+static int sample(ta_buf_t *b, const char *name, const char *labels, uint64_t v) {
+  return put(b, "%s%s %llu\n", name, labels, (unsigned long long)v);
+}
+
+/* A family of one unlabelled sample. */
+static int single(ta_buf_t *b, const char *name, const char *type, const char *help, uint64_t v) {
+  int rc = family(b, name, type, help);
+  return rc ? rc : sample(b, name, "", v);
+}
+
+/* A family of two samples told apart by label key: k="v1" and k="v2". */
+static int pair(ta_buf_t *b, const char *name, const char *type, const char *help, const char *k,
+                const char *v1, uint64_t x1, const char *v2, uint64_t x2) {
+  int rc = family(b, name, type, help);
+  if (!rc) rc = put(b, "%s{%s=\"%s\"} %llu\n", name, k, v1, (unsigned long long)x1);
+  if (!rc) rc = put(b, "%s{%s=\"%s\"} %llu\n", name, k, v2, (unsigned long long)x2);
+  return rc;
+}
+
+/* A gauge of one signed unlabelled sample (ages can be negative when a clock steps back). */
+static int age(ta_buf_t *b, const char *name, const char *help, int64_t v) {
+  int rc = family(b, name, "gauge", help);
+  return rc ? rc : put(b, "%s %lld\n", name, (long long)v);
+}
+
+int srv__metrics_render(srv_t *s, const srv_trie_t *t, ta_buf_t *b) {
   int rc = 0;
-  rc |= put(b,
-            "# HELP typeahead_requests_total HTTP requests answered, by endpoint and status.\n"
-            "# TYPE typeahead_requests_total counter\n");
+  rc |= family(b, "typeahead_requests_total", "counter",
+               "HTTP requests answered, by endpoint and status.");
   for (int e = 0; e < SRV_EP_COUNT; e++) {
     for (int c = 0; c < SRV_ST_COUNT; c++) {
       uint64_t v = sum(s, FIELD_OFF(requests[e][c]));
@@ -95,9 +119,8 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
                   (unsigned long long)v);
     }
   }
-  rc |= put(b,
-            "# HELP typeahead_request_duration_seconds Time from the handler's start to "
-            "the reply queued.\n# TYPE typeahead_request_duration_seconds histogram\n");
+  rc |= family(b, "typeahead_request_duration_seconds", "histogram",
+               "Time from the handler's start to the reply queued.");
   for (int e = 0; e < SRV_EP_COUNT; e++) {
     uint64_t cum = 0;
     for (int k = 0; k < SRV_LAT_BUCKETS; k++) {
@@ -119,86 +142,52 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, srv_buf_t *b) {
               (unsigned long long)cum);
   }
 
-  rc |= put(b,
-            "# HELP typeahead_reloads_total Trie loads (start and swaps), by result.\n"
-            "# TYPE typeahead_reloads_total counter\n"
-            "typeahead_reloads_total{result=\"ok\"} %llu\n"
-            "typeahead_reloads_total{result=\"failed\"} %llu\n",
-            (unsigned long long)atomic_load(&s->reloads_ok),
-            (unsigned long long)atomic_load(&s->reloads_failed));
+  rc |=
+      pair(b, "typeahead_reloads_total", "counter", "Trie loads (start and swaps), by result.",
+           "result", "ok", atomic_load(&s->reloads_ok), "failed", atomic_load(&s->reloads_failed));
 
   int64_t now = ta_unix_s();
-  rc |= put(b,
-            "# HELP typeahead_trie_loaded 1 when a trie is being served.\n"
-            "# TYPE typeahead_trie_loaded gauge\ntypeahead_trie_loaded %d\n",
-            t != NULL);
+  rc |= single(b, "typeahead_trie_loaded", "gauge", "1 when a trie is being served.", t != NULL);
   if (t) {
-    rc |= put(b,
-              "# HELP typeahead_trie_info The trie being served (labels name it).\n"
-              "# TYPE typeahead_trie_info gauge\n"
-              "typeahead_trie_info{version=\"%s\",k=\"%u\"} 1\n",
-              t->version, (unsigned)t->info.k);
-    rc |= put(b,
-              "# HELP typeahead_trie_queries Distinct queries in the trie.\n"
-              "# TYPE typeahead_trie_queries gauge\ntypeahead_trie_queries %llu\n",
-              (unsigned long long)t->info.num_queries);
-    rc |= put(b,
-              "# HELP typeahead_trie_age_seconds Seconds since the trie was built.\n"
-              "# TYPE typeahead_trie_age_seconds gauge\ntypeahead_trie_age_seconds %lld\n",
-              (long long)(now - t->info.build_time));
-    rc |= put(b,
-              "# HELP typeahead_trie_loaded_age_seconds Seconds since the trie was loaded."
-              "\n# TYPE typeahead_trie_loaded_age_seconds gauge\n"
-              "typeahead_trie_loaded_age_seconds %lld\n",
-              (long long)(now - t->loaded_at));
+    rc |= family(b, "typeahead_trie_info", "gauge", "The trie being served (labels name it).");
+    rc |=
+        put(b, "typeahead_trie_info{version=\"%s\",k=\"%u\"} 1\n", t->version, (unsigned)t->info.k);
+    rc |= single(b, "typeahead_trie_queries", "gauge", "Distinct queries in the trie.",
+                 t->info.num_queries);
+    rc |= age(b, "typeahead_trie_age_seconds", "Seconds since the trie was built.",
+              now - t->info.build_time);
+    rc |= age(b, "typeahead_trie_loaded_age_seconds", "Seconds since the trie was loaded.",
+              now - t->loaded_at);
   }
   if (srv__filters_metrics(s, b) != 0) rc |= -1;
-  rc |= put(b,
-            "# HELP typeahead_gate_rejects_total Requests answered 400/414/431 before "
-            "parsing (malformed request line, line over 8000 bytes).\n"
-            "# TYPE typeahead_gate_rejects_total counter\ntypeahead_gate_rejects_total %llu\n",
-            (unsigned long long)sum(s, FIELD_OFF(rejected_by_gate)));
-  rc |= put(b,
-            "# HELP typeahead_answer_cache_lookups_total /search answers looked up in the "
-            "workers' answer caches, by result.\n"
-            "# TYPE typeahead_answer_cache_lookups_total counter\n"
-            "typeahead_answer_cache_lookups_total{result=\"hit\"} %llu\n"
-            "typeahead_answer_cache_lookups_total{result=\"miss\"} %llu\n"
-            "# HELP typeahead_answer_cache_entries Answers held by the caches.\n"
-            "# TYPE typeahead_answer_cache_entries gauge\n"
-            "typeahead_answer_cache_entries %llu\n"
-            "# HELP typeahead_answer_cache_bytes Memory of the caches (entries and tables).\n"
-            "# TYPE typeahead_answer_cache_bytes gauge\n"
-            "typeahead_answer_cache_bytes %llu\n",
-            (unsigned long long)sum(s, FIELD_OFF(cache_lookups[0])),
-            (unsigned long long)sum(s, FIELD_OFF(cache_lookups[1])),
-            (unsigned long long)sum(s, FIELD_OFF(cache_entries)),
-            (unsigned long long)sum(s, FIELD_OFF(cache_bytes)));
-  rc |= put(b,
-            "# HELP typeahead_connections Open client connections, by worker thread.\n"
-            "# TYPE typeahead_connections gauge\n");
-  for (unsigned i = 0; i < s->threads; i++)
-    rc |= put(b, "typeahead_connections{worker=\"%u\"} %llu\n", i,
-              (unsigned long long)atomic_load_explicit(&s->wmetrics[i].connections,
-                                                       memory_order_relaxed));
-  rc |= put(b,
-            "# HELP typeahead_connections_rebalanced_total Connections closed after a reply "
-            "(Connection: close) to move them off the most loaded worker.\n"
-            "# TYPE typeahead_connections_rebalanced_total counter\n"
-            "typeahead_connections_rebalanced_total %llu\n",
-            (unsigned long long)sum(s, FIELD_OFF(rebalanced)));
-  rc |= put(b,
-            "# HELP typeahead_replies_written_at_once_total Replies written to the socket "
-            "as soon as the handler returned, by result (partial: the rest went out when the "
-            "socket was writable).\n"
-            "# TYPE typeahead_replies_written_at_once_total counter\n"
-            "typeahead_replies_written_at_once_total{result=\"whole\"} %llu\n"
-            "typeahead_replies_written_at_once_total{result=\"partial\"} %llu\n",
-            (unsigned long long)sum(s, FIELD_OFF(write_now[0])),
-            (unsigned long long)sum(s, FIELD_OFF(write_now[1])));
-  rc |= put(b,
-            "# HELP typeahead_uptime_seconds Seconds since the server started.\n"
-            "# TYPE typeahead_uptime_seconds gauge\ntypeahead_uptime_seconds %lld\n",
-            (long long)(now - s->started_at));
+  rc |= single(b, "typeahead_gate_rejects_total", "counter",
+               "Requests answered 400/414/431 before parsing (malformed request line, line over "
+               "8000 bytes).",
+               sum(s, FIELD_OFF(rejected_by_gate)));
+  rc |= pair(b, "typeahead_answer_cache_lookups_total", "counter",
+             "/search answers looked up in the workers' answer caches, by result.", "result", "hit",
+             sum(s, FIELD_OFF(cache_lookups[0])), "miss", sum(s, FIELD_OFF(cache_lookups[1])));
+  rc |= single(b, "typeahead_answer_cache_entries", "gauge", "Answers held by the caches.",
+               sum(s, FIELD_OFF(cache_entries)));
+  rc |= single(b, "typeahead_answer_cache_bytes", "gauge",
+               "Memory of the caches (entries and tables).", sum(s, FIELD_OFF(cache_bytes)));
+  rc |= family(b, "typeahead_connections", "gauge", "Open client connections, by worker thread.");
+  for (unsigned i = 0; i < s->threads; i++) {
+    char labels[32];
+    snprintf(labels, sizeof labels, "{worker=\"%u\"}", i);
+    rc |= sample(b, "typeahead_connections", labels,
+                 atomic_load_explicit(&s->wmetrics[i].connections, memory_order_relaxed));
+  }
+  rc |= single(b, "typeahead_connections_rebalanced_total", "counter",
+               "Connections closed after a reply (Connection: close) to move them off the most "
+               "loaded worker.",
+               sum(s, FIELD_OFF(rebalanced)));
+  rc |= pair(b, "typeahead_replies_written_at_once_total", "counter",
+             "Replies written to the socket as soon as the handler returned, by result (partial: "
+             "the rest went out when the socket was writable).",
+             "result", "whole", sum(s, FIELD_OFF(write_now[0])), "partial",
+             sum(s, FIELD_OFF(write_now[1])));
+  rc |=
+      age(b, "typeahead_uptime_seconds", "Seconds since the server started.", now - s->started_at);
   return rc ? TA_ENOMEM : 0;
 }

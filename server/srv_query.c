@@ -6,7 +6,7 @@
  * (tests/fuzz/fuzz_request.c).
  *
  * It also holds the request gate's scan (srv__gate_scan), which looks at a request's header
- * block before libevhtp's parser may see it (see srv_http.c for why).
+ * block before libevhtp's parser may see it (see srv_conn.c for why).
  */
 #include "srv_int.h"
 

@@ -15,39 +15,11 @@
 #include <string.h>
 #include <strings.h>
 
-int srv__buf_reserve(srv_buf_t *b, size_t extra) {
-  if (b->cap - b->len >= extra) return 0;
-  size_t cap = b->cap ? b->cap : 1024;
-  while (cap - b->len < extra) {
-    if (cap > SIZE_MAX / 2) return TA_ENOMEM;
-    cap *= 2;
-  }
-  char *p = realloc(b->p, cap);
-  if (p == NULL) return TA_ENOMEM;
-  b->p = p;
-  b->cap = cap;
-  return 0;
-}
-
-int srv__buf_put(srv_buf_t *b, const void *data, size_t n) {
-  int rc = srv__buf_reserve(b, n);
-  if (rc) return rc;
-  if (n) memcpy(b->p + b->len, data, n);
-  b->len += n;
-  return 0;
-}
-
-void srv__buf_free(srv_buf_t *b) {
-  free(b->p);
-  b->p = NULL;
-  b->len = b->cap = 0;
-}
-
-int srv__json_string(srv_buf_t *b, const char *s, size_t n) {
+int srv__json_string(ta_buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   /* Worst case: every byte a control character, 6 bytes each, plus the quotes. */
   if (n > (SIZE_MAX - 2) / 6) return TA_ENOMEM;
-  int rc = srv__buf_reserve(b, n * 6 + 2);
+  int rc = ta_buf_reserve(b, n * 6 + 2);
   if (rc) return rc;
   char *o = b->p + b->len;
   *o++ = '"';
@@ -75,26 +47,26 @@ static int score_is_int(double x) {
   return fabs(x) < 9007199254740992.0 && x == trunc(x);
 }
 
-int srv__render_json(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
+int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                      size_t n_hits) {
-  int rc = srv__buf_put(b, "{\"q\":", 5);
+  int rc = srv__put(b, "{\"q\":", 5);
   if (!rc) rc = srv__json_string(b, q, q_len);
-  if (!rc) rc = srv__buf_put(b, ",\"suggestions\":[", 16);
+  if (!rc) rc = srv__put(b, ",\"suggestions\":[", 16);
   for (size_t i = 0; i < n_hits && !rc; i++) {
     char num[TA_SCORE_CAP];
     size_t nl = ta_fmt_score(hits[i].score, num);
-    rc = srv__buf_put(b, i ? ",{\"text\":" : "{\"text\":", i ? 9 : 8);
+    rc = srv__put(b, i ? ",{\"text\":" : "{\"text\":", i ? 9 : 8);
     if (!rc) rc = srv__json_string(b, hits[i].text, hits[i].text_len);
-    if (!rc) rc = srv__buf_put(b, ",\"score\":", 9);
-    if (!rc) rc = srv__buf_put(b, num, nl);
-    if (!rc) rc = srv__buf_put(b, "}", 1);
+    if (!rc) rc = srv__put(b, ",\"score\":", 9);
+    if (!rc) rc = srv__put(b, num, nl);
+    if (!rc) rc = srv__put(b, "}", 1);
   }
-  if (!rc) rc = srv__buf_put(b, "]}", 2);
+  if (!rc) rc = srv__put(b, "]}", 2);
   return rc;
 }
 
 static int render_msgpack_write(void *data, const char *buf, size_t len) {
-  return srv__buf_put(data, buf, len) ? -1 : 0;
+  return srv__put(data, buf, len) ? -1 : 0;
 }
 
 static int render_msgpack_str(msgpack_packer *pk, const char *s, size_t n) {
@@ -102,7 +74,7 @@ static int render_msgpack_str(msgpack_packer *pk, const char *s, size_t n) {
   return msgpack_pack_str_body(pk, s, n);
 }
 
-int srv__render_msgpack(srv_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
+int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                         size_t n_hits) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, b, render_msgpack_write);

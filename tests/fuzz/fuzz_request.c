@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc == 0) {
     if (q.q_len > SRV_MAX_Q || !trie_utf8_valid(q.q, q.q_len) || q.q[q.q_len] != '\0') abort();
     if (q.has_k && (q.k < 1 || q.k > 999999)) abort();
-    srv_buf_t b = {0};
+    ta_buf_t b = {0};
     if (srv__json_string(&b, q.q, q.q_len) != 0) abort();
     if (b.len < 2 || b.p[0] != '"' || b.p[b.len - 1] != '"') abort();
     for (size_t i = 0; i < b.len; i++)
@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (srv__render_json(&b, q.q, q.q_len, &hit, 1) != 0) abort();
     b.len = 0;
     if (srv__render_msgpack(&b, q.q, q.q_len, &hit, 1) != 0) abort();
-    srv__buf_free(&b);
+    ta_buf_free(&b);
   } else if (q.error == NULL) {
     abort();
   }

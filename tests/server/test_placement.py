@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Where typeahead-serve's connections go (srv_http.c, "Placing connections"), over real HTTP.
+"""Where typeahead-serve's connections go (srv_place.c), over real HTTP.
 
 With two workers on a machine with two CPUs or more, a connection goes to the worker of the
 CPU its SYN came in on: on loopback, the CPU of the thread that called connect(), which the

@@ -131,14 +131,14 @@ static void test_gate(void **state) {
 
 static void test_json_string(void **state) {
   (void)state;
-  srv_buf_t b = {0};
+  ta_buf_t b = {0};
   assert_int_equal(srv__json_string(&b, "a\"b\\c\x01\x1f\n\x7f\xc3\xa9", 11), 0);
   assert_int_equal(b.len, strlen("\"a\\\"b\\\\c\\u0001\\u001f\\u000a\x7f\xc3\xa9\""));
   assert_memory_equal(b.p, "\"a\\\"b\\\\c\\u0001\\u001f\\u000a\x7f\xc3\xa9\"", b.len);
   b.len = 0;
   assert_int_equal(srv__json_string(&b, "\0", 1), 0);
   assert_memory_equal(b.p, "\"\\u0000\"", 8);
-  srv__buf_free(&b);
+  ta_buf_free(&b);
 }
 
 static void test_score(void **state) {
@@ -163,7 +163,7 @@ static void test_score(void **state) {
 
 static void test_render(void **state) {
   (void)state;
-  srv_buf_t b = {0};
+  ta_buf_t b = {0};
   trie_hit_t hits[2] = {{0, 120, "news", 4}, {1, 2.5, "new \"york\"", 10}};
   assert_int_equal(srv__render_json(&b, "ne", 2, hits, 2), 0);
   const char *want =
@@ -182,7 +182,7 @@ static void test_render(void **state) {
                               0xa5, 's',  'c', 'o',  'r', 'e',  0x78};
   assert_int_equal(b.len, sizeof mp);
   assert_memory_equal(b.p, mp, sizeof mp);
-  srv__buf_free(&b);
+  ta_buf_free(&b);
 }
 
 static void test_etag_accept_secret(void **state) {

@@ -1,0 +1,185 @@
+/*
+ * The endpoints of typeahead-serve other than /search (SPEC §8): GET /healthz, GET /metrics
+ * (the page is srv_metrics.c's), GET / (the demo page, embedded at build time by srv.cmake),
+ * and the admin endpoints behind a bearer token: POST /admin/reload and GET/PUT /admin/filters
+ * (docs/filters.md).
+ */
+#include "srv_int.h"
+
+#include <event2/buffer.h>
+#include <evhtp/evhtp.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+/* The demo page, embedded at build time (srv.cmake). */
+extern const unsigned char srv_demo_html[];
+extern const size_t srv_demo_html_len;
+
+static int put_json_field(ta_buf_t *b, const char *name, const char *v, size_t n) {
+  int rc = ta_buf_put(b, name, strlen(name));
+  return rc ? rc : srv__json_string(b, v, n);
+}
+
+void srv__handle_healthz(srv_reply_t *r) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  ta_buf_t *b = &w->out;
+  b->len = 0;
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  int rc = ta_buf_put(b,
+                      t ? "{\"status\":\"ok\",\"trie\":"
+                        : "{\"status\":\"no trie loaded\","
+                          "\"trie\":null",
+                      t ? 22 : 38);
+  if (t && !rc) {
+    char num[160];
+    rc = put_json_field(b, "{\"version\":", t->version, strlen(t->version));
+    if (!rc) rc = put_json_field(b, ",\"path\":", s->trie_path, strlen(s->trie_path));
+    if (!rc) rc = put_json_field(b, ",\"source\":", t->info.source, t->info.source_len);
+    int n = snprintf(num, sizeof num,
+                     ",\"k\":%u,\"queries\":%llu,\"build_time\":%lld,\"loaded_at\":%lld}",
+                     (unsigned)t->info.k, (unsigned long long)t->info.num_queries,
+                     (long long)t->info.build_time, (long long)t->loaded_at);
+    if (!rc) rc = ta_buf_put(b, num, (size_t)n);
+  }
+  srv__trie_release(s, w->id);
+  const char *fv = srv__filter_version(s);
+  if (!rc) rc = put_json_field(b, ",\"filters\":{\"version\":", fv, strlen(fv));
+  if (!rc) rc = ta_buf_put(b, "}}", 2);
+  if (rc) {
+    srv__reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  srv__reply_header(r->req, "Cache-Control", "no-store", 0);
+  srv__reply_send(r, t ? 200 : 503, "application/json; charset=utf-8", b->p, b->len);
+}
+
+void srv__handle_metrics(srv_reply_t *r) {
+  srv_worker_t *w = r->w;
+  ta_buf_t *b = &w->out;
+  b->len = 0;
+  const srv_trie_t *t = srv__trie_acquire(w->srv, w->id);
+  int rc = srv__metrics_render(w->srv, t, b);
+  srv__trie_release(w->srv, w->id);
+  if (rc) {
+    srv__reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  srv__reply_header(r->req, "Cache-Control", "no-store", 0);
+  srv__reply_send(r, 200, "text/plain; version=0.0.4; charset=utf-8", b->p, b->len);
+}
+
+void srv__handle_demo(srv_reply_t *r) {
+  srv__reply_header(r->req, "Cache-Control", "no-cache", 0);
+  srv__reply_send(r, 200, "text/html; charset=utf-8", srv_demo_html, srv_demo_html_len);
+}
+
+void srv__handle_reload(srv_reply_t *r) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  uint64_t ticket = srv__reload_request(s);
+  int result = 0;
+  /* Blocks this worker while the reload thread verifies the file (documented in docs/). */
+  int rc = srv__reload_wait(s, ticket, &result);
+  if (rc) {
+    srv__reply_error(r, 503, "reload did not finish in time");
+    return;
+  }
+  if (result) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "new trie refused: %s; the old trie keeps serving",
+             ta_strerror(result));
+    srv__reply_error(r, 422, msg);
+    return;
+  }
+  ta_buf_t *b = &w->out;
+  b->len = 0;
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  rc = ta_buf_put(b, "{\"reloaded\":true,\"version\":", 27);
+  if (!rc) rc = t ? srv__json_string(b, t->version, strlen(t->version)) : ta_buf_put(b, "null", 4);
+  srv__trie_release(s, w->id);
+  if (!rc) rc = ta_buf_put(b, "}", 1);
+  srv__reply_header(r->req, "Cache-Control", "no-store", 0);
+  srv__reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
+}
+
+/* GET /admin/filters: the rules file in force, as it was given. */
+void srv__handle_filters_get(srv_reply_t *r) {
+  srv_worker_t *w = r->w;
+  char version[17] = "";
+  int rc = srv__filters_get(w->srv, w->id, &w->out, version);
+  if (rc) {
+    srv__reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  srv__reply_header(r->req, "Cache-Control", "no-store", 0);
+  srv__reply_header(r->req, "X-Filters-Version", version, 1);
+  srv__reply_send(r, 200, "text/plain; charset=utf-8", w->out.p, w->out.len);
+}
+
+/* PUT /admin/filters: body = the whole rules file; 400 with the line number when invalid (the
+ * rules in force stay), else written to --filters FILE and put in force. */
+void srv__handle_filters_put(srv_reply_t *r) {
+  srv_worker_t *w = r->w;
+  struct evbuffer *in = r->req->buffer_in;
+  size_t len = in ? evbuffer_get_length(in) : 0;
+  const char *body = len ? (const char *)evbuffer_pullup(in, (ev_ssize_t)len) : "";
+  if (body == NULL) {
+    srv__reply_error(r, 500, ta_strerror(TA_ENOMEM));
+    return;
+  }
+  ta_diag_t err;
+  flt_info_t info;
+  int rc = srv__filters_put(w->srv, w->id, body, len, &err, &info);
+  if (rc == TA_EPARSE || rc == TA_EUTF8 || rc == TA_ETOOLONG) {
+    char msg[256];
+    if (err.line)
+      snprintf(msg, sizeof msg, "line %u: %s; the rules in force stay", (unsigned)err.line,
+               err.msg);
+    else
+      snprintf(msg, sizeof msg, "%s; the rules in force stay", err.msg);
+    srv__reply_error(r, 400, msg);
+    return;
+  }
+  if (rc == TA_ENOENT) {
+    srv__reply_error(r, 409, err.msg);
+    return;
+  }
+  if (rc) {
+    srv__reply_error(r, 500, err.msg[0] ? err.msg : ta_strerror(rc));
+    return;
+  }
+  ta_buf_t *b = &w->out;
+  b->len = 0;
+  char tail[200];
+  int n = snprintf(
+      tail, sizeof tail, ",\"rules\":{\"word\":%zu,\"phrase\":%zu,\"prefix\":%zu,\"exact\":%zu}}",
+      info.rules[FLT_WORD], info.rules[FLT_PHRASE], info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
+  rc = ta_buf_put(b, "{\"version\":", 11);
+  if (!rc) rc = srv__json_string(b, info.version_hex, strlen(info.version_hex));
+  if (!rc) rc = ta_buf_put(b, tail, (size_t)n);
+  srv__reply_header(r->req, "Cache-Control", "no-store", 0);
+  srv__reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
+}
+
+/* Admin endpoints: 404 when no token file was given (they do not exist), 401 without the right
+ * bearer token. */
+int srv__admin_authorized(srv_reply_t *r) {
+  srv_t *s = r->w->srv;
+  if (s->admin_token == NULL) {
+    srv__reply_error(r, 404, "not found");
+    return 0;
+  }
+  const char *h = evhtp_header_find(r->req->headers_in, "Authorization");
+  if (h && strncasecmp(h, "Bearer ", 7) == 0) {
+    const char *tok = h + 7;
+    while (*tok == ' ') tok++;
+    size_t n = strlen(tok);
+    while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t')) n--;
+    if (srv__secret_equal(s->admin_token, s->admin_token_len, tok, n)) return 1;
+  }
+  srv__reply_header(r->req, "WWW-Authenticate", "Bearer realm=\"typeahead-admin\"", 0);
+  srv__reply_error(r, 401, "missing or wrong bearer token");
+  return 0;
+}

@@ -1,0 +1,359 @@
+/*
+ * The life cycle of typeahead-serve (SPEC §8): srv_new opens the listening sockets (one
+ * SO_REUSEPORT socket per worker on the same port; srv_place.c then decides which worker gets a
+ * connection), reads the admin token, makes the workers and loads the trie and the rules;
+ * srv_run starts the worker threads and the reload thread and waits for signals; srv_free
+ * undoes srv_new.
+ *
+ * A worker is one thread with its own event_base and evhtp_t: it shares nothing with the others
+ * but the trie mapping (srv_state.c) and the placement state. Shutdown (SIGTERM/SIGINT): every
+ * worker closes its listener, closes idle connections, answers the requests in flight with
+ * "Connection: close", and exits its loop when its last connection is gone (or after
+ * SRV_DRAIN_SECONDS).
+ */
+#include "srv_int.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <evhtp/evhtp.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SRV_DRAIN_SECONDS 5
+#define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
+#define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
+
+/* ---- Workers ------------------------------------------------------------------------------ */
+
+static void worker_deadline(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  srv__conn_close_all(w);
+  event_base_loopexit(w->base, NULL);
+}
+
+static void worker_stop(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  w->draining = 1;
+  evhtp_unbind_socket(w->htp); /* closes the listening socket */
+  w->listen_fd = -1;
+  /* Idle keep-alive connections go now; the others after their reply (Connection: close). */
+  srv__conn_drain(w);
+  if (w->n_conns == 0) {
+    event_base_loopexit(w->base, NULL);
+    return;
+  }
+  struct timeval tv = {SRV_DRAIN_SECONDS, 0};
+  evtimer_add(w->deadline_ev, &tv);
+}
+
+static void *worker_main(void *arg) {
+  srv_worker_t *w = arg;
+  event_base_dispatch(w->base);
+  return NULL;
+}
+
+static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
+  w->srv = s;
+  w->id = id;
+  w->m = &s->wmetrics[id];
+  w->listen_fd = -1;
+  /* With the changelist, event_add and event_del on one fd within a loop iteration cancel out
+   * instead of costing an epoll_ctl each (srv_conn.c's conn_write_now relies on it). Its one
+   * caveat, fds cloned by dup(), does not apply: the server never dups a socket. */
+  struct event_config *cfg = event_config_new();
+  if (cfg == NULL) return TA_ENOMEM;
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  w->base = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  if (w->base == NULL) return TA_ENOMEM;
+  w->scratch = evbuffer_new();
+  w->stop_ev = event_new(w->base, -1, 0, worker_stop, w);
+  w->deadline_ev = evtimer_new(w->base, worker_deadline, w);
+  w->htp = evhtp_new(w->base, NULL);
+  if (w->scratch == NULL || w->stop_ev == NULL || w->deadline_ev == NULL || w->htp == NULL)
+    return TA_ENOMEM;
+  int rc = srv__search_init(w);
+  if (!rc) rc = srv__cache_init(&w->cache, s->answer_cache_bytes);
+  if (rc) return rc;
+  srv__route_attach(w);
+  srv__conn_attach(w);
+  struct timeval idle = {SRV_IDLE_SECONDS, 0};
+  evhtp_set_timeouts(w->htp, &idle, &idle);
+  evhtp_set_max_body_size(w->htp, SRV_MAX_BODY);
+  /* The socket is bound and listening already (backlog 0: do not listen() again). */
+  if (evhtp_accept_socket(w->htp, s->listen_fds[id], 0) != 0) return TA_ESYS;
+  w->listen_fd = s->listen_fds[id];
+  s->listen_fds[id] = -1; /* the listener owns (and closes) it now */
+  return 0;
+}
+
+static void worker_fini(srv_worker_t *w) {
+  srv__conn_close_all(w);
+  if (w->htp) {
+    evhtp_unbind_socket(w->htp); /* evhtp_free() leaves the listener alone */
+    evhtp_free(w->htp);
+  }
+  if (w->stop_ev) event_free(w->stop_ev);
+  if (w->deadline_ev) event_free(w->deadline_ev);
+  if (w->scratch) evbuffer_free(w->scratch);
+  if (w->base) event_base_free(w->base);
+  ta_buf_free(&w->out);
+  ta_buf_free(&w->wire);
+  srv__cache_free(&w->cache);
+  srv__search_fini(w);
+}
+
+/* ---- Listening sockets -------------------------------------------------------------------- */
+
+static int listen_split(const char *spec, char *host, size_t host_cap, char *port,
+                        size_t port_cap) {
+  const char *colon;
+  const char *h = spec;
+  size_t hn;
+  if (spec[0] == '[') {
+    const char *close = strchr(spec, ']');
+    if (close == NULL || close[1] != ':') return TA_EINVAL;
+    h = spec + 1;
+    hn = (size_t)(close - h);
+    colon = close + 1;
+  } else {
+    colon = strrchr(spec, ':');
+    if (colon == NULL) return TA_EINVAL;
+    hn = (size_t)(colon - spec);
+  }
+  size_t pn = strlen(colon + 1);
+  if (hn == 0 || hn >= host_cap || pn == 0 || pn >= port_cap) return TA_EINVAL;
+  memcpy(host, h, hn);
+  host[hn] = '\0';
+  memcpy(port, colon + 1, pn + 1);
+  for (size_t i = 0; i < pn; i++)
+    if (port[i] < '0' || port[i] > '9') return TA_EINVAL;
+  return atoi(port) <= 65535 ? 0 : TA_EINVAL;
+}
+
+static int listen_open(srv_t *s, const char *spec) {
+  char host[256], port[8];
+  if (listen_split(spec, host, sizeof host, port, sizeof port) != 0) {
+    srv__log("--spec %s: expected HOST:PORT (IPv6 as [ADDR]:PORT)", spec);
+    return TA_EINVAL;
+  }
+  struct addrinfo hints = {0}, *ai = NULL;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  int gai = getaddrinfo(host, port, &hints, &ai);
+  if (gai != 0) {
+    srv__log("--spec %s: %s", spec, gai_strerror(gai));
+    return TA_EINVAL;
+  }
+  struct sockaddr_storage addr;
+  socklen_t addr_len = (socklen_t)ai->ai_addrlen;
+  memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+  snprintf(s->listen_host, sizeof s->listen_host, ai->ai_family == AF_INET6 ? "[%s]" : "%s", host);
+  int family = ai->ai_family;
+  freeaddrinfo(ai);
+
+  for (unsigned i = 0; i < s->threads; i++) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0) return ta_error_from_errno(errno);
+    s->listen_fds[i] = fd;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on); /* inherited by accepted ones */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || listen(fd, 1024) != 0) {
+      int e = errno;
+      srv__log("--spec %s: %s", spec, strerror(e));
+      return ta_error_from_errno(e);
+    }
+    if (i == 0) {
+      /* Port 0: the others must join the port the first one got. */
+      getsockname(fd, (struct sockaddr *)&addr, &addr_len);
+      s->port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                         : ((struct sockaddr_in *)&addr)->sin_port);
+    }
+  }
+  srv__place_start(s);
+  return 0;
+}
+
+/* ---- Server life cycle -------------------------------------------------------------------- */
+
+/* Workers are woken from other threads (event_active on stop_ev): libevent needs its locks. */
+static void srv_evthread_init(void) {
+  evthread_use_pthreads();
+}
+
+static char *dup_or_null(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+static int read_token(srv_t *s, const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    int e = errno;
+    srv__log("--admin-token-file %s: %s", path, strerror(e));
+    return ta_error_from_errno(e);
+  }
+  char buf[1025];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+    n--;
+  if (n == 0 || n > 1024 || memchr(buf, '\n', n)) {
+    srv__log("--admin-token-file %s: expected one token of 1 to 1024 bytes on one line", path);
+    return TA_EINVAL;
+  }
+  s->admin_token = malloc(n + 1);
+  if (s->admin_token == NULL) return TA_ENOMEM;
+  memcpy(s->admin_token, buf, n);
+  s->admin_token[n] = '\0';
+  s->admin_token_len = n;
+  return 0;
+}
+
+int srv_new(const srv_config_t *cfg, srv_t **out) {
+  *out = NULL;
+  if (cfg == NULL || cfg->trie_path == NULL) return TA_EINVAL;
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, srv_evthread_init);
+  signal(SIGPIPE, SIG_IGN);
+
+  srv_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return TA_ENOMEM;
+  s->threads = cfg->threads ? cfg->threads : 1;
+  s->cache_max_age = cfg->cache_max_age;
+  s->answer_cache_bytes = cfg->answer_cache_mb * (size_t)1048576 / s->threads;
+  s->access_log = cfg->access_log;
+  s->started_at = ta_unix_s();
+  pthread_mutex_init(&s->reload_mu, NULL);
+  pthread_mutex_init(&s->place_mu, NULL);
+  pthread_cond_init(&s->reload_cv, NULL);
+  pthread_cond_init(&s->reload_done_cv, NULL);
+  s->trie_path = dup_or_null(cfg->trie_path);
+  s->filters_path = dup_or_null(cfg->filters_path);
+  s->cors_origin = dup_or_null(cfg->cors_origin);
+  snprintf(s->cache_control, sizeof s->cache_control, "public, max-age=%u", s->cache_max_age);
+  s->listen_fds = malloc(s->threads * sizeof *s->listen_fds);
+  s->workers = calloc(s->threads, sizeof *s->workers);
+  s->hazard = calloc(s->threads, sizeof *s->hazard);
+  s->wmetrics = aligned_alloc(64, s->threads * sizeof *s->wmetrics);
+  int rc = 0;
+  if (s->trie_path == NULL || (cfg->filters_path && s->filters_path == NULL) ||
+      (cfg->cors_origin && s->cors_origin == NULL) || s->listen_fds == NULL || s->workers == NULL ||
+      s->hazard == NULL || s->wmetrics == NULL)
+    rc = TA_ENOMEM;
+  if (rc == 0) {
+    memset(s->wmetrics, 0, s->threads * sizeof *s->wmetrics);
+    for (unsigned i = 0; i < s->threads; i++) {
+      s->listen_fds[i] = -1;
+      atomic_init(&s->hazard[i], NULL);
+    }
+    atomic_init(&s->current, NULL);
+  }
+  if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
+  if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
+  for (unsigned i = 0; rc == 0 && i < s->threads; i++) rc = worker_init(s, &s->workers[i], i);
+  if (rc != 0) {
+    srv_free(s);
+    return rc;
+  }
+  /* A missing or bad trie is not fatal: /search and /healthz answer 503 until a good file
+   * appears at the path (the reload thread watches it). */
+  srv__trie_load(s, "start");
+  /* Rules, unlike the trie, must be sound at start: without them the server would show what
+   * they are there to hide. */
+  rc = srv__filters_start(s);
+  if (rc != 0) {
+    srv_free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int srv_port(const srv_t *s) {
+  return s ? s->port : 0;
+}
+
+int srv_run(srv_t *s) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+  int rc = srv__reload_start(s);
+  for (unsigned i = 0; rc == 0 && i < s->threads; i++) {
+    if (pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]) != 0)
+      rc = TA_ESYS;
+    else
+      s->workers[i].started = 1;
+  }
+  if (rc == 0)
+    srv__log("listening on http://%s:%d/ (%u worker thread%s%s)", s->listen_host, s->port,
+             s->threads, s->threads == 1 ? "" : "s",
+             s->threads == 1   ? ""
+             : s->place_by_cpu ? ", connections placed by CPU"
+                               : ", connections placed by hash");
+  while (rc == 0) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      srv__log("SIGHUP: reloading");
+      srv__reload_request(s);
+    } else {
+      srv__log("%s: draining and exiting", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+  }
+  for (unsigned i = 0; i < s->threads; i++)
+    if (s->workers[i].started) event_active(s->workers[i].stop_ev, EV_READ, 0);
+  for (unsigned i = 0; i < s->threads; i++) {
+    if (s->workers[i].started) pthread_join(s->workers[i].thread, NULL);
+    s->workers[i].started = 0;
+  }
+  srv__reload_stop(s);
+  return rc;
+}
+
+void srv_free(srv_t *s) {
+  if (s == NULL) return;
+  srv__reload_stop(s);
+  for (unsigned i = 0; s->workers && i < s->threads; i++) worker_fini(&s->workers[i]);
+  srv__filters_free(s);
+  for (unsigned i = 0; s->listen_fds && i < s->threads; i++)
+    if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
+  srv_trie_t *t = atomic_load(&s->current);
+  if (t) {
+    trie_close(t->reader);
+    free(t);
+  }
+  pthread_mutex_destroy(&s->reload_mu);
+  pthread_mutex_destroy(&s->place_mu);
+  pthread_cond_destroy(&s->reload_cv);
+  pthread_cond_destroy(&s->reload_done_cv);
+  free(s->listen_fds);
+  free(s->workers);
+  free((void *)s->hazard);
+  free(s->wmetrics);
+  free(s->admin_token);
+  free(s->trie_path);
+  free(s->filters_path);
+  free(s->cors_origin);
+  free(s);
+}

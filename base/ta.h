@@ -207,8 +207,15 @@ typedef struct {
 /* Makes room for extra more bytes (capacity doubles, from 1 KiB). TA_ENOMEM on failure, when b
  * is unchanged. */
 int ta_buf_reserve(ta_buf_t *b, size_t extra);
-/* Appends data[0..n). */
-int ta_buf_put(ta_buf_t *b, const void *data, size_t n);
+/* Appends data[0..n). The common case (the room is there) is inline: hot paths make many short
+ * appends of constant size, which the compiler then turns into moves. */
+int ta__buf_put_grow(ta_buf_t *b, const void *data, size_t n);
+static inline int ta_buf_put(ta_buf_t *b, const void *data, size_t n) {
+  if (b->cap - b->len < n) return ta__buf_put_grow(b, data, n);
+  if (n) memcpy(b->p + b->len, data, n);
+  b->len += n;
+  return 0;
+}
 /* Frees b->p and zeroes b. */
 void ta_buf_free(ta_buf_t *b);
 

@@ -32,7 +32,7 @@ int ta_buf_reserve(ta_buf_t *b, size_t extra) {
   return rc;
 }
 
-int ta_buf_put(ta_buf_t *b, const void *data, size_t n) {
+int ta__buf_put_grow(ta_buf_t *b, const void *data, size_t n) {
   int rc = ta_buf_reserve(b, n);
   if (rc != 0) return rc;
   if (n) memcpy(b->p + b->len, data, n);

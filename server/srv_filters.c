@@ -202,10 +202,6 @@ void srv__filters_free(srv_t *s) {
     free(F);
     s->flt = NULL;
   }
-  /* srv_free() has no other call into the hot-swapped state: the node's slots end here, the
-   * rules' current state and the trie's with them. */
-  srv__snaptab_free(&s->snaps);
-  s->trie_snap = NULL;
 }
 
 void srv__filters_tick(srv_t *s, int forced) {
@@ -271,14 +267,14 @@ const char *srv__filter_version(srv_t *s) {
 
 /* ---- Admin -------------------------------------------------------------------------------- */
 
-int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]) {
+int srv__filters_get(srv_t *s, unsigned w, ta_buf_t *b, char version[17]) {
   srv_flt_t *F = s->flt;
   b->len = 0;
   if (F == NULL) return TA_EINVAL;
   const srv_fstate_t *st = srv__snap_acquire(F->slot, w);
   flt_info_t info;
   int rc = flt_get_info(st->rules->rs, &info);
-  if (rc == 0) rc = srv__buf_put(b, info.text, info.text_len);
+  if (rc == 0) rc = ta_buf_put(b, info.text, info.text_len);
   if (rc == 0) memcpy(version, info.version_hex, 17);
   srv__snap_release(F->slot, w);
   return rc;
@@ -344,34 +340,34 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
 
 /* ---- Metrics ------------------------------------------------------------------------------ */
 
-int srv__filters_metrics(srv_t *s, srv_buf_t *b) {
+int srv__filters_metrics(srv_t *s, ta_buf_t *b) {
   char line[256];
   int rc = 0;
   static const char head[] =
       "# HELP typeahead_filter_hits_total Suggestions suppressed by blocklist rules, by the "
       "kind of rule that matched.\n# TYPE typeahead_filter_hits_total counter\n";
-  rc |= srv__buf_put(b, head, sizeof head - 1);
+  rc |= ta_buf_put(b, head, sizeof head - 1);
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
     uint64_t sum = 0;
     for (unsigned w = 0; w < s->threads; w++)
       sum += atomic_load_explicit(&s->wmetrics[w].filter_hits[k], memory_order_relaxed);
     int n = snprintf(line, sizeof line, "typeahead_filter_hits_total{kind=\"%s\"} %llu\n",
                      flt_kind_name((flt_kind_t)k), (unsigned long long)sum);
-    rc |= srv__buf_put(b, line, (size_t)n);
+    rc |= ta_buf_put(b, line, (size_t)n);
   }
   srv_flt_t *F = s->flt;
   if (F == NULL) return rc ? TA_ENOMEM : 0;
   static const char lh[] =
       "# HELP typeahead_filter_reloads_total Rule set loads (start, file, SIGHUP, PUT), by "
       "result.\n# TYPE typeahead_filter_reloads_total counter\n";
-  rc |= srv__buf_put(b, lh, sizeof lh - 1);
+  rc |= ta_buf_put(b, lh, sizeof lh - 1);
   const uint64_t loads[2] = {atomic_load(&F->loads_ok), atomic_load(&F->loads_failed)};
   static const char *const result[2] = {"ok", "failed"};
   int n;
   for (int i = 0; i < 2; i++) {
     n = snprintf(line, sizeof line, "typeahead_filter_reloads_total{result=\"%s\"} %llu\n",
                  result[i], (unsigned long long)loads[i]);
-    rc |= srv__buf_put(b, line, (size_t)n);
+    rc |= ta_buf_put(b, line, (size_t)n);
   }
   /* rule counts: read under the lock that serializes swaps (not on the request path) */
   pthread_mutex_lock(&F->mu);
@@ -381,11 +377,11 @@ int srv__filters_metrics(srv_t *s, srv_buf_t *b) {
     static const char rh[] =
         "# HELP typeahead_filter_rules Rules in force, by kind (label "
         "version names the rule set).\n# TYPE typeahead_filter_rules gauge\n";
-    rc |= srv__buf_put(b, rh, sizeof rh - 1);
+    rc |= ta_buf_put(b, rh, sizeof rh - 1);
     for (int k = 0; k < FLT_KIND_COUNT; k++) {
       n = snprintf(line, sizeof line, "typeahead_filter_rules{kind=\"%s\",version=\"%s\"} %zu\n",
                    flt_kind_name((flt_kind_t)k), info.version_hex, info.rules[k]);
-      rc |= srv__buf_put(b, line, (size_t)n);
+      rc |= ta_buf_put(b, line, (size_t)n);
     }
   }
   pthread_mutex_unlock(&F->mu);

@@ -90,21 +90,6 @@ int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
 /* ---- Rendering (srv_render.c) -------------------------------------------------------------
  * Output goes into a ta_buf_t (base/ta.h) that its worker reuses. */
 
-/* ta_buf_put with its common case (the room is there) inline, for the /search path: the
- * compiler then turns its many short constant-size appends into moves (callgrind: about 600
- * instructions a request less than calls into ta_buf_put). Growth is ta_buf_put's. */
-static inline int srv__put(ta_buf_t *b, const void *data, size_t n) {
-  if (b->cap - b->len < n) return ta_buf_put(b, data, n);
-  if (n) memcpy(b->p + b->len, data, n);
-  b->len += n;
-  return 0;
-}
-
-/* srv_buf_t and srv__buf_put are the former names of ta_buf_t and ta_buf_put, kept only for
- * srv_filters.c (its declarations below and its calls) until it uses the base names. */
-typedef ta_buf_t srv_buf_t;
-#define srv__buf_put ta_buf_put
-
 /* Appends s[0..n) as a JSON string literal with its quotes (", \ and C0 controls escaped,
  * controls as \u00XX). s must be valid UTF-8. */
 int srv__json_string(ta_buf_t *b, const char *s, size_t n);
@@ -325,8 +310,8 @@ void srv__watch_forget(srv_watch_t *w);
 
 /* Takes a reference on the current trie for worker w (NULL when none is loaded); drop it with
  * srv__trie_release() before the worker returns to its event loop. */
-const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w);
-void srv__trie_release(srv_t *s, unsigned w);
+static inline const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w);
+static inline void srv__trie_release(srv_t *s, unsigned w);
 
 /* Opens and fully verifies the trie file, and publishes it. On failure the old trie stays (and
  * the failure is logged and counted). Called once at start, then by the slot's tick on the
@@ -351,9 +336,8 @@ void srv__reload_stop(srv_t *s);
  * (ETag, /healthz; a per-thread buffer). srv__filters_tick() is the slot's tick: it picks up a
  * replaced rules file (every reload when forced) and makes a verdict cache for a new trie; it
  * never fails a reload (refused rules are logged and counted, the old ones stay).
- * srv__filters_start() loads --filters at start (an error is fatal). srv__filters_free() is
- * srv_free()'s last call into the hot-swapped state: it frees the filter layer and then the
- * node's whole table (every slot, the trie's too). */
+ * srv__filters_start() loads --filters at start (an error is fatal). srv__filters_free() frees
+ * the filter layer; srv_free() then frees the node's table (every slot with its last version). */
 typedef struct srv_flt srv_flt_t;
 
 int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key, size_t key_len,
@@ -365,14 +349,14 @@ void srv__filters_tick(srv_t *s, int forced);
 int srv__filters_start(srv_t *s);
 void srv__filters_free(srv_t *s);
 /* GET /admin/filters: the text of the rules in force into b, their version into version. */
-int srv__filters_get(srv_t *s, unsigned w, srv_buf_t *b, char version[17]);
+int srv__filters_get(srv_t *s, unsigned w, ta_buf_t *b, char version[17]);
 /* PUT /admin/filters: compiles text; when it is valid, rewrites --filters FILE atomically and
  * puts the rules in force (*out: their info, without text). On invalid rules returns TA_EPARSE
  * (or TA_EUTF8, TA_ETOOLONG) with err's line and message; TA_ENOENT without --filters. */
 int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag_t *err,
                      flt_info_t *out);
 /* The typeahead_filter_* families of /metrics. */
-int srv__filters_metrics(srv_t *s, srv_buf_t *b);
+int srv__filters_metrics(srv_t *s, ta_buf_t *b);
 
 /* ---- Server ------------------------------------------------------------------------------- */
 
@@ -404,10 +388,6 @@ struct srv {
    * by the first srv__trie_load() so that a request looks up no name. */
   srv_snaptab_t snaps;
   srv_snap_t *trie_snap;
-  /* Left from the single trie slot: srv_new() and srv_free() still set them up and free them;
-   * nothing else reads them. */
-  _Atomic(srv_trie_t *) current;
-  _Atomic(srv_trie_t *) *hazard;
   srv_wmetrics_t *wmetrics; /* threads entries */
 
   /* Reload thread (srv_reload.c); srv_new() and srv_free() set up and destroy the mutex and
@@ -536,5 +516,15 @@ int srv__place_unload(srv_worker_t *w, int fd, uint64_t now);
 
 /* One log line on stderr, prefixed "typeahead-serve: ". */
 void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search
+ * calls them. */
+static inline const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w) {
+  return s->trie_snap ? (const srv_trie_t *)srv__snap_acquire(s->trie_snap, w) : NULL;
+}
+
+static inline void srv__trie_release(srv_t *s, unsigned w) {
+  if (s->trie_snap) srv__snap_release(s->trie_snap, w);
+}
 
 #endif /* TYPEAHEAD_SRV_INT_H */

@@ -249,20 +249,15 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   snprintf(s->cache_control, sizeof s->cache_control, "public, max-age=%u", s->cache_max_age);
   s->listen_fds = malloc(s->threads * sizeof *s->listen_fds);
   s->workers = calloc(s->threads, sizeof *s->workers);
-  s->hazard = calloc(s->threads, sizeof *s->hazard);
   s->wmetrics = aligned_alloc(64, s->threads * sizeof *s->wmetrics);
   int rc = 0;
   if (s->trie_path == NULL || (cfg->filters_path && s->filters_path == NULL) ||
       (cfg->cors_origin && s->cors_origin == NULL) || s->listen_fds == NULL || s->workers == NULL ||
-      s->hazard == NULL || s->wmetrics == NULL)
+      s->wmetrics == NULL)
     rc = TA_ENOMEM;
   if (rc == 0) {
     memset(s->wmetrics, 0, s->threads * sizeof *s->wmetrics);
-    for (unsigned i = 0; i < s->threads; i++) {
-      s->listen_fds[i] = -1;
-      atomic_init(&s->hazard[i], NULL);
-    }
-    atomic_init(&s->current, NULL);
+    for (unsigned i = 0; i < s->threads; i++) s->listen_fds[i] = -1;
   }
   if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
   if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
@@ -338,18 +333,15 @@ void srv_free(srv_t *s) {
   srv__filters_free(s);
   for (unsigned i = 0; s->listen_fds && i < s->threads; i++)
     if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
-  srv_trie_t *t = atomic_load(&s->current);
-  if (t) {
-    trie_close(t->reader);
-    free(t);
-  }
+  /* The node's slots end here: the rules' current state and the trie's with them. */
+  srv__snaptab_free(&s->snaps);
+  s->trie_snap = NULL;
   pthread_mutex_destroy(&s->reload_mu);
   pthread_mutex_destroy(&s->place_mu);
   pthread_cond_destroy(&s->reload_cv);
   pthread_cond_destroy(&s->reload_done_cv);
   free(s->listen_fds);
   free(s->workers);
-  free((void *)s->hazard);
   free(s->wmetrics);
   free(s->admin_token);
   free(s->trie_path);

@@ -49,24 +49,24 @@ static int score_is_int(double x) {
 
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
                      size_t n_hits) {
-  int rc = srv__put(b, "{\"q\":", 5);
+  int rc = ta_buf_put(b, "{\"q\":", 5);
   if (!rc) rc = srv__json_string(b, q, q_len);
-  if (!rc) rc = srv__put(b, ",\"suggestions\":[", 16);
+  if (!rc) rc = ta_buf_put(b, ",\"suggestions\":[", 16);
   for (size_t i = 0; i < n_hits && !rc; i++) {
     char num[TA_SCORE_CAP];
     size_t nl = ta_fmt_score(hits[i].score, num);
-    rc = srv__put(b, i ? ",{\"text\":" : "{\"text\":", i ? 9 : 8);
+    rc = ta_buf_put(b, i ? ",{\"text\":" : "{\"text\":", i ? 9 : 8);
     if (!rc) rc = srv__json_string(b, hits[i].text, hits[i].text_len);
-    if (!rc) rc = srv__put(b, ",\"score\":", 9);
-    if (!rc) rc = srv__put(b, num, nl);
-    if (!rc) rc = srv__put(b, "}", 1);
+    if (!rc) rc = ta_buf_put(b, ",\"score\":", 9);
+    if (!rc) rc = ta_buf_put(b, num, nl);
+    if (!rc) rc = ta_buf_put(b, "}", 1);
   }
-  if (!rc) rc = srv__put(b, "]}", 2);
+  if (!rc) rc = ta_buf_put(b, "]}", 2);
   return rc;
 }
 
 static int render_msgpack_write(void *data, const char *buf, size_t len) {
-  return srv__put(data, buf, len) ? -1 : 0;
+  return ta_buf_put(data, buf, len) ? -1 : 0;
 }
 
 static int render_msgpack_str(msgpack_packer *pk, const char *s, size_t n) {

@@ -65,7 +65,7 @@ static void search_etag(char etag[80], const char *trie_version, const char *fil
 }
 
 static int buf_puts(ta_buf_t *b, const char *str) {
-  return srv__put(b, str, strlen(str));
+  return ta_buf_put(b, str, strlen(str));
 }
 
 /* The worker's header blocks for trie t and rules version rv (made again when they change). */
@@ -89,7 +89,7 @@ static int search_hdrs_get(srv_worker_t *w, const srv_trie_t *t, uint64_t rv) {
     if (!rc) rc = buf_puts(b, "\r\nVary: Accept");
     if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
     if (!rc && s->cors_origin) rc = buf_puts(b, s->cors_origin);
-    if (!rc) rc = srv__put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
+    if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
   }
   if (rc) return rc;
   h->trie_gen = t->gen;
@@ -112,17 +112,17 @@ static int search_send_200(srv_reply_t *r, const char *block, const char *body, 
   size_t len_n = ta_fmt_u64(n, len);
   ta_buf_t *b = &r->w->wire;
   b->len = 0;
-  int rc = srv__put(b,
-                    req->proto == EVHTP_PROTO_11 ? "HTTP/1.1 200 OK\r\nContent-Type: "
-                                                 : "HTTP/1.0 200 OK\r\nContent-Type: ",
-                    31);
+  int rc = ta_buf_put(b,
+                      req->proto == EVHTP_PROTO_11 ? "HTTP/1.1 200 OK\r\nContent-Type: "
+                                                   : "HTTP/1.0 200 OK\r\nContent-Type: ",
+                      31);
   if (!rc) rc = buf_puts(b, block);
-  if (!rc) rc = srv__put(b, "\r\nContent-Length: ", 18);
-  if (!rc) rc = srv__put(b, len, len_n);
-  if (!rc) rc = srv__put(b, "\r\n", 2);
+  if (!rc) rc = ta_buf_put(b, "\r\nContent-Length: ", 18);
+  if (!rc) rc = ta_buf_put(b, len, len_n);
+  if (!rc) rc = ta_buf_put(b, "\r\n", 2);
   if (!rc) rc = buf_puts(b, conn_hdr);
-  if (!rc) rc = srv__put(b, "\r\n", 2);
-  if (!rc && req->method != htp_method_HEAD) rc = srv__put(b, body, n);
+  if (!rc) rc = ta_buf_put(b, "\r\n", 2);
+  if (!rc && req->method != htp_method_HEAD) rc = ta_buf_put(b, body, n);
   return rc ? rc : srv__conn_queue_reply(req, b->p, b->len);
 }
 
@@ -213,12 +213,13 @@ static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, con
 
   char key[TA_MAX_KEY + 1];
   size_t key_len = 0;
-  trie_hit_t hits[32];
+  trie_hit_t hits[TA_MAX_K];
   size_t n_hits = 0;
   o->rules_version = 0;
   rc = trie_norm_key(q.q, q.q_len, key, sizeof key, &key_len);
   if (rc == 0) {
-    rc = srv__answer(s, t, w->m, key, key_len, k < 32 ? k : 32, hits, &n_hits, &o->rules_version);
+    rc = srv__answer(s, t, w->m, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
+                     &o->rules_version);
   } else if (rc == TA_ENOSPC) {
     rc = 0;                /* a key longer than any key a trie holds: nothing starts with it */
     o->rules_version = rv; /* no rule was asked: the answer is the same under any rules */

@@ -14,14 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w) {
-  return s->trie_snap ? srv__snap_acquire(s->trie_snap, w) : NULL;
-}
-
-void srv__trie_release(srv_t *s, unsigned w) {
-  if (s->trie_snap) srv__snap_release(s->trie_snap, w);
-}
-
 static void trie_free(void *version) {
   srv_trie_t *t = version;
   trie_close(t->reader);

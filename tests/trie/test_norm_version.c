@@ -45,13 +45,6 @@ static uint8_t *sound_trie(size_t *len, size_t *norm_at) {
   return img;
 }
 
-static void spit(const char *path, const void *b, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(b, 1, n, f), n);
-  assert_int_equal(fclose(f), 0);
-}
-
 static void test_trie_records_its_version(void **state) {
   (void)state;
   size_t len, at;
@@ -81,7 +74,7 @@ static void test_trie_of_another_version_is_refused(void **state) {
     trie_reader_t *r = NULL;
     assert_int_equal(trie__open_mem(img, len, &r), TA_ENORMVERSION);
     assert_null(r);
-    spit(path, img, len);
+    assert_int_equal(tu_spit(path, img, len), 0);
     assert_int_equal(trie_open(path, &r), TA_ENORMVERSION);
     assert_null(r);
   }
@@ -151,7 +144,7 @@ static void test_table_of_another_version_is_refused(void **state) {
   assert_memory_equal(b + 32, "\xa4norm", 5);
   assert_int_equal(b[37], TRIE_NORM_VERSION);
   b[37] = TRIE_NORM_VERSION + 1;
-  spit(path, b, len);
+  assert_int_equal(tu_spit(path, b, len), 0);
   assert_int_equal(read_table(path, msg), TA_ENORMVERSION);
   assert_non_null(strstr(msg, "rebuild with this version"));
   assert_non_null(strstr(msg, "2026-W47.msgpack"));
@@ -179,7 +172,7 @@ static void test_table_of_another_version_is_refused(void **state) {
       "\x02\xa6"
       "events"
       "\x02";
-  spit(path, v1, sizeof v1 - 1);
+  assert_int_equal(tu_spit(path, v1, sizeof v1 - 1), 0);
   assert_int_equal(read_table(path, msg), TA_ENORMVERSION);
   assert_non_null(strstr(msg, "rebuild with this version"));
   free(b);

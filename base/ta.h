@@ -60,7 +60,8 @@ extern "C" {
   X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")      \
   X(TA_EEXIST, -18, "already exists")                             \
   X(TA_EBUSY, -19, "resource busy")                               \
-  X(TA_ESYS, -20, "system call failed")
+  X(TA_ESYS, -20, "system call failed")                           \
+  X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };

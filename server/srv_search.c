@@ -216,7 +216,7 @@ static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, con
   trie_hit_t hits[TA_MAX_K];
   size_t n_hits = 0;
   o->rules_version = 0;
-  rc = trie_norm_key(q.q, q.q_len, key, sizeof key, &key_len);
+  rc = trie_norm_prefix(q.q, q.q_len, key, sizeof key, &key_len);
   if (rc == 0) {
     rc = srv__answer(s, t, w->m, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
                      &o->rules_version);

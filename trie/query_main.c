@@ -8,7 +8,7 @@
  *   typeahead-query FILE --bench PREFIXES [--passes N]
  *                                          ns per lookup over a file of prefixes (one a line)
  *
- * PREFIX goes through the key normalization (trie_norm_key) first, as the server does. Scores
+ * PREFIX goes through the prefix normalization (trie_norm_prefix) first, as the server does. Scores
  * print in the shortest form that reads back to the same double; whole numbers without a
  * decimal point. Exit status: 0 done, 1 failure (bad file, bad prefix), 2 usage.
  */
@@ -41,7 +41,7 @@ static int open_or_report(const char *path, trie_reader_t **r) {
 static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
   char key[TA_MAX_KEY + 1];
   size_t key_len;
-  int rc = trie_norm_key(prefix, strlen(prefix), key, sizeof key, &key_len);
+  int rc = trie_norm_prefix(prefix, strlen(prefix), key, sizeof key, &key_len);
   if (rc != 0) {
     fprintf(stderr, "%s: prefix: %s\n", prog, ta_strerror(rc));
     return 1;
@@ -77,6 +77,7 @@ static int cmd_info(const char *path, const trie_reader_t *r) {
   printf("file\t%s\n", path);
   printf("format_version\t%" PRIu32 "\n", info.format_version);
   printf("min_read_version\t%" PRIu32 "\n", trie__load_u32(r->base + 12));
+  printf("norm_version\t%" PRIu32 "\n", info.norm_version);
   printf("k\t%" PRIu32 "\n", info.k);
   printf("num_queries\t%" PRIu64 "\n", info.num_queries);
   printf("num_nodes\t%" PRIu64 "\n", info.num_nodes);
@@ -144,7 +145,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
     lineno++;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
     size_t key_len;
-    if (trie_norm_key(line, (size_t)len, key, sizeof key, &key_len) != 0) {
+    if (trie_norm_prefix(line, (size_t)len, key, sizeof key, &key_len) != 0) {
       if (bad++ < 5)
         fprintf(stderr, "%s: %s:%zu: not valid UTF-8 or too long, skipped\n", prog, prefixes,
                 lineno);
@@ -206,7 +207,7 @@ static int cmd_bench(const char *path, const char *prefixes, unsigned passes) {
     for (size_t i = 0; i < n && rc == 0; i++) {
       size_t key_len;
       double a = (double)ta_mono_ns();
-      rc = trie_norm_key(p[i].raw, p[i].raw_len, key, sizeof key, &key_len);
+      rc = trie_norm_prefix(p[i].raw, p[i].raw_len, key, sizeof key, &key_len);
       if (rc == 0) rc = trie_lookup(r, key, key_len, 10, hits, &nh);
       double b = (double)ta_mono_ns();
       ns_norm[pass * n + i] = b - a;

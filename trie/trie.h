@@ -28,14 +28,30 @@ extern "C" {
 
 /* ---- Normalization (SPEC §3) -------------------------------------------------------------- */
 
+/* The version of the normalization below. Keys and display forms depend on it, so every trie
+ * (META) and every week table records the version that made it, and a reader refuses a file of
+ * another version with TA_ENORMVERSION ("rebuild with this version"). Raised whenever any input
+ * gets another key or display form. 1 is the normalization before it had a number (files
+ * without the field); 2 adds Hangul as jamo, kana folding, format characters and bidi
+ * controls dropped. */
+#define TRIE_NORM_VERSION 2u
+
 /* Writes the key of src[0..len) into dst (capacity cap; NUL-terminated), its length in
- * *out_len. Key = NFKC, case folded, combining marks stripped, Unicode whitespace runs to one
- * ASCII space, trimmed, control characters dropped. Returns TA_EUTF8 for invalid or truncated
- * UTF-8 and TA_ENOSPC when cap is too small. Allocates nothing on the ASCII fast path. */
+ * *out_len. Key = NFKC, case folded, combining marks stripped, default-ignorable and format
+ * characters (and U+2800) dropped, katakana folded to hiragana, Hangul as conjoining jamo,
+ * Unicode whitespace runs to one ASCII space, trimmed, control characters dropped. Returns
+ * TA_EUTF8 for invalid or truncated UTF-8 and TA_ENOSPC when cap is too small. Allocates
+ * nothing on the ASCII fast path. This is what tries store and rules match. */
 int trie_norm_key(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
 
+/* The key of a prefix a user is typing, what a lookup walks: trie_norm_key, except that
+ * whitespace after the last word is kept as one trailing space (the user finished the word, so
+ * "new " finds "new york" and not "newsday"). Whitespace alone still gives "". Same errors. */
+int trie_norm_prefix(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
+
 /* Display form of one raw spelling: NFC, whitespace runs collapsed to one space, trimmed,
- * control characters dropped. Same errors as trie_norm_key. */
+ * control characters and bidi controls (U+202A..202E, U+2066..2069, U+200E, U+200F, U+061C)
+ * dropped. Same errors as trie_norm_key. */
 int trie_norm_display(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
 
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF), else 0. */
@@ -54,7 +70,8 @@ typedef struct {
   int64_t build_time; /* unix seconds */
   const char *source; /* borrowed, not NUL-terminated: what the file was built from */
   size_t source_len;
-  uint32_t file_crc; /* CRC32C of the header: a cheap version tag for ETags */
+  uint32_t file_crc;     /* CRC32C of the header: a cheap version tag for ETags */
+  uint32_t norm_version; /* TRIE_NORM_VERSION of the build (open refuses any other) */
 } trie_info_t;
 
 typedef struct {
@@ -65,6 +82,7 @@ typedef struct {
 } trie_hit_t;
 
 /* Maps path and checks sizes, magic, versions and section bounds (cheap: no CRC of the body).
+ * A file built with another normalization version gives TA_ENORMVERSION.
  * On success *out owns the mapping; release it with trie_close(). The reader never changes
  * after open: any number of threads may use it at once (lookups, verify, get_info). */
 int trie_open(const char *path, trie_reader_t **out);

@@ -10,7 +10,8 @@
  *   |         section table: section_count x { id u32, crc32c u32, offset u64, len u64 }|
  *   |         header crc32c u32 (over every header byte before it)                     |
  *   +----------------------------------------------------------------------------------+
- *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source|
+ *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source,|
+ *   |         normalization version                                                      |
  *   | STROFF  u32 x (n+1): offset of display string of id i in STR; last = len(STR)     |
  *   | SCORES  f64 x n: score of id i (non-increasing)                                   |
  *   | NODES   radix trie over key bytes, nodes in DFS pre-order                          |
@@ -58,9 +59,11 @@
 
 #define TRIE_MAGIC "\x89TAH\r\n\x1a\n"
 #define TRIE_MAGIC_LEN 8
-/* Version this code writes, and the oldest reader able to read what it writes. */
-#define TRIE_FORMAT_VERSION 1u
-#define TRIE_MIN_READ_VERSION 1u
+/* Version this code writes, and the oldest reader able to read what it writes. Version 2
+ * records the normalization version (META); a version 1 reader must not open it, since it
+ * would match its own keys against keys of another normalization. */
+#define TRIE_FORMAT_VERSION 2u
+#define TRIE_MIN_READ_VERSION 2u
 
 #define TRIE_HDR_FIXED 24u  /* magic, write ver, min read ver, header size, count */
 #define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
@@ -85,6 +88,8 @@ enum {
 #define TRIE_META_MAX_KEY 40u    /* u32, longest key in bytes */
 #define TRIE_META_SOURCE_LEN 44u /* u32 */
 #define TRIE_META_FIXED 48u
+/* Version 2 appends after the source: u32 normalization version (TRIE_NORM_VERSION). */
+#define TRIE_META_NORM_LEN 4u
 
 #define TRIE_NODE_TERMINAL 0x01u
 #define TRIE_NODE_HEAVY 0x02u
@@ -192,6 +197,7 @@ struct trie_reader {
   uint32_t max_key;
   const char *source;
   size_t source_len;
+  uint32_t norm_version;
   uint32_t nsect;
   trie__section_t sect[TRIE_MAX_SECTIONS];
   const uint8_t *nodes; /* the known sections, bounds-checked at open */

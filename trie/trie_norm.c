@@ -1,24 +1,31 @@
 /*
  * The one normalization routine of the project (SPEC §3), declared in trie.h:
- *   key     = NFKC + case fold + combining marks stripped + default-ignorables dropped,
- *             control characters dropped, every run of Unicode whitespace -> one ASCII space,
- *             leading and trailing space trimmed;
- *   display = NFC, control characters dropped, whitespace runs -> one space, trimmed;
+ *   key     = NFKC + case fold + combining marks stripped + default-ignorables and the other
+ *             format characters (category Cf, and U+2800) dropped, control characters dropped,
+ *             katakana folded to hiragana, Hangul as conjoining jamo (L V T), every run of
+ *             Unicode whitespace -> one ASCII space, leading and trailing space trimmed;
+ *   prefix  = the key of what a user is typing: the same, except that trailing whitespace
+ *             after a word becomes one trailing space (the word is finished);
+ *   display = NFC, control characters and bidi controls dropped, whitespace runs -> one space,
+ *             trimmed;
  * and the strict UTF-8 validator every module uses before trusting a byte string.
+ * TRIE_NORM_VERSION (trie.h) names this definition: any change to what these functions return
+ * for some input raises it.
  *
  * Order of the steps (why): the input is validated first (utf8proc would accept some of what we
  * refuse and we want one definition of "valid"). Then utf8proc decomposes it with the whole
  * mapping applied at once (compatibility decomposition, case folding and mark stripping are
- * applied recursively, so case folding cannot leave an un-normalized sequence behind). Control
- * characters are dropped and whitespace mapped to U+0020 on the decomposed sequence, BEFORE
- * composition, so that dropping a control character can never bring together two code points
- * that would have composed (which would make key(key(x)) != key(x)). Then the sequence is
- * composed (NFC of the folded NFKD sequence = NFKC), and whitespace runs are collapsed while
- * encoding back to UTF-8.
+ * applied recursively, so case folding cannot leave an un-normalized sequence behind). Code
+ * points are dropped, kana folded and whitespace mapped to U+0020 on the decomposed sequence,
+ * BEFORE composition, so that dropping one can never bring together two code points that would
+ * have composed (which would make key(key(x)) != key(x)). Then the sequence is composed (NFC of
+ * the folded NFKD sequence = NFKC), and while it is encoded back to UTF-8 whitespace runs are
+ * collapsed and (keys only) Hangul syllables are written as their jamo: composing first and
+ * splitting after gives one spelling to precomposed syllables and to jamo typed one by one.
  *
  * An input made only of ASCII bytes takes a fast path that allocates nothing and gives the same
  * bytes as the slow path (tests/trie/test_norm.c checks that on every printable ASCII string
- * it generates).
+ * it generates): nothing ASCII is a format character, kana or Hangul.
  */
 #include "trie.h"
 #include "trie_norm_int.h"
@@ -91,6 +98,60 @@ static int norm_is_control(int32_t c) {
   return c < 0x20 || (c >= 0x7F && c < 0xA0);
 }
 
+/* Dropped from keys besides the default-ignorables (which utf8proc's UTF8PROC_IGNORE already
+ * drops while decomposing): every format character (category Cf). Unicode leaves some Cf out of
+ * Default_Ignorable_Code_Point because a renderer may show them (U+FFF9..FFFB interlinear
+ * annotation, U+13430.. Egyptian hieroglyph format controls, prepended concatenation marks),
+ * but inside a key they only hide a word from its matches. U+2800 BRAILLE PATTERN BLANK is a
+ * symbol (So), not ignorable, yet renders as nothing: it is dropped by name. So are the code
+ * points Unicode reserves as default-ignorable (Other_Default_Ignorable_Code_Point: U+2065,
+ * U+FFF0..FFF8, U+E0000..E0FFF), to which utf8proc gives no properties while they are
+ * unassigned: dropped now, they change no key when a later Unicode assigns them. */
+static int norm_key_drops(int32_t c) {
+  if (c < 0xAD) return 0; /* the first format character is U+00AD */
+  return c == 0x2800 || c == 0x2065 || (c >= 0xFFF0 && c <= 0xFFF8) ||
+         (c >= 0xE0000 && c <= 0xE0FFF) || utf8proc_category(c) == UTF8PROC_CATEGORY_CF;
+}
+
+/* Bidi_Control (PropList.txt): the explicit embeddings, overrides and isolates, found by their
+ * bidi class, and the three marks, whose bidi class is that of a letter (L, R, AL). Dropped from
+ * display forms: an override left in one would show the suggestion's text reversed. */
+static int norm_is_bidi_control(int32_t c) {
+  if (c < 0x061C) return 0;
+  if (c == 0x061C || c == 0x200E || c == 0x200F) return 1;
+  switch (utf8proc_get_property(c)->bidi_class) {
+  case UTF8PROC_BIDI_CLASS_LRE:
+  case UTF8PROC_BIDI_CLASS_LRO:
+  case UTF8PROC_BIDI_CLASS_RLE:
+  case UTF8PROC_BIDI_CLASS_RLO:
+  case UTF8PROC_BIDI_CLASS_PDF:
+  case UTF8PROC_BIDI_CLASS_LRI:
+  case UTF8PROC_BIDI_CLASS_RLI:
+  case UTF8PROC_BIDI_CLASS_FSI:
+  case UTF8PROC_BIDI_CLASS_PDI:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Katakana to hiragana, so that input typed in either finds both (an input method shows
+ * hiragana until it converts). The letters U+30A1..U+30F6 and the iteration marks U+30FD..U+30FE
+ * sit 0x60 above their hiragana; voiced letters are already split into letter + mark (and the
+ * mark stripped) here, and katakana without a hiragana twin (small ku U+31F0.., U+30FC) stay. */
+static int32_t norm_fold_kana(int32_t c) {
+  return (c >= 0x30A1 && c <= 0x30F6) || c == 0x30FD || c == 0x30FE ? c - 0x60 : c;
+}
+
+/* Hangul syllables (U+AC00..U+D7A3) are L V [T] jamo by arithmetic (Unicode §3.12). */
+#define HANGUL_S 0xAC00
+#define HANGUL_S_COUNT 11172
+#define HANGUL_L 0x1100
+#define HANGUL_V 0x1161
+#define HANGUL_T 0x11A7
+#define HANGUL_N_COUNT 588 /* V count 21 x T count 28 */
+#define HANGUL_T_COUNT 28
+
 /* Appends to dst with the whitespace state machine shared by both paths: a space is written
  * only before the next visible character, so runs collapse and both ends are trimmed. */
 typedef struct {
@@ -115,10 +176,30 @@ static int norm_put_bytes(norm_out_t *o, const char *b, size_t n) {
   return 0;
 }
 
-static int norm_finish(norm_out_t *o, size_t *out_len) {
+/* keep_space: a prefix keeps one trailing space (a space still pending after a word). */
+static int norm_finish(norm_out_t *o, int keep_space, size_t *out_len) {
+  if (keep_space && o->pending_space) {
+    if (o->cap - o->len <= 1) return TA_ENOSPC;
+    o->dst[o->len++] = ' ';
+  }
   o->dst[o->len] = '\0';
   *out_len = o->len;
   return 0;
+}
+
+/* Writes code point c; keys write a Hangul syllable as its jamo. */
+static int norm_put_cp(norm_out_t *o, utf8proc_int32_t c, int key) {
+  utf8proc_uint8_t enc[12];
+  utf8proc_ssize_t n = 0;
+  if (key && c >= HANGUL_S && c < HANGUL_S + HANGUL_S_COUNT) {
+    int32_t s = c - HANGUL_S;
+    n += utf8proc_encode_char(HANGUL_L + s / HANGUL_N_COUNT, enc);
+    n += utf8proc_encode_char(HANGUL_V + (s % HANGUL_N_COUNT) / HANGUL_T_COUNT, enc + n);
+    if (s % HANGUL_T_COUNT) n += utf8proc_encode_char(HANGUL_T + s % HANGUL_T_COUNT, enc + n);
+  } else {
+    n = utf8proc_encode_char(c, enc);
+  }
+  return norm_put_bytes(o, (const char *)enc, (size_t)n);
 }
 
 /* ASCII-only input: NFKC and NFC are the identity, case folding is A-Z -> a-z. */
@@ -164,9 +245,12 @@ static utf8proc_int32_t norm_fold_ypogegrammeni(utf8proc_int32_t c, void *unused
   return c == 0x0345 ? 0x03B9 : c;
 }
 
-static int norm_slow(const char *src, size_t len, utf8proc_option_t decompose_opts, norm_out_t *o) {
-  utf8proc_custom_func custom =
-      (decompose_opts & UTF8PROC_CASEFOLD) ? norm_fold_ypogegrammeni : NULL;
+/* key: the key steps (else display). */
+static int norm_slow(const char *src, size_t len, int key, norm_out_t *o) {
+  utf8proc_option_t decompose_opts = key ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
+                                            UTF8PROC_STRIPMARK | UTF8PROC_IGNORE | UTF8PROC_STABLE)
+                                         : (UTF8PROC_COMPOSE | UTF8PROC_STABLE);
+  utf8proc_custom_func custom = key ? norm_fold_ypogegrammeni : NULL;
   utf8proc_int32_t stack_buf[NORM_STACK_CPS];
   utf8proc_int32_t *buf = stack_buf;
   utf8proc_ssize_t cap = NORM_STACK_CPS;
@@ -184,14 +268,16 @@ static int norm_slow(const char *src, size_t len, utf8proc_option_t decompose_op
     rc = n == UTF8PROC_ERROR_NOMEM ? TA_ENOMEM : TA_EUTF8;
     goto out;
   }
-  /* Controls out, whitespace to U+0020, before composing (see the top of the file). */
+  /* Drops, kana folding and whitespace to U+0020, before composing (see the top of the file). */
   utf8proc_ssize_t m = 0;
   for (utf8proc_ssize_t i = 0; i < n; i++) {
     int32_t c = buf[i];
     if (norm_is_space(c))
       buf[m++] = 0x20;
-    else if (!norm_is_control(c))
-      buf[m++] = c;
+    else if (norm_is_control(c) || (key ? norm_key_drops(c) : norm_is_bidi_control(c)))
+      continue;
+    else
+      buf[m++] = key ? norm_fold_kana(c) : c;
   }
   norm_canonical_order(buf, m);
   m = utf8proc_normalize_utf32(buf, m, UTF8PROC_COMPOSE | UTF8PROC_STABLE);
@@ -200,57 +286,61 @@ static int norm_slow(const char *src, size_t len, utf8proc_option_t decompose_op
     goto out;
   }
   for (utf8proc_ssize_t i = 0; i < m && rc == 0; i++) {
-    if (buf[i] == 0x20) {
+    if (buf[i] == 0x20)
       norm_put_space(o);
-    } else {
-      utf8proc_uint8_t enc[4];
-      utf8proc_ssize_t k = utf8proc_encode_char(buf[i], enc);
-      rc = norm_put_bytes(o, (const char *)enc, (size_t)k);
-    }
+    else
+      rc = norm_put_cp(o, buf[i], key);
   }
 out:
   if (buf != stack_buf) free(buf);
   return rc;
 }
 
-static int norm_run(const char *src, size_t len, char *dst, size_t cap, size_t *out_len, int key,
-                    int force_slow) {
+typedef enum { NORM_KEY, NORM_PREFIX, NORM_DISPLAY } norm_mode_t;
+
+static int norm_run(const char *src, size_t len, char *dst, size_t cap, size_t *out_len,
+                    norm_mode_t mode, int force_slow) {
   if ((!src && len) || !dst || !out_len) return TA_EINVAL;
   if (cap == 0) return TA_ENOSPC;
   norm_out_t o = {dst, cap, 0, 0};
+  int key = mode != NORM_DISPLAY;
   size_t i = 0;
   while (i < len && (unsigned char)src[i] < 0x80) i++;
   int rc;
-  if (i == len && !force_slow) {
+  if (i == len && !force_slow)
     rc = norm_ascii(src, len, key, &o);
-  } else if (!trie_utf8_valid(src, len)) {
+  else if (!trie_utf8_valid(src, len))
     rc = TA_EUTF8;
-  } else {
-    utf8proc_option_t opts = key ? (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD |
-                                    UTF8PROC_STRIPMARK | UTF8PROC_IGNORE | UTF8PROC_STABLE)
-                                 : (UTF8PROC_COMPOSE | UTF8PROC_STABLE);
-    rc = norm_slow(src, len, opts, &o);
-  }
+  else
+    rc = norm_slow(src, len, key, &o);
+  if (rc == 0) rc = norm_finish(&o, mode == NORM_PREFIX, out_len);
   if (rc < 0) {
     dst[0] = '\0';
     *out_len = 0;
-    return rc;
   }
-  return norm_finish(&o, out_len);
+  return rc;
 }
 
 int trie_norm_key(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
-  return norm_run(src, len, dst, cap, out_len, 1, 0);
+  return norm_run(src, len, dst, cap, out_len, NORM_KEY, 0);
+}
+
+int trie_norm_prefix(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
+  return norm_run(src, len, dst, cap, out_len, NORM_PREFIX, 0);
 }
 
 int trie_norm_display(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
-  return norm_run(src, len, dst, cap, out_len, 0, 0);
+  return norm_run(src, len, dst, cap, out_len, NORM_DISPLAY, 0);
 }
 
 int trie__norm_key_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
-  return norm_run(src, len, dst, cap, out_len, 1, 1);
+  return norm_run(src, len, dst, cap, out_len, NORM_KEY, 1);
+}
+
+int trie__norm_prefix_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
+  return norm_run(src, len, dst, cap, out_len, NORM_PREFIX, 1);
 }
 
 int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len) {
-  return norm_run(src, len, dst, cap, out_len, 0, 1);
+  return norm_run(src, len, dst, cap, out_len, NORM_DISPLAY, 1);
 }

@@ -1,7 +1,7 @@
 /*
  * Internals of trie/trie_norm.c: the Unicode (utf8proc) path of the normalization, callable on
  * ASCII input too, so a unit test can prove that the ASCII fast path of
- * trie_norm_key/trie_norm_display gives byte-identical results; and where a string stops being
+ * trie_norm_key/trie_norm_prefix/trie_norm_display gives byte-identical results; and where a string stops being
  * valid UTF-8, for trie_verify's diagnostics.
  */
 #ifndef TYPEAHEAD_TRIE_NORM_INT_H
@@ -9,8 +9,10 @@
 
 #include <stddef.h>
 
-/* Same contract as trie_norm_key / trie_norm_display, always through utf8proc. */
+/* Same contract as trie_norm_key / trie_norm_prefix / trie_norm_display, always through
+ * utf8proc. */
 int trie__norm_key_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
+int trie__norm_prefix_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
 int trie__norm_display_slow(const char *src, size_t len, char *dst, size_t cap, size_t *out_len);
 
 /* Length of the longest valid UTF-8 prefix of s[0..len) that ends on a character boundary:

@@ -27,10 +27,39 @@ static const trie__section_t *find_section(const trie_reader_t *r, uint32_t id) 
   return NULL;
 }
 
+/* The file ends exactly where the padding after its last section (or its header) ends, as the
+ * writer makes it: a file cut inside that padding is truncated, one with bytes after it is not
+ * what was written. Sections are bounds-checked before. */
+static int check_file_end(const trie_reader_t *r, uint32_t header_size) {
+  uint64_t end = header_size;
+  for (uint32_t i = 0; i < r->nsect; i++)
+    if (r->sect[i].off + r->sect[i].len > end) end = r->sect[i].off + r->sect[i].len;
+  end = (end + 7) & ~(uint64_t)7;
+  if (r->size < end) return TA_ETRUNC;
+  return r->size > end ? TA_ECORRUPT : 0;
+}
+
+/* The normalization version after META's source (format version 2), 1 in an older file; keys
+ * of another normalization would not match what this program looks up. */
+static int read_norm_version(trie_reader_t *r, const trie__section_t *meta) {
+  size_t at = TRIE_META_FIXED + r->source_len;
+  if (r->write_version < 2) {
+    r->norm_version = 1;
+  } else {
+    if (meta->len - at < TRIE_META_NORM_LEN) return TA_ECORRUPT;
+    r->norm_version = trie__load_u32(r->base + meta->off + at);
+  }
+  if (r->norm_version == TRIE_NORM_VERSION) return 0;
+  /* "Rebuild" only when the field is what a writer wrote, not a damaged byte. */
+  if (trie__crc32c(0, r->base + meta->off, (size_t)meta->len) != meta->crc) return TA_ECHECKSUM;
+  return TA_ENORMVERSION;
+}
+
 /* All header checks; fills r from r->base/r->size. */
 static int parse_header(trie_reader_t *r) {
   const uint8_t *b = r->base;
   size_t size = r->size;
+  int rc;
   if (size < TRIE_MAGIC_LEN)
     return size == 0 || memcmp(b, TRIE_MAGIC, size) != 0 ? TA_EBADMAGIC : TA_ETRUNC;
   if (memcmp(b, TRIE_MAGIC, TRIE_MAGIC_LEN) != 0) return TA_EBADMAGIC;
@@ -64,6 +93,7 @@ static int parse_header(trie_reader_t *r) {
     if (s->off < header_size || s->off > size) return s->off > size ? TA_ETRUNC : TA_ECORRUPT;
     if (s->len > size - s->off) return TA_ETRUNC;
   }
+  if ((rc = check_file_end(r, header_size)) != 0) return rc;
   for (uint32_t id = 1; id <= TRIE_SECT_NUM_KNOWN; id++)
     if (find_section(r, id) == NULL) return TA_ECORRUPT;
 
@@ -83,6 +113,7 @@ static int parse_header(trie_reader_t *r) {
   if (source_len > meta->len - TRIE_META_FIXED) return TA_ECORRUPT;
   r->source = (const char *)m + TRIE_META_FIXED;
   r->source_len = source_len;
+  if ((rc = read_norm_version(r, meta)) != 0) return rc;
 
   const trie__section_t *nodes = find_section(r, TRIE_SECT_NODES);
   const trie__section_t *stroff = find_section(r, TRIE_SECT_STROFF);
@@ -180,6 +211,7 @@ int trie_get_info(const trie_reader_t *r, trie_info_t *out) {
   out->source = r->source;
   out->source_len = r->source_len;
   out->file_crc = r->header_crc;
+  out->norm_version = r->norm_version;
   return 0;
 }
 

@@ -393,7 +393,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
 
   /* META */
   size_t source_len = opts->source ? strlen(opts->source) : 0;
-  size_t meta_len = TRIE_META_FIXED + source_len;
+  size_t meta_len = TRIE_META_FIXED + source_len + TRIE_META_NORM_LEN;
   meta = calloc(1, meta_len);
   stroff = malloc(4 * (n + 1));
   scores = malloc(8 * (n ? n : 1));
@@ -410,6 +410,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   trie__store_u32(meta + TRIE_META_MAX_KEY, (uint32_t)max_key);
   trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
   if (source_len) memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
+  trie__store_u32(meta + TRIE_META_FIXED + source_len, TRIE_NORM_VERSION);
 
   /* STROFF, SCORES, and STR's CRC (STR itself is streamed from the entries). */
   uint32_t off = 0, str_crc = 0;

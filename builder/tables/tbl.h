@@ -67,7 +67,8 @@ int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t
 /* ---- Table files (tbl_file.c) ------------------------------------------------------------- */
 
 #define TBL_FORMAT "typeahead-week"
-#define TBL_VERSION 1
+/* Version 2 records the normalization version (TRIE_NORM_VERSION) of its spellings. */
+#define TBL_VERSION 2
 #define TBL_SUFFIX ".msgpack"
 /* Longest spelling a table may hold, in bytes (longer log queries are counted as too long). */
 #define TBL_MAX_QUERY 1024
@@ -88,7 +89,8 @@ void tbl_writer_abort(tbl_writer_t *wr);
 typedef struct tbl_reader tbl_reader_t;
 
 /* Opens a week table and checks its header. Every byte is treated as hostile: a bad file gives
- * TA_EBADMAGIC, TA_EVERSION, TA_ECORRUPT or TA_ETRUNC, with a sentence saying what and where in
+ * TA_EBADMAGIC, TA_EVERSION, TA_ECORRUPT or TA_ETRUNC, a table of another normalization version
+ * TA_ENORMVERSION, with a sentence saying what and where in
  * tbl_reader_errmsg(). On failure *out is still set (so the message can be read) and must be
  * closed; it is NULL only on TA_ENOMEM. */
 int tbl_reader_open(const char *path, tbl_reader_t **out);

@@ -9,7 +9,7 @@
  * length against the bytes that remain and the format's limits, and says where it stopped.
  */
 #include "tbl.h"
-#include "trie.h" /* trie_utf8_valid */
+#include "trie.h" /* trie_utf8_valid, TRIE_NORM_VERSION */
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,7 +21,8 @@
 
 #include <msgpack.h>
 
-#define TABLE_KEYS 6
+#define TABLE_KEYS 7    /* version 2: format, version, norm, week, week_start, counts, events */
+#define TABLE_KEYS_V1 6 /* version 1 had no "norm" */
 
 /* ---- Writer ------------------------------------------------------------------------------- */
 
@@ -99,6 +100,8 @@ int tbl_writer_open(const char *path, tbl_week_t w, tbl_writer_t **out) {
   pack_cstr(&wr->pk, TBL_FORMAT);
   pack_cstr(&wr->pk, "version");
   msgpack_pack_uint32(&wr->pk, TBL_VERSION);
+  pack_cstr(&wr->pk, "norm");
+  msgpack_pack_uint32(&wr->pk, TRIE_NORM_VERSION);
   pack_cstr(&wr->pk, "week");
   pack_cstr(&wr->pk, name);
   pack_cstr(&wr->pk, "week_start");
@@ -311,16 +314,35 @@ static int read_header(tbl_reader_t *t) {
     if (t->end == 0) return tfail(t, TA_ETRUNC, "empty file, not a week table");
     return rc;
   }
-  if (t->buf[0] != (0x80 | TABLE_KEYS))
-    return tfail(t, TA_EBADMAGIC, "not a typeahead week table (first byte 0x%02x)", t->buf[0]);
+  unsigned char first = t->buf[0];
+  if (first != (0x80 | TABLE_KEYS) && first != (0x80 | TABLE_KEYS_V1))
+    return tfail(t, TA_EBADMAGIC, "not a typeahead week table (first byte 0x%02x)", first);
   t->pos = 1;
   if ((rc = expect_key(t, "format")) || (rc = read_str(t, "format", 64, &s, &n))) return rc;
   if (n != strlen(TBL_FORMAT) || memcmp(s, TBL_FORMAT, n) != 0)
     return tfail(t, TA_EBADMAGIC, "format is \"%.*s\", not \"" TBL_FORMAT "\"", (int)n, s);
   if ((rc = expect_key(t, "version")) || (rc = read_uint(t, "version", &v))) return rc;
+  /* Spellings are display forms: made by another normalization, they are not what this
+   * program would have stored, so the tables must be made again from the logs. */
+  if (v == 1)
+    return tfail(t, TA_ENORMVERSION,
+                 "table version 1 predates normalization version %u: rebuild with this version "
+                 "(aggregate the logs again into a new tables directory)",
+                 TRIE_NORM_VERSION);
   if (v != TBL_VERSION)
     return tfail(t, TA_EVERSION, "table version %llu, this program reads version %d",
                  (unsigned long long)v, TBL_VERSION);
+  if (first != (0x80 | TABLE_KEYS)) {
+    t->pos = 0;
+    return tfail(t, TA_ECORRUPT, "a version %d table is a map of %d keys, not %d", TBL_VERSION,
+                 TABLE_KEYS, first & 0x0f);
+  }
+  if ((rc = expect_key(t, "norm")) || (rc = read_uint(t, "norm", &v))) return rc;
+  if (v != TRIE_NORM_VERSION)
+    return tfail(t, TA_ENORMVERSION,
+                 "normalization version %llu, this program's is %u: rebuild with this version "
+                 "(aggregate the logs again into a new tables directory)",
+                 (unsigned long long)v, TRIE_NORM_VERSION);
   if ((rc = expect_key(t, "week")) || (rc = read_str(t, "week", 64, &s, &n))) return rc;
   if (n != 8 || tbl_week_parse(s, n, &t->week) != 0)
     return tfail(t, TA_ECORRUPT, "week \"%.*s\" is not YYYY-Www", (int)n, s);

@@ -385,24 +385,26 @@ static void test_table_round_trip_and_msgpack(void **state) {
   assert_int_equal(off, n);
   msgpack_object o = u.data;
   assert_int_equal(o.type, MSGPACK_OBJECT_MAP);
-  assert_int_equal(o.via.map.size, 6);
-  static const char *keys[] = {"format", "version", "week", "week_start", "counts", "events"};
-  for (int i = 0; i < 6; i++) {
+  assert_int_equal(o.via.map.size, 7);
+  static const char *keys[] = {"format",     "version", "norm",  "week",
+                               "week_start", "counts",  "events"};
+  for (int i = 0; i < 7; i++) {
     msgpack_object_kv *kv = &o.via.map.ptr[i];
     assert_int_equal(kv->key.type, MSGPACK_OBJECT_STR);
     assert_int_equal(kv->key.via.str.size, strlen(keys[i]));
     assert_memory_equal(kv->key.via.str.ptr, keys[i], strlen(keys[i]));
   }
   assert_memory_equal(o.via.map.ptr[0].val.via.str.ptr, "typeahead-week", 14);
-  assert_int_equal(o.via.map.ptr[1].val.via.u64, 1);
-  assert_memory_equal(o.via.map.ptr[2].val.via.str.ptr, "2006-W09", 8);
-  assert_memory_equal(o.via.map.ptr[3].val.via.str.ptr, "2006-02-27", 10);
-  assert_int_equal(o.via.map.ptr[4].val.type, MSGPACK_OBJECT_MAP);
-  assert_int_equal(o.via.map.ptr[4].val.via.map.size, 3000);
-  assert_int_equal(o.via.map.ptr[4].val.via.map.ptr[2999].val.via.u64, 2999001);
+  assert_int_equal(o.via.map.ptr[1].val.via.u64, TBL_VERSION);
+  assert_int_equal(o.via.map.ptr[2].val.via.u64, TRIE_NORM_VERSION);
+  assert_memory_equal(o.via.map.ptr[3].val.via.str.ptr, "2006-W09", 8);
+  assert_memory_equal(o.via.map.ptr[4].val.via.str.ptr, "2006-02-27", 10);
+  assert_int_equal(o.via.map.ptr[5].val.type, MSGPACK_OBJECT_MAP);
+  assert_int_equal(o.via.map.ptr[5].val.via.map.size, 3000);
+  assert_int_equal(o.via.map.ptr[5].val.via.map.ptr[2999].val.via.u64, 2999001);
   uint64_t sum = 0;
   for (int i = 0; i < 3000; i++) sum += (uint64_t)i * 1000 + 1;
-  assert_int_equal(o.via.map.ptr[5].val.via.u64, sum);
+  assert_int_equal(o.via.map.ptr[6].val.via.u64, sum);
   msgpack_unpacked_destroy(&u);
 
   /* Writing the same rows again gives the same bytes. */
@@ -464,14 +466,18 @@ static void test_hostile_tables(void **state) {
   /* Wrong types, a huge claimed map and trailing bytes. HDR: a valid header up to "counts". */
 #define BYTES(lit) lit, sizeof(lit) - 1
 #define VER        \
-  "\x86\xa6"       \
+  "\x87\xa6"       \
   "format"         \
   "\xae"           \
   "typeahead-week" \
   "\xa7"           \
   "version"
+#define NORM \
+  "\x02\xa4" \
+  "norm"     \
+  "\x02"
 #define HDR        \
-  VER "\x01"       \
+  VER NORM         \
       "\xa4"       \
       "week"       \
       "\xa8"       \
@@ -494,15 +500,15 @@ static void test_hostile_tables(void **state) {
              "\xa5"
              "other"),
        TA_EBADMAGIC, "format"},
-      {BYTES(VER "\x02"), TA_EVERSION, "version 2"},
+      {BYTES(VER "\x03"), TA_EVERSION, "version 3"},
+      {BYTES(VER "\x01"), TA_ENORMVERSION, "rebuild with this version"},
       {BYTES(VER "\xa1"
                  "1"),
        TA_ECORRUPT, "unsigned integer"},
-      {BYTES(VER "\x01"
-                 "\xa4"
-                 "week"
-                 "\xa8"
-                 "2006-W60"),
+      {BYTES(VER NORM "\xa4"
+                      "week"
+                      "\xa8"
+                      "2006-W60"),
        TA_ECORRUPT, "YYYY-Www"},
       {BYTES(HDR "\xdf\xff\xff\xff\xff"), TA_ETRUNC, "ends"},
       {BYTES(HDR "\x81\x01\x01"), TA_ECORRUPT, "expected a string"},

@@ -112,6 +112,8 @@ class Rules:
 
 def model_answer(prefix, k, rules):
     p = key_of(prefix)
+    if p and prefix[-1:].isspace():
+        p += " "  # trie_norm_prefix: a trailing space is a word boundary
     out = []
     for key, (disp, c) in RANKED:
         if key.startswith(p) and not rules.blocks(key):

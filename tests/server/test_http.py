@@ -88,6 +88,8 @@ def ascii_model():
 
 def model_answer(prefix, k):
     p = " ".join(prefix.lower().split())  # the key of an ASCII prefix
+    if p and prefix[-1:].isspace():
+        p += " "  # trie_norm_prefix: a trailing space is a word boundary
     hits = [(c, key, disp) for key, (disp, c) in MODEL.items() if key.startswith(p)]
     hits.sort(key=lambda h: (-h[0], h[1].encode()))
     return [(disp, float(c)) for c, key, disp in hits[:k]]

@@ -1,5 +1,6 @@
 /*
- * Hostile trie files (SPEC §6): every truncation of a small file, every
+ * Hostile trie files (SPEC §6): every truncation of a small file (each refused at open, down
+ * to one byte short inside the final padding) and bytes appended to it, every
  * single-bit flip, random bytes, and random section bodies behind a valid header and valid
  * CRCs. open, verify, lookup and lookup_filtered must return an error code or a sound answer,
  * never crash or read out of bounds (each image is an exact-size heap copy, so ASan sees any
@@ -104,10 +105,10 @@ static void test_sound_file_opens_and_verifies(void **state) {
   assert_int_equal(vrc, 0);
 }
 
-static uint64_t content_end(void) {
+static uint64_t content_end(const uint8_t *img, size_t len) {
   /* End of the last section: bytes past it are tail padding. */
   trie_reader_t *r;
-  assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
+  assert_int_equal(trie__open_mem(img, len, &r), 0);
   uint64_t end = 0;
   for (uint32_t i = 0; i < r->nsect; i++)
     if (r->sect[i].off + r->sect[i].len > end) end = r->sect[i].off + r->sect[i].len;
@@ -115,25 +116,47 @@ static uint64_t content_end(void) {
   return end;
 }
 
+/* Every cut of img is refused at open, even one inside the final padding (the header says where
+ * the file ends), and so are bytes appended to it. Returns the length of the final padding. */
+static size_t every_truncation(const uint8_t *img, size_t img_len) {
+  uint64_t end = content_end(img, img_len);
+  for (size_t len = 0; len < img_len; len++) {
+    int vrc;
+    int rc = try_image(img, len, &vrc);
+    if (rc == 0) fail_msg("a file cut to %zu of %zu bytes opened", len, img_len);
+    assert_true(rc == TA_ETRUNC || rc == TA_EBADMAGIC || rc == TA_ECORRUPT);
+    if (len >= end) assert_int_equal(rc, TA_ETRUNC);
+  }
+  uint8_t *longer = calloc(1, img_len + 8);
+  memcpy(longer, img, img_len);
+  for (size_t extra = 1; extra <= 8; extra++) {
+    int vrc;
+    assert_int_equal(try_image(longer, img_len + extra, &vrc), TA_ECORRUPT);
+  }
+  free(longer);
+  return img_len - (size_t)end;
+}
+
 static void test_every_truncation(void **state) {
   (void)state;
-  uint64_t end = content_end();
-  for (size_t len = 0; len < fx.len; len++) {
-    int vrc;
-    int rc = try_image(fx.img, len, &vrc);
-    if (len < end) {
-      /* Something the file needs is missing: open or verify says so. */
-      assert_true(rc != 0 || vrc != 0);
-      if (rc != 0) assert_true(rc == TA_ETRUNC || rc == TA_EBADMAGIC || rc == TA_ECORRUPT);
-    }
-  }
+  every_truncation(fx.img, fx.len);
+  /* A file whose last section (STR: "abc" + "B") ends 4 bytes before the end of the file. */
+  trie_entry_t e[2] = {{"ab", 2, "abc", 3, 2.0}, {"b", 1, "B", 1, 1.0}};
+  char path[4200];
+  snprintf(path, sizeof path, "%s/pad.trie", fx.dir);
+  assert_int_equal(tu_write(path, e, 2, 2, "pad", 1), 0);
+  size_t len = 0;
+  uint8_t *img = tu_slurp(path, &len);
+  assert_non_null(img);
+  assert_int_equal(every_truncation(img, len), 4);
+  free(img);
 }
 
 static void test_truncated_files_on_disk(void **state) {
   (void)state;
   char path[4200];
   snprintf(path, sizeof path, "%s/cut.trie", fx.dir);
-  static const size_t cuts[] = {0, 1, 7, 8, 23, 24, 100, 147, 148, 200};
+  size_t cuts[] = {0, 1, 7, 8, 23, 24, 100, 147, 148, 200, fx.len - 1};
   for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
@@ -142,6 +165,7 @@ static void test_truncated_files_on_disk(void **state) {
     trie_reader_t *r = NULL;
     int rc = trie_open(path, &r);
     assert_true(rc == TA_ETRUNC || rc == TA_EBADMAGIC || rc == TA_ECORRUPT);
+    if (cuts[i] == fx.len - 1) assert_int_equal(rc, TA_ETRUNC); /* inside the end padding */
     assert_null(r);
   }
   trie_reader_t *r = NULL;

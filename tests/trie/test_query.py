@@ -1,7 +1,9 @@
 #!/usr/bin/python3
-"""Integration test of typeahead-query (SPEC §7): lookups with normalized prefixes and -k,
---info, --verify on a sound and on a damaged file, --bench, and usage errors. Builds its trie
-with typeahead-build --freq from a small inline list, in a temporary directory.
+"""Integration test of typeahead-query (SPEC §7): lookups with normalized prefixes and -k (a
+trailing space is a word boundary; Hangul typed syllable by syllable; kana of either script),
+--info, --verify on a sound and on a damaged file, a file one byte short, a file of another
+normalization version, --bench, and usage errors. Builds its trie with typeahead-build --freq
+from a small inline list, in a temporary directory.
 
 usage: test_query.py --build PATH --query PATH [unittest arguments]
 """
@@ -29,7 +31,44 @@ new york\t100
 new york city\t60
 newark\t60
 news\t3
+new\t2
+newsday\t1
+new jersey\t20
+서울\t30
+서울 날씨\t12
+서양\t5
+トウキョウ\t25
+とうふ\t8
 """
+
+
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli), as docs/FORMAT.md defines it."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def set_norm_version(data, version):
+    """The trie image data with META saying normalization version `version`, CRCs made right."""
+    def u32(at):
+        return int.from_bytes(data[at:at + 4], "little")
+
+    def u64(at):
+        return int.from_bytes(data[at:at + 8], "little")
+    hsize, nsect = u32(16), u32(20)
+    for i in range(nsect):
+        e = 24 + 24 * i
+        if u32(e) == 1:  # META
+            off, length = u64(e + 8), u64(e + 16)
+            at = off + 48 + u32(off + 44)
+            data[at:at + 4] = version.to_bytes(4, "little")
+            data[e + 4:e + 8] = crc32c(data[off:off + length]).to_bytes(4, "little")
+    data[hsize - 4:hsize] = crc32c(data[:hsize - 4]).to_bytes(4, "little")
+    return data
 
 
 class Query(unittest.TestCase):
@@ -66,7 +105,7 @@ class Query(unittest.TestCase):
         # PREFIX is normalized like the keys: case, accents, spaces.
         self.assertEqual(self.query("CAFÉ").stdout, self.query("cafe").stdout,
                          "CAFÉ and cafe differ")
-        self.assertTrue(self.query("  New   YORK ").stdout.startswith("new york\t100\n"),
+        self.assertTrue(self.query("  New   YORK").stdout.startswith("new york\t100\n"),
                         "spaces and case in the prefix")
         out = self.query("new", "-k", "2").stdout
         self.assertEqual(out, "new york\t100\nnew york city\t60\n", "-k 2")
@@ -75,11 +114,48 @@ class Query(unittest.TestCase):
         # k above the file's k is capped, not an error.
         self.assertEqual(len(self.query("", "-k", "32").stdout.splitlines()), 3, "cap at k")
 
+    def test_trailing_space_is_a_word_boundary(self):
+        # "new" completes to newark, news, newsday too; "new " only to the words after "new".
+        self.assertIn("newark\t60\n", self.query("new").stdout)
+        self.assertEqual(self.query("new ").stdout,
+                         "new york\t100\nnew york city\t60\nnew jersey\t20\n", "new + space")
+        self.assertEqual(self.query("NEW\t").stdout, self.query("new ").stdout, "any whitespace")
+        self.assertEqual(self.query("new york ").stdout, "new york city\t60\n", "second word")
+        self.assertEqual(self.query("news ").stdout, "", "no key goes on after news")
+        # Whitespace alone is the empty prefix: the best of the file.
+        self.assertEqual(self.query(" ").stdout, self.query("").stdout, "space alone")
+
+    def test_input_methods(self):
+        # Hangul: a lone jamo, a syllable still being typed; kana in either script.
+        seoul = "서울\t30\n서울 날씨\t12\n"
+        self.assertEqual(self.query("서우").stdout, seoul, "partial syllable")
+        self.assertEqual(self.query("ㅅ").stdout, seoul + "서양\t5\n", "compatibility jamo")
+        self.assertEqual(self.query("서울 ").stdout, "서울 날씨\t12\n", "Hangul word boundary")
+        self.assertEqual(self.query("とう").stdout, "トウキョウ\t25\nとうふ\t8\n", "hiragana")
+        self.assertEqual(self.query("トウ").stdout, self.query("とう").stdout, "katakana")
+
+    def test_truncated_and_other_version(self):
+        with open(self.trie, "rb") as f:
+            data = bytearray(f.read())
+        bad = os.path.join(self.dir, "short.trie")
+        with open(bad, "wb") as f:
+            f.write(bytes(data[:-1]))  # inside the end padding
+        r = self.call([ARGS.query, bad, "--verify"], expect_rc=1)
+        self.assertIn("truncated", r.stderr)
+        other = os.path.join(self.dir, "other.trie")
+        with open(other, "wb") as f:
+            f.write(bytes(set_norm_version(data, 1)))
+        for args in (["--verify"], ["--info"], ["caf"]):
+            r = self.call([ARGS.query, other, *args], expect_rc=1)
+            self.assertIn("rebuild with this version", r.stderr, f"{args}: {r.stderr}")
+
     def test_info(self):
         info = self.query("--info").stdout
         fields = dict(line.split("\t", 1) for line in info.splitlines())
         self.assertEqual(fields.get("k"), "3", f"info k: {info}")
-        self.assertEqual(fields.get("num_queries"), "10", f"info num_queries: {info}")
+        self.assertEqual(fields.get("num_queries"), "18", f"info num_queries: {info}")
+        self.assertEqual(fields.get("format_version"), "2", f"info format_version: {info}")
+        self.assertEqual(fields.get("norm_version"), "2", f"info norm_version: {info}")
         self.assertEqual(int(fields.get("file_size", "0")), os.path.getsize(self.trie),
                          "info file_size")
         self.assertRegex(fields.get("bytes_per_query", ""), r"^[0-9]+\.[0-9]\Z", "bytes/query")

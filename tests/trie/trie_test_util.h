@@ -182,6 +182,14 @@ static inline int tu_write(const char *path, const trie_entry_t *entries, size_t
   return rc;
 }
 
+/* Writes b[0..n) to path (a whole new file); 0 or -1. */
+static inline int tu_spit(const char *path, const void *b, size_t n) {
+  FILE *f = fopen(path, "wb");
+  if (f == NULL) return -1;
+  int ok = fwrite(b, 1, n, f) == n;
+  return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 /* Reads a whole file into memory. */
 static inline uint8_t *tu_slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");

@@ -170,16 +170,12 @@ static void show_text(char *dst, size_t cap, const char *s, size_t len) {
   dst[j] = '\0';
 }
 
+#define BLD__BAD_NAME(name, msg) msg,
+static const char *const bad_names[BLD_BAD_N] = {BLD_BAD_TABLE(BLD__BAD_NAME)};
+#undef BLD__BAD_NAME
+
 const char *bld_bad_name(bld_bad_t reason) {
-  switch (reason) {
-#define BLD__BAD_CASE(name, msg) \
-  case name:                     \
-    return msg;
-    BLD_BAD_TABLE(BLD__BAD_CASE)
-#undef BLD__BAD_CASE
-  default:
-    return "unknown";
-  }
+  return (unsigned)reason < BLD_BAD_N ? bad_names[reason] : "unknown";
 }
 
 /* One line into acc. Returns 0 (added, or blank/header), 1 for an unusable line (*why, its own

@@ -5,7 +5,7 @@
  * Query logs become one frequency table per ISO week in a tables directory:
  *
  *   LOG (tsv|aol, plain|gzip|stdin) --agg_run--> DIR/2006-W09.msgpack, DIR/2006-W10.msgpack, ...
- *                                                DIR/ledger (SHA-256 of every ingested input)
+ *                                                DIR/ledger (the identity of every ingested input)
  *
  * Tables hold display spellings (trie_norm_display of the raw query) with their event counts,
  * sorted bytewise, so the builder can choose display forms and compute keys itself. Weeks and

@@ -86,11 +86,11 @@ int agg__src_read(agg__src_t *s, char *buf, size_t cap, uint64_t end, size_t *n,
   if (s->pos >= end) return 0;
   if (end - s->pos < cap) cap = (size_t)(end - s->pos);
   if (s->gz) {
-    int k = gzread(s->gz, buf, (unsigned)cap);
-    if (k < 0) {
-      int zerr;
-      return agg__fail(err, err_cap, TA_EIO, "%s: gzip error: %s", name, gzerror(s->gz, &zerr));
-    }
+    int k = gzread(s->gz, buf, (unsigned)cap), zerr = Z_OK;
+    /* A stream cut short reads as an end, with the error set: it is a broken input. */
+    const char *why = k <= 0 ? gzerror(s->gz, &zerr) : NULL;
+    if (k < 0 || zerr != Z_OK)
+      return agg__fail(err, err_cap, TA_EIO, "%s: gzip error: %s", name, why);
     z_off_t off = gzoffset(s->gz);
     if (off >= 0) {
       *got += (uint64_t)off - s->consumed;

@@ -3,7 +3,8 @@
  *
  * Data flow of one run (agg_run.c; the threads of agg_ingest.c and agg_gather.c):
  *
- *   input bytes --agg__ingest_input--> blocks of lines --agg__parse_line (workers)-->
+ *   input --agg__plan (ledger: known? grown?)--> bytes to count --agg__ingest_input-->
+ *        blocks of lines --agg__parse_line (workers)-->
  *        (week, display spelling) --hash partition--> agg__counter_add_events: in-memory
  *        hash tables --(over budget)--> sorted run files
  *        --agg__ingest_finish / _next (agg__gather_*)--> one sorted stream of
@@ -13,7 +14,8 @@
  *
  * Layers, each calling only the ones above it in this list: agg_opts.c (options, summary,
  * messages), agg_parse.c (lines), the counter (agg_sort.c, agg_spill.c, agg_count.c),
- * agg_gather.c (the partitions' final merge), agg_ingest.c (threads), agg_run.c and agg_dump.c.
+ * agg_gather.c (the partitions' final merge), agg_ledger.c (the ledger), agg_input.c (an
+ * input's bytes and identity), agg_ingest.c (threads), agg_run.c and agg_dump.c.
  * Weeks, timestamps and table files come from the tables module (tbl.h).
  */
 #ifndef TYPEAHEAD_AGG_INT_H

@@ -14,10 +14,10 @@
  * has either changed nothing, and the rerun does all of its work, or committed everything, and
  * the rerun completes the renames and then finds every input in the ledger.
  *
- * An input is read once: its SHA-256 is computed while it is counted (agg_ingest.c), when no
- * input in the ledger has its size (equal content means equal size, so it cannot be a known
- * one). Otherwise (and for gzip, stdin and anything not a regular file) it is hashed first and
- * counted only when the ledger does not hold its digest.
+ * What of an input to count (all, nothing, or the part after a prefix counted before) is
+ * agg__plan's (agg_input.c). Each log is judged alone against --max-bad: a refused one is named
+ * and left out of the counts and the ledger; when some of its events were already counted, the
+ * counting starts over without it, since counts cannot be taken back out of the counters.
  */
 #include "agg_int.h"
 

@@ -478,6 +478,18 @@ class Identity(unittest.TestCase):
         self.assertIn(" 100 lines, 100 events", p.stderr.decode())
         both = self.read(good) + self.read(good2)
         self.assertEqual(dump(d), self.oneshot(both))
+        # A gzip file cut short (a copy that did not finish): refused when the stream breaks,
+        # after its first blocks were counted; the run counts again without it.
+        big = b"".join(tsv_lines(60000, 13))
+        cut = self.write("cut.gz", gzip.compress(big)[:-2000])
+        good3 = self.write("good3.log", b"".join(tsv_lines(30, 14)))
+        before = dump(d)
+        p = agg("--tables", d, cut, good3, check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("refused %s: %s: gzip error" % (cut, cut), p.stderr.decode())
+        self.assertIn(" 30 lines, 30 events", p.stderr.decode())
+        self.assertEqual(dump(d), self.oneshot(both + self.read(good3)))
+        self.assertNotEqual(dump(d), before)
         # Fixed, the same name is counted: exit 0.
         self.write("junk.log", b"".join(tsv_lines(10, 9)))
         p = agg("--tables", d, junk)

@@ -5,7 +5,7 @@
  * Query logs become one frequency table per ISO week in a tables directory:
  *
  *   LOG (tsv|aol, plain|gzip|stdin) --agg_run--> DIR/2006-W09.msgpack, DIR/2006-W10.msgpack, ...
- *                                                DIR/ledger (SHA-256 of every ingested input)
+ *                                                DIR/ledger (the identity of every ingested input)
  *
  * Tables hold display spellings (trie_norm_display of the raw query) with their event counts,
  * sorted bytewise, so the builder can choose display forms and compute keys itself. Weeks and
@@ -51,17 +51,22 @@ const char *agg_bad_name(agg_bad_t reason);
 typedef struct {
   agg_format_t format;
   uint64_t sample;    /* keep 1 event in sample (hash of the line), 0 or 1 = all */
-  double max_bad_pct; /* more bad lines than this percentage: write nothing, TA_ETOOBAD */
+  double max_bad_pct; /* a log with more bad lines than this percentage is refused */
   uint64_t mem_bytes; /* budget of the (week, spelling) count table; 0 = default 512 MB */
   unsigned threads;   /* parsing and counting threads; 0 = the online CPUs, at most 4
                              (aol logs: always 1, their duplicate rule reads rows in order) */
   int progress;       /* nonzero: a progress line on stderr now and then */
   FILE *warn;         /* where the first bad lines are named ("FILE:LINE: reason"); NULL */
+  /* Called once for each refused log (too many bad lines, unreadable, changed while read), with
+   * its name as given and why; may be NULL. */
+  void (*refused)(void *ctx, const char *name, const char *why);
+  void *refused_ctx;
 } agg_opts_t;
 
 typedef struct {
   uint64_t inputs;      /* inputs given */
   uint64_t skipped;     /* inputs already in the ledger (or given twice) */
+  uint64_t refused;     /* inputs refused: not counted, not in the ledger */
   uint64_t bytes;       /* bytes read (compressed size for gzip) */
   uint64_t lines;       /* lines read, header and blank lines excluded */
   uint64_t events;      /* events counted */
@@ -77,9 +82,11 @@ typedef struct {
 void agg_opts_init(agg_opts_t *o);
 
 /* Ingests inputs[0..n) ("-" is stdin) into DIR (created when missing) as one transaction. Takes
- * an exclusive lock on DIR and first completes or discards what a killed run left. Inputs whose
- * SHA-256 is in the ledger are skipped. On error nothing is written and err (may be NULL) says
- * what and where. */
+ * an exclusive lock on DIR and first completes or discards what a killed run left. An input
+ * whose decompressed content is in the ledger is skipped; one that continues a content of the
+ * ledger counts only what follows it. A log with more than opts->max_bad_pct bad lines, or that
+ * cannot be read, is refused (opts->refused, stats->refused) and the others are still ingested.
+ * On error nothing is written and err (may be NULL) says what and where. */
 int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts_t *opts,
             agg_stats_t *stats, char *err, size_t err_cap);
 

@@ -26,9 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <zlib.h>
-
 #define BLOCK (1u << 20) /* bytes of lines handed to a worker at once */
 #define MAX_WORKERS 4
 #define MAX_PARTS (2 * MAX_WORKERS)
@@ -44,6 +41,7 @@ typedef struct {
   int state;
   int first;   /* the input's first block: the parser starts afresh */
   int toolong; /* stands for one line longer than a block (len is 0) */
+  int prime;   /* lines before the counted part: they only set up the parser */
   /* The worker's results, read when the block retires. */
   uint64_t phys; /* physical lines, blank ones included (for line numbers) */
   uint64_t lines, events, duplicates, sampled_out, bad[AGG_BAD_COUNT], bad_total;
@@ -99,15 +97,6 @@ struct agg__ingest {
   agg__counter_t *counters[MAX_PARTS];
   agg__gather_t *gather;
 };
-
-void agg__hex(const unsigned char md[32], char hex[65]) {
-  static const char digits[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++) {
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[64] = 0;
-}
 
 static unsigned default_threads(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -189,6 +178,7 @@ static void work_block(worker_t *wk, block_t *b) {
       rc = lrc;
       break;
     }
+    if (b->prime) continue;
     b->lines++;
     if (lrc == AGG__LINE_EVENT) {
       b->events++;
@@ -236,6 +226,19 @@ static void retire(struct agg__ingest *g) {
     block_t *b = &g->blocks[g->retired % g->n_blocks];
     if (b->state != BLOCK_DONE) break;
     agg_stats_t *s = g->stats;
+    if (b->prime) { /* nothing of it is counted; its lines still number the next ones */
+      if (b->rc && !g->failed) {
+        g->failed = 1;
+        g->rc = b->rc;
+        snprintf(g->errmsg, sizeof g->errmsg, "%s: %s", g->name, ta_strerror(b->rc));
+        pthread_cond_broadcast(&g->work_cv);
+      }
+      g->lineno += b->phys;
+      b->state = BLOCK_FREE;
+      g->retired++;
+      pthread_cond_broadcast(&g->free_cv);
+      continue;
+    }
     if (b->rc && !g->failed) {
       g->failed = 1;
       g->rc = b->rc;
@@ -423,36 +426,14 @@ static void publish(struct agg__ingest *g, block_t *b, uint64_t bytes_read) {
   pthread_mutex_unlock(&g->mu);
 }
 
-int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], uint64_t *bytes,
-                      char *err, size_t err_cap) {
-  *bytes = 0;
-  unsigned char magic[2];
-  ssize_t m = pread(fd, magic, 2, 0);
-  gzFile gz = NULL;
-  if (m == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-    if (hex) return agg__fail(err, err_cap, TA_EINVAL, "%s: cannot hash a gzip input here", name);
-    int fd2 = dup(fd);
-    if (fd2 < 0 || !(gz = gzdopen(fd2, "rb"))) {
-      if (fd2 >= 0) close(fd2);
-      return agg__fail(err, err_cap, TA_ENOMEM, "%s: cannot open gzip stream", name);
-    }
-    gzbuffer(gz, 1 << 18);
-  }
-  EVP_MD_CTX *sha = NULL;
-  if (hex && (!(sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)) {
-    EVP_MD_CTX_free(sha);
-    return agg__fail(err, err_cap, TA_ENOMEM, "cannot start SHA-256");
-  }
-  int rc = start_workers(g);
-  pthread_mutex_lock(&g->mu);
-  g->name = name;
-  g->lineno = 0;
-  pthread_mutex_unlock(&g->mu);
-
+/* Reads [s->pos, end) (or to the input's end) into blocks of whole lines for the workers. The
+ * line cut by end, if any, is the phase's last line. prime: the lines only set up the parser
+ * (the AOL duplicate set), they are not counted. *skipping: inside a line whose start is not
+ * ours (a too long line, or the rest of a line counted by an earlier run). */
+static int read_phase(struct agg__ingest *g, agg__src_t *src, agg__input_t *in, uint64_t end,
+                      int prime, int *skipping, int *first, char *err, size_t err_cap) {
   size_t carry = 0; /* bytes of an unfinished line in g->carry */
-  int skipping = 0; /* inside a line longer than a block */
-  int eof = 0, first = 1;
-  uint64_t consumed = 0; /* gzip: compressed bytes read so far */
+  int eof = 0, rc = 0;
   block_t *b = NULL;
   while (!rc && (!eof || carry)) { /* at the end, the carried last line without a newline */
     if (!b && !(b = next_free(g))) break;
@@ -460,38 +441,21 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
     size_t len = carry;
     uint64_t got = 0;
     while (len < BLOCK && !eof) {
-      ssize_t n;
-      if (gz) {
-        int k = gzread(gz, b->buf + len, BLOCK - (unsigned)len);
-        if (k < 0) {
-          int zerr;
-          rc = agg__fail(err, err_cap, TA_EIO, "%s: gzip error: %s", name, gzerror(gz, &zerr));
-          break;
-        }
-        n = k;
-        z_off_t off = gzoffset(gz);
-        if (off >= 0) {
-          got += (uint64_t)off - consumed;
-          consumed = (uint64_t)off;
-        }
-      } else {
-        n = read(fd, b->buf + len, BLOCK - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-          rc = agg__fail(err, err_cap, TA_EIO, "%s: read error: %s", name, strerror(errno));
-          break;
-        }
-        got += (uint64_t)n;
-        if (sha) EVP_DigestUpdate(sha, b->buf + len, (size_t)n);
+      size_t n = 0;
+      if ((rc = agg__src_read(src, b->buf + len, BLOCK - len, end, &n, &got, in->name, err,
+                              err_cap))) {
+        in->input_fault = 1;
+        break;
       }
       if (n == 0) eof = 1;
-      len += (size_t)n;
+      if (in->sha && !prime) EVP_DigestUpdate(in->sha, b->buf + len, n);
+      len += n;
     }
     if (rc) break;
-    *bytes += got;
+    in->bytes += got;
     carry = 0;
     size_t start = 0;
-    if (skipping) { /* drop the rest of the too long line */
+    if (*skipping) { /* drop the rest of the line that is not ours */
       const char *nl = memchr(b->buf, '\n', len);
       if (!nl) {
         pthread_mutex_lock(&g->mu);
@@ -499,7 +463,7 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
         pthread_mutex_unlock(&g->mu);
         continue; /* the block stays ours: fill it again */
       }
-      skipping = 0;
+      *skipping = 0;
       start = (size_t)(nl - b->buf) + 1;
     }
     const char *last = len > start ? memrchr(b->buf + start, '\n', len - start) : NULL;
@@ -511,7 +475,7 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
       len = cut;
     } else if (!eof && start == 0) { /* a whole block without a newline: one line too long */
       b->toolong = 1;
-      skipping = 1;
+      *skipping = 1;
       len = 0;
     } else if (!eof) { /* after the end of a too long line, the start of the next one */
       carry = len - start;
@@ -529,12 +493,36 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
       continue; /* nothing to count: reuse the block */
     }
     b->len = len;
-    b->first = first;
-    first = 0;
+    b->first = *first;
+    b->prime = prime;
+    *first = 0;
     publish(g, b, got);
     b = NULL;
   }
-  if (gz) gzclose(gz);
+  return rc;
+}
+
+int agg__ingest_input(agg__ingest_t *g, agg__input_t *in, char *err, size_t err_cap) {
+  in->bytes = 0;
+  in->input_fault = in->stopped = 0;
+  agg__src_t src;
+  int rc = start_workers(g);
+  if (!rc) rc = agg__src_open(&src, in->fd, in->start, g->carry, BLOCK, in->name, err, err_cap);
+  if (rc) {
+    in->input_fault = rc != TA_ENOMEM;
+    return rc;
+  }
+  pthread_mutex_lock(&g->mu);
+  g->name = in->name;
+  g->lineno = in->lineno;
+  pthread_mutex_unlock(&g->mu);
+  int skipping = 0, first = 1;
+  if (!rc && in->from > src.pos)
+    rc = read_phase(g, &src, in, in->from, 1, &skipping, &first, err, err_cap);
+  skipping = in->midline;
+  if (!rc) rc = read_phase(g, &src, in, in->limit, 0, &skipping, &first, err, err_cap);
+  in->end = src.pos;
+  agg__src_close(&src);
   /* Wait until every block of this input has retired (its counts are in the stats). */
   pthread_mutex_lock(&g->mu);
   while (!g->failed && g->retired < g->filled) pthread_cond_wait(&g->free_cv, &g->mu);
@@ -545,16 +533,8 @@ int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], 
     g->failed = 1; /* a read error: the workers stop too */
     pthread_cond_broadcast(&g->work_cv);
   }
+  in->stopped = g->failed;
   pthread_mutex_unlock(&g->mu);
-  if (sha) {
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    if (!rc && EVP_DigestFinal_ex(sha, md, &mdlen) == 1)
-      agg__hex(md, hex);
-    else if (!rc)
-      rc = agg__fail(err, err_cap, TA_EIO, "%s: SHA-256 failed", name);
-    EVP_MD_CTX_free(sha);
-  }
   return rc;
 }
 

@@ -3,7 +3,8 @@
  *
  * Data flow of one run (agg_run.c; the threads of agg_ingest.c and agg_gather.c):
  *
- *   input bytes --agg__ingest_input--> blocks of lines --agg__parse_line (workers)-->
+ *   input --agg__plan (ledger: known? grown?)--> bytes to count --agg__ingest_input-->
+ *        blocks of lines --agg__parse_line (workers)-->
  *        (week, display spelling) --hash partition--> agg__counter_add_events: in-memory
  *        hash tables --(over budget)--> sorted run files
  *        --agg__ingest_finish / _next (agg__gather_*)--> one sorted stream of
@@ -13,7 +14,8 @@
  *
  * Layers, each calling only the ones above it in this list: agg_opts.c (options, summary,
  * messages), agg_parse.c (lines), the counter (agg_sort.c, agg_spill.c, agg_count.c),
- * agg_gather.c (the partitions' final merge), agg_ingest.c (threads), agg_run.c and agg_dump.c.
+ * agg_gather.c (the partitions' final merge), agg_ledger.c (the ledger), agg_input.c (an
+ * input's bytes and identity), agg_ingest.c (threads), agg_run.c and agg_dump.c.
  * Weeks, timestamps and table files come from the tables module (tbl.h).
  */
 #ifndef TYPEAHEAD_AGG_INT_H
@@ -25,6 +27,9 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+
+#include <openssl/evp.h>
+#include <zlib.h>
 
 /* printf into err[0..cap) when err is not NULL; returns code (so callers can return it). */
 int agg__fail(char *err, size_t cap, int code, const char *fmt, ...)
@@ -135,12 +140,27 @@ typedef struct agg__ingest agg__ingest_t;
  * Counts go into stats; bad lines are named on opts->warn. */
 int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_dir,
                     agg_stats_t *stats, agg__ingest_t **out);
-/* Counts the events of the open input fd (plain or gzip, told by its first two bytes), named
- * name in messages. When hex is not NULL (plain files only), the SHA-256 of the bytes read goes
- * there, computed while they are counted. *bytes: the input's bytes read (compressed for gzip).
- * Returns when every event of the input is counted; on error err says what and where. */
-int agg__ingest_input(agg__ingest_t *g, int fd, const char *name, char hex[65], uint64_t *bytes,
-                      char *err, size_t err_cap);
+/* One input to count: the decompressed bytes [from, limit) of fd (plain or gzip, told by its
+ * first two bytes), the lines of [start, from) read before them only to set up the parser (the
+ * AOL duplicate set at the boundary). */
+typedef struct {
+  int fd;
+  const char *name; /* for messages */
+  uint64_t start;   /* where reading starts (plain: lseek; gzip: what is before is dropped) */
+  uint64_t from;    /* where counting starts, >= start */
+  uint64_t limit;   /* read no further; UINT64_MAX: to the input's end */
+  uint64_t lineno;  /* physical lines before start, so bad lines are named by their number */
+  int midline;      /* the byte before from is not a newline: the rest of that line is not ours */
+  EVP_MD_CTX *sha;  /* when set, updated with the bytes of [from, end) */
+  uint64_t bytes;   /* out: input bytes read (compressed ones for gzip) */
+  uint64_t end;     /* out: the decompressed offset reached */
+  int input_fault;  /* out: the error is the input's (unreadable, bad gzip), not the run's */
+  int stopped;      /* out: the ingest failed and cannot take more inputs */
+} agg__input_t;
+
+/* Counts the events of one input. Returns when every event of it is counted; on error err says
+ * what and where (when in->stopped, the ingest cannot take more inputs). */
+int agg__ingest_input(agg__ingest_t *g, agg__input_t *in, char *err, size_t err_cap);
 /* The progress line (when opts->progress), final with a newline. */
 void agg__ingest_progress(agg__ingest_t *g, int final);
 uint64_t agg__ingest_spills(const agg__ingest_t *g);
@@ -152,6 +172,79 @@ void agg__ingest_free(agg__ingest_t *g);
 
 /* Lowercase hex of a SHA-256 digest. */
 void agg__hex(const unsigned char md[32], char hex[65]);
+
+/* ---- An input's bytes (agg_input.c) ------------------------------------------------------ */
+
+/* The decompressed bytes of a plain or gzip input (told by its first two bytes). */
+typedef struct {
+  int fd;
+  gzFile gz;
+  uint64_t pos;      /* decompressed offset of the next byte */
+  uint64_t consumed; /* gzip: compressed bytes read so far */
+} agg__src_t;
+
+/* Opens fd (not closed by agg__src_close) at decompressed offset start (gzip: the bytes before
+ * it are read into scratch[0..cap) and dropped). */
+int agg__src_open(agg__src_t *s, int fd, uint64_t start, char *scratch, size_t cap,
+                  const char *name, char *err, size_t err_cap);
+/* At most cap bytes, none past offset end; *n = 0 at the end. *got += input bytes read
+ * (compressed ones for gzip). */
+int agg__src_read(agg__src_t *s, char *buf, size_t cap, uint64_t end, size_t *n, uint64_t *got,
+                  const char *name, char *err, size_t err_cap);
+void agg__src_close(agg__src_t *s);
+
+/* ---- An input's identity and the ledger (agg_ledger.c, agg_input.c) ----------------------- */
+
+/* An input is known by its decompressed content: its SHA-256, its length, and the SHA-256 of its
+ * first min(length, AGG__HEAD) bytes, which finds the rows a longer input may continue. */
+#define AGG__HEAD 4096
+
+typedef struct {
+  char hex[65];   /* SHA-256 of the content (v1 rows: of the bytes as given) */
+  char head[65];  /* SHA-256 of its first min(bytes, AGG__HEAD) bytes; "" in a v1 row */
+  uint64_t bytes; /* its length; UINT64_MAX when a v1 row does not say */
+  char *line;     /* the whole v2 line, with its newline */
+} agg__row_t;
+
+typedef struct {
+  agg__row_t *rows;
+  size_t n, cap;
+} agg__ledger_t;
+
+int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap);
+/* Writes the rows, sorted by digest, into a new file path, fsynced. */
+int agg__ledger_write(const char *path, agg__ledger_t *l);
+int agg__ledger_add(agg__ledger_t *l, const char *hex, const char *head, uint64_t bytes,
+                    uint64_t events, const char *name);
+void agg__ledger_truncate(agg__ledger_t *l, size_t n); /* drops the rows from n on */
+void agg__ledger_free(agg__ledger_t *l);
+/* 1 when a row (v2_only: a version 2 row) has this content digest. */
+int agg__ledger_has(const agg__ledger_t *l, const char *hex, int v2_only);
+/* 1 when a v1 row has this size: the input's bytes as given must then be hashed. */
+int agg__ledger_has_v1_size(const agg__ledger_t *l, uint64_t bytes);
+
+/* What to count of an input (agg__plan): nothing, all of it, or what follows a prefix counted
+ * before (the longest row whose content the input starts with). */
+typedef struct {
+  int known;       /* its whole content is in the ledger: skip it */
+  uint64_t from;   /* the bytes before it were counted (the length of that row) */
+  uint64_t lines;  /* newlines before from */
+  int midline;     /* the byte before from is not a newline */
+  uint64_t length; /* the content's length (when the whole input was read: from > 0) */
+  char hex[65];    /* the content's digest (likewise) */
+  char head[65];   /* the digest of its first min(length, AGG__HEAD) bytes */
+  unsigned char headbuf[AGG__HEAD];
+  size_t head_len;     /* bytes in headbuf: min(length, AGG__HEAD) when read */
+  EVP_MD_CTX *at_from; /* SHA-256 state after from bytes (fresh when from is 0) */
+} agg__plan_t;
+
+/* Finds what to count of the open input fd (its head, then, when some row may be a prefix of it,
+ * a hashing pass over the whole). buf: a scratch buffer of cap bytes. */
+int agg__plan(const agg__ledger_t *l, int fd, const char *name, char *buf, size_t cap,
+              agg__plan_t *p, char *err, size_t err_cap);
+void agg__plan_free(agg__plan_t *p);
+/* Digest hex of a finished context (ctx is consumed). */
+int agg__sha_hex(EVP_MD_CTX *ctx, char hex[65]);
 
 /* ---- The tables directory of a run (agg_run.c) -------------------------------------------- */
 

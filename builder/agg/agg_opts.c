@@ -47,12 +47,12 @@ void agg_stats_format(const agg_stats_t *s, char *out, size_t cap) {
     k += (size_t)n;
   }
   snprintf(out, cap,
-           "%llu inputs (%llu already ingested), %.1f MB, %llu lines, %llu events, "
+           "%llu inputs (%llu already ingested), %llu refused, %.1f MB, %llu lines, %llu events, "
            "%llu duplicate rows, %llu sampled out, %llu bad (%s), %llu weeks written, "
            "%llu spills, %.2f s",
-           (unsigned long long)s->inputs, (unsigned long long)s->skipped, s->bytes / 1e6,
-           (unsigned long long)s->lines, (unsigned long long)s->events,
-           (unsigned long long)s->duplicates, (unsigned long long)s->sampled_out,
-           (unsigned long long)s->bad_total, bad, (unsigned long long)s->weeks,
-           (unsigned long long)s->spills, s->seconds);
+           (unsigned long long)s->inputs, (unsigned long long)s->skipped,
+           (unsigned long long)s->refused, s->bytes / 1e6, (unsigned long long)s->lines,
+           (unsigned long long)s->events, (unsigned long long)s->duplicates,
+           (unsigned long long)s->sampled_out, (unsigned long long)s->bad_total, bad,
+           (unsigned long long)s->weeks, (unsigned long long)s->spills, s->seconds);
 }

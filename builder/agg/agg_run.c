@@ -14,10 +14,10 @@
  * has either changed nothing, and the rerun does all of its work, or committed everything, and
  * the rerun completes the renames and then finds every input in the ledger.
  *
- * An input is read once: its SHA-256 is computed while it is counted (agg_ingest.c), when no
- * input in the ledger has its size (equal content means equal size, so it cannot be a known
- * one). Otherwise (and for gzip, stdin and anything not a regular file) it is hashed first and
- * counted only when the ledger does not hold its digest.
+ * What of an input to count (all, nothing, or the part after a prefix counted before) is
+ * agg__plan's (agg_input.c). Each log is judged alone against --max-bad: a refused one is named
+ * and left out of the counts and the ledger; when some of its events were already counted, the
+ * counting starts over without it, since counts cannot be taken back out of the counters.
  */
 #include "agg_int.h"
 
@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <stdarg.h>
 
 #define READ_BUF (1u << 20)
 
@@ -75,117 +76,6 @@ static int roll_forward(const char *dir) {
   return ta_fsync_dir(dir);
 }
 
-/* ---- Ledger ------------------------------------------------------------------------------- */
-
-#define LEDGER_HEADER "# typeahead-aggregate ledger v1: sha256<TAB>bytes<TAB>events<TAB>name\n"
-
-typedef struct {
-  char hex[65];
-  uint64_t bytes; /* the input's size; UINT64_MAX when the row does not say */
-  char *line;     /* the whole line, with its newline */
-} ledger_row_t;
-
-typedef struct {
-  ledger_row_t *rows;
-  size_t n, cap;
-} ledger_t;
-
-static void ledger_free(ledger_t *l) {
-  for (size_t i = 0; i < l->n; i++) free(l->rows[i].line);
-  free(l->rows);
-  memset(l, 0, sizeof *l);
-}
-
-static int ledger_has(const ledger_t *l, const char *hex) {
-  for (size_t i = 0; i < l->n; i++)
-    if (memcmp(l->rows[i].hex, hex, 64) == 0) return 1;
-  return 0;
-}
-
-/* 1 when an input of this size may be in the ledger (a row of that size, or one not saying). */
-static int ledger_has_size(const ledger_t *l, uint64_t bytes) {
-  for (size_t i = 0; i < l->n; i++)
-    if (l->rows[i].bytes == bytes || l->rows[i].bytes == UINT64_MAX) return 1;
-  return 0;
-}
-
-/* The bytes field of a row ("sha256<TAB>bytes<TAB>..."); UINT64_MAX when it is not a number. */
-static uint64_t row_bytes(const char *line, size_t len) {
-  uint64_t v = 0;
-  size_t i = 65, start = i;
-  for (; i < len && line[i] >= '0' && line[i] <= '9'; i++) {
-    if (v > (UINT64_MAX - 9) / 10) return UINT64_MAX;
-    v = v * 10 + (uint64_t)(line[i] - '0');
-  }
-  return i > start && i < len && line[i] == '\t' ? v : UINT64_MAX;
-}
-
-static int ledger_add(ledger_t *l, const char *hex, const char *line, size_t len) {
-  int rc;
-  if (l->n == l->cap && (rc = ta_grow((void **)&l->rows, &l->cap, l->n + 1, sizeof *l->rows, 64)))
-    return rc;
-  ledger_row_t *r = &l->rows[l->n];
-  if (!(r->line = malloc(len + 1))) return TA_ENOMEM;
-  memcpy(r->line, line, len);
-  r->line[len] = 0;
-  memcpy(r->hex, hex, 64);
-  r->hex[64] = 0;
-  r->bytes = row_bytes(line, len);
-  l->n++;
-  return 0;
-}
-
-static int ledger_read(const char *dir, ledger_t *l, char *err, size_t cap) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, AGG__LEDGER);
-  FILE *f = fopen(path, "rb");
-  if (!f) {
-    if (errno == ENOENT) return 0;
-    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
-  }
-  char *line = NULL;
-  size_t lcap = 0;
-  ssize_t n;
-  unsigned long lineno = 0;
-  int rc = 0;
-  while ((n = getline(&line, &lcap, f)) > 0) {
-    lineno++;
-    if (line[0] == '#') continue;
-    int ok = n >= 66 && line[64] == '\t' && line[n - 1] == '\n';
-    for (int i = 0; ok && i < 64; i++)
-      ok = (line[i] >= '0' && line[i] <= '9') || (line[i] >= 'a' && line[i] <= 'f');
-    if (!ok) {
-      rc = agg__fail(err, cap, TA_ECORRUPT, "%s: line %lu: not \"sha256<TAB>...\"", path, lineno);
-      break;
-    }
-    if ((rc = ledger_add(l, line, line, (size_t)n))) break;
-  }
-  if (!rc && ferror(f)) rc = agg__fail(err, cap, TA_EIO, "%s: read error", path);
-  free(line);
-  fclose(f);
-  return rc;
-}
-
-static int cmp_row(const void *a, const void *b) {
-  return memcmp(((const ledger_row_t *)a)->hex, ((const ledger_row_t *)b)->hex, 64);
-}
-
-static int ledger_write(const char *path, ledger_t *l) {
-  if (l->n) qsort(l->rows, l->n, sizeof *l->rows, cmp_row);
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return ta_error_from_errno(errno);
-  FILE *f = fdopen(fd, "wb");
-  if (!f) {
-    close(fd);
-    return TA_ENOMEM;
-  }
-  fputs(LEDGER_HEADER, f);
-  for (size_t i = 0; i < l->n; i++) fputs(l->rows[i].line, f);
-  int rc = (ferror(f) || fflush(f) != 0 || fsync(fd) != 0) ? TA_EIO : 0;
-  if (fclose(f) != 0) rc = TA_EIO;
-  return rc;
-}
-
 /* ---- Inputs ------------------------------------------------------------------------------- */
 
 typedef struct {
@@ -193,10 +83,19 @@ typedef struct {
   const agg_opts_t *opts;
   agg_stats_t *stats;
   agg__ingest_t *ingest;
+  agg__ledger_t ledger;
   char *buf;
   char *err;
   size_t err_cap;
+  int n_new; /* inputs counted (rows added to the ledger) */
 } run_t;
+
+typedef struct {
+  const char *name;  /* as given */
+  const char *shown; /* in messages */
+  int fd;            /* stdin or another input that is not a regular file, spooled: kept */
+  int refused;
+} input_t;
 
 /* SHA-256 of a file's bytes; when copy_to is set (stdin), also copies them there. */
 static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char hex[65],
@@ -224,12 +123,135 @@ static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char he
     }
     *size += (uint64_t)n;
   }
-  unsigned char md[32];
-  unsigned int mdlen = 0;
-  if (!rc) EVP_DigestFinal_ex(ctx, md, &mdlen);
-  EVP_MD_CTX_free(ctx);
-  if (!rc) agg__hex(md, hex);
+  if (rc) {
+    EVP_MD_CTX_free(ctx);
+    return rc;
+  }
+  return agg__sha_hex(ctx, hex);
+}
+
+/* Copies fd into an unlinked file of DIR/.work (so it can be read twice) and keeps it in in. */
+static int spool(run_t *r, input_t *in, int fd, size_t i) {
+  char path[4200], hex[65];
+  uint64_t size;
+  snprintf(path, sizeof path, "%s/%s/spool.%zu", r->dir, AGG__WORK, i);
+  FILE *f = fopen(path, "w+bx");
+  if (!f)
+    return agg__fail(r->err, r->err_cap, ta_error_from_errno(errno), "%s: %s", path,
+                     strerror(errno));
+  int rc = hash_input(r, fd, in->shown, f, hex, &size);
+  if (!rc && fflush(f) != 0) rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: write error", path);
+  if (!rc && (in->fd = dup(fileno(f))) < 0) rc = TA_ENOMEM;
+  fclose(f);
+  unlink(path);
   return rc;
+}
+
+/* A refused input: named through opts->refused, not counted, not in the ledger. */
+__attribute__((format(printf, 3, 4))) static int refuse(run_t *r, input_t *in, const char *fmt,
+                                                        ...) {
+  char why[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, sizeof why, fmt, ap);
+  va_end(ap);
+  in->refused = 1;
+  r->stats->refused++;
+  if (r->opts->refused) r->opts->refused(r->opts->refused_ctx, in->name, why);
+  return 1;
+}
+
+/* Counts one input (or skips it when the ledger holds it). Returns 0, 1 when it is refused
+ * (*polluted: 1 when some of its events are in the counters already, 2 when the counting
+ * stopped too), or a negative error of the run. */
+static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
+  agg_stats_t *st = r->stats;
+  int fd = in->fd;
+  if (fd < 0 && (fd = open(in->name, O_RDONLY | O_CLOEXEC)) < 0)
+    return refuse(r, in, "%s", strerror(errno));
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || S_ISDIR(sb.st_mode)) {
+    if (fd != in->fd) close(fd);
+    return refuse(r, in, "is a directory");
+  }
+  if (!S_ISREG(sb.st_mode) && in->fd < 0) { /* a pipe or a device: read it once, into a file */
+    int rc = spool(r, in, fd, i);
+    close(fd);
+    if (rc) return rc;
+    fd = in->fd;
+    fstat(fd, &sb);
+  }
+  int keep = fd == in->fd, rc = 0;
+  char hex[65];
+  uint64_t size;
+  if (agg__ledger_has_v1_size(&r->ledger, (uint64_t)sb.st_size)) {
+    /* A version 1 row knows its input by the bytes as given. */
+    if (lseek(fd, 0, SEEK_SET) != 0 || (rc = hash_input(r, fd, in->shown, NULL, hex, &size))) {
+      if (!keep) close(fd);
+      return refuse(r, in, "%s", rc ? r->err : strerror(errno));
+    }
+    if (agg__ledger_has(&r->ledger, hex, 0)) {
+      if (!keep) close(fd);
+      st->skipped++;
+      return 0;
+    }
+  }
+  agg__plan_t plan;
+  if ((rc = agg__plan(&r->ledger, fd, in->shown, r->buf, READ_BUF, &plan, r->err, r->err_cap))) {
+    if (!keep) close(fd);
+    return rc == TA_ENOMEM ? rc : refuse(r, in, "%s", r->err);
+  }
+  if (plan.known) {
+    if (!keep) close(fd);
+    agg__plan_free(&plan);
+    st->skipped++;
+    return 0;
+  }
+  agg_stats_t before = *st;
+  int aol = r->opts->format == AGG_FORMAT_AOL;
+  agg__input_t ai = {.fd = fd,
+                     .name = in->shown,
+                     .start = aol ? 0 : plan.from, /* AOL: the duplicate set at from */
+                     .from = plan.from,
+                     .limit = plan.from ? plan.length : UINT64_MAX,
+                     .lineno = aol ? 0 : plan.lines + (uint64_t)plan.midline,
+                     .midline = plan.midline,
+                     .sha = plan.at_from};
+  rc = agg__ingest_input(r->ingest, &ai, r->err, r->err_cap);
+  if (!keep) close(fd);
+  if (!rc)
+    rc = agg__sha_hex(plan.at_from, hex); /* frees the state */
+  else
+    EVP_MD_CTX_free(plan.at_from);
+  plan.at_from = NULL;
+  uint64_t lines = st->lines - before.lines, bad = st->bad_total - before.bad_total;
+  uint64_t events = st->events - before.events, bytes = ai.bytes;
+  char why[256] = "";
+  if (rc) {
+    if (ai.stopped) *polluted = 2; /* the run starts over without this input */
+    if (!ai.input_fault) return rc;
+    snprintf(why, sizeof why, "%s", r->err);
+  } else if (plan.from
+                 ? ai.end != plan.length || memcmp(hex, plan.hex, 64) != 0
+                 : (ai.end < AGG__HEAD ? ai.end != plan.head_len : plan.head_len != AGG__HEAD) ||
+                       agg__ledger_has(&r->ledger, hex, 1)) {
+    snprintf(why, sizeof why, "it changed while it was read");
+  } else if (bad && (double)bad * 100.0 > r->opts->max_bad_pct * (double)lines) {
+    snprintf(why, sizeof why,
+             "%llu of %llu lines are bad (more than --max-bad %g%%); is --format %s right?",
+             (unsigned long long)bad, (unsigned long long)lines, r->opts->max_bad_pct,
+             aol ? "aol" : "tsv");
+  }
+  if (why[0]) {
+    if (events > 0 && !*polluted) *polluted = 1;
+    *st = before; /* its lines are not the run's */
+    st->bytes += bytes;
+    return refuse(r, in, "%s", why);
+  }
+  st->bytes += bytes;
+  if ((rc = agg__ledger_add(&r->ledger, hex, plan.head, ai.end, events, in->name))) return rc;
+  r->n_new++;
+  return 0;
 }
 
 /* ---- The transaction ---------------------------------------------------------------------- */
@@ -325,16 +347,6 @@ static int lock_dir(const char *dir, int *out_fd, char *err, size_t cap) {
   return 0;
 }
 
-static void sanitize_name(const char *in, char *out, size_t cap) {
-  const char *base = strcmp(in, "-") == 0 ? "(stdin)" : in;
-  size_t k = 0;
-  for (; *base && k + 1 < cap; base++) {
-    unsigned char ch = (unsigned char)*base;
-    out[k++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-  }
-  out[k] = 0;
-}
-
 int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts_t *opts,
             agg_stats_t *stats, char *err, size_t err_cap) {
   memset(stats, 0, sizeof *stats);
@@ -352,8 +364,17 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   snprintf(work, sizeof work, "%s/%s", dir, AGG__WORK);
   snprintf(txn_tmp, sizeof txn_tmp, "%s/%s", dir, AGG__TXN_TMP);
   snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
-  ledger_t ledger = {0};
-  int n_new = 0;
+  input_t *ins = calloc(n ? n : 1, sizeof *ins);
+  agg_opts_t pass_opts = *opts;
+  if (!ins) {
+    rc = agg__fail(err, err_cap, TA_ENOMEM, "out of memory");
+    goto out;
+  }
+  for (size_t i = 0; i < n; i++) {
+    ins[i].name = inputs[i];
+    ins[i].shown = strcmp(inputs[i], "-") == 0 ? "(stdin)" : inputs[i];
+    ins[i].fd = strcmp(inputs[i], "-") == 0 ? -2 : -1;
+  }
 
   /* Finish what a killed run committed; forget what it did not. */
   if ((rc = roll_forward(dir))) {
@@ -363,7 +384,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   }
   remove_flat_dir(dir, AGG__TXN_TMP);
   remove_flat_dir(dir, AGG__WORK);
-  if ((rc = ledger_read(dir, &ledger, err, err_cap))) goto out;
+  if ((rc = agg__ledger_read(dir, &r.ledger, err, err_cap))) goto out;
   if (mkdir(work, 0700) != 0) {
     rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", work, strerror(errno));
     goto out;
@@ -371,107 +392,55 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   uint64_t budget = opts->mem_bytes ? opts->mem_bytes : (UINT64_C(512) << 20);
   /* Leave room for the read buffer, the AOL event set and merge buffers. */
   budget = budget > (UINT64_C(48) << 20) ? budget - (UINT64_C(24) << 20) : budget / 2;
-  if (!(r.buf = malloc(READ_BUF)) || agg__ingest_new(opts, budget, work, stats, &r.ingest)) {
+  if (!(r.buf = malloc(READ_BUF))) {
     rc = agg__fail(err, err_cap, TA_ENOMEM, "out of memory");
     goto out;
   }
-
-  for (size_t i = 0; i < n; i++) {
-    const char *name = inputs[i];
-    int is_stdin = strcmp(name, "-") == 0;
-    const char *shown = is_stdin ? "(stdin)" : name;
-    int fd, hashed = 0; /* hashed: hex and size are known before counting */
-    char hex[65];
-    uint64_t size = 0;
-    struct stat st;
-    stats->inputs++;
-    if (is_stdin) {
-      /* Spool stdin, so it can be hashed before it is counted. */
-      snprintf(path, sizeof path, "%s/stdin.%zu", work, i);
-      FILE *spool = fopen(path, "w+bx");
-      if (!spool) {
-        rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
-        goto out;
-      }
-      rc = hash_input(&r, 0, shown, spool, hex, &size);
-      if (!rc && fflush(spool) != 0) rc = agg__fail(err, err_cap, TA_EIO, "%s: write error", path);
-      fd = rc ? -1 : dup(fileno(spool));
-      fclose(spool);
-      unlink(path);
-      if (rc) goto out;
-      hashed = 1;
-    } else {
-      fd = open(name, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", name, strerror(errno));
-        goto out;
-      }
-      int stat_ok = fstat(fd, &st) == 0;
-      if (stat_ok && S_ISDIR(st.st_mode)) {
-        close(fd);
-        rc = agg__fail(err, err_cap, TA_EINVAL, "%s: is a directory", name);
-        goto out;
-      }
-      unsigned char magic[2];
-      int gz = pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-      if (!stat_ok || !S_ISREG(st.st_mode) || gz ||
-          ledger_has_size(&ledger, (uint64_t)st.st_size)) {
-        if ((rc = hash_input(&r, fd, name, NULL, hex, &size))) {
-          close(fd);
-          goto out;
-        }
-        hashed = 1;
-      }
-    }
-    if (hashed) {
-      stats->bytes += size;
-      if (ledger_has(&ledger, hex)) {
-        stats->skipped++;
-        close(fd);
-        continue;
-      }
-      if (lseek(fd, 0, SEEK_SET) != 0) {
-        close(fd);
-        rc = agg__fail(err, err_cap, TA_EIO, "%s: cannot seek back (a pipe? use -)", name);
+  for (size_t i = 0; i < n; i++) { /* stdin is read once, into a file */
+    if (ins[i].fd != -2) continue;
+    ins[i].fd = -1;
+    if ((rc = spool(&r, &ins[i], 0, i))) goto out;
+  }
+  /* A refused log whose events are already counted cannot be taken out of the counters: the
+   * counting starts over without it (only then: a run with no refused log reads each input
+   * once or twice, see agg_input.c). Refused inputs stay refused, so this ends. */
+  size_t rows_before = r.ledger.n;
+  for (int pass = 0;; pass++) {
+    if (pass) {
+      agg__ingest_free(r.ingest);
+      r.ingest = NULL;
+      agg__ledger_truncate(&r.ledger, rows_before);
+      r.n_new = 0;
+      uint64_t refused = stats->refused;
+      memset(stats, 0, sizeof *stats);
+      stats->refused = refused;
+      pass_opts.warn = NULL; /* its bad lines were named by the first pass */
+      remove_flat_dir(dir, AGG__WORK);
+      if (mkdir(work, 0700) != 0) {
+        rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", work, strerror(errno));
         goto out;
       }
     }
-    uint64_t events_before = stats->events, read_bytes = 0;
-    rc = agg__ingest_input(r.ingest, fd, shown, hashed ? NULL : hex, &read_bytes, err, err_cap);
-    close(fd);
-    if (rc) goto out;
-    if (!hashed) {
-      size = read_bytes;
-      stats->bytes += size;
-      /* It changed while it was read: now it may be an input the ledger holds. */
-      if (size != (uint64_t)st.st_size && ledger_has(&ledger, hex)) {
-        rc = agg__fail(err, err_cap, TA_EIO,
-                       "%s changed while it was read and is now an input already ingested; "
-                       "nothing was written",
-                       name);
-        goto out;
-      }
+    stats->inputs = n;
+    if (agg__ingest_new(&pass_opts, budget, work, stats, &r.ingest)) {
+      rc = agg__fail(err, err_cap, TA_ENOMEM, "out of memory");
+      goto out;
     }
-    char clean[512], line[1024];
-    sanitize_name(name, clean, sizeof clean);
-    int len = snprintf(line, sizeof line, "%s\t%llu\t%llu\t%s\n", hex, (unsigned long long)size,
-                       (unsigned long long)(stats->events - events_before), clean);
-    if (len < 0 || (size_t)len >= sizeof line) len = (int)strlen(line);
-    if ((rc = ledger_add(&ledger, hex, line, (size_t)len))) goto out;
-    n_new++;
+    int again = 0;
+    for (size_t i = 0; i < n; i++) {
+      if (ins[i].refused) continue;
+      int polluted = 0; /* 1: its events are counted; 2: and the counting stopped */
+      rc = one_input(&r, &ins[i], i, &polluted);
+      if (rc < 0) goto out;
+      rc = 0;
+      again |= polluted != 0;
+      if (polluted == 2) break;
+    }
+    if (!again) break;
   }
   agg__ingest_progress(r.ingest, 1);
   stats->spills = agg__ingest_spills(r.ingest);
-  if (stats->bad_total &&
-      (double)stats->bad_total * 100.0 > opts->max_bad_pct * (double)stats->lines) {
-    rc = agg__fail(err, err_cap, TA_ETOOBAD,
-                   "%llu of %llu lines are bad (more than --max-bad %g%%): nothing was written; "
-                   "is --format %s right for these logs?",
-                   (unsigned long long)stats->bad_total, (unsigned long long)stats->lines,
-                   opts->max_bad_pct, opts->format == AGG_FORMAT_AOL ? "aol" : "tsv");
-    goto out;
-  }
-  if (n_new == 0) goto out; /* nothing new: nothing to write */
+  if (r.n_new == 0) goto out; /* nothing new: nothing to write */
 
   /* 1. Everything new into .txn.tmp, fsynced. */
   if (mkdir(txn_tmp, 0755) != 0) {
@@ -484,7 +453,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   }
   if ((rc = write_tables(&r, txn_tmp))) goto out;
   snprintf(path, sizeof path, "%s/%s", txn_tmp, AGG__LEDGER);
-  if ((rc = ledger_write(path, &ledger)) || (rc = ta_fsync_dir(txn_tmp))) {
+  if ((rc = agg__ledger_write(path, &r.ledger)) || (rc = ta_fsync_dir(txn_tmp))) {
     rc = agg__fail(err, err_cap, rc, "%s: %s", path, ta_strerror(rc));
     goto out;
   }
@@ -504,7 +473,10 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
 out:
   agg__ingest_free(r.ingest);
   free(r.buf);
-  ledger_free(&ledger);
+  agg__ledger_free(&r.ledger);
+  for (size_t i = 0; ins && i < n; i++)
+    if (ins[i].fd >= 0) close(ins[i].fd);
+  free(ins);
   if (rc) remove_flat_dir(dir, AGG__TXN_TMP);
   remove_flat_dir(dir, AGG__WORK);
   close(lock_fd);

@@ -4,6 +4,7 @@
  */
 #include "agg.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,8 @@ static void usage(FILE *f) {
       "  --format aol   AnonID Query QueryTime ItemRank ClickURL with a header line; rows\n"
       "                 repeating (AnonID, Query, QueryTime) count once\n"
       "  --sample N     count 1 event in N, picked by a hash of the event (deterministic)\n"
-      "  --max-bad PCT  above PCT%% bad lines write nothing and exit 1 (default 10)\n"
+      "  --max-bad PCT  a log with over PCT% bad lines is refused (named; exit 3) (default 10)\n"
+      "  --refused-list FILE  write the names of refused logs there, each ended by a NUL\n"
       "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
       "                 spilled to DIR/.work and merged (default 512)\n"
       "  --threads N    threads parsing and counting tsv logs (default: the online CPUs,\n"
@@ -30,16 +32,32 @@ static void usage(FILE *f) {
       f);
 }
 
+/* Where refused logs are named: stderr always, and the --refused-list file. */
+typedef struct {
+  FILE *list;
+} refused_t;
+
+static void on_refused(void *ctx, const char *name, const char *why) {
+  refused_t *r = ctx;
+  fprintf(stderr, "typeahead-aggregate: refused %s: %s\n", name, why);
+  if (r->list) fwrite(name, 1, strlen(name) + 1, r->list);
+}
+
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
-      {"sample", required_argument, NULL, 's'},  {"max-bad", required_argument, NULL, 'b'},
-      {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
-      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-      {"threads", required_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"tables", required_argument, NULL, 't'},
+                                           {"format", required_argument, NULL, 'f'},
+                                           {"sample", required_argument, NULL, 's'},
+                                           {"max-bad", required_argument, NULL, 'b'},
+                                           {"mem", required_argument, NULL, 'm'},
+                                           {"dump", required_argument, NULL, 'd'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"threads", required_argument, NULL, 'j'},
+                                           {"refused-list", required_argument, NULL, 'r'},
+                                           {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
-  const char *tables = NULL, *dump = NULL;
+  const char *tables = NULL, *dump = NULL, *refused_list = NULL;
   int quiet = 0, c;
   uint64_t v;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -49,6 +67,9 @@ int main(int argc, char **argv) {
       break;
     case 'd':
       dump = optarg;
+      break;
+    case 'r':
+      refused_list = optarg;
       break;
     case 'q':
       quiet = 1;
@@ -118,15 +139,26 @@ int main(int argc, char **argv) {
   }
   opts.progress = !quiet && isatty(STDERR_FILENO);
   opts.warn = quiet ? NULL : stderr;
+  refused_t ref = {NULL};
+  if (refused_list && !(ref.list = fopen(refused_list, "wb"))) {
+    fprintf(stderr, "typeahead-aggregate: --refused-list %s: %s\n", refused_list, strerror(errno));
+    return 1;
+  }
+  opts.refused = on_refused;
+  opts.refused_ctx = &ref;
   agg_stats_t st;
   int rc = agg_run(tables, (const char *const *)argv + optind, (size_t)(argc - optind), &opts, &st,
                    err, sizeof err);
   char line[1024];
   agg_stats_format(&st, line, sizeof line);
   fprintf(stderr, "typeahead-aggregate: %s\n", line);
+  if (ref.list && fclose(ref.list) != 0 && !rc) {
+    fprintf(stderr, "typeahead-aggregate: --refused-list %s: write error\n", refused_list);
+    return 1;
+  }
   if (rc) {
     fprintf(stderr, "typeahead-aggregate: error: %s\n", err[0] ? err : ta_strerror(rc));
     return 1;
   }
-  return 0;
+  return st.refused ? 3 : 0;
 }

@@ -79,11 +79,33 @@ int bld_acc_get(const bld_acc_t *acc, const char *raw, size_t len, double *score
 
 /* ---- Frequency lists (--freq) ------------------------------------------------------------ */
 
+/* Why a --freq line is unusable: the order of the report. */
+#define BLD_BAD_TABLE(X)                        \
+  X(BLD_BAD_NOCOUNT, "no count")                \
+  X(BLD_BAD_COUNT, "bad count")                 \
+  X(BLD_BAD_UTF8, "invalid UTF-8")              \
+  X(BLD_BAD_EMPTY, "empty after normalization") \
+  X(BLD_BAD_TOOLONG, "too long")
+
+#define BLD__BAD_ENUM(name, msg) name,
+typedef enum { BLD_BAD_TABLE(BLD__BAD_ENUM) BLD_BAD_N } bld_bad_t;
+#undef BLD__BAD_ENUM
+
+#define BLD_BAD_SHOWN 5 /* line numbers kept per reason */
+
+const char *bld_bad_name(bld_bad_t reason);
+
 typedef struct {
   bld_progress_fn progress; /* may be NULL; stage is "reading" */
   void *progress_ctx;
   uint64_t lines; /* out: lines read (blank and header lines included) */
   uint64_t rows;  /* out: (query, count) rows added */
+  /* in: unusable lines are skipped while they are at most this percentage of the rows and
+   * unusable lines; 0: the first one stops the read */
+  double max_bad_pct;
+  uint64_t bad[BLD_BAD_N];                     /* out: unusable lines skipped, per reason */
+  uint64_t bad_total;                          /* out: their sum */
+  uint64_t bad_line[BLD_BAD_N][BLD_BAD_SHOWN]; /* out: the first line numbers of each reason */
 } bld_freq_opts_t;
 
 /* Reads a frequency list from path ("-" for stdin) into acc (docs/BUILD.md). Format, detected
@@ -93,9 +115,12 @@ typedef struct {
  *   fields with "" escapes, not spanning lines)   when it has a comma and reads as a header;
  *   query count                          otherwise (count = the last space-separated field).
  * A UTF-8 BOM, CRLF line ends and blank lines are accepted. Counts are non-negative integers or
- * decimals (1e3 too). On the first bad line it stops and returns TA_EPARSE / TA_EUTF8 /
- * TA_EEMPTY / TA_ETOOLONG with diag = "path:line: reason"; rows before it stay in acc (the
- * caller then throws acc away). I/O errors give TA_EIO / TA_ENOENT with diag. */
+ * decimals (1e3 too). An unusable line (no count, bad count, invalid UTF-8, empty after
+ * normalization, too long) is skipped and counted in opts->bad; past opts->max_bad_pct (or at
+ * the first one when it is 0) the read fails with TA_ETOOBAD, or the line's own TA_EPARSE /
+ * TA_EUTF8 / TA_EEMPTY / TA_ETOOLONG when max_bad_pct is 0, with diag = "path:line: reason";
+ * rows before it stay in acc (the caller then throws acc away). I/O errors give TA_EIO /
+ * TA_ENOENT with diag. */
 int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, ta_diag_t *diag);
 
 /* The same from an open stream (not closed); name is used in messages ("name:line: ..."). */

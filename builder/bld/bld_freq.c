@@ -1,8 +1,9 @@
 /*
  * The --freq input of typeahead-build (SPEC §5, bld.h): a frequency list in one of three
  * layouts (query<TAB>count, query count, CSV with a header), detected per file, read line by
- * line into the accumulator. Every line is hostile: a bad one stops the read with
- * "file:line: reason".
+ * line into the accumulator. Every line is hostile: an unusable one is skipped and counted by
+ * reason (real word lists hold a few: wordfreq's have lone combining marks, empty after
+ * normalization), and the read fails only past the caller's --max-bad.
  */
 #include "bld_int.h"
 
@@ -169,8 +170,18 @@ static void show_text(char *dst, size_t cap, const char *s, size_t len) {
   dst[j] = '\0';
 }
 
+#define BLD__BAD_NAME(name, msg) msg,
+static const char *const bad_names[BLD_BAD_N] = {BLD_BAD_TABLE(BLD__BAD_NAME)};
+#undef BLD__BAD_NAME
+
+const char *bld_bad_name(bld_bad_t reason) {
+  return (unsigned)reason < BLD_BAD_N ? bad_names[reason] : "unknown";
+}
+
+/* One line into acc. Returns 0 (added, or blank/header), 1 for an unusable line (*why, its own
+ * error *code, and diag saying where and what), or a negative error. */
 static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_freq_opts_t *opts,
-                     ta_diag_t *diag) {
+                     bld_bad_t *why, int *code, ta_diag_t *diag) {
   if (len && s[len - 1] == '\n') len--;
   if (len && s[len - 1] == '\r') len--;
   if (st->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3, len -= 3;
@@ -192,28 +203,37 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
   const char *q, *c;
   size_t qlen, clen;
   rc = freq_split(st, s, len, &q, &qlen, &c, &clen, diag);
+  if (rc == TA_EPARSE) {
+    *why = BLD_BAD_NOCOUNT;
+    *code = rc;
+    return 1;
+  }
   if (rc < 0) return rc;
   double count;
   if (bld__parse_count(c, clen, &count) < 0) {
     char shown[48];
     show_text(shown, sizeof shown, c, clen);
     line_fail(diag, st, TA_EPARSE, "bad count '%s' (want a non-negative number)", shown);
-    return TA_EPARSE;
+    *why = BLD_BAD_COUNT;
+    *code = TA_EPARSE;
+    return 1;
   }
   rc = bld_acc_add(acc, q, qlen, count, count);
-  if (rc < 0) {
+  if (rc == TA_ETOOLONG || rc == TA_EUTF8 || rc == TA_EEMPTY) {
     /* Why bld_acc_add refused the query, in the user's words. */
-    char why[64];
+    char text[64];
     if (rc == TA_ETOOLONG)
-      snprintf(why, sizeof why, "the query is too long (limit %d bytes)", TA_MAX_KEY);
+      snprintf(text, sizeof text, "the query is too long (limit %d bytes)", TA_MAX_KEY);
     else
-      snprintf(why, sizeof why, "%s",
-               rc == TA_EUTF8    ? "invalid UTF-8 in the query"
-               : rc == TA_EEMPTY ? "the query is empty after normalization"
-                                 : ta_strerror(rc));
-    line_fail(diag, st, rc, "%s", why);
-    return rc;
+      snprintf(
+          text, sizeof text, "%s",
+          rc == TA_EUTF8 ? "invalid UTF-8 in the query" : "the query is empty after normalization");
+    line_fail(diag, st, rc, "%s", text);
+    *why = rc == TA_ETOOLONG ? BLD_BAD_TOOLONG : rc == TA_EUTF8 ? BLD_BAD_UTF8 : BLD_BAD_EMPTY;
+    *code = rc;
+    return 1;
   }
+  if (rc < 0) return rc;
   opts->rows++;
   return 0;
 }
@@ -222,7 +242,12 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
                          ta_diag_t *diag) {
   ta_diag_init(diag, name);
   if (!acc || !f || !name || !opts) return TA_EINVAL;
-  opts->lines = opts->rows = 0;
+  opts->lines = opts->rows = opts->bad_total = 0;
+  memset(opts->bad, 0, sizeof opts->bad);
+  memset(opts->bad_line, 0, sizeof opts->bad_line);
+  ta_diag_t ld, first; /* the current line's problem; the first unusable line */
+  ta_diag_init(&ld, name);
+  ta_diag_init(&first, name);
   freq_state_t st = {name, 0, FMT_UNKNOWN, NULL, 0};
   char *line = NULL;
   size_t line_cap = 0;
@@ -231,8 +256,21 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
   double last = ta_mono_s();
   while ((n = getline(&line, &line_cap, f)) > 0) {
     st.line++;
-    rc = freq_line(acc, &st, line, (size_t)n, opts, diag);
+    bld_bad_t why = BLD_BAD_NOCOUNT;
+    int code = 0;
+    rc = freq_line(acc, &st, line, (size_t)n, opts, &why, &code, &ld);
+    if (rc == 1 && !(opts->max_bad_pct > 0)) { /* none allowed: stop here, as the line says */
+      if (diag) *diag = ld;
+      rc = code;
+    }
     if (rc < 0) break;
+    if (rc == 1) {
+      if (opts->bad[why] < BLD_BAD_SHOWN) opts->bad_line[why][opts->bad[why]] = st.line;
+      if (opts->bad_total == 0) first = ld;
+      opts->bad[why]++;
+      opts->bad_total++;
+      rc = 0;
+    }
     if (opts->progress && (st.line & 0xFFFF) == 0) {
       double t = ta_mono_s();
       if (t - last >= 0.25) {
@@ -244,6 +282,15 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
   opts->lines = st.line;
   if (rc == 0 && ferror(f)) {
     rc = ta_diag_set(diag, TA_EIO, "read error after line %llu", (unsigned long long)st.line);
+  }
+  uint64_t data = opts->rows + opts->bad_total;
+  if (rc == 0 && opts->bad_total &&
+      (double)opts->bad_total * 100.0 > opts->max_bad_pct * (double)data) {
+    /* Named by the first unusable line: the place to look first. */
+    rc = ta_diag_set(diag, TA_ETOOBAD, "%s (%llu of %llu lines unusable, more than --max-bad %g%%)",
+                     first.msg, (unsigned long long)opts->bad_total, (unsigned long long)data,
+                     opts->max_bad_pct);
+    ta_diag_at_line(diag, first.line);
   }
   if (rc == 0 && opts->rows == 0) {
     rc = ta_diag_set(diag, TA_EEMPTY, "no queries in the file");

@@ -34,25 +34,28 @@ typedef struct {
   unsigned k;
   double min_count;
   const char *blocklist;
+  double max_bad; /* --max-bad: percentage of unusable --freq lines skipped */
 } build_args_t;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
-          "                        | --freq FILE...) --out FILE [--k 10] [--min-count 1]\n"
-          "                       [--blocklist FILE]\n"
-          "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
-          "                  header (ngram,freq); '-' reads stdin; may be repeated\n"
-          "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
-          "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
-          "                  from --now's week (YYYY-MM-DD or YYYY-Www; default: newest\n"
-          "                  table); --half-life inf = no decay (default 4: the best MRR on\n"
-          "                  the AOL sample, BENCHMARKS.md \"Suggestion quality\")\n"
-          "  --out FILE      trie file, replaced atomically after it verifies\n"
-          "  --k N           completions kept per prefix, 1..%u (default 10)\n"
-          "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
-          "                  the window, before decay) (default 1)\n",
-          TA_MAX_K);
+  fprintf(
+      f,
+      "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
+      "                        | --freq FILE...) --out FILE [--k 10] [--min-count 1]\n"
+      "                       [--blocklist FILE]\n"
+      "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
+      "                  header (ngram,freq); '-' reads stdin; may be repeated\n"
+      "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
+      "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
+      "                  from --now's week (YYYY-MM-DD or YYYY-Www; default: newest\n"
+      "                  table); --half-life inf = no decay (default 4: the best MRR on\n"
+      "                  the AOL sample, BENCHMARKS.md \"Suggestion quality\")\n"
+      "  --out FILE      trie file, replaced atomically after it verifies\n"
+      "  --k N           completions kept per prefix, 1..%u (default 10)\n"
+      "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
+      "                  the window, before decay) (default 1)\n"
+      "  --max-bad PCT   skip unusable --freq lines (named on stderr) up to PCT%% (default 1)\n",
+      TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -97,7 +100,20 @@ static int bad_value(const char *flag, const char *want, const char *value) {
   return 2;
 }
 
-enum { O_FREQ = 1, O_OUT, O_K, O_MIN, O_BLOCK, O_TABLES, O_WEEKS, O_HALF, O_NOW, O_HELP, O_END };
+enum {
+  O_FREQ = 1,
+  O_OUT,
+  O_K,
+  O_MIN,
+  O_BLOCK,
+  O_TABLES,
+  O_WEEKS,
+  O_HALF,
+  O_NOW,
+  O_MAXBAD,
+  O_HELP,
+  O_END
+};
 
 /* The numbers, checked once every flag is read (the last of a repeated flag counts). */
 static int parse_numbers(const char *const *num, build_args_t *a) {
@@ -116,6 +132,8 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
   else if (num[O_HALF] &&
            (ta_parse_double(num[O_HALF], 0, DBL_MAX, &a->half_life) != 0 || a->half_life == 0))
     return bad_value("--half-life", "a positive number or inf", num[O_HALF]);
+  if (num[O_MAXBAD] && ta_parse_double(num[O_MAXBAD], 0, 100, &a->max_bad) != 0)
+    return bad_value("--max-bad", "a percentage from 0 to 100", num[O_MAXBAD]);
   return 0;
 }
 
@@ -131,16 +149,17 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"weeks", required_argument, NULL, O_WEEKS},
       {"half-life", required_argument, NULL, O_HALF},
       {"now", required_argument, NULL, O_NOW},
+      {"max-bad", required_argument, NULL, O_MAXBAD},
       {"help", no_argument, NULL, O_HELP},
       {NULL, 0, NULL, 0},
   };
-  *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0};
+  *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0, .max_bad = 1.0};
   /* Where each flag's text goes: a field of a, or num[] for the numbers. */
   const char *num[O_END] = {NULL};
   const char **text[O_END] = {
       [O_OUT] = &a->out,         [O_BLOCK] = &a->blocklist, [O_TABLES] = &a->tables,
       [O_NOW] = &a->now,         [O_K] = &num[O_K],         [O_MIN] = &num[O_MIN],
-      [O_WEEKS] = &num[O_WEEKS], [O_HALF] = &num[O_HALF]};
+      [O_WEEKS] = &num[O_WEEKS], [O_HALF] = &num[O_HALF],   [O_MAXBAD] = &num[O_MAXBAD]};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -178,6 +197,23 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
 
 /* ---- Input sources --------------------------------------------------------------------------- */
 
+/* "FILE: N unusable lines skipped: REASON N (lines a, b, ...), ..." on stderr. */
+static void report_skipped(const char *file, const bld_freq_opts_t *fo) {
+  fprintf(stderr, "typeahead-build: %s: %" PRIu64 " unusable line%s skipped:", file, fo->bad_total,
+          fo->bad_total == 1 ? "" : "s");
+  const char *sep = " ";
+  for (int r = 0; r < BLD_BAD_N; r++) {
+    if (!fo->bad[r]) continue;
+    fprintf(stderr, "%s%s %" PRIu64 " (line%s", sep, bld_bad_name((bld_bad_t)r), fo->bad[r],
+            fo->bad[r] == 1 ? "" : "s");
+    for (uint64_t k = 0; k < fo->bad[r] && k < BLD_BAD_SHOWN; k++)
+      fprintf(stderr, "%s%" PRIu64, k ? ", " : " ", fo->bad_line[r][k]);
+    fprintf(stderr, "%s)", fo->bad[r] > BLD_BAD_SHOWN ? ", ..." : "");
+    sep = "; ";
+  }
+  fputc('\n', stderr);
+}
+
 /* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
 static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, uint64_t *lines,
                        uint64_t *rows) {
@@ -202,11 +238,12 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, 
     return 0;
   }
   for (int i = 0; i < a->nfreq; i++) {
-    bld_freq_opts_t fo = {progress_cb, prog, 0, 0};
+    bld_freq_opts_t fo = {progress_cb, prog, 0, 0, .max_bad_pct = a->max_bad};
     ta_diag_t diag;
     char where[512];
     int rc = bld_read_freq(acc, a->freq[i], &fo, &diag);
     progress_clear(prog);
+    if (fo.bad_total) report_skipped(a->freq[i], &fo);
     if (rc < 0) {
       fprintf(stderr, "typeahead-build: %s\n", ta_diag_format(&diag, where, sizeof where));
       return 1;

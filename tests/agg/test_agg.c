@@ -1,6 +1,7 @@
 /* Unit tests of the aggregator's parts (builder/agg*.c): ISO weeks, timestamps, line parsing,
- * the bounded-memory counter (spilled or not, same stream) and the week table format, including
- * hostile table files. */
+ * the bounded-memory counter (spilled or not, same stream), the week table format, including
+ * hostile table files, and the ledger and an input's identity (known, grown, new). */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -556,6 +557,131 @@ static void test_hostile_tables(void **state) {
   free(b);
 }
 
+/* Writes text as DIR/ledger and reads it back: the reader's result, its message in msg. */
+static int read_ledger(const char *text, agg__ledger_t *l, char *msg, size_t cap) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/ledger", tu_dir);
+  spit(path, text, strlen(text));
+  memset(l, 0, sizeof *l);
+  msg[0] = 0;
+  int rc = agg__ledger_read(tu_dir, l, msg, cap);
+  unlink(path);
+  return rc;
+}
+
+#define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define V2 "# typeahead-aggregate ledger v2: sha256<TAB>bytes<TAB>head<TAB>events<TAB>name\n"
+
+static void test_ledger_versions_and_hostile_rows(void **state) {
+  (void)state;
+  agg__ledger_t l;
+  char msg[512];
+  /* Version 2: every field read; a v1 row kept in v2 as head "-". */
+  assert_int_equal(read_ledger(V2 HEX_A "\t5000\t" HEX_B "\t7\tlog a\n" HEX_B "\t9\t-\t1\tb\n", &l,
+                               msg, sizeof msg),
+                   0);
+  assert_int_equal(l.n, 2);
+  assert_int_equal(l.rows[0].bytes, 5000);
+  assert_string_equal(l.rows[0].head, HEX_B);
+  assert_string_equal(l.rows[1].head, "");
+  assert_true(agg__ledger_has(&l, HEX_B, 0));
+  assert_false(agg__ledger_has(&l, HEX_B, 1)); /* only its v1 row has it */
+  assert_true(agg__ledger_has_v1_size(&l, 9));
+  assert_false(agg__ledger_has_v1_size(&l, 5000));
+  agg__ledger_free(&l);
+  /* Version 1 (and no version line at all): rows become v2 lines with head "-". */
+  static const char *const v1[] = {
+      "# typeahead-aggregate ledger v1: sha256<TAB>bytes<TAB>events<TAB>name\n" HEX_A
+      "\t12\t3\tx.log\n",
+      HEX_A "\t12\t3\tx.log\n"};
+  for (size_t i = 0; i < 2; i++) {
+    assert_int_equal(read_ledger(v1[i], &l, msg, sizeof msg), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.rows[0].line, HEX_A "\t12\t-\t3\tx.log\n");
+    assert_true(agg__ledger_has_v1_size(&l, 12));
+    agg__ledger_free(&l);
+  }
+  /* Hostile rows: a clear error naming the line, nothing guessed. */
+  static const char *const bad[] = {
+      V2 "zz" HEX_A "\t1\t" HEX_B "\t1\tn\n",   /* not a digest */
+      V2 HEX_A "\t1\t" HEX_B "\t1\n",           /* a field missing */
+      V2 HEX_A "\tx\t" HEX_B "\t1\tn\n",        /* bytes not a number */
+      V2 HEX_A "\t1\tnot-a-head\t1\tn\n",       /* head neither a digest nor "-" */
+      V2 HEX_A "\t1\t" HEX_B "\t-1\tn\n",       /* events not a number */
+      V2 HEX_A "\t1\t" HEX_B "\t1\tno newline", /* cut */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(read_ledger(bad[i], &l, msg, sizeof msg), TA_ECORRUPT);
+    assert_non_null(strstr(msg, "ledger: line 2: not a version 2 row"));
+    agg__ledger_free(&l);
+  }
+  assert_int_equal(read_ledger("# typeahead-aggregate ledger v3: ...\n", &l, msg, sizeof msg),
+                   TA_EVERSION);
+  assert_non_null(strstr(msg, "version 3 is not known"));
+  agg__ledger_free(&l);
+}
+
+/* What agg__plan makes of a content against a ledger holding one row for `old`. */
+static void plan_of(const char *old, size_t old_len, const char *input, size_t len,
+                    agg__plan_t *p) {
+  agg__ledger_t l = {0};
+  char path[300], hex[65], head[65], err[256];
+  snprintf(path, sizeof path, "%s/input", tu_dir);
+  spit(path, old, old_len);
+  int fd = open(path, O_RDONLY);
+  assert_int_equal(agg__plan(&l, fd, "old", (char[4096]){0}, 4096, p, err, sizeof err), 0);
+  /* A new content: counted whole, hashed on the way (as agg__ingest_input does). */
+  assert_int_equal(p->from, 0);
+  EVP_DigestUpdate(p->at_from, old, old_len);
+  assert_int_equal(agg__sha_hex(p->at_from, hex), 0);
+  p->at_from = NULL;
+  memcpy(head, p->head, sizeof head);
+  close(fd);
+  assert_int_equal(agg__ledger_add(&l, hex, head, old_len, 1, "old"), 0);
+  spit(path, input, len);
+  fd = open(path, O_RDONLY);
+  assert_int_equal(agg__plan(&l, fd, "input", (char[4096]){0}, 4096, p, err, sizeof err), 0);
+  close(fd);
+  unlink(path);
+  agg__ledger_free(&l);
+}
+
+static void test_plan_known_grown_new(void **state) {
+  (void)state;
+  size_t n = 3 * AGG__HEAD; /* longer than the head, and not a multiple of a line */
+  char *a = malloc(2 * n);
+  for (size_t i = 0; i < 2 * n; i++) a[i] = i % 37 == 36 ? '\n' : (char)('a' + i % 26);
+  agg__plan_t p;
+  plan_of(a, n, a, n, &p); /* the same content: known */
+  assert_true(p.known);
+  agg__plan_free(&p);
+  plan_of(a, n, a, 2 * n, &p); /* grown: counted from n on, lines before n known */
+  assert_false(p.known);
+  assert_int_equal(p.from, n);
+  assert_int_equal(p.lines, n / 37);
+  assert_int_equal(p.midline, a[n - 1] != '\n');
+  assert_int_equal(p.length, 2 * n);
+  assert_non_null(p.at_from);
+  agg__plan_free(&p);
+  plan_of(a, n, a + 1, n, &p); /* other first bytes: a new log, counted whole */
+  assert_false(p.known);
+  assert_int_equal(p.from, 0);
+  agg__plan_free(&p);
+  plan_of(a, 100, a, 150, &p); /* short logs (all in the head) grow too */
+  assert_int_equal(p.from, 100);
+  agg__plan_free(&p);
+  char *b = malloc(2 * n);
+  memcpy(b, a, 2 * n);
+  b[n + 5] ^= 1;
+  plan_of(a, 2 * n, b, 2 * n, &p); /* the same length, one byte changed: not known */
+  assert_false(p.known);
+  assert_int_equal(p.from, 0);
+  agg__plan_free(&p);
+  free(b);
+  free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_iso_weeks),
@@ -564,6 +690,8 @@ int main(void) {
       cmocka_unit_test(test_counter_spill_equals_memory),
       cmocka_unit_test(test_table_round_trip_and_msgpack),
       cmocka_unit_test(test_hostile_tables),
+      cmocka_unit_test(test_ledger_versions_and_hostile_rows),
+      cmocka_unit_test(test_plan_known_grown_new),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

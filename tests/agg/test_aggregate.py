@@ -185,7 +185,8 @@ class KnownCounts(unittest.TestCase):
                 f.write("%d\tquery %d\t2006-03-01 07:33:28\t\t\n" % (i, i))
         tables = os.path.join(self.tmp, "t")
         p = agg("--tables", tables, log, check=False)
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 3)  # the log is refused (named), nothing else to do
+        self.assertIn("refused %s: 101 of 101 lines are bad" % log, p.stderr.decode())
         self.assertIn("--format", p.stderr.decode())
         self.assertEqual([f for f in os.listdir(tables) if f != ".lock"], [])
         # The right format works; --max-bad 100 accepts anything.
@@ -257,15 +258,22 @@ class Idempotence(unittest.TestCase):
     def test_kill9_at_random_moments(self):
         """Ten runs killed with SIGKILL while running (at random moments up to the length of a
         whole run), each followed by a rerun that must leave exactly the clean run's bytes."""
-        rng = random.Random(int(os.environ.get("TA_KILL_SEED", "9")))
+        self.kill_and_rerun(self.base, self.big, self.want, 10, 0)
+
+    def kill_and_rerun(self, base, log, want, kills, seed):
+        """Runs over log on copies of base, killed with SIGKILL at random moments, each then
+        rerun: the directory must hold exactly want."""
+        rng = random.Random(int(os.environ.get("TA_KILL_SEED", "9")) + seed)
         estimate = self.clean_seconds
         killed, attempts = 0, 0
-        while killed < 10:
+        while killed < kills:
             attempts += 1
-            self.assertLess(attempts, 60, "could not kill runs mid-way")
-            d = self.fresh("kill%d" % attempts)
+            self.assertLess(attempts, 6 * kills, "could not kill runs mid-way")
+            d = os.path.join(self.tmp, "kill%d.%d" % (seed, attempts))
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.copytree(base, d)
             t0 = time.monotonic()
-            p = subprocess.Popen([ARGS.aggregate, "--tables", d, "--mem", "4", self.big],
+            p = subprocess.Popen([ARGS.aggregate, "--tables", d, "--mem", "4", log],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(rng.uniform(0.0, estimate))
             if p.poll() is not None:
@@ -275,8 +283,8 @@ class Idempotence(unittest.TestCase):
             p.send_signal(signal.SIGKILL)
             p.wait()
             killed += 1
-            agg("--tables", d, "--mem", "4", self.big)
-            self.assertEqual(tree(d), self.want, "after a kill -9 (attempt %d)" % attempts)
+            agg("--tables", d, "--mem", "4", log)
+            self.assertEqual(tree(d), want, "after a kill -9 (attempt %d)" % attempts)
             shutil.rmtree(d)
 
     def test_kill9_after_commit_is_rolled_forward(self):
@@ -294,6 +302,30 @@ class Idempotence(unittest.TestCase):
         agg("--tables", d, "--mem", "4", self.big)
         self.assertEqual(tree(d), self.want)
 
+    def test_kill9_grown_log(self):
+        """A log that grew (its first half ingested, then the whole): runs killed at random
+        moments and rerun leave the bytes of an uninterrupted run, whose tables are those of a
+        one-shot run over the whole log."""
+        with open(self.big, "rb") as f:
+            data = f.read()
+        half = data[:data.index(b"\n", len(data) // 2) + 1]
+        log = os.path.join(self.tmp, "growing.log")
+        with open(log, "wb") as f:
+            f.write(half)
+        base = self.fresh("grown-base")
+        agg("--tables", base, "--mem", "4", log)
+        with open(log, "wb") as f:
+            f.write(data)
+        clean = os.path.join(self.tmp, "grown-clean")
+        shutil.rmtree(clean, ignore_errors=True)
+        shutil.copytree(base, clean)
+        p = agg("--tables", clean, "--mem", "4", log)
+        self.assertIn("%d lines" % (data.count(b"\n") - half.count(b"\n")), p.stderr.decode())
+        want = tree(clean)
+        tables = {k: v for k, v in want.items() if k != "ledger"}
+        self.assertEqual(tables, {k: v for k, v in self.want.items() if k != "ledger"})
+        self.kill_and_rerun(base, log, want, 5, 1)
+
     def test_spill_equals_memory(self):
         d = self.fresh("inmem")
         p = agg("--tables", d, self.big)
@@ -303,6 +335,197 @@ class Idempotence(unittest.TestCase):
         p = agg("--tables", d1, "--mem", "1", self.big)
         self.assertNotIn(" 0 spills", p.stderr.decode())
         self.assertEqual(tree(d1), self.want)
+
+
+def tsv_lines(n, seed, first=0):
+    """n tsv lines (bytes, each with its newline), several weeks, a few repeated queries."""
+    rng = random.Random(seed)
+    return [("%d\tq%d %s\n" % (MON + rng.randrange(3 * 604800), rng.randrange(50),
+                               rng.choice(list(SPELLINGS)))).encode()
+            for _ in range(first, first + n)]
+
+
+class Identity(unittest.TestCase):
+    """A log is known by its decompressed content (plain and gzip count once), a log that grew
+    counts only its new lines, a bad log is refused alone, and old ledgers are still read."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="ta_agg_ident.")
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp)
+
+    def write(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def oneshot(self, data, *args):
+        d = os.path.join(self.tmp, "oneshot%d" % len(os.listdir(self.tmp)))
+        agg("--tables", d, *args, self.write("whole%d.log" % len(os.listdir(self.tmp)), data))
+        return dump(d)
+
+    def ledger(self, d):
+        with open(os.path.join(d, "ledger")) as f:
+            return [l.rstrip("\n").split("\t") for l in f if not l.startswith("#")]
+
+    def test_plain_then_gzip_counts_once(self):
+        data = b"".join(tsv_lines(3000, 1))  # over 4096 bytes: the head is a part
+        plain = self.write("access.log", data)
+        packed = self.write("access.log.1.gz", gzip.compress(data))
+        for first, second in ((plain, packed), (packed, plain)):
+            d = os.path.join(self.tmp, "t-" + os.path.basename(first))
+            agg("--tables", d, first)
+            want = tree(d)
+            p = agg("--tables", d, second)
+            self.assertIn("1 inputs (1 already ingested)", p.stderr.decode())
+            self.assertEqual(tree(d), want)
+            import hashlib
+            self.assertEqual([r[:3] for r in self.ledger(d)],
+                             [[hashlib.sha256(data).hexdigest(), str(len(data)),
+                               hashlib.sha256(data[:4096]).hexdigest()]])
+        self.assertEqual(dump(os.path.join(self.tmp, "t-access.log")),
+                         dump(os.path.join(self.tmp, "t-access.log.1.gz")))
+        # Small logs (all of it in the head) too, and both given in one run.
+        small = b"".join(tsv_lines(20, 2))
+        d = os.path.join(self.tmp, "small")
+        p = agg("--tables", d, self.write("s.log", small), self.write("s.gz", gzip.compress(small)))
+        self.assertIn("2 inputs (1 already ingested)", p.stderr.decode())
+        self.assertEqual(dump(d), self.oneshot(small))
+
+    def test_grown_log_counts_only_new_lines(self):
+        lines = tsv_lines(3000, 3)
+        log = os.path.join(self.tmp, "live.log")
+        d = os.path.join(self.tmp, "t")
+        for upto in (1000, 1001, 2500, 3000):  # grows three times
+            self.write("live.log", b"".join(lines[:upto]))
+            p = agg("--tables", d, log)
+            err = p.stderr.decode()
+            self.assertIn("1 inputs (0 already ingested)", err)
+            new = upto - {1000: 0, 1001: 1000, 2500: 1001, 3000: 2500}[upto]
+            self.assertIn(" %d lines, %d events" % (new, new), err)
+        self.assertEqual(dump(d), self.oneshot(b"".join(lines)))
+        # Its gzip copy (logrotate) and the older versions are known.
+        p = agg("--tables", d, self.write("live.log.gz", gzip.compress(b"".join(lines))),
+                self.write("old.log", b"".join(lines[:1001])))
+        self.assertIn("2 inputs (2 already ingested)", p.stderr.decode())
+        # A grown log given gzipped: its new part only.
+        more = tsv_lines(200, 4)
+        p = agg("--tables", d, self.write("live.log.2.gz", gzip.compress(b"".join(lines + more))))
+        self.assertIn(" 200 lines, 200 events", p.stderr.decode())
+        self.assertEqual(dump(d), self.oneshot(b"".join(lines + more)))
+
+    def test_grown_log_cut_mid_line(self):
+        # Read while a line was half written: that line is counted as it was; when the log has
+        # grown, the rest of the line is not counted again (every line counts once).
+        lines = tsv_lines(300, 5)
+        cut = b"".join(lines[:100]) + lines[100][:-6]
+        d = os.path.join(self.tmp, "t")
+        agg("--tables", d, self.write("live.log", cut))
+        p = agg("--tables", d, self.write("live.log", b"".join(lines)))
+        self.assertIn(" 199 lines, 199 events", p.stderr.decode())
+        # Bad lines after the boundary are named by their line number in the whole log.
+        d2 = os.path.join(self.tmp, "t2")
+        agg("--tables", d2, self.write("b.log", b"".join(lines[:100])))
+        p = agg("--tables", d2, self.write("b.log", b"".join(lines[:100]) + b"garbage\n"
+                                          + b"".join(lines[100:])))
+        self.assertIn("b.log: line 101: missing field", p.stderr.decode())
+
+    def test_grown_aol_log_keeps_the_duplicate_rule(self):
+        head = b"AnonID\tQuery\tQueryTime\tItemRank\tClickURL\n"
+        rows = [b"5\tfirst\t2006-03-01 07:00:00\t1\thttp://a\n",
+                b"7\tweather\t2006-03-01 08:00:00\t1\thttp://b\n",
+                b"7\tnews\t2006-03-01 08:05:00\t\t\n"]
+        later = [b"7\tweather\t2006-03-01 08:00:00\t2\thttp://c\n",  # a second click: no event
+                 b"7\tnews\t2006-03-01 08:05:00\t1\thttp://d\n",
+                 b"7\tnews\t2006-03-01 09:00:00\t\t\n",  # a new event
+                 b"9\tweather\t2006-03-01 10:00:00\t\t\n"]
+        d = os.path.join(self.tmp, "t")
+        agg("--tables", d, "--format", "aol", self.write("aol.txt", head + b"".join(rows)))
+        p = agg("--tables", d, "--format", "aol", self.write("aol.txt", head + b"".join(rows + later)))
+        self.assertIn("2 events, 2 duplicate rows", p.stderr.decode())
+        self.assertEqual(dump(d), self.oneshot(head + b"".join(rows + later), "--format", "aol"))
+
+    def test_bad_log_refused_alone(self):
+        good = self.write("good.log", b"".join(tsv_lines(2000, 6)))
+        junk = self.write("junk.log", b"not a log line\n" * 5)
+        missing = os.path.join(self.tmp, "missing.log")
+        refused = os.path.join(self.tmp, "refused.list")
+        d = os.path.join(self.tmp, "t")
+        # 5 bad lines of 2005 would pass a judgement over the run: each log is judged alone.
+        p = agg("--tables", d, "--refused-list", refused, good, junk, missing, check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 3, err)
+        self.assertIn("refused %s: 5 of 5 lines are bad" % junk, err)
+        self.assertIn("refused %s: No such file" % missing, err)
+        self.assertIn("3 inputs (0 already ingested), 2 refused", err)
+        with open(refused, "rb") as f:
+            self.assertEqual(f.read(), junk.encode() + b"\0" + missing.encode() + b"\0")
+        self.assertEqual(dump(d), self.oneshot(self.read(good)))
+        self.assertEqual([r[4] for r in self.ledger(d)], [good])  # the refused are not recorded
+        # A refused log whose good lines were counted before its bad ones: the run starts over
+        # without it, and the tables are those of the good logs alone.
+        mixed = self.write("mixed.log", b"".join(tsv_lines(50, 7)) + b"bad\n" * 20)
+        good2 = self.write("good2.log", b"".join(tsv_lines(100, 8)))
+        p = agg("--tables", d, mixed, good2, check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("refused %s: 20 of 70 lines are bad" % mixed, p.stderr.decode())
+        self.assertIn(" 100 lines, 100 events", p.stderr.decode())
+        both = self.read(good) + self.read(good2)
+        self.assertEqual(dump(d), self.oneshot(both))
+        # A gzip file cut short (a copy that did not finish): refused when the stream breaks,
+        # after its first blocks were counted; the run counts again without it.
+        big = b"".join(tsv_lines(60000, 13))
+        cut = self.write("cut.gz", gzip.compress(big)[:-2000])
+        good3 = self.write("good3.log", b"".join(tsv_lines(30, 14)))
+        before = dump(d)
+        p = agg("--tables", d, cut, good3, check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("refused %s: %s: gzip error" % (cut, cut), p.stderr.decode())
+        self.assertIn(" 30 lines, 30 events", p.stderr.decode())
+        self.assertEqual(dump(d), self.oneshot(both + self.read(good3)))
+        self.assertNotEqual(dump(d), before)
+        # Fixed, the same name is counted: exit 0.
+        self.write("junk.log", b"".join(tsv_lines(10, 9)))
+        p = agg("--tables", d, junk)
+        self.assertIn(" 10 events", p.stderr.decode())
+        # A run whose ledger cannot be read is an error of the run: exit 1, nothing written.
+        with open(os.path.join(d, "ledger"), "a") as f:
+            f.write("garbage\n")
+        p = agg("--tables", d, self.write("new.log", b"".join(tsv_lines(5, 10))), check=False)
+        self.assertEqual(p.returncode, 1)
+
+    def test_version1_ledger_is_read_and_migrated(self):
+        data = b"".join(tsv_lines(500, 11))
+        log = self.write("old.log", data)
+        d = os.path.join(self.tmp, "t")
+        agg("--tables", d, log)
+        # What a version 1 aggregator wrote: sha256, bytes, events, name.
+        rows = self.ledger(d)
+        with open(os.path.join(d, "ledger"), "w") as f:
+            f.write("# typeahead-aggregate ledger v1: sha256<TAB>bytes<TAB>events<TAB>name\n")
+            for r in rows:
+                f.write("%s\t%s\t%s\t%s\n" % (r[0], r[1], r[3], r[4]))
+        before = dump(d)
+        p = agg("--tables", d, self.write("copy.log", data),
+                self.write("other.log", b"".join(tsv_lines(10, 12))))
+        self.assertIn("2 inputs (1 already ingested)", p.stderr.decode())
+        self.assertNotEqual(dump(d), before)
+        with open(os.path.join(d, "ledger")) as f:
+            self.assertTrue(f.readline().startswith("# typeahead-aggregate ledger v2"))
+        migrated = [r for r in self.ledger(d) if r[4] == log]
+        self.assertEqual(migrated, [[rows[0][0], rows[0][1], "-", rows[0][3], log]])
+        # A ledger of an unknown version is refused, not guessed.
+        with open(os.path.join(d, "ledger"), "w") as f:
+            f.write("# typeahead-aggregate ledger v9: ...\n")
+        p = agg("--tables", d, log, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("version 9", p.stderr.decode())
 
 
 class ThreadsAndBlocks(unittest.TestCase):
@@ -391,8 +614,10 @@ class ThreadsAndBlocks(unittest.TestCase):
         d, _ = self.run_with("--threads", "2")
         with open(os.path.join(d, "ledger")) as f:
             rows = [l.split("\t") for l in f if not l.startswith("#")]
-        # Hashed while counted: the digest of the whole file, its size, its events.
+        # Hashed while counted: the digest of the whole file, its size, the digest of its first
+        # 4096 bytes, its events.
         self.assertEqual(rows, [[hashlib.sha256(data).hexdigest(), str(len(data)),
+                                 hashlib.sha256(data[:4096]).hexdigest(),
                                  str(sum(self.expect.values())), self.log + "\n"]])
         # Another file of the same size, other bytes: counted (it is hashed first).
         other = os.path.join(self.tmp, "same-size.tsv")

@@ -124,18 +124,66 @@ class Nightly(unittest.TestCase):
     def test_ingests_new_logs_once_and_replaces_the_trie(self):
         self.nightly()
         self.assertEqual(ranking(self.trie, "we"), ["weather", "web mail"])
-        # A second night with a new log and the old one still in the spool: counted once.
+        # Night 1 moved the log to done/. A second night with a new log and the old one put
+        # back into the spool (under another name): counted once, both moved to done/.
+        self.assertEqual(os.listdir(os.path.join(self.spool, "done")), ["day1.tsv"])
+        shutil.copy(os.path.join(self.spool, "done", "day1.tsv"),
+                    os.path.join(self.spool, "day1-again.tsv"))
         write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
         self.nightly()
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
+                         ["day1-again.tsv", "day1.tsv", "day2.tsv"])
         self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
         dump = run(tool("typeahead-aggregate"), "--dump", self.tables).stdout.decode()
         self.assertEqual(dump, "2026-03-02\tweather\t5\n2026-03-02\tweb mail\t7\n")
 
     def test_failed_aggregate_leaves_trie(self):
         self.nightly()
-        with open(os.path.join(self.spool, "day2.tsv"), "w") as f:
-            f.write("this is\tnot\ta tsv log\n" * 10)
+        # An error of the run (its ledger is unreadable), not of a log: nothing moves.
+        with open(os.path.join(self.tables, "ledger"), "a") as f:
+            f.write("not a ledger row\n")
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
         self.assert_failed_untouched("step 1 (aggregate)")
+        self.assertEqual(sorted(os.listdir(self.spool)), ["day2.tsv", "done", "failed"])
+
+    def test_bad_file_over_two_nights(self):
+        metrics = os.path.join(self.tmp, "textfile", "typeahead.prom")
+        os.makedirs(os.path.dirname(metrics))
+        self.env["TA_METRICS_FILE"] = metrics
+        # Night 1: a good log and a small garbage file beside it.
+        with open(os.path.join(self.spool, "junk.tsv"), "w") as f:
+            f.write("this is\tnot\ta tsv log\n" * 3)
+        p = self.nightly(check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 3, err)  # the trie is replaced, a log was refused
+        self.assertIn("refused %s" % os.path.join(self.spool, "junk.tsv"), err)
+        self.assertEqual(ranking(self.trie, "we"), ["weather", "web mail"])
+        self.assertEqual(sorted(os.listdir(self.spool)), ["done", "failed"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "done")), ["day1.tsv"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "failed")), ["junk.tsv"])
+        with open(metrics) as f:
+            prom = f.read()
+        for line in ("typeahead_nightly_success 1", "typeahead_nightly_ingested_logs 1",
+                     "typeahead_nightly_refused_logs 1",
+                     'typeahead_nightly_refused{file="junk.tsv"} 1'):
+            self.assertIn(line + "\n", prom)
+        self.assertIn("# TYPE typeahead_nightly_refused_logs gauge\n", prom)
+        self.assertEqual(os.listdir(os.path.dirname(metrics)), ["typeahead.prom"])
+        # Night 2: a new log; the garbage is out of the way, the job works.
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        p = self.nightly()
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
+                         ["day1.tsv", "day2.tsv"])
+        with open(metrics) as f:
+            prom = f.read()
+        self.assertIn("typeahead_nightly_refused_logs 0\n", prom)
+        self.assertIn("typeahead_nightly_ingested_logs 1\n", prom)
+        self.assertNotIn("junk.tsv", prom)
+        # The same name again (a rotated name reused): kept beside the first, not over it.
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 9000, "wiki", 1)])
+        self.nightly()
+        self.assertEqual(len(os.listdir(os.path.join(self.spool, "done"))), 3)
 
     def test_failed_build_leaves_trie(self):
         self.nightly()

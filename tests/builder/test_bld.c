@@ -30,7 +30,7 @@ static const char *write_file(const char *name, const char *bytes, size_t len) {
 /* Reads a file into acc; returns bld_read_freq's result, diag in *diag. */
 static int read_text(bld_acc_t *acc, const char *text, ta_diag_t *diag) {
   const char *path = write_file("in.txt", text, strlen(text));
-  bld_freq_opts_t fo = {NULL, NULL, 0, 0};
+  bld_freq_opts_t fo = {0}; /* max_bad_pct 0: the first unusable line stops the read */
   return bld_read_freq(acc, path, &fo, diag);
 }
 
@@ -237,7 +237,7 @@ static void test_missing_file(void **state) {
   bld_acc_t *acc;
   ta_diag_t diag;
   assert_int_equal(bld_acc_new(&acc), 0);
-  bld_freq_opts_t fo = {NULL, NULL, 0, 0};
+  bld_freq_opts_t fo = {0}; /* max_bad_pct 0: the first unusable line stops the read */
   assert_int_equal(bld_read_freq(acc, "/nonexistent/q.tsv", &fo, &diag), TA_ENOENT);
   char text[512];
   assert_non_null(strstr(ta_diag_format(&diag, text, sizeof text), "/nonexistent/q.tsv"));

@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import bin_args  # noqa: E402  (tests/bin_args.py)
 
 ARGS = None  # the command line: --build, --query (parsed in __main__)
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def tool(name):
@@ -117,6 +118,60 @@ class BuildCli(unittest.TestCase):
             with open(self.out) as f:
                 self.assertEqual(f.read(), "previous contents")
             self.assertEqual(sorted(os.listdir(self.dir)), ["in.txt", "out.trie"])
+
+    def test_unusable_lines_skipped_and_named(self):
+        # A hand-made list with the kinds of unusable lines the wordfreq lists have, all empty
+        # after normalization: a lone combining mark, two of them, an enclosing mark, a spacing
+        # mark, U+FF9F (NFKC makes it a mark), a zero width joiner (dropped as a control).
+        fixture = os.path.join(HERE, "wordfreq_fixture.tsv")
+        with open(fixture, "rb") as f:
+            data = f.read()
+        rows = data.count(b"\n")
+        r = self.build("--freq", fixture, "--out", self.out)
+        self.assertIn(b"wordfreq_fixture.tsv: 6 unusable lines skipped: empty after "
+                      b"normalization 6 (lines 41, 101, 201, 301, 401, ...)\n", r.stderr)
+        self.assertIn(b"%d lines, %d queries" % (rows, rows - 6), r.stderr)
+        self.assertEqual(self.query("d", 2), [("die", 27900001.0), ("der", 25947001.0)])
+        # --max-bad 0: the first unusable line stops the build, as it says.
+        out2 = os.path.join(self.dir, "strict.trie")
+        r = self.build("--freq", fixture, "--out", out2, "--max-bad", "0", expect=1)
+        self.assertIn(b"wordfreq_fixture.tsv:41: the query is empty after normalization",
+                      r.stderr)
+        self.assertFalse(os.path.exists(out2))
+        # Each reason is counted, named with its first line numbers (five at most).
+        text = ("ok\t1\n" * 400 + "nocount\n" + "bad\tx\n" + "\u0301\t1\n" * 7 +
+                "q\xff\t1\n")
+        path = self.write("mixed.tsv", text.encode("utf-8", "surrogateescape")
+                          .replace(b"q\xc3\xbf", b"q\xff"))
+        r = self.build("--freq", path, "--out", out2, "--max-bad", "3")
+        self.assertIn(b"mixed.tsv: 10 unusable lines skipped: no count 1 (line 401); bad count 1 "
+                      b"(line 402); invalid UTF-8 1 (line 410); empty after normalization 7 "
+                      b"(lines 403, 404, 405, 406, 407, ...)\n", r.stderr)
+        # Past --max-bad (default 1%): the build fails with the first one; --out untouched.
+        self.write("out.trie", "previous contents")
+        r = self.build("--freq", path, "--out", self.out, expect=1)
+        self.assertIn(b"mixed.tsv:401: no TAB before the count (the file is query<TAB>count) "
+                      b"(10 of 410 lines unusable, more than --max-bad 1%)", r.stderr)
+        with open(self.out) as f:
+            self.assertEqual(f.read(), "previous contents")
+        self.build("--freq", path, "--out", out2, "--max-bad", "101", expect=2)
+
+    def test_wordfreq_lists_build_as_they_are(self):
+        lists = os.environ.get("TA_WORDFREQ") or os.path.join(
+            HERE, "..", "..", "..", "shared", "datasets", "wordfreq")
+        names = ["large_de.tsv", "large_en.tsv", "large_zh.tsv"]
+        if not all(os.path.exists(os.path.join(lists, n)) for n in names):
+            self.skipTest("the wordfreq lists are not at %s (set TA_WORDFREQ): only the "
+                          "fixture test ran" % os.path.abspath(lists))
+        for name in names:
+            r = self.build("--freq", os.path.join(lists, name), "--out", self.out)
+            self.assertIn(b"typeahead-build: " + name.encode(), r.stderr.replace(
+                os.path.join(lists, "").encode(), b""))
+            self.assertNotEqual(self.query("a", 1), [])
+        # large_de.tsv: the lines that stopped it before (11836, 115166) are skipped and named.
+        r = self.build("--freq", os.path.join(lists, "large_de.tsv"), "--out", self.out)
+        self.assertRegex(r.stderr, rb"large_de.tsv: 15 unusable lines skipped: empty after "
+                                   rb"normalization 15 \(lines 11836, 19860, 57753, 115166, ")
 
     def test_progress_only_on_a_terminal(self):
         path = self.write("in.txt", "".join(f"q{i}\t{i}\n" for i in range(1, 2000)))

@@ -45,13 +45,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!f) return 0;
   bld_acc_t *acc = NULL;
   if (bld_acc_new(&acc) == 0) {
-    bld_freq_opts_t fo = {NULL, NULL, 0, 0};
+    /* Odd sizes skip unusable lines (up to half), even ones stop at the first. */
+    bld_freq_opts_t fo = {.max_bad_pct = size % 2 ? 50.0 : 0.0};
     ta_diag_t diag;
     int rc = bld_read_freq_stream(acc, f, "fuzz", &fo, &diag);
     if (rc < 0 && (diag.code != rc || diag.msg[0] == '\0')) abort(); /* every failure says why */
     bld_acc_stats_t st;
     bld_acc_stats(acc, &st);
     if (rc == 0 && (st.keys == 0 || st.adds != fo.rows)) abort();
+    uint64_t counted = 0;
+    for (int r = 0; r < BLD_BAD_N; r++) counted += fo.bad[r];
+    if (counted != fo.bad_total || fo.rows + fo.bad_total > fo.lines) abort();
+    if (rc == 0 && fo.bad_total * 2 > fo.rows + fo.bad_total) abort(); /* past --max-bad */
   }
   bld_acc_free(acc);
   fclose(f);

@@ -1,7 +1,8 @@
 /*
  * typeahead-build (SPEC §5): frequency lists or weekly tables -> one verified trie file.
  *
- *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] | --freq FILE...)
+ *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] | --freq FILE
+ *                    [--freq FILE]...)
  *                   --out FILE [--k 10] [--min-count 1] [--blocklist FILE]
  *
  * Every input source feeds (raw spelling, weight) pairs into one bld_acc_t (bld.h); ranking,
@@ -39,19 +40,34 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
-          "                        | --freq FILE...) --out FILE [--k 10] [--min-count 1]\n"
-          "                       [--blocklist FILE]\n"
+          "                        | --freq FILE [--freq FILE]...) --out FILE [--k 10]\n"
+          "                       [--min-count 1] [--blocklist FILE]\n"
+          "       typeahead-build --help | --version\n"
+          "\n"
+          "Builds a trie file (the input of typeahead-serve and typeahead-query) from weekly\n"
+          "tables or frequency lists. Queries are matched on their normalized key (case,\n"
+          "accents, spaces); the most frequent spelling of a key is the one shown.\n"
           "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
-          "                  header (ngram,freq); '-' reads stdin; may be repeated\n"
+          "                  header (ngram,freq); '-' reads stdin; repeat --freq for each file\n"
+          "                  (counts of one query add up), at most 64\n"
           "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
           "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
-          "                  from --now's week (YYYY-MM-DD or YYYY-Www; default: newest\n"
-          "                  table); --half-life inf = no decay (default 4: the best MRR on\n"
-          "                  the AOL sample, BENCHMARKS.md \"Suggestion quality\")\n"
-          "  --out FILE      trie file, replaced atomically after it verifies\n"
+          "  --weeks N       how many weeks, the newest included (default 4)\n"
+          "  --half-life H   weeks after which a count weighs half, a positive number, or inf\n"
+          "                  for no decay (default 4: the best MRR on the AOL sample,\n"
+          "                  BENCHMARKS.md \"Suggestion quality\")\n"
+          "  --now DATE      the newest week, YYYY-MM-DD or YYYY-Www (default: the newest table)\n"
+          "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
+          "                  over FILE (a server watching FILE never sees a partial file)\n"
           "  --k N           completions kept per prefix, 1..%u (default 10)\n"
           "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
-          "                  the window, before decay) (default 1)\n",
+          "                  the window, before decay) (default 1)\n"
+          "  --blocklist FILE  leave out every query a rule of FILE matches (the rules syntax\n"
+          "                  of typeahead-serve --filters: word:, phrase:, prefix:, exact:)\n"
+          "  --help          this text\n"
+          "  --version       the version and the trie format versions it writes\n"
+          "Ranking: score descending, then key ascending. Exit status: 0 done, 1 the build\n"
+          "failed (bad input, I/O, verify; --out untouched), 2 usage.\n",
           TA_MAX_K);
 }
 
@@ -97,7 +113,20 @@ static int bad_value(const char *flag, const char *want, const char *value) {
   return 2;
 }
 
-enum { O_FREQ = 1, O_OUT, O_K, O_MIN, O_BLOCK, O_TABLES, O_WEEKS, O_HALF, O_NOW, O_HELP, O_END };
+enum {
+  O_FREQ = 1,
+  O_OUT,
+  O_K,
+  O_MIN,
+  O_BLOCK,
+  O_TABLES,
+  O_WEEKS,
+  O_HALF,
+  O_NOW,
+  O_HELP,
+  O_VERSION,
+  O_END
+};
 
 /* The numbers, checked once every flag is read (the last of a repeated flag counts). */
 static int parse_numbers(const char *const *num, build_args_t *a) {
@@ -132,6 +161,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"half-life", required_argument, NULL, O_HALF},
       {"now", required_argument, NULL, O_NOW},
       {"help", no_argument, NULL, O_HELP},
+      {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
   };
   *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0};
@@ -155,6 +185,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
     } else if (c == O_HELP) {
       usage(stdout);
       exit(0);
+    } else if (c == O_VERSION) {
+      exit(trie_print_version(stdout, "typeahead-build") == 0 ? 0 : 1);
     } else {
       fprintf(stderr, "typeahead-build: unknown or incomplete option '%s'\n", argv[optind - 1]);
       usage(stderr);

@@ -155,7 +155,8 @@ class InstallTree(unittest.TestCase):
                     if v:
                         self.assertEqual(unit[k], v, name)
         self.assertEqual(serve["ReadWritePaths"], "/var/lib/typeahead")
-        self.assertEqual(nightly["ReadWritePaths"], "/var/lib/typeahead /var/spool/typeahead")
+        self.assertEqual(nightly["ReadWritePaths"], "/var/lib/typeahead /var/spool/typeahead "
+                         "-/var/lib/prometheus/node-exporter")
         # Both units serve and write the same trie by default.
         self.assertIn("Environment=TA_TRIE=/var/lib/typeahead/current.trie",
                       self.read("/usr/local/lib/systemd/system/typeahead.service"))
@@ -381,7 +382,9 @@ class Package(unittest.TestCase):
         trie = "/var/lib/typeahead/current.trie"
         st = os.stat(trie)
         self.assertEqual(st.st_uid, pw.pw_uid)
-        self.assertTrue(st.st_mode & stat.S_IRUSR)
+        # Readable by a server running as another user than the job (the issue: it was 0600).
+        self.assertEqual(oct(stat.S_IMODE(st.st_mode)), oct(0o644))
+        run("runuser", "-u", "nobody", "--", "/usr/bin/typeahead-query", trie, "--verify")
 
         # A trie built by hand as root (README, "Operating notes") is readable by the server.
         byhand = "/var/lib/typeahead/byhand.trie"

@@ -205,6 +205,26 @@ class InstallTree(unittest.TestCase):
         helptext = run(self.path("/usr/local/bin/typeahead-build"), "--help").stdout
         self.assertRegex(helptext, r"--half-life H .*\n.*\(default 4")
 
+    def test_sysusers_and_tmpfiles_make_the_user_and_its_directories(self):
+        # What make install runs on the live system as root, here on a copy of the tree.
+        root = os.path.join(self.tmp, "sysroot")
+        shutil.copytree(self.root, root)
+        os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+        for f in ("passwd", "group"):
+            shutil.copy("/etc/" + f, os.path.join(root, "etc", f))
+        run("systemd-sysusers", "--root=" + root,
+            os.path.join(root, "usr/local/lib/sysusers.d/typeahead.conf"))
+        with open(os.path.join(root, "etc/passwd")) as f:
+            entry = [line for line in f if line.startswith("typeahead:")]
+        self.assertEqual(len(entry), 1)
+        uid = int(entry[0].split(":")[2])
+        self.assertEqual(entry[0].split(":")[5], "/var/lib/typeahead")
+        run("systemd-tmpfiles", "--root=" + root, "--create",
+            os.path.join(root, "usr/local/lib/tmpfiles.d/typeahead.conf"))
+        for d, m in (("var/lib/typeahead", 0o755), ("var/spool/typeahead", 0o775)):
+            st = os.stat(os.path.join(root, d))
+            self.assertEqual((st.st_uid, oct(stat.S_IMODE(st.st_mode))), (uid, oct(m)), d)
+
     def test_second_install_keeps_the_operators_config(self):
         cfg = self.path("/etc/default/typeahead")
         with open(cfg) as f:
@@ -361,9 +381,10 @@ class Package(unittest.TestCase):
         self.assertTrue(user_exists("typeahead"))
         pw = pwd.getpwnam("typeahead")
         self.assertLess(pw.pw_uid, 1000, "not a system user")
-        for d in ("/var/lib/typeahead", "/var/spool/typeahead"):
+        for d, m in (("/var/lib/typeahead", 0o755), ("/var/spool/typeahead", 0o775)):
             st = os.stat(d)
-            self.assertEqual((st.st_uid, st.st_gid), (pw.pw_uid, pw.pw_gid), d)
+            self.assertEqual((st.st_uid, st.st_gid, oct(stat.S_IMODE(st.st_mode))),
+                             (pw.pw_uid, pw.pw_gid, oct(m)), d)
         for t in TOOLS:
             self.assertEqual(run("/usr/bin/" + t, "--version").stdout.split("\n")[0],
                              "%s %s" % (t, self.version))

@@ -195,6 +195,75 @@ class InstallTree(unittest.TestCase):
                     os.path.join(unitdir, u), check=False)
             self.assertEqual(p.returncode, 0, "%s: exposure over 2.0:\n%s" % (u, p.stdout))
 
+    def test_the_units_syscall_filters_allow_what_the_programs_call(self):
+        # Every system call the server makes (start, each endpoint, a reload by file replace
+        # and by SIGHUP, the drain on SIGTERM) and the nightly job makes (bash, the tools) under
+        # strace must pass its unit's SystemCallFilter=, or systemd would fail it with EPERM.
+        if shutil.which("strace") is None:
+            self.fail("strace missing (deploy/install-deps test installs it)")
+        work = os.path.join(self.tmp, "strace")
+        os.makedirs(os.path.join(work, "spool"))
+        shutil.copy(os.path.join(ARGS.source, "data/sample.log"), os.path.join(work, "spool"))
+        shutil.copy(os.path.join(ARGS.source, "data/blocklist.rules"), work)
+        with open(os.path.join(work, "token"), "w") as f:
+            f.write("sekrit\n")
+        bindir = self.path("/usr/local/bin")
+        trace = os.path.join(work, "nightly.strace")
+        env = dict(os.environ, TA_BIN=bindir)
+        run("strace", "-f", "-qq", "-o", trace, self.path("/usr/local/lib/typeahead/"
+                                                          "typeahead-nightly"),
+            os.path.join(work, "spool"), os.path.join(work, "tables"),
+            os.path.join(work, "current.trie"), env=env)
+        self.assert_allowed("typeahead-nightly.service", trace)
+
+        trace = os.path.join(work, "serve.strace")
+        port = free_port()
+        srv = subprocess.Popen(
+            ["strace", "-f", "-qq", "-o", trace, os.path.join(bindir, "typeahead-serve"),
+             "--trie", os.path.join(work, "current.trie"), "--listen", "127.0.0.1:%d" % port,
+             "--threads", "2", "--filters", os.path.join(work, "blocklist.rules"),
+             "--admin-token-file", os.path.join(work, "token")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(stop_direct, srv)
+        self.assertEqual(wait_http(port, "/healthz", srv)[0], 200)
+        for path in ("/search?q=os", "/metrics", "/", "/nope"):
+            http_get(port, path)
+        auth = {"Authorization": "Bearer sekrit"}
+        self.assertEqual(http_req(port, "POST", "/admin/reload", headers=auth)[0], 200)
+        self.assertEqual(http_req(port, "PUT", "/admin/filters", b"word:oslo\n", auth)[0], 200)
+        shutil.copy(os.path.join(work, "current.trie"), os.path.join(work, "new.trie"))
+        os.rename(os.path.join(work, "new.trie"), os.path.join(work, "current.trie"))
+        time.sleep(1)
+        server = [int(c) for c in run("pgrep", "-P", str(srv.pid)).stdout.split()]
+        os.kill(server[0], 1)
+        time.sleep(0.5)
+        self.assertEqual(http_get(port, "/search?q=os")[0], 200)
+        os.kill(server[0], 15)
+        self.assertEqual(srv.wait(20), 0)
+        self.assert_allowed("typeahead.service", trace)
+
+    def assert_allowed(self, unit, trace):
+        allowed = None
+        for k, v in unit_settings(self.read("/usr/local/lib/systemd/system/" + unit)):
+            if k != "SystemCallFilter":
+                continue
+            names = set()
+            for n in v.lstrip("~").split():
+                names |= syscall_set(n)
+            if v.startswith("~"):
+                allowed -= names
+            else:
+                allowed = names if allowed is None else allowed | names
+        self.assertIsNotNone(allowed, unit + ": no SystemCallFilter=")
+        used = set()
+        with open(trace) as f:
+            for line in f:
+                m = re.match(r"^\d+\s+([a-z_0-9]+)\(", line)
+                if m:
+                    used.add(m.group(1))
+        self.assertGreater(len(used), 20, trace)
+        self.assertEqual(sorted(used - allowed), [], unit + ": calls its filter refuses")
+
     def test_every_half_life_default_is_4(self):
         envs = [v for k, v in unit_settings(self.read(
             "/usr/local/lib/systemd/system/typeahead-nightly.service")) if k == "Environment"]
@@ -510,14 +579,31 @@ def unit_command(unit):
     return argv, ["%s=%s" % kv for kv in sorted(env.items())]
 
 
-def http_get(port, path):
+def http_req(port, method, path, body=None, headers=None):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        c.request("GET", path)
+        c.request(method, path, body=body, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read().decode("utf-8", "replace")
     finally:
         c.close()
+
+
+def http_get(port, path):
+    return http_req(port, "GET", path)
+
+
+def syscall_set(name):
+    """The system calls a SystemCallFilter= name stands for (a group @x expanded by systemd)."""
+    if not name.startswith("@"):
+        return {name}
+    out = run("systemd-analyze", "syscall-filter", name).stdout
+    calls = set()
+    for line in out.splitlines():
+        t = line.strip()
+        if t and not t.startswith("#") and t != name:
+            calls |= syscall_set(t)
+    return calls
 
 
 def wait_http(port, path, proc, timeout=20):
@@ -555,6 +641,12 @@ def server_uid(runuser_pid):
                 return int(re.search(r"^Uid:\s+(\d+)", status, re.M).group(1))
         time.sleep(0.1)
     raise AssertionError("no typeahead-serve process under runuser %d" % runuser_pid)
+
+
+def stop_direct(proc):
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 def stop(proc):

@@ -215,6 +215,10 @@ class InstallTree(unittest.TestCase):
             os.path.join(work, "spool"), os.path.join(work, "tables"),
             os.path.join(work, "current.trie"), env=env)
         self.assert_allowed("typeahead-nightly.service", trace)
+        # ProtectSystem=strict: it writes only where ReadWritePaths= lets it (work/ stands for
+        # /var/lib/typeahead and the spool), its private /tmp and /dev/null.
+        self.assert_writes_within(trace, [work, tempfile.gettempdir() + "/typeahead-nightly.",
+                                          "/dev/null"])
 
         trace = os.path.join(work, "serve.strace")
         port = free_port()
@@ -241,6 +245,25 @@ class InstallTree(unittest.TestCase):
         os.kill(server[0], 15)
         self.assertEqual(srv.wait(20), 0)
         self.assert_allowed("typeahead.service", trace)
+        self.assert_writes_within(trace, [work])
+
+    def assert_writes_within(self, trace, allowed):
+        """Every path trace shows created, opened for writing, renamed, removed or made under
+        one of the allowed prefixes."""
+        call = re.compile(r"^\d+\s+(open|openat|creat|rename|renameat2?|unlink|unlinkat|mkdir|"
+                          r"mkdirat|rmdir|link|linkat|symlink|symlinkat|truncate)\((.*)\) = \d+")
+        written = set()
+        with open(trace) as f:
+            for line in f:
+                m = call.match(line)
+                if not m or (m.group(1).startswith("open")
+                             and not re.search(r"O_WRONLY|O_RDWR|O_CREAT", m.group(2))):
+                    continue
+                written.update(re.findall(r'"([^"]*)"', m.group(2)))
+        self.assertTrue(written, trace + ": nothing written")
+        outside = sorted(p for p in written if not any(
+            os.path.abspath(p).startswith(a) for a in allowed))
+        self.assertEqual(outside, [], "writes outside " + " ".join(allowed))
 
     def assert_allowed(self, unit, trace):
         allowed = None

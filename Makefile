@@ -1,11 +1,14 @@
-# typeahead: the two commands (make run, make test), plus bench and sanitizer runs.
-# Everything is built by CMake in $(BUILD); this file only orders the steps.
+# typeahead: the two commands (make run, make test), plus bench and sanitizer runs, make install
+# and make deb. Everything is built by CMake in $(BUILD); this file only orders the steps.
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 LISTEN ?= 127.0.0.1:8080
+PREFIX ?= /usr/local
+DESTDIR ?=
 
-.PHONY: all deps configure build run test test-sanitize bench fuzz clean format format-check
+.PHONY: all deps configure build run test test-sanitize bench fuzz clean format format-check \
+        install deb
 
 all: build
 
@@ -20,6 +23,21 @@ build: configure
 
 run: build
 	@deploy/run-sample $(BUILD) $(LISTEN)
+
+# The tools, their man pages, the systemd units, /etc/default/typeahead and the state
+# directories (cmake/TaInstall.cmake says where each goes). Into the running system (no
+# DESTDIR, as root) it also creates the typeahead user and gives it its directories.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v systemd-sysusers >/dev/null; then \
+	  systemd-sysusers "$(PREFIX)/lib/sysusers.d/typeahead.conf" && \
+	  systemd-tmpfiles --create "$(PREFIX)/lib/tmpfiles.d/typeahead.conf" && \
+	  echo "install: typeahead user and its directories ready; next: systemctl daemon-reload &&" \
+	       "systemctl enable --now typeahead typeahead-nightly.timer"; fi
+
+# A Debian package of the same files (deploy/make-deb), into $(BUILD)/deb/.
+deb: build
+	@deploy/make-deb $(BUILD) $(BUILD)/deb
 
 test:
 	@deploy/install-deps test

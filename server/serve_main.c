@@ -4,6 +4,7 @@
  */
 #include "srv.h"
 #include "ta.h"
+#include "trie.h" /* trie_print_version */
 
 #include <stdio.h>
 #include <string.h>
@@ -13,8 +14,54 @@ static void usage(FILE *f) {
       "usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
       "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
-      "Serves GET /search?q=PREFIX[&k=N], /healthz, /metrics, / (demo page) and, with a token\n"
-      "file, POST /admin/reload. SIGHUP reloads the trie; SIGTERM/SIGINT drain and exit.\n",
+      "       typeahead-serve --help | --version\n"
+      "\n"
+      "Serves search-as-you-type suggestions from a trie file built by typeahead-build.\n"
+      "\n"
+      "Options:\n"
+      "  --trie FILE       the trie to serve (required). Watched: replace it by rename and the\n"
+      "                    new file is verified and swapped in; a bad file is refused and the\n"
+      "                    old one keeps serving. Until a valid trie is loaded, /search and\n"
+      "                    /healthz answer 503.\n"
+      "  --filters FILE    blocklist rules applied to every answer (syntax: word:W, phrase:P,\n"
+      "                    prefix:P, exact:Q or a bare word; # comments). Watched like --trie;\n"
+      "                    PUT /admin/filters rewrites it, so its directory must be writable.\n"
+      "  --listen ADDR     HOST:PORT or [V6]:PORT to listen on (default 127.0.0.1:8080,\n"
+      "                    loopback only); port 0 picks a free port\n"
+      "  --threads N       worker threads, each with its own event loop, 1..256 (default 1)\n"
+      "  --admin-token-file FILE\n"
+      "                    file holding the bearer token of the /admin endpoints; without it\n"
+      "                    they are off (404)\n"
+      "  --cache-max-age S seconds in the Cache-Control header of /search, 0..31536000\n"
+      "                    (default 300)\n"
+      "  --cors-origin ORIGIN\n"
+      "                    send Access-Control-Allow-Origin: ORIGIN on /search (default: none)\n"
+      "  --answer-cache-mb MB\n"
+      "                    memory for cached /search answers, all workers together, 0..65536;\n"
+      "                    0 turns the cache off (default 64)\n"
+      "  --access-log      one line per request on stderr\n"
+      "  --help            this text\n"
+      "  --version         the version and the trie format versions it reads\n"
+      "\n"
+      "Endpoints:\n"
+      "  GET /search?q=PREFIX[&k=N]  suggestions for PREFIX (normalized as the keys are):\n"
+      "                    {\"q\":...,\"suggestions\":[{\"text\":...,\"score\":...},...]};\n"
+      "                    k from 1 to the trie's k (default 5); Accept: application/msgpack\n"
+      "                    gives msgpack; ETag and If-None-Match (304); HEAD and OPTIONS too.\n"
+      "                    Errors: 400 (no q, bad UTF-8, bad k), 414 (q over 1024 bytes).\n"
+      "  GET /healthz      200 with the trie and filter versions; 503 while no trie is loaded\n"
+      "  GET /metrics      Prometheus text: requests by endpoint and status, latency\n"
+      "                    histogram, trie age, reloads, filter hits\n"
+      "  GET /             the demo page: a search box with live suggestions\n"
+      "  POST /admin/reload  map, verify and swap in the trie file now; 422 if it is refused\n"
+      "  GET /admin/filters  the rules file in force\n"
+      "  PUT /admin/filters  replace the whole rules file with the body (400 with the line\n"
+      "                    number when invalid: the old rules stay)\n"
+      "  The /admin endpoints need 'Authorization: Bearer TOKEN' (--admin-token-file).\n"
+      "\n"
+      "Signals: SIGHUP reloads the trie and the rules; SIGTERM or SIGINT stop accepting, let\n"
+      "requests in flight finish and exit 0. Exit status: 0 stopped, 1 could not start or\n"
+      "failed, 2 usage.\n",
       f);
 }
 
@@ -59,6 +106,8 @@ int main(int argc, char **argv) {
       } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
         usage(stdout);
         return 0;
+      } else if (strcmp(a, "--version") == 0) {
+        return trie_print_version(stdout, "typeahead-serve") == 0 ? 0 : 1;
       } else {
         fprintf(stderr, "typeahead-serve: unknown option '%s'\n", a);
         usage(stderr);

@@ -28,8 +28,25 @@ static void usage(FILE *to) {
           "       %s FILE --info             metadata, file size, bytes per query\n"
           "       %s FILE --verify           full check of the file (CRCs and structure)\n"
           "       %s FILE --bench PREFIXES [--passes N]\n"
-          "                                   ns per lookup over a file of prefixes, one a line\n",
-          prog, prog, prog, prog);
+          "                                   ns per lookup over a file of prefixes, one a line\n"
+          "       %s --help | --version\n"
+          "\n"
+          "Looks into a trie file written by typeahead-build.\n"
+          "  PREFIX         normalized as the server does (case, accents, spaces), then looked\n"
+          "                 up; prints display form<TAB>score per line, best first\n"
+          "  -k N           how many completions, 1..%u (default 10; at most the file's k)\n"
+          "  --info         every metadata field (format version, k, queries, nodes, build time,\n"
+          "                 source, CRC), the file size and each section's size\n"
+          "  --verify       checks every CRC and every node, string and score: prints OK and\n"
+          "                 exits 0, or the error with where it is and exits 1\n"
+          "  --bench FILE   times a lookup of each prefix of FILE (one a line), with and\n"
+          "                 without the normalization: median, p99 and mean in ns\n"
+          "  --passes N     timed passes over the prefixes with --bench, 1..1000 (default 5)\n"
+          "  --             ends the options: a PREFIX after it may start with '-'\n"
+          "  --help         this text\n"
+          "  --version      the version and the trie format versions it reads\n"
+          "Exit status: 0 done, 1 failure (bad file, bad prefix), 2 usage.\n",
+          prog, prog, prog, prog, prog, TA_MAX_K);
 }
 
 static int open_or_report(const char *path, trie_reader_t **r) {
@@ -240,6 +257,8 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  if (argc >= 2 && strcmp(argv[1], "--version") == 0)
+    return trie_print_version(stdout, prog) == 0 ? 0 : 1;
   if (argc < 3) {
     usage(stderr);
     return 2;

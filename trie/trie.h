@@ -57,6 +57,13 @@ int trie_norm_display(const char *src, size_t len, char *dst, size_t cap, size_t
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF), else 0. */
 int trie_utf8_valid(const char *s, size_t len);
 
+/* ---- Version ------------------------------------------------------------------------------ */
+
+/* Prints the --version text of tool to f: the project version, the trie format versions this
+ * build writes and reads, and the normalization version. 0, or TA_EIO when f cannot be
+ * written. */
+int trie_print_version(FILE *f, const char *tool);
+
 /* ---- Reader ------------------------------------------------------------------------------- */
 
 typedef struct trie_reader trie_reader_t;

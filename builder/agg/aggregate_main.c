@@ -3,6 +3,7 @@
  * (SPEC §4; table format in docs/TABLES.md). The work is done by agg_run / agg_dump.
  */
 #include "agg.h"
+#include "trie.h" /* trie_print_version */
 
 #include <errno.h>
 #include <getopt.h>
@@ -13,22 +14,37 @@
 static void usage(FILE *f) {
   fputs(
       "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
-      "                           [--max-bad PCT] [--mem MB] [--threads N] [--quiet] LOG...\n"
+      "                           [--max-bad PCT] [--refused-list FILE] [--mem MB]\n"
+      "                           [--threads N] [--quiet] LOG...\n"
       "       typeahead-aggregate --dump DIR|FILE\n"
+      "       typeahead-aggregate --help | --version\n"
       "\n"
-      "LOG is a path (plain or gzip, told by its magic bytes) or - for stdin.\n"
+      "Counts the query events of each LOG into one table per ISO week (weeks start Monday\n"
+      "00:00 UTC) in DIR, for typeahead-build --tables. LOG is a path (plain or gzip, told by\n"
+      "its magic bytes) or - for stdin.\n"
+      "  --tables DIR   the week tables directory, created if missing; everything new is\n"
+      "                 committed at once (a killed run leaves DIR as it was or as it will be)\n"
       "  --format tsv   timestamp<TAB>query; unix seconds or ISO-8601, UTC (default)\n"
       "  --format aol   AnonID Query QueryTime ItemRank ClickURL with a header line; rows\n"
       "                 repeating (AnonID, Query, QueryTime) count once\n"
       "  --sample N     count 1 event in N, picked by a hash of the event (deterministic)\n"
-      "  --max-bad PCT  a log with over PCT% bad lines is refused (named; exit 3) (default 10)\n"
+      "  --max-bad PCT  a log with over PCT percent of bad lines (the --format is probably\n"
+      "                 wrong for it) is refused whole and named; the other logs are still\n"
+      "                 ingested (default 10)\n"
       "  --refused-list FILE  write the names of refused logs there, each ended by a NUL\n"
       "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
       "                 spilled to DIR/.work and merged (default 512)\n"
-      "  --threads N    threads parsing and counting tsv logs (default: the online CPUs,\n"
-      "                 at most 4); the tables are the same whatever N\n"
-      "  --dump         print tables as week_start<TAB>query<TAB>count, sorted\n"
-      "Inputs already ingested into DIR (same SHA-256) are skipped.\n",
+      "  --threads N    threads parsing and counting tsv logs, 1..4 (default: the online\n"
+      "                 CPUs, at most 4); the tables are the same whatever N\n"
+      "  --quiet        no warnings about bad lines and no progress line (the summary stays)\n"
+      "  --dump X       print the tables of directory X (or one table file X) as\n"
+      "                 week_start<TAB>query<TAB>count, sorted\n"
+      "  --help         this text\n"
+      "  --version      the version and the trie format versions of this build\n"
+      "Inputs already ingested into DIR are skipped (DIR/ledger), so a rerun counts nothing\n"
+      "twice. Bad lines are skipped and counted by reason; a summary line ends every run.\n"
+      "Exit status: 0 done, 1 failure (nothing written), 2 usage, 3 some logs refused (the\n"
+      "others ingested).\n",
       f);
 }
 
@@ -44,17 +60,13 @@ static void on_refused(void *ctx, const char *name, const char *why) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {{"tables", required_argument, NULL, 't'},
-                                           {"format", required_argument, NULL, 'f'},
-                                           {"sample", required_argument, NULL, 's'},
-                                           {"max-bad", required_argument, NULL, 'b'},
-                                           {"mem", required_argument, NULL, 'm'},
-                                           {"dump", required_argument, NULL, 'd'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {"threads", required_argument, NULL, 'j'},
-                                           {"refused-list", required_argument, NULL, 'r'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
+      {"sample", required_argument, NULL, 's'},  {"max-bad", required_argument, NULL, 'b'},
+      {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
+      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      {"threads", required_argument, NULL, 'j'}, {"refused-list", required_argument, NULL, 'r'},
+      {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
   const char *tables = NULL, *dump = NULL, *refused_list = NULL;
@@ -114,6 +126,8 @@ int main(int argc, char **argv) {
     case 'h':
       usage(stdout);
       return 0;
+    case 'V':
+      return trie_print_version(stdout, "typeahead-aggregate") == 0 ? 0 : 1;
     default:
       usage(stderr);
       return 2;

@@ -1,7 +1,8 @@
 /*
  * typeahead-build (SPEC §5): frequency lists or weekly tables -> one verified trie file.
  *
- *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] | --freq FILE...)
+ *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] | --freq FILE
+ *                    [--freq FILE]...)
  *                   --out FILE [--k 10] [--min-count 1] [--blocklist FILE]
  *
  * Every input source feeds (raw spelling, weight) pairs into one bld_acc_t (bld.h); ranking,
@@ -38,24 +39,41 @@ typedef struct {
 } build_args_t;
 
 static void usage(FILE *f) {
-  fprintf(
-      f,
-      "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
-      "                        | --freq FILE...) --out FILE [--k 10] [--min-count 1]\n"
-      "                       [--blocklist FILE]\n"
-      "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
-      "                  header (ngram,freq); '-' reads stdin; may be repeated\n"
-      "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
-      "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
-      "                  from --now's week (YYYY-MM-DD or YYYY-Www; default: newest\n"
-      "                  table); --half-life inf = no decay (default 4: the best MRR on\n"
-      "                  the AOL sample, BENCHMARKS.md \"Suggestion quality\")\n"
-      "  --out FILE      trie file, replaced atomically after it verifies\n"
-      "  --k N           completions kept per prefix, 1..%u (default 10)\n"
-      "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
-      "                  the window, before decay) (default 1)\n"
-      "  --max-bad PCT   skip unusable --freq lines (named on stderr) up to PCT%% (default 1)\n",
-      TA_MAX_K);
+  fprintf(f,
+          "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
+          "                        | --freq FILE [--freq FILE]...) --out FILE [--k 10]\n"
+          "                       [--min-count 1] [--blocklist FILE] [--max-bad PCT]\n"
+          "       typeahead-build --help | --version\n"
+          "\n"
+          "Builds a trie file (the input of typeahead-serve and typeahead-query) from weekly\n"
+          "tables or frequency lists. Queries are matched on their normalized key (case,\n"
+          "accents, spaces); the most frequent spelling of a key is the one shown.\n"
+          "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
+          "                  header (ngram,freq); '-' reads stdin; repeat --freq for each file\n"
+          "                  (counts of one query add up), at most 64\n"
+          "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
+          "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
+          "  --weeks N       how many weeks, the newest included (default 4)\n"
+          "  --half-life H   weeks after which a count weighs half, a positive number, or inf\n"
+          "                  for no decay (default 4: the best MRR on the AOL sample,\n"
+          "                  BENCHMARKS.md \"Suggestion quality\")\n"
+          "  --now DATE      the newest week, YYYY-MM-DD or YYYY-Www (default: the newest table)\n"
+          "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
+          "                  over FILE (a server watching FILE never sees a partial file)\n"
+          "  --k N           completions kept per prefix, 1..%u (default 10)\n"
+          "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
+          "                  the window, before decay) (default 1)\n"
+          "  --blocklist FILE  leave out every query a rule of FILE matches (the rules syntax\n"
+          "                  of typeahead-serve --filters: word:, phrase:, prefix:, exact:)\n"
+          "  --max-bad PCT   with --freq: skip unusable lines (no count, bad count, invalid\n"
+          "                  UTF-8, empty after normalization, too long), counted by reason\n"
+          "                  and named by line number on stderr, up to PCT percent of a file's\n"
+          "                  lines; past it the build fails (default 1)\n"
+          "  --help          this text\n"
+          "  --version       the version and the trie format versions it writes\n"
+          "Ranking: score descending, then key ascending. Exit status: 0 done, 1 the build\n"
+          "failed (bad input, I/O, verify; --out untouched), 2 usage.\n",
+          TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -112,6 +130,7 @@ enum {
   O_NOW,
   O_MAXBAD,
   O_HELP,
+  O_VERSION,
   O_END
 };
 
@@ -151,6 +170,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"now", required_argument, NULL, O_NOW},
       {"max-bad", required_argument, NULL, O_MAXBAD},
       {"help", no_argument, NULL, O_HELP},
+      {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
   };
   *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0, .max_bad = 1.0};
@@ -174,6 +194,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
     } else if (c == O_HELP) {
       usage(stdout);
       exit(0);
+    } else if (c == O_VERSION) {
+      exit(trie_print_version(stdout, "typeahead-build") == 0 ? 0 : 1);
     } else {
       fprintf(stderr, "typeahead-build: unknown or incomplete option '%s'\n", argv[optind - 1]);
       usage(stderr);

@@ -221,13 +221,14 @@ static inline int ta_buf_put(ta_buf_t *b, const void *data, size_t n) {
 /* Frees b->p and zeroes b. */
 void ta_buf_free(ta_buf_t *b);
 
-/* Files, continued (ta_file.c; here because it fills a ta_buf_t). Reads the regular file at path whole into *out (which must be empty, {0}; the caller frees it
- * with ta_buf_free; out->len bytes, no NUL added). Anything else at path (a FIFO, a directory, a
- * device, a socket) is refused with TA_ENOTREG before a byte is read: the file is stat'ed before
- * it is opened, opened without blocking, and fstat'ed again. At most max bytes (TA_ETOOLONG
- * beyond). The copy is the caller's own: nothing done to the file afterwards (rewritten in
- * place, truncated) changes or takes it away, as it would a mapping. diag (may be NULL) names
- * path and says what is wrong ("a FIFO, not a regular file"). On error *out stays empty. */
+/* Files, continued (ta_file.c; here because it fills a ta_buf_t). Reads the regular file at path
+ * whole into *out (which must be empty, {0}; the caller frees it with ta_buf_free; out->len bytes,
+ * no NUL added). Anything else at path (a FIFO, a directory, a device, a socket) is refused with
+ * TA_ENOTREG before a byte is read: the file is stat'ed before it is opened, opened without
+ * blocking, and fstat'ed again. At most max bytes (TA_ETOOLONG beyond). The copy is the caller's
+ * own: nothing done to the file afterwards (rewritten in place, truncated) changes or takes it
+ * away, as it would a mapping. diag (may be NULL) names path and says what is wrong ("a FIFO, not a
+ * regular file"). On error *out stays empty. */
 int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag);
 
 /* Grows the array *items (elem bytes each, capacity *cap) to hold at least need elements:

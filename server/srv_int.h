@@ -315,9 +315,9 @@ static inline const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w);
 static inline void srv__trie_release(srv_t *s, unsigned w);
 
 /* Reads the trie file whole into memory of its own (trie_open_copy: a regular file only, at most
- * half the machine's memory), verifies that copy fully, and publishes it. On failure (a FIFO,
- * a directory or a device at the path included, refused before a byte is read) the old trie
- * stays (and the failure is logged and counted). Called once at start, then by the slot's tick on the
+ * half the machine's memory), verifies that copy fully, and publishes it. On failure (a FIFO, a
+ * directory or a device at the path included, refused before a byte is read) the old trie stays
+ * (and the failure is logged and counted). Called once at start, then by the slot's tick on the
  * reload thread. why is a word for the log ("start", "reload", ...). */
 int srv__trie_load(srv_t *s, const char *why);
 

@@ -6,11 +6,11 @@
  * verified (trie_verify) and then served: nothing done to the file afterwards (rewritten in
  * place, truncated, edited at the same size) changes what is served, and a FIFO, a directory or
  * a device at the path is refused before a byte is read, so the reload thread never blocks on
- * it. A bad file is refused, logged and counted, and the old trie keeps serving. The slot's tick (run by the
- * reload thread, srv_reload.c) loads the file on every forced reload, and otherwise when its
- * (dev, inode, mtime, size) changed: a file that was refused is not retried until it changes
- * (or a reload is asked for). Each worker handles a request from start to reply inside one
- * callback, so it holds at most one reference to the trie at a time.
+ * it. A bad file is refused, logged and counted, and the old trie keeps serving. The slot's
+ * tick (run by the reload thread, srv_reload.c) loads the file on every forced reload, and
+ * otherwise when its (dev, inode, mtime, size) changed: a file that was refused is not retried
+ * until it changes (or a reload is asked for). Each worker handles a request from start to reply
+ * inside one callback, so it holds at most one reference to the trie at a time.
  */
 #include "srv_int.h"
 

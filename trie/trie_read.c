@@ -1,7 +1,8 @@
 /*
  * The cheap part of the trie reader: trie_open (mmap and the header checks of docs/FORMAT.md,
- * "What open checks"), trie_open_copy (the same checks on a private copy), trie_close, trie_get_info, and the bounds-checked node parser every
- * reader path (lookup, filtered lookup, verify) goes through. Layout: trie_int.h.
+ * "What open checks"), trie_open_copy (the same checks on a private copy, read whole),
+ * trie_close, trie_get_info, and the bounds-checked node parser every reader path (lookup,
+ * filtered lookup, verify) goes through. Layout: trie_int.h.
  */
 #include "trie_int.h"
 

@@ -10,7 +10,9 @@ HTTP, and its answers checked.
   verified text (never 'XXXXX'), the edited file is refused;
 - a FIFO at --trie and at --filters: refused at once with a log line that says so, POST
   /admin/reload is answered, a good file put there later is loaded, SIGTERM stops the server;
-- a directory and a device at either path: refused with a log line that names them.
+- a directory and a device at either path: refused with a log line that names them;
+- a FIFO at either path when the server starts: no trie loaded (503) / a refusal to start, at
+  once, with the reason.
 
 Every server runs without the answer cache, so each answer is a lookup in the served trie.
 
@@ -292,6 +294,22 @@ class Files(ServerCase):
         srv.signal(1)
         time.sleep(0.3)
         self.assert_stops(srv)
+
+    def test_fifo_at_start(self):
+        self.dir = tempfile.mkdtemp(dir=WORK)
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        # --trie: the server starts without a trie (503) and says why
+        srv = self.serve(self._testMethodName, ARGS.serve, fifo, ["--answer-cache-mb", "0"],
+                         startup=10)
+        self.assertIn("a FIFO, not a regular file", srv.text(), "the log says why")
+        self.assertEqual(srv.get("/healthz")[0], 503, "no trie loaded")
+        self.assert_stops(srv)
+        # --filters: a rules file that cannot be read is fatal at start, at once
+        r = subprocess.run([ARGS.serve, "--trie", GOOD["big"], "--filters", fifo, "--listen",
+                            "127.0.0.1:0"], capture_output=True, text=True, timeout=15)
+        self.assertNotEqual(r.returncode, 0, "the server refuses to start")
+        self.assertIn("a FIFO, not a regular file", r.stderr, "and says why")
 
     def test_directory_and_device(self):
         srv = self.start(rules=RULES["flore"][0])

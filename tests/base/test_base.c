@@ -190,11 +190,12 @@ static void test_memory(void **state) {
   assert_int_equal(ta_bytes_cmp("", 0, "", 0), 0);
 }
 
-static void write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  fputs(text, f);
-  assert_int_equal(fclose(f), 0);
+/* Publishes text at path the documented way: a temp file renamed over it (ta_afile). */
+static void publish(const char *path, const char *text) {
+  ta_afile_t *af = NULL;
+  assert_int_equal(ta_afile_open(path, &af), 0);
+  fputs(text, ta_afile_stream(af));
+  assert_int_equal(ta_afile_commit(af), 0);
 }
 
 static void test_read_file(void **state) {
@@ -208,12 +209,14 @@ static void test_read_file(void **state) {
   ta_buf_t b = {0};
   ta_diag_t d;
 
-  write_file(path, "hello\nworld\n");
+  publish(path, "hello\nworld\n");
   assert_int_equal(ta_read_file(path, 100, &b, &d), 0);
   assert_int_equal(b.len, 12);
   assert_memory_equal(b.p, "hello\nworld\n", 12);
-  /* the copy is ours: the file rewritten and emptied does not touch it */
-  write_file(path, "");
+  /* the copy is ours: the file rewritten in place and emptied does not touch it */
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fclose(f), 0);
   assert_memory_equal(b.p, "hello\nworld\n", 12);
   assert_int_equal(ta_read_file(path, 100, &b, &d), TA_EINVAL); /* out must be empty */
   ta_buf_free(&b);
@@ -222,7 +225,7 @@ static void test_read_file(void **state) {
   ta_buf_free(&b);
 
   /* bounded: max bytes pass, one more does not */
-  write_file(path, "0123456789");
+  publish(path, "0123456789");
   assert_int_equal(ta_read_file(path, 10, &b, &d), 0);
   assert_int_equal(b.len, 10);
   ta_buf_free(&b);

@@ -2,7 +2,7 @@
  * What serving a private copy of the trie costs against serving a mapping of the file
  * (docs/server.md, "Hot swap"): the server's load and swap done in-process, one way per run.
  *
- *   ta_bench_files map|copy TRIE PREFIXES [ROUNDS]
+ *   ta_bench_files map|copy|both TRIE PREFIXES [ROUNDS]
  *
  * map: trie_open (mmap of the file, today's way before the copy) + trie_verify; copy:
  * trie_open_copy (the file read whole into memory of one's own, the server's way) +
@@ -11,7 +11,8 @@
  * normalized PREFIXES (one per line), each lookup timed alone. Prints one tab-separated line:
  * mode; ms of the open alone, of open + verify (wall and CPU), of the swap's open + verify
  * (wall and CPU); RSS after the load (total, anonymous, file-backed) and the peak; lookup
- * p50/p99/mean ns. Built on demand (`cmake --build build --target ta_bench_files`).
+ * p50/p99/mean ns. both: a mapping and a copy in one process, lookups only, round by round in
+ * turn so that the machine's load falls on both alike. Built on demand (`cmake --build build --target ta_bench_files`).
  */
 #include "trie.h"
 
@@ -61,27 +62,92 @@ static int cmp_u64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+typedef struct {
+  ta_buf_t keys; /* normalized prefixes, NUL after each */
+  size_t *at, n;
+} prefixes_t;
+
+/* ROUNDS rounds of top-5 lookups of every prefix in each of the nr readers, a whole round in one
+ * reader after the other (the order turned every other round) so that the machine's load falls
+ * on them alike; prefix by prefix would double the working set (two copies of the bytes) and
+ * measure that. ns[j] gets reader j's times. Returns the number of hits (never 0). */
+static size_t lookups(trie_reader_t **r, int nr, const prefixes_t *px, unsigned rounds,
+                      uint64_t **ns) {
+  trie_hit_t hits[TA_MAX_K];
+  size_t nh, sink = 0;
+  for (int j = 0; j < nr; j++)
+    for (size_t i = 0; i < px->n; i++) /* warm, untimed */
+      if (trie_lookup(r[j], px->keys.p + px->at[i], strlen(px->keys.p + px->at[i]), 5, hits, &nh) ==
+          0)
+        sink += nh;
+  for (unsigned k = 0; k < rounds; k++)
+    for (int jj = 0; jj < nr; jj++) {
+      int j = k % 2 ? nr - 1 - jj : jj;
+      for (size_t i = 0; i < px->n; i++) {
+        const char *p = px->keys.p + px->at[i];
+        size_t plen = strlen(p);
+        uint64_t t0 = ta_mono_ns();
+        int rc = trie_lookup(r[j], p, plen, 5, hits, &nh);
+        ns[j][k * px->n + i] = ta_mono_ns() - t0;
+        if (rc == 0) sink += nh;
+      }
+    }
+  return sink;
+}
+
+/* p50, p99 and mean of ns[0..total) (sorts it). */
+static void stats(uint64_t *ns, size_t total, unsigned long long *p50, unsigned long long *p99,
+                  double *mean) {
+  double sum = 0;
+  for (size_t i = 0; i < total; i++) sum += (double)ns[i];
+  qsort(ns, total, sizeof *ns, cmp_u64);
+  *p50 = ns[total / 2];
+  *p99 = ns[total * 99 / 100];
+  *mean = sum / (double)total;
+}
+
 int main(int argc, char **argv) {
-  if (argc < 4 || (strcmp(argv[1], "map") && strcmp(argv[1], "copy"))) {
-    fprintf(stderr, "usage: ta_bench_files map|copy TRIE PREFIXES [ROUNDS]\n");
+  if (argc < 4 || (strcmp(argv[1], "map") && strcmp(argv[1], "copy") && strcmp(argv[1], "both"))) {
+    fprintf(stderr, "usage: ta_bench_files map|copy|both TRIE PREFIXES [ROUNDS]\n");
     return 2;
   }
   unsigned rounds = argc > 4 ? (unsigned)atoi(argv[4]) : 3;
-  ta_buf_t keys = {0};
-  size_t *at = NULL, n = 0, cap = 0;
+  prefixes_t px = {{0}, NULL, 0};
+  size_t cap = 0;
   FILE *in = fopen(argv[3], "r");
   char line[TA_MAX_KEY], key[TA_MAX_KEY];
   while (in && fgets(line, sizeof line, in)) {
     size_t len = strcspn(line, "\n"), klen;
     if (trie_norm_key(line, len, key, sizeof key, &klen) != 0) continue;
-    if (n == cap && ta_grow((void **)&at, &cap, n + 1, sizeof *at, 1024)) return 1;
-    at[n++] = keys.len;
-    if (ta_buf_put(&keys, key, klen + 1)) return 1;
+    if (px.n == cap && ta_grow((void **)&px.at, &cap, px.n + 1, sizeof *px.at, 1024)) return 1;
+    px.at[px.n++] = px.keys.len;
+    if (ta_buf_put(&px.keys, key, klen + 1)) return 1;
   }
   if (in) fclose(in);
-  if (n == 0 || rounds == 0) {
+  size_t total = px.n * rounds;
+  unsigned long long p50, p99;
+  double mean;
+  if (px.n == 0 || rounds == 0) {
     fprintf(stderr, "ta_bench_files: no prefixes in %s\n", argv[3]);
     return 1;
+  }
+
+  if (strcmp(argv[1], "both") == 0) { /* lookups only, in one process */
+    trie_reader_t *rd[2] = {NULL, NULL};
+    double ms[3];
+    if (load("map", argv[2], &rd[0], ms) || load("copy", argv[2], &rd[1], ms)) return 1;
+    uint64_t *ns[2] = {malloc(total * sizeof(uint64_t)), malloc(total * sizeof(uint64_t))};
+    if (ns[0] == NULL || ns[1] == NULL || lookups(rd, 2, &px, rounds, ns) == 0) return 1;
+    printf("# reader\tp50_ns\tp99_ns\tmean_ns (%u rounds in turn)\n", rounds);
+    for (int j = 0; j < 2; j++) {
+      stats(ns[j], total, &p50, &p99, &mean);
+      printf("%s\t%llu\t%llu\t%.0f\n", j ? "copy" : "map", p50, p99, mean);
+      trie_close(rd[j]);
+      free(ns[j]);
+    }
+    free(px.at);
+    ta_buf_free(&px.keys);
+    return 0;
   }
 
   trie_reader_t *r = NULL, *next = NULL;
@@ -93,35 +159,18 @@ int main(int argc, char **argv) {
   trie_close(r);
   r = next;
 
-  uint64_t *ns = malloc(n * rounds * sizeof *ns);
-  trie_hit_t hits[TA_MAX_K];
-  size_t nh, sink = 0;
-  for (size_t i = 0; i < n; i++) /* warm, untimed */
-    if (trie_lookup(r, keys.p + at[i], strlen(keys.p + at[i]), 5, hits, &nh) == 0) sink += nh;
-  for (unsigned k = 0; k < rounds; k++)
-    for (size_t i = 0; i < n; i++) {
-      const char *p = keys.p + at[i];
-      size_t plen = strlen(p);
-      uint64_t t0 = ta_mono_ns();
-      int rc = trie_lookup(r, p, plen, 5, hits, &nh);
-      ns[k * n + i] = ta_mono_ns() - t0;
-      if (rc) return 1;
-      sink += nh;
-    }
-  size_t total = n * rounds;
-  double sum = 0;
-  for (size_t i = 0; i < total; i++) sum += (double)ns[i];
-  qsort(ns, total, sizeof *ns, cmp_u64);
+  uint64_t *ns = malloc(total * sizeof *ns);
+  if (ns == NULL || lookups(&r, 1, &px, rounds, &ns) == 0) return 1;
+  stats(ns, total, &p50, &p99, &mean);
   printf(
       "# mode\topen_ms\tload_ms\tload_cpu_ms\tswap_ms\tswap_cpu_ms\trss_mb\tanon_mb\tfile_"
       "mb\tpeak_mb\tp50_ns\tp99_ns\tmean_ns\n");
   printf("%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t%llu\t%llu\t%.0f\n", argv[1],
          load_ms[0], load_ms[1], load_ms[2], swap_ms[1], swap_ms[2], rss / 1024.0, anon / 1024.0,
-         file / 1024.0, peak / 1024.0, (unsigned long long)ns[total / 2],
-         (unsigned long long)ns[total * 99 / 100], sum / (double)total);
+         file / 1024.0, peak / 1024.0, p50, p99, mean);
   trie_close(r);
   free(ns);
-  free(at);
-  ta_buf_free(&keys);
-  return sink == 0;
+  free(px.at);
+  ta_buf_free(&px.keys);
+  return 0;
 }

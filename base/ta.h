@@ -7,7 +7,8 @@
  *   limits      TA_MAX_K, TA_MAX_KEY: the numbers other modules size their buffers by
  *   hashing     ta_hash64(): the one non-cryptographic hash (inline: it is on hot paths)
  *   clocks      ta_mono_ns(), ta_unix_s() (ta_clock.c)
- *   files       atomic replacement (ta_afile_*) and ta_fsync_dir() (ta_afile.c)
+ *   files       atomic replacement (ta_afile_*) and ta_fsync_dir() (ta_afile.c); reading a
+ *               regular file whole into memory of one's own (ta_read_file, ta_file.c)
  *   numbers     strict parsing of command-line numbers (ta_num.c)
  *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
  *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp()
@@ -40,28 +41,29 @@ extern "C" {
 /* ---- Errors ------------------------------------------------------------------------------- */
 
 /* X(name, value, message): the one table of error codes for the whole project. */
-#define TA_ERROR_TABLE(X)                                         \
-  X(TA_ENOMEM, -1, "out of memory")                               \
-  X(TA_EINVAL, -2, "invalid argument")                            \
-  X(TA_EIO, -3, "input/output error")                             \
-  X(TA_ENOENT, -4, "no such file or directory")                   \
-  X(TA_EACCES, -5, "permission denied")                           \
-  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")         \
-  X(TA_EVERSION, -7, "unsupported format version")                \
-  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)") \
-  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")      \
-  X(TA_ETRUNC, -10, "file is truncated")                          \
-  X(TA_EUTF8, -11, "invalid UTF-8")                               \
-  X(TA_ETOOLONG, -12, "input too long")                           \
-  X(TA_ENOSPC, -13, "output buffer too small")                    \
-  X(TA_EPARSE, -14, "syntax error")                               \
-  X(TA_ERANGE, -15, "value out of range")                         \
-  X(TA_EEMPTY, -16, "no input")                                   \
-  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")      \
-  X(TA_EEXIST, -18, "already exists")                             \
-  X(TA_EBUSY, -19, "resource busy")                               \
-  X(TA_ESYS, -20, "system call failed")                           \
-  X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version")
+#define TA_ERROR_TABLE(X)                                                                     \
+  X(TA_ENOMEM, -1, "out of memory")                                                           \
+  X(TA_EINVAL, -2, "invalid argument")                                                        \
+  X(TA_EIO, -3, "input/output error")                                                         \
+  X(TA_ENOENT, -4, "no such file or directory")                                               \
+  X(TA_EACCES, -5, "permission denied")                                                       \
+  X(TA_EBADMAGIC, -6, "not a typeahead file (bad magic)")                                     \
+  X(TA_EVERSION, -7, "unsupported format version")                                            \
+  X(TA_ECORRUPT, -8, "file is corrupt (structure out of bounds)")                             \
+  X(TA_ECHECKSUM, -9, "file is corrupt (checksum mismatch)")                                  \
+  X(TA_ETRUNC, -10, "file is truncated")                                                      \
+  X(TA_EUTF8, -11, "invalid UTF-8")                                                           \
+  X(TA_ETOOLONG, -12, "input too long")                                                       \
+  X(TA_ENOSPC, -13, "output buffer too small")                                                \
+  X(TA_EPARSE, -14, "syntax error")                                                           \
+  X(TA_ERANGE, -15, "value out of range")                                                     \
+  X(TA_EEMPTY, -16, "no input")                                                               \
+  X(TA_ETOOBAD, -17, "too many bad lines (wrong --format?)")                                  \
+  X(TA_EEXIST, -18, "already exists")                                                         \
+  X(TA_EBUSY, -19, "resource busy")                                                           \
+  X(TA_ESYS, -20, "system call failed")                                                       \
+  X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version") \
+  X(TA_ENOTREG, -22, "not a regular file")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
@@ -219,6 +221,16 @@ static inline int ta_buf_put(ta_buf_t *b, const void *data, size_t n) {
 }
 /* Frees b->p and zeroes b. */
 void ta_buf_free(ta_buf_t *b);
+
+/* Files, continued (ta_file.c; here because it fills a ta_buf_t). Reads the regular file at path
+ * whole into *out (which must be empty, {0}; the caller frees it with ta_buf_free; out->len bytes,
+ * no NUL added). Anything else at path (a FIFO, a directory, a device, a socket) is refused with
+ * TA_ENOTREG before a byte is read: the file is stat'ed before it is opened, opened without
+ * blocking, and fstat'ed again. At most max bytes (TA_ETOOLONG beyond). The copy is the caller's
+ * own: nothing done to the file afterwards (rewritten in place, truncated) changes or takes it
+ * away, as it would a mapping. diag (may be NULL) names path and says what is wrong ("a FIFO, not a
+ * regular file"). On error *out stays empty. */
+int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag);
 
 /* Grows the array *items (elem bytes each, capacity *cap) to hold at least need elements:
  * capacity doubles from first. On TA_ENOMEM *items and *cap are unchanged. Use:

@@ -70,9 +70,11 @@ typedef struct {
  * not NULL, fills it with "line: reason"; *out is left NULL. TA_ENOMEM when memory runs out. */
 int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *err);
 
-/* Reads path whole (at most FLT_MAX_TEXT bytes) and compiles it like flt_compile. I/O errors
- * come back as TA_ENOENT, TA_EACCES, TA_EIO... with err->line 0 and a message naming path. err (a ta_diag_t, ta.h) has the code, the
- * 1-based line (0 when the problem is not one line's, e.g. the file is too large) and the reason. */
+/* Reads path whole (ta_read_file: a regular file of at most FLT_MAX_TEXT bytes) and compiles it
+ * like flt_compile. I/O errors come back as TA_ENOENT, TA_EACCES, TA_EIO, TA_ENOTREG (a FIFO,
+ * directory or device: refused unread)... with err->line 0 and a message naming path. err (a
+ * ta_diag_t, ta.h) has the code, the 1-based line (0 when the problem is not one line's, e.g. the
+ * file is too large) and the reason. */
 int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err);
 
 /* An empty rule set (blocks nothing), e.g. for a server started without --filters. */

@@ -5,7 +5,6 @@
  * file with its number. Rules are normalized with trie_norm_key, deduplicated, sorted (so the
  * version hash is canonical) and loaded into open-addressing hash sets.
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -358,35 +357,18 @@ int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *er
 int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err) {
   if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    int rc = ta_error_from_errno(errno);
-    set_error(err, 0, "%s: %s", path, ta_strerror(rc));
+  ta_buf_t buf = {0};
+  ta_diag_t rd;
+  /* the safe read: a FIFO or a device at path is refused, not waited on */
+  int rc = ta_read_file(path, FLT_MAX_TEXT, &buf, &rd);
+  if (rc != 0) {
+    char msg[sizeof rd.msg + 64];
+    ta_diag_init(err, NULL);
+    set_error(err, 0, "%s", ta_diag_format(&rd, msg, sizeof msg));
+    if (err) err->code = rc;
     return rc;
   }
-  ta_buf_t buf = {0};
-  int rc = 0;
-  while (rc == 0) {
-    if (buf.len > FLT_MAX_TEXT) {
-      set_error(err, 0, "%s: larger than the limit of %u bytes", path, FLT_MAX_TEXT);
-      rc = TA_ETOOLONG;
-      break;
-    }
-    if ((rc = ta_buf_reserve(&buf, 64 * 1024)) != 0) break;
-    size_t n = fread(buf.p + buf.len, 1, buf.cap - buf.len, f);
-    buf.len += n;
-    if (n == 0) {
-      if (ferror(f)) {
-        set_error(err, 0, "%s: read error", path);
-        rc = TA_EIO;
-      }
-      break;
-    }
-  }
-  fclose(f);
-  if (rc == 0) rc = flt_compile(buf.p, buf.len, out, err);
-  if (rc == TA_ENOMEM) set_error(err, 0, "out of memory");
-  if (rc != 0 && err) err->code = rc;
+  rc = flt_compile(buf.p, buf.len, out, err);
   ta_buf_free(&buf);
   return rc;
 }

@@ -12,7 +12,9 @@
  * Changes, all serialized by one mutex (so the file on disk and the rules in force agree):
  *   - the slot's tick on the reload thread (every 250 ms, and at once on SIGHUP or POST
  *     /admin/reload) compiles --filters FILE again when its watch sees a change (always when
- *     forced), and makes a new cache when the trie's content changed;
+ *     forced), and makes a new cache when the trie's content changed; the file is read whole
+ *     by flt_compile_file (ta_read_file), so a FIFO, a directory or a device at the path is
+ *     refused at once and never blocks the reload thread;
  *   - PUT /admin/filters compiles the body, rewrites FILE atomically (ta_afile_*), installs it.
  * A file that does not compile is refused whole (logged with its line number, counted) and the
  * rules in force stay. At start a missing or invalid --filters file is fatal: the server would
@@ -149,7 +151,7 @@ static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
       srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, (unsigned)err.line,
                err.msg, fstate_current(F) ? "the old rules stay in force" : "no rules");
     else
-      srv__log("%s: refused rules %s: %s", why, err.msg[0] ? err.msg : ta_strerror(rc),
+      srv__log("%s: refused rules %s (%s)", why, err.msg[0] ? err.msg : ta_strerror(rc),
                fstate_current(F) ? "the old rules stay in force" : "no rules");
     return rc;
   }

@@ -31,7 +31,8 @@
  * under a balance guard that evens out the workers' connection counts; with more workers than
  * CPUs, or if the kernel refuses the program, the kernel's hash places it (srv_place.c). One
  * reload thread; the thread that called srv_run() waits for signals. All workers share the one
- * mapping of the current trie (the "trie" slot).
+ * private copy of the current trie (the "trie" slot): read from the file and verified, never a
+ * mapping of the file, so nothing done to the file reaches it.
  */
 #ifndef TYPEAHEAD_SRV_INT_H
 #define TYPEAHEAD_SRV_INT_H
@@ -313,8 +314,10 @@ void srv__watch_forget(srv_watch_t *w);
 static inline const srv_trie_t *srv__trie_acquire(srv_t *s, unsigned w);
 static inline void srv__trie_release(srv_t *s, unsigned w);
 
-/* Opens and fully verifies the trie file, and publishes it. On failure the old trie stays (and
- * the failure is logged and counted). Called once at start, then by the slot's tick on the
+/* Reads the trie file whole into memory of its own (trie_open_copy: a regular file only, at most
+ * half the machine's memory), verifies that copy fully, and publishes it. On failure (a FIFO, a
+ * directory or a device at the path included, refused before a byte is read) the old trie stays
+ * (and the failure is logged and counted). Called once at start, then by the slot's tick on the
  * reload thread. why is a word for the log ("start", "reload", ...). */
 int srv__trie_load(srv_t *s, const char *why);
 

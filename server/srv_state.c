@@ -2,17 +2,29 @@
  * The loaded trie (SPEC §8 "Hot swap"): the slot "trie" of the node's snapshot table
  * (srv_snap.c), its loader, and the readers' references.
  *
- * A new file is opened and fully verified (trie_verify) before it is published; a bad one is
- * refused, logged and counted, and the old trie keeps serving. The slot's tick (run by the
- * reload thread, srv_reload.c) loads the file on every forced reload, and otherwise when its
- * (dev, inode, mtime, size) changed: a file that was refused is not retried until it changes
- * (or a reload is asked for). Each worker handles a request from start to reply inside one
- * callback, so it holds at most one reference to the trie at a time.
+ * A new file is read whole into memory the server owns (trie_open_copy), and that copy is fully
+ * verified (trie_verify) and then served: nothing done to the file afterwards (rewritten in
+ * place, truncated, edited at the same size) changes what is served, and a FIFO, a directory or
+ * a device at the path is refused before a byte is read, so the reload thread never blocks on
+ * it. A bad file is refused, logged and counted, and the old trie keeps serving. The slot's
+ * tick (run by the reload thread, srv_reload.c) loads the file on every forced reload, and
+ * otherwise when its (dev, inode, mtime, size) changed: a file that was refused is not retried
+ * until it changes (or a reload is asked for). Each worker handles a request from start to reply
+ * inside one callback, so it holds at most one reference to the trie at a time.
  */
 #include "srv_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
+
+/* The largest trie file loaded: half the machine's memory, since the old and the new copy are
+ * both held while a swap waits for the old one's last reader. */
+static size_t trie_max_bytes(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return SIZE_MAX;
+  return (size_t)pages / 2 * (size_t)page;
+}
 
 static void trie_free(void *version) {
   srv_trie_t *t = version;
@@ -25,9 +37,10 @@ static int trie_load(srv_t *s, srv_snap_t *slot, const char *why) {
   const char *path = slot->watch.path;
   srv__watch_remember(&slot->watch);
   trie_reader_t *r = NULL;
-  int rc = trie_open(path, &r);
   ta_diag_t diag;
   ta_diag_init(&diag, path);
+  uint64_t t0 = ta_mono_ns();
+  int rc = trie_open_copy(path, trie_max_bytes(), &r, &diag);
   if (rc == 0) rc = trie_verify(r, &diag);
   if (rc != 0 && diag.code == 0) ta_diag_set(&diag, rc, "%s", "");
   srv_trie_t *t = NULL;
@@ -52,8 +65,9 @@ static int trie_load(srv_t *s, srv_snap_t *slot, const char *why) {
   snprintf(t->version, sizeof t->version, "%08x", (unsigned)t->info.file_crc);
   srv_trie_t *old = srv__snap_swap(slot, t);
   atomic_fetch_add(&s->reloads_ok, 1);
-  srv__log("%s: loaded %s (version %s, %llu queries, k=%u)", why, path, t->version,
-           (unsigned long long)t->info.num_queries, (unsigned)t->info.k);
+  srv__log("%s: loaded %s (version %s, %llu queries, k=%u; read and verified in %.3f s)", why, path,
+           t->version, (unsigned long long)t->info.num_queries, (unsigned)t->info.k,
+           (double)(ta_mono_ns() - t0) / 1e9);
   srv__snap_retire(slot, old);
   return 0;
 }

@@ -94,6 +94,14 @@ typedef struct {
  * after open: any number of threads may use it at once (lookups, verify, get_info). */
 int trie_open(const char *path, trie_reader_t **out);
 
+/* Like trie_open, but from a private copy: the file is read whole (ta_read_file: a regular file
+ * of at most max bytes, opened without blocking; anything else is refused before a byte is
+ * read) into memory the reader owns and frees at trie_close. Nothing done to the file later
+ * (rewritten in place, truncated, edited) reaches the reader, and no access can fault as on a
+ * mapping of a file that shrank: what was verified stays what is served. Costs the file's size
+ * in memory. diag (may be NULL) gets the code and what was wrong. */
+int trie_open_copy(const char *path, size_t max, trie_reader_t **out, ta_diag_t *diag);
+
 /* Full check: CRC32C of every section and a walk of the whole structure. 0 when sound. On a
  * fault, diag (may be NULL) gets the code and where: the section and the byte offset in the
  * file of the first bad byte or structure found. */

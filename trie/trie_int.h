@@ -186,7 +186,7 @@ typedef struct {
 struct trie_reader {
   const uint8_t *base; /* the whole file */
   size_t size;
-  int mapped; /* 1: base is our mmap, unmapped at close */
+  int mapped; /* 1: base is our mmap, unmapped at close; 2: our malloc'd copy, freed */
   uint32_t write_version;
   uint32_t header_crc;
   uint32_t k;

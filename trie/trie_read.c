@@ -1,7 +1,8 @@
 /*
  * The cheap part of the trie reader: trie_open (mmap and the header checks of docs/FORMAT.md,
- * "What open checks"), trie_close, trie_get_info, and the bounds-checked node parser every
- * reader path (lookup, filtered lookup, verify) goes through. Layout: trie_int.h.
+ * "What open checks"), trie_open_copy (the same checks on a private copy, read whole),
+ * trie_close, trie_get_info, and the bounds-checked node parser every reader path (lookup,
+ * filtered lookup, verify) goes through. Layout: trie_int.h.
  */
 #include "trie_int.h"
 
@@ -193,9 +194,27 @@ int trie_open(const char *path, trie_reader_t **out) {
   return 0;
 }
 
+int trie_open_copy(const char *path, size_t max, trie_reader_t **out, ta_diag_t *diag) {
+  if (path == NULL || out == NULL) return TA_EINVAL;
+  *out = NULL;
+  ta_buf_t copy = {0};
+  int rc = ta_read_file(path, max, &copy, diag);
+  if (rc != 0) return rc;
+  trie_reader_t *r;
+  rc = trie__open_mem(copy.p, copy.len, &r);
+  if (rc != 0) {
+    ta_buf_free(&copy);
+    return ta_diag_set(diag, rc, "%s", "");
+  }
+  r->mapped = 2;
+  *out = r;
+  return 0;
+}
+
 void trie_close(trie_reader_t *r) {
   if (r == NULL) return;
-  if (r->mapped) munmap((void *)r->base, r->size);
+  if (r->mapped == 1) munmap((void *)r->base, r->size);
+  if (r->mapped == 2) free((void *)r->base);
   free(r);
 }
 

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the base layer (base/ta.h): strict number parsing, the one score format (against
  * strtod round trips on random doubles), the hash (stable values, every length, seeds), error
- * names and the diagnostic's one-line form.
+ * names and the diagnostic's one-line form, and ta_read_file (regular files only, bounded; a
+ * FIFO, a directory or a device refused without blocking).
  */
 #include "ta.h"
 
@@ -11,6 +12,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void test_parse_u64(void **state) {
   (void)state;
@@ -186,6 +190,73 @@ static void test_memory(void **state) {
   assert_int_equal(ta_bytes_cmp("", 0, "", 0), 0);
 }
 
+/* Publishes text at path the documented way: a temp file renamed over it (ta_afile). */
+static void publish(const char *path, const char *text) {
+  ta_afile_t *af = NULL;
+  assert_int_equal(ta_afile_open(path, &af), 0);
+  fputs(text, ta_afile_stream(af));
+  assert_int_equal(ta_afile_commit(af), 0);
+}
+
+static void test_read_file(void **state) {
+  (void)state;
+  char dir[] = "/tmp/ta-read-file-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char path[64], fifo[64], sub[64], line[256];
+  snprintf(path, sizeof path, "%s/f", dir);
+  snprintf(fifo, sizeof fifo, "%s/fifo", dir);
+  snprintf(sub, sizeof sub, "%s/dir", dir);
+  ta_buf_t b = {0};
+  ta_diag_t d;
+
+  publish(path, "hello\nworld\n");
+  assert_int_equal(ta_read_file(path, 100, &b, &d), 0);
+  assert_int_equal(b.len, 12);
+  assert_memory_equal(b.p, "hello\nworld\n", 12);
+  /* the copy is ours: the file rewritten in place and emptied does not touch it */
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fclose(f), 0);
+  assert_memory_equal(b.p, "hello\nworld\n", 12);
+  assert_int_equal(ta_read_file(path, 100, &b, &d), TA_EINVAL); /* out must be empty */
+  ta_buf_free(&b);
+  assert_int_equal(ta_read_file(path, 100, &b, &d), 0); /* an empty file is 0 bytes */
+  assert_int_equal(b.len, 0);
+  ta_buf_free(&b);
+
+  /* bounded: max bytes pass, one more does not */
+  publish(path, "0123456789");
+  assert_int_equal(ta_read_file(path, 10, &b, &d), 0);
+  assert_int_equal(b.len, 10);
+  ta_buf_free(&b);
+  assert_int_equal(ta_read_file(path, 9, &b, &d), TA_ETOOLONG);
+  assert_null(b.p);
+  assert_string_equal(ta_diag_format(&d, line, sizeof line) + strlen(dir),
+                      "/f: larger than the limit of 9 bytes");
+
+  /* no writer on the FIFO: opening it for reading would block for good */
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(ta_read_file(fifo, 100, &b, &d), TA_ENOTREG);
+  assert_null(b.p);
+  assert_string_equal(ta_diag_format(&d, line, sizeof line) + strlen(dir),
+                      "/fifo: a FIFO, not a regular file");
+  assert_int_equal(mkdir(sub, 0700), 0);
+  assert_int_equal(ta_read_file(sub, 100, &b, &d), TA_ENOTREG);
+  assert_non_null(strstr(d.msg, "a directory"));
+  assert_int_equal(ta_read_file("/dev/zero", 100, &b, &d), TA_ENOTREG);
+  assert_non_null(strstr(d.msg, "a character device"));
+  assert_null(b.p);
+
+  assert_int_equal(unlink(fifo), 0);
+  assert_int_equal(ta_read_file(fifo, 100, &b, &d), TA_ENOENT);
+  assert_string_equal(ta_diag_format(&d, line, sizeof line) + strlen(dir),
+                      "/fifo: cannot open: no such file or directory");
+  assert_int_equal(ta_read_file(NULL, 100, &b, NULL), TA_EINVAL);
+  assert_int_equal(rmdir(sub), 0);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_u64),
@@ -194,6 +265,7 @@ int main(void) {
       cmocka_unit_test(test_hash),
       cmocka_unit_test(test_errors_and_diag),
       cmocka_unit_test(test_memory),
+      cmocka_unit_test(test_read_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
   built by the real typeahead-build;
 - Server: runs the real typeahead-serve on a free port (--listen 127.0.0.1:0, port read from its
   "listening on" log line), optionally under a wrapper such as valgrind;
-- get / raw: one HTTP request with http.client, or raw bytes over a socket;
+- get / raw: one HTTP request with http.client, or raw bytes over a socket; wait_for: a
+  condition polled until it holds or a deadline passes;
 - msgpack_decode: a small msgpack decoder, enough for the answers of /search;
 - ServerCase: a unittest.TestCase that runs servers for its tests and prints the end of their
   logs when a test fails; server_args: the command line of the server tests.
@@ -156,6 +157,16 @@ class Server:
             if line.startswith(name + " "):
                 return float(line.split()[-1])
         return None
+
+
+def wait_for(pred, secs):
+    """True once pred() holds, polled every 50 ms for at most secs seconds."""
+    end = time.time() + secs
+    while time.time() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
 
 
 def recv_while(s, more, size=65536):

@@ -25,7 +25,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import (ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
                         prefixes_of, recv_until_close, recv_while, server_args,
-                        split_responses)
+                        split_responses, wait_for)
 
 ARGS = None  # the command line (parsed in __main__)
 WRAPPER = []  # command prefix for the server (--wrapper)
@@ -104,15 +104,6 @@ def query_answer(prefix, k):
             text, _, score = line.rpartition("\t")
             rows.append((text, float(score)))
     return rows
-
-
-def wait_for(pred, secs):
-    end = time.time() + secs
-    while time.time() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 class Serve(ServerCase):

@@ -1,0 +1,342 @@
+#!/usr/bin/python3
+"""Nothing done to a served file can take the server down or make it serve bytes it did not
+verify (SPEC §8): each attack of a hostile operator repeated against the real server over real
+HTTP, and its answers checked.
+
+- the served trie rewritten in place (`cp other.trie served.trie`, same inode) under load: every
+  answer is the old file's or the new one's, no request fails, and the new file is then served;
+- the served trie truncated in place under load: the old trie keeps serving, the file is refused;
+- the display strings of the served trie edited in place at the same size: the answers keep the
+  verified text (never 'XXXXX'), the edited file is refused;
+- a FIFO at --trie and at --filters: refused at once with a log line that says so, POST
+  /admin/reload is answered, a good file put there later is loaded, SIGTERM stops the server;
+- a directory and a device at either path: refused with a log line that names them;
+- a FIFO at either path when the server starts: no trie loaded (503) / a refusal to start, at
+  once, with the reason.
+
+Every server runs without the answer cache, so each answer is a lookup in the served trie.
+
+usage: test_files.py --serve PATH --build PATH [unittest arguments]
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_util import (Server, ServerCase, build_trie, make_freq, server_args,  # noqa: E402
+                        wait_for)
+
+ARGS = None  # the command line (parsed in __main__)
+WORK = None
+TOKEN = "files-token"
+AUTH = {"Authorization": "Bearer " + TOKEN}
+# Prefixes whose answers are compared: ASCII words of both lists and the accented "Café de Flore"
+PROBE = ["n", "ne", "new", "c", "ca", "caf", "café", "s", "b", "p", "pi", "h", "t", "m", "l", "w",
+         "a", "r", "d", "f", "g", "mu", "st"]
+GOOD = {}  # "big", "small" -> path of a good trie
+EXPECT = {}  # "big", "small" -> {prefix: suggestions} as a server answers for that trie
+VERSION = {}  # "big", "small" -> the trie's version (healthz)
+
+
+def search(srv, prefix, conn=None):
+    st, _, body = srv.get("/search?k=10&q=" + urllib.parse.quote(prefix, safe=""), conn=conn)
+    return json.loads(body)["suggestions"] if st == 200 else st
+
+
+def answers(srv, prefixes=None):
+    return {p: search(srv, p) for p in (PROBE if prefixes is None else prefixes)}
+
+
+# The rules files of the tests: each hides one suggestion of "café"
+RULES = {"flore": ("exact:café de flore\n", "Café de Flore"),
+         "creme": ("exact:café crème\n", "café crème")}
+
+
+def shown(srv, text):
+    return text in [s["text"] for s in search(srv, "café")]
+
+
+def untouched_by_rules():
+    """The PROBE prefixes whose answers no rule of these tests changes."""
+    return [p for p in PROBE if not any(t in [s["text"] for s in EXPECT[n][p]]
+                                        for n in EXPECT for _, t in RULES.values())]
+
+
+def version(srv):
+    st, _, body = srv.get("/healthz")
+    return json.loads(body)["trie"]["version"] if st == 200 else None
+
+
+def setUpModule():
+    global WORK
+    WORK = tempfile.mkdtemp(prefix="ta-files-test-")
+    with open(os.path.join(WORK, "token"), "w") as f:
+        f.write(TOKEN + "\n")
+    # a large trie and a much smaller one: once the large file is cut to the small one's size,
+    # most of what a lookup in the large one touches lies past the end
+    for name, n, seed in (("big", 20000, 1), ("small", 200, 2)):
+        freq = os.path.join(WORK, name + ".tsv")
+        make_freq(freq, n=n, seed=seed)
+        GOOD[name] = os.path.join(WORK, name + ".trie")
+        build_trie(ARGS.build, freq, GOOD[name])
+        ref = os.path.join(WORK, "ref-" + name + ".trie")
+        shutil.copyfile(GOOD[name], ref)
+        srv = Server(ARGS.serve, ref, ["--threads", "1", "--answer-cache-mb", "0"])
+        try:
+            EXPECT[name] = answers(srv)
+            VERSION[name] = version(srv)
+        finally:
+            srv.stop()
+    assert EXPECT["big"] != EXPECT["small"], "the two tries answer differently"
+    for _, text in RULES.values():
+        assert text in [s["text"] for s in EXPECT["big"]["café"]], EXPECT["big"]["café"]
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+class Load:
+    """Threads that ask the PROBE prefixes over keep-alive connections until stopped; every
+    answer is recorded as (prefix, suggestions or status) and every failure as an error."""
+
+    def __init__(self, srv, threads=3):
+        self.srv, self.stop_ev = srv, threading.Event()
+        self.seen, self.errors, self.lock = [], [], threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(i,), daemon=True)
+                        for i in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, i):
+        conn, n = None, i
+        while not self.stop_ev.is_set():
+            p = PROBE[n % len(PROBE)]
+            n += 1
+            try:
+                conn = conn or self.srv.conn(timeout=10)
+                got = search(self.srv, p, conn=conn)
+                with self.lock:
+                    self.seen.append((p, got))
+            except Exception as e:  # noqa: BLE001  (a dead server shows up as any of several)
+                with self.lock:
+                    self.errors.append("%s: %r" % (p, e))
+                if conn:
+                    conn.close()
+                conn = None
+                time.sleep(0.05)
+        if conn:
+            conn.close()
+
+    def stop(self):
+        self.stop_ev.set()
+        for t in self.threads:
+            t.join(30)
+        return self.seen, self.errors
+
+
+class Files(ServerCase):
+    """Each test runs its own server (two workers, no answer cache, an admin token) on its own
+    copy of the big trie, optionally with a rules file."""
+
+    def start(self, rules=None):
+        self.dir = tempfile.mkdtemp(dir=WORK)
+        self.trie = os.path.join(self.dir, "served.trie")
+        shutil.copyfile(GOOD["big"], self.trie)
+        args = ["--threads", "2", "--answer-cache-mb", "0",
+                "--admin-token-file", os.path.join(WORK, "token")]
+        if rules is not None:
+            self.rules = os.path.join(self.dir, "served.rules")
+            with open(self.rules, "w") as f:
+                f.write(rules)
+            args += ["--filters", self.rules]
+        srv = self.serve(self._testMethodName, ARGS.serve, self.trie, args, tail=3000)
+        self.with_rules = rules is not None
+        self.assert_serves(srv, "big", "the big trie is served")
+        return srv
+
+    def put(self, src, dst):
+        """src copied to a temp file and renamed over dst (the documented way to publish)."""
+        tmp = os.path.join(self.dir, "next.tmp")
+        shutil.copyfile(src, tmp)
+        os.rename(tmp, dst)
+
+    def assert_serves(self, srv, name, why):
+        prefixes = untouched_by_rules() if self.with_rules else PROBE
+        self.assertGreater(len(prefixes), 10)
+        want = {p: EXPECT[name][p] for p in prefixes}
+        self.assertEqual(answers(srv, prefixes), want, why)
+        self.assertEqual(version(srv), VERSION[name], why + " (healthz version)")
+
+    def assert_stops(self, srv, secs=15):
+        self.assertEqual(srv.stop(timeout=secs), 0, "SIGTERM stops the server, exit 0")
+
+    def check_load(self, seen, errors, allowed):
+        self.assertEqual(errors[:5], [], "no request failed (%d failures)" % len(errors))
+        self.assertGreater(len(seen), 50, "the load ran")
+        bad = [(p, got) for p, got in seen if all(got != EXPECT[a][p] for a in allowed)]
+        self.assertEqual(bad[:3], [], "every answer is one of the %s trie's (%d are not)"
+                         % (" or ".join(allowed), len(bad)))
+
+    def test_cp_in_place(self):
+        srv = self.start()
+        ino = os.stat(self.trie).st_ino
+        load = Load(srv)
+        self.addCleanup(load.stop)
+        time.sleep(0.3)
+        subprocess.run(["cp", GOOD["small"], self.trie], check=True)
+        self.assertEqual(os.stat(self.trie).st_ino, ino, "cp rewrote the served file in place")
+        time.sleep(1.5)
+        self.check_load(*load.stop(), allowed=("big", "small"))
+        self.assertTrue(wait_for(lambda: version(srv) == VERSION["small"], 5),
+                        "the rewritten file is loaded once whole")
+        self.assert_serves(srv, "small", "the new file is served")
+        self.assert_stops(srv)
+
+    def test_truncate(self):
+        srv = self.start()
+        size = os.path.getsize(self.trie)
+        load = Load(srv)
+        self.addCleanup(load.stop)
+        time.sleep(0.3)
+        os.truncate(self.trie, size // 3)
+        self.assertTrue(wait_for(lambda: "refused" in srv.text(), 5), "the cut file is refused")
+        time.sleep(1.0)
+        self.check_load(*load.stop(), allowed=("big",))
+        self.assert_serves(srv, "big", "the old trie keeps serving")
+        self.assertIn("truncated", srv.text(), "the log says why")
+        os.truncate(self.trie, 0)  # and cut to nothing
+        srv.signal(1)
+        time.sleep(0.5)
+        self.assert_serves(srv, "big", "the old trie keeps serving an empty file")
+        self.put(GOOD["small"], self.trie)
+        self.assertTrue(wait_for(lambda: version(srv) == VERSION["small"], 5),
+                        "a good file renamed in is loaded")
+        self.assert_stops(srv)
+
+    def test_same_size_edit(self):
+        srv = self.start()
+        with open(self.trie, "rb") as f:
+            data = f.read()
+        at = [i for i in range(len(data)) if data.startswith(b"Flore", i)]
+        self.assertTrue(at, "the display string is in the file")
+        with open(self.trie, "r+b") as f:  # in place, same size, same inode
+            for i in at:
+                f.seek(i)
+                f.write(b"XXXXX")
+        self.assertEqual(os.path.getsize(self.trie), len(data))
+        self.assertTrue(wait_for(lambda: "refused" in srv.text(), 5), "the edited file is refused")
+        end = time.time() + 1.0
+        while time.time() < end:
+            got = search(srv, "café")
+            self.assertNotIn("XXXXX", json.dumps(got), "an unverified edit is never served")
+            self.assertEqual(got, EXPECT["big"]["café"], "the verified text keeps serving")
+        self.assert_serves(srv, "big", "the old trie keeps serving")
+        st, _, body = srv.get("/admin/reload", AUTH, method="POST")
+        self.assertEqual(st, 422, "a forced reload refuses the edited file: %r" % body)
+        self.assert_serves(srv, "big", "the old trie keeps serving after a forced reload")
+        self.assert_stops(srv)
+
+    def fifo_at(self, path):
+        fifo = os.path.join(self.dir, "fifo.tmp")
+        os.mkfifo(fifo)
+        os.rename(fifo, path)
+
+    def reload_answered(self, srv, want):
+        c = srv.conn(timeout=10)
+        try:
+            st, _, body = srv.get("/admin/reload", AUTH, method="POST", conn=c)
+        finally:
+            c.close()
+        self.assertEqual(st, want, "POST /admin/reload answers: %r" % body)
+        return body
+
+    def test_fifo_trie(self):
+        srv = self.start()
+        self.fifo_at(self.trie)
+        time.sleep(0.5)  # the poll has seen it: a reload thread stuck on it would stay stuck
+        body = self.reload_answered(srv, 422)
+        self.assertIn(b"not a regular file", body, "the reply says why")
+        self.assertIn("a FIFO, not a regular file", srv.text(), "the log line says so")
+        self.assert_serves(srv, "big", "the old trie keeps serving")
+        self.put(GOOD["small"], self.trie)
+        self.assertTrue(wait_for(lambda: version(srv) == VERSION["small"], 5),
+                        "a good file put there later is loaded")
+        self.assert_serves(srv, "small", "and served")
+        self.fifo_at(self.trie)
+        srv.signal(1)  # SIGHUP: a forced reload of the FIFO, then SIGTERM
+        time.sleep(0.3)
+        self.assert_stops(srv)
+
+    def test_fifo_filters(self):
+        srv = self.start(rules=RULES["flore"][0])
+        self.assertFalse(shown(srv, "Café de Flore"), "the rules are in force")
+        self.assertTrue(shown(srv, "café crème"), "what they do not hide is shown")
+        self.fifo_at(self.rules)
+        time.sleep(0.5)
+        self.reload_answered(srv, 200)
+        self.assertIn("a FIFO, not a regular file", srv.text(), "the log line says so")
+        self.assertFalse(shown(srv, "Café de Flore"), "the old rules stay in force")
+        with open(os.path.join(self.dir, "new.rules"), "w") as f:
+            f.write(RULES["creme"][0])
+        os.rename(os.path.join(self.dir, "new.rules"), self.rules)
+        self.assertTrue(wait_for(lambda: not shown(srv, "café crème") and
+                                 shown(srv, "Café de Flore"), 5),
+                        "a good rules file put there later is loaded")
+        self.fifo_at(self.rules)
+        srv.signal(1)
+        time.sleep(0.3)
+        self.assert_stops(srv)
+
+    def test_fifo_at_start(self):
+        self.dir = tempfile.mkdtemp(dir=WORK)
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        # --trie: the server starts without a trie (503) and says why
+        srv = self.serve(self._testMethodName, ARGS.serve, fifo, ["--answer-cache-mb", "0"],
+                         startup=10)
+        self.assertIn("a FIFO, not a regular file", srv.text(), "the log says why")
+        self.assertEqual(srv.get("/healthz")[0], 503, "no trie loaded")
+        self.assert_stops(srv)
+        # --filters: a rules file that cannot be read is fatal at start, at once
+        r = subprocess.run([ARGS.serve, "--trie", GOOD["big"], "--filters", fifo, "--listen",
+                            "127.0.0.1:0"], capture_output=True, text=True, timeout=15)
+        self.assertNotEqual(r.returncode, 0, "the server refuses to start")
+        self.assertIn("a FIFO, not a regular file", r.stderr, "and says why")
+
+    def test_directory_and_device(self):
+        srv = self.start(rules=RULES["flore"][0])
+        flore = os.path.join(self.dir, "flore.rules")
+        with open(flore, "w") as f:
+            f.write(RULES["flore"][0])
+        for path, good, status in ((self.trie, GOOD["big"], 422), (self.rules, flore, 200)):
+            os.unlink(path)
+            os.mkdir(path)
+            self.assertTrue(wait_for(
+                lambda: path + ": a directory, not a regular file" in srv.text(), 5),
+                "a directory at %s is refused, and the log says so" % path)
+            self.reload_answered(srv, status)
+            os.rmdir(path)
+            os.symlink("/dev/null", path)
+            srv.signal(1)  # SIGHUP: a forced reload
+            self.assertTrue(wait_for(
+                lambda: path + ": a character device, not a regular file" in srv.text(), 5),
+                "a device at %s is refused, and the log says so" % path)
+            os.unlink(path)
+            self.put(good, path)
+            self.assert_serves(srv, "big", "the old trie keeps serving")
+            self.assertFalse(shown(srv, "Café de Flore"), "the rules stay in force")
+            self.assertTrue(shown(srv, "café crème"), "and hide nothing more")
+        self.assert_stops(srv)
+
+
+if __name__ == "__main__":
+    ARGS, rest = server_args().parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)

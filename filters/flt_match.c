@@ -117,11 +117,30 @@ static int match_tokens(const flt_ruleset_t *rs, const char *s, size_t len, flt_
   return 0;
 }
 
+/* 0 when the disguise view of key is surely key itself: only a-z and spaces, and no two
+ * one-letter words in a row (most keys, cleared without building the view). */
+static int view_may_differ(const char *key, size_t len) {
+  size_t run = 0, prev = 0; /* letters of the current word and of the one before */
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)key[i];
+    if (c == ' ') {
+      if (run == 1 && prev == 1) return 1;
+      prev = run;
+      run = 0;
+    } else if (c < 'a' || c > 'z') {
+      return 1;
+    } else {
+      run++;
+    }
+  }
+  return run == 1 && prev == 1;
+}
+
 int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind) {
   if (rs == NULL || key == NULL || rs->n_rules == 0) return 0;
   int phrase_hit = 0;
   if (match_whole(rs, key, len, kind) || match_tokens(rs, key, len, kind, &phrase_hit)) return 1;
-  if (!phrase_hit) {
+  if (!phrase_hit && view_may_differ(key, len)) {
     /* Through the disguise view: '1' read as i, then (only if there was one) as l. */
     flt__view_t v;
     for (int pass = 0; pass < 2 && !phrase_hit; pass++) {

@@ -479,7 +479,7 @@ INNOCENT = ["ideal", "ideal home", "assistant", "assistant manager", "scunthorpe
             "scunthorpe united", "class", "classic", "bass guitar", "passage", "idiom",
             "popcorn", "pom poms", "pomegranate", "jerky", "crappie fishing", "455 freeway",
             "windows 7", "mp3 player", "u s a today", "e-mail", "idaho", "cocktail", "assassin",
-            "moroccan food", "porcelain", "sussex"]
+            "moroccan food", "porcelain", "sussex", "morongo casino"]
 
 
 class Disguises(FilterCase):

@@ -9,10 +9,8 @@
  * subtree) costs more than reading the node's stored list, and for most prefixes the stored
  * list already holds n kept completions. The stored top-k are the k best completions in rank
  * order, so when n of them are kept they are the first n kept ones; when the node stores fewer
- * than k there are no others. Most often the first n stored are all kept: they are read alone
- * first (as an unfiltered lookup would), the whole stored list only when one is not. Only when
- * neither holds does the walk run. Each pass counts its candidates afresh and only the pass
- * that answers adds its counts, so nothing is counted twice.
+ * than k there are no others. Only when neither holds does the walk run (and its candidates are
+ * counted, not the ones the first pass saw, so nothing is counted twice).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -98,22 +96,13 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
   if (n <= info.k && (f->rs == NULL || f->rs->n_rules == 0))
     return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
   if (n <= info.k && info.k <= TA_MAX_K) {
-    /* the first n stored, as an unfiltered lookup reads them: usually all kept */
-    size_t n_first = 0, i = 0;
-    rc = trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, &n_first);
-    if (rc != 0) return rc;
-    while (i < n_first && verdict(f->rs, f->cache, &hits[i]) == VERDICT_KEEP) i++;
-    if (i == n_first) {
-      *n_hits = n_first;
-      return 0;
-    }
     trie_hit_t top[TA_MAX_K];
     size_t n_top = 0;
     rc = trie_lookup(r, prefix, prefix_len, info.k, top, &n_top);
     if (rc != 0) return rc;
     flt_filter_t first = {.rs = f->rs, .cache = f->cache};
     size_t kept = 0;
-    for (i = 0; i < n_top && kept < n; i++)
+    for (size_t i = 0; i < n_top && kept < n; i++)
       if (count(&first, verdict(f->rs, f->cache, &top[i]))) hits[kept++] = top[i];
     if (kept == n || n_top < info.k) {
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += first.suppressed[k];

@@ -4,7 +4,7 @@
 pkg_check_modules(ICU REQUIRED IMPORTED_TARGET GLOBAL icu-uc icu-i18n)
 add_executable(flt-skelgen flt_skelgen_main.c)
 target_include_directories(flt-skelgen PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(flt-skelgen PRIVATE ta_trie PkgConfig::ICU)
+target_link_libraries(flt-skelgen PRIVATE ta_trie PkgConfig::ICU PkgConfig::UTF8PROC)
 add_custom_command(
   OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/flt_skel_table.c
   COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=0

@@ -22,6 +22,7 @@
 #include <unicode/uclean.h>
 #include <unicode/uspoof.h>
 #include <unicode/uversion.h>
+#include <utf8proc.h>
 
 #include "flt_int.h"
 
@@ -30,36 +31,17 @@
 
 static char *map_of[MAX_CP]; /* the key-normalized skeleton of a code point, or NULL */
 
+/* The UTF-8 of cp into out (room for 4 bytes); its length. */
 static size_t utf8_put(unsigned cp, char *out) {
-  if (cp < 0x80) {
-    out[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = (char)(0xC0 | (cp >> 6));
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xE0 | (cp >> 12));
-    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = (char)(0xF0 | (cp >> 18));
-  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-  out[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
+  return (size_t)utf8proc_encode_char((utf8proc_int32_t)cp, (utf8proc_uint8_t *)out);
 }
 
+/* The code point at s (valid UTF-8, as ICU and trie_norm_key write it); its length. */
 static size_t utf8_get(const char *s, unsigned *cp) {
-  const unsigned char *u = (const unsigned char *)s;
-  if (u[0] < 0x80) return *cp = u[0], 1;
-  if (u[0] < 0xE0) return *cp = ((u[0] & 0x1Fu) << 6) | (u[1] & 0x3Fu), 2;
-  if (u[0] < 0xF0) return *cp = ((u[0] & 0x0Fu) << 12) | ((u[1] & 0x3Fu) << 6) | (u[2] & 0x3Fu), 3;
-  *cp = ((u[0] & 0x07u) << 18) | ((u[1] & 0x3Fu) << 12) | ((u[2] & 0x3Fu) << 6) | (u[3] & 0x3Fu);
-  return 4;
+  utf8proc_int32_t c = 0;
+  utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s, -1, &c);
+  *cp = (unsigned)c;
+  return n > 0 ? (size_t)n : 1;
 }
 
 /* One step: every code point of s replaced by its map (itself when it has none). */

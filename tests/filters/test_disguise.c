@@ -12,17 +12,9 @@
 #include <cmocka.h>
 
 #include "flt.h"
+#include "flt_test_util.h"
 
 #define N_OF(a) (sizeof(a) / sizeof *(a))
-
-static flt_ruleset_t *compile_ok(const char *text) {
-  flt_ruleset_t *rs = NULL;
-  ta_diag_t err;
-  int rc = flt_compile(text, strlen(text), &rs, &err);
-  if (rc != 0)
-    fail_msg("rules refused (%s): line %u: %s", ta_strerror(rc), (unsigned)err.line, err.msg);
-  return rs;
-}
 
 /* Every text of blocked[] is suppressed by rs, every text of kept[] is not. */
 static void expect(const flt_ruleset_t *rs, const char *const *blocked, size_t n_blocked,
@@ -130,27 +122,51 @@ static void test_starter_list(void **state) {
   ta_diag_t err;
   if (flt_compile_file(path, &rs, &err) != 0)
     fail_msg("%s:%u: %s", path, (unsigned)err.line, err.msg);
-  static const char *const blocked[] = {
-      "\xd1\x96"
-      "diot",
-      "id1ot",
-      "i-d-i-o-t",
-      "i.d.i.o.t",
-      "i d i o t",
-      "idiots",
-      "pornstar",
-      "p0rn",
-      "@ss hat",
-      "kick-ass",
-      "how to make a b0mb",
-      "m0r0n",
+  /* 1: blocked, 0: kept */
+  static const struct {
+    const char *text;
+    int blocked;
+  } cases[] = {
+      {"\xd1\x96"
+       "diot",
+       1},
+      {"id1ot", 1},
+      {"i-d-i-o-t", 1},
+      {"i.d.i.o.t", 1},
+      {"i d i o t", 1},
+      {"idiots", 1},
+      {"pornstar", 1},
+      {"p0rn", 1},
+      {"@ss hat", 1},
+      {"kick-ass", 1},
+      {"m0r0n", 1},
+      {"how to make a b0mb", 1},
+      {"ideal", 0},
+      {"assistant", 0},
+      {"scunthorpe", 0},
+      {"class", 0},
+      {"bass guitar", 0},
+      {"classic cars", 0},
+      {"popcorn", 0},
+      {"pom poms", 0},
+      {"jerky", 0},
+      {"crappie", 0},
+      {"455", 0},
+      {"windows 7", 0},
+      {"mp3 player", 0},
+      {"idiom", 0},
+      {"assassin", 0},
+      {"passion", 0},
+      {"cocktail", 0},
+      {"u s a", 0},
+      {"morongo casino", 0},
+      {"moronic", 0},
   };
-  static const char *const kept[] = {
-      "ideal",      "assistant", "scunthorpe", "class",   "bass guitar", "classic cars",
-      "popcorn",    "pom poms",  "jerky",      "crappie", "455",         "windows 7",
-      "mp3 player", "idiom",     "assassin",   "passion", "cocktail",    "u s a",
-  };
-  expect(rs, blocked, N_OF(blocked), kept, N_OF(kept));
+  for (size_t i = 0; i < N_OF(cases); i++) {
+    int rc = flt_match_text(rs, cases[i].text, strlen(cases[i].text), NULL);
+    if (rc != cases[i].blocked)
+      fail_msg("\"%s\": %s by the starter list", cases[i].text, rc ? "blocked" : "kept");
+  }
   flt_ruleset_free(rs);
 }
 
@@ -196,34 +212,11 @@ static void test_star_rules(void **state) {
   }
 }
 
-/* An empty file, or one cut short, is refused like any invalid file; "no rules" says so. */
+/* A file with no rules says so with a comment, and is then valid; an empty file on disk is
+ * refused like any invalid one. */
 static void test_file_shape(void **state) {
   (void)state;
-  static const struct {
-    const char *text;
-    size_t len;
-    unsigned line;
-    const char *needle;
-  } refused[] = {
-      {"", 0, 0, "empty"},
-      {"word:ok\nexact:ok2", 17, 2, "no line end"},
-      {"word:ok\r\nword:idi", 17, 2, "no line end"},
-      {"# only a comment", 16, 1, "no line end"},
-      {"\xef\xbb\xbf", 3, 1, "no line end"},
-      {"\n", 1, 0, "no rules and no comment"},
-      {"\n  \r\n\t\n", 7, 0, "no rules and no comment"},
-  };
-  for (size_t i = 0; i < N_OF(refused); i++) {
-    flt_ruleset_t *rs = (flt_ruleset_t *)(uintptr_t)1;
-    ta_diag_t err;
-    int rc = flt_compile(refused[i].text, refused[i].len, &rs, &err);
-    if (rc != TA_EPARSE) fail_msg("case %zu: rc %d, want TA_EPARSE", i, rc);
-    assert_null(rs);
-    if (err.line != refused[i].line)
-      fail_msg("case %zu: line %u, want %u (%s)", i, (unsigned)err.line, refused[i].line, err.msg);
-    if (strstr(err.msg, refused[i].needle) == NULL)
-      fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, refused[i].needle);
-  }
+  /* refusals of empty and cut-short files: test_rules.c's test_parse_errors */
   /* a file saying it has no rules is valid and blocks nothing */
   flt_ruleset_t *rs = compile_ok("# no rules\n");
   assert_int_equal(flt_rule_count(rs), 0);

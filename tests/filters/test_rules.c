@@ -11,16 +11,7 @@
 #include <cmocka.h>
 
 #include "flt.h"
-
-static flt_ruleset_t *compile_ok(const char *text) {
-  flt_ruleset_t *rs = NULL;
-  ta_diag_t err;
-  int rc = flt_compile(text, strlen(text), &rs, &err);
-  if (rc != 0)
-    fail_msg("rules refused (%s): line %u: %s", ta_strerror(rc), (unsigned)err.line, err.msg);
-  assert_non_null(rs);
-  return rs;
-}
+#include "flt_test_util.h"
 
 /* The file must be refused with error code rc at line, with a message containing needle. */
 static void expect_refused(const char *text, size_t len, int rc_want, unsigned line,
@@ -107,6 +98,13 @@ static void test_parse_errors(void **state) {
       {"ok\n\xff\xfe\n", TA_EUTF8, 2, "invalid UTF-8"},
       /* invalid UTF-8 in a comment is refused too: the file is UTF-8 */
       {"# comment \xc3\n", TA_EUTF8, 1, "invalid UTF-8"},
+      /* empty, or cut short while written: refused, never "no rules" */
+      {"", TA_EPARSE, 0, "empty"},
+      {"word:ok\r\nword:idi", TA_EPARSE, 2, "no line end"},
+      {"# only a comment", TA_EPARSE, 1, "no line end"},
+      {"\xef\xbb\xbf", TA_EPARSE, 1, "no line end"},
+      {"\n", TA_EPARSE, 0, "no rules and no comment"},
+      {"\n  \r\n\t\n", TA_EPARSE, 0, "no rules and no comment"},
   };
   for (const refusal_t *r = refused; r < refused + N_OF(refused); r++)
     expect_refused(r->text, strlen(r->text), r->rc, r->line, r->needle);

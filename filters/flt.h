@@ -93,8 +93,10 @@ size_t flt_rule_count(const flt_ruleset_t *rs);
 
 /* 1 when the normalized key[0..len) is suppressed by a rule of rs, else 0. When it is and kind
  * is not NULL, *kind says which kind matched (checked in the order exact, prefix, word, phrase,
- * so each suppression counts under one kind). key must be valid UTF-8 (as trie_norm_key makes
- * it); invalid bytes only separate tokens, never crash. */
+ * on the key as written, then on its disguise view, so each suppression counts under one kind).
+ * key must be valid UTF-8 (as trie_norm_key makes it); invalid bytes only separate tokens,
+ * never crash. A key longer than TA_MAX_KEY whose view does not fit is suppressed (fails
+ * closed; not with keys trie_norm_key makes). */
 int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind);
 
 /* Like flt_match for any text (a display form, a raw query): normalizes it with trie_norm_key

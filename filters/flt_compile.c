@@ -185,6 +185,9 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
     set_error(err, lineno, "rule cannot be normalized: %s", ta_strerror(rc));
     return rc;
   }
+  /* A rule is never a word boundary: a key may keep a trailing space (a finished word), a
+   * rule's trailing blanks are just the end of its line. */
+  while (key_len > 0 && key[key_len - 1] == ' ') key_len--;
   if (key_len == 0) {
     set_error(err, lineno, "empty %s rule", flt_kind_name(kind));
     return TA_EPARSE;

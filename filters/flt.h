@@ -5,6 +5,7 @@
  * normalized key (SPEC §3), whether a suggestion is suppressed and by which kind of rule:
  *
  *   word:<w>     the key contains the token w
+ *   word:<w>*    the key contains a token that starts with w
  *   phrase:<p>   the key contains the token sequence of p (consecutive tokens)
  *   prefix:<p>   the key starts with key(p) (bytewise)
  *   exact:<q>    the key is key(q)
@@ -13,14 +14,19 @@
  * A token is a maximal run of Unicode letters, digits and marks (general categories L*, N*, M*)
  * of the key; everything else separates tokens. So word:ass blocks "ass hat" and "ass-hat" but
  * not "class". Rule texts are normalized with trie_norm_key, so case, accents, full-width forms
- * and extra spaces in either the rule or the suggestion do not evade a rule.
+ * and extra spaces in either the rule or the suggestion do not evade a rule. Nor do disguises: a
+ * rule and a key also match when their disguise views do (look-alike letters of other scripts
+ * through the UTS #39 skeleton, digits and @ $ used as letters, letters spread out across
+ * separators; docs/filters.md "Disguises").
  *
  * File syntax: lines end with LF or CRLF; a line whose first non-blank character is '#' is a
  * comment; blank lines are ignored; a UTF-8 byte-order mark at the very start is skipped. The
  * kind name before ':' is ASCII, case-insensitive, and may be surrounded by blanks. A word rule
  * must be exactly one token after normalization (use phrase:, prefix: or exact: for anything
  * else); every rule must have a non-empty key. Any bad line refuses the whole file, with its
- * line number in ta_diag_t.
+ * line number in ta_diag_t; so does an empty file, one whose last line has no line end (cut
+ * short while written) and one with neither rules nor a comment (a file with no rules says so
+ * with a comment line).
  *
  * A compiled rule set is immutable: any number of threads may match against it at once. It also
  * keeps the text it was compiled from (what GET /admin/filters returns) and a version: a 64-bit
@@ -89,8 +95,10 @@ size_t flt_rule_count(const flt_ruleset_t *rs);
 
 /* 1 when the normalized key[0..len) is suppressed by a rule of rs, else 0. When it is and kind
  * is not NULL, *kind says which kind matched (checked in the order exact, prefix, word, phrase,
- * so each suppression counts under one kind). key must be valid UTF-8 (as trie_norm_key makes
- * it); invalid bytes only separate tokens, never crash. */
+ * on the key as written, then on its disguise view, so each suppression counts under one kind).
+ * key must be valid UTF-8 (as trie_norm_key makes it); invalid bytes only separate tokens,
+ * never crash. A key longer than TA_MAX_KEY whose view does not fit is suppressed (fails
+ * closed; not with keys trie_norm_key makes). */
 int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind);
 
 /* Like flt_match for any text (a display form, a raw query): normalizes it with trie_norm_key

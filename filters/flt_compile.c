@@ -2,8 +2,10 @@
  * typeahead: parsing a blocklist rules file and compiling it into a rule set (SPEC §9; syntax in
  * flt.h, layout in flt_int.h). The file is hostile until checked: size, line length, NUL bytes
  * and UTF-8 are checked before anything is normalized, and the first bad line refuses the whole
- * file with its number. Rules are normalized with trie_norm_key, deduplicated, sorted (so the
- * version hash is canonical) and loaded into open-addressing hash sets.
+ * file with its number; so is an empty file or one whose last line has no line end (half
+ * written: filtering must not fail open). Rules are normalized with trie_norm_key, each is
+ * added once more as its disguise view sees it (flt_fold.c) when that differs, deduplicated,
+ * sorted (so the version hash is canonical) and loaded into hash sets and sorted prefix sets.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,8 +15,17 @@
 
 #include "flt_int.h"
 
+/* The sets a rule goes to: its kind's, and one more for word:w* stems. */
+enum { BUCKET_STAR = FLT_KIND_COUNT, N_BUCKETS };
+
+/* Mixed into the version: the same rules matched another way are another rule set (a browser
+ * holding an answer of the old matcher must revalidate). */
+static const char MATCHER[] = "flt-match-2: skeleton, leet, joined separators, word:w*";
+
 typedef struct {
   flt_kind_t kind;
+  int bucket;      /* kind, or BUCKET_STAR */
+  int derived;     /* a disguise view of a rule, not a rule as written (not counted or hashed) */
   const char *str; /* arena + off, set once the arena stops moving (for sorting) */
   uint32_t off;    /* normalized key, or for a phrase its canonical text, in the arena */
   uint32_t len;
@@ -26,6 +37,7 @@ typedef struct {
   ta_buf_t arena; /* every rule string, back to back */
   rule_t *rules;
   size_t n_rules, rules_cap;
+  size_t comments; /* comment lines seen */
 } builder_t;
 
 __attribute__((format(printf, 3, 4))) static void set_error(ta_diag_t *err, unsigned line,
@@ -46,8 +58,8 @@ static int snippet_len(const char *s, size_t len, size_t max) {
   return (int)n;
 }
 
-static int rule_add(builder_t *b, flt_kind_t kind, const char *s, size_t len, size_t first_len,
-                    size_t n_tok) {
+static int rule_add(builder_t *b, flt_kind_t kind, int star, int derived, const char *s, size_t len,
+                    size_t first_len, size_t n_tok) {
   int rc;
   if (b->arena.len + len > UINT32_MAX) return TA_ENOMEM; /* offsets are u32 */
   if (b->n_rules == b->rules_cap &&
@@ -57,6 +69,8 @@ static int rule_add(builder_t *b, flt_kind_t kind, const char *s, size_t len, si
   r->off = (uint32_t)b->arena.len;
   if ((rc = ta_buf_put(&b->arena, s, len)) != 0) return rc;
   r->kind = kind;
+  r->bucket = star ? BUCKET_STAR : (int)kind;
+  r->derived = derived;
   r->len = (uint32_t)len;
   r->first_len = (uint32_t)first_len;
   r->n_tok = (uint32_t)n_tok;
@@ -79,6 +93,50 @@ static int is_blank(char c) {
   return c == ' ' || c == '\t';
 }
 
+/* The canonical form of a phrase: its tokens joined by one space, into canon (room for
+ * TA_MAX_KEY + 1 bytes; key is at most that long). Returns its length, the first token's in
+ * *first_len and the number of tokens in *n_tok (counting stops past FLT__MAX_PHRASE_TOKENS). */
+static size_t phrase_canon(const char *key, size_t key_len, char *canon, size_t *first_len,
+                           size_t *n_tok) {
+  size_t len = 0, pos = 0, tok, tok_len;
+  *first_len = *n_tok = 0;
+  while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
+    if (++*n_tok > FLT__MAX_PHRASE_TOKENS) return len;
+    if (len) canon[len++] = ' ';
+    memcpy(canon + len, key + tok, tok_len);
+    len += tok_len;
+    if (*first_len == 0) *first_len = tok_len;
+  }
+  return len;
+}
+
+/* Adds the rule key[0..key_len) once more as its disguise view sees it, when that differs: the
+ * view's s for exact and prefix rules, its joined tokens for word and phrase rules; with '1'
+ * read as i and, when there is one, as l. A key is matched as it is and through its own view,
+ * so a rule and a key meet when their views do (flt_match.c). */
+static int add_views(builder_t *b, flt_kind_t kind, int star, const char *key, size_t key_len) {
+  flt__view_t v;
+  for (int pass = 0; pass < 2; pass++) {
+    int rc = flt__view(key, key_len, pass ? 'l' : 'i', &v);
+    if (rc) return rc;
+    if (kind == FLT_EXACT || kind == FLT_PREFIX) {
+      if (v.s_changed && v.s_len > 0 && (rc = rule_add(b, kind, 0, 1, v.s, v.s_len, v.s_len, 1)))
+        return rc;
+    } else if (v.g_changed) {
+      char canon[TA_MAX_KEY + 1];
+      size_t first_len, n_tok, len = 0;
+      if (v.g_len < sizeof canon) len = phrase_canon(v.g, v.g_len, canon, &first_len, &n_tok);
+      /* a word's view is one token (its skeleton holds no space), unless the skeleton left
+       * no letter at all: then there is nothing more to add */
+      if (len > 0 && n_tok <= FLT__MAX_PHRASE_TOKENS && (kind == FLT_PHRASE || n_tok == 1) &&
+          (rc = rule_add(b, kind, star, 1, canon, len, first_len, n_tok)))
+        return rc;
+    }
+    if (!v.has_one) break;
+  }
+  return 0;
+}
+
 /* Parses one line (no line end) into b; 0, or an error with err filled in. */
 static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, ta_diag_t *err) {
   if (len > FLT_MAX_LINE) {
@@ -95,6 +153,7 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
   }
   size_t i = 0;
   while (i < len && is_blank(s[i])) i++;
+  if (i < len && s[i] == '#') b->comments++;
   if (i == len || s[i] == '#') return 0;
 
   flt_kind_t kind = FLT_WORD;
@@ -125,45 +184,49 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
     set_error(err, lineno, "rule cannot be normalized: %s", ta_strerror(rc));
     return rc;
   }
+  /* A rule is never a word boundary: a key may keep a trailing space (a finished word), a
+   * rule's trailing blanks are just the end of its line. */
+  while (key_len > 0 && key[key_len - 1] == ' ') key_len--;
   if (key_len == 0) {
     set_error(err, lineno, "empty %s rule", flt_kind_name(kind));
     return TA_EPARSE;
   }
 
-  size_t pos = 0, tok, tok_len;
-  switch (kind) {
-  case FLT_WORD:
-    if (!flt__next_token(key, key_len, &pos, &tok, &tok_len) || tok != 0 || tok_len != key_len) {
-      set_error(err, lineno,
-                "a word rule must be one token (letters, digits, marks); '%.*s' is not "
-                "(use phrase:, prefix: or exact:)",
-                snippet_len(key, key_len, 60), key);
+  int star = 0;
+  if (kind == FLT_WORD && key[key_len - 1] == '*') { /* word:w* */
+    star = 1;
+    key_len--;
+    if (key_len == 0) {
+      set_error(err, lineno, "empty word rule");
       return TA_EPARSE;
     }
-    return rule_add(b, kind, key, key_len, key_len, 1);
-  case FLT_PHRASE: {
-    /* canonical form: the tokens joined by one space */
+  }
+  size_t pos = 0, tok, tok_len;
+  if (kind == FLT_WORD &&
+      (!flt__next_token(key, key_len, &pos, &tok, &tok_len) || tok != 0 || tok_len != key_len)) {
+    set_error(err, lineno,
+              "a word rule must be one token (letters, digits, marks), maybe with a '*' after "
+              "it; '%.*s' is not (use phrase:, prefix: or exact:)",
+              snippet_len(key, key_len, 60), key);
+    return TA_EPARSE;
+  }
+  size_t first_len, n_tok;
+  if (kind == FLT_PHRASE) {
     char canon[TA_MAX_KEY + 1];
-    size_t canon_len = 0, first_len = 0, n_tok = 0;
-    while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
-      if (++n_tok > FLT__MAX_PHRASE_TOKENS) {
-        set_error(err, lineno, "phrase rule has more than %d tokens", FLT__MAX_PHRASE_TOKENS);
-        return TA_EPARSE;
-      }
-      if (canon_len) canon[canon_len++] = ' ';
-      memcpy(canon + canon_len, key + tok, tok_len);
-      canon_len += tok_len;
-      if (first_len == 0) first_len = tok_len;
+    size_t canon_len = phrase_canon(key, key_len, canon, &first_len, &n_tok);
+    if (n_tok > FLT__MAX_PHRASE_TOKENS) {
+      set_error(err, lineno, "phrase rule has more than %d tokens", FLT__MAX_PHRASE_TOKENS);
+      return TA_EPARSE;
     }
     if (canon_len == 0) {
       set_error(err, lineno, "phrase rule has no letters or digits");
       return TA_EPARSE;
     }
-    return rule_add(b, kind, canon, canon_len, first_len, n_tok);
+    rc = rule_add(b, kind, 0, 0, canon, canon_len, first_len, n_tok);
+  } else {
+    rc = rule_add(b, kind, star, 0, key, key_len, key_len, 1);
   }
-  default:
-    return rule_add(b, kind, key, key_len, key_len, 1);
-  }
+  return rc ? rc : add_views(b, kind, star, key, key_len);
 }
 
 static int parse_text(builder_t *b, const char *text, size_t len, ta_diag_t *err) {
@@ -190,7 +253,7 @@ static int parse_text(builder_t *b, const char *text, size_t len, ta_diag_t *err
 
 static int cmp_rule(const void *pa, const void *pb) {
   const rule_t *a = pa, *b = pb;
-  if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+  if (a->bucket != b->bucket) return a->bucket < b->bucket ? -1 : 1;
   if (a->kind == FLT_PHRASE) {
     int c = ta_bytes_cmp(a->str, a->first_len, b->str, b->first_len);
     if (c) return c;
@@ -227,23 +290,68 @@ static int set_build(flt__set_t *set, const char *arena, flt__str_t *items, uint
   return 0;
 }
 
+/* Loads items[0..n) (sorted, prefix-free) into a prefix set; takes ownership of items. */
+static int pset_build(flt__pset_t *set, const char *arena, flt__str_t *items, uint32_t n) {
+  set->items = items;
+  set->n_items = n;
+  if (n == 0) return 0;
+  set->head = calloc(FLT__HEAD_BITS / 64, sizeof *set->head);
+  if (set->head == NULL) return TA_ENOMEM;
+  set->head_len = FLT__HEAD;
+  for (uint32_t i = 0; i < n; i++)
+    if (items[i].len < set->head_len) set->head_len = items[i].len;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t bit = flt__head_hash(arena + items[i].off, set->head_len);
+    set->head[bit >> 6] |= 1ull << (bit & 63);
+  }
+  return 0;
+}
+
+/* The version and the counts: ta_hash64 chained over the rules as written (each distinct rule
+ * once, sorted, each bucket after its digit; the disguise views are derived from them). Its
+ * loads are little endian, so a rule set has one version everywhere. */
+static void version_of(const builder_t *b, flt_ruleset_t *rs) {
+  const char *arena = b->arena.p;
+  uint64_t version = ta_hash64(MATCHER, sizeof MATCHER - 1, 0);
+  size_t i = 0;
+  for (int k = 0; k < N_BUCKETS; k++) {
+    char digit = (char)('0' + k);
+    version = ta_hash64(&digit, 1, version);
+    while (i < b->n_rules && b->rules[i].bucket == k) {
+      size_t j = i;
+      int written = 0;
+      while (j < b->n_rules && cmp_rule(&b->rules[i], &b->rules[j]) == 0)
+        written |= !b->rules[j++].derived;
+      if (written) {
+        version = ta_hash64(arena + b->rules[i].off, b->rules[i].len, version);
+        rs->counts[b->rules[i].kind]++;
+      }
+      i = j;
+    }
+  }
+  rs->version = version;
+  for (int k = 0; k < FLT_KIND_COUNT; k++) rs->n_rules += rs->counts[k];
+}
+
 static int compile(builder_t *b, flt_ruleset_t *rs) {
   const char *arena = b->arena.p;
   for (size_t i = 0; i < b->n_rules; i++) b->rules[i].str = arena + b->rules[i].off;
   if (b->n_rules) qsort(b->rules, b->n_rules, sizeof *b->rules, cmp_rule);
+  version_of(b, rs);
 
-  /* Keep the distinct rules; for prefixes also drop any that a shorter one covers, so the
-   * prefix set is prefix-free. In sorted order every string between p and a string starting
-   * with p also starts with p, so comparing with the last kept prefix is enough. */
+  /* Keep the distinct rules; for prefixes and stems also drop any that a shorter one covers,
+   * so those sets are prefix-free. In sorted order every string between p and a string
+   * starting with p also starts with p, so comparing with the last kept one is enough. */
   size_t kept = 0;
   for (size_t i = 0; i < b->n_rules; i++) {
     rule_t *r = &b->rules[i];
     if (kept > 0) {
       rule_t *last = &b->rules[kept - 1];
-      if (last->kind == r->kind) {
+      if (last->bucket == r->bucket) {
         const char *ls = arena + last->off, *rsx = arena + r->off;
         if (last->len == r->len && memcmp(ls, rsx, r->len) == 0) continue;
-        if (r->kind == FLT_PREFIX && last->len < r->len && memcmp(ls, rsx, last->len) == 0)
+        if ((r->bucket == FLT_PREFIX || r->bucket == BUCKET_STAR) && last->len < r->len &&
+            memcmp(ls, rsx, last->len) == 0)
           continue;
       }
     }
@@ -251,19 +359,11 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
   }
   b->n_rules = kept;
 
-  /* The version: ta_hash64 chained over the canonical rules (sorted, distinct, each kind
-   * after its digit). Its loads are little endian, so a rule set has one version everywhere. */
-  uint64_t version = 0;
   size_t start = 0;
-  for (int k = 0; k < FLT_KIND_COUNT; k++) {
+  for (int k = 0; k < N_BUCKETS; k++) {
     size_t end = start;
-    while (end < b->n_rules && b->rules[end].kind == (flt_kind_t)k) end++;
+    while (end < b->n_rules && b->rules[end].bucket == k) end++;
     size_t n = end - start;
-    char digit = (char)('0' + k);
-    version = ta_hash64(&digit, 1, version);
-    for (size_t i = start; i < end; i++)
-      version = ta_hash64(arena + b->rules[i].off, b->rules[i].len, version);
-
     flt__str_t *items = calloc(n ? n : 1, sizeof *items);
     if (items == NULL) return TA_ENOMEM;
     uint32_t n_items = 0;
@@ -293,27 +393,58 @@ static int compile(builder_t *b, flt_ruleset_t *rs) {
         return rc;
       }
     }
-    int rc = set_build(&rs->sets[k], arena, items, n_items);
-    if (rc < 0) return rc;
-    if (k == FLT_PREFIX && n_items) {
-      rs->prefix_head = calloc(FLT__HEAD_BITS / 64, sizeof *rs->prefix_head);
-      if (rs->prefix_head == NULL) return TA_ENOMEM;
-      rs->prefix_head_len = FLT__HEAD;
-      for (uint32_t i = 0; i < n_items; i++)
-        if (items[i].len < rs->prefix_head_len) rs->prefix_head_len = items[i].len;
-      for (uint32_t i = 0; i < n_items; i++) {
-        uint32_t bit = flt__head_hash(arena + items[i].off, rs->prefix_head_len);
-        rs->prefix_head[bit >> 6] |= 1ull << (bit & 63);
-      }
+    int rc;
+    switch (k) {
+    case FLT_WORD:
+      rc = set_build(&rs->word, arena, items, n_items);
+      break;
+    case FLT_PHRASE:
+      rc = set_build(&rs->phrase, arena, items, n_items);
+      break;
+    case FLT_EXACT:
+      rc = set_build(&rs->exact, arena, items, n_items);
+      break;
+    default:
+      rc = pset_build(k == FLT_PREFIX ? &rs->prefix : &rs->star, arena, items, n_items);
+      break;
     }
+    if (rc < 0) return rc;
     start = end;
   }
-  rs->version = version;
-  for (int k = 0; k < FLT_KIND_COUNT; k++) rs->n_rules += rs->sets[k].n_items;
   return 0;
 }
 
-int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *err) {
+/* What a whole file must be beyond its lines: not empty, every line ended (the last one too: a
+ * file cut short while written would otherwise pass for fewer rules), and a file without rules
+ * says so with a comment. Fills err and returns TA_EPARSE, or 0. */
+static int file_shape(const char *text, size_t len, const builder_t *b, ta_diag_t *err) {
+  if (len == 0) {
+    set_error(err, 0,
+              "the rules file is empty; a file with no rules says so with a comment line "
+              "(e.g. '# no rules')");
+    return TA_EPARSE;
+  }
+  if (text[len - 1] != '\n') {
+    unsigned lines = 1;
+    for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p - text))) != NULL; p++)
+      lines++;
+    set_error(err, lines,
+              "the last line has no line end: the file looks cut short (end every line, the "
+              "last one too, with a newline)");
+    return TA_EPARSE;
+  }
+  if (b->n_rules == 0 && b->comments == 0) {
+    set_error(err, 0,
+              "no rules and no comment: a file with no rules says so with a comment line "
+              "(e.g. '# no rules')");
+    return TA_EPARSE;
+  }
+  return 0;
+}
+
+/* flt_compile, and for whole_file 0 any text (the empty rule set). */
+static int compile_text(const char *text, size_t len, int whole_file, flt_ruleset_t **out,
+                        ta_diag_t *err) {
   if (out == NULL || (text == NULL && len > 0)) return TA_EINVAL;
   *out = NULL;
   ta_diag_init(err, NULL);
@@ -324,6 +455,7 @@ int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *er
   }
   builder_t b = {0};
   int rc = parse_text(&b, text ? text : "", len, err);
+  if (rc == 0 && whole_file) rc = file_shape(text, len, &b, err);
   flt_ruleset_t *rs = NULL;
   if (rc == 0) {
     rs = calloc(1, sizeof *rs);
@@ -354,6 +486,10 @@ int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *er
   return 0;
 }
 
+int flt_compile(const char *text, size_t len, flt_ruleset_t **out, ta_diag_t *err) {
+  return compile_text(text, len, 1, out, err);
+}
+
 int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err) {
   if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
@@ -374,20 +510,21 @@ int flt_compile_file(const char *path, flt_ruleset_t **out, ta_diag_t *err) {
 }
 
 int flt_ruleset_empty(flt_ruleset_t **out) {
-  return flt_compile("", 0, out, NULL);
+  return compile_text("", 0, 0, out, NULL);
 }
 
 void flt_ruleset_free(flt_ruleset_t *rs) {
   if (rs == NULL) return;
-  for (int k = 0; k < FLT_KIND_COUNT; k++) {
-    free(rs->sets[k].slots);
-    free(rs->sets[k].bloom);
-    free(rs->sets[k].items);
+  flt__set_t *sets[] = {&rs->word, &rs->phrase, &rs->exact, &rs->phrase_first};
+  for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
+    free(sets[k]->slots);
+    free(sets[k]->bloom);
+    free(sets[k]->items);
   }
-  free(rs->phrase_first.slots);
-  free(rs->phrase_first.bloom);
-  free(rs->phrase_first.items);
-  free(rs->prefix_head);
+  free(rs->prefix.items);
+  free(rs->prefix.head);
+  free(rs->star.items);
+  free(rs->star.head);
   free(rs->arena);
   free(rs->text);
   free(rs);
@@ -398,7 +535,7 @@ int flt_get_info(const flt_ruleset_t *rs, flt_info_t *out) {
   memset(out, 0, sizeof *out);
   out->version = rs->version;
   snprintf(out->version_hex, sizeof out->version_hex, "%016llx", (unsigned long long)rs->version);
-  for (int k = 0; k < FLT_KIND_COUNT; k++) out->rules[k] = rs->sets[k].n_items;
+  for (int k = 0; k < FLT_KIND_COUNT; k++) out->rules[k] = rs->counts[k];
   out->text = rs->text;
   out->text_len = rs->text_len;
   return 0;

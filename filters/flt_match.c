@@ -1,77 +1,16 @@
 /*
- * typeahead: matching a normalized key against a compiled rule set (SPEC §9), and the tokenizer
- * and set probe the compiler shares. The layout of a rule set is drawn in flt_int.h; the
- * verdicts served answers go through are in flt_lookup.c, above this file. Nothing here
- * allocates: a candidate costs one hash of the key for exact rules, one bitmap load for prefix
- * rules (mostly), and one hash per token for word and phrase rules, most of which the bloom bits
- * answer from L1.
+ * typeahead: matching a normalized key against a compiled rule set (SPEC §9), and the set probes
+ * the compiler shares. The layout of a rule set is drawn in flt_int.h; the verdicts served
+ * answers go through are in flt_lookup.c, above this file; the disguise view in flt_fold.c,
+ * below it. Nothing here allocates: a key costs one hash for exact rules, one bitmap load for
+ * prefix rules (mostly), and one hash per token for word and phrase rules, most of which the
+ * bloom bits answer from L1; then the same again through its disguise view when that differs
+ * from the key (a non-ASCII letter, a digit in a word, a separator inside a word).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include <utf8proc.h>
-
 #include "flt_int.h"
-
-const unsigned char flt__ascii_token[128] = {
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
-    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1,
-    ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
-    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
-};
-
-/* Length of the non-ASCII character at s[0..len) and whether it belongs to a token; an invalid
- * byte is a one-byte separator. */
-static size_t char_at_slow(const char *s, size_t len, int *is_token) {
-  utf8proc_int32_t cp;
-  utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)len, &cp);
-  if (n <= 0) {
-    *is_token = 0;
-    return 1;
-  }
-  utf8proc_category_t cat = utf8proc_category(cp);
-  /* L* (1..5), M* (6..8) and N* (9..11) are contiguous in utf8proc's enumeration. */
-  *is_token = cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_NO;
-  return (size_t)n;
-}
-
-/* ASCII runs go through the table without a call; other characters through utf8proc. */
-static inline int next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t *tok_len) {
-  const unsigned char *u = (const unsigned char *)s;
-  size_t i = *pos;
-  int is_token;
-  for (;;) {
-    while (i < len && u[i] < 0x80 && !flt__ascii_token[u[i]]) i++;
-    if (i >= len) {
-      *pos = len;
-      return 0;
-    }
-    if (u[i] < 0x80) break;
-    size_t n = char_at_slow(s + i, len - i, &is_token);
-    if (is_token) break;
-    i += n;
-  }
-  size_t start = i;
-  for (;;) {
-    while (i < len && u[i] < 0x80 && flt__ascii_token[u[i]]) i++;
-    if (i >= len || u[i] < 0x80) break;
-    size_t n = char_at_slow(s + i, len - i, &is_token);
-    if (!is_token) break;
-    i += n;
-  }
-  *tok = start;
-  *tok_len = i - start;
-  *pos = i;
-  return 1;
-}
-
-int flt__next_token(const char *s, size_t len, size_t *pos, size_t *tok, size_t *tok_len) {
-  return next_token(s, len, pos, tok, tok_len);
-}
 
 long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size_t len,
                    uint64_t h) {
@@ -86,6 +25,28 @@ long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size
     const flt__str_t *it = &set->items[slot->item - 1];
     if (it->len == len && memcmp(arena + it->off, s, len) == 0) return (long)(slot->item - 1);
   }
+}
+
+int flt__pset_hit(const flt__pset_t *set, const char *arena, const char *s, size_t len) {
+  if (set->n_items == 0 || len < set->head_len) return 0;
+  uint32_t bit = flt__head_hash(s, set->head_len);
+  if (!(set->head[bit >> 6] & (1ull << (bit & 63)))) return 0;
+  /* the greatest item <= s; if it is not a prefix of s, no item is (flt_int.h) */
+  const flt__str_t *items = set->items;
+  size_t lo = 0, hi = set->n_items; /* answer in [lo - 1, hi) */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const flt__str_t *it = &items[mid];
+    size_t n = it->len < len ? it->len : len;
+    int c = memcmp(arena + it->off, s, n);
+    if (c < 0 || (c == 0 && it->len <= len))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo == 0) return 0;
+  const flt__str_t *it = &items[lo - 1];
+  return it->len <= len && memcmp(arena + it->off, s, it->len) == 0;
 }
 
 typedef struct {
@@ -105,68 +66,91 @@ static int phrase_probe(const flt_ruleset_t *rs, const char *key, const tok_t *r
     memcpy(canon + len, key + t->off, t->len);
     len += t->len;
   }
-  return flt__set_find(&rs->sets[FLT_PHRASE], rs->arena, canon, len, ta_hash64(canon, len, 0)) >= 0;
+  return flt__set_find(&rs->phrase, rs->arena, canon, len, ta_hash64(canon, len, 0)) >= 0;
 }
 
-int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind) {
-  if (rs == NULL || key == NULL) return 0;
-  const flt__set_t *exact = &rs->sets[FLT_EXACT], *prefix = &rs->sets[FLT_PREFIX];
+/* Exact and prefix rules against the whole string s[0..len). */
+static int match_whole(const flt_ruleset_t *rs, const char *s, size_t len, flt_kind_t *kind) {
   /* exact before prefix, so a suppression counts under the narrowest kind */
-  if (exact->n_items && flt__set_find(exact, rs->arena, key, len, ta_hash64(key, len, 0)) >= 0) {
+  if (rs->exact.n_items &&
+      flt__set_find(&rs->exact, rs->arena, s, len, ta_hash64(s, len, 0)) >= 0) {
     if (kind) *kind = FLT_EXACT;
     return 1;
   }
-  size_t head = rs->prefix_head_len;
-  if (prefix->n_items && len >= head) {
-    uint32_t bit = flt__head_hash(key, head);
-    if (rs->prefix_head[bit >> 6] & (1ull << (bit & 63))) {
-      /* the greatest rule <= key; if it is not a prefix of key, no rule is (flt_int.h) */
-      const flt__str_t *items = prefix->items;
-      size_t lo = 0, hi = prefix->n_items; /* answer in [lo - 1, hi) */
-      while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const flt__str_t *it = &items[mid];
-        size_t n = it->len < len ? it->len : len;
-        int c = memcmp(rs->arena + it->off, key, n);
-        if (c < 0 || (c == 0 && it->len <= len))
-          lo = mid + 1;
-        else
-          hi = mid;
-      }
-      if (lo > 0) {
-        const flt__str_t *it = &items[lo - 1];
-        if (it->len <= len && memcmp(rs->arena + it->off, key, it->len) == 0) {
-          if (kind) *kind = FLT_PREFIX;
-          return 1;
-        }
-      }
-    }
+  if (flt__pset_hit(&rs->prefix, rs->arena, s, len)) {
+    if (kind) *kind = FLT_PREFIX;
+    return 1;
   }
+  return 0;
+}
 
-  const flt__set_t *word = &rs->sets[FLT_WORD], *phrase = &rs->sets[FLT_PHRASE];
-  if (word->n_items == 0 && phrase->n_items == 0) return 0;
+/* Word, word:w* and phrase rules against the tokens of s[0..len): 1 on a word hit (*kind set);
+ * else 0, with *phrase_hit set when a phrase matched (words are looked for to the end first). */
+static int match_tokens(const flt_ruleset_t *rs, const char *s, size_t len, flt_kind_t *kind,
+                        int *phrase_hit) {
+  const flt__set_t *word = &rs->word, *phrase = &rs->phrase;
+  if (word->n_items == 0 && rs->star.n_items == 0 && phrase->n_items == 0) return 0;
   /* The last FLT__MAX_PHRASE_TOKENS tokens: at each token, the phrases that end there. */
   tok_t ring[FLT__MAX_PHRASE_TOKENS];
-  int phrase_hit = 0;
   size_t n_tok = 0, pos = 0, tok, tok_len;
-  while (next_token(key, len, &pos, &tok, &tok_len)) {
-    uint64_t h = ta_hash64(key + tok, tok_len, 0);
-    if (flt__set_find(word, rs->arena, key + tok, tok_len, h) >= 0) {
+  while (flt__next_token(s, len, &pos, &tok, &tok_len)) {
+    uint64_t h = ta_hash64(s + tok, tok_len, 0);
+    if (flt__set_find(word, rs->arena, s + tok, tok_len, h) >= 0 ||
+        flt__pset_hit(&rs->star, rs->arena, s + tok, tok_len)) {
       if (kind) *kind = FLT_WORD;
       return 1;
     }
-    if (phrase->n_items == 0 || phrase_hit) continue;
+    if (phrase->n_items == 0 || *phrase_hit) continue;
     tok_t *t = &ring[n_tok % FLT__MAX_PHRASE_TOKENS];
     t->off = tok;
     t->len = tok_len;
-    t->first = flt__set_find(&rs->phrase_first, rs->arena, key + tok, tok_len, h) >= 0;
+    t->first = flt__set_find(&rs->phrase_first, rs->arena, s + tok, tok_len, h) >= 0;
     n_tok++;
-    for (uint64_t lens = rs->phrase_ntok; lens && !phrase_hit; lens &= lens - 1) {
+    for (uint64_t lens = rs->phrase_ntok; lens && !*phrase_hit; lens &= lens - 1) {
       size_t n = (size_t)__builtin_ctzll(lens) + 1;
       if (n > n_tok) break;
       size_t from = n_tok - n;
-      if (ring[from % FLT__MAX_PHRASE_TOKENS].first && phrase_probe(rs, key, ring, from, n))
-        phrase_hit = 1;
+      if (ring[from % FLT__MAX_PHRASE_TOKENS].first && phrase_probe(rs, s, ring, from, n))
+        *phrase_hit = 1;
+    }
+  }
+  return 0;
+}
+
+/* 0 when the disguise view of key is surely key itself: only a-z and spaces, and no two
+ * one-letter words in a row (most keys, cleared without building the view). */
+static int view_may_differ(const char *key, size_t len) {
+  size_t run = 0, prev = 0; /* letters of the current word and of the one before */
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)key[i];
+    if (c == ' ') {
+      if (run == 1 && prev == 1) return 1;
+      prev = run;
+      run = 0;
+    } else if (c < 'a' || c > 'z') {
+      return 1;
+    } else {
+      run++;
+    }
+  }
+  return run == 1 && prev == 1;
+}
+
+int flt_match(const flt_ruleset_t *rs, const char *key, size_t len, flt_kind_t *kind) {
+  if (rs == NULL || key == NULL || rs->n_rules == 0) return 0;
+  int phrase_hit = 0;
+  if (match_whole(rs, key, len, kind) || match_tokens(rs, key, len, kind, &phrase_hit)) return 1;
+  if (!phrase_hit && view_may_differ(key, len)) {
+    /* Through the disguise view: '1' read as i, then (only if there was one) as l. */
+    flt__view_t v;
+    for (int pass = 0; pass < 2 && !phrase_hit; pass++) {
+      if (flt__view(key, len, pass ? 'l' : 'i', &v) != 0) {
+        if (kind) *kind = FLT_WORD; /* cannot happen with keys of TA_MAX_KEY; fail closed */
+        return 1;
+      }
+      if (v.s_changed && match_whole(rs, v.s, v.s_len, kind)) return 1;
+      if (v.g_changed && match_tokens(rs, v.g, v.g_len, kind, &phrase_hit)) return 1;
+      if (!v.has_one) break;
     }
   }
   if (phrase_hit) {

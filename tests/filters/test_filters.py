@@ -13,6 +13,12 @@ typeahead-serve and typeahead-build (Python 3 standard library only).
   times (10 renames, 10 PUTs): no request fails, and every answer to a request sent after an
   update took effect respects that update's rules.
 - typeahead-build --blocklist drops what the rules match; a bad --filters file stops the server.
+- An empty rules file or one cut short (no final line end) is refused, by PUT (400) and on disk
+  (the old rules stay).
+- Disguises: a trie holding disguised spellings of blocked words (Cyrillic and Greek letters,
+  small capitals, digits as letters, spread-out letters, word:w* stems) and innocent look-alikes
+  (ideal, assistant, scunthorpe...), served with the starter blocklist: no disguised query is
+  ever shown and every innocent one still is.
 
 usage: test_filters.py --serve PATH --build PATH [unittest arguments]
 """
@@ -261,6 +267,13 @@ class Filters(FilterCase):
         st, _, body = srv.get("/admin/filters", method="PUT", body=b"ok\n\xff\n", headers=AUTH)
         self.assertTrue(st == 400 and "line 2" in json.loads(body)["error"],
                         "invalid UTF-8 PUT: 400 line 2")
+        st, _, body = srv.get("/admin/filters", method="PUT", body=b"", headers=AUTH)
+        self.assertTrue(st == 400 and "empty" in json.loads(body)["error"],
+                        "empty PUT: 400, not 'no rules' (%d %r)" % (st, body))
+        st, _, body = srv.get("/admin/filters", method="PUT", body=b"word:fine\nword:new",
+                              headers=AUTH)
+        self.assertTrue(st == 400 and "line 2" in json.loads(body)["error"],
+                        "PUT cut short (no final line end): 400 naming line 2 (%d %r)" % (st, body))
         self.assertEqual(healthz_version(srv), v0, "after invalid PUTs the old rules stay")
         with open(RULES_PATH, encoding="utf-8") as f:
             self.assertEqual(f.read(), R0.text, "after invalid PUTs the file is untouched")
@@ -308,6 +321,21 @@ class Filters(FilterCase):
                          failed0 + 1, "an invalid replacement is refused and counted")
         self.assertEqual(healthz_version(srv), self.v2, "the old rules stay after an invalid file")
         self.assertIn("blocklist.rules:2:", srv.text(), "the log names the file and line 2")
+
+    def test_5b_empty_or_cut_short_file_refused(self):
+        srv = self.srv
+        for text, what in (("", "an empty file"), ("word:fine\nword:pi", "a file cut short")):
+            failed0 = srv.metric('typeahead_filter_reloads_total{result="failed"}')
+            write_rules(text)
+            t0 = time.time()
+            while srv.metric('typeahead_filter_reloads_total{result="failed"}') == failed0 and \
+                    time.time() - t0 < 5:
+                time.sleep(0.05)
+            self.assertEqual(srv.metric('typeahead_filter_reloads_total{result="failed"}'),
+                             failed0 + 1, "%s is refused and counted" % what)
+            self.assertEqual(healthz_version(srv), self.v2, "the old rules stay after %s" % what)
+        self.check_answers(srv, Rules(["word:music", "phrase:how to make", "prefix:sc",
+                                       "exact:best hotel"]), "R2 after refused files", ks=(5,))
 
     def test_6_sighup(self):
         # SIGHUP: same inode, size and mtime, so only the signal can tell the file changed
@@ -442,6 +470,58 @@ class BadFiltersFile(unittest.TestCase):
             Server(ARGS.serve, TRIE, ["--filters", BAD_RULES], startup=10).stop()
         self.assertIn("bad.rules:2:", str(e.exception),
                       "start refused naming bad.rules:2 (%s)" % str(e.exception)[-200:])
+
+
+# ---- Disguised queries against the starter blocklist ------------------------------------------
+DISGUISED = ["\u0456diot jokes", "id\u0456\u043et", "idi\u03bft test", "\u026a\u1d05\u026a\u1d0f\u1d1b",
+             "id1ot", "1d10t box", "i-d-i-o-t", "i.d.i.o.t", "i d i o t", "idiots", "you idiot",
+             "pornstar", "p0rn", "pornstars list", "p\u043ern", "@ss hat", "a$$", "big a55",
+             "cr4p", "m0r0n", "morons", "kick-ass", "how to make a b0mb", "c\u057dnt"]
+INNOCENT = ["ideal", "ideal home", "assistant", "assistant manager", "scunthorpe",
+            "scunthorpe united", "class", "classic", "bass guitar", "passage", "idiom",
+            "popcorn", "pom poms", "pomegranate", "jerky", "crappie fishing", "455 freeway",
+            "windows 7", "mp3 player", "u s a today", "e-mail", "idaho", "cocktail", "assassin",
+            "moroccan food", "porcelain", "sussex", "morongo casino"]
+
+
+class Disguises(FilterCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.freq = os.path.join(WORK, "disguised.tsv")
+        rows = DISGUISED + INNOCENT
+        with open(cls.freq, "w", encoding="utf-8") as f:
+            for i, q in enumerate(rows):
+                f.write("%s\t%d\n" % (q, 1000 - i))
+        cls.trie = os.path.join(WORK, "disguised.trie")
+        build_trie(ARGS.build, cls.freq, cls.trie, k=10)
+        cls.rules = os.path.join(WORK, "starter.rules")
+        shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "data",
+                                 "blocklist.rules"), cls.rules)
+        cls.srv = cls.serve("disguises", ARGS.serve, cls.trie, ["--filters", cls.rules])
+
+    def test_no_disguise_shown_no_innocent_lost(self):
+        shown = set()
+        prefixes = {""} | {q[:n] for q in DISGUISED + INNOCENT for n in range(1, len(q) + 1)}
+        for p in sorted(prefixes):
+            st, _, got = search(self.srv, p, 10)
+            self.assertEqual(st, 200, "q=%r" % p)
+            shown.update(got)
+        leaked = sorted(q for q in DISGUISED if " ".join(q.split()) in shown)
+        self.assertEqual(leaked, [], "disguised queries shown under the starter blocklist")
+        lost = sorted(q for q in INNOCENT if q not in shown)
+        self.assertEqual(lost, [], "innocent queries lost under the starter blocklist")
+        for q in INNOCENT:  # and each one is found by its own text
+            with self.subTest(q=q):
+                st, _, got = search(self.srv, q, 10)
+                self.assertIn(q, got or [], "%r answers itself" % q)
+
+    def test_build_blocklist_agrees(self):
+        out_trie = os.path.join(WORK, "disguised-blocked.trie")
+        out = subprocess.run([ARGS.build, "--freq", self.freq, "--out", out_trie, "--k", "10",
+                              "--blocklist", self.rules], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("%d blocked by --blocklist" % len(DISGUISED), out.stderr,
+                      "typeahead-build --blocklist drops exactly the disguised queries")
 
 
 # ---- typeahead-build --blocklist ------------------------------------------------------------

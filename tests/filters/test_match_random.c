@@ -1,9 +1,11 @@
-/* Randomized check of the compiled matcher (filters/flt_match.c) against a direct reading of
- * SPEC §9 written here independently: tokens found by decoding every code point with utf8proc,
- * rules compared as plain strings. Random keys and rule sets of every kind, with Unicode letters,
- * digits, marks, full-width forms and odd spacing; many rules are cut from the keys themselves so
- * that matches are frequent. Also checks that the compiler refuses exactly the lines the
- * reference calls invalid, at the right line. */
+/* Randomized check of the compiled matcher (filters/flt_match.c, flt_fold.c) against a direct
+ * reading of SPEC §9 written here independently: tokens found by decoding every code point with
+ * utf8proc, rules compared as plain strings, and the disguise view (docs/filters.md) built from
+ * code point arrays with ICU asked here directly (uspoof skeletons, and the names of small
+ * capitals), not through the generated table. Random keys and rule sets of every kind, with Unicode letters, look-alikes, digits,
+ * marks, full-width forms, separators and single letters; many rules are cut from the keys
+ * themselves so that matches are frequent. Also checks that the compiler refuses exactly the
+ * lines the reference calls invalid, at the right line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <unicode/uchar.h>
+#include <unicode/uclean.h>
+#include <unicode/uspoof.h>
 #include <utf8proc.h>
 
 #include "flt.h"
@@ -86,6 +91,146 @@ static int ref_match(const ref_rule_t *r, const char *key, size_t len, const tok
   }
 }
 
+/* ---- The disguise view, from the spec ------------------------------------------------------ */
+
+static USpoofChecker *spoof;
+
+static size_t key_of(const char *s, size_t len, char *out, size_t cap) {
+  size_t n;
+  if (trie_norm_key(s, len, out, cap, &n) != 0) return (size_t)-1;
+  return n;
+}
+
+/* The skeleton of one code point as the view reads it, written to out (NUL-terminated):
+ * ASCII is itself; a small capital is its letter; else ICU's skeleton, as a key, mapped again
+ * until it settles; the code point itself when that is empty or holds a space. */
+static void ref_skel(uint32_t cp, char *out, int depth);
+
+/* Every code point of s through ref_skel, into out; growth is checked only at depth 0 (the
+ * code points of the key), on what the chain settles to. */
+static void ref_skel_str(const char *s, char *out, int depth) {
+  size_t n = 0;
+  for (size_t i = 0; s[i];) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t l = utf8proc_iterate((const utf8proc_uint8_t *)s + i, -1, &cp);
+    assert_true(l > 0);
+    char m[512];
+    ref_skel((uint32_t)cp, m, depth);
+    if (depth == 0 && strlen(m) > 4 * (size_t)l) memcpy(m, s + i, (size_t)l), m[l] = '\0';
+    memcpy(out + n, m, strlen(m));
+    n += strlen(m);
+    i += (size_t)l;
+  }
+  out[n] = '\0';
+}
+
+static void ref_skel(uint32_t cp, char *out, int depth) {
+  char c[8];
+  size_t cl = (size_t)utf8proc_encode_char((utf8proc_int32_t)cp, (utf8proc_uint8_t *)c);
+  c[cl] = '\0';
+  memcpy(out, c, cl + 1);
+  if (cp < 0x80 || depth > 8) return;
+  char k[64], sk[256], skk[256];
+  if (key_of(c, cl, k, sizeof k) != cl || memcmp(k, c, cl) != 0) return;
+  UErrorCode st = U_ZERO_ERROR;
+  char name[128];
+  u_charName((UChar32)cp, U_UNICODE_CHAR_NAME, name, sizeof name, &st);
+  int32_t n = 1;
+  if (U_SUCCESS(st) && strncmp(name, "LATIN LETTER SMALL CAPITAL ", 27) == 0 && name[27] &&
+      !name[28]) {
+    sk[0] = name[27];
+  } else {
+    st = U_ZERO_ERROR;
+    n = uspoof_getSkeletonUTF8(spoof, 0, c, (int32_t)cl, sk, sizeof sk, &st);
+    if (U_FAILURE(st) || n <= 0 || (size_t)n >= sizeof sk) return;
+  }
+  size_t kl = key_of(sk, (size_t)n, skk, sizeof skk);
+  if (kl == 0 || kl == (size_t)-1 || strchr(skk, ' ')) return;
+  if (kl == cl && memcmp(skk, c, cl) == 0) return;
+  ref_skel_str(skk, out, depth + 1);
+}
+
+typedef struct {
+  char s[2048]; /* exact, prefix */
+  char g[2048]; /* word, phrase: its tokens */
+  int has_one;
+} ref_view_t;
+
+/* One code point of the skeleton string, classified as the view's tokenizer does. */
+typedef struct {
+  size_t off, len;
+  int token, letter, space;
+} ref_cp_t;
+
+/* The leet table of docs/filters.md, over a word-like token or group. */
+static void ref_leet(char *p, size_t n, char one_as, int *has_one) {
+  static const char from[] = "013457@$", to[] = "o?eastas";
+  for (size_t i = 0; i < n; i++) {
+    const char *at = p[i] ? strchr(from, p[i]) : NULL;
+    if (at == NULL) continue;
+    *has_one |= p[i] == '1';
+    p[i] = p[i] == '1' ? one_as : to[at - from];
+  }
+}
+
+static void ref_view(const char *key, size_t len, char one_as, ref_view_t *v) {
+  char k[1024], sk[2048];
+  memcpy(k, key, len);
+  k[len] = '\0';
+  ref_skel_str(k, sk, 0);
+  static ref_cp_t cps[2048];
+  size_t n = 0, sl = strlen(sk);
+  for (size_t i = 0; i < sl;) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t l =
+        utf8proc_iterate((const utf8proc_uint8_t *)sk + i, (utf8proc_ssize_t)(sl - i), &cp);
+    assert_true(l > 0);
+    const char *cat = utf8proc_category_string(cp);
+    int tok = cat[0] == 'L' || cat[0] == 'M' || cat[0] == 'N' || cp == '@' || cp == '$';
+    cps[n++] =
+        (ref_cp_t){i, (size_t)l, tok, cat[0] == 'L' || cat[0] == 'M' || cp == '@', cp == ' '};
+    i += (size_t)l;
+  }
+  /* tokens: [start, end) in cps */
+  size_t ts[1024], te[1024], nt = 0;
+  int space_before[1024];
+  int space = 0;
+  for (size_t i = 0; i < n;) {
+    if (!cps[i].token) {
+      space |= cps[i].space;
+      i++;
+      continue;
+    }
+    ts[nt] = i;
+    while (i < n && cps[i].token) i++;
+    te[nt] = i;
+    space_before[nt++] = space;
+    space = 0;
+  }
+  v->has_one = 0;
+  strcpy(v->s, sk);
+  size_t gl = 0;
+  for (size_t t = 0; t < nt;) {
+    size_t u = t + 1; /* tokens [t, u) make a group */
+    while (u < nt && (!space_before[u] || (te[u - 1] - ts[u - 1] == 1 && te[u] - ts[u] == 1))) u++;
+    if (gl) v->g[gl++] = ' ';
+    size_t g0 = gl;
+    int letter = 0;
+    for (size_t w = t; w < u; w++) {
+      int tl = 0;
+      for (size_t c = ts[w]; c < te[w]; c++) tl |= cps[c].letter;
+      letter |= tl;
+      size_t off = cps[ts[w]].off, end = cps[te[w] - 1].off + cps[te[w] - 1].len;
+      memcpy(v->g + gl, sk + off, end - off);
+      gl += end - off;
+      if (tl) ref_leet(v->s + off, end - off, one_as, &v->has_one);
+    }
+    if (letter) ref_leet(v->g + g0, gl - g0, one_as, &v->has_one);
+    t = u;
+  }
+  v->g[gl] = '\0';
+}
+
 static const char *const atoms[] = {"a",
                                     "b",
                                     "ab",
@@ -116,7 +261,15 @@ static const char *const atoms[] = {"a",
                                     "\xe2\x80\x83",
                                     "\xd9\xa4",
                                     "\xe2\x85\xa2",
-                                    "!"};
+                                    "!",
+                                    "\xd1\x96",
+                                    "\xd0\xbe",
+                                    "\xce\xbf",
+                                    "\xe1\xb4\x85",
+                                    "0",
+                                    "3",
+                                    "@",
+                                    "$"};
 
 static tu_rand_t rng = {0x9e3779b97f4a7c15ull, atoms, sizeof atoms / sizeof *atoms};
 
@@ -167,11 +320,47 @@ static int ref_rule_valid(flt_kind_t kind, const char *text, size_t len, ref_rul
   return 1;
 }
 
+/* Every rule as written and as its views see it (the same kind): a key matches a rule when a
+ * form of the key matches a form of the rule. Returns the number of forms. */
+static size_t ref_forms(const ref_rule_t *rules, size_t n, ref_rule_t *forms) {
+  size_t nf = 0;
+  for (size_t i = 0; i < n; i++) {
+    const ref_rule_t *r = &rules[i];
+    forms[nf++] = *r;
+    static ref_view_t v;
+    for (int pass = 0; pass < 2; pass++) {
+      ref_view(r->key, r->len, pass ? 'l' : 'i', &v);
+      ref_rule_t *d = &forms[nf];
+      d->kind = r->kind;
+      const char *from = r->kind == FLT_EXACT || r->kind == FLT_PREFIX ? v.s : v.g;
+      toks_t t;
+      ref_tokens(from, strlen(from), &t);
+      if (r->kind == FLT_WORD && t.n == 1) {
+        memcpy(d->key, from + t.off[0], t.len[0]);
+        d->len = t.len[0];
+      } else if (r->kind != FLT_WORD && strlen(from) < sizeof d->key &&
+                 (r->kind != FLT_PHRASE || t.n > 0)) {
+        d->len = strlen(from);
+        memcpy(d->key, from, d->len);
+      } else {
+        d = NULL;
+      }
+      if (d) {
+        d->key[d->len] = '\0';
+        ref_tokens(d->key, d->len, &d->toks);
+        nf++;
+      }
+      if (!v.has_one) break;
+    }
+  }
+  return nf;
+}
+
 static void test_random_equivalence(void **state) {
   (void)state;
   static const char *const kind_prefix[] = {"word:", "phrase:", "prefix:", "exact:"};
   static char keys[64][512];
-  static ref_rule_t rules[32];
+  static ref_rule_t rules[32], forms[96];
   char file[32 * 600];
   size_t matches = 0, checks = 0;
   for (int round = 0; round < 400; round++) {
@@ -213,25 +402,39 @@ static void test_random_equivalence(void **state) {
         fail_msg("round %d: rc %d line %u (%s), want refusal at line %u of:\n%s", round, rc,
                  err.line, err.msg, first_invalid, file);
       assert_null(rs);
+      if (vlen == 0) vlen = (size_t)sprintf(valid_file, "# no valid rule\n");
       rc = flt_compile(valid_file, vlen, &rs, &err);
     }
     if (rc != 0)
       fail_msg("round %d: line %u: %s in:\n%s", round, (unsigned)err.line, err.msg, valid_file);
 
+    size_t n_forms = ref_forms(rules, n_valid, forms);
     for (size_t k = 0; k < n_keys; k++) {
       const char *key = keys[k];
       size_t len = strlen(key);
-      toks_t kt;
-      ref_tokens(key, len, &kt);
+      /* the key as written, then through its view ('1' as i, and as l when it held one) */
+      static ref_view_t kv[3];
+      memcpy(kv[0].s, key, len + 1);
+      memcpy(kv[0].g, key, len + 1);
+      ref_view(key, len, 'i', &kv[1]);
+      size_t n_kf = 2;
+      if (kv[1].has_one) ref_view(key, len, 'l', &kv[n_kf++]);
       int want = 0;
       flt_kind_t want_kind = FLT_KIND_COUNT;
       static const flt_kind_t order[] = {FLT_EXACT, FLT_PREFIX, FLT_WORD, FLT_PHRASE};
-      for (int o = 0; o < 4 && !want; o++)
-        for (size_t i = 0; i < n_valid && !want; i++)
-          if (rules[i].kind == order[o] && ref_match(&rules[i], key, len, &kt)) {
-            want = 1;
-            want_kind = order[o];
-          }
+      for (size_t f = 0; f < n_kf && !want; f++) {
+        toks_t kt;
+        ref_tokens(kv[f].g, strlen(kv[f].g), &kt);
+        for (int o = 0; o < 4 && !want; o++) {
+          int whole = order[o] == FLT_EXACT || order[o] == FLT_PREFIX;
+          const char *ks = whole ? kv[f].s : kv[f].g;
+          for (size_t i = 0; i < n_forms && !want; i++)
+            if (forms[i].kind == order[o] && ref_match(&forms[i], ks, strlen(ks), &kt)) {
+              want = 1;
+              want_kind = order[o];
+            }
+        }
+      }
       flt_kind_t kind = FLT_KIND_COUNT;
       int got = flt_match(rs, key, len, &kind);
       if (got != want || (want && kind != want_kind))
@@ -250,6 +453,12 @@ static void test_random_equivalence(void **state) {
 }
 
 int main(void) {
+  UErrorCode st = U_ZERO_ERROR;
+  spoof = uspoof_open(&st);
+  if (U_FAILURE(st)) return 1;
   const struct CMUnitTest tests[] = {cmocka_unit_test(test_random_equivalence)};
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  uspoof_close(spoof);
+  u_cleanup();
+  return rc;
 }

@@ -11,16 +11,7 @@
 #include <cmocka.h>
 
 #include "flt.h"
-
-static flt_ruleset_t *compile_ok(const char *text) {
-  flt_ruleset_t *rs = NULL;
-  ta_diag_t err;
-  int rc = flt_compile(text, strlen(text), &rs, &err);
-  if (rc != 0)
-    fail_msg("rules refused (%s): line %u: %s", ta_strerror(rc), (unsigned)err.line, err.msg);
-  assert_non_null(rs);
-  return rs;
-}
+#include "flt_test_util.h"
 
 /* The file must be refused with error code rc at line, with a message containing needle. */
 static void expect_refused(const char *text, size_t len, int rc_want, unsigned line,
@@ -107,15 +98,22 @@ static void test_parse_errors(void **state) {
       {"ok\n\xff\xfe\n", TA_EUTF8, 2, "invalid UTF-8"},
       /* invalid UTF-8 in a comment is refused too: the file is UTF-8 */
       {"# comment \xc3\n", TA_EUTF8, 1, "invalid UTF-8"},
+      /* empty, or cut short while written: refused, never "no rules" */
+      {"", TA_EPARSE, 0, "empty"},
+      {"word:ok\r\nword:idi", TA_EPARSE, 2, "no line end"},
+      {"# only a comment", TA_EPARSE, 1, "no line end"},
+      {"\xef\xbb\xbf", TA_EPARSE, 1, "no line end"},
+      {"\n", TA_EPARSE, 0, "no rules and no comment"},
+      {"\n  \r\n\t\n", TA_EPARSE, 0, "no rules and no comment"},
   };
   for (const refusal_t *r = refused; r < refused + N_OF(refused); r++)
     expect_refused(r->text, strlen(r->text), r->rc, r->line, r->needle);
   const char *t;
   t = "a\nb\nc\0d\n";
   expect_refused(t, 8, TA_EPARSE, 3, "NUL");
-  t = "word:ok\nexact:ok2"; /* last line without a line end */
-  flt_ruleset_free(compile_ok(t));
-  t = "word:ok\nword:two tokens"; /* last line without a line end still counted */
+  t = "word:ok\nexact:ok2"; /* last line without a line end: cut short */
+  expect_refused(t, strlen(t), TA_EPARSE, 2, "no line end");
+  t = "word:ok\nword:two tokens"; /* a bad last line is named for what is wrong with it */
   expect_refused(t, strlen(t), TA_EPARSE, 2, "one token");
 
   char *longline = malloc(FLT_MAX_LINE + 16);
@@ -138,7 +136,7 @@ static void test_parse_errors(void **state) {
 
   /* a refused file leaves nothing behind, and NULL error pointer is allowed */
   flt_ruleset_t *rs = NULL;
-  assert_int_equal(flt_compile("x y", 3, &rs, NULL), TA_EPARSE);
+  assert_int_equal(flt_compile("x y\n", 4, &rs, NULL), TA_EPARSE);
   assert_null(rs);
   assert_int_equal(flt_compile(NULL, 0, NULL, NULL), TA_EINVAL);
 }
@@ -227,7 +225,8 @@ static void test_kinds(void **state) {
       "prefix:abcd\nprefix:q\n");
   flt_info_t info;
   assert_int_equal(flt_get_info(rs, &info), 0);
-  assert_int_equal(info.rules[FLT_PREFIX], 2); /* ab covers abc and abcd */
+  /* counted as written, though ab covers abc and abcd in the compiled set */
+  assert_int_equal(info.rules[FLT_PREFIX], 4);
   assert_int_equal(info.rules[FLT_PHRASE], 4);
   expect_verdicts(rs, covering, N_OF(covering));
   flt_ruleset_free(rs);

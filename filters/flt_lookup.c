@@ -54,20 +54,31 @@ void flt_cache_free(flt_cache_t *cache) {
   free(cache);
 }
 
-/* The verdict on one candidate: from the cache when it has one (cache may be NULL or made for
- * another rule set: then it is not used), else matched and remembered. rs has rules. */
-static inline unsigned verdict(const flt_ruleset_t *rs, flt_cache_t *c, const trie_hit_t *hit) {
-  atomic_uchar *slot = NULL;
-  if (c != NULL && c->rs == rs && hit->id < c->n_ids) {
-    slot = &c->verdict[hit->id];
-    unsigned v = atomic_load_explicit(slot, memory_order_relaxed);
-    if (v) return v;
-  }
+/* The cached verdict on query id (0: none; cache may be NULL or made for another rule set: then
+ * it is not used), and where to remember a new one (*slot, NULL when there is nowhere). */
+static inline unsigned cached(const flt_ruleset_t *rs, flt_cache_t *c, uint32_t id,
+                              atomic_uchar **slot) {
+  *slot = NULL;
+  if (c == NULL || c->rs != rs || id >= c->n_ids) return 0;
+  *slot = &c->verdict[id];
+  return atomic_load_explicit(*slot, memory_order_relaxed);
+}
+
+/* Matches the candidate's text and remembers the verdict in slot (may be NULL). */
+static unsigned judge(const flt_ruleset_t *rs, const trie_hit_t *hit, atomic_uchar *slot) {
   flt_kind_t kind = FLT_WORD;
   int rc = flt_match_text(rs, hit->text, hit->text_len, &kind);
   unsigned v = rc < 0 ? VERDICT_UNREADABLE : rc > 0 ? VERDICT_KIND0 + (unsigned)kind : VERDICT_KEEP;
   if (slot) atomic_store_explicit(slot, (unsigned char)v, memory_order_relaxed);
   return v;
+}
+
+/* The verdict on one candidate: from the cache when it has one, else matched and remembered.
+ * rs has rules. */
+static inline unsigned verdict(const flt_ruleset_t *rs, flt_cache_t *c, const trie_hit_t *hit) {
+  atomic_uchar *slot;
+  unsigned v = cached(rs, c, hit->id, &slot);
+  return v ? v : judge(rs, hit, slot);
 }
 
 /* Counts a verdict in f; 1 when it keeps the candidate. */
@@ -96,14 +107,23 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
   if (n <= info.k && (f->rs == NULL || f->rs->n_rules == 0))
     return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
   if (n <= info.k && info.k <= TA_MAX_K) {
-    trie_hit_t top[TA_MAX_K];
+    /* The stored top-k by id: a cached verdict needs no text, so only the candidates that are
+     * kept, or not judged yet, are turned into hits. */
+    uint32_t top[TA_MAX_K];
     size_t n_top = 0;
-    rc = trie_lookup(r, prefix, prefix_len, info.k, top, &n_top);
+    rc = trie_lookup_ids(r, prefix, prefix_len, info.k, top, &n_top);
     if (rc != 0) return rc;
     flt_filter_t first = {.rs = f->rs, .cache = f->cache};
     size_t kept = 0;
-    for (size_t i = 0; i < n_top && kept < n; i++)
-      if (count(&first, verdict(f->rs, f->cache, &top[i]))) hits[kept++] = top[i];
+    for (size_t i = 0; i < n_top && kept < n; i++) {
+      atomic_uchar *slot;
+      unsigned v = cached(f->rs, f->cache, top[i], &slot);
+      if (v == VERDICT_KEEP || v == 0) {
+        if ((rc = trie_get_hit(r, top[i], &hits[kept])) != 0) return rc;
+        if (v == 0) v = judge(f->rs, &hits[kept], slot);
+      }
+      if (count(&first, v)) kept++;
+    }
     if (kept == n || n_top < info.k) {
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += first.suppressed[k];
       f->unreadable += first.unreadable;

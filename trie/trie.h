@@ -118,6 +118,14 @@ int trie_get_info(const trie_reader_t *r, trie_info_t *out);
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                 trie_hit_t *hits, size_t *n_hits);
 
+/* trie_lookup in two steps, for a caller that decides on ids before it needs the text (the
+ * filter layer's verdict cache is by id): the ids (ranks) of the top-k, best first, into ids[]
+ * (room for k), then any of them as a hit. Same errors as trie_lookup; trie_get_hit gives
+ * TA_ERANGE for an id the file does not hold. */
+int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                    uint32_t *ids, size_t *n_ids);
+int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit);
+
 /* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */
 typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
 

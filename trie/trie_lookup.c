@@ -64,32 +64,59 @@ static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t
   return 0;
 }
 
-int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                trie_hit_t *hits, size_t *n_hits) {
-  if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || hits == NULL || n_hits == NULL || (prefix == NULL && prefix_len != 0))
-    return TA_EINVAL;
+/* The top-k ids of prefix into ids[] (room for TA_MAX_K: a heavy list is read whole), their
+ * number, capped at k, into *count. */
+static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                      uint32_t ids[TA_MAX_K], unsigned *count) {
+  *count = 0;
   if (k > r->k) k = r->k;
   if (k == 0) return 0;
   trie__node_t nd;
   int rc = find_answer(r, prefix, prefix_len, &nd);
   if (rc <= 0) return rc;
-  uint32_t ids[TA_MAX_K];
-  unsigned count;
+  unsigned n;
   if (nd.flags & TRIE_NODE_HEAVY) {
     rc = trie__node_list(r, &nd, ids);
-    count = r->k;
+    n = r->k;
   } else {
-    rc = scan_light(r, &nd, -1, ids, &count);
+    rc = scan_light(r, &nd, -1, ids, &n);
   }
   if (rc != 0) return rc;
-  if (count > k) count = k;
-  for (unsigned i = 0; i < count; i++) {
-    rc = trie__hit(r, ids[i], &hits[i]);
-    if (rc != 0) return rc;
-  }
-  *n_hits = count;
+  *count = n < k ? n : k;
   return 0;
+}
+
+int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                trie_hit_t *hits, size_t *n_hits) {
+  if (n_hits != NULL) *n_hits = 0;
+  if (r == NULL || hits == NULL || n_hits == NULL || (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  uint32_t ids[TA_MAX_K];
+  unsigned count;
+  int rc = lookup_ids(r, prefix, prefix_len, k, ids, &count);
+  for (unsigned i = 0; rc == 0 && i < count; i++) rc = trie__hit(r, ids[i], &hits[i]);
+  if (rc == 0) *n_hits = count;
+  return rc;
+}
+
+int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                    uint32_t *ids, size_t *n_ids) {
+  if (n_ids != NULL) *n_ids = 0;
+  if (r == NULL || ids == NULL || n_ids == NULL || (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  uint32_t all[TA_MAX_K];
+  unsigned count;
+  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count);
+  if (rc != 0) return rc;
+  memcpy(ids, all, count * sizeof *ids);
+  *n_ids = count;
+  return 0;
+}
+
+int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit) {
+  if (r == NULL || hit == NULL) return TA_EINVAL;
+  if (id >= r->n) return TA_ERANGE;
+  return trie__hit(r, id, hit);
 }
 
 /* ---- Filtered lookup: best-first merge of disjoint sources ------------------------------- */

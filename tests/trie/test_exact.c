@@ -114,6 +114,12 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
         assert_int_equal(trie_lookup(r, e->key, plen, k, hits, &nh), 0);
         unsigned eff = k < file_k ? k : file_k;
         check_hits(r, byrank, range_ids, cnt < eff ? cnt : eff, hits, nh);
+        /* The same in two steps: ids, then hits. */
+        uint32_t ids[TA_MAX_K];
+        size_t nid;
+        assert_int_equal(trie_lookup_ids(r, e->key, plen, k, ids, &nid), 0);
+        for (size_t h = 0; h < nid; h++) assert_int_equal(trie_get_hit(r, ids[h], &hits[h]), 0);
+        check_hits(r, byrank, range_ids, cnt < eff ? cnt : eff, hits, nid);
       }
       if ((i + plen) % 3 == 0) {
         for (size_t di = 0; di < sizeof drops / sizeof drops[0]; di++) {
@@ -159,6 +165,9 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
   size_t nh = 99;
   assert_int_equal(trie_lookup(r, longq, sizeof longq, 10, hits, &nh), 0);
   assert_int_equal(nh, 0);
+  /* Ids are ranks 0..n-1: the first one past them is refused, not read. */
+  assert_int_equal(trie_get_hit(r, (uint32_t)n, &hits[0]), TA_ERANGE);
+  if (n > 0) assert_int_equal(trie_get_hit(r, (uint32_t)n - 1, &hits[0]), 0);
 
   free(range_ids);
   free(hits);

@@ -89,12 +89,11 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                 trie_hit_t *hits, size_t *n_hits) {
   if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || hits == NULL || n_hits == NULL || (prefix == NULL && prefix_len != 0))
-    return TA_EINVAL;
+  if (hits == NULL || n_hits == NULL) return TA_EINVAL;
   uint32_t ids[TA_MAX_K];
-  unsigned count;
-  int rc = lookup_ids(r, prefix, prefix_len, k, ids, &count);
-  for (unsigned i = 0; rc == 0 && i < count; i++) rc = trie__hit(r, ids[i], &hits[i]);
+  size_t count = 0;
+  int rc = trie_lookup_ids(r, prefix, prefix_len, k, ids, &count);
+  for (size_t i = 0; rc == 0 && i < count; i++) rc = trie__hit(r, ids[i], &hits[i]);
   if (rc == 0) *n_hits = count;
   return rc;
 }

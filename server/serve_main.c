@@ -13,8 +13,16 @@ static void usage(FILE *f) {
       "usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
       "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
+      "                       [--max-connections N] [--header-timeout 30]\n"
       "Serves GET /search?q=PREFIX[&k=N], /healthz, /metrics, / (demo page) and, with a token\n"
-      "file, POST /admin/reload. SIGHUP reloads the trie; SIGTERM/SIGINT drain and exit.\n",
+      "file, POST /admin/reload. SIGHUP reloads the trie; SIGTERM/SIGINT drain and exit.\n"
+      "  --max-connections N  open connections, all workers together; a new one beyond gets\n"
+      "                       503 and is closed. Default: the descriptor limit (raised to its\n"
+      "                       hard limit at start) less 32 and 8 per worker thread, or half\n"
+      "                       the limit when it is under twice that (the start line says).\n"
+      "  --header-timeout S   a request (header block and body) must arrive whole within S\n"
+      "                       seconds of its first byte, or of the connection's accept;\n"
+      "                       else 408 and close, however slowly it trickles (1..3600, 30).\n",
       f);
 }
 
@@ -50,6 +58,10 @@ int main(int argc, char **argv) {
       if (parse_uint(a, v, 1, 256, &cfg.threads)) return 2;
     } else if (strcmp(a, "--answer-cache-mb") == 0) {
       if (parse_uint(a, v, 0, 65536, &cfg.answer_cache_mb)) return 2;
+    } else if (strcmp(a, "--max-connections") == 0) {
+      if (parse_uint(a, v, 1, 16777216, &cfg.max_connections)) return 2;
+    } else if (strcmp(a, "--header-timeout") == 0) {
+      if (parse_uint(a, v, 1, 3600, &cfg.header_timeout)) return 2;
     } else if (strcmp(a, "--cache-max-age") == 0) {
       if (parse_uint(a, v, 0, 31536000, &cfg.cache_max_age)) return 2;
     } else {

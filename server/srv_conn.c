@@ -371,7 +371,11 @@ static void conn_read(struct bufferevent *bev, void *arg) {
       return;
     }
     c->at_start = 0;
-    size_t req_len = g.head_len + (size_t)g.body_len;
+    if (g.skip) { /* the parser would take them a byte per wake-up, and stall */
+      evbuffer_drain(in, g.skip);
+      avail -= g.skip;
+    }
+    size_t req_len = g.head_len - g.skip + (size_t)g.body_len;
     if (avail > req_len) {
       /* Keep the following requests from the parser; they go back after this one. (The input
        * buffer of a bufferevent only takes data at its front, hence the detour.) */

@@ -82,9 +82,11 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
 
 /* What the request gate learned of a complete header block (pointers into the scanned bytes). */
 typedef struct {
-  size_t head_len;   /* through the blank line */
+  size_t skip;       /* empty lines (CRLF) before the request line: to drop (libevhtp's parser
+                        stops after each such byte, and stalls) */
+  size_t head_len;   /* through the blank line, from the first byte (skip included) */
   uint64_t body_len; /* Content-Length; 0 without */
-  const char *path;  /* the target's path, without its query (origin or absolute form) */
+  const char *path;  /* the target from its path on, query included (origin or absolute form) */
   size_t path_len;
   const char *auth; /* the Authorization value, outer spaces trimmed; NULL when absent */
   size_t auth_len;
@@ -99,7 +101,8 @@ typedef struct {
  * acceptable (g filled); else the status the gate answers with itself, g->error saying why:
  *   400  a request line other than METHOD SP TARGET SP HTTP/D.D (target: /path, http://host/path
  *        or * for OPTIONS), CONNECT, a line not ending in CRLF (bare LF or CR), a header line
- *        without a colon or with a name that is not a token, obsolete line folding, a NUL byte,
+ *        without a colon, without a name or with whitespace before its colon, obsolete line
+ *        folding, a NUL byte,
  *        a bad Content-Length (not digits, over 2^64) or several different ones, both
  *        Content-Length and Transfer-Encoding;
  *   204  OPTIONS * (answered with Allow);

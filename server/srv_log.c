@@ -11,7 +11,8 @@
 #include <stdio.h>
 
 /* One line: the message, then "(N more ...)" when n warnings like it were suppressed. */
-static void log_line(uint64_t n, const char *fmt, va_list ap) {
+__attribute__((format(printf, 2, 0))) static void log_line(uint64_t n, const char *fmt,
+                                                           va_list ap) {
   char line[1024];
   if (vsnprintf(line, sizeof line, fmt, ap) < 0) return;
   if (n)

@@ -125,14 +125,6 @@ static int gate_fail(srv_gate_t *g, int status, const char *why) {
   return status;
 }
 
-/* A byte of a token (RFC 9110 §5.6.2): the bytes of a method or a header field name. */
-static int gate_tchar(unsigned char c) {
-  if ((unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10) return 1;
-  return c == '-' || c == '_' || c == '.' || c == '!' || c == '#' || c == '$' || c == '%' ||
-         c == '&' || c == '\'' || c == '*' || c == '+' || c == '^' || c == '`' || c == '|' ||
-         c == '~';
-}
-
 /* The target: origin form (/path), absolute form as libevhtp's parser takes it
  * (letters://host[:port]/path, host of letters, digits, '.' and '-'), or * (asterisk form). */
 static int gate_target(const char *t, size_t n, srv_gate_t *g) {
@@ -149,10 +141,8 @@ static int gate_target(const char *t, size_t n, srv_gate_t *g) {
       for (i++; i < n && (unsigned char)(t[i] - '0') < 10;) i++;
     if (i == n || t[i] != '/') return -1;
   }
-  const char *q = memchr(t + i, '?', n - i);
-  const char *f = memchr(t + i, '#', (q ? (size_t)(q - t) : n) - i);
   g->path = t + i;
-  g->path_len = (size_t)((f ? f : q ? q : t + n) - (t + i));
+  g->path_len = n - i;
   return 0;
 }
 
@@ -198,37 +188,46 @@ static int gate_content_length(const char *v, size_t n, uint64_t *out) {
   return 0;
 }
 
+/* A header value as libevhtp keeps it: leading spaces skipped (not tabs), trailing blanks. */
+static void gate_trim(const char **v, size_t *n) {
+  while (*n && **v == ' ') ++*v, --*n;
+  while (*n && ((*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t')) --*n;
+}
+
 /* One header line l[0..n) (without its CRLF): a token, a colon, a value. Records what the gate
  * needs; 0, or the gate's status. */
 static int gate_header(const char *l, size_t n, srv_gate_t *g, int *cl_seen, int *te_seen,
                        int *expect) {
   if (l[0] == ' ' || l[0] == '\t')
     return gate_fail(g, 400, "obsolete line folding (a header line starting with a space)");
-  size_t k = 0;
-  while (k < n && gate_tchar((unsigned char)l[k])) k++;
-  if (k == n || l[k] != ':')
-    return gate_fail(g, 400, k == n ? "header line without a colon" : "malformed header name");
+  /* No whitespace before the colon (RFC 9112 §5.1: a proxy may read "Content-Length :" as the
+   * length, libevhtp reads another header). */
+  const char *colon = memchr(l, ':', n);
+  if (colon == NULL) return gate_fail(g, 400, "header line without a colon");
+  size_t k = (size_t)(colon - l);
   if (k == 0) return gate_fail(g, 400, "header line without a name");
-  /* The value as libevhtp keeps it: leading spaces skipped (not tabs), trailing blanks. */
+  if (l[k - 1] == ' ' || l[k - 1] == '\t')
+    return gate_fail(g, 400, "whitespace between a header name and its colon");
   const char *v = l + k + 1;
   size_t vn = n - k - 1;
-  while (vn && *v == ' ') v++, vn--;
-  while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t')) vn--;
-  switch (k) {
+  switch (k) { /* the value is trimmed only where it is read: most headers are not */
   case 6:
     if (strncasecmp(l, "expect", 6) != 0) break;
+    gate_trim(&v, &vn);
     if (vn != 12 || strncasecmp(v, "100-continue", 12) != 0)
       return gate_fail(g, 417, "the only expectation supported is 100-continue");
     *expect = 1;
     break;
   case 13:
     if (strncasecmp(l, "authorization", 13) == 0) {
+      gate_trim(&v, &vn);
       g->auth = v;
       g->auth_len = vn;
     }
     break;
   case 14: {
     if (strncasecmp(l, "content-length", 14) != 0) break;
+    gate_trim(&v, &vn);
     uint64_t len = 0;
     if (gate_content_length(v, vn, &len) != 0)
       return gate_fail(g, 400, "bad Content-Length (expected digits, at most 2^64 - 1)");
@@ -250,7 +249,8 @@ static int gate_header(const char *l, size_t n, srv_gate_t *g, int *cl_seen, int
 int srv__gate_scan(const char *p, size_t n, srv_gate_t *g) {
   memset(g, 0, sizeof *g);
   size_t i = 0;
-  while (n - i >= 2 && p[i] == '\r' && p[i + 1] == '\n') i += 2; /* empty lines before: skipped */
+  while (n - i >= 2 && p[i] == '\r' && p[i + 1] == '\n') i += 2; /* empty lines before */
+  g->skip = i;
   int line_no = 0, http11 = 0, cl_seen = 0, te_seen = 0, expect = 0;
   while (i < n) {
     const char *nl = memchr(p + i, '\n', n - i);

@@ -35,8 +35,9 @@ static void parser_agrees(const char *p, const srv_gate_t *g) {
   memset(&hooks, 0, sizeof hooks);
   hooks.on_hdrs_complete = on_hdrs_complete;
   hdrs_complete = 0;
-  size_t used = htparser_run(hp, &hooks, p, g->head_len);
-  if (htparser_get_error(hp) != htparse_error_none || used != g->head_len || !hdrs_complete)
+  size_t used = htparser_run(hp, &hooks, p + g->skip, g->head_len - g->skip);
+  if (htparser_get_error(hp) != htparse_error_none || used != g->head_len - g->skip ||
+      !hdrs_complete)
     abort();
   if (htparser_get_content_length(hp) != g->body_len) abort();
   free(hp);
@@ -50,8 +51,9 @@ static void gate_contract(const char *p, size_t size) {
   case 0:
     return;
   case 1:
-    if (g.head_len == 0 || g.head_len > n || g.body_len > SRV_MAX_BODY || g.path == NULL ||
-        g.path_len == 0 || g.path[0] != '/' || g.path < p || g.path + g.path_len > p + g.head_len)
+    if (g.head_len == 0 || g.head_len > n || g.skip >= g.head_len || g.body_len > SRV_MAX_BODY ||
+        g.path == NULL || g.path_len == 0 || g.path[0] != '/' || g.path < p ||
+        g.path + g.path_len > p + g.head_len)
       abort();
     if (g.auth && (g.auth < p || g.auth + g.auth_len > p + g.head_len)) abort();
     if (g.expect_continue && g.body_len == 0) abort();

@@ -162,6 +162,13 @@ class Malformed(ServerCase):
             with self.subTest(what=what):
                 self.answered_and_closed(req, status, what)
 
+    def test_empty_lines_before_a_request(self):
+        # Allowed before a request line (RFC 9112 §2.2); libevhtp's parser alone takes one byte
+        # of them per wake-up and then stalls: silence.
+        out, closed, _ = exchange(self.srv.port, b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: t\r\n"
+                                  b"Connection: close\r\n\r\n", wait=5)
+        self.assertEqual(status_of(out), 200, "empty lines, then a request: 200 (got %r)" % out[:60])
+
     def test_options_star(self):
         out = self.answered_and_closed(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", 204, "OPTIONS *")
         self.assertRegex(out, rb"\r\nAllow: GET, HEAD, OPTIONS, POST, PUT\r\n", "OPTIONS * Allow")

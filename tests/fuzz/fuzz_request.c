@@ -5,12 +5,14 @@
  * Accept). Checks the contracts of srv_int.h, not just "no crash": the gate answers one of its
  * statuses, what it accepts lies inside the input and within the limits, and libevhtp's own
  * parser reads an accepted header block whole, without error and with the same Content-Length
- * (else that request would be dropped unanswered, or framed differently: smuggling); a parsed q
+ * (else that request would be dropped unanswered, or framed differently: smuggling), and its
+ * query parser takes the query string; a parsed q
  * is at most SRV_MAX_Q bytes of valid UTF-8, k is 1..999999, and the JSON string of q has
  * balanced quotes and no raw control byte.
  */
 #include "srv_int.h"
 
+#include <evhtp/evhtp.h>
 #include <evhtp/parser.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -41,6 +43,16 @@ static void parser_agrees(const char *p, const srv_gate_t *g) {
     abort();
   if (htparser_get_content_length(hp) != g->body_len) abort();
   free(hp);
+  /* And libevhtp's query parser, with the server's flags, over the query (fragment apart). */
+  const char *q = memchr(g->path, '?', g->path_len);
+  if (q) {
+    size_t qn = g->path_len - (size_t)(q + 1 - g->path);
+    const char *f = memchr(q + 1, '#', qn);
+    evhtp_query_t *args = evhtp_parse_query_wflags(q + 1, f ? (size_t)(f - q - 1) : qn,
+                                                   EVHTP_PARSE_QUERY_FLAG_DEFAULT);
+    if (args == NULL) abort();
+    evhtp_query_free(args);
+  }
 }
 
 static void gate_contract(const char *p, size_t size) {

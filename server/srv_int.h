@@ -9,8 +9,10 @@
  *   srv_admin.c   /healthz, /metrics, the demo page, /admin/reload and /admin/filters
  *   srv_reply.c   replies: headers, CORS, JSON errors, sending and counting
  *   srv_conn.c    the connection shim over libevhtp's internals: the request gate,
- *                 pipelining, the socket read, writing a reply at once, lingering close
- *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed); the gate scan
+ *                 pipelining, the socket read, writing a reply at once, lingering close; the
+ *                 limits (connection cap, request deadline, accept paused out of descriptors)
+ *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed); the gate
+ *                 scan (fuzzed); the admin token check
  *   srv_render.c  JSON and msgpack answers, score formatting, ETag matching
  *   srv_cache.c   the per-worker answer cache of /search
  *   srv_metrics.c per-worker counters and the Prometheus page
@@ -18,7 +20,7 @@
  *   srv_state.c   the loaded trie: the "trie" slot, load and verify
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
  *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
- *   srv_log.c     srv__log()
+ *   srv_log.c     srv__log(), srv__log_limited()
  *
  * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
  * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,

@@ -229,9 +229,6 @@ static void conn_socket_read(evutil_socket_t fd, short what, void *arg) {
       return;
     }
     why |= n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR;
-    /* libevhtp takes EOF with errno EAGAIN for a spurious wake-up and reads again: errno must
-     * not be a stale EAGAIN of an earlier call (accept's, a write's) on a real EOF. */
-    if (n == 0) errno = 0;
   }
   bufferevent_disable(bev, EV_READ);
   if (event_cb) event_cb(bev, why, cb_arg);

@@ -14,6 +14,7 @@ static void usage(FILE *f) {
       "usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
       "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
+      "                       [--max-connections N] [--header-timeout 30]\n"
       "       typeahead-serve --help | --version\n"
       "\n"
       "Serves search-as-you-type suggestions from a trie file built by typeahead-build.\n"
@@ -40,6 +41,15 @@ static void usage(FILE *f) {
       "                    memory for cached /search answers, all workers together, 0..65536;\n"
       "                    0 turns the cache off (default 64)\n"
       "  --access-log      one line per request on stderr\n"
+      "  --max-connections N\n"
+      "                    open connections, all workers together; a new one beyond gets 503\n"
+      "                    and is closed. Default: the descriptor limit (raised to its hard\n"
+      "                    limit at start) less 32 and 8 per worker thread, or half the limit\n"
+      "                    when it is under twice that (the start line says)\n"
+      "  --header-timeout S\n"
+      "                    a request (header block and body) must arrive whole within S seconds\n"
+      "                    of its first byte, or of the connection's accept; else 408 and close,\n"
+      "                    however slowly it trickles (1..3600, default 30)\n"
       "  --help            this text\n"
       "  --version         the version and the trie format versions it reads\n"
       "\n"
@@ -53,7 +63,7 @@ static void usage(FILE *f) {
       "  GET /metrics      Prometheus text: requests by endpoint and status, latency\n"
       "                    histogram, trie age, reloads, filter hits\n"
       "  GET /             the demo page: a search box with live suggestions\n"
-      "  POST /admin/reload  map, verify and swap in the trie file now; 422 if it is refused\n"
+      "  POST /admin/reload  read, verify and swap in the trie file now; 422 if it is refused\n"
       "  GET /admin/filters  the rules file in force\n"
       "  PUT /admin/filters  replace the whole rules file with the body (400 with the line\n"
       "                    number when invalid: the old rules stay)\n"
@@ -97,6 +107,10 @@ int main(int argc, char **argv) {
       if (parse_uint(a, v, 1, 256, &cfg.threads)) return 2;
     } else if (strcmp(a, "--answer-cache-mb") == 0) {
       if (parse_uint(a, v, 0, 65536, &cfg.answer_cache_mb)) return 2;
+    } else if (strcmp(a, "--max-connections") == 0) {
+      if (parse_uint(a, v, 1, 16777216, &cfg.max_connections)) return 2;
+    } else if (strcmp(a, "--header-timeout") == 0) {
+      if (parse_uint(a, v, 1, 3600, &cfg.header_timeout)) return 2;
     } else if (strcmp(a, "--cache-max-age") == 0) {
       if (parse_uint(a, v, 0, 31536000, &cfg.cache_max_age)) return 2;
     } else {

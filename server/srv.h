@@ -32,11 +32,15 @@ typedef struct {
   int access_log;               /* nonzero: one line per request on stderr */
   unsigned answer_cache_mb;     /* bound of the /search answer cache, all workers together;
                                    0 = off */
+  unsigned max_connections;     /* open connections, all workers together (more get 503);
+                                   0 = derived from the descriptor limit */
+  unsigned header_timeout;      /* seconds a request has to arrive whole (408 after);
+                                   0 = 30 */
 } srv_config_t;
 
-/* Reads the token file, loads and verifies the trie (a missing or bad trie is logged and the
- * server starts anyway, answering 503 until a good file appears), and binds the listening
- * sockets. The strings of cfg are copied. On success *out owns everything; srv_free() it. */
+/* Raises the soft descriptor limit to the hard one, reads the token file, loads and verifies
+ * the trie (a missing or bad trie is logged and the server starts anyway, answering 503 until a
+ * good file appears), and binds the listening sockets. The strings of cfg are copied. On success *out owns everything; srv_free() it. */
 int srv_new(const srv_config_t *cfg, srv_t **out);
 
 /* The TCP port the server listens on (useful with port 0). */

@@ -10,7 +10,6 @@
 #include <evhtp/evhtp.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 /* The demo page, embedded at build time (srv.cmake). */
 extern const unsigned char srv_demo_html[];
@@ -166,18 +165,12 @@ void srv__handle_filters_put(srv_reply_t *r) {
 /* Admin endpoints: 404 when no token file was given (they do not exist), 401 without the right
  * bearer token. */
 int srv__admin_authorized(srv_reply_t *r) {
-  srv_t *s = r->w->srv;
-  if (s->admin_token == NULL) {
+  const char *h = evhtp_header_find(r->req->headers_in, "Authorization");
+  int st = srv__admin_check(r->w->srv, h, h ? strlen(h) : 0);
+  if (st == 0) return 1;
+  if (st == 404) {
     srv__reply_error(r, 404, "not found");
     return 0;
-  }
-  const char *h = evhtp_header_find(r->req->headers_in, "Authorization");
-  if (h && strncasecmp(h, "Bearer ", 7) == 0) {
-    const char *tok = h + 7;
-    while (*tok == ' ') tok++;
-    size_t n = strlen(tok);
-    while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t')) n--;
-    if (srv__secret_equal(s->admin_token, s->admin_token_len, tok, n)) return 1;
   }
   srv__reply_header(r->req, "WWW-Authenticate", "Bearer realm=\"typeahead-admin\"", 0);
   srv__reply_error(r, 401, "missing or wrong bearer token");

@@ -23,6 +23,14 @@
  *
  * And two shortcuts on the request path: the socket is read with one recv per wake-up
  * (conn_socket_read), and a reply is written as soon as the parser returns (conn_write_now).
+ *
+ * The limits of SPEC §8 under abuse live here too (docs/server.md, "Limits"): the gate refuses
+ * what libevhtp would drop or misread (srv__gate_scan), answers 413 and an admin request's 401
+ * before a byte of its body is read, and sends 100 Continue itself, after those checks; a
+ * sweep once a second cuts a request whose bytes have not all arrived within --header-timeout
+ * (408) and a lingering close past its bound; connections over --max-connections get 503 at
+ * once; and when accept() runs out of descriptors the listener pauses (10 ms doubling to 1 s)
+ * instead of spinning, after answering waiting clients 503 through a reserve descriptor.
  */
 #include "srv_int.h"
 
@@ -31,14 +39,21 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_struct.h> /* ev_read, ev_write: conn_socket_read, conn_write_now */
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <evhtp/evhtp.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#define SRV_LINGER_SECONDS 2 /* after a gate reply: wait this long for the client's EOF */
-#define SRV_READ_CHUNK 16384 /* bytes read from a socket at once (libevent's default) */
+#define SRV_LINGER_SECONDS 2  /* after a gate reply: wait this long for the client's EOF */
+#define SRV_SWEEP_MS 1000     /* period of the sweep (deadlines are met within this much) */
+#define SRV_PAUSE_MIN_MS 10   /* accept paused on running out of descriptors: first pause, */
+#define SRV_PAUSE_MAX_MS 1000 /* doubled up to this */
+#define SRV_SHED 16           /* then at most this many waiting clients answered 503 */
+#define SRV_READ_CHUNK 16384  /* bytes read from a socket at once (libevent's default) */
 
 struct srv_conn {
   srv_worker_t *w;
@@ -50,7 +65,9 @@ struct srv_conn {
   int at_start;          /* the next input byte starts a request */
   int closing;           /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
-  int leaving; /* the balance guard closes it after this reply */
+  int leaving;    /* the balance guard closes it after this reply */
+  uint64_t since; /* ta_mono_ns() of the accept or of the first byte of a request not all here
+                     yet (0: none pending); once closing, of the gate's answer */
   srv_conn_t *prev, *next;
 };
 
@@ -79,6 +96,7 @@ static void conn_unlink(srv_conn_t *c) {
   c->prev = c->next = NULL;
   w->n_conns--;
   if (c->leaving) w->n_leaving--;
+  atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
   conns_changed(w);
 }
 
@@ -123,6 +141,7 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   c->conn = conn;
   c->bev = conn->bev;
   c->at_start = 1;
+  c->since = ta_mono_ns(); /* a new connection owes a request within the deadline */
   void *orig_arg = NULL;
   bufferevent_getcb(c->bev, &c->orig_read, &c->orig_write, &c->orig_event, &orig_arg);
   if (orig_arg != conn ||
@@ -144,12 +163,9 @@ static evhtp_res conn_accepted(evhtp_connection_t *conn, void *arg) {
   if (w->conns) w->conns->prev = c;
   w->conns = c;
   w->n_conns++;
+  atomic_fetch_add_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
   conns_changed(w);
   return EVHTP_RES_OK;
-}
-
-void srv__conn_attach(srv_worker_t *w) {
-  evhtp_set_post_accept_cb(w->htp, conn_accepted, w);
 }
 
 void srv__conn_drain(srv_worker_t *w) {
@@ -219,38 +235,115 @@ static void conn_socket_read(evutil_socket_t fd, short what, void *arg) {
   bufferevent_decref(bev);
 }
 
+/* ---- Answers of the connection layer ---------------------------------------------------- */
+
+static const char *conn_reason(int status) {
+  switch (status) {
+  case 204:
+    return "No Content";
+  case 401:
+    return "Unauthorized";
+  case 404:
+    return "Not Found";
+  case 408:
+    return "Request Timeout";
+  case 411:
+    return "Length Required";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 417:
+    return "Expectation Failed";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 503:
+    return "Service Unavailable";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Bad Request";
+  }
+}
+
+/* A whole reply that closes its connection: {"error":msg} (msg: a static string of ours, no
+ * character to escape), or no body for 204. Returns its length (it fits: cap >= 512). */
+static size_t conn_format(int status, const char *msg, char *out, size_t cap) {
+  char body[256];
+  int bn = status == 204 ? 0 : snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg ? msg : "");
+  if (bn < 0 || (size_t)bn >= sizeof body) bn = 0;
+  const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"typeahead-admin\"\r\n"
+                      : status == 204 ? "Allow: GET, HEAD, OPTIONS, POST, PUT\r\n"
+                      : status == 503 ? "Retry-After: 1\r\n"
+                                      : "";
+  int n = snprintf(out, cap,
+                   "HTTP/1.1 %d %s\r\n%s%sContent-Length: %d\r\nCache-Control: no-store\r\n"
+                   "Connection: close\r\n\r\n%.*s",
+                   status, conn_reason(status), extra,
+                   bn ? "Content-Type: application/json; charset=utf-8\r\n" : "", bn, bn, body);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* Answers status on c itself and closes it cleanly (conn_linger), whatever libevhtp's parser
+ * holds: the gate's refusals, the deadline's 408. */
+static void conn_answer(srv_conn_t *c, int status, const char *msg) {
+  char reply[768];
+  size_t n = conn_format(status, msg, reply, sizeof reply);
+  c->closing = 1;
+  c->since = ta_mono_ns(); /* the close is bounded too (conn_sweep) */
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  evbuffer_drain(in, evbuffer_get_length(in));
+  bufferevent_write(c->bev, reply, n);
+  bufferevent_enable(c->bev, EV_WRITE);
+  srv_wmetrics_t *m = c->w->m;
+  if (status >= 400) srv__metrics_bump(&m->rejected_by_gate, 1);
+  srv__metrics_count(m, SRV_EP_OTHER, status, 0);
+}
+
+/* Answers 503 on a socket that libevhtp never sees (over --max-connections, or accepted
+ * through the reserve descriptor): what the client sent already is read first, so that the
+ * close sends a FIN after the reply rather than a reset that could destroy it. */
+static void conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
+  char sink[4096], reply[768];
+  for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {
+  }
+  size_t n = conn_format(503, msg, reply, sizeof reply);
+  if (send(fd, reply, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+    /* nothing to do: the client is gone or its buffer is full; it gets the close */
+  }
+  shutdown(fd, SHUT_WR);
+  srv__metrics_count(w->m, SRV_EP_OTHER, 503, 0);
+}
+
+/* ---- The gate ----------------------------------------------------------------------------- */
+
 /* The header block at the start of in, through srv__gate_scan(). */
-static int gate_scan(struct evbuffer *in, size_t *head_len, int *has_body) {
+static int gate_scan(struct evbuffer *in, srv_gate_t *g) {
   size_t avail = evbuffer_get_length(in);
   size_t n = avail < SRV_MAX_HEAD + 1 ? avail : SRV_MAX_HEAD + 1;
   const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
   if (p == NULL) return 0;
-  return srv__gate_scan(p, n, head_len, has_body);
+  return srv__gate_scan(p, n, g);
 }
 
-static void conn_reject(srv_conn_t *c, int status) {
-  static const char body414[] = "{\"error\":\"request line longer than 8000 bytes\"}";
-  static const char body431[] = "{\"error\":\"request header fields too large\"}";
-  static const char body400[] = "{\"error\":\"malformed request line\"}";
-  const char *body = status == 414 ? body414 : status == 431 ? body431 : body400;
-  const char *reason = status == 414   ? "URI Too Long"
-                       : status == 431 ? "Request Header Fields Too Large"
-                                       : "Bad Request";
-  size_t body_len = strlen(body);
-  char head[256];
-  int n = snprintf(head, sizeof head,
-                   "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
-                   "Content-Length: %zu\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-                   status, reason, body_len);
-  c->closing = 1;
-  struct evbuffer *in = bufferevent_get_input(c->bev);
-  evbuffer_drain(in, evbuffer_get_length(in));
-  bufferevent_write(c->bev, head, (size_t)n);
-  bufferevent_write(c->bev, body, body_len);
-  bufferevent_enable(c->bev, EV_WRITE);
-  srv_wmetrics_t *m = c->w->m;
-  srv__metrics_bump(&m->rejected_by_gate, 1);
-  srv__metrics_count(m, SRV_EP_OTHER, status, 0);
+/* A request with a body, its header block accepted: an admin request must carry the token
+ * before a byte of its body is read (and before 100 Continue); the body's arrival is under the
+ * deadline; 100 Continue when the client waits for it. 1, or the status to answer. */
+static int gate_body(srv_conn_t *c, srv_gate_t *g, size_t avail) {
+  if (g->path_len >= 7 && memcmp(g->path, "/admin/", 7) == 0) {
+    int st = srv__admin_check(c->w->srv, g->auth, g->auth_len);
+    if (st) {
+      g->error = st == 404 ? "not found" : "missing or wrong bearer token";
+      return st;
+    }
+  }
+  if (avail - g->head_len < g->body_len) {
+    if (c->since == 0) c->since = ta_mono_ns();
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (g->expect_continue && avail == g->head_len)
+      bufferevent_write(c->bev, cont, sizeof cont - 1);
+  }
+  return 1;
 }
 
 static void conn_read(struct bufferevent *bev, void *arg) {
@@ -260,22 +353,31 @@ static void conn_read(struct bufferevent *bev, void *arg) {
     evbuffer_drain(in, evbuffer_get_length(in)); /* read and discard until the client closes */
     return;
   }
-  if (evbuffer_get_length(in) == 0) return;
+  size_t avail = evbuffer_get_length(in);
+  if (avail == 0) return;
   if (c->at_start) {
-    size_t head_len = 0;
-    int has_body = 0;
-    int st = gate_scan(in, &head_len, &has_body);
-    if (st == 0) return; /* wait for the rest of the header block */
+    srv_gate_t g;
+    int st = gate_scan(in, &g);
+    if (st == 0) { /* wait for the rest of the header block, under the deadline */
+      if (c->since == 0) c->since = ta_mono_ns();
+      return;
+    }
+    if (st == 1 && g.body_len) st = gate_body(c, &g, avail);
     if (st != 1) {
-      conn_reject(c, st);
+      conn_answer(c, st, g.error);
       return;
     }
     c->at_start = 0;
-    if (!has_body && evbuffer_get_length(in) > head_len) {
+    if (g.skip) { /* the parser would take them a byte per wake-up, and stall */
+      evbuffer_drain(in, g.skip);
+      avail -= g.skip;
+    }
+    size_t req_len = g.head_len - g.skip + (size_t)g.body_len;
+    if (avail > req_len) {
       /* Keep the following requests from the parser; they go back after this one. (The input
        * buffer of a bufferevent only takes data at its front, hence the detour.) */
       evbuffer_add_buffer(c->held, in);
-      evbuffer_remove_buffer(c->held, c->w->scratch, head_len);
+      evbuffer_remove_buffer(c->held, c->w->scratch, req_len);
       evbuffer_prepend_buffer(in, c->w->scratch);
     }
   }
@@ -290,6 +392,113 @@ static void conn_read(struct bufferevent *bev, void *arg) {
   conn_write_now(c);
 }
 
+/* ---- The sweep: deadlines ----------------------------------------------------------------- */
+
+/* Once a second: a request whose bytes have not all come within --header-timeout of its first
+ * (or of the accept) gets 408 and the connection closes, however slowly it trickles (the idle
+ * timeout restarts on every byte); a closing connection whose client neither reads nor closes
+ * is freed SRV_LINGER_SECONDS after the answer. */
+static void conn_sweep(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  uint64_t now = ta_mono_ns();
+  uint64_t linger = (uint64_t)SRV_LINGER_SECONDS * 1000000000u;
+  srv_conn_t *next;
+  for (srv_conn_t *c = w->conns; c; c = next) {
+    next = c->next;
+    if (c->since == 0 || c->in_cb ||
+        now - c->since <= (c->closing ? linger : w->srv->header_timeout_ns))
+      continue;
+    if (c->closing)
+      evhtp_connection_free(c->conn);
+    else
+      conn_answer(c, 408, "request not received in time (--header-timeout)");
+  }
+}
+
+/* ---- Accepting: the cap, running out of descriptors --------------------------------------- */
+
+static evhtp_res conn_pre_accept(evhtp_connection_t *conn, void *arg) {
+  srv_worker_t *w = arg;
+  srv_t *s = w->srv;
+  if (atomic_load_explicit(&s->conns_open, memory_order_relaxed) < s->max_conns)
+    return EVHTP_RES_OK;
+  conn_refuse_fd(w, conn->sock, "too many connections");
+  srv__log_limited(SRV_LOG_CONN_CAP, "%u connections open (--max-connections): new ones get 503",
+                   s->max_conns);
+  return EVHTP_RES_ERROR; /* libevhtp closes the socket */
+}
+
+static void conn_reserve(srv_worker_t *w) {
+  if (w->reserve_fd < 0) w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/* accept() failed with something else than "try again" (libevent would log and retry at once,
+ * forever: the listening socket stays readable). Out of descriptors, one waiting client is
+ * answered 503 through the reserve descriptor; then accepting pauses, longer each time while
+ * the errors go on. */
+static void conn_accept_error(struct evconnlistener *lev, void *arg) {
+  srv_worker_t *w = ((evhtp_t *)arg)->arg; /* the listener's argument is libevhtp's */
+  int e = errno;
+  evconnlistener_disable(lev);
+  /* Clients waiting in the backlog would only time out: up to SRV_SHED of them get 503. */
+  for (int i = 0; i < SRV_SHED && (e == EMFILE || e == ENFILE) && w->reserve_fd >= 0; i++) {
+    close(w->reserve_fd);
+    w->reserve_fd = -1;
+    int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      conn_refuse_fd(w, fd, "out of file descriptors");
+      close(fd);
+    }
+    conn_reserve(w);
+    if (fd < 0) break;
+  }
+  uint64_t now = ta_mono_ns();
+  unsigned ms = w->accept_pause_ms && now - w->accept_error_at < 2000000000u
+                    ? w->accept_pause_ms * 2
+                    : SRV_PAUSE_MIN_MS;
+  if (ms > SRV_PAUSE_MAX_MS) ms = SRV_PAUSE_MAX_MS;
+  w->accept_pause_ms = ms;
+  w->accept_error_at = now;
+  srv__log_limited(SRV_LOG_ACCEPT, "accept: %s: accepting paused for %u ms", strerror(e), ms);
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  evtimer_add(w->resume_ev, &tv);
+}
+
+static void conn_resume(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  if (w->draining || w->listen_fd < 0 || w->htp->server == NULL) return;
+  conn_reserve(w);
+  evconnlistener_enable(w->htp->server);
+}
+
+int srv__conn_attach(srv_worker_t *w) {
+  w->reserve_fd = -1;
+  w->sweep_ev = event_new(w->base, -1, EV_PERSIST, conn_sweep, w);
+  w->resume_ev = evtimer_new(w->base, conn_resume, w);
+  if (w->sweep_ev == NULL || w->resume_ev == NULL || w->htp->server == NULL) return TA_ENOMEM;
+  struct timeval tv = {SRV_SWEEP_MS / 1000, (SRV_SWEEP_MS % 1000) * 1000};
+  event_add(w->sweep_ev, &tv);
+  conn_reserve(w);
+  w->htp->flags &= ~EVHTP_FLAG_ENABLE_100_CONT; /* gate_body sends it, after the checks */
+  evhtp_set_pre_accept_cb(w->htp, conn_pre_accept, w);
+  evhtp_set_post_accept_cb(w->htp, conn_accepted, w);
+  w->htp->arg = w;
+  evconnlistener_set_error_cb(w->htp->server, conn_accept_error);
+  return 0;
+}
+
+void srv__conn_fini(srv_worker_t *w) {
+  if (w->sweep_ev) event_free(w->sweep_ev);
+  if (w->resume_ev) event_free(w->resume_ev);
+  w->sweep_ev = w->resume_ev = NULL;
+  if (w->reserve_fd >= 0) close(w->reserve_fd);
+  w->reserve_fd = -1;
+}
+
 /* ---- Requests ----------------------------------------------------------------------------- */
 
 void srv__conn_close_after_reply(evhtp_request_t *req) {
@@ -300,6 +509,7 @@ void srv__conn_request_begin(srv_worker_t *w, evhtp_request_t *req, uint64_t now
   srv_conn_t *c = conn_of(req->conn);
   if (c == NULL) return;
   c->at_start = 1; /* the parser has the whole request: next byte starts another */
+  c->since = 0;
   if (!c->leaving && (req->flags & EVHTP_REQ_FLAG_KEEPALIVE) &&
       srv__place_unload(w, bufferevent_getfd(c->bev), now)) {
     srv__conn_close_after_reply(req);

@@ -9,8 +9,10 @@
  *   srv_admin.c   /healthz, /metrics, the demo page, /admin/reload and /admin/filters
  *   srv_reply.c   replies: headers, CORS, JSON errors, sending and counting
  *   srv_conn.c    the connection shim over libevhtp's internals: the request gate,
- *                 pipelining, the socket read, writing a reply at once, lingering close
- *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed); the gate scan
+ *                 pipelining, the socket read, writing a reply at once, lingering close; the
+ *                 limits (connection cap, request deadline, accept paused out of descriptors)
+ *   srv_query.c   query-string parsing: percent decoding, '+', q length, k (fuzzed); the gate
+ *                 scan (fuzzed); the admin token check
  *   srv_render.c  JSON and msgpack answers, score formatting, ETag matching
  *   srv_cache.c   the per-worker answer cache of /search
  *   srv_metrics.c per-worker counters and the Prometheus page
@@ -18,7 +20,7 @@
  *   srv_state.c   the loaded trie: the "trie" slot, load and verify
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
  *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
- *   srv_log.c     srv__log()
+ *   srv_log.c     srv__log(), srv__log_limited()
  *
  * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
  * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,
@@ -57,8 +59,10 @@
 /* libevhtp 1.2.18 keeps the request line and each header in an 8 KB stack buffer and drops the
  * connection (with an uninitialised read) when one outgrows it; the gate in srv_conn.c answers
  * before the parser sees such a line. */
-#define SRV_MAX_LINE 8000  /* request line (414 beyond) and each header line (431) */
-#define SRV_MAX_HEAD 32768 /* whole header block (431 beyond) */
+#define SRV_MAX_LINE 8000       /* request line (414 beyond) and each header line (431) */
+#define SRV_MAX_HEAD 32768      /* whole header block (431 beyond) */
+#define SRV_MAX_BODY (1u << 20) /* request body (PUT /admin/filters): 413 beyond, before reading */
+#define SRV_HEADER_TIMEOUT 30   /* seconds: default bound on a request's arrival (slowloris) */
 
 /* ---- Query string (srv_query.c) ----------------------------------------------------------- */
 
@@ -79,14 +83,44 @@ typedef struct {
  * out->error then holds the message. raw may hold any bytes. */
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
 
-/* The request gate: scans p[0..n), the start of a connection's input where a request begins.
- * Returns 0 while the header block is incomplete and within limits; 1 when it is complete
- * (*head_len = its length through the blank line, *has_body = 1 when a Content-Length or
- * Transfer-Encoding header announces a body); 400 for a request line libevhtp would drop
- * unanswered (not METHOD SP TARGET SP HTTP/1.x); 414 for a request line over SRV_MAX_LINE;
- * 431 for a header line over SRV_MAX_LINE or a block over SRV_MAX_HEAD. Pass at most
- * SRV_MAX_HEAD + 1 bytes. */
-int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body);
+/* What the request gate learned of a complete header block (pointers into the scanned bytes). */
+typedef struct {
+  size_t skip;       /* empty lines (CRLF) before the request line: to drop (libevhtp's parser
+                        stops after each such byte, and stalls) */
+  size_t head_len;   /* through the blank line, from the first byte (skip included) */
+  uint64_t body_len; /* Content-Length; 0 without */
+  const char *path;  /* the target from its path on, query included (origin or absolute form) */
+  size_t path_len;
+  const char *auth; /* the Authorization value, outer spaces trimmed; NULL when absent */
+  size_t auth_len;
+  int expect_continue; /* HTTP/1.1, a body, and Expect: 100-continue */
+  const char *error;   /* static message for a status >= 200, else NULL */
+} srv_gate_t;
+
+/* The request gate: scans p[0..n), the start of a connection's input where a request begins,
+ * and accepts only requests libevhtp's parser reads as we do (anything else it would drop
+ * unanswered, or read differently from a proxy in front: smuggling). Returns 0 while the
+ * header block is incomplete (and nothing in it is wrong yet); 1 when it is complete and
+ * acceptable (g filled); else the status the gate answers with itself, g->error saying why:
+ *   400  a request line other than METHOD SP TARGET SP HTTP/D.D (target: /path, http://host/path
+ *        or * for OPTIONS), CONNECT, a line not ending in CRLF (bare LF or CR), a header line
+ *        without a colon, without a name or with whitespace before its colon, obsolete line
+ *        folding, a NUL byte,
+ *        a bad Content-Length (not digits, over 2^64) or several different ones, both
+ *        Content-Length and Transfer-Encoding;
+ *   204  OPTIONS * (answered with Allow);
+ *   411  Transfer-Encoding without Content-Length (bodies come with a length);
+ *   413  Content-Length over SRV_MAX_BODY;  414/431  a request line / header line over
+ *        SRV_MAX_LINE, or the block over SRV_MAX_HEAD;  417  an Expect other than 100-continue;
+ *   505  an HTTP version other than 1.0 and 1.1.
+ * Pass at most SRV_MAX_HEAD + 1 bytes. */
+int srv__gate_scan(const char *p, size_t n, srv_gate_t *g);
+
+/* Whether a request for an admin endpoint may go on: 0 when auth[0..n) is "Bearer <token>" with
+ * the token of --admin-token-file, 404 when there is no token file (the endpoints are off), 401
+ * otherwise. auth may be NULL. Shared by the handlers and the gate (which checks a request with
+ * a body before its first byte is read, and before 100 Continue). */
+int srv__admin_check(const srv_t *s, const char *auth, size_t n);
 
 /* ---- Rendering (srv_render.c) -------------------------------------------------------------
  * Output goes into a ta_buf_t (base/ta.h) that its worker reuses. */
@@ -378,6 +412,12 @@ struct srv {
 
   int port;
   int *listen_fds; /* one SO_REUSEPORT socket per worker, until its worker's listener owns it */
+  /* Limits (srv_conn.c): open connections of all workers together, against max_conns (a new
+   * one beyond is answered 503 and closed); a request's bytes must all arrive within
+   * header_timeout_ns of its first (or of the accept). */
+  unsigned max_conns;
+  uint64_t header_timeout_ns;
+  _Atomic unsigned conns_open;
   /* Where new connections go (srv_place.c): if place_by_cpu, -1 by CPU, k >= 0 worker k while
    * the balance guard is on (changed by workers under place_mu, read by them without it); else
    * the kernel's hash. */
@@ -436,6 +476,13 @@ struct srv_worker {
   struct evhtp *htp;
   int listen_fd; /* its SO_REUSEPORT socket (owned by htp's listener; -1 once closed) */
   struct event *stop_ev, *deadline_ev;
+  /* srv_conn.c: the once-a-second sweep (request deadlines, lingering closes), the timer that
+   * resumes accepting after a pause, and the descriptor kept in reserve for the 503 that
+   * answers a connection when descriptors run out. */
+  struct event *sweep_ev, *resume_ev;
+  unsigned accept_pause_ms; /* the last pause; 0: accepting normally */
+  uint64_t accept_error_at; /* ta_mono_ns() of the last accept error */
+  int reserve_fd;
   int draining;
   srv_conn_t *conns; /* open connections (for draining) */
   size_t n_conns;
@@ -487,8 +534,10 @@ void srv__reply_error(srv_reply_t *r, int status, const char *msg);
 void srv__reply_405(srv_reply_t *r, const char *allow);
 
 /* srv_conn.c: the only file that knows libevhtp's and libevent's internals.
- * srv__conn_attach: wraps every connection w accepts from now on (the request gate, pipelining,
- *   the socket read, writing at once).
+ * srv__conn_attach: once w's listener exists: wraps every connection w accepts from now on (the
+ *   request gate, pipelining, the socket read, writing at once), caps them, pauses accepting
+ *   when descriptors run out, and starts the sweep; srv__conn_fini undoes it (after
+ *   srv__conn_close_all).
  * srv__conn_request_begin: the router's first call for a request (now: its start): the
  *   connection's next byte starts another request, and the balance guard may close it after
  *   this reply (srv_place.c).
@@ -500,7 +549,8 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   reply, and marks req finished as evhtp_send_reply would; 0 when queued.
  * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
  * srv__conn_close_all: closes every connection of w at once. */
-void srv__conn_attach(srv_worker_t *w);
+int srv__conn_attach(srv_worker_t *w);
+void srv__conn_fini(srv_worker_t *w);
 void srv__conn_request_begin(srv_worker_t *w, struct evhtp_request *req, uint64_t now);
 void srv__conn_close_after_reply(struct evhtp_request *req);
 const char *srv__conn_header(const struct evhtp_request *req);
@@ -519,6 +569,11 @@ int srv__place_unload(srv_worker_t *w, int fd, uint64_t now);
 
 /* One log line on stderr, prefixed "typeahead-serve: ". */
 void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The same for a warning that may repeat fast (under attack, out of descriptors): at most one
+ * line a second per kind, the next one saying how many were suppressed meanwhile. Any thread. */
+enum { SRV_LOG_ACCEPT, SRV_LOG_CONN_CAP, SRV_LOG_LIBEVENT, SRV_LOG_KINDS };
+void srv__log_limited(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search
  * calls them. */

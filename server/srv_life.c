@@ -25,12 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define SRV_DRAIN_SECONDS 5
-#define SRV_IDLE_SECONDS 60     /* read/write timeout of a connection */
-#define SRV_MAX_BODY (1u << 20) /* request bodies (PUT /admin/filters) */
+#define SRV_IDLE_SECONDS 60 /* read/write timeout of a connection */
 
 /* ---- Workers ------------------------------------------------------------------------------ */
 
@@ -89,19 +89,21 @@ static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
   if (!rc) rc = srv__cache_init(&w->cache, s->answer_cache_bytes);
   if (rc) return rc;
   srv__route_attach(w);
-  srv__conn_attach(w);
   struct timeval idle = {SRV_IDLE_SECONDS, 0};
   evhtp_set_timeouts(w->htp, &idle, &idle);
-  evhtp_set_max_body_size(w->htp, SRV_MAX_BODY);
+  /* The gate refuses a longer body before it is read (413); libevhtp's own check (which would
+   * reset the connection) refuses a body of exactly its limit, hence the + 1. */
+  evhtp_set_max_body_size(w->htp, SRV_MAX_BODY + 1);
   /* The socket is bound and listening already (backlog 0: do not listen() again). */
   if (evhtp_accept_socket(w->htp, s->listen_fds[id], 0) != 0) return TA_ESYS;
   w->listen_fd = s->listen_fds[id];
   s->listen_fds[id] = -1; /* the listener owns (and closes) it now */
-  return 0;
+  return srv__conn_attach(w);
 }
 
 static void worker_fini(srv_worker_t *w) {
   srv__conn_close_all(w);
+  srv__conn_fini(w);
   if (w->htp) {
     evhtp_unbind_socket(w->htp); /* evhtp_free() leaves the listener alone */
     evhtp_free(w->htp);
@@ -192,9 +194,41 @@ static int listen_open(srv_t *s, const char *spec) {
 
 /* ---- Server life cycle -------------------------------------------------------------------- */
 
+/* libevent's own warnings (a failing accept() would print one per try) go through the
+ * bounded log. */
+static void srv_libevent_log(int severity, const char *msg) {
+  (void)severity;
+  srv__log_limited(SRV_LOG_LIBEVENT, "libevent: %s", msg);
+}
+
 /* Workers are woken from other threads (event_active on stop_ev): libevent needs its locks. */
 static void srv_evthread_init(void) {
   evthread_use_pthreads();
+  event_set_log_callback(srv_libevent_log);
+}
+
+/* Raises the soft descriptor limit to the hard one (each connection holds one) and derives the
+ * connection cap from it: the limit less what the server keeps open besides connections
+ * (SRV_FD_RESERVE and SRV_FD_PER_WORKER each; half the limit when that leaves too little). */
+#define SRV_FD_RESERVE 32
+#define SRV_FD_PER_WORKER 8
+static unsigned fd_limits(unsigned threads, unsigned want_conns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return want_conns ? want_conns : 1024;
+  rlim_t hard = rl.rlim_max == RLIM_INFINITY ? (rlim_t)1 << 20 : rl.rlim_max;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < hard) {
+    struct rlimit up = {hard, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl.rlim_cur = hard;
+  }
+  rlim_t lim = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > ((rlim_t)1 << 24) ? (rlim_t)1 << 24
+                                                                               : rl.rlim_cur;
+  rlim_t keep = SRV_FD_RESERVE + (rlim_t)SRV_FD_PER_WORKER * threads;
+  unsigned dflt = (unsigned)(lim > 2 * keep ? lim - keep : lim / 2);
+  if (dflt == 0) dflt = 1;
+  unsigned conns = want_conns ? want_conns : dflt;
+  srv__log("descriptor limit %llu: at most %u connections%s", (unsigned long long)lim, conns,
+           want_conns ? " (--max-connections)" : "");
+  return conns;
 }
 
 static char *dup_or_null(const char *s) {
@@ -238,6 +272,9 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   s->cache_max_age = cfg->cache_max_age;
   s->answer_cache_bytes = cfg->answer_cache_mb * (size_t)1048576 / s->threads;
   s->access_log = cfg->access_log;
+  s->max_conns = fd_limits(s->threads, cfg->max_connections);
+  s->header_timeout_ns =
+      (uint64_t)(cfg->header_timeout ? cfg->header_timeout : SRV_HEADER_TIMEOUT) * 1000000000u;
   s->started_at = ta_unix_s();
   pthread_mutex_init(&s->reload_mu, NULL);
   pthread_mutex_init(&s->place_mu, NULL);
@@ -257,7 +294,10 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
     rc = TA_ENOMEM;
   if (rc == 0) {
     memset(s->wmetrics, 0, s->threads * sizeof *s->wmetrics);
-    for (unsigned i = 0; i < s->threads; i++) s->listen_fds[i] = -1;
+    for (unsigned i = 0; i < s->threads; i++) {
+      s->listen_fds[i] = -1;
+      s->workers[i].reserve_fd = -1; /* srv_free may run before worker_init */
+    }
   }
   if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
   if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");

@@ -6,7 +6,9 @@
  * (tests/fuzz/fuzz_request.c).
  *
  * It also holds the request gate's scan (srv__gate_scan), which looks at a request's header
- * block before libevhtp's parser may see it (see srv_conn.c for why).
+ * block before libevhtp's parser may see it (see srv_conn.c for why; the rules are SPEC §8's
+ * "resource limits" and docs/server.md's "Requests the gate answers"), and the admin token
+ * check that the gate and the admin handlers share.
  */
 #include "srv_int.h"
 
@@ -116,42 +118,185 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
   return 0;
 }
 
-/* METHOD SP TARGET SP HTTP/1.x, the shape libevhtp's parser accepts; anything else it would
- * drop without an answer, so the gate answers 400 instead. */
-static int gate_request_line_ok(const char *l, size_t n) {
-  size_t i = 0;
-  while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
-  if (i == 0 || i >= n || l[i] != ' ') return 0;
-  size_t t = ++i;
-  while (i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f) i++;
-  if (i == t || i >= n || l[i] != ' ') return 0;
-  i++;
-  return n - i == 8 && memcmp(l + i, "HTTP/1.", 7) == 0 && l[i + 7] >= '0' && l[i + 7] <= '9';
+/* ---- The request gate ---------------------------------------------------------------------- */
+
+static int gate_fail(srv_gate_t *g, int status, const char *why) {
+  g->error = why;
+  return status;
 }
 
-int srv__gate_scan(const char *p, size_t n, size_t *head_len, int *has_body) {
+/* The target: origin form (/path), absolute form as libevhtp's parser takes it
+ * (letters://host[:port]/path, host of letters, digits, '.' and '-'), or * (asterisk form). */
+static int gate_target(const char *t, size_t n, srv_gate_t *g) {
   size_t i = 0;
-  while (i < n && (p[i] == '\r' || p[i] == '\n')) i++; /* the parser skips these too */
-  int line_no = 0;
-  *has_body = 0;
+  if (t[0] != '/') {
+    while (i < n && (unsigned char)((t[i] | 0x20) - 'a') < 26) i++;
+    if (i == 0 || n - i < 3 || memcmp(t + i, "://", 3) != 0) return -1;
+    size_t h = i += 3;
+    while (i < n && ((unsigned char)((t[i] | 0x20) - 'a') < 26 ||
+                     (unsigned char)(t[i] - '0') < 10 || t[i] == '.' || t[i] == '-'))
+      i++;
+    if (i == h) return -1;
+    if (i < n && t[i] == ':')
+      for (i++; i < n && (unsigned char)(t[i] - '0') < 10;) i++;
+    if (i == n || t[i] != '/') return -1;
+  }
+  g->path = t + i;
+  g->path_len = n - i;
+  return 0;
+}
+
+/* METHOD SP TARGET SP HTTP/D.D; 0 when acceptable, else the gate's status. */
+static int gate_request_line(const char *l, size_t n, srv_gate_t *g, int *http11) {
+  static const char bad[] = "malformed request line (expected METHOD /path HTTP/1.1)";
+  size_t i = 0;
+  while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
+  if (i == 0 || i >= n || l[i] != ' ') return gate_fail(g, 400, bad);
+  size_t m_len = i;
+  size_t t = ++i;
+  while (i < n && (unsigned char)l[i] > 0x20 && l[i] != 0x7f) i++;
+  if (i == t || i >= n || l[i] != ' ') return gate_fail(g, 400, bad);
+  size_t t_len = i - t;
+  const char *v = l + i + 1;
+  if (n - i - 1 != 8 || memcmp(v, "HTTP/", 5) != 0 || (unsigned char)(v[5] - '0') > 9 ||
+      v[6] != '.' || (unsigned char)(v[7] - '0') > 9)
+    return gate_fail(g, 400, bad);
+  if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
+    return gate_fail(g, 505, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
+  *http11 = v[7] == '1';
+  if (m_len == 7 && memcmp(l, "CONNECT", 7) == 0)
+    return gate_fail(g, 400, "CONNECT is not supported (this server is no proxy)");
+  if (t_len == 1 && l[t] == '*') {
+    if (m_len == 7 && memcmp(l, "OPTIONS", 7) == 0) return gate_fail(g, 204, NULL);
+    return gate_fail(g, 400, "the target * is for OPTIONS only");
+  }
+  if (gate_target(l + t, t_len, g) != 0)
+    return gate_fail(g, 400, "malformed request target (expected /path or http://host/path)");
+  return 0;
+}
+
+/* Content-Length: 1*DIGIT, at most 2^64 - 1 (libevhtp's parser reads no more). */
+static int gate_content_length(const char *v, size_t n, uint64_t *out) {
+  if (n == 0 || n > 20) return -1;
+  uint64_t x = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned d = (unsigned char)(v[i] - '0');
+    if (d > 9 || x > (UINT64_MAX - d) / 10) return -1;
+    x = x * 10 + d;
+  }
+  *out = x;
+  return 0;
+}
+
+/* A header value as libevhtp keeps it: leading spaces skipped (not tabs), trailing blanks. */
+static void gate_trim(const char **v, size_t *n) {
+  while (*n && **v == ' ') ++*v, --*n;
+  while (*n && ((*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t')) --*n;
+}
+
+/* One header line l[0..n) (without its CRLF): a token, a colon, a value. Records what the gate
+ * needs; 0, or the gate's status. */
+static int gate_header(const char *l, size_t n, srv_gate_t *g, int *cl_seen, int *te_seen,
+                       int *expect) {
+  if (l[0] == ' ' || l[0] == '\t')
+    return gate_fail(g, 400, "obsolete line folding (a header line starting with a space)");
+  /* No whitespace before the colon (RFC 9112 §5.1: a proxy may read "Content-Length :" as the
+   * length, libevhtp reads another header). */
+  const char *colon = memchr(l, ':', n);
+  if (colon == NULL) return gate_fail(g, 400, "header line without a colon");
+  size_t k = (size_t)(colon - l);
+  if (k == 0) return gate_fail(g, 400, "header line without a name");
+  if (l[k - 1] == ' ' || l[k - 1] == '\t')
+    return gate_fail(g, 400, "whitespace between a header name and its colon");
+  const char *v = l + k + 1;
+  size_t vn = n - k - 1;
+  switch (k) { /* the value is trimmed only where it is read: most headers are not */
+  case 6:
+    if (strncasecmp(l, "expect", 6) != 0) break;
+    gate_trim(&v, &vn);
+    if (vn != 12 || strncasecmp(v, "100-continue", 12) != 0)
+      return gate_fail(g, 417, "the only expectation supported is 100-continue");
+    *expect = 1;
+    break;
+  case 13:
+    if (strncasecmp(l, "authorization", 13) == 0) {
+      gate_trim(&v, &vn);
+      g->auth = v;
+      g->auth_len = vn;
+    }
+    break;
+  case 14: {
+    if (strncasecmp(l, "content-length", 14) != 0) break;
+    gate_trim(&v, &vn);
+    uint64_t len = 0;
+    if (gate_content_length(v, vn, &len) != 0)
+      return gate_fail(g, 400, "bad Content-Length (expected digits, at most 2^64 - 1)");
+    if (*cl_seen && len != g->body_len)
+      return gate_fail(g, 400, "several different Content-Length values");
+    *cl_seen = 1;
+    g->body_len = len;
+    break;
+  }
+  case 17:
+    if (strncasecmp(l, "transfer-encoding", 17) == 0) *te_seen = 1;
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+int srv__gate_scan(const char *p, size_t n, srv_gate_t *g) {
+  memset(g, 0, sizeof *g);
+  size_t i = 0;
+  while (n - i >= 2 && p[i] == '\r' && p[i + 1] == '\n') i += 2; /* empty lines before */
+  g->skip = i;
+  int line_no = 0, http11 = 0, cl_seen = 0, te_seen = 0, expect = 0;
   while (i < n) {
     const char *nl = memchr(p + i, '\n', n - i);
     size_t line_end = nl ? (size_t)(nl - p) : n;
     size_t line_len = line_end - i;
-    if (line_len > 0 && nl && p[line_end - 1] == '\r') line_len--;
-    if (line_len > SRV_MAX_LINE) return line_no == 0 ? 414 : 431;
+    if (line_len > SRV_MAX_LINE)
+      return line_no == 0 ? gate_fail(g, 414, "request line longer than 8000 bytes")
+                          : gate_fail(g, 431, "header line longer than 8000 bytes");
     if (nl == NULL) break;
-    if (line_no == 0 && !gate_request_line_ok(p + i, line_len)) return 400;
-    if (line_len == 0 && line_no > 0) {
-      *head_len = line_end + 1;
+    if (line_len == 0 || p[line_end - 1] != '\r')
+      return gate_fail(g, 400, "a line ends in a bare LF (lines end with CRLF)");
+    line_len--;
+    if (memchr(p + i, '\r', line_len)) return gate_fail(g, 400, "a CR inside a line");
+    int st = 0;
+    if (line_no == 0) {
+      st = gate_request_line(p + i, line_len, g, &http11);
+    } else if (line_len == 0) {
+      g->head_len = line_end + 1;
+      if (memchr(p, '\0', g->head_len)) return gate_fail(g, 400, "a NUL byte in the header block");
+      if (te_seen && cl_seen) return gate_fail(g, 400, "both Content-Length and Transfer-Encoding");
+      if (te_seen)
+        return gate_fail(g, 411, "Transfer-Encoding is not supported: send Content-Length");
+      if (g->body_len > SRV_MAX_BODY) return gate_fail(g, 413, "request body over 1048576 bytes");
+      g->expect_continue = expect && http11 && g->body_len > 0;
       return 1;
+    } else {
+      st = gate_header(p + i, line_len, g, &cl_seen, &te_seen, &expect);
     }
-    if (line_no > 0 && ((line_len > 15 && strncasecmp(p + i, "content-length:", 15) == 0) ||
-                        (line_len > 18 && strncasecmp(p + i, "transfer-encoding:", 18) == 0)))
-      *has_body = 1;
+    if (st) return st;
     line_no++;
     i = line_end + 1;
   }
-  if (n > SRV_MAX_HEAD) return line_no == 0 ? 414 : 431;
+  if (n > SRV_MAX_HEAD)
+    return line_no == 0 ? gate_fail(g, 414, "request line longer than 8000 bytes")
+                        : gate_fail(g, 431, "header block over 32768 bytes");
   return 0;
+}
+
+/* ---- Admin authorization ------------------------------------------------------------------- */
+
+int srv__admin_check(const srv_t *s, const char *auth, size_t n) {
+  if (s->admin_token == NULL) return 404;
+  if (auth == NULL || n < 7 || strncasecmp(auth, "Bearer ", 7) != 0) return 401;
+  const char *tok = auth + 7;
+  n -= 7;
+  while (n && *tok == ' ') tok++, n--;
+  while (n && (tok[n - 1] == ' ' || tok[n - 1] == '\t')) n--;
+  return srv__secret_equal(s->admin_token, s->admin_token_len, tok, n) ? 0 : 401;
 }

@@ -92,41 +92,191 @@ static void test_query_length(void **state) {
   assert_int_equal(parse(raw, &q), TA_ETOOLONG);
 }
 
-static int gate(const char *s, size_t *head_len) {
-  int has_body = 0;
-  return srv__gate_scan(s, strlen(s), head_len, &has_body);
+static int gate(const char *s, srv_gate_t *g) {
+  return srv__gate_scan(s, strlen(s), g);
+}
+
+/* The status the gate gives to a request line and header lines (CRLF added to each, then the
+ * blank line). */
+static int gate_lines(const char *line, const char *hdrs) {
+  char buf[512];
+  snprintf(buf, sizeof buf, "%s\r\n%s\r\n", line, hdrs);
+  srv_gate_t g;
+  int st = gate(buf, &g);
+  if (st >= 200) assert_true(st == 204 || g.error != NULL); /* every refusal says why */
+  return st;
+}
+
+typedef struct {
+  const char *line, *hdrs;
+  int status;
+} gate_case_t;
+
+static void gate_cases(const gate_case_t *c, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (gate_lines(c[i].line, c[i].hdrs) != c[i].status) fail_msg("%s | %s", c[i].line, c[i].hdrs);
+  }
 }
 
 static void test_gate(void **state) {
   (void)state;
-  size_t h = 0;
-  int has_body = 0;
+  srv_gate_t g;
   const char *ok = "GET /search?q=a HTTP/1.1\r\nHost: x\r\n\r\nGET /next";
-  assert_int_equal(gate(ok, &h), 1);
-  assert_int_equal(h, strlen("GET /search?q=a HTTP/1.1\r\nHost: x\r\n\r\n"));
-  assert_int_equal(gate("\r\nGET / HTTP/1.0\n\n", &h), 1);
-  assert_int_equal(gate("GET /search?q=a HTTP/1.1\r\nHost:", &h), 0); /* wait for more */
-  assert_int_equal(gate("GET /sea", &h), 0);
-  assert_int_equal(gate("get / HTTP/1.1\r\n\r\n", &h), 400);
-  assert_int_equal(gate("GET /\r\n\r\n", &h), 400);
-  assert_int_equal(gate("GET  HTTP/1.1\r\n\r\n", &h), 400);
-  assert_int_equal(gate("GET / HTTP/2.0\r\n\r\n", &h), 400);
-  const char *body = "PUT /admin/filters HTTP/1.1\r\ncontent-length: 3\r\n\r\nabc";
-  assert_int_equal(srv__gate_scan(body, strlen(body), &h, &has_body), 1);
-  assert_int_equal(has_body, 1);
+  assert_int_equal(gate(ok, &g), 1);
+  assert_int_equal(g.head_len, strlen("GET /search?q=a HTTP/1.1\r\nHost: x\r\n\r\n"));
+  assert_int_equal(g.path_len, 11);
+  assert_memory_equal(g.path, "/search?q=a", 11);
+  assert_int_equal(g.body_len, 0);
+  assert_null(g.auth);
+  assert_int_equal(gate("\r\n\r\nGET / HTTP/1.0\r\n\r\n", &g), 1); /* empty lines before: */
+  assert_int_equal(g.skip, 4);                                     /* to be dropped */
+  assert_int_equal(g.head_len, 22);
+  struct {
+    const char *req;
+    int status;
+    const char *path; /* for status 1 */
+  } cases[] = {
+      {"GET /search?q=a HTTP/1.1\r\nHost:", 0, NULL}, /* wait for more */
+      {"GET /sea", 0, NULL},
+      {"\r", 0, NULL},
+      {"get / HTTP/1.1\r\n\r\n", 400, NULL},
+      {"GET /\r\n\r\n", 400, NULL},
+      {"GET  HTTP/1.1\r\n\r\n", 400, NULL},
+      {"GET / HTTP/1.1 \r\n\r\n", 400, NULL},
+      /* Absolute form, as libevhtp's parser takes it; other targets are refused. */
+      {"GET http://h.example:80/search?q=a HTTP/1.1\r\n\r\n", 1, "/search?q=a"},
+      {"GET http://h.example HTTP/1.1\r\n\r\n", 400, NULL},
+      {"GET http://[::1]/ HTTP/1.1\r\n\r\n", 400, NULL},
+      {"GET search HTTP/1.1\r\n\r\n", 400, NULL},
+      {"CONNECT h:443 HTTP/1.1\r\n\r\n", 400, NULL},
+      {"GET /a#frag?x HTTP/1.1\r\n\r\n", 1, "/a#frag?x"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    assert_int_equal(gate(cases[i].req, &g), cases[i].status);
+    if (cases[i].path) {
+      assert_int_equal(g.path_len, strlen(cases[i].path));
+      assert_memory_equal(g.path, cases[i].path, g.path_len);
+    }
+  }
 
   char *big = malloc(SRV_MAX_HEAD + 2);
   memset(big, 'a', SRV_MAX_HEAD + 1);
   memcpy(big, "GET /", 5);
-  assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE + 1, &h, &has_body), 414);
-  assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE, &h, &has_body), 0);
+  assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE + 1, &g), 414);
+  assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE, &g), 0);
   const char *line = "GET / HTTP/1.1\r\nX: ";
   memcpy(big, line, strlen(line));
-  assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE + 100, &h, &has_body), 431);
-  for (size_t i = 16; i + 19 <= SRV_MAX_HEAD + 1; i += 20)
-    memcpy(big + i, "X-Header-12345678\r\n", 19);
-  assert_int_equal(srv__gate_scan(big, SRV_MAX_HEAD + 1, &h, &has_body), 431);
+  assert_int_equal(srv__gate_scan(big, SRV_MAX_LINE + 100, &g), 431);
+  for (size_t i = 16; i + 20 <= SRV_MAX_HEAD + 1; i += 20)
+    memcpy(big + i, "X-Header-123456: 7\r\n", 20); /* valid lines, too many of them */
+  assert_int_equal(srv__gate_scan(big, SRV_MAX_HEAD + 1, &g), 431);
   free(big);
+}
+
+/* Versions, OPTIONS *, line ends and header syntax: each malformed request its status. */
+static void test_gate_malformed(void **state) {
+  (void)state;
+  const char *get = "GET /search?q=a HTTP/1.1";
+  const gate_case_t cases1[] = {
+      {"GET / HTTP/1.0", "Host: x\r\n", 1},
+      {"GET / HTTP/1.2", "", 505},
+      {"GET / HTTP/2.0", "", 505},
+      {"GET / HTTP/0.9", "", 505},
+      {"GET / HTTP/1.10", "", 400},
+      {"GET / HTTP/2", "", 400},
+      {"OPTIONS * HTTP/1.1", "Host: x\r\n", 204},
+      {"GET * HTTP/1.1", "", 400},
+      {get, "NoColon\r\n", 400},
+      {get, "Host : x\r\n", 400},  /* whitespace before the colon */
+      {get, "Host\t: x\r\n", 400}, /* (other names libevhtp takes as they are) */
+      {get, ": x\r\n", 400},
+      {get, "X-A: 1\r\n folded\r\n", 400},
+      {get, "X-A: 1\r\n\tfolded\r\n", 400},
+      {get, "X-A: a\rb\r\n", 400}, /* a CR inside a line */
+      {get, "X-Empty:\r\nX-B:  spaced  \r\n", 1},
+  };
+  gate_cases(cases1, sizeof cases1 / sizeof *cases1);
+  srv_gate_t g;
+  /* Bare LF: refused wherever it ends a line, the blank line included. */
+  assert_int_equal(gate("GET / HTTP/1.1\n\n", &g), 400);
+  assert_int_equal(gate("GET / HTTP/1.1\r\nHost: x\n\r\n", &g), 400);
+  assert_int_equal(gate("GET / HTTP/1.1\r\nHost: x\r\n\n", &g), 400);
+  assert_int_equal(gate("\nGET / HTTP/1.1\r\n\r\n", &g), 400);
+  char nul[] = "GET / HTTP/1.1\r\nX-A: a\0b\r\n\r\n";
+  assert_int_equal(srv__gate_scan(nul, sizeof nul - 1, &g), 400);
+  assert_int_equal(gate_lines(get, "Expect: 100-continue\r\n"), 1);
+  assert_int_equal(gate_lines(get, "Expect: something-else\r\n"), 417);
+}
+
+/* Bodies: Content-Length syntax, several values, Transfer-Encoding, the size limit, Expect. */
+static void test_gate_body(void **state) {
+  (void)state;
+  const char *put = "PUT /admin/filters HTTP/1.1";
+  srv_gate_t g;
+  const char *body =
+      "PUT /admin/filters HTTP/1.1\r\ncontent-length: 3\r\nAuthorization:  Bearer "
+      "tok \r\n\r\nabc";
+  assert_int_equal(gate(body, &g), 1);
+  assert_int_equal(g.body_len, 3);
+  assert_int_equal(g.head_len, strlen(body) - 3);
+  assert_int_equal(g.auth_len, 10);
+  assert_memory_equal(g.auth, "Bearer tok", 10);
+  assert_false(g.expect_continue);
+  const char *bad_cl[] = {"-1",
+                          "abc",
+                          "",
+                          "1 2",
+                          "+5",
+                          "0x10",
+                          "5,5",
+                          "\t5",
+                          "73786976294838206464",  /* 2^66 */
+                          "18446744073709551616"}; /* 2^64 */
+  for (size_t i = 0; i < sizeof bad_cl / sizeof *bad_cl; i++) {
+    char h[128];
+    snprintf(h, sizeof h, "Content-Length: %s\r\n", bad_cl[i]);
+    assert_int_equal(gate_lines(put, h), 400);
+  }
+  const gate_case_t cases2[] = {
+      {put, "Content-Length: 5\r\nContent-Length: 6\r\n", 400},
+      {put, "Content-Length: 5\r\nContent-Length: 5\r\n", 1},
+      {put, "Content-Length: 5  \r\n", 1},
+      {put, "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", 400},
+      {put, "Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", 400},
+      {put, "Transfer-Encoding: chunked\r\n", 411},
+  };
+  gate_cases(cases2, sizeof cases2 / sizeof *cases2);
+  char h[128];
+  snprintf(h, sizeof h, "Content-Length: %u\r\n", SRV_MAX_BODY);
+  assert_int_equal(gate_lines(put, h), 1);
+  snprintf(h, sizeof h, "Content-Length: %u\r\n", SRV_MAX_BODY + 1);
+  assert_int_equal(gate_lines(put, h), 413);
+  assert_int_equal(gate_lines(put, "Content-Length: 18446744073709551615\r\n"), 413);
+  assert_int_equal(gate("PUT /x HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n", &g),
+                   1);
+  assert_true(g.expect_continue);
+  assert_int_equal(gate("PUT /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", &g),
+                   1);
+  assert_false(g.expect_continue); /* HTTP/1.0 knows no 100 */
+  assert_int_equal(gate("PUT /x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &g), 1);
+  assert_false(g.expect_continue); /* no body, nothing to wait for */
+}
+
+static void test_admin_check(void **state) {
+  (void)state;
+  srv_t s;
+  memset(&s, 0, sizeof s);
+  assert_int_equal(srv__admin_check(&s, "Bearer tok", 10), 404); /* no token file: off */
+  char tok[] = "tok";
+  s.admin_token = tok;
+  s.admin_token_len = 3;
+  assert_int_equal(srv__admin_check(&s, "Bearer tok", 10), 0);
+  assert_int_equal(srv__admin_check(&s, "bearer   tok \t", 14), 0);
+  assert_int_equal(srv__admin_check(&s, "Bearer tok2", 11), 401);
+  assert_int_equal(srv__admin_check(&s, "Bearer to", 9), 401);
+  assert_int_equal(srv__admin_check(&s, "Basic tok", 9), 401);
+  assert_int_equal(srv__admin_check(&s, "Bearer", 6), 401);
+  assert_int_equal(srv__admin_check(&s, NULL, 0), 401);
 }
 
 static void test_json_string(void **state) {
@@ -214,15 +364,12 @@ static void test_etag_accept_secret(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_query_basic),
-      cmocka_unit_test(test_query_nul),
-      cmocka_unit_test(test_query_errors),
-      cmocka_unit_test(test_query_length),
-      cmocka_unit_test(test_gate),
-      cmocka_unit_test(test_json_string),
-      cmocka_unit_test(test_score),
-      cmocka_unit_test(test_render),
-      cmocka_unit_test(test_etag_accept_secret),
+      cmocka_unit_test(test_query_basic),  cmocka_unit_test(test_query_nul),
+      cmocka_unit_test(test_query_errors), cmocka_unit_test(test_query_length),
+      cmocka_unit_test(test_gate),         cmocka_unit_test(test_gate_malformed),
+      cmocka_unit_test(test_gate_body),    cmocka_unit_test(test_admin_check),
+      cmocka_unit_test(test_json_string),  cmocka_unit_test(test_score),
+      cmocka_unit_test(test_render),       cmocka_unit_test(test_etag_accept_secret),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

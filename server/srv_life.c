@@ -6,7 +6,7 @@
  * undoes srv_new.
  *
  * A worker is one thread with its own event_base and evhtp_t: it shares nothing with the others
- * but the trie mapping (srv_state.c) and the placement state. Shutdown (SIGTERM/SIGINT): every
+ * but the loaded trie (srv_state.c) and the placement state. Shutdown (SIGTERM/SIGINT): every
  * worker closes its listener, closes idle connections, answers the requests in flight with
  * "Connection: close", and exits its loop when its last connection is gone (or after
  * SRV_DRAIN_SECONDS).

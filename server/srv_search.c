@@ -2,7 +2,7 @@
  * GET/HEAD /search (SPEC §8): the answer from the worker's cache (srv_cache.c) or looked up
  * (srv__answer) and rendered (srv_render.c), its ETag and 304, and the 200 serialized here in
  * one piece. The trie reference is taken once and dropped in one place, before anything is
- * sent: nothing sent points into the mapping.
+ * sent: nothing sent points into the loaded trie.
  */
 #include "srv_int.h"
 
@@ -149,7 +149,7 @@ static void search_send(srv_reply_t *r, int status, const char *block, const cha
     if (hs[i]) evhtp_header_rm_and_free(req->headers_out, hs[i]);
 }
 
-/* What search_answer decided. Nothing in it points into the trie's mapping. */
+/* What search_answer decided. Nothing in it points into the loaded trie. */
 typedef struct {
   int status;                  /* 200, 304, or an error status */
   const char *block;           /* 200 and 304: the header block */
@@ -256,7 +256,7 @@ void srv__handle_search(srv_reply_t *r) {
   uint64_t rv = srv__filter_version_num(s);
   search_out_t o;
   search_answer(w, srv__trie_acquire(s, w->id), rv, raw, raw_len, rep, inm, &o);
-  srv__trie_release(s, w->id); /* the hits pointed into the mapping: rendered, now let go */
+  srv__trie_release(s, w->id); /* the hits pointed into the trie: rendered, now let go */
   if (o.status != 200 && o.status != 304) {
     if (o.status == 503) srv__reply_header(req, "Retry-After", "1", 0);
     srv__reply_error(r, o.status, o.body);

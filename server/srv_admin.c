@@ -74,33 +74,40 @@ void srv__handle_demo(srv_reply_t *r) {
   srv__reply_send(r, 200, "text/html; charset=utf-8", srv_demo_html, srv_demo_html_len);
 }
 
+/* POST /admin/reload takes a ticket for the reload thread and queues no reply: the router
+ * defers the request, and srv__handle_reload_poll answers it from the worker's loop once the
+ * reload is done. The worker serves its other connections meanwhile. */
 void srv__handle_reload(srv_reply_t *r) {
+  r->ticket = srv__reload_request(r->w->srv);
+}
+
+int srv__handle_reload_poll(srv_reply_t *r) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
-  uint64_t ticket = srv__reload_request(s);
   int result = 0;
-  /* Blocks this worker while the reload thread verifies the file (documented in docs/). */
-  int rc = srv__reload_wait(s, ticket, &result);
-  if (rc) {
-    srv__reply_error(r, 503, "reload did not finish in time");
-    return;
+  int done = srv__reload_poll(s, r->ticket, &result);
+  if (done == 0 && ta_mono_ns() - r->t0 < (uint64_t)SRV_RELOAD_WAIT_MS * 1000000u) return 0;
+  if (done != 1) {
+    srv__reply_error(r, 503, done ? "the server is stopping" : "reload did not finish in time");
+    return 1;
   }
   if (result) {
     char msg[160];
     snprintf(msg, sizeof msg, "new trie refused: %s; the old trie keeps serving",
              ta_strerror(result));
     srv__reply_error(r, 422, msg);
-    return;
+    return 1;
   }
   ta_buf_t *b = &w->out;
   b->len = 0;
   const srv_trie_t *t = srv__trie_acquire(s, w->id);
-  rc = ta_buf_put(b, "{\"reloaded\":true,\"version\":", 27);
+  int rc = ta_buf_put(b, "{\"reloaded\":true,\"version\":", 27);
   if (!rc) rc = t ? srv__json_string(b, t->version, strlen(t->version)) : ta_buf_put(b, "null", 4);
   srv__trie_release(s, w->id);
   if (!rc) rc = ta_buf_put(b, "}", 1);
   srv__reply_header(r->req, "Cache-Control", "no-store", 0);
   srv__reply_send(r, 200, "application/json; charset=utf-8", b->p, rc ? 0 : b->len);
+  return 1;
 }
 
 /* GET /admin/filters: the rules file in force, as it was given. */

@@ -68,6 +68,8 @@ struct srv_conn {
   int leaving;    /* the balance guard closes it after this reply */
   uint64_t since; /* ta_mono_ns() of the accept or of the first byte of a request not all here
                      yet (0: none pending); once closing, of the gate's answer */
+  srv_defer_fn defer_poll; /* a deferred request's poll (srv__conn_defer), NULL: none */
+  void *defer_arg;
   srv_conn_t *prev, *next;
 };
 
@@ -102,6 +104,8 @@ static void conn_unlink(srv_conn_t *c) {
 
 static void conn_destroy(srv_conn_t *c) {
   if (c->held) evbuffer_free(c->held);
+  if (c->defer_poll) c->w->n_deferred--;
+  free(c->defer_arg);
   free(c);
 }
 
@@ -172,7 +176,8 @@ void srv__conn_drain(srv_worker_t *w) {
   srv_conn_t *c = w->conns;
   while (c) {
     srv_conn_t *next = c->next;
-    if (c->at_start && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+    if (c->at_start && c->defer_poll == NULL &&
+        evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
       evhtp_connection_free(c->conn);
     c = next;
@@ -417,6 +422,54 @@ static void conn_sweep(evutil_socket_t fd, short what, void *arg) {
   }
 }
 
+/* ---- Deferred replies --------------------------------------------------------------------- */
+
+static void defer_arm(srv_worker_t *w) {
+  struct timeval tv = {0, SRV_DEFER_POLL_MS * 1000};
+  evtimer_add(w->defer_ev, &tv);
+}
+
+/* Every SRV_DEFER_POLL_MS while requests wait: asks each whether its answer is ready. Reading
+ * was stopped when the request was deferred (libevhtp's parser would refuse a pipelined
+ * request while this one is unfinished, and kill the connection); it resumes with the reply. */
+static void conn_defer_tick(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  srv_worker_t *w = arg;
+  srv_conn_t *next;
+  for (srv_conn_t *c = w->conns; c; c = next) {
+    next = c->next;
+    if (c->defer_poll == NULL || c->in_cb) continue;
+    c->in_cb++;
+    int done = c->defer_poll(c->defer_arg);
+    c->in_cb--;
+    if (done) {
+      c->defer_poll = NULL;
+      free(c->defer_arg);
+      c->defer_arg = NULL;
+      w->n_deferred--;
+    }
+    if (c->dead) {
+      conn_destroy(c);
+      continue;
+    }
+    if (!done) continue;
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    conn_write_now(c);
+  }
+  if (w->n_deferred) defer_arm(w);
+}
+
+int srv__conn_defer(srv_worker_t *w, evhtp_request_t *req, srv_defer_fn poll, void *arg) {
+  srv_conn_t *c = conn_of(req->conn);
+  if (c == NULL || c->defer_poll || poll == NULL) return TA_EINVAL;
+  c->defer_poll = poll;
+  c->defer_arg = arg;
+  bufferevent_disable(c->bev, EV_READ);
+  if (w->n_deferred++ == 0) defer_arm(w);
+  return 0;
+}
+
 /* ---- Accepting: the cap, running out of descriptors --------------------------------------- */
 
 static evhtp_res conn_pre_accept(evhtp_connection_t *conn, void *arg) {
@@ -479,7 +532,9 @@ int srv__conn_attach(srv_worker_t *w) {
   w->reserve_fd = -1;
   w->sweep_ev = event_new(w->base, -1, EV_PERSIST, conn_sweep, w);
   w->resume_ev = evtimer_new(w->base, conn_resume, w);
-  if (w->sweep_ev == NULL || w->resume_ev == NULL || w->htp->server == NULL) return TA_ENOMEM;
+  w->defer_ev = evtimer_new(w->base, conn_defer_tick, w);
+  if (w->sweep_ev == NULL || w->resume_ev == NULL || w->defer_ev == NULL || w->htp->server == NULL)
+    return TA_ENOMEM;
   struct timeval tv = {SRV_SWEEP_MS / 1000, (SRV_SWEEP_MS % 1000) * 1000};
   event_add(w->sweep_ev, &tv);
   conn_reserve(w);
@@ -494,7 +549,8 @@ int srv__conn_attach(srv_worker_t *w) {
 void srv__conn_fini(srv_worker_t *w) {
   if (w->sweep_ev) event_free(w->sweep_ev);
   if (w->resume_ev) event_free(w->resume_ev);
-  w->sweep_ev = w->resume_ev = NULL;
+  if (w->defer_ev) event_free(w->defer_ev);
+  w->sweep_ev = w->resume_ev = w->defer_ev = NULL;
   if (w->reserve_fd >= 0) close(w->reserve_fd);
   w->reserve_fd = -1;
 }

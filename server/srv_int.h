@@ -357,10 +357,13 @@ int srv__trie_load(srv_t *s, const char *why);
 
 /* ---- Reload thread (srv_reload.c) ---------------------------------------------------------
  * Every 250 ms, and at once for a ticket, runs srv__snaptab_tick() over the node's slots. A
- * ticket (SIGHUP, POST /admin/reload) forces every slot to reload; srv__reload_wait() waits
- * (60 s at most: TA_EBUSY) for the ticket and gives the result of the latest forced reload. */
+ * ticket (SIGHUP, POST /admin/reload) forces every slot to reload; srv__reload_poll() never
+ * blocks: 1 once the ticket is served (*result: the latest forced reload's result), 0 not yet,
+ * TA_EBUSY when the server stops first. POST /admin/reload waits for its ticket at most
+ * SRV_RELOAD_WAIT_MS (then 503). */
+#define SRV_RELOAD_WAIT_MS 60000
 uint64_t srv__reload_request(srv_t *s);
-int srv__reload_wait(srv_t *s, uint64_t ticket, int *result);
+int srv__reload_poll(srv_t *s, uint64_t ticket, int *result);
 int srv__reload_start(srv_t *s);
 void srv__reload_stop(srv_t *s);
 
@@ -438,11 +441,10 @@ struct srv {
   pthread_t reload_thread;
   int reload_running;
   pthread_mutex_t reload_mu;
-  pthread_cond_t reload_cv;      /* wakes the reload thread */
-  pthread_cond_t reload_done_cv; /* wakes srv__reload_wait() */
-  uint64_t reload_requested;     /* tickets handed out */
-  uint64_t reload_done;          /* last ticket served */
-  int reload_result;             /* result of that reload */
+  pthread_cond_t reload_cv;  /* wakes the reload thread */
+  uint64_t reload_requested; /* tickets handed out */
+  uint64_t reload_done;      /* last ticket served */
+  int reload_result;         /* result of that reload */
   int reload_stop;
   uint64_t trie_gen_last; /* srv_trie_t.gen of the last load (writers of "trie" only) */
 
@@ -479,7 +481,8 @@ struct srv_worker {
   /* srv_conn.c: the once-a-second sweep (request deadlines, lingering closes), the timer that
    * resumes accepting after a pause, and the descriptor kept in reserve for the 503 that
    * answers a connection when descriptors run out. */
-  struct event *sweep_ev, *resume_ev;
+  struct event *sweep_ev, *resume_ev, *defer_ev; /* defer_ev: polls deferred requests */
+  size_t n_deferred;
   unsigned accept_pause_ms; /* the last pause; 0: accepting normally */
   uint64_t accept_error_at; /* ta_mono_ns() of the last accept error */
   int reserve_fd;
@@ -503,6 +506,7 @@ typedef struct {
   int status;      /* set when the reply is queued */
   size_t body_len; /* for the access log */
   uint64_t t0;     /* ta_mono_ns() at the handler's start */
+  uint64_t ticket; /* POST /admin/reload: the reload it waits for (0: none) */
 } srv_reply_t;
 
 /* srv_route.c: registers the router as w's request callback. */
@@ -514,12 +518,15 @@ void srv__handle_search(srv_reply_t *r);
 int srv__search_init(srv_worker_t *w);
 void srv__search_fini(srv_worker_t *w);
 
-/* srv_admin.c: the other endpoints. srv__admin_authorized() answers 404 (no token file) or 401
+/* srv_admin.c: the other endpoints. srv__handle_reload() queues no reply: it sets r->ticket,
+ * and srv__handle_reload_poll(r) answers once that reload is done (1) or says not yet (0).
+ * srv__admin_authorized() answers 404 (no token file) or 401
  * itself and returns 0; 1 when the request carries the right bearer token. */
 void srv__handle_healthz(srv_reply_t *r);
 void srv__handle_metrics(srv_reply_t *r);
 void srv__handle_demo(srv_reply_t *r);
 void srv__handle_reload(srv_reply_t *r);
+int srv__handle_reload_poll(srv_reply_t *r);
 void srv__handle_filters_get(srv_reply_t *r);
 void srv__handle_filters_put(srv_reply_t *r);
 int srv__admin_authorized(srv_reply_t *r);
@@ -547,6 +554,11 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   none), as htp__create_reply_ decides it; NULL for a protocol other than HTTP/1.0 and 1.1.
  * srv__conn_queue_reply: queues bytes[0..n), a whole reply (status line to body), as req's
  *   reply, and marks req finished as evhtp_send_reply would; 0 when queued.
+ * srv__conn_defer: req's handler queued no reply yet: the connection stops reading (a
+ *   pipelined request waits its turn) and poll(arg) runs on w's loop every SRV_DEFER_POLL_MS
+ *   until it returns 1, having queued the reply, which then goes out; reading resumes. arg is
+ *   the caller's malloc'd state: freed once poll returned 1 or the connection went first (poll
+ *   is then never called again). TA_ENOMEM or TA_EINVAL: nothing deferred, arg not taken.
  * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
  * srv__conn_close_all: closes every connection of w at once. */
 int srv__conn_attach(srv_worker_t *w);
@@ -555,6 +567,9 @@ void srv__conn_request_begin(srv_worker_t *w, struct evhtp_request *req, uint64_
 void srv__conn_close_after_reply(struct evhtp_request *req);
 const char *srv__conn_header(const struct evhtp_request *req);
 int srv__conn_queue_reply(struct evhtp_request *req, const void *bytes, size_t n);
+typedef int (*srv_defer_fn)(void *arg);
+#define SRV_DEFER_POLL_MS 10
+int srv__conn_defer(srv_worker_t *w, struct evhtp_request *req, srv_defer_fn poll, void *arg);
 void srv__conn_drain(srv_worker_t *w);
 void srv__conn_close_all(srv_worker_t *w);
 

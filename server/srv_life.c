@@ -235,28 +235,34 @@ static char *dup_or_null(const char *s) {
   return s ? strdup(s) : NULL;
 }
 
+/* The token file is read like every file the server reads (ta_read_file): a FIFO, a directory
+ * or a device at the path is refused at once, and so is a file over SRV_MAX_TOKEN_FILE bytes. */
+#define SRV_MAX_TOKEN_FILE 4096
 static int read_token(srv_t *s, const char *path) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    int e = errno;
-    srv__log("--admin-token-file %s: %s", path, strerror(e));
-    return ta_error_from_errno(e);
+  ta_buf_t buf = {0};
+  ta_diag_t d;
+  char why[256];
+  int rc = ta_read_file(path, SRV_MAX_TOKEN_FILE, &buf, &d);
+  if (rc) {
+    srv__log("--admin-token-file %s", ta_diag_format(&d, why, sizeof why));
+    return rc;
   }
-  char buf[1025];
-  size_t n = fread(buf, 1, sizeof buf, f);
-  fclose(f);
-  while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
-    n--;
-  if (n == 0 || n > 1024 || memchr(buf, '\n', n)) {
+  size_t n = buf.len;
+  const char *p = (const char *)buf.p;
+  while (n && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
+  if (n == 0 || n > 1024 || memchr(p, '\n', n) || memchr(p, '\0', n)) {
     srv__log("--admin-token-file %s: expected one token of 1 to 1024 bytes on one line", path);
+    ta_buf_free(&buf);
     return TA_EINVAL;
   }
   s->admin_token = malloc(n + 1);
-  if (s->admin_token == NULL) return TA_ENOMEM;
-  memcpy(s->admin_token, buf, n);
-  s->admin_token[n] = '\0';
-  s->admin_token_len = n;
-  return 0;
+  if (s->admin_token) {
+    memcpy(s->admin_token, p, n);
+    s->admin_token[n] = '\0';
+    s->admin_token_len = n;
+  }
+  ta_buf_free(&buf);
+  return s->admin_token ? 0 : TA_ENOMEM;
 }
 
 int srv_new(const srv_config_t *cfg, srv_t **out) {
@@ -279,7 +285,6 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   pthread_mutex_init(&s->reload_mu, NULL);
   pthread_mutex_init(&s->place_mu, NULL);
   pthread_cond_init(&s->reload_cv, NULL);
-  pthread_cond_init(&s->reload_done_cv, NULL);
   s->trie_path = dup_or_null(cfg->trie_path);
   s->filters_path = dup_or_null(cfg->filters_path);
   s->cors_origin = dup_or_null(cfg->cors_origin);
@@ -379,7 +384,6 @@ void srv_free(srv_t *s) {
   pthread_mutex_destroy(&s->reload_mu);
   pthread_mutex_destroy(&s->place_mu);
   pthread_cond_destroy(&s->reload_cv);
-  pthread_cond_destroy(&s->reload_done_cv);
   free(s->listen_fds);
   free(s->workers);
   free(s->wmetrics);

@@ -3,7 +3,7 @@
  * runs the ticks of the node's snapshot slots (srv__snaptab_tick: the trie's, then the rules')
  * every 250 ms, so that a file replaced by rename is picked up well within 2 s, and at once for
  * a ticket: SIGHUP and POST /admin/reload each take one, forcing every slot to reload, and POST
- * /admin/reload waits for its result. It knows the slots only through their ticks.
+ * /admin/reload polls for its result from its worker's loop (srv__reload_poll never blocks). It knows the slots only through their ticks.
  */
 #include "srv_int.h"
 
@@ -44,7 +44,6 @@ static void *reload_main(void *arg) {
     if (forced) {
       s->reload_done = ticket;
       s->reload_result = rc;
-      pthread_cond_broadcast(&s->reload_done_cv);
     }
   }
   pthread_mutex_unlock(&s->reload_mu);
@@ -59,21 +58,18 @@ uint64_t srv__reload_request(srv_t *s) {
   return ticket;
 }
 
-int srv__reload_wait(srv_t *s, uint64_t ticket, int *result) {
-  struct timespec dl = deadline_in(60 * 1000);
-  int rc = 0;
+int srv__reload_poll(srv_t *s, uint64_t ticket, int *result) {
+  int done = 0;
   pthread_mutex_lock(&s->reload_mu);
-  while (s->reload_done < ticket && !s->reload_stop) {
-    if (pthread_cond_timedwait(&s->reload_done_cv, &s->reload_mu, &dl) == ETIMEDOUT) {
-      rc = TA_EBUSY;
-      break;
-    }
+  if (s->reload_done >= ticket) {
+    /* A later reload may have run in the meantime; its result is the newer truth. */
+    *result = s->reload_result;
+    done = 1;
+  } else if (s->reload_stop) {
+    done = TA_EBUSY;
   }
-  if (rc == 0 && s->reload_done < ticket) rc = TA_EBUSY;
-  /* A later reload may have run in the meantime; its result is the newer truth. */
-  if (rc == 0) *result = s->reload_result;
   pthread_mutex_unlock(&s->reload_mu);
-  return rc;
+  return done;
 }
 
 int srv__reload_start(srv_t *s) {
@@ -87,7 +83,6 @@ void srv__reload_stop(srv_t *s) {
   pthread_mutex_lock(&s->reload_mu);
   s->reload_stop = 1;
   pthread_cond_broadcast(&s->reload_cv);
-  pthread_cond_broadcast(&s->reload_done_cv);
   pthread_mutex_unlock(&s->reload_mu);
   pthread_join(s->reload_thread, NULL);
   s->reload_running = 0;

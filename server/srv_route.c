@@ -8,6 +8,7 @@
 #include "srv_int.h"
 
 #include <evhtp/evhtp.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int method_is(const evhtp_request_t *req, htp_method a, htp_method b) {
@@ -48,10 +49,33 @@ static void route_admin(srv_reply_t *r, const char *path) {
   }
 }
 
+/* Counts the answered request and writes its access log line. */
+static void route_done(srv_reply_t *r) {
+  evhtp_request_t *req = r->req;
+  srv_t *s = r->w->srv;
+  uint64_t ns = ta_mono_ns() - r->t0;
+  srv__metrics_count(r->w->m, r->ep, r->status, ns);
+  if (s->access_log) {
+    const char *path =
+        req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
+    srv__log("%s %s%s%s %d %zu %.3fms", htparser_get_methodstr_m(req->method), path,
+             req->uri && req->uri->query_raw ? "?" : "",
+             req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "", r->status,
+             r->body_len, (double)ns / 1e6);
+  }
+}
+
+/* A deferred request (srv__conn_defer): 1 once answered. */
+static int route_poll(void *arg) {
+  srv_reply_t *r = arg;
+  if (!srv__handle_reload_poll(r)) return 0;
+  route_done(r);
+  return 1;
+}
+
 static void http_request(evhtp_request_t *req, void *arg) {
   srv_worker_t *w = arg;
-  srv_t *s = w->srv;
-  srv_reply_t r = {w, req, SRV_EP_OTHER, 0, 0, ta_mono_ns()};
+  srv_reply_t r = {w, req, SRV_EP_OTHER, 0, 0, ta_mono_ns(), 0};
   srv__conn_request_begin(w, req, r.t0);
 
   const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
@@ -81,13 +105,18 @@ static void http_request(evhtp_request_t *req, void *arg) {
     srv__reply_error(&r, 404, "not found");
   }
 
-  uint64_t ns = ta_mono_ns() - r.t0;
-  srv__metrics_count(w->m, r.ep, r.status, ns);
-  if (s->access_log)
-    srv__log("%s %s%s%s %d %zu %.3fms", htparser_get_methodstr_m(req->method), path,
-             req->uri && req->uri->query_raw ? "?" : "",
-             req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "", r.status,
-             r.body_len, (double)ns / 1e6);
+  if (r.ticket == 0) {
+    route_done(&r);
+    return;
+  }
+  /* POST /admin/reload: answered from the loop once the reload thread is done. */
+  srv_reply_t *later = malloc(sizeof *later);
+  if (later) *later = r;
+  if (later == NULL || srv__conn_defer(w, req, route_poll, later) != 0) {
+    free(later);
+    srv__reply_error(&r, 503, "cannot wait for the reload");
+    route_done(&r);
+  }
 }
 
 void srv__route_attach(srv_worker_t *w) {

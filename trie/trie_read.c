@@ -153,7 +153,8 @@ int trie__open_mem(const void *buf, size_t len, trie_reader_t **out) {
 int trie_open(const char *path, trie_reader_t **out) {
   if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: opening a FIFO would wait for a writer; it is refused below instead. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ta_error_from_errno(errno);
   struct stat st;
   if (fstat(fd, &st) != 0) {
@@ -163,7 +164,7 @@ int trie_open(const char *path, trie_reader_t **out) {
   }
   if (!S_ISREG(st.st_mode)) {
     close(fd);
-    return TA_EINVAL;
+    return TA_ENOTREG;
   }
   size_t size = (size_t)st.st_size;
   if (size < TRIE_HDR_FIXED) {

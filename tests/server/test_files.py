@@ -12,7 +12,7 @@ HTTP, and its answers checked.
   /admin/reload is answered, a good file put there later is loaded, SIGTERM stops the server;
 - a directory and a device at either path: refused with a log line that names them;
 - a FIFO at either path when the server starts: no trie loaded (503) / a refusal to start, at
-  once, with the reason.
+  once, with the reason; a FIFO, a directory or a device as --admin-token-file: the same refusal.
 
 Every server runs without the answer cache, so each answer is a lookup in the served trie.
 
@@ -310,6 +310,14 @@ class Files(ServerCase):
                             "127.0.0.1:0"], capture_output=True, text=True, timeout=15)
         self.assertNotEqual(r.returncode, 0, "the server refuses to start")
         self.assertIn("a FIFO, not a regular file", r.stderr, "and says why")
+        # --admin-token-file: the same, never a wait for a writer
+        for path, why in ((fifo, "a FIFO, not a regular file"), (self.dir, "not a regular file"),
+                          ("/dev/zero", "not a regular file")):
+            r = subprocess.run([ARGS.serve, "--trie", GOOD["big"], "--admin-token-file", path,
+                                "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                               timeout=15)
+            self.assertNotEqual(r.returncode, 0, "a token file at %s: refused" % path)
+            self.assertIn(why, r.stderr, "and the log says why")
 
     def test_directory_and_device(self):
         srv = self.start(rules=RULES["flore"][0])

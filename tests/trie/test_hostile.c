@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "trie_int.h"
 #include "trie_test_util.h"
@@ -169,7 +171,14 @@ static void test_truncated_files_on_disk(void **state) {
     assert_null(r);
   }
   trie_reader_t *r = NULL;
-  assert_int_equal(trie_open(fx.dir, &r), TA_EINVAL); /* a directory */
+  assert_int_equal(trie_open(fx.dir, &r), TA_ENOTREG);      /* a directory */
+  assert_int_equal(trie_open("/dev/zero", &r), TA_ENOTREG); /* a device */
+  /* A FIFO: refused at once (opening it to read would wait for a writer for good). */
+  snprintf(path, sizeof path, "%s/fifo.trie", fx.dir);
+  assert_int_equal(mkfifo(path, 0600), 0);
+  assert_int_equal(trie_open(path, &r), TA_ENOTREG);
+  assert_null(r);
+  unlink(path);
   snprintf(path, sizeof path, "%s/missing.trie", fx.dir);
   assert_int_equal(trie_open(path, &r), TA_ENOENT);
 }

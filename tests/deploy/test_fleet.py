@@ -1,0 +1,230 @@
+#!/usr/bin/python3
+"""A fleet of typeahead-serve replicas behind nginx (deploy/typeahead-fleet, SPEC §11) fails no
+client request while its nodes are killed, frozen, updated and restarted under load.
+
+Six client threads send GET /search through nginx on kept-alive connections for the whole
+test, over prefixes whose answers were taken from a node beforehand (for both tries the test
+serves). Meanwhile:
+- one node is killed (SIGKILL), then the fleet is restarted node by node;
+- one node is frozen (SIGSTOP) for 3 s, then thawed (SIGCONT);
+- every node's trie is replaced by another, one node at a time (a rolling update);
+- every node is restarted, one at a time (a rolling restart: SIGTERM drains, then a new one).
+Every answer must be 200 with the body of one of the two tries for that prefix (during the
+update both are right), and the clients must have gone on being answered through each step.
+
+usage: test_fleet.py --source DIR --build-dir DIR [unittest arguments]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+ARGS = None
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "server"))
+from serve_util import build_trie, make_freq, prefixes_of  # noqa: E402
+
+REPLICAS = 3
+CLIENTS = 6
+
+
+def free_ports(n):
+    """A base port P with P..P+n free on 127.0.0.1 (nginx on P, the nodes above it)."""
+    for base in range(20000 + os.getpid() % 20000, 60000, 97):
+        socks = []
+        try:
+            for i in range(n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", base + i))
+                socks.append(s)
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+class Load:
+    """CLIENTS threads asking nginx for prefixes in turn; counts answers and failures."""
+
+    def __init__(self, port, prefixes, allowed):
+        self.port, self.prefixes, self.allowed = port, prefixes, allowed
+        self.ok = 0
+        self.failures = []
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.client, args=(i,)) for i in range(CLIENTS)]
+        for t in self.threads:
+            t.start()
+
+    def client(self, i):
+        conn = None
+        n = i
+        while not self.stop.is_set():
+            p = self.prefixes[n % len(self.prefixes)]
+            n += CLIENTS
+            try:
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", "/search?q=" + urllib.parse.quote(p, safe=""))
+                r = conn.getresponse()
+                body = r.read()
+                if r.status != 200:
+                    self.fail("%r: status %d %r" % (p, r.status, body[:200]))
+                elif json.loads(body)["suggestions"] not in self.allowed[p]:
+                    self.fail("%r: an answer of neither trie: %r" % (p, body[:200]))
+                else:
+                    with self.lock:
+                        self.ok += 1
+                if r.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
+                self.fail("%r: %s: %s" % (p, type(e).__name__, e))
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def fail(self, what):
+        with self.lock:
+            self.failures.append(what)
+
+    def answered(self):
+        with self.lock:
+            return self.ok
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+class Fleet(unittest.TestCase):
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="ta-fleet-test-")
+        self.fleet = os.path.join(ARGS.source, "deploy", "typeahead-fleet")
+        self.run_dir = os.path.join(self.work, "run")
+        build = os.path.join(ARGS.build_dir, "builder", "typeahead-build")
+        self.tries, queries = {}, {}
+        for name, seed in (("a", 7), ("b", 8)):
+            freq = os.path.join(self.work, name + ".freq")
+            queries[name] = make_freq(freq, n=3000, seed=seed)
+            self.tries[name] = os.path.join(self.work, name + ".trie")
+            build_trie(build, freq, self.tries[name])
+        self.prefixes = prefixes_of(queries["a"] + queries["b"], 200)
+        self.port = free_ports(REPLICAS + 1)
+        self.started = False
+
+    def tearDown(self):
+        if self.started:
+            subprocess.run([self.fleet, "stop", self.run_dir], capture_output=True, timeout=120)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def fleet_cmd(self, *args):
+        r = subprocess.run([self.fleet] + list(args), capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, "typeahead-fleet %s: %s" % (args[0], r.stderr))
+        return r.stdout
+
+    def node_pid(self, i):
+        with open(os.path.join(self.run_dir, "node-%d" % i, "pid")) as f:
+            return int(f.read())
+
+    def expected(self):
+        """{prefix: [the answer of trie a, the answer of trie b]}, asked of a node directly."""
+        allowed = {p: [] for p in self.prefixes}
+        for name in ("a", "b"):
+            if name == "b":
+                self.fleet_cmd("update", self.run_dir, self.tries["b"])
+            conn = http.client.HTTPConnection("127.0.0.1", self.port + 1, timeout=10)
+            for p in self.prefixes:
+                conn.request("GET", "/search?q=" + urllib.parse.quote(p, safe=""))
+                r = conn.getresponse()
+                self.assertEqual(r.status, 200)
+                allowed[p].append(json.loads(r.read())["suggestions"])
+            conn.close()
+        self.fleet_cmd("update", self.run_dir, self.tries["a"])
+        return allowed
+
+    def step(self, load, what, action):
+        """Runs action under load; the clients must be answered during and after it."""
+        before = load.answered()
+        action()
+        deadline = time.time() + 10
+        while load.answered() < before + 200 and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertGreaterEqual(load.answered(), before + 200,
+                                "the clients are answered through '%s'" % what)
+        if load.failures:
+            with open(os.path.join(self.run_dir, "nginx-error.log"), errors="replace") as f:
+                log = f.read()
+            log = log[:2500] + "\n...\n" + log[-1000:]
+            self.fail("%d requests failed through '%s', the first: %s\n-- nginx-error.log --\n%s"
+                      % (len(load.failures), what, load.failures[0][:300], log))
+
+    def test_no_request_fails(self):
+        self.fleet_cmd("start", self.run_dir, "--trie", self.tries["a"], "--replicas",
+                       str(REPLICAS), "--port", str(self.port), "--bin",
+                       os.path.join(ARGS.build_dir, "server"))
+        self.started = True
+        load = Load(self.port, self.prefixes, self.expected())
+        try:
+            self.step(load, "warm-up", lambda: time.sleep(0.5))
+
+            def kill():
+                os.kill(self.node_pid(1), signal.SIGKILL)
+                time.sleep(1.5)
+            self.step(load, "a node killed", kill)
+            self.step(load, "the fleet restarted, node by node",
+                      lambda: self.fleet_cmd("restart", self.run_dir))
+
+            def freeze():
+                pid = self.node_pid(2)
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    time.sleep(3)
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+                time.sleep(0.5)
+            self.step(load, "a node frozen for 3 s", freeze)
+            self.step(load, "a rolling update",
+                      lambda: self.fleet_cmd("update", self.run_dir, self.tries["b"]))
+            self.step(load, "a rolling restart", lambda: self.fleet_cmd("restart", self.run_dir))
+        finally:
+            load.finish()
+        self.assertEqual(load.failures, [], "no request failed")
+        status = self.fleet_cmd("status", self.run_dir)
+        version_b = subprocess.run(
+            [os.path.join(ARGS.build_dir, "trie", "typeahead-query"), self.tries["b"], "--info"],
+            capture_output=True, text=True, check=True).stdout
+        want = [l.split("\t")[1] for l in version_b.splitlines() if l.startswith("file_crc\t")]
+        self.assertEqual(status.count("version " + want[0]), REPLICAS,
+                         "every node serves the update: %s" % status)
+        st = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                             "http://127.0.0.1:%d/admin/reload" % self.port],
+                            capture_output=True, text=True).stdout
+        self.assertEqual(st, "404", "the admin endpoints are not reachable through nginx")
+        self.fleet_cmd("stop", self.run_dir)
+        self.started = False
+        with socket.socket() as s:  # nginx has let its port go (TIME_WAIT aside)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", self.port))
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--build-dir", required=True)
+    ARGS, rest = ap.parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest)

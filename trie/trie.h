@@ -136,6 +136,46 @@ typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
                          trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits);
 
+/* ---- Shard maps (trie_shard.c, docs/FORMAT.md "Shard map", SPEC §11) ----------------------
+ * A key belongs to the shard of its first code point; a map gives every code point (0..10FFFF)
+ * a shard, in ranges. The builder plans one from the weight of each first code point and writes
+ * its text form; a server loads it and routes a normalized prefix (trie_shard_first_cp, then
+ * trie_shard_of). A prefix whose key is empty belongs to every shard. */
+
+#define TRIE_MAX_SHARDS 256u
+#define TRIE_SHARD_MAX_SKEW 1.25       /* the largest shard's weight / the mean, at most */
+#define TRIE_SHARD_MAP_MAX (16u << 20) /* bytes of a map file a reader accepts */
+
+typedef struct trie_shard_map trie_shard_map_t;
+
+/* Plans n_shards shards (1..TRIE_MAX_SHARDS) over the first code points cps[0..n) (ascending,
+ * distinct) of weights[0..n): a first code point is never split; the heaviest go first, each to
+ * the lightest shard so far. TA_ERANGE (with the reason in diag) when there are fewer first code
+ * points than shards, or when the largest shard would weigh more than TRIE_SHARD_MAX_SKEW x the
+ * mean (a first code point too heavy for that many shards: diag names it). *out is the caller's
+ * (trie_shard_free). */
+int trie_shard_plan(const uint32_t *cps, const uint64_t *weights, size_t n, unsigned n_shards,
+                    trie_shard_map_t **out, ta_diag_t *diag);
+
+/* The text form of m (appended to out): the file a builder writes. */
+int trie_shard_format(const trie_shard_map_t *m, ta_buf_t *out);
+
+/* Parses a map's text (every line checked: TA_EBADMAGIC, TA_EVERSION, TA_ENORMVERSION,
+ * TA_EPARSE, TA_ERANGE, TA_ETRUNC, with the line in diag); trie_shard_load reads path first
+ * (ta_read_file: a regular file of at most TRIE_SHARD_MAP_MAX bytes). */
+int trie_shard_parse(const char *text, size_t len, const char *name, trie_shard_map_t **out,
+                     ta_diag_t *diag);
+int trie_shard_load(const char *path, trie_shard_map_t **out, ta_diag_t *diag);
+
+unsigned trie_shard_count(const trie_shard_map_t *m);
+/* The shard of keys that start with code point cp. */
+unsigned trie_shard_of(const trie_shard_map_t *m, uint32_t cp);
+/* The planned weight of a shard (0 for a parsed map: the file's comments only). */
+uint64_t trie_shard_weight(const trie_shard_map_t *m, unsigned shard);
+/* The first code point of a (valid UTF-8) key; TA_EUTF8 when empty or invalid. */
+int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp);
+void trie_shard_free(trie_shard_map_t *m);
+
 /* ---- Writer ------------------------------------------------------------------------------- */
 
 typedef struct {

@@ -223,8 +223,11 @@ typedef struct {
   _Atomic uint64_t cache_bytes, cache_entries;  /* gauges of this worker's cache */
   _Atomic uint64_t connections;                 /* gauge: open connections of this worker */
   _Atomic uint64_t rebalanced;                  /* connections closed by the balance guard */
-  _Atomic uint64_t write_now[2]; /* replies written at once: [0] whole, [1] not (partial,
+  _Atomic uint64_t write_now[2];  /* replies written at once: [0] whole, [1] not (partial,
                                        * EAGAIN or error: the rest went the normal way) */
+  _Atomic uint64_t forwarded;     /* requests sent to a peer (srv_peer.c) */
+  _Atomic uint64_t peer_failures; /* attempts that failed (refused, reset, timeout, 5xx) */
+  _Atomic uint64_t peer_ns;       /* time from forwarding to the answer, summed */
 } srv_wmetrics_t;
 
 int srv__status_index(int status);
@@ -398,9 +401,53 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
 /* The typeahead_filter_* families of /metrics. */
 int srv__filters_metrics(srv_t *s, ta_buf_t *b);
 
-/* ---- Server ------------------------------------------------------------------------------- */
+/* ---- Peers of a sharded node (srv_peer.c, SPEC §11) --------------------------------------
+ * The peers file: one line per shard, SHARD<TAB>HOST:PORT[,HOST:PORT...] (its replicas; HOST a
+ * name, resolved once at start, an IPv4 address or [IPv6]), # comments. srv__peers_parse checks
+ * every line (the line number in diag) and that every shard but own has a replica.
+ *
+ * The client: srv__peer_get sends GET uri (with SRV_FORWARDED_HEADER, so the peer answers from
+ * its own shard and never forwards again, and Accept) to a replica of shard from worker w's
+ * loop, trying the next replica on a refused connection, a reset, a timeout (peer_timeout_ms
+ * per attempt) or a 5xx, and calls cb once with the answer (status 0: every replica failed;
+ * body, etag and ctype borrowed for the call). srv__peer_cancel: cb is never called (the
+ * attempt in flight ends quietly). Per worker: srv__peer_init / srv__peer_fini (frees the calls
+ * still in flight without calling them). */
+#define SRV_MAX_REPLICAS 16      /* per shard in the peers file */
+#define SRV_PEER_CONNS 4         /* kept-alive connections per replica per worker */
+#define SRV_PEER_PENALTY_MS 1000 /* a replica that failed is tried last for this long */
+#define SRV_PEER_MAX_BODY 262144 /* bytes of a peer's answer a worker accepts */
+#define SRV_FORWARDED_HEADER "X-Typeahead-Forwarded"
+
+typedef struct {
+  char name[300]; /* as written: the Host header and the logs */
+  char addr[64];  /* numeric */
+  uint16_t port;
+} srv_replica_t;
+
+typedef struct {
+  unsigned n_shards, own;
+  unsigned timeout_ms;
+  unsigned n_rep[TRIE_MAX_SHARDS];
+  srv_replica_t *rep[TRIE_MAX_SHARDS];
+} srv_peers_t;
 
 typedef struct srv_worker srv_worker_t;
+typedef struct srv_wpeers srv_wpeers_t;
+typedef struct srv_peer_call srv_peer_call_t;
+typedef void (*srv_peer_cb)(void *arg, int status, const char *body, size_t len, const char *etag,
+                            const char *ctype);
+
+int srv__peers_parse(const char *text, size_t len, const char *name, unsigned n_shards,
+                     unsigned own, srv_peers_t **out, ta_diag_t *diag);
+void srv__peers_free(srv_peers_t *p);
+int srv__peer_init(srv_worker_t *w);
+void srv__peer_fini(srv_worker_t *w);
+int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *accept,
+                  srv_peer_cb cb, void *arg, srv_peer_call_t **out);
+void srv__peer_cancel(srv_peer_call_t *c);
+
+/* ---- Server ------------------------------------------------------------------------------- */
 
 struct srv {
   char *trie_path, *filters_path, *cors_origin;
@@ -448,7 +495,8 @@ struct srv {
   int reload_stop;
   uint64_t trie_gen_last; /* srv_trie_t.gen of the last load (writers of "trie" only) */
 
-  srv_flt_t *flt; /* the filter layer (srv_filters.c) */
+  srv_flt_t *flt;     /* the filter layer (srv_filters.c) */
+  srv_peers_t *peers; /* a sharded node's peers (srv_peer.c); NULL: not sharded */
 
   _Atomic uint64_t reloads_ok, reloads_failed;
   _Atomic int64_t last_reload_failed_at;
@@ -496,6 +544,7 @@ struct srv_worker {
   srv_cache_t cache;        /* /search answers (srv_cache.c) */
   srv_search_hdrs_t *hdrs;  /* /search header blocks, made again on a swap */
   srv_wmetrics_t *m;
+  srv_wpeers_t *peers; /* srv_peer.c; NULL when the node is not sharded */
 };
 
 /* One request being answered: what the reply functions need and what the router counts. */

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../trie/trie_test_util.h"
 #include "bld.h"
 
 static const char *const FIRST[] = {"a", "b", "c", "d", "e",  "f",  "g",  "h",  "m", "n", "p", "s",
@@ -25,10 +26,7 @@ static const char *const REST[] = {"",   "a",        "e",    "ne",     "w york",
 
 static uint64_t rnd_state = 0x9E3779B97F4A7C15ull;
 static uint64_t rnd(void) {
-  rnd_state ^= rnd_state << 13;
-  rnd_state ^= rnd_state >> 7;
-  rnd_state ^= rnd_state << 17;
-  return rnd_state;
+  return tu_rng(&rnd_state);
 }
 
 typedef struct {
@@ -58,7 +56,7 @@ static bld_acc_t *acc_of(const qset_t *s) {
   return acc;
 }
 
-static char dir[] = "/tmp/ta-shards-XXXXXX";
+static char *dir;
 
 static void check_same(const trie_hit_t *a, size_t na, const trie_hit_t *b, size_t nb,
                        const char *prefix) {
@@ -85,7 +83,7 @@ static int by_rank(const void *x, const void *y) {
 
 static void test_shards_answer_as_the_whole(void **state) {
   (void)state;
-  assert_non_null(mkdtemp(dir));
+  assert_non_null(dir = tu_mkdtemp());
   qset_t s = gen(4000);
   bld_write_opts_t o = {.k = 10, .min_count = 1, .build_time = 1, .source = "test"};
   bld_summary_t sum;
@@ -201,9 +199,7 @@ static void test_refused_plan_writes_nothing(void **state) {
 
 static int cleanup(void **state) {
   (void)state;
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-  return system(cmd) == 0 ? 0 : -1;
+  return tu_rmdir(dir);
 }
 
 int main(void) {

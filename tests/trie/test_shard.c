@@ -14,13 +14,11 @@
 #include <string.h>
 
 #include "trie.h"
+#include "trie_test_util.h"
 
 static uint64_t rnd_state = 88172645463325252ull;
 static uint64_t rnd(void) {
-  rnd_state ^= rnd_state << 13;
-  rnd_state ^= rnd_state >> 7;
-  rnd_state ^= rnd_state << 17;
-  return rnd_state;
+  return tu_rng(&rnd_state);
 }
 
 /* n ascending distinct code points, spread over the planes, with weights. */

@@ -118,7 +118,8 @@ class KnownCounts(unittest.TestCase):
         bad_lines = [("bad timestamp", "2026-02-30T00:00:00Z\tx"),
                      ("bad timestamp", "yesterday\tx"),
                      ("missing field", "no tab at all"),
-                     ("extra field", "1772409600\tx\ty"),
+                     ("extra field", "1772409600\tx\tde\ty"),
+                     ("bad market", "1772409600\tx\tDE"),
                      ("invalid UTF-8", "1772409600\tcaf\udcc3("),
                      ("empty query", "1772409600\t   "),
                      ("too long", "1772409600\t" + "x" * 2000)]
@@ -547,7 +548,7 @@ class ThreadsAndBlocks(unittest.TestCase):
                 raw = "rare %d" % rng.randrange(20000)
             stamp = str(ts) if i % 3 else iso(ts)
             if i % 9973 == 5:
-                lines.append("%d\t%s\textra" % (ts, raw))
+                lines.append("%d\t%s\tde\textra" % (ts, raw))
                 cls.bad_at.append((len(lines), "extra field"))
                 continue
             if i == 70000:  # longer than a block: one bad line, then counting goes on

@@ -96,6 +96,21 @@ size_t tbl_key_make(char out[TBL_MAX_KEY], const char *market, size_t mlen, cons
 int tbl_key_split(const char *key, size_t len, const char **market, size_t *mlen, const char **s,
                   size_t *slen);
 
+/* Markets with their events, sorted by name (typeahead-aggregate --markets, the builder's
+ * --all-markets). Zero it before use. */
+typedef struct {
+  char name[TBL_MAX_MARKET + 1];
+  uint64_t events;
+} tbl_market_t;
+typedef struct {
+  tbl_market_t *v;
+  size_t n, cap;
+} tbl_markets_t;
+
+/* Adds events to market m (inserted when new). TA_ERANGE when its events overflow, TA_ENOMEM. */
+int tbl_markets_add(tbl_markets_t *ms, const char *m, size_t mlen, uint64_t events);
+void tbl_markets_free(tbl_markets_t *ms);
+
 /* ---- Table files (tbl_file.c), continued -------------------------------------------------- */
 
 /* Writer: rows by key (tbl_key_make) in strictly ascending byte order; the file is complete

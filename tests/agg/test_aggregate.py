@@ -206,7 +206,9 @@ def big_log(path, lines, seed):
         for i in range(lines):
             q = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 4)))
             q += " %d" % int(rng.paretovariate(0.8))
-            f.write("%d\t%s\n" % (MON + rng.randrange(6 * 604800), q))
+            # Half the lines name a market: crashes and reruns must keep those counts exact too.
+            m = rng.choice(["", "", "", "de", "us", "fr-ca"])
+            f.write("%d\t%s%s\n" % (MON + rng.randrange(6 * 604800), q, "\t" + m if m else ""))
 
 
 class Idempotence(unittest.TestCase):
@@ -259,6 +261,9 @@ class Idempotence(unittest.TestCase):
     def test_kill9_at_random_moments(self):
         """Ten runs killed with SIGKILL while running (at random moments up to the length of a
         whole run), each followed by a rerun that must leave exactly the clean run's bytes."""
+        markets = agg("--markets", self.clean).stdout.decode()
+        self.assertEqual([line.split("\t")[0] for line in markets.splitlines()],
+                         ["de", "fr-ca", "us"])
         self.kill_and_rerun(self.base, self.big, self.want, 10, 0)
 
     def kill_and_rerun(self, base, log, want, kills, seed):

@@ -194,10 +194,6 @@ static int sampled_out(const agg__parser_t *p, uint64_t event_hash) {
   return p->sample > 1 && event_hash % p->sample != 0;
 }
 
-static int market_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-}
-
 static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                      agg_bad_t *reason) {
   p->market_len = 0;
@@ -213,14 +209,14 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   }
   const char *q = tab + 1;
   size_t qn = n - (size_t)(q - line);
-  /* The market: a short tail of [a-z0-9_-] after a TAB, found from the end so that a line
-   * without one costs a look at its last bytes only. */
-  size_t k = 0;
-  while (k < qn && k <= TBL_MAX_MARKET && market_char(q[qn - 1 - k])) k++;
-  if (k >= 1 && k <= TBL_MAX_MARKET && k < qn && q[qn - 1 - k] == '\t') {
-    p->market = q + qn - k;
-    p->market_len = k;
-    qn -= k + 1;
+  /* The market: a TAB among the last TBL_MAX_MARKET + 1 bytes, then a market name. Found
+   * from the end, so that a line without one costs one short memrchr. */
+  size_t tail = qn < TBL_MAX_MARKET + 1 ? qn : TBL_MAX_MARKET + 1;
+  const char *mt = memrchr(q + qn - tail, '\t', tail);
+  if (mt && tbl_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
+    p->market = mt + 1;
+    p->market_len = (size_t)(q + qn - mt - 1);
+    qn = (size_t)(mt - q);
   }
   /* Another TAB: a third field that is not a market (an empty one is no market), or a fourth
    * field (most likely another format: an AOL log read as tsv has 5). A query in display form

@@ -161,13 +161,11 @@ def v2_table(week, monday_s, rows):
 
 
 class Version2(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="ta_agg_v2.")
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
+    """Tables written before markets (version 2) in a directory of their own."""
 
     def test_v2_read_as_no_markets_and_upgraded(self):
+        self.tmp = tempfile.mkdtemp(prefix="ta_agg_v2.")
+        self.addCleanup(shutil.rmtree, self.tmp)
         d = os.path.join(self.tmp, "t")
         os.mkdir(d)
         with open(os.path.join(d, "2026-W10.msgpack"), "wb") as f:

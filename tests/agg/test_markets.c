@@ -14,11 +14,8 @@
 #include <cmocka.h>
 
 #include "agg_int.h"
+#include "agg_test_util.h"
 #include "../trie/trie_test_util.h"
-
-static int parse(agg__parser_t *p, const char *line, tbl_week_t *w, size_t *len, agg_bad_t *why) {
-  return agg__parse_line(p, line, strlen(line), w, len, why);
-}
 
 /* The expected outcome of a tsv line "7<TAB>rest": the rule of docs/TABLES.md written plainly
  * (split on TABs, then judge the fields), against the parser's tail-first shortcut. */
@@ -45,49 +42,48 @@ static int model(const char *rest, char *q, char *m, agg_bad_t *why) {
 
 static void test_market_column(void **state) {
   (void)state;
-  agg__parser_t p;
-  tbl_week_t w;
-  size_t len;
   agg_bad_t why;
+  size_t len;
+  tbl_week_t w;
+  agg__parser_t p, a;
   assert_int_equal(agg__parser_init(&p, AGG_FORMAT_TSV, 0), 0);
-  assert_int_equal(parse(&p, "1141603200\tbundesliga\tde", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(tt_parse(&p, "1141603200\tbundesliga\tde", &w, &len, &why), AGG__LINE_EVENT);
   assert_memory_equal(p.spelling, "bundesliga", len);
   assert_int_equal(p.market_len, 2);
   assert_memory_equal(p.market, "de", 2);
   /* Not in display form: the normalizer's path, the market still found. */
-  assert_int_equal(parse(&p, "1141603200\t  Caf\xc3\xa9   au lait \tfr-ca_1\r", &w, &len, &why),
+  assert_int_equal(tt_parse(&p, "1141603200\t  Caf\xc3\xa9   au lait \tfr-ca_1\r", &w, &len, &why),
                    AGG__LINE_EVENT);
   assert_int_equal(len, strlen("Caf\xc3\xa9 au lait"));
   assert_memory_equal(p.market, "fr-ca_1", 7);
   /* No market: none, an empty third field, and the market of the previous line is forgotten. */
-  assert_int_equal(parse(&p, "1141603200\tbank", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(tt_parse(&p, "1141603200\tbank", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(p.market_len, 0);
-  assert_int_equal(parse(&p, "1141603200\tbank\t", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(tt_parse(&p, "1141603200\tbank\t", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(p.market_len, 0);
   assert_memory_equal(p.spelling, "bank", len);
   /* A query that looks like a market is a query. */
-  assert_int_equal(parse(&p, "1141603200\tde", &w, &len, &why), AGG__LINE_EVENT);
+  assert_int_equal(tt_parse(&p, "1141603200\tde", &w, &len, &why), AGG__LINE_EVENT);
   assert_int_equal(p.market_len, 0);
   /* Bad markets: uppercase, a dot, 33 bytes, non-ASCII. */
   static const char *bad[] = {"1\tq\tDE", "1\tq\tde.at", "1\tq\tabcdefghijklmnopqrstuvwxyz0123456",
                               "1\tq\t\xc3\xa9"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    assert_int_equal(parse(&p, bad[i], &w, &len, &why), AGG__LINE_BAD);
+    assert_int_equal(tt_parse(&p, bad[i], &w, &len, &why), AGG__LINE_BAD);
     assert_int_equal(why, AGG_BAD_MARKET);
   }
-  assert_int_equal(parse(&p, "1\tq\tabcdefghijklmnopqrstuvwxyz012345", &w, &len, &why),
+  assert_int_equal(tt_parse(&p, "1\tq\tabcdefghijklmnopqrstuvwxyz012345", &w, &len, &why),
                    AGG__LINE_EVENT); /* 32 bytes: the longest */
   assert_int_equal(p.market_len, 32);
   /* A fourth field, valid market or not. */
   static const char *extra[] = {"1\tq\tde\tfr", "1\tq\tDE\tfr", "1\tq\tde\t", "1\tq\t\t\t"};
   for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
-    assert_int_equal(parse(&p, extra[i], &w, &len, &why), AGG__LINE_BAD);
+    assert_int_equal(tt_parse(&p, extra[i], &w, &len, &why), AGG__LINE_BAD);
     assert_int_equal(why, AGG_BAD_EXTRA);
   }
   /* AOL has no market. */
-  agg__parser_t a;
   assert_int_equal(agg__parser_init(&a, AGG_FORMAT_AOL, 0), 0);
-  assert_int_equal(parse(&a, "1\tebay\t2006-03-01 07:33:28\t1\tde", &w, &len, &why),
+  assert_int_equal(tt_parse(&a, "1\tebay\t2006-03-01 07:33:28\t1\tde", &w, &len, &why),
                    AGG__LINE_EVENT);
   assert_int_equal(a.market_len, 0);
   agg__parser_free(&a);
@@ -108,7 +104,7 @@ static void test_market_column(void **state) {
     line[n] = 0;
     agg_bad_t want_why = AGG_BAD_COUNT;
     int want = model(line + 2, q, m, &want_why);
-    int rc = parse(&p, line, &w, &len, &why);
+    int rc = tt_parse(&p, line, &w, &len, &why);
     if (want < 0) {
       assert_int_equal(rc, AGG__LINE_BAD);
       assert_int_equal(why, want_why);
@@ -190,45 +186,6 @@ static void test_keys(void **state) {
   "events\x01"
 static const char v3[] = HEAD3 "\xdf\x00\x00\x00\x01" DE;
 
-static char *slurp(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  assert_non_null(f);
-  fseek(f, 0, SEEK_END);
-  *n = (size_t)ftell(f);
-  fseek(f, 0, SEEK_SET);
-  char *b = malloc(*n + 1);
-  assert_int_equal(fread(b, 1, *n, f), *n);
-  fclose(f);
-  return b;
-}
-
-static void spit(const char *path, const void *b, size_t n) {
-  FILE *f = fopen(path, "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(b, 1, n, f), n);
-  fclose(f);
-}
-
-/* Reads a table: the rows as "key=count;" (market keys shown as "M/spelling"), or the error. */
-static int read_rows(const char *path, char *out, size_t cap, const char **msg,
-                     tbl_reader_t **keep) {
-  tbl_reader_t *t;
-  int rc = tbl_reader_open(path, &t);
-  const char *key, *m, *s;
-  size_t len, mlen, slen, used = 0;
-  uint64_t count;
-  out[0] = 0;
-  while (rc == 0 && (rc = tbl_reader_next(t, &key, &len, &count)) == 1) {
-    assert_int_equal(tbl_key_split(key, len, &m, &mlen, &s, &slen), 0);
-    used += (size_t)snprintf(out + used, cap - used, "%.*s%s%.*s=%llu;", (int)mlen, m,
-                             mlen ? "/" : "", (int)slen, s, (unsigned long long)count);
-    rc = 0;
-  }
-  *msg = tbl_reader_errmsg(t);
-  *keep = t;
-  return rc;
-}
-
 static void test_table_v3_bytes(void **state) {
   (void)state;
   char path[300], rows[256];
@@ -248,13 +205,13 @@ static void test_table_v3_bytes(void **state) {
   assert_int_equal(tbl_writer_add(wr, "\xff\0x", 3, 1), TA_EINVAL);
   assert_int_equal(tbl_writer_close(wr), 0);
   size_t n;
-  char *b = slurp(path, &n);
+  char *b = tt_slurp(path, &n);
   assert_int_equal(n, sizeof v3 - 1);
   assert_memory_equal(b, v3, n);
   free(b);
   const char *msg;
   tbl_reader_t *t;
-  assert_int_equal(read_rows(path, rows, sizeof rows, &msg, &t), 0);
+  assert_int_equal(tt_read(path, rows, sizeof rows, &msg, &t), 2);
   assert_string_equal(rows, "a=2;de/b=1;");
   tbl_reader_close(t);
 
@@ -269,7 +226,7 @@ static void test_table_v3_bytes(void **state) {
     assert_int_equal(
         tbl_writer_add(wr, k, tbl_key_make(k, in[i].m, strlen(in[i].m), in[i].s, 1), in[i].c), 0);
   assert_int_equal(tbl_writer_close(wr), 0);
-  assert_int_equal(read_rows(path, rows, sizeof rows, &msg, &t), 0);
+  assert_int_equal(tt_read(path, rows, sizeof rows, &msg, &t), 5);
   assert_string_equal(rows, "x=5;de/a=1;de/b=2;de-at/a=3;us/b=4;");
   tbl_reader_close(t);
   unlink(path);
@@ -293,10 +250,10 @@ static void test_table_v2_read_as_no_markets(void **state) {
       "events\x05";
   char path[300], rows[256];
   snprintf(path, sizeof path, "%s/2006-W09.msgpack", tu_dir);
-  spit(path, v2, sizeof v2 - 1);
+  tt_spit(path, v2, sizeof v2 - 1);
   const char *msg;
   tbl_reader_t *t;
-  assert_int_equal(read_rows(path, rows, sizeof rows, &msg, &t), 0);
+  assert_int_equal(tt_read(path, rows, sizeof rows, &msg, &t), 2);
   assert_string_equal(rows, "a=2;b=3;");
   tbl_reader_close(t);
   /* A version 2 table with a markets map is not version 2. */
@@ -305,8 +262,8 @@ static void test_table_v2_read_as_no_markets(void **state) {
       "format\xae"
       "typeahead-week\xa7"
       "version\x02";
-  spit(path, v2m, sizeof v2m - 1);
-  assert_int_equal(read_rows(path, rows, sizeof rows, &msg, &t), TA_ECORRUPT);
+  tt_spit(path, v2m, sizeof v2m - 1);
+  assert_int_equal(tt_read(path, rows, sizeof rows, &msg, &t), TA_ECORRUPT);
   assert_non_null(strstr(msg, "map of 7 keys"));
   tbl_reader_close(t);
   unlink(path);
@@ -314,33 +271,10 @@ static void test_table_v2_read_as_no_markets(void **state) {
 
 static void test_hostile_v3(void **state) {
   (void)state;
-  char path[300], rows[256];
+  char path[300];
   snprintf(path, sizeof path, "%s/bad.msgpack", tu_dir);
-  const char *msg;
-  tbl_reader_t *t;
-  size_t n = sizeof v3 - 1;
-  for (size_t cut = 0; cut < n; cut++) {
-    spit(path, v3, cut);
-    assert_true(read_rows(path, rows, sizeof rows, &msg, &t) < 0);
-    assert_non_null(strstr(msg, "bad.msgpack"));
-    tbl_reader_close(t);
-  }
-  unsigned caught = 0;
-  for (size_t i = 0; i < n; i++) {
-    char c[sizeof v3];
-    memcpy(c, v3, n);
-    c[i] ^= 0x5a;
-    spit(path, c, n);
-    if (read_rows(path, rows, sizeof rows, &msg, &t) < 0) caught++;
-    tbl_reader_close(t);
-  }
-  assert_true(caught > n / 2);
-  static const struct {
-    const char *bytes;
-    size_t n;
-    int code;
-    const char *says;
-  } cases[] = {
+  tt_cut_and_flip(path, v3, sizeof v3 - 1);
+  static const tt_case_t cases[] = {
       {BYTES(HEAD3 "\xdf\xff\xff\xff\xff" DE), TA_ETRUNC, "ends"},
       {BYTES(HEAD3 "\xdf\x00\x00\x00\x01\xa2"
                    "DE\x82"),
@@ -371,13 +305,7 @@ static void test_hostile_v3(void **state) {
                    "counts\xdf\x00\x00\x00\x01\xa2\xc3\x28\x01"),
        TA_ECORRUPT, "UTF-8"},
   };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    spit(path, cases[i].bytes, cases[i].n);
-    int rc = read_rows(path, rows, sizeof rows, &msg, &t);
-    if (rc != cases[i].code || !strstr(msg, cases[i].says))
-      fail_msg("case %zu: got %d (%s)", i, rc, msg);
-    tbl_reader_close(t);
-  }
+  tt_check_cases(path, cases, sizeof cases / sizeof cases[0]);
   unlink(path);
 }
 

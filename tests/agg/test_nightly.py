@@ -85,16 +85,14 @@ class Decay(unittest.TestCase):
         self.assertIn("--now", p.stderr.decode())
 
 
-class Nightly(unittest.TestCase):
+class SpoolCase(unittest.TestCase):
+    """A scratch spool and tables directory, and TA_BIN: links to the tools under test."""
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ta_nightly.")
         self.spool = os.path.join(self.tmp, "spool")
         self.tables = os.path.join(self.tmp, "tables")
-        self.trie = os.path.join(self.tmp, "serve", "current.trie")
         os.makedirs(self.spool)
-        os.makedirs(os.path.dirname(self.trie))
-        write_log(os.path.join(self.spool, "day1.tsv"), [(MON + 60, "weather", 5),
-                                                         (MON + 120, "web mail", 3)])
         self.env = dict(os.environ, TA_BIN=os.path.join(self.tmp, "bin"))
         os.makedirs(self.env["TA_BIN"])
         for name in ("typeahead-aggregate", "typeahead-build", "typeahead-query"):
@@ -102,6 +100,15 @@ class Nightly(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.tmp)
+
+
+class Nightly(SpoolCase):
+    def setUp(self):
+        super().setUp()
+        self.trie = os.path.join(self.tmp, "serve", "current.trie")
+        os.makedirs(os.path.dirname(self.trie))
+        write_log(os.path.join(self.spool, "day1.tsv"), [(MON + 60, "weather", 5),
+                                                         (MON + 120, "web mail", 3)])
 
     def nightly(self, check=True):
         return run(os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,
@@ -207,25 +214,15 @@ class Nightly(unittest.TestCase):
         self.assert_failed_untouched("step 1")
 
 
-class NightlyMarkets(unittest.TestCase):
+class NightlyMarkets(SpoolCase):
     """With TA_TRIE_DIR the job builds global.trie and a trie per market with enough events into
     that directory; without it, the single trie (the tests above)."""
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="ta_nightly_mkt.")
-        self.spool = os.path.join(self.tmp, "spool")
-        self.tables = os.path.join(self.tmp, "tables")
+        super().setUp()
         self.dir = os.path.join(self.tmp, "serve", "tries")
-        os.makedirs(self.spool)
-        self.env = dict(os.environ, TA_BIN=os.path.join(self.tmp, "bin"), TA_TRIE_DIR=self.dir,
-                        TA_MIN_MARKET_EVENTS="5",
+        self.env.update(TA_TRIE_DIR=self.dir, TA_MIN_MARKET_EVENTS="5",
                         TA_METRICS_FILE=os.path.join(self.tmp, "typeahead.prom"))
-        os.makedirs(self.env["TA_BIN"])
-        for name in ("typeahead-aggregate", "typeahead-build", "typeahead-query"):
-            os.symlink(tool(name), os.path.join(self.env["TA_BIN"], name))
-
-    def tearDown(self):
-        shutil.rmtree(self.tmp)
 
     def files(self):
         out = {}

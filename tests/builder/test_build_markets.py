@@ -20,6 +20,7 @@ ARGS = None
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
 WEEK = 604800
 PREFIXES = ["", "b", "ba", "bu", "w", "x"]
+WORDS = ["bank", "bundesliga", "bahn", "baseball", "bagel", "weather", "Bank"]
 
 
 def run(*args, check=True):
@@ -38,11 +39,9 @@ def answers(trie):
 class BuildMarkets(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="ta_build_mkt.")
-        rng = random.Random(3)
-        words = ["bank", "bundesliga", "bahn", "baseball", "bagel", "weather", "Bank"]
         # Events per market: de and us are big, fr small (40), "global" is a market's name.
         sizes = {"de": 3000, "us": 2500, "fr": 40, "global": 1500, None: 2000}
+        cls.tmp, rng = tempfile.mkdtemp(prefix="ta_build_mkt."), random.Random(3)
         lines, cls.per_market, cls.in_window = [], {}, {}
         for m, n in sizes.items():
             mine = []
@@ -50,7 +49,7 @@ class BuildMarkets(unittest.TestCase):
             for _ in range(n):
                 ts = MON + rng.randrange(4 * WEEK)
                 cls.in_window[m] += ts >= MON + WEEK  # --weeks 3 up to 2026-W13
-                mine.append("%d\t%s %d" % (ts, rng.choice(words), int(rng.paretovariate(1.2))))
+                mine.append("%d\t%s %d" % (ts, rng.choice(WORDS), int(rng.paretovariate(1.2))))
             cls.per_market[m] = mine
             lines += [x + ("\t" + m if m else "") for x in mine]
         # fr also has events far outside the window: they do not count for --min-market-events.

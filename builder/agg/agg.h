@@ -8,7 +8,8 @@
  *                                                DIR/ledger (the identity of every ingested input)
  *
  * Tables hold display spellings (trie_norm_display of the raw query) with their event counts,
- * sorted bytewise, so the builder can choose display forms and compute keys itself. Weeks and
+ * sorted bytewise, so the builder can choose display forms and compute keys itself: the global
+ * total, and each market's (a tsv log's optional third field, SPEC §10). Weeks and
  * the table files are the tables module's (tbl.h), which the builder reads them with.
  * A run is one transaction: new tables and the new ledger appear together or not at all, and a
  * run killed at any moment is completed or forgotten by the next one (see agg_run.c).

@@ -1,6 +1,7 @@
 /*
  * Week table files (tbl.h; format in docs/TABLES.md): the writer (with msgpack-c's packer) and
- * the streaming reader.
+ * the streaming reader. Version 3 holds the global counts, then each market's; rows go in and
+ * come out by row key (tbl_key.c), whose order is the file's. Version 2 (no markets) is read.
  *
  * The reader does not use msgpack-c's object unpacker: that one allocates every container at
  * the size its header claims and builds the whole tree in memory, so a hostile 5-byte header

@@ -8,7 +8,8 @@
  *                                                DIR/ledger (the identity of every ingested input)
  *
  * Tables hold display spellings (trie_norm_display of the raw query) with their event counts,
- * sorted bytewise, so the builder can choose display forms and compute keys itself. Weeks and
+ * sorted bytewise, so the builder can choose display forms and compute keys itself: the global
+ * total, and each market's (a tsv log's optional third field, SPEC §10). Weeks and
  * the table files are the tables module's (tbl.h), which the builder reads them with.
  * A run is one transaction: new tables and the new ledger appear together or not at all, and a
  * run killed at any moment is completed or forgotten by the next one (see agg_run.c).
@@ -38,6 +39,7 @@ typedef enum { AGG_FORMAT_TSV = 0, AGG_FORMAT_AOL = 1 } agg_format_t;
   X(AGG_BAD_TIMESTAMP, "bad timestamp") \
   X(AGG_BAD_FIELDS, "missing field")    \
   X(AGG_BAD_EXTRA, "extra field")       \
+  X(AGG_BAD_MARKET, "bad market")       \
   X(AGG_BAD_UTF8, "invalid UTF-8")      \
   X(AGG_BAD_EMPTY, "empty query")       \
   X(AGG_BAD_TOOLONG, "too long")
@@ -96,8 +98,13 @@ void agg_stats_format(const agg_stats_t *s, char *out, size_t cap);
 /* ---- Reading tables back (typeahead-aggregate --dump) ------------------------------------- */
 
 /* Writes DIR's tables (or one table FILE) as "week_start<TAB>spelling<TAB>count" lines, sorted
- * by week then spelling. On error, a message goes into err (may be NULL). */
-int agg_dump(const char *path, FILE *out, char *err, size_t err_cap);
+ * by week then spelling: the global total when market is NULL, else that market's rows. On
+ * error, a message goes into err (may be NULL). */
+int agg_dump(const char *path, const char *market, FILE *out, char *err, size_t err_cap);
+
+/* Writes "market<TAB>events" for every market of DIR's tables (or one table FILE), sorted by
+ * name, events summed over all the weeks. */
+int agg_markets(const char *path, FILE *out, char *err, size_t err_cap);
 
 #ifdef __cplusplus
 }

@@ -148,7 +148,7 @@ static uint64_t load4(const unsigned char *p) {
 }
 
 int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n) {
-  if (len == 0 || len > TBL_MAX_QUERY) return TA_EINVAL;
+  if (len == 0 || len > TBL_MAX_KEY) return TA_EINVAL;
   return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
 }
 
@@ -165,7 +165,7 @@ int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n)
       const agg__slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
       if (sl->e) __builtin_prefetch(sl->e);
     }
-    if (ev[i].len == 0 || ev[i].len > TBL_MAX_QUERY) return TA_EINVAL;
+    if (ev[i].len == 0 || ev[i].len > TBL_MAX_KEY) return TA_EINVAL;
     int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
     if (rc) return rc;
   }

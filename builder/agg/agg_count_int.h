@@ -62,7 +62,7 @@ struct agg__counter {
   size_t n_src;
   size_t *heap;
   size_t heap_n;
-  char out[TBL_MAX_QUERY];
+  char out[TBL_MAX_KEY];
 };
 
 /* Sorts the table into c->items (by week, then bytes), in the slot array itself; the table is

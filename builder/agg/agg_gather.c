@@ -108,7 +108,7 @@ static void *feed_main(void *arg) {
     size_t len;
     uint64_t count;
     /* Records while one more of the longest fits. */
-    while (used + REC_HEAD + TBL_MAX_QUERY + 8 <= CHUNK &&
+    while (used + REC_HEAD + TBL_MAX_KEY + 8 <= CHUNK &&
            (rc = agg__counter_next(f->c, &w, &s, &len, &count)) == 1) {
       uint32_t l32 = (uint32_t)len;
       memcpy(ch + used, &w, 4);

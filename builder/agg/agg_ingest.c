@@ -145,6 +145,18 @@ static int flush_events(worker_t *wk, int *counting) {
   return rc;
 }
 
+/* Queues the count of (w, key[0..len)) for its partition; adds the queue when it is full. */
+static int push_event(worker_t *wk, tbl_week_t w, const char *key, size_t len, int *counting) {
+  uint64_t h = agg__event_hash(w, key, len);
+  unsigned part = (unsigned)(((h >> 32) * wk->g->n_parts) >> 32);
+  agg__event_t *e = &wk->ev[part][wk->n_ev[part]++];
+  e->hash = h;
+  e->s = key;
+  e->len = (uint32_t)len;
+  e->week = w;
+  return wk->n_ev[part] == EV_CAP ? flush_events(wk, counting) : 0;
+}
+
 /* Parses and counts the lines of b; results go into b. */
 static void work_block(worker_t *wk, block_t *b) {
   struct agg__ingest *g = wk->g;
@@ -162,7 +174,6 @@ static void work_block(worker_t *wk, block_t *b) {
     return;
   }
   const char *p = b->buf, *end = b->buf + b->len;
-  unsigned n_parts = g->n_parts;
   int rc = 0;
   while (p < end) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -189,14 +200,16 @@ static void work_block(worker_t *wk, block_t *b) {
         s = wk->text + wk->text_used;
         wk->text_used += len;
       }
-      uint64_t h = agg__event_hash(w, s, len);
-      unsigned part = (unsigned)(((h >> 32) * n_parts) >> 32);
-      agg__event_t *e = &wk->ev[part][wk->n_ev[part]++];
-      e->hash = h;
-      e->s = s;
-      e->len = (uint32_t)len;
-      e->week = w;
-      if (wk->n_ev[part] == EV_CAP && (rc = flush_events(wk, &b->counting))) break;
+      if ((rc = push_event(wk, w, s, len, &b->counting))) break;
+      if (wk->parser.market_len) { /* the market's count too, under the market's key */
+        if (wk->text_used + TBL_MAX_KEY > TEXT_CAP && (rc = flush_events(wk, &b->counting))) break;
+        /* From the parser's spelling, not s: a flush may have let the key overwrite s. */
+        char *key = wk->text + wk->text_used;
+        size_t klen =
+            tbl_key_make(key, wk->parser.market, wk->parser.market_len, wk->parser.spelling, len);
+        wk->text_used += klen;
+        if ((rc = push_event(wk, w, key, klen, &b->counting))) break;
+      }
     } else if (lrc == AGG__LINE_DUP) {
       b->duplicates++;
     } else if (lrc == AGG__LINE_SAMPLED) {
@@ -214,7 +227,7 @@ static void work_block(worker_t *wk, block_t *b) {
   if (!rc)
     rc = flush_events(wk, &b->counting);
   else {
-    for (unsigned k = 0; k < n_parts; k++) wk->n_ev[k] = 0;
+    for (unsigned k = 0; k < g->n_parts; k++) wk->n_ev[k] = 0;
     wk->text_used = 0;
   }
   b->rc = rc;

@@ -68,6 +68,8 @@ typedef struct {
   uint64_t sample;
   agg__dedup_t *dedup;  /* AOL only: (AnonID, Query, QueryTime) seen for this AnonID */
   const char *spelling; /* the last event's display spelling: in its line or display */
+  const char *market;   /* the last event's market (tsv third field) in its line */
+  size_t market_len;    /* 0: the event belongs to no market */
   tbl_date_memo_t date; /* the months of the last ISO dates seen */
   char display[TBL_MAX_QUERY + 1];
 } agg__parser_t;
@@ -84,9 +86,10 @@ int agg__parser_init(agg__parser_t *p, agg_format_t format, uint64_t sample);
 void agg__parser_reset(agg__parser_t *p); /* at the start of each input */
 void agg__parser_free(agg__parser_t *p);
 
-/* Parses one line (no newline; a trailing CR is dropped). Returns AGG__LINE_EVENT with *week and
+/* Parses one line (no newline; a trailing CR is dropped). Returns AGG__LINE_EVENT with *week,
  * the display spelling in p->spelling[0..*len) (borrowed: it points into the line when the query
- * is already in display form, else into p->display), AGG__LINE_SKIP (header or blank line),
+ * is already in display form, else into p->display) and the market in
+ * p->market[0..p->market_len) (in the line; length 0 for none), AGG__LINE_SKIP (header or blank line),
  * AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
 int agg__parse_line(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                     agg_bad_t *reason);
@@ -108,7 +111,7 @@ typedef struct {
   tbl_week_t week;
 } agg__event_t;
 
-/* Adds ev[0..n) (each counted once; 1 <= len <= TBL_MAX_QUERY), prefetching ahead, so the
+/* Adds ev[0..n) (each counted once; 1 <= len <= TBL_MAX_KEY), prefetching ahead, so the
  * table's cache misses overlap. */
 int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n);
 uint64_t agg__counter_spills(const agg__counter_t *c);

@@ -63,7 +63,7 @@ static void sort_ties(agg__item_t *a, agg__item_t *tmp, size_t n, size_t depth) 
     }
     size_t m = j - i;
     if (m < 2) continue;
-    if (depth > TBL_MAX_QUERY) { /* only equal spellings could get here: never, in fact */
+    if (depth > TBL_MAX_KEY) { /* only equal spellings could get here: never, in fact */
       qsort(a + i, m, sizeof *a, cmp_item);
       continue;
     }

@@ -34,7 +34,7 @@ struct agg__source {
 
 /* Run files: one record per (week, spelling), ascending: varint(week ^ 2^31), varint(len),
  * the bytes, varint(count). A record takes at most RECORD_MAX bytes. */
-#define RECORD_MAX (5 + 5 + TBL_MAX_QUERY + 10)
+#define RECORD_MAX (5 + 5 + TBL_MAX_KEY + 10)
 #define RUN_BUF (1u << 16)
 
 static size_t put_varint(unsigned char *out, uint64_t v) {
@@ -172,7 +172,7 @@ static int source_next(agg__counter_t *c, agg__source_t *src) {
   uint64_t w, len, count;
   int rc;
   if ((rc = get_varint(&p, lim, &w)) || (rc = get_varint(&p, lim, &len))) return rc;
-  if (len == 0 || len > TBL_MAX_QUERY || w > UINT32_MAX) return TA_ECORRUPT;
+  if (len == 0 || len > TBL_MAX_KEY || w > UINT32_MAX) return TA_ECORRUPT;
   if ((size_t)(lim - p) < len) return TA_ETRUNC;
   src->sp = (const char *)p;
   src->key = agg__prefix_key(src->sp, (size_t)len);

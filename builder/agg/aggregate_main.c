@@ -3,6 +3,7 @@
  * (SPEC §4; table format in docs/TABLES.md). The work is done by agg_run / agg_dump.
  */
 #include "agg.h"
+#include "tbl.h"  /* tbl_market_valid */
 #include "trie.h" /* trie_print_version */
 
 #include <errno.h>
@@ -16,7 +17,8 @@ static void usage(FILE *f) {
       "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
       "                           [--max-bad PCT] [--refused-list FILE] [--mem MB]\n"
       "                           [--threads N] [--quiet] LOG...\n"
-      "       typeahead-aggregate --dump DIR|FILE\n"
+      "       typeahead-aggregate --dump DIR|FILE [--market M]\n"
+      "       typeahead-aggregate --markets DIR|FILE\n"
       "       typeahead-aggregate --help | --version\n"
       "\n"
       "Counts the query events of each LOG into one table per ISO week (weeks start Monday\n"
@@ -24,7 +26,10 @@ static void usage(FILE *f) {
       "its magic bytes) or - for stdin.\n"
       "  --tables DIR   the week tables directory, created if missing; everything new is\n"
       "                 committed at once (a killed run leaves DIR as it was or as it will be)\n"
-      "  --format tsv   timestamp<TAB>query; unix seconds or ISO-8601, UTC (default)\n"
+      "  --format tsv   timestamp<TAB>query[<TAB>market]; unix seconds or ISO-8601, UTC\n"
+      "                 (default); the market is [a-z0-9_-]{1,32} (another is a bad line,\n"
+      "                 \"bad market\"); every event counts in the global total, and also in\n"
+      "                 its market's when it has one\n"
       "  --format aol   AnonID Query QueryTime ItemRank ClickURL with a header line; rows\n"
       "                 repeating (AnonID, Query, QueryTime) count once\n"
       "  --sample N     count 1 event in N, picked by a hash of the event (deterministic)\n"
@@ -38,7 +43,10 @@ static void usage(FILE *f) {
       "                 CPUs, at most 4); the tables are the same whatever N\n"
       "  --quiet        no warnings about bad lines and no progress line (the summary stays)\n"
       "  --dump X       print the tables of directory X (or one table file X) as\n"
-      "                 week_start<TAB>query<TAB>count, sorted\n"
+      "                 week_start<TAB>query<TAB>count, sorted: the global total, or with\n"
+      "                 --market M the rows of market M\n"
+      "  --markets X    print the markets of X's tables as market<TAB>events, sorted by\n"
+      "                 name, events summed over all weeks\n"
       "  --help         this text\n"
       "  --version      the version and the trie format versions of this build\n"
       "Inputs already ingested into DIR are skipped (DIR/ledger), so a rerun counts nothing\n"
@@ -66,10 +74,11 @@ int main(int argc, char **argv) {
       {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
       {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
       {"threads", required_argument, NULL, 'j'}, {"refused-list", required_argument, NULL, 'r'},
-      {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
+      {"version", no_argument, NULL, 'V'},       {"market", required_argument, NULL, 'k'},
+      {"markets", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
-  const char *tables = NULL, *dump = NULL, *refused_list = NULL;
+  const char *tables = NULL, *dump = NULL, *refused_list = NULL, *market = NULL, *markets = NULL;
   int quiet = 0, c;
   uint64_t v;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -79,6 +88,12 @@ int main(int argc, char **argv) {
       break;
     case 'd':
       dump = optarg;
+      break;
+    case 'k':
+      market = optarg;
+      break;
+    case 'M':
+      markets = optarg;
       break;
     case 'r':
       refused_list = optarg;
@@ -134,12 +149,22 @@ int main(int argc, char **argv) {
     }
   }
   char err[1024] = "";
-  if (dump) {
-    if (tables || optind != argc) {
+  if (market && !dump) {
+    fprintf(stderr, "typeahead-aggregate: --market goes with --dump\n");
+    return 2;
+  }
+  if (dump || markets) {
+    if (tables || optind != argc || (dump && markets)) {
       usage(stderr);
       return 2;
     }
-    int rc = agg_dump(dump, stdout, err, sizeof err);
+    if (market && !tbl_market_valid(market, strlen(market))) {
+      fprintf(stderr, "typeahead-aggregate: --market '%s' is not [a-z0-9_-]{1,%d}\n", market,
+              TBL_MAX_MARKET);
+      return 2;
+    }
+    int rc = dump ? agg_dump(dump, market, stdout, err, sizeof err)
+                  : agg_markets(markets, stdout, err, sizeof err);
     if (fflush(stdout) != 0 && rc == 0) rc = TA_EIO;
     if (rc) {
       fprintf(stderr, "typeahead-aggregate: %s\n", err[0] ? err : ta_strerror(rc));

@@ -140,15 +140,22 @@ typedef struct {
   unsigned weeks;        /* window length in weeks, >= 1 */
   double half_life;      /* in weeks, > 0; INFINITY means no decay (a plain sum) */
   const char *now;       /* "YYYY-MM-DD" or "YYYY-Www"; NULL: the newest table's week */
+  const char *market;    /* NULL: the global total; else that market's rows (SPEC §10) */
   uint64_t tables;       /* out: tables read */
   uint64_t rows;         /* out: (spelling, count) rows added */
   uint64_t rows_skipped; /* out: spellings whose key is empty or too long */
+  uint64_t events;       /* out: the counts of the rows read, before decay */
   tbl_week_t now_week;   /* out: the week ages are counted from */
 } bld_tables_opts_t;
 
 /* Adds DIR's tables into acc. TA_EEMPTY when DIR holds no table; a bad table, a bad --now or
  * an unreadable DIR give their error code and a one-line reason in diag. */
 int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *opts, ta_diag_t *diag);
+
+/* The markets with rows in the window of DIR's tables (the window of bld_read_tables: opts'
+ * weeks and now; market ignored), sorted by name, with their events there before decay, into
+ * *out (zeroed first; free with tbl_markets_free, also on error). Errors as bld_read_tables. */
+int bld_list_markets(const char *dir, bld_tables_opts_t *opts, tbl_markets_t *out, ta_diag_t *diag);
 
 /* ---- Output ------------------------------------------------------------------------------ */
 

@@ -1,18 +1,22 @@
 /*
  * typeahead-build (SPEC §5): frequency lists or weekly tables -> one verified trie file.
  *
- *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] | --freq FILE
- *                    [--freq FILE]...)
+ *   typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE] [--market M]
+ *                    | --freq FILE [--freq FILE]...)
  *                   --out FILE [--k 10] [--min-count 1] [--blocklist FILE]
+ *   typeahead-build --tables DIR --all-markets --out-dir DIR2 [--min-market-events 1000] ...
  *
  * Every input source feeds (raw spelling, weight) pairs into one bld_acc_t (bld.h); ranking,
  * display forms, --min-count and the atomic, verified write are shared. To add a source, parse
- * its flags into build_args_t and add it to add_sources(). Exit status: 0 done, 1 the build
+ * its flags into build_args_t and add it to add_sources(). --all-markets runs the same build
+ * (build_one) once for the global total and once per market. Exit status: 0 done, 1 the build
  * failed (bad input line, I/O, verify; --out untouched), 2 usage.
  */
 #include "bld.h"
 #include "flt.h" /* --blocklist (filter layer's part) */
 
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <float.h>
 #include <inttypes.h>
@@ -20,9 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_FREQ_FILES 64
+/* --min-market-events default: a market with fewer events in the window gets no trie of its
+ * own (its few queries would rank on noise; the server answers it from global). */
+#define DEFAULT_MIN_MARKET_EVENTS 1000
+#define GLOBAL_NAME "global" /* --out-dir's file of the global total: global.trie */
+#define TRIE_SUFFIX ".trie"
 
 typedef struct {
   const char *freq[MAX_FREQ_FILES];
@@ -31,6 +41,10 @@ typedef struct {
   unsigned weeks;     /* --weeks */
   double half_life;   /* --half-life, in weeks */
   const char *now;    /* --now DATE */
+  const char *market; /* --market M: that market's rows instead of the global total */
+  int all_markets;    /* --all-markets: global.trie and M.trie for each market into out_dir */
+  const char *out_dir;
+  uint64_t min_market_events;
   const char *out;
   unsigned k;
   double min_count;
@@ -41,8 +55,10 @@ typedef struct {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
-          "                        | --freq FILE [--freq FILE]...) --out FILE [--k 10]\n"
-          "                       [--min-count 1] [--blocklist FILE] [--max-bad PCT]\n"
+          "                        [--market M] | --freq FILE [--freq FILE]...) --out FILE\n"
+          "                       [--k 10] [--min-count 1] [--blocklist FILE] [--max-bad PCT]\n"
+          "       typeahead-build --tables DIR [--weeks ...] --all-markets --out-dir DIR2\n"
+          "                       [--min-market-events 1000] [--k ...] [--min-count ...]\n"
           "       typeahead-build --help | --version\n"
           "\n"
           "Builds a trie file (the input of typeahead-serve and typeahead-query) from weekly\n"
@@ -58,6 +74,18 @@ static void usage(FILE *f) {
           "                  for no decay (default 4: the best MRR on the AOL sample,\n"
           "                  BENCHMARKS.md \"Suggestion quality\")\n"
           "  --now DATE      the newest week, YYYY-MM-DD or YYYY-Www (default: the newest table)\n"
+          "  --market M      with --tables: build market M's trie from its rows (the events whose\n"
+          "                  log line named market M) instead of the global total\n"
+          "  --all-markets   with --tables and --out-dir: write DIR2/global.trie and DIR2/M.trie\n"
+          "                  for every market M with at least --min-market-events events in the\n"
+          "                  window; the same weeks, decay, --k and --min-count for each. A\n"
+          "                  market below it gets no file, and its M.trie of an earlier run is\n"
+          "                  removed (the server answers it from global); a market named\n"
+          "                  'global' gets no file of its own\n"
+          "  --out-dir DIR2  where --all-markets writes (created if missing); each file is\n"
+          "                  written like --out\n"
+          "  --min-market-events N  events in the window (before decay) a market needs for a\n"
+          "                  trie of its own with --all-markets (default %d)\n"
           "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
           "                  over FILE (a server watching FILE never sees a partial file)\n"
           "  --k N           completions kept per prefix, 1..%u (default 10)\n"
@@ -72,8 +100,9 @@ static void usage(FILE *f) {
           "  --help          this text\n"
           "  --version       the version and the trie format versions it writes\n"
           "Ranking: score descending, then key ascending. Exit status: 0 done, 1 the build\n"
-          "failed (bad input, I/O, verify; --out untouched), 2 usage.\n",
-          TA_MAX_K);
+          "failed (bad input, I/O, verify; --out untouched; with --all-markets: some file\n"
+          "failed, the others are written), 2 usage.\n",
+          DEFAULT_MIN_MARKET_EVENTS, TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -129,6 +158,10 @@ enum {
   O_HALF,
   O_NOW,
   O_MAXBAD,
+  O_MARKET,
+  O_ALL,
+  O_OUTDIR,
+  O_MINMKT,
   O_HELP,
   O_VERSION,
   O_END
@@ -153,6 +186,10 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
     return bad_value("--half-life", "a positive number or inf", num[O_HALF]);
   if (num[O_MAXBAD] && ta_parse_double(num[O_MAXBAD], 0, 100, &a->max_bad) != 0)
     return bad_value("--max-bad", "a percentage from 0 to 100", num[O_MAXBAD]);
+  if (num[O_MINMKT] && ta_parse_u64(num[O_MINMKT], 0, UINT64_MAX, &a->min_market_events) != 0)
+    return bad_value("--min-market-events", "a non-negative integer", num[O_MINMKT]);
+  if (a->market && !tbl_market_valid(a->market, strlen(a->market)))
+    return bad_value("--market", "[a-z0-9_-]{1,32}", a->market);
   return 0;
 }
 
@@ -169,17 +206,27 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"half-life", required_argument, NULL, O_HALF},
       {"now", required_argument, NULL, O_NOW},
       {"max-bad", required_argument, NULL, O_MAXBAD},
+      {"market", required_argument, NULL, O_MARKET},
+      {"all-markets", no_argument, NULL, O_ALL},
+      {"out-dir", required_argument, NULL, O_OUTDIR},
+      {"min-market-events", required_argument, NULL, O_MINMKT},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
   };
-  *a = (build_args_t){.weeks = 4, .half_life = 4.0, .k = 10, .min_count = 1.0, .max_bad = 1.0};
+  *a = (build_args_t){.weeks = 4,
+                      .half_life = 4.0,
+                      .k = 10,
+                      .min_count = 1.0,
+                      .max_bad = 1.0,
+                      .min_market_events = DEFAULT_MIN_MARKET_EVENTS};
   /* Where each flag's text goes: a field of a, or num[] for the numbers. */
   const char *num[O_END] = {NULL};
   const char **text[O_END] = {
       [O_OUT] = &a->out,         [O_BLOCK] = &a->blocklist, [O_TABLES] = &a->tables,
       [O_NOW] = &a->now,         [O_K] = &num[O_K],         [O_MIN] = &num[O_MIN],
-      [O_WEEKS] = &num[O_WEEKS], [O_HALF] = &num[O_HALF],   [O_MAXBAD] = &num[O_MAXBAD]};
+      [O_WEEKS] = &num[O_WEEKS], [O_HALF] = &num[O_HALF],   [O_MAXBAD] = &num[O_MAXBAD],
+      [O_MARKET] = &a->market,   [O_OUTDIR] = &a->out_dir,  [O_MINMKT] = &num[O_MINMKT]};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -191,6 +238,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
         return 2;
       }
       a->freq[a->nfreq++] = optarg;
+    } else if (c == O_ALL) {
+      a->all_markets = 1;
     } else if (c == O_HELP) {
       usage(stdout);
       exit(0);
@@ -209,9 +258,23 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
   }
   int st = parse_numbers(num, a);
   if (st) return st;
-  if (!a->out || (a->nfreq == 0) == (a->tables == NULL)) {
-    fprintf(stderr, "typeahead-build: need --out and exactly one of --freq or --tables\n");
+  if ((a->nfreq == 0) == (a->tables == NULL) || (a->out == NULL) == (a->out_dir == NULL)) {
+    fprintf(stderr,
+            "typeahead-build: need exactly one of --freq or --tables, and one of --out "
+            "or --out-dir\n");
     usage(stderr);
+    return 2;
+  }
+  if ((a->market || a->all_markets) && !a->tables) {
+    fprintf(stderr, "typeahead-build: --market and --all-markets read --tables\n");
+    return 2;
+  }
+  if (a->market && a->all_markets) {
+    fprintf(stderr, "typeahead-build: --market or --all-markets, not both\n");
+    return 2;
+  }
+  if (a->all_markets != (a->out_dir != NULL)) {
+    fprintf(stderr, "typeahead-build: --all-markets writes into --out-dir (and only it does)\n");
     return 2;
   }
   return 0;
@@ -237,10 +300,11 @@ static void report_skipped(const char *file, const bld_freq_opts_t *fo) {
 }
 
 /* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
-static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, uint64_t *lines,
-                       uint64_t *rows) {
+static int add_sources(bld_acc_t *acc, const build_args_t *a, const char *market, progress_t *prog,
+                       uint64_t *lines, uint64_t *rows) {
   if (a->tables) { /* --tables: the week tables source (bld_tables.c) */
-    bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
+    bld_tables_opts_t to = {
+        .weeks = a->weeks, .half_life = a->half_life, .now = a->now, .market = market};
     ta_diag_t diag;
     char where[512];
     int rc = bld_read_tables(acc, a->tables, &to, &diag);
@@ -251,9 +315,9 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, progress_t *prog, 
     char wk[TBL_WEEK_STR];
     tbl_week_name(to.now_week, wk);
     fprintf(stderr,
-            "typeahead-build: %" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
+            "typeahead-build: %s%s%" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
             " skipped: empty or too long key)\n",
-            to.tables, wk, to.rows, to.rows_skipped);
+            market ? market : "", market ? ": " : "", to.tables, wk, to.rows, to.rows_skipped);
     *rows += to.rows;
     (void)prog;
     (void)lines;
@@ -281,11 +345,11 @@ static int blocklist_drop(void *ctx, const char *key, size_t key_len) {
   return flt_match(ctx, key, key_len, NULL);
 }
 
-/* "freq:a.tsv,b.tsv" or "tables:DIR", stored in the file's metadata. */
-static void describe_source(const build_args_t *a, char *buf, size_t cap) {
+/* "freq:a.tsv,b.tsv", "tables:DIR" or "tables:DIR market:M", stored in the file's metadata. */
+static void describe_source(const build_args_t *a, const char *market, char *buf, size_t cap) {
   size_t n = 0;
   if (a->tables) {
-    snprintf(buf, cap, "tables:%s", a->tables);
+    snprintf(buf, cap, "tables:%s%s%s", a->tables, market ? " market:" : "", market ? market : "");
     return;
   }
   n += (size_t)snprintf(buf, cap, "freq:");
@@ -294,6 +358,162 @@ static void describe_source(const build_args_t *a, char *buf, size_t cap) {
     base = base ? base + 1 : a->freq[i];
     n += (size_t)snprintf(buf + n, cap - n, "%s%s", i ? "," : "", base);
   }
+}
+
+/* One trie: the global total (market NULL) or one market's, into out. 0, or exit status 1/2
+ * with the message printed. */
+static int build_one(const build_args_t *a, const char *market, const char *out,
+                     flt_ruleset_t *rules, progress_t *prog) {
+  double t0 = ta_mono_s();
+  bld_acc_t *acc = NULL;
+  if (bld_acc_new(&acc) < 0) {
+    fprintf(stderr, "typeahead-build: out of memory\n");
+    return 1;
+  }
+  uint64_t lines = 0, rows = 0;
+  int st = add_sources(acc, a, market, prog, &lines, &rows);
+  if (st) {
+    bld_acc_free(acc);
+    return st;
+  }
+  bld_acc_stats_t stats;
+  bld_acc_stats(acc, &stats);
+  char source[1024];
+  describe_source(a, market, source, sizeof source);
+  bld_write_opts_t wo = {
+      a->k, a->min_count, ta_unix_s(), source, progress_cb, prog, rules ? blocklist_drop : NULL,
+      rules};
+  bld_summary_t sum;
+  ta_diag_t diag;
+  char where[512];
+  int rc = bld_write(acc, out, &wo, &sum, &diag);
+  progress_clear(prog);
+  bld_acc_free(acc);
+  if (rc < 0) {
+    fprintf(stderr, "typeahead-build: %s (%s left as it was)\n",
+            ta_diag_format(&diag, where, sizeof where), out);
+    return 1;
+  }
+  char blocked[64] = "";
+  if (rules)
+    snprintf(blocked, sizeof blocked, ", %" PRIu64 " blocked by --blocklist", sum.keys_dropped);
+  fprintf(stderr,
+          "typeahead-build: %" PRIu64 " lines, %" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
+          " written, %" PRIu64 " below --min-count%s), %" PRIu64 " bytes -> %s in %.2f s\n",
+          lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, blocked, sum.file_size,
+          out, ta_mono_s() - t0);
+  return 0;
+}
+
+/* DIR2/NAME.trie into path; 0, or 1 with the message printed when it does not fit. */
+static int trie_path(const char *dir, const char *name, char *path, size_t cap) {
+  int n = snprintf(path, cap, "%s/%s" TRIE_SUFFIX, dir, name);
+  if (n < 0 || (size_t)n >= cap) {
+    fprintf(stderr, "typeahead-build: --out-dir %s: path too long\n", dir);
+    return 1;
+  }
+  return 0;
+}
+
+/* Removes DIR2/M.trie for every market name M not in keep (the markets written now): a market
+ * that fell below --min-market-events no longer has a trie of its own. Other files stay. */
+static int remove_stale(const char *dir, const tbl_markets_t *keep, const unsigned char *kept,
+                        uint64_t *removed) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "typeahead-build: --out-dir %s: %s\n", dir, strerror(errno));
+    return 1;
+  }
+  int st = 0;
+  struct dirent *e;
+  char path[4096];
+  while ((e = readdir(d)) != NULL) {
+    size_t n = strlen(e->d_name), sl = strlen(TRIE_SUFFIX);
+    if (n <= sl || strcmp(e->d_name + n - sl, TRIE_SUFFIX) != 0) continue;
+    size_t mlen = n - sl;
+    if (!tbl_market_valid(e->d_name, mlen)) continue;
+    if (mlen == strlen(GLOBAL_NAME) && memcmp(e->d_name, GLOBAL_NAME, mlen) == 0) continue;
+    int wanted = 0;
+    for (size_t i = 0; i < keep->n && !wanted; i++)
+      wanted = kept[i] && strlen(keep->v[i].name) == mlen &&
+               memcmp(keep->v[i].name, e->d_name, mlen) == 0;
+    if (wanted) continue;
+    int pn = snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    if (pn < 0 || (size_t)pn >= sizeof path || unlink(path) != 0) {
+      fprintf(stderr, "typeahead-build: removing %s: %s\n", path, strerror(errno));
+      st = 1;
+      continue;
+    }
+    fprintf(
+        stderr,
+        "typeahead-build: removed %s (its market has no trie now: absent or below --min-market-events)\n",
+        path);
+    (*removed)++;
+  }
+  closedir(d);
+  return st;
+}
+
+/* --all-markets: global.trie, then M.trie per market with enough events, then the stale ones
+ * removed. A market whose build fails keeps its old file; the others go on. */
+static int build_all(const build_args_t *a, flt_ruleset_t *rules, progress_t *prog) {
+  bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
+  tbl_markets_t ms;
+  ta_diag_t diag;
+  char where[512], path[4096];
+  int rc = bld_list_markets(a->tables, &to, &ms, &diag);
+  if (rc < 0) {
+    tbl_markets_free(&ms);
+    fprintf(stderr, "typeahead-build: %s\n", ta_diag_format(&diag, where, sizeof where));
+    return rc == TA_EPARSE ? 2 : 1;
+  }
+  if (mkdir(a->out_dir, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "typeahead-build: --out-dir %s: %s\n", a->out_dir, strerror(errno));
+    tbl_markets_free(&ms);
+    return 1;
+  }
+  unsigned char *kept = calloc(ms.n ? ms.n : 1, 1);
+  if (!kept) {
+    tbl_markets_free(&ms);
+    fprintf(stderr, "typeahead-build: out of memory\n");
+    return 1;
+  }
+  int st = trie_path(a->out_dir, GLOBAL_NAME, path, sizeof path);
+  if (!st) st = build_one(a, NULL, path, rules, prog);
+  int global_failed = st != 0;
+  uint64_t markets = 0, below = 0, failed = st ? 1 : 0, removed = 0;
+  for (size_t i = 0; i < ms.n; i++) {
+    const char *m = ms.v[i].name;
+    if (ms.v[i].events < a->min_market_events) {
+      below++;
+      continue;
+    }
+    if (strcmp(m, GLOBAL_NAME) == 0) {
+      fprintf(stderr, "typeahead-build: market '" GLOBAL_NAME
+                      "' gets no file: " GLOBAL_NAME TRIE_SUFFIX " is the global total\n");
+      continue;
+    }
+    int one = trie_path(a->out_dir, m, path, sizeof path);
+    if (!one) one = build_one(a, m, path, rules, prog);
+    if (one) {
+      failed++;
+      kept[i] = 1; /* its file of an earlier run stays */
+      if (!st) st = one;
+    } else {
+      markets++;
+      kept[i] = 1;
+    }
+  }
+  if (remove_stale(a->out_dir, &ms, kept, &removed) && !st) st = 1;
+  fprintf(stderr,
+          "typeahead-build: --all-markets: global %s, %" PRIu64 " market tries written, %" PRIu64
+          " failed, %" PRIu64 " markets below --min-market-events %" PRIu64 ", %" PRIu64
+          " stale removed -> %s\n",
+          global_failed ? "failed" : "written", markets, failed - (uint64_t)global_failed, below,
+          a->min_market_events, removed, a->out_dir);
+  free(kept);
+  tbl_markets_free(&ms);
+  return st;
 }
 
 int main(int argc, char **argv) {
@@ -313,52 +533,9 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  double t0 = ta_mono_s();
   progress_t prog = {isatty(STDERR_FILENO), 0, NULL, 0};
-  bld_acc_t *acc = NULL;
-  if (bld_acc_new(&acc) < 0) {
-    fprintf(stderr, "typeahead-build: out of memory\n");
-    return 1;
-  }
-  uint64_t lines = 0, rows = 0;
-  st = add_sources(acc, &args, &prog, &lines, &rows);
-  if (st) {
-    bld_acc_free(acc);
-    flt_ruleset_free(rules);
-    return st;
-  }
-  bld_acc_stats_t stats;
-  bld_acc_stats(acc, &stats);
-
-  char source[1024];
-  describe_source(&args, source, sizeof source);
-  bld_write_opts_t wo = {args.k,
-                         args.min_count,
-                         ta_unix_s(),
-                         source,
-                         progress_cb,
-                         &prog,
-                         rules ? blocklist_drop : NULL,
-                         rules};
-  bld_summary_t sum;
-  ta_diag_t diag;
-  char where[512];
-  int rc = bld_write(acc, args.out, &wo, &sum, &diag);
-  progress_clear(&prog);
-  bld_acc_free(acc);
+  st = args.all_markets ? build_all(&args, rules, &prog)
+                        : build_one(&args, args.market, args.out, rules, &prog);
   flt_ruleset_free(rules);
-  if (rc < 0) {
-    fprintf(stderr, "typeahead-build: %s (%s left as it was)\n",
-            ta_diag_format(&diag, where, sizeof where), args.out);
-    return 1;
-  }
-  char blocked[64] = "";
-  if (args.blocklist)
-    snprintf(blocked, sizeof blocked, ", %" PRIu64 " blocked by --blocklist", sum.keys_dropped);
-  fprintf(stderr,
-          "typeahead-build: %" PRIu64 " lines, %" PRIu64 " queries, %" PRIu64 " keys (%" PRIu64
-          " written, %" PRIu64 " below --min-count%s), %" PRIu64 " bytes -> %s in %.2f s\n",
-          lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, blocked, sum.file_size,
-          args.out, ta_mono_s() - t0);
-  return 0;
+  return st;
 }

@@ -6,6 +6,7 @@
  *               log timestamps that pick an event's week (tbl_week.c)
  *   files       one msgpack table per week: a streaming writer and a streaming reader that
  *               treats every byte as hostile (tbl_file.c)
+ *   keys        a row's key: its market (none for the global total) and spelling (tbl_key.c)
  *   directory   the tables of a tables directory, in week order (tbl_dir.c)
  *
  * Weeks are numbered by tbl_week_t: weeks since the Monday 1969-12-29, so week 0 holds the epoch.
@@ -67,19 +68,60 @@ int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t
 /* ---- Table files (tbl_file.c) ------------------------------------------------------------- */
 
 #define TBL_FORMAT "typeahead-week"
-/* Version 2 records the normalization version (TRIE_NORM_VERSION) of its spellings. */
-#define TBL_VERSION 2
+/* Version 2 records the normalization version (TRIE_NORM_VERSION) of its spellings; version 3
+ * adds the counts of each market. Version 2 tables are read as tables without markets. */
+#define TBL_VERSION 3
 #define TBL_SUFFIX ".msgpack"
 /* Longest spelling a table may hold, in bytes (longer log queries are counted as too long). */
 #define TBL_MAX_QUERY 1024
 
-/* Writer: rows in strictly ascending byte order; the file is complete only after close. */
+/* ---- Row keys (tbl_key.c) ----------------------------------------------------------------- */
+
+/* A market (SPEC §10): 1..TBL_MAX_MARKET bytes of [a-z0-9_-]. */
+#define TBL_MAX_MARKET 32
+/* A row's key: the spelling itself for the global total; for a market's row, the byte
+ * TBL_KEY_MARKET, the market, a 0 byte, the spelling. Keys ascend bytewise in a table's order:
+ * every global row (valid UTF-8 never holds 0xff), then each market's rows by market name (the 0
+ * byte sorts a name before its extensions), then spelling. */
+#define TBL_KEY_MARKET 0xff
+#define TBL_MAX_KEY (TBL_MAX_QUERY + TBL_MAX_MARKET + 2)
+
+/* 1 when m[0..len) is a market name. */
+int tbl_market_valid(const char *m, size_t len);
+/* Writes the key of (market, spelling) into out and returns its length; mlen 0 is the global
+ * total. mlen <= TBL_MAX_MARKET, len <= TBL_MAX_QUERY. */
+size_t tbl_key_make(char out[TBL_MAX_KEY], const char *market, size_t mlen, const char *s,
+                    size_t len);
+/* Splits a key: *mlen is 0 for a global row. TA_EINVAL when a market key lacks its 0 byte. */
+int tbl_key_split(const char *key, size_t len, const char **market, size_t *mlen, const char **s,
+                  size_t *slen);
+
+/* Markets with their events, sorted by name (typeahead-aggregate --markets, the builder's
+ * --all-markets). Zero it before use. */
+typedef struct {
+  char name[TBL_MAX_MARKET + 1];
+  uint64_t events;
+} tbl_market_t;
+typedef struct {
+  tbl_market_t *v;
+  size_t n, cap;
+} tbl_markets_t;
+
+/* Adds events to market m (inserted when new). TA_ERANGE when its events overflow, TA_ENOMEM. */
+int tbl_markets_add(tbl_markets_t *ms, const char *m, size_t mlen, uint64_t events);
+void tbl_markets_free(tbl_markets_t *ms);
+
+/* ---- Table files (tbl_file.c), continued -------------------------------------------------- */
+
+/* Writer: rows by key (tbl_key_make) in strictly ascending byte order; the file is complete
+ * only after close. */
 typedef struct tbl_writer tbl_writer_t;
 
 /* Creates path (O_EXCL) and writes the header of week w's table; *out is the caller's. */
 int tbl_writer_open(const char *path, tbl_week_t w, tbl_writer_t **out);
-/* One row: len 1..TBL_MAX_QUERY, after the previous row bytewise, count >= 1. */
-int tbl_writer_add(tbl_writer_t *wr, const char *s, size_t len, uint64_t count);
+/* One row: key[0..len) a valid key (spelling 1..TBL_MAX_QUERY bytes, market valid), after the
+ * previous row's key bytewise, count >= 1. */
+int tbl_writer_add(tbl_writer_t *wr, const char *key, size_t len, uint64_t count);
 /* Writes the trailer, fsyncs and closes; frees wr (also on error, when the file is removed). */
 int tbl_writer_close(tbl_writer_t *wr);
 /* Closes and removes the file, frees wr. */
@@ -95,9 +137,10 @@ typedef struct tbl_reader tbl_reader_t;
  * closed; it is NULL only on TA_ENOMEM. */
 int tbl_reader_open(const char *path, tbl_reader_t **out);
 tbl_week_t tbl_reader_week(const tbl_reader_t *t);
-/* Next (spelling, count), in strictly ascending byte order. Returns 1 with a row, 0 at the end
- * (after checking the trailer), or a negative error. *s is borrowed until the next call. */
-int tbl_reader_next(tbl_reader_t *t, const char **s, size_t *len, uint64_t *count);
+/* Next (key, count), keys (tbl_key_make) in strictly ascending byte order: the global rows,
+ * then each market's. Returns 1 with a row, 0 at the end (after checking the trailer), or a
+ * negative error. *key is borrowed until the next call. */
+int tbl_reader_next(tbl_reader_t *t, const char **key, size_t *len, uint64_t *count);
 /* What went wrong, with file name and byte offset; "" when nothing did. Borrowed. */
 const char *tbl_reader_errmsg(const tbl_reader_t *t);
 void tbl_reader_close(tbl_reader_t *t);

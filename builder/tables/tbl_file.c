@@ -1,6 +1,7 @@
 /*
  * Week table files (tbl.h; format in docs/TABLES.md): the writer (with msgpack-c's packer) and
- * the streaming reader.
+ * the streaming reader. Version 3 holds the global counts, then each market's; rows go in and
+ * come out by row key (tbl_key.c), whose order is the file's. Version 2 (no markets) is read.
  *
  * The reader does not use msgpack-c's object unpacker: that one allocates every container at
  * the size its header claims and builds the whole tree in memory, so a hostile 5-byte header
@@ -21,12 +22,21 @@
 
 #include <msgpack.h>
 
-#define TABLE_KEYS 7    /* version 2: format, version, norm, week, week_start, counts, events */
-#define TABLE_KEYS_V1 6 /* version 1 had no "norm" */
+#define TABLE_KEYS \
+  8                     /* version 3: format, version, norm, week, week_start, counts, events,
+                           markets */
+#define TABLE_KEYS_V2 7 /* version 2 had no "markets" */
+#define TABLE_KEYS_V1 6 /* version 1 had no "norm" either */
 
 /* ---- Writer ------------------------------------------------------------------------------- */
 
 #define WRITE_BUF (64u << 10)
+
+/* A map32 header written with a placeholder count, filled in at close. */
+typedef struct {
+  uint64_t off;
+  uint32_t n;
+} patch_t;
 
 struct tbl_writer {
   FILE *f;
@@ -34,10 +44,15 @@ struct tbl_writer {
   msgpack_packer pk;
   char *buf; /* the packer's bytes, written out WRITE_BUF at a time */
   size_t used;
-  long map_offset; /* where the counts map32 header is, patched at close */
-  uint64_t rows, events;
-  char *last; /* previous spelling, to enforce strict order */
+  uint64_t off;     /* bytes the packer produced so far: the file offset of the next one */
+  patch_t *patches; /* [0] the global counts, [1] the markets map, then each market's counts */
+  size_t n_patches, cap_patches;
+  uint64_t rows, events; /* of the map being written (the global one, then each market's) */
+  char market[TBL_MAX_MARKET];
+  size_t market_len; /* the market being written; 0 while in the global rows */
+  char *last;        /* previous key, to enforce strict order */
   size_t last_len;
+  uint64_t keys;
   int failed;
 };
 
@@ -50,6 +65,7 @@ static void flush_buf(tbl_writer_t *wr) {
 /* The packer's output: a copy into wr->buf (the packer makes several small writes a row). */
 static int write_cb(void *data, const char *buf, size_t len) {
   tbl_writer_t *wr = data;
+  wr->off += len;
   if (wr->used + len > WRITE_BUF) flush_buf(wr);
   if (len > WRITE_BUF) {
     if (fwrite_unlocked(buf, 1, len, wr->f) != len) wr->failed = 1;
@@ -66,28 +82,41 @@ static void pack_cstr(msgpack_packer *pk, const char *s) {
   msgpack_pack_str_body(pk, s, n);
 }
 
+/* A map32 header whose count is patched at close (so the writer can stream the entries). */
+static int open_map32(tbl_writer_t *wr) {
+  if (wr->n_patches == wr->cap_patches && ta_grow((void **)&wr->patches, &wr->cap_patches,
+                                                  wr->n_patches + 1, sizeof *wr->patches, 8) != 0)
+    return TA_ENOMEM;
+  wr->patches[wr->n_patches++] = (patch_t){wr->off, 0};
+  static const unsigned char map32[5] = {0xdf, 0, 0, 0, 0};
+  write_cb(wr, (const char *)map32, sizeof map32);
+  return wr->failed ? TA_EIO : 0;
+}
+
+static void writer_free(tbl_writer_t *wr) {
+  free(wr->path);
+  free(wr->last);
+  free(wr->buf);
+  free(wr->patches);
+  free(wr);
+}
+
 int tbl_writer_open(const char *path, tbl_week_t w, tbl_writer_t **out) {
   *out = NULL;
   tbl_writer_t *wr = calloc(1, sizeof *wr);
   if (!wr) return TA_ENOMEM;
   wr->path = strdup(path);
-  wr->last = malloc(TBL_MAX_QUERY);
+  wr->last = malloc(TBL_MAX_KEY);
   wr->buf = malloc(WRITE_BUF);
   if (!wr->path || !wr->last || !wr->buf) {
-    free(wr->path);
-    free(wr->last);
-    free(wr->buf);
-    free(wr);
+    writer_free(wr);
     return TA_ENOMEM;
   }
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0 || !(wr->f = fdopen(fd, "wb"))) {
     int e = ta_error_from_errno(errno);
     if (fd >= 0) close(fd);
-    free(wr->path);
-    free(wr->last);
-    free(wr->buf);
-    free(wr);
+    writer_free(wr);
     return e;
   }
   setvbuf(wr->f, NULL, _IOFBF, 1 << 16);
@@ -107,47 +136,83 @@ int tbl_writer_open(const char *path, tbl_week_t w, tbl_writer_t **out) {
   pack_cstr(&wr->pk, "week_start");
   pack_cstr(&wr->pk, date);
   pack_cstr(&wr->pk, "counts");
-  flush_buf(wr);
-  fflush(wr->f);
-  wr->map_offset = ftell(wr->f);
-  /* Always a map32, so the count can be patched in place once known. */
-  static const unsigned char map32[5] = {0xdf, 0, 0, 0, 0};
-  write_cb(wr, (const char *)map32, sizeof map32);
+  int rc = open_map32(wr);
+  if (rc) {
+    tbl_writer_abort(wr);
+    return rc;
+  }
   *out = wr;
-  return wr->failed ? TA_EIO : 0;
+  return 0;
 }
 
-int tbl_writer_add(tbl_writer_t *wr, const char *s, size_t len, uint64_t count) {
-  if (len == 0 || len > TBL_MAX_QUERY || count == 0) return TA_EINVAL;
-  if (wr->rows && ta_bytes_cmp(wr->last, wr->last_len, s, len) >= 0) return TA_EINVAL;
+/* Ends the counts map being written (the global one or a market's) with its "events". */
+static void end_counts(tbl_writer_t *wr) {
+  wr->patches[wr->n_patches - 1].n = (uint32_t)wr->rows;
+  pack_cstr(&wr->pk, "events");
+  msgpack_pack_uint64(&wr->pk, wr->events);
+  wr->rows = wr->events = 0;
+}
+
+/* Starts market m's entry of the markets map (after the global rows or the previous market). */
+static int start_market(tbl_writer_t *wr, const char *m, size_t mlen) {
+  end_counts(wr);
+  int rc;
+  if (!wr->market_len) {
+    pack_cstr(&wr->pk, "markets");
+    if ((rc = open_map32(wr))) return rc;
+  }
+  wr->patches[1].n++;
+  msgpack_pack_str(&wr->pk, mlen);
+  msgpack_pack_str_body(&wr->pk, m, mlen);
+  msgpack_pack_map(&wr->pk, 2);
+  pack_cstr(&wr->pk, "counts");
+  memcpy(wr->market, m, mlen);
+  wr->market_len = mlen;
+  return open_map32(wr);
+}
+
+int tbl_writer_add(tbl_writer_t *wr, const char *key, size_t len, uint64_t count) {
+  const char *m, *s;
+  size_t mlen, slen;
+  if (len == 0 || len > TBL_MAX_KEY || count == 0 ||
+      tbl_key_split(key, len, &m, &mlen, &s, &slen) != 0 || slen == 0 || slen > TBL_MAX_QUERY ||
+      (mlen && !tbl_market_valid(m, mlen)) || (!mlen && (unsigned char)key[0] == TBL_KEY_MARKET))
+    return TA_EINVAL;
+  if (wr->keys && ta_bytes_cmp(wr->last, wr->last_len, key, len) >= 0) return TA_EINVAL;
+  int rc;
+  if (mlen && (mlen != wr->market_len || memcmp(m, wr->market, mlen) != 0)) {
+    if (wr->patches[1].n == UINT32_MAX && wr->market_len) return TA_ERANGE;
+    if ((rc = start_market(wr, m, mlen))) return rc;
+  }
   if (wr->rows == UINT32_MAX || wr->events > UINT64_MAX - count) return TA_ERANGE;
-  memcpy(wr->last, s, len);
+  memcpy(wr->last, key, len);
   wr->last_len = len;
-  msgpack_pack_str(&wr->pk, len);
-  msgpack_pack_str_body(&wr->pk, s, len);
+  msgpack_pack_str(&wr->pk, slen);
+  msgpack_pack_str_body(&wr->pk, s, slen);
   msgpack_pack_uint64(&wr->pk, count);
   wr->rows++;
+  wr->keys++;
   wr->events += count;
   return wr->failed ? TA_EIO : 0;
 }
 
-static void writer_free(tbl_writer_t *wr) {
-  free(wr->path);
-  free(wr->last);
-  free(wr->buf);
-  free(wr);
-}
-
 int tbl_writer_close(tbl_writer_t *wr) {
-  pack_cstr(&wr->pk, "events");
-  msgpack_pack_uint64(&wr->pk, wr->events);
-  unsigned char be[4] = {(unsigned char)(wr->rows >> 24), (unsigned char)(wr->rows >> 16),
-                         (unsigned char)(wr->rows >> 8), (unsigned char)wr->rows};
   int rc = 0;
+  end_counts(wr);
+  if (!wr->market_len) { /* no market row: an empty markets map */
+    pack_cstr(&wr->pk, "markets");
+    rc = open_map32(wr);
+  }
   flush_buf(wr);
-  if (wr->failed || fflush(wr->f) != 0 || fseek(wr->f, wr->map_offset + 1, SEEK_SET) != 0 ||
-      fwrite(be, 1, 4, wr->f) != 4 || fflush(wr->f) != 0 || fsync(fileno(wr->f)) != 0)
-    rc = TA_EIO;
+  if (rc || wr->failed || fflush(wr->f) != 0) rc = rc ? rc : TA_EIO;
+  for (size_t i = 0; i < wr->n_patches && !rc; i++) {
+    uint32_t n = wr->patches[i].n;
+    unsigned char be[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
+                           (unsigned char)(n >> 8), (unsigned char)n};
+    if (fseek(wr->f, (long)wr->patches[i].off + 1, SEEK_SET) != 0 || fwrite(be, 1, 4, wr->f) != 4)
+      rc = TA_EIO;
+  }
+  if (!rc && (fflush(wr->f) != 0 || fsync(fileno(wr->f)) != 0)) rc = TA_EIO;
   if (fclose(wr->f) != 0) rc = TA_EIO;
   if (rc) unlink(wr->path);
   writer_free(wr);
@@ -163,7 +228,7 @@ void tbl_writer_abort(tbl_writer_t *wr) {
 
 /* ---- Reader ------------------------------------------------------------------------------- */
 
-#define RBUF (1 << 16) /* > 2 * (TBL_MAX_QUERY + 9): one row always fits after a refill */
+#define RBUF (1 << 16) /* > 2 * (TBL_MAX_KEY + 9): one row always fits after a refill */
 
 struct tbl_reader {
   int fd;
@@ -173,8 +238,13 @@ struct tbl_reader {
   uint64_t file_off; /* file offset of buf[0] */
   int eof;
   tbl_week_t week;
-  uint64_t rows, row, sum, events;
-  char *last, *cur; /* previous and current spelling (copies out of buf) */
+  uint64_t version;
+  uint64_t rows, row, sum;    /* of the counts map being read: the global one or a market's */
+  uint64_t markets, market;   /* entries of the markets map, and the one being read (1-based) */
+  char mname[TBL_MAX_MARKET]; /* its name */
+  size_t mlen;
+  uint64_t keys;
+  char *last, *cur; /* previous and current key (copies out of buf) */
   size_t last_len;
   int done, err;
   char msg[512];
@@ -315,7 +385,8 @@ static int read_header(tbl_reader_t *t) {
     return rc;
   }
   unsigned char first = t->buf[0];
-  if (first != (0x80 | TABLE_KEYS) && first != (0x80 | TABLE_KEYS_V1))
+  if (first != (0x80 | TABLE_KEYS) && first != (0x80 | TABLE_KEYS_V2) &&
+      first != (0x80 | TABLE_KEYS_V1))
     return tfail(t, TA_EBADMAGIC, "not a typeahead week table (first byte 0x%02x)", first);
   t->pos = 1;
   if ((rc = expect_key(t, "format")) || (rc = read_str(t, "format", 64, &s, &n))) return rc;
@@ -329,13 +400,15 @@ static int read_header(tbl_reader_t *t) {
                  "table version 1 predates normalization version %u: rebuild with this version "
                  "(aggregate the logs again into a new tables directory)",
                  TRIE_NORM_VERSION);
-  if (v != TBL_VERSION)
-    return tfail(t, TA_EVERSION, "table version %llu, this program reads version %d",
+  if (v != TBL_VERSION && v != 2)
+    return tfail(t, TA_EVERSION, "table version %llu, this program reads versions 2 and %d",
                  (unsigned long long)v, TBL_VERSION);
-  if (first != (0x80 | TABLE_KEYS)) {
+  t->version = v;
+  unsigned keys = v == 2 ? TABLE_KEYS_V2 : TABLE_KEYS;
+  if (first != (0x80 | keys)) {
     t->pos = 0;
-    return tfail(t, TA_ECORRUPT, "a version %d table is a map of %d keys, not %d", TBL_VERSION,
-                 TABLE_KEYS, first & 0x0f);
+    return tfail(t, TA_ECORRUPT, "a version %llu table is a map of %u keys, not %d",
+                 (unsigned long long)v, keys, first & 0x0f);
   }
   if ((rc = expect_key(t, "norm")) || (rc = read_uint(t, "norm", &v))) return rc;
   if (v != TRIE_NORM_VERSION)
@@ -373,8 +446,8 @@ int tbl_reader_open(const char *path, tbl_reader_t **out) {
   t->fd = -1;
   t->path = strdup(path);
   t->buf = malloc(RBUF);
-  t->last = malloc(TBL_MAX_QUERY);
-  t->cur = malloc(TBL_MAX_QUERY);
+  t->last = malloc(TBL_MAX_KEY);
+  t->cur = malloc(TBL_MAX_KEY);
   if (!t->path || !t->buf || !t->last || !t->cur) {
     tbl_reader_close(t);
     return TA_ENOMEM;
@@ -397,45 +470,82 @@ const char *tbl_reader_errmsg(const tbl_reader_t *t) {
   return t ? t->msg : "out of memory";
 }
 
-int tbl_reader_next(tbl_reader_t *t, const char **s, size_t *len, uint64_t *count) {
+/* At the end of a counts map: its "events", then what follows (the markets map after the global
+ * counts of a version 3 table, the next market, or the end of the file). Returns 1 when the
+ * next map has rows to read, 0 at the end of the table. */
+static int end_of_counts(tbl_reader_t *t) {
+  uint64_t events;
+  int rc;
+  if ((rc = expect_key(t, "events")) || (rc = read_uint(t, "events", &events))) return rc;
+  if (events != t->sum)
+    return tfail(t, TA_ECORRUPT, "events is %llu but the counts%s%.*s add up to %llu",
+                 (unsigned long long)events, t->mlen ? " of market " : "", (int)t->mlen, t->mname,
+                 (unsigned long long)t->sum);
+  if (t->version > 2 && t->market == 0 &&
+      ((rc = expect_key(t, "markets")) || (rc = read_map(t, "markets", &t->markets))))
+    return rc;
+  if (t->market < t->markets) {
+    const char *m = NULL;
+    size_t mlen = 0;
+    uint64_t n;
+    if ((rc = read_str(t, "market", TBL_MAX_MARKET, &m, &mlen))) return rc;
+    if (!tbl_market_valid(m, mlen))
+      return tfail(t, TA_ECORRUPT, "market \"%.*s\" is not [a-z0-9_-]{1,%d}", (int)mlen, m,
+                   TBL_MAX_MARKET);
+    if (t->market && ta_bytes_cmp(t->mname, t->mlen, m, mlen) >= 0)
+      return tfail(t, TA_ECORRUPT, "market \"%.*s\" out of order or repeated", (int)mlen, m);
+    memcpy(t->mname, m, mlen);
+    t->mlen = mlen;
+    t->market++;
+    if ((rc = read_map(t, "market", &n))) return rc;
+    if (n != 2)
+      return tfail(t, TA_ECORRUPT, "market entry is a map of %llu keys, not 2",
+                   (unsigned long long)n);
+    if ((rc = expect_key(t, "counts")) || (rc = read_map(t, "counts", &t->rows))) return rc;
+    if (t->rows == 0) return tfail(t, TA_ECORRUPT, "market \"%.*s\" has no rows", (int)mlen, m);
+    t->row = t->sum = 0;
+    return 1;
+  }
+  if (need(t, 1) == 0) return tfail(t, TA_ECORRUPT, "bytes after the end of the table");
+  if (t->err != TA_ETRUNC) return t->err;
+  t->err = 0;
+  t->msg[0] = 0;
+  t->done = 1;
+  return 0;
+}
+
+int tbl_reader_next(tbl_reader_t *t, const char **key, size_t *len, uint64_t *count) {
   if (t->err) return t->err;
   if (t->done) return 0;
   int rc;
-  if (t->row == t->rows) {
-    uint64_t events;
-    if ((rc = expect_key(t, "events")) || (rc = read_uint(t, "events", &events))) return rc;
-    if (events != t->sum)
-      return tfail(t, TA_ECORRUPT, "events is %llu but the counts add up to %llu",
-                   (unsigned long long)events, (unsigned long long)t->sum);
-    if (need(t, 1) == 0) return tfail(t, TA_ECORRUPT, "bytes after the end of the table");
-    if (t->err != TA_ETRUNC) return t->err;
-    t->err = 0;
-    t->msg[0] = 0;
-    t->done = 1;
-    return 0;
-  }
-  if ((rc = read_str(t, "spelling", TBL_MAX_QUERY, s, len))) return rc;
-  /* The next read may refill (move) the buffer under *s: copy the spelling out first. */
-  memcpy(t->cur, *s, *len);
-  *s = t->cur;
+  while (t->row == t->rows)
+    if ((rc = end_of_counts(t)) <= 0) return rc;
+  const char *s;
+  size_t slen;
+  if ((rc = read_str(t, "spelling", TBL_MAX_QUERY, &s, &slen))) return rc;
+  /* The next read may refill (move) the buffer under s: copy the key out first. */
+  *len = tbl_key_make(t->cur, t->mname, t->mlen, s, slen);
+  *key = t->cur;
+  s = t->cur + (*len - slen);
   if ((rc = read_uint(t, "count", count))) return rc;
-  if (*len == 0)
+  if (slen == 0)
     return tfail(t, TA_ECORRUPT, "empty spelling in row %llu", (unsigned long long)t->row);
-  if (!trie_utf8_valid(*s, *len))
+  if (!trie_utf8_valid(s, slen))
     return tfail(t, TA_ECORRUPT, "row %llu: spelling is not valid UTF-8",
                  (unsigned long long)t->row);
   if (*count == 0 || t->sum > UINT64_MAX - *count)
     return tfail(t, TA_ECORRUPT, "row %llu: count %llu is zero or overflows the total",
                  (unsigned long long)t->row, (unsigned long long)*count);
-  if (t->row && ta_bytes_cmp(t->last, t->last_len, *s, *len) >= 0)
+  if (t->keys && ta_bytes_cmp(t->last, t->last_len, *key, *len) >= 0)
     return tfail(t, TA_ECORRUPT, "row %llu: spellings out of order or repeated",
                  (unsigned long long)t->row);
-  char *swap = t->last; /* cur becomes last; *s stays valid until the next call */
+  char *swap = t->last; /* cur becomes last; *key stays valid until the next call */
   t->last = t->cur;
   t->cur = swap;
   t->last_len = *len;
   t->sum += *count;
   t->row++;
+  t->keys++;
   return 1;
 }
 

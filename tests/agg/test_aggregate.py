@@ -118,7 +118,8 @@ class KnownCounts(unittest.TestCase):
         bad_lines = [("bad timestamp", "2026-02-30T00:00:00Z\tx"),
                      ("bad timestamp", "yesterday\tx"),
                      ("missing field", "no tab at all"),
-                     ("extra field", "1772409600\tx\ty"),
+                     ("extra field", "1772409600\tx\tde\ty"),
+                     ("bad market", "1772409600\tx\tDE"),
                      ("invalid UTF-8", "1772409600\tcaf\udcc3("),
                      ("empty query", "1772409600\t   "),
                      ("too long", "1772409600\t" + "x" * 2000)]
@@ -205,7 +206,9 @@ def big_log(path, lines, seed):
         for i in range(lines):
             q = " ".join(rng.choice(words) for _ in range(rng.randrange(1, 4)))
             q += " %d" % int(rng.paretovariate(0.8))
-            f.write("%d\t%s\n" % (MON + rng.randrange(6 * 604800), q))
+            # Half the lines name a market: crashes and reruns must keep those counts exact too.
+            m = rng.choice(["", "", "", "de", "us", "fr-ca"])
+            f.write("%d\t%s%s\n" % (MON + rng.randrange(6 * 604800), q, "\t" + m if m else ""))
 
 
 class Idempotence(unittest.TestCase):
@@ -258,6 +261,9 @@ class Idempotence(unittest.TestCase):
     def test_kill9_at_random_moments(self):
         """Ten runs killed with SIGKILL while running (at random moments up to the length of a
         whole run), each followed by a rerun that must leave exactly the clean run's bytes."""
+        markets = agg("--markets", self.clean).stdout.decode()
+        self.assertEqual([line.split("\t")[0] for line in markets.splitlines()],
+                         ["de", "fr-ca", "us"])
         self.kill_and_rerun(self.base, self.big, self.want, 10, 0)
 
     def kill_and_rerun(self, base, log, want, kills, seed):
@@ -547,7 +553,7 @@ class ThreadsAndBlocks(unittest.TestCase):
                 raw = "rare %d" % rng.randrange(20000)
             stamp = str(ts) if i % 3 else iso(ts)
             if i % 9973 == 5:
-                lines.append("%d\t%s\textra" % (ts, raw))
+                lines.append("%d\t%s\tde\textra" % (ts, raw))
                 cls.bad_at.append((len(lines), "extra field"))
                 continue
             if i == 70000:  # longer than a block: one bad line, then counting goes on

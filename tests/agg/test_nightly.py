@@ -85,16 +85,14 @@ class Decay(unittest.TestCase):
         self.assertIn("--now", p.stderr.decode())
 
 
-class Nightly(unittest.TestCase):
+class SpoolCase(unittest.TestCase):
+    """A scratch spool and tables directory, and TA_BIN: links to the tools under test."""
+
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="ta_nightly.")
         self.spool = os.path.join(self.tmp, "spool")
         self.tables = os.path.join(self.tmp, "tables")
-        self.trie = os.path.join(self.tmp, "serve", "current.trie")
         os.makedirs(self.spool)
-        os.makedirs(os.path.dirname(self.trie))
-        write_log(os.path.join(self.spool, "day1.tsv"), [(MON + 60, "weather", 5),
-                                                         (MON + 120, "web mail", 3)])
         self.env = dict(os.environ, TA_BIN=os.path.join(self.tmp, "bin"))
         os.makedirs(self.env["TA_BIN"])
         for name in ("typeahead-aggregate", "typeahead-build", "typeahead-query"):
@@ -102,6 +100,15 @@ class Nightly(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.tmp)
+
+
+class Nightly(SpoolCase):
+    def setUp(self):
+        super().setUp()
+        self.trie = os.path.join(self.tmp, "serve", "current.trie")
+        os.makedirs(os.path.dirname(self.trie))
+        write_log(os.path.join(self.spool, "day1.tsv"), [(MON + 60, "weather", 5),
+                                                         (MON + 120, "web mail", 3)])
 
     def nightly(self, check=True):
         return run(os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,
@@ -205,6 +212,63 @@ class Nightly(unittest.TestCase):
         self.nightly()
         shutil.rmtree(self.spool)
         self.assert_failed_untouched("step 1")
+
+
+class NightlyMarkets(SpoolCase):
+    """With TA_TRIE_DIR the job builds global.trie and a trie per market with enough events into
+    that directory; without it, the single trie (the tests above)."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir = os.path.join(self.tmp, "serve", "tries")
+        self.env.update(TA_TRIE_DIR=self.dir, TA_MIN_MARKET_EVENTS="5",
+                        TA_METRICS_FILE=os.path.join(self.tmp, "typeahead.prom"))
+
+    def files(self):
+        out = {}
+        for f in os.listdir(self.dir):
+            with open(os.path.join(self.dir, f), "rb") as fh:
+                out[f] = fh.read()
+        return out
+
+    def night(self, lines):
+        with open(os.path.join(self.spool, "day%d.tsv" % len(os.listdir(self.spool))), "w") as f:
+            f.write("".join("%d\t%s\n" % (MON + i, q) for i, q in enumerate(lines)))
+        return run(os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool,
+                   self.tables, env=self.env)
+
+    def test_every_market_into_the_directory(self):
+        self.night(["bundesliga\tde"] * 6 + ["bank of america\tus"] * 7 + ["bahn\tfr"] * 2 +
+                   ["bagel"] * 9)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["de.trie", "global.trie", "us.trie"])
+        self.assertEqual(ranking(os.path.join(self.dir, "de.trie"), "b"), ["bundesliga"])
+        self.assertEqual(ranking(os.path.join(self.dir, "global.trie"), "b"),
+                         ["bagel", "bank of america", "bundesliga", "bahn"])
+        with open(self.env["TA_METRICS_FILE"]) as f:
+            prom = f.read()
+        self.assertIn("typeahead_nightly_success 1\n", prom)
+        self.assertIn("typeahead_nightly_tries 3\n", prom)
+        # The next night fr passes the threshold; with a higher one us loses its trie.
+        self.env["TA_MIN_MARKET_EVENTS"] = "7"
+        self.night(["bahn\tfr"] * 5 + ["bundesliga\tde"])
+        self.assertEqual(sorted(os.listdir(self.dir)), ["de.trie", "fr.trie", "global.trie",
+                                                        "us.trie"])
+        self.env["TA_MIN_MARKET_EVENTS"] = "8"
+        self.night(["bagel"])
+        self.assertEqual(sorted(os.listdir(self.dir)), ["global.trie"])
+        self.assertEqual(ranking(os.path.join(self.dir, "global.trie"), "bag"), ["bagel"])
+
+    def test_failed_build_keeps_the_tries(self):
+        self.night(["bundesliga\tde"] * 6)
+        before = self.files()
+        with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:
+            f.truncate(40)
+        p = run(os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,
+                env=self.env, check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("step 2 (build all markets) failed", p.stderr.decode())
+        self.assertEqual(self.files(), before)
+        self.assertEqual(sorted(before), ["de.trie", "global.trie"])
 
 
 if __name__ == "__main__":

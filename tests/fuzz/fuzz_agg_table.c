@@ -30,7 +30,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t len;
   uint64_t count;
   while (rc == 0 && (rc = tbl_reader_next(t, &s, &len, &count)) == 1) {
-    if (len == 0 || len > TBL_MAX_QUERY || count == 0) abort();
+    const char *m, *sp;
+    size_t mlen, slen;
+    if (len == 0 || len > TBL_MAX_KEY || count == 0 ||
+        tbl_key_split(s, len, &m, &mlen, &sp, &slen) != 0 || slen == 0 || slen > TBL_MAX_QUERY ||
+        (mlen && !tbl_market_valid(m, mlen)))
+      abort();
     rc = 0;
   }
   if (rc < 0 && t && tbl_reader_errmsg(t)[0] == 0) abort();

@@ -44,6 +44,7 @@ typedef struct {
   const char *market; /* --market M: that market's rows instead of the global total */
   int all_markets;    /* --all-markets: global.trie and M.trie for each market into out_dir */
   const char *out_dir;
+  unsigned shards; /* --shards N: shard-I.trie and shards.map into out_dir (0: one trie) */
   uint64_t min_market_events;
   const char *out;
   unsigned k;
@@ -57,6 +58,8 @@ static void usage(FILE *f) {
           "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
           "                        [--market M] | --freq FILE [--freq FILE]...) --out FILE\n"
           "                       [--k 10] [--min-count 1] [--blocklist FILE] [--max-bad PCT]\n"
+          "       typeahead-build (--tables DIR [--market M] | --freq FILE...) --shards N\n"
+          "                       --out-dir DIR2 [--k ...] [--min-count ...]\n"
           "       typeahead-build --tables DIR [--weeks ...] --all-markets --out-dir DIR2\n"
           "                       [--min-market-events 1000] [--k ...] [--min-count ...]\n"
           "       typeahead-build --help | --version\n"
@@ -82,8 +85,13 @@ static void usage(FILE *f) {
           "                  market below it gets no file, and its M.trie of an earlier run is\n"
           "                  removed (the server answers it from global); a market named\n"
           "                  'global' gets no file of its own\n"
-          "  --out-dir DIR2  where --all-markets writes (created if missing); each file is\n"
-          "                  written like --out\n"
+          "  --out-dir DIR2  where --all-markets and --shards write (created if missing); each\n"
+          "                  file is written like --out\n"
+          "  --shards N      with --out-dir: split the trie into N prefix shards by the first\n"
+          "                  character of the key, 1..%u: DIR2/shard-I.trie (I = 0..N-1), then\n"
+          "                  DIR2/shards.map (docs/FORMAT.md); a first character is never split,\n"
+          "                  and the largest shard stays within %.2fx the mean (else the build\n"
+          "                  is refused and names the character too heavy for N shards)\n"
           "  --min-market-events N  events in the window (before decay) a market needs for a\n"
           "                  trie of its own with --all-markets (default %d)\n"
           "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
@@ -102,7 +110,7 @@ static void usage(FILE *f) {
           "Ranking: score descending, then key ascending. Exit status: 0 done, 1 the build\n"
           "failed (bad input, I/O, verify; --out untouched; with --all-markets: some file\n"
           "failed, the others are written), 2 usage.\n",
-          DEFAULT_MIN_MARKET_EVENTS, TA_MAX_K);
+          TRIE_MAX_SHARDS, TRIE_SHARD_MAX_SKEW, DEFAULT_MIN_MARKET_EVENTS, TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -162,6 +170,7 @@ enum {
   O_ALL,
   O_OUTDIR,
   O_MINMKT,
+  O_SHARDS,
   O_HELP,
   O_VERSION,
   O_END
@@ -188,6 +197,11 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
     return bad_value("--max-bad", "a percentage from 0 to 100", num[O_MAXBAD]);
   if (num[O_MINMKT] && ta_parse_u64(num[O_MINMKT], 0, UINT64_MAX, &a->min_market_events) != 0)
     return bad_value("--min-market-events", "a non-negative integer", num[O_MINMKT]);
+  if (num[O_SHARDS] && ta_parse_uint(num[O_SHARDS], 1, TRIE_MAX_SHARDS, &a->shards) != 0) {
+    char want[48];
+    snprintf(want, sizeof want, "an integer from 1 to %u", TRIE_MAX_SHARDS);
+    return bad_value("--shards", want, num[O_SHARDS]);
+  }
   if (a->market && !tbl_market_valid(a->market, strlen(a->market)))
     return bad_value("--market", "[a-z0-9_-]{1,32}", a->market);
   return 0;
@@ -210,6 +224,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"all-markets", no_argument, NULL, O_ALL},
       {"out-dir", required_argument, NULL, O_OUTDIR},
       {"min-market-events", required_argument, NULL, O_MINMKT},
+      {"shards", required_argument, NULL, O_SHARDS},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -223,10 +238,11 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
   /* Where each flag's text goes: a field of a, or num[] for the numbers. */
   const char *num[O_END] = {NULL};
   const char **text[O_END] = {
-      [O_OUT] = &a->out,         [O_BLOCK] = &a->blocklist, [O_TABLES] = &a->tables,
-      [O_NOW] = &a->now,         [O_K] = &num[O_K],         [O_MIN] = &num[O_MIN],
-      [O_WEEKS] = &num[O_WEEKS], [O_HALF] = &num[O_HALF],   [O_MAXBAD] = &num[O_MAXBAD],
-      [O_MARKET] = &a->market,   [O_OUTDIR] = &a->out_dir,  [O_MINMKT] = &num[O_MINMKT]};
+      [O_OUT] = &a->out,          [O_BLOCK] = &a->blocklist, [O_TABLES] = &a->tables,
+      [O_NOW] = &a->now,          [O_K] = &num[O_K],         [O_MIN] = &num[O_MIN],
+      [O_WEEKS] = &num[O_WEEKS],  [O_HALF] = &num[O_HALF],   [O_MAXBAD] = &num[O_MAXBAD],
+      [O_MARKET] = &a->market,    [O_OUTDIR] = &a->out_dir,  [O_MINMKT] = &num[O_MINMKT],
+      [O_SHARDS] = &num[O_SHARDS]};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -273,8 +289,14 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
     fprintf(stderr, "typeahead-build: --market or --all-markets, not both\n");
     return 2;
   }
-  if (a->all_markets != (a->out_dir != NULL)) {
-    fprintf(stderr, "typeahead-build: --all-markets writes into --out-dir (and only it does)\n");
+  if (a->all_markets && a->shards) {
+    fprintf(stderr, "typeahead-build: --shards splits one trie: not with --all-markets\n");
+    return 2;
+  }
+  if ((a->all_markets || a->shards) != (a->out_dir != NULL)) {
+    fprintf(stderr,
+            "typeahead-build: --all-markets and --shards write into --out-dir (and only "
+            "they do)\n");
     return 2;
   }
   return 0;
@@ -386,7 +408,14 @@ static int build_one(const build_args_t *a, const char *market, const char *out,
   bld_summary_t sum;
   ta_diag_t diag;
   char where[512];
-  int rc = bld_write(acc, out, &wo, &sum, &diag);
+  uint64_t shard_keys[TRIE_MAX_SHARDS] = {0};
+  if (a->shards && mkdir(out, 0755) != 0 && errno != EEXIST) {
+    fprintf(stderr, "typeahead-build: --out-dir %s: %s\n", out, strerror(errno));
+    bld_acc_free(acc);
+    return 1;
+  }
+  int rc = a->shards ? bld_write_shards(acc, out, a->shards, &wo, &sum, shard_keys, &diag)
+                     : bld_write(acc, out, &wo, &sum, &diag);
   progress_clear(prog);
   bld_acc_free(acc);
   if (rc < 0) {
@@ -402,6 +431,16 @@ static int build_one(const build_args_t *a, const char *market, const char *out,
           " written, %" PRIu64 " below --min-count%s), %" PRIu64 " bytes -> %s in %.2f s\n",
           lines, rows, stats.keys, sum.keys_written, sum.keys_below_min, blocked, sum.file_size,
           out, ta_mono_s() - t0);
+  if (a->shards) { /* the balance, for the operator: keys per shard against the mean */
+    uint64_t largest = 0;
+    fprintf(stderr, "typeahead-build: %u shards (shard-I.trie, shards.map), keys:", a->shards);
+    for (unsigned i = 0; i < a->shards; i++) {
+      fprintf(stderr, " %" PRIu64, shard_keys[i]);
+      if (shard_keys[i] > largest) largest = shard_keys[i];
+    }
+    fprintf(stderr, "; the largest is %.3fx the mean\n",
+            sum.keys_written ? (double)largest * a->shards / (double)sum.keys_written : 0.0);
+  }
   return 0;
 }
 
@@ -534,8 +573,9 @@ int main(int argc, char **argv) {
     }
   }
   progress_t prog = {isatty(STDERR_FILENO), 0, NULL, 0};
-  st = args.all_markets ? build_all(&args, rules, &prog)
-                        : build_one(&args, args.market, args.out, rules, &prog);
+  st = args.all_markets
+           ? build_all(&args, rules, &prog)
+           : build_one(&args, args.market, args.shards ? args.out_dir : args.out, rules, &prog);
   flt_ruleset_free(rules);
   return st;
 }

@@ -29,7 +29,9 @@ def run(args, stdin=None):
     return subprocess.run(args, input=stdin, capture_output=True, timeout=120)
 
 
-class BuildCli(unittest.TestCase):
+class BuildCase(unittest.TestCase):
+    """Helpers: a scratch directory, input files, the build and query tools."""
+
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="ta_build_cli.")
         self.out = os.path.join(self.dir, "out.trie")
@@ -59,6 +61,8 @@ class BuildCli(unittest.TestCase):
             hits.append((text, float(score)))
         return hits
 
+
+class BuildCli(BuildCase):
     def build_text(self, text, *extra):
         path = self.write("in.txt", text)
         return self.build("--freq", path, "--out", self.out, *extra)
@@ -256,6 +260,53 @@ class BuildCli(unittest.TestCase):
                 want = [(d, float(s)) for key, (s, d) in ranked if key.startswith(p)][:kk]
                 self.assertEqual(self.query(p, kk), want, f"prefix {p!r} k={kk}")
 
+
+
+class Shards(BuildCase):
+    """--shards N --out-dir DIR: N prefix shards and their map (SPEC §11, FORMAT.md)."""
+
+    def test_shards_answer_as_the_whole(self):
+        rnd = random.Random(5)
+        firsts = list("abcdefghijklmnopqrstuvwxyz") + ["é", "北", "ω", "1"]
+        lines, queries = [], []
+        for i in range(3000):
+            q = rnd.choice(firsts) + "".join(rnd.choice("aeiouns ") for _ in range(rnd.randint(1, 8)))
+            queries.append(q.strip())
+            lines.append("%s\t%d" % (q.strip(), rnd.randint(1, 500)))
+        freq = self.write("q.tsv", "\n".join(lines) + "\n")
+        self.build("--freq", freq, "--out", self.out)
+        shards = os.path.join(self.dir, "shards")
+        r = self.build("--freq", freq, "--shards", "4", "--out-dir", shards)
+        self.assertIn(b"4 shards", r.stderr)
+        files = sorted(os.listdir(shards))
+        self.assertEqual(files, ["shard-0.trie", "shard-1.trie", "shard-2.trie", "shard-3.trie",
+                                 "shards.map"])
+        with open(os.path.join(shards, "shards.map")) as f:
+            self.assertEqual(f.read().split("\n")[1:4],
+                             ["typeahead-shards\t1", "norm\t2", "shards\t4"])
+        paths = [os.path.join(shards, "shard-%d.trie" % i) for i in range(4)]
+        prefixes = {q[:rnd.randint(1, len(q))] for q in rnd.sample(queries, 300)}
+        for p in sorted(prefixes):
+            if not p.strip():
+                continue
+            whole = self.query(p)
+            answers = [self.query(p, path=x) for x in paths]
+            owners = [a for a in answers if a]
+            # every completion of a non-empty prefix is in the one shard of its first character
+            self.assertLessEqual(len(owners), 1, "prefix %r: answers from two shards" % p)
+            self.assertEqual(owners[0] if owners else [], whole, "prefix %r" % p)
+
+    def test_refusals(self):
+        freq = self.write("q.tsv", "".join("a%d\t1\n" % i for i in range(100)) + "b\t1\n")
+        shards = os.path.join(self.dir, "shards")
+        r = self.build("--freq", freq, "--shards", "2", "--out-dir", shards, expect=1)
+        self.assertIn(b"U+0061", r.stderr, "names the first character too heavy for 2 shards")
+        self.assertFalse(os.path.exists(os.path.join(shards, "shards.map")), "no map written")
+        self.assertFalse(os.path.exists(os.path.join(shards, "shard-0.trie")), "no shard written")
+        self.build("--freq", freq, "--shards", "3", "--out", self.out, expect=2)
+        self.build("--freq", freq, "--shards", "0", "--out-dir", shards, expect=2)
+        self.build("--freq", freq, "--shards", "257", "--out-dir", shards, expect=2)
+        self.build("--freq", freq, "--shards", "x", "--out-dir", shards, expect=2)
 
 if __name__ == "__main__":
     ARGS, rest = bin_args.parser("build", "query").parse_known_args()

@@ -205,8 +205,9 @@ void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len);
 int srv__market_name_ok(const char *name, size_t n);
 
 /* The answer of a market that has fewer than k completions: hits[0..*n) (the market's own, in
- * their order) gains global's g[0..n_g), in their order, skipping a completion whose key (the
- * normalized display text) is already there, until k. hits has room for k. */
+ * their order) gains global's g[0..n_g) (one trie's: distinct keys), in their order, skipping a
+ * completion whose key (the normalized display text) is already there, until k. hits has room
+ * for k. */
 int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g, size_t n_g);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */

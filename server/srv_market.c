@@ -45,6 +45,10 @@ static int hit_key(const trie_hit_t *h, char *key, size_t *len, uint64_t *hash) 
 
 int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g, size_t n_g) {
   if (k > TA_MAX_K || *n > k) return TA_EINVAL;
+  if (*n == 0) { /* nothing to compare with: one trie holds each key once */
+    for (; *n < k && *n < n_g; (*n)++) hits[*n] = g[*n];
+    return 0;
+  }
   uint64_t seen[TA_MAX_K]; /* key hashes of the answer so far */
   char key[TA_MAX_KEY + 1], other[TA_MAX_KEY + 1];
   size_t len, other_len;

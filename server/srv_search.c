@@ -14,19 +14,16 @@
 #include <string.h>
 
 /* The headers of every /search answer for one (market, trie loads, rules version), serialized
- * once per worker, which keeps SEARCH_HDRS of them (by market, direct-mapped: with --trie there
- * is one). libevhtp writes a header as "key: value\r\n" without looking into the value, so one
+ * once per worker, which keeps one set per market (SRV_MAX_MARKETS entries of a few hundred
+ * bytes, their buffers made for the markets it answers). libevhtp writes a header as "key: value\r\n" without looking into the value, so one
  * header whose value carries the others after "\r\n" puts them all on the wire with one
  * evhtp_header_new and one iovec walk instead of one each (about 2,500 instructions a request,
  * callgrind). The block is the value of Content-Type because libevhtp looks that name up (it
  * adds text/plain when absent); Content-Length is our own header (libevhtp then adds none), and
  * libevhtp still decides Connection (keep-alive, close, HTTP/1.0) as for any reply. The bytes
  * on the wire are those of separate headers. */
-#define SEARCH_HDRS 16
-
 struct srv_search_hdrs {
   int valid;
-  unsigned market;
   srv_ctag_t tag;
   char etag[2][80];  /* [rep]: 0 JSON, 1 msgpack */
   ta_buf_t block[2]; /* [rep]: NUL-terminated Content-Type value and the rest */
@@ -36,13 +33,13 @@ static const char *const search_ctype[2] = {"application/json; charset=utf-8",
                                             "application/msgpack"};
 
 int srv__search_init(srv_worker_t *w) {
-  w->hdrs = calloc(SEARCH_HDRS, sizeof *w->hdrs);
+  w->hdrs = calloc(SRV_MAX_MARKETS, sizeof *w->hdrs);
   return w->hdrs ? 0 : TA_ENOMEM;
 }
 
 void srv__search_fini(srv_worker_t *w) {
   if (w->hdrs == NULL) return;
-  for (size_t i = 0; i < SEARCH_HDRS; i++) {
+  for (size_t i = 0; i < SRV_MAX_MARKETS; i++) {
     ta_buf_free(&w->hdrs[i].block[0]);
     ta_buf_free(&w->hdrs[i].block[1]);
   }
@@ -85,8 +82,8 @@ static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
  * A market's ETag names both tries: "<market version>.<global version or none>". */
 static srv_search_hdrs_t *search_hdrs_get(srv_worker_t *w, unsigned market, const srv_trie_t *t,
                                           const srv_trie_t *tg, const srv_ctag_t *tag) {
-  srv_search_hdrs_t *h = &w->hdrs[market % SEARCH_HDRS];
-  if (h->valid && h->market == market && tag_same(&h->tag, tag)) return h;
+  srv_search_hdrs_t *h = &w->hdrs[market];
+  if (h->valid && tag_same(&h->tag, tag)) return h;
   srv_t *s = w->srv;
   char fv[17], tv[2 * sizeof t->version];
   /* as srv__filter_version() */
@@ -113,7 +110,6 @@ static srv_search_hdrs_t *search_hdrs_get(srv_worker_t *w, unsigned market, cons
     if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
   }
   if (rc) return NULL;
-  h->market = market;
   h->tag = *tag;
   h->valid = 1;
   return h;

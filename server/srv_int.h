@@ -209,6 +209,9 @@ int srv__market_name_ok(const char *name, size_t n);
  * completion whose key (the normalized display text) is already there, until k. hits has room
  * for k. */
 int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g, size_t n_g);
+/* 1 when t[0..n) is its own key (SPEC §3) and needs no normalizing: printable ASCII without
+ * capitals, one space between words, none at either end. */
+int srv__market_own_key(const char *t, size_t n);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
 

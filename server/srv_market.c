@@ -36,10 +36,27 @@ int srv__market_name_ok(const char *name, size_t n) {
   return 1;
 }
 
-/* The hash of the key of hit h, its key in key[] (TA_MAX_KEY + 1 bytes). */
-static int hit_key(const trie_hit_t *h, char *key, size_t *len, uint64_t *hash) {
-  int rc = trie_norm_key(h->text, h->text_len, key, TA_MAX_KEY + 1, len);
-  if (rc == 0) *hash = ta_hash64(key, *len, 0);
+int srv__market_own_key(const char *t, size_t n) {
+  if (n == 0 || t[0] == ' ' || t[n - 1] == ' ') return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)t[i];
+    if (c < 0x20 || c > 0x7e || (c >= 'A' && c <= 'Z') || (c == ' ' && t[i + 1] == ' ')) return 0;
+  }
+  return 1;
+}
+
+/* The key of hit h (*key: its text when that is its own key, else buf, TA_MAX_KEY + 1 bytes)
+ * and its hash. Most display forms are their own key: they skip the normalizer. */
+static int hit_key(const trie_hit_t *h, char *buf, const char **key, size_t *len, uint64_t *hash) {
+  int rc = 0;
+  if (srv__market_own_key(h->text, h->text_len)) {
+    *key = h->text;
+    *len = h->text_len;
+  } else {
+    *key = buf;
+    rc = trie_norm_key(h->text, h->text_len, buf, TA_MAX_KEY + 1, len);
+  }
+  if (rc == 0) *hash = ta_hash64(*key, *len, 0);
   return rc;
 }
 
@@ -50,22 +67,23 @@ int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g,
     return 0;
   }
   uint64_t seen[TA_MAX_K]; /* key hashes of the answer so far */
-  char key[TA_MAX_KEY + 1], other[TA_MAX_KEY + 1];
+  char buf[TA_MAX_KEY + 1], other_buf[TA_MAX_KEY + 1];
+  const char *key, *other;
   size_t len, other_len;
   for (size_t i = 0; i < *n; i++) {
-    int rc = hit_key(&hits[i], key, &len, &seen[i]);
+    int rc = hit_key(&hits[i], buf, &key, &len, &seen[i]);
     if (rc) return rc;
   }
   for (size_t j = 0; j < n_g && *n < k; j++) {
     uint64_t h;
-    int rc = hit_key(&g[j], key, &len, &h);
+    int rc = hit_key(&g[j], buf, &key, &len, &h);
     if (rc) return rc;
     int dup = 0;
     for (size_t i = 0; i < *n && !dup; i++) {
       if (seen[i] != h) continue;
       uint64_t ignored;
       /* the same hash: compare the keys themselves */
-      rc = hit_key(&hits[i], other, &other_len, &ignored);
+      rc = hit_key(&hits[i], other_buf, &other, &other_len, &ignored);
       if (rc) return rc;
       dup = other_len == len && memcmp(other, key, len) == 0;
     }

@@ -270,9 +270,11 @@ int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b);
 /* ---- Hot-swapped snapshots (srv_snap.c) ---------------------------------------------------
  * A slot (srv_snap_t) holds the current version of one piece of shared, immutable state (a
  * loaded trie, the rules in force) and replaces it while readers still use the old one. A table
- * (srv_snaptab_t) holds a node's slots by name ("trie", "rules"); slots are added before the
- * workers and the reload thread start, and a hot path resolves its slot once and keeps the
- * pointer (srv__snap_find is a string lookup).
+ * (srv_snaptab_t) holds a node's slots by name ("trie", "markets", "rules"); they are added
+ * before the workers and the reload thread start, and a hot path resolves its slot once and
+ * keeps the pointer (srv__snap_find is a string lookup). The market table's own table gains a
+ * slot per market later, on the reload thread, its only user; workers reach those slots through
+ * the market table (srv_market.c), never through a table's array, which may move.
  *
  * Readers are numbered 0..readers-1 (the workers, by id). Each holds at most one version of a
  * slot at a time:  v = srv__snap_acquire(slot, w); ... srv__snap_release(slot, w);

@@ -202,11 +202,12 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
     if (*n_hits == 0) *answered = 0;
     return rc;
   }
-  /* enough of global's for k after dropping those the market already gave */
-  trie_hit_t g[2 * TA_MAX_K];
+  /* global's first k are enough: its keys are distinct, so each of the market's n completions
+   * can repeat at most one of them, and k - n of them are left */
+  trie_hit_t g[TA_MAX_K];
   size_t n_g = 0;
   uint64_t rv_g = 0;
-  rc = srv__answer(s, in->tg, 0, w->m, key, key_len, k + *n_hits, g, &n_g, &rv_g);
+  rc = srv__answer(s, in->tg, 0, w->m, key, key_len, k, g, &n_g, &rv_g);
   *mixed = rv_g != *rules_version; /* the rules changed in between: right, but not kept */
   if (rc == 0 && *n_hits == 0) *answered = 0;
   return rc ? rc : srv__market_fill(hits, n_hits, k, g, n_g);

@@ -462,7 +462,6 @@ typedef struct {
   char vary[96];                            /* "Accept" or "Accept, <header>" */
   uint64_t *ignored; /* hashes of the file names logged as ignored (reload thread) */
   size_t n_ignored;
-  int full_logged;
 } srv_markets_t;
 
 /* srv__markets_init (srv_new, before the first srv__trie_load): the table with global's entry.

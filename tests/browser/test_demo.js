@@ -71,6 +71,26 @@ async function waitHealthy(base, proc, ms) {
   throw new Error("typeahead-serve did not become healthy in " + ms + " ms");
 }
 
+/* Writes rows as a frequency list beside out and builds the trie out with the real builder. */
+function buildTrie(build, rows, out) {
+  const freq = out + ".tsv";
+  fs.writeFileSync(freq, rows.map(([q, c]) => q + "\t" + c + "\n").join(""));
+  const b = spawnSync(build, ["--freq", freq, "--out", out, "--k", "10"], { encoding: "utf8" });
+  assert.equal(b.status, 0, "typeahead-build failed: " + b.stderr);
+}
+
+/* Starts typeahead-serve on what it serves (["--trie", FILE] or ["--trie-dir", DIR]) and a free
+ * port; the process goes into servers at once (for the cleanup); resolves to its base URL once
+ * it is healthy. */
+async function serve(bin, what, servers) {
+  const port = await freePort();
+  const proc = spawn(bin, what.concat(["--listen", "127.0.0.1:" + port]),
+    { stdio: ["ignore", "inherit", "inherit"] });
+  servers.push(proc);
+  await waitHealthy("http://127.0.0.1:" + port, proc, 10000);
+  return "http://127.0.0.1:" + port;
+}
+
 async function apiTexts(base, q, market) {
   const url = base + "/search?q=" + encodeURIComponent(q) + (market ? "&market=" + market : "");
   const r = await fetch(url);
@@ -95,21 +115,12 @@ async function main() {
   const args = parseArgs(process.argv);
   fs.mkdirSync(args.out, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "ta-browser-"));
-  let server = null;
-  let server2 = null;
+  const servers = [];
   let context = null;
   try {
-    const freq = path.join(work, "freq.tsv");
-    fs.writeFileSync(freq, FREQ.map(([q, c]) => q + "\t" + c + "\n").join(""));
     const trie = path.join(work, "demo.trie");
-    const b = spawnSync(args.build, ["--freq", freq, "--out", trie, "--k", "10"], { encoding: "utf8" });
-    assert.equal(b.status, 0, "typeahead-build failed: " + b.stderr);
-
-    const port = await freePort();
-    const base = "http://127.0.0.1:" + port;
-    server = spawn(args.serve, ["--trie", trie, "--listen", "127.0.0.1:" + port],
-      { stdio: ["ignore", "inherit", "inherit"] });
-    await waitHealthy(base, server, 10000);
+    buildTrie(args.build, FREQ, trie);
+    const base = await serve(args.serve, ["--trie", trie], servers);
 
     const { chromium } = require("playwright-core");
     const profile = fs.mkdtempSync(path.join(work, "profile-"));
@@ -273,16 +284,9 @@ async function main() {
     const dir = path.join(work, "tries");
     fs.mkdirSync(dir);
     fs.copyFileSync(trie, path.join(dir, "global.trie"));
-    const freqDe = path.join(work, "de.tsv");
-    fs.writeFileSync(freqDe, "gold\t500\ngoethe\t400\nGöteborg\t10\n");
-    const b2 = spawnSync(args.build, ["--freq", freqDe, "--out", path.join(dir, "de.trie"), "--k", "10"],
-      { encoding: "utf8" });
-    assert.equal(b2.status, 0, "typeahead-build failed: " + b2.stderr);
-    const port2 = await freePort();
-    const base2 = "http://127.0.0.1:" + port2;
-    server2 = spawn(args.serve, ["--trie-dir", dir, "--listen", "127.0.0.1:" + port2],
-      { stdio: ["ignore", "inherit", "inherit"] });
-    await waitHealthy(base2, server2, 10000);
+    buildTrie(args.build, [["gold", 500], ["goethe", 400], ["Göteborg", 10]],
+      path.join(dir, "de.trie"));
+    const base2 = await serve(args.serve, ["--trie-dir", dir], servers);
     const page2 = await context.newPage();
     page2.on("pageerror", (e) => pageErrors.push(String(e)));
     assert.equal((await page2.goto(base2 + "/", { waitUntil: "load" })).status(), 200);
@@ -307,8 +311,8 @@ async function main() {
       path.join(args.out, "demo-markets.png"));
   } finally {
     if (context) await context.close().catch(() => {});
-    for (const srv of [server, server2]) {
-      if (!srv || srv.exitCode !== null) continue;
+    for (const srv of servers) {
+      if (srv.exitCode !== null) continue;
       srv.kill("SIGTERM");
       await new Promise((r) => { srv.once("exit", r); setTimeout(r, 3000); });
       if (srv.exitCode === null) srv.kill("SIGKILL");

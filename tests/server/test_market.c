@@ -131,10 +131,7 @@ static void test_own_key(void **state) {
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_names),
-      cmocka_unit_test(test_fill),
-      cmocka_unit_test(test_own_key),
-  };
+  static const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_names), cmocka_unit_test(test_fill), cmocka_unit_test(test_own_key)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,8 @@ beats the header, the header's value is lower-cased, an unknown or invalid marke
 Vary names the header, the ETag names the market's and global's versions (304 on a match, not
 across markets), the answer cache keeps markets apart; /healthz and /metrics per market; files
 that appear, are replaced, are corrupt, are not regular or are removed, each on its own while a
-load runs (no failed request); a start without global.trie; the command line's refusals.
+load runs (no failed request); a start without global.trie; the bound of 256 tries a node; the
+command line's refusals.
 
 usage: test_markets.py --serve PATH --build PATH [unittest arguments]
 """
@@ -332,6 +333,28 @@ class Start(unittest.TestCase):
             st, _, a = search(srv, "q=b&market=de&k=6")  # de has 5 (no blocklist here)
             self.assertEqual(texts(a)[-1], "bank of america")  # filled now
             self.assertEqual(search(srv, "q=b")[2]["market"], "global")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_market_bound(self):
+        """260 market files: 255 served beside global (SRV_MAX_MARKETS 256), each file past
+        the bound ignored with one log line; /metrics has one series per served market."""
+        d = make_dir("many", {"global.trie": "global"})
+        for i in range(260):
+            with open(os.path.join(d, "m%03d.trie" % i), "wb") as f:
+                f.write(TRIES["fr"])
+        srv = Server(ARGS.serve, None, args=["--trie-dir", d])
+        try:
+            markets = health(srv)["markets"]
+            self.assertEqual(len(markets), 256)
+            self.assertTrue(all(m["version"] for m in markets.values()))
+            self.assertEqual(srv.text().count("a node serves at most 256 markets"), 5)
+            text = srv.get("/metrics")[2].decode()
+            self.assertEqual(len(re.findall(r"^typeahead_trie_loaded\{", text, re.M)), 256)
+            ignored = sorted(set(["m%03d" % i for i in range(260)]) - set(markets))
+            self.assertEqual(len(ignored), 5)
+            st, _, a = search(srv, "q=b&market=" + ignored[0])
+            self.assertEqual(a["market"], "global")
         finally:
             self.assertEqual(srv.stop(), 0)
 

@@ -11,7 +11,8 @@
 
 static void usage(FILE *f) {
   fputs(
-      "usage: typeahead-serve --trie FILE [--filters FILE] [--listen 127.0.0.1:8080]\n"
+      "usage: typeahead-serve --trie FILE | --trie-dir DIR [--market-header NAME]\n"
+      "                       [--filters FILE] [--listen 127.0.0.1:8080]\n"
       "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
       "                       [--max-connections N] [--header-timeout 30]\n"
@@ -24,6 +25,17 @@ static void usage(FILE *f) {
       "                    new file is verified and swapped in; a bad file is refused and the\n"
       "                    old one keeps serving. Until a valid trie is loaded, /search and\n"
       "                    /healthz answer 503.\n"
+      "  --trie-dir DIR    serve one trie per market instead (SPEC 10): DIR/NAME.trie as market\n"
+      "                    NAME (a-z, 0-9, _ and -, up to 32; at most 255 besides global),\n"
+      "                    DIR/global.trie as global, the fallback. Each file is watched, swapped\n"
+      "                    and refused on its own; a market file that disappears is no longer\n"
+      "                    served (its requests go to global). Other files are ignored (logged\n"
+      "                    once). DIR must exist; until global.trie is loaded, requests that\n"
+      "                    fall to global and /healthz answer 503.\n"
+      "  --market-header NAME\n"
+      "                    with --trie-dir: the request header naming the market (e.g.\n"
+      "                    X-Country, set by a CDN) when there is no market= parameter; its value\n"
+      "                    is lower-cased. Answers then say Vary: Accept, NAME\n"
       "  --filters FILE    blocklist rules applied to every answer (syntax: word:W, phrase:P,\n"
       "                    prefix:P, exact:Q or a bare word; # comments). Watched like --trie;\n"
       "                    PUT /admin/filters rewrites it, so its directory must be writable.\n"
@@ -54,12 +66,16 @@ static void usage(FILE *f) {
       "  --version         the version and the trie format versions it reads\n"
       "\n"
       "Endpoints:\n"
-      "  GET /search?q=PREFIX[&k=N]  suggestions for PREFIX (normalized as the keys are):\n"
+      "  GET /search?q=PREFIX[&k=N][&market=M]  suggestions for PREFIX (normalized as the\n"
+      "                    keys are); with --trie-dir, from market M's trie (else the header's,\n"
+      "                    else global; an unknown market is global), filled from global when\n"
+      "                    the market has fewer than N, and the answer says \"market\":\n"
       "                    {\"q\":...,\"suggestions\":[{\"text\":...,\"score\":...},...]};\n"
       "                    k from 1 to the trie's k (default 5); Accept: application/msgpack\n"
       "                    gives msgpack; ETag and If-None-Match (304); HEAD and OPTIONS too.\n"
       "                    Errors: 400 (no q, bad UTF-8, bad k), 414 (q over 1024 bytes).\n"
-      "  GET /healthz      200 with the trie and filter versions; 503 while no trie is loaded\n"
+      "  GET /healthz      200 with the trie and filter versions (and each market's version,\n"
+      "                    queries and requests); 503 while no (global) trie is loaded\n"
       "  GET /metrics      Prometheus text: requests by endpoint and status, latency\n"
       "                    histogram, trie age, reloads, filter hits\n"
       "  GET /             the demo page: a search box with live suggestions\n"
@@ -95,6 +111,10 @@ int main(int argc, char **argv) {
     int takes_value = 1;
     if (strcmp(a, "--trie") == 0)
       cfg.trie_path = v;
+    else if (strcmp(a, "--trie-dir") == 0)
+      cfg.trie_dir = v;
+    else if (strcmp(a, "--market-header") == 0)
+      cfg.market_header = v;
     else if (strcmp(a, "--filters") == 0)
       cfg.filters_path = v;
     else if (strcmp(a, "--listen") == 0)
@@ -136,9 +156,13 @@ int main(int argc, char **argv) {
       i++;
     }
   }
-  if (cfg.trie_path == NULL) {
-    fprintf(stderr, "typeahead-serve: --trie FILE is required\n");
+  if ((cfg.trie_path == NULL) == (cfg.trie_dir == NULL)) {
+    fprintf(stderr, "typeahead-serve: one of --trie FILE and --trie-dir DIR is required\n");
     usage(stderr);
+    return 2;
+  }
+  if (cfg.market_header && cfg.trie_dir == NULL) {
+    fprintf(stderr, "typeahead-serve: --market-header needs --trie-dir\n");
     return 2;
   }
   srv_t *s = NULL;

@@ -1,9 +1,9 @@
 /*
  * typeahead: the query server's public interface (SPEC §8).
  *
- * A server maps one trie file, answers GET /search and the other endpoints of SPEC §8 over
- * libevhtp, and swaps in a new trie file (SIGHUP, POST /admin/reload, or the file being
- * replaced) without failing a request. Everything else (threads, reload thread, metrics) is
+ * A server reads one trie file (or one per market from a directory, SPEC §10), answers GET
+ * /search and the other endpoints of SPEC §8 over libevhtp, and swaps in a new trie file
+ * (SIGHUP, POST /admin/reload, or the file being replaced) without failing a request. Everything else (threads, reload thread, metrics) is
  * internal: see srv_int.h.
  *
  * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code (trie.h); _free(NULL)
@@ -21,7 +21,11 @@ extern "C" {
 typedef struct srv srv_t;
 
 typedef struct {
-  const char *trie_path;        /* --trie: required */
+  const char *trie_path;        /* --trie FILE: one trie (global); or NULL with trie_dir */
+  const char *trie_dir;         /* --trie-dir DIR: every DIR/NAME.trie as market NAME,
+                                   DIR/global.trie as global (SPEC §10); NULL with trie_path */
+  const char *market_header;    /* --market-header: the request header naming the market when
+                                   there is no market= parameter; NULL: none */
   const char *filters_path;     /* --filters: NULL for none (the filter layer) */
   const char *listen;           /* "HOST:PORT" or "[V6]:PORT"; NULL = 127.0.0.1:8080; port 0 =
                                    any free port (srv_port() tells which) */

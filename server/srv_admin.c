@@ -20,6 +20,33 @@ static int put_json_field(ta_buf_t *b, const char *name, const char *v, size_t n
   return rc ? rc : srv__json_string(b, v, n);
 }
 
+/* With --trie-dir: ,"markets":{"NAME":{"version":..,"queries":..,"requests":..},..}, every
+ * market of the table (version null and queries 0 while it has no trie loaded). */
+static int healthz_markets(srv_worker_t *w, ta_buf_t *b) {
+  srv_t *s = w->srv;
+  unsigned n = atomic_load_explicit(&s->mk.n, memory_order_acquire);
+  int rc = ta_buf_put(b, ",\"markets\":{", 12);
+  for (unsigned i = 0; i < n && !rc; i++) {
+    const srv_market_t *m = &s->mk.m[i];
+    uint64_t requests = 0;
+    for (unsigned k = 0; k < s->threads; k++)
+      requests += atomic_load_explicit(&s->wmetrics[k].market_requests[i], memory_order_relaxed);
+    if (i) rc = ta_buf_put(b, ",", 1);
+    if (!rc) rc = srv__json_string(b, m->name, strlen(m->name));
+    const srv_trie_t *t = m->slot ? srv__snap_acquire(m->slot, w->id) : NULL;
+    if (!rc) rc = ta_buf_put(b, ":{\"version\":", 12);
+    if (!rc)
+      rc = t ? srv__json_string(b, t->version, strlen(t->version)) : ta_buf_put(b, "null", 4);
+    char num[96];
+    int len =
+        snprintf(num, sizeof num, ",\"queries\":%llu,\"requests\":%llu}",
+                 (unsigned long long)(t ? t->info.num_queries : 0), (unsigned long long)requests);
+    if (m->slot) srv__snap_release(m->slot, w->id);
+    if (!rc) rc = ta_buf_put(b, num, (size_t)len);
+  }
+  return rc ? rc : ta_buf_put(b, "}", 1);
+}
+
 void srv__handle_healthz(srv_reply_t *r) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
@@ -45,7 +72,9 @@ void srv__handle_healthz(srv_reply_t *r) {
   srv__trie_release(s, w->id);
   const char *fv = srv__filter_version(s);
   if (!rc) rc = put_json_field(b, ",\"filters\":{\"version\":", fv, strlen(fv));
-  if (!rc) rc = ta_buf_put(b, "}}", 2);
+  if (!rc) rc = ta_buf_put(b, "}", 1);
+  if (!rc && s->mk.dir) rc = healthz_markets(w, b);
+  if (!rc) rc = ta_buf_put(b, "}", 1);
   if (rc) {
     srv__reply_error(r, 500, ta_strerror(rc));
     return;
@@ -58,9 +87,7 @@ void srv__handle_metrics(srv_reply_t *r) {
   srv_worker_t *w = r->w;
   ta_buf_t *b = &w->out;
   b->len = 0;
-  const srv_trie_t *t = srv__trie_acquire(w->srv, w->id);
-  int rc = srv__metrics_render(w->srv, t, b);
-  srv__trie_release(w->srv, w->id);
+  int rc = srv__metrics_render(w->srv, w->id, b);
   if (rc) {
     srv__reply_error(r, 500, ta_strerror(rc));
     return;

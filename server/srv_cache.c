@@ -3,10 +3,12 @@
  *
  * Autocomplete traffic repeats itself: every user typing "new york" asks for "n", "ne", "new"
  * and so on, so a worker keeps the bodies it rendered for 200 answers. An entry is keyed by
- * what decides the body: the representation (JSON or msgpack) and the raw query string, byte
- * for byte (so "q=a+b" and "q=a%20b" are two entries; both are right). It is tagged with the
- * trie load it was computed from (srv_trie_t.gen, unique per load) and the version of the rules
- * that filtered it (a hash of their canonical text). A lookup with other tags misses and frees
+ * what decides the body: the representation (JSON or msgpack), the market the request was
+ * routed to (SPEC §10: it may come from a header) and the raw query string, byte for byte (so
+ * "q=a+b" and "q=a%20b" are two entries; both are right). It is tagged with the trie loads it
+ * was computed from (srv_trie_t.gen, unique per load: the market's, and global's, which may
+ * have filled it) and the version of the rules that filtered it (a hash of their canonical
+ * text). A lookup with other tags misses and frees
  * the stale entry, so a swap or a rules change can never serve an old answer; nothing has to
  * walk the cache when they change.
  *
@@ -22,10 +24,10 @@
 
 struct srv_centry {
   uint64_t hash;
-  uint64_t trie_gen;
-  uint64_t rules_version;
+  srv_ctag_t tag;
   uint32_t key_len;
   uint32_t body_len;
+  uint16_t market;
   unsigned char rep;
   unsigned char used; /* CLOCK bit */
   char data[];        /* key, then body */
@@ -68,24 +70,31 @@ void srv__cache_free(srv_cache_t *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* The representation is the seed: the two answers to one query string land apart. */
-static uint64_t key_hash(int rep, const char *key, size_t len) {
-  return ta_hash64(key, len, (uint64_t)rep + 1);
+/* The representation and the market are the seed: the answers to one query string land apart. */
+static uint64_t key_hash(int rep, unsigned market, const char *key, size_t len) {
+  return ta_hash64(key, len, ((uint64_t)market << 1 | (uint64_t)rep) + 1);
 }
 
-static int entry_is(const srv_centry_t *e, uint64_t h, int rep, const char *key, size_t len) {
-  return e && e->hash == h && e->rep == rep && e->key_len == len && memcmp(e->data, key, len) == 0;
+static int entry_is(const srv_centry_t *e, uint64_t h, int rep, unsigned market, const char *key,
+                    size_t len) {
+  return e && e->hash == h && e->rep == rep && e->market == market && e->key_len == len &&
+         memcmp(e->data, key, len) == 0;
 }
 
-const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, const char *key, size_t key_len,
-                                    uint64_t trie_gen, uint64_t rules_version) {
+static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
+  return a->trie_gen == b->trie_gen && a->global_gen == b->global_gen &&
+         a->rules_version == b->rules_version;
+}
+
+const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, const char *key,
+                                    size_t key_len, const srv_ctag_t *tag) {
   if (c->slots == NULL) return NULL;
-  uint64_t h = key_hash(rep, key, key_len);
+  uint64_t h = key_hash(rep, market, key, key_len);
   srv_centry_t **set = &c->slots[(h & c->mask) * CACHE_WAYS];
   for (size_t j = 0; j < CACHE_WAYS; j++) {
     srv_centry_t *e = set[j];
-    if (!entry_is(e, h, rep, key, key_len)) continue;
-    if (e->trie_gen != trie_gen || e->rules_version != rules_version) {
+    if (!entry_is(e, h, rep, market, key, key_len)) continue;
+    if (!tag_same(&e->tag, tag)) {
       slot_clear(c, &set[j]); /* computed from another trie or other rules: gone for good */
       return NULL;
     }
@@ -95,14 +104,16 @@ const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, const char *key, si
   return NULL;
 }
 
-void srv__cache_put(srv_cache_t *c, int rep, const char *key, size_t key_len, uint64_t trie_gen,
-                    uint64_t rules_version, const char *body, size_t body_len) {
-  if (c->slots == NULL || key_len > UINT32_MAX || body_len > SRV_CACHE_MAX_BODY) return;
-  uint64_t h = key_hash(rep, key, key_len);
+void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, size_t key_len,
+                    const srv_ctag_t *tag, const char *body, size_t body_len) {
+  if (c->slots == NULL || key_len > UINT32_MAX || body_len > SRV_CACHE_MAX_BODY ||
+      market >= SRV_MAX_MARKETS)
+    return;
+  uint64_t h = key_hash(rep, market, key, key_len);
   srv_centry_t **set = &c->slots[(h & c->mask) * CACHE_WAYS];
   size_t victim = CACHE_WAYS;
   for (size_t j = 0; j < CACHE_WAYS && victim == CACHE_WAYS; j++)
-    if (set[j] == NULL || entry_is(set[j], h, rep, key, key_len)) victim = j;
+    if (set[j] == NULL || entry_is(set[j], h, rep, market, key, key_len)) victim = j;
   for (size_t j = 0; j < CACHE_WAYS && victim == CACHE_WAYS; j++)
     if (!set[j]->used) victim = j;
   if (victim == CACHE_WAYS) { /* every way used since the last pass: start a new pass */
@@ -115,8 +126,8 @@ void srv__cache_put(srv_cache_t *c, int rep, const char *key, size_t key_len, ui
   srv_centry_t *e = malloc(size);
   if (e == NULL) return;
   e->hash = h;
-  e->trie_gen = trie_gen;
-  e->rules_version = rules_version;
+  e->tag = *tag;
+  e->market = (uint16_t)market;
   e->key_len = (uint32_t)key_len;
   e->body_len = (uint32_t)body_len;
   e->rep = (unsigned char)rep;

@@ -4,15 +4,16 @@
  * through.
  *
  * State: one immutable filter state is current at a time, in the snapshot slot "rules"
- * (srv_snap.c): a compiled rule set (shared, with a count of the states that use it) and a
- * verdict cache (flt_cache_t) made for one trie file's content. A request acquires the state
+ * (srv_snap.c): a compiled rule set (shared, with a count of the states that use it) and, for
+ * each market (SPEC §10), a verdict cache (flt_cache_t) made for its trie file's content
+ * (shared too: a new state for one market's new trie keeps the others' caches and verdicts). A request acquires the state
  * like the trie, so it uses exactly one rule set from start to end, and a replaced state is
  * freed only once no worker holds it. The request path takes no lock.
  *
  * Changes, all serialized by one mutex (so the file on disk and the rules in force agree):
  *   - the slot's tick on the reload thread (every 250 ms, and at once on SIGHUP or POST
  *     /admin/reload) compiles --filters FILE again when its watch sees a change (always when
- *     forced), and makes a new cache when the trie's content changed; the file is read whole
+ *     forced), and makes a new cache for each market whose trie's content changed; the file is read whole
  *     by flt_compile_file (ta_read_file), so a FIFO, a directory or a device at the path is
  *     refused at once and never blocks the reload thread;
  *   - PUT /admin/filters compiles the body, rewrites FILE atomically (ta_afile_*), installs it.
@@ -37,12 +38,23 @@ typedef struct {
   char version_hex[17];
 } srv_rules_t;
 
+/* The content of a trie file, as far as a verdict cache cares (ids are ranks in the file). */
+typedef struct {
+  int present;
+  uint32_t crc;
+  uint64_t queries, size;
+} srv_tid_t;
+
+typedef struct {
+  flt_cache_t *cache;
+  unsigned refs; /* states using it; changed under srv_flt_t.mu only */
+  srv_tid_t tid; /* the trie it was made for */
+} srv_vcache_t;
+
 typedef struct {
   srv_rules_t *rules;
-  flt_cache_t *cache; /* NULL when the rule set is empty or no trie is loaded */
-  uint32_t trie_crc;  /* content of the trie the cache was made for */
-  uint64_t trie_queries;
-  uint64_t trie_size;
+  srv_vcache_t *vc[SRV_MAX_MARKETS]; /* by market; NULL when the rule set is empty or the
+                                        market has no trie loaded */
 } srv_fstate_t;
 
 struct srv_flt {
@@ -61,37 +73,95 @@ static void rules_unref(srv_rules_t *r) {
   }
 }
 
+static void vcache_unref(srv_vcache_t *vc) {
+  if (vc && --vc->refs == 0) {
+    flt_cache_free(vc->cache);
+    free(vc);
+  }
+}
+
 static void fstate_free(void *version) {
   srv_fstate_t *st = version;
   if (st == NULL) return;
-  flt_cache_free(st->cache);
+  for (size_t i = 0; i < SRV_MAX_MARKETS; i++) vcache_unref(st->vc[i]);
   rules_unref(st->rules);
   free(st);
 }
 
-/* A state for rules and the trie t (may be NULL); takes a reference on rules. */
-static int fstate_new(srv_rules_t *rules, const srv_trie_t *t, srv_fstate_t **out) {
+static srv_tid_t tid_of(const srv_trie_t *t) {
+  srv_tid_t id = {0, 0, 0, 0};
+  if (t) id = (srv_tid_t){1, t->info.file_crc, t->info.num_queries, t->info.file_size};
+  return id;
+}
+
+static int tid_same(const srv_tid_t *a, const srv_tid_t *b) {
+  return a->present && b->present && a->crc == b->crc && a->queries == b->queries &&
+         a->size == b->size;
+}
+
+/* The trie of every market now, into ids (SRV_MAX_MARKETS entries); returns how many markets.
+ * Worker w holds each trie while it reads it; w < 0: without a reference (only where no trie
+ * can be retired meanwhile: at start, and on the reload thread, the tries' one writer). */
+static unsigned tries_now(srv_t *s, int w, srv_tid_t *ids) {
+  unsigned n = s->mk.m ? atomic_load_explicit(&s->mk.n, memory_order_acquire) : 0;
+  for (unsigned i = 0; i < n; i++) {
+    srv_snap_t *slot = s->mk.m[i].slot;
+    if (slot == NULL) {
+      ids[i] = tid_of(NULL);
+    } else if (w < 0) {
+      ids[i] = tid_of(srv__snap_peek(slot));
+    } else {
+      ids[i] = tid_of(srv__snap_acquire(slot, (unsigned)w));
+      srv__snap_release(slot, (unsigned)w);
+    }
+  }
+  return n;
+}
+
+/* A state for rules and the tries ids[0..n); takes a reference on rules. The caches of prev
+ * (may be NULL) made for these rules and the same tries are shared. Under mu. */
+static int fstate_new(srv_rules_t *rules, const srv_fstate_t *prev, const srv_tid_t *ids,
+                      unsigned n, srv_fstate_t **out) {
   srv_fstate_t *st = calloc(1, sizeof *st);
   if (st == NULL) return TA_ENOMEM;
-  if (t && flt_rule_count(rules->rs) > 0) {
-    int rc = flt_cache_new(rules->rs, t->info.num_queries, &st->cache);
-    if (rc) {
-      free(st);
-      return rc;
-    }
-    st->trie_crc = t->info.file_crc;
-    st->trie_queries = t->info.num_queries;
-    st->trie_size = t->info.file_size;
-  }
   st->rules = rules;
   rules->refs++;
+  for (unsigned i = 0; i < n && flt_rule_count(rules->rs) > 0; i++) {
+    if (!ids[i].present) continue;
+    srv_vcache_t *old = prev && prev->rules == rules ? prev->vc[i] : NULL;
+    if (old && tid_same(&old->tid, &ids[i])) {
+      old->refs++;
+      st->vc[i] = old;
+      continue;
+    }
+    srv_vcache_t *vc = calloc(1, sizeof *vc);
+    int rc = vc ? flt_cache_new(rules->rs, ids[i].queries, &vc->cache) : TA_ENOMEM;
+    if (rc) {
+      free(vc);
+      fstate_free(st);
+      return rc;
+    }
+    vc->refs = 1;
+    vc->tid = ids[i];
+    st->vc[i] = vc;
+  }
   *out = st;
   return 0;
 }
 
-static int fstate_fits(const srv_fstate_t *st, const srv_trie_t *t) {
-  return st->cache && t && st->trie_crc == t->info.file_crc &&
-         st->trie_queries == t->info.num_queries && st->trie_size == t->info.file_size;
+/* 1 when st has a cache for each of the tries ids[0..n) that is loaded (or no rule at all). */
+static int fstate_fits_all(const srv_fstate_t *st, const srv_tid_t *ids, unsigned n) {
+  if (flt_rule_count(st->rules->rs) == 0) return 1;
+  for (unsigned i = 0; i < n; i++)
+    if (ids[i].present && !(st->vc[i] && tid_same(&st->vc[i]->tid, &ids[i]))) return 0;
+  return 1;
+}
+
+/* The cache of st for market's trie t, or NULL when it was made for another one. */
+static flt_cache_t *fstate_cache(const srv_fstate_t *st, unsigned market, const srv_trie_t *t) {
+  if (st == NULL || market >= SRV_MAX_MARKETS || st->vc[market] == NULL) return NULL;
+  srv_tid_t id = tid_of(t);
+  return tid_same(&st->vc[market]->tid, &id) ? st->vc[market]->cache : NULL;
 }
 
 /* Makes st current and frees the state it replaces once no worker uses it. Under mu. */
@@ -108,14 +178,9 @@ static srv_fstate_t *fstate_current(srv_flt_t *F) {
   return srv__snap_peek(F->slot);
 }
 
-/* The trie being served, without a reference: only where no trie can be retired meanwhile (at
- * start, and on the reload thread, the trie's one writer). */
-static const srv_trie_t *trie_current(srv_t *s) {
-  return s->trie_snap ? srv__snap_peek(s->trie_snap) : NULL;
-}
-
-/* Installs a new rule set rs (taken over, also on error) with a cache for trie t. Under mu. */
-static int rules_install(srv_flt_t *F, flt_ruleset_t *rs, const srv_trie_t *t) {
+/* Installs a new rule set rs (taken over, also on error) with a cache for each of the tries
+ * ids[0..n). Under mu. */
+static int rules_install(srv_flt_t *F, flt_ruleset_t *rs, const srv_tid_t *ids, unsigned n) {
   srv_rules_t *rules = calloc(1, sizeof *rules);
   if (rules == NULL) {
     flt_ruleset_free(rs);
@@ -128,7 +193,7 @@ static int rules_install(srv_flt_t *F, flt_ruleset_t *rs, const srv_trie_t *t) {
   memcpy(rules->version_hex, info.version_hex, sizeof rules->version_hex);
   srv_fstate_t *st = NULL;
   rules->refs = 1; /* ours while the state is made */
-  int rc = fstate_new(rules, t, &st);
+  int rc = fstate_new(rules, NULL, ids, n, &st);
   rules_unref(rules);
   if (rc) return rc;
   fstate_install(F, st);
@@ -138,13 +203,13 @@ static int rules_install(srv_flt_t *F, flt_ruleset_t *rs, const srv_trie_t *t) {
 /* ---- The rules file ----------------------------------------------------------------------- */
 
 /* Compiles --filters FILE and installs it. Under mu. */
-static int file_load(srv_t *s, const srv_trie_t *t, const char *why) {
+static int file_load(srv_t *s, const srv_tid_t *ids, unsigned n, const char *why) {
   srv_flt_t *F = s->flt;
   srv__watch_remember(&F->slot->watch);
   flt_ruleset_t *rs = NULL;
   ta_diag_t err;
   int rc = flt_compile_file(s->filters_path, &rs, &err);
-  if (rc == 0) rc = rules_install(F, rs, t);
+  if (rc == 0) rc = rules_install(F, rs, ids, n);
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     if (err.line)
@@ -184,14 +249,15 @@ int srv__filters_start(srv_t *s) {
   pthread_mutex_init(&F->mu, NULL);
   s->flt = F;
   srv__snap_on_tick(F->slot, rules_tick, s);
-  const srv_trie_t *t = trie_current(s); /* workers do not run yet */
+  srv_tid_t ids[SRV_MAX_MARKETS];
+  unsigned n = tries_now(s, -1, ids); /* workers do not run yet */
   pthread_mutex_lock(&F->mu);
   if (s->filters_path) {
-    rc = file_load(s, t, "start");
+    rc = file_load(s, ids, n, "start");
   } else {
     flt_ruleset_t *rs = NULL;
     rc = flt_ruleset_empty(&rs);
-    if (rc == 0) rc = rules_install(F, rs, t);
+    if (rc == 0) rc = rules_install(F, rs, ids, n);
   }
   pthread_mutex_unlock(&F->mu);
   return rc; /* srv_free() cleans up */
@@ -209,31 +275,33 @@ void srv__filters_free(srv_t *s) {
 void srv__filters_tick(srv_t *s, int forced) {
   srv_flt_t *F = s->flt;
   if (F == NULL) return;
-  const srv_trie_t *t = trie_current(s); /* on the reload thread */
+  srv_tid_t ids[SRV_MAX_MARKETS];
+  unsigned n = tries_now(s, -1, ids); /* on the reload thread */
   pthread_mutex_lock(&F->mu);
   int reloaded = 0;
   if (s->filters_path) {
     int changed = srv__watch_check(&F->slot->watch);
     if (forced || changed == 1) {
-      reloaded = file_load(s, t, forced ? "reload" : "rules file changed") == 0;
+      reloaded = file_load(s, ids, n, forced ? "reload" : "rules file changed") == 0;
     } else if (changed < 0 && F->slot->watch.known) {
       srv__watch_forget(&F->slot->watch); /* gone: keep the rules, load what appears there next */
       srv__log("rules file %s is gone; the rules in force stay", s->filters_path);
     }
   }
   srv_fstate_t *cur = fstate_current(F);
-  if (!reloaded && cur && t && flt_rule_count(cur->rules->rs) > 0 && !fstate_fits(cur, t)) {
-    /* a new trie: same rules, a cache for its ids */
+  if (!reloaded && cur && !fstate_fits_all(cur, ids, n)) {
+    /* a market's new trie: same rules, a cache for its ids, the others' kept */
     srv_fstate_t *st = NULL;
-    if (fstate_new(cur->rules, t, &st) == 0) fstate_install(F, st);
+    if (fstate_new(cur->rules, cur, ids, n, &st) == 0) fstate_install(F, st);
   }
   pthread_mutex_unlock(&F->mu);
 }
 
 /* ---- Request path ------------------------------------------------------------------------- */
 
-int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key, size_t key_len,
-                size_t n, trie_hit_t *hits, size_t *n_hits, uint64_t *rules_version) {
+int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
+                uint64_t *rules_version) {
   srv_flt_t *F = s->flt;
   if (rules_version) *rules_version = 0; /* srv__filter_version_num() without a filter layer */
   if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
@@ -241,8 +309,7 @@ int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *ke
   if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
   const srv_fstate_t *st = srv__snap_acquire(F->slot, w);
   if (rules_version && st) *rules_version = st->rules->version;
-  flt_filter_t f = {.rs = st ? st->rules->rs : NULL,
-                    .cache = st && fstate_fits(st, t) ? st->cache : NULL};
+  flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
   int rc = flt_lookup(t->reader, key, key_len, n, &f, hits, n_hits);
   srv__snap_release(F->slot, w);
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
@@ -321,10 +388,9 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
     return rc;
   }
   srv__watch_remember(&F->slot->watch);
-  /* A worker holds the trie it makes the cache for, as a request would. */
-  const srv_trie_t *t = s->trie_snap ? srv__snap_acquire(s->trie_snap, w) : NULL;
-  rc = rules_install(F, rs, t);
-  if (s->trie_snap) srv__snap_release(s->trie_snap, w);
+  /* A worker holds each trie while it reads its content, as a request would. */
+  srv_tid_t ids[SRV_MAX_MARKETS];
+  rc = rules_install(F, rs, ids, tries_now(s, (int)w, ids));
   if (rc == 0) {
     atomic_fetch_add(&F->loads_ok, 1);
     flt_get_info(fstate_current(F)->rules->rs, out);

@@ -17,7 +17,9 @@
  *   srv_cache.c   the per-worker answer cache of /search
  *   srv_metrics.c per-worker counters and the Prometheus page
  *   srv_filters.c the blocklist rules in force (the "rules" slot), their updates, srv__answer()
- *   srv_state.c   the loaded trie: the "trie" slot, load and verify
+ *   srv_state.c   the loaded tries: a slot per market ("trie" for global), load and verify
+ *   srv_market.c  markets (SPEC §10): the table of a node's tries by name, the --trie-dir
+ *                 scan, a request's market, the fill from global
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
  *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
  *   srv_log.c     srv__log(), srv__log_limited()
@@ -25,16 +27,17 @@
  * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
  * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,
  * admin -> reply -> conn -> place; route and search also call conn. query, render, cache,
- * metrics, filters, state, reload, snap and log are below them all (reload ticks the slots that
- * filters and state register; all of them use snap and log).
+ * metrics, filters, market, state, reload, snap and log are below them all (metrics and filters
+ * read the market table; market adds the slots that state loads; reload ticks the slots that
+ * filters, market and state register; all of them use snap and log).
  *
  * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
  * bound to the same port. A new connection goes to the worker of the CPU its SYN came in on,
  * under a balance guard that evens out the workers' connection counts; with more workers than
  * CPUs, or if the kernel refuses the program, the kernel's hash places it (srv_place.c). One
  * reload thread; the thread that called srv_run() waits for signals. All workers share the one
- * private copy of the current trie (the "trie" slot): read from the file and verified, never a
- * mapping of the file, so nothing done to the file reaches it.
+ * private copy of each market's current trie (global's is the "trie" slot): read from the file
+ * and verified, never a mapping of the file, so nothing done to the file reaches it.
  */
 #ifndef TYPEAHEAD_SRV_INT_H
 #define TYPEAHEAD_SRV_INT_H
@@ -129,12 +132,13 @@ int srv__admin_check(const srv_t *s, const char *auth, size_t n);
  * controls as \u00XX). s must be valid UTF-8. */
 int srv__json_string(ta_buf_t *b, const char *s, size_t n);
 
-/* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded). */
-int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
-                     size_t n_hits);
+/* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded); with
+ * market (not NULL, a market name) {"q":..,"market":..,"suggestions":..}. */
+int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
+                     const trie_hit_t *hits, size_t n_hits);
 /* The same map in msgpack: integral scores as integers, others as float 64. */
-int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
-                        size_t n_hits);
+int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *market,
+                        const trie_hit_t *hits, size_t n_hits);
 
 /* 1 when an If-None-Match header value (a list of entity tags, or "*") matches etag (weak
  * comparison, RFC 9110 §13.1.2). */
@@ -170,19 +174,44 @@ typedef struct {
   size_t entries;
 } srv_cache_t;
 
+/* What an answer was computed from: an entry found under other tags is stale. */
+typedef struct {
+  uint64_t trie_gen;   /* the load of the trie of the request's market (srv_trie_t.gen) */
+  uint64_t global_gen; /* a market's request: the load of global's trie, which may fill it (0:
+                          none loaded); a request answered by global: 0 */
+  uint64_t rules_version;
+} srv_ctag_t;
+
 /* max_bytes 0: off (find always misses, put does nothing). */
 int srv__cache_init(srv_cache_t *c, size_t max_bytes);
 void srv__cache_free(srv_cache_t *c);
-/* The entry for (rep, key) computed from trie load trie_gen and rules rules_version, or NULL.
- * An entry for the key with other tags is stale: it is freed. The entry is borrowed until the
- * next put or free. */
-const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, const char *key, size_t key_len,
-                                    uint64_t trie_gen, uint64_t rules_version);
-/* Keeps a copy of body as the answer for (rep, key) with those tags (evicting as needed; not
+/* The entry for (rep, market, key) computed under tag, or NULL. An entry for the key with other
+ * tags is stale: it is freed. The entry is borrowed until the next put or free. */
+const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, const char *key,
+                                    size_t key_len, const srv_ctag_t *tag);
+/* Keeps a copy of body as the answer for (rep, market, key) under tag (evicting as needed; not
  * kept when over SRV_CACHE_MAX_BODY or the bound). */
-void srv__cache_put(srv_cache_t *c, int rep, const char *key, size_t key_len, uint64_t trie_gen,
-                    uint64_t rules_version, const char *body, size_t body_len);
+void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, size_t key_len,
+                    const srv_ctag_t *tag, const char *body, size_t body_len);
 void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len);
+
+/* ---- Markets (SPEC §10; srv_market.c) ---------------------------------------------------- */
+
+#define SRV_MAX_MARKETS 256    /* tries of one node, global's included: more files are refused */
+#define SRV_MARKET_NAME_MAX 32 /* a market name is [a-z0-9_-]{1,32} */
+#define SRV_MARKET_INDEX 512   /* entries of the name index (open addressing, at most half full) */
+
+/* 1 when name[0..n) is a market name. */
+int srv__market_name_ok(const char *name, size_t n);
+
+/* The answer of a market that has fewer than k completions: hits[0..*n) (the market's own, in
+ * their order) gains global's g[0..n_g) (one trie's: distinct keys), in their order, skipping a
+ * completion whose key (the normalized display text) is already there, until k. hits has room
+ * for k. */
+int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g, size_t n_g);
+/* 1 when t[0..n) is its own key (SPEC §3) and needs no normalizing: printable ASCII without
+ * capitals, one space between words, none at either end. */
+int srv__market_own_key(const char *t, size_t n);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
 
@@ -228,6 +257,7 @@ typedef struct {
   _Atomic uint64_t forwarded;     /* requests sent to a peer (srv_peer.c) */
   _Atomic uint64_t peer_failures; /* attempts that failed (refused, reset, timeout, 5xx) */
   _Atomic uint64_t peer_ns;       /* time from forwarding to the answer, summed */
+  _Atomic uint64_t market_requests[SRV_MAX_MARKETS]; /* /search answered, by routed market */
 } srv_wmetrics_t;
 
 int srv__status_index(int status);
@@ -238,14 +268,16 @@ static inline void srv__metrics_bump(_Atomic uint64_t *c, uint64_t by) {
                         memory_order_relaxed);
 }
 void srv__metrics_count(srv_wmetrics_t *m, int ep, int status, uint64_t ns);
-int srv__metrics_render(srv_t *s, const srv_trie_t *t, ta_buf_t *b);
+int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b);
 
 /* ---- Hot-swapped snapshots (srv_snap.c) ---------------------------------------------------
  * A slot (srv_snap_t) holds the current version of one piece of shared, immutable state (a
  * loaded trie, the rules in force) and replaces it while readers still use the old one. A table
- * (srv_snaptab_t) holds a node's slots by name ("trie", "rules"); slots are added before the
- * workers and the reload thread start, and a hot path resolves its slot once and keeps the
- * pointer (srv__snap_find is a string lookup).
+ * (srv_snaptab_t) holds a node's slots by name ("trie", "markets", "rules"); they are added
+ * before the workers and the reload thread start, and a hot path resolves its slot once and
+ * keeps the pointer (srv__snap_find is a string lookup). The market table's own table gains a
+ * slot per market later, on the reload thread, its only user; workers reach those slots through
+ * the market table (srv_market.c), never through a table's array, which may move.
  *
  * Readers are numbered 0..readers-1 (the workers, by id). Each holds at most one version of a
  * slot at a time:  v = srv__snap_acquire(slot, w); ... srv__snap_release(slot, w);
@@ -342,9 +374,11 @@ int srv__watch_check(const srv_watch_t *w);
 void srv__watch_remember(srv_watch_t *w);
 void srv__watch_forget(srv_watch_t *w);
 
-/* ---- The loaded trie (srv_state.c) --------------------------------------------------------
- * The trie lives in the slot "trie" of the node's table, watching --trie FILE; the first
- * srv__trie_load() (at start) adds the slot and keeps it in s->trie_snap. */
+/* ---- The loaded tries (srv_state.c) -------------------------------------------------------
+ * Global's trie lives in the slot "trie" of the node's table, watching --trie FILE (or
+ * DIR/global.trie); the first srv__trie_load() (at start) adds the slot and keeps it in
+ * s->trie_snap. Each other market's trie lives in a slot of the market table's own snapshot
+ * table (srv_market.c), named after the market and added by srv__trie_slot_add(). */
 
 /* Takes a reference on the current trie for worker w (NULL when none is loaded); drop it with
  * srv__trie_release() before the worker returns to its event loop. */
@@ -357,6 +391,12 @@ static inline void srv__trie_release(srv_t *s, unsigned w);
  * (and the failure is logged and counted). Called once at start, then by the slot's tick on the
  * reload thread. why is a word for the log ("start", "reload", ...). */
 int srv__trie_load(srv_t *s, const char *why);
+
+typedef struct srv_market srv_market_t;
+/* Adds market m's slot to tab under m's name, ticked like global's; with m->drop_when_gone a
+ * file that disappears empties the slot (the market is no longer served) instead of keeping
+ * the old trie. */
+int srv__trie_slot_add(srv_market_t *m, srv_snaptab_t *tab);
 
 /* ---- Reload thread (srv_reload.c) ---------------------------------------------------------
  * Every 250 ms, and at once for a ticket, runs srv__snaptab_tick() over the node's slots. A
@@ -373,18 +413,20 @@ void srv__reload_stop(srv_t *s);
 /* ---- Filter layer (SPEC §9; srv_filters.c) ------------------------------------------------
  * The rules in force live in the slot "rules" (watching --filters FILE), added by
  * srv__filters_start() after the trie's. srv__answer() is the one function that turns a
- * normalized prefix into suggestions: the first n completions the rules in force keep
- * (flt_lookup), counted by kind in m->filter_hits; *rules_version (when not NULL) gets the
+ * normalized prefix into suggestions: the first n completions of t (the trie of market market)
+ * that the rules in force keep (flt_lookup), counted by kind in m->filter_hits; *rules_version (when not NULL) gets the
  * version of the rules it used (the cache's tag). srv__filter_version() names the rules in force
  * (ETag, /healthz; a per-thread buffer). srv__filters_tick() is the slot's tick: it picks up a
- * replaced rules file (every reload when forced) and makes a verdict cache for a new trie; it
+ * replaced rules file (every reload when forced) and makes a verdict cache for each market's
+ * new trie; it
  * never fails a reload (refused rules are logged and counted, the old ones stay).
  * srv__filters_start() loads --filters at start (an error is fatal). srv__filters_free() frees
  * the filter layer; srv_free() then frees the node's table (every slot with its last version). */
 typedef struct srv_flt srv_flt_t;
 
-int srv__answer(srv_t *s, const srv_trie_t *t, srv_wmetrics_t *m, const char *key, size_t key_len,
-                size_t n, trie_hit_t *hits, size_t *n_hits, uint64_t *rules_version);
+int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
+                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
+                uint64_t *rules_version);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
 uint64_t srv__filter_version_num(srv_t *s);
@@ -400,6 +442,47 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
                      flt_info_t *out);
 /* The typeahead_filter_* families of /metrics. */
 int srv__filters_metrics(srv_t *s, ta_buf_t *b);
+
+/* ---- The market table (srv_market.c) ------------------------------------------------------
+ * Market 0 is global (--trie FILE, or DIR/global.trie with --trie-dir DIR); markets 1.. are the
+ * other DIR/NAME.trie files. The table has a fixed capacity and never moves: the reload thread,
+ * its one writer, fills an entry and adds its slot, then publishes it in the name index and the
+ * count (release stores), so workers read it without a lock. An entry is never removed: a
+ * market whose file is gone keeps its entry with an empty slot. */
+struct srv_market {
+  srv_t *srv;
+  char name[SRV_MARKET_NAME_MAX + 1]; /* "global" for market 0 */
+  char *path;                         /* its file (owned) */
+  srv_snap_t *slot;                   /* its versions, srv_trie_t */
+  int drop_when_gone;
+  _Atomic uint64_t reloads_ok, reloads_failed;
+};
+
+typedef struct {
+  srv_market_t *m;                          /* SRV_MAX_MARKETS entries */
+  _Atomic unsigned n;                       /* entries in use (1 until --trie-dir finds more) */
+  _Atomic uint16_t index[SRV_MARKET_INDEX]; /* name hash -> entry + 1; 0: free */
+  srv_snaptab_t snaps;                      /* the slots of markets 1.. */
+  char *dir;                                /* --trie-dir; NULL with --trie */
+  char *header;                             /* --market-header; NULL: none */
+  char vary[96];                            /* "Accept" or "Accept, <header>" */
+  uint64_t *ignored; /* hashes of the file names logged as ignored (reload thread) */
+  size_t n_ignored;
+} srv_markets_t;
+
+/* srv__markets_init (srv_new, before the first srv__trie_load): the table with global's entry.
+ * srv__markets_start (after it): with --trie-dir, the slot "markets" whose tick scans DIR
+ * (every 250 ms) and ticks each market's slot, and a first scan and load. srv__markets_free
+ * frees what init and start made (after the workers and the reload thread stopped). */
+int srv__markets_init(srv_t *s, const char *dir, const char *header);
+int srv__markets_start(srv_t *s);
+void srv__markets_free(srv_t *s);
+/* The entry of market name[0..n) (already lower case), or -1 when unknown or not a name. */
+int srv__market_find(const srv_t *s, const char *name, size_t n);
+/* The market a request names: its first market= parameter of raw[0..len), else the value of
+ * the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither names a known
+ * market. */
+unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char *hdr);
 
 /* ---- Peers of a sharded node (srv_peer.c, SPEC §11) --------------------------------------
  * The peers file: one line per shard, SHARD<TAB>HOST:PORT[,HOST:PORT...] (its replicas; HOST a
@@ -481,6 +564,7 @@ struct srv {
    * by the first srv__trie_load() so that a request looks up no name. */
   srv_snaptab_t snaps;
   srv_snap_t *trie_snap;
+  srv_markets_t mk;         /* the tries by market; global's slot is trie_snap */
   srv_wmetrics_t *wmetrics; /* threads entries */
 
   /* Reload thread (srv_reload.c); srv_new() and srv_free() set up and destroy the mutex and
@@ -493,12 +577,13 @@ struct srv {
   uint64_t reload_done;      /* last ticket served */
   int reload_result;         /* result of that reload */
   int reload_stop;
-  uint64_t trie_gen_last; /* srv_trie_t.gen of the last load (writers of "trie" only) */
+  uint64_t trie_gen_last; /* srv_trie_t.gen of the last load of any market (the reload
+                             thread, or srv_new before it runs) */
 
   srv_flt_t *flt;     /* the filter layer (srv_filters.c) */
   srv_peers_t *peers; /* a sharded node's peers (srv_peer.c); NULL: not sharded */
 
-  _Atomic uint64_t reloads_ok, reloads_failed;
+  _Atomic uint64_t reloads_ok, reloads_failed; /* every market's loads together */
   _Atomic int64_t last_reload_failed_at;
   int64_t started_at;
 };
@@ -636,7 +721,7 @@ void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The same for a warning that may repeat fast (under attack, out of descriptors): at most one
  * line a second per kind, the next one saying how many were suppressed meanwhile. Any thread. */
-enum { SRV_LOG_ACCEPT, SRV_LOG_CONN_CAP, SRV_LOG_LIBEVENT, SRV_LOG_KINDS };
+enum { SRV_LOG_ACCEPT, SRV_LOG_CONN_CAP, SRV_LOG_LIBEVENT, SRV_LOG_MARKETS, SRV_LOG_KINDS };
 void srv__log_limited(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search

@@ -267,7 +267,7 @@ static int read_token(srv_t *s, const char *path) {
 
 int srv_new(const srv_config_t *cfg, srv_t **out) {
   *out = NULL;
-  if (cfg == NULL || cfg->trie_path == NULL) return TA_EINVAL;
+  if (cfg == NULL || (cfg->trie_path == NULL) == (cfg->trie_dir == NULL)) return TA_EINVAL;
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, srv_evthread_init);
   signal(SIGPIPE, SIG_IGN);
@@ -285,7 +285,13 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   pthread_mutex_init(&s->reload_mu, NULL);
   pthread_mutex_init(&s->place_mu, NULL);
   pthread_cond_init(&s->reload_cv, NULL);
-  s->trie_path = dup_or_null(cfg->trie_path);
+  if (cfg->trie_dir) {
+    size_t n = strlen(cfg->trie_dir) + sizeof "/global.trie";
+    s->trie_path = malloc(n);
+    if (s->trie_path) snprintf(s->trie_path, n, "%s/global.trie", cfg->trie_dir);
+  } else {
+    s->trie_path = dup_or_null(cfg->trie_path);
+  }
   s->filters_path = dup_or_null(cfg->filters_path);
   s->cors_origin = dup_or_null(cfg->cors_origin);
   snprintf(s->cache_control, sizeof s->cache_control, "public, max-age=%u", s->cache_max_age);
@@ -304,6 +310,7 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
       s->workers[i].reserve_fd = -1; /* srv_free may run before worker_init */
     }
   }
+  if (rc == 0) rc = srv__markets_init(s, cfg->trie_dir, cfg->market_header);
   if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
   if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
   for (unsigned i = 0; rc == 0 && i < s->threads; i++) rc = worker_init(s, &s->workers[i], i);
@@ -314,9 +321,11 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   /* A missing or bad trie is not fatal: /search and /healthz answer 503 until a good file
    * appears at the path (the reload thread watches it). */
   srv__trie_load(s, "start");
+  /* With --trie-dir, the other markets: each loaded on its own (a bad one is not served). */
+  rc = srv__markets_start(s);
   /* Rules, unlike the trie, must be sound at start: without them the server would show what
    * they are there to hide. */
-  rc = srv__filters_start(s);
+  if (rc == 0) rc = srv__filters_start(s);
   if (rc != 0) {
     srv_free(s);
     return rc;
@@ -381,6 +390,7 @@ void srv_free(srv_t *s) {
   /* The node's slots end here: the rules' current state and the trie's with them. */
   srv__snaptab_free(&s->snaps);
   s->trie_snap = NULL;
+  srv__markets_free(s);
   pthread_mutex_destroy(&s->reload_mu);
   pthread_mutex_destroy(&s->place_mu);
   pthread_cond_destroy(&s->reload_cv);

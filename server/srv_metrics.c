@@ -5,7 +5,9 @@
  *
  * Families: typeahead_requests_total{endpoint,code}, typeahead_request_duration_seconds
  * (histogram per endpoint: from the handler's start to the reply queued), typeahead_trie_*
- * (version, age since build and since load, queries), typeahead_reloads_total{result},
+ * (version, age since build and since load, queries), typeahead_reloads_total{result} (with
+ * --trie-dir each of these has a market label, one series per market of the table, and
+ * typeahead_market_requests_total{market} counts /search by market: at most SRV_MAX_MARKETS),
  * typeahead_filter_* (srv_filters.c: hits by rule kind, rule counts, rule loads) and
  * typeahead_gate_rejects_total
  * (requests answered 400/414/431 before libevhtp's parser saw them),
@@ -103,7 +105,87 @@ static int age(ta_buf_t *b, const char *name, const char *help, int64_t v) {
   return rc ? rc : put(b, "%s %lld\n", name, (long long)v);
 }
 
-int srv__metrics_render(srv_t *s, const srv_trie_t *t, ta_buf_t *b) {
+/* The market label of market i: "" with --trie (one trie, the series as they always were),
+ * else market="NAME" and sep (a "," when more labels follow, or ""). */
+static void market_label(const srv_t *s, unsigned i, const char *sep, char *out, size_t cap) {
+  if (s->mk.dir)
+    snprintf(out, cap, "market=\"%s\"%s", s->mk.m[i].name, sep);
+  else
+    out[0] = '\0';
+}
+
+/* One sample per market of a gauge read from its trie (acquired by worker w), for the markets
+ * that have one loaded. what: 0 queries, 1 age since build, 2 age since load, 3 info. */
+static int trie_gauge(srv_t *s, unsigned w, unsigned n, ta_buf_t *b, const char *name, int what) {
+  int rc = 0;
+  int64_t now = ta_unix_s();
+  for (unsigned i = 0; i < n; i++) {
+    srv_snap_t *slot = s->mk.m[i].slot;
+    const srv_trie_t *t = slot ? srv__snap_acquire(slot, w) : NULL;
+    char l[64];
+    market_label(s, i, what == 3 ? "," : "", l, sizeof l);
+    const char *open = l[0] || what == 3 ? "{" : "", *close = l[0] || what == 3 ? "}" : "";
+    if (t && what == 0)
+      rc |=
+          put(b, "%s%s%s%s %llu\n", name, open, l, close, (unsigned long long)t->info.num_queries);
+    else if (t && what == 3)
+      rc |= put(b, "%s{%sversion=\"%s\",k=\"%u\"} 1\n", name, l, t->version, (unsigned)t->info.k);
+    else if (t)
+      rc |= put(b, "%s%s%s%s %lld\n", name, open, l, close,
+                (long long)(now - (what == 1 ? t->info.build_time : t->loaded_at)));
+    if (slot) srv__snap_release(slot, w);
+  }
+  return rc;
+}
+
+/* The trie families: global's alone with --trie, every market's with --trie-dir. */
+static int tries_render(srv_t *s, unsigned w, ta_buf_t *b) {
+  unsigned n = atomic_load_explicit(&s->mk.n, memory_order_acquire);
+  int rc =
+      family(b, "typeahead_reloads_total", "counter", "Trie loads (start and swaps), by result.");
+  for (unsigned i = 0; i < n; i++) {
+    char l[64];
+    market_label(s, i, ",", l, sizeof l);
+    rc |= put(b, "typeahead_reloads_total{%sresult=\"ok\"} %llu\n", l,
+              (unsigned long long)atomic_load(&s->mk.m[i].reloads_ok));
+    rc |= put(b, "typeahead_reloads_total{%sresult=\"failed\"} %llu\n", l,
+              (unsigned long long)atomic_load(&s->mk.m[i].reloads_failed));
+  }
+  rc |= family(b, "typeahead_trie_loaded", "gauge", "1 when a trie is being served.");
+  unsigned loaded = 0;
+  for (unsigned i = 0; i < n; i++) {
+    char l[64];
+    market_label(s, i, "", l, sizeof l);
+    int on = s->mk.m[i].slot && srv__snap_peek(s->mk.m[i].slot) != NULL;
+    loaded += on;
+    rc |= put(b, "typeahead_trie_loaded%s%s%s %d\n", l[0] ? "{" : "", l, l[0] ? "}" : "", on);
+  }
+  if (loaded) {
+    rc |= family(b, "typeahead_trie_info", "gauge", "The trie being served (labels name it).");
+    rc |= trie_gauge(s, w, n, b, "typeahead_trie_info", 3);
+    rc |= family(b, "typeahead_trie_queries", "gauge", "Distinct queries in the trie.");
+    rc |= trie_gauge(s, w, n, b, "typeahead_trie_queries", 0);
+    rc |= family(b, "typeahead_trie_age_seconds", "gauge", "Seconds since the trie was built.");
+    rc |= trie_gauge(s, w, n, b, "typeahead_trie_age_seconds", 1);
+    rc |= family(b, "typeahead_trie_loaded_age_seconds", "gauge",
+                 "Seconds since the trie was loaded.");
+    rc |= trie_gauge(s, w, n, b, "typeahead_trie_loaded_age_seconds", 2);
+  }
+  if (s->mk.dir) {
+    rc |= family(b, "typeahead_market_requests_total", "counter",
+                 "/search requests, by the market they were routed to (global: no market, an "
+                 "unknown one, or one not served).");
+    for (unsigned i = 0; i < n; i++) {
+      char l[64];
+      market_label(s, i, "", l, sizeof l);
+      rc |= put(b, "typeahead_market_requests_total{%s} %llu\n", l,
+                (unsigned long long)sum(s, FIELD_OFF(market_requests[i])));
+    }
+  }
+  return rc;
+}
+
+int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b) {
   int rc = 0;
   rc |= family(b, "typeahead_requests_total", "counter",
                "HTTP requests answered, by endpoint and status.");
@@ -142,23 +224,8 @@ int srv__metrics_render(srv_t *s, const srv_trie_t *t, ta_buf_t *b) {
               (unsigned long long)cum);
   }
 
-  rc |=
-      pair(b, "typeahead_reloads_total", "counter", "Trie loads (start and swaps), by result.",
-           "result", "ok", atomic_load(&s->reloads_ok), "failed", atomic_load(&s->reloads_failed));
-
+  rc |= tries_render(s, w, b);
   int64_t now = ta_unix_s();
-  rc |= single(b, "typeahead_trie_loaded", "gauge", "1 when a trie is being served.", t != NULL);
-  if (t) {
-    rc |= family(b, "typeahead_trie_info", "gauge", "The trie being served (labels name it).");
-    rc |=
-        put(b, "typeahead_trie_info{version=\"%s\",k=\"%u\"} 1\n", t->version, (unsigned)t->info.k);
-    rc |= single(b, "typeahead_trie_queries", "gauge", "Distinct queries in the trie.",
-                 t->info.num_queries);
-    rc |= age(b, "typeahead_trie_age_seconds", "Seconds since the trie was built.",
-              now - t->info.build_time);
-    rc |= age(b, "typeahead_trie_loaded_age_seconds", "Seconds since the trie was loaded.",
-              now - t->loaded_at);
-  }
   if (srv__filters_metrics(s, b) != 0) rc |= -1;
   rc |= single(b, "typeahead_gate_rejects_total", "counter",
                "Requests answered 400/414/431 before parsing (malformed request line, line over "

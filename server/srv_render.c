@@ -47,10 +47,12 @@ static int score_is_int(double x) {
   return fabs(x) < 9007199254740992.0 && x == trunc(x);
 }
 
-int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
-                     size_t n_hits) {
+int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
+                     const trie_hit_t *hits, size_t n_hits) {
   int rc = ta_buf_put(b, "{\"q\":", 5);
   if (!rc) rc = srv__json_string(b, q, q_len);
+  if (!rc && market) rc = ta_buf_put(b, ",\"market\":", 10);
+  if (!rc && market) rc = srv__json_string(b, market, strlen(market));
   if (!rc) rc = ta_buf_put(b, ",\"suggestions\":[", 16);
   for (size_t i = 0; i < n_hits && !rc; i++) {
     char num[TA_SCORE_CAP];
@@ -74,13 +76,17 @@ static int render_msgpack_str(msgpack_packer *pk, const char *s, size_t n) {
   return msgpack_pack_str_body(pk, s, n);
 }
 
-int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const trie_hit_t *hits,
-                        size_t n_hits) {
+int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *market,
+                        const trie_hit_t *hits, size_t n_hits) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, b, render_msgpack_write);
-  int bad = msgpack_pack_map(&pk, 2);
+  int bad = msgpack_pack_map(&pk, market ? 3 : 2);
   bad |= render_msgpack_str(&pk, "q", 1);
   bad |= render_msgpack_str(&pk, q, q_len);
+  if (market) {
+    bad |= render_msgpack_str(&pk, "market", 6);
+    bad |= render_msgpack_str(&pk, market, strlen(market));
+  }
   bad |= render_msgpack_str(&pk, "suggestions", 11);
   bad |= msgpack_pack_array(&pk, n_hits);
   for (size_t i = 0; i < n_hits; i++) {

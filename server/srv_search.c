@@ -1,8 +1,9 @@
 /*
- * GET/HEAD /search (SPEC §8): the answer from the worker's cache (srv_cache.c) or looked up
- * (srv__answer) and rendered (srv_render.c), its ETag and 304, and the 200 serialized here in
- * one piece. The trie reference is taken once and dropped in one place, before anything is
- * sent: nothing sent points into the loaded trie.
+ * GET/HEAD /search (SPEC §8, §10): the request's market (srv_market.c), the answer from the
+ * worker's cache (srv_cache.c) or looked up (srv__answer, filled from global when a market has
+ * too few) and rendered (srv_render.c), its ETag and 304, and the 200 serialized here in one
+ * piece. The trie references are taken once and dropped in one place, before anything is sent:
+ * nothing sent points into a loaded trie.
  */
 #include "srv_int.h"
 
@@ -12,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The headers of every /search answer for one (trie load, rules version), serialized once per
- * worker. libevhtp writes a header as "key: value\r\n" without looking into the value, so one
+/* The headers of every /search answer for one (market, trie loads, rules version), serialized
+ * once per worker, which keeps one set per market (SRV_MAX_MARKETS entries of a few hundred
+ * bytes, their buffers made for the markets it answers). libevhtp writes a header as "key: value\r\n" without looking into the value, so one
  * header whose value carries the others after "\r\n" puts them all on the wire with one
  * evhtp_header_new and one iovec walk instead of one each (about 2,500 instructions a request,
  * callgrind). The block is the value of Content-Type because libevhtp looks that name up (it
@@ -22,7 +24,7 @@
  * on the wire are those of separate headers. */
 struct srv_search_hdrs {
   int valid;
-  uint64_t trie_gen, rules_version;
+  srv_ctag_t tag;
   char etag[2][80];  /* [rep]: 0 JSON, 1 msgpack */
   ta_buf_t block[2]; /* [rep]: NUL-terminated Content-Type value and the rest */
 };
@@ -31,14 +33,16 @@ static const char *const search_ctype[2] = {"application/json; charset=utf-8",
                                             "application/msgpack"};
 
 int srv__search_init(srv_worker_t *w) {
-  w->hdrs = calloc(1, sizeof *w->hdrs);
+  w->hdrs = calloc(SRV_MAX_MARKETS, sizeof *w->hdrs);
   return w->hdrs ? 0 : TA_ENOMEM;
 }
 
 void srv__search_fini(srv_worker_t *w) {
   if (w->hdrs == NULL) return;
-  ta_buf_free(&w->hdrs->block[0]);
-  ta_buf_free(&w->hdrs->block[1]);
+  for (size_t i = 0; i < SRV_MAX_MARKETS; i++) {
+    ta_buf_free(&w->hdrs[i].block[0]);
+    ta_buf_free(&w->hdrs[i].block[1]);
+  }
   free(w->hdrs);
   w->hdrs = NULL;
 }
@@ -49,7 +53,7 @@ void srv__search_fini(srv_worker_t *w) {
 static void search_etag(char etag[80], const char *trie_version, const char *filter_version,
                         char rep) {
   size_t tn = strlen(trie_version), fn = strlen(filter_version);
-  size_t room = 80 - 6 - tn; /* 2 quotes, 2 dashes, rep, NUL; tn < 24 */
+  size_t room = 80 - 6 - tn; /* 2 quotes, 2 dashes, rep, NUL; tn < 48 */
   if (fn > room) fn = room;
   char *e = etag;
   *e++ = '"';
@@ -68,17 +72,30 @@ static int buf_puts(ta_buf_t *b, const char *str) {
   return ta_buf_put(b, str, strlen(str));
 }
 
-/* The worker's header blocks for trie t and rules version rv (made again when they change). */
-static int search_hdrs_get(srv_worker_t *w, const srv_trie_t *t, uint64_t rv) {
-  srv_search_hdrs_t *h = w->hdrs;
-  if (h->valid && h->trie_gen == t->gen && h->rules_version == rv) return 0;
+static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
+  return a->trie_gen == b->trie_gen && a->global_gen == b->global_gen &&
+         a->rules_version == b->rules_version;
+}
+
+/* The worker's header blocks for market's answers from trie t (and global's tg, which may fill
+ * them; NULL for global's own or when none is loaded) under tag (made again when it changes).
+ * A market's ETag names both tries: "<market version>.<global version or none>". */
+static srv_search_hdrs_t *search_hdrs_get(srv_worker_t *w, unsigned market, const srv_trie_t *t,
+                                          const srv_trie_t *tg, const srv_ctag_t *tag) {
+  srv_search_hdrs_t *h = &w->hdrs[market];
+  if (h->valid && tag_same(&h->tag, tag)) return h;
   srv_t *s = w->srv;
-  char fv[17];
-  snprintf(fv, sizeof fv, "%016llx", (unsigned long long)rv); /* as srv__filter_version() */
+  char fv[17], tv[2 * sizeof t->version];
+  /* as srv__filter_version() */
+  snprintf(fv, sizeof fv, "%016llx", (unsigned long long)tag->rules_version);
+  if (market)
+    snprintf(tv, sizeof tv, "%s.%s", t->version, tg ? tg->version : "none");
+  else
+    snprintf(tv, sizeof tv, "%s", t->version);
   h->valid = 0;
   int rc = 0;
   for (int rep = 0; rep < 2; rep++) {
-    search_etag(h->etag[rep], t->version, fv, rep ? 'm' : 'j');
+    search_etag(h->etag[rep], tv, fv, rep ? 'm' : 'j');
     ta_buf_t *b = &h->block[rep];
     b->len = 0;
     if (!rc) rc = buf_puts(b, search_ctype[rep]);
@@ -86,16 +103,16 @@ static int search_hdrs_get(srv_worker_t *w, const srv_trie_t *t, uint64_t rv) {
     if (!rc) rc = buf_puts(b, s->cache_control);
     if (!rc) rc = buf_puts(b, "\r\nETag: ");
     if (!rc) rc = buf_puts(b, h->etag[rep]);
-    if (!rc) rc = buf_puts(b, "\r\nVary: Accept");
+    if (!rc) rc = buf_puts(b, "\r\nVary: ");
+    if (!rc) rc = buf_puts(b, s->mk.vary);
     if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
     if (!rc && s->cors_origin) rc = buf_puts(b, s->cors_origin);
     if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
   }
-  if (rc) return rc;
-  h->trie_gen = t->gen;
-  h->rules_version = rv;
+  if (rc) return NULL;
+  h->tag = *tag;
   h->valid = 1;
-  return 0;
+  return h;
 }
 
 /* A 200 of /search, serialized here into one buffer and queued in one piece: the bytes
@@ -149,23 +166,59 @@ static void search_send(srv_reply_t *r, int status, const char *block, const cha
     if (hs[i]) evhtp_header_rm_and_free(req->headers_out, hs[i]);
 }
 
-/* What search_answer decided. Nothing in it points into the loaded trie. */
+/* What search_answer decided. Nothing in it points into a loaded trie. */
 typedef struct {
-  int status;                  /* 200, 304, or an error status */
-  const char *block;           /* 200 and 304: the header block */
-  const char *body;            /* 200: the body; an error: its message */
-  size_t len;                  /* 200: body length */
-  int rendered;                /* 200 rendered now into w->out (not from the cache): keep it */
-  uint64_t gen, rules_version; /* the tags to keep it under */
-  char msg[64];                /* room for a message made here */
+  int status;        /* 200, 304, or an error status */
+  const char *block; /* 200 and 304: the header block */
+  const char *body;  /* 200: the body; an error: its message */
+  size_t len;        /* 200: body length */
+  int rendered;      /* 200 rendered now into w->out (not from the cache): keep it, unless */
+  int mixed;         /* its two lookups saw two rule sets (a change in between) */
+  srv_ctag_t tag;    /* the tags to keep it under */
+  char msg[64];      /* room for a message made here */
 } search_out_t;
 
-/* The answer to the query string raw[0..len) for trie t (NULL: none loaded) and rules version
- * rv in representation rep, or 304 when inm (If-None-Match, or NULL) matches its ETag. */
-static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, const char *raw,
-                          size_t raw_len, int rep, const char *inm, search_out_t *o) {
+/* The request as search_answer needs it: where it goes and what it asks. */
+typedef struct {
+  unsigned market;      /* the market answering (0: global) */
+  const srv_trie_t *t;  /* its trie (NULL: none loaded) */
+  const srv_trie_t *tg; /* a market's request: global's trie, for the fill (may be NULL) */
+  uint64_t rv;          /* the rules version read before the answer */
+  const char *raw;      /* the raw query string */
+  size_t raw_len;
+  int rep;         /* 0 JSON, 1 msgpack */
+  const char *inm; /* If-None-Match, or NULL */
+} search_in_t;
+
+/* The completions of key for the request: the market's own first, then global's (SPEC §10)
+ * when the market has fewer than k; *answered: the market whose trie gave the first one. */
+static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
+                         size_t k, trie_hit_t *hits, size_t *n_hits, uint64_t *rules_version,
+                         unsigned *answered, int *mixed) {
   srv_t *s = w->srv;
-  o->rendered = 0;
+  *answered = in->market;
+  int rc = srv__answer(s, in->t, in->market, w->m, key, key_len, k, hits, n_hits, rules_version);
+  if (rc || in->market == 0 || *n_hits >= k || in->tg == NULL) {
+    if (*n_hits == 0) *answered = 0;
+    return rc;
+  }
+  /* global's first k are enough: its keys are distinct, so each of the market's n completions
+   * can repeat at most one of them, and k - n of them are left */
+  trie_hit_t g[TA_MAX_K];
+  size_t n_g = 0;
+  uint64_t rv_g = 0;
+  rc = srv__answer(s, in->tg, 0, w->m, key, key_len, k, g, &n_g, &rv_g);
+  *mixed = rv_g != *rules_version; /* the rules changed in between: right, but not kept */
+  if (rc == 0 && *n_hits == 0) *answered = 0;
+  return rc ? rc : srv__market_fill(hits, n_hits, k, g, n_g);
+}
+
+/* The answer to the request's query string for its trie (NULL: none loaded) in representation
+ * rep, or 304 when If-None-Match matches its ETag. */
+static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *o) {
+  srv_t *s = w->srv;
+  const srv_trie_t *t = in->t;
+  o->rendered = o->mixed = 0;
   o->block = o->body = NULL;
   o->len = 0;
   if (t == NULL) {
@@ -173,26 +226,27 @@ static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, con
     o->body = "no trie loaded";
     return;
   }
-  o->gen = t->gen;
-  int rc = search_hdrs_get(w, t, rv);
-  if (rc) {
+  o->tag = (srv_ctag_t){t->gen, in->market && in->tg ? in->tg->gen : 0, in->rv};
+  const srv_search_hdrs_t *h = search_hdrs_get(w, in->market, t, in->tg, &o->tag);
+  if (h == NULL) {
     o->status = 500;
-    o->body = ta_strerror(rc);
+    o->body = ta_strerror(TA_ENOMEM);
     return;
   }
-  const char *etag = w->hdrs->etag[rep];
-  o->block = w->hdrs->block[rep].p;
-  const srv_centry_t *e = srv__cache_find(&w->cache, rep, raw, raw_len, o->gen, rv);
+  const char *etag = h->etag[in->rep];
+  o->block = h->block[in->rep].p;
+  const srv_centry_t *e =
+      srv__cache_find(&w->cache, in->rep, in->market, in->raw, in->raw_len, &o->tag);
   if (e) {
     srv__metrics_bump(&w->m->cache_lookups[0], 1);
-    o->status = inm && srv__etag_match(inm, etag) ? 304 : 200;
+    o->status = in->inm && srv__etag_match(in->inm, etag) ? 304 : 200;
     if (o->status == 200) srv__centry_body(e, &o->body, &o->len);
     return;
   }
   if (w->cache.slots) srv__metrics_bump(&w->m->cache_lookups[1], 1);
 
   srv_query_t q;
-  rc = srv__query_parse(raw, raw_len, &q);
+  int rc = srv__query_parse(in->raw, in->raw_len, &q);
   if (rc) {
     o->status = rc == TA_ETOOLONG ? 414 : 400;
     o->body = q.error;
@@ -206,7 +260,7 @@ static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, con
     o->body = o->msg;
     return;
   }
-  if (inm && srv__etag_match(inm, etag)) {
+  if (in->inm && srv__etag_match(in->inm, etag)) {
     o->status = 304;
     return;
   }
@@ -215,20 +269,23 @@ static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, con
   size_t key_len = 0;
   trie_hit_t hits[TA_MAX_K];
   size_t n_hits = 0;
-  o->rules_version = 0;
+  unsigned answered = in->market;
+  o->tag.rules_version = 0;
   rc = trie_norm_prefix(q.q, q.q_len, key, sizeof key, &key_len);
   if (rc == 0) {
-    rc = srv__answer(s, t, w->m, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
-                     &o->rules_version);
+    rc = search_lookup(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
+                       &o->tag.rules_version, &answered, &o->mixed);
   } else if (rc == TA_ENOSPC) {
-    rc = 0;                /* a key longer than any key a trie holds: nothing starts with it */
-    o->rules_version = rv; /* no rule was asked: the answer is the same under any rules */
+    rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
+    o->tag.rules_version = in->rv; /* no rule was asked: the same under any rules */
+    answered = 0;
   }
+  const char *market = s->mk.dir ? s->mk.m[answered].name : NULL;
   ta_buf_t *b = &w->out;
   b->len = 0;
   if (rc == 0)
-    rc = rep ? srv__render_msgpack(b, q.q, q.q_len, hits, n_hits)
-             : srv__render_json(b, q.q, q.q_len, hits, n_hits);
+    rc = in->rep ? srv__render_msgpack(b, q.q, q.q_len, market, hits, n_hits)
+                 : srv__render_json(b, q.q, q.q_len, market, hits, n_hits);
   if (rc) {
     srv__log("search: %s", ta_strerror(rc));
     o->status = 500;
@@ -242,30 +299,46 @@ static void search_answer(srv_worker_t *w, const srv_trie_t *t, uint64_t rv, con
 }
 
 /* From the worker's answer cache when it holds the answer for this query string, this
- * representation, the trie in use and the rules in force; else parsed, looked up, rendered and
- * kept. Errors are never cached. */
+ * representation, this market, the tries in use and the rules in force; else parsed, looked
+ * up, rendered and kept. Errors are never cached. */
 void srv__handle_search(srv_reply_t *r) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
   evhtp_request_t *req = r->req;
-  const char *raw = req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "";
-  size_t raw_len = strlen(raw);
-  const char *inm = evhtp_header_find(req->headers_in, "If-None-Match");
-  int rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
+  search_in_t in = {0};
+  in.raw = req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "";
+  in.raw_len = strlen(in.raw);
+  in.inm = evhtp_header_find(req->headers_in, "If-None-Match");
+  in.rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
   /* Read before the answer is computed: an ETag never names rules newer than its answer. */
-  uint64_t rv = srv__filter_version_num(s);
+  in.rv = srv__filter_version_num(s);
+  if (s->mk.dir)
+    in.market =
+        srv__market_of(s, in.raw, in.raw_len,
+                       s->mk.header ? evhtp_header_find(req->headers_in, s->mk.header) : NULL);
+  srv_snap_t *mslot = in.market ? s->mk.m[in.market].slot : NULL;
+  const srv_trie_t *tg = srv__trie_acquire(s, w->id);
+  in.t = mslot ? srv__snap_acquire(mslot, w->id) : tg;
+  if (in.t == NULL && mslot) { /* the market's file is gone or never verified: global answers */
+    in.market = 0;
+    in.t = tg;
+  }
+  in.tg = in.market ? tg : NULL;
   search_out_t o;
-  search_answer(w, srv__trie_acquire(s, w->id), rv, raw, raw_len, rep, inm, &o);
-  srv__trie_release(s, w->id); /* the hits pointed into the trie: rendered, now let go */
+  search_answer(w, &in, &o);
+  /* the hits pointed into the tries: rendered, now let go */
+  if (mslot) srv__snap_release(mslot, w->id);
+  srv__trie_release(s, w->id);
+  srv__metrics_bump(&w->m->market_requests[in.market], 1);
   if (o.status != 200 && o.status != 304) {
     if (o.status == 503) srv__reply_header(req, "Retry-After", "1", 0);
     srv__reply_error(r, o.status, o.body);
     return;
   }
-  if (o.rendered && w->cache.slots) {
+  if (o.rendered && !o.mixed && w->cache.slots) {
     /* Tagged with the rules actually used: if they changed after rv was read, the entry is
      * simply never found under rv. */
-    srv__cache_put(&w->cache, rep, raw, raw_len, o.gen, o.rules_version, o.body, o.len);
+    srv__cache_put(&w->cache, in.rep, in.market, in.raw, in.raw_len, &o.tag, o.body, o.len);
     atomic_store_explicit(&w->m->cache_bytes, w->cache.bytes, memory_order_relaxed);
     atomic_store_explicit(&w->m->cache_entries, w->cache.entries, memory_order_relaxed);
   }

@@ -1,6 +1,7 @@
 /*
- * The loaded trie (SPEC §8 "Hot swap"): the slot "trie" of the node's snapshot table
- * (srv_snap.c), its loader, and the readers' references.
+ * The loaded tries (SPEC §8 "Hot swap", §10): global's in the slot "trie" of the node's snapshot
+ * table (srv_snap.c), each other market's in a slot of the market table (srv_market.c), their
+ * loader and tick.
  *
  * A new file is read whole into memory the server owns (trie_open_copy), and that copy is fully
  * verified (trie_verify) and then served: nothing done to the file afterwards (rewritten in
@@ -9,8 +10,10 @@
  * it. A bad file is refused, logged and counted, and the old trie keeps serving. The slot's
  * tick (run by the reload thread, srv_reload.c) loads the file on every forced reload, and
  * otherwise when its (dev, inode, mtime, size) changed: a file that was refused is not retried
- * until it changes (or a reload is asked for). Each worker handles a request from start to reply
- * inside one callback, so it holds at most one reference to the trie at a time.
+ * until it changes (or a reload is asked for). A market's file that disappears empties its slot
+ * (its requests go to global); global's keeps serving, like --trie FILE. Each worker handles a
+ * request from start to reply inside one callback, so it holds at most one reference to a
+ * slot's trie at a time.
  */
 #include "srv_int.h"
 
@@ -32,8 +35,10 @@ static void trie_free(void *version) {
   free(t);
 }
 
-/* Loads the file slot watches and publishes it in slot. */
-static int trie_load(srv_t *s, srv_snap_t *slot, const char *why) {
+/* Loads the file of market m and publishes it in its slot. */
+static int trie_load(srv_market_t *m, const char *why) {
+  srv_t *s = m->srv;
+  srv_snap_t *slot = m->slot;
   const char *path = slot->watch.path;
   srv__watch_remember(&slot->watch);
   trie_reader_t *r = NULL;
@@ -53,6 +58,7 @@ static int trie_load(srv_t *s, srv_snap_t *slot, const char *why) {
     trie_close(r);
     free(t);
     atomic_fetch_add(&s->reloads_failed, 1);
+    atomic_fetch_add(&m->reloads_failed, 1);
     atomic_store(&s->last_reload_failed_at, ta_unix_s());
     char where[512];
     srv__log("%s: refused %s (%s)", why, ta_diag_format(&diag, where, sizeof where),
@@ -65,6 +71,7 @@ static int trie_load(srv_t *s, srv_snap_t *slot, const char *why) {
   snprintf(t->version, sizeof t->version, "%08x", (unsigned)t->info.file_crc);
   srv_trie_t *old = srv__snap_swap(slot, t);
   atomic_fetch_add(&s->reloads_ok, 1);
+  atomic_fetch_add(&m->reloads_ok, 1);
   srv__log("%s: loaded %s (version %s, %llu queries, k=%u; read and verified in %.3f s)", why, path,
            t->version, (unsigned long long)t->info.num_queries, (unsigned)t->info.k,
            (double)(ta_mono_ns() - t0) / 1e9);
@@ -73,27 +80,44 @@ static int trie_load(srv_t *s, srv_snap_t *slot, const char *why) {
 }
 
 static int trie_tick(srv_snap_t *slot, void *arg, int forced) {
-  if (forced) return trie_load(arg, slot, "reload");
-  if (srv__watch_check(&slot->watch) == 1) return trie_load(arg, slot, "file changed");
+  srv_market_t *m = arg;
+  int changed = srv__watch_check(&slot->watch);
+  if (changed == TA_ENOENT && m->drop_when_gone) {
+    /* A market's file removed: its requests go to global from now on. */
+    if (slot->watch.known || srv__snap_peek(slot)) {
+      srv__watch_forget(&slot->watch);
+      int served = srv__snap_peek(slot) != NULL;
+      srv__snap_publish(slot, NULL);
+      srv__log("market %s: %s is gone; %s", m->name, slot->watch.path,
+               served ? "no longer served (its requests go to global)" : "it was not served");
+    }
+    return 0;
+  }
+  if (forced) return trie_load(m, "reload");
+  if (changed == 1) return trie_load(m, slot->watch.known ? "file changed" : "new file");
   return 0;
 }
 
-/* Adds the slot name for a trie loaded from path (borrowed), driven by the reload thread. */
-static int trie_slot_add(srv_t *s, const char *name, const char *path, srv_snap_t **out) {
-  int rc = srv__snap_add(&s->snaps, name, s->threads, trie_free, out);
+int srv__trie_slot_add(srv_market_t *m, srv_snaptab_t *tab) {
+  int rc = srv__snap_add(tab, m->name, m->srv->threads, trie_free, &m->slot);
   if (rc) return rc;
-  srv__watch_init(&(*out)->watch, path);
-  srv__snap_on_tick(*out, trie_tick, s);
+  srv__watch_init(&m->slot->watch, m->path);
+  srv__snap_on_tick(m->slot, trie_tick, m);
   return 0;
 }
 
 int srv__trie_load(srv_t *s, const char *why) {
+  srv_market_t *g = &s->mk.m[0];
   if (s->trie_snap == NULL) {
-    int rc = trie_slot_add(s, "trie", s->trie_path, &s->trie_snap);
+    /* global's slot keeps the name hot paths and tests know it by */
+    int rc = srv__snap_add(&s->snaps, "trie", s->threads, trie_free, &g->slot);
     if (rc) {
       srv__log("%s: %s", why, ta_strerror(rc));
       return rc;
     }
+    srv__watch_init(&g->slot->watch, g->path);
+    srv__snap_on_tick(g->slot, trie_tick, g);
+    s->trie_snap = g->slot;
   }
-  return trie_load(s, s->trie_snap, why);
+  return trie_load(g, why);
 }

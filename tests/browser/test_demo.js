@@ -7,7 +7,9 @@
  * character at a time shows exactly /search's answer for that prefix; the typed lead is
  * highlighted (and server text is shown as text, never parsed as HTML); ArrowDown/ArrowUp move
  * the active option with the WAI-ARIA combobox attributes in step; Enter fills the box; Escape
- * closes the list. Saves a screenshot (OUT/demo.png). Chromium failing to start is a failure.
+ * closes the list. With one trie there is no market selector; with --trie-dir and two markets
+ * (SPEC §10) there is one, and the list shows the chosen market's answer. Saves screenshots
+ * (OUT/demo.png, OUT/demo-markets.png). Chromium failing to start is a failure.
  *
  * Usage: node test_demo.js --build BIN --serve BIN --out DIR   (NODE_PATH has playwright-core)
  */
@@ -69,9 +71,30 @@ async function waitHealthy(base, proc, ms) {
   throw new Error("typeahead-serve did not become healthy in " + ms + " ms");
 }
 
-async function apiTexts(base, q) {
-  const r = await fetch(base + "/search?q=" + encodeURIComponent(q));
-  assert.equal(r.status, 200, "/search?q=" + q);
+/* Writes rows as a frequency list beside out and builds the trie out with the real builder. */
+function buildTrie(build, rows, out) {
+  const freq = out + ".tsv";
+  fs.writeFileSync(freq, rows.map(([q, c]) => q + "\t" + c + "\n").join(""));
+  const b = spawnSync(build, ["--freq", freq, "--out", out, "--k", "10"], { encoding: "utf8" });
+  assert.equal(b.status, 0, "typeahead-build failed: " + b.stderr);
+}
+
+/* Starts typeahead-serve on what it serves (["--trie", FILE] or ["--trie-dir", DIR]) and a free
+ * port; the process goes into servers at once (for the cleanup); resolves to its base URL once
+ * it is healthy. */
+async function serve(bin, what, servers) {
+  const port = await freePort();
+  const proc = spawn(bin, what.concat(["--listen", "127.0.0.1:" + port]),
+    { stdio: ["ignore", "inherit", "inherit"] });
+  servers.push(proc);
+  await waitHealthy("http://127.0.0.1:" + port, proc, 10000);
+  return "http://127.0.0.1:" + port;
+}
+
+async function apiTexts(base, q, market) {
+  const url = base + "/search?q=" + encodeURIComponent(q) + (market ? "&market=" + market : "");
+  const r = await fetch(url);
+  assert.equal(r.status, 200, url);
   const body = await r.json();
   return body.suggestions.map((s) => s.text);
 }
@@ -92,20 +115,12 @@ async function main() {
   const args = parseArgs(process.argv);
   fs.mkdirSync(args.out, { recursive: true });
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "ta-browser-"));
-  let server = null;
+  const servers = [];
   let context = null;
   try {
-    const freq = path.join(work, "freq.tsv");
-    fs.writeFileSync(freq, FREQ.map(([q, c]) => q + "\t" + c + "\n").join(""));
     const trie = path.join(work, "demo.trie");
-    const b = spawnSync(args.build, ["--freq", freq, "--out", trie, "--k", "10"], { encoding: "utf8" });
-    assert.equal(b.status, 0, "typeahead-build failed: " + b.stderr);
-
-    const port = await freePort();
-    const base = "http://127.0.0.1:" + port;
-    server = spawn(args.serve, ["--trie", trie, "--listen", "127.0.0.1:" + port],
-      { stdio: ["ignore", "inherit", "inherit"] });
-    await waitHealthy(base, server, 10000);
+    buildTrie(args.build, FREQ, trie);
+    const base = await serve(args.serve, ["--trie", trie], servers);
 
     const { chromium } = require("playwright-core");
     const profile = fs.mkdtempSync(path.join(work, "profile-"));
@@ -260,15 +275,47 @@ async function main() {
     assert.equal(await box.inputValue(), wantLt[0], "click fills the box");
     assert.equal(await expanded(), "false");
 
+    assert.equal(await page.locator("#market").isVisible(), false, "no market selector, one trie");
     assert.deepEqual(foreign, [], "no request leaves the server");
     assert.deepEqual(pageErrors, [], "no script errors");
-    console.log("browser_demo: ok; screenshot " + path.join(args.out, "demo.png"));
+
+    /* Markets: global (the same trie) and de; the selector lists both, global first, and the
+     * list follows the market chosen. */
+    const dir = path.join(work, "tries");
+    fs.mkdirSync(dir);
+    fs.copyFileSync(trie, path.join(dir, "global.trie"));
+    buildTrie(args.build, [["gold", 500], ["goethe", 400], ["Göteborg", 10]],
+      path.join(dir, "de.trie"));
+    const base2 = await serve(args.serve, ["--trie-dir", dir], servers);
+    const page2 = await context.newPage();
+    page2.on("pageerror", (e) => pageErrors.push(String(e)));
+    assert.equal((await page2.goto(base2 + "/", { waitUntil: "load" })).status(), 200);
+    const sel = page2.locator("select#market");
+    await sel.waitFor({ state: "visible", timeout: 5000 });
+    assert.deepEqual(await sel.locator("option").allTextContents(), ["global", "de"]);
+    const shown2 = () => page2.$$eval("[role=listbox]:not([hidden]) [role=option]",
+      (els) => els.map((e) => e.querySelector(".text").textContent));
+    await sel.selectOption("de");
+    await page2.locator("input[role=combobox]").click();
+    await page2.keyboard.type("go", { delay: 20 });
+    const wantDe = await apiTexts(base2, "go", "de");
+    assert.deepEqual(wantDe.slice(0, 3), ["gold", "goethe", "Göteborg"], "de's own first");
+    assert.notDeepEqual(wantDe, await apiTexts(base2, "go"), "de answers otherwise than global");
+    await eventually(shown2, wantDe, "de's suggestions for 'go'");
+    assert.match(await page2.locator("#status").textContent(), /from de/);
+    await page2.screenshot({ path: path.join(args.out, "demo-markets.png") });
+    await sel.selectOption("global");
+    await eventually(shown2, await apiTexts(base2, "go"), "global's suggestions after the switch");
+    assert.deepEqual(pageErrors, [], "no script errors");
+    console.log("browser_demo: ok; screenshots " + path.join(args.out, "demo.png") + ", " +
+      path.join(args.out, "demo-markets.png"));
   } finally {
     if (context) await context.close().catch(() => {});
-    if (server && server.exitCode === null) {
-      server.kill("SIGTERM");
-      await new Promise((r) => { server.once("exit", r); setTimeout(r, 3000); });
-      if (server.exitCode === null) server.kill("SIGKILL");
+    for (const srv of servers) {
+      if (srv.exitCode !== null) continue;
+      srv.kill("SIGTERM");
+      await new Promise((r) => { srv.once("exit", r); setTimeout(r, 3000); });
+      if (srv.exitCode === null) srv.kill("SIGKILL");
     }
     fs.rmSync(work, { recursive: true, force: true });
   }

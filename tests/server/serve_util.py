@@ -82,7 +82,8 @@ class Server:
     def __init__(self, serve_bin, trie, args=(), wrapper=(), env=None, startup=30.0):
         self.log_path = tempfile.mktemp(prefix="serve-", suffix=".log")
         self.log = open(self.log_path, "wb")
-        cmd = list(wrapper) + [serve_bin, "--trie", trie, "--listen", "127.0.0.1:0"] + list(args)
+        where = ["--trie", trie] if trie is not None else []  # None: args name the tries
+        cmd = list(wrapper) + [serve_bin] + where + ["--listen", "127.0.0.1:0"] + list(args)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         self.port = None
         deadline = time.time() + startup

@@ -1,8 +1,8 @@
 /*
  * Unit tests of the per-worker answer cache (server/srv_cache.c): a hit gives back the body
- * kept for exactly that key and representation; other tags (another trie load, other rules)
- * miss and free the stale entry; keys differing in one byte, in length or in representation
- * are different entries; the memory bound holds under churn; big answers are not kept; off
+ * kept for exactly that key, representation and market; other tags (another trie load, another
+ * load of global's trie for a market's answer, other rules) miss and free the stale entry; keys
+ * differing in one byte, in length, in representation or in market are different entries; the memory bound holds under churn; big answers are not kept; off
  * means off. (Exactness against the real server: tests/server/test_cache.py.)
  */
 #include <setjmp.h>
@@ -18,13 +18,13 @@
 
 static void put(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
                 const char *body) {
-  srv__cache_put(c, rep, key, strlen(key), gen, rv, body, strlen(body));
+  srv__cache_put(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv}, body, strlen(body));
 }
 
 /* The body cached for key, or NULL (as a NUL-terminated copy in out). */
 static const char *get(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
                        char *out, size_t cap) {
-  const srv_centry_t *e = srv__cache_find(c, rep, key, strlen(key), gen, rv);
+  const srv_centry_t *e = srv__cache_find(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv});
   if (e == NULL) return NULL;
   const char *body;
   size_t n;
@@ -53,9 +53,9 @@ static void test_hit_and_keys(void **state) {
   assert_null(get(&c, 0, "q=ne+", 1, 7, buf, sizeof buf));
   assert_int_equal(c.entries, 4);
   /* A key with a NUL byte is a key like any other. */
-  srv__cache_put(&c, 0, "q=a\0b", 5, 1, 7, "nul", 3);
-  assert_non_null(srv__cache_find(&c, 0, "q=a\0b", 5, 1, 7));
-  assert_null(srv__cache_find(&c, 0, "q=a\0c", 5, 1, 7));
+  srv__cache_put(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7}, "nul", 3);
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7}));
+  assert_null(srv__cache_find(&c, 0, 0, "q=a\0c", 5, &(srv_ctag_t){1, 0, 7}));
   /* Putting a key again replaces its entry. */
   put(&c, 0, "q=ne", 1, 7, "{\"json\":2}");
   assert_string_equal(get(&c, 0, "q=ne", 1, 7, buf, sizeof buf), "{\"json\":2}");
@@ -120,26 +120,55 @@ static void test_big_and_off(void **state) {
   char *big = malloc(SRV_CACHE_MAX_BODY + 1);
   assert_non_null(big);
   memset(big, 'b', SRV_CACHE_MAX_BODY + 1);
-  srv__cache_put(&c, 0, "q=big", 5, 1, 1, big, SRV_CACHE_MAX_BODY + 1);
-  assert_null(srv__cache_find(&c, 0, "q=big", 5, 1, 1));
-  srv__cache_put(&c, 0, "q=big", 5, 1, 1, big, SRV_CACHE_MAX_BODY);
-  assert_non_null(srv__cache_find(&c, 0, "q=big", 5, 1, 1));
+  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}, big, SRV_CACHE_MAX_BODY + 1);
+  assert_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}));
+  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}, big, SRV_CACHE_MAX_BODY);
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}));
   srv__cache_free(&c);
 
   assert_int_equal(srv__cache_init(&c, 0), 0); /* off */
-  srv__cache_put(&c, 0, "q=a", 3, 1, 1, "a", 1);
-  assert_null(srv__cache_find(&c, 0, "q=a", 3, 1, 1));
+  srv__cache_put(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1}, "a", 1);
+  assert_null(srv__cache_find(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1}));
   assert_int_equal(c.bytes, 0);
   srv__cache_free(&c);
   free(big);
 }
 
+/* Markets: the same query string routed to two markets is two entries; a market's answer is
+ * stale once global's trie (which may have filled it) is another load. */
+static void test_markets(void **state) {
+  (void)state;
+  srv_cache_t c;
+  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  srv_ctag_t de = {5, 1, 7}, fr = {6, 1, 7};
+  srv__cache_put(&c, 0, 1, "q=b", 3, &de, "de", 2);
+  srv__cache_put(&c, 0, 2, "q=b", 3, &fr, "fr", 2);
+  srv__cache_put(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7}, "global", 6);
+  const char *body;
+  size_t n;
+  const srv_centry_t *e = srv__cache_find(&c, 0, 1, "q=b", 3, &de);
+  assert_non_null(e);
+  srv__centry_body(e, &body, &n);
+  assert_int_equal(n, 2);
+  assert_memory_equal(body, "de", 2);
+  e = srv__cache_find(&c, 0, 2, "q=b", 3, &fr);
+  assert_non_null(e);
+  srv__centry_body(e, &body, &n);
+  assert_memory_equal(body, "fr", 2);
+  assert_null(srv__cache_find(&c, 0, 3, "q=b", 3, &de)); /* a market with nothing kept */
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7}));
+  /* global swapped: de's answer may have been filled from the old global */
+  assert_null(srv__cache_find(&c, 0, 1, "q=b", 3, &(srv_ctag_t){5, 2, 7}));
+  assert_null(srv__cache_find(&c, 0, 1, "q=b", 3, &de)); /* freed for good */
+  assert_int_equal(c.entries, 2);
+  srv__cache_free(&c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_hit_and_keys),
-      cmocka_unit_test(test_stale_tags),
-      cmocka_unit_test(test_bound),
-      cmocka_unit_test(test_big_and_off),
+      cmocka_unit_test(test_hit_and_keys), cmocka_unit_test(test_stale_tags),
+      cmocka_unit_test(test_bound),        cmocka_unit_test(test_big_and_off),
+      cmocka_unit_test(test_markets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

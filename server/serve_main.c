@@ -16,6 +16,7 @@ static void usage(FILE *f) {
       "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
       "                       [--max-connections N] [--header-timeout 30]\n"
+      "                       [--shard-map MAP --shard I --peers FILE [--peer-timeout-ms 250]]\n"
       "       typeahead-serve --help | --version\n"
       "\n"
       "Serves search-as-you-type suggestions from a trie file built by typeahead-build.\n"
@@ -53,6 +54,15 @@ static void usage(FILE *f) {
       "                    memory for cached /search answers, all workers together, 0..65536;\n"
       "                    0 turns the cache off (default 64)\n"
       "  --access-log      one line per request on stderr\n"
+      "  --shard-map MAP --shard I --peers FILE\n"
+      "                    serve prefix shard I of MAP (typeahead-build --shards: --trie is\n"
+      "                    DIR/shard-I.trie): a prefix of another shard is forwarded to a\n"
+      "                    replica of it listed in FILE (SHARD<TAB>HOST:PORT[,HOST:PORT...]\n"
+      "                    per line; # comments), the next replica on failure; an empty prefix\n"
+      "                    merges every shard's best. Answers equal the whole trie's. Not with\n"
+      "                    --trie-dir.\n"
+      "  --peer-timeout-ms MS\n"
+      "                    time one forwarding attempt may take, 1..60000 (default 250)\n"
       "  --max-connections N\n"
       "                    open connections, all workers together; a new one beyond gets 503\n"
       "                    and is closed. Default: the descriptor limit (raised to its hard\n"
@@ -105,6 +115,7 @@ int main(int argc, char **argv) {
   cfg.threads = 1;
   cfg.cache_max_age = 300;
   cfg.answer_cache_mb = 64;
+  int has_shard = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -123,7 +134,16 @@ int main(int argc, char **argv) {
       cfg.admin_token_file = v;
     else if (strcmp(a, "--cors-origin") == 0)
       cfg.cors_origin = v;
-    else if (strcmp(a, "--threads") == 0) {
+    else if (strcmp(a, "--shard-map") == 0)
+      cfg.shard_map = v;
+    else if (strcmp(a, "--peers") == 0)
+      cfg.peers_file = v;
+    else if (strcmp(a, "--shard") == 0) {
+      if (parse_uint(a, v, 0, TRIE_MAX_SHARDS - 1, &cfg.shard)) return 2;
+      has_shard = 1;
+    } else if (strcmp(a, "--peer-timeout-ms") == 0) {
+      if (parse_uint(a, v, 1, 60000, &cfg.peer_timeout_ms)) return 2;
+    } else if (strcmp(a, "--threads") == 0) {
       if (parse_uint(a, v, 1, 256, &cfg.threads)) return 2;
     } else if (strcmp(a, "--answer-cache-mb") == 0) {
       if (parse_uint(a, v, 0, 65536, &cfg.answer_cache_mb)) return 2;
@@ -163,6 +183,14 @@ int main(int argc, char **argv) {
   }
   if (cfg.market_header && cfg.trie_dir == NULL) {
     fprintf(stderr, "typeahead-serve: --market-header needs --trie-dir\n");
+    return 2;
+  }
+  if ((cfg.shard_map != NULL) != has_shard || (cfg.shard_map != NULL) != (cfg.peers_file != NULL)) {
+    fprintf(stderr, "typeahead-serve: --shard-map, --shard and --peers go together\n");
+    return 2;
+  }
+  if (cfg.shard_map && cfg.trie_dir) {
+    fprintf(stderr, "typeahead-serve: a sharded node serves one trie (--trie), not --trie-dir\n");
     return 2;
   }
   srv_t *s = NULL;

@@ -40,6 +40,11 @@ typedef struct {
                                    0 = derived from the descriptor limit */
   unsigned header_timeout;      /* seconds a request has to arrive whole (408 after);
                                    0 = 30 */
+  const char *shard_map;        /* --shard-map: this node serves one prefix shard (SPEC §11);
+                                   NULL: the whole trie */
+  unsigned shard;               /* --shard: which one (0..N-1 of the map) */
+  const char *peers_file;       /* --peers: the replicas of every shard */
+  unsigned peer_timeout_ms;     /* --peer-timeout-ms: one forwarding attempt; 0 = 250 */
 } srv_config_t;
 
 /* Raises the soft descriptor limit to the hard one, reads the token file, loads and verifies

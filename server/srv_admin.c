@@ -74,6 +74,7 @@ void srv__handle_healthz(srv_reply_t *r) {
   if (!rc) rc = put_json_field(b, ",\"filters\":{\"version\":", fv, strlen(fv));
   if (!rc) rc = ta_buf_put(b, "}", 1);
   if (!rc && s->mk.dir) rc = healthz_markets(w, b);
+  if (!rc && s->peers) rc = srv__shard_healthz(s, b);
   if (!rc) rc = ta_buf_put(b, "}", 1);
   if (rc) {
     srv__reply_error(r, 500, ta_strerror(rc));
@@ -102,13 +103,17 @@ void srv__handle_demo(srv_reply_t *r) {
 }
 
 /* POST /admin/reload takes a ticket for the reload thread and queues no reply: the router
- * defers the request, and srv__handle_reload_poll answers it from the worker's loop once the
- * reload is done. The worker serves its other connections meanwhile. */
+ * defers the request, and reload_answer answers it from the worker's loop once the reload is
+ * done. The worker serves its other connections meanwhile. */
+static int reload_answer(srv_reply_t *r);
+
 void srv__handle_reload(srv_reply_t *r) {
   r->ticket = srv__reload_request(r->w->srv);
+  r->later = reload_answer;
 }
 
-int srv__handle_reload_poll(srv_reply_t *r) {
+/* 1 once the reload of r's ticket is done and answered, 0 while it runs. */
+static int reload_answer(srv_reply_t *r) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
   int result = 0;

@@ -70,6 +70,7 @@ struct srv_conn {
                      yet (0: none pending); once closing, of the gate's answer */
   srv_defer_fn defer_poll; /* a deferred request's poll (srv__conn_defer), NULL: none */
   void *defer_arg;
+  void (*defer_free)(void *arg);
   srv_conn_t *prev, *next;
 };
 
@@ -105,7 +106,7 @@ static void conn_unlink(srv_conn_t *c) {
 static void conn_destroy(srv_conn_t *c) {
   if (c->held) evbuffer_free(c->held);
   if (c->defer_poll) c->w->n_deferred--;
-  free(c->defer_arg);
+  if (c->defer_arg) c->defer_free(c->defer_arg);
   free(c);
 }
 
@@ -445,7 +446,7 @@ static void conn_defer_tick(evutil_socket_t fd, short what, void *arg) {
     c->in_cb--;
     if (done) {
       c->defer_poll = NULL;
-      free(c->defer_arg);
+      c->defer_free(c->defer_arg);
       c->defer_arg = NULL;
       w->n_deferred--;
     }
@@ -460,14 +461,20 @@ static void conn_defer_tick(evutil_socket_t fd, short what, void *arg) {
   if (w->n_deferred) defer_arm(w);
 }
 
-int srv__conn_defer(srv_worker_t *w, evhtp_request_t *req, srv_defer_fn poll, void *arg) {
+int srv__conn_defer(srv_worker_t *w, evhtp_request_t *req, srv_defer_fn poll, void *arg,
+                    void (*free_fn)(void *arg)) {
   srv_conn_t *c = conn_of(req->conn);
   if (c == NULL || c->defer_poll || poll == NULL) return TA_EINVAL;
   c->defer_poll = poll;
   c->defer_arg = arg;
+  c->defer_free = free_fn ? free_fn : free;
   bufferevent_disable(c->bev, EV_READ);
   if (w->n_deferred++ == 0) defer_arm(w);
   return 0;
+}
+
+void srv__conn_defer_kick(srv_worker_t *w) {
+  if (w->n_deferred) event_active(w->defer_ev, EV_TIMEOUT, 0);
 }
 
 /* ---- Accepting: the cap, running out of descriptors --------------------------------------- */

@@ -501,6 +501,8 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
 #define SRV_PEER_PENALTY_MS 1000 /* a replica that failed is tried last for this long */
 #define SRV_PEER_MAX_BODY 262144 /* bytes of a peer's answer a worker accepts */
 #define SRV_FORWARDED_HEADER "X-Typeahead-Forwarded"
+#define SRV_PEER_TIMEOUT_MS 250       /* default --peer-timeout-ms: one attempt */
+#define SRV_PEERS_FILE_MAX (1u << 20) /* bytes of a peers file */
 
 typedef struct {
   char name[300]; /* as written: the Host header and the logs */
@@ -509,13 +511,18 @@ typedef struct {
 } srv_replica_t;
 
 typedef struct {
+  trie_shard_map_t *map; /* owned */
   unsigned n_shards, own;
   unsigned timeout_ms;
   unsigned n_rep[TRIE_MAX_SHARDS];
   srv_replica_t *rep[TRIE_MAX_SHARDS];
+  /* ta_unix_s() of the last answer from a replica of each shard, and of the last request
+   * that no replica answered (written by the workers; /healthz) */
+  _Atomic int64_t ok_at[TRIE_MAX_SHARDS], failed_at[TRIE_MAX_SHARDS];
 } srv_peers_t;
 
 typedef struct srv_worker srv_worker_t;
+typedef struct srv_reply srv_reply_t;
 typedef struct srv_wpeers srv_wpeers_t;
 typedef struct srv_peer_call srv_peer_call_t;
 typedef void (*srv_peer_cb)(void *arg, int status, const char *body, size_t len, const char *etag,
@@ -527,8 +534,20 @@ void srv__peers_free(srv_peers_t *p);
 int srv__peer_init(srv_worker_t *w);
 void srv__peer_fini(srv_worker_t *w);
 int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *accept,
-                  srv_peer_cb cb, void *arg, srv_peer_call_t **out);
+                  const char *inm, srv_peer_cb cb, void *arg, srv_peer_call_t **out);
 void srv__peer_cancel(srv_peer_call_t *c);
+
+/* srv_shard.c. srv__shard_start (srv_new): the map, this node's shard and its peers, or the
+ * error logged. srv__shard_take (GET /search of a sharded node): 1 when another shard owns the
+ * prefix (forwarded) or every shard does (the empty key: merged), with r->later set or the
+ * error answered; 0 when this node answers alone (its own shard's prefix, a forwarded request,
+ * a request with errors, not sharded). */
+int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
+                     unsigned timeout_ms);
+int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep);
+/* /healthz's "shard" member (appended after a comma): this node's shard, and for every other
+ * shard its replicas and whether the last request for it was answered (null: none yet). */
+int srv__shard_healthz(srv_t *s, ta_buf_t *b);
 
 /* ---- Server ------------------------------------------------------------------------------- */
 
@@ -632,16 +651,23 @@ struct srv_worker {
   srv_wpeers_t *peers; /* srv_peer.c; NULL when the node is not sharded */
 };
 
-/* One request being answered: what the reply functions need and what the router counts. */
-typedef struct {
+/* One request being answered: what the reply functions need and what the router counts. A
+ * handler whose answer comes later (a reload, a peer's answer) queues no reply and sets later:
+ * the router defers the request (srv__conn_defer) and calls later(r) on the worker's loop until
+ * it returns 1, having replied. later_free(later_state), when set, runs once the request is
+ * done or its connection went first. */
+struct srv_reply {
   srv_worker_t *w;
   struct evhtp_request *req;
   int ep;          /* SRV_EP_* */
   int status;      /* set when the reply is queued */
   size_t body_len; /* for the access log */
   uint64_t t0;     /* ta_mono_ns() at the handler's start */
-  uint64_t ticket; /* POST /admin/reload: the reload it waits for (0: none) */
-} srv_reply_t;
+  uint64_t ticket; /* POST /admin/reload: the reload it waits for */
+  int (*later)(srv_reply_t *r);
+  void *later_state;
+  void (*later_free)(void *state);
+};
 
 /* srv_route.c: registers the router as w's request callback. */
 void srv__route_attach(srv_worker_t *w);
@@ -652,15 +678,13 @@ void srv__handle_search(srv_reply_t *r);
 int srv__search_init(srv_worker_t *w);
 void srv__search_fini(srv_worker_t *w);
 
-/* srv_admin.c: the other endpoints. srv__handle_reload() queues no reply: it sets r->ticket,
- * and srv__handle_reload_poll(r) answers once that reload is done (1) or says not yet (0).
- * srv__admin_authorized() answers 404 (no token file) or 401
+/* srv_admin.c: the other endpoints. srv__handle_reload() queues no reply: it takes a reload
+ * ticket and sets r->later, which answers once that reload is done. srv__admin_authorized() answers 404 (no token file) or 401
  * itself and returns 0; 1 when the request carries the right bearer token. */
 void srv__handle_healthz(srv_reply_t *r);
 void srv__handle_metrics(srv_reply_t *r);
 void srv__handle_demo(srv_reply_t *r);
 void srv__handle_reload(srv_reply_t *r);
-int srv__handle_reload_poll(srv_reply_t *r);
 void srv__handle_filters_get(srv_reply_t *r);
 void srv__handle_filters_put(srv_reply_t *r);
 int srv__admin_authorized(srv_reply_t *r);
@@ -693,6 +717,8 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   until it returns 1, having queued the reply, which then goes out; reading resumes. arg is
  *   the caller's malloc'd state: freed once poll returned 1 or the connection went first (poll
  *   is then never called again). TA_ENOMEM or TA_EINVAL: nothing deferred, arg not taken.
+ *   free_fn(arg) frees it (NULL: free()). srv__conn_defer_kick: w's deferred requests are
+ *   polled at the next turn of its loop (an answer arrived) rather than at the next period.
  * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
  * srv__conn_close_all: closes every connection of w at once. */
 int srv__conn_attach(srv_worker_t *w);
@@ -703,7 +729,9 @@ const char *srv__conn_header(const struct evhtp_request *req);
 int srv__conn_queue_reply(struct evhtp_request *req, const void *bytes, size_t n);
 typedef int (*srv_defer_fn)(void *arg);
 #define SRV_DEFER_POLL_MS 10
-int srv__conn_defer(srv_worker_t *w, struct evhtp_request *req, srv_defer_fn poll, void *arg);
+int srv__conn_defer(srv_worker_t *w, struct evhtp_request *req, srv_defer_fn poll, void *arg,
+                    void (*free_fn)(void *arg));
+void srv__conn_defer_kick(srv_worker_t *w);
 void srv__conn_drain(srv_worker_t *w);
 void srv__conn_close_all(srv_worker_t *w);
 

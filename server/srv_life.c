@@ -87,6 +87,7 @@ static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
     return TA_ENOMEM;
   int rc = srv__search_init(w);
   if (!rc) rc = srv__cache_init(&w->cache, s->answer_cache_bytes);
+  if (!rc) rc = srv__peer_init(w);
   if (rc) return rc;
   srv__route_attach(w);
   struct timeval idle = {SRV_IDLE_SECONDS, 0};
@@ -102,8 +103,9 @@ static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
 }
 
 static void worker_fini(srv_worker_t *w) {
-  srv__conn_close_all(w);
+  srv__conn_close_all(w); /* deferred requests cancel their peer calls here */
   srv__conn_fini(w);
+  srv__peer_fini(w); /* before the base: its connections live on it */
   if (w->htp) {
     evhtp_unbind_socket(w->htp); /* evhtp_free() leaves the listener alone */
     evhtp_free(w->htp);
@@ -311,6 +313,8 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
     }
   }
   if (rc == 0) rc = srv__markets_init(s, cfg->trie_dir, cfg->market_header);
+  if (rc == 0 && cfg->shard_map)
+    rc = srv__shard_start(s, cfg->shard_map, cfg->shard, cfg->peers_file, cfg->peer_timeout_ms);
   if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
   if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
   for (unsigned i = 0; rc == 0 && i < s->threads; i++) rc = worker_init(s, &s->workers[i], i);
@@ -385,6 +389,8 @@ void srv_free(srv_t *s) {
   srv__reload_stop(s);
   for (unsigned i = 0; s->workers && i < s->threads; i++) worker_fini(&s->workers[i]);
   srv__filters_free(s);
+  srv__peers_free(s->peers);
+  s->peers = NULL;
   for (unsigned i = 0; s->listen_fds && i < s->threads; i++)
     if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
   /* The node's slots end here: the rules' current state and the trie's with them. */

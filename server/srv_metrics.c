@@ -13,7 +13,8 @@
  * (requests answered 400/414/431 before libevhtp's parser saw them),
  * typeahead_answer_cache_* (srv_cache.c: hits and misses, entries, bytes),
  * typeahead_connections{worker} and typeahead_connections_rebalanced_total (srv_place.c) and
- * typeahead_replies_written_at_once_total{result} (srv_conn.c, conn_write_now).
+ * typeahead_replies_written_at_once_total{result} (srv_conn.c, conn_write_now); on a sharded
+ * node typeahead_forwarded_total, typeahead_peer_failures_total, typeahead_peer_seconds_total.
  */
 #include "srv_int.h"
 
@@ -254,6 +255,20 @@ int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b) {
              "the rest went out when the socket was writable).",
              "result", "whole", sum(s, FIELD_OFF(write_now[0])), "partial",
              sum(s, FIELD_OFF(write_now[1])));
+  if (s->peers) { /* a sharded node (srv_peer.c) */
+    rc |= single(b, "typeahead_forwarded_total", "counter",
+                 "Requests sent to another shard's replica (a prefix it owns, or every shard's "
+                 "part of an empty prefix).",
+                 sum(s, FIELD_OFF(forwarded)));
+    rc |= single(b, "typeahead_peer_failures_total", "counter",
+                 "Forwarding attempts that failed (refused, reset, timed out, 5xx); the next "
+                 "replica was tried.",
+                 sum(s, FIELD_OFF(peer_failures)));
+    rc |= family(b, "typeahead_peer_seconds_total", "counter",
+                 "Time from forwarding a request to its answer, summed (divide by "
+                 "typeahead_forwarded_total for the mean).");
+    rc |= put(b, "typeahead_peer_seconds_total %.6f\n", (double)sum(s, FIELD_OFF(peer_ns)) / 1e9);
+  }
   rc |=
       age(b, "typeahead_uptime_seconds", "Seconds since the server started.", now - s->started_at);
   return rc ? TA_ENOMEM : 0;

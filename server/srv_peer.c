@@ -23,6 +23,7 @@
 void srv__peers_free(srv_peers_t *p) {
   if (p == NULL) return;
   for (unsigned s = 0; s < TRIE_MAX_SHARDS; s++) free(p->rep[s]);
+  trie_shard_free(p->map);
   free(p);
 }
 
@@ -142,6 +143,7 @@ struct srv_peer_call {
   void *arg;
   char *uri;
   char accept[64];
+  char inm[128];                /* If-None-Match passed on ("" none) */
   srv_peer_call_t *prev, *next; /* the worker's calls in flight */
 };
 
@@ -220,6 +222,9 @@ static void call_done(struct evhttp_request *req, void *arg) {
     if (c->cb && ++c->tries < p->n_rep[c->shard] && call_send(c) == 0) return;
   }
   call_unlink(wp, c);
+  srv_peers_t *pp = w->srv->peers;
+  atomic_store_explicit(status && status < 500 ? &pp->ok_at[c->shard] : &pp->failed_at[c->shard],
+                        ta_unix_s(), memory_order_relaxed);
   if (c->cb) {
     const char *body = "", *etag = NULL, *ctype = NULL;
     size_t len = 0;
@@ -275,6 +280,7 @@ static int call_send(srv_peer_call_t *c) {
   evhttp_add_header(h, "Host", where->name);
   evhttp_add_header(h, SRV_FORWARDED_HEADER, "1");
   if (c->accept[0]) evhttp_add_header(h, "Accept", c->accept);
+  if (c->inm[0]) evhttp_add_header(h, "If-None-Match", c->inm);
   if (evhttp_make_request(rep->conn[best], req, EVHTTP_REQ_GET, c->uri) != 0)
     return TA_EIO; /* libevent freed req */
   rep->pending[best]++;
@@ -282,7 +288,7 @@ static int call_send(srv_peer_call_t *c) {
 }
 
 int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *accept,
-                  srv_peer_cb cb, void *arg, srv_peer_call_t **out) {
+                  const char *inm, srv_peer_cb cb, void *arg, srv_peer_call_t **out) {
   const srv_peers_t *p = w->srv->peers;
   *out = NULL;
   if (p == NULL || w->peers == NULL || shard >= p->n_shards || p->n_rep[shard] == 0)
@@ -298,6 +304,7 @@ int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *
   c->arg = arg;
   c->t0 = ta_mono_ns();
   if (accept) snprintf(c->accept, sizeof c->accept, "%s", accept);
+  if (inm && strlen(inm) < sizeof c->inm) snprintf(c->inm, sizeof c->inm, "%s", inm);
   int rc = call_send(c);
   while (rc == TA_EIO && ++c->tries < p->n_rep[shard]) rc = call_send(c);
   if (rc) {

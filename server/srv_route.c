@@ -68,14 +68,20 @@ static void route_done(srv_reply_t *r) {
 /* A deferred request (srv__conn_defer): 1 once answered. */
 static int route_poll(void *arg) {
   srv_reply_t *r = arg;
-  if (!srv__handle_reload_poll(r)) return 0;
+  if (!r->later(r)) return 0;
   route_done(r);
   return 1;
 }
 
+static void route_free(void *arg) {
+  srv_reply_t *r = arg;
+  if (r->later_free) r->later_free(r->later_state);
+  free(r);
+}
+
 static void http_request(evhtp_request_t *req, void *arg) {
   srv_worker_t *w = arg;
-  srv_reply_t r = {w, req, SRV_EP_OTHER, 0, 0, ta_mono_ns(), 0};
+  srv_reply_t r = {w, req, SRV_EP_OTHER, 0, 0, ta_mono_ns(), 0, NULL, NULL, NULL};
   srv__conn_request_begin(w, req, r.t0);
 
   const char *path = req->uri && req->uri->path && req->uri->path->full ? req->uri->path->full : "";
@@ -105,16 +111,17 @@ static void http_request(evhtp_request_t *req, void *arg) {
     srv__reply_error(&r, 404, "not found");
   }
 
-  if (r.ticket == 0) {
+  if (r.later == NULL) {
     route_done(&r);
     return;
   }
-  /* POST /admin/reload: answered from the loop once the reload thread is done. */
+  /* Answered later, from the loop (a reload, a peer's answer). */
   srv_reply_t *later = malloc(sizeof *later);
   if (later) *later = r;
-  if (later == NULL || srv__conn_defer(w, req, route_poll, later) != 0) {
+  if (later == NULL || srv__conn_defer(w, req, route_poll, later, route_free) != 0) {
     free(later);
-    srv__reply_error(&r, 503, "cannot wait for the reload");
+    if (r.later_free) r.later_free(r.later_state);
+    srv__reply_error(&r, 503, "cannot wait for the answer");
     route_done(&r);
   }
 }

@@ -1,0 +1,362 @@
+/*
+ * A node of one prefix shard (SPEC §11): GET /search for a prefix whose key starts with a code
+ * point of another shard is forwarded to a replica of that shard (srv_peer.c) and its answer
+ * relayed as it is (status, body, ETag: the owner's); a prefix whose key is empty belongs to
+ * every shard: each other shard's best k are asked for (in msgpack), merged with this node's own
+ * by score then key (the order of one trie), and rendered as one trie would render them. A
+ * request that carries SRV_FORWARDED_HEADER is answered from this node's shard alone. The map
+ * and the peers file are read once at start (docs/FORMAT.md "Shard map", srv_int.h "Peers").
+ */
+#include "srv_int.h"
+
+#include <evhtp/evhtp.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
+                     unsigned timeout_ms) {
+  ta_diag_t d;
+  char why[512];
+  trie_shard_map_t *map = NULL;
+  int rc = trie_shard_load(map_path, &map, &d);
+  if (rc) {
+    srv__log("--shard-map %s", ta_diag_format(&d, why, sizeof why));
+    return rc;
+  }
+  unsigned n = trie_shard_count(map);
+  if (shard >= n) {
+    srv__log("--shard %u: the map %s has shards 0..%u", shard, map_path, n - 1);
+    trie_shard_free(map);
+    return TA_ERANGE;
+  }
+  ta_buf_t text = {0};
+  rc = ta_read_file(peers_path, SRV_PEERS_FILE_MAX, &text, &d);
+  if (rc == 0) rc = srv__peers_parse(text.p, text.len, peers_path, n, shard, &s->peers, &d);
+  ta_buf_free(&text);
+  if (rc) {
+    srv__log("--peers %s", ta_diag_format(&d, why, sizeof why));
+    trie_shard_free(map);
+    return rc;
+  }
+  s->peers->map = map;
+  s->peers->timeout_ms = timeout_ms ? timeout_ms : SRV_PEER_TIMEOUT_MS;
+  srv__log("shard %u of %u (map %s); prefixes of the others go to their replicas (%s)", shard, n,
+           map_path, peers_path);
+  return 0;
+}
+
+int srv__shard_healthz(srv_t *s, ta_buf_t *b) {
+  const srv_peers_t *p = s->peers;
+  char part[200];
+  int n = snprintf(part, sizeof part, ",\"shard\":{\"index\":%u,\"shards\":%u,\"others\":[", p->own,
+                   p->n_shards);
+  int rc = ta_buf_put(b, part, (size_t)n);
+  const char *sep = "";
+  for (unsigned i = 0; rc == 0 && i < p->n_shards; i++) {
+    if (i == p->own) continue;
+    int64_t ok = atomic_load_explicit(&p->ok_at[i], memory_order_relaxed);
+    int64_t bad = atomic_load_explicit(&p->failed_at[i], memory_order_relaxed);
+    n = snprintf(part, sizeof part,
+                 "%s{\"shard\":%u,\"replicas\":%u,\"reachable\":%s,\"last_answer\":%lld,"
+                 "\"last_failure\":%lld}",
+                 sep, i, p->n_rep[i],
+                 ok == 0 && bad == 0 ? "null"
+                 : ok >= bad         ? "true"
+                                     : "false",
+                 (long long)ok, (long long)bad);
+    rc = ta_buf_put(b, part, (size_t)n);
+    sep = ",";
+  }
+  return rc ? rc : ta_buf_put(b, "]}", 2);
+}
+
+/* ---- One request --------------------------------------------------------------------------- */
+
+typedef struct {
+  double score;
+  uint32_t off, len; /* the text in texts */
+  char *key;         /* the text's key, for the order of ties (in keys) */
+  size_t key_len;
+} merged_hit_t;
+
+typedef struct shard_req shard_req_t;
+
+/* The argument of one peer call: which request, which shard. */
+typedef struct {
+  shard_req_t *st;
+  unsigned shard;
+} shard_call_t;
+
+struct shard_req {
+  srv_worker_t *w;
+  unsigned waiting; /* peer answers still to come */
+  /* forwarded: the owner's answer */
+  int status;
+  char etag[96], ctype[64];
+  ta_buf_t body;
+  /* merged: every other shard's hits */
+  int merge, failed, rep;
+  uint64_t etag_hash; /* of the parts' ETags */
+  merged_hit_t *hits;
+  size_t n_hits, cap;
+  ta_buf_t texts;
+  srv_query_t q;
+  size_t k;
+  unsigned n_shards;
+  srv_peer_call_t **calls; /* [n_shards]: in flight (cancelled if the client goes first) */
+  shard_call_t *args;      /* [n_shards] */
+};
+
+static void shard_req_free(void *arg) {
+  shard_req_t *st = arg;
+  for (unsigned i = 0; i < st->n_shards; i++) srv__peer_cancel(st->calls[i]);
+  for (size_t i = 0; i < st->n_hits; i++) free(st->hits[i].key);
+  free(st->hits);
+  ta_buf_free(&st->texts);
+  ta_buf_free(&st->body);
+  free(st);
+}
+
+/* The answer of one shard (msgpack: {"q":..., "suggestions":[{"text":s,"score":n}...]}) into
+ * st's hits. 0, or TA_ECORRUPT for anything else. */
+static int take_hits(shard_req_t *st, const char *body, size_t len) {
+  msgpack_unpacked u;
+  msgpack_unpacked_init(&u);
+  size_t off = 0;
+  int rc = TA_ECORRUPT;
+  if (msgpack_unpack_next(&u, body, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+      u.data.type != MSGPACK_OBJECT_MAP)
+    goto out;
+  const msgpack_object_map *m = &u.data.via.map;
+  for (uint32_t i = 0; i < m->size; i++) {
+    const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
+    if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 11 ||
+        memcmp(k->via.str.ptr, "suggestions", 11) != 0)
+      continue;
+    if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > TA_MAX_K) goto out;
+    for (uint32_t j = 0; j < v->via.array.size; j++) {
+      const msgpack_object *h = &v->via.array.ptr[j];
+      const char *text = NULL;
+      size_t text_len = 0;
+      double score = -1;
+      if (h->type != MSGPACK_OBJECT_MAP) goto out;
+      for (uint32_t f = 0; f < h->via.map.size; f++) {
+        const msgpack_object *fk = &h->via.map.ptr[f].key, *fv = &h->via.map.ptr[f].val;
+        if (fk->type != MSGPACK_OBJECT_STR) goto out;
+        if (fk->via.str.size == 4 && memcmp(fk->via.str.ptr, "text", 4) == 0 &&
+            fv->type == MSGPACK_OBJECT_STR) {
+          text = fv->via.str.ptr;
+          text_len = fv->via.str.size;
+        } else if (fk->via.str.size == 5 && memcmp(fk->via.str.ptr, "score", 5) == 0) {
+          score = fv->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double)fv->via.u64
+                  : fv->type == MSGPACK_OBJECT_FLOAT64 || fv->type == MSGPACK_OBJECT_FLOAT32
+                      ? fv->via.f64
+                      : -1;
+        }
+      }
+      if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0)) goto out;
+      if (st->n_hits == st->cap &&
+          ta_grow((void **)&st->hits, &st->cap, st->n_hits + 1, sizeof *st->hits, 64) != 0)
+        goto out;
+      merged_hit_t *mh = &st->hits[st->n_hits];
+      char key[TA_MAX_KEY * 4 + 1];
+      size_t key_len = 0;
+      if (trie_norm_key(text, text_len, key, sizeof key, &key_len) != 0) goto out;
+      mh->key = malloc(key_len + 1);
+      if (mh->key == NULL) goto out;
+      memcpy(mh->key, key, key_len + 1);
+      mh->key_len = key_len;
+      mh->score = score;
+      mh->off = (uint32_t)st->texts.len;
+      mh->len = (uint32_t)text_len;
+      if (ta_buf_put(&st->texts, text, text_len) != 0) {
+        free(mh->key);
+        goto out;
+      }
+      st->n_hits++;
+    }
+  }
+  rc = 0;
+out:
+  msgpack_unpacked_destroy(&u);
+  return rc;
+}
+
+/* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. */
+static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
+                    const char *ctype) {
+  shard_call_t *call = arg;
+  shard_req_t *st = call->st;
+  st->calls[call->shard] = NULL; /* srv_peer.c frees it */
+  st->waiting--;
+  if (st->merge) {
+    if (status != 200 || take_hits(st, body, len) != 0) st->failed = 1;
+    if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
+  } else {
+    st->status = status;
+    snprintf(st->etag, sizeof st->etag, "%s", etag ? etag : "");
+    snprintf(st->ctype, sizeof st->ctype, "%s", ctype ? ctype : "application/json");
+    if (ta_buf_put(&st->body, body, len) != 0) st->status = 0;
+  }
+  srv__conn_defer_kick(st->w);
+}
+
+static int by_rank(const void *x, const void *y) {
+  const merged_hit_t *a = x, *b = y;
+  if (a->score != b->score) return a->score > b->score ? -1 : 1;
+  return ta_bytes_cmp(a->key, a->key_len, b->key, b->key_len);
+}
+
+static void reply_headers(srv_reply_t *r, const char *etag) {
+  srv_t *s = r->w->srv;
+  srv__reply_header(r->req, "Cache-Control", s->cache_control, 0);
+  if (etag && etag[0]) srv__reply_header(r->req, "ETag", etag, 1);
+  srv__reply_header(r->req, "Vary", s->mk.vary, 0);
+  if (s->cors_origin) srv__reply_cors(s, r->req);
+}
+
+/* The merge of every shard's best k (the empty key): this node's own, now, with the others'. */
+static void answer_merged(srv_reply_t *r, shard_req_t *st) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  if (st->failed) {
+    srv__reply_error(r, 502, "a shard did not answer");
+    return;
+  }
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  trie_hit_t own[TA_MAX_K];
+  size_t n_own = 0;
+  uint64_t rv = 0;
+  int rc = t ? srv__answer(s, t, 0, w->m, "", 0, st->k, own, &n_own, &rv) : TA_ENOENT;
+  char etag[48];
+  if (rc == 0) {
+    uint64_t h = st->etag_hash ^ ta_hash64(t->version, strlen(t->version), rv);
+    snprintf(etag, sizeof etag, "\"s%016llx-%c\"", (unsigned long long)h, st->rep ? 'm' : 'j');
+  }
+  /* own hits point into the trie: copied in with the others, then the trie is let go */
+  for (size_t i = 0; rc == 0 && i < n_own; i++) {
+    char key[TA_MAX_KEY * 4 + 1];
+    size_t key_len = 0;
+    if (st->n_hits == st->cap &&
+        (rc = ta_grow((void **)&st->hits, &st->cap, st->n_hits + 1, sizeof *st->hits, 64)) != 0)
+      break;
+    merged_hit_t *mh = &st->hits[st->n_hits];
+    rc = trie_norm_key(own[i].text, own[i].text_len, key, sizeof key, &key_len);
+    if (rc == 0 && (mh->key = malloc(key_len + 1)) == NULL) rc = TA_ENOMEM;
+    if (rc) break;
+    memcpy(mh->key, key, key_len + 1);
+    mh->key_len = key_len;
+    mh->score = own[i].score;
+    mh->off = (uint32_t)st->texts.len;
+    mh->len = (uint32_t)own[i].text_len;
+    rc = ta_buf_put(&st->texts, own[i].text, own[i].text_len);
+    if (rc) {
+      free(mh->key);
+      break;
+    }
+    st->n_hits++;
+  }
+  srv__trie_release(s, w->id);
+  if (rc) {
+    if (rc == TA_ENOENT) srv__reply_header(r->req, "Retry-After", "1", 0);
+    srv__reply_error(r, rc == TA_ENOENT ? 503 : 500,
+                     rc == TA_ENOENT ? "no trie loaded" : ta_strerror(rc));
+    return;
+  }
+  qsort(st->hits, st->n_hits, sizeof *st->hits, by_rank);
+  size_t n = st->n_hits < st->k ? st->n_hits : st->k;
+  trie_hit_t out[TA_MAX_K];
+  for (size_t i = 0; i < n; i++)
+    out[i] = (trie_hit_t){0, st->hits[i].score, st->texts.p + st->hits[i].off, st->hits[i].len};
+  const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
+  reply_headers(r, etag);
+  if (inm && srv__etag_match(inm, etag)) {
+    srv__reply_send(r, 304, NULL, NULL, 0);
+    return;
+  }
+  ta_buf_t *b = &w->out;
+  b->len = 0;
+  rc = st->rep ? srv__render_msgpack(b, st->q.q, st->q.q_len, NULL, out, n)
+               : srv__render_json(b, st->q.q, st->q.q_len, NULL, out, n);
+  if (rc) {
+    srv__reply_error(r, 500, ta_strerror(rc));
+    return;
+  }
+  srv__reply_send(r, 200, st->rep ? "application/msgpack" : "application/json; charset=utf-8", b->p,
+                  b->len);
+}
+
+/* r->later of a forwarded or merged request: 1 once answered. */
+static int shard_answer(srv_reply_t *r) {
+  shard_req_t *st = r->later_state;
+  if (st->waiting) return 0;
+  if (st->merge) {
+    answer_merged(r, st);
+  } else if (st->status == 0) {
+    srv__reply_header(r->req, "Retry-After", "1", 0);
+    srv__reply_error(r, 502, "no replica of the prefix's shard answered");
+  } else {
+    reply_headers(r, st->etag);
+    srv__reply_send(r, st->status, st->status == 304 ? NULL : st->ctype, st->body.p, st->body.len);
+  }
+  return 1;
+}
+
+int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep) {
+  srv_worker_t *w = r->w;
+  srv_t *s = w->srv;
+  srv_peers_t *p = s->peers;
+  if (p == NULL || evhtp_header_find(r->req->headers_in, SRV_FORWARDED_HEADER)) return 0;
+  shard_req_t *st = calloc(1, sizeof *st + p->n_shards * (sizeof *st->calls + sizeof *st->args));
+  if (st == NULL) return 0; /* answered here: wrong for other shards' prefixes, never a crash */
+  st->w = w;
+  st->n_shards = p->n_shards;
+  st->calls = (srv_peer_call_t **)(st + 1);
+  st->args = (shard_call_t *)(st->calls + p->n_shards);
+  st->rep = rep;
+  /* The request's own errors (bad q or k) are answered here, as any node would. */
+  char key[TA_MAX_KEY + 1];
+  size_t key_len = 0;
+  uint32_t cp = 0;
+  unsigned owner = p->own;
+  if (srv__query_parse(raw, raw_len, &st->q) != 0 ||
+      trie_norm_prefix(st->q.q, st->q.q_len, key, sizeof key, &key_len) != 0 ||
+      (key_len && (trie_shard_first_cp(key, key_len, &cp) != 0 ||
+                   (owner = trie_shard_of(p->map, cp)) == p->own))) {
+    shard_req_free(st);
+    return 0;
+  }
+  const srv_trie_t *t = srv__trie_acquire(s, w->id);
+  unsigned tk = t ? t->info.k : TA_MAX_K;
+  srv__trie_release(s, w->id);
+  st->k = st->q.has_k ? st->q.k : (SRV_DEFAULT_K < tk ? SRV_DEFAULT_K : tk);
+  if (st->k < 1 || st->k > tk) { /* the local path says why */
+    shard_req_free(st);
+    return 0;
+  }
+  char uri[SRV_MAX_LINE + 16];
+  snprintf(uri, sizeof uri, "/search?%.*s", (int)raw_len, raw);
+  const char *accept = evhtp_header_find(r->req->headers_in, "Accept");
+  int rc = 0;
+  st->merge = key_len == 0;
+  for (unsigned sh = 0; rc == 0 && sh < p->n_shards; sh++) {
+    if (st->merge ? sh == p->own : sh != owner) continue;
+    st->waiting++;
+    st->args[sh] = (shard_call_t){st, sh};
+    rc = srv__peer_get(w, sh, uri, st->merge ? "application/msgpack" : accept,
+                       st->merge ? NULL : evhtp_header_find(r->req->headers_in, "If-None-Match"),
+                       on_peer, &st->args[sh], &st->calls[sh]);
+    if (rc) st->waiting--;
+  }
+  if (rc) {
+    shard_req_free(st);
+    srv__reply_error(r, 502, "cannot reach the prefix's shard");
+    return 1;
+  }
+  r->later = shard_answer;
+  r->later_state = st;
+  r->later_free = shard_req_free;
+  return 1;
+}

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""Prefix shards over real HTTP (SPEC §11): a trie built whole and as 3 shards
+(typeahead-build --shards), a node per shard (two replicas of shard 1), and an unsharded
+server as the reference.
+
+- Every node answers every prefix (its own shard's, another's, the empty one, k variants,
+  JSON and msgpack, bad requests) with the reference's status and body, byte for byte.
+- A forwarded answer carries the owner's ETag, and If-None-Match through another node gets 304.
+- A replica of shard 1 killed: its prefixes are still answered, through the other replica.
+- Every replica of shard 2 gone: its prefixes (and the empty prefix) get 502, the others are
+  answered, /healthz says shard 2 is not reachable, /metrics counts the failures.
+- A start with a bad map, bad peers, a shard without replicas or --shard past the map is
+  refused with the reason.
+
+usage: test_shards.py --serve PATH --build PATH [unittest arguments]
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import unittest
+import urllib.parse
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_util import (Server, ServerCase, build_trie, make_freq, prefixes_of,  # noqa: E402
+                        server_args, wait_for)
+
+ARGS = None
+WORK = None
+QUERIES = []
+SHARDS = 3
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setUpModule():
+    global WORK, QUERIES
+    WORK = tempfile.mkdtemp(prefix="ta-shards-test-")
+    freq = os.path.join(WORK, "q.freq")
+    QUERIES = make_freq(freq, n=3000)
+    build_trie(ARGS.build, freq, os.path.join(WORK, "whole.trie"))
+    subprocess.run([ARGS.build, "--freq", freq, "--shards", str(SHARDS), "--out-dir",
+                    os.path.join(WORK, "shards")], check=True, capture_output=True)
+
+
+def tearDownModule():
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def paths():
+    out = ["/search?q=", "/search?q=%20", "/search?q=&k=3", "/search?q=n&k=1", "/search?k=7&q=b",
+           "/search?q=new%20", "/search?q=zzzz", "/search?q=n&k=0", "/search?q=n&k=99",
+           "/search?k=2", "/search?q=%E5%8C%97", "/search?q=%C3%9F"]
+    for p in prefixes_of(QUERIES, 250):
+        out.append("/search?q=" + urllib.parse.quote(p, safe=""))
+    return out
+
+
+class Fleet(ServerCase):
+    """Nodes: shard 0, shard 1 (replicas a and b), shard 2; and the unsharded reference."""
+
+    @classmethod
+    def start_fleet(cls):
+        d = os.path.join(WORK, "shards")
+        cls.ports = {name: free_port() for name in ("0", "1a", "1b", "2")}
+        peers = os.path.join(WORK, "peers-%s" % cls.__name__)
+        with open(peers, "w") as f:
+            f.write("# shard<TAB>replicas\n0\t127.0.0.1:%d\n1\t127.0.0.1:%d,127.0.0.1:%d\n"
+                    "2\t127.0.0.1:%d\n" % (cls.ports["0"], cls.ports["1a"], cls.ports["1b"],
+                                          cls.ports["2"]))
+        cls.nodes = {}
+        for name, port in cls.ports.items():
+            shard = name[0]
+            cls.nodes[name] = cls.serve(
+                "node-" + name, ARGS.serve, os.path.join(d, "shard-%s.trie" % shard),
+                ["--shard-map", os.path.join(d, "shards.map"), "--shard", shard, "--peers", peers,
+                 "--listen", "127.0.0.1:%d" % port, "--answer-cache-mb", "0",
+                 "--peer-timeout-ms", "500"])
+        cls.ref = cls.serve("reference", ARGS.serve, os.path.join(WORK, "whole.trie"),
+                            ["--answer-cache-mb", "0"])
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_fleet()
+
+    def same_as_reference(self, node, path, accept=None):
+        h = {"Accept": accept} if accept else {}
+        want = self.ref.get(path, h)
+        got = node.get(path, h)
+        self.assertEqual(got[0], want[0], "%s: status" % path)
+        self.assertEqual(got[2], want[2], "%s: body" % path)
+        return got
+
+
+class Answers(Fleet):
+    def test_every_node_answers_as_the_whole_trie(self):
+        for name in ("0", "1a", "2"):
+            node = self.nodes[name]
+            for path in paths():
+                self.same_as_reference(node, path)
+            for path in paths()[:40]:
+                self.same_as_reference(node, path, "application/msgpack")
+        self.assertGreater(self.nodes["0"].metric("typeahead_forwarded_total"), 100,
+                           "node 0 forwarded the other shards' prefixes")
+
+    def test_etag_of_the_owner(self):
+        # a prefix of each shard, asked of a node that does not own it
+        owners = {}
+        for q in QUERIES[:400]:
+            for name in ("0", "1a", "2"):
+                st, h, body = self.nodes[name].get("/search?q=" + urllib.parse.quote(q[:1]),
+                                                   {SRV_FWD: "1"})
+                if st == 200 and json.loads(body)["suggestions"]:
+                    owners.setdefault(name[0], q[:1])
+        self.assertEqual(len(owners), SHARDS, "every shard owns some first character")
+        for shard, prefix in owners.items():
+            path = "/search?q=" + urllib.parse.quote(prefix)
+            owner = self.nodes["1a" if shard == "1" else shard]
+            other = self.nodes["2" if shard != "2" else "0"]
+            st, h_owner, _ = owner.get(path)
+            st2, h_other, _ = other.get(path)
+            self.assertEqual((st, st2), (200, 200))
+            self.assertEqual(h_other["etag"], h_owner["etag"], "the owner's ETag, relayed")
+            st3, _, body = other.get(path, {"If-None-Match": h_owner["etag"]})
+            self.assertEqual(st3, 304, "a revalidation through another node")
+            self.assertEqual(body, b"")
+        # the empty prefix: one ETag for the merge, and 304 for it
+        st, h, _ = self.nodes["0"].get("/search?q=")
+        st2, _, _ = self.nodes["0"].get("/search?q=", {"If-None-Match": h["etag"]})
+        self.assertEqual((st, st2), (200, 304))
+
+    def test_forwarded_request_is_answered_locally(self):
+        st, _, body = self.nodes["0"].get("/search?q=", {SRV_FWD: "1"})
+        mine = json.loads(body)["suggestions"]
+        st, _, body = self.ref.get("/search?q=")
+        whole = json.loads(body)["suggestions"]
+        self.assertLessEqual(len(mine), len(whole))
+        self.assertNotEqual(mine, whole, "a forwarded empty prefix: this shard's best only")
+
+    def test_healthz_and_metrics(self):
+        st, _, body = self.nodes["0"].get("/healthz")
+        self.assertEqual(st, 200)
+        shard = json.loads(body)["shard"]
+        self.assertEqual((shard["index"], shard["shards"]), (0, SHARDS))
+        self.assertEqual([o["shard"] for o in shard["others"]], [1, 2])
+        self.assertEqual(shard["others"][0]["replicas"], 2)
+
+
+class Failures(Fleet):
+    def test_replicas_killed(self):
+        node0 = self.nodes["0"]
+        self.nodes["1a"].proc.send_signal(signal.SIGKILL)
+        self.nodes["1a"].proc.wait()
+        for path in paths()[:120]:
+            self.same_as_reference(node0, path)
+        self.assertGreaterEqual(node0.metric("typeahead_peer_failures_total"), 1,
+                                "the dead replica was tried and counted")
+        # shard 2 gone altogether
+        self.nodes["2"].proc.send_signal(signal.SIGKILL)
+        self.nodes["2"].proc.wait()
+        statuses = {}
+        for path in paths():
+            want = self.ref.get(path)
+            got = node0.get(path)
+            if got[0] == 502:
+                self.assertIn(b"error", got[2])
+                statuses["502"] = statuses.get("502", 0) + 1
+            else:
+                self.assertEqual(got[:1] + got[2:], want[:1] + want[2:], path)
+                statuses["same"] = statuses.get("same", 0) + 1
+        self.assertGreater(statuses.get("502", 0), 0, "shard 2's prefixes fail")
+        self.assertGreater(statuses.get("same", 0), 0, "the others are answered")
+        self.assertEqual(node0.get("/search?q=")[0], 502, "the merge needs every shard")
+        st, _, body = node0.get("/healthz")
+        others = {o["shard"]: o for o in json.loads(body)["shard"]["others"]}
+        self.assertIs(others[2]["reachable"], False)
+        self.assertIs(others[1]["reachable"], True)
+
+
+class StartRefusals(unittest.TestCase):
+    def refused(self, args, why):
+        r = subprocess.run([ARGS.serve, "--listen", "127.0.0.1:0"] + args, capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0, args)
+        self.assertIn(why, r.stderr, args)
+
+    def test_refusals(self):
+        d = os.path.join(WORK, "shards")
+        trie = os.path.join(d, "shard-0.trie")
+        good_map = os.path.join(d, "shards.map")
+        bad_map = os.path.join(WORK, "bad.map")
+        with open(bad_map, "w") as f:
+            f.write("typeahead-shards\t1\nnorm\t2\nshards\t2\n0\t60\t0\n")
+        peers = os.path.join(WORK, "p1")
+        with open(peers, "w") as f:
+            f.write("1\t127.0.0.1:1\n")  # no replica of shard 2
+        bad_peers = os.path.join(WORK, "p2")
+        with open(bad_peers, "w") as f:
+            f.write("1\t127.0.0.1\n2\t127.0.0.1:2\n")
+        base = ["--trie", trie, "--shard", "0"]
+        self.refused(base + ["--shard-map", bad_map, "--peers", peers], "bad.map")
+        self.refused(base + ["--shard-map", good_map, "--peers", peers], "no replica of shard 2")
+        self.refused(base + ["--shard-map", good_map, "--peers", bad_peers], "p2:1:")
+        self.refused(["--trie", trie, "--shard", "7", "--shard-map", good_map, "--peers", peers],
+                     "--shard 7")
+        self.refused(["--trie", trie, "--shard-map", good_map, "--peers", peers], "go together")
+
+
+SRV_FWD = "X-Typeahead-Forwarded"
+
+if __name__ == "__main__":
+    ARGS, rest = server_args().parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest)

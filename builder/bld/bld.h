@@ -188,13 +188,14 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
 
 /* Like bld_write, into n_shards prefix shards (SPEC §11, docs/FORMAT.md "Shard map"): the keys
  * planned by first code point (trie_shard_plan: TA_ERANGE with the reason when the data cannot
- * be split within TRIE_SHARD_MAX_SKEW), each shard written as dir/shard-I.trie exactly as
- * bld_write writes a file, then dir/shards.map (atomically), last, so that a map never names a
- * shard that was not written. summary adds up the shards; shard_keys (may be NULL; room for
- * n_shards) gets each shard's key count. Consumes acc. */
+ * be split within TRIE_SHARD_MAX_SKEW), or split by the map fixed when it is not NULL (then
+ * n_shards is its count: a fleet keeps its map from one build to the next), each shard written
+ * as dir/shard-I.trie exactly as bld_write writes a file, then dir/shards.map (atomically),
+ * last, so that a map never names a shard that was not written. summary adds up the shards;
+ * shard_keys (may be NULL; room for the shards) gets each shard's key count. Consumes acc. */
 int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
-                     const bld_write_opts_t *opts, bld_summary_t *summary, uint64_t *shard_keys,
-                     ta_diag_t *diag);
+                     const trie_shard_map_t *fixed, const bld_write_opts_t *opts,
+                     bld_summary_t *summary, uint64_t *shard_keys, ta_diag_t *diag);
 
 #ifdef __cplusplus
 }

@@ -197,8 +197,8 @@ static void group_by_shard(const trie_shard_map_t *m, trie_entry_t *e, size_t n,
 }
 
 int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
-                     const bld_write_opts_t *opts, bld_summary_t *summary, uint64_t *shard_keys,
-                     ta_diag_t *diag) {
+                     const trie_shard_map_t *fixed, const bld_write_opts_t *opts,
+                     bld_summary_t *summary, uint64_t *shard_keys, ta_diag_t *diag) {
   int rc = check_args(acc, dir, opts, summary, diag);
   if (rc) return rc;
   memset(summary, 0, sizeof *summary);
@@ -209,8 +209,10 @@ int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
   size_t n = 0, start[TRIE_MAX_SHARDS + 1];
   char path[4096];
   rc = collect_entries(acc, opts, summary, &entries, &n, diag);
-  if (rc == 0) rc = plan_shards(entries, n, n_shards, &m, diag);
-  if (rc == 0) group_by_shard(m, entries, n, start);
+  if (rc == 0 && fixed == NULL) rc = plan_shards(entries, n, n_shards, &m, diag);
+  if (rc == 0 && fixed) n_shards = trie_shard_count(fixed);
+  const trie_shard_map_t *use = fixed ? fixed : m;
+  if (rc == 0) group_by_shard(use, entries, n, start);
   for (unsigned s = 0; rc == 0 && s < n_shards; s++) {
     uint64_t size = 0;
     if (snprintf(path, sizeof path, "%s/shard-%u.trie", dir, s) >= (int)sizeof path) {
@@ -224,7 +226,7 @@ int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
   /* The map last: it never names a shard file that was not written. */
   if (rc == 0 && snprintf(path, sizeof path, "%s/shards.map", dir) >= (int)sizeof path)
     rc = ta_diag_set(diag, TA_ETOOLONG, "%s: path too long", dir);
-  if (rc == 0 && (rc = trie_shard_format(m, &text)) != 0) ta_diag_set(diag, rc, "shards.map");
+  if (rc == 0 && (rc = trie_shard_format(use, &text)) != 0) ta_diag_set(diag, rc, "shards.map");
   if (rc == 0 && (rc = ta_afile_open(path, &af)) != 0)
     ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
   if (rc == 0) {

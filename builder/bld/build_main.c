@@ -44,7 +44,8 @@ typedef struct {
   const char *market; /* --market M: that market's rows instead of the global total */
   int all_markets;    /* --all-markets: global.trie and M.trie for each market into out_dir */
   const char *out_dir;
-  unsigned shards; /* --shards N: shard-I.trie and shards.map into out_dir (0: one trie) */
+  unsigned shards;       /* --shards N: shard-I.trie and shards.map into out_dir (0: one trie) */
+  const char *shard_map; /* --shard-map MAP: split by MAP instead of planning */
   uint64_t min_market_events;
   const char *out;
   unsigned k;
@@ -92,6 +93,9 @@ static void usage(FILE *f) {
           "                  DIR2/shards.map (docs/FORMAT.md); a first character is never split,\n"
           "                  and the largest shard stays within %.2fx the mean (else the build\n"
           "                  is refused and names the character too heavy for N shards)\n"
+          "  --shard-map MAP with --shards: split by MAP (a shards.map of an earlier build)\n"
+          "                  instead of planning from this data, so that a fleet's nodes keep\n"
+          "                  their shards from one build to the next (the balance is printed)\n"
           "  --min-market-events N  events in the window (before decay) a market needs for a\n"
           "                  trie of its own with --all-markets (default %d)\n"
           "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
@@ -171,6 +175,7 @@ enum {
   O_OUTDIR,
   O_MINMKT,
   O_SHARDS,
+  O_SHARDMAP,
   O_HELP,
   O_VERSION,
   O_END
@@ -225,6 +230,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"out-dir", required_argument, NULL, O_OUTDIR},
       {"min-market-events", required_argument, NULL, O_MINMKT},
       {"shards", required_argument, NULL, O_SHARDS},
+      {"shard-map", required_argument, NULL, O_SHARDMAP},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -238,11 +244,11 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
   /* Where each flag's text goes: a field of a, or num[] for the numbers. */
   const char *num[O_END] = {NULL};
   const char **text[O_END] = {
-      [O_OUT] = &a->out,          [O_BLOCK] = &a->blocklist, [O_TABLES] = &a->tables,
-      [O_NOW] = &a->now,          [O_K] = &num[O_K],         [O_MIN] = &num[O_MIN],
-      [O_WEEKS] = &num[O_WEEKS],  [O_HALF] = &num[O_HALF],   [O_MAXBAD] = &num[O_MAXBAD],
-      [O_MARKET] = &a->market,    [O_OUTDIR] = &a->out_dir,  [O_MINMKT] = &num[O_MINMKT],
-      [O_SHARDS] = &num[O_SHARDS]};
+      [O_OUT] = &a->out,           [O_BLOCK] = &a->blocklist,   [O_TABLES] = &a->tables,
+      [O_NOW] = &a->now,           [O_K] = &num[O_K],           [O_MIN] = &num[O_MIN],
+      [O_WEEKS] = &num[O_WEEKS],   [O_HALF] = &num[O_HALF],     [O_MAXBAD] = &num[O_MAXBAD],
+      [O_MARKET] = &a->market,     [O_OUTDIR] = &a->out_dir,    [O_MINMKT] = &num[O_MINMKT],
+      [O_SHARDS] = &num[O_SHARDS], [O_SHARDMAP] = &a->shard_map};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -287,6 +293,10 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
   }
   if (a->market && a->all_markets) {
     fprintf(stderr, "typeahead-build: --market or --all-markets, not both\n");
+    return 2;
+  }
+  if (a->shard_map && !a->shards) {
+    fprintf(stderr, "typeahead-build: --shard-map goes with --shards\n");
     return 2;
   }
   if (a->all_markets && a->shards) {
@@ -414,8 +424,23 @@ static int build_one(const build_args_t *a, const char *market, const char *out,
     bld_acc_free(acc);
     return 1;
   }
-  int rc = a->shards ? bld_write_shards(acc, out, a->shards, &wo, &sum, shard_keys, &diag)
+  trie_shard_map_t *fixed = NULL;
+  if (a->shard_map && trie_shard_load(a->shard_map, &fixed, &diag) != 0) {
+    fprintf(stderr, "typeahead-build: --shard-map %s\n",
+            ta_diag_format(&diag, where, sizeof where));
+    bld_acc_free(acc);
+    return 1;
+  }
+  if (fixed && trie_shard_count(fixed) != a->shards) {
+    fprintf(stderr, "typeahead-build: --shard-map %s has %u shards, not --shards %u\n",
+            a->shard_map, trie_shard_count(fixed), a->shards);
+    trie_shard_free(fixed);
+    bld_acc_free(acc);
+    return 2;
+  }
+  int rc = a->shards ? bld_write_shards(acc, out, a->shards, fixed, &wo, &sum, shard_keys, &diag)
                      : bld_write(acc, out, &wo, &sum, &diag);
+  trie_shard_free(fixed);
   progress_clear(prog);
   bld_acc_free(acc);
   if (rc < 0) {

@@ -296,6 +296,31 @@ class Shards(BuildCase):
             self.assertLessEqual(len(owners), 1, "prefix %r: answers from two shards" % p)
             self.assertEqual(owners[0] if owners else [], whole, "prefix %r" % p)
 
+    def test_shard_map_kept(self):
+        a = self.write("a.tsv", "".join("%s%d\t%d\n" % (c, i, i + 1) for c in "abcdefgh"
+                                        for i in range(30)))
+        b = self.write("b.tsv", "".join("%s%d\t%d\n" % (c, i, 100 - i) for c in "abcxyz"
+                                        for i in range(50)))
+        da, db = os.path.join(self.dir, "a"), os.path.join(self.dir, "b")
+        self.build("--freq", a, "--shards", "3", "--out-dir", da)
+        self.build("--freq", b, "--shards", "3", "--shard-map", os.path.join(da, "shards.map"),
+                   "--out-dir", db)
+
+        def ranges(d):
+            with open(os.path.join(d, "shards.map")) as f:
+                return [l for l in f if not l.startswith("#")]
+        self.assertEqual(ranges(db), ranges(da), "the map is kept, not planned again")
+        self.build("--freq", b, "--out", self.out)
+        for p in ["a", "b1", "c4", "x", "y2", "z"]:
+            answers = [a for a in (self.query(p, path=os.path.join(db, "shard-%d.trie" % i))
+                                   for i in range(3)) if a]
+            self.assertEqual(answers, [self.query(p)], "prefix %r in one shard, as whole" % p)
+        r = self.build("--freq", b, "--shards", "2", "--shard-map",
+                       os.path.join(da, "shards.map"), "--out-dir", db, expect=2)
+        self.assertIn(b"has 3 shards", r.stderr)
+        self.build("--freq", b, "--shard-map", os.path.join(da, "shards.map"), "--out", self.out,
+                   expect=2)
+
     def test_refusals(self):
         freq = self.write("q.tsv", "".join("a%d\t1\n" % i for i in range(100)) + "b\t1\n")
         shards = os.path.join(self.dir, "shards")

@@ -98,7 +98,7 @@ static void test_shards_answer_as_the_whole(void **state) {
   enum { NS = 4 };
   uint64_t keys[NS] = {0};
   acc = acc_of(&s);
-  assert_int_equal(bld_write_shards(acc, dir, NS, &o, &sum, keys, &d), 0);
+  assert_int_equal(bld_write_shards(acc, dir, NS, NULL, &o, &sum, keys, &d), 0);
   bld_acc_free(acc);
   assert_int_equal(sum.keys_written, total);
   uint64_t added = 0, largest = 0;
@@ -188,7 +188,7 @@ static void test_refused_plan_writes_nothing(void **state) {
   bld_summary_t sum;
   ta_diag_t d;
   char msg[300];
-  assert_int_equal(bld_write_shards(acc, sub, 2, &o, &sum, NULL, &d), TA_ERANGE);
+  assert_int_equal(bld_write_shards(acc, sub, 2, NULL, &o, &sum, NULL, &d), TA_ERANGE);
   assert_non_null(strstr(ta_diag_format(&d, msg, sizeof msg), "U+0061"));
   bld_acc_free(acc);
   snprintf(path, sizeof path, "%s/shards.map", sub);

@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """A fleet of typeahead-serve replicas behind nginx (deploy/typeahead-fleet, SPEC §11) fails no
-client request while its nodes are killed, frozen, updated and restarted under load.
+client request while its nodes are killed, frozen, updated and restarted under load: three
+replicas of the whole trie, and 2 prefix shards x 3 replicas (every node answers every prefix,
+forwarding to the owning shard).
 
 Six client threads send GET /search through nginx on kept-alive connections for the whole
 test, over prefixes whose answers were taken from a node beforehand (for both tries the test
@@ -10,7 +12,9 @@ serves). Meanwhile:
 - every node's trie is replaced by another, one node at a time (a rolling update);
 - every node is restarted, one at a time (a rolling restart: SIGTERM drains, then a new one).
 Every answer must be 200 with the body of one of the two tries for that prefix (during the
-update both are right), and the clients must have gone on being answered through each step.
+update both are right; with shards, the empty prefix's merge may mix the two while some shards
+are updated and others not), and the clients must have gone on being answered through each
+step.
 
 usage: test_fleet.py --source DIR --build-dir DIR [unittest arguments]
 """
@@ -83,7 +87,8 @@ class Load:
                 body = r.read()
                 if r.status != 200:
                     self.fail("%r: status %d %r" % (p, r.status, body[:200]))
-                elif json.loads(body)["suggestions"] not in self.allowed[p]:
+                elif self.allowed[p] is not None and \
+                        json.loads(body)["suggestions"] not in self.allowed[p]:
                     self.fail("%r: an answer of neither trie: %r" % (p, body[:200]))
                 else:
                     with self.lock:
@@ -124,7 +129,14 @@ class Fleet(unittest.TestCase):
             self.tries[name] = os.path.join(self.work, name + ".trie")
             build_trie(build, freq, self.tries[name])
         self.prefixes = prefixes_of(queries["a"] + queries["b"], 200)
-        self.port = free_ports(REPLICAS + 1)
+        # The same two as 2 prefix shards each, b split by a's map (a fleet keeps its map)
+        self.shard_dirs = {n: os.path.join(self.work, "shards-" + n) for n in ("a", "b")}
+        subprocess.run([build, "--freq", os.path.join(self.work, "a.freq"), "--shards", "2",
+                        "--out-dir", self.shard_dirs["a"]], check=True, capture_output=True)
+        subprocess.run([build, "--freq", os.path.join(self.work, "b.freq"), "--shards", "2",
+                        "--shard-map", os.path.join(self.shard_dirs["a"], "shards.map"),
+                        "--out-dir", self.shard_dirs["b"]], check=True, capture_output=True)
+        self.port = free_ports(2 * REPLICAS + 1)
         self.started = False
 
     def tearDown(self):
@@ -141,12 +153,12 @@ class Fleet(unittest.TestCase):
         with open(os.path.join(self.run_dir, "node-%d" % i, "pid")) as f:
             return int(f.read())
 
-    def expected(self):
+    def expected(self, new):
         """{prefix: [the answer of trie a, the answer of trie b]}, asked of a node directly."""
         allowed = {p: [] for p in self.prefixes}
         for name in ("a", "b"):
             if name == "b":
-                self.fleet_cmd("update", self.run_dir, self.tries["b"])
+                self.fleet_cmd("update", self.run_dir, new["b"])
             conn = http.client.HTTPConnection("127.0.0.1", self.port + 1, timeout=10)
             for p in self.prefixes:
                 conn.request("GET", "/search?q=" + urllib.parse.quote(p, safe=""))
@@ -154,7 +166,7 @@ class Fleet(unittest.TestCase):
                 self.assertEqual(r.status, 200)
                 allowed[p].append(json.loads(r.read())["suggestions"])
             conn.close()
-        self.fleet_cmd("update", self.run_dir, self.tries["a"])
+        self.fleet_cmd("update", self.run_dir, new["a"])
         return allowed
 
     def step(self, load, what, action):
@@ -174,11 +186,25 @@ class Fleet(unittest.TestCase):
                       % (len(load.failures), what, load.failures[0][:300], log))
 
     def test_no_request_fails(self):
-        self.fleet_cmd("start", self.run_dir, "--trie", self.tries["a"], "--replicas",
-                       str(REPLICAS), "--port", str(self.port), "--bin",
-                       os.path.join(ARGS.build_dir, "server"))
+        self.no_request_fails(["--trie", self.tries["a"]], self.tries, REPLICAS)
+
+    def test_no_request_fails_sharded(self):
+        self.no_request_fails(["--shard-dir", self.shard_dirs["a"]], self.shard_dirs, 2 * REPLICAS)
+
+    def no_request_fails(self, what, new, n_nodes):
+        """Starts the fleet of what (--trie or --shard-dir), then the steps under load; new:
+        {"a", "b"}: the two versions, as the update takes them."""
+        self.fleet_cmd("start", self.run_dir, *what, "--replicas", str(REPLICAS), "--port",
+                       str(self.port), "--bin", os.path.join(ARGS.build_dir, "server"))
         self.started = True
-        load = Load(self.port, self.prefixes, self.expected())
+        allowed = self.expected(new)
+        if n_nodes > REPLICAS:
+            # The empty prefix merges every shard's best: while a rolling update has some
+            # shards on a and others on b, the merge mixes them (each part is right).
+            for p in allowed:
+                if not p.strip():
+                    allowed[p] = None
+        load = Load(self.port, self.prefixes, allowed)
         try:
             self.step(load, "warm-up", lambda: time.sleep(0.5))
 
@@ -199,18 +225,21 @@ class Fleet(unittest.TestCase):
                 time.sleep(0.5)
             self.step(load, "a node frozen for 3 s", freeze)
             self.step(load, "a rolling update",
-                      lambda: self.fleet_cmd("update", self.run_dir, self.tries["b"]))
+                      lambda: self.fleet_cmd("update", self.run_dir, new["b"]))
             self.step(load, "a rolling restart", lambda: self.fleet_cmd("restart", self.run_dir))
         finally:
             load.finish()
         self.assertEqual(load.failures, [], "no request failed")
         status = self.fleet_cmd("status", self.run_dir)
-        version_b = subprocess.run(
-            [os.path.join(ARGS.build_dir, "trie", "typeahead-query"), self.tries["b"], "--info"],
-            capture_output=True, text=True, check=True).stdout
-        want = [l.split("\t")[1] for l in version_b.splitlines() if l.startswith("file_crc\t")]
-        self.assertEqual(status.count("version " + want[0]), REPLICAS,
-                         "every node serves the update: %s" % status)
+        files = [new["b"]] if os.path.isfile(new["b"]) else [
+            os.path.join(new["b"], f) for f in sorted(os.listdir(new["b"])) if f.endswith(".trie")]
+        served = 0
+        for f in files:
+            info = subprocess.run([os.path.join(ARGS.build_dir, "trie", "typeahead-query"), f,
+                                   "--info"], capture_output=True, text=True, check=True).stdout
+            crc = [l.split("\t")[1] for l in info.splitlines() if l.startswith("file_crc\t")][0]
+            served += status.count("version " + crc)
+        self.assertEqual(served, n_nodes, "every node serves the update: %s" % status)
         st = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                              "http://127.0.0.1:%d/admin/reload" % self.port],
                             capture_output=True, text=True).stdout

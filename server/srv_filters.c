@@ -79,6 +79,8 @@ static int fstate_new(srv_rules_t *rules, const srv_trie_t *t, srv_fstate_t **ou
       free(st);
       return rc;
     }
+    /* the popular verdicts now, not on the first requests; a failure leaves them to those */
+    (void)flt_cache_prefill(st->cache, t->reader, FLT_PREFILL_IDS);
     st->trie_crc = t->info.file_crc;
     st->trie_queries = t->info.num_queries;
     st->trie_size = t->info.file_size;

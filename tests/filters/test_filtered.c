@@ -3,7 +3,8 @@
  * random key sets and random rule sets (every kind, Unicode included, display forms that differ
  * from their keys), for many prefixes and N = 1..10, the filtered answer must equal filtering
  * the whole set and sorting it (score descending, key ascending) and taking the first N. Plus
- * the case the issue names: every stored top-k entry of a node blocked. */
+ * the case the issue names: every stored top-k entry of a node blocked; and the cache's memo of
+ * walked answers (asked again, the same answer; new rules or another trie never see it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "flt.h"
+#include "flt_test_util.h"
 #include "../trie/trie_test_util.h"
 
 #define MAX_KEYS 400
@@ -79,8 +80,11 @@ static trie_reader_t *write_trie(const entry_t *entries, size_t n, unsigned k, c
   return r;
 }
 
+/* Answers the memo gave in test_brute_force. */
+static uint64_t memo_answers;
+
 /* Asserts that the filtered lookup of prefix with n equals the brute-force answer over the
- * ranked entries. */
+ * ranked entries: trie_lookup_filtered, flt_lookup and, with a cache, flt_lookup again. */
 static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_cache_t *cache,
                          const entry_t *ranked, size_t n_entries, const char *prefix, size_t plen,
                          size_t n, size_t *nonempty, size_t *walked_past) {
@@ -121,6 +125,18 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
     assert_true(hits2[i].text == hits[i].text && hits2[i].score == hits[i].score);
   }
   for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f2.suppressed[k] == f.suppressed[k]);
+  if (cache) {
+    /* again: a walked answer now comes from the cache's memo, the same hits and counters */
+    flt_filter_t f3 = {.rs = rs, .cache = cache};
+    rc = flt_lookup(r, prefix, plen, n, &f3, hits2, &n_hits2);
+    if (rc != 0) fail_msg("flt_lookup(\"%.*s\") again: %s", (int)plen, prefix, ta_strerror(rc));
+    assert_int_equal(n_hits2, n_hits);
+    for (size_t i = 0; i < n_hits; i++) assert_int_equal(hits2[i].id, hits[i].id);
+    for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f3.suppressed[k] == f.suppressed[k]);
+    assert_true(f3.unreadable == f.unreadable);
+    assert_true(f3.memo_hits == f2.walks); /* walked once, remembered (no collision here) */
+    memo_answers += f3.memo_hits;
+  }
   uint64_t suppressed = 0;
   for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
   assert_true(suppressed >= skipped); /* every skipped one went through keep and was counted */
@@ -222,10 +238,11 @@ static void test_brute_force(void **state) {
     unlink(path);
     flt_ruleset_free(rs);
   }
-  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones\n", lookups, nonempty,
-                walked_past);
+  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones, %llu from the memo\n",
+                lookups, nonempty, walked_past, (unsigned long long)memo_answers);
   assert_true(nonempty > lookups / 2);
   assert_true(walked_past > lookups / 10);
+  assert_true(memo_answers > lookups / 100);
 }
 
 /* Every completion the node stores (k = 3) is blocked: the answer still has n, in rank order. */
@@ -274,10 +291,118 @@ static void test_all_stored_blocked(void **state) {
   unlink(path);
 }
 
+/* flt_lookup of prefix equals trie_lookup_filtered (no cache) with the same rules: hits and
+ * counters. Returns the flt_lookup filter, for its walks and memo_hits. */
+static flt_filter_t same_as_walk(const trie_reader_t *r, const flt_ruleset_t *rs,
+                                 flt_cache_t *cache, const char *prefix, size_t n) {
+  trie_hit_t want[TA_MAX_K], got[TA_MAX_K];
+  size_t n_want = 0, n_got = 0;
+  flt_filter_t fw = {.rs = rs}, fg = {.rs = rs, .cache = cache};
+  assert_int_equal(trie_lookup_filtered(r, prefix, strlen(prefix), n, flt_keep, &fw, want, &n_want),
+                   0);
+  assert_int_equal(flt_lookup(r, prefix, strlen(prefix), n, &fg, got, &n_got), 0);
+  assert_int_equal(n_got, n_want);
+  for (size_t i = 0; i < n_got; i++) {
+    assert_int_equal(got[i].text_len, want[i].text_len);
+    assert_memory_equal(got[i].text, want[i].text, want[i].text_len);
+  }
+  for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(fg.suppressed[k] == fw.suppressed[k]);
+  return fg;
+}
+
+/* The memo of walked answers: most stored completions blocked, so the answer is refilled to
+ * exactly n from past the stored top-k, once; asked again it comes from the memo, the same; a
+ * new rule set or another trie never gets the memo's (or the verdicts') answers. */
+static void test_memo(void **state) {
+  (void)state;
+  static entry_t a[40], b[40];
+  for (int i = 0; i < 40; i++) {
+    a[i].key_len = (size_t)snprintf(a[i].key, sizeof a[i].key, "item %02d", i);
+    a[i].display_len = (size_t)snprintf(a[i].display, sizeof a[i].display, "Item %02d", i);
+    a[i].score = 100.0 - i;
+    b[i] = a[i];
+    b[i].score = 1.0 + i; /* the same keys, the other way round: other ids, another file */
+  }
+  char path_a[64], path_b[64];
+  trie_reader_t *ra = write_trie(a, 40, 3, path_a);
+  trie_reader_t *rb = write_trie(b, 40, 3, path_b);
+  /* every even item up to 20 and 01..05: the 3 stored of "item" and many after them */
+  flt_ruleset_t *rs = compile_ok(
+      "exact:item 00\nexact:item 01\nexact:item 02\n"
+      "exact:item 03\nexact:item 04\nexact:item 05\n"
+      "exact:item 06\nexact:item 08\nexact:item 10\n"
+      "exact:item 12\nexact:item 14\nexact:item 16\n");
+  flt_cache_t *cache = NULL;
+  assert_int_equal(flt_cache_new(rs, 40, &cache), 0);
+
+  flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
+  assert_true(f.walks == 1 && f.memo_hits == 0);
+  trie_hit_t hits[TA_MAX_K];
+  size_t n_hits = 0;
+  f = (flt_filter_t){.rs = rs, .cache = cache};
+  assert_int_equal(flt_lookup(ra, "item", 4, 5, &f, hits, &n_hits), 0);
+  assert_int_equal(n_hits, 5);
+  static const char *const want[] = {"Item 07", "Item 09", "Item 11", "Item 13", "Item 15"};
+  for (int i = 0; i < 5; i++) assert_memory_equal(hits[i].text, want[i], 7);
+  assert_true(f.walks == 1 && f.memo_hits == 1 && f.suppressed[FLT_EXACT] == 11);
+  /* another n is another answer (and other counters): walked, then remembered */
+  f = same_as_walk(ra, rs, cache, "item", 3);
+  assert_true(f.walks == 1 && f.memo_hits == 0);
+  f = same_as_walk(ra, rs, cache, "item", 3);
+  assert_true(f.memo_hits == 1);
+  /* completions run out: "item 0" keeps 07 and 09 only; that answer serves any larger n */
+  f = same_as_walk(ra, rs, cache, "item 0", 10);
+  assert_true(f.walks == 1 && f.memo_hits == 0);
+  f = same_as_walk(ra, rs, cache, "item 0", 20);
+  assert_true(f.memo_hits == 1);
+  f = same_as_walk(ra, rs, cache, "item 0", 2); /* fewer: the walk stops sooner, counts less */
+  assert_true(f.memo_hits == 0);
+
+  /* new rules (a reload): the old cache is not theirs, its memo and verdicts are not used */
+  flt_ruleset_t *rs2 = compile_ok("exact:item 07\nexact:item 09\n");
+  f = same_as_walk(ra, rs2, cache, "item", 5);
+  assert_true(f.memo_hits == 0);
+  flt_cache_t *cache2 = NULL;
+  assert_int_equal(flt_cache_new(rs2, 40, &cache2), 0);
+  same_as_walk(ra, rs2, cache2, "item", 5);
+  f = same_as_walk(ra, rs2, cache2, "item", 5);
+  assert_true(f.memo_hits == 1);
+
+  /* another trie (a swap) with the same number of queries and the same keys: the cache is
+   * bound to the first one, so nothing of it is used (its ids name other queries there) */
+  f = same_as_walk(rb, rs, cache, "item", 5);
+  assert_true(f.memo_hits == 0);
+  f = same_as_walk(rb, rs, cache, "item", 5);
+  assert_true(f.memo_hits == 0);
+
+  /* a prefilled cache is bound to the trie it was filled from, and answers like the walk */
+  flt_cache_t *cache3 = NULL;
+  assert_int_equal(flt_cache_new(rs, 40, &cache3), 0);
+  assert_int_equal(flt_cache_prefill(cache3, rb, FLT_PREFILL_IDS), 0);
+  assert_int_equal(flt_cache_prefill(cache3, ra, FLT_PREFILL_IDS), TA_EINVAL);
+  same_as_walk(rb, rs, cache3, "item", 5);
+  f = same_as_walk(rb, rs, cache3, "item", 5);
+  assert_true(f.memo_hits == 1);
+  f = same_as_walk(ra, rs, cache3, "item", 5);
+  assert_true(f.memo_hits == 0);
+  assert_int_equal(flt_cache_prefill(NULL, ra, 1), TA_EINVAL);
+
+  flt_cache_free(cache3);
+  flt_cache_free(cache2);
+  flt_cache_free(cache);
+  flt_ruleset_free(rs2);
+  flt_ruleset_free(rs);
+  trie_close(ra);
+  trie_close(rb);
+  unlink(path_a);
+  unlink(path_b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_brute_force),
       cmocka_unit_test(test_all_stored_blocked),
+      cmocka_unit_test(test_memo),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,7 +17,8 @@
  * and extra spaces in either the rule or the suggestion do not evade a rule. Nor do disguises: a
  * rule and a key also match when their disguise views do (look-alike letters of other scripts
  * through the UTS #39 skeleton, digits and @ $ used as letters, letters spread out across
- * separators; docs/filters.md "Disguises").
+ * separators, a word's letters doubled for word rules: iddiot is idiot, but as is not ass;
+ * docs/filters.md "Disguises").
  *
  * File syntax: lines end with LF or CRLF; a line whose first non-blank character is '#' is a
  * comment; blank lines are ignored; a UTF-8 byte-order mark at the very start is skipped. The

@@ -53,6 +53,10 @@ struct flt_cache {
   const flt_ruleset_t *rs;
   uint64_t n_ids;
   atomic_uchar *verdict;
+  /* bit id set: judged and kept. Most candidates are kept, and n_ids bits stay in the CPU's
+   * caches where n_ids bytes do not: the kept test is one load from this, the byte is read
+   * only for the others. */
+  atomic_uint_least64_t *kept;
   atomic_uint_least64_t trie_tag; /* file_crc + 1 of the bound trie; 0: not bound yet */
   memo_t *memo;                   /* FLT_MEMO_SLOTS */
 };
@@ -65,8 +69,9 @@ int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
   if (c == NULL) return TA_ENOMEM;
   /* calloc's zero bytes are valid zeros of lock-free atomics: unknown verdicts, empty slots */
   c->verdict = calloc(n_ids ? (size_t)n_ids : 1, sizeof *c->verdict);
+  c->kept = calloc((size_t)(n_ids / 64 + 1), sizeof *c->kept);
   c->memo = calloc(FLT_MEMO_SLOTS, sizeof *c->memo);
-  if (c->verdict == NULL || c->memo == NULL) {
+  if (c->verdict == NULL || c->kept == NULL || c->memo == NULL) {
     flt_cache_free(c);
     return TA_ENOMEM;
   }
@@ -79,35 +84,40 @@ int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
 void flt_cache_free(flt_cache_t *cache) {
   if (cache == NULL) return;
   free(cache->verdict);
+  free(cache->kept);
   free(cache->memo);
   free(cache);
 }
 
-/* The cached verdict on query id (0: none; cache may be NULL or made for another rule set: then
- * it is not used), and where to remember a new one (*slot, NULL when there is nowhere). */
-static inline unsigned cached(const flt_ruleset_t *rs, flt_cache_t *c, uint32_t id,
-                              atomic_uchar **slot) {
-  *slot = NULL;
-  if (c == NULL || c->rs != rs || id >= c->n_ids) return 0;
-  *slot = &c->verdict[id];
-  return atomic_load_explicit(*slot, memory_order_relaxed);
+/* The cached verdict on query id, 0 when there is none; c may be NULL (no cache) and must be
+ * made for the rule set asked about. */
+static inline unsigned cached(const flt_cache_t *c, uint32_t id) {
+  if (c == NULL || id >= c->n_ids) return 0;
+  if (atomic_load_explicit(&c->kept[id / 64], memory_order_relaxed) >> (id % 64) & 1)
+    return VERDICT_KEEP;
+  return atomic_load_explicit(&c->verdict[id], memory_order_relaxed);
 }
 
-/* Matches the candidate's text and remembers the verdict in slot (may be NULL). */
-static unsigned judge(const flt_ruleset_t *rs, const trie_hit_t *hit, atomic_uchar *slot) {
+/* Matches the candidate's text and remembers the verdict in c (may be NULL: nowhere). */
+static unsigned judge(const flt_ruleset_t *rs, flt_cache_t *c, const trie_hit_t *hit) {
   flt_kind_t kind = FLT_WORD;
   int rc = flt_match_text(rs, hit->text, hit->text_len, &kind);
   unsigned v = rc < 0 ? VERDICT_UNREADABLE : rc > 0 ? VERDICT_KIND0 + (unsigned)kind : VERDICT_KEEP;
-  if (slot) atomic_store_explicit(slot, (unsigned char)v, memory_order_relaxed);
+  if (c && hit->id < c->n_ids) {
+    atomic_store_explicit(&c->verdict[hit->id], (unsigned char)v, memory_order_relaxed);
+    if (v == VERDICT_KEEP)
+      atomic_fetch_or_explicit(&c->kept[hit->id / 64], 1ull << (hit->id % 64),
+                               memory_order_relaxed);
+  }
   return v;
 }
 
 /* The verdict on one candidate: from the cache when it has one, else matched and remembered.
- * rs has rules. */
+ * rs has rules; a cache made for another rule set is not used. */
 static inline unsigned verdict(const flt_ruleset_t *rs, flt_cache_t *c, const trie_hit_t *hit) {
-  atomic_uchar *slot;
-  unsigned v = cached(rs, c, hit->id, &slot);
-  return v ? v : judge(rs, hit, slot);
+  if (c && c->rs != rs) c = NULL;
+  unsigned v = cached(c, hit->id);
+  return v ? v : judge(rs, c, hit);
 }
 
 /* Counts a verdict in f; 1 when it keeps the candidate. */
@@ -215,19 +225,15 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
   if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
   if (n <= info->k) {
     /* The stored top-k by id: a cached verdict needs no text, so only the candidates that are
-     * kept, or not judged yet, are turned into hits. c fits f->rs (cache_fits): its verdicts
-     * are read directly, every lookup goes through this loop. */
-    atomic_uchar *verdicts = c ? c->verdict : NULL;
-    uint64_t n_cached = c ? c->n_ids : 0;
+     * kept, or not judged yet, are turned into hits. c fits f->rs (cache_fits). */
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
     size_t kept = 0;
     for (size_t i = 0; i < n_top && kept < n; i++) {
       uint32_t id = top[i];
-      atomic_uchar *slot = id < n_cached ? &verdicts[id] : NULL;
-      unsigned v = slot ? atomic_load_explicit(slot, memory_order_relaxed) : 0;
+      unsigned v = cached(c, id);
       if (v == VERDICT_KEEP || v == 0) {
         if ((rc = trie_get_hit(r, id, &hits[kept])) != 0) return rc;
-        if (v == 0) v = judge(f->rs, &hits[kept], slot);
+        if (v == 0) v = judge(f->rs, c, &hits[kept]);
       }
       if (v == VERDICT_KEEP)
         kept++;
@@ -266,9 +272,9 @@ int flt_cache_prefill(flt_cache_t *cache, const trie_reader_t *r, uint64_t max_i
   if (n > FLT_PREFILL_IDS) n = FLT_PREFILL_IDS;
   for (uint32_t id = 0; id < n; id++) {
     trie_hit_t hit;
-    if (atomic_load_explicit(&cache->verdict[id], memory_order_relaxed)) continue;
+    if (cached(cache, id)) continue;
     if ((rc = trie_get_hit(r, id, &hit)) != 0) return rc;
-    judge(cache->rs, &hit, &cache->verdict[id]);
+    judge(cache->rs, cache, &hit);
   }
   return 0;
 }

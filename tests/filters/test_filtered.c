@@ -335,6 +335,17 @@ static void test_memo(void **state) {
   flt_cache_t *cache = NULL;
   assert_int_equal(flt_cache_new(rs, 40, &cache), 0);
 
+  /* the memo's key: prefixes ending inside one node's label share it, others do not */
+  uint32_t ids[TA_MAX_K];
+  size_t n_ids;
+  uint64_t node_ite, node_item, node_item0, node_none;
+  assert_int_equal(trie_lookup_ids_node(ra, "ite", 3, 3, ids, &n_ids, &node_ite), 0);
+  assert_int_equal(trie_lookup_ids_node(ra, "item", 4, 3, ids, &n_ids, &node_item), 0);
+  assert_int_equal(trie_lookup_ids_node(ra, "item 0", 6, 3, ids, &n_ids, &node_item0), 0);
+  assert_int_equal(trie_lookup_ids_node(ra, "items", 5, 3, ids, &n_ids, &node_none), 0);
+  assert_true(node_ite != 0 && node_ite == node_item && node_item0 != 0 &&
+              node_item0 != node_item && node_none == 0 && n_ids == 0);
+
   flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
   assert_true(f.walks == 1 && f.memo_hits == 0);
   trie_hit_t hits[TA_MAX_K];

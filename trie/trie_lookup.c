@@ -100,18 +100,13 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   return rc;
 }
 
-int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                    uint32_t *ids, size_t *n_ids) {
-  uint64_t node;
-  return trie_lookup_ids_node(r, prefix, prefix_len, k, ids, n_ids, &node);
-}
-
-int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                         uint32_t *ids, size_t *n_ids, uint64_t *node) {
+/* trie_lookup_ids_node with its checks; inlined into both public forms (every plain lookup
+ * goes through trie_lookup_ids: no extra call there). */
+static inline int lookup_ids_checked(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                                     unsigned k, uint32_t *ids, size_t *n_ids, uint64_t *node) {
   if (n_ids != NULL) *n_ids = 0;
-  if (node != NULL) *node = 0;
-  if (r == NULL || ids == NULL || n_ids == NULL || node == NULL ||
-      (prefix == NULL && prefix_len != 0))
+  *node = 0;
+  if (r == NULL || ids == NULL || n_ids == NULL || (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   uint32_t all[TA_MAX_K];
   unsigned count;
@@ -120,6 +115,21 @@ int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t pref
   memcpy(ids, all, count * sizeof *ids);
   *n_ids = count;
   return 0;
+}
+
+int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                    uint32_t *ids, size_t *n_ids) {
+  uint64_t node;
+  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, &node);
+}
+
+int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                         uint32_t *ids, size_t *n_ids, uint64_t *node) {
+  if (node == NULL) {
+    if (n_ids != NULL) *n_ids = 0;
+    return TA_EINVAL;
+  }
+  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, node);
 }
 
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit) {

@@ -5,6 +5,7 @@
  * the whole set and sorting it (score descending, key ascending) and taking the first N. Plus
  * the case the issue names: every stored top-k entry of a node blocked; and the cache's memo of
  * walked answers (asked again, the same answer; new rules or another trie never see it). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -409,11 +410,105 @@ static void test_memo(void **state) {
   unlink(path_b);
 }
 
+/* Threads sharing one cache: every answer, memo slots rewritten all the time by other threads
+ * (one node, many n: one slot, other contents), equals the walk's, hits and counters. */
+#define SHARED_THREADS 4
+#define SHARED_PREFIXES 6
+
+typedef struct {
+  const trie_reader_t *r;
+  const flt_ruleset_t *rs;
+  flt_cache_t *cache;
+  uint32_t want_ids[SHARED_PREFIXES][11][10];
+  size_t want_n[SHARED_PREFIXES][11];
+  uint64_t want_suppressed[SHARED_PREFIXES][11];
+  uint64_t seed, bad, memo_hits;
+} shared_t;
+
+static const char *const shared_prefix[SHARED_PREFIXES] = {"",       "item",   "item 0",
+                                                           "item 1", "item 2", "item 10"};
+
+static void *shared_worker(void *arg) {
+  shared_t *sh = arg;
+  uint64_t x = sh->seed;
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t p = (size_t)(x % SHARED_PREFIXES), n = 1 + (size_t)(x >> 20) % 10;
+    trie_hit_t hits[10];
+    size_t n_hits = 0;
+    flt_filter_t f = {.rs = sh->rs, .cache = sh->cache};
+    const char *q = shared_prefix[p];
+    int rc = flt_lookup(sh->r, q, strlen(q), n, &f, hits, &n_hits);
+    uint64_t sup = 0;
+    for (int k = 0; k < FLT_KIND_COUNT; k++) sup += f.suppressed[k];
+    int same = rc == 0 && n_hits == sh->want_n[p][n] && sup == sh->want_suppressed[p][n];
+    for (size_t j = 0; same && j < n_hits; j++) same = hits[j].id == sh->want_ids[p][n][j];
+    sh->bad += !same;
+    sh->memo_hits += f.memo_hits;
+  }
+  return NULL;
+}
+
+static void test_memo_shared(void **state) {
+  (void)state;
+  static entry_t e[300];
+  char rules[8192];
+  size_t rl = 0;
+  for (int i = 0; i < 300; i++) {
+    e[i].key_len = (size_t)snprintf(e[i].key, sizeof e[i].key, "item %d", i);
+    e[i].display_len = (size_t)snprintf(e[i].display, sizeof e[i].display, "Item %d", i);
+    e[i].score = 1000.0 - i;
+    if (i % 5 && i < 200)
+      rl += (size_t)snprintf(rules + rl, sizeof rules - rl, "exact:item %d\n", i);
+  }
+  char path[64];
+  trie_reader_t *r = write_trie(e, 300, 3, path);
+  static shared_t sh[SHARED_THREADS];
+  flt_ruleset_t *rs = compile_ok(rules);
+  flt_cache_t *cache = NULL;
+  assert_int_equal(flt_cache_new(rs, 300, &cache), 0);
+  for (size_t p = 0; p < SHARED_PREFIXES; p++)
+    for (size_t n = 1; n <= 10; n++) {
+      trie_hit_t hits[10];
+      flt_filter_t f = {.rs = rs};
+      const char *q = shared_prefix[p];
+      assert_int_equal(
+          trie_lookup_filtered(r, q, strlen(q), n, flt_keep, &f, hits, &sh[0].want_n[p][n]), 0);
+      for (size_t j = 0; j < sh[0].want_n[p][n]; j++) sh[0].want_ids[p][n][j] = hits[j].id;
+      for (int k = 0; k < FLT_KIND_COUNT; k++) sh[0].want_suppressed[p][n] += f.suppressed[k];
+    }
+  for (int t = 0; t < SHARED_THREADS; t++) {
+    if (t) memcpy(&sh[t], &sh[0], sizeof sh[0]);
+    sh[t].r = r;
+    sh[t].rs = rs;
+    sh[t].cache = cache;
+    sh[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
+  }
+  pthread_t th[SHARED_THREADS];
+  for (int t = 0; t < SHARED_THREADS; t++)
+    assert_int_equal(pthread_create(&th[t], NULL, shared_worker, &sh[t]), 0);
+  uint64_t bad = 0, memo_hits = 0;
+  for (int t = 0; t < SHARED_THREADS; t++) {
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+    bad += sh[t].bad;
+    memo_hits += sh[t].memo_hits;
+  }
+  print_message("%d lookups, %llu from the memo\n", SHARED_THREADS * 20000,
+                (unsigned long long)memo_hits);
+  assert_true(bad == 0);
+  assert_true(memo_hits > 1000); /* the memo was in play, not bypassed */
+  flt_cache_free(cache);
+  flt_ruleset_free(rs);
+  trie_close(r);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_brute_force),
       cmocka_unit_test(test_all_stored_blocked),
       cmocka_unit_test(test_memo),
+      cmocka_unit_test(test_memo_shared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -110,7 +110,7 @@ int flt_match_text(const flt_ruleset_t *rs, const char *text, size_t len, flt_ki
 
 /* ---- The serve-time seam: a keep predicate for trie_lookup_filtered ----------------------- */
 
-/* Answers a verdict cache remembers (the memo, below), in slots of about 180 bytes made at
+/* Answers a verdict cache remembers (the memo, below), in slots of about 170 bytes made at
  * flt_cache_new: a bound on its memory, and on how many walked answers stay fast. */
 #define FLT_MEMO_SLOTS 4096u
 

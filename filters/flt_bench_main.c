@@ -5,9 +5,15 @@
  *   plain     trie_lookup (what a server without rules could do),
  *   empty     flt_lookup with an empty rule set,
  *   rules     flt_lookup with the rules of --filters (no cache),
- *   cached    the same with a verdict cache (flt_cache_t, as typeahead-serve runs it), made
- *             empty before the first round (so round 1 pays the misses),
+ *   cached    the same with a verdict cache (flt_cache_t) made and prefilled once, before the
+ *             first round, as typeahead-serve makes it for a rule set and a trie,
+ *   cold      the same with a new, empty cache each round: what the first requests after a
+ *             change would pay without the prefill,
  * and prints one line per configuration: median, mean and p99 ns per lookup, and hits.
+ * Round r runs the configurations in an order rotated by r: a lookup finds in the CPU's caches
+ * what the configuration before it left (the same prefix's nodes, or the rules' tables when
+ * that was rules), and with --rounds a multiple of 5 each configuration follows each other one
+ * equally often.
  * With --blocked it times nothing: it prints each line of FILE (one query a line) that the rules
  * block, as KIND<TAB>QUERY, to compare what two rule sets or two matchers block.
  *
@@ -20,8 +26,8 @@
 
 #include "flt.h"
 
-enum { PLAIN, EMPTY, RULES, CACHED, N_CONF };
-static const char *const conf_name[N_CONF] = {"plain", "empty", "rules", "cached"};
+enum { PLAIN, EMPTY, RULES, CACHED, COLD, N_CONF };
+static const char *const conf_name[N_CONF] = {"plain", "empty", "rules", "cached", "cold"};
 
 typedef struct {
   ta_buf_t keys; /* the keys, back to back */
@@ -135,22 +141,31 @@ int main(int argc, char **argv) {
 
   size_t total = p.n * (size_t)rounds;
   uint64_t *ns[N_CONF];
-  uint64_t hits_total[N_CONF] = {0}, suppressed = 0;
+  uint64_t hits_total[N_CONF] = {0}, suppressed[N_CONF] = {0};
   for (int c = 0; c < N_CONF; c++) {
     ns[c] = malloc(total * sizeof **ns);
     if (ns[c] == NULL) return die("timings", TA_ENOMEM);
   }
   trie_info_t info;
   if ((rc = trie_get_info(r, &info))) return die("trie info", rc);
-  flt_cache_t *cache = NULL;
+  flt_cache_t *cache = NULL, *cold = NULL;
   if ((rc = flt_cache_new(rules, info.num_queries, &cache))) return die("cache", rc);
+  if ((rc = flt_cache_prefill(cache, r, FLT_PREFILL_IDS))) return die("prefill", rc);
   trie_hit_t hits[TA_MAX_K];
   for (unsigned round = 0; round < rounds; round++) {
-    for (int c = 0; c < N_CONF; c++) {
+    for (int step = 0; step < N_CONF; step++) {
+      int c = (int)((round + (unsigned)step) % N_CONF);
+      if (c == COLD) {
+        flt_cache_free(cold);
+        if ((rc = flt_cache_new(rules, info.num_queries, &cold))) return die("cache", rc);
+      }
       for (size_t i = 0; i < p.n; i++) {
         const char *key = p.keys.p + p.at[i].off;
         size_t n_hits = 0;
-        flt_filter_t f = {.rs = c >= RULES ? rules : empty, .cache = c == CACHED ? cache : NULL};
+        flt_filter_t f = {.rs = c >= RULES ? rules : empty,
+                          .cache = c == CACHED ? cache
+                                   : c == COLD ? cold
+                                               : NULL};
         uint64_t t0 = ta_mono_ns();
         if (c == PLAIN)
           rc = trie_lookup(r, key, p.at[i].len, n, hits, &n_hits);
@@ -161,7 +176,7 @@ int main(int argc, char **argv) {
         ns[c][(size_t)round * p.n + i] = t1 - t0;
         hits_total[c] += n_hits;
         if (c >= RULES)
-          for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
+          for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed[c] += f.suppressed[k];
       }
     }
   }
@@ -173,13 +188,14 @@ int main(int argc, char **argv) {
     printf("%s median_ns=%llu mean_ns=%.0f p99_ns=%llu hits=%llu", conf_name[c],
            (unsigned long long)ns[c][total / 2], (double)sum / (double)total,
            (unsigned long long)ns[c][total * 99 / 100], (unsigned long long)hits_total[c]);
-    if (c >= RULES) printf(" suppressed=%llu", (unsigned long long)suppressed / 2);
+    if (c >= RULES) printf(" suppressed=%llu", (unsigned long long)suppressed[c]);
     printf("\n");
     free(ns[c]);
   }
   ta_buf_free(&p.keys);
   free(p.at);
   flt_cache_free(cache);
+  flt_cache_free(cold);
   flt_ruleset_free(rules);
   flt_ruleset_free(empty);
   trie_close(r);

@@ -20,7 +20,8 @@ enum { BUCKET_STAR = FLT_KIND_COUNT, N_BUCKETS };
 
 /* Mixed into the version: the same rules matched another way are another rule set (a browser
  * holding an answer of the old matcher must revalidate). */
-static const char MATCHER[] = "flt-match-2: skeleton, leet, joined separators, word:w*";
+static const char MATCHER[] =
+    "flt-match-3: skeleton, leet, joined separators, word:w*, doubled letters";
 
 typedef struct {
   flt_kind_t kind;

@@ -13,7 +13,8 @@
  *                between them) and across runs of single letters (i d i o t).
  *
  * The view has two forms, drawn in flt_int.h: s, character for character, for exact and prefix
- * rules; g, the joined tokens, for word and phrase rules. Nothing here allocates.
+ * rules; g, the joined tokens, for word and phrase rules. Nothing here allocates. (Doubled
+ * letters, iddiot, are read in flt_match.c, token by token, against word rules only.)
  */
 #include <utf8proc.h>
 

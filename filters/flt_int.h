@@ -48,6 +48,9 @@
 
 /* Most tokens a phrase rule may have (phrase_ntok is one 64-bit mask). */
 #define FLT__MAX_PHRASE_TOKENS 64
+/* Runs of a doubled letter in one token read both ways (once and twice): at most 2^this
+ * readings of a token are probed. */
+#define FLT__MAX_DOUBLED 6
 
 typedef struct {
   uint32_t off;

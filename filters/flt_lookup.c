@@ -11,6 +11,13 @@
  * order, so when n of them are kept they are the first n kept ones; when the node stores fewer
  * than k there are no others. Only when neither holds does the walk run (and its candidates are
  * counted, not the ones the first pass saw, so nothing is counted twice).
+ *
+ * Why the memo of answers: a prefix whose stored completions are mostly blocked walks tens of
+ * candidates, ten times a plain lookup, on every request. The walk's answer depends only on the
+ * answer node (every prefix ending in one node has its completions), n, the rules and the trie,
+ * so the cache (made per rule set and trie) keeps it by node and n, with the walk's counters
+ * (a hit counts what the walk counted). Only walked answers go in: those the stored list
+ * answers are cheaper to read again than a memo slot, which is likely out of the CPU's caches.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -24,10 +31,34 @@ enum {
   VERDICT_UNREADABLE = VERDICT_KIND0 + FLT_KIND_COUNT
 };
 
+/* Counters of a walk: suppressed per kind, then unreadable. */
+#define N_COUNTS (FLT_KIND_COUNT + 1)
+
+/* One remembered answer. A writer makes seq odd (taking the slot), writes, makes it even; a
+ * reader copies the slot and keeps the copy only when seq was the same even number before and
+ * after, so no torn answer is ever used. */
+typedef struct {
+  atomic_uint seq;
+  atomic_uint_least64_t node; /* answer node (trie_lookup_ids_node); 0: empty slot */
+  atomic_uint meta;           /* n asked | kept << 8 | complete << 16 */
+  atomic_uint count[N_COUNTS];
+  atomic_uint ids[TA_MAX_K];
+} memo_t;
+
+/* meta: every n the memo takes is at most TA_MAX_K, so it fits in 8 bits */
+_Static_assert(TA_MAX_K <= 255, "memo meta holds n in 8 bits");
+_Static_assert((FLT_MEMO_SLOTS & (FLT_MEMO_SLOTS - 1)) == 0, "FLT_MEMO_SLOTS is a power of 2");
+
 struct flt_cache {
   const flt_ruleset_t *rs;
   uint64_t n_ids;
   atomic_uchar *verdict;
+  /* bit id set: judged and kept. Most candidates are kept, and n_ids bits stay in the CPU's
+   * caches where n_ids bytes do not: the kept test is one load from this, the byte is read
+   * only for the others. */
+  atomic_uint_least64_t *kept;
+  atomic_uint_least64_t trie_tag; /* file_crc + 1 of the bound trie; 0: not bound yet */
+  memo_t *memo;                   /* FLT_MEMO_SLOTS */
 };
 
 int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
@@ -36,10 +67,12 @@ int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
   if (n_ids > SIZE_MAX / 2) return TA_ERANGE;
   flt_cache_t *c = calloc(1, sizeof *c);
   if (c == NULL) return TA_ENOMEM;
-  /* calloc's zero bytes are valid atomic_uchar zeros (lock-free byte atomics) */
+  /* calloc's zero bytes are valid zeros of lock-free atomics: unknown verdicts, empty slots */
   c->verdict = calloc(n_ids ? (size_t)n_ids : 1, sizeof *c->verdict);
-  if (c->verdict == NULL) {
-    free(c);
+  c->kept = calloc((size_t)(n_ids / 64 + 1), sizeof *c->kept);
+  c->memo = calloc(FLT_MEMO_SLOTS, sizeof *c->memo);
+  if (c->verdict == NULL || c->kept == NULL || c->memo == NULL) {
+    flt_cache_free(c);
     return TA_ENOMEM;
   }
   c->rs = rs;
@@ -51,34 +84,40 @@ int flt_cache_new(const flt_ruleset_t *rs, uint64_t n_ids, flt_cache_t **out) {
 void flt_cache_free(flt_cache_t *cache) {
   if (cache == NULL) return;
   free(cache->verdict);
+  free(cache->kept);
+  free(cache->memo);
   free(cache);
 }
 
-/* The cached verdict on query id (0: none; cache may be NULL or made for another rule set: then
- * it is not used), and where to remember a new one (*slot, NULL when there is nowhere). */
-static inline unsigned cached(const flt_ruleset_t *rs, flt_cache_t *c, uint32_t id,
-                              atomic_uchar **slot) {
-  *slot = NULL;
-  if (c == NULL || c->rs != rs || id >= c->n_ids) return 0;
-  *slot = &c->verdict[id];
-  return atomic_load_explicit(*slot, memory_order_relaxed);
+/* The cached verdict on query id, 0 when there is none; c may be NULL (no cache) and must be
+ * made for the rule set asked about. */
+static inline unsigned cached(const flt_cache_t *c, uint32_t id) {
+  if (c == NULL || id >= c->n_ids) return 0;
+  if (atomic_load_explicit(&c->kept[id / 64], memory_order_relaxed) >> (id % 64) & 1)
+    return VERDICT_KEEP;
+  return atomic_load_explicit(&c->verdict[id], memory_order_relaxed);
 }
 
-/* Matches the candidate's text and remembers the verdict in slot (may be NULL). */
-static unsigned judge(const flt_ruleset_t *rs, const trie_hit_t *hit, atomic_uchar *slot) {
+/* Matches the candidate's text and remembers the verdict in c (may be NULL: nowhere). */
+static unsigned judge(const flt_ruleset_t *rs, flt_cache_t *c, const trie_hit_t *hit) {
   flt_kind_t kind = FLT_WORD;
   int rc = flt_match_text(rs, hit->text, hit->text_len, &kind);
   unsigned v = rc < 0 ? VERDICT_UNREADABLE : rc > 0 ? VERDICT_KIND0 + (unsigned)kind : VERDICT_KEEP;
-  if (slot) atomic_store_explicit(slot, (unsigned char)v, memory_order_relaxed);
+  if (c && hit->id < c->n_ids) {
+    atomic_store_explicit(&c->verdict[hit->id], (unsigned char)v, memory_order_relaxed);
+    if (v == VERDICT_KEEP)
+      atomic_fetch_or_explicit(&c->kept[hit->id / 64], 1ull << (hit->id % 64),
+                               memory_order_relaxed);
+  }
   return v;
 }
 
 /* The verdict on one candidate: from the cache when it has one, else matched and remembered.
- * rs has rules. */
+ * rs has rules; a cache made for another rule set is not used. */
 static inline unsigned verdict(const flt_ruleset_t *rs, flt_cache_t *c, const trie_hit_t *hit) {
-  atomic_uchar *slot;
-  unsigned v = cached(rs, c, hit->id, &slot);
-  return v ? v : judge(rs, hit, slot);
+  if (c && c->rs != rs) c = NULL;
+  unsigned v = cached(c, hit->id);
+  return v ? v : judge(rs, c, hit);
 }
 
 /* Counts a verdict in f; 1 when it keeps the candidate. */
@@ -97,6 +136,149 @@ int flt_keep(void *ctx, const trie_hit_t *candidate) {
   return count(f, verdict(f->rs, f->cache, candidate));
 }
 
+/* ---- The memo of walked answers ----------------------------------------------------------- */
+
+static memo_t *memo_slot(flt_cache_t *c, uint64_t node) {
+  /* Fibonacci hashing: node positions are spread unevenly, the product's top bits are not */
+  return &c->memo[(node * 0x9e3779b97f4a7c15ull) >> (64 - __builtin_ctz(FLT_MEMO_SLOTS))];
+}
+
+/* The remembered answer for (node, n): ids into ids[], their number into *kept, the walk's
+ * counters into counts[]. 1 when there is one. An answer made with fewer kept ids than asked
+ * (the completions ran out) is the answer for any larger n too, with the same counters. */
+static int memo_get(flt_cache_t *c, uint64_t node, size_t n, uint32_t *ids, size_t *kept,
+                    uint32_t counts[N_COUNTS]) {
+  memo_t *m = memo_slot(c, node);
+  unsigned seq = atomic_load_explicit(&m->seq, memory_order_acquire);
+  if ((seq & 1) || atomic_load_explicit(&m->node, memory_order_relaxed) != node) return 0;
+  unsigned meta = atomic_load_explicit(&m->meta, memory_order_relaxed);
+  size_t asked = meta & 0xff, got = (meta >> 8) & 0xff;
+  if (!(asked == n || ((meta >> 16 & 1) && n > asked)) || got > n) return 0;
+  for (size_t i = 0; i < got; i++) ids[i] = atomic_load_explicit(&m->ids[i], memory_order_relaxed);
+  for (int k = 0; k < N_COUNTS; k++)
+    counts[k] = atomic_load_explicit(&m->count[k], memory_order_relaxed);
+  atomic_thread_fence(memory_order_acquire);
+  if (atomic_load_explicit(&m->seq, memory_order_relaxed) != seq) return 0;
+  *kept = got;
+  return 1;
+}
+
+/* Remembers the walked answer hits[0..kept) for (node, n) with the walk's counters; gives up
+ * when another thread is writing the slot (the answer is remembered next time). */
+static void memo_put(flt_cache_t *c, uint64_t node, size_t n, const trie_hit_t *hits, size_t kept,
+                     const uint64_t counts[N_COUNTS]) {
+  for (int k = 0; k < N_COUNTS; k++)
+    if (counts[k] > UINT32_MAX) return;
+  memo_t *m = memo_slot(c, node);
+  unsigned seq = atomic_load_explicit(&m->seq, memory_order_relaxed);
+  if ((seq & 1) || !atomic_compare_exchange_strong_explicit(
+                       &m->seq, &seq, seq + 1, memory_order_relaxed, memory_order_relaxed))
+    return;
+  atomic_thread_fence(memory_order_release);
+  atomic_store_explicit(&m->node, node, memory_order_relaxed);
+  unsigned meta = (unsigned)n | (unsigned)kept << 8 | (unsigned)(kept < n) << 16;
+  atomic_store_explicit(&m->meta, meta, memory_order_relaxed);
+  for (size_t i = 0; i < kept; i++)
+    atomic_store_explicit(&m->ids[i], hits[i].id, memory_order_relaxed);
+  for (int k = 0; k < N_COUNTS; k++)
+    atomic_store_explicit(&m->count[k], (unsigned)counts[k], memory_order_relaxed);
+  atomic_store_explicit(&m->seq, seq + 2, memory_order_release);
+}
+
+/* The walk past the stored top-k, through the memo when c is not NULL and n fits in it. */
+static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const char *prefix,
+                size_t prefix_len, size_t n, flt_filter_t *f, trie_hit_t *hits, size_t *n_hits) {
+  uint32_t ids[TA_MAX_K], counts[N_COUNTS];
+  size_t kept;
+  int rc;
+  f->walks++;
+  if (c && node && memo_get(c, node, n, ids, &kept, counts)) {
+    f->memo_hits++;
+    for (size_t i = 0; i < kept; i++)
+      if ((rc = trie_get_hit(r, ids[i], &hits[i])) != 0) return rc;
+    for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += counts[k];
+    f->unreadable += counts[FLT_KIND_COUNT];
+    *n_hits = kept;
+    return 0;
+  }
+  uint64_t before[N_COUNTS], delta[N_COUNTS];
+  for (int k = 0; k < FLT_KIND_COUNT; k++) before[k] = f->suppressed[k];
+  before[FLT_KIND_COUNT] = f->unreadable;
+  rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+  if (rc != 0 || c == NULL || node == 0) return rc;
+  for (int k = 0; k < FLT_KIND_COUNT; k++) delta[k] = f->suppressed[k] - before[k];
+  delta[FLT_KIND_COUNT] = f->unreadable - before[FLT_KIND_COUNT];
+  memo_put(c, node, n, hits, *n_hits, delta);
+  return 0;
+}
+
+/* The answer when f has rules, with c the cache to use (NULL: none). */
+static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *c,
+                  const char *prefix, size_t prefix_len, size_t n, flt_filter_t *f,
+                  trie_hit_t *hits, size_t *n_hits) {
+  if (n > TA_MAX_K || info->k > TA_MAX_K)
+    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+  uint32_t top[TA_MAX_K];
+  size_t n_top = 0;
+  uint64_t node = 0;
+  int rc = trie_lookup_ids_node(r, prefix, prefix_len, info->k, top, &n_top, &node);
+  if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
+  if (n <= info->k) {
+    /* The stored top-k by id: a cached verdict needs no text, so only the candidates that are
+     * kept, or not judged yet, are turned into hits. c fits f->rs (cache_fits). */
+    uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
+    size_t kept = 0;
+    for (size_t i = 0; i < n_top && kept < n; i++) {
+      uint32_t id = top[i];
+      unsigned v = cached(c, id);
+      if (v == VERDICT_KEEP || v == 0) {
+        if ((rc = trie_get_hit(r, id, &hits[kept])) != 0) return rc;
+        if (v == 0) v = judge(f->rs, c, &hits[kept]);
+      }
+      if (v == VERDICT_KEEP)
+        kept++;
+      else
+        dropped[v - VERDICT_KIND0]++;
+    }
+    if (kept == n || n_top < info->k) {
+      for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += dropped[k];
+      f->unreadable += dropped[FLT_KIND_COUNT];
+      *n_hits = kept;
+      return 0;
+    }
+  }
+  return walk(r, c, node, prefix, prefix_len, n, f, hits, n_hits);
+}
+
+/* 1 when c may serve lookups in r: made for rs and this trie's size, and bound to this trie
+ * (bound now when it is bound to none yet). */
+static int cache_fits(flt_cache_t *c, const flt_ruleset_t *rs, const trie_info_t *info) {
+  if (c == NULL || c->rs != rs || c->n_ids != info->num_queries) return 0;
+  uint64_t tag = (uint64_t)info->file_crc + 1, was = 0;
+  if (atomic_load_explicit(&c->trie_tag, memory_order_relaxed) == tag) return 1;
+  if (atomic_compare_exchange_strong_explicit(&c->trie_tag, &was, tag, memory_order_relaxed,
+                                              memory_order_relaxed))
+    return 1;
+  return was == tag;
+}
+
+int flt_cache_prefill(flt_cache_t *cache, const trie_reader_t *r, uint64_t max_ids) {
+  if (cache == NULL || r == NULL) return TA_EINVAL;
+  trie_info_t info;
+  int rc = trie_get_info(r, &info);
+  if (rc != 0) return rc;
+  if (!cache_fits(cache, cache->rs, &info)) return TA_EINVAL;
+  uint64_t n = info.num_queries < max_ids ? info.num_queries : max_ids;
+  if (n > FLT_PREFILL_IDS) n = FLT_PREFILL_IDS;
+  for (uint32_t id = 0; id < n; id++) {
+    trie_hit_t hit;
+    if (cached(cache, id)) continue;
+    if ((rc = trie_get_hit(r, id, &hit)) != 0) return rc;
+    judge(cache->rs, cache, &hit);
+  }
+  return 0;
+}
+
 int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
                flt_filter_t *f, trie_hit_t *hits, size_t *n_hits) {
   if (r == NULL || f == NULL || n_hits == NULL || (hits == NULL && n != 0)) return TA_EINVAL;
@@ -104,32 +286,15 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
   trie_info_t info;
   int rc = trie_get_info(r, &info);
   if (rc != 0) return rc;
-  if (n <= info.k && (f->rs == NULL || f->rs->n_rules == 0))
-    return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
-  if (n <= info.k && info.k <= TA_MAX_K) {
-    /* The stored top-k by id: a cached verdict needs no text, so only the candidates that are
-     * kept, or not judged yet, are turned into hits. */
-    uint32_t top[TA_MAX_K];
-    size_t n_top = 0;
-    rc = trie_lookup_ids(r, prefix, prefix_len, info.k, top, &n_top);
-    if (rc != 0) return rc;
-    flt_filter_t first = {.rs = f->rs, .cache = f->cache};
-    size_t kept = 0;
-    for (size_t i = 0; i < n_top && kept < n; i++) {
-      atomic_uchar *slot;
-      unsigned v = cached(f->rs, f->cache, top[i], &slot);
-      if (v == VERDICT_KEEP || v == 0) {
-        if ((rc = trie_get_hit(r, top[i], &hits[kept])) != 0) return rc;
-        if (v == 0) v = judge(f->rs, &hits[kept], slot);
-      }
-      if (count(&first, v)) kept++;
-    }
-    if (kept == n || n_top < info.k) {
-      for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += first.suppressed[k];
-      f->unreadable += first.unreadable;
-      *n_hits = kept;
-      return 0;
-    }
+  if (f->rs == NULL || f->rs->n_rules == 0) {
+    if (n <= info.k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
+    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
   }
-  return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+  if (n == 0) return 0;
+  flt_cache_t *given = f->cache;
+  /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
+  f->cache = cache_fits(given, f->rs, &info) ? given : NULL;
+  rc = lookup(r, &info, f->cache, prefix, prefix_len, n, f, hits, n_hits);
+  f->cache = given;
+  return rc;
 }

@@ -84,6 +84,52 @@ static int match_whole(const flt_ruleset_t *rs, const char *s, size_t len, flt_k
   return 0;
 }
 
+/* Word and word:w* rules against the readings of token t[0..len) with its doubled letters
+ * shortened (docs/filters.md "Disguises"): each run of two or more of one ASCII letter reads as
+ * one letter and as two, so iddiot and idiiot read as idiot, asss as ass; a double letter of
+ * the rule must be there (as is not ass). The first FLT__MAX_DOUBLED runs vary, later ones read
+ * as two. 1 on a hit. */
+static int doubled_hit(const flt_ruleset_t *rs, const char *t, size_t len) {
+  size_t run_at[FLT__MAX_DOUBLED], run_len[FLT__MAX_DOUBLED];
+  unsigned runs = 0;
+  int longer = 0; /* a run of three or more: reading all runs as two differs from t */
+  for (size_t i = 0; i + 1 < len; i++) {
+    unsigned char c = (unsigned char)t[i];
+    if (c < 'a' || c > 'z' || t[i + 1] != t[i]) continue;
+    size_t j = i + 2;
+    while (j < len && t[j] == t[i]) j++;
+    longer |= j - i > 2;
+    if (runs < FLT__MAX_DOUBLED) {
+      run_at[runs] = i;
+      run_len[runs++] = j - i;
+    }
+    i = j - 1;
+  }
+  if (runs == 0 || len > FLT__VIEW_CAP) return 0;
+  char buf[FLT__VIEW_CAP];
+  /* bit r of mask set: run r reads as one letter; else as two (mask 0 is t itself unless a run
+   * was longer, and t was probed already) */
+  for (unsigned mask = longer ? 0 : 1; mask < 1u << runs; mask++) {
+    size_t n = 0, from = 0;
+    for (unsigned r = 0; r < runs; r++) {
+      memcpy(buf + n, t + from, run_at[r] - from);
+      n += run_at[r] - from;
+      buf[n++] = t[run_at[r]];
+      if (!(mask >> r & 1)) buf[n++] = t[run_at[r]];
+      from = run_at[r] + run_len[r];
+    }
+    for (size_t i = from; i < len; i++) { /* later runs of three or more read as two */
+      if (n >= 2 && t[i] == buf[n - 1] && t[i] == buf[n - 2] && t[i] >= 'a' && t[i] <= 'z')
+        continue;
+      buf[n++] = t[i];
+    }
+    if (flt__set_find(&rs->word, rs->arena, buf, n, ta_hash64(buf, n, 0)) >= 0 ||
+        flt__pset_hit(&rs->star, rs->arena, buf, n))
+      return 1;
+  }
+  return 0;
+}
+
 /* Word, word:w* and phrase rules against the tokens of s[0..len): 1 on a word hit (*kind set);
  * else 0, with *phrase_hit set when a phrase matched (words are looked for to the end first). */
 static int match_tokens(const flt_ruleset_t *rs, const char *s, size_t len, flt_kind_t *kind,
@@ -96,7 +142,8 @@ static int match_tokens(const flt_ruleset_t *rs, const char *s, size_t len, flt_
   while (flt__next_token(s, len, &pos, &tok, &tok_len)) {
     uint64_t h = ta_hash64(s + tok, tok_len, 0);
     if (flt__set_find(word, rs->arena, s + tok, tok_len, h) >= 0 ||
-        flt__pset_hit(&rs->star, rs->arena, s + tok, tok_len)) {
+        flt__pset_hit(&rs->star, rs->arena, s + tok, tok_len) ||
+        ((word->n_items || rs->star.n_items) && doubled_hit(rs, s + tok, tok_len))) {
       if (kind) *kind = FLT_WORD;
       return 1;
     }

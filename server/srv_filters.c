@@ -43,6 +43,10 @@ typedef struct {
   int present;
   uint32_t crc;
   uint64_t queries, size;
+  /* the trie itself, only where no trie can be retired meanwhile (at start, on the reload
+   * thread): a new cache for it is prefilled there; a worker (PUT /admin/filters) does not
+   * wait for that, its caches fill on demand */
+  const trie_reader_t *reader;
 } srv_tid_t;
 
 typedef struct {
@@ -89,8 +93,8 @@ static void fstate_free(void *version) {
 }
 
 static srv_tid_t tid_of(const srv_trie_t *t) {
-  srv_tid_t id = {0, 0, 0, 0};
-  if (t) id = (srv_tid_t){1, t->info.file_crc, t->info.num_queries, t->info.file_size};
+  srv_tid_t id = {0, 0, 0, 0, NULL};
+  if (t) id = (srv_tid_t){1, t->info.file_crc, t->info.num_queries, t->info.file_size, NULL};
   return id;
 }
 
@@ -109,7 +113,9 @@ static unsigned tries_now(srv_t *s, int w, srv_tid_t *ids) {
     if (slot == NULL) {
       ids[i] = tid_of(NULL);
     } else if (w < 0) {
-      ids[i] = tid_of(srv__snap_peek(slot));
+      const srv_trie_t *t = srv__snap_peek(slot);
+      ids[i] = tid_of(t);
+      ids[i].reader = t ? t->reader : NULL;
     } else {
       ids[i] = tid_of(srv__snap_acquire(slot, (unsigned)w));
       srv__snap_release(slot, (unsigned)w);
@@ -141,8 +147,11 @@ static int fstate_new(srv_rules_t *rules, const srv_fstate_t *prev, const srv_ti
       fstate_free(st);
       return rc;
     }
+    /* the popular verdicts now, not on the first requests; a failure leaves them to those */
+    if (ids[i].reader) (void)flt_cache_prefill(vc->cache, ids[i].reader, FLT_PREFILL_IDS);
     vc->refs = 1;
     vc->tid = ids[i];
+    vc->tid.reader = NULL; /* not kept: the trie may go */
     st->vc[i] = vc;
   }
   *out = st;

@@ -124,6 +124,13 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
  * TA_ERANGE for an id the file does not hold. */
 int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                     uint32_t *ids, size_t *n_ids);
+
+/* trie_lookup_ids that also names the answer node, the node where prefix ends: *node is the
+ * same for every prefix that ends in it (they have the same completions) and differs between
+ * nodes of one file; 0 when no key starts with prefix. A memo of answers per node (the filter
+ * layer's) is keyed by it. */
+int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                         uint32_t *ids, size_t *n_ids, uint64_t *node);
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit);
 
 /* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */

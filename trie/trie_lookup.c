@@ -65,15 +65,17 @@ static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t
 }
 
 /* The top-k ids of prefix into ids[] (room for TA_MAX_K: a heavy list is read whole), their
- * number, capped at k, into *count. */
+ * number, capped at k, into *count; the answer node's position + 1 into *node (0: none). */
 static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                      uint32_t ids[TA_MAX_K], unsigned *count) {
+                      uint32_t ids[TA_MAX_K], unsigned *count, uint64_t *node) {
   *count = 0;
+  *node = 0;
   if (k > r->k) k = r->k;
-  if (k == 0) return 0;
   trie__node_t nd;
   int rc = find_answer(r, prefix, prefix_len, &nd);
   if (rc <= 0) return rc;
+  *node = (uint64_t)nd.pos + 1;
+  if (k == 0) return 0;
   unsigned n;
   if (nd.flags & TRIE_NODE_HEAVY) {
     rc = trie__node_list(r, &nd, ids);
@@ -98,18 +100,36 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   return rc;
 }
 
-int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                    uint32_t *ids, size_t *n_ids) {
+/* trie_lookup_ids_node with its checks; inlined into both public forms (every plain lookup
+ * goes through trie_lookup_ids: no extra call there). */
+static inline int lookup_ids_checked(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                                     unsigned k, uint32_t *ids, size_t *n_ids, uint64_t *node) {
   if (n_ids != NULL) *n_ids = 0;
+  *node = 0;
   if (r == NULL || ids == NULL || n_ids == NULL || (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   uint32_t all[TA_MAX_K];
   unsigned count;
-  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count);
+  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count, node);
   if (rc != 0) return rc;
   memcpy(ids, all, count * sizeof *ids);
   *n_ids = count;
   return 0;
+}
+
+int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                    uint32_t *ids, size_t *n_ids) {
+  uint64_t node;
+  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, &node);
+}
+
+int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                         uint32_t *ids, size_t *n_ids, uint64_t *node) {
+  if (node == NULL) {
+    if (n_ids != NULL) *n_ids = 0;
+    return TA_EINVAL;
+  }
+  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, node);
 }
 
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit) {

@@ -14,8 +14,11 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_AOL = os.path.join(HERE, "..", "..", "..", "shared", "datasets", "aol-2006-sample",
-                           "aol_top1000_users.tsv")
+SAMPLE = os.path.join("shared", "datasets", "aol-2006-sample", "aol_top1000_users.tsv")
+# beside the repository (/work/main), or two levels up from a worktree (/work/wt/NAME)
+DEFAULT_AOL = next((p for p in (os.path.join(HERE, "..", "..", "..", SAMPLE),
+                                os.path.join(HERE, "..", "..", "..", "..", SAMPLE))
+                    if os.path.exists(p)), os.path.join(HERE, "..", "..", "..", SAMPLE))
 
 
 def aol_counts(path):

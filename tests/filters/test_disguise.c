@@ -1,6 +1,7 @@
 /* Unit tests of the rules' disguise view (filters/flt_fold.c, SPEC §9): letters of other scripts
  * that look Latin (Cyrillic, Greek, small capitals: the UTS #39 skeleton), digits and signs used
- * as letters, separators inside a word, word:w* stems; the innocent words that must stay; and
+ * as letters, separators inside a word, doubled letters, word:w* stems; the innocent words that
+ * must stay; and
  * the rules files refused because they are empty or cut short. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,6 +76,11 @@ static const char *const separator_blocked[] = {
     "id-iot",    "a.s.s",     "a s s hat", "1.d.1.o.t", "c r 4 p",   "p o r n star",
 };
 
+static const char *const doubled_blocked[] = {
+    "iddiot",   "idiiot", "iiddiioott", "IDDIOT", "i-d-d-i-o-t", "idiooot", "asss",
+    "aass hat", "craap",  "mooron",     "pornn",  "poornstar",   "iddiots", "1dd1ot",
+};
+
 static const char *const star_blocked[] = {
     "pornstar", "porn",        "PORNOGRAPHY", "porn-star", "best pornstars",
     "p0rnstar", "p\xd0\xbern", "idiots",      "idiotic",
@@ -93,8 +99,10 @@ static void test_disguises(void **state) {
       "i d",        "kiln",       "kil all",     "you are",       "how to make a",
       "buy stole",  "moro",       "cra p",       "as s",          "id iot",
       "0",          "$100 bill",  "100$",        "e-mail",        "assassin",
+      "as",         "as seen",    "aas",         "craps",         "kil",
   };
   expect(rs, script_blocked, N_OF(script_blocked), kept, N_OF(kept));
+  expect(rs, doubled_blocked, N_OF(doubled_blocked), NULL, 0);
   expect(rs, leet_blocked, N_OF(leet_blocked), NULL, 0);
   expect(rs, separator_blocked, N_OF(separator_blocked), NULL, 0);
   expect(rs, star_blocked, N_OF(star_blocked), NULL, 0);
@@ -134,6 +142,13 @@ static void test_starter_list(void **state) {
       {"i-d-i-o-t", 1},
       {"i.d.i.o.t", 1},
       {"i d i o t", 1},
+      {"iddiot", 1},
+      {"idiiot", 1},
+      {"asss", 1},
+      {"as", 0},
+      {"as seen on tv", 0},
+      {"book", 0},
+      {"google", 0},
       {"idiots", 1},
       {"pornstar", 1},
       {"p0rn", 1},

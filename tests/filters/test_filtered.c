@@ -3,7 +3,9 @@
  * random key sets and random rule sets (every kind, Unicode included, display forms that differ
  * from their keys), for many prefixes and N = 1..10, the filtered answer must equal filtering
  * the whole set and sorting it (score descending, key ascending) and taking the first N. Plus
- * the case the issue names: every stored top-k entry of a node blocked. */
+ * the case the issue names: every stored top-k entry of a node blocked; and the cache's memo of
+ * walked answers (asked again, the same answer; new rules or another trie never see it). */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "flt.h"
+#include "flt_test_util.h"
 #include "../trie/trie_test_util.h"
 
 #define MAX_KEYS 400
@@ -79,8 +81,11 @@ static trie_reader_t *write_trie(const entry_t *entries, size_t n, unsigned k, c
   return r;
 }
 
+/* Answers the memo gave in test_brute_force. */
+static uint64_t memo_answers;
+
 /* Asserts that the filtered lookup of prefix with n equals the brute-force answer over the
- * ranked entries. */
+ * ranked entries: trie_lookup_filtered, flt_lookup and, with a cache, flt_lookup again. */
 static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_cache_t *cache,
                          const entry_t *ranked, size_t n_entries, const char *prefix, size_t plen,
                          size_t n, size_t *nonempty, size_t *walked_past) {
@@ -121,6 +126,18 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
     assert_true(hits2[i].text == hits[i].text && hits2[i].score == hits[i].score);
   }
   for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f2.suppressed[k] == f.suppressed[k]);
+  if (cache) {
+    /* again: a walked answer now comes from the cache's memo, the same hits and counters */
+    flt_filter_t f3 = {.rs = rs, .cache = cache};
+    rc = flt_lookup(r, prefix, plen, n, &f3, hits2, &n_hits2);
+    if (rc != 0) fail_msg("flt_lookup(\"%.*s\") again: %s", (int)plen, prefix, ta_strerror(rc));
+    assert_int_equal(n_hits2, n_hits);
+    for (size_t i = 0; i < n_hits; i++) assert_int_equal(hits2[i].id, hits[i].id);
+    for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f3.suppressed[k] == f.suppressed[k]);
+    assert_true(f3.unreadable == f.unreadable);
+    assert_true(f3.memo_hits == f2.walks); /* walked once, remembered (no collision here) */
+    memo_answers += f3.memo_hits;
+  }
   uint64_t suppressed = 0;
   for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed += f.suppressed[k];
   assert_true(suppressed >= skipped); /* every skipped one went through keep and was counted */
@@ -222,10 +239,11 @@ static void test_brute_force(void **state) {
     unlink(path);
     flt_ruleset_free(rs);
   }
-  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones\n", lookups, nonempty,
-                walked_past);
+  print_message("%zu lookups, %zu with answers, %zu had to skip blocked ones, %llu from the memo\n",
+                lookups, nonempty, walked_past, (unsigned long long)memo_answers);
   assert_true(nonempty > lookups / 2);
   assert_true(walked_past > lookups / 10);
+  assert_true(memo_answers > lookups / 100);
 }
 
 /* Every completion the node stores (k = 3) is blocked: the answer still has n, in rank order. */
@@ -274,10 +292,223 @@ static void test_all_stored_blocked(void **state) {
   unlink(path);
 }
 
+/* flt_lookup of prefix equals trie_lookup_filtered (no cache) with the same rules: hits and
+ * counters. Returns the flt_lookup filter, for its walks and memo_hits. */
+static flt_filter_t same_as_walk(const trie_reader_t *r, const flt_ruleset_t *rs,
+                                 flt_cache_t *cache, const char *prefix, size_t n) {
+  trie_hit_t want[TA_MAX_K], got[TA_MAX_K];
+  size_t n_want = 0, n_got = 0;
+  flt_filter_t fw = {.rs = rs}, fg = {.rs = rs, .cache = cache};
+  assert_int_equal(trie_lookup_filtered(r, prefix, strlen(prefix), n, flt_keep, &fw, want, &n_want),
+                   0);
+  assert_int_equal(flt_lookup(r, prefix, strlen(prefix), n, &fg, got, &n_got), 0);
+  assert_int_equal(n_got, n_want);
+  for (size_t i = 0; i < n_got; i++) {
+    assert_int_equal(got[i].text_len, want[i].text_len);
+    assert_memory_equal(got[i].text, want[i].text, want[i].text_len);
+  }
+  for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(fg.suppressed[k] == fw.suppressed[k]);
+  return fg;
+}
+
+/* The memo of walked answers: most stored completions blocked, so the answer is refilled to
+ * exactly n from past the stored top-k, once; asked again it comes from the memo, the same; a
+ * new rule set or another trie never gets the memo's (or the verdicts') answers. */
+static void test_memo(void **state) {
+  (void)state;
+  static entry_t a[40], b[40];
+  for (int i = 0; i < 40; i++) {
+    a[i].key_len = (size_t)snprintf(a[i].key, sizeof a[i].key, "item %02d", i);
+    a[i].display_len = (size_t)snprintf(a[i].display, sizeof a[i].display, "Item %02d", i);
+    a[i].score = 100.0 - i;
+    b[i] = a[i];
+    b[i].score = 1.0 + i; /* the same keys, the other way round: other ids, another file */
+  }
+  char path_a[64], path_b[64];
+  trie_reader_t *ra = write_trie(a, 40, 3, path_a);
+  trie_reader_t *rb = write_trie(b, 40, 3, path_b);
+  /* every even item up to 20 and 01..05: the 3 stored of "item" and many after them */
+  flt_ruleset_t *rs = compile_ok(
+      "exact:item 00\nexact:item 01\nexact:item 02\n"
+      "exact:item 03\nexact:item 04\nexact:item 05\n"
+      "exact:item 06\nexact:item 08\nexact:item 10\n"
+      "exact:item 12\nexact:item 14\nexact:item 16\n");
+  flt_cache_t *cache = NULL;
+  assert_int_equal(flt_cache_new(rs, 40, &cache), 0);
+
+  /* the memo's key: prefixes ending inside one node's label share it, others do not */
+  uint32_t ids[TA_MAX_K];
+  size_t n_ids;
+  uint64_t node_ite, node_item, node_item0, node_none;
+  assert_int_equal(trie_lookup_ids_node(ra, "ite", 3, 3, ids, &n_ids, &node_ite), 0);
+  assert_int_equal(trie_lookup_ids_node(ra, "item", 4, 3, ids, &n_ids, &node_item), 0);
+  assert_int_equal(trie_lookup_ids_node(ra, "item 0", 6, 3, ids, &n_ids, &node_item0), 0);
+  assert_int_equal(trie_lookup_ids_node(ra, "items", 5, 3, ids, &n_ids, &node_none), 0);
+  assert_true(node_ite != 0 && node_ite == node_item && node_item0 != 0 &&
+              node_item0 != node_item && node_none == 0 && n_ids == 0);
+
+  flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
+  assert_true(f.walks == 1 && f.memo_hits == 0);
+  trie_hit_t hits[TA_MAX_K];
+  size_t n_hits = 0;
+  f = (flt_filter_t){.rs = rs, .cache = cache};
+  assert_int_equal(flt_lookup(ra, "item", 4, 5, &f, hits, &n_hits), 0);
+  assert_int_equal(n_hits, 5);
+  static const char *const want[] = {"Item 07", "Item 09", "Item 11", "Item 13", "Item 15"};
+  for (int i = 0; i < 5; i++) assert_memory_equal(hits[i].text, want[i], 7);
+  assert_true(f.walks == 1 && f.memo_hits == 1 && f.suppressed[FLT_EXACT] == 11);
+  /* another n is another answer (and other counters): walked, then remembered */
+  f = same_as_walk(ra, rs, cache, "item", 3);
+  assert_true(f.walks == 1 && f.memo_hits == 0);
+  f = same_as_walk(ra, rs, cache, "item", 3);
+  assert_true(f.memo_hits == 1);
+  /* completions run out: "item 0" keeps 07 and 09 only; that answer serves any larger n */
+  f = same_as_walk(ra, rs, cache, "item 0", 10);
+  assert_true(f.walks == 1 && f.memo_hits == 0);
+  f = same_as_walk(ra, rs, cache, "item 0", 20);
+  assert_true(f.memo_hits == 1);
+  f = same_as_walk(ra, rs, cache, "item 0", 2); /* fewer: the walk stops sooner, counts less */
+  assert_true(f.memo_hits == 0);
+
+  /* new rules (a reload): the old cache is not theirs, its memo and verdicts are not used */
+  flt_ruleset_t *rs2 = compile_ok("exact:item 07\nexact:item 09\n");
+  f = same_as_walk(ra, rs2, cache, "item", 5);
+  assert_true(f.memo_hits == 0);
+  flt_cache_t *cache2 = NULL;
+  assert_int_equal(flt_cache_new(rs2, 40, &cache2), 0);
+  same_as_walk(ra, rs2, cache2, "item", 5);
+  f = same_as_walk(ra, rs2, cache2, "item", 5);
+  assert_true(f.memo_hits == 1);
+
+  /* another trie (a swap) with the same number of queries and the same keys: the cache is
+   * bound to the first one, so nothing of it is used (its ids name other queries there) */
+  f = same_as_walk(rb, rs, cache, "item", 5);
+  assert_true(f.memo_hits == 0);
+  f = same_as_walk(rb, rs, cache, "item", 5);
+  assert_true(f.memo_hits == 0);
+
+  /* a prefilled cache is bound to the trie it was filled from, and answers like the walk */
+  flt_cache_t *cache3 = NULL;
+  assert_int_equal(flt_cache_new(rs, 40, &cache3), 0);
+  assert_int_equal(flt_cache_prefill(cache3, rb, FLT_PREFILL_IDS), 0);
+  assert_int_equal(flt_cache_prefill(cache3, ra, FLT_PREFILL_IDS), TA_EINVAL);
+  same_as_walk(rb, rs, cache3, "item", 5);
+  f = same_as_walk(rb, rs, cache3, "item", 5);
+  assert_true(f.memo_hits == 1);
+  f = same_as_walk(ra, rs, cache3, "item", 5);
+  assert_true(f.memo_hits == 0);
+  assert_int_equal(flt_cache_prefill(NULL, ra, 1), TA_EINVAL);
+
+  flt_cache_free(cache3);
+  flt_cache_free(cache2);
+  flt_cache_free(cache);
+  flt_ruleset_free(rs2);
+  flt_ruleset_free(rs);
+  trie_close(ra);
+  trie_close(rb);
+  unlink(path_a);
+  unlink(path_b);
+}
+
+/* Threads sharing one cache: every answer, memo slots rewritten all the time by other threads
+ * (one node, many n: one slot, other contents), equals the walk's, hits and counters. */
+#define SHARED_THREADS 4
+#define SHARED_PREFIXES 6
+
+typedef struct {
+  const trie_reader_t *r;
+  const flt_ruleset_t *rs;
+  flt_cache_t *cache;
+  uint32_t want_ids[SHARED_PREFIXES][11][10];
+  size_t want_n[SHARED_PREFIXES][11];
+  uint64_t want_suppressed[SHARED_PREFIXES][11];
+  uint64_t seed, bad, memo_hits;
+} shared_t;
+
+static const char *const shared_prefix[SHARED_PREFIXES] = {"",       "item",   "item 0",
+                                                           "item 1", "item 2", "item 10"};
+
+static void *shared_worker(void *arg) {
+  shared_t *sh = arg;
+  uint64_t x = sh->seed;
+  for (int i = 0; i < 20000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    size_t p = (size_t)(x % SHARED_PREFIXES), n = 1 + (size_t)(x >> 20) % 10;
+    trie_hit_t hits[10];
+    size_t n_hits = 0;
+    flt_filter_t f = {.rs = sh->rs, .cache = sh->cache};
+    const char *q = shared_prefix[p];
+    int rc = flt_lookup(sh->r, q, strlen(q), n, &f, hits, &n_hits);
+    uint64_t sup = 0;
+    for (int k = 0; k < FLT_KIND_COUNT; k++) sup += f.suppressed[k];
+    int same = rc == 0 && n_hits == sh->want_n[p][n] && sup == sh->want_suppressed[p][n];
+    for (size_t j = 0; same && j < n_hits; j++) same = hits[j].id == sh->want_ids[p][n][j];
+    sh->bad += !same;
+    sh->memo_hits += f.memo_hits;
+  }
+  return NULL;
+}
+
+static void test_memo_shared(void **state) {
+  (void)state;
+  static entry_t e[300];
+  char rules[8192];
+  size_t rl = 0;
+  for (int i = 0; i < 300; i++) {
+    e[i].key_len = (size_t)snprintf(e[i].key, sizeof e[i].key, "item %d", i);
+    e[i].display_len = (size_t)snprintf(e[i].display, sizeof e[i].display, "Item %d", i);
+    e[i].score = 1000.0 - i;
+    if (i % 5 && i < 200)
+      rl += (size_t)snprintf(rules + rl, sizeof rules - rl, "exact:item %d\n", i);
+  }
+  char path[64];
+  trie_reader_t *r = write_trie(e, 300, 3, path);
+  static shared_t sh[SHARED_THREADS];
+  flt_ruleset_t *rs = compile_ok(rules);
+  flt_cache_t *cache = NULL;
+  assert_int_equal(flt_cache_new(rs, 300, &cache), 0);
+  for (size_t p = 0; p < SHARED_PREFIXES; p++)
+    for (size_t n = 1; n <= 10; n++) {
+      trie_hit_t hits[10];
+      flt_filter_t f = {.rs = rs};
+      const char *q = shared_prefix[p];
+      assert_int_equal(
+          trie_lookup_filtered(r, q, strlen(q), n, flt_keep, &f, hits, &sh[0].want_n[p][n]), 0);
+      for (size_t j = 0; j < sh[0].want_n[p][n]; j++) sh[0].want_ids[p][n][j] = hits[j].id;
+      for (int k = 0; k < FLT_KIND_COUNT; k++) sh[0].want_suppressed[p][n] += f.suppressed[k];
+    }
+  for (int t = 0; t < SHARED_THREADS; t++) {
+    if (t) memcpy(&sh[t], &sh[0], sizeof sh[0]);
+    sh[t].r = r;
+    sh[t].rs = rs;
+    sh[t].cache = cache;
+    sh[t].seed = 0x9e3779b97f4a7c15ull * (uint64_t)(t + 1);
+  }
+  pthread_t th[SHARED_THREADS];
+  for (int t = 0; t < SHARED_THREADS; t++)
+    assert_int_equal(pthread_create(&th[t], NULL, shared_worker, &sh[t]), 0);
+  uint64_t bad = 0, memo_hits = 0;
+  for (int t = 0; t < SHARED_THREADS; t++) {
+    assert_int_equal(pthread_join(th[t], NULL), 0);
+    bad += sh[t].bad;
+    memo_hits += sh[t].memo_hits;
+  }
+  print_message("%d lookups, %llu from the memo\n", SHARED_THREADS * 20000,
+                (unsigned long long)memo_hits);
+  assert_true(bad == 0);
+  assert_true(memo_hits > 1000); /* the memo was in play, not bypassed */
+  flt_cache_free(cache);
+  flt_ruleset_free(rs);
+  trie_close(r);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_brute_force),
       cmocka_unit_test(test_all_stored_blocked),
+      cmocka_unit_test(test_memo),
+      cmocka_unit_test(test_memo_shared),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
 typeahead-serve and typeahead-build (Python 3 standard library only).
 
 - Answers with rules equal a Python model (filter the whole query set, sort, take k), including
-  prefixes whose stored top-k are all blocked; evasion spellings are blocked too.
+  prefixes whose stored top-k are all blocked, asked again in other spellings (the filter's
+  memo of walked answers), before and after a rules change; evasion spellings are blocked too.
 - PUT /admin/filters: token needed; an invalid file gets 400 naming the line and the old rules
   stay; a valid one is written to the --filters file and is in force when the PUT returns.
   GET /admin/filters returns the text. ETag, /healthz and /metrics follow the rules.
@@ -249,6 +250,23 @@ class Filters(FilterCase):
                                 healthz_version(srv)), 3,
                          "/metrics counts 3 word rules of the version /healthz names")
 
+    def check_spellings(self, rules, what):
+        """word:new blocks the stored top 10 of "n", "ne", "new": their answers walk past them
+        and are remembered by trie node. Other spellings of the same key are other query
+        strings (past the answer cache) that end in the same node: the same answer, now from
+        the filter's memo of walked answers."""
+        for p in ("n", "ne", "new"):
+            want = model_answer(p, 10, rules)
+            wide = "".join(chr(ord(c) + 0xFEE0) for c in p)  # full-width: the same key
+            for spelling in (p, p.upper(), p.title(), wide, "  " + p.upper()):
+                with self.subTest(what=what, q=spelling):
+                    st, _, got = search(self.srv, spelling, 10)
+                    self.assertEqual((st, got), (200, want), "%s: q=%r" % (what, spelling))
+
+    def test_1b_walked_answers_remembered(self):
+        self.assertEqual(len(model_answer("ne", 10, R0)), 10, "enough left past word:new")
+        self.check_spellings(R0, "R0, walked answers asked again")
+
     # ---- GET / PUT /admin/filters ------------------------------------------------------------
     def test_2_admin_get_and_invalid_puts(self):
         srv, cls = self.srv, type(self)
@@ -292,6 +310,7 @@ class Filters(FilterCase):
         with open(RULES_PATH, encoding="utf-8") as f:
             self.assertEqual(f.read(), R1.text, "PUT rewrote the rules file")
         self.check_answers(srv, R1, "R1 (PUT)")
+        self.check_spellings(R1, "R1 (PUT): nothing remembered under R0 is shown")
         st, hdrs, _ = search(srv, "c", 5, headers={"If-None-Match": self.etag0})
         self.assertTrue(st == 200 and hdrs.get("etag") != self.etag0,
                         "ETag changed with the rules")

@@ -519,6 +519,7 @@ typedef struct {
   /* ta_unix_s() of the last answer from a replica of each shard, and of the last request
    * that no replica answered (written by the workers; /healthz) */
   _Atomic int64_t ok_at[TRIE_MAX_SHARDS], failed_at[TRIE_MAX_SHARDS];
+  _Atomic int last_outcome[TRIE_MAX_SHARDS]; /* of the latest request: 0 none, 1 answered, 2 not */
 } srv_peers_t;
 
 typedef struct srv_worker srv_worker_t;

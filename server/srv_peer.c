@@ -223,8 +223,10 @@ static void call_done(struct evhttp_request *req, void *arg) {
   }
   call_unlink(wp, c);
   srv_peers_t *pp = w->srv->peers;
-  atomic_store_explicit(status && status < 500 ? &pp->ok_at[c->shard] : &pp->failed_at[c->shard],
-                        ta_unix_s(), memory_order_relaxed);
+  int answered = status && status < 500;
+  atomic_store_explicit(answered ? &pp->ok_at[c->shard] : &pp->failed_at[c->shard], ta_unix_s(),
+                        memory_order_relaxed);
+  atomic_store_explicit(&pp->last_outcome[c->shard], answered ? 1 : 2, memory_order_relaxed);
   if (c->cb) {
     const char *body = "", *etag = NULL, *ctype = NULL;
     size_t len = 0;

@@ -58,13 +58,14 @@ int srv__shard_healthz(srv_t *s, ta_buf_t *b) {
     if (i == p->own) continue;
     int64_t ok = atomic_load_explicit(&p->ok_at[i], memory_order_relaxed);
     int64_t bad = atomic_load_explicit(&p->failed_at[i], memory_order_relaxed);
+    int last = atomic_load_explicit(&p->last_outcome[i], memory_order_relaxed);
     n = snprintf(part, sizeof part,
                  "%s{\"shard\":%u,\"replicas\":%u,\"reachable\":%s,\"last_answer\":%lld,"
                  "\"last_failure\":%lld}",
                  sep, i, p->n_rep[i],
-                 ok == 0 && bad == 0 ? "null"
-                 : ok >= bad         ? "true"
-                                     : "false",
+                 last == 0   ? "null"
+                 : last == 1 ? "true"
+                             : "false",
                  (long long)ok, (long long)bad);
     rc = ta_buf_put(b, part, (size_t)n);
     sep = ",";

@@ -226,9 +226,14 @@ int main(int argc, char **argv) {
   }
   char err[1024] = "";
   if (step || batch) {
-    if (dump || markets || optind != argc || (step != 'L') != !batch ||
-        (step == 'L') != (tables != NULL) || (step != 'A' && refused_list)) {
+    if (dump || markets || optind != argc || !step || (step != 'A' && refused_list)) {
       usage(stderr);
+      return 2;
+    }
+    if (step == 'L' ? !tables || !batch : tables || batch) {
+      fprintf(stderr,
+              "typeahead-aggregate: --load needs --tables DIR and --batch ID; --map and "
+              "--reduce write to stdout and take neither\n");
       return 2;
     }
     return run_step(step, tables, batch, &opts, quiet);

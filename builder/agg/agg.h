@@ -95,6 +95,36 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
 /* The one-line summary of a run (no newline). */
 void agg_stats_format(const agg_stats_t *s, char *out, size_t cap);
 
+/* ---- Map, reduce, load (typeahead-aggregate --map / --reduce / --load; SPEC §12) ------------ */
+
+/* Records are "week<TAB>market<TAB>spelling<TAB>value" lines (docs/TABLES.md). */
+typedef struct {
+  uint64_t records; /* records read */
+  uint64_t rows;    /* records written (--reduce) or loaded (--load) */
+  uint64_t events;  /* the sum of the global rows' counts */
+  uint64_t weeks;   /* tables written (--load) */
+  int already;      /* --load: the batch was loaded before; nothing was read or written */
+} agg_mr_stats_t;
+
+/* Longest batch id; a batch id is 1..AGG_MAX_BATCH printable ASCII bytes without space. */
+#define AGG_MAX_BATCH 128
+int agg_batch_valid(const char *id);
+
+/* The lines of in_fd (a log of opts->format, plain text) as records on out, judged as a run
+ * judges them (opts->sample, opts->warn; stats as agg_run's). A log past opts->max_bad_pct is
+ * named through opts->refused and stats->refused is 1 (its records must then be thrown away). */
+int agg_map(int in_fd, FILE *out, const agg_opts_t *opts, agg_stats_t *stats, char *err,
+            size_t err_cap);
+/* Records sorted bytewise (LC_ALL=C sort) to one summed record per (week, market, spelling), in
+ * the same order; AOL event ids count once each. A malformed or unsorted line, or a sum past
+ * 64 bits, is an error naming the line; what was written before it must be thrown away. */
+int agg_reduce(int in_fd, FILE *out, agg_mr_stats_t *stats, char *err, size_t err_cap);
+/* Adds the summed records of in_fd (strictly ascending, counts only) to DIR's tables as one
+ * transaction (agg_run's), with batch in DIR/batches: a batch already there is not loaded again
+ * (stats->already). On error nothing is written and err names the line. */
+int agg_load(const char *dir, const char *batch, int in_fd, agg_mr_stats_t *stats, char *err,
+             size_t err_cap);
+
 /* ---- Reading tables back (typeahead-aggregate --dump) ------------------------------------- */
 
 /* Writes DIR's tables (or one table FILE) as "week_start<TAB>spelling<TAB>count" lines, sorted

@@ -15,7 +15,8 @@
  * Layers, each calling only the ones above it in this list: agg_opts.c (options, summary,
  * messages), agg_parse.c (lines), the counter (agg_sort.c, agg_spill.c, agg_count.c),
  * agg_gather.c (the partitions' final merge), agg_ledger.c (the ledger), agg_input.c (an
- * input's bytes and identity), agg_ingest.c (threads), agg_run.c and agg_dump.c.
+ * input's bytes and identity), agg_ingest.c (threads), agg_txn.c (the transaction), agg_run.c,
+ * agg_mr.c (map and reduce records), agg_load.c (--load) and agg_dump.c.
  * Weeks, timestamps and table files come from the tables module (tbl.h).
  */
 #ifndef TYPEAHEAD_AGG_INT_H
@@ -70,6 +71,7 @@ typedef struct {
   const char *spelling; /* the last event's display spelling: in its line or display */
   const char *market;   /* the last event's market (tsv third field) in its line */
   size_t market_len;    /* 0: the event belongs to no market */
+  uint64_t event_id;    /* AOL: the last event's hash of (AnonID, Query, QueryTime) */
   tbl_date_memo_t date; /* the months of the last ISO dates seen */
   char display[TBL_MAX_QUERY + 1];
 } agg__parser_t;
@@ -256,5 +258,71 @@ int agg__sha_hex(EVP_MD_CTX *ctx, char hex[65]);
 #define AGG__WORK ".work"       /* spilled runs and spooled stdin: thrown away at start */
 #define AGG__LEDGER "ledger"
 #define AGG__LOCK ".lock"
+
+/* Whether a log with bad of lines lines is refused by --max-bad; why says so when it is. */
+int agg__too_bad(const agg_opts_t *opts, uint64_t bad, uint64_t lines, char *why, size_t cap);
+
+/* ---- The transaction of a tables directory (agg_txn.c) ------------------------------------ */
+
+/* A sorted stream of (week, row key, count) to add to DIR's tables: returns 1 with a row, 0 at
+ * the end, or a negative error with its message in err. */
+typedef int (*agg__rows_fn)(void *ctx, tbl_week_t *w, const char **key, size_t *len,
+                            uint64_t *count, char *err, size_t cap);
+
+/* Creates DIR when missing, takes its lock (*lock_fd, -1 when not taken), completes a committed
+ * transaction that was interrupted and throws away an uncommitted one (.txn.tmp, .work). */
+int agg__txn_begin(const char *dir, int *lock_fd, char *err, size_t cap);
+/* Creates DIR/.txn.tmp and writes there the new table of every week of the stream (merged with
+ * DIR's table of that week); *weeks += the tables written. */
+int agg__txn_tables(const char *dir, agg__rows_fn next, void *ctx, uint64_t *weeks, char *err,
+                    size_t cap);
+/* Commits what DIR/.txn.tmp holds (fsync, the rename, roll forward). */
+int agg__txn_commit(const char *dir, char *err, size_t cap);
+/* Throws away .txn.tmp (when failed) and .work, and releases the lock. */
+void agg__txn_end(const char *dir, int lock_fd, int failed);
+/* Removes every file of dir/sub and then the directory (it holds no subdirectories). */
+int agg__txn_remove(const char *dir, const char *sub);
+
+/* ---- Lines and records of map, reduce and load (agg_mr.c) --------------------------------- */
+
+/* The lines of a file descriptor, read through a 1 MiB buffer. */
+typedef struct {
+  int fd;
+  char *buf;
+  size_t pos, end;
+  int eof, skipping;
+  uint64_t lineno; /* of the last line returned, from 1 */
+  uint64_t bytes;  /* read so far */
+} agg__lines_t;
+
+enum {
+  AGG__LF_TOOLONG = 1, /* the line did not fit the buffer: it is returned empty */
+  AGG__LF_CUT = 2      /* the last line had no newline */
+};
+
+int agg__lines_open(agg__lines_t *r, int fd);
+/* The next line without its newline (borrowed until the next call), with AGG__LF_* flags:
+ * returns 1, 0 at the end, or a negative read error. */
+int agg__lines_next(agg__lines_t *r, const char **line, size_t *n, int *flags);
+void agg__lines_close(agg__lines_t *r);
+
+/* One record "week<TAB>market<TAB>spelling<TAB>value" (docs/TABLES.md). Zero it before the first
+ * agg__rec_parse; it remembers the last week's text. */
+typedef struct {
+  tbl_week_t week;
+  char week_text[16];
+  size_t week_len;
+  const char *market, *s; /* in the line */
+  size_t market_len, len;
+  size_t key_len; /* bytes of the line up to the value: the record's key */
+  int is_id;      /* the value is an AOL event id, not a count */
+  uint64_t value;
+} agg__rec_t;
+
+/* Parses a record's fields (not the spelling's display form: agg__rec_spelling_ok). TA_EPARSE
+ * with *why saying what is wrong. */
+int agg__rec_parse(agg__rec_t *r, const char *line, size_t n, const char **why);
+/* 1 when the record's spelling is valid UTF-8 and its own display form (trie_norm_display). */
+int agg__rec_spelling_ok(const agg__rec_t *r);
 
 #endif /* TYPEAHEAD_AGG_INT_H */

@@ -56,3 +56,11 @@ void agg_stats_format(const agg_stats_t *s, char *out, size_t cap) {
            (unsigned long long)s->sampled_out, (unsigned long long)s->bad_total, bad,
            (unsigned long long)s->weeks, (unsigned long long)s->spills, s->seconds);
 }
+
+int agg__too_bad(const agg_opts_t *opts, uint64_t bad, uint64_t lines, char *why, size_t cap) {
+  if (!bad || !((double)bad * 100.0 > opts->max_bad_pct * (double)lines)) return 0;
+  snprintf(why, cap, "%llu of %llu lines are bad (more than --max-bad %g%%); is --format %s right?",
+           (unsigned long long)bad, (unsigned long long)lines, opts->max_bad_pct,
+           opts->format == AGG_FORMAT_AOL ? "aol" : "tsv");
+  return 1;
+}

@@ -282,6 +282,7 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   }
   /* The event is (AnonID, Query, QueryTime): bytes line..t3. */
   uint64_t h = ta_hash64(line, (size_t)(t3 - line), DEDUP_SEED);
+  p->event_id = h;
   rc = dedup_seen(d, h);
   if (rc < 0) return rc;
   if (rc == 1) return AGG__LINE_DUP;

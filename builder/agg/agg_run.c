@@ -3,16 +3,9 @@
  * inputs, counts their events per (ISO week, display spelling), merges the counts into the week
  * tables of DIR and records the inputs' SHA-256 in DIR/ledger, as one transaction.
  *
- * Why a rerun after kill -9 leaves exactly the tables of an uninterrupted run:
- *   1. Everything new (each touched week's table, the whole new ledger) is written into
- *      DIR/.txn.tmp/ and fsynced, then the directory itself.
- *   2. The commit point is one rename: .txn.tmp -> .txn (then DIR is fsynced).
- *   3. Roll forward: each file of .txn is renamed over its namesake in DIR; then .txn is removed.
- * The next run (under the same flock on DIR/.lock) first finishes step 3 if .txn exists (the
- * renames are idempotent: a file already moved is simply no longer in .txn), and throws away
- * .txn.tmp and .work (a run that died before its commit point changed nothing). So a killed run
- * has either changed nothing, and the rerun does all of its work, or committed everything, and
- * the rerun completes the renames and then finds every input in the ledger.
+ * Why a rerun after kill -9 leaves exactly the tables of an uninterrupted run: everything new is
+ * written into DIR/.txn.tmp/ and committed by one rename (the transaction of agg_txn.c, shared
+ * with --load).
  *
  * What of an input to count (all, nothing, or the part after a prefix counted before) is
  * agg__plan's (agg_input.c). Each log is judged alone against --max-bad: a refused one is named
@@ -21,12 +14,10 @@
  */
 #include "agg_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,47 +25,6 @@
 #include <stdarg.h>
 
 #define READ_BUF (1u << 20)
-
-/* Removes every file of dir/sub and then the directory (it holds no subdirectories). */
-static int remove_flat_dir(const char *dir, const char *sub) {
-  char path[4096], f[4096 + 256];
-  snprintf(path, sizeof path, "%s/%s", dir, sub);
-  DIR *d = opendir(path);
-  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(f, sizeof f, "%s/%s", path, e->d_name);
-    unlink(f);
-  }
-  closedir(d);
-  if (rmdir(path) != 0 && errno != ENOENT) return ta_error_from_errno(errno);
-  return 0;
-}
-
-/* Step 3 of the transaction: move every file of DIR/.txn into DIR, then drop .txn. */
-static int roll_forward(const char *dir) {
-  char txn[4096], from[4096 + 256], to[4096 + 256];
-  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
-  DIR *d = opendir(txn);
-  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
-  struct dirent *e;
-  int rc = 0;
-  while ((e = readdir(d))) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(from, sizeof from, "%s/%s", txn, e->d_name);
-    snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
-    if (rename(from, to) != 0) {
-      rc = ta_error_from_errno(errno);
-      break;
-    }
-  }
-  closedir(d);
-  if (rc) return rc;
-  if ((rc = ta_fsync_dir(dir))) return rc;
-  if (rmdir(txn) != 0) return ta_error_from_errno(errno);
-  return ta_fsync_dir(dir);
-}
 
 /* ---- Inputs ------------------------------------------------------------------------------- */
 
@@ -236,11 +186,8 @@ static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
                  : (ai.end < AGG__HEAD ? ai.end != plan.head_len : plan.head_len != AGG__HEAD) ||
                        agg__ledger_has(&r->ledger, hex, 1)) {
     snprintf(why, sizeof why, "it changed while it was read");
-  } else if (bad && (double)bad * 100.0 > r->opts->max_bad_pct * (double)lines) {
-    snprintf(why, sizeof why,
-             "%llu of %llu lines are bad (more than --max-bad %g%%); is --format %s right?",
-             (unsigned long long)bad, (unsigned long long)lines, r->opts->max_bad_pct,
-             aol ? "aol" : "tsv");
+  } else {
+    agg__too_bad(r->opts, bad, lines, why, sizeof why);
   }
   if (why[0]) {
     if (events > 0 && !*polluted) *polluted = 1;
@@ -256,114 +203,30 @@ static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
 
 /* ---- The transaction ---------------------------------------------------------------------- */
 
-/* Writes the new table of every week in the counter's stream into txn (merged with DIR's
- * current table of that week). */
-static int write_tables(run_t *r, const char *txn) {
-  tbl_week_t w;
-  const char *s;
-  size_t len;
-  uint64_t count;
-  int have = agg__ingest_next(r->ingest, &w, &s, &len, &count);
-  char path[4096 + 64], old[4096 + 64], name[TBL_WEEK_STR];
-  while (have == 1) {
-    tbl_week_t week = w;
-    tbl_week_name(week, name);
-    snprintf(path, sizeof path, "%s/%s%s", txn, name, TBL_SUFFIX);
-    snprintf(old, sizeof old, "%s/%s%s", r->dir, name, TBL_SUFFIX);
-    tbl_reader_t *t = NULL;
-    int orc = 0;
-    const char *os = NULL;
-    size_t olen = 0;
-    uint64_t ocount = 0;
-    if (access(old, F_OK) == 0) {
-      int rc = tbl_reader_open(old, &t);
-      if (rc == 0) rc = orc = tbl_reader_next(t, &os, &olen, &ocount);
-      if (rc < 0) {
-        agg__fail(r->err, r->err_cap, rc, "%s (fix or remove it, then rerun)",
-                  tbl_reader_errmsg(t));
-        tbl_reader_close(t);
-        return rc;
-      }
-    }
-    tbl_writer_t *wr;
-    int rc = tbl_writer_open(path, week, &wr);
-    if (rc) {
-      tbl_reader_close(t);
-      return agg__fail(r->err, r->err_cap, rc, "%s: %s", path, ta_strerror(rc));
-    }
-    /* Merge join of two sorted streams: new counts (have) and the old table (orc). */
-    while (rc == 0 && ((have == 1 && w == week) || orc == 1)) {
-      int c;
-      if (!(have == 1 && w == week))
-        c = 1;
-      else if (orc != 1)
-        c = -1;
-      else
-        c = ta_bytes_cmp(s, len, os, olen);
-      if (c < 0) {
-        rc = tbl_writer_add(wr, s, len, count);
-      } else if (c > 0) {
-        rc = tbl_writer_add(wr, os, olen, ocount);
-      } else if (count > UINT64_MAX - ocount) {
-        rc = TA_ERANGE;
-      } else {
-        rc = tbl_writer_add(wr, s, len, count + ocount);
-      }
-      if (rc) break;
-      if (c <= 0 && (have = agg__ingest_next(r->ingest, &w, &s, &len, &count)) < 0) rc = have;
-      if (!rc && c >= 0 && (orc = tbl_reader_next(t, &os, &olen, &ocount)) < 0) {
-        rc = agg__fail(r->err, r->err_cap, orc, "%s (fix or remove it, then rerun)",
-                       tbl_reader_errmsg(t));
-        tbl_reader_close(t);
-        tbl_writer_abort(wr);
-        return rc;
-      }
-    }
-    tbl_reader_close(t);
-    if (rc) {
-      tbl_writer_abort(wr);
-      return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
-    }
-    if ((rc = tbl_writer_close(wr)))
-      return agg__fail(r->err, r->err_cap, rc, "writing %s: %s", path, ta_strerror(rc));
-    r->stats->weeks++;
-  }
-  if (have < 0) return agg__fail(r->err, r->err_cap, have, "merging counts: %s", ta_strerror(have));
-  return 0;
-}
-
-static int lock_dir(const char *dir, int *out_fd, char *err, size_t cap) {
-  char path[4096];
-  snprintf(path, sizeof path, "%s/%s", dir, AGG__LOCK);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
-    return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s", path,
-                     dir);
-  }
-  *out_fd = fd;
-  return 0;
+/* The counters' sorted stream, as agg__txn_tables reads it. */
+static int next_count(void *ctx, tbl_week_t *w, const char **s, size_t *len, uint64_t *count,
+                      char *err, size_t cap) {
+  int rc = agg__ingest_next(ctx, w, s, len, count);
+  if (rc < 0) return agg__fail(err, cap, rc, "merging counts: %s", ta_strerror(rc));
+  return rc;
 }
 
 int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts_t *opts,
             agg_stats_t *stats, char *err, size_t err_cap) {
   memset(stats, 0, sizeof *stats);
   if (err && err_cap) err[0] = 0;
-  if (strlen(dir) > 3000) return agg__fail(err, err_cap, TA_ETOOLONG, "directory name too long");
   run_t r = {.dir = dir, .opts = opts, .stats = stats, .err = err, .err_cap = err_cap};
   double t0 = ta_mono_s();
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-    return agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
   int lock_fd = -1;
-  int rc = lock_dir(dir, &lock_fd, err, err_cap);
-  if (rc) return rc;
+  int rc = agg__txn_begin(dir, &lock_fd, err, err_cap);
+  if (rc) {
+    agg__txn_end(dir, lock_fd, 1);
+    stats->seconds = ta_mono_s() - t0;
+    return rc;
+  }
 
-  char work[4096], txn_tmp[4096], txn[4096], path[4200];
+  char work[4096], path[4200];
   snprintf(work, sizeof work, "%s/%s", dir, AGG__WORK);
-  snprintf(txn_tmp, sizeof txn_tmp, "%s/%s", dir, AGG__TXN_TMP);
-  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
   input_t *ins = calloc(n ? n : 1, sizeof *ins);
   agg_opts_t pass_opts = *opts;
   if (!ins) {
@@ -376,14 +239,6 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
     ins[i].fd = strcmp(inputs[i], "-") == 0 ? -2 : -1;
   }
 
-  /* Finish what a killed run committed; forget what it did not. */
-  if ((rc = roll_forward(dir))) {
-    rc = agg__fail(err, err_cap, rc, "%s: cannot complete the interrupted run: %s", txn,
-                   ta_strerror(rc));
-    goto out;
-  }
-  remove_flat_dir(dir, AGG__TXN_TMP);
-  remove_flat_dir(dir, AGG__WORK);
   if ((rc = agg__ledger_read(dir, &r.ledger, err, err_cap))) goto out;
   if (mkdir(work, 0700) != 0) {
     rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", work, strerror(errno));
@@ -415,7 +270,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
       memset(stats, 0, sizeof *stats);
       stats->refused = refused;
       pass_opts.warn = NULL; /* its bad lines were named by the first pass */
-      remove_flat_dir(dir, AGG__WORK);
+      agg__txn_remove(dir, AGG__WORK);
       if (mkdir(work, 0700) != 0) {
         rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", work, strerror(errno));
         goto out;
@@ -442,33 +297,18 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   stats->spills = agg__ingest_spills(r.ingest);
   if (r.n_new == 0) goto out; /* nothing new: nothing to write */
 
-  /* 1. Everything new into .txn.tmp, fsynced. */
-  if (mkdir(txn_tmp, 0755) != 0) {
-    rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: %s", txn_tmp, strerror(errno));
-    goto out;
-  }
+  /* Everything new into .txn.tmp, then the commit (agg_txn.c). */
   if ((rc = agg__ingest_finish(r.ingest))) {
     rc = agg__fail(err, err_cap, rc, "sorting counts: %s", ta_strerror(rc));
     goto out;
   }
-  if ((rc = write_tables(&r, txn_tmp))) goto out;
-  snprintf(path, sizeof path, "%s/%s", txn_tmp, AGG__LEDGER);
-  if ((rc = agg__ledger_write(path, &r.ledger)) || (rc = ta_fsync_dir(txn_tmp))) {
+  if ((rc = agg__txn_tables(dir, next_count, r.ingest, &stats->weeks, err, err_cap))) goto out;
+  snprintf(path, sizeof path, "%s/%s/%s", dir, AGG__TXN_TMP, AGG__LEDGER);
+  if ((rc = agg__ledger_write(path, &r.ledger))) {
     rc = agg__fail(err, err_cap, rc, "%s: %s", path, ta_strerror(rc));
     goto out;
   }
-  /* 2. The commit point. */
-  if (rename(txn_tmp, txn) != 0 || ta_fsync_dir(dir) != 0) {
-    rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: cannot commit: %s", txn,
-                   strerror(errno));
-    goto out;
-  }
-  /* 3. Roll forward (the next run does it if we die here). */
-  if ((rc = roll_forward(dir)))
-    rc = agg__fail(err, err_cap, rc,
-                   "%s: committed, but moving tables failed (%s); the next "
-                   "run completes it",
-                   txn, ta_strerror(rc));
+  rc = agg__txn_commit(dir, err, err_cap);
 
 out:
   agg__ingest_free(r.ingest);
@@ -477,9 +317,7 @@ out:
   for (size_t i = 0; ins && i < n; i++)
     if (ins[i].fd >= 0) close(ins[i].fd);
   free(ins);
-  if (rc) remove_flat_dir(dir, AGG__TXN_TMP);
-  remove_flat_dir(dir, AGG__WORK);
-  close(lock_fd);
+  agg__txn_end(dir, lock_fd, rc != 0);
   stats->seconds = ta_mono_s() - t0;
   return rc;
 }

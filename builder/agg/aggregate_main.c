@@ -1,6 +1,8 @@
 /*
  * typeahead-aggregate: query logs to weekly frequency tables, and --dump to read them back
- * (SPEC §4; table format in docs/TABLES.md). The work is done by agg_run / agg_dump.
+ * (SPEC §4; table format in docs/TABLES.md); --map, --reduce and --load do the same in steps
+ * that a Hadoop-streaming engine can run (SPEC §12). The work is done by agg_run, agg_map,
+ * agg_reduce, agg_load and agg_dump.
  */
 #include "agg.h"
 #include "tbl.h"  /* tbl_market_valid */
@@ -17,6 +19,10 @@ static void usage(FILE *f) {
       "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
       "                           [--max-bad PCT] [--refused-list FILE] [--mem MB]\n"
       "                           [--threads N] [--quiet] LOG...\n"
+      "       typeahead-aggregate --map [--format tsv|aol] [--sample N] [--max-bad PCT]\n"
+      "                           [--quiet] < LOG > RECORDS\n"
+      "       typeahead-aggregate --reduce < SORTED_RECORDS > SUMMED_RECORDS\n"
+      "       typeahead-aggregate --load --tables DIR --batch ID < SUMMED_RECORDS\n"
       "       typeahead-aggregate --dump DIR|FILE [--market M]\n"
       "       typeahead-aggregate --markets DIR|FILE\n"
       "       typeahead-aggregate --help | --version\n"
@@ -42,6 +48,16 @@ static void usage(FILE *f) {
       "  --threads N    threads parsing and counting tsv logs, 1..4 (default: the online\n"
       "                 CPUs, at most 4); the tables are the same whatever N\n"
       "  --quiet        no warnings about bad lines and no progress line (the summary stays)\n"
+      "  --map          read a plain log on stdin, write one record per event on stdout:\n"
+      "                 week<TAB>market<TAB>spelling<TAB>1 (AOL: =event id, not 1); bad\n"
+      "                 lines as above; exit 3 past --max-bad (throw its records away)\n"
+      "  --reduce       sum records sorted by LC_ALL=C sort: one per (week, market,\n"
+      "                 spelling), AOL event ids counted once each\n"
+      "  --load         add summed records to the tables of --tables DIR as one\n"
+      "                 transaction (the run's: a killed load leaves DIR as it was or\n"
+      "                 as it will be)\n"
+      "  --batch ID     the name of a --load's records (1..128 printable bytes, no\n"
+      "                 space), kept in DIR/batches: a batch is loaded only once\n"
       "  --dump X       print the tables of directory X (or one table file X) as\n"
       "                 week_start<TAB>query<TAB>count, sorted: the global total, or with\n"
       "                 --market M the rows of market M\n"
@@ -67,6 +83,51 @@ static void on_refused(void *ctx, const char *name, const char *why) {
   if (r->list) fwrite(name, 1, strlen(name) + 1, r->list);
 }
 
+/* --map, --reduce or --load: stdin to stdout or to the tables. */
+static int run_step(int step, const char *tables, const char *batch, agg_opts_t *opts, int quiet) {
+  char err[1024] = "", line[1024];
+  agg_mr_stats_t ms;
+  int rc;
+  if (step == 'A') {
+    agg_stats_t st;
+    refused_t ref = {NULL};
+    opts->warn = quiet ? NULL : stderr;
+    opts->refused = on_refused;
+    opts->refused_ctx = &ref;
+    rc = agg_map(STDIN_FILENO, stdout, opts, &st, err, sizeof err);
+    agg_stats_format(&st, line, sizeof line);
+    fprintf(stderr, "typeahead-aggregate --map: %s\n", line);
+    if (!rc) return st.refused ? 3 : 0;
+  } else if (step == 'R') {
+    rc = agg_reduce(STDIN_FILENO, stdout, &ms, err, sizeof err);
+    if (!rc && !quiet)
+      fprintf(stderr, "typeahead-aggregate --reduce: %llu records, %llu summed, %llu events\n",
+              (unsigned long long)ms.records, (unsigned long long)ms.rows,
+              (unsigned long long)ms.events);
+  } else {
+    if (!agg_batch_valid(batch)) {
+      fprintf(stderr, "typeahead-aggregate: --batch needs 1 to %d printable bytes, no space\n",
+              AGG_MAX_BATCH);
+      return 2;
+    }
+    rc = agg_load(tables, batch, STDIN_FILENO, &ms, err, sizeof err);
+    if (!rc && ms.already)
+      fprintf(stderr, "typeahead-aggregate --load: batch %s is already in %s: nothing done\n",
+              batch, tables);
+    else if (!rc)
+      fprintf(stderr,
+              "typeahead-aggregate --load: batch %s: %llu records, %llu events, %llu weeks "
+              "written\n",
+              batch, (unsigned long long)ms.rows, (unsigned long long)ms.events,
+              (unsigned long long)ms.weeks);
+  }
+  if (rc) {
+    fprintf(stderr, "typeahead-aggregate: error: %s\n", err[0] ? err : ta_strerror(rc));
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
@@ -75,11 +136,14 @@ int main(int argc, char **argv) {
       {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
       {"threads", required_argument, NULL, 'j'}, {"refused-list", required_argument, NULL, 'r'},
       {"version", no_argument, NULL, 'V'},       {"market", required_argument, NULL, 'k'},
-      {"markets", required_argument, NULL, 'M'}, {NULL, 0, NULL, 0}};
+      {"markets", required_argument, NULL, 'M'}, {"map", no_argument, NULL, 'A'},
+      {"reduce", no_argument, NULL, 'R'},        {"load", no_argument, NULL, 'L'},
+      {"batch", required_argument, NULL, 'B'},   {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
   const char *tables = NULL, *dump = NULL, *refused_list = NULL, *market = NULL, *markets = NULL;
-  int quiet = 0, c;
+  const char *batch = NULL;
+  int quiet = 0, step = 0, c; /* step: 'A' map, 'R' reduce, 'L' load */
   uint64_t v;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
@@ -94,6 +158,18 @@ int main(int argc, char **argv) {
       break;
     case 'M':
       markets = optarg;
+      break;
+    case 'A':
+    case 'R':
+    case 'L':
+      if (step && step != c) {
+        fprintf(stderr, "typeahead-aggregate: --map, --reduce and --load are separate steps\n");
+        return 2;
+      }
+      step = c;
+      break;
+    case 'B':
+      batch = optarg;
       break;
     case 'r':
       refused_list = optarg;
@@ -149,6 +225,19 @@ int main(int argc, char **argv) {
     }
   }
   char err[1024] = "";
+  if (step || batch) {
+    if (dump || markets || optind != argc || !step || (step != 'A' && refused_list)) {
+      usage(stderr);
+      return 2;
+    }
+    if (step == 'L' ? !tables || !batch : tables || batch) {
+      fprintf(stderr,
+              "typeahead-aggregate: --load needs --tables DIR and --batch ID; --map and "
+              "--reduce write to stdout and take neither\n");
+      return 2;
+    }
+    return run_step(step, tables, batch, &opts, quiet);
+  }
   if (market && !dump) {
     fprintf(stderr, "typeahead-aggregate: --market goes with --dump\n");
     return 2;

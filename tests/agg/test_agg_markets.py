@@ -20,6 +20,9 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agg_test_util import tree  # noqa: E402
+
 ARGS = None
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
 MARKETS = ["de", "de-at", "us", "fr_ca", "x" * 32]
@@ -43,15 +46,6 @@ def dump_of(counter):
     return "".join("%s\t%s\t%d\n" % (w, s, n)
                    for (w, s), n in sorted(counter.items(),
                                            key=lambda x: (x[0][0], x[0][1].encode())))
-
-
-def tree(d):
-    out = {}
-    for root, _, files in os.walk(d):
-        for f in files:
-            with open(os.path.join(root, f), "rb") as fh:
-                out[os.path.relpath(os.path.join(root, f), d)] = fh.read()
-    return out
 
 
 class Markets(unittest.TestCase):

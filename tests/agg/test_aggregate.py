@@ -14,7 +14,6 @@ import gzip
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,9 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agg_test_util import kill_at_random_moments, tree  # noqa: E402
 
 ARGS = None  # the command line: --aggregate (parsed in __main__)
 
@@ -38,17 +40,6 @@ def agg(*args, stdin=None, check=True):
 
 def dump(path):
     return agg("--dump", path).stdout.decode()
-
-
-def tree(d):
-    """Every file below d (relative path -> bytes): the byte-for-byte state of a tables dir."""
-    out = {}
-    for root, _, files in os.walk(d):
-        for f in files:
-            p = os.path.join(root, f)
-            with open(p, "rb") as fh:
-                out[os.path.relpath(p, d)] = fh.read()
-    return out
 
 
 def monday(ts):
@@ -270,28 +261,21 @@ class Idempotence(unittest.TestCase):
         """Runs over log on copies of base, killed with SIGKILL at random moments, each then
         rerun: the directory must hold exactly want."""
         rng = random.Random(int(os.environ.get("TA_KILL_SEED", "9")) + seed)
-        estimate = self.clean_seconds
-        killed, attempts = 0, 0
-        while killed < kills:
-            attempts += 1
-            self.assertLess(attempts, 6 * kills, "could not kill runs mid-way")
-            d = os.path.join(self.tmp, "kill%d.%d" % (seed, attempts))
+
+        def start(attempt):
+            d = os.path.join(self.tmp, "kill%d.%d" % (seed, attempt))
             shutil.rmtree(d, ignore_errors=True)
             shutil.copytree(base, d)
-            t0 = time.monotonic()
-            p = subprocess.Popen([ARGS.aggregate, "--tables", d, "--mem", "4", log],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.0, estimate))
-            if p.poll() is not None:
-                # It finished first (the machine is faster now): aim earlier, do not count it.
-                estimate = min(estimate, time.monotonic() - t0) * 0.8
-                continue
-            p.send_signal(signal.SIGKILL)
-            p.wait()
-            killed += 1
+            return subprocess.Popen([ARGS.aggregate, "--tables", d, "--mem", "4", log],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def after(attempt):
+            d = os.path.join(self.tmp, "kill%d.%d" % (seed, attempt))
             agg("--tables", d, "--mem", "4", log)
-            self.assertEqual(tree(d), want, "after a kill -9 (attempt %d)" % attempts)
+            self.assertEqual(tree(d), want, "after a kill -9 (attempt %d)" % attempt)
             shutil.rmtree(d)
+
+        kill_at_random_moments(self, start, after, kills, self.clean_seconds, rng)
 
     def test_kill9_after_commit_is_rolled_forward(self):
         # Simulate the moment after the commit rename: tables in .txn, not yet moved.

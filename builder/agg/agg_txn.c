@@ -1,0 +1,192 @@
+/*
+ * The transaction of a tables directory (docs/TABLES.md, "One run is one transaction"), shared
+ * by an aggregation run (agg_run.c) and a load of reduced records (agg_load.c), so both commit
+ * the same way:
+ *   1. Everything new (each touched week's table, and the ledger or the batch list) is written
+ *      into DIR/.txn.tmp/ and fsynced, then the directory itself.
+ *   2. The commit point is one rename: .txn.tmp -> .txn (then DIR is fsynced).
+ *   3. Roll forward: each file of .txn is renamed over its namesake in DIR; then .txn is removed.
+ * The next writer (under the same flock on DIR/.lock) first finishes step 3 if .txn exists (the
+ * renames are idempotent: a file already moved is simply no longer in .txn), and throws away
+ * .txn.tmp and .work (a writer that died before its commit point changed nothing).
+ */
+#include "agg_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int agg__txn_remove(const char *dir, const char *sub) {
+  char path[4096], f[4096 + 256];
+  snprintf(path, sizeof path, "%s/%s", dir, sub);
+  DIR *d = opendir(path);
+  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(f, sizeof f, "%s/%s", path, e->d_name);
+    unlink(f);
+  }
+  closedir(d);
+  if (rmdir(path) != 0 && errno != ENOENT) return ta_error_from_errno(errno);
+  return 0;
+}
+
+/* Step 3: move every file of DIR/.txn into DIR, then drop .txn. */
+static int roll_forward(const char *dir) {
+  char txn[4096], from[4096 + 256], to[4096 + 256];
+  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
+  DIR *d = opendir(txn);
+  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  struct dirent *e;
+  int rc = 0;
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(from, sizeof from, "%s/%s", txn, e->d_name);
+    snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
+    if (rename(from, to) != 0) {
+      rc = ta_error_from_errno(errno);
+      break;
+    }
+  }
+  closedir(d);
+  if (rc) return rc;
+  if ((rc = ta_fsync_dir(dir))) return rc;
+  if (rmdir(txn) != 0) return ta_error_from_errno(errno);
+  return ta_fsync_dir(dir);
+}
+
+int agg__txn_begin(const char *dir, int *lock_fd, char *err, size_t cap) {
+  *lock_fd = -1;
+  if (strlen(dir) > 3000) return agg__fail(err, cap, TA_ETOOLONG, "directory name too long");
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, AGG__LOCK);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    close(fd);
+    return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s", path,
+                     dir);
+  }
+  *lock_fd = fd;
+  /* Finish what a killed writer committed; forget what it did not. */
+  int rc = roll_forward(dir);
+  if (rc)
+    return agg__fail(err, cap, rc, "%s/%s: cannot complete the interrupted run: %s", dir,
+                     TBL_TXN_DIR, ta_strerror(rc));
+  agg__txn_remove(dir, AGG__TXN_TMP);
+  agg__txn_remove(dir, AGG__WORK);
+  return 0;
+}
+
+int agg__txn_tables(const char *dir, agg__rows_fn next, void *ctx, uint64_t *weeks, char *err,
+                    size_t cap) {
+  char txn[4096], path[4096 + 64], old[4096 + 64], name[TBL_WEEK_STR];
+  snprintf(txn, sizeof txn, "%s/%s", dir, AGG__TXN_TMP);
+  if (mkdir(txn, 0755) != 0)
+    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", txn, strerror(errno));
+  tbl_week_t w;
+  const char *s;
+  size_t len;
+  uint64_t count;
+  int have = next(ctx, &w, &s, &len, &count, err, cap);
+  while (have == 1) {
+    tbl_week_t week = w;
+    tbl_week_name(week, name);
+    snprintf(path, sizeof path, "%s/%s%s", txn, name, TBL_SUFFIX);
+    snprintf(old, sizeof old, "%s/%s%s", dir, name, TBL_SUFFIX);
+    tbl_reader_t *t = NULL;
+    int orc = 0;
+    const char *os = NULL;
+    size_t olen = 0;
+    uint64_t ocount = 0;
+    if (access(old, F_OK) == 0) {
+      int rc = tbl_reader_open(old, &t);
+      if (rc == 0) rc = orc = tbl_reader_next(t, &os, &olen, &ocount);
+      if (rc < 0) {
+        agg__fail(err, cap, rc, "%s (fix or remove it, then rerun)", tbl_reader_errmsg(t));
+        tbl_reader_close(t);
+        return rc;
+      }
+    }
+    tbl_writer_t *wr;
+    int rc = tbl_writer_open(path, week, &wr);
+    if (rc) {
+      tbl_reader_close(t);
+      return agg__fail(err, cap, rc, "%s: %s", path, ta_strerror(rc));
+    }
+    /* Merge join of two sorted streams: new counts (have) and the old table (orc). */
+    while (rc == 0 && ((have == 1 && w == week) || orc == 1)) {
+      int c;
+      if (!(have == 1 && w == week))
+        c = 1;
+      else if (orc != 1)
+        c = -1;
+      else
+        c = ta_bytes_cmp(s, len, os, olen);
+      if (c < 0) {
+        rc = tbl_writer_add(wr, s, len, count);
+      } else if (c > 0) {
+        rc = tbl_writer_add(wr, os, olen, ocount);
+      } else if (count > UINT64_MAX - ocount) {
+        rc = TA_ERANGE;
+      } else {
+        rc = tbl_writer_add(wr, s, len, count + ocount);
+      }
+      if (rc) break;
+      if (c <= 0 && (have = next(ctx, &w, &s, &len, &count, err, cap)) < 0) {
+        tbl_reader_close(t);
+        tbl_writer_abort(wr);
+        return have; /* the stream said what */
+      }
+      if (c >= 0 && (orc = tbl_reader_next(t, &os, &olen, &ocount)) < 0) {
+        rc = agg__fail(err, cap, orc, "%s (fix or remove it, then rerun)", tbl_reader_errmsg(t));
+        tbl_reader_close(t);
+        tbl_writer_abort(wr);
+        return rc;
+      }
+    }
+    tbl_reader_close(t);
+    if (rc) {
+      tbl_writer_abort(wr);
+      return agg__fail(err, cap, rc, "writing %s: %s", path, ta_strerror(rc));
+    }
+    if ((rc = tbl_writer_close(wr)))
+      return agg__fail(err, cap, rc, "writing %s: %s", path, ta_strerror(rc));
+    (*weeks)++;
+  }
+  return have < 0 ? have : 0;
+}
+
+int agg__txn_commit(const char *dir, char *err, size_t cap) {
+  char tmp[4096], txn[4096];
+  snprintf(tmp, sizeof tmp, "%s/%s", dir, AGG__TXN_TMP);
+  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
+  int rc = ta_fsync_dir(tmp);
+  if (rc) return agg__fail(err, cap, rc, "%s: %s", tmp, ta_strerror(rc));
+  /* The commit point. */
+  if (rename(tmp, txn) != 0 || ta_fsync_dir(dir) != 0)
+    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: cannot commit: %s", txn,
+                     strerror(errno));
+  /* Roll forward (the next writer does it if we die here). */
+  if ((rc = roll_forward(dir)))
+    return agg__fail(err, cap, rc,
+                     "%s: committed, but moving tables failed (%s); the next run completes it", txn,
+                     ta_strerror(rc));
+  return 0;
+}
+
+void agg__txn_end(const char *dir, int lock_fd, int failed) {
+  if (lock_fd < 0) return;
+  if (failed) agg__txn_remove(dir, AGG__TXN_TMP);
+  agg__txn_remove(dir, AGG__WORK);
+  close(lock_fd);
+}

@@ -20,6 +20,8 @@
  *   srv_state.c   the loaded tries: a slot per market ("trie" for global), load and verify
  *   srv_market.c  markets (SPEC §10): the table of a node's tries by name, the --trie-dir
  *                 scan, a request's market, the fill from global
+ *   srv_shard.c   prefix shards (SPEC §11): forward another shard's prefix, merge the empty one
+ *   srv_peer.c    the peers file and the HTTP client that forwards (libevent's evhttp)
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
  *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
  *   srv_log.c     srv__log(), srv__log_limited()

@@ -424,8 +424,8 @@ static void test_random_equivalence(void **state) {
     int rc = flt_compile(file, flen, &rs, &err);
     if (first_invalid) {
       if (rc != TA_EPARSE || err.line != first_invalid)
-        fail_msg("round %d: rc %d line %u (%s), want refusal at line %u of:\n%s", round, rc,
-                 err.line, err.msg, first_invalid, file);
+        fail_msg("round %d: rc %d line %llu (%s), want refusal at line %u of:\n%s", round, rc,
+                 (unsigned long long)err.line, err.msg, first_invalid, file);
       assert_null(rs);
       if (vlen == 0) vlen = (size_t)sprintf(valid_file, "# no valid rule\n");
       rc = flt_compile(valid_file, vlen, &rs, &err);

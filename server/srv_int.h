@@ -491,10 +491,10 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
  * name, resolved once at start, an IPv4 address or [IPv6]), # comments. srv__peers_parse checks
  * every line (the line number in diag) and that every shard but own has a replica.
  *
- * The client: srv__peer_get sends GET uri (with SRV_FORWARDED_HEADER, so the peer answers from
- * its own shard and never forwards again, and Accept) to a replica of shard from worker w's
- * loop, trying the next replica on a refused connection, a reset, a timeout (peer_timeout_ms
- * per attempt) or a 5xx, and calls cb once with the answer (status 0: every replica failed;
+ * The client: srv__peer_get sends GET uri (with SRV_FORWARDED_HEADER: shard, so the peer
+ * answers from its own shard and never forwards again, or 421 when it serves another; and
+ * Accept) to a replica of shard from worker w's loop, trying the next replica on a refused
+ * connection, a reset, a timeout (peer_timeout_ms per attempt), a 421 or a 5xx, and calls cb once with the answer (status 0: every replica failed;
  * body, etag and ctype borrowed for the call). srv__peer_cancel: cb is never called (the
  * attempt in flight ends quietly). Per worker: srv__peer_init / srv__peer_fini (frees the calls
  * still in flight without calling them). */
@@ -752,7 +752,14 @@ void srv__log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The same for a warning that may repeat fast (under attack, out of descriptors): at most one
  * line a second per kind, the next one saying how many were suppressed meanwhile. Any thread. */
-enum { SRV_LOG_ACCEPT, SRV_LOG_CONN_CAP, SRV_LOG_LIBEVENT, SRV_LOG_MARKETS, SRV_LOG_KINDS };
+enum {
+  SRV_LOG_ACCEPT,
+  SRV_LOG_CONN_CAP,
+  SRV_LOG_LIBEVENT,
+  SRV_LOG_MARKETS,
+  SRV_LOG_PEERS,
+  SRV_LOG_KINDS
+};
 void srv__log_limited(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search

@@ -216,14 +216,15 @@ static void call_done(struct evhttp_request *req, void *arg) {
   wreplica_t *rep = &wp->rep[c->shard][c->rep];
   if (rep->pending[c->conn]) rep->pending[c->conn]--;
   int status = req ? evhttp_request_get_response_code(req) : 0;
-  if (status == 0 || status >= 500) {
+  /* 421: the replica serves another shard (a wrong peers file): as bad as no answer */
+  if (status == 0 || status >= 500 || status == 421) {
     rep->penalty_until = ta_mono_ns() + (uint64_t)SRV_PEER_PENALTY_MS * 1000000u;
     srv__metrics_bump(&w->m->peer_failures, 1);
     if (c->cb && ++c->tries < p->n_rep[c->shard] && call_send(c) == 0) return;
   }
   call_unlink(wp, c);
   srv_peers_t *pp = w->srv->peers;
-  int answered = status && status < 500;
+  int answered = status && status < 500 && status != 421;
   atomic_store_explicit(answered ? &pp->ok_at[c->shard] : &pp->failed_at[c->shard], ta_unix_s(),
                         memory_order_relaxed);
   atomic_store_explicit(&pp->last_outcome[c->shard], answered ? 1 : 2, memory_order_relaxed);
@@ -280,7 +281,9 @@ static int call_send(srv_peer_call_t *c) {
   if (req == NULL) return TA_ENOMEM;
   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
   evhttp_add_header(h, "Host", where->name);
-  evhttp_add_header(h, SRV_FORWARDED_HEADER, "1");
+  char shard[16]; /* the shard asked for: a node of another shard answers 421 */
+  snprintf(shard, sizeof shard, "%u", c->shard);
+  evhttp_add_header(h, SRV_FORWARDED_HEADER, shard);
   if (c->accept[0]) evhttp_add_header(h, "Accept", c->accept);
   if (c->inm[0]) evhttp_add_header(h, "If-None-Match", c->inm);
   if (evhttp_make_request(rep->conn[best], req, EVHTTP_REQ_GET, c->uri) != 0)

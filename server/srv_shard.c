@@ -4,7 +4,8 @@
  * relayed as it is (status, body, ETag: the owner's); a prefix whose key is empty belongs to
  * every shard: each other shard's best k are asked for (in msgpack), merged with this node's own
  * by score then key (the order of one trie), and rendered as one trie would render them. A
- * request that carries SRV_FORWARDED_HEADER is answered from this node's shard alone. The map
+ * request that carries SRV_FORWARDED_HEADER (the shard it is meant for) is answered from this
+ * node's shard alone, or 421 when this node serves another shard (a wrong peers file). The map
  * and the peers file are read once at start (docs/FORMAT.md "Shard map", srv_int.h "Peers").
  */
 #include "srv_int.h"
@@ -309,7 +310,21 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
   srv_peers_t *p = s->peers;
-  if (p == NULL || evhtp_header_find(r->req->headers_in, SRV_FORWARDED_HEADER)) return 0;
+  const char *fwd = p ? evhtp_header_find(r->req->headers_in, SRV_FORWARDED_HEADER) : NULL;
+  if (fwd) { /* a peer asks this node for its shard: it must be this one */
+    unsigned asked = 0;
+    if (ta_parse_uint(fwd, 0, TRIE_MAX_SHARDS - 1, &asked) == 0 && asked == p->own) return 0;
+    char msg[96];
+    snprintf(msg, sizeof msg, "this node serves shard %u, not shard %.16s (check the peers file)",
+             p->own, fwd);
+    srv__log_limited(SRV_LOG_PEERS,
+                     "a peer asked for shard %.16s; this node serves %u: its "
+                     "peers file is wrong",
+                     fwd, p->own);
+    srv__reply_error(r, 421, msg);
+    return 1;
+  }
+  if (p == NULL) return 0;
   shard_req_t *st = calloc(1, sizeof *st + p->n_shards * (sizeof *st->calls + sizeof *st->args));
   if (st == NULL) return 0; /* answered here: wrong for other shards' prefixes, never a crash */
   st->w = w;

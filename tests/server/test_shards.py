@@ -117,7 +117,7 @@ class Answers(Fleet):
         for q in QUERIES[:400]:
             for name in ("0", "1a", "2"):
                 st, h, body = self.nodes[name].get("/search?q=" + urllib.parse.quote(q[:1]),
-                                                   {SRV_FWD: "1"})
+                                                   {SRV_FWD: name[0]})
                 if st == 200 and json.loads(body)["suggestions"]:
                     owners.setdefault(name[0], q[:1])
         self.assertEqual(len(owners), SHARDS, "every shard owns some first character")
@@ -138,12 +138,29 @@ class Answers(Fleet):
         self.assertEqual((st, st2), (200, 304))
 
     def test_forwarded_request_is_answered_locally(self):
-        st, _, body = self.nodes["0"].get("/search?q=", {SRV_FWD: "1"})
+        st, _, body = self.nodes["0"].get("/search?q=", {SRV_FWD: "0"})
         mine = json.loads(body)["suggestions"]
         st, _, body = self.ref.get("/search?q=")
         whole = json.loads(body)["suggestions"]
         self.assertLessEqual(len(mine), len(whole))
         self.assertNotEqual(mine, whole, "a forwarded empty prefix: this shard's best only")
+
+    def test_misdirected(self):
+        # a peer that asks this node for another shard's prefix: 421, never a wrong answer
+        for fwd in ("1", "2", "9", "x"):
+            st, _, body = self.nodes["0"].get("/search?q=new", {SRV_FWD: fwd})
+            self.assertEqual(st, 421, fwd)
+            self.assertIn(b"serves shard 0", body)
+
+    def test_client_gone_while_forwarded(self):
+        # clients that hang up while their request waits for a peer: nothing leaks or breaks
+        node0 = self.nodes["0"]
+        for p in paths()[12:60]:
+            s = socket.create_connection(("127.0.0.1", node0.port))
+            s.sendall(("GET %s HTTP/1.1\r\nHost: t\r\n\r\n" % p).encode())
+            s.close()
+        for path in paths()[:40]:
+            self.same_as_reference(node0, path)
 
     def test_healthz_and_metrics(self):
         st, _, body = self.nodes["0"].get("/healthz")
@@ -183,6 +200,32 @@ class Failures(Fleet):
         others = {o["shard"]: o for o in json.loads(body)["shard"]["others"]}
         self.assertIs(others[2]["reachable"], False)
         self.assertIs(others[1]["reachable"], True)
+
+
+class WrongPeers(Fleet):
+    """Shard 2's replica list starts with a node of shard 1: it answers 421, and the next
+    replica (the real one) answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_fleet()
+        d = os.path.join(WORK, "shards")
+        peers = os.path.join(WORK, "peers-wrong")
+        with open(peers, "w") as f:
+            f.write("1\t127.0.0.1:%d\n2\t127.0.0.1:%d,127.0.0.1:%d\n" % (
+                cls.ports["1a"], cls.ports["1b"], cls.ports["2"]))
+        cls.port_w = free_port()
+        cls.wrong = cls.serve("node-wrong", ARGS.serve, os.path.join(d, "shard-0.trie"),
+                              ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
+                               "--peers", peers, "--listen", "127.0.0.1:%d" % cls.port_w,
+                               "--answer-cache-mb", "0", "--threads", "1"])
+
+    def test_wrong_replica_skipped(self):
+        for path in paths()[:150]:
+            self.same_as_reference(self.wrong, path)
+        self.assertGreater(self.wrong.metric("typeahead_peer_failures_total"), 0,
+                           "the misdirected replica was tried and counted")
+        self.assertIn("serves 1", self.nodes["1b"].text(), "the wrong node logs it")
 
 
 class StartRefusals(unittest.TestCase):

@@ -113,8 +113,10 @@ static int write_batches(const char *dir, ta_buf_t *text, const char *batch,
     if (fd >= 0) close(fd);
     return agg__fail(err, cap, TA_EIO, "%s: %s", path, strerror(errno));
   }
-  if (text->len == 0) fputs(BATCHES_HEADER, f);
-  fwrite(text->p, 1, text->len, f);
+  if (text->len == 0)
+    fputs(BATCHES_HEADER, f);
+  else /* (an empty buffer has no pointer, which fwrite must not get) */
+    fwrite(text->p, 1, text->len, f);
   fprintf(f, "%s\t%llu\t%llu\n", batch, (unsigned long long)st->rows,
           (unsigned long long)st->events);
   int rc = (ferror(f) || fflush(f) != 0 || fsync(fd) != 0) ? TA_EIO : 0;

@@ -212,22 +212,21 @@ static void call_done(struct evhttp_request *req, void *arg) {
   srv_peer_call_t *c = arg;
   srv_worker_t *w = c->w;
   srv_wpeers_t *wp = w->peers;
-  const srv_peers_t *p = w->srv->peers;
+  srv_peers_t *p = w->srv->peers;
   wreplica_t *rep = &wp->rep[c->shard][c->rep];
   if (rep->pending[c->conn]) rep->pending[c->conn]--;
   int status = req ? evhttp_request_get_response_code(req) : 0;
   /* 421: the replica serves another shard (a wrong peers file): as bad as no answer */
-  if (status == 0 || status >= 500 || status == 421) {
+  int answered = status && status < 500 && status != 421;
+  if (!answered) {
     rep->penalty_until = ta_mono_ns() + (uint64_t)SRV_PEER_PENALTY_MS * 1000000u;
     srv__metrics_bump(&w->m->peer_failures, 1);
     if (c->cb && ++c->tries < p->n_rep[c->shard] && call_send(c) == 0) return;
   }
   call_unlink(wp, c);
-  srv_peers_t *pp = w->srv->peers;
-  int answered = status && status < 500 && status != 421;
-  atomic_store_explicit(answered ? &pp->ok_at[c->shard] : &pp->failed_at[c->shard], ta_unix_s(),
+  atomic_store_explicit(answered ? &p->ok_at[c->shard] : &p->failed_at[c->shard], ta_unix_s(),
                         memory_order_relaxed);
-  atomic_store_explicit(&pp->last_outcome[c->shard], answered ? 1 : 2, memory_order_relaxed);
+  atomic_store_explicit(&p->last_outcome[c->shard], answered ? 1 : 2, memory_order_relaxed);
   if (c->cb) {
     const char *body = "", *etag = NULL, *ctype = NULL;
     size_t len = 0;

@@ -121,6 +121,30 @@ static void shard_req_free(void *arg) {
   free(st);
 }
 
+/* One hit into st's list, its text copied and its key (for the order of ties) computed. */
+static int add_hit(shard_req_t *st, const char *text, size_t text_len, double score) {
+  char key[TA_MAX_KEY * 4 + 1];
+  size_t key_len = 0;
+  int rc = 0;
+  if (st->n_hits == st->cap &&
+      (rc = ta_grow((void **)&st->hits, &st->cap, st->n_hits + 1, sizeof *st->hits, 64)) != 0)
+    return rc;
+  if ((rc = trie_norm_key(text, text_len, key, sizeof key, &key_len)) != 0) return rc;
+  merged_hit_t *mh = &st->hits[st->n_hits];
+  if ((mh->key = malloc(key_len + 1)) == NULL) return TA_ENOMEM;
+  memcpy(mh->key, key, key_len + 1);
+  mh->key_len = key_len;
+  mh->score = score;
+  mh->off = (uint32_t)st->texts.len;
+  mh->len = (uint32_t)text_len;
+  if ((rc = ta_buf_put(&st->texts, text, text_len)) != 0) {
+    free(mh->key);
+    return rc;
+  }
+  st->n_hits++;
+  return 0;
+}
+
 /* The answer of one shard (msgpack: {"q":..., "suggestions":[{"text":s,"score":n}...]}) into
  * st's hits. 0, or TA_ECORRUPT for anything else. */
 static int take_hits(shard_req_t *st, const char *body, size_t len) {
@@ -159,25 +183,7 @@ static int take_hits(shard_req_t *st, const char *body, size_t len) {
         }
       }
       if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0)) goto out;
-      if (st->n_hits == st->cap &&
-          ta_grow((void **)&st->hits, &st->cap, st->n_hits + 1, sizeof *st->hits, 64) != 0)
-        goto out;
-      merged_hit_t *mh = &st->hits[st->n_hits];
-      char key[TA_MAX_KEY * 4 + 1];
-      size_t key_len = 0;
-      if (trie_norm_key(text, text_len, key, sizeof key, &key_len) != 0) goto out;
-      mh->key = malloc(key_len + 1);
-      if (mh->key == NULL) goto out;
-      memcpy(mh->key, key, key_len + 1);
-      mh->key_len = key_len;
-      mh->score = score;
-      mh->off = (uint32_t)st->texts.len;
-      mh->len = (uint32_t)text_len;
-      if (ta_buf_put(&st->texts, text, text_len) != 0) {
-        free(mh->key);
-        goto out;
-      }
-      st->n_hits++;
+      if (add_hit(st, text, text_len, score) != 0) goto out;
     }
   }
   rc = 0;
@@ -238,28 +244,8 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
     snprintf(etag, sizeof etag, "\"s%016llx-%c\"", (unsigned long long)h, st->rep ? 'm' : 'j');
   }
   /* own hits point into the trie: copied in with the others, then the trie is let go */
-  for (size_t i = 0; rc == 0 && i < n_own; i++) {
-    char key[TA_MAX_KEY * 4 + 1];
-    size_t key_len = 0;
-    if (st->n_hits == st->cap &&
-        (rc = ta_grow((void **)&st->hits, &st->cap, st->n_hits + 1, sizeof *st->hits, 64)) != 0)
-      break;
-    merged_hit_t *mh = &st->hits[st->n_hits];
-    rc = trie_norm_key(own[i].text, own[i].text_len, key, sizeof key, &key_len);
-    if (rc == 0 && (mh->key = malloc(key_len + 1)) == NULL) rc = TA_ENOMEM;
-    if (rc) break;
-    memcpy(mh->key, key, key_len + 1);
-    mh->key_len = key_len;
-    mh->score = own[i].score;
-    mh->off = (uint32_t)st->texts.len;
-    mh->len = (uint32_t)own[i].text_len;
-    rc = ta_buf_put(&st->texts, own[i].text, own[i].text_len);
-    if (rc) {
-      free(mh->key);
-      break;
-    }
-    st->n_hits++;
-  }
+  for (size_t i = 0; rc == 0 && i < n_own; i++)
+    rc = add_hit(st, own[i].text, own[i].text_len, own[i].score);
   srv__trie_release(s, w->id);
   if (rc) {
     if (rc == TA_ENOENT) srv__reply_header(r->req, "Retry-After", "1", 0);

@@ -23,8 +23,9 @@ struct agg__source {
   tbl_week_t week; /* the current record */
   uint32_t len;
   uint64_t count;
-  const char *sp; /* its bytes: in buf, or the entry's; valid until the next record */
-  uint64_t key;   /* agg__prefix_key of them: most comparisons stop there */
+  const char *sp;          /* its bytes: in bytes, or the entry's; valid until the next record */
+  uint64_t key;            /* agg__prefix_key of them: most comparisons stop there */
+  char bytes[TBL_MAX_KEY]; /* a run's current spelling: the next one shares a prefix of it */
 };
 #define SRC_BUF (1u << 16)
 
@@ -32,9 +33,12 @@ struct agg__source {
 
 /* ---- Run files ---------------------------------------------------------------------------- */
 
-/* Run files: one record per (week, spelling), ascending: varint(week ^ 2^31), varint(len),
- * the bytes, varint(count). A record takes at most RECORD_MAX bytes. */
-#define RECORD_MAX (5 + 5 + TBL_MAX_KEY + 10)
+/* Run files: one record per (week, spelling), ascending, front-coded against the record before
+ * (sorted spellings share long prefixes, and the file's bytes are most of a spill's cost):
+ * varint(week - previous week, mod 2^32; the first record's from week 0), varint(bytes shared
+ * with the previous spelling, 0 when the week changed), varint(bytes after them), those bytes,
+ * varint(count). A record takes at most RECORD_MAX bytes. */
+#define RECORD_MAX (5 + 5 + 5 + TBL_MAX_KEY + 10)
 #define RUN_BUF (1u << 16)
 
 static size_t put_varint(unsigned char *out, uint64_t v) {
@@ -52,6 +56,9 @@ typedef struct {
   unsigned char buf[RUN_BUF];
   size_t used;
   int failed;
+  tbl_week_t week; /* the previous record's */
+  size_t prev_len;
+  char prev[TBL_MAX_KEY];
 } run_writer_t;
 
 static void run_put(run_writer_t *rw, tbl_week_t w, const char *s, size_t len, uint64_t count) {
@@ -59,13 +66,22 @@ static void run_put(run_writer_t *rw, tbl_week_t w, const char *s, size_t len, u
     if (fwrite(rw->buf, 1, rw->used, rw->f) != rw->used) rw->failed = 1;
     rw->used = 0;
   }
+  size_t shared = 0;
+  if (w == rw->week) {
+    size_t lim = len < rw->prev_len ? len : rw->prev_len;
+    while (shared < lim && s[shared] == rw->prev[shared]) shared++;
+  }
   unsigned char *p = rw->buf + rw->used;
-  size_t n = put_varint(p, (uint32_t)w ^ 0x80000000u);
-  n += put_varint(p + n, len);
-  memcpy(p + n, s, len);
-  n += len;
+  size_t n = put_varint(p, (uint32_t)w - (uint32_t)rw->week);
+  n += put_varint(p + n, shared);
+  n += put_varint(p + n, len - shared);
+  memcpy(p + n, s + shared, len - shared);
+  n += len - shared;
   n += put_varint(p + n, count);
   rw->used += n;
+  memcpy(rw->prev + shared, s + shared, len - shared);
+  rw->prev_len = len;
+  rw->week = w;
 }
 
 /* Flushes and closes; 0 or TA_EIO. */
@@ -92,6 +108,8 @@ static int run_open(agg__counter_t *c, run_writer_t **rw_out, char **path_out) {
   }
   rw->used = 0;
   rw->failed = 0;
+  rw->week = 0;
+  rw->prev_len = 0;
   setvbuf(rw->f, NULL, _IONBF, 0); /* run_put buffers whole records itself */
   *rw_out = rw;
   *path_out = path;
@@ -169,16 +187,23 @@ static int source_next(agg__counter_t *c, agg__source_t *src) {
   }
   if (src->pos == src->end) return 0;
   const unsigned char *p = src->buf + src->pos, *lim = src->buf + src->end;
-  uint64_t w, len, count;
+  uint64_t dw, shared, rest, count;
   int rc;
-  if ((rc = get_varint(&p, lim, &w)) || (rc = get_varint(&p, lim, &len))) return rc;
-  if (len == 0 || len > TBL_MAX_KEY || w > UINT32_MAX) return TA_ECORRUPT;
-  if ((size_t)(lim - p) < len) return TA_ETRUNC;
-  src->sp = (const char *)p;
-  src->key = agg__prefix_key(src->sp, (size_t)len);
-  p += len;
+  if ((rc = get_varint(&p, lim, &dw)) || (rc = get_varint(&p, lim, &shared)) ||
+      (rc = get_varint(&p, lim, &rest)))
+    return rc;
+  /* The week and the previous spelling start at 0 and empty (calloc'd source). */
+  if (dw > UINT32_MAX || shared > src->len || (dw && shared) || rest > TBL_MAX_KEY - shared ||
+      shared + rest == 0)
+    return TA_ECORRUPT;
+  if ((size_t)(lim - p) < rest) return TA_ETRUNC;
+  memcpy(src->bytes + shared, p, (size_t)rest);
+  p += rest;
+  size_t len = (size_t)(shared + rest);
+  src->sp = src->bytes;
+  src->key = agg__prefix_key(src->sp, len);
   if ((rc = get_varint(&p, lim, &count))) return rc;
-  src->week = (tbl_week_t)((uint32_t)w ^ 0x80000000u);
+  src->week = (tbl_week_t)((uint32_t)src->week + (uint32_t)dw);
   src->len = (uint32_t)len;
   src->count = count;
   src->pos = (size_t)(p - src->buf);

@@ -156,13 +156,17 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
 
 enum { TRIE_MATCH_PREFIX = 0, TRIE_MATCH_TYPO = 1, TRIE_MATCH_WORDS = 2 };
 
-/* One suggestion and how it matched: kind (TRIE_MATCH_*), edits (typo: 1..2), and key_end: the
- * matched part of its key is key[0..key_end) (trie_highlight maps it onto the text). */
+#define TRIE_MAX_SPANS 8u /* words of a prefix word matching looks at, at most */
+
+/* One suggestion and how it matched: kind (TRIE_MATCH_*), edits (typo: 1..2), and the matched
+ * parts of its key, spans[i] = key bytes [start, end), ascending (prefix and typo: one span
+ * from 0; trie_highlight maps each end onto the text). */
 typedef struct {
   trie_hit_t hit;
   uint8_t kind;
   uint8_t edits;
-  uint16_t key_end;
+  uint8_t n_spans;
+  uint16_t spans[TRIE_MAX_SPANS][2];
 } trie_match_t;
 
 /* The edits typos=auto allows for a normalized prefix: 0 for 1..3 code points, 1 for 4..7, 2
@@ -182,6 +186,23 @@ int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, un
  * bytes long (the whole text when none is). So "strass" highlights "Straß" of "Straße" and
  * "naive" the "naïve" of "naïve art". */
 int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end);
+
+/* Word matching. v1 files hold no word index: trie_words_build makes one in memory from r's
+ * keys (a walk of every node; about 20 bytes per word of every key, and the time of a sort of
+ * them), to pass to trie_lookup_words with the same r; trie_words_bytes says its size. */
+typedef struct trie_words trie_words_t;
+int trie_words_build(const trie_reader_t *r, trie_words_t **out);
+size_t trie_words_bytes(const trie_words_t *w);
+void trie_words_free(trie_words_t *w);
+
+/* The word matches of a normalized prefix, best first (rank): keys that do not start with the
+ * prefix and have, for every word of it, a word that starts with it (in any order; the last
+ * word of the prefix as a prefix unless a space follows it, the others whole words), so q=york
+ * finds "new york" and q=york new "new york times". spans: the matched word parts, one per
+ * word of the prefix. A prefix of more than TRIE_MAX_SPANS words gets none. keep, n, out and
+ * n_out as in trie_lookup_typos; exact (every kept candidate in rank order). */
+int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
+                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out);
 
 /* ---- Shard maps (trie_shard.c, docs/FORMAT.md "Shard map", SPEC §11) ----------------------
  * A key belongs to the shard of its first code point; a map gives every code point (0..10FFFF)

@@ -324,7 +324,9 @@ int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, un
       if (keep != NULL && !keep(ctx, &o->hit)) continue;
       o->kind = TRIE_MATCH_TYPO;
       o->edits = cand[i].dist;
-      o->key_end = cand[i].key_end;
+      o->n_spans = 1;
+      o->spans[0][0] = 0;
+      o->spans[0][1] = cand[i].key_end;
       kept++;
     }
   }

@@ -173,7 +173,9 @@ static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_
           assert_int_equal(got[i].hit.text_len, sorted[i].e->display_len);
           assert_memory_equal(got[i].hit.text, sorted[i].e->display, sorted[i].e->display_len);
           assert_int_equal(got[i].edits, sorted[i].dist);
-          assert_int_equal(got[i].key_end, sorted[i].key_end);
+          assert_int_equal(got[i].n_spans, 1);
+          assert_int_equal(got[i].spans[0][0], 0);
+          assert_int_equal(got[i].spans[0][1], sorted[i].key_end);
         }
       }
       free(sorted);
@@ -238,7 +240,7 @@ static void test_known_cases(void **state) {
   assert_int_equal(trie_lookup_typos(r, "nwe y", 5, 1, 5, NULL, NULL, got, &n), 0);
   assert_int_equal(n, 1);
   assert_memory_equal(got[0].hit.text, "New York", 8);
-  assert_int_equal(got[0].key_end, 5);
+  assert_int_equal(got[0].spans[0][1], 5);
   trie_close(r);
 }
 

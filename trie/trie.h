@@ -204,6 +204,26 @@ void trie_words_free(trie_words_t *w);
 int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
                       size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out);
 
+/* What trie_lookup_match adds to the exact prefix matches. */
+typedef struct {
+  int typos;                 /* TRIE_TYPOS_AUTO, or 0..TRIE_MAX_TYPOS edits */
+  const trie_words_t *words; /* the file's word index; NULL: no word matching */
+} trie_match_opts_t;
+
+/* The answer of SPEC §15: up to n (<= TA_MAX_K) suggestions, exact prefix matches first (with
+ * keep, the filtered lookup's refill past the stored top-k), then word matches, then typo
+ * matches, each key once, each through keep (NULL: keep all). */
+int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
+                      const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
+                      trie_match_t *out, size_t *n_out);
+
+/* The highlight of a match in its text: spans[i] = {start, length} in display bytes, ascending,
+ * from its key spans (trie_highlight at each end); *n_spans of them. */
+int trie_match_highlight(const trie_match_t *m, uint32_t spans[TRIE_MAX_SPANS][2],
+                         unsigned *n_spans);
+/* "prefix", "typo" or "words": the "match" field of a suggestion. */
+const char *trie_match_name(unsigned kind);
+
 /* ---- Shard maps (trie_shard.c, docs/FORMAT.md "Shard map", SPEC §11) ----------------------
  * A key belongs to the shard of its first code point; a map gives every code point (0..10FFFF)
  * a shard, in ranges. The builder plans one from the weight of each first code point and writes

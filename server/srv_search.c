@@ -276,9 +276,11 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   if (rc == 0) {
     rc = search_lookup(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
                        &o->tag.rules_version, &answered, &o->mixed);
-    if (rc == 0) /* then word and typo matches (SPEC §15) */
+    size_t n_exact = n_hits;
+    if (rc == 0) /* then word and typo matches (SPEC §15), of the market's trie */
       rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, q.typos, q.words,
                             k < TA_MAX_K ? k : TA_MAX_K, hits, marks, &n_hits);
+    if (n_exact == 0 && n_hits > 0) answered = in->market;
   } else if (rc == TA_ENOSPC) {
     rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
     o->tag.rules_version = in->rv; /* no rule was asked: the same under any rules */

@@ -23,6 +23,7 @@ typedef struct {
   uint8_t *rows;       /* row j at rows + j * (m + 1), j = code points of the key after the first */
   unsigned max_rows;
   uint32_t *text; /* the key path's code points after the first, text[j - 1] for row j */
+  uint8_t rmin[TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 2]; /* the least cell of row j */
   struct fz_root *roots;
   size_t n_roots, cap_roots;
   const uint8_t *p; /* the prefix */
@@ -30,6 +31,11 @@ typedef struct {
   const uint8_t *fc; /* its first code point */
   unsigned fl;       /* its bytes */
   unsigned depth;
+  /* The bound (without a keep predicate): the want best ids seen at distance 1, the least a
+   * typo match has, ascending. Once there are want of them, a subtree whose best id is worse
+   * than the last cannot enter the answer. */
+  uint32_t best_ids[TA_MAX_K];
+  size_t n_best, want;
 } fz_walk_t;
 
 /* A matched node: its position, the distance, and the key bytes matched. */
@@ -67,6 +73,21 @@ unsigned trie_typos_auto(const char *prefix, size_t len) {
 static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t node_key,
                     size_t key_end, int on_path) {
   if (dist == 0) return 0; /* the exact prefix's node: its keys are no typo matches */
+  if (dist == 1 && !on_path && w->want > 0) { /* its top-k are candidates at distance 1 */
+    uint32_t ids[TA_MAX_K];
+    unsigned count = 0;
+    int rc = trie__node_ids(w->r, nd, ids, &count);
+    if (rc != 0) return rc;
+    for (unsigned t = 0; t < count; t++) {
+      size_t at = w->n_best;
+      while (at > 0 && w->best_ids[at - 1] > ids[t]) at--;
+      if (at >= w->want) break; /* ids ascend: the rest are worse still */
+      size_t end = w->n_best < w->want ? w->n_best : w->want - 1;
+      memmove(w->best_ids + at + 1, w->best_ids + at, (end - at) * sizeof *w->best_ids);
+      w->best_ids[at] = ids[t];
+      if (w->n_best < w->want) w->n_best++;
+    }
+  }
   if (w->n_roots == w->cap_roots) {
     size_t cap = w->cap_roots ? 2 * w->cap_roots : 16;
     fz_root_t *v = realloc(w->roots, cap * sizeof *v);
@@ -89,8 +110,12 @@ static void fill_row(fz_walk_t *w, unsigned j, uint32_t c) {
   const uint8_t *up = w->rows + (size_t)(j - 1) * (m + 1);
   const uint8_t *up2 = j >= 2 ? w->rows + (size_t)(j - 2) * (m + 1) : NULL;
   uint8_t *row = w->rows + (size_t)j * (m + 1);
+  /* Only the band |i - j| <= d can hold d or less: the rest is cap, which is also what the
+   * band's neighbours read outside it. */
+  memset(row, (int)cap, m + 1);
   row[0] = (uint8_t)(j < cap ? j : cap);
-  for (unsigned i = 1; i <= m; i++) {
+  unsigned lo = j > w->d ? j - w->d : 1, hi = j + w->d < m ? j + w->d : m, mn = row[0];
+  for (unsigned i = lo; i <= hi; i++) {
     unsigned v = up[i - 1] + (w->pat[i - 1] != c);
     if (up[i] + 1u < v) v = up[i] + 1u;
     if (row[i - 1] + 1u < v) v = row[i - 1] + 1u;
@@ -98,15 +123,13 @@ static void fill_row(fz_walk_t *w, unsigned j, uint32_t c) {
         up2[i - 2] + 1u < v)
       v = up2[i - 2] + 1u;
     row[i] = (uint8_t)(v < cap ? v : cap);
+    if (row[i] < mn) mn = row[i];
   }
+  w->rmin[j] = (uint8_t)mn;
 }
 
 static unsigned row_min(const fz_walk_t *w, unsigned j) {
-  const uint8_t *row = w->rows + (size_t)j * (w->m + 1);
-  unsigned v = row[0];
-  for (unsigned i = 1; i <= w->m; i++)
-    if (row[i] < v) v = row[i];
-  return v;
+  return w->rmin[j];
 }
 
 /* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
@@ -123,6 +146,12 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
    * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
   if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > 4u * (w->max_rows + 2u))
     return TA_ECORRUPT;
+  if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
+    const uint8_t *lp = nd.list;
+    uint64_t first; /* the subtree's best id */
+    if (trie__varint(&lp, nd.list + nd.list_len, &first) == 0 && first > w->best_ids[w->want - 1])
+      goto done;
+  }
   for (size_t b = 0; b < nd.label_len; b++) {
     uint8_t c = nd.label[b];
     ex = ex && key_len + b < w->plen && c == w->p[key_len + b];
@@ -271,15 +300,11 @@ static int root_cands(const trie_reader_t *r, const fz_walk_t *w, const fz_root_
   }
 }
 
-int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
+/* One walk within max_edits: trie_lookup_typos's answer for that bound. */
+static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
                       size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
-  if (n_out != NULL) *n_out = 0;
-  if (r == NULL || n_out == NULL || (out == NULL && n != 0) || (prefix == NULL && len != 0) ||
-      max_edits > TRIE_MAX_TYPOS)
-    return TA_EINVAL;
   uint32_t cps[TRIE_TYPOS_MAX_CHARS];
   unsigned ncp;
-  if (n == 0 || max_edits == 0 || len == 0) return 0;
   if (decode((const uint8_t *)prefix, len, cps, TRIE_TYPOS_MAX_CHARS, &ncp) != 0) return 0;
   /* rows 0..m + d (a key path past m + d code points after the first is more than d edits
    * away from the m after the prefix's first) */
@@ -297,11 +322,13 @@ int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, un
   w.text = text;
   w.fc = w.p = (const uint8_t *)prefix;
   w.plen = len;
+  w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */
   w.fl = (unsigned)(((const uint8_t *)prefix)[0] < 0x80    ? 1
                     : ((const uint8_t *)prefix)[0] >= 0xf0 ? 4
                     : ((const uint8_t *)prefix)[0] >= 0xe0 ? 3
                                                            : 2);
   for (unsigned i = 0; i <= w.m; i++) rows[i] = (uint8_t)(i <= max_edits ? i : max_edits + 1);
+  w.rmin[0] = 0;
   int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1);
 
   /* Candidates: each root's top-k at its distance; an id seen from several roots keeps the
@@ -370,4 +397,14 @@ int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end) {
   }
   *end = hi;
   return 0;
+}
+
+int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
+                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
+  if (n_out != NULL) *n_out = 0;
+  if (r == NULL || n_out == NULL || (out == NULL && n != 0) || (prefix == NULL && len != 0) ||
+      max_edits > TRIE_MAX_TYPOS)
+    return TA_EINVAL;
+  if (n == 0 || max_edits == 0 || len == 0) return 0;
+  return typos_pass(r, prefix, len, max_edits, n, keep, ctx, out, n_out);
 }

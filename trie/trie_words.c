@@ -166,7 +166,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
     }
   }
   if (rc == 0) {
-    qsort_r(occ, n_occ, sizeof *occ, cmp_occ, kbuf);
+    if (n_occ > 1) qsort_r(occ, n_occ, sizeof *occ, cmp_occ, kbuf);
   }
   /* dictionary and postings (a key with a word twice is posted once) */
   uint64_t nw = 0, np = 0, dict_len = 0;

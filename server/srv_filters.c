@@ -332,6 +332,53 @@ int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *
   return rc;
 }
 
+static void mark_of(const trie_match_t *mt, srv_mark_t *mk) {
+  unsigned n = 0;
+  mk->kind = mt->kind;
+  mk->n_spans = trie_match_highlight(mt, mk->spans, &n) == 0 ? (uint8_t)n : 0;
+}
+
+int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
+                     const char *key, size_t key_len, int typos, int words, size_t n,
+                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits) {
+  size_t have = *n_hits;
+  trie_match_t mt;
+  for (size_t i = 0; i < have; i++) { /* the exact ones: the typed prefix, mapped */
+    mt.hit = hits[i];
+    mt.kind = TRIE_MATCH_PREFIX;
+    mt.n_spans = 1;
+    mt.spans[0][0] = 0;
+    mt.spans[0][1] = (uint16_t)(key_len < UINT16_MAX ? key_len : UINT16_MAX);
+    mark_of(&mt, &marks[i]);
+  }
+  unsigned edits = typos == TRIE_TYPOS_AUTO ? trie_typos_auto(key, key_len) : (unsigned)typos;
+  if (have >= n || (edits == 0 && (!words || t->words == NULL))) return 0;
+  /* the same rules as srv__answer's, candidate by candidate */
+  srv_flt_t *F = s->flt;
+  unsigned w = (unsigned)(m - s->wmetrics);
+  if (F != NULL && (m < s->wmetrics || w >= s->threads)) return TA_EINVAL;
+  const srv_fstate_t *st = F ? srv__snap_acquire(F->slot, w) : NULL;
+  flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
+  trie_keep_fn keep = f.rs ? flt_keep : NULL;
+  trie_match_t more[2 * TA_MAX_K];
+  size_t n_words = 0, n_typos = 0;
+  int rc = 0;
+  if (words && t->words != NULL)
+    rc = trie_lookup_words(t->reader, t->words, key, key_len, n - have, keep, &f, more, &n_words);
+  if (rc == 0 && edits > 0 && have + n_words < n)
+    rc = trie_lookup_typos(t->reader, key, key_len, edits, n, keep, &f, more + n_words, &n_typos);
+  if (F) srv__snap_release(F->slot, w);
+  for (size_t i = 0; rc == 0 && i < n_words + n_typos && *n_hits < n; i++) {
+    int dup = 0;
+    for (size_t j = 0; j < *n_hits && !dup; j++) dup = hits[j].id == more[i].hit.id;
+    if (dup) continue;
+    hits[*n_hits] = more[i].hit;
+    mark_of(&more[i], &marks[*n_hits]);
+    (*n_hits)++;
+  }
+  return rc;
+}
+
 uint64_t srv__filter_version_num(srv_t *s) {
   return s->flt ? atomic_load(&s->flt->version) : 0;
 }

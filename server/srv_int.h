@@ -78,13 +78,16 @@ typedef struct {
   int has_k;
   unsigned long k;   /* 0 when absent; range against the trie's k is the caller's */
   const char *error; /* static message for the {"error":...} body, or NULL */
+  int typos;         /* typos=auto|0|1|2: TRIE_TYPOS_AUTO (the default) or the edits */
+  int words;         /* words=0|1: word matching (default 1) */
 } srv_query_t;
 
 /* Parses the raw query string raw[0..len) (the part after '?', not decoded). Takes the first
- * q and the first k; other parameters are ignored. q is percent-decoded and '+' becomes a space
+ * q, k, typos and words; other parameters are ignored. q is percent-decoded and '+' becomes a space
  * (libevhtp does neither properly: evhtp_unescape_string leaves '+' and writes no NUL).
  * Returns 0, or: TA_EEMPTY (no q), TA_ETOOLONG (q over SRV_MAX_Q bytes once decoded),
- * TA_EPARSE (malformed %XX), TA_EUTF8 (q not UTF-8), TA_ERANGE (k not 1..999999 in digits).
+ * TA_EPARSE (malformed %XX), TA_EUTF8 (q not UTF-8), TA_ERANGE (k not 1..999999 in digits,
+ * typos not auto, 0, 1 or 2, words not 0 or 1).
  * out->error then holds the message. raw may hold any bytes. */
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
 
@@ -136,11 +139,20 @@ int srv__json_string(ta_buf_t *b, const char *s, size_t n);
 
 /* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded); with
  * market (not NULL, a market name) {"q":..,"market":..,"suggestions":..}. */
+/* How a suggestion matched (SPEC §15): kind (TRIE_MATCH_*) and the highlighted display bytes,
+ * spans[i] = {start, length}. */
+typedef struct {
+  uint8_t kind;
+  uint8_t n_spans;
+  uint32_t spans[TRIE_MAX_SPANS][2];
+} srv_mark_t;
+
+/* marks (NULL: none) adds "match" and "highlight" to each suggestion. */
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                     const trie_hit_t *hits, size_t n_hits);
+                     const trie_hit_t *hits, const srv_mark_t *marks, size_t n_hits);
 /* The same map in msgpack: integral scores as integers, others as float 64. */
 int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                        const trie_hit_t *hits, size_t n_hits);
+                        const trie_hit_t *hits, const srv_mark_t *marks, size_t n_hits);
 
 /* 1 when an If-None-Match header value (a list of entity tags, or "*") matches etag (weak
  * comparison, RFC 9110 §13.1.2). */
@@ -157,6 +169,7 @@ int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 typedef struct {
   uint64_t gen; /* 1, 2, ... per successful load: names this load exactly */
   trie_reader_t *reader;
+  trie_words_t *words; /* its word index (SPEC §15), built at load */
   trie_info_t info;
   char version[24];  /* hex CRC32C of the header: names the file's content */
   int64_t loaded_at; /* unix seconds */
@@ -429,6 +442,12 @@ typedef struct srv_flt srv_flt_t;
 int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
                 size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
                 uint64_t *rules_version);
+/* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
+ * 0..2 edits; words: 0 or 1) through the same rules, none of them already in have, up to n in
+ * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. */
+int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
+                     const char *key, size_t key_len, int typos, int words, size_t n,
+                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
 uint64_t srv__filter_version_num(srv_t *s);

@@ -67,10 +67,12 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
   out->has_k = 0;
   out->k = 0;
   out->error = NULL;
+  out->typos = TRIE_TYPOS_AUTO;
+  out->words = 1;
   if (raw == NULL) len = 0;
 
-  const char *qv = NULL, *kv = NULL;
-  size_t qn = 0, kn = 0;
+  const char *qv = NULL, *kv = NULL, *tv = NULL, *wv = NULL;
+  size_t qn = 0, kn = 0, tn = 0, wn = 0;
   size_t i = 0;
   while (i < len) {
     size_t end = i;
@@ -87,6 +89,12 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
       out->has_k = 1;
       kv = val;
       kn = val_len;
+    } else if (name_len == 5 && memcmp(raw + i, "typos", 5) == 0 && tv == NULL) {
+      tv = val;
+      tn = val_len;
+    } else if (name_len == 5 && memcmp(raw + i, "words", 5) == 0 && wv == NULL) {
+      wv = val;
+      wn = val_len;
     }
     i = end + 1;
   }
@@ -114,6 +122,23 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
   if (out->has_k && query_k(kv, kn, &out->k) != 0) {
     out->error = "k must be a whole number from 1 to the trie's k";
     return TA_ERANGE;
+  }
+  if (tv != NULL) { /* typos=auto|0|1|2 (SPEC §15) */
+    if (tn == 4 && memcmp(tv, "auto", 4) == 0)
+      out->typos = TRIE_TYPOS_AUTO;
+    else if (tn == 1 && tv[0] >= '0' && tv[0] <= (char)('0' + TRIE_MAX_TYPOS))
+      out->typos = tv[0] - '0';
+    else {
+      out->error = "typos must be auto, 0, 1 or 2";
+      return TA_ERANGE;
+    }
+  }
+  if (wv != NULL) { /* words=0|1 */
+    if (wn != 1 || (wv[0] != '0' && wv[0] != '1')) {
+      out->error = "words must be 0 or 1";
+      return TA_ERANGE;
+    }
+    out->words = wv[0] - '0';
   }
   return 0;
 }

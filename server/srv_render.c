@@ -47,8 +47,24 @@ static int score_is_int(double x) {
   return fabs(x) < 9007199254740992.0 && x == trunc(x);
 }
 
+/* ,"match":"..","highlight":[[start,length],..] of one suggestion (SPEC §15). */
+static int render_mark_json(ta_buf_t *b, const srv_mark_t *mk) {
+  const char *name = trie_match_name(mk->kind);
+  int rc = ta_buf_put(b, ",\"match\":\"", 10);
+  if (!rc) rc = ta_buf_put(b, name, strlen(name));
+  if (!rc) rc = ta_buf_put(b, "\",\"highlight\":[", 15);
+  for (unsigned i = 0; i < mk->n_spans && !rc; i++) {
+    char num[48];
+    int nl = snprintf(num, sizeof num, "%s[%u,%u]", i ? "," : "", (unsigned)mk->spans[i][0],
+                      (unsigned)mk->spans[i][1]);
+    rc = ta_buf_put(b, num, (size_t)nl);
+  }
+  if (!rc) rc = ta_buf_put(b, "]", 1);
+  return rc;
+}
+
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                     const trie_hit_t *hits, size_t n_hits) {
+                     const trie_hit_t *hits, const srv_mark_t *marks, size_t n_hits) {
   int rc = ta_buf_put(b, "{\"q\":", 5);
   if (!rc) rc = srv__json_string(b, q, q_len);
   if (!rc && market) rc = ta_buf_put(b, ",\"market\":", 10);
@@ -61,6 +77,7 @@ int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *marke
     if (!rc) rc = srv__json_string(b, hits[i].text, hits[i].text_len);
     if (!rc) rc = ta_buf_put(b, ",\"score\":", 9);
     if (!rc) rc = ta_buf_put(b, num, nl);
+    if (!rc && marks) rc = render_mark_json(b, &marks[i]);
     if (!rc) rc = ta_buf_put(b, "}", 1);
   }
   if (!rc) rc = ta_buf_put(b, "]}", 2);
@@ -77,7 +94,7 @@ static int render_msgpack_str(msgpack_packer *pk, const char *s, size_t n) {
 }
 
 int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                        const trie_hit_t *hits, size_t n_hits) {
+                        const trie_hit_t *hits, const srv_mark_t *marks, size_t n_hits) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, b, render_msgpack_write);
   int bad = msgpack_pack_map(&pk, market ? 3 : 2);
@@ -91,7 +108,7 @@ int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *ma
   bad |= msgpack_pack_array(&pk, n_hits);
   for (size_t i = 0; i < n_hits; i++) {
     double score = isfinite(hits[i].score) ? hits[i].score : 0;
-    bad |= msgpack_pack_map(&pk, 2);
+    bad |= msgpack_pack_map(&pk, marks ? 4 : 2);
     bad |= render_msgpack_str(&pk, "text", 4);
     bad |= render_msgpack_str(&pk, hits[i].text, hits[i].text_len);
     bad |= render_msgpack_str(&pk, "score", 5);
@@ -99,6 +116,17 @@ int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *ma
       bad |= msgpack_pack_int64(&pk, (int64_t)score);
     else
       bad |= msgpack_pack_double(&pk, score);
+    if (marks == NULL) continue;
+    const char *name = trie_match_name(marks[i].kind);
+    bad |= render_msgpack_str(&pk, "match", 5);
+    bad |= render_msgpack_str(&pk, name, strlen(name));
+    bad |= render_msgpack_str(&pk, "highlight", 9);
+    bad |= msgpack_pack_array(&pk, marks[i].n_spans);
+    for (unsigned j = 0; j < marks[i].n_spans; j++) {
+      bad |= msgpack_pack_array(&pk, 2);
+      bad |= msgpack_pack_uint32(&pk, marks[i].spans[j][0]);
+      bad |= msgpack_pack_uint32(&pk, marks[i].spans[j][1]);
+    }
   }
   return bad ? TA_ENOMEM : 0;
 }

@@ -268,6 +268,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   char key[TA_MAX_KEY + 1];
   size_t key_len = 0;
   trie_hit_t hits[TA_MAX_K];
+  srv_mark_t marks[TA_MAX_K];
   size_t n_hits = 0;
   unsigned answered = in->market;
   o->tag.rules_version = 0;
@@ -275,6 +276,11 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   if (rc == 0) {
     rc = search_lookup(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
                        &o->tag.rules_version, &answered, &o->mixed);
+    size_t n_exact = n_hits;
+    if (rc == 0) /* then word and typo matches (SPEC §15), of the market's trie */
+      rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, q.typos, q.words,
+                            k < TA_MAX_K ? k : TA_MAX_K, hits, marks, &n_hits);
+    if (n_exact == 0 && n_hits > 0) answered = in->market;
   } else if (rc == TA_ENOSPC) {
     rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
     o->tag.rules_version = in->rv; /* no rule was asked: the same under any rules */
@@ -284,8 +290,8 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   ta_buf_t *b = &w->out;
   b->len = 0;
   if (rc == 0)
-    rc = in->rep ? srv__render_msgpack(b, q.q, q.q_len, market, hits, n_hits)
-                 : srv__render_json(b, q.q, q.q_len, market, hits, n_hits);
+    rc = in->rep ? srv__render_msgpack(b, q.q, q.q_len, market, hits, marks, n_hits)
+                 : srv__render_json(b, q.q, q.q_len, market, hits, marks, n_hits);
   if (rc) {
     srv__log("search: %s", ta_strerror(rc));
     o->status = 500;

@@ -256,6 +256,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   qsort(st->hits, st->n_hits, sizeof *st->hits, by_rank);
   size_t n = st->n_hits < st->k ? st->n_hits : st->k;
   trie_hit_t out[TA_MAX_K];
+  srv_mark_t marks[TA_MAX_K] = {{0}}; /* the empty prefix: prefix matches, nothing to highlight */
   for (size_t i = 0; i < n; i++)
     out[i] = (trie_hit_t){0, st->hits[i].score, st->texts.p + st->hits[i].off, st->hits[i].len};
   const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
@@ -266,8 +267,8 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   }
   ta_buf_t *b = &w->out;
   b->len = 0;
-  rc = st->rep ? srv__render_msgpack(b, st->q.q, st->q.q_len, NULL, out, n)
-               : srv__render_json(b, st->q.q, st->q.q_len, NULL, out, n);
+  rc = st->rep ? srv__render_msgpack(b, st->q.q, st->q.q_len, NULL, out, marks, n)
+               : srv__render_json(b, st->q.q, st->q.q_len, NULL, out, marks, n);
   if (rc) {
     srv__reply_error(r, 500, ta_strerror(rc));
     return;

@@ -31,6 +31,7 @@ static size_t trie_max_bytes(void) {
 
 static void trie_free(void *version) {
   srv_trie_t *t = version;
+  trie_words_free(t->words);
   trie_close(t->reader);
   free(t);
 }
@@ -54,7 +55,9 @@ static int trie_load(srv_market_t *m, const char *why) {
     if (t == NULL) rc = TA_ENOMEM;
   }
   if (rc == 0) rc = trie_get_info(r, &t->info);
+  if (rc == 0) rc = trie_words_build(r, &t->words); /* word matching (SPEC §15) */
   if (rc != 0) {
+    if (t) trie_words_free(t->words);
     trie_close(r);
     free(t);
     atomic_fetch_add(&s->reloads_failed, 1);

@@ -1,7 +1,9 @@
 /*
  * typeahead-query (SPEC §7): the offline tool to look into a trie file.
  *
- *   typeahead-query FILE PREFIX [-k N]     display<TAB>score per line, best first
+ *   typeahead-query FILE PREFIX [-k N] [--typos N] [--words]
+ *                                          display<TAB>score per line, best first (with
+ *                                          --typos or --words: <TAB>match<TAB>highlight)
  *   typeahead-query FILE --info            every metadata field, file size, bytes per query
  *   typeahead-query FILE --verify          full check (trie_verify): "OK" and exit 0, or the
  *                                          error and exit 1
@@ -22,9 +24,12 @@
 
 static const char *prog = "typeahead-query";
 
+#define TYPOS_UNSET (-2) /* neither --typos nor --words: the exact lookup, two columns */
+
 static void usage(FILE *to) {
   fprintf(to,
-          "usage: %s FILE PREFIX [-k N]      top completions of PREFIX (display<TAB>score)\n"
+          "usage: %s FILE PREFIX [-k N] [--typos N] [--words]\n"
+          "                                   top completions of PREFIX (display<TAB>score)\n"
           "       %s FILE --info             metadata, file size, bytes per query\n"
           "       %s FILE --verify           full check of the file (CRCs and structure)\n"
           "       %s FILE --bench PREFIXES [--passes N]\n"
@@ -35,6 +40,13 @@ static void usage(FILE *to) {
           "  PREFIX         normalized as the server does (case, accents, spaces), then looked\n"
           "                 up; prints display form<TAB>score per line, best first\n"
           "  -k N           how many completions, 1..%u (default 10; at most the file's k)\n"
+          "  --typos N      after the exact completions, keys within N edits of PREFIX (auto,\n"
+          "                 0, 1 or 2; auto: 0 up to 3 characters, 1 up to 7, then 2; the\n"
+          "                 first character exact); adds two columns: how it matched\n"
+          "                 (prefix, words, typo) and the matched display bytes (start,length)\n"
+          "  --words        after the exact completions, keys with a later word starting with\n"
+          "                 PREFIX, or all its words in any order (the last one partial);\n"
+          "                 builds the word index in memory first; the same two columns\n"
           "  --info         every metadata field (format version, k, queries, nodes, build time,\n"
           "                 source, CRC), the file size and each section's size\n"
           "  --verify       checks every CRC and every node, string and score: prints OK and\n"
@@ -55,7 +67,9 @@ static int open_or_report(const char *path, trie_reader_t **r) {
   return rc;
 }
 
-static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
+/* typos < 0 with words 0: the plain exact lookup; otherwise trie_lookup_match, with the match
+ * kind and the highlighted display bytes as more columns. */
+static int cmd_lookup(const char *path, const char *prefix, unsigned k, int typos, int words) {
   char key[TA_MAX_KEY + 1];
   size_t key_len;
   int rc = trie_norm_prefix(prefix, strlen(prefix), key, sizeof key, &key_len);
@@ -65,19 +79,36 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k) {
   }
   trie_reader_t *r;
   if (open_or_report(path, &r) != 0) return 1;
-  trie_hit_t hits[TA_MAX_K];
-  size_t n;
-  rc = trie_lookup(r, key, key_len, k, hits, &n);
+  trie_match_t m[TA_MAX_K];
+  size_t n = 0;
+  trie_words_t *wi = NULL;
+  int plain = typos == TYPOS_UNSET && !words;
+  if (words) rc = trie_words_build(r, &wi);
+  trie_match_opts_t o = {typos == TYPOS_UNSET ? 0 : typos, wi};
+  if (rc == 0) {
+    if (k > r->k) k = r->k;
+    rc = trie_lookup_match(r, key, key_len, &o, k, NULL, NULL, m, &n);
+  }
   if (rc != 0) {
     fprintf(stderr, "%s: %s: %s\n", prog, path, ta_strerror(rc));
+    trie_words_free(wi);
     trie_close(r);
     return 1;
   }
   for (size_t i = 0; i < n; i++) {
     char score[TA_SCORE_CAP];
-    ta_fmt_score(hits[i].score, score);
-    printf("%.*s\t%s\n", (int)hits[i].text_len, hits[i].text, score);
+    ta_fmt_score(m[i].hit.score, score);
+    printf("%.*s\t%s", (int)m[i].hit.text_len, m[i].hit.text, score);
+    if (!plain) {
+      uint32_t sp[TRIE_MAX_SPANS][2];
+      unsigned ns = 0;
+      trie_match_highlight(&m[i], sp, &ns);
+      printf("\t%s\t", trie_match_name(m[i].kind));
+      for (unsigned s = 0; s < ns; s++) printf("%s%u,%u", s ? " " : "", sp[s][0], sp[s][1]);
+    }
+    printf("\n");
   }
+  trie_words_free(wi);
   trie_close(r);
   return ferror(stdout) ? 1 : 0;
 }
@@ -267,6 +298,7 @@ int main(int argc, char **argv) {
   const char *prefix = NULL, *bench = NULL;
   int info = 0, verify = 0, options_done = 0;
   unsigned k = 10, passes = 5;
+  int typos = TYPOS_UNSET, words = 0;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (!options_done && strcmp(a, "--") == 0) {
@@ -281,6 +313,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: --passes wants a number from 1 to 1000\n", prog);
         return 2;
       }
+    } else if (!options_done && strcmp(a, "--typos") == 0 && i + 1 < argc) {
+      unsigned t;
+      if (strcmp(argv[++i], "auto") == 0) {
+        typos = TRIE_TYPOS_AUTO;
+      } else if (ta_parse_uint(argv[i], 0, TRIE_MAX_TYPOS, &t) == 0) {
+        typos = (int)t;
+      } else {
+        fprintf(stderr, "%s: --typos wants auto or a number from 0 to %u, not '%s'\n", prog,
+                TRIE_MAX_TYPOS, argv[i]);
+        return 2;
+      }
+    } else if (!options_done && strcmp(a, "--words") == 0) {
+      words = 1;
     } else if (!options_done && strcmp(a, "--info") == 0) {
       info = 1;
     } else if (!options_done && strcmp(a, "--verify") == 0) {
@@ -310,5 +355,5 @@ int main(int argc, char **argv) {
     return rc;
   }
   if (bench) return cmd_bench(file, bench, passes);
-  return cmd_lookup(file, prefix, k);
+  return cmd_lookup(file, prefix, k, typos, words);
 }

@@ -143,6 +143,87 @@ typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
                          trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits);
 
+/* ---- Typo-tolerant and word matching (trie_fuzzy.c, SPEC §15) ---------------------------
+ * Matches that are not exact prefixes, ranked after them. A typo match is a key that starts
+ * with a string within max_edits edits of the prefix (Damerau, as optimal string alignment:
+ * insert, delete, substitute or swap two neighbours is one edit each, counted in code points),
+ * whose first code point is the prefix's. Keys that start with the prefix itself are never typo
+ * matches: the exact lookups answer them. */
+
+#define TRIE_TYPOS_AUTO (-1)     /* typos=auto: TRIE_TYPOS_AUTO_EDITS by prefix length */
+#define TRIE_MAX_TYPOS 2u        /* edits at most */
+#define TRIE_TYPOS_MAX_CHARS 64u /* longer prefixes (code points) get no typo matches */
+
+enum { TRIE_MATCH_PREFIX = 0, TRIE_MATCH_TYPO = 1, TRIE_MATCH_WORDS = 2 };
+
+#define TRIE_MAX_SPANS 8u /* words of a prefix word matching looks at, at most */
+
+/* One suggestion and how it matched: kind (TRIE_MATCH_*), edits (typo: 1..2), and the matched
+ * parts of its key, spans[i] = key bytes [start, end), ascending (prefix and typo: one span
+ * from 0; trie_highlight maps each end onto the text). */
+typedef struct {
+  trie_hit_t hit;
+  uint8_t kind;
+  uint8_t edits;
+  uint8_t n_spans;
+  uint16_t spans[TRIE_MAX_SPANS][2];
+} trie_match_t;
+
+/* The edits typos=auto allows for a normalized prefix: 0 for 1..3 code points, 1 for 4..7, 2
+ * for 8 or more (Elasticsearch's fuzziness AUTO:4,8; a trailing space is not counted). */
+unsigned trie_typos_auto(const char *prefix, size_t len);
+
+/* The typo matches of a normalized prefix within max_edits (0..TRIE_MAX_TYPOS), best first:
+ * fewer edits first, then rank. Candidates go through keep (NULL: keep all) in that order;
+ * at most n kept are written to out[], their number to *n_out. Exact for n <= the file's k and
+ * keep NULL; with keep, candidates are those of the matched nodes' stored top-k. Prefixes
+ * longer than TRIE_TYPOS_MAX_CHARS code points get none. Allocates per call. */
+int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
+                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out);
+
+/* The end in text[0..len) (a display form) of the part whose key is key[0..key_end): the
+ * shortest run of whole code points text[0..*end) whose trie_norm_prefix is at least key_end
+ * bytes long (the whole text when none is). So "strass" highlights "Straß" of "Straße" and
+ * "naive" the "naïve" of "naïve art". */
+int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end);
+
+/* Word matching. v1 files hold no word index: trie_words_build makes one in memory from r's
+ * keys (a walk of every node; about 20 bytes per word of every key, and the time of a sort of
+ * them), to pass to trie_lookup_words with the same r; trie_words_bytes says its size. */
+typedef struct trie_words trie_words_t;
+int trie_words_build(const trie_reader_t *r, trie_words_t **out);
+size_t trie_words_bytes(const trie_words_t *w);
+void trie_words_free(trie_words_t *w);
+
+/* The word matches of a normalized prefix, best first (rank): keys that do not start with the
+ * prefix and have, for every word of it, a word that starts with it (in any order; the last
+ * word of the prefix as a prefix unless a space follows it, the others whole words), so q=york
+ * finds "new york" and q=york new "new york times". spans: the matched word parts, one per
+ * word of the prefix. A prefix of more than TRIE_MAX_SPANS words gets none. keep, n, out and
+ * n_out as in trie_lookup_typos; exact (every kept candidate in rank order). */
+int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
+                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out);
+
+/* What trie_lookup_match adds to the exact prefix matches. */
+typedef struct {
+  int typos;                 /* TRIE_TYPOS_AUTO, or 0..TRIE_MAX_TYPOS edits */
+  const trie_words_t *words; /* the file's word index; NULL: no word matching */
+} trie_match_opts_t;
+
+/* The answer of SPEC §15: up to n (<= TA_MAX_K) suggestions, exact prefix matches first (with
+ * keep, the filtered lookup's refill past the stored top-k), then word matches, then typo
+ * matches, each key once, each through keep (NULL: keep all). */
+int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
+                      const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
+                      trie_match_t *out, size_t *n_out);
+
+/* The highlight of a match in its text: spans[i] = {start, length} in display bytes, ascending,
+ * from its key spans (trie_highlight at each end); *n_spans of them. */
+int trie_match_highlight(const trie_match_t *m, uint32_t spans[TRIE_MAX_SPANS][2],
+                         unsigned *n_spans);
+/* "prefix", "typo" or "words": the "match" field of a suggestion. */
+const char *trie_match_name(unsigned kind);
+
 /* ---- Shard maps (trie_shard.c, docs/FORMAT.md "Shard map", SPEC §11) ----------------------
  * A key belongs to the shard of its first code point; a map gives every code point (0..10FFFF)
  * a shard, in ranges. The builder plans one from the weight of each first code point and writes

@@ -247,6 +247,12 @@ static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
 /* Decodes the heavy list of nd into ids[0..k) (ascending, each < n). TA_ECORRUPT on failure. */
 int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *ids);
 
+/* The top-k ids of the subtree of nd (its stored list, or the scan of a light subtree), best
+ * first, into ids[] (room for TA_MAX_K), their number into *count. The walking primitive of
+ * trie_fuzzy.c, which names nodes rather than prefixes. */
+int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[TA_MAX_K],
+                   unsigned *count);
+
 /* Fills a hit for id (checks id < n and the STROFF bounds). */
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit);
 

@@ -64,6 +64,13 @@ static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t
   return 0;
 }
 
+int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[TA_MAX_K],
+                   unsigned *count) {
+  if (!(nd->flags & TRIE_NODE_HEAVY)) return scan_light(r, nd, -1, ids, count);
+  *count = r->k;
+  return trie__node_list(r, nd, ids);
+}
+
 /* The top-k ids of prefix into ids[] (room for TA_MAX_K: a heavy list is read whole), their
  * number, capped at k, into *count; the answer node's position + 1 into *node (0: none). */
 static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,

@@ -34,7 +34,7 @@ const FREQ = [
   ["good morning america", 260], ["goodwill", 120], ["gotham city", 90], ["go karts", 40],
   ["ebay", 3000], ["yahoo", 2900], ["myspace", 2500], ["mapquest", 1200],
   ["new york", 1000], ["new york times", 800], ["newark airport", 150], ["news", 700],
-  ["Café au lait", 60], ["cafeteria menu", 50],
+  ["Café au lait", 60], ["cafeteria menu", 50], ["Straße 12", 30], ["naïve art", 20],
   ["<b>bold</b> & <i>co</i>", 45], ["<img src=x onerror=alert(1)>", 44],
 ];
 
@@ -254,8 +254,27 @@ async function main() {
     assert.ok(wantCafe.includes("Café au lait"), "accent folded by the server");
     await eventually(shown, wantCafe, "suggestions for 'CAFE'");
     /* Same texts as for CAF, so wait for the new highlight rather than the new list. */
-    await eventually(marks, wantCafe.map((t) => (t.toLowerCase().startsWith("cafe") ? t.slice(0, 4) : null)),
-      "no highlight where the display form does not start with the typed text");
+    await eventually(marks, wantCafe.map((t) => t.slice(0, 4)),
+      "folded text highlighted too: the server's spans (SPEC §15), Caf\u00e9 for CAFE");
+
+    /* Typo and word matches (SPEC §15): bolded where they matched. */
+    const allMarks = () => page.$$eval("[role=option]", (els) => els.map((e) =>
+      [e.querySelector(".text").textContent, e.getAttribute("data-match"),
+        Array.from(e.querySelectorAll("mark")).map((m) => m.textContent)]));
+    await box.fill("");
+    await page.keyboard.type("strass", { delay: 20 });
+    await eventually(allMarks, [["Straße 12", null, ["Straß"]]], "strass bolds Straß of Straße");
+    await box.fill("");
+    await page.keyboard.type("naive", { delay: 20 });
+    await eventually(allMarks, [["naïve art", null, ["naïve"]]], "naive bolds naïve");
+    await box.fill("");
+    await page.keyboard.type("yahpo", { delay: 20 });
+    /* the shortest key part within the edits: "yaho" is one edit from "yahpo" */
+    await eventually(allMarks, [["yahoo", "typo", ["yaho"]]], "a typo match, bolded");
+    await box.fill("");
+    await page.keyboard.type("times york", { delay: 20 });
+    await eventually(allMarks, [["new york times", "words", ["york", "times"]]],
+      "a word match, each word bolded");
 
     /* Server text that looks like HTML is shown as text. */
     await box.fill("");

@@ -184,7 +184,10 @@ def search(srv, prefix, k=None, headers=None, conn=None):
     if k:
         q += "&k=%d" % k
     st, hdrs, body = srv.get(q, headers=headers, conn=conn)
-    texts = [s["text"] for s in json.loads(body)["suggestions"]] if st == 200 else None
+    # the exact prefix matches: what the rules' checks compare (typo and word matches, which
+    # follow them, go through the same rules: test_markets checks that none is a blocked one)
+    texts = [s["text"] for s in json.loads(body)["suggestions"]
+             if s["match"] == "prefix"] if st == 200 else None
     return st, hdrs, texts
 
 

@@ -39,6 +39,9 @@ static void ask(const trie_reader_t *r, const char *p, size_t len) {
   trie_lookup(r, p, len, 1, hits, &nh);
   trie_lookup_filtered(r, p, len, 40, keep_even, NULL, hits, &nh);
   trie_lookup_filtered(r, p, len, 5, keep_none, NULL, hits, &nh);
+  trie_match_t m[10]; /* the typo walk (SPEC §15), bounded and filtered */
+  trie_lookup_typos(r, p, len, 2, 10, NULL, NULL, m, &nh);
+  trie_lookup_typos(r, p, len, 1, 5, keep_even, NULL, m, &nh);
 }
 
 static void run(const uint8_t *data, size_t size, int fix) {
@@ -67,6 +70,14 @@ static void run(const uint8_t *data, size_t size, int fix) {
       }
     }
     if (size >= 4) ask(r, (const char *)data + size - 4, 4);
+    trie_words_t *w = NULL; /* the word index walks every node */
+    if (trie_words_build(r, &w) == 0) {
+      trie_match_t m[10];
+      trie_lookup_words(r, w, "a b", 3, 10, NULL, NULL, m, &nh);
+      if (size >= 4)
+        trie_lookup_words(r, w, (const char *)data + size - 4, 4, 10, NULL, NULL, m, &nh);
+      trie_words_free(w);
+    }
     trie_close(r);
   }
   free(copy);

@@ -92,9 +92,10 @@ def lookups(srv):
 
 
 def query_rows(trie_path, prefix, k):
-    out = subprocess.run([ARGS.query, trie_path, prefix, "-k", str(k)], capture_output=True,
-                         check=True).stdout.decode("utf-8")
-    return [(t, float(s)) for t, _, s in (l.rpartition("\t") for l in out.splitlines() if l)]
+    """typeahead-query's whole answer (exact, word and typo matches: the server's defaults)."""
+    out = subprocess.run([ARGS.query, trie_path, prefix, "-k", str(k), "--typos", "auto",
+                          "--words"], capture_output=True, check=True).stdout.decode("utf-8")
+    return [(t, float(s)) for t, s, _, _ in (l.split("\t") for l in out.splitlines() if l)]
 
 
 def versions(srv):

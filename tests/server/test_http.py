@@ -95,12 +95,19 @@ def model_answer(prefix, k):
     return [(disp, float(c)) for c, key, disp in hits[:k]]
 
 
-def query_answer(prefix, k):
-    out = subprocess.run([ARGS.query, TRIE, prefix, "-k", str(k)], capture_output=True,
+def query_answer(prefix, k, matches=False):
+    """typeahead-query's answer: (text, score) rows; with matches, the whole answer of SPEC §15
+    (--typos auto --words) as (text, score, match, highlight) rows."""
+    more = ["--typos", "auto", "--words"] if matches else []
+    out = subprocess.run([ARGS.query, TRIE, prefix, "-k", str(k)] + more, capture_output=True,
                          check=True).stdout.decode("utf-8")
     rows = []
     for line in out.splitlines():
-        if line:
+        if line and matches:
+            text, score, match, hl = line.split("\t")
+            spans = [[int(x) for x in s.split(",")] for s in hl.split()]
+            rows.append((text, float(score), match, spans))
+        elif line:
             text, _, score = line.rpartition("\t")
             rows.append((text, float(score)))
     return rows
@@ -132,27 +139,77 @@ class Serve(ServerCase):
                 got = parse_body(h, body)
                 self.assertEqual(got.get("q"), prefix,
                                  "q echoed as received (decoded) for %r" % prefix)
-                rows = [(s["text"], float(s["score"])) for s in got["suggestions"]]
+                full = [(s["text"], float(s["score"]), s["match"], s["highlight"])
+                        for s in got["suggestions"]]
+                kinds = [s[2] for s in full]
+                self.assertEqual(kinds, sorted(kinds, key=lambda m: m != "prefix"),
+                                 "prefix matches first for %r: %r" % (prefix, kinds))
+                # the exact prefix matches are the lookup's of SPEC §8; word and typo matches
+                # follow them (checked whole against typeahead-query below)
+                rows = [s[:2] for s in full if s[2] == "prefix"]
                 st2, h2, body2 = search(srv, prefix, k, msgpack=True)
                 self.assertEqual(h2.get("content-type"), "application/msgpack",
                                  "msgpack content type")
                 mp = parse_body(h2, body2)
                 self.assertEqual(mp.get("q"), prefix, "msgpack q for %r" % prefix)
-                self.assertEqual([(s["text"], float(s["score"])) for s in mp["suggestions"]],
-                                 rows, "msgpack answer equals the JSON one for %r" % prefix)
+                self.assertEqual([(s["text"], float(s["score"]), s["match"], s["highlight"])
+                                  for s in mp["suggestions"]],
+                                 full, "msgpack answer equals the JSON one for %r" % prefix)
                 norm = " ".join(prefix.lower().split())
                 if prefix.isascii() and (not norm or norm[0] not in UNMODELLED):
                     modelled += 1
-                    self.assertEqual(rows, model_answer(prefix, want_k),
+                    self.assertEqual(rows, model_answer(prefix, want_k)[:len(rows)],
                                      "answer for %r k=%d (model)" % (prefix, want_k))
+                    self.assertTrue(len(rows) == want_k or
+                                    len(rows) == len(model_answer(prefix, want_k)),
+                                    "every exact match first for %r" % prefix)
                 if ARGS.query:
                     compared += 1
                     self.assertEqual(rows, query_answer(prefix, want_k),
                                      "answer for %r k=%d (typeahead-query)" % (prefix, want_k))
+                    self.assertEqual([list(r) for r in full],
+                                     [list(r) for r in query_answer(prefix, want_k, True)],
+                                     "typos and words for %r k=%d (typeahead-query)" %
+                                     (prefix, want_k))
         self.assertGreaterEqual(modelled, N_PREFIXES // 4,
                                 "enough prefixes checked against the model (%d)" % modelled)
         print("answers: %d prefixes, %d against the model, %d against typeahead-query" %
               (N_PREFIXES, modelled, compared))
+
+    def test_01b_typos_words(self):
+        # SPEC §15: typos=auto|0|1|2 and words=0|1, their errors, match and highlight.
+        srv = self.srv
+        def answer(path):
+            st, h, body = srv.get(path)
+            self.assertEqual(st, 200, path)
+            return json.loads(body.decode("utf-8"))["suggestions"]
+        q = sorted({x for x in QUERIES if x.isascii() and " " in x and len(x.split()[0]) >= 5},
+                   key=QUERIES.index)[0]
+        first, second = q.lower().split()[:2]
+        # one substitution in a 5+ letter word: a typo match at typos=auto, none at typos=0
+        typo = first[0] + first[1:3] + ("z" if first[3] != "z" else "y") + first[4:]
+        got = answer("/search?k=10&words=0&q=" + qs(typo))
+        self.assertIn("typo", [s["match"] for s in got], "typo match for %r" % typo)
+        for s in got:
+            if s["match"] == "typo":
+                self.assertEqual(s["highlight"][0][0], 0, "a typo highlights from the start")
+        self.assertNotIn("typo", [s["match"] for s in
+                                  answer("/search?k=10&words=0&typos=0&q=" + qs(typo))])
+        # its first two words the other way round: a word match, each word highlighted
+        swapped = second + " " + first
+        got = answer("/search?k=10&typos=0&q=" + qs(swapped))
+        hit = [s for s in got if s["match"] == "words"]
+        self.assertTrue(hit, "word match for %r (from %r)" % (swapped, q))
+        for s in hit:
+            self.assertEqual(len(s["highlight"]), 2, s)
+            for a, n in s["highlight"]:
+                self.assertIn(s["text"].encode()[a:a + n].lower().decode(), (first, second), s)
+        self.assertNotIn("words", [s["match"] for s in
+                                   answer("/search?k=10&typos=0&words=0&q=" + qs(swapped))])
+        for bad in ("typos=3", "typos=", "typos=autox", "words=2", "words=yes"):
+            st, h, body = srv.get("/search?q=abc&" + bad)
+            self.assertEqual(st, 400, bad)
+            self.assertIn(b"error", body)
 
     def test_02_integral_scores(self):
         # Scores: integers print without a decimal point.

@@ -161,8 +161,11 @@ class Markets(ServerCase):
                 self.assertNotIn("bierfest", t.lower(), q)
         st, _, a = search(self.srv, "q=bi&market=de&k=10")
         self.assertEqual(texts(a), ["bier", "bing"])
-        st, _, a = search(self.srv, "q=bierf&market=de")
+        st, _, a = search(self.srv, "q=bierf&market=de&typos=0")
         self.assertEqual((a["market"], texts(a)), ("global", []))
+        # one edit away (SPEC §15): the market's own typo match, never a blocked one
+        st, _, a = search(self.srv, "q=bierf&market=de")
+        self.assertEqual((a["market"], texts(a)), ("de", ["bier"]))
 
     def test_routing(self):
         cases = [  # (query, headers, market answering)

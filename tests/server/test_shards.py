@@ -59,8 +59,11 @@ def paths():
     out = ["/search?q=", "/search?q=%20", "/search?q=&k=3", "/search?q=n&k=1", "/search?k=7&q=b",
            "/search?q=new%20", "/search?q=zzzz", "/search?q=n&k=0", "/search?q=n&k=99",
            "/search?k=2", "/search?q=%E5%8C%97", "/search?q=%C3%9F"]
-    for p in prefixes_of(QUERIES, 250):
-        out.append("/search?q=" + urllib.parse.quote(p, safe=""))
+    # A shard holds the keys of its first code points: typo matches (first character exact)
+    # stay in it, word matches (a later word) do not, so a sharded node answers without them.
+    for i, p in enumerate(prefixes_of(QUERIES, 250)):
+        out.append("/search?q=" + urllib.parse.quote(p, safe="") + ("&words=0" if i % 2 else
+                                                                     "&words=0&typos=0"))
     return out
 
 

@@ -182,6 +182,16 @@ static inline int tu_write(const char *path, const trie_entry_t *entries, size_t
   return rc;
 }
 
+/* Writes entries[0..n) as tu_dir/name at file k and opens it; NULL when either fails. */
+static inline trie_reader_t *tu_open_entries(const char *name, const trie_entry_t *entries,
+                                             size_t n, uint32_t k) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", tu_dir, name);
+  trie_reader_t *r = NULL;
+  if (tu_write(path, entries, n, k, "test", 1) != 0 || trie_open(path, &r) != 0) return NULL;
+  return r;
+}
+
 /* Writes b[0..n) to path (a whole new file); 0 or -1. */
 static inline int tu_spit(const char *path, const void *b, size_t n) {
   FILE *f = fopen(path, "wb");

@@ -1,0 +1,199 @@
+/*
+ * Word matching (trie_words_build, trie_lookup_words) against brute force: random keys of
+ * words (ASCII and multi-byte, words that are prefixes of others, repeated words, score ties)
+ * are written, opened and indexed; prefixes made of a key's words in random order (the last
+ * one cut, or followed by a space), and random ones, must answer exactly what scanning every key
+ * answers: keys not starting with the prefix that have, for each word of it, a word starting
+ * with it (whole when not the last), in rank order, with the spans of the first such word.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "trie_test_util.h"
+
+static const char *const vocab[] = {"new",          "york", "yorks",       "ne",
+                                    "times",        "n",    "caf\xc3\xa9", "b\xc3\xa4r",
+                                    "\xe5\x8c\x97", "ab",   "abc",         "x"};
+#define NV (sizeof vocab / sizeof *vocab)
+
+typedef struct {
+  char key[128];
+  size_t len;
+  double score;
+} wkey_t;
+
+static int cmp_rank(const void *x, const void *y) {
+  const wkey_t *a = x, *b = y;
+  if (a->score != b->score) return a->score > b->score ? -1 : 1;
+  return strcmp(a->key, b->key);
+}
+
+/* The reference: 1 when key matches the prefix words, spans of the first matching word each. */
+static int ref_match(const char *key, const char *p, uint16_t spans[][2], unsigned *ns) {
+  size_t pl = strlen(p), kl = strlen(key);
+  if (kl >= pl && memcmp(key, p, pl) == 0) return 0;
+  unsigned n = 0;
+  for (size_t i = 0; i < pl;) {
+    size_t j = i;
+    while (j < pl && p[j] != ' ') j++;
+    size_t wl = j - i;
+    int whole = j < pl;
+    int found = 0;
+    for (size_t s = 0; s < kl && !found;) { /* key words in order */
+      size_t e = s;
+      while (e < kl && key[e] != ' ') e++;
+      if (e - s >= wl && memcmp(key + s, p + i, wl) == 0 && (!whole || e - s == wl)) {
+        unsigned t = n++;
+        for (; t > 0 && spans[t - 1][0] > s; t--) {
+          spans[t][0] = spans[t - 1][0];
+          spans[t][1] = spans[t - 1][1];
+        }
+        spans[t][0] = (uint16_t)s;
+        spans[t][1] = (uint16_t)(s + wl);
+        found = 1;
+      }
+      s = e + 1;
+    }
+    if (!found) return 0;
+    i = j + 1;
+  }
+  *ns = n;
+  return n > 0;
+}
+
+static void check_set(uint64_t seed, size_t nkeys, int queries) {
+  uint64_t st = seed;
+  wkey_t *keys = calloc(nkeys, sizeof *keys);
+  size_t n = 0;
+  while (n < nkeys) {
+    wkey_t *k = &keys[n];
+    unsigned words = 1 + (unsigned)(tu_rng(&st) % 4);
+    k->len = 0;
+    for (unsigned i = 0; i < words; i++)
+      k->len += (size_t)sprintf(k->key + k->len, "%s%s", i ? " " : "", vocab[tu_rng(&st) % NV]);
+    int dup = 0;
+    for (size_t i = 0; i < n && !dup; i++) dup = strcmp(keys[i].key, k->key) == 0;
+    if (dup) continue;
+    k->score = (double)(tu_rng(&st) % 6);
+    n++;
+  }
+  trie_entry_t *e = calloc(n, sizeof *e);
+  for (size_t i = 0; i < n; i++)
+    e[i] = (trie_entry_t){keys[i].key, keys[i].len, keys[i].key, keys[i].len, keys[i].score};
+  char path[4200];
+  snprintf(path, sizeof path, "%s/w%llu.trie", tu_dir, (unsigned long long)seed);
+  assert_int_equal(tu_write(path, e, n, 10, "test", 1), 0);
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie_open(path, &r), 0);
+  trie_words_t *w = NULL;
+  assert_int_equal(trie_words_build(r, &w), 0);
+  assert_true(trie_words_bytes(w) > 0);
+  qsort(keys, n, sizeof *keys, cmp_rank); /* keys[i] has id i */
+  for (int qi = 0; qi < queries; qi++) {
+    char p[256];
+    size_t pl = 0;
+    if (tu_rng(&st) % 4 == 0) { /* random words */
+      unsigned words = 1 + (unsigned)(tu_rng(&st) % 3);
+      for (unsigned i = 0; i < words; i++)
+        pl += (size_t)sprintf(p + pl, "%s%s", i ? " " : "", vocab[tu_rng(&st) % NV]);
+    } else { /* a key's words, shuffled, the last cut or followed by a space */
+      const wkey_t *src = &keys[tu_rng(&st) % n];
+      char tmp[128], *ws[8];
+      unsigned nw = 0;
+      strcpy(tmp, src->key);
+      for (char *t = strtok(tmp, " "); t && nw < 8; t = strtok(NULL, " ")) ws[nw++] = t;
+      for (unsigned i = nw; i > 1; i--) {
+        unsigned j = (unsigned)(tu_rng(&st) % i);
+        char *x = ws[i - 1];
+        ws[i - 1] = ws[j];
+        ws[j] = x;
+      }
+      unsigned take = 1 + (unsigned)(tu_rng(&st) % nw);
+      for (unsigned i = 0; i < take; i++)
+        pl += (size_t)sprintf(p + pl, "%s%s", i ? " " : "", ws[i]);
+      unsigned how = (unsigned)(tu_rng(&st) % 3);
+      if (how == 1 && pl > 1 && (p[pl - 1] & 0x80) == 0 && p[pl - 2] != ' ') p[--pl] = '\0';
+      if (how == 2) p[pl++] = ' ', p[pl] = '\0';
+    }
+    size_t ns[] = {1, 5, 10};
+    for (unsigned t = 0; t < 3; t++) {
+      trie_match_t got[TA_MAX_K];
+      size_t ng = 99;
+      assert_int_equal(trie_lookup_words(r, w, p, pl, ns[t], NULL, NULL, got, &ng), 0);
+      size_t want = 0;
+      for (size_t i = 0; i < n && want < ns[t]; i++) {
+        uint16_t spans[TRIE_MAX_SPANS][2];
+        unsigned nsp = 0;
+        if (!ref_match(keys[i].key, p, spans, &nsp)) continue;
+        if (want >= ng)
+          fprintf(stderr, "seed %llu [%s]: missing %s\n", (unsigned long long)seed, p, keys[i].key);
+        assert_true(want < ng);
+        assert_int_equal(got[want].hit.id, i);
+        assert_int_equal(got[want].kind, TRIE_MATCH_WORDS);
+        assert_int_equal(got[want].n_spans, nsp);
+        for (unsigned s = 0; s < nsp; s++) {
+          assert_int_equal(got[want].spans[s][0], spans[s][0]);
+          assert_int_equal(got[want].spans[s][1], spans[s][1]);
+        }
+        want++;
+      }
+      assert_int_equal(ng, want);
+    }
+  }
+  trie_words_free(w);
+  trie_close(r);
+  free(e);
+  free(keys);
+}
+
+static void test_random_sets(void **state) {
+  (void)state;
+  for (uint64_t seed = 1; seed <= 8; seed++) check_set(seed, 50 + seed * 60, 300);
+}
+
+static void test_known_cases(void **state) {
+  (void)state;
+  trie_entry_t e[] = {{"new york times", 14, "New York Times", 14, 9},
+                      {"new york", 8, "New York", 8, 10},
+                      {"york minster", 12, "York Minster", 12, 5}};
+  trie_reader_t *r = tu_open_entries("known.trie", e, 3, 5);
+  assert_non_null(r);
+  trie_words_t *w = NULL;
+  assert_int_equal(trie_words_build(r, &w), 0);
+  trie_match_t got[5];
+  size_t n = 0;
+  /* york: a later word; "york minster" starts with it, so it is the exact lookup's */
+  assert_int_equal(trie_lookup_words(r, w, "york", 4, 5, NULL, NULL, got, &n), 0);
+  assert_int_equal(n, 2);
+  assert_memory_equal(got[0].hit.text, "New York", 8);
+  assert_memory_equal(got[1].hit.text, "New York Times", 14);
+  assert_int_equal(got[0].spans[0][0], 4);
+  assert_int_equal(got[0].spans[0][1], 8);
+  /* york new: any order, two spans ascending */
+  assert_int_equal(trie_lookup_words(r, w, "york new", 8, 5, NULL, NULL, got, &n), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(got[0].n_spans, 2);
+  assert_int_equal(got[0].spans[0][0], 0);
+  assert_int_equal(got[0].spans[0][1], 3);
+  assert_int_equal(got[0].spans[1][0], 4);
+  /* tim york: the last word partial */
+  assert_int_equal(trie_lookup_words(r, w, "york tim", 8, 5, NULL, NULL, got, &n), 0);
+  assert_int_equal(n, 1);
+  assert_memory_equal(got[0].hit.text, "New York Times", 14);
+  /* a finished word must be whole: "yor " finds nothing */
+  assert_int_equal(trie_lookup_words(r, w, "yor ", 4, 5, NULL, NULL, got, &n), 0);
+  assert_int_equal(n, 0);
+  trie_words_free(w);
+  trie_close(r);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_known_cases),
+      cmocka_unit_test(test_random_sets),
+  };
+  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
+}

@@ -1,0 +1,410 @@
+/*
+ * Typo-tolerant completion (SPEC §15): a depth-first walk over the trie's nodes that carries one
+ * row of an optimal-string-alignment (Damerau) distance table per code point of the key path,
+ * pruned as soon as no deeper position can match within the edits left; the first code point
+ * must be the prefix's. Every position of a key path whose distance to the whole prefix is
+ * lower than any shallower one on that path names a node whose stored top-k are candidates, at
+ * that distance. Ranking: fewer edits first, then rank (score). Exact because a node's
+ * subtree contains every deeper matched node's: a key not in the top-k of the shallowest node
+ * that matches it within e edits has k better keys at e edits or fewer. Also the highlight map
+ * from key bytes back to display bytes. Walks with the node primitives of trie_int.h only
+ * (parse, child offset, node ids), so another format's reader can provide the same ones.
+ */
+#include "trie_int.h"
+
+#include <stdlib.h>
+
+/* What one walk carries. Rows are uint8 cells saturated at max_edits + 1. */
+typedef struct {
+  const trie_reader_t *r;
+  const uint32_t *pat; /* the prefix's code points after the first */
+  unsigned m;          /* their number */
+  unsigned d;          /* max edits */
+  uint8_t *rows;       /* row j at rows + j * (m + 1), j = code points of the key after the first */
+  unsigned max_rows;
+  uint32_t *text; /* the key path's code points after the first, text[j - 1] for row j */
+  uint8_t rmin[TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 2]; /* the least cell of row j */
+  struct fz_root *roots;
+  size_t n_roots, cap_roots;
+  const uint8_t *p; /* the prefix */
+  size_t plen;
+  const uint8_t *fc; /* its first code point */
+  unsigned fl;       /* its bytes */
+  unsigned depth;
+  /* The bound (without a keep predicate): the want best ids seen at distance 1, the least a
+   * typo match has, ascending. Once there are want of them, a subtree whose best id is worse
+   * than the last cannot enter the answer. */
+  uint32_t best_ids[TA_MAX_K];
+  size_t n_best, want;
+} fz_walk_t;
+
+/* A matched node: its position, the distance, and the key bytes matched. */
+typedef struct fz_root {
+  size_t pos;
+  size_t node_key; /* key bytes above the node */
+  uint8_t on_path; /* the matched key bytes are the prefix's own: the node holds the exact ones */
+  uint8_t dist;
+  uint16_t key_end;
+} fz_root_t;
+
+/* The code points of a valid UTF-8 string; -1 when invalid or more than cap. */
+static int decode(const uint8_t *s, size_t len, uint32_t *cps, unsigned cap, unsigned *n) {
+  unsigned c = 0;
+  for (size_t i = 0; i < len;) {
+    uint8_t b = s[i];
+    unsigned l = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
+    if (l == 0 || i + l > len || c == cap) return -1;
+    uint32_t v = l == 1 ? b : (uint32_t)(b & (0x7f >> l));
+    for (unsigned t = 1; t < l; t++) v = (v << 6) | (s[i + t] & 0x3f);
+    cps[c++] = v;
+    i += l;
+  }
+  *n = c;
+  return 0;
+}
+
+unsigned trie_typos_auto(const char *prefix, size_t len) {
+  while (len > 0 && prefix[len - 1] == ' ') len--;
+  size_t cps = 0;
+  for (size_t i = 0; i < len; i++) cps += ((unsigned char)prefix[i] & 0xc0) != 0x80;
+  return cps >= 8 ? 2u : cps >= 4 ? 1u : 0u;
+}
+
+static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t node_key,
+                    size_t key_end, int on_path) {
+  if (dist == 0) return 0; /* the exact prefix's node: its keys are no typo matches */
+  if (dist == 1 && !on_path && w->want > 0) { /* its top-k are candidates at distance 1 */
+    uint32_t ids[TA_MAX_K];
+    unsigned count = 0;
+    int rc = trie__node_ids(w->r, nd, ids, &count);
+    if (rc != 0) return rc;
+    for (unsigned t = 0; t < count; t++) {
+      size_t at = w->n_best;
+      while (at > 0 && w->best_ids[at - 1] > ids[t]) at--;
+      if (at >= w->want) break; /* ids ascend: the rest are worse still */
+      size_t end = w->n_best < w->want ? w->n_best : w->want - 1;
+      memmove(w->best_ids + at + 1, w->best_ids + at, (end - at) * sizeof *w->best_ids);
+      w->best_ids[at] = ids[t];
+      if (w->n_best < w->want) w->n_best++;
+    }
+  }
+  if (w->n_roots == w->cap_roots) {
+    size_t cap = w->cap_roots ? 2 * w->cap_roots : 16;
+    fz_root_t *v = realloc(w->roots, cap * sizeof *v);
+    if (v == NULL) return TA_ENOMEM;
+    w->roots = v;
+    w->cap_roots = cap;
+  }
+  w->roots[w->n_roots].pos = nd->pos;
+  w->roots[w->n_roots].node_key = node_key;
+  w->roots[w->n_roots].on_path = (uint8_t)on_path;
+  w->roots[w->n_roots].dist = (uint8_t)dist;
+  w->roots[w->n_roots].key_end = (uint16_t)(key_end < UINT16_MAX ? key_end : UINT16_MAX);
+  w->n_roots++;
+  return 0;
+}
+
+/* Row j (>= 1) from rows j-1 and j-2 for key code point c = text[j-1]. */
+static void fill_row(fz_walk_t *w, unsigned j, uint32_t c) {
+  unsigned m = w->m, cap = w->d + 1;
+  const uint8_t *up = w->rows + (size_t)(j - 1) * (m + 1);
+  const uint8_t *up2 = j >= 2 ? w->rows + (size_t)(j - 2) * (m + 1) : NULL;
+  uint8_t *row = w->rows + (size_t)j * (m + 1);
+  /* Only the band |i - j| <= d can hold d or less: the rest is cap, which is also what the
+   * band's neighbours read outside it. */
+  memset(row, (int)cap, m + 1);
+  row[0] = (uint8_t)(j < cap ? j : cap);
+  unsigned lo = j > w->d ? j - w->d : 1, hi = j + w->d < m ? j + w->d : m, mn = row[0];
+  for (unsigned i = lo; i <= hi; i++) {
+    unsigned v = up[i - 1] + (w->pat[i - 1] != c);
+    if (up[i] + 1u < v) v = up[i] + 1u;
+    if (row[i - 1] + 1u < v) v = row[i - 1] + 1u;
+    if (up2 != NULL && i >= 2 && w->pat[i - 1] == w->text[j - 2] && w->pat[i - 2] == c &&
+        up2[i - 2] + 1u < v)
+      v = up2[i - 2] + 1u;
+    row[i] = (uint8_t)(v < cap ? v : cap);
+    if (row[i] < mn) mn = row[i];
+  }
+  w->rmin[j] = (uint8_t)mn;
+}
+
+static unsigned row_min(const fz_walk_t *w, unsigned j) {
+  return w->rmin[j];
+}
+
+/* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
+ * starts at the root with 0; below it, nothing that differs there is walked); j: rows filled
+ * after it (the last is row j); cp, cp_have, cp_need: a code point split by a label boundary;
+ * best: the least distance on the path so far; key_len: key bytes above this node; ex: whether
+ * those bytes are the prefix's. */
+static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, unsigned cp_have,
+                unsigned cp_need, unsigned best, size_t key_len, int ex) {
+  trie__node_t nd;
+  int rc = trie__node_parse(w->r, pos, &nd);
+  if (rc != 0) return rc;
+  /* Each node below the root eats one label byte or more; a code point is at most 4 bytes and
+   * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
+  if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > 4u * (w->max_rows + 2u))
+    return TA_ECORRUPT;
+  if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
+    const uint8_t *lp = nd.list;
+    uint64_t first; /* the subtree's best id */
+    if (trie__varint(&lp, nd.list + nd.list_len, &first) == 0 && first > w->best_ids[w->want - 1])
+      goto done;
+  }
+  for (size_t b = 0; b < nd.label_len; b++) {
+    uint8_t c = nd.label[b];
+    ex = ex && key_len + b < w->plen && c == w->p[key_len + b];
+    if (fb < w->fl) { /* the first code point must be the prefix's, byte for byte */
+      if (c != w->fc[fb]) goto done;
+      if (++fb < w->fl) continue;
+      unsigned dist = w->rows[w->m];
+      if (dist < best) {
+        if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
+        best = dist;
+      }
+      if (best == 0) goto done;
+      continue;
+    }
+    if (cp_need == 0) {
+      unsigned l = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+      if (l == 0) return TA_ECORRUPT;
+      cp = l == 1 ? c : (uint32_t)(c & (0x7f >> l));
+      cp_need = l;
+      cp_have = 1;
+    } else {
+      if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
+      cp = (cp << 6) | (c & 0x3f);
+      cp_have++;
+    }
+    if (cp_have < cp_need) continue;
+    cp_need = 0;
+    if (++j >= w->max_rows) goto done; /* past m + d code points: nothing can match */
+    w->text[j - 1] = cp;
+    fill_row(w, j, cp);
+    unsigned dist = w->rows[(size_t)j * (w->m + 1) + w->m];
+    if (dist < best) {
+      if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
+      best = dist;
+    }
+    if (best == 0) goto done; /* the exact prefix's subtree: nothing below does better */
+    /* A deeper row's least cell is at least the least of this row's, or of the row before
+     * plus one (a swap reaches two rows up). */
+    if (row_min(w, j) >= best && row_min(w, j - 1) + 1 >= best) goto done;
+  }
+  key_len += nd.label_len;
+  if (fb < w->fl) { /* only the child that goes on with the first code point */
+    const uint8_t *hit = memchr(nd.child_bytes, w->fc[fb], (size_t)nd.nchild);
+    if (hit != NULL) {
+      uint64_t off = trie__child_off(&nd, (uint64_t)(hit - nd.child_bytes));
+      if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
+      rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex);
+    }
+    w->depth--;
+    return rc;
+  }
+  for (uint64_t i = 0; i < nd.nchild; i++) {
+    uint64_t off = trie__child_off(&nd, i);
+    if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
+    rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex);
+    if (rc != 0) return rc;
+  }
+done:
+  w->depth--;
+  return 0;
+}
+
+/* A candidate: its id and the root it came from (the least distance wins). */
+typedef struct {
+  uint32_t id;
+  uint8_t dist;
+  uint16_t key_end;
+} fz_cand_t;
+
+static int cmp_cand_id(const void *x, const void *y) {
+  const fz_cand_t *a = x, *b = y;
+  if (a->id != b->id) return a->id < b->id ? -1 : 1;
+  return (a->dist > b->dist) - (a->dist < b->dist);
+}
+
+static int cmp_cand_rank(const void *x, const void *y) {
+  const fz_cand_t *a = x, *b = y;
+  if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
+  return (a->id > b->id) - (a->id < b->id);
+}
+
+typedef struct {
+  fz_cand_t *v;
+  size_t n, cap;
+} fz_cands_t;
+
+/* Adds the top-k of the parsed node nd (or its one id: single) at the root's distance. */
+static int add_ids(const trie_reader_t *r, const trie__node_t *nd, int single, const fz_root_t *rt,
+                   fz_cands_t *c) {
+  uint32_t ids[TA_MAX_K];
+  unsigned count = 1;
+  int rc = 0;
+  if (single)
+    ids[0] = (uint32_t)nd->id;
+  else
+    rc = trie__node_ids(r, nd, ids, &count);
+  if (rc != 0) return rc;
+  if (c->n + count > c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 64;
+    while (cap < c->n + count) cap *= 2;
+    fz_cand_t *v = realloc(c->v, cap * sizeof *v);
+    if (v == NULL) return TA_ENOMEM;
+    c->v = v;
+    c->cap = cap;
+  }
+  for (unsigned t = 0; t < count; t++) {
+    c->v[c->n].id = ids[t];
+    c->v[c->n].dist = rt->dist;
+    c->v[c->n].key_end = rt->key_end;
+    c->n++;
+  }
+  return 0;
+}
+
+/* The candidates of one root: its top-k; but a root on the prefix's own path holds the keys
+ * that start with the prefix, which are no typo matches and would crowd out the others: there,
+ * the keys of its subtree that leave the prefix's path (terminals on the way down, the other
+ * children's top-k, or a label that leaves it). */
+static int root_cands(const trie_reader_t *r, const fz_walk_t *w, const fz_root_t *rt,
+                      fz_cands_t *c) {
+  trie__node_t nd;
+  int rc = trie__node_parse(r, rt->pos, &nd);
+  if (rc != 0 || !rt->on_path) return rc != 0 ? rc : add_ids(r, &nd, 0, rt, c);
+  size_t ks = rt->node_key;
+  for (;;) {
+    size_t m = nd.label_len < w->plen - ks ? nd.label_len : w->plen - ks;
+    if (memcmp(nd.label, w->p + ks, m) != 0) return add_ids(r, &nd, 0, rt, c);
+    if (ks + nd.label_len >= w->plen) return 0; /* every key below starts with the prefix */
+    ks += nd.label_len;
+    if ((nd.flags & TRIE_NODE_TERMINAL) && (rc = add_ids(r, &nd, 1, rt, c)) != 0) return rc;
+    trie__node_t next, child;
+    int found = 0;
+    for (uint64_t i = 0; i < nd.nchild; i++) {
+      uint64_t off = trie__child_off(&nd, i);
+      if (off >= r->nodes_len - nd.end) return TA_ECORRUPT;
+      if ((rc = trie__node_parse(r, nd.end + (size_t)off, &child)) != 0) return rc;
+      if (nd.child_bytes[i] == w->p[ks]) {
+        next = child;
+        found = 1;
+      } else if ((rc = add_ids(r, &child, 0, rt, c)) != 0) {
+        return rc;
+      }
+    }
+    if (!found) return 0;
+    nd = next;
+  }
+}
+
+/* One walk within max_edits: trie_lookup_typos's answer for that bound. */
+static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
+                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
+  uint32_t cps[TRIE_TYPOS_MAX_CHARS];
+  unsigned ncp;
+  if (decode((const uint8_t *)prefix, len, cps, TRIE_TYPOS_MAX_CHARS, &ncp) != 0) return 0;
+  /* rows 0..m + d (a key path past m + d code points after the first is more than d edits
+   * away from the m after the prefix's first) */
+  enum { ROWS = TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 1 };
+  uint8_t rows[ROWS * TRIE_TYPOS_MAX_CHARS];
+  uint32_t text[ROWS];
+  fz_walk_t w;
+  memset(&w, 0, sizeof w);
+  w.r = r;
+  w.pat = cps + 1;
+  w.m = ncp - 1;
+  w.d = max_edits;
+  w.rows = rows;
+  w.max_rows = w.m + max_edits + 1;
+  w.text = text;
+  w.fc = w.p = (const uint8_t *)prefix;
+  w.plen = len;
+  w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */
+  w.fl = (unsigned)(((const uint8_t *)prefix)[0] < 0x80    ? 1
+                    : ((const uint8_t *)prefix)[0] >= 0xf0 ? 4
+                    : ((const uint8_t *)prefix)[0] >= 0xe0 ? 3
+                                                           : 2);
+  for (unsigned i = 0; i <= w.m; i++) rows[i] = (uint8_t)(i <= max_edits ? i : max_edits + 1);
+  w.rmin[0] = 0;
+  int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1);
+
+  /* Candidates: each root's top-k at its distance; an id seen from several roots keeps the
+   * least distance. */
+  fz_cands_t c = {NULL, 0, 0};
+  for (size_t i = 0; rc == 0 && i < w.n_roots; i++) rc = root_cands(r, &w, &w.roots[i], &c);
+  fz_cand_t *cand = c.v;
+  size_t nc = c.n;
+  size_t kept = 0;
+  if (rc == 0 && nc > 0) {
+    qsort(cand, nc, sizeof *cand, cmp_cand_id);
+    size_t u = 0;
+    for (size_t i = 0; i < nc; i++)
+      if (u == 0 || cand[u - 1].id != cand[i].id) cand[u++] = cand[i];
+    qsort(cand, u, sizeof *cand, cmp_cand_rank);
+    for (size_t i = 0; rc == 0 && i < u && kept < n; i++) {
+      if (cand[i].dist == 0) continue;
+      trie_match_t *o = &out[kept];
+      if ((rc = trie__hit(r, cand[i].id, &o->hit)) != 0) break;
+      if (keep != NULL && !keep(ctx, &o->hit)) continue;
+      o->kind = TRIE_MATCH_TYPO;
+      o->edits = cand[i].dist;
+      o->n_spans = 1;
+      o->spans[0][0] = 0;
+      o->spans[0][1] = cand[i].key_end;
+      kept++;
+    }
+  }
+  free(cand);
+  free(w.roots);
+  if (rc != 0) return rc;
+  *n_out = kept;
+  return 0;
+}
+
+int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end) {
+  if (end == NULL || (text == NULL && len != 0)) return TA_EINVAL;
+  *end = len;
+  /* The ASCII fast path: the key of an ASCII text is its lowercase, spaces as they are. */
+  size_t i = 0;
+  while (i < len && i < key_end && (unsigned char)text[i] < 0x80 && text[i] >= 0x20) i++;
+  if (i == key_end) {
+    *end = i;
+    return 0;
+  }
+  /* Otherwise the shortest run of whole code points whose key is long enough: key lengths grow
+   * with the run (normalization never shortens what follows), so a binary search over the
+   * code point boundaries. */
+  char key[TA_MAX_KEY + 8];
+  size_t lo = 0, hi = len; /* lo falls short (or is 0), hi is long enough (or is len) */
+  for (;;) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (mid <= lo) mid = lo + 1;
+    while (mid < hi && ((unsigned char)text[mid] & 0xc0) == 0x80) mid++;
+    if (mid >= hi) break; /* no code point boundary between them: hi */
+    size_t kl = 0;
+    int rc = trie_norm_prefix(text, mid, key, sizeof key, &kl);
+    if (rc == TA_ENOSPC)
+      kl = sizeof key;
+    else if (rc != 0)
+      return rc;
+    if (kl >= key_end)
+      hi = mid;
+    else
+      lo = mid;
+  }
+  *end = hi;
+  return 0;
+}
+
+int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
+                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
+  if (n_out != NULL) *n_out = 0;
+  if (r == NULL || n_out == NULL || (out == NULL && n != 0) || (prefix == NULL && len != 0) ||
+      max_edits > TRIE_MAX_TYPOS)
+    return TA_EINVAL;
+  if (n == 0 || max_edits == 0 || len == 0) return 0;
+  return typos_pass(r, prefix, len, max_edits, n, keep, ctx, out, n_out);
+}

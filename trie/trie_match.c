@@ -1,0 +1,76 @@
+/*
+ * The whole answer of SPEC §15 for one prefix: exact prefix matches first (trie_lookup, or
+ * trie_lookup_filtered with a keep predicate: the same refill past the stored top-k), then word
+ * matches (trie_lookup_words), then typo matches (trie_lookup_typos), each key once. Word
+ * matches go before typo matches because every character typed is in them; a typo match is a
+ * guess at what was meant.
+ */
+#include "trie_int.h"
+
+static int seen(const trie_match_t *out, size_t n, uint32_t id) {
+  for (size_t i = 0; i < n; i++)
+    if (out[i].hit.id == id) return 1;
+  return 0;
+}
+
+int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
+                      const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
+                      trie_match_t *out, size_t *n_out) {
+  if (n_out != NULL) *n_out = 0;
+  if (r == NULL || o == NULL || n_out == NULL || (out == NULL && n != 0) ||
+      (prefix == NULL && len != 0) || n > TA_MAX_K ||
+      (o->typos != TRIE_TYPOS_AUTO && (o->typos < 0 || o->typos > (int)TRIE_MAX_TYPOS)))
+    return TA_EINVAL;
+  trie_hit_t hits[TA_MAX_K];
+  size_t got = 0, more = 0;
+  int rc = keep != NULL ? trie_lookup_filtered(r, prefix, len, n, keep, ctx, hits, &got)
+                        : trie_lookup(r, prefix, len, (unsigned)n, hits, &got);
+  if (rc != 0) return rc;
+  for (size_t i = 0; i < got; i++) {
+    out[i].hit = hits[i];
+    out[i].kind = TRIE_MATCH_PREFIX;
+    out[i].edits = 0;
+    out[i].n_spans = 1;
+    out[i].spans[0][0] = 0;
+    out[i].spans[0][1] = (uint16_t)(len < UINT16_MAX ? len : UINT16_MAX);
+  }
+  if (got < n && o->words != NULL) {
+    rc = trie_lookup_words(r, o->words, prefix, len, n - got, keep, ctx, out + got, &more);
+    if (rc != 0) return rc;
+    got += more;
+  }
+  unsigned edits = o->typos == TRIE_TYPOS_AUTO ? trie_typos_auto(prefix, len) : (unsigned)o->typos;
+  if (got < n && edits > 0) {
+    trie_match_t t[TA_MAX_K];
+    rc = trie_lookup_typos(r, prefix, len, edits, n, keep, ctx, t, &more);
+    if (rc != 0) return rc;
+    for (size_t i = 0; i < more && got < n; i++)
+      if (!seen(out, got, t[i].hit.id)) out[got++] = t[i];
+  }
+  *n_out = got;
+  return 0;
+}
+
+int trie_match_highlight(const trie_match_t *m, uint32_t spans[TRIE_MAX_SPANS][2],
+                         unsigned *n_spans) {
+  if (m == NULL || spans == NULL || n_spans == NULL) return TA_EINVAL;
+  *n_spans = 0;
+  unsigned out = 0;
+  for (unsigned i = 0; i < m->n_spans && i < TRIE_MAX_SPANS; i++) {
+    size_t a = 0, b = 0;
+    int rc =
+        m->spans[i][0] > 0 ? trie_highlight(m->hit.text, m->hit.text_len, m->spans[i][0], &a) : 0;
+    if (rc == 0) rc = trie_highlight(m->hit.text, m->hit.text_len, m->spans[i][1], &b);
+    if (rc != 0) return rc;
+    if (b <= a) continue;
+    spans[out][0] = (uint32_t)a;
+    spans[out][1] = (uint32_t)(b - a);
+    out++;
+  }
+  *n_spans = out;
+  return 0;
+}
+
+const char *trie_match_name(unsigned kind) {
+  return kind == TRIE_MATCH_TYPO ? "typo" : kind == TRIE_MATCH_WORDS ? "words" : "prefix";
+}

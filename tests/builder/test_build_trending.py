@@ -136,6 +136,27 @@ class Trending(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertIn(b"no hour tables (run typeahead-aggregate --hours first)", p.stderr)
 
+    def test_deploy_job(self):
+        """deploy/typeahead-trending: counts a spool into hour tables (leaving the logs in it)
+        and installs the trending trie; a rerun counts nothing twice."""
+        src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        job = os.path.join(src, "deploy", "typeahead-trending")
+        spool, tables = os.path.join(self.tmp, "spool"), os.path.join(self.tmp, "job_tables")
+        os.mkdir(spool)
+        shutil.copy(os.path.join(self.tmp, "log.tsv"), spool)
+        out = os.path.join(self.tmp, "job.trie")
+        env = dict(os.environ, TA_BIN=os.path.dirname(ARGS.build))
+        for _ in range(2):
+            p = subprocess.run([job, spool, tables, out], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE)
+            self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+            self.assertEqual(entries(out), entries(self.trie))
+        self.assertEqual(os.listdir(spool), ["log.tsv"])
+        # Usage errors say so.
+        p = subprocess.run([job, spool], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"usage: typeahead-trending", p.stderr)
+
     def test_trending_needs_tables(self):
         p = run(ARGS.build, "--trending", "--freq", "-", "--out", "x", check=False)
         self.assertEqual(p.returncode, 2)

@@ -42,7 +42,8 @@ MAINS = {"typeahead-aggregate": "builder/agg/aggregate_main.c",
          "typeahead-build": "builder/bld/build_main.c",
          "typeahead-query": "trie/query_main.c",
          "typeahead-serve": "server/serve_main.c"}
-UNITS = ("typeahead.service", "typeahead-nightly.service", "typeahead-nightly.timer")
+UNITS = ("typeahead.service", "typeahead-nightly.service", "typeahead-nightly.timer",
+         "typeahead-trending.service", "typeahead-trending.timer")
 SANDBOX = ("ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes",
            "PrivateDevices=yes", "RestrictAddressFamilies=", "CapabilityBoundingSet=",
            "ReadWritePaths=")
@@ -109,6 +110,7 @@ class InstallTree(unittest.TestCase):
         want.update({"/usr/local/share/man/man1/%s.1" % t: 0o644 for t in TOOLS})
         want.update({"/usr/local/lib/systemd/system/" + u: 0o644 for u in UNITS})
         want.update({"/usr/local/lib/typeahead/typeahead-nightly": 0o755,
+                     "/usr/local/lib/typeahead/typeahead-trending": 0o755,
                      "/usr/local/lib/sysusers.d/typeahead.conf": 0o644,
                      "/usr/local/lib/tmpfiles.d/typeahead.conf": 0o644,
                      "/etc/default/typeahead": 0o644})

@@ -14,6 +14,7 @@
  * ta-eval quality does, with the regular top k of MAIN, and with trie_mix(regular, the
  * prefix's trending top k, slots). Rows: all events, and "rising" ones (count in the 24 hours
  * before T at least 1 and at least 3x the query's average daily count before --test-from).
+ * --floor, --ratio, --half-life change the rule's min_events, min_ratio, half_life (a sweep).
  * latency: ns per lookup of MAIN alone against MAIN + the trending trie FILE + trie_mix, over
  * the test events' prefixes.
  */
@@ -44,7 +45,7 @@ typedef struct {
 
 static qkey_t *keys;
 static size_t n_keys, keys_cap;
-static uint32_t *ktab; /* open addressing: key index + 1, 0 empty */
+static uint32_t *ktab;  /* open addressing: key index + 1, 0 empty */
 static size_t ktab_cap; /* power of two */
 
 static int intern(const char *k, size_t len, uint32_t *id) {
@@ -250,9 +251,7 @@ static void score_event(const trie_reader_t *main_trie, const qkey_t *key, const
 }
 
 static int run_quality(const trie_reader_t *main_trie, const event_t *ev, size_t n, int64_t tf,
-                       unsigned k, unsigned slots) {
-  bld_trend_rule_t rule;
-  bld_trend_rule_default(&rule);
+                       unsigned k, unsigned slots, bld_trend_rule_t rule) {
   tbl_week_t first_week = tbl_week_of_unix(ev[0].t);
   if (tbl_week_of_unix(ev[n - 1].t) - first_week >= TRAIN_WEEKS_MAX) return TA_ERANGE;
   double train_days = (double)(tf - tbl_week_start_unix(first_week)) / 86400.0;
@@ -355,6 +354,8 @@ int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "", *trie = NULL, *trend = NULL, *events = NULL,
              *from = NULL;
   unsigned k = 5, slots = 2;
+  bld_trend_rule_t rule; /* the builder's, unless a sweep changes a field */
+  bld_trend_rule_default(&rule);
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--trie"))
       trie = argv[i + 1];
@@ -364,6 +365,13 @@ int main(int argc, char **argv) {
       events = argv[i + 1];
     else if (!strcmp(argv[i], "--test-from"))
       from = argv[i + 1];
+    else if (!strcmp(argv[i], "--floor") && !ta_parse_double(argv[i + 1], 0, 1e9, &rule.min_events))
+      continue;
+    else if (!strcmp(argv[i], "--ratio") && !ta_parse_double(argv[i + 1], 0, 1e9, &rule.min_ratio))
+      continue;
+    else if (!strcmp(argv[i], "--half-life") &&
+             !ta_parse_double(argv[i + 1], 0.01, 1e9, &rule.half_life))
+      continue;
     else if (!strcmp(argv[i], "--k") && !ta_parse_uint(argv[i + 1], 1, MAX_K, &k))
       continue;
     else if (!strcmp(argv[i], "--slots") && !ta_parse_uint(argv[i + 1], 0, MAX_K, &slots))
@@ -389,7 +397,8 @@ int main(int argc, char **argv) {
   if (!rc && lat) rc = trie_open(trend, &t);
   if (!rc) rc = read_events(events, &ev, &n);
   if (!rc && n == 0) rc = TA_EEMPTY;
-  if (!rc) rc = lat ? run_latency(r, t, ev, n, tf, k, slots) : run_quality(r, ev, n, tf, k, slots);
+  if (!rc)
+    rc = lat ? run_latency(r, t, ev, n, tf, k, slots) : run_quality(r, ev, n, tf, k, slots, rule);
   if (rc) fprintf(stderr, "ta-trend-eval: %s\n", ta_strerror(rc));
   trie_close(r);
   trie_close(t);

@@ -18,7 +18,7 @@ static void assert_text(const trie_hit_t *h, const char *s) {
   assert_memory_equal(h->text, s, h->text_len);
 }
 
-static void test_trending_takes_the_last_places(void **state) {
+static void test_trending_comes_after_the_first_regular(void **state) {
   (void)state;
   trie_hit_t reg[5] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6), hit("a5", 5)};
   trie_hit_t tr[3] = {hit("t1", 3), hit("t2", 2), hit("t3", 1)};
@@ -27,8 +27,8 @@ static void test_trending_takes_the_last_places(void **state) {
   size_t n_out = 99;
   assert_int_equal(trie_mix(reg, 5, tr, 3, 2, 5, out, mark, &n_out), 0);
   assert_int_equal(n_out, 5);
-  const char *want[5] = {"a1", "a2", "a3", "t1", "t2"};
-  const unsigned char want_mark[5] = {0, 0, 0, 1, 1};
+  const char *want[5] = {"a1", "t1", "t2", "a2", "a3"};
+  const unsigned char want_mark[5] = {0, 1, 1, 0, 0};
   for (size_t i = 0; i < 5; i++) {
     assert_text(&out[i], want[i]);
     assert_int_equal(mark[i], want_mark[i]);
@@ -64,8 +64,8 @@ static void test_already_regular_stays_marked_and_takes_no_slot(void **state) {
   size_t n_out = 0;
   assert_int_equal(trie_mix(reg, 4, tr, 3, 1, 4, out, mark, &n_out), 0);
   assert_int_equal(n_out, 4);
-  const char *want[4] = {"a1", "a2", "a3", "t1"};
-  const unsigned char want_mark[4] = {0, 1, 0, 1};
+  const char *want[4] = {"a1", "t1", "a2", "a3"};
+  const unsigned char want_mark[4] = {0, 1, 1, 0};
   for (size_t i = 0; i < 4; i++) {
     assert_text(&out[i], want[i]);
     assert_int_equal(mark[i], want_mark[i]);
@@ -110,7 +110,7 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_trending_takes_the_last_places),
+      cmocka_unit_test(test_trending_comes_after_the_first_regular),
       cmocka_unit_test(test_first_regular_never_displaced),
       cmocka_unit_test(test_already_regular_stays_marked_and_takes_no_slot),
       cmocka_unit_test(test_exact_count_when_few_available),

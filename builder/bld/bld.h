@@ -163,7 +163,7 @@ int bld_list_markets(const char *dir, bld_tables_opts_t *opts, tbl_markets_t *ou
 #define BLD_TREND_WINDOW_HOURS 24u /* the recent window: the newest hour and the 23 before */
 #define BLD_TREND_HALF_LIFE 6.0    /* hours after which a recent event weighs half */
 #define BLD_TREND_BASE_WEEKS 4u    /* weekly baseline: the weeks before the window */
-#define BLD_TREND_MIN_EVENTS 5.0   /* the floor: events in the window, before decay */
+#define BLD_TREND_MIN_EVENTS 3.0   /* the floor: events in the window, before decay */
 #define BLD_TREND_MIN_RATIO 3.0    /* recent (decayed) at least this times the expected */
 #define BLD_TREND_MAX_KEYS 1000u   /* queries in a trending trie */
 #define BLD_TREND_SCALE 100.0      /* stored score = round(excess events x SCALE) */

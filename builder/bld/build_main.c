@@ -54,6 +54,7 @@ typedef struct {
   double max_bad; /* --max-bad: percentage of unusable --freq lines skipped */
   int trending;   /* --trending: the rising queries of the hour tables (bld_trending.c) */
   unsigned trending_max;
+  double trending_floor; /* --trending-floor: events in the window a trend needs */
 } build_args_t;
 
 static void usage(FILE *f) {
@@ -109,6 +110,8 @@ static void usage(FILE *f) {
       "                  (excess events x %.0f); --now TIME (unix seconds or ISO-8601 UTC)\n"
       "                  is the window's newest hour (default: the newest hour table)\n"
       "  --trending-max N  with --trending: keep the N highest burst scores (default %u)\n"
+      "  --trending-floor N  with --trending: events in the window (before decay) a query\n"
+      "                  needs to trend (default %.0f; raise it with the traffic)\n"
       "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
       "                  over FILE (a server watching FILE never sees a partial file)\n"
       "  --k N           completions kept per prefix, 1..%u (default 10)\n"
@@ -126,7 +129,7 @@ static void usage(FILE *f) {
       "failed (bad input, I/O, verify; --out untouched; with --all-markets: some file\n"
       "failed, the others are written), 2 usage.\n",
       TRIE_MAX_SHARDS, TRIE_SHARD_MAX_SKEW, DEFAULT_MIN_MARKET_EVENTS, BLD_TREND_WINDOW_HOURS,
-      BLD_TREND_SCALE, BLD_TREND_MAX_KEYS, TA_MAX_K);
+      BLD_TREND_SCALE, BLD_TREND_MAX_KEYS, BLD_TREND_MIN_EVENTS, TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -190,6 +193,7 @@ enum {
   O_SHARDMAP,
   O_TRENDING,
   O_TRENDMAX,
+  O_TRENDFLOOR,
   O_HELP,
   O_VERSION,
   O_END
@@ -223,6 +227,8 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
   }
   if (num[O_TRENDMAX] && ta_parse_uint(num[O_TRENDMAX], 1, 10000000, &a->trending_max) != 0)
     return bad_value("--trending-max", "a positive integer", num[O_TRENDMAX]);
+  if (num[O_TRENDFLOOR] && ta_parse_double(num[O_TRENDFLOOR], 1, 1e12, &a->trending_floor) != 0)
+    return bad_value("--trending-floor", "a number >= 1", num[O_TRENDFLOOR]);
   if (a->market && !tbl_market_valid(a->market, strlen(a->market)))
     return bad_value("--market", "[a-z0-9_-]{1,32}", a->market);
   return 0;
@@ -249,6 +255,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"shard-map", required_argument, NULL, O_SHARDMAP},
       {"trending", no_argument, NULL, O_TRENDING},
       {"trending-max", required_argument, NULL, O_TRENDMAX},
+      {"trending-floor", required_argument, NULL, O_TRENDFLOOR},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -259,7 +266,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
                       .min_count = 1.0,
                       .max_bad = 1.0,
                       .min_market_events = DEFAULT_MIN_MARKET_EVENTS,
-                      .trending_max = BLD_TREND_MAX_KEYS};
+                      .trending_max = BLD_TREND_MAX_KEYS,
+                      .trending_floor = BLD_TREND_MIN_EVENTS};
   /* Where each flag's text goes: a field of a, or num[] for the numbers. */
   const char *num[O_END] = {NULL};
   const char **text[O_END] = {[O_OUT] = &a->out,
@@ -276,7 +284,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
                               [O_MINMKT] = &num[O_MINMKT],
                               [O_SHARDS] = &num[O_SHARDS],
                               [O_SHARDMAP] = &a->shard_map,
-                              [O_TRENDMAX] = &num[O_TRENDMAX]};
+                              [O_TRENDMAX] = &num[O_TRENDMAX],
+                              [O_TRENDFLOOR] = &num[O_TRENDFLOOR]};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -330,8 +339,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
             "typeahead-build: --trending reads --tables (hour tables), not with --shards\n");
     return 2;
   }
-  if (num[O_TRENDMAX] && !a->trending) {
-    fprintf(stderr, "typeahead-build: --trending-max goes with --trending\n");
+  if ((num[O_TRENDMAX] || num[O_TRENDFLOOR]) && !a->trending) {
+    fprintf(stderr, "typeahead-build: --trending-max and --trending-floor go with --trending\n");
     return 2;
   }
   if (a->shard_map && !a->shards) {
@@ -377,6 +386,7 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, const char *market
     bld_trending_opts_t to = {
         .now = a->now, .market = market, .base_weeks = a->weeks, .max_keys = a->trending_max};
     bld_trend_rule_default(&to.rule);
+    to.rule.min_events = a->trending_floor;
     ta_diag_t diag;
     char where[512], hour[TBL_WEEK_STR];
     int rc = bld_read_trending(acc, a->tables, &to, &diag);

@@ -57,12 +57,12 @@ class Trending(unittest.TestCase):
             m = rng.choice(["", "de"])
             lines.append("%d\t%s%s" % (t, rng.choices(words, weights)[0], "\t" + m if m else ""))
         # A new query rising in the last 6 hours (60 events, all in market de), another one
-        # rising less (20), and a query asked 3 times (under the floor).
+        # rising less (20), and a query asked twice (under the floor of 3).
         for _ in range(60):
             lines.append("%d\tBanksy Show\tde" % (END - 1 - rng.randrange(6 * 3600)))
         for _ in range(20):
             lines.append("%d\tbahnstreik" % (END - 1 - rng.randrange(6 * 3600)))
-        for _ in range(3):
+        for _ in range(2):
             lines.append("%d\tbanana bread" % (END - 1 - rng.randrange(3600)))
         rng.shuffle(lines)
         log = os.path.join(cls.tmp, "log.tsv")
@@ -101,6 +101,21 @@ class Trending(unittest.TestCase):
         # In unix seconds too, at the end: the same as the default (the newest hour).
         run(ARGS.build, "--trending", "--tables", self.tables, "--now", str(END - 1), "--out", out)
         self.assertEqual(entries(out), entries(self.trie))
+
+    def test_floor(self):
+        out = os.path.join(self.tmp, "floor.trie")
+        # Floor 2: the query asked twice trends too; floor 30: only the 60-event one.
+        run(ARGS.build, "--trending", "--tables", self.tables, "--trending-floor", "2", "--out",
+            out)
+        self.assertEqual([d for d, _ in entries(out)], ["Banksy Show", "bahnstreik",
+                                                        "banana bread"])
+        run(ARGS.build, "--trending", "--tables", self.tables, "--trending-floor", "30", "--out",
+            out)
+        self.assertEqual([d for d, _ in entries(out)], ["Banksy Show"])
+        p = run(ARGS.build, "--trending", "--tables", self.tables, "--trending-floor", "0",
+                "--out", out, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--trending-floor must be a number >= 1", p.stderr)
 
     def test_trending_max_bounds_the_trie(self):
         out = os.path.join(self.tmp, "one.trie")

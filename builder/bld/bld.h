@@ -186,6 +186,16 @@ double bld_trend_hour_weight(const bld_trend_rule_t *r, int64_t age);
  * recent >= min_ratio x expected, else 0 (not trending). */
 double bld_trend_score(const bld_trend_rule_t *r, double recent, double raw, double base_per_hour);
 
+/* A query that trends: its id (the caller's) and its burst score. */
+typedef struct {
+  uint32_t id;
+  double score;
+} bld_trend_cand_t;
+
+/* Sorts c[0..n) by score descending, then id ascending, and returns how many the trie keeps:
+ * min(n, max_keys). */
+size_t bld_trend_keep(bld_trend_cand_t *c, size_t n, uint32_t max_keys);
+
 typedef struct {
   bld_trend_rule_t rule;
   const char *now;      /* TIME as in tsv logs (the window ends with its hour); NULL: the newest

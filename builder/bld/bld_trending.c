@@ -35,15 +35,15 @@ double bld_trend_score(const bld_trend_rule_t *r, double recent, double raw, dou
   return s > 0 ? s : 0.0;
 }
 
-typedef struct {
-  uint32_t key; /* index in the recent accumulator's keys */
-  double score;
-} cand_t;
-
 static int cand_cmp(const void *x, const void *y) {
-  const cand_t *a = x, *b = y;
+  const bld_trend_cand_t *a = x, *b = y;
   if (a->score != b->score) return a->score > b->score ? -1 : 1;
-  return (a->key > b->key) - (a->key < b->key);
+  return (a->id > b->id) - (a->id < b->id);
+}
+
+size_t bld_trend_keep(bld_trend_cand_t *c, size_t n, uint32_t max_keys) {
+  if (n > 1) qsort(c, n, sizeof *c, cand_cmp);
+  return n < max_keys ? n : max_keys;
 }
 
 /* The window's hour tables into recent (weight: the hour's decay). */
@@ -144,7 +144,7 @@ int bld_read_trending(bld_acc_t *acc, const char *dir, bld_trending_opts_t *o, t
   if (o->rule.window_hours < 1 || !(o->rule.half_life > 0) || o->base_weeks < 1 || o->max_keys < 1)
     return ta_diag_set(diag, TA_EINVAL, "trending: window, half-life, weeks and size must be > 0");
   bld_acc_t *recent = NULL, *base = NULL;
-  cand_t *c = NULL;
+  bld_trend_cand_t *c = NULL; /* ids: indexes in recent's keys */
   double weeks = 0;
   int rc = bld_acc_new(&recent);
   if (!rc) rc = bld_acc_new(&base);
@@ -167,13 +167,12 @@ int bld_read_trending(bld_acc_t *acc, const char *dir, bld_trending_opts_t *o, t
     if (bld_acc_get(base, recent->arena + k->off, k->len, &weekly, &d, &dl) != 0) weekly = 0;
     double s =
         bld_trend_score(&o->rule, k->score, k->count, weeks > 0 ? weekly / (weeks * 168) : 0);
-    if (s > 0) c[nc++] = (cand_t){(uint32_t)i, s};
+    if (s > 0) c[nc++] = (bld_trend_cand_t){(uint32_t)i, s};
   }
   o->candidates = nc;
-  qsort(c, nc, sizeof *c, cand_cmp);
-  if (nc > o->max_keys) nc = o->max_keys;
+  nc = bld_trend_keep(c, nc, o->max_keys);
   for (size_t i = 0; i < nc && !rc; i++) {
-    const bld__key_t *k = &recent->keys[c[i].key];
+    const bld__key_t *k = &recent->keys[c[i].id];
     /* The display form of the main trie when the weeks know the key, else the window's. */
     const char *d;
     size_t dl;

@@ -114,16 +114,7 @@ static int read_events(const char *path, event_t **out, size_t *n) {
 
 /* ---- Trending candidates at an hour ------------------------------------------------------- */
 
-typedef struct {
-  uint32_t key;
-  double score;
-} cand_t;
-
-static int cand_cmp(const void *x, const void *y) {
-  const cand_t *a = x, *b = y;
-  if (a->score != b->score) return a->score > b->score ? -1 : 1;
-  return (a->key > b->key) - (a->key < b->key);
-}
+typedef bld_trend_cand_t cand_t; /* id: the key's index */
 
 /* The candidates of the hour that starts at hour T (events [lo, hi) are those of hours
  * T-window .. T-1), as typeahead-build --trending --now (T-1) would choose them from hour and
@@ -153,8 +144,7 @@ static size_t candidates(const bld_trend_rule_t *rule, const event_t *ev, size_t
     double s = bld_trend_score(rule, k->recent, k->raw, per_hour);
     if (s > 0) out[n++] = (cand_t){ev[i].key, s};
   }
-  qsort(out, n, sizeof *out, cand_cmp);
-  return n < BLD_TREND_MAX_KEYS ? n : BLD_TREND_MAX_KEYS;
+  return bld_trend_keep(out, n, BLD_TREND_MAX_KEYS);
 }
 
 static void clear_window(const event_t *ev, size_t lo, size_t hi) {
@@ -170,10 +160,10 @@ static size_t trending_for(const cand_t *c, size_t nc, const char *p, size_t ple
                            trie_hit_t *out) {
   size_t n = 0;
   for (size_t i = 0; i < nc && n < k; i++) {
-    const qkey_t *e = &keys[c[i].key];
+    const qkey_t *e = &keys[c[i].id];
     if (e->len >= plen && memcmp(e->text, p, plen) == 0)
       out[n++] =
-          (trie_hit_t){.id = c[i].key, .score = c[i].score, .text = e->text, .text_len = e->len};
+          (trie_hit_t){.id = c[i].id, .score = c[i].score, .text = e->text, .text_len = e->len};
   }
   return n;
 }

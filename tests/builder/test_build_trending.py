@@ -18,18 +18,13 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_build_markets import run  # noqa: E402  (a command, checked)
+
 ARGS = None
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
 END = MON + 3 * 604800 + 2 * 86400 + 15 * 3600  # Thursday of the 4th week, 15:00
 LEADERS = {"weather": 60, "bank": 25, "bahn": 15}  # weights of the steady traffic
-
-
-def run(*args, check=True):
-    p = subprocess.run(list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if check and p.returncode != 0:
-        raise AssertionError("%s failed (%d): %s" % (" ".join(args), p.returncode,
-                                                    p.stderr.decode(errors="replace")))
-    return p
 
 
 def iso(t):

@@ -112,6 +112,14 @@ class Trending(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn(b"--trending-floor must be a number >= 1", p.stderr)
 
+    def test_blocklist(self):
+        rules = os.path.join(self.tmp, "rules")
+        with open(rules, "w") as f:
+            f.write("word:banksy\n")
+        out = os.path.join(self.tmp, "blocked.trie")
+        run(ARGS.build, "--trending", "--tables", self.tables, "--blocklist", rules, "--out", out)
+        self.assertEqual([d for d, _ in entries(out)], ["bahnstreik"])
+
     def test_trending_max_bounds_the_trie(self):
         out = os.path.join(self.tmp, "one.trie")
         run(ARGS.build, "--trending", "--tables", self.tables, "--trending-max", "1", "--out", out)

@@ -592,6 +592,14 @@ static int remove_stale(const char *dir, const tbl_markets_t *keep, const unsign
  * removed. A market whose build fails keeps its old file; the others go on. */
 static int build_all(const build_args_t *a, flt_ruleset_t *rules, progress_t *prog) {
   bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
+  char week[TBL_WEEK_STR];
+  int64_t t;
+  if (a->trending && a->now) { /* --now is a time here: the markets of its week's window */
+    if (tbl_parse_time(a->now, strlen(a->now), &t) != 0)
+      return bad_value("--now", "a time (unix seconds or ISO-8601 UTC)", a->now);
+    tbl_week_name(tbl_week_of_unix(t), week);
+    to.now = week;
+  }
   tbl_markets_t ms;
   ta_diag_t diag;
   char where[512], path[4096];

@@ -131,6 +131,15 @@ class Trending(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(out)), ["de.trie", "global.trie"])
         self.assertEqual([d for d, _ in entries(os.path.join(out, "de.trie"))], ["Banksy Show"])
         self.assertEqual(entries(os.path.join(out, "global.trie")), entries(self.trie))
+        # --now is a time with --all-markets too.
+        before = os.path.join(self.tmp, "markets_before")
+        run(ARGS.build, "--trending", "--tables", self.tables, "--all-markets", "--now",
+            iso(END - 2 * 86400), "--out-dir", before)
+        self.assertEqual(entries(os.path.join(before, "de.trie")), [])
+        p = run(ARGS.build, "--trending", "--tables", self.tables, "--all-markets", "--now", "x",
+                "--out-dir", before, check=False)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b"--now must be a time", p.stderr)
         one = os.path.join(self.tmp, "de.trie")
         run(ARGS.build, "--trending", "--tables", self.tables, "--market", "de", "--out", one)
         self.assertEqual(entries(one), entries(os.path.join(out, "de.trie")))

@@ -2,8 +2,8 @@
 #
 #   PREFIX/bin/typeahead-{aggregate,build,query,serve}    the four tools
 #   PREFIX/share/man/man1/typeahead-*.1                   their man pages (help2man, from --help)
-#   PREFIX/lib/typeahead/typeahead-nightly                the nightly job (deploy/)
-#   UNITDIR/typeahead.service, typeahead-nightly.{service,timer}  (UNITDIR: the environment's
+#   PREFIX/lib/typeahead/typeahead-{nightly,trending}     the nightly and trending jobs (deploy/)
+#   UNITDIR/typeahead.service, typeahead-{nightly,trending}.{service,timer}  (UNITDIR: the environment's
 #                                                         UNITDIR, else PREFIX/lib/systemd/system)
 #   PREFIX/lib/sysusers.d/typeahead.conf                  the typeahead system user
 #   PREFIX/lib/tmpfiles.d/typeahead.conf                  /var/lib/typeahead, /var/spool/typeahead
@@ -15,7 +15,8 @@
 # install time (cmake/ta_install_units.cmake), so `cmake --install --prefix P` names P's tools.
 set(TA_TOOLS typeahead-aggregate typeahead-build typeahead-query typeahead-serve)
 install(TARGETS ${TA_TOOLS} RUNTIME DESTINATION bin)
-install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/typeahead-nightly DESTINATION lib/typeahead)
+install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/typeahead-nightly ${CMAKE_SOURCE_DIR}/deploy/typeahead-trending
+        DESTINATION lib/typeahead)
 
 # Man pages from each tool's --help and --version, so they cannot drift from the tools.
 find_program(TA_HELP2MAN help2man)

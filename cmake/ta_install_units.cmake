@@ -14,7 +14,8 @@ set(dest "$ENV{DESTDIR}")
 set(work "${TA_BINARY_DIR}/ta-install")
 
 set(rw OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
-foreach(unit typeahead.service typeahead-nightly.service typeahead-nightly.timer)
+foreach(unit typeahead.service typeahead-nightly.service typeahead-nightly.timer
+             typeahead-trending.service typeahead-trending.timer)
   configure_file("${TA_SOURCE_DIR}/deploy/${unit}" "${work}/${unit}" @ONLY)
   file(INSTALL "${work}/${unit}" DESTINATION "${unitdir}" FILE_PERMISSIONS ${rw})
 endforeach()

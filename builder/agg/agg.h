@@ -58,6 +58,7 @@ typedef struct {
   unsigned threads;   /* parsing and counting threads; 0 = the online CPUs, at most 4
                              (aol logs: always 1, their duplicate rule reads rows in order) */
   int progress;       /* nonzero: a progress line on stderr now and then */
+  int hours;          /* nonzero: also count each event in its hour's table (--hours) */
   FILE *warn;         /* where the first bad lines are named ("FILE:LINE: reason"); NULL */
   /* Called once for each refused log (too many bad lines, unreadable, changed while read), with
    * its name as given and why; may be NULL. */
@@ -91,6 +92,10 @@ void agg_opts_init(agg_opts_t *o);
  * On error nothing is written and err (may be NULL) says what and where. */
 int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts_t *opts,
             agg_stats_t *stats, char *err, size_t err_cap);
+
+/* --hours: removes DIR's hour tables older than TBL_HOURS_KEPT hours before the newest one,
+ * under DIR's lock (after completing an interrupted run). *removed gets their number. */
+int agg_hours_prune(const char *dir, uint64_t *removed, char *err, size_t err_cap);
 
 /* The one-line summary of a run (no newline). */
 void agg_stats_format(const agg_stats_t *s, char *out, size_t cap);

@@ -157,6 +157,27 @@ static int push_event(worker_t *wk, tbl_week_t w, const char *key, size_t len, i
   return wk->n_ev[part] == EV_CAP ? flush_events(wk, counting) : 0;
 }
 
+/* --hours: the parser's last event again, under its hour's period (global and market key). */
+static int push_hour(worker_t *wk, size_t len, int *counting) {
+  agg__parser_t *p = &wk->parser;
+  tbl_week_t h = agg__hour_period(p->time);
+  int rc = 0;
+  const char *s = p->spelling; /* in the line, or in the parser's buffer, reused: then copied */
+  if (s == p->display) {
+    if (wk->text_used + len > TEXT_CAP && (rc = flush_events(wk, counting))) return rc;
+    memcpy(wk->text + wk->text_used, s, len);
+    s = wk->text + wk->text_used;
+    wk->text_used += len;
+  }
+  if ((rc = push_event(wk, h, s, len, counting))) return rc;
+  if (!p->market_len) return 0;
+  if (wk->text_used + TBL_MAX_KEY > TEXT_CAP && (rc = flush_events(wk, counting))) return rc;
+  char *key = wk->text + wk->text_used;
+  size_t klen = tbl_key_make(key, p->market, p->market_len, p->spelling, len);
+  wk->text_used += klen;
+  return push_event(wk, h, key, klen, counting);
+}
+
 /* Parses and counts the lines of b; results go into b. */
 static void work_block(worker_t *wk, block_t *b) {
   struct agg__ingest *g = wk->g;
@@ -210,6 +231,7 @@ static void work_block(worker_t *wk, block_t *b) {
         wk->text_used += klen;
         if ((rc = push_event(wk, w, key, klen, &b->counting))) break;
       }
+      if (g->opts->hours && (rc = push_hour(wk, len, &b->counting))) break;
     } else if (lrc == AGG__LINE_DUP) {
       b->duplicates++;
     } else if (lrc == AGG__LINE_SAMPLED) {

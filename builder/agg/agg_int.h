@@ -72,6 +72,7 @@ typedef struct {
   const char *market;   /* the last event's market (tsv third field) in its line */
   size_t market_len;    /* 0: the event belongs to no market */
   uint64_t event_id;    /* AOL: the last event's hash of (AnonID, Query, QueryTime) */
+  int64_t time;         /* the last event's unix time (its hour for --hours) */
   tbl_date_memo_t date; /* the months of the last ISO dates seen */
   char display[TBL_MAX_QUERY + 1];
 } agg__parser_t;
@@ -250,6 +251,18 @@ int agg__plan(const agg__ledger_t *l, int fd, const char *name, char *buf, size_
 void agg__plan_free(agg__plan_t *p);
 /* Digest hex of a finished context (ctx is consumed). */
 int agg__sha_hex(EVP_MD_CTX *ctx, char hex[65]);
+
+/* ---- Hour tables (agg_hours.c) ----------------------------------------------------------- */
+
+/* With --hours an event is also counted under its hour's period: a tbl_week_t above every
+ * week (AGG__HOUR_BASE + hour since the epoch), so the counters, spills and merges carry it
+ * like a week and hours come after weeks in the sorted stream. */
+#define AGG__HOUR_BASE ((tbl_week_t)1 << 30)
+/* The period of unix time t's hour. */
+tbl_week_t agg__hour_period(int64_t t);
+/* A period's table: its file name (without suffix) and the week its header names. */
+void agg__period_name(tbl_week_t period, char out[TBL_WEEK_STR]);
+tbl_week_t agg__period_week(tbl_week_t period);
 
 /* ---- The tables directory of a run (agg_run.c) -------------------------------------------- */
 

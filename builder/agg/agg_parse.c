@@ -240,6 +240,7 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   if (rc != AGG__LINE_EVENT) return rc;
   if (p->sample > 1 && sampled_out(p, ta_hash64(line, n, SAMPLE_SEED))) return AGG__LINE_SAMPLED;
   *week = tbl_week_of_unix(t);
+  p->time = t;
   return AGG__LINE_EVENT;
 }
 
@@ -288,6 +289,7 @@ static int parse_aol(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   if (rc == 1) return AGG__LINE_DUP;
   if (sampled_out(p, h)) return AGG__LINE_SAMPLED;
   *week = tbl_week_of_unix(t);
+  p->time = t;
   return AGG__LINE_EVENT;
 }
 

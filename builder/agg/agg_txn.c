@@ -100,7 +100,7 @@ int agg__txn_tables(const char *dir, agg__rows_fn next, void *ctx, uint64_t *wee
   int have = next(ctx, &w, &s, &len, &count, err, cap);
   while (have == 1) {
     tbl_week_t week = w;
-    tbl_week_name(week, name);
+    agg__period_name(week, name);
     snprintf(path, sizeof path, "%s/%s%s", txn, name, TBL_SUFFIX);
     snprintf(old, sizeof old, "%s/%s%s", dir, name, TBL_SUFFIX);
     tbl_reader_t *t = NULL;
@@ -118,7 +118,7 @@ int agg__txn_tables(const char *dir, agg__rows_fn next, void *ctx, uint64_t *wee
       }
     }
     tbl_writer_t *wr;
-    int rc = tbl_writer_open(path, week, &wr);
+    int rc = tbl_writer_open(path, agg__period_week(week), &wr);
     if (rc) {
       tbl_reader_close(t);
       return agg__fail(err, cap, rc, "%s: %s", path, ta_strerror(rc));

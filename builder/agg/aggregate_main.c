@@ -18,7 +18,7 @@ static void usage(FILE *f) {
   fputs(
       "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
       "                           [--max-bad PCT] [--refused-list FILE] [--mem MB]\n"
-      "                           [--threads N] [--quiet] LOG...\n"
+      "                           [--threads N] [--hours] [--quiet] LOG...\n"
       "       typeahead-aggregate --map [--format tsv|aol] [--sample N] [--max-bad PCT]\n"
       "                           [--quiet] < LOG > RECORDS\n"
       "       typeahead-aggregate --reduce < SORTED_RECORDS > SUMMED_RECORDS\n"
@@ -47,6 +47,8 @@ static void usage(FILE *f) {
       "                 spilled to DIR/.work and merged (default 512)\n"
       "  --threads N    threads parsing and counting tsv logs, 1..4 (default: the online\n"
       "                 CPUs, at most 4); the tables are the same whatever N\n"
+      "  --hours        also keep hourly counts of the last 7 days (DIR/YYYY-MM-DDTHH.msgpack,\n"
+      "                 older hours removed) for typeahead-build --trending\n"
       "  --quiet        no warnings about bad lines and no progress line (the summary stays)\n"
       "  --map          read a plain log on stdin, write one record per event on stdout:\n"
       "                 week<TAB>market<TAB>spelling<TAB>1 (AOL: =event id, not 1); bad\n"
@@ -129,16 +131,25 @@ static int run_step(int step, const char *tables, const char *batch, agg_opts_t 
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
-      {"sample", required_argument, NULL, 's'},  {"max-bad", required_argument, NULL, 'b'},
-      {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
-      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-      {"threads", required_argument, NULL, 'j'}, {"refused-list", required_argument, NULL, 'r'},
-      {"version", no_argument, NULL, 'V'},       {"market", required_argument, NULL, 'k'},
-      {"markets", required_argument, NULL, 'M'}, {"map", no_argument, NULL, 'A'},
-      {"reduce", no_argument, NULL, 'R'},        {"load", no_argument, NULL, 'L'},
-      {"batch", required_argument, NULL, 'B'},   {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"tables", required_argument, NULL, 't'},
+                                           {"format", required_argument, NULL, 'f'},
+                                           {"sample", required_argument, NULL, 's'},
+                                           {"max-bad", required_argument, NULL, 'b'},
+                                           {"mem", required_argument, NULL, 'm'},
+                                           {"dump", required_argument, NULL, 'd'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"threads", required_argument, NULL, 'j'},
+                                           {"refused-list", required_argument, NULL, 'r'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {"market", required_argument, NULL, 'k'},
+                                           {"markets", required_argument, NULL, 'M'},
+                                           {"map", no_argument, NULL, 'A'},
+                                           {"reduce", no_argument, NULL, 'R'},
+                                           {"load", no_argument, NULL, 'L'},
+                                           {"batch", required_argument, NULL, 'B'},
+                                           {"hours", no_argument, NULL, 'H'},
+                                           {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
   const char *tables = NULL, *dump = NULL, *refused_list = NULL, *market = NULL, *markets = NULL;
@@ -176,6 +187,9 @@ int main(int argc, char **argv) {
       break;
     case 'q':
       quiet = 1;
+      break;
+    case 'H':
+      opts.hours = 1;
       break;
     case 'f':
       if (strcmp(optarg, "tsv") == 0)
@@ -225,6 +239,10 @@ int main(int argc, char **argv) {
     }
   }
   char err[1024] = "";
+  if (opts.hours && (step || batch || dump || markets)) {
+    fprintf(stderr, "typeahead-aggregate: --hours goes with --tables DIR LOG...\n");
+    return 2;
+  }
   if (step || batch) {
     if (dump || markets || optind != argc || !step || (step != 'A' && refused_list)) {
       usage(stderr);
@@ -284,6 +302,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "typeahead-aggregate: --refused-list %s: write error\n", refused_list);
     return 1;
   }
+  uint64_t pruned = 0;
+  if (!rc && opts.hours && (rc = agg_hours_prune(tables, &pruned, err, sizeof err)) == 0 && pruned)
+    fprintf(stderr, "typeahead-aggregate: %llu hour tables older than 7 days removed\n",
+            (unsigned long long)pruned);
   if (rc) {
     fprintf(stderr, "typeahead-aggregate: error: %s\n", err[0] ? err : ta_strerror(rc));
     return 1;

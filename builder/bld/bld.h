@@ -157,6 +157,64 @@ int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *opts, ta
  * *out (zeroed first; free with tbl_markets_free, also on error). Errors as bld_read_tables. */
 int bld_list_markets(const char *dir, bld_tables_opts_t *opts, tbl_markets_t *out, ta_diag_t *diag);
 
+/* ---- Trending (--trending; bld_trending.c, docs/TRENDING.md) ----------------------------- */
+
+/* The burst rule's defaults (docs/TRENDING.md says why each). */
+#define BLD_TREND_WINDOW_HOURS 24u /* the recent window: the newest hour and the 23 before */
+#define BLD_TREND_HALF_LIFE 6.0    /* hours after which a recent event weighs half */
+#define BLD_TREND_BASE_WEEKS 4u    /* weekly baseline: the weeks before the window */
+#define BLD_TREND_MIN_EVENTS 3.0   /* the floor: events in the window, before decay */
+#define BLD_TREND_MIN_RATIO 3.0    /* recent (decayed) at least this times the expected */
+#define BLD_TREND_MAX_KEYS 1000u   /* queries in a trending trie */
+#define BLD_TREND_SCALE 100.0      /* stored score = round(excess events x SCALE) */
+
+typedef struct {
+  unsigned window_hours; /* >= 1 */
+  double half_life;      /* hours, > 0 (INFINITY: no decay in the window) */
+  double min_events;     /* raw events in the window below which nothing trends */
+  double min_ratio;      /* recent / expected below which nothing trends */
+} bld_trend_rule_t;
+
+void bld_trend_rule_default(bld_trend_rule_t *r);
+/* The weight of an hour age hours before the newest of the window: 0.5^(age / half_life)
+ * inside the window (0 <= age < window_hours), 0 outside. */
+double bld_trend_hour_weight(const bld_trend_rule_t *r, int64_t age);
+/* The burst score of one query: recent = its window's counts weighted by
+ * bld_trend_hour_weight, raw = the same unweighted, base_per_hour = its weekly baseline in
+ * events per hour (0 for a new query). expected = base_per_hour x (the sum of the window's
+ * weights); the score is round((recent - expected) x BLD_TREND_SCALE) when raw >= min_events and
+ * recent >= min_ratio x expected, else 0 (not trending). */
+double bld_trend_score(const bld_trend_rule_t *r, double recent, double raw, double base_per_hour);
+
+/* A query that trends: its id (the caller's) and its burst score. */
+typedef struct {
+  uint32_t id;
+  double score;
+} bld_trend_cand_t;
+
+/* Sorts c[0..n) by score descending, then id ascending, and returns how many the trie keeps:
+ * min(n, max_keys). */
+size_t bld_trend_keep(bld_trend_cand_t *c, size_t n, uint32_t max_keys);
+
+typedef struct {
+  bld_trend_rule_t rule;
+  const char *now;      /* TIME as in tsv logs (the window ends with its hour); NULL: the newest
+                          hour table */
+  const char *market;   /* NULL: the global total; else that market's rows */
+  unsigned base_weeks;  /* weeks of the baseline, >= 1 */
+  uint32_t max_keys;    /* the highest scores kept (ties: the first keys met), >= 1 */
+  int64_t now_hour;     /* out: the newest hour of the window (hours since the epoch) */
+  uint64_t hour_tables; /* out: hour tables read */
+  uint64_t candidates;  /* out: queries that trend, before max_keys */
+  uint64_t trending;    /* out: queries added */
+} bld_trending_opts_t;
+
+/* Adds DIR's trending queries into acc: (display form, raw events, burst score). The display
+ * form is the weeks' heaviest spelling of the key when the weeks know it, else the window's.
+ * TA_EEMPTY when DIR holds no hour table, TA_EPARSE for a bad now, a bad table's error; diag
+ * says what. */
+int bld_read_trending(bld_acc_t *acc, const char *dir, bld_trending_opts_t *o, ta_diag_t *diag);
+
 /* ---- Output ------------------------------------------------------------------------------ */
 
 typedef struct {

@@ -52,69 +52,84 @@ typedef struct {
   double min_count;
   const char *blocklist;
   double max_bad; /* --max-bad: percentage of unusable --freq lines skipped */
+  int trending;   /* --trending: the rising queries of the hour tables (bld_trending.c) */
+  unsigned trending_max;
+  double trending_floor; /* --trending-floor: events in the window a trend needs */
 } build_args_t;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
-          "                        [--market M] | --freq FILE [--freq FILE]...) --out FILE\n"
-          "                       [--k 10] [--min-count 1] [--blocklist FILE] [--max-bad PCT]\n"
-          "       typeahead-build (--tables DIR [--market M] | --freq FILE...) --shards N\n"
-          "                       --out-dir DIR2 [--k ...] [--min-count ...]\n"
-          "       typeahead-build --tables DIR [--weeks ...] --all-markets --out-dir DIR2\n"
-          "                       [--min-market-events 1000] [--k ...] [--min-count ...]\n"
-          "       typeahead-build --help | --version\n"
-          "\n"
-          "Builds a trie file (the input of typeahead-serve and typeahead-query) from weekly\n"
-          "tables or frequency lists. Queries are matched on their normalized key (case,\n"
-          "accents, spaces); the most frequent spelling of a key is the one shown.\n"
-          "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
-          "                  header (ngram,freq); '-' reads stdin; repeat --freq for each file\n"
-          "                  (counts of one query add up), at most 64\n"
-          "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
-          "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
-          "  --weeks N       how many weeks, the newest included (default 4)\n"
-          "  --half-life H   weeks after which a count weighs half, a positive number, or inf\n"
-          "                  for no decay (default 4: the best MRR on the AOL sample,\n"
-          "                  BENCHMARKS.md \"Suggestion quality\")\n"
-          "  --now DATE      the newest week, YYYY-MM-DD or YYYY-Www (default: the newest table)\n"
-          "  --market M      with --tables: build market M's trie from its rows (the events whose\n"
-          "                  log line named market M) instead of the global total\n"
-          "  --all-markets   with --tables and --out-dir: write DIR2/global.trie and DIR2/M.trie\n"
-          "                  for every market M with at least --min-market-events events in the\n"
-          "                  window; the same weeks, decay, --k and --min-count for each. A\n"
-          "                  market below it gets no file, and its M.trie of an earlier run is\n"
-          "                  removed (the server answers it from global); a market named\n"
-          "                  'global' gets no file of its own\n"
-          "  --out-dir DIR2  where --all-markets and --shards write (created if missing); each\n"
-          "                  file is written like --out\n"
-          "  --shards N      with --out-dir: split the trie into N prefix shards by the first\n"
-          "                  character of the key, 1..%u: DIR2/shard-I.trie (I = 0..N-1), then\n"
-          "                  DIR2/shards.map (docs/FORMAT.md); a first character is never split,\n"
-          "                  and the largest shard stays within %.2fx the mean (else the build\n"
-          "                  is refused and names the character too heavy for N shards)\n"
-          "  --shard-map MAP with --shards: split by MAP (a shards.map of an earlier build)\n"
-          "                  instead of planning from this data, so that a fleet's nodes keep\n"
-          "                  their shards from one build to the next (the balance is printed)\n"
-          "  --min-market-events N  events in the window (before decay) a market needs for a\n"
-          "                  trie of its own with --all-markets (default %d)\n"
-          "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
-          "                  over FILE (a server watching FILE never sees a partial file)\n"
-          "  --k N           completions kept per prefix, 1..%u (default 10)\n"
-          "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
-          "                  the window, before decay) (default 1)\n"
-          "  --blocklist FILE  leave out every query a rule of FILE matches (the rules syntax\n"
-          "                  of typeahead-serve --filters: word:, phrase:, prefix:, exact:)\n"
-          "  --max-bad PCT   with --freq: skip unusable lines (no count, bad count, invalid\n"
-          "                  UTF-8, empty after normalization, too long), counted by reason\n"
-          "                  and named by line number on stderr, up to PCT percent of a file's\n"
-          "                  lines; past it the build fails (default 1)\n"
-          "  --help          this text\n"
-          "  --version       the version and the trie format versions it writes\n"
-          "Ranking: score descending, then key ascending. Exit status: 0 done, 1 the build\n"
-          "failed (bad input, I/O, verify; --out untouched; with --all-markets: some file\n"
-          "failed, the others are written), 2 usage.\n",
-          TRIE_MAX_SHARDS, TRIE_SHARD_MAX_SKEW, DEFAULT_MIN_MARKET_EVENTS, TA_MAX_K);
+  fprintf(
+      f,
+      "usage: typeahead-build (--tables DIR [--weeks 4] [--half-life 4] [--now DATE]\n"
+      "                        [--market M] | --freq FILE [--freq FILE]...) --out FILE\n"
+      "                       [--k 10] [--min-count 1] [--blocklist FILE] [--max-bad PCT]\n"
+      "       typeahead-build (--tables DIR [--market M] | --freq FILE...) --shards N\n"
+      "                       --out-dir DIR2 [--k ...] [--min-count ...]\n"
+      "       typeahead-build --tables DIR [--weeks ...] --all-markets --out-dir DIR2\n"
+      "                       [--min-market-events 1000] [--k ...] [--min-count ...]\n"
+      "       typeahead-build --trending --tables DIR [--now TIME] [--market M]\n"
+      "                       [--trending-max N] (--out FILE | --all-markets --out-dir DIR2)\n"
+      "       typeahead-build --help | --version\n"
+      "\n"
+      "Builds a trie file (the input of typeahead-serve and typeahead-query) from weekly\n"
+      "tables or frequency lists. Queries are matched on their normalized key (case,\n"
+      "accents, spaces); the most frequent spelling of a key is the one shown.\n"
+      "  --freq FILE     frequency list: query<TAB>count, 'query count', or CSV with a\n"
+      "                  header (ngram,freq); '-' reads stdin; repeat --freq for each file\n"
+      "                  (counts of one query add up), at most 64\n"
+      "  --tables DIR    week tables of typeahead-aggregate; score = sum over the last\n"
+      "                  --weeks weeks of count * 0.5^(age/--half-life), age in weeks\n"
+      "  --weeks N       how many weeks, the newest included (default 4)\n"
+      "  --half-life H   weeks after which a count weighs half, a positive number, or inf\n"
+      "                  for no decay (default 4: the best MRR on the AOL sample,\n"
+      "                  BENCHMARKS.md \"Suggestion quality\")\n"
+      "  --now DATE      the newest week, YYYY-MM-DD or YYYY-Www (default: the newest table)\n"
+      "  --market M      with --tables: build market M's trie from its rows (the events whose\n"
+      "                  log line named market M) instead of the global total\n"
+      "  --all-markets   with --tables and --out-dir: write DIR2/global.trie and DIR2/M.trie\n"
+      "                  for every market M with at least --min-market-events events in the\n"
+      "                  window; the same weeks, decay, --k and --min-count for each. A\n"
+      "                  market below it gets no file, and its M.trie of an earlier run is\n"
+      "                  removed (the server answers it from global); a market named\n"
+      "                  'global' gets no file of its own\n"
+      "  --out-dir DIR2  where --all-markets and --shards write (created if missing); each\n"
+      "                  file is written like --out\n"
+      "  --shards N      with --out-dir: split the trie into N prefix shards by the first\n"
+      "                  character of the key, 1..%u: DIR2/shard-I.trie (I = 0..N-1), then\n"
+      "                  DIR2/shards.map (docs/FORMAT.md); a first character is never split,\n"
+      "                  and the largest shard stays within %.2fx the mean (else the build\n"
+      "                  is refused and names the character too heavy for N shards)\n"
+      "  --shard-map MAP with --shards: split by MAP (a shards.map of an earlier build)\n"
+      "                  instead of planning from this data, so that a fleet's nodes keep\n"
+      "                  their shards from one build to the next (the balance is printed)\n"
+      "  --min-market-events N  events in the window (before decay) a market needs for a\n"
+      "                  trie of its own with --all-markets (default %d)\n"
+      "  --trending      with --tables: a trie of the queries rising now (docs/TRENDING.md):\n"
+      "                  the hour tables of typeahead-aggregate --hours over the last %u hours\n"
+      "                  against the --weeks weeks before them; score = the burst score\n"
+      "                  (excess events x %.0f); --now TIME (unix seconds or ISO-8601 UTC)\n"
+      "                  is the window's newest hour (default: the newest hour table)\n"
+      "  --trending-max N  with --trending: keep the N highest burst scores (default %u)\n"
+      "  --trending-floor N  with --trending: events in the window (before decay) a query\n"
+      "                  needs to trend (default %.0f; raise it with the traffic)\n"
+      "  --out FILE      trie file, written to a temp file beside it, verified, then renamed\n"
+      "                  over FILE (a server watching FILE never sees a partial file)\n"
+      "  --k N           completions kept per prefix, 1..%u (default 10)\n"
+      "  --min-count N   drop queries counted fewer than N times (with --tables: events in\n"
+      "                  the window, before decay) (default 1)\n"
+      "  --blocklist FILE  leave out every query a rule of FILE matches (the rules syntax\n"
+      "                  of typeahead-serve --filters: word:, phrase:, prefix:, exact:)\n"
+      "  --max-bad PCT   with --freq: skip unusable lines (no count, bad count, invalid\n"
+      "                  UTF-8, empty after normalization, too long), counted by reason\n"
+      "                  and named by line number on stderr, up to PCT percent of a file's\n"
+      "                  lines; past it the build fails (default 1)\n"
+      "  --help          this text\n"
+      "  --version       the version and the trie format versions it writes\n"
+      "Ranking: score descending, then key ascending. Exit status: 0 done, 1 the build\n"
+      "failed (bad input, I/O, verify; --out untouched; with --all-markets: some file\n"
+      "failed, the others are written), 2 usage.\n",
+      TRIE_MAX_SHARDS, TRIE_SHARD_MAX_SKEW, DEFAULT_MIN_MARKET_EVENTS, BLD_TREND_WINDOW_HOURS,
+      BLD_TREND_SCALE, BLD_TREND_MAX_KEYS, BLD_TREND_MIN_EVENTS, TA_MAX_K);
 }
 
 /* ---- Progress on a terminal ---------------------------------------------------------------- */
@@ -176,6 +191,9 @@ enum {
   O_MINMKT,
   O_SHARDS,
   O_SHARDMAP,
+  O_TRENDING,
+  O_TRENDMAX,
+  O_TRENDFLOOR,
   O_HELP,
   O_VERSION,
   O_END
@@ -207,6 +225,10 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
     snprintf(want, sizeof want, "an integer from 1 to %u", TRIE_MAX_SHARDS);
     return bad_value("--shards", want, num[O_SHARDS]);
   }
+  if (num[O_TRENDMAX] && ta_parse_uint(num[O_TRENDMAX], 1, 10000000, &a->trending_max) != 0)
+    return bad_value("--trending-max", "a positive integer", num[O_TRENDMAX]);
+  if (num[O_TRENDFLOOR] && ta_parse_double(num[O_TRENDFLOOR], 1, 1e12, &a->trending_floor) != 0)
+    return bad_value("--trending-floor", "a number >= 1", num[O_TRENDFLOOR]);
   if (a->market && !tbl_market_valid(a->market, strlen(a->market)))
     return bad_value("--market", "[a-z0-9_-]{1,32}", a->market);
   return 0;
@@ -231,6 +253,9 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       {"min-market-events", required_argument, NULL, O_MINMKT},
       {"shards", required_argument, NULL, O_SHARDS},
       {"shard-map", required_argument, NULL, O_SHARDMAP},
+      {"trending", no_argument, NULL, O_TRENDING},
+      {"trending-max", required_argument, NULL, O_TRENDMAX},
+      {"trending-floor", required_argument, NULL, O_TRENDFLOOR},
       {"help", no_argument, NULL, O_HELP},
       {"version", no_argument, NULL, O_VERSION},
       {NULL, 0, NULL, 0},
@@ -240,15 +265,27 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
                       .k = 10,
                       .min_count = 1.0,
                       .max_bad = 1.0,
-                      .min_market_events = DEFAULT_MIN_MARKET_EVENTS};
+                      .min_market_events = DEFAULT_MIN_MARKET_EVENTS,
+                      .trending_max = BLD_TREND_MAX_KEYS,
+                      .trending_floor = BLD_TREND_MIN_EVENTS};
   /* Where each flag's text goes: a field of a, or num[] for the numbers. */
   const char *num[O_END] = {NULL};
-  const char **text[O_END] = {
-      [O_OUT] = &a->out,           [O_BLOCK] = &a->blocklist,   [O_TABLES] = &a->tables,
-      [O_NOW] = &a->now,           [O_K] = &num[O_K],           [O_MIN] = &num[O_MIN],
-      [O_WEEKS] = &num[O_WEEKS],   [O_HALF] = &num[O_HALF],     [O_MAXBAD] = &num[O_MAXBAD],
-      [O_MARKET] = &a->market,     [O_OUTDIR] = &a->out_dir,    [O_MINMKT] = &num[O_MINMKT],
-      [O_SHARDS] = &num[O_SHARDS], [O_SHARDMAP] = &a->shard_map};
+  const char **text[O_END] = {[O_OUT] = &a->out,
+                              [O_BLOCK] = &a->blocklist,
+                              [O_TABLES] = &a->tables,
+                              [O_NOW] = &a->now,
+                              [O_K] = &num[O_K],
+                              [O_MIN] = &num[O_MIN],
+                              [O_WEEKS] = &num[O_WEEKS],
+                              [O_HALF] = &num[O_HALF],
+                              [O_MAXBAD] = &num[O_MAXBAD],
+                              [O_MARKET] = &a->market,
+                              [O_OUTDIR] = &a->out_dir,
+                              [O_MINMKT] = &num[O_MINMKT],
+                              [O_SHARDS] = &num[O_SHARDS],
+                              [O_SHARDMAP] = &a->shard_map,
+                              [O_TRENDMAX] = &num[O_TRENDMAX],
+                              [O_TRENDFLOOR] = &num[O_TRENDFLOOR]};
   int c;
   opterr = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -262,6 +299,8 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
       a->freq[a->nfreq++] = optarg;
     } else if (c == O_ALL) {
       a->all_markets = 1;
+    } else if (c == O_TRENDING) {
+      a->trending = 1;
     } else if (c == O_HELP) {
       usage(stdout);
       exit(0);
@@ -293,6 +332,15 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
   }
   if (a->market && a->all_markets) {
     fprintf(stderr, "typeahead-build: --market or --all-markets, not both\n");
+    return 2;
+  }
+  if (a->trending && (!a->tables || a->shards)) {
+    fprintf(stderr,
+            "typeahead-build: --trending reads --tables (hour tables), not with --shards\n");
+    return 2;
+  }
+  if ((num[O_TRENDMAX] || num[O_TRENDFLOOR]) && !a->trending) {
+    fprintf(stderr, "typeahead-build: --trending-max and --trending-floor go with --trending\n");
     return 2;
   }
   if (a->shard_map && !a->shards) {
@@ -334,6 +382,27 @@ static void report_skipped(const char *file, const bld_freq_opts_t *fo) {
 /* Feeds every input into acc. 0, or exit status 1/2 with the message printed. */
 static int add_sources(bld_acc_t *acc, const build_args_t *a, const char *market, progress_t *prog,
                        uint64_t *lines, uint64_t *rows) {
+  if (a->trending) { /* --trending: the hour tables against the weeks (bld_trending.c) */
+    bld_trending_opts_t to = {
+        .now = a->now, .market = market, .base_weeks = a->weeks, .max_keys = a->trending_max};
+    bld_trend_rule_default(&to.rule);
+    to.rule.min_events = a->trending_floor;
+    ta_diag_t diag;
+    char where[512], hour[TBL_WEEK_STR];
+    int rc = bld_read_trending(acc, a->tables, &to, &diag);
+    if (rc < 0) {
+      fprintf(stderr, "typeahead-build: %s\n", ta_diag_format(&diag, where, sizeof where));
+      return rc == TA_EPARSE ? 2 : 1;
+    }
+    tbl_hour_name(to.now_hour, hour);
+    fprintf(stderr,
+            "typeahead-build: %s%s%" PRIu64 " hour tables up to %s, %" PRIu64
+            " queries trending, %" PRIu64 " kept (--trending-max %u)\n",
+            market ? market : "", market ? ": " : "", to.hour_tables, hour, to.candidates,
+            to.trending, a->trending_max);
+    *rows += to.trending;
+    return 0;
+  }
   if (a->tables) { /* --tables: the week tables source (bld_tables.c) */
     bld_tables_opts_t to = {
         .weeks = a->weeks, .half_life = a->half_life, .now = a->now, .market = market};
@@ -381,7 +450,8 @@ static int blocklist_drop(void *ctx, const char *key, size_t key_len) {
 static void describe_source(const build_args_t *a, const char *market, char *buf, size_t cap) {
   size_t n = 0;
   if (a->tables) {
-    snprintf(buf, cap, "tables:%s%s%s", a->tables, market ? " market:" : "", market ? market : "");
+    snprintf(buf, cap, "%s:%s%s%s", a->trending ? "trending" : "tables", a->tables,
+             market ? " market:" : "", market ? market : "");
     return;
   }
   n += (size_t)snprintf(buf, cap, "freq:");
@@ -522,6 +592,14 @@ static int remove_stale(const char *dir, const tbl_markets_t *keep, const unsign
  * removed. A market whose build fails keeps its old file; the others go on. */
 static int build_all(const build_args_t *a, flt_ruleset_t *rules, progress_t *prog) {
   bld_tables_opts_t to = {.weeks = a->weeks, .half_life = a->half_life, .now = a->now};
+  char week[TBL_WEEK_STR];
+  int64_t t;
+  if (a->trending && a->now) { /* --now is a time here: the markets of its week's window */
+    if (tbl_parse_time(a->now, strlen(a->now), &t) != 0)
+      return bad_value("--now", "a time (unix seconds or ISO-8601 UTC)", a->now);
+    tbl_week_name(tbl_week_of_unix(t), week);
+    to.now = week;
+  }
   tbl_markets_t ms;
   ta_diag_t diag;
   char where[512], path[4096];

@@ -65,6 +65,17 @@ typedef struct {
  * be NULL). The same results, fewer date computations on a log's lines. */
 int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t *memo);
 
+/* Hours (typeahead-aggregate --hours, docs/TABLES.md "Hour tables"): hours since the epoch,
+ * floor(t / 3600). An hour's table is a week table (the week holding the hour) named
+ * "YYYY-MM-DDTHH.msgpack". */
+int64_t tbl_hour_of_unix(int64_t t);
+/* "2006-03-01T13": the hour table's file name without ".msgpack". */
+void tbl_hour_name(int64_t h, char out[TBL_WEEK_STR]);
+/* Parses exactly "YYYY-MM-DDTHH" (a real date, HH 00..23). TA_EPARSE otherwise. */
+int tbl_hour_parse(const char *s, size_t len, int64_t *out);
+/* Hours an aggregation keeps: the newest hour counted and the 167 before it (7 days). */
+#define TBL_HOURS_KEPT 168
+
 /* ---- Table files (tbl_file.c) ------------------------------------------------------------- */
 
 #define TBL_FORMAT "typeahead-week"
@@ -156,6 +167,8 @@ void tbl_reader_close(tbl_reader_t *t);
  * readers see the newest committed state. */
 int tbl_list(const char *dir, char ***out_paths, size_t *out_n);
 void tbl_paths_free(char **paths, size_t n);
+/* The hour tables of dir (names "YYYY-MM-DDTHH.msgpack"), in hour order, as tbl_list. */
+int tbl_hour_list(const char *dir, char ***out_paths, size_t *out_n);
 
 #ifdef __cplusplus
 }

@@ -20,18 +20,26 @@ static int is_table_name(const char *name) {
          tbl_week_parse(name, 8, &w) == 0;
 }
 
+static int is_hour_name(const char *name) {
+  int64_t h;
+  size_t n = strlen(name);
+  return n == 13 + strlen(TBL_SUFFIX) && strcmp(name + 13, TBL_SUFFIX) == 0 &&
+         tbl_hour_parse(name, 13, &h) == 0;
+}
+
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Appends the table names found in dir to *names (may not exist: then nothing). */
-static int collect(const char *dir, char ***names, size_t *n, size_t *cap) {
+static int collect(const char *dir, int (*is_name)(const char *), char ***names, size_t *n,
+                   size_t *cap) {
   DIR *d = opendir(dir);
   if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
   struct dirent *e;
   int rc = 0;
   while ((e = readdir(d))) {
-    if (!is_table_name(e->d_name)) continue;
+    if (!is_name(e->d_name)) continue;
     if (*n == *cap && (rc = ta_grow((void **)names, cap, *n + 1, sizeof **names, 64)) != 0) break;
     if (!((*names)[*n] = strdup(e->d_name))) {
       rc = TA_ENOMEM;
@@ -49,7 +57,9 @@ void tbl_paths_free(char **paths, size_t n) {
   free(paths);
 }
 
-int tbl_list(const char *dir, char ***out_paths, size_t *out_n) {
+/* The tables of dir whose names pass is_name, in name order (which is time order). */
+static int list_names(const char *dir, int (*is_name)(const char *), char ***out_paths,
+                      size_t *out_n) {
   *out_paths = NULL;
   *out_n = 0;
   struct stat st;
@@ -61,8 +71,8 @@ int tbl_list(const char *dir, char ***out_paths, size_t *out_n) {
   char **names = NULL;
   size_t n = 0, cap = 0;
   /* .txn first: a table moving from .txn into dir meanwhile is then seen at least once. */
-  int rc = collect(txn, &names, &n, &cap);
-  if (!rc) rc = collect(dir, &names, &n, &cap);
+  int rc = collect(txn, is_name, &names, &n, &cap);
+  if (!rc) rc = collect(dir, is_name, &names, &n, &cap);
   if (rc) {
     tbl_paths_free(names, n);
     return rc;
@@ -91,4 +101,12 @@ int tbl_list(const char *dir, char ***out_paths, size_t *out_n) {
   *out_paths = names;
   *out_n = k;
   return 0;
+}
+
+int tbl_list(const char *dir, char ***out_paths, size_t *out_n) {
+  return list_names(dir, is_table_name, out_paths, out_n);
+}
+
+int tbl_hour_list(const char *dir, char ***out_paths, size_t *out_n) {
+  return list_names(dir, is_hour_name, out_paths, out_n);
 }

@@ -217,3 +217,29 @@ int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t
   *out = days * 86400 + hh * 3600 + mm * 60 + ss - offset;
   return 0;
 }
+
+int64_t tbl_hour_of_unix(int64_t t) {
+  return floor_div(t, 3600);
+}
+
+void tbl_hour_name(int64_t h, char out[TBL_WEEK_STR]) {
+  int64_t y;
+  int m, d;
+  civil_from_days(floor_div(h, 24), &y, &m, &d);
+  snprintf(out, TBL_WEEK_STR, "%04lld-%02d-%02dT%02d", (long long)y, m, d,
+           (int)(h - floor_div(h, 24) * 24));
+}
+
+int tbl_hour_parse(const char *s, size_t len, int64_t *out) {
+  /* "YYYY-MM-DDTHH" and nothing else: the timestamp parser checks the date, the round trip
+   * through tbl_hour_name the form (no offset, no fraction). */
+  char buf[TBL_WEEK_STR], again[TBL_WEEK_STR];
+  int64_t t;
+  if (len != 13 || s[10] != 'T') return TA_EPARSE;
+  snprintf(buf, sizeof buf, "%.13s:00:00Z", s);
+  if (tbl_parse_time(buf, strlen(buf), &t) != 0) return TA_EPARSE;
+  tbl_hour_name(tbl_hour_of_unix(t), again);
+  if (memcmp(again, s, 13) != 0) return TA_EPARSE;
+  *out = tbl_hour_of_unix(t);
+  return 0;
+}

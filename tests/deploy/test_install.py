@@ -42,7 +42,8 @@ MAINS = {"typeahead-aggregate": "builder/agg/aggregate_main.c",
          "typeahead-build": "builder/bld/build_main.c",
          "typeahead-query": "trie/query_main.c",
          "typeahead-serve": "server/serve_main.c"}
-UNITS = ("typeahead.service", "typeahead-nightly.service", "typeahead-nightly.timer")
+UNITS = ("typeahead.service", "typeahead-nightly.service", "typeahead-nightly.timer",
+         "typeahead-trending.service", "typeahead-trending.timer")
 SANDBOX = ("ProtectSystem=strict", "NoNewPrivileges=yes", "ProtectHome=yes", "PrivateTmp=yes",
            "PrivateDevices=yes", "RestrictAddressFamilies=", "CapabilityBoundingSet=",
            "ReadWritePaths=")
@@ -109,6 +110,7 @@ class InstallTree(unittest.TestCase):
         want.update({"/usr/local/share/man/man1/%s.1" % t: 0o644 for t in TOOLS})
         want.update({"/usr/local/lib/systemd/system/" + u: 0o644 for u in UNITS})
         want.update({"/usr/local/lib/typeahead/typeahead-nightly": 0o755,
+                     "/usr/local/lib/typeahead/typeahead-trending": 0o755,
                      "/usr/local/lib/sysusers.d/typeahead.conf": 0o644,
                      "/usr/local/lib/tmpfiles.d/typeahead.conf": 0o644,
                      "/etc/default/typeahead": 0o644})
@@ -190,7 +192,7 @@ class InstallTree(unittest.TestCase):
         # The sandbox as systemd scores it (0 safest, 10 unprotected; --threshold counts in
         # tenths): at most 2.0 each (1.3 for the server and 0.7 for the nightly job when this
         # was written).
-        for u in ("typeahead.service", "typeahead-nightly.service"):
+        for u in ("typeahead.service", "typeahead-nightly.service", "typeahead-trending.service"):
             p = run("systemd-analyze", "security", "--offline=yes", "--threshold=20",
                     os.path.join(unitdir, u), check=False)
             self.assertEqual(p.returncode, 0, "%s: exposure over 2.0:\n%s" % (u, p.stdout))
@@ -418,6 +420,7 @@ class Package(unittest.TestCase):
         want.update({"/usr/share/man/man1/%s.1.gz" % t: "-rw-r--r--" for t in TOOLS})
         want.update({"/lib/systemd/system/" + u: "-rw-r--r--" for u in UNITS})
         want.update({"/usr/lib/typeahead/typeahead-nightly": "-rwxr-xr-x",
+                     "/usr/lib/typeahead/typeahead-trending": "-rwxr-xr-x",
                      "/usr/lib/sysusers.d/typeahead.conf": "-rw-r--r--",
                      "/usr/lib/tmpfiles.d/typeahead.conf": "-rw-r--r--",
                      "/etc/default/typeahead": "-rw-r--r--",

@@ -1,0 +1,41 @@
+/*
+ * typeahead-aggregate --hours keeps 7 days of hour tables (docs/TABLES.md "Hour tables"): after
+ * each run, the hour tables older than TBL_HOURS_KEPT hours before the newest one are removed.
+ */
+#include "agg_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int agg_hours_prune(const char *dir, uint64_t *removed, char *err, size_t err_cap) {
+  *removed = 0;
+  int lock_fd = -1;
+  /* Under the lock, after completing an interrupted run: so the newest hour is the committed
+   * one and a rerun after a kill prunes the same files. */
+  int rc = agg__txn_begin(dir, &lock_fd, err, err_cap);
+  char **paths = NULL;
+  size_t n = 0;
+  if (!rc && (rc = tbl_hour_list(dir, &paths, &n)) != 0)
+    agg__fail(err, err_cap, rc, "%s: cannot list the hour tables: %s", dir, ta_strerror(rc));
+  if (!rc && n > 0) {
+    int64_t newest = 0, h;
+    const char *base = strrchr(paths[n - 1], '/') + 1;
+    tbl_hour_parse(base, 13, &newest); /* listed names parse */
+    for (size_t i = 0; i < n && !rc; i++) {
+      base = strrchr(paths[i], '/') + 1;
+      if (tbl_hour_parse(base, 13, &h) != 0 || h > newest - TBL_HOURS_KEPT) break;
+      if (unlink(paths[i]) != 0 && errno != ENOENT)
+        rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: cannot remove: %s", paths[i],
+                       strerror(errno));
+      else
+        (*removed)++;
+    }
+    if (!rc && *removed && (rc = ta_fsync_dir(dir)) != 0)
+      agg__fail(err, err_cap, rc, "%s: %s", dir, ta_strerror(rc));
+  }
+  tbl_paths_free(paths, n);
+  agg__txn_end(dir, lock_fd, rc != 0);
+  return rc;
+}

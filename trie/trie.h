@@ -143,6 +143,22 @@ typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
                          trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits);
 
+/* ---- Mixing trending completions (trie_mix.c, docs/TRENDING.md "Mixing", SPEC §13) ---------
+ * Merges a lookup's regular hits (best first) with the same prefix's trending hits (best
+ * first) into out (room for n), at most min(n, n_regular + new trending) hits:
+ *  - the first regular hit is never displaced;
+ *  - at most `slots` trending hits that are not among the first n regular ones (same display
+ *    form) are added, best first, in the last places, after the regular ones they leave room for;
+ *  - a trending hit that is already among the regular ones shown stays in its regular place and
+ *    takes no slot (it is marked trending);
+ *  - no key twice.
+ * is_trending (room for n, or NULL) gets 1 for each out[i] that is a trending query.
+ * Pure: no allocation, no state; slots above TRIE_MIX_MAX_SLOTS count as TRIE_MIX_MAX_SLOTS. */
+#define TRIE_MIX_MAX_SLOTS 16u
+int trie_mix(const trie_hit_t *regular, size_t n_regular, const trie_hit_t *trending,
+             size_t n_trending, unsigned slots, size_t n, trie_hit_t *out,
+             unsigned char *is_trending, size_t *n_out);
+
 /* ---- Shard maps (trie_shard.c, docs/FORMAT.md "Shard map", SPEC §11) ----------------------
  * A key belongs to the shard of its first code point; a map gives every code point (0..10FFFF)
  * a shard, in ranges. The builder plans one from the weight of each first code point and writes

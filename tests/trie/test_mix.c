@@ -1,0 +1,120 @@
+/* Unit tests of trie_mix (trie/trie_mix.c): the mixing rule of docs/TRENDING.md "Mixing". */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "trie.h"
+
+static trie_hit_t hit(const char *s, double score) {
+  trie_hit_t h = {0, score, s, strlen(s)};
+  return h;
+}
+
+static void assert_text(const trie_hit_t *h, const char *s) {
+  assert_int_equal(h->text_len, strlen(s));
+  assert_memory_equal(h->text, s, h->text_len);
+}
+
+static void test_trending_takes_the_last_places(void **state) {
+  (void)state;
+  trie_hit_t reg[5] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6), hit("a5", 5)};
+  trie_hit_t tr[3] = {hit("t1", 3), hit("t2", 2), hit("t3", 1)};
+  trie_hit_t out[5];
+  unsigned char mark[5];
+  size_t n_out = 99;
+  assert_int_equal(trie_mix(reg, 5, tr, 3, 2, 5, out, mark, &n_out), 0);
+  assert_int_equal(n_out, 5);
+  const char *want[5] = {"a1", "a2", "a3", "t1", "t2"};
+  const unsigned char want_mark[5] = {0, 0, 0, 1, 1};
+  for (size_t i = 0; i < 5; i++) {
+    assert_text(&out[i], want[i]);
+    assert_int_equal(mark[i], want_mark[i]);
+  }
+}
+
+static void test_first_regular_never_displaced(void **state) {
+  (void)state;
+  trie_hit_t reg[2] = {hit("a1", 9), hit("a2", 8)};
+  trie_hit_t tr[3] = {hit("t1", 3), hit("t2", 2), hit("t3", 1)};
+  trie_hit_t out[2];
+  unsigned char mark[2];
+  size_t n_out = 0;
+  /* More slots than room: the first regular stays, one trending after it. */
+  assert_int_equal(trie_mix(reg, 2, tr, 3, 5, 2, out, mark, &n_out), 0);
+  assert_int_equal(n_out, 2);
+  assert_text(&out[0], "a1");
+  assert_int_equal(mark[0], 0);
+  assert_text(&out[1], "t1");
+  assert_int_equal(mark[1], 1);
+  /* n = 1: only the first regular. */
+  assert_int_equal(trie_mix(reg, 2, tr, 3, 5, 1, out, mark, &n_out), 0);
+  assert_int_equal(n_out, 1);
+  assert_text(&out[0], "a1");
+}
+
+static void test_already_regular_stays_marked_and_takes_no_slot(void **state) {
+  (void)state;
+  trie_hit_t reg[4] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6)};
+  trie_hit_t tr[3] = {hit("a2", 30), hit("t1", 3), hit("t2", 2)};
+  trie_hit_t out[4];
+  unsigned char mark[4];
+  size_t n_out = 0;
+  assert_int_equal(trie_mix(reg, 4, tr, 3, 1, 4, out, mark, &n_out), 0);
+  assert_int_equal(n_out, 4);
+  const char *want[4] = {"a1", "a2", "a3", "t1"};
+  const unsigned char want_mark[4] = {0, 1, 0, 1};
+  for (size_t i = 0; i < 4; i++) {
+    assert_text(&out[i], want[i]);
+    assert_int_equal(mark[i], want_mark[i]);
+  }
+}
+
+static void test_exact_count_when_few_available(void **state) {
+  (void)state;
+  trie_hit_t reg[1] = {hit("a1", 9)};
+  trie_hit_t tr[3] = {hit("a1", 5), hit("t1", 3), hit("t1", 3)};
+  trie_hit_t out[5];
+  size_t n_out = 0;
+  /* Distinct keys available: a1, t1 -> exactly 2, no key twice, NULL marks allowed. */
+  assert_int_equal(trie_mix(reg, 1, tr, 3, 3, 5, out, NULL, &n_out), 0);
+  assert_int_equal(n_out, 2);
+  assert_text(&out[0], "a1");
+  assert_text(&out[1], "t1");
+  /* No regular suggestion: trending alone, capped by slots. */
+  assert_int_equal(trie_mix(NULL, 0, tr + 1, 1, 3, 5, out, NULL, &n_out), 0);
+  assert_int_equal(n_out, 1);
+  assert_text(&out[0], "t1");
+  /* No trending: the regular ones unchanged; slots 0: the regular ones unchanged. */
+  assert_int_equal(trie_mix(reg, 1, NULL, 0, 3, 5, out, NULL, &n_out), 0);
+  assert_int_equal(n_out, 1);
+  assert_int_equal(trie_mix(reg, 1, tr + 1, 1, 0, 5, out, NULL, &n_out), 0);
+  assert_int_equal(n_out, 1);
+  assert_text(&out[0], "a1");
+}
+
+static void test_bad_arguments(void **state) {
+  (void)state;
+  trie_hit_t reg[1] = {hit("a1", 9)};
+  trie_hit_t out[1];
+  size_t n_out = 0;
+  assert_int_equal(trie_mix(reg, 1, NULL, 0, 1, 1, out, NULL, NULL), TA_EINVAL);
+  assert_int_equal(trie_mix(NULL, 1, NULL, 0, 1, 1, out, NULL, &n_out), TA_EINVAL);
+  assert_int_equal(trie_mix(reg, 1, NULL, 2, 1, 1, out, NULL, &n_out), TA_EINVAL);
+  assert_int_equal(trie_mix(reg, 1, NULL, 0, 1, 1, NULL, NULL, &n_out), TA_EINVAL);
+  assert_int_equal(trie_mix(reg, 1, NULL, 0, 1, 0, NULL, NULL, &n_out), 0);
+  assert_int_equal(n_out, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_trending_takes_the_last_places),
+      cmocka_unit_test(test_first_regular_never_displaced),
+      cmocka_unit_test(test_already_regular_stays_marked_and_takes_no_slot),
+      cmocka_unit_test(test_exact_count_when_few_available),
+      cmocka_unit_test(test_bad_arguments),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

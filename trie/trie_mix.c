@@ -1,0 +1,59 @@
+/*
+ * The mixing rule of trending completions into regular ones (docs/TRENDING.md "Mixing",
+ * SPEC §13): one pure function, used by the server and by the trending bench alike.
+ * The first regular suggestion is never displaced; at most `slots` trending completions that
+ * are not already among the regular ones shown take the last places of the answer; a trending
+ * query that is already a regular suggestion stays in its regular place, marked trending, and
+ * takes no slot. Keys are compared by display form (both tries store the same one per key).
+ */
+#include "trie.h"
+
+#include <string.h>
+
+static int same_text(const trie_hit_t *a, const trie_hit_t *b) {
+  return a->text_len == b->text_len &&
+         (a->text_len == 0 || memcmp(a->text, b->text, a->text_len) == 0);
+}
+
+static int in_list(const trie_hit_t *h, const trie_hit_t *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (same_text(h, &list[i])) return 1;
+  return 0;
+}
+
+int trie_mix(const trie_hit_t *regular, size_t n_regular, const trie_hit_t *trending,
+             size_t n_trending, unsigned slots, size_t n, trie_hit_t *out,
+             unsigned char *is_trending, size_t *n_out) {
+  if (n_out == NULL || (n_regular > 0 && regular == NULL) || (n_trending > 0 && trending == NULL) ||
+      (n > 0 && out == NULL))
+    return TA_EINVAL;
+  *n_out = 0;
+  if (n == 0) return 0;
+  /* Only the regular suggestions that can be shown count for "already there". */
+  size_t reg_seen = n_regular < n ? n_regular : n;
+  size_t max_new = n - (n_regular > 0 ? 1 : 0);
+  if (max_new > slots) max_new = slots;
+  /* The new trending ones, best first, go to the end of out (filled backwards below). */
+  size_t t = 0;
+  const trie_hit_t *pick[TRIE_MIX_MAX_SLOTS];
+  if (max_new > TRIE_MIX_MAX_SLOTS) max_new = TRIE_MIX_MAX_SLOTS;
+  for (size_t i = 0; i < n_trending && t < max_new; i++) {
+    const trie_hit_t *h = &trending[i];
+    if (in_list(h, regular, reg_seen)) continue;
+    int dup = 0;
+    for (size_t j = 0; j < t && !dup; j++) dup = same_text(h, pick[j]);
+    if (!dup) pick[t++] = h;
+  }
+  size_t r = n_regular < n - t ? n_regular : n - t;
+  for (size_t i = 0; i < r; i++) {
+    out[i] = regular[i];
+    if (is_trending != NULL)
+      is_trending[i] = (unsigned char)in_list(&regular[i], trending, n_trending);
+  }
+  for (size_t j = 0; j < t; j++) {
+    out[r + j] = *pick[j];
+    if (is_trending != NULL) is_trending[r + j] = 1;
+  }
+  *n_out = r + t;
+  return 0;
+}

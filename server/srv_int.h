@@ -20,6 +20,7 @@
  *   srv_state.c   the loaded tries: a slot per market ("trie" for global), load and verify
  *   srv_market.c  markets (SPEC §10): the table of a node's tries by name, the --trie-dir
  *                 scan, a request's market, the fill from global
+ *   srv_trending.c trending tries (SPEC §13): their table and loads, the mix into an answer
  *   srv_shard.c   prefix shards (SPEC §11): forward another shard's prefix, merge the empty one
  *   srv_peer.c    the peers file and the HTTP client that forwards (libevent's evhttp)
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
@@ -135,12 +136,14 @@ int srv__admin_check(const srv_t *s, const char *auth, size_t n);
 int srv__json_string(ta_buf_t *b, const char *s, size_t n);
 
 /* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded); with
- * market (not NULL, a market name) {"q":..,"market":..,"suggestions":..}. */
+ * market (not NULL, a market name) {"q":..,"market":..,"suggestions":..}. trending (NULL, or
+ * n_hits flags): a suggestion whose flag is set carries "trending":true (the others no such
+ * field). */
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                     const trie_hit_t *hits, size_t n_hits);
+                     const trie_hit_t *hits, size_t n_hits, const unsigned char *trending);
 /* The same map in msgpack: integral scores as integers, others as float 64. */
 int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                        const trie_hit_t *hits, size_t n_hits);
+                        const trie_hit_t *hits, size_t n_hits, const unsigned char *trending);
 
 /* 1 when an If-None-Match header value (a list of entity tags, or "*") matches etag (weak
  * comparison, RFC 9110 §13.1.2). */
@@ -182,6 +185,7 @@ typedef struct {
   uint64_t global_gen; /* a market's request: the load of global's trie, which may fill it (0:
                           none loaded); a request answered by global: 0 */
   uint64_t rules_version;
+  uint64_t trend_gen; /* the load of the trending trie mixed in (0: none) */
 } srv_ctag_t;
 
 /* max_bytes 0: off (find always misses, put does nothing). */
@@ -260,6 +264,7 @@ typedef struct {
   _Atomic uint64_t peer_failures; /* attempts that failed (refused, reset, timeout, 5xx) */
   _Atomic uint64_t peer_ns;       /* time from forwarding to the answer, summed */
   _Atomic uint64_t market_requests[SRV_MAX_MARKETS]; /* /search answered, by routed market */
+  _Atomic uint64_t trending_served; /* trending suggestions in answers computed (not cached) */
 } srv_wmetrics_t;
 
 int srv__status_index(int status);
@@ -423,8 +428,11 @@ void srv__reload_stop(srv_t *s);
  * new trie; it
  * never fails a reload (refused rules are logged and counted, the old ones stay).
  * srv__filters_start() loads --filters at start (an error is fatal). srv__filters_free() frees
- * the filter layer; srv_free() then frees the node's table (every slot with its last version). */
+ * the filter layer; srv_free() then frees the node's table (every slot with its last version).
+ * A verdict cache is per trie: market i's trie is index i, its trending trie (srv_trending.c)
+ * index SRV_MAX_MARKETS + i (the market argument of srv__answer). */
 typedef struct srv_flt srv_flt_t;
+#define SRV_FLT_TRIES (2 * SRV_MAX_MARKETS)
 
 int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
                 size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
@@ -457,6 +465,7 @@ struct srv_market {
   char *path;                         /* its file (owned) */
   srv_snap_t *slot;                   /* its versions, srv_trie_t */
   int drop_when_gone;
+  int trending; /* a trending trie (srv_trending.c), for the log */
   _Atomic uint64_t reloads_ok, reloads_failed;
 };
 
@@ -485,6 +494,42 @@ int srv__market_find(const srv_t *s, const char *name, size_t n);
  * the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither names a known
  * market. */
 unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char *hdr);
+
+/* ---- Trending (SPEC §13; srv_trending.c) --------------------------------------------------
+ * --trending FILE (with --trie) or DIR (with --trie-dir: DIR/global.trie, DIR/M.trie for each
+ * market M of the trie dir): small ordinary tries of rising queries, scored by burst. Entry i of
+ * the table is market i's trending trie, a srv_market_t loaded, verified, swapped and dropped by
+ * the markets' own loader and tick (srv_state.c), in slots of the table's own snapshot table,
+ * ticked by the node's slot "trending" (added after "markets" and before "rules", so a verdict
+ * cache is made for a new trending trie in the same pass). Its tick never fails a reload: a
+ * missing file means no trending (logged once), a bad one is refused and the old one stays.
+ * A market without a trending trie loaded mixes in global's. Entries are published like the
+ * markets' (filled, then the count with a release store) and never move. */
+typedef struct {
+  srv_market_t *m;     /* SRV_MAX_MARKETS entries; NULL: no trending */
+  _Atomic unsigned n;  /* entries in use */
+  srv_snaptab_t snaps; /* their slots */
+  char *path;          /* --trending */
+  unsigned slots;      /* --trending-slots */
+} srv_trending_t;
+
+/* srv__trending_start (srv_new, after srv__markets_start): path NULL or slots 0: none.
+ * srv__trending_free: after the workers and the reload thread stopped. */
+int srv__trending_start(srv_t *s, const char *path, unsigned slots);
+void srv__trending_free(srv_t *s);
+/* The trending trie for a request answered by market (its own, else global's; NULL: none),
+ * held by worker w until srv__trending_release(s, w, *idx). */
+const srv_trie_t *srv__trending_acquire(srv_t *s, unsigned w, unsigned market, unsigned *idx);
+void srv__trending_release(srv_t *s, unsigned w, unsigned idx);
+/* Mixes the completions of key in trending trie tt (entry idx) that the rules keep into the
+ * regular answer hits[0..*n) (room for k) with trie_mix; marks[0..*n) says which are trending
+ * (counted in m). *rules_version: the rules version the trending lookup used. */
+int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
+                      const char *key, size_t key_len, size_t k, trie_hit_t *hits, size_t *n,
+                      unsigned char *marks, uint64_t *rules_version);
+/* /healthz's "trending" member (appended after a comma). */
+struct srv_worker;
+int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
 
 /* ---- Peers of a sharded node (srv_peer.c, SPEC §11) --------------------------------------
  * The peers file: one line per shard, SHARD<TAB>HOST:PORT[,HOST:PORT...] (its replicas; HOST a
@@ -604,6 +649,7 @@ struct srv {
 
   srv_flt_t *flt;     /* the filter layer (srv_filters.c) */
   srv_peers_t *peers; /* a sharded node's peers (srv_peer.c); NULL: not sharded */
+  srv_trending_t tr;  /* trending tries (srv_trending.c) */
 
   _Atomic uint64_t reloads_ok, reloads_failed; /* every market's loads together */
   _Atomic int64_t last_reload_failed_at;

@@ -48,7 +48,7 @@ static int score_is_int(double x) {
 }
 
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                     const trie_hit_t *hits, size_t n_hits) {
+                     const trie_hit_t *hits, size_t n_hits, const unsigned char *trending) {
   int rc = ta_buf_put(b, "{\"q\":", 5);
   if (!rc) rc = srv__json_string(b, q, q_len);
   if (!rc && market) rc = ta_buf_put(b, ",\"market\":", 10);
@@ -61,6 +61,7 @@ int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *marke
     if (!rc) rc = srv__json_string(b, hits[i].text, hits[i].text_len);
     if (!rc) rc = ta_buf_put(b, ",\"score\":", 9);
     if (!rc) rc = ta_buf_put(b, num, nl);
+    if (!rc && trending && trending[i]) rc = ta_buf_put(b, ",\"trending\":true", 16);
     if (!rc) rc = ta_buf_put(b, "}", 1);
   }
   if (!rc) rc = ta_buf_put(b, "]}", 2);
@@ -77,7 +78,7 @@ static int render_msgpack_str(msgpack_packer *pk, const char *s, size_t n) {
 }
 
 int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *market,
-                        const trie_hit_t *hits, size_t n_hits) {
+                        const trie_hit_t *hits, size_t n_hits, const unsigned char *trending) {
   msgpack_packer pk;
   msgpack_packer_init(&pk, b, render_msgpack_write);
   int bad = msgpack_pack_map(&pk, market ? 3 : 2);
@@ -91,7 +92,8 @@ int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *ma
   bad |= msgpack_pack_array(&pk, n_hits);
   for (size_t i = 0; i < n_hits; i++) {
     double score = isfinite(hits[i].score) ? hits[i].score : 0;
-    bad |= msgpack_pack_map(&pk, 2);
+    int marked = trending && trending[i];
+    bad |= msgpack_pack_map(&pk, marked ? 3 : 2);
     bad |= render_msgpack_str(&pk, "text", 4);
     bad |= render_msgpack_str(&pk, hits[i].text, hits[i].text_len);
     bad |= render_msgpack_str(&pk, "score", 5);
@@ -99,6 +101,10 @@ int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *ma
       bad |= msgpack_pack_int64(&pk, (int64_t)score);
     else
       bad |= msgpack_pack_double(&pk, score);
+    if (marked) {
+      bad |= render_msgpack_str(&pk, "trending", 8);
+      bad |= msgpack_pack_true(&pk);
+    }
   }
   return bad ? TA_ENOMEM : 0;
 }

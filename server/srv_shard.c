@@ -266,8 +266,8 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   }
   ta_buf_t *b = &w->out;
   b->len = 0;
-  rc = st->rep ? srv__render_msgpack(b, st->q.q, st->q.q_len, NULL, out, n)
-               : srv__render_json(b, st->q.q, st->q.q_len, NULL, out, n);
+  rc = st->rep ? srv__render_msgpack(b, st->q.q, st->q.q_len, NULL, out, n, NULL)
+               : srv__render_json(b, st->q.q, st->q.q_len, NULL, out, n, NULL);
   if (rc) {
     srv__reply_error(r, 500, ta_strerror(rc));
     return;

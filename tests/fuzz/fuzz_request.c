@@ -102,9 +102,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if ((unsigned char)b.p[i] < 0x20) abort();
     trie_hit_t hit = {0, 1.5, q.q, q.q_len};
     b.len = 0;
-    if (srv__render_json(&b, q.q, q.q_len, NULL, &hit, 1) != 0) abort();
+    if (srv__render_json(&b, q.q, q.q_len, NULL, &hit, 1, NULL) != 0) abort();
     b.len = 0;
-    if (srv__render_msgpack(&b, q.q, q.q_len, NULL, &hit, 1) != 0) abort();
+    if (srv__render_msgpack(&b, q.q, q.q_len, NULL, &hit, 1, NULL) != 0) abort();
     ta_buf_free(&b);
   } else if (q.error == NULL) {
     abort();

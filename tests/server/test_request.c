@@ -315,23 +315,32 @@ static void test_render(void **state) {
   (void)state;
   ta_buf_t b = {0};
   trie_hit_t hits[2] = {{0, 120, "news", 4}, {1, 2.5, "new \"york\"", 10}};
-  assert_int_equal(srv__render_json(&b, "ne", 2, NULL, hits, 2), 0);
+  assert_int_equal(srv__render_json(&b, "ne", 2, NULL, hits, 2, NULL), 0);
   const char *want =
       "{\"q\":\"ne\",\"suggestions\":[{\"text\":\"news\",\"score\":120},"
       "{\"text\":\"new \\\"york\\\"\",\"score\":2.5}]}";
   assert_int_equal(b.len, strlen(want));
   assert_memory_equal(b.p, want, b.len);
   b.len = 0;
-  assert_int_equal(srv__render_json(&b, "", 0, NULL, NULL, 0), 0);
+  assert_int_equal(srv__render_json(&b, "", 0, NULL, NULL, 0, NULL), 0);
   assert_memory_equal(b.p, "{\"q\":\"\",\"suggestions\":[]}", b.len);
   b.len = 0;
-  assert_int_equal(srv__render_msgpack(&b, "ne", 2, NULL, hits, 1), 0);
+  assert_int_equal(srv__render_msgpack(&b, "ne", 2, NULL, hits, 1, NULL), 0);
   const unsigned char mp[] = {0x82, 0xa1, 'q', 0xa2, 'n', 'e',  0xab, 's', 'u',  'g',
                               'g',  'e',  's', 't',  'i', 'o',  'n',  's', 0x91, 0x82,
                               0xa4, 't',  'e', 'x',  't', 0xa4, 'n',  'e', 'w',  's',
                               0xa5, 's',  'c', 'o',  'r', 'e',  0x78};
   assert_int_equal(b.len, sizeof mp);
   assert_memory_equal(b.p, mp, sizeof mp);
+  /* a trending suggestion carries "trending":true, a regular one no such field */
+  const unsigned char marks[2] = {0, 1};
+  b.len = 0;
+  assert_int_equal(srv__render_json(&b, "ne", 2, NULL, hits, 2, marks), 0);
+  const char *want_t =
+      "{\"q\":\"ne\",\"suggestions\":[{\"text\":\"news\",\"score\":120},"
+      "{\"text\":\"new \\\"york\\\"\",\"score\":2.5,\"trending\":true}]}";
+  assert_int_equal(b.len, strlen(want_t));
+  assert_memory_equal(b.p, want_t, b.len);
   ta_buf_free(&b);
 }
 

@@ -16,7 +16,6 @@ usage: test_trending.py --serve PATH --build PATH [unittest arguments]
 """
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,8 +26,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import (ServerCase, Server, msgpack_decode, server_args,  # noqa: E402
-                        wait_for)
+from serve_util import ServerCase, build_trie, msgpack_decode, server_args, wait_for  # noqa: E402
 
 ARGS = None
 WORK = None
@@ -49,14 +47,12 @@ AUTH = {"Authorization": "Bearer " + TOKEN}
 
 
 def build(name, rows):
+    """TRIES[name]: the trie of rows (query, count), built by the real typeahead-build."""
     freq = os.path.join(WORK, name + ".tsv")
     with open(freq, "w", encoding="utf-8") as f:
-        for q, n in rows:
-            f.write("%s\t%d\n" % (q, n))
-    out = os.path.join(WORK, name + ".trie")
-    subprocess.run([ARGS.build, "--freq", freq, "--out", out, "--k", "10"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    TRIES[name] = out
+        f.writelines("%s\t%d\n" % row for row in rows)
+    TRIES[name] = os.path.join(WORK, name + ".trie")
+    build_trie(ARGS.build, freq, TRIES[name])
 
 
 def put(path, src=None, data=None):

@@ -29,10 +29,11 @@
  *
  * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
  * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,
- * admin -> reply -> conn -> place; route and search also call conn. query, render, cache,
- * metrics, filters, market, state, reload, snap and log are below them all (metrics and filters
- * read the market table; market adds the slots that state loads; reload ticks the slots that
- * filters, market and state register; all of them use snap and log).
+ * admin -> reply -> conn -> place; route and search also call conn. trending (called by search
+ * and admin; it calls filters and state), query, render, cache, metrics, filters, market, state,
+ * reload, snap and log are below them all (metrics and filters read the market and trending
+ * tables; market and trending add the slots that state loads; reload ticks the slots that
+ * filters, market, trending and state register; all of them use snap and log).
  *
  * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
  * bound to the same port. A new connection goes to the worker of the CPU its SYN came in on,

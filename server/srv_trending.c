@@ -126,8 +126,10 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx) {
 int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
                       const char *key, size_t key_len, size_t k, trie_hit_t *hits, size_t *n,
                       unsigned char *marks, uint64_t *rules_version) {
-  /* k + slots trending ones: enough to fill the slots past those already shown as regular */
+  /* k + slots trending ones: enough to fill the slots past those already shown as regular;
+   * at most the file's k, which its nodes store (more would walk the subtree) */
   size_t want = k + s->tr.slots;
+  if (want > tt->info.k) want = tt->info.k;
   if (want > TA_MAX_K) want = TA_MAX_K;
   trie_hit_t th[TA_MAX_K], reg[TA_MAX_K];
   size_t n_t = 0;

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A new entry for market e of the market table (the reload thread, or srv_new before it). */
 static int trend_add(srv_t *s, unsigned e) {
@@ -65,6 +66,15 @@ int srv__trending_start(srv_t *s, const char *path, unsigned slots) {
   if (slots == 0) {
     srv__log("--trending-slots 0: trending is off (%s is not read)", path);
     return 0;
+  }
+  /* a file for a directory (or the reverse) is a mistake of the command line, not a file that
+   * is not there yet: said at once */
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) != (s->mk.dir != NULL)) {
+    srv__log("--trending %s: %s", path,
+             s->mk.dir ? "with --trie-dir, a directory of global.trie and M.trie files"
+                       : "with --trie, a trie file (a directory goes with --trie-dir)");
+    return TA_EINVAL;
   }
   tr->slots = slots;
   tr->path = strdup(path);

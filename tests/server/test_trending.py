@@ -346,6 +346,13 @@ class CommandLine(unittest.TestCase):
                                capture_output=True, text=True, timeout=30)
             self.assertEqual(p.returncode, 2, bad)
             self.assertIn("--trending-slots: expected a whole number from 0 to 16", p.stderr)
+        for where, trending in ((["--trie", TRIES["main"]], WORK),
+                                (["--trie-dir", WORK], TRIES["trend"])):
+            p = subprocess.run([ARGS.serve] + where + ["--trending", trending, "--listen",
+                                                       "127.0.0.1:0"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("--trending " + trending + ": with --trie", p.stderr)
         p = subprocess.run([ARGS.serve, "--help"], capture_output=True, text=True, timeout=30)
         self.assertRegex(p.stdout, r"(?m)^  --trending PATH ")
         self.assertRegex(p.stdout, r"(?m)^  --trending-slots N$")

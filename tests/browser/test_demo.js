@@ -286,10 +286,12 @@ async function main() {
     fs.copyFileSync(trie, path.join(dir, "global.trie"));
     buildTrie(args.build, [["gold", 500], ["goethe", 400], ["Göteborg", 10]],
       path.join(dir, "de.trie"));
-    /* with a trending trie for global: a rising "go" query, mixed in and marked */
+    /* with a trending trie for global: a rising "go" query, mixed in and marked; de has one of
+     * its own, without "go" (de's answer stays its own) */
     const tdir = path.join(work, "trending");
     fs.mkdirSync(tdir);
     buildTrie(args.build, [["gondola ride", 90]], path.join(tdir, "global.trie"));
+    buildTrie(args.build, [["zugspitze", 90]], path.join(tdir, "de.trie"));
     const base2 = await serve(args.serve, ["--trie-dir", dir, "--trending", tdir], servers);
     const page2 = await context.newPage();
     page2.on("pageerror", (e) => pageErrors.push(String(e)));

@@ -224,10 +224,10 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
 /* Mixes the request's trending completions into hits (srv_trending.c, trie_mix); an answer
  * whose two lookups saw two rule sets is right but not kept. */
 static int search_trending(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
-                           size_t k, trie_hit_t *hits, size_t *n_hits, unsigned char *marks,
+                           size_t k, trie_hit_t *hits, size_t *n_hits, unsigned char *trend,
                            search_out_t *o) {
   uint64_t rv_t = 0;
-  int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, hits, n_hits, marks,
+  int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, hits, n_hits, trend,
                              &rv_t);
   if (rv_t != o->tag.rules_version) o->mixed = 1;
   return rc;
@@ -289,7 +289,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   char key[TA_MAX_KEY + 1];
   size_t key_len = 0;
   trie_hit_t hits[TA_MAX_K];
-  unsigned char marks[TA_MAX_K];
+  unsigned char trend[TA_MAX_K];
   size_t n_hits = 0;
   unsigned answered = in->market;
   o->tag.rules_version = 0;
@@ -298,7 +298,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     rc = search_lookup(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
                        &o->tag.rules_version, &answered, &o->mixed);
     if (rc == 0 && in->tt)
-      rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, marks,
+      rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, trend,
                            o);
   } else if (rc == TA_ENOSPC) {
     rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
@@ -309,8 +309,8 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   ta_buf_t *b = &w->out;
   b->len = 0;
   if (rc == 0)
-    rc = in->rep ? srv__render_msgpack(b, q.q, q.q_len, market, hits, n_hits, in->tt ? marks : NULL)
-                 : srv__render_json(b, q.q, q.q_len, market, hits, n_hits, in->tt ? marks : NULL);
+    rc = in->rep ? srv__render_msgpack(b, q.q, q.q_len, market, hits, n_hits, in->tt ? trend : NULL)
+                 : srv__render_json(b, q.q, q.q_len, market, hits, n_hits, in->tt ? trend : NULL);
   if (rc) {
     srv__log("search: %s", ta_strerror(rc));
     o->status = 500;

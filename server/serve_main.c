@@ -46,7 +46,7 @@ static void usage(FILE *f) {
       "                    market without one mixes in global's). Watched and swapped like\n"
       "                    --trie; missing or bad: no trending, regular answers unchanged.\n"
       "  --trending-slots N\n"
-      "                    at most N trending suggestions added to an answer, never before its\n"
+      "                    at most N trending suggestions added to an answer, right after its\n"
       "                    first one, marked \"trending\":true (0..16, default 2; 0: none)\n"
       "  --listen ADDR     HOST:PORT or [V6]:PORT to listen on (default 127.0.0.1:8080,\n"
       "                    loopback only); port 0 picks a free port\n"

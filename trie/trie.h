@@ -148,7 +148,8 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
  * first) into out (room for n), at most min(n, n_regular + new trending) hits:
  *  - the first regular hit is never displaced;
  *  - at most `slots` trending hits that are not among the first n regular ones (same display
- *    form) are added, best first, in the last places, after the regular ones they leave room for;
+ *    form) are added, best first, right after the first regular hit; the regular hits they
+ *    leave room for follow in their order (the last regular ones drop out);
  *  - a trending hit that is already among the regular ones shown stays in its regular place and
  *    takes no slot (it is marked trending);
  *  - no key twice.

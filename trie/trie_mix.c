@@ -2,7 +2,8 @@
  * The mixing rule of trending completions into regular ones (docs/TRENDING.md "Mixing",
  * SPEC §13): one pure function, used by the server and by the trending bench alike.
  * The first regular suggestion is never displaced; at most `slots` trending completions that
- * are not already among the regular ones shown take the last places of the answer; a trending
+ * are not already among the regular ones shown come right after it, and the regular ones they
+ * leave room for follow (the last ones drop out); a trending
  * query that is already a regular suggestion stays in its regular place, marked trending, and
  * takes no slot. Keys are compared by display form (both tries store the same one per key).
  */
@@ -33,7 +34,7 @@ int trie_mix(const trie_hit_t *regular, size_t n_regular, const trie_hit_t *tren
   size_t reg_seen = n_regular < n ? n_regular : n;
   size_t max_new = n - (n_regular > 0 ? 1 : 0);
   if (max_new > slots) max_new = slots;
-  /* The new trending ones, best first, go to the end of out (filled backwards below). */
+  /* The new trending ones, best first (placed after the first regular one below). */
   size_t t = 0;
   const trie_hit_t *pick[TRIE_MIX_MAX_SLOTS];
   if (max_new > TRIE_MIX_MAX_SLOTS) max_new = TRIE_MIX_MAX_SLOTS;
@@ -45,14 +46,14 @@ int trie_mix(const trie_hit_t *regular, size_t n_regular, const trie_hit_t *tren
     if (!dup) pick[t++] = h;
   }
   size_t r = n_regular < n - t ? n_regular : n - t;
-  for (size_t i = 0; i < r; i++) {
-    out[i] = regular[i];
+  /* The first regular one, the new trending ones, then the other regular ones. */
+  size_t first = r > 0 ? 1 : 0;
+  for (size_t i = 0; i < r + t; i++) {
+    int is_new = i >= first && i < first + t;
+    const trie_hit_t *h = is_new ? pick[i - first] : &regular[i < first ? i : i - t];
+    out[i] = *h;
     if (is_trending != NULL)
-      is_trending[i] = (unsigned char)in_list(&regular[i], trending, n_trending);
-  }
-  for (size_t j = 0; j < t; j++) {
-    out[r + j] = *pick[j];
-    if (is_trending != NULL) is_trending[r + j] = 1;
+      is_trending[i] = (unsigned char)(is_new || in_list(h, trending, n_trending));
   }
   *n_out = r + t;
   return 0;

@@ -16,6 +16,7 @@ usage: test_trending.py --serve PATH --build PATH [unittest arguments]
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -119,12 +120,22 @@ class Mixing(ServerCase):
                             ["--trending", TRIES["trend"], "--trending-slots", "0"])
 
     def check(self, srv, q, k, slots, blocked=(), msgpack=False):
-        """The mixing contract for one answer; returns the trending texts added."""
+        """The mixing contract for one answer (docs/TRENDING.md "Mixing"); returns the trending
+        texts added."""
         got, _ = search(srv, q, k, msgpack=msgpack)
         regular = [s["text"] for s in search(self.ref, q, k)[0]]
         texts = [s["text"] for s in got]
         trend = {t for t, _ in TREND}
-        key = " ".join(q.lower().split())
+        # the prefix's key as the server walks it: one trailing space kept (trie_norm_prefix)
+        key = re.sub(r"\s+", " ", q.lower()).lstrip()
+        # the rule itself: the trending completions the rules keep that are not shown as
+        # regular, best first, at most slots (k - 1 with a regular leader), right after the
+        # leader; the regular ones follow in their order
+        fresh = [t for t, _ in sorted(TREND, key=lambda r: -r[1])
+                 if t.startswith(key) and t not in blocked and t not in regular]
+        fresh = fresh[:min(slots, k - 1 if regular else k)]
+        want = (regular[:1] + fresh + regular[1:])[:k] if regular else fresh
+        self.assertEqual(texts, want, "the mix for %r, k=%d" % (q, k))
         self.assertEqual(len(texts), len(set(texts)), "a key twice for %r: %r" % (q, texts))
         if regular:
             self.assertEqual(texts[0], regular[0], "the regular leader is first for %r" % q)

@@ -18,58 +18,50 @@ static void assert_text(const trie_hit_t *h, const char *s) {
   assert_memory_equal(h->text, s, h->text_len);
 }
 
-static void test_trending_takes_the_last_places(void **state) {
-  (void)state;
-  trie_hit_t reg[5] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6), hit("a5", 5)};
-  trie_hit_t tr[3] = {hit("t1", 3), hit("t2", 2), hit("t3", 1)};
-  trie_hit_t out[5];
-  unsigned char mark[5];
-  size_t n_out = 99;
-  assert_int_equal(trie_mix(reg, 5, tr, 3, 2, 5, out, mark, &n_out), 0);
-  assert_int_equal(n_out, 5);
-  const char *want[5] = {"a1", "a2", "a3", "t1", "t2"};
-  const unsigned char want_mark[5] = {0, 0, 0, 1, 1};
-  for (size_t i = 0; i < 5; i++) {
+/* trie_mix(reg, tr, slots, n) answers exactly want[] (NULL-terminated) with the marks
+ * want_mark[]. */
+static void check_mix(const trie_hit_t *reg, size_t nr, const trie_hit_t *tr, size_t nt,
+                      unsigned slots, size_t n, const char *const *want,
+                      const unsigned char *want_mark) {
+  trie_hit_t out[8];
+  unsigned char mark[8];
+  size_t n_out = 99, n_want = 0;
+  while (want[n_want]) n_want++;
+  assert_true(n <= 8);
+  assert_int_equal(trie_mix(reg, nr, tr, nt, slots, n, out, mark, &n_out), 0);
+  assert_int_equal(n_out, n_want);
+  for (size_t i = 0; i < n_want; i++) {
     assert_text(&out[i], want[i]);
     assert_int_equal(mark[i], want_mark[i]);
   }
+}
+
+static void test_trending_comes_after_the_first_regular(void **state) {
+  (void)state;
+  trie_hit_t reg[5] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6), hit("a5", 5)};
+  trie_hit_t tr[3] = {hit("t1", 3), hit("t2", 2), hit("t3", 1)};
+  const char *want[] = {"a1", "t1", "t2", "a2", "a3", NULL};
+  check_mix(reg, 5, tr, 3, 2, 5, want, (const unsigned char[]){0, 1, 1, 0, 0});
 }
 
 static void test_first_regular_never_displaced(void **state) {
   (void)state;
   trie_hit_t reg[2] = {hit("a1", 9), hit("a2", 8)};
   trie_hit_t tr[3] = {hit("t1", 3), hit("t2", 2), hit("t3", 1)};
-  trie_hit_t out[2];
-  unsigned char mark[2];
-  size_t n_out = 0;
   /* More slots than room: the first regular stays, one trending after it. */
-  assert_int_equal(trie_mix(reg, 2, tr, 3, 5, 2, out, mark, &n_out), 0);
-  assert_int_equal(n_out, 2);
-  assert_text(&out[0], "a1");
-  assert_int_equal(mark[0], 0);
-  assert_text(&out[1], "t1");
-  assert_int_equal(mark[1], 1);
+  const char *two[] = {"a1", "t1", NULL};
+  check_mix(reg, 2, tr, 3, 5, 2, two, (const unsigned char[]){0, 1});
   /* n = 1: only the first regular. */
-  assert_int_equal(trie_mix(reg, 2, tr, 3, 5, 1, out, mark, &n_out), 0);
-  assert_int_equal(n_out, 1);
-  assert_text(&out[0], "a1");
+  const char *one[] = {"a1", NULL};
+  check_mix(reg, 2, tr, 3, 5, 1, one, (const unsigned char[]){0});
 }
 
 static void test_already_regular_stays_marked_and_takes_no_slot(void **state) {
   (void)state;
   trie_hit_t reg[4] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6)};
   trie_hit_t tr[3] = {hit("a2", 30), hit("t1", 3), hit("t2", 2)};
-  trie_hit_t out[4];
-  unsigned char mark[4];
-  size_t n_out = 0;
-  assert_int_equal(trie_mix(reg, 4, tr, 3, 1, 4, out, mark, &n_out), 0);
-  assert_int_equal(n_out, 4);
-  const char *want[4] = {"a1", "a2", "a3", "t1"};
-  const unsigned char want_mark[4] = {0, 1, 0, 1};
-  for (size_t i = 0; i < 4; i++) {
-    assert_text(&out[i], want[i]);
-    assert_int_equal(mark[i], want_mark[i]);
-  }
+  const char *want[] = {"a1", "t1", "a2", "a3", NULL};
+  check_mix(reg, 4, tr, 3, 1, 4, want, (const unsigned char[]){0, 1, 1, 0});
 }
 
 static void test_exact_count_when_few_available(void **state) {
@@ -110,7 +102,7 @@ static void test_bad_arguments(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_trending_takes_the_last_places),
+      cmocka_unit_test(test_trending_comes_after_the_first_regular),
       cmocka_unit_test(test_first_regular_never_displaced),
       cmocka_unit_test(test_already_regular_stays_marked_and_takes_no_slot),
       cmocka_unit_test(test_exact_count_when_few_available),

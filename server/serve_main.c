@@ -17,6 +17,7 @@ static void usage(FILE *f) {
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
       "                       [--max-connections N] [--header-timeout 30]\n"
       "                       [--shard-map MAP --shard I --peers FILE [--peer-timeout-ms 250]]\n"
+      "                       [--trending PATH] [--trending-slots 2]\n"
       "       typeahead-serve --help | --version\n"
       "\n"
       "Serves search-as-you-type suggestions from a trie file built by typeahead-build.\n"
@@ -40,6 +41,13 @@ static void usage(FILE *f) {
       "  --filters FILE    blocklist rules applied to every answer (syntax: word:W, phrase:P,\n"
       "                    prefix:P, exact:Q or a bare word; # comments). Watched like --trie;\n"
       "                    PUT /admin/filters rewrites it, so its directory must be writable.\n"
+      "  --trending PATH   trending tries of rising queries (typeahead-build --trending): a FILE\n"
+      "                    with --trie, a DIR with --trie-dir (DIR/global.trie, DIR/M.trie; a\n"
+      "                    market without one mixes in global's). Watched and swapped like\n"
+      "                    --trie; missing or bad: no trending, regular answers unchanged.\n"
+      "  --trending-slots N\n"
+      "                    at most N trending suggestions added to an answer, right after its\n"
+      "                    first one, marked \"trending\":true (0..16, default 2; 0: none)\n"
       "  --listen ADDR     HOST:PORT or [V6]:PORT to listen on (default 127.0.0.1:8080,\n"
       "                    loopback only); port 0 picks a free port\n"
       "  --threads N       worker threads, each with its own event loop, 1..256 (default 1)\n"
@@ -117,6 +125,7 @@ int main(int argc, char **argv) {
   cfg.threads = 1;
   cfg.cache_max_age = 300;
   cfg.answer_cache_mb = 64;
+  cfg.trending_slots = SRV_TRENDING_SLOTS;
   int has_shard = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -136,6 +145,8 @@ int main(int argc, char **argv) {
       cfg.admin_token_file = v;
     else if (strcmp(a, "--cors-origin") == 0)
       cfg.cors_origin = v;
+    else if (strcmp(a, "--trending") == 0)
+      cfg.trending_path = v;
     else if (strcmp(a, "--shard-map") == 0)
       cfg.shard_map = v;
     else if (strcmp(a, "--peers") == 0)
@@ -145,6 +156,8 @@ int main(int argc, char **argv) {
       has_shard = 1;
     } else if (strcmp(a, "--peer-timeout-ms") == 0) {
       if (parse_uint(a, v, 1, 60000, &cfg.peer_timeout_ms)) return 2;
+    } else if (strcmp(a, "--trending-slots") == 0) {
+      if (parse_uint(a, v, 0, SRV_TRENDING_SLOTS_MAX, &cfg.trending_slots)) return 2;
     } else if (strcmp(a, "--threads") == 0) {
       if (parse_uint(a, v, 1, 256, &cfg.threads)) return 2;
     } else if (strcmp(a, "--answer-cache-mb") == 0) {

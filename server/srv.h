@@ -20,6 +20,9 @@ extern "C" {
 
 typedef struct srv srv_t;
 
+#define SRV_TRENDING_SLOTS 2                      /* default --trending-slots */
+#define SRV_TRENDING_SLOTS_MAX TRIE_MIX_MAX_SLOTS /* (trie.h) what trie_mix takes at most */
+
 typedef struct {
   const char *trie_path;        /* --trie FILE: one trie (global); or NULL with trie_dir */
   const char *trie_dir;         /* --trie-dir DIR: every DIR/NAME.trie as market NAME,
@@ -45,6 +48,10 @@ typedef struct {
   unsigned shard;               /* --shard: which one (0..N-1 of the map) */
   const char *peers_file;       /* --peers: the replicas of every shard */
   unsigned peer_timeout_ms;     /* --peer-timeout-ms: one forwarding attempt; 0 = 250 */
+  const char *trending_path;    /* --trending: the trending trie (a FILE with trie_path, a DIR
+                                   of global.trie and M.trie with trie_dir); NULL: none */
+  unsigned trending_slots;      /* --trending-slots: at most this many trending suggestions
+                                   added to an answer; 0: no trending */
 } srv_config_t;
 
 /* Raises the soft descriptor limit to the hard one, reads the token file, loads and verifies

@@ -74,6 +74,7 @@ void srv__handle_healthz(srv_reply_t *r) {
   if (!rc) rc = put_json_field(b, ",\"filters\":{\"version\":", fv, strlen(fv));
   if (!rc) rc = ta_buf_put(b, "}", 1);
   if (!rc && s->mk.dir) rc = healthz_markets(w, b);
+  if (!rc && s->tr.m) rc = srv__trending_healthz(w, b);
   if (!rc && s->peers) rc = srv__shard_healthz(s, b);
   if (!rc) rc = ta_buf_put(b, "}", 1);
   if (rc) {

@@ -83,7 +83,7 @@ static int entry_is(const srv_centry_t *e, uint64_t h, int rep, unsigned market,
 
 static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
   return a->trie_gen == b->trie_gen && a->global_gen == b->global_gen &&
-         a->rules_version == b->rules_version;
+         a->trend_gen == b->trend_gen && a->rules_version == b->rules_version;
 }
 
 const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, const char *key,

@@ -57,8 +57,8 @@ typedef struct {
 
 typedef struct {
   srv_rules_t *rules;
-  srv_vcache_t *vc[SRV_MAX_MARKETS]; /* by market; NULL when the rule set is empty or the
-                                        market has no trie loaded */
+  srv_vcache_t *vc[SRV_FLT_TRIES]; /* by market, then by market's trending trie; NULL when the
+                                      rule set is empty or that trie is not loaded */
 } srv_fstate_t;
 
 struct srv_flt {
@@ -87,7 +87,7 @@ static void vcache_unref(srv_vcache_t *vc) {
 static void fstate_free(void *version) {
   srv_fstate_t *st = version;
   if (st == NULL) return;
-  for (size_t i = 0; i < SRV_MAX_MARKETS; i++) vcache_unref(st->vc[i]);
+  for (size_t i = 0; i < SRV_FLT_TRIES; i++) vcache_unref(st->vc[i]);
   rules_unref(st->rules);
   free(st);
 }
@@ -103,13 +103,10 @@ static int tid_same(const srv_tid_t *a, const srv_tid_t *b) {
          a->size == b->size;
 }
 
-/* The trie of every market now, into ids (SRV_MAX_MARKETS entries); returns how many markets.
- * Worker w holds each trie while it reads it; w < 0: without a reference (only where no trie
- * can be retired meanwhile: at start, and on the reload thread, the tries' one writer). */
-static unsigned tries_now(srv_t *s, int w, srv_tid_t *ids) {
-  unsigned n = s->mk.m ? atomic_load_explicit(&s->mk.n, memory_order_acquire) : 0;
+/* The trie of each of the n markets of table m now, into ids. */
+static void tries_of(const srv_market_t *m, unsigned n, int w, srv_tid_t *ids) {
   for (unsigned i = 0; i < n; i++) {
-    srv_snap_t *slot = s->mk.m[i].slot;
+    srv_snap_t *slot = m[i].slot;
     if (slot == NULL) {
       ids[i] = tid_of(NULL);
     } else if (w < 0) {
@@ -121,7 +118,20 @@ static unsigned tries_now(srv_t *s, int w, srv_tid_t *ids) {
       srv__snap_release(slot, (unsigned)w);
     }
   }
-  return n;
+}
+
+/* The trie of every market, then every trending trie, now, into ids (SRV_FLT_TRIES entries, by
+ * verdict cache index); returns how many entries count. Worker w holds each trie while it reads
+ * it; w < 0: without a reference (only where no trie can be retired meanwhile: at start, and on
+ * the reload thread, the tries' one writer). */
+static unsigned tries_now(srv_t *s, int w, srv_tid_t *ids) {
+  unsigned n = s->mk.m ? atomic_load_explicit(&s->mk.n, memory_order_acquire) : 0;
+  tries_of(s->mk.m, n, w, ids);
+  unsigned nt = s->tr.m ? atomic_load_explicit(&s->tr.n, memory_order_acquire) : 0;
+  if (nt == 0) return n;
+  for (unsigned i = n; i < SRV_MAX_MARKETS; i++) ids[i] = tid_of(NULL);
+  tries_of(s->tr.m, nt, w, ids + SRV_MAX_MARKETS);
+  return SRV_MAX_MARKETS + nt;
 }
 
 /* A state for rules and the tries ids[0..n); takes a reference on rules. The caches of prev
@@ -168,7 +178,7 @@ static int fstate_fits_all(const srv_fstate_t *st, const srv_tid_t *ids, unsigne
 
 /* The cache of st for market's trie t, or NULL when it was made for another one. */
 static flt_cache_t *fstate_cache(const srv_fstate_t *st, unsigned market, const srv_trie_t *t) {
-  if (st == NULL || market >= SRV_MAX_MARKETS || st->vc[market] == NULL) return NULL;
+  if (st == NULL || market >= SRV_FLT_TRIES || st->vc[market] == NULL) return NULL;
   srv_tid_t id = tid_of(t);
   return tid_same(&st->vc[market]->tid, &id) ? st->vc[market]->cache : NULL;
 }
@@ -258,7 +268,7 @@ int srv__filters_start(srv_t *s) {
   pthread_mutex_init(&F->mu, NULL);
   s->flt = F;
   srv__snap_on_tick(F->slot, rules_tick, s);
-  srv_tid_t ids[SRV_MAX_MARKETS];
+  srv_tid_t ids[SRV_FLT_TRIES];
   unsigned n = tries_now(s, -1, ids); /* workers do not run yet */
   pthread_mutex_lock(&F->mu);
   if (s->filters_path) {
@@ -284,7 +294,7 @@ void srv__filters_free(srv_t *s) {
 void srv__filters_tick(srv_t *s, int forced) {
   srv_flt_t *F = s->flt;
   if (F == NULL) return;
-  srv_tid_t ids[SRV_MAX_MARKETS];
+  srv_tid_t ids[SRV_FLT_TRIES];
   unsigned n = tries_now(s, -1, ids); /* on the reload thread */
   pthread_mutex_lock(&F->mu);
   int reloaded = 0;
@@ -335,22 +345,26 @@ int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *
 static void mark_of(const trie_match_t *mt, srv_mark_t *mk) {
   unsigned n = 0;
   mk->kind = mt->kind;
+  mk->trending = 0;
   mk->n_spans = trie_match_highlight(mt, mk->spans, &n) == 0 ? (uint8_t)n : 0;
+}
+
+void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk) {
+  trie_match_t mt;
+  mt.hit = *hit;
+  mt.kind = TRIE_MATCH_PREFIX;
+  mt.n_spans = 1;
+  mt.spans[0][0] = 0;
+  mt.spans[0][1] = (uint16_t)(key_len < UINT16_MAX ? key_len : UINT16_MAX);
+  mark_of(&mt, mk);
 }
 
 int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
                      const char *key, size_t key_len, int typos, int words, size_t n,
                      trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits) {
   size_t have = *n_hits;
-  trie_match_t mt;
-  for (size_t i = 0; i < have; i++) { /* the exact ones: the typed prefix, mapped */
-    mt.hit = hits[i];
-    mt.kind = TRIE_MATCH_PREFIX;
-    mt.n_spans = 1;
-    mt.spans[0][0] = 0;
-    mt.spans[0][1] = (uint16_t)(key_len < UINT16_MAX ? key_len : UINT16_MAX);
-    mark_of(&mt, &marks[i]);
-  }
+  for (size_t i = 0; i < have; i++) /* the exact ones: the typed prefix, mapped */
+    srv__mark_prefix(&hits[i], key_len, &marks[i]);
   unsigned edits = typos == TRIE_TYPOS_AUTO ? trie_typos_auto(key, key_len) : (unsigned)typos;
   if (have >= n || (edits == 0 && (!words || t->words == NULL))) return 0;
   /* the same rules as srv__answer's, candidate by candidate */
@@ -445,7 +459,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
   }
   srv__watch_remember(&F->slot->watch);
   /* A worker holds each trie while it reads its content, as a request would. */
-  srv_tid_t ids[SRV_MAX_MARKETS];
+  srv_tid_t ids[SRV_FLT_TRIES];
   rc = rules_install(F, rs, ids, tries_now(s, (int)w, ids));
   if (rc == 0) {
     atomic_fetch_add(&F->loads_ok, 1);

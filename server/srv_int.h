@@ -20,6 +20,7 @@
  *   srv_state.c   the loaded tries: a slot per market ("trie" for global), load and verify
  *   srv_market.c  markets (SPEC §10): the table of a node's tries by name, the --trie-dir
  *                 scan, a request's market, the fill from global
+ *   srv_trending.c trending tries (SPEC §13): their table and loads, the mix into an answer
  *   srv_shard.c   prefix shards (SPEC §11): forward another shard's prefix, merge the empty one
  *   srv_peer.c    the peers file and the HTTP client that forwards (libevent's evhttp)
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
@@ -28,10 +29,11 @@
  *
  * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
  * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,
- * admin -> reply -> conn -> place; route and search also call conn. query, render, cache,
- * metrics, filters, market, state, reload, snap and log are below them all (metrics and filters
- * read the market table; market adds the slots that state loads; reload ticks the slots that
- * filters, market and state register; all of them use snap and log).
+ * admin -> reply -> conn -> place; route and search also call conn. trending (called by search
+ * and admin; it calls filters and state), query, render, cache, metrics, filters, market, state,
+ * reload, snap and log are below them all (metrics and filters read the market and trending
+ * tables; market and trending add the slots that state loads; reload ticks the slots that
+ * filters, market, trending and state register; all of them use snap and log).
  *
  * Threads: N workers, each with its own event_base, evhtp_t and SO_REUSEPORT listening socket
  * bound to the same port. A new connection goes to the worker of the CPU its SYN came in on,
@@ -140,14 +142,16 @@ int srv__json_string(ta_buf_t *b, const char *s, size_t n);
 /* {"q":..,"suggestions":[{"text":..,"score":..},..]} for q (as received, decoded); with
  * market (not NULL, a market name) {"q":..,"market":..,"suggestions":..}. */
 /* How a suggestion matched (SPEC §15): kind (TRIE_MATCH_*) and the highlighted display bytes,
- * spans[i] = {start, length}. */
+ * spans[i] = {start, length}; trending: a rising query (SPEC §13), rendered "trending":true. */
 typedef struct {
   uint8_t kind;
+  uint8_t trending;
   uint8_t n_spans;
   uint32_t spans[TRIE_MAX_SPANS][2];
 } srv_mark_t;
 
-/* marks (NULL: none) adds "match" and "highlight" to each suggestion. */
+/* marks (NULL: none) adds "match" and "highlight" to each suggestion, and "trending":true to
+ * those it marks trending (the others carry no such field). */
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
                      const trie_hit_t *hits, const srv_mark_t *marks, size_t n_hits);
 /* The same map in msgpack: integral scores as integers, others as float 64. */
@@ -195,6 +199,7 @@ typedef struct {
   uint64_t global_gen; /* a market's request: the load of global's trie, which may fill it (0:
                           none loaded); a request answered by global: 0 */
   uint64_t rules_version;
+  uint64_t trend_gen; /* the load of the trending trie mixed in (0: none) */
 } srv_ctag_t;
 
 /* max_bytes 0: off (find always misses, put does nothing). */
@@ -273,6 +278,7 @@ typedef struct {
   _Atomic uint64_t peer_failures; /* attempts that failed (refused, reset, timeout, 5xx) */
   _Atomic uint64_t peer_ns;       /* time from forwarding to the answer, summed */
   _Atomic uint64_t market_requests[SRV_MAX_MARKETS]; /* /search answered, by routed market */
+  _Atomic uint64_t trending_served; /* trending suggestions in answers computed (not cached) */
 } srv_wmetrics_t;
 
 int srv__status_index(int status);
@@ -436,12 +442,17 @@ void srv__reload_stop(srv_t *s);
  * new trie; it
  * never fails a reload (refused rules are logged and counted, the old ones stay).
  * srv__filters_start() loads --filters at start (an error is fatal). srv__filters_free() frees
- * the filter layer; srv_free() then frees the node's table (every slot with its last version). */
+ * the filter layer; srv_free() then frees the node's table (every slot with its last version).
+ * A verdict cache is per trie: market i's trie is index i, its trending trie (srv_trending.c)
+ * index SRV_MAX_MARKETS + i (the market argument of srv__answer). */
 typedef struct srv_flt srv_flt_t;
+#define SRV_FLT_TRIES (2 * SRV_MAX_MARKETS)
 
 int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
                 size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
                 uint64_t *rules_version);
+/* The mark of an exact prefix match: key_len bytes of the typed key, mapped onto hit's text. */
+void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk);
 /* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
  * 0..2 edits; words: 0 or 1) through the same rules, none of them already in have, up to n in
  * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. */
@@ -476,6 +487,7 @@ struct srv_market {
   char *path;                         /* its file (owned) */
   srv_snap_t *slot;                   /* its versions, srv_trie_t */
   int drop_when_gone;
+  int trending; /* a trending trie (srv_trending.c), for the log */
   _Atomic uint64_t reloads_ok, reloads_failed;
 };
 
@@ -504,6 +516,43 @@ int srv__market_find(const srv_t *s, const char *name, size_t n);
  * the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither names a known
  * market. */
 unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char *hdr);
+
+/* ---- Trending (SPEC §13; srv_trending.c) --------------------------------------------------
+ * --trending FILE (with --trie) or DIR (with --trie-dir: DIR/global.trie, DIR/M.trie for each
+ * market M of the trie dir): small ordinary tries of rising queries, scored by burst. Entry i of
+ * the table is market i's trending trie, a srv_market_t loaded, verified, swapped and dropped by
+ * the markets' own loader and tick (srv_state.c), in slots of the table's own snapshot table,
+ * ticked by the node's slot "trending" (added after "markets" and before "rules", so a verdict
+ * cache is made for a new trending trie in the same pass). Its tick never fails a reload: a
+ * missing file means no trending (logged once), a bad one is refused and the old one stays.
+ * A market without a trending trie loaded mixes in global's. Entries are published like the
+ * markets' (filled, then the count with a release store) and never move. */
+typedef struct {
+  srv_market_t *m;     /* SRV_MAX_MARKETS entries; NULL: no trending */
+  _Atomic unsigned n;  /* entries in use */
+  srv_snaptab_t snaps; /* their slots */
+  char *path;          /* --trending */
+  unsigned slots;      /* --trending-slots */
+} srv_trending_t;
+
+/* srv__trending_start (srv_new, after srv__markets_start): path NULL or slots 0: none.
+ * srv__trending_free: after the workers and the reload thread stopped. */
+int srv__trending_start(srv_t *s, const char *path, unsigned slots);
+void srv__trending_free(srv_t *s);
+/* The trending trie for a request answered by market (its own, else global's; NULL: none),
+ * held by worker w until srv__trending_release(s, w, *idx). */
+const srv_trie_t *srv__trending_acquire(srv_t *s, unsigned w, unsigned market, unsigned *idx);
+void srv__trending_release(srv_t *s, unsigned w, unsigned idx);
+/* Mixes the completions of key in trending trie tt (entry idx) that the rules keep into the
+ * regular answer hits[0..*n) (room for k) with trie_mix; marks[0..*n) (how each regular hit
+ * matched) follow their hits, a trending one added gets a prefix mark, and each mark says
+ * whether its hit is trending (counted in m). *rules_version: the rules version the trending lookup used. */
+int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
+                      const char *key, size_t key_len, size_t k, trie_hit_t *hits, size_t *n,
+                      srv_mark_t *marks, uint64_t *rules_version);
+/* /healthz's "trending" member (appended after a comma). */
+struct srv_worker;
+int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
 
 /* ---- Peers of a sharded node (srv_peer.c, SPEC §11) --------------------------------------
  * The peers file: one line per shard, SHARD<TAB>HOST:PORT[,HOST:PORT...] (its replicas; HOST a
@@ -623,6 +672,7 @@ struct srv {
 
   srv_flt_t *flt;     /* the filter layer (srv_filters.c) */
   srv_peers_t *peers; /* a sharded node's peers (srv_peer.c); NULL: not sharded */
+  srv_trending_t tr;  /* trending tries (srv_trending.c) */
 
   _Atomic uint64_t reloads_ok, reloads_failed; /* every market's loads together */
   _Atomic int64_t last_reload_failed_at;

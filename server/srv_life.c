@@ -329,6 +329,9 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   rc = srv__markets_start(s);
   /* Rules, unlike the trie, must be sound at start: without them the server would show what
    * they are there to hide. */
+  /* Trending tries (after the markets, whose names they follow; before the rules, which make
+   * their verdict caches): a missing or bad one only means no trending. */
+  if (rc == 0) rc = srv__trending_start(s, cfg->trending_path, cfg->trending_slots);
   if (rc == 0) rc = srv__filters_start(s);
   if (rc != 0) {
     srv_free(s);
@@ -397,6 +400,7 @@ void srv_free(srv_t *s) {
   srv__snaptab_free(&s->snaps);
   s->trie_snap = NULL;
   srv__markets_free(s);
+  srv__trending_free(s);
   pthread_mutex_destroy(&s->reload_mu);
   pthread_mutex_destroy(&s->place_mu);
   pthread_cond_destroy(&s->reload_cv);

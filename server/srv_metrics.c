@@ -255,6 +255,11 @@ int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b) {
              "the rest went out when the socket was writable).",
              "result", "whole", sum(s, FIELD_OFF(write_now[0])), "partial",
              sum(s, FIELD_OFF(write_now[1])));
+  if (s->tr.m) /* --trending (srv_trending.c) */
+    rc |= single(b, "typeahead_trending_suggestions_total", "counter",
+                 "Trending suggestions mixed into /search answers (answers computed, not those "
+                 "served again from the answer cache).",
+                 sum(s, FIELD_OFF(trending_served)));
   if (s->peers) { /* a sharded node (srv_peer.c) */
     rc |= single(b, "typeahead_forwarded_total", "counter",
                  "Requests sent to another shard's replica (a prefix it owns, or every shard's "

@@ -60,6 +60,7 @@ static int render_mark_json(ta_buf_t *b, const srv_mark_t *mk) {
     rc = ta_buf_put(b, num, (size_t)nl);
   }
   if (!rc) rc = ta_buf_put(b, "]", 1);
+  if (!rc && mk->trending) rc = ta_buf_put(b, ",\"trending\":true", 16);
   return rc;
 }
 
@@ -108,7 +109,7 @@ int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *ma
   bad |= msgpack_pack_array(&pk, n_hits);
   for (size_t i = 0; i < n_hits; i++) {
     double score = isfinite(hits[i].score) ? hits[i].score : 0;
-    bad |= msgpack_pack_map(&pk, marks ? 4 : 2);
+    bad |= msgpack_pack_map(&pk, marks ? 4u + (marks[i].trending != 0) : 2u);
     bad |= render_msgpack_str(&pk, "text", 4);
     bad |= render_msgpack_str(&pk, hits[i].text, hits[i].text_len);
     bad |= render_msgpack_str(&pk, "score", 5);
@@ -126,6 +127,10 @@ int srv__render_msgpack(ta_buf_t *b, const char *q, size_t q_len, const char *ma
       bad |= msgpack_pack_array(&pk, 2);
       bad |= msgpack_pack_uint32(&pk, marks[i].spans[j][0]);
       bad |= msgpack_pack_uint32(&pk, marks[i].spans[j][1]);
+    }
+    if (marks[i].trending) {
+      bad |= render_msgpack_str(&pk, "trending", 8);
+      bad |= msgpack_pack_true(&pk);
     }
   }
   return bad ? TA_ENOMEM : 0;

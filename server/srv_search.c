@@ -74,24 +74,30 @@ static int buf_puts(ta_buf_t *b, const char *str) {
 
 static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
   return a->trie_gen == b->trie_gen && a->global_gen == b->global_gen &&
-         a->rules_version == b->rules_version;
+         a->trend_gen == b->trend_gen && a->rules_version == b->rules_version;
 }
 
 /* The worker's header blocks for market's answers from trie t (and global's tg, which may fill
- * them; NULL for global's own or when none is loaded) under tag (made again when it changes).
- * A market's ETag names both tries: "<market version>.<global version or none>". */
+ * them; NULL for global's own or when none is loaded; tt the trending trie mixed in, or NULL)
+ * under tag (made again when it changes). A market's ETag names both tries: "<market
+ * version>.<global version or none>"; then "~<trending version>" when one is mixed in. */
 static srv_search_hdrs_t *search_hdrs_get(srv_worker_t *w, unsigned market, const srv_trie_t *t,
-                                          const srv_trie_t *tg, const srv_ctag_t *tag) {
+                                          const srv_trie_t *tg, const srv_trie_t *tt,
+                                          const srv_ctag_t *tag) {
   srv_search_hdrs_t *h = &w->hdrs[market];
   if (h->valid && tag_same(&h->tag, tag)) return h;
   srv_t *s = w->srv;
-  char fv[17], tv[2 * sizeof t->version];
+  char fv[17], tv[3 * sizeof t->version];
   /* as srv__filter_version() */
   snprintf(fv, sizeof fv, "%016llx", (unsigned long long)tag->rules_version);
   if (market)
     snprintf(tv, sizeof tv, "%s.%s", t->version, tg ? tg->version : "none");
   else
     snprintf(tv, sizeof tv, "%s", t->version);
+  if (tt) {
+    size_t tn = strlen(tv);
+    snprintf(tv + tn, sizeof tv - tn, "~%s", tt->version);
+  }
   h->valid = 0;
   int rc = 0;
   for (int rep = 0; rep < 2; rep++) {
@@ -183,6 +189,8 @@ typedef struct {
   unsigned market;      /* the market answering (0: global) */
   const srv_trie_t *t;  /* its trie (NULL: none loaded) */
   const srv_trie_t *tg; /* a market's request: global's trie, for the fill (may be NULL) */
+  const srv_trie_t *tt; /* the trending trie to mix in (NULL: none) */
+  unsigned tt_idx;      /* its entry (srv_trending.c) */
   uint64_t rv;          /* the rules version read before the answer */
   const char *raw;      /* the raw query string */
   size_t raw_len;
@@ -213,6 +221,18 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
   return rc ? rc : srv__market_fill(hits, n_hits, k, g, n_g);
 }
 
+/* Mixes the request's trending completions into hits (srv_trending.c, trie_mix); an answer
+ * whose two lookups saw two rule sets is right but not kept. */
+static int search_trending(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
+                           size_t k, trie_hit_t *hits, size_t *n_hits, srv_mark_t *marks,
+                           search_out_t *o) {
+  uint64_t rv_t = 0;
+  int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, hits, n_hits, marks,
+                             &rv_t);
+  if (rv_t != o->tag.rules_version) o->mixed = 1;
+  return rc;
+}
+
 /* The answer to the request's query string for its trie (NULL: none loaded) in representation
  * rep, or 304 when If-None-Match matches its ETag. */
 static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *o) {
@@ -226,8 +246,9 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     o->body = "no trie loaded";
     return;
   }
-  o->tag = (srv_ctag_t){t->gen, in->market && in->tg ? in->tg->gen : 0, in->rv};
-  const srv_search_hdrs_t *h = search_hdrs_get(w, in->market, t, in->tg, &o->tag);
+  o->tag = (srv_ctag_t){t->gen, in->market && in->tg ? in->tg->gen : 0, in->rv,
+                        in->tt ? in->tt->gen : 0};
+  const srv_search_hdrs_t *h = search_hdrs_get(w, in->market, t, in->tg, in->tt, &o->tag);
   if (h == NULL) {
     o->status = 500;
     o->body = ta_strerror(TA_ENOMEM);
@@ -281,6 +302,9 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
       rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, q.typos, q.words,
                             k < TA_MAX_K ? k : TA_MAX_K, hits, marks, &n_hits);
     if (n_exact == 0 && n_hits > 0) answered = in->market;
+    if (rc == 0 && in->tt)
+      rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, marks,
+                           o);
   } else if (rc == TA_ENOSPC) {
     rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
     o->tag.rules_version = in->rv; /* no rule was asked: the same under any rules */
@@ -332,9 +356,11 @@ void srv__handle_search(srv_reply_t *r) {
     in.t = tg;
   }
   in.tg = in.market ? tg : NULL;
+  if (in.t) in.tt = srv__trending_acquire(s, w->id, in.market, &in.tt_idx);
   search_out_t o;
   search_answer(w, &in, &o);
   /* the hits pointed into the tries: rendered, now let go */
+  if (in.tt) srv__trending_release(s, w->id, in.tt_idx);
   if (mslot) srv__snap_release(mslot, w->id);
   srv__trie_release(s, w->id);
   srv__metrics_bump(&w->m->market_requests[in.market], 1);

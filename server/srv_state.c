@@ -91,8 +91,12 @@ static int trie_tick(srv_snap_t *slot, void *arg, int forced) {
       srv__watch_forget(&slot->watch);
       int served = srv__snap_peek(slot) != NULL;
       srv__snap_publish(slot, NULL);
-      srv__log("market %s: %s is gone; %s", m->name, slot->watch.path,
-               served ? "no longer served (its requests go to global)" : "it was not served");
+      if (m->trending)
+        srv__log("trending %s: %s is gone; %s", m->name, slot->watch.path,
+                 served ? "no trending from it" : "it was not loaded");
+      else
+        srv__log("market %s: %s is gone; %s", m->name, slot->watch.path,
+                 served ? "no longer served (its requests go to global)" : "it was not served");
     }
     return 0;
   }

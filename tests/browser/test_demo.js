@@ -305,7 +305,13 @@ async function main() {
     fs.copyFileSync(trie, path.join(dir, "global.trie"));
     buildTrie(args.build, [["gold", 500], ["goethe", 400], ["Göteborg", 10]],
       path.join(dir, "de.trie"));
-    const base2 = await serve(args.serve, ["--trie-dir", dir], servers);
+    /* with a trending trie for global: a rising "go" query, mixed in and marked; de has one of
+     * its own, without "go" (de's answer stays its own) */
+    const tdir = path.join(work, "trending");
+    fs.mkdirSync(tdir);
+    buildTrie(args.build, [["gondola ride", 90]], path.join(tdir, "global.trie"));
+    buildTrie(args.build, [["zugspitze", 90]], path.join(tdir, "de.trie"));
+    const base2 = await serve(args.serve, ["--trie-dir", dir, "--trending", tdir], servers);
     const page2 = await context.newPage();
     page2.on("pageerror", (e) => pageErrors.push(String(e)));
     assert.equal((await page2.goto(base2 + "/", { waitUntil: "load" })).status(), 200);
@@ -325,6 +331,13 @@ async function main() {
     await page2.screenshot({ path: path.join(args.out, "demo-markets.png") });
     await sel.selectOption("global");
     await eventually(shown2, await apiTexts(base2, "go"), "global's suggestions after the switch");
+    /* the trending mark: on the rows the answer marks "trending", on no other */
+    const api = await (await fetch(base2 + "/search?q=go")).json();
+    const wantMarks = api.suggestions.map((s) => s.trending === true);
+    assert.ok(wantMarks.includes(true), "a trending suggestion for 'go'");
+    await eventually(() => page2.$$eval("[role=listbox]:not([hidden]) [role=option]",
+      (els) => els.map((e) => e.querySelector(".trending") !== null)), wantMarks,
+      "the trending mark");
     assert.deepEqual(pageErrors, [], "no script errors");
     console.log("browser_demo: ok; screenshots " + path.join(args.out, "demo.png") + ", " +
       path.join(args.out, "demo-markets.png"));

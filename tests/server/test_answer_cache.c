@@ -18,13 +18,14 @@
 
 static void put(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
                 const char *body) {
-  srv__cache_put(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv}, body, strlen(body));
+  srv__cache_put(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv, 0}, body, strlen(body));
 }
 
 /* The body cached for key, or NULL (as a NUL-terminated copy in out). */
 static const char *get(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
                        char *out, size_t cap) {
-  const srv_centry_t *e = srv__cache_find(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv});
+  const srv_centry_t *e =
+      srv__cache_find(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv, 0});
   if (e == NULL) return NULL;
   const char *body;
   size_t n;
@@ -53,9 +54,9 @@ static void test_hit_and_keys(void **state) {
   assert_null(get(&c, 0, "q=ne+", 1, 7, buf, sizeof buf));
   assert_int_equal(c.entries, 4);
   /* A key with a NUL byte is a key like any other. */
-  srv__cache_put(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7}, "nul", 3);
-  assert_non_null(srv__cache_find(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7}));
-  assert_null(srv__cache_find(&c, 0, 0, "q=a\0c", 5, &(srv_ctag_t){1, 0, 7}));
+  srv__cache_put(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7, 0}, "nul", 3);
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7, 0}));
+  assert_null(srv__cache_find(&c, 0, 0, "q=a\0c", 5, &(srv_ctag_t){1, 0, 7, 0}));
   /* Putting a key again replaces its entry. */
   put(&c, 0, "q=ne", 1, 7, "{\"json\":2}");
   assert_string_equal(get(&c, 0, "q=ne", 1, 7, buf, sizeof buf), "{\"json\":2}");
@@ -120,15 +121,15 @@ static void test_big_and_off(void **state) {
   char *big = malloc(SRV_CACHE_MAX_BODY + 1);
   assert_non_null(big);
   memset(big, 'b', SRV_CACHE_MAX_BODY + 1);
-  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}, big, SRV_CACHE_MAX_BODY + 1);
-  assert_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}));
-  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}, big, SRV_CACHE_MAX_BODY);
-  assert_non_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1}));
+  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}, big, SRV_CACHE_MAX_BODY + 1);
+  assert_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}));
+  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}, big, SRV_CACHE_MAX_BODY);
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}));
   srv__cache_free(&c);
 
   assert_int_equal(srv__cache_init(&c, 0), 0); /* off */
-  srv__cache_put(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1}, "a", 1);
-  assert_null(srv__cache_find(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1}));
+  srv__cache_put(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}, "a", 1);
+  assert_null(srv__cache_find(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}));
   assert_int_equal(c.bytes, 0);
   srv__cache_free(&c);
   free(big);
@@ -140,10 +141,10 @@ static void test_markets(void **state) {
   (void)state;
   srv_cache_t c;
   assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
-  srv_ctag_t de = {5, 1, 7}, fr = {6, 1, 7};
+  srv_ctag_t de = {5, 1, 7, 0}, fr = {6, 1, 7, 0};
   srv__cache_put(&c, 0, 1, "q=b", 3, &de, "de", 2);
   srv__cache_put(&c, 0, 2, "q=b", 3, &fr, "fr", 2);
-  srv__cache_put(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7}, "global", 6);
+  srv__cache_put(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7, 0}, "global", 6);
   const char *body;
   size_t n;
   const srv_centry_t *e = srv__cache_find(&c, 0, 1, "q=b", 3, &de);
@@ -156,11 +157,15 @@ static void test_markets(void **state) {
   srv__centry_body(e, &body, &n);
   assert_memory_equal(body, "fr", 2);
   assert_null(srv__cache_find(&c, 0, 3, "q=b", 3, &de)); /* a market with nothing kept */
-  assert_non_null(srv__cache_find(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7}));
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7, 0}));
   /* global swapped: de's answer may have been filled from the old global */
-  assert_null(srv__cache_find(&c, 0, 1, "q=b", 3, &(srv_ctag_t){5, 2, 7}));
+  assert_null(srv__cache_find(&c, 0, 1, "q=b", 3, &(srv_ctag_t){5, 2, 7, 0}));
   assert_null(srv__cache_find(&c, 0, 1, "q=b", 3, &de)); /* freed for good */
   assert_int_equal(c.entries, 2);
+  /* a new trending trie: the answer it was mixed with is stale */
+  srv__cache_put(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 3}, "t3", 2);
+  assert_non_null(srv__cache_find(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 3}));
+  assert_null(srv__cache_find(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 4}));
   srv__cache_free(&c);
 }
 

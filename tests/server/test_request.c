@@ -332,6 +332,22 @@ static void test_render(void **state) {
                               0xa5, 's',  'c', 'o',  'r', 'e',  0x78};
   assert_int_equal(b.len, sizeof mp);
   assert_memory_equal(b.p, mp, sizeof mp);
+  /* a trending suggestion carries "trending":true after its match, a regular one no such field */
+  const srv_mark_t marks[2] = {
+      {.kind = TRIE_MATCH_PREFIX, .n_spans = 1, .spans = {{0, 2}}},
+      {.kind = TRIE_MATCH_PREFIX, .trending = 1, .n_spans = 1, .spans = {{0, 2}}}};
+  b.len = 0;
+  assert_int_equal(srv__render_json(&b, "ne", 2, NULL, hits, marks, 2), 0);
+  assert_int_equal(ta_buf_put(&b, "", 1), 0); /* a C string to compare */
+  assert_string_equal(b.p,
+                      "{\"q\":\"ne\",\"suggestions\":[{\"text\":\"news\",\"score\":120,"
+                      "\"match\":\"prefix\",\"highlight\":[[0,2]]},"
+                      "{\"text\":\"new \\\"york\\\"\",\"score\":2.5,\"match\":\"prefix\","
+                      "\"highlight\":[[0,2]],\"trending\":true}]}");
+  b.len = 0; /* msgpack: the trending one's map has a fifth member, trending: true */
+  assert_int_equal(srv__render_msgpack(&b, "ne", 2, NULL, hits, marks, 2), 0);
+  assert_true(b.len > 10 && (unsigned char)b.p[b.len - 1] == 0xc3);
+  assert_memory_equal(b.p + b.len - 10, "\xa8trending", 9);
   ta_buf_free(&b);
 }
 

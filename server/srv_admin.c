@@ -119,6 +119,9 @@ static int reload_answer(srv_reply_t *r) {
   srv_t *s = w->srv;
   int result = 0;
   int done = srv__reload_poll(s, r->ticket, &result);
+  /* A stopping worker answers at once: its connections are cut SRV_DRAIN_SECONDS after
+   * SIGTERM, and a reload of a large file may take longer. */
+  if (done == 0 && w->draining) done = TA_EBUSY;
   if (done == 0 && ta_mono_ns() - r->t0 < (uint64_t)SRV_RELOAD_WAIT_MS * 1000000u) return 0;
   if (done != 1) {
     srv__reply_error(r, 503, done ? "the server is stopping" : "reload did not finish in time");

@@ -49,8 +49,10 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg) {
   w->draining = 1;
   evhtp_unbind_socket(w->htp); /* closes the listening socket */
   w->listen_fd = -1;
-  /* Idle keep-alive connections go now; the others after their reply (Connection: close). */
+  /* Idle keep-alive connections go now; the others after their reply (Connection: close);
+   * deferred replies (a reload under way) are answered now. */
   srv__conn_drain(w);
+  srv__conn_defer_kick(w);
   if (w->n_conns == 0) {
     event_base_loopexit(w->base, NULL);
     return;

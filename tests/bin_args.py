@@ -20,3 +20,12 @@ def parser(*required, optional=()):
         ap.add_argument("--" + name, required=name in required, type=os.path.abspath,
                         metavar="PATH", help="the %s binary" % BINARIES[name])
     return ap
+
+
+def tree_parser():
+    """An ArgumentParser of --source DIR and --build-dir DIR (absolute paths), for the tests
+    that run the project's scripts and installed layout (tests/deploy) rather than one binary."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--source", required=True, type=os.path.abspath)
+    ap.add_argument("--build-dir", required=True, type=os.path.abspath)
+    return ap

@@ -18,7 +18,6 @@ step.
 
 usage: test_fleet.py --source DIR --build-dir DIR [unittest arguments]
 """
-import argparse
 import http.client
 import json
 import os
@@ -36,6 +35,8 @@ import urllib.parse
 ARGS = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
 from serve_util import build_trie, make_freq, prefixes_of  # noqa: E402
 
 REPLICAS = 3
@@ -252,8 +253,5 @@ class Fleet(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--build-dir", required=True)
-    ARGS, rest = ap.parse_known_args()
+    ARGS, rest = bin_args.tree_parser().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

@@ -18,7 +18,6 @@
 
 Usage: test_install.py --source SRC --build-dir BUILD [unittest args]
 """
-import argparse
 import grp
 import http.client
 import json
@@ -34,6 +33,9 @@ import sys
 import tempfile
 import time
 import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
 
 ARGS = None
 TOOLS = ("typeahead-aggregate", "typeahead-build", "typeahead-query", "typeahead-serve")
@@ -689,8 +691,5 @@ def stop(proc):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--source", required=True, type=os.path.abspath)
-    ap.add_argument("--build-dir", required=True, type=os.path.abspath)
-    ARGS, rest = ap.parse_known_args()
+    ARGS, rest = bin_args.tree_parser().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

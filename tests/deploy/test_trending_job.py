@@ -10,7 +10,6 @@ on the same spool changes no answer (the ledger counts a log once).
 
 usage: test_trending_job.py --source DIR --build-dir DIR [unittest arguments]
 """
-import argparse
 import json
 import os
 import random
@@ -25,6 +24,8 @@ import urllib.parse
 ARGS = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+import bin_args  # noqa: E402  (tests/bin_args.py)
 from serve_util import Server, wait_for  # noqa: E402
 
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
@@ -123,8 +124,5 @@ class TrendingJob(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--source", required=True)
-    ap.add_argument("--build-dir", required=True)
-    ARGS, rest = ap.parse_known_args()
+    ARGS, rest = bin_args.tree_parser().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

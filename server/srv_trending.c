@@ -145,7 +145,7 @@ int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics
   size_t n_t = 0;
   int rc =
       srv__answer(s, tt, SRV_MAX_MARKETS + idx, m, key, key_len, want, th, &n_t, rules_version);
-  if (rc) return rc;
+  if (rc || n_t == 0) return rc; /* nothing trending here: the answer and its marks stand */
   /* Only the exact prefix matches are mixed with (trending ones are exact matches too, and
    * SPEC §15 ranks exact matches first); word and typo matches follow while there is room. */
   size_t n_all = *n, n_reg = 0;

@@ -5,7 +5,8 @@
  *   errors      the one TA_E* table, ta_strerror(), ta_err_name(), errno mapping (ta_error.c)
  *   diagnostics ta_diag_t: what went wrong and where (file:line, or section and byte offset)
  *   limits      TA_MAX_K, TA_MAX_KEY: the numbers other modules size their buffers by
- *   hashing     ta_hash64(): the one non-cryptographic hash (inline: it is on hot paths)
+ *   hashing     ta_hash64(): the one non-cryptographic hash (inline: it is on hot paths);
+ *               ta_head_hash16(): a head of at most 4 bytes to a bit of a 65536-bit screen
  *   clocks      ta_mono_ns(), ta_unix_s() (ta_clock.c)
  *   files       atomic replacement (ta_afile_*) and ta_fsync_dir() (ta_afile.c); reading a
  *               regular file whole into memory of one's own (ta_read_file, ta_file.c)
@@ -151,6 +152,18 @@ static inline uint64_t ta_hash64(const void *data, size_t len, uint64_t seed) {
     b = ta__load_le64(p + i - 8);
   }
   return ta__mum(k1 ^ len, ta__mum(a ^ k1, b ^ s));
+}
+
+/* The bit of a head of at most 4 bytes (n <= 4) in a TA_HEAD_BITS bitmap: one load and one
+ * multiply, for the screens on hot paths that clear most strings with one memory access (a rule
+ * set's rule heads, a trie's key heads). Those bitmaps live in memory only, so the host byte
+ * order of the load does not matter; heads that differ only by trailing NUL bytes share a bit. */
+#define TA_HEAD_MAX 4u
+#define TA_HEAD_BITS 65536u
+static inline uint32_t ta_head_hash16(const void *s, size_t n) {
+  uint32_t w = 0;
+  memcpy(&w, s, n);
+  return (w * 0x9e3779b1u) >> 16;
 }
 
 /* ---- Clocks (ta_clock.c) ------------------------------------------------------------------ */

@@ -302,7 +302,7 @@ static int pset_build(flt__pset_t *set, const char *arena, flt__str_t *items, ui
   for (uint32_t i = 0; i < n; i++)
     if (items[i].len < set->head_len) set->head_len = items[i].len;
   for (uint32_t i = 0; i < n; i++) {
-    uint32_t bit = flt__head_hash(arena + items[i].off, set->head_len);
+    uint32_t bit = ta_head_hash16(arena + items[i].off, set->head_len);
     set->head[bit >> 6] |= 1ull << (bit & 63);
   }
   return 0;

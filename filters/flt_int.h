@@ -96,18 +96,9 @@ struct flt_ruleset {
 extern const unsigned char flt__ascii_token[128];
 
 /* Prefix and star rules are first screened by their first FLT__HEAD bytes (fewer when a rule is
- * shorter): one bit per rule head, so most strings are cleared with one load. */
-#define FLT__HEAD 4
-#define FLT__HEAD_BITS 65536u
-
-/* Not ta_hash64: a different job. It maps a head of at most 4 bytes to a 16-bit bit index with
- * one load and one multiply, on the path of every candidate; the bitmap lives in memory only,
- * so the host byte order of the load does not matter. */
-static inline uint32_t flt__head_hash(const char *s, size_t n) {
-  uint32_t w = 0;
-  memcpy(&w, s, n);
-  return (w * 0x9e3779b1u) >> 16;
-}
+ * shorter): one bit per rule head (ta_head_hash16), so most strings are cleared with one load. */
+#define FLT__HEAD TA_HEAD_MAX
+#define FLT__HEAD_BITS TA_HEAD_BITS
 
 /* Length of the non-ASCII character at s[0..len) and whether it belongs to a token (general
  * category L*, M* or N*); an invalid byte is a one-byte separator. */

@@ -29,7 +29,7 @@ long flt__set_find(const flt__set_t *set, const char *arena, const char *s, size
 
 int flt__pset_hit(const flt__pset_t *set, const char *arena, const char *s, size_t len) {
   if (set->n_items == 0 || len < set->head_len) return 0;
-  uint32_t bit = flt__head_hash(s, set->head_len);
+  uint32_t bit = ta_head_hash16(s, set->head_len);
   if (!(set->head[bit >> 6] & (1ull << (bit & 63)))) return 0;
   /* the greatest item <= s; if it is not a prefix of s, no item is (flt_int.h) */
   const flt__str_t *items = set->items;

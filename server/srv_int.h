@@ -173,7 +173,8 @@ int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 typedef struct {
   uint64_t gen; /* 1, 2, ... per successful load: names this load exactly */
   trie_reader_t *reader;
-  trie_words_t *words; /* its word index (SPEC §15), built at load */
+  trie_words_t *words;   /* its word index (SPEC §15), built at load */
+  trie_screen_t *screen; /* a trending trie's key heads (SPEC §13), built at load; else NULL */
   trie_info_t info;
   char version[24];  /* hex CRC32C of the header: names the file's content */
   int64_t loaded_at; /* unix seconds */
@@ -546,7 +547,9 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx);
 /* Mixes the completions of key in trending trie tt (entry idx) that the rules keep into the
  * regular answer hits[0..*n) (room for k) with trie_mix; marks[0..*n) (how each regular hit
  * matched) follow their hits, a trending one added gets a prefix mark, and each mark says
- * whether its hit is trending (counted in m). *rules_version: the rules version the trending lookup used. */
+ * whether its hit is trending (counted in m). *rules_version: the rules version the trending
+ * lookup used; untouched when tt's key-head screen says no key starts with key (no lookup, and
+ * the answer stands as it came). */
 int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
                       const char *key, size_t key_len, size_t k, trie_hit_t *hits, size_t *n,
                       srv_mark_t *marks, uint64_t *rules_version);

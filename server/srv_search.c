@@ -226,7 +226,7 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
 static int search_trending(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
                            size_t k, trie_hit_t *hits, size_t *n_hits, srv_mark_t *marks,
                            search_out_t *o) {
-  uint64_t rv_t = 0;
+  uint64_t rv_t = o->tag.rules_version; /* stays when the screen skips the trending lookup */
   int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, hits, n_hits, marks,
                              &rv_t);
   if (rv_t != o->tag.rules_version) o->mixed = 1;

@@ -32,6 +32,7 @@ static size_t trie_max_bytes(void) {
 static void trie_free(void *version) {
   srv_trie_t *t = version;
   trie_words_free(t->words);
+  trie_screen_free(t->screen);
   trie_close(t->reader);
   free(t);
 }
@@ -56,8 +57,13 @@ static int trie_load(srv_market_t *m, const char *why) {
   }
   if (rc == 0) rc = trie_get_info(r, &t->info);
   if (rc == 0) rc = trie_words_build(r, &t->words); /* word matching (SPEC §15) */
+  /* most prefixes have no trending completion: the screen says so with one load */
+  if (rc == 0 && m->trending) rc = trie_screen_build(r, &t->screen);
   if (rc != 0) {
-    if (t) trie_words_free(t->words);
+    if (t) {
+      trie_words_free(t->words);
+      trie_screen_free(t->screen);
+    }
     trie_close(r);
     free(t);
     atomic_fetch_add(&s->reloads_failed, 1);

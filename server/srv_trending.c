@@ -138,6 +138,7 @@ int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics
                       srv_mark_t *marks, uint64_t *rules_version) {
   /* k + slots trending ones: enough to fill the slots past those already shown as regular;
    * at most the file's k, which its nodes store (more would walk the subtree) */
+  if (!trie_screen_may_start(tt->screen, key, key_len)) return 0; /* nothing trending here */
   size_t want = k + s->tr.slots;
   if (want > tt->info.k) want = tt->info.k;
   if (want > TA_MAX_K) want = TA_MAX_K;

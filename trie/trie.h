@@ -241,6 +241,18 @@ int trie_mix(const trie_hit_t *regular, size_t n_regular, const trie_hit_t *tren
              size_t n_trending, unsigned slots, size_t n, trie_hit_t *out,
              unsigned char *is_trending, size_t *n_out);
 
+/* ---- Key-head screens (trie_screen.c) ------------------------------------------------------
+ * A bitmap of the first 1..TA_HEAD_MAX bytes of every key of a trie (TA_HEAD_BITS bits, 8 KiB):
+ * trie_screen_may_start answers 0 only when no key of the trie starts with prefix, with one
+ * load, so a caller skips the lookup of a small trie that has nothing for most prefixes (the
+ * trending trie, SPEC §13); 1 means "look": some key starts with the prefix's head (or a
+ * different head shares its bit). Built by a walk of the nodes down to TA_HEAD_MAX bytes of key.
+ * *out is owned by the caller (trie_screen_free; NULL is a no-op) and borrows nothing from r. */
+typedef struct trie_screen trie_screen_t;
+int trie_screen_build(const trie_reader_t *r, trie_screen_t **out);
+int trie_screen_may_start(const trie_screen_t *s, const char *prefix, size_t len);
+void trie_screen_free(trie_screen_t *s);
+
 /* ---- Shard maps (trie_shard.c, docs/FORMAT.md "Shard map", SPEC §11) ----------------------
  * A key belongs to the shard of its first code point; a map gives every code point (0..10FFFF)
  * a shard, in ranges. The builder plans one from the weight of each first code point and writes

@@ -78,6 +78,12 @@ static void run(const uint8_t *data, size_t size, int fix) {
         trie_lookup_words(r, w, (const char *)data + size - 4, 4, 10, NULL, NULL, m, &nh);
       trie_words_free(w);
     }
+    trie_screen_t *sc = NULL; /* the key-head screen walks the top of the trie */
+    if (trie_screen_build(r, &sc) == 0) {
+      trie_screen_may_start(sc, "", 0);
+      if (size >= 4) trie_screen_may_start(sc, (const char *)data + size - 4, 4);
+      trie_screen_free(sc);
+    }
     trie_close(r);
   }
   free(copy);

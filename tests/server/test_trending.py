@@ -228,6 +228,23 @@ class Mixing(ServerCase):
         self.assertGreater(self.srv.metric("typeahead_trending_suggestions_total"), 0)
         self.assertNotIn("trending", json.loads(self.off.get("/healthz")[2]))
 
+    def test_answers_are_cached(self):
+        # "app": the trending trie has no key starting with it (its screen turns the lookup
+        # away); "new p": it has. Both answers, filtered by the rules, are kept and served again.
+        for q in ("app", "new p"):
+            conn = self.srv.conn()  # one connection, one worker: the second one must be a hit
+            before = self.srv.metric('typeahead_answer_cache_lookups_total{result="hit"}')
+            first = []
+            for _ in range(2):
+                conn.request("GET", "/search?" + urllib.parse.urlencode({"q": q, "k": 5}))
+                resp = conn.getresponse()
+                self.assertEqual(resp.status, 200)
+                first.append(resp.read())
+            conn.close()
+            self.assertEqual(first[0], first[1])
+            after = self.srv.metric('typeahead_answer_cache_lookups_total{result="hit"}')
+            self.assertEqual(after - before, 1, q)
+
     def test_rule_added_while_serving(self):
         for _ in range(3):  # in the answer caches of both workers
             self.assertIn("new pope", [s["text"] for s in search(self.srv, "new p")[0]])

@@ -1,0 +1,89 @@
+/*
+ * Key-head screens (trie.h "Key-head screens"): one bit per distinct head (the first 1 to
+ * TA_HEAD_MAX bytes) of the keys of a trie, so that a prefix none of whose keys start with it is
+ * usually turned away by one load instead of a walk of the nodes. The server screens the
+ * trending trie with it before the mix (SPEC §13, docs/TRENDING.md "Measured"): most prefixes have
+ * no trending completion. A head's key bytes are the labels on the path from the root (a child's
+ * label starts with the byte that selects it), so a walk down to TA_HEAD_MAX bytes sees every
+ * head, and only those nodes.
+ */
+#include "trie_int.h"
+
+#include <stdlib.h>
+
+struct trie_screen {
+  uint64_t bits[TA_HEAD_BITS / 64];
+  uint64_t n_keys; /* 0: no key, every prefix is turned away (the empty one too) */
+};
+
+static void set_bit(trie_screen_t *s, const uint8_t *head, size_t n) {
+  uint32_t bit = ta_head_hash16(head, n);
+  s->bits[bit >> 6] |= UINT64_C(1) << (bit & 63);
+}
+
+int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
+  if (out != NULL) *out = NULL;
+  if (r == NULL || out == NULL) return TA_EINVAL;
+  trie_screen_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return TA_ENOMEM;
+  s->n_keys = r->n;
+  /* Every node of the walk starts at key depth < TA_HEAD_MAX and every child's label is one
+   * byte or more, so the stack holds at most TA_HEAD_MAX levels of at most 256 children. */
+  struct frame {
+    size_t pos;
+    size_t depth;                  /* key bytes above the node */
+    int is_child;                  /* not the root: its label selects it, one byte or more */
+    uint8_t head[TA_HEAD_MAX + 1]; /* those bytes */
+  } stack[TA_HEAD_MAX * 256 + 1];
+  size_t top = 0;
+  int rc = 0;
+  if (r->n > 0) stack[top++] = (struct frame){.pos = (size_t)r->root};
+  while (rc == 0 && top > 0) {
+    struct frame f = stack[--top];
+    trie__node_t nd;
+    if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
+    if (f.is_child && nd.label_len == 0) {
+      rc = TA_ECORRUPT; /* a child without its selecting byte: no progress, no end */
+      break;
+    }
+    size_t d = f.depth;
+    for (size_t i = 0; i < nd.label_len && d < TA_HEAD_MAX; i++) {
+      f.head[d++] = nd.label[i];
+      set_bit(s, f.head, d);
+    }
+    if (d >= TA_HEAD_MAX || nd.nchild == 0) continue;
+    if (nd.nchild > 256 || top + nd.nchild > sizeof stack / sizeof *stack) {
+      rc = TA_ECORRUPT;
+      break;
+    }
+    for (uint64_t c = 0; c < nd.nchild; c++) {
+      uint64_t off = trie__child_off(&nd, c);
+      if (off >= r->nodes_len - nd.end) {
+        rc = TA_ECORRUPT;
+        break;
+      }
+      struct frame *child = &stack[top++];
+      *child = f;
+      child->pos = nd.end + (size_t)off;
+      child->depth = d;
+      child->is_child = 1;
+    }
+  }
+  if (rc != 0) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+int trie_screen_may_start(const trie_screen_t *s, const char *prefix, size_t len) {
+  if (s == NULL || s->n_keys == 0) return 0;
+  if (len == 0) return 1;
+  uint32_t bit = ta_head_hash16(prefix, len < TA_HEAD_MAX ? len : TA_HEAD_MAX);
+  return (int)(s->bits[bit >> 6] >> (bit & 63) & 1);
+}
+
+void trie_screen_free(trie_screen_t *s) {
+  free(s);
+}

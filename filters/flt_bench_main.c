@@ -1,7 +1,7 @@
 /*
  * flt-bench: the in-process lookup benchmark of the blocklist filter layer (run by
- * tests/bench/bench-filters; not installed). For every prefix of a file it times, one lookup at a
- * time and in interleaved rounds so that a noisy machine hurts each configuration alike:
+ * tests/bench/bench-filters; not installed). For every prefix of a file it times, in interleaved
+ * rounds so that a noisy machine hurts each configuration alike:
  *   plain     trie_lookup (what a server without rules could do),
  *   empty     flt_lookup with an empty rule set,
  *   rules     flt_lookup with the rules of --filters (no cache),
@@ -9,11 +9,18 @@
  *             first round, as typeahead-serve makes it for a rule set and a trie,
  *   cold      the same with a new, empty cache each round: what the first requests after a
  *             change would pay without the prefill,
- * and prints one line per configuration: median, mean and p99 ns per lookup, and hits.
+ * and prints one line per configuration: median, mean and p99 ns per lookup, and hits; then the
+ * ratio cached / plain of each round.
+ * Each round times each configuration twice over the prefixes: in batches of BATCH lookups with
+ * one clock reading per batch (the median of the batches' ns per lookup, and the mean: a single
+ * lookup takes about 200 ns and this machine's clock moves in steps of 10 ns, too coarse for a
+ * median of single timings to tell 1.15x from 1.25x), then one lookup at a time (the p99).
  * Round r runs the configurations in an order rotated by r: a lookup finds in the CPU's caches
  * what the configuration before it left (the same prefix's nodes, or the rules' tables when
  * that was rules), and with --rounds a multiple of 5 each configuration follows each other one
- * equally often.
+ * equally often. The ratio of a round compares two configurations timed moments apart, so the
+ * median of the rounds' ratios is steadier than the ratio of two medians when the machine's
+ * speed drifts.
  * With --blocked it times nothing: it prints each line of FILE (one query a line) that the rules
  * block, as KIND<TAB>QUERY, to compare what two rule sets or two matchers block.
  *
@@ -27,6 +34,7 @@
 #include "flt.h"
 
 enum { PLAIN, EMPTY, RULES, CACHED, COLD, N_CONF };
+enum { BATCH = 32 }; /* lookups per clock reading in the batched pass */
 static const char *const conf_name[N_CONF] = {"plain", "empty", "rules", "cached", "cold"};
 
 typedef struct {
@@ -44,6 +52,11 @@ static int die(const char *what, int rc) {
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
 }
 
@@ -139,12 +152,15 @@ int main(int argc, char **argv) {
   if ((rc = read_prefixes(prefix_path, &p))) return die(prefix_path, rc);
   if (p.n == 0) return die(prefix_path, TA_EEMPTY);
 
-  size_t total = p.n * (size_t)rounds;
-  uint64_t *ns[N_CONF];
+  size_t total = p.n * (size_t)rounds, n_batches = (p.n + BATCH - 1) / BATCH;
+  uint64_t *ns[N_CONF], batch_sum[N_CONF] = {0};
+  double *batch[N_CONF], *round_median = malloc(rounds * N_CONF * sizeof *round_median);
   uint64_t hits_total[N_CONF] = {0}, suppressed[N_CONF] = {0};
+  if (round_median == NULL) return die("timings", TA_ENOMEM);
   for (int c = 0; c < N_CONF; c++) {
     ns[c] = malloc(total * sizeof **ns);
-    if (ns[c] == NULL) return die("timings", TA_ENOMEM);
+    batch[c] = malloc(n_batches * rounds * sizeof **batch);
+    if (ns[c] == NULL || batch[c] == NULL) return die("timings", TA_ENOMEM);
   }
   trie_info_t info;
   if ((rc = trie_get_info(r, &info))) return die("trie info", rc);
@@ -155,43 +171,74 @@ int main(int argc, char **argv) {
   for (unsigned round = 0; round < rounds; round++) {
     for (int step = 0; step < N_CONF; step++) {
       int c = (int)((round + (unsigned)step) % N_CONF);
-      if (c == COLD) {
-        flt_cache_free(cold);
-        if ((rc = flt_cache_new(rules, info.num_queries, &cold))) return die("cache", rc);
-      }
-      for (size_t i = 0; i < p.n; i++) {
-        const char *key = p.keys.p + p.at[i].off;
-        size_t n_hits = 0;
-        flt_filter_t f = {.rs = c >= RULES ? rules : empty,
-                          .cache = c == CACHED ? cache
-                                   : c == COLD ? cold
-                                               : NULL};
-        uint64_t t0 = ta_mono_ns();
-        if (c == PLAIN)
-          rc = trie_lookup(r, key, p.at[i].len, n, hits, &n_hits);
-        else
-          rc = flt_lookup(r, key, p.at[i].len, n, &f, hits, &n_hits);
-        uint64_t t1 = ta_mono_ns();
-        if (rc) return die("lookup", rc);
-        ns[c][(size_t)round * p.n + i] = t1 - t0;
-        hits_total[c] += n_hits;
-        if (c >= RULES)
-          for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed[c] += f.suppressed[k];
+      for (int pass = 0; pass < 2; pass++) { /* 0: batches of BATCH, 1: one lookup at a time */
+        if (c == COLD) {
+          flt_cache_free(cold);
+          if ((rc = flt_cache_new(rules, info.num_queries, &cold))) return die("cache", rc);
+        }
+        double *bt = batch[c] + (size_t)round * n_batches;
+        for (size_t b0 = 0; b0 < p.n; b0 += BATCH) {
+          size_t b1 = b0 + BATCH < p.n ? b0 + BATCH : p.n;
+          uint64_t t0 = ta_mono_ns(), t1 = t0;
+          for (size_t i = b0; i < b1; i++) {
+            const char *key = p.keys.p + p.at[i].off;
+            size_t n_hits = 0;
+            flt_filter_t f = {.rs = c >= RULES ? rules : empty,
+                              .cache = c == CACHED ? cache
+                                       : c == COLD ? cold
+                                                   : NULL};
+            if (c == PLAIN)
+              rc = trie_lookup(r, key, p.at[i].len, n, hits, &n_hits);
+            else
+              rc = flt_lookup(r, key, p.at[i].len, n, &f, hits, &n_hits);
+            if (pass == 1) {
+              uint64_t t2 = ta_mono_ns();
+              ns[c][(size_t)round * p.n + i] = t2 - t1;
+              t1 = t2;
+            }
+            if (rc) return die("lookup", rc);
+            if (pass == 1) continue;
+            hits_total[c] += n_hits;
+            if (c >= RULES)
+              for (int k = 0; k < FLT_KIND_COUNT; k++) suppressed[c] += f.suppressed[k];
+          }
+          if (pass == 0) {
+            uint64_t d = ta_mono_ns() - t0;
+            batch_sum[c] += d;
+            bt[b0 / BATCH] = (double)d / (double)(b1 - b0);
+          }
+        }
+        if (pass == 0) {
+          double *sorted = malloc(n_batches * sizeof *sorted);
+          if (sorted == NULL) return die("timings", TA_ENOMEM);
+          memcpy(sorted, bt, n_batches * sizeof *sorted);
+          qsort(sorted, n_batches, sizeof *sorted, cmp_double);
+          round_median[round * N_CONF + (unsigned)c] = sorted[n_batches / 2];
+          free(sorted);
+        }
       }
     }
   }
-  printf("prefixes=%zu rounds=%u n=%u rules=%zu\n", p.n, rounds, n, flt_rule_count(rules));
+  printf("prefixes=%zu rounds=%u n=%u rules=%zu batch=%u\n", p.n, rounds, n, flt_rule_count(rules),
+         (unsigned)BATCH);
   for (int c = 0; c < N_CONF; c++) {
-    uint64_t sum = 0;
-    for (size_t i = 0; i < total; i++) sum += ns[c][i];
+    size_t nb = n_batches * rounds;
+    qsort(batch[c], nb, sizeof **batch, cmp_double);
     qsort(ns[c], total, sizeof **ns, cmp_u64);
-    printf("%s median_ns=%llu mean_ns=%.0f p99_ns=%llu hits=%llu", conf_name[c],
-           (unsigned long long)ns[c][total / 2], (double)sum / (double)total,
-           (unsigned long long)ns[c][total * 99 / 100], (unsigned long long)hits_total[c]);
+    printf("%s median_ns=%.1f mean_ns=%.1f p99_ns=%llu hits=%llu", conf_name[c], batch[c][nb / 2],
+           (double)batch_sum[c] / (double)total, (unsigned long long)ns[c][total * 99 / 100],
+           (unsigned long long)hits_total[c]);
     if (c >= RULES) printf(" suppressed=%llu", (unsigned long long)suppressed[c]);
     printf("\n");
     free(ns[c]);
+    free(batch[c]);
   }
+  printf("ratio_cached_plain_by_round=");
+  for (unsigned round = 0; round < rounds; round++)
+    printf("%s%.3f", round ? "," : "",
+           round_median[round * N_CONF + CACHED] / round_median[round * N_CONF + PLAIN]);
+  printf("\n");
+  free(round_median);
   ta_buf_free(&p.keys);
   free(p.at);
   flt_cache_free(cache);

@@ -64,7 +64,8 @@ static size_t check_set(uint64_t seed, size_t n, size_t *absent) {
 static void test_never_turns_away_a_key_prefix(void **state) {
   (void)state;
   size_t absent;
-  for (uint64_t seed = 1; seed <= 12; seed++) check_set(seed, 1 + (size_t)(seed * seed * 37), &absent);
+  for (uint64_t seed = 1; seed <= 12; seed++)
+    check_set(seed, 1 + (size_t)(seed * seed * 37), &absent);
 }
 
 static void test_small_set_turns_away_most_absent_prefixes(void **state) {

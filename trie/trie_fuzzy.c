@@ -6,7 +6,10 @@
  * lower than any shallower one on that path names a node whose stored top-k are candidates, at
  * that distance. Ranking: fewer edits first, then rank (score). Exact because a node's
  * subtree contains every deeper matched node's: a key not in the top-k of the shallowest node
- * that matches it within e edits has k better keys at e edits or fewer. Also the highlight map
+ * that matches it within e edits has k better keys at e edits or fewer. Where the time goes:
+ * near the root every path is within d edits of the prefix, so the walk is wide; rows keep only
+ * the band of 2d + 1 cells that can hold d edits, and a child whose selecting byte ends the walk
+ * is turned away before it is read (most of the walk's frontier). Also the highlight map
  * from key bytes back to display bytes. Walks with the node primitives of trie_int.h only
  * (parse, child offset, node ids), so another format's reader can provide the same ones.
  */
@@ -14,13 +17,19 @@
 
 #include <stdlib.h>
 
+#define FZ_BAND (2 * TRIE_MAX_TYPOS + 1) /* cells of a row that can hold d edits or fewer */
+
 /* What one walk carries. Rows are uint8 cells saturated at max_edits + 1. */
 typedef struct {
   const trie_reader_t *r;
   const uint32_t *pat; /* the prefix's code points after the first */
   unsigned m;          /* their number */
   unsigned d;          /* max edits */
-  uint8_t *rows;       /* row j at rows + j * (m + 1), j = code points of the key after the first */
+  /* Row j (j = code points of the key after the first) at rows + j * FZ_BAND: the band of the
+   * table, cell k holding D[j - d + k][j] (prefix code points against key code points, both
+   * after the first), saturated at d + 1, which is also every cell outside the band (|i - j| >
+   * d) or past the prefix (i > m): only the band can hold d edits or fewer. */
+  uint8_t *rows;
   unsigned max_rows;
   uint32_t *text; /* the key path's code points after the first, text[j - 1] for row j */
   uint8_t rmin[TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 2]; /* the least cell of row j */
@@ -104,28 +113,46 @@ static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t 
   return 0;
 }
 
-/* Row j (>= 1) from rows j-1 and j-2 for key code point c = text[j-1]. */
+/* Row j (>= 1) from rows j-1 and j-2 for key code point c = text[j-1]. In band terms the cell
+ * diagonally before is the same k one row up, the cell above is k + 1 one row up, the one to
+ * the left is k - 1 in this row, and a swap's is k two rows up. */
 static void fill_row(fz_walk_t *w, unsigned j, uint32_t c) {
-  unsigned m = w->m, cap = w->d + 1;
-  const uint8_t *up = w->rows + (size_t)(j - 1) * (m + 1);
-  const uint8_t *up2 = j >= 2 ? w->rows + (size_t)(j - 2) * (m + 1) : NULL;
-  uint8_t *row = w->rows + (size_t)j * (m + 1);
-  /* Only the band |i - j| <= d can hold d or less: the rest is cap, which is also what the
-   * band's neighbours read outside it. */
-  memset(row, (int)cap, m + 1);
-  row[0] = (uint8_t)(j < cap ? j : cap);
-  unsigned lo = j > w->d ? j - w->d : 1, hi = j + w->d < m ? j + w->d : m, mn = row[0];
-  for (unsigned i = lo; i <= hi; i++) {
-    unsigned v = up[i - 1] + (w->pat[i - 1] != c);
-    if (up[i] + 1u < v) v = up[i] + 1u;
-    if (row[i - 1] + 1u < v) v = row[i - 1] + 1u;
-    if (up2 != NULL && i >= 2 && w->pat[i - 1] == w->text[j - 2] && w->pat[i - 2] == c &&
-        up2[i - 2] + 1u < v)
-      v = up2[i - 2] + 1u;
-    row[i] = (uint8_t)(v < cap ? v : cap);
-    if (row[i] < mn) mn = row[i];
+  /* The 2d + 1 cells of the band (the others are never read). Locals and restrict: the rows,
+   * the prefix and the key path do not overlap, and the compiler may keep them. */
+  const int m = (int)w->m, i0 = (int)j - (int)w->d, last = 2 * (int)w->d;
+  const unsigned cap = w->d + 1;
+  const uint32_t *restrict pat = w->pat;
+  const uint8_t *restrict up = w->rows + (size_t)(j - 1) * FZ_BAND;
+  const uint8_t *restrict up2 = j >= 2 ? w->rows + (size_t)(j - 2) * FZ_BAND : NULL;
+  uint8_t *restrict row = w->rows + (size_t)j * FZ_BAND;
+  const uint32_t before = j >= 2 ? w->text[j - 2] : 0;
+  unsigned left = cap, mn = cap;
+  for (int k = 0; k <= last; k++) {
+    int i = i0 + k;
+    unsigned v = cap;
+    if (i == 0) {
+      v = j < cap ? j : cap;
+    } else if (i > 0 && i <= m) {
+      uint32_t pc = pat[i - 1];
+      v = up[k] + (pc != c);
+      unsigned above = (k < last ? up[k + 1] : cap) + 1u;
+      if (above < v) v = above;
+      if (left + 1u < v) v = left + 1u;
+      if (up2 != NULL && i >= 2 && pc == before && pat[i - 2] == c && up2[k] + 1u < v)
+        v = up2[k] + 1u;
+      if (v > cap) v = cap;
+    }
+    row[k] = (uint8_t)v;
+    left = v;
+    if (v < mn) mn = v;
   }
   w->rmin[j] = (uint8_t)mn;
+}
+
+/* D[m][j]: the distance of the key path down to row j to the whole prefix. */
+static unsigned last_col(const fz_walk_t *w, unsigned j) {
+  int k = (int)w->m - (int)j + (int)w->d;
+  return k >= 0 && k <= 2 * (int)w->d ? w->rows[(size_t)j * FZ_BAND + (size_t)k] : w->d + 1;
 }
 
 static unsigned row_min(const fz_walk_t *w, unsigned j) {
@@ -138,7 +165,7 @@ static unsigned row_min(const fz_walk_t *w, unsigned j) {
  * best: the least distance on the path so far; key_len: key bytes above this node; ex: whether
  * those bytes are the prefix's. */
 static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, unsigned cp_have,
-                unsigned cp_need, unsigned best, size_t key_len, int ex) {
+                unsigned cp_need, unsigned best, size_t key_len, int ex, int ready) {
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
@@ -158,7 +185,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     if (fb < w->fl) { /* the first code point must be the prefix's, byte for byte */
       if (c != w->fc[fb]) goto done;
       if (++fb < w->fl) continue;
-      unsigned dist = w->rows[w->m];
+      unsigned dist = last_col(w, 0);
       if (dist < best) {
         if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
         best = dist;
@@ -181,8 +208,8 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     cp_need = 0;
     if (++j >= w->max_rows) goto done; /* past m + d code points: nothing can match */
     w->text[j - 1] = cp;
-    fill_row(w, j, cp);
-    unsigned dist = w->rows[(size_t)j * (w->m + 1) + w->m];
+    if (!(ready && b == 0)) fill_row(w, j, cp); /* ready: the parent's look filled it */
+    unsigned dist = last_col(w, j);
     if (dist < best) {
       if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
       best = dist;
@@ -198,15 +225,25 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     if (hit != NULL) {
       uint64_t off = trie__child_off(&nd, (uint64_t)(hit - nd.child_bytes));
       if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-      rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex);
+      rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex, 0);
     }
     w->depth--;
     return rc;
   }
   for (uint64_t i = 0; i < nd.nchild; i++) {
+    /* A child's label starts with its selecting byte: when that byte is a whole code point,
+     * its row says, before the child is read, whether the walk would stop right there */
+    uint8_t cb = nd.child_bytes[i];
+    int looked = cp_need == 0 && cb < 0x80;
+    if (looked) {
+      if (j + 1 >= w->max_rows) break; /* no child can add a row */
+      fill_row(w, j + 1, cb);
+      if (last_col(w, j + 1) >= best && row_min(w, j + 1) >= best && row_min(w, j) + 1 >= best)
+        continue;
+    }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-    rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex);
+    rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex, looked);
     if (rc != 0) return rc;
   }
 done:
@@ -309,7 +346,7 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   /* rows 0..m + d (a key path past m + d code points after the first is more than d edits
    * away from the m after the prefix's first) */
   enum { ROWS = TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 1 };
-  uint8_t rows[ROWS * TRIE_TYPOS_MAX_CHARS];
+  uint8_t rows[ROWS * FZ_BAND];
   uint32_t text[ROWS];
   fz_walk_t w;
   memset(&w, 0, sizeof w);
@@ -327,9 +364,12 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
                     : ((const uint8_t *)prefix)[0] >= 0xf0 ? 4
                     : ((const uint8_t *)prefix)[0] >= 0xe0 ? 3
                                                            : 2);
-  for (unsigned i = 0; i <= w.m; i++) rows[i] = (uint8_t)(i <= max_edits ? i : max_edits + 1);
+  for (int k = 0; k < (int)FZ_BAND; k++) { /* row 0: D[i][0] = i (d + 1 past d) */
+    int i = k - (int)max_edits;
+    rows[k] = (uint8_t)(i < 0 || i > (int)w.m || i > (int)max_edits ? max_edits + 1 : (unsigned)i);
+  }
   w.rmin[0] = 0;
-  int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1);
+  int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1, 0);
 
   /* Candidates: each root's top-k at its distance; an id seen from several roots keeps the
    * least distance. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 
 #define FZ_BAND (2 * TRIE_MAX_TYPOS + 1) /* cells of a row that can hold d edits or fewer */
+#define FZ_NO_CP UINT32_MAX              /* equal to no code point of a prefix */
 
 /* What one walk carries. Rows are uint8 cells saturated at max_edits + 1. */
 typedef struct {
@@ -159,6 +160,13 @@ static unsigned row_min(const fz_walk_t *w, unsigned j) {
   return w->rmin[j];
 }
 
+/* 1 when the walk stops at row j (>= 1) with best on its path: no new match there, and none
+ * deeper (a deeper row's least cell is at least this row's least, or the one before's plus one:
+ * a swap reaches two rows up). */
+static int stops(const fz_walk_t *w, unsigned j, unsigned best) {
+  return last_col(w, j) >= best && row_min(w, j) >= best && row_min(w, j - 1) + 1 >= best;
+}
+
 /* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
  * starts at the root with 0; below it, nothing that differs there is walked); j: rows filled
  * after it (the last is row j); cp, cp_have, cp_need: a code point split by a label boundary;
@@ -230,16 +238,39 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     w->depth--;
     return rc;
   }
+  /* A child's label starts with its selecting byte: when that byte is a whole code point, its
+   * row says, before the child is read, whether the walk would stop right there (most of the
+   * walk's frontier does). Row j + 1 reads the prefix's code points j - d - 1 .. j + d only: for
+   * a byte that is none of them the row is the same, computed once. */
+  uint64_t window[2] = {0, 0};
+  int other =
+      0; /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 it does not */
+  uint8_t other_row[FZ_BAND], other_min = 0;
+  if (cp_need == 0 && j + 1 < w->max_rows)
+    for (int p = (int)j - (int)w->d - 1; p <= (int)(j + w->d); p++)
+      if (p >= 0 && p < (int)w->m && w->pat[p] < 0x80)
+        window[w->pat[p] >> 6] |= UINT64_C(1) << (w->pat[p] & 63);
   for (uint64_t i = 0; i < nd.nchild; i++) {
-    /* A child's label starts with its selecting byte: when that byte is a whole code point,
-     * its row says, before the child is read, whether the walk would stop right there */
     uint8_t cb = nd.child_bytes[i];
     int looked = cp_need == 0 && cb < 0x80;
     if (looked) {
       if (j + 1 >= w->max_rows) break; /* no child can add a row */
-      fill_row(w, j + 1, cb);
-      if (last_col(w, j + 1) >= best && row_min(w, j + 1) >= best && row_min(w, j) + 1 >= best)
+      uint8_t *row = w->rows + (size_t)(j + 1) * FZ_BAND;
+      if (window[cb >> 6] >> (cb & 63) & 1) {
+        fill_row(w, j + 1, cb);
+        if (stops(w, j + 1, best)) continue;
+      } else if (other == 0) {
+        fill_row(w, j + 1, FZ_NO_CP);
+        memcpy(other_row, row, FZ_BAND);
+        other_min = w->rmin[j + 1];
+        other = stops(w, j + 1, best) ? 1 : 2;
+        if (other == 1) continue;
+      } else if (other == 1) {
         continue;
+      } else {
+        memcpy(row, other_row, FZ_BAND);
+        w->rmin[j + 1] = other_min;
+      }
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;

@@ -243,8 +243,8 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
    * walk's frontier does). Row j + 1 reads the prefix's code points j - d - 1 .. j + d only: for
    * a byte that is none of them the row is the same, computed once. */
   uint64_t window[2] = {0, 0};
-  int other =
-      0; /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 it does not */
+  /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 it does not */
+  int other = 0;
   uint8_t other_row[FZ_BAND], other_min = 0;
   if (cp_need == 0 && j + 1 < w->max_rows)
     for (int p = (int)j - (int)w->d - 1; p <= (int)(j + w->d); p++)

@@ -12,10 +12,22 @@
 
 #include <stdlib.h>
 
+/* A prefix of dictionary words (word lo's first len bytes, at dict[pos]) and the range [lo, hi)
+ * of the words that start with it; tag: 15 bits of its hash, bit 0 set when word lo is the
+ * prefix itself. hi == 0: an empty slot. One probe and one compare find a query word's range
+ * where a binary search over the dictionary touched some thirty cache lines. */
+typedef struct {
+  uint32_t lo, hi, pos;
+  uint16_t len, tag;
+} wslot_t;
+
+#define WORDS_SEED UINT64_C(0x776f726473) /* the slots' hash seed */
+
 struct trie_words {
-  char *dict;         /* the distinct words, sorted bytewise, concatenated */
-  uint64_t *dict_off; /* word i is dict[dict_off[i] .. dict_off[i + 1]) */
+  char *dict; /* the distinct words, sorted bytewise, concatenated */
   uint64_t n_words;
+  wslot_t *slot; /* every distinct prefix of a word -> its range: open addressing */
+  uint64_t slot_mask;
   uint32_t *post; /* ids of word i: post[post_off[i] .. post_off[i + 1]), ascending */
   uint64_t *post_off;
   uint32_t *kw_word;  /* the words of id: kw_word[kw_off[id] .. kw_off[id + 1]), key order */
@@ -117,13 +129,53 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
 void trie_words_free(trie_words_t *w) {
   if (w == NULL) return;
   free(w->dict);
-  free(w->dict_off);
+  free(w->slot);
   free(w->post);
   free(w->post_off);
   free(w->kw_word);
   free(w->kw_start);
   free(w->kw_off);
   free(w);
+}
+
+/* The slots of every distinct prefix of the sorted words: a prefix of length L first seen at
+ * word lo (its words follow it) stays open until a word shares fewer than L bytes with lo. */
+static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
+  uint64_t nw = w->n_words, count = 0;
+  if (dict_off[nw] > UINT32_MAX || nw >= UINT32_MAX) return TA_ETOOLONG;
+  for (uint64_t i = 0; i < nw; i++) {
+    uint64_t a = dict_off[i], len = dict_off[i + 1] - a, c = 0;
+    if (i > 0)
+      while (c < len && c < a - dict_off[i - 1] && w->dict[dict_off[i - 1] + c] == w->dict[a + c])
+        c++;
+    count += len - c;
+  }
+  uint64_t slots = 2;
+  while (slots < count + count / 2 + 1) slots *= 2;
+  w->slot = calloc(slots, sizeof *w->slot);
+  uint32_t *open_lo = malloc((TA_MAX_KEY + 1) * sizeof *open_lo); /* lo of the open L */
+  if (w->slot == NULL || open_lo == NULL) {
+    free(open_lo);
+    return TA_ENOMEM;
+  }
+  w->slot_mask = slots - 1;
+  uint64_t top = 0; /* open prefixes: lengths 1..top */
+  for (uint64_t i = 0; i <= nw; i++) {
+    uint64_t a = i < nw ? dict_off[i] : 0, len = i < nw ? dict_off[i + 1] - a : 0, c = 0;
+    while (c < len && c < top && w->dict[dict_off[i - 1] + c] == w->dict[a + c]) c++;
+    for (; top > c; top--) { /* close the prefixes word i does not share */
+      uint32_t lo = open_lo[top];
+      uint64_t pos = dict_off[lo], h = ta_hash64(w->dict + pos, top, WORDS_SEED), at = h;
+      while (w->slot[at &= w->slot_mask].hi != 0) at++;
+      int is_word = dict_off[lo + 1] - pos == top;
+      w->slot[at] = (wslot_t){lo, (uint32_t)i, (uint32_t)pos, (uint16_t)top,
+                              (uint16_t)(((h >> 48) & 0xfffe) | (uint64_t)is_word)};
+    }
+    for (; top < len; top++) open_lo[top + 1] = (uint32_t)i;
+  }
+  free(open_lo);
+  w->bytes += slots * sizeof *w->slot;
+  return 0;
 }
 
 size_t trie_words_bytes(const trie_words_t *w) {
@@ -139,6 +191,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   uint16_t *klen = calloc(n + 1, sizeof *klen);
   char *kbuf = NULL;
   occ_t *occ = NULL;
+  uint64_t *dict_off = NULL; /* word i is dict[dict_off[i] .. dict_off[i + 1]) */
   int rc = w && koff && klen ? 0 : TA_ENOMEM;
   if (rc == 0) rc = collect_keys(r, &kbuf, koff, klen);
   /* the words of every key */
@@ -179,13 +232,13 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   }
   if (rc == 0) {
     w->dict = malloc(dict_len ? dict_len : 1);
-    w->dict_off = malloc((nw + 1) * sizeof *w->dict_off);
+    dict_off = malloc((nw + 1) * sizeof *dict_off);
     w->post = malloc((np ? np : 1) * sizeof *w->post);
     w->post_off = malloc((nw + 1) * sizeof *w->post_off);
     w->kw_word = malloc((n_occ ? n_occ : 1) * sizeof *w->kw_word);
     w->kw_start = malloc((n_occ ? n_occ : 1) * sizeof *w->kw_start);
     w->kw_off = calloc(n + 1, sizeof *w->kw_off);
-    if (!w->dict || !w->dict_off || !w->post || !w->post_off || !w->kw_word || !w->kw_start ||
+    if (!w->dict || !dict_off || !w->post || !w->post_off || !w->kw_word || !w->kw_start ||
         !w->kw_off)
       rc = TA_ENOMEM;
   }
@@ -196,7 +249,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
                      memcmp(kbuf + occ[i].off, kbuf + prev_off, occ[i].len) != 0;
       prev_off = occ[i].off;
       if (new_word) {
-        w->dict_off[wi] = dl;
+        dict_off[wi] = dl;
         w->post_off[wi] = pi;
         memcpy(w->dict + dl, kbuf + occ[i].off, occ[i].len);
         dl += occ[i].len;
@@ -207,7 +260,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
       /* occ[i] keeps its word number in .off from here on (the key bytes are copied) */
       occ[i].off = wi - 1;
     }
-    w->dict_off[wi] = dl;
+    dict_off[wi] = dl;
     w->post_off[wi] = pi;
     w->n_words = nw;
     w->n_ids = n;
@@ -233,9 +286,11 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
         w->kw_start[b] = vs;
       }
     free(fill);
-    w->bytes = sizeof *w + dict_len + (nw + 1) * 16 + np * 4 + n_occ * 6 + (n + 1) * 8;
+    w->bytes = sizeof *w + dict_len + (nw + 1) * 8 + np * 4 + n_occ * 6 + (n + 1) * 8;
+    if (rc == 0) rc = build_slots(w, dict_off);
   }
   free(occ);
+  free(dict_off);
   free(kbuf);
   free(koff);
   free(klen);
@@ -247,34 +302,24 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   return 0;
 }
 
-/* The dictionary range [*lo, *hi) of words that start with s[0..len) (whole: equal to it). */
+/* The dictionary range [*lo, *hi) of words that start with s[0..len) (whole: equal to it);
+ * empty when none does. */
 static void word_range(const trie_words_t *w, const char *s, size_t len, int whole, uint64_t *lo,
                        uint64_t *hi) {
-  uint64_t a = 0, b = w->n_words;
-  while (a < b) { /* first word >= s */
-    uint64_t mid = a + (b - a) / 2;
-    const char *d = w->dict + w->dict_off[mid];
-    size_t dl = (size_t)(w->dict_off[mid + 1] - w->dict_off[mid]);
-    int c = memcmp(d, s, dl < len ? dl : len);
-    if (c < 0 || (c == 0 && dl < len))
-      a = mid + 1;
-    else
-      b = mid;
+  *lo = *hi = 0;
+  uint64_t h = ta_hash64(s, len, WORDS_SEED);
+  for (uint64_t at = h;; at++) {
+    const wslot_t *e = &w->slot[at & w->slot_mask];
+    if (e->hi == 0) return;
+    if (e->len == len && (e->tag & 0xfffe) == ((h >> 48) & 0xfffe) &&
+        memcmp(w->dict + e->pos, s, len) == 0) {
+      if (!whole || (e->tag & 1)) {
+        *lo = e->lo;
+        *hi = whole ? e->lo + 1u : e->hi;
+      }
+      return;
+    }
   }
-  *lo = a;
-  b = w->n_words;
-  uint64_t first = a;
-  while (a < b) { /* first word past first that does not start with s (or is not s) */
-    uint64_t mid = a + (b - a) / 2;
-    const char *d = w->dict + w->dict_off[mid];
-    size_t dl = (size_t)(w->dict_off[mid + 1] - w->dict_off[mid]);
-    int in = dl >= len && memcmp(d, s, len) == 0 && (!whole || dl == len);
-    if (in)
-      a = mid + 1;
-    else
-      b = mid;
-  }
-  *hi = a > first ? a : first;
 }
 
 typedef struct {
@@ -311,10 +356,14 @@ static int id_matches(const trie_words_t *w, uint32_t id, const qword_t *q, unsi
   return 1;
 }
 
-/* A cursor into one posting list, for the merge of a range's lists. */
+/* A cursor into one posting list: for the merge of the driving range's lists, and for the
+ * membership tests of the other ranges of few words. */
 typedef struct {
   const uint32_t *p, *end;
 } cur_t;
+
+#define WORDS_HEAP_STACK 64u /* driving ranges of more lists allocate their merge heap */
+#define WORDS_FEW 4u         /* ranges of at most this many words are tested on their lists */
 
 static void cur_sift(cur_t *h, size_t n, size_t i) {
   for (;;) {
@@ -327,6 +376,30 @@ static void cur_sift(cur_t *h, size_t n, size_t i) {
     h[c] = t;
     i = c;
   }
+}
+
+/* Whether one of the lists c[0..n) holds id; each cursor moves to its first id >= id (ids
+ * come ascending), by doubling steps then halving: the lists are read where they are needed,
+ * not id by id, and not at all through the id's words (two cache misses per id). */
+static int cur_has(cur_t *c, unsigned n, uint32_t id) {
+  int has = 0;
+  for (unsigned j = 0; j < n; j++) {
+    const uint32_t *p = c[j].p, *end = c[j].end;
+    size_t step = 1;
+    while (step < (size_t)(end - p) && p[step] < id) step *= 2;
+    const uint32_t *lo = p + step / 2, *hi = step < (size_t)(end - p) ? p + step : end;
+    if (p < end && *p >= id) hi = lo = p;
+    while (lo < hi) { /* first in [lo, hi) >= id; all before lo are < id */
+      const uint32_t *mid = lo + (hi - lo) / 2;
+      if (*mid < id)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    c[j].p = lo;
+    has |= lo < end && *lo == id;
+  }
+  return has;
 }
 
 int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
@@ -352,13 +425,28 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
     i = j + 1;
   }
   if (nq == 0 || n == 0) return 0;
+  uint64_t posts[TRIE_MAX_SPANS];
   unsigned drv = 0;
-  for (unsigned i = 1; i < nq; i++)
-    if (w->post_off[q[i].hi] - w->post_off[q[i].lo] <
-        w->post_off[q[drv].hi] - w->post_off[q[drv].lo])
-      drv = i;
+  for (unsigned i = 0; i < nq; i++) {
+    posts[i] = w->post_off[q[i].hi] - w->post_off[q[i].lo];
+    if (posts[i] < posts[drv]) drv = i;
+  }
+  /* the other ranges of few words, rarest first: cursors into their lists */
+  cur_t fc[TRIE_MAX_SPANS * WORDS_FEW];
+  unsigned fq[TRIE_MAX_SPANS], fn[TRIE_MAX_SPANS], nf = 0, nc = 0;
+  for (unsigned i = 0; i < nq; i++) {
+    if (i == drv || q[i].hi - q[i].lo > WORDS_FEW) continue;
+    unsigned t = nf++;
+    for (; t > 0 && posts[fq[t - 1]] > posts[i]; t--) fq[t] = fq[t - 1];
+    fq[t] = i;
+  }
+  for (unsigned f = 0; f < nf; f++) {
+    fn[f] = 0;
+    for (uint64_t i = q[fq[f]].lo; i < q[fq[f]].hi; i++, fn[f]++)
+      fc[nc++] = (cur_t){w->post + w->post_off[i], w->post + w->post_off[i + 1]};
+  }
   size_t nl = (size_t)(q[drv].hi - q[drv].lo);
-  cur_t one, *h = nl == 1 ? &one : malloc(nl * sizeof *h);
+  cur_t small[WORDS_HEAP_STACK], *h = nl <= WORDS_HEAP_STACK ? small : malloc(nl * sizeof *h);
   if (h == NULL) return TA_ENOMEM;
   size_t hn = 0;
   for (uint64_t i = q[drv].lo; i < q[drv].hi; i++)
@@ -371,18 +459,20 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   while (hn > 0 && kept < n) {
     uint32_t id = *h[0].p;
     if (++h[0].p == h[0].end) h[0] = h[--hn];
-    cur_sift(h, hn, 0);
+    if (hn > 1) cur_sift(h, hn, 0);
     if ((int64_t)id == last) continue;
     last = id;
+    int in_few = 1;
+    for (unsigned f = 0, c = 0; in_few && f < nf; c += fn[f++]) in_few = cur_has(fc + c, fn[f], id);
     trie_match_t *m = &out[kept];
-    if (!id_matches(w, id, q, nq, last_whole, m)) continue;
+    if (!in_few || !id_matches(w, id, q, nq, last_whole, m)) continue;
     if ((rc = trie__hit(r, id, &m->hit)) != 0) break;
     if (keep != NULL && !keep(ctx, &m->hit)) continue;
     m->kind = TRIE_MATCH_WORDS;
     m->edits = 0;
     kept++;
   }
-  if (h != &one) free(h);
+  if (h != small) free(h);
   if (rc != 0) return rc;
   *n_out = kept;
   return 0;

@@ -1,38 +1,61 @@
 /*
  * Word matching (SPEC §15): q=york finds "new york times", q=york new finds it too. Format v1
  * has no word index, so trie_words_build makes one in memory from the keys (a walk of every
- * node): the distinct words of all keys, sorted, each with its ids ascending (postings), and
- * each id's words in key order (word number and start byte). A lookup takes, for each word of
- * the prefix, the range of dictionary words it matches (the last word, unless a space follows
- * it, as a prefix; the others whole), walks the postings of the rarest range in id (rank)
- * order, and keeps the ids whose key has a word in every range and does not start with the
- * prefix (the exact lookup's). Built with the node primitives of trie_int.h only.
+ * node): the distinct words of all keys, sorted, each with its ids ascending (postings); a hash
+ * of every distinct prefix of those words to the range of words it starts (and that range's
+ * postings); and each id's words in key order (word number and start byte). A lookup takes,
+ * for each word of the prefix, the range of dictionary words it matches (the last word, unless
+ * a space follows it, as a prefix; the others whole), walks the postings of the rarest range in
+ * id (rank) order, and keeps the ids whose key has a word in every range and does not start
+ * with the prefix (the exact lookup's). Built with the node primitives of trie_int.h only.
+ *
+ * The index lives in memory that the lookups before it have pushed out of the caches, so it is
+ * laid out for few cache misses: one slot (half a line) per word of the prefix, read in
+ * parallel; the other ranges of few words tested on their own posting lists; the words of an
+ * id of at most WORDS_INLINE words in one record (half a line).
  */
 #include "trie_int.h"
 
 #include <stdlib.h>
 
-/* A prefix of dictionary words (word lo's first len bytes, at dict[pos]) and the range [lo, hi)
- * of the words that start with it; tag: 15 bits of its hash, bit 0 set when word lo is the
- * prefix itself. hi == 0: an empty slot. One probe and one compare find a query word's range
- * where a binary search over the dictionary touched some thirty cache lines. */
+/* A string (a prefix of dictionary words) and what it finds. SLOT_PART: the words that start
+ * with it, [lo, hi); SLOT_WHOLE: the word equal to it, [lo, lo + 1) (one slot may be both,
+ * when no other word starts with it). tag: the other bits, 14 of the string's hash. */
 typedef struct {
-  uint32_t lo, hi, pos;
+  uint64_t head;     /* the string's first 8 bytes, zero-padded */
+  uint32_t lo, hi;   /* the words [lo, hi); hi == 0: an empty slot */
+  uint32_t plo, phi; /* their postings, post[plo .. phi) */
+  uint32_t pos;      /* dict[pos ..] starts with the string */
   uint16_t len, tag;
 } wslot_t;
 
+#define SLOT_PART 1u
+#define SLOT_WHOLE 2u
+#define SLOT_FLAGS 3u
 #define WORDS_SEED UINT64_C(0x776f726473) /* the slots' hash seed */
+
+#define WORDS_INLINE 4u /* words of an id held in its record; more go to the overflow */
+
+/* The words of one id in key order: their numbers and start bytes; the words past the
+ * WORDS_INLINE-th at x_word/x_start[more ..]. */
+typedef struct {
+  uint32_t word[WORDS_INLINE];
+  uint16_t start[WORDS_INLINE];
+  uint32_t more;
+  uint16_t n;
+  uint16_t unused;
+} wrec_t;
 
 struct trie_words {
   char *dict; /* the distinct words, sorted bytewise, concatenated */
   uint64_t n_words;
-  wslot_t *slot; /* every distinct prefix of a word -> its range: open addressing */
+  wslot_t *slot; /* open addressing, a power of two of them */
   uint64_t slot_mask;
   uint32_t *post; /* ids of word i: post[post_off[i] .. post_off[i + 1]), ascending */
   uint64_t *post_off;
-  uint32_t *kw_word;  /* the words of id: kw_word[kw_off[id] .. kw_off[id + 1]), key order */
-  uint16_t *kw_start; /* their start bytes in the key */
-  uint64_t *kw_off;
+  wrec_t *rec; /* by id */
+  uint32_t *x_word;
+  uint16_t *x_start;
   uint64_t n_ids;
   size_t bytes;
 };
@@ -132,32 +155,56 @@ void trie_words_free(trie_words_t *w) {
   free(w->slot);
   free(w->post);
   free(w->post_off);
-  free(w->kw_word);
-  free(w->kw_start);
-  free(w->kw_off);
+  free(w->rec);
+  free(w->x_word);
+  free(w->x_start);
   free(w);
 }
 
-/* The slots of every distinct prefix of the sorted words: a prefix of length L first seen at
- * word lo (its words follow it) stays open until a word shares fewer than L bytes with lo. */
+size_t trie_words_bytes(const trie_words_t *w) {
+  return w != NULL ? w->bytes : 0;
+}
+
+/* The first 8 bytes of s[0..len), zero-padded: compared in one go. */
+static uint64_t head8(const char *s, size_t len) {
+  uint64_t h = 0;
+  memcpy(&h, s, len < 8 ? len : 8);
+  return h;
+}
+
+static void put_slot(trie_words_t *w, const uint64_t *dict_off, uint32_t lo, uint32_t hi,
+                     uint64_t len, unsigned flags) {
+  uint64_t pos = dict_off[lo], h = ta_hash64(w->dict + pos, len, WORDS_SEED), at = h;
+  while (w->slot[at &= w->slot_mask].hi != 0) at++;
+  w->slot[at] = (wslot_t){head8(w->dict + pos, len),
+                          lo,
+                          hi,
+                          (uint32_t)w->post_off[lo],
+                          (uint32_t)w->post_off[hi],
+                          (uint32_t)pos,
+                          (uint16_t)len,
+                          (uint16_t)((h >> 48 & ~(uint64_t)SLOT_FLAGS) | flags)};
+}
+
+/* The slots of every distinct prefix of the sorted words (a prefix of length L first seen at
+ * word lo stays open until a word shares fewer than L bytes with lo), and of every word that
+ * is a prefix of others (its own slot: the prefix's range is larger). */
 static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
   uint64_t nw = w->n_words, count = 0;
-  if (dict_off[nw] > UINT32_MAX || nw >= UINT32_MAX) return TA_ETOOLONG;
   for (uint64_t i = 0; i < nw; i++) {
-    uint64_t a = dict_off[i], len = dict_off[i + 1] - a, c = 0;
-    if (i > 0)
-      while (c < len && c < a - dict_off[i - 1] && w->dict[dict_off[i - 1] + c] == w->dict[a + c])
-        c++;
-    count += len - c;
+    uint64_t a = dict_off[i], len = dict_off[i + 1] - a, c = 0, prev = i ? a - dict_off[i - 1] : 0;
+    while (c < len && c < prev && w->dict[dict_off[i - 1] + c] == w->dict[a + c]) c++;
+    count += len - c + (i > 0 && c == prev); /* word i - 1 a prefix of word i: its own slot */
   }
   uint64_t slots = 2;
   while (slots < count + count / 2 + 1) slots *= 2;
-  w->slot = calloc(slots, sizeof *w->slot);
+  w->slot = aligned_alloc(64, slots * sizeof *w->slot);
   uint32_t *open_lo = malloc((TA_MAX_KEY + 1) * sizeof *open_lo); /* lo of the open L */
   if (w->slot == NULL || open_lo == NULL) {
     free(open_lo);
     return TA_ENOMEM;
   }
+  memset(w->slot, 0, slots * sizeof *w->slot);
   w->slot_mask = slots - 1;
   uint64_t top = 0; /* open prefixes: lengths 1..top */
   for (uint64_t i = 0; i <= nw; i++) {
@@ -165,11 +212,10 @@ static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
     while (c < len && c < top && w->dict[dict_off[i - 1] + c] == w->dict[a + c]) c++;
     for (; top > c; top--) { /* close the prefixes word i does not share */
       uint32_t lo = open_lo[top];
-      uint64_t pos = dict_off[lo], h = ta_hash64(w->dict + pos, top, WORDS_SEED), at = h;
-      while (w->slot[at &= w->slot_mask].hi != 0) at++;
-      int is_word = dict_off[lo + 1] - pos == top;
-      w->slot[at] = (wslot_t){lo, (uint32_t)i, (uint32_t)pos, (uint16_t)top,
-                              (uint16_t)(((h >> 48) & 0xfffe) | (uint64_t)is_word)};
+      int is_word = dict_off[lo + 1] - dict_off[lo] == top;
+      if (is_word && i > lo + 1u) put_slot(w, dict_off, lo, lo + 1, top, SLOT_WHOLE);
+      put_slot(w, dict_off, lo, (uint32_t)i, top,
+               SLOT_PART | (is_word && i == lo + 1u ? SLOT_WHOLE : 0));
     }
     for (; top < len; top++) open_lo[top + 1] = (uint32_t)i;
   }
@@ -178,8 +224,36 @@ static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
   return 0;
 }
 
-size_t trie_words_bytes(const trie_words_t *w) {
-  return w != NULL ? w->bytes : 0;
+/* Each id's record from its words (word numbers and starts, kw[koff[id] .. koff[id + 1]), in
+ * key order). */
+static int build_recs(trie_words_t *w, const uint32_t *kw, const uint16_t *ks,
+                      const uint64_t *koff) {
+  uint64_t n = w->n_ids, nx = 0;
+  for (uint64_t id = 0; id < n; id++)
+    nx += koff[id + 1] - koff[id] > WORDS_INLINE ? koff[id + 1] - koff[id] - WORDS_INLINE : 0;
+  if (nx >= UINT32_MAX) return TA_ETOOLONG;
+  w->rec = aligned_alloc(64, (n ? n : 1) * sizeof *w->rec);
+  w->x_word = malloc((nx ? nx : 1) * sizeof *w->x_word);
+  w->x_start = malloc((nx ? nx : 1) * sizeof *w->x_start);
+  if (w->rec == NULL || w->x_word == NULL || w->x_start == NULL) return TA_ENOMEM;
+  uint64_t x = 0;
+  for (uint64_t id = 0; id < n; id++) {
+    wrec_t *e = &w->rec[id];
+    memset(e, 0, sizeof *e);
+    e->n = (uint16_t)(koff[id + 1] - koff[id]);
+    e->more = (uint32_t)x;
+    for (unsigned j = 0; j < e->n; j++) {
+      if (j < WORDS_INLINE) {
+        e->word[j] = kw[koff[id] + j];
+        e->start[j] = ks[koff[id] + j];
+      } else {
+        w->x_word[x] = kw[koff[id] + j];
+        w->x_start[x++] = ks[koff[id] + j];
+      }
+    }
+  }
+  w->bytes += n * sizeof *w->rec + nx * 6;
+  return 0;
 }
 
 int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
@@ -192,6 +266,9 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   char *kbuf = NULL;
   occ_t *occ = NULL;
   uint64_t *dict_off = NULL; /* word i is dict[dict_off[i] .. dict_off[i + 1]) */
+  uint32_t *kw = NULL;       /* the words of id: kw[kw_off[id] .. kw_off[id + 1]), key order */
+  uint16_t *ks = NULL;       /* their start bytes in the key */
+  uint64_t *kw_off = NULL;
   int rc = w && koff && klen ? 0 : TA_ENOMEM;
   if (rc == 0) rc = collect_keys(r, &kbuf, koff, klen);
   /* the words of every key */
@@ -230,17 +307,17 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
     dict_len += new_word ? occ[i].len : 0;
     np += new_word || occ[i].id != occ[i - 1].id;
   }
+  /* slots hold word numbers, dictionary and posting offsets in 32 bits */
+  if (rc == 0 && (nw >= UINT32_MAX || np > UINT32_MAX || dict_len > UINT32_MAX)) rc = TA_ETOOLONG;
   if (rc == 0) {
     w->dict = malloc(dict_len ? dict_len : 1);
     dict_off = malloc((nw + 1) * sizeof *dict_off);
     w->post = malloc((np ? np : 1) * sizeof *w->post);
     w->post_off = malloc((nw + 1) * sizeof *w->post_off);
-    w->kw_word = malloc((n_occ ? n_occ : 1) * sizeof *w->kw_word);
-    w->kw_start = malloc((n_occ ? n_occ : 1) * sizeof *w->kw_start);
-    w->kw_off = calloc(n + 1, sizeof *w->kw_off);
-    if (!w->dict || !dict_off || !w->post || !w->post_off || !w->kw_word || !w->kw_start ||
-        !w->kw_off)
-      rc = TA_ENOMEM;
+    kw = malloc((n_occ ? n_occ : 1) * sizeof *kw);
+    ks = malloc((n_occ ? n_occ : 1) * sizeof *ks);
+    kw_off = calloc(n + 1, sizeof *kw_off);
+    if (!w->dict || !dict_off || !w->post || !w->post_off || !kw || !ks || !kw_off) rc = TA_ENOMEM;
   }
   if (rc == 0) {
     uint64_t wi = 0, pi = 0, dl = 0, prev_off = 0;
@@ -256,7 +333,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
         wi++;
       }
       if (new_word || occ[i].id != occ[i - 1].id) w->post[pi++] = occ[i].id;
-      w->kw_off[occ[i].id + 1]++;
+      kw_off[occ[i].id + 1]++;
       /* occ[i] keeps its word number in .off from here on (the key bytes are copied) */
       occ[i].off = wi - 1;
     }
@@ -264,33 +341,37 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
     w->post_off[wi] = pi;
     w->n_words = nw;
     w->n_ids = n;
-    for (uint64_t id = 0; id < n; id++) w->kw_off[id + 1] += w->kw_off[id];
+    for (uint64_t id = 0; id < n; id++) kw_off[id + 1] += kw_off[id];
     /* each id's words in key order: fill by start, then sort the few of each id */
     uint64_t *fill = calloc(n + 1, sizeof *fill);
     if (fill == NULL) rc = TA_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n_occ; i++) {
-      uint64_t at = w->kw_off[occ[i].id] + fill[occ[i].id]++;
-      w->kw_word[at] = (uint32_t)occ[i].off;
-      w->kw_start[at] = occ[i].start;
+      uint64_t at = kw_off[occ[i].id] + fill[occ[i].id]++;
+      kw[at] = (uint32_t)occ[i].off;
+      ks[at] = occ[i].start;
     }
     for (uint64_t id = 0; rc == 0 && id < n; id++)
-      for (uint64_t a = w->kw_off[id] + 1; a < w->kw_off[id + 1]; a++) {
-        uint32_t vw = w->kw_word[a];
-        uint16_t vs = w->kw_start[a];
+      for (uint64_t a = kw_off[id] + 1; a < kw_off[id + 1]; a++) {
+        uint32_t vw = kw[a];
+        uint16_t vs = ks[a];
         uint64_t b = a;
-        for (; b > w->kw_off[id] && w->kw_start[b - 1] > vs; b--) {
-          w->kw_word[b] = w->kw_word[b - 1];
-          w->kw_start[b] = w->kw_start[b - 1];
+        for (; b > kw_off[id] && ks[b - 1] > vs; b--) {
+          kw[b] = kw[b - 1];
+          ks[b] = ks[b - 1];
         }
-        w->kw_word[b] = vw;
-        w->kw_start[b] = vs;
+        kw[b] = vw;
+        ks[b] = vs;
       }
     free(fill);
-    w->bytes = sizeof *w + dict_len + (nw + 1) * 8 + np * 4 + n_occ * 6 + (n + 1) * 8;
+    w->bytes = sizeof *w + dict_len + (nw + 1) * 8 + np * 4;
+    if (rc == 0) rc = build_recs(w, kw, ks, kw_off);
     if (rc == 0) rc = build_slots(w, dict_off);
   }
   free(occ);
   free(dict_off);
+  free(kw);
+  free(ks);
+  free(kw_off);
   free(kbuf);
   free(koff);
   free(klen);
@@ -302,55 +383,69 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   return 0;
 }
 
-/* The dictionary range [*lo, *hi) of words that start with s[0..len) (whole: equal to it);
- * empty when none does. */
-static void word_range(const trie_words_t *w, const char *s, size_t len, int whole, uint64_t *lo,
-                       uint64_t *hi) {
-  *lo = *hi = 0;
-  uint64_t h = ta_hash64(s, len, WORDS_SEED);
-  for (uint64_t at = h;; at++) {
+/* One word of the prefix: where it is, then its range of words and their postings. */
+typedef struct {
+  uint64_t h;      /* its hash */
+  uint32_t lo, hi; /* the words it matches, [lo, hi) */
+  uint32_t plo, phi;
+  uint32_t off; /* in the prefix */
+  uint16_t len;
+  uint8_t whole; /* a space follows it: it matches whole words only */
+} qword_t;
+
+/* Finds q's range from its slot (prefetched); 0 when no word matches it. */
+static int word_range(const trie_words_t *w, const char *prefix, qword_t *q) {
+  const char *s = prefix + q->off;
+  uint64_t head = head8(s, q->len);
+  unsigned want = q->whole ? SLOT_WHOLE : SLOT_PART;
+  for (uint64_t at = q->h;; at++) {
     const wslot_t *e = &w->slot[at & w->slot_mask];
-    if (e->hi == 0) return;
-    if (e->len == len && (e->tag & 0xfffe) == ((h >> 48) & 0xfffe) &&
-        memcmp(w->dict + e->pos, s, len) == 0) {
-      if (!whole || (e->tag & 1)) {
-        *lo = e->lo;
-        *hi = whole ? e->lo + 1u : e->hi;
-      }
-      return;
+    if (e->hi == 0) return 0;
+    if (e->len == q->len && (e->tag & want) &&
+        ((e->tag ^ (q->h >> 48)) & ~(uint64_t)SLOT_FLAGS & 0xffff) == 0 && e->head == head &&
+        (q->len <= 8 || memcmp(w->dict + e->pos + 8, s + 8, q->len - 8u) == 0)) {
+      q->lo = e->lo;
+      q->hi = e->hi;
+      q->plo = e->plo;
+      q->phi = e->phi;
+      return 1;
     }
   }
 }
 
-typedef struct {
-  uint64_t lo, hi; /* dictionary range */
-  uint16_t len;    /* bytes of the prefix's word */
-} qword_t;
+/* Word j of a record, and its start. */
+static inline uint32_t rec_word(const trie_words_t *w, const wrec_t *e, unsigned j) {
+  return j < WORDS_INLINE ? e->word[j] : w->x_word[e->more + j - WORDS_INLINE];
+}
+static inline uint16_t rec_start(const trie_words_t *w, const wrec_t *e, unsigned j) {
+  return j < WORDS_INLINE ? e->start[j] : w->x_start[e->more + j - WORDS_INLINE];
+}
 
 /* Whether id is a word match of the prefix's words q[0..nq); its spans into m. */
 static int id_matches(const trie_words_t *w, uint32_t id, const qword_t *q, unsigned nq,
                       int last_whole, trie_match_t *m) {
-  uint64_t a = w->kw_off[id], b = w->kw_off[id + 1];
+  const wrec_t *e = &w->rec[id];
+  unsigned nk = e->n;
   /* the exact lookup's: the key's first words are the prefix's, in order */
-  int exact = b - a >= nq + (uint64_t)last_whole;
+  int exact = nk >= nq + (unsigned)last_whole;
   for (unsigned i = 0; exact && i < nq; i++) {
-    uint32_t kw = w->kw_word[a + i];
+    uint32_t kw = rec_word(w, e, i);
     exact = kw >= q[i].lo && kw < q[i].hi;
   }
   if (exact) return 0;
   unsigned ns = 0;
   for (unsigned i = 0; i < nq; i++) {
-    uint64_t j = a;
-    while (j < b && !(w->kw_word[j] >= q[i].lo && w->kw_word[j] < q[i].hi)) j++;
-    if (j == b) return 0;
-    uint16_t s = w->kw_start[j], e = (uint16_t)(s + q[i].len);
+    unsigned j = 0;
+    for (uint32_t kw; j < nk && !((kw = rec_word(w, e, j)) >= q[i].lo && kw < q[i].hi);) j++;
+    if (j == nk) return 0;
+    uint16_t s = rec_start(w, e, j), end = (uint16_t)(s + q[i].len);
     unsigned t = ns++; /* insert by start, ascending */
     for (; t > 0 && m->spans[t - 1][0] > s; t--) {
       m->spans[t][0] = m->spans[t - 1][0];
       m->spans[t][1] = m->spans[t - 1][1];
     }
     m->spans[t][0] = s;
-    m->spans[t][1] = e;
+    m->spans[t][1] = end;
   }
   m->n_spans = (uint8_t)ns;
   return 1;
@@ -380,7 +475,7 @@ static void cur_sift(cur_t *h, size_t n, size_t i) {
 
 /* Whether one of the lists c[0..n) holds id; each cursor moves to its first id >= id (ids
  * come ascending), by doubling steps then halving: the lists are read where they are needed,
- * not id by id, and not at all through the id's words (two cache misses per id). */
+ * not id by id, and not through the id's record (a cache miss per id). */
 static int cur_has(cur_t *c, unsigned n, uint32_t id) {
   int has = 0;
   for (unsigned j = 0; j < n; j++) {
@@ -402,6 +497,19 @@ static int cur_has(cur_t *c, unsigned n, uint32_t id) {
   return has;
 }
 
+/* The cursors of the lists of q's words into c; their number. */
+static unsigned range_curs(const trie_words_t *w, const qword_t *q, cur_t *c) {
+  if (q->hi - q->lo == 1) {
+    c[0] = (cur_t){w->post + q->plo, w->post + q->phi};
+    return 1;
+  }
+  unsigned n = 0;
+  for (uint64_t i = q->lo; i < q->hi; i++)
+    if (w->post_off[i + 1] > w->post_off[i])
+      c[n++] = (cur_t){w->post + w->post_off[i], w->post + w->post_off[i + 1]};
+  return n;
+}
+
 int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
                       size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
   if (n_out != NULL) *n_out = 0;
@@ -412,24 +520,28 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   qword_t q[TRIE_MAX_SPANS];
   unsigned nq = 0;
   int last_whole = len > 0 && prefix[len - 1] == ' ';
-  for (size_t i = 0; i < len;) {
+  for (size_t i = 0; i < len;) { /* the words, their slots fetched all at once */
     size_t j = i;
     while (j < len && prefix[j] != ' ') j++;
     if (j > i) {
       if (nq == TRIE_MAX_SPANS || j - i > UINT16_MAX) return 0;
-      int whole = j < len; /* a space follows: the word is finished */
-      word_range(w, prefix + i, j - i, whole, &q[nq].lo, &q[nq].hi);
-      if (q[nq].lo == q[nq].hi) return 0;
-      q[nq++].len = (uint16_t)(j - i);
+      q[nq] = (qword_t){.h = ta_hash64(prefix + i, j - i, WORDS_SEED),
+                        .off = (uint32_t)i,
+                        .len = (uint16_t)(j - i),
+                        .whole = j < len};
+      __builtin_prefetch(&w->slot[q[nq].h & w->slot_mask]);
+      nq++;
     }
     i = j + 1;
   }
   if (nq == 0 || n == 0) return 0;
-  uint64_t posts[TRIE_MAX_SPANS];
+  for (unsigned i = 0; i < nq; i++)
+    if (!word_range(w, prefix, &q[i])) return 0;
   unsigned drv = 0;
   for (unsigned i = 0; i < nq; i++) {
-    posts[i] = w->post_off[q[i].hi] - w->post_off[q[i].lo];
-    if (posts[i] < posts[drv]) drv = i;
+    __builtin_prefetch(w->post + q[i].plo);
+    if (q[i].hi - q[i].lo > 1) __builtin_prefetch(w->post_off + q[i].lo);
+    if (q[i].phi - q[i].plo < q[drv].phi - q[drv].plo) drv = i;
   }
   /* the other ranges of few words, rarest first: cursors into their lists */
   cur_t fc[TRIE_MAX_SPANS * WORDS_FEW];
@@ -437,21 +549,15 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   for (unsigned i = 0; i < nq; i++) {
     if (i == drv || q[i].hi - q[i].lo > WORDS_FEW) continue;
     unsigned t = nf++;
-    for (; t > 0 && posts[fq[t - 1]] > posts[i]; t--) fq[t] = fq[t - 1];
+    for (; t > 0 && q[fq[t - 1]].phi - q[fq[t - 1]].plo > q[i].phi - q[i].plo; t--)
+      fq[t] = fq[t - 1];
     fq[t] = i;
   }
-  for (unsigned f = 0; f < nf; f++) {
-    fn[f] = 0;
-    for (uint64_t i = q[fq[f]].lo; i < q[fq[f]].hi; i++, fn[f]++)
-      fc[nc++] = (cur_t){w->post + w->post_off[i], w->post + w->post_off[i + 1]};
-  }
+  for (unsigned f = 0; f < nf; f++) nc += fn[f] = range_curs(w, &q[fq[f]], fc + nc);
   size_t nl = (size_t)(q[drv].hi - q[drv].lo);
   cur_t small[WORDS_HEAP_STACK], *h = nl <= WORDS_HEAP_STACK ? small : malloc(nl * sizeof *h);
   if (h == NULL) return TA_ENOMEM;
-  size_t hn = 0;
-  for (uint64_t i = q[drv].lo; i < q[drv].hi; i++)
-    if (w->post_off[i + 1] > w->post_off[i])
-      h[hn++] = (cur_t){w->post + w->post_off[i], w->post + w->post_off[i + 1]};
+  size_t hn = range_curs(w, &q[drv], h);
   for (size_t i = hn / 2; i-- > 0;) cur_sift(h, hn, i);
   size_t kept = 0;
   int64_t last = -1;
@@ -462,6 +568,7 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
     if (hn > 1) cur_sift(h, hn, 0);
     if ((int64_t)id == last) continue;
     last = id;
+    __builtin_prefetch(&w->rec[id]);
     int in_few = 1;
     for (unsigned f = 0, c = 0; in_few && f < nf; c += fn[f++]) in_few = cur_has(fc + c, fn[f], id);
     trie_match_t *m = &out[kept];

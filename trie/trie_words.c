@@ -458,7 +458,14 @@ typedef struct {
 } cur_t;
 
 #define WORDS_HEAP_STACK 64u /* driving ranges of more lists allocate their merge heap */
-#define WORDS_FEW 4u         /* ranges of at most this many words are tested on their lists */
+#define WORDS_AHEAD 8u       /* records fetched ahead of the candidate being tested */
+
+/* Another range is tested on its own lists when it has at most WORDS_FEW words and at most
+ * WORDS_RATIO times the driving range's postings: the cursors then move about a cache line per
+ * candidate. Longer lists would cost several lines per candidate where the candidate's record
+ * (fetched ahead) costs one. */
+#define WORDS_FEW 4u
+#define WORDS_RATIO 16u
 
 static void cur_sift(cur_t *h, size_t n, size_t i) {
   for (;;) {
@@ -547,7 +554,9 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   cur_t fc[TRIE_MAX_SPANS * WORDS_FEW];
   unsigned fq[TRIE_MAX_SPANS], fn[TRIE_MAX_SPANS], nf = 0, nc = 0;
   for (unsigned i = 0; i < nq; i++) {
-    if (i == drv || q[i].hi - q[i].lo > WORDS_FEW) continue;
+    if (i == drv || q[i].hi - q[i].lo > WORDS_FEW ||
+        (uint64_t)(q[i].phi - q[i].plo) > (uint64_t)WORDS_RATIO * (q[drv].phi - q[drv].plo))
+      continue;
     unsigned t = nf++;
     for (; t > 0 && q[fq[t - 1]].phi - q[fq[t - 1]].plo > q[i].phi - q[i].plo; t--)
       fq[t] = fq[t - 1];
@@ -564,11 +573,14 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   int rc = 0;
   while (hn > 0 && kept < n) {
     uint32_t id = *h[0].p;
+    if (kept == 0 && last < 0) /* the first candidates' records: the loop fetches ahead */
+      for (size_t a = 0; a < WORDS_AHEAD && a < (size_t)(h[0].end - h[0].p); a++)
+        __builtin_prefetch(&w->rec[h[0].p[a]]);
     if (++h[0].p == h[0].end) h[0] = h[--hn];
     if (hn > 1) cur_sift(h, hn, 0);
     if ((int64_t)id == last) continue;
     last = id;
-    __builtin_prefetch(&w->rec[id]);
+    if (hn > 0 && h[0].end - h[0].p > WORDS_AHEAD) __builtin_prefetch(&w->rec[h[0].p[WORDS_AHEAD]]);
     int in_few = 1;
     for (unsigned f = 0, c = 0; in_few && f < nf; c += fn[f++]) in_few = cur_has(fc + c, fn[f], id);
     trie_match_t *m = &out[kept];

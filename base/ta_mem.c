@@ -6,6 +6,7 @@
 #include "ta.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first) {
   if (need <= *cap) return 0;
@@ -45,4 +46,17 @@ void ta_buf_free(ta_buf_t *b) {
   free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
+}
+
+void *ta_big_alloc(size_t size) {
+  void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+#ifdef MADV_HUGEPAGE
+  if (size >= (2u << 20)) madvise(p, size, MADV_HUGEPAGE);
+#endif
+  return p;
+}
+
+void ta_big_free(void *p, size_t size) {
+  if (p != NULL) munmap(p, size ? size : 1);
 }

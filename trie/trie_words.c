@@ -52,6 +52,7 @@ struct trie_words {
   wslot_t *slot; /* open addressing, a power of two of them */
   uint64_t slot_mask;
   uint32_t *post; /* ids of word i: post[post_off[i] .. post_off[i + 1]), ascending */
+  uint64_t n_post;
   uint64_t *post_off;
   wrec_t *rec; /* by id */
   uint32_t *x_word;
@@ -152,10 +153,10 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
 void trie_words_free(trie_words_t *w) {
   if (w == NULL) return;
   free(w->dict);
-  free(w->slot);
-  free(w->post);
+  ta_big_free(w->slot, w->slot ? (w->slot_mask + 1) * sizeof *w->slot : 0);
+  ta_big_free(w->post, (w->n_post ? w->n_post : 1) * sizeof *w->post);
   free(w->post_off);
-  free(w->rec);
+  ta_big_free(w->rec, (w->n_ids ? w->n_ids : 1) * sizeof *w->rec);
   free(w->x_word);
   free(w->x_start);
   free(w);
@@ -198,14 +199,13 @@ static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
   }
   uint64_t slots = 2;
   while (slots < count + count / 2 + 1) slots *= 2;
-  w->slot = aligned_alloc(64, slots * sizeof *w->slot);
+  w->slot = ta_big_alloc(slots * sizeof *w->slot); /* zeroed: empty */
+  w->slot_mask = slots - 1;
   uint32_t *open_lo = malloc((TA_MAX_KEY + 1) * sizeof *open_lo); /* lo of the open L */
   if (w->slot == NULL || open_lo == NULL) {
     free(open_lo);
     return TA_ENOMEM;
   }
-  memset(w->slot, 0, slots * sizeof *w->slot);
-  w->slot_mask = slots - 1;
   uint64_t top = 0; /* open prefixes: lengths 1..top */
   for (uint64_t i = 0; i <= nw; i++) {
     uint64_t a = i < nw ? dict_off[i] : 0, len = i < nw ? dict_off[i + 1] - a : 0, c = 0;
@@ -232,14 +232,13 @@ static int build_recs(trie_words_t *w, const uint32_t *kw, const uint16_t *ks,
   for (uint64_t id = 0; id < n; id++)
     nx += koff[id + 1] - koff[id] > WORDS_INLINE ? koff[id + 1] - koff[id] - WORDS_INLINE : 0;
   if (nx >= UINT32_MAX) return TA_ETOOLONG;
-  w->rec = aligned_alloc(64, (n ? n : 1) * sizeof *w->rec);
+  w->rec = ta_big_alloc((n ? n : 1) * sizeof *w->rec);
   w->x_word = malloc((nx ? nx : 1) * sizeof *w->x_word);
   w->x_start = malloc((nx ? nx : 1) * sizeof *w->x_start);
   if (w->rec == NULL || w->x_word == NULL || w->x_start == NULL) return TA_ENOMEM;
   uint64_t x = 0;
   for (uint64_t id = 0; id < n; id++) {
     wrec_t *e = &w->rec[id];
-    memset(e, 0, sizeof *e);
     e->n = (uint16_t)(koff[id + 1] - koff[id]);
     e->more = (uint32_t)x;
     for (unsigned j = 0; j < e->n; j++) {
@@ -312,7 +311,8 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   if (rc == 0) {
     w->dict = malloc(dict_len ? dict_len : 1);
     dict_off = malloc((nw + 1) * sizeof *dict_off);
-    w->post = malloc((np ? np : 1) * sizeof *w->post);
+    w->post = ta_big_alloc((np ? np : 1) * sizeof *w->post);
+    w->n_post = np;
     w->post_off = malloc((nw + 1) * sizeof *w->post_off);
     kw = malloc((n_occ ? n_occ : 1) * sizeof *kw);
     ks = malloc((n_occ ? n_occ : 1) * sizeof *ks);
@@ -458,7 +458,7 @@ typedef struct {
 } cur_t;
 
 #define WORDS_HEAP_STACK 64u /* driving ranges of more lists allocate their merge heap */
-#define WORDS_AHEAD 8u       /* records fetched ahead of the candidate being tested */
+#define WORDS_AHEAD 24u      /* records fetched ahead of the candidate being tested */
 
 /* Another range is tested on its own lists when it has at most WORDS_FEW words and at most
  * WORDS_RATIO times the driving range's postings: the cursors then move about a cache line per

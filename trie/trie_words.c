@@ -31,10 +31,23 @@ typedef struct {
 
 #define SLOT_PART 1u
 #define SLOT_WHOLE 2u
-#define SLOT_FLAGS 3u
+#define SLOT_UNION 4u /* plo, phi index uni: the range's ids in one list */
+#define SLOT_FLAGS 7u
 #define WORDS_SEED UINT64_C(0x776f726473) /* the slots' hash seed */
 
 #define WORDS_INLINE 4u /* words of an id held in its record; more go to the overflow */
+
+/* Another range is tested on its own lists when it is one list (one word, or a prefix with a
+ * union list) or at most WORDS_FEW words, and has at most WORDS_RATIO times the driving
+ * range's postings: the cursors then move about a cache line per candidate. Longer lists would
+ * cost several lines per candidate where the candidate's record (fetched ahead) costs one. */
+#define WORDS_FEW 4u
+#define WORDS_RATIO 16u
+/* Prefixes of more than WORDS_FEW words and at least WORDS_UNION_LEN bytes have their ids in
+ * one list (a shorter one matches too many words to be worth it), at most WORDS_UNION_MAX
+ * times the postings in all. */
+#define WORDS_UNION_LEN 3u
+#define WORDS_UNION_MAX 2u
 
 /* The words of one id in key order: their numbers and start bytes; the words past the
  * WORDS_INLINE-th at x_word/x_start[more ..]. */
@@ -53,6 +66,8 @@ struct trie_words {
   uint64_t slot_mask;
   uint32_t *post; /* ids of word i: post[post_off[i] .. post_off[i + 1]), ascending */
   uint64_t n_post;
+  uint32_t *uni; /* the ids of the ranges of SLOT_UNION slots, each ascending, no repeats */
+  uint64_t n_uni;
   uint64_t *post_off;
   wrec_t *rec; /* by id */
   uint32_t *x_word;
@@ -156,6 +171,7 @@ void trie_words_free(trie_words_t *w) {
   ta_big_free(w->slot, w->slot ? (w->slot_mask + 1) * sizeof *w->slot : 0);
   ta_big_free(w->post, (w->n_post ? w->n_post : 1) * sizeof *w->post);
   free(w->post_off);
+  ta_big_free(w->uni, (w->n_uni ? w->n_uni : 1) * sizeof *w->uni);
   ta_big_free(w->rec, (w->n_ids ? w->n_ids : 1) * sizeof *w->rec);
   free(w->x_word);
   free(w->x_start);
@@ -221,6 +237,46 @@ static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
   }
   free(open_lo);
   w->bytes += slots * sizeof *w->slot;
+  return 0;
+}
+
+static int cmp_u32(const void *x, const void *y) {
+  uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+  return (a > b) - (a < b);
+}
+
+/* The union lists (a prefix's words are consecutive, so their postings are one run of post:
+ * sorted, without repeats), until WORDS_UNION_MAX times the postings. */
+static int build_unions(trie_words_t *w) {
+  uint64_t total = 0, nslots = w->slot_mask + 1;
+  for (uint64_t i = 0; i < nslots; i++) {
+    const wslot_t *e = &w->slot[i];
+    if (e->hi != 0 && (e->tag & SLOT_PART) && e->hi - e->lo > WORDS_FEW &&
+        e->len >= WORDS_UNION_LEN)
+      total += e->phi - e->plo;
+  }
+  uint64_t cap = total < WORDS_UNION_MAX * w->n_post ? total : WORDS_UNION_MAX * w->n_post;
+  if (cap >= UINT32_MAX) return TA_ETOOLONG;
+  w->uni = ta_big_alloc((cap ? cap : 1) * sizeof *w->uni);
+  if (w->uni == NULL) return TA_ENOMEM;
+  w->n_uni = cap;
+  uint64_t u = 0;
+  for (uint64_t i = 0; i < nslots; i++) {
+    wslot_t *e = &w->slot[i];
+    if (e->hi == 0 || !(e->tag & SLOT_PART) || e->hi - e->lo <= WORDS_FEW ||
+        e->len < WORDS_UNION_LEN || u + (e->phi - e->plo) > cap)
+      continue;
+    uint32_t *d = w->uni + u, m = 0;
+    memcpy(d, w->post + e->plo, (e->phi - e->plo) * sizeof *d);
+    qsort(d, e->phi - e->plo, sizeof *d, cmp_u32);
+    for (uint32_t j = 0; j < e->phi - e->plo; j++)
+      if (m == 0 || d[j] != d[m - 1]) d[m++] = d[j];
+    e->plo = (uint32_t)u;
+    e->phi = (uint32_t)(u + m);
+    e->tag |= SLOT_UNION;
+    u += m;
+  }
+  w->bytes += u * sizeof *w->uni;
   return 0;
 }
 
@@ -366,6 +422,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
     w->bytes = sizeof *w + dict_len + (nw + 1) * 8 + np * 4;
     if (rc == 0) rc = build_recs(w, kw, ks, kw_off);
     if (rc == 0) rc = build_slots(w, dict_off);
+    if (rc == 0) rc = build_unions(w);
   }
   free(occ);
   free(dict_off);
@@ -390,7 +447,9 @@ typedef struct {
   uint32_t plo, phi;
   uint32_t off; /* in the prefix */
   uint16_t len;
-  uint8_t whole; /* a space follows it: it matches whole words only */
+  uint8_t whole;        /* a space follows it: it matches whole words only */
+  uint8_t lists;        /* 1: its ids are one list (one word, or a union); 0: hi - lo lists */
+  const uint32_t *base; /* post or uni: where plo, phi point */
 } qword_t;
 
 /* Finds q's range from its slot (prefetched); 0 when no word matches it. */
@@ -408,6 +467,8 @@ static int word_range(const trie_words_t *w, const char *prefix, qword_t *q) {
       q->hi = e->hi;
       q->plo = e->plo;
       q->phi = e->phi;
+      q->base = e->tag & SLOT_UNION ? w->uni : w->post;
+      q->lists = (e->tag & SLOT_UNION) || q->hi - q->lo == 1;
       return 1;
     }
   }
@@ -460,13 +521,6 @@ typedef struct {
 #define WORDS_HEAP_STACK 64u /* driving ranges of more lists allocate their merge heap */
 #define WORDS_AHEAD 24u      /* records fetched ahead of the candidate being tested */
 
-/* Another range is tested on its own lists when it has at most WORDS_FEW words and at most
- * WORDS_RATIO times the driving range's postings: the cursors then move about a cache line per
- * candidate. Longer lists would cost several lines per candidate where the candidate's record
- * (fetched ahead) costs one. */
-#define WORDS_FEW 4u
-#define WORDS_RATIO 16u
-
 static void cur_sift(cur_t *h, size_t n, size_t i) {
   for (;;) {
     size_t c = 2 * i + 1;
@@ -506,8 +560,8 @@ static int cur_has(cur_t *c, unsigned n, uint32_t id) {
 
 /* The cursors of the lists of q's words into c; their number. */
 static unsigned range_curs(const trie_words_t *w, const qword_t *q, cur_t *c) {
-  if (q->hi - q->lo == 1) {
-    c[0] = (cur_t){w->post + q->plo, w->post + q->phi};
+  if (q->lists) {
+    c[0] = (cur_t){q->base + q->plo, q->base + q->phi};
     return 1;
   }
   unsigned n = 0;
@@ -546,15 +600,15 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
     if (!word_range(w, prefix, &q[i])) return 0;
   unsigned drv = 0;
   for (unsigned i = 0; i < nq; i++) {
-    __builtin_prefetch(w->post + q[i].plo);
-    if (q[i].hi - q[i].lo > 1) __builtin_prefetch(w->post_off + q[i].lo);
+    __builtin_prefetch(q[i].base + q[i].plo);
+    if (!q[i].lists) __builtin_prefetch(w->post_off + q[i].lo);
     if (q[i].phi - q[i].plo < q[drv].phi - q[drv].plo) drv = i;
   }
   /* the other ranges of few words, rarest first: cursors into their lists */
   cur_t fc[TRIE_MAX_SPANS * WORDS_FEW];
   unsigned fq[TRIE_MAX_SPANS], fn[TRIE_MAX_SPANS], nf = 0, nc = 0;
   for (unsigned i = 0; i < nq; i++) {
-    if (i == drv || q[i].hi - q[i].lo > WORDS_FEW ||
+    if (i == drv || (!q[i].lists && q[i].hi - q[i].lo > WORDS_FEW) ||
         (uint64_t)(q[i].phi - q[i].plo) > (uint64_t)WORDS_RATIO * (q[drv].phi - q[drv].plo))
       continue;
     unsigned t = nf++;
@@ -563,7 +617,7 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
     fq[t] = i;
   }
   for (unsigned f = 0; f < nf; f++) nc += fn[f] = range_curs(w, &q[fq[f]], fc + nc);
-  size_t nl = (size_t)(q[drv].hi - q[drv].lo);
+  size_t nl = q[drv].lists ? 1 : (size_t)(q[drv].hi - q[drv].lo);
   cur_t small[WORDS_HEAP_STACK], *h = nl <= WORDS_HEAP_STACK ? small : malloc(nl * sizeof *h);
   if (h == NULL) return TA_ENOMEM;
   size_t hn = range_curs(w, &q[drv], h);

@@ -519,7 +519,7 @@ typedef struct {
 } cur_t;
 
 #define WORDS_HEAP_STACK 64u /* driving ranges of more lists allocate their merge heap */
-#define WORDS_AHEAD 24u      /* records fetched ahead of the candidate being tested */
+#define WORDS_AHEAD 16u      /* candidates whose records are on their way, at most */
 
 static void cur_sift(cur_t *h, size_t n, size_t i) {
   for (;;) {
@@ -553,6 +553,7 @@ static int cur_has(cur_t *c, unsigned n, uint32_t id) {
         hi = mid;
     }
     c[j].p = lo;
+    __builtin_prefetch(lo + 64); /* and the cursor's lines ahead */
     has |= lo < end && *lo == id;
   }
   return has;
@@ -621,24 +622,46 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   cur_t small[WORDS_HEAP_STACK], *h = nl <= WORDS_HEAP_STACK ? small : malloc(nl * sizeof *h);
   if (h == NULL) return TA_ENOMEM;
   size_t hn = range_curs(w, &q[drv], h);
+  /* the lists' first lines, all at once: their reads depend on each other (a cursor's next
+   * step on what it read), so each line that is not on its way stalls the walk */
+  for (unsigned c = 0; c < nc; c++)
+    for (const uint32_t *p = fc[c].p + 16; p < fc[c].end && p < fc[c].p + 128; p += 16)
+      __builtin_prefetch(p);
+  for (size_t c = 0; c < hn && c < 4; c++)
+    for (const uint32_t *p = h[c].p + 16; p < h[c].end && p < h[c].p + 128; p += 16)
+      __builtin_prefetch(p);
   for (size_t i = hn / 2; i-- > 0;) cur_sift(h, hn, i);
+  /* Two stages: the candidates that pass the lists' tests wait in a ring while their records
+   * (and trie__hit's lines) come in; the oldest is tested on its record once the ring is full
+   * or the candidates run out. Rank order stays: the ring is first in, first out. */
+  uint32_t ring[WORDS_AHEAD];
+  unsigned r_at = 0, r_n = 0;
   size_t kept = 0;
   int64_t last = -1;
   int rc = 0;
-  while (hn > 0 && kept < n) {
-    uint32_t id = *h[0].p;
-    if (kept == 0 && last < 0) /* the first candidates' records: the loop fetches ahead */
-      for (size_t a = 0; a < WORDS_AHEAD && a < (size_t)(h[0].end - h[0].p); a++)
-        __builtin_prefetch(&w->rec[h[0].p[a]]);
-    if (++h[0].p == h[0].end) h[0] = h[--hn];
-    if (hn > 1) cur_sift(h, hn, 0);
-    if ((int64_t)id == last) continue;
-    last = id;
-    if (hn > 0 && h[0].end - h[0].p > WORDS_AHEAD) __builtin_prefetch(&w->rec[h[0].p[WORDS_AHEAD]]);
-    int in_few = 1;
-    for (unsigned f = 0, c = 0; in_few && f < nf; c += fn[f++]) in_few = cur_has(fc + c, fn[f], id);
+  while (kept < n) {
+    if (hn > 0 && r_n < WORDS_AHEAD) {
+      uint32_t id = *h[0].p;
+      if (++h[0].p == h[0].end) h[0] = h[--hn];
+      if (hn > 1) cur_sift(h, hn, 0);
+      if ((int64_t)id == last) continue;
+      last = id;
+      int in_few = 1;
+      for (unsigned f = 0, c = 0; in_few && f < nf; c += fn[f++])
+        in_few = cur_has(fc + c, fn[f], id);
+      if (!in_few) continue;
+      __builtin_prefetch(&w->rec[id]);
+      __builtin_prefetch(r->stroff + 4 * (uint64_t)id);
+      __builtin_prefetch(r->scores + 8 * (uint64_t)id);
+      ring[(r_at + r_n++) % WORDS_AHEAD] = id;
+      continue;
+    }
+    if (r_n == 0) break;
+    uint32_t id = ring[r_at];
+    r_at = (r_at + 1) % WORDS_AHEAD;
+    r_n--;
     trie_match_t *m = &out[kept];
-    if (!in_few || !id_matches(w, id, q, nq, last_whole, m)) continue;
+    if (!id_matches(w, id, q, nq, last_whole, m)) continue;
     if ((rc = trie__hit(r, id, &m->hit)) != 0) break;
     if (keep != NULL && !keep(ctx, &m->hit)) continue;
     m->kind = TRIE_MATCH_WORDS;

@@ -520,6 +520,11 @@ typedef struct {
 
 #define WORDS_HEAP_STACK 64u /* driving ranges of more lists allocate their merge heap */
 #define WORDS_AHEAD 16u      /* candidates whose records are on their way, at most */
+/* The walk's reads of a list depend on each other (a cursor's next step on what it read), so
+ * lines are fetched before it needs them: the first WORDS_EARLY ids of each list at once, then
+ * WORDS_CURSOR_AHEAD ids past each cursor (16 ids to a cache line). */
+#define WORDS_EARLY 256u
+#define WORDS_CURSOR_AHEAD 64u
 
 static void cur_sift(cur_t *h, size_t n, size_t i) {
   for (;;) {
@@ -553,7 +558,7 @@ static int cur_has(cur_t *c, unsigned n, uint32_t id) {
         hi = mid;
     }
     c[j].p = lo;
-    __builtin_prefetch(lo + 64); /* and the cursor's lines ahead */
+    __builtin_prefetch(lo + WORDS_CURSOR_AHEAD);
     has |= lo < end && *lo == id;
   }
   return has;
@@ -622,13 +627,12 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
   cur_t small[WORDS_HEAP_STACK], *h = nl <= WORDS_HEAP_STACK ? small : malloc(nl * sizeof *h);
   if (h == NULL) return TA_ENOMEM;
   size_t hn = range_curs(w, &q[drv], h);
-  /* the lists' first lines, all at once: their reads depend on each other (a cursor's next
-   * step on what it read), so each line that is not on its way stalls the walk */
+  /* the lists' first lines, all at once */
   for (unsigned c = 0; c < nc; c++)
-    for (const uint32_t *p = fc[c].p + 16; p < fc[c].end && p < fc[c].p + 128; p += 16)
+    for (const uint32_t *p = fc[c].p + 16; p < fc[c].end && p < fc[c].p + WORDS_EARLY; p += 16)
       __builtin_prefetch(p);
   for (size_t c = 0; c < hn && c < 4; c++)
-    for (const uint32_t *p = h[c].p + 16; p < h[c].end && p < h[c].p + 128; p += 16)
+    for (const uint32_t *p = h[c].p + 16; p < h[c].end && p < h[c].p + WORDS_EARLY; p += 16)
       __builtin_prefetch(p);
   for (size_t i = hn / 2; i-- > 0;) cur_sift(h, hn, i);
   /* Two stages: the candidates that pass the lists' tests wait in a ring while their records

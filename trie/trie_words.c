@@ -9,10 +9,14 @@
  * id (rank) order, and keeps the ids whose key has a word in every range and does not start
  * with the prefix (the exact lookup's). Built with the node primitives of trie_int.h only.
  *
- * The index lives in memory that the lookups before it have pushed out of the caches, so it is
- * laid out for few cache misses: one slot (half a line) per word of the prefix, read in
- * parallel; the other ranges of few words tested on their own posting lists; the words of an
- * id of at most WORDS_INLINE words in one record (half a line).
+ * The index lives in memory that other lookups have pushed out of the caches, so it is laid out
+ * for few cache misses, and the misses it has are made in parallel: one slot (half a line) per
+ * word of the prefix, all fetched at once, holding the word range and its postings' bounds; the
+ * ids of a prefix of many words also in one list (a union list), so that such a last word is
+ * walked or tested like one word; the other ranges tested on their own lists while those are
+ * short beside the driving one, else on the candidate's record (its first WORDS_INLINE words
+ * and their starts, half a line), fetched while later candidates are tested; the big arrays on
+ * huge pages (ta_big_alloc). Its memory: trie.h.
  */
 #include "trie_int.h"
 
@@ -20,7 +24,7 @@
 
 /* A string (a prefix of dictionary words) and what it finds. SLOT_PART: the words that start
  * with it, [lo, hi); SLOT_WHOLE: the word equal to it, [lo, lo + 1) (one slot may be both,
- * when no other word starts with it). tag: the other bits, 14 of the string's hash. */
+ * when no other word starts with it). tag: the SLOT_* flags and 13 bits of the string's hash. */
 typedef struct {
   uint64_t head;     /* the string's first 8 bytes, zero-padded */
   uint32_t lo, hi;   /* the words [lo, hi); hi == 0: an empty slot */
@@ -44,8 +48,9 @@ typedef struct {
 #define WORDS_FEW 4u
 #define WORDS_RATIO 16u
 /* Prefixes of more than WORDS_FEW words and at least WORDS_UNION_LEN bytes have their ids in
- * one list (a shorter one matches too many words to be worth it), at most WORDS_UNION_MAX
- * times the postings in all. */
+ * one list (a shorter one matches too many words to be worth it), the longest prefixes first
+ * (the last word of a prefix is most often cut short by a byte or two), until the union lists
+ * hold WORDS_UNION_MAX times the postings. */
 #define WORDS_UNION_LEN 3u
 #define WORDS_UNION_MAX 2u
 
@@ -56,7 +61,6 @@ typedef struct {
   uint16_t start[WORDS_INLINE];
   uint32_t more;
   uint16_t n;
-  uint16_t unused;
 } wrec_t;
 
 struct trie_words {
@@ -245,27 +249,40 @@ static int cmp_u32(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
+/* Slot numbers by their string's length, longest first. */
+static int cmp_len_desc(const void *x, const void *y, void *slots) {
+  const wslot_t *sl = slots;
+  uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+  if (sl[a].len != sl[b].len) return sl[a].len > sl[b].len ? -1 : 1;
+  return (a > b) - (a < b);
+}
+
 /* The union lists (a prefix's words are consecutive, so their postings are one run of post:
- * sorted, without repeats), until WORDS_UNION_MAX times the postings. */
+ * sorted, without repeats). */
 static int build_unions(trie_words_t *w) {
-  uint64_t total = 0, nslots = w->slot_mask + 1;
+  uint64_t total = 0, nslots = w->slot_mask + 1, ne = 0;
+  uint32_t *order = malloc(nslots * sizeof *order); /* the slots worth one */
+  if (order == NULL) return TA_ENOMEM;
   for (uint64_t i = 0; i < nslots; i++) {
     const wslot_t *e = &w->slot[i];
     if (e->hi != 0 && (e->tag & SLOT_PART) && e->hi - e->lo > WORDS_FEW &&
-        e->len >= WORDS_UNION_LEN)
+        e->len >= WORDS_UNION_LEN) {
       total += e->phi - e->plo;
+      order[ne++] = (uint32_t)i;
+    }
   }
   uint64_t cap = total < WORDS_UNION_MAX * w->n_post ? total : WORDS_UNION_MAX * w->n_post;
-  if (cap >= UINT32_MAX) return TA_ETOOLONG;
-  w->uni = ta_big_alloc((cap ? cap : 1) * sizeof *w->uni);
-  if (w->uni == NULL) return TA_ENOMEM;
+  w->uni = cap < UINT32_MAX ? ta_big_alloc((cap ? cap : 1) * sizeof *w->uni) : NULL;
   w->n_uni = cap;
+  if (w->uni == NULL) {
+    free(order);
+    return cap < UINT32_MAX ? TA_ENOMEM : TA_ETOOLONG;
+  }
+  if (ne > 1) qsort_r(order, ne, sizeof *order, cmp_len_desc, w->slot);
   uint64_t u = 0;
-  for (uint64_t i = 0; i < nslots; i++) {
-    wslot_t *e = &w->slot[i];
-    if (e->hi == 0 || !(e->tag & SLOT_PART) || e->hi - e->lo <= WORDS_FEW ||
-        e->len < WORDS_UNION_LEN || u + (e->phi - e->plo) > cap)
-      continue;
+  for (uint64_t k = 0; k < ne; k++) {
+    wslot_t *e = &w->slot[order[k]];
+    if (u + (e->phi - e->plo) > cap) continue;
     uint32_t *d = w->uni + u, m = 0;
     memcpy(d, w->post + e->plo, (e->phi - e->plo) * sizeof *d);
     qsort(d, e->phi - e->plo, sizeof *d, cmp_u32);
@@ -276,6 +293,7 @@ static int build_unions(trie_words_t *w) {
     e->tag |= SLOT_UNION;
     u += m;
   }
+  free(order);
   w->bytes += u * sizeof *w->uni;
   return 0;
 }

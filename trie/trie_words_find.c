@@ -135,7 +135,7 @@ static int cur_has(cur_t *c, unsigned n, uint32_t id) {
         hi = mid;
     }
     c[j].p = lo;
-    __builtin_prefetch(lo + WORDS_CURSOR_AHEAD);
+    if (end - lo > (ptrdiff_t)WORDS_CURSOR_AHEAD) __builtin_prefetch(lo + WORDS_CURSOR_AHEAD);
     has |= lo < end && *lo == id;
   }
   return has;

@@ -49,12 +49,25 @@ void ta_buf_free(ta_buf_t *b) {
 }
 
 void *ta_big_alloc(size_t size) {
-  void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const size_t huge = (size_t)2 << 20, page = 4096;
+  if (size < huge) {
+    void *p =
+        mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+  }
+  /* a huge page can only back an aligned 2 MiB: start on one (map more, unmap the rest) */
+  if (size > SIZE_MAX - huge - page) return NULL;
+  size_t span = size + huge;
+  char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return NULL;
+  char *a = (char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+  char *end = a + ((size + page - 1) & ~(page - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  if (p + span > end) munmap(end, (size_t)(p + span - end));
 #ifdef MADV_HUGEPAGE
-  if (size >= (2u << 20)) madvise(p, size, MADV_HUGEPAGE);
+  madvise(a, size, MADV_HUGEPAGE);
 #endif
-  return p;
+  return a;
 }
 
 void ta_big_free(void *p, size_t size) {

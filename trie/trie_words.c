@@ -102,14 +102,11 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
 
 void trie_words_free(trie_words_t *w) {
   if (w == NULL) return;
-  free(w->dict);
   ta_big_free(w->slot, w->n_slots * sizeof *w->slot);
   ta_big_free(w->post, (w->n_post ? w->n_post : 1) * sizeof *w->post);
-  free(w->post_off);
   ta_big_free(w->uni, (w->n_uni ? w->n_uni : 1) * sizeof *w->uni);
   ta_big_free(w->rec, (w->n_ids ? w->n_ids : 1) * sizeof *w->rec);
-  free(w->x_word);
-  free(w->x_start);
+  ta_big_free(w->aux, w->aux_size);
   free(w);
 }
 
@@ -221,18 +218,33 @@ static int build_unions(trie_words_t *w) {
   return 0;
 }
 
+/* One block for the small arrays read at random (word offsets, the words past an id's record,
+ * the dictionary): rounded up to 2 MiB from 1 MiB, so that one huge page backs it. */
+static int alloc_aux(trie_words_t *w, uint64_t nw, uint64_t dict_len, uint64_t nx) {
+  const uint64_t huge = (uint64_t)2 << 20;
+  if (nx >= UINT32_MAX) return TA_ETOOLONG;
+  uint64_t size = (nw + 1) * sizeof *w->post_off + nx * (sizeof *w->x_word + sizeof *w->x_start);
+  size += dict_len;
+  if (size >= huge / 2) size = (size + huge - 1) / huge * huge;
+  w->aux = ta_big_alloc(size);
+  if (w->aux == NULL) return TA_ENOMEM;
+  w->aux_size = size;
+  w->post_off = (uint64_t *)w->aux; /* then ever smaller elements: each aligned */
+  w->x_word = (uint32_t *)(w->post_off + nw + 1);
+  w->x_start = (uint16_t *)(w->x_word + nx);
+  w->dict = (char *)(w->x_start + nx);
+  return 0;
+}
+
 /* Each id's record from its words (word numbers and starts, kw[koff[id] .. koff[id + 1]), in
  * key order). */
 static int build_recs(trie_words_t *w, const uint32_t *kw, const uint16_t *ks,
                       const uint64_t *koff) {
-  uint64_t n = w->n_ids, nx = 0;
+  uint64_t n = w->n_ids, nx = 0; /* x_word, x_start: room for nx, made with the dictionary */
   for (uint64_t id = 0; id < n; id++)
     nx += koff[id + 1] - koff[id] > WORDS_INLINE ? koff[id + 1] - koff[id] - WORDS_INLINE : 0;
-  if (nx >= UINT32_MAX) return TA_ETOOLONG;
   w->rec = ta_big_alloc((n ? n : 1) * sizeof *w->rec);
-  w->x_word = malloc((nx ? nx : 1) * sizeof *w->x_word);
-  w->x_start = malloc((nx ? nx : 1) * sizeof *w->x_start);
-  if (w->rec == NULL || w->x_word == NULL || w->x_start == NULL) return TA_ENOMEM;
+  if (w->rec == NULL) return TA_ENOMEM;
   uint64_t x = 0;
   for (uint64_t id = 0; id < n; id++) {
     wrec_t *e = &w->rec[id];
@@ -248,7 +260,7 @@ static int build_recs(trie_words_t *w, const uint32_t *kw, const uint16_t *ks,
       }
     }
   }
-  w->bytes += n * sizeof *w->rec + nx * 6;
+  w->bytes += n * sizeof *w->rec;
   return 0;
 }
 
@@ -269,9 +281,10 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   if (rc == 0) rc = collect_keys(r, &kbuf, koff, klen);
   /* the words of every key */
   size_t n_occ = 0, cap_occ = 0;
+  uint64_t nx = 0; /* words past the WORDS_INLINE-th of their key */
   for (uint64_t id = 0; rc == 0 && id < n; id++) {
     const char *k = kbuf + koff[id];
-    unsigned ord = 0;
+    unsigned ord = 0; /* words of the key, at most WORDS_PER_KEY */
     for (size_t i = 0; i < klen[id] && ord < WORDS_PER_KEY;) {
       size_t j = i;
       while (j < klen[id] && k[j] != ' ') j++;
@@ -290,6 +303,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
       }
       i = j + 1;
     }
+    nx += ord > WORDS_INLINE ? ord - WORDS_INLINE : 0;
   }
   if (rc == 0) {
     if (n_occ > 1) qsort_r(occ, n_occ, sizeof *occ, cmp_occ, kbuf);
@@ -306,15 +320,14 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   /* slots hold word numbers, dictionary and posting offsets in 32 bits */
   if (rc == 0 && (nw >= UINT32_MAX || np > UINT32_MAX || dict_len > UINT32_MAX)) rc = TA_ETOOLONG;
   if (rc == 0) {
-    w->dict = malloc(dict_len ? dict_len : 1);
+    rc = alloc_aux(w, nw, dict_len, nx);
     dict_off = malloc((nw + 1) * sizeof *dict_off);
     w->post = ta_big_alloc((np ? np : 1) * sizeof *w->post);
     w->n_post = np;
-    w->post_off = malloc((nw + 1) * sizeof *w->post_off);
     kw = malloc((n_occ ? n_occ : 1) * sizeof *kw);
     ks = malloc((n_occ ? n_occ : 1) * sizeof *ks);
     kw_off = calloc(n + 1, sizeof *kw_off);
-    if (!w->dict || !dict_off || !w->post || !w->post_off || !kw || !ks || !kw_off) rc = TA_ENOMEM;
+    if (rc == 0 && (!dict_off || !w->post || !kw || !ks || !kw_off)) rc = TA_ENOMEM;
   }
   if (rc == 0) {
     uint64_t wi = 0, pi = 0, dl = 0, prev_off = 0;
@@ -360,7 +373,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
         ks[b] = vs;
       }
     free(fill);
-    w->bytes = sizeof *w + dict_len + (nw + 1) * 8 + np * 4;
+    w->bytes = sizeof *w + w->aux_size + np * 4;
     if (rc == 0) rc = build_recs(w, kw, ks, kw_off);
     if (rc == 0) rc = build_slots(w, dict_off);
     if (rc == 0) rc = build_unions(w);

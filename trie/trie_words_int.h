@@ -60,6 +60,8 @@ struct trie_words {
   uint64_t n_uni;
   uint64_t *post_off;
   wrec_t *rec; /* by id */
+  void *aux;   /* post_off, x_word, x_start and dict in one block */
+  size_t aux_size;
   uint32_t *x_word;
   uint16_t *x_start;
   uint64_t n_ids;

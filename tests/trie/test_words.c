@@ -4,7 +4,8 @@
  * are written, opened and indexed; prefixes made of a key's words in random order (the last
  * one cut, or followed by a space), and random ones, must answer exactly what scanning every key
  * answers: keys not starting with the prefix that have, for each word of it, a word starting
- * with it (whole when not the last), in rank order, with the spans of the first such word.
+ * with it (whole when not the last), in rank order, with the spans of the first such word; with
+ * a filter, the first n of those it keeps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,6 +98,11 @@ static int ref_match(const char *key, const char *p, uint16_t spans[][2], unsign
   return n > 0;
 }
 
+/* A filter: ids that are not multiples of *ctx. */
+static int keep_some(void *ctx, const trie_hit_t *hit) {
+  return hit->id % *(const unsigned *)ctx != 0;
+}
+
 static void check_set(uint64_t seed, size_t nkeys, int queries, const vocab_t *vc) {
   uint64_t st = seed;
   wkey_t *keys = calloc(nkeys, sizeof *keys);
@@ -125,6 +131,7 @@ static void check_set(uint64_t seed, size_t nkeys, int queries, const vocab_t *v
   assert_int_equal(trie_words_build(r, &w), 0);
   assert_true(trie_words_bytes(w) > 0);
   qsort(keys, n, sizeof *keys, cmp_rank); /* keys[i] has id i */
+  trie_match_t *got = calloc(n, sizeof *got);
   for (int qi = 0; qi < queries; qi++) {
     char p[512];
     size_t pl = 0;
@@ -153,16 +160,17 @@ static void check_set(uint64_t seed, size_t nkeys, int queries, const vocab_t *v
         p[--pl] = '\0';
       if (how == 2) p[pl++] = ' ', p[pl] = '\0';
     }
-    size_t ns[] = {1, 5, 10};
-    for (unsigned t = 0; t < 3; t++) {
-      trie_match_t got[TA_MAX_K];
+    size_t ns[] = {1, 5, 10, n, 1, 5, 10, n}; /* all matches, and the last four with a filter */
+    for (unsigned t = 0; t < 8; t++) {
       size_t ng = 99;
-      assert_int_equal(trie_lookup_words(r, w, p, pl, ns[t], NULL, NULL, got, &ng), 0);
+      unsigned mod = 2 + (unsigned)(tu_rng(&st) % 3);
+      assert_int_equal(
+          trie_lookup_words(r, w, p, pl, ns[t], t < 4 ? NULL : keep_some, &mod, got, &ng), 0);
       size_t want = 0;
       for (size_t i = 0; i < n && want < ns[t]; i++) {
         uint16_t spans[TRIE_MAX_SPANS][2];
         unsigned nsp = 0;
-        if (!ref_match(keys[i].key, p, spans, &nsp)) continue;
+        if (!ref_match(keys[i].key, p, spans, &nsp) || (t >= 4 && i % mod == 0)) continue;
         if (want >= ng)
           fprintf(stderr, "seed %llu [%s]: missing %s\n", (unsigned long long)seed, p, keys[i].key);
         assert_true(want < ng);
@@ -180,6 +188,7 @@ static void check_set(uint64_t seed, size_t nkeys, int queries, const vocab_t *v
   }
   trie_words_free(w);
   trie_close(r);
+  free(got);
   free(e);
   free(keys);
 }

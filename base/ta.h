@@ -253,8 +253,8 @@ int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first);
 
 /* Big blocks read at random (hash tables, indexes): from mmap, zeroed, with transparent huge
  * pages where the kernel offers them (fewer TLB misses and page faults; blocks of 2 MiB or more
- * start on a 2 MiB boundary, where one can back them). NULL when out of memory; ta_big_free
- * takes the size given to ta_big_alloc (NULL: a no-op). */
+ * start on a 2 MiB boundary, where one can back them; blocks under 64 KiB come from calloc).
+ * NULL when out of memory; ta_big_free takes the size given to ta_big_alloc (NULL: a no-op). */
 void *ta_big_alloc(size_t size);
 void ta_big_free(void *p, size_t size);
 

@@ -48,11 +48,13 @@ void ta_buf_free(ta_buf_t *b) {
   b->len = b->cap = 0;
 }
 
+#define TA__BIG_MMAP ((size_t)64 << 10) /* smaller blocks come from calloc */
+
 void *ta_big_alloc(size_t size) {
   const size_t huge = (size_t)2 << 20, page = 4096;
+  if (size < TA__BIG_MMAP) return calloc(1, size ? size : 1); /* a system call costs more */
   if (size < huge) {
-    void *p =
-        mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? NULL : p;
   }
   /* a huge page can only back an aligned 2 MiB: start on one (map more, unmap the rest) */
@@ -71,5 +73,8 @@ void *ta_big_alloc(size_t size) {
 }
 
 void ta_big_free(void *p, size_t size) {
-  if (p != NULL) munmap(p, size ? size : 1);
+  if (size < TA__BIG_MMAP)
+    free(p);
+  else if (p != NULL)
+    munmap(p, size);
 }

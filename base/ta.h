@@ -12,7 +12,8 @@
  *               regular file whole into memory of one's own (ta_read_file, ta_file.c)
  *   numbers     strict parsing of command-line numbers (ta_num.c)
  *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
- *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp()
+ *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp(),
+ *               ta_big_alloc() (big blocks on huge pages)
  *
  * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
  * out-parameters; _free/_abort(NULL) is a no-op.
@@ -249,6 +250,13 @@ int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag);
  * capacity doubles from first. On TA_ENOMEM *items and *cap are unchanged. Use:
  *   if (n == cap && (rc = ta_grow((void **)&v, &cap, n + 1, sizeof *v, 64)) != 0) return rc; */
 int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first);
+
+/* Big blocks read at random (hash tables, indexes): from mmap, zeroed, with transparent huge
+ * pages where the kernel offers them (fewer TLB misses and page faults; blocks of 2 MiB or more
+ * start on a 2 MiB boundary, where one can back them; blocks under 64 KiB come from calloc).
+ * NULL when out of memory; ta_big_free takes the size given to ta_big_alloc (NULL: a no-op). */
+void *ta_big_alloc(size_t size);
+void ta_big_free(void *p, size_t size);
 
 /* Byte strings in memcmp order, a shorter prefix first: <0, 0 or >0. */
 static inline int ta_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen) {

@@ -6,6 +6,7 @@
 #include "ta.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 
 int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first) {
   if (need <= *cap) return 0;
@@ -45,4 +46,35 @@ void ta_buf_free(ta_buf_t *b) {
   free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
+}
+
+#define TA__BIG_MMAP ((size_t)64 << 10) /* smaller blocks come from calloc */
+
+void *ta_big_alloc(size_t size) {
+  const size_t huge = (size_t)2 << 20, page = 4096;
+  if (size < TA__BIG_MMAP) return calloc(1, size ? size : 1); /* a system call costs more */
+  if (size < huge) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+  }
+  /* a huge page can only back an aligned 2 MiB: start on one (map more, unmap the rest) */
+  if (size > SIZE_MAX - huge - page) return NULL;
+  size_t span = size + huge;
+  char *p = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  char *a = (char *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+  char *end = a + ((size + page - 1) & ~(page - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  if (p + span > end) munmap(end, (size_t)(p + span - end));
+#ifdef MADV_HUGEPAGE
+  madvise(a, size, MADV_HUGEPAGE);
+#endif
+  return a;
+}
+
+void ta_big_free(void *p, size_t size) {
+  if (size < TA__BIG_MMAP)
+    free(p);
+  else if (p != NULL)
+    munmap(p, size);
 }

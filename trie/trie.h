@@ -188,8 +188,12 @@ int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, un
 int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end);
 
 /* Word matching. v1 files hold no word index: trie_words_build makes one in memory from r's
- * keys (a walk of every node; about 20 bytes per word of every key, and the time of a sort of
- * them), to pass to trie_lookup_words with the same r; trie_words_bytes says its size. */
+ * keys (a walk of every node, and the time of a sort of every word of every key), to pass to
+ * trie_lookup_words with the same r; trie_words_bytes says its size: 4 bytes a posting (a word
+ * in a key), 32 a key (and 6 for each of its words past the fourth), 8 plus its bytes a
+ * distinct word, 48 a distinct prefix of a word (a hash slot), union lists of the ids of
+ * prefixes of many words, at most twice the postings, and up to 1 MiB of rounding (on the AOL
+ * sample 139 bytes a query in all, 103 at 10 M generated queries). */
 typedef struct trie_words trie_words_t;
 int trie_words_build(const trie_reader_t *r, trie_words_t **out);
 size_t trie_words_bytes(const trie_words_t *w);

@@ -1,29 +1,15 @@
 /*
- * Word matching (SPEC §15): q=york finds "new york times", q=york new finds it too. Format v1
- * has no word index, so trie_words_build makes one in memory from the keys (a walk of every
- * node): the distinct words of all keys, sorted, each with its ids ascending (postings), and
- * each id's words in key order (word number and start byte). A lookup takes, for each word of
- * the prefix, the range of dictionary words it matches (the last word, unless a space follows
- * it, as a prefix; the others whole), walks the postings of the rarest range in id (rank)
- * order, and keeps the ids whose key has a word in every range and does not start with the
- * prefix (the exact lookup's). Built with the node primitives of trie_int.h only.
+ * Word matching (SPEC §15), the index: format v1 has no word index, so trie_words_build makes
+ * one in memory from the keys (a walk of every node): the distinct words of all keys, sorted,
+ * each with its ids ascending (postings); a hash of every distinct prefix of those words to
+ * the range of words it starts and that range's postings (slots); the union lists of the ids
+ * of prefixes of many words; and each id's words in key order (word number and start byte, in
+ * one record). Laid out for trie_words_find.c (the lookups; why so: there), the big arrays on
+ * huge pages (ta_big_alloc). Its memory: trie.h. Built with the node primitives of trie_int.h.
  */
-#include "trie_int.h"
+#include "trie_words_int.h"
 
 #include <stdlib.h>
-
-struct trie_words {
-  char *dict;         /* the distinct words, sorted bytewise, concatenated */
-  uint64_t *dict_off; /* word i is dict[dict_off[i] .. dict_off[i + 1]) */
-  uint64_t n_words;
-  uint32_t *post; /* ids of word i: post[post_off[i] .. post_off[i + 1]), ascending */
-  uint64_t *post_off;
-  uint32_t *kw_word;  /* the words of id: kw_word[kw_off[id] .. kw_off[id + 1]), key order */
-  uint16_t *kw_start; /* their start bytes in the key */
-  uint64_t *kw_off;
-  uint64_t n_ids;
-  size_t bytes;
-};
 
 #define WORDS_PER_KEY 255u /* words of one key indexed, at most */
 
@@ -116,18 +102,166 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
 
 void trie_words_free(trie_words_t *w) {
   if (w == NULL) return;
-  free(w->dict);
-  free(w->dict_off);
-  free(w->post);
-  free(w->post_off);
-  free(w->kw_word);
-  free(w->kw_start);
-  free(w->kw_off);
+  ta_big_free(w->slot, w->n_slots * sizeof *w->slot);
+  ta_big_free(w->post, (w->n_post ? w->n_post : 1) * sizeof *w->post);
+  ta_big_free(w->uni, (w->n_uni ? w->n_uni : 1) * sizeof *w->uni);
+  ta_big_free(w->rec, (w->n_ids ? w->n_ids : 1) * sizeof *w->rec);
+  ta_big_free(w->aux, w->aux_size);
   free(w);
 }
 
 size_t trie_words_bytes(const trie_words_t *w) {
   return w != NULL ? w->bytes : 0;
+}
+
+static void put_slot(trie_words_t *w, const uint64_t *dict_off, uint32_t lo, uint32_t hi,
+                     uint64_t len, unsigned flags) {
+  uint64_t pos = dict_off[lo], h = ta_hash64(w->dict + pos, len, WORDS_SEED), at = slot_of(w, h);
+  while (w->slot[at].hi != 0) at = slot_next(w, at);
+  w->slot[at] = (wslot_t){head8(w->dict + pos, len),
+                          lo,
+                          hi,
+                          (uint32_t)w->post_off[lo],
+                          (uint32_t)w->post_off[hi],
+                          (uint32_t)pos,
+                          (uint16_t)len,
+                          (uint16_t)((h & 0xffff & ~(uint64_t)SLOT_FLAGS) | flags)};
+}
+
+/* The slots of every distinct prefix of the sorted words (a prefix of length L first seen at
+ * word lo stays open until a word shares fewer than L bytes with lo), and of every word that
+ * is a prefix of others (its own slot: the prefix's range is larger). */
+static int build_slots(trie_words_t *w, const uint64_t *dict_off) {
+  uint64_t nw = w->n_words, count = 0;
+  for (uint64_t i = 0; i < nw; i++) {
+    uint64_t a = dict_off[i], len = dict_off[i + 1] - a, c = 0, prev = i ? a - dict_off[i - 1] : 0;
+    while (c < len && c < prev && w->dict[dict_off[i - 1] + c] == w->dict[a + c]) c++;
+    count += len - c + (i > 0 && c == prev); /* word i - 1 a prefix of word i: its own slot */
+  }
+  uint64_t slots = count + count / 2 + 1;          /* one at least stays empty: probes end */
+  w->slot = ta_big_alloc(slots * sizeof *w->slot); /* zeroed: empty */
+  w->n_slots = slots;
+  uint32_t *open_lo = malloc((TA_MAX_KEY + 1) * sizeof *open_lo); /* lo of the open L */
+  if (w->slot == NULL || open_lo == NULL) {
+    free(open_lo);
+    return TA_ENOMEM;
+  }
+  uint64_t top = 0; /* open prefixes: lengths 1..top */
+  for (uint64_t i = 0; i <= nw; i++) {
+    uint64_t a = i < nw ? dict_off[i] : 0, len = i < nw ? dict_off[i + 1] - a : 0, c = 0;
+    while (c < len && c < top && w->dict[dict_off[i - 1] + c] == w->dict[a + c]) c++;
+    for (; top > c; top--) { /* close the prefixes word i does not share */
+      uint32_t lo = open_lo[top];
+      int is_word = dict_off[lo + 1] - dict_off[lo] == top;
+      if (is_word && i > lo + 1u) put_slot(w, dict_off, lo, lo + 1, top, SLOT_WHOLE);
+      put_slot(w, dict_off, lo, (uint32_t)i, top,
+               SLOT_PART | (is_word && i == lo + 1u ? SLOT_WHOLE : 0));
+    }
+    for (; top < len; top++) open_lo[top + 1] = (uint32_t)i;
+  }
+  free(open_lo);
+  w->bytes += slots * sizeof *w->slot;
+  return 0;
+}
+
+static int cmp_u32(const void *x, const void *y) {
+  uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+  return (a > b) - (a < b);
+}
+
+/* Slot numbers by their string's length, longest first. */
+static int cmp_len_desc(const void *x, const void *y, void *slots) {
+  const wslot_t *sl = slots;
+  uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+  if (sl[a].len != sl[b].len) return sl[a].len > sl[b].len ? -1 : 1;
+  return (a > b) - (a < b);
+}
+
+/* The union lists (a prefix's words are consecutive, so their postings are one run of post:
+ * sorted, without repeats). */
+static int build_unions(trie_words_t *w) {
+  uint64_t total = 0, nslots = w->n_slots, ne = 0;
+  uint32_t *order = malloc(nslots * sizeof *order); /* the slots worth one */
+  if (order == NULL) return TA_ENOMEM;
+  for (uint64_t i = 0; i < nslots; i++) {
+    const wslot_t *e = &w->slot[i];
+    if (e->hi != 0 && (e->tag & SLOT_PART) && e->hi - e->lo > WORDS_FEW &&
+        e->len >= WORDS_UNION_LEN) {
+      total += e->phi - e->plo;
+      order[ne++] = (uint32_t)i;
+    }
+  }
+  uint64_t cap = total < WORDS_UNION_MAX * w->n_post ? total : WORDS_UNION_MAX * w->n_post;
+  w->uni = cap < UINT32_MAX ? ta_big_alloc((cap ? cap : 1) * sizeof *w->uni) : NULL;
+  w->n_uni = cap;
+  if (w->uni == NULL) {
+    free(order);
+    return cap < UINT32_MAX ? TA_ENOMEM : TA_ETOOLONG;
+  }
+  if (ne > 1) qsort_r(order, ne, sizeof *order, cmp_len_desc, w->slot);
+  uint64_t u = 0;
+  for (uint64_t k = 0; k < ne; k++) {
+    wslot_t *e = &w->slot[order[k]];
+    if (u + (e->phi - e->plo) > cap) continue;
+    uint32_t *d = w->uni + u, m = 0;
+    memcpy(d, w->post + e->plo, (e->phi - e->plo) * sizeof *d);
+    qsort(d, e->phi - e->plo, sizeof *d, cmp_u32);
+    for (uint32_t j = 0; j < e->phi - e->plo; j++)
+      if (m == 0 || d[j] != d[m - 1]) d[m++] = d[j];
+    e->plo = (uint32_t)u;
+    e->phi = (uint32_t)(u + m);
+    e->tag |= SLOT_UNION;
+    u += m;
+  }
+  free(order);
+  w->bytes += u * sizeof *w->uni;
+  return 0;
+}
+
+/* One block for the small arrays read at random (word offsets, the words past an id's record,
+ * the dictionary): rounded up to 2 MiB from 1 MiB, so that one huge page backs it. */
+static int alloc_aux(trie_words_t *w, uint64_t nw, uint64_t dict_len, uint64_t nx) {
+  const uint64_t huge = (uint64_t)2 << 20;
+  if (nx >= UINT32_MAX) return TA_ETOOLONG;
+  uint64_t size = (nw + 1) * sizeof *w->post_off + nx * (sizeof *w->x_word + sizeof *w->x_start);
+  size += dict_len;
+  if (size >= huge / 2) size = (size + huge - 1) / huge * huge;
+  w->aux = ta_big_alloc(size);
+  if (w->aux == NULL) return TA_ENOMEM;
+  w->aux_size = size;
+  w->post_off = (uint64_t *)w->aux; /* then ever smaller elements: each aligned */
+  w->x_word = (uint32_t *)(w->post_off + nw + 1);
+  w->x_start = (uint16_t *)(w->x_word + nx);
+  w->dict = (char *)(w->x_start + nx);
+  return 0;
+}
+
+/* Each id's record from its words (word numbers and starts, kw[koff[id] .. koff[id + 1]), in
+ * key order). */
+static int build_recs(trie_words_t *w, const uint32_t *kw, const uint16_t *ks,
+                      const uint64_t *koff) {
+  uint64_t n = w->n_ids, nx = 0; /* x_word, x_start: room for nx, made with the dictionary */
+  for (uint64_t id = 0; id < n; id++)
+    nx += koff[id + 1] - koff[id] > WORDS_INLINE ? koff[id + 1] - koff[id] - WORDS_INLINE : 0;
+  w->rec = ta_big_alloc((n ? n : 1) * sizeof *w->rec);
+  if (w->rec == NULL) return TA_ENOMEM;
+  uint64_t x = 0;
+  for (uint64_t id = 0; id < n; id++) {
+    wrec_t *e = &w->rec[id];
+    e->n = (uint16_t)(koff[id + 1] - koff[id]);
+    e->more = (uint32_t)x;
+    for (unsigned j = 0; j < e->n; j++) {
+      if (j < WORDS_INLINE) {
+        e->word[j] = kw[koff[id] + j];
+        e->start[j] = ks[koff[id] + j];
+      } else {
+        w->x_word[x] = kw[koff[id] + j];
+        w->x_start[x++] = ks[koff[id] + j];
+      }
+    }
+  }
+  w->bytes += n * sizeof *w->rec;
+  return 0;
 }
 
 int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
@@ -139,13 +273,18 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
   uint16_t *klen = calloc(n + 1, sizeof *klen);
   char *kbuf = NULL;
   occ_t *occ = NULL;
+  uint64_t *dict_off = NULL; /* word i is dict[dict_off[i] .. dict_off[i + 1]) */
+  uint32_t *kw = NULL;       /* the words of id: kw[kw_off[id] .. kw_off[id + 1]), key order */
+  uint16_t *ks = NULL;       /* their start bytes in the key */
+  uint64_t *kw_off = NULL;
   int rc = w && koff && klen ? 0 : TA_ENOMEM;
   if (rc == 0) rc = collect_keys(r, &kbuf, koff, klen);
   /* the words of every key */
   size_t n_occ = 0, cap_occ = 0;
+  uint64_t nx = 0; /* words past the WORDS_INLINE-th of their key */
   for (uint64_t id = 0; rc == 0 && id < n; id++) {
     const char *k = kbuf + koff[id];
-    unsigned ord = 0;
+    unsigned ord = 0; /* words of the key, at most WORDS_PER_KEY */
     for (size_t i = 0; i < klen[id] && ord < WORDS_PER_KEY;) {
       size_t j = i;
       while (j < klen[id] && k[j] != ' ') j++;
@@ -164,6 +303,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
       }
       i = j + 1;
     }
+    nx += ord > WORDS_INLINE ? ord - WORDS_INLINE : 0;
   }
   if (rc == 0) {
     if (n_occ > 1) qsort_r(occ, n_occ, sizeof *occ, cmp_occ, kbuf);
@@ -177,17 +317,17 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
     dict_len += new_word ? occ[i].len : 0;
     np += new_word || occ[i].id != occ[i - 1].id;
   }
+  /* slots hold word numbers, dictionary and posting offsets in 32 bits */
+  if (rc == 0 && (nw >= UINT32_MAX || np > UINT32_MAX || dict_len > UINT32_MAX)) rc = TA_ETOOLONG;
   if (rc == 0) {
-    w->dict = malloc(dict_len ? dict_len : 1);
-    w->dict_off = malloc((nw + 1) * sizeof *w->dict_off);
-    w->post = malloc((np ? np : 1) * sizeof *w->post);
-    w->post_off = malloc((nw + 1) * sizeof *w->post_off);
-    w->kw_word = malloc((n_occ ? n_occ : 1) * sizeof *w->kw_word);
-    w->kw_start = malloc((n_occ ? n_occ : 1) * sizeof *w->kw_start);
-    w->kw_off = calloc(n + 1, sizeof *w->kw_off);
-    if (!w->dict || !w->dict_off || !w->post || !w->post_off || !w->kw_word || !w->kw_start ||
-        !w->kw_off)
-      rc = TA_ENOMEM;
+    rc = alloc_aux(w, nw, dict_len, nx);
+    dict_off = malloc((nw + 1) * sizeof *dict_off);
+    w->post = ta_big_alloc((np ? np : 1) * sizeof *w->post);
+    w->n_post = np;
+    kw = malloc((n_occ ? n_occ : 1) * sizeof *kw);
+    ks = malloc((n_occ ? n_occ : 1) * sizeof *ks);
+    kw_off = calloc(n + 1, sizeof *kw_off);
+    if (rc == 0 && (!dict_off || !w->post || !kw || !ks || !kw_off)) rc = TA_ENOMEM;
   }
   if (rc == 0) {
     uint64_t wi = 0, pi = 0, dl = 0, prev_off = 0;
@@ -196,46 +336,53 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
                      memcmp(kbuf + occ[i].off, kbuf + prev_off, occ[i].len) != 0;
       prev_off = occ[i].off;
       if (new_word) {
-        w->dict_off[wi] = dl;
+        dict_off[wi] = dl;
         w->post_off[wi] = pi;
         memcpy(w->dict + dl, kbuf + occ[i].off, occ[i].len);
         dl += occ[i].len;
         wi++;
       }
       if (new_word || occ[i].id != occ[i - 1].id) w->post[pi++] = occ[i].id;
-      w->kw_off[occ[i].id + 1]++;
+      kw_off[occ[i].id + 1]++;
       /* occ[i] keeps its word number in .off from here on (the key bytes are copied) */
       occ[i].off = wi - 1;
     }
-    w->dict_off[wi] = dl;
+    dict_off[wi] = dl;
     w->post_off[wi] = pi;
     w->n_words = nw;
     w->n_ids = n;
-    for (uint64_t id = 0; id < n; id++) w->kw_off[id + 1] += w->kw_off[id];
+    for (uint64_t id = 0; id < n; id++) kw_off[id + 1] += kw_off[id];
     /* each id's words in key order: fill by start, then sort the few of each id */
     uint64_t *fill = calloc(n + 1, sizeof *fill);
     if (fill == NULL) rc = TA_ENOMEM;
     for (size_t i = 0; rc == 0 && i < n_occ; i++) {
-      uint64_t at = w->kw_off[occ[i].id] + fill[occ[i].id]++;
-      w->kw_word[at] = (uint32_t)occ[i].off;
-      w->kw_start[at] = occ[i].start;
+      uint64_t at = kw_off[occ[i].id] + fill[occ[i].id]++;
+      kw[at] = (uint32_t)occ[i].off;
+      ks[at] = occ[i].start;
     }
     for (uint64_t id = 0; rc == 0 && id < n; id++)
-      for (uint64_t a = w->kw_off[id] + 1; a < w->kw_off[id + 1]; a++) {
-        uint32_t vw = w->kw_word[a];
-        uint16_t vs = w->kw_start[a];
+      for (uint64_t a = kw_off[id] + 1; a < kw_off[id + 1]; a++) {
+        uint32_t vw = kw[a];
+        uint16_t vs = ks[a];
         uint64_t b = a;
-        for (; b > w->kw_off[id] && w->kw_start[b - 1] > vs; b--) {
-          w->kw_word[b] = w->kw_word[b - 1];
-          w->kw_start[b] = w->kw_start[b - 1];
+        for (; b > kw_off[id] && ks[b - 1] > vs; b--) {
+          kw[b] = kw[b - 1];
+          ks[b] = ks[b - 1];
         }
-        w->kw_word[b] = vw;
-        w->kw_start[b] = vs;
+        kw[b] = vw;
+        ks[b] = vs;
       }
     free(fill);
-    w->bytes = sizeof *w + dict_len + (nw + 1) * 16 + np * 4 + n_occ * 6 + (n + 1) * 8;
+    w->bytes = sizeof *w + w->aux_size + np * 4;
+    if (rc == 0) rc = build_recs(w, kw, ks, kw_off);
+    if (rc == 0) rc = build_slots(w, dict_off);
+    if (rc == 0) rc = build_unions(w);
   }
   free(occ);
+  free(dict_off);
+  free(kw);
+  free(ks);
+  free(kw_off);
   free(kbuf);
   free(koff);
   free(klen);
@@ -244,146 +391,5 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
     return rc;
   }
   *out = w;
-  return 0;
-}
-
-/* The dictionary range [*lo, *hi) of words that start with s[0..len) (whole: equal to it). */
-static void word_range(const trie_words_t *w, const char *s, size_t len, int whole, uint64_t *lo,
-                       uint64_t *hi) {
-  uint64_t a = 0, b = w->n_words;
-  while (a < b) { /* first word >= s */
-    uint64_t mid = a + (b - a) / 2;
-    const char *d = w->dict + w->dict_off[mid];
-    size_t dl = (size_t)(w->dict_off[mid + 1] - w->dict_off[mid]);
-    int c = memcmp(d, s, dl < len ? dl : len);
-    if (c < 0 || (c == 0 && dl < len))
-      a = mid + 1;
-    else
-      b = mid;
-  }
-  *lo = a;
-  b = w->n_words;
-  uint64_t first = a;
-  while (a < b) { /* first word past first that does not start with s (or is not s) */
-    uint64_t mid = a + (b - a) / 2;
-    const char *d = w->dict + w->dict_off[mid];
-    size_t dl = (size_t)(w->dict_off[mid + 1] - w->dict_off[mid]);
-    int in = dl >= len && memcmp(d, s, len) == 0 && (!whole || dl == len);
-    if (in)
-      a = mid + 1;
-    else
-      b = mid;
-  }
-  *hi = a > first ? a : first;
-}
-
-typedef struct {
-  uint64_t lo, hi; /* dictionary range */
-  uint16_t len;    /* bytes of the prefix's word */
-} qword_t;
-
-/* Whether id is a word match of the prefix's words q[0..nq); its spans into m. */
-static int id_matches(const trie_words_t *w, uint32_t id, const qword_t *q, unsigned nq,
-                      int last_whole, trie_match_t *m) {
-  uint64_t a = w->kw_off[id], b = w->kw_off[id + 1];
-  /* the exact lookup's: the key's first words are the prefix's, in order */
-  int exact = b - a >= nq + (uint64_t)last_whole;
-  for (unsigned i = 0; exact && i < nq; i++) {
-    uint32_t kw = w->kw_word[a + i];
-    exact = kw >= q[i].lo && kw < q[i].hi;
-  }
-  if (exact) return 0;
-  unsigned ns = 0;
-  for (unsigned i = 0; i < nq; i++) {
-    uint64_t j = a;
-    while (j < b && !(w->kw_word[j] >= q[i].lo && w->kw_word[j] < q[i].hi)) j++;
-    if (j == b) return 0;
-    uint16_t s = w->kw_start[j], e = (uint16_t)(s + q[i].len);
-    unsigned t = ns++; /* insert by start, ascending */
-    for (; t > 0 && m->spans[t - 1][0] > s; t--) {
-      m->spans[t][0] = m->spans[t - 1][0];
-      m->spans[t][1] = m->spans[t - 1][1];
-    }
-    m->spans[t][0] = s;
-    m->spans[t][1] = e;
-  }
-  m->n_spans = (uint8_t)ns;
-  return 1;
-}
-
-/* A cursor into one posting list, for the merge of a range's lists. */
-typedef struct {
-  const uint32_t *p, *end;
-} cur_t;
-
-static void cur_sift(cur_t *h, size_t n, size_t i) {
-  for (;;) {
-    size_t c = 2 * i + 1;
-    if (c >= n) return;
-    if (c + 1 < n && *h[c + 1].p < *h[c].p) c++;
-    if (*h[i].p <= *h[c].p) return;
-    cur_t t = h[i];
-    h[i] = h[c];
-    h[c] = t;
-    i = c;
-  }
-}
-
-int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
-                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
-  if (n_out != NULL) *n_out = 0;
-  if (r == NULL || w == NULL || n_out == NULL || (out == NULL && n != 0) ||
-      (prefix == NULL && len != 0))
-    return TA_EINVAL;
-  if (w->n_ids != r->n) return TA_EINVAL; /* an index of another file */
-  qword_t q[TRIE_MAX_SPANS];
-  unsigned nq = 0;
-  int last_whole = len > 0 && prefix[len - 1] == ' ';
-  for (size_t i = 0; i < len;) {
-    size_t j = i;
-    while (j < len && prefix[j] != ' ') j++;
-    if (j > i) {
-      if (nq == TRIE_MAX_SPANS || j - i > UINT16_MAX) return 0;
-      int whole = j < len; /* a space follows: the word is finished */
-      word_range(w, prefix + i, j - i, whole, &q[nq].lo, &q[nq].hi);
-      if (q[nq].lo == q[nq].hi) return 0;
-      q[nq++].len = (uint16_t)(j - i);
-    }
-    i = j + 1;
-  }
-  if (nq == 0 || n == 0) return 0;
-  unsigned drv = 0;
-  for (unsigned i = 1; i < nq; i++)
-    if (w->post_off[q[i].hi] - w->post_off[q[i].lo] <
-        w->post_off[q[drv].hi] - w->post_off[q[drv].lo])
-      drv = i;
-  size_t nl = (size_t)(q[drv].hi - q[drv].lo);
-  cur_t one, *h = nl == 1 ? &one : malloc(nl * sizeof *h);
-  if (h == NULL) return TA_ENOMEM;
-  size_t hn = 0;
-  for (uint64_t i = q[drv].lo; i < q[drv].hi; i++)
-    if (w->post_off[i + 1] > w->post_off[i])
-      h[hn++] = (cur_t){w->post + w->post_off[i], w->post + w->post_off[i + 1]};
-  for (size_t i = hn / 2; i-- > 0;) cur_sift(h, hn, i);
-  size_t kept = 0;
-  int64_t last = -1;
-  int rc = 0;
-  while (hn > 0 && kept < n) {
-    uint32_t id = *h[0].p;
-    if (++h[0].p == h[0].end) h[0] = h[--hn];
-    cur_sift(h, hn, 0);
-    if ((int64_t)id == last) continue;
-    last = id;
-    trie_match_t *m = &out[kept];
-    if (!id_matches(w, id, q, nq, last_whole, m)) continue;
-    if ((rc = trie__hit(r, id, &m->hit)) != 0) break;
-    if (keep != NULL && !keep(ctx, &m->hit)) continue;
-    m->kind = TRIE_MATCH_WORDS;
-    m->edits = 0;
-    kept++;
-  }
-  if (h != &one) free(h);
-  if (rc != 0) return rc;
-  *n_out = kept;
   return 0;
 }

@@ -13,24 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
-
-/* ---- Memory: big blocks from mmap, with transparent huge pages where the kernel offers them
- * (the table is accessed at random: fewer TLB misses and page faults). Zeroed. ---------------- */
-
-static void *big_alloc(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-  if (size >= (2u << 20)) madvise(p, size, MADV_HUGEPAGE);
-#endif
-  return p;
-}
-
-static void big_free(void *p, size_t size) {
-  if (p) munmap(p, size);
-}
 
 /* ---- Table -------------------------------------------------------------------------------- */
 
@@ -51,7 +34,7 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__c
   if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
   c->cap = 1024;
   while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16)) c->cap *= 2;
-  c->slots = big_alloc(c->cap * sizeof *c->slots);
+  c->slots = ta_big_alloc(c->cap * sizeof *c->slots);
   if (!c->spill_dir || !c->slots) {
     agg__counter_free(c);
     return TA_ENOMEM;
@@ -86,7 +69,7 @@ static size_t home(uint64_t h, size_t cap) {
 }
 
 static int grow(agg__counter_t *c, size_t ncap) {
-  agg__slot_t *ns = big_alloc(ncap * sizeof *ns);
+  agg__slot_t *ns = ta_big_alloc(ncap * sizeof *ns);
   if (!ns) return TA_ENOMEM;
   for (size_t i = 0; i < c->cap; i++) {
     if (!c->slots[i].e) continue;
@@ -94,7 +77,7 @@ static int grow(agg__counter_t *c, size_t ncap) {
     while (ns[j].e) j = j + 1 == ncap ? 0 : j + 1;
     ns[j] = c->slots[i];
   }
-  big_free(c->slots, c->cap * sizeof *c->slots);
+  ta_big_free(c->slots, c->cap * sizeof *c->slots);
   c->slots = ns;
   c->cap = ncap;
   return 0;
@@ -121,7 +104,7 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
       *spilled = 1;
       continue;
     }
-    agg__chunk_t *ch = big_alloc(c->chunk_size);
+    agg__chunk_t *ch = ta_big_alloc(c->chunk_size);
     if (!ch) return NULL;
     ch->next = NULL;
     ch->size = c->chunk_size - sizeof *ch;
@@ -244,9 +227,9 @@ void agg__counter_free(agg__counter_t *c) {
   free(c->runs);
   for (agg__chunk_t *ch = c->chunks, *next; ch; ch = next) {
     next = ch->next;
-    big_free(ch, sizeof *ch + ch->size);
+    ta_big_free(ch, sizeof *ch + ch->size);
   }
-  big_free(c->slots, c->cap * sizeof *c->slots);
+  ta_big_free(c->slots, c->cap * sizeof *c->slots);
   free(c->spill_dir);
   free(c);
 }

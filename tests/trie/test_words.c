@@ -4,7 +4,8 @@
  * are written, opened and indexed; prefixes made of a key's words in random order (the last
  * one cut, or followed by a space), and random ones, must answer exactly what scanning every key
  * answers: keys not starting with the prefix that have, for each word of it, a word starting
- * with it (whole when not the last), in rank order, with the spans of the first such word.
+ * with it (whole when not the last), in rank order, with the spans of the first such word; with
+ * a filter, the first n of those it keeps.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,10 +18,42 @@
 static const char *const vocab[] = {"new",          "york", "yorks",       "ne",
                                     "times",        "n",    "caf\xc3\xa9", "b\xc3\xa4r",
                                     "\xe5\x8c\x97", "ab",   "abc",         "x"};
-#define NV (sizeof vocab / sizeof *vocab)
+/* Words longer than 8 bytes (the index compares their first 8 at once), words sharing long
+ * prefixes (prefixes of many words get one list of all their ids), one frequent word. */
+static const char *const vocab_long[] = {"prefix",
+                                         "prefixes",
+                                         "prefixed",
+                                         "prefixing",
+                                         "prefixer",
+                                         "prefixal",
+                                         "prefixation",
+                                         "prefixations",
+                                         "yorkshire",
+                                         "yorkshireman",
+                                         "yorkshiremen",
+                                         "yorkshires",
+                                         "yorkshirewoman",
+                                         "international",
+                                         "internationale",
+                                         "internationals",
+                                         "interna",
+                                         "the",
+                                         "the",
+                                         "the",
+                                         "caf\xc3\xa9teria",
+                                         "caf\xc3\xa9terias",
+                                         "caf\xc3\xa9tier",
+                                         "caf\xc3\xa9",
+                                         "x"};
 
 typedef struct {
-  char key[128];
+  const char *const *v;
+  size_t n;
+  unsigned max_words; /* words of a key: 1..max_words */
+} vocab_t;
+
+typedef struct {
+  char key[256];
   size_t len;
   double score;
 } wkey_t;
@@ -40,6 +73,7 @@ static int ref_match(const char *key, const char *p, uint16_t spans[][2], unsign
     size_t j = i;
     while (j < pl && p[j] != ' ') j++;
     size_t wl = j - i;
+    if (n == TRIE_MAX_SPANS) return 0; /* a prefix of more words gets none */
     int whole = j < pl;
     int found = 0;
     for (size_t s = 0; s < kl && !found;) { /* key words in order */
@@ -64,16 +98,21 @@ static int ref_match(const char *key, const char *p, uint16_t spans[][2], unsign
   return n > 0;
 }
 
-static void check_set(uint64_t seed, size_t nkeys, int queries) {
+/* A filter: ids that are not multiples of *ctx. */
+static int keep_some(void *ctx, const trie_hit_t *hit) {
+  return hit->id % *(const unsigned *)ctx != 0;
+}
+
+static void check_set(uint64_t seed, size_t nkeys, int queries, const vocab_t *vc) {
   uint64_t st = seed;
   wkey_t *keys = calloc(nkeys, sizeof *keys);
   size_t n = 0;
   while (n < nkeys) {
     wkey_t *k = &keys[n];
-    unsigned words = 1 + (unsigned)(tu_rng(&st) % 4);
+    unsigned words = 1 + (unsigned)(tu_rng(&st) % vc->max_words);
     k->len = 0;
     for (unsigned i = 0; i < words; i++)
-      k->len += (size_t)sprintf(k->key + k->len, "%s%s", i ? " " : "", vocab[tu_rng(&st) % NV]);
+      k->len += (size_t)sprintf(k->key + k->len, "%s%s", i ? " " : "", vc->v[tu_rng(&st) % vc->n]);
     int dup = 0;
     for (size_t i = 0; i < n && !dup; i++) dup = strcmp(keys[i].key, k->key) == 0;
     if (dup) continue;
@@ -92,19 +131,20 @@ static void check_set(uint64_t seed, size_t nkeys, int queries) {
   assert_int_equal(trie_words_build(r, &w), 0);
   assert_true(trie_words_bytes(w) > 0);
   qsort(keys, n, sizeof *keys, cmp_rank); /* keys[i] has id i */
+  trie_match_t *got = calloc(n, sizeof *got);
   for (int qi = 0; qi < queries; qi++) {
-    char p[256];
+    char p[512];
     size_t pl = 0;
     if (tu_rng(&st) % 4 == 0) { /* random words */
       unsigned words = 1 + (unsigned)(tu_rng(&st) % 3);
       for (unsigned i = 0; i < words; i++)
-        pl += (size_t)sprintf(p + pl, "%s%s", i ? " " : "", vocab[tu_rng(&st) % NV]);
+        pl += (size_t)sprintf(p + pl, "%s%s", i ? " " : "", vc->v[tu_rng(&st) % vc->n]);
     } else { /* a key's words, shuffled, the last cut or followed by a space */
       const wkey_t *src = &keys[tu_rng(&st) % n];
-      char tmp[128], *ws[8];
+      char tmp[sizeof src->key], *ws[16];
       unsigned nw = 0;
       strcpy(tmp, src->key);
-      for (char *t = strtok(tmp, " "); t && nw < 8; t = strtok(NULL, " ")) ws[nw++] = t;
+      for (char *t = strtok(tmp, " "); t && nw < 16; t = strtok(NULL, " ")) ws[nw++] = t;
       for (unsigned i = nw; i > 1; i--) {
         unsigned j = (unsigned)(tu_rng(&st) % i);
         char *x = ws[i - 1];
@@ -114,20 +154,23 @@ static void check_set(uint64_t seed, size_t nkeys, int queries) {
       unsigned take = 1 + (unsigned)(tu_rng(&st) % nw);
       for (unsigned i = 0; i < take; i++)
         pl += (size_t)sprintf(p + pl, "%s%s", i ? " " : "", ws[i]);
-      unsigned how = (unsigned)(tu_rng(&st) % 3);
-      if (how == 1 && pl > 1 && (p[pl - 1] & 0x80) == 0 && p[pl - 2] != ' ') p[--pl] = '\0';
+      unsigned how = (unsigned)(tu_rng(&st) % 3), cut = 1 + (unsigned)(tu_rng(&st) % 6);
+      for (unsigned c = 0;
+           how == 1 && c < cut && pl > 1 && (p[pl - 1] & 0x80) == 0 && p[pl - 2] != ' '; c++)
+        p[--pl] = '\0';
       if (how == 2) p[pl++] = ' ', p[pl] = '\0';
     }
-    size_t ns[] = {1, 5, 10};
-    for (unsigned t = 0; t < 3; t++) {
-      trie_match_t got[TA_MAX_K];
+    size_t ns[] = {1, 5, 10, n, 1, 5, 10, n}; /* all matches, and the last four with a filter */
+    for (unsigned t = 0; t < 8; t++) {
       size_t ng = 99;
-      assert_int_equal(trie_lookup_words(r, w, p, pl, ns[t], NULL, NULL, got, &ng), 0);
+      unsigned mod = 2 + (unsigned)(tu_rng(&st) % 3);
+      assert_int_equal(
+          trie_lookup_words(r, w, p, pl, ns[t], t < 4 ? NULL : keep_some, &mod, got, &ng), 0);
       size_t want = 0;
       for (size_t i = 0; i < n && want < ns[t]; i++) {
         uint16_t spans[TRIE_MAX_SPANS][2];
         unsigned nsp = 0;
-        if (!ref_match(keys[i].key, p, spans, &nsp)) continue;
+        if (!ref_match(keys[i].key, p, spans, &nsp) || (t >= 4 && i % mod == 0)) continue;
         if (want >= ng)
           fprintf(stderr, "seed %llu [%s]: missing %s\n", (unsigned long long)seed, p, keys[i].key);
         assert_true(want < ng);
@@ -145,13 +188,40 @@ static void check_set(uint64_t seed, size_t nkeys, int queries) {
   }
   trie_words_free(w);
   trie_close(r);
+  free(got);
   free(e);
   free(keys);
 }
 
 static void test_random_sets(void **state) {
   (void)state;
-  for (uint64_t seed = 1; seed <= 8; seed++) check_set(seed, 50 + seed * 60, 300);
+  const vocab_t short_words = {vocab, sizeof vocab / sizeof *vocab, 4};
+  for (uint64_t seed = 1; seed <= 8; seed++) check_set(seed, 50 + seed * 60, 300, &short_words);
+}
+
+/* Keys of up to 9 words (more than an id's record holds), long words and long shared prefixes,
+ * a word in a third of the keys (its list is long beside the others). */
+static void test_long_words(void **state) {
+  (void)state;
+  const vocab_t long_words = {vocab_long, sizeof vocab_long / sizeof *vocab_long, 9};
+  for (uint64_t seed = 11; seed <= 16; seed++) check_set(seed, 100 + seed * 40, 300, &long_words);
+}
+
+/* Many words after one letter (a last word "q" merges their 80 lists), and nine words sharing
+ * seven bytes (their prefixes' union lists would be five times the postings: some get none). */
+static void test_many_words(void **state) {
+  (void)state;
+  static char words[89][16];
+  const char *v[89];
+  for (unsigned i = 0; i < 89; i++) {
+    if (i < 80)
+      snprintf(words[i], sizeof words[i], "q%c%c", 'a' + i / 10, 'a' + i % 10);
+    else
+      snprintf(words[i], sizeof words[i], "zzzzzzz%u", i - 80);
+    v[i] = words[i];
+  }
+  const vocab_t many = {v, 89, 5};
+  for (uint64_t seed = 21; seed <= 24; seed++) check_set(seed, 400, 300, &many);
 }
 
 static void test_known_cases(void **state) {
@@ -194,6 +264,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_known_cases),
       cmocka_unit_test(test_random_sets),
+      cmocka_unit_test(test_long_words),
+      cmocka_unit_test(test_many_words),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -2,8 +2,8 @@
  * The word index of trie_words.c (built) and trie_words_find.c (looked up): its layout, shared
  * by the two, and the few inline helpers both use. Internal to trie/.
  */
-#ifndef TRIE_WORDS_INT_H
-#define TRIE_WORDS_INT_H
+#ifndef TYPEAHEAD_TRIE_WORDS_INT_H
+#define TYPEAHEAD_TRIE_WORDS_INT_H
 
 #include "trie_int.h"
 
@@ -83,4 +83,4 @@ static inline uint64_t slot_next(const trie_words_t *w, uint64_t at) {
   return at + 1 == w->n_slots ? 0 : at + 1;
 }
 
-#endif
+#endif /* TYPEAHEAD_TRIE_WORDS_INT_H */

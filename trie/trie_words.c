@@ -240,9 +240,8 @@ static int alloc_aux(trie_words_t *w, uint64_t nw, uint64_t dict_len, uint64_t n
  * key order). */
 static int build_recs(trie_words_t *w, const uint32_t *kw, const uint16_t *ks,
                       const uint64_t *koff) {
-  uint64_t n = w->n_ids, nx = 0; /* x_word, x_start: room for nx, made with the dictionary */
-  for (uint64_t id = 0; id < n; id++)
-    nx += koff[id + 1] - koff[id] > WORDS_INLINE ? koff[id + 1] - koff[id] - WORDS_INLINE : 0;
+  uint64_t n = w->n_ids; /* x_word, x_start: made with the dictionary, room for the words past
+                            WORDS_INLINE */
   w->rec = ta_big_alloc((n ? n : 1) * sizeof *w->rec);
   if (w->rec == NULL) return TA_ENOMEM;
   uint64_t x = 0;

@@ -171,7 +171,8 @@ static int stops(const fz_walk_t *w, unsigned j, unsigned best) {
  * starts at the root with 0; below it, nothing that differs there is walked); j: rows filled
  * after it (the last is row j); cp, cp_have, cp_need: a code point split by a label boundary;
  * best: the least distance on the path so far; key_len: key bytes above this node; ex: whether
- * those bytes are the prefix's. */
+ * those bytes are the prefix's; ready: the parent filled row j + 1 for the first label byte
+ * (the byte that selects this node, a whole code point) when it looked before reading it. */
 static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, unsigned cp_have,
                 unsigned cp_need, unsigned best, size_t key_len, int ex, int ready) {
   trie__node_t nd;

@@ -62,7 +62,7 @@ static int decode(const uint8_t *s, size_t len, uint32_t *cps, unsigned cap, uns
   unsigned c = 0;
   for (size_t i = 0; i < len;) {
     uint8_t b = s[i];
-    unsigned l = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
+    unsigned l = trie__utf8_len(b);
     if (l == 0 || i + l > len || c == cap) return -1;
     uint32_t v = l == 1 ? b : (uint32_t)(b & (0x7f >> l));
     for (unsigned t = 1; t < l; t++) v = (v << 6) | (s[i + t] & 0x3f);
@@ -83,10 +83,11 @@ unsigned trie_typos_auto(const char *prefix, size_t len) {
 static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t node_key,
                     size_t key_end, int on_path) {
   if (dist == 0) return 0; /* the exact prefix's node: its keys are no typo matches */
+  int rc;
   if (dist == 1 && !on_path && w->want > 0) { /* its top-k are candidates at distance 1 */
     uint32_t ids[TA_MAX_K];
     unsigned count = 0;
-    int rc = trie__node_ids(w->r, nd, ids, &count);
+    rc = trie__node_ids(w->r, nd, ids, &count);
     if (rc != 0) return rc;
     for (unsigned t = 0; t < count; t++) {
       size_t at = w->n_best;
@@ -98,19 +99,10 @@ static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t 
       if (w->n_best < w->want) w->n_best++;
     }
   }
-  if (w->n_roots == w->cap_roots) {
-    size_t cap = w->cap_roots ? 2 * w->cap_roots : 16;
-    fz_root_t *v = realloc(w->roots, cap * sizeof *v);
-    if (v == NULL) return TA_ENOMEM;
-    w->roots = v;
-    w->cap_roots = cap;
-  }
-  w->roots[w->n_roots].pos = nd->pos;
-  w->roots[w->n_roots].node_key = node_key;
-  w->roots[w->n_roots].on_path = (uint8_t)on_path;
-  w->roots[w->n_roots].dist = (uint8_t)dist;
-  w->roots[w->n_roots].key_end = (uint16_t)(key_end < UINT16_MAX ? key_end : UINT16_MAX);
-  w->n_roots++;
+  rc = ta_grow((void **)&w->roots, &w->cap_roots, w->n_roots + 1, sizeof *w->roots, 16);
+  if (rc != 0) return rc;
+  w->roots[w->n_roots++] = (fz_root_t){nd->pos, node_key, (uint8_t)on_path, (uint8_t)dist,
+                                       (uint16_t)(key_end < UINT16_MAX ? key_end : UINT16_MAX)};
   return 0;
 }
 
@@ -203,7 +195,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       continue;
     }
     if (cp_need == 0) {
-      unsigned l = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 0;
+      unsigned l = trie__utf8_len(c);
       if (l == 0) return TA_ECORRUPT;
       cp = l == 1 ? c : (uint32_t)(c & (0x7f >> l));
       cp_need = l;
@@ -224,9 +216,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       best = dist;
     }
     if (best == 0) goto done; /* the exact prefix's subtree: nothing below does better */
-    /* A deeper row's least cell is at least the least of this row's, or of the row before
-     * plus one (a swap reaches two rows up). */
-    if (row_min(w, j) >= best && row_min(w, j - 1) + 1 >= best) goto done;
+    if (stops(w, j, best)) goto done;
   }
   key_len += nd.label_len;
   if (fb < w->fl) { /* only the child that goes on with the first code point */
@@ -318,14 +308,7 @@ static int add_ids(const trie_reader_t *r, const trie__node_t *nd, int single, c
   else
     rc = trie__node_ids(r, nd, ids, &count);
   if (rc != 0) return rc;
-  if (c->n + count > c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 64;
-    while (cap < c->n + count) cap *= 2;
-    fz_cand_t *v = realloc(c->v, cap * sizeof *v);
-    if (v == NULL) return TA_ENOMEM;
-    c->v = v;
-    c->cap = cap;
-  }
+  if ((rc = ta_grow((void **)&c->v, &c->cap, c->n + count, sizeof *c->v, 64)) != 0) return rc;
   for (unsigned t = 0; t < count; t++) {
     c->v[c->n].id = ids[t];
     c->v[c->n].dist = rt->dist;
@@ -392,11 +375,8 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   w.fc = w.p = (const uint8_t *)prefix;
   w.plen = len;
   w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */
-  w.fl = (unsigned)(((const uint8_t *)prefix)[0] < 0x80    ? 1
-                    : ((const uint8_t *)prefix)[0] >= 0xf0 ? 4
-                    : ((const uint8_t *)prefix)[0] >= 0xe0 ? 3
-                                                           : 2);
-  for (int k = 0; k < (int)FZ_BAND; k++) { /* row 0: D[i][0] = i (d + 1 past d) */
+  w.fl = trie__utf8_len((uint8_t)prefix[0]);      /* decoded above: a lead byte */
+  for (int k = 0; k < (int)FZ_BAND; k++) {        /* row 0: D[i][0] = i (d + 1 past d) */
     int i = k - (int)max_edits;
     rows[k] = (uint8_t)(i < 0 || i > (int)w.m || i > (int)max_edits ? max_edits + 1 : (unsigned)i);
   }

@@ -244,6 +244,12 @@ static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
   return v;
 }
 
+/* The bytes of the UTF-8 sequence that lead starts (1..4), 0 when lead is a continuation byte:
+ * the one reading of a lead byte for the code that walks keys code point by code point. */
+static inline unsigned trie__utf8_len(uint8_t lead) {
+  return lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
+}
+
 /* Decodes the heavy list of nd into ids[0..k) (ascending, each < n). TA_ECORRUPT on failure. */
 int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *ids);
 

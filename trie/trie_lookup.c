@@ -84,12 +84,7 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
   *node = (uint64_t)nd.pos + 1;
   if (k == 0) return 0;
   unsigned n;
-  if (nd.flags & TRIE_NODE_HEAVY) {
-    rc = trie__node_list(r, &nd, ids);
-    n = r->k;
-  } else {
-    rc = scan_light(r, &nd, -1, ids, &n);
-  }
+  rc = trie__node_ids(r, &nd, ids, &n);
   if (rc != 0) return rc;
   *count = n < k ? n : k;
   return 0;

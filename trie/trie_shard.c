@@ -5,7 +5,7 @@
  * to the lightest shard) and writes it; the server parses it (every line checked, errors with
  * the line number) and routes a normalized prefix by its first code point.
  */
-#include "trie.h"
+#include "trie_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +55,7 @@ unsigned trie_shard_of(const trie_shard_map_t *m, uint32_t cp) {
 
 int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp) {
   const unsigned char *s = (const unsigned char *)key;
-  size_t n = len == 0 ? 0 : s[0] < 0x80 ? 1 : s[0] >= 0xF0 ? 4 : s[0] >= 0xE0 ? 3 : 2;
+  size_t n = len == 0 ? 0 : trie__utf8_len(s[0]);
   if (n == 0 || n > len || !trie_utf8_valid(key, n)) return TA_EUTF8;
   uint32_t v = n == 1 ? s[0] : n == 2 ? s[0] & 0x1Fu : n == 3 ? s[0] & 0x0Fu : s[0] & 0x07u;
   for (size_t i = 1; i < n; i++) v = v << 6 | (s[i] & 0x3Fu);

@@ -37,11 +37,12 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
     size_t pos;
     size_t klen;
   } frame_t;
-  size_t cap = 256, top = 0, kcap = 1 << 16, klen_total = 0;
-  frame_t *st = malloc(cap * sizeof *st);
-  char *kbuf = malloc(kcap);
+  size_t cap = 0, top = 0, kcap = 0, klen_total = 0;
+  frame_t *st = NULL;
+  char *kbuf = NULL;
   char path[TA_MAX_KEY];
-  int rc = st && kbuf ? 0 : TA_ENOMEM;
+  int rc = ta_grow((void **)&st, &cap, 1, sizeof *st, 256);
+  if (rc == 0) rc = ta_grow((void **)&kbuf, &kcap, 1, 1, (size_t)1 << 16);
   uint64_t seen = 0;
   if (rc == 0) st[top++] = (frame_t){(size_t)r->root, 0};
   while (rc == 0 && top > 0) {
@@ -59,29 +60,13 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
         rc = TA_ECORRUPT;
         break;
       }
-      if (klen_total + kl > kcap) {
-        while (klen_total + kl > kcap) kcap *= 2;
-        char *nb = realloc(kbuf, kcap);
-        if (nb == NULL) {
-          rc = TA_ENOMEM;
-          break;
-        }
-        kbuf = nb;
-      }
+      if ((rc = ta_grow((void **)&kbuf, &kcap, klen_total + kl, 1, 0)) != 0) break;
       memcpy(kbuf + klen_total, path, kl);
       koff[nd.id] = klen_total;
       klen[nd.id] = (uint16_t)kl;
       klen_total += kl;
     }
-    if (top + nd.nchild > cap) {
-      while (top + nd.nchild > cap) cap *= 2;
-      frame_t *ns = realloc(st, cap * sizeof *ns);
-      if (ns == NULL) {
-        rc = TA_ENOMEM;
-        break;
-      }
-      st = ns;
-    }
+    if ((rc = ta_grow((void **)&st, &cap, top + nd.nchild, sizeof *st, 0)) != 0) break;
     for (uint64_t i = nd.nchild; i-- > 0;) {
       uint64_t off = trie__child_off(&nd, i);
       if (off >= r->nodes_len - nd.end) {
@@ -288,15 +273,7 @@ int trie_words_build(const trie_reader_t *r, trie_words_t **out) {
       size_t j = i;
       while (j < klen[id] && k[j] != ' ') j++;
       if (j > i) {
-        if (n_occ == cap_occ) {
-          cap_occ = cap_occ ? 2 * cap_occ : 1024;
-          occ_t *no = realloc(occ, cap_occ * sizeof *no);
-          if (no == NULL) {
-            rc = TA_ENOMEM;
-            break;
-          }
-          occ = no;
-        }
+        if ((rc = ta_grow((void **)&occ, &cap_occ, n_occ + 1, sizeof *occ, 1024)) != 0) break;
         occ[n_occ++] = (occ_t){koff[id] + i, (uint32_t)id, (uint16_t)(j - i), (uint16_t)i};
         ord++;
       }

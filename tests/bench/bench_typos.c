@@ -101,21 +101,22 @@ static int read_keys(const char *path, lines_t *out) {
   char *line = NULL, key[TA_MAX_KEY + 1];
   size_t cap = 0, vcap = 0;
   ssize_t got;
+  int rc = 0;
   out->v = NULL;
   out->n = 0;
-  while ((got = getline(&line, &cap, f)) >= 0) {
+  while (rc == 0 && (got = getline(&line, &cap, f)) >= 0) {
     while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) got--;
     size_t kl;
     if (trie_norm_key(line, (size_t)got, key, sizeof key, &kl) != 0 || kl == 0) continue;
-    if (out->n == vcap) {
-      vcap = vcap ? 2 * vcap : 1024;
-      out->v = realloc(out->v, vcap * sizeof *out->v);
-    }
-    out->v[out->n++] = strndup(key, kl);
+    if ((rc = ta_grow((void **)&out->v, &vcap, out->n + 1, sizeof *out->v, 1024)) != 0) break;
+    if ((out->v[out->n] = strndup(key, kl)) == NULL)
+      rc = TA_ENOMEM;
+    else
+      out->n++;
   }
   free(line);
   fclose(f);
-  return 0;
+  return rc == 0 ? 0 : -1;
 }
 
 static int cmp_u64(const void *a, const void *b) {

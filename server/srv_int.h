@@ -173,7 +173,7 @@ int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 typedef struct {
   uint64_t gen; /* 1, 2, ... per successful load: names this load exactly */
   trie_reader_t *reader;
-  trie_words_t *words;   /* its word index (SPEC §15), built at load */
+  trie_words_t *words;   /* a regular trie's word index (SPEC §15), built at load; else NULL */
   trie_screen_t *screen; /* a trending trie's key heads (SPEC §13), built at load; else NULL */
   trie_info_t info;
   char version[24];  /* hex CRC32C of the header: names the file's content */

@@ -56,8 +56,9 @@ static int trie_load(srv_market_t *m, const char *why) {
     if (t == NULL) rc = TA_ENOMEM;
   }
   if (rc == 0) rc = trie_get_info(r, &t->info);
-  if (rc == 0) rc = trie_words_build(r, &t->words); /* word matching (SPEC §15) */
-  /* most prefixes have no trending completion: the screen says so with one load */
+  /* word matching (SPEC §15) is for the regular tries; a trending trie is only ever asked for
+   * exact completions, and most prefixes have none: its screen says so with one load */
+  if (rc == 0 && !m->trending) rc = trie_words_build(r, &t->words);
   if (rc == 0 && m->trending) rc = trie_screen_build(r, &t->screen);
   if (rc != 0) {
     if (t) {

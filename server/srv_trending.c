@@ -136,9 +136,9 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx) {
 int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
                       const char *key, size_t key_len, size_t k, trie_hit_t *hits, size_t *n,
                       srv_mark_t *marks, uint64_t *rules_version) {
+  if (!trie_screen_may_start(tt->screen, key, key_len)) return 0; /* nothing trending here */
   /* k + slots trending ones: enough to fill the slots past those already shown as regular;
    * at most the file's k, which its nodes store (more would walk the subtree) */
-  if (!trie_screen_may_start(tt->screen, key, key_len)) return 0; /* nothing trending here */
   size_t want = k + s->tr.slots;
   if (want > tt->info.k) want = tt->info.k;
   if (want > TA_MAX_K) want = TA_MAX_K;

@@ -373,23 +373,17 @@ int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetric
   if (F != NULL && (m < s->wmetrics || w >= s->threads)) return TA_EINVAL;
   const srv_fstate_t *st = F ? srv__snap_acquire(F->slot, w) : NULL;
   flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
-  trie_keep_fn keep = f.rs ? flt_keep : NULL;
-  trie_match_t more[2 * TA_MAX_K];
-  size_t n_words = 0, n_typos = 0;
-  int rc = 0;
-  if (words && t->words != NULL)
-    rc = trie_lookup_words(t->reader, t->words, key, key_len, n - have, keep, &f, more, &n_words);
-  if (rc == 0 && edits > 0 && have + n_words < n)
-    rc = trie_lookup_typos(t->reader, key, key_len, edits, n, keep, &f, more + n_words, &n_typos);
+  trie_match_t all[TA_MAX_K];
+  for (size_t i = 0; i < have; i++) all[i].hit = hits[i]; /* what the rest must not repeat */
+  size_t got = have;
+  trie_match_opts_t o = {typos, words ? t->words : NULL};
+  int rc = trie_lookup_more(t->reader, key, key_len, &o, n, f.rs ? flt_keep : NULL, &f, all, &got);
   if (F) srv__snap_release(F->slot, w);
-  for (size_t i = 0; rc == 0 && i < n_words + n_typos && *n_hits < n; i++) {
-    int dup = 0;
-    for (size_t j = 0; j < *n_hits && !dup; j++) dup = hits[j].id == more[i].hit.id;
-    if (dup) continue;
-    hits[*n_hits] = more[i].hit;
-    mark_of(&more[i], &marks[*n_hits]);
-    (*n_hits)++;
+  for (size_t i = have; rc == 0 && i < got; i++) {
+    hits[i] = all[i].hit;
+    mark_of(&all[i], &marks[i]);
   }
+  if (rc == 0) *n_hits = got;
   return rc;
 }
 

@@ -150,7 +150,7 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
  * whose first code point is the prefix's. Keys that start with the prefix itself are never typo
  * matches: the exact lookups answer them. */
 
-#define TRIE_TYPOS_AUTO (-1)     /* typos=auto: TRIE_TYPOS_AUTO_EDITS by prefix length */
+#define TRIE_TYPOS_AUTO (-1)     /* typos=auto: trie_typos_auto's edits for the prefix */
 #define TRIE_MAX_TYPOS 2u        /* edits at most */
 #define TRIE_TYPOS_MAX_CHARS 64u /* longer prefixes (code points) get no typo matches */
 
@@ -220,6 +220,14 @@ typedef struct {
 int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
                       const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
                       trie_match_t *out, size_t *n_out);
+
+/* What trie_lookup_match adds after the exact matches: word matches, then typo matches, each
+ * through keep, none of them a key already in out[0..*n_out) (the exact matches, however the
+ * caller found them), appended until there are n (<= TA_MAX_K) in all; *n_out is the new
+ * total. */
+int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
+                     const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
+                     trie_match_t *out, size_t *n_out);
 
 /* The highlight of a match in its text: spans[i] = {start, length} in display bytes, ascending,
  * from its key spans (trie_highlight at each end); *n_spans of them. */

@@ -3,7 +3,8 @@
  * trie_lookup_filtered with a keep predicate: the same refill past the stored top-k), then word
  * matches (trie_lookup_words), then typo matches (trie_lookup_typos), each key once. Word
  * matches go before typo matches because every character typed is in them; a typo match is a
- * guess at what was meant.
+ * guess at what was meant. trie_lookup_more is the part after the exact matches, for a caller
+ * that finds those its own way (the server, through its filter caches).
  */
 #include "trie_int.h"
 
@@ -13,16 +14,20 @@ static int seen(const trie_match_t *out, size_t n, uint32_t id) {
   return 0;
 }
 
+static int bad_opts(const trie_match_opts_t *o) {
+  return o == NULL ||
+         (o->typos != TRIE_TYPOS_AUTO && (o->typos < 0 || o->typos > (int)TRIE_MAX_TYPOS));
+}
+
 int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
                       const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
                       trie_match_t *out, size_t *n_out) {
   if (n_out != NULL) *n_out = 0;
-  if (r == NULL || o == NULL || n_out == NULL || (out == NULL && n != 0) ||
-      (prefix == NULL && len != 0) || n > TA_MAX_K ||
-      (o->typos != TRIE_TYPOS_AUTO && (o->typos < 0 || o->typos > (int)TRIE_MAX_TYPOS)))
+  if (r == NULL || bad_opts(o) || n_out == NULL || (out == NULL && n != 0) ||
+      (prefix == NULL && len != 0) || n > TA_MAX_K)
     return TA_EINVAL;
   trie_hit_t hits[TA_MAX_K];
-  size_t got = 0, more = 0;
+  size_t got = 0;
   int rc = keep != NULL ? trie_lookup_filtered(r, prefix, len, n, keep, ctx, hits, &got)
                         : trie_lookup(r, prefix, len, (unsigned)n, hits, &got);
   if (rc != 0) return rc;
@@ -34,10 +39,24 @@ int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
     out[i].spans[0][0] = 0;
     out[i].spans[0][1] = (uint16_t)(len < UINT16_MAX ? len : UINT16_MAX);
   }
+  *n_out = got;
+  return trie_lookup_more(r, prefix, len, o, n, keep, ctx, out, n_out);
+}
+
+int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
+                     const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
+                     trie_match_t *out, size_t *n_out) {
+  if (r == NULL || bad_opts(o) || n_out == NULL || (out == NULL && n != 0) ||
+      (prefix == NULL && len != 0) || n > TA_MAX_K || *n_out > n)
+    return TA_EINVAL;
+  size_t got = *n_out, more = 0;
+  int rc = 0;
   if (got < n && o->words != NULL) {
     rc = trie_lookup_words(r, o->words, prefix, len, n - got, keep, ctx, out + got, &more);
     if (rc != 0) return rc;
-    got += more;
+    size_t before = got; /* word matches are distinct; keep out those the caller had */
+    for (size_t i = 0; i < more; i++)
+      if (!seen(out, before, out[before + i].hit.id)) out[got++] = out[before + i];
   }
   unsigned edits = o->typos == TRIE_TYPOS_AUTO ? trie_typos_auto(prefix, len) : (unsigned)o->typos;
   if (got < n && edits > 0) {

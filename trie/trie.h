@@ -88,6 +88,12 @@ typedef struct {
   size_t text_len;
 } trie_hit_t;
 
+/* PROVISIONAL (replaced by branch v3api's): caller-owned room for rebuilt texts. */
+typedef struct trie_text trie_text_t;
+int trie_text_new(trie_text_t **out);
+void trie_text_reset(trie_text_t *t);
+void trie_text_free(trie_text_t *t);
+
 /* Maps path and checks sizes, magic, versions and section bounds (cheap: no CRC of the body).
  * A file built with another normalization version gives TA_ENORMVERSION.
  * On success *out owns the mapping; release it with trie_close(). The reader never changes
@@ -322,6 +328,9 @@ typedef struct {
   /* Called now and then during a long write; may be NULL. */
   void (*progress)(void *ctx, const char *stage, uint64_t done, uint64_t total);
   void *progress_ctx;
+  /* Bytes of display forms kept contiguous for the best ids (HOTSTR, docs/FORMAT.md); 0: the
+   * default, TRIE_HOT_BYTES_PER_QUERY per query. Tests set it to reach either path. */
+  uint64_t hot_bytes;
 } trie_write_opts_t;
 
 /* Writes the trie of entries[0..n) to out. Reorders entries[] (it sorts them). Does not fsync. */

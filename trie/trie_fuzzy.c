@@ -399,7 +399,7 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
     for (size_t i = 0; rc == 0 && i < u && kept < n; i++) {
       if (cand[i].dist == 0) continue;
       trie_match_t *o = &out[kept];
-      if ((rc = trie__hit(r, cand[i].id, &o->hit)) != 0) break;
+      if ((rc = trie__hit(r, cand[i].id, trie__tls_text(), &o->hit)) != 0) break;
       if (keep != NULL && !keep(ctx, &o->hit)) continue;
       o->kind = TRIE_MATCH_TYPO;
       o->edits = cand[i].dist;

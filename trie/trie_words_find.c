@@ -232,8 +232,11 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
         in_few = cur_has(fc + c, fn[f], id);
       if (!in_few) continue;
       __builtin_prefetch(&w->rec[id]);
-      __builtin_prefetch(r->stroff + 4 * (uint64_t)id);
-      __builtin_prefetch(r->scores + 8 * (uint64_t)id);
+      __builtin_prefetch(r->score_idx + (size_t)id * r->score_w);
+      if (id < r->m_hot)
+        __builtin_prefetch(r->hot_off + 4 * (uint64_t)id);
+      else
+        __builtin_prefetch(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w);
       ring[(r_at + r_n++) % WORDS_AHEAD] = id;
       continue;
     }
@@ -243,7 +246,7 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
     r_n--;
     trie_match_t *m = &out[kept];
     if (!id_matches(w, id, q, nq, last_whole, m)) continue;
-    if ((rc = trie__hit(r, id, &m->hit)) != 0) break;
+    if ((rc = trie__hit(r, id, trie__tls_text(), &m->hit)) != 0) break;
     if (keep != NULL && !keep(ctx, &m->hit)) continue;
     m->kind = TRIE_MATCH_WORDS;
     m->edits = 0;

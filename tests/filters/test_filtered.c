@@ -123,7 +123,9 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
   assert_int_equal(n_hits2, n_hits);
   for (size_t i = 0; i < n_hits; i++) {
     assert_int_equal(hits2[i].id, hits[i].id);
-    assert_true(hits2[i].text == hits[i].text && hits2[i].score == hits[i].score);
+    assert_true(hits2[i].text_len == hits[i].text_len &&
+                memcmp(hits2[i].text, hits[i].text, hits[i].text_len) == 0 &&
+                hits2[i].score == hits[i].score);
   }
   for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f2.suppressed[k] == f.suppressed[k]);
   if (cache) {

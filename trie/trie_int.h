@@ -12,11 +12,17 @@
  *   +----------------------------------------------------------------------------------+
  *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source,|
  *   |         normalization version                                                      |
- *   | STROFF  u32 x (n+1): offset of display string of id i in STR; last = len(STR)     |
- *   | SCORES  f64 x n: score of id i (non-increasing)                                   |
- *   | NODES   radix trie over key bytes, nodes in DFS pre-order                          |
- *   | STR     display strings by id, concatenated                                       |
+ *   | HOTOFF  u32 x (M+1): offsets in HOTSTR of the hot ids' display forms (ids < M)     |
+ *   | HOTSTR  display forms of ids 0 .. M-1, concatenated                               |
+ *   | SCOREVAL f64 x D: the distinct scores, strictly decreasing                        |
+ *   | SCOREIDX w x n (w = 1, 2, 4): index into SCOREVAL of each id's score              |
+ *   | IDPOS   w x (n-M): where each cold id's terminal node starts in NODES            |
+ *   | DISPLAY cold ids whose display form is not their key, with those forms           |
+ *   | NODES   radix trie over key bytes, nodes in DFS pre-order, children best id first  |
  *   +----------------------------------------------------------------------------------+
+ *
+ * A cold id's text is its key, the labels on the path from the root to its node, unless
+ * DISPLAY lists it.
  *
  * Query id = rank: entries sorted by (score desc, key bytes asc); id 0 is the best. So the top-k
  * of a node are the k smallest ids of its subtree, and comparing ids compares rank.
@@ -33,7 +39,8 @@
  *     label: the edge from the parent into this node (empty only at the root).
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
- *     bytes: the first label byte of each child, strictly ascending.
+ *     bytes: the first label byte of each child, all different, children in best-id order
+ *            (the child whose subtree holds the smallest id first).
  *     width, offsets (only when nchild >= 2): child 0 starts right after this node (at "end");
  *            child i >= 1 starts at end + offsets[i-1], a width-byte (1..8) little-endian
  *            integer, strictly increasing. Fixed width gives O(1) access to any child; every

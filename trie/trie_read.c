@@ -42,7 +42,7 @@ static int check_file_end(const trie_reader_t *r, uint32_t header_size) {
   return r->size > end ? TA_ECORRUPT : 0;
 }
 
-/* The normalization version after META's source (format version 2), 1 in an older file; keys
+/* The normalization version after META's source (format version 2 on), 1 in an older file; keys
  * of another normalization would not match what this program looks up. */
 static int read_norm_version(trie_reader_t *r, const trie__section_t *meta) {
   size_t at = TRIE_META_FIXED + r->source_len;

@@ -81,10 +81,24 @@ typedef struct {
   uint32_t norm_version; /* TRIE_NORM_VERSION of the build (open refuses any other) */
 } trie_info_t;
 
+/* Where lookups put the texts they decode: a caller-owned scratch passed to every function
+ * that fills trie_hit_t or trie_match_t. A hit's text is valid until the reader is closed or
+ * the scratch is reset or freed, whichever comes first (today's format still borrows every text
+ * from the mapping and writes nothing here; a compact format rebuilds texts into it, so callers
+ * follow that rule now). Texts handed out never move until then. Memory: what was decoded
+ * since the last reset (chunks of 64 KiB; reset keeps one), so reset once the hits it holds are
+ * no longer used: per request, or per lookup in a loop. Not thread-safe: one per thread or per
+ * request in flight. */
+typedef struct trie_text trie_text_t;
+int trie_text_new(trie_text_t **out); /* 0 or TA_ENOMEM */
+/* Every text handed out before is invalid after; keeps one chunk for the next texts. */
+void trie_text_reset(trie_text_t *t);
+void trie_text_free(trie_text_t *t); /* NULL: no-op */
+
 typedef struct {
   uint32_t id; /* rank of the query in the file: 0 is the best */
   double score;
-  const char *text; /* display form, borrowed from the mapping, not NUL-terminated */
+  const char *text; /* display form, not NUL-terminated: valid as the scratch says (above) */
   size_t text_len;
 } trie_hit_t;
 

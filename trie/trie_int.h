@@ -262,4 +262,14 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 /* Fills a hit for id (checks id < n and the STROFF bounds). */
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit);
 
+/* ---- Text scratch, trie_text.c ----------------------------------------------------------- */
+
+/* Bytes of a chunk of a scratch: about 280 answers of k = 10 at 23-byte texts between two
+ * resets. A longer text gets a chunk of its own. */
+#define TRIE_TEXT_CHUNK (64u << 10)
+
+/* Room for len bytes in t at *out, which keeps its place until trie_text_reset or
+ * trie_text_free (never moved). TA_ENOMEM. */
+int trie__text_put(trie_text_t *t, size_t len, char **out);
+
 #endif /* TYPEAHEAD_TRIE_INT_H */

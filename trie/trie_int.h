@@ -259,8 +259,9 @@ int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *id
 int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[TA_MAX_K],
                    unsigned *count);
 
-/* Fills a hit for id (checks id < n and the STROFF bounds). */
-int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit);
+/* Fills a hit for id (checks id < n and the STROFF bounds). A text it decodes goes into text
+ * (the callers check it is not NULL); today's format decodes none: texts are views into STR. */
+int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *text, trie_hit_t *hit);
 
 /* ---- Text scratch, trie_text.c ----------------------------------------------------------- */
 

@@ -91,13 +91,13 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
 }
 
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                trie_hit_t *hits, size_t *n_hits) {
+                trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n_hits != NULL) *n_hits = 0;
-  if (hits == NULL || n_hits == NULL) return TA_EINVAL;
+  if (text == NULL || hits == NULL || n_hits == NULL) return TA_EINVAL;
   uint32_t ids[TA_MAX_K];
   size_t count = 0;
   int rc = trie_lookup_ids(r, prefix, prefix_len, k, ids, &count);
-  for (size_t i = 0; rc == 0 && i < count; i++) rc = trie__hit(r, ids[i], &hits[i]);
+  for (size_t i = 0; rc == 0 && i < count; i++) rc = trie__hit(r, ids[i], text, &hits[i]);
   if (rc == 0) *n_hits = count;
   return rc;
 }
@@ -134,10 +134,10 @@ int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t pref
   return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, node);
 }
 
-int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit) {
-  if (r == NULL || hit == NULL) return TA_EINVAL;
+int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit) {
+  if (r == NULL || text == NULL || hit == NULL) return TA_EINVAL;
   if (id >= r->n) return TA_ERANGE;
-  return trie__hit(r, id, hit);
+  return trie__hit(r, id, text, hit);
 }
 
 /* ---- Filtered lookup: best-first merge of disjoint sources ------------------------------- */
@@ -267,9 +267,10 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
 #define FILTER_STACK_SOURCES 128
 
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-                         trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits) {
+                         trie_keep_fn keep, void *ctx, trie_text_t *text, trie_hit_t *hits,
+                         size_t *n_hits) {
   if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || keep == NULL || n_hits == NULL || (hits == NULL && n != 0) ||
+  if (r == NULL || keep == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)) ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   if (n == 0) return 0;
@@ -321,7 +322,7 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
       if (rc != 0) break;
     }
     trie_hit_t hit;
-    if ((rc = trie__hit(r, id, &hit)) != 0) break;
+    if ((rc = trie__hit(r, id, text, &hit)) != 0) break;
     if (keep(ctx, &hit)) hits[kept++] = hit;
   }
   if (h.heap_alloc) free(h.v);

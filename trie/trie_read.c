@@ -299,7 +299,8 @@ int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *id
   return 0;
 }
 
-int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit) {
+int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *text, trie_hit_t *hit) {
+  (void)text; /* every text of this format is in STR */
   if (id >= r->n) return TA_ECORRUPT;
   uint32_t a = trie__load_u32(r->stroff + 4 * id);
   uint32_t b = trie__load_u32(r->stroff + 4 * (id + 1));

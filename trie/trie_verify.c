@@ -241,8 +241,9 @@ static const uint8_t *section_at(const trie_reader_t *r, uint32_t id) {
   return r->base;
 }
 
-/* Strings and scores by id: STROFF bounds, UTF-8, score order, lengths. */
-static int check_strings(const trie_reader_t *r, ta_diag_t *d) {
+/* Strings and scores by id: STROFF bounds, UTF-8, score order, lengths; text is the scratch
+ * of the texts read, reset for each. */
+static int check_texts(const trie_reader_t *r, ta_diag_t *d, trie_text_t *text) {
   uint64_t n = r->n;
   if (trie__load_u32(r->stroff) != 0)
     return fault(r, d, TA_ECORRUPT, "STROFF", r->stroff, "STROFF[0] is not 0");
@@ -253,7 +254,8 @@ static int check_strings(const trie_reader_t *r, ta_diag_t *d) {
   uint64_t too_long = UINT64_MAX; /* first id whose display form is longer than TA_MAX_KEY */
   for (uint64_t id = 0; id < n; id++) {
     trie_hit_t hit;
-    if (trie__hit(r, id, &hit) != 0)
+    trie_text_reset(text);
+    if (trie__hit(r, id, text, &hit) != 0)
       return fault(r, d, TA_ECORRUPT, "STROFF", r->stroff + 4 * (id + 1),
                    "STROFF[%llu] is before STROFF[%llu] or past the end of STR",
                    (unsigned long long)id + 1, (unsigned long long)id);
@@ -274,6 +276,14 @@ static int check_strings(const trie_reader_t *r, ta_diag_t *d) {
     return fault(r, d, TA_ECORRUPT, "META", section_at(r, TRIE_SECT_META) + TRIE_META_MAX_KEY,
                  "max key length %u is above %d", r->max_key, TA_MAX_KEY);
   return 0;
+}
+
+static int check_strings(const trie_reader_t *r, ta_diag_t *d) {
+  trie_text_t *text = NULL;
+  if (trie_text_new(&text) != 0) return ta_diag_set(d, TA_ENOMEM, "%s", "");
+  int rc = check_texts(r, d, text);
+  trie_text_free(text);
+  return rc;
 }
 
 static int verify(const trie_reader_t *r, ta_diag_t *d) {

@@ -11,7 +11,8 @@
  *
  * Conventions (see DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go
  * through out-parameters; _free/_close(NULL) is a no-op; views into the mapping are (ptr, len),
- * borrowed until trie_close().
+ * borrowed until trie_close(); a hit's text lives until trie_close() or the reset of the
+ * caller's text scratch (trie_text_t), whichever comes first.
  */
 #ifndef TYPEAHEAD_TRIE_H
 #define TYPEAHEAD_TRIE_H

@@ -187,7 +187,8 @@ static void memo_put(flt_cache_t *c, uint64_t node, size_t n, const trie_hit_t *
 
 /* The walk past the stored top-k, through the memo when c is not NULL and n fits in it. */
 static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const char *prefix,
-                size_t prefix_len, size_t n, flt_filter_t *f, trie_hit_t *hits, size_t *n_hits) {
+                size_t prefix_len, size_t n, flt_filter_t *f, trie_text_t *text, trie_hit_t *hits,
+                size_t *n_hits) {
   uint32_t ids[TA_MAX_K], counts[N_COUNTS];
   size_t kept;
   int rc;
@@ -195,7 +196,7 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const cha
   if (c && node && memo_get(c, node, n, ids, &kept, counts)) {
     f->memo_hits++;
     for (size_t i = 0; i < kept; i++)
-      if ((rc = trie_get_hit(r, ids[i], &hits[i])) != 0) return rc;
+      if ((rc = trie_get_hit(r, ids[i], text, &hits[i])) != 0) return rc;
     for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += counts[k];
     f->unreadable += counts[FLT_KIND_COUNT];
     *n_hits = kept;
@@ -204,7 +205,7 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const cha
   uint64_t before[N_COUNTS], delta[N_COUNTS];
   for (int k = 0; k < FLT_KIND_COUNT; k++) before[k] = f->suppressed[k];
   before[FLT_KIND_COUNT] = f->unreadable;
-  rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+  rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   if (rc != 0 || c == NULL || node == 0) return rc;
   for (int k = 0; k < FLT_KIND_COUNT; k++) delta[k] = f->suppressed[k] - before[k];
   delta[FLT_KIND_COUNT] = f->unreadable - before[FLT_KIND_COUNT];
@@ -215,9 +216,9 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const cha
 /* The answer when f has rules, with c the cache to use (NULL: none). */
 static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *c,
                   const char *prefix, size_t prefix_len, size_t n, flt_filter_t *f,
-                  trie_hit_t *hits, size_t *n_hits) {
+                  trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n > TA_MAX_K || info->k > TA_MAX_K)
-    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   uint32_t top[TA_MAX_K];
   size_t n_top = 0;
   uint64_t node = 0;
@@ -232,7 +233,7 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
       uint32_t id = top[i];
       unsigned v = cached(c, id);
       if (v == VERDICT_KEEP || v == 0) {
-        if ((rc = trie_get_hit(r, id, &hits[kept])) != 0) return rc;
+        if ((rc = trie_get_hit(r, id, text, &hits[kept])) != 0) return rc;
         if (v == 0) v = judge(f->rs, c, &hits[kept]);
       }
       if (v == VERDICT_KEEP)
@@ -247,7 +248,7 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
       return 0;
     }
   }
-  return walk(r, c, node, prefix, prefix_len, n, f, hits, n_hits);
+  return walk(r, c, node, prefix, prefix_len, n, f, text, hits, n_hits);
 }
 
 /* 1 when c may serve lookups in r: made for rs and this trie's size, and bound to this trie
@@ -270,31 +271,35 @@ int flt_cache_prefill(flt_cache_t *cache, const trie_reader_t *r, uint64_t max_i
   if (!cache_fits(cache, cache->rs, &info)) return TA_EINVAL;
   uint64_t n = info.num_queries < max_ids ? info.num_queries : max_ids;
   if (n > FLT_PREFILL_IDS) n = FLT_PREFILL_IDS;
-  for (uint32_t id = 0; id < n; id++) {
+  trie_text_t *text = NULL;
+  if ((rc = trie_text_new(&text)) != 0) return rc;
+  for (uint32_t id = 0; rc == 0 && id < n; id++) {
     trie_hit_t hit;
     if (cached(cache, id)) continue;
-    if ((rc = trie_get_hit(r, id, &hit)) != 0) return rc;
-    judge(cache->rs, cache, &hit);
+    trie_text_reset(text); /* judged, the text is not needed again */
+    if ((rc = trie_get_hit(r, id, text, &hit)) == 0) judge(cache->rs, cache, &hit);
   }
-  return 0;
+  trie_text_free(text);
+  return rc;
 }
 
 int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-               flt_filter_t *f, trie_hit_t *hits, size_t *n_hits) {
-  if (r == NULL || f == NULL || n_hits == NULL || (hits == NULL && n != 0)) return TA_EINVAL;
+               flt_filter_t *f, trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
+  if (r == NULL || f == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)))
+    return TA_EINVAL;
   *n_hits = 0;
   trie_info_t info;
   int rc = trie_get_info(r, &info);
   if (rc != 0) return rc;
   if (f->rs == NULL || f->rs->n_rules == 0) {
-    if (n <= info.k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
-    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+    if (n <= info.k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, text, hits, n_hits);
+    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   }
   if (n == 0) return 0;
   flt_cache_t *given = f->cache;
   /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
   f->cache = cache_fits(given, f->rs, &info) ? given : NULL;
-  rc = lookup(r, &info, f->cache, prefix, prefix_len, n, f, hits, n_hits);
+  rc = lookup(r, &info, f->cache, prefix, prefix_len, n, f, text, hits, n_hits);
   f->cache = given;
   return rc;
 }

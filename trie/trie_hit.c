@@ -140,13 +140,3 @@ int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, 
   *len = key_len;
   return 0;
 }
-
-/* PROVISIONAL until the public API takes a trie_text_t (branch v3api). */
-#include <stdlib.h>
-trie_text_t *trie__tls_text(void) {
-  static _Thread_local trie_text_t *t;
-  static _Thread_local unsigned calls;
-  if (t == NULL && trie_text_new(&t) != 0) return NULL;
-  if (++calls % 4096 == 0) trie_text_reset(t);
-  return t;
-}

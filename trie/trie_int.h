@@ -298,9 +298,6 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 
 /* ---- Hits from ids (trie_hit.c) ----------------------------------------------------------- */
 
-/* Room for len bytes in t that stay put until trie_text_reset or _free (trie_text.c). */
-int trie__text_put(trie_text_t *t, size_t len, char **out);
-
 /* The score of id (< n), through SCOREIDX and SCOREVAL. */
 int trie__score(const trie_reader_t *r, uint64_t id, double *out);
 /* Where the terminal node of a cold id (m_hot <= id < n) starts in NODES. */
@@ -325,6 +322,15 @@ int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *
  * copied into tx. */
 int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
                           trie_text_t *tx, const char **text, size_t *len);
-trie_text_t *trie__tls_text(void); /* PROVISIONAL */
+
+/* ---- Text scratch, trie_text.c ----------------------------------------------------------- */
+
+/* Bytes of a chunk of a scratch: about 280 answers of k = 10 at 23-byte texts between two
+ * resets. A longer text gets a chunk of its own. */
+#define TRIE_TEXT_CHUNK (64u << 10)
+
+/* Room for len bytes in t at *out, which keeps its place until trie_text_reset or
+ * trie_text_free (never moved). TA_ENOMEM. */
+int trie__text_put(trie_text_t *t, size_t len, char **out);
 
 #endif /* TYPEAHEAD_TRIE_INT_H */

@@ -242,17 +242,17 @@ static int heavy_cold_texts(const trie_reader_t *r, const trie__node_t *from, co
 }
 
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                trie_hit_t *hits, size_t *n_hits) {
+                trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || hits == NULL || n_hits == NULL || (prefix == NULL && prefix_len != 0))
+  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL ||
+      (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
-  trie_text_t *tx = trie__tls_text();
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
   int rc = find_answer(r, prefix, prefix_len, &nd, &head);
   if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
-  if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, tx, hits, n_hits);
+  if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
   if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;
   target_t cold[TA_MAX_K];
@@ -269,7 +269,7 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
     }
     if (rc != 0) return rc;
   }
-  if (n_cold > 0 && (rc = heavy_cold_texts(r, &nd, prefix, head, cold, n_cold, tx, hits)) != 0)
+  if (n_cold > 0 && (rc = heavy_cold_texts(r, &nd, prefix, head, cold, n_cold, text, hits)) != 0)
     return rc;
   *n_hits = k;
   return 0;
@@ -307,10 +307,10 @@ int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t pref
   return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, node);
 }
 
-int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit) {
-  if (r == NULL || hit == NULL) return TA_EINVAL;
+int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit) {
+  if (r == NULL || text == NULL || hit == NULL) return TA_EINVAL;
   if (id >= r->n) return TA_ERANGE;
-  return trie__hit(r, id, trie__tls_text(), hit);
+  return trie__hit(r, id, text, hit);
 }
 
 /* ---- Filtered lookup: best-first merge of disjoint sources ------------------------------- */
@@ -440,9 +440,10 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
 #define FILTER_STACK_SOURCES 128
 
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-                         trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits) {
+                         trie_keep_fn keep, void *ctx, trie_text_t *text, trie_hit_t *hits,
+                         size_t *n_hits) {
   if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || keep == NULL || n_hits == NULL || (hits == NULL && n != 0) ||
+  if (r == NULL || keep == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)) ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   if (n == 0) return 0;
@@ -495,7 +496,7 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
       if (rc != 0) break;
     }
     trie_hit_t hit;
-    if ((rc = trie__hit(r, id, trie__tls_text(), &hit)) != 0) break;
+    if ((rc = trie__hit(r, id, text, &hit)) != 0) break;
     if (keep(ctx, &hit)) hits[kept++] = hit;
   }
   if (h.heap_alloc) free(h.v);

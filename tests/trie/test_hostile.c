@@ -68,7 +68,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
     const trie_entry_t *e = &fx.set.e[i];
     for (size_t plen = 0; plen <= e->key_len; plen += 2) {
       size_t nh = 0;
-      int rc = trie_lookup(r, e->key, plen, 10, hits, &nh);
+      int rc = trie_lookup(r, e->key, plen, 10, tu_text(), hits, &nh);
       assert_true(rc <= 0);
       if (rc == 0) {
         assert_true(nh <= 10);
@@ -76,7 +76,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
         assert_int_equal(nh, 0);
       }
       for (size_t h = 0; h < nh; h++) text_ok(&hits[h], img, len);
-      rc = trie_lookup_filtered(r, e->key, plen, 20, keep_half, NULL, hits, &nh);
+      rc = trie_lookup_filtered(r, e->key, plen, 20, keep_half, NULL, tu_text(), hits, &nh);
       assert_true(rc <= 0);
       if (rc == 0) assert_true(nh <= 20);
       for (size_t h = 0; h < nh; h++) text_ok(&hits[h], img, len);

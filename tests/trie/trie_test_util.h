@@ -127,6 +127,20 @@ static inline void tu_free(tset_t *s) {
   s->n = 0;
 }
 
+/* The text scratch (trie.h) of a test binary's lookups, made at first use, freed at exit. A
+ * loop resets it (trie_text_reset) when it is done with one lookup's hits before the next. */
+static trie_text_t *tu_text_scratch;
+static inline void tu_text_free_at_exit(void) {
+  trie_text_free(tu_text_scratch);
+}
+static inline trie_text_t *tu_text(void) {
+  if (tu_text_scratch == NULL) {
+    if (trie_text_new(&tu_text_scratch) != 0) abort();
+    atexit(tu_text_free_at_exit);
+  }
+  return tu_text_scratch;
+}
+
 /* A scratch directory for this test binary, removed by tu_rmdir. */
 static inline char *tu_mkdtemp(void) {
   const char *base = getenv("TMPDIR");

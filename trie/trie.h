@@ -207,7 +207,7 @@ int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, un
  * "naive" the "naïve" of "naïve art". */
 int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end);
 
-/* Word matching. v1 files hold no word index: trie_words_build makes one in memory from r's
+/* Word matching. Trie files hold no word index: trie_words_build makes one in memory from r's
  * keys (a walk of every node, and the time of a sort of every word of every key), to pass to
  * trie_lookup_words with the same r; trie_words_bytes says its size: 4 bytes a posting (a word
  * in a key), 32 a key (and 6 for each of its words past the fourth), 8 plus its bytes a

@@ -39,7 +39,7 @@ enum {
  * after, so no torn answer is ever used. */
 typedef struct {
   atomic_uint seq;
-  atomic_uint_least64_t node; /* answer node (trie_lookup_ids_node); 0: empty slot */
+  atomic_uint_least64_t node; /* answer node (trie_lookup_node); 0: empty slot */
   atomic_uint meta;           /* n asked | kept << 8 | complete << 16 */
   atomic_uint count[N_COUNTS];
   atomic_uint ids[TA_MAX_K];
@@ -219,34 +219,36 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
                   trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n > TA_MAX_K || info->k > TA_MAX_K)
     return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
-  uint32_t top[TA_MAX_K];
+  /* The stored top-k, judged best first: a cached verdict decides at once, the others are
+   * judged (c fits f->rs: cache_fits). The first n make their texts in one pass over the answer
+   * node; only when some are dropped are the rest of the k asked for (the verdicts of the first
+   * n are cached by then, or judged again without a cache). */
+  trie_hit_t top[TA_MAX_K];
   size_t n_top = 0;
   uint64_t node = 0;
-  int rc = trie_lookup_ids_node(r, prefix, prefix_len, info->k, top, &n_top, &node);
-  if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
-  if (n <= info->k) {
-    /* The stored top-k by id: a cached verdict needs no text, so only the candidates that are
-     * kept, or not judged yet, are turned into hits. c fits f->rs (cache_fits). */
+  unsigned want = n < info->k ? (unsigned)n : info->k;
+  for (;;) {
+    int rc = trie_lookup_node(r, prefix, prefix_len, want, text, top, &n_top, &node);
+    if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
+    if (n > info->k) break;
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
     size_t kept = 0;
     for (size_t i = 0; i < n_top && kept < n; i++) {
-      uint32_t id = top[i];
-      unsigned v = cached(c, id);
-      if (v == VERDICT_KEEP || v == 0) {
-        if ((rc = trie_get_hit(r, id, text, &hits[kept])) != 0) return rc;
-        if (v == 0) v = judge(f->rs, c, &hits[kept]);
-      }
+      unsigned v = cached(c, top[i].id);
+      if (v == 0) v = judge(f->rs, c, &top[i]);
       if (v == VERDICT_KEEP)
-        kept++;
+        hits[kept++] = top[i];
       else
         dropped[v - VERDICT_KIND0]++;
     }
-    if (kept == n || n_top < info->k) {
+    if (kept == n || n_top < want) { /* n kept, or no more completions */
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += dropped[k];
       f->unreadable += dropped[FLT_KIND_COUNT];
       *n_hits = kept;
       return 0;
     }
+    if (want == info->k) break;
+    want = info->k;
   }
   return walk(r, c, node, prefix, prefix_len, n, f, text, hits, n_hits);
 }

@@ -149,6 +149,11 @@ int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_le
  * layer's) is keyed by it. */
 int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                          uint32_t *ids, size_t *n_ids, uint64_t *node);
+/* trie_lookup that also names the answer node, as trie_lookup_ids_node does: the filter layer's
+ * first step (its verdicts of the stored top-k need their texts, which this makes in one pass
+ * over the answer node: cheaper than a hit per id). */
+int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                     trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node);
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit);
 
 /* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */

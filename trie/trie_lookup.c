@@ -243,15 +243,24 @@ static int heavy_cold_texts(const trie_reader_t *r, const trie__node_t *from, co
 
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
+  uint64_t node;
+  return trie_lookup_node(r, prefix, prefix_len, k, text, hits, n_hits, &node);
+}
+
+int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                     trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node) {
   if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL ||
+  if (node != NULL) *node = 0;
+  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL || node == NULL ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
   int rc = find_answer(r, prefix, prefix_len, &nd, &head);
-  if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
+  if (rc <= 0) return rc;
+  *node = (uint64_t)nd.pos + 1;
+  if (k == 0) return 0;
   if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
   if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;

@@ -351,6 +351,15 @@ static void test_memo(void **state) {
   assert_int_equal(trie_lookup_ids_node(ra, "items", 5, 3, ids, &n_ids, &node_none), 0);
   assert_true(node_ite != 0 && node_ite == node_item && node_item0 != 0 &&
               node_item0 != node_item && node_none == 0 && n_ids == 0);
+  /* trie_lookup_node (the filter's first step) names the same nodes */
+  trie_hit_t top[TA_MAX_K];
+  uint64_t node;
+  assert_int_equal(trie_lookup_node(ra, "ite", 3, 3, tu_text(), top, &n_ids, &node), 0);
+  assert_true(node == node_ite && n_ids == 3);
+  assert_int_equal(trie_lookup_node(ra, "item 0", 6, 3, tu_text(), top, &n_ids, &node), 0);
+  assert_true(node == node_item0);
+  assert_int_equal(trie_lookup_node(ra, "items", 5, 3, tu_text(), top, &n_ids, &node), 0);
+  assert_true(node == 0 && n_ids == 0);
 
   flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
   assert_true(f.walks == 1 && f.memo_hits == 0);

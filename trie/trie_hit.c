@@ -93,7 +93,7 @@ int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *fro
     from = &root;
     head_len = 0;
   } else {
-    memcpy(key, head, head_len);
+    if (head_len > 0) memcpy(key, head, head_len);
   }
   size_t klen = head_len;
   if ((rc = trie__key_descend(r, from, pos, id, key, &klen)) != 0) return rc;

@@ -112,7 +112,7 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   unsigned depth = 0, count = 0;
   uint64_t visited = 0;
   size_t len = head;
-  memcpy(path, prefix, head);
+  if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   trie__node_t nd = *start;
   int rc;
   for (;;) {
@@ -185,7 +185,7 @@ static int heavy_cold_texts(const trie_reader_t *r, const trie__node_t *from, co
     size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
   } fr[DESCENT_FRAMES];
   char path[TA_MAX_KEY];
-  memcpy(path, prefix, head);
+  if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   unsigned top = 0;
   int rc;
   if (head + from->label_len > TA_MAX_KEY) return TA_ECORRUPT;

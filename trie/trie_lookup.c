@@ -11,9 +11,11 @@
 
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
  * no key starts with prefix, or an error. *head gets the length of the key above the node's
- * label: prefix[0..*head) is that key. */
+ * label: prefix[0..*head) is that key; *node (when not NULL) the node's position + 1, 0 when
+ * none. */
 static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd,
-                       size_t *head) {
+                       size_t *head, uint64_t *node) {
+  if (node != NULL) *node = 0;
   const uint8_t *p = (const uint8_t *)prefix;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
@@ -22,6 +24,7 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
     if (rem <= nd->label_len) {
       *head = (size_t)(p - (const uint8_t *)prefix);
+      if (node != NULL) *node = (uint64_t)nd->pos + 1;
       return 1;
     }
     p += nd->label_len;
@@ -81,14 +84,11 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                       uint32_t ids[TA_MAX_K], unsigned *count, uint64_t *node) {
   *count = 0;
-  *node = 0;
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head);
-  if (rc <= 0) return rc;
-  *node = (uint64_t)nd.pos + 1;
-  if (k == 0) return 0;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, node);
+  if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
   unsigned n;
   rc = trie__node_ids(r, &nd, ids, &n);
   if (rc != 0) return rc;
@@ -250,17 +250,15 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
 int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                      trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node) {
   if (n_hits != NULL) *n_hits = 0;
-  if (node != NULL) *node = 0;
+  if (node != NULL) *node = 0; /* also on the errors below */
   if (r == NULL || text == NULL || hits == NULL || n_hits == NULL || node == NULL ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head);
-  if (rc <= 0) return rc;
-  *node = (uint64_t)nd.pos + 1;
-  if (k == 0) return 0;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, node);
+  if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
   if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
   if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;
@@ -458,7 +456,7 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
   if (n == 0) return 0;
   trie__node_t nd;
   size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head);
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, NULL);
   if (rc <= 0) return rc;
 
   source_t stack_buf[FILTER_STACK_SOURCES];

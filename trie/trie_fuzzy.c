@@ -17,23 +17,28 @@
 
 #include <stdlib.h>
 
-#define FZ_BAND (2 * TRIE_MAX_TYPOS + 1) /* cells of a row that can hold d edits or fewer */
-#define FZ_NO_CP UINT32_MAX              /* equal to no code point of a prefix */
+/* Row j of the table as d + 1 bit sets: bit i of set e is on when D[i][j] <= e (i = prefix
+ * code points, j = key code points, both after the first; bit i stands for the prefix's first i
+ * code points, so a prefix of up to 64 code points fits a word). A row is a few shifts and ors
+ * (the bit-parallel automaton of Wu and Manber, with Damerau swaps), where cells cost a branch
+ * each; and only the cells that can hold d edits or fewer are ever on. */
+typedef struct {
+  uint64_t e[TRIE_MAX_TYPOS + 1];
+} fz_row_t;
 
-/* What one walk carries. Rows are uint8 cells saturated at max_edits + 1. */
+/* What one walk carries. */
 typedef struct {
   const trie_reader_t *r;
   const uint32_t *pat; /* the prefix's code points after the first */
   unsigned m;          /* their number */
   unsigned d;          /* max edits */
-  /* Row j (j = code points of the key after the first) at rows + j * FZ_BAND: the band of the
-   * table, cell k holding D[j - d + k][j] (prefix code points against key code points, both
-   * after the first), saturated at d + 1, which is also every cell outside the band (|i - j| >
-   * d) or past the prefix (i > m): only the band can hold d edits or fewer. */
-  uint8_t *rows;
+  uint64_t all;        /* bits 0..m */
+  /* peq[c]: the bits i >= 1 whose prefix code point i is c (ASCII c); the others are looked
+   * up in pat */
+  uint64_t peq[128];
+  fz_row_t *rows; /* rows 0..max_rows - 1 */
+  uint64_t *eq;   /* eq[j]: the peq of the key's code point of row j (a swap reads it) */
   unsigned max_rows;
-  uint32_t *text; /* the key path's code points after the first, text[j - 1] for row j */
-  uint8_t rmin[TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 2]; /* the least cell of row j */
   struct fz_root *roots;
   size_t n_roots, cap_roots;
   const uint8_t *p; /* the prefix */
@@ -106,57 +111,45 @@ static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t 
   return 0;
 }
 
-/* Row j (>= 1) from rows j-1 and j-2 for key code point c = text[j-1]. In band terms the cell
- * diagonally before is the same k one row up, the cell above is k + 1 one row up, the one to
- * the left is k - 1 in this row, and a swap's is k two rows up. */
-static void fill_row(fz_walk_t *w, unsigned j, uint32_t c) {
-  /* The 2d + 1 cells of the band (the others are never read). Locals and restrict: the rows,
-   * the prefix and the key path do not overlap, and the compiler may keep them. */
-  const int m = (int)w->m, i0 = (int)j - (int)w->d, last = 2 * (int)w->d;
-  const unsigned cap = w->d + 1;
-  const uint32_t *restrict pat = w->pat;
-  const uint8_t *restrict up = w->rows + (size_t)(j - 1) * FZ_BAND;
-  const uint8_t *restrict up2 = j >= 2 ? w->rows + (size_t)(j - 2) * FZ_BAND : NULL;
-  uint8_t *restrict row = w->rows + (size_t)j * FZ_BAND;
-  const uint32_t before = j >= 2 ? w->text[j - 2] : 0;
-  unsigned left = cap, mn = cap;
-  for (int k = 0; k <= last; k++) {
-    int i = i0 + k;
-    unsigned v = cap;
-    if (i == 0) {
-      v = j < cap ? j : cap;
-    } else if (i > 0 && i <= m) {
-      uint32_t pc = pat[i - 1];
-      v = up[k] + (pc != c);
-      unsigned above = (k < last ? up[k + 1] : cap) + 1u;
-      if (above < v) v = above;
-      if (left + 1u < v) v = left + 1u;
-      if (up2 != NULL && i >= 2 && pc == before && pat[i - 2] == c && up2[k] + 1u < v)
-        v = up2[k] + 1u;
-      if (v > cap) v = cap;
-    }
-    row[k] = (uint8_t)v;
-    left = v;
-    if (v < mn) mn = v;
+/* The prefix positions (bits) that hold code point c. */
+static uint64_t peq_of(const fz_walk_t *w, uint32_t c) {
+  if (c < 128) return w->peq[c];
+  uint64_t b = 0;
+  for (unsigned i = 0; i < w->m; i++) b |= (uint64_t)(w->pat[i] == c) << (i + 1);
+  return b;
+}
+
+/* Row j (>= 1) from rows j - 1 and j - 2 for a key code point held at the prefix positions eq:
+ * D[i][j] <= e when the diagonal matches with e, or holds e - 1 (a substitution), or so does
+ * the cell above (a key code point left out), the cell before in this row (a prefix code point
+ * left out) or, for a swap of the two last code points, the cell two back on the diagonal. */
+static void fill_row(fz_walk_t *w, unsigned j, uint64_t eq) {
+  const fz_row_t *up = &w->rows[j - 1], *up2 = &w->rows[j >= 2 ? j - 2 : 0];
+  /* a swap ends at i when prefix code point i is the key's one before and i - 1 this one */
+  const uint64_t swap = j >= 2 ? (eq << 1) & w->eq[j - 1] : 0;
+  fz_row_t *row = &w->rows[j];
+  uint64_t v = (up->e[0] << 1) & eq;
+  row->e[0] = v;
+  for (unsigned e = 1; e <= w->d; e++) {
+    uint64_t u = up->e[e - 1];
+    v = (((up->e[e] << 1) & eq) | u | (u << 1) | (v << 1) | ((up2->e[e - 1] << 2) & swap)) & w->all;
+    row->e[e] = v;
   }
-  w->rmin[j] = (uint8_t)mn;
+  w->eq[j] = eq;
 }
 
 /* D[m][j]: the distance of the key path down to row j to the whole prefix. */
 static unsigned last_col(const fz_walk_t *w, unsigned j) {
-  int k = (int)w->m - (int)j + (int)w->d;
-  return k >= 0 && k <= 2 * (int)w->d ? w->rows[(size_t)j * FZ_BAND + (size_t)k] : w->d + 1;
-}
-
-static unsigned row_min(const fz_walk_t *w, unsigned j) {
-  return w->rmin[j];
+  unsigned e = 0;
+  while (e <= w->d && !(w->rows[j].e[e] >> w->m & 1)) e++;
+  return e;
 }
 
 /* 1 when the walk stops at row j (>= 1) with best on its path: no new match there, and none
  * deeper (a deeper row's least cell is at least this row's least, or the one before's plus one:
  * a swap reaches two rows up). */
 static int stops(const fz_walk_t *w, unsigned j, unsigned best) {
-  return last_col(w, j) >= best && row_min(w, j) >= best && row_min(w, j - 1) + 1 >= best;
+  return w->rows[j].e[best - 1] == 0 && (best < 2 || w->rows[j - 1].e[best - 2] == 0);
 }
 
 /* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
@@ -208,8 +201,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     if (cp_have < cp_need) continue;
     cp_need = 0;
     if (++j >= w->max_rows) goto done; /* past m + d code points: nothing can match */
-    w->text[j - 1] = cp;
-    if (!(ready && b == 0)) fill_row(w, j, cp); /* ready: the parent's look filled it */
+    if (!(ready && b == 0)) fill_row(w, j, peq_of(w, cp)); /* ready: the parent's look filled it */
     unsigned dist = last_col(w, j);
     if (dist < best) {
       if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
@@ -231,36 +223,29 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   }
   /* A child's label starts with its selecting byte: when that byte is a whole code point, its
    * row says, before the child is read, whether the walk would stop right there (most of the
-   * walk's frontier does). Row j + 1 reads the prefix's code points j - d - 1 .. j + d only: for
-   * a byte that is none of them the row is the same, computed once. */
-  uint64_t window[2] = {0, 0};
-  /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 it does not */
-  int other = 0;
-  uint8_t other_row[FZ_BAND], other_min = 0;
-  if (cp_need == 0 && j + 1 < w->max_rows)
-    for (int p = (int)j - (int)w->d - 1; p <= (int)(j + w->d); p++)
-      if (p >= 0 && p < (int)w->m && w->pat[p] < 0x80)
-        window[w->pat[p] >> 6] |= UINT64_C(1) << (w->pat[p] & 63);
+   * walk's frontier does). For a byte that is no code point of the prefix the row is the same,
+   * computed once. */
+  fz_row_t other_row;
+  int other = 0; /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 not */
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
     int looked = cp_need == 0 && cb < 0x80;
     if (looked) {
       if (j + 1 >= w->max_rows) break; /* no child can add a row */
-      uint8_t *row = w->rows + (size_t)(j + 1) * FZ_BAND;
-      if (window[cb >> 6] >> (cb & 63) & 1) {
-        fill_row(w, j + 1, cb);
+      uint64_t eq = w->peq[cb];
+      if (eq != 0) {
+        fill_row(w, j + 1, eq);
         if (stops(w, j + 1, best)) continue;
       } else if (other == 0) {
-        fill_row(w, j + 1, FZ_NO_CP);
-        memcpy(other_row, row, FZ_BAND);
-        other_min = w->rmin[j + 1];
+        fill_row(w, j + 1, 0);
+        other_row = w->rows[j + 1];
         other = stops(w, j + 1, best) ? 1 : 2;
         if (other == 1) continue;
       } else if (other == 1) {
         continue;
       } else {
-        memcpy(row, other_row, FZ_BAND);
-        w->rmin[j + 1] = other_min;
+        w->rows[j + 1] = other_row;
+        w->eq[j + 1] = 0;
       }
     }
     uint64_t off = trie__child_off(&nd, i);
@@ -361,26 +346,27 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   /* rows 0..m + d (a key path past m + d code points after the first is more than d edits
    * away from the m after the prefix's first) */
   enum { ROWS = TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 1 };
-  uint8_t rows[ROWS * FZ_BAND];
-  uint32_t text[ROWS];
+  fz_row_t rows[ROWS];
+  uint64_t eq[ROWS];
   fz_walk_t w;
   memset(&w, 0, sizeof w);
   w.r = r;
   w.pat = cps + 1;
   w.m = ncp - 1;
   w.d = max_edits;
+  w.all = w.m >= 63 ? UINT64_MAX : (UINT64_C(2) << w.m) - 1;
+  for (unsigned i = 0; i < w.m; i++)
+    if (w.pat[i] < 128) w.peq[w.pat[i]] |= UINT64_C(1) << (i + 1);
   w.rows = rows;
+  w.eq = eq;
   w.max_rows = w.m + max_edits + 1;
-  w.text = text;
   w.fc = w.p = (const uint8_t *)prefix;
   w.plen = len;
   w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */
   w.fl = trie__utf8_len((uint8_t)prefix[0]);      /* decoded above: a lead byte */
-  for (int k = 0; k < (int)FZ_BAND; k++) {        /* row 0: D[i][0] = i (d + 1 past d) */
-    int i = k - (int)max_edits;
-    rows[k] = (uint8_t)(i < 0 || i > (int)w.m || i > (int)max_edits ? max_edits + 1 : (unsigned)i);
-  }
-  w.rmin[0] = 0;
+  for (unsigned e = 0; e <= max_edits; e++)       /* row 0: D[i][0] = i */
+    rows[0].e[e] = (UINT64_C(2) << (e < w.m ? e : w.m)) - 1;
+  eq[0] = 0;
   int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1, 0);
 
   /* Candidates: each root's top-k at its distance; an id seen from several roots keeps the

@@ -123,26 +123,35 @@ static uint64_t peq_of(const fz_walk_t *w, uint32_t c) {
  * D[i][j] <= e when the diagonal matches with e, or holds e - 1 (a substitution), or so does
  * the cell above (a key code point left out), the cell before in this row (a prefix code point
  * left out) or, for a swap of the two last code points, the cell two back on the diagonal. */
-static void fill_row(fz_walk_t *w, unsigned j, uint64_t eq) {
+static inline void fill_row_d(fz_walk_t *w, unsigned j, uint64_t eq, unsigned d) {
   const fz_row_t *up = &w->rows[j - 1], *up2 = &w->rows[j >= 2 ? j - 2 : 0];
   /* a swap ends at i when prefix code point i is the key's one before and i - 1 this one */
   const uint64_t swap = j >= 2 ? (eq << 1) & w->eq[j - 1] : 0;
   fz_row_t *row = &w->rows[j];
   uint64_t v = (up->e[0] << 1) & eq;
   row->e[0] = v;
-  for (unsigned e = 1; e <= w->d; e++) {
+  for (unsigned e = 1; e <= d; e++) {
     uint64_t u = up->e[e - 1];
     v = (((up->e[e] << 1) & eq) | u | (u << 1) | (v << 1) | ((up2->e[e - 1] << 2) & swap)) & w->all;
     row->e[e] = v;
   }
+  for (unsigned e = d + 1; e <= TRIE_MAX_TYPOS; e++) row->e[e] = 0; /* last_col counts them */
   w->eq[j] = eq;
+}
+
+/* The same with d a constant the compiler unrolls. */
+static void fill_row(fz_walk_t *w, unsigned j, uint64_t eq) {
+  if (w->d == 2)
+    fill_row_d(w, j, eq, 2);
+  else
+    fill_row_d(w, j, eq, 1);
 }
 
 /* D[m][j]: the distance of the key path down to row j to the whole prefix. */
 static unsigned last_col(const fz_walk_t *w, unsigned j) {
-  unsigned e = 0;
-  while (e <= w->d && !(w->rows[j].e[e] >> w->m & 1)) e++;
-  return e;
+  unsigned in = 0; /* the sets that hold bit m: each holds the ones before */
+  for (unsigned e = 0; e <= TRIE_MAX_TYPOS; e++) in += (unsigned)(w->rows[j].e[e] >> w->m & 1);
+  return w->d + 1 - in;
 }
 
 /* 1 when the walk stops at row j (>= 1) with best on its path: no new match there, and none
@@ -364,8 +373,8 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   w.plen = len;
   w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */
   w.fl = trie__utf8_len((uint8_t)prefix[0]);      /* decoded above: a lead byte */
-  for (unsigned e = 0; e <= max_edits; e++)       /* row 0: D[i][0] = i */
-    rows[0].e[e] = (UINT64_C(2) << (e < w.m ? e : w.m)) - 1;
+  for (unsigned e = 0; e <= TRIE_MAX_TYPOS; e++)  /* row 0: D[i][0] = i */
+    rows[0].e[e] = e > max_edits ? 0 : (UINT64_C(2) << (e < w.m ? e : w.m)) - 1;
   eq[0] = 0;
   int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1, 0);
 

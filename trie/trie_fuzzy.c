@@ -230,32 +230,23 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     w->depth--;
     return rc;
   }
-  /* A child's label starts with its selecting byte: when that byte is a whole code point, its
-   * row says, before the child is read, whether the walk would stop right there (most of the
-   * walk's frontier does). For a byte that is no code point of the prefix the row is the same,
-   * computed once. */
-  fz_row_t other_row;
-  int other = 0; /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 not */
+  /* A child's label starts with its selecting byte: when that byte is a whole code point, the
+   * row it makes says, before the child is read, whether the walk stops right there (most of
+   * the walk's frontier does). Which bytes go on is known from row j alone, without a branch a
+   * byte: when set best - 2 is not empty, an edit carries it into set best - 1 whatever the
+   * byte, and every child goes on; otherwise only a byte held at a prefix position that a
+   * match extends set best - 1 to, or that ends a swap from set best - 2 two rows up (reach). */
+  if (cp_need == 0 && j + 1 >= w->max_rows) goto done; /* no child can add a row */
+  const int go_all = best >= 2 && w->rows[j].e[best - 2] != 0;
+  uint64_t reach = w->rows[j].e[best - 1] << 1;
+  if (best >= 2 && j >= 1) reach |= (w->rows[j - 1].e[best - 2] << 1) & (w->eq[j] >> 1);
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
     int looked = cp_need == 0 && cb < 0x80;
     if (looked) {
-      if (j + 1 >= w->max_rows) break; /* no child can add a row */
       uint64_t eq = w->peq[cb];
-      if (eq != 0) {
-        fill_row(w, j + 1, eq);
-        if (stops(w, j + 1, best)) continue;
-      } else if (other == 0) {
-        fill_row(w, j + 1, 0);
-        other_row = w->rows[j + 1];
-        other = stops(w, j + 1, best) ? 1 : 2;
-        if (other == 1) continue;
-      } else if (other == 1) {
-        continue;
-      } else {
-        w->rows[j + 1] = other_row;
-        w->eq[j + 1] = 0;
-      }
+      if (!go_all && (eq & reach) == 0) continue;
+      fill_row(w, j + 1, eq);
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;

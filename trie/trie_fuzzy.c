@@ -161,6 +161,72 @@ static int stops(const fz_walk_t *w, unsigned j, unsigned best) {
   return w->rows[j].e[best - 1] == 0 && (best < 2 || w->rows[j - 1].e[best - 2] == 0);
 }
 
+/* Walks the node at pos once no edit is left: the key must go on with the prefix's code points
+ * after one of the positions in set (set best - 1 of the last row, which is the row of the code
+ * point that selects this node when first is 1), exactly, or swap the next two with a position
+ * of swap (set best - 2 of the row before, eq_prev the positions of the last code point: a swap
+ * can end one row later); the first node where one of them reaches the end of the prefix
+ * matches at dist = best - 1 edits and ends the walk there. A row is one shift and one and.
+ * key_len, cp, cp_have, cp_need: as walk's. */
+static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uint64_t eq_prev,
+                      unsigned dist, size_t key_len, int first, uint32_t cp, unsigned cp_have,
+                      unsigned cp_need) {
+  trie__node_t nd;
+  int rc = trie__node_parse(w->r, pos, &nd);
+  if (rc != 0) return rc;
+  if (nd.label_len == 0 || ++w->depth > 4u * (w->max_rows + 2u)) return TA_ECORRUPT;
+  if (first && (set >> w->m & 1)) {
+    rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
+    goto done;
+  }
+  for (size_t b = (size_t)first; b < nd.label_len; b++) {
+    uint8_t c = nd.label[b];
+    if (cp_need == 0 && c < 0x80) {
+      cp = c;
+    } else {
+      if (cp_need == 0) {
+        unsigned l = trie__utf8_len(c);
+        if (l == 0) return TA_ECORRUPT;
+        cp = (uint32_t)(c & (0x7f >> l));
+        cp_need = l;
+        cp_have = 1;
+      } else {
+        if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
+        cp = (cp << 6) | (c & 0x3f);
+        cp_have++;
+      }
+      if (cp_have < cp_need) continue;
+      cp_need = 0;
+    }
+    uint64_t eq = peq_of(w, cp);
+    set = ((set << 1) & eq) | ((swap << 2) & (eq << 1) & eq_prev);
+    swap = 0;
+    if (set == 0) goto done;
+    if (set >> w->m & 1) {
+      rc = add_root(w, &nd, dist, key_len, key_len + b + 1, 0);
+      goto done;
+    }
+  }
+  key_len += nd.label_len;
+  for (uint64_t i = 0; i < nd.nchild; i++) {
+    uint8_t cb = nd.child_bytes[i];
+    uint64_t next = set;
+    int whole = cp_need == 0 && cb < 0x80;
+    if (whole) {
+      uint64_t eq = w->peq[cb];
+      if ((next = ((set << 1) & eq) | ((swap << 2) & (eq << 1) & eq_prev)) == 0) continue;
+    }
+    uint64_t off = trie__child_off(&nd, i);
+    if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
+    rc = walk_exact(w, nd.end + (size_t)off, next, whole ? 0 : swap, eq_prev, dist, key_len, whole,
+                    cp, cp_have, cp_need);
+    if (rc != 0) return rc;
+  }
+done:
+  w->depth--;
+  return rc;
+}
+
 /* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
  * starts at the root with 0; below it, nothing that differs there is walked); j: rows filled
  * after it (the last is row j); cp, cp_have, cp_need: a code point split by a label boundary;
@@ -193,7 +259,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
         if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
         best = dist;
       }
-      if (best == 0) goto done;
+      if (best <= 1) goto done;
       continue;
     }
     if (cp_need == 0) {
@@ -216,8 +282,8 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
       best = dist;
     }
-    if (best == 0) goto done; /* the exact prefix's subtree: nothing below does better */
-    if (stops(w, j, best)) goto done;
+    /* at 1 edit, all a deeper match could be is the prefix itself: no typo match */
+    if (best <= 1 || stops(w, j, best)) goto done;
   }
   key_len += nd.label_len;
   if (fb < w->fl) { /* only the child that goes on with the first code point */
@@ -247,6 +313,15 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       uint64_t eq = w->peq[cb];
       if (!go_all && (eq & reach) == 0) continue;
       fill_row(w, j + 1, eq);
+      if (best >= 2 && w->rows[j + 1].e[best - 2] == 0 &&
+          (best < 3 || w->rows[j].e[best - 3] == 0)) {
+        uint64_t off = trie__child_off(&nd, i); /* no edit left but a swap: the exact walk */
+        if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
+        rc = walk_exact(w, nd.end + (size_t)off, w->rows[j + 1].e[best - 1], w->rows[j].e[best - 2],
+                        eq, best - 1, key_len, 1, cp, cp_have, cp_need);
+        if (rc != 0) return rc;
+        continue;
+      }
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;

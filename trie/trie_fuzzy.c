@@ -313,9 +313,10 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       uint64_t eq = w->peq[cb];
       if (!go_all && (eq & reach) == 0) continue;
       fill_row(w, j + 1, eq);
-      if (best >= 2 && w->rows[j + 1].e[best - 2] == 0 &&
-          (best < 3 || w->rows[j].e[best - 3] == 0)) {
-        uint64_t off = trie__child_off(&nd, i); /* no edit left but a swap: the exact walk */
+      /* Set best - 2 of row j + 1 empty: so is set best - 3 of row j (an edit would carry it
+       * over), and only a swap from row j can still spend an edit. */
+      if (best >= 2 && w->rows[j + 1].e[best - 2] == 0) {
+        uint64_t off = trie__child_off(&nd, i); /* the exact walk */
         if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
         rc = walk_exact(w, nd.end + (size_t)off, w->rows[j + 1].e[best - 1], w->rows[j].e[best - 2],
                         eq, best - 1, key_len, 1, cp, cp_have, cp_need);

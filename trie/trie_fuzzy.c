@@ -7,11 +7,14 @@
  * that distance. Ranking: fewer edits first, then rank (score). Exact because a node's
  * subtree contains every deeper matched node's: a key not in the top-k of the shallowest node
  * that matches it within e edits has k better keys at e edits or fewer. Where the time goes:
- * near the root every path is within d edits of the prefix, so the walk is wide; rows keep only
- * the band of 2d + 1 cells that can hold d edits, and a child whose selecting byte ends the walk
- * is turned away before it is read (most of the walk's frontier). Also the highlight map
- * from key bytes back to display bytes. Walks with the node primitives of trie_int.h only
- * (parse, child offset, node ids), so another format's reader can provide the same ones.
+ * near the root every path is within d edits of the prefix, so the walk is wide (with 2 edits
+ * every node two code points below the first is read), and nearly all of it is spent once no
+ * edit is left, where the key must go on with the prefix exactly. So a row is d + 1 bit sets
+ * (a few shifts and ors); which children go on is known from the row above before any is read;
+ * and once no edit is left the walk drops the rows for one set of prefix positions (walk_exact).
+ * Also the highlight map from key bytes back to display bytes. Walks with the node primitives
+ * of trie_int.h only (parse, child offset, node ids), so another format's reader can provide
+ * the same ones.
  */
 #include "trie_int.h"
 

@@ -122,6 +122,25 @@ static uint64_t peq_of(const fz_walk_t *w, uint32_t c) {
   return b;
 }
 
+/* Adds label byte c to the code point being read (*cp, *have of *need bytes; *need 0: none
+ * yet): 1 when it is whole, 0 when bytes are missing, TA_ECORRUPT on a byte invalid there. */
+static int cp_add(uint8_t c, uint32_t *cp, unsigned *have, unsigned *need) {
+  if (*need == 0) {
+    unsigned l = trie__utf8_len(c);
+    if (l == 0) return TA_ECORRUPT;
+    *cp = l == 1 ? c : (uint32_t)(c & (0x7f >> l));
+    *need = l;
+    *have = 1;
+  } else {
+    if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
+    *cp = (*cp << 6) | (c & 0x3f);
+    ++*have;
+  }
+  if (*have < *need) return 0;
+  *need = 0;
+  return 1;
+}
+
 /* Row j (>= 1) from rows j - 1 and j - 2 for a key code point held at the prefix positions eq:
  * D[i][j] <= e when the diagonal matches with e, or holds e - 1 (a substitution), or so does
  * the cell above (a key code point left out), the cell before in this row (a prefix code point
@@ -187,19 +206,11 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
     if (cp_need == 0 && c < 0x80) {
       cp = c;
     } else {
-      if (cp_need == 0) {
-        unsigned l = trie__utf8_len(c);
-        if (l == 0) return TA_ECORRUPT;
-        cp = (uint32_t)(c & (0x7f >> l));
-        cp_need = l;
-        cp_have = 1;
-      } else {
-        if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
-        cp = (cp << 6) | (c & 0x3f);
-        cp_have++;
+      int whole = cp_add(c, &cp, &cp_have, &cp_need);
+      if (whole <= 0) {
+        if (whole < 0) return whole;
+        continue;
       }
-      if (cp_have < cp_need) continue;
-      cp_need = 0;
     }
     uint64_t eq = peq_of(w, cp);
     set = ((set << 1) & eq) | ((swap << 2) & (eq << 1) & eq_prev);
@@ -265,19 +276,11 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       if (best <= 1) goto done;
       continue;
     }
-    if (cp_need == 0) {
-      unsigned l = trie__utf8_len(c);
-      if (l == 0) return TA_ECORRUPT;
-      cp = l == 1 ? c : (uint32_t)(c & (0x7f >> l));
-      cp_need = l;
-      cp_have = 1;
-    } else {
-      if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
-      cp = (cp << 6) | (c & 0x3f);
-      cp_have++;
+    int whole = cp_add(c, &cp, &cp_have, &cp_need);
+    if (whole <= 0) {
+      if (whole < 0) return whole;
+      continue;
     }
-    if (cp_have < cp_need) continue;
-    cp_need = 0;
     if (++j >= w->max_rows) goto done; /* past m + d code points: nothing can match */
     if (!(ready && b == 0)) fill_row(w, j, peq_of(w, cp)); /* ready: the parent's look filled it */
     unsigned dist = last_col(w, j);

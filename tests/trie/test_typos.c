@@ -117,7 +117,7 @@ static void edit(uint64_t *st, const char *in, unsigned kind, char *out) {
 }
 
 /* Checks every max_edits (1..TRIE_MAX_TYPOS) and n of 1, 5 and the file's k for prefix p
- * against brute force over the set's keys in rank order (byrank; want: room for n keys). */
+ * against brute force over the set's keys in rank order (byrank; want: room for every key). */
 static void check_prefix(trie_reader_t *r, const trie_entry_t **byrank, size_t nkeys, want_t *want,
                          uint32_t file_k, uint64_t seed, const char *p) {
   size_t pl = strlen(p);
@@ -164,20 +164,41 @@ static void check_prefix(trie_reader_t *r, const trie_entry_t **byrank, size_t n
   }
 }
 
-static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k, int queries) {
-  tset_t s = tu_gen(seed, nkeys, multibyte, 0);
+/* A random key set written to a trie file and opened, with its keys in rank order. */
+typedef struct {
+  tset_t s;
+  trie_reader_t *r;
+  const trie_entry_t **byrank;
+  want_t *want; /* room for every key */
+} fixture_t;
+
+static void fixture_open(fixture_t *f, uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k,
+                         const char *tag) {
+  f->s = tu_gen(seed, nkeys, multibyte, 0);
   char path[4200];
-  snprintf(path, sizeof path, "%s/t%llu.trie", tu_dir, (unsigned long long)seed);
-  assert_int_equal(tu_write(path, s.e, s.n, file_k, "test", 1), 0);
-  trie_reader_t *r = NULL;
-  assert_int_equal(trie_open(path, &r), 0);
-  const trie_entry_t **byrank = malloc(s.n * sizeof *byrank);
-  for (size_t i = 0; i < s.n; i++) byrank[i] = &s.e[i];
-  qsort(byrank, s.n, sizeof *byrank, cmp_rank);
-  want_t *want = malloc(s.n * sizeof *want);
+  snprintf(path, sizeof path, "%s/%s%llu.trie", tu_dir, tag, (unsigned long long)seed);
+  assert_int_equal(tu_write(path, f->s.e, f->s.n, file_k, "test", 1), 0);
+  f->r = NULL;
+  assert_int_equal(trie_open(path, &f->r), 0);
+  f->byrank = malloc(f->s.n * sizeof *f->byrank);
+  for (size_t i = 0; i < f->s.n; i++) f->byrank[i] = &f->s.e[i];
+  qsort(f->byrank, f->s.n, sizeof *f->byrank, cmp_rank);
+  f->want = malloc(f->s.n * sizeof *f->want);
+}
+
+static void fixture_close(fixture_t *f) {
+  free(f->want);
+  free(f->byrank);
+  trie_close(f->r);
+  tu_free(&f->s);
+}
+
+static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k, int queries) {
+  fixture_t f;
+  fixture_open(&f, seed, nkeys, multibyte, file_k, "t");
   uint64_t st = seed * 7 + 1;
   for (int q = 0; q < queries; q++) {
-    const trie_entry_t *src = &s.e[tu_rng(&st) % s.n];
+    const trie_entry_t *src = &f.s.e[tu_rng(&st) % f.s.n];
     uint32_t cps[MAXC];
     size_t ends[MAXC];
     unsigned n = to_cps(src->key, src->key_len, cps, ends);
@@ -192,32 +213,21 @@ static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_
     } else if (tu_rng(&st) % 5 == 0) {
       strcpy(p, base);
     }
-    check_prefix(r, byrank, s.n, want, file_k, seed, p);
+    check_prefix(f.r, f.byrank, f.s.n, f.want, file_k, seed, p);
   }
-  free(want);
-  free(byrank);
-  trie_close(r);
-  tu_free(&s);
+  fixture_close(&f);
 }
 
 /* Two edits next to each other, every pair of kinds: where the walk runs out of edits while a
  * swap can still end a row later, and where one edit hides in the other. Prefixes of 8..11
  * code points of keys of the set (fewer when the key is shorter). */
 static void check_pairs(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k, int keys) {
-  tset_t s = tu_gen(seed, nkeys, multibyte, 0);
-  char path[4200];
-  snprintf(path, sizeof path, "%s/p%llu.trie", tu_dir, (unsigned long long)seed);
-  assert_int_equal(tu_write(path, s.e, s.n, file_k, "test", 1), 0);
-  trie_reader_t *r = NULL;
-  assert_int_equal(trie_open(path, &r), 0);
-  const trie_entry_t **byrank = malloc(s.n * sizeof *byrank);
-  for (size_t i = 0; i < s.n; i++) byrank[i] = &s.e[i];
-  qsort(byrank, s.n, sizeof *byrank, cmp_rank);
-  want_t *want = malloc(s.n * sizeof *want);
+  fixture_t f;
+  fixture_open(&f, seed, nkeys, multibyte, file_k, "p");
   uint64_t st = seed * 13 + 5;
   size_t npieces = sizeof edit_pieces / sizeof *edit_pieces;
   for (int q = 0; q < keys; q++) {
-    const trie_entry_t *src = &s.e[tu_rng(&st) % s.n];
+    const trie_entry_t *src = &f.s.e[tu_rng(&st) % f.s.n];
     uint32_t cps[MAXC];
     size_t ends[MAXC];
     unsigned n = to_cps(src->key, src->key_len, cps, ends);
@@ -233,13 +243,10 @@ static void check_pairs(uint64_t seed, size_t nkeys, int multibyte, uint32_t fil
           unsigned at = 1 + (unsigned)(tu_rng(&st) % (cut - 2));
           edit_at(base, a, at, edit_pieces[tu_rng(&st) % npieces], mid);
           edit_at(mid, b, at + gap, edit_pieces[tu_rng(&st) % npieces], p);
-          check_prefix(r, byrank, s.n, want, file_k, seed, p);
+          check_prefix(f.r, f.byrank, f.s.n, f.want, file_k, seed, p);
         }
   }
-  free(want);
-  free(byrank);
-  trie_close(r);
-  tu_free(&s);
+  fixture_close(&f);
 }
 
 static void test_edit_pairs(void **state) {

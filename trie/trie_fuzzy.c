@@ -36,6 +36,7 @@ typedef struct {
   unsigned m;          /* their number */
   unsigned d;          /* max edits */
   uint64_t all;        /* bits 0..m */
+  uint64_t all2;       /* the same when d is 2, else 0 (set 2 of every row) */
   /* peq[c]: the bits i >= 1 whose prefix code point i is c (ASCII c); the others are looked
    * up in pat */
   uint64_t peq[128];
@@ -141,32 +142,33 @@ static int cp_add(uint8_t c, uint32_t *cp, unsigned *have, unsigned *need) {
   return 1;
 }
 
-/* Row j (>= 1) from rows j - 1 and j - 2 for a key code point held at the prefix positions eq:
- * D[i][j] <= e when the diagonal matches with e, or holds e - 1 (a substitution), or so does
- * the cell above (a key code point left out), the cell before in this row (a prefix code point
- * left out) or, for a swap of the two last code points, the cell two back on the diagonal. */
-static inline void fill_row_d(fz_walk_t *w, unsigned j, uint64_t eq, unsigned d) {
-  const fz_row_t *up = &w->rows[j - 1], *up2 = &w->rows[j >= 2 ? j - 2 : 0];
+/* The row after up (and up2 before it) for a key code point held at the prefix positions eq;
+ * eq_up: those of up's code point (0 at row 1: no swap with the first code point). D[i][j] <= e
+ * when the diagonal matches with e, or holds e - 1 (a substitution), or so does the cell above
+ * (a key code point left out), the cell before in this row (a prefix code point left out) or,
+ * for a swap of the two last code points, the cell two back on the diagonal. All three sets
+ * are made, set 2 masked off when d is 1: no loop, no branch. */
+_Static_assert(TRIE_MAX_TYPOS == 2, "next_row makes sets 0, 1 and 2");
+static inline fz_row_t next_row(const fz_walk_t *w, const fz_row_t *up, const fz_row_t *up2,
+                                uint64_t eq_up, uint64_t eq) {
   /* a swap ends at i when prefix code point i is the key's one before and i - 1 this one */
-  const uint64_t swap = j >= 2 ? (eq << 1) & w->eq[j - 1] : 0;
-  fz_row_t *row = &w->rows[j];
-  uint64_t v = (up->e[0] << 1) & eq;
-  row->e[0] = v;
-  for (unsigned e = 1; e <= d; e++) {
-    uint64_t u = up->e[e - 1];
-    v = (((up->e[e] << 1) & eq) | u | (u << 1) | (v << 1) | ((up2->e[e - 1] << 2) & swap)) & w->all;
-    row->e[e] = v;
-  }
-  for (unsigned e = d + 1; e <= TRIE_MAX_TYPOS; e++) row->e[e] = 0; /* last_col counts them */
-  w->eq[j] = eq;
+  const uint64_t swap = (eq << 1) & eq_up;
+  fz_row_t row;
+  row.e[0] = (up->e[0] << 1) & eq;
+  row.e[1] = (((up->e[1] << 1) & eq) | up->e[0] | (up->e[0] << 1) | (row.e[0] << 1) |
+              ((up2->e[0] << 2) & swap)) &
+             w->all;
+  row.e[2] = (((up->e[2] << 1) & eq) | up->e[1] | (up->e[1] << 1) | (row.e[1] << 1) |
+              ((up2->e[1] << 2) & swap)) &
+             w->all2;
+  return row;
 }
 
-/* The same with d a constant the compiler unrolls. */
+/* Fills row j (>= 1) for a key code point held at the prefix positions eq. */
 static void fill_row(fz_walk_t *w, unsigned j, uint64_t eq) {
-  if (w->d == 2)
-    fill_row_d(w, j, eq, 2);
-  else
-    fill_row_d(w, j, eq, 1);
+  w->rows[j] =
+      next_row(w, &w->rows[j - 1], &w->rows[j >= 2 ? j - 2 : 0], j >= 2 ? w->eq[j - 1] : 0, eq);
+  w->eq[j] = eq;
 }
 
 /* D[m][j]: the distance of the key path down to row j to the whole prefix. */
@@ -312,23 +314,27 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   const int go_all = best >= 2 && w->rows[j].e[best - 2] != 0;
   uint64_t reach = w->rows[j].e[best - 1] << 1;
   if (best >= 2 && j >= 1) reach |= (w->rows[j - 1].e[best - 2] << 1) & (w->eq[j] >> 1);
+  const fz_row_t up = w->rows[j], up2 = w->rows[j >= 1 ? j - 1 : 0]; /* rows j and j - 1 */
+  const uint64_t eq_up = j >= 1 ? w->eq[j] : 0;
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
     int looked = cp_need == 0 && cb < 0x80;
     if (looked) {
       uint64_t eq = w->peq[cb];
       if (!go_all && (eq & reach) == 0) continue;
-      fill_row(w, j + 1, eq);
+      fz_row_t row = next_row(w, &up, &up2, eq_up, eq);
       /* Set best - 2 of row j + 1 empty: so is set best - 3 of row j (an edit would carry it
        * over), and only a swap from row j can still spend an edit. */
-      if (best >= 2 && w->rows[j + 1].e[best - 2] == 0) {
+      if (best >= 2 && row.e[best - 2] == 0) {
         uint64_t off = trie__child_off(&nd, i); /* the exact walk */
         if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-        rc = walk_exact(w, nd.end + (size_t)off, w->rows[j + 1].e[best - 1], w->rows[j].e[best - 2],
-                        eq, best - 1, key_len, 1, cp, cp_have, cp_need);
+        rc = walk_exact(w, nd.end + (size_t)off, row.e[best - 1], up.e[best - 2], eq, best - 1,
+                        key_len, 1, cp, cp_have, cp_need);
         if (rc != 0) return rc;
         continue;
       }
+      w->rows[j + 1] = row;
+      w->eq[j + 1] = eq;
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
@@ -437,6 +443,7 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   w.m = ncp - 1;
   w.d = max_edits;
   w.all = w.m >= 63 ? UINT64_MAX : (UINT64_C(2) << w.m) - 1;
+  w.all2 = max_edits >= 2 ? w.all : 0;
   for (unsigned i = 0; i < w.m; i++)
     if (w.pat[i] < 128) w.peq[w.pat[i]] |= UINT64_C(1) << (i + 1);
   w.rows = rows;

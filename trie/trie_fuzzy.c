@@ -47,9 +47,9 @@ typedef struct {
   size_t n_roots, cap_roots;
   const uint8_t *p; /* the prefix */
   size_t plen;
-  const uint8_t *fc; /* its first code point */
-  unsigned fl;       /* its bytes */
-  unsigned depth;
+  const uint8_t *fc;         /* its first code point */
+  unsigned fl;               /* its bytes */
+  unsigned depth, max_depth; /* nodes deep, and the most a valid file has: 4 (max_rows + 2) */
   /* The bound (without a keep predicate): the want best ids seen at distance 1, the least a
    * typo match has, ascending. Once there are want of them, a subtree whose best id is worse
    * than the last cannot enter the answer. */
@@ -198,7 +198,7 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
-  if (nd.label_len == 0 || ++w->depth > 4u * (w->max_rows + 2u)) return TA_ECORRUPT;
+  if (nd.label_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (first && (set >> w->m & 1)) {
     rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
     goto done;
@@ -256,8 +256,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   if (rc != 0) return rc;
   /* Each node below the root eats one label byte or more; a code point is at most 4 bytes and
    * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
-  if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > 4u * (w->max_rows + 2u))
-    return TA_ECORRUPT;
+  if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
     const uint8_t *lp = nd.list;
     uint64_t first; /* the subtree's best id */
@@ -449,6 +448,7 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   w.rows = rows;
   w.eq = eq;
   w.max_rows = w.m + max_edits + 1;
+  w.max_depth = 4u * (w.max_rows + 2u);
   w.fc = w.p = (const uint8_t *)prefix;
   w.plen = len;
   w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */

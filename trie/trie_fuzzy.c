@@ -7,40 +7,49 @@
  * that distance. Ranking: fewer edits first, then rank (score). Exact because a node's
  * subtree contains every deeper matched node's: a key not in the top-k of the shallowest node
  * that matches it within e edits has k better keys at e edits or fewer. Where the time goes:
- * near the root every path is within d edits of the prefix, so the walk is wide; rows keep only
- * the band of 2d + 1 cells that can hold d edits, and a child whose selecting byte ends the walk
- * is turned away before it is read (most of the walk's frontier). Also the highlight map
- * from key bytes back to display bytes. Walks with the node primitives of trie_int.h only
- * (parse, child offset, node ids), so another format's reader can provide the same ones.
+ * near the root every path is within d edits of the prefix, so the walk is wide (with 2 edits
+ * every node two code points below the first is read), and nearly all of it is spent once no
+ * edit is left, where the key must go on with the prefix exactly. So a row is d + 1 bit sets
+ * (a few shifts and ors); which children go on is known from the row above before any is read;
+ * and once no edit is left the walk drops the rows for one set of prefix positions (walk_exact).
+ * Also the highlight map from key bytes back to display bytes. Walks with the node primitives
+ * of trie_int.h only (parse, child offset, node ids), so another format's reader can provide
+ * the same ones.
  */
 #include "trie_int.h"
 
 #include <stdlib.h>
 
-#define FZ_BAND (2 * TRIE_MAX_TYPOS + 1) /* cells of a row that can hold d edits or fewer */
-#define FZ_NO_CP UINT32_MAX              /* equal to no code point of a prefix */
+/* Row j of the table as d + 1 bit sets: bit i of set e is on when D[i][j] <= e (i = prefix
+ * code points, j = key code points, both after the first; bit i stands for the prefix's first i
+ * code points, so a prefix of up to 64 code points fits a word). A row is a few shifts and ors
+ * (the bit-parallel automaton of Wu and Manber, with Damerau swaps), where cells cost a branch
+ * each; and only the cells that can hold d edits or fewer are ever on. */
+typedef struct {
+  uint64_t e[TRIE_MAX_TYPOS + 1];
+} fz_row_t;
 
-/* What one walk carries. Rows are uint8 cells saturated at max_edits + 1. */
+/* What one walk carries. */
 typedef struct {
   const trie_reader_t *r;
   const uint32_t *pat; /* the prefix's code points after the first */
   unsigned m;          /* their number */
   unsigned d;          /* max edits */
-  /* Row j (j = code points of the key after the first) at rows + j * FZ_BAND: the band of the
-   * table, cell k holding D[j - d + k][j] (prefix code points against key code points, both
-   * after the first), saturated at d + 1, which is also every cell outside the band (|i - j| >
-   * d) or past the prefix (i > m): only the band can hold d edits or fewer. */
-  uint8_t *rows;
+  uint64_t all;        /* bits 0..m */
+  uint64_t all2;       /* the same when d is 2, else 0 (set 2 of every row) */
+  /* peq[c]: the bits i >= 1 whose prefix code point i is c (ASCII c); the others are looked
+   * up in pat */
+  uint64_t peq[128];
+  fz_row_t *rows; /* rows 0..max_rows - 1 */
+  uint64_t *eq;   /* eq[j]: the peq of the key's code point of row j (a swap reads it) */
   unsigned max_rows;
-  uint32_t *text; /* the key path's code points after the first, text[j - 1] for row j */
-  uint8_t rmin[TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 2]; /* the least cell of row j */
   struct fz_root *roots;
   size_t n_roots, cap_roots;
   const uint8_t *p; /* the prefix */
   size_t plen;
-  const uint8_t *fc; /* its first code point */
-  unsigned fl;       /* its bytes */
-  unsigned depth;
+  const uint8_t *fc;         /* its first code point */
+  unsigned fl;               /* its bytes */
+  unsigned depth, max_depth; /* nodes deep, and the most a valid file has: 4 (max_rows + 2) */
   /* The bound (without a keep predicate): the want best ids seen at distance 1, the least a
    * typo match has, ascending. Once there are want of them, a subtree whose best id is worse
    * than the last cannot enter the answer. */
@@ -106,57 +115,132 @@ static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t 
   return 0;
 }
 
-/* Row j (>= 1) from rows j-1 and j-2 for key code point c = text[j-1]. In band terms the cell
- * diagonally before is the same k one row up, the cell above is k + 1 one row up, the one to
- * the left is k - 1 in this row, and a swap's is k two rows up. */
-static void fill_row(fz_walk_t *w, unsigned j, uint32_t c) {
-  /* The 2d + 1 cells of the band (the others are never read). Locals and restrict: the rows,
-   * the prefix and the key path do not overlap, and the compiler may keep them. */
-  const int m = (int)w->m, i0 = (int)j - (int)w->d, last = 2 * (int)w->d;
-  const unsigned cap = w->d + 1;
-  const uint32_t *restrict pat = w->pat;
-  const uint8_t *restrict up = w->rows + (size_t)(j - 1) * FZ_BAND;
-  const uint8_t *restrict up2 = j >= 2 ? w->rows + (size_t)(j - 2) * FZ_BAND : NULL;
-  uint8_t *restrict row = w->rows + (size_t)j * FZ_BAND;
-  const uint32_t before = j >= 2 ? w->text[j - 2] : 0;
-  unsigned left = cap, mn = cap;
-  for (int k = 0; k <= last; k++) {
-    int i = i0 + k;
-    unsigned v = cap;
-    if (i == 0) {
-      v = j < cap ? j : cap;
-    } else if (i > 0 && i <= m) {
-      uint32_t pc = pat[i - 1];
-      v = up[k] + (pc != c);
-      unsigned above = (k < last ? up[k + 1] : cap) + 1u;
-      if (above < v) v = above;
-      if (left + 1u < v) v = left + 1u;
-      if (up2 != NULL && i >= 2 && pc == before && pat[i - 2] == c && up2[k] + 1u < v)
-        v = up2[k] + 1u;
-      if (v > cap) v = cap;
-    }
-    row[k] = (uint8_t)v;
-    left = v;
-    if (v < mn) mn = v;
+/* The prefix positions (bits) that hold code point c. */
+static uint64_t peq_of(const fz_walk_t *w, uint32_t c) {
+  if (c < 128) return w->peq[c];
+  uint64_t b = 0;
+  for (unsigned i = 0; i < w->m; i++) b |= (uint64_t)(w->pat[i] == c) << (i + 1);
+  return b;
+}
+
+/* Adds label byte c to the code point being read (*cp, *have of *need bytes; *need 0: none
+ * yet): 1 when it is whole, 0 when bytes are missing, TA_ECORRUPT on a byte invalid there. */
+static int cp_add(uint8_t c, uint32_t *cp, unsigned *have, unsigned *need) {
+  if (*need == 0) {
+    unsigned l = trie__utf8_len(c);
+    if (l == 0) return TA_ECORRUPT;
+    *cp = l == 1 ? c : (uint32_t)(c & (0x7f >> l));
+    *need = l;
+    *have = 1;
+  } else {
+    if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
+    *cp = (*cp << 6) | (c & 0x3f);
+    ++*have;
   }
-  w->rmin[j] = (uint8_t)mn;
+  if (*have < *need) return 0;
+  *need = 0;
+  return 1;
+}
+
+/* The row after up (and up2 before it) for a key code point held at the prefix positions eq;
+ * eq_up: those of up's code point (0 at row 1: no swap with the first code point). D[i][j] <= e
+ * when the diagonal matches with e, or holds e - 1 (a substitution), or so does the cell above
+ * (a key code point left out), the cell before in this row (a prefix code point left out) or,
+ * for a swap of the two last code points, the cell two back on the diagonal. All three sets
+ * are made, set 2 masked off when d is 1: no loop, no branch. */
+_Static_assert(TRIE_MAX_TYPOS == 2, "next_row makes sets 0, 1 and 2");
+static inline fz_row_t next_row(const fz_walk_t *w, const fz_row_t *up, const fz_row_t *up2,
+                                uint64_t eq_up, uint64_t eq) {
+  /* a swap ends at i when prefix code point i is the key's one before and i - 1 this one */
+  const uint64_t swap = (eq << 1) & eq_up;
+  fz_row_t row;
+  row.e[0] = (up->e[0] << 1) & eq;
+  row.e[1] = (((up->e[1] << 1) & eq) | up->e[0] | (up->e[0] << 1) | (row.e[0] << 1) |
+              ((up2->e[0] << 2) & swap)) &
+             w->all;
+  row.e[2] = (((up->e[2] << 1) & eq) | up->e[1] | (up->e[1] << 1) | (row.e[1] << 1) |
+              ((up2->e[1] << 2) & swap)) &
+             w->all2;
+  return row;
+}
+
+/* Fills row j (>= 1) for a key code point held at the prefix positions eq. */
+static void fill_row(fz_walk_t *w, unsigned j, uint64_t eq) {
+  w->rows[j] =
+      next_row(w, &w->rows[j - 1], &w->rows[j >= 2 ? j - 2 : 0], j >= 2 ? w->eq[j - 1] : 0, eq);
+  w->eq[j] = eq;
 }
 
 /* D[m][j]: the distance of the key path down to row j to the whole prefix. */
 static unsigned last_col(const fz_walk_t *w, unsigned j) {
-  int k = (int)w->m - (int)j + (int)w->d;
-  return k >= 0 && k <= 2 * (int)w->d ? w->rows[(size_t)j * FZ_BAND + (size_t)k] : w->d + 1;
-}
-
-static unsigned row_min(const fz_walk_t *w, unsigned j) {
-  return w->rmin[j];
+  unsigned in = 0; /* the sets that hold bit m: each holds the ones before */
+  for (unsigned e = 0; e <= TRIE_MAX_TYPOS; e++) in += (unsigned)(w->rows[j].e[e] >> w->m & 1);
+  return w->d + 1 - in;
 }
 
 /* 1 when the walk stops at row j (>= 1) with best on its path: no new match there, and none
  * deeper (a deeper row's least cell is at least this row's least, or the one before's plus one:
  * a swap reaches two rows up). */
 static int stops(const fz_walk_t *w, unsigned j, unsigned best) {
-  return last_col(w, j) >= best && row_min(w, j) >= best && row_min(w, j - 1) + 1 >= best;
+  return w->rows[j].e[best - 1] == 0 && (best < 2 || w->rows[j - 1].e[best - 2] == 0);
+}
+
+/* Walks the node at pos once no edit is left: the key must go on with the prefix's code points
+ * after one of the positions in set (set best - 1 of the last row, which is the row of the code
+ * point that selects this node when first is 1), exactly, or swap the next two with a position
+ * of swap (set best - 2 of the row before, eq_prev the positions of the last code point: a swap
+ * can end one row later); the first node where one of them reaches the end of the prefix
+ * matches at dist = best - 1 edits and ends the walk there. A row is one shift and one and.
+ * key_len, cp, cp_have, cp_need: as walk's. */
+static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uint64_t eq_prev,
+                      unsigned dist, size_t key_len, int first, uint32_t cp, unsigned cp_have,
+                      unsigned cp_need) {
+  trie__node_t nd;
+  int rc = trie__node_parse(w->r, pos, &nd);
+  if (rc != 0) return rc;
+  if (nd.label_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if (first && (set >> w->m & 1)) {
+    rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
+    goto done;
+  }
+  for (size_t b = (size_t)first; b < nd.label_len; b++) {
+    uint8_t c = nd.label[b];
+    if (cp_need == 0 && c < 0x80) {
+      cp = c;
+    } else {
+      int whole = cp_add(c, &cp, &cp_have, &cp_need);
+      if (whole <= 0) {
+        if (whole < 0) return whole;
+        continue;
+      }
+    }
+    uint64_t eq = peq_of(w, cp);
+    set = ((set << 1) & eq) | ((swap << 2) & (eq << 1) & eq_prev);
+    swap = 0;
+    if (set == 0) goto done;
+    if (set >> w->m & 1) {
+      rc = add_root(w, &nd, dist, key_len, key_len + b + 1, 0);
+      goto done;
+    }
+  }
+  key_len += nd.label_len;
+  for (uint64_t i = 0; i < nd.nchild; i++) {
+    uint8_t cb = nd.child_bytes[i];
+    uint64_t next = set;
+    int whole = cp_need == 0 && cb < 0x80;
+    if (whole) {
+      uint64_t eq = w->peq[cb];
+      if ((next = ((set << 1) & eq) | ((swap << 2) & (eq << 1) & eq_prev)) == 0) continue;
+    }
+    uint64_t off = trie__child_off(&nd, i);
+    if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
+    rc = walk_exact(w, nd.end + (size_t)off, next, whole ? 0 : swap, eq_prev, dist, key_len, whole,
+                    cp, cp_have, cp_need);
+    if (rc != 0) return rc;
+  }
+done:
+  w->depth--;
+  return rc;
 }
 
 /* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
@@ -172,8 +256,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   if (rc != 0) return rc;
   /* Each node below the root eats one label byte or more; a code point is at most 4 bytes and
    * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
-  if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > 4u * (w->max_rows + 2u))
-    return TA_ECORRUPT;
+  if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
     const uint8_t *lp = nd.list;
     uint64_t first; /* the subtree's best id */
@@ -191,32 +274,23 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
         if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
         best = dist;
       }
-      if (best == 0) goto done;
+      if (best <= 1) goto done;
       continue;
     }
-    if (cp_need == 0) {
-      unsigned l = trie__utf8_len(c);
-      if (l == 0) return TA_ECORRUPT;
-      cp = l == 1 ? c : (uint32_t)(c & (0x7f >> l));
-      cp_need = l;
-      cp_have = 1;
-    } else {
-      if ((c & 0xc0) != 0x80) return TA_ECORRUPT;
-      cp = (cp << 6) | (c & 0x3f);
-      cp_have++;
+    int whole = cp_add(c, &cp, &cp_have, &cp_need);
+    if (whole <= 0) {
+      if (whole < 0) return whole;
+      continue;
     }
-    if (cp_have < cp_need) continue;
-    cp_need = 0;
     if (++j >= w->max_rows) goto done; /* past m + d code points: nothing can match */
-    w->text[j - 1] = cp;
-    if (!(ready && b == 0)) fill_row(w, j, cp); /* ready: the parent's look filled it */
+    if (!(ready && b == 0)) fill_row(w, j, peq_of(w, cp)); /* ready: the parent's look filled it */
     unsigned dist = last_col(w, j);
     if (dist < best) {
       if ((rc = add_root(w, &nd, dist, key_len, key_len + b + 1, ex)) != 0) return rc;
       best = dist;
     }
-    if (best == 0) goto done; /* the exact prefix's subtree: nothing below does better */
-    if (stops(w, j, best)) goto done;
+    /* at 1 edit, all a deeper match could be is the prefix itself: no typo match */
+    if (best <= 1 || stops(w, j, best)) goto done;
   }
   key_len += nd.label_len;
   if (fb < w->fl) { /* only the child that goes on with the first code point */
@@ -229,39 +303,37 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     w->depth--;
     return rc;
   }
-  /* A child's label starts with its selecting byte: when that byte is a whole code point, its
-   * row says, before the child is read, whether the walk would stop right there (most of the
-   * walk's frontier does). Row j + 1 reads the prefix's code points j - d - 1 .. j + d only: for
-   * a byte that is none of them the row is the same, computed once. */
-  uint64_t window[2] = {0, 0};
-  /* the row of the other bytes: 0 not made yet, 1 it stops the walk, 2 it does not */
-  int other = 0;
-  uint8_t other_row[FZ_BAND], other_min = 0;
-  if (cp_need == 0 && j + 1 < w->max_rows)
-    for (int p = (int)j - (int)w->d - 1; p <= (int)(j + w->d); p++)
-      if (p >= 0 && p < (int)w->m && w->pat[p] < 0x80)
-        window[w->pat[p] >> 6] |= UINT64_C(1) << (w->pat[p] & 63);
+  /* A child's label starts with its selecting byte: when that byte is a whole code point, the
+   * row it makes says, before the child is read, whether the walk stops right there (most of
+   * the walk's frontier does). Which bytes go on is known from row j alone, without a branch a
+   * byte: when set best - 2 is not empty, an edit carries it into set best - 1 whatever the
+   * byte, and every child goes on; otherwise only a byte held at a prefix position that a
+   * match extends set best - 1 to, or that ends a swap from set best - 2 two rows up (reach). */
+  if (cp_need == 0 && j + 1 >= w->max_rows) goto done; /* no child can add a row */
+  const int go_all = best >= 2 && w->rows[j].e[best - 2] != 0;
+  uint64_t reach = w->rows[j].e[best - 1] << 1;
+  if (best >= 2 && j >= 1) reach |= (w->rows[j - 1].e[best - 2] << 1) & (w->eq[j] >> 1);
+  const fz_row_t up = w->rows[j], up2 = w->rows[j >= 1 ? j - 1 : 0]; /* rows j and j - 1 */
+  const uint64_t eq_up = j >= 1 ? w->eq[j] : 0;
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
     int looked = cp_need == 0 && cb < 0x80;
     if (looked) {
-      if (j + 1 >= w->max_rows) break; /* no child can add a row */
-      uint8_t *row = w->rows + (size_t)(j + 1) * FZ_BAND;
-      if (window[cb >> 6] >> (cb & 63) & 1) {
-        fill_row(w, j + 1, cb);
-        if (stops(w, j + 1, best)) continue;
-      } else if (other == 0) {
-        fill_row(w, j + 1, FZ_NO_CP);
-        memcpy(other_row, row, FZ_BAND);
-        other_min = w->rmin[j + 1];
-        other = stops(w, j + 1, best) ? 1 : 2;
-        if (other == 1) continue;
-      } else if (other == 1) {
+      uint64_t eq = w->peq[cb];
+      if (!go_all && (eq & reach) == 0) continue;
+      fz_row_t row = next_row(w, &up, &up2, eq_up, eq);
+      /* Set best - 2 of row j + 1 empty: so is set best - 3 of row j (an edit would carry it
+       * over), and only a swap from row j can still spend an edit. */
+      if (best >= 2 && row.e[best - 2] == 0) {
+        uint64_t off = trie__child_off(&nd, i); /* the exact walk */
+        if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
+        rc = walk_exact(w, nd.end + (size_t)off, row.e[best - 1], up.e[best - 2], eq, best - 1,
+                        key_len, 1, cp, cp_have, cp_need);
+        if (rc != 0) return rc;
         continue;
-      } else {
-        memcpy(row, other_row, FZ_BAND);
-        w->rmin[j + 1] = other_min;
       }
+      w->rows[j + 1] = row;
+      w->eq[j + 1] = eq;
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
@@ -362,26 +434,29 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   /* rows 0..m + d (a key path past m + d code points after the first is more than d edits
    * away from the m after the prefix's first) */
   enum { ROWS = TRIE_TYPOS_MAX_CHARS + TRIE_MAX_TYPOS + 1 };
-  uint8_t rows[ROWS * FZ_BAND];
-  uint32_t text[ROWS];
+  fz_row_t rows[ROWS];
+  uint64_t eq[ROWS];
   fz_walk_t w;
   memset(&w, 0, sizeof w);
   w.r = r;
   w.pat = cps + 1;
   w.m = ncp - 1;
   w.d = max_edits;
+  w.all = w.m >= 63 ? UINT64_MAX : (UINT64_C(2) << w.m) - 1;
+  w.all2 = max_edits >= 2 ? w.all : 0;
+  for (unsigned i = 0; i < w.m; i++)
+    if (w.pat[i] < 128) w.peq[w.pat[i]] |= UINT64_C(1) << (i + 1);
   w.rows = rows;
+  w.eq = eq;
   w.max_rows = w.m + max_edits + 1;
-  w.text = text;
+  w.max_depth = 4u * (w.max_rows + 2u);
   w.fc = w.p = (const uint8_t *)prefix;
   w.plen = len;
   w.want = keep == NULL && n <= TA_MAX_K ? n : 0; /* a predicate may drop what the bound counts */
   w.fl = trie__utf8_len((uint8_t)prefix[0]);      /* decoded above: a lead byte */
-  for (int k = 0; k < (int)FZ_BAND; k++) {        /* row 0: D[i][0] = i (d + 1 past d) */
-    int i = k - (int)max_edits;
-    rows[k] = (uint8_t)(i < 0 || i > (int)w.m || i > (int)max_edits ? max_edits + 1 : (unsigned)i);
-  }
-  w.rmin[0] = 0;
+  for (unsigned e = 0; e <= TRIE_MAX_TYPOS; e++)  /* row 0: D[i][0] = i */
+    rows[0].e[e] = e > max_edits ? 0 : (UINT64_C(2) << (e < w.m ? e : w.m)) - 1;
+  eq[0] = 0;
   int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1, 0);
 
   /* Candidates: each root's top-k at its distance; an id seen from several roots keeps the

@@ -79,13 +79,11 @@ static const char *const edit_pieces[] = {"a", "b", "e", "k", "y", " ", "\xc3\xa
 
 /* Applies one random edit of kind (0 insert, 1 delete, 2 substitute, 3 swap) at a code point
  * after the first; the result in out (NUL-terminated). */
-static void edit(uint64_t *st, const char *in, unsigned kind, char *out) {
+static void edit_at(const char *in, unsigned kind, unsigned at, const char *piece, char *out) {
   uint32_t cps[MAXC];
   size_t ends[MAXC];
   unsigned n = to_cps(in, strlen(in), cps, ends);
   size_t o = 0;
-  unsigned at = n > 1 ? 1 + (unsigned)(tu_rng(st) % (n - 1)) : 1;
-  const char *piece = edit_pieces[tu_rng(st) % (sizeof edit_pieces / sizeof *edit_pieces)];
   for (unsigned i = 0; i <= n; i++) {
     size_t s = i ? ends[i - 1] : 0, e = i < n ? ends[i] : s;
     if (i == at && kind == 0) o += (size_t)sprintf(out + o, "%s", piece);
@@ -110,20 +108,98 @@ static void edit(uint64_t *st, const char *in, unsigned kind, char *out) {
   out[o] = '\0';
 }
 
-static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k, int queries) {
-  tset_t s = tu_gen(seed, nkeys, multibyte, 0);
+static void edit(uint64_t *st, const char *in, unsigned kind, char *out) {
+  uint32_t cps[MAXC];
+  size_t ends[MAXC];
+  unsigned n = to_cps(in, strlen(in), cps, ends);
+  unsigned at = n > 1 ? 1 + (unsigned)(tu_rng(st) % (n - 1)) : 1;
+  edit_at(in, kind, at, edit_pieces[tu_rng(st) % (sizeof edit_pieces / sizeof *edit_pieces)], out);
+}
+
+/* Checks every max_edits (1..TRIE_MAX_TYPOS) and n of 1, 5 and the file's k for prefix p
+ * against brute force over the set's keys in rank order (byrank; want: room for every key). */
+static void check_prefix(trie_reader_t *r, const trie_entry_t **byrank, size_t nkeys, want_t *want,
+                         uint32_t file_k, uint64_t seed, const char *p) {
+  size_t pl = strlen(p);
+  for (unsigned d = 1; d <= TRIE_MAX_TYPOS; d++) {
+    size_t nw = 0;
+    for (size_t i = 0; i < nkeys; i++) {
+      const trie_entry_t *e = byrank[i];
+      if (e->key_len >= pl && memcmp(e->key, p, pl) == 0) continue; /* exact: not a typo */
+      size_t ke = 0;
+      unsigned dist = brute(p, pl, e->key, e->key_len, &ke);
+      if (dist == 0 || dist > d) continue;
+      want[nw].e = e;
+      want[nw].dist = dist;
+      want[nw].key_end = ke;
+      nw++;
+    }
+    /* stable by rank within each distance */
+    size_t nsorted = 0;
+    want_t *sorted = malloc((nw ? nw : 1) * sizeof *sorted);
+    for (unsigned dd = 1; dd <= d; dd++)
+      for (size_t i = 0; i < nw; i++)
+        if (want[i].dist == dd) sorted[nsorted++] = want[i];
+    size_t ns[] = {1, 5, file_k};
+    for (unsigned t = 0; t < 3; t++) {
+      trie_match_t got[TA_MAX_K];
+      size_t ng = 99;
+      trie_text_reset(tu_text()); /* the hits of the lookups before are checked */
+      assert_int_equal(trie_lookup_typos(r, p, pl, d, ns[t], NULL, NULL, tu_text(), got, &ng), 0);
+      size_t exp = nsorted < ns[t] ? nsorted : ns[t];
+      if (ng != exp)
+        fprintf(stderr, "seed %llu prefix [%s] d %u n %zu: %zu hits, want %zu\n",
+                (unsigned long long)seed, p, d, ns[t], ng, exp);
+      assert_int_equal(ng, exp);
+      for (size_t i = 0; i < exp; i++) {
+        assert_int_equal(got[i].kind, TRIE_MATCH_TYPO);
+        assert_int_equal(got[i].hit.text_len, sorted[i].e->display_len);
+        assert_memory_equal(got[i].hit.text, sorted[i].e->display, sorted[i].e->display_len);
+        assert_int_equal(got[i].edits, sorted[i].dist);
+        assert_int_equal(got[i].n_spans, 1);
+        assert_int_equal(got[i].spans[0][0], 0);
+        assert_int_equal(got[i].spans[0][1], sorted[i].key_end);
+      }
+    }
+    free(sorted);
+  }
+}
+
+/* A random key set written to a trie file and opened, with its keys in rank order. */
+typedef struct {
+  tset_t s;
+  trie_reader_t *r;
+  const trie_entry_t **byrank;
+  want_t *want; /* room for every key */
+} fixture_t;
+
+static void fixture_open(fixture_t *f, uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k,
+                         const char *tag) {
+  f->s = tu_gen(seed, nkeys, multibyte, 0);
   char path[4200];
-  snprintf(path, sizeof path, "%s/t%llu.trie", tu_dir, (unsigned long long)seed);
-  assert_int_equal(tu_write(path, s.e, s.n, file_k, "test", 1), 0);
-  trie_reader_t *r = NULL;
-  assert_int_equal(trie_open(path, &r), 0);
-  const trie_entry_t **byrank = malloc(s.n * sizeof *byrank);
-  for (size_t i = 0; i < s.n; i++) byrank[i] = &s.e[i];
-  qsort(byrank, s.n, sizeof *byrank, cmp_rank);
-  want_t *want = malloc(s.n * sizeof *want);
+  snprintf(path, sizeof path, "%s/%s%llu.trie", tu_dir, tag, (unsigned long long)seed);
+  assert_int_equal(tu_write(path, f->s.e, f->s.n, file_k, "test", 1), 0);
+  f->r = NULL;
+  assert_int_equal(trie_open(path, &f->r), 0);
+  f->byrank = malloc(f->s.n * sizeof *f->byrank);
+  for (size_t i = 0; i < f->s.n; i++) f->byrank[i] = &f->s.e[i];
+  qsort(f->byrank, f->s.n, sizeof *f->byrank, cmp_rank);
+  f->want = malloc(f->s.n * sizeof *f->want);
+}
+
+static void fixture_close(fixture_t *f) {
+  free(f->want);
+  free(f->byrank);
+  trie_close(f->r);
+  tu_free(&f->s);
+}
+
+static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k, int queries) {
+  fixture_t f;
+  fixture_open(&f, seed, nkeys, multibyte, file_k, "t");
   uint64_t st = seed * 7 + 1;
   for (int q = 0; q < queries; q++) {
-    const trie_entry_t *src = &s.e[tu_rng(&st) % s.n];
+    const trie_entry_t *src = &f.s.e[tu_rng(&st) % f.s.n];
     uint32_t cps[MAXC];
     size_t ends[MAXC];
     unsigned n = to_cps(src->key, src->key_len, cps, ends);
@@ -138,54 +214,47 @@ static void check_set(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_
     } else if (tu_rng(&st) % 5 == 0) {
       strcpy(p, base);
     }
-    size_t pl = strlen(p);
-    for (unsigned d = 1; d <= TRIE_MAX_TYPOS; d++) {
-      size_t nw = 0;
-      for (size_t i = 0; i < s.n; i++) {
-        const trie_entry_t *e = byrank[i];
-        if (e->key_len >= pl && memcmp(e->key, p, pl) == 0) continue; /* exact: not a typo */
-        size_t ke = 0;
-        unsigned dist = brute(p, pl, e->key, e->key_len, &ke);
-        if (dist == 0 || dist > d) continue;
-        want[nw].e = e;
-        want[nw].dist = dist;
-        want[nw].key_end = ke;
-        nw++;
-      }
-      /* stable by rank within each distance */
-      size_t nsorted = 0;
-      want_t *sorted = malloc((nw ? nw : 1) * sizeof *sorted);
-      for (unsigned dd = 1; dd <= d; dd++)
-        for (size_t i = 0; i < nw; i++)
-          if (want[i].dist == dd) sorted[nsorted++] = want[i];
-      size_t ns[] = {1, 5, file_k};
-      for (unsigned t = 0; t < 3; t++) {
-        trie_match_t got[TA_MAX_K];
-        size_t ng = 99;
-        trie_text_reset(tu_text()); /* the hits of the lookups before are checked */
-        assert_int_equal(trie_lookup_typos(r, p, pl, d, ns[t], NULL, NULL, tu_text(), got, &ng), 0);
-        size_t exp = nsorted < ns[t] ? nsorted : ns[t];
-        if (ng != exp)
-          fprintf(stderr, "seed %llu prefix [%s] d %u n %zu: %zu hits, want %zu\n",
-                  (unsigned long long)seed, p, d, ns[t], ng, exp);
-        assert_int_equal(ng, exp);
-        for (size_t i = 0; i < exp; i++) {
-          assert_int_equal(got[i].kind, TRIE_MATCH_TYPO);
-          assert_int_equal(got[i].hit.text_len, sorted[i].e->display_len);
-          assert_memory_equal(got[i].hit.text, sorted[i].e->display, sorted[i].e->display_len);
-          assert_int_equal(got[i].edits, sorted[i].dist);
-          assert_int_equal(got[i].n_spans, 1);
-          assert_int_equal(got[i].spans[0][0], 0);
-          assert_int_equal(got[i].spans[0][1], sorted[i].key_end);
-        }
-      }
-      free(sorted);
-    }
+    check_prefix(f.r, f.byrank, f.s.n, f.want, file_k, seed, p);
   }
-  free(want);
-  free(byrank);
-  trie_close(r);
-  tu_free(&s);
+  fixture_close(&f);
+}
+
+/* Two edits next to each other, every pair of kinds: where the walk runs out of edits while a
+ * swap can still end a row later, and where one edit hides in the other. Prefixes of 8..11
+ * code points of keys of the set (fewer when the key is shorter). */
+static void check_pairs(uint64_t seed, size_t nkeys, int multibyte, uint32_t file_k, int keys) {
+  fixture_t f;
+  fixture_open(&f, seed, nkeys, multibyte, file_k, "p");
+  uint64_t st = seed * 13 + 5;
+  size_t npieces = sizeof edit_pieces / sizeof *edit_pieces;
+  for (int q = 0; q < keys; q++) {
+    const trie_entry_t *src = &f.s.e[tu_rng(&st) % f.s.n];
+    uint32_t cps[MAXC];
+    size_t ends[MAXC];
+    unsigned n = to_cps(src->key, src->key_len, cps, ends);
+    if (n < 4) continue;
+    unsigned cut = 8 + (unsigned)(tu_rng(&st) % 4);
+    if (cut > n) cut = n;
+    char base[512], mid[512], p[512];
+    memcpy(base, src->key, ends[cut - 1]);
+    base[ends[cut - 1]] = '\0';
+    for (unsigned a = 0; a < 4; a++)
+      for (unsigned b = 0; b < 4; b++)
+        for (unsigned gap = 1; gap <= 2; gap++) {
+          unsigned at = 1 + (unsigned)(tu_rng(&st) % (cut - 2));
+          edit_at(base, a, at, edit_pieces[tu_rng(&st) % npieces], mid);
+          edit_at(mid, b, at + gap, edit_pieces[tu_rng(&st) % npieces], p);
+          check_prefix(f.r, f.byrank, f.s.n, f.want, file_k, seed, p);
+        }
+  }
+  fixture_close(&f);
+}
+
+static void test_edit_pairs(void **state) {
+  (void)state;
+  check_pairs(31, 1500, 0, 10, 12);
+  check_pairs(32, 1500, 1, 10, 12);
+  check_pairs(33, 6000, 0, 5, 8);
 }
 
 static void test_ascii_sets(void **state) {
@@ -261,7 +330,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_auto_lengths),   cmocka_unit_test(test_known_cases),
       cmocka_unit_test(test_highlight),      cmocka_unit_test(test_ascii_sets),
-      cmocka_unit_test(test_multibyte_sets),
+      cmocka_unit_test(test_multibyte_sets), cmocka_unit_test(test_edit_pairs),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

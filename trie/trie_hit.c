@@ -14,7 +14,9 @@ static uint64_t load_le(const uint8_t *p, unsigned w) {
 }
 
 int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
-  uint64_t idx = load_le(r->score_idx + (size_t)id * r->score_w, r->score_w);
+  /* The three widths spelled out: a loop of unknown length cost a tenth of a lookup. */
+  const uint8_t *p = r->score_idx + (size_t)id * r->score_w;
+  uint64_t idx = r->score_w == 1 ? p[0] : r->score_w == 2 ? trie__load_u16(p) : trie__load_u32(p);
   if (idx >= r->n_scores) return TA_ECORRUPT;
   *out = trie__load_f64(r->score_val + 8 * idx);
   return 0;
@@ -27,8 +29,11 @@ int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos) {
   return 0;
 }
 
-/* The display form of a cold id when DISPLAY lists it (1), else 0 (its key is its text). */
+/* The display form of a cold id when DISPLAY lists it (1), else 0 (its key is its text): its
+ * bit first, the binary search only for the few listed. */
 static int display_exception(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
+  uint64_t bit = id - r->m_hot;
+  if (!(r->disp_bits[bit / 8] >> (bit % 8) & 1)) return 0; /* the common case: one load */
   uint64_t lo = 0, hi = r->n_disp;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
@@ -46,7 +51,7 @@ static int display_exception(const trie_reader_t *r, uint64_t id, const char **t
     else
       hi = mid;
   }
-  return 0;
+  return TA_ECORRUPT; /* its bit says it is listed */
 }
 
 int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,

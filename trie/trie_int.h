@@ -238,9 +238,10 @@ struct trie_reader {
   unsigned score_w;
   const uint8_t *idpos; /* idpos_w bytes per cold id */
   unsigned idpos_w;
-  uint64_t n_disp;         /* display exceptions */
-  const uint8_t *disp_ids; /* u32 x n_disp, ascending */
-  const uint8_t *disp_off; /* u32 x (n_disp + 1), into disp_str */
+  uint64_t n_disp;          /* display exceptions */
+  const uint8_t *disp_bits; /* a bit per cold id: listed in disp_ids */
+  const uint8_t *disp_ids;  /* u32 x n_disp, ascending */
+  const uint8_t *disp_off;  /* u32 x (n_disp + 1), into disp_str */
   const uint8_t *disp_str;
   size_t disp_len;
 };

@@ -89,16 +89,18 @@ static int parse_tables(trie_reader_t *r) {
   if (idpos->len != (uint64_t)r->idpos_w * cold || r->idpos_w < 1 || r->idpos_w > 8)
     return TA_ECORRUPT;
   r->idpos = b + idpos->off;
-  /* DISPLAY: u32 count c, u32 ids[c], u32 offsets[c + 1], then the forms. */
+  /* DISPLAY: u32 count c, a bit per cold id (set: listed), u32 ids[c], u32 offsets[c + 1],
+   * then the forms. */
   if (disp->len < 4) return TA_ECORRUPT;
   const uint8_t *d = b + disp->off;
-  uint64_t c = trie__load_u32(d);
-  if (c > n || 8 * c + 8 > disp->len) return TA_ECORRUPT;
+  uint64_t c = trie__load_u32(d), bits = (cold + 7) / 8;
+  if (c > cold || 4 + bits + 8 * c + 4 > disp->len) return TA_ECORRUPT;
   r->n_disp = c;
-  r->disp_ids = d + 4;
-  r->disp_off = d + 4 + 4 * c;
-  r->disp_str = d + 8 + 8 * c;
-  r->disp_len = (size_t)(disp->len - 8 - 8 * c);
+  r->disp_bits = d + 4;
+  r->disp_ids = d + 4 + bits;
+  r->disp_off = r->disp_ids + 4 * c;
+  r->disp_str = r->disp_off + 4 * (c + 1);
+  r->disp_len = (size_t)(disp->len - 4 - bits - 8 * c - 4);
   return 0;
 }
 

@@ -301,6 +301,18 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
     return fault(r, d, TA_ECORRUPT, "SCOREIDX", r->score_idx + (size_t)(n - 1) * r->score_w,
                  "the last score index is %llu, SCOREVAL holds %llu scores",
                  (unsigned long long)prev, (unsigned long long)r->n_scores);
+  /* The bit of each cold id is set exactly for the ids listed; the bits past the last are 0. */
+  uint64_t cold = n - m, listed = 0;
+  for (uint64_t j = 0; j < (cold + 7) / 8 * 8; j++) {
+    int set = r->disp_bits[j / 8] >> (j % 8) & 1;
+    if (set && j >= cold)
+      return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_bits + j / 8,
+                   "a bit past the last cold id is set");
+    listed += (uint64_t)set;
+  }
+  if (listed != r->n_disp)
+    return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_bits, "%llu bits set for %llu listed ids",
+                 (unsigned long long)listed, (unsigned long long)r->n_disp);
   uint64_t last_id = 0;
   for (uint64_t i = 0; i < r->n_disp; i++) {
     uint64_t id = trie__load_u32(r->disp_ids + 4 * i);
@@ -309,6 +321,9 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
                    "id %llu: not a cold id (%llu .. %llu) or not above the one before",
                    (unsigned long long)id, (unsigned long long)m, (unsigned long long)n - 1);
     last_id = id;
+    if (!(r->disp_bits[(id - m) / 8] >> ((id - m) % 8) & 1))
+      return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_ids + 4 * i,
+                   "id %llu is listed but its bit is not set", (unsigned long long)id);
     uint32_t a = trie__load_u32(r->disp_off + 4 * i), b = trie__load_u32(r->disp_off + 4 * (i + 1));
     if ((i == 0 && a != 0) || a > b || b > r->disp_len)
       return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_off + 4 * (i + 1),

@@ -474,8 +474,9 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   for (size_t id = m; id < n; id++)
     store_le(t->idpos + pw * (id - m), nodes_len - w->term_rev[id], pw);
 
-  /* DISPLAY: count, the cold ids whose display form is not their key, offsets, the forms. */
-  size_t c = 0, bytes = 0;
+  /* DISPLAY: count, a bit per cold id (set: listed), the cold ids whose display form is not
+   * their key, offsets, the forms. */
+  size_t c = 0, bytes = 0, nbits = ((n - m) + 7) / 8;
   for (size_t id = m; id < n; id++) {
     const trie_entry_t *e = &entries[id];
     if (e->display_len != e->key_len || memcmp(e->display, e->key, e->key_len) != 0) {
@@ -484,15 +485,17 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
     }
   }
   if (bytes > UINT32_MAX) return TA_ETOOLONG;
-  t->display_len = 4 + 4 * c + 4 * (c + 1) + bytes;
-  if ((t->display = malloc(t->display_len)) == NULL) return TA_ENOMEM;
-  uint8_t *ids = t->display + 4, *offs = ids + 4 * c, *str = offs + 4 * (c + 1);
+  t->display_len = 4 + nbits + 4 * c + 4 * (c + 1) + bytes;
+  if ((t->display = calloc(1, t->display_len)) == NULL) return TA_ENOMEM;
+  uint8_t *bits = t->display + 4, *ids = bits + nbits, *offs = ids + 4 * c,
+          *str = offs + 4 * (c + 1);
   trie__store_u32(t->display, (uint32_t)c);
   size_t j = 0;
   uint32_t at = 0;
   for (size_t id = m; id < n; id++) {
     const trie_entry_t *e = &entries[id];
     if (e->display_len == e->key_len && memcmp(e->display, e->key, e->key_len) == 0) continue;
+    bits[(id - m) / 8] |= (uint8_t)(1u << ((id - m) % 8));
     trie__store_u32(ids + 4 * j, (uint32_t)id);
     trie__store_u32(offs + 4 * j, at);
     memcpy(str + at, e->display, e->display_len);

@@ -244,7 +244,7 @@ static void test_fields(void **state) {
       {TRIE_SECT_SCOREIDX, si.off + (uint64_t)sw * (n - 1), sw, 0, TA_ECORRUPT},
       {TRIE_SECT_HOTOFF, last_off, 4, trie__load_u32(img + last_off) - 1u, TA_ECORRUPT},
       {TRIE_SECT_IDPOS, ip.off, pw, pos0 + 1, TA_ECORRUPT},
-      {TRIE_SECT_DISPLAY, dp.off + 4, 4, 0, TA_ECORRUPT},
+      {TRIE_SECT_DISPLAY, dp.off + 4 + (n - m_hot + 7) / 8, 4, 0, TA_ECORRUPT},
       {TRIE_SECT_META, m.off + TRIE_META_FLAGS, 4, 1, TA_ECORRUPT},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -65,7 +65,8 @@ extern "C" {
   X(TA_EBUSY, -19, "resource busy")                                                           \
   X(TA_ESYS, -20, "system call failed")                                                       \
   X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version") \
-  X(TA_ENOTREG, -22, "not a regular file")
+  X(TA_ENOTREG, -22, "not a regular file")                                                    \
+  X(TA_EOLDFORMAT, -23, "made in an older file format: rebuild it with this version")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };

@@ -163,11 +163,13 @@ int flt_keep(void *ctx, const trie_hit_t *candidate);
 
 /* The filtered answer for a normalized key prefix: the first n completions f's rules keep, in
  * rank order; the same hits (and counters) as trie_lookup_filtered(r, prefix, prefix_len, n,
- * flt_keep, f, hits, n_hits), but read from the node's stored top-k whenever they suffice,
- * which is cheaper than the walk past them, and else from the cache's memo of answers when it
- * has this one (n at most TA_MAX_K). hits has room for n. */
+ * flt_keep, f, text, hits, n_hits), but read from the node's stored top-k whenever they
+ * suffice, which is cheaper than the walk past them, and else from the cache's memo of answers
+ * when it has this one (n at most TA_MAX_K). hits has room for n; their texts are in text (the
+ * caller's scratch, trie.h: valid until it is reset or r closed). The memo keeps ids, never
+ * texts. */
 int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-               flt_filter_t *f, trie_hit_t *hits, size_t *n_hits);
+               flt_filter_t *f, trie_text_t *text, trie_hit_t *hits, size_t *n_hits);
 
 /* Lowercase name of a kind ("word", "phrase", "prefix", "exact"); "?" when out of range. */
 const char *flt_kind_name(flt_kind_t kind);

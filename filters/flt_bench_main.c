@@ -168,6 +168,8 @@ int main(int argc, char **argv) {
   if ((rc = flt_cache_new(rules, info.num_queries, &cache))) return die("cache", rc);
   if ((rc = flt_cache_prefill(cache, r, FLT_PREFILL_IDS))) return die("prefill", rc);
   trie_hit_t hits[TA_MAX_K];
+  trie_text_t *text = NULL; /* reset per lookup, as a server resets it per request */
+  if ((rc = trie_text_new(&text))) return die("text scratch", rc);
   for (unsigned round = 0; round < rounds; round++) {
     for (int step = 0; step < N_CONF; step++) {
       int c = (int)((round + (unsigned)step) % N_CONF);
@@ -187,10 +189,11 @@ int main(int argc, char **argv) {
                               .cache = c == CACHED ? cache
                                        : c == COLD ? cold
                                                    : NULL};
+            trie_text_reset(text);
             if (c == PLAIN)
-              rc = trie_lookup(r, key, p.at[i].len, n, hits, &n_hits);
+              rc = trie_lookup(r, key, p.at[i].len, n, text, hits, &n_hits);
             else
-              rc = flt_lookup(r, key, p.at[i].len, n, &f, hits, &n_hits);
+              rc = flt_lookup(r, key, p.at[i].len, n, &f, text, hits, &n_hits);
             if (pass == 1) {
               uint64_t t2 = ta_mono_ns();
               ns[c][(size_t)round * p.n + i] = t2 - t1;
@@ -243,6 +246,7 @@ int main(int argc, char **argv) {
   free(p.at);
   flt_cache_free(cache);
   flt_cache_free(cold);
+  trie_text_free(text);
   flt_ruleset_free(rules);
   flt_ruleset_free(empty);
   trie_close(r);

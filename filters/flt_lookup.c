@@ -39,7 +39,7 @@ enum {
  * after, so no torn answer is ever used. */
 typedef struct {
   atomic_uint seq;
-  atomic_uint_least64_t node; /* answer node (trie_lookup_ids_node); 0: empty slot */
+  atomic_uint_least64_t node; /* answer node (trie_lookup_node); 0: empty slot */
   atomic_uint meta;           /* n asked | kept << 8 | complete << 16 */
   atomic_uint count[N_COUNTS];
   atomic_uint ids[TA_MAX_K];
@@ -187,7 +187,8 @@ static void memo_put(flt_cache_t *c, uint64_t node, size_t n, const trie_hit_t *
 
 /* The walk past the stored top-k, through the memo when c is not NULL and n fits in it. */
 static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const char *prefix,
-                size_t prefix_len, size_t n, flt_filter_t *f, trie_hit_t *hits, size_t *n_hits) {
+                size_t prefix_len, size_t n, flt_filter_t *f, trie_text_t *text, trie_hit_t *hits,
+                size_t *n_hits) {
   uint32_t ids[TA_MAX_K], counts[N_COUNTS];
   size_t kept;
   int rc;
@@ -195,7 +196,7 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const cha
   if (c && node && memo_get(c, node, n, ids, &kept, counts)) {
     f->memo_hits++;
     for (size_t i = 0; i < kept; i++)
-      if ((rc = trie_get_hit(r, ids[i], &hits[i])) != 0) return rc;
+      if ((rc = trie_get_hit(r, ids[i], text, &hits[i])) != 0) return rc;
     for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += counts[k];
     f->unreadable += counts[FLT_KIND_COUNT];
     *n_hits = kept;
@@ -204,7 +205,7 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const cha
   uint64_t before[N_COUNTS], delta[N_COUNTS];
   for (int k = 0; k < FLT_KIND_COUNT; k++) before[k] = f->suppressed[k];
   before[FLT_KIND_COUNT] = f->unreadable;
-  rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+  rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   if (rc != 0 || c == NULL || node == 0) return rc;
   for (int k = 0; k < FLT_KIND_COUNT; k++) delta[k] = f->suppressed[k] - before[k];
   delta[FLT_KIND_COUNT] = f->unreadable - before[FLT_KIND_COUNT];
@@ -215,39 +216,41 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const cha
 /* The answer when f has rules, with c the cache to use (NULL: none). */
 static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *c,
                   const char *prefix, size_t prefix_len, size_t n, flt_filter_t *f,
-                  trie_hit_t *hits, size_t *n_hits) {
+                  trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n > TA_MAX_K || info->k > TA_MAX_K)
-    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
-  uint32_t top[TA_MAX_K];
+    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
+  /* The stored top-k, judged best first: a cached verdict decides at once, the others are
+   * judged (c fits f->rs: cache_fits). The first n make their texts in one pass over the answer
+   * node; only when some are dropped are the rest of the k asked for (the verdicts of the first
+   * n are cached by then, or judged again without a cache). */
+  trie_hit_t top[TA_MAX_K];
   size_t n_top = 0;
   uint64_t node = 0;
-  int rc = trie_lookup_ids_node(r, prefix, prefix_len, info->k, top, &n_top, &node);
-  if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
-  if (n <= info->k) {
-    /* The stored top-k by id: a cached verdict needs no text, so only the candidates that are
-     * kept, or not judged yet, are turned into hits. c fits f->rs (cache_fits). */
+  unsigned want = n < info->k ? (unsigned)n : info->k;
+  for (;;) {
+    int rc = trie_lookup_node(r, prefix, prefix_len, want, text, top, &n_top, &node);
+    if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
+    if (n > info->k) break;
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
     size_t kept = 0;
     for (size_t i = 0; i < n_top && kept < n; i++) {
-      uint32_t id = top[i];
-      unsigned v = cached(c, id);
-      if (v == VERDICT_KEEP || v == 0) {
-        if ((rc = trie_get_hit(r, id, &hits[kept])) != 0) return rc;
-        if (v == 0) v = judge(f->rs, c, &hits[kept]);
-      }
+      unsigned v = cached(c, top[i].id);
+      if (v == 0) v = judge(f->rs, c, &top[i]);
       if (v == VERDICT_KEEP)
-        kept++;
+        hits[kept++] = top[i];
       else
         dropped[v - VERDICT_KIND0]++;
     }
-    if (kept == n || n_top < info->k) {
+    if (kept == n || n_top < want) { /* n kept, or no more completions */
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += dropped[k];
       f->unreadable += dropped[FLT_KIND_COUNT];
       *n_hits = kept;
       return 0;
     }
+    if (want == info->k) break;
+    want = info->k;
   }
-  return walk(r, c, node, prefix, prefix_len, n, f, hits, n_hits);
+  return walk(r, c, node, prefix, prefix_len, n, f, text, hits, n_hits);
 }
 
 /* 1 when c may serve lookups in r: made for rs and this trie's size, and bound to this trie
@@ -270,31 +273,35 @@ int flt_cache_prefill(flt_cache_t *cache, const trie_reader_t *r, uint64_t max_i
   if (!cache_fits(cache, cache->rs, &info)) return TA_EINVAL;
   uint64_t n = info.num_queries < max_ids ? info.num_queries : max_ids;
   if (n > FLT_PREFILL_IDS) n = FLT_PREFILL_IDS;
-  for (uint32_t id = 0; id < n; id++) {
+  trie_text_t *text = NULL;
+  if ((rc = trie_text_new(&text)) != 0) return rc;
+  for (uint32_t id = 0; rc == 0 && id < n; id++) {
     trie_hit_t hit;
     if (cached(cache, id)) continue;
-    if ((rc = trie_get_hit(r, id, &hit)) != 0) return rc;
-    judge(cache->rs, cache, &hit);
+    trie_text_reset(text); /* judged, the text is not needed again */
+    if ((rc = trie_get_hit(r, id, text, &hit)) == 0) judge(cache->rs, cache, &hit);
   }
-  return 0;
+  trie_text_free(text);
+  return rc;
 }
 
 int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-               flt_filter_t *f, trie_hit_t *hits, size_t *n_hits) {
-  if (r == NULL || f == NULL || n_hits == NULL || (hits == NULL && n != 0)) return TA_EINVAL;
+               flt_filter_t *f, trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
+  if (r == NULL || f == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)))
+    return TA_EINVAL;
   *n_hits = 0;
   trie_info_t info;
   int rc = trie_get_info(r, &info);
   if (rc != 0) return rc;
   if (f->rs == NULL || f->rs->n_rules == 0) {
-    if (n <= info.k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, hits, n_hits);
-    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, hits, n_hits);
+    if (n <= info.k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, text, hits, n_hits);
+    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   }
   if (n == 0) return 0;
   flt_cache_t *given = f->cache;
   /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
   f->cache = cache_fits(given, f->rs, &info) ? given : NULL;
-  rc = lookup(r, &info, f->cache, prefix, prefix_len, n, f, hits, n_hits);
+  rc = lookup(r, &info, f->cache, prefix, prefix_len, n, f, text, hits, n_hits);
   f->cache = given;
   return rc;
 }

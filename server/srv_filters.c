@@ -319,17 +319,17 @@ void srv__filters_tick(srv_t *s, int forced) {
 /* ---- Request path ------------------------------------------------------------------------- */
 
 int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
+                size_t key_len, size_t n, trie_text_t *text, trie_hit_t *hits, size_t *n_hits,
                 uint64_t *rules_version) {
   srv_flt_t *F = s->flt;
   if (rules_version) *rules_version = 0; /* srv__filter_version_num() without a filter layer */
-  if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, hits, n_hits);
+  if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, text, hits, n_hits);
   unsigned w = (unsigned)(m - s->wmetrics); /* m is this worker's block */
   if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
   const srv_fstate_t *st = srv__snap_acquire(F->slot, w);
   if (rules_version && st) *rules_version = st->rules->version;
   flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
-  int rc = flt_lookup(t->reader, key, key_len, n, &f, hits, n_hits);
+  int rc = flt_lookup(t->reader, key, key_len, n, &f, text, hits, n_hits);
   srv__snap_release(F->slot, w);
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
     if (f.suppressed[k] == 0) continue;
@@ -361,7 +361,7 @@ void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk) {
 
 int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
                      const char *key, size_t key_len, int typos, int words, size_t n,
-                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits) {
+                     trie_text_t *text, trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits) {
   size_t have = *n_hits;
   for (size_t i = 0; i < have; i++) /* the exact ones: the typed prefix, mapped */
     srv__mark_prefix(&hits[i], key_len, &marks[i]);
@@ -377,7 +377,8 @@ int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetric
   for (size_t i = 0; i < have; i++) all[i].hit = hits[i]; /* what the rest must not repeat */
   size_t got = have;
   trie_match_opts_t o = {typos, words ? t->words : NULL};
-  int rc = trie_lookup_more(t->reader, key, key_len, &o, n, f.rs ? flt_keep : NULL, &f, all, &got);
+  int rc =
+      trie_lookup_more(t->reader, key, key_len, &o, n, f.rs ? flt_keep : NULL, &f, text, all, &got);
   if (F) srv__snap_release(F->slot, w);
   for (size_t i = have; rc == 0 && i < got; i++) {
     hits[i] = all[i].hit;

@@ -436,7 +436,8 @@ void srv__reload_stop(srv_t *s);
  * The rules in force live in the slot "rules" (watching --filters FILE), added by
  * srv__filters_start() after the trie's. srv__answer() is the one function that turns a
  * normalized prefix into suggestions: the first n completions of t (the trie of market market)
- * that the rules in force keep (flt_lookup), counted by kind in m->filter_hits; *rules_version (when not NULL) gets the
+ * that the rules in force keep (flt_lookup; their texts in text, the worker's scratch, until it
+ * is reset), counted by kind in m->filter_hits; *rules_version (when not NULL) gets the
  * version of the rules it used (the cache's tag). srv__filter_version() names the rules in force
  * (ETag, /healthz; a per-thread buffer). srv__filters_tick() is the slot's tick: it picks up a
  * replaced rules file (every reload when forced) and makes a verdict cache for each market's
@@ -450,7 +451,7 @@ typedef struct srv_flt srv_flt_t;
 #define SRV_FLT_TRIES (2 * SRV_MAX_MARKETS)
 
 int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_hit_t *hits, size_t *n_hits,
+                size_t key_len, size_t n, trie_text_t *text, trie_hit_t *hits, size_t *n_hits,
                 uint64_t *rules_version);
 /* The mark of an exact prefix match: key_len bytes of the typed key, mapped onto hit's text. */
 void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk);
@@ -459,7 +460,7 @@ void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk);
  * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. */
 int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
                      const char *key, size_t key_len, int typos, int words, size_t n,
-                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits);
+                     trie_text_t *text, trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
 uint64_t srv__filter_version_num(srv_t *s);
@@ -551,8 +552,8 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx);
  * lookup used; untouched when tt's key-head screen says no key starts with key (no lookup, and
  * the answer stands as it came). */
 int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
-                      const char *key, size_t key_len, size_t k, trie_hit_t *hits, size_t *n,
-                      srv_mark_t *marks, uint64_t *rules_version);
+                      const char *key, size_t key_len, size_t k, trie_text_t *text,
+                      trie_hit_t *hits, size_t *n, srv_mark_t *marks, uint64_t *rules_version);
 /* /healthz's "trending" member (appended after a comma). */
 struct srv_worker;
 int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
@@ -724,6 +725,12 @@ struct srv_worker {
   srv_search_hdrs_t *hdrs;  /* /search header blocks, made again on a swap */
   srv_wmetrics_t *m;
   srv_wpeers_t *peers; /* srv_peer.c; NULL when the node is not sharded */
+  /* The texts of the hits of the answer being made (trie.h's scratch; every srv__answer* call
+   * gets it as text). One answer at a time: every hit is made, rendered (or copied, srv_shard.c)
+   * and let go within one call of a handler, and the handler resets it before it returns to
+   * the loop, so no hit is held across a wait. A request that waits for peers keeps texts in
+   * its own state (srv_shard.c's texts), never in this. */
+  trie_text_t *text;
 };
 
 /* One request being answered: what the reply functions need and what the router counts. A

@@ -88,6 +88,7 @@ static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
   if (w->scratch == NULL || w->stop_ev == NULL || w->deadline_ev == NULL || w->htp == NULL)
     return TA_ENOMEM;
   int rc = srv__search_init(w);
+  if (!rc) rc = trie_text_new(&w->text);
   if (!rc) rc = srv__cache_init(&w->cache, s->answer_cache_bytes);
   if (!rc) rc = srv__peer_init(w);
   if (rc) return rc;
@@ -118,6 +119,7 @@ static void worker_fini(srv_worker_t *w) {
   if (w->base) event_base_free(w->base);
   ta_buf_free(&w->out);
   ta_buf_free(&w->wire);
+  trie_text_free(w->text);
   srv__cache_free(&w->cache);
   srv__search_fini(w);
 }

@@ -205,7 +205,8 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
                          unsigned *answered, int *mixed) {
   srv_t *s = w->srv;
   *answered = in->market;
-  int rc = srv__answer(s, in->t, in->market, w->m, key, key_len, k, hits, n_hits, rules_version);
+  int rc = srv__answer(s, in->t, in->market, w->m, key, key_len, k, w->text, hits, n_hits,
+                       rules_version);
   if (rc || in->market == 0 || *n_hits >= k || in->tg == NULL) {
     if (*n_hits == 0) *answered = 0;
     return rc;
@@ -215,7 +216,7 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
   trie_hit_t g[TA_MAX_K];
   size_t n_g = 0;
   uint64_t rv_g = 0;
-  rc = srv__answer(s, in->tg, 0, w->m, key, key_len, k, g, &n_g, &rv_g);
+  rc = srv__answer(s, in->tg, 0, w->m, key, key_len, k, w->text, g, &n_g, &rv_g);
   *mixed = rv_g != *rules_version; /* the rules changed in between: right, but not kept */
   if (rc == 0 && *n_hits == 0) *answered = 0;
   return rc ? rc : srv__market_fill(hits, n_hits, k, g, n_g);
@@ -227,8 +228,8 @@ static int search_trending(srv_worker_t *w, const search_in_t *in, const char *k
                            size_t k, trie_hit_t *hits, size_t *n_hits, srv_mark_t *marks,
                            search_out_t *o) {
   uint64_t rv_t = o->tag.rules_version; /* stays when the screen skips the trending lookup */
-  int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, hits, n_hits, marks,
-                             &rv_t);
+  int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, w->text, hits,
+                             n_hits, marks, &rv_t);
   if (rv_t != o->tag.rules_version) o->mixed = 1;
   return rc;
 }
@@ -300,7 +301,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     size_t n_exact = n_hits;
     if (rc == 0) /* then word and typo matches (SPEC §15), of the market's trie */
       rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, q.typos, q.words,
-                            k < TA_MAX_K ? k : TA_MAX_K, hits, marks, &n_hits);
+                            k < TA_MAX_K ? k : TA_MAX_K, w->text, hits, marks, &n_hits);
     if (n_exact == 0 && n_hits > 0) answered = in->market;
     if (rc == 0 && in->tt)
       rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, marks,
@@ -359,7 +360,8 @@ void srv__handle_search(srv_reply_t *r) {
   if (in.t) in.tt = srv__trending_acquire(s, w->id, in.market, &in.tt_idx);
   search_out_t o;
   search_answer(w, &in, &o);
-  /* the hits pointed into the tries: rendered, now let go */
+  /* the hits pointed into the tries and w->text: rendered, now let go */
+  trie_text_reset(w->text);
   if (in.tt) srv__trending_release(s, w->id, in.tt_idx);
   if (mslot) srv__snap_release(mslot, w->id);
   srv__trie_release(s, w->id);

@@ -237,15 +237,16 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   trie_hit_t own[TA_MAX_K];
   size_t n_own = 0;
   uint64_t rv = 0;
-  int rc = t ? srv__answer(s, t, 0, w->m, "", 0, st->k, own, &n_own, &rv) : TA_ENOENT;
+  int rc = t ? srv__answer(s, t, 0, w->m, "", 0, st->k, w->text, own, &n_own, &rv) : TA_ENOENT;
   char etag[48];
   if (rc == 0) {
     uint64_t h = st->etag_hash ^ ta_hash64(t->version, strlen(t->version), rv);
     snprintf(etag, sizeof etag, "\"s%016llx-%c\"", (unsigned long long)h, st->rep ? 'm' : 'j');
   }
-  /* own hits point into the trie: copied in with the others, then the trie is let go */
+  /* own hits point into the trie and w->text: copied in with the others, then let go */
   for (size_t i = 0; rc == 0 && i < n_own; i++)
     rc = add_hit(st, own[i].text, own[i].text_len, own[i].score);
+  trie_text_reset(w->text);
   srv__trie_release(s, w->id);
   if (rc) {
     if (rc == TA_ENOENT) srv__reply_header(r->req, "Retry-After", "1", 0);

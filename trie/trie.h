@@ -11,7 +11,8 @@
  *
  * Conventions (see DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go
  * through out-parameters; _free/_close(NULL) is a no-op; views into the mapping are (ptr, len),
- * borrowed until trie_close().
+ * borrowed until trie_close(); a hit's text lives until trie_close() or the reset of the
+ * caller's text scratch (trie_text_t), whichever comes first.
  */
 #ifndef TYPEAHEAD_TRIE_H
 #define TYPEAHEAD_TRIE_H
@@ -81,10 +82,24 @@ typedef struct {
   uint32_t norm_version; /* TRIE_NORM_VERSION of the build (open refuses any other) */
 } trie_info_t;
 
+/* Where lookups put the texts they decode: a caller-owned scratch passed to every function
+ * that fills trie_hit_t or trie_match_t. A hit's text is valid until the reader is closed or
+ * the scratch is reset or freed, whichever comes first (the texts of the best ids are borrowed
+ * from the mapping; the others are rebuilt from the trie's labels into the scratch, see
+ * docs/FORMAT.md). Texts handed out never move until then. Memory: what was decoded
+ * since the last reset (chunks of 64 KiB; reset keeps one), so reset once the hits it holds are
+ * no longer used: per request, or per lookup in a loop. Not thread-safe: one per thread or per
+ * request in flight. */
+typedef struct trie_text trie_text_t;
+int trie_text_new(trie_text_t **out); /* 0 or TA_ENOMEM */
+/* Every text handed out before is invalid after; keeps one chunk for the next texts. */
+void trie_text_reset(trie_text_t *t);
+void trie_text_free(trie_text_t *t); /* NULL: no-op */
+
 typedef struct {
   uint32_t id; /* rank of the query in the file: 0 is the best */
   double score;
-  const char *text; /* display form, borrowed from the mapping, not NUL-terminated */
+  const char *text; /* display form, not NUL-terminated: valid as the scratch says (above) */
   size_t text_len;
 } trie_hit_t;
 
@@ -113,10 +128,13 @@ int trie_get_info(const trie_reader_t *r, trie_info_t *out);
 
 /* Top-k completions of a normalized key prefix, best first (score desc, key asc). k is capped
  * at the file's k. Writes up to k hits into hits[], their number into *n_hits (0 when nothing
- * starts with prefix). Allocates nothing; exact for every prefix length. A corrupt file gives
- * TA_ECORRUPT, never an out-of-bounds read. */
+ * starts with prefix); their texts are valid until r is closed or text is reset, whichever
+ * comes first (text: the caller's scratch, above; every function below that gives hits takes
+ * one, just before its output, and gives TA_EINVAL when it is NULL). Allocates nothing but
+ * decoded texts in text; exact for every prefix length. A corrupt file gives TA_ECORRUPT, never
+ * an out-of-bounds read. */
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                trie_hit_t *hits, size_t *n_hits);
+                trie_text_t *text, trie_hit_t *hits, size_t *n_hits);
 
 /* trie_lookup in two steps, for a caller that decides on ids before it needs the text (the
  * filter layer's verdict cache is by id): the ids (ranks) of the top-k, best first, into ids[]
@@ -131,7 +149,12 @@ int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_le
  * layer's) is keyed by it. */
 int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                          uint32_t *ids, size_t *n_ids, uint64_t *node);
-int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit);
+/* trie_lookup that also names the answer node, as trie_lookup_ids_node does: the filter layer's
+ * first step (its verdicts of the stored top-k need their texts, which this makes in one pass
+ * over the answer node: cheaper than a hit per id). */
+int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                     trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node);
+int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit);
 
 /* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */
 typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
@@ -141,7 +164,8 @@ typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);
  * kept completions exist, exactly n are returned, in rank order. n has no upper bound
  * but the caller's array. Allocates only when the search frontier outgrows a stack buffer. */
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-                         trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits);
+                         trie_keep_fn keep, void *ctx, trie_text_t *text, trie_hit_t *hits,
+                         size_t *n_hits);
 
 /* ---- Typo-tolerant and word matching (trie_fuzzy.c, SPEC §15) ---------------------------
  * Matches that are not exact prefixes, ranked after them. A typo match is a key that starts
@@ -179,7 +203,8 @@ unsigned trie_typos_auto(const char *prefix, size_t len);
  * keep NULL; with keep, candidates are those of the matched nodes' stored top-k. Prefixes
  * longer than TRIE_TYPOS_MAX_CHARS code points get none. Allocates per call. */
 int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
-                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out);
+                      size_t n, trie_keep_fn keep, void *ctx, trie_text_t *text, trie_match_t *out,
+                      size_t *n_out);
 
 /* The end in text[0..len) (a display form) of the part whose key is key[0..key_end): the
  * shortest run of whole code points text[0..*end) whose trie_norm_prefix is at least key_end
@@ -187,7 +212,7 @@ int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, un
  * "naive" the "naïve" of "naïve art". */
 int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end);
 
-/* Word matching. v1 files hold no word index: trie_words_build makes one in memory from r's
+/* Word matching. Trie files hold no word index: trie_words_build makes one in memory from r's
  * keys (a walk of every node, and the time of a sort of every word of every key), to pass to
  * trie_lookup_words with the same r; trie_words_bytes says its size: 4 bytes a posting (a word
  * in a key), 32 a key (and 6 for each of its words past the fourth), 8 plus its bytes a
@@ -206,7 +231,8 @@ void trie_words_free(trie_words_t *w);
  * word of the prefix. A prefix of more than TRIE_MAX_SPANS words gets none. keep, n, out and
  * n_out as in trie_lookup_typos; exact (every kept candidate in rank order). */
 int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
-                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out);
+                      size_t n, trie_keep_fn keep, void *ctx, trie_text_t *text, trie_match_t *out,
+                      size_t *n_out);
 
 /* What trie_lookup_match adds to the exact prefix matches. */
 typedef struct {
@@ -219,7 +245,7 @@ typedef struct {
  * matches, each key once, each through keep (NULL: keep all). */
 int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
                       const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
-                      trie_match_t *out, size_t *n_out);
+                      trie_text_t *text, trie_match_t *out, size_t *n_out);
 
 /* What trie_lookup_match adds after the exact matches: word matches, then typo matches, each
  * through keep, none of them a key already in out[0..*n_out) (the exact matches, however the
@@ -227,7 +253,7 @@ int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
  * total. */
 int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
                      const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
-                     trie_match_t *out, size_t *n_out);
+                     trie_text_t *text, trie_match_t *out, size_t *n_out);
 
 /* The highlight of a match in its text: spans[i] = {start, length} in display bytes, ascending,
  * from its key spans (trie_highlight at each end); *n_spans of them. */
@@ -322,6 +348,9 @@ typedef struct {
   /* Called now and then during a long write; may be NULL. */
   void (*progress)(void *ctx, const char *stage, uint64_t done, uint64_t total);
   void *progress_ctx;
+  /* Bytes of display forms kept contiguous for the best ids (HOTSTR, docs/FORMAT.md); 0: the
+   * default, TRIE_HOT_BYTES_PER_QUERY per query. Tests set it to reach either path. */
+  uint64_t hot_bytes;
 } trie_write_opts_t;
 
 /* Writes the trie of entries[0..n) to out. Reorders entries[] (it sorts them). Does not fsync. */

@@ -426,7 +426,8 @@ static int root_cands(const trie_reader_t *r, const fz_walk_t *w, const fz_root_
 
 /* One walk within max_edits: trie_lookup_typos's answer for that bound. */
 static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
-                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
+                      size_t n, trie_keep_fn keep, void *ctx, trie_text_t *scratch,
+                      trie_match_t *out, size_t *n_out) {
   uint32_t cps[TRIE_TYPOS_MAX_CHARS];
   unsigned ncp;
   if (decode((const uint8_t *)prefix, len, cps, TRIE_TYPOS_MAX_CHARS, &ncp) != 0) return 0;
@@ -474,7 +475,7 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
     for (size_t i = 0; rc == 0 && i < u && kept < n; i++) {
       if (cand[i].dist == 0) continue;
       trie_match_t *o = &out[kept];
-      if ((rc = trie__hit(r, cand[i].id, &o->hit)) != 0) break;
+      if ((rc = trie__hit(r, cand[i].id, scratch, &o->hit)) != 0) break;
       if (keep != NULL && !keep(ctx, &o->hit)) continue;
       o->kind = TRIE_MATCH_TYPO;
       o->edits = cand[i].dist;
@@ -527,11 +528,12 @@ int trie_highlight(const char *text, size_t len, size_t key_end, size_t *end) {
 }
 
 int trie_lookup_typos(const trie_reader_t *r, const char *prefix, size_t len, unsigned max_edits,
-                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
+                      size_t n, trie_keep_fn keep, void *ctx, trie_text_t *text, trie_match_t *out,
+                      size_t *n_out) {
   if (n_out != NULL) *n_out = 0;
-  if (r == NULL || n_out == NULL || (out == NULL && n != 0) || (prefix == NULL && len != 0) ||
-      max_edits > TRIE_MAX_TYPOS)
+  if (r == NULL || n_out == NULL || (n != 0 && (out == NULL || text == NULL)) ||
+      (prefix == NULL && len != 0) || max_edits > TRIE_MAX_TYPOS)
     return TA_EINVAL;
   if (n == 0 || max_edits == 0 || len == 0) return 0;
-  return typos_pass(r, prefix, len, max_edits, n, keep, ctx, out, n_out);
+  return typos_pass(r, prefix, len, max_edits, n, keep, ctx, text, out, n_out);
 }

@@ -12,11 +12,17 @@
  *   +----------------------------------------------------------------------------------+
  *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source,|
  *   |         normalization version                                                      |
- *   | STROFF  u32 x (n+1): offset of display string of id i in STR; last = len(STR)     |
- *   | SCORES  f64 x n: score of id i (non-increasing)                                   |
- *   | NODES   radix trie over key bytes, nodes in DFS pre-order                          |
- *   | STR     display strings by id, concatenated                                       |
+ *   | HOTOFF  u32 x (M+1): offsets in HOTSTR of the hot ids' display forms (ids < M)     |
+ *   | HOTSTR  display forms of ids 0 .. M-1, concatenated                               |
+ *   | SCOREVAL f64 x D: the distinct scores, strictly decreasing                        |
+ *   | SCOREIDX w x n (w = 1, 2, 4): index into SCOREVAL of each id's score              |
+ *   | IDPOS   w x (n-M): where each cold id's terminal node starts in NODES            |
+ *   | DISPLAY cold ids whose display form is not their key, with those forms           |
+ *   | NODES   radix trie over key bytes, nodes in DFS pre-order, children best id first  |
  *   +----------------------------------------------------------------------------------+
+ *
+ * A cold id's text is its key, the labels on the path from the root to its node, unless
+ * DISPLAY lists it.
  *
  * Query id = rank: entries sorted by (score desc, key bytes asc); id 0 is the best. So the top-k
  * of a node are the k smallest ids of its subtree, and comparing ids compares rank.
@@ -33,7 +39,8 @@
  *     label: the edge from the parent into this node (empty only at the root).
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
- *     bytes: the first label byte of each child, strictly ascending.
+ *     bytes: the first label byte of each child, all different, children in best-id order
+ *            (the child whose subtree holds the smallest id first).
  *     width, offsets (only when nchild >= 2): child 0 starts right after this node (at "end");
  *            child i >= 1 starts at end + offsets[i-1], a width-byte (1..8) little-endian
  *            integer, strictly increasing. Fixed width gives O(1) access to any child; every
@@ -60,23 +67,42 @@
 #define TRIE_MAGIC "\x89TAH\r\n\x1a\n"
 #define TRIE_MAGIC_LEN 8
 /* Version this code writes, and the oldest reader able to read what it writes. Version 2
- * records the normalization version (META); a version 1 reader must not open it, since it
- * would match its own keys against keys of another normalization. */
-#define TRIE_FORMAT_VERSION 2u
-#define TRIE_MIN_READ_VERSION 2u
+ * recorded the normalization version (META); version 3 drops the texts and scores by id (STR,
+ * STROFF, SCORES) for the hot texts, score table, id positions and display exceptions below, so
+ * no older reader can read it, and this reader refuses older files (TA_EOLDFORMAT: rebuild). */
+#define TRIE_FORMAT_VERSION 3u
+#define TRIE_MIN_READ_VERSION 3u
 
 #define TRIE_HDR_FIXED 24u  /* magic, write ver, min read ver, header size, count */
 #define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
 #define TRIE_MAX_SECTIONS 64u
 
+/* Section ids. 3, 4 and 5 were version 2's STROFF, STR and SCORES: never reused. */
 enum {
   TRIE_SECT_META = 1,
   TRIE_SECT_NODES = 2,
-  TRIE_SECT_STROFF = 3,
-  TRIE_SECT_STR = 4,
-  TRIE_SECT_SCORES = 5,
-  TRIE_SECT_NUM_KNOWN = 5
+  TRIE_SECT_HOTOFF = 6,   /* u32 x (M + 1): offsets of the hot texts in HOTSTR */
+  TRIE_SECT_HOTSTR = 7,   /* display forms of ids 0 .. M - 1, concatenated */
+  TRIE_SECT_SCOREVAL = 8, /* f64 x D: the distinct scores, strictly decreasing */
+  TRIE_SECT_SCOREIDX = 9, /* per id, a 1-, 2- or 4-byte index into SCOREVAL */
+  TRIE_SECT_IDPOS = 10,   /* per cold id (M .. n - 1), its terminal node's position in NODES */
+  TRIE_SECT_DISPLAY = 11, /* cold ids whose display form is not their key, and those forms */
+  TRIE_SECT_MAX_ID = 11
 };
+
+/* The sections a version 3 file must have, in the order the writer lays them out. */
+#define TRIE_SECT_REQUIRED                                                                      \
+  {                                                                                             \
+    TRIE_SECT_META, TRIE_SECT_HOTOFF, TRIE_SECT_HOTSTR, TRIE_SECT_SCOREVAL, TRIE_SECT_SCOREIDX, \
+        TRIE_SECT_IDPOS, TRIE_SECT_DISPLAY, TRIE_SECT_NODES                                     \
+  }
+#define TRIE_SECT_NUM_REQUIRED 8u
+
+/* The writer keeps the display forms of the best ids contiguous (HOTSTR) up to this many bytes
+ * per query in all: the ids that heavy nodes near the root return, whose texts a lookup then
+ * hands out as pointers, as fast as a text per id for every id would be, at a small part of the
+ * bytes (docs/FORMAT-V2-PLAN.md measures it). Other texts are rebuilt from the node labels. */
+#define TRIE_HOT_BYTES_PER_QUERY 2.5
 
 /* META section: fixed part, then source_len bytes of source text. */
 #define TRIE_META_K 0u           /* u32 */
@@ -202,10 +228,22 @@ struct trie_reader {
   trie__section_t sect[TRIE_MAX_SECTIONS];
   const uint8_t *nodes; /* the known sections, bounds-checked at open */
   size_t nodes_len;
-  const uint8_t *stroff;
-  const uint8_t *str;
-  size_t str_len;
-  const uint8_t *scores;
+  uint64_t m_hot;         /* ids 0 .. m_hot - 1 have their text in HOTSTR */
+  const uint8_t *hot_off; /* u32 x (m_hot + 1) */
+  const uint8_t *hot_str;
+  size_t hot_len;
+  const uint8_t *score_val; /* f64 x n_scores */
+  uint64_t n_scores;
+  const uint8_t *score_idx; /* score_w bytes per id */
+  unsigned score_w;
+  const uint8_t *idpos; /* idpos_w bytes per cold id */
+  unsigned idpos_w;
+  uint64_t n_disp;          /* display exceptions */
+  const uint8_t *disp_bits; /* a bit per cold id: listed in disp_ids */
+  const uint8_t *disp_ids;  /* u32 x n_disp, ascending */
+  const uint8_t *disp_off;  /* u32 x (n_disp + 1), into disp_str */
+  const uint8_t *disp_str;
+  size_t disp_len;
 };
 
 /* The name of a section id ("META", "NODES", ...; "unknown" for an id this version does not
@@ -259,7 +297,41 @@ int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *id
 int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[TA_MAX_K],
                    unsigned *count);
 
-/* Fills a hit for id (checks id < n and the STROFF bounds). */
-int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit);
+/* ---- Hits from ids (trie_hit.c) ----------------------------------------------------------- */
+
+/* The score of id (< n), through SCOREIDX and SCOREVAL. */
+int trie__score(const trie_reader_t *r, uint64_t id, double *out);
+/* Where the terminal node of a cold id (m_hot <= id < n) starts in NODES. */
+int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos);
+/* The text of a hot id (< m_hot), borrowed from HOTSTR. */
+int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
+/* Appends to buf[0..*len) (room for TA_MAX_KEY) the labels from the parsed node *from down to
+ * the node at target, which must be the terminal of id; *len becomes the key's length. */
+int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
+                      char *buf, size_t *len);
+/* The text of a cold id: its DISPLAY form, or its key rebuilt into tx, from the node *from
+ * whose key up to its label is head[0..head_len) (a node on the way to id's terminal), or from
+ * the root when from is NULL. */
+int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
+                    size_t head_len, trie_text_t *tx, const char **text, size_t *len);
+/* Fills a hit for id (< n checked): hot texts borrowed from the file, cold ones rebuilt into tx
+ * (from the node *from as trie__cold_text says, or the root when NULL). */
+int trie__hit_from(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
+                   size_t head_len, trie_text_t *tx, trie_hit_t *hit);
+int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit);
+/* The text of a cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key
+ * copied into tx. */
+int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
+                          trie_text_t *tx, const char **text, size_t *len);
+
+/* ---- Text scratch, trie_text.c ----------------------------------------------------------- */
+
+/* Bytes of a chunk of a scratch: about 280 answers of k = 10 at 23-byte texts between two
+ * resets. A longer text gets a chunk of its own. */
+#define TRIE_TEXT_CHUNK (64u << 10)
+
+/* Room for len bytes in t at *out, which keeps its place until trie_text_reset or
+ * trie_text_free (never moved). TA_ENOMEM. */
+int trie__text_put(trie_text_t *t, size_t len, char **out);
 
 #endif /* TYPEAHEAD_TRIE_INT_H */

@@ -10,15 +10,23 @@
 #include <stdlib.h>
 
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
- * no key starts with prefix, or an error. */
-static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd) {
+ * no key starts with prefix, or an error. *head gets the length of the key above the node's
+ * label: prefix[0..*head) is that key; *node (when not NULL) the node's position + 1, 0 when
+ * none. */
+static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd,
+                       size_t *head, uint64_t *node) {
+  if (node != NULL) *node = 0;
   const uint8_t *p = (const uint8_t *)prefix;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
     size_t m = nd->label_len < rem ? nd->label_len : rem;
     if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
-    if (rem <= nd->label_len) return 1;
+    if (rem <= nd->label_len) {
+      *head = (size_t)(p - (const uint8_t *)prefix);
+      if (node != NULL) *node = (uint64_t)nd->pos + 1;
+      return 1;
+    }
     p += nd->label_len;
     rem -= nd->label_len;
     const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
@@ -76,13 +84,11 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                       uint32_t ids[TA_MAX_K], unsigned *count, uint64_t *node) {
   *count = 0;
-  *node = 0;
   if (k > r->k) k = r->k;
   trie__node_t nd;
-  int rc = find_answer(r, prefix, prefix_len, &nd);
-  if (rc <= 0) return rc;
-  *node = (uint64_t)nd.pos + 1;
-  if (k == 0) return 0;
+  size_t head;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, node);
+  if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
   unsigned n;
   rc = trie__node_ids(r, &nd, ids, &n);
   if (rc != 0) return rc;
@@ -90,16 +96,190 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
   return 0;
 }
 
+/* The hits of a light answer node: its subtree scanned in pre-order with a stack of the key
+ * lengths at each open node, so each key is whole when its terminal is met (no descent per
+ * hit); the texts of hot ids borrowed from HOTSTR, of cold ones copied into tx (or their
+ * DISPLAY form); then sorted by id, the first k kept. Same bounds as scan_light: at most k keys
+ * and 2k + 2 nodes, no heavy node, or the file is corrupt. */
+static int light_hits(const trie_reader_t *r, const trie__node_t *start, const char *prefix,
+                      size_t head, unsigned k, trie_text_t *tx, trie_hit_t *hits, size_t *n_hits) {
+  trie_hit_t met[TA_MAX_K];
+  char path[TA_MAX_KEY];
+  struct {
+    uint64_t left; /* children of this open node not entered yet */
+    size_t len;    /* key length at its end */
+  } open[2 * TA_MAX_K + 4];
+  unsigned depth = 0, count = 0;
+  uint64_t visited = 0;
+  size_t len = head;
+  if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
+  trie__node_t nd = *start;
+  int rc;
+  for (;;) {
+    if (nd.flags & TRIE_NODE_HEAVY) return TA_ECORRUPT;
+    if (len + nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
+    memcpy(path + len, nd.label, nd.label_len);
+    len += nd.label_len;
+    if (nd.flags & TRIE_NODE_TERMINAL) {
+      if (count >= r->k) return TA_ECORRUPT;
+      trie_hit_t *h = &met[count++];
+      h->id = (uint32_t)nd.id;
+      rc = nd.id < r->m_hot
+               ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
+               : trie__cold_text_known(r, nd.id, path, len, tx, &h->text, &h->text_len);
+      if (rc != 0) return rc;
+    }
+    if (nd.nchild > 0) {
+      if (depth == sizeof open / sizeof open[0]) return TA_ECORRUPT;
+      open[depth].left = nd.nchild - 1;
+      open[depth].len = len;
+      depth++;
+    } else {
+      while (depth > 0 && open[depth - 1].left == 0) depth--;
+      if (depth == 0) break;
+      open[depth - 1].left--;
+      len = open[depth - 1].len;
+    }
+    if (++visited > 2u * r->k + 2u) return TA_ECORRUPT;
+    /* Pre-order: the next node starts where this one ends. */
+    if ((rc = trie__node_parse(r, nd.end, &nd)) != 0) return rc;
+  }
+  for (unsigned i = 1; i < count; i++) {
+    trie_hit_t v = met[i];
+    unsigned j = i;
+    for (; j > 0 && met[j - 1].id > v.id; j--) met[j] = met[j - 1];
+    met[j] = v;
+  }
+  if (count > k) count = k;
+  for (unsigned i = 0; i < count; i++) {
+    hits[i] = met[i];
+    if ((rc = trie__score(r, met[i].id, &hits[i].score)) != 0) return rc;
+  }
+  *n_hits = count;
+  return 0;
+}
+
+/* The texts of the cold ids of a heavy answer node, rebuilt in one descent from it: targets in
+ * position order share the top of their paths (with children in best-id order, the best ids'
+ * paths start near the node). A frame per node on the current path; a deeper path than the
+ * frames hold falls back to a descent per id (trie__cold_text). */
+#define DESCENT_FRAMES 48
+
+typedef struct {
+  size_t pos;  /* terminal node */
+  unsigned at; /* index in hits */
+} target_t;
+
+static int heavy_cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
+                            size_t head, target_t *t, unsigned nt, trie_text_t *tx,
+                            trie_hit_t *hits) {
+  for (unsigned i = 1; i < nt; i++) {
+    target_t v = t[i];
+    unsigned j = i;
+    for (; j > 0 && t[j - 1].pos > v.pos; j--) t[j] = t[j - 1];
+    t[j] = v;
+  }
+  struct {
+    trie__node_t nd;
+    size_t len; /* key length at the end of its label */
+    size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
+  } fr[DESCENT_FRAMES];
+  char path[TA_MAX_KEY];
+  if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
+  unsigned top = 0;
+  int rc;
+  if (head + from->label_len > TA_MAX_KEY) return TA_ECORRUPT;
+  memcpy(path + head, from->label, from->label_len);
+  fr[0].nd = *from;
+  fr[0].len = head + from->label_len;
+  fr[0].end = SIZE_MAX;
+  top = 1;
+  for (unsigned i = 0; i < nt; i++) {
+    size_t target = t[i].pos;
+    trie_hit_t *h = &hits[t[i].at];
+    /* Back up to the deepest node on the path whose subtree holds target. */
+    while (top > 1 && target >= fr[top - 1].end) top--;
+    for (;;) {
+      trie__node_t *nd = &fr[top - 1].nd;
+      if (nd->pos == target) break;
+      if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
+      uint64_t rel = target - nd->end, lo = 0, hi = nd->nchild;
+      while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (trie__child_off(nd, mid) <= rel)
+          lo = mid;
+        else
+          hi = mid;
+      }
+      uint64_t off = trie__child_off(nd, lo);
+      if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
+      size_t start = nd->end + (size_t)off;
+      if (top == DESCENT_FRAMES) {
+        /* Too deep for the frames: this one id alone, from the root. */
+        rc = trie__cold_text(r, h->id, NULL, NULL, 0, tx, &h->text, &h->text_len);
+        if (rc != 0) return rc;
+        goto next;
+      }
+      size_t end =
+          lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
+      if ((rc = trie__node_parse(r, start, &fr[top].nd)) != 0) return rc;
+      size_t len = fr[top - 1].len;
+      if (len + fr[top].nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
+      memcpy(path + len, fr[top].nd.label, fr[top].nd.label_len);
+      fr[top].len = len + fr[top].nd.label_len;
+      fr[top].end = end;
+      top++;
+    }
+    {
+      const trie__node_t *nd = &fr[top - 1].nd;
+      if (!(nd->flags & TRIE_NODE_TERMINAL) || nd->id != h->id) return TA_ECORRUPT;
+      rc = trie__cold_text_known(r, h->id, path, fr[top - 1].len, tx, &h->text, &h->text_len);
+      if (rc != 0) return rc;
+    }
+  next:;
+  }
+  return 0;
+}
+
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                trie_hit_t *hits, size_t *n_hits) {
+                trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
+  uint64_t node;
+  return trie_lookup_node(r, prefix, prefix_len, k, text, hits, n_hits, &node);
+}
+
+int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                     trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node) {
   if (n_hits != NULL) *n_hits = 0;
-  if (hits == NULL || n_hits == NULL) return TA_EINVAL;
+  if (node != NULL) *node = 0; /* also on the errors below */
+  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL || node == NULL ||
+      (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  if (k > r->k) k = r->k;
+  trie__node_t nd;
+  size_t head;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, node);
+  if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
+  if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
-  size_t count = 0;
-  int rc = trie_lookup_ids(r, prefix, prefix_len, k, ids, &count);
-  for (size_t i = 0; rc == 0 && i < count; i++) rc = trie__hit(r, ids[i], &hits[i]);
-  if (rc == 0) *n_hits = count;
-  return rc;
+  if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;
+  target_t cold[TA_MAX_K];
+  unsigned n_cold = 0;
+  for (unsigned i = 0; i < k; i++) {
+    trie_hit_t *h = &hits[i];
+    h->id = ids[i];
+    if ((rc = trie__score(r, ids[i], &h->score)) != 0) return rc;
+    if (ids[i] < r->m_hot) {
+      rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
+    } else {
+      cold[n_cold].at = i;
+      rc = trie__idpos(r, ids[i], &cold[n_cold++].pos);
+    }
+    if (rc != 0) return rc;
+  }
+  if (n_cold > 0 && (rc = heavy_cold_texts(r, &nd, prefix, head, cold, n_cold, text, hits)) != 0)
+    return rc;
+  *n_hits = k;
+  return 0;
 }
 
 /* trie_lookup_ids_node with its checks; inlined into both public forms (every plain lookup
@@ -134,10 +314,10 @@ int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t pref
   return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, node);
 }
 
-int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_hit_t *hit) {
-  if (r == NULL || hit == NULL) return TA_EINVAL;
+int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit) {
+  if (r == NULL || text == NULL || hit == NULL) return TA_EINVAL;
   if (id >= r->n) return TA_ERANGE;
-  return trie__hit(r, id, hit);
+  return trie__hit(r, id, text, hit);
 }
 
 /* ---- Filtered lookup: best-first merge of disjoint sources ------------------------------- */
@@ -267,14 +447,16 @@ static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
 #define FILTER_STACK_SOURCES 128
 
 int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
-                         trie_keep_fn keep, void *ctx, trie_hit_t *hits, size_t *n_hits) {
+                         trie_keep_fn keep, void *ctx, trie_text_t *text, trie_hit_t *hits,
+                         size_t *n_hits) {
   if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || keep == NULL || n_hits == NULL || (hits == NULL && n != 0) ||
+  if (r == NULL || keep == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)) ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   if (n == 0) return 0;
   trie__node_t nd;
-  int rc = find_answer(r, prefix, prefix_len, &nd);
+  size_t head;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, NULL);
   if (rc <= 0) return rc;
 
   source_t stack_buf[FILTER_STACK_SOURCES];
@@ -321,7 +503,7 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
       if (rc != 0) break;
     }
     trie_hit_t hit;
-    if ((rc = trie__hit(r, id, &hit)) != 0) break;
+    if ((rc = trie__hit(r, id, text, &hit)) != 0) break;
     if (keep(ctx, &hit)) hits[kept++] = hit;
   }
   if (h.heap_alloc) free(h.v);

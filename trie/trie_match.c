@@ -21,15 +21,15 @@ static int bad_opts(const trie_match_opts_t *o) {
 
 int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
                       const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
-                      trie_match_t *out, size_t *n_out) {
+                      trie_text_t *text, trie_match_t *out, size_t *n_out) {
   if (n_out != NULL) *n_out = 0;
-  if (r == NULL || bad_opts(o) || n_out == NULL || (out == NULL && n != 0) ||
+  if (r == NULL || bad_opts(o) || n_out == NULL || (n != 0 && (out == NULL || text == NULL)) ||
       (prefix == NULL && len != 0) || n > TA_MAX_K)
     return TA_EINVAL;
   trie_hit_t hits[TA_MAX_K];
   size_t got = 0;
-  int rc = keep != NULL ? trie_lookup_filtered(r, prefix, len, n, keep, ctx, hits, &got)
-                        : trie_lookup(r, prefix, len, (unsigned)n, hits, &got);
+  int rc = keep != NULL ? trie_lookup_filtered(r, prefix, len, n, keep, ctx, text, hits, &got)
+                        : trie_lookup(r, prefix, len, (unsigned)n, text, hits, &got);
   if (rc != 0) return rc;
   for (size_t i = 0; i < got; i++) {
     out[i].hit = hits[i];
@@ -40,19 +40,19 @@ int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
     out[i].spans[0][1] = (uint16_t)(len < UINT16_MAX ? len : UINT16_MAX);
   }
   *n_out = got;
-  return trie_lookup_more(r, prefix, len, o, n, keep, ctx, out, n_out);
+  return trie_lookup_more(r, prefix, len, o, n, keep, ctx, text, out, n_out);
 }
 
 int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
                      const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
-                     trie_match_t *out, size_t *n_out) {
-  if (r == NULL || bad_opts(o) || n_out == NULL || (out == NULL && n != 0) ||
+                     trie_text_t *text, trie_match_t *out, size_t *n_out) {
+  if (r == NULL || bad_opts(o) || n_out == NULL || (n != 0 && (out == NULL || text == NULL)) ||
       (prefix == NULL && len != 0) || n > TA_MAX_K || *n_out > n)
     return TA_EINVAL;
   size_t got = *n_out, more = 0;
   int rc = 0;
   if (got < n && o->words != NULL) {
-    rc = trie_lookup_words(r, o->words, prefix, len, n - got, keep, ctx, out + got, &more);
+    rc = trie_lookup_words(r, o->words, prefix, len, n - got, keep, ctx, text, out + got, &more);
     if (rc != 0) return rc;
     size_t before = got; /* word matches are distinct; keep out those the caller had */
     for (size_t i = 0; i < more; i++)
@@ -61,7 +61,7 @@ int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
   unsigned edits = o->typos == TRIE_TYPOS_AUTO ? trie_typos_auto(prefix, len) : (unsigned)o->typos;
   if (got < n && edits > 0) {
     trie_match_t t[TA_MAX_K];
-    rc = trie_lookup_typos(r, prefix, len, edits, n, keep, ctx, t, &more);
+    rc = trie_lookup_typos(r, prefix, len, edits, n, keep, ctx, text, t, &more);
     if (rc != 0) return rc;
     for (size_t i = 0; i < more && got < n; i++)
       if (!seen(out, got, t[i].hit.id)) out[got++] = t[i];

@@ -14,11 +14,13 @@
 #include <unistd.h>
 
 const char *trie__section_name(uint32_t id) {
-  static const char *const names[TRIE_SECT_NUM_KNOWN + 1] = {
-      [TRIE_SECT_META] = "META", [TRIE_SECT_NODES] = "NODES",   [TRIE_SECT_STROFF] = "STROFF",
-      [TRIE_SECT_STR] = "STR",   [TRIE_SECT_SCORES] = "SCORES",
+  static const char *const names[TRIE_SECT_MAX_ID + 1] = {
+      [TRIE_SECT_META] = "META",         [TRIE_SECT_NODES] = "NODES",
+      [TRIE_SECT_HOTOFF] = "HOTOFF",     [TRIE_SECT_HOTSTR] = "HOTSTR",
+      [TRIE_SECT_SCOREVAL] = "SCOREVAL", [TRIE_SECT_SCOREIDX] = "SCOREIDX",
+      [TRIE_SECT_IDPOS] = "IDPOS",       [TRIE_SECT_DISPLAY] = "DISPLAY",
   };
-  return id >= 1 && id <= TRIE_SECT_NUM_KNOWN ? names[id] : "unknown";
+  return id >= 1 && id <= TRIE_SECT_MAX_ID && names[id] != NULL ? names[id] : "unknown";
 }
 
 /* Finds the section with this id; NULL when absent. */
@@ -40,7 +42,7 @@ static int check_file_end(const trie_reader_t *r, uint32_t header_size) {
   return r->size > end ? TA_ECORRUPT : 0;
 }
 
-/* The normalization version after META's source (format version 2), 1 in an older file; keys
+/* The normalization version after META's source (format version 2 on), 1 in an older file; keys
  * of another normalization would not match what this program looks up. */
 static int read_norm_version(trie_reader_t *r, const trie__section_t *meta) {
   size_t at = TRIE_META_FIXED + r->source_len;
@@ -54,6 +56,52 @@ static int read_norm_version(trie_reader_t *r, const trie__section_t *meta) {
   /* "Rebuild" only when the field is what a writer wrote, not a damaged byte. */
   if (trie__crc32c(0, r->base + meta->off, (size_t)meta->len) != meta->crc) return TA_ECHECKSUM;
   return TA_ENORMVERSION;
+}
+
+/* The by-id tables of docs/FORMAT.md: their lengths agree with n and with each other, and the
+ * fields every hit reads unchecked (a width) are sound; offsets inside them are checked where
+ * they are read. */
+static int parse_tables(trie_reader_t *r) {
+  const uint8_t *b = r->base;
+  uint64_t n = r->n;
+  const trie__section_t *hot_off = find_section(r, TRIE_SECT_HOTOFF);
+  const trie__section_t *hot_str = find_section(r, TRIE_SECT_HOTSTR);
+  const trie__section_t *score_val = find_section(r, TRIE_SECT_SCOREVAL);
+  const trie__section_t *score_idx = find_section(r, TRIE_SECT_SCOREIDX);
+  const trie__section_t *idpos = find_section(r, TRIE_SECT_IDPOS);
+  const trie__section_t *disp = find_section(r, TRIE_SECT_DISPLAY);
+  if (hot_off->len < 4 || hot_off->len % 4 != 0 || hot_off->len / 4 - 1 > n) return TA_ECORRUPT;
+  if (hot_str->len > UINT32_MAX) return TA_ECORRUPT; /* HOTOFF entries are u32 */
+  r->m_hot = hot_off->len / 4 - 1;
+  r->hot_off = b + hot_off->off;
+  r->hot_str = b + hot_str->off;
+  r->hot_len = (size_t)hot_str->len;
+  if (score_val->len % 8 != 0 || (n > 0) != (score_val->len > 0)) return TA_ECORRUPT;
+  r->n_scores = score_val->len / 8;
+  r->score_val = b + score_val->off;
+  r->score_w = n == 0 ? 1 : (unsigned)(score_idx->len / n);
+  if (score_idx->len != (uint64_t)r->score_w * n ||
+      (r->score_w != 1 && r->score_w != 2 && r->score_w != 4))
+    return TA_ECORRUPT;
+  r->score_idx = b + score_idx->off;
+  uint64_t cold = n - r->m_hot;
+  r->idpos_w = cold == 0 ? 1 : (unsigned)(idpos->len / cold);
+  if (idpos->len != (uint64_t)r->idpos_w * cold || r->idpos_w < 1 || r->idpos_w > 8)
+    return TA_ECORRUPT;
+  r->idpos = b + idpos->off;
+  /* DISPLAY: u32 count c, a bit per cold id (set: listed), u32 ids[c], u32 offsets[c + 1],
+   * then the forms. */
+  if (disp->len < 4) return TA_ECORRUPT;
+  const uint8_t *d = b + disp->off;
+  uint64_t c = trie__load_u32(d), bits = (cold + 7) / 8;
+  if (c > cold || 4 + bits + 8 * c + 4 > disp->len) return TA_ECORRUPT;
+  r->n_disp = c;
+  r->disp_bits = d + 4;
+  r->disp_ids = d + 4 + bits;
+  r->disp_off = r->disp_ids + 4 * c;
+  r->disp_str = r->disp_off + 4 * (c + 1);
+  r->disp_len = (size_t)(disp->len - 4 - bits - 8 * c - 4);
+  return 0;
 }
 
 /* All header checks; fills r from r->base/r->size. */
@@ -73,6 +121,8 @@ static int parse_header(trie_reader_t *r) {
    * future layout of the rest of the header is no "corruption". */
   if (min_read > TRIE_FORMAT_VERSION || min_read == 0 || write_version < min_read)
     return TA_EVERSION;
+  /* Versions 1 and 2 held every text and score by id; this reader has no code for them. */
+  if (write_version < TRIE_MIN_READ_VERSION) return TA_EOLDFORMAT;
   if (nsect > TRIE_MAX_SECTIONS) return TA_ECORRUPT;
   if (header_size != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4u) return TA_ECORRUPT;
   if (size < header_size) return TA_ETRUNC;
@@ -95,8 +145,9 @@ static int parse_header(trie_reader_t *r) {
     if (s->len > size - s->off) return TA_ETRUNC;
   }
   if ((rc = check_file_end(r, header_size)) != 0) return rc;
-  for (uint32_t id = 1; id <= TRIE_SECT_NUM_KNOWN; id++)
-    if (find_section(r, id) == NULL) return TA_ECORRUPT;
+  static const uint32_t required[] = TRIE_SECT_REQUIRED;
+  for (uint32_t i = 0; i < TRIE_SECT_NUM_REQUIRED; i++)
+    if (find_section(r, required[i]) == NULL) return TA_ECORRUPT;
 
   const trie__section_t *meta = find_section(r, TRIE_SECT_META);
   if (meta->len < TRIE_META_FIXED) return TA_ECORRUPT;
@@ -109,7 +160,7 @@ static int parse_header(trie_reader_t *r) {
   r->max_key = trie__load_u32(m + TRIE_META_MAX_KEY);
   uint32_t source_len = trie__load_u32(m + TRIE_META_SOURCE_LEN);
   if (r->k < 1 || r->k > TA_MAX_K) return TA_ECORRUPT;
-  if (r->n >= UINT32_MAX) /* ids are u32 and STROFF has n + 1 entries */
+  if (r->n >= UINT32_MAX) /* ids are u32 */
     return TA_ECORRUPT;
   if (source_len > meta->len - TRIE_META_FIXED) return TA_ECORRUPT;
   r->source = (const char *)m + TRIE_META_FIXED;
@@ -117,21 +168,10 @@ static int parse_header(trie_reader_t *r) {
   if ((rc = read_norm_version(r, meta)) != 0) return rc;
 
   const trie__section_t *nodes = find_section(r, TRIE_SECT_NODES);
-  const trie__section_t *stroff = find_section(r, TRIE_SECT_STROFF);
-  const trie__section_t *str = find_section(r, TRIE_SECT_STR);
-  const trie__section_t *scores = find_section(r, TRIE_SECT_SCORES);
-  if (stroff->off % 4 != 0 || scores->off % 8 != 0) return TA_ECORRUPT;
-  if (stroff->len != 4 * (r->n + 1) || scores->len != 8 * r->n) return TA_ECORRUPT;
-  if (str->len > UINT32_MAX) /* STROFF entries are u32 */
-    return TA_ECORRUPT;
   if (nodes->len == 0 || r->root >= nodes->len) return TA_ECORRUPT;
   r->nodes = b + nodes->off;
   r->nodes_len = (size_t)nodes->len;
-  r->stroff = b + stroff->off;
-  r->str = b + str->off;
-  r->str_len = (size_t)str->len;
-  r->scores = b + scores->off;
-  return 0;
+  return parse_tables(r);
 }
 
 int trie__open_mem(const void *buf, size_t len, trie_reader_t **out) {
@@ -296,17 +336,5 @@ int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *id
     prev = id;
   }
   if (p != end) return TA_ECORRUPT;
-  return 0;
-}
-
-int trie__hit(const trie_reader_t *r, uint64_t id, trie_hit_t *hit) {
-  if (id >= r->n) return TA_ECORRUPT;
-  uint32_t a = trie__load_u32(r->stroff + 4 * id);
-  uint32_t b = trie__load_u32(r->stroff + 4 * (id + 1));
-  if (a > b || b > r->str_len) return TA_ECORRUPT;
-  hit->id = (uint32_t)id;
-  hit->score = trie__load_f64(r->scores + 8 * id);
-  hit->text = (const char *)r->str + a;
-  hit->text_len = b - a;
   return 0;
 }

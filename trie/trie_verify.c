@@ -74,6 +74,7 @@ typedef struct {
   unsigned flags;
   unsigned ntop;
   uint32_t top[TA_MAX_K];
+  int64_t prev_best; /* the best id of the last child closed (-1: none yet) */
 } vframe_t;
 
 typedef struct {
@@ -82,9 +83,8 @@ typedef struct {
 } vstack_t;
 
 typedef struct {
-  uint8_t *seen;   /* bitmap of ids met as terminals */
-  uint32_t *group; /* group[id] = first id with the same score */
-  uint32_t *last;  /* last[group start] = last id of that group met, in key order */
+  uint8_t *seen; /* bitmap of ids met as terminals */
+  uint64_t *pos; /* pos[id] = where its terminal node starts */
   uint64_t terminals;
 } vids_t;
 
@@ -106,21 +106,21 @@ static int open_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st, vids_t
   f->flags = nd->flags;
   f->list = nd->list;
   f->list_len = nd->list_len;
-  for (uint64_t i = 1; i < nd->nchild; i++)
-    if (nd->child_bytes[i] <= nd->child_bytes[i - 1])
-      return NODE_FAULT(r, d, nd->child_bytes + i, "child bytes not in ascending order");
+  f->prev_best = -1;
+  uint64_t byte_seen[4] = {0, 0, 0, 0};
+  for (uint64_t i = 0; i < nd->nchild; i++) {
+    uint8_t c = nd->child_bytes[i];
+    if (byte_seen[c >> 6] >> (c & 63) & 1)
+      return NODE_FAULT(r, d, nd->child_bytes + i, "child byte %u appears twice", c);
+    byte_seen[c >> 6] |= UINT64_C(1) << (c & 63);
+  }
   if (nd->flags & TRIE_NODE_TERMINAL) {
     uint64_t id = nd->id; /* < n: checked by the parser */
     if (ids->seen[id / 8] & (1u << (id % 8)))
       return NODE_FAULT(r, d, at, "id %llu is the id of two keys", (unsigned long long)id);
     ids->seen[id / 8] |= (uint8_t)(1u << (id % 8));
     ids->terminals++;
-    /* Pre-order visits keys in key order; equal scores must be ranked by key. */
-    uint32_t g = ids->group[id];
-    if (ids->last[g] != UINT32_MAX && ids->last[g] > id)
-      return NODE_FAULT(r, d, at, "id %llu: keys of equal score not ranked in key order",
-                        (unsigned long long)id);
-    ids->last[g] = (uint32_t)id;
+    ids->pos[id] = nd->pos;
     f->count = 1;
     f->top[0] = (uint32_t)id;
     f->ntop = 1;
@@ -149,6 +149,11 @@ static int close_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st) {
   st->len--;
   if (st->len > 0) {
     vframe_t *p = &st->v[st->len - 1];
+    /* Children come in best-id order (the writer's; what keeps rebuilt texts' paths short). */
+    if (f->ntop == 0 || (int64_t)f->top[0] <= p->prev_best)
+      return NODE_FAULT(r, d, at, "child's best id %lld is not above its previous sibling's",
+                        f->ntop ? (long long)f->top[0] : -1LL);
+    p->prev_best = f->top[0];
     uint32_t merged[TA_MAX_K];
     unsigned i = 0, j = 0, m = 0;
     while (m < r->k && (i < p->ntop || j < f->ntop))
@@ -241,39 +246,172 @@ static const uint8_t *section_at(const trie_reader_t *r, uint32_t id) {
   return r->base;
 }
 
-/* Strings and scores by id: STROFF bounds, UTF-8, score order, lengths. */
-static int check_strings(const trie_reader_t *r, ta_diag_t *d) {
-  uint64_t n = r->n;
-  if (trie__load_u32(r->stroff) != 0)
-    return fault(r, d, TA_ECORRUPT, "STROFF", r->stroff, "STROFF[0] is not 0");
-  if (trie__load_u32(r->stroff + 4 * n) != r->str_len)
-    return fault(r, d, TA_ECORRUPT, "STROFF", r->stroff + 4 * n,
-                 "STROFF[%llu] is not the length of STR (%zu)", (unsigned long long)n, r->str_len);
-  double prev_score = INFINITY;
-  uint64_t too_long = UINT64_MAX; /* first id whose display form is longer than TA_MAX_KEY */
-  for (uint64_t id = 0; id < n; id++) {
-    trie_hit_t hit;
-    if (trie__hit(r, id, &hit) != 0)
-      return fault(r, d, TA_ECORRUPT, "STROFF", r->stroff + 4 * (id + 1),
-                   "STROFF[%llu] is before STROFF[%llu] or past the end of STR",
-                   (unsigned long long)id + 1, (unsigned long long)id);
-    if (!trie_utf8_valid(hit.text, hit.text_len))
-      return utf8_fault(r, d, "STR", hit.text, hit.text_len, "display string");
-    if (!isfinite(hit.score) || hit.score < 0 || hit.score > prev_score)
-      return fault(r, d, TA_ECORRUPT, "SCORES", r->scores + 8 * id,
-                   "score of id %llu is %g: not finite, negative or above the one before",
-                   (unsigned long long)id, hit.score);
-    prev_score = hit.score;
-    if (hit.text_len > TA_MAX_KEY && too_long == UINT64_MAX) too_long = id;
-  }
-  if (too_long != UINT64_MAX)
-    return fault(r, d, TA_ECORRUPT, "STROFF", r->stroff + 4 * too_long,
-                 "display string of id %llu is longer than %d bytes", (unsigned long long)too_long,
+/* A text stored in the file (HOTSTR, DISPLAY): valid UTF-8, at most TA_MAX_KEY bytes. */
+static int check_text(const trie_reader_t *r, ta_diag_t *d, const char *section, const char *text,
+                      size_t len, uint64_t id) {
+  if (!trie_utf8_valid(text, len)) return utf8_fault(r, d, section, text, len, "display string");
+  if (len > TA_MAX_KEY)
+    return fault(r, d, TA_ECORRUPT, section, text,
+                 "display string of id %llu is longer than %d bytes", (unsigned long long)id,
                  TA_MAX_KEY);
+  return 0;
+}
+
+/* The tables by id: HOTOFF and HOTSTR, SCOREVAL and SCOREIDX, DISPLAY. IDPOS is checked against
+ * the node walk (check_idpos). */
+static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
+  uint64_t n = r->n, m = r->m_hot;
+  if (trie__load_u32(r->hot_off) != 0)
+    return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off, "HOTOFF[0] is not 0");
+  if (trie__load_u32(r->hot_off + 4 * m) != r->hot_len)
+    return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off + 4 * m,
+                 "HOTOFF[%llu] is not the length of HOTSTR (%zu)", (unsigned long long)m,
+                 r->hot_len);
+  int rc;
+  for (uint64_t id = 0; id < m; id++) {
+    const char *text;
+    size_t len;
+    if (trie__hot_text(r, id, &text, &len) != 0)
+      return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off + 4 * (id + 1),
+                   "HOTOFF[%llu] is before HOTOFF[%llu] or past the end of HOTSTR",
+                   (unsigned long long)id + 1, (unsigned long long)id);
+    if ((rc = check_text(r, d, "HOTSTR", text, len, id)) != 0) return rc;
+  }
+  for (uint64_t i = 0; i < r->n_scores; i++) {
+    double v = trie__load_f64(r->score_val + 8 * i);
+    if (!isfinite(v) || v < 0 || (i > 0 && v >= trie__load_f64(r->score_val + 8 * (i - 1))))
+      return fault(r, d, TA_ECORRUPT, "SCOREVAL", r->score_val + 8 * i,
+                   "score %llu is %g: not finite, negative or not below the one before",
+                   (unsigned long long)i, v);
+  }
+  /* Scores do not rise with the id and every value is used: each index is the one before or
+   * the next, from 0 to the last. */
+  uint64_t prev = 0;
+  for (uint64_t id = 0; id < n; id++) {
+    const uint8_t *at = r->score_idx + (size_t)id * r->score_w;
+    uint64_t v = 0;
+    for (unsigned i = r->score_w; i-- > 0;) v = (v << 8) | at[i];
+    if (id == 0 ? v != 0 : (v != prev && v != prev + 1))
+      return fault(r, d, TA_ECORRUPT, "SCOREIDX", at,
+                   "score index of id %llu is %llu after %llu (0 first, then the same or the next)",
+                   (unsigned long long)id, (unsigned long long)v, (unsigned long long)prev);
+    prev = v;
+  }
+  if (n > 0 && prev + 1 != r->n_scores)
+    return fault(r, d, TA_ECORRUPT, "SCOREIDX", r->score_idx + (size_t)(n - 1) * r->score_w,
+                 "the last score index is %llu, SCOREVAL holds %llu scores",
+                 (unsigned long long)prev, (unsigned long long)r->n_scores);
+  /* The bit of each cold id is set exactly for the ids listed; the bits past the last are 0. */
+  uint64_t cold = n - m, listed = 0;
+  for (uint64_t j = 0; j < (cold + 7) / 8 * 8; j++) {
+    int set = r->disp_bits[j / 8] >> (j % 8) & 1;
+    if (set && j >= cold)
+      return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_bits + j / 8,
+                   "a bit past the last cold id is set");
+    listed += (uint64_t)set;
+  }
+  if (listed != r->n_disp)
+    return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_bits, "%llu bits set for %llu listed ids",
+                 (unsigned long long)listed, (unsigned long long)r->n_disp);
+  uint64_t last_id = 0;
+  for (uint64_t i = 0; i < r->n_disp; i++) {
+    uint64_t id = trie__load_u32(r->disp_ids + 4 * i);
+    if (id < m || id >= n || (i > 0 && id <= last_id))
+      return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_ids + 4 * i,
+                   "id %llu: not a cold id (%llu .. %llu) or not above the one before",
+                   (unsigned long long)id, (unsigned long long)m, (unsigned long long)n - 1);
+    last_id = id;
+    if (!(r->disp_bits[(id - m) / 8] >> ((id - m) % 8) & 1))
+      return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_ids + 4 * i,
+                   "id %llu is listed but its bit is not set", (unsigned long long)id);
+    uint32_t a = trie__load_u32(r->disp_off + 4 * i), b = trie__load_u32(r->disp_off + 4 * (i + 1));
+    if ((i == 0 && a != 0) || a > b || b > r->disp_len)
+      return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_off + 4 * (i + 1),
+                   "offset %llu is before the one before it or past the end of the forms",
+                   (unsigned long long)i + 1);
+    if ((rc = check_text(r, d, "DISPLAY", (const char *)r->disp_str + a, b - a, id)) != 0)
+      return rc;
+  }
+  if (trie__load_u32(r->disp_off + 4 * r->n_disp) != r->disp_len)
+    return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_off + 4 * r->n_disp,
+                 "the last offset is not the length of the forms (%zu)", r->disp_len);
   if (r->max_key > TA_MAX_KEY)
     return fault(r, d, TA_ECORRUPT, "META", section_at(r, TRIE_SECT_META) + TRIE_META_MAX_KEY,
                  "max key length %u is above %d", r->max_key, TA_MAX_KEY);
   return 0;
+}
+
+/* Every cold id's IDPOS entry is where the walk met its terminal node. */
+static int check_idpos(const trie_reader_t *r, ta_diag_t *d, const vids_t *ids) {
+  for (uint64_t id = r->m_hot; id < r->n; id++) {
+    size_t pos;
+    if (trie__idpos(r, id, &pos) != 0 || pos != ids->pos[id])
+      return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + (size_t)(id - r->m_hot) * r->idpos_w,
+                   "position of id %llu is not its terminal node (at %llu)", (unsigned long long)id,
+                   (unsigned long long)ids->pos[id]);
+  }
+  return 0;
+}
+
+/* Keys of equal score are ranked by key bytes: a walk in key order (children by their byte, not
+ * the file's best-id order) numbers the keys; within a run of equal scores those numbers rise
+ * with the id. */
+static int check_ties(const trie_reader_t *r, ta_diag_t *d) {
+  uint64_t n = r->n;
+  if (n < 2) return 0;
+  uint32_t *rank = malloc(n * sizeof *rank);
+  typedef struct {
+    trie__node_t nd;
+    uint16_t order[256];
+    unsigned next;
+  } kframe_t;
+  kframe_t *st = NULL;
+  size_t cap = 0, top = 0;
+  int rc = rank == NULL ? TA_ENOMEM : 0;
+  uint32_t count = 0;
+  /* A sound file was walked by walk_nodes: parsing cannot fail here, nor the depth run away. */
+  if (rc == 0 && (rc = ta_grow((void **)&st, &cap, 1, sizeof *st, 64)) == 0) {
+    rc = trie__node_parse(r, 0, &st[0].nd);
+    st[0].next = 0;
+    top = 1;
+  }
+  while (rc == 0 && top > 0) {
+    kframe_t *f = &st[top - 1];
+    if (f->next == 0) {
+      if (f->nd.flags & TRIE_NODE_TERMINAL) rank[f->nd.id] = count++;
+      unsigned nc = (unsigned)f->nd.nchild;
+      for (unsigned i = 0; i < nc; i++) f->order[i] = (uint16_t)(f->nd.child_bytes[i] << 8 | i);
+      for (unsigned i = 1; i < nc; i++) {
+        uint16_t v = f->order[i];
+        unsigned j = i;
+        for (; j > 0 && f->order[j - 1] > v; j--) f->order[j] = f->order[j - 1];
+        f->order[j] = v;
+      }
+    }
+    if (f->next == f->nd.nchild) {
+      top--;
+      continue;
+    }
+    unsigned ci = f->order[f->next++] & 0xff;
+    size_t at = f->nd.end + (size_t)trie__child_off(&f->nd, ci);
+    if (top == cap && (rc = ta_grow((void **)&st, &cap, top + 1, sizeof *st, 64)) != 0) break;
+    if ((rc = trie__node_parse(r, at, &st[top].nd)) != 0) break;
+    st[top].next = 0;
+    top++;
+  }
+  for (uint64_t id = 1; rc == 0 && id < n; id++) {
+    double a, b;
+    trie__score(r, id - 1, &a);
+    trie__score(r, id, &b);
+    if (a == b && rank[id] < rank[id - 1])
+      rc = fault(r, d, TA_ECORRUPT, "NODES", r->nodes + r->nodes_len,
+                 "ids %llu and %llu have the same score but their keys are not in key order",
+                 (unsigned long long)id - 1, (unsigned long long)id);
+  }
+  if (rc == TA_ENOMEM) rc = ta_diag_set(d, TA_ENOMEM, "%s", "");
+  free(rank);
+  free(st);
+  return rc;
 }
 
 static int verify(const trie_reader_t *r, ta_diag_t *d) {
@@ -293,23 +431,16 @@ static int verify(const trie_reader_t *r, ta_diag_t *d) {
     return fault(r, d, TA_ECORRUPT, "META", meta + TRIE_META_ROOT, "root offset is not 0");
   if (!trie_utf8_valid(r->source, r->source_len))
     return utf8_fault(r, d, "META", r->source, r->source_len, "source");
-  if ((rc = check_strings(r, d)) != 0) return rc;
+  if ((rc = check_tables(r, d)) != 0) return rc;
 
   uint64_t n = r->n;
   vids_t ids;
   ids.seen = calloc(n / 8 + 1, 1);
-  ids.group = malloc((n ? n : 1) * sizeof *ids.group);
-  ids.last = malloc((n ? n : 1) * sizeof *ids.last);
+  ids.pos = malloc((n ? n : 1) * sizeof *ids.pos);
   ids.terminals = 0;
-  if (ids.seen == NULL || ids.group == NULL || ids.last == NULL) {
+  if (ids.seen == NULL || ids.pos == NULL) {
     rc = ta_diag_set(d, TA_ENOMEM, "%s", "");
     goto done;
-  }
-  for (uint64_t id = 0; id < n; id++) {
-    ids.last[id] = UINT32_MAX;
-    int same =
-        id > 0 && trie__load_f64(r->scores + 8 * id) == trie__load_f64(r->scores + 8 * (id - 1));
-    ids.group[id] = same ? ids.group[id - 1] : (uint32_t)id;
   }
   uint64_t num_nodes;
   rc = walk_nodes(r, d, &ids, &num_nodes);
@@ -321,10 +452,11 @@ static int verify(const trie_reader_t *r, ta_diag_t *d) {
     rc = fault(r, d, TA_ECORRUPT, "META", meta + TRIE_META_NUM_NODES,
                "NODES holds %llu nodes, META says %llu", (unsigned long long)num_nodes,
                (unsigned long long)r->num_nodes);
+  if (rc == 0) rc = check_idpos(r, d, &ids);
+  if (rc == 0) rc = check_ties(r, d);
 done:
   free(ids.seen);
-  free(ids.group);
-  free(ids.last);
+  free(ids.pos);
   return rc;
 }
 

@@ -1,5 +1,5 @@
 /*
- * Word matching (SPEC §15), the index: format v1 has no word index, so trie_words_build makes
+ * Word matching (SPEC §15), the index: the trie file has no word index, so trie_words_build makes
  * one in memory from the keys (a walk of every node): the distinct words of all keys, sorted,
  * each with its ids ascending (postings); a hash of every distinct prefix of those words to
  * the range of words it starts and that range's postings (slots); the union lists of the ids

@@ -155,9 +155,10 @@ static unsigned range_curs(const trie_words_t *w, const qword_t *q, cur_t *c) {
 }
 
 int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char *prefix, size_t len,
-                      size_t n, trie_keep_fn keep, void *ctx, trie_match_t *out, size_t *n_out) {
+                      size_t n, trie_keep_fn keep, void *ctx, trie_text_t *text, trie_match_t *out,
+                      size_t *n_out) {
   if (n_out != NULL) *n_out = 0;
-  if (r == NULL || w == NULL || n_out == NULL || (out == NULL && n != 0) ||
+  if (r == NULL || w == NULL || n_out == NULL || (n != 0 && (out == NULL || text == NULL)) ||
       (prefix == NULL && len != 0))
     return TA_EINVAL;
   if (w->n_ids != r->n) return TA_EINVAL; /* an index of another file */
@@ -232,8 +233,11 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
         in_few = cur_has(fc + c, fn[f], id);
       if (!in_few) continue;
       __builtin_prefetch(&w->rec[id]);
-      __builtin_prefetch(r->stroff + 4 * (uint64_t)id);
-      __builtin_prefetch(r->scores + 8 * (uint64_t)id);
+      __builtin_prefetch(r->score_idx + (size_t)id * r->score_w);
+      if (id < r->m_hot)
+        __builtin_prefetch(r->hot_off + 4 * (uint64_t)id);
+      else
+        __builtin_prefetch(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w);
       ring[(r_at + r_n++) % WORDS_AHEAD] = id;
       continue;
     }
@@ -243,7 +247,7 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
     r_n--;
     trie_match_t *m = &out[kept];
     if (!id_matches(w, id, q, nq, last_whole, m)) continue;
-    if ((rc = trie__hit(r, id, &m->hit)) != 0) break;
+    if ((rc = trie__hit(r, id, text, &m->hit)) != 0) break;
     if (keep != NULL && !keep(ctx, &m->hit)) continue;
     m->kind = TRIE_MATCH_WORDS;
     m->edits = 0;

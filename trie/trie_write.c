@@ -112,6 +112,7 @@ typedef struct {
   uint8_t *hdr;   /* one node header, forward */
   uint64_t num_nodes;
   uint64_t done;
+  uint64_t *term_rev; /* by id: where its terminal node ends in the reversed output */
   const trie_write_opts_t *opts;
 } layout_t;
 
@@ -179,8 +180,29 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   unsigned ntop = 0;
   if (terminal) top[ntop++] = first->id;
 
+  /* Children in best-id order (the smallest id of each subtree first): the paths to a node's
+   * best completions then come first in its subtree, so the descents that rebuild texts stay
+   * short and near. One slot per child past the sizes holds (best id << 8 | child index); a
+   * child's best id is the smallest id of its range. (Slots, not the C stack: the recursion is
+   * as deep as the longest key.) */
+  size_t order = sizes + nchild;
+  for (size_t ci = 0; ci < nchild; ci++) {
+    size_t cs = w->slots[base + ci], ce = w->slots[base + ci + 1];
+    uint32_t best = UINT32_MAX;
+    for (size_t i = cs; i < ce; i++)
+      if (key_at(w, i)->id < best) best = key_at(w, i)->id;
+    if ((rc = slot_push(w, (size_t)best << 8 | ci)) != 0) return rc;
+  }
+  for (size_t i = 1; i < nchild; i++) {
+    size_t v = w->slots[order + i];
+    size_t j = i;
+    for (; j > 0 && w->slots[order + j - 1] > v; j--) w->slots[order + j] = w->slots[order + j - 1];
+    w->slots[order + j] = v;
+  }
+
   /* Children last to first, so the reversed output ends up in pre-order. */
-  for (size_t ci = nchild; ci-- > 0;) {
+  for (size_t oi = nchild; oi-- > 0;) {
+    size_t ci = w->slots[order + oi] & 0xff;
     size_t cs = w->slots[base + ci], ce = w->slots[base + ci + 1];
     size_t before = w->out.len;
     unsigned cn;
@@ -189,7 +211,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
     unsigned m = merge_top(top, ntop, ctop, cn, tmp, w->k);
     memcpy(top, tmp, m * sizeof *top);
     ntop = m;
-    w->slots[sizes + ci] = w->out.len - before;
+    w->slots[sizes + oi] = w->out.len - before;
   }
 
   /* The header, forward in w->hdr. */
@@ -213,7 +235,8 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
     memcpy(h + hl, list, ll);
     hl += ll;
   }
-  for (size_t ci = 0; ci < nchild; ci++) h[hl++] = (uint8_t)key_at(w, w->slots[base + ci])->key[L];
+  for (size_t oi = 0; oi < nchild; oi++)
+    h[hl++] = (uint8_t)key_at(w, w->slots[base + (w->slots[order + oi] & 0xff)])->key[L];
   if (nchild >= 2) {
     /* Offsets of children 1.. from child 0, in the fewest bytes that hold the largest. */
     size_t last = 0;
@@ -233,6 +256,7 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   uint8_t *o = (uint8_t *)w->out.p + w->out.len;
   for (size_t i = 0; i < hl; i++) o[i] = h[hl - 1 - i];
   w->out.len += hl;
+  if (terminal) w->term_rev[first->id] = w->out.len;
   w->num_nodes++;
   if (terminal && w->opts->progress != NULL && (++w->done & 0xffff) == 0)
     w->opts->progress(w->opts->progress_ctx, "layout", w->done, w->n);
@@ -351,6 +375,137 @@ static int sort_entries(trie_entry_t *entries, size_t n, wkey_t **keys_out, size
   return 0;
 }
 
+/* The number of best ids whose display forms go to HOTSTR: as many as fit in the budget. */
+static size_t hot_count(const trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
+  double budget =
+      opts->hot_bytes != 0 ? (double)opts->hot_bytes : TRIE_HOT_BYTES_PER_QUERY * (double)n;
+  double used = 0;
+  size_t m = 0;
+  while (m < n && used + (double)entries[m].display_len <= budget) used += entries[m++].display_len;
+  return m;
+}
+
+/* The smallest byte width (1..8) that holds v. */
+static unsigned width_of(uint64_t v) {
+  unsigned w = 1;
+  while (w < 8 && (v >> (8 * w)) != 0) w++;
+  return w;
+}
+
+static void store_le(uint8_t *p, uint64_t v, unsigned w) {
+  for (unsigned b = 0; b < w; b++) p[b] = (uint8_t)(v >> (8 * b));
+}
+
+/* The sections after NODES is laid out: each built in memory except HOTSTR, streamed from the
+ * entries (its CRC computed here). */
+typedef struct {
+  uint8_t *meta, *hot_off, *score_val, *score_idx, *idpos, *display;
+  size_t meta_len, hot_off_len, score_val_len, score_idx_len, idpos_len, display_len;
+  uint64_t hot_len;
+  uint32_t hot_crc;
+  size_t m_hot;
+} tail_t;
+
+static void tail_free(tail_t *t) {
+  free(t->meta);
+  free(t->hot_off);
+  free(t->score_val);
+  free(t->score_idx);
+  free(t->idpos);
+  free(t->display);
+}
+
+static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, size_t max_key,
+                      const trie_write_opts_t *opts, tail_t *t) {
+  /* META */
+  size_t source_len = opts->source ? strlen(opts->source) : 0;
+  t->meta_len = TRIE_META_FIXED + source_len + TRIE_META_NORM_LEN;
+  t->meta = calloc(1, t->meta_len);
+  if (t->meta == NULL) return TA_ENOMEM;
+  uint8_t *meta = t->meta;
+  trie__store_u32(meta + TRIE_META_K, w->k);
+  trie__store_u32(meta + TRIE_META_FLAGS, 0);
+  trie__store_u64(meta + TRIE_META_NUM_QUERIES, n);
+  trie__store_u64(meta + TRIE_META_NUM_NODES, w->num_nodes);
+  trie__store_u64(meta + TRIE_META_BUILD_TIME, (uint64_t)opts->build_time);
+  trie__store_u64(meta + TRIE_META_ROOT, 0);
+  trie__store_u32(meta + TRIE_META_MAX_KEY, (uint32_t)max_key);
+  trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
+  if (source_len) memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
+  trie__store_u32(meta + TRIE_META_FIXED + source_len, TRIE_NORM_VERSION);
+
+  /* HOTOFF, and HOTSTR's length and CRC. */
+  size_t m = hot_count(entries, n, opts);
+  t->m_hot = m;
+  t->hot_off_len = 4 * (m + 1);
+  if ((t->hot_off = malloc(t->hot_off_len)) == NULL) return TA_ENOMEM;
+  uint32_t off = 0;
+  t->hot_crc = 0;
+  for (size_t i = 0; i < m; i++) {
+    trie__store_u32(t->hot_off + 4 * i, off);
+    off += (uint32_t)entries[i].display_len;
+    t->hot_crc = trie__crc32c(t->hot_crc, entries[i].display, entries[i].display_len);
+  }
+  trie__store_u32(t->hot_off + 4 * m, off);
+  t->hot_len = off;
+
+  /* SCOREVAL: the distinct scores (rank order makes them runs); SCOREIDX: each id's run. */
+  size_t runs = 0;
+  for (size_t i = 0; i < n; i++)
+    if (i == 0 || entries[i].score != entries[i - 1].score) runs++;
+  unsigned sw = runs <= 0x100 ? 1 : runs <= 0x10000 ? 2 : 4;
+  t->score_val_len = 8 * runs;
+  t->score_idx_len = sw * n;
+  t->score_val = malloc(t->score_val_len ? t->score_val_len : 1);
+  t->score_idx = malloc(t->score_idx_len ? t->score_idx_len : 1);
+  if (t->score_val == NULL || t->score_idx == NULL) return TA_ENOMEM;
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0 && entries[i].score != entries[i - 1].score) run++;
+    if (i == 0 || run > 0) trie__store_f64(t->score_val + 8 * run, entries[i].score + 0.0);
+    store_le(t->score_idx + sw * i, run, sw);
+  }
+
+  /* IDPOS: where each cold id's terminal node starts in NODES (forward). */
+  uint64_t nodes_len = w->out.len;
+  unsigned pw = width_of(nodes_len);
+  t->idpos_len = pw * (n - m);
+  if ((t->idpos = malloc(t->idpos_len ? t->idpos_len : 1)) == NULL) return TA_ENOMEM;
+  for (size_t id = m; id < n; id++)
+    store_le(t->idpos + pw * (id - m), nodes_len - w->term_rev[id], pw);
+
+  /* DISPLAY: count, a bit per cold id (set: listed), the cold ids whose display form is not
+   * their key, offsets, the forms. */
+  size_t c = 0, bytes = 0, nbits = ((n - m) + 7) / 8;
+  for (size_t id = m; id < n; id++) {
+    const trie_entry_t *e = &entries[id];
+    if (e->display_len != e->key_len || memcmp(e->display, e->key, e->key_len) != 0) {
+      c++;
+      bytes += e->display_len;
+    }
+  }
+  if (bytes > UINT32_MAX) return TA_ETOOLONG;
+  t->display_len = 4 + nbits + 4 * c + 4 * (c + 1) + bytes;
+  if ((t->display = calloc(1, t->display_len)) == NULL) return TA_ENOMEM;
+  uint8_t *bits = t->display + 4, *ids = bits + nbits, *offs = ids + 4 * c,
+          *str = offs + 4 * (c + 1);
+  trie__store_u32(t->display, (uint32_t)c);
+  size_t j = 0;
+  uint32_t at = 0;
+  for (size_t id = m; id < n; id++) {
+    const trie_entry_t *e = &entries[id];
+    if (e->display_len == e->key_len && memcmp(e->display, e->key, e->key_len) == 0) continue;
+    bits[(id - m) / 8] |= (uint8_t)(1u << ((id - m) % 8));
+    trie__store_u32(ids + 4 * j, (uint32_t)id);
+    trie__store_u32(offs + 4 * j, at);
+    memcpy(str + at, e->display, e->display_len);
+    at += (uint32_t)e->display_len;
+    j++;
+  }
+  trie__store_u32(offs + 4 * c, at);
+  return 0;
+}
+
 int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts_t *opts) {
   if (out == NULL) return TA_EINVAL;
   int rc = validate(entries, n, opts);
@@ -364,14 +519,16 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   if (opts->progress) opts->progress(opts->progress_ctx, "layout", 0, n);
   layout_t w;
   memset(&w, 0, sizeof w);
+  tail_t t;
+  memset(&t, 0, sizeof t);
   w.keys = keys;
   w.n = n;
   w.k = k;
   w.opts = opts;
   w.tops = malloc((max_key + 2) * 2 * TA_MAX_K * sizeof *w.tops);
   w.hdr = malloc(HDR_CAP);
-  uint8_t *meta = NULL, *stroff = NULL, *scores = NULL;
-  if (w.tops == NULL || w.hdr == NULL) {
+  w.term_rev = malloc((n ? n : 1) * sizeof *w.term_rev);
+  if (w.tops == NULL || w.hdr == NULL || w.term_rev == NULL) {
     rc = TA_ENOMEM;
     goto done;
   }
@@ -385,58 +542,31 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     if ((rc = build_node(&w, 0, n, 0, 1, 0, &ntop)) != 0) goto done;
   }
   for (size_t i = 0, j = w.out.len; i + 1 < j; i++, j--) {
-    char t = w.out.p[i];
+    char c = w.out.p[i];
     w.out.p[i] = w.out.p[j - 1];
-    w.out.p[j - 1] = t;
+    w.out.p[j - 1] = c;
   }
   if (opts->progress) opts->progress(opts->progress_ctx, "write", 0, n);
+  if ((rc = build_tail(entries, n, &w, max_key, opts, &t)) != 0) goto done;
 
-  /* META */
-  size_t source_len = opts->source ? strlen(opts->source) : 0;
-  size_t meta_len = TRIE_META_FIXED + source_len + TRIE_META_NORM_LEN;
-  meta = calloc(1, meta_len);
-  stroff = malloc(4 * (n + 1));
-  scores = malloc(8 * (n ? n : 1));
-  if (meta == NULL || stroff == NULL || scores == NULL) {
-    rc = TA_ENOMEM;
-    goto done;
-  }
-  trie__store_u32(meta + TRIE_META_K, k);
-  trie__store_u32(meta + TRIE_META_FLAGS, 0);
-  trie__store_u64(meta + TRIE_META_NUM_QUERIES, n);
-  trie__store_u64(meta + TRIE_META_NUM_NODES, w.num_nodes);
-  trie__store_u64(meta + TRIE_META_BUILD_TIME, (uint64_t)opts->build_time);
-  trie__store_u64(meta + TRIE_META_ROOT, 0);
-  trie__store_u32(meta + TRIE_META_MAX_KEY, (uint32_t)max_key);
-  trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
-  if (source_len) memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
-  trie__store_u32(meta + TRIE_META_FIXED + source_len, TRIE_NORM_VERSION);
-
-  /* STROFF, SCORES, and STR's CRC (STR itself is streamed from the entries). */
-  uint32_t off = 0, str_crc = 0;
-  for (size_t i = 0; i < n; i++) {
-    trie__store_u32(stroff + 4 * i, off);
-    off += (uint32_t)entries[i].display_len;
-    trie__store_f64(scores + 8 * i, entries[i].score);
-    str_crc = trie__crc32c(str_crc, entries[i].display, entries[i].display_len);
-  }
-  trie__store_u32(stroff + 4 * n, off);
-
-  /* Section table: META, STROFF, SCORES, NODES, STR, each at an 8-aligned offset. */
-  const uint32_t nsect = TRIE_SECT_NUM_KNOWN;
+  /* Section table in TRIE_SECT_REQUIRED's order, each at an 8-aligned offset. */
+  const uint32_t nsect = TRIE_SECT_NUM_REQUIRED;
   const uint32_t header_size = TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4;
   struct {
     uint32_t id;
-    const uint8_t *data; /* NULL: STR, streamed */
+    const uint8_t *data; /* NULL: HOTSTR, streamed */
     uint64_t len;
     uint32_t crc;
     uint64_t off;
-  } sec[TRIE_SECT_NUM_KNOWN] = {
-      {TRIE_SECT_META, meta, meta_len, 0, 0},
-      {TRIE_SECT_STROFF, stroff, 4 * ((uint64_t)n + 1), 0, 0},
-      {TRIE_SECT_SCORES, scores, 8 * (uint64_t)n, 0, 0},
+  } sec[TRIE_SECT_NUM_REQUIRED] = {
+      {TRIE_SECT_META, t.meta, t.meta_len, 0, 0},
+      {TRIE_SECT_HOTOFF, t.hot_off, t.hot_off_len, 0, 0},
+      {TRIE_SECT_HOTSTR, NULL, t.hot_len, t.hot_crc, 0},
+      {TRIE_SECT_SCOREVAL, t.score_val, t.score_val_len, 0, 0},
+      {TRIE_SECT_SCOREIDX, t.score_idx, t.score_idx_len, 0, 0},
+      {TRIE_SECT_IDPOS, t.idpos, t.idpos_len, 0, 0},
+      {TRIE_SECT_DISPLAY, t.display, t.display_len, 0, 0},
       {TRIE_SECT_NODES, (const uint8_t *)w.out.p, w.out.len, 0, 0},
-      {TRIE_SECT_STR, NULL, off, str_crc, 0},
   };
   uint64_t pos = align8(header_size);
   for (uint32_t i = 0; i < nsect; i++) {
@@ -444,7 +574,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     if (sec[i].data != NULL) sec[i].crc = trie__crc32c(0, sec[i].data, (size_t)sec[i].len);
     pos = align8(pos + sec[i].len);
   }
-  uint8_t header[TRIE_HDR_FIXED + TRIE_SECT_NUM_KNOWN * TRIE_SECT_ENTRY + 4];
+  uint8_t header[TRIE_HDR_FIXED + TRIE_SECT_NUM_REQUIRED * TRIE_SECT_ENTRY + 4];
   memcpy(header, TRIE_MAGIC, TRIE_MAGIC_LEN);
   trie__store_u32(header + 8, TRIE_FORMAT_VERSION);
   trie__store_u32(header + 12, TRIE_MIN_READ_VERSION);
@@ -467,7 +597,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     if (sec[i].data != NULL) {
       rc = put(out, sec[i].data, (size_t)sec[i].len);
     } else {
-      for (size_t j = 0; j < n && rc == 0; j++)
+      for (size_t j = 0; j < t.m_hot && rc == 0; j++)
         rc = put(out, entries[j].display, entries[j].display_len);
     }
     at += sec[i].len;
@@ -482,8 +612,7 @@ done:
   free(w.slots);
   free(w.tops);
   free(w.hdr);
-  free(meta);
-  free(stroff);
-  free(scores);
+  free(w.term_rev);
+  tail_free(&t);
   return rc;
 }

@@ -69,8 +69,11 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
     ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
     goto out;
   }
-  trie_write_opts_t wo = {opts->k, opts->build_time, opts->source ? opts->source : "",
-                          opts->progress, opts->progress_ctx};
+  trie_write_opts_t wo = {.k = opts->k,
+                          .build_time = opts->build_time,
+                          .source = opts->source ? opts->source : "",
+                          .progress = opts->progress,
+                          .progress_ctx = opts->progress_ctx};
   FILE *fp = ta_afile_stream(af);
   rc = trie_write(fp, entries, n, &wo);
   if (rc < 0) {

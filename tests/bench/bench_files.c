@@ -75,10 +75,13 @@ static size_t lookups(trie_reader_t **r, int nr, const prefixes_t *px, unsigned 
                       uint64_t **ns) {
   trie_hit_t hits[TA_MAX_K];
   size_t nh, sink = 0;
+  trie_text_t *text = NULL; /* reset before each lookup: no hits are kept */
+  if (trie_text_new(&text) != 0) return 0;
   for (int j = 0; j < nr; j++)
     for (size_t i = 0; i < px->n; i++) /* warm, untimed */
-      if (trie_lookup(r[j], px->keys.p + px->at[i], strlen(px->keys.p + px->at[i]), 5, hits, &nh) ==
-          0)
+      if (trie_text_reset(text),
+          trie_lookup(r[j], px->keys.p + px->at[i], strlen(px->keys.p + px->at[i]), 5, text, hits,
+                      &nh) == 0)
         sink += nh;
   for (unsigned k = 0; k < rounds; k++)
     for (int jj = 0; jj < nr; jj++) {
@@ -87,11 +90,13 @@ static size_t lookups(trie_reader_t **r, int nr, const prefixes_t *px, unsigned 
         const char *p = px->keys.p + px->at[i];
         size_t plen = strlen(p);
         uint64_t t0 = ta_mono_ns();
-        int rc = trie_lookup(r[j], p, plen, 5, hits, &nh);
+        trie_text_reset(text);
+        int rc = trie_lookup(r[j], p, plen, 5, text, hits, &nh);
         ns[j][k * px->n + i] = ta_mono_ns() - t0;
         if (rc == 0) sink += nh;
       }
     }
+  trie_text_free(text);
   return sink;
 }
 

@@ -48,6 +48,10 @@ static size_t n_keys, keys_cap;
 static uint32_t *ktab;  /* open addressing: key index + 1, 0 empty */
 static size_t ktab_cap; /* power of two */
 
+/* The scratch of the lookups' texts (trie.h), reset before each lookup: none keeps its hits
+ * past the next. */
+static trie_text_t *text;
+
 static int intern(const char *k, size_t len, uint32_t *id) {
   if ((n_keys + 1) * 2 > ktab_cap) {
     size_t nc = ktab_cap ? ktab_cap * 2 : 1 << 16;
@@ -228,7 +232,8 @@ static void score_event(const trie_reader_t *main_trie, const qkey_t *key, const
   unsigned chars = count_cp(key->text, key->len);
   for (unsigned L = 1; L <= MAX_LEN && L <= chars; L++) {
     size_t plen = prefix_bytes(key->text, key->len, L), nr = 0, nt, nm = 0;
-    if (trie_lookup(main_trie, key->text, plen, k, reg, &nr) != 0) nr = 0;
+    trie_text_reset(text);
+    if (trie_lookup(main_trie, key->text, plen, k, text, reg, &nr) != 0) nr = 0;
     nt = trending_for(c, nc, key->text, plen, k, tr);
     trie_mix(reg, nr, tr, nt, slots, k, mixed, NULL, &nm);
     size_t r0 = rank_of(key, reg, nr), r1 = rank_of(key, mixed, nm);
@@ -327,7 +332,8 @@ static int run_latency(const trie_reader_t *main_trie, const trie_reader_t *tren
     size_t nt = 0;
     if (!trie_screen_may_start(screen, p[i].s, p[i].len)) continue;
     looked++;
-    trie_lookup(trend, p[i].s, p[i].len, k, tr, &nt);
+    trie_text_reset(text);
+    trie_lookup(trend, p[i].s, p[i].len, k, text, tr, &nt);
     found += nt > 0;
   }
   /* Modes: the regular lookup alone; + the screen and the trending lookup; + trie_mix when the
@@ -340,9 +346,10 @@ static int run_latency(const trie_reader_t *main_trie, const trie_reader_t *tren
       uint64_t t0 = ta_mono_ns();
       for (size_t i = 0; i < np; i++) {
         size_t nr = 0, nt = 0, nm = 0;
-        trie_lookup(main_trie, p[i].s, p[i].len, k, reg, &nr);
+        trie_text_reset(text);
+        trie_lookup(main_trie, p[i].s, p[i].len, k, text, reg, &nr);
         if (mode > 0 && trie_screen_may_start(screen, p[i].s, p[i].len))
-          trie_lookup(trend, p[i].s, p[i].len, k, tr, &nt);
+          trie_lookup(trend, p[i].s, p[i].len, k, text, tr, &nt);
         if (mode > 1 && nt > 0) {
           trie_mix(reg, nr, tr, nt, slots, k, mixed, NULL, &nm);
           nr = nm;
@@ -413,7 +420,8 @@ int main(int argc, char **argv) {
   trie_reader_t *r = NULL, *t = NULL;
   event_t *ev = NULL;
   size_t n = 0;
-  int rc = trie_open(trie, &r);
+  int rc = trie_text_new(&text);
+  if (!rc) rc = trie_open(trie, &r);
   if (!rc && lat) rc = trie_open(trend, &t);
   if (!rc) rc = read_events(events, &ev, &n);
   if (!rc && n == 0) rc = TA_EEMPTY;
@@ -422,6 +430,7 @@ int main(int argc, char **argv) {
   if (rc) fprintf(stderr, "ta-trend-eval: %s\n", ta_strerror(rc));
   trie_close(r);
   trie_close(t);
+  trie_text_free(text);
   free(ev);
   return rc ? 1 : 0;
 }

@@ -373,7 +373,7 @@ static void test_write_and_lookup(void **state) {
   assert_int_equal(info.build_time, 1700000000);
   trie_hit_t hits[8];
   size_t n;
-  assert_int_equal(trie_lookup(r, "ca", 2, 3, hits, &n), 0);
+  assert_int_equal(trie_lookup(r, "ca", 2, 3, tu_text(), hits, &n), 0);
   assert_int_equal(n, 3);
   static const char *want[] = {"cab", "CAFE", "can"}; /* all 9: key order cab < cafe < can */
   static const double want_score[] = {9, 9, 9};
@@ -382,7 +382,7 @@ static void test_write_and_lookup(void **state) {
       fail_msg("hit %zu is '%.*s', want '%s'", i, (int)hits[i].text_len, hits[i].text, want[i]);
     assert_true(hits[i].score == want_score[i]);
   }
-  assert_int_equal(trie_lookup(r, "cat", 3, 3, hits, &n), 0);
+  assert_int_equal(trie_lookup(r, "cat", 3, 3, tu_text(), hits, &n), 0);
   assert_int_equal(n, 0);
   trie_close(r);
 
@@ -432,7 +432,7 @@ static void test_min_count_is_undecayed(void **state) {
   assert_int_equal(trie_open(out, &r), 0);
   trie_hit_t hits[4];
   size_t n;
-  assert_int_equal(trie_lookup(r, "", 0, 4, hits, &n), 0);
+  assert_int_equal(trie_lookup(r, "", 0, 4, tu_text(), hits, &n), 0);
   assert_int_equal(n, 2);
   assert_true(hits[0].text_len == 8 && memcmp(hits[0].text, "new news", 8) == 0);
   assert_true(hits[0].score == 2);

@@ -92,7 +92,8 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
   trie_hit_t hits[16];
   size_t n_hits = 99;
   flt_filter_t f = {.rs = rs, .cache = cache};
-  int rc = trie_lookup_filtered(r, prefix, plen, n, flt_keep, &f, hits, &n_hits);
+  trie_text_reset(tu_text()); /* the hits of the prefix before are checked */
+  int rc = trie_lookup_filtered(r, prefix, plen, n, flt_keep, &f, tu_text(), hits, &n_hits);
   if (rc != 0) fail_msg("trie_lookup_filtered(\"%.*s\"): %s", (int)plen, prefix, ta_strerror(rc));
   size_t want = 0, skipped = 0;
   for (size_t i = 0; i < n_entries && want < n; i++) {
@@ -118,18 +119,19 @@ static void check_prefix(const trie_reader_t *r, const flt_ruleset_t *rs, flt_ca
   trie_hit_t hits2[16];
   size_t n_hits2 = 99;
   flt_filter_t f2 = {.rs = rs, .cache = cache};
-  rc = flt_lookup(r, prefix, plen, n, &f2, hits2, &n_hits2);
+  rc = flt_lookup(r, prefix, plen, n, &f2, tu_text(), hits2, &n_hits2);
   if (rc != 0) fail_msg("flt_lookup(\"%.*s\"): %s", (int)plen, prefix, ta_strerror(rc));
   assert_int_equal(n_hits2, n_hits);
   for (size_t i = 0; i < n_hits; i++) {
     assert_int_equal(hits2[i].id, hits[i].id);
-    assert_true(hits2[i].text == hits[i].text && hits2[i].score == hits[i].score);
+    assert_true(hits2[i].text_len == hits[i].text_len && hits2[i].score == hits[i].score);
+    assert_memory_equal(hits2[i].text, hits[i].text, hits[i].text_len);
   }
   for (int k = 0; k < FLT_KIND_COUNT; k++) assert_true(f2.suppressed[k] == f.suppressed[k]);
   if (cache) {
     /* again: a walked answer now comes from the cache's memo, the same hits and counters */
     flt_filter_t f3 = {.rs = rs, .cache = cache};
-    rc = flt_lookup(r, prefix, plen, n, &f3, hits2, &n_hits2);
+    rc = flt_lookup(r, prefix, plen, n, &f3, tu_text(), hits2, &n_hits2);
     if (rc != 0) fail_msg("flt_lookup(\"%.*s\") again: %s", (int)plen, prefix, ta_strerror(rc));
     assert_int_equal(n_hits2, n_hits);
     for (size_t i = 0; i < n_hits; i++) assert_int_equal(hits2[i].id, hits[i].id);
@@ -266,7 +268,8 @@ static void test_all_stored_blocked(void **state) {
   trie_hit_t hits[10];
   size_t n_hits = 0;
   flt_filter_t f = {.rs = rs};
-  assert_int_equal(trie_lookup_filtered(r, "item", 4, 5, flt_keep, &f, hits, &n_hits), 0);
+  assert_int_equal(trie_lookup_filtered(r, "item", 4, 5, flt_keep, &f, tu_text(), hits, &n_hits),
+                   0);
   assert_int_equal(n_hits, 5);
   for (size_t i = 0; i < 5; i++) {
     char want[16];
@@ -278,13 +281,14 @@ static void test_all_stored_blocked(void **state) {
   assert_int_equal(f.suppressed[FLT_PREFIX], 1);
   assert_int_equal(f.suppressed[FLT_PHRASE], 1);
   /* more asked than remain unblocked: all that remain */
-  assert_int_equal(trie_lookup_filtered(r, "item 0", 6, 10, flt_keep, &f, hits, &n_hits), 0);
+  assert_int_equal(trie_lookup_filtered(r, "item 0", 6, 10, flt_keep, &f, tu_text(), hits, &n_hits),
+                   0);
   assert_int_equal(n_hits, 3); /* item 07, 08, 09 */
   /* everything blocked */
   flt_ruleset_free(rs);
   assert_int_equal(flt_compile("word:item\n", 10, &rs, NULL), 0);
   f = (flt_filter_t){.rs = rs};
-  assert_int_equal(trie_lookup_filtered(r, "it", 2, 5, flt_keep, &f, hits, &n_hits), 0);
+  assert_int_equal(trie_lookup_filtered(r, "it", 2, 5, flt_keep, &f, tu_text(), hits, &n_hits), 0);
   assert_int_equal(n_hits, 0);
   assert_int_equal(f.suppressed[FLT_WORD], 20);
   flt_ruleset_free(rs);
@@ -299,9 +303,10 @@ static flt_filter_t same_as_walk(const trie_reader_t *r, const flt_ruleset_t *rs
   trie_hit_t want[TA_MAX_K], got[TA_MAX_K];
   size_t n_want = 0, n_got = 0;
   flt_filter_t fw = {.rs = rs}, fg = {.rs = rs, .cache = cache};
-  assert_int_equal(trie_lookup_filtered(r, prefix, strlen(prefix), n, flt_keep, &fw, want, &n_want),
-                   0);
-  assert_int_equal(flt_lookup(r, prefix, strlen(prefix), n, &fg, got, &n_got), 0);
+  assert_int_equal(
+      trie_lookup_filtered(r, prefix, strlen(prefix), n, flt_keep, &fw, tu_text(), want, &n_want),
+      0);
+  assert_int_equal(flt_lookup(r, prefix, strlen(prefix), n, &fg, tu_text(), got, &n_got), 0);
   assert_int_equal(n_got, n_want);
   for (size_t i = 0; i < n_got; i++) {
     assert_int_equal(got[i].text_len, want[i].text_len);
@@ -346,13 +351,22 @@ static void test_memo(void **state) {
   assert_int_equal(trie_lookup_ids_node(ra, "items", 5, 3, ids, &n_ids, &node_none), 0);
   assert_true(node_ite != 0 && node_ite == node_item && node_item0 != 0 &&
               node_item0 != node_item && node_none == 0 && n_ids == 0);
+  /* trie_lookup_node (the filter's first step) names the same nodes */
+  trie_hit_t top[TA_MAX_K];
+  uint64_t node;
+  assert_int_equal(trie_lookup_node(ra, "ite", 3, 3, tu_text(), top, &n_ids, &node), 0);
+  assert_true(node == node_ite && n_ids == 3);
+  assert_int_equal(trie_lookup_node(ra, "item 0", 6, 3, tu_text(), top, &n_ids, &node), 0);
+  assert_true(node == node_item0);
+  assert_int_equal(trie_lookup_node(ra, "items", 5, 3, tu_text(), top, &n_ids, &node), 0);
+  assert_true(node == 0 && n_ids == 0);
 
   flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
   assert_true(f.walks == 1 && f.memo_hits == 0);
   trie_hit_t hits[TA_MAX_K];
   size_t n_hits = 0;
   f = (flt_filter_t){.rs = rs, .cache = cache};
-  assert_int_equal(flt_lookup(ra, "item", 4, 5, &f, hits, &n_hits), 0);
+  assert_int_equal(flt_lookup(ra, "item", 4, 5, &f, tu_text(), hits, &n_hits), 0);
   assert_int_equal(n_hits, 5);
   static const char *const want[] = {"Item 07", "Item 09", "Item 11", "Item 13", "Item 15"};
   for (int i = 0; i < 5; i++) assert_memory_equal(hits[i].text, want[i], 7);
@@ -431,14 +445,20 @@ static const char *const shared_prefix[SHARED_PREFIXES] = {"",       "item",   "
 static void *shared_worker(void *arg) {
   shared_t *sh = arg;
   uint64_t x = sh->seed;
+  trie_text_t *text = NULL; /* a scratch is not shared between threads: one each */
+  if (trie_text_new(&text) != 0) {
+    sh->bad++;
+    return NULL;
+  }
   for (int i = 0; i < 20000; i++) {
+    trie_text_reset(text);
     x ^= x << 13, x ^= x >> 7, x ^= x << 17;
     size_t p = (size_t)(x % SHARED_PREFIXES), n = 1 + (size_t)(x >> 20) % 10;
     trie_hit_t hits[10];
     size_t n_hits = 0;
     flt_filter_t f = {.rs = sh->rs, .cache = sh->cache};
     const char *q = shared_prefix[p];
-    int rc = flt_lookup(sh->r, q, strlen(q), n, &f, hits, &n_hits);
+    int rc = flt_lookup(sh->r, q, strlen(q), n, &f, text, hits, &n_hits);
     uint64_t sup = 0;
     for (int k = 0; k < FLT_KIND_COUNT; k++) sup += f.suppressed[k];
     int same = rc == 0 && n_hits == sh->want_n[p][n] && sup == sh->want_suppressed[p][n];
@@ -446,6 +466,7 @@ static void *shared_worker(void *arg) {
     sh->bad += !same;
     sh->memo_hits += f.memo_hits;
   }
+  trie_text_free(text);
   return NULL;
 }
 
@@ -472,8 +493,9 @@ static void test_memo_shared(void **state) {
       trie_hit_t hits[10];
       flt_filter_t f = {.rs = rs};
       const char *q = shared_prefix[p];
-      assert_int_equal(
-          trie_lookup_filtered(r, q, strlen(q), n, flt_keep, &f, hits, &sh[0].want_n[p][n]), 0);
+      assert_int_equal(trie_lookup_filtered(r, q, strlen(q), n, flt_keep, &f, tu_text(), hits,
+                                            &sh[0].want_n[p][n]),
+                       0);
       for (size_t j = 0; j < sh[0].want_n[p][n]; j++) sh[0].want_ids[p][n][j] = hits[j].id;
       for (int k = 0; k < FLT_KIND_COUNT; k++) sh[0].want_suppressed[p][n] += f.suppressed[k];
     }

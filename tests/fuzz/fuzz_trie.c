@@ -35,13 +35,13 @@ static int keep_none(void *ctx, const trie_hit_t *c) {
 static void ask(const trie_reader_t *r, const char *p, size_t len) {
   trie_hit_t hits[40];
   size_t nh;
-  trie_lookup(r, p, len, 10, hits, &nh);
-  trie_lookup(r, p, len, 1, hits, &nh);
-  trie_lookup_filtered(r, p, len, 40, keep_even, NULL, hits, &nh);
-  trie_lookup_filtered(r, p, len, 5, keep_none, NULL, hits, &nh);
+  trie_lookup(r, p, len, 10, tu_text(), hits, &nh);
+  trie_lookup(r, p, len, 1, tu_text(), hits, &nh);
+  trie_lookup_filtered(r, p, len, 40, keep_even, NULL, tu_text(), hits, &nh);
+  trie_lookup_filtered(r, p, len, 5, keep_none, NULL, tu_text(), hits, &nh);
   trie_match_t m[10]; /* the typo walk (SPEC §15), bounded and filtered */
-  trie_lookup_typos(r, p, len, 2, 10, NULL, NULL, m, &nh);
-  trie_lookup_typos(r, p, len, 1, 5, keep_even, NULL, m, &nh);
+  trie_lookup_typos(r, p, len, 2, 10, NULL, NULL, tu_text(), m, &nh);
+  trie_lookup_typos(r, p, len, 1, 5, keep_even, NULL, tu_text(), m, &nh);
 }
 
 static void run(const uint8_t *data, size_t size, int fix) {
@@ -52,6 +52,7 @@ static void run(const uint8_t *data, size_t size, int fix) {
     free(copy);
     return;
   }
+  trie_text_reset(tu_text()); /* the texts of one input's lookups, let go at the next input */
   trie_reader_t *r;
   if (trie__open_mem(copy, size, &r) == 0) {
     trie_info_t info;
@@ -60,7 +61,7 @@ static void run(const uint8_t *data, size_t size, int fix) {
     ask(r, "", 0);
     trie_hit_t hits[10];
     size_t nh = 0;
-    if (trie_lookup(r, "", 0, 10, hits, &nh) == 0) {
+    if (trie_lookup(r, "", 0, 10, tu_text(), hits, &nh) == 0) {
       for (size_t i = 0; i < nh; i++) {
         /* The display strings of the seeds are their keys: walk their prefixes. */
         char buf[64];
@@ -73,9 +74,10 @@ static void run(const uint8_t *data, size_t size, int fix) {
     trie_words_t *w = NULL; /* the word index walks every node */
     if (trie_words_build(r, &w) == 0) {
       trie_match_t m[10];
-      trie_lookup_words(r, w, "a b", 3, 10, NULL, NULL, m, &nh);
+      trie_lookup_words(r, w, "a b", 3, 10, NULL, NULL, tu_text(), m, &nh);
       if (size >= 4)
-        trie_lookup_words(r, w, (const char *)data + size - 4, 4, 10, NULL, NULL, m, &nh);
+        trie_lookup_words(r, w, (const char *)data + size - 4, 4, 10, NULL, NULL, tu_text(), m,
+                          &nh);
       trie_words_free(w);
     }
     trie_screen_t *sc = NULL; /* the key-head screen walks the top of the trie */

@@ -106,7 +106,8 @@ static size_t chomp(char *line, size_t n) {
   return n;
 }
 
-static int run_quality(const trie_reader_t *r, FILE *in, const eval_opts_t *o) {
+/* text: the scratch of the hits' texts, reset per lookup (as for every function here) */
+static int run_quality(const trie_reader_t *r, trie_text_t *text, FILE *in, const eval_opts_t *o) {
   uint64_t events[EVAL_MAX_LEN + 1] = {0}, hits[EVAL_MAX_LEN + 1] = {0};
   double rr[EVAL_MAX_LEN + 1] = {0};
   uint64_t total = 0, skipped = 0;
@@ -127,7 +128,8 @@ static int run_quality(const trie_reader_t *r, FILE *in, const eval_opts_t *o) {
     unsigned chars = utf8_count(key, klen);
     for (unsigned L = 1; L <= o->max_len && L <= chars; L++) {
       size_t plen = utf8_prefix_bytes(key, klen, L), nh = 0;
-      rc = trie_lookup(r, key, plen, o->k, found, &nh);
+      trie_text_reset(text);
+      rc = trie_lookup(r, key, plen, o->k, text, found, &nh);
       if (rc) {
         fprintf(stderr, "ta-eval: lookup failed on line %llu: %s\n", (unsigned long long)total,
                 ta_strerror(rc));
@@ -241,7 +243,7 @@ static void print_stats(const char *what, uint64_t *ns, size_t n) {
 #undef PCT
 }
 
-static int run_latency(const trie_reader_t *r, FILE *in, const eval_opts_t *o) {
+static int run_latency(const trie_reader_t *r, trie_text_t *text, FILE *in, const eval_opts_t *o) {
   prefix_set_t p;
   int rc = read_prefixes(in, &p);
   if (rc) return rc;
@@ -256,7 +258,8 @@ static int run_latency(const trie_reader_t *r, FILE *in, const eval_opts_t *o) {
   /* warm the mapping and the caches once, untimed */
   for (size_t i = 0; i < p.n; i++) {
     size_t nh = 0;
-    rc = trie_lookup(r, p.buf + p.off[i], p.len[i], o->k, found, &nh);
+    trie_text_reset(text);
+    rc = trie_lookup(r, p.buf + p.off[i], p.len[i], o->k, text, found, &nh);
     if (rc) goto out;
     sink += nh;
   }
@@ -264,7 +267,8 @@ static int run_latency(const trie_reader_t *r, FILE *in, const eval_opts_t *o) {
     for (size_t i = 0; i < p.n; i++) {
       size_t nh = 0;
       uint64_t t0 = now_ns();
-      rc = trie_lookup(r, p.buf + p.off[i], p.len[i], o->k, found, &nh);
+      trie_text_reset(text);
+      rc = trie_lookup(r, p.buf + p.off[i], p.len[i], o->k, text, found, &nh);
       uint64_t t1 = now_ns();
       if (rc) goto out;
       sink += nh;
@@ -304,8 +308,12 @@ int main(int argc, char **argv) {
     fclose(in);
     return 1;
   }
-  rc = !strcmp(o.mode, "quality") ? run_quality(r, in, &o) : run_latency(r, in, &o);
+  trie_text_t *text = NULL;
+  rc = trie_text_new(&text);
+  if (rc == 0)
+    rc = !strcmp(o.mode, "quality") ? run_quality(r, text, in, &o) : run_latency(r, text, in, &o);
   if (rc) fprintf(stderr, "ta-eval: %s: %s\n", o.input, ta_strerror(rc));
+  trie_text_free(text);
   trie_close(r);
   fclose(in);
   return rc ? 1 : 0;

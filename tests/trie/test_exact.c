@@ -111,14 +111,16 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
       for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
         unsigned k = ks[ki];
         size_t nh;
-        assert_int_equal(trie_lookup(r, e->key, plen, k, hits, &nh), 0);
+        trie_text_reset(tu_text()); /* the hits of the lookups before are checked */
+        assert_int_equal(trie_lookup(r, e->key, plen, k, tu_text(), hits, &nh), 0);
         unsigned eff = k < file_k ? k : file_k;
         check_hits(r, byrank, range_ids, cnt < eff ? cnt : eff, hits, nh);
         /* The same in two steps: ids, then hits. */
         uint32_t ids[TA_MAX_K];
         size_t nid;
         assert_int_equal(trie_lookup_ids(r, e->key, plen, k, ids, &nid), 0);
-        for (size_t h = 0; h < nid; h++) assert_int_equal(trie_get_hit(r, ids[h], &hits[h]), 0);
+        for (size_t h = 0; h < nid; h++)
+          assert_int_equal(trie_get_hit(r, ids[h], tu_text(), &hits[h]), 0);
         check_hits(r, byrank, range_ids, cnt < eff ? cnt : eff, hits, nid);
       }
       if ((i + plen) % 3 == 0) {
@@ -133,8 +135,9 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
             if (keep_fn(&kc, &c)) want[nwant++] = range_ids[j];
           }
           size_t nh;
-          assert_int_equal(trie_lookup_filtered(r, e->key, plen, want_n, keep_fn, &kc, hits, &nh),
-                           0);
+          trie_text_reset(tu_text());
+          assert_int_equal(
+              trie_lookup_filtered(r, e->key, plen, want_n, keep_fn, &kc, tu_text(), hits, &nh), 0);
           check_hits(r, byrank, want, nwant, hits, nh);
           free(want);
         }
@@ -154,20 +157,20 @@ static void run_set(uint64_t seed, size_t n, int multibyte, int wide_scores, uin
     for (size_t j = 0; j < n && !any; j++) any = has_prefix(&s.e[j], q, qlen);
     if (any) continue;
     size_t nh = 99;
-    assert_int_equal(trie_lookup(r, q, qlen, 10, hits, &nh), 0);
+    assert_int_equal(trie_lookup(r, q, qlen, 10, tu_text(), hits, &nh), 0);
     assert_int_equal(nh, 0);
     keep_ctx_t kc = {0};
-    assert_int_equal(trie_lookup_filtered(r, q, qlen, 10, keep_fn, &kc, hits, &nh), 0);
+    assert_int_equal(trie_lookup_filtered(r, q, qlen, 10, keep_fn, &kc, tu_text(), hits, &nh), 0);
     assert_int_equal(nh, 0);
   }
   char longq[TA_MAX_KEY + 16];
   memset(longq, 'a', sizeof longq);
   size_t nh = 99;
-  assert_int_equal(trie_lookup(r, longq, sizeof longq, 10, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, longq, sizeof longq, 10, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 0);
   /* Ids are ranks 0..n-1: the first one past them is refused, not read. */
-  assert_int_equal(trie_get_hit(r, (uint32_t)n, &hits[0]), TA_ERANGE);
-  if (n > 0) assert_int_equal(trie_get_hit(r, (uint32_t)n - 1, &hits[0]), 0);
+  assert_int_equal(trie_get_hit(r, (uint32_t)n, tu_text(), &hits[0]), TA_ERANGE);
+  if (n > 0) assert_int_equal(trie_get_hit(r, (uint32_t)n - 1, tu_text(), &hits[0]), 0);
 
   free(range_ids);
   free(hits);

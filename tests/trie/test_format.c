@@ -38,7 +38,8 @@ static const char *ask(const trie_reader_t *r, const char *prefix, unsigned k) {
   static char out[8192];
   trie_hit_t hits[64];
   size_t nh;
-  assert_int_equal(trie_lookup(r, prefix, strlen(prefix), k, hits, &nh), 0);
+  trie_text_reset(tu_text()); /* the answer before is a string already */
+  assert_int_equal(trie_lookup(r, prefix, strlen(prefix), k, tu_text(), hits, &nh), 0);
   size_t len = 0;
   out[0] = '\0';
   for (size_t i = 0; i < nh; i++)
@@ -112,7 +113,7 @@ static void test_k1_and_k32(void **state) {
   r = write_open(e, 40, 32);
   trie_hit_t hits[40];
   size_t nh;
-  assert_int_equal(trie_lookup(r, "k", 1, 40, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, "k", 1, 40, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 32); /* capped at the file's k */
   for (size_t i = 1; i < nh; i++)
     assert_true(
@@ -160,7 +161,7 @@ static void test_long_key_and_wide_node(void **state) {
   assert_string_equal(ask(r, "z\xDF", 10), "two:0.5");
   trie_hit_t hits[10];
   size_t nh;
-  assert_int_equal(trie_lookup(r, "z", 1, 10, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, "z", 1, 10, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 10);
   assert_true(hits[0].score == 127);
   free((char *)e[0].key);
@@ -202,18 +203,18 @@ static void test_deepest_chain(void **state) {
   trie_hit_t hits[8];
   size_t nh;
   /* The longest prefix has one completion: itself. */
-  assert_int_equal(trie_lookup(r, as, n, 4, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, as, n, 4, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 1);
   assert_int_equal(hits[0].text_len, n);
   /* A prefix of 4000 bytes: the 96 keys at least that long, best 4. */
-  assert_int_equal(trie_lookup(r, as, 4000, 4, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, as, 4000, 4, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 4);
   double best = -1;
   for (size_t i = 3999; i < n; i++)
     if (e[i].score > best) best = e[i].score;
   assert_true(hits[0].score == best);
   /* Dropping everything walks the whole chain and finds nothing. */
-  assert_int_equal(trie_lookup_filtered(r, as, 1, 8, keep_none, NULL, hits, &nh), 0);
+  assert_int_equal(trie_lookup_filtered(r, as, 1, 8, keep_none, NULL, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 0);
   trie_close(r);
   free(e);
@@ -311,12 +312,12 @@ static void test_bad_arguments(void **state) {
   trie_reader_t *r = write_open(e, 1, 10);
   trie_hit_t hits[4];
   size_t nh = 7;
-  assert_int_equal(trie_lookup(r, NULL, 3, 4, hits, &nh), TA_EINVAL);
+  assert_int_equal(trie_lookup(r, NULL, 3, 4, tu_text(), hits, &nh), TA_EINVAL);
   assert_int_equal(nh, 0);
-  assert_int_equal(trie_lookup(r, NULL, 0, 4, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, NULL, 0, 4, tu_text(), hits, &nh), 0);
   assert_int_equal(nh, 1);
-  assert_int_equal(trie_lookup(NULL, "a", 1, 4, hits, &nh), TA_EINVAL);
-  assert_int_equal(trie_lookup_filtered(r, "a", 1, 4, NULL, NULL, hits, &nh), TA_EINVAL);
+  assert_int_equal(trie_lookup(NULL, "a", 1, 4, tu_text(), hits, &nh), TA_EINVAL);
+  assert_int_equal(trie_lookup_filtered(r, "a", 1, 4, NULL, NULL, tu_text(), hits, &nh), TA_EINVAL);
   assert_int_equal(trie_verify(NULL, NULL), TA_EINVAL);
   assert_int_equal(trie_open(NULL, &r), TA_EINVAL);
   assert_int_equal(trie_write(NULL, e, 1, NULL), TA_EINVAL);

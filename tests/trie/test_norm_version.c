@@ -55,7 +55,7 @@ static void test_trie_records_its_version(void **state) {
   trie_info_t info;
   assert_int_equal(trie_get_info(r, &info), 0);
   assert_int_equal(info.norm_version, TRIE_NORM_VERSION);
-  assert_int_equal(info.format_version, 2);
+  assert_int_equal(info.format_version, TRIE_FORMAT_VERSION);
   assert_int_equal(trie_verify(r, NULL), 0);
   trie_close(r);
   free(img);
@@ -83,13 +83,17 @@ static void test_trie_of_another_version_is_refused(void **state) {
   trie_reader_t *damaged = NULL;
   assert_int_equal(trie__open_mem(img, len, &damaged), TA_ECHECKSUM);
   assert_null(damaged);
-  /* A format version 1 file has no field: it was made by normalization version 1. */
+  /* Format versions 1 and 2 are refused before their normalization is looked at: this reader
+   * has no code for their layout, and rebuilding is the answer either way. */
   trie__store_u32(img + at, TRIE_NORM_VERSION);
-  trie__store_u32(img + 8, 1);
-  trie__store_u32(img + 12, 1);
-  assert_int_equal(tu_fix_crcs(img, len), 0);
   trie_reader_t *r = NULL;
-  assert_int_equal(trie__open_mem(img, len, &r), TA_ENORMVERSION);
+  for (uint32_t v = 1; v <= 2; v++) {
+    trie__store_u32(img + 8, v);
+    trie__store_u32(img + 12, v);
+    assert_int_equal(tu_fix_crcs(img, len), 0);
+    assert_int_equal(trie__open_mem(img, len, &r), TA_EOLDFORMAT);
+    assert_null(r);
+  }
   /* A version 2 file whose META stops before the field is corrupt, not of another version. */
   trie__store_u32(img + 8, TRIE_FORMAT_VERSION);
   trie__store_u32(img + 12, TRIE_MIN_READ_VERSION);

@@ -17,7 +17,7 @@ static const char *top(const trie_reader_t *r, const char *prefix) {
   static char out[256];
   trie_hit_t hits[4];
   size_t nh = 0;
-  assert_int_equal(trie_lookup(r, prefix, strlen(prefix), 4, hits, &nh), 0);
+  assert_int_equal(trie_lookup(r, prefix, strlen(prefix), 4, tu_text(), hits, &nh), 0);
   assert_true(nh > 0);
   snprintf(out, sizeof out, "%.*s", (int)hits[0].text_len, hits[0].text);
   return out;

@@ -1,8 +1,9 @@
 /*
  * trie_verify says where a file is bad (trie.h, docs/FORMAT.md "What verify checks"): a small
  * trie is written to a temporary file, read back into memory, damaged at known places (a byte of
- * each section behind its CRC; with the CRCs made to match again: a node, a display string, a
- * score, a STROFF entry, a META field, padding), and each time the diagnostic must carry the
+ * each section behind its CRC; with the CRCs made to match again: a node, a hot text, a score,
+ * a score index, a HOTOFF, IDPOS and DISPLAY entry, a META field, padding), and each time the
+ * diagnostic must carry the
  * code, the section's name and a byte offset inside that section (the exact byte where it is
  * well defined), and ta_diag_format must print "FILE: section S, byte N: ...".
  */
@@ -120,7 +121,9 @@ static void test_sound_file(void **state) {
 /* A changed byte in each section: a CRC mismatch reported at the start of that section. */
 static void test_crc_each_section(void **state) {
   (void)state;
-  for (uint32_t id = 1; id <= TRIE_SECT_NUM_KNOWN; id++) {
+  static const uint32_t ids[] = TRIE_SECT_REQUIRED;
+  for (uint32_t i = 0; i < TRIE_SECT_NUM_REQUIRED; i++) {
+    uint32_t id = ids[i];
     trie__section_t s = section(id);
     assert_true(s.len > 0);
     uint8_t *buf = copy();
@@ -146,7 +149,7 @@ static trie__node_t node_at(size_t pos, uint64_t *bytes, uint64_t *label) {
   return nd;
 }
 
-/* The root's first two child bytes swapped: reported at the second, the first out of order. */
+/* The root's second child byte made the same as its first: reported at the second. */
 static void test_node_child_bytes(void **state) {
   (void)state;
   trie__section_t s = section(TRIE_SECT_NODES);
@@ -154,7 +157,6 @@ static void test_node_child_bytes(void **state) {
   trie__node_t root = node_at(0, &at, &label);
   assert_true(root.nchild >= 2);
   uint8_t *buf = copy();
-  buf[at] = img[at + 1];
   buf[at + 1] = img[at];
   reseal(buf);
   assert_int_equal(expect(buf, TA_ECORRUPT, "NODES", s.off, s.off + s.len), at + 1);
@@ -196,6 +198,9 @@ static void test_node_any_byte(void **state) {
     assert_non_null(d.section);
     if (strcmp(d.section, "META") == 0) {
       assert_in_range(d.offset, m.off, m.off + m.len - 1);
+    } else if (strcmp(d.section, "IDPOS") == 0) { /* a terminal that moved or changed its id */
+      trie__section_t ip = section(TRIE_SECT_IDPOS);
+      assert_in_range(d.offset, ip.off, ip.off + ip.len - 1);
     } else {
       assert_string_equal(d.section, "NODES");
       assert_in_range(d.offset, s.off, s.off + s.len - 1);
@@ -204,17 +209,29 @@ static void test_node_any_byte(void **state) {
   free(buf);
 }
 
-/* One field changed (CRCs resealed), reported at that field: a byte of a display string made
- * invalid UTF-8 (in STR), a score made negative (its SCORES entry), the last STROFF entry (the
- * length of STR) made one less, META's flags set. */
+/* One field changed (CRCs resealed), reported at that field: a byte of a hot text made invalid
+ * UTF-8 (in HOTSTR), a score made negative (SCOREVAL), a score index that jumps (SCOREIDX), the
+ * last HOTOFF entry (the length of HOTSTR) made one less, a cold id's position moved (IDPOS), a
+ * hot id listed in DISPLAY, META's flags set. */
 static void test_fields(void **state) {
   (void)state;
-  trie__section_t str = section(TRIE_SECT_STR), so = section(TRIE_SECT_STROFF);
-  trie__section_t sc = section(TRIE_SECT_SCORES), m = section(TRIE_SECT_META);
+  trie_reader_t *r;
+  assert_int_equal(trie__open_mem(img, img_len, &r), 0);
+  uint64_t m_hot = r->m_hot, n = r->n, n_disp = r->n_disp;
+  unsigned sw = r->score_w, pw = r->idpos_w;
+  trie_close(r);
+  assert_true(m_hot >= 1 && m_hot + 2 < n && n_disp >= 1);
+  trie__section_t hs = section(TRIE_SECT_HOTSTR), ho = section(TRIE_SECT_HOTOFF);
+  trie__section_t sv = section(TRIE_SECT_SCOREVAL), si = section(TRIE_SECT_SCOREIDX);
+  trie__section_t ip = section(TRIE_SECT_IDPOS), dp = section(TRIE_SECT_DISPLAY);
+  trie__section_t m = section(TRIE_SECT_META);
+  assert_true(sv.len >= 16);
   double minus_one = -1.0;
   uint64_t neg;
   memcpy(&neg, &minus_one, sizeof neg);
-  uint64_t last = so.off + so.len - 4;
+  uint64_t last_off = ho.off + ho.len - 4;
+  uint64_t pos0 = 0;
+  for (unsigned b = pw; b-- > 0;) pos0 = (pos0 << 8) | img[ip.off + b];
   const struct {
     uint32_t sect;
     uint64_t at; /* the field, in the file */
@@ -222,9 +239,12 @@ static void test_fields(void **state) {
     uint64_t value; /* stored little endian */
     int code;
   } cases[] = {
-      {TRIE_SECT_STR, str.off + trie__load_u32(img + so.off + 4 * 5) + 1, 1, 0xff, TA_EUTF8},
-      {TRIE_SECT_SCORES, sc.off + 8 * 3, 8, neg, TA_ECORRUPT},
-      {TRIE_SECT_STROFF, last, 4, trie__load_u32(img + last) - 1u, TA_ECORRUPT},
+      {TRIE_SECT_HOTSTR, hs.off + 1, 1, 0xff, TA_EUTF8},
+      {TRIE_SECT_SCOREVAL, sv.off + 8, 8, neg, TA_ECORRUPT},
+      {TRIE_SECT_SCOREIDX, si.off + (uint64_t)sw * (n - 1), sw, 0, TA_ECORRUPT},
+      {TRIE_SECT_HOTOFF, last_off, 4, trie__load_u32(img + last_off) - 1u, TA_ECORRUPT},
+      {TRIE_SECT_IDPOS, ip.off, pw, pos0 + 1, TA_ECORRUPT},
+      {TRIE_SECT_DISPLAY, dp.off + 4 + (n - m_hot + 7) / 8, 4, 0, TA_ECORRUPT},
       {TRIE_SECT_META, m.off + TRIE_META_FLAGS, 4, 1, TA_ECORRUPT},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

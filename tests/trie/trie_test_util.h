@@ -39,7 +39,7 @@ static const char *const tu_pieces[] = {
     "0", "xyz", "q"};
 
 /* Generates n distinct keys. multibyte = 0 keeps to ASCII pieces. Scores come from a small
- * range so ties are common, unless wide_scores. Display = "D:" + key. */
+ * range so ties are common, unless wide_scores. Display = "D:" + key for every third entry, the key for the others. */
 static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_scores) {
   tset_t s;
   s.n = 0;
@@ -98,16 +98,19 @@ static inline tset_t tu_gen(uint64_t seed, size_t n, int multibyte, int wide_sco
     }
     slot[pos] = s.n;
     char *key = strdup(buf);
+    /* Every third display form differs from its key (a file keeps those apart); the others
+     * are the key, whose text a file may rebuild from its nodes. */
+    int differs = s.n % 3 == 0;
     char *disp = malloc(len + 3);
-    memcpy(disp, "D:", 2);
-    memcpy(disp + 2, buf, len + 1);
+    memcpy(disp, "D:", differs ? 2 : 0);
+    memcpy(disp + (differs ? 2 : 0), buf, len + 1);
     s.keys[2 * s.n] = key;
     s.keys[2 * s.n + 1] = disp;
     trie_entry_t *e = &s.e[s.n];
     e->key = key;
     e->key_len = len;
     e->display = disp;
-    e->display_len = len + 2;
+    e->display_len = len + (differs ? 2 : 0);
     e->score = wide_scores ? (double)(tu_rng(&st) % 1000000) / 7.0 : (double)(tu_rng(&st) % 12);
     s.n++;
   }
@@ -122,6 +125,20 @@ static inline void tu_free(tset_t *s) {
   s->e = NULL;
   s->keys = NULL;
   s->n = 0;
+}
+
+/* The text scratch (trie.h) of a test binary's lookups, made at first use, freed at exit. A
+ * loop resets it (trie_text_reset) when it is done with one lookup's hits before the next. */
+static trie_text_t *tu_text_scratch;
+static inline void tu_text_free_at_exit(void) {
+  trie_text_free(tu_text_scratch);
+}
+static inline trie_text_t *tu_text(void) {
+  if (tu_text_scratch == NULL) {
+    if (trie_text_new(&tu_text_scratch) != 0) abort();
+    atexit(tu_text_free_at_exit);
+  }
+  return tu_text_scratch;
 }
 
 /* A scratch directory for this test binary, removed by tu_rmdir. */

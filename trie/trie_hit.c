@@ -1,0 +1,147 @@
+/*
+ * A hit from an id in a version 3 file (docs/FORMAT.md, "Texts and scores by id"): the score
+ * through SCOREIDX into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR, of a cold
+ * one from DISPLAY when its display form is not its key, else rebuilt from the labels on the path
+ * to its terminal node (IDPOS), written into the caller's trie_text_t. Every offset is checked
+ * where it is read: a corrupt file gives TA_ECORRUPT, never a read out of bounds.
+ */
+#include "trie_int.h"
+
+static uint64_t load_le(const uint8_t *p, unsigned w) {
+  uint64_t v = 0;
+  for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
+  return v;
+}
+
+int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
+  /* The three widths spelled out: a loop of unknown length cost a tenth of a lookup. */
+  const uint8_t *p = r->score_idx + (size_t)id * r->score_w;
+  uint64_t idx = r->score_w == 1 ? p[0] : r->score_w == 2 ? trie__load_u16(p) : trie__load_u32(p);
+  if (idx >= r->n_scores) return TA_ECORRUPT;
+  *out = trie__load_f64(r->score_val + 8 * idx);
+  return 0;
+}
+
+int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos) {
+  uint64_t p = load_le(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w, r->idpos_w);
+  if (p >= r->nodes_len) return TA_ECORRUPT;
+  *pos = (size_t)p;
+  return 0;
+}
+
+/* The display form of a cold id when DISPLAY lists it (1), else 0 (its key is its text): its
+ * bit first, the binary search only for the few listed. */
+static int display_exception(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
+  uint64_t bit = id - r->m_hot;
+  if (!(r->disp_bits[bit / 8] >> (bit % 8) & 1)) return 0; /* the common case: one load */
+  uint64_t lo = 0, hi = r->n_disp;
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    uint32_t v = trie__load_u32(r->disp_ids + 4 * mid);
+    if (v == id) {
+      uint32_t a = trie__load_u32(r->disp_off + 4 * mid);
+      uint32_t b = trie__load_u32(r->disp_off + 4 * (mid + 1));
+      if (a > b || b > r->disp_len) return TA_ECORRUPT;
+      *text = (const char *)r->disp_str + a;
+      *len = b - a;
+      return 1;
+    }
+    if (v < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return TA_ECORRUPT; /* its bit says it is listed */
+}
+
+int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
+                      char *buf, size_t *len) {
+  trie__node_t nd = *from;
+  size_t at = *len;
+  /* Children lie after their parent and every step moves forward, so the walk ends; the key's
+   * length bounds it too. */
+  for (;;) {
+    if (at + nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
+    memcpy(buf + at, nd.label, nd.label_len);
+    at += nd.label_len;
+    if (nd.pos == target) break;
+    if (target < nd.end || nd.nchild == 0) return TA_ECORRUPT;
+    /* The last child that starts at or before target (offsets increase). */
+    uint64_t rel = target - nd.end, lo = 0, hi = nd.nchild;
+    while (hi - lo > 1) {
+      uint64_t mid = lo + (hi - lo) / 2;
+      if (trie__child_off(&nd, mid) <= rel)
+        lo = mid;
+      else
+        hi = mid;
+    }
+    uint64_t off = trie__child_off(&nd, lo);
+    if (off >= r->nodes_len - nd.end) return TA_ECORRUPT;
+    int rc = trie__node_parse(r, nd.end + (size_t)off, &nd);
+    if (rc != 0) return rc;
+  }
+  if (!(nd.flags & TRIE_NODE_TERMINAL) || nd.id != id) return TA_ECORRUPT;
+  *len = at;
+  return 0;
+}
+
+int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
+                    size_t head_len, trie_text_t *tx, const char **text, size_t *len) {
+  int rc = display_exception(r, id, text, len);
+  if (rc != 0) return rc < 0 ? rc : 0;
+  size_t pos;
+  if ((rc = trie__idpos(r, id, &pos)) != 0) return rc;
+  char key[TA_MAX_KEY];
+  trie__node_t root;
+  if (from == NULL) {
+    if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
+    from = &root;
+    head_len = 0;
+  } else {
+    if (head_len > 0) memcpy(key, head, head_len);
+  }
+  size_t klen = head_len;
+  if ((rc = trie__key_descend(r, from, pos, id, key, &klen)) != 0) return rc;
+  char *dst;
+  if ((rc = trie__text_put(tx, klen, &dst)) != 0) return rc;
+  memcpy(dst, key, klen);
+  *text = dst;
+  *len = klen;
+  return 0;
+}
+
+int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
+  uint32_t a = trie__load_u32(r->hot_off + 4 * id);
+  uint32_t b = trie__load_u32(r->hot_off + 4 * (id + 1));
+  if (a > b || b > r->hot_len) return TA_ECORRUPT;
+  *text = (const char *)r->hot_str + a;
+  *len = b - a;
+  return 0;
+}
+
+int trie__hit_from(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
+                   size_t head_len, trie_text_t *tx, trie_hit_t *hit) {
+  if (id >= r->n) return TA_ECORRUPT;
+  int rc = trie__score(r, id, &hit->score);
+  if (rc != 0) return rc;
+  hit->id = (uint32_t)id;
+  if (id < r->m_hot) return trie__hot_text(r, id, &hit->text, &hit->text_len);
+  if (tx == NULL) return TA_EINVAL;
+  return trie__cold_text(r, id, from, head, head_len, tx, &hit->text, &hit->text_len);
+}
+
+int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit) {
+  return trie__hit_from(r, id, NULL, NULL, 0, tx, hit);
+}
+
+int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
+                          trie_text_t *tx, const char **text, size_t *len) {
+  int rc = display_exception(r, id, text, len);
+  if (rc != 0) return rc < 0 ? rc : 0;
+  char *dst;
+  if ((rc = trie__text_put(tx, key_len, &dst)) != 0) return rc;
+  memcpy(dst, key, key_len);
+  *text = dst;
+  *len = key_len;
+  return 0;
+}

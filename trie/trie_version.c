@@ -10,9 +10,9 @@ int trie_print_version(FILE *f, const char *tool) {
   fprintf(f,
           "%s %s\n"
           "trie format: writes version %u (min read version %u); reads files whose min read "
-          "version is at most %u\n"
+          "version is at most %u, written by version %u or later (older: rebuild them)\n"
           "normalization: version %u (tries and week tables of another version are refused)\n",
           tool, TA_VERSION, TRIE_FORMAT_VERSION, TRIE_MIN_READ_VERSION, TRIE_FORMAT_VERSION,
-          TRIE_NORM_VERSION);
+          TRIE_MIN_READ_VERSION, TRIE_NORM_VERSION);
   return fflush(f) == 0 && !ferror(f) ? 0 : TA_EIO;
 }

@@ -3,7 +3,7 @@
  * "Threads"; its throughput is measured by tests/bench/bench-agg):
  *
  *   calling thread: read() (or gzread) into a ring of blocks of whole lines, in input order,
- *                   and SHA-256 of the bytes read (the ledger's digest) on the way
+ *                   and the XXH3-128 of the bytes read (the ledger's digest) on the way
  *        | blocks
  *   W workers:      parse a block's lines (agg__parse_line) into events; an event's hash picks
  *                   one of P partitions, each a counter of its own behind a mutex (P = 2W, so
@@ -483,7 +483,7 @@ static int read_phase(struct agg__ingest *g, agg__src_t *src, agg__input_t *in, 
         break;
       }
       if (n == 0) eof = 1;
-      if (in->sha && !prime) EVP_DigestUpdate(in->sha, b->buf + len, n);
+      if (in->sum && !prime) agg__sum_update(in->sum, b->buf + len, n);
       len += n;
     }
     if (rc) break;

@@ -30,7 +30,7 @@
 #define MAX_WORKERS 4
 #define MAX_PARTS (2 * MAX_WORKERS)
 #define MAX_WARN 10          /* bad lines named per run; the rest are only counted */
-#define EV_CAP 4096          /* events a worker holds per partition before adding them */
+#define EV_CAP 16384         /* events a worker holds per partition before adding them */
 #define TEXT_CAP (64u << 10) /* normalized spellings a worker holds before adding them */
 
 enum { BLOCK_FREE = 0, BLOCK_READY, BLOCK_BUSY, BLOCK_DONE };
@@ -197,7 +197,7 @@ static void work_block(worker_t *wk, block_t *b) {
   const char *p = b->buf, *end = b->buf + b->len;
   int rc = 0;
   while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *nl = agg__find(p, (size_t)(end - p), '\n');
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     tbl_week_t w = 0;
     size_t len = 0;

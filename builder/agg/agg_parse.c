@@ -197,7 +197,7 @@ static int sampled_out(const agg__parser_t *p, uint64_t event_hash) {
 static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                      agg_bad_t *reason) {
   p->market_len = 0;
-  const char *tab = memchr(line, '\t', n);
+  const char *tab = agg__find(line, n, '\t');
   if (!tab) {
     *reason = AGG_BAD_FIELDS;
     return AGG__LINE_BAD;
@@ -209,20 +209,24 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   }
   const char *q = tab + 1;
   size_t qn = n - (size_t)(q - line);
-  /* The market: a TAB among the last TBL_MAX_MARKET + 1 bytes, then a market name. Found
-   * from the end, so that a line without one costs one short memrchr. */
-  size_t tail = qn < TBL_MAX_MARKET + 1 ? qn : TBL_MAX_MARKET + 1;
-  const char *mt = memrchr(q + qn - tail, '\t', tail);
-  if (mt && tbl_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
-    p->market = mt + 1;
-    p->market_len = (size_t)(q + qn - mt - 1);
-    qn = (size_t)(mt - q);
-  }
-  /* Another TAB: a third field that is not a market (an empty one is no market), or a fourth
-   * field (most likely another format: an AOL log read as tsv has 5). A query in display form
-   * has none (a TAB is not printable), so look only when it is not. */
+  /* The rest in display form (the usual line) has no TAB (not printable): no market, no other
+   * field, nothing more to look for. */
   int fast = display_form(q, qn);
-  const char *t2 = fast ? NULL : memchr(q, '\t', qn);
+  const char *t2 = NULL;
+  if (!fast) {
+    /* The market: a TAB among the last TBL_MAX_MARKET + 1 bytes, then a market name. */
+    size_t tail = qn < TBL_MAX_MARKET + 1 ? qn : TBL_MAX_MARKET + 1;
+    const char *mt = memrchr(q + qn - tail, '\t', tail);
+    if (mt && tbl_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
+      p->market = mt + 1;
+      p->market_len = (size_t)(q + qn - mt - 1);
+      qn = (size_t)(mt - q);
+    }
+    /* Another TAB: a third field that is not a market (an empty one is no market), or a fourth
+     * field (most likely another format: an AOL log read as tsv has 5). */
+    fast = display_form(q, qn);
+    t2 = fast ? NULL : memchr(q, '\t', qn);
+  }
   if (t2) {
     const char *f3 = t2 + 1, *end = q + qn;
     if (p->market_len || memchr(f3, '\t', (size_t)(end - f3))) {

@@ -274,10 +274,11 @@ static int merge_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *
   *s = c->out;
   *count = 0;
   uint64_t key = top->key;
-  while (c->heap_n) {
+  for (int first = 1; c->heap_n; first = 0) {
     top = &c->src[c->heap[0]];
-    if (top->week != *w || top->key != key || top->len != *len ||
-        memcmp(top->sp, c->out, *len) != 0)
+    /* The first is the pair itself; the next ones are equal only when all of them say so. */
+    if (!first && (top->week != *w || top->key != key || top->len != *len ||
+                   memcmp(top->sp, c->out, *len) != 0))
       break;
     if (*count > UINT64_MAX - top->count) return TA_ERANGE;
     *count += top->count;

@@ -14,9 +14,10 @@
  *
  * Layers, each calling only the ones above it in this list: agg_opts.c (options, summary,
  * messages), agg_parse.c (lines), the counter (agg_sort.c, agg_spill.c, agg_count.c),
- * agg_gather.c (the partitions' final merge), agg_ledger.c (the ledger), agg_input.c (an
- * input's bytes and identity), agg_ingest.c (threads), agg_txn.c (the transaction), agg_run.c,
- * agg_mr.c (map and reduce records), agg_load.c (--load) and agg_dump.c.
+ * agg_gather.c (the partitions' final merge), agg_sum.c (digests), agg_ledger.c (the ledger),
+ * agg_input.c (an input's bytes and identity), agg_ingest.c (threads), agg_txn.c (the
+ * transaction), agg_run.c, agg_mr.c (map and reduce records), agg_load.c (--load) and
+ * agg_dump.c.
  * Weeks, timestamps and table files come from the tables module (tbl.h).
  */
 #ifndef TYPEAHEAD_AGG_INT_H

@@ -158,7 +158,8 @@ int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
 }
 
 /* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
- * ahead, when the slot has had time to arrive. */
+ * ahead, when the slot has had time to arrive: both ends of it, since an entry (8-aligned) may
+ * cross a cache line and the spelling is compared at its end. */
 #define AHEAD 16
 
 int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
@@ -168,7 +169,10 @@ int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n)
     if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
     if (i + AHEAD / 2 < n) {
       const agg__slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
-      if (sl->e) __builtin_prefetch(sl->e);
+      if (sl->e) {
+        __builtin_prefetch(sl->e);
+        __builtin_prefetch(sl->e->s + ev[i + AHEAD / 2].len - 1);
+      }
     }
     if (ev[i].len == 0 || ev[i].len > TBL_MAX_KEY || c->finished) return TA_EINVAL;
     /* A pair seen before (most events): counted here, without a call. */

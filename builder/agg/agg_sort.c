@@ -72,7 +72,7 @@ static void sort_ties(agg__item_t *a, agg__item_t *tmp, size_t n, size_t depth) 
     }
     /* The next 8 bytes become the key (entries are scattered: fetch ahead). */
     for (size_t k = i; k < j; k++) {
-      if (k + 8 < j) __builtin_prefetch(a[k + 8].e);
+      if (k + 8 < j) agg__prefetch_entry(a[k + 8].e);
       const agg__entry_t *e = a[k].e;
       a[k].key = e->len > depth ? agg__prefix_key(e->s + depth, e->len - depth) : 0;
     }
@@ -101,10 +101,7 @@ void agg__sort_table(agg__counter_t *c) {
   tbl_week_t wmin = c->wmin;
   int narrow = (int64_t)c->wmax - wmin < 256;
   for (size_t i = 0; i < c->cap; i++) {
-    if (i + 32 < c->cap && c->slots[i + 32].e) { /* its head and its first 8 bytes of spelling */
-      __builtin_prefetch(c->slots[i + 32].e);
-      __builtin_prefetch(c->slots[i + 32].e->s + 7);
-    }
+    if (i + 32 < c->cap && c->slots[i + 32].e) agg__prefetch_entry(c->slots[i + 32].e);
     agg__entry_t *e = c->slots[i].e;
     if (!e) continue;
     /* k <= i: slot i has been read before item k overwrites it. */
@@ -122,7 +119,7 @@ void agg__sort_table(agg__counter_t *c) {
     for (; ahead < k && ahead < i + 32; ahead++)
       if ((ahead > 0 && items[ahead].key == items[ahead - 1].key) ||
           (ahead + 1 < k && items[ahead].key == items[ahead + 1].key))
-        __builtin_prefetch(items[ahead].e);
+        agg__prefetch_entry(items[ahead].e);
     for (j = i + 1; j < k && items[j].key == items[i].key; j++) {
     }
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */

@@ -130,31 +130,6 @@ static uint64_t load4(const unsigned char *p) {
   return v;
 }
 
-int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n) {
-  if (len == 0 || len > TBL_MAX_KEY) return TA_EINVAL;
-  return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
-}
-
-/* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
- * ahead, when the slot has had time to arrive. */
-#define AHEAD 16
-
-int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
-  for (size_t i = 0; i < n && i < AHEAD; i++)
-    __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
-  for (size_t i = 0; i < n; i++) {
-    if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
-    if (i + AHEAD / 2 < n) {
-      const agg__slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
-      if (sl->e) __builtin_prefetch(sl->e);
-    }
-    if (ev[i].len == 0 || ev[i].len > TBL_MAX_KEY) return TA_EINVAL;
-    int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
-    if (rc) return rc;
-  }
-  return 0;
-}
-
 /* memcmp(a, b, n) == 0 for the short strings of a hit, without a call. */
 static int same_bytes(const char *a, const char *b, size_t n) {
   const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
@@ -166,17 +141,60 @@ static int same_bytes(const char *a, const char *b, size_t n) {
   return 1;
 }
 
+/* The slot of (w, s[0..len)) with hash h: the slot holding it, or the empty slot where it goes. */
+static inline agg__slot_t *probe(const agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
+                                 uint64_t h) {
+  size_t cap = c->cap, i = home(h, cap);
+  for (; c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
+    const agg__entry_t *e = c->slots[i].e;
+    if (c->slots[i].hash == h && e->week == w && e->len == len && same_bytes(e->s, s, len)) break;
+  }
+  return &c->slots[i];
+}
+
+int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n) {
+  if (len == 0 || len > TBL_MAX_KEY) return TA_EINVAL;
+  return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
+}
+
+/* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
+ * ahead, when the slot has had time to arrive: both ends of it, since an entry (8-aligned) may
+ * cross a cache line and the spelling is compared at its end. */
+#define AHEAD 16
+
+int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
+  for (size_t i = 0; i < n && i < AHEAD; i++)
+    __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
+  for (size_t i = 0; i < n; i++) {
+    if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
+    if (i + AHEAD / 2 < n) {
+      const agg__slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
+      if (sl->e) {
+        __builtin_prefetch(sl->e);
+        __builtin_prefetch(sl->e->s + ev[i + AHEAD / 2].len - 1);
+      }
+    }
+    if (ev[i].len == 0 || ev[i].len > TBL_MAX_KEY || c->finished) return TA_EINVAL;
+    /* A pair seen before (most events): counted here, without a call. */
+    agg__entry_t *e = probe(c, ev[i].week, ev[i].s, ev[i].len, ev[i].hash)->e;
+    if (e && e->count < UINT64_MAX) {
+      e->count++;
+      continue;
+    }
+    int rc = add_hashed(c, ev[i].week, ev[i].s, ev[i].len, 1, ev[i].hash);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
   if (c->finished) return TA_EINVAL;
-  size_t cap = c->cap, i = home(h, cap);
-  for (; c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
-    agg__entry_t *e = c->slots[i].e;
-    if (c->slots[i].hash == h && e->week == w && e->len == len && same_bytes(e->s, s, len)) {
-      if (e->count > UINT64_MAX - n) return TA_ERANGE;
-      e->count += n;
-      return 0;
-    }
+  agg__slot_t *sl = probe(c, w, s, len, h);
+  if (sl->e) {
+    if (sl->e->count > UINT64_MAX - n) return TA_ERANGE;
+    sl->e->count += n;
+    return 0;
   }
   int spilled = 0;
   if ((c->n + 1) * 2 > c->cap) {
@@ -193,19 +211,15 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
   }
   agg__entry_t *e = arena_alloc(c, (sizeof(agg__entry_t) + len + 7) & ~(size_t)7, &spilled);
   if (!e) return TA_ENOMEM;
-  if (spilled) { /* the table is empty again: find a slot afresh */
-    cap = c->cap;
-    for (i = home(h, cap); c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
-    }
-  }
+  if (spilled) sl = probe(c, w, s, len, h); /* the table is empty again: a slot afresh */
   if (c->n == 0 || w < c->wmin) c->wmin = w;
   if (c->n == 0 || w > c->wmax) c->wmax = w;
   e->count = n;
   e->week = w;
   e->len = (uint32_t)len;
   memcpy(e->s, s, len);
-  c->slots[i].hash = h;
-  c->slots[i].e = e;
+  sl->hash = h;
+  sl->e = e;
   c->n++;
   return 0;
 }

@@ -41,6 +41,8 @@ typedef struct {
   int end, rc;          /* the stream ended: rc is 0 or its error */
   int stop;             /* the reader gives up early (an error): the thread ends */
   size_t pos;           /* the reader's place in chunk[taken % CHUNKS] */
+  size_t cur_used;      /* the reader's: bytes of records in that chunk, read under mu once */
+  int in_hand;          /* the reader's: it holds that chunk (taken, not yet handed back) */
 } feed_t;
 
 struct agg__gather {
@@ -142,16 +144,7 @@ static int head_next(agg__gather_t *g, unsigned p) {
   }
   feed_t *f = &g->feed[p];
   for (;;) {
-    pthread_mutex_lock(&f->mu);
-    while (f->full == f->taken && !f->end) pthread_cond_wait(&f->cv, &f->mu);
-    int none = f->full == f->taken, rc = f->rc;
-    size_t used = none ? 0 : f->used[f->taken % CHUNKS];
-    pthread_mutex_unlock(&f->mu);
-    if (none) {
-      h->have = 0;
-      return rc;
-    }
-    if (f->pos < used) {
+    if (f->pos < f->cur_used) { /* the chunk in hand: no lock needed */
       const char *r = f->chunk[f->taken % CHUNKS] + f->pos;
       uint32_t l32;
       memcpy(&h->w, r, 4);
@@ -164,12 +157,24 @@ static int head_next(agg__gather_t *g, unsigned p) {
       f->pos += REC_HEAD + ((h->len + 7) & ~(size_t)7);
       return 0;
     }
-    /* This chunk is read (the last pair returned from it is done with): hand it back. */
     pthread_mutex_lock(&f->mu);
-    f->taken++;
-    f->pos = 0;
-    pthread_cond_broadcast(&f->cv);
+    if (f->in_hand) { /* this chunk is read (its last pair is done with): hand it back */
+      f->taken++;
+      f->pos = f->cur_used = 0;
+      f->in_hand = 0;
+      pthread_cond_broadcast(&f->cv);
+    }
+    while (f->full == f->taken && !f->end) pthread_cond_wait(&f->cv, &f->mu);
+    int none = f->full == f->taken, rc = f->rc;
+    if (!none) {
+      f->cur_used = f->used[f->taken % CHUNKS];
+      f->in_hand = 1;
+    }
     pthread_mutex_unlock(&f->mu);
+    if (none) {
+      h->have = 0;
+      return rc;
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  * "Threads"; its throughput is measured by tests/bench/bench-agg):
  *
  *   calling thread: read() (or gzread) into a ring of blocks of whole lines, in input order,
- *                   and SHA-256 of the bytes read (the ledger's digest) on the way
+ *                   and the XXH3-128 of the bytes read (the ledger's digest) on the way
  *        | blocks
  *   W workers:      parse a block's lines (agg__parse_line) into events; an event's hash picks
  *                   one of P partitions, each a counter of its own behind a mutex (P = 2W, so
@@ -30,7 +30,7 @@
 #define MAX_WORKERS 4
 #define MAX_PARTS (2 * MAX_WORKERS)
 #define MAX_WARN 10          /* bad lines named per run; the rest are only counted */
-#define EV_CAP 4096          /* events a worker holds per partition before adding them */
+#define EV_CAP 16384         /* events a worker holds per partition before adding them */
 #define TEXT_CAP (64u << 10) /* normalized spellings a worker holds before adding them */
 
 enum { BLOCK_FREE = 0, BLOCK_READY, BLOCK_BUSY, BLOCK_DONE };
@@ -197,7 +197,7 @@ static void work_block(worker_t *wk, block_t *b) {
   const char *p = b->buf, *end = b->buf + b->len;
   int rc = 0;
   while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *nl = agg__find(p, (size_t)(end - p), '\n');
     size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     tbl_week_t w = 0;
     size_t len = 0;
@@ -483,7 +483,7 @@ static int read_phase(struct agg__ingest *g, agg__src_t *src, agg__input_t *in, 
         break;
       }
       if (n == 0) eof = 1;
-      if (in->sha && !prime) EVP_DigestUpdate(in->sha, b->buf + len, n);
+      if (in->sum && !prime) agg__sum_update(in->sum, b->buf + len, n);
       len += n;
     }
     if (rc) break;

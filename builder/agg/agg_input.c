@@ -16,41 +16,6 @@
 #include <string.h>
 #include <unistd.h>
 
-void agg__hex(const unsigned char md[32], char hex[65]) {
-  static const char digits[] = "0123456789abcdef";
-  for (int i = 0; i < 32; i++) {
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[64] = 0;
-}
-
-int agg__sha_hex(EVP_MD_CTX *ctx, char hex[65]) {
-  unsigned char md[32];
-  unsigned int mdlen = 0;
-  int ok = EVP_DigestFinal_ex(ctx, md, &mdlen) == 1 && mdlen == 32;
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return TA_EIO;
-  agg__hex(md, hex);
-  return 0;
-}
-
-static EVP_MD_CTX *sha_new(void) {
-  EVP_MD_CTX *c = EVP_MD_CTX_new();
-  if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(c);
-    c = NULL;
-  }
-  return c;
-}
-
-static int sha_of(const void *p, size_t n, char hex[65]) {
-  EVP_MD_CTX *c = sha_new();
-  if (!c) return TA_ENOMEM;
-  EVP_DigestUpdate(c, p, n);
-  return agg__sha_hex(c, hex);
-}
-
 /* ---- Reading ------------------------------------------------------------------------------ */
 
 int agg__src_open(agg__src_t *s, int fd, uint64_t start, char *scratch, size_t cap,
@@ -119,6 +84,7 @@ void agg__src_close(agg__src_t *s) {
 typedef struct {
   uint64_t len;
   const char *hex;
+  agg__alg_t alg;
 } cand_t;
 
 static int cmp_cand(const void *a, const void *b) {
@@ -128,7 +94,7 @@ static int cmp_cand(const void *a, const void *b) {
 
 typedef struct {
   agg__plan_t *p;
-  EVP_MD_CTX *ctx;
+  agg__sum_t *sum[2]; /* by agg__alg_t; SHA-256 only when a candidate is a SHA-256 row */
   cand_t *c;
   size_t nc, ci;
   uint64_t pos, lines;
@@ -141,27 +107,21 @@ static void scan_feed(scan_t *s, const unsigned char *b, size_t n) {
   while (n && !s->rc) {
     size_t take = n;
     if (s->ci < s->nc && s->c[s->ci].len - s->pos < take) take = (size_t)(s->c[s->ci].len - s->pos);
-    EVP_DigestUpdate(s->ctx, b, take);
+    for (int a = 0; a < 2; a++)
+      if (s->sum[a]) agg__sum_update(s->sum[a], b, take);
     for (const unsigned char *q = b; (q = memchr(q, '\n', take - (size_t)(q - b))); q++) s->lines++;
     if (take) s->last = b[take - 1];
     s->pos += take;
     b += take;
     n -= take;
     for (; s->ci < s->nc && s->c[s->ci].len == s->pos; s->ci++) {
-      EVP_MD_CTX *copy = EVP_MD_CTX_new();
-      char hex[65];
-      if (!copy || EVP_MD_CTX_copy_ex(copy, s->ctx) != 1 || agg__sha_hex(copy, hex) != 0) {
-        s->rc = TA_ENOMEM; /* agg__sha_hex freed copy */
-        return;
-      }
-      if (memcmp(hex, s->c[s->ci].hex, 64) != 0 || s->pos == s->p->from) continue;
+      char hex[AGG__HEX];
+      if ((s->rc = agg__sum_hex(s->sum[s->c[s->ci].alg], hex))) return;
+      if (strcmp(hex, s->c[s->ci].hex) != 0 || s->pos == s->p->from) continue;
       /* The longest counted prefix so far: counting resumes here. */
       agg__plan_t *p = s->p;
-      if (!p->at_from && !(p->at_from = EVP_MD_CTX_new())) {
-        s->rc = TA_ENOMEM;
-        return;
-      }
-      if (EVP_MD_CTX_copy_ex(p->at_from, s->ctx) != 1) s->rc = TA_ENOMEM;
+      agg__sum_free(p->at_from);
+      if ((s->rc = agg__sum_copy(s->sum[AGG__XXH128], &p->at_from))) return;
       p->from = s->pos;
       p->lines = s->lines;
       p->midline = s->last != '\n';
@@ -170,8 +130,16 @@ static void scan_feed(scan_t *s, const unsigned char *b, size_t n) {
 }
 
 void agg__plan_free(agg__plan_t *p) {
-  EVP_MD_CTX_free(p->at_from);
+  agg__sum_free(p->at_from);
   p->at_from = NULL;
+}
+
+/* 1 when the content whose digests are x (XXH3-128) and, when not empty, sha (SHA-256) is in
+ * the ledger; SHA-256 rows of version 1 included (their bytes as given are this content when the
+ * input is plain). */
+static int known(const agg__ledger_t *l, const char *x, const char *sha) {
+  return agg__ledger_has(l, AGG__XXH128, x, 0) ||
+         (sha[0] && agg__ledger_has(l, AGG__SHA256, sha, 0));
 }
 
 int agg__plan(const agg__ledger_t *l, int fd, const char *name, char *buf, size_t cap,
@@ -187,30 +155,42 @@ int agg__plan(const agg__ledger_t *l, int fd, const char *name, char *buf, size_
     if (n == 0) break;
     p->head_len += n;
   }
-  if (!rc) rc = sha_of(p->headbuf, p->head_len, p->head);
+  if (!rc) rc = agg__digest_hex(AGG__XXH128, p->headbuf, p->head_len, p->head);
   /* The rows this input may continue: their head is the digest of our first bytes. */
   cand_t *c = NULL;
   size_t nc = 0;
+  int need_sha = 0;
   if (!rc && l->n && !(c = malloc(l->n * sizeof *c))) rc = TA_ENOMEM;
   uint64_t m_done = UINT64_MAX;
-  char m_hex[65] = "";
+  agg__alg_t a_done = AGG__XXH128;
+  char m_hex[AGG__HEX] = "";
   for (size_t i = 0; !rc && i < l->n; i++) {
     const agg__row_t *r = &l->rows[i];
     uint64_t m = r->bytes < AGG__HEAD ? r->bytes : AGG__HEAD;
     if (!r->head[0] || r->bytes == 0 || m > p->head_len) continue;
-    if (m != m_done && (rc = sha_of(p->headbuf, (size_t)m, m_hex))) break;
+    if ((m != m_done || r->alg != a_done) &&
+        (rc = agg__digest_hex(r->alg, p->headbuf, (size_t)m, m_hex)))
+      break;
     m_done = m;
-    if (memcmp(m_hex, r->head, 64) == 0) c[nc++] = (cand_t){r->bytes, r->hex};
+    a_done = r->alg;
+    if (strcmp(m_hex, r->head) == 0) {
+      c[nc++] = (cand_t){r->bytes, r->hex, r->alg};
+      need_sha |= r->alg == AGG__SHA256;
+    }
   }
+  char sha[AGG__HEX] = "";
   if (!rc && p->head_len < AGG__HEAD) { /* all of it is in headbuf */
     memcpy(p->hex, p->head, sizeof p->hex);
     p->length = p->head_len;
-    p->known = agg__ledger_has(l, p->hex, 0);
+    if (agg__ledger_has_alg(l, AGG__SHA256))
+      rc = agg__digest_hex(AGG__SHA256, p->headbuf, p->head_len, sha);
+    p->known = !rc && known(l, p->hex, sha);
   }
   if (!rc && nc && !p->known) { /* read it all once, hashing, to find the longest prefix */
     qsort(c, nc, sizeof *c, cmp_cand);
-    scan_t s = {.p = p, .ctx = sha_new(), .c = c, .nc = nc, .last = -1};
-    if (!s.ctx) rc = TA_ENOMEM;
+    scan_t s = {.p = p, .c = c, .nc = nc, .last = -1};
+    rc = agg__sum_new(AGG__XXH128, &s.sum[AGG__XXH128]);
+    if (!rc && need_sha) rc = agg__sum_new(AGG__SHA256, &s.sum[AGG__SHA256]);
     if (!rc) scan_feed(&s, p->headbuf, p->head_len);
     while (!rc && !s.rc) {
       size_t n = 0;
@@ -221,16 +201,15 @@ int agg__plan(const agg__ledger_t *l, int fd, const char *name, char *buf, size_
     }
     if (!rc) rc = s.rc;
     p->length = s.pos;
-    if (s.ctx && !rc) {
-      rc = agg__sha_hex(s.ctx, p->hex);
-      if (!rc) p->known = agg__ledger_has(l, p->hex, 0);
-    } else {
-      EVP_MD_CTX_free(s.ctx);
-    }
+    if (!rc) rc = agg__sum_hex(s.sum[AGG__XXH128], p->hex);
+    if (!rc && s.sum[AGG__SHA256]) rc = agg__sum_hex(s.sum[AGG__SHA256], sha);
+    if (!rc) p->known = known(l, p->hex, sha);
+    agg__sum_free(s.sum[AGG__XXH128]);
+    agg__sum_free(s.sum[AGG__SHA256]);
   }
   free(c);
   agg__src_close(&src);
-  if (!rc && !p->at_from && !(p->at_from = sha_new())) rc = TA_ENOMEM;
+  if (!rc && !p->at_from) rc = agg__sum_new(AGG__XXH128, &p->at_from);
   if (rc == TA_ENOMEM) agg__fail(err, err_cap, rc, "out of memory");
   if (rc) agg__plan_free(p);
   return rc;

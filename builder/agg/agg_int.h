@@ -14,9 +14,10 @@
  *
  * Layers, each calling only the ones above it in this list: agg_opts.c (options, summary,
  * messages), agg_parse.c (lines), the counter (agg_sort.c, agg_spill.c, agg_count.c),
- * agg_gather.c (the partitions' final merge), agg_ledger.c (the ledger), agg_input.c (an
- * input's bytes and identity), agg_ingest.c (threads), agg_txn.c (the transaction), agg_run.c,
- * agg_mr.c (map and reduce records), agg_load.c (--load) and agg_dump.c.
+ * agg_gather.c (the partitions' final merge), agg_sum.c (digests), agg_ledger.c (the ledger),
+ * agg_input.c (an input's bytes and identity), agg_ingest.c (threads), agg_txn.c (the
+ * transaction), agg_run.c, agg_mr.c (map and reduce records), agg_load.c (--load) and
+ * agg_dump.c.
  * Weeks, timestamps and table files come from the tables module (tbl.h).
  */
 #ifndef TYPEAHEAD_AGG_INT_H
@@ -28,8 +29,10 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-#include <openssl/evp.h>
 #include <zlib.h>
 
 /* printf into err[0..cap) when err is not NULL; returns code (so callers can return it). */
@@ -52,6 +55,29 @@ static inline uint64_t agg__prefix_key(const char *s, size_t len) {
   v = __builtin_bswap64(v);
 #endif
   return v;
+}
+
+/* memchr(p, c, n), inlined: the fields and lines of a log are short, and a call into the
+ * library costs as much as the search. 16 bytes at a time, the last 16 overlapping. */
+static inline const char *agg__find(const char *p, size_t n, char c) {
+#if defined(__SSE2__)
+  if (n >= 16) {
+    const __m128i v = _mm_set1_epi8(c);
+    size_t i = 0;
+    for (;; i += 16) {
+      if (i + 16 > n) i = n - 16; /* the bytes before the old i were looked at */
+      unsigned m = (unsigned)_mm_movemask_epi8(
+          _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), v));
+      if (m) return p + i + __builtin_ctz(m);
+      if (i + 16 == n) return NULL;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    if (p[i] == c) return p + i;
+  return NULL;
+#else
+  return memchr(p, c, n);
+#endif
 }
 
 /* The hash of a (week, spelling) pair: the same for every counter, so callers can partition by
@@ -141,6 +167,7 @@ void agg__gather_free(agg__gather_t *g);
 /* ---- Reading, parsing and counting on threads (agg_ingest.c) ------------------------------ */
 
 typedef struct agg__ingest agg__ingest_t;
+typedef struct agg__sum agg__sum_t; /* a running digest (below) */
 
 /* Partition counters sharing budget bytes (spilling into work_dir), opts->threads workers.
  * Counts go into stats; bad lines are named on opts->warn. */
@@ -157,7 +184,7 @@ typedef struct {
   uint64_t limit;   /* read no further; UINT64_MAX: to the input's end */
   uint64_t lineno;  /* physical lines before start, so bad lines are named by their number */
   int midline;      /* the byte before from is not a newline: the rest of that line is not ours */
-  EVP_MD_CTX *sha;  /* when set, updated with the bytes of [from, end) */
+  agg__sum_t *sum;  /* when set, updated with the bytes of [from, end) */
   uint64_t bytes;   /* out: input bytes read (compressed ones for gzip) */
   uint64_t end;     /* out: the decompressed offset reached */
   int input_fault;  /* out: the error is the input's (unreadable, bad gzip), not the run's */
@@ -175,9 +202,6 @@ uint64_t agg__ingest_spills(const agg__ingest_t *g);
 int agg__ingest_finish(agg__ingest_t *g);
 int agg__ingest_next(agg__ingest_t *g, tbl_week_t *w, const char **s, size_t *len, uint64_t *count);
 void agg__ingest_free(agg__ingest_t *g);
-
-/* Lowercase hex of a SHA-256 digest. */
-void agg__hex(const unsigned char md[32], char hex[65]);
 
 /* ---- An input's bytes (agg_input.c) ------------------------------------------------------ */
 
@@ -199,17 +223,33 @@ int agg__src_read(agg__src_t *s, char *buf, size_t cap, uint64_t end, size_t *n,
                   const char *name, char *err, size_t err_cap);
 void agg__src_close(agg__src_t *s);
 
-/* ---- An input's identity and the ledger (agg_ledger.c, agg_input.c) ----------------------- */
+/* ---- An input's identity and the ledger (agg_sum.c, agg_ledger.c, agg_input.c) ----------- */
 
-/* An input is known by its decompressed content: its SHA-256, its length, and the SHA-256 of its
+/* An input is known by its decompressed content: its digest, its length, and the digest of its
  * first min(length, AGG__HEAD) bytes, which finds the rows a longer input may continue. */
 #define AGG__HEAD 4096
 
+/* The digests of ledger rows: XXH3-128 for the rows written now, SHA-256 in the rows of version
+ * 1 and 2 ledgers (still honoured). */
+typedef enum { AGG__XXH128 = 0, AGG__SHA256 = 1 } agg__alg_t;
+#define AGG__HEX 65 /* room for the lowercase hex of either digest, with its NUL */
+
+/* A running digest of bytes fed in order (agg__sum_t). */
+int agg__sum_new(agg__alg_t alg, agg__sum_t **out);
+void agg__sum_update(agg__sum_t *s, const void *p, size_t n);
+int agg__sum_copy(const agg__sum_t *s, agg__sum_t **out);
+/* The digest of what was fed so far (s can go on). */
+int agg__sum_hex(const agg__sum_t *s, char hex[AGG__HEX]);
+void agg__sum_free(agg__sum_t *s);
+/* The digest of p[0..n). */
+int agg__digest_hex(agg__alg_t alg, const void *p, size_t n, char hex[AGG__HEX]);
+
 typedef struct {
-  char hex[65];   /* SHA-256 of the content (v1 rows: of the bytes as given) */
-  char head[65];  /* SHA-256 of its first min(bytes, AGG__HEAD) bytes; "" in a v1 row */
-  uint64_t bytes; /* its length; UINT64_MAX when a v1 row does not say */
-  char *line;     /* the whole v2 line, with its newline */
+  agg__alg_t alg;      /* of hex and head */
+  char hex[AGG__HEX];  /* digest of the content (v1 rows: of the bytes as given) */
+  char head[AGG__HEX]; /* digest of its first min(bytes, AGG__HEAD) bytes; "" in a v1 row */
+  uint64_t bytes;      /* its length; UINT64_MAX when a v1 row does not say */
+  char *line;          /* the whole row as written, with its newline */
 } agg__row_t;
 
 typedef struct {
@@ -220,28 +260,32 @@ typedef struct {
 int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap);
 /* Writes the rows, sorted by digest, into a new file path, fsynced. */
 int agg__ledger_write(const char *path, agg__ledger_t *l);
+/* Adds an XXH3-128 row. */
 int agg__ledger_add(agg__ledger_t *l, const char *hex, const char *head, uint64_t bytes,
                     uint64_t events, const char *name);
 void agg__ledger_truncate(agg__ledger_t *l, size_t n); /* drops the rows from n on */
 void agg__ledger_free(agg__ledger_t *l);
-/* 1 when a row (v2_only: a version 2 row) has this content digest. */
-int agg__ledger_has(const agg__ledger_t *l, const char *hex, int v2_only);
+/* 1 when a row of digest alg (content_only: one with a head, whose digest is of the
+ * decompressed content) has this digest. */
+int agg__ledger_has(const agg__ledger_t *l, agg__alg_t alg, const char *hex, int content_only);
+/* 1 when some row has a head and digest alg (so SHA-256 is worth computing for an input). */
+int agg__ledger_has_alg(const agg__ledger_t *l, agg__alg_t alg);
 /* 1 when a v1 row has this size: the input's bytes as given must then be hashed. */
 int agg__ledger_has_v1_size(const agg__ledger_t *l, uint64_t bytes);
 
 /* What to count of an input (agg__plan): nothing, all of it, or what follows a prefix counted
  * before (the longest row whose content the input starts with). */
 typedef struct {
-  int known;       /* its whole content is in the ledger: skip it */
-  uint64_t from;   /* the bytes before it were counted (the length of that row) */
-  uint64_t lines;  /* newlines before from */
-  int midline;     /* the byte before from is not a newline */
-  uint64_t length; /* the content's length (when the whole input was read: from > 0) */
-  char hex[65];    /* the content's digest (likewise) */
-  char head[65];   /* the digest of its first min(length, AGG__HEAD) bytes */
+  int known;           /* its whole content is in the ledger: skip it */
+  uint64_t from;       /* the bytes before it were counted (the length of that row) */
+  uint64_t lines;      /* newlines before from */
+  int midline;         /* the byte before from is not a newline */
+  uint64_t length;     /* the content's length (when the whole input was read: from > 0) */
+  char hex[AGG__HEX];  /* the content's XXH3-128 (likewise) */
+  char head[AGG__HEX]; /* the XXH3-128 of its first min(length, AGG__HEAD) bytes */
   unsigned char headbuf[AGG__HEAD];
   size_t head_len;     /* bytes in headbuf: min(length, AGG__HEAD) when read */
-  EVP_MD_CTX *at_from; /* SHA-256 state after from bytes (fresh when from is 0) */
+  agg__sum_t *at_from; /* XXH3-128 state after from bytes (fresh when from is 0) */
 } agg__plan_t;
 
 /* Finds what to count of the open input fd (its head, then, when some row may be a prefix of it,
@@ -249,8 +293,6 @@ typedef struct {
 int agg__plan(const agg__ledger_t *l, int fd, const char *name, char *buf, size_t cap,
               agg__plan_t *p, char *err, size_t err_cap);
 void agg__plan_free(agg__plan_t *p);
-/* Digest hex of a finished context (ctx is consumed). */
-int agg__sha_hex(EVP_MD_CTX *ctx, char hex[65]);
 
 /* ---- Hour tables (agg_hours.c) ----------------------------------------------------------- */
 

@@ -1,11 +1,13 @@
 /*
  * The ledger of a tables directory (docs/TABLES.md, "The ledger"): one row per ingested input,
- * which identifies it by its decompressed content (SHA-256, length, and the SHA-256 of its first
- * AGG__HEAD bytes, with which a grown log finds the row of the part already counted).
+ * which identifies it by its decompressed content (a digest, the length, and the digest of its
+ * first AGG__HEAD bytes, with which a grown log finds the row of the part already counted).
  *
- * Version 2 rows are "sha256<TAB>bytes<TAB>head<TAB>events<TAB>name". Version 1 ledgers (no
- * head; the digest of the bytes as given, compressed for gzip) are still read: their rows are
- * kept, written back as version 2 rows with head "-", and still recognise the same bytes.
+ * Version 3 rows are "digest<TAB>bytes<TAB>head<TAB>events<TAB>name"; the digest's length tells
+ * its algorithm: 32 hex digits for XXH3-128 (the rows written now), 64 for SHA-256 (a row of an
+ * older ledger, kept as it was). Version 2 ledgers (SHA-256 rows only) and version 1 ledgers (no
+ * head; the SHA-256 of the bytes as given, compressed for gzip) are still read: their rows are
+ * kept, written back in version 3 (a v1 row with head "-"), and still recognise their inputs.
  */
 #include "agg_int.h"
 
@@ -16,7 +18,7 @@
 #include <unistd.h>
 
 #define LEDGER_HEADER \
-  "# typeahead-aggregate ledger v2: sha256<TAB>bytes<TAB>head<TAB>events<TAB>name\n"
+  "# typeahead-aggregate ledger v3: digest<TAB>bytes<TAB>head<TAB>events<TAB>name\n"
 #define VERSION_TAG "# typeahead-aggregate ledger v"
 
 void agg__ledger_free(agg__ledger_t *l) {
@@ -30,9 +32,17 @@ void agg__ledger_truncate(agg__ledger_t *l, size_t n) {
   if (n < l->n) l->n = n;
 }
 
-int agg__ledger_has(const agg__ledger_t *l, const char *hex, int v2_only) {
+int agg__ledger_has(const agg__ledger_t *l, agg__alg_t alg, const char *hex, int content_only) {
   for (size_t i = 0; i < l->n; i++)
-    if (memcmp(l->rows[i].hex, hex, 64) == 0 && (!v2_only || l->rows[i].head[0])) return 1;
+    if (l->rows[i].alg == alg && strcmp(l->rows[i].hex, hex) == 0 &&
+        (!content_only || l->rows[i].head[0]))
+      return 1;
+  return 0;
+}
+
+int agg__ledger_has_alg(const agg__ledger_t *l, agg__alg_t alg) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->rows[i].alg == alg) return 1;
   return 0;
 }
 
@@ -43,9 +53,10 @@ int agg__ledger_has_v1_size(const agg__ledger_t *l, uint64_t bytes) {
   return 0;
 }
 
-/* Adds a row whose v2 line (with its newline) is line[0..len). */
-static int add_line(agg__ledger_t *l, const char *hex, const char *head, uint64_t bytes,
-                    const char *line, size_t len) {
+/* Adds a row whose v3 line (with its newline) is line[0..len); hex and head are NUL-terminated
+ * (head "" for a v1 row). */
+static int add_line(agg__ledger_t *l, agg__alg_t alg, const char *hex, const char *head,
+                    uint64_t bytes, const char *line, size_t len) {
   int rc;
   if (l->n == l->cap && (rc = ta_grow((void **)&l->rows, &l->cap, l->n + 1, sizeof *l->rows, 64)))
     return rc;
@@ -53,9 +64,9 @@ static int add_line(agg__ledger_t *l, const char *hex, const char *head, uint64_
   if (!(r->line = malloc(len + 1))) return TA_ENOMEM;
   memcpy(r->line, line, len);
   r->line[len] = 0;
-  memcpy(r->hex, hex, 64);
-  r->hex[64] = 0;
-  snprintf(r->head, sizeof r->head, "%s", head ? head : "");
+  r->alg = alg;
+  snprintf(r->hex, sizeof r->hex, "%s", hex);
+  snprintf(r->head, sizeof r->head, "%s", head);
   r->bytes = bytes;
   l->n++;
   return 0;
@@ -71,15 +82,15 @@ int agg__ledger_add(agg__ledger_t *l, const char *hex, const char *head, uint64_
     clean[k++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
   }
   clean[k] = 0;
-  int len = snprintf(line, sizeof line, "%.64s\t%llu\t%.64s\t%llu\t%s\n", hex,
+  int len = snprintf(line, sizeof line, "%.32s\t%llu\t%.32s\t%llu\t%s\n", hex,
                      (unsigned long long)bytes, head, (unsigned long long)events, clean);
   if (len < 0 || (size_t)len >= sizeof line) len = (int)strlen(line);
-  return add_line(l, hex, head, bytes, line, (size_t)len);
+  return add_line(l, AGG__XXH128, hex, head, bytes, line, (size_t)len);
 }
 
-static int is_hex64(const char *s, size_t n) {
-  if (n < 64) return 0;
-  for (int i = 0; i < 64; i++)
+/* 1 when s[0..n) is n lowercase hex digits. */
+static int is_hex(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
     if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
   return 1;
 }
@@ -95,35 +106,42 @@ static uint64_t field_u64(const char *s, size_t n) {
   return v;
 }
 
-/* One row of a version 1 or 2 ledger (line[0..n), newline included). */
+/* One row of a version 1, 2 or 3 ledger (line[0..n), newline included). */
 static int parse_row(agg__ledger_t *l, unsigned version, const char *line, size_t n) {
-  if (n < 66 || line[n - 1] != '\n' || !is_hex64(line, n) || line[64] != '\t') return TA_ECORRUPT;
-  const char *f[5];
-  size_t fl[5], nf = 0;
-  const char *p = line + 65, *end = line + n - 1;
+  if (n < 2 || line[n - 1] != '\n') return TA_ECORRUPT;
+  const char *end = line + n - 1, *tab = memchr(line, '\t', (size_t)(end - line));
+  size_t dl = tab ? (size_t)(tab - line) : 0; /* the digest's length: 64 SHA-256, 32 XXH3-128 */
+  if (!(dl == 64 || (dl == 32 && version == 3)) || !is_hex(line, dl)) return TA_ECORRUPT;
+  agg__alg_t alg = dl == 64 ? AGG__SHA256 : AGG__XXH128;
+  char hex[AGG__HEX];
+  memcpy(hex, line, dl);
+  hex[dl] = 0;
+  const char *f[4];
+  size_t fl[4], nf = 0;
+  const char *p = tab + 1;
   unsigned want = version == 1 ? 3 : 4; /* fields after the digest */
   while (nf < want) {
-    const char *tab = nf + 1 < want ? memchr(p, '\t', (size_t)(end - p)) : end;
-    if (!tab) return TA_ECORRUPT;
+    const char *t = nf + 1 < want ? memchr(p, '\t', (size_t)(end - p)) : end;
+    if (!t) return TA_ECORRUPT;
     f[nf] = p;
-    fl[nf++] = (size_t)(tab - p);
-    p = tab < end ? tab + 1 : end;
+    fl[nf++] = (size_t)(t - p);
+    p = t < end ? t + 1 : end;
   }
   uint64_t bytes = field_u64(f[0], fl[0]);
-  if (version == 1) { /* hex, bytes, events, name: kept as a v2 row without head */
+  if (version == 1) { /* hex, bytes, events, name: kept as a row without head */
     char buf[1200];
-    int len = snprintf(buf, sizeof buf, "%.64s\t%.*s\t-\t%.*s\t%.*s\n", line, (int)fl[0], f[0],
+    int len = snprintf(buf, sizeof buf, "%s\t%.*s\t-\t%.*s\t%.*s\n", hex, (int)fl[0], f[0],
                        (int)fl[1], f[1], (int)(fl[2] > 512 ? 512 : fl[2]), f[2]);
     if (len < 0 || (size_t)len >= sizeof buf) return TA_ECORRUPT;
-    return add_line(l, line, "", bytes, buf, (size_t)len);
+    return add_line(l, alg, hex, "", bytes, buf, (size_t)len);
   }
-  int v1_row = fl[1] == 1 && f[1][0] == '-';
-  if (bytes == UINT64_MAX || (!v1_row && (fl[1] != 64 || !is_hex64(f[1], 64))) ||
+  int v1_row = alg == AGG__SHA256 && fl[1] == 1 && f[1][0] == '-';
+  if (bytes == UINT64_MAX || (!v1_row && (fl[1] != dl || !is_hex(f[1], dl))) ||
       field_u64(f[2], fl[2]) == UINT64_MAX)
     return TA_ECORRUPT;
-  char head[65] = "";
-  if (!v1_row) memcpy(head, f[1], 64), head[64] = 0;
-  return add_line(l, line, head, bytes, line, n);
+  char head[AGG__HEX] = "";
+  if (!v1_row) memcpy(head, f[1], dl), head[dl] = 0;
+  return add_line(l, alg, hex, head, bytes, line, n);
 }
 
 int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap) {
@@ -145,7 +163,7 @@ int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap) {
     if (line[0] == '#') {
       if (strncmp(line, VERSION_TAG, strlen(VERSION_TAG)) == 0) {
         version = (unsigned)strtoul(line + strlen(VERSION_TAG), NULL, 10);
-        if (version < 1 || version > 2) {
+        if (version < 1 || version > 3) {
           rc = agg__fail(err, cap, TA_EVERSION,
                          "%s: line %lu: ledger version %u is not known here (a newer "
                          "typeahead-aggregate wrote it?)",
@@ -158,8 +176,9 @@ int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap) {
     rc = parse_row(l, version, line, (size_t)n);
     if (rc == TA_ECORRUPT)
       rc = agg__fail(err, cap, rc, "%s: line %lu: not a version %u row (%s)", path, lineno, version,
-                     version == 1 ? "sha256<TAB>bytes<TAB>events<TAB>name"
-                                  : "sha256<TAB>bytes<TAB>head<TAB>events<TAB>name");
+                     version == 1   ? "sha256<TAB>bytes<TAB>events<TAB>name"
+                     : version == 2 ? "sha256<TAB>bytes<TAB>head<TAB>events<TAB>name"
+                                    : "digest<TAB>bytes<TAB>head<TAB>events<TAB>name");
     if (rc) break;
   }
   if (!rc && ferror(f)) rc = agg__fail(err, cap, TA_EIO, "%s: read error", path);
@@ -169,7 +188,7 @@ int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap) {
 }
 
 static int cmp_row(const void *a, const void *b) {
-  return memcmp(((const agg__row_t *)a)->hex, ((const agg__row_t *)b)->hex, 64);
+  return strcmp(((const agg__row_t *)a)->hex, ((const agg__row_t *)b)->hex);
 }
 
 int agg__ledger_write(const char *path, agg__ledger_t *l) {

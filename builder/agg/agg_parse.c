@@ -103,26 +103,44 @@ void agg__parser_free(agg__parser_t *p) {
   p->dedup = NULL;
 }
 
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS (ONES * 0x80)
+
+/* 1 when the 8 bytes of v are printable ASCII ("hasless" / "hasmore": a byte's top bit is set
+ * when it is below 0x20 or above 0x7e). */
+static int printable8(uint64_t v) {
+  return !((((v - ONES * 0x20) & ~v) | ((v + ONES) | v)) & HIGHS);
+}
+
+/* 0x80 in each byte of v (printable ASCII) that is a space ("haszero" on v ^ spaces). */
+static uint64_t spaces8(uint64_t v) {
+  uint64_t t = v ^ (ONES * 0x20);
+  return ~(((t & ~HIGHS) + ~HIGHS) | t | ~HIGHS);
+}
+
 /* 1 when q[0..n) is certainly its own display form (SPEC §3: NFC, no control characters, no
  * whitespace but single inner spaces), so trie_norm_display can be skipped: every character is
  * printable ASCII or a code point U+00A1..U+02FF (two UTF-8 bytes: C2 A1..C2 BF, C3..CB any;
  * below U+0300 nothing is whitespace, a control or a combining mark, and nothing composes), no
  * space at either end and no two spaces in a row. Anything else takes the normalizer.
- * Printable ASCII goes 8 bytes at a time (bit tricks of "hasless" / "hasmore": a byte's top bit
- * is set when it is below 0x20 or above 0x7e; "haszero" on v ^ spaces finds the spaces). */
+ * Printable ASCII goes 8 bytes at a time; a query shorter than 8 bytes as one word padded with
+ * 'a' (printable, not a space). */
 static int display_form(const char *q, size_t n) {
   const unsigned char *p = (const unsigned char *)q;
   if (n == 0 || p[0] == ' ' || p[n - 1] == ' ') return 0;
-  const uint64_t ones = UINT64_C(0x0101010101010101), highs = ones * 0x80, lows = ~highs;
+  if (n < 8) {
+    uint64_t v = ONES * 'a';
+    memcpy(&v, p, n);
+    if (printable8(v)) return !(spaces8(v) & (spaces8(v) >> 8));
+  }
   int space = 0; /* the last byte seen was a space */
   size_t i = 0;
   while (i < n) {
     if (i + 8 <= n) {
       uint64_t v;
       memcpy(&v, p + i, 8);
-      if (!((((v - ones * 0x20) & ~v) | ((v + ones) | v)) & highs)) {
-        uint64_t t = v ^ (ones * 0x20);
-        uint64_t sp = ~(((t & lows) + lows) | t | lows); /* 0x80 in each space byte */
+      if (printable8(v)) {
+        uint64_t sp = spaces8(v);
         if ((sp & (sp >> 8)) || (space && (sp & 0x80))) return 0;
         space = (int)(sp >> 63);
         i += 8;
@@ -133,11 +151,7 @@ static int display_form(const char *q, size_t n) {
        * spaces across i is seen), when that word is printable ASCII. */
       uint64_t v;
       memcpy(&v, p + n - 8, 8);
-      if (!((((v - ones * 0x20) & ~v) | ((v + ones) | v)) & highs)) {
-        uint64_t t = v ^ (ones * 0x20);
-        uint64_t sp = ~(((t & lows) + lows) | t | lows);
-        return !(sp & (sp >> 8));
-      }
+      if (printable8(v)) return !(spaces8(v) & (spaces8(v) >> 8));
     }
     unsigned c = p[i];
     if (c >= 0x20 && c <= 0x7e) {
@@ -197,7 +211,7 @@ static int sampled_out(const agg__parser_t *p, uint64_t event_hash) {
 static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                      agg_bad_t *reason) {
   p->market_len = 0;
-  const char *tab = memchr(line, '\t', n);
+  const char *tab = agg__find(line, n, '\t');
   if (!tab) {
     *reason = AGG_BAD_FIELDS;
     return AGG__LINE_BAD;
@@ -209,20 +223,24 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   }
   const char *q = tab + 1;
   size_t qn = n - (size_t)(q - line);
-  /* The market: a TAB among the last TBL_MAX_MARKET + 1 bytes, then a market name. Found
-   * from the end, so that a line without one costs one short memrchr. */
-  size_t tail = qn < TBL_MAX_MARKET + 1 ? qn : TBL_MAX_MARKET + 1;
-  const char *mt = memrchr(q + qn - tail, '\t', tail);
-  if (mt && tbl_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
-    p->market = mt + 1;
-    p->market_len = (size_t)(q + qn - mt - 1);
-    qn = (size_t)(mt - q);
-  }
-  /* Another TAB: a third field that is not a market (an empty one is no market), or a fourth
-   * field (most likely another format: an AOL log read as tsv has 5). A query in display form
-   * has none (a TAB is not printable), so look only when it is not. */
+  /* The rest in display form (the usual line) has no TAB (not printable): no market, no other
+   * field, nothing more to look for. */
   int fast = display_form(q, qn);
-  const char *t2 = fast ? NULL : memchr(q, '\t', qn);
+  const char *t2 = NULL;
+  if (!fast) {
+    /* The market: a TAB among the last TBL_MAX_MARKET + 1 bytes, then a market name. */
+    size_t tail = qn < TBL_MAX_MARKET + 1 ? qn : TBL_MAX_MARKET + 1;
+    const char *mt = memrchr(q + qn - tail, '\t', tail);
+    if (mt && tbl_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
+      p->market = mt + 1;
+      p->market_len = (size_t)(q + qn - mt - 1);
+      qn = (size_t)(mt - q);
+    }
+    /* Another TAB: a third field that is not a market (an empty one is no market), or a fourth
+     * field (most likely another format: an AOL log read as tsv has 5). */
+    fast = display_form(q, qn);
+    t2 = fast ? NULL : memchr(q, '\t', qn);
+  }
   if (t2) {
     const char *f3 = t2 + 1, *end = q + qn;
     if (p->market_len || memchr(f3, '\t', (size_t)(end - f3))) {

@@ -1,7 +1,7 @@
 /*
  * One aggregation run (typeahead-aggregate --tables; SPEC §4, docs/TABLES.md): reads the
  * inputs, counts their events per (ISO week, display spelling), merges the counts into the week
- * tables of DIR and records the inputs' SHA-256 in DIR/ledger, as one transaction.
+ * tables of DIR and records the inputs' digests in DIR/ledger, as one transaction.
  *
  * Why a rerun after kill -9 leaves exactly the tables of an uninterrupted run: everything new is
  * written into DIR/.txn.tmp/ and committed by one rename (the transaction of agg_txn.c, shared
@@ -21,7 +21,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <stdarg.h>
 
 #define READ_BUF (1u << 20)
@@ -47,14 +46,13 @@ typedef struct {
   int refused;
 } input_t;
 
-/* SHA-256 of a file's bytes; when copy_to is set (stdin), also copies them there. */
-static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char hex[65],
+/* Reads a file's bytes to its end: when hex is set, into their SHA-256 (the digest of a v1
+ * ledger row); when copy_to is set (stdin), into that file. */
+static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char hex[AGG__HEX],
                       uint64_t *size) {
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-    EVP_MD_CTX_free(ctx);
+  agg__sum_t *sum = NULL;
+  if (hex && agg__sum_new(AGG__SHA256, &sum) != 0)
     return agg__fail(r->err, r->err_cap, TA_ENOMEM, "cannot start SHA-256");
-  }
   int rc = 0;
   *size = 0;
   for (;;) {
@@ -65,7 +63,7 @@ static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char he
       break;
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx, r->buf, (size_t)n);
+    if (sum) agg__sum_update(sum, r->buf, (size_t)n);
     if (copy_to && fwrite(r->buf, 1, (size_t)n, copy_to) != (size_t)n) {
       rc = agg__fail(r->err, r->err_cap, TA_EIO, "cannot spool %s into %s/%s", name, r->dir,
                      AGG__WORK);
@@ -73,23 +71,21 @@ static int hash_input(run_t *r, int fd, const char *name, FILE *copy_to, char he
     }
     *size += (uint64_t)n;
   }
-  if (rc) {
-    EVP_MD_CTX_free(ctx);
-    return rc;
-  }
-  return agg__sha_hex(ctx, hex);
+  if (!rc && sum) rc = agg__sum_hex(sum, hex);
+  agg__sum_free(sum);
+  return rc;
 }
 
 /* Copies fd into an unlinked file of DIR/.work (so it can be read twice) and keeps it in in. */
 static int spool(run_t *r, input_t *in, int fd, size_t i) {
-  char path[4200], hex[65];
+  char path[4200];
   uint64_t size;
   snprintf(path, sizeof path, "%s/%s/spool.%zu", r->dir, AGG__WORK, i);
   FILE *f = fopen(path, "w+bx");
   if (!f)
     return agg__fail(r->err, r->err_cap, ta_error_from_errno(errno), "%s: %s", path,
                      strerror(errno));
-  int rc = hash_input(r, fd, in->shown, f, hex, &size);
+  int rc = hash_input(r, fd, in->shown, f, NULL, &size);
   if (!rc && fflush(f) != 0) rc = agg__fail(r->err, r->err_cap, TA_EIO, "%s: write error", path);
   if (!rc && (in->fd = dup(fileno(f))) < 0) rc = TA_ENOMEM;
   fclose(f);
@@ -132,7 +128,7 @@ static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
     fstat(fd, &sb);
   }
   int keep = fd == in->fd, rc = 0;
-  char hex[65];
+  char hex[AGG__HEX];
   uint64_t size;
   if (agg__ledger_has_v1_size(&r->ledger, (uint64_t)sb.st_size)) {
     /* A version 1 row knows its input by the bytes as given. */
@@ -140,7 +136,7 @@ static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
       if (!keep) close(fd);
       return refuse(r, in, "%s", rc ? r->err : strerror(errno));
     }
-    if (agg__ledger_has(&r->ledger, hex, 0)) {
+    if (agg__ledger_has(&r->ledger, AGG__SHA256, hex, 0)) {
       if (!keep) close(fd);
       st->skipped++;
       return 0;
@@ -166,14 +162,11 @@ static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
                      .limit = plan.from ? plan.length : UINT64_MAX,
                      .lineno = aol ? 0 : plan.lines + (uint64_t)plan.midline,
                      .midline = plan.midline,
-                     .sha = plan.at_from};
+                     .sum = plan.at_from};
   rc = agg__ingest_input(r->ingest, &ai, r->err, r->err_cap);
   if (!keep) close(fd);
-  if (!rc)
-    rc = agg__sha_hex(plan.at_from, hex); /* frees the state */
-  else
-    EVP_MD_CTX_free(plan.at_from);
-  plan.at_from = NULL;
+  if (!rc) rc = agg__sum_hex(plan.at_from, hex);
+  agg__plan_free(&plan);
   uint64_t lines = st->lines - before.lines, bad = st->bad_total - before.bad_total;
   uint64_t events = st->events - before.events, bytes = ai.bytes;
   char why[256] = "";
@@ -182,9 +175,9 @@ static int one_input(run_t *r, input_t *in, size_t i, int *polluted) {
     if (!ai.input_fault) return rc;
     snprintf(why, sizeof why, "%s", r->err);
   } else if (plan.from
-                 ? ai.end != plan.length || memcmp(hex, plan.hex, 64) != 0
+                 ? ai.end != plan.length || strcmp(hex, plan.hex) != 0
                  : (ai.end < AGG__HEAD ? ai.end != plan.head_len : plan.head_len != AGG__HEAD) ||
-                       agg__ledger_has(&r->ledger, hex, 1)) {
+                       agg__ledger_has(&r->ledger, AGG__XXH128, hex, 1)) {
     snprintf(why, sizeof why, "it changed while it was read");
   } else {
     agg__too_bad(r->opts, bad, lines, why, sizeof why);

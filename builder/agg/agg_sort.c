@@ -12,13 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The first n (<= 8) bytes of s[0..len), big-endian, zero-padded. */
-static uint64_t be_prefix(const char *s, uint32_t len, unsigned n) {
-  unsigned char b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  memcpy(b, s, len < n ? len : n);
-  uint64_t v = 0;
-  for (unsigned i = 0; i < n; i++) v = v << 8 | b[i];
-  return v;
+/* The first 8 bytes of an entry's spelling, big-endian, zero-padded, by one load: an entry has
+ * room for at least 8 bytes of spelling (its size is rounded up to 8), and the bytes past its
+ * length are masked off. */
+static uint64_t entry_prefix(const agg__entry_t *e) {
+  uint64_t v;
+  memcpy(&v, e->s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = __builtin_bswap64(v);
+#endif
+  return e->len < 8 ? v & ~(UINT64_MAX >> (8 * e->len)) : v;
 }
 
 static int cmp_item(const void *a, const void *b) {
@@ -69,7 +72,7 @@ static void sort_ties(agg__item_t *a, agg__item_t *tmp, size_t n, size_t depth) 
     }
     /* The next 8 bytes become the key (entries are scattered: fetch ahead). */
     for (size_t k = i; k < j; k++) {
-      if (k + 8 < j) __builtin_prefetch(a[k + 8].e);
+      if (k + 8 < j) agg__prefetch_entry(a[k + 8].e);
       const agg__entry_t *e = a[k].e;
       a[k].key = e->len > depth ? agg__prefix_key(e->s + depth, e->len - depth) : 0;
     }
@@ -98,14 +101,14 @@ void agg__sort_table(agg__counter_t *c) {
   tbl_week_t wmin = c->wmin;
   int narrow = (int64_t)c->wmax - wmin < 256;
   for (size_t i = 0; i < c->cap; i++) {
-    if (i + 16 < c->cap && c->slots[i + 16].e) __builtin_prefetch(c->slots[i + 16].e);
+    if (i + 32 < c->cap && c->slots[i + 32].e) agg__prefetch_entry(c->slots[i + 32].e);
     agg__entry_t *e = c->slots[i].e;
     if (!e) continue;
     /* k <= i: slot i has been read before item k overwrites it. */
     items[k].e = e;
     items[k++].key =
-        narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | be_prefix(e->s, e->len, 7)
-               : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | be_prefix(e->s, e->len, 4);
+        narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
+               : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
   }
   agg__item_t *tmp = items + k; /* k <= cap / 2 */
   radix_sort(items, tmp, k);
@@ -116,7 +119,7 @@ void agg__sort_table(agg__counter_t *c) {
     for (; ahead < k && ahead < i + 32; ahead++)
       if ((ahead > 0 && items[ahead].key == items[ahead - 1].key) ||
           (ahead + 1 < k && items[ahead].key == items[ahead + 1].key))
-        __builtin_prefetch(items[ahead].e);
+        agg__prefetch_entry(items[ahead].e);
     for (j = i + 1; j < k && items[j].key == items[i].key; j++) {
     }
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */

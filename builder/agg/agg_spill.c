@@ -128,7 +128,7 @@ int agg__spill_write(agg__counter_t *c) {
   run_writer_t *rw;
   if ((rc = run_open(c, &rw, &path))) return rc;
   for (size_t i = 0; i < c->n_items; i++) {
-    if (i + 8 < c->n_items) __builtin_prefetch(c->items[i + 8].e);
+    if (i + 8 < c->n_items) agg__prefetch_entry(c->items[i + 8].e);
     agg__entry_t *e = c->items[i].e;
     run_put(rw, e->week, e->s, e->len, e->count);
   }
@@ -165,7 +165,7 @@ static int get_varint(const unsigned char **p, const unsigned char *lim, uint64_
 static int source_next(agg__counter_t *c, agg__source_t *src) {
   if (src->fd < 0) {
     if (c->item_i == c->n_items) return 0;
-    if (c->item_i + 8 < c->n_items) __builtin_prefetch(c->items[c->item_i + 8].e);
+    if (c->item_i + 8 < c->n_items) agg__prefetch_entry(c->items[c->item_i + 8].e);
     agg__entry_t *e = c->items[c->item_i++].e;
     src->week = e->week;
     src->len = e->len;
@@ -274,10 +274,11 @@ static int merge_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *
   *s = c->out;
   *count = 0;
   uint64_t key = top->key;
-  while (c->heap_n) {
+  for (int first = 1; c->heap_n; first = 0) {
     top = &c->src[c->heap[0]];
-    if (top->week != *w || top->key != key || top->len != *len ||
-        memcmp(top->sp, c->out, *len) != 0)
+    /* The first is the pair itself; the next ones are equal only when all of them say so. */
+    if (!first && (top->week != *w || top->key != key || top->len != *len ||
+                   memcmp(top->sp, c->out, *len) != 0))
       break;
     if (*count > UINT64_MAX - top->count) return TA_ERANGE;
     *count += top->count;
@@ -340,7 +341,7 @@ int agg__counter_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *
   if (!c->finished) return TA_EINVAL;
   if (c->n_runs) return merge_next(c, w, s, len, count);
   if (c->item_i == c->n_items) return 0;
-  if (c->item_i + 8 < c->n_items) __builtin_prefetch(c->items[c->item_i + 8].e);
+  if (c->item_i + 8 < c->n_items) agg__prefetch_entry(c->items[c->item_i + 8].e);
   agg__entry_t *e = c->items[c->item_i++].e;
   *w = e->week;
   *s = e->s;

@@ -507,26 +507,44 @@ static int read_ledger(const char *text, agg__ledger_t *l, char *msg, size_t cap
 
 #define HEX_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define HEX_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define X_C "cccccccccccccccccccccccccccccccc"
+#define X_D "dddddddddddddddddddddddddddddddd"
 #define V2 "# typeahead-aggregate ledger v2: sha256<TAB>bytes<TAB>head<TAB>events<TAB>name\n"
+#define V3 "# typeahead-aggregate ledger v3: digest<TAB>bytes<TAB>head<TAB>events<TAB>name\n"
 
 static void test_ledger_versions_and_hostile_rows(void **state) {
   (void)state;
   agg__ledger_t l;
   char msg[512];
-  /* Version 2: every field read; a v1 row kept in v2 as head "-". */
-  assert_int_equal(read_ledger(V2 HEX_A "\t5000\t" HEX_B "\t7\tlog a\n" HEX_B "\t9\t-\t1\tb\n", &l,
-                               msg, sizeof msg),
+  /* Version 3: XXH3-128 rows and the SHA-256 rows of older ledgers side by side, every field
+   * read, each row's digest kind told by its length. */
+  assert_int_equal(read_ledger(V3 HEX_A "\t5000\t" HEX_B "\t7\tlog a\n" HEX_B "\t9\t-\t1\tb\n" X_C
+                                        "\t6000\t" X_D "\t8\tlog c\n",
+                               &l, msg, sizeof msg),
                    0);
-  assert_int_equal(l.n, 2);
+  assert_int_equal(l.n, 3);
   assert_int_equal(l.rows[0].bytes, 5000);
+  assert_int_equal(l.rows[0].alg, AGG__SHA256);
   assert_string_equal(l.rows[0].head, HEX_B);
   assert_string_equal(l.rows[1].head, "");
-  assert_true(agg__ledger_has(&l, HEX_B, 0));
-  assert_false(agg__ledger_has(&l, HEX_B, 1)); /* only its v1 row has it */
+  assert_int_equal(l.rows[2].alg, AGG__XXH128);
+  assert_string_equal(l.rows[2].hex, X_C);
+  assert_string_equal(l.rows[2].head, X_D);
+  assert_true(agg__ledger_has(&l, AGG__SHA256, HEX_B, 0));
+  assert_false(agg__ledger_has(&l, AGG__SHA256, HEX_B, 1)); /* only its v1 row has it */
+  assert_true(agg__ledger_has(&l, AGG__XXH128, X_C, 1));
+  assert_false(agg__ledger_has(&l, AGG__SHA256, X_C, 0)); /* a digest is of one kind */
   assert_true(agg__ledger_has_v1_size(&l, 9));
   assert_false(agg__ledger_has_v1_size(&l, 5000));
+  assert_false(agg__ledger_has_v1_size(&l, 6000));
   agg__ledger_free(&l);
-  /* Version 1 (and no version line at all): rows become v2 lines with head "-". */
+  /* Version 2: SHA-256 rows, kept as they are (a v2 line is a v3 line). */
+  assert_int_equal(read_ledger(V2 HEX_A "\t5000\t" HEX_B "\t7\tlog a\n", &l, msg, sizeof msg), 0);
+  assert_int_equal(l.n, 1);
+  assert_int_equal(l.rows[0].alg, AGG__SHA256);
+  assert_string_equal(l.rows[0].line, HEX_A "\t5000\t" HEX_B "\t7\tlog a\n");
+  agg__ledger_free(&l);
+  /* Version 1 (and no version line at all): rows become lines with head "-". */
   static const char *const v1[] = {
       "# typeahead-aggregate ledger v1: sha256<TAB>bytes<TAB>events<TAB>name\n" HEX_A
       "\t12\t3\tx.log\n",
@@ -539,44 +557,62 @@ static void test_ledger_versions_and_hostile_rows(void **state) {
     agg__ledger_free(&l);
   }
   /* Hostile rows: a clear error naming the line, nothing guessed. */
-  static const char *const bad[] = {
-      V2 "zz" HEX_A "\t1\t" HEX_B "\t1\tn\n",   /* not a digest */
-      V2 HEX_A "\t1\t" HEX_B "\t1\n",           /* a field missing */
-      V2 HEX_A "\tx\t" HEX_B "\t1\tn\n",        /* bytes not a number */
-      V2 HEX_A "\t1\tnot-a-head\t1\tn\n",       /* head neither a digest nor "-" */
-      V2 HEX_A "\t1\t" HEX_B "\t-1\tn\n",       /* events not a number */
-      V2 HEX_A "\t1\t" HEX_B "\t1\tno newline", /* cut */
+  static const struct {
+    const char *text;
+    const char *msg;
+  } bad[] = {
+      {V2 "zz" HEX_A "\t1\t" HEX_B "\t1\tn\n", "not a version 2 row"},   /* not a digest */
+      {V2 HEX_A "\t1\t" HEX_B "\t1\n", "not a version 2 row"},           /* a field missing */
+      {V2 HEX_A "\tx\t" HEX_B "\t1\tn\n", "not a version 2 row"},        /* bytes not a number */
+      {V2 HEX_A "\t1\tnot-a-head\t1\tn\n", "not a version 2 row"},       /* head not a digest */
+      {V2 HEX_A "\t1\t" HEX_B "\t-1\tn\n", "not a version 2 row"},       /* events not a number */
+      {V2 HEX_A "\t1\t" HEX_B "\t1\tno newline", "not a version 2 row"}, /* cut */
+      {V2 X_C "\t1\t" X_D "\t1\tn\n", "not a version 2 row"},            /* v2 had no XXH3 */
+      {V3 X_C "\t1\t" HEX_B "\t1\tn\n", "not a version 3 row"},          /* head of another kind */
+      {V3 X_C "\t1\t-\t1\tn\n", "not a version 3 row"},                  /* "-" is for v1 rows */
+      {V3 X_C "c\t1\t" X_D "\t1\tn\n", "not a version 3 row"},           /* 33 digits */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-    assert_int_equal(read_ledger(bad[i], &l, msg, sizeof msg), TA_ECORRUPT);
-    assert_non_null(strstr(msg, "ledger: line 2: not a version 2 row"));
+    assert_int_equal(read_ledger(bad[i].text, &l, msg, sizeof msg), TA_ECORRUPT);
+    assert_non_null(strstr(msg, "ledger: line 2: "));
+    assert_non_null(strstr(msg, bad[i].msg));
     agg__ledger_free(&l);
   }
-  assert_int_equal(read_ledger("# typeahead-aggregate ledger v3: ...\n", &l, msg, sizeof msg),
+  assert_int_equal(read_ledger("# typeahead-aggregate ledger v4: ...\n", &l, msg, sizeof msg),
                    TA_EVERSION);
-  assert_non_null(strstr(msg, "version 3 is not known"));
+  assert_non_null(strstr(msg, "version 4 is not known"));
   agg__ledger_free(&l);
 }
 
-/* What agg__plan makes of a content against a ledger holding one row for `old`. */
-static void plan_of(const char *old, size_t old_len, const char *input, size_t len,
+/* What agg__plan makes of a content against a ledger holding one row for `old`: a row this
+ * aggregator wrote (XXH3-128), or, with alg AGG__SHA256, the row of a version 2 ledger. */
+static void plan_of(agg__alg_t alg, const char *old, size_t old_len, const char *input, size_t len,
                     agg__plan_t *p) {
   agg__ledger_t l = {0};
-  char path[300], hex[65], head[65], err[256];
+  char path[300], hex[AGG__HEX], head[AGG__HEX], err[256];
   snprintf(path, sizeof path, "%s/input", tu_dir);
-  tt_spit(path, old, old_len);
-  int fd = open(path, O_RDONLY);
-  assert_int_equal(agg__plan(&l, fd, "old", (char[4096]){0}, 4096, p, err, sizeof err), 0);
-  /* A new content: counted whole, hashed on the way (as agg__ingest_input does). */
-  assert_int_equal(p->from, 0);
-  EVP_DigestUpdate(p->at_from, old, old_len);
-  assert_int_equal(agg__sha_hex(p->at_from, hex), 0);
-  p->at_from = NULL;
-  memcpy(head, p->head, sizeof head);
-  close(fd);
-  assert_int_equal(agg__ledger_add(&l, hex, head, old_len, 1, "old"), 0);
+  if (alg == AGG__SHA256) {
+    char text[512];
+    assert_int_equal(agg__digest_hex(AGG__SHA256, old, old_len, hex), 0);
+    assert_int_equal(
+        agg__digest_hex(AGG__SHA256, old, old_len < AGG__HEAD ? old_len : AGG__HEAD, head), 0);
+    snprintf(text, sizeof text, V2 "%s\t%zu\t%s\t1\told\n", hex, old_len, head);
+    assert_int_equal(read_ledger(text, &l, err, sizeof err), 0);
+  } else {
+    tt_spit(path, old, old_len);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(agg__plan(&l, fd, "old", (char[4096]){0}, 4096, p, err, sizeof err), 0);
+    /* A new content: counted whole, hashed on the way (as agg__ingest_input does). */
+    assert_int_equal(p->from, 0);
+    agg__sum_update(p->at_from, old, old_len);
+    assert_int_equal(agg__sum_hex(p->at_from, hex), 0);
+    agg__plan_free(p);
+    memcpy(head, p->head, sizeof head);
+    close(fd);
+    assert_int_equal(agg__ledger_add(&l, hex, head, old_len, 1, "old"), 0);
+  }
   tt_spit(path, input, len);
-  fd = open(path, O_RDONLY);
+  int fd = open(path, O_RDONLY);
   assert_int_equal(agg__plan(&l, fd, "input", (char[4096]){0}, 4096, p, err, sizeof err), 0);
   close(fd);
   unlink(path);
@@ -586,34 +622,49 @@ static void plan_of(const char *old, size_t old_len, const char *input, size_t l
 static void test_plan_known_grown_new(void **state) {
   (void)state;
   size_t n = 3 * AGG__HEAD; /* longer than the head, and not a multiple of a line */
-  char *a = malloc(2 * n);
+  char *a = malloc(2 * n), *b = malloc(2 * n);
   for (size_t i = 0; i < 2 * n; i++) a[i] = i % 37 == 36 ? '\n' : (char)('a' + i % 26);
-  agg__plan_t p;
-  plan_of(a, n, a, n, &p); /* the same content: known */
-  assert_true(p.known);
-  agg__plan_free(&p);
-  plan_of(a, n, a, 2 * n, &p); /* grown: counted from n on, lines before n known */
-  assert_false(p.known);
-  assert_int_equal(p.from, n);
-  assert_int_equal(p.lines, n / 37);
-  assert_int_equal(p.midline, a[n - 1] != '\n');
-  assert_int_equal(p.length, 2 * n);
-  assert_non_null(p.at_from);
-  agg__plan_free(&p);
-  plan_of(a, n, a + 1, n, &p); /* other first bytes: a new log, counted whole */
-  assert_false(p.known);
-  assert_int_equal(p.from, 0);
-  agg__plan_free(&p);
-  plan_of(a, 100, a, 150, &p); /* short logs (all in the head) grow too */
-  assert_int_equal(p.from, 100);
-  agg__plan_free(&p);
-  char *b = malloc(2 * n);
   memcpy(b, a, 2 * n);
   b[n + 5] ^= 1;
-  plan_of(a, 2 * n, b, 2 * n, &p); /* the same length, one byte changed: not known */
-  assert_false(p.known);
-  assert_int_equal(p.from, 0);
-  agg__plan_free(&p);
+  static const agg__alg_t algs[] = {AGG__XXH128, AGG__SHA256};
+  for (size_t k = 0; k < 2; k++) {
+    agg__alg_t alg = algs[k];
+    agg__plan_t p;
+    plan_of(alg, a, n, a, n, &p); /* the same content: known */
+    assert_true(p.known);
+    agg__plan_free(&p);
+    plan_of(alg, a, n, a, 2 * n, &p); /* grown: counted from n on, lines before n known */
+    assert_false(p.known);
+    assert_int_equal(p.from, n);
+    assert_int_equal(p.lines, n / 37);
+    assert_int_equal(p.midline, a[n - 1] != '\n');
+    assert_int_equal(p.length, 2 * n);
+    /* The state at n goes on over the new part to the XXH3-128 of the whole content (the new
+     * row's digest, whatever kind the old row was). */
+    char want[AGG__HEX], got[AGG__HEX];
+    assert_non_null(p.at_from);
+    agg__sum_update(p.at_from, a + n, n);
+    assert_int_equal(agg__sum_hex(p.at_from, got), 0);
+    assert_int_equal(agg__digest_hex(AGG__XXH128, a, 2 * n, want), 0);
+    assert_string_equal(got, want);
+    assert_string_equal(p.hex, want);
+    agg__plan_free(&p);
+    plan_of(alg, a, n, a + 1, n, &p); /* other first bytes: a new log, counted whole */
+    assert_false(p.known);
+    assert_int_equal(p.from, 0);
+    agg__plan_free(&p);
+    plan_of(alg, a, 100, a, 100, &p); /* short logs (all in the head) are known */
+    assert_true(p.known);
+    agg__plan_free(&p);
+    plan_of(alg, a, 100, a, 150, &p); /* and grow too */
+    assert_false(p.known);
+    assert_int_equal(p.from, 100);
+    agg__plan_free(&p);
+    plan_of(alg, a, 2 * n, b, 2 * n, &p); /* the same length, one byte changed: not known */
+    assert_false(p.known);
+    assert_int_equal(p.from, 0);
+    agg__plan_free(&p);
+  }
   free(b);
   free(a);
 }

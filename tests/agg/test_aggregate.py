@@ -11,6 +11,7 @@ Usage: test_aggregate.py --aggregate PATH [unittest arguments]
 import collections
 import datetime
 import gzip
+import hashlib
 import os
 import random
 import shutil
@@ -40,6 +41,17 @@ def agg(*args, stdin=None, check=True):
 
 def dump(path):
     return agg("--dump", path).stdout.decode()
+
+
+def xxh128(data):
+    """The XXH3-128 of data as xxh128sum prints it (the ledger's digest, docs/TABLES.md)."""
+    return subprocess.run(["xxh128sum"], input=data, stdout=subprocess.PIPE,
+                          check=True).stdout.split()[0].decode()
+
+
+def sha256(data):
+    """The digest of the rows of version 1 and 2 ledgers."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def monday(ts):
@@ -375,10 +387,8 @@ class Identity(unittest.TestCase):
             p = agg("--tables", d, second)
             self.assertIn("1 inputs (1 already ingested)", p.stderr.decode())
             self.assertEqual(tree(d), want)
-            import hashlib
             self.assertEqual([r[:3] for r in self.ledger(d)],
-                             [[hashlib.sha256(data).hexdigest(), str(len(data)),
-                               hashlib.sha256(data[:4096]).hexdigest()]])
+                             [[xxh128(data), str(len(data)), xxh128(data[:4096])]])
         self.assertEqual(dump(os.path.join(self.tmp, "t-access.log")),
                          dump(os.path.join(self.tmp, "t-access.log.1.gz")))
         # Small logs (all of it in the head) too, and both given in one run.
@@ -496,7 +506,7 @@ class Identity(unittest.TestCase):
         d = os.path.join(self.tmp, "t")
         agg("--tables", d, log)
         # What a version 1 aggregator wrote: sha256, bytes, events, name.
-        rows = self.ledger(d)
+        rows = [[sha256(data)] + r[1:] for r in self.ledger(d)]
         with open(os.path.join(d, "ledger"), "w") as f:
             f.write("# typeahead-aggregate ledger v1: sha256<TAB>bytes<TAB>events<TAB>name\n")
             for r in rows:
@@ -507,7 +517,7 @@ class Identity(unittest.TestCase):
         self.assertIn("2 inputs (1 already ingested)", p.stderr.decode())
         self.assertNotEqual(dump(d), before)
         with open(os.path.join(d, "ledger")) as f:
-            self.assertTrue(f.readline().startswith("# typeahead-aggregate ledger v2"))
+            self.assertTrue(f.readline().startswith("# typeahead-aggregate ledger v3"))
         migrated = [r for r in self.ledger(d) if r[4] == log]
         self.assertEqual(migrated, [[rows[0][0], rows[0][1], "-", rows[0][3], log]])
         # A ledger of an unknown version is refused, not guessed.
@@ -516,6 +526,40 @@ class Identity(unittest.TestCase):
         p = agg("--tables", d, log, check=False)
         self.assertEqual(p.returncode, 1)
         self.assertIn("version 9", p.stderr.decode())
+
+    def test_version2_ledger_still_knows_its_logs(self):
+        # Logs ingested by an aggregator that wrote SHA-256 rows (ledger v2) are not counted
+        # twice after the upgrade: neither again, nor as a gzip copy; a grown one counts only its
+        # new lines. The old rows are kept as they were, beside the new XXH3-128 rows.
+        lines = tsv_lines(3000, 15)
+        data = b"".join(lines[:2000])  # over 4096 bytes: the head is a part
+        small = b"".join(tsv_lines(20, 16))  # all of it in the head
+        log, small_log = self.write("v2.log", data), self.write("v2-small.log", small)
+        d = os.path.join(self.tmp, "t")
+        agg("--tables", d, log, small_log)
+        v2_rows = sorted("%s\t%d\t%s\t%s\t%s\n" % (sha256(c), len(c), sha256(c[:4096]), r[3], r[4])
+                         for c, r in zip((data, small), sorted(self.ledger(d), key=lambda r: r[4])))
+        with open(os.path.join(d, "ledger"), "w") as f:
+            f.write("# typeahead-aggregate ledger v2: sha256<TAB>bytes<TAB>head<TAB>events<TAB>name\n")
+            f.writelines(v2_rows)
+        before = dump(d)
+        p = agg("--tables", d, self.write("copy.log", data), self.write("v2.log.gz", gzip.compress(data)),
+                self.write("small-copy.log", small))
+        self.assertIn("3 inputs (3 already ingested)", p.stderr.decode())
+        self.assertEqual(dump(d), before)
+        p = agg("--tables", d, self.write("v2.log", b"".join(lines)))
+        self.assertIn(" 1000 lines, 1000 events", p.stderr.decode())
+        self.assertEqual(dump(d), self.oneshot(b"".join(lines) + small))
+        with open(os.path.join(d, "ledger")) as f:
+            self.assertTrue(f.readline().startswith("# typeahead-aggregate ledger v3"))
+            kept = f.readlines()
+        self.assertEqual([r for r in kept if len(r.split("\t")[0]) == 64], v2_rows)
+        grown = [r.split("\t")[:3] for r in kept if len(r.split("\t")[0]) == 32]
+        self.assertEqual(grown, [[xxh128(b"".join(lines)), str(len(b"".join(lines))),
+                                  xxh128(data[:4096])]])
+        # And the grown log, now in a v3 row, is known too.
+        p = agg("--tables", d, log)
+        self.assertIn("1 inputs (1 already ingested)", p.stderr.decode())
 
 
 class ThreadsAndBlocks(unittest.TestCase):
@@ -598,7 +642,6 @@ class ThreadsAndBlocks(unittest.TestCase):
                                               for i in sorted(range(20), key=str)))
 
     def test_ledger_digest_and_size_rule(self):
-        import hashlib
         with open(self.log, "rb") as f:
             data = f.read()
         d, _ = self.run_with("--threads", "2")
@@ -606,8 +649,7 @@ class ThreadsAndBlocks(unittest.TestCase):
             rows = [l.split("\t") for l in f if not l.startswith("#")]
         # Hashed while counted: the digest of the whole file, its size, the digest of its first
         # 4096 bytes, its events.
-        self.assertEqual(rows, [[hashlib.sha256(data).hexdigest(), str(len(data)),
-                                 hashlib.sha256(data[:4096]).hexdigest(),
+        self.assertEqual(rows, [[xxh128(data), str(len(data)), xxh128(data[:4096]),
                                  str(sum(self.expect.values())), self.log + "\n"]])
         # Another file of the same size, other bytes: counted (it is hashed first).
         other = os.path.join(self.tmp, "same-size.tsv")

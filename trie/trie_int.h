@@ -270,8 +270,57 @@ typedef struct {
   size_t end; /* first byte after the node = start of child 0 */
 } trie__node_t;
 
-/* Parses the node at pos; every field is bounds-checked against NODES. TA_ECORRUPT on failure. */
-int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd);
+/* Parses the node at pos; every field is bounds-checked against NODES. TA_ECORRUPT on failure.
+ * Inline: every walk (lookups, the typo walk, verify) parses node after node, and the call was a
+ * fifth of a lookup's time. */
+static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd) {
+  const uint8_t *base = r->nodes;
+  const uint8_t *end = base + r->nodes_len;
+  if (pos >= r->nodes_len) return TA_ECORRUPT;
+  const uint8_t *p = base + pos;
+  uint64_t v;
+  nd->pos = pos;
+  unsigned flags = *p++;
+  nd->flags = flags;
+  uint64_t nchild = flags >> TRIE_NODE_NCHILD_SHIFT;
+  if (nchild == TRIE_NODE_NCHILD_ESCAPE) {
+    if (trie__varint(&p, end, &nchild) != 0 || nchild < TRIE_NODE_NCHILD_ESCAPE || nchild > 256)
+      return TA_ECORRUPT;
+  }
+  nd->nchild = nchild;
+  if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
+  nd->label = p;
+  nd->label_len = (size_t)v;
+  p += v;
+  nd->id = 0; /* read only when TERMINAL; set so that no caller reads an undefined value */
+  if (flags & TRIE_NODE_TERMINAL) {
+    if (trie__varint(&p, end, &nd->id) != 0 || nd->id >= r->n) return TA_ECORRUPT;
+  }
+  if (flags & TRIE_NODE_HEAVY) {
+    if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
+    nd->list = p;
+    nd->list_len = (size_t)v;
+    p += v;
+  } else {
+    nd->list = NULL;
+    nd->list_len = 0;
+  }
+  if (nchild > (uint64_t)(end - p)) return TA_ECORRUPT;
+  nd->child_bytes = p;
+  p += nchild;
+  nd->width = 0;
+  nd->offsets = p;
+  if (nchild >= 2) {
+    if (p >= end) return TA_ECORRUPT;
+    unsigned w = *p++;
+    if (w < 1 || w > 8 || (nchild - 1) * w > (uint64_t)(end - p)) return TA_ECORRUPT;
+    nd->width = w;
+    nd->offsets = p;
+    p += (nchild - 1) * w;
+  }
+  nd->end = (size_t)(p - base);
+  return 0;
+}
 
 /* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. */
 static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {

@@ -9,8 +9,9 @@
  *
  * Seeds in tests/fuzz/corpus/trie/ are small valid files made with typeahead-build, e.g.
  *   printf 'new york\t9\nnew\t3\nnews\t3\nnewt\t1\nyork\t2\n' > q.tsv
- *   typeahead-build --freq q.tsv --out tests/fuzz/corpus/trie/seed-ascii-k2 --k 2
- * (see the commit that added them for the exact inputs). Crashers found are kept there too.
+ *   typeahead-build --freq q.tsv --out tests/fuzz/corpus/trie/seed3-ascii-k2 --k 2
+ * (seed3-*: format 3, docs/FUZZING.md lists what each holds; format2-*: files of the old format,
+ * which must be refused). Crashers found are kept there too.
  */
 #include <stdint.h>
 #include <stdlib.h>

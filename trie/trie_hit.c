@@ -7,6 +7,8 @@
  */
 #include "trie_int.h"
 
+#include <stdlib.h>
+
 static uint64_t load_le(const uint8_t *p, unsigned w) {
   uint64_t v = 0;
   for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
@@ -143,5 +145,94 @@ int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, 
   memcpy(dst, key, key_len);
   *text = dst;
   *len = key_len;
+  return 0;
+}
+
+/* Frames of trie__cold_texts: a node on the current path each; a deeper path falls back to a
+ * descent per id. */
+#define DESCENT_FRAMES 48
+
+static int cmp_target(const void *a, const void *b) {
+  const trie__target_t *x = a, *y = b;
+  return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
+                     size_t head, trie__target_t *t, size_t nt, trie_text_t *tx) {
+  if (nt > 16) {
+    qsort(t, nt, sizeof *t, cmp_target);
+  } else {
+    for (size_t i = 1; i < nt; i++) { /* a heavy node's few: no call per compare */
+      trie__target_t v = t[i];
+      size_t j = i;
+      for (; j > 0 && t[j - 1].pos > v.pos; j--) t[j] = t[j - 1];
+      t[j] = v;
+    }
+  }
+  trie__node_t root;
+  int rc;
+  if (from == NULL) {
+    if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
+    from = &root;
+    head = 0;
+  }
+  struct {
+    trie__node_t nd;
+    size_t len; /* key length at the end of its label */
+    size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
+  } fr[DESCENT_FRAMES];
+  char path[TA_MAX_KEY];
+  if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
+  unsigned top = 0;
+  if (head + from->label_len > TA_MAX_KEY) return TA_ECORRUPT;
+  memcpy(path + head, from->label, from->label_len);
+  fr[0].nd = *from;
+  fr[0].len = head + from->label_len;
+  fr[0].end = SIZE_MAX;
+  top = 1;
+  for (size_t i = 0; i < nt; i++) {
+    size_t target = t[i].pos;
+    trie_hit_t *h = t[i].hit;
+    /* Back up to the deepest node on the path whose subtree holds target. */
+    while (top > 1 && target >= fr[top - 1].end) top--;
+    for (;;) {
+      trie__node_t *nd = &fr[top - 1].nd;
+      if (nd->pos == target) break;
+      if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
+      uint64_t rel = target - nd->end, lo = 0, hi = nd->nchild;
+      while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (trie__child_off(nd, mid) <= rel)
+          lo = mid;
+        else
+          hi = mid;
+      }
+      uint64_t off = trie__child_off(nd, lo);
+      if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
+      size_t start = nd->end + (size_t)off;
+      if (top == DESCENT_FRAMES) {
+        /* Too deep for the frames: this one id alone, from the root. */
+        rc = trie__cold_text(r, h->id, NULL, NULL, 0, tx, &h->text, &h->text_len);
+        if (rc != 0) return rc;
+        goto next;
+      }
+      size_t end =
+          lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
+      if ((rc = trie__node_parse(r, start, &fr[top].nd)) != 0) return rc;
+      size_t len = fr[top - 1].len;
+      if (len + fr[top].nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
+      memcpy(path + len, fr[top].nd.label, fr[top].nd.label_len);
+      fr[top].len = len + fr[top].nd.label_len;
+      fr[top].end = end;
+      top++;
+    }
+    {
+      const trie__node_t *nd = &fr[top - 1].nd;
+      if (!(nd->flags & TRIE_NODE_TERMINAL) || nd->id != h->id) return TA_ECORRUPT;
+      rc = trie__cold_text_known(r, h->id, path, fr[top - 1].len, tx, &h->text, &h->text_len);
+      if (rc != 0) return rc;
+    }
+  next:;
+  }
   return 0;
 }

@@ -368,6 +368,17 @@ int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *fro
 int trie__hit_from(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
                    size_t head_len, trie_text_t *tx, trie_hit_t *hit);
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit);
+/* A cold id whose text is to be rebuilt: where its terminal node starts, and its hit (id set). */
+typedef struct {
+  size_t pos;
+  trie_hit_t *hit;
+} trie__target_t;
+/* The texts of the cold ids t[0..nt) (in any order; sorted here), rebuilt in one descent from
+ * the node *from, whose key above its label is prefix[0..head), or from the root when from is
+ * NULL: targets in position order share the top of their paths (with children in best-id
+ * order, the best ids' paths start near the node). */
+int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
+                     size_t head, trie__target_t *t, size_t nt, trie_text_t *tx);
 /* The text of a cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key
  * copied into tx. */
 int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,

@@ -159,88 +159,6 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   return 0;
 }
 
-/* The texts of the cold ids of a heavy answer node, rebuilt in one descent from it: targets in
- * position order share the top of their paths (with children in best-id order, the best ids'
- * paths start near the node). A frame per node on the current path; a deeper path than the
- * frames hold falls back to a descent per id (trie__cold_text). */
-#define DESCENT_FRAMES 48
-
-typedef struct {
-  size_t pos;  /* terminal node */
-  unsigned at; /* index in hits */
-} target_t;
-
-static int heavy_cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
-                            size_t head, target_t *t, unsigned nt, trie_text_t *tx,
-                            trie_hit_t *hits) {
-  for (unsigned i = 1; i < nt; i++) {
-    target_t v = t[i];
-    unsigned j = i;
-    for (; j > 0 && t[j - 1].pos > v.pos; j--) t[j] = t[j - 1];
-    t[j] = v;
-  }
-  struct {
-    trie__node_t nd;
-    size_t len; /* key length at the end of its label */
-    size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
-  } fr[DESCENT_FRAMES];
-  char path[TA_MAX_KEY];
-  if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
-  unsigned top = 0;
-  int rc;
-  if (head + from->label_len > TA_MAX_KEY) return TA_ECORRUPT;
-  memcpy(path + head, from->label, from->label_len);
-  fr[0].nd = *from;
-  fr[0].len = head + from->label_len;
-  fr[0].end = SIZE_MAX;
-  top = 1;
-  for (unsigned i = 0; i < nt; i++) {
-    size_t target = t[i].pos;
-    trie_hit_t *h = &hits[t[i].at];
-    /* Back up to the deepest node on the path whose subtree holds target. */
-    while (top > 1 && target >= fr[top - 1].end) top--;
-    for (;;) {
-      trie__node_t *nd = &fr[top - 1].nd;
-      if (nd->pos == target) break;
-      if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
-      uint64_t rel = target - nd->end, lo = 0, hi = nd->nchild;
-      while (hi - lo > 1) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (trie__child_off(nd, mid) <= rel)
-          lo = mid;
-        else
-          hi = mid;
-      }
-      uint64_t off = trie__child_off(nd, lo);
-      if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
-      size_t start = nd->end + (size_t)off;
-      if (top == DESCENT_FRAMES) {
-        /* Too deep for the frames: this one id alone, from the root. */
-        rc = trie__cold_text(r, h->id, NULL, NULL, 0, tx, &h->text, &h->text_len);
-        if (rc != 0) return rc;
-        goto next;
-      }
-      size_t end =
-          lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
-      if ((rc = trie__node_parse(r, start, &fr[top].nd)) != 0) return rc;
-      size_t len = fr[top - 1].len;
-      if (len + fr[top].nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
-      memcpy(path + len, fr[top].nd.label, fr[top].nd.label_len);
-      fr[top].len = len + fr[top].nd.label_len;
-      fr[top].end = end;
-      top++;
-    }
-    {
-      const trie__node_t *nd = &fr[top - 1].nd;
-      if (!(nd->flags & TRIE_NODE_TERMINAL) || nd->id != h->id) return TA_ECORRUPT;
-      rc = trie__cold_text_known(r, h->id, path, fr[top - 1].len, tx, &h->text, &h->text_len);
-      if (rc != 0) return rc;
-    }
-  next:;
-  }
-  return 0;
-}
-
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   uint64_t node;
@@ -262,8 +180,10 @@ int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_l
   if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
   if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;
-  target_t cold[TA_MAX_K];
-  unsigned n_cold = 0;
+  /* Cold ids are rebuilt in one descent from the answer node: its key above the label is
+   * prefix[0..head). */
+  trie__target_t cold[TA_MAX_K];
+  size_t n_cold = 0;
   for (unsigned i = 0; i < k; i++) {
     trie_hit_t *h = &hits[i];
     h->id = ids[i];
@@ -271,12 +191,12 @@ int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_l
     if (ids[i] < r->m_hot) {
       rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
     } else {
-      cold[n_cold].at = i;
+      cold[n_cold].hit = h;
       rc = trie__idpos(r, ids[i], &cold[n_cold++].pos);
     }
     if (rc != 0) return rc;
   }
-  if (n_cold > 0 && (rc = heavy_cold_texts(r, &nd, prefix, head, cold, n_cold, text, hits)) != 0)
+  if (n_cold > 0 && (rc = trie__cold_texts(r, &nd, prefix, head, cold, n_cold, text)) != 0)
     return rc;
   *n_hits = k;
   return 0;

@@ -39,7 +39,7 @@ enum {
  * after, so no torn answer is ever used. */
 typedef struct {
   atomic_uint seq;
-  atomic_uint_least64_t node; /* answer node (trie_lookup_node); 0: empty slot */
+  atomic_uint_least64_t node; /* answer node (trie_at_t.node); 0: empty slot */
   atomic_uint meta;           /* n asked | kept << 8 | complete << 16 */
   atomic_uint count[N_COUNTS];
   atomic_uint ids[TA_MAX_K];
@@ -186,17 +186,17 @@ static void memo_put(flt_cache_t *c, uint64_t node, size_t n, const trie_hit_t *
 }
 
 /* The walk past the stored top-k, through the memo when c is not NULL and n fits in it. */
-static int walk(const trie_reader_t *r, flt_cache_t *c, uint64_t node, const char *prefix,
+static int walk(const trie_reader_t *r, flt_cache_t *c, const trie_at_t *at, const char *prefix,
                 size_t prefix_len, size_t n, flt_filter_t *f, trie_text_t *text, trie_hit_t *hits,
                 size_t *n_hits) {
+  uint64_t node = at->node;
   uint32_t ids[TA_MAX_K], counts[N_COUNTS];
   size_t kept;
   int rc;
   f->walks++;
   if (c && node && memo_get(c, node, n, ids, &kept, counts)) {
     f->memo_hits++;
-    for (size_t i = 0; i < kept; i++)
-      if ((rc = trie_get_hit(r, ids[i], text, &hits[i])) != 0) return rc;
+    if ((rc = trie_get_hits(r, at, prefix, ids, kept, text, hits)) != 0) return rc;
     for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += counts[k];
     f->unreadable += counts[FLT_KIND_COUNT];
     *n_hits = kept;
@@ -219,38 +219,53 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
                   trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n > TA_MAX_K || info->k > TA_MAX_K)
     return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
-  /* The stored top-k, judged best first: a cached verdict decides at once, the others are
-   * judged (c fits f->rs: cache_fits). The first n make their texts in one pass over the answer
-   * node; only when some are dropped are the rest of the k asked for (the verdicts of the first
-   * n are cached by then, or judged again without a cache). */
-  trie_hit_t top[TA_MAX_K];
+  /* The stored top-k by id, best first: a cached verdict decides with no text; the ids kept and
+   * those not judged yet get their hits in one pass over the answer node (trie_get_hits), as
+   * many as could still make n, and the unjudged are judged; again while some were dropped.
+   * c fits f->rs (cache_fits). */
+  uint32_t top[TA_MAX_K];
   size_t n_top = 0;
-  uint64_t node = 0;
-  unsigned want = n < info->k ? (unsigned)n : info->k;
-  for (;;) {
-    int rc = trie_lookup_node(r, prefix, prefix_len, want, text, top, &n_top, &node);
-    if (rc != 0 || node == 0) return rc; /* nothing starts with prefix */
-    if (n > info->k) break;
+  trie_at_t at;
+  int rc = trie_lookup_ids_at(r, prefix, prefix_len, info->k, top, &n_top, &at);
+  if (rc != 0 || at.node == 0) return rc; /* nothing starts with prefix */
+  if (n <= info->k) {
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
-    size_t kept = 0;
-    for (size_t i = 0; i < n_top && kept < n; i++) {
-      unsigned v = cached(c, top[i].id);
-      if (v == 0) v = judge(f->rs, c, &top[i]);
-      if (v == VERDICT_KEEP)
-        hits[kept++] = top[i];
-      else
-        dropped[v - VERDICT_KIND0]++;
+    unsigned verdict_of[TA_MAX_K];
+    size_t kept = 0, next = 0;
+    while (kept < n && next < n_top) {
+      /* the next ids that may be kept: cached keeps and unjudged, up to n in all */
+      uint32_t want[TA_MAX_K];
+      size_t slot[TA_MAX_K], n_want = 0; /* want[i] is top[slot[i]] */
+      while (next < n_top && kept + n_want < n) {
+        unsigned v = cached(c, top[next]);
+        verdict_of[next] = v;
+        if (v == VERDICT_KEEP || v == 0) {
+          want[n_want] = top[next];
+          slot[n_want++] = next;
+        } else {
+          dropped[v - VERDICT_KIND0]++;
+        }
+        next++;
+      }
+      trie_hit_t got[TA_MAX_K];
+      if ((rc = trie_get_hits(r, &at, prefix, want, n_want, text, got)) != 0) return rc;
+      for (size_t i = 0; i < n_want; i++) {
+        unsigned v = verdict_of[slot[i]];
+        if (v == 0) v = judge(f->rs, c, &got[i]);
+        if (v == VERDICT_KEEP)
+          hits[kept++] = got[i];
+        else
+          dropped[v - VERDICT_KIND0]++;
+      }
     }
-    if (kept == n || n_top < want) { /* n kept, or no more completions */
+    if (kept == n || n_top < info->k) { /* n kept, or no more completions */
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += dropped[k];
       f->unreadable += dropped[FLT_KIND_COUNT];
       *n_hits = kept;
       return 0;
     }
-    if (want == info->k) break;
-    want = info->k;
   }
-  return walk(r, c, node, prefix, prefix_len, n, f, text, hits, n_hits);
+  return walk(r, c, &at, prefix, prefix_len, n, f, text, hits, n_hits);
 }
 
 /* 1 when c may serve lookups in r: made for rs and this trie's size, and bound to this trie

@@ -143,18 +143,26 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
 int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                     uint32_t *ids, size_t *n_ids);
 
-/* trie_lookup_ids that also names the answer node, the node where prefix ends: *node is the
- * same for every prefix that ends in it (they have the same completions) and differs between
- * nodes of one file; 0 when no key starts with prefix. A memo of answers per node (the filter
- * layer's) is keyed by it. */
-int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                         uint32_t *ids, size_t *n_ids, uint64_t *node);
-/* trie_lookup that also names the answer node, as trie_lookup_ids_node does: the filter layer's
- * first step (its verdicts of the stored top-k need their texts, which this makes in one pass
- * over the answer node: cheaper than a hit per id). */
-int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                     trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node);
+/* Where a prefix's completions are: node, the answer node (the node where prefix ends; the same
+ * for every prefix that ends in it, different between nodes of one file; 0 when no key starts
+ * with prefix: a memo of answers per node, the filter layer's, is keyed by it), and head, the
+ * bytes of prefix above that node's label. */
+typedef struct {
+  uint64_t node;
+  size_t head;
+} trie_at_t;
+
+/* trie_lookup_ids that also says where prefix's completions are (*at). */
+int trie_lookup_ids_at(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                       uint32_t *ids, size_t *n_ids, trie_at_t *at);
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit);
+/* Hits for ids[0..n) that all complete prefix, whose answer *at (from trie_lookup_ids_at of the
+ * same prefix and reader) names: trie_get_hit for each, but the texts rebuilt in one pass from
+ * the answer node instead of a descent from the root each, and no walk down the prefix (the
+ * filter layer's stored top-k and memo). TA_ERANGE for an id the file does not hold,
+ * TA_EINVAL when at->node is 0, TA_ECORRUPT when an id is not below the answer node. */
+int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefix,
+                  const uint32_t *ids, size_t n, trie_text_t *text, trie_hit_t *hits);
 
 /* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */
 typedef int (*trie_keep_fn)(void *ctx, const trie_hit_t *candidate);

@@ -11,11 +11,11 @@
 
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
  * no key starts with prefix, or an error. *head gets the length of the key above the node's
- * label: prefix[0..*head) is that key; *node (when not NULL) the node's position + 1, 0 when
- * none. */
+ * label: prefix[0..*head) is that key; *at (when not NULL) both, the node as its position + 1
+ * (node 0: none). */
 static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd,
-                       size_t *head, uint64_t *node) {
-  if (node != NULL) *node = 0;
+                       size_t *head, trie_at_t *at) {
+  if (at != NULL) *at = (trie_at_t){0, 0};
   const uint8_t *p = (const uint8_t *)prefix;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
@@ -24,7 +24,7 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
     if (rem <= nd->label_len) {
       *head = (size_t)(p - (const uint8_t *)prefix);
-      if (node != NULL) *node = (uint64_t)nd->pos + 1;
+      if (at != NULL) *at = (trie_at_t){(uint64_t)nd->pos + 1, *head};
       return 1;
     }
     p += nd->label_len;
@@ -80,14 +80,14 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 }
 
 /* The top-k ids of prefix into ids[] (room for TA_MAX_K: a heavy list is read whole), their
- * number, capped at k, into *count; the answer node's position + 1 into *node (0: none). */
+ * number, capped at k, into *count; where they are into *at. */
 static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                      uint32_t ids[TA_MAX_K], unsigned *count, uint64_t *node) {
+                      uint32_t ids[TA_MAX_K], unsigned *count, trie_at_t *at) {
   *count = 0;
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head, node);
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, at);
   if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
   unsigned n;
   rc = trie__node_ids(r, &nd, ids, &n);
@@ -161,21 +161,14 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
 
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
-  uint64_t node;
-  return trie_lookup_node(r, prefix, prefix_len, k, text, hits, n_hits, &node);
-}
-
-int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                     trie_text_t *text, trie_hit_t *hits, size_t *n_hits, uint64_t *node) {
   if (n_hits != NULL) *n_hits = 0;
-  if (node != NULL) *node = 0; /* also on the errors below */
-  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL || node == NULL ||
+  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL ||
       (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head, node);
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, NULL);
   if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
   if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
@@ -202,17 +195,16 @@ int trie_lookup_node(const trie_reader_t *r, const char *prefix, size_t prefix_l
   return 0;
 }
 
-/* trie_lookup_ids_node with its checks; inlined into both public forms (every plain lookup
- * goes through trie_lookup_ids: no extra call there). */
+/* trie_lookup_ids_at with its checks; inlined into both public forms. */
 static inline int lookup_ids_checked(const trie_reader_t *r, const char *prefix, size_t prefix_len,
-                                     unsigned k, uint32_t *ids, size_t *n_ids, uint64_t *node) {
+                                     unsigned k, uint32_t *ids, size_t *n_ids, trie_at_t *at) {
   if (n_ids != NULL) *n_ids = 0;
-  *node = 0;
+  *at = (trie_at_t){0, 0};
   if (r == NULL || ids == NULL || n_ids == NULL || (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   uint32_t all[TA_MAX_K];
   unsigned count;
-  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count, node);
+  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count, at);
   if (rc != 0) return rc;
   memcpy(ids, all, count * sizeof *ids);
   *n_ids = count;
@@ -221,17 +213,64 @@ static inline int lookup_ids_checked(const trie_reader_t *r, const char *prefix,
 
 int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                     uint32_t *ids, size_t *n_ids) {
-  uint64_t node;
-  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, &node);
+  trie_at_t at;
+  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, &at);
 }
 
-int trie_lookup_ids_node(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                         uint32_t *ids, size_t *n_ids, uint64_t *node) {
-  if (node == NULL) {
+int trie_lookup_ids_at(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                       uint32_t *ids, size_t *n_ids, trie_at_t *at) {
+  if (at == NULL) {
     if (n_ids != NULL) *n_ids = 0;
     return TA_EINVAL;
   }
-  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, node);
+  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, at);
+}
+
+int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefix,
+                  const uint32_t *ids, size_t n, trie_text_t *text, trie_hit_t *hits) {
+  if (r == NULL || at == NULL || (n != 0 && (ids == NULL || text == NULL || hits == NULL)) ||
+      (prefix == NULL && at->head != 0))
+    return TA_EINVAL;
+  if (n == 0) return 0;
+  if (at->node == 0) return TA_EINVAL; /* no id completes a prefix nothing starts with */
+  trie__node_t nd;
+  int rc = trie__node_parse(r, (size_t)(at->node - 1), &nd);
+  if (rc != 0) return rc;
+  if (!(nd.flags & TRIE_NODE_HEAVY)) {
+    /* A light node's few keys: one scan makes every text (as trie_lookup does), then the ids
+     * asked for are picked from it. */
+    trie_hit_t all[TA_MAX_K];
+    size_t n_all;
+    if ((rc = light_hits(r, &nd, prefix, at->head, r->k, text, all, &n_all)) != 0) return rc;
+    for (size_t i = 0; i < n; i++) {
+      size_t j = 0;
+      while (j < n_all && all[j].id != ids[i]) j++;
+      if (j == n_all) return ids[i] >= r->n ? TA_ERANGE : TA_ECORRUPT;
+      hits[i] = all[j];
+    }
+    return 0;
+  }
+  trie__target_t cold_small[TA_MAX_K], *cold = cold_small;
+  if (n > TA_MAX_K && (cold = malloc(n * sizeof *cold)) == NULL) return TA_ENOMEM;
+  size_t n_cold = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    trie_hit_t *h = &hits[i];
+    if (ids[i] >= r->n) {
+      rc = TA_ERANGE;
+      break;
+    }
+    h->id = ids[i];
+    if ((rc = trie__score(r, ids[i], &h->score)) != 0) break;
+    if (ids[i] < r->m_hot) {
+      rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
+    } else {
+      cold[n_cold].hit = h;
+      rc = trie__idpos(r, ids[i], &cold[n_cold++].pos);
+    }
+  }
+  if (rc == 0 && n_cold > 0) rc = trie__cold_texts(r, &nd, prefix, at->head, cold, n_cold, text);
+  if (cold != cold_small) free(cold);
+  return rc;
 }
 
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit) {

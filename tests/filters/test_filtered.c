@@ -344,22 +344,28 @@ static void test_memo(void **state) {
   /* the memo's key: prefixes ending inside one node's label share it, others do not */
   uint32_t ids[TA_MAX_K];
   size_t n_ids;
-  uint64_t node_ite, node_item, node_item0, node_none;
-  assert_int_equal(trie_lookup_ids_node(ra, "ite", 3, 3, ids, &n_ids, &node_ite), 0);
-  assert_int_equal(trie_lookup_ids_node(ra, "item", 4, 3, ids, &n_ids, &node_item), 0);
-  assert_int_equal(trie_lookup_ids_node(ra, "item 0", 6, 3, ids, &n_ids, &node_item0), 0);
-  assert_int_equal(trie_lookup_ids_node(ra, "items", 5, 3, ids, &n_ids, &node_none), 0);
-  assert_true(node_ite != 0 && node_ite == node_item && node_item0 != 0 &&
-              node_item0 != node_item && node_none == 0 && n_ids == 0);
-  /* trie_lookup_node (the filter's first step) names the same nodes */
-  trie_hit_t top[TA_MAX_K];
-  uint64_t node;
-  assert_int_equal(trie_lookup_node(ra, "ite", 3, 3, tu_text(), top, &n_ids, &node), 0);
-  assert_true(node == node_ite && n_ids == 3);
-  assert_int_equal(trie_lookup_node(ra, "item 0", 6, 3, tu_text(), top, &n_ids, &node), 0);
-  assert_true(node == node_item0);
-  assert_int_equal(trie_lookup_node(ra, "items", 5, 3, tu_text(), top, &n_ids, &node), 0);
-  assert_true(node == 0 && n_ids == 0);
+  trie_at_t ite, item, item0, none;
+  assert_int_equal(trie_lookup_ids_at(ra, "ite", 3, 3, ids, &n_ids, &ite), 0);
+  assert_int_equal(trie_lookup_ids_at(ra, "item", 4, 3, ids, &n_ids, &item), 0);
+  assert_int_equal(trie_lookup_ids_at(ra, "item 0", 6, 3, ids, &n_ids, &item0), 0);
+  assert_int_equal(trie_lookup_ids_at(ra, "items", 5, 3, ids, &n_ids, &none), 0);
+  assert_true(ite.node != 0 && ite.node == item.node && item0.node != 0 &&
+              item0.node != item.node && none.node == 0 && n_ids == 0);
+  /* the node's key above its label is the same bytes of both prefixes that end in it */
+  assert_true(ite.head == item.head && ite.head < 3 && item0.head <= 6);
+  /* trie_get_hits from where "item" ends gives what trie_get_hit gives, and refuses "items" */
+  uint32_t top_ids[TA_MAX_K];
+  assert_int_equal(trie_lookup_ids_at(ra, "item", 4, 3, top_ids, &n_ids, &item), 0);
+  assert_int_equal(n_ids, 3);
+  trie_hit_t got[TA_MAX_K], one;
+  assert_int_equal(trie_get_hits(ra, &item, "item", top_ids, n_ids, tu_text(), got), 0);
+  for (size_t i = 0; i < n_ids; i++) {
+    assert_int_equal(trie_get_hit(ra, top_ids[i], tu_text(), &one), 0);
+    assert_true(got[i].id == one.id && got[i].score == one.score &&
+                got[i].text_len == one.text_len);
+    assert_memory_equal(got[i].text, one.text, one.text_len);
+  }
+  assert_int_equal(trie_get_hits(ra, &none, "items", top_ids, 1, tu_text(), got), TA_EINVAL);
 
   flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
   assert_true(f.walks == 1 && f.memo_hits == 0);

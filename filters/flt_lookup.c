@@ -219,43 +219,59 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
                   trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n > TA_MAX_K || info->k > TA_MAX_K)
     return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
-  /* The stored top-k by id, best first: a cached verdict decides with no text; the ids kept and
-   * those not judged yet get their hits in one pass over the answer node (trie_get_hits), as
-   * many as could still make n, and the unjudged are judged; again while some were dropped.
-   * c fits f->rs (cache_fits). */
+  /* The stored top-k, best first. A light answer node's few keys come as hits from its one scan
+   * (the texts cost no more than the ids). A heavy node's come as ids, whose cached verdicts
+   * need no text; the kept and the unjudged get their hits in one pass from the node
+   * (trie_get_hits), as many as could still make n, and the unjudged are judged; again while
+   * some were dropped. c fits f->rs (cache_fits). */
   uint32_t top[TA_MAX_K];
   size_t n_top = 0;
   trie_at_t at;
-  int rc = trie_lookup_ids_at(r, prefix, prefix_len, info->k, top, &n_top, &at);
+  int rc = trie_lookup_ids_at(r, prefix, prefix_len, 0, top, &n_top, &at);
   if (rc != 0 || at.node == 0) return rc; /* nothing starts with prefix */
   if (n <= info->k) {
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
-    unsigned verdict_of[TA_MAX_K];
-    size_t kept = 0, next = 0;
-    while (kept < n && next < n_top) {
-      /* the next ids that may be kept: cached keeps and unjudged, up to n in all */
-      uint32_t want[TA_MAX_K];
-      size_t slot[TA_MAX_K], n_want = 0; /* want[i] is top[slot[i]] */
-      while (next < n_top && kept + n_want < n) {
-        unsigned v = cached(c, top[next]);
-        verdict_of[next] = v;
-        if (v == VERDICT_KEEP || v == 0) {
-          want[n_want] = top[next];
-          slot[n_want++] = next;
-        } else {
-          dropped[v - VERDICT_KIND0]++;
-        }
-        next++;
-      }
-      trie_hit_t got[TA_MAX_K];
-      if ((rc = trie_get_hits(r, &at, prefix, want, n_want, text, got)) != 0) return rc;
-      for (size_t i = 0; i < n_want; i++) {
-        unsigned v = verdict_of[slot[i]];
-        if (v == 0) v = judge(f->rs, c, &got[i]);
+    size_t kept = 0;
+    if (!at.heavy) {
+      trie_hit_t all[TA_MAX_K];
+      if ((rc = trie_hits_at(r, &at, prefix, info->k, text, all, &n_top)) != 0) return rc;
+      for (size_t i = 0; i < n_top && kept < n; i++) {
+        unsigned v = cached(c, all[i].id);
+        if (v == 0) v = judge(f->rs, c, &all[i]);
         if (v == VERDICT_KEEP)
-          hits[kept++] = got[i];
+          hits[kept++] = all[i];
         else
           dropped[v - VERDICT_KIND0]++;
+      }
+    } else {
+      if ((rc = trie_ids_at(r, &at, info->k, top, &n_top)) != 0) return rc;
+      unsigned verdict_of[TA_MAX_K];
+      size_t next = 0;
+      while (kept < n && next < n_top) {
+        /* the next ids that may be kept: cached keeps and unjudged, up to n in all */
+        uint32_t want[TA_MAX_K];
+        size_t slot[TA_MAX_K], n_want = 0; /* want[i] is top[slot[i]] */
+        while (next < n_top && kept + n_want < n) {
+          unsigned v = cached(c, top[next]);
+          verdict_of[next] = v;
+          if (v == VERDICT_KEEP || v == 0) {
+            want[n_want] = top[next];
+            slot[n_want++] = next;
+          } else {
+            dropped[v - VERDICT_KIND0]++;
+          }
+          next++;
+        }
+        trie_hit_t got[TA_MAX_K];
+        if ((rc = trie_get_hits(r, &at, prefix, want, n_want, text, got)) != 0) return rc;
+        for (size_t i = 0; i < n_want; i++) {
+          unsigned v = verdict_of[slot[i]];
+          if (v == 0) v = judge(f->rs, c, &got[i]);
+          if (v == VERDICT_KEEP)
+            hits[kept++] = got[i];
+          else
+            dropped[v - VERDICT_KIND0]++;
+        }
       }
     }
     if (kept == n || n_top < info->k) { /* n kept, or no more completions */

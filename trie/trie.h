@@ -145,19 +145,28 @@ int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_le
 
 /* Where a prefix's completions are: node, the answer node (the node where prefix ends; the same
  * for every prefix that ends in it, different between nodes of one file; 0 when no key starts
- * with prefix: a memo of answers per node, the filter layer's, is keyed by it), and head, the
- * bytes of prefix above that node's label. */
+ * with prefix: a memo of answers per node, the filter layer's, is keyed by it); head, the bytes
+ * of prefix above that node's label; heavy, 1 when the node stores its top-k (its ids cost a
+ * read; a light node's cost a scan of its few keys, which makes their texts as cheaply). */
 typedef struct {
   uint64_t node;
   size_t head;
+  uint8_t heavy;
 } trie_at_t;
 
-/* trie_lookup_ids that also says where prefix's completions are (*at). */
+/* trie_lookup_ids that also says where prefix's completions are (*at); with k = 0, only that
+ * (one walk down the prefix). The functions that take a trie_at_t need the same prefix and
+ * reader. */
 int trie_lookup_ids_at(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                        uint32_t *ids, size_t *n_ids, trie_at_t *at);
+/* The top-k ids of the answer *at (trie_lookup_ids without the walk). */
+int trie_ids_at(const trie_reader_t *r, const trie_at_t *at, unsigned k, uint32_t *ids,
+                size_t *n_ids);
+/* The top-k hits of the answer *at (trie_lookup without the walk). */
+int trie_hits_at(const trie_reader_t *r, const trie_at_t *at, const char *prefix, unsigned k,
+                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits);
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit);
-/* Hits for ids[0..n) that all complete prefix, whose answer *at (from trie_lookup_ids_at of the
- * same prefix and reader) names: trie_get_hit for each, but the texts rebuilt in one pass from
+/* Hits for ids[0..n) that all complete prefix, whose answer *at names: trie_get_hit for each, but the texts rebuilt in one pass from
  * the answer node instead of a descent from the root each, and no walk down the prefix (the
  * filter layer's stored top-k and memo). TA_ERANGE for an id the file does not hold,
  * TA_EINVAL when at->node is 0, TA_ECORRUPT when an id is not below the answer node. */

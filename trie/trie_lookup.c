@@ -15,7 +15,7 @@
  * (node 0: none). */
 static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd,
                        size_t *head, trie_at_t *at) {
-  if (at != NULL) *at = (trie_at_t){0, 0};
+  if (at != NULL) *at = (trie_at_t){0, 0, 0};
   const uint8_t *p = (const uint8_t *)prefix;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
@@ -24,7 +24,8 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
     if (rem <= nd->label_len) {
       *head = (size_t)(p - (const uint8_t *)prefix);
-      if (at != NULL) *at = (trie_at_t){(uint64_t)nd->pos + 1, *head};
+      if (at != NULL)
+        *at = (trie_at_t){(uint64_t)nd->pos + 1, *head, !!(nd->flags & TRIE_NODE_HEAVY)};
       return 1;
     }
     p += nd->label_len;
@@ -159,22 +160,17 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   return 0;
 }
 
-int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
-  if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL ||
-      (prefix == NULL && prefix_len != 0))
-    return TA_EINVAL;
+/* The top-k hits of the answer node *nd, whose key above its label is prefix[0..head): a light
+ * node by its scan, a heavy one by its list, the cold ids rebuilt in one descent from it. */
+static int answer_hits(const trie_reader_t *r, const trie__node_t *nd, const char *prefix,
+                       size_t head, unsigned k, trie_text_t *text, trie_hit_t *hits,
+                       size_t *n_hits) {
   if (k > r->k) k = r->k;
-  trie__node_t nd;
-  size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head, NULL);
-  if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
-  if (!(nd.flags & TRIE_NODE_HEAVY)) return light_hits(r, &nd, prefix, head, k, text, hits, n_hits);
+  if (k == 0) return 0;
+  if (!(nd->flags & TRIE_NODE_HEAVY)) return light_hits(r, nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
-  if ((rc = trie__node_list(r, &nd, ids)) != 0) return rc;
-  /* Cold ids are rebuilt in one descent from the answer node: its key above the label is
-   * prefix[0..head). */
+  int rc = trie__node_list(r, nd, ids);
+  if (rc != 0) return rc;
   trie__target_t cold[TA_MAX_K];
   size_t n_cold = 0;
   for (unsigned i = 0; i < k; i++) {
@@ -189,9 +185,57 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
     }
     if (rc != 0) return rc;
   }
-  if (n_cold > 0 && (rc = trie__cold_texts(r, &nd, prefix, head, cold, n_cold, text)) != 0)
+  if (n_cold > 0 && (rc = trie__cold_texts(r, nd, prefix, head, cold, n_cold, text)) != 0)
     return rc;
   *n_hits = k;
+  return 0;
+}
+
+int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
+  if (n_hits != NULL) *n_hits = 0;
+  if (r == NULL || text == NULL || hits == NULL || n_hits == NULL ||
+      (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  trie__node_t nd;
+  size_t head;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, NULL);
+  if (rc <= 0) return rc;
+  return answer_hits(r, &nd, prefix, head, k, text, hits, n_hits);
+}
+
+/* The node of *at, parsed; TA_EINVAL when at names none. */
+static int at_node(const trie_reader_t *r, const trie_at_t *at, trie__node_t *nd) {
+  if (at->node == 0 || at->node > r->nodes_len) return TA_EINVAL;
+  return trie__node_parse(r, (size_t)(at->node - 1), nd);
+}
+
+int trie_hits_at(const trie_reader_t *r, const trie_at_t *at, const char *prefix, unsigned k,
+                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
+  if (n_hits != NULL) *n_hits = 0;
+  if (r == NULL || at == NULL || text == NULL || hits == NULL || n_hits == NULL ||
+      (prefix == NULL && at->head != 0))
+    return TA_EINVAL;
+  trie__node_t nd;
+  int rc = at_node(r, at, &nd);
+  if (rc != 0) return rc;
+  return answer_hits(r, &nd, prefix, at->head, k, text, hits, n_hits);
+}
+
+int trie_ids_at(const trie_reader_t *r, const trie_at_t *at, unsigned k, uint32_t *ids,
+                size_t *n_ids) {
+  if (n_ids != NULL) *n_ids = 0;
+  if (r == NULL || at == NULL || ids == NULL || n_ids == NULL) return TA_EINVAL;
+  trie__node_t nd;
+  int rc = at_node(r, at, &nd);
+  if (rc != 0) return rc;
+  if (k > r->k) k = r->k;
+  uint32_t all[TA_MAX_K];
+  unsigned count;
+  if ((rc = trie__node_ids(r, &nd, all, &count)) != 0) return rc;
+  if (count > k) count = k;
+  memcpy(ids, all, count * sizeof *ids);
+  *n_ids = count;
   return 0;
 }
 
@@ -199,7 +243,7 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
 static inline int lookup_ids_checked(const trie_reader_t *r, const char *prefix, size_t prefix_len,
                                      unsigned k, uint32_t *ids, size_t *n_ids, trie_at_t *at) {
   if (n_ids != NULL) *n_ids = 0;
-  *at = (trie_at_t){0, 0};
+  *at = (trie_at_t){0, 0, 0};
   if (r == NULL || ids == NULL || n_ids == NULL || (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   uint32_t all[TA_MAX_K];
@@ -232,9 +276,8 @@ int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefi
       (prefix == NULL && at->head != 0))
     return TA_EINVAL;
   if (n == 0) return 0;
-  if (at->node == 0) return TA_EINVAL; /* no id completes a prefix nothing starts with */
-  trie__node_t nd;
-  int rc = trie__node_parse(r, (size_t)(at->node - 1), &nd);
+  trie__node_t nd; /* no id completes a prefix nothing starts with: TA_EINVAL */
+  int rc = at_node(r, at, &nd);
   if (rc != 0) return rc;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
     /* A light node's few keys: one scan makes every text (as trie_lookup does), then the ids

@@ -100,6 +100,7 @@ int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *fro
     from = &root;
     head_len = 0;
   } else {
+    if (head_len > TA_MAX_KEY) return TA_ECORRUPT; /* key[] holds a key, no more */
     if (head_len > 0) memcpy(key, head, head_len);
   }
   size_t klen = head_len;
@@ -182,6 +183,8 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
     size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
   } fr[DESCENT_FRAMES];
   char path[TA_MAX_KEY];
+  /* head is what the labels above matched: past TA_MAX_KEY only in a corrupt file */
+  if (head > TA_MAX_KEY) return TA_ECORRUPT;
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   unsigned top = 0;
   if (head + from->label_len > TA_MAX_KEY) return TA_ECORRUPT;

@@ -113,6 +113,8 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   unsigned depth = 0, count = 0;
   uint64_t visited = 0;
   size_t len = head;
+  /* head is what the labels above matched: past TA_MAX_KEY only in a corrupt file */
+  if (head > TA_MAX_KEY) return TA_ECORRUPT;
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   trie__node_t nd = *start;
   int rc;

@@ -1,0 +1,322 @@
+/*
+ * Hostile files aimed at the tables of format 3 (docs/FORMAT.md, "Texts and scores by id"):
+ * a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX, IDPOS, DISPLAY or
+ * NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
+ * it, or every lookup (trie_lookup_node, trie_get_hit of every id, trie_lookup_filtered,
+ * trie_lookup_match with typos and words) must return a sound answer or TA_ECORRUPT, in bounds
+ * (each image is an exact-size heap copy, for ASan) and quickly; verify must refuse it and name
+ * the section.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <time.h>
+
+#include "trie_int.h"
+#include "trie_test_util.h"
+
+static struct {
+  uint8_t *img; /* the sound file */
+  size_t len;
+  tset_t set;
+  char *dir;
+  /* offsets in img, from a reader of the sound file */
+  size_t hot_off, hot_str, score_idx, idpos, disp, nodes;
+  uint64_t n, m, cold, n_disp, hot_len;
+  unsigned idpos_w, score_w;
+} fx;
+
+static size_t sect_entry(const uint8_t *img, uint32_t id) {
+  uint32_t ns = trie__load_u32(img + 20);
+  for (uint32_t i = 0; i < ns; i++)
+    if (trie__load_u32(img + TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY) == id)
+      return TRIE_HDR_FIXED + i * TRIE_SECT_ENTRY;
+  return 0;
+}
+
+static int setup(void **state) {
+  (void)state;
+  fx.set = tu_gen(31, 403, 1, 0);
+  fx.dir = tu_mkdtemp();
+  char path[4200];
+  snprintf(path, sizeof path, "%s/h3.trie", fx.dir);
+  if (tu_write(path, fx.set.e, fx.set.n, 4, "hostile3", 42) != 0) return -1;
+  fx.img = tu_slurp(path, &fx.len);
+  trie_reader_t *r = NULL;
+  if (fx.img == NULL || trie__open_mem(fx.img, fx.len, &r) != 0) return -1;
+  fx.hot_off = (size_t)(r->hot_off - r->base);
+  fx.hot_str = (size_t)(r->hot_str - r->base);
+  fx.score_idx = (size_t)(r->score_idx - r->base);
+  fx.idpos = (size_t)(r->idpos - r->base);
+  fx.disp = (size_t)(r->disp_bits - 4 - r->base);
+  fx.nodes = (size_t)(r->nodes - r->base);
+  fx.n = r->n;
+  fx.m = r->m_hot;
+  fx.cold = r->n - r->m_hot;
+  fx.n_disp = r->n_disp;
+  fx.hot_len = r->hot_len;
+  fx.idpos_w = r->idpos_w;
+  fx.score_w = r->score_w;
+  trie_close(r);
+  /* the cases below need hot and cold ids, display exceptions, a partial last DISPLAY byte */
+  return fx.m >= 3 && fx.cold >= 8 && fx.n_disp >= 2 && fx.cold % 8 != 0 ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  free(fx.img);
+  tu_free(&fx.set);
+  tu_rmdir(fx.dir);
+  return 0;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int keep_half(void *ctx, const trie_hit_t *c) {
+  (void)ctx;
+  return c->id % 2 == 0;
+}
+
+/* Every byte of a hit's text is read (for ASan); it is in the image or at most a key long. */
+static void text_ok(const char *text, size_t len, const uint8_t *img, size_t img_len) {
+  const uint8_t *t = (const uint8_t *)text;
+  if (!(t >= img && t + len <= img + img_len)) assert_true(len <= TA_MAX_KEY);
+  volatile unsigned sum = 0;
+  for (size_t i = 0; i < len; i++) sum += t[i];
+  (void)sum;
+}
+
+/* A lookup's code: 0 or TA_ECORRUPT, in well under a second. */
+static void rc_ok(int rc, double t0) {
+  if (rc != 0 && rc != TA_ECORRUPT) fail_msg("lookup returned %d", rc);
+  assert_true(now_s() - t0 < 0.5);
+}
+
+static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
+  trie_hit_t hits[TA_MAX_K];
+  trie_match_t m[TA_MAX_K];
+  trie_words_t *w = NULL;
+  double t0 = now_s();
+  int rc = trie_words_build(r, &w);
+  rc_ok(rc, t0);
+  trie_match_opts_t o = {1, w};
+  for (uint32_t id = 0; id < fx.n; id++) {
+    trie_hit_t h;
+    t0 = now_s();
+    rc = trie_get_hit(r, id, tu_text(), &h);
+    rc_ok(rc, t0);
+    if (rc == 0) text_ok(h.text, h.text_len, img, len);
+  }
+  trie_text_reset(tu_text());
+  for (size_t i = 0; i < fx.set.n; i += 7) {
+    const trie_entry_t *e = &fx.set.e[i];
+    for (size_t plen = 0; plen <= e->key_len; plen++) {
+      size_t nh = 0;
+      uint64_t node;
+      t0 = now_s();
+      rc = trie_lookup_node(r, e->key, plen, 4, tu_text(), hits, &nh, &node);
+      rc_ok(rc, t0);
+      for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      t0 = now_s();
+      rc = trie_lookup_filtered(r, e->key, plen, 12, keep_half, NULL, tu_text(), hits, &nh);
+      rc_ok(rc, t0);
+      for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      t0 = now_s();
+      rc = trie_lookup_match(r, e->key, plen, &o, 8, NULL, NULL, tu_text(), m, &nh);
+      rc_ok(rc, t0);
+      for (size_t h = 0; h < nh; h++) text_ok(m[h].hit.text, m[h].hit.text_len, img, len);
+      trie_text_reset(tu_text());
+    }
+  }
+  trie_words_free(w);
+}
+
+/* Reseals the CRCs of a damaged copy of the image; open refuses it or lookups hold; verify
+ * refuses it naming section. Returns open's code. */
+static int attack(const char *what, uint8_t *img, size_t len, const char *section) {
+  assert_int_equal(tu_fix_crcs(img, len), 0);
+  uint8_t *copy = malloc(len);
+  memcpy(copy, img, len);
+  trie_reader_t *r = NULL;
+  int rc = trie__open_mem(copy, len, &r);
+  if (rc == 0) {
+    poke(r, copy, len);
+    ta_diag_t d;
+    ta_diag_init(&d, "x");
+    int v = trie_verify(r, &d);
+    if (v == 0) fail_msg("%s: verify calls the damaged file sound", what);
+    if (d.section == NULL || strcmp(d.section, section) != 0)
+      fail_msg("%s: verify names section %s, not %s (%s)", what, d.section ? d.section : "(none)",
+               section, d.msg);
+    trie_close(r);
+  } else {
+    assert_true(rc < 0);
+  }
+  free(copy);
+  return rc;
+}
+
+static uint8_t *dup_img(void) {
+  uint8_t *c = malloc(fx.len);
+  memcpy(c, fx.img, fx.len);
+  return c;
+}
+
+static void store_le(uint8_t *p, unsigned w, uint64_t v) {
+  for (unsigned i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t load_le(const uint8_t *p, unsigned w) {
+  uint64_t v = 0;
+  for (unsigned i = w; i-- > 0;) v = v << 8 | p[i];
+  return v;
+}
+
+static void test_sound(void **state) {
+  (void)state;
+  uint8_t *c = dup_img();
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(c, fx.len, &r), 0);
+  assert_int_equal(trie_verify(r, NULL), 0);
+  poke(r, c, fx.len);
+  trie_close(r);
+  free(c);
+}
+
+static void test_hotoff(void **state) {
+  (void)state;
+  uint8_t *c = dup_img();
+  uint8_t *h = c + fx.hot_off;
+  /* entries 1 and 2 swapped: out of order */
+  uint32_t a = trie__load_u32(h + 4), b = trie__load_u32(h + 8);
+  trie__store_u32(h + 4, b);
+  trie__store_u32(h + 8, a);
+  attack("HOTOFF out of order", c, fx.len, "HOTOFF");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h + 4 * fx.m, (uint32_t)fx.hot_len + 1);
+  attack("HOTOFF[M] past HOTSTR", c, fx.len, "HOTOFF");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h + 8, UINT32_MAX);
+  attack("HOTOFF[2] far past HOTSTR", c, fx.len, "HOTOFF");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h, 1);
+  attack("HOTOFF[0] not 0", c, fx.len, "HOTOFF");
+  /* M > n: HOTOFF's length says n + 2 entries (it then overlaps what follows) */
+  memcpy(c, fx.img, fx.len);
+  trie__store_u64(c + sect_entry(c, TRIE_SECT_HOTOFF) + 16, 4 * (fx.n + 2));
+  assert_int_not_equal(attack("M > n", c, fx.len, "HOTOFF"), 0);
+  free(c);
+}
+
+static void test_scores(void **state) {
+  (void)state;
+  uint8_t *c = dup_img();
+  size_t e = sect_entry(c, TRIE_SECT_SCOREIDX);
+  trie__store_u64(c + e + 16, fx.n * fx.score_w - 1);
+  assert_int_not_equal(attack("SCOREIDX width does not divide", c, fx.len, "SCOREIDX"), 0);
+  memcpy(c, fx.img, fx.len);
+  store_le(c + fx.score_idx + (fx.n / 2) * fx.score_w, fx.score_w, 0xffffffffu);
+  attack("SCOREIDX index >= D", c, fx.len, "SCOREIDX");
+  memcpy(c, fx.img, fx.len);
+  store_le(c + fx.score_idx + (fx.n - 1) * fx.score_w, fx.score_w, 0);
+  attack("SCOREIDX rises back", c, fx.len, "SCOREIDX");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u64(c + sect_entry(c, TRIE_SECT_SCOREVAL) + 16, 0);
+  assert_int_not_equal(attack("D = 0 with n > 0", c, fx.len, "SCOREVAL"), 0);
+  free(c);
+}
+
+/* IDPOS of cold id at index i set to v. */
+static void set_idpos(uint8_t *c, uint64_t i, uint64_t v) {
+  store_le(c + fx.idpos + i * fx.idpos_w, fx.idpos_w, v);
+}
+
+static void test_idpos(void **state) {
+  (void)state;
+  uint8_t *c = dup_img();
+  uint64_t nodes_len = trie__load_u64(c + sect_entry(c, TRIE_SECT_NODES) + 16);
+  for (uint64_t i = 0; i < fx.cold; i += fx.cold / 7) {
+    uint64_t pos = load_le(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
+    uint64_t other = load_le(fx.img + fx.idpos + ((i + 1) % fx.cold) * fx.idpos_w, fx.idpos_w);
+    memcpy(c, fx.img, fx.len);
+    set_idpos(c, i, pos + 1);
+    attack("IDPOS in the middle of a node", c, fx.len, "IDPOS");
+    memcpy(c, fx.img, fx.len);
+    set_idpos(c, i, other);
+    attack("IDPOS at another id's terminal", c, fx.len, "IDPOS");
+    memcpy(c, fx.img, fx.len);
+    set_idpos(c, i, 0);
+    attack("IDPOS at the root (no terminal, earlier)", c, fx.len, "IDPOS");
+    memcpy(c, fx.img, fx.len);
+    set_idpos(c, i, pos > 2 ? pos - 2 : 0);
+    attack("IDPOS earlier", c, fx.len, "IDPOS");
+    memcpy(c, fx.img, fx.len);
+    set_idpos(c, i, nodes_len);
+    attack("IDPOS at the end of NODES", c, fx.len, "IDPOS");
+    memcpy(c, fx.img, fx.len);
+    set_idpos(c, i, UINT64_MAX);
+    attack("IDPOS far past NODES", c, fx.len, "IDPOS");
+  }
+  free(c);
+}
+
+static void test_display(void **state) {
+  (void)state;
+  uint8_t *c = dup_img();
+  uint8_t *d = c + fx.disp, *bits = d + 4;
+  size_t nb = (fx.cold + 7) / 8;
+  uint8_t *ids = bits + nb, *off = ids + 4 * fx.n_disp;
+  trie__store_u32(d, (uint32_t)fx.cold + 1);
+  assert_int_not_equal(attack("DISPLAY count above the cold ids", c, fx.len, "DISPLAY"), 0);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(d, (uint32_t)fx.n_disp + 1);
+  attack("DISPLAY count one too many", c, fx.len, "DISPLAY");
+  memcpy(c, fx.img, fx.len);
+  bits[nb - 1] |= 0x80;
+  attack("DISPLAY bit past the last cold id", c, fx.len, "DISPLAY");
+  /* a bit set for an unlisted id, a listed id's bit cleared */
+  uint64_t first = trie__load_u32(ids) - fx.m;
+  for (uint64_t j = 0; j < fx.cold; j++) {
+    if (bits[j / 8] >> (j % 8) & 1) continue;
+    memcpy(c, fx.img, fx.len);
+    bits[j / 8] |= (uint8_t)(1u << (j % 8));
+    attack("DISPLAY bit of an unlisted id", c, fx.len, "DISPLAY");
+    memcpy(c, fx.img, fx.len);
+    bits[j / 8] |= (uint8_t)(1u << (j % 8));
+    bits[first / 8] &= (uint8_t) ~(1u << (first % 8));
+    attack("DISPLAY bit moved to an unlisted id", c, fx.len, "DISPLAY");
+    break;
+  }
+  memcpy(c, fx.img, fx.len);
+  bits[first / 8] &= (uint8_t) ~(1u << (first % 8));
+  attack("DISPLAY listed id without its bit", c, fx.len, "DISPLAY");
+  memcpy(c, fx.img, fx.len);
+  uint32_t a = trie__load_u32(ids), b = trie__load_u32(ids + 4);
+  trie__store_u32(ids, b);
+  trie__store_u32(ids + 4, a);
+  attack("DISPLAY ids out of order", c, fx.len, "DISPLAY");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(off + 4, UINT32_MAX);
+  attack("DISPLAY offset past the forms", c, fx.len, "DISPLAY");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(off + 4 * fx.n_disp, trie__load_u32(off + 4 * fx.n_disp) - 1);
+  attack("DISPLAY last offset short of the forms", c, fx.len, "DISPLAY");
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(off, 1);
+  attack("DISPLAY offset 0 not 0", c, fx.len, "DISPLAY");
+  free(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sound), cmocka_unit_test(test_hotoff),  cmocka_unit_test(test_scores),
+      cmocka_unit_test(test_idpos), cmocka_unit_test(test_display),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -313,10 +313,128 @@ static void test_display(void **state) {
   free(c);
 }
 
+/* A copy of the image with NODES (the last section) replaced by nodes[0..len): the header's
+ * length, the padding; CRCs resealed by attack. *out_len gets the new size. */
+static uint8_t *with_nodes(const uint8_t *img, const uint8_t *nodes, size_t len, size_t *out_len) {
+  size_t e = sect_entry(img, TRIE_SECT_NODES);
+  uint64_t off = trie__load_u64(img + e + 8);
+  assert_int_equal(off + trie__load_u64(img + e + 16) + 7 & ~(uint64_t)7, fx.len);
+  size_t total = ((size_t)off + len + 7) & ~(size_t)7;
+  uint8_t *c = calloc(1, total);
+  memcpy(c, img, (size_t)off);
+  memcpy(c + off, nodes, len);
+  trie__store_u64(c + e + 16, len);
+  *out_len = total;
+  return c;
+}
+
+static size_t put_varint(uint8_t *p, uint64_t v) {
+  size_t i = 0;
+  for (; v >= 0x80; v >>= 7) p[i++] = (uint8_t)(v | 0x80);
+  p[i++] = (uint8_t)v;
+  return i;
+}
+
+/* A chain of depth nodes with empty labels, each with one child 'a' (heavy ones with a list of
+ * cold ids), ending in a terminal "a" of the first cold id; every IDPOS points at that end.
+ * Open takes it (it does not walk NODES); lookups must stay bounded, verify refuse it. */
+static void chain(size_t depth, int heavy) {
+  size_t cap = (depth + 2) * (16 + 10 * TA_MAX_K);
+  uint8_t *nodes = malloc(cap);
+  size_t at = 0;
+  for (size_t i = 0; i <= depth; i++) {
+    nodes[at++] = (uint8_t)(1u << TRIE_NODE_NCHILD_SHIFT | (heavy ? TRIE_NODE_HEAVY : 0));
+    nodes[at++] = 0; /* empty label */
+    if (heavy) {
+      uint8_t list[10 * TA_MAX_K];
+      size_t ll = put_varint(list, fx.m);
+      for (unsigned j = 1; j < 4; j++) ll += put_varint(list + ll, 0);
+      at += put_varint(nodes + at, ll);
+      memcpy(nodes + at, list, ll);
+      at += ll;
+    }
+    nodes[at++] = 'a';
+  }
+  size_t term = at;
+  nodes[at++] = TRIE_NODE_TERMINAL;
+  nodes[at++] = 1;
+  nodes[at++] = 'a';
+  at += put_varint(nodes + at, fx.m);
+  uint8_t *img = dup_img();
+  if (fx.idpos_w < 8) assert_true(term < (uint64_t)1 << (8 * fx.idpos_w));
+  for (uint64_t i = 0; i < fx.cold; i++) set_idpos(img, i, term);
+  size_t len;
+  uint8_t *c = with_nodes(img, nodes, at, &len);
+  assert_int_equal(
+      attack(heavy ? "a deep chain of heavy empty labels" : "a deep chain of empty labels", c, len,
+             "NODES"),
+      0);
+  free(c);
+  free(img);
+  free(nodes);
+}
+
+static void test_deep_chain(void **state) {
+  (void)state;
+  /* IDPOS holds positions up to the original NODES length (its width) */
+  uint64_t nodes_len = trie__load_u64(fx.img + sect_entry(fx.img, TRIE_SECT_NODES) + 16);
+  chain(fx.idpos_w >= 3 ? 20000 : (size_t)(nodes_len / 3), 0);
+  chain(fx.idpos_w >= 3 ? 5000 : (size_t)(nodes_len / 12), 1);
+}
+
+/* Children 0 and 1 of the root swapped (subtrees moved, their offsets and IDPOS updated):
+ * every answer stays right, but the best-id order is broken; verify must say so. */
+static void test_child_order(void **state) {
+  (void)state;
+  uint8_t *c = dup_img();
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
+  trie__node_t root;
+  assert_int_equal(trie__node_parse(r, 0, &root), 0);
+  assert_true(root.nchild >= 3);
+  size_t s0 = root.end, s1 = root.end + (size_t)trie__child_off(&root, 1);
+  size_t s2 = root.end + (size_t)trie__child_off(&root, 2);
+  size_t l0 = s1 - s0, l1 = s2 - s1;
+  uint8_t *nodes = c + fx.nodes;
+  memcpy(nodes + s0, r->nodes + s1, l1);
+  memcpy(nodes + s0 + l1, r->nodes + s0, l0);
+  size_t cb = (size_t)(root.child_bytes - r->nodes);
+  nodes[cb] = root.child_bytes[1];
+  nodes[cb + 1] = root.child_bytes[0];
+  /* offsets follow the child bytes: width byte, then child 1's offset */
+  unsigned w = nodes[cb + root.nchild];
+  store_le(nodes + cb + root.nchild + 1, w, l1);
+  for (uint64_t i = 0; i < fx.cold; i++) {
+    uint64_t p = load_le(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
+    if (p >= s0 && p < s1) set_idpos(c, i, p + l1);
+    if (p >= s1 && p < s2) set_idpos(c, i, p - l0);
+  }
+  trie_close(r);
+  /* the answers hold: every id's hit is the same as in the sound file */
+  assert_int_equal(tu_fix_crcs(c, fx.len), 0);
+  assert_int_equal(trie__open_mem(c, fx.len, &r), 0);
+  trie_reader_t *sound = NULL;
+  assert_int_equal(trie__open_mem(fx.img, fx.len, &sound), 0);
+  for (uint32_t id = 0; id < fx.n; id++) {
+    trie_hit_t a, b;
+    assert_int_equal(trie_get_hit(r, id, tu_text(), &a), 0);
+    assert_int_equal(trie_get_hit(sound, id, tu_text(), &b), 0);
+    assert_int_equal(a.text_len, b.text_len);
+    assert_memory_equal(a.text, b.text, a.text_len);
+  }
+  trie_text_reset(tu_text());
+  trie_close(sound);
+  trie_close(r);
+  assert_int_equal(attack("children out of best-id order", c, fx.len, "NODES"), 0);
+  free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sound), cmocka_unit_test(test_hotoff),  cmocka_unit_test(test_scores),
-      cmocka_unit_test(test_idpos), cmocka_unit_test(test_display),
+      cmocka_unit_test(test_sound),       cmocka_unit_test(test_hotoff),
+      cmocka_unit_test(test_scores),      cmocka_unit_test(test_idpos),
+      cmocka_unit_test(test_display),     cmocka_unit_test(test_deep_chain),
+      cmocka_unit_test(test_child_order),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -106,7 +106,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
   int rc = trie_words_build(r, &w);
   rc_ok(rc, t0);
   trie_match_opts_t o = {1, w};
-  for (uint32_t id = 0; id < fx.n; id++) {
+  for (uint32_t id = 0; id < r->n; id++) {
     trie_hit_t h;
     t0 = now_s();
     rc = trie_get_hit(r, id, tu_text(), &h);
@@ -429,12 +429,105 @@ static void test_child_order(void **state) {
   free(c);
 }
 
+/* Writes entries to a file of the test directory and reads it back. */
+static uint8_t *image_of(const trie_entry_t *e, size_t n, uint32_t k, size_t *len) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/x.trie", fx.dir);
+  assert_int_equal(tu_write(path, e, n, k, "hostile3", 42), 0);
+  uint8_t *img = tu_slurp(path, len);
+  assert_non_null(img);
+  return img;
+}
+
+/* A key longer than TA_MAX_KEY: two keys "a" x 3000 and that + "b" x 1000, whose last label
+ * (the last node of NODES, the last section) grows by 200 bytes. Every node is sound but the
+ * key's text cannot be rebuilt (a lookup says TA_ECORRUPT): verify must refuse it too. */
+static void test_key_too_long(void **state) {
+  (void)state;
+  char *k2 = malloc(4000);
+  memset(k2, 'a', 3000);
+  memset(k2 + 3000, 'b', 1000);
+  trie_entry_t e[2] = {{k2, 3000, k2, 3000, 2.0}, {k2, 4000, k2, 4000, 1.0}};
+  size_t len;
+  uint8_t *img = image_of(e, 2, 1, &len);
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(img, len, &r), 0);
+  assert_int_equal(r->m_hot, 0);
+  size_t pos;
+  assert_int_equal(trie__idpos(r, 1, &pos), 0);
+  trie__node_t nd;
+  assert_int_equal(trie__node_parse(r, pos, &nd), 0);
+  assert_int_equal(nd.label_len, 1000);
+  assert_int_equal(nd.end, r->nodes_len); /* the last node */
+  size_t lab = (size_t)(nd.label - r->nodes);
+  uint8_t nodes[8192];
+  memcpy(nodes, r->nodes, lab);
+  memset(nodes + lab, 'b', 1200);
+  memcpy(nodes + lab + 1200, nd.label + 1000, r->nodes_len - lab - 1000);
+  size_t nlen = r->nodes_len + 200;
+  assert_int_equal(lab - pos, 3); /* flags, a two-byte label length */
+  nodes[pos + 1] = (uint8_t)(1200 & 0x7f) | 0x80;
+  nodes[pos + 2] = (uint8_t)(1200 >> 7);
+  trie_close(r);
+  /* with_nodes checks the layout against fx.len: do it here for this image */
+  size_t es = sect_entry(img, TRIE_SECT_NODES);
+  uint64_t off = trie__load_u64(img + es + 8);
+  size_t total = ((size_t)off + nlen + 7) & ~(size_t)7;
+  uint8_t *c = calloc(1, total);
+  memcpy(c, img, (size_t)off);
+  memcpy(c + off, nodes, nlen);
+  trie__store_u64(c + es + 16, nlen);
+  assert_int_equal(tu_fix_crcs(c, total), 0);
+  assert_int_equal(trie__open_mem(c, total, &r), 0);
+  trie_hit_t h;
+  assert_int_equal(trie_get_hit(r, 1, tu_text(), &h), TA_ECORRUPT);
+  trie_close(r);
+  assert_int_equal(attack("a key longer than TA_MAX_KEY", c, total, "NODES"), 0);
+  free(c);
+  free(img);
+  free(k2);
+}
+
+/* DISPLAY with no listed id whose offset 0 is not 0 (the byte of padding after it taken into
+ * the section as a form): the format says entry 0 is 0. */
+static void test_display_none_listed(void **state) {
+  (void)state;
+  tset_t s = tu_gen(5, 60, 0, 0);
+  for (size_t i = 0; i < s.n; i++) {
+    s.e[i].display = s.e[i].key;
+    s.e[i].display_len = s.e[i].key_len;
+  }
+  for (size_t n = 40; n <= 60; n++) {
+    size_t len;
+    uint8_t *img = image_of(s.e, n, 4, &len);
+    size_t e = sect_entry(img, TRIE_SECT_DISPLAY);
+    uint64_t off = trie__load_u64(img + e + 8), dl = trie__load_u64(img + e + 16);
+    if ((off + dl) % 8 == 0) {
+      free(img);
+      continue;
+    }
+    assert_int_equal(trie__load_u32(img + off), 0);
+    trie__store_u32(img + off + dl - 4, 1);
+    img[off + dl] = 'x';
+    trie__store_u64(img + e + 16, dl + 1);
+    assert_int_equal(attack("DISPLAY none listed, offset 0 is 1", img, len, "DISPLAY"), 0);
+    free(img);
+    break;
+  }
+  tu_free(&s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sound),       cmocka_unit_test(test_hotoff),
-      cmocka_unit_test(test_scores),      cmocka_unit_test(test_idpos),
-      cmocka_unit_test(test_display),     cmocka_unit_test(test_deep_chain),
+      cmocka_unit_test(test_sound),
+      cmocka_unit_test(test_hotoff),
+      cmocka_unit_test(test_scores),
+      cmocka_unit_test(test_idpos),
+      cmocka_unit_test(test_display),
+      cmocka_unit_test(test_deep_chain),
       cmocka_unit_test(test_child_order),
+      cmocka_unit_test(test_key_too_long),
+      cmocka_unit_test(test_display_none_listed),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -98,6 +98,7 @@ int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *fro
     from = &root;
     head_len = 0;
   } else {
+    if (head_len > TA_MAX_KEY) return TA_ECORRUPT; /* key[] holds a key, no more */
     if (head_len > 0) memcpy(key, head, head_len);
   }
   size_t klen = head_len;

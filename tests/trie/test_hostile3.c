@@ -36,14 +36,19 @@ static size_t sect_entry(const uint8_t *img, uint32_t id) {
   return 0;
 }
 
+/* Writes entries to a file of the test directory at file k and reads it back; NULL when either
+ * fails. */
+static uint8_t *image_of(const trie_entry_t *e, size_t n, uint32_t k, size_t *len) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/x.trie", fx.dir);
+  return tu_write(path, e, n, k, "hostile3", 42) == 0 ? tu_slurp(path, len) : NULL;
+}
+
 static int setup(void **state) {
   (void)state;
   fx.set = tu_gen(31, 403, 1, 0);
   fx.dir = tu_mkdtemp();
-  char path[4200];
-  snprintf(path, sizeof path, "%s/h3.trie", fx.dir);
-  if (tu_write(path, fx.set.e, fx.set.n, 4, "hostile3", 42) != 0) return -1;
-  fx.img = tu_slurp(path, &fx.len);
+  fx.img = fx.dir != NULL ? image_of(fx.set.e, fx.set.n, 4, &fx.len) : NULL;
   trie_reader_t *r = NULL;
   if (fx.img == NULL || trie__open_mem(fx.img, fx.len, &r) != 0) return -1;
   fx.hot_off = (size_t)(r->hot_off - r->base);
@@ -66,10 +71,9 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
-  free(fx.img);
   tu_free(&fx.set);
-  tu_rmdir(fx.dir);
-  return 0;
+  free(fx.img);
+  return tu_rmdir(fx.dir); /* the scratch directory gone, or the test fails */
 }
 
 static double now_s(void) {
@@ -318,7 +322,7 @@ static void test_display(void **state) {
 static uint8_t *with_nodes(const uint8_t *img, const uint8_t *nodes, size_t len, size_t *out_len) {
   size_t e = sect_entry(img, TRIE_SECT_NODES);
   uint64_t off = trie__load_u64(img + e + 8);
-  assert_int_equal(off + trie__load_u64(img + e + 16) + 7 & ~(uint64_t)7, fx.len);
+  assert_int_equal((off + trie__load_u64(img + e + 16) + 7) & ~(uint64_t)7, fx.len);
   size_t total = ((size_t)off + len + 7) & ~(size_t)7;
   uint8_t *c = calloc(1, total);
   memcpy(c, img, (size_t)off);
@@ -429,16 +433,6 @@ static void test_child_order(void **state) {
   free(c);
 }
 
-/* Writes entries to a file of the test directory and reads it back. */
-static uint8_t *image_of(const trie_entry_t *e, size_t n, uint32_t k, size_t *len) {
-  char path[4200];
-  snprintf(path, sizeof path, "%s/x.trie", fx.dir);
-  assert_int_equal(tu_write(path, e, n, k, "hostile3", 42), 0);
-  uint8_t *img = tu_slurp(path, len);
-  assert_non_null(img);
-  return img;
-}
-
 /* A key longer than TA_MAX_KEY: two keys "a" x 3000 and that + "b" x 1000, whose last label
  * (the last node of NODES, the last section) grows by 200 bytes. Every node is sound but the
  * key's text cannot be rebuilt (a lookup says TA_ECORRUPT): verify must refuse it too. */
@@ -450,6 +444,7 @@ static void test_key_too_long(void **state) {
   trie_entry_t e[2] = {{k2, 3000, k2, 3000, 2.0}, {k2, 4000, k2, 4000, 1.0}};
   size_t len;
   uint8_t *img = image_of(e, 2, 1, &len);
+  assert_non_null(img);
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(img, len, &r), 0);
   assert_int_equal(r->m_hot, 0);
@@ -500,6 +495,7 @@ static void test_display_none_listed(void **state) {
   for (size_t n = 40; n <= 60; n++) {
     size_t len;
     uint8_t *img = image_of(s.e, n, 4, &len);
+    assert_non_null(img);
     size_t e = sect_entry(img, TRIE_SECT_DISPLAY);
     uint64_t off = trie__load_u64(img + e + 8), dl = trie__load_u64(img + e + 16);
     if ((off + dl) % 8 == 0) {

@@ -513,6 +513,49 @@ static void test_display_none_listed(void **state) {
   tu_free(&s);
 }
 
+/* A sound file whose keys nest 80 deep ("a", "aa", ...; the longest best, every third with a
+ * display form of its own): heavy answers' cold texts come from paths deeper than the descent's
+ * frames. Every hit of every lookup is what trie_get_hit gives for its id. */
+static void test_deep_hits_match_get_hit(void **state) {
+  (void)state;
+  enum { DEPTH = 80 };
+  static char keys[DEPTH][DEPTH + 1], disp[DEPTH][DEPTH + 3];
+  trie_entry_t e[DEPTH];
+  for (size_t i = 0; i < DEPTH; i++) {
+    memset(keys[i], 'a', i + 1);
+    snprintf(disp[i], sizeof disp[i], "D:%s", keys[i]);
+    int own = i % 3 == 0;
+    e[i] =
+        (trie_entry_t){keys[i], i + 1, own ? disp[i] : keys[i], i + 1 + (own ? 2 : 0), (double)i};
+  }
+  size_t len;
+  uint8_t *img = image_of(e, DEPTH, 4, &len);
+  assert_non_null(img);
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(img, len, &r), 0);
+  assert_int_equal(trie_verify(r, NULL), 0);
+  assert_true(r->m_hot < 4); /* the heavy lists hold cold ids */
+  for (size_t p = 0; p <= DEPTH; p++) {
+    trie_hit_t hits[TA_MAX_K];
+    size_t nh;
+    uint64_t node;
+    assert_int_equal(trie_lookup_node(r, keys[DEPTH - 1], p, 4, tu_text(), hits, &nh, &node), 0);
+    assert_int_equal(nh, p + 4 <= DEPTH ? 4 : DEPTH - (p ? p - 1 : 0));
+    for (size_t i = 0; i < nh; i++) {
+      trie_hit_t h;
+      assert_int_equal(trie_get_hit(r, hits[i].id, tu_text(), &h), 0);
+      assert_int_equal(hits[i].text_len, h.text_len);
+      assert_memory_equal(hits[i].text, h.text, h.text_len);
+      assert_true(hits[i].score == h.score);
+      size_t key_len = DEPTH - hits[i].id; /* id i is the key of DEPTH - i bytes */
+      assert_int_equal(h.text_len, key_len + ((key_len - 1) % 3 == 0 ? 2 : 0));
+    }
+    trie_text_reset(tu_text());
+  }
+  trie_close(r);
+  free(img);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sound),
@@ -524,6 +567,7 @@ int main(void) {
       cmocka_unit_test(test_child_order),
       cmocka_unit_test(test_key_too_long),
       cmocka_unit_test(test_display_none_listed),
+      cmocka_unit_test(test_deep_hits_match_get_hit),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -112,6 +112,8 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   unsigned depth = 0, count = 0;
   uint64_t visited = 0;
   size_t len = head;
+  /* head is what the labels above matched: past TA_MAX_KEY only in a corrupt file */
+  if (head > TA_MAX_KEY) return TA_ECORRUPT;
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   trie__node_t nd = *start;
   int rc;
@@ -185,6 +187,8 @@ static int heavy_cold_texts(const trie_reader_t *r, const trie__node_t *from, co
     size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
   } fr[DESCENT_FRAMES];
   char path[TA_MAX_KEY];
+  /* head is what the labels above matched: past TA_MAX_KEY only in a corrupt file */
+  if (head > TA_MAX_KEY) return TA_ECORRUPT;
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   unsigned top = 0;
   int rc;

@@ -438,12 +438,21 @@ static void test_child_order(void **state) {
  * key's text cannot be rebuilt (a lookup says TA_ECORRUPT): verify must refuse it too. */
 static void test_key_too_long(void **state) {
   (void)state;
-  char *k2 = malloc(4000);
+  char *k2 = malloc(4202), *k4 = malloc(4002);
   memset(k2, 'a', 3000);
   memset(k2 + 3000, 'b', 1000);
-  trie_entry_t e[2] = {{k2, 3000, k2, 3000, 2.0}, {k2, 4000, k2, 4000, 1.0}};
+  k2[4000] = 'c';
+  k2[4001] = 'd';
+  memcpy(k4, k2, 4001);
+  k4[4001] = 'e';
+  /* "c" has two keys below it: heavy at k = 1 */
+  trie_entry_t e[5] = {{k2, 3000, k2, 3000, 2.0},
+                       {k2, 4000, k2, 4000, 1.0},
+                       {k2, 4001, k2, 4001, 0.5},
+                       {k2, 4002, k2, 4002, 0.25},
+                       {k4, 4002, k4, 4002, 0.125}};
   size_t len;
-  uint8_t *img = image_of(e, 2, 1, &len);
+  uint8_t *img = image_of(e, 5, 1, &len);
   assert_non_null(img);
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(img, len, &r), 0);
@@ -453,7 +462,6 @@ static void test_key_too_long(void **state) {
   trie__node_t nd;
   assert_int_equal(trie__node_parse(r, pos, &nd), 0);
   assert_int_equal(nd.label_len, 1000);
-  assert_int_equal(nd.end, r->nodes_len); /* the last node */
   size_t lab = (size_t)(nd.label - r->nodes);
   uint8_t nodes[8192];
   memcpy(nodes, r->nodes, lab);
@@ -463,6 +471,8 @@ static void test_key_too_long(void **state) {
   assert_int_equal(lab - pos, 3); /* flags, a two-byte label length */
   nodes[pos + 1] = (uint8_t)(1200 & 0x7f) | 0x80;
   nodes[pos + 2] = (uint8_t)(1200 >> 7);
+  /* ids 2..4 come after the grown label */
+  size_t idpos = (size_t)(r->idpos - r->base), w = r->idpos_w;
   trie_close(r);
   /* with_nodes checks the layout against fx.len: do it here for this image */
   size_t es = sect_entry(img, TRIE_SECT_NODES);
@@ -472,15 +482,31 @@ static void test_key_too_long(void **state) {
   memcpy(c, img, (size_t)off);
   memcpy(c + off, nodes, nlen);
   trie__store_u64(c + es + 16, nlen);
+  for (size_t i = 2; i < 5; i++)
+    store_le(c + idpos + i * w, (unsigned)w, load_le(img + idpos + i * w, (unsigned)w) + 200);
   assert_int_equal(tu_fix_crcs(c, total), 0);
   assert_int_equal(trie__open_mem(c, total, &r), 0);
   trie_hit_t h;
   assert_int_equal(trie_get_hit(r, 1, tu_text(), &h), TA_ECORRUPT);
+  /* a prefix that walks the whole path: 4200 key bytes above the answer node "c" */
+  memset(k2 + 3000, 'b', 1200);
+  k2[4200] = 'c';
+  trie_hit_t hits[TA_MAX_K];
+  size_t nh;
+  uint64_t node;
+  k2[4201] = 'd';
+  for (size_t plen = 4190; plen <= 4202; plen++) {
+    assert_int_equal(trie_lookup_node(r, k2, plen, 1, tu_text(), hits, &nh, &node), TA_ECORRUPT);
+    assert_int_equal(trie_lookup_filtered(r, k2, plen, 4, keep_half, NULL, tu_text(), hits, &nh),
+                     TA_ECORRUPT);
+  }
+  trie_text_reset(tu_text());
   trie_close(r);
   assert_int_equal(attack("a key longer than TA_MAX_KEY", c, total, "NODES"), 0);
   free(c);
   free(img);
   free(k2);
+  free(k4);
 }
 
 /* DISPLAY with no listed id whose offset 0 is not 0 (the byte of padding after it taken into

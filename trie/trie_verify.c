@@ -75,6 +75,7 @@ typedef struct {
   unsigned ntop;
   uint32_t top[TA_MAX_K];
   int64_t prev_best; /* the best id of the last child closed (-1: none yet) */
+  size_t klen;       /* key bytes from the root to the end of this node's label */
 } vframe_t;
 
 typedef struct {
@@ -90,9 +91,13 @@ typedef struct {
 
 /* Opens a frame for the parsed node nd whose subtree spans [nd->pos, end). */
 static int open_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st, vids_t *ids,
-                      const trie__node_t *nd, size_t end) {
+                      const trie__node_t *nd, size_t end, size_t klen) {
   const uint8_t *at = r->nodes + nd->pos;
   if (nd->end > end) return NODE_FAULT(r, d, at, "node runs past the end of its subtree");
+  /* A longer key could not be rebuilt (lookups refuse it): META's longest key bounds them all. */
+  if (klen > r->max_key)
+    return NODE_FAULT(r, d, at, "key runs to %zu bytes, META's longest key is %u", klen,
+                      r->max_key);
   if (st->len == st->cap && ta_grow((void **)&st->v, &st->cap, st->len + 1, sizeof *st->v, 64))
     return ta_diag_set(d, TA_ENOMEM, "%s", "");
   vframe_t *f = &st->v[st->len++];
@@ -107,6 +112,7 @@ static int open_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st, vids_t
   f->list = nd->list;
   f->list_len = nd->list_len;
   f->prev_best = -1;
+  f->klen = klen;
   uint64_t byte_seen[4] = {0, 0, 0, 0};
   for (uint64_t i = 0; i < nd->nchild; i++) {
     uint8_t c = nd->child_bytes[i];
@@ -174,7 +180,7 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
     rc = NODE_FAULT(r, d, r->nodes, "root node does not parse");
   else if (nd.label_len != 0)
     rc = NODE_FAULT(r, d, r->nodes, "root node has a label");
-  if (rc == 0) rc = open_frame(r, d, &st, ids, &nd, r->nodes_len);
+  if (rc == 0) rc = open_frame(r, d, &st, ids, &nd, r->nodes_len, 0);
   uint64_t nodes = 1;
   while (rc == 0 && st.len > 0) {
     vframe_t *f = &st.v[st.len - 1];
@@ -226,7 +232,7 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
       break;
     }
     nodes++;
-    rc = open_frame(r, d, &st, ids, &nd, cend);
+    rc = open_frame(r, d, &st, ids, &nd, cend, f->klen + nd.label_len);
   }
   free(st.v);
   *num_nodes = nodes;
@@ -313,6 +319,8 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
   if (listed != r->n_disp)
     return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_bits, "%llu bits set for %llu listed ids",
                  (unsigned long long)listed, (unsigned long long)r->n_disp);
+  if (trie__load_u32(r->disp_off) != 0)
+    return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_off, "offset 0 is not 0");
   uint64_t last_id = 0;
   for (uint64_t i = 0; i < r->n_disp; i++) {
     uint64_t id = trie__load_u32(r->disp_ids + 4 * i);
@@ -325,7 +333,7 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
       return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_ids + 4 * i,
                    "id %llu is listed but its bit is not set", (unsigned long long)id);
     uint32_t a = trie__load_u32(r->disp_off + 4 * i), b = trie__load_u32(r->disp_off + 4 * (i + 1));
-    if ((i == 0 && a != 0) || a > b || b > r->disp_len)
+    if (a > b || b > r->disp_len)
       return fault(r, d, TA_ECORRUPT, "DISPLAY", r->disp_off + 4 * (i + 1),
                    "offset %llu is before the one before it or past the end of the forms",
                    (unsigned long long)i + 1);

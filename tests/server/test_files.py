@@ -11,6 +11,8 @@ HTTP, and its answers checked.
 - a FIFO at --trie and at --filters: refused at once with a log line that says so, POST
   /admin/reload is answered, a good file put there later is loaded, SIGTERM stops the server;
 - a directory and a device at either path: refused with a log line that names them;
+- a trie of format 2 at start (no trie loaded, 503) and at reload (the old trie keeps serving,
+  a forced reload answers 422): the log and the answer say to rebuild;
 - a FIFO at either path when the server starts: no trie loaded (503) / a refusal to start, at
   once, with the reason; a FIFO, a directory or a device as --admin-token-file: the same refusal.
 
@@ -242,6 +244,38 @@ class Files(ServerCase):
         st, _, body = srv.get("/admin/reload", AUTH, method="POST")
         self.assertEqual(st, 422, "a forced reload refuses the edited file: %r" % body)
         self.assert_serves(srv, "big", "the old trie keeps serving after a forced reload")
+        self.assert_stops(srv)
+
+    def test_old_format(self):
+        # a format 2 file (the fuzz corpus keeps four, for the reader to refuse)
+        old = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fuzz",
+                           "corpus", "trie", "format2-seed-ascii-k2")
+        with open(old, "rb") as f:
+            head = f.read(12)
+        self.assertEqual((head[:4], head[8]), (b"\x89TAH", 2), "the file is of format 2")
+        rebuild = "made in an older file format: rebuild it with this version"
+        # at start: no trie loaded (503), and the log says to rebuild
+        self.dir = tempfile.mkdtemp(dir=WORK)
+        at_start = os.path.join(self.dir, "old.trie")
+        shutil.copyfile(old, at_start)
+        srv = self.serve(self._testMethodName + "-start", ARGS.serve, at_start,
+                         ["--answer-cache-mb", "0"], startup=10)
+        self.assertIn(rebuild, srv.text(), "the log says to rebuild")
+        self.assertEqual(srv.get("/healthz")[0], 503, "no trie loaded")
+        self.assert_stops(srv)
+        # at reload: refused, the old trie keeps serving, a forced reload answers 422
+        srv = self.start()
+        self.put(old, self.trie)
+        self.assertTrue(wait_for(lambda: rebuild in srv.text(), 5),
+                        "the old format is refused, and the log says to rebuild")
+        self.assert_serves(srv, "big", "the old trie keeps serving")
+        st, _, body = srv.get("/admin/reload", AUTH, method="POST")
+        self.assertEqual(st, 422, "a forced reload refuses the old format: %r" % body)
+        self.assertIn(b"rebuild", body, "and says to rebuild")
+        self.assert_serves(srv, "big", "the old trie keeps serving after a forced reload")
+        self.put(GOOD["small"], self.trie)
+        self.assertTrue(wait_for(lambda: version(srv) == VERSION["small"], 5),
+                        "a rebuilt file renamed in is loaded")
         self.assert_stops(srv)
 
     def fifo_at(self, path):

@@ -2,7 +2,7 @@
  * Hostile files aimed at the tables of format 3 (docs/FORMAT.md, "Texts and scores by id"):
  * a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX, IDPOS, DISPLAY or
  * NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
- * it, or every lookup (trie_lookup_node, trie_get_hit of every id, trie_lookup_filtered,
+ * it, or every lookup (trie_lookup, trie_get_hit of every id, trie_lookup_filtered,
  * trie_lookup_match with typos and words) must return a sound answer or TA_ECORRUPT, in bounds
  * (each image is an exact-size heap copy, for ASan) and quickly; verify must refuse it and name
  * the section.
@@ -122,11 +122,31 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
     const trie_entry_t *e = &fx.set.e[i];
     for (size_t plen = 0; plen <= e->key_len; plen++) {
       size_t nh = 0;
-      uint64_t node;
       t0 = now_s();
-      rc = trie_lookup_node(r, e->key, plen, 4, tu_text(), hits, &nh, &node);
+      rc = trie_lookup(r, e->key, plen, 4, tu_text(), hits, &nh);
       rc_ok(rc, t0);
       for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      /* the filter layer's steps: where the answer is, then its hits or ids, then hits by id */
+      trie_at_t at;
+      uint32_t ids[TA_MAX_K];
+      size_t ni = 0;
+      t0 = now_s();
+      rc = trie_lookup_ids_at(r, e->key, plen, 0, ids, &ni, &at);
+      rc_ok(rc, t0);
+      if (rc == 0 && at.node != 0) {
+        rc = trie_hits_at(r, &at, e->key, 4, tu_text(), hits, &nh);
+        rc_ok(rc, t0);
+        for (size_t h = 0; rc == 0 && h < nh; h++)
+          text_ok(hits[h].text, hits[h].text_len, img, len);
+        rc = trie_ids_at(r, &at, 4, ids, &ni);
+        rc_ok(rc, t0);
+        if (rc == 0) {
+          rc = trie_get_hits(r, &at, e->key, ids, ni, tu_text(), hits);
+          rc_ok(rc, t0);
+          for (size_t h = 0; rc == 0 && h < ni; h++)
+            text_ok(hits[h].text, hits[h].text_len, img, len);
+        }
+      }
       t0 = now_s();
       rc = trie_lookup_filtered(r, e->key, plen, 12, keep_half, NULL, tu_text(), hits, &nh);
       rc_ok(rc, t0);
@@ -493,10 +513,9 @@ static void test_key_too_long(void **state) {
   k2[4200] = 'c';
   trie_hit_t hits[TA_MAX_K];
   size_t nh;
-  uint64_t node;
   k2[4201] = 'd';
   for (size_t plen = 4190; plen <= 4202; plen++) {
-    assert_int_equal(trie_lookup_node(r, k2, plen, 1, tu_text(), hits, &nh, &node), TA_ECORRUPT);
+    assert_int_equal(trie_lookup(r, k2, plen, 1, tu_text(), hits, &nh), TA_ECORRUPT);
     assert_int_equal(trie_lookup_filtered(r, k2, plen, 4, keep_half, NULL, tu_text(), hits, &nh),
                      TA_ECORRUPT);
   }
@@ -549,7 +568,8 @@ static void test_deep_hits_match_get_hit(void **state) {
   trie_entry_t e[DEPTH];
   for (size_t i = 0; i < DEPTH; i++) {
     memset(keys[i], 'a', i + 1);
-    snprintf(disp[i], sizeof disp[i], "D:%s", keys[i]);
+    memcpy(disp[i], "D:", 2);
+    memcpy(disp[i] + 2, keys[i], i + 1);
     int own = i % 3 == 0;
     e[i] =
         (trie_entry_t){keys[i], i + 1, own ? disp[i] : keys[i], i + 1 + (own ? 2 : 0), (double)i};
@@ -564,8 +584,7 @@ static void test_deep_hits_match_get_hit(void **state) {
   for (size_t p = 0; p <= DEPTH; p++) {
     trie_hit_t hits[TA_MAX_K];
     size_t nh;
-    uint64_t node;
-    assert_int_equal(trie_lookup_node(r, keys[DEPTH - 1], p, 4, tu_text(), hits, &nh, &node), 0);
+    assert_int_equal(trie_lookup(r, keys[DEPTH - 1], p, 4, tu_text(), hits, &nh), 0);
     assert_int_equal(nh, p + 4 <= DEPTH ? 4 : DEPTH - (p ? p - 1 : 0));
     for (size_t i = 0; i < nh; i++) {
       trie_hit_t h;

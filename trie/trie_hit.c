@@ -9,12 +9,6 @@
 
 #include <stdlib.h>
 
-static uint64_t load_le(const uint8_t *p, unsigned w) {
-  uint64_t v = 0;
-  for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
-  return v;
-}
-
 int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
   /* The three widths spelled out: a loop of unknown length cost a tenth of a lookup. */
   const uint8_t *p = r->score_idx + (size_t)id * r->score_w;
@@ -25,7 +19,7 @@ int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
 }
 
 int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos) {
-  uint64_t p = load_le(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w, r->idpos_w);
+  uint64_t p = trie__load_uw(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w, r->idpos_w);
   if (p >= r->nodes_len) return TA_ECORRUPT;
   *pos = (size_t)p;
   return 0;

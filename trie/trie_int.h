@@ -133,6 +133,16 @@ static inline uint32_t trie__load_u32(const uint8_t *p) {
 static inline uint64_t trie__load_u64(const uint8_t *p) {
   return (uint64_t)trie__load_u32(p) | ((uint64_t)trie__load_u32(p + 4) << 32);
 }
+/* A w-byte (1..8) little-endian integer: the fields whose width a file chooses (child offsets,
+ * SCOREIDX, IDPOS). */
+static inline uint64_t trie__load_uw(const uint8_t *p, unsigned w) {
+  uint64_t v = 0;
+  for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
+  return v;
+}
+static inline void trie__store_uw(uint8_t *p, uint64_t v, unsigned w) {
+  for (unsigned i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
 static inline double trie__load_f64(const uint8_t *p) {
   uint64_t u = trie__load_u64(p);
   double d;
@@ -325,10 +335,7 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__nod
 /* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. */
 static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
   if (idx == 0) return 0;
-  const uint8_t *p = nd->offsets + (size_t)(idx - 1) * nd->width;
-  uint64_t v = 0;
-  for (unsigned i = nd->width; i-- > 0;) v = (v << 8) | p[i];
-  return v;
+  return trie__load_uw(nd->offsets + (size_t)(idx - 1) * nd->width, nd->width);
 }
 
 /* The bytes of the UTF-8 sequence that lead starts (1..4), 0 when lead is a continuation byte:

@@ -295,8 +295,7 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
   uint64_t prev = 0;
   for (uint64_t id = 0; id < n; id++) {
     const uint8_t *at = r->score_idx + (size_t)id * r->score_w;
-    uint64_t v = 0;
-    for (unsigned i = r->score_w; i-- > 0;) v = (v << 8) | at[i];
+    uint64_t v = trie__load_uw(at, r->score_w);
     if (id == 0 ? v != 0 : (v != prev && v != prev + 1))
       return fault(r, d, TA_ECORRUPT, "SCOREIDX", at,
                    "score index of id %llu is %llu after %llu (0 first, then the same or the next)",

@@ -144,6 +144,13 @@ static unsigned merge_top(const uint32_t *a, unsigned na, const uint32_t *b, uns
   return n;
 }
 
+/* The smallest byte width (1..8) that holds v. */
+static unsigned width_of(uint64_t v) {
+  unsigned w = 1;
+  while (w < 8 && (v >> (8 * w)) != 0) w++;
+  return w;
+}
+
 /* Lays out the subtree of the keys keys[lo..hi), which share their first d bytes, appending it
  * reversed to w->out. Its label starts at byte d (the root's label is empty). Its top-k goes to
  * w->tops at level lvl. */
@@ -241,13 +248,13 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
     /* Offsets of children 1.. from child 0, in the fewest bytes that hold the largest. */
     size_t last = 0;
     for (size_t ci = 0; ci + 1 < nchild; ci++) last += w->slots[sizes + ci];
-    unsigned width = 1;
-    while (width < 8 && (last >> (8 * width)) != 0) width++;
+    unsigned width = width_of(last);
     h[hl++] = (uint8_t)width;
     size_t off = 0;
     for (size_t ci = 0; ci + 1 < nchild; ci++) {
       off += w->slots[sizes + ci];
-      for (unsigned b = 0; b < width; b++) h[hl++] = (uint8_t)(off >> (8 * b));
+      trie__store_uw(h + hl, off, width);
+      hl += width;
     }
   }
   w->slots_len = base;
@@ -385,17 +392,6 @@ static size_t hot_count(const trie_entry_t *entries, size_t n, const trie_write_
   return m;
 }
 
-/* The smallest byte width (1..8) that holds v. */
-static unsigned width_of(uint64_t v) {
-  unsigned w = 1;
-  while (w < 8 && (v >> (8 * w)) != 0) w++;
-  return w;
-}
-
-static void store_le(uint8_t *p, uint64_t v, unsigned w) {
-  for (unsigned b = 0; b < w; b++) p[b] = (uint8_t)(v >> (8 * b));
-}
-
 /* The sections after NODES is laid out: each built in memory except HOTSTR, streamed from the
  * entries (its CRC computed here). */
 typedef struct {
@@ -463,7 +459,7 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   for (size_t i = 0; i < n; i++) {
     if (i > 0 && entries[i].score != entries[i - 1].score) run++;
     if (i == 0 || run > 0) trie__store_f64(t->score_val + 8 * run, entries[i].score + 0.0);
-    store_le(t->score_idx + sw * i, run, sw);
+    trie__store_uw(t->score_idx + sw * i, run, sw);
   }
 
   /* IDPOS: where each cold id's terminal node starts in NODES (forward). */
@@ -472,7 +468,7 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   t->idpos_len = pw * (n - m);
   if ((t->idpos = malloc(t->idpos_len ? t->idpos_len : 1)) == NULL) return TA_ENOMEM;
   for (size_t id = m; id < n; id++)
-    store_le(t->idpos + pw * (id - m), nodes_len - w->term_rev[id], pw);
+    trie__store_uw(t->idpos + pw * (id - m), nodes_len - w->term_rev[id], pw);
 
   /* DISPLAY: count, a bit per cold id (set: listed), the cold ids whose display form is not
    * their key, offsets, the forms. */

@@ -192,16 +192,6 @@ static uint8_t *dup_img(void) {
   return c;
 }
 
-static void store_le(uint8_t *p, unsigned w, uint64_t v) {
-  for (unsigned i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t load_le(const uint8_t *p, unsigned w) {
-  uint64_t v = 0;
-  for (unsigned i = w; i-- > 0;) v = v << 8 | p[i];
-  return v;
-}
-
 static void test_sound(void **state) {
   (void)state;
   uint8_t *c = dup_img();
@@ -245,10 +235,10 @@ static void test_scores(void **state) {
   trie__store_u64(c + e + 16, fx.n * fx.score_w - 1);
   assert_int_not_equal(attack("SCOREIDX width does not divide", c, fx.len, "SCOREIDX"), 0);
   memcpy(c, fx.img, fx.len);
-  store_le(c + fx.score_idx + (fx.n / 2) * fx.score_w, fx.score_w, 0xffffffffu);
+  trie__store_uw(c + fx.score_idx + (fx.n / 2) * fx.score_w, 0xffffffffu, fx.score_w);
   attack("SCOREIDX index >= D", c, fx.len, "SCOREIDX");
   memcpy(c, fx.img, fx.len);
-  store_le(c + fx.score_idx + (fx.n - 1) * fx.score_w, fx.score_w, 0);
+  trie__store_uw(c + fx.score_idx + (fx.n - 1) * fx.score_w, 0, fx.score_w);
   attack("SCOREIDX rises back", c, fx.len, "SCOREIDX");
   memcpy(c, fx.img, fx.len);
   trie__store_u64(c + sect_entry(c, TRIE_SECT_SCOREVAL) + 16, 0);
@@ -258,7 +248,7 @@ static void test_scores(void **state) {
 
 /* IDPOS of cold id at index i set to v. */
 static void set_idpos(uint8_t *c, uint64_t i, uint64_t v) {
-  store_le(c + fx.idpos + i * fx.idpos_w, fx.idpos_w, v);
+  trie__store_uw(c + fx.idpos + i * fx.idpos_w, v, fx.idpos_w);
 }
 
 static void test_idpos(void **state) {
@@ -266,8 +256,9 @@ static void test_idpos(void **state) {
   uint8_t *c = dup_img();
   uint64_t nodes_len = trie__load_u64(c + sect_entry(c, TRIE_SECT_NODES) + 16);
   for (uint64_t i = 0; i < fx.cold; i += fx.cold / 7) {
-    uint64_t pos = load_le(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
-    uint64_t other = load_le(fx.img + fx.idpos + ((i + 1) % fx.cold) * fx.idpos_w, fx.idpos_w);
+    uint64_t pos = trie__load_uw(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
+    uint64_t other =
+        trie__load_uw(fx.img + fx.idpos + ((i + 1) % fx.cold) * fx.idpos_w, fx.idpos_w);
     memcpy(c, fx.img, fx.len);
     set_idpos(c, i, pos + 1);
     attack("IDPOS in the middle of a node", c, fx.len, "IDPOS");
@@ -427,9 +418,9 @@ static void test_child_order(void **state) {
   nodes[cb + 1] = root.child_bytes[0];
   /* offsets follow the child bytes: width byte, then child 1's offset */
   unsigned w = nodes[cb + root.nchild];
-  store_le(nodes + cb + root.nchild + 1, w, l1);
+  trie__store_uw(nodes + cb + root.nchild + 1, l1, w);
   for (uint64_t i = 0; i < fx.cold; i++) {
-    uint64_t p = load_le(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
+    uint64_t p = trie__load_uw(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
     if (p >= s0 && p < s1) set_idpos(c, i, p + l1);
     if (p >= s1 && p < s2) set_idpos(c, i, p - l0);
   }
@@ -503,7 +494,8 @@ static void test_key_too_long(void **state) {
   memcpy(c + off, nodes, nlen);
   trie__store_u64(c + es + 16, nlen);
   for (size_t i = 2; i < 5; i++)
-    store_le(c + idpos + i * w, (unsigned)w, load_le(img + idpos + i * w, (unsigned)w) + 200);
+    trie__store_uw(c + idpos + i * w, trie__load_uw(img + idpos + i * w, (unsigned)w) + 200,
+                   (unsigned)w);
   assert_int_equal(tu_fix_crcs(c, total), 0);
   assert_int_equal(trie__open_mem(c, total, &r), 0);
   trie_hit_t h;

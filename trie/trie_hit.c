@@ -50,8 +50,36 @@ static int display_exception(const trie_reader_t *r, uint64_t id, const char **t
   return TA_ECORRUPT; /* its bit says it is listed */
 }
 
-int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
-                      char *buf, size_t *len) {
+/* The child of nd whose subtree holds the position nd->end + rel: the last one that starts at
+ * or before it (child offsets increase). */
+static uint64_t child_holding(const trie__node_t *nd, uint64_t rel) {
+  uint64_t lo = 0, hi = nd->nchild;
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (trie__child_off(nd, mid) <= rel)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Room for len bytes in tx, filled from src: a text handed out. */
+static int put_text(trie_text_t *tx, const char *src, size_t len, const char **text,
+                    size_t *out_len) {
+  char *dst;
+  int rc = trie__text_put(tx, len, &dst);
+  if (rc != 0) return rc;
+  memcpy(dst, src, len);
+  *text = dst;
+  *out_len = len;
+  return 0;
+}
+
+/* Appends to buf[0..*len) (room for TA_MAX_KEY) the labels from the parsed node *from down to
+ * the node at target, which must be the terminal of id; *len becomes the key's length. */
+static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
+                       char *buf, size_t *len) {
   trie__node_t nd = *from;
   size_t at = *len;
   /* Children lie after their parent and every step moves forward, so the walk ends; the key's
@@ -62,16 +90,7 @@ int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t t
     at += nd.label_len;
     if (nd.pos == target) break;
     if (target < nd.end || nd.nchild == 0) return TA_ECORRUPT;
-    /* The last child that starts at or before target (offsets increase). */
-    uint64_t rel = target - nd.end, lo = 0, hi = nd.nchild;
-    while (hi - lo > 1) {
-      uint64_t mid = lo + (hi - lo) / 2;
-      if (trie__child_off(&nd, mid) <= rel)
-        lo = mid;
-      else
-        hi = mid;
-    }
-    uint64_t off = trie__child_off(&nd, lo);
+    uint64_t off = trie__child_off(&nd, child_holding(&nd, target - nd.end));
     if (off >= r->nodes_len - nd.end) return TA_ECORRUPT;
     int rc = trie__node_parse(r, nd.end + (size_t)off, &nd);
     if (rc != 0) return rc;
@@ -81,30 +100,20 @@ int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t t
   return 0;
 }
 
-int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
-                    size_t head_len, trie_text_t *tx, const char **text, size_t *len) {
+/* The text of a cold id: its DISPLAY form, or its key rebuilt into tx by a descent from the
+ * root to its terminal node. */
+static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const char **text,
+                     size_t *len) {
   int rc = display_exception(r, id, text, len);
   if (rc != 0) return rc < 0 ? rc : 0;
   size_t pos;
   if ((rc = trie__idpos(r, id, &pos)) != 0) return rc;
   char key[TA_MAX_KEY];
   trie__node_t root;
-  if (from == NULL) {
-    if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
-    from = &root;
-    head_len = 0;
-  } else {
-    if (head_len > TA_MAX_KEY) return TA_ECORRUPT; /* key[] holds a key, no more */
-    if (head_len > 0) memcpy(key, head, head_len);
-  }
-  size_t klen = head_len;
-  if ((rc = trie__key_descend(r, from, pos, id, key, &klen)) != 0) return rc;
-  char *dst;
-  if ((rc = trie__text_put(tx, klen, &dst)) != 0) return rc;
-  memcpy(dst, key, klen);
-  *text = dst;
-  *len = klen;
-  return 0;
+  if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
+  size_t klen = 0;
+  if ((rc = key_descend(r, &root, pos, id, key, &klen)) != 0) return rc;
+  return put_text(tx, key, klen, text, len);
 }
 
 int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
@@ -116,31 +125,21 @@ int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_
   return 0;
 }
 
-int trie__hit_from(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
-                   size_t head_len, trie_text_t *tx, trie_hit_t *hit) {
+int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit) {
   if (id >= r->n) return TA_ECORRUPT;
   int rc = trie__score(r, id, &hit->score);
   if (rc != 0) return rc;
   hit->id = (uint32_t)id;
   if (id < r->m_hot) return trie__hot_text(r, id, &hit->text, &hit->text_len);
   if (tx == NULL) return TA_EINVAL;
-  return trie__cold_text(r, id, from, head, head_len, tx, &hit->text, &hit->text_len);
-}
-
-int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit) {
-  return trie__hit_from(r, id, NULL, NULL, 0, tx, hit);
+  return cold_text(r, id, tx, &hit->text, &hit->text_len);
 }
 
 int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
                           trie_text_t *tx, const char **text, size_t *len) {
   int rc = display_exception(r, id, text, len);
   if (rc != 0) return rc < 0 ? rc : 0;
-  char *dst;
-  if ((rc = trie__text_put(tx, key_len, &dst)) != 0) return rc;
-  memcpy(dst, key, key_len);
-  *text = dst;
-  *len = key_len;
-  return 0;
+  return put_text(tx, key, key_len, text, len);
 }
 
 /* Frames of trie__cold_texts: a node on the current path each; a deeper path falls back to a
@@ -164,13 +163,7 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       t[j] = v;
     }
   }
-  trie__node_t root;
   int rc;
-  if (from == NULL) {
-    if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
-    from = &root;
-    head = 0;
-  }
   struct {
     trie__node_t nd;
     size_t len; /* key length at the end of its label */
@@ -196,20 +189,13 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       trie__node_t *nd = &fr[top - 1].nd;
       if (nd->pos == target) break;
       if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
-      uint64_t rel = target - nd->end, lo = 0, hi = nd->nchild;
-      while (hi - lo > 1) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        if (trie__child_off(nd, mid) <= rel)
-          lo = mid;
-        else
-          hi = mid;
-      }
+      uint64_t lo = child_holding(nd, target - nd->end);
       uint64_t off = trie__child_off(nd, lo);
       if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
       size_t start = nd->end + (size_t)off;
       if (top == DESCENT_FRAMES) {
         /* Too deep for the frames: this one id alone, from the root. */
-        rc = trie__cold_text(r, h->id, NULL, NULL, 0, tx, &h->text, &h->text_len);
+        rc = cold_text(r, h->id, tx, &h->text, &h->text_len);
         if (rc != 0) return rc;
         goto next;
       }

@@ -361,19 +361,7 @@ int trie__score(const trie_reader_t *r, uint64_t id, double *out);
 int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos);
 /* The text of a hot id (< m_hot), borrowed from HOTSTR. */
 int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
-/* Appends to buf[0..*len) (room for TA_MAX_KEY) the labels from the parsed node *from down to
- * the node at target, which must be the terminal of id; *len becomes the key's length. */
-int trie__key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
-                      char *buf, size_t *len);
-/* The text of a cold id: its DISPLAY form, or its key rebuilt into tx, from the node *from
- * whose key up to its label is head[0..head_len) (a node on the way to id's terminal), or from
- * the root when from is NULL. */
-int trie__cold_text(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
-                    size_t head_len, trie_text_t *tx, const char **text, size_t *len);
-/* Fills a hit for id (< n checked): hot texts borrowed from the file, cold ones rebuilt into tx
- * (from the node *from as trie__cold_text says, or the root when NULL). */
-int trie__hit_from(const trie_reader_t *r, uint64_t id, const trie__node_t *from, const char *head,
-                   size_t head_len, trie_text_t *tx, trie_hit_t *hit);
+/* Fills a hit for id (< n checked): hot texts borrowed from the file, cold ones rebuilt into tx. */
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit);
 /* A cold id whose text is to be rebuilt: where its terminal node starts, and its hit (id set). */
 typedef struct {
@@ -381,9 +369,9 @@ typedef struct {
   trie_hit_t *hit;
 } trie__target_t;
 /* The texts of the cold ids t[0..nt) (in any order; sorted here), rebuilt in one descent from
- * the node *from, whose key above its label is prefix[0..head), or from the root when from is
- * NULL: targets in position order share the top of their paths (with children in best-id
- * order, the best ids' paths start near the node). */
+ * the node *from, whose key above its label is prefix[0..head): targets in position order share
+ * the top of their paths (with children in best-id order, the best ids' paths start near the
+ * node). */
 int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
                      size_t head, trie__target_t *t, size_t nt, trie_text_t *tx);
 /* The text of a cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key

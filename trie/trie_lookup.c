@@ -162,6 +162,35 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   return 0;
 }
 
+/* The hits of ids[0..n) below the heavy node *nd (whose key above its label is
+ * prefix[0..head)): scores and hot texts by id, the cold texts in one descent from the node. */
+static int heavy_hits(const trie_reader_t *r, const trie__node_t *nd, const char *prefix,
+                      size_t head, const uint32_t *ids, size_t n, trie_text_t *text,
+                      trie_hit_t *hits) {
+  trie__target_t cold_small[TA_MAX_K], *cold = cold_small;
+  if (n > TA_MAX_K && (cold = malloc(n * sizeof *cold)) == NULL) return TA_ENOMEM;
+  size_t n_cold = 0;
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    trie_hit_t *h = &hits[i];
+    if (ids[i] >= r->n) {
+      rc = TA_ERANGE;
+      break;
+    }
+    h->id = ids[i];
+    if ((rc = trie__score(r, ids[i], &h->score)) != 0) break;
+    if (ids[i] < r->m_hot) {
+      rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
+    } else {
+      cold[n_cold].hit = h;
+      rc = trie__idpos(r, ids[i], &cold[n_cold++].pos);
+    }
+  }
+  if (rc == 0 && n_cold > 0) rc = trie__cold_texts(r, nd, prefix, head, cold, n_cold, text);
+  if (cold != cold_small) free(cold);
+  return rc;
+}
+
 /* The top-k hits of the answer node *nd, whose key above its label is prefix[0..head): a light
  * node by its scan, a heavy one by its list, the cold ids rebuilt in one descent from it. */
 static int answer_hits(const trie_reader_t *r, const trie__node_t *nd, const char *prefix,
@@ -172,25 +201,9 @@ static int answer_hits(const trie_reader_t *r, const trie__node_t *nd, const cha
   if (!(nd->flags & TRIE_NODE_HEAVY)) return light_hits(r, nd, prefix, head, k, text, hits, n_hits);
   uint32_t ids[TA_MAX_K];
   int rc = trie__node_list(r, nd, ids);
-  if (rc != 0) return rc;
-  trie__target_t cold[TA_MAX_K];
-  size_t n_cold = 0;
-  for (unsigned i = 0; i < k; i++) {
-    trie_hit_t *h = &hits[i];
-    h->id = ids[i];
-    if ((rc = trie__score(r, ids[i], &h->score)) != 0) return rc;
-    if (ids[i] < r->m_hot) {
-      rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
-    } else {
-      cold[n_cold].hit = h;
-      rc = trie__idpos(r, ids[i], &cold[n_cold++].pos);
-    }
-    if (rc != 0) return rc;
-  }
-  if (n_cold > 0 && (rc = trie__cold_texts(r, nd, prefix, head, cold, n_cold, text)) != 0)
-    return rc;
-  *n_hits = k;
-  return 0;
+  if (rc == 0) rc = heavy_hits(r, nd, prefix, head, ids, k, text, hits);
+  if (rc == 0) *n_hits = k;
+  return rc;
 }
 
 int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
@@ -295,27 +308,7 @@ int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefi
     }
     return 0;
   }
-  trie__target_t cold_small[TA_MAX_K], *cold = cold_small;
-  if (n > TA_MAX_K && (cold = malloc(n * sizeof *cold)) == NULL) return TA_ENOMEM;
-  size_t n_cold = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    trie_hit_t *h = &hits[i];
-    if (ids[i] >= r->n) {
-      rc = TA_ERANGE;
-      break;
-    }
-    h->id = ids[i];
-    if ((rc = trie__score(r, ids[i], &h->score)) != 0) break;
-    if (ids[i] < r->m_hot) {
-      rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
-    } else {
-      cold[n_cold].hit = h;
-      rc = trie__idpos(r, ids[i], &cold[n_cold++].pos);
-    }
-  }
-  if (rc == 0 && n_cold > 0) rc = trie__cold_texts(r, &nd, prefix, at->head, cold, n_cold, text);
-  if (cold != cold_small) free(cold);
-  return rc;
+  return heavy_hits(r, &nd, prefix, at->head, ids, n, text, hits);
 }
 
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit) {

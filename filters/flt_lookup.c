@@ -213,6 +213,17 @@ static int walk(const trie_reader_t *r, flt_cache_t *c, const trie_at_t *at, con
   return 0;
 }
 
+/* A candidate of the stored top-k with its cached verdict v (0: not judged yet, so judged now):
+ * appended to hits when kept, else counted in dropped (by VERDICT_* - VERDICT_KIND0). */
+static void take(const flt_ruleset_t *rs, flt_cache_t *c, unsigned v, const trie_hit_t *h,
+                 trie_hit_t *hits, size_t *kept, uint32_t *dropped) {
+  if (v == 0) v = judge(rs, c, h);
+  if (v == VERDICT_KEEP)
+    hits[(*kept)++] = *h;
+  else
+    dropped[v - VERDICT_KIND0]++;
+}
+
 /* The answer when f has rules, with c the cache to use (NULL: none). */
 static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *c,
                   const char *prefix, size_t prefix_len, size_t n, flt_filter_t *f,
@@ -235,43 +246,29 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
     if (!at.heavy) {
       trie_hit_t all[TA_MAX_K];
       if ((rc = trie_hits_at(r, &at, prefix, info->k, text, all, &n_top)) != 0) return rc;
-      for (size_t i = 0; i < n_top && kept < n; i++) {
-        unsigned v = cached(c, all[i].id);
-        if (v == 0) v = judge(f->rs, c, &all[i]);
-        if (v == VERDICT_KEEP)
-          hits[kept++] = all[i];
-        else
-          dropped[v - VERDICT_KIND0]++;
-      }
+      for (size_t i = 0; i < n_top && kept < n; i++)
+        take(f->rs, c, cached(c, all[i].id), &all[i], hits, &kept, dropped);
     } else {
       if ((rc = trie_ids_at(r, &at, info->k, top, &n_top)) != 0) return rc;
-      unsigned verdict_of[TA_MAX_K];
       size_t next = 0;
       while (kept < n && next < n_top) {
         /* the next ids that may be kept: cached keeps and unjudged, up to n in all */
         uint32_t want[TA_MAX_K];
-        size_t slot[TA_MAX_K], n_want = 0; /* want[i] is top[slot[i]] */
-        while (next < n_top && kept + n_want < n) {
+        unsigned verdict[TA_MAX_K]; /* of want[i]: VERDICT_KEEP or 0 (not judged yet) */
+        size_t n_want = 0;
+        for (; next < n_top && kept + n_want < n; next++) {
           unsigned v = cached(c, top[next]);
-          verdict_of[next] = v;
           if (v == VERDICT_KEEP || v == 0) {
             want[n_want] = top[next];
-            slot[n_want++] = next;
+            verdict[n_want++] = v;
           } else {
             dropped[v - VERDICT_KIND0]++;
           }
-          next++;
         }
         trie_hit_t got[TA_MAX_K];
         if ((rc = trie_get_hits(r, &at, prefix, want, n_want, text, got)) != 0) return rc;
-        for (size_t i = 0; i < n_want; i++) {
-          unsigned v = verdict_of[slot[i]];
-          if (v == 0) v = judge(f->rs, c, &got[i]);
-          if (v == VERDICT_KEEP)
-            hits[kept++] = got[i];
-          else
-            dropped[v - VERDICT_KIND0]++;
-        }
+        for (size_t i = 0; i < n_want; i++)
+          take(f->rs, c, verdict[i], &got[i], hits, &kept, dropped);
       }
     }
     if (kept == n || n_top < info->k) { /* n kept, or no more completions */

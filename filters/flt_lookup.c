@@ -186,17 +186,17 @@ static void memo_put(flt_cache_t *c, uint64_t node, size_t n, const trie_hit_t *
 }
 
 /* The walk past the stored top-k, through the memo when c is not NULL and n fits in it. */
-static int walk(const trie_reader_t *r, flt_cache_t *c, const trie_at_t *at, const char *prefix,
+static int walk(const trie_reader_t *r, flt_cache_t *c, const trie_top_t *top, const char *prefix,
                 size_t prefix_len, size_t n, flt_filter_t *f, trie_text_t *text, trie_hit_t *hits,
                 size_t *n_hits) {
-  uint64_t node = at->node;
+  uint64_t node = top->at.node;
   uint32_t ids[TA_MAX_K], counts[N_COUNTS];
   size_t kept;
   int rc;
   f->walks++;
   if (c && node && memo_get(c, node, n, ids, &kept, counts)) {
     f->memo_hits++;
-    if ((rc = trie_get_hits(r, at, prefix, ids, kept, text, hits)) != 0) return rc;
+    if ((rc = trie_get_hits(r, top, prefix, ids, kept, text, hits)) != 0) return rc;
     for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += counts[k];
     f->unreadable += counts[FLT_KIND_COUNT];
     *n_hits = kept;
@@ -224,61 +224,74 @@ static void take(const flt_ruleset_t *rs, flt_cache_t *c, unsigned v, const trie
     dropped[v - VERDICT_KIND0]++;
 }
 
+/* 1 when the first n stored candidates of top are all known kept (c may be NULL: none is). */
+static inline int first_kept(const flt_cache_t *c, const trie_top_t *top, size_t n) {
+  if (c == NULL || n > top->n) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (cached(c, top->ids[i]) != VERDICT_KEEP) return 0;
+  return 1;
+}
+
 /* The answer when f has rules, with c the cache to use (NULL: none). */
 static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *c,
                   const char *prefix, size_t prefix_len, size_t n, flt_filter_t *f,
                   trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (n > TA_MAX_K || info->k > TA_MAX_K)
     return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
-  /* The stored top-k, best first. A light answer node's few keys come as hits from its one scan
-   * (the texts cost no more than the ids). A heavy node's come as ids, whose cached verdicts
-   * need no text; the kept and the unjudged get their hits in one pass from the node
-   * (trie_get_hits), as many as could still make n, and the unjudged are judged; again while
-   * some were dropped. c fits f->rs (cache_fits). */
-  uint32_t top[TA_MAX_K];
-  size_t n_top = 0;
-  trie_at_t at;
-  int rc = trie_lookup_ids_at(r, prefix, prefix_len, 0, top, &n_top, &at);
-  if (rc != 0 || at.node == 0) return rc; /* nothing starts with prefix */
+  /* The stored top-k ids, best first, from one walk (a light answer node's with their hits: its
+   * scan makes the texts as cheaply). Most answers are the first n as they are. Else the cached
+   * verdicts decide by id: the kept and the unjudged get their hits (a heavy node's in one pass
+   * from the node, trie_get_hits), as many as could still make n, and the unjudged are judged;
+   * again while some were dropped. When the stored ids cannot make n the walk runs, with no
+   * texts fetched before it. c fits f->rs (cache_fits). */
+  trie_top_t top;
+  int rc = trie_lookup_top(r, prefix, prefix_len, text, &top);
+  if (rc != 0 || top.at.node == 0) return rc; /* nothing starts with prefix */
   if (n <= info->k) {
-    uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
-    size_t kept = 0;
-    if (!at.heavy) {
-      trie_hit_t all[TA_MAX_K];
-      if ((rc = trie_hits_at(r, &at, prefix, info->k, text, all, &n_top)) != 0) return rc;
-      for (size_t i = 0; i < n_top && kept < n; i++)
-        take(f->rs, c, cached(c, all[i].id), &all[i], hits, &kept, dropped);
-    } else {
-      if ((rc = trie_ids_at(r, &at, info->k, top, &n_top)) != 0) return rc;
-      size_t next = 0;
-      while (kept < n && next < n_top) {
-        /* the next ids that may be kept: cached keeps and unjudged, up to n in all */
-        uint32_t want[TA_MAX_K];
-        unsigned verdict[TA_MAX_K]; /* of want[i]: VERDICT_KEEP or 0 (not judged yet) */
-        size_t n_want = 0;
-        for (; next < n_top && kept + n_want < n; next++) {
-          unsigned v = cached(c, top[next]);
-          if (v == VERDICT_KEEP || v == 0) {
-            want[n_want] = top[next];
-            verdict[n_want++] = v;
-          } else {
-            dropped[v - VERDICT_KIND0]++;
-          }
-        }
-        trie_hit_t got[TA_MAX_K];
-        if ((rc = trie_get_hits(r, &at, prefix, want, n_want, text, got)) != 0) return rc;
-        for (size_t i = 0; i < n_want; i++)
-          take(f->rs, c, verdict[i], &got[i], hits, &kept, dropped);
-      }
+    if (first_kept(c, &top, n)) {
+      if (!top.at.heavy)
+        memcpy(hits, top.hits, n * sizeof *hits);
+      else if ((rc = trie_get_hits(r, &top, prefix, top.ids, n, text, hits)) != 0)
+        return rc;
+      *n_hits = n;
+      return 0;
     }
-    if (kept == n || n_top < info->k) { /* n kept, or no more completions */
+    uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
+    size_t kept = 0, next = 0;
+    while (kept < n && next < top.n) {
+      /* the next candidates that may be kept, cached keeps and unjudged, up to n in all, at
+       * hits[from ..] */
+      size_t from = kept, n_want = 0, unjudged = 0;
+      uint32_t want[TA_MAX_K];
+      for (; next < top.n && kept + n_want < n; next++) {
+        unsigned v = cached(c, top.ids[next]);
+        if (v == VERDICT_KEEP || v == 0) {
+          if (!top.at.heavy) hits[from + n_want] = top.hits[next];
+          unjudged += v == 0;
+          want[n_want++] = top.ids[next];
+        } else {
+          dropped[v - VERDICT_KIND0]++;
+        }
+      }
+      if (kept + n_want < n && next == top.n && top.n == info->k) break; /* the walk runs */
+      if (top.at.heavy &&
+          (rc = trie_get_hits(r, &top, prefix, want, n_want, text, hits + from)) != 0)
+        return rc;
+      if (unjudged == 0) { /* all known kept, in place */
+        kept += n_want;
+        continue;
+      }
+      for (size_t i = 0; i < n_want; i++)
+        take(f->rs, c, cached(c, want[i]), &hits[from + i], hits, &kept, dropped);
+    }
+    if (kept == n || top.n < info->k) { /* n kept, or no more completions */
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += dropped[k];
       f->unreadable += dropped[FLT_KIND_COUNT];
       *n_hits = kept;
       return 0;
     }
   }
-  return walk(r, c, &at, prefix, prefix_len, n, f, text, hits, n_hits);
+  return walk(r, c, &top, prefix, prefix_len, n, f, text, hits, n_hits);
 }
 
 /* 1 when c may serve lookups in r: made for rs and this trie's size, and bound to this trie

@@ -154,23 +154,32 @@ typedef struct {
   uint8_t heavy;
 } trie_at_t;
 
-/* trie_lookup_ids that also says where prefix's completions are (*at); with k = 0, only that
- * (one walk down the prefix). The functions that take a trie_at_t need the same prefix and
- * reader. */
-int trie_lookup_ids_at(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                       uint32_t *ids, size_t *n_ids, trie_at_t *at);
-/* The top-k ids of the answer *at (trie_lookup_ids without the walk). */
-int trie_ids_at(const trie_reader_t *r, const trie_at_t *at, unsigned k, uint32_t *ids,
-                size_t *n_ids);
-/* The top-k hits of the answer *at (trie_lookup without the walk). */
-int trie_hits_at(const trie_reader_t *r, const trie_at_t *at, const char *prefix, unsigned k,
-                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits);
+/* The answer node's stored top-k, from one walk down the prefix (the filter layer's first step,
+ * which decides on ids before it needs texts): where the completions are (at), and the node's
+ * top-k ids best first (n of them, at most the file's k); a light node's also as hits with their
+ * texts and scores (one scan of its few keys makes the texts as cheaply as the ids), a heavy
+ * node's not (a cold id's text costs a descent: trie_get_hits, for the ones wanted).
+ * at.node == 0 and n == 0 when nothing starts with prefix. The hits' texts live in text, as
+ * trie_lookup's. node_ is private: the answer node as parsed, so that trie_get_hits does not
+ * parse it again. */
+#define TRIE_TOP_NODE_WORDS 12
+typedef struct {
+  trie_at_t at;
+  size_t n;
+  uint32_t ids[TA_MAX_K];
+  trie_hit_t hits[TA_MAX_K]; /* light only */
+  uint64_t node_[TRIE_TOP_NODE_WORDS];
+} trie_top_t;
+int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                    trie_text_t *text, trie_top_t *top);
+
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit);
-/* Hits for ids[0..n) that all complete prefix, whose answer *at names: trie_get_hit for each, but the texts rebuilt in one pass from
- * the answer node instead of a descent from the root each, and no walk down the prefix (the
- * filter layer's stored top-k and memo). TA_ERANGE for an id the file does not hold,
- * TA_EINVAL when at->node is 0, TA_ECORRUPT when an id is not below the answer node. */
-int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefix,
+/* Hits for ids[0..n) that all complete prefix, whose stored top-k *top gave (trie_lookup_top,
+ * same reader and prefix): trie_get_hit for each, but the texts rebuilt in one pass from the
+ * answer node instead of a descent from the root each, and no walk down the prefix (the filter
+ * layer's stored top-k and memo). TA_ERANGE for an id the file does not hold, TA_EINVAL when
+ * top->at.node is 0, TA_ECORRUPT when an id is not below the answer node. */
+int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *prefix,
                   const uint32_t *ids, size_t n, trie_text_t *text, trie_hit_t *hits);
 
 /* Return nonzero to keep a candidate, 0 to drop it (e.g. blocked by a rule). */

@@ -81,14 +81,14 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 }
 
 /* The top-k ids of prefix into ids[] (room for TA_MAX_K: a heavy list is read whole), their
- * number, capped at k, into *count; where they are into *at. */
+ * number, capped at k, into *count. */
 static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                      uint32_t ids[TA_MAX_K], unsigned *count, trie_at_t *at) {
+                      uint32_t ids[TA_MAX_K], unsigned *count) {
   *count = 0;
   if (k > r->k) k = r->k;
   trie__node_t nd;
   size_t head;
-  int rc = find_answer(r, prefix, prefix_len, &nd, &head, at);
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, NULL);
   if (rc <= 0 || k == 0) return rc < 0 ? rc : 0;
   unsigned n;
   rc = trie__node_ids(r, &nd, ids, &n);
@@ -219,87 +219,64 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   return answer_hits(r, &nd, prefix, head, k, text, hits, n_hits);
 }
 
-/* The node of *at, parsed; TA_EINVAL when at names none. */
-static int at_node(const trie_reader_t *r, const trie_at_t *at, trie__node_t *nd) {
-  if (at->node == 0 || at->node > r->nodes_len) return TA_EINVAL;
-  return trie__node_parse(r, (size_t)(at->node - 1), nd);
-}
+_Static_assert(sizeof(trie__node_t) <= sizeof(((trie_top_t *)0)->node_),
+               "trie_top_t holds a parsed node");
 
-int trie_hits_at(const trie_reader_t *r, const trie_at_t *at, const char *prefix, unsigned k,
-                 trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
-  if (n_hits != NULL) *n_hits = 0;
-  if (r == NULL || at == NULL || text == NULL || hits == NULL || n_hits == NULL ||
-      (prefix == NULL && at->head != 0))
-    return TA_EINVAL;
-  trie__node_t nd;
-  int rc = at_node(r, at, &nd);
-  if (rc != 0) return rc;
-  return answer_hits(r, &nd, prefix, at->head, k, text, hits, n_hits);
-}
-
-int trie_ids_at(const trie_reader_t *r, const trie_at_t *at, unsigned k, uint32_t *ids,
-                size_t *n_ids) {
+int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
+                    uint32_t *ids, size_t *n_ids) {
   if (n_ids != NULL) *n_ids = 0;
-  if (r == NULL || at == NULL || ids == NULL || n_ids == NULL) return TA_EINVAL;
-  trie__node_t nd;
-  int rc = at_node(r, at, &nd);
-  if (rc != 0) return rc;
-  if (k > r->k) k = r->k;
-  uint32_t all[TA_MAX_K];
-  unsigned count;
-  if ((rc = trie__node_ids(r, &nd, all, &count)) != 0) return rc;
-  if (count > k) count = k;
-  memcpy(ids, all, count * sizeof *ids);
-  *n_ids = count;
-  return 0;
-}
-
-/* trie_lookup_ids_at with its checks; inlined into both public forms. */
-static inline int lookup_ids_checked(const trie_reader_t *r, const char *prefix, size_t prefix_len,
-                                     unsigned k, uint32_t *ids, size_t *n_ids, trie_at_t *at) {
-  if (n_ids != NULL) *n_ids = 0;
-  *at = (trie_at_t){0, 0, 0};
   if (r == NULL || ids == NULL || n_ids == NULL || (prefix == NULL && prefix_len != 0))
     return TA_EINVAL;
   uint32_t all[TA_MAX_K];
   unsigned count;
-  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count, at);
+  int rc = lookup_ids(r, prefix, prefix_len, k, all, &count);
   if (rc != 0) return rc;
   memcpy(ids, all, count * sizeof *ids);
   *n_ids = count;
   return 0;
 }
 
-int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                    uint32_t *ids, size_t *n_ids) {
-  trie_at_t at;
-  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, &at);
-}
-
-int trie_lookup_ids_at(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
-                       uint32_t *ids, size_t *n_ids, trie_at_t *at) {
-  if (at == NULL) {
-    if (n_ids != NULL) *n_ids = 0;
-    return TA_EINVAL;
+int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                    trie_text_t *text, trie_top_t *top) {
+  if (top != NULL) {
+    top->at = (trie_at_t){0, 0, 0};
+    top->n = 0;
   }
-  return lookup_ids_checked(r, prefix, prefix_len, k, ids, n_ids, at);
+  if (r == NULL || text == NULL || top == NULL || (prefix == NULL && prefix_len != 0))
+    return TA_EINVAL;
+  trie__node_t nd;
+  size_t head;
+  int rc = find_answer(r, prefix, prefix_len, &nd, &head, &top->at);
+  if (rc <= 0) return rc;
+  memcpy(top->node_, &nd, sizeof nd);
+  if (top->at.heavy) {
+    if ((rc = trie__node_list(r, &nd, top->ids)) != 0) return rc;
+    top->n = r->k;
+    return 0;
+  }
+  if ((rc = light_hits(r, &nd, prefix, head, r->k, text, top->hits, &top->n)) != 0) return rc;
+  for (size_t i = 0; i < top->n; i++) top->ids[i] = top->hits[i].id;
+  return 0;
 }
 
-int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefix,
+int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *prefix,
                   const uint32_t *ids, size_t n, trie_text_t *text, trie_hit_t *hits) {
-  if (r == NULL || at == NULL || (n != 0 && (ids == NULL || text == NULL || hits == NULL)) ||
-      (prefix == NULL && at->head != 0))
+  if (r == NULL || top == NULL || (n != 0 && (ids == NULL || text == NULL || hits == NULL)) ||
+      (prefix == NULL && top->at.head != 0))
     return TA_EINVAL;
   if (n == 0) return 0;
-  trie__node_t nd; /* no id completes a prefix nothing starts with: TA_EINVAL */
-  int rc = at_node(r, at, &nd);
-  if (rc != 0) return rc;
+  /* no id completes a prefix nothing starts with: TA_EINVAL */
+  if (top->at.node == 0) return TA_EINVAL;
+  trie__node_t nd;
+  memcpy(&nd, top->node_, sizeof nd);
+  if (nd.pos != top->at.node - 1) return TA_EINVAL;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
     /* A light node's few keys: one scan makes every text (as trie_lookup does), then the ids
      * asked for are picked from it. */
     trie_hit_t all[TA_MAX_K];
     size_t n_all;
-    if ((rc = light_hits(r, &nd, prefix, at->head, r->k, text, all, &n_all)) != 0) return rc;
+    int rc = light_hits(r, &nd, prefix, top->at.head, r->k, text, all, &n_all);
+    if (rc != 0) return rc;
     for (size_t i = 0; i < n; i++) {
       size_t j = 0;
       while (j < n_all && all[j].id != ids[i]) j++;
@@ -308,7 +285,7 @@ int trie_get_hits(const trie_reader_t *r, const trie_at_t *at, const char *prefi
     }
     return 0;
   }
-  return heavy_hits(r, &nd, prefix, at->head, ids, n, text, hits);
+  return heavy_hits(r, &nd, prefix, top->at.head, ids, n, text, hits);
 }
 
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit) {

@@ -342,21 +342,22 @@ static void test_memo(void **state) {
   assert_int_equal(flt_cache_new(rs, 40, &cache), 0);
 
   /* the memo's key: prefixes ending inside one node's label share it, others do not */
-  uint32_t ids[TA_MAX_K];
-  size_t n_ids;
-  trie_at_t ite, item, item0, none;
-  assert_int_equal(trie_lookup_ids_at(ra, "ite", 3, 3, ids, &n_ids, &ite), 0);
-  assert_int_equal(trie_lookup_ids_at(ra, "item", 4, 3, ids, &n_ids, &item), 0);
-  assert_int_equal(trie_lookup_ids_at(ra, "item 0", 6, 3, ids, &n_ids, &item0), 0);
-  assert_int_equal(trie_lookup_ids_at(ra, "items", 5, 3, ids, &n_ids, &none), 0);
-  assert_true(ite.node != 0 && ite.node == item.node && item0.node != 0 &&
-              item0.node != item.node && none.node == 0 && n_ids == 0);
+  trie_top_t ite, item, item0, none;
+  assert_int_equal(trie_lookup_top(ra, "ite", 3, tu_text(), &ite), 0);
+  assert_int_equal(trie_lookup_top(ra, "item", 4, tu_text(), &item), 0);
+  assert_int_equal(trie_lookup_top(ra, "item 0", 6, tu_text(), &item0), 0);
+  assert_int_equal(trie_lookup_top(ra, "items", 5, tu_text(), &none), 0);
+  assert_true(ite.at.node != 0 && ite.at.node == item.at.node && item0.at.node != 0 &&
+              item0.at.node != item.at.node && none.at.node == 0 && none.n == 0);
   /* the node's key above its label is the same bytes of both prefixes that end in it */
-  assert_true(ite.head == item.head && ite.head < 3 && item0.head <= 6);
-  /* trie_get_hits from where "item" ends gives what trie_get_hit gives, and refuses "items" */
+  assert_true(ite.at.head == item.at.head && ite.at.head < 3 && item0.at.head <= 6);
+  /* "item" (40 keys, k = 3) is heavy: its stored ids are the top 3, as trie_lookup_ids gives */
   uint32_t top_ids[TA_MAX_K];
-  assert_int_equal(trie_lookup_ids_at(ra, "item", 4, 3, top_ids, &n_ids, &item), 0);
-  assert_int_equal(n_ids, 3);
+  size_t n_ids;
+  assert_int_equal(trie_lookup_ids(ra, "item", 4, 3, top_ids, &n_ids), 0);
+  assert_true(item.at.heavy && item.n == 3 && n_ids == 3);
+  assert_memory_equal(item.ids, top_ids, 3 * sizeof *top_ids);
+  /* trie_get_hits from where "item" ends gives what trie_get_hit gives, and refuses "items" */
   trie_hit_t got[TA_MAX_K], one;
   assert_int_equal(trie_get_hits(ra, &item, "item", top_ids, n_ids, tu_text(), got), 0);
   for (size_t i = 0; i < n_ids; i++) {
@@ -365,6 +366,14 @@ static void test_memo(void **state) {
                 got[i].text_len == one.text_len);
     assert_memory_equal(got[i].text, one.text, one.text_len);
   }
+  /* a light node ("item 39": one key) gives its hits with their texts, no ids */
+  trie_top_t light;
+  assert_int_equal(trie_lookup_top(ra, "item 39", 7, tu_text(), &light), 0);
+  assert_true(light.at.node != 0 && !light.at.heavy && light.n == 1 &&
+              light.ids[0] == light.hits[0].id);
+  assert_int_equal(trie_get_hit(ra, light.hits[0].id, tu_text(), &one), 0);
+  assert_true(light.hits[0].score == one.score && light.hits[0].text_len == 7);
+  assert_memory_equal(light.hits[0].text, "Item 39", 7);
   assert_int_equal(trie_get_hits(ra, &none, "items", top_ids, 1, tu_text(), got), TA_EINVAL);
 
   flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */

@@ -126,26 +126,19 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
       rc = trie_lookup(r, e->key, plen, 4, tu_text(), hits, &nh);
       rc_ok(rc, t0);
       for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
-      /* the filter layer's steps: where the answer is, then its hits or ids, then hits by id */
-      trie_at_t at;
-      uint32_t ids[TA_MAX_K];
-      size_t ni = 0;
+      /* the filter layer's steps: the answer node's stored top-k (hits or ids), hits by id */
+      trie_top_t top;
       t0 = now_s();
-      rc = trie_lookup_ids_at(r, e->key, plen, 0, ids, &ni, &at);
+      rc = trie_lookup_top(r, e->key, plen, tu_text(), &top);
       rc_ok(rc, t0);
-      if (rc == 0 && at.node != 0) {
-        rc = trie_hits_at(r, &at, e->key, 4, tu_text(), hits, &nh);
+      if (rc == 0 && !top.at.heavy)
+        for (size_t h = 0; h < top.n; h++)
+          text_ok(top.hits[h].text, top.hits[h].text_len, img, len);
+      if (rc == 0 && top.at.node != 0) {
+        rc = trie_get_hits(r, &top, e->key, top.ids, top.n, tu_text(), hits);
         rc_ok(rc, t0);
-        for (size_t h = 0; rc == 0 && h < nh; h++)
+        for (size_t h = 0; rc == 0 && h < top.n; h++)
           text_ok(hits[h].text, hits[h].text_len, img, len);
-        rc = trie_ids_at(r, &at, 4, ids, &ni);
-        rc_ok(rc, t0);
-        if (rc == 0) {
-          rc = trie_get_hits(r, &at, e->key, ids, ni, tu_text(), hits);
-          rc_ok(rc, t0);
-          for (size_t h = 0; rc == 0 && h < ni; h++)
-            text_ok(hits[h].text, hits[h].text_len, img, len);
-        }
       }
       t0 = now_s();
       rc = trie_lookup_filtered(r, e->key, plen, 12, keep_half, NULL, tu_text(), hits, &nh);

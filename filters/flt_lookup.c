@@ -224,9 +224,11 @@ static void take(const flt_ruleset_t *rs, flt_cache_t *c, unsigned v, const trie
     dropped[v - VERDICT_KIND0]++;
 }
 
-/* 1 when the first n stored candidates of top are all known kept (c may be NULL: none is). */
+/* 1 when the first n stored candidates of top (all, when it has fewer) are known kept (c may be
+ * NULL: none is). */
 static inline int first_kept(const flt_cache_t *c, const trie_top_t *top, size_t n) {
-  if (c == NULL || n > top->n) return 0;
+  if (c == NULL) return 0;
+  if (n > top->n) n = top->n;
   for (size_t i = 0; i < n; i++)
     if (cached(c, top->ids[i]) != VERDICT_KEEP) return 0;
   return 1;
@@ -248,12 +250,15 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
   int rc = trie_lookup_top(r, prefix, prefix_len, text, &top);
   if (rc != 0 || top.at.node == 0) return rc; /* nothing starts with prefix */
   if (n <= info->k) {
+    /* the first n stored all kept, or all there are when fewer (then there are no others:
+     * n <= k) */
     if (first_kept(c, &top, n)) {
+      size_t m = n < top.n ? n : top.n;
       if (!top.at.heavy)
-        memcpy(hits, top.hits, n * sizeof *hits);
-      else if ((rc = trie_get_hits(r, &top, prefix, top.ids, n, text, hits)) != 0)
+        memcpy(hits, top.hits, m * sizeof *hits);
+      else if ((rc = trie_get_hits(r, &top, prefix, top.ids, m, text, hits)) != 0)
         return rc;
-      *n_hits = n;
+      *n_hits = m;
       return 0;
     }
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */

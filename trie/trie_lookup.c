@@ -17,19 +17,23 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
                        size_t *head, trie_at_t *at) {
   if (at != NULL) *at = (trie_at_t){0, 0, 0};
   const uint8_t *p = (const uint8_t *)prefix;
+  uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
-    size_t m = nd->label_len < rem ? nd->label_len : rem;
-    if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
-    if (rem <= nd->label_len) {
+    /* The label as far as the prefix goes: past it, the prefix ends in this node. */
+    size_t len = 0;
+    if ((rc = trie__label(r, nd, label, &len, TA_MAX_KEY, rem)) != 0) return rc;
+    size_t m = len < rem ? len : rem;
+    if (m > 0 && memcmp(label, p, m) != 0) return 0;
+    if (rem <= len) {
       *head = (size_t)(p - (const uint8_t *)prefix);
       if (at != NULL)
         *at = (trie_at_t){(uint64_t)nd->pos + 1, *head, !!(nd->flags & TRIE_NODE_HEAVY)};
       return 1;
     }
-    p += nd->label_len;
-    rem -= nd->label_len;
+    p += len;
+    rem -= len;
     const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
     if (hit == NULL) return 0;
     uint64_t off = trie__child_off(nd, (uint64_t)(hit - nd->child_bytes));
@@ -105,7 +109,7 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
 static int light_hits(const trie_reader_t *r, const trie__node_t *start, const char *prefix,
                       size_t head, unsigned k, trie_text_t *tx, trie_hit_t *hits, size_t *n_hits) {
   trie_hit_t met[TA_MAX_K];
-  char path[TA_MAX_KEY];
+  uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   struct {
     uint64_t left; /* children of this open node not entered yet */
     size_t len;    /* key length at its end */
@@ -120,16 +124,14 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   int rc;
   for (;;) {
     if (nd.flags & TRIE_NODE_HEAVY) return TA_ECORRUPT;
-    if (len + nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
-    memcpy(path + len, nd.label, nd.label_len);
-    len += nd.label_len;
+    if ((rc = trie__label(r, &nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
     if (nd.flags & TRIE_NODE_TERMINAL) {
       if (count >= r->k) return TA_ECORRUPT;
       trie_hit_t *h = &met[count++];
       h->id = (uint32_t)nd.id;
-      rc = nd.id < r->m_hot
-               ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
-               : trie__cold_text_known(r, nd.id, path, len, tx, &h->text, &h->text_len);
+      rc = nd.id < r->m_hot ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
+                            : trie__cold_text_known(r, nd.id, (const char *)path, len, tx, &h->text,
+                                                    &h->text_len);
       if (rc != 0) return rc;
     }
     if (nd.nchild > 0) {

@@ -144,7 +144,7 @@ static trie__node_t node_at(size_t pos, uint64_t *bytes, uint64_t *label) {
   trie__node_t nd;
   assert_int_equal(trie__node_parse(r, pos, &nd), 0);
   *bytes = (uint64_t)(nd.child_bytes - r->base);
-  *label = (uint64_t)(nd.label - r->base);
+  *label = (uint64_t)(nd.code - r->base);
   trie_close(r);
   return nd;
 }

@@ -1,7 +1,7 @@
 /*
- * Hostile files aimed at the tables of format 3 (docs/FORMAT.md, "Texts and scores by id"):
- * a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX, IDPOS, DISPLAY or
- * NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
+ * Hostile files aimed at the tables of formats 3 and 4 (docs/FORMAT.md, "Texts and scores by
+ * id", "SYMBOLS"): a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX,
+ * IDPOS, DISPLAY, SYMBOLS or NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
  * it, or every lookup (trie_lookup, trie_get_hit of every id, trie_lookup_filtered,
  * trie_lookup_match with typos and words) must return a sound answer or TA_ECORRUPT, in bounds
  * (each image is an exact-size heap copy, for ASan) and quickly; verify must refuse it and name
@@ -598,6 +598,56 @@ static void test_deep_hits_match_get_hit(void **state) {
   free(img);
 }
 
+/* SYMBOLS damaged: a symbol longer than 8 bytes, a count past 255 or lengths that do not fill
+ * the section are refused at open; a symbol of 0 bytes (its bytes given to the next one, so
+ * the lengths still fill the section) opens, lookups stay bounded, verify names SYMBOLS; a
+ * label code that is no symbol opens, lookups stay bounded (it decodes to nothing), verify
+ * names NODES. */
+static void test_symbols(void **state) {
+  (void)state;
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
+  size_t sym = (size_t)(r->sym_sect - r->base);
+  uint32_t n_sym = r->n_sym;
+  /* two neighbours whose bytes fit one symbol */
+  uint32_t pair = n_sym;
+  for (uint32_t i = 0; i + 1 < n_sym && pair == n_sym; i++)
+    if (r->sym_len[i] + r->sym_len[i + 1] <= TRIE_SYM_LEN_MAX) pair = i;
+  trie_close(r);
+  assert_true(n_sym >= 2 && pair < n_sym);
+
+  uint8_t *c = dup_img();
+  c[sym + 4] = TRIE_SYM_LEN_MAX + 1;
+  assert_int_equal(attack("a symbol of 9 bytes", c, fx.len, "SYMBOLS"), TA_ECORRUPT);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(c + sym, TRIE_SYM_MAX + 1);
+  assert_int_equal(attack("256 symbols", c, fx.len, "SYMBOLS"), TA_ECORRUPT);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(c + sym, n_sym - 1);
+  assert_int_equal(attack("one symbol fewer", c, fx.len, "SYMBOLS"), TA_ECORRUPT);
+  memcpy(c, fx.img, fx.len);
+  c[sym + 4 + pair + 1] = (uint8_t)(c[sym + 4 + pair] + c[sym + 4 + pair + 1]);
+  c[sym + 4 + pair] = 0;
+  assert_int_equal(attack("a symbol of 0 bytes", c, fx.len, "SYMBOLS"), 0);
+  free(c);
+
+  /* A code past the table needs a table of fewer than 255 symbols: a file of a few keys. The
+   * root's first child's first code made the first code past the table. */
+  size_t len;
+  c = image_of(fx.set.e, 12, 4, &len);
+  assert_non_null(c);
+  assert_int_equal(trie__open_mem(c, len, &r), 0);
+  trie__node_t root, child;
+  assert_int_equal(trie__node_parse(r, 0, &root), 0);
+  assert_int_equal(trie__node_parse(r, root.end, &child), 0);
+  assert_true(r->n_sym < TRIE_SYM_MAX && child.code_len >= 1);
+  size_t code = (size_t)(child.code - r->base);
+  c[code] = (uint8_t)r->n_sym;
+  trie_close(r);
+  assert_int_equal(attack("a label code that is no symbol", c, len, "NODES"), 0);
+  free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sound),
@@ -610,6 +660,7 @@ int main(void) {
       cmocka_unit_test(test_key_too_long),
       cmocka_unit_test(test_display_none_listed),
       cmocka_unit_test(test_deep_hits_match_get_hit),
+      cmocka_unit_test(test_symbols),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -199,16 +199,20 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
-  size_t label_len = key_len;
-  if ((rc = trie__label(w->r, &nd, w->key, &label_len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
-  const uint8_t *label = w->key + key_len;
-  label_len -= key_len;
-  if (label_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if (nd.code_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (first && (set >> w->m & 1)) {
     rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
     goto done;
   }
-  for (size_t b = (size_t)first; b < label_len; b++) {
+  /* The label is decoded into w->key as far as the walk reads it. */
+  const uint8_t *code = nd.code, *code_end = nd.code + nd.code_len;
+  const uint8_t *label = w->key + key_len;
+  size_t have = key_len;
+  for (size_t b = (size_t)first;; b++) {
+    while (key_len + b >= have) {
+      if (code == code_end) goto label_end;
+      if ((rc = trie__label_next(w->r, &code, code_end, w->key, &have, TA_MAX_KEY)) != 0) return rc;
+    }
     uint8_t c = label[b];
     if (cp_need == 0 && c < 0x80) {
       cp = c;
@@ -228,7 +232,8 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
       goto done;
     }
   }
-  key_len += label_len;
+label_end:
+  key_len = have;
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
     uint64_t next = set;
@@ -259,20 +264,24 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
-  size_t label_len = key_len;
-  if ((rc = trie__label(w->r, &nd, w->key, &label_len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
-  const uint8_t *label = w->key + key_len;
-  label_len -= key_len;
-  /* Each node below the root eats one label byte or more; a code point is at most 4 bytes and
+  /* Each node below the root eats one label code or more; a code point is at most 4 bytes and
    * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
-  if ((label_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if ((nd.code_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
     const uint8_t *lp = nd.list;
     uint64_t first; /* the subtree's best id */
     if (trie__varint(&lp, nd.list + nd.list_len, &first) == 0 && first > w->best_ids[w->want - 1])
       goto done;
   }
-  for (size_t b = 0; b < label_len; b++) {
+  /* The label is decoded into w->key as far as the walk reads it. */
+  const uint8_t *code = nd.code, *code_end = nd.code + nd.code_len;
+  const uint8_t *label = w->key + key_len;
+  size_t have = key_len;
+  for (size_t b = 0;; b++) {
+    while (key_len + b >= have) {
+      if (code == code_end) goto label_end;
+      if ((rc = trie__label_next(w->r, &code, code_end, w->key, &have, TA_MAX_KEY)) != 0) return rc;
+    }
     uint8_t c = label[b];
     ex = ex && key_len + b < w->plen && c == w->p[key_len + b];
     if (fb < w->fl) { /* the first code point must be the prefix's, byte for byte */
@@ -301,7 +310,8 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     /* at 1 edit, all a deeper match could be is the prefix itself: no typo match */
     if (best <= 1 || stops(w, j, best)) goto done;
   }
-  key_len += label_len;
+label_end:
+  key_len = have;
   if (fb < w->fl) { /* only the child that goes on with the first code point */
     const uint8_t *hit = memchr(nd.child_bytes, w->fc[fb], (size_t)nd.nchild);
     if (hit != NULL) {

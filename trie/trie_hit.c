@@ -1,5 +1,5 @@
 /*
- * A hit from an id in a version 3 file (docs/FORMAT.md, "Texts and scores by id"): the score
+ * A hit from an id in a version 4 file (docs/FORMAT.md, "Texts and scores by id"): the score
  * through SCOREIDX into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR, of a cold
  * one from DISPLAY when its display form is not its key, else rebuilt from the labels on the path
  * to its terminal node (IDPOS), written into the caller's trie_text_t. Every offset is checked
@@ -76,8 +76,9 @@ static int put_text(trie_text_t *tx, const char *src, size_t len, const char **t
   return 0;
 }
 
-/* Appends to buf[0..*len) (room for TA_MAX_KEY) the labels from the parsed node *from down to
- * the node at target, which must be the terminal of id; *len becomes the key's length. */
+/* Appends to buf[0..*len) (room for TA_MAX_KEY + TRIE_SYM_SLACK) the labels from the parsed
+ * node *from down to the node at target, which must be the terminal of id; *len becomes the
+ * key's length. */
 static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
                        uint8_t *buf, size_t *len) {
   trie__node_t nd = *from;

@@ -352,27 +352,38 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__nod
   return 0;
 }
 
-/* Decodes the label of nd after out[0..*at), stopping once *at reaches want (SIZE_MAX: the
- * whole label; a compare needs no more than its prefix): symbols are copied 8 bytes at a time,
- * so out has room + TRIE_SYM_SLACK bytes. TA_ECORRUPT when the key would pass room or an escape
- * is cut. Inline: every walk decodes the labels it passes. */
-static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, uint8_t *out,
-                              size_t *at, size_t room, size_t want) {
-  const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
+/* Decodes the next code of a label (*c < end) after out[0..*at), whose room is room +
+ * TRIE_SYM_SLACK bytes (*at <= room): a symbol is copied 8 bytes at a time. TA_ECORRUPT when
+ * the key passes room or an escape is cut. For the walks that read a label byte by byte and
+ * often stop early (the typo walk). */
+static inline int trie__label_next(const trie_reader_t *r, const uint8_t **c, const uint8_t *end,
+                                   uint8_t *out, size_t *at, size_t room) {
+  const uint8_t *p = *c;
   size_t a = *at;
-  while (c < end && a < want) {
-    if (a > room) return TA_ECORRUPT;
-    unsigned s = *c++;
-    if (s == TRIE_SYM_ESCAPE) {
-      if (c == end) return TA_ECORRUPT;
-      out[a++] = *c++;
-      continue;
-    }
+  unsigned s = *p++;
+  if (s == TRIE_SYM_ESCAPE) {
+    if (p == end) return TA_ECORRUPT;
+    out[a++] = *p++;
+  } else {
     memcpy(out + a, r->sym[s], 8);
     a += r->sym_len[s];
   }
   if (a > room) return TA_ECORRUPT;
+  *c = p;
   *at = a;
+  return 0;
+}
+
+/* Decodes the label of nd after out[0..*at) (*at <= room; room + TRIE_SYM_SLACK bytes), stopping
+ * once *at reaches want (SIZE_MAX: the whole label; a compare needs no more than its prefix).
+ * TA_ECORRUPT as trie__label_next. Inline: every walk decodes the labels it passes. */
+static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, uint8_t *out,
+                              size_t *at, size_t room, size_t want) {
+  const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
+  while (c < end && *at < want) {
+    int rc = trie__label_next(r, &c, end, out, at, room);
+    if (rc != 0) return rc;
+  }
   return 0;
 }
 

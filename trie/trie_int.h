@@ -31,14 +31,15 @@
  * One node of NODES (varint = unsigned LEB128, at most 10 bytes), parsed by trie__node_parse:
  *
  *   +-------+--------+---------+-------+--------+---------------------+--------+--------------+
- *   | flags |[nchild]|label_len| label | [id]   |[list_len | top-k ids]| bytes  |[width|offsets]|
- *   | 1 B   | varint | varint  | bytes | varint | varint   | varints  | nchild | 1 B |(n-1) x w|
+ *   | head  |[nchild]|[lab_len]| label | [id]   |[list_len | top-k ids]| bytes  |[width|offsets]|
+ *   | 1 B   | varint | varint  | codes | varint | varint   | varints  | nchild | 1 B |(n-1) x w|
  *   +-------+--------+---------+-------+--------+---------------------+--------+--------------+
- *     flags: bit 0 terminal (a key ends here: [id] present), bit 1 heavy (subtree holds more
- *            than k keys: the list is present), bits 2..7 number of children 0..62, or 63:
- *            the count (63..256) is the [nchild] varint that follows the flags byte.
+ *     head:  bit 0 terminal (a key ends here: [id] present), bit 1 heavy (subtree holds more
+ *            than k keys: the list is present), bits 2..3 number of children 0..2, or 3: the
+ *            [nchild] varint follows, the count - 3 (3..256 children); bits 4..7 the label's
+ *            length in codes 0..14, or 15: the [lab_len] varint follows, the length - 15.
  *     label: the edge from the parent into this node (empty only at the root), coded: each
- *            byte a symbol of SYMBOLS, or 255 and the byte itself; label_len counts the codes.
+ *            byte a symbol of SYMBOLS, or 255 and the byte itself.
  *            The first decoded byte is also the parent's child byte, kept raw (memchr).
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
@@ -135,8 +136,12 @@ enum {
 
 #define TRIE_NODE_TERMINAL 0x01u
 #define TRIE_NODE_HEAVY 0x02u
+/* A node's first byte also holds its child count and label length when they are small (most
+ * nodes: 0 to 2 children, a label of up to 14 codes); the escape value says a varint follows. */
 #define TRIE_NODE_NCHILD_SHIFT 2
-#define TRIE_NODE_NCHILD_ESCAPE 63u
+#define TRIE_NODE_NCHILD_ESCAPE 3u
+#define TRIE_NODE_LABEL_SHIFT 4
+#define TRIE_NODE_LABEL_ESCAPE 15u
 
 /* ---- Little-endian helpers: the only way integers enter or leave a file ----------------- */
 
@@ -312,13 +317,19 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__nod
   nd->pos = pos;
   unsigned flags = *p++;
   nd->flags = flags;
-  uint64_t nchild = flags >> TRIE_NODE_NCHILD_SHIFT;
+  uint64_t nchild = flags >> TRIE_NODE_NCHILD_SHIFT & TRIE_NODE_NCHILD_ESCAPE;
   if (nchild == TRIE_NODE_NCHILD_ESCAPE) {
-    if (trie__varint(&p, end, &nchild) != 0 || nchild < TRIE_NODE_NCHILD_ESCAPE || nchild > 256)
+    if (trie__varint(&p, end, &nchild) != 0 || nchild > 256 - TRIE_NODE_NCHILD_ESCAPE)
       return TA_ECORRUPT;
+    nchild += TRIE_NODE_NCHILD_ESCAPE;
   }
   nd->nchild = nchild;
-  if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
+  v = flags >> TRIE_NODE_LABEL_SHIFT;
+  if (v == TRIE_NODE_LABEL_ESCAPE) {
+    if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
+    v += TRIE_NODE_LABEL_ESCAPE;
+  }
+  if (v > (uint64_t)(end - p)) return TA_ECORRUPT;
   nd->code = p;
   nd->code_len = (size_t)v;
   p += v;

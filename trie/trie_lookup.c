@@ -9,6 +9,40 @@
 
 #include <stdlib.h>
 
+/* Compares the label of nd with p[0..rem) as far as both go, symbol by symbol without decoding
+ * it: each symbol is one masked 8-byte compare while 8 bytes of the prefix are left. Returns
+ * how many prefix bytes the label covers (at least rem: the prefix ends in it), or SIZE_MAX
+ * when they differ; TA_ECORRUPT as an escape without its byte, through *rc. */
+static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const uint8_t *p,
+                          size_t rem, int *rc) {
+  static const uint8_t ones[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
+  size_t got = 0;
+  while (c < end && got < rem) {
+    unsigned s = *c++;
+    if (s == TRIE_SYM_ESCAPE) {
+      if (c == end) {
+        *rc = TA_ECORRUPT;
+        return SIZE_MAX;
+      }
+      if (*c++ != p[got++]) return SIZE_MAX;
+      continue;
+    }
+    unsigned len = r->sym_len[s];
+    if (rem - got >= 8) {
+      uint64_t a, b, mask;
+      memcpy(&a, r->sym[s], 8);
+      memcpy(&b, p + got, 8);
+      memcpy(&mask, ones + 8 - len, 8); /* the symbol's bytes, whatever the byte order */
+      if ((a ^ b) & mask) return SIZE_MAX;
+    } else if (memcmp(r->sym[s], p + got, len < rem - got ? len : rem - got) != 0) {
+      return SIZE_MAX;
+    }
+    got += len;
+  }
+  return got;
+}
+
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
  * no key starts with prefix, or an error. *head gets the length of the key above the node's
  * label: prefix[0..*head) is that key; *at (when not NULL) both, the node as its position + 1
@@ -17,15 +51,11 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
                        size_t *head, trie_at_t *at) {
   if (at != NULL) *at = (trie_at_t){0, 0, 0};
   const uint8_t *p = (const uint8_t *)prefix;
-  uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
-    /* The label as far as the prefix goes: past it, the prefix ends in this node. */
-    size_t len = 0;
-    if ((rc = trie__label(r, nd, label, &len, TA_MAX_KEY, rem)) != 0) return rc;
-    size_t m = len < rem ? len : rem;
-    if (m > 0 && memcmp(label, p, m) != 0) return 0;
+    size_t len = label_match(r, nd, p, rem, &rc);
+    if (len == SIZE_MAX) return rc;
     if (rem <= len) {
       *head = (size_t)(p - (const uint8_t *)prefix);
       if (at != NULL)

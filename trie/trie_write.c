@@ -223,13 +223,16 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   int heavy = hi - lo > w->k;
   uint8_t *h = w->hdr;
   size_t hl = 0;
+  size_t cl = trie__sym_encode(&w->sym, (const uint8_t *)first->key + d, L - d, w->code);
   unsigned flags = (terminal ? TRIE_NODE_TERMINAL : 0) | (heavy ? TRIE_NODE_HEAVY : 0);
   flags |= (nchild < TRIE_NODE_NCHILD_ESCAPE ? (unsigned)nchild : TRIE_NODE_NCHILD_ESCAPE)
            << TRIE_NODE_NCHILD_SHIFT;
+  flags |= (cl < TRIE_NODE_LABEL_ESCAPE ? (unsigned)cl : TRIE_NODE_LABEL_ESCAPE)
+           << TRIE_NODE_LABEL_SHIFT;
   h[hl++] = (uint8_t)flags;
-  if (nchild >= TRIE_NODE_NCHILD_ESCAPE) hl += trie__put_varint(h + hl, nchild);
-  size_t cl = trie__sym_encode(&w->sym, (const uint8_t *)first->key + d, L - d, w->code);
-  hl += trie__put_varint(h + hl, cl);
+  if (nchild >= TRIE_NODE_NCHILD_ESCAPE)
+    hl += trie__put_varint(h + hl, nchild - TRIE_NODE_NCHILD_ESCAPE);
+  if (cl >= TRIE_NODE_LABEL_ESCAPE) hl += trie__put_varint(h + hl, cl - TRIE_NODE_LABEL_ESCAPE);
   memcpy(h + hl, w->code, cl);
   hl += cl;
   if (terminal) hl += trie__put_varint(h + hl, first->id);
@@ -535,7 +538,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   }
   if (n == 0) {
     /* The empty trie: a root with no key and no child. */
-    static const uint8_t empty_root[2] = {0, 0}; /* flags, label length 0 */
+    static const uint8_t empty_root[1] = {0}; /* no key, no child, an empty label */
     if ((rc = ta_buf_put(&w.out, empty_root, sizeof empty_root)) != 0) goto done;
     w.num_nodes = 1;
   } else {

@@ -358,8 +358,8 @@ static void chain(size_t depth, int heavy) {
   uint8_t *nodes = malloc(cap);
   size_t at = 0;
   for (size_t i = 0; i <= depth; i++) {
+    /* one child, an empty label */
     nodes[at++] = (uint8_t)(1u << TRIE_NODE_NCHILD_SHIFT | (heavy ? TRIE_NODE_HEAVY : 0));
-    nodes[at++] = 0; /* empty label */
     if (heavy) {
       uint8_t list[10 * TA_MAX_K];
       size_t ll = put_varint(list, fx.m);
@@ -371,8 +371,8 @@ static void chain(size_t depth, int heavy) {
     nodes[at++] = 'a';
   }
   size_t term = at;
-  nodes[at++] = TRIE_NODE_TERMINAL;
-  nodes[at++] = 2; /* the label "a", escaped: the same whatever the symbols */
+  /* the label "a", escaped (two codes): the same whatever the symbols */
+  nodes[at++] = TRIE_NODE_TERMINAL | 2u << TRIE_NODE_LABEL_SHIFT;
   nodes[at++] = TRIE_SYM_ESCAPE;
   nodes[at++] = 'a';
   at += put_varint(nodes + at, fx.m);
@@ -480,9 +480,11 @@ static void test_key_too_long(void **state) {
   for (size_t i = 0; i < nd.code_len; i++) assert_int_equal(nd.code[i], code);
   size_t old_end = (size_t)(nd.code - r->nodes) + nd.code_len, ncode = 1200 / sl;
   uint8_t nodes[8192];
-  assert_int_equal(nd.code - r->nodes - pos, 2 + (nd.code_len >= 0x80)); /* flags, length */
+  /* its first byte (the length escaped: 125 codes or more), then the length - 15 */
+  assert_int_equal(r->nodes[pos] >> TRIE_NODE_LABEL_SHIFT, TRIE_NODE_LABEL_ESCAPE);
+  assert_int_equal(nd.code - r->nodes - pos, 2);
   memcpy(nodes, r->nodes, pos + 1);
-  size_t at = pos + 1 + put_varint(nodes + pos + 1, ncode);
+  size_t at = pos + 1 + put_varint(nodes + pos + 1, ncode - TRIE_NODE_LABEL_ESCAPE);
   memset(nodes + at, (int)code, ncode);
   at += ncode;
   memcpy(nodes + at, r->nodes + old_end, r->nodes_len - old_end);

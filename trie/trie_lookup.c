@@ -10,11 +10,12 @@
 #include <stdlib.h>
 
 /* Compares the label of nd with p[0..rem) as far as both go, symbol by symbol without decoding
- * it: each symbol is one masked 8-byte compare while 8 bytes of the prefix are left. Returns
- * how many prefix bytes the label covers (at least rem: the prefix ends in it), or SIZE_MAX
- * when they differ; TA_ECORRUPT as an escape without its byte, through *rc. */
+ * it: each symbol is one masked 8-byte compare where 8 bytes of p can be read (padded: p has 8
+ * bytes after rem). Returns how many prefix bytes the label covers (at least rem: the prefix
+ * ends in it), or SIZE_MAX when they differ; TA_ECORRUPT as an escape without its byte,
+ * through *rc. */
 static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const uint8_t *p,
-                          size_t rem, int *rc) {
+                          size_t rem, int padded, int *rc) {
   static const uint8_t ones[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
   size_t got = 0;
@@ -29,13 +30,14 @@ static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const 
       continue;
     }
     unsigned len = r->sym_len[s];
-    if (rem - got >= 8) {
+    size_t m = len < rem - got ? len : rem - got; /* the bytes both have */
+    if (padded || rem - got >= 8) {
       uint64_t a, b, mask;
       memcpy(&a, r->sym[s], 8);
       memcpy(&b, p + got, 8);
-      memcpy(&mask, ones + 8 - len, 8); /* the symbol's bytes, whatever the byte order */
+      memcpy(&mask, ones + 8 - m, 8); /* the first m bytes, whatever the byte order */
       if ((a ^ b) & mask) return SIZE_MAX;
-    } else if (memcmp(r->sym[s], p + got, len < rem - got ? len : rem - got) != 0) {
+    } else if (memcmp(r->sym[s], p + got, m) != 0) {
       return SIZE_MAX;
     }
     got += len;
@@ -50,14 +52,24 @@ static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const 
 static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd,
                        size_t *head, trie_at_t *at) {
   if (at != NULL) *at = (trie_at_t){0, 0, 0};
-  const uint8_t *p = (const uint8_t *)prefix;
+  /* The prefix copied with 8 zero bytes after it, so that no symbol compare reads past it; one
+   * longer than any key is compared where it is. */
+  uint8_t copy[TA_MAX_KEY + 8];
+  const uint8_t *start = (const uint8_t *)prefix;
+  int padded = rem <= TA_MAX_KEY;
+  if (padded) {
+    if (rem > 0) memcpy(copy, prefix, rem); /* prefix may be NULL when empty */
+    memset(copy + rem, 0, 8);
+    start = copy;
+  }
+  const uint8_t *p = start;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
-    size_t len = label_match(r, nd, p, rem, &rc);
+    size_t len = label_match(r, nd, p, rem, padded, &rc);
     if (len == SIZE_MAX) return rc;
     if (rem <= len) {
-      *head = (size_t)(p - (const uint8_t *)prefix);
+      *head = (size_t)(p - start);
       if (at != NULL)
         *at = (trie_at_t){(uint64_t)nd->pos + 1, *head, !!(nd->flags & TRIE_NODE_HEAVY)};
       return 1;

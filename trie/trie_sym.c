@@ -83,11 +83,16 @@ static void count_piece(counts_t *c, const uint8_t *p, size_t len) {
   }
 }
 
-/* Most bytes saved first (count x length), then longer, then by bytes: a total order, so the
- * table does not depend on qsort's handling of ties. */
+/* The bytes a symbol would save: its count x its length; a single byte saves its escape too. */
+static uint64_t gain(const cand_t *c) {
+  return (uint64_t)c->count * (c->len == 1 ? 2 : c->len);
+}
+
+/* Most bytes saved first, then longer, then by bytes: a total order, so the table does not
+ * depend on qsort's handling of ties. */
 static int cmp_gain(const void *x, const void *y) {
   const cand_t *a = x, *b = y;
-  uint64_t ga = (uint64_t)a->count * a->len, gb = (uint64_t)b->count * b->len;
+  uint64_t ga = gain(a), gb = gain(b);
   if (ga != gb) return ga > gb ? -1 : 1;
   if (a->len != b->len) return a->len > b->len ? -1 : 1;
   return memcmp(a->bytes, b->bytes, 8);

@@ -55,6 +55,7 @@ typedef struct {
    * than the last cannot enter the answer. */
   uint32_t best_ids[TA_MAX_K];
   size_t n_best, want;
+  uint8_t key[TA_MAX_KEY + TRIE_SYM_SLACK]; /* the labels on the walk's path, decoded */
 } fz_walk_t;
 
 /* A matched node: its position, the distance, and the key bytes matched. */
@@ -198,13 +199,21 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
-  if (nd.label_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if (nd.code_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (first && (set >> w->m & 1)) {
     rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
     goto done;
   }
-  for (size_t b = (size_t)first; b < nd.label_len; b++) {
-    uint8_t c = nd.label[b];
+  /* The label is decoded into w->key as far as the walk reads it. */
+  const uint8_t *code = nd.code, *code_end = nd.code + nd.code_len;
+  const uint8_t *label = w->key + key_len;
+  size_t have = key_len;
+  for (size_t b = (size_t)first;; b++) {
+    while (key_len + b >= have) {
+      if (code == code_end) goto label_end;
+      if ((rc = trie__label_next(w->r, &code, code_end, w->key, &have, TA_MAX_KEY)) != 0) return rc;
+    }
+    uint8_t c = label[b];
     if (cp_need == 0 && c < 0x80) {
       cp = c;
     } else {
@@ -223,7 +232,8 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
       goto done;
     }
   }
-  key_len += nd.label_len;
+label_end:
+  key_len = have;
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
     uint64_t next = set;
@@ -254,17 +264,25 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
-  /* Each node below the root eats one label byte or more; a code point is at most 4 bytes and
+  /* Each node below the root eats one label code or more; a code point is at most 4 bytes and
    * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
-  if ((nd.label_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if ((nd.code_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
     const uint8_t *lp = nd.list;
     uint64_t first; /* the subtree's best id */
     if (trie__varint(&lp, nd.list + nd.list_len, &first) == 0 && first > w->best_ids[w->want - 1])
       goto done;
   }
-  for (size_t b = 0; b < nd.label_len; b++) {
-    uint8_t c = nd.label[b];
+  /* The label is decoded into w->key as far as the walk reads it. */
+  const uint8_t *code = nd.code, *code_end = nd.code + nd.code_len;
+  const uint8_t *label = w->key + key_len;
+  size_t have = key_len;
+  for (size_t b = 0;; b++) {
+    while (key_len + b >= have) {
+      if (code == code_end) goto label_end;
+      if ((rc = trie__label_next(w->r, &code, code_end, w->key, &have, TA_MAX_KEY)) != 0) return rc;
+    }
+    uint8_t c = label[b];
     ex = ex && key_len + b < w->plen && c == w->p[key_len + b];
     if (fb < w->fl) { /* the first code point must be the prefix's, byte for byte */
       if (c != w->fc[fb]) goto done;
@@ -292,7 +310,8 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     /* at 1 edit, all a deeper match could be is the prefix itself: no typo match */
     if (best <= 1 || stops(w, j, best)) goto done;
   }
-  key_len += nd.label_len;
+label_end:
+  key_len = have;
   if (fb < w->fl) { /* only the child that goes on with the first code point */
     const uint8_t *hit = memchr(nd.child_bytes, w->fc[fb], (size_t)nd.nchild);
     if (hit != NULL) {
@@ -400,11 +419,14 @@ static int root_cands(const trie_reader_t *r, const fz_walk_t *w, const fz_root_
   int rc = trie__node_parse(r, rt->pos, &nd);
   if (rc != 0 || !rt->on_path) return rc != 0 ? rc : add_ids(r, &nd, 0, rt, c);
   size_t ks = rt->node_key;
+  uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
   for (;;) {
-    size_t m = nd.label_len < w->plen - ks ? nd.label_len : w->plen - ks;
-    if (memcmp(nd.label, w->p + ks, m) != 0) return add_ids(r, &nd, 0, rt, c);
-    if (ks + nd.label_len >= w->plen) return 0; /* every key below starts with the prefix */
-    ks += nd.label_len;
+    size_t len = 0;
+    if ((rc = trie__label(r, &nd, label, &len, TA_MAX_KEY, w->plen - ks)) != 0) return rc;
+    size_t m = len < w->plen - ks ? len : w->plen - ks;
+    if (memcmp(label, w->p + ks, m) != 0) return add_ids(r, &nd, 0, rt, c);
+    if (ks + len >= w->plen) return 0; /* every key below starts with the prefix */
+    ks += len;
     if ((nd.flags & TRIE_NODE_TERMINAL) && (rc = add_ids(r, &nd, 1, rt, c)) != 0) return rc;
     trie__node_t next, child;
     int found = 0;

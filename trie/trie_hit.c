@@ -1,5 +1,5 @@
 /*
- * A hit from an id in a version 3 file (docs/FORMAT.md, "Texts and scores by id"): the score
+ * A hit from an id in a version 4 file (docs/FORMAT.md, "Texts and scores by id"): the score
  * through SCOREIDX into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR, of a cold
  * one from DISPLAY when its display form is not its key, else rebuilt from the labels on the path
  * to its terminal node (IDPOS), written into the caller's trie_text_t. Every offset is checked
@@ -76,24 +76,23 @@ static int put_text(trie_text_t *tx, const char *src, size_t len, const char **t
   return 0;
 }
 
-/* Appends to buf[0..*len) (room for TA_MAX_KEY) the labels from the parsed node *from down to
- * the node at target, which must be the terminal of id; *len becomes the key's length. */
+/* Appends to buf[0..*len) (room for TA_MAX_KEY + TRIE_SYM_SLACK) the labels from the parsed
+ * node *from down to the node at target, which must be the terminal of id; *len becomes the
+ * key's length. */
 static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t target, uint64_t id,
-                       char *buf, size_t *len) {
+                       uint8_t *buf, size_t *len) {
   trie__node_t nd = *from;
   size_t at = *len;
   /* Children lie after their parent and every step moves forward, so the walk ends; the key's
    * length bounds it too. */
   for (;;) {
-    if (at + nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
-    memcpy(buf + at, nd.label, nd.label_len);
-    at += nd.label_len;
+    int rc = trie__label(r, &nd, buf, &at, TA_MAX_KEY, SIZE_MAX);
+    if (rc != 0) return rc;
     if (nd.pos == target) break;
     if (target < nd.end || nd.nchild == 0) return TA_ECORRUPT;
     uint64_t off = trie__child_off(&nd, child_holding(&nd, target - nd.end));
     if (off >= r->nodes_len - nd.end) return TA_ECORRUPT;
-    int rc = trie__node_parse(r, nd.end + (size_t)off, &nd);
-    if (rc != 0) return rc;
+    if ((rc = trie__node_parse(r, nd.end + (size_t)off, &nd)) != 0) return rc;
   }
   if (!(nd.flags & TRIE_NODE_TERMINAL) || nd.id != id) return TA_ECORRUPT;
   *len = at;
@@ -108,12 +107,12 @@ static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const
   if (rc != 0) return rc < 0 ? rc : 0;
   size_t pos;
   if ((rc = trie__idpos(r, id, &pos)) != 0) return rc;
-  char key[TA_MAX_KEY];
+  uint8_t key[TA_MAX_KEY + TRIE_SYM_SLACK];
   trie__node_t root;
   if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
   size_t klen = 0;
   if ((rc = key_descend(r, &root, pos, id, key, &klen)) != 0) return rc;
-  return put_text(tx, key, klen, text, len);
+  return put_text(tx, (const char *)key, klen, text, len);
 }
 
 int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
@@ -169,15 +168,15 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
     size_t len; /* key length at the end of its label */
     size_t end; /* where its subtree ends (SIZE_MAX for the answer node: every target is in) */
   } fr[DESCENT_FRAMES];
-  char path[TA_MAX_KEY];
+  uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   /* head is what the labels above matched: past TA_MAX_KEY only in a corrupt file */
   if (head > TA_MAX_KEY) return TA_ECORRUPT;
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   unsigned top = 0;
-  if (head + from->label_len > TA_MAX_KEY) return TA_ECORRUPT;
-  memcpy(path + head, from->label, from->label_len);
+  size_t at = head;
+  if ((rc = trie__label(r, from, path, &at, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
   fr[0].nd = *from;
-  fr[0].len = head + from->label_len;
+  fr[0].len = at;
   fr[0].end = SIZE_MAX;
   top = 1;
   for (size_t i = 0; i < nt; i++) {
@@ -203,16 +202,16 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
           lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
       if ((rc = trie__node_parse(r, start, &fr[top].nd)) != 0) return rc;
       size_t len = fr[top - 1].len;
-      if (len + fr[top].nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
-      memcpy(path + len, fr[top].nd.label, fr[top].nd.label_len);
-      fr[top].len = len + fr[top].nd.label_len;
+      if ((rc = trie__label(r, &fr[top].nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
+      fr[top].len = len;
       fr[top].end = end;
       top++;
     }
     {
       const trie__node_t *nd = &fr[top - 1].nd;
       if (!(nd->flags & TRIE_NODE_TERMINAL) || nd->id != h->id) return TA_ECORRUPT;
-      rc = trie__cold_text_known(r, h->id, path, fr[top - 1].len, tx, &h->text, &h->text_len);
+      rc = trie__cold_text_known(r, h->id, (const char *)path, fr[top - 1].len, tx, &h->text,
+                                 &h->text_len);
       if (rc != 0) return rc;
     }
   next:;

@@ -12,6 +12,7 @@
  *   +----------------------------------------------------------------------------------+
  *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source,|
  *   |         normalization version                                                      |
+ *   | SYMBOLS the label code: up to 255 symbols of 1..8 bytes (code 255: a raw byte next)|
  *   | HOTOFF  u32 x (M+1): offsets in HOTSTR of the hot ids' display forms (ids < M)     |
  *   | HOTSTR  display forms of ids 0 .. M-1, concatenated                               |
  *   | SCOREVAL f64 x D: the distinct scores, strictly decreasing                        |
@@ -30,13 +31,16 @@
  * One node of NODES (varint = unsigned LEB128, at most 10 bytes), parsed by trie__node_parse:
  *
  *   +-------+--------+---------+-------+--------+---------------------+--------+--------------+
- *   | flags |[nchild]|label_len| label | [id]   |[list_len | top-k ids]| bytes  |[width|offsets]|
- *   | 1 B   | varint | varint  | bytes | varint | varint   | varints  | nchild | 1 B |(n-1) x w|
+ *   | head  |[nchild]|[lab_len]| label | [id]   |[list_len | top-k ids]| bytes  |[width|offsets]|
+ *   | 1 B   | varint | varint  | codes | varint | varint   | varints  | nchild | 1 B |(n-1) x w|
  *   +-------+--------+---------+-------+--------+---------------------+--------+--------------+
- *     flags: bit 0 terminal (a key ends here: [id] present), bit 1 heavy (subtree holds more
- *            than k keys: the list is present), bits 2..7 number of children 0..62, or 63:
- *            the count (63..256) is the [nchild] varint that follows the flags byte.
- *     label: the edge from the parent into this node (empty only at the root).
+ *     head:  bit 0 terminal (a key ends here: [id] present), bit 1 heavy (subtree holds more
+ *            than k keys: the list is present), bits 2..3 number of children 0..2, or 3: the
+ *            [nchild] varint follows, the count - 3 (3..256 children); bits 4..7 the label's
+ *            length in codes 0..14, or 15: the [lab_len] varint follows, the length - 15.
+ *     label: the edge from the parent into this node (empty only at the root), coded: each
+ *            byte a symbol of SYMBOLS, or 255 and the byte itself.
+ *            The first decoded byte is also the parent's child byte, kept raw (memchr).
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
  *     bytes: the first label byte of each child, all different, children in best-id order
@@ -68,10 +72,11 @@
 #define TRIE_MAGIC_LEN 8
 /* Version this code writes, and the oldest reader able to read what it writes. Version 2
  * recorded the normalization version (META); version 3 drops the texts and scores by id (STR,
- * STROFF, SCORES) for the hot texts, score table, id positions and display exceptions below, so
- * no older reader can read it, and this reader refuses older files (TA_EOLDFORMAT: rebuild). */
-#define TRIE_FORMAT_VERSION 3u
-#define TRIE_MIN_READ_VERSION 3u
+ * STROFF, SCORES) for the hot texts, score table, id positions and display exceptions below;
+ * version 4 codes the node labels with the symbols of SYMBOLS. No older reader can read it, and
+ * this reader refuses older files (TA_EOLDFORMAT: rebuild). */
+#define TRIE_FORMAT_VERSION 4u
+#define TRIE_MIN_READ_VERSION 4u
 
 #define TRIE_HDR_FIXED 24u  /* magic, write ver, min read ver, header size, count */
 #define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
@@ -87,16 +92,28 @@ enum {
   TRIE_SECT_SCOREIDX = 9, /* per id, a 1-, 2- or 4-byte index into SCOREVAL */
   TRIE_SECT_IDPOS = 10,   /* per cold id (M .. n - 1), its terminal node's position in NODES */
   TRIE_SECT_DISPLAY = 11, /* cold ids whose display form is not their key, and those forms */
-  TRIE_SECT_MAX_ID = 11
+  TRIE_SECT_SYMBOLS = 13, /* the symbols the node labels are coded with */
+  TRIE_SECT_MAX_ID = 13
 };
 
-/* The sections a version 3 file must have, in the order the writer lays them out. */
-#define TRIE_SECT_REQUIRED                                                                      \
-  {                                                                                             \
-    TRIE_SECT_META, TRIE_SECT_HOTOFF, TRIE_SECT_HOTSTR, TRIE_SECT_SCOREVAL, TRIE_SECT_SCOREIDX, \
-        TRIE_SECT_IDPOS, TRIE_SECT_DISPLAY, TRIE_SECT_NODES                                     \
+/* The sections a version 4 file must have, in the order the writer lays them out. */
+#define TRIE_SECT_REQUIRED                                                                     \
+  {                                                                                            \
+    TRIE_SECT_META, TRIE_SECT_SYMBOLS, TRIE_SECT_HOTOFF, TRIE_SECT_HOTSTR, TRIE_SECT_SCOREVAL, \
+        TRIE_SECT_SCOREIDX, TRIE_SECT_IDPOS, TRIE_SECT_DISPLAY, TRIE_SECT_NODES                \
   }
-#define TRIE_SECT_NUM_REQUIRED 8u
+#define TRIE_SECT_NUM_REQUIRED 9u
+
+/* SYMBOLS: u32 count s (0..255), s lengths (1..8), the symbols' bytes concatenated. A label code
+ * below s is that symbol; TRIE_SYM_ESCAPE is followed by one byte that stands for itself. */
+#define TRIE_SYM_MAX 255u
+#define TRIE_SYM_LEN_MAX 8u
+#define TRIE_SYM_ESCAPE 255u
+/* Labels decode 8 bytes at a time: a decode buffer has this many bytes past its room. */
+#define TRIE_SYM_SLACK 8u
+/* Labels the writer trains the symbols on (every so many of the trie's), and its rounds. */
+#define TRIE_SYM_SAMPLE 30000u
+#define TRIE_SYM_ROUNDS 5u
 
 /* The writer keeps the display forms of the best ids contiguous (HOTSTR) up to this many bytes
  * per query in all: the ids that heavy nodes near the root return, whose texts a lookup then
@@ -119,8 +136,12 @@ enum {
 
 #define TRIE_NODE_TERMINAL 0x01u
 #define TRIE_NODE_HEAVY 0x02u
+/* A node's first byte also holds its child count and label length when they are small (most
+ * nodes: 0 to 2 children, a label of up to 14 codes); the escape value says a varint follows. */
 #define TRIE_NODE_NCHILD_SHIFT 2
-#define TRIE_NODE_NCHILD_ESCAPE 63u
+#define TRIE_NODE_NCHILD_ESCAPE 3u
+#define TRIE_NODE_LABEL_SHIFT 4
+#define TRIE_NODE_LABEL_ESCAPE 15u
 
 /* ---- Little-endian helpers: the only way integers enter or leave a file ----------------- */
 
@@ -254,6 +275,10 @@ struct trie_reader {
   const uint8_t *disp_off;  /* u32 x (n_disp + 1), into disp_str */
   const uint8_t *disp_str;
   size_t disp_len;
+  const uint8_t *sym_sect; /* SYMBOLS */
+  uint32_t n_sym;          /* codes 0 .. n_sym - 1 are symbols */
+  uint8_t sym_len[256];    /* 0 past n_sym: a code no writer uses decodes to nothing */
+  uint8_t sym[256][8];     /* each symbol zero padded, stored 8 bytes at a time */
 };
 
 /* The name of a section id ("META", "NODES", ...; "unknown" for an id this version does not
@@ -269,8 +294,8 @@ typedef struct {
   size_t pos; /* the node itself */
   unsigned flags;
   uint64_t nchild;
-  const uint8_t *label;
-  size_t label_len;
+  const uint8_t *code; /* the label, coded (trie__label) */
+  size_t code_len;
   uint64_t id;         /* when terminal */
   const uint8_t *list; /* when heavy: list_len bytes of k varints */
   size_t list_len;
@@ -292,15 +317,21 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__nod
   nd->pos = pos;
   unsigned flags = *p++;
   nd->flags = flags;
-  uint64_t nchild = flags >> TRIE_NODE_NCHILD_SHIFT;
+  uint64_t nchild = flags >> TRIE_NODE_NCHILD_SHIFT & TRIE_NODE_NCHILD_ESCAPE;
   if (nchild == TRIE_NODE_NCHILD_ESCAPE) {
-    if (trie__varint(&p, end, &nchild) != 0 || nchild < TRIE_NODE_NCHILD_ESCAPE || nchild > 256)
+    if (trie__varint(&p, end, &nchild) != 0 || nchild > 256 - TRIE_NODE_NCHILD_ESCAPE)
       return TA_ECORRUPT;
+    nchild += TRIE_NODE_NCHILD_ESCAPE;
   }
   nd->nchild = nchild;
-  if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
-  nd->label = p;
-  nd->label_len = (size_t)v;
+  v = flags >> TRIE_NODE_LABEL_SHIFT;
+  if (v == TRIE_NODE_LABEL_ESCAPE) {
+    if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
+    v += TRIE_NODE_LABEL_ESCAPE;
+  }
+  if (v > (uint64_t)(end - p)) return TA_ECORRUPT;
+  nd->code = p;
+  nd->code_len = (size_t)v;
   p += v;
   nd->id = 0; /* read only when TERMINAL; set so that no caller reads an undefined value */
   if (flags & TRIE_NODE_TERMINAL) {
@@ -329,6 +360,41 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__nod
     p += (nchild - 1) * w;
   }
   nd->end = (size_t)(p - base);
+  return 0;
+}
+
+/* Decodes the next code of a label (*c < end) after out[0..*at), whose room is room +
+ * TRIE_SYM_SLACK bytes (*at <= room): a symbol is copied 8 bytes at a time. TA_ECORRUPT when
+ * the key passes room or an escape is cut. For the walks that read a label byte by byte and
+ * often stop early (the typo walk). */
+static inline int trie__label_next(const trie_reader_t *r, const uint8_t **c, const uint8_t *end,
+                                   uint8_t *out, size_t *at, size_t room) {
+  const uint8_t *p = *c;
+  size_t a = *at;
+  unsigned s = *p++;
+  if (s == TRIE_SYM_ESCAPE) {
+    if (p == end) return TA_ECORRUPT;
+    out[a++] = *p++;
+  } else {
+    memcpy(out + a, r->sym[s], 8);
+    a += r->sym_len[s];
+  }
+  if (a > room) return TA_ECORRUPT;
+  *c = p;
+  *at = a;
+  return 0;
+}
+
+/* Decodes the label of nd after out[0..*at) (*at <= room; room + TRIE_SYM_SLACK bytes), stopping
+ * once *at reaches want (SIZE_MAX: the whole label; a compare needs no more than its prefix).
+ * TA_ECORRUPT as trie__label_next. Inline: every walk decodes the labels it passes. */
+static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, uint8_t *out,
+                              size_t *at, size_t room, size_t want) {
+  const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
+  while (c < end && *at < want) {
+    int rc = trie__label_next(r, &c, end, out, at, room);
+    if (rc != 0) return rc;
+  }
   return 0;
 }
 
@@ -378,6 +444,39 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
  * copied into tx. */
 int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
                           trie_text_t *tx, const char **text, size_t *len);
+
+/* ---- Label symbols, trie_sym.c --------------------------------------------------------- */
+
+/* A symbol table being trained or used to code labels (the writer's side). */
+typedef struct {
+  uint32_t n;
+  uint8_t len[TRIE_SYM_MAX];
+  uint8_t sym[TRIE_SYM_MAX][8];
+  uint8_t by_first[TRIE_SYM_MAX]; /* symbol indices by first byte, longest first */
+  uint16_t first_at[257];         /* by_first[first_at[b] .. first_at[b + 1]) start with b */
+} trie__symtab_t;
+
+/* A key in key order, with its id: what the writer lays out. */
+typedef struct {
+  const char *key;
+  uint32_t len;
+  uint32_t id;
+} trie__wkey_t;
+
+/* Trains t on the labels sample[off[i] .. off[i + 1]) for i < n (deterministic: the same
+ * sample gives the same table). TA_ENOMEM. */
+int trie__sym_train(const uint8_t *sample, const size_t *off, size_t n, trie__symtab_t *t);
+/* Trains t on about TRIE_SYM_SAMPLE of the labels of the trie of keys[0..n) (distinct, in key
+ * order): every so many, found from the common prefixes of neighbours. TA_ENOMEM. */
+int trie__sym_train_keys(const trie__wkey_t *keys, size_t n, trie__symtab_t *t);
+/* Codes label[0..len) (len <= TA_MAX_KEY) into out (room for 2 * len): the fewest codes;
+ * returns their number. */
+size_t trie__sym_encode(const trie__symtab_t *t, const uint8_t *label, size_t len, uint8_t *out);
+/* The SYMBOLS section of t: its length, and its bytes into out when not NULL. */
+size_t trie__sym_section(const trie__symtab_t *t, uint8_t *out);
+/* Reads a SYMBOLS section into r (open's check: the count, each length at most 8 and the
+ * lengths adding up; verify checks the rest). TA_ECORRUPT. */
+int trie__sym_load(trie_reader_t *r, const uint8_t *sect, uint64_t len);
 
 /* ---- Text scratch, trie_text.c ----------------------------------------------------------- */
 

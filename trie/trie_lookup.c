@@ -9,6 +9,42 @@
 
 #include <stdlib.h>
 
+/* Compares the label of nd with p[0..rem) as far as both go, symbol by symbol without decoding
+ * it: each symbol is one masked 8-byte compare where 8 bytes of p can be read (padded: p has 8
+ * bytes after rem). Returns how many prefix bytes the label covers (at least rem: the prefix
+ * ends in it), or SIZE_MAX when they differ; TA_ECORRUPT as an escape without its byte,
+ * through *rc. */
+static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const uint8_t *p,
+                          size_t rem, int padded, int *rc) {
+  static const uint8_t ones[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
+  size_t got = 0;
+  while (c < end && got < rem) {
+    unsigned s = *c++;
+    if (s == TRIE_SYM_ESCAPE) {
+      if (c == end) {
+        *rc = TA_ECORRUPT;
+        return SIZE_MAX;
+      }
+      if (*c++ != p[got++]) return SIZE_MAX;
+      continue;
+    }
+    unsigned len = r->sym_len[s];
+    size_t m = len < rem - got ? len : rem - got; /* the bytes both have */
+    if (padded || rem - got >= 8) {
+      uint64_t a, b, mask;
+      memcpy(&a, r->sym[s], 8);
+      memcpy(&b, p + got, 8);
+      memcpy(&mask, ones + 8 - m, 8); /* the first m bytes, whatever the byte order */
+      if ((a ^ b) & mask) return SIZE_MAX;
+    } else if (memcmp(r->sym[s], p + got, m) != 0) {
+      return SIZE_MAX;
+    }
+    got += len;
+  }
+  return got;
+}
+
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
  * no key starts with prefix, or an error. *head gets the length of the key above the node's
  * label: prefix[0..*head) is that key; *at (when not NULL) both, the node as its position + 1
@@ -16,20 +52,30 @@
 static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, trie__node_t *nd,
                        size_t *head, trie_at_t *at) {
   if (at != NULL) *at = (trie_at_t){0, 0, 0};
-  const uint8_t *p = (const uint8_t *)prefix;
+  /* The prefix copied with 8 zero bytes after it, so that no symbol compare reads past it; one
+   * longer than any key is compared where it is. */
+  uint8_t copy[TA_MAX_KEY + 8];
+  const uint8_t *start = (const uint8_t *)prefix;
+  int padded = rem <= TA_MAX_KEY;
+  if (padded) {
+    if (rem > 0) memcpy(copy, prefix, rem); /* prefix may be NULL when empty */
+    memset(copy + rem, 0, 8);
+    start = copy;
+  }
+  const uint8_t *p = start;
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
-    size_t m = nd->label_len < rem ? nd->label_len : rem;
-    if (m > 0 && memcmp(nd->label, p, m) != 0) return 0;
-    if (rem <= nd->label_len) {
-      *head = (size_t)(p - (const uint8_t *)prefix);
+    size_t len = label_match(r, nd, p, rem, padded, &rc);
+    if (len == SIZE_MAX) return rc;
+    if (rem <= len) {
+      *head = (size_t)(p - start);
       if (at != NULL)
         *at = (trie_at_t){(uint64_t)nd->pos + 1, *head, !!(nd->flags & TRIE_NODE_HEAVY)};
       return 1;
     }
-    p += nd->label_len;
-    rem -= nd->label_len;
+    p += len;
+    rem -= len;
     const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
     if (hit == NULL) return 0;
     uint64_t off = trie__child_off(nd, (uint64_t)(hit - nd->child_bytes));
@@ -105,7 +151,7 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
 static int light_hits(const trie_reader_t *r, const trie__node_t *start, const char *prefix,
                       size_t head, unsigned k, trie_text_t *tx, trie_hit_t *hits, size_t *n_hits) {
   trie_hit_t met[TA_MAX_K];
-  char path[TA_MAX_KEY];
+  uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   struct {
     uint64_t left; /* children of this open node not entered yet */
     size_t len;    /* key length at its end */
@@ -120,16 +166,14 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   int rc;
   for (;;) {
     if (nd.flags & TRIE_NODE_HEAVY) return TA_ECORRUPT;
-    if (len + nd.label_len > TA_MAX_KEY) return TA_ECORRUPT;
-    memcpy(path + len, nd.label, nd.label_len);
-    len += nd.label_len;
+    if ((rc = trie__label(r, &nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
     if (nd.flags & TRIE_NODE_TERMINAL) {
       if (count >= r->k) return TA_ECORRUPT;
       trie_hit_t *h = &met[count++];
       h->id = (uint32_t)nd.id;
-      rc = nd.id < r->m_hot
-               ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
-               : trie__cold_text_known(r, nd.id, path, len, tx, &h->text, &h->text_len);
+      rc = nd.id < r->m_hot ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
+                            : trie__cold_text_known(r, nd.id, (const char *)path, len, tx, &h->text,
+                                                    &h->text_len);
       if (rc != 0) return rc;
     }
     if (nd.nchild > 0) {

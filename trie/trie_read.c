@@ -19,6 +19,7 @@ const char *trie__section_name(uint32_t id) {
       [TRIE_SECT_HOTOFF] = "HOTOFF",     [TRIE_SECT_HOTSTR] = "HOTSTR",
       [TRIE_SECT_SCOREVAL] = "SCOREVAL", [TRIE_SECT_SCOREIDX] = "SCOREIDX",
       [TRIE_SECT_IDPOS] = "IDPOS",       [TRIE_SECT_DISPLAY] = "DISPLAY",
+      [TRIE_SECT_SYMBOLS] = "SYMBOLS",
   };
   return id >= 1 && id <= TRIE_SECT_MAX_ID && names[id] != NULL ? names[id] : "unknown";
 }
@@ -101,7 +102,8 @@ static int parse_tables(trie_reader_t *r) {
   r->disp_off = r->disp_ids + 4 * c;
   r->disp_str = r->disp_off + 4 * (c + 1);
   r->disp_len = (size_t)(disp->len - 4 - bits - 8 * c - 4);
-  return 0;
+  const trie__section_t *sym = find_section(r, TRIE_SECT_SYMBOLS);
+  return trie__sym_load(r, b + sym->off, sym->len);
 }
 
 /* All header checks; fills r from r->base/r->size. */
@@ -121,7 +123,8 @@ static int parse_header(trie_reader_t *r) {
    * future layout of the rest of the header is no "corruption". */
   if (min_read > TRIE_FORMAT_VERSION || min_read == 0 || write_version < min_read)
     return TA_EVERSION;
-  /* Versions 1 and 2 held every text and score by id; this reader has no code for them. */
+  /* Versions 1 and 2 held every text and score by id, version 3 raw labels; this reader has no
+   * code for them. */
   if (write_version < TRIE_MIN_READ_VERSION) return TA_EOLDFORMAT;
   if (nsect > TRIE_MAX_SECTIONS) return TA_ECORRUPT;
   if (header_size != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4u) return TA_ECORRUPT;

@@ -37,18 +37,22 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
   } stack[TA_HEAD_MAX * 256 + 1];
   size_t top = 0;
   int rc = 0;
+  uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
   if (r->n > 0) stack[top++] = (struct frame){.pos = (size_t)r->root};
   while (rc == 0 && top > 0) {
     struct frame f = stack[--top];
     trie__node_t nd;
     if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
-    if (f.is_child && nd.label_len == 0) {
+    size_t label_len = 0; /* as far as the head goes */
+    if ((rc = trie__label(r, &nd, label, &label_len, TA_MAX_KEY, TA_HEAD_MAX - f.depth)) != 0)
+      break;
+    if (f.is_child && label_len == 0) {
       rc = TA_ECORRUPT; /* a child without its selecting byte: no progress, no end */
       break;
     }
     size_t d = f.depth;
-    for (size_t i = 0; i < nd.label_len && d < TA_HEAD_MAX; i++) {
-      f.head[d++] = nd.label[i];
+    for (size_t i = 0; i < label_len && d < TA_HEAD_MAX; i++) {
+      f.head[d++] = label[i];
       set_bit(s, f.head, d);
     }
     if (d >= TA_HEAD_MAX || nd.nchild == 0) continue;

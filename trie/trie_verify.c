@@ -172,13 +172,46 @@ static int close_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st) {
   return 0;
 }
 
+/* The coded label of nd: every code a symbol of SYMBOLS or an escape with its byte. Its decoded
+ * length into *len, its first byte into *first (when not empty). */
+static int check_label(const trie_reader_t *r, ta_diag_t *d, const trie__node_t *nd, size_t *len,
+                       unsigned *first) {
+  size_t l = 0;
+  for (size_t i = 0; i < nd->code_len; i++) {
+    unsigned c = nd->code[i];
+    if (c == TRIE_SYM_ESCAPE) {
+      if (++i == nd->code_len) return NODE_FAULT(r, d, nd->code + i - 1, "label ends in an escape");
+      if (l == 0) *first = nd->code[i];
+      l++;
+    } else if (c >= r->n_sym) {
+      return NODE_FAULT(r, d, nd->code + i, "label code %u is no symbol (SYMBOLS holds %u)", c,
+                        r->n_sym);
+    } else {
+      if (l == 0) *first = r->sym[c][0];
+      l += r->sym_len[c];
+    }
+  }
+  *len = l;
+  return 0;
+}
+
+/* SYMBOLS: each symbol 1..8 bytes (open checked that they fill the section; a symbol of 0 bytes
+ * would make a label code that stands for nothing). */
+static int check_symbols(const trie_reader_t *r, ta_diag_t *d) {
+  for (uint32_t i = 0; i < r->n_sym; i++)
+    if (r->sym_len[i] < 1 || r->sym_len[i] > TRIE_SYM_LEN_MAX)
+      return fault(r, d, TA_ECORRUPT, "SYMBOLS", r->sym_sect + 4 + i,
+                   "symbol %u is %u bytes long (1 to %u)", i, r->sym_len[i], TRIE_SYM_LEN_MAX);
+  return 0;
+}
+
 static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_t *num_nodes) {
   vstack_t st = {NULL, 0, 0};
   trie__node_t nd;
   int rc = 0;
   if (trie__node_parse(r, 0, &nd) != 0)
     rc = NODE_FAULT(r, d, r->nodes, "root node does not parse");
-  else if (nd.label_len != 0)
+  else if (nd.code_len != 0)
     rc = NODE_FAULT(r, d, r->nodes, "root node has a label");
   if (rc == 0) rc = open_frame(r, d, &st, ids, &nd, r->nodes_len, 0);
   uint64_t nodes = 1;
@@ -220,7 +253,10 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
     }
     /* A child's label starts with its byte in the parent's table; an inner node that is no key
      * has two children or more (what bounds a light scan to 2k nodes). */
-    if (nd.label_len == 0 || nd.label[0] != first) {
+    size_t label_len = 0;
+    unsigned label_first = 0;
+    if ((rc = check_label(r, d, &nd, &label_len, &label_first)) != 0) break;
+    if (label_len == 0 || label_first != first) {
       rc = NODE_FAULT(r, d, r->nodes + cstart, "label does not start with the parent's byte %u",
                       first);
       break;
@@ -232,7 +268,7 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
       break;
     }
     nodes++;
-    rc = open_frame(r, d, &st, ids, &nd, cend, f->klen + nd.label_len);
+    rc = open_frame(r, d, &st, ids, &nd, cend, f->klen + label_len);
   }
   free(st.v);
   *num_nodes = nodes;
@@ -439,6 +475,7 @@ static int verify(const trie_reader_t *r, ta_diag_t *d) {
   if (!trie_utf8_valid(r->source, r->source_len))
     return utf8_fault(r, d, "META", r->source, r->source_len, "source");
   if ((rc = check_tables(r, d)) != 0) return rc;
+  if ((rc = check_symbols(r, d)) != 0) return rc;
 
   uint64_t n = r->n;
   vids_t ids;

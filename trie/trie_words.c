@@ -40,7 +40,7 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
   size_t cap = 0, top = 0, kcap = 0, klen_total = 0;
   frame_t *st = NULL;
   char *kbuf = NULL;
-  char path[TA_MAX_KEY];
+  uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   int rc = ta_grow((void **)&st, &cap, 1, sizeof *st, 256);
   if (rc == 0) rc = ta_grow((void **)&kbuf, &kcap, 1, 1, (size_t)1 << 16);
   uint64_t seen = 0;
@@ -49,12 +49,12 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
     frame_t f = st[--top];
     trie__node_t nd;
     if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
-    if (f.klen + nd.label_len > TA_MAX_KEY || ++seen > r->num_nodes + 1) {
+    size_t kl = f.klen;
+    if (++seen > r->num_nodes + 1) {
       rc = TA_ECORRUPT;
       break;
     }
-    memcpy(path + f.klen, nd.label, nd.label_len);
-    size_t kl = f.klen + nd.label_len;
+    if ((rc = trie__label(r, &nd, path, &kl, TA_MAX_KEY, SIZE_MAX)) != 0) break;
     if (nd.flags & TRIE_NODE_TERMINAL) {
       if (nd.id >= r->n) {
         rc = TA_ECORRUPT;

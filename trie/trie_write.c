@@ -91,12 +91,7 @@ static int sort_keys(keyref_t *kr, keyref_t *tmp, size_t n, const trie_entry_t *
   return 0;
 }
 
-/* A key in key order, with its id: what the layout reads, sequentially. */
-typedef struct {
-  const char *key;
-  uint32_t len;
-  uint32_t id;
-} wkey_t;
+typedef trie__wkey_t wkey_t;
 
 /* ---- Node layout -------------------------------------------------------------------------- */
 
@@ -114,9 +109,12 @@ typedef struct {
   uint64_t done;
   uint64_t *term_rev; /* by id: where its terminal node ends in the reversed output */
   const trie_write_opts_t *opts;
+  trie__symtab_t sym; /* the label code */
+  uint8_t *code;      /* one coded label (2 * TA_MAX_KEY): the recursion shares it */
 } layout_t;
 
-#define HDR_CAP (1 + 10 + 10 + TA_MAX_KEY + 10 + 10 + TA_MAX_K * 10 + 256 + 1 + 256 * 8)
+/* A coded label takes at most two bytes a byte (every byte escaped). */
+#define HDR_CAP (1 + 10 + 10 + 2 * TA_MAX_KEY + 10 + 10 + TA_MAX_K * 10 + 256 + 1 + 256 * 8)
 
 static const wkey_t *key_at(const layout_t *w, size_t i) {
   return &w->keys[i];
@@ -225,14 +223,18 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   int heavy = hi - lo > w->k;
   uint8_t *h = w->hdr;
   size_t hl = 0;
+  size_t cl = trie__sym_encode(&w->sym, (const uint8_t *)first->key + d, L - d, w->code);
   unsigned flags = (terminal ? TRIE_NODE_TERMINAL : 0) | (heavy ? TRIE_NODE_HEAVY : 0);
   flags |= (nchild < TRIE_NODE_NCHILD_ESCAPE ? (unsigned)nchild : TRIE_NODE_NCHILD_ESCAPE)
            << TRIE_NODE_NCHILD_SHIFT;
+  flags |= (cl < TRIE_NODE_LABEL_ESCAPE ? (unsigned)cl : TRIE_NODE_LABEL_ESCAPE)
+           << TRIE_NODE_LABEL_SHIFT;
   h[hl++] = (uint8_t)flags;
-  if (nchild >= TRIE_NODE_NCHILD_ESCAPE) hl += trie__put_varint(h + hl, nchild);
-  hl += trie__put_varint(h + hl, L - d);
-  memcpy(h + hl, first->key + d, L - d);
-  hl += L - d;
+  if (nchild >= TRIE_NODE_NCHILD_ESCAPE)
+    hl += trie__put_varint(h + hl, nchild - TRIE_NODE_NCHILD_ESCAPE);
+  if (cl >= TRIE_NODE_LABEL_ESCAPE) hl += trie__put_varint(h + hl, cl - TRIE_NODE_LABEL_ESCAPE);
+  memcpy(h + hl, w->code, cl);
+  hl += cl;
   if (terminal) hl += trie__put_varint(h + hl, first->id);
   if (heavy) {
     uint8_t list[TA_MAX_K * 10];
@@ -395,8 +397,8 @@ static size_t hot_count(const trie_entry_t *entries, size_t n, const trie_write_
 /* The sections after NODES is laid out: each built in memory except HOTSTR, streamed from the
  * entries (its CRC computed here). */
 typedef struct {
-  uint8_t *meta, *hot_off, *score_val, *score_idx, *idpos, *display;
-  size_t meta_len, hot_off_len, score_val_len, score_idx_len, idpos_len, display_len;
+  uint8_t *meta, *sym, *hot_off, *score_val, *score_idx, *idpos, *display;
+  size_t meta_len, sym_len, hot_off_len, score_val_len, score_idx_len, idpos_len, display_len;
   uint64_t hot_len;
   uint32_t hot_crc;
   size_t m_hot;
@@ -404,6 +406,7 @@ typedef struct {
 
 static void tail_free(tail_t *t) {
   free(t->meta);
+  free(t->sym);
   free(t->hot_off);
   free(t->score_val);
   free(t->score_idx);
@@ -429,6 +432,10 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
   if (source_len) memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
   trie__store_u32(meta + TRIE_META_FIXED + source_len, TRIE_NORM_VERSION);
+
+  t->sym_len = trie__sym_section(&w->sym, NULL);
+  if ((t->sym = malloc(t->sym_len)) == NULL) return TA_ENOMEM;
+  trie__sym_section(&w->sym, t->sym);
 
   /* HOTOFF, and HOTSTR's length and CRC. */
   size_t m = hot_count(entries, n, opts);
@@ -523,18 +530,20 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   w.opts = opts;
   w.tops = malloc((max_key + 2) * 2 * TA_MAX_K * sizeof *w.tops);
   w.hdr = malloc(HDR_CAP);
+  w.code = malloc(2 * TA_MAX_KEY);
   w.term_rev = malloc((n ? n : 1) * sizeof *w.term_rev);
-  if (w.tops == NULL || w.hdr == NULL || w.term_rev == NULL) {
+  if (w.tops == NULL || w.hdr == NULL || w.code == NULL || w.term_rev == NULL) {
     rc = TA_ENOMEM;
     goto done;
   }
   if (n == 0) {
     /* The empty trie: a root with no key and no child. */
-    static const uint8_t empty_root[2] = {0, 0}; /* flags, label length 0 */
+    static const uint8_t empty_root[1] = {0}; /* no key, no child, an empty label */
     if ((rc = ta_buf_put(&w.out, empty_root, sizeof empty_root)) != 0) goto done;
     w.num_nodes = 1;
   } else {
     unsigned ntop;
+    if ((rc = trie__sym_train_keys(keys, n, &w.sym)) != 0) goto done;
     if ((rc = build_node(&w, 0, n, 0, 1, 0, &ntop)) != 0) goto done;
   }
   for (size_t i = 0, j = w.out.len; i + 1 < j; i++, j--) {
@@ -556,6 +565,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     uint64_t off;
   } sec[TRIE_SECT_NUM_REQUIRED] = {
       {TRIE_SECT_META, t.meta, t.meta_len, 0, 0},
+      {TRIE_SECT_SYMBOLS, t.sym, t.sym_len, 0, 0},
       {TRIE_SECT_HOTOFF, t.hot_off, t.hot_off_len, 0, 0},
       {TRIE_SECT_HOTSTR, NULL, t.hot_len, t.hot_crc, 0},
       {TRIE_SECT_SCOREVAL, t.score_val, t.score_val_len, 0, 0},
@@ -608,6 +618,7 @@ done:
   free(w.slots);
   free(w.tops);
   free(w.hdr);
+  free(w.code);
   free(w.term_rev);
   tail_free(&t);
   return rc;

@@ -1,7 +1,7 @@
 /*
- * Hostile files aimed at the tables of format 3 (docs/FORMAT.md, "Texts and scores by id"):
- * a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX, IDPOS, DISPLAY or
- * NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
+ * Hostile files aimed at the tables of formats 3 and 4 (docs/FORMAT.md, "Texts and scores by
+ * id", "SYMBOLS"): a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX,
+ * IDPOS, DISPLAY, SYMBOLS or NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
  * it, or every lookup (trie_lookup, trie_get_hit of every id, trie_lookup_filtered,
  * trie_lookup_match with typos and words) must return a sound answer or TA_ECORRUPT, in bounds
  * (each image is an exact-size heap copy, for ASan) and quickly; verify must refuse it and name
@@ -351,8 +351,8 @@ static void chain(size_t depth, int heavy) {
   uint8_t *nodes = malloc(cap);
   size_t at = 0;
   for (size_t i = 0; i <= depth; i++) {
+    /* one child, an empty label */
     nodes[at++] = (uint8_t)(1u << TRIE_NODE_NCHILD_SHIFT | (heavy ? TRIE_NODE_HEAVY : 0));
-    nodes[at++] = 0; /* empty label */
     if (heavy) {
       uint8_t list[10 * TA_MAX_K];
       size_t ll = put_varint(list, fx.m);
@@ -364,8 +364,9 @@ static void chain(size_t depth, int heavy) {
     nodes[at++] = 'a';
   }
   size_t term = at;
-  nodes[at++] = TRIE_NODE_TERMINAL;
-  nodes[at++] = 1;
+  /* the label "a", escaped (two codes): the same whatever the symbols */
+  nodes[at++] = TRIE_NODE_TERMINAL | 2u << TRIE_NODE_LABEL_SHIFT;
+  nodes[at++] = TRIE_SYM_ESCAPE;
   nodes[at++] = 'a';
   at += put_varint(nodes + at, fx.m);
   uint8_t *img = dup_img();
@@ -438,7 +439,7 @@ static void test_child_order(void **state) {
 }
 
 /* A key longer than TA_MAX_KEY: two keys "a" x 3000 and that + "b" x 1000, whose last label
- * (the last node of NODES, the last section) grows by 200 bytes. Every node is sound but the
+ * (the last node of NODES, the last section) grows by 200 bytes (more codes of its symbol). Every node is sound but the
  * key's text cannot be rebuilt (a lookup says TA_ECORRUPT): verify must refuse it too. */
 static void test_key_too_long(void **state) {
   (void)state;
@@ -465,16 +466,22 @@ static void test_key_too_long(void **state) {
   assert_int_equal(trie__idpos(r, 1, &pos), 0);
   trie__node_t nd;
   assert_int_equal(trie__node_parse(r, pos, &nd), 0);
-  assert_int_equal(nd.label_len, 1000);
-  size_t lab = (size_t)(nd.label - r->nodes);
+  /* "b" x 1000 is coded as one symbol of "b"s, repeated: 200 more bytes are more of it */
+  unsigned code = nd.code[0], sl = r->sym_len[code];
+  assert_true(sl > 0 && 200 % sl == 0 && r->sym[code][0] == 'b');
+  assert_int_equal(nd.code_len * sl, 1000);
+  for (size_t i = 0; i < nd.code_len; i++) assert_int_equal(nd.code[i], code);
+  size_t old_end = (size_t)(nd.code - r->nodes) + nd.code_len, ncode = 1200 / sl;
   uint8_t nodes[8192];
-  memcpy(nodes, r->nodes, lab);
-  memset(nodes + lab, 'b', 1200);
-  memcpy(nodes + lab + 1200, nd.label + 1000, r->nodes_len - lab - 1000);
-  size_t nlen = r->nodes_len + 200;
-  assert_int_equal(lab - pos, 3); /* flags, a two-byte label length */
-  nodes[pos + 1] = (uint8_t)(1200 & 0x7f) | 0x80;
-  nodes[pos + 2] = (uint8_t)(1200 >> 7);
+  /* its first byte (the length escaped: 125 codes or more), then the length - 15 */
+  assert_int_equal(r->nodes[pos] >> TRIE_NODE_LABEL_SHIFT, TRIE_NODE_LABEL_ESCAPE);
+  assert_int_equal(nd.code - r->nodes - pos, 2);
+  memcpy(nodes, r->nodes, pos + 1);
+  size_t at = pos + 1 + put_varint(nodes + pos + 1, ncode - TRIE_NODE_LABEL_ESCAPE);
+  memset(nodes + at, (int)code, ncode);
+  at += ncode;
+  memcpy(nodes + at, r->nodes + old_end, r->nodes_len - old_end);
+  size_t grow = at - old_end, nlen = r->nodes_len + grow;
   /* ids 2..4 come after the grown label */
   size_t idpos = (size_t)(r->idpos - r->base), w = r->idpos_w;
   trie_close(r);
@@ -487,7 +494,7 @@ static void test_key_too_long(void **state) {
   memcpy(c + off, nodes, nlen);
   trie__store_u64(c + es + 16, nlen);
   for (size_t i = 2; i < 5; i++)
-    trie__store_uw(c + idpos + i * w, trie__load_uw(img + idpos + i * w, (unsigned)w) + 200,
+    trie__store_uw(c + idpos + i * w, trie__load_uw(img + idpos + i * w, (unsigned)w) + grow,
                    (unsigned)w);
   assert_int_equal(tu_fix_crcs(c, total), 0);
   assert_int_equal(trie__open_mem(c, total, &r), 0);
@@ -586,6 +593,56 @@ static void test_deep_hits_match_get_hit(void **state) {
   free(img);
 }
 
+/* SYMBOLS damaged: a symbol longer than 8 bytes, a count past 255 or lengths that do not fill
+ * the section are refused at open; a symbol of 0 bytes (its bytes given to the next one, so
+ * the lengths still fill the section) opens, lookups stay bounded, verify names SYMBOLS; a
+ * label code that is no symbol opens, lookups stay bounded (it decodes to nothing), verify
+ * names NODES. */
+static void test_symbols(void **state) {
+  (void)state;
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
+  size_t sym = (size_t)(r->sym_sect - r->base);
+  uint32_t n_sym = r->n_sym;
+  /* two neighbours whose bytes fit one symbol */
+  uint32_t pair = n_sym;
+  for (uint32_t i = 0; i + 1 < n_sym && pair == n_sym; i++)
+    if (r->sym_len[i] + r->sym_len[i + 1] <= TRIE_SYM_LEN_MAX) pair = i;
+  trie_close(r);
+  assert_true(n_sym >= 2 && pair < n_sym);
+
+  uint8_t *c = dup_img();
+  c[sym + 4] = TRIE_SYM_LEN_MAX + 1;
+  assert_int_equal(attack("a symbol of 9 bytes", c, fx.len, "SYMBOLS"), TA_ECORRUPT);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(c + sym, TRIE_SYM_MAX + 1);
+  assert_int_equal(attack("256 symbols", c, fx.len, "SYMBOLS"), TA_ECORRUPT);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(c + sym, n_sym - 1);
+  assert_int_equal(attack("one symbol fewer", c, fx.len, "SYMBOLS"), TA_ECORRUPT);
+  memcpy(c, fx.img, fx.len);
+  c[sym + 4 + pair + 1] = (uint8_t)(c[sym + 4 + pair] + c[sym + 4 + pair + 1]);
+  c[sym + 4 + pair] = 0;
+  assert_int_equal(attack("a symbol of 0 bytes", c, fx.len, "SYMBOLS"), 0);
+  free(c);
+
+  /* A code past the table needs a table of fewer than 255 symbols: a file of a few keys. The
+   * root's first child's first code made the first code past the table. */
+  size_t len;
+  c = image_of(fx.set.e, 12, 4, &len);
+  assert_non_null(c);
+  assert_int_equal(trie__open_mem(c, len, &r), 0);
+  trie__node_t root, child;
+  assert_int_equal(trie__node_parse(r, 0, &root), 0);
+  assert_int_equal(trie__node_parse(r, root.end, &child), 0);
+  assert_true(r->n_sym < TRIE_SYM_MAX && child.code_len >= 1);
+  size_t code = (size_t)(child.code - r->base);
+  c[code] = (uint8_t)r->n_sym;
+  trie_close(r);
+  assert_int_equal(attack("a label code that is no symbol", c, len, "NODES"), 0);
+  free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sound),
@@ -598,6 +655,7 @@ int main(void) {
       cmocka_unit_test(test_key_too_long),
       cmocka_unit_test(test_display_none_listed),
       cmocka_unit_test(test_deep_hits_match_get_hit),
+      cmocka_unit_test(test_symbols),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

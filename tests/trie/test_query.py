@@ -2,7 +2,7 @@
 """Integration test of typeahead-query (SPEC §7): lookups with normalized prefixes and -k (a
 trailing space is a word boundary; Hangul typed syllable by syllable; kana of either script),
 --info, --verify on a sound and on a damaged file, a file one byte short, a file of another
-normalization version, files of the older formats 1 and 2, --bench, and usage errors. Builds its trie with typeahead-build --freq
+normalization version, files of the older formats 1, 2 and 3, --bench, and usage errors. Builds its trie with typeahead-build --freq
 from a small inline list, in a temporary directory.
 
 usage: test_query.py --build PATH --query PATH [unittest arguments]
@@ -148,9 +148,9 @@ class Query(unittest.TestCase):
         for args in (["--verify"], ["--info"], ["caf"]):
             r = self.call([ARGS.query, other, *args], expect_rc=1)
             self.assertIn("rebuild with this version", r.stderr, f"{args}: {r.stderr}")
-        # A file of an older format (versions 1 and 2 held every text by id): refused, with
-        # the advice to rebuild, whatever is asked of it.
-        for version in (1, 2):
+        # A file of an older format (versions 1 and 2 held every text by id, 3 raw labels):
+        # refused, with the advice to rebuild, whatever is asked of it.
+        for version in (1, 2, 3):
             old = bytearray(data)
             old[8:16] = version.to_bytes(4, "little") * 2  # write and min read version
             hsize = int.from_bytes(old[16:20], "little")
@@ -167,7 +167,7 @@ class Query(unittest.TestCase):
         fields = dict(line.split("\t", 1) for line in info.splitlines())
         self.assertEqual(fields.get("k"), "3", f"info k: {info}")
         self.assertEqual(fields.get("num_queries"), "18", f"info num_queries: {info}")
-        self.assertEqual(fields.get("format_version"), "3", f"info format_version: {info}")
+        self.assertEqual(fields.get("format_version"), "4", f"info format_version: {info}")
         self.assertEqual(fields.get("norm_version"), "2", f"info norm_version: {info}")
         self.assertEqual(int(fields.get("file_size", "0")), os.path.getsize(self.trie),
                          "info file_size")

@@ -1,8 +1,9 @@
 /*
  * trie_verify says where a file is bad (trie.h, docs/FORMAT.md "What verify checks"): a small
  * trie is written to a temporary file, read back into memory, damaged at known places (a byte of
- * each section behind its CRC; with the CRCs made to match again: a node, a hot text, a score,
- * a score index, a HOTOFF, IDPOS and DISPLAY entry, a META field, padding), and each time the
+ * each section behind its CRC; with the CRCs made to match again: a node, a label code, a symbol,
+ * a hot text, a score, a score index, a HOTOFF, IDPOS and DISPLAY entry, a META field, padding),
+ * and each time the
  * diagnostic must carry the
  * code, the section's name and a byte offset inside that section (the exact byte where it is
  * well defined), and ta_diag_format must print "FILE: section S, byte N: ...".
@@ -144,7 +145,7 @@ static trie__node_t node_at(size_t pos, uint64_t *bytes, uint64_t *label) {
   trie__node_t nd;
   assert_int_equal(trie__node_parse(r, pos, &nd), 0);
   *bytes = (uint64_t)(nd.child_bytes - r->base);
-  *label = (uint64_t)(nd.label - r->base);
+  *label = (uint64_t)(nd.code - r->base);
   trie_close(r);
   return nd;
 }
@@ -163,17 +164,55 @@ static void test_node_child_bytes(void **state) {
   free(buf);
 }
 
-/* The first label byte of the root's first child changed: reported at that child's node. */
+/* A copy with the label code at byte at made code (CRCs resealed): where verify reports it in
+ * NODES. */
+static uint64_t code_fault(uint64_t at, uint8_t code) {
+  trie__section_t s = section(TRIE_SECT_NODES);
+  uint8_t *buf = copy();
+  buf[at] = code;
+  reseal(buf);
+  uint64_t where = expect(buf, TA_ECORRUPT, "NODES", s.off, s.off + s.len);
+  free(buf);
+  return where;
+}
+
+/* The first code of the label of the root's first child made another symbol, one that starts
+ * with another byte: reported at that child's node; made the first code past the table (no
+ * symbol): reported at that code. */
 static void test_node_label(void **state) {
   (void)state;
   trie__section_t s = section(TRIE_SECT_NODES);
   uint64_t bytes, label;
   trie__node_t root = node_at(0, &bytes, &label);
   node_at(root.end, &bytes, &label);
+  trie_reader_t *r;
+  assert_int_equal(trie__open_mem(img, img_len, &r), 0);
+  uint32_t other = 0, n_sym = r->n_sym;
+  while (other < n_sym && r->sym[other][0] == root.child_bytes[0]) other++;
+  trie_close(r);
+  assert_true(other < n_sym && n_sym < TRIE_SYM_MAX);
+  assert_int_equal(code_fault(label, (uint8_t)other), s.off + root.end);
+  assert_int_equal(code_fault(label, (uint8_t)n_sym), label);
+}
+
+/* A symbol of 0 bytes, its bytes given to the next one (the lengths still fill SYMBOLS, so open
+ * takes it): reported at its length. */
+static void test_symbol_length(void **state) {
+  (void)state;
+  trie__section_t y = section(TRIE_SECT_SYMBOLS);
+  trie_reader_t *r;
+  assert_int_equal(trie__open_mem(img, img_len, &r), 0);
+  uint32_t pair = r->n_sym;
+  for (uint32_t i = 0; i + 1 < r->n_sym && pair == r->n_sym; i++)
+    if (r->sym_len[i] + r->sym_len[i + 1] <= TRIE_SYM_LEN_MAX) pair = i;
+  assert_true(pair < r->n_sym);
+  trie_close(r);
   uint8_t *buf = copy();
-  buf[label] ^= 0x20;
+  uint64_t at = y.off + 4 + pair;
+  buf[at + 1] = (uint8_t)(buf[at] + buf[at + 1]);
+  buf[at] = 0;
   reseal(buf);
-  assert_int_equal(expect(buf, TA_ECORRUPT, "NODES", s.off, s.off + s.len), s.off + root.end);
+  assert_int_equal(expect(buf, TA_ECORRUPT, "SYMBOLS", y.off, y.off + y.len), at);
   free(buf);
 }
 
@@ -276,8 +315,8 @@ int main(void) {
   static const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sound_file),       cmocka_unit_test(test_crc_each_section),
       cmocka_unit_test(test_node_child_bytes), cmocka_unit_test(test_node_label),
-      cmocka_unit_test(test_node_any_byte),    cmocka_unit_test(test_fields),
-      cmocka_unit_test(test_padding),
+      cmocka_unit_test(test_symbol_length),    cmocka_unit_test(test_node_any_byte),
+      cmocka_unit_test(test_fields),           cmocka_unit_test(test_padding),
   };
   return cmocka_run_group_tests_name("trie_verify: where", tests, setup, teardown);
 }

@@ -1,6 +1,6 @@
 /*
  * A hit from an id in a version 4 file (docs/FORMAT.md, "Texts and scores by id"): the score
- * through SCOREIDX into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR, of a cold
+ * through SCORERUN into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR, of a cold
  * one from DISPLAY when its display form is not its key, else rebuilt from the labels on the path
  * to its terminal node (IDPOS), written into the caller's trie_text_t. Every offset is checked
  * where it is read: a corrupt file gives TA_ECORRUPT, never a read out of bounds.
@@ -9,12 +9,19 @@
 
 #include <stdlib.h>
 
+/* The set bits of each byte value. */
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+static const uint8_t bits_in[256] = {B6(0), B6(1), B6(1), B6(2)};
+
 int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
-  /* The three widths spelled out: a loop of unknown length cost a tenth of a lookup. */
-  const uint8_t *p = r->score_idx + (size_t)id * r->score_w;
-  uint64_t idx = r->score_w == 1 ? p[0] : r->score_w == 2 ? trie__load_u16(p) : trie__load_u32(p);
-  if (idx >= r->n_scores) return TA_ECORRUPT;
-  *out = trie__load_f64(r->score_val + 8 * idx);
+  /* The runs started up to id: before its group, before its byte, in its byte up to its bit. */
+  const uint8_t *g = r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64);
+  unsigned j = (unsigned)(id % 64) / 8, bit = (unsigned)(id % 8);
+  uint64_t runs = (uint64_t)trie__load_u32(g) + g[4 + j] + bits_in[g[12 + j] & ((2u << bit) - 1)];
+  if (runs == 0 || runs > r->n_scores) return TA_ECORRUPT;
+  *out = trie__load_f64(r->score_val + 8 * (runs - 1));
   return 0;
 }
 

@@ -16,7 +16,7 @@
  *   | HOTOFF  u32 x (M+1): offsets in HOTSTR of the hot ids' display forms (ids < M)     |
  *   | HOTSTR  display forms of ids 0 .. M-1, concatenated                               |
  *   | SCOREVAL f64 x D: the distinct scores, strictly decreasing                        |
- *   | SCOREIDX w x n (w = 1, 2, 4): index into SCOREVAL of each id's score              |
+ *   | SCORERUN per 64 ids: which start a run of equal scores, with running counts      |
  *   | IDPOS   w x (n-M): where each cold id's terminal node starts in NODES            |
  *   | DISPLAY cold ids whose display form is not their key, with those forms           |
  *   | NODES   radix trie over key bytes, nodes in DFS pre-order, children best id first  |
@@ -82,27 +82,35 @@
 #define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
 #define TRIE_MAX_SECTIONS 64u
 
-/* Section ids. 3, 4 and 5 were version 2's STROFF, STR and SCORES: never reused. */
+/* Section ids. 3, 4 and 5 were version 2's STROFF, STR and SCORES, 9 version 3's SCOREIDX: never
+ * reused. */
 enum {
   TRIE_SECT_META = 1,
   TRIE_SECT_NODES = 2,
-  TRIE_SECT_HOTOFF = 6,   /* u32 x (M + 1): offsets of the hot texts in HOTSTR */
-  TRIE_SECT_HOTSTR = 7,   /* display forms of ids 0 .. M - 1, concatenated */
-  TRIE_SECT_SCOREVAL = 8, /* f64 x D: the distinct scores, strictly decreasing */
-  TRIE_SECT_SCOREIDX = 9, /* per id, a 1-, 2- or 4-byte index into SCOREVAL */
-  TRIE_SECT_IDPOS = 10,   /* per cold id (M .. n - 1), its terminal node's position in NODES */
-  TRIE_SECT_DISPLAY = 11, /* cold ids whose display form is not their key, and those forms */
-  TRIE_SECT_SYMBOLS = 13, /* the symbols the node labels are coded with */
-  TRIE_SECT_MAX_ID = 13
+  TRIE_SECT_HOTOFF = 6,    /* u32 x (M + 1): offsets of the hot texts in HOTSTR */
+  TRIE_SECT_HOTSTR = 7,    /* display forms of ids 0 .. M - 1, concatenated */
+  TRIE_SECT_SCOREVAL = 8,  /* f64 x D: the distinct scores, strictly decreasing */
+  TRIE_SECT_IDPOS = 10,    /* per cold id (M .. n - 1), its terminal node's position in NODES */
+  TRIE_SECT_DISPLAY = 11,  /* cold ids whose display form is not their key, and those forms */
+  TRIE_SECT_SYMBOLS = 13,  /* the symbols the node labels are coded with */
+  TRIE_SECT_SCORERUN = 14, /* the ids that start a run of equal scores (rank: index in SCOREVAL) */
+  TRIE_SECT_MAX_ID = 14
 };
 
 /* The sections a version 4 file must have, in the order the writer lays them out. */
 #define TRIE_SECT_REQUIRED                                                                     \
   {                                                                                            \
     TRIE_SECT_META, TRIE_SECT_SYMBOLS, TRIE_SECT_HOTOFF, TRIE_SECT_HOTSTR, TRIE_SECT_SCOREVAL, \
-        TRIE_SECT_SCOREIDX, TRIE_SECT_IDPOS, TRIE_SECT_DISPLAY, TRIE_SECT_NODES                \
+        TRIE_SECT_SCORERUN, TRIE_SECT_IDPOS, TRIE_SECT_DISPLAY, TRIE_SECT_NODES                \
   }
 #define TRIE_SECT_NUM_REQUIRED 9u
+
+/* SCORERUN: per group of 64 ids (64g .. 64g + 63), TRIE_SCORERUN_GROUP bytes: u32 the runs
+ * started before the group, u8 x 8 the runs started in its bytes before byte j, then its 64 bits
+ * (id 64g + 8j + i is bit i of byte j: set when the id starts a run of equal scores). The runs
+ * started up to an id, less one, are its score's index in SCOREVAL: no index per id (that took
+ * 1 to 2 bytes a query), and no popcount instruction (a byte table). */
+#define TRIE_SCORERUN_GROUP 20u
 
 /* SYMBOLS: u32 count s (0..255), s lengths (1..8), the symbols' bytes concatenated. A label code
  * below s is that symbol; TRIE_SYM_ESCAPE is followed by one byte that stands for itself. */
@@ -155,7 +163,7 @@ static inline uint64_t trie__load_u64(const uint8_t *p) {
   return (uint64_t)trie__load_u32(p) | ((uint64_t)trie__load_u32(p + 4) << 32);
 }
 /* A w-byte (1..8) little-endian integer: the fields whose width a file chooses (child offsets,
- * SCOREIDX, IDPOS). */
+ * IDPOS). */
 static inline uint64_t trie__load_uw(const uint8_t *p, unsigned w) {
   uint64_t v = 0;
   for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
@@ -265,9 +273,8 @@ struct trie_reader {
   size_t hot_len;
   const uint8_t *score_val; /* f64 x n_scores */
   uint64_t n_scores;
-  const uint8_t *score_idx; /* score_w bytes per id */
-  unsigned score_w;
-  const uint8_t *idpos; /* idpos_w bytes per cold id */
+  const uint8_t *score_run; /* TRIE_SCORERUN_GROUP bytes per 64 ids */
+  const uint8_t *idpos;     /* idpos_w bytes per cold id */
   unsigned idpos_w;
   uint64_t n_disp;          /* display exceptions */
   const uint8_t *disp_bits; /* a bit per cold id: listed in disp_ids */
@@ -421,7 +428,7 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 
 /* ---- Hits from ids (trie_hit.c) ----------------------------------------------------------- */
 
-/* The score of id (< n), through SCOREIDX and SCOREVAL. */
+/* The score of id (< n), through SCORERUN and SCOREVAL. */
 int trie__score(const trie_reader_t *r, uint64_t id, double *out);
 /* Where the terminal node of a cold id (m_hot <= id < n) starts in NODES. */
 int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos);

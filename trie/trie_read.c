@@ -17,7 +17,7 @@ const char *trie__section_name(uint32_t id) {
   static const char *const names[TRIE_SECT_MAX_ID + 1] = {
       [TRIE_SECT_META] = "META",         [TRIE_SECT_NODES] = "NODES",
       [TRIE_SECT_HOTOFF] = "HOTOFF",     [TRIE_SECT_HOTSTR] = "HOTSTR",
-      [TRIE_SECT_SCOREVAL] = "SCOREVAL", [TRIE_SECT_SCOREIDX] = "SCOREIDX",
+      [TRIE_SECT_SCOREVAL] = "SCOREVAL", [TRIE_SECT_SCORERUN] = "SCORERUN",
       [TRIE_SECT_IDPOS] = "IDPOS",       [TRIE_SECT_DISPLAY] = "DISPLAY",
       [TRIE_SECT_SYMBOLS] = "SYMBOLS",
   };
@@ -68,7 +68,7 @@ static int parse_tables(trie_reader_t *r) {
   const trie__section_t *hot_off = find_section(r, TRIE_SECT_HOTOFF);
   const trie__section_t *hot_str = find_section(r, TRIE_SECT_HOTSTR);
   const trie__section_t *score_val = find_section(r, TRIE_SECT_SCOREVAL);
-  const trie__section_t *score_idx = find_section(r, TRIE_SECT_SCOREIDX);
+  const trie__section_t *score_run = find_section(r, TRIE_SECT_SCORERUN);
   const trie__section_t *idpos = find_section(r, TRIE_SECT_IDPOS);
   const trie__section_t *disp = find_section(r, TRIE_SECT_DISPLAY);
   if (hot_off->len < 4 || hot_off->len % 4 != 0 || hot_off->len / 4 - 1 > n) return TA_ECORRUPT;
@@ -80,11 +80,8 @@ static int parse_tables(trie_reader_t *r) {
   if (score_val->len % 8 != 0 || (n > 0) != (score_val->len > 0)) return TA_ECORRUPT;
   r->n_scores = score_val->len / 8;
   r->score_val = b + score_val->off;
-  r->score_w = n == 0 ? 1 : (unsigned)(score_idx->len / n);
-  if (score_idx->len != (uint64_t)r->score_w * n ||
-      (r->score_w != 1 && r->score_w != 2 && r->score_w != 4))
-    return TA_ECORRUPT;
-  r->score_idx = b + score_idx->off;
+  if (score_run->len != TRIE_SCORERUN_GROUP * ((n + 63) / 64)) return TA_ECORRUPT;
+  r->score_run = b + score_run->off;
   uint64_t cold = n - r->m_hot;
   r->idpos_w = cold == 0 ? 1 : (unsigned)(idpos->len / cold);
   if (idpos->len != (uint64_t)r->idpos_w * cold || r->idpos_w < 1 || r->idpos_w > 8)

@@ -299,7 +299,7 @@ static int check_text(const trie_reader_t *r, ta_diag_t *d, const char *section,
   return 0;
 }
 
-/* The tables by id: HOTOFF and HOTSTR, SCOREVAL and SCOREIDX, DISPLAY. IDPOS is checked against
+/* The tables by id: HOTOFF and HOTSTR, SCOREVAL and SCORERUN, DISPLAY. IDPOS is checked against
  * the node walk (check_idpos). */
 static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
   uint64_t n = r->n, m = r->m_hot;
@@ -326,22 +326,36 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
                    "score %llu is %g: not finite, negative or not below the one before",
                    (unsigned long long)i, v);
   }
-  /* Scores do not rise with the id and every value is used: each index is the one before or
-   * the next, from 0 to the last. */
-  uint64_t prev = 0;
-  for (uint64_t id = 0; id < n; id++) {
-    const uint8_t *at = r->score_idx + (size_t)id * r->score_w;
-    uint64_t v = trie__load_uw(at, r->score_w);
-    if (id == 0 ? v != 0 : (v != prev && v != prev + 1))
-      return fault(r, d, TA_ECORRUPT, "SCOREIDX", at,
-                   "score index of id %llu is %llu after %llu (0 first, then the same or the next)",
-                   (unsigned long long)id, (unsigned long long)v, (unsigned long long)prev);
-    prev = v;
+  /* SCORERUN: id 0 starts a run, each group's and byte's counts are the runs started before
+   * them, no bit past the last id, and as many runs as SCOREVAL has scores. */
+  uint64_t started = 0;
+  for (uint64_t g = 0; g < (n + 63) / 64; g++) {
+    const uint8_t *rec = r->score_run + TRIE_SCORERUN_GROUP * g;
+    if (trie__load_u32(rec) != started)
+      return fault(r, d, TA_ECORRUPT, "SCORERUN", rec,
+                   "group %llu counts %u runs before it, not %llu", (unsigned long long)g,
+                   (unsigned)trie__load_u32(rec), (unsigned long long)started);
+    for (unsigned j = 0, in_group = 0; j < 8; j++) {
+      if (rec[4 + j] != in_group)
+        return fault(r, d, TA_ECORRUPT, "SCORERUN", rec + 4 + j,
+                     "group %llu counts %u runs before its byte %u, not %u", (unsigned long long)g,
+                     rec[4 + j], j, in_group);
+      for (unsigned bit = 0; bit < 8; bit++) {
+        uint64_t id = 64 * g + 8 * j + bit;
+        int set = rec[12 + j] >> bit & 1;
+        if (id == 0 ? !set : (set && id >= n))
+          return fault(r, d, TA_ECORRUPT, "SCORERUN", rec + 12 + j, "id %llu %s a run",
+                       (unsigned long long)id,
+                       id == 0 ? "does not start" : "is past the last id and starts");
+        in_group += (unsigned)set;
+        started += (uint64_t)set;
+      }
+    }
   }
-  if (n > 0 && prev + 1 != r->n_scores)
-    return fault(r, d, TA_ECORRUPT, "SCOREIDX", r->score_idx + (size_t)(n - 1) * r->score_w,
-                 "the last score index is %llu, SCOREVAL holds %llu scores",
-                 (unsigned long long)prev, (unsigned long long)r->n_scores);
+  if (started != r->n_scores)
+    return fault(r, d, TA_ECORRUPT, "SCORERUN", r->score_run,
+                 "%llu runs of equal scores, SCOREVAL holds %llu scores",
+                 (unsigned long long)started, (unsigned long long)r->n_scores);
   /* The bit of each cold id is set exactly for the ids listed; the bits past the last are 0. */
   uint64_t cold = n - m, listed = 0;
   for (uint64_t j = 0; j < (cold + 7) / 8 * 8; j++) {

@@ -233,7 +233,7 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
         in_few = cur_has(fc + c, fn[f], id);
       if (!in_few) continue;
       __builtin_prefetch(&w->rec[id]);
-      __builtin_prefetch(r->score_idx + (size_t)id * r->score_w);
+      __builtin_prefetch(r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64));
       if (id < r->m_hot)
         __builtin_prefetch(r->hot_off + 4 * (uint64_t)id);
       else

@@ -397,8 +397,8 @@ static size_t hot_count(const trie_entry_t *entries, size_t n, const trie_write_
 /* The sections after NODES is laid out: each built in memory except HOTSTR, streamed from the
  * entries (its CRC computed here). */
 typedef struct {
-  uint8_t *meta, *sym, *hot_off, *score_val, *score_idx, *idpos, *display;
-  size_t meta_len, sym_len, hot_off_len, score_val_len, score_idx_len, idpos_len, display_len;
+  uint8_t *meta, *sym, *hot_off, *score_val, *score_run, *idpos, *display;
+  size_t meta_len, sym_len, hot_off_len, score_val_len, score_run_len, idpos_len, display_len;
   uint64_t hot_len;
   uint32_t hot_crc;
   size_t m_hot;
@@ -409,7 +409,7 @@ static void tail_free(tail_t *t) {
   free(t->sym);
   free(t->hot_off);
   free(t->score_val);
-  free(t->score_idx);
+  free(t->score_run);
   free(t->idpos);
   free(t->display);
 }
@@ -452,21 +452,32 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   trie__store_u32(t->hot_off + 4 * m, off);
   t->hot_len = off;
 
-  /* SCOREVAL: the distinct scores (rank order makes them runs); SCOREIDX: each id's run. */
+  /* SCOREVAL: the distinct scores (rank order makes them runs); SCORERUN: which ids start a
+   * run, in groups of 64 with the runs started before the group and before each byte. */
   size_t runs = 0;
   for (size_t i = 0; i < n; i++)
     if (i == 0 || entries[i].score != entries[i - 1].score) runs++;
-  unsigned sw = runs <= 0x100 ? 1 : runs <= 0x10000 ? 2 : 4;
+  size_t groups = (n + 63) / 64;
   t->score_val_len = 8 * runs;
-  t->score_idx_len = sw * n;
+  t->score_run_len = TRIE_SCORERUN_GROUP * groups;
   t->score_val = malloc(t->score_val_len ? t->score_val_len : 1);
-  t->score_idx = malloc(t->score_idx_len ? t->score_idx_len : 1);
-  if (t->score_val == NULL || t->score_idx == NULL) return TA_ENOMEM;
-  size_t run = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (i > 0 && entries[i].score != entries[i - 1].score) run++;
-    if (i == 0 || run > 0) trie__store_f64(t->score_val + 8 * run, entries[i].score + 0.0);
-    trie__store_uw(t->score_idx + sw * i, run, sw);
+  t->score_run = calloc(t->score_run_len ? t->score_run_len : 1, 1);
+  if (t->score_val == NULL || t->score_run == NULL) return TA_ENOMEM;
+  uint32_t started = 0;
+  for (size_t g = 0; g < groups; g++) {
+    uint8_t *rec = t->score_run + TRIE_SCORERUN_GROUP * g;
+    trie__store_u32(rec, started);
+    for (unsigned j = 0, in_group = 0; j < 8; j++) {
+      rec[4 + j] = (uint8_t)in_group;
+      for (unsigned bit = 0; bit < 8; bit++) {
+        size_t i = 64 * g + 8 * j + bit;
+        if (i >= n || (i > 0 && entries[i].score == entries[i - 1].score)) continue;
+        trie__store_f64(t->score_val + 8 * started, entries[i].score + 0.0);
+        rec[12 + j] |= (uint8_t)(1u << bit);
+        started++;
+        in_group++;
+      }
+    }
   }
 
   /* IDPOS: where each cold id's terminal node starts in NODES (forward). */
@@ -569,7 +580,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
       {TRIE_SECT_HOTOFF, t.hot_off, t.hot_off_len, 0, 0},
       {TRIE_SECT_HOTSTR, NULL, t.hot_len, t.hot_crc, 0},
       {TRIE_SECT_SCOREVAL, t.score_val, t.score_val_len, 0, 0},
-      {TRIE_SECT_SCOREIDX, t.score_idx, t.score_idx_len, 0, 0},
+      {TRIE_SECT_SCORERUN, t.score_run, t.score_run_len, 0, 0},
       {TRIE_SECT_IDPOS, t.idpos, t.idpos_len, 0, 0},
       {TRIE_SECT_DISPLAY, t.display, t.display_len, 0, 0},
       {TRIE_SECT_NODES, (const uint8_t *)w.out.p, w.out.len, 0, 0},

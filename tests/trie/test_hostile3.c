@@ -23,9 +23,9 @@ static struct {
   tset_t set;
   char *dir;
   /* offsets in img, from a reader of the sound file */
-  size_t hot_off, hot_str, score_idx, idpos, disp, nodes;
+  size_t hot_off, hot_str, score_run, idpos, disp, nodes;
   uint64_t n, m, cold, n_disp, hot_len;
-  unsigned idpos_w, score_w;
+  unsigned idpos_w;
 } fx;
 
 static size_t sect_entry(const uint8_t *img, uint32_t id) {
@@ -53,7 +53,7 @@ static int setup(void **state) {
   if (fx.img == NULL || trie__open_mem(fx.img, fx.len, &r) != 0) return -1;
   fx.hot_off = (size_t)(r->hot_off - r->base);
   fx.hot_str = (size_t)(r->hot_str - r->base);
-  fx.score_idx = (size_t)(r->score_idx - r->base);
+  fx.score_run = (size_t)(r->score_run - r->base);
   fx.idpos = (size_t)(r->idpos - r->base);
   fx.disp = (size_t)(r->disp_bits - 4 - r->base);
   fx.nodes = (size_t)(r->nodes - r->base);
@@ -63,7 +63,6 @@ static int setup(void **state) {
   fx.n_disp = r->n_disp;
   fx.hot_len = r->hot_len;
   fx.idpos_w = r->idpos_w;
-  fx.score_w = r->score_w;
   trie_close(r);
   /* the cases below need hot and cold ids, display exceptions, a partial last DISPLAY byte */
   return fx.m >= 3 && fx.cold >= 8 && fx.n_disp >= 2 && fx.cold % 8 != 0 ? 0 : -1;
@@ -224,15 +223,26 @@ static void test_hotoff(void **state) {
 static void test_scores(void **state) {
   (void)state;
   uint8_t *c = dup_img();
-  size_t e = sect_entry(c, TRIE_SECT_SCOREIDX);
-  trie__store_u64(c + e + 16, fx.n * fx.score_w - 1);
-  assert_int_not_equal(attack("SCOREIDX width does not divide", c, fx.len, "SCOREIDX"), 0);
+  size_t e = sect_entry(c, TRIE_SECT_SCORERUN);
+  trie__store_u64(c + e + 16, TRIE_SCORERUN_GROUP * ((fx.n + 63) / 64) - 1);
+  assert_int_not_equal(attack("SCORERUN not a group per 64 ids", c, fx.len, "SCORERUN"), 0);
+  /* a group counting far more runs than SCOREVAL holds, or none before id 0 starts one */
   memcpy(c, fx.img, fx.len);
-  trie__store_uw(c + fx.score_idx + (fx.n / 2) * fx.score_w, 0xffffffffu, fx.score_w);
-  attack("SCOREIDX index >= D", c, fx.len, "SCOREIDX");
+  trie__store_u32(c + fx.score_run + TRIE_SCORERUN_GROUP * ((fx.n - 1) / 64), 0xffffffffu);
+  attack("SCORERUN count >= D", c, fx.len, "SCORERUN");
   memcpy(c, fx.img, fx.len);
-  trie__store_uw(c + fx.score_idx + (fx.n - 1) * fx.score_w, 0, fx.score_w);
-  attack("SCOREIDX rises back", c, fx.len, "SCOREIDX");
+  c[fx.score_run + 12] &= 0xfe;
+  attack("SCORERUN id 0 starts no run", c, fx.len, "SCORERUN");
+  /* a byte's count that skips, and a run started past the last id */
+  memcpy(c, fx.img, fx.len);
+  c[fx.score_run + 4 + 7] = 200;
+  attack("SCORERUN byte count skips", c, fx.len, "SCORERUN");
+  if (fx.n % 64 != 0) {
+    memcpy(c, fx.img, fx.len);
+    size_t last = fx.score_run + TRIE_SCORERUN_GROUP * ((fx.n - 1) / 64);
+    c[last + 12 + 7] |= 0x80;
+    attack("SCORERUN bit past the last id", c, fx.len, "SCORERUN");
+  }
   memcpy(c, fx.img, fx.len);
   trie__store_u64(c + sect_entry(c, TRIE_SECT_SCOREVAL) + 16, 0);
   assert_int_not_equal(attack("D = 0 with n > 0", c, fx.len, "SCOREVAL"), 0);

@@ -249,7 +249,7 @@ static void test_node_any_byte(void **state) {
 }
 
 /* One field changed (CRCs resealed), reported at that field: a byte of a hot text made invalid
- * UTF-8 (in HOTSTR), a score made negative (SCOREVAL), a score index that jumps (SCOREIDX), the
+ * UTF-8 (in HOTSTR), a score made negative (SCOREVAL), a run count that jumps (SCORERUN), the
  * last HOTOFF entry (the length of HOTSTR) made one less, a cold id's position moved (IDPOS), a
  * hot id listed in DISPLAY, META's flags set. */
 static void test_fields(void **state) {
@@ -257,11 +257,11 @@ static void test_fields(void **state) {
   trie_reader_t *r;
   assert_int_equal(trie__open_mem(img, img_len, &r), 0);
   uint64_t m_hot = r->m_hot, n = r->n, n_disp = r->n_disp;
-  unsigned sw = r->score_w, pw = r->idpos_w;
+  unsigned pw = r->idpos_w;
   trie_close(r);
   assert_true(m_hot >= 1 && m_hot + 2 < n && n_disp >= 1);
   trie__section_t hs = section(TRIE_SECT_HOTSTR), ho = section(TRIE_SECT_HOTOFF);
-  trie__section_t sv = section(TRIE_SECT_SCOREVAL), si = section(TRIE_SECT_SCOREIDX);
+  trie__section_t sv = section(TRIE_SECT_SCOREVAL), sr = section(TRIE_SECT_SCORERUN);
   trie__section_t ip = section(TRIE_SECT_IDPOS), dp = section(TRIE_SECT_DISPLAY);
   trie__section_t m = section(TRIE_SECT_META);
   assert_true(sv.len >= 16);
@@ -280,7 +280,7 @@ static void test_fields(void **state) {
   } cases[] = {
       {TRIE_SECT_HOTSTR, hs.off + 1, 1, 0xff, TA_EUTF8},
       {TRIE_SECT_SCOREVAL, sv.off + 8, 8, neg, TA_ECORRUPT},
-      {TRIE_SECT_SCOREIDX, si.off + (uint64_t)sw * (n - 1), sw, 0, TA_ECORRUPT},
+      {TRIE_SECT_SCORERUN, sr.off + 4 + 1, 1, img[sr.off + 4 + 1] + 1u, TA_ECORRUPT},
       {TRIE_SECT_HOTOFF, last_off, 4, trie__load_u32(img + last_off) - 1u, TA_ECORRUPT},
       {TRIE_SECT_IDPOS, ip.off, pw, pos0 + 1, TA_ECORRUPT},
       {TRIE_SECT_DISPLAY, dp.off + 4 + (n - m_hot + 7) / 8, 4, 0, TA_ECORRUPT},

@@ -10,12 +10,11 @@
 #include <stdlib.h>
 
 /* Compares the label of nd with p[0..rem) as far as both go, symbol by symbol without decoding
- * it: each symbol is one masked 8-byte compare where 8 bytes of p can be read (padded: p has 8
- * bytes after rem). Returns how many prefix bytes the label covers (at least rem: the prefix
- * ends in it), or SIZE_MAX when they differ; TA_ECORRUPT as an escape without its byte,
- * through *rc. */
+ * it: one masked 8-byte compare a symbol (p has 8 readable bytes after rem). Returns how many
+ * prefix bytes the label covers (at least rem: the prefix ends in it), or SIZE_MAX when they
+ * differ; TA_ECORRUPT as an escape without its byte, through *rc. */
 static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const uint8_t *p,
-                          size_t rem, int padded, int *rc) {
+                          size_t rem, int *rc) {
   static const uint8_t ones[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
   size_t got = 0;
@@ -30,19 +29,29 @@ static size_t label_match(const trie_reader_t *r, const trie__node_t *nd, const 
       continue;
     }
     unsigned len = r->sym_len[s];
-    size_t m = len < rem - got ? len : rem - got; /* the bytes both have */
-    if (padded || rem - got >= 8) {
-      uint64_t a, b, mask;
-      memcpy(&a, r->sym[s], 8);
-      memcpy(&b, p + got, 8);
-      memcpy(&mask, ones + 8 - m, 8); /* the first m bytes, whatever the byte order */
+    uint64_t a, b, mask;
+    memcpy(&a, r->sym[s], 8);
+    memcpy(&b, p + got, 8);
+    memcpy(&mask, ones + 8 - len, 8); /* the symbol's bytes, whatever the byte order */
+    if ((a ^ b) & mask) {
+      /* a difference past the end of the prefix does not count */
+      size_t left = rem - got;
+      if (left >= len) return SIZE_MAX;
+      memcpy(&mask, ones + 8 - left, 8);
       if ((a ^ b) & mask) return SIZE_MAX;
-    } else if (memcmp(r->sym[s], p + got, m) != 0) {
-      return SIZE_MAX;
     }
     got += len;
   }
   return got;
+}
+
+/* label_match for a prefix longer than any key (not copied): the label decoded as far as the
+ * prefix goes into buf (TA_MAX_KEY + TRIE_SYM_SLACK bytes), then compared. */
+static size_t label_match_long(const trie_reader_t *r, const trie__node_t *nd, const uint8_t *p,
+                               size_t rem, uint8_t *buf, int *rc) {
+  size_t len = 0;
+  if ((*rc = trie__label(r, nd, buf, &len, TA_MAX_KEY, rem)) != 0) return SIZE_MAX;
+  return memcmp(buf, p, len < rem ? len : rem) == 0 ? len : SIZE_MAX;
 }
 
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
@@ -53,8 +62,8 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
                        size_t *head, trie_at_t *at) {
   if (at != NULL) *at = (trie_at_t){0, 0, 0};
   /* The prefix copied with 8 zero bytes after it, so that no symbol compare reads past it; one
-   * longer than any key is compared where it is. */
-  uint8_t copy[TA_MAX_KEY + 8];
+   * longer than any key is compared to decoded labels (it matches none in a sound file). */
+  uint8_t copy[TA_MAX_KEY + TRIE_SYM_SLACK];
   const uint8_t *start = (const uint8_t *)prefix;
   int padded = rem <= TA_MAX_KEY;
   if (padded) {
@@ -66,7 +75,8 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
   int rc = trie__node_parse(r, (size_t)r->root, nd);
   if (rc != 0) return rc;
   for (;;) {
-    size_t len = label_match(r, nd, p, rem, padded, &rc);
+    size_t len =
+        padded ? label_match(r, nd, p, rem, &rc) : label_match_long(r, nd, p, rem, copy, &rc);
     if (len == SIZE_MAX) return rc;
     if (rem <= len) {
       *head = (size_t)(p - start);

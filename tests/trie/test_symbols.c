@@ -125,5 +125,5 @@ int main(void) {
       cmocka_unit_test(test_same_entries_same_file),
       cmocka_unit_test(test_escapes),
   };
-  return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
+  return cmocka_run_group_tests_name("trie: label symbols", tests, tu_setup_dir, tu_teardown_dir);
 }

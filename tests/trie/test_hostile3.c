@@ -1,6 +1,6 @@
 /*
  * Hostile files aimed at the tables of formats 3 and 4 (docs/FORMAT.md, "Texts and scores by
- * id", "SYMBOLS"): a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCOREIDX,
+ * id", "SYMBOLS"): a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCORERUN,
  * IDPOS, DISPLAY, SYMBOLS or NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
  * it, or every lookup (trie_lookup, trie_get_hit of every id, trie_lookup_filtered,
  * trie_lookup_match with typos and words) must return a sound answer or TA_ECORRUPT, in bounds

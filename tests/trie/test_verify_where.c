@@ -2,7 +2,7 @@
  * trie_verify says where a file is bad (trie.h, docs/FORMAT.md "What verify checks"): a small
  * trie is written to a temporary file, read back into memory, damaged at known places (a byte of
  * each section behind its CRC; with the CRCs made to match again: a node, a label code, a symbol,
- * a hot text, a score, a score index, a HOTOFF, IDPOS and DISPLAY entry, a META field, padding),
+ * a hot text, a score, a run count (SCORERUN), a HOTOFF, IDPOS and DISPLAY entry, a META field, padding),
  * and each time the
  * diagnostic must carry the
  * code, the section's name and a byte offset inside that section (the exact byte where it is

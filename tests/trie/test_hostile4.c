@@ -47,6 +47,12 @@ static size_t section_at(const uint8_t *img, uint32_t id, uint64_t *len) {
   return 0;
 }
 
+static int keep_none(void *ctx, const trie_hit_t *c) {
+  (void)ctx;
+  (void)c;
+  return 0;
+}
+
 /* ---- Children that share one node ----------------------------------------------------------- */
 
 /* levels nodes of 256 children each, every child byte 'a' and every child the next node (all
@@ -125,6 +131,13 @@ static void test_shared_children(void **state) {
       assert_true(secs() - t0 < 0.5);
       trie_text_reset(tu_text());
     }
+  /* the filtered lookup goes past the stored top-k through every child while keep drops */
+  trie_hit_t hits[8];
+  size_t nh;
+  t0 = secs();
+  rc = trie_lookup_filtered(r, "a", 1, 8, keep_none, NULL, tu_text(), hits, &nh);
+  if (rc != 0) assert_int_equal(rc, TA_ECORRUPT);
+  assert_true(secs() - t0 < 0.5);
   assert_int_not_equal(trie_verify(r, NULL), 0);
   trie_close(r);
   free(c);
@@ -132,9 +145,206 @@ static void test_shared_children(void **state) {
   tu_free(&set);
 }
 
+/* ---- SCORERUN at its group edges, and counts past every score ------------------------------ */
+
+/* n entries "k<i>" whose scores come in runs of run (0: all different), with their scores in
+ * id order into want[]. */
+static trie_entry_t *scored(size_t n, size_t run, char (*keys)[8], double *want) {
+  trie_entry_t *e = calloc(n ? n : 1, sizeof *e);
+  for (size_t i = 0; i < n; i++) {
+    snprintf(keys[i], 8, "k%04u", (unsigned)(i % 10000)); /* key order is id order within a run */
+    e[i].key = e[i].display = keys[i];
+    e[i].key_len = e[i].display_len = 5;
+    e[i].score = run == 0 ? (double)(n - i) : (double)(n / run + 1 - i / run);
+    want[i] = e[i].score;
+  }
+  return e;
+}
+
+static void test_scorerun_edges(void **state) {
+  (void)state;
+  static const size_t sizes[] = {1, 2, 63, 64, 65, 127, 128, 129};
+  static const size_t runs[] = {0, 1, 3, 64, 1000};
+  static char keys[129][8];
+  double want[129];
+  for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++)
+    for (size_t ri = 0; ri < sizeof runs / sizeof *runs; ri++) {
+      size_t n = sizes[si], len;
+      trie_entry_t *e = scored(n, runs[ri], keys, want);
+      uint8_t *img = image(e, n, 4, &len);
+      trie_reader_t *r = NULL;
+      assert_int_equal(trie__open_mem(img, len, &r), 0);
+      assert_int_equal(trie_verify(r, NULL), 0);
+      for (uint32_t id = 0; id < n; id++) {
+        trie_hit_t h;
+        assert_int_equal(trie_get_hit(r, id, tu_text(), &h), 0);
+        if (h.score != want[id])
+          fail_msg("n %zu run %zu id %u: score %g, not %g", n, runs[ri], id, h.score, want[id]);
+        assert_true(h.text_len == 5 && memcmp(h.text, keys[id], 5) == 0);
+      }
+      trie_hit_t h;
+      assert_int_equal(trie_get_hit(r, (uint32_t)n, tu_text(), &h), TA_ERANGE);
+      trie_text_reset(tu_text());
+      trie_close(r);
+      free(img);
+      free(e);
+    }
+}
+
+/* The last group's counts at their largest (u32 and u8 past every score) or its bits all set
+ * past the last id: open takes it (it checks the length only), every id's score is a score of
+ * SCOREVAL or TA_ECORRUPT, verify names SCORERUN. */
+static void test_scorerun_counts(void **state) {
+  (void)state;
+  static char keys[129][8];
+  double want[129];
+  size_t n = 129, len;
+  trie_entry_t *e = scored(n, 3, keys, want);
+  uint8_t *img = image(e, n, 4, &len);
+  size_t run = section_at(img, TRIE_SECT_SCORERUN, NULL);
+  size_t last = run + TRIE_SCORERUN_GROUP * 2;
+  for (unsigned what = 0; what < 4; what++) {
+    uint8_t *c = malloc(len);
+    memcpy(c, img, len);
+    if (what == 0) trie__store_u32(c + last, UINT32_MAX);
+    if (what == 1) memset(c + last + 4, 0xff, 8);
+    if (what == 2) memset(c + last + 12, 0xff, 8);
+    if (what == 3) trie__store_u32(c + run + TRIE_SCORERUN_GROUP, UINT32_MAX - 300);
+    assert_int_equal(tu_fix_crcs(c, len), 0);
+    trie_reader_t *r = NULL;
+    assert_int_equal(trie__open_mem(c, len, &r), 0);
+    for (uint32_t id = 0; id < n; id++) {
+      trie_hit_t h;
+      int rc = trie_get_hit(r, id, tu_text(), &h);
+      if (rc != 0) assert_int_equal(rc, TA_ECORRUPT);
+    }
+    trie_text_reset(tu_text());
+    ta_diag_t d;
+    ta_diag_init(&d, "x");
+    assert_int_equal(trie_verify(r, &d), TA_ECORRUPT);
+    assert_non_null(d.section);
+    assert_string_equal(d.section, "SCORERUN");
+    trie_close(r);
+    free(c);
+  }
+  free(img);
+  free(e);
+}
+
+/* ---- Keys and prefixes at the decode buffers' limits ----------------------------------------- */
+
+/* Keys of TA_MAX_KEY bytes (labels of hundreds of codes: the escaped label length) below a node
+ * of 40 children (the escaped child count): each found by every prefix of it up to its whole
+ * length, none by one byte longer or by a prefix thrice TA_MAX_KEY long; the typo walk and the
+ * word index take them. */
+static void test_longest_keys(void **state) {
+  (void)state;
+  enum { N = 40 };
+  static char keys[N][TA_MAX_KEY];
+  trie_entry_t e[N];
+  for (size_t i = 0; i < N; i++) {
+    for (size_t j = 0; j < TA_MAX_KEY; j++)
+      keys[i][j] = (char)('a' + (j * 7 + i * (j % 5 == 0)) % 26);
+    keys[i][0] = (char)('0' + i % 10);
+    keys[i][1] = (char)('a' + i / 10);
+    e[i] = (trie_entry_t){keys[i], TA_MAX_KEY, keys[i], TA_MAX_KEY, (double)(N - i)};
+  }
+  size_t len;
+  uint8_t *img = image(e, N, 4, &len);
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(img, len, &r), 0);
+  assert_int_equal(trie_verify(r, NULL), 0);
+  static char longer[3 * TA_MAX_KEY];
+  trie_hit_t hits[4];
+  size_t nh;
+  for (size_t i = 0; i < N; i++) {
+    for (size_t plen = TA_MAX_KEY - 9; plen <= TA_MAX_KEY; plen++) {
+      assert_int_equal(trie_lookup(r, keys[i], plen, 4, tu_text(), hits, &nh), 0);
+      assert_int_equal(nh, 1);
+      assert_true(hits[0].text_len == TA_MAX_KEY && memcmp(hits[0].text, keys[i], TA_MAX_KEY) == 0);
+    }
+    memcpy(longer, keys[i], TA_MAX_KEY);
+    memset(longer + TA_MAX_KEY, keys[i][TA_MAX_KEY - 1], sizeof longer - TA_MAX_KEY);
+    for (size_t plen = TA_MAX_KEY + 1; plen <= sizeof longer; plen += TA_MAX_KEY) {
+      assert_int_equal(trie_lookup(r, longer, plen, 4, tu_text(), hits, &nh), 0);
+      assert_int_equal(nh, 0);
+    }
+    trie_hit_t h;
+    assert_int_equal(trie_get_hit(r, (uint32_t)i, tu_text(), &h), 0);
+    assert_true(h.text_len == TA_MAX_KEY);
+    trie_text_reset(tu_text());
+  }
+  trie_words_t *w = NULL;
+  assert_int_equal(trie_words_build(r, &w), 0);
+  trie_words_free(w);
+  trie_match_t m[4];
+  assert_int_equal(trie_lookup_typos(r, keys[3], 20, 2, 4, NULL, NULL, tu_text(), m, &nh), 0);
+  trie_text_reset(tu_text());
+  trie_close(r);
+  free(img);
+}
+
+/* ---- A trie_top_t no lookup made ------------------------------------------------------------- */
+
+/* Tops kept past trie_text_reset, and past the close of their reader (used with another reader
+ * of the same file, as a hot swap could), give the same hits; a top whose node is any other
+ * place in NODES gives TA_EINVAL, TA_ECORRUPT or hits, never a read outside the file. */
+static void test_stale_top(void **state) {
+  (void)state;
+  enum { TOPS = 64 };
+  tset_t set = tu_gen(9, 300, 1, 0);
+  size_t len;
+  uint8_t *img_a = image(set.e, set.n, 4, &len), *img_b = malloc(len);
+  memcpy(img_b, img_a, len);
+  trie_reader_t *ra = NULL, *rb = NULL;
+  assert_int_equal(trie__open_mem(img_a, len, &ra), 0);
+  assert_int_equal(trie__open_mem(img_b, len, &rb), 0);
+  trie_top_t *top = calloc(TOPS, sizeof *top);
+  trie_hit_t(*want)[TA_MAX_K] = calloc(TOPS, sizeof *want);
+  const char *prefix[TOPS];
+  size_t nt = 0;
+  for (size_t i = 0; i < set.n && nt < TOPS; i += 3) {
+    prefix[nt] = set.e[i].key;
+    size_t plen = set.e[i].key_len < 2 ? set.e[i].key_len : 2;
+    assert_int_equal(trie_lookup_top(ra, prefix[nt], plen, tu_text(), &top[nt]), 0);
+    if (top[nt].n == 0) continue;
+    assert_int_equal(
+        trie_get_hits(ra, &top[nt], prefix[nt], top[nt].ids, top[nt].n, tu_text(), want[nt]), 0);
+    nt++;
+  }
+  assert_true(nt > 10);
+  size_t nodes_len = ra->nodes_len;
+  trie_close(ra);
+  memset(img_a, 0xa5, len); /* what the old reader's mapping held is gone */
+  free(img_a);
+  trie_text_reset(tu_text());
+  trie_hit_t got[TA_MAX_K];
+  for (size_t t = 0; t < nt; t++) {
+    assert_int_equal(trie_get_hits(rb, &top[t], prefix[t], top[t].ids, top[t].n, tu_text(), got),
+                     0);
+    for (size_t h = 0; h < top[t].n; h++)
+      assert_true(got[h].id == want[t][h].id && got[h].score == want[t][h].score &&
+                  got[h].text_len == want[t][h].text_len);
+    for (uint64_t at = 1; at <= nodes_len; at += 1 + at / 8) {
+      trie_top_t bad = top[t];
+      bad.at.node = at;
+      int rc = trie_get_hits(rb, &bad, prefix[t], top[t].ids, top[t].n, tu_text(), got);
+      if (rc != 0 && rc != TA_EINVAL) assert_int_equal(rc, TA_ECORRUPT);
+    }
+    trie_text_reset(tu_text());
+  }
+  free(top);
+  free(want);
+  trie_close(rb);
+  free(img_b);
+  tu_free(&set);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_shared_children),
+      cmocka_unit_test(test_shared_children), cmocka_unit_test(test_scorerun_edges),
+      cmocka_unit_test(test_scorerun_counts), cmocka_unit_test(test_longest_keys),
+      cmocka_unit_test(test_stale_top),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

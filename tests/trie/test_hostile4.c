@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "trie_int.h"
@@ -233,10 +234,10 @@ static void test_scorerun_counts(void **state) {
 
 /* ---- Keys and prefixes at the decode buffers' limits ----------------------------------------- */
 
-/* Keys of TA_MAX_KEY bytes (labels of hundreds of codes: the escaped label length) below a node
- * of 40 children (the escaped child count): each found by every prefix of it up to its whole
- * length, none by one byte longer or by a prefix thrice TA_MAX_KEY long; the typo walk and the
- * word index take them. */
+/* Keys of TA_MAX_KEY bytes (labels of hundreds of codes: the escaped label length), 4 below each
+ * of 10 root children (4: the escaped child count): each found by every prefix of it up to its
+ * whole length, none by one byte longer or by a prefix thrice TA_MAX_KEY long; the typo walk and
+ * the word index take them. */
 static void test_longest_keys(void **state) {
   (void)state;
   enum { N = 40 };
@@ -340,11 +341,43 @@ static void test_stale_top(void **state) {
   tu_free(&set);
 }
 
+/* ---- The writer's symbol training on long labels --------------------------------------------- */
+
+/* 4000 keys of TA_MAX_KEY bytes (16 MB of labels, every one sampled): the training's memory
+ * stays bounded by its sample, not by the labels' bytes (it sized a table of 4 entries a sampled
+ * byte: 1 GB here, 8 GB at 20,000 such keys), and it is deterministic. */
+static void test_sym_train_long_labels(void **state) {
+  (void)state;
+  enum { N = 4000 };
+  char *bytes = malloc((size_t)N * TA_MAX_KEY);
+  trie__wkey_t *keys = malloc(N * sizeof *keys);
+  uint64_t seed = 77;
+  for (size_t i = 0; i < N; i++) {
+    char *k = bytes + i * TA_MAX_KEY;
+    snprintf(k, 8, "%06u", (unsigned)i); /* key order is index order */
+    for (size_t j = 6; j < TA_MAX_KEY; j++) k[j] = (char)('a' + tu_rng(&seed) % 26);
+    keys[i] = (trie__wkey_t){k, TA_MAX_KEY, (uint32_t)i};
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  long before = ru.ru_maxrss;
+  trie__symtab_t a, b;
+  assert_int_equal(trie__sym_train_keys(keys, N, &a), 0);
+  getrusage(RUSAGE_SELF, &ru);
+  if (ru.ru_maxrss - before > 256L * 1024)
+    fail_msg("training took %ld MB more", (ru.ru_maxrss - before) / 1024);
+  assert_int_equal(trie__sym_train_keys(keys, N, &b), 0);
+  assert_memory_equal(&a, &b, sizeof a);
+  assert_true(a.n > 0);
+  free(keys);
+  free(bytes);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_shared_children), cmocka_unit_test(test_scorerun_edges),
       cmocka_unit_test(test_scorerun_counts), cmocka_unit_test(test_longest_keys),
-      cmocka_unit_test(test_stale_top),
+      cmocka_unit_test(test_stale_top),       cmocka_unit_test(test_sym_train_long_labels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

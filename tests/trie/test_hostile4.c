@@ -83,26 +83,34 @@ static size_t shared_nodes(uint8_t *out, unsigned levels) {
   return at;
 }
 
+/* A copy of img (whose last section is NODES) with NODES replaced by nodes[0..nlen) and the
+ * node count of META set to num_nodes, its CRCs resealed; its length into *total. */
+static uint8_t *with_nodes(const uint8_t *img, size_t len, const uint8_t *nodes, size_t nlen,
+                           uint64_t num_nodes, size_t *total) {
+  uint64_t old_len;
+  size_t at = section_at(img, TRIE_SECT_NODES, &old_len);
+  assert_int_equal((at + old_len + 7) & ~(size_t)7, len);
+  *total = (at + nlen + 7) & ~(size_t)7;
+  uint8_t *c = calloc(1, *total);
+  memcpy(c, img, at);
+  memcpy(c + at, nodes, nlen);
+  size_t e = TRIE_HDR_FIXED;
+  while (trie__load_u32(c + e) != TRIE_SECT_NODES) e += TRIE_SECT_ENTRY;
+  trie__store_u64(c + e + 16, nlen);
+  trie__store_u64(c + section_at(c, TRIE_SECT_META, NULL) + TRIE_META_NUM_NODES, num_nodes);
+  assert_int_equal(tu_fix_crcs(c, *total), 0);
+  return c;
+}
+
 static void test_shared_children(void **state) {
   (void)state;
   tset_t set = tu_gen(5, 200, 0, 0);
-  size_t len;
+  size_t len, total;
   uint8_t *img = image(set.e, set.n, 4, &len);
-  uint64_t nodes_len;
-  size_t nodes = section_at(img, TRIE_SECT_NODES, &nodes_len);
-  assert_int_equal((nodes + nodes_len + 7) & ~(size_t)7, len); /* NODES is last */
   uint8_t buf[8 * 520];
   size_t blen = shared_nodes(buf, 6);
-  size_t total = (nodes + blen + 7) & ~(size_t)7;
-  uint8_t *c = calloc(1, total);
-  memcpy(c, img, nodes);
-  memcpy(c + nodes, buf, blen);
-  size_t e = TRIE_HDR_FIXED;
-  while (trie__load_u32(c + e) != TRIE_SECT_NODES) e += TRIE_SECT_ENTRY;
-  trie__store_u64(c + e + 16, blen);
   /* META's node count is the file author's too: no bound on its own */
-  trie__store_u64(c + section_at(c, TRIE_SECT_META, NULL) + TRIE_META_NUM_NODES, UINT64_MAX / 2);
-  assert_int_equal(tu_fix_crcs(c, total), 0);
+  uint8_t *c = with_nodes(img, len, buf, blen, UINT64_MAX / 2, &total);
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(c, total, &r), 0);
 
@@ -373,11 +381,124 @@ static void test_sym_train_long_labels(void **state) {
   free(bytes);
 }
 
+/* ---- Packed node heads and labels at their limits -------------------------------------------- */
+
+/* NODES of one root (and a child) whose head escapes carry huge, overflowing, overlong or cut
+ * varints, or whose labels end in an escape or decode past TA_MAX_KEY: open takes each (it does
+ * not walk NODES); every lookup returns 0 or TA_ECORRUPT in bounds; verify names NODES. */
+static void test_head_escapes(void **state) {
+  (void)state;
+  enum { NC = TRIE_NODE_NCHILD_ESCAPE << TRIE_NODE_NCHILD_SHIFT };
+  enum { NL = TRIE_NODE_LABEL_ESCAPE << TRIE_NODE_LABEL_SHIFT };
+  static const uint8_t max10[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+  static const uint8_t over[] = {0xf1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01};
+  static const uint8_t long11[] = {0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0};
+  tset_t set = tu_gen(11, 150, 0, 0);
+  size_t len;
+  uint8_t *img = image(set.e, set.n, 4, &len);
+  trie_reader_t *r0 = NULL;
+  assert_int_equal(trie__open_mem(img, len, &r0), 0);
+  uint32_t n_sym = r0->n_sym;
+  unsigned code8 = TRIE_SYM_MAX; /* a symbol of 8 bytes, if the table has one */
+  for (unsigned i = 0; i < n_sym; i++)
+    if (r0->sym_len[i] == TRIE_SYM_LEN_MAX) code8 = i;
+  trie_close(r0);
+  uint8_t *nodes = calloc(1, 3 * TA_MAX_KEY);
+  for (unsigned what = 0; what < 9; what++) {
+    size_t at = 0;
+    uint8_t *p = nodes;
+    switch (what) {
+    case 0: /* 257 children */
+      p[at++] = NC;
+      at += trie__put_varint(p + at, 256 - TRIE_NODE_NCHILD_ESCAPE + 1);
+      break;
+    case 1: /* a child count of 2^64 - 1 + 3 */
+      p[at++] = NC;
+      memcpy(p + at, max10, sizeof max10), at += sizeof max10;
+      break;
+    case 2: /* a varint of 11 bytes */
+      p[at++] = NC;
+      memcpy(p + at, long11, sizeof long11), at += sizeof long11;
+      break;
+    case 3: /* the count cut by the end of NODES */
+      p[at++] = NC;
+      p[at++] = 0x80;
+      break;
+    case 4: /* a label length that wraps once 15 is added */
+      p[at++] = NL;
+      memcpy(p + at, over, sizeof over), at += sizeof over;
+      break;
+    case 5: /* a label of 15 codes that fills NODES: no child bytes left */
+      p[at++] = NL | 1u << TRIE_NODE_NCHILD_SHIFT;
+      p[at++] = 0;
+      memset(p + at, TRIE_SYM_ESCAPE, 15), at += 15;
+      break;
+    default: /* a root of one child 'a', whose label ends in an escape, or is many codes */
+      p[at++] = 1u << TRIE_NODE_NCHILD_SHIFT;
+      p[at++] = 'a';
+      p[at++] = NL | TRIE_NODE_TERMINAL;
+      size_t codes = what == 6 ? 1 : what == 7 ? 2 * (TA_MAX_KEY + 1) : TA_MAX_KEY / 8 + 1;
+      at += trie__put_varint(p + at, codes - TRIE_NODE_LABEL_ESCAPE);
+      if (what == 8 && code8 == TRIE_SYM_MAX) codes = 0; /* no 8-byte symbol: what 7 covers it */
+      memset(p + at, what == 6 ? (int)TRIE_SYM_ESCAPE : what == 7 ? 'a' : (int)code8, codes);
+      if (what == 7) /* escaped bytes, TA_MAX_KEY + 1 of them */
+        for (size_t i = 0; i < codes; i += 2) p[at + i] = TRIE_SYM_ESCAPE;
+      at += codes;
+      p[at++] = 0; /* id 0 */
+      break;
+    }
+    size_t total;
+    uint8_t *c = with_nodes(img, len, nodes, at, 3, &total);
+    trie_reader_t *r = NULL;
+    assert_int_equal(trie__open_mem(c, total, &r), 0);
+    static char longp[TA_MAX_KEY + 2];
+    memset(longp, 'a', sizeof longp);
+    static const size_t plens[] = {0, 1, 2, 9, TA_MAX_KEY, TA_MAX_KEY + 1};
+    for (size_t i = 0; i < sizeof plens / sizeof *plens; i++) {
+      trie_hit_t hits[4];
+      size_t nh;
+      double t0 = secs();
+      int rc = trie_lookup(r, longp, plens[i], 4, tu_text(), hits, &nh);
+      if (rc != 0) assert_int_equal(rc, TA_ECORRUPT);
+      trie_match_t m[4];
+      rc = trie_lookup_typos(r, longp, plens[i] < 9 ? plens[i] : 9, 1, 4, NULL, NULL, tu_text(), m,
+                             &nh);
+      if (rc != 0 && rc != TA_EINVAL) assert_int_equal(rc, TA_ECORRUPT);
+      assert_true(secs() - t0 < 0.5);
+      trie_text_reset(tu_text());
+    }
+    for (uint32_t id = 0; id < r->n; id++) {
+      trie_hit_t h;
+      int rc = trie_get_hit(r, id, tu_text(), &h);
+      if (rc != 0) assert_int_equal(rc, TA_ECORRUPT);
+    }
+    trie_text_reset(tu_text());
+    trie_words_t *w = NULL;
+    int rc = trie_words_build(r, &w);
+    if (rc != 0) assert_int_equal(rc, TA_ECORRUPT);
+    trie_words_free(w);
+    trie_screen_t *sc = NULL;
+    if ((rc = trie_screen_build(r, &sc)) != 0) assert_int_equal(rc, TA_ECORRUPT);
+    trie_screen_free(sc);
+    ta_diag_t d;
+    ta_diag_init(&d, "x");
+    assert_int_not_equal(trie_verify(r, &d), 0);
+    if (d.section == NULL || strcmp(d.section, "NODES") != 0)
+      fail_msg("case %u: verify names %s (%s)", what, d.section ? d.section : "none", d.msg);
+    trie_close(r);
+    free(c);
+  }
+  free(nodes);
+  free(img);
+  tu_free(&set);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_shared_children), cmocka_unit_test(test_scorerun_edges),
-      cmocka_unit_test(test_scorerun_counts), cmocka_unit_test(test_longest_keys),
-      cmocka_unit_test(test_stale_top),       cmocka_unit_test(test_sym_train_long_labels),
+      cmocka_unit_test(test_shared_children),       cmocka_unit_test(test_head_escapes),
+      cmocka_unit_test(test_scorerun_edges),        cmocka_unit_test(test_scorerun_counts),
+      cmocka_unit_test(test_longest_keys),          cmocka_unit_test(test_stale_top),
+      cmocka_unit_test(test_sym_train_long_labels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

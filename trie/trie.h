@@ -160,15 +160,12 @@ typedef struct {
  * texts and scores (one scan of its few keys makes the texts as cheaply as the ids), a heavy
  * node's not (a cold id's text costs a descent: trie_get_hits, for the ones wanted).
  * at.node == 0 and n == 0 when nothing starts with prefix. The hits' texts live in text, as
- * trie_lookup's. node_ is private: the answer node as parsed, so that trie_get_hits does not
- * parse it again. */
-#define TRIE_TOP_NODE_WORDS 12
+ * trie_lookup's. */
 typedef struct {
   trie_at_t at;
   size_t n;
   uint32_t ids[TA_MAX_K];
   trie_hit_t hits[TA_MAX_K]; /* light only */
-  uint64_t node_[TRIE_TOP_NODE_WORDS];
 } trie_top_t;
 int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
                     trie_text_t *text, trie_top_t *top);

@@ -50,6 +50,9 @@ typedef struct {
   const uint8_t *fc;         /* its first code point */
   unsigned fl;               /* its bytes */
   unsigned depth, max_depth; /* nodes deep, and the most a valid file has: 4 (max_rows + 2) */
+  /* Nodes entered: in a tree each once, and each takes a byte or more, so more than NODES has
+   * bytes means children that share a node (a corrupt file), met once per path. */
+  size_t visits;
   /* The bound (without a keep predicate): the want best ids seen at distance 1, the least a
    * typo match has, ascending. Once there are want of them, a subtree whose best id is worse
    * than the last cannot enter the answer. */
@@ -199,7 +202,8 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
   trie__node_t nd;
   int rc = trie__node_parse(w->r, pos, &nd);
   if (rc != 0) return rc;
-  if (nd.code_len == 0 || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if (nd.code_len == 0 || ++w->visits > w->r->nodes_len || ++w->depth > w->max_depth)
+    return TA_ECORRUPT;
   if (first && (set >> w->m & 1)) {
     rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
     goto done;
@@ -266,7 +270,9 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   if (rc != 0) return rc;
   /* Each node below the root eats one label code or more; a code point is at most 4 bytes and
    * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
-  if ((nd.code_len == 0 && w->depth > 0) || ++w->depth > w->max_depth) return TA_ECORRUPT;
+  if ((nd.code_len == 0 && w->depth > 0) || ++w->visits > w->r->nodes_len ||
+      ++w->depth > w->max_depth)
+    return TA_ECORRUPT;
   if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
     const uint8_t *lp = nd.list;
     uint64_t first; /* the subtree's best id */

@@ -119,8 +119,11 @@ enum {
 #define TRIE_SYM_ESCAPE 255u
 /* Labels decode 8 bytes at a time: a decode buffer has this many bytes past its room. */
 #define TRIE_SYM_SLACK 8u
-/* Labels the writer trains the symbols on (every so many of the trie's), and its rounds. */
+/* Labels the writer trains the symbols on (every so many of the trie's), at most so many bytes
+ * of them (its table of pieces takes 64 bytes a sampled byte: long labels would take gigabytes),
+ * and its rounds. */
 #define TRIE_SYM_SAMPLE 30000u
+#define TRIE_SYM_SAMPLE_BYTES (1u << 20)
 #define TRIE_SYM_ROUNDS 5u
 
 /* The writer keeps the display forms of the best ids contiguous (HOTSTR) up to this many bytes

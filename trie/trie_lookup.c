@@ -273,9 +273,6 @@ int trie_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, u
   return answer_hits(r, &nd, prefix, head, k, text, hits, n_hits);
 }
 
-_Static_assert(sizeof(trie__node_t) <= sizeof(((trie_top_t *)0)->node_),
-               "trie_top_t holds a parsed node");
-
 int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_len, unsigned k,
                     uint32_t *ids, size_t *n_ids) {
   if (n_ids != NULL) *n_ids = 0;
@@ -302,7 +299,6 @@ int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_le
   size_t head;
   int rc = find_answer(r, prefix, prefix_len, &nd, &head, &top->at);
   if (rc <= 0) return rc;
-  memcpy(top->node_, &nd, sizeof nd);
   if (top->at.heavy) {
     if ((rc = trie__node_list(r, &nd, top->ids)) != 0) return rc;
     top->n = r->k;
@@ -321,16 +317,18 @@ int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *pre
   if (n == 0) return 0;
   /* no id completes a prefix nothing starts with: TA_EINVAL */
   if (top->at.node == 0) return TA_EINVAL;
+  /* The node parsed again rather than kept in top: a top outlives its reader's mapping (a hot
+   * swap), and a caller's top is not to be trusted with pointers. */
   trie__node_t nd;
-  memcpy(&nd, top->node_, sizeof nd);
-  if (nd.pos != top->at.node - 1) return TA_EINVAL;
+  if (top->at.node > r->nodes_len) return TA_EINVAL;
+  int rc = trie__node_parse(r, (size_t)(top->at.node - 1), &nd);
+  if (rc != 0) return rc;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
     /* A light node's few keys: one scan makes every text (as trie_lookup does), then the ids
      * asked for are picked from it. */
     trie_hit_t all[TA_MAX_K];
     size_t n_all;
-    int rc = light_hits(r, &nd, prefix, top->at.head, r->k, text, all, &n_all);
-    if (rc != 0) return rc;
+    if ((rc = light_hits(r, &nd, prefix, top->at.head, r->k, text, all, &n_all)) != 0) return rc;
     for (size_t i = 0; i < n; i++) {
       size_t j = 0;
       while (j < n_all && all[j].id != ids[i]) j++;

@@ -39,9 +39,16 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
   int rc = 0;
   uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
   if (r->n > 0) stack[top++] = (struct frame){.pos = (size_t)r->root};
+  /* In a tree each node is met once and takes a byte or more; children that share a node (a
+   * corrupt file) would be met once per path. */
+  size_t visits = 0;
   while (rc == 0 && top > 0) {
     struct frame f = stack[--top];
     trie__node_t nd;
+    if (++visits > r->nodes_len) {
+      rc = TA_ECORRUPT;
+      break;
+    }
     if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
     size_t label_len = 0; /* as far as the head goes */
     if ((rc = trie__label(r, &nd, label, &label_len, TA_MAX_KEY, TA_HEAD_MAX - f.depth)) != 0)

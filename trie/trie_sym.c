@@ -206,9 +206,9 @@ typedef struct {
   size_t n, cap, stride, seen;
 } sample_t;
 
-/* A label of the trie, key[from .. to): every stride-th goes to the sample. */
+/* A label of the trie, key[from .. to): every stride-th goes to the sample, while it fits. */
 static int sample_label(sample_t *s, const trie__wkey_t *key, size_t from, size_t to) {
-  if (s->seen++ % s->stride != 0) return 0;
+  if (s->seen++ % s->stride != 0 || to - from > TRIE_SYM_SAMPLE_BYTES - s->bytes.len) return 0;
   int rc;
   if (s->n + 2 > s->cap &&
       (rc = ta_grow((void **)&s->off, &s->cap, s->n + 2, sizeof *s->off, 1024)) != 0)

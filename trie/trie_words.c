@@ -50,7 +50,9 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
     trie__node_t nd;
     if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
     size_t kl = f.klen;
-    if (++seen > r->num_nodes + 1) {
+    /* each node once in a tree, and a byte or more: children that share a node (a corrupt
+     * file) would be met once per path */
+    if (++seen > r->num_nodes + 1 || seen > r->nodes_len) {
       rc = TA_ECORRUPT;
       break;
     }

@@ -189,6 +189,19 @@ static int stops(const fz_walk_t *w, unsigned j, unsigned best) {
   return w->rows[j].e[best - 1] == 0 && (best < 2 || w->rows[j - 1].e[best - 2] == 0);
 }
 
+/* Decodes the codes [*code, end) of a node's label into w->key (decoded up to *have) until the
+ * key byte at is there: 1 when it is, 0 when the label ends first, or an error. The walks
+ * decode a label only as far as they read it. */
+static inline int label_upto(fz_walk_t *w, const uint8_t **code, const uint8_t *end, size_t at,
+                             size_t *have) {
+  while (at >= *have) {
+    if (*code == end) return 0;
+    int rc = trie__label_next(w->r, code, end, w->key, have, TA_MAX_KEY);
+    if (rc != 0) return rc;
+  }
+  return 1;
+}
+
 /* Walks the node at pos once no edit is left: the key must go on with the prefix's code points
  * after one of the positions in set (set best - 1 of the last row, which is the row of the code
  * point that selects this node when first is 1), exactly, or swap the next two with a position
@@ -213,10 +226,9 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
   const uint8_t *label = w->key + key_len;
   size_t have = key_len;
   for (size_t b = (size_t)first;; b++) {
-    while (key_len + b >= have) {
-      if (code == code_end) goto label_end;
-      if ((rc = trie__label_next(w->r, &code, code_end, w->key, &have, TA_MAX_KEY)) != 0) return rc;
-    }
+    int more = label_upto(w, &code, code_end, key_len + b, &have);
+    if (more < 0) return more;
+    if (more == 0) break; /* the label's end */
     uint8_t c = label[b];
     if (cp_need == 0 && c < 0x80) {
       cp = c;
@@ -236,7 +248,6 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
       goto done;
     }
   }
-label_end:
   key_len = have;
   for (uint64_t i = 0; i < nd.nchild; i++) {
     uint8_t cb = nd.child_bytes[i];
@@ -284,10 +295,9 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
   const uint8_t *label = w->key + key_len;
   size_t have = key_len;
   for (size_t b = 0;; b++) {
-    while (key_len + b >= have) {
-      if (code == code_end) goto label_end;
-      if ((rc = trie__label_next(w->r, &code, code_end, w->key, &have, TA_MAX_KEY)) != 0) return rc;
-    }
+    int more = label_upto(w, &code, code_end, key_len + b, &have);
+    if (more < 0) return more;
+    if (more == 0) break; /* the label's end */
     uint8_t c = label[b];
     ex = ex && key_len + b < w->plen && c == w->p[key_len + b];
     if (fb < w->fl) { /* the first code point must be the prefix's, byte for byte */
@@ -316,7 +326,6 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     /* at 1 edit, all a deeper match could be is the prefix itself: no typo match */
     if (best <= 1 || stops(w, j, best)) goto done;
   }
-label_end:
   key_len = have;
   if (fb < w->fl) { /* only the child that goes on with the first code point */
     const uint8_t *hit = memchr(nd.child_bytes, w->fc[fb], (size_t)nd.nchild);

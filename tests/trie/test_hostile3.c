@@ -1,5 +1,5 @@
 /*
- * Hostile files aimed at the tables of formats 3 and 4 (docs/FORMAT.md, "Texts and scores by
+ * Hostile files aimed at the tables of formats 3 to 5 (docs/FORMAT.md, "Texts and scores by
  * id", "SYMBOLS"): a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCORERUN,
  * IDPOS, DISPLAY, SYMBOLS or NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
  * it, or every lookup (trie_lookup, trie_get_hit of every id, trie_lookup_filtered,
@@ -25,7 +25,8 @@ static struct {
   /* offsets in img, from a reader of the sound file */
   size_t hot_off, hot_str, score_run, idpos, disp, nodes;
   uint64_t n, m, cold, n_disp, hot_len;
-  unsigned idpos_w;
+  unsigned idpos_w, hot_w;
+  size_t idpos_len, hot_rec;
 } fx;
 
 static size_t sect_entry(const uint8_t *img, uint32_t id) {
@@ -62,10 +63,17 @@ static int setup(void **state) {
   fx.cold = r->n - r->m_hot;
   fx.n_disp = r->n_disp;
   fx.hot_len = r->hot_len;
-  fx.idpos_w = r->idpos_w;
+  fx.idpos_w = r->idpos_bits;
+  fx.idpos_len = r->idpos_len;
+  fx.hot_w = r->hot_w;
+  fx.hot_rec = r->hot_rec;
   trie_close(r);
   /* the cases below need hot and cold ids, display exceptions, a partial last DISPLAY byte */
-  return fx.m >= 3 && fx.cold >= 8 && fx.n_disp >= 2 && fx.cold % 8 != 0 ? 0 : -1;
+  /* ... and IDPOS bits after its last entry */
+  return fx.m >= 3 && fx.cold >= 8 && fx.n_disp >= 2 && fx.cold % 8 != 0 &&
+                 fx.n * fx.idpos_w % 8 != 0
+             ? 0
+             : -1;
 }
 
 static int teardown(void **state) {
@@ -195,28 +203,59 @@ static void test_sound(void **state) {
   free(c);
 }
 
+/* The end of hot text j of group g set to v. */
+static void set_hot_end(uint8_t *c, uint64_t g, uint64_t j, uint64_t v) {
+  trie__store_bits(c + fx.hot_off + fx.hot_rec * g + 4, j, fx.hot_w,
+                   v & ((UINT64_C(1) << fx.hot_w) - 1));
+}
+
+static uint64_t hot_end(uint64_t g, uint64_t j) {
+  return trie__load_bits(fx.img + fx.hot_off + fx.hot_rec * g + 4, j, fx.hot_w);
+}
+
 static void test_hotoff(void **state) {
   (void)state;
   uint8_t *c = dup_img();
   uint8_t *h = c + fx.hot_off;
-  /* entries 1 and 2 swapped: out of order */
-  uint32_t a = trie__load_u32(h + 4), b = trie__load_u32(h + 8);
-  trie__store_u32(h + 4, b);
-  trie__store_u32(h + 8, a);
-  attack("HOTOFF out of order", c, fx.len, "HOTOFF");
+  /* the ends of texts 1 and 2 swapped: out of order */
+  set_hot_end(c, 0, 1, hot_end(0, 2));
+  set_hot_end(c, 0, 2, hot_end(0, 1));
+  attack("HOTOFF ends out of order", c, fx.len, "HOTOFF");
+  /* the last text's end past HOTSTR, all ones, and one past */
+  uint64_t lg = (fx.m - 1) / TRIE_HOT_GROUP, lj = (fx.m - 1) % TRIE_HOT_GROUP;
   memcpy(c, fx.img, fx.len);
-  trie__store_u32(h + 4 * fx.m, (uint32_t)fx.hot_len + 1);
-  attack("HOTOFF[M] past HOTSTR", c, fx.len, "HOTOFF");
+  set_hot_end(c, lg, lj, hot_end(lg, lj) + 1);
+  attack("last hot text past HOTSTR", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
-  trie__store_u32(h + 8, UINT32_MAX);
-  attack("HOTOFF[2] far past HOTSTR", c, fx.len, "HOTOFF");
+  set_hot_end(c, 0, 2, UINT64_MAX);
+  attack("a hot text's end far past HOTSTR", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
   trie__store_u32(h, 1);
-  attack("HOTOFF[0] not 0", c, fx.len, "HOTOFF");
-  /* M > n: HOTOFF's length says n + 2 entries (it then overlaps what follows) */
+  attack("group 0 not at 0", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
-  trie__store_u64(c + sect_entry(c, TRIE_SECT_HOTOFF) + 16, 4 * (fx.n + 2));
+  trie__store_u32(h, UINT32_MAX);
+  attack("group 0 far past HOTSTR", c, fx.len, "HOTOFF");
+  if (lj + 1 < TRIE_HOT_GROUP) {
+    memcpy(c, fx.img, fx.len);
+    set_hot_end(c, lg, lj + 1, 1);
+    attack("an end past the last hot id not 0", c, fx.len, "HOTOFF");
+  }
+  memcpy(c, fx.img, fx.len);
+  h[fx.hot_rec * (lg + 1)] = 1;
+  assert_int_equal(attack("HOTOFF slack not 0", c, fx.len, "HOTOFF"), 0);
+  /* M and w in HOTOFF's head: M > n, M one more than its records hold, w 0 or too wide */
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h - TRIE_HOT_HEAD, (uint32_t)fx.n + 1);
   assert_int_not_equal(attack("M > n", c, fx.len, "HOTOFF"), 0);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h - TRIE_HOT_HEAD, (uint32_t)(lg + 1) * TRIE_HOT_GROUP + 1);
+  assert_int_not_equal(attack("M past its records", c, fx.len, "HOTOFF"), 0);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h - TRIE_HOT_HEAD + 4, 0);
+  assert_int_not_equal(attack("w = 0", c, fx.len, "HOTOFF"), 0);
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h - TRIE_HOT_HEAD + 4, TRIE_HOT_W_MAX + 1);
+  assert_int_not_equal(attack("w too wide", c, fx.len, "HOTOFF"), 0);
   free(c);
 }
 
@@ -249,19 +288,23 @@ static void test_scores(void **state) {
   free(c);
 }
 
-/* IDPOS of cold id at index i set to v. */
+/* IDPOS of id i set to v (its low w bits). */
 static void set_idpos(uint8_t *c, uint64_t i, uint64_t v) {
-  trie__store_uw(c + fx.idpos + i * fx.idpos_w, v, fx.idpos_w);
+  trie__store_bits(c + fx.idpos, i, fx.idpos_w, v & ((UINT64_C(1) << fx.idpos_w) - 1));
+}
+
+static uint64_t idpos_of(const uint8_t *img, uint64_t i) {
+  return trie__load_bits(img + fx.idpos, i, fx.idpos_w);
 }
 
 static void test_idpos(void **state) {
   (void)state;
   uint8_t *c = dup_img();
   uint64_t nodes_len = trie__load_u64(c + sect_entry(c, TRIE_SECT_NODES) + 16);
-  for (uint64_t i = 0; i < fx.cold; i += fx.cold / 7) {
-    uint64_t pos = trie__load_uw(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
-    uint64_t other =
-        trie__load_uw(fx.img + fx.idpos + ((i + 1) % fx.cold) * fx.idpos_w, fx.idpos_w);
+  /* hot ids (0, and the first cold one's neighbour) as well as cold ones */
+  for (uint64_t i = 0; i < fx.n; i += fx.n / 7) {
+    uint64_t pos = idpos_of(fx.img, i);
+    uint64_t other = idpos_of(fx.img, (i + 1) % fx.n);
     memcpy(c, fx.img, fx.len);
     set_idpos(c, i, pos + 1);
     attack("IDPOS in the middle of a node", c, fx.len, "IDPOS");
@@ -281,6 +324,22 @@ static void test_idpos(void **state) {
     set_idpos(c, i, UINT64_MAX);
     attack("IDPOS far past NODES", c, fx.len, "IDPOS");
   }
+  /* the width: 0, past TRIE_IDPOS_W_MAX, one bit more or less than the section's length holds
+   * (open refuses each); the bits after the last entry set (verify refuses it) */
+  uint8_t *wf = c + fx.idpos - 4;
+  const uint32_t widths[] = {0, TRIE_IDPOS_W_MAX + 1, fx.idpos_w + 1, fx.idpos_w - 1};
+  for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+    memcpy(c, fx.img, fx.len);
+    trie__store_u32(wf, widths[i]);
+    assert_int_not_equal((fx.n * widths[i] + 7) / 8, fx.idpos_len); /* the length disagrees */
+    assert_int_not_equal(attack("IDPOS width", c, fx.len, "IDPOS"), 0);
+  }
+  memcpy(c, fx.img, fx.len);
+  c[fx.idpos + fx.idpos_len - 1] |= 0x80;
+  assert_int_equal(attack("IDPOS bits past the last entry", c, fx.len, "IDPOS"), 0);
+  memcpy(c, fx.img, fx.len);
+  c[fx.idpos + fx.idpos_len + TRIE_BITS_SLACK - 1] = 1;
+  assert_int_equal(attack("IDPOS slack not 0", c, fx.len, "IDPOS"), 0);
   free(c);
 }
 
@@ -380,8 +439,8 @@ static void chain(size_t depth, int heavy) {
   nodes[at++] = 'a';
   at += put_varint(nodes + at, fx.m);
   uint8_t *img = dup_img();
-  if (fx.idpos_w < 8) assert_true(term < (uint64_t)1 << (8 * fx.idpos_w));
-  for (uint64_t i = 0; i < fx.cold; i++) set_idpos(img, i, term);
+  assert_true(term < (uint64_t)1 << fx.idpos_w);
+  for (uint64_t i = 0; i < fx.n; i++) set_idpos(img, i, term);
   size_t len;
   uint8_t *c = with_nodes(img, nodes, at, &len);
   assert_int_equal(
@@ -397,8 +456,8 @@ static void test_deep_chain(void **state) {
   (void)state;
   /* IDPOS holds positions up to the original NODES length (its width) */
   uint64_t nodes_len = trie__load_u64(fx.img + sect_entry(fx.img, TRIE_SECT_NODES) + 16);
-  chain(fx.idpos_w >= 3 ? 20000 : (size_t)(nodes_len / 3), 0);
-  chain(fx.idpos_w >= 3 ? 5000 : (size_t)(nodes_len / 12), 1);
+  chain(fx.idpos_w >= 24 ? 20000 : (size_t)(nodes_len / 3), 0);
+  chain(fx.idpos_w >= 24 ? 5000 : (size_t)(nodes_len / 12), 1);
 }
 
 /* Children 0 and 1 of the root swapped (subtrees moved, their offsets and IDPOS updated):
@@ -423,8 +482,8 @@ static void test_child_order(void **state) {
   /* offsets follow the child bytes: width byte, then child 1's offset */
   unsigned w = nodes[cb + root.nchild];
   trie__store_uw(nodes + cb + root.nchild + 1, l1, w);
-  for (uint64_t i = 0; i < fx.cold; i++) {
-    uint64_t p = trie__load_uw(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
+  for (uint64_t i = 0; i < fx.n; i++) {
+    uint64_t p = idpos_of(fx.img, i);
     if (p >= s0 && p < s1) set_idpos(c, i, p + l1);
     if (p >= s1 && p < s2) set_idpos(c, i, p - l0);
   }
@@ -472,8 +531,8 @@ static void test_key_too_long(void **state) {
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(img, len, &r), 0);
   assert_int_equal(r->m_hot, 0);
-  size_t pos;
-  assert_int_equal(trie__idpos(r, 1, &pos), 0);
+  size_t pos = 0;
+  assert_int_equal(trie__id_node(r, 1, &pos), 0);
   trie__node_t nd;
   assert_int_equal(trie__node_parse(r, pos, &nd), 0);
   /* "b" x 1000 is coded as one symbol of "b"s, repeated: 200 more bytes are more of it */
@@ -493,7 +552,8 @@ static void test_key_too_long(void **state) {
   memcpy(nodes + at, r->nodes + old_end, r->nodes_len - old_end);
   size_t grow = at - old_end, nlen = r->nodes_len + grow;
   /* ids 2..4 come after the grown label */
-  size_t idpos = (size_t)(r->idpos - r->base), w = r->idpos_w;
+  size_t idpos = (size_t)(r->idpos - r->base);
+  unsigned w = r->idpos_bits;
   trie_close(r);
   /* with_nodes checks the layout against fx.len: do it here for this image */
   size_t es = sect_entry(img, TRIE_SECT_NODES);
@@ -504,8 +564,7 @@ static void test_key_too_long(void **state) {
   memcpy(c + off, nodes, nlen);
   trie__store_u64(c + es + 16, nlen);
   for (size_t i = 2; i < 5; i++)
-    trie__store_uw(c + idpos + i * w, trie__load_uw(img + idpos + i * w, (unsigned)w) + grow,
-                   (unsigned)w);
+    trie__store_bits(c + idpos, i, w, trie__load_bits(img + idpos, i, w) + grow);
   assert_int_equal(tu_fix_crcs(c, total), 0);
   assert_int_equal(trie__open_mem(c, total, &r), 0);
   trie_hit_t h;

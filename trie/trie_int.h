@@ -134,11 +134,12 @@ enum {
  * of version 4's 2.5: 1.3 B/query less on the AOL sample for lookups about 3 % slower (74 % of
  * what heavy nodes return there is still hot, 95 % at 10 M generated queries). */
 #define TRIE_HOT_BYTES_PER_QUERY 1.25
+
 /* HOTOFF: u32 M, u32 w (1..TRIE_HOT_W_MAX), then per group of TRIE_HOT_GROUP hot ids a record
  * of 4 + 2w bytes: u32 where the group's first text starts in HOTSTR, then TRIE_HOT_GROUP fields
  * of w bits, where each text of the group ends, from that start; then TRIE_BITS_SLACK zero
- * bytes. A text is two fields of one
- * record (O(1)), at about 1.5 bytes a hot id instead of 4 for a u32 offset each. */
+ * bytes. A text is two fields of one record (O(1)), at about 1.5 bytes a hot id instead of 4
+ * for a u32 offset each. */
 #define TRIE_HOT_GROUP 16u
 #define TRIE_HOT_HEAD 8u
 #define TRIE_HOT_W_MAX 28u /* two ends in one 8-byte load */

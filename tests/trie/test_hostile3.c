@@ -90,15 +90,6 @@ static int keep_half(void *ctx, const trie_hit_t *c) {
   return c->id % 2 == 0;
 }
 
-/* Every byte of a hit's text is read (for ASan); it is in the image or at most a key long. */
-static void text_ok(const char *text, size_t len, const uint8_t *img, size_t img_len) {
-  const uint8_t *t = (const uint8_t *)text;
-  if (!(t >= img && t + len <= img + img_len)) assert_true(len <= TA_MAX_KEY);
-  volatile unsigned sum = 0;
-  for (size_t i = 0; i < len; i++) sum += t[i];
-  (void)sum;
-}
-
 /* A lookup's code: 0 or TA_ECORRUPT, in well under a second. */
 static void rc_ok(int rc, double t0) {
   if (rc != 0 && rc != TA_ECORRUPT) fail_msg("lookup returned %d", rc);
@@ -118,7 +109,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
     t0 = now_s();
     rc = trie_get_hit(r, id, tu_text(), &h);
     rc_ok(rc, t0);
-    if (rc == 0) text_ok(h.text, h.text_len, img, len);
+    if (rc == 0) assert_true(tu_text_ok(h.text, h.text_len, img, len));
   }
   trie_text_reset(tu_text());
   for (size_t i = 0; i < fx.set.n; i += 7) {
@@ -128,7 +119,8 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
       t0 = now_s();
       rc = trie_lookup(r, e->key, plen, 4, tu_text(), hits, &nh);
       rc_ok(rc, t0);
-      for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       /* the filter layer's steps: the answer node's stored top-k (hits or ids), hits by id */
       trie_top_t top;
       t0 = now_s();
@@ -136,21 +128,23 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
       rc_ok(rc, t0);
       if (rc == 0 && !top.at.heavy)
         for (size_t h = 0; h < top.n; h++)
-          text_ok(top.hits[h].text, top.hits[h].text_len, img, len);
+          assert_true(tu_text_ok(top.hits[h].text, top.hits[h].text_len, img, len));
       if (rc == 0 && top.at.node != 0) {
         rc = trie_get_hits(r, &top, e->key, top.ids, top.n, tu_text(), hits);
         rc_ok(rc, t0);
         for (size_t h = 0; rc == 0 && h < top.n; h++)
-          text_ok(hits[h].text, hits[h].text_len, img, len);
+          assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       }
       t0 = now_s();
       rc = trie_lookup_filtered(r, e->key, plen, 12, keep_half, NULL, tu_text(), hits, &nh);
       rc_ok(rc, t0);
-      for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       t0 = now_s();
       rc = trie_lookup_match(r, e->key, plen, &o, 8, NULL, NULL, tu_text(), m, &nh);
       rc_ok(rc, t0);
-      for (size_t h = 0; h < nh; h++) text_ok(m[h].hit.text, m[h].hit.text_len, img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(m[h].hit.text, m[h].hit.text_len, img, len));
       trie_text_reset(tu_text());
     }
   }

@@ -1,9 +1,10 @@
 /*
- * A hit from an id in a version 4 file (docs/FORMAT.md, "Texts and scores by id"): the score
- * through SCORERUN into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR, of a cold
- * one from DISPLAY when its display form is not its key, else rebuilt from the labels on the path
- * to its terminal node (IDPOS), written into the caller's trie_text_t. Every offset is checked
- * where it is read: a corrupt file gives TA_ECORRUPT, never a read out of bounds.
+ * A hit from an id in a version 5 file (docs/FORMAT.md, "Texts and scores by id"): the score
+ * through SCORERUN into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR (where
+ * its group's record in HOTOFF says), of a cold one from DISPLAY when its display form is not
+ * its key, else rebuilt from the labels on the path to its terminal node (IDPOS), written into
+ * the caller's trie_text_t. Every offset is checked where it is read: a corrupt file gives TA_ECORRUPT, never a read out
+ * of bounds.
  */
 #include "trie_int.h"
 
@@ -22,13 +23,6 @@ int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
   uint64_t runs = (uint64_t)trie__load_u32(g) + g[4 + j] + bits_in[g[12 + j] & ((2u << bit) - 1)];
   if (runs == 0 || runs > r->n_scores) return TA_ECORRUPT;
   *out = trie__load_f64(r->score_val + 8 * (runs - 1));
-  return 0;
-}
-
-int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos) {
-  uint64_t p = trie__load_uw(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w, r->idpos_w);
-  if (p >= r->nodes_len) return TA_ECORRUPT;
-  *pos = (size_t)p;
   return 0;
 }
 
@@ -113,7 +107,7 @@ static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const
   int rc = display_exception(r, id, text, len);
   if (rc != 0) return rc < 0 ? rc : 0;
   size_t pos;
-  if ((rc = trie__idpos(r, id, &pos)) != 0) return rc;
+  if ((rc = trie__id_node(r, id, &pos)) != 0) return rc;
   uint8_t key[TA_MAX_KEY + TRIE_SYM_SLACK];
   trie__node_t root;
   if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
@@ -123,11 +117,16 @@ static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const
 }
 
 int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
-  uint32_t a = trie__load_u32(r->hot_off + 4 * id);
-  uint32_t b = trie__load_u32(r->hot_off + 4 * (id + 1));
-  if (a > b || b > r->hot_len) return TA_ECORRUPT;
-  *text = (const char *)r->hot_str + a;
-  *len = b - a;
+  const uint8_t *rec = r->hot_off + r->hot_rec * (size_t)(id / TRIE_HOT_GROUP);
+  unsigned j = (unsigned)(id % TRIE_HOT_GROUP), w = r->hot_w;
+  uint64_t start = trie__load_u32(rec), mask = (UINT64_C(1) << w) - 1;
+  /* The ends of texts j - 1 and j, next to each other: one load (2w + 7 bits fit in 64). */
+  unsigned first = j == 0 ? 0 : (j - 1) * w;
+  uint64_t v = trie__load_u64(rec + 4 + first / 8) >> (first % 8);
+  uint64_t a = j == 0 ? 0 : v & mask, b = (j == 0 ? v : v >> w) & mask;
+  if (start > r->hot_len || a > b || b > r->hot_len - start) return TA_ECORRUPT;
+  *text = (const char *)r->hot_str + start + a;
+  *len = (size_t)(b - a);
   return 0;
 }
 

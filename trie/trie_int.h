@@ -13,11 +13,11 @@
  *   | META    k, flags, num_queries, num_nodes, build_time, root, max key length, source,|
  *   |         normalization version                                                      |
  *   | SYMBOLS the label code: up to 255 symbols of 1..8 bytes (code 255: a raw byte next)|
- *   | HOTOFF  u32 x (M+1): offsets in HOTSTR of the hot ids' display forms (ids < M)     |
+ *   | HOTOFF  u32 M, u32 w, per 16 hot ids (< M): u32 start in HOTSTR, 16 ends of w bits|
  *   | HOTSTR  display forms of ids 0 .. M-1, concatenated                               |
  *   | SCOREVAL f64 x D: the distinct scores, strictly decreasing                        |
  *   | SCORERUN per 64 ids: which start a run of equal scores, with running counts      |
- *   | IDPOS   w x (n-M): where each cold id's terminal node starts in NODES            |
+ *   | IDPOS   u32 w, w bits x n: where each id's terminal node starts in NODES         |
  *   | DISPLAY cold ids whose display form is not their key, with those forms           |
  *   | NODES   radix trie over key bytes, nodes in DFS pre-order, children best id first  |
  *   +----------------------------------------------------------------------------------+
@@ -73,10 +73,11 @@
 /* Version this code writes, and the oldest reader able to read what it writes. Version 2
  * recorded the normalization version (META); version 3 drops the texts and scores by id (STR,
  * STROFF, SCORES) for the hot texts, score table, id positions and display exceptions below;
- * version 4 codes the node labels with the symbols of SYMBOLS. No older reader can read it, and
- * this reader refuses older files (TA_EOLDFORMAT: rebuild). */
-#define TRIE_FORMAT_VERSION 4u
-#define TRIE_MIN_READ_VERSION 4u
+ * version 4 codes the node labels with the symbols of SYMBOLS; version 5 gives the hot texts'
+ * offsets by groups and every id (not only the cold ones) its node, bit-packed.
+ * No older reader can read it, and this reader refuses older files (TA_EOLDFORMAT: rebuild). */
+#define TRIE_FORMAT_VERSION 5u
+#define TRIE_MIN_READ_VERSION 5u
 
 #define TRIE_HDR_FIXED 24u  /* magic, write ver, min read ver, header size, count */
 #define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
@@ -87,17 +88,17 @@
 enum {
   TRIE_SECT_META = 1,
   TRIE_SECT_NODES = 2,
-  TRIE_SECT_HOTOFF = 6,    /* u32 x (M + 1): offsets of the hot texts in HOTSTR */
+  TRIE_SECT_HOTOFF = 6,    /* where the hot texts are in HOTSTR, by groups of TRIE_HOT_GROUP */
   TRIE_SECT_HOTSTR = 7,    /* display forms of ids 0 .. M - 1, concatenated */
   TRIE_SECT_SCOREVAL = 8,  /* f64 x D: the distinct scores, strictly decreasing */
-  TRIE_SECT_IDPOS = 10,    /* per cold id (M .. n - 1), its terminal node's position in NODES */
+  TRIE_SECT_IDPOS = 10,    /* per id, its terminal node's position in NODES, bit-packed */
   TRIE_SECT_DISPLAY = 11,  /* cold ids whose display form is not their key, and those forms */
   TRIE_SECT_SYMBOLS = 13,  /* the symbols the node labels are coded with */
   TRIE_SECT_SCORERUN = 14, /* the ids that start a run of equal scores (rank: index in SCOREVAL) */
   TRIE_SECT_MAX_ID = 14
 };
 
-/* The sections a version 4 file must have, in the order the writer lays them out. */
+/* The sections a version 5 file must have, in the order the writer lays them out. */
 #define TRIE_SECT_REQUIRED                                                                     \
   {                                                                                            \
     TRIE_SECT_META, TRIE_SECT_SYMBOLS, TRIE_SECT_HOTOFF, TRIE_SECT_HOTSTR, TRIE_SECT_SCOREVAL, \
@@ -129,8 +130,27 @@ enum {
 /* The writer keeps the display forms of the best ids contiguous (HOTSTR) up to this many bytes
  * per query in all: the ids that heavy nodes near the root return, whose texts a lookup then
  * hands out as pointers, as fast as a text per id for every id would be, at a small part of the
- * bytes (docs/FORMAT-V2-PLAN.md measures it). Other texts are rebuilt from the node labels. */
-#define TRIE_HOT_BYTES_PER_QUERY 2.5
+ * bytes (docs/FORMAT-V2-PLAN.md measures it). Other texts are rebuilt from the node labels. Half
+ * of version 4's 2.5: 1.3 B/query less on the AOL sample for lookups about 3 % slower (74 % of
+ * what heavy nodes return there is still hot, 95 % at 10 M generated queries). */
+#define TRIE_HOT_BYTES_PER_QUERY 1.25
+
+/* HOTOFF: u32 M, u32 w (1..TRIE_HOT_W_MAX), then per group of TRIE_HOT_GROUP hot ids a record
+ * of 4 + 2w bytes: u32 where the group's first text starts in HOTSTR, then TRIE_HOT_GROUP fields
+ * of w bits, where each text of the group ends, from that start; then TRIE_BITS_SLACK zero
+ * bytes. A text is two fields of one record (O(1)), at about 1.5 bytes a hot id instead of 4
+ * for a u32 offset each. */
+#define TRIE_HOT_GROUP 16u
+#define TRIE_HOT_HEAD 8u
+#define TRIE_HOT_W_MAX 28u /* two ends in one 8-byte load */
+/* Zero bytes after a bit-packed array (HOTOFF's records, IDPOS's fields): any field, or two
+ * neighbours of HOTOFF, is one 8-byte load that stays inside the section. */
+#define TRIE_BITS_SLACK 8u
+
+/* IDPOS: u32 w (1..TRIE_IDPOS_W_MAX; the writer takes the fewest bits that hold NODES' length),
+ * then a field of w bits per id, bit-packed (trie__load_bits): the terminal node's offset; then
+ * TRIE_BITS_SLACK zero bytes. */
+#define TRIE_IDPOS_W_MAX 57u
 
 /* META section: fixed part, then source_len bytes of source text. */
 #define TRIE_META_K 0u           /* u32 */
@@ -174,6 +194,25 @@ static inline uint64_t trie__load_uw(const uint8_t *p, unsigned w) {
 }
 static inline void trie__store_uw(uint8_t *p, uint64_t v, unsigned w) {
   for (unsigned i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+/* The bit length of v (0 for 0): the width of a bit-packed field that holds values up to v. */
+static inline unsigned trie__bit_width(uint64_t v) {
+  return v == 0 ? 0 : 64u - (unsigned)__builtin_clzll(v);
+}
+/* Field i of w bits (1..57) of a bit-packed array p: its bits i * w .. (i + 1) * w - 1, low bits
+ * first (bit b of the array is bit b % 8 of byte b / 8). One 8-byte load: the arrays of a file
+ * are followed by TRIE_BITS_SLACK zero bytes, and the caller checks that field i is in. */
+static inline uint64_t trie__load_bits(const uint8_t *p, uint64_t i, unsigned w) {
+  uint64_t bit = i * w;
+  return trie__load_u64(p + bit / 8) >> (bit % 8) & ((UINT64_C(1) << w) - 1);
+}
+/* Sets field i of w bits of a zeroed bit-packed array (v < 2^w): the writer's and the tests'. */
+static inline void trie__store_bits(uint8_t *p, uint64_t i, unsigned w, uint64_t v) {
+  uint64_t bit = i * w;
+  for (unsigned b = 0; b < w; b++, bit++) {
+    p[bit / 8] = (uint8_t)(p[bit / 8] & ~(1u << (bit % 8)));
+    p[bit / 8] |= (uint8_t)((v >> b & 1) << (bit % 8));
+  }
 }
 static inline double trie__load_f64(const uint8_t *p) {
   uint64_t u = trie__load_u64(p);
@@ -271,14 +310,17 @@ struct trie_reader {
   const uint8_t *nodes; /* the known sections, bounds-checked at open */
   size_t nodes_len;
   uint64_t m_hot;         /* ids 0 .. m_hot - 1 have their text in HOTSTR */
-  const uint8_t *hot_off; /* u32 x (m_hot + 1) */
+  const uint8_t *hot_off; /* the groups' records (past M and w) */
+  unsigned hot_w;         /* bits of a text's end in a record */
+  size_t hot_rec;         /* bytes of a record: 4 + 2 * hot_w */
   const uint8_t *hot_str;
   size_t hot_len;
   const uint8_t *score_val; /* f64 x n_scores */
   uint64_t n_scores;
   const uint8_t *score_run; /* TRIE_SCORERUN_GROUP bytes per 64 ids */
-  const uint8_t *idpos;     /* idpos_w bytes per cold id */
-  unsigned idpos_w;
+  const uint8_t *idpos;     /* idpos_bits bits per id, bit-packed */
+  size_t idpos_len;         /* the fields' bytes, before the slack */
+  unsigned idpos_bits;
   uint64_t n_disp;          /* display exceptions */
   const uint8_t *disp_bits; /* a bit per cold id: listed in disp_ids */
   const uint8_t *disp_ids;  /* u32 x n_disp, ascending */
@@ -290,6 +332,16 @@ struct trie_reader {
   uint8_t sym_len[256];    /* 0 past n_sym: a code no writer uses decodes to nothing */
   uint8_t sym[256][8];     /* each symbol zero padded, stored 8 bytes at a time */
 };
+
+/* Where the terminal node of id (< n: the caller checks) starts in NODES: its IDPOS entry, the
+ * one way every id reaches its node (cold texts, word matching). TA_ECORRUPT when the entry
+ * points past NODES. */
+static inline int trie__id_node(const trie_reader_t *r, uint64_t id, size_t *pos) {
+  uint64_t p = trie__load_bits(r->idpos, id, r->idpos_bits);
+  if (p >= r->nodes_len) return TA_ECORRUPT;
+  *pos = (size_t)p;
+  return 0;
+}
 
 /* The name of a section id ("META", "NODES", ...; "unknown" for an id this version does not
  * know): what --info prints and what a diagnostic names. Static strings. */
@@ -433,9 +485,8 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 
 /* The score of id (< n), through SCORERUN and SCOREVAL. */
 int trie__score(const trie_reader_t *r, uint64_t id, double *out);
-/* Where the terminal node of a cold id (m_hot <= id < n) starts in NODES. */
-int trie__idpos(const trie_reader_t *r, uint64_t id, size_t *pos);
-/* The text of a hot id (< m_hot), borrowed from HOTSTR. */
+/* The text of a hot id (< m_hot), borrowed from HOTSTR. TA_ECORRUPT when its record points
+ * backwards or past HOTSTR. */
 int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
 /* Fills a hit for id (< n checked): hot texts borrowed from the file, cold ones rebuilt into tx. */
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit);

@@ -71,10 +71,19 @@ static int parse_tables(trie_reader_t *r) {
   const trie__section_t *score_run = find_section(r, TRIE_SECT_SCORERUN);
   const trie__section_t *idpos = find_section(r, TRIE_SECT_IDPOS);
   const trie__section_t *disp = find_section(r, TRIE_SECT_DISPLAY);
-  if (hot_off->len < 4 || hot_off->len % 4 != 0 || hot_off->len / 4 - 1 > n) return TA_ECORRUPT;
-  if (hot_str->len > UINT32_MAX) return TA_ECORRUPT; /* HOTOFF entries are u32 */
-  r->m_hot = hot_off->len / 4 - 1;
-  r->hot_off = b + hot_off->off;
+  /* HOTOFF: u32 M, u32 w, a record of 4 + 2w bytes per group of TRIE_HOT_GROUP hot ids, the
+   * slack. */
+  if (hot_off->len < TRIE_HOT_HEAD) return TA_ECORRUPT;
+  r->m_hot = trie__load_u32(b + hot_off->off);
+  r->hot_w = trie__load_u32(b + hot_off->off + 4);
+  r->hot_rec = 4 + 2 * (size_t)r->hot_w;
+  if (r->m_hot > n || r->hot_w < 1 || r->hot_w > TRIE_HOT_W_MAX ||
+      hot_off->len != TRIE_HOT_HEAD +
+                          r->hot_rec * ((r->m_hot + TRIE_HOT_GROUP - 1) / TRIE_HOT_GROUP) +
+                          TRIE_BITS_SLACK)
+    return TA_ECORRUPT;
+  if (hot_str->len > UINT32_MAX) return TA_ECORRUPT; /* HOTOFF's starts are u32 */
+  r->hot_off = b + hot_off->off + TRIE_HOT_HEAD;
   r->hot_str = b + hot_str->off;
   r->hot_len = (size_t)hot_str->len;
   if (score_val->len % 8 != 0 || (n > 0) != (score_val->len > 0)) return TA_ECORRUPT;
@@ -82,11 +91,15 @@ static int parse_tables(trie_reader_t *r) {
   r->score_val = b + score_val->off;
   if (score_run->len != TRIE_SCORERUN_GROUP * ((n + 63) / 64)) return TA_ECORRUPT;
   r->score_run = b + score_run->off;
+  /* IDPOS: u32 w, a field of w bits per id, the slack. */
+  if (idpos->len < 4 + TRIE_BITS_SLACK) return TA_ECORRUPT;
   uint64_t cold = n - r->m_hot;
-  r->idpos_w = cold == 0 ? 1 : (unsigned)(idpos->len / cold);
-  if (idpos->len != (uint64_t)r->idpos_w * cold || r->idpos_w < 1 || r->idpos_w > 8)
+  r->idpos_bits = trie__load_u32(b + idpos->off);
+  if (r->idpos_bits < 1 || r->idpos_bits > TRIE_IDPOS_W_MAX ||
+      idpos->len - 4 - TRIE_BITS_SLACK != (n * r->idpos_bits + 7) / 8)
     return TA_ECORRUPT;
-  r->idpos = b + idpos->off;
+  r->idpos = b + idpos->off + 4;
+  r->idpos_len = (size_t)idpos->len - 4 - TRIE_BITS_SLACK;
   /* DISPLAY: u32 count c, a bit per cold id (set: listed), u32 ids[c], u32 offsets[c + 1],
    * then the forms. */
   if (disp->len < 4) return TA_ECORRUPT;
@@ -120,8 +133,8 @@ static int parse_header(trie_reader_t *r) {
    * future layout of the rest of the header is no "corruption". */
   if (min_read > TRIE_FORMAT_VERSION || min_read == 0 || write_version < min_read)
     return TA_EVERSION;
-  /* Versions 1 and 2 held every text and score by id, version 3 raw labels; this reader has no
-   * code for them. */
+  /* Versions 1 and 2 held every text and score by id, version 3 raw labels, version 4 a node
+   * position for the cold ids only and a u32 per hot text; this reader has no code for them. */
   if (write_version < TRIE_MIN_READ_VERSION) return TA_EOLDFORMAT;
   if (nsect > TRIE_MAX_SECTIONS) return TA_ECORRUPT;
   if (header_size != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4u) return TA_ECORRUPT;

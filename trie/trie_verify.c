@@ -299,26 +299,59 @@ static int check_text(const trie_reader_t *r, ta_diag_t *d, const char *section,
   return 0;
 }
 
+/* HOTOFF and HOTSTR: the groups tile HOTSTR in id order, each starting where the one before
+ * ends, their texts' ends non-decreasing (the fields past the last hot id 0, and the slack), the
+ * last ending at HOTSTR's end; every hot text valid UTF-8 of at most TA_MAX_KEY bytes. */
+static int check_hot(const trie_reader_t *r, ta_diag_t *d) {
+  uint64_t m = r->m_hot, groups = (m + TRIE_HOT_GROUP - 1) / TRIE_HOT_GROUP, at = 0;
+  unsigned w = r->hot_w;
+  int rc;
+  for (uint64_t g = 0; g < groups; g++) {
+    const uint8_t *rec = r->hot_off + r->hot_rec * g;
+    if (trie__load_u32(rec) != at)
+      return fault(r, d, TA_ECORRUPT, "HOTOFF", rec,
+                   "group %llu starts at %u, the group before it ends at %llu",
+                   (unsigned long long)g, (unsigned)trie__load_u32(rec), (unsigned long long)at);
+    uint64_t prev = 0;
+    for (unsigned j = 0; j < TRIE_HOT_GROUP; j++) {
+      uint64_t id = g * TRIE_HOT_GROUP + j;
+      uint64_t end = trie__load_bits(rec + 4, j, w);
+      const uint8_t *field = rec + 4 + (size_t)j * w / 8;
+      if (id >= m) {
+        if (end != 0)
+          return fault(r, d, TA_ECORRUPT, "HOTOFF", field,
+                       "the end of text %u of group %llu, past the last hot id, is not 0", j,
+                       (unsigned long long)g);
+        continue;
+      }
+      const char *text;
+      size_t len;
+      if (end < prev || trie__hot_text(r, id, &text, &len) != 0)
+        return fault(r, d, TA_ECORRUPT, "HOTOFF", field,
+                     "the end of hot id %llu is before the one before it or past HOTSTR",
+                     (unsigned long long)id);
+      if ((rc = check_text(r, d, "HOTSTR", text, len, id)) != 0) return rc;
+      prev = end;
+    }
+    at += prev;
+  }
+  const uint8_t *slack = r->hot_off + r->hot_rec * groups;
+  for (unsigned i = 0; i < TRIE_BITS_SLACK; i++)
+    if (slack[i] != 0)
+      return fault(r, d, TA_ECORRUPT, "HOTOFF", slack + i, "a byte after the records is not 0");
+  if (at != r->hot_len)
+    return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off - TRIE_HOT_HEAD,
+                 "the hot texts end at %llu, HOTSTR is %zu bytes", (unsigned long long)at,
+                 r->hot_len);
+  return 0;
+}
+
 /* The tables by id: HOTOFF and HOTSTR, SCOREVAL and SCORERUN, DISPLAY. IDPOS is checked against
  * the node walk (check_idpos). */
 static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
   uint64_t n = r->n, m = r->m_hot;
-  if (trie__load_u32(r->hot_off) != 0)
-    return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off, "HOTOFF[0] is not 0");
-  if (trie__load_u32(r->hot_off + 4 * m) != r->hot_len)
-    return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off + 4 * m,
-                 "HOTOFF[%llu] is not the length of HOTSTR (%zu)", (unsigned long long)m,
-                 r->hot_len);
-  int rc;
-  for (uint64_t id = 0; id < m; id++) {
-    const char *text;
-    size_t len;
-    if (trie__hot_text(r, id, &text, &len) != 0)
-      return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off + 4 * (id + 1),
-                   "HOTOFF[%llu] is before HOTOFF[%llu] or past the end of HOTSTR",
-                   (unsigned long long)id + 1, (unsigned long long)id);
-    if ((rc = check_text(r, d, "HOTSTR", text, len, id)) != 0) return rc;
-  }
+  int rc = check_hot(r, d);
+  if (rc != 0) return rc;
   for (uint64_t i = 0; i < r->n_scores; i++) {
     double v = trie__load_f64(r->score_val + 8 * i);
     if (!isfinite(v) || v < 0 || (i > 0 && v >= trie__load_f64(r->score_val + 8 * (i - 1))))
@@ -398,15 +431,25 @@ static int check_tables(const trie_reader_t *r, ta_diag_t *d) {
   return 0;
 }
 
-/* Every cold id's IDPOS entry is where the walk met its terminal node. */
+/* Every id's IDPOS entry is where the walk met its terminal node; the bits after the last
+ * entry and the slack are 0. */
 static int check_idpos(const trie_reader_t *r, ta_diag_t *d, const vids_t *ids) {
-  for (uint64_t id = r->m_hot; id < r->n; id++) {
+  unsigned w = r->idpos_bits;
+  for (uint64_t id = 0; id < r->n; id++) {
     size_t pos;
-    if (trie__idpos(r, id, &pos) != 0 || pos != ids->pos[id])
-      return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + (size_t)(id - r->m_hot) * r->idpos_w,
+    if (trie__id_node(r, id, &pos) != 0 || pos != ids->pos[id])
+      return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + id * w / 8,
                    "position of id %llu is not its terminal node (at %llu)", (unsigned long long)id,
                    (unsigned long long)ids->pos[id]);
   }
+  uint64_t used = r->n * w;
+  if (used % 8 != 0 && r->idpos[used / 8] >> (used % 8) != 0)
+    return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + used / 8,
+                 "bits after the last entry are not 0");
+  for (size_t i = 0; i < TRIE_BITS_SLACK; i++)
+    if (r->idpos[r->idpos_len + i] != 0)
+      return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + r->idpos_len + i,
+                   "a byte after the entries is not 0");
   return 0;
 }
 

@@ -235,9 +235,9 @@ int trie_lookup_words(const trie_reader_t *r, const trie_words_t *w, const char 
       __builtin_prefetch(&w->rec[id]);
       __builtin_prefetch(r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64));
       if (id < r->m_hot)
-        __builtin_prefetch(r->hot_off + 4 * (uint64_t)id);
+        __builtin_prefetch(r->hot_off + r->hot_rec * (id / TRIE_HOT_GROUP));
       else
-        __builtin_prefetch(r->idpos + (size_t)(id - r->m_hot) * r->idpos_w);
+        __builtin_prefetch(r->idpos + (uint64_t)id * r->idpos_bits / 8);
       ring[(r_at + r_n++) % WORDS_AHEAD] = id;
       continue;
     }

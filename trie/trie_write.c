@@ -394,14 +394,11 @@ static size_t hot_count(const trie_entry_t *entries, size_t n, const trie_write_
   return m;
 }
 
-/* The sections after NODES is laid out: each built in memory except HOTSTR, streamed from the
- * entries (its CRC computed here). */
+/* The sections after NODES is laid out, each built in memory. */
 typedef struct {
   uint8_t *meta, *sym, *hot_off, *score_val, *score_run, *idpos, *display;
   size_t meta_len, sym_len, hot_off_len, score_val_len, score_run_len, idpos_len, display_len;
-  uint64_t hot_len;
-  uint32_t hot_crc;
-  size_t m_hot;
+  ta_buf_t hot_str;
 } tail_t;
 
 static void tail_free(tail_t *t) {
@@ -412,6 +409,42 @@ static void tail_free(tail_t *t) {
   free(t->score_run);
   free(t->idpos);
   free(t->display);
+  ta_buf_free(&t->hot_str);
+}
+
+/* HOTOFF and HOTSTR: the hot texts one after the other, and per group of TRIE_HOT_GROUP ids
+ * where the group starts and where each of its texts ends from there, in the fewest bits that
+ * hold the longest group. */
+static int build_hot(const trie_entry_t *entries, size_t m, tail_t *t) {
+  size_t groups = (m + TRIE_HOT_GROUP - 1) / TRIE_HOT_GROUP;
+  uint64_t span_max = 1, total = 0;
+  for (size_t g = 0; g < groups; g++) {
+    uint64_t span = 0;
+    for (size_t i = g * TRIE_HOT_GROUP; i < m && i < (g + 1) * TRIE_HOT_GROUP; i++)
+      span += entries[i].display_len;
+    if (span > span_max) span_max = span;
+    total += span;
+  }
+  if (total > UINT32_MAX) return TA_ETOOLONG;
+  unsigned w = trie__bit_width(span_max); /* at most 17: 16 texts of 4096 bytes */
+  size_t rec = 4 + 2 * (size_t)w;
+  t->hot_off_len = TRIE_HOT_HEAD + rec * groups + TRIE_BITS_SLACK;
+  if ((t->hot_off = calloc(1, t->hot_off_len)) == NULL) return TA_ENOMEM;
+  trie__store_u32(t->hot_off, (uint32_t)m);
+  trie__store_u32(t->hot_off + 4, w);
+  int rc = 0;
+  for (size_t g = 0; rc == 0 && g < groups; g++) {
+    uint8_t *r = t->hot_off + TRIE_HOT_HEAD + rec * g;
+    trie__store_u32(r, (uint32_t)t->hot_str.len);
+    uint64_t end = 0;
+    for (size_t j = 0; rc == 0 && j < TRIE_HOT_GROUP && g * TRIE_HOT_GROUP + j < m; j++) {
+      const trie_entry_t *e = &entries[g * TRIE_HOT_GROUP + j];
+      end += e->display_len;
+      trie__store_bits(r + 4, j, w, end);
+      rc = ta_buf_put(&t->hot_str, e->display, e->display_len);
+    }
+  }
+  return rc;
 }
 
 static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, size_t max_key,
@@ -437,20 +470,8 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   if ((t->sym = malloc(t->sym_len)) == NULL) return TA_ENOMEM;
   trie__sym_section(&w->sym, t->sym);
 
-  /* HOTOFF, and HOTSTR's length and CRC. */
-  size_t m = hot_count(entries, n, opts);
-  t->m_hot = m;
-  t->hot_off_len = 4 * (m + 1);
-  if ((t->hot_off = malloc(t->hot_off_len)) == NULL) return TA_ENOMEM;
-  uint32_t off = 0;
-  t->hot_crc = 0;
-  for (size_t i = 0; i < m; i++) {
-    trie__store_u32(t->hot_off + 4 * i, off);
-    off += (uint32_t)entries[i].display_len;
-    t->hot_crc = trie__crc32c(t->hot_crc, entries[i].display, entries[i].display_len);
-  }
-  trie__store_u32(t->hot_off + 4 * m, off);
-  t->hot_len = off;
+  int rc = build_hot(entries, hot_count(entries, n, opts), t);
+  if (rc != 0) return rc;
 
   /* SCOREVAL: the distinct scores (rank order makes them runs); SCORERUN: which ids start a
    * run, in groups of 64 with the runs started before the group and before each byte. */
@@ -480,13 +501,16 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
     }
   }
 
-  /* IDPOS: where each cold id's terminal node starts in NODES (forward). */
+  /* IDPOS: where each id's terminal node starts in NODES (forward), in the fewest bits that
+   * hold NODES' length. */
   uint64_t nodes_len = w->out.len;
-  unsigned pw = width_of(nodes_len);
-  t->idpos_len = pw * (n - m);
-  if ((t->idpos = malloc(t->idpos_len ? t->idpos_len : 1)) == NULL) return TA_ENOMEM;
-  for (size_t id = m; id < n; id++)
-    trie__store_uw(t->idpos + pw * (id - m), nodes_len - w->term_rev[id], pw);
+  unsigned pw = trie__bit_width(nodes_len);
+  t->idpos_len = 4 + (n * pw + 7) / 8 + TRIE_BITS_SLACK;
+  if ((t->idpos = calloc(t->idpos_len, 1)) == NULL) return TA_ENOMEM;
+  trie__store_u32(t->idpos, pw);
+  for (size_t id = 0; id < n; id++)
+    trie__store_bits(t->idpos + 4, id, pw, nodes_len - w->term_rev[id]);
+  size_t m = trie__load_u32(t->hot_off);
 
   /* DISPLAY: count, a bit per cold id (set: listed), the cold ids whose display form is not
    * their key, offsets, the forms. */
@@ -570,7 +594,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   const uint32_t header_size = TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4;
   struct {
     uint32_t id;
-    const uint8_t *data; /* NULL: HOTSTR, streamed */
+    const uint8_t *data;
     uint64_t len;
     uint32_t crc;
     uint64_t off;
@@ -578,7 +602,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
       {TRIE_SECT_META, t.meta, t.meta_len, 0, 0},
       {TRIE_SECT_SYMBOLS, t.sym, t.sym_len, 0, 0},
       {TRIE_SECT_HOTOFF, t.hot_off, t.hot_off_len, 0, 0},
-      {TRIE_SECT_HOTSTR, NULL, t.hot_len, t.hot_crc, 0},
+      {TRIE_SECT_HOTSTR, (const uint8_t *)t.hot_str.p, t.hot_str.len, 0, 0},
       {TRIE_SECT_SCOREVAL, t.score_val, t.score_val_len, 0, 0},
       {TRIE_SECT_SCORERUN, t.score_run, t.score_run_len, 0, 0},
       {TRIE_SECT_IDPOS, t.idpos, t.idpos_len, 0, 0},
@@ -588,7 +612,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   uint64_t pos = align8(header_size);
   for (uint32_t i = 0; i < nsect; i++) {
     sec[i].off = pos;
-    if (sec[i].data != NULL) sec[i].crc = trie__crc32c(0, sec[i].data, (size_t)sec[i].len);
+    sec[i].crc = trie__crc32c(0, sec[i].data, (size_t)sec[i].len);
     pos = align8(pos + sec[i].len);
   }
   uint8_t header[TRIE_HDR_FIXED + TRIE_SECT_NUM_REQUIRED * TRIE_SECT_ENTRY + 4];
@@ -611,12 +635,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
   at = header_size;
   for (uint32_t i = 0; i < nsect && rc == 0; i++) {
     if ((rc = pad_to(out, &at, sec[i].off)) != 0) break;
-    if (sec[i].data != NULL) {
-      rc = put(out, sec[i].data, (size_t)sec[i].len);
-    } else {
-      for (size_t j = 0; j < t.m_hot && rc == 0; j++)
-        rc = put(out, entries[j].display, entries[j].display_len);
-    }
+    rc = put(out, sec[i].data, (size_t)sec[i].len);
     at += sec[i].len;
   }
   if (rc == 0) rc = pad_to(out, &at, align8(at));

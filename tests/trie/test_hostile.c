@@ -52,16 +52,6 @@ static int keep_half(void *ctx, const trie_hit_t *c) {
 }
 
 /* Runs lookups over the prefixes of every key; all must be an error or in bounds. */
-/* A hit's text is inside the image (a hot text or a DISPLAY form) or rebuilt from the labels
- * (then at most a key long); every byte of it is read, for ASan and valgrind to check. */
-static void text_ok(const trie_hit_t *h, const uint8_t *img, size_t len) {
-  const uint8_t *t = (const uint8_t *)h->text;
-  if (!(t >= img && t + h->text_len <= img + len)) assert_true(h->text_len <= TA_MAX_KEY);
-  volatile unsigned sum = 0;
-  for (size_t i = 0; i < h->text_len; i++) sum += t[i];
-  (void)sum;
-}
-
 static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
   trie_hit_t hits[64];
   for (size_t i = 0; i < fx.set.n; i += 3) {
@@ -75,11 +65,13 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
       } else {
         assert_int_equal(nh, 0);
       }
-      for (size_t h = 0; h < nh; h++) text_ok(&hits[h], img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       rc = trie_lookup_filtered(r, e->key, plen, 20, keep_half, NULL, tu_text(), hits, &nh);
       assert_true(rc <= 0);
       if (rc == 0) assert_true(nh <= 20);
-      for (size_t h = 0; h < nh; h++) text_ok(&hits[h], img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
     }
   }
 }

@@ -1,5 +1,5 @@
 /*
- * Hostile files aimed at the tables of formats 3 and 4 (docs/FORMAT.md, "Texts and scores by
+ * Hostile files aimed at the tables of formats 3 to 5 (docs/FORMAT.md, "Texts and scores by
  * id", "SYMBOLS"): a sound file from the real writer, one field of HOTOFF, SCOREVAL, SCORERUN,
  * IDPOS, DISPLAY, SYMBOLS or NODES changed, its CRCs resealed so that open and verify see the damage. Open must refuse
  * it, or every lookup (trie_lookup, trie_get_hit of every id, trie_lookup_filtered,
@@ -25,7 +25,8 @@ static struct {
   /* offsets in img, from a reader of the sound file */
   size_t hot_off, hot_str, score_run, idpos, disp, nodes;
   uint64_t n, m, cold, n_disp, hot_len;
-  unsigned idpos_w;
+  unsigned idpos_w, hot_w;
+  size_t idpos_len, hot_rec;
 } fx;
 
 static size_t sect_entry(const uint8_t *img, uint32_t id) {
@@ -62,7 +63,10 @@ static int setup(void **state) {
   fx.cold = r->n - r->m_hot;
   fx.n_disp = r->n_disp;
   fx.hot_len = r->hot_len;
-  fx.idpos_w = r->idpos_w;
+  fx.idpos_w = r->idpos_bits;
+  fx.idpos_len = r->idpos_len;
+  fx.hot_w = r->hot_w;
+  fx.hot_rec = r->hot_rec;
   trie_close(r);
   /* the cases below need hot and cold ids, display exceptions, a partial last DISPLAY byte */
   return fx.m >= 3 && fx.cold >= 8 && fx.n_disp >= 2 && fx.cold % 8 != 0 ? 0 : -1;
@@ -86,15 +90,6 @@ static int keep_half(void *ctx, const trie_hit_t *c) {
   return c->id % 2 == 0;
 }
 
-/* Every byte of a hit's text is read (for ASan); it is in the image or at most a key long. */
-static void text_ok(const char *text, size_t len, const uint8_t *img, size_t img_len) {
-  const uint8_t *t = (const uint8_t *)text;
-  if (!(t >= img && t + len <= img + img_len)) assert_true(len <= TA_MAX_KEY);
-  volatile unsigned sum = 0;
-  for (size_t i = 0; i < len; i++) sum += t[i];
-  (void)sum;
-}
-
 /* A lookup's code: 0 or TA_ECORRUPT, in well under a second. */
 static void rc_ok(int rc, double t0) {
   if (rc != 0 && rc != TA_ECORRUPT) fail_msg("lookup returned %d", rc);
@@ -114,7 +109,7 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
     t0 = now_s();
     rc = trie_get_hit(r, id, tu_text(), &h);
     rc_ok(rc, t0);
-    if (rc == 0) text_ok(h.text, h.text_len, img, len);
+    if (rc == 0) assert_true(tu_text_ok(h.text, h.text_len, img, len));
   }
   trie_text_reset(tu_text());
   for (size_t i = 0; i < fx.set.n; i += 7) {
@@ -124,7 +119,8 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
       t0 = now_s();
       rc = trie_lookup(r, e->key, plen, 4, tu_text(), hits, &nh);
       rc_ok(rc, t0);
-      for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       /* the filter layer's steps: the answer node's stored top-k (hits or ids), hits by id */
       trie_top_t top;
       t0 = now_s();
@@ -132,21 +128,23 @@ static void poke(const trie_reader_t *r, const uint8_t *img, size_t len) {
       rc_ok(rc, t0);
       if (rc == 0 && !top.at.heavy)
         for (size_t h = 0; h < top.n; h++)
-          text_ok(top.hits[h].text, top.hits[h].text_len, img, len);
+          assert_true(tu_text_ok(top.hits[h].text, top.hits[h].text_len, img, len));
       if (rc == 0 && top.at.node != 0) {
         rc = trie_get_hits(r, &top, e->key, top.ids, top.n, tu_text(), hits);
         rc_ok(rc, t0);
         for (size_t h = 0; rc == 0 && h < top.n; h++)
-          text_ok(hits[h].text, hits[h].text_len, img, len);
+          assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       }
       t0 = now_s();
       rc = trie_lookup_filtered(r, e->key, plen, 12, keep_half, NULL, tu_text(), hits, &nh);
       rc_ok(rc, t0);
-      for (size_t h = 0; h < nh; h++) text_ok(hits[h].text, hits[h].text_len, img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(hits[h].text, hits[h].text_len, img, len));
       t0 = now_s();
       rc = trie_lookup_match(r, e->key, plen, &o, 8, NULL, NULL, tu_text(), m, &nh);
       rc_ok(rc, t0);
-      for (size_t h = 0; h < nh; h++) text_ok(m[h].hit.text, m[h].hit.text_len, img, len);
+      for (size_t h = 0; h < nh; h++)
+        assert_true(tu_text_ok(m[h].hit.text, m[h].hit.text_len, img, len));
       trie_text_reset(tu_text());
     }
   }
@@ -195,27 +193,41 @@ static void test_sound(void **state) {
   free(c);
 }
 
+/* The end of hot text j of group g set to v. */
+static void set_hot_end(uint8_t *c, uint64_t g, uint64_t j, uint64_t v) {
+  trie__store_bits(c + fx.hot_off + fx.hot_rec * g + 4, j, fx.hot_w,
+                   v & ((UINT64_C(1) << fx.hot_w) - 1));
+}
+
+static uint64_t hot_end(uint64_t g, uint64_t j) {
+  return trie__load_bits(fx.img + fx.hot_off + fx.hot_rec * g + 4, j, fx.hot_w);
+}
+
 static void test_hotoff(void **state) {
   (void)state;
   uint8_t *c = dup_img();
   uint8_t *h = c + fx.hot_off;
-  /* entries 1 and 2 swapped: out of order */
-  uint32_t a = trie__load_u32(h + 4), b = trie__load_u32(h + 8);
-  trie__store_u32(h + 4, b);
-  trie__store_u32(h + 8, a);
-  attack("HOTOFF out of order", c, fx.len, "HOTOFF");
+  /* the ends of texts 1 and 2 swapped: out of order */
+  set_hot_end(c, 0, 1, hot_end(0, 2));
+  set_hot_end(c, 0, 2, hot_end(0, 1));
+  attack("HOTOFF ends out of order", c, fx.len, "HOTOFF");
+  /* the last text's end past HOTSTR, all ones, and one past */
+  uint64_t lg = (fx.m - 1) / TRIE_HOT_GROUP, lj = (fx.m - 1) % TRIE_HOT_GROUP;
   memcpy(c, fx.img, fx.len);
-  trie__store_u32(h + 4 * fx.m, (uint32_t)fx.hot_len + 1);
-  attack("HOTOFF[M] past HOTSTR", c, fx.len, "HOTOFF");
+  set_hot_end(c, lg, lj, hot_end(lg, lj) + 1);
+  attack("last hot text past HOTSTR", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
-  trie__store_u32(h + 8, UINT32_MAX);
-  attack("HOTOFF[2] far past HOTSTR", c, fx.len, "HOTOFF");
+  set_hot_end(c, 0, 2, UINT64_MAX);
+  attack("a hot text's end far past HOTSTR", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
   trie__store_u32(h, 1);
-  attack("HOTOFF[0] not 0", c, fx.len, "HOTOFF");
-  /* M > n: HOTOFF's length says n + 2 entries (it then overlaps what follows) */
+  attack("group 0 not at 0", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
-  trie__store_u64(c + sect_entry(c, TRIE_SECT_HOTOFF) + 16, 4 * (fx.n + 2));
+  trie__store_u32(h, UINT32_MAX);
+  attack("group 0 far past HOTSTR", c, fx.len, "HOTOFF");
+  /* M > n (test_hostile5 has the rest of HOTOFF's head and its slack) */
+  memcpy(c, fx.img, fx.len);
+  trie__store_u32(h - TRIE_HOT_HEAD, (uint32_t)fx.n + 1);
   assert_int_not_equal(attack("M > n", c, fx.len, "HOTOFF"), 0);
   free(c);
 }
@@ -249,19 +261,23 @@ static void test_scores(void **state) {
   free(c);
 }
 
-/* IDPOS of cold id at index i set to v. */
+/* IDPOS of id i set to v (its low w bits). */
 static void set_idpos(uint8_t *c, uint64_t i, uint64_t v) {
-  trie__store_uw(c + fx.idpos + i * fx.idpos_w, v, fx.idpos_w);
+  trie__store_bits(c + fx.idpos, i, fx.idpos_w, v & ((UINT64_C(1) << fx.idpos_w) - 1));
+}
+
+static uint64_t idpos_of(const uint8_t *img, uint64_t i) {
+  return trie__load_bits(img + fx.idpos, i, fx.idpos_w);
 }
 
 static void test_idpos(void **state) {
   (void)state;
   uint8_t *c = dup_img();
   uint64_t nodes_len = trie__load_u64(c + sect_entry(c, TRIE_SECT_NODES) + 16);
-  for (uint64_t i = 0; i < fx.cold; i += fx.cold / 7) {
-    uint64_t pos = trie__load_uw(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
-    uint64_t other =
-        trie__load_uw(fx.img + fx.idpos + ((i + 1) % fx.cold) * fx.idpos_w, fx.idpos_w);
+  /* hot ids (0, and the first cold one's neighbour) as well as cold ones */
+  for (uint64_t i = 0; i < fx.n; i += fx.n / 7) {
+    uint64_t pos = idpos_of(fx.img, i);
+    uint64_t other = idpos_of(fx.img, (i + 1) % fx.n);
     memcpy(c, fx.img, fx.len);
     set_idpos(c, i, pos + 1);
     attack("IDPOS in the middle of a node", c, fx.len, "IDPOS");
@@ -380,8 +396,8 @@ static void chain(size_t depth, int heavy) {
   nodes[at++] = 'a';
   at += put_varint(nodes + at, fx.m);
   uint8_t *img = dup_img();
-  if (fx.idpos_w < 8) assert_true(term < (uint64_t)1 << (8 * fx.idpos_w));
-  for (uint64_t i = 0; i < fx.cold; i++) set_idpos(img, i, term);
+  assert_true(term < (uint64_t)1 << fx.idpos_w);
+  for (uint64_t i = 0; i < fx.n; i++) set_idpos(img, i, term);
   size_t len;
   uint8_t *c = with_nodes(img, nodes, at, &len);
   assert_int_equal(
@@ -397,8 +413,8 @@ static void test_deep_chain(void **state) {
   (void)state;
   /* IDPOS holds positions up to the original NODES length (its width) */
   uint64_t nodes_len = trie__load_u64(fx.img + sect_entry(fx.img, TRIE_SECT_NODES) + 16);
-  chain(fx.idpos_w >= 3 ? 20000 : (size_t)(nodes_len / 3), 0);
-  chain(fx.idpos_w >= 3 ? 5000 : (size_t)(nodes_len / 12), 1);
+  chain(fx.idpos_w >= 24 ? 20000 : (size_t)(nodes_len / 3), 0);
+  chain(fx.idpos_w >= 24 ? 5000 : (size_t)(nodes_len / 12), 1);
 }
 
 /* Children 0 and 1 of the root swapped (subtrees moved, their offsets and IDPOS updated):
@@ -423,8 +439,8 @@ static void test_child_order(void **state) {
   /* offsets follow the child bytes: width byte, then child 1's offset */
   unsigned w = nodes[cb + root.nchild];
   trie__store_uw(nodes + cb + root.nchild + 1, l1, w);
-  for (uint64_t i = 0; i < fx.cold; i++) {
-    uint64_t p = trie__load_uw(fx.img + fx.idpos + i * fx.idpos_w, fx.idpos_w);
+  for (uint64_t i = 0; i < fx.n; i++) {
+    uint64_t p = idpos_of(fx.img, i);
     if (p >= s0 && p < s1) set_idpos(c, i, p + l1);
     if (p >= s1 && p < s2) set_idpos(c, i, p - l0);
   }
@@ -472,8 +488,8 @@ static void test_key_too_long(void **state) {
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(img, len, &r), 0);
   assert_int_equal(r->m_hot, 0);
-  size_t pos;
-  assert_int_equal(trie__idpos(r, 1, &pos), 0);
+  size_t pos = 0;
+  assert_int_equal(trie__id_node(r, 1, &pos), 0);
   trie__node_t nd;
   assert_int_equal(trie__node_parse(r, pos, &nd), 0);
   /* "b" x 1000 is coded as one symbol of "b"s, repeated: 200 more bytes are more of it */
@@ -493,7 +509,8 @@ static void test_key_too_long(void **state) {
   memcpy(nodes + at, r->nodes + old_end, r->nodes_len - old_end);
   size_t grow = at - old_end, nlen = r->nodes_len + grow;
   /* ids 2..4 come after the grown label */
-  size_t idpos = (size_t)(r->idpos - r->base), w = r->idpos_w;
+  size_t idpos = (size_t)(r->idpos - r->base);
+  unsigned w = r->idpos_bits;
   trie_close(r);
   /* with_nodes checks the layout against fx.len: do it here for this image */
   size_t es = sect_entry(img, TRIE_SECT_NODES);
@@ -504,8 +521,7 @@ static void test_key_too_long(void **state) {
   memcpy(c + off, nodes, nlen);
   trie__store_u64(c + es + 16, nlen);
   for (size_t i = 2; i < 5; i++)
-    trie__store_uw(c + idpos + i * w, trie__load_uw(img + idpos + i * w, (unsigned)w) + grow,
-                   (unsigned)w);
+    trie__store_bits(c + idpos, i, w, trie__load_bits(img + idpos, i, w) + grow);
   assert_int_equal(tu_fix_crcs(c, total), 0);
   assert_int_equal(trie__open_mem(c, total, &r), 0);
   trie_hit_t h;

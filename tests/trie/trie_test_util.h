@@ -217,6 +217,17 @@ static inline int tu_spit(const char *path, const void *b, size_t n) {
   return fclose(f) == 0 && ok ? 0 : -1;
 }
 
+/* 1 when a hit's text is inside the image img[0..len) (a hot text or a DISPLAY form) or at most
+ * a key long (rebuilt from the labels); every byte of it is read, for ASan and valgrind to
+ * check. The hostile-file tests' check of every text they are handed. */
+static inline int tu_text_ok(const char *text, size_t text_len, const uint8_t *img, size_t len) {
+  const uint8_t *t = (const uint8_t *)text;
+  volatile unsigned sum = 0;
+  for (size_t i = 0; i < text_len; i++) sum += t[i];
+  (void)sum;
+  return (t >= img && t + text_len <= img + len) || text_len <= TA_MAX_KEY;
+}
+
 /* Reads a whole file into memory. */
 static inline uint8_t *tu_slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "rb");

@@ -3,8 +3,8 @@
  * through SCORERUN into SCOREVAL; the text of a hot id (below M) borrowed from HOTSTR (where
  * its group's record in HOTOFF says), of a cold one from DISPLAY when its display form is not
  * its key, else rebuilt from the labels on the path to its terminal node (IDPOS), written into
- * the caller's trie_text_t. Every offset is checked where it is read: a corrupt file gives TA_ECORRUPT, never a read out
- * of bounds.
+ * the caller's trie_text_t. Every offset is checked where it is read: a corrupt file gives
+ * TA_ECORRUPT, never a read out of bounds.
  */
 #include "trie_int.h"
 

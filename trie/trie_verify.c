@@ -299,6 +299,15 @@ static int check_text(const trie_reader_t *r, ta_diag_t *d, const char *section,
   return 0;
 }
 
+/* The TRIE_BITS_SLACK bytes at slack, after a bit-packed array of section (its what): all 0. */
+static int check_slack(const trie_reader_t *r, ta_diag_t *d, const char *section,
+                       const uint8_t *slack, const char *what) {
+  for (unsigned i = 0; i < TRIE_BITS_SLACK; i++)
+    if (slack[i] != 0)
+      return fault(r, d, TA_ECORRUPT, section, slack + i, "a byte after the %s is not 0", what);
+  return 0;
+}
+
 /* HOTOFF and HOTSTR: the groups tile HOTSTR in id order, each starting where the one before
  * ends, their texts' ends non-decreasing (the fields past the last hot id 0, and the slack), the
  * last ending at HOTSTR's end; every hot text valid UTF-8 of at most TA_MAX_KEY bytes. */
@@ -335,10 +344,8 @@ static int check_hot(const trie_reader_t *r, ta_diag_t *d) {
     }
     at += prev;
   }
-  const uint8_t *slack = r->hot_off + r->hot_rec * groups;
-  for (unsigned i = 0; i < TRIE_BITS_SLACK; i++)
-    if (slack[i] != 0)
-      return fault(r, d, TA_ECORRUPT, "HOTOFF", slack + i, "a byte after the records is not 0");
+  if ((rc = check_slack(r, d, "HOTOFF", r->hot_off + r->hot_rec * groups, "records")) != 0)
+    return rc;
   if (at != r->hot_len)
     return fault(r, d, TA_ECORRUPT, "HOTOFF", r->hot_off - TRIE_HOT_HEAD,
                  "the hot texts end at %llu, HOTSTR is %zu bytes", (unsigned long long)at,
@@ -446,11 +453,7 @@ static int check_idpos(const trie_reader_t *r, ta_diag_t *d, const vids_t *ids) 
   if (used % 8 != 0 && r->idpos[used / 8] >> (used % 8) != 0)
     return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + used / 8,
                  "bits after the last entry are not 0");
-  for (size_t i = 0; i < TRIE_BITS_SLACK; i++)
-    if (r->idpos[r->idpos_len + i] != 0)
-      return fault(r, d, TA_ECORRUPT, "IDPOS", r->idpos + r->idpos_len + i,
-                   "a byte after the entries is not 0");
-  return 0;
+  return check_slack(r, d, "IDPOS", r->idpos + r->idpos_len, "entries");
 }
 
 /* Keys of equal score are ranked by key bytes: a walk in key order (children by their byte, not

@@ -470,7 +470,8 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   if ((t->sym = malloc(t->sym_len)) == NULL) return TA_ENOMEM;
   trie__sym_section(&w->sym, t->sym);
 
-  int rc = build_hot(entries, hot_count(entries, n, opts), t);
+  size_t m = hot_count(entries, n, opts);
+  int rc = build_hot(entries, m, t);
   if (rc != 0) return rc;
 
   /* SCOREVAL: the distinct scores (rank order makes them runs); SCORERUN: which ids start a
@@ -510,7 +511,6 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   trie__store_u32(t->idpos, pw);
   for (size_t id = 0; id < n; id++)
     trie__store_bits(t->idpos + 4, id, pw, nodes_len - w->term_rev[id]);
-  size_t m = trie__load_u32(t->hot_off);
 
   /* DISPLAY: count, a bit per cold id (set: listed), the cold ids whose display form is not
    * their key, offsets, the forms. */

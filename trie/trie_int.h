@@ -44,7 +44,7 @@
  *            child whose edge is its one byte.
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
- *     bytes: the first label byte of each child, all different, children in best-id order
+ *     bytes: the first byte of each child's edge, all different, children in best-id order
  *            (the child whose subtree holds the smallest id first).
  *     width, offsets (only when nchild >= 2): child 0 starts right after this node (at "end");
  *            child i >= 1 starts at end + offsets[i-1], a width-byte (1..8) little-endian
@@ -54,10 +54,12 @@
  *   A light node (<= k keys below it) stores no list: lookup scans its subtree, which is
  *   contiguous in pre-order, and sorts the ids it finds.
  *
- *       root "" heavy {0,1}      keys (id): "a" (2), "ab" (0), "ac" (1), k = 2
- *         └─ "a" [id 2] heavy {0,1}
- *              ├─ "b" [id 0]
- *              └─ "c" [id 1]
+ *   Each edge below as its byte in the parent's bytes, then its stored label:
+ *
+ *       root "" heavy {0,1}, bytes 'a'      keys (id): "a" (2), "abc" (0), "ad" (1), k = 2
+ *         └─ 'a' "" [id 2] heavy {0,1}, bytes 'b' 'd'
+ *              ├─ 'b' "c" [id 0]
+ *              └─ 'd' "" [id 1]
  */
 #ifndef TYPEAHEAD_TRIE_INT_H
 #define TYPEAHEAD_TRIE_INT_H

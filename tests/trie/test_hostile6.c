@@ -39,12 +39,8 @@ static int cmp_rank(const void *a, const void *b) {
 static int setup(void **state) {
   (void)state;
   fx.set = tu_gen(61, 400, 1, 0);
-  char *dir = tu_mkdtemp();
-  char path[4200];
-  snprintf(path, sizeof path, "%s/h6.trie", dir != NULL ? dir : ".");
-  if (dir == NULL || tu_write(path, fx.set.e, fx.set.n, K, "hostile6", 8) != 0) return -1;
-  fx.img = tu_slurp(path, &fx.len);
-  if (tu_rmdir(dir) != 0 || fx.img == NULL || trie__open_mem(fx.img, fx.len, &fx.r) != 0) return -1;
+  fx.img = tu_image(fx.set.e, fx.set.n, K, "hostile6", 8, &fx.len);
+  if (fx.img == NULL || trie__open_mem(fx.img, fx.len, &fx.r) != 0) return -1;
   fx.by_id = malloc(fx.set.n * sizeof *fx.by_id);
   for (uint32_t i = 0; i < fx.set.n; i++) fx.by_id[i] = i;
   qsort(fx.by_id, fx.set.n, sizeof *fx.by_id, cmp_rank);

@@ -207,14 +207,13 @@ static inline int label_upto(fz_walk_t *w, const uint8_t **code, const uint8_t *
   return 1;
 }
 
-/* Walks the node at pos (its label's first byte sel, the byte that selected it) once no edit is
- * left: the key must go on with the prefix's code points
- * after one of the positions in set (set best - 1 of the last row, which is the row of the code
- * point that selects this node when first is 1), exactly, or swap the next two with a position
- * of swap (set best - 2 of the row before, eq_prev the positions of the last code point: a swap
- * can end one row later); the first node where one of them reaches the end of the prefix
- * matches at dist = best - 1 edits and ends the walk there. A row is one shift and one and.
- * key_len, cp, cp_have, cp_need: as walk's. */
+/* Walks the node at pos (sel: the byte that selected it, its label's first) once no edit is
+ * left: the key must go on with the prefix's code points after one of the positions in set (set
+ * best - 1 of the last row, which is the row of the code point that selects this node when first
+ * is 1), exactly, or swap the next two with a position of swap (set best - 2 of the row before,
+ * eq_prev the positions of the last code point: a swap can end one row later); the first node
+ * where one of them reaches the end of the prefix matches at dist = best - 1 edits and ends the
+ * walk there. A row is one shift and one and. key_len, cp, cp_have, cp_need: as walk's. */
 static int walk_exact(fz_walk_t *w, size_t pos, uint8_t sel, uint64_t set, uint64_t swap,
                       uint64_t eq_prev, unsigned dist, size_t key_len, int first, uint32_t cp,
                       unsigned cp_have, unsigned cp_need) {
@@ -274,12 +273,13 @@ done:
   return rc;
 }
 
-/* Walks the node at pos, whose label's first byte is first (TRIE_NO_FIRST: the root). fb: bytes of the prefix's first code point matched so far (the walk
- * starts at the root with 0; below it, nothing that differs there is walked); j: rows filled
- * after it (the last is row j); cp, cp_have, cp_need: a code point split by a label boundary;
- * best: the least distance on the path so far; key_len: key bytes above this node; ex: whether
- * those bytes are the prefix's; ready: the parent filled row j + 1 for the first label byte
- * (the byte that selects this node, a whole code point) when it looked before reading it. */
+/* Walks the node at pos, whose label's first byte is first (TRIE_NO_FIRST: the root). fb: bytes
+ * of the prefix's first code point matched so far (the walk starts at the root with 0; below it,
+ * nothing that differs there is walked); j: rows filled after it (the last is row j); cp,
+ * cp_have, cp_need: a code point split by a label boundary; best: the least distance on the path
+ * so far; key_len: key bytes above this node; ex: whether those bytes are the prefix's; ready:
+ * the parent filled row j + 1 for the first label byte (the byte that selects this node, a whole
+ * code point) when it looked before reading it. */
 static int walk(fz_walk_t *w, size_t pos, unsigned first, unsigned fb, unsigned j, uint32_t cp,
                 unsigned cp_have, unsigned cp_need, unsigned best, size_t key_len, int ex,
                 int ready) {

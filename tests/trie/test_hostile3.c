@@ -424,7 +424,7 @@ static void test_child_order(void **state) {
   uint8_t *c = dup_img();
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
-  trie__node_t root;
+  trie__node_t root = {0};
   assert_int_equal(trie__node_parse(r, 0, TRIE_NO_FIRST, &root), 0);
   assert_true(root.nchild >= 3);
   size_t s0 = root.end, s1 = root.end + (size_t)trie__child_off(&root, 1);

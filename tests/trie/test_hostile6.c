@@ -69,7 +69,7 @@ typedef struct {
 static int find_child(const trie__node_t *nd, uint8_t *key, size_t len, int empty, int inner,
                       tchild_t *out) {
   for (uint64_t i = 0; i < nd->nchild; i++) {
-    trie__node_t ch;
+    trie__node_t ch = {0};
     assert_int_equal(trie__node_child(fx.r, nd, i, &ch), 0);
     size_t at = len;
     assert_int_equal(trie__label(fx.r, &ch, key, &at, TA_MAX_KEY, SIZE_MAX), 0);

@@ -67,7 +67,7 @@ static void test_escapes(void **state) {
   size_t escapes = 0, codes = 0, bytes = 0;
   uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
   for (size_t pos = 0; pos < r->nodes_len;) {
-    trie__node_t nd;
+    trie__node_t nd = {0};
     assert_int_equal(trie__node_parse(r, pos, TRIE_NO_FIRST, &nd), 0);
     size_t len = 0;
     assert_int_equal(trie__label(r, &nd, label, &len, TA_MAX_KEY, SIZE_MAX), 0);
@@ -81,7 +81,7 @@ static void test_escapes(void **state) {
     bytes += len;
     /* each child's label decodes as its byte in this node, then its codes */
     for (uint64_t c = 0; c < nd.nchild; c++) {
-      trie__node_t ch;
+      trie__node_t ch = {0};
       assert_int_equal(trie__node_child(r, &nd, c, &ch), 0);
       size_t cl = 0, rest = 0;
       assert_int_equal(trie__label(r, &ch, label, &cl, TA_MAX_KEY, SIZE_MAX), 0);

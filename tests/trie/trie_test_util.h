@@ -250,6 +250,7 @@ static inline uint8_t *tu_slurp(const char *path, size_t *len) {
  * fails. */
 static inline uint8_t *tu_image(const trie_entry_t *entries, size_t n, uint32_t k,
                                 const char *source, int64_t build_time, size_t *len) {
+  *len = 0;
   char *dir = tu_mkdtemp();
   if (dir == NULL) return NULL;
   char path[4200];

@@ -174,8 +174,9 @@ int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hi
 /* Hits for ids[0..n) that all complete prefix, whose stored top-k *top gave (trie_lookup_top,
  * same reader and prefix): trie_get_hit for each, but the texts rebuilt in one pass from the
  * answer node instead of a descent from the root each, and no walk down the prefix (the filter
- * layer's stored top-k and memo). TA_ERANGE for an id the file does not hold, TA_EINVAL when
- * top->at.node is 0, TA_ECORRUPT when an id is not below the answer node. */
+ * layer's stored top-k and memo; prefix is read up to its byte top->at.head, the first of the
+ * answer node's label unless that is the root). TA_ERANGE for an id the file does not hold,
+ * TA_EINVAL when top->at.node is 0, TA_ECORRUPT when an id is not below the answer node. */
 int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *prefix,
                   const uint32_t *ids, size_t n, trie_text_t *text, trie_hit_t *hits);
 

@@ -68,6 +68,7 @@ typedef struct fz_root {
   uint8_t on_path; /* the matched key bytes are the prefix's own: the node holds the exact ones */
   uint8_t dist;
   uint16_t key_end;
+  uint16_t first; /* its label's first byte (trie__node_t's) */
 } fz_root_t;
 
 /* The code points of a valid UTF-8 string; -1 when invalid or more than cap. */
@@ -114,8 +115,12 @@ static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t 
   }
   rc = ta_grow((void **)&w->roots, &w->cap_roots, w->n_roots + 1, sizeof *w->roots, 16);
   if (rc != 0) return rc;
-  w->roots[w->n_roots++] = (fz_root_t){nd->pos, node_key, (uint8_t)on_path, (uint8_t)dist,
-                                       (uint16_t)(key_end < UINT16_MAX ? key_end : UINT16_MAX)};
+  w->roots[w->n_roots++] = (fz_root_t){nd->pos,
+                                       node_key,
+                                       (uint8_t)on_path,
+                                       (uint8_t)dist,
+                                       (uint16_t)(key_end < UINT16_MAX ? key_end : UINT16_MAX),
+                                       (uint16_t)nd->first};
   return 0;
 }
 
@@ -202,29 +207,29 @@ static inline int label_upto(fz_walk_t *w, const uint8_t **code, const uint8_t *
   return 1;
 }
 
-/* Walks the node at pos once no edit is left: the key must go on with the prefix's code points
- * after one of the positions in set (set best - 1 of the last row, which is the row of the code
- * point that selects this node when first is 1), exactly, or swap the next two with a position
- * of swap (set best - 2 of the row before, eq_prev the positions of the last code point: a swap
- * can end one row later); the first node where one of them reaches the end of the prefix
- * matches at dist = best - 1 edits and ends the walk there. A row is one shift and one and.
- * key_len, cp, cp_have, cp_need: as walk's. */
-static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uint64_t eq_prev,
-                      unsigned dist, size_t key_len, int first, uint32_t cp, unsigned cp_have,
-                      unsigned cp_need) {
+/* Walks the node at pos (sel: the byte that selected it, its label's first) once no edit is
+ * left: the key must go on with the prefix's code points after one of the positions in set (set
+ * best - 1 of the last row, which is the row of the code point that selects this node when first
+ * is 1), exactly, or swap the next two with a position of swap (set best - 2 of the row before,
+ * eq_prev the positions of the last code point: a swap can end one row later); the first node
+ * where one of them reaches the end of the prefix matches at dist = best - 1 edits and ends the
+ * walk there. A row is one shift and one and. key_len, cp, cp_have, cp_need: as walk's. */
+static int walk_exact(fz_walk_t *w, size_t pos, uint8_t sel, uint64_t set, uint64_t swap,
+                      uint64_t eq_prev, unsigned dist, size_t key_len, int first, uint32_t cp,
+                      unsigned cp_have, unsigned cp_need) {
   trie__node_t nd;
-  int rc = trie__node_parse(w->r, pos, &nd);
+  int rc = trie__node_parse(w->r, pos, sel, &nd);
   if (rc != 0) return rc;
-  if (nd.code_len == 0 || ++w->visits > w->r->nodes_len || ++w->depth > w->max_depth)
-    return TA_ECORRUPT;
+  if (++w->visits > w->r->nodes_len || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (first && (set >> w->m & 1)) {
     rc = add_root(w, &nd, dist, key_len, key_len + 1, 0);
     goto done;
   }
-  /* The label is decoded into w->key as far as the walk reads it. */
+  /* The label is decoded into w->key as far as the walk reads it, from its first byte. */
   const uint8_t *code = nd.code, *code_end = nd.code + nd.code_len;
   const uint8_t *label = w->key + key_len;
   size_t have = key_len;
+  if ((rc = trie__label_first(&nd, w->key, &have, TA_MAX_KEY)) != 0) return rc;
   for (size_t b = (size_t)first;; b++) {
     int more = label_upto(w, &code, code_end, key_len + b, &have);
     if (more < 0) return more;
@@ -259,8 +264,8 @@ static int walk_exact(fz_walk_t *w, size_t pos, uint64_t set, uint64_t swap, uin
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-    rc = walk_exact(w, nd.end + (size_t)off, next, whole ? 0 : swap, eq_prev, dist, key_len, whole,
-                    cp, cp_have, cp_need);
+    rc = walk_exact(w, nd.end + (size_t)off, cb, next, whole ? 0 : swap, eq_prev, dist, key_len,
+                    whole, cp, cp_have, cp_need);
     if (rc != 0) return rc;
   }
 done:
@@ -268,32 +273,34 @@ done:
   return rc;
 }
 
-/* Walks the node at pos. fb: bytes of the prefix's first code point matched so far (the walk
- * starts at the root with 0; below it, nothing that differs there is walked); j: rows filled
- * after it (the last is row j); cp, cp_have, cp_need: a code point split by a label boundary;
- * best: the least distance on the path so far; key_len: key bytes above this node; ex: whether
- * those bytes are the prefix's; ready: the parent filled row j + 1 for the first label byte
- * (the byte that selects this node, a whole code point) when it looked before reading it. */
-static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, unsigned cp_have,
-                unsigned cp_need, unsigned best, size_t key_len, int ex, int ready) {
+/* Walks the node at pos, whose label's first byte is first (TRIE_NO_FIRST: the root). fb: bytes
+ * of the prefix's first code point matched so far (the walk starts at the root with 0; below it,
+ * nothing that differs there is walked); j: rows filled after it (the last is row j); cp,
+ * cp_have, cp_need: a code point split by a label boundary; best: the least distance on the path
+ * so far; key_len: key bytes above this node; ex: whether those bytes are the prefix's; ready:
+ * the parent filled row j + 1 for the first label byte (the byte that selects this node, a whole
+ * code point) when it looked before reading it. */
+static int walk(fz_walk_t *w, size_t pos, unsigned first, unsigned fb, unsigned j, uint32_t cp,
+                unsigned cp_have, unsigned cp_need, unsigned best, size_t key_len, int ex,
+                int ready) {
   trie__node_t nd;
-  int rc = trie__node_parse(w->r, pos, &nd);
+  int rc = trie__node_parse(w->r, pos, first, &nd);
   if (rc != 0) return rc;
-  /* Each node below the root eats one label code or more; a code point is at most 4 bytes and
-   * the walk stops m + d + 1 code points down: deeper is a corrupt file. */
-  if ((nd.code_len == 0 && w->depth > 0) || ++w->visits > w->r->nodes_len ||
-      ++w->depth > w->max_depth)
-    return TA_ECORRUPT;
+  /* Each node below the root eats one label byte or more (its first); a code point is at most 4
+   * bytes and the walk stops m + d + 1 code points down: deeper is a corrupt file. */
+  if (++w->visits > w->r->nodes_len || ++w->depth > w->max_depth) return TA_ECORRUPT;
   if (w->n_best == w->want && w->want > 0 && (nd.flags & TRIE_NODE_HEAVY)) {
     const uint8_t *lp = nd.list;
-    uint64_t first; /* the subtree's best id */
-    if (trie__varint(&lp, nd.list + nd.list_len, &first) == 0 && first > w->best_ids[w->want - 1])
+    uint64_t best_id; /* the subtree's */
+    if (trie__varint(&lp, nd.list + nd.list_len, &best_id) == 0 &&
+        best_id > w->best_ids[w->want - 1])
       goto done;
   }
-  /* The label is decoded into w->key as far as the walk reads it. */
+  /* The label is decoded into w->key as far as the walk reads it, from its first byte. */
   const uint8_t *code = nd.code, *code_end = nd.code + nd.code_len;
   const uint8_t *label = w->key + key_len;
   size_t have = key_len;
+  if ((rc = trie__label_first(&nd, w->key, &have, TA_MAX_KEY)) != 0) return rc;
   for (size_t b = 0;; b++) {
     int more = label_upto(w, &code, code_end, key_len + b, &have);
     if (more < 0) return more;
@@ -332,7 +339,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     if (hit != NULL) {
       uint64_t off = trie__child_off(&nd, (uint64_t)(hit - nd.child_bytes));
       if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-      rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex, 0);
+      rc = walk(w, nd.end + (size_t)off, *hit, fb, j, cp, cp_have, cp_need, best, key_len, ex, 0);
     }
     w->depth--;
     return rc;
@@ -361,7 +368,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
       if (best >= 2 && row.e[best - 2] == 0) {
         uint64_t off = trie__child_off(&nd, i); /* the exact walk */
         if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-        rc = walk_exact(w, nd.end + (size_t)off, row.e[best - 1], up.e[best - 2], eq, best - 1,
+        rc = walk_exact(w, nd.end + (size_t)off, cb, row.e[best - 1], up.e[best - 2], eq, best - 1,
                         key_len, 1, cp, cp_have, cp_need);
         if (rc != 0) return rc;
         continue;
@@ -371,7 +378,7 @@ static int walk(fz_walk_t *w, size_t pos, unsigned fb, unsigned j, uint32_t cp, 
     }
     uint64_t off = trie__child_off(&nd, i);
     if (off >= w->r->nodes_len - nd.end) return TA_ECORRUPT;
-    rc = walk(w, nd.end + (size_t)off, fb, j, cp, cp_have, cp_need, best, key_len, ex, looked);
+    rc = walk(w, nd.end + (size_t)off, cb, fb, j, cp, cp_have, cp_need, best, key_len, ex, looked);
     if (rc != 0) return rc;
   }
 done:
@@ -431,7 +438,7 @@ static int add_ids(const trie_reader_t *r, const trie__node_t *nd, int single, c
 static int root_cands(const trie_reader_t *r, const fz_walk_t *w, const fz_root_t *rt,
                       fz_cands_t *c) {
   trie__node_t nd;
-  int rc = trie__node_parse(r, rt->pos, &nd);
+  int rc = trie__node_parse(r, rt->pos, rt->first, &nd);
   if (rc != 0 || !rt->on_path) return rc != 0 ? rc : add_ids(r, &nd, 0, rt, c);
   size_t ks = rt->node_key;
   uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
@@ -446,9 +453,7 @@ static int root_cands(const trie_reader_t *r, const fz_walk_t *w, const fz_root_
     trie__node_t next, child;
     int found = 0;
     for (uint64_t i = 0; i < nd.nchild; i++) {
-      uint64_t off = trie__child_off(&nd, i);
-      if (off >= r->nodes_len - nd.end) return TA_ECORRUPT;
-      if ((rc = trie__node_parse(r, nd.end + (size_t)off, &child)) != 0) return rc;
+      if ((rc = trie__node_child(r, &nd, i, &child)) != 0) return rc;
       if (nd.child_bytes[i] == w->p[ks]) {
         next = child;
         found = 1;
@@ -494,7 +499,7 @@ static int typos_pass(const trie_reader_t *r, const char *prefix, size_t len, un
   for (unsigned e = 0; e <= TRIE_MAX_TYPOS; e++)  /* row 0: D[i][0] = i */
     rows[0].e[e] = e > max_edits ? 0 : (UINT64_C(2) << (e < w.m ? e : w.m)) - 1;
   eq[0] = 0;
-  int rc = walk(&w, (size_t)r->root, 0, 0, 0, 0, 0, max_edits + 1, 0, 1, 0);
+  int rc = walk(&w, (size_t)r->root, TRIE_NO_FIRST, 0, 0, 0, 0, 0, max_edits + 1, 0, 1, 0);
 
   /* Candidates: each root's top-k at its distance; an id seen from several roots keeps the
    * least distance. */

@@ -91,9 +91,7 @@ static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t 
     if (rc != 0) return rc;
     if (nd.pos == target) break;
     if (target < nd.end || nd.nchild == 0) return TA_ECORRUPT;
-    uint64_t off = trie__child_off(&nd, child_holding(&nd, target - nd.end));
-    if (off >= r->nodes_len - nd.end) return TA_ECORRUPT;
-    if ((rc = trie__node_parse(r, nd.end + (size_t)off, &nd)) != 0) return rc;
+    if ((rc = trie__node_child(r, &nd, child_holding(&nd, target - nd.end), &nd)) != 0) return rc;
   }
   if (!(nd.flags & TRIE_NODE_TERMINAL) || nd.id != id) return TA_ECORRUPT;
   *len = at;
@@ -110,7 +108,7 @@ static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const
   if ((rc = trie__id_node(r, id, &pos)) != 0) return rc;
   uint8_t key[TA_MAX_KEY + TRIE_SYM_SLACK];
   trie__node_t root;
-  if ((rc = trie__node_parse(r, (size_t)r->root, &root)) != 0) return rc;
+  if ((rc = trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, &root)) != 0) return rc;
   size_t klen = 0;
   if ((rc = key_descend(r, &root, pos, id, key, &klen)) != 0) return rc;
   return put_text(tx, (const char *)key, klen, text, len);
@@ -195,9 +193,6 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       if (nd->pos == target) break;
       if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
       uint64_t lo = child_holding(nd, target - nd->end);
-      uint64_t off = trie__child_off(nd, lo);
-      if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
-      size_t start = nd->end + (size_t)off;
       if (top == DESCENT_FRAMES) {
         /* Too deep for the frames: this one id alone, from the root. */
         rc = cold_text(r, h->id, tx, &h->text, &h->text_len);
@@ -206,7 +201,7 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       }
       size_t end =
           lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
-      if ((rc = trie__node_parse(r, start, &fr[top].nd)) != 0) return rc;
+      if ((rc = trie__node_child(r, nd, lo, &fr[top].nd)) != 0) return rc;
       size_t len = fr[top - 1].len;
       if ((rc = trie__label(r, &fr[top].nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
       fr[top].len = len;

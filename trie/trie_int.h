@@ -38,12 +38,13 @@
  *            than k keys: the list is present), bits 2..3 number of children 0..2, or 3: the
  *            [nchild] varint follows, the count - 3 (3..256 children); bits 4..7 the label's
  *            length in codes 0..14, or 15: the [lab_len] varint follows, the length - 15.
- *     label: the edge from the parent into this node (empty only at the root), coded: each
- *            byte a symbol of SYMBOLS, or 255 and the byte itself.
- *            The first decoded byte is also the parent's child byte, kept raw (memchr).
+ *     label: the edge from the parent into this node less its first byte, which is the
+ *            parent's child byte (kept raw there: a walk picks a child with memchr); coded: each
+ *            byte a symbol of SYMBOLS, or 255 and the byte itself. Empty at the root, and at a
+ *            child whose edge is its one byte.
  *     list:  list_len = byte length of the ids that follow; k ids ascending, the first as is,
  *            then each as (id - previous id - 1).
- *     bytes: the first label byte of each child, all different, children in best-id order
+ *     bytes: the first byte of each child's edge, all different, children in best-id order
  *            (the child whose subtree holds the smallest id first).
  *     width, offsets (only when nchild >= 2): child 0 starts right after this node (at "end");
  *            child i >= 1 starts at end + offsets[i-1], a width-byte (1..8) little-endian
@@ -53,10 +54,12 @@
  *   A light node (<= k keys below it) stores no list: lookup scans its subtree, which is
  *   contiguous in pre-order, and sorts the ids it finds.
  *
- *       root "" heavy {0,1}      keys (id): "a" (2), "ab" (0), "ac" (1), k = 2
- *         └─ "a" [id 2] heavy {0,1}
- *              ├─ "b" [id 0]
- *              └─ "c" [id 1]
+ *   Each edge below as its byte in the parent's bytes, then its stored label:
+ *
+ *       root "" heavy {0,1}, bytes 'a'      keys (id): "a" (2), "abc" (0), "ad" (1), k = 2
+ *         └─ 'a' "" [id 2] heavy {0,1}, bytes 'b' 'd'
+ *              ├─ 'b' "c" [id 0]
+ *              └─ 'd' "" [id 1]
  */
 #ifndef TYPEAHEAD_TRIE_INT_H
 #define TYPEAHEAD_TRIE_INT_H
@@ -74,10 +77,11 @@
  * recorded the normalization version (META); version 3 drops the texts and scores by id (STR,
  * STROFF, SCORES) for the hot texts, score table, id positions and display exceptions below;
  * version 4 codes the node labels with the symbols of SYMBOLS; version 5 gives the hot texts'
- * offsets by groups and every id (not only the cold ones) its node, bit-packed.
+ * offsets by groups and every id (not only the cold ones) its node, bit-packed; version 6 stores
+ * a child's label without its first byte (the parent's child byte holds it).
  * No older reader can read it, and this reader refuses older files (TA_EOLDFORMAT: rebuild). */
-#define TRIE_FORMAT_VERSION 5u
-#define TRIE_MIN_READ_VERSION 5u
+#define TRIE_FORMAT_VERSION 6u
+#define TRIE_MIN_READ_VERSION 6u
 
 #define TRIE_HDR_FIXED 24u  /* magic, write ver, min read ver, header size, count */
 #define TRIE_SECT_ENTRY 24u /* id, crc32c, offset, length */
@@ -98,7 +102,7 @@ enum {
   TRIE_SECT_MAX_ID = 14
 };
 
-/* The sections a version 5 file must have, in the order the writer lays them out. */
+/* The sections a version 6 file must have, in the order the writer lays them out. */
 #define TRIE_SECT_REQUIRED                                                                     \
   {                                                                                            \
     TRIE_SECT_META, TRIE_SECT_SYMBOLS, TRIE_SECT_HOTOFF, TRIE_SECT_HOTSTR, TRIE_SECT_SCOREVAL, \
@@ -351,12 +355,17 @@ const char *trie__section_name(uint32_t id);
  * trie_open; used by the fuzz target and tests. */
 int trie__open_mem(const void *buf, size_t len, trie_reader_t **out);
 
+/* The first label byte of a node that has none from a parent: the root, or a node whose label
+ * the caller does not read (found in pre-order or by IDPOS, for its ids). */
+#define TRIE_NO_FIRST 256u
+
 /* One parsed node. Offsets are relative to the start of NODES. */
 typedef struct {
   size_t pos; /* the node itself */
   unsigned flags;
+  unsigned first; /* its label's first byte, the parent's child byte (or TRIE_NO_FIRST) */
   uint64_t nchild;
-  const uint8_t *code; /* the label, coded (trie__label) */
+  const uint8_t *code; /* the rest of the label, coded (trie__label) */
   size_t code_len;
   uint64_t id;         /* when terminal */
   const uint8_t *list; /* when heavy: list_len bytes of k varints */
@@ -367,16 +376,19 @@ typedef struct {
   size_t end; /* first byte after the node = start of child 0 */
 } trie__node_t;
 
-/* Parses the node at pos; every field is bounds-checked against NODES. TA_ECORRUPT on failure.
+/* Parses the node at pos, whose label starts with the byte first (the child byte that led to it;
+ * TRIE_NO_FIRST: none); every field is bounds-checked against NODES. TA_ECORRUPT on failure.
  * Inline: every walk (lookups, the typo walk, verify) parses node after node, and the call was a
  * fifth of a lookup's time. */
-static inline int trie__node_parse(const trie_reader_t *r, size_t pos, trie__node_t *nd) {
+static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned first,
+                                   trie__node_t *nd) {
   const uint8_t *base = r->nodes;
   const uint8_t *end = base + r->nodes_len;
   if (pos >= r->nodes_len) return TA_ECORRUPT;
   const uint8_t *p = base + pos;
   uint64_t v;
   nd->pos = pos;
+  nd->first = first;
   unsigned flags = *p++;
   nd->flags = flags;
   uint64_t nchild = flags >> TRIE_NODE_NCHILD_SHIFT & TRIE_NODE_NCHILD_ESCAPE;
@@ -447,12 +459,27 @@ static inline int trie__label_next(const trie_reader_t *r, const uint8_t **c, co
   return 0;
 }
 
-/* Decodes the label of nd after out[0..*at) (*at <= room; room + TRIE_SYM_SLACK bytes), stopping
- * once *at reaches want (SIZE_MAX: the whole label; a compare needs no more than its prefix).
- * TA_ECORRUPT as trie__label_next. Inline: every walk decodes the labels it passes. */
+/* Puts the first byte of nd's label (when it has one) at out[*at] (*at <= room; room +
+ * TRIE_SYM_SLACK bytes): the start of every decode of a label, before its codes. TA_ECORRUPT
+ * when the key passes room. */
+static inline int trie__label_first(const trie__node_t *nd, uint8_t *out, size_t *at, size_t room) {
+  if (nd->first == TRIE_NO_FIRST) return 0;
+  if (*at >= room) return TA_ECORRUPT;
+  out[(*at)++] = (uint8_t)nd->first;
+  return 0;
+}
+
+/* Decodes the label of nd (its first byte, then its codes) after out[0..*at) (*at <= room; room
+ * + TRIE_SYM_SLACK bytes), stopping once *at reaches want (SIZE_MAX: the whole label; a compare
+ * needs no more than its prefix). TA_ECORRUPT as trie__label_next. Inline: every walk decodes
+ * the labels it passes. */
 static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, uint8_t *out,
                               size_t *at, size_t room, size_t want) {
   const uint8_t *c = nd->code, *end = nd->code + nd->code_len;
+  if (*at < want) {
+    int rc = trie__label_first(nd, out, at, room);
+    if (rc != 0) return rc;
+  }
   while (c < end && *at < want) {
     int rc = trie__label_next(r, &c, end, out, at, room);
     if (rc != 0) return rc;
@@ -464,6 +491,15 @@ static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, ui
 static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
   if (idx == 0) return 0;
   return trie__load_uw(nd->offsets + (size_t)(idx - 1) * nd->width, nd->width);
+}
+
+/* Parses child idx (< nchild) of nd into *child, its label's first byte its byte in nd's table:
+ * the one way a walk steps down. TA_ECORRUPT when its offset points past NODES. */
+static inline int trie__node_child(const trie_reader_t *r, const trie__node_t *nd, uint64_t idx,
+                                   trie__node_t *child) {
+  uint64_t off = trie__child_off(nd, idx);
+  if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
+  return trie__node_parse(r, nd->end + (size_t)off, nd->child_bytes[idx], child);
 }
 
 /* The bytes of the UTF-8 sequence that lead starts (1..4), 0 when lead is a continuation byte:

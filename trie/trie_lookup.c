@@ -72,12 +72,14 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     start = copy;
   }
   const uint8_t *p = start;
-  int rc = trie__node_parse(r, (size_t)r->root, nd);
+  int rc = trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, nd);
   if (rc != 0) return rc;
-  for (;;) {
-    size_t len =
-        padded ? label_match(r, nd, p, rem, &rc) : label_match_long(r, nd, p, rem, copy, &rc);
+  /* skip: the label's first byte, matched by the memchr that chose the node (none at the root) */
+  for (size_t skip = 0;; skip = 1) {
+    size_t len = padded ? label_match(r, nd, p + skip, rem - skip, &rc)
+                        : label_match_long(r, nd, p, rem, copy, &rc);
     if (len == SIZE_MAX) return rc;
+    if (padded) len += skip;
     if (rem <= len) {
       *head = (size_t)(p - start);
       if (at != NULL)
@@ -88,10 +90,7 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     rem -= len;
     const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
     if (hit == NULL) return 0;
-    uint64_t off = trie__child_off(nd, (uint64_t)(hit - nd->child_bytes));
-    if (off >= r->nodes_len - nd->end) return TA_ECORRUPT;
-    rc = trie__node_parse(r, nd->end + (size_t)off, nd);
-    if (rc != 0) return rc;
+    if ((rc = trie__node_child(r, nd, (uint64_t)(hit - nd->child_bytes), nd)) != 0) return rc;
   }
 }
 
@@ -121,7 +120,7 @@ static int scan_light(const trie_reader_t *r, const trie__node_t *start, int64_t
     pending = pending - 1 + nd.nchild;
     if (pending == 0) break;
     if (++visited > 2u * r->k + 2u) return TA_ECORRUPT;
-    int rc = trie__node_parse(r, nd.end, &nd);
+    int rc = trie__node_parse(r, nd.end, TRIE_NO_FIRST, &nd); /* pre-order; ids only */
     if (rc != 0) return rc;
   }
   sort_ids(ids, kept);
@@ -163,8 +162,9 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   trie_hit_t met[TA_MAX_K];
   uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   struct {
-    uint64_t left; /* children of this open node not entered yet */
-    size_t len;    /* key length at its end */
+    const uint8_t *bytes; /* its child bytes: each child's label starts with its own */
+    uint64_t next, n;     /* the child to enter next, of n */
+    size_t len;           /* key length at its end */
   } open[2 * TA_MAX_K + 4];
   unsigned depth = 0, count = 0;
   uint64_t visited = 0;
@@ -186,20 +186,24 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
                                                     &h->text_len);
       if (rc != 0) return rc;
     }
+    unsigned first;
     if (nd.nchild > 0) {
       if (depth == sizeof open / sizeof open[0]) return TA_ECORRUPT;
-      open[depth].left = nd.nchild - 1;
+      open[depth].bytes = nd.child_bytes;
+      open[depth].next = 1;
+      open[depth].n = nd.nchild;
       open[depth].len = len;
       depth++;
+      first = nd.child_bytes[0];
     } else {
-      while (depth > 0 && open[depth - 1].left == 0) depth--;
+      while (depth > 0 && open[depth - 1].next == open[depth - 1].n) depth--;
       if (depth == 0) break;
-      open[depth - 1].left--;
+      first = open[depth - 1].bytes[open[depth - 1].next++];
       len = open[depth - 1].len;
     }
     if (++visited > 2u * r->k + 2u) return TA_ECORRUPT;
     /* Pre-order: the next node starts where this one ends. */
-    if ((rc = trie__node_parse(r, nd.end, &nd)) != 0) return rc;
+    if ((rc = trie__node_parse(r, nd.end, first, &nd)) != 0) return rc;
   }
   for (unsigned i = 1; i < count; i++) {
     trie_hit_t v = met[i];
@@ -321,7 +325,11 @@ int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *pre
    * swap), and a caller's top is not to be trusted with pointers. */
   trie__node_t nd;
   if (top->at.node > r->nodes_len) return TA_EINVAL;
-  int rc = trie__node_parse(r, (size_t)(top->at.node - 1), &nd);
+  /* Below the root the prefix goes on into the node's label: its byte at head is the first. */
+  size_t pos = (size_t)(top->at.node - 1);
+  if (pos != r->root && prefix == NULL) return TA_EINVAL;
+  int rc =
+      trie__node_parse(r, pos, pos == r->root ? TRIE_NO_FIRST : (uint8_t)prefix[top->at.head], &nd);
   if (rc != 0) return rc;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
     /* A light node's few keys: one scan makes every text (as trie_lookup does), then the ids
@@ -433,7 +441,7 @@ static int expand(const trie_reader_t *r, heap_t *h, const trie__node_t *nd, int
 /* A node's source was popped: parse it and push what it yields (ids > s->t). */
 static int open_node(const trie_reader_t *r, heap_t *h, const source_t *src) {
   trie__node_t nd;
-  int rc = trie__node_parse(r, src->pos, &nd);
+  int rc = trie__node_parse(r, src->pos, TRIE_NO_FIRST, &nd); /* ids only */
   if (rc != 0) return rc;
   int64_t t = src->t;
   if (!(nd.flags & TRIE_NODE_HEAVY)) {
@@ -523,7 +531,7 @@ int trie_lookup_filtered(const trie_reader_t *r, const char *prefix, size_t pref
         rc = heap_push(&h, &next);
       } else {
         trie__node_t hn;
-        rc = trie__node_parse(r, s.pos, &hn);
+        rc = trie__node_parse(r, s.pos, TRIE_NO_FIRST, &hn);
         if (rc == 0) rc = expand(r, &h, &hn, s.t);
       }
       if (rc != 0) break;

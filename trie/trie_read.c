@@ -134,7 +134,8 @@ static int parse_header(trie_reader_t *r) {
   if (min_read > TRIE_FORMAT_VERSION || min_read == 0 || write_version < min_read)
     return TA_EVERSION;
   /* Versions 1 and 2 held every text and score by id, version 3 raw labels, version 4 a node
-   * position for the cold ids only and a u32 per hot text; this reader has no code for them. */
+   * position for the cold ids only and a u32 per hot text, version 5 a child's label with its
+   * first byte; this reader has no code for them. */
   if (write_version < TRIE_MIN_READ_VERSION) return TA_EOLDFORMAT;
   if (nsect > TRIE_MAX_SECTIONS) return TA_ECORRUPT;
   if (header_size != TRIE_HDR_FIXED + nsect * TRIE_SECT_ENTRY + 4u) return TA_ECORRUPT;

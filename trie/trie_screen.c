@@ -4,8 +4,8 @@
  * usually turned away by one load instead of a walk of the nodes. The server screens the
  * trending trie with it before the mix (SPEC §13, docs/TRENDING.md "Measured"): most prefixes have
  * no trending completion. A head's key bytes are the labels on the path from the root (a child's
- * label starts with the byte that selects it), so a walk down to TA_HEAD_MAX bytes sees every
- * head, and only those nodes.
+ * label starts with the byte that selects it, kept in its parent), so a walk down to TA_HEAD_MAX
+ * bytes sees every head, and only those nodes.
  */
 #include "trie_int.h"
 
@@ -28,17 +28,18 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
   if (s == NULL) return TA_ENOMEM;
   s->n_keys = r->n;
   /* Every node of the walk starts at key depth < TA_HEAD_MAX and every child's label is one
-   * byte or more, so the stack holds at most TA_HEAD_MAX levels of at most 256 children. */
+   * byte or more (its byte in the parent), so the stack holds at most TA_HEAD_MAX levels of at
+   * most 256 children. */
   struct frame {
     size_t pos;
     size_t depth;                  /* key bytes above the node */
-    int is_child;                  /* not the root: its label selects it, one byte or more */
+    unsigned first;                /* its label's first byte (TRIE_NO_FIRST: the root) */
     uint8_t head[TA_HEAD_MAX + 1]; /* those bytes */
   } stack[TA_HEAD_MAX * 256 + 1];
   size_t top = 0;
   int rc = 0;
   uint8_t label[TA_MAX_KEY + TRIE_SYM_SLACK];
-  if (r->n > 0) stack[top++] = (struct frame){.pos = (size_t)r->root};
+  if (r->n > 0) stack[top++] = (struct frame){.pos = (size_t)r->root, .first = TRIE_NO_FIRST};
   /* In a tree each node is met once and takes a byte or more; children that share a node (a
    * corrupt file) would be met once per path. */
   size_t visits = 0;
@@ -49,14 +50,10 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
       rc = TA_ECORRUPT;
       break;
     }
-    if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
+    if ((rc = trie__node_parse(r, f.pos, f.first, &nd)) != 0) break;
     size_t label_len = 0; /* as far as the head goes */
     if ((rc = trie__label(r, &nd, label, &label_len, TA_MAX_KEY, TA_HEAD_MAX - f.depth)) != 0)
       break;
-    if (f.is_child && label_len == 0) {
-      rc = TA_ECORRUPT; /* a child without its selecting byte: no progress, no end */
-      break;
-    }
     size_t d = f.depth;
     for (size_t i = 0; i < label_len && d < TA_HEAD_MAX; i++) {
       f.head[d++] = label[i];
@@ -77,7 +74,7 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
       *child = f;
       child->pos = nd.end + (size_t)off;
       child->depth = d;
-      child->is_child = 1;
+      child->first = nd.child_bytes[c];
     }
   }
   if (rc != 0) {

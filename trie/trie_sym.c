@@ -206,8 +206,10 @@ typedef struct {
   size_t n, cap, stride, seen;
 } sample_t;
 
-/* A label of the trie, key[from .. to): every stride-th goes to the sample, while it fits. */
+/* A label of the trie, key[from .. to) (from < to), as stored: without its first byte, which
+ * its parent's table holds. Every stride-th goes to the sample, while it fits. */
 static int sample_label(sample_t *s, const trie__wkey_t *key, size_t from, size_t to) {
+  from++;
   if (s->seen++ % s->stride != 0 || to - from > TRIE_SYM_SAMPLE_BYTES - s->bytes.len) return 0;
   int rc;
   if (s->n + 2 > s->cap &&

@@ -89,15 +89,20 @@ typedef struct {
   uint64_t terminals;
 } vids_t;
 
-/* Opens a frame for the parsed node nd whose subtree spans [nd->pos, end). */
+/* Opens a frame for the parsed node nd whose subtree spans [nd->pos, end), its key (the labels
+ * from the root) key[0..klen). */
 static int open_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st, vids_t *ids,
-                      const trie__node_t *nd, size_t end, size_t klen) {
+                      const trie__node_t *nd, size_t end, const uint8_t *key, size_t klen) {
   const uint8_t *at = r->nodes + nd->pos;
   if (nd->end > end) return NODE_FAULT(r, d, at, "node runs past the end of its subtree");
   /* A longer key could not be rebuilt (lookups refuse it): META's longest key bounds them all. */
   if (klen > r->max_key)
     return NODE_FAULT(r, d, at, "key runs to %zu bytes, META's longest key is %u", klen,
                       r->max_key);
+  /* The writer takes only UTF-8 keys: a wrong child byte or label code mostly breaks that. */
+  if ((nd->flags & TRIE_NODE_TERMINAL) && !trie_utf8_valid((const char *)key, klen))
+    return NODE_FAULT(r, d, at, "key of id %llu is not valid UTF-8 (at its byte %zu)",
+                      (unsigned long long)nd->id, trie__utf8_valid_len((const char *)key, klen));
   if (st->len == st->cap && ta_grow((void **)&st->v, &st->cap, st->len + 1, sizeof *st->v, 64))
     return ta_diag_set(d, TA_ENOMEM, "%s", "");
   vframe_t *f = &st->v[st->len++];
@@ -172,22 +177,19 @@ static int close_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st) {
   return 0;
 }
 
-/* The coded label of nd: every code a symbol of SYMBOLS or an escape with its byte. Its decoded
- * length into *len, its first byte into *first (when not empty). */
-static int check_label(const trie_reader_t *r, ta_diag_t *d, const trie__node_t *nd, size_t *len,
-                       unsigned *first) {
+/* The coded label of nd: every code a symbol of SYMBOLS or an escape with its byte. The length
+ * its codes decode to into *len. */
+static int check_label(const trie_reader_t *r, ta_diag_t *d, const trie__node_t *nd, size_t *len) {
   size_t l = 0;
   for (size_t i = 0; i < nd->code_len; i++) {
     unsigned c = nd->code[i];
     if (c == TRIE_SYM_ESCAPE) {
       if (++i == nd->code_len) return NODE_FAULT(r, d, nd->code + i - 1, "label ends in an escape");
-      if (l == 0) *first = nd->code[i];
       l++;
     } else if (c >= r->n_sym) {
       return NODE_FAULT(r, d, nd->code + i, "label code %u is no symbol (SYMBOLS holds %u)", c,
                         r->n_sym);
     } else {
-      if (l == 0) *first = r->sym[c][0];
       l += r->sym_len[c];
     }
   }
@@ -209,11 +211,12 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
   vstack_t st = {NULL, 0, 0};
   trie__node_t nd;
   int rc = 0;
-  if (trie__node_parse(r, 0, &nd) != 0)
+  uint8_t key[TA_MAX_KEY + TRIE_SYM_SLACK]; /* the labels from the root to the node */
+  if (trie__node_parse(r, 0, TRIE_NO_FIRST, &nd) != 0)
     rc = NODE_FAULT(r, d, r->nodes, "root node does not parse");
   else if (nd.code_len != 0)
     rc = NODE_FAULT(r, d, r->nodes, "root node has a label");
-  if (rc == 0) rc = open_frame(r, d, &st, ids, &nd, r->nodes_len, 0);
+  if (rc == 0) rc = open_frame(r, d, &st, ids, &nd, r->nodes_len, key, 0);
   uint64_t nodes = 1;
   while (rc == 0 && st.len > 0) {
     vframe_t *f = &st.v[st.len - 1];
@@ -247,20 +250,18 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
     uint8_t first = f->nd.child_bytes[f->ci];
     f->next = cend;
     f->ci++;
-    if (trie__node_parse(r, cstart, &nd) != 0) {
+    if (trie__node_parse(r, cstart, first, &nd) != 0) {
       rc = NODE_FAULT(r, d, r->nodes + cstart, "node does not parse (a field runs out of NODES)");
       break;
     }
-    /* A child's label starts with its byte in the parent's table; an inner node that is no key
-     * has two children or more (what bounds a light scan to 2k nodes). */
-    size_t label_len = 0;
-    unsigned label_first = 0;
-    if ((rc = check_label(r, d, &nd, &label_len, &label_first)) != 0) break;
-    if (label_len == 0 || label_first != first) {
-      rc = NODE_FAULT(r, d, r->nodes + cstart, "label does not start with the parent's byte %u",
-                      first);
-      break;
-    }
+    /* A child's label is its byte in the parent's table, then its codes; an inner node that is
+     * no key has two children or more (what bounds a light scan to 2k nodes). */
+    size_t label_len = 0, klen = f->klen;
+    if ((rc = check_label(r, d, &nd, &label_len)) != 0) break;
+    if (klen + 1 + label_len <= TA_MAX_KEY) /* else open_frame reports the key's length */
+      (void)trie__label(r, &nd, key, &klen, TA_MAX_KEY, SIZE_MAX); /* check_label: it decodes */
+    else
+      klen += 1 + label_len;
     if (!(nd.flags & TRIE_NODE_TERMINAL) && nd.nchild < 2) {
       rc = NODE_FAULT(r, d, r->nodes + cstart,
                       "node is no key and has %llu child (an inner node has two or more)",
@@ -268,7 +269,7 @@ static int walk_nodes(const trie_reader_t *r, ta_diag_t *d, vids_t *ids, uint64_
       break;
     }
     nodes++;
-    rc = open_frame(r, d, &st, ids, &nd, cend, f->klen + label_len);
+    rc = open_frame(r, d, &st, ids, &nd, cend, key, klen);
   }
   free(st.v);
   *num_nodes = nodes;
@@ -474,7 +475,7 @@ static int check_ties(const trie_reader_t *r, ta_diag_t *d) {
   uint32_t count = 0;
   /* A sound file was walked by walk_nodes: parsing cannot fail here, nor the depth run away. */
   if (rc == 0 && (rc = ta_grow((void **)&st, &cap, 1, sizeof *st, 64)) == 0) {
-    rc = trie__node_parse(r, 0, &st[0].nd);
+    rc = trie__node_parse(r, 0, TRIE_NO_FIRST, &st[0].nd);
     st[0].next = 0;
     top = 1;
   }
@@ -497,8 +498,9 @@ static int check_ties(const trie_reader_t *r, ta_diag_t *d) {
     }
     unsigned ci = f->order[f->next++] & 0xff;
     size_t at = f->nd.end + (size_t)trie__child_off(&f->nd, ci);
+    unsigned first = f->nd.child_bytes[ci];
     if (top == cap && (rc = ta_grow((void **)&st, &cap, top + 1, sizeof *st, 64)) != 0) break;
-    if ((rc = trie__node_parse(r, at, &st[top].nd)) != 0) break;
+    if ((rc = trie__node_parse(r, at, first, &st[top].nd)) != 0) break;
     st[top].next = 0;
     top++;
   }
@@ -506,10 +508,11 @@ static int check_ties(const trie_reader_t *r, ta_diag_t *d) {
     double a, b;
     trie__score(r, id - 1, &a);
     trie__score(r, id, &b);
-    if (a == b && rank[id] < rank[id - 1])
-      rc = fault(r, d, TA_ECORRUPT, "NODES", r->nodes + r->nodes_len,
-                 "ids %llu and %llu have the same score but their keys are not in key order",
-                 (unsigned long long)id - 1, (unsigned long long)id);
+    size_t pos = 0; /* id's terminal node: check_idpos found IDPOS sound */
+    if (a == b && rank[id] < rank[id - 1] && trie__id_node(r, id, &pos) == 0)
+      rc = NODE_FAULT(r, d, r->nodes + pos,
+                      "ids %llu and %llu have the same score but their keys are not in key order",
+                      (unsigned long long)id - 1, (unsigned long long)id);
   }
   if (rc == TA_ENOMEM) rc = ta_diag_set(d, TA_ENOMEM, "%s", "");
   free(rank);

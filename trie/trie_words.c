@@ -36,6 +36,7 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
   typedef struct {
     size_t pos;
     size_t klen;
+    unsigned first; /* its label's first byte (TRIE_NO_FIRST: the root) */
   } frame_t;
   size_t cap = 0, top = 0, kcap = 0, klen_total = 0;
   frame_t *st = NULL;
@@ -44,11 +45,11 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
   int rc = ta_grow((void **)&st, &cap, 1, sizeof *st, 256);
   if (rc == 0) rc = ta_grow((void **)&kbuf, &kcap, 1, 1, (size_t)1 << 16);
   uint64_t seen = 0;
-  if (rc == 0) st[top++] = (frame_t){(size_t)r->root, 0};
+  if (rc == 0) st[top++] = (frame_t){(size_t)r->root, 0, TRIE_NO_FIRST};
   while (rc == 0 && top > 0) {
     frame_t f = st[--top];
     trie__node_t nd;
-    if ((rc = trie__node_parse(r, f.pos, &nd)) != 0) break;
+    if ((rc = trie__node_parse(r, f.pos, f.first, &nd)) != 0) break;
     size_t kl = f.klen;
     /* each node once in a tree, and a byte or more: children that share a node (a corrupt
      * file) would be met once per path */
@@ -75,7 +76,7 @@ static int collect_keys(const trie_reader_t *r, char **kbuf_out, uint64_t *koff,
         rc = TA_ECORRUPT;
         break;
       }
-      st[top++] = (frame_t){nd.end + (size_t)off, kl};
+      st[top++] = (frame_t){nd.end + (size_t)off, kl, nd.child_bytes[i]};
     }
   }
   free(st);

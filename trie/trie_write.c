@@ -150,8 +150,9 @@ static unsigned width_of(uint64_t v) {
 }
 
 /* Lays out the subtree of the keys keys[lo..hi), which share their first d bytes, appending it
- * reversed to w->out. Its label starts at byte d (the root's label is empty). Its top-k goes to
- * w->tops at level lvl. */
+ * reversed to w->out. Its label starts at byte d (the root's label is empty), and is stored from
+ * byte d + 1: byte d is the node's byte in its parent's table. Its top-k goes to w->tops at level
+ * lvl. */
 static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, unsigned lvl,
                       unsigned *ntop_out) {
   const wkey_t *first = key_at(w, lo);
@@ -223,7 +224,9 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
   int heavy = hi - lo > w->k;
   uint8_t *h = w->hdr;
   size_t hl = 0;
-  size_t cl = trie__sym_encode(&w->sym, (const uint8_t *)first->key + d, L - d, w->code);
+  size_t skip = is_root ? 0 : 1;
+  size_t cl =
+      trie__sym_encode(&w->sym, (const uint8_t *)first->key + d + skip, L - d - skip, w->code);
   unsigned flags = (terminal ? TRIE_NODE_TERMINAL : 0) | (heavy ? TRIE_NODE_HEAVY : 0);
   flags |= (nchild < TRIE_NODE_NCHILD_ESCAPE ? (unsigned)nchild : TRIE_NODE_NCHILD_ESCAPE)
            << TRIE_NODE_NCHILD_SHIFT;

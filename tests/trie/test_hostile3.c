@@ -424,8 +424,8 @@ static void test_child_order(void **state) {
   uint8_t *c = dup_img();
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(fx.img, fx.len, &r), 0);
-  trie__node_t root;
-  assert_int_equal(trie__node_parse(r, 0, &root), 0);
+  trie__node_t root = {0};
+  assert_int_equal(trie__node_parse(r, 0, TRIE_NO_FIRST, &root), 0);
   assert_true(root.nchild >= 3);
   size_t s0 = root.end, s1 = root.end + (size_t)trie__child_off(&root, 1);
   size_t s2 = root.end + (size_t)trie__child_off(&root, 2);
@@ -464,24 +464,25 @@ static void test_child_order(void **state) {
   free(c);
 }
 
-/* A key longer than TA_MAX_KEY: two keys "a" x 3000 and that + "b" x 1000, whose last label
- * (the last node of NODES, the last section) grows by 200 bytes (more codes of its symbol). Every node is sound but the
- * key's text cannot be rebuilt (a lookup says TA_ECORRUPT): verify must refuse it too. */
+/* A key longer than TA_MAX_KEY: two keys "a" x 3000 and that + "b" x 1001, whose last label
+ * (stored without its first byte: 1000 "b"s) grows by 200 bytes (more codes of its symbol).
+ * Every node is sound but the key's text cannot be rebuilt (a lookup says TA_ECORRUPT): verify
+ * must refuse it too. */
 static void test_key_too_long(void **state) {
   (void)state;
-  char *k2 = malloc(4202), *k4 = malloc(4002);
+  char *k2 = malloc(4203), *k4 = malloc(4003);
   memset(k2, 'a', 3000);
-  memset(k2 + 3000, 'b', 1000);
-  k2[4000] = 'c';
-  k2[4001] = 'd';
-  memcpy(k4, k2, 4001);
-  k4[4001] = 'e';
+  memset(k2 + 3000, 'b', 1001);
+  k2[4001] = 'c';
+  k2[4002] = 'd';
+  memcpy(k4, k2, 4002);
+  k4[4002] = 'e';
   /* "c" has two keys below it: heavy at k = 1 */
   trie_entry_t e[5] = {{k2, 3000, k2, 3000, 2.0},
-                       {k2, 4000, k2, 4000, 1.0},
-                       {k2, 4001, k2, 4001, 0.5},
-                       {k2, 4002, k2, 4002, 0.25},
-                       {k4, 4002, k4, 4002, 0.125}};
+                       {k2, 4001, k2, 4001, 1.0},
+                       {k2, 4002, k2, 4002, 0.5},
+                       {k2, 4003, k2, 4003, 0.25},
+                       {k4, 4003, k4, 4003, 0.125}};
   size_t len;
   uint8_t *img = image_of(e, 5, 1, &len);
   assert_non_null(img);
@@ -491,7 +492,7 @@ static void test_key_too_long(void **state) {
   size_t pos = 0;
   assert_int_equal(trie__id_node(r, 1, &pos), 0);
   trie__node_t nd;
-  assert_int_equal(trie__node_parse(r, pos, &nd), 0);
+  assert_int_equal(trie__node_parse(r, pos, 'b', &nd), 0);
   /* "b" x 1000 is coded as one symbol of "b"s, repeated: 200 more bytes are more of it */
   unsigned code = nd.code[0], sl = r->sym_len[code];
   assert_true(sl > 0 && 200 % sl == 0 && r->sym[code][0] == 'b');
@@ -526,13 +527,13 @@ static void test_key_too_long(void **state) {
   assert_int_equal(trie__open_mem(c, total, &r), 0);
   trie_hit_t h;
   assert_int_equal(trie_get_hit(r, 1, tu_text(), &h), TA_ECORRUPT);
-  /* a prefix that walks the whole path: 4200 key bytes above the answer node "c" */
-  memset(k2 + 3000, 'b', 1200);
-  k2[4200] = 'c';
+  /* a prefix that walks the whole path: 4201 key bytes above the answer node "c" */
+  memset(k2 + 3000, 'b', 1201);
+  k2[4201] = 'c';
   trie_hit_t hits[TA_MAX_K];
   size_t nh;
-  k2[4201] = 'd';
-  for (size_t plen = 4190; plen <= 4202; plen++) {
+  k2[4202] = 'd';
+  for (size_t plen = 4191; plen <= 4203; plen++) {
     assert_int_equal(trie_lookup(r, k2, plen, 1, tu_text(), hits, &nh), TA_ECORRUPT);
     assert_int_equal(trie_lookup_filtered(r, k2, plen, 4, keep_half, NULL, tu_text(), hits, &nh),
                      TA_ECORRUPT);
@@ -659,8 +660,8 @@ static void test_symbols(void **state) {
   assert_non_null(c);
   assert_int_equal(trie__open_mem(c, len, &r), 0);
   trie__node_t root, child;
-  assert_int_equal(trie__node_parse(r, 0, &root), 0);
-  assert_int_equal(trie__node_parse(r, root.end, &child), 0);
+  assert_int_equal(trie__node_parse(r, 0, TRIE_NO_FIRST, &root), 0);
+  assert_int_equal(trie__node_child(r, &root, 0, &child), 0);
   assert_true(r->n_sym < TRIE_SYM_MAX && child.code_len >= 1);
   size_t code = (size_t)(child.code - r->base);
   c[code] = (uint8_t)r->n_sym;

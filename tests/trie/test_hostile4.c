@@ -24,14 +24,8 @@ static double secs(void) {
 
 /* The image of entries[0..n) at file k, as an exact-size heap copy (for ASan). */
 static uint8_t *image(const trie_entry_t *e, size_t n, uint32_t k, size_t *len) {
-  char *dir = tu_mkdtemp();
-  assert_non_null(dir);
-  char path[4200];
-  snprintf(path, sizeof path, "%s/h4.trie", dir);
-  assert_int_equal(tu_write(path, e, n, k, "hostile4", 7), 0);
-  uint8_t *img = tu_slurp(path, len);
+  uint8_t *img = tu_image(e, n, k, "hostile4", 7, len);
   assert_non_null(img);
-  assert_int_equal(tu_rmdir(dir), 0);
   return img;
 }
 

@@ -26,12 +26,8 @@ static struct {
 static int setup(void **state) {
   (void)state;
   fx.set = tu_gen(53, 505, 1, 0);
-  char *dir = tu_mkdtemp();
-  char path[4200];
-  snprintf(path, sizeof path, "%s/h5.trie", dir != NULL ? dir : ".");
-  if (dir == NULL || tu_write(path, fx.set.e, fx.set.n, 4, "hostile5", 5) != 0) return -1;
-  fx.img = tu_slurp(path, &fx.len);
-  if (tu_rmdir(dir) != 0 || fx.img == NULL || trie__open_mem(fx.img, fx.len, &fx.r) != 0) return -1;
+  fx.img = tu_image(fx.set.e, fx.set.n, 4, "hostile5", 5, &fx.len);
+  if (fx.img == NULL || trie__open_mem(fx.img, fx.len, &fx.r) != 0) return -1;
   /* the cases need a last group with ends past M, and bits after IDPOS's last entry */
   const trie_reader_t *r = fx.r;
   return r->m_hot > TRIE_HOT_GROUP && r->m_hot % TRIE_HOT_GROUP != 0 && r->n * r->idpos_bits % 8

@@ -167,7 +167,7 @@ class Query(unittest.TestCase):
         fields = dict(line.split("\t", 1) for line in info.splitlines())
         self.assertEqual(fields.get("k"), "3", f"info k: {info}")
         self.assertEqual(fields.get("num_queries"), "18", f"info num_queries: {info}")
-        self.assertEqual(fields.get("format_version"), "5", f"info format_version: {info}")
+        self.assertEqual(fields.get("format_version"), "6", f"info format_version: {info}")
         self.assertEqual(fields.get("norm_version"), "2", f"info norm_version: {info}")
         self.assertEqual(int(fields.get("file_size", "0")), os.path.getsize(self.trie),
                          "info file_size")

@@ -143,7 +143,7 @@ static trie__node_t node_at(size_t pos, uint64_t *bytes, uint64_t *label) {
   trie_reader_t *r;
   assert_int_equal(trie__open_mem(img, img_len, &r), 0);
   trie__node_t nd;
-  assert_int_equal(trie__node_parse(r, pos, &nd), 0);
+  assert_int_equal(trie__node_parse(r, pos, TRIE_NO_FIRST, &nd), 0);
   *bytes = (uint64_t)(nd.child_bytes - r->base);
   *label = (uint64_t)(nd.code - r->base);
   trie_close(r);
@@ -164,8 +164,8 @@ static void test_node_child_bytes(void **state) {
   free(buf);
 }
 
-/* A copy with the label code at byte at made code (CRCs resealed): where verify reports it in
- * NODES. */
+/* A copy with the byte at (a label code, a child byte) made code (CRCs resealed): where verify
+ * reports it in NODES. */
 static uint64_t code_fault(uint64_t at, uint8_t code) {
   trie__section_t s = section(TRIE_SECT_NODES);
   uint8_t *buf = copy();
@@ -176,23 +176,34 @@ static uint64_t code_fault(uint64_t at, uint8_t code) {
   return where;
 }
 
-/* The first code of the label of the root's first child made another symbol, one that starts
- * with another byte: reported at that child's node; made the first code past the table (no
+/* The root's first child byte made 0xff (a child's label starts with it, and no UTF-8 has that
+ * byte): reported at the first key below it, its terminal node (the first in pre-order from the
+ * child). The first label code of a child of the root made the first code past the table (no
  * symbol): reported at that code. */
 static void test_node_label(void **state) {
   (void)state;
   trie__section_t s = section(TRIE_SECT_NODES);
   uint64_t bytes, label;
   trie__node_t root = node_at(0, &bytes, &label);
-  node_at(root.end, &bytes, &label);
   trie_reader_t *r;
   assert_int_equal(trie__open_mem(img, img_len, &r), 0);
-  uint32_t other = 0, n_sym = r->n_sym;
-  while (other < n_sym && r->sym[other][0] == root.child_bytes[0]) other++;
+  trie__node_t nd;
+  size_t term = root.end;
+  for (;; term = nd.end) {
+    assert_int_equal(trie__node_parse(r, term, TRIE_NO_FIRST, &nd), 0);
+    if (nd.flags & TRIE_NODE_TERMINAL) break;
+  }
+  uint64_t c = 0;
+  for (; c < root.nchild; c++) { /* a child whose label is more than its byte */
+    assert_int_equal(trie__node_child(r, &root, c, &nd), 0);
+    if (nd.code_len > 0) break;
+  }
+  uint32_t n_sym = r->n_sym;
+  uint64_t code = (uint64_t)(nd.code - r->base);
   trie_close(r);
-  assert_true(other < n_sym && n_sym < TRIE_SYM_MAX);
-  assert_int_equal(code_fault(label, (uint8_t)other), s.off + root.end);
-  assert_int_equal(code_fault(label, (uint8_t)n_sym), label);
+  assert_true(c < root.nchild && n_sym < TRIE_SYM_MAX);
+  assert_int_equal(code_fault(bytes, 0xff), s.off + term);
+  assert_int_equal(code_fault(code, (uint8_t)n_sym), code);
 }
 
 /* A symbol of 0 bytes, its bytes given to the next one (the lengths still fill SYMBOLS, so open

@@ -245,6 +245,25 @@ static inline uint8_t *tu_slurp(const char *path, size_t *len) {
   return buf;
 }
 
+/* The image of entries[0..n) at file k (tu_write's source and build time), written in a scratch
+ * directory of its own and read back: an exact-size heap copy (for ASan). NULL when a step
+ * fails. */
+static inline uint8_t *tu_image(const trie_entry_t *entries, size_t n, uint32_t k,
+                                const char *source, int64_t build_time, size_t *len) {
+  *len = 0;
+  char *dir = tu_mkdtemp();
+  if (dir == NULL) return NULL;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/image.trie", dir);
+  uint8_t *img =
+      tu_write(path, entries, n, k, source, build_time) == 0 ? tu_slurp(path, len) : NULL;
+  if (tu_rmdir(dir) != 0) {
+    free(img);
+    return NULL;
+  }
+  return img;
+}
+
 /* A random source of the filter tests: xorshift64 from a fixed seed (so a failure reproduces),
  * and the atoms tu_random_text glues texts from. */
 typedef struct {

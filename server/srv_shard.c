@@ -11,6 +11,7 @@
 #include "srv_int.h"
 
 #include <evhtp/evhtp.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ static int take_hits(shard_req_t *st, const char *body, size_t len) {
                       : -1;
         }
       }
-      if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0)) goto out;
+      if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0) || isinf(score)) goto out;
       if (add_hit(st, text, text_len, score) != 0) goto out;
     }
   }

@@ -54,6 +54,7 @@
 #define SRV_PAUSE_MAX_MS 1000 /* doubled up to this */
 #define SRV_SHED 16           /* then at most this many waiting clients answered 503 */
 #define SRV_READ_CHUNK 16384  /* bytes read from a socket at once (libevent's default) */
+#define SRV_READ_AHEAD 65536  /* requests read ahead of an answer the client has not taken */
 
 struct srv_conn {
   srv_worker_t *w;
@@ -65,8 +66,9 @@ struct srv_conn {
   int at_start;          /* the next input byte starts a request */
   int closing;           /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
-  int leaving;    /* the balance guard closes it after this reply */
-  uint64_t since; /* ta_mono_ns() of the accept or of the first byte of a request not all here
+  int leaving;     /* the balance guard closes it after this reply */
+  int read_paused; /* reading stopped until the client takes its answers (conn_read) */
+  uint64_t since;  /* ta_mono_ns() of the accept or of the first byte of a request not all here
                      yet (0: none pending); once closing, of the gate's answer */
   srv_defer_fn defer_poll; /* a deferred request's poll (srv__conn_defer), NULL: none */
   void *defer_arg;
@@ -361,6 +363,13 @@ static void conn_read(struct bufferevent *bev, void *arg) {
   }
   size_t avail = evbuffer_get_length(in);
   if (avail == 0) return;
+  /* A client that pipelines requests without reading the answers: once SRV_READ_AHEAD bytes of
+   * them wait behind an answer still in the output, the rest stay in the kernel (the client's
+   * window closes) until it reads; unbounded, they grew the input buffer by gigabytes. */
+  if (avail > SRV_READ_AHEAD && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+    bufferevent_disable(bev, EV_READ);
+    c->read_paused = 1;
+  }
   if (c->at_start) {
     srv_gate_t g;
     int st = gate_scan(in, &g);
@@ -615,6 +624,10 @@ static void conn_write(struct bufferevent *bev, void *arg) {
   if (c->closing) {
     if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_linger(c);
     return;
+  }
+  if (c->read_paused && c->defer_poll == NULL) { /* the answers are out: read on */
+    c->read_paused = 0;
+    bufferevent_enable(bev, EV_READ);
   }
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);

@@ -316,30 +316,6 @@ static void test_counter_spill_equals_memory(void **state) {
   free(tiny);
 }
 
-/* A spill that fails (here its directory is gone; in life, a full disk) fails the counter:
- * every later add and the finish say so, at once (the failed spill had sorted the table in
- * place: adding to it looped for ever). */
-static void test_counter_spill_fails(void **state) {
-  (void)state;
-  char dir[300];
-  snprintf(dir, sizeof dir, "%s/no-such-spill-dir", tu_dir);
-  agg__counter_t *c;
-  assert_int_equal(agg__counter_new(256 * 1024, dir, 0, &c), 0);
-  int rc = 0, failed_at = -1;
-  for (int i = 0; i < 100000; i++) {
-    char s[32];
-    int n = snprintf(s, sizeof s, "query %d", i);
-    rc = agg__counter_add(c, 0, s, (size_t)n, 1);
-    if (rc && failed_at < 0) failed_at = i;
-    if (failed_at >= 0) assert_int_equal(rc, TA_ENOENT);
-  }
-  assert_true(failed_at > 0);
-  agg__event_t ev = {.week = 0, .s = "query 1", .len = 7, .hash = agg__event_hash(0, "query 1", 7)};
-  assert_int_equal(agg__counter_add_events(c, &ev, 1), TA_ENOENT);
-  assert_int_equal(agg__counter_finish(c), TA_ENOENT);
-  agg__counter_free(c);
-}
-
 static void write_table(const char *path, tbl_week_t w, int n) {
   unlink(path);
   tbl_writer_t *wr;
@@ -699,7 +675,6 @@ int main(void) {
       cmocka_unit_test(test_timestamps),
       cmocka_unit_test(test_parse_lines),
       cmocka_unit_test(test_counter_spill_equals_memory),
-      cmocka_unit_test(test_counter_spill_fails),
       cmocka_unit_test(test_table_round_trip_and_msgpack),
       cmocka_unit_test(test_hostile_tables),
       cmocka_unit_test(test_ledger_versions_and_hostile_rows),

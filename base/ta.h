@@ -66,7 +66,8 @@ extern "C" {
   X(TA_ESYS, -20, "system call failed")                                                       \
   X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version") \
   X(TA_ENOTREG, -22, "not a regular file")                                                    \
-  X(TA_EOLDFORMAT, -23, "made in an older file format: rebuild it with this version")
+  X(TA_EOLDFORMAT, -23, "made in an older file format: rebuild it with this version")         \
+  X(TA_EDISKFULL, -24, "no space left on device (disk or quota full)")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
@@ -193,6 +194,10 @@ int ta_afile_commit(ta_afile_t *f);
 /* Removes the temp file and frees f. NULL is a no-op. */
 void ta_afile_abort(ta_afile_t *f);
 
+/* Ends a stream written to: flushes, fsyncs when sync, closes (always). 0, or the TA_E* of
+ * the first failure from its errno (TA_EDISKFULL for a full disk), TA_EIO when only the
+ * stream's error flag says an earlier write failed. */
+int ta_fclose_written(FILE *f, int sync);
 /* fsync of a directory (so a rename or create in it is durable). */
 int ta_fsync_dir(const char *dir);
 /* fsync of the directory that holds path. */

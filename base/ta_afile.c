@@ -114,12 +114,21 @@ int ta_fsync_parent(const char *path) {
   return rc;
 }
 
+int ta_fclose_written(FILE *f, int sync) {
+  /* errno says why a write failed: a full disk is the usual reason, and the operator's fix */
+  int rc = 0;
+  if (fflush(f) != 0)
+    rc = ta_error_from_errno(errno);
+  else if (ferror(f))
+    rc = TA_EIO;
+  if (rc == 0 && sync && fsync(fileno(f)) != 0) rc = ta_error_from_errno(errno);
+  if (fclose(f) != 0 && rc == 0) rc = ta_error_from_errno(errno);
+  return rc;
+}
+
 int ta_afile_commit(ta_afile_t *a) {
   if (a == NULL) return TA_EINVAL;
-  int rc = 0;
-  if (fflush(a->f) != 0 || ferror(a->f)) rc = TA_EIO;
-  if (rc == 0 && fsync(fileno(a->f)) != 0) rc = ta_error_from_errno(errno);
-  if (fclose(a->f) != 0 && rc == 0) rc = TA_EIO;
+  int rc = ta_fclose_written(a->f, 1);
   a->f = NULL;
   if (rc == 0 && rename(a->tmp, a->path) != 0) rc = ta_error_from_errno(errno);
   if (rc != 0) {

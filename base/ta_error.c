@@ -52,6 +52,8 @@ int ta_error_from_errno(int saved_errno) {
   case EEXIST:
     return TA_EEXIST;
   case ENOSPC:
+  case EDQUOT:
+    return TA_EDISKFULL;
   case EIO:
     return TA_EIO;
   case EINVAL:

@@ -17,6 +17,8 @@
  *     for the whole header block, answers 414 (request line over SRV_MAX_LINE) or 431 (a header
  *     line over SRV_MAX_LINE or the block over SRV_MAX_HEAD) itself and closes cleanly; 400 for
  *     a request line the parser would drop unanswered.
+ *   - A client's half-close makes libevhtp drop the requests it pipelined before: they are
+ *     answered (conn_event), then the connection closes.
  *   - evhtp_request_set_keepalive(req, 0) does nothing (it only ever sets the flag): a reply
  *     that must close its connection clears the request's keep-alive flag itself
  *     (srv__conn_close_after_reply).
@@ -54,6 +56,7 @@
 #define SRV_PAUSE_MAX_MS 1000 /* doubled up to this */
 #define SRV_SHED 16           /* then at most this many waiting clients answered 503 */
 #define SRV_READ_CHUNK 16384  /* bytes read from a socket at once (libevent's default) */
+#define SRV_READ_AHEAD 65536  /* requests read ahead of an answer the client has not taken */
 
 struct srv_conn {
   srv_worker_t *w;
@@ -65,8 +68,10 @@ struct srv_conn {
   int at_start;          /* the next input byte starts a request */
   int closing;           /* 1: gate reply queued; 2: write side shut, awaiting EOF */
   int in_cb, dead;
-  int leaving;    /* the balance guard closes it after this reply */
-  uint64_t since; /* ta_mono_ns() of the accept or of the first byte of a request not all here
+  int leaving;     /* the balance guard closes it after this reply */
+  int read_paused; /* reading stopped until the client takes its answers (conn_read) */
+  int eof;         /* the client half-closed: its whole requests are answered, then the close */
+  uint64_t since;  /* ta_mono_ns() of the accept or of the first byte of a request not all here
                      yet (0: none pending); once closing, of the gate's answer */
   srv_defer_fn defer_poll; /* a deferred request's poll (srv__conn_defer), NULL: none */
   void *defer_arg;
@@ -361,6 +366,10 @@ static void conn_read(struct bufferevent *bev, void *arg) {
   }
   size_t avail = evbuffer_get_length(in);
   if (avail == 0) return;
+  /* A client that pipelines requests without reading the answers: past SRV_READ_AHEAD bytes
+   * behind an answer still in the output, the rest stay in the kernel until it reads. */
+  if (avail > SRV_READ_AHEAD && evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+    c->read_paused = 1, bufferevent_disable(bev, EV_READ);
   if (c->at_start) {
     srv_gate_t g;
     int st = gate_scan(in, &g);
@@ -616,6 +625,21 @@ static void conn_write(struct bufferevent *bev, void *arg) {
     if (c->closing == 1 && evbuffer_get_length(bufferevent_get_output(bev)) == 0) conn_linger(c);
     return;
   }
+  if (c->eof && c->at_start && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+    /* the last answer to a half-closed client is out: the request ends, then the connection */
+    c->in_cb++;
+    c->orig_write(bev, c->conn);
+    c->in_cb--;
+    if (!c->dead)
+      evhtp_connection_free(c->conn);
+    else if (c->in_cb == 0)
+      conn_destroy(c);
+    return;
+  }
+  if (c->read_paused && c->defer_poll == NULL) { /* the answers are out: read on */
+    c->read_paused = 0;
+    bufferevent_enable(bev, EV_READ);
+  }
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0 && c->at_start)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
   c->orig_write(bev, c->conn); /* libevhtp finishes the request there; c may be freed */
@@ -649,11 +673,26 @@ static void conn_write_now(srv_conn_t *c) {
   if (c->dead) conn_destroy(c);
 }
 
+/* Whether c holds whole requests sent before the client's FIN (libevhtp would drop them). */
+static int conn_eof_pending(srv_conn_t *c) {
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  size_t avail = evbuffer_get_length(in);
+  srv_gate_t g = {0};
+  int st = c->at_start && avail ? gate_scan(in, &g) : 0;
+  return st > 1 || (st == 1 && avail >= g.head_len + g.body_len);
+}
+
 static void conn_event(struct bufferevent *bev, short what, void *arg) {
   srv_conn_t *c = arg;
   if (c->closing) {
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
       evhtp_connection_free(c->conn);
+    return;
+  }
+  if ((what & BEV_EVENT_EOF) && (c->eof || conn_eof_pending(c))) { /* conn_write goes on */
+    c->eof = 1;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+      bufferevent_trigger(bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
     return;
   }
   c->orig_event(bev, what, c->conn);

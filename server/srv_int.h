@@ -566,8 +566,8 @@ int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
  * The client: srv__peer_get sends GET uri (with SRV_FORWARDED_HEADER: shard, so the peer
  * answers from its own shard and never forwards again, or 421 when it serves another; and
  * Accept) to a replica of shard from worker w's loop, trying the next replica on a refused
- * connection, a reset, a timeout (peer_timeout_ms per attempt), a 421 or a 5xx, and calls cb once with the answer (status 0: every replica failed;
- * body, etag and ctype borrowed for the call). srv__peer_cancel: cb is never called (the
+ * connection, a reset, a timeout (peer_timeout_ms per attempt, whole), a 421, a 5xx or a status
+ * no node gives, and calls cb once with the answer (status 0: every replica failed; body, etag and ctype borrowed for the call). srv__peer_cancel: cb is never called (the
  * attempt in flight ends quietly). Per worker: srv__peer_init / srv__peer_fini (frees the calls
  * still in flight without calling them). */
 #define SRV_MAX_REPLICAS 16      /* per shard in the peers file */

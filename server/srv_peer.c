@@ -142,6 +142,8 @@ struct srv_peer_call {
   srv_peer_cb cb; /* NULL once cancelled */
   void *arg;
   char *uri;
+  struct evhttp_request *req; /* of the attempt in flight */
+  struct event *deadline;     /* ends the attempt at peer_timeout_ms, however the peer trickles */
   char accept[64];
   char inm[128];                /* If-None-Match passed on ("" none) */
   srv_peer_call_t *prev, *next; /* the worker's calls in flight */
@@ -182,6 +184,7 @@ static void call_unlink(srv_wpeers_t *wp, srv_peer_call_t *c) {
 }
 
 static void call_free(srv_peer_call_t *c) {
+  if (c->deadline) event_free(c->deadline);
   free(c->uri);
   free(c);
 }
@@ -215,8 +218,14 @@ static void call_done(struct evhttp_request *req, void *arg) {
   srv_peers_t *p = w->srv->peers;
   wreplica_t *rep = &wp->rep[c->shard][c->rep];
   if (rep->pending[c->conn]) rep->pending[c->conn]--;
+  c->req = NULL;
+  evtimer_del(c->deadline);
   int status = req ? evhttp_request_get_response_code(req) : 0;
-  /* 421: the replica serves another shard (a wrong peers file): as bad as no answer */
+  /* A node answers 200, 304 (to an If-None-Match), 4xx or 5xx: any other status is garbage,
+   * as bad as no answer. So are a 421 (the replica serves another shard: a wrong peers file)
+   * and a 5xx, but the last replica's is passed on. */
+  if (status != 200 && !(status == 304 && c->inm[0]) && !(status >= 400 && status < 600))
+    status = 0;
   int answered = status && status < 500 && status != 421;
   if (!answered) {
     rep->penalty_until = ta_mono_ns() + (uint64_t)SRV_PEER_PENALTY_MS * 1000000u;
@@ -245,6 +254,16 @@ static void call_done(struct evhttp_request *req, void *arg) {
   call_free(c);
 }
 
+/* The attempt's deadline: libevent's timeout is per read, so a peer that trickles its answer
+ * would hold the request for as long as it likes. Cancelling calls no callback: the attempt
+ * fails here (the next replica, or the failure). */
+static void call_deadline(evutil_socket_t fd, short what, void *arg) {
+  (void)fd, (void)what;
+  srv_peer_call_t *c = arg;
+  if (c->req) evhttp_cancel_request(c->req);
+  call_done(NULL, c);
+}
+
 /* The replica to try: round robin, those in their penalty time last. */
 static unsigned pick_replica(srv_wpeers_t *wp, const srv_peers_t *p, unsigned shard) {
   unsigned n = p->n_rep[shard], start = wp->next[shard]++ % n;
@@ -267,10 +286,10 @@ static int call_send(srv_peer_call_t *c) {
   for (unsigned i = 1; i < SRV_PEER_CONNS; i++)
     if (rep->pending[i] < rep->pending[best]) best = i;
   c->conn = best;
+  struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
   if (rep->conn[best] == NULL) {
     rep->conn[best] = evhttp_connection_base_new(w->base, NULL, where->addr, where->port);
     if (rep->conn[best] == NULL) return TA_ENOMEM;
-    struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
     evhttp_connection_set_timeout_tv(rep->conn[best], &tv);
     evhttp_connection_set_retries(rep->conn[best], 0);
     evhttp_connection_set_max_body_size(rep->conn[best], SRV_PEER_MAX_BODY);
@@ -288,6 +307,8 @@ static int call_send(srv_peer_call_t *c) {
   if (evhttp_make_request(rep->conn[best], req, EVHTTP_REQ_GET, c->uri) != 0)
     return TA_EIO; /* libevent freed req */
   rep->pending[best]++;
+  c->req = req;
+  evtimer_add(c->deadline, &tv);
   return 0;
 }
 
@@ -298,8 +319,9 @@ int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *
   if (p == NULL || w->peers == NULL || shard >= p->n_shards || p->n_rep[shard] == 0)
     return TA_EINVAL;
   srv_peer_call_t *c = calloc(1, sizeof *c);
-  if (c == NULL || (c->uri = strdup(uri)) == NULL) {
-    free(c);
+  if (c == NULL || (c->uri = strdup(uri)) == NULL ||
+      (c->deadline = evtimer_new(w->base, call_deadline, c)) == NULL) {
+    if (c) call_free(c);
     return TA_ENOMEM;
   }
   c->w = w;

@@ -11,6 +11,7 @@
 #include "srv_int.h"
 
 #include <evhtp/evhtp.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +183,7 @@ static int take_hits(shard_req_t *st, const char *body, size_t len) {
                       : -1;
         }
       }
-      if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0)) goto out;
+      if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0) || isinf(score)) goto out;
       if (add_hit(st, text, text_len, score) != 0) goto out;
     }
   }
@@ -342,14 +343,14 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep) {
   }
   char uri[SRV_MAX_LINE + 16];
   snprintf(uri, sizeof uri, "/search?%.*s", (int)raw_len, raw);
-  const char *accept = evhtp_header_find(r->req->headers_in, "Accept");
   int rc = 0;
   st->merge = key_len == 0;
   for (unsigned sh = 0; rc == 0 && sh < p->n_shards; sh++) {
     if (st->merge ? sh == p->own : sh != owner) continue;
     st->waiting++;
     st->args[sh] = (shard_call_t){st, sh};
-    rc = srv__peer_get(w, sh, uri, st->merge ? "application/msgpack" : accept,
+    /* the representation chosen here (rep), not the client's Accept, which can be long */
+    rc = srv__peer_get(w, sh, uri, st->merge || rep ? "application/msgpack" : "application/json",
                        st->merge ? NULL : evhtp_header_find(r->req->headers_in, "If-None-Match"),
                        on_peer, &st->args[sh], &st->calls[sh]);
     if (rc) st->waiting--;

@@ -55,9 +55,16 @@ static void reset_table(agg__counter_t *c) {
   c->cur = c->chunks;
 }
 
+/* A failed spill (a full disk) has sorted the table all the same: no longer a hash table, where
+ * a probe could loop for ever. It is emptied, and the counter fails from then on. */
 static int spill(agg__counter_t *c) {
   int rc = agg__spill_write(c);
-  if (rc == 0) reset_table(c);
+  if (rc) {
+    c->failed = rc;
+    c->items = NULL;
+    c->n_items = 0;
+  }
+  reset_table(c);
   return rc;
 }
 
@@ -163,6 +170,7 @@ int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
 #define AHEAD 16
 
 int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
+  if (c->failed) return c->failed;
   for (size_t i = 0; i < n && i < AHEAD; i++)
     __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
   for (size_t i = 0; i < n; i++) {
@@ -189,6 +197,7 @@ int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n)
 
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
+  if (c->failed) return c->failed;
   if (c->finished) return TA_EINVAL;
   agg__slot_t *sl = probe(c, w, s, len, h);
   if (sl->e) {
@@ -210,7 +219,7 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
     return add_hashed(c, w, s, len, n, h);
   }
   agg__entry_t *e = arena_alloc(c, (sizeof(agg__entry_t) + len + 7) & ~(size_t)7, &spilled);
-  if (!e) return TA_ENOMEM;
+  if (!e) return c->failed ? c->failed : TA_ENOMEM;
   if (spilled) sl = probe(c, w, s, len, h); /* the table is empty again: a slot afresh */
   if (c->n == 0 || w < c->wmin) c->wmin = w;
   if (c->n == 0 || w > c->wmax) c->wmax = w;
@@ -225,6 +234,7 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
 }
 
 int agg__counter_finish(agg__counter_t *c) {
+  if (c->failed) return c->failed;
   if (c->finished) return TA_EINVAL;
   c->finished = 1;
   agg__sort_table(c);

@@ -61,6 +61,7 @@ struct agg__counter {
   char **runs;
   size_t n_runs, runs_cap;
   uint64_t run_seq, spills;
+  int failed; /* 0, or the TA_E* of a failed spill: the counts are lost, every call fails */
   /* finish */
   int finished;
   agg__item_t *items;

@@ -202,7 +202,5 @@ int agg__ledger_write(const char *path, agg__ledger_t *l) {
   }
   fputs(LEDGER_HEADER, f);
   for (size_t i = 0; i < l->n; i++) fputs(l->rows[i].line, f);
-  int rc = (ferror(f) || fflush(f) != 0 || fsync(fd) != 0) ? TA_EIO : 0;
-  if (fclose(f) != 0) rc = TA_EIO;
-  return rc;
+  return ta_fclose_written(f, 1);
 }

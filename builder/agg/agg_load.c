@@ -119,9 +119,8 @@ static int write_batches(const char *dir, ta_buf_t *text, const char *batch,
     fwrite(text->p, 1, text->len, f);
   fprintf(f, "%s\t%llu\t%llu\n", batch, (unsigned long long)st->rows,
           (unsigned long long)st->events);
-  int rc = (ferror(f) || fflush(f) != 0 || fsync(fd) != 0) ? TA_EIO : 0;
-  if (fclose(f) != 0) rc = TA_EIO;
-  return rc ? agg__fail(err, cap, rc, "%s: write error", path) : 0;
+  int rc = ta_fclose_written(f, 1);
+  return rc ? agg__fail(err, cap, rc, "%s: %s", path, ta_strerror(rc)) : 0;
 }
 
 int agg_load(const char *dir, const char *batch, int in_fd, agg_mr_stats_t *st, char *err,

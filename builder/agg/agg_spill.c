@@ -55,7 +55,7 @@ typedef struct {
   FILE *f;
   unsigned char buf[RUN_BUF];
   size_t used;
-  int failed;
+  int failed;      /* 0, or the TA_E* of the first failed write */
   tbl_week_t week; /* the previous record's */
   size_t prev_len;
   char prev[TBL_MAX_KEY];
@@ -63,7 +63,8 @@ typedef struct {
 
 static void run_put(run_writer_t *rw, tbl_week_t w, const char *s, size_t len, uint64_t count) {
   if (rw->used + RECORD_MAX > RUN_BUF) {
-    if (fwrite(rw->buf, 1, rw->used, rw->f) != rw->used) rw->failed = 1;
+    if (fwrite(rw->buf, 1, rw->used, rw->f) != rw->used && !rw->failed)
+      rw->failed = ta_error_from_errno(errno);
     rw->used = 0;
   }
   size_t shared = 0;
@@ -84,12 +85,12 @@ static void run_put(run_writer_t *rw, tbl_week_t w, const char *s, size_t len, u
   rw->week = w;
 }
 
-/* Flushes and closes; 0 or TA_EIO. */
+/* Flushes and closes; 0 or the TA_E* of the failure (TA_EDISKFULL for a full disk). */
 static int run_close(run_writer_t *rw) {
-  if (rw->used && fwrite(rw->buf, 1, rw->used, rw->f) != rw->used) rw->failed = 1;
-  if (fflush(rw->f) != 0 || ferror(rw->f)) rw->failed = 1;
-  if (fclose(rw->f) != 0) rw->failed = 1;
-  return rw->failed ? TA_EIO : 0;
+  if (rw->used && fwrite(rw->buf, 1, rw->used, rw->f) != rw->used && !rw->failed)
+    rw->failed = ta_error_from_errno(errno);
+  int rc = ta_fclose_written(rw->f, 0);
+  return rw->failed ? rw->failed : rc;
 }
 
 /* Creates the next run file of the spill directory; on success the caller owns *rw (closed by

@@ -8,6 +8,7 @@
  */
 #include "bld_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,13 +76,15 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
                           .progress = opts->progress,
                           .progress_ctx = opts->progress_ctx};
   FILE *fp = ta_afile_stream(af);
+  errno = 0; /* trie_write says TA_EIO for any failed write: errno says why (a full disk?) */
   rc = trie_write(fp, entries, n, &wo);
+  if (rc == TA_EIO && errno != 0) rc = ta_error_from_errno(errno);
   if (rc < 0) {
     ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
-  if (fflush(fp) != 0 || ferror(fp)) {
-    rc = TA_EIO;
+  rc = fflush(fp) != 0 ? ta_error_from_errno(errno) : ferror(fp) ? TA_EIO : 0;
+  if (rc) {
     ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
@@ -234,7 +237,8 @@ int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
     ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
   if (rc == 0) {
     FILE *fp = ta_afile_stream(af);
-    if (fwrite(text.p, 1, text.len, fp) != text.len || fflush(fp) != 0) rc = TA_EIO;
+    if (fwrite(text.p, 1, text.len, fp) != text.len || fflush(fp) != 0)
+      rc = ta_error_from_errno(errno);
     if (rc == 0)
       rc = ta_afile_commit(af);
     else

@@ -53,12 +53,16 @@ struct tbl_writer {
   char *last;        /* previous key, to enforce strict order */
   size_t last_len;
   uint64_t keys;
-  int failed;
+  int failed; /* 0, or the TA_E* of the first failed write (its errno: a full disk says so) */
 };
+
+static void write_failed(tbl_writer_t *wr) {
+  if (!wr->failed) wr->failed = ta_error_from_errno(errno);
+}
 
 /* Writes out what the packer put into wr->buf. */
 static void flush_buf(tbl_writer_t *wr) {
-  if (wr->used && fwrite_unlocked(wr->buf, 1, wr->used, wr->f) != wr->used) wr->failed = 1;
+  if (wr->used && fwrite_unlocked(wr->buf, 1, wr->used, wr->f) != wr->used) write_failed(wr);
   wr->used = 0;
 }
 
@@ -68,7 +72,7 @@ static int write_cb(void *data, const char *buf, size_t len) {
   wr->off += len;
   if (wr->used + len > WRITE_BUF) flush_buf(wr);
   if (len > WRITE_BUF) {
-    if (fwrite_unlocked(buf, 1, len, wr->f) != len) wr->failed = 1;
+    if (fwrite_unlocked(buf, 1, len, wr->f) != len) write_failed(wr);
   } else {
     memcpy(wr->buf + wr->used, buf, len);
     wr->used += len;
@@ -90,7 +94,7 @@ static int open_map32(tbl_writer_t *wr) {
   wr->patches[wr->n_patches++] = (patch_t){wr->off, 0};
   static const unsigned char map32[5] = {0xdf, 0, 0, 0, 0};
   write_cb(wr, (const char *)map32, sizeof map32);
-  return wr->failed ? TA_EIO : 0;
+  return wr->failed;
 }
 
 static void writer_free(tbl_writer_t *wr) {
@@ -193,7 +197,7 @@ int tbl_writer_add(tbl_writer_t *wr, const char *key, size_t len, uint64_t count
   wr->rows++;
   wr->keys++;
   wr->events += count;
-  return wr->failed ? TA_EIO : 0;
+  return wr->failed;
 }
 
 int tbl_writer_close(tbl_writer_t *wr) {
@@ -204,16 +208,17 @@ int tbl_writer_close(tbl_writer_t *wr) {
     rc = open_map32(wr);
   }
   flush_buf(wr);
-  if (rc || wr->failed || fflush(wr->f) != 0) rc = rc ? rc : TA_EIO;
+  if (!rc && !wr->failed && fflush(wr->f) != 0) write_failed(wr);
+  if (!rc) rc = wr->failed;
   for (size_t i = 0; i < wr->n_patches && !rc; i++) {
     uint32_t n = wr->patches[i].n;
     unsigned char be[4] = {(unsigned char)(n >> 24), (unsigned char)(n >> 16),
                            (unsigned char)(n >> 8), (unsigned char)n};
     if (fseek(wr->f, (long)wr->patches[i].off + 1, SEEK_SET) != 0 || fwrite(be, 1, 4, wr->f) != 4)
-      rc = TA_EIO;
+      rc = ta_error_from_errno(errno);
   }
-  if (!rc && (fflush(wr->f) != 0 || fsync(fileno(wr->f)) != 0)) rc = TA_EIO;
-  if (fclose(wr->f) != 0) rc = TA_EIO;
+  int crc = ta_fclose_written(wr->f, !rc);
+  if (!rc) rc = crc;
   if (rc) unlink(wr->path);
   writer_free(wr);
   return rc;

@@ -6,6 +6,7 @@
  */
 #include "ta.h"
 
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -137,6 +138,14 @@ static void test_errors_and_diag(void **state) {
   assert_string_equal(ta_err_name(0), "TA_OK");
   assert_string_equal(ta_err_name(-999), "TA_E?");
   assert_string_equal(ta_strerror(TA_ETRUNC), "file is truncated");
+  /* a full disk says so (the operator's fix is space, not a new disk) */
+  assert_int_equal(ta_error_from_errno(ENOSPC), TA_EDISKFULL);
+  assert_int_equal(ta_error_from_errno(EDQUOT), TA_EDISKFULL);
+  assert_int_equal(ta_error_from_errno(EIO), TA_EIO);
+  FILE *full = fopen("/dev/full", "w"); /* every write: ENOSPC (Linux) */
+  assert_non_null(full);
+  fputs("counts", full);
+  assert_int_equal(ta_fclose_written(full, 1), TA_EDISKFULL);
   ta_diag_t d;
   char line[256];
   ta_diag_init(&d, "rules.txt");

@@ -426,6 +426,17 @@ class Serve(ServerCase):
         s.close()
         self.assertEqual([r[0] for r in split_responses(out)], [s for _, s in reqs] + [200],
                          "pipelined requests sent 7 bytes at a time")
+        # Pipelined, then a half-close (the client's FIN): every request sent before it is
+        # answered, in order, then the server closes (it answered about a tenth before).
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(15 if not SLOW else 60)
+        s.sendall(b"".join(b"GET /search?q=n%d HTTP/1.1\r\nHost: t\r\n\r\n" % i
+                           for i in range(2000)))
+        s.shutdown(socket.SHUT_WR)
+        resp = split_responses(recv_until_close(s))
+        s.close()
+        self.assertEqual([json.loads(r[2])["q"] for r in resp], ["n%d" % i for i in range(2000)],
+                         "pipelined requests before a half-close: all answered, in order")
         self.alive("pipelining")
 
     # ---- /healthz, /metrics, / ---------------------------------------------------------------

@@ -13,6 +13,8 @@ server or silence with the connection held.
 - Bodies: a PUT over the body limit gets 413 before its body is sent; Expect: 100-continue with
   a wrong or missing token gets 401 and no 100 Continue; with the right token, 100 Continue and
   then the answer.
+- Pipelining: a client that sends requests without reading the answers is read no further
+  than a little ahead (the kernel's buffers hold the rest), and its answers come once it reads.
 - Malformed requests: each gets its status and the connection is closed (both Content-Length
   and Transfer-Encoding: 400 and the bytes after are not run as a second request).
 
@@ -29,7 +31,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import Server, ServerCase, build_trie, make_freq, server_args  # noqa: E402
+from serve_util import (Server, ServerCase, build_trie, make_freq, recv_while,  # noqa: E402
+                        server_args)
 
 ARGS = None
 WORK = TRIE = TOKEN_FILE = FILTERS = None
@@ -261,6 +264,44 @@ class Slowloris(ServerCase):
         self.assertEqual(self.srv.get("/healthz", conn=c)[0], 200,
                          "a keep-alive connection idle past the header deadline still serves")
         c.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([line for line in f if line.startswith("VmRSS:")][0].split()[1])
+
+
+class Pipelining(ServerCase):
+    """A client that pipelines requests and reads none of the answers."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.serve("server", ARGS.serve, TRIE, ["--threads", "1"])
+
+    def test_client_that_does_not_read(self):
+        req = b"GET /search?q=new&k=10 HTTP/1.1\r\nHost: t\r\n\r\n"
+        rss0 = rss_kb(self.srv.proc.pid)
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        s.settimeout(3)
+        sent, t0 = 0, time.monotonic()
+        try:
+            while time.monotonic() - t0 < 5 and sent < 64 << 20:
+                s.sendall(req * 1000)
+                sent += 1000 * len(req)
+        except socket.timeout:
+            pass
+        grown = rss_kb(self.srv.proc.pid) - rss0
+        # the server stops reading: what is sent fills the kernel's buffers, no more (it read
+        # gigabytes into its input buffer, gigabytes of memory, before)
+        self.assertLess(sent, 64 << 20, "the server stopped reading (%d MB sent)" % (sent >> 20))
+        self.assertLess(grown, 64 << 10, "the server's memory grew by %d MB" % (grown >> 10))
+        s.settimeout(10)
+        out = recv_while(s, lambda out: out.count(b"HTTP/1.1 ") < 2000)
+        s.close()
+        self.assertGreaterEqual(out.count(b"HTTP/1.1 200 OK"), 2000,
+                                "the answers come once the client reads")
+        self.assertEqual(out.count(b"HTTP/1.1 "), out.count(b"HTTP/1.1 200 OK"))
+        self.assertEqual(self.srv.get("/search?q=new")[0], 200, "and the server serves others")
 
 
 class Descriptors(unittest.TestCase):

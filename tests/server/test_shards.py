@@ -114,6 +114,15 @@ class Answers(Fleet):
         self.assertGreater(self.nodes["0"].metric("typeahead_forwarded_total"), 100,
                            "node 0 forwarded the other shards' prefixes")
 
+    def test_long_accept(self):
+        # the representation a node chose, whatever the length of Accept (it was cut at 63
+        # bytes when forwarded: JSON for msgpack, or msgpack for a client that refused it)
+        pad = ", ".join("text/x-%d;q=0.%d" % (i, i) for i in range(1, 6))
+        for accept in (pad + ", application/msgpack", "application/msgpack, " + pad,
+                       pad + ", application/msgpack;q=0, application/json"):
+            for path in paths()[:60]:
+                self.same_as_reference(self.nodes["0"], path, accept)
+
     def test_etag_of_the_owner(self):
         # a prefix of each shard, asked of a node that does not own it
         owners = {}

@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""A sharded node whose peer is hostile or broken (SPEC §11): the node of shard 0 of a 2-shard
+trie, whose only replica of shard 1 is a fake peer run by this script. Whatever the peer does,
+the client gets the peer's real answer or 502, within the --peer-timeout-ms of the attempt,
+and the node keeps answering its own prefixes.
+
+- A well-formed answer (plain or chunked) is relayed; a merge (the empty prefix) takes the
+  peer's msgpack hits.
+- A peer that hangs, trickles its answer a byte at a time (each byte within the timeout, the
+  whole far past it), answers garbage, a body over the limit (with Content-Length or
+  chunked), closes mid-body, or answers a status no node gives (1xx, 204, 3xx but 304, 600+):
+  502, in about the timeout.
+- A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
+
+usage: test_hostile_peers.py --serve PATH --build PATH [unittest arguments]
+"""
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from serve_util import ServerCase, make_freq, server_args  # noqa: E402
+
+ARGS = None
+TIMEOUT_MS = 300
+
+
+def mp_str(b):
+    b = b.encode() if isinstance(b, str) else b
+    return (bytes([0xa0 | len(b)]) if len(b) < 32 else b"\xd9" + bytes([len(b)])) + b
+
+
+def mp_answer(hits):
+    """msgpack {"q":"", "suggestions":[{"text":t,"score":s}...]} (s a float64)."""
+    out = b"\x82" + mp_str("q") + mp_str("") + mp_str("suggestions") + bytes([0x90 | len(hits)])
+    for text, score in hits:
+        out += b"\x82" + mp_str("text") + mp_str(text) + mp_str("score") + b"\xcb"
+        out += struct.pack(">d", score)
+    return out
+
+
+OK_JSON = b'{"q":"peer","suggestions":[{"text":"from the peer","score":7}]}'
+
+
+def response(status, body, ctype="application/json", extra=b""):
+    return (b"HTTP/1.1 %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n%s\r\n" %
+            (status, ctype.encode(), len(body), extra)) + body
+
+
+class FakePeer:
+    """Answers every request on its socket as `mode` says (set by the test)."""
+
+    def __init__(self):
+        self.mode = "ok"
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                if not self.answer(c, self.mode, b"msgpack" in head.lower()):
+                    return
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def answer(self, c, mode, msgpack):
+        """Sends mode's answer; False: the connection is done."""
+        if mode == "ok":
+            c.sendall(response(b"200 OK", mp_answer([("zz top", 1e12)]), "application/msgpack")
+                      if msgpack else response(b"200 OK", OK_JSON))
+        elif mode == "chunked":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            for i in range(0, len(OK_JSON), 10):
+                part = OK_JSON[i:i + 10]
+                c.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            c.sendall(b"0\r\n\r\n")
+        elif mode == "inf":
+            c.sendall(response(b"200 OK", mp_answer([("zz top", float("inf"))]),
+                               "application/msgpack"))
+        elif mode == "hang":
+            time.sleep(TIMEOUT_MS * 10 / 1000)
+            return False
+        elif mode == "trickle":  # a byte every TIMEOUT_MS / 3: ~40 s for the whole answer
+            for b in response(b"200 OK", OK_JSON + b" " * 60):
+                c.sendall(bytes([b]))
+                time.sleep(TIMEOUT_MS / 3000)
+        elif mode == "garbage":
+            c.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")
+            return False
+        elif mode == "huge":
+            c.sendall(response(b"200 OK", b"x" * (1 << 20)))
+        elif mode == "huge-chunked":
+            c.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(20):
+                c.sendall(b"10000\r\n" + b"y" * 0x10000 + b"\r\n")
+            c.sendall(b"0\r\n\r\n")
+        elif mode == "mid-body":
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + OK_JSON[:20])
+            return False
+        elif mode.startswith("status "):
+            c.sendall(response(mode[7:].encode() + b" Odd", b'{"odd":1}', "text/html"))
+        return True
+
+
+def shard_letter(map_path, shard):
+    """A lower-case ASCII letter whose keys belong to shard (from the map's ranges)."""
+    with open(map_path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and not line.startswith("#") and parts[2] == str(shard):
+                lo, hi = int(parts[0], 16), int(parts[1], 16)
+                for c in range(max(lo, ord("a")), min(hi, ord("z")) + 1):
+                    return chr(c)
+    raise AssertionError("no letter of shard %d in %s" % (shard, map_path))
+
+
+class HostilePeer(ServerCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="ta-peers-test-")
+        freq = os.path.join(cls.work, "q.freq")
+        make_freq(freq, n=1500)
+        d = os.path.join(cls.work, "shards")
+        subprocess.run([ARGS.build, "--freq", freq, "--shards", "2", "--out-dir", d], check=True,
+                       capture_output=True)
+        cls.peer = FakePeer()
+        peers = os.path.join(cls.work, "peers")
+        with open(peers, "w") as f:
+            f.write("1\t127.0.0.1:%d\n" % cls.peer.port)
+        cls.mine = shard_letter(os.path.join(d, "shards.map"), 0)
+        cls.theirs = shard_letter(os.path.join(d, "shards.map"), 1)
+        cls.node = cls.serve("node", ARGS.serve, os.path.join(d, "shard-0.trie"),
+                             ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
+                              "--peers", peers, "--answer-cache-mb", "0", "--threads", "1",
+                              "--peer-timeout-ms", str(TIMEOUT_MS)])
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.peer.sock.close()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def ask(self, mode, q):
+        self.peer.mode = mode
+        t0 = time.monotonic()
+        st, h, body = self.node.get("/search?q=" + q)
+        return st, h, body, time.monotonic() - t0
+
+    def assert_failed(self, mode, q):
+        st, _, body, secs = self.ask(mode, q)
+        self.assertEqual(st, 502, "%s, q=%s: %r" % (mode, q, body[:200]))
+        self.assertIn(b'"error"', body)
+        # one attempt (the only replica), bounded by its timeout; generous for a loaded machine
+        self.assertLess(secs, 6 * TIMEOUT_MS / 1000 + 1, "%s, q=%s: answered late" % (mode, q))
+        st, _, body = self.node.get("/search?q=" + self.mine)
+        self.assertEqual(st, 200, "%s: the node's own prefixes still answered" % mode)
+        self.assertTrue(json.loads(body)["suggestions"])
+
+    def test_good_answers_relayed(self):
+        for mode in ("ok", "chunked"):
+            st, h, body, _ = self.ask(mode, self.theirs)
+            self.assertEqual((st, body), (200, OK_JSON), mode)
+        st, _, body, _ = self.ask("ok", "%20")
+        self.assertEqual(st, 200)
+        top = json.loads(body)["suggestions"][0]
+        self.assertEqual((top["text"], top["score"]), ("zz top", 1000000000000))
+
+    def test_trickled_answer_cut_at_the_timeout(self):
+        self.assert_failed("trickle", self.theirs)
+        self.assert_failed("trickle", "%20")
+
+    def test_broken_answers_are_failures(self):
+        for mode in ("hang", "garbage", "huge", "huge-chunked", "mid-body"):
+            self.assert_failed(mode, self.theirs)
+            self.assert_failed(mode, "%20")
+
+    def test_statuses_no_node_gives(self):
+        for status in ("101", "204", "206", "302", "600", "999"):
+            self.assert_failed("status " + status, self.theirs)
+        # a 4xx is the owner's answer to the request: relayed
+        st, _, body, _ = self.ask("status 404", self.theirs)
+        self.assertEqual((st, body), (404, b'{"odd":1}'))
+
+    def test_merge_score_not_finite(self):
+        self.assert_failed("inf", "%20")
+
+
+if __name__ == "__main__":
+    ARGS, rest = server_args().parse_known_args()
+    unittest.main(argv=[sys.argv[0]] + rest)

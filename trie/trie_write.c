@@ -9,6 +9,7 @@
  */
 #include "trie_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -278,8 +279,16 @@ static int build_node(layout_t *w, size_t lo, size_t hi, size_t d, int is_root, 
 
 /* ---- Output ------------------------------------------------------------------------------ */
 
+/* The error of a failed write to the caller's stream: why, from errno (a full disk is
+ * TA_EDISKFULL), or TA_EIO when the stream does not say. */
+static int write_error(void) {
+  return errno != 0 ? ta_error_from_errno(errno) : TA_EIO;
+}
+
 static int put(FILE *f, const void *p, size_t n) {
-  return n == 0 || fwrite(p, 1, n, f) == n ? 0 : TA_EIO;
+  if (n == 0) return 0;
+  errno = 0;
+  return fwrite(p, 1, n, f) == n ? 0 : write_error();
 }
 
 static int pad_to(FILE *f, uint64_t *pos, uint64_t target) {
@@ -642,7 +651,10 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     at += sec[i].len;
   }
   if (rc == 0) rc = pad_to(out, &at, align8(at));
-  if (rc == 0 && (fflush(out) != 0 || ferror(out))) rc = TA_EIO;
+  if (rc == 0) {
+    errno = 0;
+    if (fflush(out) != 0 || ferror(out)) rc = write_error();
+  }
   if (rc == 0 && opts->progress) opts->progress(opts->progress_ctx, "done", n, n);
 
 done:

@@ -76,9 +76,7 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
                           .progress = opts->progress,
                           .progress_ctx = opts->progress_ctx};
   FILE *fp = ta_afile_stream(af);
-  errno = 0; /* trie_write says TA_EIO for any failed write: errno says why (a full disk?) */
   rc = trie_write(fp, entries, n, &wo);
-  if (rc == TA_EIO && errno != 0) rc = ta_error_from_errno(errno);
   if (rc < 0) {
     ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;

@@ -250,6 +250,28 @@ static void test_writer_refuses_bad_input(void **state) {
   assert_int_equal(tu_write(path, dup2, 3, 10, "", 0), TA_EINVAL);
 }
 
+/* A write that fails says why: a full disk is TA_EDISKFULL (the operator's fix is space), not
+ * "input/output error". Large enough that stdio's buffer cannot hide it until fflush. */
+static void test_writer_full_disk(void **state) {
+  (void)state;
+  FILE *full = fopen("/dev/full", "w"); /* every write: ENOSPC (Linux) */
+  assert_non_null(full);
+  enum { N = 3000 };
+  trie_entry_t *e = calloc(N, sizeof *e);
+  char(*keys)[16] = calloc(N, sizeof *keys);
+  assert_non_null(e);
+  assert_non_null(keys);
+  for (size_t i = 0; i < N; i++) {
+    snprintf(keys[i], sizeof keys[i], "key %05zu", i);
+    e[i] = ent(keys[i], keys[i], (double)(N - i));
+  }
+  trie_write_opts_t o = {.k = 10, .source = "full", .build_time = 1};
+  assert_int_equal(trie_write(full, e, N, &o), TA_EDISKFULL);
+  fclose(full);
+  free(keys);
+  free(e);
+}
+
 /* Writes a valid file, patches header fields, fixes the header CRC, reopens. */
 static int open_patched(size_t field, uint32_t value, int fix_crc) {
   trie_entry_t e[] = {ent("a", "a", 1)};
@@ -334,6 +356,7 @@ int main(void) {
       cmocka_unit_test(test_empty_key),
       cmocka_unit_test(test_deepest_chain),
       cmocka_unit_test(test_writer_refuses_bad_input),
+      cmocka_unit_test(test_writer_full_disk),
       cmocka_unit_test(test_versions_and_magic),
       cmocka_unit_test(test_crc32c_vectors),
       cmocka_unit_test(test_bad_arguments),

@@ -295,13 +295,15 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
     rc = agg__fail(err, err_cap, rc, "sorting counts: %s", ta_strerror(rc));
     goto out;
   }
-  if ((rc = agg__txn_tables(dir, next_count, r.ingest, &stats->weeks, err, err_cap))) goto out;
+  /* weeks written only once they are committed: a failed run's summary must not claim them */
+  uint64_t weeks = 0;
+  if ((rc = agg__txn_tables(dir, next_count, r.ingest, &weeks, err, err_cap))) goto out;
   snprintf(path, sizeof path, "%s/%s/%s", dir, AGG__TXN_TMP, AGG__LEDGER);
   if ((rc = agg__ledger_write(path, &r.ledger))) {
     rc = agg__fail(err, err_cap, rc, "%s: %s", path, ta_strerror(rc));
     goto out;
   }
-  rc = agg__txn_commit(dir, err, err_cap);
+  if ((rc = agg__txn_commit(dir, err, err_cap)) == 0) stats->weeks = weeks;
 
 out:
   agg__ingest_free(r.ingest);

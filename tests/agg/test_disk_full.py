@@ -115,6 +115,7 @@ class DiskFull(unittest.TestCase):
             rc, err = self.step(name)
             self.assertEqual(rc, 1, "%s: exit status (124: it hung): %s" % (name, err))
             self.assertIn(FULL, err, name)
+            self.assertIn(" 0 weeks written", err, "%s: the summary claims no weeks" % name)
             self.assertEqual(self.tables(name), before, "%s: the tables as they were" % name)
 
     def test_build_full(self):

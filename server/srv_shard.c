@@ -122,8 +122,11 @@ static void shard_req_free(void *arg) {
   free(st);
 }
 
-/* One hit into st's list, its text copied and its key (for the order of ties) computed. */
-static int add_hit(shard_req_t *st, const char *text, size_t text_len, double score) {
+/* One hit into st's list, its text copied and its key (for the order of ties) computed. A
+ * peer's hit (map not NULL) must be a key of the shard it answered for: TA_ECORRUPT otherwise
+ * (a peers file that names the wrong node would show another shard's keys twice). */
+static int add_hit(shard_req_t *st, const char *text, size_t text_len, double score,
+                   const trie_shard_map_t *map, unsigned shard) {
   char key[TA_MAX_KEY * 4 + 1];
   size_t key_len = 0;
   int rc = 0;
@@ -131,6 +134,9 @@ static int add_hit(shard_req_t *st, const char *text, size_t text_len, double sc
       (rc = ta_grow((void **)&st->hits, &st->cap, st->n_hits + 1, sizeof *st->hits, 64)) != 0)
     return rc;
   if ((rc = trie_norm_key(text, text_len, key, sizeof key, &key_len)) != 0) return rc;
+  uint32_t cp;
+  if (map && (trie_shard_first_cp(key, key_len, &cp) != 0 || trie_shard_of(map, cp) != shard))
+    return TA_ECORRUPT;
   merged_hit_t *mh = &st->hits[st->n_hits];
   if ((mh->key = malloc(key_len + 1)) == NULL) return TA_ENOMEM;
   memcpy(mh->key, key, key_len + 1);
@@ -146,9 +152,9 @@ static int add_hit(shard_req_t *st, const char *text, size_t text_len, double sc
   return 0;
 }
 
-/* The answer of one shard (msgpack: {"q":..., "suggestions":[{"text":s,"score":n}...]}) into
- * st's hits. 0, or TA_ECORRUPT for anything else. */
-static int take_hits(shard_req_t *st, const char *body, size_t len) {
+/* The answer of shard (msgpack: {"q":..., "suggestions":[{"text":s,"score":n}...]}, each text
+ * a key of that shard) into st's hits. 0, or TA_ECORRUPT for anything else. */
+static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t len) {
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
   size_t off = 0;
@@ -184,7 +190,7 @@ static int take_hits(shard_req_t *st, const char *body, size_t len) {
         }
       }
       if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0) || isinf(score)) goto out;
-      if (add_hit(st, text, text_len, score) != 0) goto out;
+      if (add_hit(st, text, text_len, score, st->w->srv->peers->map, shard) != 0) goto out;
     }
   }
   rc = 0;
@@ -201,7 +207,7 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
   st->calls[call->shard] = NULL; /* srv_peer.c frees it */
   st->waiting--;
   if (st->merge) {
-    if (status != 200 || take_hits(st, body, len) != 0) st->failed = 1;
+    if (status != 200 || take_hits(st, call->shard, body, len) != 0) st->failed = 1;
     if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
   } else {
     st->status = status;
@@ -246,7 +252,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   }
   /* own hits point into the trie and w->text: copied in with the others, then let go */
   for (size_t i = 0; rc == 0 && i < n_own; i++)
-    rc = add_hit(st, own[i].text, own[i].text_len, own[i].score);
+    rc = add_hit(st, own[i].text, own[i].text_len, own[i].score, NULL, 0);
   trie_text_reset(w->text);
   srv__trie_release(s, w->id);
   if (rc) {

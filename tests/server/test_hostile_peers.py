@@ -60,6 +60,8 @@ class FakePeer:
 
     def __init__(self):
         self.mode = "ok"
+        self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
+        self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -94,8 +96,12 @@ class FakePeer:
     def answer(self, c, mode, msgpack):
         """Sends mode's answer; False: the connection is done."""
         if mode == "ok":
-            c.sendall(response(b"200 OK", mp_answer([("zz top", 1e12)]), "application/msgpack")
+            c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
+                               "application/msgpack")
                       if msgpack else response(b"200 OK", OK_JSON))
+        elif mode == "wrong-shard":  # a wrong peers file: another shard's node answers
+            c.sendall(response(b"200 OK", mp_answer([(self.wrong_text, 1e12)]),
+                               "application/msgpack"))
         elif mode == "chunked":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                       b"Transfer-Encoding: chunked\r\n\r\n")
@@ -104,7 +110,7 @@ class FakePeer:
                 c.sendall(b"%x\r\n%s\r\n" % (len(part), part))
             c.sendall(b"0\r\n\r\n")
         elif mode == "inf":
-            c.sendall(response(b"200 OK", mp_answer([("zz top", float("inf"))]),
+            c.sendall(response(b"200 OK", mp_answer([(self.merge_text, float("inf"))]),
                                "application/msgpack"))
         elif mode == "hang":
             time.sleep(TIMEOUT_MS * 10 / 1000)
@@ -158,6 +164,8 @@ class HostilePeer(ServerCase):
             f.write("1\t127.0.0.1:%d\n" % cls.peer.port)
         cls.mine = shard_letter(os.path.join(d, "shards.map"), 0)
         cls.theirs = shard_letter(os.path.join(d, "shards.map"), 1)
+        cls.peer.merge_text = cls.theirs * 2 + " top"
+        cls.peer.wrong_text = cls.mine * 2 + " top"
         cls.node = cls.serve("node", ARGS.serve, os.path.join(d, "shard-0.trie"),
                              ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
                               "--peers", peers, "--answer-cache-mb", "0", "--threads", "1",
@@ -192,7 +200,7 @@ class HostilePeer(ServerCase):
         st, _, body, _ = self.ask("ok", "%20")
         self.assertEqual(st, 200)
         top = json.loads(body)["suggestions"][0]
-        self.assertEqual((top["text"], top["score"]), ("zz top", 1000000000000))
+        self.assertEqual((top["text"], top["score"]), (self.peer.merge_text, 1000000000000))
 
     def test_trickled_answer_cut_at_the_timeout(self):
         self.assert_failed("trickle", self.theirs)
@@ -212,6 +220,10 @@ class HostilePeer(ServerCase):
 
     def test_merge_score_not_finite(self):
         self.assert_failed("inf", "%20")
+
+    def test_merge_keys_of_another_shard(self):
+        # this node's own keys back from "shard 1": refused, not shown twice
+        self.assert_failed("wrong-shard", "%20")
 
 
 if __name__ == "__main__":

@@ -196,6 +196,7 @@ typedef struct {
   size_t raw_len;
   int rep;         /* 0 JSON, 1 msgpack */
   const char *inm; /* If-None-Match, or NULL */
+  int part;        /* a peer's request for this shard's part of a merge or a forwarded prefix */
 } search_in_t;
 
 /* The completions of key for the request: the market's own first, then global's (SPEC §10)
@@ -303,7 +304,9 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
       rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, q.typos, q.words,
                             k < TA_MAX_K ? k : TA_MAX_K, w->text, hits, marks, &n_hits);
     if (n_exact == 0 && n_hits > 0) answered = in->market;
-    if (rc == 0 && in->tt)
+    /* the empty prefix's merge has no trending suggestions: its parts neither (every node
+     * holds the whole trending trie, so each part would add the same ones, of any shard) */
+    if (rc == 0 && in->tt && !(in->part && key_len == 0))
       rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, marks,
                            o);
   } else if (rc == TA_ENOSPC) {
@@ -343,6 +346,7 @@ void srv__handle_search(srv_reply_t *r) {
   in.rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
   /* A sharded node: another shard's prefix is forwarded, the empty one merged (srv_shard.c). */
   if (s->peers && srv__shard_take(r, in.raw, in.raw_len, in.rep)) return;
+  in.part = s->peers && evhtp_header_find(req->headers_in, SRV_FORWARDED_HEADER) != NULL;
   /* Read before the answer is computed: an ETag never names rules newer than its answer. */
   in.rv = srv__filter_version_num(s);
   if (s->mk.dir)

@@ -166,10 +166,19 @@ class HostilePeer(ServerCase):
         cls.theirs = shard_letter(os.path.join(d, "shards.map"), 1)
         cls.peer.merge_text = cls.theirs * 2 + " top"
         cls.peer.wrong_text = cls.mine * 2 + " top"
-        cls.node = cls.serve("node", ARGS.serve, os.path.join(d, "shard-0.trie"),
-                             ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
-                              "--peers", peers, "--answer-cache-mb", "0", "--threads", "1",
-                              "--peer-timeout-ms", str(TIMEOUT_MS)])
+        shard_args = ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
+                      "--peers", peers, "--answer-cache-mb", "0", "--threads", "1",
+                      "--peer-timeout-ms", str(TIMEOUT_MS)]
+        cls.node = cls.serve("node", ARGS.serve, os.path.join(d, "shard-0.trie"), shard_args)
+        # the same node with a trending trie of both shards' keys, scored to be mixed in
+        trend_freq, trend = os.path.join(cls.work, "trend.freq"), os.path.join(cls.work, "t.trie")
+        with open(trend_freq, "w") as f:
+            for c in (cls.mine, cls.theirs):
+                f.write("%s%s rising\t1000000\n" % (c, c))
+        subprocess.run([ARGS.build, "--freq", trend_freq, "--out", trend], check=True,
+                       capture_output=True)
+        cls.trending = cls.serve("trending", ARGS.serve, os.path.join(d, "shard-0.trie"),
+                                 shard_args + ["--trending", trend])
 
     @classmethod
     def tearDownClass(cls):
@@ -220,6 +229,22 @@ class HostilePeer(ServerCase):
 
     def test_merge_score_not_finite(self):
         self.assert_failed("inf", "%20")
+
+    def test_merge_part_without_trending(self):
+        # A peer's part of the empty prefix's merge carries no trending suggestions (every node
+        # holds the whole trending trie: each part would add the same ones, of any shard)
+        fwd = {"X-Typeahead-Forwarded": "0", "Accept": "application/msgpack"}
+        st, _, body = self.trending.get("/search?q=", headers=fwd)
+        st0, _, body0 = self.node.get("/search?q=", headers=fwd)
+        self.assertEqual((st, st0), (200, 200))
+        self.assertEqual(body, body0, "the part as without trending")
+        self.assertNotIn(b"rising", body)
+        # a prefix is still mixed on the node that owns it, forwarded or not
+        for h in ({}, {"X-Typeahead-Forwarded": "0"}):
+            st, _, body = self.trending.get("/search?q=" + self.mine, headers=h)
+            self.assertEqual(st, 200)
+            got = [(g["text"], g.get("trending")) for g in json.loads(body)["suggestions"]]
+            self.assertIn((self.mine * 2 + " rising", True), got, h)
 
     def test_merge_keys_of_another_shard(self):
         # this node's own keys back from "shard 1": refused, not shown twice

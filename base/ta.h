@@ -194,9 +194,11 @@ int ta_afile_commit(ta_afile_t *f);
 /* Removes the temp file and frees f. NULL is a no-op. */
 void ta_afile_abort(ta_afile_t *f);
 
-/* Ends a stream written to: flushes, fsyncs when sync, closes (always). 0, or the TA_E* of
- * the first failure from its errno (TA_EDISKFULL for a full disk), TA_EIO when only the
- * stream's error flag says an earlier write failed. */
+/* Flushes a stream written to: 0, or the TA_E* of the failure from its errno (TA_EDISKFULL for
+ * a full disk), TA_EIO when only the stream's error flag says an earlier write failed. */
+int ta_fflush_written(FILE *f);
+/* Ends a stream written to: ta_fflush_written, then an fsync when sync, then a close (always).
+ * 0, or the TA_E* of the first failure. */
 int ta_fclose_written(FILE *f, int sync);
 /* fsync of a directory (so a rename or create in it is durable). */
 int ta_fsync_dir(const char *dir);

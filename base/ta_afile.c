@@ -114,13 +114,14 @@ int ta_fsync_parent(const char *path) {
   return rc;
 }
 
-int ta_fclose_written(FILE *f, int sync) {
+int ta_fflush_written(FILE *f) {
   /* errno says why a write failed: a full disk is the usual reason, and the operator's fix */
-  int rc = 0;
-  if (fflush(f) != 0)
-    rc = ta_error_from_errno(errno);
-  else if (ferror(f))
-    rc = TA_EIO;
+  if (fflush(f) != 0) return ta_error_from_errno(errno);
+  return ferror(f) ? TA_EIO : 0;
+}
+
+int ta_fclose_written(FILE *f, int sync) {
+  int rc = ta_fflush_written(f);
   if (rc == 0 && sync && fsync(fileno(f)) != 0) rc = ta_error_from_errno(errno);
   if (fclose(f) != 0 && rc == 0) rc = ta_error_from_errno(errno);
   return rc;

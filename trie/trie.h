@@ -377,8 +377,9 @@ typedef struct {
   uint64_t hot_bytes;
 } trie_write_opts_t;
 
-/* Writes the trie of entries[0..n) to out. Reorders entries[] (it sorts them). Does not fsync.
- * A failed write of out gives the error errno names (TA_EDISKFULL for a full disk), else TA_EIO. */
+/* Writes the trie of entries[0..n) to out and flushes it. Reorders entries[] (it sorts them).
+ * Does not fsync. A failed write of out gives the error errno names (TA_EDISKFULL for a full
+ * disk), else TA_EIO. */
 int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts_t *opts);
 
 #ifdef __cplusplus

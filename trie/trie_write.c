@@ -651,10 +651,7 @@ int trie_write(FILE *out, trie_entry_t *entries, size_t n, const trie_write_opts
     at += sec[i].len;
   }
   if (rc == 0) rc = pad_to(out, &at, align8(at));
-  if (rc == 0) {
-    errno = 0;
-    if (fflush(out) != 0 || ferror(out)) rc = write_error();
-  }
+  if (rc == 0) rc = ta_fflush_written(out);
   if (rc == 0 && opts->progress) opts->progress(opts->progress_ctx, "done", n, n);
 
 done:

@@ -75,14 +75,8 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
                           .source = opts->source ? opts->source : "",
                           .progress = opts->progress,
                           .progress_ctx = opts->progress_ctx};
-  FILE *fp = ta_afile_stream(af);
-  rc = trie_write(fp, entries, n, &wo);
+  rc = trie_write(ta_afile_stream(af), entries, n, &wo); /* flushed: verify maps the file */
   if (rc < 0) {
-    ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
-    goto out;
-  }
-  rc = fflush(fp) != 0 ? ta_error_from_errno(errno) : ferror(fp) ? TA_EIO : 0;
-  if (rc) {
     ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
     goto out;
   }
@@ -235,7 +229,7 @@ int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
     ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
   if (rc == 0) {
     FILE *fp = ta_afile_stream(af);
-    if (fwrite(text.p, 1, text.len, fp) != text.len || fflush(fp) != 0)
+    if (fwrite(text.p, 1, text.len, fp) != text.len) /* the commit flushes and checks the rest */
       rc = ta_error_from_errno(errno);
     if (rc == 0)
       rc = ta_afile_commit(af);

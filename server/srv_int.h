@@ -567,8 +567,9 @@ int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
  * answers from its own shard and never forwards again, or 421 when it serves another; and
  * Accept) to a replica of shard from worker w's loop, trying the next replica on a refused
  * connection, a reset, a timeout (peer_timeout_ms per attempt, whole), a 421, a 5xx or a status
- * no node gives, and calls cb once with the answer (status 0: every replica failed; body, etag and ctype borrowed for the call). srv__peer_cancel: cb is never called (the
- * attempt in flight ends quietly). Per worker: srv__peer_init / srv__peer_fini (frees the calls
+ * no node gives, and calls cb once with the answer (status 0: every replica failed; body, etag
+ * and ctype borrowed for the call). srv__peer_cancel: cb is never called (the attempt in flight
+ * ends quietly). Per worker: srv__peer_init / srv__peer_fini (frees the calls
  * still in flight without calling them). */
 #define SRV_MAX_REPLICAS 16      /* per shard in the peers file */
 #define SRV_PEER_CONNS 4         /* kept-alive connections per replica per worker */
@@ -616,10 +617,11 @@ void srv__peer_cancel(srv_peer_call_t *c);
  * error logged. srv__shard_take (GET /search of a sharded node): 1 when another shard owns the
  * prefix (forwarded) or every shard does (the empty key: merged), with r->later set or the
  * error answered; 0 when this node answers alone (its own shard's prefix, a forwarded request,
- * a request with errors, not sharded). */
+ * a request with errors, not sharded), *part set to 1 for a forwarded request (a peer's, for
+ * this shard's part), else 0. */
 int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
                      unsigned timeout_ms);
-int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep);
+int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, int *part);
 /* /healthz's "shard" member (appended after a comma): this node's shard, and for every other
  * shard its replicas and whether the last request for it was answered (null: none yet). */
 int srv__shard_healthz(srv_t *s, ta_buf_t *b);

@@ -345,8 +345,7 @@ void srv__handle_search(srv_reply_t *r) {
   in.inm = evhtp_header_find(req->headers_in, "If-None-Match");
   in.rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
   /* A sharded node: another shard's prefix is forwarded, the empty one merged (srv_shard.c). */
-  if (s->peers && srv__shard_take(r, in.raw, in.raw_len, in.rep)) return;
-  in.part = s->peers && evhtp_header_find(req->headers_in, SRV_FORWARDED_HEADER) != NULL;
+  if (s->peers && srv__shard_take(r, in.raw, in.raw_len, in.rep, &in.part)) return;
   /* Read before the answer is computed: an ETag never names rules newer than its answer. */
   in.rv = srv__filter_version_num(s);
   if (s->mk.dir)

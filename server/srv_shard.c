@@ -301,14 +301,18 @@ static int shard_answer(srv_reply_t *r) {
   return 1;
 }
 
-int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep) {
+int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, int *part) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
   srv_peers_t *p = s->peers;
+  *part = 0;
   const char *fwd = p ? evhtp_header_find(r->req->headers_in, SRV_FORWARDED_HEADER) : NULL;
   if (fwd) { /* a peer asks this node for its shard: it must be this one */
     unsigned asked = 0;
-    if (ta_parse_uint(fwd, 0, TRIE_MAX_SHARDS - 1, &asked) == 0 && asked == p->own) return 0;
+    if (ta_parse_uint(fwd, 0, TRIE_MAX_SHARDS - 1, &asked) == 0 && asked == p->own) {
+      *part = 1;
+      return 0;
+    }
     char msg[96];
     snprintf(msg, sizeof msg, "this node serves shard %u, not shard %.16s (check the peers file)",
              p->own, fwd);

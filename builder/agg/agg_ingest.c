@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define BLOCK (1u << 20) /* bytes of lines handed to a worker at once */
+#define BLOCK_PAD 64     /* readable bytes after a block's lines (agg__parse_tsv_fast) */
 #define MAX_WORKERS 4
 #define MAX_PARTS (2 * MAX_WORKERS)
 #define MAX_WARN 10          /* bad lines named per run; the rest are only counted */
@@ -195,15 +196,19 @@ static void work_block(worker_t *wk, block_t *b) {
     return;
   }
   const char *p = b->buf, *end = b->buf + b->len;
-  int rc = 0;
+  int rc = 0, tsv = g->opts->format == AGG_FORMAT_TSV;
   while (p < end) {
-    const char *nl = agg__find(p, (size_t)(end - p), '\n');
-    size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     tbl_week_t w = 0;
-    size_t len = 0;
+    size_t len = 0, n;
     agg_bad_t why = AGG_BAD_FIELDS;
     b->phys++;
-    int lrc = agg__parse_line(&wk->parser, p, n, &w, &len, &why);
+    int lrc =
+        tsv ? agg__parse_tsv_fast(&wk->parser, p, (size_t)(end - p), &n, &w, &len) : AGG__LINE_SLOW;
+    if (lrc == AGG__LINE_SLOW) {
+      const char *nl = agg__find(p, (size_t)(end - p), '\n');
+      n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+      lrc = agg__parse_line(&wk->parser, p, n, &w, &len, &why);
+    }
     p += n + 1;
     if (lrc == AGG__LINE_SKIP) continue;
     if (lrc < 0) {
@@ -351,7 +356,7 @@ int agg__ingest_new(const agg_opts_t *opts, uint64_t budget, const char *work_di
   if (!rc && (!(g->blocks = calloc(g->n_blocks, sizeof *g->blocks)) || !(g->carry = malloc(BLOCK))))
     rc = TA_ENOMEM;
   for (size_t i = 0; !rc && i < g->n_blocks; i++)
-    if (!(g->blocks[i].buf = malloc(BLOCK))) rc = TA_ENOMEM;
+    if (!(g->blocks[i].buf = calloc(1, BLOCK + BLOCK_PAD))) rc = TA_ENOMEM;
   for (unsigned i = 0; !rc && i < w; i++) {
     worker_t *wk = &g->workers[i];
     wk->g = g;

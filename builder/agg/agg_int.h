@@ -108,7 +108,8 @@ enum {
   AGG__LINE_SKIP = 1,
   AGG__LINE_DUP = 2,
   AGG__LINE_SAMPLED = 3,
-  AGG__LINE_BAD = 4
+  AGG__LINE_BAD = 4,
+  AGG__LINE_SLOW = 5 /* agg__parse_tsv_fast: not the usual line, parse it the general way */
 };
 
 int agg__parser_init(agg__parser_t *p, agg_format_t format, uint64_t sample);
@@ -122,6 +123,14 @@ void agg__parser_free(agg__parser_t *p);
  * AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
 int agg__parse_line(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                     agg_bad_t *reason);
+
+/* The usual tsv line (a timestamp, a TAB, a query already in display form in printable ASCII,
+ * the newline within 64 bytes) at line[0..avail), in one look at its 64 bytes, which must be
+ * readable even past avail (the block's padding): AGG__LINE_EVENT or AGG__LINE_SAMPLED as
+ * agg__parse_line would return, with the line's length without its newline in *n_line; or
+ * AGG__LINE_SLOW for any other line, which agg__parse_line then parses. */
+int agg__parse_tsv_fast(agg__parser_t *p, const char *line, size_t avail, size_t *n_line,
+                        tbl_week_t *week, size_t *len);
 
 /* ---- Counting with bounded memory (agg_count.c; internals in agg_count_int.h) ------------- */
 

@@ -5,7 +5,8 @@
  *   calling thread: read() (or gzread) into a ring of blocks of whole lines, in input order,
  *                   and the XXH3-128 of the bytes read (the ledger's digest) on the way
  *        | blocks
- *   W workers:      parse a block's lines (agg__parse_line) into events; an event's hash picks
+ *   W workers:      parse a block's lines (agg__parse_tsv_fast, else agg__parse_line; blocks
+ *                   have 64 bytes of padding for the former) into events; an event's hash picks
  *                   one of P partitions, each a counter of its own behind a mutex (P = 2W, so
  *                   a worker seldom waits for one another holds)
  *        | a finished block retires in input order: its counts go into the stats and its bad

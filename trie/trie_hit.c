@@ -10,21 +10,10 @@
 
 #include <stdlib.h>
 
-/* The set bits of each byte value. */
 #define B2(n) n, n + 1, n + 1, n + 2
 #define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
 #define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
-static const uint8_t bits_in[256] = {B6(0), B6(1), B6(1), B6(2)};
-
-int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
-  /* The runs started up to id: before its group, before its byte, in its byte up to its bit. */
-  const uint8_t *g = r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64);
-  unsigned j = (unsigned)(id % 64) / 8, bit = (unsigned)(id % 8);
-  uint64_t runs = (uint64_t)trie__load_u32(g) + g[4 + j] + bits_in[g[12 + j] & ((2u << bit) - 1)];
-  if (runs == 0 || runs > r->n_scores) return TA_ECORRUPT;
-  *out = trie__load_f64(r->score_val + 8 * (runs - 1));
-  return 0;
-}
+const uint8_t trie__bits_in[256] = {B6(0), B6(1), B6(1), B6(2)};
 
 /* The display form of a cold id when DISPLAY lists it (1), else 0 (its key is its text): its
  * bit first, the binary search only for the few listed. */
@@ -112,20 +101,6 @@ static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const
   size_t klen = 0;
   if ((rc = key_descend(r, &root, pos, id, key, &klen)) != 0) return rc;
   return put_text(tx, (const char *)key, klen, text, len);
-}
-
-int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
-  const uint8_t *rec = r->hot_off + r->hot_rec * (size_t)(id / TRIE_HOT_GROUP);
-  unsigned j = (unsigned)(id % TRIE_HOT_GROUP), w = r->hot_w;
-  uint64_t start = trie__load_u32(rec), mask = (UINT64_C(1) << w) - 1;
-  /* The ends of texts j - 1 and j, next to each other: one load (2w + 7 bits fit in 64). */
-  unsigned first = j == 0 ? 0 : (j - 1) * w;
-  uint64_t v = trie__load_u64(rec + 4 + first / 8) >> (first % 8);
-  uint64_t a = j == 0 ? 0 : v & mask, b = (j == 0 ? v : v >> w) & mask;
-  if (start > r->hot_len || a > b || b > r->hot_len - start) return TA_ECORRUPT;
-  *text = (const char *)r->hot_str + start + a;
-  *len = (size_t)(b - a);
-  return 0;
 }
 
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit) {

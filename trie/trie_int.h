@@ -487,10 +487,14 @@ static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, ui
   return 0;
 }
 
-/* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. */
+/* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. The field is
+ * the top width bytes of the 8-byte load that ends where it ends (no loop over its bytes): that
+ * load starts at most 7 bytes before the node, never before the file, since NODES starts past
+ * the header (trie_open checks that every section does). */
 static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
   if (idx == 0) return 0;
-  return trie__load_uw(nd->offsets + (size_t)(idx - 1) * nd->width, nd->width);
+  unsigned w = nd->width;
+  return trie__load_u64(nd->offsets + (size_t)idx * w - 8) >> (64 - 8 * w);
 }
 
 /* Parses child idx (< nchild) of nd into *child, its label's first byte its byte in nd's table:
@@ -519,11 +523,38 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 
 /* ---- Hits from ids (trie_hit.c) ----------------------------------------------------------- */
 
-/* The score of id (< n), through SCORERUN and SCOREVAL. */
-int trie__score(const trie_reader_t *r, uint64_t id, double *out);
+/* The set bits of each byte value (SCORERUN's counts: no popcount instruction assumed). */
+extern const uint8_t trie__bits_in[256];
+
+/* The score of id (< n), through SCORERUN and SCOREVAL. Inline, as trie__hot_text: every hit
+ * of every lookup takes both, and the calls were a tenth of a lookup. */
+static inline int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
+  /* The runs started up to id: before its group, before its byte, in its byte up to its bit. */
+  const uint8_t *g = r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64);
+  unsigned j = (unsigned)(id % 64) / 8, bit = (unsigned)(id % 8);
+  uint64_t runs =
+      (uint64_t)trie__load_u32(g) + g[4 + j] + trie__bits_in[g[12 + j] & ((2u << bit) - 1)];
+  if (runs == 0 || runs > r->n_scores) return TA_ECORRUPT;
+  *out = trie__load_f64(r->score_val + 8 * (runs - 1));
+  return 0;
+}
+
 /* The text of a hot id (< m_hot), borrowed from HOTSTR. TA_ECORRUPT when its record points
  * backwards or past HOTSTR. */
-int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
+static inline int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text,
+                                 size_t *len) {
+  const uint8_t *rec = r->hot_off + r->hot_rec * (size_t)(id / TRIE_HOT_GROUP);
+  unsigned j = (unsigned)(id % TRIE_HOT_GROUP), w = r->hot_w;
+  uint64_t start = trie__load_u32(rec), mask = (UINT64_C(1) << w) - 1;
+  /* The ends of texts j - 1 and j, next to each other: one load (2w + 7 bits fit in 64). */
+  unsigned first = j == 0 ? 0 : (j - 1) * w;
+  uint64_t v = trie__load_u64(rec + 4 + first / 8) >> (first % 8);
+  uint64_t a = j == 0 ? 0 : v & mask, b = (j == 0 ? v : v >> w) & mask;
+  if (start > r->hot_len || a > b || b > r->hot_len - start) return TA_ECORRUPT;
+  *text = (const char *)r->hot_str + start + a;
+  *len = (size_t)(b - a);
+  return 0;
+}
 /* Fills a hit for id (< n checked): hot texts borrowed from the file, cold ones rebuilt into tx. */
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit);
 /* A cold id whose text is to be rebuilt: where its terminal node starts, and its hit (id set). */

@@ -54,6 +54,15 @@ static size_t label_match_long(const trie_reader_t *r, const trie__node_t *nd, c
   return memcmp(buf, p, len < rem ? len : rem) == 0 ? len : SIZE_MAX;
 }
 
+/* The child byte c in bytes[0..n), or NULL: most nodes have one or two children, for which a
+ * loop costs less than the call to memchr. */
+static inline const uint8_t *child_byte(const uint8_t *bytes, size_t n, uint8_t c) {
+  if (n > 8) return memchr(bytes, c, n);
+  for (size_t i = 0; i < n; i++)
+    if (bytes[i] == c) return bytes + i;
+  return NULL;
+}
+
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
  * no key starts with prefix, or an error. *head gets the length of the key above the node's
  * label: prefix[0..*head) is that key; *at (when not NULL) both, the node as its position + 1
@@ -88,7 +97,7 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     }
     p += len;
     rem -= len;
-    const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
+    const uint8_t *hit = child_byte(nd->child_bytes, (size_t)nd->nchild, *p);
     if (hit == NULL) return 0;
     if ((rc = trie__node_child(r, nd, (uint64_t)(hit - nd->child_bytes), nd)) != 0) return rc;
   }

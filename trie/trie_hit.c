@@ -15,11 +15,7 @@
 #define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
 const uint8_t trie__bits_in[256] = {B6(0), B6(1), B6(1), B6(2)};
 
-/* The display form of a cold id when DISPLAY lists it (1), else 0 (its key is its text): its
- * bit first, the binary search only for the few listed. */
-static int display_exception(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
-  uint64_t bit = id - r->m_hot;
-  if (!(r->disp_bits[bit / 8] >> (bit % 8) & 1)) return 0; /* the common case: one load */
+int trie__display_find(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
   uint64_t lo = 0, hi = r->n_disp;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
@@ -91,7 +87,7 @@ static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t 
  * root to its terminal node. */
 static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const char **text,
                      size_t *len) {
-  int rc = display_exception(r, id, text, len);
+  int rc = trie__display(r, id, text, len);
   if (rc != 0) return rc < 0 ? rc : 0;
   size_t pos;
   if ((rc = trie__id_node(r, id, &pos)) != 0) return rc;
@@ -111,13 +107,6 @@ int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *
   if (id < r->m_hot) return trie__hot_text(r, id, &hit->text, &hit->text_len);
   if (tx == NULL) return TA_EINVAL;
   return cold_text(r, id, tx, &hit->text, &hit->text_len);
-}
-
-int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
-                          trie_text_t *tx, const char **text, size_t *len) {
-  int rc = display_exception(r, id, text, len);
-  if (rc != 0) return rc < 0 ? rc : 0;
-  return put_text(tx, key, key_len, text, len);
 }
 
 /* Frames of trie__cold_texts: a node on the current path each; a deeper path falls back to a
@@ -158,6 +147,8 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
   fr[0].len = at;
   fr[0].end = SIZE_MAX;
   top = 1;
+  trie__texts_t w;
+  trie__texts_begin(tx, &w);
   for (size_t i = 0; i < nt; i++) {
     size_t target = t[i].pos;
     trie_hit_t *h = t[i].hit;
@@ -170,8 +161,10 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       uint64_t lo = child_holding(nd, target - nd->end);
       if (top == DESCENT_FRAMES) {
         /* Too deep for the frames: this one id alone, from the root. */
+        trie__texts_end(&w);
         rc = cold_text(r, h->id, tx, &h->text, &h->text_len);
         if (rc != 0) return rc;
+        trie__texts_begin(tx, &w);
         goto next;
       }
       size_t end =
@@ -186,11 +179,14 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
     {
       const trie__node_t *nd = &fr[top - 1].nd;
       if (!(nd->flags & TRIE_NODE_TERMINAL) || nd->id != h->id) return TA_ECORRUPT;
-      rc = trie__cold_text_known(r, h->id, (const char *)path, fr[top - 1].len, tx, &h->text,
-                                 &h->text_len);
-      if (rc != 0) return rc;
+      if ((rc = trie__display(r, h->id, &h->text, &h->text_len)) == 0) {
+        h->text_len = fr[top - 1].len;
+        rc = trie__texts_add(&w, path, h->text_len, &h->text);
+      }
+      if (rc < 0) return rc;
     }
   next:;
   }
+  trie__texts_end(&w);
   return 0;
 }

@@ -428,7 +428,7 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned 
   if (nchild >= 2) {
     if (p >= end) return TA_ECORRUPT;
     unsigned w = *p++;
-    if (w < 1 || w > 8 || (nchild - 1) * w > (uint64_t)(end - p)) return TA_ECORRUPT;
+    if (w - 1u > 7u || (nchild - 1) * w > (uint64_t)(end - p)) return TA_ECORRUPT; /* w 1..8 */
     nd->width = w;
     nd->offsets = p;
     p += (nchild - 1) * w;
@@ -479,6 +479,13 @@ static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, ui
   if (*at < want) {
     int rc = trie__label_first(nd, out, at, room);
     if (rc != 0) return rc;
+  }
+  if (want == SIZE_MAX) { /* the whole label (a constant where inlined): one test a code */
+    while (c < end) {
+      int rc = trie__label_next(r, &c, end, out, at, room);
+      if (rc != 0) return rc;
+    }
+    return 0;
   }
   while (c < end && *at < want) {
     int rc = trie__label_next(r, &c, end, out, at, room);
@@ -568,10 +575,15 @@ typedef struct {
  * node). */
 int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
                      size_t head, trie__target_t *t, size_t nt, trie_text_t *tx);
-/* The text of a cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key
- * copied into tx. */
-int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
-                          trie_text_t *tx, const char **text, size_t *len);
+/* The display form of a cold id (m_hot <= id < n) when DISPLAY lists it: 1 and the form, else
+ * 0 (its key is its text). Its bit inline (the common case: one load), the search not. */
+int trie__display_find(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
+static inline int trie__display(const trie_reader_t *r, uint64_t id, const char **text,
+                                size_t *len) {
+  uint64_t bit = id - r->m_hot;
+  if (!(r->disp_bits[bit / 8] >> (bit % 8) & 1)) return 0;
+  return trie__display_find(r, id, text, len);
+}
 
 /* ---- Label symbols, trie_sym.c --------------------------------------------------------- */
 
@@ -615,5 +627,32 @@ int trie__sym_load(trie_reader_t *r, const uint8_t *sect, uint64_t len);
 /* Room for len bytes in t at *out, which keeps its place until trie_text_reset or
  * trie_text_free (never moved). TA_ENOMEM. */
 int trie__text_put(trie_text_t *t, size_t len, char **out);
+
+/* Several texts written into the free end of a scratch's current chunk and kept at once (a
+ * light subtree's keys, a heavy node's cold ids): trie__texts_begin, trie__texts_add for each,
+ * trie__texts_end; nothing else uses the scratch in between. A text is a few word copies, not a
+ * call; one the chunk has no room for goes through trie__text_put (trie__texts_put). */
+typedef struct {
+  trie_text_t *t;
+  char *at;    /* the chunk's free end */
+  size_t room; /* its bytes */
+  size_t used; /* of them written since the last keep */
+} trie__texts_t;
+void trie__texts_begin(trie_text_t *t, trie__texts_t *w);
+/* Keeps the texts written (and lets the scratch be used again). */
+void trie__texts_end(trie__texts_t *w);
+/* trie__texts_add's way when the chunk has no room. TA_ENOMEM. */
+int trie__texts_put(trie__texts_t *w, const uint8_t *src, size_t len, const char **out);
+/* A text copied from src[0..len), whose buffer has TRIE_SYM_SLACK bytes past len (the walks'
+ * key buffers): copied 8 bytes at a time, the bytes past len overwritten by the next text. */
+static inline int trie__texts_add(trie__texts_t *w, const uint8_t *src, size_t len,
+                                  const char **out) {
+  if (len + TRIE_SYM_SLACK > w->room - w->used) return trie__texts_put(w, src, len, out);
+  char *d = w->at + w->used;
+  for (size_t i = 0; i < len; i += 8) memcpy(d + i, src + i, 8);
+  *out = d;
+  w->used += len;
+  return 0;
+}
 
 #endif /* TYPEAHEAD_TRIE_INT_H */

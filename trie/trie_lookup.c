@@ -183,6 +183,8 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   trie__node_t nd = *start;
   int rc;
+  trie__texts_t w;
+  trie__texts_begin(tx, &w);
   for (;;) {
     if (nd.flags & TRIE_NODE_HEAVY) return TA_ECORRUPT;
     if ((rc = trie__label(r, &nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
@@ -190,10 +192,13 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
       if (count >= r->k) return TA_ECORRUPT;
       trie_hit_t *h = &met[count++];
       h->id = (uint32_t)nd.id;
-      rc = nd.id < r->m_hot ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
-                            : trie__cold_text_known(r, nd.id, (const char *)path, len, tx, &h->text,
-                                                    &h->text_len);
-      if (rc != 0) return rc;
+      if (nd.id < r->m_hot) {
+        rc = trie__hot_text(r, nd.id, &h->text, &h->text_len);
+      } else if ((rc = trie__display(r, nd.id, &h->text, &h->text_len)) == 0) {
+        h->text_len = len;
+        rc = trie__texts_add(&w, path, len, &h->text);
+      }
+      if (rc < 0) return rc;
     }
     unsigned first;
     if (nd.nchild > 0) {
@@ -214,6 +219,7 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
     /* Pre-order: the next node starts where this one ends. */
     if ((rc = trie__node_parse(r, nd.end, first, &nd)) != 0) return rc;
   }
+  trie__texts_end(&w);
   for (unsigned i = 1; i < count; i++) {
     trie_hit_t v = met[i];
     unsigned j = i;

@@ -93,3 +93,28 @@ int trie__text_put(trie_text_t *t, size_t len, char **out) {
   t->used = len;
   return 0;
 }
+
+void trie__texts_begin(trie_text_t *t, trie__texts_t *w) {
+  w->t = t;
+  w->at = t->head->data + t->used;
+  w->room = t->head->cap - t->used;
+  w->used = 0;
+}
+
+void trie__texts_end(trie__texts_t *w) {
+  w->t->used += w->used;
+  w->at += w->used;
+  w->room -= w->used;
+  w->used = 0;
+}
+
+int trie__texts_put(trie__texts_t *w, const uint8_t *src, size_t len, const char **out) {
+  trie__texts_end(w);
+  char *dst;
+  int rc = trie__text_put(w->t, len, &dst);
+  if (rc != 0) return rc;
+  memcpy(dst, src, len);
+  *out = dst;
+  trie__texts_begin(w->t, w); /* the chunk texts are cut from now */
+  return 0;
+}

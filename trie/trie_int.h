@@ -253,6 +253,19 @@ static inline int trie__varint(const uint8_t **p, const uint8_t *end, uint64_t *
     *p = q + 1;
     return 0;
   }
+  if (end - q >= 3) { /* ids below 2^21 (two or three bytes) without the loop */
+    uint64_t b0 = q[0] & 0x7f, b1 = q[1], b2 = q[2];
+    if (b1 < 0x80) {
+      *out = b0 | b1 << 7;
+      *p = q + 2;
+      return 0;
+    }
+    if (b2 < 0x80) {
+      *out = b0 | (b1 & 0x7f) << 7 | b2 << 14;
+      *p = q + 3;
+      return 0;
+    }
+  }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 70; shift += 7) {
     if (q >= end) return -1;

@@ -300,6 +300,23 @@ uint32_t trie__crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
 /* ---- Reader ------------------------------------------------------------------------------ */
 
+/* One parsed node. Offsets are relative to the start of NODES. */
+typedef struct {
+  size_t pos; /* the node itself */
+  unsigned flags;
+  unsigned first; /* its label's first byte, the parent's child byte (or TRIE_NO_FIRST) */
+  uint64_t nchild;
+  const uint8_t *code; /* the rest of the label, coded (trie__label) */
+  size_t code_len;
+  uint64_t id;         /* when terminal */
+  const uint8_t *list; /* when heavy: list_len bytes of k varints */
+  size_t list_len;
+  const uint8_t *child_bytes; /* nchild bytes */
+  const uint8_t *offsets;     /* nchild - 1 offsets of width bytes */
+  unsigned width;
+  size_t end; /* first byte after the node = start of child 0 */
+} trie__node_t;
+
 typedef struct {
   uint32_t id;
   uint32_t crc;
@@ -348,6 +365,13 @@ struct trie_reader {
   uint32_t n_sym;          /* codes 0 .. n_sym - 1 are symbols */
   uint8_t sym_len[256];    /* 0 past n_sym: a code no writer uses decodes to nothing */
   uint8_t sym[256][8];     /* each symbol zero padded, stored 8 bytes at a time */
+  /* The root and its children, parsed at open (trie__top_load) when every one of them parses:
+   * each walk starts there, and the root's many child bytes would take a search each time.
+   * top_index[b] is 1 + the index of the root's first child whose byte is b, 0 for none. */
+  int top_ok;
+  trie__node_t top_root;
+  uint16_t top_index[256];
+  trie__node_t top_kids[256];
 };
 
 /* Where the terminal node of id (< n: the caller checks) starts in NODES: its IDPOS entry, the
@@ -364,6 +388,10 @@ static inline int trie__id_node(const trie_reader_t *r, uint64_t id, size_t *pos
  * know): what --info prints and what a diagnostic names. Static strings. */
 const char *trie__section_name(uint32_t id);
 
+/* Parses the root and its children into r->top_* (top_ok = 1), or leaves top_ok 0 when one of
+ * them does not parse: the walks then parse them as any node, and meet the error there. */
+void trie__top_load(trie_reader_t *r);
+
 /* Opens a file image held in memory (borrowed: it must outlive the reader). Same checks as
  * trie_open; used by the fuzz target and tests. */
 int trie__open_mem(const void *buf, size_t len, trie_reader_t **out);
@@ -371,23 +399,6 @@ int trie__open_mem(const void *buf, size_t len, trie_reader_t **out);
 /* The first label byte of a node that has none from a parent: the root, or a node whose label
  * the caller does not read (found in pre-order or by IDPOS, for its ids). */
 #define TRIE_NO_FIRST 256u
-
-/* One parsed node. Offsets are relative to the start of NODES. */
-typedef struct {
-  size_t pos; /* the node itself */
-  unsigned flags;
-  unsigned first; /* its label's first byte, the parent's child byte (or TRIE_NO_FIRST) */
-  uint64_t nchild;
-  const uint8_t *code; /* the rest of the label, coded (trie__label) */
-  size_t code_len;
-  uint64_t id;         /* when terminal */
-  const uint8_t *list; /* when heavy: list_len bytes of k varints */
-  size_t list_len;
-  const uint8_t *child_bytes; /* nchild bytes */
-  const uint8_t *offsets;     /* nchild - 1 offsets of width bytes */
-  unsigned width;
-  size_t end; /* first byte after the node = start of child 0 */
-} trie__node_t;
 
 /* Parses the node at pos, whose label starts with the byte first (the child byte that led to it;
  * TRIE_NO_FIRST: none); every field is bounds-checked against NODES. TA_ECORRUPT on failure.

@@ -81,8 +81,11 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     start = copy;
   }
   const uint8_t *p = start;
-  int rc = trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, nd);
-  if (rc != 0) return rc;
+  int rc = 0;
+  if (r->top_ok)
+    *nd = r->top_root;
+  else if ((rc = trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, nd)) != 0)
+    return rc;
   /* skip: the label's first byte, matched by the memchr that chose the node (none at the root) */
   for (size_t skip = 0;; skip = 1) {
     size_t len = padded ? label_match(r, nd, p + skip, rem - skip, &rc)
@@ -97,6 +100,12 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     }
     p += len;
     rem -= len;
+    if (skip == 0 && r->top_ok) { /* at the root: its children were parsed at open */
+      unsigned i = r->top_index[*p];
+      if (i == 0) return 0;
+      *nd = r->top_kids[i - 1];
+      continue;
+    }
     const uint8_t *hit = child_byte(nd->child_bytes, (size_t)nd->nchild, *p);
     if (hit == NULL) return 0;
     if ((rc = trie__node_child(r, nd, (uint64_t)(hit - nd->child_bytes), nd)) != 0) return rc;
@@ -168,7 +177,11 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
  * and 2k + 2 nodes, no heavy node, or the file is corrupt. */
 static int light_hits(const trie_reader_t *r, const trie__node_t *start, const char *prefix,
                       size_t head, unsigned k, trie_text_t *tx, trie_hit_t *hits, size_t *n_hits) {
-  trie_hit_t met[TA_MAX_K];
+  const char *text[TA_MAX_K];
+  size_t text_len[TA_MAX_K];
+  /* the ids met, each as id << 8 | its slot in text[], kept sorted as they come (pre-order
+   * with children in best-id order meets them nearly sorted) */
+  uint64_t order[TA_MAX_K];
   uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   struct {
     const uint8_t *bytes; /* its child bytes: each child's label starts with its own */
@@ -190,15 +203,17 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
     if ((rc = trie__label(r, &nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
     if (nd.flags & TRIE_NODE_TERMINAL) {
       if (count >= r->k) return TA_ECORRUPT;
-      trie_hit_t *h = &met[count++];
-      h->id = (uint32_t)nd.id;
       if (nd.id < r->m_hot) {
-        rc = trie__hot_text(r, nd.id, &h->text, &h->text_len);
-      } else if ((rc = trie__display(r, nd.id, &h->text, &h->text_len)) == 0) {
-        h->text_len = len;
-        rc = trie__texts_add(&w, path, len, &h->text);
+        rc = trie__hot_text(r, nd.id, &text[count], &text_len[count]);
+      } else if ((rc = trie__display(r, nd.id, &text[count], &text_len[count])) == 0) {
+        text_len[count] = len;
+        rc = trie__texts_add(&w, path, len, &text[count]);
       }
       if (rc < 0) return rc;
+      uint64_t v = nd.id << 8 | count;
+      unsigned j = count++;
+      for (; j > 0 && order[j - 1] > v; j--) order[j] = order[j - 1];
+      order[j] = v;
     }
     unsigned first;
     if (nd.nchild > 0) {
@@ -220,16 +235,13 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
     if ((rc = trie__node_parse(r, nd.end, first, &nd)) != 0) return rc;
   }
   trie__texts_end(&w);
-  for (unsigned i = 1; i < count; i++) {
-    trie_hit_t v = met[i];
-    unsigned j = i;
-    for (; j > 0 && met[j - 1].id > v.id; j--) met[j] = met[j - 1];
-    met[j] = v;
-  }
   if (count > k) count = k;
   for (unsigned i = 0; i < count; i++) {
-    hits[i] = met[i];
-    if ((rc = trie__score(r, met[i].id, &hits[i].score)) != 0) return rc;
+    unsigned slot = (unsigned)(order[i] & 0xff);
+    hits[i].id = (uint32_t)(order[i] >> 8);
+    hits[i].text = text[slot];
+    hits[i].text_len = text_len[slot];
+    if ((rc = trie__score(r, hits[i].id, &hits[i].score)) != 0) return rc;
   }
   *n_hits = count;
   return 0;

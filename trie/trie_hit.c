@@ -37,16 +37,21 @@ int trie__display_find(const trie_reader_t *r, uint64_t id, const char **text, s
 }
 
 /* The child of nd whose subtree holds the position nd->end + rel: the last one that starts at
- * or before it (child offsets increase). */
-static uint64_t child_holding(const trie__node_t *nd, uint64_t rel) {
-  uint64_t lo = 0, hi = nd->nchild;
+ * or before it (child offsets increase); *next gets the offset of the child after it, or
+ * UINT64_MAX when it is the last. */
+static uint64_t child_holding(const trie__node_t *nd, uint64_t rel, uint64_t *next) {
+  uint64_t lo = 0, hi = nd->nchild, hi_off = UINT64_MAX;
   while (hi - lo > 1) {
-    uint64_t mid = lo + (hi - lo) / 2;
-    if (trie__child_off(nd, mid) <= rel)
+    uint64_t mid = lo + (hi - lo) / 2; /* at least 1 */
+    uint64_t off = trie__child_off_past0(nd, mid);
+    if (off <= rel) {
       lo = mid;
-    else
+    } else {
       hi = mid;
+      hi_off = off;
+    }
   }
+  *next = hi_off;
   return lo;
 }
 
@@ -76,7 +81,9 @@ static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t 
     if (rc != 0) return rc;
     if (nd.pos == target) break;
     if (target < nd.end || nd.nchild == 0) return TA_ECORRUPT;
-    if ((rc = trie__node_child(r, &nd, child_holding(&nd, target - nd.end), &nd)) != 0) return rc;
+    uint64_t next;
+    if ((rc = trie__node_child(r, &nd, child_holding(&nd, target - nd.end, &next), &nd)) != 0)
+      return rc;
   }
   if (!(nd.flags & TRIE_NODE_TERMINAL) || nd.id != id) return TA_ECORRUPT;
   *len = at;
@@ -158,7 +165,8 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       trie__node_t *nd = &fr[top - 1].nd;
       if (nd->pos == target) break;
       if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
-      uint64_t lo = child_holding(nd, target - nd->end);
+      uint64_t next;
+      uint64_t lo = child_holding(nd, target - nd->end, &next);
       if (top == DESCENT_FRAMES) {
         /* Too deep for the frames: this one id alone, from the root. */
         trie__texts_end(&w);
@@ -167,8 +175,8 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
         trie__texts_begin(tx, &w);
         goto next;
       }
-      size_t end =
-          lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
+      /* a corrupt offset makes end wrong, which only makes the walk back up sooner */
+      size_t end = next == UINT64_MAX ? fr[top - 1].end : nd->end + (size_t)next;
       if ((rc = trie__node_child(r, nd, lo, &fr[top].nd)) != 0) return rc;
       size_t len = fr[top - 1].len;
       if ((rc = trie__label(r, &fr[top].nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;

@@ -518,14 +518,18 @@ static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, ui
   return 0;
 }
 
-/* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. The field is
- * the top width bytes of the 8-byte load that ends where it ends (no loop over its bytes): that
- * load starts at most 7 bytes before the node, never before the file, since NODES starts past
- * the header (trie_open checks that every section does). */
-static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
-  if (idx == 0) return 0;
+/* Offset of child idx (1 <= idx < nchild) from nd->end; the caller checks it against NODES. The
+ * field is the top width bytes of the 8-byte load that ends where it ends (no loop over its
+ * bytes): that load starts at most 7 bytes before the node, never before the file, since NODES
+ * starts past the header (trie_open checks that every section does). */
+static inline uint64_t trie__child_off_past0(const trie__node_t *nd, uint64_t idx) {
   unsigned w = nd->width;
   return trie__load_u64(nd->offsets + (size_t)idx * w - 8) >> (64 - 8 * w);
+}
+
+/* Offset of child idx (< nchild) from nd->end (0 for child 0, which follows the node). */
+static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
+  return idx == 0 ? 0 : trie__child_off_past0(nd, idx);
 }
 
 /* Parses child idx (< nchild) of nd into *child, its label's first byte its byte in nd's table:

@@ -268,7 +268,9 @@ static int heavy_hits(const trie_reader_t *r, const trie__node_t *nd, const char
       rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
     } else {
       cold[n_cold].hit = h;
-      rc = trie__id_node(r, ids[i], &cold[n_cold++].pos);
+      if ((rc = trie__id_node(r, ids[i], &cold[n_cold].pos)) == 0)
+        __builtin_prefetch(r->nodes + cold[n_cold].pos); /* the descent ends there */
+      n_cold++;
     }
   }
   if (rc == 0 && n_cold > 0) rc = trie__cold_texts(r, nd, prefix, head, cold, n_cold, text);

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 
+/* trie__bits_in: the set bits of each byte value. */
 #define B2(n) n, n + 1, n + 1, n + 2
 #define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
 #define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)

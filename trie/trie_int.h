@@ -189,13 +189,8 @@ static inline uint32_t trie__load_u32(const uint8_t *p) {
 static inline uint64_t trie__load_u64(const uint8_t *p) {
   return (uint64_t)trie__load_u32(p) | ((uint64_t)trie__load_u32(p + 4) << 32);
 }
-/* A w-byte (1..8) little-endian integer: the fields whose width a file chooses (child offsets,
- * IDPOS). */
-static inline uint64_t trie__load_uw(const uint8_t *p, unsigned w) {
-  uint64_t v = 0;
-  for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
-  return v;
-}
+/* Stores v as a w-byte (1..8) little-endian integer: a child offset, whose width the writer
+ * chooses per node (read back by trie__child_off). */
 static inline void trie__store_uw(uint8_t *p, uint64_t v, unsigned w) {
   for (unsigned i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
 }

@@ -5,7 +5,8 @@
  * chunk (of its own when it is longer than TRIE_TEXT_CHUNK), and a chunk never moves or grows
  * while it holds texts, so every text handed out keeps its bytes until trie_text_reset or
  * trie_text_free. Reset keeps the first chunk, so a scratch reset per request allocates nothing
- * once warm (unless a request decodes more than a chunk).
+ * once warm (unless a request decodes more than a chunk). A lookup that makes several texts
+ * writes them into the free end of the current chunk and keeps them at once (trie__texts_*).
  */
 #include <stdlib.h>
 

@@ -426,9 +426,10 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned 
   nd->code = p;
   nd->code_len = (size_t)v;
   p += v;
-  nd->id = 0; /* read only when TERMINAL; set so that no caller reads an undefined value */
   if (flags & TRIE_NODE_TERMINAL) {
     if (trie__varint(&p, end, &nd->id) != 0 || nd->id >= r->n) return TA_ECORRUPT;
+  } else {
+    nd->id = 0; /* read only when TERMINAL; set so that no caller reads an undefined value */
   }
   if (flags & TRIE_NODE_HEAVY) {
     if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
@@ -442,8 +443,6 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned 
   if (nchild > (uint64_t)(end - p)) return TA_ECORRUPT;
   nd->child_bytes = p;
   p += nchild;
-  nd->width = 0;
-  nd->offsets = p;
   if (nchild >= 2) {
     if (p >= end) return TA_ECORRUPT;
     unsigned w = *p++;
@@ -451,6 +450,9 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned 
     nd->width = w;
     nd->offsets = p;
     p += (nchild - 1) * w;
+  } else {
+    nd->width = 0;
+    nd->offsets = p;
   }
   nd->end = (size_t)(p - base);
   return 0;

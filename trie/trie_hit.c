@@ -10,27 +10,13 @@
 
 #include <stdlib.h>
 
-/* The set bits of each byte value. */
+/* trie__bits_in: the set bits of each byte value. */
 #define B2(n) n, n + 1, n + 1, n + 2
 #define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
 #define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
-static const uint8_t bits_in[256] = {B6(0), B6(1), B6(1), B6(2)};
+const uint8_t trie__bits_in[256] = {B6(0), B6(1), B6(1), B6(2)};
 
-int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
-  /* The runs started up to id: before its group, before its byte, in its byte up to its bit. */
-  const uint8_t *g = r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64);
-  unsigned j = (unsigned)(id % 64) / 8, bit = (unsigned)(id % 8);
-  uint64_t runs = (uint64_t)trie__load_u32(g) + g[4 + j] + bits_in[g[12 + j] & ((2u << bit) - 1)];
-  if (runs == 0 || runs > r->n_scores) return TA_ECORRUPT;
-  *out = trie__load_f64(r->score_val + 8 * (runs - 1));
-  return 0;
-}
-
-/* The display form of a cold id when DISPLAY lists it (1), else 0 (its key is its text): its
- * bit first, the binary search only for the few listed. */
-static int display_exception(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
-  uint64_t bit = id - r->m_hot;
-  if (!(r->disp_bits[bit / 8] >> (bit % 8) & 1)) return 0; /* the common case: one load */
+int trie__display_find(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
   uint64_t lo = 0, hi = r->n_disp;
   while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
@@ -52,16 +38,21 @@ static int display_exception(const trie_reader_t *r, uint64_t id, const char **t
 }
 
 /* The child of nd whose subtree holds the position nd->end + rel: the last one that starts at
- * or before it (child offsets increase). */
-static uint64_t child_holding(const trie__node_t *nd, uint64_t rel) {
-  uint64_t lo = 0, hi = nd->nchild;
+ * or before it (child offsets increase); *next gets the offset of the child after it, or
+ * UINT64_MAX when it is the last. */
+static uint64_t child_holding(const trie__node_t *nd, uint64_t rel, uint64_t *next) {
+  uint64_t lo = 0, hi = nd->nchild, hi_off = UINT64_MAX;
   while (hi - lo > 1) {
-    uint64_t mid = lo + (hi - lo) / 2;
-    if (trie__child_off(nd, mid) <= rel)
+    uint64_t mid = lo + (hi - lo) / 2; /* at least 1 */
+    uint64_t off = trie__child_off_past0(nd, mid);
+    if (off <= rel) {
       lo = mid;
-    else
+    } else {
       hi = mid;
+      hi_off = off;
+    }
   }
+  *next = hi_off;
   return lo;
 }
 
@@ -91,7 +82,9 @@ static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t 
     if (rc != 0) return rc;
     if (nd.pos == target) break;
     if (target < nd.end || nd.nchild == 0) return TA_ECORRUPT;
-    if ((rc = trie__node_child(r, &nd, child_holding(&nd, target - nd.end), &nd)) != 0) return rc;
+    uint64_t next;
+    if ((rc = trie__node_child(r, &nd, child_holding(&nd, target - nd.end, &next), &nd)) != 0)
+      return rc;
   }
   if (!(nd.flags & TRIE_NODE_TERMINAL) || nd.id != id) return TA_ECORRUPT;
   *len = at;
@@ -102,7 +95,7 @@ static int key_descend(const trie_reader_t *r, const trie__node_t *from, size_t 
  * root to its terminal node. */
 static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const char **text,
                      size_t *len) {
-  int rc = display_exception(r, id, text, len);
+  int rc = trie__display(r, id, text, len);
   if (rc != 0) return rc < 0 ? rc : 0;
   size_t pos;
   if ((rc = trie__id_node(r, id, &pos)) != 0) return rc;
@@ -112,20 +105,6 @@ static int cold_text(const trie_reader_t *r, uint64_t id, trie_text_t *tx, const
   size_t klen = 0;
   if ((rc = key_descend(r, &root, pos, id, key, &klen)) != 0) return rc;
   return put_text(tx, (const char *)key, klen, text, len);
-}
-
-int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len) {
-  const uint8_t *rec = r->hot_off + r->hot_rec * (size_t)(id / TRIE_HOT_GROUP);
-  unsigned j = (unsigned)(id % TRIE_HOT_GROUP), w = r->hot_w;
-  uint64_t start = trie__load_u32(rec), mask = (UINT64_C(1) << w) - 1;
-  /* The ends of texts j - 1 and j, next to each other: one load (2w + 7 bits fit in 64). */
-  unsigned first = j == 0 ? 0 : (j - 1) * w;
-  uint64_t v = trie__load_u64(rec + 4 + first / 8) >> (first % 8);
-  uint64_t a = j == 0 ? 0 : v & mask, b = (j == 0 ? v : v >> w) & mask;
-  if (start > r->hot_len || a > b || b > r->hot_len - start) return TA_ECORRUPT;
-  *text = (const char *)r->hot_str + start + a;
-  *len = (size_t)(b - a);
-  return 0;
 }
 
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit) {
@@ -140,7 +119,7 @@ int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *
 
 int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
                           trie_text_t *tx, const char **text, size_t *len) {
-  int rc = display_exception(r, id, text, len);
+  int rc = trie__display(r, id, text, len);
   if (rc != 0) return rc < 0 ? rc : 0;
   return put_text(tx, key, key_len, text, len);
 }
@@ -183,6 +162,8 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
   fr[0].len = at;
   fr[0].end = SIZE_MAX;
   top = 1;
+  trie__texts_t w;
+  trie__texts_begin(tx, &w);
   for (size_t i = 0; i < nt; i++) {
     size_t target = t[i].pos;
     trie_hit_t *h = t[i].hit;
@@ -192,15 +173,18 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
       trie__node_t *nd = &fr[top - 1].nd;
       if (nd->pos == target) break;
       if (target < nd->end || nd->nchild == 0) return TA_ECORRUPT;
-      uint64_t lo = child_holding(nd, target - nd->end);
+      uint64_t next;
+      uint64_t lo = child_holding(nd, target - nd->end, &next);
       if (top == DESCENT_FRAMES) {
         /* Too deep for the frames: this one id alone, from the root. */
+        trie__texts_end(&w);
         rc = cold_text(r, h->id, tx, &h->text, &h->text_len);
         if (rc != 0) return rc;
+        trie__texts_begin(tx, &w);
         goto next;
       }
-      size_t end =
-          lo + 1 < nd->nchild ? nd->end + (size_t)trie__child_off(nd, lo + 1) : fr[top - 1].end;
+      /* a corrupt offset makes end wrong, which only makes the walk back up sooner */
+      size_t end = next == UINT64_MAX ? fr[top - 1].end : nd->end + (size_t)next;
       if ((rc = trie__node_child(r, nd, lo, &fr[top].nd)) != 0) return rc;
       size_t len = fr[top - 1].len;
       if ((rc = trie__label(r, &fr[top].nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
@@ -211,11 +195,14 @@ int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const cha
     {
       const trie__node_t *nd = &fr[top - 1].nd;
       if (!(nd->flags & TRIE_NODE_TERMINAL) || nd->id != h->id) return TA_ECORRUPT;
-      rc = trie__cold_text_known(r, h->id, (const char *)path, fr[top - 1].len, tx, &h->text,
-                                 &h->text_len);
-      if (rc != 0) return rc;
+      if ((rc = trie__display(r, h->id, &h->text, &h->text_len)) == 0) {
+        h->text_len = fr[top - 1].len;
+        rc = trie__texts_add(&w, path, h->text_len, &h->text);
+      }
+      if (rc < 0) return rc;
     }
   next:;
   }
+  trie__texts_end(&w);
   return 0;
 }

@@ -189,13 +189,8 @@ static inline uint32_t trie__load_u32(const uint8_t *p) {
 static inline uint64_t trie__load_u64(const uint8_t *p) {
   return (uint64_t)trie__load_u32(p) | ((uint64_t)trie__load_u32(p + 4) << 32);
 }
-/* A w-byte (1..8) little-endian integer: the fields whose width a file chooses (child offsets,
- * IDPOS). */
-static inline uint64_t trie__load_uw(const uint8_t *p, unsigned w) {
-  uint64_t v = 0;
-  for (unsigned i = w; i-- > 0;) v = (v << 8) | p[i];
-  return v;
-}
+/* Stores v as a w-byte (1..8) little-endian integer: a child offset, whose width the writer
+ * chooses per node (read back by trie__child_off). */
 static inline void trie__store_uw(uint8_t *p, uint64_t v, unsigned w) {
   for (unsigned i = 0; i < w; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
@@ -253,6 +248,19 @@ static inline int trie__varint(const uint8_t **p, const uint8_t *end, uint64_t *
     *p = q + 1;
     return 0;
   }
+  if (end - q >= 3) { /* ids below 2^21 (two or three bytes) without the loop */
+    uint64_t b0 = q[0] & 0x7f, b1 = q[1], b2 = q[2];
+    if (b1 < 0x80) {
+      *out = b0 | b1 << 7;
+      *p = q + 2;
+      return 0;
+    }
+    if (b2 < 0x80) {
+      *out = b0 | (b1 & 0x7f) << 7 | b2 << 14;
+      *p = q + 3;
+      return 0;
+    }
+  }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 70; shift += 7) {
     if (q >= end) return -1;
@@ -286,6 +294,23 @@ uint32_t trie__crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t trie__crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
 /* ---- Reader ------------------------------------------------------------------------------ */
+
+/* One parsed node. Offsets are relative to the start of NODES. */
+typedef struct {
+  size_t pos; /* the node itself */
+  unsigned flags;
+  unsigned first; /* its label's first byte, the parent's child byte (or TRIE_NO_FIRST) */
+  uint64_t nchild;
+  const uint8_t *code; /* the rest of the label, coded (trie__label) */
+  size_t code_len;
+  uint64_t id;         /* when terminal */
+  const uint8_t *list; /* when heavy: list_len bytes of k varints */
+  size_t list_len;
+  const uint8_t *child_bytes; /* nchild bytes */
+  const uint8_t *offsets;     /* nchild - 1 offsets of width bytes */
+  unsigned width;
+  size_t end; /* first byte after the node = start of child 0 */
+} trie__node_t;
 
 typedef struct {
   uint32_t id;
@@ -335,6 +360,13 @@ struct trie_reader {
   uint32_t n_sym;          /* codes 0 .. n_sym - 1 are symbols */
   uint8_t sym_len[256];    /* 0 past n_sym: a code no writer uses decodes to nothing */
   uint8_t sym[256][8];     /* each symbol zero padded, stored 8 bytes at a time */
+  /* The root and its children, parsed at open (trie__top_load) when every one of them parses:
+   * each walk starts there, and the root's many child bytes would take a search each time.
+   * top_index[b] is 1 + the index of the root's first child whose byte is b, 0 for none. */
+  int top_ok;
+  trie__node_t top_root;
+  uint16_t top_index[256];
+  trie__node_t top_kids[256];
 };
 
 /* Where the terminal node of id (< n: the caller checks) starts in NODES: its IDPOS entry, the
@@ -351,6 +383,10 @@ static inline int trie__id_node(const trie_reader_t *r, uint64_t id, size_t *pos
  * know): what --info prints and what a diagnostic names. Static strings. */
 const char *trie__section_name(uint32_t id);
 
+/* Parses the root and its children into r->top_* (top_ok = 1), or leaves top_ok 0 when one of
+ * them does not parse: the walks then parse them as any node, and meet the error there. */
+void trie__top_load(trie_reader_t *r);
+
 /* Opens a file image held in memory (borrowed: it must outlive the reader). Same checks as
  * trie_open; used by the fuzz target and tests. */
 int trie__open_mem(const void *buf, size_t len, trie_reader_t **out);
@@ -358,23 +394,6 @@ int trie__open_mem(const void *buf, size_t len, trie_reader_t **out);
 /* The first label byte of a node that has none from a parent: the root, or a node whose label
  * the caller does not read (found in pre-order or by IDPOS, for its ids). */
 #define TRIE_NO_FIRST 256u
-
-/* One parsed node. Offsets are relative to the start of NODES. */
-typedef struct {
-  size_t pos; /* the node itself */
-  unsigned flags;
-  unsigned first; /* its label's first byte, the parent's child byte (or TRIE_NO_FIRST) */
-  uint64_t nchild;
-  const uint8_t *code; /* the rest of the label, coded (trie__label) */
-  size_t code_len;
-  uint64_t id;         /* when terminal */
-  const uint8_t *list; /* when heavy: list_len bytes of k varints */
-  size_t list_len;
-  const uint8_t *child_bytes; /* nchild bytes */
-  const uint8_t *offsets;     /* nchild - 1 offsets of width bytes */
-  unsigned width;
-  size_t end; /* first byte after the node = start of child 0 */
-} trie__node_t;
 
 /* Parses the node at pos, whose label starts with the byte first (the child byte that led to it;
  * TRIE_NO_FIRST: none); every field is bounds-checked against NODES. TA_ECORRUPT on failure.
@@ -407,9 +426,10 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned 
   nd->code = p;
   nd->code_len = (size_t)v;
   p += v;
-  nd->id = 0; /* read only when TERMINAL; set so that no caller reads an undefined value */
   if (flags & TRIE_NODE_TERMINAL) {
     if (trie__varint(&p, end, &nd->id) != 0 || nd->id >= r->n) return TA_ECORRUPT;
+  } else {
+    nd->id = 0; /* read only when TERMINAL; set so that no caller reads an undefined value */
   }
   if (flags & TRIE_NODE_HEAVY) {
     if (trie__varint(&p, end, &v) != 0 || v > (uint64_t)(end - p)) return TA_ECORRUPT;
@@ -423,15 +443,16 @@ static inline int trie__node_parse(const trie_reader_t *r, size_t pos, unsigned 
   if (nchild > (uint64_t)(end - p)) return TA_ECORRUPT;
   nd->child_bytes = p;
   p += nchild;
-  nd->width = 0;
-  nd->offsets = p;
   if (nchild >= 2) {
     if (p >= end) return TA_ECORRUPT;
     unsigned w = *p++;
-    if (w < 1 || w > 8 || (nchild - 1) * w > (uint64_t)(end - p)) return TA_ECORRUPT;
+    if (w - 1u > 7u || (nchild - 1) * w > (uint64_t)(end - p)) return TA_ECORRUPT; /* w 1..8 */
     nd->width = w;
     nd->offsets = p;
     p += (nchild - 1) * w;
+  } else {
+    nd->width = 0;
+    nd->offsets = p;
   }
   nd->end = (size_t)(p - base);
   return 0;
@@ -480,6 +501,13 @@ static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, ui
     int rc = trie__label_first(nd, out, at, room);
     if (rc != 0) return rc;
   }
+  if (want == SIZE_MAX) { /* the whole label (a constant where inlined): one test a code */
+    while (c < end) {
+      int rc = trie__label_next(r, &c, end, out, at, room);
+      if (rc != 0) return rc;
+    }
+    return 0;
+  }
   while (c < end && *at < want) {
     int rc = trie__label_next(r, &c, end, out, at, room);
     if (rc != 0) return rc;
@@ -487,10 +515,18 @@ static inline int trie__label(const trie_reader_t *r, const trie__node_t *nd, ui
   return 0;
 }
 
-/* Offset of child idx (< nchild) from nd->end; the caller checks it against NODES. */
+/* Offset of child idx (1 <= idx < nchild) from nd->end; the caller checks it against NODES. The
+ * field is the top width bytes of the 8-byte load that ends where it ends (no loop over its
+ * bytes): that load starts at most 7 bytes before the node, never before the file, since NODES
+ * starts past the header (trie_open checks that every section does). */
+static inline uint64_t trie__child_off_past0(const trie__node_t *nd, uint64_t idx) {
+  unsigned w = nd->width;
+  return trie__load_u64(nd->offsets + (size_t)idx * w - 8) >> (64 - 8 * w);
+}
+
+/* Offset of child idx (< nchild) from nd->end (0 for child 0, which follows the node). */
 static inline uint64_t trie__child_off(const trie__node_t *nd, uint64_t idx) {
-  if (idx == 0) return 0;
-  return trie__load_uw(nd->offsets + (size_t)(idx - 1) * nd->width, nd->width);
+  return idx == 0 ? 0 : trie__child_off_past0(nd, idx);
 }
 
 /* Parses child idx (< nchild) of nd into *child, its label's first byte its byte in nd's table:
@@ -519,11 +555,38 @@ int trie__node_ids(const trie_reader_t *r, const trie__node_t *nd, uint32_t ids[
 
 /* ---- Hits from ids (trie_hit.c) ----------------------------------------------------------- */
 
-/* The score of id (< n), through SCORERUN and SCOREVAL. */
-int trie__score(const trie_reader_t *r, uint64_t id, double *out);
+/* The set bits of each byte value (SCORERUN's counts: no popcount instruction assumed). */
+extern const uint8_t trie__bits_in[256];
+
+/* The score of id (< n), through SCORERUN and SCOREVAL. Inline, as trie__hot_text: every hit
+ * of every lookup takes both, and the calls were a tenth of a lookup. */
+static inline int trie__score(const trie_reader_t *r, uint64_t id, double *out) {
+  /* The runs started up to id: before its group, before its byte, in its byte up to its bit. */
+  const uint8_t *g = r->score_run + TRIE_SCORERUN_GROUP * (size_t)(id / 64);
+  unsigned j = (unsigned)(id % 64) / 8, bit = (unsigned)(id % 8);
+  uint64_t runs =
+      (uint64_t)trie__load_u32(g) + g[4 + j] + trie__bits_in[g[12 + j] & ((2u << bit) - 1)];
+  if (runs == 0 || runs > r->n_scores) return TA_ECORRUPT;
+  *out = trie__load_f64(r->score_val + 8 * (runs - 1));
+  return 0;
+}
+
 /* The text of a hot id (< m_hot), borrowed from HOTSTR. TA_ECORRUPT when its record points
  * backwards or past HOTSTR. */
-int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
+static inline int trie__hot_text(const trie_reader_t *r, uint64_t id, const char **text,
+                                 size_t *len) {
+  const uint8_t *rec = r->hot_off + r->hot_rec * (size_t)(id / TRIE_HOT_GROUP);
+  unsigned j = (unsigned)(id % TRIE_HOT_GROUP), w = r->hot_w;
+  uint64_t start = trie__load_u32(rec), mask = (UINT64_C(1) << w) - 1;
+  /* The ends of texts j - 1 and j, next to each other: one load (2w + 7 bits fit in 64). */
+  unsigned first = j == 0 ? 0 : (j - 1) * w;
+  uint64_t v = trie__load_u64(rec + 4 + first / 8) >> (first % 8);
+  uint64_t a = j == 0 ? 0 : v & mask, b = (j == 0 ? v : v >> w) & mask;
+  if (start > r->hot_len || a > b || b > r->hot_len - start) return TA_ECORRUPT;
+  *text = (const char *)r->hot_str + start + a;
+  *len = (size_t)(b - a);
+  return 0;
+}
 /* Fills a hit for id (< n checked): hot texts borrowed from the file, cold ones rebuilt into tx. */
 int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *hit);
 /* A cold id whose text is to be rebuilt: where its terminal node starts, and its hit (id set). */
@@ -537,10 +600,19 @@ typedef struct {
  * node). */
 int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
                      size_t head, trie__target_t *t, size_t nt, trie_text_t *tx);
-/* The text of a cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key
- * copied into tx. */
+/* The text of one cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key
+ * copied into tx. (An answer's several texts go through trie__texts_add instead.) */
 int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
                           trie_text_t *tx, const char **text, size_t *len);
+/* The display form of a cold id (m_hot <= id < n) when DISPLAY lists it: 1 and the form, else
+ * 0 (its key is its text). Its bit inline (the common case: one load), the search not. */
+int trie__display_find(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);
+static inline int trie__display(const trie_reader_t *r, uint64_t id, const char **text,
+                                size_t *len) {
+  uint64_t bit = id - r->m_hot;
+  if (!(r->disp_bits[bit / 8] >> (bit % 8) & 1)) return 0;
+  return trie__display_find(r, id, text, len);
+}
 
 /* ---- Label symbols, trie_sym.c --------------------------------------------------------- */
 
@@ -584,5 +656,32 @@ int trie__sym_load(trie_reader_t *r, const uint8_t *sect, uint64_t len);
 /* Room for len bytes in t at *out, which keeps its place until trie_text_reset or
  * trie_text_free (never moved). TA_ENOMEM. */
 int trie__text_put(trie_text_t *t, size_t len, char **out);
+
+/* Several texts written into the free end of a scratch's current chunk and kept at once (a
+ * light subtree's keys, a heavy node's cold ids): trie__texts_begin, trie__texts_add for each,
+ * trie__texts_end; nothing else uses the scratch in between. A text is a few word copies, not a
+ * call; one the chunk has no room for goes through trie__text_put (trie__texts_put). */
+typedef struct {
+  trie_text_t *t;
+  char *at;    /* the chunk's free end */
+  size_t room; /* its bytes */
+  size_t used; /* of them written since the last keep */
+} trie__texts_t;
+void trie__texts_begin(trie_text_t *t, trie__texts_t *w);
+/* Keeps the texts written (and lets the scratch be used again). */
+void trie__texts_end(trie__texts_t *w);
+/* trie__texts_add's way when the chunk has no room. TA_ENOMEM. */
+int trie__texts_put(trie__texts_t *w, const uint8_t *src, size_t len, const char **out);
+/* A text copied from src[0..len), whose buffer has TRIE_SYM_SLACK bytes past len (the walks'
+ * key buffers): copied 8 bytes at a time, the bytes past len overwritten by the next text. */
+static inline int trie__texts_add(trie__texts_t *w, const uint8_t *src, size_t len,
+                                  const char **out) {
+  if (len + TRIE_SYM_SLACK > w->room - w->used) return trie__texts_put(w, src, len, out);
+  char *d = w->at + w->used;
+  for (size_t i = 0; i < len; i += 8) memcpy(d + i, src + i, 8);
+  *out = d;
+  w->used += len;
+  return 0;
+}
 
 #endif /* TYPEAHEAD_TRIE_INT_H */

@@ -54,6 +54,15 @@ static size_t label_match_long(const trie_reader_t *r, const trie__node_t *nd, c
   return memcmp(buf, p, len < rem ? len : rem) == 0 ? len : SIZE_MAX;
 }
 
+/* The child byte c in bytes[0..n), or NULL: most nodes have one or two children, for which a
+ * loop costs less than the call to memchr. */
+static inline const uint8_t *child_byte(const uint8_t *bytes, size_t n, uint8_t c) {
+  if (n > 8) return memchr(bytes, c, n);
+  for (size_t i = 0; i < n; i++)
+    if (bytes[i] == c) return bytes + i;
+  return NULL;
+}
+
 /* Finds the node where prefix ends (inside or at the end of its label): 1 when found, 0 when
  * no key starts with prefix, or an error. *head gets the length of the key above the node's
  * label: prefix[0..*head) is that key; *at (when not NULL) both, the node as its position + 1
@@ -72,8 +81,11 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     start = copy;
   }
   const uint8_t *p = start;
-  int rc = trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, nd);
-  if (rc != 0) return rc;
+  int rc = 0;
+  if (r->top_ok)
+    *nd = r->top_root;
+  else if ((rc = trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, nd)) != 0)
+    return rc;
   /* skip: the label's first byte, matched by the memchr that chose the node (none at the root) */
   for (size_t skip = 0;; skip = 1) {
     size_t len = padded ? label_match(r, nd, p + skip, rem - skip, &rc)
@@ -88,7 +100,13 @@ static int find_answer(const trie_reader_t *r, const char *prefix, size_t rem, t
     }
     p += len;
     rem -= len;
-    const uint8_t *hit = memchr(nd->child_bytes, *p, (size_t)nd->nchild);
+    if (skip == 0 && r->top_ok) { /* at the root: its children were parsed at open */
+      unsigned i = r->top_index[*p];
+      if (i == 0) return 0;
+      *nd = r->top_kids[i - 1];
+      continue;
+    }
+    const uint8_t *hit = child_byte(nd->child_bytes, (size_t)nd->nchild, *p);
     if (hit == NULL) return 0;
     if ((rc = trie__node_child(r, nd, (uint64_t)(hit - nd->child_bytes), nd)) != 0) return rc;
   }
@@ -159,7 +177,11 @@ static int lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_
  * and 2k + 2 nodes, no heavy node, or the file is corrupt. */
 static int light_hits(const trie_reader_t *r, const trie__node_t *start, const char *prefix,
                       size_t head, unsigned k, trie_text_t *tx, trie_hit_t *hits, size_t *n_hits) {
-  trie_hit_t met[TA_MAX_K];
+  const char *text[TA_MAX_K];
+  size_t text_len[TA_MAX_K];
+  /* the ids met, each as id << 8 | its slot in text[], kept sorted as they come (pre-order
+   * with children in best-id order meets them nearly sorted) */
+  uint64_t order[TA_MAX_K];
   uint8_t path[TA_MAX_KEY + TRIE_SYM_SLACK];
   struct {
     const uint8_t *bytes; /* its child bytes: each child's label starts with its own */
@@ -174,17 +196,24 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
   if (head > 0) memcpy(path, prefix, head); /* prefix may be NULL when empty */
   trie__node_t nd = *start;
   int rc;
+  trie__texts_t w;
+  trie__texts_begin(tx, &w);
   for (;;) {
     if (nd.flags & TRIE_NODE_HEAVY) return TA_ECORRUPT;
     if ((rc = trie__label(r, &nd, path, &len, TA_MAX_KEY, SIZE_MAX)) != 0) return rc;
     if (nd.flags & TRIE_NODE_TERMINAL) {
       if (count >= r->k) return TA_ECORRUPT;
-      trie_hit_t *h = &met[count++];
-      h->id = (uint32_t)nd.id;
-      rc = nd.id < r->m_hot ? trie__hot_text(r, nd.id, &h->text, &h->text_len)
-                            : trie__cold_text_known(r, nd.id, (const char *)path, len, tx, &h->text,
-                                                    &h->text_len);
-      if (rc != 0) return rc;
+      if (nd.id < r->m_hot) {
+        rc = trie__hot_text(r, nd.id, &text[count], &text_len[count]);
+      } else if ((rc = trie__display(r, nd.id, &text[count], &text_len[count])) == 0) {
+        text_len[count] = len;
+        rc = trie__texts_add(&w, path, len, &text[count]);
+      }
+      if (rc < 0) return rc;
+      uint64_t v = nd.id << 8 | count;
+      unsigned j = count++;
+      for (; j > 0 && order[j - 1] > v; j--) order[j] = order[j - 1];
+      order[j] = v;
     }
     unsigned first;
     if (nd.nchild > 0) {
@@ -205,16 +234,14 @@ static int light_hits(const trie_reader_t *r, const trie__node_t *start, const c
     /* Pre-order: the next node starts where this one ends. */
     if ((rc = trie__node_parse(r, nd.end, first, &nd)) != 0) return rc;
   }
-  for (unsigned i = 1; i < count; i++) {
-    trie_hit_t v = met[i];
-    unsigned j = i;
-    for (; j > 0 && met[j - 1].id > v.id; j--) met[j] = met[j - 1];
-    met[j] = v;
-  }
+  trie__texts_end(&w);
   if (count > k) count = k;
   for (unsigned i = 0; i < count; i++) {
-    hits[i] = met[i];
-    if ((rc = trie__score(r, met[i].id, &hits[i].score)) != 0) return rc;
+    unsigned slot = (unsigned)(order[i] & 0xff);
+    hits[i].id = (uint32_t)(order[i] >> 8);
+    hits[i].text = text[slot];
+    hits[i].text_len = text_len[slot];
+    if ((rc = trie__score(r, hits[i].id, &hits[i].score)) != 0) return rc;
   }
   *n_hits = count;
   return 0;
@@ -241,7 +268,9 @@ static int heavy_hits(const trie_reader_t *r, const trie__node_t *nd, const char
       rc = trie__hot_text(r, ids[i], &h->text, &h->text_len);
     } else {
       cold[n_cold].hit = h;
-      rc = trie__id_node(r, ids[i], &cold[n_cold++].pos);
+      if ((rc = trie__id_node(r, ids[i], &cold[n_cold].pos)) == 0)
+        __builtin_prefetch(r->nodes + cold[n_cold].pos); /* the descent ends there */
+      n_cold++;
     }
   }
   if (rc == 0 && n_cold > 0) rc = trie__cold_texts(r, nd, prefix, head, cold, n_cold, text);

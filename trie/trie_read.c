@@ -185,7 +185,21 @@ static int parse_header(trie_reader_t *r) {
   if (nodes->len == 0 || r->root >= nodes->len) return TA_ECORRUPT;
   r->nodes = b + nodes->off;
   r->nodes_len = (size_t)nodes->len;
-  return parse_tables(r);
+  if ((rc = parse_tables(r)) != 0) return rc;
+  trie__top_load(r);
+  return 0;
+}
+
+void trie__top_load(trie_reader_t *r) {
+  r->top_ok = 0;
+  trie__node_t *root = &r->top_root;
+  if (trie__node_parse(r, (size_t)r->root, TRIE_NO_FIRST, root) != 0) return;
+  memset(r->top_index, 0, sizeof r->top_index);
+  for (uint64_t i = root->nchild; i-- > 0;) { /* backwards: a byte's first child wins, as memchr */
+    if (trie__node_child(r, root, i, &r->top_kids[i]) != 0) return;
+    r->top_index[root->child_bytes[i]] = (uint16_t)(i + 1);
+  }
+  r->top_ok = 1;
 }
 
 int trie__open_mem(const void *buf, size_t len, trie_reader_t **out) {

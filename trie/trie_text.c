@@ -5,7 +5,8 @@
  * chunk (of its own when it is longer than TRIE_TEXT_CHUNK), and a chunk never moves or grows
  * while it holds texts, so every text handed out keeps its bytes until trie_text_reset or
  * trie_text_free. Reset keeps the first chunk, so a scratch reset per request allocates nothing
- * once warm (unless a request decodes more than a chunk).
+ * once warm (unless a request decodes more than a chunk). A lookup that makes several texts
+ * writes them into the free end of the current chunk and keeps them at once (trie__texts_*).
  */
 #include <stdlib.h>
 
@@ -91,5 +92,30 @@ int trie__text_put(trie_text_t *t, size_t len, char **out) {
   c->next = t->head;
   t->head = c;
   t->used = len;
+  return 0;
+}
+
+void trie__texts_begin(trie_text_t *t, trie__texts_t *w) {
+  w->t = t;
+  w->at = t->head->data + t->used;
+  w->room = t->head->cap - t->used;
+  w->used = 0;
+}
+
+void trie__texts_end(trie__texts_t *w) {
+  w->t->used += w->used;
+  w->at += w->used;
+  w->room -= w->used;
+  w->used = 0;
+}
+
+int trie__texts_put(trie__texts_t *w, const uint8_t *src, size_t len, const char **out) {
+  trie__texts_end(w);
+  char *dst;
+  int rc = trie__text_put(w->t, len, &dst);
+  if (rc != 0) return rc;
+  memcpy(dst, src, len);
+  *out = dst;
+  trie__texts_begin(w->t, w); /* the chunk texts are cut from now */
   return 0;
 }

@@ -506,8 +506,7 @@ static int check_ties(const trie_reader_t *r, ta_diag_t *d) {
   }
   for (uint64_t id = 1; rc == 0 && id < n; id++) {
     double a, b;
-    trie__score(r, id - 1, &a);
-    trie__score(r, id, &b);
+    if ((rc = trie__score(r, id - 1, &a)) != 0 || (rc = trie__score(r, id, &b)) != 0) break;
     size_t pos = 0; /* id's terminal node: check_idpos found IDPOS sound */
     if (a == b && rank[id] < rank[id - 1] && trie__id_node(r, id, &pos) == 0)
       rc = NODE_FAULT(r, d, r->nodes + pos,

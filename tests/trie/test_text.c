@@ -1,7 +1,8 @@
 /* Unit tests of the lookups' text scratch (trie/trie_text.c): every text handed out keeps its
  * bytes until reset, whatever came after it (many texts, chunk boundaries, a text longer than a
  * chunk); reset and free; the hits of a lookup keep their texts through later lookups with the
- * same scratch; every lookup that gives hits needs one. */
+ * same scratch, and an answer's texts are right when they reach a chunk's end; every lookup
+ * that gives hits needs one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -142,6 +143,59 @@ static void test_hit_texts_outlive_later_lookups(void **state) {
   tu_free(&set);
 }
 
+/* A lookup writes the texts of one answer one after the other at the end of the scratch's
+ * chunk: with the chunk left 0 to 80 bytes short of full before it, every text of light and
+ * heavy answers (cold ids rebuilt, hot ones borrowed) still reads as the id's display form, and
+ * the bytes put before it keep theirs. */
+static void test_answer_texts_across_a_chunk_end(void **state) {
+  (void)state;
+  tset_t set;
+  trie_words_t *w;
+  trie_reader_t *r = open_set(&set, 5, 600, "chunk.trie", 10, &w);
+  trie_text_t *t = NULL, *ref = NULL;
+  assert_int_equal(trie_text_new(&t), 0);
+  assert_int_equal(trie_text_new(&ref), 0);
+  uint64_t st = 3;
+  size_t light = 0, heavy_cold = 0;
+  for (size_t left = 0; left <= 80; left++) {
+    for (int q = 0; q < 20; q++) {
+      const trie_entry_t *e = &set.e[tu_rng(&st) % set.n];
+      /* a short prefix (a heavy node, cold ids in its top 10) or the whole key (a light one) */
+      size_t plen = q % 2 == 0 ? 1 : e->key_len;
+      while (plen < e->key_len && ((unsigned char)e->key[plen] & 0xc0) == 0x80) plen++;
+      trie_text_reset(t);
+      char *before;
+      assert_int_equal(trie__text_put(t, TRIE_TEXT_CHUNK - left, &before), 0);
+      memset(before, 0x5a, TRIE_TEXT_CHUNK - left);
+      trie_hit_t h[10];
+      size_t n = 0;
+      assert_int_equal(trie_lookup(r, e->key, plen, 10, t, h, &n), 0);
+      assert_true(n > 0);
+      int cold = 0;
+      for (size_t j = 0; j < n; j++) {
+        trie_hit_t again;
+        trie_text_reset(ref);
+        assert_int_equal(trie_get_hit(r, h[j].id, ref, &again), 0);
+        assert_int_equal(h[j].text_len, again.text_len);
+        assert_memory_equal(h[j].text, again.text, again.text_len);
+        cold |= h[j].id >= r->m_hot;
+      }
+      trie_top_t top;
+      assert_int_equal(trie_lookup_top(r, e->key, plen, ref, &top), 0);
+      light += !top.at.heavy;
+      heavy_cold += top.at.heavy && cold;
+      for (size_t j = 0; j < TRIE_TEXT_CHUNK - left; j++)
+        if ((uint8_t)before[j] != 0x5a) fail_msg("byte %zu before the answer changed", j);
+    }
+  }
+  assert_true(light > 100 && heavy_cold > 100); /* both kinds of answer were met */
+  trie_words_free(w);
+  trie_text_free(t);
+  trie_text_free(ref);
+  trie_close(r);
+  tu_free(&set);
+}
+
 /* Every function that gives hits refuses to run without a scratch. */
 static void test_lookups_need_a_scratch(void **state) {
   (void)state;
@@ -171,6 +225,7 @@ int main(void) {
       cmocka_unit_test(test_text_longer_than_a_chunk_first),
       cmocka_unit_test(test_bad_arguments_and_free_null),
       cmocka_unit_test(test_hit_texts_outlive_later_lookups),
+      cmocka_unit_test(test_answer_texts_across_a_chunk_end),
       cmocka_unit_test(test_lookups_need_a_scratch),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);

@@ -27,8 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BLOCK (1u << 20) /* bytes of lines handed to a worker at once */
-#define BLOCK_PAD 64     /* readable bytes after a block's lines (agg__parse_tsv_fast) */
+#define BLOCK (1u << 20)        /* bytes of lines handed to a worker at once */
+#define BLOCK_PAD AGG__TSV_LOOK /* readable bytes after a block's lines (agg__parse_tsv_fast) */
 #define MAX_WORKERS 4
 #define MAX_PARTS (2 * MAX_WORKERS)
 #define MAX_WARN 10          /* bad lines named per run; the rest are only counted */

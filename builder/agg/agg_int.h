@@ -129,6 +129,7 @@ int agg__parse_line(agg__parser_t *p, const char *line, size_t n, tbl_week_t *we
  * readable even past avail (the block's padding): AGG__LINE_EVENT or AGG__LINE_SAMPLED as
  * agg__parse_line would return, with the line's length without its newline in *n_line; or
  * AGG__LINE_SLOW for any other line, which agg__parse_line then parses. */
+#define AGG__TSV_LOOK 64 /* bytes agg__parse_tsv_fast reads from a line's start */
 int agg__parse_tsv_fast(agg__parser_t *p, const char *line, size_t avail, size_t *n_line,
                         tbl_week_t *week, size_t *len);
 

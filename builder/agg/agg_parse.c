@@ -287,7 +287,7 @@ int agg__parse_tsv_fast(agg__parser_t *p, const char *line, size_t avail, size_t
 #define IS_SP(x) _mm_cmpeq_epi8(x, sp)
   /* Printable ASCII as signed bytes: 0x1f < x < 0x7f (bytes from 0x80 are negative). */
 #define IS_PRINT(x) _mm_and_si128(_mm_cmpgt_epi8(x, lo), _mm_cmplt_epi8(x, hi))
-  uint64_t valid = avail >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << avail) - 1;
+  uint64_t valid = avail >= AGG__TSV_LOOK ? ~UINT64_C(0) : (UINT64_C(1) << avail) - 1;
   uint64_t m_nl = MASK64(v, IS_NL) & valid;
   if (!m_nl) return AGG__LINE_SLOW; /* 64 bytes or more, or the input's last line */
   unsigned n = (unsigned)__builtin_ctzll(m_nl);

@@ -16,7 +16,7 @@
 #include "agg_int.h"
 #include "../trie/trie_test_util.h"
 
-#define PAD 64 /* readable bytes after a block (agg_ingest.c's BLOCK_PAD) */
+#define PAD AGG__TSV_LOOK /* readable bytes after a block (agg_ingest.c's BLOCK_PAD) */
 
 static const char *const stamps[] = {"1791474919",
                                      "1141603200",

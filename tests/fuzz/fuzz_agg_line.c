@@ -43,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* The fast path: the bytes from the line on, as a block ends (at most 64 bytes are looked
      * at), then 64 bytes of padding. */
     size_t avail = (size_t)(end - s) < 80 ? (size_t)(end - s) : 80;
-    char *blk = malloc(avail + 64);
+    char *blk = malloc(avail + AGG__TSV_LOOK);
     memcpy(blk, s, avail);
-    memset(blk + avail, '\n', 64);
+    memset(blk + avail, '\n', AGG__TSV_LOOK);
     size_t fn = 0, flen = 0, rlen = 0;
     tbl_week_t fw, rw;
     agg_bad_t why = AGG_BAD_COUNT;

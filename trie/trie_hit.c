@@ -117,13 +117,6 @@ int trie__hit(const trie_reader_t *r, uint64_t id, trie_text_t *tx, trie_hit_t *
   return cold_text(r, id, tx, &hit->text, &hit->text_len);
 }
 
-int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
-                          trie_text_t *tx, const char **text, size_t *len) {
-  int rc = trie__display(r, id, text, len);
-  if (rc != 0) return rc < 0 ? rc : 0;
-  return put_text(tx, key, key_len, text, len);
-}
-
 /* Frames of trie__cold_texts: a node on the current path each; a deeper path falls back to a
  * descent per id. */
 #define DESCENT_FRAMES 48

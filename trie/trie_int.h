@@ -600,10 +600,6 @@ typedef struct {
  * node). */
 int trie__cold_texts(const trie_reader_t *r, const trie__node_t *from, const char *prefix,
                      size_t head, trie__target_t *t, size_t nt, trie_text_t *tx);
-/* The text of one cold id whose key is known (key[0..key_len)): its DISPLAY form, or the key
- * copied into tx. (An answer's several texts go through trie__texts_add instead.) */
-int trie__cold_text_known(const trie_reader_t *r, uint64_t id, const char *key, size_t key_len,
-                          trie_text_t *tx, const char **text, size_t *len);
 /* The display form of a cold id (m_hot <= id < n) when DISPLAY lists it: 1 and the form, else
  * 0 (its key is its text). Its bit inline (the common case: one load), the search not. */
 int trie__display_find(const trie_reader_t *r, uint64_t id, const char **text, size_t *len);

@@ -62,7 +62,8 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Reads one prefix a line and normalizes each to a key (what the server looks up). */
+/* Reads one prefix a line and normalizes each as the server does a typed prefix (trie_norm_prefix:
+ * "new " stays "new ", which trie_norm_key would trim to "new"). */
 static int read_prefixes(const char *path, prefixes_t *p) {
   memset(p, 0, sizeof *p);
   FILE *f = fopen(path, "rb");
@@ -74,7 +75,7 @@ static int read_prefixes(const char *path, prefixes_t *p) {
     if (p->n == p->cap && (rc = ta_grow((void **)&p->at, &p->cap, p->n + 1, sizeof *p->at, 1024)))
       break;
     if ((rc = ta_buf_reserve(&p->keys, TA_MAX_KEY + 1)) != 0) break;
-    if (trie_norm_key(line, ll, p->keys.p + p->keys.len, TA_MAX_KEY + 1, &kl) != 0) continue;
+    if (trie_norm_prefix(line, ll, p->keys.p + p->keys.len, TA_MAX_KEY + 1, &kl) != 0) continue;
     p->at[p->n].off = p->keys.len;
     p->at[p->n].len = kl;
     p->keys.len += kl;

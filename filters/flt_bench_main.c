@@ -15,12 +15,14 @@
  * one clock reading per batch (the median of the batches' ns per lookup, and the mean: a single
  * lookup takes about 200 ns and this machine's clock moves in steps of 10 ns, too coarse for a
  * median of single timings to tell 1.15x from 1.25x), then one lookup at a time (the p99).
- * Round r runs the configurations in an order rotated by r: a lookup finds in the CPU's caches
- * what the configuration before it left (the same prefix's nodes, or the rules' tables when
- * that was rules), and with --rounds a multiple of 5 each configuration follows each other one
- * equally often. The ratio of a round compares two configurations timed moments apart, so the
- * median of the rounds' ratios is steadier than the ratio of two medians when the machine's
- * speed drifts.
+ * A lookup finds in the CPU's caches what the configuration before it left (the same prefix's
+ * nodes, or the rules' tables when that was rules), so the order changes from round to round:
+ * round r runs configuration (r mod 5 + step * m) mod 5 at each step, m = 1 + (r / 5) mod 4.
+ * Within a round every configuration runs once, and with --rounds a multiple of 20 each follows
+ * each other one equally often (a plain rotation, m = 1 always, would put rules before cached
+ * and cold before plain in four rounds of five). The ratio of a round compares two
+ * configurations timed moments apart, so the median of the rounds' ratios is steadier than the
+ * ratio of two medians when the machine's speed drifts.
  * With --blocked it times nothing: it prints each line of FILE (one query a line) that the rules
  * block, as KIND<TAB>QUERY, to compare what two rule sets or two matchers block.
  *
@@ -60,7 +62,8 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-/* Reads one prefix a line and normalizes each to a key (what the server looks up). */
+/* Reads one prefix a line and normalizes each as the server does a typed prefix (trie_norm_prefix:
+ * "new " stays "new ", which trie_norm_key would trim to "new"). */
 static int read_prefixes(const char *path, prefixes_t *p) {
   memset(p, 0, sizeof *p);
   FILE *f = fopen(path, "rb");
@@ -72,7 +75,7 @@ static int read_prefixes(const char *path, prefixes_t *p) {
     if (p->n == p->cap && (rc = ta_grow((void **)&p->at, &p->cap, p->n + 1, sizeof *p->at, 1024)))
       break;
     if ((rc = ta_buf_reserve(&p->keys, TA_MAX_KEY + 1)) != 0) break;
-    if (trie_norm_key(line, ll, p->keys.p + p->keys.len, TA_MAX_KEY + 1, &kl) != 0) continue;
+    if (trie_norm_prefix(line, ll, p->keys.p + p->keys.len, TA_MAX_KEY + 1, &kl) != 0) continue;
     p->at[p->n].off = p->keys.len;
     p->at[p->n].len = kl;
     p->keys.len += kl;
@@ -172,7 +175,8 @@ int main(int argc, char **argv) {
   if ((rc = trie_text_new(&text))) return die("text scratch", rc);
   for (unsigned round = 0; round < rounds; round++) {
     for (int step = 0; step < N_CONF; step++) {
-      int c = (int)((round + (unsigned)step) % N_CONF);
+      unsigned m = 1 + (round / N_CONF) % (N_CONF - 1); /* coprime with N_CONF (prime) */
+      int c = (int)((round % N_CONF + (unsigned)step * m) % N_CONF);
       for (int pass = 0; pass < 2; pass++) { /* 0: batches of BATCH, 1: one lookup at a time */
         if (c == COLD) {
           flt_cache_free(cold);

@@ -123,7 +123,7 @@ int main(int argc, char **argv) {
   char line[TA_MAX_KEY], key[TA_MAX_KEY];
   while (in && fgets(line, sizeof line, in)) {
     size_t len = strcspn(line, "\n"), klen;
-    if (trie_norm_key(line, len, key, sizeof key, &klen) != 0) continue;
+    if (trie_norm_prefix(line, len, key, sizeof key, &klen) != 0) continue;
     if (px.n == cap && ta_grow((void **)&px.at, &cap, px.n + 1, sizeof *px.at, 1024)) return 1;
     px.at[px.n++] = px.keys.len;
     if (ta_buf_put(&px.keys, key, klen + 1)) return 1;

@@ -177,6 +177,8 @@ static void prefix_set_free(prefix_set_t *p) {
   free(p->len);
 }
 
+/* The prefixes of in, each normalized as the server normalizes a typed prefix (trie_norm_prefix:
+ * a trailing space is kept, "new " is not looked up as "new"). */
 static int read_prefixes(FILE *in, prefix_set_t *p) {
   static char key[TA_MAX_KEY];
   size_t bcap = 0, ncap = 0, bused = 0;
@@ -186,7 +188,7 @@ static int read_prefixes(FILE *in, prefix_set_t *p) {
   memset(p, 0, sizeof *p);
   while ((got = getline(&line, &lcap, in)) >= 0) {
     size_t n = chomp(line, (size_t)got), klen;
-    if (trie_norm_key(line, n, key, sizeof key, &klen) != 0) continue;
+    if (trie_norm_prefix(line, n, key, sizeof key, &klen) != 0) continue;
     if (p->n == ncap) {
       size_t nc = ncap ? ncap * 2 : 1024;
       size_t *o2 = realloc(p->off, nc * sizeof *o2);

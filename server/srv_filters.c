@@ -359,32 +359,77 @@ void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk) {
   mark_of(&mt, mk);
 }
 
+/* 1 when a goes before b in one trie's order: the higher score, then the smaller key. */
+static int rank_before(const trie_hit_t *a, const trie_hit_t *b) {
+  if (a->score != b->score) return a->score > b->score;
+  char ka[TA_MAX_KEY + 1], kb[TA_MAX_KEY + 1];
+  size_t la = 0, lb = 0;
+  if (trie_norm_key(a->text, a->text_len, ka, sizeof ka, &la) != 0 ||
+      trie_norm_key(b->text, b->text_len, kb, sizeof kb, &lb) != 0)
+    return 1; /* texts of keys normalize; keep the order they came in otherwise */
+  return ta_bytes_cmp(ka, la, kb, lb) < 0;
+}
+
 int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
-                     const char *key, size_t key_len, int typos, int words, size_t n,
-                     trie_text_t *text, trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits) {
+                     const char *key, size_t key_len, int typos, int words,
+                     const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
+                     srv_mark_t *marks, size_t *n_hits) {
   size_t have = *n_hits;
   for (size_t i = 0; i < have; i++) /* the exact ones: the typed prefix, mapped */
     srv__mark_prefix(&hits[i], key_len, &marks[i]);
   unsigned edits = typos == TRIE_TYPOS_AUTO ? trie_typos_auto(key, key_len) : (unsigned)typos;
-  if (have >= n || (edits == 0 && (!words || t->words == NULL))) return 0;
+  int more_words = words && (t->words != NULL || (others && others->n));
+  if (have >= n || (edits == 0 && !more_words)) return 0;
   /* the same rules as srv__answer's, candidate by candidate */
   srv_flt_t *F = s->flt;
   unsigned w = (unsigned)(m - s->wmetrics);
   if (F != NULL && (m < s->wmetrics || w >= s->threads)) return TA_EINVAL;
   const srv_fstate_t *st = F ? srv__snap_acquire(F->slot, w) : NULL;
   flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
+  trie_keep_fn keep = f.rs ? flt_keep : NULL;
   trie_match_t all[TA_MAX_K];
   for (size_t i = 0; i < have; i++) all[i].hit = hits[i]; /* what the rest must not repeat */
-  size_t got = have;
-  trie_match_opts_t o = {typos, words ? t->words : NULL};
-  int rc =
-      trie_lookup_more(t->reader, key, key_len, &o, n, f.rs ? flt_keep : NULL, &f, text, all, &got);
-  if (F) srv__snap_release(F->slot, w);
-  for (size_t i = have; rc == 0 && i < got; i++) {
-    hits[i] = all[i].hit;
-    mark_of(&all[i], &marks[i]);
+  size_t got = have, out = have;
+  int rc;
+  if (others == NULL || !words) {
+    trie_match_opts_t o = {typos, words ? t->words : NULL};
+    rc = trie_lookup_more(t->reader, key, key_len, &o, n, keep, &f, text, all, &got);
+    for (size_t i = have; rc == 0 && i < got; i++, out++) {
+      hits[out] = all[i].hit;
+      mark_of(&all[i], &marks[out]);
+    }
+  } else {
+    /* This shard's word matches, merged with the other shards' in rank order (their keys are
+     * distinct: each key is in one shard); then this shard's typo matches (the first character
+     * is exact, so no other shard has any), checked against this shard's ids only. */
+    trie_match_opts_t ow = {0, t->words};
+    rc = trie_lookup_more(t->reader, key, key_len, &ow, n, keep, &f, text, all, &got);
+    trie_match_t own[TA_MAX_K];
+    size_t n_own = got - have, i = 0, j = 0, kept_own = 0;
+    memcpy(own, all + have, n_own * sizeof *own);
+    while (rc == 0 && out < n && (i < n_own || j < others->n)) {
+      if (j == others->n || (i < n_own && rank_before(&own[i].hit, &others->hit[j]))) {
+        all[have + kept_own++] = own[i];
+        hits[out] = own[i].hit;
+        mark_of(&own[i], &marks[out++]);
+        i++;
+      } else {
+        hits[out] = others->hit[j];
+        marks[out++] = others->mark[j++];
+      }
+    }
+    size_t theirs = out - have - kept_own;
+    trie_match_opts_t ot = {typos, NULL};
+    got = have + kept_own;
+    if (rc == 0 && edits > 0 && out < n)
+      rc = trie_lookup_more(t->reader, key, key_len, &ot, n - theirs, keep, &f, text, all, &got);
+    for (size_t x = have + kept_own; rc == 0 && x < got; x++, out++) {
+      hits[out] = all[x].hit;
+      mark_of(&all[x], &marks[out]);
+    }
   }
-  if (rc == 0) *n_hits = got;
+  if (F) srv__snap_release(F->slot, w);
+  if (rc == 0) *n_hits = out;
   return rc;
 }
 

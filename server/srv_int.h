@@ -455,12 +455,26 @@ int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *
                 uint64_t *rules_version);
 /* The mark of an exact prefix match: key_len bytes of the typed key, mapped onto hit's text. */
 void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk);
+/* The other shards' word matches of a prefix (srv_shard.c), best first (score, then key: the
+ * order of one trie), at most TA_MAX_K, their texts borrowed; etag_hash: of the shards' ETags
+ * (partial: a shard did not answer, so its matches are missing). */
+typedef struct {
+  size_t n;
+  trie_hit_t hit[TA_MAX_K];
+  srv_mark_t mark[TA_MAX_K];
+  uint64_t etag_hash;
+  int partial;
+} srv_words_t;
+
 /* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
  * 0..2 edits; words: 0 or 1) through the same rules, none of them already in have, up to n in
- * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. */
+ * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. With
+ * others (not NULL: a sharded node's other shards' word matches), t's word matches and theirs
+ * are merged in rank order before the typo matches, as one trie would give them. */
 int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
-                     const char *key, size_t key_len, int typos, int words, size_t n,
-                     trie_text_t *text, trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits);
+                     const char *key, size_t key_len, int typos, int words,
+                     const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
+                     srv_mark_t *marks, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
 uint64_t srv__filter_version_num(srv_t *s);
@@ -576,6 +590,9 @@ int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
 #define SRV_PEER_PENALTY_MS 1000 /* a replica that failed is tried last for this long */
 #define SRV_PEER_MAX_BODY 262144 /* bytes of a peer's answer a worker accepts */
 #define SRV_FORWARDED_HEADER "X-Typeahead-Forwarded"
+/* With SRV_FORWARDED_HEADER, "words": the peer answers its shard's word matches alone (no exact
+ * or typo matches, no trending): a part of the owner's words merge (srv_shard.c). */
+#define SRV_PART_HEADER "X-Typeahead-Part"
 #define SRV_PEER_TIMEOUT_MS 250       /* default --peer-timeout-ms: one attempt */
 #define SRV_PEERS_FILE_MAX (1u << 20) /* bytes of a peers file */
 
@@ -610,7 +627,8 @@ void srv__peers_free(srv_peers_t *p);
 int srv__peer_init(srv_worker_t *w);
 void srv__peer_fini(srv_worker_t *w);
 int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *accept,
-                  const char *inm, srv_peer_cb cb, void *arg, srv_peer_call_t **out);
+                  const char *inm, const char *part, srv_peer_cb cb, void *arg,
+                  srv_peer_call_t **out);
 void srv__peer_cancel(srv_peer_call_t *c);
 
 /* srv_shard.c. srv__shard_start (srv_new): the map, this node's shard and its peers, or the
@@ -618,10 +636,17 @@ void srv__peer_cancel(srv_peer_call_t *c);
  * prefix (forwarded) or every shard does (the empty key: merged), with r->later set or the
  * error answered; 0 when this node answers alone (its own shard's prefix, a forwarded request,
  * a request with errors, not sharded), *part set to 1 for a forwarded request (a peer's, for
- * this shard's part), else 0. */
+ * this shard's part), 2 for a words part (SRV_PART_HEADER), else 0.
+ * srv__shard_words (the owner of a prefix with fewer exact matches than asked for, words on):
+ * asks every other shard for its word matches of the request's prefix (words parts, in
+ * msgpack); r->later then answers through srv__search_words. 0, or an error (nothing started). */
 int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
                      unsigned timeout_ms);
 int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, int *part);
+int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part);
+/* srv_search.c: answers a /search request (part as srv__shard_take set it) with the other
+ * shards' word matches merged into its own (not cached: ETag from every shard's). */
+void srv__search_words(srv_reply_t *r, int part, const srv_words_t *others);
 /* /healthz's "shard" member (appended after a comma): this node's shard, and for every other
  * shard its replicas and whether the last request for it was answered (null: none yet). */
 int srv__shard_healthz(srv_t *s, ta_buf_t *b);

@@ -146,6 +146,7 @@ struct srv_peer_call {
   struct event *deadline;     /* ends the attempt at peer_timeout_ms, however the peer trickles */
   char accept[64];
   char inm[128];                /* If-None-Match passed on ("" none) */
+  char part[16];                /* SRV_PART_HEADER's value ("" none) */
   srv_peer_call_t *prev, *next; /* the worker's calls in flight */
 };
 
@@ -304,6 +305,7 @@ static int call_send(srv_peer_call_t *c) {
   evhttp_add_header(h, SRV_FORWARDED_HEADER, shard);
   if (c->accept[0]) evhttp_add_header(h, "Accept", c->accept);
   if (c->inm[0]) evhttp_add_header(h, "If-None-Match", c->inm);
+  if (c->part[0]) evhttp_add_header(h, SRV_PART_HEADER, c->part);
   if (evhttp_make_request(rep->conn[best], req, EVHTTP_REQ_GET, c->uri) != 0)
     return TA_EIO; /* libevent freed req */
   rep->pending[best]++;
@@ -313,7 +315,8 @@ static int call_send(srv_peer_call_t *c) {
 }
 
 int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *accept,
-                  const char *inm, srv_peer_cb cb, void *arg, srv_peer_call_t **out) {
+                  const char *inm, const char *part, srv_peer_cb cb, void *arg,
+                  srv_peer_call_t **out) {
   const srv_peers_t *p = w->srv->peers;
   *out = NULL;
   if (p == NULL || w->peers == NULL || shard >= p->n_shards || p->n_rep[shard] == 0)
@@ -331,6 +334,7 @@ int srv__peer_get(srv_worker_t *w, unsigned shard, const char *uri, const char *
   c->t0 = ta_mono_ns();
   if (accept) snprintf(c->accept, sizeof c->accept, "%s", accept);
   if (inm && strlen(inm) < sizeof c->inm) snprintf(c->inm, sizeof c->inm, "%s", inm);
+  if (part) snprintf(c->part, sizeof c->part, "%s", part);
   int rc = call_send(c);
   while (rc == TA_EIO && ++c->tries < p->n_rep[shard]) rc = call_send(c);
   if (rc) {

@@ -77,6 +77,23 @@ static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
          a->trend_gen == b->trend_gen && a->rules_version == b->rules_version;
 }
 
+/* The header block of a /search answer in representation rep with this ETag: the value of
+ * Content-Type, then the other headers after "\r\n" (srv_search_hdrs), NUL-terminated. */
+static int search_block(srv_t *s, int rep, const char *etag, ta_buf_t *b) {
+  b->len = 0;
+  int rc = buf_puts(b, search_ctype[rep]);
+  if (!rc) rc = buf_puts(b, "\r\nCache-Control: ");
+  if (!rc) rc = buf_puts(b, s->cache_control);
+  if (!rc) rc = buf_puts(b, "\r\nETag: ");
+  if (!rc) rc = buf_puts(b, etag);
+  if (!rc) rc = buf_puts(b, "\r\nVary: ");
+  if (!rc) rc = buf_puts(b, s->mk.vary);
+  if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
+  if (!rc && s->cors_origin) rc = buf_puts(b, s->cors_origin);
+  if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
+  return rc;
+}
+
 /* The worker's header blocks for market's answers from trie t (and global's tg, which may fill
  * them; NULL for global's own or when none is loaded; tt the trending trie mixed in, or NULL)
  * under tag (made again when it changes). A market's ETag names both tries: "<market
@@ -102,18 +119,7 @@ static srv_search_hdrs_t *search_hdrs_get(srv_worker_t *w, unsigned market, cons
   int rc = 0;
   for (int rep = 0; rep < 2; rep++) {
     search_etag(h->etag[rep], tv, fv, rep ? 'm' : 'j');
-    ta_buf_t *b = &h->block[rep];
-    b->len = 0;
-    if (!rc) rc = buf_puts(b, search_ctype[rep]);
-    if (!rc) rc = buf_puts(b, "\r\nCache-Control: ");
-    if (!rc) rc = buf_puts(b, s->cache_control);
-    if (!rc) rc = buf_puts(b, "\r\nETag: ");
-    if (!rc) rc = buf_puts(b, h->etag[rep]);
-    if (!rc) rc = buf_puts(b, "\r\nVary: ");
-    if (!rc) rc = buf_puts(b, s->mk.vary);
-    if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
-    if (!rc && s->cors_origin) rc = buf_puts(b, s->cors_origin);
-    if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
+    if (!rc) rc = search_block(s, rep, h->etag[rep], &h->block[rep]);
   }
   if (rc) return NULL;
   h->tag = *tag;
@@ -174,14 +180,16 @@ static void search_send(srv_reply_t *r, int status, const char *block, const cha
 
 /* What search_answer decided. Nothing in it points into a loaded trie. */
 typedef struct {
-  int status;        /* 200, 304, or an error status */
-  const char *block; /* 200 and 304: the header block */
-  const char *body;  /* 200: the body; an error: its message */
-  size_t len;        /* 200: body length */
-  int rendered;      /* 200 rendered now into w->out (not from the cache): keep it, unless */
-  int mixed;         /* its two lookups saw two rule sets (a change in between) */
-  srv_ctag_t tag;    /* the tags to keep it under */
-  char msg[64];      /* room for a message made here */
+  int status;         /* 200, 304, or an error status */
+  const char *block;  /* 200 and 304: the header block */
+  const char *body;   /* 200: the body; an error: its message */
+  size_t len;         /* 200: body length */
+  int rendered;       /* 200 rendered now into w->out (not from the cache): keep it, unless */
+  int mixed;          /* its two lookups saw two rule sets (a change in between) */
+  srv_ctag_t tag;     /* the tags to keep it under */
+  char msg[64];       /* room for a message made here */
+  int ask_shards;     /* the owner of a prefix short of exact matches: ask the other shards */
+  ta_buf_t own_block; /* the header block of an answer with other shards' words (its ETag) */
 } search_out_t;
 
 /* The request as search_answer needs it: where it goes and what it asks. */
@@ -196,7 +204,9 @@ typedef struct {
   size_t raw_len;
   int rep;         /* 0 JSON, 1 msgpack */
   const char *inm; /* If-None-Match, or NULL */
-  int part;        /* a peer's request for this shard's part of a merge or a forwarded prefix */
+  int part;        /* a peer's request: 1 for this shard's part of a merge or a forwarded prefix, 2
+             * for its word matches alone (SRV_PART_HEADER) */
+  const srv_words_t *others; /* the other shards' word matches, asked for (srv_shard.c) */
 } search_in_t;
 
 /* The completions of key for the request: the market's own first, then global's (SPEC §10)
@@ -240,7 +250,7 @@ static int search_trending(srv_worker_t *w, const search_in_t *in, const char *k
 static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *o) {
   srv_t *s = w->srv;
   const srv_trie_t *t = in->t;
-  o->rendered = o->mixed = 0;
+  o->rendered = o->mixed = o->ask_shards = 0;
   o->block = o->body = NULL;
   o->len = 0;
   if (t == NULL) {
@@ -258,8 +268,26 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   }
   const char *etag = h->etag[in->rep];
   o->block = h->block[in->rep].p;
+  /* Answers with other shards' words depend on their tries too: an ETag of them all, and not
+   * kept in the cache, nor a words part (another answer to the same query string). */
+  char wetag[48];
+  if (in->others) {
+    uint64_t eh = ta_hash64(etag, strlen(etag), in->others->etag_hash);
+    snprintf(wetag, sizeof wetag, "\"w%016llx%s-%c\"", (unsigned long long)eh,
+             in->others->partial ? "p" : "", in->rep ? 'm' : 'j');
+    etag = wetag;
+    if (search_block(s, in->rep, etag, &o->own_block) != 0) {
+      o->status = 500;
+      o->body = ta_strerror(TA_ENOMEM);
+      return;
+    }
+    o->block = o->own_block.p;
+    o->mixed = 1;
+  }
+  if (in->part == 2) o->mixed = 1;
   const srv_centry_t *e =
-      srv__cache_find(&w->cache, in->rep, in->market, in->raw, in->raw_len, &o->tag);
+      o->mixed ? NULL
+               : srv__cache_find(&w->cache, in->rep, in->market, in->raw, in->raw_len, &o->tag);
   if (e) {
     srv__metrics_bump(&w->m->cache_lookups[0], 1);
     o->status = in->inm && srv__etag_match(in->inm, etag) ? 304 : 200;
@@ -297,16 +325,29 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   o->tag.rules_version = 0;
   rc = trie_norm_prefix(q.q, q.q_len, key, sizeof key, &key_len);
   if (rc == 0) {
-    rc = search_lookup(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits,
-                       &o->tag.rules_version, &answered, &o->mixed);
+    size_t kk = k < TA_MAX_K ? k : TA_MAX_K;
+    /* a words part: this shard's word matches alone (no key of it starts with the prefix) */
+    if (in->part != 2)
+      rc = search_lookup(w, in, key, key_len, kk, hits, &n_hits, &o->tag.rules_version, &answered,
+                         &o->mixed);
     size_t n_exact = n_hits;
+    /* A sharded node answering its own prefix with fewer exact matches than asked for: word
+     * matches come from every shard (a later word of a key starts anywhere), so the other
+     * shards are asked first (srv_shard.c), and the answer is made again with theirs. */
+    if (rc == 0 && s->peers && s->peers->n_shards > 1 && in->part != 2 && !in->others &&
+        key_len > 0 && q.words && t->words && n_exact < kk) {
+      o->ask_shards = 1;
+      return;
+    }
     if (rc == 0) /* then word and typo matches (SPEC §15), of the market's trie */
-      rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, q.typos, q.words,
-                            k < TA_MAX_K ? k : TA_MAX_K, w->text, hits, marks, &n_hits);
+      rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, in->part == 2 ? 0 : q.typos,
+                            in->part == 2 ? 1 : q.words, in->others, kk, w->text, hits, marks,
+                            &n_hits);
     if (n_exact == 0 && n_hits > 0) answered = in->market;
     /* the empty prefix's merge has no trending suggestions: its parts neither (every node
-     * holds the whole trending trie, so each part would add the same ones, of any shard) */
-    if (rc == 0 && in->tt && !(in->part && key_len == 0))
+     * holds the whole trending trie, so each part would add the same ones, of any shard);
+     * nor has a words part (the owner mixes them in once) */
+    if (rc == 0 && in->tt && !(in->part && key_len == 0) && in->part != 2)
       rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, marks,
                            o);
   } else if (rc == TA_ENOSPC) {
@@ -332,10 +373,9 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   o->rendered = 1;
 }
 
-/* From the worker's answer cache when it holds the answer for this query string, this
- * representation, this market, the tries in use and the rules in force; else parsed, looked
- * up, rendered and kept. Errors are never cached. */
-void srv__handle_search(srv_reply_t *r) {
+/* Answers r: part as srv__shard_take set it, others the other shards' word matches (NULL:
+ * not asked for yet; when the answer needs them, they are asked for and r answered later). */
+static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
   evhtp_request_t *req = r->req;
@@ -344,8 +384,8 @@ void srv__handle_search(srv_reply_t *r) {
   in.raw_len = strlen(in.raw);
   in.inm = evhtp_header_find(req->headers_in, "If-None-Match");
   in.rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
-  /* A sharded node: another shard's prefix is forwarded, the empty one merged (srv_shard.c). */
-  if (s->peers && srv__shard_take(r, in.raw, in.raw_len, in.rep, &in.part)) return;
+  in.part = part;
+  in.others = others;
   /* Read before the answer is computed: an ETag never names rules newer than its answer. */
   in.rv = srv__filter_version_num(s);
   if (s->mk.dir)
@@ -361,17 +401,23 @@ void srv__handle_search(srv_reply_t *r) {
   }
   in.tg = in.market ? tg : NULL;
   if (in.t) in.tt = srv__trending_acquire(s, w->id, in.market, &in.tt_idx);
-  search_out_t o;
+  search_out_t o = {0};
   search_answer(w, &in, &o);
   /* the hits pointed into the tries and w->text: rendered, now let go */
   trie_text_reset(w->text);
   if (in.tt) srv__trending_release(s, w->id, in.tt_idx);
   if (mslot) srv__snap_release(mslot, w->id);
   srv__trie_release(s, w->id);
+  if (o.ask_shards) {
+    int rc = srv__shard_words(r, in.raw, in.raw_len, part);
+    if (rc) srv__reply_error(r, rc == TA_ENOMEM ? 500 : 502, "cannot ask the other shards");
+    return;
+  }
   srv__metrics_bump(&w->m->market_requests[in.market], 1);
   if (o.status != 200 && o.status != 304) {
     if (o.status == 503) srv__reply_header(req, "Retry-After", "1", 0);
     srv__reply_error(r, o.status, o.body);
+    ta_buf_free(&o.own_block);
     return;
   }
   if (o.rendered && !o.mixed && w->cache.slots) {
@@ -382,4 +428,25 @@ void srv__handle_search(srv_reply_t *r) {
     atomic_store_explicit(&w->m->cache_entries, w->cache.entries, memory_order_relaxed);
   }
   search_send(r, o.status, o.block, o.body, o.len);
+  ta_buf_free(&o.own_block);
+}
+
+/* From the worker's answer cache when it holds the answer for this query string, this
+ * representation, this market, the tries in use and the rules in force; else parsed, looked
+ * up, rendered and kept. Errors are never cached. */
+void srv__handle_search(srv_reply_t *r) {
+  srv_t *s = r->w->srv;
+  const char *raw =
+      r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
+  int part = 0;
+  /* A sharded node: another shard's prefix is forwarded, the empty one merged (srv_shard.c). */
+  if (s->peers &&
+      srv__shard_take(r, raw, strlen(raw),
+                      srv__wants_msgpack(evhtp_header_find(r->req->headers_in, "Accept")), &part))
+    return;
+  search_run(r, part, NULL);
+}
+
+void srv__search_words(srv_reply_t *r, int part, const srv_words_t *others) {
+  search_run(r, part, others);
 }

@@ -3,7 +3,9 @@
  * point of another shard is forwarded to a replica of that shard (srv_peer.c) and its answer
  * relayed as it is (status, body, ETag: the owner's); a prefix whose key is empty belongs to
  * every shard: each other shard's best k are asked for (in msgpack), merged with this node's own
- * by score then key (the order of one trie), and rendered as one trie would render them. A
+ * by score then key (the order of one trie), and rendered as one trie would render them; a
+ * prefix of this shard short of exact matches, word matching on, asks every other shard for
+ * its word matches (srv__shard_words; merged by srv_filters.c's srv__answer_more). A
  * request that carries SRV_FORWARDED_HEADER (the shard it is meant for) is answered from this
  * node's shard alone, or 421 when this node serves another shard (a wrong peers file). The map
  * and the peers file are read once at start (docs/FORMAT.md "Shard map", srv_int.h "Peers").
@@ -82,6 +84,7 @@ typedef struct {
   uint32_t off, len; /* the text in texts */
   char *key;         /* the text's key, for the order of ties (in keys) */
   size_t key_len;
+  srv_mark_t mark; /* a words part's: how it matched (the empty key's: a prefix match) */
 } merged_hit_t;
 
 typedef struct shard_req shard_req_t;
@@ -99,8 +102,8 @@ struct shard_req {
   int status;
   char etag[96], ctype[64];
   ta_buf_t body;
-  /* merged: every other shard's hits */
-  int merge, failed, rep;
+  /* merged: every other shard's hits (the empty key), or their word matches (words) */
+  int merge, words, failed, rep, part;
   uint64_t etag_hash; /* of the parts' ETags */
   merged_hit_t *hits;
   size_t n_hits, cap;
@@ -126,7 +129,7 @@ static void shard_req_free(void *arg) {
  * peer's hit (map not NULL) must be a key of the shard it answered for: TA_ECORRUPT otherwise
  * (a peers file that names the wrong node would show another shard's keys twice). */
 static int add_hit(shard_req_t *st, const char *text, size_t text_len, double score,
-                   const trie_shard_map_t *map, unsigned shard) {
+                   const srv_mark_t *mark, const trie_shard_map_t *map, unsigned shard) {
   char key[TA_MAX_KEY * 4 + 1];
   size_t key_len = 0;
   int rc = 0;
@@ -142,6 +145,7 @@ static int add_hit(shard_req_t *st, const char *text, size_t text_len, double sc
   memcpy(mh->key, key, key_len + 1);
   mh->key_len = key_len;
   mh->score = score;
+  mh->mark = *mark;
   mh->off = (uint32_t)st->texts.len;
   mh->len = (uint32_t)text_len;
   if ((rc = ta_buf_put(&st->texts, text, text_len)) != 0) {
@@ -174,6 +178,8 @@ static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t l
       const char *text = NULL;
       size_t text_len = 0;
       double score = -1;
+      srv_mark_t mark = {0}; /* kind 0: a prefix match, as the empty key's are */
+      const msgpack_object *hl = NULL;
       if (h->type != MSGPACK_OBJECT_MAP) goto out;
       for (uint32_t f = 0; f < h->via.map.size; f++) {
         const msgpack_object *fk = &h->via.map.ptr[f].key, *fv = &h->via.map.ptr[f].val;
@@ -182,6 +188,13 @@ static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t l
             fv->type == MSGPACK_OBJECT_STR) {
           text = fv->via.str.ptr;
           text_len = fv->via.str.size;
+        } else if (fk->via.str.size == 5 && memcmp(fk->via.str.ptr, "match", 5) == 0) {
+          /* a words part gives word matches only (checked below) */
+          if (fv->type != MSGPACK_OBJECT_STR) goto out;
+          if (fv->via.str.size == 5 && memcmp(fv->via.str.ptr, "words", 5) == 0)
+            mark.kind = TRIE_MATCH_WORDS;
+        } else if (fk->via.str.size == 9 && memcmp(fk->via.str.ptr, "highlight", 9) == 0) {
+          hl = fv;
         } else if (fk->via.str.size == 5 && memcmp(fk->via.str.ptr, "score", 5) == 0) {
           score = fv->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (double)fv->via.u64
                   : fv->type == MSGPACK_OBJECT_FLOAT64 || fv->type == MSGPACK_OBJECT_FLOAT32
@@ -190,7 +203,25 @@ static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t l
         }
       }
       if (text == NULL || text_len > TA_MAX_KEY || !(score >= 0) || isinf(score)) goto out;
-      if (add_hit(st, text, text_len, score, st->w->srv->peers->map, shard) != 0) goto out;
+      if (st->words) {
+        /* [[start, length], ...]: spans of the text, at most TRIE_MAX_SPANS */
+        if (mark.kind != TRIE_MATCH_WORDS || hl == NULL || hl->type != MSGPACK_OBJECT_ARRAY ||
+            hl->via.array.size > TRIE_MAX_SPANS)
+          goto out;
+        for (uint32_t x = 0; x < hl->via.array.size; x++) {
+          const msgpack_object *sp = &hl->via.array.ptr[x];
+          if (sp->type != MSGPACK_OBJECT_ARRAY || sp->via.array.size != 2 ||
+              sp->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
+              sp->via.array.ptr[1].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+            goto out;
+          uint64_t a = sp->via.array.ptr[0].via.u64, n = sp->via.array.ptr[1].via.u64;
+          if (a > text_len || n > text_len - a) goto out;
+          mark.spans[x][0] = (uint32_t)a;
+          mark.spans[x][1] = (uint32_t)n;
+        }
+        mark.n_spans = (uint8_t)hl->via.array.size;
+      }
+      if (add_hit(st, text, text_len, score, &mark, st->w->srv->peers->map, shard) != 0) goto out;
     }
   }
   rc = 0;
@@ -206,7 +237,7 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
   shard_req_t *st = call->st;
   st->calls[call->shard] = NULL; /* srv_peer.c frees it */
   st->waiting--;
-  if (st->merge) {
+  if (st->merge || st->words) {
     if (status != 200 || take_hits(st, call->shard, body, len) != 0) st->failed = 1;
     if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
   } else {
@@ -252,7 +283,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   }
   /* own hits point into the trie and w->text: copied in with the others, then let go */
   for (size_t i = 0; rc == 0 && i < n_own; i++)
-    rc = add_hit(st, own[i].text, own[i].text_len, own[i].score, NULL, 0);
+    rc = add_hit(st, own[i].text, own[i].text_len, own[i].score, &(srv_mark_t){0}, NULL, 0);
   trie_text_reset(w->text);
   srv__trie_release(s, w->id);
   if (rc) {
@@ -285,12 +316,33 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
                   b->len);
 }
 
+/* The owner's answer with the other shards' word matches: the best k of theirs, in rank
+ * order, handed to the search path. A shard that did not answer (every replica failed, or an
+ * answer that does not parse) leaves its matches out: the exact matches and the rest still
+ * come, under an ETag marked partial, never cached. */
+static void answer_words(srv_reply_t *r, shard_req_t *st) {
+  qsort(st->hits, st->n_hits, sizeof *st->hits, by_rank);
+  srv_words_t ws = {0};
+  ws.n = st->n_hits < TA_MAX_K ? st->n_hits : TA_MAX_K;
+  for (size_t i = 0; i < ws.n; i++) {
+    ws.hit[i] = (trie_hit_t){0, st->hits[i].score, st->texts.p + st->hits[i].off, st->hits[i].len};
+    ws.mark[i] = st->hits[i].mark;
+  }
+  ws.etag_hash = st->etag_hash;
+  ws.partial = st->failed;
+  if (st->failed)
+    srv__log_limited(SRV_LOG_PEERS, "a shard's word matches are missing: it did not answer");
+  srv__search_words(r, st->part, &ws);
+}
+
 /* r->later of a forwarded or merged request: 1 once answered. */
 static int shard_answer(srv_reply_t *r) {
   shard_req_t *st = r->later_state;
   if (st->waiting) return 0;
   if (st->merge) {
     answer_merged(r, st);
+  } else if (st->words) {
+    answer_words(r, st);
   } else if (st->status == 0) {
     srv__reply_header(r->req, "Retry-After", "1", 0);
     srv__reply_error(r, 502, "no replica of the prefix's shard answered");
@@ -310,7 +362,8 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
   if (fwd) { /* a peer asks this node for its shard: it must be this one */
     unsigned asked = 0;
     if (ta_parse_uint(fwd, 0, TRIE_MAX_SHARDS - 1, &asked) == 0 && asked == p->own) {
-      *part = 1;
+      const char *kind = evhtp_header_find(r->req->headers_in, SRV_PART_HEADER);
+      *part = kind && strcmp(kind, "words") == 0 ? 2 : 1;
       return 0;
     }
     char msg[96];
@@ -362,7 +415,7 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
     /* the representation chosen here (rep), not the client's Accept, which can be long */
     rc = srv__peer_get(w, sh, uri, st->merge || rep ? "application/msgpack" : "application/json",
                        st->merge ? NULL : evhtp_header_find(r->req->headers_in, "If-None-Match"),
-                       on_peer, &st->args[sh], &st->calls[sh]);
+                       NULL, on_peer, &st->args[sh], &st->calls[sh]);
     if (rc) st->waiting--;
   }
   if (rc) {
@@ -374,4 +427,37 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
   r->later_state = st;
   r->later_free = shard_req_free;
   return 1;
+}
+
+int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part) {
+  srv_worker_t *w = r->w;
+  srv_peers_t *p = w->srv->peers;
+  if (p == NULL || p->n_shards < 2) return TA_EINVAL;
+  shard_req_t *st = calloc(1, sizeof *st + p->n_shards * (sizeof *st->calls + sizeof *st->args));
+  if (st == NULL) return TA_ENOMEM;
+  st->w = w;
+  st->n_shards = p->n_shards;
+  st->calls = (srv_peer_call_t **)(st + 1);
+  st->args = (shard_call_t *)(st->calls + p->n_shards);
+  st->words = 1;
+  st->part = part;
+  char uri[SRV_MAX_LINE + 16];
+  snprintf(uri, sizeof uri, "/search?%.*s", (int)raw_len, raw);
+  int rc = 0;
+  for (unsigned sh = 0; rc == 0 && sh < p->n_shards; sh++) {
+    if (sh == p->own) continue;
+    st->waiting++;
+    st->args[sh] = (shard_call_t){st, sh};
+    rc = srv__peer_get(w, sh, uri, "application/msgpack", NULL, "words", on_peer, &st->args[sh],
+                       &st->calls[sh]);
+    if (rc) st->waiting--;
+  }
+  if (rc) {
+    shard_req_free(st);
+    return rc;
+  }
+  r->later = shard_answer;
+  r->later_state = st;
+  r->later_free = shard_req_free;
+  return 0;
 }

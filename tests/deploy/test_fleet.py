@@ -61,6 +61,27 @@ def free_ports(n):
     raise RuntimeError("no free ports")
 
 
+class Mixed:
+    """The answers a sharded fleet may give while a rolling update has some shards on trie a
+    and others on b, for a prefix whose word matches come from every shard: the exact (prefix)
+    matches of one version, then word matches in rank order (each shard's of either version:
+    one ranked past k in both whole answers may show in a mixed one), then typo matches."""
+
+    def __init__(self, answers):
+        self.answers = answers
+
+    def __contains__(self, sugg):
+        if sugg in self.answers:
+            return True
+        exact = [h for h in sugg if h["match"] == "prefix"]
+        if exact not in ([h for h in a if h["match"] == "prefix"] for a in self.answers):
+            return False
+        kinds = [h["match"] for h in sugg]
+        scores = [h["score"] for h in sugg if h["match"] == "words"]
+        return kinds == sorted(kinds, key=["prefix", "words", "typo"].index) and \
+            scores == sorted(scores, reverse=True)
+
+
 class Load:
     """CLIENTS threads asking nginx for prefixes in turn; counts answers and failures."""
 
@@ -201,10 +222,13 @@ class Fleet(unittest.TestCase):
         allowed = self.expected(new)
         if n_nodes > REPLICAS:
             # The empty prefix merges every shard's best: while a rolling update has some
-            # shards on a and others on b, the merge mixes them (each part is right).
+            # shards on a and others on b, the merge mixes them (each part is right); so do
+            # the word matches of a prefix, which come from every shard.
             for p in allowed:
                 if not p.strip():
                     allowed[p] = None
+                elif any(h["match"] == "words" for a in allowed[p] for h in a):
+                    allowed[p] = Mixed(allowed[p])
         load = Load(self.port, self.prefixes, allowed)
         try:
             self.step(load, "warm-up", lambda: time.sleep(0.5))

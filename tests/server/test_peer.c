@@ -187,7 +187,8 @@ static void node_done(void) {
 static void ask(const char *uri, result_t *r) {
   srv_peer_call_t *c = NULL;
   memset(r, 0, sizeof *r);
-  assert_int_equal(srv__peer_get(&w, 1, uri, "application/msgpack", NULL, on_answer, r, &c), 0);
+  assert_int_equal(srv__peer_get(&w, 1, uri, "application/msgpack", NULL, NULL, on_answer, r, &c),
+                   0);
   assert_non_null(c);
   struct timeval limit = {5, 0};
   event_base_loopexit(base, &limit);
@@ -241,20 +242,21 @@ static void test_cancel_and_shutdown(void **state) {
   node(reps);
   result_t r = {0};
   srv_peer_call_t *c = NULL;
-  assert_int_equal(srv__peer_get(&w, 1, "/search?q=x", NULL, NULL, on_answer, &r, &c), 0);
+  assert_int_equal(srv__peer_get(&w, 1, "/search?q=x", NULL, NULL, NULL, on_answer, &r, &c), 0);
   srv__peer_cancel(c);
   struct timeval limit = {1, 0}; /* past the 300 ms timeout: the attempt ends */
   event_base_loopexit(base, &limit);
   event_base_dispatch(base);
   assert_int_equal(r.called, 0);
   /* In flight at shutdown: freed, not called. */
-  assert_int_equal(srv__peer_get(&w, 1, "/search?q=y", NULL, NULL, on_answer, &r, &c), 0);
+  assert_int_equal(srv__peer_get(&w, 1, "/search?q=y", NULL, NULL, NULL, on_answer, &r, &c), 0);
   node_done();
   assert_int_equal(r.called, 0);
   /* A shard with no replica (this node's own) cannot be asked. */
   snprintf(reps, sizeof reps, "127.0.0.1:%d", good_port);
   node(reps);
-  assert_int_equal(srv__peer_get(&w, 0, "/search?q=y", NULL, NULL, on_answer, &r, &c), TA_EINVAL);
+  assert_int_equal(srv__peer_get(&w, 0, "/search?q=y", NULL, NULL, NULL, on_answer, &r, &c),
+                   TA_EINVAL);
   node_done();
 }
 

@@ -639,14 +639,13 @@ void srv__peer_cancel(srv_peer_call_t *c);
  * this shard's part), 2 for a words part (SRV_PART_HEADER), else 0.
  * srv__shard_words (the owner of a prefix with fewer exact matches than asked for, words on):
  * asks every other shard for its word matches of the request's prefix (words parts, in
- * msgpack); r->later then answers through srv__search_words. 0, or an error (nothing started). */
+ * msgpack); r->later then calls done with them (srv_search.c's answer: a callback, so that
+ * the two files do not call each other). 0, or an error (nothing started). */
 int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
                      unsigned timeout_ms);
 int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, int *part);
-int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part);
-/* srv_search.c: answers a /search request (part as srv__shard_take set it) with the other
- * shards' word matches merged into its own (not cached: ETag from every shard's). */
-void srv__search_words(srv_reply_t *r, int part, const srv_words_t *others);
+typedef void (*srv_words_fn)(srv_reply_t *r, int part, const srv_words_t *others);
+int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, srv_words_fn done);
 /* /healthz's "shard" member (appended after a comma): this node's shard, and for every other
  * shard its replicas and whether the last request for it was answered (null: none yet). */
 int srv__shard_healthz(srv_t *s, ta_buf_t *b);

@@ -409,7 +409,7 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
   if (mslot) srv__snap_release(mslot, w->id);
   srv__trie_release(s, w->id);
   if (o.ask_shards) {
-    int rc = srv__shard_words(r, in.raw, in.raw_len, part);
+    int rc = srv__shard_words(r, in.raw, in.raw_len, part, search_run);
     if (rc) srv__reply_error(r, rc == TA_ENOMEM ? 500 : 502, "cannot ask the other shards");
     return;
   }
@@ -445,8 +445,4 @@ void srv__handle_search(srv_reply_t *r) {
                       srv__wants_msgpack(evhtp_header_find(r->req->headers_in, "Accept")), &part))
     return;
   search_run(r, part, NULL);
-}
-
-void srv__search_words(srv_reply_t *r, int part, const srv_words_t *others) {
-  search_run(r, part, others);
 }

@@ -104,6 +104,7 @@ struct shard_req {
   ta_buf_t body;
   /* merged: every other shard's hits (the empty key), or their word matches (words) */
   int merge, words, failed, rep, part;
+  srv_words_fn words_done;
   uint64_t etag_hash; /* of the parts' ETags */
   merged_hit_t *hits;
   size_t n_hits, cap;
@@ -332,7 +333,7 @@ static void answer_words(srv_reply_t *r, shard_req_t *st) {
   ws.partial = st->failed;
   if (st->failed)
     srv__log_limited(SRV_LOG_PEERS, "a shard's word matches are missing: it did not answer");
-  srv__search_words(r, st->part, &ws);
+  st->words_done(r, st->part, &ws);
 }
 
 /* r->later of a forwarded or merged request: 1 once answered. */
@@ -429,7 +430,7 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
   return 1;
 }
 
-int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part) {
+int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, srv_words_fn done) {
   srv_worker_t *w = r->w;
   srv_peers_t *p = w->srv->peers;
   if (p == NULL || p->n_shards < 2) return TA_EINVAL;
@@ -441,6 +442,7 @@ int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part) 
   st->args = (shard_call_t *)(st->calls + p->n_shards);
   st->words = 1;
   st->part = part;
+  st->words_done = done;
   char uri[SRV_MAX_LINE + 16];
   snprintf(uri, sizeof uri, "/search?%.*s", (int)raw_len, raw);
   int rc = 0;

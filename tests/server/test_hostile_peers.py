@@ -11,6 +11,9 @@ and the node keeps answering its own prefixes.
   chunked), closes mid-body, or answers a status no node gives (1xx, 204, 3xx but 304, 600+):
   502, in about the timeout.
 - A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
+- A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
+  broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
+  matches out: 200, an ETag marked partial, in about the timeout.
 
 usage: test_hostile_peers.py --serve PATH --build PATH [unittest arguments]
 """
@@ -44,6 +47,18 @@ def mp_answer(hits):
     for text, score in hits:
         out += b"\x82" + mp_str("text") + mp_str(text) + mp_str("score") + b"\xcb"
         out += struct.pack(">d", score)
+    return out
+
+
+def mp_words(hits):
+    """A words part's msgpack answer: [(text, score, match, [[start, length], ...])...]."""
+    out = b"\x82" + mp_str("q") + mp_str("") + mp_str("suggestions") + bytes([0x90 | len(hits)])
+    for text, score, match, spans in hits:
+        out += b"\x84" + mp_str("text") + mp_str(text) + mp_str("score") + b"\xcb"
+        out += struct.pack(">d", score) + mp_str("match") + mp_str(match) + mp_str("highlight")
+        out += bytes([0x90 | len(spans)])
+        for a, n in spans:
+            out += b"\x92" + bytes([a, n])  # positive fixints: offsets under 128
     return out
 
 
@@ -99,6 +114,11 @@ class FakePeer:
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
                                "application/msgpack")
                       if msgpack else response(b"200 OK", OK_JSON))
+        elif mode.startswith("words"):  # a words part: one word match of shard 1
+            match, span = {"words": ("words", 4), "words-bad-span": ("words", 90),
+                           "words-prefix": ("prefix", 4)}[mode]
+            c.sendall(response(b"200 OK", mp_words([(self.word_text, 5e11, match, [[3, span]])]),
+                               "application/msgpack"))
         elif mode == "wrong-shard":  # a wrong peers file: another shard's node answers
             c.sendall(response(b"200 OK", mp_answer([(self.wrong_text, 1e12)]),
                                "application/msgpack"))
@@ -166,6 +186,10 @@ class HostilePeer(ServerCase):
         cls.theirs = shard_letter(os.path.join(d, "shards.map"), 1)
         cls.peer.merge_text = cls.theirs * 2 + " top"
         cls.peer.wrong_text = cls.mine * 2 + " top"
+        # a prefix of shard 0 that no key starts with, and a key of shard 1 with a later word
+        # that starts with it: a word match only shard 1 has
+        cls.word_q = cls.mine + "qzx"
+        cls.peer.word_text = cls.theirs * 2 + " " + cls.word_q + "w"
         shard_args = ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
                       "--peers", peers, "--answer-cache-mb", "0", "--threads", "1",
                       "--peer-timeout-ms", str(TIMEOUT_MS)]
@@ -245,6 +269,33 @@ class HostilePeer(ServerCase):
             self.assertEqual(st, 200)
             got = [(g["text"], g.get("trending")) for g in json.loads(body)["suggestions"]]
             self.assertIn((self.mine * 2 + " rising", True), got, h)
+
+    def test_words_part(self):
+        # the owner of a prefix without exact matches asks the other shard for its word
+        # matches and shows them as it got them
+        st, h, body, _ = self.ask("words", self.word_q)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["suggestions"],
+                         [{"text": self.peer.word_text, "score": 500000000000, "match": "words",
+                           "highlight": [[3, 4]]}])
+        self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}-j"$')
+        st2, _, _, _ = self.ask("words", self.word_q + "&k=3")
+        self.assertEqual(st2, 200)
+        # a word query with enough exact matches asks no other shard
+        self.peer.mode = "hang"
+        st3, h3, body3 = self.node.get("/search?q=" + self.mine)
+        self.assertEqual(st3, 200)
+        self.assertNotRegex(h3["etag"], r'^"w')
+
+    def test_words_part_broken(self):
+        # a span past the text, a match that is not a word match (an old node's whole answer),
+        # a peer that hangs or answers garbage: the owner's own answer, marked partial, in time
+        for mode in ("words-bad-span", "words-prefix", "ok", "hang", "garbage", "inf"):
+            st, h, body, secs = self.ask(mode, self.word_q)
+            self.assertEqual(st, 200, "%s: %r" % (mode, body[:200]))
+            self.assertEqual(json.loads(body)["suggestions"], [], mode)
+            self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}p-j"$', mode)
+            self.assertLess(secs, 6 * TIMEOUT_MS / 1000 + 1, "%s: answered late" % mode)
 
     def test_merge_keys_of_another_shard(self):
         # this node's own keys back from "shard 1": refused, not shown twice

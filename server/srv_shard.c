@@ -322,7 +322,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
  * answer that does not parse) leaves its matches out: the exact matches and the rest still
  * come, under an ETag marked partial, never cached. */
 static void answer_words(srv_reply_t *r, shard_req_t *st) {
-  qsort(st->hits, st->n_hits, sizeof *st->hits, by_rank);
+  if (st->n_hits > 1) qsort(st->hits, st->n_hits, sizeof *st->hits, by_rank); /* none: NULL */
   srv_words_t ws = {0};
   ws.n = st->n_hits < TA_MAX_K ? st->n_hits : TA_MAX_K;
   for (size_t i = 0; i < ws.n; i++) {

@@ -12,6 +12,7 @@
  */
 #include "srv_int.h"
 
+#include <event2/event.h>
 #include <evhtp/evhtp.h>
 #include <math.h>
 #include <msgpack.h>
@@ -105,7 +106,8 @@ struct shard_req {
   /* merged: every other shard's hits (the empty key), or their word matches (words) */
   int merge, words, failed, rep, part;
   srv_words_fn words_done;
-  uint64_t etag_hash; /* of the parts' ETags */
+  struct event *deadline; /* words: the shards still silent then are left out */
+  uint64_t etag_hash;     /* of the parts' ETags */
   merged_hit_t *hits;
   size_t n_hits, cap;
   ta_buf_t texts;
@@ -118,6 +120,7 @@ struct shard_req {
 
 static void shard_req_free(void *arg) {
   shard_req_t *st = arg;
+  if (st->deadline) event_free(st->deadline);
   for (unsigned i = 0; i < st->n_shards; i++) srv__peer_cancel(st->calls[i]);
   for (size_t i = 0; i < st->n_hits; i++) free(st->hits[i].key);
   free(st->hits);
@@ -430,6 +433,23 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
   return 1;
 }
 
+/* The words merge's deadline: word matches are worth one peer timeout, not the next
+ * replica's too (a forwarded prefix waits for its owner, whose answer would then come after
+ * a load balancer gave up on it); the shards still silent are left out (partial). */
+static void words_deadline(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  shard_req_t *st = arg;
+  for (unsigned i = 0; i < st->n_shards; i++) {
+    if (st->calls[i] == NULL) continue;
+    srv__peer_cancel(st->calls[i]);
+    st->calls[i] = NULL;
+    st->waiting--;
+    st->failed = 1;
+  }
+  srv__conn_defer_kick(st->w);
+}
+
 int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, srv_words_fn done) {
   srv_worker_t *w = r->w;
   srv_peers_t *p = w->srv->peers;
@@ -443,6 +463,12 @@ int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, 
   st->words = 1;
   st->part = part;
   st->words_done = done;
+  st->deadline = evtimer_new(w->base, words_deadline, st);
+  struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
+  if (st->deadline == NULL || evtimer_add(st->deadline, &tv) != 0) {
+    shard_req_free(st);
+    return TA_ENOMEM;
+  }
   char uri[SRV_MAX_LINE + 16];
   snprintf(uri, sizeof uri, "/search?%.*s", (int)raw_len, raw);
   int rc = 0;

@@ -7,6 +7,19 @@ with parse_known_args and hands the rest (a test name, -k PATTERN, -f, ...) to u
 import argparse
 import os
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def datasets():
+    """The shared datasets folder (never part of the project): $TA_DATASETS when set, else
+    ../shared/datasets beside the repository (CI's layout), else two levels up (a worktree at
+    /work/wt/NAME). The first candidate when none exists, for the skip message to name."""
+    if os.environ.get("TA_DATASETS"):
+        return os.path.abspath(os.environ["TA_DATASETS"])
+    found = [os.path.normpath(os.path.join(HERE, *[".."] * up, "shared", "datasets"))
+             for up in (2, 3)]
+    return next((d for d in found if os.path.isdir(d)), found[0])
+
 # --NAME: the binary it names
 BINARIES = {"aggregate": "typeahead-aggregate", "build": "typeahead-build",
             "query": "typeahead-query", "serve": "typeahead-serve", "eval": "ta-eval"}

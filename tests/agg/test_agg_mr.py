@@ -4,9 +4,10 @@ reduce, load"), on the real binary: for random splits of a log at line boundarie
 mappers, `--map | LC_ALL=C sort | --reduce | --load` must leave exactly the tables (--dump,
 --dump --market, --markets and the table bytes) of one direct run: a generated tsv log with
 markets and bad lines, a generated AOL log whose repeated rows are cut across mappers, and the
-AOL sample of /work/shared/datasets when it is there. A batch loaded twice counts once; a load
-killed with SIGKILL and rerun leaves the bytes of an uninterrupted one; hostile records (unsorted,
-malformed, overflowing) are refused with their line number and nothing is written.
+AOL sample of the shared datasets when it is there (bin_args.datasets(): beside the repository
+in CI). A batch loaded twice counts once; a load killed with SIGKILL and rerun leaves the bytes
+of an uninterrupted one; hostile records (unsorted, malformed, overflowing) are refused with
+their line number and nothing is written.
 Usage: test_agg_mr.py --aggregate PATH [unittest arguments]
 """
 import os
@@ -27,7 +28,7 @@ from agg_test_util import kill_at_random_moments, tree  # noqa: E402
 ARGS = None
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
 MARKETS = ["de", "de-at", "us", "x" * 32]
-AOL_SAMPLE = "/work/shared/datasets/aol-2006-sample/aol_top1000_users.tsv"
+AOL_SAMPLE = os.path.join(bin_args.datasets(), "aol-2006-sample", "aol_top1000_users.tsv")
 C_ENV = dict(os.environ, LC_ALL="C")
 
 
@@ -170,7 +171,8 @@ class MapReduce(unittest.TestCase):
         self.assertNotIn(b" 0 duplicate rows", p.stderr)
         self.assertTrue(tables(want))
 
-    @unittest.skipUnless(os.path.exists(AOL_SAMPLE), "no AOL sample in /work/shared/datasets")
+    @unittest.skipUnless(os.path.exists(AOL_SAMPLE), "no AOL sample at %s (set TA_DATASETS)"
+                         % AOL_SAMPLE)
     def test_aol_sample_random_splits(self):
         with open(AOL_SAMPLE, "rb") as f:
             data = f.read()

@@ -161,12 +161,11 @@ class BuildCli(BuildCase):
         self.build("--freq", path, "--out", out2, "--max-bad", "101", expect=2)
 
     def test_wordfreq_lists_build_as_they_are(self):
-        lists = os.environ.get("TA_WORDFREQ") or os.path.join(
-            HERE, "..", "..", "..", "shared", "datasets", "wordfreq")
+        lists = os.environ.get("TA_WORDFREQ") or os.path.join(bin_args.datasets(), "wordfreq")
         names = ["large_de.tsv", "large_en.tsv", "large_zh.tsv"]
         if not all(os.path.exists(os.path.join(lists, n)) for n in names):
-            self.skipTest("the wordfreq lists are not at %s (set TA_WORDFREQ): only the "
-                          "fixture test ran" % os.path.abspath(lists))
+            self.skipTest("the wordfreq lists are not at %s (set TA_WORDFREQ or TA_DATASETS): "
+                          "only the fixture test ran" % os.path.abspath(lists))
         for name in names:
             r = self.build("--freq", os.path.join(lists, name), "--out", self.out)
             self.assertIn(b"typeahead-build: " + name.encode(), r.stderr.replace(

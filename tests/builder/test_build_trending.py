@@ -7,6 +7,7 @@ bad --now or a directory without hour tables is refused with a clear message.
 Usage: test_build_trending.py --aggregate PATH --build PATH --query PATH
 """
 import datetime
+import math
 import os
 import random
 import shutil
@@ -86,6 +87,48 @@ class Trending(unittest.TestCase):
         self.assertEqual([d for d, _ in entries(self.trie, "bank")], ["Banksy Show"])
         self.assertEqual(entries(self.trie, "w"), [])
         self.assertIn(b"2 queries trending", self.build.stderr)
+
+    def test_scores_equal_the_formula(self):
+        """Every score the trie holds is docs/TRENDING.md's burst score computed here from the
+        log's events (24 hours, half-life 6 hours, baseline over the weeks before the window's
+        week, floor 3, ratio 3), and every query the formula makes trend is there: queries with
+        a baseline (rising well, rising too little, steady) and without one."""
+        d = os.path.join(self.tmp, "formula")
+        os.mkdir(d)
+        events = []  # (unix time, key)
+        for i in range((END - MON) // 7200):  # one event every 2 hours all along: a baseline
+            for q in ("steady", "rising", "mild"):
+                events.append((MON + 1800 + 7200 * i + len(q), q))
+        events += [(END - 1 - 540 * i, "rising") for i in range(40)]  # the last 6 hours
+        events += [(END - 1 - 1700 * i, "mild") for i in range(5)]  # too few above its rate
+        events += [(END - 1 - 1100 * i, "fresh") for i in range(30)]  # new: no baseline
+        events += [(END - 1 - 3000 * i, "rare") for i in range(2)]  # under the floor
+        log = os.path.join(d, "log.tsv")
+        with open(log, "w") as f:
+            f.writelines("%d\t%s\n" % e for e in events)
+        tables, out = os.path.join(d, "tables"), os.path.join(d, "t.trie")
+        run(ARGS.aggregate, "--tables", tables, "--hours", "--quiet", log)
+        run(ARGS.build, "--trending", "--tables", tables, "--now", str(END - 1), "--out", out)
+
+        now = (END - 1) // 3600  # hours since the epoch
+        first_week = (now - 23) * 3600 - ((now - 23) * 3600 - MON) % 604800
+        weeks = (first_week - MON) // 604800  # the log starts on MON: weeks 1..3 exist
+        self.assertEqual(weeks, 3)
+        span = sum(0.5 ** (a / 6) for a in range(24))
+        want = {}
+        for q in sorted({k for _, k in events}):
+            hours = [t // 3600 for t, k in events if k == q and now - 23 <= t // 3600 <= now]
+            recent = sum(0.5 ** ((now - h) / 6) for h in hours)
+            base = sum(1 for t, k in events if k == q and t < first_week) / (weeks * 168)
+            expected = base * span
+            if len(hours) >= 3 and recent >= 3 * expected:
+                want[q] = math.floor((recent - expected) * 100 + 0.5)
+        self.assertEqual(sorted(want), ["fresh", "rising"])  # the fixture does what it says
+        got = dict(entries(out))
+        self.assertEqual(sorted(got), sorted(want), "the queries that trend")
+        for q, score in want.items():
+            self.assertLessEqual(abs(got[q] - score), 1, "%s: score %r, the formula %r"
+                                 % (q, got[q], score))
 
     def test_now_moves_the_window(self):
         out = os.path.join(self.tmp, "before.trie")

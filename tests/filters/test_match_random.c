@@ -2,7 +2,8 @@
  * reading of SPEC §9 written here independently: tokens found by decoding every code point with
  * utf8proc, rules compared as plain strings, and the disguise view (docs/filters.md) built from
  * code point arrays with ICU asked here directly (uspoof skeletons, and the names of small
- * capitals), not through the generated table. Random keys and rule sets of every kind, with Unicode letters, look-alikes, digits,
+ * capitals), not through the generated table. Random keys and rule sets of every kind (word:w*
+ * included, cut from a key's token), with Unicode letters, look-alikes, digits,
  * marks, full-width forms, separators, single and doubled letters; many rules are cut from the keys
  * themselves so that matches are frequent. Also checks that the compiler refuses exactly the
  * lines the reference calls invalid, at the right line. */
@@ -59,6 +60,7 @@ static void ref_tokens(const char *s, size_t len, toks_t *t) {
 
 typedef struct {
   flt_kind_t kind;
+  int star; /* a word:w* rule (counted as a word rule) */
   char key[512];
   size_t len;
   toks_t toks;
@@ -94,6 +96,30 @@ static int ref_word_eq(const char *t, size_t tl, const char *w, size_t wl) {
   return i == tl && j == wl;
 }
 
+/* A word:w* rule w and a token t meet when w starts t as written, or starts one of t's readings
+ * with doubled letters read shorter (as ref_word_eq reads them): w's runs pair up with t's, every
+ * one but the last exactly as in ref_word_eq; the last may be shorter than its reading (w ends
+ * inside it), so at most two letters of a doubled run, at most the run of any other. */
+static int ref_word_prefix(const char *t, size_t tl, const char *w, size_t wl) {
+  if (tl >= wl && memcmp(t, w, wl) == 0) return 1;
+  size_t i = 0, j = 0;
+  unsigned doubled = 0;
+  while (i < tl && j < wl) {
+    if (t[i] != w[j]) return 0;
+    size_t a = i, b = j;
+    while (a < tl && t[a] == t[i]) a++;
+    while (b < wl && w[b] == w[j]) b++;
+    size_t lt = a - i, lw = b - j;
+    int twice = t[i] >= 'a' && t[i] <= 'z' && lt >= 2;
+    int may_one = twice && doubled++ < 6;
+    if (b == wl) return twice ? lw <= 2 : lw <= lt;
+    if (twice ? !(lw == 2 || (may_one && lw == 1)) : lt != lw) return 0;
+    i = a;
+    j = b;
+  }
+  return j == wl;
+}
+
 static int ref_match(const ref_rule_t *r, const char *key, size_t len, const toks_t *kt) {
   switch (r->kind) {
   case FLT_EXACT:
@@ -102,7 +128,9 @@ static int ref_match(const ref_rule_t *r, const char *key, size_t len, const tok
     return r->len <= len && memcmp(r->key, key, r->len) == 0;
   case FLT_WORD:
     for (size_t i = 0; i < kt->n; i++)
-      if (ref_word_eq(key + kt->off[i], kt->len[i], r->key, r->len)) return 1;
+      if (r->star ? ref_word_prefix(key + kt->off[i], kt->len[i], r->key, r->len)
+                  : ref_word_eq(key + kt->off[i], kt->len[i], r->key, r->len))
+        return 1;
     return 0;
   case FLT_PHRASE:
     for (size_t i = 0; i + r->toks.n <= kt->n; i++) {
@@ -337,6 +365,7 @@ static size_t rule_text(flt_kind_t kind, char keys[][512], size_t n_keys, char *
 
 static int ref_rule_valid(flt_kind_t kind, const char *text, size_t len, ref_rule_t *r) {
   r->kind = kind;
+  r->star = 0;
   r->len = norm(text, len, r->key, sizeof r->key);
   ref_tokens(r->key, r->len, &r->toks);
   if (r->len == 0) return 0;
@@ -357,6 +386,7 @@ static size_t ref_forms(const ref_rule_t *rules, size_t n, ref_rule_t *forms) {
       ref_view(r->key, r->len, pass ? 'l' : 'i', &v);
       ref_rule_t *d = &forms[nf];
       d->kind = r->kind;
+      d->star = r->star;
       const char *from = r->kind == FLT_EXACT || r->kind == FLT_PREFIX ? v.s : v.g;
       toks_t t;
       ref_tokens(from, strlen(from), &t);
@@ -387,7 +417,7 @@ static void test_random_equivalence(void **state) {
   static char keys[64][512];
   static ref_rule_t rules[32], forms[96];
   char file[32 * 600];
-  size_t matches = 0, checks = 0;
+  size_t matches = 0, checks = 0, by_star = 0;
   for (int round = 0; round < 400; round++) {
     size_t n_keys = 0;
     while (n_keys < 64) {
@@ -406,6 +436,20 @@ static void test_random_equivalence(void **state) {
       size_t tl = rule_text(kind, keys, n_keys, text, sizeof text);
       ref_rule_t r;
       int valid = ref_rule_valid(kind, text, tl, &r);
+      if (valid && kind == FLT_WORD && tu_rnd(&rng, 3) == 0 && tl == r.len &&
+          memcmp(text, r.key, tl) == 0) {
+        /* word:w*: the token cut after a random code point (a key already, so w is its own key) */
+        size_t cut = 1 + tu_rnd(&rng, (uint32_t)tl);
+        while (cut < tl && ((unsigned char)text[cut] & 0xC0) == 0x80) cut++;
+        ref_rule_t st;
+        if (ref_rule_valid(kind, text, cut, &st) && st.len == cut) {
+          r = st;
+          r.star = 1;
+          tl = cut;
+          text[tl++] = '*';
+          text[tl] = '\0';
+        }
+      }
       lineno++;
       if (tu_rnd(&rng, 4) == 0) { /* a comment or blank line between rules */
         flen += (size_t)sprintf(file + flen, tu_rnd(&rng, 2) ? "# note\n" : "\n");
@@ -457,6 +501,7 @@ static void test_random_equivalence(void **state) {
             if (forms[i].kind == order[o] && ref_match(&forms[i], ks, strlen(ks), &kt)) {
               want = 1;
               want_kind = order[o];
+              by_star += (size_t)forms[i].star;
             }
         }
       }
@@ -471,10 +516,11 @@ static void test_random_equivalence(void **state) {
     }
     flt_ruleset_free(rs);
   }
-  print_message("%zu of %zu keys blocked\n", matches, checks);
+  print_message("%zu of %zu keys blocked, %zu by a word:w* rule\n", matches, checks, by_star);
   /* the generator must exercise both outcomes, or this test proves nothing */
   assert_true(matches > checks / 10);
   assert_true(matches < checks * 9 / 10);
+  assert_true(by_star > checks / 100); /* and word:w* rules among them */
 }
 
 int main(void) {

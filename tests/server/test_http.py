@@ -470,10 +470,45 @@ class Serve(ServerCase):
                                         "search 200 count: " + line)
             if line.startswith("typeahead_gate_rejects_total "):
                 self.assertGreaterEqual(int(line.split()[-1]), 8, "gate rejects counted: " + line)
+        self.check_histograms(text)
         st, h, body = srv.get("/")
         self.assertEqual(st, 200, "demo page")
         self.assertTrue(h.get("content-type", "").startswith("text/html") and b"<" in body,
                         "demo is HTML")
+
+    def check_histograms(self, text):
+        """The latency histogram of each endpoint as Prometheus defines one: buckets by
+        increasing le, cumulative, the +Inf one equal to _count; _count the endpoint's requests
+        (typeahead_requests_total, every code); _sum in seconds, within what the buckets say."""
+        fam = {}
+        for line in text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name.startswith("typeahead_request"):
+                fam[name] = float(value)
+        for ep in ("search", "healthz", "metrics", "other"):
+            with self.subTest(endpoint=ep):
+                tag = 'endpoint="%s"' % ep
+                buckets = [(float(n.split('le="')[1].rstrip('"}')), v) for n, v in fam.items()
+                           if n.startswith("typeahead_request_duration_seconds_bucket{" + tag)]
+                les = [le for le, _ in buckets]
+                self.assertEqual(les, sorted(les), "buckets by increasing le")
+                self.assertEqual(les[-1], float("inf"), "the last bucket is +Inf")
+                counts = [v for _, v in buckets]
+                self.assertEqual(counts, sorted(counts), "cumulative buckets: %r" % buckets)
+                count = fam["typeahead_request_duration_seconds_count{%s}" % tag]
+                self.assertEqual(counts[-1], count, "+Inf bucket = _count")
+                requests = sum(v for n, v in fam.items()
+                               if n.startswith("typeahead_requests_total{" + tag + ","))
+                self.assertEqual(count, requests, "_count = the endpoint's requests")
+                # each request in bucket (le before, le] took that long: _sum lies between
+                low = high = 0.0
+                for (le0, c0), (le, c) in zip([(0.0, 0)] + buckets, buckets):
+                    low += (c - c0) * le0
+                    high += (c - c0) * le if c > c0 else 0.0
+                total = fam["typeahead_request_duration_seconds_sum{%s}" % tag]
+                self.assertTrue(low * (1 - 1e-6) <= total <= high * (1 + 1e-6) + 1e-9,
+                                "_sum %r s outside [%r, %r], what the buckets %r allow"
+                                % (total, low, high, buckets))
 
     # ---- Admin -------------------------------------------------------------------------------
     def test_14_admin(self):

@@ -183,7 +183,9 @@ int64_t ta_unix_s(void);
 /* Atomic replacement of a file: write into "<path>.tmp.XXXXXX" in the same directory, then
  * flush, fsync, rename over path and fsync the directory, so a reader of path sees the old file
  * or the new one, never a half-written one, even across a crash. The temp file gets the mode the
- * target has (or a new file would get under the umask). */
+ * target has (or a new file would get under the umask). A path naming anything but a regular
+ * file (a directory, a device, a FIFO, a socket; through a symlink too) is never replaced:
+ * ta_afile_open returns TA_ENOTREG. */
 typedef struct ta_afile ta_afile_t;
 
 int ta_afile_open(const char *path, ta_afile_t **out);

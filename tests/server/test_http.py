@@ -555,6 +555,28 @@ class Serve(ServerCase):
     # ---- SIGTERM with an idle keep-alive connection open and a request half sent: the request
     # is answered with "Connection: close" (evhtp_request_set_keepalive(req, 0) is a no-op in
     # libevhtp 1.2.18) and its connection closed at once; drains, exits 0 -------------------
+    def test_15b_port_taken(self):
+        """A second server on the port of a running one (or of any socket listening with
+        SO_REUSEPORT as the same user) refuses to start: joining the port's SO_REUSEPORT group
+        silently split the connections between two processes, each serving its own files."""
+        srv = self.srv
+        r = subprocess.run([ARGS.serve, "--trie", TRIE, "--listen", "127.0.0.1:%d" % srv.port],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0, "a second server on the same port refuses to start")
+        self.assertIn("in use", r.stderr, "and says why: %r" % r.stderr[-300:])
+        other = socket.socket()
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+        try:
+            r = subprocess.run([ARGS.serve, "--trie", TRIE, "--listen",
+                                "127.0.0.1:%d" % other.getsockname()[1]],
+                               capture_output=True, text=True, timeout=30)
+        finally:
+            other.close()
+        self.assertNotEqual(r.returncode, 0, "a port another socket listens on: refused")
+        self.alive("a second server on the same port")
+
     def test_16_sigterm(self):
         srv = self.srv
         idle = srv.conn()

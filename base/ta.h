@@ -67,7 +67,9 @@ extern "C" {
   X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version") \
   X(TA_ENOTREG, -22, "not a regular file")                                                    \
   X(TA_EOLDFORMAT, -23, "made in an older file format: rebuild it with this version")         \
-  X(TA_EDISKFULL, -24, "no space left on device (disk or quota full)")
+  X(TA_EDISKFULL, -24, "no space left on device (disk or quota full)")                        \
+  X(TA_ELOOP, -25, "too many levels of symbolic links (a symlink loop?)")                     \
+  X(TA_EADDRINUSE, -26, "address already in use")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };

@@ -218,6 +218,10 @@ class BuildCli(BuildCase):
         r = self.build("--freq", os.path.join(self.dir, "missing.tsv"), "--out", self.out,
                        expect=1)
         self.assertIn(b"missing.tsv", r.stderr)
+        # a directory given as --freq is named as one (it said "read error after line 0")
+        r = self.build("--freq", self.dir, "--out", self.out, expect=1)
+        self.assertIn(b"a directory, not a frequency list", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
 
     def test_out_never_destroys_an_input_or_a_special_file(self):
         """--out naming an input (the same file, a symlink or a hard link to it) is refused before

@@ -182,9 +182,14 @@ void srv__conn_drain(srv_worker_t *w) {
   srv_conn_t *c = w->conns;
   while (c) {
     srv_conn_t *next = c->next;
+    char peek;
+    /* Idle means nothing in the kernel either: a connection accepted in the same turn of the
+     * loop as the stop has its request there, unread, and a close would reset it. It is
+     * answered (Connection: close) instead. */
     if (c->at_start && c->defer_poll == NULL &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+        recv(bufferevent_getfd(c->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
       evhtp_connection_free(c->conn);
     c = next;
   }
@@ -324,6 +329,16 @@ static void conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
   }
   shutdown(fd, SHUT_WR);
   srv__metrics_count(w->m, SRV_EP_OTHER, 503, 0);
+}
+
+void srv__conn_shed_backlog(srv_worker_t *w) {
+  /* Bounded by the listen backlog (1024): what arrives meanwhile is the next one's. */
+  for (int i = 0; i < 1024 && w->listen_fd >= 0; i++) {
+    int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) break;
+    conn_refuse_fd(w, fd, "the server is stopping");
+    close(fd);
+  }
 }
 
 /* ---- The gate ----------------------------------------------------------------------------- */

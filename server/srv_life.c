@@ -47,6 +47,7 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   srv_worker_t *w = arg;
   w->draining = 1;
+  srv__conn_shed_backlog(w);   /* clients already in the accept queue get 503, not a reset */
   evhtp_unbind_socket(w->htp); /* closes the listening socket */
   w->listen_fd = -1;
   /* Idle keep-alive connections go now; the others after their reply (Connection: close);

@@ -600,6 +600,40 @@ class Serve(ServerCase):
         self.assertEqual(rc, 0, "exit status after SIGTERM")
 
 
+class StopWithBacklog(ServerCase):
+    """SIGTERM while clients wait in the accept queue, their requests sent: each gets an answer
+    (200, or 503 with Retry-After from the stopping server), none a reset. Closing the listener
+    reset them (13 of 50 in one run); they are now answered before it closes."""
+
+    def test_sigterm_with_a_full_accept_queue(self):
+        trie = os.path.join(WORK, "stop.trie")
+        build_trie(ARGS.build, FREQ, trie)
+        got = {}
+        for round_ in range(3):
+            srv = self.serve("stop %d" % round_, ARGS.serve, trie, ["--threads", "2"],
+                             wrapper=WRAPPER)
+            srv.signal(signal.SIGSTOP)  # the workers accept nothing: the kernel queues
+            socks = []
+            for _ in range(40):
+                s = socket.create_connection(("127.0.0.1", srv.port))
+                s.sendall(b"GET /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n")
+                socks.append(s)
+            srv.signal(signal.SIGTERM)
+            srv.signal(signal.SIGCONT)
+            for s in socks:
+                s.settimeout(30)
+                try:
+                    data = recv_until_close(s)
+                    what = data[:12].decode(errors="replace") if data else "closed, no answer"
+                except ConnectionResetError:
+                    what = "reset"
+                s.close()
+                got[what] = got.get(what, 0) + 1
+            self.assertEqual(srv.stop(), 0, "exit status after SIGTERM")
+        self.assertEqual(set(got) - {"HTTP/1.1 200", "HTTP/1.1 503"}, set(),
+                         "every waiting client is answered: %r" % got)
+
+
 class NoTokenNoTrie(ServerCase):
     """Without a token file admin is off; without a trie: 503 until one appears (in order)."""
 

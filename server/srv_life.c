@@ -47,7 +47,13 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   srv_worker_t *w = arg;
   w->draining = 1;
-  srv__conn_shed_backlog(w);   /* clients already in the accept queue get 503, not a reset */
+  /* Clients already in the accept queue (their requests sent) get 503: closing the listener
+   * would reset them. Bounded by the listen backlog; what arrives meanwhile is the next's. */
+  for (int i = 0, cfd; i < 1024 && w->listen_fd >= 0; i++) {
+    if ((cfd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) break;
+    srv__conn_refuse_fd(w, cfd, "the server is stopping");
+    close(cfd);
+  }
   evhtp_unbind_socket(w->htp); /* closes the listening socket */
   w->listen_fd = -1;
   /* Idle keep-alive connections go now; the others after their reply (Connection: close);

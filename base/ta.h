@@ -67,7 +67,9 @@ extern "C" {
   X(TA_ENORMVERSION, -21, "made by another normalization version: rebuild with this version") \
   X(TA_ENOTREG, -22, "not a regular file")                                                    \
   X(TA_EOLDFORMAT, -23, "made in an older file format: rebuild it with this version")         \
-  X(TA_EDISKFULL, -24, "no space left on device (disk or quota full)")
+  X(TA_EDISKFULL, -24, "no space left on device (disk or quota full)")                        \
+  X(TA_ELOOP, -25, "too many levels of symbolic links (a symlink loop?)")                     \
+  X(TA_EADDRINUSE, -26, "address already in use")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
@@ -183,7 +185,9 @@ int64_t ta_unix_s(void);
 /* Atomic replacement of a file: write into "<path>.tmp.XXXXXX" in the same directory, then
  * flush, fsync, rename over path and fsync the directory, so a reader of path sees the old file
  * or the new one, never a half-written one, even across a crash. The temp file gets the mode the
- * target has (or a new file would get under the umask). */
+ * target has (or a new file would get under the umask). A path naming anything but a regular
+ * file (a directory, a device, a FIFO, a socket; through a symlink too) is never replaced:
+ * ta_afile_open returns TA_ENOTREG. */
 typedef struct ta_afile ta_afile_t;
 
 int ta_afile_open(const char *path, ta_afile_t **out);

@@ -48,6 +48,12 @@ static void set_final_mode(int fd, const char *path) {
 int ta_afile_open(const char *path, ta_afile_t **out) {
   if (path == NULL || out == NULL || path[0] == '\0') return TA_EINVAL;
   *out = NULL;
+  /* Only a regular file (or nothing) is replaced: rename would put a regular file where a
+   * device, a FIFO or a socket was (typeahead-build --out /dev/full, run as root, did), and a
+   * directory fails only at the end, after all the work. stat follows a symlink: what it names
+   * counts. */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) return TA_ENOTREG;
   ta_afile_t *a = calloc(1, sizeof *a);
   size_t len = strlen(path);
   if (a == NULL) return TA_ENOMEM;

@@ -62,6 +62,10 @@ int ta_error_from_errno(int saved_errno) {
     return TA_EBUSY;
   case ENAMETOOLONG:
     return TA_ETOOLONG;
+  case ELOOP: /* a symlink loop at a path an operator gave */
+    return TA_ELOOP;
+  case EADDRINUSE:
+    return TA_EADDRINUSE;
   default:
     return TA_ESYS;
   }

@@ -182,9 +182,11 @@ void srv__conn_drain(srv_worker_t *w) {
   srv_conn_t *c = w->conns;
   while (c) {
     srv_conn_t *next = c->next;
+    char peek; /* idle: nothing unread in the kernel either (a close would reset a request) */
     if (c->at_start && c->defer_poll == NULL &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+        recv(bufferevent_getfd(c->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
       evhtp_connection_free(c->conn);
     c = next;
   }
@@ -311,10 +313,9 @@ static void conn_answer(srv_conn_t *c, int status, const char *msg) {
   srv__metrics_count(m, SRV_EP_OTHER, status, 0);
 }
 
-/* Answers 503 on a socket that libevhtp never sees (over --max-connections, or accepted
- * through the reserve descriptor): what the client sent already is read first, so that the
- * close sends a FIN after the reply rather than a reset that could destroy it. */
-static void conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
+/* Over --max-connections, accepted through the reserve descriptor, or waiting in the accept
+ * queue at a stop. Reads what the client sent first: the close is then a FIN, not a reset. */
+void srv__conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
   char sink[4096], reply[768];
   for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {
   }
@@ -493,7 +494,7 @@ static evhtp_res conn_pre_accept(evhtp_connection_t *conn, void *arg) {
   srv_t *s = w->srv;
   if (atomic_load_explicit(&s->conns_open, memory_order_relaxed) < s->max_conns)
     return EVHTP_RES_OK;
-  conn_refuse_fd(w, conn->sock, "too many connections");
+  srv__conn_refuse_fd(w, conn->sock, "too many connections");
   srv__log_limited(SRV_LOG_CONN_CAP, "%u connections open (--max-connections): new ones get 503",
                    s->max_conns);
   return EVHTP_RES_ERROR; /* libevhtp closes the socket */
@@ -517,7 +518,7 @@ static void conn_accept_error(struct evconnlistener *lev, void *arg) {
     w->reserve_fd = -1;
     int fd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      conn_refuse_fd(w, fd, "out of file descriptors");
+      srv__conn_refuse_fd(w, fd, "out of file descriptors");
       close(fd);
     }
     conn_reserve(w);

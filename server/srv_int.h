@@ -828,7 +828,10 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   free_fn(arg) frees it (NULL: free()). srv__conn_defer_kick: w's deferred requests are
  *   polled at the next turn of its loop (an answer arrived) rather than at the next period.
  * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
- * srv__conn_close_all: closes every connection of w at once. */
+ * srv__conn_close_all: closes every connection of w at once.
+ * srv__conn_refuse_fd: answers 503 (Retry-After: 1, msg) on a socket libevhtp never sees,
+ *   having read what the client sent (so the close is a FIN after it, not a reset); the caller
+ *   closes fd. */
 int srv__conn_attach(srv_worker_t *w);
 void srv__conn_fini(srv_worker_t *w);
 void srv__conn_request_begin(srv_worker_t *w, struct evhtp_request *req, uint64_t now);
@@ -842,6 +845,7 @@ int srv__conn_defer(srv_worker_t *w, struct evhtp_request *req, srv_defer_fn pol
 void srv__conn_defer_kick(srv_worker_t *w);
 void srv__conn_drain(srv_worker_t *w);
 void srv__conn_close_all(srv_worker_t *w);
+void srv__conn_refuse_fd(srv_worker_t *w, int fd, const char *msg);
 
 /* srv_place.c. srv__place_start: once every listening socket is open (srv_new), installs the
  * CPU program if there are no more workers than CPUs (else the kernel's hash, and no guard).

@@ -47,6 +47,13 @@ static void worker_stop(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   srv_worker_t *w = arg;
   w->draining = 1;
+  /* Clients already in the accept queue (their requests sent) get 503: closing the listener
+   * would reset them. Bounded by the listen backlog; what arrives meanwhile is the next's. */
+  for (int i = 0, cfd; i < 1024 && w->listen_fd >= 0; i++) {
+    if ((cfd = accept4(w->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0) break;
+    srv__conn_refuse_fd(w, cfd, "the server is stopping");
+    close(cfd);
+  }
   evhtp_unbind_socket(w->htp); /* closes the listening socket */
   w->listen_fd = -1;
   /* Idle keep-alive connections go now; the others after their reply (Connection: close);
@@ -152,6 +159,37 @@ static int listen_split(const char *spec, char *host, size_t host_cap, char *por
   return atoi(port) <= 65535 ? 0 : TA_EINVAL;
 }
 
+/* Whether the port is free for this server's SO_REUSEPORT group. The workers' sockets take
+ * SO_REUSEPORT, which also lets any other socket of the same user with that option join the
+ * group: a second typeahead-serve started on the port of a running one would silently get
+ * part of its connections (serving its own files) and shift srv_place.c's indices. A probe
+ * without SO_REUSEPORT cannot bind a port that anything listens on, so it tells. (SO_REUSEADDR
+ * keeps a restart possible while the old connections are in TIME_WAIT.) Port 0 needs none. */
+static int listen_port_free(const struct sockaddr_storage *addr, socklen_t addr_len, int family,
+                            const char *spec) {
+  in_port_t port = family == AF_INET6 ? ((const struct sockaddr_in6 *)addr)->sin6_port
+                                      : ((const struct sockaddr_in *)addr)->sin_port;
+  if (port == 0) return 0;
+  int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int on = 1;
+  if (fd < 0) return ta_error_from_errno(errno);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+  int rc = 0;
+  if (bind(fd, (const struct sockaddr *)addr, addr_len) != 0) {
+    int e = errno;
+    if (e == EADDRINUSE)
+      srv__log(
+          "--listen %s: address in use (another server listens on it; a port is never "
+          "shared with another process)",
+          spec);
+    else
+      srv__log("--listen %s: %s", spec, strerror(e));
+    rc = ta_error_from_errno(e);
+  }
+  close(fd);
+  return rc;
+}
+
 static int listen_open(srv_t *s, const char *spec) {
   char host[256], port[8];
   if (listen_split(spec, host, sizeof host, port, sizeof port) != 0) {
@@ -174,6 +212,8 @@ static int listen_open(srv_t *s, const char *spec) {
   int family = ai->ai_family;
   freeaddrinfo(ai);
 
+  int rc = listen_port_free(&addr, addr_len, family, spec);
+  if (rc != 0) return rc;
   for (unsigned i = 0; i < s->threads; i++) {
     int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;

@@ -151,7 +151,8 @@ static int gate_fail(srv_gate_t *g, int status, const char *why) {
 }
 
 /* The target: origin form (/path), absolute form as libevhtp's parser takes it
- * (letters://host[:port]/path, host of letters, digits, '.' and '-'), or * (asterisk form). */
+ * (letters://host[:port]/path, host of letters, digits, '.' and '-', port at most 65535), or *
+ * (asterisk form). */
 static int gate_target(const char *t, size_t n, srv_gate_t *g) {
   size_t i = 0;
   if (t[0] != '/') {
@@ -162,8 +163,11 @@ static int gate_target(const char *t, size_t n, srv_gate_t *g) {
                      (unsigned char)(t[i] - '0') < 10 || t[i] == '.' || t[i] == '-'))
       i++;
     if (i == h) return -1;
-    if (i < n && t[i] == ':')
-      for (i++; i < n && (unsigned char)(t[i] - '0') < 10;) i++;
+    if (i < n && t[i] == ':') { /* libevhtp drops a request whose port is over 65535 */
+      unsigned long port = 0;
+      for (i++; i < n && (unsigned char)(t[i] - '0') < 10; i++)
+        if ((port = port * 10 + (unsigned long)(t[i] - '0')) > 65535) return -1;
+    }
     if (i == n || t[i] != '/') return -1;
   }
   g->path = t + i;

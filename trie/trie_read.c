@@ -116,11 +116,11 @@ static int parse_tables(trie_reader_t *r) {
   return trie__sym_load(r, b + sym->off, sym->len);
 }
 
-/* All header checks; fills r from r->base/r->size. */
-static int parse_header(trie_reader_t *r) {
-  const uint8_t *b = r->base;
+/* The checks of the header block alone (magic, versions, header CRC, the section table against
+ * the file's size r->size, where the file ends); fills r's versions and sections. Reads no byte
+ * of b past the header block, so b may hold just the file's first 24 + 24 x 64 + 4 bytes. */
+static int parse_layout(trie_reader_t *r, const uint8_t *b) {
   size_t size = r->size;
-  int rc;
   if (size < TRIE_MAGIC_LEN)
     return size == 0 || memcmp(b, TRIE_MAGIC, size) != 0 ? TA_EBADMAGIC : TA_ETRUNC;
   if (memcmp(b, TRIE_MAGIC, TRIE_MAGIC_LEN) != 0) return TA_EBADMAGIC;
@@ -158,7 +158,14 @@ static int parse_header(trie_reader_t *r) {
     if (s->off < header_size || s->off > size) return s->off > size ? TA_ETRUNC : TA_ECORRUPT;
     if (s->len > size - s->off) return TA_ETRUNC;
   }
-  if ((rc = check_file_end(r, header_size)) != 0) return rc;
+  return check_file_end(r, header_size);
+}
+
+/* All header checks; fills r from r->base/r->size. */
+static int parse_header(trie_reader_t *r) {
+  const uint8_t *b = r->base;
+  int rc;
+  if ((rc = parse_layout(r, b)) != 0) return rc;
   static const uint32_t required[] = TRIE_SECT_REQUIRED;
   for (uint32_t i = 0; i < TRIE_SECT_NUM_REQUIRED; i++)
     if (find_section(r, required[i]) == NULL) return TA_ECORRUPT;
@@ -263,9 +270,41 @@ int trie_open(const char *path, trie_reader_t **out) {
   return 0;
 }
 
+/* The header block of the regular file at path checked against the file's size before the
+ * file is read whole: a file whose size is not what its header says (extended by truncate -s,
+ * a log copied over it, a file still being written) is refused from its first bytes, not after
+ * a read of gigabytes into memory. 0 when the file looks whole, or is no regular file to check
+ * (ta_read_file then says why it cannot be read). */
+static int check_size_first(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return 0;
+  struct stat st;
+  int rc = 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    uint8_t head[TRIE_HDR_FIXED + TRIE_MAX_SECTIONS * TRIE_SECT_ENTRY + 4];
+    size_t want = (uint64_t)st.st_size < sizeof head ? (size_t)st.st_size : sizeof head;
+    ssize_t got = pread(fd, head, want, 0);
+    if (got == (ssize_t)want) {
+      trie_reader_t *r = calloc(1, sizeof *r);
+      if (r != NULL) {
+        r->size = (size_t)st.st_size;
+        rc = parse_layout(r, head);
+        free(r);
+      }
+    }
+  }
+  close(fd);
+  return rc;
+}
+
 int trie_open_copy(const char *path, size_t max, trie_reader_t **out, ta_diag_t *diag) {
   if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
+  int pre = check_size_first(path);
+  if (pre != 0) {
+    ta_diag_init(diag, path);
+    return ta_diag_set(diag, pre, "%s", "");
+  }
   ta_buf_t copy = {0};
   int rc = ta_read_file(path, max, &copy, diag);
   if (rc != 0) return rc;

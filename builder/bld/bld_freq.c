@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum { FMT_UNKNOWN, FMT_TSV, FMT_SPACE, FMT_CSV } freq_fmt_t;
 
@@ -309,6 +310,13 @@ int bld_read_freq(bld_acc_t *acc, const char *path, bld_freq_opts_t *opts, ta_di
   if (!f) {
     int e = errno;
     return ta_diag_set(diag, ta_error_from_errno(e), "%s", strerror(e));
+  }
+  /* fopen takes a directory and its first read fails: it said "read error after line 0".
+   * A FIFO stays welcome (--freq <(zcat list.gz) is one). */
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+    fclose(f);
+    return ta_diag_set(diag, TA_ENOTREG, "a directory, not a frequency list");
   }
   int rc = bld_read_freq_stream(acc, f, path, opts, diag);
   fclose(f);

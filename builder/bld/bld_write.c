@@ -57,6 +57,16 @@ static int collect_entries(bld_acc_t *acc, const bld_write_opts_t *opts, bld_sum
   return 0;
 }
 
+/* Why an output could not be started: a path that names a directory, a device or a FIFO is
+ * never replaced (ta_afile_open); anything else failed creating the temp file beside it. */
+static void afile_open_error(ta_diag_t *diag, int rc, const char *path) {
+  if (rc == TA_ENOTREG)
+    ta_diag_set(diag, rc, "%s: not a regular file (a directory, a device or a FIFO): not replaced",
+                path);
+  else
+    ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
+}
+
 /* Writes entries[0..n) (reordered) as the trie out_path: temp file, trie_write, flush, open
  * and verify, rename. With *owned set, frees the entries once written (before the verify) and
  * clears *owned. */
@@ -67,7 +77,7 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
   trie_reader_t *r = NULL;
   int rc = ta_afile_open(out_path, &af);
   if (rc < 0) {
-    ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", out_path, ta_strerror(rc));
+    afile_open_error(diag, rc, out_path);
     goto out;
   }
   trie_write_opts_t wo = {.k = opts->k,
@@ -225,8 +235,7 @@ int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
   if (rc == 0 && snprintf(path, sizeof path, "%s/shards.map", dir) >= (int)sizeof path)
     rc = ta_diag_set(diag, TA_ETOOLONG, "%s: path too long", dir);
   if (rc == 0 && (rc = trie_shard_format(use, &text)) != 0) ta_diag_set(diag, rc, "shards.map");
-  if (rc == 0 && (rc = ta_afile_open(path, &af)) != 0)
-    ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
+  if (rc == 0 && (rc = ta_afile_open(path, &af)) != 0) afile_open_error(diag, rc, path);
   if (rc == 0) {
     FILE *fp = ta_afile_stream(af);
     if (fwrite(text.p, 1, text.len, fp) != text.len) /* the commit flushes and checks the rest */

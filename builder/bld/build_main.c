@@ -234,6 +234,29 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
   return 0;
 }
 
+/* Whether path names the file out names (the same inode: a link or a symlink too). */
+static int same_file(const char *path, const struct stat *out) {
+  struct stat st;
+  return strcmp(path, "-") != 0 && stat(path, &st) == 0 && st.st_dev == out->st_dev &&
+         st.st_ino == out->st_ino;
+}
+
+/* --out naming an input (a typo: --out words.tsv for --freq words.tsv) would replace the input
+ * with the trie once the build succeeds: refused before anything is read. */
+static int out_is_an_input(const build_args_t *a) {
+  struct stat out;
+  if (a->out == NULL || stat(a->out, &out) != 0) return 0;
+  const char *input = NULL, *flag = NULL;
+  for (int i = 0; i < a->nfreq && !input; i++)
+    if (same_file(a->freq[i], &out)) input = a->freq[i], flag = "--freq";
+  if (!input && a->blocklist && same_file(a->blocklist, &out))
+    input = a->blocklist, flag = "--blocklist";
+  if (!input) return 0;
+  fprintf(stderr, "typeahead-build: --out %s is the input %s %s: writing it would destroy it\n",
+          a->out, flag, input);
+  return 1;
+}
+
 /* 0 parsed, 2 usage error (message printed). */
 static int parse_args(int argc, char **argv, build_args_t *a) {
   static const struct option longopts[] = {
@@ -357,7 +380,7 @@ static int parse_args(int argc, char **argv, build_args_t *a) {
             "they do)\n");
     return 2;
   }
-  return 0;
+  return out_is_an_input(a) ? 2 : 0;
 }
 
 /* ---- Input sources --------------------------------------------------------------------------- */

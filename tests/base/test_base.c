@@ -141,6 +141,9 @@ static void test_errors_and_diag(void **state) {
   /* a full disk says so (the operator's fix is space, not a new disk) */
   assert_int_equal(ta_error_from_errno(ENOSPC), TA_EDISKFULL);
   assert_int_equal(ta_error_from_errno(EDQUOT), TA_EDISKFULL);
+  /* a symlink loop at --trie said "system call failed" */
+  assert_int_equal(ta_error_from_errno(ELOOP), TA_ELOOP);
+  assert_int_equal(ta_error_from_errno(EADDRINUSE), TA_EADDRINUSE);
   assert_int_equal(ta_error_from_errno(EIO), TA_EIO);
   FILE *full = fopen("/dev/full", "w"); /* every write: ENOSPC (Linux) */
   assert_non_null(full);

@@ -9,6 +9,7 @@ usage: test_build_cli.py --build PATH --query PATH [unittest arguments]
 import os
 import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -216,6 +217,44 @@ class BuildCli(BuildCase):
         r = self.build("--freq", os.path.join(self.dir, "missing.tsv"), "--out", self.out,
                        expect=1)
         self.assertIn(b"missing.tsv", r.stderr)
+        # a directory given as --freq is named as one (it said "read error after line 0")
+        r = self.build("--freq", self.dir, "--out", self.out, expect=1)
+        self.assertIn(b"a directory, not a frequency list", r.stderr)
+        self.assertFalse(os.path.exists(self.out))
+
+    def test_out_never_destroys_an_input_or_a_special_file(self):
+        """--out naming an input (the same file, a symlink or a hard link to it) is refused before
+        anything is read; --out naming a FIFO or a directory is never replaced by the trie (as
+        root, rename put a regular file where /dev/full was)."""
+        data = "".join("q%d\t%d\n" % (i, i + 1) for i in range(50))
+        freq = self.write("in.tsv", data)
+        rules = self.write("rules.txt", "word:q7\n")
+        os.symlink(freq, os.path.join(self.dir, "sym.trie"))
+        os.link(freq, os.path.join(self.dir, "hard.trie"))
+        for out in (freq, "sym.trie", "hard.trie"):
+            with self.subTest(out=out):
+                r = self.build("--freq", freq, "--out", os.path.join(self.dir, out), expect=2)
+                self.assertIn(b"is the input --freq", r.stderr)
+                with open(freq) as f:
+                    self.assertEqual(f.read(), data, "the input is intact")
+        r = self.build("--freq", freq, "--blocklist", rules, "--out", rules, expect=2)
+        self.assertIn(b"is the input --blocklist", r.stderr)
+        with open(rules) as f:
+            self.assertEqual(f.read(), "word:q7\n")
+        fifo = os.path.join(self.dir, "fifo")
+        os.mkfifo(fifo)
+        adir = os.path.join(self.dir, "adir")
+        os.mkdir(adir)
+        os.symlink(fifo, os.path.join(self.dir, "to-fifo"))
+        for out in (fifo, adir, os.path.join(self.dir, "to-fifo")):
+            with self.subTest(out=out):
+                r = self.build("--freq", freq, "--out", out, expect=1)
+                self.assertIn(b"not a regular file", r.stderr)
+        self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode), "the FIFO is still a FIFO")
+        self.assertTrue(os.path.isdir(adir))
+        self.assertEqual(sorted(os.listdir(self.dir)),
+                         sorted(["in.tsv", "rules.txt", "sym.trie", "hard.trie", "fifo", "adir",
+                                 "to-fifo"]), "no temp file left")
 
     def test_answers_match_sorting(self):
         """Random queries with shared prefixes, ties and case variants: every answer equals

@@ -223,6 +223,29 @@ class Files(ServerCase):
                         "a good file renamed in is loaded")
         self.assert_stops(srv)
 
+    def test_extended(self):
+        """The served file extended in place (truncate -s 2G: sparse, nothing on disk) is refused
+        from its header, which says where the file ends, before it is read: the server used to
+        allocate and read the whole 2 GB (up to half the machine's memory) to find it bad."""
+        srv = self.start()
+        def peak_kb():
+            with open("/proc/%d/status" % srv.proc.pid) as f:
+                return int(f.read().split("VmHWM:")[1].split()[0])
+        before = peak_kb()
+        t0 = time.time()
+        os.truncate(self.trie, 2 << 30)
+        self.assertTrue(wait_for(lambda: "refused" in srv.text(), 5), "the file is refused")
+        took = time.time() - t0
+        self.assertIn("corrupt", srv.text(), "the log says why")
+        self.assertLess(peak_kb() - before, 64 << 10,
+                        "the server's peak memory grew by %d kB" % (peak_kb() - before))
+        self.assertLess(took, 2.0, "refused at the next poll, not after a read of 2 GB")
+        self.assert_serves(srv, "big", "the old trie keeps serving")
+        self.put(GOOD["small"], self.trie)
+        self.assertTrue(wait_for(lambda: version(srv) == VERSION["small"], 5),
+                        "a good file renamed in is loaded")
+        self.assert_stops(srv)
+
     def test_same_size_edit(self):
         srv = self.start()
         with open(self.trie, "rb") as f:

@@ -590,6 +590,28 @@ class Serve(ServerCase):
     # ---- SIGTERM with an idle keep-alive connection open and a request half sent: the request
     # is answered with "Connection: close" (evhtp_request_set_keepalive(req, 0) is a no-op in
     # libevhtp 1.2.18) and its connection closed at once; drains, exits 0 -------------------
+    def test_15b_port_taken(self):
+        """A second server on the port of a running one (or of any socket listening with
+        SO_REUSEPORT as the same user) refuses to start: joining the port's SO_REUSEPORT group
+        silently split the connections between two processes, each serving its own files."""
+        srv = self.srv
+        r = subprocess.run([ARGS.serve, "--trie", TRIE, "--listen", "127.0.0.1:%d" % srv.port],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0, "a second server on the same port refuses to start")
+        self.assertIn("in use", r.stderr, "and says why: %r" % r.stderr[-300:])
+        other = socket.socket()
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+        try:
+            r = subprocess.run([ARGS.serve, "--trie", TRIE, "--listen",
+                                "127.0.0.1:%d" % other.getsockname()[1]],
+                               capture_output=True, text=True, timeout=30)
+        finally:
+            other.close()
+        self.assertNotEqual(r.returncode, 0, "a port another socket listens on: refused")
+        self.alive("a second server on the same port")
+
     def test_16_sigterm(self):
         srv = self.srv
         idle = srv.conn()
@@ -611,6 +633,40 @@ class Serve(ServerCase):
         self.assertLess(took, 4.0, "and its connection closed at once (%.1f s), not at the "
                         "drain deadline" % took)
         self.assertEqual(rc, 0, "exit status after SIGTERM")
+
+
+class StopWithBacklog(ServerCase):
+    """SIGTERM while clients wait in the accept queue, their requests sent: each gets an answer
+    (200, or 503 with Retry-After from the stopping server), none a reset. Closing the listener
+    reset them (13 of 50 in one run); they are now answered before it closes."""
+
+    def test_sigterm_with_a_full_accept_queue(self):
+        trie = os.path.join(WORK, "stop.trie")
+        build_trie(ARGS.build, FREQ, trie)
+        got = {}
+        for round_ in range(3):
+            srv = self.serve("stop %d" % round_, ARGS.serve, trie, ["--threads", "2"],
+                             wrapper=WRAPPER)
+            srv.signal(signal.SIGSTOP)  # the workers accept nothing: the kernel queues
+            socks = []
+            for _ in range(40):
+                s = socket.create_connection(("127.0.0.1", srv.port))
+                s.sendall(b"GET /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n")
+                socks.append(s)
+            srv.signal(signal.SIGTERM)
+            srv.signal(signal.SIGCONT)
+            for s in socks:
+                s.settimeout(30)
+                try:
+                    data = recv_until_close(s)
+                    what = data[:12].decode(errors="replace") if data else "closed, no answer"
+                except ConnectionResetError:
+                    what = "reset"
+                s.close()
+                got[what] = got.get(what, 0) + 1
+            self.assertEqual(srv.stop(), 0, "exit status after SIGTERM")
+        self.assertEqual(set(got) - {"HTTP/1.1 200", "HTTP/1.1 503"}, set(),
+                         "every waiting client is answered: %r" % got)
 
 
 class NoTokenNoTrie(ServerCase):

@@ -130,11 +130,33 @@ static void test_commit_onto_directory_fails_cleanly(void **state) {
   snprintf(inner, sizeof inner, "%s/keep", path);
   write_file(inner, "k");
   size_t before = count_entries();
-  ta_afile_t *a;
-  assert_int_equal(ta_afile_open(path, &a), 0);
-  fputs("x", ta_afile_stream(a));
-  assert_true(ta_afile_commit(a) < 0);       /* rename over a non-empty directory fails */
-  assert_int_equal(count_entries(), before); /* and the temp file is gone */
+  ta_afile_t *a = NULL;
+  assert_int_equal(ta_afile_open(path, &a), TA_ENOTREG); /* refused before a temp file */
+  assert_null(a);
+  assert_int_equal(count_entries(), before);
+}
+
+/* A FIFO or a device at the path (typeahead-build --out /dev/full, as root) is never replaced:
+ * rename would put a regular file where the node was. Through a symlink as well. */
+static void test_never_replaces_a_special_file(void **state) {
+  (void)state;
+  char fifo[4200], link[4200];
+  snprintf(fifo, sizeof fifo, "%s/fifo", tu_dir);
+  snprintf(link, sizeof link, "%s/to-fifo", tu_dir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(symlink(fifo, link), 0);
+  size_t before = count_entries();
+  ta_afile_t *a = NULL;
+  assert_int_equal(ta_afile_open(fifo, &a), TA_ENOTREG);
+  assert_null(a);
+  assert_int_equal(ta_afile_open(link, &a), TA_ENOTREG);
+  assert_null(a);
+  assert_int_equal(count_entries(), before);
+  struct stat st;
+  assert_int_equal(stat(fifo, &st), 0);
+  assert_true(S_ISFIFO(st.st_mode));
+  assert_int_equal(lstat(link, &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
 }
 
 int main(void) {
@@ -144,6 +166,7 @@ int main(void) {
       cmocka_unit_test(test_abort_leaves_nothing),
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_commit_onto_directory_fails_cleanly),
+      cmocka_unit_test(test_never_replaces_a_special_file),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

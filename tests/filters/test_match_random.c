@@ -74,34 +74,11 @@ static int tok_eq(const char *a, const toks_t *ta, size_t i, const char *b, cons
 /* A word rule w and a token t meet as written, or when w is t with doubled letters read
  * shorter (docs/filters.md): their runs of one byte pair up; a run of two or more of one ASCII
  * letter in t may read as one or two letters (from its seventh such run on, only as two); any
- * other run must be the same in both. */
-static int ref_word_eq(const char *t, size_t tl, const char *w, size_t wl) {
-  if (tl == wl && memcmp(t, w, tl) == 0) return 1;
-  size_t i = 0, j = 0;
-  unsigned doubled = 0;
-  while (i < tl && j < wl) {
-    if (t[i] != w[j]) return 0;
-    size_t a = i, b = j;
-    while (a < tl && t[a] == t[i]) a++;
-    while (b < wl && w[b] == w[j]) b++;
-    size_t lt = a - i, lw = b - j;
-    if (t[i] >= 'a' && t[i] <= 'z' && lt >= 2) {
-      if (doubled++ < 6 ? lw > 2 : lw != 2) return 0;
-    } else if (lt != lw) {
-      return 0;
-    }
-    i = a;
-    j = b;
-  }
-  return i == tl && j == wl;
-}
-
-/* A word:w* rule w and a token t meet when w starts t as written, or starts one of t's readings
- * with doubled letters read shorter (as ref_word_eq reads them): w's runs pair up with t's, every
- * one but the last exactly as in ref_word_eq; the last may be shorter than its reading (w ends
- * inside it), so at most two letters of a doubled run, at most the run of any other. */
-static int ref_word_prefix(const char *t, size_t tl, const char *w, size_t wl) {
-  if (tl >= wl && memcmp(t, w, wl) == 0) return 1;
+ * other run must be the same in both. With prefix (a word:w* rule), w need only start t or one
+ * of those readings: its last run may end inside t's (at most two letters of a doubled run, at
+ * most the run of any other). */
+static int ref_word_match(const char *t, size_t tl, const char *w, size_t wl, int prefix) {
+  if (prefix ? tl >= wl && memcmp(t, w, wl) == 0 : tl == wl && memcmp(t, w, tl) == 0) return 1;
   size_t i = 0, j = 0;
   unsigned doubled = 0;
   while (i < tl && j < wl) {
@@ -112,12 +89,12 @@ static int ref_word_prefix(const char *t, size_t tl, const char *w, size_t wl) {
     size_t lt = a - i, lw = b - j;
     int twice = t[i] >= 'a' && t[i] <= 'z' && lt >= 2;
     int may_one = twice && doubled++ < 6;
-    if (b == wl) return twice ? lw <= 2 : lw <= lt;
+    if (prefix && b == wl) return twice ? lw <= 2 : lw <= lt;
     if (twice ? !(lw == 2 || (may_one && lw == 1)) : lt != lw) return 0;
     i = a;
     j = b;
   }
-  return j == wl;
+  return prefix ? j == wl : i == tl && j == wl;
 }
 
 static int ref_match(const ref_rule_t *r, const char *key, size_t len, const toks_t *kt) {
@@ -128,9 +105,7 @@ static int ref_match(const ref_rule_t *r, const char *key, size_t len, const tok
     return r->len <= len && memcmp(r->key, key, r->len) == 0;
   case FLT_WORD:
     for (size_t i = 0; i < kt->n; i++)
-      if (r->star ? ref_word_prefix(key + kt->off[i], kt->len[i], r->key, r->len)
-                  : ref_word_eq(key + kt->off[i], kt->len[i], r->key, r->len))
-        return 1;
+      if (ref_word_match(key + kt->off[i], kt->len[i], r->key, r->len, r->star)) return 1;
     return 0;
   case FLT_PHRASE:
     for (size_t i = 0; i + r->toks.n <= kt->n; i++) {

@@ -185,7 +185,7 @@ typedef struct {
   const char *body;   /* 200: the body; an error: its message */
   size_t len;         /* 200: body length */
   int rendered;       /* 200 rendered now into w->out (not from the cache): keep it, unless */
-  int mixed;          /* its two lookups saw two rule sets (a change in between) */
+  int mixed;          /* not to keep: two rule sets seen, or other shards' parts in it */
   srv_ctag_t tag;     /* the tags to keep it under */
   char msg[64];       /* room for a message made here */
   int ask_shards;     /* the owner of a prefix short of exact matches: ask the other shards */
@@ -204,8 +204,9 @@ typedef struct {
   size_t raw_len;
   int rep;         /* 0 JSON, 1 msgpack */
   const char *inm; /* If-None-Match, or NULL */
-  int part;        /* a peer's request: 1 for this shard's part of a merge or a forwarded prefix, 2
-             * for its word matches alone (SRV_PART_HEADER) */
+  /* a peer's request: 1 for this shard's part of a merge or a forwarded prefix, 2 for its
+   * word matches alone (SRV_PART_HEADER) */
+  int part;
   const srv_words_t *others; /* the other shards' word matches, asked for (srv_shard.c) */
 } search_in_t;
 

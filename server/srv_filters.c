@@ -359,7 +359,13 @@ void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk) {
   mark_of(&mt, mk);
 }
 
-/* 1 when a goes before b in one trie's order: the higher score, then the smaller key. */
+int srv__rank_cmp(double score_a, const char *key_a, size_t len_a, double score_b,
+                  const char *key_b, size_t len_b) {
+  if (score_a != score_b) return score_a > score_b ? -1 : 1;
+  return ta_bytes_cmp(key_a, len_a, key_b, len_b);
+}
+
+/* 1 when hit a goes before hit b in one trie's order (srv__rank_cmp of their keys). */
 static int rank_before(const trie_hit_t *a, const trie_hit_t *b) {
   if (a->score != b->score) return a->score > b->score;
   char ka[TA_MAX_KEY + 1], kb[TA_MAX_KEY + 1];
@@ -367,7 +373,7 @@ static int rank_before(const trie_hit_t *a, const trie_hit_t *b) {
   if (trie_norm_key(a->text, a->text_len, ka, sizeof ka, &la) != 0 ||
       trie_norm_key(b->text, b->text_len, kb, sizeof kb, &lb) != 0)
     return 1; /* texts of keys normalize; keep the order they came in otherwise */
-  return ta_bytes_cmp(ka, la, kb, lb) < 0;
+  return srv__rank_cmp(a->score, ka, la, b->score, kb, lb) < 0;
 }
 
 int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,

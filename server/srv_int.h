@@ -466,6 +466,10 @@ typedef struct {
   int partial;
 } srv_words_t;
 
+/* One trie's order of two completions: the higher score first, then the smaller key
+ * (bytewise); <0, 0, >0 as memcmp. How shards' parts are merged. */
+int srv__rank_cmp(double score_a, const char *key_a, size_t len_a, double score_b,
+                  const char *key_b, size_t len_b);
 /* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
  * 0..2 edits; words: 0 or 1) through the same rules, none of them already in have, up to n in
  * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. With

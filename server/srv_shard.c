@@ -255,8 +255,7 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
 
 static int by_rank(const void *x, const void *y) {
   const merged_hit_t *a = x, *b = y;
-  if (a->score != b->score) return a->score > b->score ? -1 : 1;
-  return ta_bytes_cmp(a->key, a->key_len, b->key, b->key_len);
+  return srv__rank_cmp(a->score, a->key, a->key_len, b->score, b->key, b->key_len);
 }
 
 static void reply_headers(srv_reply_t *r, const char *etag) {

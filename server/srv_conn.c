@@ -532,7 +532,7 @@ static void conn_accept_error(struct evconnlistener *lev, void *arg) {
   w->accept_pause_ms = ms;
   w->accept_error_at = now;
   srv__log_limited(SRV_LOG_ACCEPT, "accept: %s: accepting paused for %u ms", strerror(e), ms);
-  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  struct timeval tv = srv__timeval_ms(ms);
   evtimer_add(w->resume_ev, &tv);
 }
 
@@ -552,7 +552,7 @@ int srv__conn_attach(srv_worker_t *w) {
   w->defer_ev = evtimer_new(w->base, conn_defer_tick, w);
   if (w->sweep_ev == NULL || w->resume_ev == NULL || w->defer_ev == NULL || w->htp->server == NULL)
     return TA_ENOMEM;
-  struct timeval tv = {SRV_SWEEP_MS / 1000, (SRV_SWEEP_MS % 1000) * 1000};
+  struct timeval tv = srv__timeval_ms(SRV_SWEEP_MS);
   event_add(w->sweep_ev, &tv);
   conn_reserve(w);
   w->htp->flags &= ~EVHTP_FLAG_ENABLE_100_CONT; /* gate_body sends it, after the checks */

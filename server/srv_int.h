@@ -55,6 +55,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -575,6 +576,11 @@ int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics
 /* /healthz's "trending" member (appended after a comma). */
 struct srv_worker;
 int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
+
+/* A libevent timeout of ms milliseconds. */
+static inline struct timeval srv__timeval_ms(unsigned ms) {
+  return (struct timeval){(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+}
 
 /* ---- Peers of a sharded node (srv_peer.c, SPEC §11) --------------------------------------
  * The peers file: one line per shard, SHARD<TAB>HOST:PORT[,HOST:PORT...] (its replicas; HOST a

@@ -287,7 +287,7 @@ static int call_send(srv_peer_call_t *c) {
   for (unsigned i = 1; i < SRV_PEER_CONNS; i++)
     if (rep->pending[i] < rep->pending[best]) best = i;
   c->conn = best;
-  struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
+  struct timeval tv = srv__timeval_ms(p->timeout_ms);
   if (rep->conn[best] == NULL) {
     rep->conn[best] = evhttp_connection_base_new(w->base, NULL, where->addr, where->port);
     if (rep->conn[best] == NULL) return TA_ENOMEM;

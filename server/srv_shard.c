@@ -129,6 +129,18 @@ static void shard_req_free(void *arg) {
   free(st);
 }
 
+/* A request's peer state, a call slot per shard of this node's map; NULL when out of memory. */
+static shard_req_t *shard_req_new(srv_worker_t *w) {
+  unsigned n = w->srv->peers->n_shards;
+  shard_req_t *st = calloc(1, sizeof *st + n * (sizeof *st->calls + sizeof *st->args));
+  if (st == NULL) return NULL;
+  st->w = w;
+  st->n_shards = n;
+  st->calls = (srv_peer_call_t **)(st + 1);
+  st->args = (shard_call_t *)(st->calls + n);
+  return st;
+}
+
 /* One hit into st's list, its text copied and its key (for the order of ties) computed. A
  * peer's hit (map not NULL) must be a key of the shard it answered for: TA_ECORRUPT otherwise
  * (a peers file that names the wrong node would show another shard's keys twice). */
@@ -356,6 +368,13 @@ static int shard_answer(srv_reply_t *r) {
   return 1;
 }
 
+/* r is answered later, by shard_answer, once st's peers have answered (or given up). */
+static void shard_defer(srv_reply_t *r, shard_req_t *st) {
+  r->later = shard_answer;
+  r->later_state = st;
+  r->later_free = shard_req_free;
+}
+
 int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, int *part) {
   srv_worker_t *w = r->w;
   srv_t *s = w->srv;
@@ -380,12 +399,8 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
     return 1;
   }
   if (p == NULL) return 0;
-  shard_req_t *st = calloc(1, sizeof *st + p->n_shards * (sizeof *st->calls + sizeof *st->args));
+  shard_req_t *st = shard_req_new(w);
   if (st == NULL) return 0; /* answered here: wrong for other shards' prefixes, never a crash */
-  st->w = w;
-  st->n_shards = p->n_shards;
-  st->calls = (srv_peer_call_t **)(st + 1);
-  st->args = (shard_call_t *)(st->calls + p->n_shards);
   st->rep = rep;
   /* The request's own errors (bad q or k) are answered here, as any node would. */
   char key[TA_MAX_KEY + 1];
@@ -426,9 +441,7 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
     srv__reply_error(r, 502, "cannot reach the prefix's shard");
     return 1;
   }
-  r->later = shard_answer;
-  r->later_state = st;
-  r->later_free = shard_req_free;
+  shard_defer(r, st);
   return 1;
 }
 
@@ -453,17 +466,13 @@ int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, 
   srv_worker_t *w = r->w;
   srv_peers_t *p = w->srv->peers;
   if (p == NULL || p->n_shards < 2) return TA_EINVAL;
-  shard_req_t *st = calloc(1, sizeof *st + p->n_shards * (sizeof *st->calls + sizeof *st->args));
+  shard_req_t *st = shard_req_new(w);
   if (st == NULL) return TA_ENOMEM;
-  st->w = w;
-  st->n_shards = p->n_shards;
-  st->calls = (srv_peer_call_t **)(st + 1);
-  st->args = (shard_call_t *)(st->calls + p->n_shards);
   st->words = 1;
   st->part = part;
   st->words_done = done;
   st->deadline = evtimer_new(w->base, words_deadline, st);
-  struct timeval tv = {p->timeout_ms / 1000, (p->timeout_ms % 1000) * 1000};
+  struct timeval tv = srv__timeval_ms(p->timeout_ms);
   if (st->deadline == NULL || evtimer_add(st->deadline, &tv) != 0) {
     shard_req_free(st);
     return TA_ENOMEM;
@@ -483,8 +492,6 @@ int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, 
     shard_req_free(st);
     return rc;
   }
-  r->later = shard_answer;
-  r->later_state = st;
-  r->later_free = shard_req_free;
+  shard_defer(r, st);
   return 0;
 }

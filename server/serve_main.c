@@ -16,7 +16,8 @@ static void usage(FILE *f) {
       "                       [--threads N] [--admin-token-file FILE] [--cache-max-age 300]\n"
       "                       [--cors-origin ORIGIN] [--answer-cache-mb 64] [--access-log]\n"
       "                       [--max-connections N] [--header-timeout 30]\n"
-      "                       [--shard-map MAP --shard I --peers FILE [--peer-timeout-ms 250]]\n"
+      "                       [--shard-map MAP --shard I --peers FILE [--peer-timeout-ms 250]\n"
+      "                        [--peer-cache-ms 1000]]\n"
       "                       [--trending PATH] [--trending-slots 2]\n"
       "       typeahead-serve --help | --version\n"
       "\n"
@@ -72,6 +73,10 @@ static void usage(FILE *f) {
       "                    per line; # comments\n"
       "  --peer-timeout-ms MS\n"
       "                    time one forwarding attempt may take, 1..60000 (default 250)\n"
+      "  --peer-cache-ms MS\n"
+      "                    how long an answer with other shards' word matches is kept in the\n"
+      "                    answer cache (their tries may change meanwhile), 0..60000; 0: not\n"
+      "                    kept (default 1000)\n"
       "  --max-connections N\n"
       "                    open connections, all workers together; a new one beyond gets 503\n"
       "                    and is closed. Default: the descriptor limit (raised to its hard\n"
@@ -126,6 +131,7 @@ int main(int argc, char **argv) {
   cfg.cache_max_age = 300;
   cfg.answer_cache_mb = 64;
   cfg.trending_slots = SRV_TRENDING_SLOTS;
+  cfg.peer_cache_ms = SRV_PEER_CACHE_MS;
   int has_shard = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
@@ -156,6 +162,8 @@ int main(int argc, char **argv) {
       has_shard = 1;
     } else if (strcmp(a, "--peer-timeout-ms") == 0) {
       if (parse_uint(a, v, 1, 60000, &cfg.peer_timeout_ms)) return 2;
+    } else if (strcmp(a, "--peer-cache-ms") == 0) {
+      if (parse_uint(a, v, 0, 60000, &cfg.peer_cache_ms)) return 2;
     } else if (strcmp(a, "--trending-slots") == 0) {
       if (parse_uint(a, v, 0, SRV_TRENDING_SLOTS_MAX, &cfg.trending_slots)) return 2;
     } else if (strcmp(a, "--threads") == 0) {

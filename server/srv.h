@@ -21,6 +21,7 @@ extern "C" {
 typedef struct srv srv_t;
 
 #define SRV_TRENDING_SLOTS 2                      /* default --trending-slots */
+#define SRV_PEER_CACHE_MS 1000                    /* default --peer-cache-ms */
 #define SRV_TRENDING_SLOTS_MAX TRIE_MIX_MAX_SLOTS /* (trie.h) what trie_mix takes at most */
 
 typedef struct {
@@ -48,6 +49,8 @@ typedef struct {
   unsigned shard;               /* --shard: which one (0..N-1 of the map) */
   const char *peers_file;       /* --peers: the replicas of every shard */
   unsigned peer_timeout_ms;     /* --peer-timeout-ms: one forwarding attempt; 0 = 250 */
+  unsigned peer_cache_ms;       /* --peer-cache-ms: how long an answer with other shards' word
+                                   matches is kept in the answer cache; 0 = not kept */
   const char *trending_path;    /* --trending: the trending trie (a FILE with trie_path, a DIR
                                    of global.trie and M.trie with trie_dir); NULL: none */
   unsigned trending_slots;      /* --trending-slots: at most this many trending suggestions

@@ -10,7 +10,9 @@
  * have filled it) and the version of the rules that filtered it (a hash of their canonical
  * text). A lookup with other tags misses and frees
  * the stale entry, so a swap or a rules change can never serve an old answer; nothing has to
- * walk the cache when they change.
+ * walk the cache when they change. An answer that depends on more than these (a sharded node's
+ * answer with other shards' word matches, srv_shard.c) is kept with its own ETag and an expiry
+ * (--peer-cache-ms): found after it, it is stale too.
  *
  * Layout: 2-way set-associative table of entry pointers, a CLOCK bit per entry (hit sets it;
  * the victim is an unused way). Memory is bounded by max_bytes (entries, counted by their
@@ -19,25 +21,28 @@
  */
 #include "srv_int.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct srv_centry {
   uint64_t hash;
   srv_ctag_t tag;
+  uint64_t expires_ns; /* ta_mono_ns() from which the entry is stale; 0: never */
   uint32_t key_len;
   uint32_t body_len;
   uint16_t market;
   unsigned char rep;
-  unsigned char used; /* CLOCK bit */
-  char data[];        /* key, then body */
+  unsigned char used;     /* CLOCK bit */
+  unsigned char etag_len; /* 0: the tag's ETag (srv_search.c); else the entry's own, in data */
+  char data[];            /* key, then the ETag (NUL-terminated when there is one), then body */
 };
 
 #define CACHE_WAYS 2
 #define CACHE_AVG_ENTRY 512 /* bytes per entry the table is sized for */
 
-static size_t entry_size(size_t key_len, size_t body_len) {
-  return sizeof(srv_centry_t) + key_len + body_len;
+static size_t entry_size(const srv_centry_t *e) {
+  return sizeof(srv_centry_t) + e->key_len + (e->etag_len ? e->etag_len + 1u : 0) + e->body_len;
 }
 
 int srv__cache_init(srv_cache_t *c, size_t max_bytes) {
@@ -56,7 +61,7 @@ int srv__cache_init(srv_cache_t *c, size_t max_bytes) {
 static void slot_clear(srv_cache_t *c, srv_centry_t **slot) {
   srv_centry_t *e = *slot;
   if (e == NULL) return;
-  c->bytes -= entry_size(e->key_len, e->body_len);
+  c->bytes -= entry_size(e);
   c->entries--;
   free(e);
   *slot = NULL;
@@ -94,8 +99,9 @@ const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, co
   for (size_t j = 0; j < CACHE_WAYS; j++) {
     srv_centry_t *e = set[j];
     if (!entry_is(e, h, rep, market, key, key_len)) continue;
-    if (!tag_same(&e->tag, tag)) {
-      slot_clear(c, &set[j]); /* computed from another trie or other rules: gone for good */
+    /* computed from another trie or other rules, or past its time: gone for good */
+    if (!tag_same(&e->tag, tag) || (e->expires_ns && ta_mono_ns() >= e->expires_ns)) {
+      slot_clear(c, &set[j]);
       return NULL;
     }
     e->used = 1;
@@ -105,9 +111,11 @@ const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, co
 }
 
 void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, size_t key_len,
-                    const srv_ctag_t *tag, const char *body, size_t body_len) {
+                    const srv_ctag_t *tag, const char *etag, uint64_t expires_ns, const char *body,
+                    size_t body_len) {
+  size_t etag_len = etag ? strlen(etag) : 0;
   if (c->slots == NULL || key_len > UINT32_MAX || body_len > SRV_CACHE_MAX_BODY ||
-      market >= SRV_MAX_MARKETS)
+      market >= SRV_MAX_MARKETS || etag_len > UCHAR_MAX)
     return;
   uint64_t h = key_hash(rep, market, key, key_len);
   srv_centry_t **set = &c->slots[(h & c->mask) * CACHE_WAYS];
@@ -121,25 +129,32 @@ void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, s
     victim = 0;
   }
   slot_clear(c, &set[victim]);
-  size_t size = entry_size(key_len, body_len);
+  srv_centry_t head = {.key_len = (uint32_t)key_len,
+                       .body_len = (uint32_t)body_len,
+                       .etag_len = (unsigned char)etag_len};
+  size_t size = entry_size(&head);
   if (c->bytes + size > c->max_bytes) return;
   srv_centry_t *e = malloc(size);
   if (e == NULL) return;
+  *e = head;
   e->hash = h;
   e->tag = *tag;
+  e->expires_ns = expires_ns;
   e->market = (uint16_t)market;
-  e->key_len = (uint32_t)key_len;
-  e->body_len = (uint32_t)body_len;
   e->rep = (unsigned char)rep;
-  e->used = 0;
   memcpy(e->data, key, key_len);
-  memcpy(e->data + key_len, body, body_len);
+  if (etag_len) memcpy(e->data + key_len, etag, etag_len + 1);
+  memcpy(e->data + key_len + (etag_len ? etag_len + 1 : 0), body, body_len);
   set[victim] = e;
   c->bytes += size;
   c->entries++;
 }
 
 void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len) {
-  *body = e->data + e->key_len;
+  *body = e->data + e->key_len + (e->etag_len ? e->etag_len + 1u : 0);
   *len = e->body_len;
+}
+
+const char *srv__centry_etag(const srv_centry_t *e) {
+  return e->etag_len ? e->data + e->key_len : NULL;
 }

@@ -212,10 +212,15 @@ void srv__cache_free(srv_cache_t *c);
 const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, const char *key,
                                     size_t key_len, const srv_ctag_t *tag);
 /* Keeps a copy of body as the answer for (rep, market, key) under tag (evicting as needed; not
- * kept when over SRV_CACHE_MAX_BODY or the bound). */
+ * kept when over SRV_CACHE_MAX_BODY or the bound). etag: NULL for the tag's own (the usual), or
+ * the answer's own ETag, kept with it; expires_ns: the ta_mono_ns() from which it is stale, 0
+ * for never. */
 void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, size_t key_len,
-                    const srv_ctag_t *tag, const char *body, size_t body_len);
+                    const srv_ctag_t *tag, const char *etag, uint64_t expires_ns, const char *body,
+                    size_t body_len);
 void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len);
+/* The entry's own ETag (NUL-terminated), or NULL when it is the tag's. */
+const char *srv__centry_etag(const srv_centry_t *e);
 
 /* ---- Markets (SPEC §10; srv_market.c) ---------------------------------------------------- */
 
@@ -616,6 +621,7 @@ typedef struct {
   trie_shard_map_t *map; /* owned */
   unsigned n_shards, own;
   unsigned timeout_ms;
+  unsigned cache_ms; /* --peer-cache-ms: an answer with other shards' words is kept this long */
   unsigned n_rep[TRIE_MAX_SHARDS];
   srv_replica_t *rep[TRIE_MAX_SHARDS];
   /* ta_unix_s() of the last answer from a replica of each shard, and of the last request
@@ -652,7 +658,7 @@ void srv__peer_cancel(srv_peer_call_t *c);
  * msgpack); r->later then calls done with them (srv_search.c's answer: a callback, so that
  * the two files do not call each other). 0, or an error (nothing started). */
 int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
-                     unsigned timeout_ms);
+                     unsigned timeout_ms, unsigned cache_ms);
 int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, int *part);
 typedef void (*srv_words_fn)(srv_reply_t *r, int part, const srv_words_t *others);
 int srv__shard_words(srv_reply_t *r, const char *raw, size_t raw_len, int part, srv_words_fn done);

@@ -358,7 +358,8 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   }
   if (rc == 0) rc = srv__markets_init(s, cfg->trie_dir, cfg->market_header);
   if (rc == 0 && cfg->shard_map)
-    rc = srv__shard_start(s, cfg->shard_map, cfg->shard, cfg->peers_file, cfg->peer_timeout_ms);
+    rc = srv__shard_start(s, cfg->shard_map, cfg->shard, cfg->peers_file, cfg->peer_timeout_ms,
+                          cfg->peer_cache_ms);
   if (rc == 0 && cfg->admin_token_file) rc = read_token(s, cfg->admin_token_file);
   if (rc == 0) rc = listen_open(s, cfg->listen ? cfg->listen : "127.0.0.1:8080");
   for (unsigned i = 0; rc == 0 && i < s->threads; i++) rc = worker_init(s, &s->workers[i], i);

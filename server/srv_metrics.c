@@ -262,8 +262,8 @@ int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b) {
                  sum(s, FIELD_OFF(trending_served)));
   if (s->peers) { /* a sharded node (srv_peer.c) */
     rc |= single(b, "typeahead_forwarded_total", "counter",
-                 "Requests sent to another shard's replica (a prefix it owns, or every shard's "
-                 "part of an empty prefix).",
+                 "Requests sent to another shard's replica (a prefix it owns, every shard's "
+                 "part of an empty prefix, or their word matches of a prefix).",
                  sum(s, FIELD_OFF(forwarded)));
     rc |= single(b, "typeahead_peer_failures_total", "counter",
                  "Forwarding attempts that failed (refused, reset, timed out, 5xx); the next "

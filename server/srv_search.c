@@ -180,16 +180,18 @@ static void search_send(srv_reply_t *r, int status, const char *block, const cha
 
 /* What search_answer decided. Nothing in it points into a loaded trie. */
 typedef struct {
-  int status;         /* 200, 304, or an error status */
-  const char *block;  /* 200 and 304: the header block */
-  const char *body;   /* 200: the body; an error: its message */
-  size_t len;         /* 200: body length */
-  int rendered;       /* 200 rendered now into w->out (not from the cache): keep it, unless */
-  int mixed;          /* not to keep: two rule sets seen, or other shards' parts in it */
-  srv_ctag_t tag;     /* the tags to keep it under */
-  char msg[64];       /* room for a message made here */
-  int ask_shards;     /* the owner of a prefix short of exact matches: ask the other shards */
-  ta_buf_t own_block; /* the header block of an answer with other shards' words (its ETag) */
+  int status;          /* 200, 304, or an error status */
+  const char *block;   /* 200 and 304: the header block */
+  const char *body;    /* 200: the body; an error: its message */
+  size_t len;          /* 200: body length */
+  int rendered;        /* 200 rendered now into w->out (not from the cache): keep it, unless */
+  int mixed;           /* not to keep: two rule sets seen, or other shards' parts missing */
+  srv_ctag_t tag;      /* the tags to keep it under */
+  char own_etag[48];   /* an answer with other shards' words: its ETag, kept with it */
+  uint64_t expires_ns; /* and the time it is stale from (0: never) */
+  char msg[64];        /* room for a message made here */
+  int ask_shards;      /* the owner of a prefix short of exact matches: ask the other shards */
+  ta_buf_t own_block;  /* the header block of an answer with other shards' words (its ETag) */
 } search_out_t;
 
 /* The request as search_answer needs it: where it goes and what it asks. */
@@ -209,6 +211,13 @@ typedef struct {
   int part;
   const srv_words_t *others; /* the other shards' word matches, asked for (srv_shard.c) */
 } search_in_t;
+
+/* What a cached answer is kept under besides the query string and the market: its
+ * representation, and for a shard's words part (another answer to the same query string) a
+ * variant of its own. */
+static int search_variant(const search_in_t *in) {
+  return in->rep + (in->part == 2 ? 2 : 0);
+}
 
 /* The completions of key for the request: the market's own first, then global's (SPEC §10)
  * when the market has fewer than k; *answered: the market whose trie gave the first one. */
@@ -252,6 +261,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   srv_t *s = w->srv;
   const srv_trie_t *t = in->t;
   o->rendered = o->mixed = o->ask_shards = 0;
+  o->expires_ns = 0;
   o->block = o->body = NULL;
   o->len = 0;
   if (t == NULL) {
@@ -269,26 +279,36 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   }
   const char *etag = h->etag[in->rep];
   o->block = h->block[in->rep].p;
-  /* Answers with other shards' words depend on their tries too: an ETag of them all, and not
-   * kept in the cache, nor a words part (another answer to the same query string). */
-  char wetag[48];
+  /* Answers with other shards' words depend on their tries too: an ETag of them all, and kept
+   * in the cache with it for --peer-cache-ms only (their tries may change meanwhile), unless a
+   * shard's part is missing. */
   if (in->others) {
     uint64_t eh = ta_hash64(etag, strlen(etag), in->others->etag_hash);
-    snprintf(wetag, sizeof wetag, "\"w%016llx%s-%c\"", (unsigned long long)eh,
+    snprintf(o->own_etag, sizeof o->own_etag, "\"w%016llx%s-%c\"", (unsigned long long)eh,
              in->others->partial ? "p" : "", in->rep ? 'm' : 'j');
-    etag = wetag;
+    etag = o->own_etag;
+    unsigned keep_ms = s->peers->cache_ms;
+    if (in->others->partial || keep_ms == 0)
+      o->mixed = 1;
+    else
+      o->expires_ns = ta_mono_ns() + keep_ms * UINT64_C(1000000);
+  }
+  /* the second pass, with the other shards' words, was a miss already */
+  const srv_centry_t *e = in->others ? NULL
+                                     : srv__cache_find(&w->cache, search_variant(in), in->market,
+                                                       in->raw, in->raw_len, &o->tag);
+  if (e && srv__centry_etag(e)) { /* an answer with other shards' words, kept for a while */
+    snprintf(o->own_etag, sizeof o->own_etag, "%s", srv__centry_etag(e));
+    etag = o->own_etag;
+  }
+  if (etag == o->own_etag) {
     if (search_block(s, in->rep, etag, &o->own_block) != 0) {
       o->status = 500;
       o->body = ta_strerror(TA_ENOMEM);
       return;
     }
     o->block = o->own_block.p;
-    o->mixed = 1;
   }
-  if (in->part == 2) o->mixed = 1;
-  const srv_centry_t *e =
-      o->mixed ? NULL
-               : srv__cache_find(&w->cache, in->rep, in->market, in->raw, in->raw_len, &o->tag);
   if (e) {
     srv__metrics_bump(&w->m->cache_lookups[0], 1);
     o->status = in->inm && srv__etag_match(in->inm, etag) ? 304 : 200;
@@ -424,7 +444,8 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
   if (o.rendered && !o.mixed && w->cache.slots) {
     /* Tagged with the rules actually used: if they changed after rv was read, the entry is
      * simply never found under rv. */
-    srv__cache_put(&w->cache, in.rep, in.market, in.raw, in.raw_len, &o.tag, o.body, o.len);
+    srv__cache_put(&w->cache, search_variant(&in), in.market, in.raw, in.raw_len, &o.tag,
+                   o.expires_ns ? o.own_etag : NULL, o.expires_ns, o.body, o.len);
     atomic_store_explicit(&w->m->cache_bytes, w->cache.bytes, memory_order_relaxed);
     atomic_store_explicit(&w->m->cache_entries, w->cache.entries, memory_order_relaxed);
   }

@@ -21,7 +21,7 @@
 #include <string.h>
 
 int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char *peers_path,
-                     unsigned timeout_ms) {
+                     unsigned timeout_ms, unsigned cache_ms) {
   ta_diag_t d;
   char why[512];
   trie_shard_map_t *map = NULL;
@@ -47,6 +47,7 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   }
   s->peers->map = map;
   s->peers->timeout_ms = timeout_ms ? timeout_ms : SRV_PEER_TIMEOUT_MS;
+  s->peers->cache_ms = cache_ms;
   srv__log("shard %u of %u (map %s); prefixes of the others go to their replicas (%s)", shard, n,
            map_path, peers_path);
   return 0;

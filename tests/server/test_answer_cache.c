@@ -13,12 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "srv_int.h"
 
 static void put(srv_cache_t *c, int rep, const char *key, uint64_t gen, uint64_t rv,
                 const char *body) {
-  srv__cache_put(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv, 0}, body, strlen(body));
+  srv__cache_put(c, rep, 0, key, strlen(key), &(srv_ctag_t){gen, 0, rv, 0}, NULL, 0, body,
+                 strlen(body));
 }
 
 /* The body cached for key, or NULL (as a NUL-terminated copy in out). */
@@ -54,7 +56,7 @@ static void test_hit_and_keys(void **state) {
   assert_null(get(&c, 0, "q=ne+", 1, 7, buf, sizeof buf));
   assert_int_equal(c.entries, 4);
   /* A key with a NUL byte is a key like any other. */
-  srv__cache_put(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7, 0}, "nul", 3);
+  srv__cache_put(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7, 0}, NULL, 0, "nul", 3);
   assert_non_null(srv__cache_find(&c, 0, 0, "q=a\0b", 5, &(srv_ctag_t){1, 0, 7, 0}));
   assert_null(srv__cache_find(&c, 0, 0, "q=a\0c", 5, &(srv_ctag_t){1, 0, 7, 0}));
   /* Putting a key again replaces its entry. */
@@ -81,6 +83,41 @@ static void test_stale_tags(void **state) {
   assert_null(get(&c, 0, "q=a", 2, 7, buf, sizeof buf)); /* and it is gone */
   put(&c, 0, "q=a", 2, 8, "filtered");
   assert_string_equal(get(&c, 0, "q=a", 2, 8, buf, sizeof buf), "filtered");
+  srv__cache_free(&c);
+}
+
+/* An answer that depends on more than its tags (a sharded node's, with other shards' word
+ * matches): its own ETag comes back with it, and it is stale once its time is past. */
+static void test_own_etag_and_expiry(void **state) {
+  (void)state;
+  srv_cache_t c;
+  char buf[64];
+  srv_ctag_t tag = {1, 0, 7, 0};
+  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  put(&c, 0, "q=plain", 1, 7, "plain");
+  const srv_centry_t *e = srv__cache_find(&c, 0, 0, "q=plain", 7, &tag);
+  assert_non_null(e);
+  assert_null(srv__centry_etag(e));
+  srv__cache_put(&c, 0, 0, "q=york", 6, &tag, "\"w0123456789abcdef-j\"",
+                 ta_mono_ns() + 60000000000u, "merged", 6);
+  e = srv__cache_find(&c, 0, 0, "q=york", 6, &tag);
+  assert_non_null(e);
+  assert_string_equal(srv__centry_etag(e), "\"w0123456789abcdef-j\"");
+  assert_string_equal(get(&c, 0, "q=york", 1, 7, buf, sizeof buf), "merged");
+  size_t bytes = c.bytes;
+  srv__cache_put(&c, 0, 0, "q=new", 5, &tag, "\"w1-j\"", ta_mono_ns() + 20000000u, "soon", 4);
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=new", 5, &tag));
+  struct timespec ts = {0, 30000000}; /* 30 ms: past its 20 */
+  nanosleep(&ts, NULL);
+  assert_null(srv__cache_find(&c, 0, 0, "q=new", 5, &tag)); /* past its time: gone */
+  assert_int_equal(c.bytes, bytes);                         /* and its bytes with it */
+  assert_non_null(srv__cache_find(&c, 0, 0, "q=york", 6, &tag));
+  /* an ETag too long to keep: the answer is not kept */
+  char long_etag[300];
+  memset(long_etag, 'e', sizeof long_etag - 1);
+  long_etag[sizeof long_etag - 1] = '\0';
+  srv__cache_put(&c, 0, 0, "q=long", 6, &tag, long_etag, 0, "x", 1);
+  assert_null(srv__cache_find(&c, 0, 0, "q=long", 6, &tag));
   srv__cache_free(&c);
 }
 
@@ -121,14 +158,15 @@ static void test_big_and_off(void **state) {
   char *big = malloc(SRV_CACHE_MAX_BODY + 1);
   assert_non_null(big);
   memset(big, 'b', SRV_CACHE_MAX_BODY + 1);
-  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}, big, SRV_CACHE_MAX_BODY + 1);
+  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}, NULL, 0, big,
+                 SRV_CACHE_MAX_BODY + 1);
   assert_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}));
-  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}, big, SRV_CACHE_MAX_BODY);
+  srv__cache_put(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}, NULL, 0, big, SRV_CACHE_MAX_BODY);
   assert_non_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}));
   srv__cache_free(&c);
 
   assert_int_equal(srv__cache_init(&c, 0), 0); /* off */
-  srv__cache_put(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}, "a", 1);
+  srv__cache_put(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}, NULL, 0, "a", 1);
   assert_null(srv__cache_find(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}));
   assert_int_equal(c.bytes, 0);
   srv__cache_free(&c);
@@ -142,9 +180,9 @@ static void test_markets(void **state) {
   srv_cache_t c;
   assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
   srv_ctag_t de = {5, 1, 7, 0}, fr = {6, 1, 7, 0};
-  srv__cache_put(&c, 0, 1, "q=b", 3, &de, "de", 2);
-  srv__cache_put(&c, 0, 2, "q=b", 3, &fr, "fr", 2);
-  srv__cache_put(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7, 0}, "global", 6);
+  srv__cache_put(&c, 0, 1, "q=b", 3, &de, NULL, 0, "de", 2);
+  srv__cache_put(&c, 0, 2, "q=b", 3, &fr, NULL, 0, "fr", 2);
+  srv__cache_put(&c, 0, 0, "q=b", 3, &(srv_ctag_t){1, 0, 7, 0}, NULL, 0, "global", 6);
   const char *body;
   size_t n;
   const srv_centry_t *e = srv__cache_find(&c, 0, 1, "q=b", 3, &de);
@@ -163,7 +201,7 @@ static void test_markets(void **state) {
   assert_null(srv__cache_find(&c, 0, 1, "q=b", 3, &de)); /* freed for good */
   assert_int_equal(c.entries, 2);
   /* a new trending trie: the answer it was mixed with is stale */
-  srv__cache_put(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 3}, "t3", 2);
+  srv__cache_put(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 3}, NULL, 0, "t3", 2);
   assert_non_null(srv__cache_find(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 3}));
   assert_null(srv__cache_find(&c, 0, 2, "q=t", 3, &(srv_ctag_t){6, 1, 7, 4}));
   srv__cache_free(&c);
@@ -173,7 +211,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hit_and_keys), cmocka_unit_test(test_stale_tags),
       cmocka_unit_test(test_bound),        cmocka_unit_test(test_big_and_off),
-      cmocka_unit_test(test_markets),
+      cmocka_unit_test(test_markets),      cmocka_unit_test(test_own_etag_and_expiry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,7 @@ from serve_util import ServerCase, make_freq, server_args  # noqa: E402
 
 ARGS = None
 TIMEOUT_MS = 300
+PEER_CACHE_MS = 2000  # the node with a cache keeps a words merge this long
 
 
 def mp_str(b):
@@ -75,6 +76,7 @@ class FakePeer:
 
     def __init__(self):
         self.mode = "ok"
+        self.requests = 0  # answered or not, counted as they come
         self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
         self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
@@ -110,6 +112,7 @@ class FakePeer:
 
     def answer(self, c, mode, msgpack):
         """Sends mode's answer; False: the connection is done."""
+        self.requests += 1
         if mode == "ok":
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
                                "application/msgpack")
@@ -194,6 +197,12 @@ class HostilePeer(ServerCase):
                       "--peers", peers, "--answer-cache-mb", "0", "--threads", "1",
                       "--peer-timeout-ms", str(TIMEOUT_MS)]
         cls.node = cls.serve("node", ARGS.serve, os.path.join(d, "shard-0.trie"), shard_args)
+        # the same node with its answer cache on: answers with the other shard's word matches
+        # are kept for PEER_CACHE_MS
+        cached_args = [a if a != "0" or shard_args[i - 1] != "--answer-cache-mb" else "8"
+                       for i, a in enumerate(shard_args)]
+        cls.cached = cls.serve("cached", ARGS.serve, os.path.join(d, "shard-0.trie"),
+                               cached_args + ["--peer-cache-ms", str(PEER_CACHE_MS)])
         # the same node with a trending trie of both shards' keys, scored to be mixed in
         trend_freq, trend = os.path.join(cls.work, "trend.freq"), os.path.join(cls.work, "t.trie")
         with open(trend_freq, "w") as f:
@@ -296,6 +305,60 @@ class HostilePeer(ServerCase):
             self.assertEqual(json.loads(body)["suggestions"], [], mode)
             self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}p-j"$', mode)
             self.assertLess(secs, 6 * TIMEOUT_MS / 1000 + 1, "%s: answered late" % mode)
+
+    def test_words_answer_kept_a_while(self):
+        node, peer = self.cached, self.peer
+        peer.mode = "words"
+        path = "/search?q=" + self.word_q + "&k=4"
+        n0 = peer.requests
+        st, h, body = node.get(path)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(peer.requests, n0 + 1)
+        self.assertEqual(json.loads(body)["suggestions"][0]["text"], self.peer.word_text)
+        etag = h["etag"]
+        self.assertRegex(etag, r'^"w[0-9a-f]{16}-j"$')
+        # within --peer-cache-ms: the same answer and ETag from the cache, no shard asked
+        st2, h2, body2 = node.get(path)
+        self.assertEqual((st2, h2["etag"], body2), (200, etag, body))
+        st3, h3, _ = node.get(path, headers={"If-None-Match": etag})
+        self.assertEqual((st3, h3["etag"]), (304, etag))
+        self.assertEqual(peer.requests, n0 + 1, "kept answers ask no shard")
+        # past it: asked again (the other shard's trie may have changed)
+        time.sleep(PEER_CACHE_MS / 1000 + 0.3)
+        st4, h4, body4 = node.get(path)
+        self.assertEqual((st4, h4["etag"], body4), (200, etag, body))
+        self.assertEqual(peer.requests, n0 + 2)
+        # a partial answer (the shard did not answer) is never kept
+        path = "/search?q=" + self.word_q + "&k=3"
+        peer.mode = "garbage"
+        for _ in range(2):
+            st, h, body = node.get(path)
+            self.assertEqual(st, 200, body)
+            self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}p-j"$')
+        self.assertEqual(peer.requests, n0 + 4, "a partial answer is asked again")
+        peer.mode = "words"
+        st, h, body = node.get(path)
+        self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}-j"$')
+        self.assertEqual(json.loads(body)["suggestions"][0]["text"], self.peer.word_text)
+
+    def test_words_part_kept_apart(self):
+        # a words part and the whole answer to one query string are two answers: the cache
+        # keeps them apart
+        node = self.cached
+        part = {"X-Typeahead-Forwarded": "0", "X-Typeahead-Part": "words",
+                "Accept": "application/json"}
+        q = "/search?q=" + self.mine
+        _, _, whole0 = self.node.get(q)  # the uncached node's answer
+        self.assertTrue(json.loads(whole0)["suggestions"])
+        st, _, p1 = node.get(q, headers=part)
+        self.assertEqual(st, 200)
+        self.assertNotIn(b'"match":"prefix"', p1)
+        st, _, whole = node.get(q)
+        self.assertEqual((st, whole), (200, whole0))
+        st, _, p2 = node.get(q, headers=part)
+        self.assertEqual((st, p2), (200, p1))
+        _, _, whole2 = node.get(q)
+        self.assertEqual(whole2, whole0)
 
     def test_merge_keys_of_another_shard(self):
         # this node's own keys back from "shard 1": refused, not shown twice

@@ -315,7 +315,8 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     if (o->status == 200) srv__centry_body(e, &o->body, &o->len);
     return;
   }
-  if (w->cache.slots) srv__metrics_bump(&w->m->cache_lookups[1], 1);
+  if (w->cache.slots && !in->others) /* the second pass is the same request's */
+    srv__metrics_bump(&w->m->cache_lookups[1], 1);
 
   srv_query_t q;
   int rc = srv__query_parse(in->raw, in->raw_len, &q);

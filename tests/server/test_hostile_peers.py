@@ -311,9 +311,15 @@ class HostilePeer(ServerCase):
         peer.mode = "words"
         path = "/search?q=" + self.word_q + "&k=4"
         n0 = peer.requests
+
+        def lookups():
+            return tuple(node.metric('typeahead_answer_cache_lookups_total{result="%s"}' % r)
+                         for r in ("hit", "miss"))
+        hit0, miss0 = lookups()
         st, h, body = node.get(path)
         self.assertEqual(st, 200, body)
         self.assertEqual(peer.requests, n0 + 1)
+        self.assertEqual(lookups(), (hit0, miss0 + 1), "one request, one miss")
         self.assertEqual(json.loads(body)["suggestions"][0]["text"], self.peer.word_text)
         etag = h["etag"]
         self.assertRegex(etag, r'^"w[0-9a-f]{16}-j"$')
@@ -323,6 +329,7 @@ class HostilePeer(ServerCase):
         st3, h3, _ = node.get(path, headers={"If-None-Match": etag})
         self.assertEqual((st3, h3["etag"]), (304, etag))
         self.assertEqual(peer.requests, n0 + 1, "kept answers ask no shard")
+        self.assertEqual(lookups(), (hit0 + 2, miss0 + 1))
         # past it: asked again (the other shard's trie may have changed)
         time.sleep(PEER_CACHE_MS / 1000 + 0.3)
         st4, h4, body4 = node.get(path)

@@ -284,6 +284,19 @@ static char *dup_or_null(const char *s) {
 /* The token file is read like every file the server reads (ta_read_file): a FIFO, a directory
  * or a device at the path is refused at once, and so is a file over SRV_MAX_TOKEN_FILE bytes. */
 #define SRV_MAX_TOKEN_FILE 4096
+
+/* What is wrong with byte c of a token (NULL: nothing). A bearer token (RFC 6750 §2.1) holds
+ * no whitespace or control byte: clients and proxies do not send one, srv__admin_check trims
+ * spaces at its ends, so a token holding one would never match. It is refused at start rather
+ * than found out at the first 401. */
+static const char *token_byte_bad(unsigned char c) {
+  if (c == ' ') return "a space";
+  if (c == '\t') return "a tab";
+  if (c == '\n' || c == '\r') return "a line break";
+  if (c < 0x20 || c == 0x7f) return "a control byte";
+  return NULL;
+}
+
 static int read_token(srv_t *s, const char *path) {
   ta_buf_t buf = {0};
   ta_diag_t d;
@@ -296,8 +309,20 @@ static int read_token(srv_t *s, const char *path) {
   size_t n = buf.len;
   const char *p = (const char *)buf.p;
   while (n && (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t')) n--;
-  if (n == 0 || n > 1024 || memchr(p, '\n', n) || memchr(p, '\0', n)) {
-    srv__log("--admin-token-file %s: expected one token of 1 to 1024 bytes on one line", path);
+  const char *bad = NULL;
+  size_t at = 0;
+  while (at < n && (bad = token_byte_bad((unsigned char)p[at])) == NULL) at++;
+  if (n == 0 || n > 1024 || bad) {
+    if (n == 0)
+      srv__log("--admin-token-file %s: no token (the file is empty or holds only whitespace)",
+               path);
+    else if (n > 1024)
+      srv__log("--admin-token-file %s: the token is %zu bytes, over 1024", path, n);
+    else
+      srv__log(
+          "--admin-token-file %s: byte %zu of the token is %s (0x%02x): the token of "
+          "'Authorization: Bearer TOKEN' is one word of visible characters",
+          path, at + 1, bad, (unsigned char)p[at]);
     ta_buf_free(&buf);
     return TA_EINVAL;
   }

@@ -531,6 +531,30 @@ class Serve(ServerCase):
         st, _, _ = srv.get("/admin/nothing", auth)
         self.assertEqual(st, 404, "unknown admin path")
 
+    def test_14b_admin_token_refused(self):
+        """A token no 'Authorization: Bearer' header can carry (whitespace or a control byte
+        in it, or no token at all once the trailing newline is dropped) never matches: the
+        server refuses to start and says which file and what is wrong."""
+        path = os.path.join(WORK, "bad-token")
+        for content, why in ((b" s3cret-token\n", "byte 1 of the token is a space (0x20)"),
+                             (b"s3cret token\n", "byte 7 of the token is a space (0x20)"),
+                             (b"s3cret\ttoken\n", "byte 7 of the token is a tab (0x09)"),
+                             (b"s3cret\r\ntoken\n", "byte 7 of the token is a line break (0x0d)"),
+                             (b"s3cret\ntoken\n", "byte 7 of the token is a line break (0x0a)"),
+                             (b"s3cret\x00token\n", "byte 7 of the token is a control byte (0x00)"),
+                             (b"s3cret\x1btoken", "byte 7 of the token is a control byte (0x1b)"),
+                             (b"s3cret\x7ftoken", "byte 7 of the token is a control byte (0x7f)"),
+                             (b"", "no token"), (b"\n", "no token"), (b" \t\r\n", "no token")):
+            with open(path, "wb") as f:
+                f.write(content)
+            r = subprocess.run([ARGS.serve, "--trie", TRIE, "--admin-token-file", path,
+                                "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 1, "token %r: the server refuses to start" % content)
+            self.assertIn("--admin-token-file %s: %s" % (path, why), r.stderr,
+                          "token %r: the log names the file and what is wrong" % content)
+            self.assertNotIn("listening on", r.stderr, "token %r: nothing listens" % content)
+
     # ---- Hot swap triggers: rename + watcher, SIGHUP, corrupt file refused ------------------
     def test_15_hot_swap(self):
         srv = self.srv

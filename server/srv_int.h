@@ -25,7 +25,7 @@
  *   srv_peer.c    the peers file and the HTTP client that forwards (libevent's evhttp)
  *   srv_reload.c  the reload thread: ticks the slots (poll, SIGHUP, POST /admin/reload)
  *   srv_snap.c    hot-swapped snapshots: named slots, hazard-pointer readers, retire, file watch
- *   srv_log.c     srv__log(), srv__log_limited()
+ *   srv_log.c     srv__log(), srv__log_limited(), srv__log_esc()
  *
  * Layers (a file calls only files below it; tests/lint/check_layers.py checks there is no loop):
  * life (makes the workers and hands libevhtp the route and conn callbacks) -> route -> search,
@@ -886,6 +886,12 @@ enum {
   SRV_LOG_KINDS
 };
 void srv__log_limited(int kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* s as it may go into a log line when it comes from outside (a file name in --trie-dir): each
+ * control byte (below 0x20, and 0x7f) and each backslash written \xNN, so the name can neither
+ * split the line nor forge another; other bytes as they are. Written into buf (cap >= 4 bytes,
+ * 4 x strlen(s) + 1 hold any s); a longer result is cut and ends with "...". Returns buf. */
+const char *srv__log_esc(const char *s, char *buf, size_t cap);
 
 /* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search
  * calls them. */

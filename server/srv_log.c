@@ -2,7 +2,8 @@
  * The server's log (SPEC §8): one line on stderr per event, prefixed "typeahead-serve: ". Below
  * every other server file, so that any of them can log without depending on another. Warnings
  * that an attacker can repeat at will go through srv__log_limited: at most one line a second
- * per kind.
+ * per kind. Text from outside (a file name) goes in through srv__log_esc, so a line stays one
+ * line.
  */
 #include "srv_int.h"
 
@@ -43,4 +44,35 @@ void srv__log_limited(int kind, const char *fmt, ...) {
   va_start(ap, fmt);
   log_line(atomic_exchange_explicit(&suppressed[kind], 0, memory_order_relaxed), fmt, ap);
   va_end(ap);
+}
+
+static int log_esc_byte(unsigned char c) {
+  return c < 0x20 || c == 0x7f || c == '\\';
+}
+
+const char *srv__log_esc(const char *s, char *buf, size_t cap) {
+  static const char hex[] = "0123456789abcdef";
+  size_t whole = 0;
+  for (const char *p = s; *p; p++) whole += log_esc_byte((unsigned char)*p) ? 4 : 1;
+  size_t room = whole < cap ? cap - 1 : cap - 4; /* cut: keep room for "..." */
+  size_t o = 0;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    int esc = log_esc_byte(c);
+    if (o + (esc ? 4 : 1) > room) break;
+    if (esc) {
+      buf[o++] = '\\';
+      buf[o++] = 'x';
+      buf[o++] = hex[c >> 4];
+      buf[o++] = hex[c & 15];
+    } else {
+      buf[o++] = (char)c;
+    }
+  }
+  if (*s) {
+    memcpy(buf + o, "...", 3);
+    o += 3;
+  }
+  buf[o] = '\0';
+  return buf;
 }

@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,7 +158,8 @@ static void ignored_log(srv_t *s, const char *name, const char *why) {
     if (mk->ignored[i] == h) return;
   if (mk->n_ignored == MARKET_IGNORED_MAX) return;
   mk->ignored[mk->n_ignored++] = h;
-  srv__log("%s/%s: ignored (%s)", mk->dir, name, why);
+  char esc[4 * NAME_MAX + 1]; /* a name may hold a newline: it must not forge a log line */
+  srv__log("%s/%s: ignored (%s)", mk->dir, srv__log_esc(name, esc, sizeof esc), why);
 }
 
 /* A new entry for market name[0..n) (a valid name, not in the table yet). */

@@ -105,6 +105,14 @@ def health(srv):
     return json.loads(srv.get("/healthz")[2])
 
 
+# Names that would forge a log line if written raw: each must appear escaped (\xNN), and no
+# line of the log may start with what follows its newline or carriage return.
+FORGING = {"a\ntypeahead-serve: FORGED by a name.trie":
+           "a\\x0atypeahead-serve: FORGED by a name.trie",
+           "b\rtypeahead-serve: FORGED too": "b\\x0dtypeahead-serve: FORGED too",
+           "c\x1b[2Kd\\e.trie": "c\\x1b[2Kd\\x5ce.trie"}
+
+
 class Markets(ServerCase):
     """One server on global + de + fr (and files it ignores), with the blocklist."""
 
@@ -114,6 +122,9 @@ class Markets(ServerCase):
         with open(os.path.join(cls.dir, "README"), "w") as f:
             f.write("not a trie\n")
         put(cls.dir, "Bad Name.trie", TRIES["it"])
+        for name in FORGING:
+            with open(os.path.join(cls.dir, name), "wb") as f:
+                f.write(b"not a trie\n")
         cls.srv = cls.serve("markets", ARGS.serve, None,
                             args=["--trie-dir", cls.dir, "--market-header", "X-Country",
                                   "--filters", os.path.join(WORK, "rules.txt"),
@@ -234,6 +245,17 @@ class Markets(ServerCase):
         self.assertEqual(log.count("README: ignored"), 1)
         self.assertEqual(log.count("Bad Name.trie: ignored"), 1)
         self.assertNotIn(".tmp.", log)
+
+    def test_names_escaped(self):
+        """A file name with a newline, a carriage return or an escape sequence is logged
+        escaped: it cannot split a log line or forge one."""
+        log = self.srv.text()
+        for name, shown in FORGING.items():
+            self.assertEqual(log.count("%s/%s: ignored" % (self.dir, shown)), 1,
+                             "%r is logged once, escaped as %r" % (name, shown))
+        for line in re.split("[\r\n]", log):
+            self.assertFalse(line.startswith("typeahead-serve: FORGED"), "a forged line: %r" % line)
+        self.assertNotIn("\x1b", log, "no raw escape byte in the log")
 
 
 class Swaps(ServerCase):

@@ -9,7 +9,8 @@
  *               ta_head_hash16(): a head of at most 4 bytes to a bit of a 65536-bit screen
  *   clocks      ta_mono_ns(), ta_unix_s() (ta_clock.c)
  *   files       atomic replacement (ta_afile_*) and ta_fsync_dir() (ta_afile.c); reading a
- *               regular file whole into memory of one's own (ta_read_file, ta_file.c)
+ *               regular file whole into memory of one's own (ta_read_file, ta_file.c; or
+ *               ta_open_regular then ta_read_fd, to check the file on the descriptor between)
  *   numbers     strict parsing of command-line numbers (ta_num.c)
  *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
  *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp(),
@@ -257,6 +258,15 @@ void ta_buf_free(ta_buf_t *b);
  * away, as it would a mapping. diag (may be NULL) names path and says what is wrong ("a FIFO, not a
  * regular file"). On error *out stays empty. */
 int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag);
+/* ta_read_file in two steps, for a caller that checks the file between them on the same
+ * descriptor (trie_open_copy reads the header with pread and checks the size it states), so the
+ * file checked is the file read. ta_open_regular: the checks and the open of ta_read_file; *fd
+ * (the caller closes it) and *size (fstat of what was opened) on success, *fd = -1 on error.
+ * ta_read_fd: reads fd from its offset to its end into *out (empty, {0}), size bytes expected
+ * (fstat's), at most max (TA_ETOOLONG beyond); on error *out stays empty. diag as for
+ * ta_read_file (ta_open_regular names path in it). */
+int ta_open_regular(const char *path, int *fd, uint64_t *size, ta_diag_t *diag);
+int ta_read_fd(int fd, uint64_t size, size_t max, ta_buf_t *out, ta_diag_t *diag);
 
 /* Grows the array *items (elem bytes each, capacity *cap) to hold at least need elements:
  * capacity doubles from first. On TA_ENOMEM *items and *cap are unchanged. Use:

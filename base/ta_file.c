@@ -60,35 +60,52 @@ static int read_all(int fd, size_t max, ta_buf_t *out, ta_diag_t *diag) {
   }
 }
 
-int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag) {
-  if (path == NULL || out == NULL || out->p != NULL) return TA_EINVAL;
+int ta_open_regular(const char *path, int *fd, uint64_t *size, ta_diag_t *diag) {
+  if (path == NULL || fd == NULL || size == NULL) return TA_EINVAL;
+  *fd = -1;
   ta_diag_init(diag, path);
   /* stat first: opening a FIFO or a device can block or act (a tape rewinds). */
   struct stat st;
   if (stat(path, &st) != 0) return from_errno(diag, "open", errno);
   if (!S_ISREG(st.st_mode)) return refuse_kind(diag, st.st_mode);
-  int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-  if (fd < 0) return from_errno(diag, "open", errno);
+  int f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+  if (f < 0) return from_errno(diag, "open", errno);
   int rc = 0;
   /* again on what was opened: the path may name something else by now */
-  if (fstat(fd, &st) != 0)
+  if (fstat(f, &st) != 0)
     rc = from_errno(diag, "stat", errno);
   else if (!S_ISREG(st.st_mode))
     rc = refuse_kind(diag, st.st_mode);
-  else if ((uint64_t)st.st_size > max)
-    rc = too_long(diag, max);
-  if (rc == 0) {
-    /* the exact size, not a doubling: a trie is hundreds of MB */
-    size_t cap = (size_t)st.st_size < max ? (size_t)st.st_size + 1 : max;
-    if (cap == 0) cap = 1;
-    out->p = malloc(cap);
-    if (out->p == NULL)
-      rc = ta_diag_set(diag, TA_ENOMEM, "out of memory (%zu bytes)", cap);
-    else
-      out->cap = cap;
+  if (rc != 0) {
+    close(f);
+    return rc;
   }
-  if (rc == 0) rc = read_all(fd, max, out, diag);
-  close(fd);
+  *fd = f;
+  *size = (uint64_t)st.st_size;
+  return 0;
+}
+
+int ta_read_fd(int fd, uint64_t size, size_t max, ta_buf_t *out, ta_diag_t *diag) {
+  if (fd < 0 || out == NULL || out->p != NULL) return TA_EINVAL;
+  if (size > max) return too_long(diag, max);
+  /* the exact size, not a doubling: a trie is hundreds of MB */
+  size_t cap = (size_t)size < max ? (size_t)size + 1 : max;
+  if (cap == 0) cap = 1;
+  out->p = malloc(cap);
+  if (out->p == NULL) return ta_diag_set(diag, TA_ENOMEM, "out of memory (%zu bytes)", cap);
+  out->cap = cap;
+  int rc = read_all(fd, max, out, diag);
   if (rc != 0) ta_buf_free(out);
+  return rc;
+}
+
+int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag) {
+  if (path == NULL || out == NULL || out->p != NULL) return TA_EINVAL;
+  int fd;
+  uint64_t size;
+  int rc = ta_open_regular(path, &fd, &size, diag);
+  if (rc != 0) return rc;
+  rc = ta_read_fd(fd, size, max, out, diag);
+  close(fd);
   return rc;
 }

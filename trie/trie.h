@@ -109,9 +109,11 @@ typedef struct {
  * after open: any number of threads may use it at once (lookups, verify, get_info). */
 int trie_open(const char *path, trie_reader_t **out);
 
-/* Like trie_open, but from a private copy: the file is read whole (ta_read_file: a regular file
- * of at most max bytes, opened without blocking; anything else is refused before a byte is
- * read) into memory the reader owns and frees at trie_close. Nothing done to the file later
+/* Like trie_open, but from a private copy: the file is read whole (ta_open_regular, ta_read_fd:
+ * a regular file of at most max bytes, opened without blocking; anything else is refused before
+ * a byte is read) into memory the reader owns and frees at trie_close. Its header block is first
+ * checked against its size on the same descriptor (a file extended in place is refused before
+ * it is read), so the file checked is the file read. Nothing done to the file later
  * (rewritten in place, truncated, edited) reaches the reader, and no access can fault as on a
  * mapping of a file that shrank: what was verified stays what is served. Costs the file's size
  * in memory. diag (may be NULL) gets the code and what was wrong. */

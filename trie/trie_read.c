@@ -270,43 +270,39 @@ int trie_open(const char *path, trie_reader_t **out) {
   return 0;
 }
 
-/* The header block of the regular file at path checked against the file's size before the
- * file is read whole: a file whose size is not what its header says (extended by truncate -s,
- * a log copied over it, a file still being written) is refused from its first bytes, not after
- * a read of gigabytes into memory. 0 when the file looks whole, or is no regular file to check
- * (ta_read_file then says why it cannot be read). */
-static int check_size_first(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) return 0;
-  struct stat st;
-  int rc = 0;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-    uint8_t head[TRIE_HDR_FIXED + TRIE_MAX_SECTIONS * TRIE_SECT_ENTRY + 4];
-    size_t want = (uint64_t)st.st_size < sizeof head ? (size_t)st.st_size : sizeof head;
-    ssize_t got = pread(fd, head, want, 0);
-    if (got == (ssize_t)want) {
-      trie_reader_t *r = calloc(1, sizeof *r);
-      if (r != NULL) {
-        r->size = (size_t)st.st_size;
-        rc = parse_layout(r, head);
-        free(r);
-      }
-    }
-  }
-  close(fd);
+/* The header block of the open regular file fd (of size bytes) checked against its size before
+ * the file is read whole: a file whose size is not what its header says (extended by truncate
+ * -s, a log copied over it, a file still being written) is refused from its first bytes, not
+ * after a read of gigabytes into memory. On the descriptor that is then read, so the file checked
+ * is the file read (a path opened twice may name another file the second time). 0 when the
+ * header block agrees with the size, or could not be read (the read whole then says why). */
+static int check_size_first(int fd, uint64_t size) {
+  uint8_t head[TRIE_HDR_FIXED + TRIE_MAX_SECTIONS * TRIE_SECT_ENTRY + 4];
+  size_t want = size < sizeof head ? (size_t)size : sizeof head;
+  ssize_t got = pread(fd, head, want, 0);
+  if (got != (ssize_t)want) return 0;
+  trie_reader_t *r = calloc(1, sizeof *r);
+  if (r == NULL) return 0;
+  r->size = (size_t)size;
+  int rc = parse_layout(r, head);
+  free(r);
   return rc;
 }
 
 int trie_open_copy(const char *path, size_t max, trie_reader_t **out, ta_diag_t *diag) {
   if (path == NULL || out == NULL) return TA_EINVAL;
   *out = NULL;
-  int pre = check_size_first(path);
-  if (pre != 0) {
-    ta_diag_init(diag, path);
-    return ta_diag_set(diag, pre, "%s", "");
-  }
+  int fd;
+  uint64_t size;
+  int rc = ta_open_regular(path, &fd, &size, diag);
+  if (rc != 0) return rc;
   ta_buf_t copy = {0};
-  int rc = ta_read_file(path, max, &copy, diag);
+  rc = check_size_first(fd, size);
+  if (rc != 0)
+    ta_diag_set(diag, rc, "%s", "");
+  else
+    rc = ta_read_fd(fd, size, max, &copy, diag);
+  close(fd);
   if (rc != 0) return rc;
   trie_reader_t *r;
   rc = trie__open_mem(copy.p, copy.len, &r);

@@ -246,6 +246,22 @@ static void test_read_file(void **state) {
   assert_string_equal(ta_diag_format(&d, line, sizeof line) + strlen(dir),
                       "/f: larger than the limit of 9 bytes");
 
+  /* in two steps: what is read is the file opened, whatever the path names by then */
+  int fd = -1;
+  uint64_t size = 0;
+  assert_int_equal(ta_open_regular(path, &fd, &size, &d), 0);
+  assert_true(fd >= 0);
+  assert_int_equal(size, 10);
+  publish(path, "another file at the path");
+  assert_int_equal(ta_read_fd(fd, size, 10, &b, &d), 0);
+  assert_int_equal(b.len, 10);
+  assert_memory_equal(b.p, "0123456789", 10);
+  ta_buf_free(&b);
+  assert_int_equal(close(fd), 0);
+  assert_int_equal(ta_open_regular(sub, &fd, &size, &d), TA_ENOENT); /* not made yet */
+  assert_int_equal(fd, -1);
+  publish(path, "0123456789");
+
   /* no writer on the FIFO: opening it for reading would block for good */
   assert_int_equal(mkfifo(fifo, 0600), 0);
   assert_int_equal(ta_read_file(fifo, 100, &b, &d), TA_ENOTREG);

@@ -11,8 +11,8 @@
  * text). A lookup with other tags misses and frees
  * the stale entry, so a swap or a rules change can never serve an old answer; nothing has to
  * walk the cache when they change. An answer that depends on more than these (a sharded node's
- * answer with other shards' word matches, srv_shard.c) is kept with its own ETag and an expiry
- * (--peer-cache-ms): found after it, it is stale too.
+ * answer with other shards' word matches, or another shard's answer relayed: srv_shard.c) is
+ * kept with its own ETag and an expiry (--peer-cache-ms): found after it, it is stale too.
  *
  * Layout: 2-way set-associative table of entry pointers, a CLOCK bit per entry (hit sets it;
  * the victim is an unused way). Memory is bounded by max_bytes (entries, counted by their
@@ -45,9 +45,12 @@ static size_t entry_size(const srv_centry_t *e) {
   return sizeof(srv_centry_t) + e->key_len + (e->etag_len ? e->etag_len + 1u : 0) + e->body_len;
 }
 
-int srv__cache_init(srv_cache_t *c, size_t max_bytes) {
+int srv__cache_init(srv_cache_t *c, size_t max_bytes, _Atomic uint64_t *gauge_bytes,
+                    _Atomic uint64_t *gauge_entries) {
   memset(c, 0, sizeof *c);
   if (max_bytes == 0) return 0; /* off */
+  c->gauge_bytes = gauge_bytes;
+  c->gauge_entries = gauge_entries;
   size_t sets = 1;
   while (sets * CACHE_WAYS * CACHE_AVG_ENTRY < max_bytes && sets < ((size_t)1 << 24)) sets <<= 1;
   c->slots = calloc(sets * CACHE_WAYS, sizeof *c->slots);
@@ -56,6 +59,12 @@ int srv__cache_init(srv_cache_t *c, size_t max_bytes) {
   c->max_bytes = max_bytes;
   c->bytes = sets * CACHE_WAYS * sizeof *c->slots;
   return 0;
+}
+
+/* The gauges /metrics reads, after a change (the cache is one worker's: plain stores). */
+static void gauges_set(srv_cache_t *c) {
+  if (c->gauge_bytes) atomic_store_explicit(c->gauge_bytes, c->bytes, memory_order_relaxed);
+  if (c->gauge_entries) atomic_store_explicit(c->gauge_entries, c->entries, memory_order_relaxed);
 }
 
 static void slot_clear(srv_cache_t *c, srv_centry_t **slot) {
@@ -102,6 +111,7 @@ const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, co
     /* computed from another trie or other rules, or past its time: gone for good */
     if (!tag_same(&e->tag, tag) || (e->expires_ns && ta_mono_ns() >= e->expires_ns)) {
       slot_clear(c, &set[j]);
+      gauges_set(c);
       return NULL;
     }
     e->used = 1;
@@ -129,6 +139,7 @@ void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, s
     victim = 0;
   }
   slot_clear(c, &set[victim]);
+  gauges_set(c);
   srv_centry_t head = {.key_len = (uint32_t)key_len,
                        .body_len = (uint32_t)body_len,
                        .etag_len = (unsigned char)etag_len};
@@ -148,6 +159,7 @@ void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, s
   set[victim] = e;
   c->bytes += size;
   c->entries++;
+  gauges_set(c);
 }
 
 void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len) {

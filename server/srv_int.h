@@ -153,6 +153,8 @@ typedef struct {
 
 /* marks (NULL: none) adds "match" and "highlight" to each suggestion, and "trending":true to
  * those it marks trending (the others carry no such field). */
+/* The Content-Type of a /search 200 in representation rep (0 JSON, 1 msgpack). */
+const char *srv__render_ctype(int rep);
 int srv__render_json(ta_buf_t *b, const char *q, size_t q_len, const char *market,
                      const trie_hit_t *hits, const srv_mark_t *marks, size_t n_hits);
 /* The same map in msgpack: integral scores as integers, others as float 64. */
@@ -193,6 +195,8 @@ typedef struct {
   size_t mask;
   size_t bytes, max_bytes; /* entries and table, against the bound */
   size_t entries;
+  /* /metrics' gauges of bytes and entries, kept equal to them (NULL: none) */
+  _Atomic uint64_t *gauge_bytes, *gauge_entries;
 } srv_cache_t;
 
 /* What an answer was computed from: an entry found under other tags is stale. */
@@ -204,8 +208,15 @@ typedef struct {
   uint64_t trend_gen; /* the load of the trending trie mixed in (0: none) */
 } srv_ctag_t;
 
-/* max_bytes 0: off (find always misses, put does nothing). */
-int srv__cache_init(srv_cache_t *c, size_t max_bytes);
+/* What the cache calls rep: the representation (0 JSON, 1 msgpack) plus, for answers that are
+ * not this node's own answer to the query string, one of these (they are kept apart). */
+#define SRV_CACHE_PART 2    /* a shard's words part (srv_search.c) */
+#define SRV_CACHE_RELAYED 4 /* another shard's answer, relayed (srv_shard.c) */
+
+/* max_bytes 0: off (find always misses, put does nothing). gauge_bytes and gauge_entries (may
+ * be NULL): where /metrics reads them, kept up to date by every change. */
+int srv__cache_init(srv_cache_t *c, size_t max_bytes, _Atomic uint64_t *gauge_bytes,
+                    _Atomic uint64_t *gauge_entries);
 void srv__cache_free(srv_cache_t *c);
 /* The entry for (rep, market, key) computed under tag, or NULL. An entry for the key with other
  * tags is stale: it is freed. The entry is borrowed until the next put or free. */
@@ -621,7 +632,7 @@ typedef struct {
   trie_shard_map_t *map; /* owned */
   unsigned n_shards, own;
   unsigned timeout_ms;
-  unsigned cache_ms; /* --peer-cache-ms: an answer with other shards' words is kept this long */
+  unsigned cache_ms; /* --peer-cache-ms: answers other shards' tries made are kept this long */
   unsigned n_rep[TRIE_MAX_SHARDS];
   srv_replica_t *rep[TRIE_MAX_SHARDS];
   /* ta_unix_s() of the last answer from a replica of each shard, and of the last request

@@ -96,7 +96,9 @@ static int worker_init(srv_t *s, srv_worker_t *w, unsigned id) {
     return TA_ENOMEM;
   int rc = srv__search_init(w);
   if (!rc) rc = trie_text_new(&w->text);
-  if (!rc) rc = srv__cache_init(&w->cache, s->answer_cache_bytes);
+  if (!rc)
+    rc =
+        srv__cache_init(&w->cache, s->answer_cache_bytes, &w->m->cache_bytes, &w->m->cache_entries);
   if (!rc) rc = srv__peer_init(w);
   if (rc) return rc;
   srv__route_attach(w);

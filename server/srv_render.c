@@ -15,6 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
+const char *srv__render_ctype(int rep) {
+  return rep ? "application/msgpack" : "application/json; charset=utf-8";
+}
+
 int srv__json_string(ta_buf_t *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   /* Worst case: every byte a control character, 6 bytes each, plus the quotes. */

@@ -29,9 +29,6 @@ struct srv_search_hdrs {
   ta_buf_t block[2]; /* [rep]: NUL-terminated Content-Type value and the rest */
 };
 
-static const char *const search_ctype[2] = {"application/json; charset=utf-8",
-                                            "application/msgpack"};
-
 int srv__search_init(srv_worker_t *w) {
   w->hdrs = calloc(SRV_MAX_MARKETS, sizeof *w->hdrs);
   return w->hdrs ? 0 : TA_ENOMEM;
@@ -81,7 +78,7 @@ static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
  * Content-Type, then the other headers after "\r\n" (srv_search_hdrs), NUL-terminated. */
 static int search_block(srv_t *s, int rep, const char *etag, ta_buf_t *b) {
   b->len = 0;
-  int rc = buf_puts(b, search_ctype[rep]);
+  int rc = buf_puts(b, srv__render_ctype(rep));
   if (!rc) rc = buf_puts(b, "\r\nCache-Control: ");
   if (!rc) rc = buf_puts(b, s->cache_control);
   if (!rc) rc = buf_puts(b, "\r\nETag: ");
@@ -216,7 +213,7 @@ typedef struct {
  * representation, and for a shard's words part (another answer to the same query string) a
  * variant of its own. */
 static int search_variant(const search_in_t *in) {
-  return in->rep + (in->part == 2 ? 2 : 0);
+  return in->rep + (in->part == 2 ? SRV_CACHE_PART : 0);
 }
 
 /* The completions of key for the request: the market's own first, then global's (SPEC §10)
@@ -447,8 +444,6 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
      * simply never found under rv. */
     srv__cache_put(&w->cache, search_variant(&in), in.market, in.raw, in.raw_len, &o.tag,
                    o.expires_ns ? o.own_etag : NULL, o.expires_ns, o.body, o.len);
-    atomic_store_explicit(&w->m->cache_bytes, w->cache.bytes, memory_order_relaxed);
-    atomic_store_explicit(&w->m->cache_entries, w->cache.entries, memory_order_relaxed);
   }
   search_send(r, o.status, o.block, o.body, o.len);
   ta_buf_free(&o.own_block);

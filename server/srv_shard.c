@@ -1,7 +1,8 @@
 /*
  * A node of one prefix shard (SPEC §11): GET /search for a prefix whose key starts with a code
  * point of another shard is forwarded to a replica of that shard (srv_peer.c) and its answer
- * relayed as it is (status, body, ETag: the owner's); a prefix whose key is empty belongs to
+ * relayed as it is (status, body, ETag: the owner's; a 200 is kept in the answer cache for
+ * --peer-cache-ms, so the next requests for it need no hop); a prefix whose key is empty belongs to
  * every shard: each other shard's best k are asked for (in msgpack), merged with this node's own
  * by score then key (the order of one trie), and rendered as one trie would render them; a
  * prefix of this shard short of exact matches, word matching on, asks every other shard for
@@ -104,6 +105,7 @@ struct shard_req {
   int status;
   char etag[96], ctype[64];
   ta_buf_t body;
+  srv_ctag_t tag; /* this node's trie load and rules when asked: a relayed answer's cache tag */
   /* merged: every other shard's hits (the empty key), or their word matches (words) */
   int merge, words, failed, rep, part;
   srv_words_fn words_done;
@@ -328,8 +330,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
     srv__reply_error(r, 500, ta_strerror(rc));
     return;
   }
-  srv__reply_send(r, 200, st->rep ? "application/msgpack" : "application/json; charset=utf-8", b->p,
-                  b->len);
+  srv__reply_send(r, 200, srv__render_ctype(st->rep), b->p, b->len);
 }
 
 /* The owner's answer with the other shards' word matches: the best k of theirs, in rank
@@ -351,6 +352,45 @@ static void answer_words(srv_reply_t *r, shard_req_t *st) {
   st->words_done(r, st->part, &ws);
 }
 
+/* A prefix of another shard: its owner's answer, relayed a moment ago, is kept in the worker's
+ * answer cache for --peer-cache-ms under its owner's ETag (the owner's trie may change
+ * meanwhile, unseen here), so that the next requests for it need no hop. 1 when r is answered
+ * from it. Under this node's own tags too: a swap or a rules change here starts afresh. */
+static int relay_kept(srv_reply_t *r, const shard_req_t *st, const char *raw, size_t raw_len) {
+  srv_worker_t *w = r->w;
+  if (w->srv->peers->cache_ms == 0 || w->cache.slots == NULL) return 0;
+  const srv_centry_t *e =
+      srv__cache_find(&w->cache, st->rep + SRV_CACHE_RELAYED, 0, raw, raw_len, &st->tag);
+  srv__metrics_bump(&w->m->cache_lookups[e ? 0 : 1], 1);
+  if (e == NULL) return 0;
+  const char *etag = srv__centry_etag(e);
+  const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
+  reply_headers(r, etag);
+  if (inm && srv__etag_match(inm, etag)) {
+    srv__reply_send(r, 304, NULL, NULL, 0);
+    return 1;
+  }
+  const char *body;
+  size_t n;
+  srv__centry_body(e, &body, &n);
+  srv__reply_send(r, 200, srv__render_ctype(st->rep), body, n);
+  return 1;
+}
+
+/* The owner's 200 for r kept for relay_kept (not a 304, an error, an answer without an ETag or
+ * in another representation than asked). */
+static void relay_keep(srv_reply_t *r, const shard_req_t *st) {
+  srv_worker_t *w = r->w;
+  unsigned keep_ms = w->srv->peers->cache_ms;
+  const char *raw =
+      r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
+  if (st->status != 200 || keep_ms == 0 || st->etag[0] == '\0' ||
+      strcmp(st->ctype, srv__render_ctype(st->rep)) != 0)
+    return;
+  srv__cache_put(&w->cache, st->rep + SRV_CACHE_RELAYED, 0, raw, strlen(raw), &st->tag, st->etag,
+                 ta_mono_ns() + keep_ms * UINT64_C(1000000), st->body.p, st->body.len);
+}
+
 /* r->later of a forwarded or merged request: 1 once answered. */
 static int shard_answer(srv_reply_t *r) {
   shard_req_t *st = r->later_state;
@@ -363,6 +403,7 @@ static int shard_answer(srv_reply_t *r) {
     srv__reply_header(r->req, "Retry-After", "1", 0);
     srv__reply_error(r, 502, "no replica of the prefix's shard answered");
   } else {
+    relay_keep(r, st);
     reply_headers(r, st->etag);
     srv__reply_send(r, st->status, st->status == 304 ? NULL : st->ctype, st->body.p, st->body.len);
   }
@@ -417,16 +458,21 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
   }
   const srv_trie_t *t = srv__trie_acquire(s, w->id);
   unsigned tk = t ? t->info.k : TA_MAX_K;
+  st->tag = (srv_ctag_t){t ? t->gen : 0, 0, srv__filter_version_num(s), 0};
   srv__trie_release(s, w->id);
   st->k = st->q.has_k ? st->q.k : (SRV_DEFAULT_K < tk ? SRV_DEFAULT_K : tk);
   if (st->k < 1 || st->k > tk) { /* the local path says why */
     shard_req_free(st);
     return 0;
   }
+  st->merge = key_len == 0;
+  if (!st->merge && relay_kept(r, st, raw, raw_len)) {
+    shard_req_free(st);
+    return 1;
+  }
   char uri[SRV_MAX_LINE + 16];
   snprintf(uri, sizeof uri, "/search?%.*s", (int)raw_len, raw);
   int rc = 0;
-  st->merge = key_len == 0;
   for (unsigned sh = 0; rc == 0 && sh < p->n_shards; sh++) {
     if (st->merge ? sh == p->own : sh != owner) continue;
     st->waiting++;

@@ -42,7 +42,7 @@ static void test_hit_and_keys(void **state) {
   (void)state;
   srv_cache_t c;
   char buf[256];
-  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  assert_int_equal(srv__cache_init(&c, 1 << 20, NULL, NULL), 0);
   assert_null(get(&c, 0, "q=ne", 1, 7, buf, sizeof buf));
   put(&c, 0, "q=ne", 1, 7, "{\"json\":1}");
   put(&c, 1, "q=ne", 1, 7, "msgpack");
@@ -72,7 +72,7 @@ static void test_stale_tags(void **state) {
   (void)state;
   srv_cache_t c;
   char buf[64];
-  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  assert_int_equal(srv__cache_init(&c, 1 << 20, NULL, NULL), 0);
   put(&c, 0, "q=a", 1, 7, "old");
   size_t bytes = c.bytes;
   assert_null(get(&c, 0, "q=a", 2, 7, buf, sizeof buf)); /* another trie load */
@@ -93,7 +93,7 @@ static void test_own_etag_and_expiry(void **state) {
   srv_cache_t c;
   char buf[64];
   srv_ctag_t tag = {1, 0, 7, 0};
-  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  assert_int_equal(srv__cache_init(&c, 1 << 20, NULL, NULL), 0);
   put(&c, 0, "q=plain", 1, 7, "plain");
   const srv_centry_t *e = srv__cache_find(&c, 0, 0, "q=plain", 7, &tag);
   assert_non_null(e);
@@ -121,12 +121,29 @@ static void test_own_etag_and_expiry(void **state) {
   srv__cache_free(&c);
 }
 
+/* /metrics' gauges follow every change: a put, an eviction, a stale entry freed by a find. */
+static void test_gauges(void **state) {
+  (void)state;
+  srv_cache_t c;
+  _Atomic uint64_t bytes = 0, entries = 0;
+  assert_int_equal(srv__cache_init(&c, 1 << 20, &bytes, &entries), 0);
+  put(&c, 0, "q=a", 1, 7, "a");
+  put(&c, 0, "q=b", 1, 7, "b");
+  assert_int_equal(atomic_load(&entries), 2);
+  assert_int_equal(atomic_load(&bytes), c.bytes);
+  char buf[8];
+  assert_null(get(&c, 0, "q=a", 2, 7, buf, sizeof buf)); /* stale: freed */
+  assert_int_equal(atomic_load(&entries), 1);
+  assert_int_equal(atomic_load(&bytes), c.bytes);
+  srv__cache_free(&c);
+}
+
 static void test_bound(void **state) {
   (void)state;
   srv_cache_t c;
   char key[32], body[600], buf[700];
   const size_t max = 64 * 1024;
-  assert_int_equal(srv__cache_init(&c, max), 0);
+  assert_int_equal(srv__cache_init(&c, max, NULL, NULL), 0);
   memset(body, 'x', sizeof body - 1);
   body[sizeof body - 1] = '\0';
   size_t found = 0;
@@ -154,7 +171,7 @@ static void test_bound(void **state) {
 static void test_big_and_off(void **state) {
   (void)state;
   srv_cache_t c;
-  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  assert_int_equal(srv__cache_init(&c, 1 << 20, NULL, NULL), 0);
   char *big = malloc(SRV_CACHE_MAX_BODY + 1);
   assert_non_null(big);
   memset(big, 'b', SRV_CACHE_MAX_BODY + 1);
@@ -165,7 +182,7 @@ static void test_big_and_off(void **state) {
   assert_non_null(srv__cache_find(&c, 0, 0, "q=big", 5, &(srv_ctag_t){1, 0, 1, 0}));
   srv__cache_free(&c);
 
-  assert_int_equal(srv__cache_init(&c, 0), 0); /* off */
+  assert_int_equal(srv__cache_init(&c, 0, NULL, NULL), 0); /* off */
   srv__cache_put(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}, NULL, 0, "a", 1);
   assert_null(srv__cache_find(&c, 0, 0, "q=a", 3, &(srv_ctag_t){1, 0, 1, 0}));
   assert_int_equal(c.bytes, 0);
@@ -178,7 +195,7 @@ static void test_big_and_off(void **state) {
 static void test_markets(void **state) {
   (void)state;
   srv_cache_t c;
-  assert_int_equal(srv__cache_init(&c, 1 << 20), 0);
+  assert_int_equal(srv__cache_init(&c, 1 << 20, NULL, NULL), 0);
   srv_ctag_t de = {5, 1, 7, 0}, fr = {6, 1, 7, 0};
   srv__cache_put(&c, 0, 1, "q=b", 3, &de, NULL, 0, "de", 2);
   srv__cache_put(&c, 0, 2, "q=b", 3, &fr, NULL, 0, "fr", 2);
@@ -212,6 +229,7 @@ int main(void) {
       cmocka_unit_test(test_hit_and_keys), cmocka_unit_test(test_stale_tags),
       cmocka_unit_test(test_bound),        cmocka_unit_test(test_big_and_off),
       cmocka_unit_test(test_markets),      cmocka_unit_test(test_own_etag_and_expiry),
+      cmocka_unit_test(test_gauges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

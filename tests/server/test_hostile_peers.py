@@ -117,6 +117,9 @@ class FakePeer:
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
                                "application/msgpack")
                       if msgpack else response(b"200 OK", OK_JSON))
+        elif mode.startswith("owner"):  # as a node answers: its ETag, unless "owner-no-etag"
+            etag = b"" if mode == "owner-no-etag" else b'ETag: "%s"\r\n' % mode.encode()
+            c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8", etag))
         elif mode.startswith("words"):  # a words part: one word match of shard 1
             match, span = {"words": ("words", 4), "words-bad-span": ("words", 90),
                            "words-prefix": ("prefix", 4)}[mode]
@@ -347,6 +350,44 @@ class HostilePeer(ServerCase):
         st, h, body = node.get(path)
         self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}-j"$')
         self.assertEqual(json.loads(body)["suggestions"][0]["text"], self.peer.word_text)
+
+    def test_relayed_answer_kept_a_while(self):
+        # another shard's prefix: its owner's answer is kept for --peer-cache-ms, under the
+        # owner's ETag, so the next requests for it need no hop
+        node, peer = self.cached, self.peer
+        path = "/search?q=" + self.theirs + "&k=2"
+        peer.mode = "owner-1"
+        n0 = peer.requests
+        st, h, body = node.get(path)
+        self.assertEqual((st, body, h["etag"]), (200, OK_JSON, '"owner-1"'))
+        peer.mode = "owner-2"  # the owner's trie changed: not seen until the entry is stale
+        st2, h2, body2 = node.get(path)
+        self.assertEqual((st2, body2, h2["etag"]), (200, OK_JSON, '"owner-1"'))
+        self.assertEqual(h2["content-type"], h["content-type"])
+        st3, h3, body3 = node.get(path, headers={"If-None-Match": '"owner-1"'})
+        self.assertEqual((st3, body3, h3["etag"]), (304, b"", '"owner-1"'))
+        self.assertEqual(peer.requests, n0 + 1, "kept answers need no hop")
+        st4, _, _ = node.get(path, headers={"Accept": "application/msgpack"})
+        self.assertEqual(peer.requests, n0 + 2, "msgpack is another answer")
+        time.sleep(PEER_CACHE_MS / 1000 + 0.3)
+        st5, h5, _ = node.get(path)
+        self.assertEqual((st5, h5["etag"]), (200, '"owner-2"'))
+        self.assertEqual(peer.requests, n0 + 3)
+        # not kept: an answer without an ETag, a 4xx, one in another type than asked
+        for mode, q in (("owner-no-etag", "&k=3"), ("status 404", "&k=4"), ("ok", "&k=5")):
+            peer.mode = mode
+            path = "/search?q=" + self.theirs + q
+            n = peer.requests
+            node.get(path)
+            node.get(path)
+            self.assertEqual(peer.requests, n + 2, mode)
+        peer.mode = "owner-1"
+        path = "/search?q=" + self.theirs + "&k=6"
+        n = peer.requests
+        st, _, _ = node.get(path, headers={"If-None-Match": '"owner-1"'})
+        self.assertEqual(st, 200)  # the fake peer gives no 304: the 200 is kept
+        st, _, _ = node.get(path, headers={"If-None-Match": '"owner-1"'})
+        self.assertEqual((st, peer.requests), (304, n + 1))
 
     def test_words_part_kept_apart(self):
         # a words part and the whole answer to one query string are two answers: the cache

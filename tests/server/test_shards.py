@@ -145,10 +145,11 @@ class Answers(Fleet):
                 far += h["match"] == "words" and first_letter(h["text"]) != first_letter(q)
         self.assertGreater(far, 100, "word matches of keys that start with another letter")
 
-    def test_cached_word_answers(self):
-        # a node of shard 0 with its answer cache on (as deployed): word answers merged from
-        # every shard, then the same again from the cache within --peer-cache-ms, equal the
-        # whole trie's; and a kept one asks no shard
+    def test_cached_answers(self):
+        # a node of shard 0 with its answer cache on (as deployed): its answers (its own, word
+        # answers merged from every shard, other shards' answers relayed), then the same again
+        # from the cache within --peer-cache-ms, equal the whole trie's; and a kept one asks no
+        # shard
         d = os.path.join(WORK, "shards")
         peers = os.path.join(WORK, "peers-%s" % type(self).__name__)
         node = self.serve("node-0-cached", ARGS.serve, os.path.join(d, "shard-0.trie"),
@@ -159,11 +160,14 @@ class Answers(Fleet):
             before = node.metric("typeahead_forwarded_total")
             self.same_as_reference(node, path)
             return node.metric("typeahead_forwarded_total") - before
-        first = {path: asked(path) for path in word_paths()}
-        merged = [path for path, n in first.items() if n == SHARDS - 1]  # this node's merges
-        self.assertGreater(len(merged), 10)
-        for path in word_paths():  # forwarded paths are forwarded again; merges are kept
-            self.assertEqual(asked(path), 0 if path in merged else first[path], path)
+        first = {path: asked(path) for path in paths()}
+        # this node's words merges (2 shards asked), and other shards' prefixes (1 asked)
+        self.assertGreater(sum(n == SHARDS - 1 for n in first.values()), 10)
+        self.assertGreater(sum(n == 1 for n in first.values()), 100)
+        for path in paths():  # kept but the empty prefix's merge
+            q = urllib.parse.unquote(path.partition("q=")[2].partition("&")[0])
+            empty = "q=" in path and q.strip() == ""
+            self.assertEqual(asked(path), first[path] if empty else 0, path)
 
     def test_long_accept(self):
         # the representation a node chose, whatever the length of Accept (it was cut at 63

@@ -2,9 +2,10 @@
  * A node of one prefix shard (SPEC §11): GET /search for a prefix whose key starts with a code
  * point of another shard is forwarded to a replica of that shard (srv_peer.c) and its answer
  * relayed as it is (status, body, ETag: the owner's; a 200 is kept in the answer cache for
- * --peer-cache-ms, so the next requests for it need no hop); a prefix whose key is empty belongs to
- * every shard: each other shard's best k are asked for (in msgpack), merged with this node's own
- * by score then key (the order of one trie), and rendered as one trie would render them; a
+ * --peer-cache-ms, so the next requests for it need no hop, as the empty key's merge is); a
+ * prefix whose key is empty belongs to every shard: each other shard's best k are asked for (in
+ * msgpack), merged with this node's own by score then key (the order of one trie), and rendered
+ * as one trie would render them; a
  * prefix of this shard short of exact matches, word matching on, asks every other shard for
  * its word matches (srv__shard_words; merged by srv_filters.c's srv__answer_more). A
  * request that carries SRV_FORWARDED_HEADER (the shard it is meant for) is answered from this
@@ -281,6 +282,44 @@ static void reply_headers(srv_reply_t *r, const char *etag) {
   if (s->cors_origin) srv__reply_cors(s, r->req);
 }
 
+/* An answer that other shards made (another shard's, relayed; the empty prefix's merge) is
+ * kept in the worker's answer cache for --peer-cache-ms under its ETag (their tries may change
+ * meanwhile, unseen here), so that the next requests for the query string need no hop; under
+ * this node's own tags too, so that a swap or a rules change here starts afresh. An answer
+ * without an ETag is not kept. */
+static void peers_keep(srv_reply_t *r, const shard_req_t *st, const char *etag, const char *body,
+                       size_t len) {
+  srv_worker_t *w = r->w;
+  unsigned keep_ms = w->srv->peers->cache_ms;
+  const char *raw =
+      r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
+  if (keep_ms == 0 || etag[0] == '\0') return;
+  srv__cache_put(&w->cache, st->rep + SRV_CACHE_PEERS, 0, raw, strlen(raw), &st->tag, etag,
+                 ta_mono_ns() + keep_ms * UINT64_C(1000000), body, len);
+}
+
+/* 1 when r is answered from what peers_keep kept. */
+static int peers_kept(srv_reply_t *r, const shard_req_t *st, const char *raw, size_t raw_len) {
+  srv_worker_t *w = r->w;
+  if (w->srv->peers->cache_ms == 0 || w->cache.slots == NULL) return 0;
+  const srv_centry_t *e =
+      srv__cache_find(&w->cache, st->rep + SRV_CACHE_PEERS, 0, raw, raw_len, &st->tag);
+  srv__metrics_bump(&w->m->cache_lookups[e ? 0 : 1], 1);
+  if (e == NULL) return 0;
+  const char *etag = srv__centry_etag(e);
+  const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
+  reply_headers(r, etag);
+  if (inm && srv__etag_match(inm, etag)) {
+    srv__reply_send(r, 304, NULL, NULL, 0);
+    return 1;
+  }
+  const char *body;
+  size_t n;
+  srv__centry_body(e, &body, &n);
+  srv__reply_send(r, 200, srv__render_ctype(st->rep), body, n);
+  return 1;
+}
+
 /* The merge of every shard's best k (the empty key): this node's own, now, with the others'. */
 static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   srv_worker_t *w = r->w;
@@ -330,6 +369,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
     srv__reply_error(r, 500, ta_strerror(rc));
     return;
   }
+  peers_keep(r, st, etag, b->p, b->len);
   srv__reply_send(r, 200, srv__render_ctype(st->rep), b->p, b->len);
 }
 
@@ -352,45 +392,6 @@ static void answer_words(srv_reply_t *r, shard_req_t *st) {
   st->words_done(r, st->part, &ws);
 }
 
-/* A prefix of another shard: its owner's answer, relayed a moment ago, is kept in the worker's
- * answer cache for --peer-cache-ms under its owner's ETag (the owner's trie may change
- * meanwhile, unseen here), so that the next requests for it need no hop. 1 when r is answered
- * from it. Under this node's own tags too: a swap or a rules change here starts afresh. */
-static int relay_kept(srv_reply_t *r, const shard_req_t *st, const char *raw, size_t raw_len) {
-  srv_worker_t *w = r->w;
-  if (w->srv->peers->cache_ms == 0 || w->cache.slots == NULL) return 0;
-  const srv_centry_t *e =
-      srv__cache_find(&w->cache, st->rep + SRV_CACHE_RELAYED, 0, raw, raw_len, &st->tag);
-  srv__metrics_bump(&w->m->cache_lookups[e ? 0 : 1], 1);
-  if (e == NULL) return 0;
-  const char *etag = srv__centry_etag(e);
-  const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
-  reply_headers(r, etag);
-  if (inm && srv__etag_match(inm, etag)) {
-    srv__reply_send(r, 304, NULL, NULL, 0);
-    return 1;
-  }
-  const char *body;
-  size_t n;
-  srv__centry_body(e, &body, &n);
-  srv__reply_send(r, 200, srv__render_ctype(st->rep), body, n);
-  return 1;
-}
-
-/* The owner's 200 for r kept for relay_kept (not a 304, an error, an answer without an ETag or
- * in another representation than asked). */
-static void relay_keep(srv_reply_t *r, const shard_req_t *st) {
-  srv_worker_t *w = r->w;
-  unsigned keep_ms = w->srv->peers->cache_ms;
-  const char *raw =
-      r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
-  if (st->status != 200 || keep_ms == 0 || st->etag[0] == '\0' ||
-      strcmp(st->ctype, srv__render_ctype(st->rep)) != 0)
-    return;
-  srv__cache_put(&w->cache, st->rep + SRV_CACHE_RELAYED, 0, raw, strlen(raw), &st->tag, st->etag,
-                 ta_mono_ns() + keep_ms * UINT64_C(1000000), st->body.p, st->body.len);
-}
-
 /* r->later of a forwarded or merged request: 1 once answered. */
 static int shard_answer(srv_reply_t *r) {
   shard_req_t *st = r->later_state;
@@ -403,7 +404,9 @@ static int shard_answer(srv_reply_t *r) {
     srv__reply_header(r->req, "Retry-After", "1", 0);
     srv__reply_error(r, 502, "no replica of the prefix's shard answered");
   } else {
-    relay_keep(r, st);
+    /* the owner's 200 in the representation asked (not a 304, a 4xx or a failure) */
+    if (st->status == 200 && strcmp(st->ctype, srv__render_ctype(st->rep)) == 0)
+      peers_keep(r, st, st->etag, st->body.p, st->body.len);
     reply_headers(r, st->etag);
     srv__reply_send(r, st->status, st->status == 304 ? NULL : st->ctype, st->body.p, st->body.len);
   }
@@ -466,7 +469,7 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
     return 0;
   }
   st->merge = key_len == 0;
-  if (!st->merge && relay_kept(r, st, raw, raw_len)) {
+  if (peers_kept(r, st, raw, raw_len)) {
     shard_req_free(st);
     return 1;
   }

@@ -389,6 +389,24 @@ class HostilePeer(ServerCase):
         st, _, _ = node.get(path, headers={"If-None-Match": '"owner-1"'})
         self.assertEqual((st, peer.requests), (304, n + 1))
 
+    def test_merge_kept_a_while(self):
+        # the empty prefix's merge, kept for --peer-cache-ms under its ETag; a failed one never
+        node, peer = self.cached, self.peer
+        peer.mode = "ok"
+        n0 = peer.requests
+        st, h, body = node.get("/search?q=%20&k=2")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["suggestions"][0]["text"], peer.merge_text)
+        peer.mode = "garbage"  # not asked within the time
+        st2, h2, body2 = node.get("/search?q=%20&k=2")
+        self.assertEqual((st2, h2["etag"], body2), (200, h["etag"], body))
+        st3, _, _ = node.get("/search?q=%20&k=2", headers={"If-None-Match": h["etag"]})
+        self.assertEqual((st3, peer.requests), (304, n0 + 1))
+        time.sleep(PEER_CACHE_MS / 1000 + 0.3)
+        self.assertEqual(node.get("/search?q=%20&k=2")[0], 502)  # asked again: it fails
+        self.assertEqual(node.get("/search?q=%20&k=2")[0], 502)  # and is not kept
+        self.assertEqual(peer.requests, n0 + 3)
+
     def test_words_part_kept_apart(self):
         # a words part and the whole answer to one query string are two answers: the cache
         # keeps them apart

@@ -147,7 +147,8 @@ class Answers(Fleet):
 
     def test_cached_answers(self):
         # a node of shard 0 with its answer cache on (as deployed): its answers (its own, word
-        # answers merged from every shard, other shards' answers relayed), then the same again
+        # answers merged from every shard, other shards' answers relayed, the empty prefix's
+        # merge), then the same again
         # from the cache within --peer-cache-ms, equal the whole trie's; and a kept one asks no
         # shard
         d = os.path.join(WORK, "shards")
@@ -160,14 +161,15 @@ class Answers(Fleet):
             before = node.metric("typeahead_forwarded_total")
             self.same_as_reference(node, path)
             return node.metric("typeahead_forwarded_total") - before
-        first = {path: asked(path) for path in paths()}
+        first = {}  # a path may come twice: the first time counts
+        for path in paths():
+            first[path] = max(first.get(path, 0), asked(path))
         # this node's words merges (2 shards asked), and other shards' prefixes (1 asked)
         self.assertGreater(sum(n == SHARDS - 1 for n in first.values()), 10)
         self.assertGreater(sum(n == 1 for n in first.values()), 100)
-        for path in paths():  # kept but the empty prefix's merge
-            q = urllib.parse.unquote(path.partition("q=")[2].partition("&")[0])
-            empty = "q=" in path and q.strip() == ""
-            self.assertEqual(asked(path), first[path] if empty else 0, path)
+        self.assertEqual(first["/search?q="], SHARDS - 1, "the empty prefix's merge")
+        for path in paths():  # every one kept
+            self.assertEqual(asked(path), 0, path)
 
     def test_long_accept(self):
         # the representation a node chose, whatever the length of Accept (it was cut at 63

@@ -50,8 +50,8 @@ typedef struct {
   const char *peers_file;       /* --peers: the replicas of every shard */
   unsigned peer_timeout_ms;     /* --peer-timeout-ms: one forwarding attempt; 0 = 250 */
   unsigned peer_cache_ms;       /* --peer-cache-ms: how long an answer that other shards'
-                                   tries made (word matches, relayed) is kept in the answer
-                                   cache; 0 = not kept */
+                                   tries made (word matches, relayed, merged) is kept in the
+                                   answer cache; 0 = not kept */
   const char *trending_path;    /* --trending: the trending trie (a FILE with trie_path, a DIR
                                    of global.trie and M.trie with trie_dir); NULL: none */
   unsigned trending_slots;      /* --trending-slots: at most this many trending suggestions

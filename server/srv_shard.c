@@ -5,12 +5,12 @@
  * --peer-cache-ms, so the next requests for it need no hop, as the empty key's merge is); a
  * prefix whose key is empty belongs to every shard: each other shard's best k are asked for (in
  * msgpack), merged with this node's own by score then key (the order of one trie), and rendered
- * as one trie would render them; a
- * prefix of this shard short of exact matches, word matching on, asks every other shard for
- * its word matches (srv__shard_words; merged by srv_filters.c's srv__answer_more). A
- * request that carries SRV_FORWARDED_HEADER (the shard it is meant for) is answered from this
- * node's shard alone, or 421 when this node serves another shard (a wrong peers file). The map
- * and the peers file are read once at start (docs/FORMAT.md "Shard map", srv_int.h "Peers").
+ * as one trie would render them; a prefix of this shard short of exact matches, word matching
+ * on, asks every other shard for its word matches (srv__shard_words; merged by srv_filters.c's
+ * srv__answer_more). A request that carries SRV_FORWARDED_HEADER (the shard it is meant for)
+ * is answered from this node's shard alone, or 421 when this node serves another shard (a wrong
+ * peers file). The map and the peers file are read once at start (docs/FORMAT.md "Shard map",
+ * srv_int.h "Peers").
  */
 #include "srv_int.h"
 

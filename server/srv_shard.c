@@ -249,6 +249,19 @@ out:
   return rc;
 }
 
+/* 1 when etag is an entity-tag (RFC 9110 8.8.3: [W/]"...", visible ASCII but '"' between the
+ * quotes) shorter than cap: what a node gives. Any other is relayed as none (never cut, never
+ * with a control byte on the wire), and so not kept either. */
+static int etag_ok(const char *etag, size_t cap) {
+  size_t n = strlen(etag);
+  if (n >= cap) return 0;
+  if (etag[0] == 'W' && etag[1] == '/') etag += 2, n -= 2;
+  if (n < 2 || etag[0] != '"' || etag[n - 1] != '"') return 0;
+  for (size_t i = 1; i + 1 < n; i++)
+    if ((unsigned char)etag[i] < 0x21 || (unsigned char)etag[i] > 0x7e || etag[i] == '"') return 0;
+  return 1;
+}
+
 /* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. */
 static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
                     const char *ctype) {
@@ -261,7 +274,7 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
     if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
   } else {
     st->status = status;
-    snprintf(st->etag, sizeof st->etag, "%s", etag ? etag : "");
+    snprintf(st->etag, sizeof st->etag, "%s", etag && etag_ok(etag, sizeof st->etag) ? etag : "");
     snprintf(st->ctype, sizeof st->ctype, "%s", ctype ? ctype : "application/json");
     if (ta_buf_put(&st->body, body, len) != 0) st->status = 0;
   }

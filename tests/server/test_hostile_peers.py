@@ -11,6 +11,8 @@ and the node keeps answering its own prefixes.
   chunked), closes mid-body, or answers a status no node gives (1xx, 204, 3xx but 304, 600+):
   502, in about the timeout.
 - A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
+- An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
+  without it and not kept.
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
   broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
   matches out: 200, an ETag marked partial, in about the timeout.
@@ -77,6 +79,7 @@ class FakePeer:
     def __init__(self):
         self.mode = "ok"
         self.requests = 0  # answered or not, counted as they come
+        self.odd_etag = b'"odd"'  # the ETag of mode "odd-etag" (set by the test)
         self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
         self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
@@ -117,6 +120,9 @@ class FakePeer:
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
                                "application/msgpack")
                       if msgpack else response(b"200 OK", OK_JSON))
+        elif mode == "odd-etag":  # a node's answer with the ETag header set by the test
+            c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8",
+                               b"ETag: " + self.odd_etag + b"\r\n"))
         elif mode.startswith("owner"):  # as a node answers: its ETag, unless "owner-no-etag"
             etag = b"" if mode == "owner-no-etag" else b'ETag: "%s"\r\n' % mode.encode()
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8", etag))
@@ -388,6 +394,32 @@ class HostilePeer(ServerCase):
         self.assertEqual(st, 200)  # the fake peer gives no 304: the 200 is kept
         st, _, _ = node.get(path, headers={"If-None-Match": '"owner-1"'})
         self.assertEqual((st, peer.requests), (304, n + 1))
+
+    def test_odd_etags_neither_relayed_nor_kept(self):
+        # An ETag no node gives (not an entity-tag of visible ASCII between quotes, or longer
+        # than the node keeps: it was cut to 95 bytes, its closing quote lost) is not passed
+        # on, and the answer without it is not kept; the body is still the owner's.
+        node, peer = self.cached, self.peer
+        peer.mode = "odd-etag"
+        for i, etag in enumerate([b'"' + b"a" * 94 + b'"', b'"' + b"b" * 150 + b'"', b"noquotes",
+                                  b'"no end', b'"x\x01y"', b'"x\x7fy"', b'"x"y"', b'"x y"']):
+            peer.odd_etag = etag
+            path = "/search?q=%s&k=%d" % (self.theirs, i + 1)
+            n = peer.requests
+            for _ in range(2):
+                st, h, body = node.get(path)
+                self.assertEqual((st, body), (200, OK_JSON), etag)
+                self.assertNotIn("etag", h, etag)
+            self.assertEqual(peer.requests, n + 2, "%r: not kept" % etag)
+        # the longest a node keeps, and a weak one: relayed and kept
+        for i, etag in enumerate([b'"' + b"c" * 93 + b'"', b'W/"weak"']):
+            peer.odd_etag = etag
+            path = "/search?q=%s&k=%d" % (self.theirs, i + 9)
+            n = peer.requests
+            for _ in range(2):
+                st, h, body = node.get(path)
+                self.assertEqual((st, body, h.get("etag")), (200, OK_JSON, etag.decode()))
+            self.assertEqual(peer.requests, n + 1, "%r: kept" % etag)
 
     def test_words_part_kept_apart(self):
         # a words part and the whole answer to one query string are two answers: the cache

@@ -390,6 +390,14 @@ static int relay_kept(srv_reply_t *r, const shard_req_t *st, const char *raw, si
   return 1;
 }
 
+/* 1 when body starts as an answer in representation rep does: a JSON object, a msgpack map.
+ * Anything else (empty, an HTML page a proxy put there) is relayed as it came but not kept. */
+static int body_is_answer(int rep, const ta_buf_t *body) {
+  if (body->len == 0) return 0;
+  unsigned char c = (unsigned char)body->p[0];
+  return rep ? (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf : c == '{';
+}
+
 /* The owner's 200 for r kept for relay_kept (not a 304, an error, an answer without an ETag or
  * in another representation than asked). */
 static void relay_keep(srv_reply_t *r, const shard_req_t *st) {
@@ -398,7 +406,7 @@ static void relay_keep(srv_reply_t *r, const shard_req_t *st) {
   const char *raw =
       r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
   if (st->status != 200 || keep_ms == 0 || st->etag[0] == '\0' ||
-      strcmp(st->ctype, srv__render_ctype(st->rep)) != 0)
+      strcmp(st->ctype, srv__render_ctype(st->rep)) != 0 || !body_is_answer(st->rep, &st->body))
     return;
   srv__cache_put(&w->cache, st->rep + SRV_CACHE_RELAYED, 0, raw, strlen(raw), &st->tag, st->etag,
                  ta_mono_ns() + keep_ms * UINT64_C(1000000), st->body.p, st->body.len);

@@ -12,7 +12,8 @@ and the node keeps answering its own prefixes.
   502, in about the timeout.
 - A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
 - An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
-  without it and not kept.
+  without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
+  object or msgpack map).
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
   broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
   matches out: 200, an ETag marked partial, in about the timeout.
@@ -80,6 +81,7 @@ class FakePeer:
         self.mode = "ok"
         self.requests = 0  # answered or not, counted as they come
         self.odd_etag = b'"odd"'  # the ETag of mode "odd-etag" (set by the test)
+        self.odd_body = b""  # the body of mode "odd-body" (set by the test)
         self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
         self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
@@ -123,6 +125,9 @@ class FakePeer:
         elif mode == "odd-etag":  # a node's answer with the ETag header set by the test
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8",
                                b"ETag: " + self.odd_etag + b"\r\n"))
+        elif mode == "odd-body":  # a node's headers with the body set by the test
+            c.sendall(response(b"200 OK", self.odd_body, "application/msgpack" if msgpack else
+                               "application/json; charset=utf-8", b'ETag: "odd"\r\n'))
         elif mode.startswith("owner"):  # as a node answers: its ETag, unless "owner-no-etag"
             etag = b"" if mode == "owner-no-etag" else b'ETag: "%s"\r\n' % mode.encode()
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8", etag))
@@ -420,6 +425,34 @@ class HostilePeer(ServerCase):
                 st, h, body = node.get(path)
                 self.assertEqual((st, body, h.get("etag")), (200, OK_JSON, etag.decode()))
             self.assertEqual(peer.requests, n + 1, "%r: kept" % etag)
+
+    def test_bodies_no_node_gives_not_kept(self):
+        # A 200 whose body is not the start of an answer in the type asked for (empty, or not
+        # a JSON object / msgpack map) is relayed as it came, but not kept: the next request
+        # asks the owner again, which may have recovered.
+        node, peer = self.cached, self.peer
+        peer.mode = "odd-body"
+        cases = [(b"", False), (b"", True), (b"<html>", False), (b"[1]", False),
+                 (b'{"q":"x"}', True), (b"\x91\x01", True)]
+        for i, (body, mp) in enumerate(cases):
+            peer.odd_body = body
+            path = "/search?q=%s&k=%d" % (self.theirs * 2, i + 1)  # no other test's
+            hdrs = {"Accept": "application/msgpack"} if mp else {}
+            n = peer.requests
+            for _ in range(2):
+                st, h, got = node.get(path, headers=hdrs)
+                self.assertEqual((st, got, h.get("etag")), (200, body, '"odd"'), body)
+            self.assertEqual(peer.requests, n + 2, "%r (msgpack %s): not kept" % (body, mp))
+        # an answer's start in the type asked for: kept
+        for i, (body, mp) in enumerate([(b'{"q":"x"}', False), (b"\x81\xa1q\xa1x", True)]):
+            peer.odd_body = body
+            path = "/search?q=%s&k=%d" % (self.theirs * 2, i + 7)
+            hdrs = {"Accept": "application/msgpack"} if mp else {}
+            n = peer.requests
+            for _ in range(2):
+                st, _, got = node.get(path, headers=hdrs)
+                self.assertEqual((st, got), (200, body))
+            self.assertEqual(peer.requests, n + 1, "%r: kept" % body)
 
     def test_words_part_kept_apart(self):
         # a words part and the whole answer to one query string are two answers: the cache

@@ -14,6 +14,8 @@ and the node keeps answering its own prefixes.
 - An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
   without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
   object or msgpack map).
+- A forwarded request for a prefix short of exact matches asks the other shards afresh, never
+  answered from the answer kept for direct requests.
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
   broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
   matches out: 200, an ETag marked partial, in about the timeout.
@@ -361,6 +363,29 @@ class HostilePeer(ServerCase):
         st, h, body = node.get(path)
         self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}-j"$')
         self.assertEqual(json.loads(body)["suggestions"][0]["text"], self.peer.word_text)
+
+    def test_forwarded_words_answer_fresh(self):
+        # A forwarded request is answered fresh, never from an answer kept for a while: the
+        # node that forwarded it keeps the answer for its own --peer-cache-ms, so an answer
+        # already kept here would show another shard's old word matches (and old rules) for up
+        # to twice that time through it
+        node, peer = self.cached, self.peer
+        peer.mode = "words"
+        path = "/search?q=" + self.word_q + "&k=6"
+        fwd = {"X-Typeahead-Forwarded": "0"}
+        n = peer.requests
+        st, h, body = node.get(path)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(node.get(path)[2], body)
+        self.assertEqual(peer.requests, n + 1, "kept for direct requests")
+        for i in range(2):
+            st2, h2, body2 = node.get(path, headers=fwd)
+            self.assertEqual((st2, h2["etag"], body2), (200, h["etag"], body))
+            self.assertEqual(peer.requests, n + 2 + i, "a forwarded request asks again")
+        st3, _, _ = node.get(path, headers=dict(fwd, **{"If-None-Match": h["etag"]}))
+        self.assertEqual((st3, peer.requests), (304, n + 4))
+        self.assertEqual(node.get(path)[2], body)
+        self.assertEqual(peer.requests, n + 4, "still kept for direct requests")
 
     def test_relayed_answer_kept_a_while(self):
         # another shard's prefix: its owner's answer is kept for --peer-cache-ms, under the

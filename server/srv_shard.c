@@ -262,6 +262,15 @@ static int etag_ok(const char *etag, size_t cap) {
   return 1;
 }
 
+/* 1 when the header value v fits a buffer of cap bytes and holds visible ASCII, spaces and
+ * tabs only: a relayed Content-Type is never cut or passed on with a control byte. */
+static int value_ok(const char *v, size_t cap) {
+  size_t n = strlen(v);
+  for (size_t i = 0; i < n; i++)
+    if (v[i] != '\t' && ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)) return 0;
+  return n < cap;
+}
+
 /* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. */
 static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
                     const char *ctype) {
@@ -275,7 +284,10 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
   } else {
     st->status = status;
     snprintf(st->etag, sizeof st->etag, "%s", etag && etag_ok(etag, sizeof st->etag) ? etag : "");
-    snprintf(st->ctype, sizeof st->ctype, "%s", ctype ? ctype : "application/json");
+    snprintf(st->ctype, sizeof st->ctype, "%s",
+             ctype == NULL                       ? "application/json"
+             : value_ok(ctype, sizeof st->ctype) ? ctype
+                                                 : "application/octet-stream");
     if (ta_buf_put(&st->body, body, len) != 0) st->status = 0;
   }
   srv__conn_defer_kick(st->w);

@@ -14,6 +14,8 @@ and the node keeps answering its own prefixes.
 - An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
   without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
   object or msgpack map).
+- A Content-Type cut at 63 bytes or with a control byte is relayed as
+  application/octet-stream.
 - A forwarded request for a prefix short of exact matches asks the other shards afresh, never
   answered from the answer kept for direct requests.
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
@@ -84,6 +86,7 @@ class FakePeer:
         self.requests = 0  # answered or not, counted as they come
         self.odd_etag = b'"odd"'  # the ETag of mode "odd-etag" (set by the test)
         self.odd_body = b""  # the body of mode "odd-body" (set by the test)
+        self.odd_ctype = b"text/plain"  # the Content-Type of mode "odd-ctype" (set by the test)
         self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
         self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
@@ -127,6 +130,9 @@ class FakePeer:
         elif mode == "odd-etag":  # a node's answer with the ETag header set by the test
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8",
                                b"ETag: " + self.odd_etag + b"\r\n"))
+        elif mode == "odd-ctype":  # a node's answer with the Content-Type set by the test
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + self.odd_ctype +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(OK_JSON) + OK_JSON)
         elif mode == "odd-body":  # a node's headers with the body set by the test
             c.sendall(response(b"200 OK", self.odd_body, "application/msgpack" if msgpack else
                                "application/json; charset=utf-8", b'ETag: "odd"\r\n'))
@@ -450,6 +456,22 @@ class HostilePeer(ServerCase):
                 st, h, body = node.get(path)
                 self.assertEqual((st, body, h.get("etag")), (200, OK_JSON, etag.decode()))
             self.assertEqual(peer.requests, n + 1, "%r: kept" % etag)
+
+    def test_odd_content_types_not_relayed(self):
+        # A Content-Type too long to keep (it was cut at 63 bytes) or with a byte that is not
+        # visible ASCII is relayed as application/octet-stream: never cut, no control byte on
+        # the wire; one that fits is relayed as it came
+        node, peer = self.cached, self.peer
+        peer.mode = "odd-ctype"
+        long_ct = b"application/json; charset=utf-8; x=" + b"y" * 60
+        for i, (ct, want) in enumerate([(long_ct, "application/octet-stream"),
+                                        (b"text/ht\x01ml", "application/octet-stream"),
+                                        (b"text/html\x7f", "application/octet-stream"),
+                                        (b"text/html; charset=\xff", "application/octet-stream"),
+                                        (b"text/html;\tcharset=x", "text/html;\tcharset=x")]):
+            peer.odd_ctype = ct
+            st, h, body = node.get("/search?q=%s%s&k=%d" % (self.theirs, self.mine, i + 1))
+            self.assertEqual((st, body, h["content-type"]), (200, OK_JSON, want), ct)
 
     def test_bodies_no_node_gives_not_kept(self):
         # A 200 whose body is not the start of an answer in the type asked for (empty, or not

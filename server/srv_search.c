@@ -294,6 +294,9 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   const srv_centry_t *e = in->others ? NULL
                                      : srv__cache_find(&w->cache, search_variant(in), in->market,
                                                        in->raw, in->raw_len, &o->tag);
+  /* A peer's request is answered fresh, not from an answer kept for a while: the node that
+   * asked keeps ours for its own --peer-cache-ms, which would add up to twice that time. */
+  if (e && in->part && srv__centry_etag(e)) e = NULL;
   if (e && srv__centry_etag(e)) { /* an answer with other shards' words, kept for a while */
     snprintf(o->own_etag, sizeof o->own_etag, "%s", srv__centry_etag(e));
     etag = o->own_etag;

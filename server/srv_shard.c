@@ -250,6 +250,28 @@ out:
   return rc;
 }
 
+/* 1 when etag is an entity-tag (RFC 9110 8.8.3: [W/]"...", visible ASCII but '"' between the
+ * quotes) shorter than cap: what a node gives. Any other is relayed as none (never cut, never
+ * with a control byte on the wire), and so not kept either. */
+static int etag_ok(const char *etag, size_t cap) {
+  size_t n = strlen(etag);
+  if (n >= cap) return 0;
+  if (etag[0] == 'W' && etag[1] == '/') etag += 2, n -= 2;
+  if (n < 2 || etag[0] != '"' || etag[n - 1] != '"') return 0;
+  for (size_t i = 1; i + 1 < n; i++)
+    if ((unsigned char)etag[i] < 0x21 || (unsigned char)etag[i] > 0x7e || etag[i] == '"') return 0;
+  return 1;
+}
+
+/* 1 when the header value v fits a buffer of cap bytes and holds visible ASCII, spaces and
+ * tabs only: a relayed Content-Type is never cut or passed on with a control byte. */
+static int value_ok(const char *v, size_t cap) {
+  size_t n = strlen(v);
+  for (size_t i = 0; i < n; i++)
+    if (v[i] != '\t' && ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)) return 0;
+  return n < cap;
+}
+
 /* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. */
 static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
                     const char *ctype) {
@@ -262,8 +284,11 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
     if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
   } else {
     st->status = status;
-    snprintf(st->etag, sizeof st->etag, "%s", etag ? etag : "");
-    snprintf(st->ctype, sizeof st->ctype, "%s", ctype ? ctype : "application/json");
+    snprintf(st->etag, sizeof st->etag, "%s", etag && etag_ok(etag, sizeof st->etag) ? etag : "");
+    snprintf(st->ctype, sizeof st->ctype, "%s",
+             ctype == NULL                       ? "application/json"
+             : value_ok(ctype, sizeof st->ctype) ? ctype
+                                                 : "application/octet-stream");
     if (ta_buf_put(&st->body, body, len) != 0) st->status = 0;
   }
   srv__conn_defer_kick(st->w);
@@ -392,6 +417,14 @@ static void answer_words(srv_reply_t *r, shard_req_t *st) {
   st->words_done(r, st->part, &ws);
 }
 
+/* 1 when body starts as an answer in representation rep does: a JSON object, a msgpack map.
+ * Anything else (empty, an HTML page a proxy put there) is relayed as it came but not kept. */
+static int body_is_answer(int rep, const ta_buf_t *body) {
+  if (body->len == 0) return 0;
+  unsigned char c = (unsigned char)body->p[0];
+  return rep ? (c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf : c == '{';
+}
+
 /* r->later of a forwarded or merged request: 1 once answered. */
 static int shard_answer(srv_reply_t *r) {
   shard_req_t *st = r->later_state;
@@ -404,8 +437,9 @@ static int shard_answer(srv_reply_t *r) {
     srv__reply_header(r->req, "Retry-After", "1", 0);
     srv__reply_error(r, 502, "no replica of the prefix's shard answered");
   } else {
-    /* the owner's 200 in the representation asked (not a 304, a 4xx or a failure) */
-    if (st->status == 200 && strcmp(st->ctype, srv__render_ctype(st->rep)) == 0)
+    /* the owner's 200, an answer in the representation asked (not a 304, a 4xx, a failure) */
+    if (st->status == 200 && strcmp(st->ctype, srv__render_ctype(st->rep)) == 0 &&
+        body_is_answer(st->rep, &st->body))
       peers_keep(r, st, st->etag, st->body.p, st->body.len);
     reply_headers(r, st->etag);
     srv__reply_send(r, st->status, st->status == 304 ? NULL : st->ctype, st->body.p, st->body.len);

@@ -11,6 +11,13 @@ and the node keeps answering its own prefixes.
   chunked), closes mid-body, or answers a status no node gives (1xx, 204, 3xx but 304, 600+):
   502, in about the timeout.
 - A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
+- An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
+  without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
+  object or msgpack map).
+- A Content-Type cut at 63 bytes or with a control byte is relayed as
+  application/octet-stream.
+- A forwarded request for a prefix short of exact matches asks the other shards afresh, never
+  answered from the answer kept for direct requests.
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
   broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
   matches out: 200, an ETag marked partial, in about the timeout.
@@ -77,6 +84,9 @@ class FakePeer:
     def __init__(self):
         self.mode = "ok"
         self.requests = 0  # answered or not, counted as they come
+        self.odd_etag = b'"odd"'  # the ETag of mode "odd-etag" (set by the test)
+        self.odd_body = b""  # the body of mode "odd-body" (set by the test)
+        self.odd_ctype = b"text/plain"  # the Content-Type of mode "odd-ctype" (set by the test)
         self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
         self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
@@ -117,6 +127,15 @@ class FakePeer:
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
                                "application/msgpack")
                       if msgpack else response(b"200 OK", OK_JSON))
+        elif mode == "odd-etag":  # a node's answer with the ETag header set by the test
+            c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8",
+                               b"ETag: " + self.odd_etag + b"\r\n"))
+        elif mode == "odd-ctype":  # a node's answer with the Content-Type set by the test
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: " + self.odd_ctype +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(OK_JSON) + OK_JSON)
+        elif mode == "odd-body":  # a node's headers with the body set by the test
+            c.sendall(response(b"200 OK", self.odd_body, "application/msgpack" if msgpack else
+                               "application/json; charset=utf-8", b'ETag: "odd"\r\n'))
         elif mode.startswith("owner"):  # as a node answers: its ETag, unless "owner-no-etag"
             etag = b"" if mode == "owner-no-etag" else b'ETag: "%s"\r\n' % mode.encode()
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8", etag))
@@ -351,6 +370,29 @@ class HostilePeer(ServerCase):
         self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}-j"$')
         self.assertEqual(json.loads(body)["suggestions"][0]["text"], self.peer.word_text)
 
+    def test_forwarded_words_answer_fresh(self):
+        # A forwarded request is answered fresh, never from an answer kept for a while: the
+        # node that forwarded it keeps the answer for its own --peer-cache-ms, so an answer
+        # already kept here would show another shard's old word matches (and old rules) for up
+        # to twice that time through it
+        node, peer = self.cached, self.peer
+        peer.mode = "words"
+        path = "/search?q=" + self.word_q + "&k=6"
+        fwd = {"X-Typeahead-Forwarded": "0"}
+        n = peer.requests
+        st, h, body = node.get(path)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(node.get(path)[2], body)
+        self.assertEqual(peer.requests, n + 1, "kept for direct requests")
+        for i in range(2):
+            st2, h2, body2 = node.get(path, headers=fwd)
+            self.assertEqual((st2, h2["etag"], body2), (200, h["etag"], body))
+            self.assertEqual(peer.requests, n + 2 + i, "a forwarded request asks again")
+        st3, _, _ = node.get(path, headers=dict(fwd, **{"If-None-Match": h["etag"]}))
+        self.assertEqual((st3, peer.requests), (304, n + 4))
+        self.assertEqual(node.get(path)[2], body)
+        self.assertEqual(peer.requests, n + 4, "still kept for direct requests")
+
     def test_relayed_answer_kept_a_while(self):
         # another shard's prefix: its owner's answer is kept for --peer-cache-ms, under the
         # owner's ETag, so the next requests for it need no hop
@@ -406,6 +448,76 @@ class HostilePeer(ServerCase):
         self.assertEqual(node.get("/search?q=%20&k=2")[0], 502)  # asked again: it fails
         self.assertEqual(node.get("/search?q=%20&k=2")[0], 502)  # and is not kept
         self.assertEqual(peer.requests, n0 + 3)
+
+    def test_odd_etags_neither_relayed_nor_kept(self):
+        # An ETag no node gives (not an entity-tag of visible ASCII between quotes, or longer
+        # than the node keeps: it was cut to 95 bytes, its closing quote lost) is not passed
+        # on, and the answer without it is not kept; the body is still the owner's.
+        node, peer = self.cached, self.peer
+        peer.mode = "odd-etag"
+        for i, etag in enumerate([b'"' + b"a" * 94 + b'"', b'"' + b"b" * 150 + b'"', b"noquotes",
+                                  b'"no end', b'"x\x01y"', b'"x\x7fy"', b'"x"y"', b'"x y"']):
+            peer.odd_etag = etag
+            path = "/search?q=%s&k=%d" % (self.theirs, i + 1)
+            n = peer.requests
+            for _ in range(2):
+                st, h, body = node.get(path)
+                self.assertEqual((st, body), (200, OK_JSON), etag)
+                self.assertNotIn("etag", h, etag)
+            self.assertEqual(peer.requests, n + 2, "%r: not kept" % etag)
+        # the longest a node keeps, and a weak one: relayed and kept
+        for i, etag in enumerate([b'"' + b"c" * 93 + b'"', b'W/"weak"']):
+            peer.odd_etag = etag
+            path = "/search?q=%s&k=%d" % (self.theirs, i + 9)
+            n = peer.requests
+            for _ in range(2):
+                st, h, body = node.get(path)
+                self.assertEqual((st, body, h.get("etag")), (200, OK_JSON, etag.decode()))
+            self.assertEqual(peer.requests, n + 1, "%r: kept" % etag)
+
+    def test_odd_content_types_not_relayed(self):
+        # A Content-Type too long to keep (it was cut at 63 bytes) or with a byte that is not
+        # visible ASCII is relayed as application/octet-stream: never cut, no control byte on
+        # the wire; one that fits is relayed as it came
+        node, peer = self.cached, self.peer
+        peer.mode = "odd-ctype"
+        long_ct = b"application/json; charset=utf-8; x=" + b"y" * 60
+        for i, (ct, want) in enumerate([(long_ct, "application/octet-stream"),
+                                        (b"text/ht\x01ml", "application/octet-stream"),
+                                        (b"text/html\x7f", "application/octet-stream"),
+                                        (b"text/html; charset=\xff", "application/octet-stream"),
+                                        (b"text/html;\tcharset=x", "text/html;\tcharset=x")]):
+            peer.odd_ctype = ct
+            st, h, body = node.get("/search?q=%s%s&k=%d" % (self.theirs, self.mine, i + 1))
+            self.assertEqual((st, body, h["content-type"]), (200, OK_JSON, want), ct)
+
+    def test_bodies_no_node_gives_not_kept(self):
+        # A 200 whose body is not the start of an answer in the type asked for (empty, or not
+        # a JSON object / msgpack map) is relayed as it came, but not kept: the next request
+        # asks the owner again, which may have recovered.
+        node, peer = self.cached, self.peer
+        peer.mode = "odd-body"
+        cases = [(b"", False), (b"", True), (b"<html>", False), (b"[1]", False),
+                 (b'{"q":"x"}', True), (b"\x91\x01", True)]
+        for i, (body, mp) in enumerate(cases):
+            peer.odd_body = body
+            path = "/search?q=%s&k=%d" % (self.theirs * 2, i + 1)  # no other test's
+            hdrs = {"Accept": "application/msgpack"} if mp else {}
+            n = peer.requests
+            for _ in range(2):
+                st, h, got = node.get(path, headers=hdrs)
+                self.assertEqual((st, got, h.get("etag")), (200, body, '"odd"'), body)
+            self.assertEqual(peer.requests, n + 2, "%r (msgpack %s): not kept" % (body, mp))
+        # an answer's start in the type asked for: kept
+        for i, (body, mp) in enumerate([(b'{"q":"x"}', False), (b"\x81\xa1q\xa1x", True)]):
+            peer.odd_body = body
+            path = "/search?q=%s&k=%d" % (self.theirs * 2, i + 7)
+            hdrs = {"Accept": "application/msgpack"} if mp else {}
+            n = peer.requests
+            for _ in range(2):
+                st, _, got = node.get(path, headers=hdrs)
+                self.assertEqual((st, got), (200, body))
+            self.assertEqual(peer.requests, n + 1, "%r: kept" % body)
 
     def test_words_part_kept_apart(self):
         # a words part and the whole answer to one query string are two answers: the cache

@@ -11,8 +11,9 @@
  * text). A lookup with other tags misses and frees
  * the stale entry, so a swap or a rules change can never serve an old answer; nothing has to
  * walk the cache when they change. An answer that depends on more than these (a sharded node's
- * answer with other shards' word matches, or another shard's answer relayed: srv_shard.c) is
- * kept with its own ETag and an expiry (--peer-cache-ms): found after it, it is stale too.
+ * answer with other shards' word matches, another shard's answer relayed, the empty prefix's
+ * merge: srv_shard.c) is kept with its own ETag and an expiry (--peer-cache-ms): found after
+ * it, it is stale too.
  *
  * Layout: 2-way set-associative table of entry pointers, a CLOCK bit per entry (hit sets it;
  * the victim is an unused way). Memory is bounded by max_bytes (entries, counted by their

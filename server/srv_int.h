@@ -210,9 +210,8 @@ typedef struct {
 
 /* What the cache calls rep: the representation (0 JSON, 1 msgpack) plus, for answers that are
  * not this node's own answer to the query string, one of these (they are kept apart). */
-#define SRV_CACHE_PART 2 /* a shard's words part (srv_search.c) */
-#define SRV_CACHE_PEERS \
-  4 /* other shards' answer: relayed, or the empty prefix's merge (srv_shard.c) */
+#define SRV_CACHE_PART 2  /* a shard's words part (srv_search.c) */
+#define SRV_CACHE_PEERS 4 /* what other shards answered: relayed, or merged (srv_shard.c) */
 
 /* max_bytes 0: off (find always misses, put does nothing). gauge_bytes and gauge_entries (may
  * be NULL): where /metrics reads them, kept up to date by every change. */

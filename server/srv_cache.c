@@ -122,7 +122,7 @@ const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, co
 }
 
 void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, size_t key_len,
-                    const srv_ctag_t *tag, const char *etag, uint64_t expires_ns, const char *body,
+                    const srv_ctag_t *tag, const char *etag, unsigned keep_ms, const char *body,
                     size_t body_len) {
   size_t etag_len = etag ? strlen(etag) : 0;
   if (c->slots == NULL || key_len > UINT32_MAX || body_len > SRV_CACHE_MAX_BODY ||
@@ -151,7 +151,7 @@ void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, s
   *e = head;
   e->hash = h;
   e->tag = *tag;
-  e->expires_ns = expires_ns;
+  e->expires_ns = keep_ms ? ta_mono_ns() + keep_ms * UINT64_C(1000000) : 0;
   e->market = (uint16_t)market;
   e->rep = (unsigned char)rep;
   memcpy(e->data, key, key_len);

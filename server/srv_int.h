@@ -224,10 +224,10 @@ const srv_centry_t *srv__cache_find(srv_cache_t *c, int rep, unsigned market, co
                                     size_t key_len, const srv_ctag_t *tag);
 /* Keeps a copy of body as the answer for (rep, market, key) under tag (evicting as needed; not
  * kept when over SRV_CACHE_MAX_BODY or the bound). etag: NULL for the tag's own (the usual), or
- * the answer's own ETag, kept with it; expires_ns: the ta_mono_ns() from which it is stale, 0
- * for never. */
+ * the answer's own ETag, kept with it; keep_ms: how long from now the entry stays fresh, 0 for
+ * as long as its tags hold. */
 void srv__cache_put(srv_cache_t *c, int rep, unsigned market, const char *key, size_t key_len,
-                    const srv_ctag_t *tag, const char *etag, uint64_t expires_ns, const char *body,
+                    const srv_ctag_t *tag, const char *etag, unsigned keep_ms, const char *body,
                     size_t body_len);
 void srv__centry_body(const srv_centry_t *e, const char **body, size_t *len);
 /* The entry's own ETag (NUL-terminated), or NULL when it is the tag's. */
@@ -830,6 +830,8 @@ int srv__admin_authorized(srv_reply_t *r);
 void srv__reply_header(struct evhtp_request *req, const char *k, const char *v, int copy_v);
 void srv__reply_cors(srv_t *s, struct evhtp_request *req);
 void srv__reply_send(srv_reply_t *r, int status, const char *ctype, const void *body, size_t n);
+/* The raw query string of req ("" when it has none), as /search and its answer cache read it. */
+const char *srv__query_raw(struct evhtp_request *req);
 void srv__reply_error(srv_reply_t *r, int status, const char *msg);
 void srv__reply_405(srv_reply_t *r, const char *allow);
 

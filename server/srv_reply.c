@@ -54,3 +54,7 @@ void srv__reply_405(srv_reply_t *r, const char *allow) {
   srv__reply_header(r->req, "Allow", allow, 0);
   srv__reply_error(r, 405, "method not allowed");
 }
+
+const char *srv__query_raw(evhtp_request_t *req) {
+  return req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "";
+}

@@ -177,18 +177,18 @@ static void search_send(srv_reply_t *r, int status, const char *block, const cha
 
 /* What search_answer decided. Nothing in it points into a loaded trie. */
 typedef struct {
-  int status;          /* 200, 304, or an error status */
-  const char *block;   /* 200 and 304: the header block */
-  const char *body;    /* 200: the body; an error: its message */
-  size_t len;          /* 200: body length */
-  int rendered;        /* 200 rendered now into w->out (not from the cache): keep it, unless */
-  int mixed;           /* not to keep: two rule sets seen, or other shards' parts missing */
-  srv_ctag_t tag;      /* the tags to keep it under */
-  char own_etag[48];   /* an answer with other shards' words: its ETag, kept with it */
-  uint64_t expires_ns; /* and the time it is stale from (0: never) */
-  char msg[64];        /* room for a message made here */
-  int ask_shards;      /* the owner of a prefix short of exact matches: ask the other shards */
-  ta_buf_t own_block;  /* the header block of an answer with other shards' words (its ETag) */
+  int status;         /* 200, 304, or an error status */
+  const char *block;  /* 200 and 304: the header block */
+  const char *body;   /* 200: the body; an error: its message */
+  size_t len;         /* 200: body length */
+  int rendered;       /* 200 rendered now into w->out (not from the cache): keep it, unless */
+  int mixed;          /* not to keep: two rule sets seen, or other shards' parts missing */
+  srv_ctag_t tag;     /* the tags to keep it under */
+  char own_etag[48];  /* an answer with other shards' words: its ETag, kept with it */
+  unsigned keep_ms;   /* and how long it stays fresh (0: as long as its tags hold) */
+  char msg[64];       /* room for a message made here */
+  int ask_shards;     /* the owner of a prefix short of exact matches: ask the other shards */
+  ta_buf_t own_block; /* the header block of an answer with other shards' words (its ETag) */
 } search_out_t;
 
 /* The request as search_answer needs it: where it goes and what it asks. */
@@ -258,7 +258,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   srv_t *s = w->srv;
   const srv_trie_t *t = in->t;
   o->rendered = o->mixed = o->ask_shards = 0;
-  o->expires_ns = 0;
+  o->keep_ms = 0;
   o->block = o->body = NULL;
   o->len = 0;
   if (t == NULL) {
@@ -284,11 +284,8 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     snprintf(o->own_etag, sizeof o->own_etag, "\"w%016llx%s-%c\"", (unsigned long long)eh,
              in->others->partial ? "p" : "", in->rep ? 'm' : 'j');
     etag = o->own_etag;
-    unsigned keep_ms = s->peers->cache_ms;
-    if (in->others->partial || keep_ms == 0)
-      o->mixed = 1;
-    else
-      o->expires_ns = ta_mono_ns() + keep_ms * UINT64_C(1000000);
+    o->keep_ms = in->others->partial ? 0 : s->peers->cache_ms;
+    if (o->keep_ms == 0) o->mixed = 1;
   }
   /* the second pass, with the other shards' words, was a miss already */
   const srv_centry_t *e = in->others ? NULL
@@ -402,7 +399,7 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
   srv_t *s = w->srv;
   evhtp_request_t *req = r->req;
   search_in_t in = {0};
-  in.raw = req->uri && req->uri->query_raw ? (const char *)req->uri->query_raw : "";
+  in.raw = srv__query_raw(req);
   in.raw_len = strlen(in.raw);
   in.inm = evhtp_header_find(req->headers_in, "If-None-Match");
   in.rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
@@ -446,7 +443,7 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
     /* Tagged with the rules actually used: if they changed after rv was read, the entry is
      * simply never found under rv. */
     srv__cache_put(&w->cache, search_variant(&in), in.market, in.raw, in.raw_len, &o.tag,
-                   o.expires_ns ? o.own_etag : NULL, o.expires_ns, o.body, o.len);
+                   o.keep_ms ? o.own_etag : NULL, o.keep_ms, o.body, o.len);
   }
   search_send(r, o.status, o.block, o.body, o.len);
   ta_buf_free(&o.own_block);
@@ -457,8 +454,7 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
  * up, rendered and kept. Errors are never cached. */
 void srv__handle_search(srv_reply_t *r) {
   srv_t *s = r->w->srv;
-  const char *raw =
-      r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
+  const char *raw = srv__query_raw(r->req);
   int part = 0;
   /* A sharded node: another shard's prefix is forwarded, the empty one merged (srv_shard.c). */
   if (s->peers &&

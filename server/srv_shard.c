@@ -316,11 +316,10 @@ static void peers_keep(srv_reply_t *r, const shard_req_t *st, const char *etag, 
                        size_t len) {
   srv_worker_t *w = r->w;
   unsigned keep_ms = w->srv->peers->cache_ms;
-  const char *raw =
-      r->req->uri && r->req->uri->query_raw ? (const char *)r->req->uri->query_raw : "";
+  const char *raw = srv__query_raw(r->req);
   if (keep_ms == 0 || etag[0] == '\0') return;
-  srv__cache_put(&w->cache, st->rep + SRV_CACHE_PEERS, 0, raw, strlen(raw), &st->tag, etag,
-                 ta_mono_ns() + keep_ms * UINT64_C(1000000), body, len);
+  srv__cache_put(&w->cache, st->rep + SRV_CACHE_PEERS, 0, raw, strlen(raw), &st->tag, etag, keep_ms,
+                 body, len);
 }
 
 /* 1 when r is answered from what peers_keep kept. */

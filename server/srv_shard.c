@@ -272,7 +272,15 @@ static int value_ok(const char *v, size_t cap) {
   return n < cap;
 }
 
-/* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. */
+/* Drops the hits st took from n_hits on (a part that failed half-way leaves none of its own). */
+static void drop_hits(shard_req_t *st, size_t n_hits) {
+  if (n_hits == st->n_hits) return;
+  st->texts.len = st->hits[n_hits].off;
+  while (st->n_hits > n_hits) free(st->hits[--st->n_hits].key);
+}
+
+/* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. A part of a
+ * merge is taken whole or not at all. */
 static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
                     const char *ctype) {
   shard_call_t *call = arg;
@@ -280,7 +288,11 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
   st->calls[call->shard] = NULL; /* srv_peer.c frees it */
   st->waiting--;
   if (st->merge || st->words) {
-    if (status != 200 || take_hits(st, call->shard, body, len) != 0) st->failed = 1;
+    size_t n0 = st->n_hits;
+    if (status != 200 || take_hits(st, call->shard, body, len) != 0) {
+      st->failed = 1;
+      drop_hits(st, n0);
+    }
     if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
   } else {
     st->status = status;

@@ -19,8 +19,9 @@ and the node keeps answering its own prefixes.
 - A forwarded request for a prefix short of exact matches asks the other shards afresh, never
   answered from the answer kept for direct requests.
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
-  broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
-  matches out: 200, an ETag marked partial, in about the timeout.
+  broken one (a span past its text, even after a good match, not a word match, a hang,
+  garbage) leaves all the peer's word matches out: 200, an ETag marked partial, in about the
+  timeout.
 
 usage: test_hostile_peers.py --serve PATH --build PATH [unittest arguments]
 """
@@ -139,6 +140,11 @@ class FakePeer:
         elif mode.startswith("owner"):  # as a node answers: its ETag, unless "owner-no-etag"
             etag = b"" if mode == "owner-no-etag" else b'ETag: "%s"\r\n' % mode.encode()
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8", etag))
+        elif mode == "words-then-bad":  # a words part whose second match is broken
+            c.sendall(response(b"200 OK", mp_words([(self.word_text, 5e11, "words", [[3, 4]]),
+                                                    (self.word_text + "x", 4e11, "words",
+                                                     [[3, 90]])]),
+                               "application/msgpack"))
         elif mode.startswith("words"):  # a words part: one word match of shard 1
             match, span = {"words": ("words", 4), "words-bad-span": ("words", 90),
                            "words-prefix": ("prefix", 4)}[mode]
@@ -320,8 +326,10 @@ class HostilePeer(ServerCase):
 
     def test_words_part_broken(self):
         # a span past the text, a match that is not a word match (an old node's whole answer),
-        # a peer that hangs or answers garbage: the owner's own answer, marked partial, in time
-        for mode in ("words-bad-span", "words-prefix", "ok", "hang", "garbage", "inf"):
+        # a peer that hangs or answers garbage: the owner's own answer, marked partial, in time;
+        # a part broken after a good match leaves that one out too (taken whole or not at all)
+        for mode in ("words-bad-span", "words-then-bad", "words-prefix", "ok", "hang", "garbage",
+                     "inf"):
             st, h, body, secs = self.ask(mode, self.word_q)
             self.assertEqual(st, 200, "%s: %r" % (mode, body[:200]))
             self.assertEqual(json.loads(body)["suggestions"], [], mode)

@@ -474,13 +474,14 @@ int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *
 void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk);
 /* The other shards' word matches of a prefix (srv_shard.c), best first (score, then key: the
  * order of one trie), at most TA_MAX_K, their texts borrowed; etag_hash: of the shards' ETags
- * (partial: a shard did not answer, so its matches are missing). */
+ * (partial: a shard did not answer, so its matches are missing; untagged: a shard's matches
+ * came without an ETag a node gives, so nothing names them and the answer gets no ETag). */
 typedef struct {
   size_t n;
   trie_hit_t hit[TA_MAX_K];
   srv_mark_t mark[TA_MAX_K];
   uint64_t etag_hash;
-  int partial;
+  int partial, untagged;
 } srv_words_t;
 
 /* One trie's order of two completions: the higher score first, then the smaller key

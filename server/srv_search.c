@@ -74,15 +74,16 @@ static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
          a->trend_gen == b->trend_gen && a->rules_version == b->rules_version;
 }
 
-/* The header block of a /search answer in representation rep with this ETag: the value of
- * Content-Type, then the other headers after "\r\n" (srv_search_hdrs), NUL-terminated. */
+/* The header block of a /search answer in representation rep with this ETag (NULL: none): the
+ * value of Content-Type, then the other headers after "\r\n" (srv_search_hdrs),
+ * NUL-terminated. */
 static int search_block(srv_t *s, int rep, const char *etag, ta_buf_t *b) {
   b->len = 0;
   int rc = buf_puts(b, srv__render_ctype(rep));
   if (!rc) rc = buf_puts(b, "\r\nCache-Control: ");
   if (!rc) rc = buf_puts(b, s->cache_control);
-  if (!rc) rc = buf_puts(b, "\r\nETag: ");
-  if (!rc) rc = buf_puts(b, etag);
+  if (!rc && etag) rc = buf_puts(b, "\r\nETag: ");
+  if (!rc && etag) rc = buf_puts(b, etag);
   if (!rc) rc = buf_puts(b, "\r\nVary: ");
   if (!rc) rc = buf_puts(b, s->mk.vary);
   if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
@@ -182,7 +183,7 @@ typedef struct {
   const char *body;   /* 200: the body; an error: its message */
   size_t len;         /* 200: body length */
   int rendered;       /* 200 rendered now into w->out (not from the cache): keep it, unless */
-  int mixed;          /* not to keep: two rule sets seen, or other shards' parts missing */
+  int mixed;          /* not to keep: two rule sets seen, other shards' parts missing or untagged */
   srv_ctag_t tag;     /* the tags to keep it under */
   char own_etag[48];  /* an answer with other shards' words: its ETag, kept with it */
   unsigned keep_ms;   /* and how long it stays fresh (0: as long as its tags hold) */
@@ -278,8 +279,12 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   o->block = h->block[in->rep].p;
   /* Answers with other shards' words depend on their tries too: an ETag of them all, and kept
    * in the cache with it for --peer-cache-ms only (their tries may change meanwhile), unless a
-   * shard's part is missing. */
-  if (in->others) {
+   * shard's part is missing; none, and never kept, when a part came without an ETag (its
+   * content would change under the same one: a 304 for changed content). */
+  if (in->others && in->others->untagged) {
+    etag = NULL;
+    o->mixed = 1;
+  } else if (in->others) {
     uint64_t eh = ta_hash64(etag, strlen(etag), in->others->etag_hash);
     snprintf(o->own_etag, sizeof o->own_etag, "\"w%016llx%s-%c\"", (unsigned long long)eh,
              in->others->partial ? "p" : "", in->rep ? 'm' : 'j');
@@ -298,7 +303,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     snprintf(o->own_etag, sizeof o->own_etag, "%s", srv__centry_etag(e));
     etag = o->own_etag;
   }
-  if (etag == o->own_etag) {
+  if (etag != h->etag[in->rep]) {
     if (search_block(s, in->rep, etag, &o->own_block) != 0) {
       o->status = 500;
       o->body = ta_strerror(TA_ENOMEM);
@@ -330,7 +335,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     o->body = o->msg;
     return;
   }
-  if (in->inm && srv__etag_match(in->inm, etag)) {
+  if (in->inm && etag && srv__etag_match(in->inm, etag)) {
     o->status = 304;
     return;
   }

@@ -109,9 +109,10 @@ struct shard_req {
   srv_ctag_t tag; /* this node's trie load and rules when asked: a relayed answer's cache tag */
   /* merged: every other shard's hits (the empty key), or their word matches (words) */
   int merge, words, failed, rep, part;
+  int untagged; /* a part taken without an ETag a node gives: the answer gets none */
   srv_words_fn words_done;
   struct event *deadline; /* words: the shards still silent then are left out */
-  uint64_t etag_hash;     /* of the parts' ETags */
+  uint64_t etag_hash;     /* of the ETags of the parts taken */
   merged_hit_t *hits;
   size_t n_hits, cap;
   ta_buf_t texts;
@@ -280,7 +281,10 @@ static void drop_hits(shard_req_t *st, size_t n_hits) {
 }
 
 /* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. A part of a
- * merge is taken whole or not at all. */
+ * merge is taken whole or not at all; the merged ETag hashes the ETags of the parts taken, and
+ * a part taken without one a node gives (none, or one etag_ok refuses) leaves the merged answer
+ * without an ETag: nothing else would name that part's content, and a client's If-None-Match
+ * would get a 304 after it changed. */
 static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
                     const char *ctype) {
   shard_call_t *call = arg;
@@ -292,8 +296,11 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
     if (status != 200 || take_hits(st, call->shard, body, len) != 0) {
       st->failed = 1;
       drop_hits(st, n0);
+    } else if (etag && etag_ok(etag, sizeof st->etag)) {
+      st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
+    } else {
+      st->untagged = 1;
     }
-    if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
   } else {
     st->status = status;
     snprintf(st->etag, sizeof st->etag, "%s", etag && etag_ok(etag, sizeof st->etag) ? etag : "");
@@ -369,8 +376,8 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   size_t n_own = 0;
   uint64_t rv = 0;
   int rc = t ? srv__answer(s, t, 0, w->m, "", 0, st->k, w->text, own, &n_own, &rv) : TA_ENOENT;
-  char etag[48];
-  if (rc == 0) {
+  char etag[48] = ""; /* none when a part came without one: never 304, never kept */
+  if (rc == 0 && !st->untagged) {
     uint64_t h = st->etag_hash ^ ta_hash64(t->version, strlen(t->version), rv);
     snprintf(etag, sizeof etag, "\"s%016llx-%c\"", (unsigned long long)h, st->rep ? 'm' : 'j');
   }
@@ -393,7 +400,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
     out[i] = (trie_hit_t){0, st->hits[i].score, st->texts.p + st->hits[i].off, st->hits[i].len};
   const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
   reply_headers(r, etag);
-  if (inm && srv__etag_match(inm, etag)) {
+  if (etag[0] && inm && srv__etag_match(inm, etag)) {
     srv__reply_send(r, 304, NULL, NULL, 0);
     return;
   }
@@ -423,6 +430,7 @@ static void answer_words(srv_reply_t *r, shard_req_t *st) {
   }
   ws.etag_hash = st->etag_hash;
   ws.partial = st->failed;
+  ws.untagged = st->untagged;
   if (st->failed)
     srv__log_limited(SRV_LOG_PEERS, "a shard's word matches are missing: it did not answer");
   st->words_done(r, st->part, &ws);

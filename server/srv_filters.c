@@ -232,10 +232,12 @@ static int file_load(srv_t *s, const srv_tid_t *ids, unsigned n, const char *why
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     if (err.line)
-      srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, (unsigned)err.line,
-               err.msg, fstate_current(F) ? "the old rules stay in force" : "no rules");
+      srv__log("%s: refused rules %s:%u: %s (%s)", why, SRV_LOG_ESC(s->filters_path),
+               (unsigned)err.line, SRV_LOG_ESC(err.msg),
+               fstate_current(F) ? "the old rules stay in force" : "no rules");
     else
-      srv__log("%s: refused rules %s (%s)", why, err.msg[0] ? err.msg : ta_strerror(rc),
+      srv__log("%s: refused rules %s (%s)", why,
+               err.msg[0] ? SRV_LOG_ESC(err.msg) : ta_strerror(rc),
                fstate_current(F) ? "the old rules stay in force" : "no rules");
     return rc;
   }
@@ -243,8 +245,8 @@ static int file_load(srv_t *s, const srv_tid_t *ids, unsigned n, const char *why
   flt_info_t info;
   flt_get_info(fstate_current(F)->rules->rs, &info);
   srv__log("%s: rules %s in force (version %s; %zu word, %zu phrase, %zu prefix, %zu exact)", why,
-           s->filters_path, info.version_hex, info.rules[FLT_WORD], info.rules[FLT_PHRASE],
-           info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
+           SRV_LOG_ESC(s->filters_path), info.version_hex, info.rules[FLT_WORD],
+           info.rules[FLT_PHRASE], info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
   return 0;
 }
 
@@ -304,7 +306,7 @@ void srv__filters_tick(srv_t *s, int forced) {
       reloaded = file_load(s, ids, n, forced ? "reload" : "rules file changed") == 0;
     } else if (changed < 0 && F->slot->watch.known) {
       srv__watch_forget(&F->slot->watch); /* gone: keep the rules, load what appears there next */
-      srv__log("rules file %s is gone; the rules in force stay", s->filters_path);
+      srv__log("rules file %s is gone; the rules in force stay", SRV_LOG_ESC(s->filters_path));
     }
   }
   srv_fstate_t *cur = fstate_current(F);
@@ -480,7 +482,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     srv__log("PUT /admin/filters: refused: line %u: %s (the rules in force stay)",
-             (unsigned)err->line, err->msg);
+             (unsigned)err->line, SRV_LOG_ESC(err->msg));
     return rc;
   }
   pthread_mutex_lock(&F->mu);
@@ -500,7 +502,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
     pthread_mutex_unlock(&F->mu);
     flt_ruleset_free(rs);
     snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", s->filters_path, ta_strerror(rc));
-    srv__log("PUT /admin/filters: %s", err->msg);
+    srv__log("PUT /admin/filters: %s", SRV_LOG_ESC(err->msg));
     return rc;
   }
   srv__watch_remember(&F->slot->watch);
@@ -516,7 +518,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
         "PUT /admin/filters: rules in force (version %s; %zu word, %zu phrase, "
         "%zu prefix, %zu exact), written to %s",
         out->version_hex, out->rules[FLT_WORD], out->rules[FLT_PHRASE], out->rules[FLT_PREFIX],
-        out->rules[FLT_EXACT], s->filters_path);
+        out->rules[FLT_EXACT], SRV_LOG_ESC(s->filters_path));
   }
   pthread_mutex_unlock(&F->mu);
   return rc;

@@ -906,6 +906,11 @@ void srv__log_limited(int kind, const char *fmt, ...) __attribute__((format(prin
  * split the line nor forge another; other bytes as they are. Written into buf (cap >= 4 bytes,
  * 4 x strlen(s) + 1 hold any s); a longer result is cut and ends with "...". Returns buf. */
 const char *srv__log_esc(const char *s, char *buf, size_t cap);
+/* srv__log_esc into a buffer of the caller's block (a compound literal, one per use), for a
+ * log line's argument that comes from outside: a path or name the operator gave, a file's
+ * content quoted in a message. Cut at the length of a log line. */
+#define SRV_LOG_ESC_CAP 1024
+#define SRV_LOG_ESC(s) srv__log_esc((s), (char[SRV_LOG_ESC_CAP]){0}, SRV_LOG_ESC_CAP)
 
 /* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search
  * calls them. */

@@ -29,12 +29,12 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   trie_shard_map_t *map = NULL;
   int rc = trie_shard_load(map_path, &map, &d);
   if (rc) {
-    srv__log("--shard-map %s", ta_diag_format(&d, why, sizeof why));
+    srv__log("--shard-map %s", SRV_LOG_ESC(ta_diag_format(&d, why, sizeof why)));
     return rc;
   }
   unsigned n = trie_shard_count(map);
   if (shard >= n) {
-    srv__log("--shard %u: the map %s has shards 0..%u", shard, map_path, n - 1);
+    srv__log("--shard %u: the map %s has shards 0..%u", shard, SRV_LOG_ESC(map_path), n - 1);
     trie_shard_free(map);
     return TA_ERANGE;
   }
@@ -43,7 +43,7 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   if (rc == 0) rc = srv__peers_parse(text.p, text.len, peers_path, n, shard, &s->peers, &d);
   ta_buf_free(&text);
   if (rc) {
-    srv__log("--peers %s", ta_diag_format(&d, why, sizeof why));
+    srv__log("--peers %s", SRV_LOG_ESC(ta_diag_format(&d, why, sizeof why)));
     trie_shard_free(map);
     return rc;
   }
@@ -51,7 +51,7 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   s->peers->timeout_ms = timeout_ms ? timeout_ms : SRV_PEER_TIMEOUT_MS;
   s->peers->cache_ms = cache_ms;
   srv__log("shard %u of %u (map %s); prefixes of the others go to their replicas (%s)", shard, n,
-           map_path, peers_path);
+           SRV_LOG_ESC(map_path), SRV_LOG_ESC(peers_path));
   return 0;
 }
 

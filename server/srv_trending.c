@@ -64,14 +64,14 @@ int srv__trending_start(srv_t *s, const char *path, unsigned slots) {
   srv_trending_t *tr = &s->tr;
   if (path == NULL) return 0;
   if (slots == 0) {
-    srv__log("--trending-slots 0: trending is off (%s is not read)", path);
+    srv__log("--trending-slots 0: trending is off (%s is not read)", SRV_LOG_ESC(path));
     return 0;
   }
   /* a file for a directory (or the reverse) is a mistake of the command line, not a file that
    * is not there yet: said at once */
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) != (s->mk.dir != NULL)) {
-    srv__log("--trending %s: %s", path,
+    srv__log("--trending %s: %s", SRV_LOG_ESC(path),
              s->mk.dir ? "with --trie-dir, a directory of global.trie and M.trie files"
                        : "with --trie, a trie file (a directory goes with --trie-dir)");
     return TA_EINVAL;
@@ -90,13 +90,14 @@ int srv__trending_start(srv_t *s, const char *path, unsigned slots) {
     if (srv__snap_peek(tr->m[i].slot))
       served++;
     else if (!s->mk.dir)
-      srv__log("trending: %s not loaded: no trending until a valid file is there", tr->m[i].path);
+      srv__log("trending: %s not loaded: no trending until a valid file is there",
+               SRV_LOG_ESC(tr->m[i].path));
   }
   if (s->mk.dir)
     srv__log(
         "trending: %s: %u of %u markets have a trending trie (the others mix in global's); "
         "%u slots",
-        path, served, n, slots);
+        SRV_LOG_ESC(path), served, n, slots);
   return 0;
 }
 

@@ -375,7 +375,8 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   trie_hit_t own[TA_MAX_K];
   size_t n_own = 0;
   uint64_t rv = 0;
-  int rc = t ? srv__answer(s, t, 0, w->m, "", 0, st->k, w->text, own, &n_own, &rv) : TA_ENOENT;
+  const srv_fstate_t *rules = srv__rules_acquire(s, w->id, &rv);
+  int rc = t ? srv__answer(rules, t, 0, w->m, "", 0, st->k, w->text, own, &n_own) : TA_ENOENT;
   char etag[48] = ""; /* none when a part came without one: never 304, never kept */
   if (rc == 0 && !st->untagged) {
     uint64_t h = st->etag_hash ^ ta_hash64(t->version, strlen(t->version), rv);
@@ -385,6 +386,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   for (size_t i = 0; rc == 0 && i < n_own; i++)
     rc = add_hit(st, own[i].text, own[i].text_len, own[i].score, &(srv_mark_t){0}, NULL, 0);
   trie_text_reset(w->text);
+  srv__rules_release(s, w->id);
   srv__trie_release(s, w->id);
   if (rc) {
     if (rc == TA_ENOENT) srv__reply_header(r->req, "Retry-After", "1", 0);

@@ -134,9 +134,9 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx) {
   srv__snap_release(s->tr.m[idx].slot, w);
 }
 
-int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
-                      const char *key, size_t key_len, size_t k, trie_text_t *text,
-                      trie_hit_t *hits, size_t *n, srv_mark_t *marks, uint64_t *rules_version) {
+int srv__trending_mix(srv_t *s, const srv_fstate_t *rules, const srv_trie_t *tt, unsigned idx,
+                      srv_wmetrics_t *m, const char *key, size_t key_len, size_t k,
+                      trie_text_t *text, trie_hit_t *hits, size_t *n, srv_mark_t *marks) {
   if (!trie_screen_may_start(tt->screen, key, key_len)) return 0; /* nothing trending here */
   /* k + slots trending ones: enough to fill the slots past those already shown as regular;
    * at most the file's k, which its nodes store (more would walk the subtree) */
@@ -145,8 +145,7 @@ int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics
   if (want > TA_MAX_K) want = TA_MAX_K;
   trie_hit_t th[TA_MAX_K], reg[TA_MAX_K];
   size_t n_t = 0;
-  int rc = srv__answer(s, tt, SRV_MAX_MARKETS + idx, m, key, key_len, want, text, th, &n_t,
-                       rules_version);
+  int rc = srv__answer(rules, tt, SRV_MAX_MARKETS + idx, m, key, key_len, want, text, th, &n_t);
   if (rc || n_t == 0) return rc; /* nothing trending here: the answer and its marks stand */
   /* Only the exact prefix matches are mixed with (trending ones are exact matches too, and
    * SPEC §15 ranks exact matches first); word and typo matches follow while there is room. */

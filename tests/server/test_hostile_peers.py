@@ -595,8 +595,12 @@ class HostilePeer(ServerCase):
         self.assertNotIn(b'"match":"prefix"', p1)
         st, _, whole = node.get(q)
         self.assertEqual((st, whole), (200, whole0))
+        hits = node.metric('typeahead_answer_cache_lookups_total{result="hit"}')
         st, _, p2 = node.get(q, headers=part)
         self.assertEqual((st, p2), (200, p1))
+        # kept under the rules it was filtered by, so found again
+        self.assertEqual(node.metric('typeahead_answer_cache_lookups_total{result="hit"}'),
+                         hits + 1)
         _, _, whole2 = node.get(q)
         self.assertEqual(whole2, whole0)
 

@@ -169,6 +169,11 @@ int srv__etag_match(const char *if_none_match, const char *etag);
  * not after application/json in preference). */
 int srv__wants_msgpack(const char *accept);
 
+/* A whole reply that closes its connection, for the connection layer (srv_conn.c) to write
+ * itself: status, {"error":msg} (msg: a static string of ours, no character to escape; no body
+ * for 204), Connection: close. Returns its length (it fits: cap >= 512). */
+size_t srv__render_closing(int status, const char *msg, char *out, size_t cap);
+
 /* Constant-time comparison of two byte strings (time depends on the lengths only). */
 int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 

@@ -84,6 +84,7 @@ static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 static void conn_write_now(srv_conn_t *c);
 static void conn_socket_read(evutil_socket_t fd, short what, void *arg);
+static size_t conn_refuse(int fd, const char *msg);
 
 /* ---- Open connections --------------------------------------------------------------------- */
 
@@ -183,11 +184,17 @@ void srv__conn_drain(srv_worker_t *w) {
   while (c) {
     srv_conn_t *next = c->next;
     char peek; /* idle: nothing unread in the kernel either (a close would reset a request) */
+    int fd = bufferevent_getfd(c->bev);
     if (c->at_start && c->defer_poll == NULL &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-        recv(bufferevent_getfd(c->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+        recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) {
+      /* A request can still come after that look, its client unaware: the stop's 503 goes out
+       * first (nothing else is queued), so the client finds it before the close, not a silent
+       * close or a reset; counted when a request came in meanwhile. */
+      if (conn_refuse(fd, "the server is stopping")) srv__metrics_count(w->m, SRV_EP_OTHER, 503, 0);
       evhtp_connection_free(c->conn);
+    }
     c = next;
   }
 }
@@ -266,17 +273,26 @@ static void conn_answer(srv_conn_t *c, int status, const char *msg) {
   srv__metrics_count(m, SRV_EP_OTHER, status, 0);
 }
 
-/* Over --max-connections, accepted through the reserve descriptor, or waiting in the accept
- * queue at a stop. Reads what the client sent first: the close is then a FIN, not a reset. */
-void srv__conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
+/* 503 on fd, then its write side shut. Reads what the client sent first: the close is then a
+ * FIN, not a reset. Returns how many bytes it read. */
+static size_t conn_refuse(int fd, const char *msg) {
   char sink[4096], reply[768];
-  for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {
-  }
+  size_t got = 0;
+  ssize_t r;
+  for (int i = 0; i < 4 && (r = recv(fd, sink, sizeof sink, MSG_DONTWAIT)) > 0; i++)
+    got += (size_t)r;
   size_t n = srv__render_closing(503, msg, reply, sizeof reply);
   if (send(fd, reply, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
     /* nothing to do: the client is gone or its buffer is full; it gets the close */
   }
   shutdown(fd, SHUT_WR);
+  return got;
+}
+
+/* Over --max-connections, accepted through the reserve descriptor, or waiting in the accept
+ * queue at a stop. */
+void srv__conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
+  conn_refuse(fd, msg);
   srv__metrics_count(w->m, SRV_EP_OTHER, 503, 0);
 }
 

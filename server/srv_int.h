@@ -868,7 +868,8 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   is then never called again). TA_ENOMEM or TA_EINVAL: nothing deferred, arg not taken.
  *   free_fn(arg) frees it (NULL: free()). srv__conn_defer_kick: w's deferred requests are
  *   polled at the next turn of its loop (an answer arrived) rather than at the next period.
- * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
+ * srv__conn_drain: closes w's idle connections, each after a 503 (the stop's, for a request
+ *   that comes meanwhile); the others close after their reply.
  * srv__conn_close_all: closes every connection of w at once.
  * srv__conn_refuse_fd: answers 503 (Retry-After: 1, msg) on a socket libevhtp never sees,
  *   having read what the client sent (so the close is a FIN after it, not a reset); the caller

@@ -3,6 +3,7 @@
  * srv_config_t and runs the server (server/srv.h) until SIGTERM or SIGINT.
  */
 #include "srv.h"
+#include "srv_int.h" /* SRV_LOG_ESC */
 #include "ta.h"
 #include "trie.h" /* trie_print_version */
 
@@ -121,7 +122,7 @@ static void usage(FILE *f) {
 static int parse_uint(const char *opt, const char *v, unsigned lo, unsigned hi, unsigned *out) {
   if (ta_parse_uint(v, lo, hi, out) == 0) return 0;
   fprintf(stderr, "typeahead-serve: %s: expected a whole number from %u to %u, got '%s'\n", opt, lo,
-          hi, v ? v : "");
+          hi, v ? SRV_LOG_ESC(v) : "");
   return -1;
 }
 
@@ -187,7 +188,7 @@ int main(int argc, char **argv) {
       } else if (strcmp(a, "--version") == 0) {
         return trie_print_version(stdout, "typeahead-serve") == 0 ? 0 : 1;
       } else {
-        fprintf(stderr, "typeahead-serve: unknown option '%s'\n", a);
+        fprintf(stderr, "typeahead-serve: unknown option '%s'\n", SRV_LOG_ESC(a));
         usage(stderr);
         return 2;
       }

@@ -84,6 +84,7 @@ static void conn_write(struct bufferevent *bev, void *arg);
 static void conn_event(struct bufferevent *bev, short what, void *arg);
 static void conn_write_now(srv_conn_t *c);
 static void conn_socket_read(evutil_socket_t fd, short what, void *arg);
+static size_t conn_refuse(int fd, const char *msg);
 
 /* ---- Open connections --------------------------------------------------------------------- */
 
@@ -183,11 +184,17 @@ void srv__conn_drain(srv_worker_t *w) {
   while (c) {
     srv_conn_t *next = c->next;
     char peek; /* idle: nothing unread in the kernel either (a close would reset a request) */
+    int fd = bufferevent_getfd(c->bev);
     if (c->at_start && c->defer_poll == NULL &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
-        recv(bufferevent_getfd(c->bev), &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+        recv(fd, &peek, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) {
+      /* A request can still come after that look, its client unaware: the stop's 503 goes out
+       * first (nothing else is queued), so the client finds it before the close, not a silent
+       * close or a reset; counted when a request came in meanwhile. */
+      if (conn_refuse(fd, "the server is stopping")) srv__metrics_count(w->m, SRV_EP_OTHER, 503, 0);
       evhtp_connection_free(c->conn);
+    }
     c = next;
   }
 }
@@ -250,58 +257,11 @@ static void conn_socket_read(evutil_socket_t fd, short what, void *arg) {
 
 /* ---- Answers of the connection layer ---------------------------------------------------- */
 
-static const char *conn_reason(int status) {
-  switch (status) {
-  case 204:
-    return "No Content";
-  case 401:
-    return "Unauthorized";
-  case 404:
-    return "Not Found";
-  case 408:
-    return "Request Timeout";
-  case 411:
-    return "Length Required";
-  case 413:
-    return "Content Too Large";
-  case 414:
-    return "URI Too Long";
-  case 417:
-    return "Expectation Failed";
-  case 431:
-    return "Request Header Fields Too Large";
-  case 503:
-    return "Service Unavailable";
-  case 505:
-    return "HTTP Version Not Supported";
-  default:
-    return "Bad Request";
-  }
-}
-
-/* A whole reply that closes its connection: {"error":msg} (msg: a static string of ours, no
- * character to escape), or no body for 204. Returns its length (it fits: cap >= 512). */
-static size_t conn_format(int status, const char *msg, char *out, size_t cap) {
-  char body[256];
-  int bn = status == 204 ? 0 : snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg ? msg : "");
-  if (bn < 0 || (size_t)bn >= sizeof body) bn = 0;
-  const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"typeahead-admin\"\r\n"
-                      : status == 204 ? "Allow: GET, HEAD, OPTIONS, POST, PUT\r\n"
-                      : status == 503 ? "Retry-After: 1\r\n"
-                                      : "";
-  int n = snprintf(out, cap,
-                   "HTTP/1.1 %d %s\r\n%s%sContent-Length: %d\r\nCache-Control: no-store\r\n"
-                   "Connection: close\r\n\r\n%.*s",
-                   status, conn_reason(status), extra,
-                   bn ? "Content-Type: application/json; charset=utf-8\r\n" : "", bn, bn, body);
-  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
-}
-
 /* Answers status on c itself and closes it cleanly (conn_linger), whatever libevhtp's parser
  * holds: the gate's refusals, the deadline's 408. */
 static void conn_answer(srv_conn_t *c, int status, const char *msg) {
   char reply[768];
-  size_t n = conn_format(status, msg, reply, sizeof reply);
+  size_t n = srv__render_closing(status, msg, reply, sizeof reply);
   c->closing = 1;
   c->since = ta_mono_ns(); /* the close is bounded too (conn_sweep) */
   struct evbuffer *in = bufferevent_get_input(c->bev);
@@ -313,17 +273,26 @@ static void conn_answer(srv_conn_t *c, int status, const char *msg) {
   srv__metrics_count(m, SRV_EP_OTHER, status, 0);
 }
 
-/* Over --max-connections, accepted through the reserve descriptor, or waiting in the accept
- * queue at a stop. Reads what the client sent first: the close is then a FIN, not a reset. */
-void srv__conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
+/* 503 on fd, then its write side shut. Reads what the client sent first: the close is then a
+ * FIN, not a reset. Returns how many bytes it read. */
+static size_t conn_refuse(int fd, const char *msg) {
   char sink[4096], reply[768];
-  for (int i = 0; i < 4 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) {
-  }
-  size_t n = conn_format(503, msg, reply, sizeof reply);
+  size_t got = 0;
+  ssize_t r;
+  for (int i = 0; i < 4 && (r = recv(fd, sink, sizeof sink, MSG_DONTWAIT)) > 0; i++)
+    got += (size_t)r;
+  size_t n = srv__render_closing(503, msg, reply, sizeof reply);
   if (send(fd, reply, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
     /* nothing to do: the client is gone or its buffer is full; it gets the close */
   }
   shutdown(fd, SHUT_WR);
+  return got;
+}
+
+/* Over --max-connections, accepted through the reserve descriptor, or waiting in the accept
+ * queue at a stop. */
+void srv__conn_refuse_fd(srv_worker_t *w, int fd, const char *msg) {
+  conn_refuse(fd, msg);
   srv__metrics_count(w->m, SRV_EP_OTHER, 503, 0);
 }
 

@@ -21,9 +21,10 @@
  * rules in force stay. At start a missing or invalid --filters file is fatal: the server would
  * otherwise serve what the rules are there to hide.
  *
- * ETag: the search handler reads the version before the answer is computed, and the version is
- * published after the state swap, so an answer is never older than the version its ETag names
- * (a swap in between gives an ETag that names the old rules: a cache only refetches).
+ * ETag: a request takes one state (srv__rules_acquire) for all its lookups (exact, global's
+ * fill, word and typo, trending), and its ETag and cache tag name that state's version, so an
+ * answer is filtered by the rules it names, whatever changes meanwhile. The version alone
+ * (srv__filter_version_num, /healthz) is published after the state swap.
  */
 #include "srv_int.h"
 
@@ -55,11 +56,11 @@ typedef struct {
   srv_tid_t tid; /* the trie it was made for */
 } srv_vcache_t;
 
-typedef struct {
+struct srv_fstate {
   srv_rules_t *rules;
   srv_vcache_t *vc[SRV_FLT_TRIES]; /* by market, then by market's trending trie; NULL when the
                                       rule set is empty or that trie is not loaded */
-} srv_fstate_t;
+};
 
 struct srv_flt {
   pthread_mutex_t mu;
@@ -232,10 +233,12 @@ static int file_load(srv_t *s, const srv_tid_t *ids, unsigned n, const char *why
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     if (err.line)
-      srv__log("%s: refused rules %s:%u: %s (%s)", why, s->filters_path, (unsigned)err.line,
-               err.msg, fstate_current(F) ? "the old rules stay in force" : "no rules");
+      srv__log("%s: refused rules %s:%u: %s (%s)", why, SRV_LOG_ESC(s->filters_path),
+               (unsigned)err.line, SRV_LOG_ESC(err.msg),
+               fstate_current(F) ? "the old rules stay in force" : "no rules");
     else
-      srv__log("%s: refused rules %s (%s)", why, err.msg[0] ? err.msg : ta_strerror(rc),
+      srv__log("%s: refused rules %s (%s)", why,
+               err.msg[0] ? SRV_LOG_ESC(err.msg) : ta_strerror(rc),
                fstate_current(F) ? "the old rules stay in force" : "no rules");
     return rc;
   }
@@ -243,8 +246,8 @@ static int file_load(srv_t *s, const srv_tid_t *ids, unsigned n, const char *why
   flt_info_t info;
   flt_get_info(fstate_current(F)->rules->rs, &info);
   srv__log("%s: rules %s in force (version %s; %zu word, %zu phrase, %zu prefix, %zu exact)", why,
-           s->filters_path, info.version_hex, info.rules[FLT_WORD], info.rules[FLT_PHRASE],
-           info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
+           SRV_LOG_ESC(s->filters_path), info.version_hex, info.rules[FLT_WORD],
+           info.rules[FLT_PHRASE], info.rules[FLT_PREFIX], info.rules[FLT_EXACT]);
   return 0;
 }
 
@@ -304,7 +307,7 @@ void srv__filters_tick(srv_t *s, int forced) {
       reloaded = file_load(s, ids, n, forced ? "reload" : "rules file changed") == 0;
     } else if (changed < 0 && F->slot->watch.known) {
       srv__watch_forget(&F->slot->watch); /* gone: keep the rules, load what appears there next */
-      srv__log("rules file %s is gone; the rules in force stay", s->filters_path);
+      srv__log("rules file %s is gone; the rules in force stay", SRV_LOG_ESC(s->filters_path));
     }
   }
   srv_fstate_t *cur = fstate_current(F);
@@ -318,19 +321,22 @@ void srv__filters_tick(srv_t *s, int forced) {
 
 /* ---- Request path ------------------------------------------------------------------------- */
 
-int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_text_t *text, trie_hit_t *hits, size_t *n_hits,
-                uint64_t *rules_version) {
-  srv_flt_t *F = s->flt;
-  if (rules_version) *rules_version = 0; /* srv__filter_version_num() without a filter layer */
-  if (F == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, text, hits, n_hits);
-  unsigned w = (unsigned)(m - s->wmetrics); /* m is this worker's block */
-  if (m < s->wmetrics || w >= s->threads) return TA_EINVAL;
-  const srv_fstate_t *st = srv__snap_acquire(F->slot, w);
-  if (rules_version && st) *rules_version = st->rules->version;
-  flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
+const srv_fstate_t *srv__rules_acquire(srv_t *s, unsigned w, uint64_t *version) {
+  const srv_fstate_t *st = s->flt ? srv__snap_acquire(s->flt->slot, w) : NULL;
+  *version = st ? st->rules->version : 0; /* srv__filter_version_num() without a filter layer */
+  return st;
+}
+
+void srv__rules_release(srv_t *s, unsigned w) {
+  if (s->flt) srv__snap_release(s->flt->slot, w);
+}
+
+int srv__answer(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
+                const char *key, size_t key_len, size_t n, trie_text_t *text, trie_hit_t *hits,
+                size_t *n_hits) {
+  if (rules == NULL) return trie_lookup(t->reader, key, key_len, (unsigned)n, text, hits, n_hits);
+  flt_filter_t f = {.rs = rules->rules->rs, .cache = fstate_cache(rules, market, t)};
   int rc = flt_lookup(t->reader, key, key_len, n, &f, text, hits, n_hits);
-  srv__snap_release(F->slot, w);
   for (int k = 0; k < FLT_KIND_COUNT; k++) {
     if (f.suppressed[k] == 0) continue;
     /* only this worker writes its block */
@@ -376,7 +382,7 @@ static int rank_before(const trie_hit_t *a, const trie_hit_t *b) {
   return srv__rank_cmp(a->score, ka, la, b->score, kb, lb) < 0;
 }
 
-int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
+int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market,
                      const char *key, size_t key_len, int typos, int words,
                      const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
                      srv_mark_t *marks, size_t *n_hits) {
@@ -386,12 +392,8 @@ int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetric
   unsigned edits = typos == TRIE_TYPOS_AUTO ? trie_typos_auto(key, key_len) : (unsigned)typos;
   int more_words = words && (t->words != NULL || (others && others->n));
   if (have >= n || (edits == 0 && !more_words)) return 0;
-  /* the same rules as srv__answer's, candidate by candidate */
-  srv_flt_t *F = s->flt;
-  unsigned w = (unsigned)(m - s->wmetrics);
-  if (F != NULL && (m < s->wmetrics || w >= s->threads)) return TA_EINVAL;
-  const srv_fstate_t *st = F ? srv__snap_acquire(F->slot, w) : NULL;
-  flt_filter_t f = {.rs = st ? st->rules->rs : NULL, .cache = fstate_cache(st, market, t)};
+  /* the request's rules, as srv__answer's, candidate by candidate */
+  flt_filter_t f = {.rs = rules ? rules->rules->rs : NULL, .cache = fstate_cache(rules, market, t)};
   trie_keep_fn keep = f.rs ? flt_keep : NULL;
   trie_match_t all[TA_MAX_K];
   for (size_t i = 0; i < have; i++) all[i].hit = hits[i]; /* what the rest must not repeat */
@@ -434,7 +436,6 @@ int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetric
       mark_of(&all[x], &marks[out]);
     }
   }
-  if (F) srv__snap_release(F->slot, w);
   if (rc == 0) *n_hits = out;
   return rc;
 }
@@ -480,7 +481,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
   if (rc) {
     atomic_fetch_add(&F->loads_failed, 1);
     srv__log("PUT /admin/filters: refused: line %u: %s (the rules in force stay)",
-             (unsigned)err->line, err->msg);
+             (unsigned)err->line, SRV_LOG_ESC(err->msg));
     return rc;
   }
   pthread_mutex_lock(&F->mu);
@@ -500,7 +501,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
     pthread_mutex_unlock(&F->mu);
     flt_ruleset_free(rs);
     snprintf(err->msg, sizeof err->msg, "cannot write %s: %s", s->filters_path, ta_strerror(rc));
-    srv__log("PUT /admin/filters: %s", err->msg);
+    srv__log("PUT /admin/filters: %s", SRV_LOG_ESC(err->msg));
     return rc;
   }
   srv__watch_remember(&F->slot->watch);
@@ -516,7 +517,7 @@ int srv__filters_put(srv_t *s, unsigned w, const char *text, size_t len, ta_diag
         "PUT /admin/filters: rules in force (version %s; %zu word, %zu phrase, "
         "%zu prefix, %zu exact), written to %s",
         out->version_hex, out->rules[FLT_WORD], out->rules[FLT_PHRASE], out->rules[FLT_PREFIX],
-        out->rules[FLT_EXACT], s->filters_path);
+        out->rules[FLT_EXACT], SRV_LOG_ESC(s->filters_path));
   }
   pthread_mutex_unlock(&F->mu);
   return rc;

@@ -169,6 +169,11 @@ int srv__etag_match(const char *if_none_match, const char *etag);
  * not after application/json in preference). */
 int srv__wants_msgpack(const char *accept);
 
+/* A whole reply that closes its connection, for the connection layer (srv_conn.c) to write
+ * itself: status, {"error":msg} (msg: a static string of ours, no character to escape; no body
+ * for 204), Connection: close. Returns its length (it fits: cap >= 512). */
+size_t srv__render_closing(int status, const char *msg, char *out, size_t cap);
+
 /* Constant-time comparison of two byte strings (time depends on the lengths only). */
 int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len);
 
@@ -451,11 +456,15 @@ void srv__reload_stop(srv_t *s);
 
 /* ---- Filter layer (SPEC §9; srv_filters.c) ------------------------------------------------
  * The rules in force live in the slot "rules" (watching --filters FILE), added by
- * srv__filters_start() after the trie's. srv__answer() is the one function that turns a
- * normalized prefix into suggestions: the first n completions of t (the trie of market market)
- * that the rules in force keep (flt_lookup; their texts in text, the worker's scratch, until it
- * is reset), counted by kind in m->filter_hits; *rules_version (when not NULL) gets the
- * version of the rules it used (the cache's tag). srv__filter_version() names the rules in force
+ * srv__filters_start() after the trie's. A request takes them once, as it takes its tries:
+ * rules = srv__rules_acquire(s, w, &version) ... srv__rules_release(s, w), and every lookup of
+ * the request goes through that one snapshot, whose version names it (the cache's tag, the
+ * ETag): a rules change in between cannot filter one part of an answer by the old rules and
+ * another by the new (rules NULL: no filter layer; w holds one snapshot at a time).
+ * srv__answer() is the one function that turns a normalized prefix into suggestions: the first
+ * n completions of t (the trie of market market) that rules keep (flt_lookup; their texts in
+ * text, the worker's scratch, until it is reset), counted by kind in m->filter_hits.
+ * srv__filter_version() names the rules in force
  * (ETag, /healthz; a per-thread buffer). srv__filters_tick() is the slot's tick: it picks up a
  * replaced rules file (every reload when forced) and makes a verdict cache for each market's
  * new trie; it
@@ -465,22 +474,26 @@ void srv__reload_stop(srv_t *s);
  * A verdict cache is per trie: market i's trie is index i, its trending trie (srv_trending.c)
  * index SRV_MAX_MARKETS + i (the market argument of srv__answer). */
 typedef struct srv_flt srv_flt_t;
+typedef struct srv_fstate srv_fstate_t;
 #define SRV_FLT_TRIES (2 * SRV_MAX_MARKETS)
 
-int srv__answer(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m, const char *key,
-                size_t key_len, size_t n, trie_text_t *text, trie_hit_t *hits, size_t *n_hits,
-                uint64_t *rules_version);
+const srv_fstate_t *srv__rules_acquire(srv_t *s, unsigned w, uint64_t *version);
+void srv__rules_release(srv_t *s, unsigned w);
+int srv__answer(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
+                const char *key, size_t key_len, size_t n, trie_text_t *text, trie_hit_t *hits,
+                size_t *n_hits);
 /* The mark of an exact prefix match: key_len bytes of the typed key, mapped onto hit's text. */
 void srv__mark_prefix(const trie_hit_t *hit, size_t key_len, srv_mark_t *mk);
 /* The other shards' word matches of a prefix (srv_shard.c), best first (score, then key: the
  * order of one trie), at most TA_MAX_K, their texts borrowed; etag_hash: of the shards' ETags
- * (partial: a shard did not answer, so its matches are missing). */
+ * (partial: a shard did not answer, so its matches are missing; untagged: a shard's matches
+ * came without an ETag a node gives, so nothing names them and the answer gets no ETag). */
 typedef struct {
   size_t n;
   trie_hit_t hit[TA_MAX_K];
   srv_mark_t mark[TA_MAX_K];
   uint64_t etag_hash;
-  int partial;
+  int partial, untagged;
 } srv_words_t;
 
 /* One trie's order of two completions: the higher score first, then the smaller key
@@ -488,16 +501,16 @@ typedef struct {
 int srv__rank_cmp(double score_a, const char *key_a, size_t len_a, double score_b,
                   const char *key_b, size_t len_b);
 /* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
- * 0..2 edits; words: 0 or 1) through the same rules, none of them already in have, up to n in
+ * 0..2 edits; words: 0 or 1) through rules (the same), none of them already in have, up to n in
  * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. With
  * others (not NULL: a sharded node's other shards' word matches), t's word matches and theirs
  * are merged in rank order before the typo matches, as one trie would give them. */
-int srv__answer_more(srv_t *s, const srv_trie_t *t, unsigned market, srv_wmetrics_t *m,
+int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market,
                      const char *key, size_t key_len, int typos, int words,
                      const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
                      srv_mark_t *marks, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
-/* The version of the rules in force, as a number (what srv__answer reports in rules_version). */
+/* The version of the rules in force, as a number (what srv__rules_acquire gives with them). */
 uint64_t srv__filter_version_num(srv_t *s);
 void srv__filters_tick(srv_t *s, int forced);
 int srv__filters_start(srv_t *s);
@@ -580,15 +593,14 @@ void srv__trending_free(srv_t *s);
  * held by worker w until srv__trending_release(s, w, *idx). */
 const srv_trie_t *srv__trending_acquire(srv_t *s, unsigned w, unsigned market, unsigned *idx);
 void srv__trending_release(srv_t *s, unsigned w, unsigned idx);
-/* Mixes the completions of key in trending trie tt (entry idx) that the rules keep into the
- * regular answer hits[0..*n) (room for k) with trie_mix; marks[0..*n) (how each regular hit
- * matched) follow their hits, a trending one added gets a prefix mark, and each mark says
- * whether its hit is trending (counted in m). *rules_version: the rules version the trending
- * lookup used; untouched when tt's key-head screen says no key starts with key (no lookup, and
- * the answer stands as it came). */
-int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
-                      const char *key, size_t key_len, size_t k, trie_text_t *text,
-                      trie_hit_t *hits, size_t *n, srv_mark_t *marks, uint64_t *rules_version);
+/* Mixes the completions of key in trending trie tt (entry idx) that rules (the request's, see
+ * srv__rules_acquire) keep into the regular answer hits[0..*n) (room for k) with trie_mix;
+ * marks[0..*n) (how each regular hit matched) follow their hits, a trending one added gets a
+ * prefix mark, and each mark says whether its hit is trending (counted in m). Nothing is
+ * looked up when tt's key-head screen says no key starts with key (the answer stands). */
+int srv__trending_mix(srv_t *s, const srv_fstate_t *rules, const srv_trie_t *tt, unsigned idx,
+                      srv_wmetrics_t *m, const char *key, size_t key_len, size_t k,
+                      trie_text_t *text, trie_hit_t *hits, size_t *n, srv_mark_t *marks);
 /* /healthz's "trending" member (appended after a comma). */
 struct srv_worker;
 int srv__trending_healthz(struct srv_worker *w, ta_buf_t *b);
@@ -856,7 +868,8 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   is then never called again). TA_ENOMEM or TA_EINVAL: nothing deferred, arg not taken.
  *   free_fn(arg) frees it (NULL: free()). srv__conn_defer_kick: w's deferred requests are
  *   polled at the next turn of its loop (an answer arrived) rather than at the next period.
- * srv__conn_drain: closes w's idle connections (shutdown; the others close after their reply).
+ * srv__conn_drain: closes w's idle connections, each after a 503 (the stop's, for a request
+ *   that comes meanwhile); the others close after their reply.
  * srv__conn_close_all: closes every connection of w at once.
  * srv__conn_refuse_fd: answers 503 (Retry-After: 1, msg) on a socket libevhtp never sees,
  *   having read what the client sent (so the close is a FIN after it, not a reset); the caller
@@ -905,6 +918,11 @@ void srv__log_limited(int kind, const char *fmt, ...) __attribute__((format(prin
  * split the line nor forge another; other bytes as they are. Written into buf (cap >= 4 bytes,
  * 4 x strlen(s) + 1 hold any s); a longer result is cut and ends with "...". Returns buf. */
 const char *srv__log_esc(const char *s, char *buf, size_t cap);
+/* srv__log_esc into a buffer of the caller's block (a compound literal, one per use), for a
+ * log line's argument that comes from outside: a path or name the operator gave, a file's
+ * content quoted in a message. Cut at the length of a log line. */
+#define SRV_LOG_ESC_CAP 1024
+#define SRV_LOG_ESC(s) srv__log_esc((s), (char[SRV_LOG_ESC_CAP]){0}, SRV_LOG_ESC_CAP)
 
 /* The "trie" slot's reader side (srv_state.c resolves the slot once), inline: every /search
  * calls them. */

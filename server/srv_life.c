@@ -183,9 +183,9 @@ static int listen_port_free(const struct sockaddr_storage *addr, socklen_t addr_
       srv__log(
           "--listen %s: address in use (another server listens on it; a port is never "
           "shared with another process)",
-          spec);
+          SRV_LOG_ESC(spec));
     else
-      srv__log("--listen %s: %s", spec, strerror(e));
+      srv__log("--listen %s: %s", SRV_LOG_ESC(spec), strerror(e));
     rc = ta_error_from_errno(e);
   }
   close(fd);
@@ -195,7 +195,7 @@ static int listen_port_free(const struct sockaddr_storage *addr, socklen_t addr_
 static int listen_open(srv_t *s, const char *spec) {
   char host[256], port[8];
   if (listen_split(spec, host, sizeof host, port, sizeof port) != 0) {
-    srv__log("--spec %s: expected HOST:PORT (IPv6 as [ADDR]:PORT)", spec);
+    srv__log("--listen %s: expected HOST:PORT (IPv6 as [ADDR]:PORT)", SRV_LOG_ESC(spec));
     return TA_EINVAL;
   }
   struct addrinfo hints = {0}, *ai = NULL;
@@ -204,7 +204,7 @@ static int listen_open(srv_t *s, const char *spec) {
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   int gai = getaddrinfo(host, port, &hints, &ai);
   if (gai != 0) {
-    srv__log("--spec %s: %s", spec, gai_strerror(gai));
+    srv__log("--listen %s: %s", SRV_LOG_ESC(spec), gai_strerror(gai));
     return TA_EINVAL;
   }
   struct sockaddr_storage addr;
@@ -226,7 +226,7 @@ static int listen_open(srv_t *s, const char *spec) {
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0 ||
         bind(fd, (struct sockaddr *)&addr, addr_len) != 0 || listen(fd, 1024) != 0) {
       int e = errno;
-      srv__log("--spec %s: %s", spec, strerror(e));
+      srv__log("--listen %s: %s", SRV_LOG_ESC(spec), strerror(e));
       return ta_error_from_errno(e);
     }
     if (i == 0) {
@@ -305,7 +305,7 @@ static int read_token(srv_t *s, const char *path) {
   char why[256];
   int rc = ta_read_file(path, SRV_MAX_TOKEN_FILE, &buf, &d);
   if (rc) {
-    srv__log("--admin-token-file %s", ta_diag_format(&d, why, sizeof why));
+    srv__log("--admin-token-file %s", SRV_LOG_ESC(ta_diag_format(&d, why, sizeof why)));
     return rc;
   }
   size_t n = buf.len;
@@ -317,14 +317,14 @@ static int read_token(srv_t *s, const char *path) {
   if (n == 0 || n > 1024 || bad) {
     if (n == 0)
       srv__log("--admin-token-file %s: no token (the file is empty or holds only whitespace)",
-               path);
+               SRV_LOG_ESC(path));
     else if (n > 1024)
-      srv__log("--admin-token-file %s: the token is %zu bytes, over 1024", path, n);
+      srv__log("--admin-token-file %s: the token is %zu bytes, over 1024", SRV_LOG_ESC(path), n);
     else
       srv__log(
           "--admin-token-file %s: byte %zu of the token is %s (0x%02x): the token of "
           "'Authorization: Bearer TOKEN' is one word of visible characters",
-          path, at + 1, bad, (unsigned char)p[at]);
+          SRV_LOG_ESC(path), at + 1, bad, (unsigned char)p[at]);
     ta_buf_free(&buf);
     return TA_EINVAL;
   }
@@ -433,8 +433,8 @@ int srv_run(srv_t *s) {
       s->workers[i].started = 1;
   }
   if (rc == 0)
-    srv__log("listening on http://%s:%d/ (%u worker thread%s%s)", s->listen_host, s->port,
-             s->threads, s->threads == 1 ? "" : "s",
+    srv__log("listening on http://%s:%d/ (%u worker thread%s%s)", SRV_LOG_ESC(s->listen_host),
+             s->port, s->threads, s->threads == 1 ? "" : "s",
              s->threads == 1   ? ""
              : s->place_by_cpu ? ", connections placed by CPU"
                                : ", connections placed by hash");

@@ -2,7 +2,8 @@
  * The server's log (SPEC §8): one line on stderr per event, prefixed "typeahead-serve: ". Below
  * every other server file, so that any of them can log without depending on another. Warnings
  * that an attacker can repeat at will go through srv__log_limited: at most one line a second
- * per kind. Text from outside (a file name) goes in through srv__log_esc, so a line stays one
+ * per kind. Text from outside (a file name, a path or value of the command line, a file's
+ * content quoted in a message) goes in through srv__log_esc (SRV_LOG_ESC), so a line stays one
  * line.
  */
 #include "srv_int.h"

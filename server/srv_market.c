@@ -159,7 +159,7 @@ static void ignored_log(srv_t *s, const char *name, const char *why) {
   if (mk->n_ignored == MARKET_IGNORED_MAX) return;
   mk->ignored[mk->n_ignored++] = h;
   char esc[4 * NAME_MAX + 1]; /* a name may hold a newline: it must not forge a log line */
-  srv__log("%s/%s: ignored (%s)", mk->dir, srv__log_esc(name, esc, sizeof esc), why);
+  srv__log("%s/%s: ignored (%s)", SRV_LOG_ESC(mk->dir), srv__log_esc(name, esc, sizeof esc), why);
 }
 
 /* A new entry for market name[0..n) (a valid name, not in the table yet). */
@@ -193,7 +193,7 @@ static void markets_scan(srv_t *s) {
   DIR *d = opendir(mk->dir);
   if (d == NULL) {
     srv__log_limited(SRV_LOG_MARKETS, "%s: cannot list: %s; the markets loaded keep serving",
-                     mk->dir, strerror(errno));
+                     SRV_LOG_ESC(mk->dir), strerror(errno));
     return;
   }
   struct dirent *de;
@@ -214,7 +214,7 @@ static void markets_scan(srv_t *s) {
     if (rc == TA_ENOSPC)
       ignored_log(s, nm, "a node serves at most 256 markets, global included");
     else if (rc)
-      srv__log("%s/%s: %s", mk->dir, nm, ta_strerror(rc));
+      srv__log("%s/%s: %s", SRV_LOG_ESC(mk->dir), nm, ta_strerror(rc));
   }
   closedir(d);
 }
@@ -239,9 +239,9 @@ int srv__markets_init(srv_t *s, const char *dir, const char *header) {
     /* a typo in --trie-dir shows at once: the directory must be there to be watched */
     DIR *d = opendir(dir);
     if (d == NULL) {
-      int rc = ta_error_from_errno(errno);
-      srv__log("--trie-dir %s: %s", dir, strerror(errno));
-      return rc;
+      int e = errno;
+      srv__log("--trie-dir %s: %s", SRV_LOG_ESC(dir), strerror(e));
+      return ta_error_from_errno(e);
     }
     closedir(d);
   }
@@ -253,7 +253,7 @@ int srv__markets_init(srv_t *s, const char *dir, const char *header) {
            (header[i] >= '0' && header[i] <= '9') || header[i] == '-' || header[i] == '_';
     if (!ok) {
       srv__log("--market-header '%s': expected a header name (1 to 63 letters, digits, - or _)",
-               header);
+               SRV_LOG_ESC(header));
       return TA_EINVAL;
     }
   }
@@ -285,8 +285,9 @@ int srv__markets_start(srv_t *s) {
   srv__snaptab_tick(&mk->snaps, 0);
   unsigned n = atomic_load(&mk->n), served = 0;
   for (unsigned i = 1; i < n; i++) served += srv__snap_peek(mk->m[i].slot) != NULL;
-  srv__log("%s: %u market%s besides global (%u served)%s%s", mk->dir, n - 1, n == 2 ? "" : "s",
-           served, mk->header ? "; market header " : "", mk->header ? mk->header : "");
+  srv__log("%s: %u market%s besides global (%u served)%s%s", SRV_LOG_ESC(mk->dir), n - 1,
+           n == 2 ? "" : "s", served, mk->header ? "; market header " : "",
+           mk->header ? mk->header : "");
   return 0;
 }
 

@@ -3,7 +3,7 @@
  * {"q":..,"suggestions":[{"text":..,"score":..}]}, the score format (shortest round-trip
  * decimal; integers without a decimal point, as typeahead-query prints them), If-None-Match
  * against our ETag, Accept negotiation, and the constant-time token comparison of the admin
- * endpoints. Rendering goes into a growable buffer each worker reuses (no allocation per
+ * endpoints; and the whole replies the connection layer (srv_conn.c) writes itself. Rendering goes into a growable buffer each worker reuses (no allocation per
  * request once warm).
  */
 #include "srv_int.h"
@@ -224,4 +224,49 @@ int srv__secret_equal(const char *a, size_t a_len, const char *b, size_t b_len) 
     diff |= (unsigned char)((unsigned char)a[i] ^ bc);
   }
   return diff == 0;
+}
+
+static const char *closing_reason(int status) {
+  switch (status) {
+  case 204:
+    return "No Content";
+  case 401:
+    return "Unauthorized";
+  case 404:
+    return "Not Found";
+  case 408:
+    return "Request Timeout";
+  case 411:
+    return "Length Required";
+  case 413:
+    return "Content Too Large";
+  case 414:
+    return "URI Too Long";
+  case 417:
+    return "Expectation Failed";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 503:
+    return "Service Unavailable";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Bad Request";
+  }
+}
+
+size_t srv__render_closing(int status, const char *msg, char *out, size_t cap) {
+  char body[256];
+  int bn = status == 204 ? 0 : snprintf(body, sizeof body, "{\"error\":\"%s\"}", msg ? msg : "");
+  if (bn < 0 || (size_t)bn >= sizeof body) bn = 0;
+  const char *extra = status == 401   ? "WWW-Authenticate: Bearer realm=\"typeahead-admin\"\r\n"
+                      : status == 204 ? "Allow: GET, HEAD, OPTIONS, POST, PUT\r\n"
+                      : status == 503 ? "Retry-After: 1\r\n"
+                                      : "";
+  int n = snprintf(out, cap,
+                   "HTTP/1.1 %d %s\r\n%s%sContent-Length: %d\r\nCache-Control: no-store\r\n"
+                   "Connection: close\r\n\r\n%.*s",
+                   status, closing_reason(status), extra,
+                   bn ? "Content-Type: application/json; charset=utf-8\r\n" : "", bn, bn, body);
+  return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -2,8 +2,9 @@
  * GET/HEAD /search (SPEC §8, §10): the request's market (srv_market.c), the answer from the
  * worker's cache (srv_cache.c) or looked up (srv__answer, filled from global when a market has
  * too few) and rendered (srv_render.c), its ETag and 304, and the 200 serialized here in one
- * piece. The trie references are taken once and dropped in one place, before anything is sent:
- * nothing sent points into a loaded trie.
+ * piece. The trie references and the rules' are taken once and dropped in one place, before
+ * anything is sent: nothing sent points into a loaded trie, and every part of an answer is
+ * filtered by the one rule set its ETag names.
  */
 #include "srv_int.h"
 
@@ -74,15 +75,16 @@ static int tag_same(const srv_ctag_t *a, const srv_ctag_t *b) {
          a->trend_gen == b->trend_gen && a->rules_version == b->rules_version;
 }
 
-/* The header block of a /search answer in representation rep with this ETag: the value of
- * Content-Type, then the other headers after "\r\n" (srv_search_hdrs), NUL-terminated. */
+/* The header block of a /search answer in representation rep with this ETag (NULL: none): the
+ * value of Content-Type, then the other headers after "\r\n" (srv_search_hdrs),
+ * NUL-terminated. */
 static int search_block(srv_t *s, int rep, const char *etag, ta_buf_t *b) {
   b->len = 0;
   int rc = buf_puts(b, srv__render_ctype(rep));
   if (!rc) rc = buf_puts(b, "\r\nCache-Control: ");
   if (!rc) rc = buf_puts(b, s->cache_control);
-  if (!rc) rc = buf_puts(b, "\r\nETag: ");
-  if (!rc) rc = buf_puts(b, etag);
+  if (!rc && etag) rc = buf_puts(b, "\r\nETag: ");
+  if (!rc && etag) rc = buf_puts(b, etag);
   if (!rc) rc = buf_puts(b, "\r\nVary: ");
   if (!rc) rc = buf_puts(b, s->mk.vary);
   if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
@@ -182,7 +184,7 @@ typedef struct {
   const char *body;   /* 200: the body; an error: its message */
   size_t len;         /* 200: body length */
   int rendered;       /* 200 rendered now into w->out (not from the cache): keep it, unless */
-  int mixed;          /* not to keep: two rule sets seen, or other shards' parts missing */
+  int mixed;          /* not to keep: other shards' parts missing or untagged */
   srv_ctag_t tag;     /* the tags to keep it under */
   char own_etag[48];  /* an answer with other shards' words: its ETag, kept with it */
   unsigned keep_ms;   /* and how long it stays fresh (0: as long as its tags hold) */
@@ -193,13 +195,14 @@ typedef struct {
 
 /* The request as search_answer needs it: where it goes and what it asks. */
 typedef struct {
-  unsigned market;      /* the market answering (0: global) */
-  const srv_trie_t *t;  /* its trie (NULL: none loaded) */
-  const srv_trie_t *tg; /* a market's request: global's trie, for the fill (may be NULL) */
-  const srv_trie_t *tt; /* the trending trie to mix in (NULL: none) */
-  unsigned tt_idx;      /* its entry (srv_trending.c) */
-  uint64_t rv;          /* the rules version read before the answer */
-  const char *raw;      /* the raw query string */
+  unsigned market;           /* the market answering (0: global) */
+  const srv_trie_t *t;       /* its trie (NULL: none loaded) */
+  const srv_trie_t *tg;      /* a market's request: global's trie, for the fill (may be NULL) */
+  const srv_trie_t *tt;      /* the trending trie to mix in (NULL: none) */
+  unsigned tt_idx;           /* its entry (srv_trending.c) */
+  const srv_fstate_t *rules; /* the rules of every lookup of the request (srv__rules_acquire) */
+  uint64_t rv;               /* their version: the ETag's and the cache tag's */
+  const char *raw;           /* the raw query string */
   size_t raw_len;
   int rep;         /* 0 JSON, 1 msgpack */
   const char *inm; /* If-None-Match, or NULL */
@@ -219,12 +222,9 @@ static int search_variant(const search_in_t *in) {
 /* The completions of key for the request: the market's own first, then global's (SPEC §10)
  * when the market has fewer than k; *answered: the market whose trie gave the first one. */
 static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
-                         size_t k, trie_hit_t *hits, size_t *n_hits, uint64_t *rules_version,
-                         unsigned *answered, int *mixed) {
-  srv_t *s = w->srv;
+                         size_t k, trie_hit_t *hits, size_t *n_hits, unsigned *answered) {
   *answered = in->market;
-  int rc = srv__answer(s, in->t, in->market, w->m, key, key_len, k, w->text, hits, n_hits,
-                       rules_version);
+  int rc = srv__answer(in->rules, in->t, in->market, w->m, key, key_len, k, w->text, hits, n_hits);
   if (rc || in->market == 0 || *n_hits >= k || in->tg == NULL) {
     if (*n_hits == 0) *answered = 0;
     return rc;
@@ -233,23 +233,9 @@ static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key
    * can repeat at most one of them, and k - n of them are left */
   trie_hit_t g[TA_MAX_K];
   size_t n_g = 0;
-  uint64_t rv_g = 0;
-  rc = srv__answer(s, in->tg, 0, w->m, key, key_len, k, w->text, g, &n_g, &rv_g);
-  *mixed = rv_g != *rules_version; /* the rules changed in between: right, but not kept */
+  rc = srv__answer(in->rules, in->tg, 0, w->m, key, key_len, k, w->text, g, &n_g);
   if (rc == 0 && *n_hits == 0) *answered = 0;
   return rc ? rc : srv__market_fill(hits, n_hits, k, g, n_g);
-}
-
-/* Mixes the request's trending completions into hits (srv_trending.c, trie_mix); an answer
- * whose two lookups saw two rule sets is right but not kept. */
-static int search_trending(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
-                           size_t k, trie_hit_t *hits, size_t *n_hits, srv_mark_t *marks,
-                           search_out_t *o) {
-  uint64_t rv_t = o->tag.rules_version; /* stays when the screen skips the trending lookup */
-  int rc = srv__trending_mix(w->srv, in->tt, in->tt_idx, w->m, key, key_len, k, w->text, hits,
-                             n_hits, marks, &rv_t);
-  if (rv_t != o->tag.rules_version) o->mixed = 1;
-  return rc;
 }
 
 /* The answer to the request's query string for its trie (NULL: none loaded) in representation
@@ -278,8 +264,12 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   o->block = h->block[in->rep].p;
   /* Answers with other shards' words depend on their tries too: an ETag of them all, and kept
    * in the cache with it for --peer-cache-ms only (their tries may change meanwhile), unless a
-   * shard's part is missing. */
-  if (in->others) {
+   * shard's part is missing; none, and never kept, when a part came without an ETag (its
+   * content would change under the same one: a 304 for changed content). */
+  if (in->others && in->others->untagged) {
+    etag = NULL;
+    o->mixed = 1;
+  } else if (in->others) {
     uint64_t eh = ta_hash64(etag, strlen(etag), in->others->etag_hash);
     snprintf(o->own_etag, sizeof o->own_etag, "\"w%016llx%s-%c\"", (unsigned long long)eh,
              in->others->partial ? "p" : "", in->rep ? 'm' : 'j');
@@ -298,7 +288,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     snprintf(o->own_etag, sizeof o->own_etag, "%s", srv__centry_etag(e));
     etag = o->own_etag;
   }
-  if (etag == o->own_etag) {
+  if (etag != h->etag[in->rep]) {
     if (search_block(s, in->rep, etag, &o->own_block) != 0) {
       o->status = 500;
       o->body = ta_strerror(TA_ENOMEM);
@@ -330,7 +320,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     o->body = o->msg;
     return;
   }
-  if (in->inm && srv__etag_match(in->inm, etag)) {
+  if (in->inm && etag && srv__etag_match(in->inm, etag)) {
     o->status = 304;
     return;
   }
@@ -341,14 +331,11 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   srv_mark_t marks[TA_MAX_K];
   size_t n_hits = 0;
   unsigned answered = in->market;
-  o->tag.rules_version = 0;
   rc = trie_norm_prefix(q.q, q.q_len, key, sizeof key, &key_len);
   if (rc == 0) {
     size_t kk = k < TA_MAX_K ? k : TA_MAX_K;
     /* a words part: this shard's word matches alone (no key of it starts with the prefix) */
-    if (in->part != 2)
-      rc = search_lookup(w, in, key, key_len, kk, hits, &n_hits, &o->tag.rules_version, &answered,
-                         &o->mixed);
+    if (in->part != 2) rc = search_lookup(w, in, key, key_len, kk, hits, &n_hits, &answered);
     size_t n_exact = n_hits;
     /* A sharded node answering its own prefix with fewer exact matches than asked for: word
      * matches come from every shard (a later word of a key starts anywhere), so the other
@@ -359,7 +346,7 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
       return;
     }
     if (rc == 0) /* then word and typo matches (SPEC §15), of the market's trie */
-      rc = srv__answer_more(s, in->t, in->market, w->m, key, key_len, in->part == 2 ? 0 : q.typos,
+      rc = srv__answer_more(in->rules, in->t, in->market, key, key_len, in->part == 2 ? 0 : q.typos,
                             in->part == 2 ? 1 : q.words, in->others, kk, w->text, hits, marks,
                             &n_hits);
     if (n_exact == 0 && n_hits > 0) answered = in->market;
@@ -367,11 +354,10 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
      * holds the whole trending trie, so each part would add the same ones, of any shard);
      * nor has a words part (the owner mixes them in once) */
     if (rc == 0 && in->tt && !(in->part && key_len == 0) && in->part != 2)
-      rc = search_trending(w, in, key, key_len, k < TA_MAX_K ? k : TA_MAX_K, hits, &n_hits, marks,
-                           o);
+      rc = srv__trending_mix(s, in->rules, in->tt, in->tt_idx, w->m, key, key_len, kk, w->text,
+                             hits, &n_hits, marks);
   } else if (rc == TA_ENOSPC) {
     rc = 0; /* a key longer than any key a trie holds: nothing starts with it */
-    o->tag.rules_version = in->rv; /* no rule was asked: the same under any rules */
     answered = 0;
   }
   const char *market = s->mk.dir ? s->mk.m[answered].name : NULL;
@@ -405,8 +391,6 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
   in.rep = srv__wants_msgpack(evhtp_header_find(req->headers_in, "Accept"));
   in.part = part;
   in.others = others;
-  /* Read before the answer is computed: an ETag never names rules newer than its answer. */
-  in.rv = srv__filter_version_num(s);
   if (s->mk.dir)
     in.market =
         srv__market_of(s, in.raw, in.raw_len,
@@ -420,10 +404,13 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
   }
   in.tg = in.market ? tg : NULL;
   if (in.t) in.tt = srv__trending_acquire(s, w->id, in.market, &in.tt_idx);
+  /* one snapshot of the rules for every lookup, the ETag and the cache tag */
+  in.rules = srv__rules_acquire(s, w->id, &in.rv);
   search_out_t o = {0};
   search_answer(w, &in, &o);
   /* the hits pointed into the tries and w->text: rendered, now let go */
   trie_text_reset(w->text);
+  srv__rules_release(s, w->id);
   if (in.tt) srv__trending_release(s, w->id, in.tt_idx);
   if (mslot) srv__snap_release(mslot, w->id);
   srv__trie_release(s, w->id);
@@ -440,8 +427,7 @@ static void search_run(srv_reply_t *r, int part, const srv_words_t *others) {
     return;
   }
   if (o.rendered && !o.mixed && w->cache.slots) {
-    /* Tagged with the rules actually used: if they changed after rv was read, the entry is
-     * simply never found under rv. */
+    /* Tagged with the rules every lookup used (in.rv): a rules change since makes it stale. */
     srv__cache_put(&w->cache, search_variant(&in), in.market, in.raw, in.raw_len, &o.tag,
                    o.keep_ms ? o.own_etag : NULL, o.keep_ms, o.body, o.len);
   }

@@ -29,12 +29,12 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   trie_shard_map_t *map = NULL;
   int rc = trie_shard_load(map_path, &map, &d);
   if (rc) {
-    srv__log("--shard-map %s", ta_diag_format(&d, why, sizeof why));
+    srv__log("--shard-map %s", SRV_LOG_ESC(ta_diag_format(&d, why, sizeof why)));
     return rc;
   }
   unsigned n = trie_shard_count(map);
   if (shard >= n) {
-    srv__log("--shard %u: the map %s has shards 0..%u", shard, map_path, n - 1);
+    srv__log("--shard %u: the map %s has shards 0..%u", shard, SRV_LOG_ESC(map_path), n - 1);
     trie_shard_free(map);
     return TA_ERANGE;
   }
@@ -43,7 +43,7 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   if (rc == 0) rc = srv__peers_parse(text.p, text.len, peers_path, n, shard, &s->peers, &d);
   ta_buf_free(&text);
   if (rc) {
-    srv__log("--peers %s", ta_diag_format(&d, why, sizeof why));
+    srv__log("--peers %s", SRV_LOG_ESC(ta_diag_format(&d, why, sizeof why)));
     trie_shard_free(map);
     return rc;
   }
@@ -51,7 +51,7 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
   s->peers->timeout_ms = timeout_ms ? timeout_ms : SRV_PEER_TIMEOUT_MS;
   s->peers->cache_ms = cache_ms;
   srv__log("shard %u of %u (map %s); prefixes of the others go to their replicas (%s)", shard, n,
-           map_path, peers_path);
+           SRV_LOG_ESC(map_path), SRV_LOG_ESC(peers_path));
   return 0;
 }
 
@@ -109,9 +109,10 @@ struct shard_req {
   srv_ctag_t tag; /* this node's trie load and rules when asked: a relayed answer's cache tag */
   /* merged: every other shard's hits (the empty key), or their word matches (words) */
   int merge, words, failed, rep, part;
+  int untagged; /* a part taken without an ETag a node gives: the answer gets none */
   srv_words_fn words_done;
   struct event *deadline; /* words: the shards still silent then are left out */
-  uint64_t etag_hash;     /* of the parts' ETags */
+  uint64_t etag_hash;     /* of the ETags of the parts taken */
   merged_hit_t *hits;
   size_t n_hits, cap;
   ta_buf_t texts;
@@ -272,7 +273,18 @@ static int value_ok(const char *v, size_t cap) {
   return n < cap;
 }
 
-/* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. */
+/* Drops the hits st took from n_hits on (a part that failed half-way leaves none of its own). */
+static void drop_hits(shard_req_t *st, size_t n_hits) {
+  if (n_hits == st->n_hits) return;
+  st->texts.len = st->hits[n_hits].off;
+  while (st->n_hits > n_hits) free(st->hits[--st->n_hits].key);
+}
+
+/* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. A part of a
+ * merge is taken whole or not at all; the merged ETag hashes the ETags of the parts taken, and
+ * a part taken without one a node gives (none, or one etag_ok refuses) leaves the merged answer
+ * without an ETag: nothing else would name that part's content, and a client's If-None-Match
+ * would get a 304 after it changed. */
 static void on_peer(void *arg, int status, const char *body, size_t len, const char *etag,
                     const char *ctype) {
   shard_call_t *call = arg;
@@ -280,8 +292,15 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
   st->calls[call->shard] = NULL; /* srv_peer.c frees it */
   st->waiting--;
   if (st->merge || st->words) {
-    if (status != 200 || take_hits(st, call->shard, body, len) != 0) st->failed = 1;
-    if (etag) st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
+    size_t n0 = st->n_hits;
+    if (status != 200 || take_hits(st, call->shard, body, len) != 0) {
+      st->failed = 1;
+      drop_hits(st, n0);
+    } else if (etag && etag_ok(etag, sizeof st->etag)) {
+      st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
+    } else {
+      st->untagged = 1;
+    }
   } else {
     st->status = status;
     snprintf(st->etag, sizeof st->etag, "%s", etag && etag_ok(etag, sizeof st->etag) ? etag : "");
@@ -356,9 +375,10 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   trie_hit_t own[TA_MAX_K];
   size_t n_own = 0;
   uint64_t rv = 0;
-  int rc = t ? srv__answer(s, t, 0, w->m, "", 0, st->k, w->text, own, &n_own, &rv) : TA_ENOENT;
-  char etag[48];
-  if (rc == 0) {
+  const srv_fstate_t *rules = srv__rules_acquire(s, w->id, &rv);
+  int rc = t ? srv__answer(rules, t, 0, w->m, "", 0, st->k, w->text, own, &n_own) : TA_ENOENT;
+  char etag[48] = ""; /* none when a part came without one: never 304, never kept */
+  if (rc == 0 && !st->untagged) {
     uint64_t h = st->etag_hash ^ ta_hash64(t->version, strlen(t->version), rv);
     snprintf(etag, sizeof etag, "\"s%016llx-%c\"", (unsigned long long)h, st->rep ? 'm' : 'j');
   }
@@ -366,6 +386,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
   for (size_t i = 0; rc == 0 && i < n_own; i++)
     rc = add_hit(st, own[i].text, own[i].text_len, own[i].score, &(srv_mark_t){0}, NULL, 0);
   trie_text_reset(w->text);
+  srv__rules_release(s, w->id);
   srv__trie_release(s, w->id);
   if (rc) {
     if (rc == TA_ENOENT) srv__reply_header(r->req, "Retry-After", "1", 0);
@@ -381,7 +402,7 @@ static void answer_merged(srv_reply_t *r, shard_req_t *st) {
     out[i] = (trie_hit_t){0, st->hits[i].score, st->texts.p + st->hits[i].off, st->hits[i].len};
   const char *inm = evhtp_header_find(r->req->headers_in, "If-None-Match");
   reply_headers(r, etag);
-  if (inm && srv__etag_match(inm, etag)) {
+  if (etag[0] && inm && srv__etag_match(inm, etag)) {
     srv__reply_send(r, 304, NULL, NULL, 0);
     return;
   }
@@ -411,6 +432,7 @@ static void answer_words(srv_reply_t *r, shard_req_t *st) {
   }
   ws.etag_hash = st->etag_hash;
   ws.partial = st->failed;
+  ws.untagged = st->untagged;
   if (st->failed)
     srv__log_limited(SRV_LOG_PEERS, "a shard's word matches are missing: it did not answer");
   st->words_done(r, st->part, &ws);

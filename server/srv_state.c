@@ -71,7 +71,7 @@ static int trie_load(srv_market_t *m, const char *why) {
     atomic_fetch_add(&m->reloads_failed, 1);
     atomic_store(&s->last_reload_failed_at, ta_unix_s());
     char where[512];
-    srv__log("%s: refused %s (%s)", why, ta_diag_format(&diag, where, sizeof where),
+    srv__log("%s: refused %s (%s)", why, SRV_LOG_ESC(ta_diag_format(&diag, where, sizeof where)),
              srv__snap_peek(slot) ? "the old trie keeps serving" : "no trie loaded");
     return rc;
   }
@@ -82,9 +82,9 @@ static int trie_load(srv_market_t *m, const char *why) {
   srv_trie_t *old = srv__snap_swap(slot, t);
   atomic_fetch_add(&s->reloads_ok, 1);
   atomic_fetch_add(&m->reloads_ok, 1);
-  srv__log("%s: loaded %s (version %s, %llu queries, k=%u; read and verified in %.3f s)", why, path,
-           t->version, (unsigned long long)t->info.num_queries, (unsigned)t->info.k,
-           (double)(ta_mono_ns() - t0) / 1e9);
+  srv__log("%s: loaded %s (version %s, %llu queries, k=%u; read and verified in %.3f s)", why,
+           SRV_LOG_ESC(path), t->version, (unsigned long long)t->info.num_queries,
+           (unsigned)t->info.k, (double)(ta_mono_ns() - t0) / 1e9);
   srv__snap_retire(slot, old);
   return 0;
 }
@@ -99,10 +99,10 @@ static int trie_tick(srv_snap_t *slot, void *arg, int forced) {
       int served = srv__snap_peek(slot) != NULL;
       srv__snap_publish(slot, NULL);
       if (m->trending)
-        srv__log("trending %s: %s is gone; %s", m->name, slot->watch.path,
+        srv__log("trending %s: %s is gone; %s", m->name, SRV_LOG_ESC(slot->watch.path),
                  served ? "no trending from it" : "it was not loaded");
       else
-        srv__log("market %s: %s is gone; %s", m->name, slot->watch.path,
+        srv__log("market %s: %s is gone; %s", m->name, SRV_LOG_ESC(slot->watch.path),
                  served ? "no longer served (its requests go to global)" : "it was not served");
     }
     return 0;

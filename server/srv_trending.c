@@ -64,14 +64,14 @@ int srv__trending_start(srv_t *s, const char *path, unsigned slots) {
   srv_trending_t *tr = &s->tr;
   if (path == NULL) return 0;
   if (slots == 0) {
-    srv__log("--trending-slots 0: trending is off (%s is not read)", path);
+    srv__log("--trending-slots 0: trending is off (%s is not read)", SRV_LOG_ESC(path));
     return 0;
   }
   /* a file for a directory (or the reverse) is a mistake of the command line, not a file that
    * is not there yet: said at once */
   struct stat st;
   if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) != (s->mk.dir != NULL)) {
-    srv__log("--trending %s: %s", path,
+    srv__log("--trending %s: %s", SRV_LOG_ESC(path),
              s->mk.dir ? "with --trie-dir, a directory of global.trie and M.trie files"
                        : "with --trie, a trie file (a directory goes with --trie-dir)");
     return TA_EINVAL;
@@ -90,13 +90,14 @@ int srv__trending_start(srv_t *s, const char *path, unsigned slots) {
     if (srv__snap_peek(tr->m[i].slot))
       served++;
     else if (!s->mk.dir)
-      srv__log("trending: %s not loaded: no trending until a valid file is there", tr->m[i].path);
+      srv__log("trending: %s not loaded: no trending until a valid file is there",
+               SRV_LOG_ESC(tr->m[i].path));
   }
   if (s->mk.dir)
     srv__log(
         "trending: %s: %u of %u markets have a trending trie (the others mix in global's); "
         "%u slots",
-        path, served, n, slots);
+        SRV_LOG_ESC(path), served, n, slots);
   return 0;
 }
 
@@ -133,9 +134,9 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx) {
   srv__snap_release(s->tr.m[idx].slot, w);
 }
 
-int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics_t *m,
-                      const char *key, size_t key_len, size_t k, trie_text_t *text,
-                      trie_hit_t *hits, size_t *n, srv_mark_t *marks, uint64_t *rules_version) {
+int srv__trending_mix(srv_t *s, const srv_fstate_t *rules, const srv_trie_t *tt, unsigned idx,
+                      srv_wmetrics_t *m, const char *key, size_t key_len, size_t k,
+                      trie_text_t *text, trie_hit_t *hits, size_t *n, srv_mark_t *marks) {
   if (!trie_screen_may_start(tt->screen, key, key_len)) return 0; /* nothing trending here */
   /* k + slots trending ones: enough to fill the slots past those already shown as regular;
    * at most the file's k, which its nodes store (more would walk the subtree) */
@@ -144,8 +145,7 @@ int srv__trending_mix(srv_t *s, const srv_trie_t *tt, unsigned idx, srv_wmetrics
   if (want > TA_MAX_K) want = TA_MAX_K;
   trie_hit_t th[TA_MAX_K], reg[TA_MAX_K];
   size_t n_t = 0;
-  int rc = srv__answer(s, tt, SRV_MAX_MARKETS + idx, m, key, key_len, want, text, th, &n_t,
-                       rules_version);
+  int rc = srv__answer(rules, tt, SRV_MAX_MARKETS + idx, m, key, key_len, want, text, th, &n_t);
   if (rc || n_t == 0) return rc; /* nothing trending here: the answer and its marks stand */
   /* Only the exact prefix matches are mixed with (trending ones are exact matches too, and
    * SPEC §15 ranks exact matches first); word and typo matches follow while there is room. */

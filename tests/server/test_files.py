@@ -14,7 +14,10 @@ HTTP, and its answers checked.
 - a trie of format 2 at start (no trie loaded, 503) and at reload (the old trie keeps serving,
   a forced reload answers 422): the log and the answer say to rebuild;
 - a FIFO at either path when the server starts: no trie loaded (503) / a refusal to start, at
-  once, with the reason; a FIFO, a directory or a device as --admin-token-file: the same refusal.
+  once, with the reason; a FIFO, a directory or a device as --admin-token-file: the same refusal;
+- paths (and other values of the command line) with a newline or a carriage return, in every
+  log line that names them (loaded, refused, gone, a refusal to start): written escaped, so
+  none can forge a log line.
 
 Every server runs without the answer cache, so each answer is a lookup in the served trie.
 
@@ -22,6 +25,7 @@ usage: test_files.py --serve PATH --build PATH [unittest arguments]
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -400,6 +404,135 @@ class Files(ServerCase):
             self.assertFalse(shown(srv, "Café de Flore"), "the rules stay in force")
             self.assertTrue(shown(srv, "café crème"), "and hide nothing more")
         self.assert_stops(srv)
+
+
+# What follows the newline of a path of these tests: a line of its own if a path were logged raw
+FORGED = "typeahead-serve: FORGED by "
+
+
+def forging(d, what):
+    """A path in d whose name, logged raw, would forge a log line naming what."""
+    return os.path.join(d, "x\n" + FORGED + what + "\r.")
+
+
+class Paths(ServerCase):
+    """Paths and other values from the command line are logged escaped (srv__log_esc): a
+    newline in one cannot split its line or forge another."""
+
+    def assert_escaped(self, log, whats):
+        for line in re.split("[\r\n]", log):
+            self.assertFalse(line.startswith(FORGED), "a forged line: %r" % line)
+        for what in whats:  # logged, so the check above saw it
+            self.assertIn("x\\x0a" + FORGED + what + "\\x0d.", log, what)
+
+    def run_serve(self, args):
+        """typeahead-serve with args, which must make it refuse to start: its log."""
+        p = subprocess.run([ARGS.serve] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           timeout=60)
+        self.assertNotEqual(p.returncode, 0, args)
+        return p.stderr.decode("utf-8", "replace")
+
+    def test_served_paths(self):
+        d = tempfile.mkdtemp(dir=WORK)
+        trie, rules, token, trend = (forging(d, w) for w in ("--trie", "--filters",
+                                                             "--admin-token-file", "--trending"))
+        shutil.copyfile(GOOD["big"], trie)
+        shutil.copyfile(GOOD["small"], trend)
+        with open(rules, "w") as f:
+            f.write(RULES["flore"][0])
+        with open(token, "w") as f:
+            f.write(TOKEN + "\n")
+        srv = self.serve("paths", ARGS.serve, trie, ["--threads", "1", "--filters", rules,
+                                                     "--admin-token-file", token,
+                                                     "--trending", trend])
+        self.assertFalse(shown(srv, "Café de Flore"), "the rules are in force")
+        st, _, _ = srv.get("/admin/filters", method="PUT", headers=AUTH,
+                           body=RULES["creme"][0].encode())  # logged: written to the path
+        self.assertEqual(st, 200)
+        with open(rules, "w") as f:  # refused: logged with the path
+            f.write("nonsense:rule\n")
+        self.assertTrue(wait_for(lambda: "refused rules" in srv.text(), 10))
+        os.unlink(rules)  # gone: logged with the path
+        self.assertTrue(wait_for(lambda: "is gone" in srv.text(), 10))
+        with open(trie, "r+b") as f:  # refused: logged with the path
+            f.truncate(100)
+        self.assertEqual(srv.get("/admin/reload", method="POST", headers=AUTH)[0], 422)
+        self.assertEqual(srv.stop(), 0)
+        log = srv.text()
+        for said in ("written to", "refused rules", "rules file", "reload: refused"):
+            self.assertIn(said, log)
+        self.assert_escaped(log, ("--trie", "--filters", "--trending"))
+
+    def test_trie_dir_paths(self):
+        d = tempfile.mkdtemp(dir=WORK)
+        tdir, trend, off = forging(d, "--trie-dir"), forging(d, "--trending"), forging(d, "off")
+        for x in (tdir, trend):
+            os.mkdir(x)
+            shutil.copyfile(GOOD["small"], os.path.join(x, "global.trie"))
+        shutil.copyfile(GOOD["small"], os.path.join(tdir, "de.trie"))
+        open(os.path.join(tdir, "README"), "w").close()  # ignored: logged with the directory
+        srv = self.serve("trie-dir", ARGS.serve, None, ["--trie-dir", tdir, "--trending", trend])
+        os.unlink(os.path.join(tdir, "de.trie"))  # gone: logged with the path
+        self.assertTrue(wait_for(lambda: "market de:" in srv.text(), 10))
+        self.assertEqual(srv.stop(), 0)
+        self.assertIn("README: ignored", srv.text())
+        self.assert_escaped(srv.text(), ("--trie-dir", "--trending"))
+        srv = self.serve("slots-0", ARGS.serve, GOOD["small"], ["--trending", off,
+                                                                "--trending-slots", "0"])
+        self.assertEqual(srv.stop(), 0)
+        self.assert_escaped(srv.text(), ["off"])
+
+    def test_refusals_to_start(self):
+        d = tempfile.mkdtemp(dir=WORK)
+        trie = os.path.join(d, "ok.trie")
+        shutil.copyfile(GOOD["small"], trie)
+        empty, spaced, missing, a_dir = (forging(d, w) for w in ("empty", "spaced", "missing",
+                                                                 "a dir"))
+        open(empty, "w").close()  # no token, no shard map
+        with open(spaced, "w") as f:
+            f.write("to ken\n")
+        os.mkdir(a_dir)
+        base = ["--listen", "127.0.0.1:0", "--trie", trie]
+        for args, what in ((base + ["--admin-token-file", empty], "empty"),
+                           (base + ["--admin-token-file", spaced], "spaced"),
+                           (base + ["--admin-token-file", missing], "missing"),
+                           (["--listen", "127.0.0.1:0", "--trie-dir", missing], "missing"),
+                           (base + ["--trending", a_dir], "a dir"),
+                           (base + ["--shard-map", empty, "--shard", "0", "--peers", empty],
+                            "empty"),
+                           (base + ["--shard-map", missing, "--shard", "0", "--peers", missing],
+                            "missing"),
+                           # values that are not paths, as the operator typed them
+                           (["--trie", trie, "--listen", forging("127.0.0.1:0", "l")], "l"),
+                           (["--trie", trie, "--threads", forging("", "t")], "t"),
+                           (["--trie", trie, forging("", "o")], "o"),
+                           (["--trie-dir", d, "--listen", "127.0.0.1:0",
+                             "--market-header", forging("", "h")], "h")):
+            with self.subTest(args=args):
+                self.assert_escaped(self.run_serve(args), [what])
+
+    def test_shard_paths(self):
+        d = tempfile.mkdtemp(dir=WORK)
+        freq = os.path.join(d, "q.tsv")
+        make_freq(freq, n=300)
+        subprocess.run([ARGS.build, "--freq", freq, "--shards", "2", "--out-dir", d], check=True,
+                       capture_output=True)
+        smap, peers, bad = forging(d, "--shard-map"), forging(d, "--peers"), forging(d, "bad")
+        shutil.copyfile(os.path.join(d, "shards.map"), smap)
+        with open(peers, "w") as f:
+            f.write("1\t127.0.0.1:9\n")
+        with open(bad, "w") as f:
+            f.write("1\tnowhere\n")
+        args = ["--shard-map", smap, "--shard", "0", "--peers", peers]
+        srv = self.serve("shard", ARGS.serve, os.path.join(d, "shard-0.trie"), args)
+        self.assertEqual(srv.stop(), 0)
+        self.assert_escaped(srv.text(), ("--shard-map", "--peers"))
+        base = ["--listen", "127.0.0.1:0", "--trie", os.path.join(d, "shard-0.trie")]
+        for args, what in ((["--shard-map", smap, "--shard", "7", "--peers", peers],
+                            "--shard-map"),
+                           (["--shard-map", smap, "--shard", "0", "--peers", bad], "bad")):
+            with self.subTest(args=args):
+                self.assert_escaped(self.run_serve(base + args), [what])
 
 
 if __name__ == "__main__":

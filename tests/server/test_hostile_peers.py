@@ -19,8 +19,12 @@ and the node keeps answering its own prefixes.
 - A forwarded request for a prefix short of exact matches asks the other shards afresh, never
   answered from the answer kept for direct requests.
 - A words part (the owner's prefix short of exact matches) is shown as the peer sent it; a
-  broken one (a span past its text, not a word match, a hang, garbage) leaves the peer's word
-  matches out: 200, an ETag marked partial, in about the timeout.
+  broken one (a span past its text, even after a good match, not a word match, a hang,
+  garbage) leaves all the peer's word matches out: 200, an ETag marked partial, in about the
+  timeout.
+- A words part or a merge's part without an ETag a node gives (none, or one that would not be
+  relayed): the answer has no ETag (never a 304) and is not kept, so it changes when the part
+  does.
 
 usage: test_hostile_peers.py --serve PATH --build PATH [unittest arguments]
 """
@@ -87,6 +91,8 @@ class FakePeer:
         self.odd_etag = b'"odd"'  # the ETag of mode "odd-etag" (set by the test)
         self.odd_body = b""  # the body of mode "odd-body" (set by the test)
         self.odd_ctype = b"text/plain"  # the Content-Type of mode "odd-ctype" (set by the test)
+        # the ETag of a part (mode "ok" in msgpack, "words..."), as a node gives one; None: none
+        self.part_etag = b'"part-1"'
         self.merge_text = "zz top"  # a key of the shard it stands for (set by the test)
         self.wrong_text = "aa top"  # a key of another shard
         self.sock = socket.socket()
@@ -123,9 +129,10 @@ class FakePeer:
     def answer(self, c, mode, msgpack):
         """Sends mode's answer; False: the connection is done."""
         self.requests += 1
+        part_etag = b"ETag: " + self.part_etag + b"\r\n" if self.part_etag is not None else b""
         if mode == "ok":
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
-                               "application/msgpack")
+                               "application/msgpack", part_etag)
                       if msgpack else response(b"200 OK", OK_JSON))
         elif mode == "odd-etag":  # a node's answer with the ETag header set by the test
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8",
@@ -139,11 +146,16 @@ class FakePeer:
         elif mode.startswith("owner"):  # as a node answers: its ETag, unless "owner-no-etag"
             etag = b"" if mode == "owner-no-etag" else b'ETag: "%s"\r\n' % mode.encode()
             c.sendall(response(b"200 OK", OK_JSON, "application/json; charset=utf-8", etag))
+        elif mode == "words-then-bad":  # a words part whose second match is broken
+            c.sendall(response(b"200 OK", mp_words([(self.word_text, 5e11, "words", [[3, 4]]),
+                                                    (self.word_text + "x", 4e11, "words",
+                                                     [[3, 90]])]),
+                               "application/msgpack", part_etag))
         elif mode.startswith("words"):  # a words part: one word match of shard 1
             match, span = {"words": ("words", 4), "words-bad-span": ("words", 90),
                            "words-prefix": ("prefix", 4)}[mode]
             c.sendall(response(b"200 OK", mp_words([(self.word_text, 5e11, match, [[3, span]])]),
-                               "application/msgpack"))
+                               "application/msgpack", part_etag))
         elif mode == "wrong-shard":  # a wrong peers file: another shard's node answers
             c.sendall(response(b"200 OK", mp_answer([(self.wrong_text, 1e12)]),
                                "application/msgpack"))
@@ -320,13 +332,63 @@ class HostilePeer(ServerCase):
 
     def test_words_part_broken(self):
         # a span past the text, a match that is not a word match (an old node's whole answer),
-        # a peer that hangs or answers garbage: the owner's own answer, marked partial, in time
-        for mode in ("words-bad-span", "words-prefix", "ok", "hang", "garbage", "inf"):
+        # a peer that hangs or answers garbage: the owner's own answer, marked partial, in time;
+        # a part broken after a good match leaves that one out too (taken whole or not at all)
+        for mode in ("words-bad-span", "words-then-bad", "words-prefix", "ok", "hang", "garbage",
+                     "inf"):
             st, h, body, secs = self.ask(mode, self.word_q)
             self.assertEqual(st, 200, "%s: %r" % (mode, body[:200]))
             self.assertEqual(json.loads(body)["suggestions"], [], mode)
             self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}p-j"$', mode)
             self.assertLess(secs, 6 * TIMEOUT_MS / 1000 + 1, "%s: answered late" % mode)
+
+    def test_parts_without_etag(self):
+        # A part that comes without an ETag a node gives (none, or one refused as a relayed
+        # answer's is) names its content with nothing: the merged answer gets no ETag (never a
+        # 304 for content that changed) and is not kept, on a node with a cache or without
+        node, peer = self.cached, self.peer
+        word_text, merge_text = peer.word_text, peer.merge_text
+        fwd = {"X-Typeahead-Forwarded": "0"}
+        try:
+            for i, etag in enumerate([None, b"noquotes", b'"x\x01y"', b'"' + b"b" * 150 + b'"']):
+                peer.part_etag = etag
+                path = "/search?q=%s&k=2&t=%d" % (self.word_q, i)
+                for n, hdrs in ((self.node, {}), (node, {}), (node, fwd)):
+                    peer.mode, peer.word_text = "words", word_text
+                    st, h, body = n.get(path, headers=hdrs)
+                    self.assertEqual(st, 200, body)
+                    self.assertNotIn("etag", h, (etag, hdrs))
+                    self.assertEqual(json.loads(body)["suggestions"][0]["text"], word_text)
+                    peer.word_text = word_text + "v"  # the part changed: shown at once
+                    asked = peer.requests
+                    st, h, body = n.get(path, headers=hdrs)
+                    self.assertEqual((st, peer.requests), (200, asked + 1), etag)
+                    self.assertNotIn("etag", h, (etag, hdrs))
+                    self.assertEqual(json.loads(body)["suggestions"][0]["text"], word_text + "v")
+                # the empty prefix's merge
+                path = "/search?q=%%20&k=3&t=%d" % i
+                for n in (self.node, node):
+                    peer.mode, peer.merge_text = "ok", merge_text
+                    st, h, body = n.get(path)
+                    self.assertEqual(st, 200, body)
+                    self.assertNotIn("etag", h, etag)
+                    self.assertEqual(json.loads(body)["suggestions"][0]["text"], merge_text)
+                    peer.merge_text = merge_text + "s"
+                    st, h, body = n.get(path)
+                    self.assertEqual(st, 200, body)
+                    self.assertNotIn("etag", h, etag)
+                    self.assertEqual(json.loads(body)["suggestions"][0]["text"], merge_text + "s")
+            # a part's ETag names its content: another one, another merged ETag
+            peer.mode, peer.word_text, peer.merge_text = "words", word_text, merge_text
+            tags = []
+            for etag in (b'"part-1"', b'"part-2"'):
+                peer.part_etag = etag
+                st, h, _ = self.node.get("/search?q=%s&k=2" % self.word_q)
+                self.assertEqual(st, 200)
+                tags.append(h["etag"])
+            self.assertNotEqual(tags[0], tags[1])
+        finally:
+            peer.part_etag, peer.word_text, peer.merge_text = b'"part-1"', word_text, merge_text
 
     def test_words_answer_kept_a_while(self):
         node, peer = self.cached, self.peer
@@ -533,8 +595,12 @@ class HostilePeer(ServerCase):
         self.assertNotIn(b'"match":"prefix"', p1)
         st, _, whole = node.get(q)
         self.assertEqual((st, whole), (200, whole0))
+        hits = node.metric('typeahead_answer_cache_lookups_total{result="hit"}')
         st, _, p2 = node.get(q, headers=part)
         self.assertEqual((st, p2), (200, p1))
+        # kept under the rules it was filtered by, so found again
+        self.assertEqual(node.metric('typeahead_answer_cache_lookups_total{result="hit"}'),
+                         hits + 1)
         _, _, whole2 = node.get(q)
         self.assertEqual(whole2, whole0)
 

@@ -25,7 +25,7 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_util import (ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
                         prefixes_of, recv_until_close, recv_while, server_args,
-                        split_responses, wait_for)
+                        count_responses, split_responses, wait_for)
 
 ARGS = None  # the command line (parsed in __main__)
 WRAPPER = []  # command prefix for the server (--wrapper)
@@ -691,6 +691,35 @@ class StopWithBacklog(ServerCase):
             self.assertEqual(srv.stop(), 0, "exit status after SIGTERM")
         self.assertEqual(set(got) - {"HTTP/1.1 200", "HTTP/1.1 503"}, set(),
                          "every waiting client is answered: %r" % got)
+
+    def test_sigterm_with_idle_connections(self):
+        """Idle connections at SIGTERM (a kept-alive one between requests, a new one that has
+        sent nothing yet) are closed at once, but a request its client sends meanwhile (it
+        cannot know) finds the stopping server's 503 there, not a silent close or a reset: the
+        503 goes out before the close. Here the requests go after the close, the latest a
+        request can arrive between the server's look at the socket and its close."""
+        trie = os.path.join(WORK, "idle.trie")
+        build_trie(ARGS.build, FREQ, trie)
+        srv = self.serve("stop idle", ARGS.serve, trie, ["--threads", "1"], wrapper=WRAPPER)
+        req = b"GET /search?q=a HTTP/1.1\r\nHost: t\r\n\r\n"
+        kept = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        kept.sendall(req)
+        first = recv_while(kept, lambda out: count_responses(out) < 1)
+        self.assertTrue(first.startswith(b"HTTP/1.1 200 "), first[:60])
+        fresh = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+        # accepted: both, and the connection that asks
+        self.assertTrue(wait_for(
+            lambda: srv.metric('typeahead_connections{worker="0"}') == 3, 10))
+        self.assertEqual(srv.stop(), 0, "exit status after SIGTERM")  # both closed: it exits
+        for name, s in (("kept alive", kept), ("new", fresh)):
+            try:
+                s.sendall(req)
+                out = recv_until_close(s)
+            except (ConnectionResetError, BrokenPipeError) as e:
+                out = repr(e).encode()
+            s.close()
+            self.assertTrue(out.startswith(b"HTTP/1.1 503 ") and b"\r\nRetry-After: 1\r\n" in out,
+                            "%s connection: %r" % (name, out[:80]))
 
 
 class NoTokenNoTrie(ServerCase):

@@ -281,7 +281,8 @@ static void drop_hits(shard_req_t *st, size_t n_hits) {
 }
 
 /* A peer's answer (srv_peer.c's callback): kept, and the request polled at once. A part of a
- * merge is taken whole or not at all; the merged ETag hashes the ETags of the parts taken, and
+ * merge is taken whole or not at all; the merged ETag hashes the ETags of the parts taken (each
+ * with its shard), and
  * a part taken without one a node gives (none, or one etag_ok refuses) leaves the merged answer
  * without an ETag: nothing else would name that part's content, and a client's If-None-Match
  * would get a 304 after it changed. */
@@ -297,7 +298,8 @@ static void on_peer(void *arg, int status, const char *body, size_t len, const c
       st->failed = 1;
       drop_hits(st, n0);
     } else if (etag && etag_ok(etag, sizeof st->etag)) {
-      st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed);
+      /* seeded by the shard: two shards' equal ETags must not cancel out in the XOR */
+      st->etag_hash ^= ta_hash64(etag, strlen(etag), 0x5eed + call->shard);
     } else {
       st->untagged = 1;
     }

@@ -25,6 +25,8 @@ and the node keeps answering its own prefixes.
 - A words part or a merge's part without an ETag a node gives (none, or one that would not be
   relayed): the answer has no ETag (never a 304) and is not kept, so it changes when the part
   does.
+- Two shards whose parts carry the same ETag (TwoPeersOneETag, shard 0 of 3): the merged ETag
+  still changes when both parts do.
 
 usage: test_hostile_peers.py --serve PATH --build PATH [unittest arguments]
 """
@@ -607,6 +609,55 @@ class HostilePeer(ServerCase):
     def test_merge_keys_of_another_shard(self):
         # this node's own keys back from "shard 1": refused, not shown twice
         self.assert_failed("wrong-shard", "%20")
+
+
+class TwoPeersOneETag(ServerCase):
+    """Shard 0 of 3, whose two other shards are fake peers that give their parts the same ETag
+    (two nodes may, when their tries and rules are alike): the merged ETag must still change
+    when both parts change, each part hashed with its shard."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="ta-peers3-test-")
+        freq = os.path.join(cls.work, "q.freq")
+        make_freq(freq, n=1500)
+        d = os.path.join(cls.work, "shards")
+        subprocess.run([ARGS.build, "--freq", freq, "--shards", "3", "--out-dir", d], check=True,
+                       capture_output=True)
+        smap = os.path.join(d, "shards.map")
+        cls.peers = [FakePeer(), FakePeer()]
+        peers = os.path.join(cls.work, "peers")
+        with open(peers, "w") as f:
+            for i, p in enumerate(cls.peers, 1):
+                f.write("%d\t127.0.0.1:%d\n" % (i, p.port))
+                p.merge_text = shard_letter(smap, i) * 2 + " top"
+        cls.node = cls.serve("node", ARGS.serve, os.path.join(d, "shard-0.trie"),
+                             ["--shard-map", smap, "--shard", "0", "--peers", peers,
+                              "--answer-cache-mb", "0", "--threads", "1",
+                              "--peer-timeout-ms", str(TIMEOUT_MS)])
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        for p in cls.peers:
+            p.sock.close()
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def test_equal_part_etags_do_not_cancel(self):
+        tags = []
+        for etag, suffix in ((b'"part-1"', ""), (b'"part-2"', "s")):
+            for p in self.peers:
+                p.mode, p.part_etag = "ok", etag
+                p.merge_text = p.merge_text.rstrip("s") + suffix
+            st, h, body = self.node.get("/search?q=%20&k=3")
+            self.assertEqual(st, 200, body)
+            texts = [x["text"] for x in json.loads(body)["suggestions"]]
+            self.assertEqual(sorted(texts[:2]), sorted(p.merge_text for p in self.peers))
+            tags.append(h["etag"])
+        # both parts changed: another merged ETag, and the old one is not answered 304
+        self.assertNotEqual(tags[0], tags[1])
+        st, _, _ = self.node.get("/search?q=%20&k=3", headers={"If-None-Match": tags[0]})
+        self.assertEqual(st, 200)
 
 
 if __name__ == "__main__":

@@ -251,7 +251,7 @@ static void test_parse_lines(void **state) {
   agg__parser_free(&p);
 }
 
-#define STREAM_EVENTS 320000
+#define STREAM_EVENTS 600000
 
 /* Feeds the same pseudo-random pairs to a counter with the given budget; returns the stream as
  * text, and the number of spills. */

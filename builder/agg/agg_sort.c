@@ -1,11 +1,12 @@
 /*
  * Sorting a counter's table (agg_count_int.h) by (week, spelling bytes), for a spill or the
- * finish, in the memory the table already holds: a 16-byte item per entry fills the 8-byte slot
- * array (the load factor stays <= 1/2) and is sorted in place.
+ * finish, in the memory the table already holds: a 16-byte item per entry goes into the 8-byte
+ * slot array (the load factor stays <= 1/2), and what is left of it is a radix sort's buffer.
  *
- * Each item's key is the week and the first bytes of its spelling, so an in-place MSD radix sort
- * (American flag sort) on the key orders most of the table; the groups of equal keys are then
- * ordered by the next 8 bytes, and so on (small groups by insertion).
+ * Each item's key is the week and the first bytes of its spelling, so a radix sort on the key
+ * orders most of the table: in-place MSD passes (American flag sort) until a part fits the
+ * buffer, then LSD passes, which are faster. The groups of equal keys are then ordered by the
+ * next 8 bytes, and so on (small groups by insertion).
  */
 #include "agg_count_int.h"
 
@@ -42,13 +43,46 @@ static void insertion_sort(agg__item_t *a, size_t n) {
   }
 }
 
-/* In-place MSD radix sort (American flag sort) of a[0..n) by key, from byte b down (the bytes
- * above it are equal): 8 bits a pass, skipping bytes where every key is the same (the week's
- * high bytes), small ranges by insertion. */
-static void flag_sort(agg__item_t *a, size_t n, int b) {
+/* LSD radix sort of a[0..n) by the bytes 0..b of key (those above are equal), 8 bits a pass,
+ * skipping bytes where every key is the same; tmp has room for n items. */
+static void lsd_sort(agg__item_t *a, agg__item_t *tmp, size_t n, int b) {
+  size_t count[8][256];
+  memset(count, 0, sizeof count[0] * (size_t)(b + 1));
+  for (size_t i = 0; i < n; i++)
+    for (int k = 0; k <= b; k++) count[k][(a[i].key >> (8 * k)) & 255]++;
+  agg__item_t *src = a, *dst = tmp;
+  for (int k = 0; k <= b; k++) {
+    if (count[k][(a[0].key >> (8 * k)) & 255] == n) continue;
+    size_t off[256], sum = 0;
+    for (int d = 0; d < 256; d++) {
+      off[d] = sum;
+      sum += count[k][d];
+    }
+    for (size_t i = 0; i < n; i++) dst[off[(src[i].key >> (8 * k)) & 255]++] = src[i];
+    agg__item_t *t = src;
+    src = dst;
+    dst = t;
+  }
+  if (src != a) memcpy(a, src, n * sizeof *a);
+}
+
+/* Room for an LSD sort's buffer: the slot array past the items. */
+typedef struct {
+  agg__item_t *buf;
+  size_t cap;
+} room_t;
+
+/* Sorts a[0..n) by key, from byte b down (the bytes above it are equal): by LSD passes when the
+ * room holds n items (most of the work, and twice as fast), else by one in-place MSD pass
+ * (American flag sort), 8 bits, and the same on each part; small ranges by insertion. */
+static void key_sort(agg__item_t *a, size_t n, int b, const room_t *room) {
   for (; b >= 0; b--) {
     if (n < 32) {
       insertion_sort(a, n);
+      return;
+    }
+    if (n >= 1024 && n <= room->cap) {
+      lsd_sort(a, room->buf, n, b);
       return;
     }
     int sh = 8 * b;
@@ -76,7 +110,7 @@ static void flag_sort(agg__item_t *a, size_t n, int b) {
     }
     if (b > 0)
       for (unsigned d = 0; d < 256; d++)
-        if (count[d] > 1) flag_sort(a + end[d] - count[d], count[d], b - 1);
+        if (count[d] > 1) key_sort(a + end[d] - count[d], count[d], b - 1, room);
     return;
   }
 }
@@ -90,7 +124,7 @@ static int cmp_from(const agg__entry_t *x, const agg__entry_t *y, size_t depth) 
 
 /* Orders groups of items with equal keys, whose spellings share their first depth bytes: by
  * the next 8 bytes (radix), and so on; small groups by insertion. */
-static void sort_ties(agg__item_t *a, size_t n, size_t depth) {
+static void sort_ties(agg__item_t *a, size_t n, size_t depth, const room_t *room) {
   for (size_t i = 0, j; i < n; i = j) {
     for (j = i + 1; j < n && a[j].key == a[i].key; j++) {
     }
@@ -119,8 +153,8 @@ static void sort_ties(agg__item_t *a, size_t n, size_t depth) {
       }
       continue;
     }
-    flag_sort(a + i, m, 7);
-    sort_ties(a + i, m, depth + 8);
+    key_sort(a + i, m, 7, room);
+    sort_ties(a + i, m, depth + 8, room);
   }
 }
 
@@ -144,7 +178,9 @@ void agg__sort_table(agg__counter_t *c) {
                        ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
                        : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
   }
-  flag_sort(items, k, 7);
+  /* The slot array past the items (load < 1/2 leaves some) is the LSD passes' buffer. */
+  room_t room = {items + k, c->cap / 2 - k};
+  key_sort(items, k, 7, &room);
   /* Equal keys: same week and first bytes. Their entries are read again: fetch those of the
    * ties a little ahead. */
   size_t ahead = 0;
@@ -156,7 +192,7 @@ void agg__sort_table(agg__counter_t *c) {
     for (j = i + 1; j < k && items[j].key == items[i].key; j++) {
     }
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
-    if (j - i > 1) sort_ties(items + i, j - i, narrow ? 7 : 4);
+    if (j - i > 1) sort_ties(items + i, j - i, narrow ? 7 : 4, &room);
   }
   c->items = items;
   c->n_items = k;

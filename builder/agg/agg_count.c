@@ -270,6 +270,7 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
     sl = probe(c, w, s, len, h, &e);
     total = n;
   }
+  if (e) e->len |= AGG__DEAD; /* replaced by its wide copy x: agg__sort_table skips it */
   if (!e) {
     if (c->n == 0 || w < c->wmin) c->wmin = w;
     if (c->n == 0 || w > c->wmax) c->wmax = w;

@@ -23,19 +23,26 @@
 #include "agg_int.h"
 
 /* An entry: a 10-byte head, then the spelling. A count past 2^32 - 1 makes the entry wide: its
- * high word follows the spelling (4-aligned) and len has AGG__WIDE set (agg__entry_count). */
+ * high word follows the spelling (4-aligned) and len has AGG__WIDE set (agg__entry_count); the
+ * entry it replaces stays in the arena with AGG__DEAD set. */
 typedef struct entry {
   uint32_t count; /* the count, or its low word when wide */
   tbl_week_t week;
-  uint16_t len; /* spelling bytes (<= TBL_MAX_KEY), | AGG__WIDE */
+  uint16_t len; /* spelling bytes (<= TBL_MAX_KEY), | AGG__WIDE, | AGG__DEAD */
   char s[];
 } agg__entry_t;
 #define AGG__WIDE 0x8000u
+#define AGG__DEAD 0x4000u
 #define AGG__ENTRY_HEAD offsetof(agg__entry_t, s)
-_Static_assert(TBL_MAX_KEY < AGG__WIDE, "a spelling's length fits under the wide bit");
+_Static_assert(TBL_MAX_KEY < AGG__DEAD, "a spelling's length fits under the flags");
 
 static inline size_t agg__entry_len(const agg__entry_t *e) {
-  return e->len & (AGG__WIDE - 1);
+  return e->len & (AGG__DEAD - 1);
+}
+
+/* The bytes an entry takes in the arena (entries follow one another in a chunk). */
+static inline size_t agg__entry_size(const agg__entry_t *e) {
+  return ((AGG__ENTRY_HEAD + agg__entry_len(e) + 3) & ~(size_t)3) + (e->len & AGG__WIDE ? 4 : 0);
 }
 
 /* Where a wide entry keeps the high word of its count. */

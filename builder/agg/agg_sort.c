@@ -159,24 +159,24 @@ static void sort_ties(agg__item_t *a, size_t n, size_t depth, const room_t *room
 }
 
 void agg__sort_table(agg__counter_t *c) {
-  uint64_t *slots = c->slots;
-  size_t k = 0;
-  for (size_t i = 0; i < c->cap; i++)
-    if ((uint32_t)slots[i]) slots[k++] = slots[i];
   /* Sort key: when the weeks span less than 256, the week's offset in the top byte and 7 bytes
    * of spelling, else the week and 4 bytes. Either way key order agrees with (week, bytes). */
   tbl_week_t wmin = c->wmin;
   int narrow = (int64_t)c->wmax - wmin < 256;
-  /* The references, now in slots[0..k), become items from the last: item j takes slots 2j and
-   * 2j + 1, at or after slot j, so no reference is overwritten before it is read (k <= cap / 2). */
-  agg__item_t *items = (agg__item_t *)(void *)slots;
-  for (size_t j = k; j-- > 0;) {
-    if (j >= 32) agg__prefetch_entry(agg__entry_at(c, (uint32_t)slots[j - 32]));
-    agg__entry_t *e = agg__entry_at(c, (uint32_t)slots[j]);
-    items[j].e = e;
-    items[j].key = narrow
-                       ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
-                       : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
+  /* The items are made from the arena, read in order (the slots' order would fetch each entry
+   * from afar), into the slot array, which the table no longer needs: k <= cap / 2 items. */
+  agg__item_t *items = (agg__item_t *)(void *)c->slots;
+  size_t k = 0;
+  for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next) {
+    for (size_t off = 0; off < ch->used;) {
+      agg__entry_t *e = (agg__entry_t *)(void *)(ch->data + off);
+      off += agg__entry_size(e);
+      if (e->len & AGG__DEAD) continue;
+      items[k].e = e;
+      items[k++].key =
+          narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
+                 : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
+    }
   }
   /* The slot array past the items (load < 1/2 leaves some) is the LSD passes' buffer. */
   room_t room = {items + k, c->cap / 2 - k};

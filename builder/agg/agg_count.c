@@ -235,6 +235,28 @@ static void set_count(agg__entry_t *e, uint64_t n) {
   }
 }
 
+/* What the table can grow to now: twice its slots, or what the budget leaves while the old
+ * slots are still held. */
+static size_t grow_cap(const agg__counter_t *c) {
+  uint64_t held = used_bytes(c->cap, c->arena_bytes);
+  uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
+  size_t ncap = c->cap * 2;
+  if (room < ncap) ncap = (size_t)room;
+  if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
+  return ncap;
+}
+
+/* At load 3/8 (asked once a size): whether the table grows now, not at load 1/2, because by
+ * then the arena (a third larger) would leave too little room to double it. Then the table
+ * ends larger, and the arena can fill the budget before a spill (which also leaves the sort
+ * room for its faster passes: agg_sort.c). */
+static int grow_early(agg__counter_t *c) {
+  c->early = 0;
+  uint64_t later = used_bytes(c->cap, c->arena_bytes + c->arena_bytes / 3);
+  if (later + (uint64_t)c->cap * 2 * sizeof *c->slots <= c->budget) return 0;
+  return grow_cap(c) >= c->cap + c->cap / 8;
+}
+
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
   if (c->failed) return c->failed;
@@ -251,30 +273,14 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
       return 0;
     }
     /* Past 2^32 - 1: a wide copy takes its place (the old one stays unused until a spill). */
-  } else if ((c->n + 1) * 2 > c->cap || c->n + 1 == c->early) {
+  } else if ((c->n + 1) * 2 > c->cap || (c->n + 1 == c->early && grow_early(c))) {
     /* Twice the slots, or what the budget leaves while the old slots are still held; when that
-     * is hardly more, spill instead (at load 1/2) or wait (earlier). */
-    uint64_t held = used_bytes(c->cap, c->arena_bytes);
-    uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
-    size_t ncap = c->cap * 2;
-    if (room < ncap) ncap = (size_t)room;
-    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
-    int half = (c->n + 1) * 2 > c->cap;
-    if (!half) {
-      /* At load 3/8: the table grows now when the arena, by the time it holds twice as many
-       * entries, would leave too little room to double it. Then the table ends larger, and the
-       * arena can fill the budget before a spill (which also leaves the sort room: agg_sort.c). */
-      c->early = 0;
-      uint64_t later = used_bytes(c->cap, c->arena_bytes + c->arena_bytes / 3);
-      if (later + (uint64_t)c->cap * 2 * sizeof *c->slots <= c->budget ||
-          ncap < c->cap + c->cap / 8)
-        goto insert;
-    }
+     * is hardly more, spill instead. */
+    size_t ncap = grow_cap(c);
     int rc = ncap < c->cap + c->cap / 8 ? spill(c) : grow(c, ncap);
     if (rc) return rc;
     return add_hashed(c, w, s, len, n, h);
   }
-insert:;
   int wide = total > UINT32_MAX, spilled = 0;
   uint32_t ref;
   agg__entry_t *x =

@@ -13,6 +13,12 @@
  * table stays in cache. Sorting happens inside the slot array (agg__sort_table): at load <= 1/2
  * it has 16 bytes per entry, one sort item each, so a spill or the finish needs no memory beyond
  * the budget.
+ *
+ * Measured and not kept (perf, the generated log's first 20M lines, --mem 100, 2 shared cores):
+ * a per-worker combiner, a direct-mapped table of 64-byte slots summing repeated pairs in front
+ * of the partition queues (a hit worth 4 misses). With 4096 slots push_event took 5x its
+ * samples (its slot's load missed the cache), with 512 slots 2x, and agg__counter_add_events
+ * no fewer either way (4096 slots: CPU median of 5 alternated runs 4.56 s, without 4.28 s).
  */
 #ifndef TYPEAHEAD_AGG_COUNT_INT_H
 #define TYPEAHEAD_AGG_COUNT_INT_H

@@ -35,7 +35,6 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__c
   while (c->chunk_size * 2 <= c->budget / 16 && c->chunk_size < AGG__MAX_CHUNK) c->chunk_size *= 2;
   c->cap = 1024;
   while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16)) c->cap *= 2;
-  c->early = c->cap / 8 * 3;
   size_t max_chunks = (size_t)(c->budget / c->chunk_size) + 1;
   if (max_chunks > AGG__MAX_CHUNKS) max_chunks = AGG__MAX_CHUNKS;
   c->base = calloc(max_chunks, sizeof *c->base);
@@ -95,7 +94,6 @@ static int grow(agg__counter_t *c, size_t ncap) {
   ta_big_free(c->slots, c->cap * sizeof *c->slots);
   c->slots = ns;
   c->cap = ncap;
-  c->early = ncap / 8 * 3;
   return 0;
 }
 
@@ -235,28 +233,6 @@ static void set_count(agg__entry_t *e, uint64_t n) {
   }
 }
 
-/* What the table can grow to now: twice its slots, or what the budget leaves while the old
- * slots are still held. */
-static size_t grow_cap(const agg__counter_t *c) {
-  uint64_t held = used_bytes(c->cap, c->arena_bytes);
-  uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
-  size_t ncap = c->cap * 2;
-  if (room < ncap) ncap = (size_t)room;
-  if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
-  return ncap;
-}
-
-/* At load 3/8 (asked once a size): whether the table grows now, not at load 1/2, because by
- * then the arena (a third larger) would leave too little room to double it. Then the table
- * ends larger, and the arena can fill the budget before a spill (which also leaves the sort
- * room for its faster passes: agg_sort.c). */
-static int grow_early(agg__counter_t *c) {
-  c->early = 0;
-  uint64_t later = used_bytes(c->cap, c->arena_bytes + c->arena_bytes / 3);
-  if (later + (uint64_t)c->cap * 2 * sizeof *c->slots <= c->budget) return 0;
-  return grow_cap(c) >= c->cap + c->cap / 8;
-}
-
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
   if (c->failed) return c->failed;
@@ -273,10 +249,14 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
       return 0;
     }
     /* Past 2^32 - 1: a wide copy takes its place (the old one stays unused until a spill). */
-  } else if ((c->n + 1) * 2 > c->cap || (c->n + 1 == c->early && grow_early(c))) {
+  } else if ((c->n + 1) * 2 > c->cap) {
     /* Twice the slots, or what the budget leaves while the old slots are still held; when that
      * is hardly more, spill instead. */
-    size_t ncap = grow_cap(c);
+    uint64_t held = used_bytes(c->cap, c->arena_bytes);
+    uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
+    size_t ncap = c->cap * 2;
+    if (room < ncap) ncap = (size_t)room;
+    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
     int rc = ncap < c->cap + c->cap / 8 ? spill(c) : grow(c, ncap);
     if (rc) return rc;
     return add_hashed(c, w, s, len, n, h);

@@ -103,7 +103,6 @@ struct agg__counter {
   unsigned id;
   uint64_t *slots; /* tag << 32 | reference; 0 = empty */
   size_t cap, n;
-  size_t early; /* at this many entries, whether to grow before load 1/2 (add_hashed); 0: no */
   agg__chunk_t *chunks, *cur;
   char **base; /* base[i]: chunk number i, as references count it */
   size_t n_chunks, cur_no;

@@ -2,12 +2,13 @@
  * Counting (week, spelling) pairs in bounded memory (SPEC §4: "memory stays bounded on logs
  * larger than RAM"; internals in agg_count_int.h).
  *
- * An open-addressing hash table (linear probing, full 64-bit hashes in the slots, any number
- * of slots) points into an arena of entries. Everything it holds is charged to the budget
- * (sorting takes no more: agg_sort.c); when the next insert would go over, the table is sorted
- * and written as a run file (agg_spill.c) and starts again empty with the same memory. A run
- * has several counters, one per hash partition (agg_ingest.c), each with its share of the
- * budget. At the finish the runs and the sorted rest in memory are merged (agg_spill.c).
+ * An open-addressing hash table (linear probing, 8-byte slots: 32 bits of hash over a 32-bit
+ * reference, any number of slots) refers into an arena of entries. Everything it holds is
+ * charged to the budget (sorting takes no more: agg_sort.c); when the next insert would go over,
+ * the table is sorted and written as a run file (agg_spill.c) and starts again empty with the
+ * same memory. A run has several counters, one per hash partition (agg_ingest.c), each with its
+ * share of the budget. At the finish the runs and the sorted rest in memory are merged
+ * (agg_spill.c).
  */
 #include "agg_count_int.h"
 
@@ -19,7 +20,7 @@
 
 /* Memory of a table of cap slots and arena bytes (sorting takes no more: agg_sort.c). */
 static uint64_t used_bytes(size_t cap, size_t arena) {
-  return (uint64_t)cap * sizeof(agg__slot_t) + arena;
+  return (uint64_t)cap * sizeof(uint64_t) + arena;
 }
 
 int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__counter_t **out) {
@@ -29,13 +30,16 @@ int agg__counter_new(uint64_t budget, const char *spill_dir, unsigned id, agg__c
   c->id = id;
   c->budget = budget < (1u << 18) ? (1u << 18) : budget;
   c->spill_dir = strdup(spill_dir);
-  c->chunk_size = (size_t)(c->budget / 16);
-  if (c->chunk_size < (1u << 14)) c->chunk_size = 1u << 14;
-  if (c->chunk_size > (4u << 20)) c->chunk_size = 4u << 20;
+  /* A power of two, so references can address it (agg_count_int.h). */
+  c->chunk_size = 1u << 14;
+  while (c->chunk_size * 2 <= c->budget / 16 && c->chunk_size < AGG__MAX_CHUNK) c->chunk_size *= 2;
   c->cap = 1024;
   while (used_bytes(c->cap * 2, c->chunk_size) * 4 < c->budget && c->cap < (1u << 16)) c->cap *= 2;
+  size_t max_chunks = (size_t)(c->budget / c->chunk_size) + 1;
+  if (max_chunks > AGG__MAX_CHUNKS) max_chunks = AGG__MAX_CHUNKS;
+  c->base = calloc(max_chunks, sizeof *c->base);
   c->slots = ta_big_alloc(c->cap * sizeof *c->slots);
-  if (!c->spill_dir || !c->slots) {
+  if (!c->spill_dir || !c->slots || !c->base) {
     agg__counter_free(c);
     return TA_ENOMEM;
   }
@@ -53,6 +57,7 @@ static void reset_table(agg__counter_t *c) {
   c->n = 0;
   for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next) ch->used = 0;
   c->cur = c->chunks;
+  c->cur_no = 0;
 }
 
 /* A failed spill (a full disk) has sorted the table all the same: no longer a hash table, where
@@ -68,21 +73,23 @@ static int spill(agg__counter_t *c) {
   return rc;
 }
 
-/* The home slot of hash h in a table of cap slots: its low 32 bits scaled to cap (any cap,
- * not only powers of two, so the table can take exactly the memory the budget leaves; the high
- * bits choose the partition, agg_ingest.c). */
-static size_t home(uint64_t h, size_t cap) {
-  return (size_t)(((uint64_t)(uint32_t)h * cap) >> 32);
+/* The home slot of a tag (the hash's low 32 bits) in a table of cap slots: scaled to cap (any
+ * cap, not only powers of two, so the table can take exactly the memory the budget leaves; the
+ * high bits choose the partition, agg_ingest.c). A slot keeps the tag, so the table grows without
+ * reading its entries, and a probe reads an entry only when its tag is the one looked for. */
+static size_t home(uint32_t tag, size_t cap) {
+  return (size_t)(((uint64_t)tag * cap) >> 32);
 }
 
 static int grow(agg__counter_t *c, size_t ncap) {
-  agg__slot_t *ns = ta_big_alloc(ncap * sizeof *ns);
+  uint64_t *ns = ta_big_alloc(ncap * sizeof *ns);
   if (!ns) return TA_ENOMEM;
   for (size_t i = 0; i < c->cap; i++) {
-    if (!c->slots[i].e) continue;
-    size_t j = home(c->slots[i].hash, ncap);
-    while (ns[j].e) j = j + 1 == ncap ? 0 : j + 1;
-    ns[j] = c->slots[i];
+    uint64_t v = c->slots[i];
+    if (!(uint32_t)v) continue;
+    size_t j = home((uint32_t)(v >> 32), ncap);
+    while (ns[j]) j = j + 1 == ncap ? 0 : j + 1;
+    ns[j] = v;
   }
   ta_big_free(c->slots, c->cap * sizeof *c->slots);
   c->slots = ns;
@@ -93,20 +100,23 @@ static int grow(agg__counter_t *c, size_t ncap) {
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h);
 
-/* Room for an entry of sz bytes in the arena, spilling when a new chunk would break the
- * budget. NULL only when out of memory. */
-static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
+/* Room for sz bytes (a multiple of 4) in the arena, spilling when a new chunk would break the
+ * budget; *ref is its reference. NULL only when out of memory. */
+static void *arena_alloc(agg__counter_t *c, size_t sz, uint32_t *ref, int *spilled) {
   for (;;) {
     if (c->cur && c->cur->size - c->cur->used >= sz) {
-      void *p = c->cur->data + c->cur->used;
+      size_t off = offsetof(agg__chunk_t, data) + c->cur->used;
       c->cur->used += sz;
-      return p;
+      *ref = (uint32_t)(c->cur_no << AGG__UNIT_BITS | off >> 2);
+      return (char *)c->cur + off;
     }
     if (c->cur && c->cur->next) { /* chunks kept from before a spill */
       c->cur = c->cur->next;
+      c->cur_no++;
       continue;
     }
-    if (c->n && used_bytes(c->cap, c->arena_bytes + c->chunk_size) > c->budget) {
+    if (c->n && (used_bytes(c->cap, c->arena_bytes + c->chunk_size) > c->budget ||
+                 c->n_chunks == AGG__MAX_CHUNKS)) {
       if (spill(c) != 0) return NULL;
       *spilled = 1;
       continue;
@@ -114,12 +124,17 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, int *spilled) {
     agg__chunk_t *ch = ta_big_alloc(c->chunk_size);
     if (!ch) return NULL;
     ch->next = NULL;
-    ch->size = c->chunk_size - sizeof *ch;
+    /* 8 bytes to spare at the end: a spelling's first 8 bytes are read by one load (agg_sort.c). */
+    ch->size = c->chunk_size - sizeof *ch - 8;
     ch->used = 0;
-    if (c->cur)
+    c->base[c->n_chunks++] = (char *)ch;
+    if (c->cur) {
       c->cur->next = ch;
-    else
+      c->cur_no++;
+    } else {
       c->chunks = ch;
+      c->cur_no = 0;
+    }
     c->cur = ch;
     c->arena_bytes += c->chunk_size;
   }
@@ -148,13 +163,24 @@ static int same_bytes(const char *a, const char *b, size_t n) {
   return 1;
 }
 
-/* The slot of (w, s[0..len)) with hash h: the slot holding it, or the empty slot where it goes. */
-static inline agg__slot_t *probe(const agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
-                                 uint64_t h) {
-  size_t cap = c->cap, i = home(h, cap);
-  for (; c->slots[i].e; i = i + 1 == cap ? 0 : i + 1) {
-    const agg__entry_t *e = c->slots[i].e;
-    if (c->slots[i].hash == h && e->week == w && e->len == len && same_bytes(e->s, s, len)) break;
+/* The slot of (w, s[0..len)) with hash h: the slot holding it, or the empty slot where it goes;
+ * *e is its entry (NULL for an empty slot). */
+static inline uint64_t *probe(const agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
+                              uint64_t h, agg__entry_t **e) {
+  size_t cap = c->cap, i = home((uint32_t)h, cap);
+  uint64_t tag = (uint64_t)(uint32_t)h << 32;
+  for (;; i = i + 1 == cap ? 0 : i + 1) {
+    uint64_t v = c->slots[i];
+    if (!(uint32_t)v) {
+      *e = NULL;
+      break;
+    }
+    if ((v & ~(uint64_t)UINT32_MAX) != tag) continue;
+    agg__entry_t *x = agg__entry_at(c, (uint32_t)v);
+    if (x->week == w && agg__entry_len(x) == len && same_bytes(x->s, s, len)) {
+      *e = x;
+      break;
+    }
   }
   return &c->slots[i];
 }
@@ -164,28 +190,31 @@ int agg__counter_add(agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
   return add_hashed(c, w, s, len, n, agg__event_hash(w, s, len));
 }
 
-/* How far ahead add_events prefetches a slot; the entry it points to is prefetched half as far
- * ahead, when the slot has had time to arrive: both ends of it, since an entry (8-aligned) may
- * cross a cache line and the spelling is compared at its end. */
+/* How far ahead add_events prefetches a slot; the entry it refers to is prefetched half as far
+ * ahead, when the slot has had time to arrive and its tag is the event's: both ends of it,
+ * since an entry may cross a cache line and the spelling is compared at its end. */
 #define AHEAD 16
 
 int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n) {
   if (c->failed) return c->failed;
   for (size_t i = 0; i < n && i < AHEAD; i++)
-    __builtin_prefetch(&c->slots[home(ev[i].hash, c->cap)]);
+    __builtin_prefetch(&c->slots[home((uint32_t)ev[i].hash, c->cap)]);
   for (size_t i = 0; i < n; i++) {
-    if (i + AHEAD < n) __builtin_prefetch(&c->slots[home(ev[i + AHEAD].hash, c->cap)]);
+    if (i + AHEAD < n) __builtin_prefetch(&c->slots[home((uint32_t)ev[i + AHEAD].hash, c->cap)]);
     if (i + AHEAD / 2 < n) {
-      const agg__slot_t *sl = &c->slots[home(ev[i + AHEAD / 2].hash, c->cap)];
-      if (sl->e) {
-        __builtin_prefetch(sl->e);
-        __builtin_prefetch(sl->e->s + ev[i + AHEAD / 2].len - 1);
+      const agg__event_t *f = &ev[i + AHEAD / 2];
+      uint64_t v = c->slots[home((uint32_t)f->hash, c->cap)];
+      if ((uint32_t)v && (uint32_t)(v >> 32) == (uint32_t)f->hash) {
+        const agg__entry_t *x = agg__entry_at(c, (uint32_t)v);
+        __builtin_prefetch(x);
+        __builtin_prefetch(x->s + f->len - 1);
       }
     }
     if (ev[i].len == 0 || ev[i].len > TBL_MAX_KEY || c->finished) return TA_EINVAL;
     /* A pair seen before (most events): counted here, without a call. */
-    agg__entry_t *e = probe(c, ev[i].week, ev[i].s, ev[i].len, ev[i].hash)->e;
-    if (e && e->count < UINT64_MAX) {
+    agg__entry_t *e;
+    probe(c, ev[i].week, ev[i].s, ev[i].len, ev[i].hash, &e);
+    if (e && e->count < UINT32_MAX) {
       e->count++;
       continue;
     }
@@ -195,41 +224,63 @@ int agg__counter_add_events(agg__counter_t *c, const agg__event_t *ev, size_t n)
   return 0;
 }
 
+/* Sets an entry's count (one that is not wide holds at most 2^32 - 1). */
+static void set_count(agg__entry_t *e, uint64_t n) {
+  e->count = (uint32_t)n;
+  if (e->len & AGG__WIDE) {
+    uint32_t hi = (uint32_t)(n >> 32);
+    memcpy(agg__entry_high(e), &hi, 4);
+  }
+}
+
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
   if (c->failed) return c->failed;
   if (c->finished) return TA_EINVAL;
-  agg__slot_t *sl = probe(c, w, s, len, h);
-  if (sl->e) {
-    if (sl->e->count > UINT64_MAX - n) return TA_ERANGE;
-    sl->e->count += n;
-    return 0;
-  }
-  int spilled = 0;
-  if ((c->n + 1) * 2 > c->cap) {
+  agg__entry_t *e;
+  uint64_t *sl = probe(c, w, s, len, h, &e);
+  uint64_t total = n;
+  if (e) {
+    total = agg__entry_count(e);
+    if (total > UINT64_MAX - n) return TA_ERANGE;
+    total += n;
+    if ((e->len & AGG__WIDE) || total <= UINT32_MAX) {
+      set_count(e, total);
+      return 0;
+    }
+    /* Past 2^32 - 1: a wide copy takes its place (the old one stays unused until a spill). */
+  } else if ((c->n + 1) * 2 > c->cap) {
     /* Twice the slots, or what the budget leaves while the old slots are still held; when that
      * is hardly more, spill instead. */
     uint64_t held = used_bytes(c->cap, c->arena_bytes);
-    uint64_t room = held < c->budget ? (c->budget - held) / sizeof(agg__slot_t) : 0;
+    uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
     size_t ncap = c->cap * 2;
     if (room < ncap) ncap = (size_t)room;
-    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit hashes */
+    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
     int rc = ncap < c->cap + c->cap / 8 ? spill(c) : grow(c, ncap);
     if (rc) return rc;
     return add_hashed(c, w, s, len, n, h);
   }
-  agg__entry_t *e = arena_alloc(c, (sizeof(agg__entry_t) + len + 7) & ~(size_t)7, &spilled);
-  if (!e) return c->failed ? c->failed : TA_ENOMEM;
-  if (spilled) sl = probe(c, w, s, len, h); /* the table is empty again: a slot afresh */
-  if (c->n == 0 || w < c->wmin) c->wmin = w;
-  if (c->n == 0 || w > c->wmax) c->wmax = w;
-  e->count = n;
-  e->week = w;
-  e->len = (uint32_t)len;
-  memcpy(e->s, s, len);
-  sl->hash = h;
-  sl->e = e;
-  c->n++;
+  int wide = total > UINT32_MAX, spilled = 0;
+  uint32_t ref;
+  agg__entry_t *x =
+      arena_alloc(c, ((AGG__ENTRY_HEAD + len + 3) & ~(size_t)3) + (wide ? 4 : 0), &ref, &spilled);
+  if (!x) return c->failed ? c->failed : TA_ENOMEM;
+  if (spilled) { /* the table (e too, with its count) is written out and empty again */
+    sl = probe(c, w, s, len, h, &e);
+    total = n;
+  }
+  if (e) e->len |= AGG__DEAD; /* replaced by its wide copy x: agg__sort_table skips it */
+  if (!e) {
+    if (c->n == 0 || w < c->wmin) c->wmin = w;
+    if (c->n == 0 || w > c->wmax) c->wmax = w;
+    c->n++;
+  }
+  x->week = w;
+  x->len = (uint16_t)(len | (wide ? AGG__WIDE : 0));
+  memcpy(x->s, s, len);
+  set_count(x, total);
+  *sl = (uint64_t)(uint32_t)h << 32 | ref;
   return 0;
 }
 
@@ -251,8 +302,9 @@ void agg__counter_free(agg__counter_t *c) {
   free(c->runs);
   for (agg__chunk_t *ch = c->chunks, *next; ch; ch = next) {
     next = ch->next;
-    ta_big_free(ch, sizeof *ch + ch->size);
+    ta_big_free(ch, c->chunk_size);
   }
+  free(c->base);
   ta_big_free(c->slots, c->cap * sizeof *c->slots);
   free(c->spill_dir);
   free(c);

@@ -1,11 +1,12 @@
 /*
  * Sorting a counter's table (agg_count_int.h) by (week, spelling bytes), for a spill or the
- * finish, in the memory the table already holds: the items are compacted into the first half of
- * the slot array and its second half is the radix sort's buffer (the load factor stays <= 1/2).
+ * finish, in the memory the table already holds: a 16-byte item per entry goes into the 8-byte
+ * slot array (the load factor stays <= 1/2), and what is left of it is a radix sort's buffer.
  *
- * Each item's key is the week and the first bytes of its spelling, so an LSD radix sort on the
- * key orders most of the table; the groups of equal keys are then ordered by the next 8 bytes,
- * and so on (small groups by insertion).
+ * Each item's key is the week and the first bytes of its spelling, so a radix sort on the key
+ * orders most of the table: in-place MSD passes (American flag sort) until a part fits the
+ * buffer, then LSD passes, which are faster. The groups of equal keys are then ordered by the
+ * next 8 bytes, and so on (small groups by insertion).
  */
 #include "agg_count_int.h"
 
@@ -13,38 +14,51 @@
 #include <string.h>
 
 /* The first 8 bytes of an entry's spelling, big-endian, zero-padded, by one load: an entry has
- * room for at least 8 bytes of spelling (its size is rounded up to 8), and the bytes past its
- * length are masked off. */
+ * chunk has 8 bytes to spare after its last entry, and the bytes past the spelling's length are
+ * masked off. */
 static uint64_t entry_prefix(const agg__entry_t *e) {
   uint64_t v;
   memcpy(&v, e->s, 8);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   v = __builtin_bswap64(v);
 #endif
-  return e->len < 8 ? v & ~(UINT64_MAX >> (8 * e->len)) : v;
+  size_t len = agg__entry_len(e);
+  return len < 8 ? v & ~(UINT64_MAX >> (8 * len)) : v;
 }
 
 static int cmp_item(const void *a, const void *b) {
   const agg__item_t *x = a, *y = b;
   if (x->key != y->key) return x->key < y->key ? -1 : 1;
-  return agg__pair_cmp(x->e->week, x->e->s, x->e->len, y->e->week, y->e->s, y->e->len);
+  return agg__pair_cmp(x->e->week, x->e->s, agg__entry_len(x->e), y->e->week, y->e->s,
+                       agg__entry_len(y->e));
 }
 
-/* LSD radix sort of a[0..n) by key, 8 bits a pass, skipping passes where every key has the
- * same byte (the week's high bytes); tmp has room for n items. */
-static void radix_sort(agg__item_t *a, agg__item_t *tmp, size_t n) {
-  size_t count[8][256] = {{0}};
+/* Insertion sort of a[0..n) by key. */
+static void insertion_sort(agg__item_t *a, size_t n) {
+  for (size_t x = 1; x < n; x++) {
+    agg__item_t v = a[x];
+    size_t y = x;
+    for (; y > 0 && a[y - 1].key > v.key; y--) a[y] = a[y - 1];
+    a[y] = v;
+  }
+}
+
+/* LSD radix sort of a[0..n) by the bytes 0..b of key (those above are equal), 8 bits a pass,
+ * skipping bytes where every key is the same; tmp has room for n items. */
+static void lsd_sort(agg__item_t *a, agg__item_t *tmp, size_t n, int b) {
+  size_t count[8][256];
+  memset(count, 0, sizeof count[0] * (size_t)(b + 1));
   for (size_t i = 0; i < n; i++)
-    for (int b = 0; b < 8; b++) count[b][(a[i].key >> (8 * b)) & 255]++;
+    for (int k = 0; k <= b; k++) count[k][(a[i].key >> (8 * k)) & 255]++;
   agg__item_t *src = a, *dst = tmp;
-  for (int b = 0; b < 8 && n; b++) {
-    if (count[b][(a[0].key >> (8 * b)) & 255] == n) continue;
+  for (int k = 0; k <= b; k++) {
+    if (count[k][(a[0].key >> (8 * k)) & 255] == n) continue;
     size_t off[256], sum = 0;
     for (int d = 0; d < 256; d++) {
       off[d] = sum;
-      sum += count[b][d];
+      sum += count[k][d];
     }
-    for (size_t i = 0; i < n; i++) dst[off[(src[i].key >> (8 * b)) & 255]++] = src[i];
+    for (size_t i = 0; i < n; i++) dst[off[(src[i].key >> (8 * k)) & 255]++] = src[i];
     agg__item_t *t = src;
     src = dst;
     dst = t;
@@ -52,15 +66,65 @@ static void radix_sort(agg__item_t *a, agg__item_t *tmp, size_t n) {
   if (src != a) memcpy(a, src, n * sizeof *a);
 }
 
+/* Room for an LSD sort's buffer: the slot array past the items. */
+typedef struct {
+  agg__item_t *buf;
+  size_t cap;
+} room_t;
+
+/* Sorts a[0..n) by key, from byte b down (the bytes above it are equal): by LSD passes when the
+ * room holds n items (most of the work, and twice as fast), else by one in-place MSD pass
+ * (American flag sort), 8 bits, and the same on each part; small ranges by insertion. */
+static void key_sort(agg__item_t *a, size_t n, int b, const room_t *room) {
+  for (; b >= 0; b--) {
+    if (n < 32) {
+      insertion_sort(a, n);
+      return;
+    }
+    if (n >= 1024 && n <= room->cap) {
+      lsd_sort(a, room->buf, n, b);
+      return;
+    }
+    int sh = 8 * b;
+    size_t count[256] = {0}, next[256], end[256], sum = 0;
+    for (size_t i = 0; i < n; i++) count[(a[i].key >> sh) & 255]++;
+    if (count[(a[0].key >> sh) & 255] == n) continue;
+    for (unsigned d = 0; d < 256; d++) {
+      next[d] = sum;
+      sum += count[d];
+      end[d] = sum;
+    }
+    /* Each item goes to the next free place of its bucket, displacing the one there. */
+    for (unsigned d = 0; d < 256; d++) {
+      while (next[d] < end[d]) {
+        agg__item_t v = a[next[d]];
+        unsigned vd = (unsigned)(v.key >> sh) & 255;
+        while (vd != d) {
+          agg__item_t t = a[next[vd]];
+          a[next[vd]++] = v;
+          v = t;
+          vd = (unsigned)(v.key >> sh) & 255;
+        }
+        a[next[d]++] = v;
+      }
+    }
+    if (b > 0)
+      for (unsigned d = 0; d < 256; d++)
+        if (count[d] > 1) key_sort(a + end[d] - count[d], count[d], b - 1, room);
+    return;
+  }
+}
+
 /* Spellings (of one week) whose first depth bytes are equal, compared from there on. */
 static int cmp_from(const agg__entry_t *x, const agg__entry_t *y, size_t depth) {
-  size_t n = x->len < y->len ? x->len : y->len, d = depth < n ? depth : n;
-  return ta_bytes_cmp(x->s + d, x->len - d, y->s + d, y->len - d);
+  size_t xl = agg__entry_len(x), yl = agg__entry_len(y);
+  size_t n = xl < yl ? xl : yl, d = depth < n ? depth : n;
+  return ta_bytes_cmp(x->s + d, xl - d, y->s + d, yl - d);
 }
 
 /* Orders groups of items with equal keys, whose spellings share their first depth bytes: by
  * the next 8 bytes (radix), and so on; small groups by insertion. */
-static void sort_ties(agg__item_t *a, agg__item_t *tmp, size_t n, size_t depth) {
+static void sort_ties(agg__item_t *a, size_t n, size_t depth, const room_t *room) {
   for (size_t i = 0, j; i < n; i = j) {
     for (j = i + 1; j < n && a[j].key == a[i].key; j++) {
     }
@@ -74,7 +138,8 @@ static void sort_ties(agg__item_t *a, agg__item_t *tmp, size_t n, size_t depth) 
     for (size_t k = i; k < j; k++) {
       if (k + 8 < j) agg__prefetch_entry(a[k + 8].e);
       const agg__entry_t *e = a[k].e;
-      a[k].key = e->len > depth ? agg__prefix_key(e->s + depth, e->len - depth) : 0;
+      size_t len = agg__entry_len(e);
+      a[k].key = len > depth ? agg__prefix_key(e->s + depth, len - depth) : 0;
     }
     if (m < 32) { /* insertion, by the key and, when equal, by the bytes after it */
       for (size_t x = i + 1; x < j; x++) {
@@ -88,30 +153,34 @@ static void sort_ties(agg__item_t *a, agg__item_t *tmp, size_t n, size_t depth) 
       }
       continue;
     }
-    radix_sort(a + i, tmp, m);
-    sort_ties(a + i, tmp, m, depth + 8);
+    key_sort(a + i, m, 7, room);
+    sort_ties(a + i, m, depth + 8, room);
   }
 }
 
 void agg__sort_table(agg__counter_t *c) {
-  agg__item_t *items = (agg__item_t *)(void *)c->slots;
-  size_t k = 0;
   /* Sort key: when the weeks span less than 256, the week's offset in the top byte and 7 bytes
    * of spelling, else the week and 4 bytes. Either way key order agrees with (week, bytes). */
   tbl_week_t wmin = c->wmin;
   int narrow = (int64_t)c->wmax - wmin < 256;
-  for (size_t i = 0; i < c->cap; i++) {
-    if (i + 32 < c->cap && c->slots[i + 32].e) agg__prefetch_entry(c->slots[i + 32].e);
-    agg__entry_t *e = c->slots[i].e;
-    if (!e) continue;
-    /* k <= i: slot i has been read before item k overwrites it. */
-    items[k].e = e;
-    items[k++].key =
-        narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
-               : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
+  /* The items are made from the arena, read in order (the slots' order would fetch each entry
+   * from afar), into the slot array, which the table no longer needs: k <= cap / 2 items. */
+  agg__item_t *items = (agg__item_t *)(void *)c->slots;
+  size_t k = 0;
+  for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next) {
+    for (size_t off = 0; off < ch->used;) {
+      agg__entry_t *e = (agg__entry_t *)(void *)(ch->data + off);
+      off += agg__entry_size(e);
+      if (e->len & AGG__DEAD) continue;
+      items[k].e = e;
+      items[k++].key =
+          narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
+                 : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
+    }
   }
-  agg__item_t *tmp = items + k; /* k <= cap / 2 */
-  radix_sort(items, tmp, k);
+  /* The slot array past the items (load < 1/2 leaves some) is the LSD passes' buffer. */
+  room_t room = {items + k, c->cap / 2 - k};
+  key_sort(items, k, 7, &room);
   /* Equal keys: same week and first bytes. Their entries are read again: fetch those of the
    * ties a little ahead. */
   size_t ahead = 0;
@@ -123,7 +192,7 @@ void agg__sort_table(agg__counter_t *c) {
     for (j = i + 1; j < k && items[j].key == items[i].key; j++) {
     }
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
-    if (j - i > 1) sort_ties(items + i, tmp, j - i, narrow ? 7 : 4);
+    if (j - i > 1) sort_ties(items + i, j - i, narrow ? 7 : 4, &room);
   }
   c->items = items;
   c->n_items = k;

@@ -129,9 +129,9 @@ int agg__spill_write(agg__counter_t *c) {
   run_writer_t *rw;
   if ((rc = run_open(c, &rw, &path))) return rc;
   for (size_t i = 0; i < c->n_items; i++) {
-    if (i + 8 < c->n_items) agg__prefetch_entry(c->items[i + 8].e);
+    if (i + AGG__READ_AHEAD < c->n_items) agg__prefetch_entry(c->items[i + AGG__READ_AHEAD].e);
     agg__entry_t *e = c->items[i].e;
-    run_put(rw, e->week, e->s, e->len, e->count);
+    run_put(rw, e->week, e->s, agg__entry_len(e), agg__entry_count(e));
   }
   rc = run_close(rw);
   free(rw);
@@ -166,13 +166,14 @@ static int get_varint(const unsigned char **p, const unsigned char *lim, uint64_
 static int source_next(agg__counter_t *c, agg__source_t *src) {
   if (src->fd < 0) {
     if (c->item_i == c->n_items) return 0;
-    if (c->item_i + 8 < c->n_items) agg__prefetch_entry(c->items[c->item_i + 8].e);
+    if (c->item_i + AGG__READ_AHEAD < c->n_items)
+      agg__prefetch_entry(c->items[c->item_i + AGG__READ_AHEAD].e);
     agg__entry_t *e = c->items[c->item_i++].e;
     src->week = e->week;
-    src->len = e->len;
-    src->count = e->count;
+    src->len = (uint32_t)agg__entry_len(e);
+    src->count = agg__entry_count(e);
     src->sp = e->s;
-    src->key = agg__prefix_key(e->s, e->len);
+    src->key = agg__prefix_key(e->s, src->len);
     return 1;
   }
   /* A whole record in the buffer (or the end of the file); the current one is done with. */
@@ -342,11 +343,12 @@ int agg__counter_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *
   if (!c->finished) return TA_EINVAL;
   if (c->n_runs) return merge_next(c, w, s, len, count);
   if (c->item_i == c->n_items) return 0;
-  if (c->item_i + 8 < c->n_items) agg__prefetch_entry(c->items[c->item_i + 8].e);
+  if (c->item_i + AGG__READ_AHEAD < c->n_items)
+    agg__prefetch_entry(c->items[c->item_i + AGG__READ_AHEAD].e);
   agg__entry_t *e = c->items[c->item_i++].e;
   *w = e->week;
   *s = e->s;
-  *len = e->len;
-  *count = e->count;
+  *len = agg__entry_len(e);
+  *count = agg__entry_count(e);
   return 1;
 }

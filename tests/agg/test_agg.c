@@ -1,6 +1,6 @@
 /* Unit tests of the aggregator's parts (builder/agg*.c): ISO weeks, timestamps, line parsing,
- * the bounded-memory counter (spilled or not, same stream), the week table format, including
- * hostile table files, and the ledger and an input's identity (known, grown, new). */
+ * the week table format, including hostile table files, and the ledger and an input's identity
+ * (known, grown, new). The counter's tests are in test_counter.c. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -249,71 +249,6 @@ static void test_parse_lines(void **state) {
   assert_int_equal(kept, kept2);
   assert_true(kept > 800 && kept < 1200);
   agg__parser_free(&p);
-}
-
-#define STREAM_EVENTS 320000
-
-/* Feeds the same pseudo-random pairs to a counter with the given budget; returns the stream as
- * text, and the number of spills. */
-static char *count_stream(uint64_t budget, uint64_t *spills) {
-  char dir[300];
-  snprintf(dir, sizeof dir, "%s/spill", tu_dir);
-  mkdir(dir, 0700);
-  agg__counter_t *c;
-  assert_int_equal(agg__counter_new(budget, dir, 0, &c), 0);
-  uint64_t seed = 7;
-  for (int i = 0; i < STREAM_EVENTS; i++) {
-    seed = seed * 6364136223846793005u + 1442695040888963407u;
-    char s[64];
-    /* skewed: small ids are frequent */
-    uint64_t id = (seed >> 33) % ((seed >> 13) % 50000 + 1);
-    int n = snprintf(s, sizeof s, "q%llu%s", (unsigned long long)id, (seed & 1) ? "" : " x");
-    assert_int_equal(agg__counter_add(c, (tbl_week_t)((seed >> 40) % 5) - 2, s, (size_t)n, 1), 0);
-  }
-  *spills = agg__counter_spills(c);
-  assert_int_equal(agg__counter_finish(c), 0);
-  size_t cap = 1 << 22, used = 0;
-  char *out = malloc(cap);
-  tbl_week_t w, pw = INT32_MIN;
-  const char *s;
-  size_t len;
-  uint64_t count, total = 0;
-  char prev[TBL_MAX_QUERY];
-  size_t plen = 0;
-  int rc;
-  while ((rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
-    /* strictly ascending by (week, bytes) */
-    if (w == pw) {
-      int cmp = memcmp(prev, s, len < plen ? len : plen);
-      assert_true(cmp < 0 || (cmp == 0 && plen < len));
-    } else {
-      assert_true(w > pw);
-    }
-    pw = w;
-    memcpy(prev, s, len);
-    plen = len;
-    total += count;
-    int k = snprintf(out + used, cap - used, "%d %.*s %llu\n", w, (int)len, s,
-                     (unsigned long long)count);
-    assert_true(k > 0 && (size_t)k < cap - used);
-    used += (size_t)k;
-  }
-  assert_int_equal(rc, 0);
-  assert_int_equal(total, STREAM_EVENTS);
-  agg__counter_free(c);
-  return out;
-}
-
-static void test_counter_spill_equals_memory(void **state) {
-  (void)state;
-  uint64_t s1, s2;
-  char *big = count_stream(UINT64_C(256) << 20, &s1);
-  char *tiny = count_stream(256 * 1024, &s2);
-  assert_int_equal(s1, 0);
-  assert_true(s2 > 70); /* enough runs to need an intermediate merge (fan-in 64) */
-  assert_string_equal(big, tiny);
-  free(big);
-  free(tiny);
 }
 
 static void write_table(const char *path, tbl_week_t w, int n) {
@@ -674,7 +609,6 @@ int main(void) {
       cmocka_unit_test(test_iso_weeks),
       cmocka_unit_test(test_timestamps),
       cmocka_unit_test(test_parse_lines),
-      cmocka_unit_test(test_counter_spill_equals_memory),
       cmocka_unit_test(test_table_round_trip_and_msgpack),
       cmocka_unit_test(test_hostile_tables),
       cmocka_unit_test(test_ledger_versions_and_hostile_rows),

@@ -314,7 +314,7 @@ static void test_hostile_v3(void **state) {
  * the brute-force totals in key order. */
 static void test_counter_market_keys(void **state) {
   (void)state;
-  enum { EVENTS = 60000, WEEKS = 3, MKTS = 4, WORDS = 400 };
+  enum { EVENTS = 100000, WEEKS = 3, MKTS = 4, WORDS = 1000 };
   static const char *mk[MKTS] = {"", "de", "de-at", "us"};
   static uint64_t want[WEEKS][MKTS][WORDS];
   memset(want, 0, sizeof want);

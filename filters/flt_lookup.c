@@ -234,29 +234,23 @@ static void take(const flt_ruleset_t *rs, flt_cache_t *c, unsigned v, const trie
     dropped[v - VERDICT_KIND0]++;
 }
 
-/* What pick_known decides from the cached verdicts alone (lookup's ctx for it). */
+/* pick_known's context: what it needs of the lookup. */
 typedef struct {
-  const flt_cache_t *c;       /* fits the trie (cache_fits): made for its num_queries ids */
-  size_t n, k;                /* completions asked for; the file's k */
-  uint32_t dropped[N_COUNTS]; /* by VERDICT_* - VERDICT_KIND0, before the n-th kept */
-  int any_dropped;            /* 1: some dropped[] is not 0 */
-  int walk;                   /* 1: every verdict known, too few kept: the walk runs */
+  const atomic_uint_least64_t *kept; /* c->kept */
+  const flt_cache_t *c;              /* fits the trie (cache_fits): made for its num_queries ids */
+  size_t n, k;                       /* completions asked for; the file's k */
+  flt_filter_t *f;                   /* counts the dropped of a picked answer */
+  int walk;                          /* set: every verdict known, too few kept: the walk runs */
 } known_t;
 
-/* trie_pick_fn: when the cache knows the verdict on every stored candidate it needs, picks the
- * first n it keeps (all it keeps when the node holds fewer than k: there are no others) and
- * counts the dropped before them. None when it meets one not judged yet (its text is needed),
- * or when the kept are too few (walk set). The ids are the trie's, each < its num_queries ==
- * c->n_ids, so none needs cached()'s bounds test. */
-static int pick_known(void *ctx, const trie_top_t *top, uint64_t *picked) {
-  known_t *q = ctx;
-  /* in locals: the compiler reloads through pointers after every atomic load */
-  const atomic_uint_least64_t *kept = q->c->kept;
-  size_t want = q->n, stored = top->n, lim = want < stored ? want : stored, i = 0;
-  /* most often the first ones are all kept: a run of them first, with no mask to make */
-  while (i < lim && kept_bit(kept, top->ids[i])) i++;
-  size_t got = i;
+/* pick_known past the run of kept ones at the start, from stored position i (not kept, or i is
+ * n): the rest in the same way, the dropped counted in q->f only when the answer is picked. */
+__attribute__((noinline)) static int pick_rest(known_t *q, const trie_top_t *top, size_t i,
+                                               uint64_t *picked) {
+  const atomic_uint_least64_t *kept = q->kept;
+  size_t want = q->n, stored = top->n, got = i;
   uint64_t mask = (1ull << i) - 1;
+  uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
   for (; i < stored && got < want; i++) {
     uint32_t id = top->ids[i];
     if (kept_bit(kept, id)) {
@@ -266,15 +260,35 @@ static int pick_known(void *ctx, const trie_top_t *top, uint64_t *picked) {
     }
     unsigned v = atomic_load_explicit(&q->c->verdict[id], memory_order_relaxed);
     if (v == 0) return 0;
-    q->dropped[v - VERDICT_KIND0]++;
-    q->any_dropped = 1;
+    dropped[v - VERDICT_KIND0]++;
   }
   if (got < want && stored == q->k) {
     q->walk = 1;
     return 0;
   }
+  for (int k = 0; k < FLT_KIND_COUNT; k++) q->f->suppressed[k] += dropped[k];
+  q->f->unreadable += dropped[FLT_KIND_COUNT];
   *picked = mask;
   return 1;
+}
+
+/* trie_pick_fn: when the cache knows the verdict on every stored candidate it needs, picks the
+ * first n it keeps (all it keeps when the node holds fewer than k: there are no others) and
+ * counts the dropped before them. None when it meets one not judged yet (its text is needed),
+ * or when the kept are too few (walk set). The ids are the trie's, each < its num_queries ==
+ * c->n_ids, so none needs cached()'s bounds test. Most often the first n are all kept: that
+ * test alone here, in few registers, the rest in pick_rest. */
+static int pick_known(void *ctx, const trie_top_t *top, uint64_t *picked) {
+  known_t *q = ctx;
+  /* in locals: the compiler reloads through pointers after every atomic load */
+  const atomic_uint_least64_t *kept = q->kept;
+  size_t want = q->n, stored = top->n, lim = want < stored ? want : stored, i = 0;
+  while (i < lim && kept_bit(kept, top->ids[i])) i++;
+  if (i == lim && (lim == want || stored < q->k)) {
+    *picked = (1ull << i) - 1;
+    return 1;
+  }
+  return pick_rest(q, top, i, picked);
 }
 
 /* The answer when pick_known did not make it from the stored top-k (top, for the prefix): a
@@ -377,25 +391,19 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
   if (n == 0) return 0;
   flt_cache_t *given = f->cache, *c = cache_fits(given, f->rs, info) ? given : NULL;
   trie_top_t top;
-  known_t q = {.c = c, .n = n, .k = info->k};
-  if (n <= TA_MAX_K && info->k <= TA_MAX_K) {
+  known_t q = {.kept = c ? c->kept : NULL, .c = c, .n = n, .k = info->k, .f = f};
+  /* the file's k is at most TA_MAX_K (trie_open refuses more): n too, for top and the memo */
+  if (n <= TA_MAX_K) {
     /* The stored top-k ids, best first, from one walk (a light answer node's with their hits:
      * its scan makes the texts as cheaply). Most answers are the first n kept of them by the
      * cached verdicts alone (pick_known), their hits made in that walk; else lookup_rest. */
     rc = trie_lookup_top_pick(r, prefix, prefix_len, c && n <= info->k ? pick_known : NULL, &q,
                               text, &top, hits, n_hits);
-    if (rc > 0) {
-      if (q.any_dropped) {
-        for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += q.dropped[k];
-        f->unreadable += q.dropped[FLT_KIND_COUNT];
-      }
-      return 0;
-    }
-    if (rc != 0 || top.at.node == 0) return rc; /* nothing starts with prefix */
+    if (rc != 0 || top.at.node == 0) return rc < 0 ? rc : 0; /* picked, or nothing to pick */
   }
   /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
   f->cache = c;
-  if (n > TA_MAX_K || info->k > TA_MAX_K)
+  if (n > TA_MAX_K)
     rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   else
     rc = lookup_rest(r, info, c, &top, q.walk, prefix, prefix_len, n, f, text, hits, n_hits);

@@ -182,11 +182,11 @@ int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_le
 typedef int (*trie_pick_fn)(void *ctx, const trie_top_t *top, uint64_t *picked);
 
 /* trie_lookup_top, and when pick (NULL: none) picks from the stored top-k, the hits of those it
- * picks, made in the same walk: into hits[0..*n_hits) in rank order (room for the file's k),
- * and it returns 1. Else 0 and *n_hits 0 (also when nothing starts with prefix: pick is not
- * called), the caller goes on from top (trie_get_hits). The filter layer's first step: when
- * the verdicts it has on the stored ids make the answer, a heavy node's hits are made from the
- * node the walk parsed, not parsed again. TA_EINVAL when pick sets a bit at or past top->n;
+ * picks, made in the same walk: into hits[0..*n_hits) in rank order (room for as many as pick
+ * picks), and it returns 1. Else 0 and *n_hits 0 (also when nothing starts with prefix: pick
+ * is not called), the caller goes on from top (trie_get_hits). The filter layer's first step:
+ * when the verdicts it has on the stored ids make the answer, a heavy node's hits are made from
+ * the node the walk parsed, not parsed again. TA_EINVAL when pick sets a bit at or past top->n;
  * else errors as trie_lookup_top's. */
 int trie_lookup_top_pick(const trie_reader_t *r, const char *prefix, size_t prefix_len,
                          trie_pick_fn pick, void *ctx, trie_text_t *text, trie_top_t *top,

@@ -377,36 +377,54 @@ int flt_cache_prefill(flt_cache_t *cache, const trie_reader_t *r, uint64_t max_i
   return rc;
 }
 
+/* flt_lookup with rules, when the cache's verdicts cannot pick the answer from the stored top-k
+ * (n past the file's k, no cache that fits) or did not (top: the stored top-k, when the walk
+ * down the prefix ran; NULL: not yet). Not inlined, as lookup_rest. */
+__attribute__((noinline)) static int lookup_slow(const trie_reader_t *r, const trie_info_t *info,
+                                                 flt_cache_t *c, const trie_top_t *top,
+                                                 int walk_now, const char *prefix,
+                                                 size_t prefix_len, size_t n, flt_filter_t *f,
+                                                 trie_text_t *text, trie_hit_t *hits,
+                                                 size_t *n_hits) {
+  trie_top_t own;
+  int rc;
+  if (top == NULL && n <= TA_MAX_K) {
+    rc = trie_lookup_top_pick(r, prefix, prefix_len, NULL, NULL, text, &own, hits, n_hits);
+    if (rc != 0 || own.at.node == 0) return rc < 0 ? rc : 0; /* nothing starts with prefix */
+    top = &own;
+  }
+  /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
+  flt_cache_t *given = f->cache;
+  f->cache = c;
+  if (n > TA_MAX_K)
+    rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
+  else
+    rc = lookup_rest(r, info, c, top, walk_now, prefix, prefix_len, n, f, text, hits, n_hits);
+  f->cache = given;
+  return rc;
+}
+
 int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
                flt_filter_t *f, trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (r == NULL || f == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)))
     return TA_EINVAL;
   *n_hits = 0;
   const trie_info_t *info = trie_info(r);
-  int rc;
   if (f->rs == NULL || f->rs->n_rules == 0) {
     if (n <= info->k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, text, hits, n_hits);
     return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   }
   if (n == 0) return 0;
-  flt_cache_t *given = f->cache, *c = cache_fits(given, f->rs, info) ? given : NULL;
+  flt_cache_t *c = cache_fits(f->cache, f->rs, info) ? f->cache : NULL;
+  /* the file's k is at most TA_MAX_K (trie_open refuses more), so n <= k fits top and the memo */
+  if (c == NULL || n > info->k)
+    return lookup_slow(r, info, c, NULL, 0, prefix, prefix_len, n, f, text, hits, n_hits);
+  /* The stored top-k ids, best first, from one walk (a light answer node's with their hits: its
+   * scan makes the texts as cheaply). Most answers are the first n kept of them by the cached
+   * verdicts alone (pick_known), their hits made in that walk; else lookup_slow. */
   trie_top_t top;
-  known_t q = {.kept = c ? c->kept : NULL, .c = c, .n = n, .k = info->k, .f = f};
-  /* the file's k is at most TA_MAX_K (trie_open refuses more): n too, for top and the memo */
-  if (n <= TA_MAX_K) {
-    /* The stored top-k ids, best first, from one walk (a light answer node's with their hits:
-     * its scan makes the texts as cheaply). Most answers are the first n kept of them by the
-     * cached verdicts alone (pick_known), their hits made in that walk; else lookup_rest. */
-    rc = trie_lookup_top_pick(r, prefix, prefix_len, c && n <= info->k ? pick_known : NULL, &q,
-                              text, &top, hits, n_hits);
-    if (rc != 0 || top.at.node == 0) return rc < 0 ? rc : 0; /* picked, or nothing to pick */
-  }
-  /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
-  f->cache = c;
-  if (n > TA_MAX_K)
-    rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
-  else
-    rc = lookup_rest(r, info, c, &top, q.walk, prefix, prefix_len, n, f, text, hits, n_hits);
-  f->cache = given;
-  return rc;
+  known_t q = {.kept = c->kept, .c = c, .n = n, .k = info->k, .f = f};
+  int rc = trie_lookup_top_pick(r, prefix, prefix_len, pick_known, &q, text, &top, hits, n_hits);
+  if (rc != 0 || top.at.node == 0) return rc < 0 ? rc : 0; /* picked, or nothing to pick */
+  return lookup_slow(r, info, c, &top, q.walk, prefix, prefix_len, n, f, text, hits, n_hits);
 }

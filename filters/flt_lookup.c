@@ -18,6 +18,11 @@
  * so the cache (made per rule set and trie) keeps it by node and n, with the walk's counters
  * (a hit counts what the walk counted). Only walked answers go in: those the stored list
  * answers are cheaper to read again than a memo slot, which is likely out of the CPU's caches.
+ *
+ * Why the verdicts are read inside the walk down the prefix (trie_lookup_top_pick calls
+ * pick_known): when the cached verdicts on the stored ids decide the answer, as for most
+ * lookups with a prefilled cache, its hits are made from the answer node that walk parsed, as
+ * trie_lookup makes them, not by a second call that parses the node again.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -47,6 +52,7 @@ typedef struct {
 
 /* meta: every n the memo takes is at most TA_MAX_K, so it fits in 8 bits */
 _Static_assert(TA_MAX_K <= 255, "memo meta holds n in 8 bits");
+_Static_assert(TA_MAX_K < 64, "pick_known sets a bit of a 64-bit mask per stored id");
 _Static_assert((FLT_MEMO_SLOTS & (FLT_MEMO_SLOTS - 1)) == 0, "FLT_MEMO_SLOTS is a power of 2");
 
 struct flt_cache {
@@ -89,12 +95,16 @@ void flt_cache_free(flt_cache_t *cache) {
   free(cache);
 }
 
+/* 1 when the cache's kept bits (c->kept) say query id (< c->n_ids) was judged and kept. */
+static inline int kept_bit(const atomic_uint_least64_t *kept, uint32_t id) {
+  return atomic_load_explicit(&kept[id / 64], memory_order_relaxed) >> (id % 64) & 1;
+}
+
 /* The cached verdict on query id, 0 when there is none; c may be NULL (no cache) and must be
  * made for the rule set asked about. */
 static inline unsigned cached(const flt_cache_t *c, uint32_t id) {
   if (c == NULL || id >= c->n_ids) return 0;
-  if (atomic_load_explicit(&c->kept[id / 64], memory_order_relaxed) >> (id % 64) & 1)
-    return VERDICT_KEEP;
+  if (kept_bit(c->kept, id)) return VERDICT_KEEP;
   return atomic_load_explicit(&c->verdict[id], memory_order_relaxed);
 }
 
@@ -224,63 +234,99 @@ static void take(const flt_ruleset_t *rs, flt_cache_t *c, unsigned v, const trie
     dropped[v - VERDICT_KIND0]++;
 }
 
-/* 1 when the first n stored candidates of top (all, when it has fewer) are known kept (c may be
- * NULL: none is). */
-static inline int first_kept(const flt_cache_t *c, const trie_top_t *top, size_t n) {
-  if (c == NULL) return 0;
-  if (n > top->n) n = top->n;
-  for (size_t i = 0; i < n; i++)
-    if (cached(c, top->ids[i]) != VERDICT_KEEP) return 0;
+/* pick_known's context: what it needs of the lookup. */
+typedef struct {
+  const atomic_uint_least64_t *kept; /* c->kept */
+  const flt_cache_t *c;              /* fits the trie (cache_fits): made for its num_queries ids */
+  size_t n, k;                       /* completions asked for; the file's k */
+  flt_filter_t *f;                   /* counts the dropped of a picked answer */
+  int walk;                          /* set: every verdict known, too few kept: the walk runs */
+} known_t;
+
+/* pick_known past the run of kept ones at the start, from stored position i (not kept, or i is
+ * n): the rest in the same way, the dropped counted in q->f only when the answer is picked. */
+__attribute__((noinline)) static int pick_rest(known_t *q, const trie_top_t *top, size_t i,
+                                               uint64_t *picked) {
+  const atomic_uint_least64_t *kept = q->kept;
+  size_t want = q->n, stored = top->n, got = i;
+  uint64_t mask = (1ull << i) - 1;
+  uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
+  for (; i < stored && got < want; i++) {
+    uint32_t id = top->ids[i];
+    if (kept_bit(kept, id)) {
+      mask |= 1ull << i;
+      got++;
+      continue;
+    }
+    unsigned v = atomic_load_explicit(&q->c->verdict[id], memory_order_relaxed);
+    if (v == 0) return 0;
+    dropped[v - VERDICT_KIND0]++;
+  }
+  if (got < want && stored == q->k) {
+    q->walk = 1;
+    return 0;
+  }
+  for (int k = 0; k < FLT_KIND_COUNT; k++) q->f->suppressed[k] += dropped[k];
+  q->f->unreadable += dropped[FLT_KIND_COUNT];
+  *picked = mask;
   return 1;
 }
 
-/* The answer when f has rules, with c the cache to use (NULL: none). */
-static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *c,
-                  const char *prefix, size_t prefix_len, size_t n, flt_filter_t *f,
-                  trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
-  if (n > TA_MAX_K || info->k > TA_MAX_K)
-    return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
-  /* The stored top-k ids, best first, from one walk (a light answer node's with their hits: its
-   * scan makes the texts as cheaply). Most answers are the first n as they are. Else the cached
-   * verdicts decide by id: the kept and the unjudged get their hits (a heavy node's in one pass
-   * from the node, trie_get_hits), as many as could still make n, and the unjudged are judged;
-   * again while some were dropped. When the stored ids cannot make n the walk runs, with no
-   * texts fetched before it. c fits f->rs (cache_fits). */
-  trie_top_t top;
-  int rc = trie_lookup_top(r, prefix, prefix_len, text, &top);
-  if (rc != 0 || top.at.node == 0) return rc; /* nothing starts with prefix */
-  if (n <= info->k) {
-    /* the first n stored all kept, or all there are when fewer (then there are no others:
-     * n <= k) */
-    if (first_kept(c, &top, n)) {
-      size_t m = n < top.n ? n : top.n;
-      if (!top.at.heavy)
-        memcpy(hits, top.hits, m * sizeof *hits);
-      else if ((rc = trie_get_hits(r, &top, prefix, top.ids, m, text, hits)) != 0)
-        return rc;
-      *n_hits = m;
-      return 0;
-    }
+/* trie_pick_fn: when the cache knows the verdict on every stored candidate it needs, picks the
+ * first n it keeps (all it keeps when the node holds fewer than k: there are no others) and
+ * counts the dropped before them. None when it meets one not judged yet (its text is needed),
+ * or when the kept are too few (walk set). The ids are the trie's, each < its num_queries ==
+ * c->n_ids, so none needs cached()'s bounds test. Most often the first n are all kept: that
+ * test alone here, in few registers, the rest in pick_rest. */
+static int pick_known(void *ctx, const trie_top_t *top, uint64_t *picked) {
+  known_t *q = ctx;
+  /* in locals: the compiler reloads through pointers after every atomic load */
+  const atomic_uint_least64_t *kept = q->kept;
+  size_t want = q->n, stored = top->n, lim = want < stored ? want : stored, i = 0;
+  while (i < lim && kept_bit(kept, top->ids[i])) i++;
+  if (i == lim && (lim == want || stored < q->k)) {
+    *picked = (1ull << i) - 1;
+    return 1;
+  }
+  return pick_rest(q, top, i, picked);
+}
+
+/* The answer when pick_known did not make it from the stored top-k (top, for the prefix): a
+ * verdict is not known yet, or the walk runs (walk_now: too few known kept; or n past the
+ * file's k). The cached verdicts decide by id: the kept and the unjudged get their hits (a heavy
+ * node's in one pass from the node, trie_get_hits), as many as could still make n, and the
+ * unjudged are judged; again while some were dropped. When the stored ids cannot make n the
+ * walk runs, with no texts fetched before it. c (NULL: none) fits f->rs (cache_fits) and is
+ * f->cache. Not inlined: in flt_lookup it made every lookup save and restore the registers only
+ * this path uses. */
+__attribute__((noinline)) static int lookup_rest(const trie_reader_t *r, const trie_info_t *info,
+                                                 flt_cache_t *c, const trie_top_t *top,
+                                                 int walk_now, const char *prefix,
+                                                 size_t prefix_len, size_t n, flt_filter_t *f,
+                                                 trie_text_t *text, trie_hit_t *hits,
+                                                 size_t *n_hits) {
+  int rc;
+  if (n <= info->k && !walk_now) {
     uint32_t dropped[N_COUNTS] = {0}; /* by VERDICT_* - VERDICT_KIND0 */
     size_t kept = 0, next = 0;
-    while (kept < n && next < top.n) {
+    while (kept < n && next < top->n) {
       /* the next candidates that may be kept, cached keeps and unjudged, up to n in all, at
        * hits[from ..] */
       size_t from = kept, n_want = 0, unjudged = 0;
       uint32_t want[TA_MAX_K];
-      for (; next < top.n && kept + n_want < n; next++) {
-        unsigned v = cached(c, top.ids[next]);
+      for (; next < top->n && kept + n_want < n; next++) {
+        unsigned v = cached(c, top->ids[next]);
         if (v == VERDICT_KEEP || v == 0) {
-          if (!top.at.heavy) hits[from + n_want] = top.hits[next];
+          if (!top->at.heavy) hits[from + n_want] = top->hits[next];
           unjudged += v == 0;
-          want[n_want++] = top.ids[next];
+          want[n_want++] = top->ids[next];
         } else {
           dropped[v - VERDICT_KIND0]++;
         }
       }
-      if (kept + n_want < n && next == top.n && top.n == info->k) break; /* the walk runs */
-      if (top.at.heavy &&
-          (rc = trie_get_hits(r, &top, prefix, want, n_want, text, hits + from)) != 0)
+      if (kept + n_want < n && next == top->n && top->n == info->k) break; /* the walk runs */
+      if (top->at.heavy &&
+          (rc = trie_get_hits(r, top, prefix, want, n_want, text, hits + from)) != 0)
         return rc;
       if (unjudged == 0) { /* all known kept, in place */
         kept += n_want;
@@ -289,14 +335,14 @@ static int lookup(const trie_reader_t *r, const trie_info_t *info, flt_cache_t *
       for (size_t i = 0; i < n_want; i++)
         take(f->rs, c, cached(c, want[i]), &hits[from + i], hits, &kept, dropped);
     }
-    if (kept == n || top.n < info->k) { /* n kept, or no more completions */
+    if (kept == n || top->n < info->k) { /* n kept, or no more completions */
       for (int k = 0; k < FLT_KIND_COUNT; k++) f->suppressed[k] += dropped[k];
       f->unreadable += dropped[FLT_KIND_COUNT];
       *n_hits = kept;
       return 0;
     }
   }
-  return walk(r, c, &top, prefix, prefix_len, n, f, text, hits, n_hits);
+  return walk(r, c, top, prefix, prefix_len, n, f, text, hits, n_hits);
 }
 
 /* 1 when c may serve lookups in r: made for rs and this trie's size, and bound to this trie
@@ -331,23 +377,54 @@ int flt_cache_prefill(flt_cache_t *cache, const trie_reader_t *r, uint64_t max_i
   return rc;
 }
 
+/* flt_lookup with rules, when the cache's verdicts cannot pick the answer from the stored top-k
+ * (n past the file's k, no cache that fits) or did not (top: the stored top-k, when the walk
+ * down the prefix ran; NULL: not yet). Not inlined, as lookup_rest. */
+__attribute__((noinline)) static int lookup_slow(const trie_reader_t *r, const trie_info_t *info,
+                                                 flt_cache_t *c, const trie_top_t *top,
+                                                 int walk_now, const char *prefix,
+                                                 size_t prefix_len, size_t n, flt_filter_t *f,
+                                                 trie_text_t *text, trie_hit_t *hits,
+                                                 size_t *n_hits) {
+  trie_top_t own;
+  int rc;
+  if (top == NULL && n <= TA_MAX_K) {
+    rc = trie_lookup_top_pick(r, prefix, prefix_len, NULL, NULL, text, &own, hits, n_hits);
+    if (rc != 0 || own.at.node == 0) return rc < 0 ? rc : 0; /* nothing starts with prefix */
+    top = &own;
+  }
+  /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
+  flt_cache_t *given = f->cache;
+  f->cache = c;
+  if (n > TA_MAX_K)
+    rc = trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
+  else
+    rc = lookup_rest(r, info, c, top, walk_now, prefix, prefix_len, n, f, text, hits, n_hits);
+  f->cache = given;
+  return rc;
+}
+
 int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, size_t n,
                flt_filter_t *f, trie_text_t *text, trie_hit_t *hits, size_t *n_hits) {
   if (r == NULL || f == NULL || n_hits == NULL || (n != 0 && (hits == NULL || text == NULL)))
     return TA_EINVAL;
   *n_hits = 0;
-  trie_info_t info;
-  int rc = trie_get_info(r, &info);
-  if (rc != 0) return rc;
+  const trie_info_t *info = trie_info(r);
   if (f->rs == NULL || f->rs->n_rules == 0) {
-    if (n <= info.k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, text, hits, n_hits);
+    if (n <= info->k) return trie_lookup(r, prefix, prefix_len, (unsigned)n, text, hits, n_hits);
     return trie_lookup_filtered(r, prefix, prefix_len, n, flt_keep, f, text, hits, n_hits);
   }
   if (n == 0) return 0;
-  flt_cache_t *given = f->cache;
-  /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */
-  f->cache = cache_fits(given, f->rs, &info) ? given : NULL;
-  rc = lookup(r, &info, f->cache, prefix, prefix_len, n, f, text, hits, n_hits);
-  f->cache = given;
-  return rc;
+  flt_cache_t *c = cache_fits(f->cache, f->rs, info) ? f->cache : NULL;
+  /* the file's k is at most TA_MAX_K (trie_open refuses more), so n <= k fits top and the memo */
+  if (c == NULL || n > info->k)
+    return lookup_slow(r, info, c, NULL, 0, prefix, prefix_len, n, f, text, hits, n_hits);
+  /* The stored top-k ids, best first, from one walk (a light answer node's with their hits: its
+   * scan makes the texts as cheaply). Most answers are the first n kept of them by the cached
+   * verdicts alone (pick_known), their hits made in that walk; else lookup_slow. */
+  trie_top_t top;
+  known_t q = {.kept = c->kept, .c = c, .n = n, .k = info->k, .f = f};
+  int rc = trie_lookup_top_pick(r, prefix, prefix_len, pick_known, &q, text, &top, hits, n_hits);
+  if (rc != 0 || top.at.node == 0) return rc < 0 ? rc : 0; /* picked, or nothing to pick */
+  return lookup_slow(r, info, c, &top, q.walk, prefix, prefix_len, n, f, text, hits, n_hits);
 }

@@ -127,6 +127,9 @@ int trie_verify(const trie_reader_t *r, ta_diag_t *diag);
 void trie_close(trie_reader_t *r);
 
 int trie_get_info(const trie_reader_t *r, trie_info_t *out);
+/* The same, borrowed from r (valid until trie_close; NULL when r is NULL): no copy, for a caller
+ * that reads a field or two per lookup (the filter layer: k, num_queries, file_crc). */
+const trie_info_t *trie_info(const trie_reader_t *r);
 
 /* Top-k completions of a normalized key prefix, best first (score desc, key asc). k is capped
  * at the file's k. Writes up to k hits into hits[], their number into *n_hits (0 when nothing
@@ -171,6 +174,23 @@ typedef struct {
 } trie_top_t;
 int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
                     trie_text_t *text, trie_top_t *top);
+
+/* Picks, from the stored top-k of an answer node (top as trie_lookup_top gives it: its ids
+ * top->ids[0..top->n), best first, each < the file's num_queries), the ones a lookup answers
+ * with as they are: bit i of *picked for top->ids[i], and returns nonzero; or returns 0 when
+ * the stored ones do not make the answer. */
+typedef int (*trie_pick_fn)(void *ctx, const trie_top_t *top, uint64_t *picked);
+
+/* trie_lookup_top, and when pick (NULL: none) picks from the stored top-k, the hits of those it
+ * picks, made in the same walk: into hits[0..*n_hits) in rank order (room for as many as pick
+ * picks), and it returns 1. Else 0 and *n_hits 0 (also when nothing starts with prefix: pick
+ * is not called), the caller goes on from top (trie_get_hits). The filter layer's first step:
+ * when the verdicts it has on the stored ids make the answer, a heavy node's hits are made from
+ * the node the walk parsed, not parsed again. TA_EINVAL when pick sets a bit at or past top->n;
+ * else errors as trie_lookup_top's. */
+int trie_lookup_top_pick(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                         trie_pick_fn pick, void *ctx, trie_text_t *text, trie_top_t *top,
+                         trie_hit_t *hits, size_t *n_hits);
 
 int trie_get_hit(const trie_reader_t *r, uint32_t id, trie_text_t *text, trie_hit_t *hit);
 /* Hits for ids[0..n) that all complete prefix, whose stored top-k *top gave (trie_lookup_top,

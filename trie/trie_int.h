@@ -334,6 +334,7 @@ struct trie_reader {
   const char *source;
   size_t source_len;
   uint32_t norm_version;
+  trie_info_t info; /* the fields above as trie_get_info gives them, made at open */
   uint32_t nsect;
   trie__section_t sect[TRIE_MAX_SECTIONS];
   const uint8_t *nodes; /* the known sections, bounds-checked at open */

@@ -320,13 +320,18 @@ int trie_lookup_ids(const trie_reader_t *r, const char *prefix, size_t prefix_le
   return 0;
 }
 
-int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
-                    trie_text_t *text, trie_top_t *top) {
+_Static_assert(TA_MAX_K < 64, "a pick is a 64-bit mask of stored positions");
+
+int trie_lookup_top_pick(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                         trie_pick_fn pick, void *ctx, trie_text_t *text, trie_top_t *top,
+                         trie_hit_t *hits, size_t *n_hits) {
   if (top != NULL) {
     top->at = (trie_at_t){0, 0, 0};
     top->n = 0;
   }
-  if (r == NULL || text == NULL || top == NULL || (prefix == NULL && prefix_len != 0))
+  if (n_hits != NULL) *n_hits = 0;
+  if (r == NULL || text == NULL || top == NULL || (prefix == NULL && prefix_len != 0) ||
+      (pick != NULL && (hits == NULL || n_hits == NULL)))
     return TA_EINVAL;
   trie__node_t nd;
   size_t head;
@@ -335,11 +340,36 @@ int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_le
   if (top->at.heavy) {
     if ((rc = trie__node_list(r, &nd, top->ids)) != 0) return rc;
     top->n = r->k;
-    return 0;
+  } else {
+    if ((rc = light_hits(r, &nd, prefix, head, r->k, text, top->hits, &top->n)) != 0) return rc;
+    for (size_t i = 0; i < top->n; i++) top->ids[i] = top->hits[i].id;
   }
-  if ((rc = light_hits(r, &nd, prefix, head, r->k, text, top->hits, &top->n)) != 0) return rc;
-  for (size_t i = 0; i < top->n; i++) top->ids[i] = top->hits[i].id;
-  return 0;
+  uint64_t picked = 0;
+  if (pick == NULL || !pick(ctx, top, &picked)) return 0;
+  if (picked >> top->n) return TA_EINVAL; /* top->n <= k <= TA_MAX_K < 64 */
+  /* most often the first m are picked, which need no gathering */
+  size_t m = picked & (picked + 1) ? 0 : (size_t)__builtin_ctzll(~picked);
+  if (top->at.heavy) {
+    uint32_t ids[TA_MAX_K];
+    const uint32_t *want = top->ids;
+    if (m == 0 && picked) {
+      for (; picked; picked &= picked - 1) ids[m++] = top->ids[__builtin_ctzll(picked)];
+      want = ids;
+    }
+    if ((rc = heavy_hits(r, &nd, prefix, head, want, m, text, hits)) != 0) return rc;
+  } else if (m > 0) {
+    memcpy(hits, top->hits, m * sizeof *hits);
+  } else {
+    for (; picked; picked &= picked - 1) hits[m++] = top->hits[__builtin_ctzll(picked)];
+  }
+  *n_hits = m;
+  return 1;
+}
+
+int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
+                    trie_text_t *text, trie_top_t *top) {
+  int rc = trie_lookup_top_pick(r, prefix, prefix_len, NULL, NULL, text, top, NULL, NULL);
+  return rc < 0 ? rc : 0;
 }
 
 int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *prefix,

@@ -194,6 +194,16 @@ static int parse_header(trie_reader_t *r) {
   r->nodes_len = (size_t)nodes->len;
   if ((rc = parse_tables(r)) != 0) return rc;
   trie__top_load(r);
+  r->info = (trie_info_t){.format_version = r->write_version,
+                          .k = r->k,
+                          .num_queries = r->n,
+                          .num_nodes = r->num_nodes,
+                          .file_size = r->size,
+                          .build_time = r->build_time,
+                          .source = r->source,
+                          .source_len = r->source_len,
+                          .file_crc = r->header_crc,
+                          .norm_version = r->norm_version};
   return 0;
 }
 
@@ -324,18 +334,12 @@ void trie_close(trie_reader_t *r) {
 
 int trie_get_info(const trie_reader_t *r, trie_info_t *out) {
   if (r == NULL || out == NULL) return TA_EINVAL;
-  memset(out, 0, sizeof *out);
-  out->format_version = r->write_version;
-  out->k = r->k;
-  out->num_queries = r->n;
-  out->num_nodes = r->num_nodes;
-  out->file_size = r->size;
-  out->build_time = r->build_time;
-  out->source = r->source;
-  out->source_len = r->source_len;
-  out->file_crc = r->header_crc;
-  out->norm_version = r->norm_version;
+  *out = r->info;
   return 0;
+}
+
+const trie_info_t *trie_info(const trie_reader_t *r) {
+  return r == NULL ? NULL : &r->info;
 }
 
 int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *ids) {

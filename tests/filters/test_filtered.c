@@ -316,6 +316,16 @@ static flt_filter_t same_as_walk(const trie_reader_t *r, const flt_ruleset_t *rs
   return fg;
 }
 
+/* trie_pick_fn for trie_lookup_top_pick: picks the positions of *ctx (a mask), or none when it
+ * is UINT64_MAX. */
+static int pick_mask(void *ctx, const trie_top_t *top, uint64_t *picked) {
+  (void)top;
+  uint64_t mask = *(const uint64_t *)ctx;
+  if (mask == UINT64_MAX) return 0;
+  *picked = mask;
+  return 1;
+}
+
 /* The memo of walked answers: most stored completions blocked, so the answer is refilled to
  * exactly n from past the stored top-k, once; asked again it comes from the memo, the same; a
  * new rule set or another trie never gets the memo's (or the verdicts') answers. */
@@ -375,6 +385,45 @@ static void test_memo(void **state) {
   assert_true(light.hits[0].score == one.score && light.hits[0].text_len == 7);
   assert_memory_equal(light.hits[0].text, "Item 39", 7);
   assert_int_equal(trie_get_hits(ra, &none, "items", top_ids, 1, tu_text(), got), TA_EINVAL);
+  /* trie_lookup_top_pick: the same top, and the hits of the stored ids picked (here the 1st and
+   * 3rd of "item"'s 3), in rank order, as trie_get_hit gives them; none picked: 0, no hits; a
+   * position past the stored ones: TA_EINVAL */
+  trie_top_t picked_top;
+  trie_hit_t picked[TA_MAX_K];
+  size_t n_picked = 99;
+  uint64_t mask = 0x5;
+  assert_int_equal(trie_lookup_top_pick(ra, "item", 4, pick_mask, &mask, tu_text(), &picked_top,
+                                        picked, &n_picked),
+                   1);
+  assert_true(picked_top.at.node == item.at.node && picked_top.n == 3 && n_picked == 2);
+  assert_memory_equal(picked_top.ids, item.ids, 3 * sizeof *item.ids);
+  for (size_t i = 0; i < 2; i++) {
+    assert_int_equal(trie_get_hit(ra, item.ids[2 * i], tu_text(), &one), 0);
+    assert_true(picked[i].id == one.id && picked[i].score == one.score &&
+                picked[i].text_len == one.text_len);
+    assert_memory_equal(picked[i].text, one.text, one.text_len);
+  }
+  mask = UINT64_MAX;
+  assert_int_equal(trie_lookup_top_pick(ra, "item", 4, pick_mask, &mask, tu_text(), &picked_top,
+                                        picked, &n_picked),
+                   0);
+  assert_true(n_picked == 0 && picked_top.at.node == item.at.node && picked_top.n == 3);
+  mask = 1u << 3;
+  assert_int_equal(trie_lookup_top_pick(ra, "item", 4, pick_mask, &mask, tu_text(), &picked_top,
+                                        picked, &n_picked),
+                   TA_EINVAL);
+  mask = 0x1; /* a light node's hit, from its scan */
+  assert_int_equal(trie_lookup_top_pick(ra, "item 39", 7, pick_mask, &mask, tu_text(), &picked_top,
+                                        picked, &n_picked),
+                   1);
+  assert_true(n_picked == 1 && picked[0].id == light.hits[0].id &&
+              picked[0].score == light.hits[0].score && picked[0].text_len == 7);
+  assert_memory_equal(picked[0].text, "Item 39", 7);
+  mask = 0; /* picks nothing: an empty answer */
+  assert_int_equal(trie_lookup_top_pick(ra, "item", 4, pick_mask, &mask, tu_text(), &picked_top,
+                                        picked, &n_picked),
+                   1);
+  assert_int_equal(n_picked, 0);
 
   flt_filter_t f = same_as_walk(ra, rs, cache, "item", 5); /* 07 09 11 13 15 */
   assert_true(f.walks == 1 && f.memo_hits == 0);

@@ -101,8 +101,8 @@ int ta_read_fd(int fd, uint64_t size, size_t max, ta_buf_t *out, ta_diag_t *diag
 
 int ta_read_file(const char *path, size_t max, ta_buf_t *out, ta_diag_t *diag) {
   if (path == NULL || out == NULL || out->p != NULL) return TA_EINVAL;
-  int fd;
-  uint64_t size;
+  int fd = -1;
+  uint64_t size = 0; /* set when ta_open_regular succeeds; GCC -O3 cannot see that */
   int rc = ta_open_regular(path, &fd, &size, diag);
   if (rc != 0) return rc;
   rc = ta_read_fd(fd, size, max, out, diag);

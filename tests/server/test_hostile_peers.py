@@ -208,15 +208,21 @@ def shard_letter(map_path, shard):
     raise AssertionError("no letter of shard %d in %s" % (shard, map_path))
 
 
+def build_shards(work, shards):
+    """A generated frequency list built as `shards` prefix shards under work/shards."""
+    freq = os.path.join(work, "q.freq")
+    make_freq(freq, n=1500)
+    d = os.path.join(work, "shards")
+    subprocess.run([ARGS.build, "--freq", freq, "--shards", str(shards), "--out-dir", d],
+                   check=True, capture_output=True)
+    return d
+
+
 class HostilePeer(ServerCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="ta-peers-test-")
-        freq = os.path.join(cls.work, "q.freq")
-        make_freq(freq, n=1500)
-        d = os.path.join(cls.work, "shards")
-        subprocess.run([ARGS.build, "--freq", freq, "--shards", "2", "--out-dir", d], check=True,
-                       capture_output=True)
+        d = build_shards(cls.work, 2)
         cls.peer = FakePeer()
         peers = os.path.join(cls.work, "peers")
         with open(peers, "w") as f:
@@ -619,11 +625,7 @@ class TwoPeersOneETag(ServerCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="ta-peers3-test-")
-        freq = os.path.join(cls.work, "q.freq")
-        make_freq(freq, n=1500)
-        d = os.path.join(cls.work, "shards")
-        subprocess.run([ARGS.build, "--freq", freq, "--shards", "3", "--out-dir", d], check=True,
-                       capture_output=True)
+        d = build_shards(cls.work, 3)
         smap = os.path.join(d, "shards.map")
         cls.peers = [FakePeer(), FakePeer()]
         peers = os.path.join(cls.work, "peers")

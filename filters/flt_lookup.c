@@ -389,8 +389,8 @@ __attribute__((noinline)) static int lookup_slow(const trie_reader_t *r, const t
   trie_top_t own;
   int rc;
   if (top == NULL && n <= TA_MAX_K) {
-    rc = trie_lookup_top_pick(r, prefix, prefix_len, NULL, NULL, text, &own, hits, n_hits);
-    if (rc != 0 || own.at.node == 0) return rc < 0 ? rc : 0; /* nothing starts with prefix */
+    rc = trie_lookup_top(r, prefix, prefix_len, text, &own);
+    if (rc != 0 || own.at.node == 0) return rc; /* nothing starts with prefix */
     top = &own;
   }
   /* flt_keep reads the cache from f: the walk must not use a cache that does not fit either */

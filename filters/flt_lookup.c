@@ -425,6 +425,6 @@ int flt_lookup(const trie_reader_t *r, const char *prefix, size_t prefix_len, si
   trie_top_t top;
   known_t q = {.kept = c->kept, .c = c, .n = n, .k = info->k, .f = f};
   int rc = trie_lookup_top_pick(r, prefix, prefix_len, pick_known, &q, text, &top, hits, n_hits);
-  if (rc != 0 || top.at.node == 0) return rc < 0 ? rc : 0; /* picked, or nothing to pick */
+  if (rc != 0 || top.made || top.at.node == 0) return rc; /* picked, or nothing to pick */
   return lookup_slow(r, info, c, &top, q.walk, prefix, prefix_len, n, f, text, hits, n_hits);
 }

@@ -165,10 +165,11 @@ typedef struct {
  * texts and scores (one scan of its few keys makes the texts as cheaply as the ids), a heavy
  * node's not (a cold id's text costs a descent: trie_get_hits, for the ones wanted).
  * at.node == 0 and n == 0 when nothing starts with prefix. The hits' texts live in text, as
- * trie_lookup's. */
+ * trie_lookup's. made: 1 when trie_lookup_top_pick's pick made the answer, else 0. */
 typedef struct {
   trie_at_t at;
   size_t n;
+  uint8_t made;
   uint32_t ids[TA_MAX_K];
   trie_hit_t hits[TA_MAX_K]; /* light only */
 } trie_top_t;
@@ -183,8 +184,8 @@ typedef int (*trie_pick_fn)(void *ctx, const trie_top_t *top, uint64_t *picked);
 
 /* trie_lookup_top, and when pick (NULL: none) picks from the stored top-k, the hits of those it
  * picks, made in the same walk: into hits[0..*n_hits) in rank order (room for as many as pick
- * picks), and it returns 1. Else 0 and *n_hits 0 (also when nothing starts with prefix: pick
- * is not called), the caller goes on from top (trie_get_hits). The filter layer's first step:
+ * picks), and top->made 1. Else top->made 0 and *n_hits 0 (also when nothing starts with
+ * prefix: pick is not called), the caller goes on from top (trie_get_hits). The filter layer's first step:
  * when the verdicts it has on the stored ids make the answer, a heavy node's hits are made from
  * the node the walk parsed, not parsed again. TA_EINVAL when pick sets a bit at or past top->n;
  * else errors as trie_lookup_top's. */

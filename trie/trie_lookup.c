@@ -328,6 +328,7 @@ int trie_lookup_top_pick(const trie_reader_t *r, const char *prefix, size_t pref
   if (top != NULL) {
     top->at = (trie_at_t){0, 0, 0};
     top->n = 0;
+    top->made = 0;
   }
   if (n_hits != NULL) *n_hits = 0;
   if (r == NULL || text == NULL || top == NULL || (prefix == NULL && prefix_len != 0) ||
@@ -363,13 +364,13 @@ int trie_lookup_top_pick(const trie_reader_t *r, const char *prefix, size_t pref
     for (; picked; picked &= picked - 1) hits[m++] = top->hits[__builtin_ctzll(picked)];
   }
   *n_hits = m;
-  return 1;
+  top->made = 1;
+  return 0;
 }
 
 int trie_lookup_top(const trie_reader_t *r, const char *prefix, size_t prefix_len,
                     trie_text_t *text, trie_top_t *top) {
-  int rc = trie_lookup_top_pick(r, prefix, prefix_len, NULL, NULL, text, top, NULL, NULL);
-  return rc < 0 ? rc : 0;
+  return trie_lookup_top_pick(r, prefix, prefix_len, NULL, NULL, text, top, NULL, NULL);
 }
 
 int trie_get_hits(const trie_reader_t *r, const trie_top_t *top, const char *prefix,

@@ -339,7 +339,9 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     size_t n_exact = n_hits;
     /* A sharded node answering its own prefix with fewer exact matches than asked for: word
      * matches come from every shard (a later word of a key starts anywhere), so the other
-     * shards are asked first (srv_shard.c), and the answer is made again with theirs. */
+     * shards are asked first (srv_shard.c), and the answer is made again with theirs. Again,
+     * exact lookup included: the snapshots of trie and rules are let go while the peers
+     * answer, and one answer is made from one snapshot (a lookup beside a peer's round trip). */
     if (rc == 0 && s->peers && s->peers->n_shards > 1 && in->part != 2 && !in->others &&
         key_len > 0 && q.words && t->words && n_exact < kk) {
       o->ask_shards = 1;

@@ -1,8 +1,9 @@
 /*
  * Fuzz target of the trie reader: the input is a whole trie file image. It is opened
- * from an exact-size heap copy (so any overrun is caught), verified, and asked lookups and
- * filtered lookups for the empty prefix, for prefixes of the display strings the file returns,
- * and for bytes taken from the input. Then the same image with its section and header CRCs
+ * from an exact-size heap copy (so any overrun is caught), verified, and asked lookups, filtered
+ * lookups, the filter layer's two-step calls (ids, stored top-k, picked and chosen hits, hits by
+ * id) and typo lookups for the empty prefix, for prefixes of the display strings the file
+ * returns, and for bytes taken from the input. Then the same image with its section and header CRCs
  * recomputed goes through the same steps, so mutations reach verify's structural walk instead
  * of stopping at a checksum. Nothing may crash, hang or read out of bounds, whatever open and
  * verify say.
@@ -33,6 +34,30 @@ static int keep_none(void *ctx, const trie_hit_t *c) {
   return 0;
 }
 
+/* trie_pick_fn: every other stored position, or none made when the top holds one */
+static int pick_alternate(void *ctx, const trie_top_t *top, uint64_t *picked) {
+  (void)ctx;
+  *picked = UINT64_C(0x5555555555555555) & ((UINT64_C(1) << top->n) - 1);
+  return top->n != 1;
+}
+
+/* The filter layer's calls (flt_lookup.c): ids first, hits of chosen ones after. */
+static void ask_in_steps(const trie_reader_t *r, const char *p, size_t len) {
+  uint32_t ids[TA_MAX_K];
+  size_t n_ids;
+  trie_hit_t hits[TA_MAX_K];
+  if (trie_lookup_ids(r, p, len, 10, ids, &n_ids) == 0)
+    for (size_t i = 0; i < n_ids; i++) trie_get_hit(r, ids[i], tu_text(), &hits[0]);
+  trie_top_t top;
+  if (trie_lookup_top(r, p, len, tu_text(), &top) == 0 && top.n > 0) {
+    uint32_t last[2] = {top.ids[top.n - 1], top.ids[0]};
+    trie_get_hits(r, &top, p, top.ids, top.n, tu_text(), hits);
+    trie_get_hits(r, &top, p, last, 2, tu_text(), hits);
+  }
+  size_t n_hits;
+  trie_lookup_top_pick(r, p, len, pick_alternate, NULL, tu_text(), &top, hits, &n_hits);
+}
+
 static void ask(const trie_reader_t *r, const char *p, size_t len) {
   trie_hit_t hits[40];
   size_t nh;
@@ -43,6 +68,7 @@ static void ask(const trie_reader_t *r, const char *p, size_t len) {
   trie_match_t m[10]; /* the typo walk (SPEC §15), bounded and filtered */
   trie_lookup_typos(r, p, len, 2, 10, NULL, NULL, tu_text(), m, &nh);
   trie_lookup_typos(r, p, len, 1, 5, keep_even, NULL, tu_text(), m, &nh);
+  ask_in_steps(r, p, len);
 }
 
 static void run(const uint8_t *data, size_t size, int fix) {
@@ -72,6 +98,11 @@ static void run(const uint8_t *data, size_t size, int fix) {
       }
     }
     if (size >= 4) ask(r, (const char *)data + size - 4, 4);
+    trie_hit_t one; /* ids past the file's, and one taken from the input */
+    trie_get_hit(r, (uint32_t)info.num_queries, tu_text(), &one);
+    trie_get_hit(r, UINT32_MAX, tu_text(), &one);
+    if (size >= 4 && info.num_queries)
+      trie_get_hit(r, (uint32_t)(data[size - 1] % info.num_queries), tu_text(), &one);
     trie_words_t *w = NULL; /* the word index walks every node */
     if (trie_words_build(r, &w) == 0) {
       trie_match_t m[10];

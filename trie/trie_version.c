@@ -1,8 +1,8 @@
 /*
  * The --version text of every tool (SPEC §8, last point): the project version (CMake's
  * project(VERSION), passed as TA_VERSION by the top-level CMakeLists.txt), the versions of the
- * trie format this build writes and reads (docs/FORMAT.md, "Versions"), and the normalization
- * version (SPEC §3) it accepts.
+ * trie format this build writes and reads (docs/FORMAT.md, "Versioning rules"), and the
+ * normalization version (SPEC §3) it accepts.
  */
 #include "trie_int.h"
 

@@ -16,7 +16,7 @@
  *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp(),
  *               ta_big_alloc() (big blocks on huge pages)
  *
- * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
+ * Conventions of every module: functions return 0 or a negative TA_E* code; results go through
  * out-parameters; _free/_abort(NULL) is a no-op.
  */
 #ifndef TYPEAHEAD_TA_H

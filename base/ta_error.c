@@ -1,7 +1,7 @@
 /*
  * The project's error codes: messages and names for the TA_E* table declared in ta.h, the
  * mapping from a saved errno to the nearest code, and ta_diag_t, the diagnostic that says where
- * an input went wrong. Conventions: DEVELOPERS.md, "House style".
+ * an input went wrong. Conventions: base/ta.h.
  */
 #include "ta.h"
 

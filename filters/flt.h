@@ -34,7 +34,7 @@
  * hash of its canonical rules (normalized, sorted, deduplicated), so comments, order and spelling
  * variants of the same rules give the same version, and different rules a different one.
  *
- * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code (trie/trie.h);
+ * Conventions (every module's, base/ta.h): functions return 0 or a negative TA_E* code;
  * flt_match/flt_match_text answer a yes/no question and return 1 or 0 like trie_utf8_valid.
  */
 #ifndef TYPEAHEAD_FLT_H

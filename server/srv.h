@@ -6,8 +6,8 @@
  * (SIGHUP, POST /admin/reload, or the file being replaced) without failing a request. Everything else (threads, reload thread, metrics) is
  * internal: see srv_int.h.
  *
- * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code (trie.h); _free(NULL)
- * is a no-op.
+ * Conventions (every module's, base/ta.h): functions return 0 or a negative TA_E* code (ta.h);
+ * _free(NULL) is a no-op.
  */
 #ifndef TYPEAHEAD_SRV_H
 #define TYPEAHEAD_SRV_H

@@ -4,8 +4,8 @@
  * own read and write events). It was written against libevhtp 1.2.18 and libevent 2.1, and
  * CMake accepts no other libevhtp (the top-level CMakeLists.txt): another version may lay its
  * structures out or drive its callbacks differently. The workarounds for the library's measured
- * quirks (DEVELOPERS.md) that need those internals live here, each covered by
- * tests/server/test_http.py:
+ * quirks (docs/server.md, "libevhtp 1.2.18 quirks and their workarounds") that need those
+ * internals live here, each covered by tests/server/test_http.py:
  *
  *   - Pipelined requests stall: the parser stops after one message and nothing makes it look at
  *     the bytes left in the input buffer until more arrive. Each connection's bufferevent

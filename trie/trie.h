@@ -9,7 +9,7 @@
  * It includes ta.h, the base layer (errors, diagnostics, limits, hash, clocks, atomic files,
  * numbers, memory), so a module that includes trie.h has both.
  *
- * Conventions (see DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go
+ * Conventions (every module's, base/ta.h): functions return 0 or a negative TA_E* code; results go
  * through out-parameters; _free/_close(NULL) is a no-op; views into the mapping are (ptr, len),
  * borrowed until trie_close(); a hit's text lives until trie_close() or the reset of the
  * caller's text scratch (trie_text_t), whichever comes first.

@@ -14,8 +14,8 @@
  * A run is one transaction: new tables and the new ledger appear together or not at all, and a
  * run killed at any moment is completed or forgotten by the next one (see agg_run.c).
  *
- * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
- * out-parameters; _close/_free(NULL) is a no-op.
+ * Conventions (every module's, base/ta.h): functions return 0 or a negative TA_E* code; results
+ * go through out-parameters; _close/_free(NULL) is a no-op.
  */
 #ifndef TYPEAHEAD_AGG_H
 #define TYPEAHEAD_AGG_H

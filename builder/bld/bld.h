@@ -18,7 +18,7 @@
  *                   weight = count * 0.5^(age_in_weeks / half_life); the display choice then
  *                   uses the same decayed weights. It needs nothing but bld_acc_add().
  *
- * Conventions (DEVELOPERS.md): 0 or a negative TA_E* code (trie.h); results through
+ * Conventions (every module's, base/ta.h): 0 or a negative TA_E* code; results through
  * out-parameters; bld_acc_free(NULL) is a no-op. Functions that can fail on user input also
  * fill a ta_diag_t (ta.h) with the reason and where: ta_diag_format gives one line for a person
  * ("queries.tsv:12: bad count 'x'").

@@ -11,8 +11,8 @@
  *
  * Weeks are numbered by tbl_week_t: weeks since the Monday 1969-12-29, so week 0 holds the epoch.
  *
- * Conventions (DEVELOPERS.md): functions return 0 or a negative TA_E* code; results go through
- * out-parameters; _close/_free/_abort(NULL) is a no-op.
+ * Conventions (every module's, base/ta.h): functions return 0 or a negative TA_E* code; results
+ * go through out-parameters; _close/_free/_abort(NULL) is a no-op.
  */
 #ifndef TYPEAHEAD_TBL_H
 #define TYPEAHEAD_TBL_H

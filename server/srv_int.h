@@ -290,7 +290,7 @@ typedef struct {
   _Atomic uint64_t latency[SRV_EP_COUNT][SRV_LAT_BUCKETS];
   _Atomic uint64_t latency_sum_ns[SRV_EP_COUNT];
   _Atomic uint64_t filter_hits[FLT_KIND_COUNT]; /* suppressed suggestions, by rule kind */
-  _Atomic uint64_t rejected_by_gate;            /* answered 400/414/431 before libevhtp's parser */
+  _Atomic uint64_t rejected_by_gate;            /* refused before libevhtp's parser (conn_answer) */
   _Atomic uint64_t cache_lookups[2];            /* /search answer cache: [0] hits, [1] misses */
   _Atomic uint64_t cache_bytes, cache_entries;  /* gauges of this worker's cache */
   _Atomic uint64_t connections;                 /* gauge: open connections of this worker */

@@ -10,7 +10,8 @@
  * typeahead_market_requests_total{market} counts /search by market: at most SRV_MAX_MARKETS),
  * typeahead_filter_* (srv_filters.c: hits by rule kind, rule counts, rule loads) and
  * typeahead_gate_rejects_total
- * (requests answered 400/414/431 before libevhtp's parser saw them),
+ * (requests the connection layer refused before libevhtp's parser saw them: the gate's 400, 401,
+ * 411, 413, 414, 417, 431 and 505, the deadline's 408),
  * typeahead_answer_cache_* (srv_cache.c: hits and misses, entries, bytes),
  * typeahead_connections{worker} and typeahead_connections_rebalanced_total (srv_place.c) and
  * typeahead_replies_written_at_once_total{result} (srv_conn.c, conn_write_now); on a sharded
@@ -229,8 +230,8 @@ int srv__metrics_render(srv_t *s, unsigned w, ta_buf_t *b) {
   int64_t now = ta_unix_s();
   if (srv__filters_metrics(s, b) != 0) rc |= -1;
   rc |= single(b, "typeahead_gate_rejects_total", "counter",
-               "Requests answered 400/414/431 before parsing (malformed request line, line over "
-               "8000 bytes).",
+               "Requests refused and closed before parsing (malformed, ambiguous, too large or "
+               "too slow: 400, 401, 408, 411, 413, 414, 417, 431, 505).",
                sum(s, FIELD_OFF(rejected_by_gate)));
   rc |= pair(b, "typeahead_answer_cache_lookups_total", "counter",
              "/search answers looked up in the workers' answer caches, by result.", "result", "hit",

@@ -33,7 +33,7 @@ install: build
 	  systemd-sysusers "$(PREFIX)/lib/sysusers.d/typeahead.conf" && \
 	  systemd-tmpfiles --create "$(PREFIX)/lib/tmpfiles.d/typeahead.conf" && \
 	  echo "install: typeahead user and its directories ready; next: systemctl daemon-reload &&" \
-	       "systemctl enable --now typeahead typeahead-nightly.timer"; fi
+	       "systemctl enable --now typeahead typeahead-nightly.timer typeahead-trending.timer"; fi
 
 # A Debian package of the same files (deploy/make-deb), into $(BUILD)/deb/.
 deb: build

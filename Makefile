@@ -58,7 +58,8 @@ bench:
 	cmake --build $(BUILD) -j $(JOBS)
 	tests/bench/run-all $(BUILD)
 
-# libFuzzer targets (clang): make fuzz, then build-fuzz/fuzz_<name> tests/fuzz/corpus/<name>
+# libFuzzer targets (clang): make fuzz, then build-fuzz/tests/<module>/fuzz_<name> on a copy of
+# tests/fuzz/corpus/<name> (docs/FUZZING.md)
 fuzz:
 	@deploy/install-deps bench
 	CC=clang cmake -S . -B build-fuzz -DTA_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null

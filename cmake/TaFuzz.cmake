@@ -1,7 +1,8 @@
 # ta_add_fuzz(NAME SOURCE LIBS...): a fuzz target whose source defines LLVMFuzzerTestOneInput.
 #  - always: ta_fuzz_replay_NAME, a plain binary that feeds every file of
 #    tests/fuzz/corpus/NAME/ (seeds and kept crashers) to the target, registered with ctest;
-#  - with -DTA_FUZZ=ON and clang: fuzz_NAME, a libFuzzer binary (make fuzz-NAME to run it).
+#  - with -DTA_FUZZ=ON and clang: fuzz_NAME, a libFuzzer binary in the calling test folder's
+#    build directory (make fuzz builds them into build-fuzz/tests/MODULE/; docs/FUZZING.md).
 function(ta_add_fuzz name source)
   set(libs ${ARGN})
   set(corpus ${CMAKE_SOURCE_DIR}/tests/fuzz/corpus/${name})

@@ -1,5 +1,5 @@
 /*
- * The text scratch of lookups (trie.h, "Text scratch"): room for the display forms a lookup
+ * The text scratch of lookups (trie.h, "Reader": trie_text_t): room for the display forms a lookup
  * decodes, owned by the caller, so that a hit's text need not be a view into the file. A
  * chunked arena: texts are cut from the current chunk; a text that does not fit opens a new
  * chunk (of its own when it is longer than TRIE_TEXT_CHUNK), and a chunk never moves or grows

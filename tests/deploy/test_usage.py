@@ -48,6 +48,14 @@ class Usage(unittest.TestCase):
                 last = p.stderr.splitlines()[-1]
                 self.assertRegex(last, r"^%s: cannot find typeahead-\w+ \(set TA_BIN\)$" % script)
 
+    def test_run_sample(self):
+        # --help is no BUILD folder: the usage, not mkdir's complaint about "--help/run".
+        for arg in ("--help", "-h"):
+            p = run("run-sample", arg)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, "usage: deploy/run-sample [BUILD [LISTEN]]  (make run: "
+                             "build 127.0.0.1:8080)\n")
+
     def test_fleet(self):
         p = run("typeahead-fleet")
         self.assertEqual(p.returncode, 2, p.stderr)

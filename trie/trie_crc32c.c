@@ -2,7 +2,7 @@
  * CRC32C (Castagnoli, reflected polynomial 0x82F63B78), the checksum of every section and of
  * the header of a trie file (docs/FORMAT.md). Portable slicing-by-8 tables, built once; on x86-64
  * CPUs with SSE4.2 the crc32 instruction is used instead (checked at run time). Both paths give
- * the same result: tests/trie/test_crc32c.c checks each against known vectors.
+ * the same result: tests/trie/test_format.c checks each against known vectors.
  */
 #include "trie_int.h"
 

@@ -1,4 +1,4 @@
-/* Unit tests of the aggregator's parts (builder/agg*.c): ISO weeks, timestamps, line parsing,
+/* Unit tests of the aggregator's parts (builder/agg/agg_*.c): ISO weeks, timestamps, line parsing,
  * the week table format, including hostile table files, and the ledger and an input's identity
  * (known, grown, new). The counter's tests are in test_counter.c. */
 #include <fcntl.h>

@@ -1,5 +1,5 @@
-/* Unit tests of the builder library (builder/bld_*.c, SPEC §3 and §5): the --freq formats, line
- * ends, duplicates across spellings, display-form choice and ties, bad lines with their line
+/* Unit tests of the builder library (builder/bld/bld_*.c, SPEC §3 and §5): the --freq formats,
+ * line ends, duplicates across spellings, display-form choice and ties, bad lines with their line
  * numbers, and the verified atomic write with --min-count. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /*
- * Fuzz target for the builder's input side (builder/bld_freq.c, trie/trie_norm.c): any bytes as a
- * --freq file must give 0 or an error with a message, never a crash; and the normalization's
+ * Fuzz target for the builder's input side (builder/bld/bld_freq.c, trie/trie_norm.c): any bytes
+ * as a --freq file must give 0 or an error with a message, never a crash; and the normalization's
  * promises must hold on any bytes: valid UTF-8 out, key(key(x)) == key(x),
  * display(display(x)) == display(x), key(display(x)) == key(x), and the ASCII fast path equal
  * to the utf8proc path. A broken promise aborts.

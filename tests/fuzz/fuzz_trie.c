@@ -10,9 +10,9 @@
  *
  * Seeds in tests/fuzz/corpus/trie/ are small valid files made with typeahead-build, e.g.
  *   printf 'new york\t9\nnew\t3\nnews\t3\nnewt\t1\nyork\t2\n' > q.tsv
- *   typeahead-build --freq q.tsv --out tests/fuzz/corpus/trie/seed3-ascii-k2 --k 2
- * (seed3-*: format 3, docs/FUZZING.md lists what each holds; format2-*: files of the old format,
- * which must be refused). Crashers found are kept there too.
+ *   typeahead-build --freq q.tsv --out tests/fuzz/corpus/trie/seed6-ascii-k2 --k 2
+ * (seed6-*: format 6, docs/FUZZING.md says how they came; format2-* to format5-*: files of
+ * older formats, which must be refused). Crashers found are kept there too.
  */
 #include <stdint.h>
 #include <stdlib.h>

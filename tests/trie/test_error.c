@@ -1,4 +1,4 @@
-/* Unit tests of the error table (trie/ta_error.c): every code has its own message. */
+/* Unit tests of the error table (base/ta_error.c): every code has its own message. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

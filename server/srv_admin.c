@@ -20,10 +20,24 @@ static int put_json_field(ta_buf_t *b, const char *name, const char *v, size_t n
   return rc ? rc : srv__json_string(b, v, n);
 }
 
-/* With --trie-dir: ,"markets":{"NAME":{"version":..,"queries":..,"requests":..},..}, every
- * market of the table (version null and queries 0 while it has no trie loaded). */
+/* A loaded trie's ,"build_time":..,"loaded_at":..,"age_seconds":.. (SPEC §10: each market's
+ * age; the age is since the build, as typeahead_trie_age_seconds), nulls for none. */
+static int put_times(ta_buf_t *b, const srv_trie_t *t, int64_t now) {
+  char num[128];
+  int n =
+      t ? snprintf(num, sizeof num, ",\"build_time\":%lld,\"loaded_at\":%lld,\"age_seconds\":%lld",
+                   (long long)t->info.build_time, (long long)t->loaded_at,
+                   (long long)(now - t->info.build_time))
+        : snprintf(num, sizeof num, ",\"build_time\":null,\"loaded_at\":null,\"age_seconds\":null");
+  return ta_buf_put(b, num, (size_t)n);
+}
+
+/* With --trie-dir: ,"markets":{"NAME":{"version":..,"queries":..,"requests":..,"build_time":..,
+ * "loaded_at":..,"age_seconds":..},..}, every market of the table (version and times null and
+ * queries 0 while it has no trie loaded). */
 static int healthz_markets(srv_worker_t *w, ta_buf_t *b) {
   srv_t *s = w->srv;
+  int64_t now = ta_unix_s();
   unsigned n = atomic_load_explicit(&s->mk.n, memory_order_acquire);
   int rc = ta_buf_put(b, ",\"markets\":{", 12);
   for (unsigned i = 0; i < n && !rc; i++) {
@@ -39,10 +53,12 @@ static int healthz_markets(srv_worker_t *w, ta_buf_t *b) {
       rc = t ? srv__json_string(b, t->version, strlen(t->version)) : ta_buf_put(b, "null", 4);
     char num[96];
     int len =
-        snprintf(num, sizeof num, ",\"queries\":%llu,\"requests\":%llu}",
+        snprintf(num, sizeof num, ",\"queries\":%llu,\"requests\":%llu",
                  (unsigned long long)(t ? t->info.num_queries : 0), (unsigned long long)requests);
-    if (m->slot) srv__snap_release(m->slot, w->id);
     if (!rc) rc = ta_buf_put(b, num, (size_t)len);
+    if (!rc) rc = put_times(b, t, now);
+    if (m->slot) srv__snap_release(m->slot, w->id);
+    if (!rc) rc = ta_buf_put(b, "}", 1);
   }
   return rc ? rc : ta_buf_put(b, "}", 1);
 }
@@ -63,11 +79,11 @@ void srv__handle_healthz(srv_reply_t *r) {
     rc = put_json_field(b, "{\"version\":", t->version, strlen(t->version));
     if (!rc) rc = put_json_field(b, ",\"path\":", s->trie_path, strlen(s->trie_path));
     if (!rc) rc = put_json_field(b, ",\"source\":", t->info.source, t->info.source_len);
-    int n = snprintf(num, sizeof num,
-                     ",\"k\":%u,\"queries\":%llu,\"build_time\":%lld,\"loaded_at\":%lld}",
-                     (unsigned)t->info.k, (unsigned long long)t->info.num_queries,
-                     (long long)t->info.build_time, (long long)t->loaded_at);
+    int n = snprintf(num, sizeof num, ",\"k\":%u,\"queries\":%llu", (unsigned)t->info.k,
+                     (unsigned long long)t->info.num_queries);
     if (!rc) rc = ta_buf_put(b, num, (size_t)n);
+    if (!rc) rc = put_times(b, t, ta_unix_s());
+    if (!rc) rc = ta_buf_put(b, "}", 1);
   }
   srv__trie_release(s, w->id);
   const char *fv = srv__filter_version(s);

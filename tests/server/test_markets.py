@@ -225,6 +225,16 @@ class Markets(ServerCase):
         self.assertEqual(sorted(h["markets"]), ["de", "fr", "global"])  # README etc. ignored
         self.assertEqual(h["markets"]["de"]["queries"], len(DE))
         self.assertEqual(h["markets"]["global"]["version"], h["trie"]["version"])
+        # each market's age (SPEC §10): since its file's build, as the metric's, and its load
+        now = time.time()
+        for m in ("global", "de", "fr"):
+            x = h["markets"][m]
+            self.assertLessEqual(abs(x["age_seconds"] - (now - x["build_time"])), 5, x)
+            self.assertLessEqual(abs(x["age_seconds"] - metric(
+                self.srv, "typeahead_trie_age_seconds", 'market="%s"' % m)), 5, x)
+            self.assertTrue(x["build_time"] <= x["loaded_at"] <= now + 1, x)
+        self.assertEqual(h["markets"]["global"]["build_time"], h["trie"]["build_time"])
+        self.assertLessEqual(abs(h["trie"]["age_seconds"] - (now - h["trie"]["build_time"])), 5)
         before = metric(self.srv, "typeahead_market_requests_total", 'market="fr"')
         before_h = h["markets"]["fr"]["requests"]
         for i in range(7):
@@ -316,7 +326,9 @@ class Swaps(ServerCase):
             os.mkdir(os.path.join(d, "yy.trie"))
             self.assertTrue(wait_for(lambda: {"xx", "yy"} <= set(health(srv)["markets"]), 5))
             for m in ("xx", "yy"):
-                self.assertIsNone(health(srv)["markets"][m]["version"])
+                x = health(srv)["markets"][m]
+                self.assertEqual([x[f] for f in ("version", "build_time", "loaded_at",
+                                                 "age_seconds")], [None] * 4)
                 self.assertEqual(search(srv, "q=b&market=" + m)[2]["market"], "global")
                 self.assertEqual(metric(srv, "typeahead_trie_loaded", 'market="%s"' % m), 0)
             # removed: it is no longer served, its requests go to global

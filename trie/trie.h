@@ -375,6 +375,11 @@ unsigned trie_shard_of(const trie_shard_map_t *m, uint32_t cp);
 uint64_t trie_shard_weight(const trie_shard_map_t *m, unsigned shard);
 /* The first code point of a (valid UTF-8) key; TA_EUTF8 when empty or invalid. */
 int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp);
+/* Whether every key of r belongs to shard (its first code point is one m gives it): 0, or
+ * TA_ERANGE with diag naming a first code point of another shard (a trie built for another
+ * shard or another map; a server refuses it). A walk of the keys' first bytes only. */
+int trie_shard_check(const trie_reader_t *r, const trie_shard_map_t *m, unsigned shard,
+                     ta_diag_t *diag);
 void trie_shard_free(trie_shard_map_t *m);
 
 /* ---- Writer ------------------------------------------------------------------------------- */

@@ -305,6 +305,43 @@ class WrongPeers(Fleet):
         self.assertIn("serves 1", self.nodes["1b"].text(), "the wrong node logs it")
 
 
+class WrongShardFile(Fleet):
+    """Another shard's trie at a node's --trie path (copied to the wrong node, at start or
+    published over its file): refused like a bad file, so the node never answers its own
+    prefixes from keys of another shard (nothing) nor shows a key twice in the merge."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_fleet()
+        cls.dir = tempfile.mkdtemp(prefix="wrong-shard-", dir=WORK)
+        cls.path = os.path.join(cls.dir, "shard-0.trie")
+        cls.publish("shard-1.trie")
+        peers = os.path.join(WORK, "peers-%s" % cls.__name__)
+        d = os.path.join(WORK, "shards")
+        cls.node = cls.serve("node-0-wrong-file", ARGS.serve, cls.path,
+                             ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
+                              "--peers", peers, "--answer-cache-mb", "0"])
+
+    @classmethod
+    def publish(cls, name):
+        tmp = cls.path + ".tmp"
+        shutil.copyfile(os.path.join(WORK, "shards", name), tmp)
+        os.rename(tmp, cls.path)
+
+    def test_other_shards_file_refused(self):
+        self.assertIn("not shard 0's trie", self.node.text())
+        self.assertEqual(self.node.get("/healthz")[0], 503, "no trie of shard 0 loaded")
+        self.publish("shard-0.trie")
+        self.assertTrue(wait_for(lambda: self.node.get("/healthz")[0] == 200, 10))
+        for path in paths()[:60]:
+            self.same_as_reference(self.node, path)
+        self.publish("shard-2.trie")
+        self.assertTrue(wait_for(lambda: self.node.text().count("not shard 0's trie") == 2, 10),
+                        "the swap is refused")
+        for path in paths()[:120]:
+            self.same_as_reference(self.node, path)
+
+
 class StartRefusals(unittest.TestCase):
     def refused(self, args, why):
         r = subprocess.run([ARGS.serve, "--listen", "127.0.0.1:0"] + args, capture_output=True,

@@ -81,6 +81,10 @@ int srv__peers_parse(const char *text, size_t len, const char *name, unsigned n_
     const char *line = text + pos;
     pos += n + 1;
     ta_diag_at_line(diag, ++lineno);
+    if (nl == NULL) { /* like a shard map's: a line cut short could name another port */
+      rc = ta_diag_set(diag, TA_ETRUNC, "the last line has no newline (a cut file?)");
+      break;
+    }
     if (n && line[n - 1] == '\r') n--;
     if (n == 0 || line[0] == '#') continue;
     const char *tab = memchr(line, '\t', n);

@@ -180,6 +180,25 @@ class BuildCli(BuildCase):
         self.assertEqual(self.query("c"), [("c", 1e308)])
         self.assertEqual(self.query("d"), [("d", 10)])
 
+    def test_source_of_odd_file_names(self):
+        # The file's source (META, valid UTF-8 as verify wants) names the inputs: a Latin-1
+        # name, and names long enough to be cut in the middle of a character, failed the
+        # whole build at its verify ("the written file does not verify: invalid UTF-8").
+        latin = os.path.join(self.dir.encode(), b"caf\xe9.tsv")
+        with open(latin, "wb") as f:
+            f.write(b"cafe\t3\n")
+        self.build("--freq", latin, "--out", self.out)
+        info = run([tool("typeahead-query"), self.out, "--info"]).stdout
+        self.assertIn(b"source\tfreq:caf\\xE9.tsv\n", info)
+        names = []
+        for i in range(5):  # "freq:" and 5 names of 246 bytes: the 1,023 bytes end inside an é
+            names.append(self.write("x" + "\u00e9" * 120 + "%d.tsv" % i, "cafe\t3\n"))
+        self.build(*[a for n in names for a in ("--freq", n)], "--out", self.out)
+        info = run([tool("typeahead-query"), self.out, "--info"]).stdout.decode()
+        source = [line for line in info.splitlines() if line.startswith("source\t")][0]
+        self.assertTrue(source.endswith("\u00e9"), source[-20:])
+        self.assertEqual(len(source.encode()), len("source\t") + 1022)
+
     def test_wordfreq_lists_build_as_they_are(self):
         lists = os.environ.get("TA_WORDFREQ") or os.path.join(bin_args.datasets(), "wordfreq")
         names = ["large_de.tsv", "large_en.tsv", "large_zh.tsv"]

@@ -307,6 +307,7 @@ static int call_send(srv_peer_call_t *c) {
   char shard[16]; /* the shard asked for: a node of another shard answers 421 */
   snprintf(shard, sizeof shard, "%u", c->shard);
   evhttp_add_header(h, SRV_FORWARDED_HEADER, shard);
+  evhttp_add_header(h, SRV_MAP_HEADER, w->srv->peers->map_id);
   if (c->accept[0]) evhttp_add_header(h, "Accept", c->accept);
   if (c->inm[0]) evhttp_add_header(h, "If-None-Match", c->inm);
   if (c->part[0]) evhttp_add_header(h, SRV_PART_HEADER, c->part);

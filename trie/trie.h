@@ -375,6 +375,9 @@ unsigned trie_shard_of(const trie_shard_map_t *m, uint32_t cp);
 uint64_t trie_shard_weight(const trie_shard_map_t *m, unsigned shard);
 /* The first code point of a (valid UTF-8) key; TA_EUTF8 when empty or invalid. */
 int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp);
+/* A hash of the map's shards and ranges (not its comments): the same on every machine, so
+ * nodes can tell that they route by the same map. */
+uint64_t trie_shard_hash(const trie_shard_map_t *m);
 /* Whether every key of r belongs to shard (its first code point is one m gives it): 0, or
  * TA_ERANGE with diag naming a first code point of another shard (a trie built for another
  * shard or another map; a server refuses it). A walk of the keys' first bytes only. */

@@ -63,6 +63,18 @@ int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp) {
   return 0;
 }
 
+uint64_t trie_shard_hash(const trie_shard_map_t *m) {
+  uint64_t h = ta_hash64("typeahead-shards", 16, m->n_shards);
+  for (size_t i = 0; i < m->n_ranges; i++) {
+    uint8_t b[12];
+    trie__store_u32(b, m->ranges[i].from);
+    trie__store_u32(b + 4, m->ranges[i].to);
+    trie__store_u32(b + 8, m->ranges[i].shard);
+    h = ta_hash64(b, sizeof b, h);
+  }
+  return h;
+}
+
 /* ---- A shard's trie ------------------------------------------------------------------------ */
 
 typedef struct {

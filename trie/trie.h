@@ -302,7 +302,8 @@ int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
                      trie_text_t *text, trie_match_t *out, size_t *n_out);
 
 /* The highlight of a match in its text: spans[i] = {start, length} in display bytes, ascending,
- * from its key spans (trie_highlight at each end); *n_spans of them. */
+ * from its key spans (trie_highlight at each end), overlapping ones merged (words of the prefix
+ * that met one word of the key); *n_spans of them. */
 int trie_match_highlight(const trie_match_t *m, uint32_t spans[TRIE_MAX_SPANS][2],
                          unsigned *n_spans);
 /* "prefix", "typo" or "words": the "match" field of a suggestion. */

@@ -21,7 +21,7 @@ enum { BUCKET_STAR = FLT_KIND_COUNT, N_BUCKETS };
 /* Mixed into the version: the same rules matched another way are another rule set (a browser
  * holding an answer of the old matcher must revalidate). */
 static const char MATCHER[] =
-    "flt-match-3: skeleton, leet, joined separators, word:w*, doubled letters";
+    "flt-match-4: skeleton, leet, joined separators, word:w*, doubled letters, CJK pieces";
 
 typedef struct {
   flt_kind_t kind;
@@ -94,19 +94,23 @@ static int is_blank(char c) {
   return c == ' ' || c == '\t';
 }
 
-/* The canonical form of a phrase: its tokens joined by one space, into canon (room for
- * TA_MAX_KEY + 1 bytes; key is at most that long). Returns its length, the first token's in
- * *first_len and the number of tokens in *n_tok (counting stops past FLT__MAX_PHRASE_TOKENS). */
-static size_t phrase_canon(const char *key, size_t key_len, char *canon, size_t *first_len,
-                           size_t *n_tok) {
+/* The canonical form of a phrase: its tokens (with pieces: their pieces, flt__script_run, as
+ * flt_match cuts a key's tokens for phrases) joined by one space, into canon (room for
+ * TA_MAX_KEY + 1 bytes; key is at most that long). Returns its length, the first one's in
+ * *first_len and their number in *n_tok (counting stops past FLT__MAX_PHRASE_TOKENS). */
+static size_t phrase_canon(const char *key, size_t key_len, int pieces, char *canon,
+                           size_t *first_len, size_t *n_tok) {
   size_t len = 0, pos = 0, tok, tok_len;
   *first_len = *n_tok = 0;
   while (flt__next_token(key, key_len, &pos, &tok, &tok_len)) {
-    if (++*n_tok > FLT__MAX_PHRASE_TOKENS) return len;
-    if (len) canon[len++] = ' ';
-    memcpy(canon + len, key + tok, tok_len);
-    len += tok_len;
-    if (*first_len == 0) *first_len = tok_len;
+    for (size_t at = tok, n; at < tok + tok_len; at += n) {
+      n = pieces ? flt__script_run(key + at, tok + tok_len - at) : tok + tok_len - at;
+      if (++*n_tok > FLT__MAX_PHRASE_TOKENS) return len;
+      if (len) canon[len++] = ' ';
+      memcpy(canon + len, key + at, n);
+      len += n;
+      if (*first_len == 0) *first_len = n;
+    }
   }
   return len;
 }
@@ -126,7 +130,8 @@ static int add_views(builder_t *b, flt_kind_t kind, int star, const char *key, s
     } else if (v.g_changed) {
       char canon[TA_MAX_KEY + 1];
       size_t first_len, n_tok, len = 0;
-      if (v.g_len < sizeof canon) len = phrase_canon(v.g, v.g_len, canon, &first_len, &n_tok);
+      if (v.g_len < sizeof canon)
+        len = phrase_canon(v.g, v.g_len, kind == FLT_PHRASE, canon, &first_len, &n_tok);
       /* a word's view is one token (its skeleton holds no space), unless the skeleton left
        * no letter at all: then there is nothing more to add */
       if (len > 0 && n_tok <= FLT__MAX_PHRASE_TOKENS && (kind == FLT_PHRASE || n_tok == 1) &&
@@ -214,7 +219,7 @@ static int parse_line(builder_t *b, const char *s, size_t len, unsigned lineno, 
   size_t first_len, n_tok;
   if (kind == FLT_PHRASE) {
     char canon[TA_MAX_KEY + 1];
-    size_t canon_len = phrase_canon(key, key_len, canon, &first_len, &n_tok);
+    size_t canon_len = phrase_canon(key, key_len, 1, canon, &first_len, &n_tok);
     if (n_tok > FLT__MAX_PHRASE_TOKENS) {
       set_error(err, lineno, "phrase rule has more than %d tokens", FLT__MAX_PHRASE_TOKENS);
       return TA_EPARSE;

@@ -50,6 +50,39 @@ size_t flt__char_slow(const char *s, size_t len, int *is_token) {
   return (size_t)n;
 }
 
+/* Han, kana and the CJK iteration and number marks: the letters of scripts written without
+ * spaces between words (a key holds kana as hiragana, SPEC §3). */
+static int is_cjk(utf8proc_int32_t cp) {
+  return (cp >= 0x3005 && cp <= 0x3007) || (cp >= 0x3021 && cp <= 0x3029) ||
+         (cp >= 0x3031 && cp <= 0x3035) || (cp >= 0x3038 && cp <= 0x303C) ||
+         (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) ||
+         (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFF66 && cp <= 0xFF9F) ||
+         (cp >= 0x1B000 && cp <= 0x1B16F) || (cp >= 0x20000 && cp <= 0x323AF);
+}
+
+size_t flt__script_run(const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0;
+  while (i < len && u[i] < 0x80) i++;
+  if (i == len) return len; /* ASCII: one run (most tokens) */
+  int cls = i > 0 ? 0 : -1; /* 1: CJK, 0: other, -1: none yet (marks take their base's) */
+  while (i < len) {
+    utf8proc_int32_t cp = u[i];
+    utf8proc_ssize_t n = 1;
+    if (u[i] >= 0x80 && (n = utf8proc_iterate(u + i, (utf8proc_ssize_t)(len - i), &cp)) <= 0)
+      return i > 0 ? i : 1; /* not in a token (flt__char_slow): cannot happen */
+    utf8proc_category_t cat = u[i] < 0x80 ? UTF8PROC_CATEGORY_LL : utf8proc_category(cp);
+    if (cat < UTF8PROC_CATEGORY_MN || cat > UTF8PROC_CATEGORY_ME) {
+      int c = is_cjk(cp);
+      if (cls >= 0 && c != cls) return i;
+      cls = c;
+    }
+    i += (size_t)n;
+  }
+  return len;
+}
+
 /* The skeleton of cp from the generated table, or NULL when cp stands for itself. */
 static const flt__skel_t *skel_of(uint32_t cp) {
   size_t lo = 0, hi = flt__skel_n;

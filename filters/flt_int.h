@@ -104,6 +104,13 @@ extern const unsigned char flt__ascii_token[128];
  * category L*, M* or N*); an invalid byte is a one-byte separator. */
 size_t flt__char_slow(const char *s, size_t len, int *is_token);
 
+/* The length of the first piece of token s[0..len): its first run of letters and digits of one
+ * kind, Han and kana or the others (marks go with the letter before them), so a word written
+ * into Chinese or Japanese text without a space, 北京idiot, is a piece of its own (UAX #29
+ * breaks a word there too); len for a token of one kind (every ASCII one). Word rules are
+ * matched against a token and against its pieces, phrases are made of pieces. */
+size_t flt__script_run(const char *s, size_t len);
+
 /* Next token of s[0..len) at or after *pos: its bounds in *tok and *tok_len, *pos moved past it.
  * Returns 1, or 0 when no token is left. Invalid UTF-8 bytes separate tokens. ASCII runs go
  * through the table without a call; other characters through flt__char_slow. */

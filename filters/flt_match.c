@@ -130,35 +130,51 @@ static int doubled_hit(const flt_ruleset_t *rs, const char *t, size_t len) {
   return 0;
 }
 
+/* Word and word:w* rules against t[0..len), as it is and with its doubled letters read short. */
+static int word_hit(const flt_ruleset_t *rs, const char *t, size_t len) {
+  if (rs->word.n_items == 0 && rs->star.n_items == 0) return 0;
+  return flt__set_find(&rs->word, rs->arena, t, len, ta_hash64(t, len, 0)) >= 0 ||
+         flt__pset_hit(&rs->star, rs->arena, t, len) || doubled_hit(rs, t, len);
+}
+
 /* Word, word:w* and phrase rules against the tokens of s[0..len): 1 on a word hit (*kind set);
- * else 0, with *phrase_hit set when a phrase matched (words are looked for to the end first). */
+ * else 0, with *phrase_hit set when a phrase matched (words are looked for to the end first).
+ * A word rule meets a token or one of its pieces (flt__script_run: 北京idiot), a phrase the
+ * pieces one after the other, as its own were cut when it was compiled. */
 static int match_tokens(const flt_ruleset_t *rs, const char *s, size_t len, flt_kind_t *kind,
                         int *phrase_hit) {
-  const flt__set_t *word = &rs->word, *phrase = &rs->phrase;
-  if (word->n_items == 0 && rs->star.n_items == 0 && phrase->n_items == 0) return 0;
-  /* The last FLT__MAX_PHRASE_TOKENS tokens: at each token, the phrases that end there. */
+  const flt__set_t *phrase = &rs->phrase;
+  if (rs->word.n_items == 0 && rs->star.n_items == 0 && phrase->n_items == 0) return 0;
+  /* The last FLT__MAX_PHRASE_TOKENS pieces: at each piece, the phrases that end there. */
   tok_t ring[FLT__MAX_PHRASE_TOKENS];
   size_t n_tok = 0, pos = 0, tok, tok_len;
   while (flt__next_token(s, len, &pos, &tok, &tok_len)) {
-    uint64_t h = ta_hash64(s + tok, tok_len, 0);
-    if (flt__set_find(word, rs->arena, s + tok, tok_len, h) >= 0 ||
-        flt__pset_hit(&rs->star, rs->arena, s + tok, tok_len) ||
-        ((word->n_items || rs->star.n_items) && doubled_hit(rs, s + tok, tok_len))) {
+    size_t end = tok + tok_len, first = flt__script_run(s + tok, tok_len);
+    int hit = word_hit(rs, s + tok, tok_len);
+    for (size_t at = tok, n = first; !hit && n < tok_len && at < end; at += n) {
+      n = flt__script_run(s + at, end - at);
+      hit = word_hit(rs, s + at, n);
+    }
+    if (hit) {
       if (kind) *kind = FLT_WORD;
       return 1;
     }
     if (phrase->n_items == 0 || *phrase_hit) continue;
-    tok_t *t = &ring[n_tok % FLT__MAX_PHRASE_TOKENS];
-    t->off = tok;
-    t->len = tok_len;
-    t->first = flt__set_find(&rs->phrase_first, rs->arena, s + tok, tok_len, h) >= 0;
-    n_tok++;
-    for (uint64_t lens = rs->phrase_ntok; lens && !*phrase_hit; lens &= lens - 1) {
-      size_t n = (size_t)__builtin_ctzll(lens) + 1;
-      if (n > n_tok) break;
-      size_t from = n_tok - n;
-      if (ring[from % FLT__MAX_PHRASE_TOKENS].first && phrase_probe(rs, s, ring, from, n))
-        *phrase_hit = 1;
+    for (size_t at = tok, n = first; at < end && !*phrase_hit; at += n) {
+      if (at > tok) n = flt__script_run(s + at, end - at);
+      tok_t *t = &ring[n_tok % FLT__MAX_PHRASE_TOKENS];
+      t->off = at;
+      t->len = n;
+      t->first =
+          flt__set_find(&rs->phrase_first, rs->arena, s + at, n, ta_hash64(s + at, n, 0)) >= 0;
+      n_tok++;
+      for (uint64_t lens = rs->phrase_ntok; lens && !*phrase_hit; lens &= lens - 1) {
+        size_t k = (size_t)__builtin_ctzll(lens) + 1;
+        if (k > n_tok) break;
+        size_t from = n_tok - k;
+        if (ring[from % FLT__MAX_PHRASE_TOKENS].first && phrase_probe(rs, s, ring, from, k))
+          *phrase_hit = 1;
+      }
     }
   }
   return 0;

@@ -631,6 +631,11 @@ static inline struct timeval srv__timeval_ms(unsigned ms) {
 /* With SRV_FORWARDED_HEADER, "words": the peer answers its shard's word matches alone (no exact
  * or typo matches, no trending): a part of the owner's words merge (srv_shard.c). */
 #define SRV_PART_HEADER "X-Typeahead-Part"
+/* With SRV_FORWARDED_HEADER, the hash of the forwarding node's shard map (16 hex digits,
+ * trie_shard_hash): a node that routes by another map answers 421, as for another shard, since
+ * its trie holds the keys of its map's shard, not of the asker's. A header of its own, so that
+ * a node that does not send or read it still talks to one that does. */
+#define SRV_MAP_HEADER "X-Typeahead-Map"
 #define SRV_PEER_TIMEOUT_MS 250       /* default --peer-timeout-ms: one attempt */
 #define SRV_PEERS_FILE_MAX (1u << 20) /* bytes of a peers file */
 
@@ -642,6 +647,7 @@ typedef struct {
 
 typedef struct {
   trie_shard_map_t *map; /* owned */
+  char map_id[17];       /* trie_shard_hash of map, hex: SRV_MAP_HEADER */
   unsigned n_shards, own;
   unsigned timeout_ms;
   unsigned cache_ms; /* --peer-cache-ms: answers other shards' tries made are kept this long */

@@ -338,6 +338,20 @@ static int read_token(srv_t *s, const char *path) {
   return s->admin_token ? 0 : TA_ENOMEM;
 }
 
+/* --cors-origin goes into every answer's header block as it is: an origin is visible ASCII
+ * (scheme://host[:port], or * or null), so anything else (a line break would write a header of
+ * its own) refuses the start, as a bad --market-header does. */
+static int check_origin(const char *origin) {
+  size_t n = strlen(origin), i = 0;
+  while (i < n && origin[i] > 0x20 && origin[i] < 0x7f) i++;
+  if (n > 0 && i == n) return 0;
+  srv__log(
+      "--cors-origin '%s': expected an origin (scheme://host[:port], * or null: visible "
+      "ASCII, no space or control byte)",
+      SRV_LOG_ESC(origin));
+  return TA_EINVAL;
+}
+
 int srv_new(const srv_config_t *cfg, srv_t **out) {
   *out = NULL;
   if (cfg == NULL || (cfg->trie_path == NULL) == (cfg->trie_dir == NULL)) return TA_EINVAL;
@@ -383,6 +397,7 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
       s->workers[i].reserve_fd = -1; /* srv_free may run before worker_init */
     }
   }
+  if (rc == 0 && cfg->cors_origin) rc = check_origin(cfg->cors_origin);
   if (rc == 0) rc = srv__markets_init(s, cfg->trie_dir, cfg->market_header);
   if (rc == 0 && cfg->shard_map)
     rc = srv__shard_start(s, cfg->shard_map, cfg->shard, cfg->peers_file, cfg->peer_timeout_ms,

@@ -81,6 +81,10 @@ int srv__peers_parse(const char *text, size_t len, const char *name, unsigned n_
     const char *line = text + pos;
     pos += n + 1;
     ta_diag_at_line(diag, ++lineno);
+    if (nl == NULL) { /* like a shard map's: a line cut short could name another port */
+      rc = ta_diag_set(diag, TA_ETRUNC, "the last line has no newline (a cut file?)");
+      break;
+    }
     if (n && line[n - 1] == '\r') n--;
     if (n == 0 || line[0] == '#') continue;
     const char *tab = memchr(line, '\t', n);
@@ -303,6 +307,7 @@ static int call_send(srv_peer_call_t *c) {
   char shard[16]; /* the shard asked for: a node of another shard answers 421 */
   snprintf(shard, sizeof shard, "%u", c->shard);
   evhttp_add_header(h, SRV_FORWARDED_HEADER, shard);
+  evhttp_add_header(h, SRV_MAP_HEADER, w->srv->peers->map_id);
   if (c->accept[0]) evhttp_add_header(h, "Accept", c->accept);
   if (c->inm[0]) evhttp_add_header(h, "If-None-Match", c->inm);
   if (c->part[0]) evhttp_add_header(h, SRV_PART_HEADER, c->part);

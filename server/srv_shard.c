@@ -48,6 +48,8 @@ int srv__shard_start(srv_t *s, const char *map_path, unsigned shard, const char 
     return rc;
   }
   s->peers->map = map;
+  snprintf(s->peers->map_id, sizeof s->peers->map_id, "%016llx",
+           (unsigned long long)trie_shard_hash(map));
   s->peers->timeout_ms = timeout_ms ? timeout_ms : SRV_PEER_TIMEOUT_MS;
   s->peers->cache_ms = cache_ms;
   srv__log("shard %u of %u (map %s); prefixes of the others go to their replicas (%s)", shard, n,
@@ -485,18 +487,33 @@ int srv__shard_take(srv_reply_t *r, const char *raw, size_t raw_len, int rep, in
   const char *fwd = p ? evhtp_header_find(r->req->headers_in, SRV_FORWARDED_HEADER) : NULL;
   if (fwd) { /* a peer asks this node for its shard: it must be this one */
     unsigned asked = 0;
-    if (ta_parse_uint(fwd, 0, TRIE_MAX_SHARDS - 1, &asked) == 0 && asked == p->own) {
+    const char *map = evhtp_header_find(r->req->headers_in, SRV_MAP_HEADER);
+    int same_map = map == NULL || strcmp(map, p->map_id) == 0;
+    if (ta_parse_uint(fwd, 0, TRIE_MAX_SHARDS - 1, &asked) == 0 && asked == p->own && same_map) {
       const char *kind = evhtp_header_find(r->req->headers_in, SRV_PART_HEADER);
       *part = kind && strcmp(kind, "words") == 0 ? 2 : 1;
       return 0;
     }
-    char msg[96];
-    snprintf(msg, sizeof msg, "this node serves shard %u, not shard %.16s (check the peers file)",
-             p->own, fwd);
-    srv__log_limited(SRV_LOG_PEERS,
-                     "a peer asked for shard %.16s; this node serves %u: its "
-                     "peers file is wrong",
-                     fwd, p->own);
+    char msg[128];
+    if (!same_map) {
+      char shown[40]; /* the header as the peer sent it, escaped and cut */
+      srv__log_esc(map, shown, sizeof shown);
+      snprintf(msg, sizeof msg,
+               "this node routes by another shard map (%s, not %s): check "
+               "--shard-map",
+               p->map_id, shown);
+      srv__log_limited(SRV_LOG_PEERS,
+                       "a peer routes by the shard map %s; this node by %s: one of them was "
+                       "started with another --shard-map",
+                       shown, p->map_id);
+    } else {
+      snprintf(msg, sizeof msg, "this node serves shard %u, not shard %.16s (check the peers file)",
+               p->own, fwd);
+      srv__log_limited(SRV_LOG_PEERS,
+                       "a peer asked for shard %.16s; this node serves %u: its "
+                       "peers file is wrong",
+                       fwd, p->own);
+    }
     srv__reply_error(r, 421, msg);
     return 1;
   }

@@ -49,6 +49,11 @@ static int trie_load(srv_market_t *m, const char *why) {
   uint64_t t0 = ta_mono_ns();
   int rc = trie_open_copy(path, trie_max_bytes(), &r, &diag);
   if (rc == 0) rc = trie_verify(r, &diag);
+  /* A shard's node serves its own shard's trie only: another's (a file copied to the wrong
+   * node, or built for another map) would answer its prefixes with nothing and show keys twice
+   * in merges. The trending trie is whole on every node. */
+  if (rc == 0 && s->peers != NULL && !m->trending)
+    rc = trie_shard_check(r, s->peers->map, s->peers->own, &diag);
   if (rc != 0 && diag.code == 0) ta_diag_set(&diag, rc, "%s", "");
   srv_trie_t *t = NULL;
   if (rc == 0) {

@@ -303,7 +303,8 @@ int trie_lookup_more(const trie_reader_t *r, const char *prefix, size_t len,
                      trie_text_t *text, trie_match_t *out, size_t *n_out);
 
 /* The highlight of a match in its text: spans[i] = {start, length} in display bytes, ascending,
- * from its key spans (trie_highlight at each end); *n_spans of them. */
+ * from its key spans (trie_highlight at each end), overlapping ones merged (words of the prefix
+ * that met one word of the key); *n_spans of them. */
 int trie_match_highlight(const trie_match_t *m, uint32_t spans[TRIE_MAX_SPANS][2],
                          unsigned *n_spans);
 /* "prefix", "typo" or "words": the "match" field of a suggestion. */
@@ -376,6 +377,14 @@ unsigned trie_shard_of(const trie_shard_map_t *m, uint32_t cp);
 uint64_t trie_shard_weight(const trie_shard_map_t *m, unsigned shard);
 /* The first code point of a (valid UTF-8) key; TA_EUTF8 when empty or invalid. */
 int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp);
+/* A hash of the map's shards and ranges (not its comments): the same on every machine, so
+ * nodes can tell that they route by the same map. */
+uint64_t trie_shard_hash(const trie_shard_map_t *m);
+/* Whether every key of r belongs to shard (its first code point is one m gives it): 0, or
+ * TA_ERANGE with diag naming a first code point of another shard (a trie built for another
+ * shard or another map; a server refuses it). A walk of the keys' first bytes only. */
+int trie_shard_check(const trie_reader_t *r, const trie_shard_map_t *m, unsigned shard,
+                     ta_diag_t *diag);
 void trie_shard_free(trie_shard_map_t *m);
 
 /* ---- Writer ------------------------------------------------------------------------------- */

@@ -545,6 +545,13 @@ static inline unsigned trie__utf8_len(uint8_t lead) {
   return lead < 0x80 ? 1 : lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 0;
 }
 
+/* Calls fn(ctx, head, n) for every distinct head of the keys of r (their first n bytes, n in
+ * 1..TA_HEAD_MAX; a key shorter than TA_HEAD_MAX is a head itself), the heads of one path in
+ * length order; a non-zero return of fn stops the walk and is returned (trie_screen.c). For the
+ * screen's bits and the shard check of a trie's first code points (trie_shard.c). */
+typedef int (*trie__head_fn)(void *ctx, const uint8_t *head, size_t n);
+int trie__heads(const trie_reader_t *r, trie__head_fn fn, void *ctx);
+
 /* Decodes the heavy list of nd into ids[0..k) (ascending, each < n). TA_ECORRUPT on failure. */
 int trie__node_list(const trie_reader_t *r, const trie__node_t *nd, uint32_t *ids);
 

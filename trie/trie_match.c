@@ -82,6 +82,13 @@ int trie_match_highlight(const trie_match_t *m, uint32_t spans[TRIE_MAX_SPANS][2
     if (rc == 0) rc = trie_highlight(m->hit.text, m->hit.text_len, m->spans[i][1], &b);
     if (rc != 0) return rc;
     if (b <= a) continue;
+    /* Words of the prefix that met one word of the key (york york, dogs dog) have spans that
+     * overlap: the bytes are shown once, the spans ascending (by start, as the key's). */
+    if (out > 0 && a < (size_t)spans[out - 1][0] + spans[out - 1][1]) {
+      size_t end = (size_t)spans[out - 1][0] + spans[out - 1][1];
+      if (b > end) spans[out - 1][1] = (uint32_t)(b - spans[out - 1][0]);
+      continue;
+    }
     spans[out][0] = (uint32_t)a;
     spans[out][1] = (uint32_t)(b - a);
     out++;

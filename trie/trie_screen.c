@@ -21,12 +21,7 @@ static void set_bit(trie_screen_t *s, const uint8_t *head, size_t n) {
   s->bits[bit >> 6] |= UINT64_C(1) << (bit & 63);
 }
 
-int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
-  if (out != NULL) *out = NULL;
-  if (r == NULL || out == NULL) return TA_EINVAL;
-  trie_screen_t *s = calloc(1, sizeof *s);
-  if (s == NULL) return TA_ENOMEM;
-  s->n_keys = r->n;
+int trie__heads(const trie_reader_t *r, trie__head_fn fn, void *ctx) {
   /* Every node of the walk starts at key depth < TA_HEAD_MAX and every child's label is one
    * byte or more (its byte in the parent), so the stack holds at most TA_HEAD_MAX levels of at
    * most 256 children. */
@@ -55,11 +50,11 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
     if ((rc = trie__label(r, &nd, label, &label_len, TA_MAX_KEY, TA_HEAD_MAX - f.depth)) != 0)
       break;
     size_t d = f.depth;
-    for (size_t i = 0; i < label_len && d < TA_HEAD_MAX; i++) {
+    for (size_t i = 0; rc == 0 && i < label_len && d < TA_HEAD_MAX; i++) {
       f.head[d++] = label[i];
-      set_bit(s, f.head, d);
+      rc = fn(ctx, f.head, d);
     }
-    if (d >= TA_HEAD_MAX || nd.nchild == 0) continue;
+    if (rc != 0 || d >= TA_HEAD_MAX || nd.nchild == 0) continue;
     if (nd.nchild > 256 || top + nd.nchild > sizeof stack / sizeof *stack) {
       rc = TA_ECORRUPT;
       break;
@@ -77,6 +72,21 @@ int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
       child->first = nd.child_bytes[c];
     }
   }
+  return rc;
+}
+
+static int set_head(void *ctx, const uint8_t *head, size_t n) {
+  set_bit(ctx, head, n);
+  return 0;
+}
+
+int trie_screen_build(const trie_reader_t *r, trie_screen_t **out) {
+  if (out != NULL) *out = NULL;
+  if (r == NULL || out == NULL) return TA_EINVAL;
+  trie_screen_t *s = calloc(1, sizeof *s);
+  if (s == NULL) return TA_ENOMEM;
+  s->n_keys = r->n;
+  int rc = trie__heads(r, set_head, s);
   if (rc != 0) {
     free(s);
     return rc;

@@ -63,6 +63,51 @@ int trie_shard_first_cp(const char *key, size_t len, uint32_t *cp) {
   return 0;
 }
 
+uint64_t trie_shard_hash(const trie_shard_map_t *m) {
+  uint64_t h = ta_hash64("typeahead-shards", 16, m->n_shards);
+  for (size_t i = 0; i < m->n_ranges; i++) {
+    uint8_t b[12];
+    trie__store_u32(b, m->ranges[i].from);
+    trie__store_u32(b + 4, m->ranges[i].to);
+    trie__store_u32(b + 8, m->ranges[i].shard);
+    h = ta_hash64(b, sizeof b, h);
+  }
+  return h;
+}
+
+/* ---- A shard's trie ------------------------------------------------------------------------ */
+
+typedef struct {
+  const trie_shard_map_t *m;
+  unsigned shard;
+  uint32_t cp; /* the first code point of another shard */
+} shard_check_t;
+
+/* A head as long as its first code point's sequence is that code point (keys are valid UTF-8:
+ * verify checked them); 1 stops the walk at one of another shard. */
+static int check_head(void *ctx, const uint8_t *head, size_t n) {
+  shard_check_t *c = ctx;
+  uint32_t cp;
+  if (n != trie__utf8_len(head[0]) || trie_shard_first_cp((const char *)head, n, &cp) != 0)
+    return 0;
+  if (trie_shard_of(c->m, cp) == c->shard) return 0;
+  c->cp = cp;
+  return 1;
+}
+
+int trie_shard_check(const trie_reader_t *r, const trie_shard_map_t *m, unsigned shard,
+                     ta_diag_t *diag) {
+  if (r == NULL || m == NULL || shard >= m->n_shards) return TA_EINVAL;
+  shard_check_t c = {.m = m, .shard = shard};
+  int rc = trie__heads(r, check_head, &c);
+  if (rc == 1)
+    return ta_diag_set(diag, TA_ERANGE,
+                       "not shard %u's trie: it holds keys that start with U+%04X, of shard %u "
+                       "in the map",
+                       shard, (unsigned)c.cp, trie_shard_of(m, c.cp));
+  return rc;
+}
+
 /* ---- Planning ----------------------------------------------------------------------------- */
 
 typedef struct {

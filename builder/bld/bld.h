@@ -59,7 +59,8 @@ void bld_acc_free(bld_acc_t *acc);
  *   TA_EUTF8   raw is not valid UTF-8
  *   TA_EEMPTY  the key is empty after normalization (only spaces, marks or controls)
  *   TA_ETOOLONG raw, or its key, is longer than TA_MAX_KEY bytes
- *   TA_ERANGE  count or weight is negative, NaN or infinite
+ *   TA_ERANGE  count or weight is negative, NaN or infinite, or the key's summed count or
+ *              score would be infinite
  *   TA_ENOMEM */
 int bld_acc_add(bld_acc_t *acc, const char *raw, size_t len, double count, double weight);
 

@@ -161,6 +161,9 @@ int bld_acc_add(bld_acc_t *a, const char *raw, size_t len, double count, double 
   if ((rc = acc_intern(a, 1, key, klen, 0, &ki)) < 0) return rc;
 
   bld__key_t *k = &a->keys[ki];
+  /* A total that would overflow (counts near the largest double) is refused before anything
+   * is added: a score must be finite. A spelling's weight is part of its key's score. */
+  if (isinf(k->score + weight) || isinf(k->count + count)) return TA_ERANGE;
   uint32_t cand;
   uint64_t cand_off;
   double cand_w;

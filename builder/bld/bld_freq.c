@@ -220,6 +220,14 @@ static int freq_line(bld_acc_t *acc, freq_state_t *st, char *s, size_t len, bld_
     return 1;
   }
   rc = bld_acc_add(acc, q, qlen, count, count);
+  if (rc == TA_ERANGE) { /* the count is a number, but the query's total would overflow */
+    char shown[48];
+    show_text(shown, sizeof shown, c, clen);
+    line_fail(diag, st, TA_ERANGE, "bad count '%s' (the query's total would be infinite)", shown);
+    *why = BLD_BAD_COUNT;
+    *code = TA_ERANGE;
+    return 1;
+  }
   if (rc == TA_ETOOLONG || rc == TA_EUTF8 || rc == TA_EEMPTY) {
     /* Why bld_acc_add refused the query, in the user's words. */
     char text[64];

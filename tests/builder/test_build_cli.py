@@ -161,6 +161,44 @@ class BuildCli(BuildCase):
             self.assertEqual(f.read(), "previous contents")
         self.build("--freq", path, "--out", out2, "--max-bad", "101", expect=2)
 
+    def test_huge_counts(self):
+        # Counts up to the largest double are numbers; two spellings (or two files) whose sum
+        # would be infinite: the row that would overflow its key's total is a bad count,
+        # skipped and named, and the rest is built (it failed the whole build: "value out of
+        # range" at the write, since a score must be finite).
+        text = "c\t1e308\nC\t1e308\nd\t5\n" + "ok\t1\n" * 200
+        path = self.write("huge.tsv", text)
+        r = self.build("--freq", path, "--out", self.out)
+        self.assertIn(b"huge.tsv: 1 unusable line skipped: bad count 1 (line 2)", r.stderr)
+        self.assertEqual(self.query("c"), [("c", 1e308)])
+        self.assertEqual(self.query("d"), [("d", 5)])
+        r = self.build("--freq", path, "--out", self.out, "--max-bad", "0", expect=1)
+        self.assertIn(path.encode() + b":2: bad count '1e308'", r.stderr)
+        # the same file twice: the second file's row overflows
+        r = self.build("--freq", path, "--freq", path, "--out", self.out)
+        self.assertIn(b"huge.tsv: 2 unusable lines skipped: bad count 2 (lines 1, 2)", r.stderr)
+        self.assertEqual(self.query("c"), [("c", 1e308)])
+        self.assertEqual(self.query("d"), [("d", 10)])
+
+    def test_source_of_odd_file_names(self):
+        # The file's source (META, valid UTF-8 as verify wants) names the inputs: a Latin-1
+        # name, and names long enough to be cut in the middle of a character, failed the
+        # whole build at its verify ("the written file does not verify: invalid UTF-8").
+        latin = os.path.join(self.dir.encode(), b"caf\xe9.tsv")
+        with open(latin, "wb") as f:
+            f.write(b"cafe\t3\n")
+        self.build("--freq", latin, "--out", self.out)
+        info = run([tool("typeahead-query"), self.out, "--info"]).stdout
+        self.assertIn(b"source\tfreq:caf\\xE9.tsv\n", info)
+        names = []
+        for i in range(5):  # "freq:" and 5 names of 246 bytes: the 1,023 bytes end inside an é
+            names.append(self.write("x" + "\u00e9" * 120 + "%d.tsv" % i, "cafe\t3\n"))
+        self.build(*[a for n in names for a in ("--freq", n)], "--out", self.out)
+        info = run([tool("typeahead-query"), self.out, "--info"]).stdout.decode()
+        source = [line for line in info.splitlines() if line.startswith("source\t")][0]
+        self.assertTrue(source.endswith("\u00e9"), source[-20:])
+        self.assertEqual(len(source.encode()), len("source\t") + 1022)
+
     def test_wordfreq_lists_build_as_they_are(self):
         lists = os.environ.get("TA_WORDFREQ") or os.path.join(bin_args.datasets(), "wordfreq")
         names = ["large_de.tsv", "large_en.tsv", "large_zh.tsv"]

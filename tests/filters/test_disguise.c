@@ -119,6 +119,53 @@ static void test_disguises(void **state) {
   flt_ruleset_free(rs);
 }
 
+/* A word written into Chinese or Japanese text, which has no spaces between words: a token
+ * ends where its letters go from Han or kana to another script or back (UAX #29 breaks there),
+ * for words, word:w* stems and phrases alike. A word rule that is itself one mixed token still
+ * matches that token, and letters of Latin and Cyrillic stay one token (UAX #29 too). */
+static void test_words_in_cjk_text(void **state) {
+  (void)state;
+  flt_ruleset_t *rs = compile_ok(
+      "word:idiot\nword:porn*\nphrase:kill all\nword:t\xe6\x81\xa4\n"
+      "word:\xe5\x82\xbb\xe7\x93\x9c\nphrase:t\xe6\x81\xa4 shop\n");
+  static const char *const blocked[] = {
+      "\xe5\x8c\x97\xe4\xba\xac"
+      "idiot",                         /* 北京idiot */
+      "idiot\xe5\x8c\x97\xe4\xba\xac", /* idiot北京 */
+      "\xe4\xbd\xa0\xe6\x98\xaf"
+      "idiot\xe5\x90\x97",             /* 你是idiot吗 */
+      "idiot\xe3\x81\xa8\xe3\x81\x86", /* idiotとう */
+      "\xe3\x83\x90\xe3\x82\xab"
+      "id1ot", /* バカid1ot: leet inside */
+      "\xe5\x8c\x97\xe4\xba\xac\xd1\x96"
+      "diot", /* 北京іdiot: Cyrillic і */
+      "\xe7\x9c\x8b"
+      "pornstar", /* 看pornstar: a stem */
+      "\xe6\x88\x91\xe6\x83\xb3"
+      "kill all",                 /* 我想kill all: a phrase */
+      "kill all\xe4\xba\xba",     /* kill all人 */
+      "t\xe6\x81\xa4",            /* t恤: the rule's own mixed token */
+      "\xe5\x82\xbb\xe7\x93\x9c", /* 傻瓜: a CJK word rule */
+      "t\xe6\x81\xa4 shop",       /* phrase:t恤 shop */
+      "\xe5\x8c\x97\xe4\xba\xac"
+      "t\xe6\x81\xa4 shop", /* 北京t恤 shop */
+  };
+  static const char *const kept[] = {
+      "\xe5\x8c\x97\xe4\xba\xac"
+      "idiom",                    /* 北京idiom */
+      "\xe5\x8c\x97\xe4\xba\xac", /* 北京 */
+      "\xe7\x9c\x8b"
+      "popcorn", /* 看popcorn */
+      "kill\xe5\x8c\x97"
+      "all",                                  /* kill北all: not one after the other */
+      "\xe5\x82\xbb\xe7\x93\x9c\xe4\xbb\xac", /* 傻瓜们: a longer CJK run */
+      "\xd0\xb6"
+      "idiot", /* жidiot: Cyrillic and Latin, one token */
+  };
+  expect(rs, blocked, N_OF(blocked), kept, N_OF(kept));
+  flt_ruleset_free(rs);
+}
+
 /* The shipped starter list blocks the disguises of its words and keeps the innocent ones. */
 static void test_starter_list(void **state) {
   (void)state;
@@ -262,9 +309,8 @@ static void test_file_shape(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_disguises),
-      cmocka_unit_test(test_starter_list),
-      cmocka_unit_test(test_star_rules),
+      cmocka_unit_test(test_disguises),    cmocka_unit_test(test_words_in_cjk_text),
+      cmocka_unit_test(test_starter_list), cmocka_unit_test(test_star_rules),
       cmocka_unit_test(test_file_shape),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

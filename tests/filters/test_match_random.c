@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <unicode/uchar.h>
 #include <unicode/uclean.h>
+#include <unicode/uscript.h>
 #include <unicode/uspoof.h>
 #include <utf8proc.h>
 
@@ -58,12 +59,49 @@ static void ref_tokens(const char *s, size_t len, toks_t *t) {
   }
 }
 
+/* Han, hiragana or katakana by ICU's script extensions (a letter of a script written without
+ * spaces); -1 for a mark, which goes with the letter before it. */
+static int ref_cjk(const char *s, size_t i, size_t len) {
+  utf8proc_int32_t cp;
+  assert_true(utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp) >
+              0);
+  if (utf8proc_category_string(cp)[0] == 'M') return -1;
+  return uscript_hasScript(cp, USCRIPT_HAN) || uscript_hasScript(cp, USCRIPT_HIRAGANA) ||
+         uscript_hasScript(cp, USCRIPT_KATAKANA);
+}
+
+/* The pieces of tokens t of s (docs/filters.md): each token cut where its letters go from
+ * Han and kana to the others or back. */
+static void ref_pieces(const char *s, const toks_t *t, toks_t *p) {
+  p->n = 0;
+  for (size_t k = 0; k < t->n; k++) {
+    size_t end = t->off[k] + t->len[k], start = t->off[k];
+    int cls = -1;
+    for (size_t i = start; i < end;) {
+      size_t n = 1;
+      while (i + n < end && ((unsigned char)s[i + n] & 0xC0) == 0x80) n++;
+      int c = ref_cjk(s, i, end);
+      if (c >= 0 && cls >= 0 && c != cls) {
+        assert_true(p->n < MAX_TOK);
+        p->off[p->n] = start;
+        p->len[p->n++] = i - start;
+        start = i;
+      }
+      if (c >= 0) cls = c;
+      i += n;
+    }
+    assert_true(p->n < MAX_TOK);
+    p->off[p->n] = start;
+    p->len[p->n++] = end - start;
+  }
+}
+
 typedef struct {
   flt_kind_t kind;
   int star; /* a word:w* rule (counted as a word rule) */
   char key[512];
   size_t len;
-  toks_t toks;
+  toks_t toks, pieces;
 } ref_rule_t;
 
 static int tok_eq(const char *a, const toks_t *ta, size_t i, const char *b, const toks_t *tb,
@@ -97,7 +135,10 @@ static int ref_word_match(const char *t, size_t tl, const char *w, size_t wl, in
   return prefix ? j == wl : i == tl && j == wl;
 }
 
-static int ref_match(const ref_rule_t *r, const char *key, size_t len, const toks_t *kt) {
+/* kt: the tokens of key, kp: their pieces. A word rule meets a token or a piece; a phrase is
+ * made of pieces. */
+static int ref_match(const ref_rule_t *r, const char *key, size_t len, const toks_t *kt,
+                     const toks_t *kp) {
   switch (r->kind) {
   case FLT_EXACT:
     return r->len == len && memcmp(r->key, key, len) == 0;
@@ -106,12 +147,14 @@ static int ref_match(const ref_rule_t *r, const char *key, size_t len, const tok
   case FLT_WORD:
     for (size_t i = 0; i < kt->n; i++)
       if (ref_word_match(key + kt->off[i], kt->len[i], r->key, r->len, r->star)) return 1;
+    for (size_t i = 0; i < kp->n; i++)
+      if (ref_word_match(key + kp->off[i], kp->len[i], r->key, r->len, r->star)) return 1;
     return 0;
   case FLT_PHRASE:
-    for (size_t i = 0; i + r->toks.n <= kt->n; i++) {
+    for (size_t i = 0; i + r->pieces.n <= kp->n; i++) {
       size_t j = 0;
-      while (j < r->toks.n && tok_eq(key, kt, i + j, r->key, &r->toks, j)) j++;
-      if (j == r->toks.n) return 1;
+      while (j < r->pieces.n && tok_eq(key, kp, i + j, r->key, &r->pieces, j)) j++;
+      if (j == r->pieces.n) return 1;
     }
     return 0;
   default:
@@ -343,6 +386,7 @@ static int ref_rule_valid(flt_kind_t kind, const char *text, size_t len, ref_rul
   r->star = 0;
   r->len = norm(text, len, r->key, sizeof r->key);
   ref_tokens(r->key, r->len, &r->toks);
+  ref_pieces(r->key, &r->toks, &r->pieces);
   if (r->len == 0) return 0;
   if (kind == FLT_WORD) return r->toks.n == 1 && r->toks.off[0] == 0 && r->toks.len[0] == r->len;
   if (kind == FLT_PHRASE) return r->toks.n >= 1;
@@ -378,6 +422,7 @@ static size_t ref_forms(const ref_rule_t *rules, size_t n, ref_rule_t *forms) {
       if (d) {
         d->key[d->len] = '\0';
         ref_tokens(d->key, d->len, &d->toks);
+        ref_pieces(d->key, &d->toks, &d->pieces);
         nf++;
       }
       if (!v.has_one) break;
@@ -467,13 +512,14 @@ static void test_random_equivalence(void **state) {
       flt_kind_t want_kind = FLT_KIND_COUNT;
       static const flt_kind_t order[] = {FLT_EXACT, FLT_PREFIX, FLT_WORD, FLT_PHRASE};
       for (size_t f = 0; f < n_kf && !want; f++) {
-        toks_t kt;
+        static toks_t kt, kp;
         ref_tokens(kv[f].g, strlen(kv[f].g), &kt);
+        ref_pieces(kv[f].g, &kt, &kp);
         for (int o = 0; o < 4 && !want; o++) {
           int whole = order[o] == FLT_EXACT || order[o] == FLT_PREFIX;
           const char *ks = whole ? kv[f].s : kv[f].g;
           for (size_t i = 0; i < n_forms && !want; i++)
-            if (forms[i].kind == order[o] && ref_match(&forms[i], ks, strlen(ks), &kt)) {
+            if (forms[i].kind == order[o] && ref_match(&forms[i], ks, strlen(ks), &kt, &kp)) {
               want = 1;
               want_kind = order[o];
               by_star += (size_t)forms[i].star;

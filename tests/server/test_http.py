@@ -23,7 +23,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from serve_util import (ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
+from serve_util import (Server, ServerCase, build_trie, make_freq, msgpack_decode,  # noqa: E402
                         prefixes_of, recv_until_close, recv_while, server_args,
                         count_responses, split_responses, wait_for)
 
@@ -554,6 +554,33 @@ class Serve(ServerCase):
             self.assertIn("--admin-token-file %s: %s" % (path, why), r.stderr,
                           "token %r: the log names the file and what is wrong" % content)
             self.assertNotIn("listening on", r.stderr, "token %r: nothing listens" % content)
+
+    def test_14c_cors_origin_refused(self):
+        """--cors-origin is written into every answer's header block as it is: a value with a
+        line break wrote a header of its own (Set-Cookie here), one with a space or a control
+        byte a broken one. Such a value (no origin has one) or an empty one refuses the start,
+        as --market-header does; an origin, * and null start."""
+        for origin in ("http://x\r\nSet-Cookie: a=b", "http://x\n", "http://x y", "http://x\t",
+                       "http://x\x7f", "http://\u00e9.example", ""):
+            p = subprocess.Popen([ARGS.serve, "--trie", TRIE, "--cors-origin", origin,
+                                  "--listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+            try:
+                _, err = p.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()
+                self.fail("origin %r: the server started and ran" % origin)
+            self.assertEqual(p.returncode, 1, "origin %r: the server refuses to start" % origin)
+            self.assertIn("--cors-origin", err, origin)
+            self.assertNotIn("listening on", err, "origin %r: nothing listens" % origin)
+        for origin in ("https://example.com:8443", "*", "null"):
+            srv = Server(ARGS.serve, TRIE, ["--cors-origin", origin])
+            try:
+                st, h, _ = srv.get("/search?q=a")
+                self.assertEqual((st, h.get("access-control-allow-origin")), (200, origin))
+            finally:
+                self.assertEqual(srv.stop(), 0)
 
     # ---- Hot swap triggers: rename + watcher, SIGHUP, corrupt file refused ------------------
     def test_15_hot_swap(self):

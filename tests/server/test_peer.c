@@ -45,6 +45,9 @@ static void test_peers_file(void **state) {
       {"1\tno-such-host.invalid:80\n", TA_ENOENT, 1},
       {"1\t127.0.0.1:80\n", TA_ENOENT, 0}, /* shard 2 has no replica */
       {"", TA_ENOENT, 0},
+      /* cut short while written: 127.0.0.1:8 is some other port */
+      {"1\t127.0.0.1:80\n2\t127.0.0.1:8", TA_ETRUNC, 2},
+      {"1\t127.0.0.1:80\n2\t127.0.0.1:81\n# a comm", TA_ETRUNC, 3},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     srv_peers_t *p = NULL;

@@ -305,6 +305,86 @@ class WrongPeers(Fleet):
         self.assertIn("serves 1", self.nodes["1b"].text(), "the wrong node logs it")
 
 
+class WrongShardFile(Fleet):
+    """Another shard's trie at a node's --trie path (copied to the wrong node, at start or
+    published over its file): refused like a bad file, so the node never answers its own
+    prefixes from keys of another shard (nothing) nor shows a key twice in the merge."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_fleet()
+        cls.dir = tempfile.mkdtemp(prefix="wrong-shard-", dir=WORK)
+        cls.path = os.path.join(cls.dir, "shard-0.trie")
+        cls.publish("shard-1.trie")
+        peers = os.path.join(WORK, "peers-%s" % cls.__name__)
+        d = os.path.join(WORK, "shards")
+        cls.node = cls.serve("node-0-wrong-file", ARGS.serve, cls.path,
+                             ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
+                              "--peers", peers, "--answer-cache-mb", "0"])
+
+    @classmethod
+    def publish(cls, name):
+        tmp = cls.path + ".tmp"
+        shutil.copyfile(os.path.join(WORK, "shards", name), tmp)
+        os.rename(tmp, cls.path)
+
+    def test_other_shards_file_refused(self):
+        self.assertIn("not shard 0's trie", self.node.text())
+        self.assertEqual(self.node.get("/healthz")[0], 503, "no trie of shard 0 loaded")
+        self.publish("shard-0.trie")
+        self.assertTrue(wait_for(lambda: self.node.get("/healthz")[0] == 200, 10))
+        for path in paths()[:60]:
+            self.same_as_reference(self.node, path)
+        self.publish("shard-2.trie")
+        self.assertTrue(wait_for(lambda: self.node.text().count("not shard 0's trie") == 2, 10),
+                        "the swap is refused")
+        for path in paths()[:120]:
+            self.same_as_reference(self.node, path)
+
+
+class OtherMap(Fleet):
+    """A replica of shard 1 started with another shard map (shards 1 and 2 swapped, and the
+    trie of its map's shard 1): it holds other keys than the asker's shard 1, so it answers a
+    forwarded request 421 (SRV_MAP_HEADER), and the next replica answers; it answered from its
+    own trie, the prefixes of the asker's shard 1 with nothing."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.start_fleet()
+        d = os.path.join(WORK, "shards")
+        other = os.path.join(WORK, "shards-other")
+        os.makedirs(other, exist_ok=True)
+        other_map = os.path.join(other, "swapped.map")
+        with open(os.path.join(d, "shards.map")) as f, open(other_map, "w") as g:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 3 and not line.startswith("#") and parts[2] in ("1", "2"):
+                    parts[2] = "2" if parts[2] == "1" else "1"
+                g.write("\t".join(parts) + "\n")
+        subprocess.run([ARGS.build, "--freq", os.path.join(WORK, "q.freq"), "--shards",
+                        str(SHARDS), "--shard-map", other_map, "--out-dir", other], check=True,
+                       capture_output=True)
+        peers = os.path.join(WORK, "peers-%s" % cls.__name__)
+        cls.odd = cls.serve("node-1-other-map", ARGS.serve, os.path.join(other, "shard-1.trie"),
+                            ["--shard-map", os.path.join(other, "shards.map"), "--shard", "1",
+                             "--peers", peers, "--answer-cache-mb", "0"])
+        odd_first = os.path.join(WORK, "peers-odd-first")
+        with open(odd_first, "w") as f:
+            f.write("1\t127.0.0.1:%d,127.0.0.1:%d\n2\t127.0.0.1:%d\n" % (
+                cls.odd.port, cls.ports["1a"], cls.ports["2"]))
+        cls.asker = cls.serve("node-0-asker", ARGS.serve, os.path.join(d, "shard-0.trie"),
+                              ["--shard-map", os.path.join(d, "shards.map"), "--shard", "0",
+                               "--peers", odd_first, "--answer-cache-mb", "0",
+                               "--threads", "1"])
+
+    def test_other_map_skipped(self):
+        for path in paths()[:150]:
+            self.same_as_reference(self.asker, path)
+        self.assertGreater(self.asker.metric("typeahead_peer_failures_total"), 0,
+                           "the replica of another map was tried and counted")
+        self.assertIn("started with another --shard-map", self.odd.text())
+
+
 class StartRefusals(unittest.TestCase):
     def refused(self, args, why):
         r = subprocess.run([ARGS.serve, "--listen", "127.0.0.1:0"] + args, capture_output=True,

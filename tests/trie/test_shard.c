@@ -244,6 +244,53 @@ static void test_first_cp(void **state) {
   }
 }
 
+/* trie_shard_check: a trie's keys against the shard a map gives their first code points, read
+ * as code points (U+00E9's lead byte 0xC3 is U+00C3, of the other shard here), in every UTF-8
+ * length; a key of another shard is named. */
+static void test_check_trie_against_map(void **state) {
+  (void)state;
+  static const char map_text[] =
+      "typeahead-shards\t1\nnorm\t2\nshards\t2\n"
+      "0\tC2\t0\nC3\tE8\t1\nE9\tE9\t0\nEA\t1F5FF\t1\n"
+      "1F600\t1F600\t0\n1F601\t10FFFF\t1\n";
+  trie_shard_map_t *m = NULL;
+  ta_diag_t d;
+  assert_int_equal(trie_shard_parse(map_text, sizeof map_text - 1, "m", &m, &d), 0);
+  static const char *const keys0[] = {"a", "apple",
+                                      "\xc3\xa9"
+                                      "clair",
+                                      "\xc3\xa9", "\xf0\x9f\x98\x80"};
+  static const char *const keys1[] = {"\xc3\xa4",
+                                      "\xc3\xa4"
+                                      "pfel",
+                                      "\xe5\x8c\x97\xe4\xba\xac"};
+  trie_entry_t e[8];
+  size_t n0 = sizeof keys0 / sizeof *keys0, n1 = sizeof keys1 / sizeof *keys1;
+  for (size_t i = 0; i < n0; i++)
+    e[i] = (trie_entry_t){keys0[i], strlen(keys0[i]), keys0[i], strlen(keys0[i]), (double)i};
+  trie_reader_t *r = tu_open_entries("s0.trie", e, n0, 4);
+  assert_non_null(r);
+  assert_int_equal(trie_shard_check(r, m, 0, &d), 0);
+  assert_int_equal(trie_shard_check(r, m, 1, &d), TA_ERANGE);
+  assert_non_null(strstr(d.msg, "not shard 1's trie"));
+  trie_close(r);
+  for (size_t i = 0; i < n1; i++)
+    e[n0 + i] = (trie_entry_t){keys1[i], strlen(keys1[i]), keys1[i], strlen(keys1[i]), 1.0};
+  r = tu_open_entries("s1.trie", e + n0, n1, 4);
+  assert_non_null(r);
+  assert_int_equal(trie_shard_check(r, m, 1, &d), 0);
+  assert_int_equal(trie_shard_check(r, m, 0, &d), TA_ERANGE);
+  trie_close(r);
+  /* one key of shard 1 among shard 0's: found, and named */
+  r = tu_open_entries("mixed.trie", e, n0 + 1, 4);
+  assert_non_null(r);
+  assert_int_equal(trie_shard_check(r, m, 0, &d), TA_ERANGE);
+  assert_non_null(strstr(d.msg, "U+00E4"));
+  assert_int_equal(trie_shard_check(r, m, 2, &d), TA_EINVAL);
+  trie_close(r);
+  trie_shard_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_plan_small_against_brute_force),
@@ -252,6 +299,7 @@ int main(void) {
       cmocka_unit_test(test_round_trip_routes_every_code_point),
       cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_first_cp),
+      cmocka_unit_test_setup_teardown(test_check_trie_against_map, tu_setup_dir, tu_teardown_dir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -262,11 +262,55 @@ static void test_known_cases(void **state) {
   trie_close(r);
 }
 
+/* The highlight of a word match (trie_match_highlight) when words of the prefix meet the same
+ * word of the key (a repeated word, or one that starts another): each byte once, ascending, no
+ * span inside another. They were listed once per word of the prefix ([[4,4],[4,4]] for
+ * "york york"; [[0,4],[0,3]] for "dogs dog"), which a client bolding them in turn breaks. */
+static void test_highlight_repeated_words(void **state) {
+  (void)state;
+  trie_entry_t e[] = {{"new york", 8, "New York", 8, 10}, {"dogs", 4, "Dogs", 4, 5}};
+  trie_reader_t *r = tu_open_entries("repeat.trie", e, 2, 5);
+  assert_non_null(r);
+  trie_words_t *w = NULL;
+  assert_int_equal(trie_words_build(r, &w), 0);
+  static const struct {
+    const char *prefix, *text;
+    unsigned n;
+    uint32_t spans[2][2];
+  } cases[] = {
+      {"york york", "New York", 1, {{4, 4}}},
+      {"york new york", "New York", 2, {{0, 3}, {4, 4}}},
+      {"york new ne", "New York", 2, {{0, 3}, {4, 4}}},
+      {"dogs dog", "Dogs", 1, {{0, 4}}},
+      {"dogs do", "Dogs", 1, {{0, 4}}},
+  };
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+    trie_match_t got[2];
+    size_t n = 0;
+    assert_int_equal(trie_lookup_words(r, w, cases[c].prefix, strlen(cases[c].prefix), 2, NULL,
+                                       NULL, tu_text(), got, &n),
+                     0);
+    if (n != 1 || got[0].hit.text_len != strlen(cases[c].text) ||
+        memcmp(got[0].hit.text, cases[c].text, got[0].hit.text_len) != 0)
+      fail_msg("%s: %zu matches, want %s", cases[c].prefix, n, cases[c].text);
+    uint32_t sp[TRIE_MAX_SPANS][2];
+    unsigned ns = 0;
+    assert_int_equal(trie_match_highlight(&got[0], sp, &ns), 0);
+    if (ns != cases[c].n)
+      fail_msg("%s: %u spans (first [%u,%u]), want %u", cases[c].prefix, ns, sp[0][0], sp[0][1],
+               cases[c].n);
+    for (unsigned i = 0; i < ns; i++)
+      if (sp[i][0] != cases[c].spans[i][0] || sp[i][1] != cases[c].spans[i][1])
+        fail_msg("%s: span %u is [%u,%u]", cases[c].prefix, i, sp[i][0], sp[i][1]);
+  }
+  trie_words_free(w);
+  trie_close(r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_known_cases),
-      cmocka_unit_test(test_random_sets),
-      cmocka_unit_test(test_long_words),
+      cmocka_unit_test(test_known_cases), cmocka_unit_test(test_highlight_repeated_words),
+      cmocka_unit_test(test_random_sets), cmocka_unit_test(test_long_words),
       cmocka_unit_test(test_many_words),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);

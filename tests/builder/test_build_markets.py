@@ -131,6 +131,28 @@ class BuildMarkets(unittest.TestCase):
             self.assertEqual(p.returncode, 2, args)
         p = run(ARGS.build, "--freq", self.log, "--market", "de", "--out", "x.trie", check=False)
         self.assertEqual(p.returncode, 2)
+        # the flags of the week window say nothing to a frequency list: refused, not ignored
+        for args in (["--now", "2026-W13"], ["--now", "not a date"], ["--weeks", "3"],
+                     ["--half-life", "1"]):
+            p = run(ARGS.build, "--freq", self.log, *args, "--out", "x.trie", check=False)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn("choose weeks of --tables", p.stderr.decode())
+
+    def test_empty_window_fails(self):
+        """A window with no rows of the global total (logs that stopped coming, --now before
+        every table) builds nothing and leaves --out as it was: an empty trie would answer
+        nothing (a market's may be empty: test_one_market_is_its_events_alone)."""
+        out = os.path.join(self.tmp, "kept.trie")
+        self.build("--now", "2026-W13", "--out", out)
+        before = open(out, "rb").read()
+        for args in (["--now", "2025-W01"], ["--now", "2025-W01", "--all-markets"]):
+            dest = ["--out-dir", os.path.join(self.tmp, "empty-all")] if "--all-markets" in \
+                args else ["--out", out]
+            p = run(ARGS.build, "--tables", self.tables, "--weeks", "3", *args, *dest,
+                    check=False)
+            self.assertEqual(p.returncode, 1, (args, p.stderr))
+            self.assertIn("no rows in the 3 weeks up to", p.stderr.decode())
+            self.assertEqual(open(out, "rb").read(), before)
         self.assertIn("--all-markets", run(ARGS.build, "--help").stdout.decode())
 
 

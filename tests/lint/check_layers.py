@@ -96,7 +96,11 @@ class Layers(unittest.TestCase):
     def test_file_length(self):
         long_files = []
         for root, dirs, files in os.walk(ARGS.source):
-            dirs[:] = [d for d in dirs if not d.startswith((".", "build")) and d != "node_modules"]
+            # build trees (a CMakeCache.txt, or build/ and build-*/ before a configure), not
+            # builder/, whose name starts the same
+            dirs[:] = [d for d in dirs if not d.startswith(".") and d != "node_modules" and
+                       d != "build" and not d.startswith("build-") and
+                       not os.path.exists(os.path.join(root, d, "CMakeCache.txt"))]
             for f in files:
                 if f.endswith(".c"):
                     p = os.path.join(root, f)

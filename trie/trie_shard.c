@@ -189,9 +189,10 @@ int trie_shard_plan(const uint32_t *cps, const uint64_t *weights, size_t n, unsi
     trie_shard_free(m);
     return ta_diag_set(diag, TA_ERANGE,
                        "%u shards cannot keep the largest within %.2fx the mean: keys starting "
-                       "with U+%04X alone are %.1f%% of the weight (at most %u shards would)",
+                       "with U+%04X alone are %.1f%% of the weight (at most %u shard%s would)",
                        n_shards, TRIE_SHARD_MAX_SKEW, (unsigned)heavy,
-                       100.0 * (double)heavy_w / (double)total, most ? most : 1);
+                       100.0 * (double)heavy_w / (double)total, most ? most : 1,
+                       most > 1 ? "s" : "");
   }
   *out = m;
   return 0;

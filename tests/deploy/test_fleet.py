@@ -207,6 +207,24 @@ class Fleet(unittest.TestCase):
             self.fail("%d requests failed through '%s', the first: %s\n-- nginx-error.log --\n%s"
                       % (len(load.failures), what, load.failures[0][:300], log))
 
+    def internal_headers_dropped(self):
+        """The nodes' own headers between shards, sent by a client, do not reach them through
+        nginx: the answers are the same as without them (a node would answer another shard's
+        forward with 421, and a words part with its word matches alone)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        own = {"X-Typeahead-Forwarded": "0", "X-Typeahead-Part": "words",
+               "X-Typeahead-Map": "0123456789abcdef"}
+        asked = [p for p in self.prefixes if p.strip()][:40]
+        for p in asked:
+            got = []
+            for headers in ({}, own):
+                conn.request("GET", "/search?q=" + urllib.parse.quote(p, safe=""),
+                             headers=headers)
+                r = conn.getresponse()
+                got.append((r.status, json.loads(r.read()).get("suggestions")))
+            self.assertEqual(got[1], got[0], "q=%r with the nodes' own headers" % p)
+        conn.close()
+
     def test_no_request_fails(self):
         self.no_request_fails(["--trie", self.tries["a"]], self.tries, REPLICAS)
 
@@ -220,6 +238,8 @@ class Fleet(unittest.TestCase):
                        str(self.port), "--bin", os.path.join(ARGS.build_dir, "server"))
         self.started = True
         allowed = self.expected(new)
+        if n_nodes > REPLICAS:
+            self.internal_headers_dropped()
         if n_nodes > REPLICAS:
             # The empty prefix merges every shard's best: while a rolling update has some
             # shards on a and others on b, the merge mixes them (each part is right); so do

@@ -39,7 +39,7 @@ import bin_args  # noqa: E402  (tests/bin_args.py)
 
 ARGS = None
 TOOLS = ("typeahead-aggregate", "typeahead-build", "typeahead-query", "typeahead-serve")
-# Each tool's option parser (its main file, or build_args.c): the options it accepts are read from it.
+# Each tool's option parser (its main file, or build_args.c): its options are read from it.
 MAINS = {"typeahead-aggregate": "builder/agg/aggregate_main.c",
          "typeahead-build": "builder/bld/build_args.c",
          "typeahead-query": "trie/query_main.c",

@@ -349,6 +349,7 @@ void agg__counter_free(agg__counter_t *c) {
     ta_big_free(ch, c->chunk_size);
   }
   free(c->base);
+  free(c->scratch);
   ta_big_free(c->slots, c->cap * sizeof *c->slots);
   free(c->spill_dir);
   free(c);

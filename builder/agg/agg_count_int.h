@@ -166,6 +166,7 @@ struct agg__counter {
   int finished;
   agg__item_t *items;
   size_t n_items, item_i;
+  agg__item_t *scratch; /* agg__sort_table's buffer, when the slot array leaves too little */
   agg__source_t *src;
   size_t n_src;
   size_t *heap;

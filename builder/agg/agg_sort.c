@@ -189,9 +189,9 @@ void agg__sort_table(agg__counter_t *c) {
    * is small (a table spilled full has none), a buffer of SCRATCH items (it fits the cache, and
    * the MSD passes soon make parts that fit it), out of the memory kept beside the budget. */
   room_t room = {items + k, c->cap * sizeof *c->slots / sizeof *items - k};
-  agg__item_t *scratch = NULL;
-  if (room.cap < SCRATCH && k > SCRATCH && (scratch = malloc(SCRATCH * sizeof *scratch)))
-    room = (room_t){scratch, SCRATCH};
+  if (room.cap < SCRATCH && k > SCRATCH && !c->scratch)
+    c->scratch = malloc(SCRATCH * sizeof *c->scratch); /* kept: a fresh one costs page faults */
+  if (room.cap < SCRATCH && k > SCRATCH && c->scratch) room = (room_t){c->scratch, SCRATCH};
   key_sort(items, k, 7, &room);
   /* Equal keys: same week and first bytes. Their entries are read again: fetch those of the
    * ties a little ahead. */
@@ -209,7 +209,6 @@ void agg__sort_table(agg__counter_t *c) {
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
     if (j - i > 1) sort_ties(c, items + i, j - i, narrow ? 7 : 4, &room);
   }
-  free(scratch);
   c->items = items;
   c->n_items = k;
   c->item_i = 0;

@@ -4,11 +4,11 @@
  *
  * An open-addressing hash table (linear probing, 8-byte slots: 32 bits of hash over a 32-bit
  * reference, any number of slots) refers into an arena of entries. Everything it holds is
- * charged to the budget (sorting takes no more: agg_sort.c); when the next insert would go over,
- * the table is sorted and written as a run file (agg_spill.c) and starts again empty with the
- * same memory. A run has several counters, one per hash partition (agg_ingest.c), each with its
- * share of the budget. At the finish the runs and the sorted rest in memory are merged
- * (agg_spill.c).
+ * charged to the budget (sorting takes no more but a fixed radix buffer: agg_sort.c); when the
+ * next insert would go over, the table is sorted and written as a run file (agg_spill.c) and
+ * starts again empty with the same memory. A run has several counters, one per hash partition
+ * (agg_ingest.c), each with its share of the budget. At the finish the runs and the sorted rest
+ * in memory are merged (agg_spill.c).
  */
 #include "agg_count_int.h"
 
@@ -18,7 +18,8 @@
 
 /* ---- Table -------------------------------------------------------------------------------- */
 
-/* Memory of a table of cap slots and arena bytes (sorting takes no more: agg_sort.c). */
+/* Memory of a table of cap slots and arena bytes (sorting takes no more of the budget:
+ * agg_sort.c). */
 static uint64_t used_bytes(size_t cap, size_t arena) {
   return (uint64_t)cap * sizeof(uint64_t) + arena;
 }

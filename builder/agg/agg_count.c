@@ -4,11 +4,11 @@
  *
  * An open-addressing hash table (linear probing, 8-byte slots: 32 bits of hash over a 32-bit
  * reference, any number of slots) refers into an arena of entries. Everything it holds is
- * charged to the budget (sorting takes no more: agg_sort.c); when the next insert would go over,
- * the table is sorted and written as a run file (agg_spill.c) and starts again empty with the
- * same memory. A run has several counters, one per hash partition (agg_ingest.c), each with its
- * share of the budget. At the finish the runs and the sorted rest in memory are merged
- * (agg_spill.c).
+ * charged to the budget (sorting takes no more but a fixed radix buffer: agg_sort.c); when the
+ * next insert would go over, the table is sorted and written as a run file (agg_spill.c) and
+ * starts again empty with the same memory. A run has several counters, one per hash partition
+ * (agg_ingest.c), each with its share of the budget. At the finish the runs and the sorted rest
+ * in memory are merged (agg_spill.c).
  */
 #include "agg_count_int.h"
 
@@ -18,7 +18,8 @@
 
 /* ---- Table -------------------------------------------------------------------------------- */
 
-/* Memory of a table of cap slots and arena bytes (sorting takes no more: agg_sort.c). */
+/* Memory of a table of cap slots and arena bytes (sorting takes no more of the budget:
+ * agg_sort.c). */
 static uint64_t used_bytes(size_t cap, size_t arena) {
   return (uint64_t)cap * sizeof(uint64_t) + arena;
 }
@@ -55,6 +56,7 @@ uint64_t agg__counter_spills(const agg__counter_t *c) {
 static void reset_table(agg__counter_t *c) {
   memset(c->slots, 0, c->cap * sizeof *c->slots);
   c->n = 0;
+  c->entry_bytes = 0;
   for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next) ch->used = 0;
   c->cur = c->chunks;
   c->cur_no = 0;
@@ -100,13 +102,22 @@ static int grow(agg__counter_t *c, size_t ncap) {
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h);
 
-/* Room for sz bytes (a multiple of 4) in the arena, spilling when a new chunk would break the
- * budget; *ref is its reference. NULL only when out of memory. */
-static void *arena_alloc(agg__counter_t *c, size_t sz, uint32_t *ref, int *spilled) {
+/* 1 when an entry of sz bytes (a multiple of 4, at most a chunk) needs a new chunk that the
+ * budget has no room for: the table must be spilled first. */
+static int arena_full(const agg__counter_t *c, size_t sz) {
+  if (c->cur && (c->cur->size - c->cur->used >= sz || c->cur->next)) return 0;
+  return c->n && (used_bytes(c->cap, c->arena_bytes + c->chunk_size) > c->budget ||
+                  c->n_chunks == AGG__MAX_CHUNKS);
+}
+
+/* Room for sz bytes (a multiple of 4) in the arena (the caller has spilled when arena_full);
+ * *ref is its reference. NULL only when out of memory. */
+static void *arena_alloc(agg__counter_t *c, size_t sz, uint32_t *ref) {
   for (;;) {
     if (c->cur && c->cur->size - c->cur->used >= sz) {
       size_t off = offsetof(agg__chunk_t, data) + c->cur->used;
       c->cur->used += sz;
+      c->entry_bytes += sz;
       *ref = (uint32_t)(c->cur_no << AGG__UNIT_BITS | off >> 2);
       return (char *)c->cur + off;
     }
@@ -115,12 +126,7 @@ static void *arena_alloc(agg__counter_t *c, size_t sz, uint32_t *ref, int *spill
       c->cur_no++;
       continue;
     }
-    if (c->n && (used_bytes(c->cap, c->arena_bytes + c->chunk_size) > c->budget ||
-                 c->n_chunks == AGG__MAX_CHUNKS)) {
-      if (spill(c) != 0) return NULL;
-      *spilled = 1;
-      continue;
-    }
+    if (c->n_chunks == AGG__MAX_CHUNKS) return NULL;
     agg__chunk_t *ch = ta_big_alloc(c->chunk_size);
     if (!ch) return NULL;
     ch->next = NULL;
@@ -163,12 +169,22 @@ static int same_bytes(const char *a, const char *b, size_t n) {
   return 1;
 }
 
+/* 1 when an entry of week w is far from the table's base week (agg_count_int.h). */
+static inline int far_week(const agg__counter_t *c, tbl_week_t w) {
+  int64_t d = (int64_t)w - c->wbase;
+  return d < INT16_MIN || d > INT16_MAX;
+}
+
 /* The slot of (w, s[0..len)) with hash h: the slot holding it, or the empty slot where it goes;
  * *e is its entry (NULL for an empty slot). */
 static inline uint64_t *probe(const agg__counter_t *c, tbl_week_t w, const char *s, size_t len,
                               uint64_t h, agg__entry_t **e) {
   size_t cap = c->cap, i = home((uint32_t)h, cap);
   uint64_t tag = (uint64_t)(uint32_t)h << 32;
+  /* The head an entry of the pair has: its week's distance and len with the far flag. */
+  int far = far_week(c, w);
+  int16_t wk = far ? 0 : (int16_t)((int64_t)w - c->wbase);
+  unsigned flen = (unsigned)len | (far ? AGG__FAR : 0);
   for (;; i = i + 1 == cap ? 0 : i + 1) {
     uint64_t v = c->slots[i];
     if (!(uint32_t)v) {
@@ -177,7 +193,8 @@ static inline uint64_t *probe(const agg__counter_t *c, tbl_week_t w, const char 
     }
     if ((v & ~(uint64_t)UINT32_MAX) != tag) continue;
     agg__entry_t *x = agg__entry_at(c, (uint32_t)v);
-    if (x->week == w && agg__entry_len(x) == len && same_bytes(x->s, s, len)) {
+    if (x->wk == wk && (x->len & ~AGG__WIDE) == flen && same_bytes(x->s, s, len) &&
+        (!far || agg__entry_week(x, c->wbase) == w)) {
       *e = x;
       break;
     }
@@ -233,6 +250,28 @@ static void set_count(agg__entry_t *e, uint64_t n) {
   }
 }
 
+/* The slots a table past load 1/2 grows to: twice as many, unless the budget has room for
+ * fewer. The table's last size is the most the budget holds with entries of the mean size so
+ * far (8 bytes a slot, 2/3 of them with an entry, a chunk of arena to spare); the one before it
+ * is at most half of that, so that the last growth, which holds the old slots and the new, fits
+ * too. 0 or few more than now: the table spills instead. */
+static size_t grow_to(const agg__counter_t *c) {
+  uint64_t entry = c->n ? c->entry_bytes / c->n : 32;
+  uint64_t spare = c->budget > c->chunk_size ? c->budget - c->chunk_size : 0;
+  uint64_t last = spare * 3 / (3 * sizeof *c->slots + 2 * entry);
+  uint64_t ncap = (uint64_t)c->cap * 2;
+  if (ncap >= last)
+    ncap = last;
+  else if (ncap * 2 > last && last / 2 >= (uint64_t)c->cap + c->cap / 8)
+    ncap = last / 2;
+  /* No more than the budget leaves while the old slots are still held. */
+  uint64_t held = used_bytes(c->cap, c->arena_bytes);
+  uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
+  if (room < ncap) ncap = room;
+  if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
+  return (size_t)ncap;
+}
+
 static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len, uint64_t n,
                       uint64_t h) {
   if (c->failed) return c->failed;
@@ -250,36 +289,42 @@ static int add_hashed(agg__counter_t *c, tbl_week_t w, const char *s, size_t len
     }
     /* Past 2^32 - 1: a wide copy takes its place (the old one stays unused until a spill). */
   } else if ((c->n + 1) * 2 > c->cap) {
-    /* Twice the slots, or what the budget leaves while the old slots are still held; when that
-     * is hardly more, spill instead. */
-    uint64_t held = used_bytes(c->cap, c->arena_bytes);
-    uint64_t room = held < c->budget ? (c->budget - held) / sizeof *c->slots : 0;
-    size_t ncap = c->cap * 2;
-    if (room < ncap) ncap = (size_t)room;
-    if (ncap > (UINT64_C(1) << 31)) ncap = (size_t)1 << 31; /* home() takes 32-bit tags */
-    int rc = ncap < c->cap + c->cap / 8 ? spill(c) : grow(c, ncap);
-    if (rc) return rc;
-    return add_hashed(c, w, s, len, n, h);
+    /* Past load 1/2 the table grows while the budget lets it; at its last size it fills on to
+     * load 2/3 (sorting needs no more: agg_sort.c), and then spills. */
+    size_t ncap = grow_to(c);
+    int grows = ncap >= c->cap + c->cap / 8, full = (c->n + 1) * 3 > c->cap * 2;
+    if (grows || full) {
+      int rc = grows ? grow(c, ncap) : spill(c);
+      if (rc) return rc;
+      return add_hashed(c, w, s, len, n, h);
+    }
   }
-  int wide = total > UINT32_MAX, spilled = 0;
-  uint32_t ref;
-  agg__entry_t *x =
-      arena_alloc(c, ((AGG__ENTRY_HEAD + len + 3) & ~(size_t)3) + (wide ? 4 : 0), &ref, &spilled);
-  if (!x) return c->failed ? c->failed : TA_ENOMEM;
-  if (spilled) { /* the table (e too, with its count) is written out and empty again */
+  int wide = total > UINT32_MAX;
+  int far = c->n && far_week(c, w); /* the first entry of a table sets its base week */
+  if (arena_full(c, agg__entry_bytes(len, wide, far))) {
+    /* The table (e too, with its count) is written out and empty again. */
+    int rc = spill(c);
+    if (rc) return rc;
     sl = probe(c, w, s, len, h, &e);
     total = n;
+    wide = total > UINT32_MAX;
+    far = 0;
   }
+  uint32_t ref;
+  agg__entry_t *x = arena_alloc(c, agg__entry_bytes(len, wide, far), &ref);
+  if (!x) return TA_ENOMEM;
   if (e) e->len |= AGG__DEAD; /* replaced by its wide copy x: agg__sort_table skips it */
   if (!e) {
-    if (c->n == 0 || w < c->wmin) c->wmin = w;
-    if (c->n == 0 || w > c->wmax) c->wmax = w;
+    if (c->n == 0) c->wbase = c->wmin = c->wmax = w;
+    if (w < c->wmin) c->wmin = w;
+    if (w > c->wmax) c->wmax = w;
     c->n++;
   }
-  x->week = w;
-  x->len = (uint16_t)(len | (wide ? AGG__WIDE : 0));
+  x->wk = far ? 0 : (int16_t)((int64_t)w - c->wbase);
+  x->len = (uint16_t)(len | (wide ? AGG__WIDE : 0) | (far ? AGG__FAR : 0));
   memcpy(x->s, s, len);
   set_count(x, total);
+  if (far) memcpy(agg__entry_far(x), &w, sizeof w);
   *sl = (uint64_t)(uint32_t)h << 32 | ref;
   return 0;
 }
@@ -305,6 +350,7 @@ void agg__counter_free(agg__counter_t *c) {
     ta_big_free(ch, c->chunk_size);
   }
   free(c->base);
+  free(c->scratch);
   ta_big_free(c->slots, c->cap * sizeof *c->slots);
   free(c->spill_dir);
   free(c);

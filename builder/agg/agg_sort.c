@@ -1,7 +1,7 @@
 /*
  * Sorting a counter's table (agg_count_int.h) by (week, spelling bytes), for a spill or the
- * finish, in the memory the table already holds: a 16-byte item per entry goes into the 8-byte
- * slot array (the load factor stays <= 1/2), and what is left of it is a radix sort's buffer.
+ * finish, in the memory the table already holds: a 12-byte item per entry goes into the 8-byte
+ * slot array (the load factor stays <= 2/3), and what is left of it is a radix sort's buffer.
  *
  * Each item's key is the week and the first bytes of its spelling, so a radix sort on the key
  * orders most of the table: in-place MSD passes (American flag sort) until a part fits the
@@ -12,6 +12,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+
+#define SCRATCH (1u << 16) /* items of the sort's own buffer: 768 KiB */
 
 /* The first 8 bytes of an entry's spelling, big-endian, zero-padded, by one load: an entry has
  * chunk has 8 bytes to spare after its last entry, and the bytes past the spelling's length are
@@ -26,19 +28,12 @@ static uint64_t entry_prefix(const agg__entry_t *e) {
   return len < 8 ? v & ~(UINT64_MAX >> (8 * len)) : v;
 }
 
-static int cmp_item(const void *a, const void *b) {
-  const agg__item_t *x = a, *y = b;
-  if (x->key != y->key) return x->key < y->key ? -1 : 1;
-  return agg__pair_cmp(x->e->week, x->e->s, agg__entry_len(x->e), y->e->week, y->e->s,
-                       agg__entry_len(y->e));
-}
-
 /* Insertion sort of a[0..n) by key. */
 static void insertion_sort(agg__item_t *a, size_t n) {
   for (size_t x = 1; x < n; x++) {
     agg__item_t v = a[x];
     size_t y = x;
-    for (; y > 0 && a[y - 1].key > v.key; y--) a[y] = a[y - 1];
+    for (; y > 0 && agg__item_key(&a[y - 1]) > agg__item_key(&v); y--) a[y] = a[y - 1];
     a[y] = v;
   }
 }
@@ -49,16 +44,16 @@ static void lsd_sort(agg__item_t *a, agg__item_t *tmp, size_t n, int b) {
   size_t count[8][256];
   memset(count, 0, sizeof count[0] * (size_t)(b + 1));
   for (size_t i = 0; i < n; i++)
-    for (int k = 0; k <= b; k++) count[k][(a[i].key >> (8 * k)) & 255]++;
+    for (int k = 0; k <= b; k++) count[k][(agg__item_key(&a[i]) >> (8 * k)) & 255]++;
   agg__item_t *src = a, *dst = tmp;
   for (int k = 0; k <= b; k++) {
-    if (count[k][(a[0].key >> (8 * k)) & 255] == n) continue;
+    if (count[k][(agg__item_key(&a[0]) >> (8 * k)) & 255] == n) continue;
     size_t off[256], sum = 0;
     for (int d = 0; d < 256; d++) {
       off[d] = sum;
       sum += count[k][d];
     }
-    for (size_t i = 0; i < n; i++) dst[off[(src[i].key >> (8 * k)) & 255]++] = src[i];
+    for (size_t i = 0; i < n; i++) dst[off[(agg__item_key(&src[i]) >> (8 * k)) & 255]++] = src[i];
     agg__item_t *t = src;
     src = dst;
     dst = t;
@@ -87,8 +82,8 @@ static void key_sort(agg__item_t *a, size_t n, int b, const room_t *room) {
     }
     int sh = 8 * b;
     size_t count[256] = {0}, next[256], end[256], sum = 0;
-    for (size_t i = 0; i < n; i++) count[(a[i].key >> sh) & 255]++;
-    if (count[(a[0].key >> sh) & 255] == n) continue;
+    for (size_t i = 0; i < n; i++) count[(agg__item_key(&a[i]) >> sh) & 255]++;
+    if (count[(agg__item_key(&a[0]) >> sh) & 255] == n) continue;
     for (unsigned d = 0; d < 256; d++) {
       next[d] = sum;
       sum += count[d];
@@ -98,12 +93,12 @@ static void key_sort(agg__item_t *a, size_t n, int b, const room_t *room) {
     for (unsigned d = 0; d < 256; d++) {
       while (next[d] < end[d]) {
         agg__item_t v = a[next[d]];
-        unsigned vd = (unsigned)(v.key >> sh) & 255;
+        unsigned vd = (unsigned)(agg__item_key(&v) >> sh) & 255;
         while (vd != d) {
           agg__item_t t = a[next[vd]];
           a[next[vd]++] = v;
           v = t;
-          vd = (unsigned)(v.key >> sh) & 255;
+          vd = (unsigned)(agg__item_key(&v) >> sh) & 255;
         }
         a[next[d]++] = v;
       }
@@ -122,39 +117,48 @@ static int cmp_from(const agg__entry_t *x, const agg__entry_t *y, size_t depth) 
   return ta_bytes_cmp(x->s + d, xl - d, y->s + d, yl - d);
 }
 
+/* Insertion sort of a[0..n), items whose spellings share their first depth bytes: by the key
+ * (the next 8 bytes) and, when equal, by the bytes after it. */
+static void insertion_sort_from(const agg__counter_t *c, agg__item_t *a, size_t n, size_t depth) {
+  for (size_t x = 1; x < n; x++) {
+    agg__item_t v = a[x];
+    uint64_t vk = agg__item_key(&v);
+    const agg__entry_t *ve = agg__entry_at(c, v.ref);
+    size_t y = x;
+    for (; y > 0; y--) {
+      uint64_t yk = agg__item_key(&a[y - 1]);
+      if (yk < vk || (yk == vk && cmp_from(agg__entry_at(c, a[y - 1].ref), ve, depth + 8) <= 0))
+        break;
+      a[y] = a[y - 1];
+    }
+    a[y] = v;
+  }
+}
+
 /* Orders groups of items with equal keys, whose spellings share their first depth bytes: by
  * the next 8 bytes (radix), and so on; small groups by insertion. */
-static void sort_ties(agg__item_t *a, size_t n, size_t depth, const room_t *room) {
+static void sort_ties(const agg__counter_t *c, agg__item_t *a, size_t n, size_t depth,
+                      const room_t *room) {
   for (size_t i = 0, j; i < n; i = j) {
-    for (j = i + 1; j < n && a[j].key == a[i].key; j++) {
+    uint64_t key = agg__item_key(&a[i]);
+    for (j = i + 1; j < n && agg__item_key(&a[j]) == key; j++) {
     }
     size_t m = j - i;
     if (m < 2) continue;
-    if (depth > TBL_MAX_KEY) { /* only equal spellings could get here: never, in fact */
-      qsort(a + i, m, sizeof *a, cmp_item);
-      continue;
-    }
     /* The next 8 bytes become the key (entries are scattered: fetch ahead). */
     for (size_t k = i; k < j; k++) {
-      if (k + 8 < j) agg__prefetch_entry(a[k + 8].e);
-      const agg__entry_t *e = a[k].e;
+      if (k + 8 < j) agg__prefetch_entry(agg__entry_at(c, a[k + 8].ref));
+      const agg__entry_t *e = agg__entry_at(c, a[k].ref);
       size_t len = agg__entry_len(e);
-      a[k].key = len > depth ? agg__prefix_key(e->s + depth, len - depth) : 0;
+      agg__item_set_key(&a[k], len > depth ? agg__prefix_key(e->s + depth, len - depth) : 0);
     }
-    if (m < 32) { /* insertion, by the key and, when equal, by the bytes after it */
-      for (size_t x = i + 1; x < j; x++) {
-        agg__item_t v = a[x];
-        size_t y = x;
-        for (; y > i && (a[y - 1].key > v.key ||
-                         (a[y - 1].key == v.key && cmp_from(a[y - 1].e, v.e, depth + 8) > 0));
-             y--)
-          a[y] = a[y - 1];
-        a[y] = v;
-      }
+    /* Past the longest spelling only equal ones could be left: never, in fact. */
+    if (m < 32 || depth > TBL_MAX_KEY) {
+      insertion_sort_from(c, a + i, m, depth);
       continue;
     }
     key_sort(a + i, m, 7, room);
-    sort_ties(a + i, m, depth + 8, room);
+    sort_ties(c, a + i, m, depth + 8, room);
   }
 }
 
@@ -166,33 +170,44 @@ void agg__sort_table(agg__counter_t *c) {
   /* The items are made from the arena, read in order (the slots' order would fetch each entry
    * from afar), into the slot array, which the table no longer needs: k <= cap / 2 items. */
   agg__item_t *items = (agg__item_t *)(void *)c->slots;
-  size_t k = 0;
-  for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next) {
+  size_t k = 0, no = 0;
+  for (agg__chunk_t *ch = c->chunks; ch; ch = ch->next, no++) {
     for (size_t off = 0; off < ch->used;) {
       agg__entry_t *e = (agg__entry_t *)(void *)(ch->data + off);
+      uint32_t ref = (uint32_t)(no << AGG__UNIT_BITS | (offsetof(agg__chunk_t, data) + off) >> 2);
       off += agg__entry_size(e);
       if (e->len & AGG__DEAD) continue;
-      items[k].e = e;
-      items[k++].key =
-          narrow ? (uint64_t)(uint32_t)(e->week - wmin) << 56 | entry_prefix(e) >> 8
-                 : (uint64_t)((uint32_t)e->week ^ 0x80000000u) << 32 | entry_prefix(e) >> 32;
+      tbl_week_t w = agg__entry_week(e, c->wbase);
+      items[k].ref = ref;
+      agg__item_set_key(&items[k++],
+                        narrow
+                            ? (uint64_t)(uint32_t)(w - wmin) << 56 | entry_prefix(e) >> 8
+                            : (uint64_t)((uint32_t)w ^ 0x80000000u) << 32 | entry_prefix(e) >> 32);
     }
   }
-  /* The slot array past the items (load < 1/2 leaves some) is the LSD passes' buffer. */
-  room_t room = {items + k, c->cap / 2 - k};
+  /* The slot array past the items (load < 2/3 leaves some) is the LSD passes' buffer; when that
+   * is small (a table spilled full has none), a buffer of SCRATCH items (it fits the cache, and
+   * the MSD passes soon make parts that fit it), out of the memory kept beside the budget. */
+  room_t room = {items + k, c->cap * sizeof *c->slots / sizeof *items - k};
+  if (room.cap < SCRATCH && k > SCRATCH && !c->scratch)
+    c->scratch = malloc(SCRATCH * sizeof *c->scratch); /* kept: a fresh one costs page faults */
+  if (room.cap < SCRATCH && k > SCRATCH && c->scratch) room = (room_t){c->scratch, SCRATCH};
   key_sort(items, k, 7, &room);
   /* Equal keys: same week and first bytes. Their entries are read again: fetch those of the
    * ties a little ahead. */
   size_t ahead = 0;
   for (size_t i = 0, j; i < k; i = j) {
-    for (; ahead < k && ahead < i + 32; ahead++)
-      if ((ahead > 0 && items[ahead].key == items[ahead - 1].key) ||
-          (ahead + 1 < k && items[ahead].key == items[ahead + 1].key))
-        agg__prefetch_entry(items[ahead].e);
-    for (j = i + 1; j < k && items[j].key == items[i].key; j++) {
+    for (; ahead < k && ahead < i + 32; ahead++) {
+      uint64_t key = agg__item_key(&items[ahead]);
+      if ((ahead > 0 && key == agg__item_key(&items[ahead - 1])) ||
+          (ahead + 1 < k && key == agg__item_key(&items[ahead + 1])))
+        agg__prefetch_entry(agg__entry_at(c, items[ahead].ref));
+    }
+    uint64_t key = agg__item_key(&items[i]);
+    for (j = i + 1; j < k && agg__item_key(&items[j]) == key; j++) {
     }
     /* The key held the week: the ties' order is their spellings' from byte 7 (or 4) on. */
-    if (j - i > 1) sort_ties(items + i, j - i, narrow ? 7 : 4, &room);
+    if (j - i > 1) sort_ties(c, items + i, j - i, narrow ? 7 : 4, &room);
   }
   c->items = items;
   c->n_items = k;

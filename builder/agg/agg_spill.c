@@ -129,9 +129,10 @@ int agg__spill_write(agg__counter_t *c) {
   run_writer_t *rw;
   if ((rc = run_open(c, &rw, &path))) return rc;
   for (size_t i = 0; i < c->n_items; i++) {
-    if (i + AGG__READ_AHEAD < c->n_items) agg__prefetch_entry(c->items[i + AGG__READ_AHEAD].e);
-    agg__entry_t *e = c->items[i].e;
-    run_put(rw, e->week, e->s, agg__entry_len(e), agg__entry_count(e));
+    if (i + AGG__READ_AHEAD < c->n_items)
+      agg__prefetch_entry(agg__entry_at(c, c->items[i + AGG__READ_AHEAD].ref));
+    agg__entry_t *e = agg__entry_at(c, c->items[i].ref);
+    run_put(rw, agg__entry_week(e, c->wbase), e->s, agg__entry_len(e), agg__entry_count(e));
   }
   rc = run_close(rw);
   free(rw);
@@ -167,9 +168,9 @@ static int source_next(agg__counter_t *c, agg__source_t *src) {
   if (src->fd < 0) {
     if (c->item_i == c->n_items) return 0;
     if (c->item_i + AGG__READ_AHEAD < c->n_items)
-      agg__prefetch_entry(c->items[c->item_i + AGG__READ_AHEAD].e);
-    agg__entry_t *e = c->items[c->item_i++].e;
-    src->week = e->week;
+      agg__prefetch_entry(agg__entry_at(c, c->items[c->item_i + AGG__READ_AHEAD].ref));
+    agg__entry_t *e = agg__entry_at(c, c->items[c->item_i++].ref);
+    src->week = agg__entry_week(e, c->wbase);
     src->len = (uint32_t)agg__entry_len(e);
     src->count = agg__entry_count(e);
     src->sp = e->s;
@@ -344,9 +345,9 @@ int agg__counter_next(agg__counter_t *c, tbl_week_t *w, const char **s, size_t *
   if (c->n_runs) return merge_next(c, w, s, len, count);
   if (c->item_i == c->n_items) return 0;
   if (c->item_i + AGG__READ_AHEAD < c->n_items)
-    agg__prefetch_entry(c->items[c->item_i + AGG__READ_AHEAD].e);
-  agg__entry_t *e = c->items[c->item_i++].e;
-  *w = e->week;
+    agg__prefetch_entry(agg__entry_at(c, c->items[c->item_i + AGG__READ_AHEAD].ref));
+  agg__entry_t *e = agg__entry_at(c, c->items[c->item_i++].ref);
+  *w = agg__entry_week(e, c->wbase);
   *s = e->s;
   *len = agg__entry_len(e);
   *count = agg__entry_count(e);

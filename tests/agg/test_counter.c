@@ -13,7 +13,7 @@
 #include "agg_int.h"
 #include "../trie/trie_test_util.h"
 
-#define STREAM_EVENTS 600000
+#define STREAM_EVENTS 750000
 
 /* Feeds the same pseudo-random pairs to a counter with the given budget; returns the stream as
  * text, and the number of spills. */
@@ -90,7 +90,7 @@ static void test_counter_counts_past_32_bits(void **state) {
   for (int small = 0; small < 2; small++) {
     agg__counter_t *c;
     /* small: a 256 KiB budget, which holds PAIRS entries but not their wide copies as well */
-    enum { PAIRS = 2500 };
+    enum { PAIRS = 3500 };
     assert_int_equal(agg__counter_new(small ? 256 * 1024 : UINT64_C(64) << 20, dir, 3, &c), 0);
     assert_int_equal(agg__counter_add(c, 1, "big", 3, max32 - 1), 0);
     agg__event_t ev[3];
@@ -140,10 +140,80 @@ static void test_counter_counts_past_32_bits(void **state) {
   }
 }
 
+/* Weeks of one table far apart (an entry keeps its week as a 16-bit distance from the table's
+ * first week, or whole when farther: agg_count_int.h), with and without spills: every pair of
+ * (week, spelling) is counted apart, and comes out in (week, bytes) order. */
+static void test_counter_far_weeks(void **state) {
+  (void)state;
+  char dir[300];
+  snprintf(dir, sizeof dir, "%s/spill", tu_dir);
+  mkdir(dir, 0700);
+  /* The first sets the base: distances 0, -2^31 - 3, 39997, 32767 (the last near one), -32768
+   * (likewise), -32769 (the first far one), 2^31 - 4. */
+  static const tbl_week_t weeks[7] = {3,         INT32_MIN, 40000,    3 + 32767,
+                                      3 - 32768, 3 - 32769, INT32_MAX};
+  enum { SPELLINGS = 5000, EACH = 10, EVENTS = 7 * SPELLINGS * EACH };
+  for (int small = 0; small < 2; small++) {
+    agg__counter_t *c;
+    assert_int_equal(agg__counter_new(small ? 256 * 1024 : UINT64_C(64) << 20, dir, 4, &c), 0);
+    for (int i = 0; i < EVENTS; i++) {
+      char s[16];
+      int n = snprintf(s, sizeof s, "q%d", i % SPELLINGS);
+      assert_int_equal(agg__counter_add(c, weeks[i % 7], s, (size_t)n, 1), 0);
+    }
+    if (small)
+      assert_true(agg__counter_spills(c) > 0);
+    else
+      assert_int_equal(agg__counter_spills(c), 0);
+    assert_int_equal(agg__counter_finish(c), 0);
+    tbl_week_t w, pw = 0;
+    const char *s;
+    size_t len, plen = 0;
+    uint64_t count;
+    char prev[16];
+    int rc, pairs = 0;
+    while ((rc = agg__counter_next(c, &w, &s, &len, &count)) == 1) {
+      assert_int_equal(count, EACH);
+      if (pairs && w == pw)
+        assert_true(ta_bytes_cmp(prev, plen, s, len) < 0);
+      else if (pairs)
+        assert_true(w > pw);
+      pw = w;
+      memcpy(prev, s, len);
+      plen = len;
+      pairs++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(pairs, 7 * SPELLINGS);
+    agg__counter_free(c);
+  }
+  /* Far weeks whose hashes collide (events carry their hash): the weeks tell them apart. */
+  agg__counter_t *c;
+  assert_int_equal(agg__counter_new(UINT64_C(1) << 20, dir, 5, &c), 0);
+  agg__event_t ev[4];
+  for (int i = 0; i < 4; i++)
+    ev[i] = (agg__event_t){.week = weeks[i % 2 + 1], .s = "x", .len = 1, .hash = 12345};
+  assert_int_equal(agg__counter_add(c, 3, "base", 4, 1), 0);
+  assert_int_equal(agg__counter_add_events(c, ev, 4), 0);
+  assert_int_equal(agg__counter_finish(c), 0);
+  tbl_week_t w;
+  const char *s;
+  size_t len;
+  uint64_t count;
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(agg__counter_next(c, &w, &s, &len, &count), 1);
+    assert_int_equal(w, i == 0 ? INT32_MIN : i == 1 ? 3 : 40000);
+    assert_int_equal(count, i == 1 ? 1 : 2);
+  }
+  assert_int_equal(agg__counter_next(c, &w, &s, &len, &count), 0);
+  agg__counter_free(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_counter_spill_equals_memory),
       cmocka_unit_test(test_counter_counts_past_32_bits),
+      cmocka_unit_test(test_counter_far_weeks),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -18,8 +18,14 @@
 
 #define PAD AGG__TSV_LOOK /* readable bytes after a block (agg_ingest.c's BLOCK_PAD) */
 
+/* 1791158400 is a Monday 00:00 UTC: the seconds around it and around the next Monday fall on
+ * either side of a week's edges (the fast path remembers the last week's). */
 static const char *const stamps[] = {"1791474919",
                                      "1141603200",
+                                     "1791158400",
+                                     "1791158399",
+                                     "1791763199",
+                                     "1791763200",
                                      "999999999",
                                      "17914749190",
                                      "179147491x",
@@ -27,6 +33,14 @@ static const char *const stamps[] = {"1791474919",
                                      "-1",
                                      "",
                                      "2026-10-05T12:34:56Z",
+                                     "2026-10-05T23:59:60Z",
+                                     "2026-10-05T24:00:00Z",
+                                     "2026-10-05T00:60:00Z",
+                                     "2026-10-05T00:00:61Z",
+                                     "2026-10-05t12:34:56z",
+                                     "2026-10-06T00:00:00Z",
+                                     "1969-12-31T23:59:59Z",
+                                     "0000-01-01T00:00:00Z",
                                      "2026-10-05 23:59:60",
                                      "2026-02-30T00:00:00Z",
                                      "2026-10-05T12:34:56+02:00",

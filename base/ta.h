@@ -13,6 +13,7 @@
  *               ta_open_regular then ta_read_fd, to check the file on the descriptor between)
  *   numbers     strict parsing of command-line numbers (ta_num.c)
  *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
+ *   text        ta_esc(): bytes made safe to print on a terminal or in a log line (ta_text.c)
  *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp(),
  *               ta_big_alloc() (big blocks on huge pages)
  *
@@ -279,6 +280,13 @@ int ta_grow(void **items, size_t *cap, size_t need, size_t elem, size_t first);
  * NULL when out of memory; ta_big_free takes the size given to ta_big_alloc (NULL: a no-op). */
 void *ta_big_alloc(size_t size);
 void ta_big_free(void *p, size_t size);
+
+/* ---- Text (ta_text.c) --------------------------------------------------------------------- */
+
+/* s[0..len) into buf (cap bytes, NUL-terminated) for a terminal or a log line: control bytes,
+ * DEL and backslash as \xNN, everything else as it is (UTF-8 stays readable); what does not
+ * fit is cut and ends in "...". Returns the bytes written before the NUL. */
+size_t ta_esc(const char *s, size_t len, char *buf, size_t cap);
 
 /* Byte strings in memcmp order, a shorter prefix first: <0, 0 or >0. */
 static inline int ta_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen) {

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 /* One line: the message, then "(N more ...)" when n warnings like it were suppressed. */
 __attribute__((format(printf, 2, 0))) static void log_line(uint64_t n, const char *fmt,
@@ -47,33 +48,7 @@ void srv__log_limited(int kind, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int log_esc_byte(unsigned char c) {
-  return c < 0x20 || c == 0x7f || c == '\\';
-}
-
 const char *srv__log_esc(const char *s, char *buf, size_t cap) {
-  static const char hex[] = "0123456789abcdef";
-  size_t whole = 0;
-  for (const char *p = s; *p; p++) whole += log_esc_byte((unsigned char)*p) ? 4 : 1;
-  size_t room = whole < cap ? cap - 1 : cap - 4; /* cut: keep room for "..." */
-  size_t o = 0;
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    int esc = log_esc_byte(c);
-    if (o + (esc ? 4 : 1) > room) break;
-    if (esc) {
-      buf[o++] = '\\';
-      buf[o++] = 'x';
-      buf[o++] = hex[c >> 4];
-      buf[o++] = hex[c & 15];
-    } else {
-      buf[o++] = (char)c;
-    }
-  }
-  if (*s) {
-    memcpy(buf + o, "...", 3);
-    o += 3;
-  }
-  buf[o] = '\0';
+  ta_esc(s, strlen(s), buf, cap);
   return buf;
 }

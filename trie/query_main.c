@@ -101,7 +101,10 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k, int typo
   for (size_t i = 0; i < n; i++) {
     char score[TA_SCORE_CAP];
     ta_fmt_score(m[i].hit.score, score);
-    printf("%.*s\t%s", (int)m[i].hit.text_len, m[i].hit.text, score);
+    /* a hostile file's text could hold a tab, a newline or a terminal's escape sequence */
+    char shown[4 * TA_MAX_KEY + 1];
+    ta_esc(m[i].hit.text, m[i].hit.text_len, shown, sizeof shown);
+    printf("%s\t%s", shown, score);
     if (!plain) {
       uint32_t sp[TRIE_MAX_SPANS][2];
       unsigned ns = 0;
@@ -135,7 +138,9 @@ static int cmd_info(const char *path, const trie_reader_t *r) {
   printf("num_nodes\t%" PRIu64 "\n", info.num_nodes);
   printf("max_key_bytes\t%" PRIu32 "\n", r->max_key);
   printf("build_time\t%" PRId64 " (%s)\n", info.build_time, when);
-  printf("source\t%.*s\n", (int)info.source_len, info.source);
+  char source[4096]; /* cut past it: the builder writes at most 1,023 bytes */
+  ta_esc(info.source, info.source_len, source, sizeof source);
+  printf("source\t%s\n", source);
   printf("file_crc\t%08" PRIx32 "\n", info.file_crc);
   printf("file_size\t%" PRIu64 "\n", info.file_size);
   printf("bytes_per_query\t%.1f\n", per);

@@ -52,23 +52,34 @@ def crc32c(data, crc=0):
     return crc ^ 0xFFFFFFFF
 
 
-def set_norm_version(data, version):
-    """The trie image data with META saying normalization version `version`, CRCs made right."""
-    def u32(at):
-        return int.from_bytes(data[at:at + 4], "little")
+def u32(data, at):
+    return int.from_bytes(data[at:at + 4], "little")
 
-    def u64(at):
-        return int.from_bytes(data[at:at + 8], "little")
-    hsize, nsect = u32(16), u32(20)
+
+def u64(data, at):
+    return int.from_bytes(data[at:at + 8], "little")
+
+
+def fix_crcs(data):
+    """The trie image data with every section's CRC and the header's made right again."""
+    hsize, nsect = u32(data, 16), u32(data, 20)
     for i in range(nsect):
         e = 24 + 24 * i
-        if u32(e) == 1:  # META
-            off, length = u64(e + 8), u64(e + 16)
-            at = off + 48 + u32(off + 44)
-            data[at:at + 4] = version.to_bytes(4, "little")
-            data[e + 4:e + 8] = crc32c(data[off:off + length]).to_bytes(4, "little")
+        off, length = u64(data, e + 8), u64(data, e + 16)
+        data[e + 4:e + 8] = crc32c(data[off:off + length]).to_bytes(4, "little")
     data[hsize - 4:hsize] = crc32c(data[:hsize - 4]).to_bytes(4, "little")
     return data
+
+
+def set_norm_version(data, version):
+    """The trie image data with META saying normalization version `version`, CRCs made right."""
+    for i in range(u32(data, 20)):
+        e = 24 + 24 * i
+        if u32(data, e) == 1:  # META
+            off = u64(data, e + 8)
+            at = off + 48 + u32(data, off + 44)
+            data[at:at + 4] = version.to_bytes(4, "little")
+    return fix_crcs(data)
 
 
 class Query(unittest.TestCase):
@@ -161,6 +172,26 @@ class Query(unittest.TestCase):
             for args in (["--verify"], ["--info"], ["caf"]):
                 r = self.call([ARGS.query, path, *args], expect_rc=1)
                 self.assertIn("older file format: rebuild it", r.stderr, f"{args}: {r.stderr}")
+
+    def test_hostile_text_escaped(self):
+        """A display form of a hostile file with a terminal's escape sequence, a tab and a
+        newline (the builder never writes one: normalization drops control characters) is
+        printed escaped, one line a suggestion, nothing raw for the terminal to run."""
+        freq, trie = os.path.join(self.dir, "h.tsv"), os.path.join(self.dir, "h.trie")
+        with open(freq, "w", encoding="utf-8") as f:
+            f.write("Zqx Marker\t5\nzqa\t3\n")
+        subprocess.run([ARGS.build, "--freq", freq, "--out", trie], check=True,
+                       capture_output=True)
+        with open(trie, "rb") as f:
+            data = bytearray(f.read())
+        at = data.find(b"Zqx Marker")  # the display form (it differs from its key), raw
+        self.assertGreater(at, 0)
+        data[at:at + 10] = b"Zq\x1b[31m\tk\n"
+        with open(trie, "wb") as f:
+            f.write(bytes(fix_crcs(data)))
+        out = self.call([ARGS.query, trie, "zq"]).stdout
+        self.assertNotIn("\x1b", out)
+        self.assertEqual(out.splitlines(), ["Zq\\x1b[31m\\x09k\\x0a\t5", "zqa\t3"])
 
     def test_info(self):
         info = self.query("--info").stdout

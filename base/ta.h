@@ -283,10 +283,12 @@ void ta_big_free(void *p, size_t size);
 
 /* ---- Text (ta_text.c) --------------------------------------------------------------------- */
 
-/* s[0..len) into buf (cap bytes, NUL-terminated) for a terminal or a log line: control bytes,
- * DEL and backslash as \xNN, everything else as it is (UTF-8 stays readable); what does not
- * fit is cut and ends in "...". Returns the bytes written before the NUL. */
-size_t ta_esc(const char *s, size_t len, char *buf, size_t cap);
+/* s[0..len) into buf (cap bytes, NUL-terminated) for a terminal or a log line: control bytes
+ * and DEL as \xNN, with TA_ESC_BACKSLASH backslash too (a log line, where a name holding the
+ * text "\x0a" must not pass for an escaped newline), everything else as it is (UTF-8 stays
+ * readable); what does not fit is cut and ends in "...". Returns the bytes before the NUL. */
+#define TA_ESC_BACKSLASH 1u
+size_t ta_esc(const char *s, size_t len, unsigned flags, char *buf, size_t cap);
 
 /* Byte strings in memcmp order, a shorter prefix first: <0, 0 or >0. */
 static inline int ta_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen) {

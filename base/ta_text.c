@@ -6,21 +6,21 @@
 
 #include <string.h>
 
-static int esc_byte(unsigned char c) {
-  return c < 0x20 || c == 0x7f || c == '\\';
+static int esc_byte(unsigned char c, unsigned flags) {
+  return c < 0x20 || c == 0x7f || (c == '\\' && (flags & TA_ESC_BACKSLASH));
 }
 
-size_t ta_esc(const char *s, size_t len, char *buf, size_t cap) {
+size_t ta_esc(const char *s, size_t len, unsigned flags, char *buf, size_t cap) {
   static const char hex[] = "0123456789abcdef";
   if (cap == 0) return 0;
   size_t whole = 0;
-  for (size_t i = 0; i < len; i++) whole += esc_byte((unsigned char)s[i]) ? 4 : 1;
-  /* cut: keep room for "..." (a cap under 4 holds no more than the cut mark, or less) */
+  for (size_t i = 0; i < len; i++) whole += esc_byte((unsigned char)s[i], flags) ? 4 : 1;
+  /* cut: keep room for "..." (a cap under 5 holds what it can of the mark) */
   size_t room = whole < cap ? cap - 1 : (cap > 4 ? cap - 4 : 0);
   size_t o = 0, i = 0;
   for (; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    int esc = esc_byte(c);
+    int esc = esc_byte(c, flags);
     if (o + (esc ? 4 : 1) > room) break;
     if (esc) {
       buf[o++] = '\\';

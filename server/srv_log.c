@@ -49,6 +49,6 @@ void srv__log_limited(int kind, const char *fmt, ...) {
 }
 
 const char *srv__log_esc(const char *s, char *buf, size_t cap) {
-  ta_esc(s, strlen(s), buf, cap);
+  ta_esc(s, strlen(s), TA_ESC_BACKSLASH, buf, cap);
   return buf;
 }

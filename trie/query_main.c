@@ -103,7 +103,7 @@ static int cmd_lookup(const char *path, const char *prefix, unsigned k, int typo
     ta_fmt_score(m[i].hit.score, score);
     /* a hostile file's text could hold a tab, a newline or a terminal's escape sequence */
     char shown[4 * TA_MAX_KEY + 1];
-    ta_esc(m[i].hit.text, m[i].hit.text_len, shown, sizeof shown);
+    ta_esc(m[i].hit.text, m[i].hit.text_len, 0, shown, sizeof shown);
     printf("%s\t%s", shown, score);
     if (!plain) {
       uint32_t sp[TRIE_MAX_SPANS][2];
@@ -139,7 +139,7 @@ static int cmd_info(const char *path, const trie_reader_t *r) {
   printf("max_key_bytes\t%" PRIu32 "\n", r->max_key);
   printf("build_time\t%" PRId64 " (%s)\n", info.build_time, when);
   char source[4096]; /* cut past it: the builder writes at most 1,023 bytes */
-  ta_esc(info.source, info.source_len, source, sizeof source);
+  ta_esc(info.source, info.source_len, 0, source, sizeof source);
   printf("source\t%s\n", source);
   printf("file_crc\t%08" PRIx32 "\n", info.file_crc);
   printf("file_size\t%" PRIu64 "\n", info.file_size);

@@ -108,29 +108,32 @@ static void test_esc(void **state) {
   (void)state;
   char buf[64];
   const char in[] = "caf\xc3\xa9\t\x1b[31m\\x\n\x7f\x00!";
-  size_t n = ta_esc(in, sizeof in - 1, buf, sizeof buf);
+  size_t n = ta_esc(in, sizeof in - 1, TA_ESC_BACKSLASH, buf, sizeof buf);
   assert_string_equal(buf, "caf\xc3\xa9\\x09\\x1b[31m\\x5cx\\x0a\\x7f\\x00!");
   assert_int_equal(n, strlen(buf));
-  assert_int_equal(ta_esc("", 0, buf, sizeof buf), 0);
+  /* without the flag a backslash stays (c:\dir is a query as it is typed) */
+  ta_esc(in, sizeof in - 1, 0, buf, sizeof buf);
+  assert_string_equal(buf, "caf\xc3\xa9\\x09\\x1b[31m\\x\\x0a\\x7f\\x00!");
+  assert_int_equal(ta_esc("", 0, 0, buf, sizeof buf), 0);
   assert_string_equal(buf, "");
   /* exactly fits, then one byte short: cut, with the mark, within cap */
-  assert_int_equal(ta_esc("abcdef", 6, buf, 7), 6);
+  assert_int_equal(ta_esc("abcdef", 6, 0, buf, 7), 6);
   assert_string_equal(buf, "abcdef");
-  assert_int_equal(ta_esc("abcdefg", 7, buf, 7), 6);
+  assert_int_equal(ta_esc("abcdefg", 7, 0, buf, 7), 6);
   assert_string_equal(buf, "abc...");
   /* an escape is never cut in half */
   ta_esc(
       "ab\x01"
       "cdef",
-      7, buf, 8);
+      7, 0, buf, 8);
   assert_string_equal(buf, "ab...");
   for (size_t cap = 1; cap <= 5; cap++) { /* tiny buffers: NUL-terminated, never overrun */
     char small[8];
     memset(small, 'Z', sizeof small);
-    size_t got = ta_esc("\x1b\x1b\x1b", 3, small, cap);
+    size_t got = ta_esc("\x1b\x1b\x1b", 3, 0, small, cap);
     assert_true(got < cap && small[got] == '\0' && small[cap] == 'Z');
   }
-  assert_int_equal(ta_esc("x", 1, buf, 0), 0); /* no room: nothing written */
+  assert_int_equal(ta_esc("x", 1, 0, buf, 0), 0); /* no room: nothing written */
 }
 
 static void test_hash(void **state) {

@@ -52,7 +52,7 @@ static void usage(FILE *f) {
       "  --quiet        no warnings about bad lines and no progress line (the summary stays)\n"
       "  --map          read a plain log on stdin, write one record per event on stdout:\n"
       "                 week<TAB>market<TAB>spelling<TAB>1 (AOL: =event id, not 1); bad\n"
-      "                 lines as above; exit 3 past --max-bad (throw its records away)\n"
+      "                 lines as above; exit 1 past --max-bad (throw its records away)\n"
       "  --reduce       sum records sorted by LC_ALL=C sort: one per (week, market,\n"
       "                 spelling), AOL event ids counted once each\n"
       "  --load         add summed records to the tables of --tables DIR as one\n"
@@ -69,8 +69,9 @@ static void usage(FILE *f) {
       "  --version      the version and the trie format versions of this build\n"
       "Inputs already ingested into DIR are skipped (DIR/ledger), so a rerun counts nothing\n"
       "twice. Bad lines are skipped and counted by reason; a summary line ends every run.\n"
-      "Exit status: 0 done, 1 failure (nothing written), 2 usage, 3 some logs refused (the\n"
-      "others ingested).\n",
+      "Exit status: 0 done; 1 nothing written: a failure, or every log not already\n"
+      "ingested refused (SPEC: the --format is probably wrong); 2 usage; 3 some logs\n"
+      "refused, the others ingested.\n",
       f);
 }
 
@@ -83,6 +84,13 @@ static void on_refused(void *ctx, const char *name, const char *why) {
   refused_t *r = ctx;
   fprintf(stderr, "typeahead-aggregate: refused %s: %s\n", name, why);
   if (r->list) fwrite(name, 1, strlen(name) + 1, r->list);
+}
+
+/* A run that refused logs: 1 when no log was ingested (SPEC §4: nothing written, the format is
+ * probably wrong), 3 when others were, so a script tells the two apart from a clean run. */
+static int refused_status(const agg_stats_t *st) {
+  if (st->refused == 0) return 0;
+  return st->refused + st->skipped >= st->inputs ? 1 : 3;
 }
 
 /* --map, --reduce or --load: stdin to stdout or to the tables. */
@@ -99,7 +107,7 @@ static int run_step(int step, const char *tables, const char *batch, agg_opts_t 
     rc = agg_map(STDIN_FILENO, stdout, opts, &st, err, sizeof err);
     agg_stats_format(&st, line, sizeof line);
     fprintf(stderr, "typeahead-aggregate --map: %s\n", line);
-    if (!rc) return st.refused ? 3 : 0;
+    if (!rc) return st.refused ? 1 : 0; /* the one log refused: nothing to keep */
   } else if (step == 'R') {
     rc = agg_reduce(STDIN_FILENO, stdout, &ms, err, sizeof err);
     if (!rc && !quiet)
@@ -310,5 +318,5 @@ int main(int argc, char **argv) {
     fprintf(stderr, "typeahead-aggregate: error: %s\n", err[0] ? err : ta_strerror(rc));
     return 1;
   }
-  return st.refused ? 3 : 0;
+  return refused_status(&st);
 }

@@ -289,7 +289,7 @@ class MapReduce(unittest.TestCase):
     def test_map_judges_bad_lines_as_a_run(self):
         data = b"%d\tok\n" % MON + b"nonsense\n" * 3 + b"%d\tfine\n" % MON
         p = agg("--map", stdin=data, check=False)
-        self.assertEqual(p.returncode, 3)
+        self.assertEqual(p.returncode, 1)  # SPEC §4: nothing to keep
         self.assertIn(b"(stdin): line 2: missing field", p.stderr)
         self.assertIn(b"3 of 5 lines are bad", p.stderr)
         p = agg("--map", "--max-bad", "60", stdin=data)

@@ -189,7 +189,7 @@ class KnownCounts(unittest.TestCase):
                 f.write("%d\tquery %d\t2006-03-01 07:33:28\t\t\n" % (i, i))
         tables = os.path.join(self.tmp, "t")
         p = agg("--tables", tables, log, check=False)
-        self.assertEqual(p.returncode, 3)  # the log is refused (named), nothing else to do
+        self.assertEqual(p.returncode, 1)  # SPEC §4: refused (named), nothing written: exit 1
         self.assertIn("refused %s: 101 of 101 lines are bad" % log, p.stderr.decode())
         self.assertIn("--format", p.stderr.decode())
         self.assertEqual([f for f in os.listdir(tables) if f != ".lock"], [])
@@ -490,6 +490,15 @@ class Identity(unittest.TestCase):
         self.assertIn(" 30 lines, 30 events", p.stderr.decode())
         self.assertEqual(dump(d), self.oneshot(both + self.read(good3)))
         self.assertNotEqual(dump(d), before)
+        # A refused log beside logs ingested before: nothing is ingested, so nothing written and
+        # exit 1 (SPEC §4), the refusal still named and listed.
+        before = dump(d)
+        p = agg("--tables", d, "--refused-list", refused, good, cut, good2, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("3 inputs (2 already ingested), 1 refused", p.stderr.decode())
+        with open(refused, "rb") as f:
+            self.assertEqual(f.read(), cut.encode() + b"\0")
+        self.assertEqual(dump(d), before)
         # Fixed, the same name is counted: exit 0.
         self.write("junk.log", b"".join(tsv_lines(10, 9)))
         p = agg("--tables", d, junk)

@@ -192,6 +192,28 @@ class Nightly(SpoolCase):
         self.nightly()
         self.assertEqual(len(os.listdir(os.path.join(self.spool, "done"))), 3)
 
+    def test_bad_file_beside_logs_counted_before(self):
+        # The trending job counts the spool's logs without moving them, so at night the
+        # aggregator may find every good log counted already and refuse the only new one: it
+        # ingests nothing and exits 1. The bad log still goes to failed/, the counted log stays
+        # for the next night, and the trie is built from the tables all the same.
+        agg = os.path.join(self.env["TA_BIN"], "typeahead-aggregate")
+        run(agg, "--tables", self.tables, os.path.join(self.spool, "day1.tsv"))
+        with open(os.path.join(self.spool, "junk.tsv"), "w") as f:
+            f.write("this is\tnot\ta tsv log\n" * 3)
+        p = self.nightly(check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 3, err)
+        self.assertIn("nothing ingested (status 1)", err)
+        self.assertEqual(ranking(self.trie, "we"), ["weather", "web mail"])
+        self.assertEqual(sorted(os.listdir(self.spool)), ["day1.tsv", "done", "failed"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "failed")), ["junk.tsv"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "done")), [])
+        # The next night finds it counted and moves it to done/.
+        self.nightly()
+        self.assertEqual(sorted(os.listdir(self.spool)), ["done", "failed"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "done")), ["day1.tsv"])
+
     def test_failed_build_leaves_trie(self):
         self.nightly()
         with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:

@@ -123,6 +123,22 @@ class TrendingJob(unittest.TestCase):
         self.assertEqual(self.answer("ba"), after)
 
 
+    def test_bad_log_beside_counted_ones(self):
+        # Every other log of the spool was counted by an earlier run, the new one is garbage:
+        # the aggregator ingests nothing (exit 1, the log named), the job builds the trending
+        # trie from the tables as they are and exits 3, every 10 minutes until the nightly job
+        # moves the log to failed/.
+        with open(os.path.join(self.spool, "2-junk.tsv"), "w") as f:
+            f.write("not\ta\tlog\n" * 5)
+        os.unlink(self.trending)
+        p = subprocess.run([self.job, self.spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 3, err)
+        self.assertIn("refused %s" % os.path.join(self.spool, "2-junk.tsv"), err)
+        self.assertTrue(os.path.exists(self.trending), err)
+
+
 if __name__ == "__main__":
     ARGS, rest = bin_args.tree_parser().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

@@ -184,18 +184,26 @@ int64_t ta_unix_s(void);
 
 /* ---- Files (ta_afile.c) ------------------------------------------------------------------- */
 
-/* Atomic replacement of a file: write into "<path>.tmp.XXXXXX" in the same directory, then
- * flush, fsync, rename over path and fsync the directory, so a reader of path sees the old file
- * or the new one, never a half-written one, even across a crash. The temp file gets the mode the
- * target has (or a new file would get under the umask). A path naming anything but a regular
+/* Atomic replacement of a file: the new content goes into a temp file in the target's
+ * directory, then flush, fsync, rename over the target and fsync of the directory, so a reader
+ * of path sees the old file or the new one, never a half-written one, even across a crash. On
+ * Linux the temp file has no name while it is written (O_TMPFILE): a writer killed meanwhile
+ * (SIGKILL, a crash, a power loss) leaves nothing behind; it is named "<path>.tmp.XXXXXX" only
+ * at commit, microseconds before the rename. Where the file system refuses O_TMPFILE, the temp
+ * file has that name from the start (and a killed writer leaves it). The new file gets the mode
+ * the target has (or a new file would get under the umask). A path naming anything but a regular
  * file (a directory, a device, a FIFO, a socket; through a symlink too) is never replaced:
  * ta_afile_open returns TA_ENOTREG. */
 typedef struct ta_afile ta_afile_t;
 
 int ta_afile_open(const char *path, ta_afile_t **out);
 FILE *ta_afile_stream(ta_afile_t *f);
-const char *ta_afile_tmp_path(const ta_afile_t *f);
-/* Flushes, fsyncs, renames over path, fsyncs the directory, frees f (also on error). */
+/* The temp file's descriptor, open for reading too: a caller checks what it wrote on it
+ * (bld_write maps it, trie_open_fd) once the stream is flushed. The file may have no name to
+ * open. -1 for NULL. */
+int ta_afile_fd(const ta_afile_t *f);
+/* Flushes, fsyncs, names and renames over path, fsyncs the directory, frees f (also on
+ * error). */
 int ta_afile_commit(ta_afile_t *f);
 /* Removes the temp file and frees f. NULL is a no-op. */
 void ta_afile_abort(ta_afile_t *f);

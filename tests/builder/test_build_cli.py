@@ -9,6 +9,7 @@ usage: test_build_cli.py --build PATH --query PATH [unittest arguments]
 import os
 import random
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -293,6 +294,41 @@ class BuildCli(BuildCase):
         self.assertEqual(sorted(os.listdir(self.dir)),
                          sorted(["in.tsv", "rules.txt", "sym.trie", "hard.trie", "fifo", "adir",
                                  "to-fifo"]), "no temp file left")
+
+    def test_killed_build_leaves_no_temp_file(self):
+        """typeahead-build killed with SIGKILL while it writes the trie (a nightly job killed
+        by a timeout, an OOM kill) leaves no temp file beside --out, and --out is the old file,
+        byte for byte: the temp file has no name until the commit."""
+        self.build_text("old\t1\n")
+        with open(self.out, "rb") as f:
+            old = f.read()
+        rng = random.Random(3)
+        big = self.write("big.tsv", "".join("query %d %s\t%d\n" % (i, "x" * rng.randint(0, 20),
+                                                                    rng.randint(1, 10000))
+                                            for i in range(200000)))
+        before = sorted(os.listdir(self.dir))
+        import pty
+        pid, fd = pty.fork()  # on a terminal, it says when it starts to write the trie
+        if pid == 0:
+            os.execv(tool("typeahead-build"), ["typeahead-build", "--freq", big, "--out",
+                                                self.out])
+        seen = b""
+        while b"sort" not in seen:  # the first stage of the write: the temp file is open
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertIn(b"sort", seen)
+        self.assertEqual(os.waitstatus_to_exitcode(status), -signal.SIGKILL, "killed mid-write")
+        with open(self.out, "rb") as f:
+            self.assertEqual(f.read(), old, "--out is the old file, intact")
+        self.assertEqual(sorted(os.listdir(self.dir)), before, "no temp file left")
 
     def test_answers_match_sorting(self):
         """Random queries with shared prefixes, ties and case variants: every answer equals

@@ -7,7 +7,8 @@
  * (SIGKILL, a crash, a power loss) leaves nothing behind, where a named temp file would stay
  * forever (a nightly build killed each night filled the disk with half-written tries). Where
  * the file system or the kernel refuses O_TMPFILE, the temp file is named from the start, as
- * mkostemp makes it.
+ * mkostemp makes it. A path that is a symlink is followed to the file its chain ends at, and
+ * that file is replaced: the link stays.
  */
 #include "ta.h"
 #include "ta_int.h"
@@ -25,7 +26,7 @@
 
 struct ta_afile {
   FILE *f;
-  char *path; /* what is replaced */
+  char *path; /* what is replaced: the path given, or the file its symlink chain ends at */
   char *tmp;  /* the temp file's name; NULL while it has none (O_TMPFILE, until commit) */
 };
 
@@ -60,6 +61,26 @@ static void set_final_mode(int fd, const char *path) {
   if (fchmod(fd, mode) != 0) {
     /* Not fatal: the file stays 0600, readable by its owner. */
   }
+}
+
+/* The file path names, for the replace: path itself, or, when it is a symlink, the end of its
+ * chain (realpath: relative links, links to links), so the link stays and what it names gets
+ * the new content, as an operator's `current.trie -> tries/2026-12-07.trie` expects (sed -i
+ * --follow-symlinks, cp onto a link). A link to nothing is refused (TA_EDANGLING), as cp refuses
+ * to write through one: creating a file where a stale link points is rarely what was meant. A
+ * loop gives TA_ELOOP. */
+static int resolve(const char *path, char **out) {
+  struct stat st;
+  *out = NULL;
+  if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode)) {
+    /* Not there (a new file) or no link: path as given; open says what else is wrong. */
+    *out = strdup(path);
+    return *out != NULL ? 0 : TA_ENOMEM;
+  }
+  *out = realpath(path, NULL);
+  if (*out != NULL) return 0;
+  int e = errno;
+  return e == ENOENT || e == ENOTDIR ? TA_EDANGLING : ta_error_from_errno(e);
 }
 
 /* An unnamed temp file in dir (O_TMPFILE), readable too, so a caller can map what it wrote:
@@ -113,11 +134,10 @@ int ta_afile_open(const char *path, ta_afile_t **out) {
   *out = NULL;
   ta_afile_t *a = calloc(1, sizeof *a);
   if (a == NULL) return TA_ENOMEM;
-  int rc = (a->path = strdup(path)) != NULL ? 0 : TA_ENOMEM;
+  int rc = resolve(path, &a->path);
   /* Only a regular file (or nothing) is replaced: rename would put a regular file where a
    * device, a FIFO or a socket was (typeahead-build --out /dev/full, run as root, did), and a
-   * directory fails only at the end, after all the work. stat follows a symlink: what it names
-   * counts. */
+   * directory fails only at the end, after all the work. What a symlink names counts. */
   struct stat st;
   if (rc == 0 && stat(a->path, &st) == 0 && !S_ISREG(st.st_mode)) rc = TA_ENOTREG;
   int fd = -1;

@@ -1,6 +1,7 @@
 /*
  * The output step of typeahead-build (SPEC §5, bld.h): accumulated keys -> trie_write into a
- * temp file beside --out (unnamed while written, so a killed build leaves none) -> flush -> trie_open_fd + trie_verify of that temp
+ * temp file beside --out (beside the file it names, when --out is a symlink; unnamed while
+ * written, so a killed build leaves none) -> flush -> trie_open_fd + trie_verify of that temp
  * file -> fsync and rename (ta_afile_commit). Any failure removes the temp file and leaves --out
  * as it was, so a server watching --out never sees a half-written or unverified file. The same for prefix
  * shards (SPEC §11): the keys grouped by the shard of their first code point, one such file
@@ -58,11 +59,14 @@ static int collect_entries(bld_acc_t *acc, const bld_write_opts_t *opts, bld_sum
 }
 
 /* Why an output could not be started: a path that names a directory, a device or a FIFO is
- * never replaced (ta_afile_open); anything else failed creating the temp file beside it. */
+ * never replaced, nor a symlink that names nothing or loops (ta_afile_open); anything else
+ * failed creating the temp file beside it. */
 static void afile_open_error(ta_diag_t *diag, int rc, const char *path) {
   if (rc == TA_ENOTREG)
     ta_diag_set(diag, rc, "%s: not a regular file (a directory, a device or a FIFO): not replaced",
                 path);
+  else if (rc == TA_EDANGLING || rc == TA_ELOOP)
+    ta_diag_set(diag, rc, "%s: %s: not replaced", path, ta_strerror(rc));
   else
     ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
 }

@@ -330,6 +330,41 @@ class BuildCli(BuildCase):
             self.assertEqual(f.read(), old, "--out is the old file, intact")
         self.assertEqual(sorted(os.listdir(self.dir)), before, "no temp file left")
 
+    def test_out_through_a_symlink(self):
+        """--out naming a symlink (current.trie -> tries/2026-12-07.trie, relative, through a
+        second link) keeps the link and replaces the file at the end of its chain, with its
+        mode; a dangling link or a loop is refused with a message that says so, and stays."""
+        os.mkdir(os.path.join(self.dir, "tries"))
+        real = os.path.join(self.dir, "tries", "2026-12-07.trie")
+        self.build_text("old\t1\n")
+        shutil.move(self.out, real)
+        os.chmod(real, 0o640)
+        os.symlink("tries/2026-12-07.trie", os.path.join(self.dir, "today.trie"))
+        os.symlink("today.trie", self.out)
+        self.build("--freq", self.write("in.tsv", "new york\t5\nnewer\t3\n"), "--out", self.out)
+        self.assertTrue(os.path.islink(self.out), "the link is kept")
+        self.assertEqual(os.readlink(self.out), "today.trie")
+        self.assertEqual(os.readlink(os.path.join(self.dir, "today.trie")),
+                         "tries/2026-12-07.trie")
+        self.assertEqual([h[0] for h in self.query("new", path=real)], ["new york", "newer"])
+        self.assertEqual(stat.S_IMODE(os.stat(real).st_mode), 0o640, "the file keeps its mode")
+        self.assertEqual(os.listdir(os.path.join(self.dir, "tries")), ["2026-12-07.trie"])
+        self.assertEqual(sorted(os.listdir(self.dir)),
+                         ["in.tsv", "in.txt", "out.trie", "today.trie", "tries"],
+                         "no temp file left")
+        os.symlink("tries/gone.trie", os.path.join(self.dir, "dangling.trie"))
+        os.symlink("loop-b", os.path.join(self.dir, "loop-a"))
+        os.symlink("loop-a", os.path.join(self.dir, "loop-b"))
+        for name, why in (("dangling.trie", b"dangling symlink"), ("loop-a", b"symlink loop")):
+            with self.subTest(out=name):
+                out = os.path.join(self.dir, name)
+                r = self.build("--freq", os.path.join(self.dir, "in.tsv"), "--out", out,
+                               expect=1)
+                self.assertIn(out.encode() + b": ", r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertTrue(os.path.islink(out))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "tries", "gone.trie")))
+
     def test_answers_match_sorting(self):
         """Random queries with shared prefixes, ties and case variants: every answer equals
         what sorting the input answers (score desc, key asc; display = heaviest spelling)."""

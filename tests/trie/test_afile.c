@@ -2,7 +2,8 @@
  * Atomic files (ta_afile_*, base/ta_afile.c): the target keeps its old content until commit,
  * commit replaces it whole, abort leaves no trace, the temp file has no name while it is written
  * (O_TMPFILE), so a writer killed with SIGKILL leaves none, and a named one beside the target in
- * the fallback (ta__afile_force_named).
+ * the fallback (ta__afile_force_named). A symlink at the path is kept: the file it names is
+ * replaced; a dangling link or a loop is refused.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -260,6 +261,90 @@ static void test_never_replaces_a_special_file(void **state) {
   assert_true(S_ISLNK(st.st_mode));
 }
 
+/* A symlink at the path (an operator's current -> tries/2026-12-07.trie) is kept: the file at
+ * the end of its chain (relative links, a link to a link) gets the new content, written beside
+ * it, with its mode. Both modes of the temp file. */
+static void through_symlinks(int named) {
+  char dir[4200], real[4300], l1[4200], l2[4200];
+  snprintf(dir, sizeof dir, "%s/tries", tu_dir);
+  snprintf(real, sizeof real, "%s/2026-12-07.trie", dir);
+  snprintf(l1, sizeof l1, "%s/link1", tu_dir);
+  snprintf(l2, sizeof l2, "%s/current", tu_dir);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  write_file(real, "old");
+  assert_int_equal(chmod(real, 0640), 0);
+  assert_int_equal(symlink("tries/2026-12-07.trie", l1), 0); /* relative to its directory */
+  assert_int_equal(symlink("link1", l2), 0);
+  size_t top = count_entries();
+  ta__afile_force_named(named);
+  for (int round = 0; round < 2; round++) {
+    const char *via = round == 0 ? l2 : l1;
+    ta_afile_t *a;
+    assert_int_equal(ta_afile_open(via, &a), 0);
+    fputs(round == 0 ? "new" : "newer", ta_afile_stream(a));
+    fflush(ta_afile_stream(a));
+    assert_int_equal(count_tmp_in(dir), named ? 1 : 0); /* beside the file, not the link */
+    assert_int_equal(count_tmp_in(tu_dir), 0);
+    assert_int_equal(ta_afile_commit(a), 0);
+    struct stat st;
+    assert_int_equal(lstat(l2, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(l1, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    assert_int_equal(lstat(real, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0640);
+    char *s = read_text(real);
+    assert_string_equal(s, round == 0 ? "new" : "newer");
+    free(s);
+    s = read_text(l2);
+    assert_string_equal(s, round == 0 ? "new" : "newer");
+    free(s);
+    assert_int_equal(count_in(dir), 1);
+    assert_int_equal(count_entries(), top);
+  }
+  ta__afile_force_named(0);
+  unlink(l2);
+  unlink(l1);
+  unlink(real);
+  rmdir(dir);
+}
+
+static void test_symlink_kept_its_file_replaced(void **state) {
+  (void)state;
+  through_symlinks(0);
+  through_symlinks(1);
+}
+
+/* A link to nothing, or a loop, is refused before anything is written, and stays as it was. */
+static void test_dangling_symlink_and_loop_refused(void **state) {
+  (void)state;
+  char dangling[4200], a[4200], b[4200], target[4300];
+  snprintf(dangling, sizeof dangling, "%s/dangling", tu_dir);
+  snprintf(target, sizeof target, "%s/gone.trie", tu_dir);
+  snprintf(a, sizeof a, "%s/loop-a", tu_dir);
+  snprintf(b, sizeof b, "%s/loop-b", tu_dir);
+  assert_int_equal(symlink("gone.trie", dangling), 0);
+  assert_int_equal(symlink("loop-b", a), 0);
+  assert_int_equal(symlink("loop-a", b), 0);
+  size_t before = count_entries();
+  ta_afile_t *f = NULL;
+  assert_int_equal(ta_afile_open(dangling, &f), TA_EDANGLING);
+  assert_null(f);
+  assert_int_equal(ta_afile_open(a, &f), TA_ELOOP);
+  assert_null(f);
+  assert_int_equal(count_entries(), before);
+  struct stat st;
+  assert_int_equal(lstat(dangling, &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
+  assert_int_not_equal(stat(target, &st), 0); /* nothing made where the link points */
+  assert_int_equal(lstat(a, &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
+  unlink(dangling);
+  unlink(a);
+  unlink(b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_commit_replaces),
@@ -270,6 +355,8 @@ int main(void) {
       cmocka_unit_test(test_open_errors),
       cmocka_unit_test(test_commit_onto_directory_fails_cleanly),
       cmocka_unit_test(test_never_replaces_a_special_file),
+      cmocka_unit_test(test_symlink_kept_its_file_replaced),
+      cmocka_unit_test(test_dangling_symlink_and_loop_refused),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

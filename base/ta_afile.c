@@ -109,12 +109,18 @@ static int open_unnamed(const char *dir) {
 #endif
 }
 
-/* "<path>.tmp.XXXXXX" in a->tmp, made with mkostemp (the fallback, named from the start). */
-static int open_named(ta_afile_t *a, int *fd) {
+/* a->tmp = "<path>.tmp.XXXXXX", the X's for the caller to replace. */
+static int tmp_name(ta_afile_t *a) {
   size_t len = strlen(a->path);
   if ((a->tmp = malloc(len + sizeof TMP_SUFFIX)) == NULL) return TA_ENOMEM;
   memcpy(a->tmp, a->path, len);
   memcpy(a->tmp + len, TMP_SUFFIX, sizeof TMP_SUFFIX);
+  return 0;
+}
+
+/* "<path>.tmp.XXXXXX" in a->tmp, made with mkostemp (the fallback, named from the start). */
+static int open_named(ta_afile_t *a, int *fd) {
+  if (tmp_name(a) != 0) return TA_ENOMEM;
   *fd = mkostemp(a->tmp, O_CLOEXEC);
   if (*fd >= 0) return 0;
   int e = errno;
@@ -205,10 +211,8 @@ int ta_fclose_written(FILE *f, int sync) {
  * kill leaves that name behind: microseconds, not the whole write. */
 static int name_unnamed(ta_afile_t *a) {
   static const char letters[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  size_t len = strlen(a->path);
-  if ((a->tmp = malloc(len + sizeof TMP_SUFFIX)) == NULL) return TA_ENOMEM;
-  memcpy(a->tmp, a->path, len);
-  memcpy(a->tmp + len, TMP_SUFFIX, sizeof TMP_SUFFIX);
+  if (tmp_name(a) != 0) return TA_ENOMEM;
+  char *x = a->tmp + strlen(a->tmp) - 6;
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fileno(a->f));
   int e = EEXIST;
@@ -218,7 +222,7 @@ static int name_unnamed(ta_afile_t *a) {
       uint64_t h = ta_hash64(&tries, sizeof tries, ta_mono_ns() ^ (uint64_t)getpid());
       memcpy(r, &h, sizeof r);
     }
-    for (size_t i = 0; i < sizeof r; i++) a->tmp[len + 5 + i] = letters[r[i] % 62];
+    for (size_t i = 0; i < sizeof r; i++) x[i] = letters[r[i] % 62];
     e = linkat(AT_FDCWD, proc, AT_FDCWD, a->tmp, AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
   }
   if (e == 0) return 0;

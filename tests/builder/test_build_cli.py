@@ -54,6 +54,24 @@ class BuildCase(unittest.TestCase):
                       f"{r.stderr.decode(errors='replace')}")
         return r
 
+    def build_on_terminal(self, *args, until=None):
+        """typeahead-build started with a terminal as stderr: (pid, the terminal's descriptor,
+        what it wrote up to until, or to its end)."""
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(tool("typeahead-build"), ["typeahead-build", *args])
+        seen = b""
+        while until is None or until not in seen:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return pid, fd, seen
+
     def query(self, prefix, k=10, path=None):
         r = run([tool("typeahead-query"), path or self.out, prefix, "-k", str(k)])
         self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
@@ -222,20 +240,7 @@ class BuildCli(BuildCase):
         r = self.build("--freq", path, "--out", self.out)
         self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)  # the summary line only
         self.assertRegex(r.stderr, rb"1999 keys .* bytes -> .* in [0-9.]+ s\n$")
-        import pty
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execv(tool("typeahead-build"), ["typeahead-build", "--freq", path, "--out",
-                                                self.out])
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        pid, fd, seen = self.build_on_terminal("--freq", path, "--out", self.out)
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, seen)
@@ -307,20 +312,8 @@ class BuildCli(BuildCase):
                                                                     rng.randint(1, 10000))
                                             for i in range(200000)))
         before = sorted(os.listdir(self.dir))
-        import pty
-        pid, fd = pty.fork()  # on a terminal, it says when it starts to write the trie
-        if pid == 0:
-            os.execv(tool("typeahead-build"), ["typeahead-build", "--freq", big, "--out",
-                                                self.out])
-        seen = b""
-        while b"sort" not in seen:  # the first stage of the write: the temp file is open
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        # on a terminal, it says when it starts to write the trie ("sort": the temp file is open)
+        pid, fd, seen = self.build_on_terminal("--freq", big, "--out", self.out, until=b"sort")
         os.kill(pid, signal.SIGKILL)
         _, status = os.waitpid(pid, 0)
         os.close(fd)

@@ -71,7 +71,8 @@ extern "C" {
   X(TA_EOLDFORMAT, -23, "made in an older file format: rebuild it with this version")         \
   X(TA_EDISKFULL, -24, "no space left on device (disk or quota full)")                        \
   X(TA_ELOOP, -25, "too many levels of symbolic links (a symlink loop?)")                     \
-  X(TA_EADDRINUSE, -26, "address already in use")
+  X(TA_EADDRINUSE, -26, "address already in use")                                             \
+  X(TA_EDANGLING, -27, "a dangling symlink (the file it names does not exist)")
 
 #define TA__ERROR_ENUM(name, value, msg) name = (value),
 enum { TA_OK = 0, TA_ERROR_TABLE(TA__ERROR_ENUM) };
@@ -184,18 +185,29 @@ int64_t ta_unix_s(void);
 
 /* ---- Files (ta_afile.c) ------------------------------------------------------------------- */
 
-/* Atomic replacement of a file: write into "<path>.tmp.XXXXXX" in the same directory, then
- * flush, fsync, rename over path and fsync the directory, so a reader of path sees the old file
- * or the new one, never a half-written one, even across a crash. The temp file gets the mode the
- * target has (or a new file would get under the umask). A path naming anything but a regular
- * file (a directory, a device, a FIFO, a socket; through a symlink too) is never replaced:
- * ta_afile_open returns TA_ENOTREG. */
+/* Atomic replacement of a file: the new content goes into a temp file in the target's
+ * directory, then flush, fsync, rename over the target and fsync of the directory, so a reader
+ * of path sees the old file or the new one, never a half-written one, even across a crash. On
+ * Linux the temp file has no name while it is written (O_TMPFILE): a writer killed meanwhile
+ * (SIGKILL, a crash, a power loss) leaves nothing behind; it is named "<path>.tmp.XXXXXX" only
+ * at commit, microseconds before the rename. Where the file system refuses O_TMPFILE, the temp
+ * file has that name from the start (and a killed writer leaves it). The new file gets the mode
+ * the target has (or a new file would get under the umask).
+ * A path that is a symlink (current.trie -> tries/2026-12-07.trie) is followed to the end of
+ * its chain and the file there is replaced: the link stays and names the new content. A link to
+ * nothing gives TA_EDANGLING, a loop TA_ELOOP. A path naming anything but a regular file (a
+ * directory, a device, a FIFO, a socket; through a symlink too) is never replaced: TA_ENOTREG.
+ * These are checked by ta_afile_open, before anything is written. */
 typedef struct ta_afile ta_afile_t;
 
 int ta_afile_open(const char *path, ta_afile_t **out);
 FILE *ta_afile_stream(ta_afile_t *f);
-const char *ta_afile_tmp_path(const ta_afile_t *f);
-/* Flushes, fsyncs, renames over path, fsyncs the directory, frees f (also on error). */
+/* The temp file's descriptor, open for reading too: a caller checks what it wrote on it
+ * (bld_write maps it, trie_open_fd) once the stream is flushed. The file may have no name to
+ * open. -1 for NULL. */
+int ta_afile_fd(const ta_afile_t *f);
+/* Flushes, fsyncs, names and renames over path, fsyncs the directory, frees f (also on
+ * error). */
 int ta_afile_commit(ta_afile_t *f);
 /* Removes the temp file and frees f. NULL is a no-op. */
 void ta_afile_abort(ta_afile_t *f);

@@ -108,6 +108,10 @@ typedef struct {
  * On success *out owns the mapping; release it with trie_close(). The reader never changes
  * after open: any number of threads may use it at once (lookups, verify, get_info). */
 int trie_open(const char *path, trie_reader_t **out);
+/* trie_open on a descriptor open for reading, which the caller keeps (and may close once this
+ * returns: the mapping stays): the file a writer still holds, which may have no name yet
+ * (bld_write verifies its temp file, ta_afile_fd). */
+int trie_open_fd(int fd, trie_reader_t **out);
 
 /* Like trie_open, but from a private copy: the file is read whole (ta_open_regular, ta_read_fd:
  * a regular file of at most max bytes, opened without blocking; anything else is refused before

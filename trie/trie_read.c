@@ -235,28 +235,18 @@ int trie__open_mem(const void *buf, size_t len, trie_reader_t **out) {
   return 0;
 }
 
-int trie_open(const char *path, trie_reader_t **out) {
-  if (path == NULL || out == NULL) return TA_EINVAL;
+int trie_open_fd(int fd, trie_reader_t **out) {
+  if (fd < 0 || out == NULL) return TA_EINVAL;
   *out = NULL;
-  /* O_NONBLOCK: opening a FIFO would wait for a writer; it is refused below instead. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return ta_error_from_errno(errno);
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    return ta_error_from_errno(e);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return TA_ENOTREG;
-  }
+  if (fstat(fd, &st) != 0) return ta_error_from_errno(errno);
+  if (!S_ISREG(st.st_mode)) return TA_ENOTREG;
   size_t size = (size_t)st.st_size;
   if (size < TRIE_HDR_FIXED) {
-    /* Too small to map usefully; read it to report magic vs truncation. */
+    /* Too small to map usefully; read it to report magic vs truncation. pread: the offset
+     * stays the caller's. */
     uint8_t small[TRIE_HDR_FIXED];
-    ssize_t got = read(fd, small, sizeof small);
-    close(fd);
+    ssize_t got = pread(fd, small, sizeof small, 0);
     if (got < 0) return TA_EIO;
     trie_reader_t tmp;
     memset(&tmp, 0, sizeof tmp);
@@ -266,9 +256,7 @@ int trie_open(const char *path, trie_reader_t **out) {
     return rc != 0 ? rc : TA_ETRUNC;
   }
   void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  int e = errno;
-  close(fd);
-  if (map == MAP_FAILED) return ta_error_from_errno(e);
+  if (map == MAP_FAILED) return ta_error_from_errno(errno);
   trie_reader_t *r;
   int rc = trie__open_mem(map, size, &r);
   if (rc != 0) {
@@ -278,6 +266,17 @@ int trie_open(const char *path, trie_reader_t **out) {
   r->mapped = 1;
   *out = r;
   return 0;
+}
+
+int trie_open(const char *path, trie_reader_t **out) {
+  if (path == NULL || out == NULL) return TA_EINVAL;
+  *out = NULL;
+  /* O_NONBLOCK: opening a FIFO would wait for a writer; trie_open_fd refuses it instead. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return ta_error_from_errno(errno);
+  int rc = trie_open_fd(fd, out);
+  close(fd); /* the mapping stays */
+  return rc;
 }
 
 /* The header block of the open regular file fd (of size bytes) checked against its size before

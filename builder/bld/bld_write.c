@@ -1,8 +1,9 @@
 /*
  * The output step of typeahead-build (SPEC §5, bld.h): accumulated keys -> trie_write into a
- * temp file beside --out -> flush -> trie_open + trie_verify of that temp file -> fsync and
- * rename (ta_afile_commit). Any failure removes the temp file and leaves --out as it was, so
- * a server watching --out never sees a half-written or unverified file. The same for prefix
+ * temp file beside --out (beside the file it names, when --out is a symlink; unnamed while
+ * written, so a killed build leaves none) -> flush -> trie_open_fd + trie_verify of that temp
+ * file -> fsync and rename (ta_afile_commit). Any failure removes the temp file and leaves --out
+ * as it was, so a server watching --out never sees a half-written or unverified file. The same for prefix
  * shards (SPEC §11): the keys grouped by the shard of their first code point, one such file
  * per shard, then the shard map (docs/FORMAT.md "Shard map").
  */
@@ -58,11 +59,14 @@ static int collect_entries(bld_acc_t *acc, const bld_write_opts_t *opts, bld_sum
 }
 
 /* Why an output could not be started: a path that names a directory, a device or a FIFO is
- * never replaced (ta_afile_open); anything else failed creating the temp file beside it. */
+ * never replaced, nor a symlink that names nothing or loops (ta_afile_open); anything else
+ * failed creating the temp file beside it. */
 static void afile_open_error(ta_diag_t *diag, int rc, const char *path) {
   if (rc == TA_ENOTREG)
     ta_diag_set(diag, rc, "%s: not a regular file (a directory, a device or a FIFO): not replaced",
                 path);
+  else if (rc == TA_EDANGLING || rc == TA_ELOOP)
+    ta_diag_set(diag, rc, "%s: %s: not replaced", path, ta_strerror(rc));
   else
     ta_diag_set(diag, rc, "%s: cannot create a temp file beside it: %s", path, ta_strerror(rc));
 }
@@ -87,7 +91,7 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
                           .progress_ctx = opts->progress_ctx};
   rc = trie_write(ta_afile_stream(af), entries, n, &wo); /* flushed: verify maps the file */
   if (rc < 0) {
-    ta_diag_set(diag, rc, "writing %s: %s", ta_afile_tmp_path(af), ta_strerror(rc));
+    ta_diag_set(diag, rc, "writing %s: %s", out_path, ta_strerror(rc));
     goto out;
   }
   if (owned) { /* the writer is done with them; verification maps the file */
@@ -95,7 +99,7 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
     *owned = NULL;
   }
   if (opts->progress) opts->progress(opts->progress_ctx, "verifying", 0, 0);
-  rc = trie_open(ta_afile_tmp_path(af), &r);
+  rc = trie_open_fd(ta_afile_fd(af), &r); /* the temp file may have no name to open */
   if (rc == 0) rc = trie_verify(r, NULL);
   if (rc == 0) {
     trie_info_t info;

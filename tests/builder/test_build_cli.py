@@ -9,6 +9,7 @@ usage: test_build_cli.py --build PATH --query PATH [unittest arguments]
 import os
 import random
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -52,6 +53,24 @@ class BuildCase(unittest.TestCase):
             self.fail(f"typeahead-build {args}: exit {r.returncode}, want {expect}\n"
                       f"{r.stderr.decode(errors='replace')}")
         return r
+
+    def build_on_terminal(self, *args, until=None):
+        """typeahead-build started with a terminal as stderr: (pid, the terminal's descriptor,
+        what it wrote up to until, or to its end)."""
+        import pty
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execv(tool("typeahead-build"), ["typeahead-build", *args])
+        seen = b""
+        while until is None or until not in seen:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return pid, fd, seen
 
     def query(self, prefix, k=10, path=None):
         r = run([tool("typeahead-query"), path or self.out, prefix, "-k", str(k)])
@@ -221,20 +240,7 @@ class BuildCli(BuildCase):
         r = self.build("--freq", path, "--out", self.out)
         self.assertEqual(r.stderr.count(b"\n"), 1, r.stderr)  # the summary line only
         self.assertRegex(r.stderr, rb"1999 keys .* bytes -> .* in [0-9.]+ s\n$")
-        import pty
-        pid, fd = pty.fork()
-        if pid == 0:
-            os.execv(tool("typeahead-build"), ["typeahead-build", "--freq", path, "--out",
-                                                self.out])
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(fd, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            seen += chunk
+        pid, fd, seen = self.build_on_terminal("--freq", path, "--out", self.out)
         _, status = os.waitpid(pid, 0)
         os.close(fd)
         self.assertEqual(os.waitstatus_to_exitcode(status), 0, seen)
@@ -293,6 +299,64 @@ class BuildCli(BuildCase):
         self.assertEqual(sorted(os.listdir(self.dir)),
                          sorted(["in.tsv", "rules.txt", "sym.trie", "hard.trie", "fifo", "adir",
                                  "to-fifo"]), "no temp file left")
+
+    def test_killed_build_leaves_no_temp_file(self):
+        """typeahead-build killed with SIGKILL while it writes the trie (a nightly job killed
+        by a timeout, an OOM kill) leaves no temp file beside --out, and --out is the old file,
+        byte for byte: the temp file has no name until the commit."""
+        self.build_text("old\t1\n")
+        with open(self.out, "rb") as f:
+            old = f.read()
+        rng = random.Random(3)
+        big = self.write("big.tsv", "".join("query %d %s\t%d\n" % (i, "x" * rng.randint(0, 20),
+                                                                    rng.randint(1, 10000))
+                                            for i in range(200000)))
+        before = sorted(os.listdir(self.dir))
+        # on a terminal, it says when it starts to write the trie ("sort": the temp file is open)
+        pid, fd, seen = self.build_on_terminal("--freq", big, "--out", self.out, until=b"sort")
+        os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+        self.assertIn(b"sort", seen)
+        self.assertEqual(os.waitstatus_to_exitcode(status), -signal.SIGKILL, "killed mid-write")
+        with open(self.out, "rb") as f:
+            self.assertEqual(f.read(), old, "--out is the old file, intact")
+        self.assertEqual(sorted(os.listdir(self.dir)), before, "no temp file left")
+
+    def test_out_through_a_symlink(self):
+        """--out naming a symlink (current.trie -> tries/2026-12-07.trie, relative, through a
+        second link) keeps the link and replaces the file at the end of its chain, with its
+        mode; a dangling link or a loop is refused with a message that says so, and stays."""
+        os.mkdir(os.path.join(self.dir, "tries"))
+        real = os.path.join(self.dir, "tries", "2026-12-07.trie")
+        self.build_text("old\t1\n")
+        shutil.move(self.out, real)
+        os.chmod(real, 0o640)
+        os.symlink("tries/2026-12-07.trie", os.path.join(self.dir, "today.trie"))
+        os.symlink("today.trie", self.out)
+        self.build("--freq", self.write("in.tsv", "new york\t5\nnewer\t3\n"), "--out", self.out)
+        self.assertTrue(os.path.islink(self.out), "the link is kept")
+        self.assertEqual(os.readlink(self.out), "today.trie")
+        self.assertEqual(os.readlink(os.path.join(self.dir, "today.trie")),
+                         "tries/2026-12-07.trie")
+        self.assertEqual([h[0] for h in self.query("new", path=real)], ["new york", "newer"])
+        self.assertEqual(stat.S_IMODE(os.stat(real).st_mode), 0o640, "the file keeps its mode")
+        self.assertEqual(os.listdir(os.path.join(self.dir, "tries")), ["2026-12-07.trie"])
+        self.assertEqual(sorted(os.listdir(self.dir)),
+                         ["in.tsv", "in.txt", "out.trie", "today.trie", "tries"],
+                         "no temp file left")
+        os.symlink("tries/gone.trie", os.path.join(self.dir, "dangling.trie"))
+        os.symlink("loop-b", os.path.join(self.dir, "loop-a"))
+        os.symlink("loop-a", os.path.join(self.dir, "loop-b"))
+        for name, why in (("dangling.trie", b"dangling symlink"), ("loop-a", b"symlink loop")):
+            with self.subTest(out=name):
+                out = os.path.join(self.dir, name)
+                r = self.build("--freq", os.path.join(self.dir, "in.tsv"), "--out", out,
+                               expect=1)
+                self.assertIn(out.encode() + b": ", r.stderr)
+                self.assertIn(why, r.stderr)
+                self.assertTrue(os.path.islink(out))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "tries", "gone.trie")))
 
     def test_answers_match_sorting(self):
         """Random queries with shared prefixes, ties and case variants: every answer equals

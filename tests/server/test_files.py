@@ -11,6 +11,8 @@ HTTP, and its answers checked.
 - a FIFO at --trie and at --filters: refused at once with a log line that says so, POST
   /admin/reload is answered, a good file put there later is loaded, SIGTERM stops the server;
 - a directory and a device at either path: refused with a log line that names them;
+- --filters naming a symlink: PUT /admin/filters keeps the link and rewrites the file it names;
+  a dangling one is refused;
 - a trie of format 2 at start (no trie loaded, 503) and at reload (the old trie keeps serving,
   a forced reload answers 422): the log and the answer say to rebuild;
 - a FIFO at either path when the server starts: no trie loaded (503) / a refusal to start, at
@@ -152,7 +154,9 @@ class Files(ServerCase):
     """Each test runs its own server (two workers, no answer cache, an admin token) on its own
     copy of the big trie, optionally with a rules file."""
 
-    def start(self, rules=None):
+    def start(self, rules=None, link_to=None):
+        """The big trie served, with rules at served.rules (a symlink to link_to, under
+        self.dir, when given)."""
         self.dir = tempfile.mkdtemp(dir=WORK)
         self.trie = os.path.join(self.dir, "served.trie")
         shutil.copyfile(GOOD["big"], self.trie)
@@ -160,7 +164,12 @@ class Files(ServerCase):
                 "--admin-token-file", os.path.join(WORK, "token")]
         if rules is not None:
             self.rules = os.path.join(self.dir, "served.rules")
-            with open(self.rules, "w") as f:
+            at = self.rules
+            if link_to is not None:
+                at = os.path.join(self.dir, link_to)
+                os.makedirs(os.path.dirname(at), exist_ok=True)
+                os.symlink(link_to, self.rules)
+            with open(at, "w") as f:
                 f.write(rules)
             args += ["--filters", self.rules]
         srv = self.serve(self._testMethodName, ARGS.serve, self.trie, args, tail=3000)
@@ -354,6 +363,41 @@ class Files(ServerCase):
         self.fifo_at(self.rules)
         srv.signal(1)
         time.sleep(0.3)
+        self.assert_stops(srv)
+
+    def test_put_filters_through_a_symlink(self):
+        """--filters naming a symlink (served.rules -> rules/2026-12-07.rules): PUT
+        /admin/filters keeps the link and writes the file it names, beside it, with its mode;
+        the rules are in force and stay (the watch sees the file it just wrote). Once the link
+        dangles, a PUT is refused with a message that says so, and the link stays."""
+        srv = self.start(rules=RULES["flore"][0], link_to="rules/2026-12-07.rules")
+        dated = os.path.join(self.dir, "rules", "2026-12-07.rules")
+        os.chmod(dated, 0o640)
+        self.assertFalse(shown(srv, "Café de Flore"), "the rules through the link are in force")
+        st, _, body = srv.get("/admin/filters", method="PUT", headers=AUTH,
+                              body=RULES["creme"][0].encode())
+        self.assertEqual(st, 200, body)
+        self.assertTrue(os.path.islink(self.rules), "the link is kept")
+        self.assertEqual(os.readlink(self.rules), "rules/2026-12-07.rules")
+        with open(dated) as f:
+            self.assertEqual(f.read(), RULES["creme"][0], "the file it names is rewritten")
+        self.assertEqual(os.stat(dated).st_mode & 0o777, 0o640, "with its mode")
+        self.assertEqual(os.listdir(os.path.join(self.dir, "rules")), ["2026-12-07.rules"])
+        self.assertEqual(sorted(os.listdir(self.dir)), ["rules", "served.rules", "served.trie"],
+                         "no temp file left")
+        self.assertTrue(shown(srv, "Café de Flore") and not shown(srv, "café crème"),
+                        "the rules put are in force")
+        time.sleep(1.5)  # a watch pass or more: the file just written is no change to reload
+        self.assertTrue(shown(srv, "Café de Flore") and not shown(srv, "café crème"))
+        os.unlink(dated)
+        st, _, body = srv.get("/admin/filters", method="PUT", headers=AUTH,
+                              body=RULES["flore"][0].encode())
+        self.assertEqual(st, 500, body)
+        self.assertIn(b"dangling symlink", body)
+        self.assertTrue(os.path.islink(self.rules), "the dangling link stays")
+        self.assertFalse(os.path.exists(dated), "nothing made where it points")
+        self.assertTrue(shown(srv, "Café de Flore") and not shown(srv, "café crème"),
+                        "the rules in force stay")
         self.assert_stops(srv)
 
     def test_fifo_at_start(self):

@@ -230,6 +230,55 @@ class Nightly(SpoolCase):
         write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
         self.assert_failed_untouched("step 3 (verify)")
 
+    def test_killed_run_leaves_one_temp_file_at_most(self):
+        # A run killed during its build (SIGKILL: no trap runs) leaves its temp file; the next
+        # run reuses the name, so none is left after it, however many runs were killed before.
+        self.nightly()
+        fake = os.path.join(self.env["TA_BIN"], "typeahead-build")
+        os.unlink(fake)
+        with open(fake, "w") as f:
+            f.write("#!/bin/sh\nexec sleep 60\n")
+        os.chmod(fake, stat.S_IRWXU)
+        serve_dir = os.path.dirname(self.trie)
+        for night in range(2):
+            write_log(os.path.join(self.spool, "day%d.tsv" % (night + 2)),
+                      [(MON + 7200 + night, "web mail", 4)])
+            p = subprocess.Popen([os.path.join(ARGS.src, "deploy", "typeahead-nightly"),
+                                  self.spool, self.tables, self.trie], env=self.env,
+                                 stderr=subprocess.PIPE, start_new_session=True)
+            while b"step 2" not in p.stderr.readline():
+                pass
+            os.killpg(p.pid, 9)
+            p.wait()
+            p.stderr.close()
+        self.assertEqual(sorted(os.listdir(serve_dir)), [".current.trie.nightly", "current.trie"])
+        os.unlink(fake)
+        os.symlink(tool("typeahead-build"), fake)
+        self.nightly()
+        self.assertEqual(os.listdir(serve_dir), ["current.trie"])
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+
+    def test_trie_file_behind_a_symlink(self):
+        serve_dir = os.path.dirname(self.trie)
+        os.makedirs(os.path.join(serve_dir, "tries"))
+        dated = os.path.join(serve_dir, "tries", "2026-12-07.trie")
+        with open(dated, "wb") as f:
+            f.write(b"the old file")
+        os.symlink(os.path.join("tries", "2026-12-07.trie"), self.trie)
+        self.nightly()
+        self.assertTrue(os.path.islink(self.trie))
+        self.assertEqual(ranking(dated, "we"), ["weather", "web mail"])
+        self.assertEqual(sorted(os.listdir(serve_dir)), ["current.trie", "tries"])
+        self.assertEqual(os.listdir(os.path.join(serve_dir, "tries")), ["2026-12-07.trie"])
+        # A link to nothing: refused before anything is done, the spool as it was.
+        os.unlink(dated)
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        p = self.nightly(check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("symlink to nothing", p.stderr.decode())
+        self.assertIn("day2.tsv", os.listdir(self.spool))
+        self.assertTrue(os.path.islink(self.trie))
+
     def test_missing_spool_leaves_trie(self):
         self.nightly()
         shutil.rmtree(self.spool)

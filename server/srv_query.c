@@ -1,7 +1,8 @@
 /*
- * Query-string parsing for GET /search (SPEC §8): finds the first q and k parameters of the raw
- * query string, percent-decodes q with '+' as a space, and checks q's length and UTF-8 and k's
- * syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string, which keep '+' and
+ * Query-string parsing for GET /search (SPEC §8): finds the first q, k, typos and words
+ * parameters of the raw query string, percent-decodes each value with '+' as a space (one
+ * decoder for every parameter, market= included: k=%31%30 is k=10), and checks q's length and
+ * UTF-8 and the others' syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string, which keep '+' and
  * write no terminating NUL. Every byte of the input is hostile: this code is fuzzed
  * (tests/fuzz/fuzz_request.c).
  *
@@ -22,9 +23,7 @@ static int query_hex(unsigned char c) {
   return -1;
 }
 
-/* Decodes v[0..n) into out (capacity cap). Returns 0, TA_EPARSE for a bad %XX, TA_ETOOLONG when
- * the decoded form exceeds cap (decoding stops there, so nothing past cap is written). */
-static int query_decode(const char *v, size_t n, char *out, size_t cap, size_t *out_len) {
+int srv__query_decode(const char *v, size_t n, char *out, size_t cap, size_t *out_len) {
   size_t o = 0;
   int bad = 0;
   for (size_t i = 0; i < n; i++) {
@@ -58,6 +57,11 @@ static int query_k(const char *v, size_t n, unsigned long *k) {
   if (x == 0) return TA_ERANGE;
   *k = x;
   return 0;
+}
+
+static int query_fail(srv_query_t *out, int rc, const char *why) {
+  out->error = why;
+  return rc;
 }
 
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
@@ -99,46 +103,43 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
     i = end + 1;
   }
 
-  if (!out->has_q) {
-    out->error = "missing parameter q";
-    return TA_EEMPTY;
-  }
-  int rc = query_decode(qv, qn, out->q, SRV_MAX_Q, &out->q_len);
+  if (!out->has_q) return query_fail(out, TA_EEMPTY, "missing parameter q");
+  int rc = srv__query_decode(qv, qn, out->q, SRV_MAX_Q, &out->q_len);
   if (rc == TA_ETOOLONG) {
     out->q_len = 0;
     out->q[0] = '\0';
-    out->error = "q is longer than 1024 bytes";
-    return rc;
+    return query_fail(out, rc, "q is longer than 1024 bytes");
   }
   out->q[out->q_len] = '\0';
-  if (rc == TA_EPARSE) {
-    out->error = "malformed percent-encoding in q";
-    return rc;
-  }
-  if (!trie_utf8_valid(out->q, out->q_len)) {
-    out->error = "q is not valid UTF-8";
-    return TA_EUTF8;
-  }
-  if (out->has_k && query_k(kv, kn, &out->k) != 0) {
-    out->error = "k must be a whole number from 1 to the trie's k";
-    return TA_ERANGE;
+  if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in q");
+  if (!trie_utf8_valid(out->q, out->q_len))
+    return query_fail(out, TA_EUTF8, "q is not valid UTF-8");
+  /* The others, decoded as q is; a value longer than any valid one is a bad value (400, not
+   * q's 414). */
+  char v[SRV_MAX_K_DIGITS > 4 ? SRV_MAX_K_DIGITS : 4]; /* k's digits, or auto */
+  size_t vn = 0;
+  if (out->has_k) {
+    rc = srv__query_decode(kv, kn, v, SRV_MAX_K_DIGITS, &vn);
+    if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in k");
+    if (rc || query_k(v, vn, &out->k) != 0)
+      return query_fail(out, TA_ERANGE, "k must be a whole number from 1 to the trie's k");
   }
   if (tv != NULL) { /* typos=auto|0|1|2 (SPEC §15) */
-    if (tn == 4 && memcmp(tv, "auto", 4) == 0)
+    rc = srv__query_decode(tv, tn, v, 4, &vn);
+    if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in typos");
+    if (rc == 0 && vn == 4 && memcmp(v, "auto", 4) == 0)
       out->typos = TRIE_TYPOS_AUTO;
-    else if (tn == 1 && tv[0] >= '0' && tv[0] <= (char)('0' + TRIE_MAX_TYPOS))
-      out->typos = tv[0] - '0';
-    else {
-      out->error = "typos must be auto, 0, 1 or 2";
-      return TA_ERANGE;
-    }
+    else if (rc == 0 && vn == 1 && v[0] >= '0' && v[0] <= (char)('0' + TRIE_MAX_TYPOS))
+      out->typos = v[0] - '0';
+    else
+      return query_fail(out, TA_ERANGE, "typos must be auto, 0, 1 or 2");
   }
   if (wv != NULL) { /* words=0|1 */
-    if (wn != 1 || (wv[0] != '0' && wv[0] != '1')) {
-      out->error = "words must be 0 or 1";
-      return TA_ERANGE;
-    }
-    out->words = wv[0] - '0';
+    rc = srv__query_decode(wv, wn, v, 1, &vn);
+    if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in words");
+    if (rc || vn != 1 || (v[0] != '0' && v[0] != '1'))
+      return query_fail(out, TA_ERANGE, "words must be 0 or 1");
+    out->words = v[0] - '0';
   }
   return 0;
 }

@@ -68,6 +68,44 @@ static void test_query_errors(void **state) {
   assert_int_equal(q.k, 999999);
 }
 
+/* Every parameter's value is percent-decoded as q is (k=%31%30 was refused though it is 10),
+ * and the limits hold on the decoded value. */
+static void test_query_params_decoded(void **state) {
+  (void)state;
+  srv_query_t q;
+  assert_int_equal(parse("q=a&k=%31%30&typos=%31&words=%30", &q), 0);
+  assert_int_equal(q.k, 10);
+  assert_int_equal(q.typos, 1);
+  assert_int_equal(q.words, 0);
+  assert_int_equal(parse("q=a&typos=%61ut%6F", &q), 0);
+  assert_int_equal(q.typos, TRIE_TYPOS_AUTO);
+  assert_int_equal(parse("q=a&k=%39%39%39%39%39%39", &q), 0); /* six digits once decoded */
+  assert_int_equal(q.k, 999999);
+  const char *bad[] = {"k=%31%32%33%34%35%36%37",
+                       "k=%2B3",
+                       "k=+3",
+                       "k=%30",
+                       "k=1%2E5",
+                       "typos=%33",
+                       "typos=%61uto%20",
+                       "words=%32",
+                       "words=%30%30",
+                       "words=%G1" /* longer than any value: too long wins, as for q */};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char raw[64];
+    snprintf(raw, sizeof raw, "q=a&%s", bad[i]);
+    assert_int_equal(parse(raw, &q), TA_ERANGE);
+    assert_non_null(q.error);
+  }
+  const char *malformed[] = {"k=%3", "k=%ZZ", "typos=%", "words=%"};
+  for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+    char raw[64];
+    snprintf(raw, sizeof raw, "q=a&%s", malformed[i]);
+    assert_int_equal(parse(raw, &q), TA_EPARSE);
+    assert_non_null(strstr(q.error, "percent-encoding"));
+  }
+}
+
 static void test_query_length(void **state) {
   (void)state;
   srv_query_t q;
@@ -387,12 +425,19 @@ static void test_etag_accept_secret(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_query_basic),  cmocka_unit_test(test_query_nul),
-      cmocka_unit_test(test_query_errors), cmocka_unit_test(test_query_length),
-      cmocka_unit_test(test_gate),         cmocka_unit_test(test_gate_malformed),
-      cmocka_unit_test(test_gate_body),    cmocka_unit_test(test_admin_check),
-      cmocka_unit_test(test_json_string),  cmocka_unit_test(test_score),
-      cmocka_unit_test(test_render),       cmocka_unit_test(test_etag_accept_secret),
+      cmocka_unit_test(test_query_basic),
+      cmocka_unit_test(test_query_nul),
+      cmocka_unit_test(test_query_errors),
+      cmocka_unit_test(test_query_length),
+      cmocka_unit_test(test_query_params_decoded),
+      cmocka_unit_test(test_gate),
+      cmocka_unit_test(test_gate_malformed),
+      cmocka_unit_test(test_gate_body),
+      cmocka_unit_test(test_admin_check),
+      cmocka_unit_test(test_json_string),
+      cmocka_unit_test(test_score),
+      cmocka_unit_test(test_render),
+      cmocka_unit_test(test_etag_accept_secret),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

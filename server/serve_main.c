@@ -119,6 +119,7 @@ static void usage(FILE *f) {
       "  PUT /admin/filters  replace the whole rules file with the body (400 with the line\n"
       "                    number when invalid: the old rules stay)\n"
       "  The /admin endpoints need 'Authorization: Bearer TOKEN' (--admin-token-file).\n"
+      "  An HTTP/1.1 request needs one Host header (RFC 9112): 400 without, or with two.\n"
       "\n"
       "Signals: SIGHUP reloads the trie and the rules; SIGTERM or SIGINT stop accepting, let\n"
       "requests in flight finish and exit 0. Exit status: 0 stopped, 1 could not start or\n"

@@ -124,8 +124,9 @@ typedef struct {
  *        without a colon, without a name or with whitespace before its colon, obsolete line
  *        folding, a NUL byte,
  *        a bad Content-Length (not digits, over 2^64) or several different ones, both
- *        Content-Length and Transfer-Encoding;
- *   204  OPTIONS * (answered with Allow);
+ *        Content-Length and Transfer-Encoding, an HTTP/1.1 request without Host, several
+ *        Host lines, a Host value not uri-host[:port] (RFC 9112 §3.2);
+ *   204  OPTIONS * (answered with Allow), once its whole header block passed;
  *   411  Transfer-Encoding without Content-Length (bodies come with a length);
  *   413  Content-Length over SRV_MAX_BODY;  414/431  a request line / header line over
  *        SRV_MAX_LINE, or the block over SRV_MAX_HEAD;  417  an Expect other than 100-continue;

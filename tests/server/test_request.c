@@ -182,19 +182,19 @@ static void test_gate(void **state) {
       {"GET  HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET / HTTP/1.1 \r\n\r\n", 400, NULL},
       /* Absolute form, as libevhtp's parser takes it; other targets are refused. */
-      {"GET http://h.example:80/search?q=a HTTP/1.1\r\n\r\n", 1, "/search?q=a"},
+      {"GET http://h.example:80/search?q=a HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/search?q=a"},
       {"GET http://h.example HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET http://[::1]/ HTTP/1.1\r\n\r\n", 400, NULL},
       /* libevhtp drops a port over 65535 unanswered: the gate answers it (leading zeros and
        * an empty port are libevhtp's too) */
-      {"GET http://h:65535/search?q=a HTTP/1.1\r\n\r\n", 1, "/search?q=a"},
-      {"GET http://h:000000000000000000000080/ HTTP/1.1\r\n\r\n", 1, "/"},
-      {"GET http://h:/ HTTP/1.1\r\n\r\n", 1, "/"},
+      {"GET http://h:65535/search?q=a HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/search?q=a"},
+      {"GET http://h:000000000000000000000080/ HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/"},
+      {"GET http://h:/ HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/"},
       {"GET http://h:65536/search?q=a HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET http://h:99999999999999999999999/ HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET search HTTP/1.1\r\n\r\n", 400, NULL},
       {"CONNECT h:443 HTTP/1.1\r\n\r\n", 400, NULL},
-      {"GET /a#frag?x HTTP/1.1\r\n\r\n", 1, "/a#frag?x"},
+      {"GET /a#frag?x HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/a#frag?x"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     assert_int_equal(gate(cases[i].req, &g), cases[i].status);
@@ -221,7 +221,7 @@ static void test_gate(void **state) {
 /* Versions, OPTIONS *, line ends and header syntax: each malformed request its status. */
 static void test_gate_malformed(void **state) {
   (void)state;
-  const char *get = "GET /search?q=a HTTP/1.1";
+  const char *get = "GET /search?q=a HTTP/1.1\r\nHost: x"; /* (CRLF added) */
   const gate_case_t cases1[] = {
       {"GET / HTTP/1.0", "Host: x\r\n", 1},
       {"GET / HTTP/1.2", "", 505},
@@ -253,13 +253,61 @@ static void test_gate_malformed(void **state) {
   assert_int_equal(gate_lines(get, "Expect: something-else\r\n"), 417);
 }
 
+/* RFC 9112 §3.2: an HTTP/1.1 request without Host, any request with more than one, or one
+ * whose value is not uri-host[:port], is 400 (an HTTP/1.1 request without Host was answered). */
+static void test_gate_host(void **state) {
+  (void)state;
+  srv_gate_t g;
+  assert_int_equal(gate("GET /search?q=a HTTP/1.1\r\n\r\n", &g), 400);
+  assert_non_null(strstr(g.error, "Host"));
+  assert_int_equal(gate("GET /search?q=a HTTP/1.1\r\nX-A: 1\r\n", &g), 0);     /* not yet */
+  assert_int_equal(gate("GET /search?q=a HTTP/1.0\r\n\r\n", &g), 1);           /* 1.0 may omit it */
+  assert_int_equal(gate("GET http://h/search?q=a HTTP/1.1\r\n\r\n", &g), 400); /* absolute too */
+  assert_int_equal(gate("OPTIONS * HTTP/1.1\r\n\r\n", &g), 400);
+  assert_int_equal(gate("OPTIONS * HTTP/1.1\r\nHost: h\r\n", &g), 0); /* 204 once whole */
+  assert_int_equal(gate("OPTIONS * HTTP/1.0\r\n\r\n", &g), 204);
+  assert_int_equal(gate("PUT /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", &g), 400);
+  const char *get11 = "GET / HTTP/1.1", *get10 = "GET / HTTP/1.0";
+  const gate_case_t several[] = {
+      {get11, "Host: a\r\nHost: a\r\n", 400},
+      {get11, "Host: a\r\nX-B: 1\r\nhOsT: b\r\n", 400},
+      {get10, "Host: a\r\nHost: b\r\n", 400},    /* any version */
+      {get11, "X-Host: a\r\nHosts: b\r\n", 400}, /* other names are not Host */
+  };
+  gate_cases(several, sizeof several / sizeof *several);
+  const char *good[] = {"example.com",
+                        "Example.COM:8080",
+                        "127.0.0.1:80",
+                        "[::1]:8080",
+                        "[::ffff:10.0.0.1]",
+                        "[v1.x]",
+                        "",
+                        "node-1_a.example",
+                        "h:",
+                        "a%2Db",
+                        "\tx \t",
+                        "  x"};
+  const char *bad[] = {"a b",  "a/b",         "user@h", "[::1",        "[::1]x",
+                       "h:8x", "h:80:80",     "a%2",    "a%ZZ",        "a?b",
+                       "h#",   "caf\xc3\xa9", "[a b]",  "[::1]:8080]", "\"h\""};
+  char h[128];
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    snprintf(h, sizeof h, "Host:%s\r\n", good[i]);
+    if (gate_lines(get11, h) != 1) fail_msg("Host '%s' refused", good[i]);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(h, sizeof h, "Host: %s\r\n", bad[i]);
+    if (gate_lines(get10, h) != 400) fail_msg("Host '%s' taken", bad[i]);
+  }
+}
+
 /* Bodies: Content-Length syntax, several values, Transfer-Encoding, the size limit, Expect. */
 static void test_gate_body(void **state) {
   (void)state;
-  const char *put = "PUT /admin/filters HTTP/1.1";
+  const char *put = "PUT /admin/filters HTTP/1.1\r\nHost: x"; /* (CRLF added) */
   srv_gate_t g;
   const char *body =
-      "PUT /admin/filters HTTP/1.1\r\ncontent-length: 3\r\nAuthorization:  Bearer "
+      "PUT /admin/filters HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\nAuthorization:  Bearer "
       "tok \r\n\r\nabc";
   assert_int_equal(gate(body, &g), 1);
   assert_int_equal(g.body_len, 3);
@@ -297,13 +345,14 @@ static void test_gate_body(void **state) {
   snprintf(h, sizeof h, "Content-Length: %u\r\n", SRV_MAX_BODY + 1);
   assert_int_equal(gate_lines(put, h), 413);
   assert_int_equal(gate_lines(put, "Content-Length: 18446744073709551615\r\n"), 413);
-  assert_int_equal(gate("PUT /x HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n", &g),
-                   1);
+  assert_int_equal(
+      gate("PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n", &g),
+      1);
   assert_true(g.expect_continue);
   assert_int_equal(gate("PUT /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", &g),
                    1);
   assert_false(g.expect_continue); /* HTTP/1.0 knows no 100 */
-  assert_int_equal(gate("PUT /x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &g), 1);
+  assert_int_equal(gate("PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", &g), 1);
   assert_false(g.expect_continue); /* no body, nothing to wait for */
 }
 
@@ -432,6 +481,7 @@ int main(void) {
       cmocka_unit_test(test_query_params_decoded),
       cmocka_unit_test(test_gate),
       cmocka_unit_test(test_gate_malformed),
+      cmocka_unit_test(test_gate_host),
       cmocka_unit_test(test_gate_body),
       cmocka_unit_test(test_admin_check),
       cmocka_unit_test(test_json_string),

@@ -85,12 +85,18 @@ typedef struct {
   int words;         /* words=0|1: word matching (default 1) */
 } srv_query_t;
 
+/* Percent-decodes a query parameter's value v[0..n) into out (capacity cap), '+' as a space
+ * (libevhtp does neither properly: evhtp_unescape_string leaves '+' and writes no NUL); the one
+ * decoder of every parameter. Returns 0, TA_EPARSE for a bad %XX, TA_ETOOLONG when the decoded
+ * form exceeds cap (decoding stops there, so nothing past cap is written). No NUL is added. */
+int srv__query_decode(const char *v, size_t n, char *out, size_t cap, size_t *out_len);
+
 /* Parses the raw query string raw[0..len) (the part after '?', not decoded). Takes the first
- * q, k, typos and words; other parameters are ignored. q is percent-decoded and '+' becomes a space
- * (libevhtp does neither properly: evhtp_unescape_string leaves '+' and writes no NUL).
+ * q, k, typos and words; other parameters are ignored. Each value is percent-decoded
+ * (srv__query_decode); parameter names are matched as sent.
  * Returns 0, or: TA_EEMPTY (no q), TA_ETOOLONG (q over SRV_MAX_Q bytes once decoded),
- * TA_EPARSE (malformed %XX), TA_EUTF8 (q not UTF-8), TA_ERANGE (k not 1..999999 in digits,
- * typos not auto, 0, 1 or 2, words not 0 or 1).
+ * TA_EPARSE (malformed %XX in a value), TA_EUTF8 (q not UTF-8), TA_ERANGE (k not 1..999999 in
+ * digits, typos not auto, 0, 1 or 2, words not 0 or 1, once decoded).
  * out->error then holds the message. raw may hold any bytes. */
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out);
 
@@ -118,8 +124,9 @@ typedef struct {
  *        without a colon, without a name or with whitespace before its colon, obsolete line
  *        folding, a NUL byte,
  *        a bad Content-Length (not digits, over 2^64) or several different ones, both
- *        Content-Length and Transfer-Encoding;
- *   204  OPTIONS * (answered with Allow);
+ *        Content-Length and Transfer-Encoding, an HTTP/1.1 request without Host, several
+ *        Host lines, a Host value not uri-host[:port] (RFC 9112 §3.2);
+ *   204  OPTIONS * (answered with Allow), once its whole header block passed;
  *   411  Transfer-Encoding without Content-Length (bodies come with a length);
  *   413  Content-Length over SRV_MAX_BODY;  414/431  a request line / header line over
  *        SRV_MAX_LINE, or the block over SRV_MAX_HEAD;  417  an Expect other than 100-continue;
@@ -562,8 +569,8 @@ int srv__markets_start(srv_t *s);
 void srv__markets_free(srv_t *s);
 /* The entry of market name[0..n) (already lower case), or -1 when unknown or not a name. */
 int srv__market_find(const srv_t *s, const char *name, size_t n);
-/* The market a request names: its first market= parameter of raw[0..len), else the value of
- * the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither names a known
+/* The market a request names: its first market= parameter of raw[0..len) (percent-decoded),
+ * else the value of the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither names a known
  * market. */
 unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char *hdr);
 

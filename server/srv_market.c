@@ -136,12 +136,15 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
     }
     i = end + 1;
   }
-  if (v == NULL && hdr) {
+  char low[SRV_MARKET_NAME_MAX];
+  if (v) { /* decoded as every parameter is: market=%64e is de; malformed or too long: none */
+    if (srv__query_decode(v, vn, low, sizeof low, &vn) != 0) return 0;
+    v = low;
+  } else if (hdr) {
     v = hdr;
     vn = strlen(hdr);
   }
   if (v == NULL || vn == 0 || vn > SRV_MARKET_NAME_MAX) return 0;
-  char low[SRV_MARKET_NAME_MAX];
   for (size_t i = 0; i < vn; i++)
     low[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
   int e = srv__market_find(s, low, vn);

@@ -1,7 +1,8 @@
 /*
- * Query-string parsing for GET /search (SPEC §8): finds the first q and k parameters of the raw
- * query string, percent-decodes q with '+' as a space, and checks q's length and UTF-8 and k's
- * syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string, which keep '+' and
+ * Query-string parsing for GET /search (SPEC §8): finds the first q, k, typos and words
+ * parameters of the raw query string, percent-decodes each value with '+' as a space (one
+ * decoder for every parameter, market= included: k=%31%30 is k=10), and checks q's length and
+ * UTF-8 and the others' syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string, which keep '+' and
  * write no terminating NUL. Every byte of the input is hostile: this code is fuzzed
  * (tests/fuzz/fuzz_request.c).
  *
@@ -22,9 +23,7 @@ static int query_hex(unsigned char c) {
   return -1;
 }
 
-/* Decodes v[0..n) into out (capacity cap). Returns 0, TA_EPARSE for a bad %XX, TA_ETOOLONG when
- * the decoded form exceeds cap (decoding stops there, so nothing past cap is written). */
-static int query_decode(const char *v, size_t n, char *out, size_t cap, size_t *out_len) {
+int srv__query_decode(const char *v, size_t n, char *out, size_t cap, size_t *out_len) {
   size_t o = 0;
   int bad = 0;
   for (size_t i = 0; i < n; i++) {
@@ -58,6 +57,11 @@ static int query_k(const char *v, size_t n, unsigned long *k) {
   if (x == 0) return TA_ERANGE;
   *k = x;
   return 0;
+}
+
+static int query_fail(srv_query_t *out, int rc, const char *why) {
+  out->error = why;
+  return rc;
 }
 
 int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
@@ -99,46 +103,43 @@ int srv__query_parse(const char *raw, size_t len, srv_query_t *out) {
     i = end + 1;
   }
 
-  if (!out->has_q) {
-    out->error = "missing parameter q";
-    return TA_EEMPTY;
-  }
-  int rc = query_decode(qv, qn, out->q, SRV_MAX_Q, &out->q_len);
+  if (!out->has_q) return query_fail(out, TA_EEMPTY, "missing parameter q");
+  int rc = srv__query_decode(qv, qn, out->q, SRV_MAX_Q, &out->q_len);
   if (rc == TA_ETOOLONG) {
     out->q_len = 0;
     out->q[0] = '\0';
-    out->error = "q is longer than 1024 bytes";
-    return rc;
+    return query_fail(out, rc, "q is longer than 1024 bytes");
   }
   out->q[out->q_len] = '\0';
-  if (rc == TA_EPARSE) {
-    out->error = "malformed percent-encoding in q";
-    return rc;
-  }
-  if (!trie_utf8_valid(out->q, out->q_len)) {
-    out->error = "q is not valid UTF-8";
-    return TA_EUTF8;
-  }
-  if (out->has_k && query_k(kv, kn, &out->k) != 0) {
-    out->error = "k must be a whole number from 1 to the trie's k";
-    return TA_ERANGE;
+  if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in q");
+  if (!trie_utf8_valid(out->q, out->q_len))
+    return query_fail(out, TA_EUTF8, "q is not valid UTF-8");
+  /* The others, decoded as q is; a value longer than any valid one is a bad value (400, not
+   * q's 414). */
+  char v[SRV_MAX_K_DIGITS > 4 ? SRV_MAX_K_DIGITS : 4]; /* k's digits, or auto */
+  size_t vn = 0;
+  if (out->has_k) {
+    rc = srv__query_decode(kv, kn, v, SRV_MAX_K_DIGITS, &vn);
+    if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in k");
+    if (rc || query_k(v, vn, &out->k) != 0)
+      return query_fail(out, TA_ERANGE, "k must be a whole number from 1 to the trie's k");
   }
   if (tv != NULL) { /* typos=auto|0|1|2 (SPEC §15) */
-    if (tn == 4 && memcmp(tv, "auto", 4) == 0)
+    rc = srv__query_decode(tv, tn, v, 4, &vn);
+    if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in typos");
+    if (rc == 0 && vn == 4 && memcmp(v, "auto", 4) == 0)
       out->typos = TRIE_TYPOS_AUTO;
-    else if (tn == 1 && tv[0] >= '0' && tv[0] <= (char)('0' + TRIE_MAX_TYPOS))
-      out->typos = tv[0] - '0';
-    else {
-      out->error = "typos must be auto, 0, 1 or 2";
-      return TA_ERANGE;
-    }
+    else if (rc == 0 && vn == 1 && v[0] >= '0' && v[0] <= (char)('0' + TRIE_MAX_TYPOS))
+      out->typos = v[0] - '0';
+    else
+      return query_fail(out, TA_ERANGE, "typos must be auto, 0, 1 or 2");
   }
   if (wv != NULL) { /* words=0|1 */
-    if (wn != 1 || (wv[0] != '0' && wv[0] != '1')) {
-      out->error = "words must be 0 or 1";
-      return TA_ERANGE;
-    }
-    out->words = wv[0] - '0';
+    rc = srv__query_decode(wv, wn, v, 1, &vn);
+    if (rc == TA_EPARSE) return query_fail(out, rc, "malformed percent-encoding in words");
+    if (rc || vn != 1 || (v[0] != '0' && v[0] != '1'))
+      return query_fail(out, TA_ERANGE, "words must be 0 or 1");
+    out->words = v[0] - '0';
   }
   return 0;
 }
@@ -149,6 +150,14 @@ static int gate_fail(srv_gate_t *g, int status, const char *why) {
   g->error = why;
   return status;
 }
+
+/* What the scan keeps from line to line. */
+typedef struct {
+  int http11;   /* the request line says HTTP/1.1 */
+  int asterisk; /* OPTIONS *: 204 once the header block is whole and acceptable */
+  int cl_seen, te_seen, expect;
+  int hosts; /* Host header lines */
+} gate_seen_t;
 
 /* The target: origin form (/path), absolute form as libevhtp's parser takes it
  * (letters://host[:port]/path, host of letters, digits, '.' and '-', port at most 65535), or *
@@ -176,7 +185,7 @@ static int gate_target(const char *t, size_t n, srv_gate_t *g) {
 }
 
 /* METHOD SP TARGET SP HTTP/D.D; 0 when acceptable, else the gate's status. */
-static int gate_request_line(const char *l, size_t n, srv_gate_t *g, int *http11) {
+static int gate_request_line(const char *l, size_t n, srv_gate_t *g, gate_seen_t *seen) {
   static const char bad[] = "malformed request line (expected METHOD /path HTTP/1.1)";
   size_t i = 0;
   while (i < n && i < 20 && ((l[i] >= 'A' && l[i] <= 'Z') || l[i] == '_')) i++;
@@ -192,12 +201,14 @@ static int gate_request_line(const char *l, size_t n, srv_gate_t *g, int *http11
     return gate_fail(g, 400, bad);
   if (v[5] != '1' || (v[7] != '0' && v[7] != '1'))
     return gate_fail(g, 505, "HTTP version not supported (HTTP/1.0 and HTTP/1.1 are)");
-  *http11 = v[7] == '1';
+  seen->http11 = v[7] == '1';
   if (m_len == 7 && memcmp(l, "CONNECT", 7) == 0)
     return gate_fail(g, 400, "CONNECT is not supported (this server is no proxy)");
   if (t_len == 1 && l[t] == '*') {
-    if (m_len == 7 && memcmp(l, "OPTIONS", 7) == 0) return gate_fail(g, 204, NULL);
-    return gate_fail(g, 400, "the target * is for OPTIONS only");
+    if (m_len != 7 || memcmp(l, "OPTIONS", 7) != 0)
+      return gate_fail(g, 400, "the target * is for OPTIONS only");
+    seen->asterisk = 1; /* answered once its header lines are checked (Host) */
+    return 0;
   }
   if (gate_target(l + t, t_len, g) != 0)
     return gate_fail(g, 400, "malformed request target (expected /path or http://host/path)");
@@ -223,10 +234,36 @@ static void gate_trim(const char **v, size_t *n) {
   while (*n && ((*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t')) --*n;
 }
 
+/* A Host value (RFC 9110 §7.2: uri-host [":" port]) without its outer blanks; empty is valid
+ * (RFC 9112 §3.2). The host: a reg-name (unreserved, sub-delims and %XX; an IPv4 address is one)
+ * or an IP-literal in brackets. */
+static int gate_host(const char *v, size_t n) {
+  static const char punct[] = "-._~!$&'()*+,;="; /* unreserved and sub-delims but letters, digits */
+  while (n && (*v == ' ' || *v == '\t')) v++, n--;
+  while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+  int literal = n && v[0] == '[';
+  size_t i = (size_t)literal;
+  for (; i < n && v[i] != (literal ? ']' : ':'); i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c == '%' && !literal) {
+      if (i + 2 >= n || query_hex((unsigned char)v[i + 1]) < 0 ||
+          query_hex((unsigned char)v[i + 2]) < 0)
+        return 0;
+      i += 2;
+    } else if (!((unsigned char)((c | 0x20) - 'a') < 26 || (unsigned char)(c - '0') < 10 ||
+                 (c && strchr(punct, c)) || (literal && c == ':'))) {
+      return 0;
+    }
+  }
+  if (literal && i++ == n) return 0; /* no closing bracket */
+  if (i < n && v[i++] != ':') return 0;
+  while (i < n && (unsigned char)(v[i] - '0') < 10) i++;
+  return i == n;
+}
+
 /* One header line l[0..n) (without its CRLF): a token, a colon, a value. Records what the gate
  * needs; 0, or the gate's status. */
-static int gate_header(const char *l, size_t n, srv_gate_t *g, int *cl_seen, int *te_seen,
-                       int *expect) {
+static int gate_header(const char *l, size_t n, srv_gate_t *g, gate_seen_t *seen) {
   if (l[0] == ' ' || l[0] == '\t')
     return gate_fail(g, 400, "obsolete line folding (a header line starting with a space)");
   /* No whitespace before the colon (RFC 9112 §5.1: a proxy may read "Content-Length :" as the
@@ -240,12 +277,17 @@ static int gate_header(const char *l, size_t n, srv_gate_t *g, int *cl_seen, int
   const char *v = l + k + 1;
   size_t vn = n - k - 1;
   switch (k) { /* the value is trimmed only where it is read: most headers are not */
+  case 4:      /* RFC 9112 §3.2: one Host, of a valid value (and HTTP/1.1 must send one) */
+    if (strncasecmp(l, "host", 4) != 0) break;
+    if (++seen->hosts > 1) return gate_fail(g, 400, "more than one Host header");
+    if (!gate_host(v, vn)) return gate_fail(g, 400, "malformed Host header");
+    break;
   case 6:
     if (strncasecmp(l, "expect", 6) != 0) break;
     gate_trim(&v, &vn);
     if (vn != 12 || strncasecmp(v, "100-continue", 12) != 0)
       return gate_fail(g, 417, "the only expectation supported is 100-continue");
-    *expect = 1;
+    seen->expect = 1;
     break;
   case 13:
     if (strncasecmp(l, "authorization", 13) == 0) {
@@ -260,14 +302,14 @@ static int gate_header(const char *l, size_t n, srv_gate_t *g, int *cl_seen, int
     uint64_t len = 0;
     if (gate_content_length(v, vn, &len) != 0)
       return gate_fail(g, 400, "bad Content-Length (expected digits, at most 2^64 - 1)");
-    if (*cl_seen && len != g->body_len)
+    if (seen->cl_seen && len != g->body_len)
       return gate_fail(g, 400, "several different Content-Length values");
-    *cl_seen = 1;
+    seen->cl_seen = 1;
     g->body_len = len;
     break;
   }
   case 17:
-    if (strncasecmp(l, "transfer-encoding", 17) == 0) *te_seen = 1;
+    if (strncasecmp(l, "transfer-encoding", 17) == 0) seen->te_seen = 1;
     break;
   default:
     break;
@@ -280,7 +322,8 @@ int srv__gate_scan(const char *p, size_t n, srv_gate_t *g) {
   size_t i = 0;
   while (n - i >= 2 && p[i] == '\r' && p[i + 1] == '\n') i += 2; /* empty lines before */
   g->skip = i;
-  int line_no = 0, http11 = 0, cl_seen = 0, te_seen = 0, expect = 0;
+  int line_no = 0;
+  gate_seen_t seen = {0};
   while (i < n) {
     const char *nl = memchr(p + i, '\n', n - i);
     size_t line_end = nl ? (size_t)(nl - p) : n;
@@ -295,18 +338,22 @@ int srv__gate_scan(const char *p, size_t n, srv_gate_t *g) {
     if (memchr(p + i, '\r', line_len)) return gate_fail(g, 400, "a CR inside a line");
     int st = 0;
     if (line_no == 0) {
-      st = gate_request_line(p + i, line_len, g, &http11);
+      st = gate_request_line(p + i, line_len, g, &seen);
     } else if (line_len == 0) {
       g->head_len = line_end + 1;
       if (memchr(p, '\0', g->head_len)) return gate_fail(g, 400, "a NUL byte in the header block");
-      if (te_seen && cl_seen) return gate_fail(g, 400, "both Content-Length and Transfer-Encoding");
-      if (te_seen)
+      if (seen.http11 && seen.hosts == 0)
+        return gate_fail(g, 400, "no Host header (an HTTP/1.1 request must have one)");
+      if (seen.te_seen && seen.cl_seen)
+        return gate_fail(g, 400, "both Content-Length and Transfer-Encoding");
+      if (seen.te_seen)
         return gate_fail(g, 411, "Transfer-Encoding is not supported: send Content-Length");
       if (g->body_len > SRV_MAX_BODY) return gate_fail(g, 413, "request body over 1048576 bytes");
-      g->expect_continue = expect && http11 && g->body_len > 0;
+      if (seen.asterisk) return gate_fail(g, 204, NULL);
+      g->expect_continue = seen.expect && seen.http11 && g->body_len > 0;
       return 1;
     } else {
-      st = gate_header(p + i, line_len, g, &cl_seen, &te_seen, &expect);
+      st = gate_header(p + i, line_len, g, &seen);
     }
     if (st) return st;
     line_no++;

@@ -225,6 +225,22 @@ class Fleet(unittest.TestCase):
             self.assertEqual(got[1], got[0], "q=%r with the nodes' own headers" % p)
         conn.close()
 
+    def host_less_http10(self):
+        """An HTTP/1.0 client may send no Host (RFC 9112 §3.2), and nginx then has no $host;
+        the nodes refuse an HTTP/1.1 request without one (400), so nginx must send its own."""
+        p = next(p for p in self.prefixes if p.strip())
+        for path in ("/search?q=" + urllib.parse.quote(p, safe=""), "/"):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
+                s.sendall(b"GET %s HTTP/1.0\r\n\r\n" % path.encode())
+                out = b""
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    out += d
+            self.assertRegex(out[:20], rb"^HTTP/1\.[01] 200 ",
+                             "HTTP/1.0 without Host, %s through nginx: %r" % (path, out[:300]))
+
     def test_no_request_fails(self):
         self.no_request_fails(["--trie", self.tries["a"]], self.tries, REPLICAS)
 
@@ -238,6 +254,7 @@ class Fleet(unittest.TestCase):
                        str(self.port), "--bin", os.path.join(ARGS.build_dir, "server"))
         self.started = True
         allowed = self.expected(new)
+        self.host_less_http10()
         if n_nodes > REPLICAS:
             self.internal_headers_dropped()
         if n_nodes > REPLICAS:

@@ -298,10 +298,15 @@ class Serve(ServerCase):
         self.err("/search?q=%ed%a0%80", 400, "UTF-8 surrogate")
         self.err("/search?q=%ZZ", 400, "%ZZ")
         self.err("/search?q=ab%2", 400, "truncated percent escape")
-        for k in ("0", "-1", "abc", "", "99999", "11", "1.5", "+3", "0x3"):
+        for k in ("0", "-1", "abc", "", "99999", "11", "1.5", "+3", "0x3", "%31%31", "%2B3", "%3",
+                  "%ZZ"):
             self.err("/search?q=a&k=" + k, 400, "k=%s" % k)
-        st, _, _ = srv.get("/search?q=a&k=10")
+        st, _, plain = srv.get("/search?q=a&k=10&typos=0&words=1")
         self.assertEqual(st, 200, "k = the trie's k is fine")
+        # every parameter is percent-decoded as q is (k=%31%30 was refused)
+        st, _, enc = srv.get("/search?q=a&k=%31%30&typos=%30&words=%31")
+        self.assertEqual((st, enc), (200, plain),
+                         "k=%31%30&typos=%30&words=%31 is k=10&typos=0&words=1")
         self.err("/search?q=" + "a" * 1025, 414, "q of 1025 bytes")
         self.err("/search?q=" + qs("é" * 512 + "a"), 414, "q of 1025 bytes, percent-encoded UTF-8")
         st, _, _ = srv.get("/search?q=" + "a" * 1024)

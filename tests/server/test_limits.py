@@ -170,6 +170,37 @@ class Malformed(ServerCase):
             with self.subTest(what=what):
                 self.answered_and_closed(req, status, what)
 
+    def test_host_required(self):
+        # RFC 9112 §3.2: 400 to an HTTP/1.1 request without Host, to any with several, and to
+        # a Host that is not host[:port] (an HTTP/1.1 request without Host was answered 200)
+        srv = self.srv
+        metric = "typeahead_requests_total{endpoint=\"other\",code=\"400\"}"
+        before = (srv.metric(metric) or 0, srv.metric("typeahead_gate_rejects_total"))
+        cases = [
+            (b"GET /healthz HTTP/1.1\r\n\r\n", "HTTP/1.1 without Host"),
+            (b"GET /search?q=a HTTP/1.1\r\nConnection: keep-alive\r\n\r\n",
+             "HTTP/1.1 /search without Host"),
+            (b"GET http://h/healthz HTTP/1.1\r\n\r\n", "absolute form without Host"),
+            (b"GET /healthz HTTP/1.1\r\nHost: t\r\nHost: t\r\n\r\n", "two Host headers"),
+            (b"GET /healthz HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", "two Host headers, 1.0"),
+            (b"GET /healthz HTTP/1.1\r\nHost: a b\r\n\r\n", "a Host with a space"),
+            (b"GET /healthz HTTP/1.1\r\nHost: u@h:80\r\n\r\n", "a Host with userinfo"),
+            (b"OPTIONS * HTTP/1.1\r\n\r\n", "OPTIONS * without Host"),
+        ]
+        for req, what in cases:
+            with self.subTest(what=what):
+                out = self.answered_and_closed(req, 400, what)
+                self.assertRegex(out, rb"\r\nContent-Type: application/json; charset=utf-8\r\n"
+                                 rb"(.|\r\n)*\r\n\r\n\{\"error\":\"[^\"]*Host", what + ": JSON error")
+        after = (srv.metric(metric), srv.metric("typeahead_gate_rejects_total"))
+        self.assertEqual((after[0] - before[0], after[1] - before[1]), (len(cases), len(cases)),
+                         "each refusal counted as a 400 and a gate reject")
+        out, _, _ = exchange(srv.port, b"GET /healthz HTTP/1.0\r\n\r\n", wait=5)
+        self.assertTrue(out.startswith(b"HTTP/1.0 200 "), "HTTP/1.0 may omit Host: %r" % out[:60])
+        out, _, _ = exchange(srv.port, b"GET /healthz HTTP/1.1\r\nHost: [::1]:8080\r\n"
+                             b"Connection: close\r\n\r\n", wait=5)
+        self.assertEqual(status_of(out), 200, "Host: [::1]:8080 (got %r)" % out[:60])
+
     def test_empty_lines_before_a_request(self):
         # Allowed before a request line (RFC 9112 §2.2); libevhtp's parser alone takes one byte
         # of them per wake-up and then stalls: silence.

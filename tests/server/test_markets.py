@@ -186,7 +186,8 @@ class Markets(ServerCase):
             ("q=b", {"x-country": "de"}, "de"),
             ("q=b&market=fr", {"X-Country": "DE"}, "fr"),  # the parameter first
             ("q=b&market=zz", {"X-Country": "DE"}, "global"),  # unknown: global
-            ("q=b&market=d%65", {}, "global"),  # not a name as sent
+            ("q=b&market=d%65", {}, "de"),  # percent-decoded, as every parameter
+            ("q=b&market=d%6", {"X-Country": "DE"}, "global"),  # malformed: no market
             ("q=b&market=", {"X-Country": "DE"}, "global"),
             ("q=b", {"X-Country": "ZZ"}, "global"),
             ("q=b", {"X-Country": "de at"}, "global"),

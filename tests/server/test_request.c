@@ -68,6 +68,44 @@ static void test_query_errors(void **state) {
   assert_int_equal(q.k, 999999);
 }
 
+/* Every parameter's value is percent-decoded as q is (k=%31%30 was refused though it is 10),
+ * and the limits hold on the decoded value. */
+static void test_query_params_decoded(void **state) {
+  (void)state;
+  srv_query_t q;
+  assert_int_equal(parse("q=a&k=%31%30&typos=%31&words=%30", &q), 0);
+  assert_int_equal(q.k, 10);
+  assert_int_equal(q.typos, 1);
+  assert_int_equal(q.words, 0);
+  assert_int_equal(parse("q=a&typos=%61ut%6F", &q), 0);
+  assert_int_equal(q.typos, TRIE_TYPOS_AUTO);
+  assert_int_equal(parse("q=a&k=%39%39%39%39%39%39", &q), 0); /* six digits once decoded */
+  assert_int_equal(q.k, 999999);
+  const char *bad[] = {"k=%31%32%33%34%35%36%37",
+                       "k=%2B3",
+                       "k=+3",
+                       "k=%30",
+                       "k=1%2E5",
+                       "typos=%33",
+                       "typos=%61uto%20",
+                       "words=%32",
+                       "words=%30%30",
+                       "words=%G1" /* longer than any value: too long wins, as for q */};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    char raw[64];
+    snprintf(raw, sizeof raw, "q=a&%s", bad[i]);
+    assert_int_equal(parse(raw, &q), TA_ERANGE);
+    assert_non_null(q.error);
+  }
+  const char *malformed[] = {"k=%3", "k=%ZZ", "typos=%", "words=%"};
+  for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
+    char raw[64];
+    snprintf(raw, sizeof raw, "q=a&%s", malformed[i]);
+    assert_int_equal(parse(raw, &q), TA_EPARSE);
+    assert_non_null(strstr(q.error, "percent-encoding"));
+  }
+}
+
 static void test_query_length(void **state) {
   (void)state;
   srv_query_t q;
@@ -144,19 +182,19 @@ static void test_gate(void **state) {
       {"GET  HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET / HTTP/1.1 \r\n\r\n", 400, NULL},
       /* Absolute form, as libevhtp's parser takes it; other targets are refused. */
-      {"GET http://h.example:80/search?q=a HTTP/1.1\r\n\r\n", 1, "/search?q=a"},
+      {"GET http://h.example:80/search?q=a HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/search?q=a"},
       {"GET http://h.example HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET http://[::1]/ HTTP/1.1\r\n\r\n", 400, NULL},
       /* libevhtp drops a port over 65535 unanswered: the gate answers it (leading zeros and
        * an empty port are libevhtp's too) */
-      {"GET http://h:65535/search?q=a HTTP/1.1\r\n\r\n", 1, "/search?q=a"},
-      {"GET http://h:000000000000000000000080/ HTTP/1.1\r\n\r\n", 1, "/"},
-      {"GET http://h:/ HTTP/1.1\r\n\r\n", 1, "/"},
+      {"GET http://h:65535/search?q=a HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/search?q=a"},
+      {"GET http://h:000000000000000000000080/ HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/"},
+      {"GET http://h:/ HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/"},
       {"GET http://h:65536/search?q=a HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET http://h:99999999999999999999999/ HTTP/1.1\r\n\r\n", 400, NULL},
       {"GET search HTTP/1.1\r\n\r\n", 400, NULL},
       {"CONNECT h:443 HTTP/1.1\r\n\r\n", 400, NULL},
-      {"GET /a#frag?x HTTP/1.1\r\n\r\n", 1, "/a#frag?x"},
+      {"GET /a#frag?x HTTP/1.1\r\nHost: h\r\n\r\n", 1, "/a#frag?x"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     assert_int_equal(gate(cases[i].req, &g), cases[i].status);
@@ -183,7 +221,7 @@ static void test_gate(void **state) {
 /* Versions, OPTIONS *, line ends and header syntax: each malformed request its status. */
 static void test_gate_malformed(void **state) {
   (void)state;
-  const char *get = "GET /search?q=a HTTP/1.1";
+  const char *get = "GET /search?q=a HTTP/1.1\r\nHost: x"; /* (CRLF added) */
   const gate_case_t cases1[] = {
       {"GET / HTTP/1.0", "Host: x\r\n", 1},
       {"GET / HTTP/1.2", "", 505},
@@ -215,13 +253,61 @@ static void test_gate_malformed(void **state) {
   assert_int_equal(gate_lines(get, "Expect: something-else\r\n"), 417);
 }
 
+/* RFC 9112 §3.2: an HTTP/1.1 request without Host, any request with more than one, or one
+ * whose value is not uri-host[:port], is 400 (an HTTP/1.1 request without Host was answered). */
+static void test_gate_host(void **state) {
+  (void)state;
+  srv_gate_t g;
+  assert_int_equal(gate("GET /search?q=a HTTP/1.1\r\n\r\n", &g), 400);
+  assert_non_null(strstr(g.error, "Host"));
+  assert_int_equal(gate("GET /search?q=a HTTP/1.1\r\nX-A: 1\r\n", &g), 0);     /* not yet */
+  assert_int_equal(gate("GET /search?q=a HTTP/1.0\r\n\r\n", &g), 1);           /* 1.0 may omit it */
+  assert_int_equal(gate("GET http://h/search?q=a HTTP/1.1\r\n\r\n", &g), 400); /* absolute too */
+  assert_int_equal(gate("OPTIONS * HTTP/1.1\r\n\r\n", &g), 400);
+  assert_int_equal(gate("OPTIONS * HTTP/1.1\r\nHost: h\r\n", &g), 0); /* 204 once whole */
+  assert_int_equal(gate("OPTIONS * HTTP/1.0\r\n\r\n", &g), 204);
+  assert_int_equal(gate("PUT /x HTTP/1.1\r\nContent-Length: 2\r\n\r\nab", &g), 400);
+  const char *get11 = "GET / HTTP/1.1", *get10 = "GET / HTTP/1.0";
+  const gate_case_t several[] = {
+      {get11, "Host: a\r\nHost: a\r\n", 400},
+      {get11, "Host: a\r\nX-B: 1\r\nhOsT: b\r\n", 400},
+      {get10, "Host: a\r\nHost: b\r\n", 400},    /* any version */
+      {get11, "X-Host: a\r\nHosts: b\r\n", 400}, /* other names are not Host */
+  };
+  gate_cases(several, sizeof several / sizeof *several);
+  const char *good[] = {"example.com",
+                        "Example.COM:8080",
+                        "127.0.0.1:80",
+                        "[::1]:8080",
+                        "[::ffff:10.0.0.1]",
+                        "[v1.x]",
+                        "",
+                        "node-1_a.example",
+                        "h:",
+                        "a%2Db",
+                        "\tx \t",
+                        "  x"};
+  const char *bad[] = {"a b",  "a/b",         "user@h", "[::1",        "[::1]x",
+                       "h:8x", "h:80:80",     "a%2",    "a%ZZ",        "a?b",
+                       "h#",   "caf\xc3\xa9", "[a b]",  "[::1]:8080]", "\"h\""};
+  char h[128];
+  for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+    snprintf(h, sizeof h, "Host:%s\r\n", good[i]);
+    if (gate_lines(get11, h) != 1) fail_msg("Host '%s' refused", good[i]);
+  }
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    snprintf(h, sizeof h, "Host: %s\r\n", bad[i]);
+    if (gate_lines(get10, h) != 400) fail_msg("Host '%s' taken", bad[i]);
+  }
+}
+
 /* Bodies: Content-Length syntax, several values, Transfer-Encoding, the size limit, Expect. */
 static void test_gate_body(void **state) {
   (void)state;
-  const char *put = "PUT /admin/filters HTTP/1.1";
+  const char *put = "PUT /admin/filters HTTP/1.1\r\nHost: x"; /* (CRLF added) */
   srv_gate_t g;
   const char *body =
-      "PUT /admin/filters HTTP/1.1\r\ncontent-length: 3\r\nAuthorization:  Bearer "
+      "PUT /admin/filters HTTP/1.1\r\nHost: x\r\ncontent-length: 3\r\nAuthorization:  Bearer "
       "tok \r\n\r\nabc";
   assert_int_equal(gate(body, &g), 1);
   assert_int_equal(g.body_len, 3);
@@ -259,13 +345,14 @@ static void test_gate_body(void **state) {
   snprintf(h, sizeof h, "Content-Length: %u\r\n", SRV_MAX_BODY + 1);
   assert_int_equal(gate_lines(put, h), 413);
   assert_int_equal(gate_lines(put, "Content-Length: 18446744073709551615\r\n"), 413);
-  assert_int_equal(gate("PUT /x HTTP/1.1\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n", &g),
-                   1);
+  assert_int_equal(
+      gate("PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n", &g),
+      1);
   assert_true(g.expect_continue);
   assert_int_equal(gate("PUT /x HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n", &g),
                    1);
   assert_false(g.expect_continue); /* HTTP/1.0 knows no 100 */
-  assert_int_equal(gate("PUT /x HTTP/1.1\r\nExpect: 100-continue\r\n\r\n", &g), 1);
+  assert_int_equal(gate("PUT /x HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n", &g), 1);
   assert_false(g.expect_continue); /* no body, nothing to wait for */
 }
 
@@ -387,12 +474,20 @@ static void test_etag_accept_secret(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_query_basic),  cmocka_unit_test(test_query_nul),
-      cmocka_unit_test(test_query_errors), cmocka_unit_test(test_query_length),
-      cmocka_unit_test(test_gate),         cmocka_unit_test(test_gate_malformed),
-      cmocka_unit_test(test_gate_body),    cmocka_unit_test(test_admin_check),
-      cmocka_unit_test(test_json_string),  cmocka_unit_test(test_score),
-      cmocka_unit_test(test_render),       cmocka_unit_test(test_etag_accept_secret),
+      cmocka_unit_test(test_query_basic),
+      cmocka_unit_test(test_query_nul),
+      cmocka_unit_test(test_query_errors),
+      cmocka_unit_test(test_query_length),
+      cmocka_unit_test(test_query_params_decoded),
+      cmocka_unit_test(test_gate),
+      cmocka_unit_test(test_gate_malformed),
+      cmocka_unit_test(test_gate_host),
+      cmocka_unit_test(test_gate_body),
+      cmocka_unit_test(test_admin_check),
+      cmocka_unit_test(test_json_string),
+      cmocka_unit_test(test_score),
+      cmocka_unit_test(test_render),
+      cmocka_unit_test(test_etag_accept_secret),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,11 +29,9 @@ static const char *prog = "typeahead-query";
 static void usage(FILE *to) {
   fprintf(to,
           "usage: %s FILE PREFIX [-k N] [--typos N] [--words]\n"
-          "                                   top completions of PREFIX (display<TAB>score)\n"
-          "       %s FILE --info             metadata, file size, bytes per query\n"
-          "       %s FILE --verify           full check of the file (CRCs and structure)\n"
+          "       %s FILE --info\n"
+          "       %s FILE --verify\n"
           "       %s FILE --bench PREFIXES [--passes N]\n"
-          "                                   ns per lookup over a file of prefixes, one a line\n"
           "       %s --help | --version\n"
           "\n"
           "Looks into a trie file written by typeahead-build.\n"

@@ -18,7 +18,9 @@ install(TARGETS ${TA_TOOLS} RUNTIME DESTINATION bin)
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/typeahead-nightly ${CMAKE_SOURCE_DIR}/deploy/typeahead-trending
         DESTINATION lib/typeahead)
 
-# Man pages from each tool's --help and --version, so they cannot drift from the tools.
+# Man pages from each tool's --help and --version, so they cannot drift from the tools. help2man
+# runs the tool through cmake/ta_man_help.sh, which puts its wrapped usage forms in the shape
+# help2man reads a SYNOPSIS from.
 find_program(TA_HELP2MAN help2man)
 if(TA_HELP2MAN)
   set(TA_MAN_aggregate "count query logs into weekly frequency tables")
@@ -32,9 +34,10 @@ if(TA_HELP2MAN)
     add_custom_command(
       OUTPUT ${page}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${CMAKE_BINARY_DIR}/man
-      COMMAND ${TA_HELP2MAN} --no-info --section=1 --name=${TA_MAN_${short}} --output=${page}
-              $<TARGET_FILE:${tool}>
-      DEPENDS ${tool}
+      COMMAND ${CMAKE_COMMAND} -E env TA_MAN_TOOL=$<TARGET_FILE:${tool}>
+              ${TA_HELP2MAN} --no-info --section=1 --name=${TA_MAN_${short}} --output=${page}
+              ${CMAKE_SOURCE_DIR}/cmake/ta_man_help.sh
+      DEPENDS ${tool} ${CMAKE_SOURCE_DIR}/cmake/ta_man_help.sh
       COMMENT "Man page of ${tool}"
       VERBATIM)
     list(APPEND TA_MAN_PAGES ${page})

@@ -29,11 +29,9 @@ static const char *prog = "typeahead-query";
 static void usage(FILE *to) {
   fprintf(to,
           "usage: %s FILE PREFIX [-k N] [--typos N] [--words]\n"
-          "                                   top completions of PREFIX (display<TAB>score)\n"
-          "       %s FILE --info             metadata, file size, bytes per query\n"
-          "       %s FILE --verify           full check of the file (CRCs and structure)\n"
+          "       %s FILE --info\n"
+          "       %s FILE --verify\n"
           "       %s FILE --bench PREFIXES [--passes N]\n"
-          "                                   ns per lookup over a file of prefixes, one a line\n"
           "       %s --help | --version\n"
           "\n"
           "Looks into a trie file written by typeahead-build.\n"
@@ -49,7 +47,8 @@ static void usage(FILE *to) {
           "                 builds the word index in memory first; the same two columns\n"
           "  --info         every metadata field (format version, k, queries, nodes, build time,\n"
           "                 source, CRC), the file size and each section's size\n"
-          "  --verify       checks every CRC and every node, string and score: prints OK and\n"
+          "  --verify       checks every CRC and every node, string and score (a stored\n"
+          "                 display form must normalize to its query's key): prints OK and\n"
           "                 exits 0, or the error with where it is and exits 1\n"
           "  --bench FILE   times a lookup of each prefix of FILE (one a line), with and\n"
           "                 without the normalization: median, p99 and mean in ns\n"

@@ -396,7 +396,7 @@ void trie_shard_free(trie_shard_map_t *m);
 typedef struct {
   const char *key; /* normalized key, unique across entries */
   size_t key_len;
-  const char *display; /* display form */
+  const char *display; /* display form: its trie_norm_key is key (trie_verify checks) */
   size_t display_len;
   double score; /* finite, >= 0 */
 } trie_entry_t;

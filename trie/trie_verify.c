@@ -2,8 +2,9 @@
  * trie_verify: the full check of a trie file (docs/FORMAT.md, "What verify checks"). CRC32C of
  * every section, zero padding between sections, then one pass over NODES in pre-order with an
  * explicit stack: every child starts where its parent's offsets say, every key id appears once,
- * every heavy list equals the true top-k of its subtree, and keys of equal score are ranked by
- * key bytes. Also the string and score arrays. Any failure is an error code, never a crash, and
+ * every heavy list equals the true top-k of its subtree, every stored display text (HOTSTR,
+ * DISPLAY) normalizes to its id's key, and keys of equal score are ranked by key bytes. Also the
+ * string and score arrays. Any failure is an error code, never a crash, and
  * the diagnostic says where: the section and the byte offset in the file of the bad entry,
  * byte or node (ta_diag_at_offset).
  */
@@ -89,6 +90,33 @@ typedef struct {
   uint64_t terminals;
 } vids_t;
 
+/* The text a file stores for id (its hot text, or its DISPLAY form when listed) is a spelling
+ * of id's key key[0..klen): trie_norm_key of it gives the key, as it did when the builder chose
+ * it (open refused a file of another normalization version). Else a lookup would show, under a
+ * prefix, a text that has nothing to do with it. A text equal to its key needs no
+ * normalization: a cold id's text is its key anyway. The tables are checked by now. */
+static int check_text_key(const trie_reader_t *r, ta_diag_t *d, uint64_t id, const uint8_t *key,
+                          size_t klen) {
+  const char *text, *section = "HOTSTR";
+  size_t len;
+  int rc;
+  if (id < r->m_hot) {
+    if (trie__hot_text(r, id, &text, &len) != 0) return 0; /* check_hot: cannot fail */
+  } else {
+    if ((rc = trie__display(r, id, &text, &len)) <= 0) return 0; /* not listed; check_tables */
+    section = "DISPLAY";
+  }
+  if (len == klen && memcmp(text, key, klen) == 0) return 0;
+  char norm[TA_MAX_KEY + 1]; /* klen <= max key <= TA_MAX_KEY: a longer one is another key */
+  size_t nlen;
+  rc = trie_norm_key(text, len, norm, sizeof norm, &nlen);
+  if (rc == TA_ENOMEM) return ta_diag_set(d, rc, "%s", "");
+  if (rc != 0 || nlen != klen || memcmp(norm, key, klen) != 0)
+    return fault(r, d, TA_ECORRUPT, section, text,
+                 "display string of id %llu does not normalize to its key", (unsigned long long)id);
+  return 0;
+}
+
 /* Opens a frame for the parsed node nd whose subtree spans [nd->pos, end), its key (the labels
  * from the root) key[0..klen). */
 static int open_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st, vids_t *ids,
@@ -129,6 +157,8 @@ static int open_frame(const trie_reader_t *r, ta_diag_t *d, vstack_t *st, vids_t
     uint64_t id = nd->id; /* < n: checked by the parser */
     if (ids->seen[id / 8] & (1u << (id % 8)))
       return NODE_FAULT(r, d, at, "id %llu is the id of two keys", (unsigned long long)id);
+    int rc = check_text_key(r, d, id, key, klen);
+    if (rc != 0) return rc;
     ids->seen[id / 8] |= (uint8_t)(1u << (id % 8));
     ids->terminals++;
     ids->pos[id] = nd->pos;

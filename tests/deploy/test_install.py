@@ -4,7 +4,8 @@
 - Install tree: `cmake --install` into a DESTDIR puts every file where cmake/TaInstall.cmake
   says, with sane modes; the units name the prefix's tools, read /etc/default/typeahead, are
   sandboxed, and pass `systemd-analyze verify`; an edited /etc/default/typeahead survives a
-  second install; every half-life default says 4 (SPEC §5).
+  second install; every half-life default says 4 (SPEC §5); each man page has NAME, a SYNOPSIS
+  of the usage forms of the tool's --help, and DESCRIPTION.
 - Tools: every tool's --version prints the project version and the trie format; its --help
   exits 0 and names every option its parser accepts (and the server's every endpoint).
 - Package: deploy/make-deb's .deb holds the same files (dpkg-deb -c), owned by root, with the
@@ -87,6 +88,44 @@ def mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
+def usage_forms(helptext):
+    """The usage forms of a tool's --help, each joined into one line: the block from "usage:"
+    to the first empty line, where a line whose first word is the program starts a form and
+    any other line continues the one before."""
+    block = helptext.split("\n\n", 1)[0].split("\n")
+    prog = block[0].split()[1]
+    forms = []
+    for line in block:
+        words = line.split()
+        if words[0] == "usage:":
+            words = words[1:]
+        if words[0] == prog:
+            forms.append([])
+        forms[-1] += words
+    return [" ".join(f) for f in forms]
+
+
+def man_sections(page):
+    """{SECTION: its text} of a man page, the text with the font changes, line breaks and
+    escapes of help2man's roff taken out (".B x" is x, "\\-" a dash, ".br" a new line)."""
+    out, name = {}, None
+    for line in page.split("\n"):
+        m = re.match(r"\.SH (.*)", line)
+        if m:
+            name = m.group(1).strip('"')
+            out[name] = ""
+            continue
+        if name is None or line.startswith('.\\"'):
+            continue
+        if line == ".br" or re.match(r"\.(PP|IP|TP)$", line):
+            out[name] += "\n"
+            continue
+        line = re.sub(r"^\.[BI] ", "", line)
+        line = re.sub(r"\\f[BIRP]|\\[,/&]", "", line).replace("\\-", "-")
+        out[name] += line + " "
+    return out
+
+
 class InstallTree(unittest.TestCase):
     """cmake --install --prefix /usr/local into a DESTDIR (what make install does)."""
 
@@ -137,6 +176,32 @@ class InstallTree(unittest.TestCase):
             self.assertIn(t, page)
             self.assertIn(project_version(), page, t + ": man page without the version")
             self.assertIn("\\-\\-help", page, t + ": man page without the options")
+
+    def test_man_pages_synopsis_is_the_usage(self):
+        # help2man reads a SYNOPSIS only from "Usage:" and "or:" lines, a form a line; the
+        # tools wrap theirs (cmake/ta_man_help.sh joins them). Without that the page had no
+        # SYNOPSIS and began its DESCRIPTION with the wrapped lines, garbled.
+        for t in TOOLS:
+            with self.subTest(tool=t):
+                page = self.read("/usr/local/share/man/man1/%s.1" % t)
+                sections = man_sections(page)
+                self.assertEqual(list(sections)[:3], ["NAME", "SYNOPSIS", "DESCRIPTION"])
+                self.assertRegex(sections["NAME"], r"^%s - [a-z]" % re.escape(t))
+                helptext = run(self.path("/usr/local/bin/" + t), "--help").stdout
+                forms = usage_forms(helptext)
+                # Forms only: a note beside one (after a run of spaces) would be synopsis too.
+                for line in helptext.split("\n\n", 1)[0].split("\n"):
+                    self.assertNotRegex(line.strip(), "   ", "%s: a note in the usage" % t)
+                synopsis = [" ".join(f.split()) for f in sections["SYNOPSIS"].split("\n")]
+                self.assertEqual(synopsis, forms)
+                self.assertIn(t + " --help | --version", forms)
+                # DESCRIPTION starts with what --help says after the usage, and holds no form.
+                after = helptext.split("\n\n", 1)[1].split("\n")[0]
+                self.assertTrue(sections["DESCRIPTION"].startswith(after),
+                                "%s: DESCRIPTION starts %r" % (t, sections["DESCRIPTION"][:80]))
+                self.assertNotIn("usage:", sections["DESCRIPTION"])
+                for f in forms:
+                    self.assertNotIn(f, " ".join(sections["DESCRIPTION"].split()))
 
     def test_units_name_the_prefix_and_read_the_config(self):
         for u in UNITS:

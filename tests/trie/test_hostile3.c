@@ -218,8 +218,8 @@ static void test_hotoff(void **state) {
   memcpy(c, fx.img, fx.len);
   set_hot_end(c, lg, lj, hot_end(lg, lj) + 1);
   attack("last hot text past HOTSTR", c, fx.len, "HOTOFF");
-  memcpy(c, fx.img, fx.len);
-  set_hot_end(c, 0, 2, UINT64_MAX);
+  memcpy(c, fx.img, fx.len); /* the last group's: from group 0, all ones can be inside HOTSTR */
+  set_hot_end(c, lg, 0, UINT64_MAX);
   attack("a hot text's end far past HOTSTR", c, fx.len, "HOTOFF");
   memcpy(c, fx.img, fx.len);
   trie__store_u32(h, 1);
@@ -589,7 +589,7 @@ static void test_deep_hits_match_get_hit(void **state) {
   trie_entry_t e[DEPTH];
   for (size_t i = 0; i < DEPTH; i++) {
     memset(keys[i], 'a', i + 1);
-    memcpy(disp[i], "D:", 2);
+    memcpy(disp[i], TU_OWN_DISPLAY, 2);
     memcpy(disp[i] + 2, keys[i], i + 1);
     int own = i % 3 == 0;
     e[i] =

@@ -4,8 +4,9 @@
  * last hot id, the bits after IDPOS's last entry, and the 8 zero bytes after each bit-packed
  * array. A sound file from the real writer, one field changed, its CRCs resealed: open refuses
  * it, or every hit and lookup answers soundly or TA_ECORRUPT, in bounds (an exact-size heap
- * copy, for ASan), and verify refuses it naming the section. test_hostile3 has the fields the
- * earlier formats had too (a hot text's end, an id's position).
+ * copy, for ASan), and verify refuses it naming the section. Then a stored text (a hot one, a
+ * DISPLAY form) replaced by the spelling of another key: lookups serve it, verify refuses it.
+ * test_hostile3 has the fields the earlier formats had too (a hot text's end, an id's position).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -150,8 +151,59 @@ static void test_idpos(void **state) {
   free(c);
 }
 
+/* The stored text of id (its hot text, or its DISPLAY form) overwritten with as many bytes of
+ * 'z': valid UTF-8 of the same length, so every table still holds, but a spelling of "zz..z",
+ * not of id's key. A lookup serves it as it is (under a prefix of the key, a suggestion that
+ * has nothing to do with it); verify refuses it at the text, naming the id. */
+static void text_of_other_key(uint64_t id, const char *section) {
+  const char *text;
+  size_t len;
+  if (id < fx.r->m_hot)
+    assert_int_equal(trie__hot_text(fx.r, id, &text, &len), 0);
+  else
+    assert_int_equal(trie__display(fx.r, id, &text, &len), 1);
+  size_t same = 0;
+  while (same < len && text[same] == 'z') same++;
+  assert_true(same < len); /* "zz..z" is another text, of another key */
+  uint8_t *c = malloc(fx.len);
+  memcpy(c, fx.img, fx.len);
+  uint8_t *at = in(c, (const uint8_t *)text);
+  memset(at, 'z', len);
+  char what[64];
+  snprintf(what, sizeof what, "%s text of id %llu of another key", section, (unsigned long long)id);
+  assert_int_equal(attack(what, c, section), 0); /* resealed c in place */
+  trie_reader_t *r = NULL;
+  assert_int_equal(trie__open_mem(c, fx.len, &r), 0);
+  trie_hit_t h;
+  assert_int_equal(trie_get_hit(r, (uint32_t)id, tu_text(), &h), 0);
+  assert_int_equal(h.text_len, len);
+  assert_memory_equal(h.text, at, len);
+  ta_diag_t d;
+  ta_diag_init(&d, "x");
+  assert_int_equal(trie_verify(r, &d), TA_ECORRUPT);
+  assert_int_equal(d.offset, (uint64_t)(at - c));
+  snprintf(what, sizeof what, "id %llu ", (unsigned long long)id);
+  if (strstr(d.msg, what) == NULL) fail_msg("the message does not name %s: %s", what, d.msg);
+  trie_close(r);
+  trie_text_reset(tu_text());
+  free(c);
+}
+
+static void test_hot_text_of_other_key(void **state) {
+  (void)state;
+  text_of_other_key(1, "HOTSTR");
+}
+
+/* The first id DISPLAY lists. */
+static void test_display_of_other_key(void **state) {
+  (void)state;
+  assert_true(fx.r->n_disp > 0);
+  text_of_other_key(trie__load_u32(fx.r->disp_ids), "DISPLAY");
+}
+
 int main(void) {
-  const struct CMUnitTest tests[] = {cmocka_unit_test(test_sound), cmocka_unit_test(test_hotoff),
-                                     cmocka_unit_test(test_idpos)};
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sound), cmocka_unit_test(test_hotoff), cmocka_unit_test(test_idpos),
+      cmocka_unit_test(test_hot_text_of_other_key), cmocka_unit_test(test_display_of_other_key)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

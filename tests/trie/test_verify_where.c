@@ -228,7 +228,8 @@ static void test_symbol_length(void **state) {
 }
 
 /* Every byte of NODES garbled in turn (CRCs resealed): whatever breaks is reported inside
- * NODES, or in META when only the counts stop matching. */
+ * NODES, in META when only the counts stop matching, in IDPOS when a terminal moved, or at the
+ * stored text (HOTSTR, DISPLAY) of an id whose key changed. */
 static void test_node_any_byte(void **state) {
   (void)state;
   trie__section_t s = section(TRIE_SECT_NODES), m = section(TRIE_SECT_META);
@@ -251,6 +252,10 @@ static void test_node_any_byte(void **state) {
     } else if (strcmp(d.section, "IDPOS") == 0) { /* a terminal that moved or changed its id */
       trie__section_t ip = section(TRIE_SECT_IDPOS);
       assert_in_range(d.offset, ip.off, ip.off + ip.len - 1);
+    } else if (strcmp(d.section, "HOTSTR") == 0 || strcmp(d.section, "DISPLAY") == 0) {
+      trie__section_t t = section(d.section[0] == 'H' ? TRIE_SECT_HOTSTR : TRIE_SECT_DISPLAY);
+      assert_in_range(d.offset, t.off, t.off + t.len);
+      assert_non_null(strstr(d.msg, "does not normalize to its key"));
     } else {
       assert_string_equal(d.section, "NODES");
       assert_in_range(d.offset, s.off, s.off + s.len - 1);

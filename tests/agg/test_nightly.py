@@ -258,6 +258,43 @@ class Nightly(SpoolCase):
         self.assertEqual(os.listdir(serve_dir), ["current.trie"])
         self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
 
+    def test_two_runs_at_once_take_turns(self):
+        # A run by hand while the timer's runs: with one temp name, the second run's build
+        # replaced the first's temp file while the first verified it, and one run renamed the
+        # file the other then failed to verify or rename. The second run now waits for the
+        # first (a lock on the trie directory); both end well, one after the other.
+        self.nightly()
+        fake = os.path.join(self.env["TA_BIN"], "typeahead-query")
+        hold = os.path.join(self.tmp, "hold")
+        os.unlink(fake)
+        with open(fake, "w") as f:  # step 3 waits while the hold file is there
+            f.write("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n"
+                    % (hold, tool("typeahead-query")))
+        os.chmod(fake, stat.S_IRWXU)
+        open(hold, "w").close()
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        cmd = [os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,
+               self.trie]
+        runs = []
+        for _ in range(2):  # the first to its step 3; the second to its step 3 or its wait
+            p = subprocess.Popen(cmd, env=self.env, stderr=subprocess.PIPE)
+            err = b""
+            while b"step 3" not in err and b"waiting for it" not in err:
+                line = p.stderr.readline()
+                self.assertTrue(line, err.decode(errors="replace"))
+                err += line
+            runs.append((p, err))
+        os.unlink(hold)
+        for p, err in runs:
+            err += p.stderr.read()
+            p.wait()
+            p.stderr.close()
+            self.assertEqual(p.returncode, 0, err.decode(errors="replace"))
+        self.assertEqual(os.listdir(os.path.dirname(self.trie)), ["current.trie"])
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
+                         ["day1.tsv", "day2.tsv"])
+
     def test_trie_file_behind_a_symlink(self):
         serve_dir = os.path.dirname(self.trie)
         os.makedirs(os.path.join(serve_dir, "tries"))

@@ -214,6 +214,26 @@ class Nightly(SpoolCase):
         self.assertEqual(sorted(os.listdir(self.spool)), ["done", "failed"])
         self.assertEqual(os.listdir(os.path.join(self.spool, "done")), ["day1.tsv"])
 
+    def test_failed_aggregate_beside_a_bad_log(self):
+        # The aggregator refuses a bad log, then fails (a cut week table): exit 1, as when it
+        # refuses every new log. The job took it for the latter: it moved the bad log to
+        # failed/ and went on to step 2. Now step 1 fails, and the spool stays as it was.
+        self.nightly()
+        with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:
+            f.truncate(40)
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        with open(os.path.join(self.spool, "junk.tsv"), "w") as f:
+            f.write("this is\tnot\ta tsv log\n" * 3)
+        before = self.snapshot()
+        p = self.nightly(check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("step 1 (aggregate) failed", err)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(sorted(os.listdir(self.spool)),
+                         ["day2.tsv", "done", "failed", "junk.tsv"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "failed")), [])
+
     def test_failed_build_leaves_trie(self):
         self.nightly()
         with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:

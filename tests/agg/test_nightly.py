@@ -153,6 +153,20 @@ class Nightly(SpoolCase):
         self.assert_failed_untouched("step 1 (aggregate)")
         self.assertEqual(sorted(os.listdir(self.spool)), ["day2.tsv", "done", "failed"])
 
+    def test_no_temp_dir(self):
+        # The refused-list temp file cannot be made (TMPDIR missing): the job said only
+        # mktemp's words and, ended by set -e, wrote no metric file (the last night's success
+        # stayed). Now a step 1 failure like the others, the metrics saying it.
+        self.nightly()
+        metrics = os.path.join(self.tmp, "typeahead.prom")
+        self.env["TA_METRICS_FILE"] = metrics
+        self.env["TMPDIR"] = os.path.join(self.tmp, "no-such-dir")
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        self.assert_failed_untouched("step 1 (aggregate): cannot create a temp file")
+        with open(metrics) as f:
+            self.assertIn("typeahead_nightly_success 0\n", f.read())
+        self.assertIn("day2.tsv", os.listdir(self.spool))
+
     def test_bad_file_over_two_nights(self):
         metrics = os.path.join(self.tmp, "textfile", "typeahead.prom")
         os.makedirs(os.path.dirname(metrics))

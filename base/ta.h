@@ -197,7 +197,8 @@ int64_t ta_unix_s(void);
  * its chain and the file there is replaced: the link stays and names the new content. A link to
  * nothing gives TA_EDANGLING, a loop TA_ELOOP. A path naming anything but a regular file (a
  * directory, a device, a FIFO, a socket; through a symlink too) is never replaced: TA_ENOTREG.
- * These are checked by ta_afile_open, before anything is written. */
+ * These are checked by ta_afile_open, before anything is written, as is what would keep the
+ * temp file from being named at commit (a target name too long for the suffix: TA_ETOOLONG). */
 typedef struct ta_afile ta_afile_t;
 
 int ta_afile_open(const char *path, ta_afile_t **out);

@@ -83,28 +83,37 @@ static int resolve(const char *path, char **out) {
   return e == ENOENT || e == ENOTDIR ? TA_EDANGLING : ta_error_from_errno(e);
 }
 
-/* An unnamed temp file in dir (O_TMPFILE), readable too, so a caller can map what it wrote:
- * the descriptor, or -1 where it cannot be had (then a named one is made). It is named at commit
- * through /proc/self/fd (linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH), so it is made only
- * where that path works: without /proc the whole file would be written and then found
- * unnameable. */
-static int open_unnamed(const char *dir) {
+/* An unnamed temp file (O_TMPFILE) in the directory of the name it gets at commit, a->tmp
+ * ("<path>.tmp.XXXXXX"), readable too, so a caller can map what it wrote: the descriptor, or -1
+ * where it cannot be had (then a named one is made). Whatever would keep it from being named
+ * must show now, not after the whole file is written: it is named through /proc/self/fd (linkat
+ * with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH), so it is made only where that path works; its
+ * directory is that of a->tmp (not dirname(path), which differs for "dir/"); and a name over the
+ * directory's NAME_MAX is left to mkostemp to refuse. */
+static int open_unnamed(const ta_afile_t *a) {
 #ifdef O_TMPFILE
   if (named_only) return -1;
+  const char *slash = strrchr(a->tmp, '/');
+  char *dir =
+      slash == NULL ? strdup(".") : strndup(a->tmp, slash == a->tmp ? 1 : (size_t)(slash - a->tmp));
+  if (dir == NULL) return -1;
   /* Refused by old kernels (EISDIR: the flag unknown, the directory opened), by file systems
    * without it (EOPNOTSUPP), by filters (EPERM): any error is left to the named file, which
    * fails the same way when the directory itself is the trouble (missing, not writable). */
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  free(dir);
   if (fd < 0) return -1;
+  long name_max = fpathconf(fd, _PC_NAME_MAX);
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  if (access(proc, F_OK) != 0) {
+  if (access(proc, F_OK) != 0 ||
+      (name_max > 0 && strlen(slash ? slash + 1 : a->tmp) > (size_t)name_max)) {
     close(fd);
     return -1;
   }
   return fd;
 #else
-  (void)dir;
+  (void)a;
   return -1;
 #endif
 }
@@ -118,9 +127,8 @@ static int tmp_name(ta_afile_t *a) {
   return 0;
 }
 
-/* "<path>.tmp.XXXXXX" in a->tmp, made with mkostemp (the fallback, named from the start). */
+/* The temp file named a->tmp, made with mkostemp (the fallback, named from the start). */
 static int open_named(ta_afile_t *a, int *fd) {
-  if (tmp_name(a) != 0) return TA_ENOMEM;
   *fd = mkostemp(a->tmp, O_CLOEXEC);
   if (*fd >= 0) return 0;
   int e = errno;
@@ -147,11 +155,12 @@ int ta_afile_open(const char *path, ta_afile_t **out) {
   struct stat st;
   if (rc == 0 && stat(a->path, &st) == 0 && !S_ISREG(st.st_mode)) rc = TA_ENOTREG;
   int fd = -1;
-  if (rc == 0) {
-    char *dir = strdup(a->path);
-    if (dir == NULL) rc = TA_ENOMEM;
-    if (dir != NULL && (fd = open_unnamed(dirname(dir))) < 0) rc = open_named(a, &fd);
-    free(dir);
+  if (rc == 0) rc = tmp_name(a);
+  if (rc == 0 && (fd = open_unnamed(a)) >= 0) {
+    free(a->tmp); /* no name until commit */
+    a->tmp = NULL;
+  } else if (rc == 0) {
+    rc = open_named(a, &fd);
   }
   if (rc == 0) {
     set_final_mode(fd, a->path);

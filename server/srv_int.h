@@ -133,6 +133,9 @@ typedef struct {
  *   505  an HTTP version other than 1.0 and 1.1.
  * Pass at most SRV_MAX_HEAD + 1 bytes. */
 int srv__gate_scan(const char *p, size_t n, srv_gate_t *g);
+/* 1 when v[0..n) is a Host value the gate takes (uri-host [":" port], outer blanks aside,
+ * RFC 9110 §7.2), else 0. */
+int srv__host_valid(const char *v, size_t n);
 
 /* Whether a request for an admin endpoint may go on: 0 when auth[0..n) is "Bearer <token>" with
  * the token of --admin-token-file, 404 when there is no token file (the endpoints are off), 401
@@ -647,7 +650,9 @@ static inline struct timeval srv__timeval_ms(unsigned ms) {
 #define SRV_PEERS_FILE_MAX (1u << 20) /* bytes of a peers file */
 
 typedef struct {
-  char name[300]; /* as written: the Host header and the logs */
+  char name[300]; /* as written: the logs */
+  char host[300]; /* the Host header: name when it is a valid one (srv__host_valid), else
+                     addr (bracketed when IPv6) and port: a peers file may say ::1:8081 */
   char addr[64];  /* numeric */
   uint16_t port;
 } srv_replica_t;

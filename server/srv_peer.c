@@ -61,6 +61,14 @@ static int parse_replica(const char *f, size_t len, srv_replica_t *r, ta_diag_t 
   freeaddrinfo(res);
   if (ok == NULL) return ta_diag_set(diag, TA_EINVAL, "'%s': unusable address", r->name);
   r->port = (uint16_t)port;
+  /* The name as Host where a node's gate takes it; ::1:8081 (no brackets) or a zone
+   * ([fe80::1%eth0]:8081) would be answered 400 on every forwarded request. */
+  if (srv__host_valid(r->name, strlen(r->name)))
+    snprintf(r->host, sizeof r->host, "%s", r->name);
+  else if (strchr(r->addr, ':'))
+    snprintf(r->host, sizeof r->host, "[%s]:%u", r->addr, port);
+  else
+    snprintf(r->host, sizeof r->host, "%s:%u", r->addr, port);
   return 0;
 }
 
@@ -303,7 +311,7 @@ static int call_send(srv_peer_call_t *c) {
   struct evhttp_request *req = evhttp_request_new(call_done, c);
   if (req == NULL) return TA_ENOMEM;
   struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-  evhttp_add_header(h, "Host", where->name);
+  evhttp_add_header(h, "Host", where->host);
   char shard[16]; /* the shard asked for: a node of another shard answers 421 */
   snprintf(shard, sizeof shard, "%u", c->shard);
   evhttp_add_header(h, SRV_FORWARDED_HEADER, shard);

@@ -237,7 +237,7 @@ static void gate_trim(const char **v, size_t *n) {
 /* A Host value (RFC 9110 §7.2: uri-host [":" port]) without its outer blanks; empty is valid
  * (RFC 9112 §3.2). The host: a reg-name (unreserved, sub-delims and %XX; an IPv4 address is one)
  * or an IP-literal in brackets. */
-static int gate_host(const char *v, size_t n) {
+int srv__host_valid(const char *v, size_t n) {
   static const char punct[] = "-._~!$&'()*+,;="; /* unreserved and sub-delims but letters, digits */
   while (n && (*v == ' ' || *v == '\t')) v++, n--;
   while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
@@ -280,7 +280,7 @@ static int gate_header(const char *l, size_t n, srv_gate_t *g, gate_seen_t *seen
   case 4:      /* RFC 9112 §3.2: one Host, of a valid value (and HTTP/1.1 must send one) */
     if (strncasecmp(l, "host", 4) != 0) break;
     if (++seen->hosts > 1) return gate_fail(g, 400, "more than one Host header");
-    if (!gate_host(v, vn)) return gate_fail(g, 400, "malformed Host header");
+    if (!srv__host_valid(v, vn)) return gate_fail(g, 400, "malformed Host header");
     break;
   case 6:
     if (strncasecmp(l, "expect", 6) != 0) break;

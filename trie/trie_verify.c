@@ -3,9 +3,9 @@
  * every section, zero padding between sections, then one pass over NODES in pre-order with an
  * explicit stack: every child starts where its parent's offsets say, every key id appears once,
  * every heavy list equals the true top-k of its subtree, every stored display text (HOTSTR,
- * DISPLAY) normalizes to its id's key, and keys of equal score are ranked by key bytes. Also the
- * string and score arrays. Any failure is an error code, never a crash, and
- * the diagnostic says where: the section and the byte offset in the file of the bad entry,
+ * DISPLAY) is a display form that normalizes to its id's key, and keys of equal score are
+ * ranked by key bytes. Also the string and score arrays. Any failure is an error code, never a
+ * crash, and the diagnostic says where: the section and the byte offset in the file of the bad entry,
  * byte or node (ta_diag_at_offset).
  */
 #include "trie_int.h"
@@ -93,8 +93,12 @@ typedef struct {
 /* The text a file stores for id (its hot text, or its DISPLAY form when listed) is a spelling
  * of id's key key[0..klen): trie_norm_key of it gives the key, as it did when the builder chose
  * it (open refused a file of another normalization version). Else a lookup would show, under a
- * prefix, a text that has nothing to do with it. A text equal to its key needs no
- * normalization: a cold id's text is its key anyway. The tables are checked by now. */
+ * prefix, a text that has nothing to do with it. And it is a display form, its own
+ * trie_norm_display, as the builder writes every one: the key drops what a display form must
+ * not hold (control characters, bidi controls: an override would show the suggestion
+ * reversed), so a spelling of the key may still hold them. A text equal to its key needs no
+ * normalization (a key is a display form): a cold id's text is its key anyway. The tables are
+ * checked by now. */
 static int check_text_key(const trie_reader_t *r, ta_diag_t *d, uint64_t id, const uint8_t *key,
                           size_t klen) {
   const char *text, *section = "HOTSTR";
@@ -114,6 +118,13 @@ static int check_text_key(const trie_reader_t *r, ta_diag_t *d, uint64_t id, con
   if (rc != 0 || nlen != klen || memcmp(norm, key, klen) != 0)
     return fault(r, d, TA_ECORRUPT, section, text,
                  "display string of id %llu does not normalize to its key", (unsigned long long)id);
+  /* len <= TA_MAX_KEY (check_text): a display form of it fits norm */
+  rc = trie_norm_display(text, len, norm, sizeof norm, &nlen);
+  if (rc == TA_ENOMEM) return ta_diag_set(d, rc, "%s", "");
+  if (rc != 0 || nlen != len || memcmp(norm, text, len) != 0)
+    return fault(r, d, TA_ECORRUPT, section, text,
+                 "display string of id %llu is not a display form (a control or bidi character?)",
+                 (unsigned long long)id);
   return 0;
 }
 

@@ -43,6 +43,7 @@ static void usage(FILE *f) {
       "                 wrong for it) is refused whole and named; the other logs are still\n"
       "                 ingested (default 10)\n"
       "  --refused-list FILE  write the names of refused logs there, each ended by a NUL\n"
+      "                 (left empty when the run fails)\n"
       "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
       "                 spilled to DIR/.work and merged (default 512)\n"
       "  --threads N    threads parsing and counting tsv logs, 1..4 (default: the online\n"
@@ -75,15 +76,20 @@ static void usage(FILE *f) {
       f);
 }
 
-/* Where refused logs are named: stderr always, and the --refused-list file. */
+/* Where refused logs are named: stderr always, and the --refused-list file, written once the
+ * run is over and only when it did not fail: a script reads "exit 1, names listed" as every
+ * new log refused (nothing to ingest), so a run that refused a log and then failed (a bad
+ * table, a full disk) must not list it, or the failure would pass for refusals. */
 typedef struct {
   FILE *list;
+  ta_buf_t names; /* each ended by a NUL */
+  int oom;
 } refused_t;
 
 static void on_refused(void *ctx, const char *name, const char *why) {
   refused_t *r = ctx;
   fprintf(stderr, "typeahead-aggregate: refused %s: %s\n", name, why);
-  if (r->list) fwrite(name, 1, strlen(name) + 1, r->list);
+  if (r->list && ta_buf_put(&r->names, name, strlen(name) + 1) != 0) r->oom = 1;
 }
 
 /* A run that refused logs: 1 when no log was ingested (SPEC §4: nothing written, the format is
@@ -100,7 +106,7 @@ static int run_step(int step, const char *tables, const char *batch, agg_opts_t 
   int rc;
   if (step == 'A') {
     agg_stats_t st;
-    refused_t ref = {NULL};
+    refused_t ref = {0};
     opts->warn = quiet ? NULL : stderr;
     opts->refused = on_refused;
     opts->refused_ctx = &ref;
@@ -293,7 +299,7 @@ int main(int argc, char **argv) {
   }
   opts.progress = !quiet && isatty(STDERR_FILENO);
   opts.warn = quiet ? NULL : stderr;
-  refused_t ref = {NULL};
+  refused_t ref = {0};
   if (refused_list && !(ref.list = fopen(refused_list, "wb"))) {
     fprintf(stderr, "typeahead-aggregate: --refused-list %s: %s\n", refused_list, strerror(errno));
     return 1;
@@ -306,9 +312,14 @@ int main(int argc, char **argv) {
   char line[1024];
   agg_stats_format(&st, line, sizeof line);
   fprintf(stderr, "typeahead-aggregate: %s\n", line);
-  if (ref.list && fclose(ref.list) != 0 && !rc) {
-    fprintf(stderr, "typeahead-aggregate: --refused-list %s: write error\n", refused_list);
-    return 1;
+  if (ref.list) {
+    int bad = !rc && (ref.oom || (ref.names.len && fwrite(ref.names.p, 1, ref.names.len,
+                                                          ref.list) != ref.names.len));
+    ta_buf_free(&ref.names);
+    if ((fclose(ref.list) != 0 || bad) && !rc) {
+      fprintf(stderr, "typeahead-aggregate: --refused-list %s: write error\n", refused_list);
+      return 1;
+    }
   }
   uint64_t pruned = 0;
   if (!rc && opts.hours && (rc = agg_hours_prune(tables, &pruned, err, sizeof err)) == 0 && pruned)

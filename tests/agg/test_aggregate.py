@@ -708,6 +708,36 @@ class Hostile(unittest.TestCase):
     def test_truncated(self):
         self.check_bad(self.good[:len(self.good) // 2], "ends in the middle")
 
+    def test_failed_run_lists_no_refusal(self):
+        # A run that refuses a log and then fails (here: merging into a cut table) exits 1 like
+        # a run whose every new log was refused; the nightly and trending jobs tell the two
+        # apart by the --refused-list, so a failed run leaves it empty (the refusal is still
+        # named on stderr). It listed the refused log, and the jobs went on as if nothing had
+        # failed (moving the log to failed/, building from the tables as they were).
+        with open(self.table, "wb") as f:
+            f.write(self.good[:len(self.good) // 2])
+        more = os.path.join(self.tmp, "more.tsv")
+        with open(more, "w") as f:
+            f.write("%d\tmore\n" % (MON + 3600))
+        junk = os.path.join(self.tmp, "junk.tsv")
+        with open(junk, "w") as f:
+            f.write("not a log line\n" * 5)
+        refused = os.path.join(self.tmp, "refused.list")
+        p = agg("--tables", self.tables, "--refused-list", refused, more, junk, check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("refused %s: 5 of 5 lines are bad" % junk, err)
+        self.assertIn("ends in the middle", err)
+        with open(refused, "rb") as f:
+            self.assertEqual(f.read(), b"")
+        # The table repaired, the same run lists the refusal.
+        with open(self.table, "wb") as f:
+            f.write(self.good)
+        p = agg("--tables", self.tables, "--refused-list", refused, more, junk, check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        with open(refused, "rb") as f:
+            self.assertEqual(f.read(), junk.encode() + b"\0")
+
     def test_empty(self):
         self.check_bad(b"", "empty file")
 

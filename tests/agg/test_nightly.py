@@ -153,6 +153,20 @@ class Nightly(SpoolCase):
         self.assert_failed_untouched("step 1 (aggregate)")
         self.assertEqual(sorted(os.listdir(self.spool)), ["day2.tsv", "done", "failed"])
 
+    def test_no_temp_dir(self):
+        # The refused-list temp file cannot be made (TMPDIR missing): the job said only
+        # mktemp's words and, ended by set -e, wrote no metric file (the last night's success
+        # stayed). Now a step 1 failure like the others, the metrics saying it.
+        self.nightly()
+        metrics = os.path.join(self.tmp, "typeahead.prom")
+        self.env["TA_METRICS_FILE"] = metrics
+        self.env["TMPDIR"] = os.path.join(self.tmp, "no-such-dir")
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        self.assert_failed_untouched("step 1 (aggregate): cannot create a temp file")
+        with open(metrics) as f:
+            self.assertIn("typeahead_nightly_success 0\n", f.read())
+        self.assertIn("day2.tsv", os.listdir(self.spool))
+
     def test_bad_file_over_two_nights(self):
         metrics = os.path.join(self.tmp, "textfile", "typeahead.prom")
         os.makedirs(os.path.dirname(metrics))
@@ -214,6 +228,26 @@ class Nightly(SpoolCase):
         self.assertEqual(sorted(os.listdir(self.spool)), ["done", "failed"])
         self.assertEqual(os.listdir(os.path.join(self.spool, "done")), ["day1.tsv"])
 
+    def test_failed_aggregate_beside_a_bad_log(self):
+        # The aggregator refuses a bad log, then fails (a cut week table): exit 1, as when it
+        # refuses every new log. The job took it for the latter: it moved the bad log to
+        # failed/ and went on to step 2. Now step 1 fails, and the spool stays as it was.
+        self.nightly()
+        with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:
+            f.truncate(40)
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        with open(os.path.join(self.spool, "junk.tsv"), "w") as f:
+            f.write("this is\tnot\ta tsv log\n" * 3)
+        before = self.snapshot()
+        p = self.nightly(check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("step 1 (aggregate) failed", err)
+        self.assertEqual(self.snapshot(), before)
+        self.assertEqual(sorted(os.listdir(self.spool)),
+                         ["day2.tsv", "done", "failed", "junk.tsv"])
+        self.assertEqual(os.listdir(os.path.join(self.spool, "failed")), [])
+
     def test_failed_build_leaves_trie(self):
         self.nightly()
         with open(os.path.join(self.tables, "2026-W10.msgpack"), "r+b") as f:
@@ -257,6 +291,43 @@ class Nightly(SpoolCase):
         self.nightly()
         self.assertEqual(os.listdir(serve_dir), ["current.trie"])
         self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+
+    def test_two_runs_at_once_take_turns(self):
+        # A run by hand while the timer's runs: with one temp name, the second run's build
+        # replaced the first's temp file while the first verified it, and one run renamed the
+        # file the other then failed to verify or rename. The second run now waits for the
+        # first (a lock on the trie directory); both end well, one after the other.
+        self.nightly()
+        fake = os.path.join(self.env["TA_BIN"], "typeahead-query")
+        hold = os.path.join(self.tmp, "hold")
+        os.unlink(fake)
+        with open(fake, "w") as f:  # step 3 waits while the hold file is there
+            f.write("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n"
+                    % (hold, tool("typeahead-query")))
+        os.chmod(fake, stat.S_IRWXU)
+        open(hold, "w").close()
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        cmd = [os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,
+               self.trie]
+        runs = []
+        for _ in range(2):  # the first to its step 3; the second to its step 3 or its wait
+            p = subprocess.Popen(cmd, env=self.env, stderr=subprocess.PIPE)
+            err = b""
+            while b"step 3" not in err and b"waiting for it" not in err:
+                line = p.stderr.readline()
+                self.assertTrue(line, err.decode(errors="replace"))
+                err += line
+            runs.append((p, err))
+        os.unlink(hold)
+        for p, err in runs:
+            err += p.stderr.read()
+            p.wait()
+            p.stderr.close()
+            self.assertEqual(p.returncode, 0, err.decode(errors="replace"))
+        self.assertEqual(os.listdir(os.path.dirname(self.trie)), ["current.trie"])
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
+                         ["day1.tsv", "day2.tsv"])
 
     def test_trie_file_behind_a_symlink(self):
         serve_dir = os.path.dirname(self.trie)

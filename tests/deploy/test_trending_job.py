@@ -139,6 +139,17 @@ class TrendingJob(unittest.TestCase):
         self.assertTrue(os.path.exists(self.trending), err)
 
 
+    def test_no_temp_dir(self):
+        # The refused-list temp file (new with the refused-list reading) cannot be made: the
+        # job said only mktemp's words, ended by set -e. Now its own step 1 failure.
+        env = dict(self.env, TMPDIR=os.path.join(self.tmp, "no-such-dir"))
+        p = subprocess.run([self.job, self.spool, self.tables, self.trending], env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("typeahead-trending: step 1: cannot create a temp file", err)
+
+
 if __name__ == "__main__":
     ARGS, rest = bin_args.tree_parser().parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

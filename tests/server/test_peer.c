@@ -3,8 +3,9 @@
  * client against real sockets on one event loop: an answering replica (libevent's own HTTP
  * server), a refusing one (a closed port), a silent one (accepts, never answers), a failing one
  * (503). A request gets the answer whichever replicas fail before it, within the timeouts; the
- * forwarded-marker and Accept headers reach the peer; a cancelled call is never called back;
- * a worker shut down with calls in flight frees them (ASan checks the leaks).
+ * forwarded-marker and Accept headers reach the peer, and a Host its gate takes; a cancelled
+ * call is never called back; a worker shut down with calls in flight frees them (ASan checks
+ * the leaks).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -108,6 +109,13 @@ static void serve(struct evhttp_request *req, void *arg) {
   struct evbuffer *out = evbuffer_new();
   const char *fwd = evhttp_find_header(in, SRV_FORWARDED_HEADER);
   const char *acc = evhttp_find_header(in, "Accept");
+  if (strncmp(evhttp_request_get_uri(req), "/host", 5) == 0) { /* the Host it got */
+    const char *host = evhttp_find_header(in, "Host");
+    evbuffer_add_printf(out, "%s", host ? host : "(none)");
+    evhttp_send_reply(req, 200, "OK", out);
+    evbuffer_free(out);
+    return;
+  }
   if (strncmp(evhttp_request_get_uri(req), "/fail", 5) == 0) {
     evhttp_send_reply(req, 503, "Service Unavailable", NULL);
     evbuffer_free(out);
@@ -140,7 +148,7 @@ static int closed_port(void) {
 }
 
 static struct evhttp *http;
-static int good_port, silent_fd, silent, closed;
+static int good_port, good_port6, silent_fd, silent, closed;
 
 static int setup(void **state) {
   (void)state;
@@ -153,6 +161,14 @@ static int setup(void **state) {
   socklen_t al = sizeof a;
   getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&a, &al);
   good_port = ntohs(a.sin_port);
+  /* On ::1 too, where the machine has IPv6 (else the IPv6 cases are skipped). */
+  bs = evhttp_bind_socket_with_handle(http, "::1", 0);
+  if (bs != NULL) {
+    struct sockaddr_in6 a6;
+    socklen_t al6 = sizeof a6;
+    getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&a6, &al6);
+    good_port6 = ntohs(a6.sin6_port);
+  }
   silent = silent_port(&silent_fd);
   closed = closed_port();
   return good_port > 0 && silent > 0 && closed > 0 ? 0 : -1;
@@ -238,6 +254,39 @@ static void test_every_replica_fails(void **state) {
   node_done();
 }
 
+/* The Host a node sends its peers passes their gate (srv__gate_scan): the replica's name as
+ * written where it is a valid Host, else its address and port. A peers file may name an IPv6
+ * replica without brackets (::1:8081, which the file's parser takes): that name as Host was
+ * answered 400 "malformed Host header" by the peer, for every forwarded request. */
+static void test_host_passes_the_peers_gate(void **state) {
+  (void)state;
+  char names[4][64], want[4][64];
+  size_t n = 0;
+  snprintf(names[n], sizeof names[n], "127.0.0.1:%d", good_port);
+  strcpy(want[n], names[n]), n++;
+  snprintf(names[n], sizeof names[n], "localhost:%d", good_port);
+  strcpy(want[n], names[n]), n++;
+  if (good_port6 > 0) {
+    snprintf(names[n], sizeof names[n], "[::1]:%d", good_port6);
+    strcpy(want[n], names[n]), n++;
+    snprintf(names[n], sizeof names[n], "::1:%d", good_port6);
+    snprintf(want[n], sizeof want[n], "[::1]:%d", good_port6), n++;
+  }
+  for (size_t i = 0; i < n; i++) {
+    node(names[i]);
+    result_t r;
+    ask("/host", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, want[i]);
+    char head[256];
+    int len = snprintf(head, sizeof head, "GET /search?q=a HTTP/1.1\r\nHost: %s\r\n\r\n", r.body);
+    srv_gate_t g;
+    if (srv__gate_scan(head, (size_t)len, &g) != 1)
+      fail_msg("replica %s: Host %s refused: %s", names[i], r.body, g.error ? g.error : "?");
+    node_done();
+  }
+}
+
 static void test_cancel_and_shutdown(void **state) {
   (void)state;
   char reps[256];
@@ -268,6 +317,7 @@ int main(void) {
       cmocka_unit_test(test_peers_file),
       cmocka_unit_test(test_answer_through_failing_replicas),
       cmocka_unit_test(test_every_replica_fails),
+      cmocka_unit_test(test_host_passes_the_peers_gate),
       cmocka_unit_test(test_cancel_and_shutdown),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

@@ -223,6 +223,38 @@ static void test_open_errors(void **state) {
   assert_int_equal(ta_afile_fd(NULL), -1);
 }
 
+/* What would keep the temp file from getting its name at commit is refused by open, before a
+ * byte is written, as when the temp file was named from the start: a target whose name is too
+ * long for ".tmp.XXXXXX" behind it, and a path ending in '/' ("dir/": the temp file's name lies
+ * in dir, which is missing, or a file). The unnamed temp file was made in dirname(path) and
+ * these failed at commit, after the whole write. */
+static void test_open_refuses_what_commit_could_not_name(void **state) {
+  (void)state;
+  char path[4400], file[4200];
+  long name_max = pathconf(tu_dir, _PC_NAME_MAX);
+  assert_true(name_max > 16 && name_max < 4000);
+  int len = snprintf(path, sizeof path, "%s/", tu_dir);
+  memset(path + len, 'n', (size_t)name_max - 5); /* a valid name; with ".tmp.XXXXXX", not */
+  path[len + name_max - 5] = '\0';
+  size_t before = count_entries();
+  ta_afile_t *a = NULL;
+  assert_int_equal(ta_afile_open(path, &a), TA_ETOOLONG);
+  assert_null(a);
+  snprintf(path, sizeof path, "%s/missing/", tu_dir);
+  assert_int_equal(ta_afile_open(path, &a), TA_ENOENT);
+  assert_null(a);
+  snprintf(file, sizeof file, "%s/plain", tu_dir);
+  write_file(file, "p");
+  snprintf(path, sizeof path, "%s/", file);
+  assert_int_equal(ta_afile_open(path, &a), TA_ENOENT); /* ENOTDIR */
+  assert_null(a);
+  assert_int_equal(count_entries(), before + 1);
+  char *t = read_text(file);
+  assert_string_equal(t, "p");
+  free(t);
+  unlink(file);
+}
+
 static void test_commit_onto_directory_fails_cleanly(void **state) {
   (void)state;
   char path[4200];
@@ -353,6 +385,7 @@ int main(void) {
       cmocka_unit_test(test_abort_leaves_nothing),
       cmocka_unit_test(test_killed_writer_leaves_nothing),
       cmocka_unit_test(test_open_errors),
+      cmocka_unit_test(test_open_refuses_what_commit_could_not_name),
       cmocka_unit_test(test_commit_onto_directory_fails_cleanly),
       cmocka_unit_test(test_never_replaces_a_special_file),
       cmocka_unit_test(test_symlink_kept_its_file_replaced),

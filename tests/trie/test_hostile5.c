@@ -5,7 +5,8 @@
  * array. A sound file from the real writer, one field changed, its CRCs resealed: open refuses
  * it, or every hit and lookup answers soundly or TA_ECORRUPT, in bounds (an exact-size heap
  * copy, for ASan), and verify refuses it naming the section. Then a stored text (a hot one, a
- * DISPLAY form) replaced by the spelling of another key: lookups serve it, verify refuses it.
+ * DISPLAY form) replaced by the spelling of another key, or by a spelling of its key that is no
+ * display form (a bidi or control character in it): lookups serve it, verify refuses it.
  * test_hostile3 has the fields the earlier formats had too (a hot text's end, an id's position).
  */
 #include <setjmp.h>
@@ -151,26 +152,31 @@ static void test_idpos(void **state) {
   free(c);
 }
 
-/* The stored text of id (its hot text, or its DISPLAY form) overwritten with as many bytes of
- * 'z': valid UTF-8 of the same length, so every table still holds, but a spelling of "zz..z",
- * not of id's key. A lookup serves it as it is (under a prefix of the key, a suggestion that
- * has nothing to do with it); verify refuses it at the text, naming the id. */
-static void text_of_other_key(uint64_t id, const char *section) {
+/* The stored text of id (its hot text, or its DISPLAY form) overwritten at its start with
+ * with[0..n) (n bytes at most the text's; without with, all of it with 'z'), valid UTF-8 of the
+ * same length, so every table still holds. A lookup serves it as it is; verify refuses it at
+ * the text, naming the id. */
+static void text_replaced(uint64_t id, const char *section, const char *with, size_t n) {
   const char *text;
   size_t len;
   if (id < fx.r->m_hot)
     assert_int_equal(trie__hot_text(fx.r, id, &text, &len), 0);
   else
     assert_int_equal(trie__display(fx.r, id, &text, &len), 1);
-  size_t same = 0;
-  while (same < len && text[same] == 'z') same++;
-  assert_true(same < len); /* "zz..z" is another text, of another key */
   uint8_t *c = malloc(fx.len);
   memcpy(c, fx.img, fx.len);
   uint8_t *at = in(c, (const uint8_t *)text);
-  memset(at, 'z', len);
+  if (with == NULL) {
+    size_t same = 0;
+    while (same < len && text[same] == 'z') same++;
+    assert_true(same < len); /* "zz..z" is another text, of another key */
+    memset(at, 'z', len);
+  } else {
+    assert_true(n <= len && memcmp(text, with, n) != 0);
+    memcpy(at, with, n);
+  }
   char what[64];
-  snprintf(what, sizeof what, "%s text of id %llu of another key", section, (unsigned long long)id);
+  snprintf(what, sizeof what, "%s text of id %llu replaced", section, (unsigned long long)id);
   assert_int_equal(attack(what, c, section), 0); /* resealed c in place */
   trie_reader_t *r = NULL;
   assert_int_equal(trie__open_mem(c, fx.len, &r), 0);
@@ -189,21 +195,47 @@ static void text_of_other_key(uint64_t id, const char *section) {
   free(c);
 }
 
+/* The spelling of "zz..z", not of id's key: under a prefix of the key, a suggestion that has
+ * nothing to do with it. */
 static void test_hot_text_of_other_key(void **state) {
   (void)state;
-  text_of_other_key(1, "HOTSTR");
+  text_replaced(1, "HOTSTR", NULL, 0);
 }
 
 /* The first id DISPLAY lists. */
 static void test_display_of_other_key(void **state) {
   (void)state;
   assert_true(fx.r->n_disp > 0);
-  text_of_other_key(trie__load_u32(fx.r->disp_ids), "DISPLAY");
+  text_replaced(trie__load_u32(fx.r->disp_ids), "DISPLAY", NULL, 0);
+}
+
+/* A spelling of id's key that is no display form: its soft hyphen (U+00AD, kept in display
+ * forms; tu_gen's texts of their own start with one) replaced by U+061C ARABIC LETTER MARK, a
+ * bidi control, or by U+0080, a control character. Both are dropped from keys, so the text
+ * still normalizes to the key, and from display forms (an override shows a suggestion
+ * reversed), so no builder writes them. */
+static void test_text_of_the_key_but_no_display_form(void **state) {
+  (void)state;
+  static const char shy[] = "\xc2\xad", alm[] = "\xd8\x9c", c1[] = "\xc2\x80";
+  uint64_t hot = 0, listed = trie__load_u32(fx.r->disp_ids);
+  for (;; hot++) { /* a hot id with a text of its own */
+    assert_true(hot < fx.r->m_hot);
+    const char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(trie__hot_text(fx.r, hot, &text, &len), 0);
+    if (len > 2 && memcmp(text, shy, 2) == 0) break;
+  }
+  text_replaced(hot, "HOTSTR", alm, 2);
+  text_replaced(listed, "DISPLAY", alm, 2);
+  text_replaced(listed, "DISPLAY", c1, 2);
 }
 
 int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_sound), cmocka_unit_test(test_hotoff), cmocka_unit_test(test_idpos),
-      cmocka_unit_test(test_hot_text_of_other_key), cmocka_unit_test(test_display_of_other_key)};
+  const struct CMUnitTest tests[] = {cmocka_unit_test(test_sound),
+                                     cmocka_unit_test(test_hotoff),
+                                     cmocka_unit_test(test_idpos),
+                                     cmocka_unit_test(test_hot_text_of_other_key),
+                                     cmocka_unit_test(test_display_of_other_key),
+                                     cmocka_unit_test(test_text_of_the_key_but_no_display_form)};
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -64,6 +64,7 @@ typedef struct {
    * its name as given and why; may be NULL. */
   void (*refused)(void *ctx, const char *name, const char *why);
   void *refused_ctx;
+  unsigned lock_wait_s; /* seconds to wait for DIR's lock held by another run (--wait); 0 */
 } agg_opts_t;
 
 typedef struct {
@@ -94,8 +95,9 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
             agg_stats_t *stats, char *err, size_t err_cap);
 
 /* --hours: removes DIR's hour tables older than TBL_HOURS_KEPT hours before the newest one,
- * under DIR's lock (after completing an interrupted run). *removed gets their number. */
-int agg_hours_prune(const char *dir, uint64_t *removed, char *err, size_t err_cap);
+ * under DIR's lock (waiting up to wait_s seconds for it; after completing an interrupted run).
+ * *removed gets their number. */
+int agg_hours_prune(const char *dir, unsigned wait_s, uint64_t *removed, char *err, size_t err_cap);
 
 /* The one-line summary of a run (no newline). */
 void agg_stats_format(const agg_stats_t *s, char *out, size_t cap);
@@ -125,10 +127,11 @@ int agg_map(int in_fd, FILE *out, const agg_opts_t *opts, agg_stats_t *stats, ch
  * 64 bits, is an error naming the line; what was written before it must be thrown away. */
 int agg_reduce(int in_fd, FILE *out, agg_mr_stats_t *stats, char *err, size_t err_cap);
 /* Adds the summed records of in_fd (strictly ascending, counts only) to DIR's tables as one
- * transaction (agg_run's), with batch in DIR/batches: a batch already there is not loaded again
- * (stats->already). On error nothing is written and err names the line. */
-int agg_load(const char *dir, const char *batch, int in_fd, agg_mr_stats_t *stats, char *err,
-             size_t err_cap);
+ * transaction (agg_run's; DIR's lock waited for up to wait_s seconds), with batch in
+ * DIR/batches: a batch already there is not loaded again (stats->already). On error nothing is
+ * written and err names the line. */
+int agg_load(const char *dir, const char *batch, unsigned wait_s, int in_fd, agg_mr_stats_t *stats,
+             char *err, size_t err_cap);
 
 /* ---- Reading tables back (typeahead-aggregate --dump) ------------------------------------- */
 

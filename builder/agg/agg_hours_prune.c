@@ -9,12 +9,13 @@
 #include <string.h>
 #include <unistd.h>
 
-int agg_hours_prune(const char *dir, uint64_t *removed, char *err, size_t err_cap) {
+int agg_hours_prune(const char *dir, unsigned wait_s, uint64_t *removed, char *err,
+                    size_t err_cap) {
   *removed = 0;
   int lock_fd = -1;
   /* Under the lock, after completing an interrupted run: so the newest hour is the committed
    * one and a rerun after a kill prunes the same files. */
-  int rc = agg__txn_begin(dir, &lock_fd, err, err_cap);
+  int rc = agg__txn_begin(dir, wait_s, &lock_fd, err, err_cap);
   char **paths = NULL;
   size_t n = 0;
   if (!rc && (rc = tbl_hour_list(dir, &paths, &n)) != 0)

@@ -334,9 +334,10 @@ int agg__too_bad(const agg_opts_t *opts, uint64_t bad, uint64_t lines, char *why
 typedef int (*agg__rows_fn)(void *ctx, tbl_week_t *w, const char **key, size_t *len,
                             uint64_t *count, char *err, size_t cap);
 
-/* Creates DIR when missing, takes its lock (*lock_fd, -1 when not taken), completes a committed
- * transaction that was interrupted and throws away an uncommitted one (.txn.tmp, .work). */
-int agg__txn_begin(const char *dir, int *lock_fd, char *err, size_t cap);
+/* Creates DIR when missing, takes its lock (*lock_fd, -1 when not taken), waiting up to wait_s
+ * seconds while another process holds it (then TA_EBUSY), completes a committed transaction that
+ * was interrupted and throws away an uncommitted one (.txn.tmp, .work). */
+int agg__txn_begin(const char *dir, unsigned wait_s, int *lock_fd, char *err, size_t cap);
 /* Creates DIR/.txn.tmp and writes there the new table of every week of the stream (merged with
  * DIR's table of that week); *weeks += the tables written. */
 int agg__txn_tables(const char *dir, agg__rows_fn next, void *ctx, uint64_t *weeks, char *err,

@@ -123,15 +123,15 @@ static int write_batches(const char *dir, ta_buf_t *text, const char *batch,
   return rc ? agg__fail(err, cap, rc, "%s: %s", path, ta_strerror(rc)) : 0;
 }
 
-int agg_load(const char *dir, const char *batch, int in_fd, agg_mr_stats_t *st, char *err,
-             size_t cap) {
+int agg_load(const char *dir, const char *batch, unsigned wait_s, int in_fd, agg_mr_stats_t *st,
+             char *err, size_t cap) {
   memset(st, 0, sizeof *st);
   if (err && cap) err[0] = 0;
   if (!agg_batch_valid(batch))
     return agg__fail(err, cap, TA_EINVAL, "--batch '%s' is not 1 to %d printable bytes", batch,
                      AGG_MAX_BATCH);
   int lock_fd = -1;
-  int rc = agg__txn_begin(dir, &lock_fd, err, cap);
+  int rc = agg__txn_begin(dir, wait_s, &lock_fd, err, cap);
   ta_buf_t text = {0};
   load_t *l = NULL;
   if (rc) goto out;

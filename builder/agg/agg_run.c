@@ -211,7 +211,7 @@ int agg_run(const char *dir, const char *const *inputs, size_t n, const agg_opts
   run_t r = {.dir = dir, .opts = opts, .stats = stats, .err = err, .err_cap = err_cap};
   double t0 = ta_mono_s();
   int lock_fd = -1;
-  int rc = agg__txn_begin(dir, &lock_fd, err, err_cap);
+  int rc = agg__txn_begin(dir, opts->lock_wait_s, &lock_fd, err, err_cap);
   if (rc) {
     agg__txn_end(dir, lock_fd, 1);
     stats->seconds = ta_mono_s() - t0;

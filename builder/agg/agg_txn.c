@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -61,7 +62,7 @@ static int roll_forward(const char *dir) {
   return ta_fsync_dir(dir);
 }
 
-int agg__txn_begin(const char *dir, int *lock_fd, char *err, size_t cap) {
+int agg__txn_begin(const char *dir, unsigned wait_s, int *lock_fd, char *err, size_t cap) {
   *lock_fd = -1;
   if (strlen(dir) > 3000) return agg__fail(err, cap, TA_ETOOLONG, "directory name too long");
   if (mkdir(dir, 0755) != 0 && errno != EEXIST)
@@ -71,10 +72,19 @@ int agg__txn_begin(const char *dir, int *lock_fd, char *err, size_t cap) {
   int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0)
     return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
-    return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s", path,
-                     dir);
+  /* Polled, not a blocking flock: a blocking one cannot be given a time limit without a signal.
+   * The nightly and trending jobs share DIR and may start while the other runs (--wait). */
+  uint64_t deadline = ta_mono_ns() + (uint64_t)wait_s * 1000000000u;
+  while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    if (e != EWOULDBLOCK || ta_mono_ns() >= deadline) {
+      close(fd);
+      if (e != EWOULDBLOCK)
+        return agg__fail(err, cap, ta_error_from_errno(e), "%s: %s", path, strerror(e));
+      return agg__fail(err, cap, TA_EBUSY, "%s: another typeahead-aggregate is working on %s%s",
+                       path, dir, wait_s ? " (waited --wait seconds)" : "");
+    }
+    nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
   }
   *lock_fd = fd;
   /* Finish what a killed writer committed; forget what it did not. */

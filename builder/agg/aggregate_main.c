@@ -18,11 +18,11 @@ static void usage(FILE *f) {
   fputs(
       "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
       "                           [--max-bad PCT] [--refused-list FILE] [--mem MB]\n"
-      "                           [--threads N] [--hours] [--quiet] LOG...\n"
+      "                           [--threads N] [--hours] [--wait S] [--quiet] LOG...\n"
       "       typeahead-aggregate --map [--format tsv|aol] [--sample N] [--max-bad PCT]\n"
       "                           [--quiet] < LOG > RECORDS\n"
       "       typeahead-aggregate --reduce < SORTED_RECORDS > SUMMED_RECORDS\n"
-      "       typeahead-aggregate --load --tables DIR --batch ID < SUMMED_RECORDS\n"
+      "       typeahead-aggregate --load --tables DIR --batch ID [--wait S] < SUMMED_RECORDS\n"
       "       typeahead-aggregate --dump DIR|FILE [--market M]\n"
       "       typeahead-aggregate --markets DIR|FILE\n"
       "       typeahead-aggregate --help | --version\n"
@@ -48,6 +48,8 @@ static void usage(FILE *f) {
       "                 spilled to DIR/.work and merged (default 512)\n"
       "  --threads N    threads parsing and counting tsv logs, 1..4 (default: the online\n"
       "                 CPUs, at most 4); the tables are the same whatever N\n"
+      "  --wait S       wait up to S seconds for another run working on DIR (its lock)\n"
+      "                 before failing (default 0: fail at once)\n"
       "  --hours        also keep hourly counts of the last 7 days (DIR/YYYY-MM-DDTHH.msgpack,\n"
       "                 older hours removed) for typeahead-build --trending\n"
       "  --quiet        no warnings about bad lines and no progress line (the summary stays)\n"
@@ -126,7 +128,7 @@ static int run_step(int step, const char *tables, const char *batch, agg_opts_t 
               AGG_MAX_BATCH);
       return 2;
     }
-    rc = agg_load(tables, batch, STDIN_FILENO, &ms, err, sizeof err);
+    rc = agg_load(tables, batch, opts->lock_wait_s, STDIN_FILENO, &ms, err, sizeof err);
     if (!rc && ms.already)
       fprintf(stderr, "typeahead-aggregate --load: batch %s is already in %s: nothing done\n",
               batch, tables);
@@ -145,25 +147,17 @@ static int run_step(int step, const char *tables, const char *batch, agg_opts_t 
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {{"tables", required_argument, NULL, 't'},
-                                           {"format", required_argument, NULL, 'f'},
-                                           {"sample", required_argument, NULL, 's'},
-                                           {"max-bad", required_argument, NULL, 'b'},
-                                           {"mem", required_argument, NULL, 'm'},
-                                           {"dump", required_argument, NULL, 'd'},
-                                           {"quiet", no_argument, NULL, 'q'},
-                                           {"help", no_argument, NULL, 'h'},
-                                           {"threads", required_argument, NULL, 'j'},
-                                           {"refused-list", required_argument, NULL, 'r'},
-                                           {"version", no_argument, NULL, 'V'},
-                                           {"market", required_argument, NULL, 'k'},
-                                           {"markets", required_argument, NULL, 'M'},
-                                           {"map", no_argument, NULL, 'A'},
-                                           {"reduce", no_argument, NULL, 'R'},
-                                           {"load", no_argument, NULL, 'L'},
-                                           {"batch", required_argument, NULL, 'B'},
-                                           {"hours", no_argument, NULL, 'H'},
-                                           {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {
+      {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
+      {"sample", required_argument, NULL, 's'},  {"max-bad", required_argument, NULL, 'b'},
+      {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
+      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
+      {"threads", required_argument, NULL, 'j'}, {"refused-list", required_argument, NULL, 'r'},
+      {"version", no_argument, NULL, 'V'},       {"market", required_argument, NULL, 'k'},
+      {"markets", required_argument, NULL, 'M'}, {"map", no_argument, NULL, 'A'},
+      {"reduce", no_argument, NULL, 'R'},        {"load", no_argument, NULL, 'L'},
+      {"batch", required_argument, NULL, 'B'},   {"hours", no_argument, NULL, 'H'},
+      {"wait", required_argument, NULL, 'W'},    {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
   const char *tables = NULL, *dump = NULL, *refused_list = NULL, *market = NULL, *markets = NULL;
@@ -235,6 +229,13 @@ int main(int argc, char **argv) {
       }
       opts.mem_bytes = v << 20;
       break;
+    case 'W':
+      if (ta_parse_u64(optarg, 0, 86400, &v) != 0) {
+        fprintf(stderr, "typeahead-aggregate: --wait needs seconds from 0 to 86400\n");
+        return 2;
+      }
+      opts.lock_wait_s = (unsigned)v;
+      break;
     case 'j':
       if (ta_parse_u64(optarg, 1, 4, &v) != 0) {
         fprintf(stderr, "typeahead-aggregate: --threads needs a number from 1 to 4\n");
@@ -255,6 +256,10 @@ int main(int argc, char **argv) {
   char err[1024] = "";
   if (opts.hours && (step || batch || dump || markets)) {
     fprintf(stderr, "typeahead-aggregate: --hours goes with --tables DIR LOG...\n");
+    return 2;
+  }
+  if (opts.lock_wait_s && ((step && step != 'L') || dump || markets)) {
+    fprintf(stderr, "typeahead-aggregate: --wait goes with --tables DIR LOG... or --load\n");
     return 2;
   }
   if (step || batch) {
@@ -322,7 +327,8 @@ int main(int argc, char **argv) {
     }
   }
   uint64_t pruned = 0;
-  if (!rc && opts.hours && (rc = agg_hours_prune(tables, &pruned, err, sizeof err)) == 0 && pruned)
+  if (!rc && opts.hours &&
+      (rc = agg_hours_prune(tables, opts.lock_wait_s, &pruned, err, sizeof err)) == 0 && pruned)
     fprintf(stderr, "typeahead-aggregate: %llu hour tables older than 7 days removed\n",
             (unsigned long long)pruned);
   if (rc) {

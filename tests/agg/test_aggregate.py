@@ -10,6 +10,7 @@ Usage: test_aggregate.py --aggregate PATH [unittest arguments]
 """
 import collections
 import datetime
+import fcntl
 import gzip
 import hashlib
 import os
@@ -685,6 +686,32 @@ class Hostile(unittest.TestCase):
 
     def tearDown(self):
         shutil.rmtree(self.tmp)
+
+    def test_busy_tables_wait(self):
+        # Another run holds DIR's lock (the trending job's, when the nightly job starts): without
+        # --wait the run fails at once, with it the run waits for the lock, then counts.
+        log = os.path.join(self.tmp, "more.tsv")
+        with open(log, "w") as f:
+            f.write("%d\tlater query\n" % (MON + 60))
+        with open(os.path.join(self.tables, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = agg("--tables", self.tables, log, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn(b"another typeahead-aggregate is working on", p.stderr)
+            t0 = time.monotonic()
+            p = agg("--tables", self.tables, "--wait", "1", log, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+            waiting = subprocess.Popen([ARGS.aggregate, "--tables", self.tables, "--wait", "60",
+                                        log], stderr=subprocess.PIPE)
+            time.sleep(1.0)
+            self.assertIsNone(waiting.poll())  # still waiting
+        _, err = waiting.communicate(timeout=60)
+        self.assertEqual(waiting.returncode, 0, err)
+        self.assertIn("later query", dump(self.tables))
+        for bad in (["--wait", "-1"], ["--wait", "86401"], ["--wait", "x"]):
+            self.assertEqual(agg("--tables", self.tables, *bad, log, check=False).returncode, 2)
+        self.assertEqual(agg("--dump", self.tables, "--wait", "5", check=False).returncode, 2)
 
     def check_bad(self, data, says):
         with open(self.table, "wb") as f:

@@ -4,12 +4,14 @@ seen through typeahead-query, and deploy/typeahead-nightly, whose failed steps m
 serving trie untouched.
 Usage: test_nightly.py --aggregate PATH --build PATH --query PATH --src SOURCE_DIR
 """
+import fcntl
 import os
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -247,6 +249,22 @@ class Nightly(SpoolCase):
         self.assertEqual(sorted(os.listdir(self.spool)),
                          ["day2.tsv", "done", "failed", "junk.tsv"])
         self.assertEqual(os.listdir(os.path.join(self.spool, "failed")), [])
+
+    def test_waits_for_the_trending_job(self):
+        # The trending job holds the tables' lock when the night starts: step 1 waits for it
+        # (--wait) instead of failing the night.
+        self.nightly()
+        write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
+        with open(os.path.join(self.tables, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = subprocess.Popen([os.path.join(ARGS.src, "deploy", "typeahead-nightly"),
+                                  self.spool, self.tables, self.trie], env=self.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            time.sleep(1.5)
+            self.assertIsNone(p.poll())  # waiting, not failed
+        _, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 0, err)
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
 
     def test_failed_build_leaves_trie(self):
         self.nightly()

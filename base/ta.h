@@ -113,7 +113,8 @@ void ta_diag_at_line(ta_diag_t *d, uint64_t line);
 void ta_diag_at_offset(ta_diag_t *d, const char *section, uint64_t offset);
 
 /* One line for a person: "FILE:LINE: MSG" (as compilers say it), "FILE: section S, byte N: MSG",
- * "line N: MSG" without a file, with the code's message when msg is empty. Writes at most cap bytes (NUL included); returns out. */
+ * "line N: MSG" without a file, with the code's message when msg is empty. Writes at most cap
+ * bytes (NUL included); returns out. */
 const char *ta_diag_format(const ta_diag_t *d, char *out, size_t cap);
 
 /* ---- Hashing ------------------------------------------------------------------------------ */

@@ -573,8 +573,8 @@ void srv__markets_free(srv_t *s);
 /* The entry of market name[0..n) (already lower case), or -1 when unknown or not a name. */
 int srv__market_find(const srv_t *s, const char *name, size_t n);
 /* The market a request names: its first market= parameter of raw[0..len) (percent-decoded),
- * else the value of the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither names a known
- * market. */
+ * else the value of the --market-header (hdr, may be NULL), lower-cased; 0 (global) when neither
+ * names a known market. */
 unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char *hdr);
 
 /* ---- Trending (SPEC §13; srv_trending.c) --------------------------------------------------
@@ -844,8 +844,9 @@ int srv__search_init(srv_worker_t *w);
 void srv__search_fini(srv_worker_t *w);
 
 /* srv_admin.c: the other endpoints. srv__handle_reload() queues no reply: it takes a reload
- * ticket and sets r->later, which answers once that reload is done. srv__admin_authorized() answers 404 (no token file) or 401
- * itself and returns 0; 1 when the request carries the right bearer token. */
+ * ticket and sets r->later, which answers once that reload is done. srv__admin_authorized()
+ * answers 404 (no token file) or 401 itself and returns 0; 1 when the request carries the right
+ * bearer token. */
 void srv__handle_healthz(srv_reply_t *r);
 void srv__handle_metrics(srv_reply_t *r);
 void srv__handle_demo(srv_reply_t *r);

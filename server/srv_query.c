@@ -2,8 +2,8 @@
  * Query-string parsing for GET /search (SPEC §8): finds the first q, k, typos and words
  * parameters of the raw query string, percent-decodes each value with '+' as a space (one
  * decoder for every parameter, market= included: k=%31%30 is k=10), and checks q's length and
- * UTF-8 and the others' syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string, which keep '+' and
- * write no terminating NUL. Every byte of the input is hostile: this code is fuzzed
+ * UTF-8 and the others' syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string,
+ * which keep '+' and write no terminating NUL. Every byte of the input is hostile: this code is fuzzed
  * (tests/fuzz/fuzz_request.c).
  *
  * It also holds the request gate's scan (srv__gate_scan), which looks at a request's header

@@ -119,8 +119,8 @@ void agg__parser_free(agg__parser_t *p);
 /* Parses one line (no newline; a trailing CR is dropped). Returns AGG__LINE_EVENT with *week,
  * the display spelling in p->spelling[0..*len) (borrowed: it points into the line when the query
  * is already in display form, else into p->display) and the market in
- * p->market[0..p->market_len) (in the line; length 0 for none), AGG__LINE_SKIP (header or blank line),
- * AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
+ * p->market[0..p->market_len) (in the line; length 0 for none), AGG__LINE_SKIP (header or blank
+ * line), AGG__LINE_DUP, AGG__LINE_SAMPLED, or AGG__LINE_BAD with *reason; or a negative error. */
 int agg__parse_line(agg__parser_t *p, const char *line, size_t n, tbl_week_t *week, size_t *len,
                     agg_bad_t *reason);
 

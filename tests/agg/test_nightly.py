@@ -103,6 +103,17 @@ class SpoolCase(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.tmp)
 
+    def fake_tool(self, name, script):
+        """TA_BIN's name becomes a shell script (None: the real tool again)."""
+        path = os.path.join(self.env["TA_BIN"], name)
+        os.unlink(path)
+        if script is None:
+            os.symlink(tool(name), path)
+            return
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + script)
+        os.chmod(path, stat.S_IRWXU)
+
 
 class Nightly(SpoolCase):
     def setUp(self):
@@ -274,11 +285,7 @@ class Nightly(SpoolCase):
 
     def test_failed_verify_leaves_trie(self):
         self.nightly()
-        fake = os.path.join(self.env["TA_BIN"], "typeahead-query")
-        os.unlink(fake)
-        with open(fake, "w") as f:
-            f.write("#!/bin/sh\necho 'checksum mismatch' >&2\nexit 1\n")
-        os.chmod(fake, stat.S_IRWXU)
+        self.fake_tool("typeahead-query", "echo 'checksum mismatch' >&2\nexit 1\n")
         write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
         self.assert_failed_untouched("step 3 (verify)")
 
@@ -286,11 +293,7 @@ class Nightly(SpoolCase):
         # A run killed during its build (SIGKILL: no trap runs) leaves its temp file; the next
         # run reuses the name, so none is left after it, however many runs were killed before.
         self.nightly()
-        fake = os.path.join(self.env["TA_BIN"], "typeahead-build")
-        os.unlink(fake)
-        with open(fake, "w") as f:
-            f.write("#!/bin/sh\nexec sleep 60\n")
-        os.chmod(fake, stat.S_IRWXU)
+        self.fake_tool("typeahead-build", "exec sleep 60\n")
         serve_dir = os.path.dirname(self.trie)
         for night in range(2):
             write_log(os.path.join(self.spool, "day%d.tsv" % (night + 2)),
@@ -304,8 +307,7 @@ class Nightly(SpoolCase):
             p.wait()
             p.stderr.close()
         self.assertEqual(sorted(os.listdir(serve_dir)), [".current.trie.nightly", "current.trie"])
-        os.unlink(fake)
-        os.symlink(tool("typeahead-build"), fake)
+        self.fake_tool("typeahead-build", None)
         self.nightly()
         self.assertEqual(os.listdir(serve_dir), ["current.trie"])
         self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
@@ -316,13 +318,10 @@ class Nightly(SpoolCase):
         # file the other then failed to verify or rename. The second run now waits for the
         # first (a lock on the trie directory); both end well, one after the other.
         self.nightly()
-        fake = os.path.join(self.env["TA_BIN"], "typeahead-query")
         hold = os.path.join(self.tmp, "hold")
-        os.unlink(fake)
-        with open(fake, "w") as f:  # step 3 waits while the hold file is there
-            f.write("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n"
-                    % (hold, tool("typeahead-query")))
-        os.chmod(fake, stat.S_IRWXU)
+        # step 3 waits while the hold file is there
+        self.fake_tool("typeahead-query", "while [ -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n"
+                       % (hold, tool("typeahead-query")))
         open(hold, "w").close()
         write_log(os.path.join(self.spool, "day2.tsv"), [(MON + 7200, "web mail", 4)])
         cmd = [os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool, self.tables,

@@ -317,6 +317,12 @@ int main(int argc, char **argv) {
   char line[1024];
   agg_stats_format(&st, line, sizeof line);
   fprintf(stderr, "typeahead-aggregate: %s\n", line);
+  /* before the list: a run whose pruning fails has failed, and lists no refusal */
+  uint64_t pruned = 0;
+  if (!rc && opts.hours &&
+      (rc = agg_hours_prune(tables, opts.lock_wait_s, &pruned, err, sizeof err)) == 0 && pruned)
+    fprintf(stderr, "typeahead-aggregate: %llu hour tables older than 7 days removed\n",
+            (unsigned long long)pruned);
   if (ref.list) {
     int bad = !rc && (ref.oom || (ref.names.len && fwrite(ref.names.p, 1, ref.names.len,
                                                           ref.list) != ref.names.len));
@@ -326,11 +332,6 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  uint64_t pruned = 0;
-  if (!rc && opts.hours &&
-      (rc = agg_hours_prune(tables, opts.lock_wait_s, &pruned, err, sizeof err)) == 0 && pruned)
-    fprintf(stderr, "typeahead-aggregate: %llu hour tables older than 7 days removed\n",
-            (unsigned long long)pruned);
   if (rc) {
     fprintf(stderr, "typeahead-aggregate: error: %s\n", err[0] ? err : ta_strerror(rc));
     return 1;

@@ -764,6 +764,16 @@ class Hostile(unittest.TestCase):
         self.assertEqual(p.returncode, 3, p.stderr)
         with open(refused, "rb") as f:
             self.assertEqual(f.read(), junk.encode() + b"\0")
+        # --hours: the run counts, then its pruning fails (an old "hour table" that cannot be
+        # removed: a directory); the run has failed, so it lists no refusal either.
+        hours = os.path.join(self.tmp, "hours")
+        os.makedirs(os.path.join(hours, "2026-01-05T00.msgpack", "x"))
+        p = agg("--tables", hours, "--hours", "--refused-list", refused, more, junk, check=False)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 1, err)
+        self.assertIn("cannot remove", err)
+        with open(refused, "rb") as f:
+            self.assertEqual(f.read(), b"")
 
     def test_empty(self):
         self.check_bad(b"", "empty file")

@@ -4,7 +4,8 @@
  *
  *   errors      the one TA_E* table, ta_strerror(), ta_err_name(), errno mapping (ta_error.c)
  *   diagnostics ta_diag_t: what went wrong and where (file:line, or section and byte offset)
- *   limits      TA_MAX_K, TA_MAX_KEY: the numbers other modules size their buffers by
+ *   limits      TA_MAX_K, TA_MAX_KEY, TA_MAX_MARKET: the numbers other modules size their
+ *               buffers by
  *   hashing     ta_hash64(): the one non-cryptographic hash (inline: it is on hot paths);
  *               ta_head_hash16(): a head of at most 4 bytes to a bit of a 65536-bit screen
  *   clocks      ta_mono_ns(), ta_unix_s() (ta_clock.c)
@@ -13,7 +14,8 @@
  *               ta_open_regular then ta_read_fd, to check the file on the descriptor between)
  *   numbers     strict parsing of command-line numbers (ta_num.c)
  *   formatting  ta_fmt_u64(), ta_fmt_score(): the one way a score is printed (ta_num.c)
- *   text        ta_esc(): bytes made safe to print on a terminal or in a log line (ta_text.c)
+ *   text        ta_esc(): bytes made safe to print on a terminal or in a log line;
+ *               ta_market_valid(): the one test of a market name (ta_text.c)
  *   memory      ta_buf_t (a growable byte buffer), ta_grow() (a growable array), ta_bytes_cmp(),
  *               ta_big_alloc() (big blocks on huge pages)
  *
@@ -38,6 +40,8 @@ extern "C" {
 #define TA_MAX_K 32u
 /* Longest key or display form any module accepts, in bytes (SPEC §8: q is at most 1024). */
 #define TA_MAX_KEY 4096
+/* Longest market name (SPEC §10: [a-z0-9_-]{1,32}); ta_market_valid() checks one. */
+#define TA_MAX_MARKET 32
 /* Room for ta_fmt_score() and ta_fmt_u64() output with its NUL. */
 #define TA_SCORE_CAP 32
 #define TA_U64_CAP 24
@@ -303,6 +307,10 @@ void ta_big_free(void *p, size_t size);
  * readable); what does not fit is cut and ends in "...". Returns the bytes before the NUL. */
 #define TA_ESC_BACKSLASH 1u
 size_t ta_esc(const char *s, size_t len, unsigned flags, char *buf, size_t cap);
+
+/* 1 when m[0..len) is a market name (SPEC §10): 1..TA_MAX_MARKET bytes of [a-z0-9_-]. Log
+ * lines, tables, trie files, the server's file names and requests all use this one test. */
+int ta_market_valid(const char *m, size_t len);
 
 /* Byte strings in memcmp order, a shorter prefix first: <0, 0 or >0. */
 static inline int ta_bytes_cmp(const void *a, size_t alen, const void *b, size_t blen) {

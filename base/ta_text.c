@@ -1,6 +1,7 @@
 /*
- * Text for people (ta.h, "Text"): a byte string made safe to print on a terminal or in a log
- * line, whatever it holds (a path, a header, a display form read from a hostile file).
+ * Text (ta.h, "Text"): a byte string made safe to print on a terminal or in a log line, whatever
+ * it holds (a path, a header, a display form read from a hostile file); the market name rule
+ * (SPEC §10).
  */
 #include "ta.h"
 
@@ -38,4 +39,13 @@ size_t ta_esc(const char *s, size_t len, unsigned flags, char *buf, size_t cap) 
   }
   buf[o] = '\0';
   return o;
+}
+
+int ta_market_valid(const char *m, size_t len) {
+  if (len == 0 || len > TA_MAX_MARKET) return 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)m[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
+  }
+  return 1;
 }

@@ -250,12 +250,8 @@ const char *srv__centry_etag(const srv_centry_t *e);
 
 /* ---- Markets (SPEC §10; srv_market.c) ---------------------------------------------------- */
 
-#define SRV_MAX_MARKETS 256    /* tries of one node, global's included: more files are refused */
-#define SRV_MARKET_NAME_MAX 32 /* a market name is [a-z0-9_-]{1,32} */
-#define SRV_MARKET_INDEX 512   /* entries of the name index (open addressing, at most half full) */
-
-/* 1 when name[0..n) is a market name. */
-int srv__market_name_ok(const char *name, size_t n);
+#define SRV_MAX_MARKETS 256  /* tries of one node, global's included: more files are refused */
+#define SRV_MARKET_INDEX 512 /* entries of the name index (open addressing, at most half full) */
 
 /* The answer of a market that has fewer than k completions: hits[0..*n) (the market's own, in
  * their order) gains global's g[0..n_g) (one trie's: distinct keys), in their order, skipping a
@@ -543,9 +539,9 @@ int srv__filters_metrics(srv_t *s, ta_buf_t *b);
  * market whose file is gone keeps its entry with an empty slot. */
 struct srv_market {
   srv_t *srv;
-  char name[SRV_MARKET_NAME_MAX + 1]; /* "global" for market 0 */
-  char *path;                         /* its file (owned) */
-  srv_snap_t *slot;                   /* its versions, srv_trie_t */
+  char name[TA_MAX_MARKET + 1]; /* "global" for market 0 */
+  char *path;                   /* its file (owned) */
+  srv_snap_t *slot;             /* its versions, srv_trie_t */
   int drop_when_gone;
   int trending; /* a trending trie (srv_trending.c), for the log */
   _Atomic uint64_t reloads_ok, reloads_failed;

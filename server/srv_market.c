@@ -28,15 +28,6 @@
 
 /* ---- Pure functions ------------------------------------------------------------------------ */
 
-int srv__market_name_ok(const char *name, size_t n) {
-  if (n == 0 || n > SRV_MARKET_NAME_MAX) return 0;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
-  }
-  return 1;
-}
-
 int srv__market_own_key(const char *t, size_t n) {
   if (n == 0 || t[0] == ' ' || t[n - 1] == ' ') return 0;
   for (size_t i = 0; i < n; i++) {
@@ -102,7 +93,7 @@ static size_t index_home(const char *name, size_t n) {
 }
 
 int srv__market_find(const srv_t *s, const char *name, size_t n) {
-  if (!srv__market_name_ok(name, n) || s->mk.m == NULL) return -1;
+  if (!ta_market_valid(name, n) || s->mk.m == NULL) return -1;
   srv_markets_t *mk = (srv_markets_t *)&s->mk;
   for (size_t i = index_home(name, n), probes = 0; probes < SRV_MARKET_INDEX; probes++) {
     unsigned e = atomic_load_explicit(&mk->index[i], memory_order_acquire);
@@ -136,7 +127,7 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
     }
     i = end + 1;
   }
-  char low[SRV_MARKET_NAME_MAX];
+  char low[TA_MAX_MARKET];
   if (v) { /* decoded as every parameter is: market=%64e is de; malformed or too long: none */
     if (srv__query_decode(v, vn, low, sizeof low, &vn) != 0) return 0;
     v = low;
@@ -144,7 +135,7 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
     v = hdr;
     vn = strlen(hdr);
   }
-  if (v == NULL || vn == 0 || vn > SRV_MARKET_NAME_MAX) return 0;
+  if (v == NULL || vn == 0 || vn > TA_MAX_MARKET) return 0;
   for (size_t i = 0; i < vn; i++)
     low[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
   int e = srv__market_find(s, low, vn);
@@ -208,7 +199,7 @@ static void markets_scan(srv_t *s) {
       ignored_log(s, nm, "not NAME.trie");
       continue;
     }
-    if (!srv__market_name_ok(nm, len - 5)) {
+    if (!ta_market_valid(nm, len - 5)) {
       ignored_log(s, nm, "a market name is 1 to 32 of a-z, 0-9, _ and -");
       continue;
     }

@@ -60,9 +60,9 @@ static int dump_path(const char *path, dump_t *d, FILE *out, char *err, size_t e
 
 int agg_dump(const char *path, const char *market, FILE *out, char *err, size_t err_cap) {
   dump_t d = {market, market ? strlen(market) : 0, 0, {NULL, 0, 0}};
-  if (market && !tbl_market_valid(market, d.market_len))
+  if (market && !ta_market_valid(market, d.market_len))
     return agg__fail(err, err_cap, TA_EINVAL, "market '%s' is not [a-z0-9_-]{1,%d}", market,
-                     TBL_MAX_MARKET);
+                     TA_MAX_MARKET);
   return dump_path(path, &d, out, err, err_cap);
 }
 

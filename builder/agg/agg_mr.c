@@ -103,7 +103,7 @@ int agg__rec_parse(agg__rec_t *r, const char *line, size_t n, const char **why) 
   }
   r->market = t1 + 1;
   r->market_len = (size_t)(t2 - t1 - 1);
-  if (r->market_len && !tbl_market_valid(r->market, r->market_len)) {
+  if (r->market_len && !ta_market_valid(r->market, r->market_len)) {
     *why = "the market is not empty or [a-z0-9_-]{1,32}";
     return TA_EPARSE;
   }

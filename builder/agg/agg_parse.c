@@ -231,10 +231,10 @@ static int parse_tsv(agg__parser_t *p, const char *line, size_t n, tbl_week_t *w
   int fast = display_form(q, qn);
   const char *t2 = NULL;
   if (!fast) {
-    /* The market: a TAB among the last TBL_MAX_MARKET + 1 bytes, then a market name. */
-    size_t tail = qn < TBL_MAX_MARKET + 1 ? qn : TBL_MAX_MARKET + 1;
+    /* The market: a TAB among the last TA_MAX_MARKET + 1 bytes, then a market name. */
+    size_t tail = qn < TA_MAX_MARKET + 1 ? qn : TA_MAX_MARKET + 1;
     const char *mt = memrchr(q + qn - tail, '\t', tail);
-    if (mt && tbl_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
+    if (mt && ta_market_valid(mt + 1, (size_t)(q + qn - mt - 1))) {
       p->market = mt + 1;
       p->market_len = (size_t)(q + qn - mt - 1);
       qn = (size_t)(mt - q);

@@ -5,7 +5,7 @@
  * agg_reduce, agg_load and agg_dump.
  */
 #include "agg.h"
-#include "tbl.h"  /* tbl_market_valid */
+#include "tbl.h"
 #include "trie.h" /* trie_print_version */
 
 #include <errno.h>
@@ -284,9 +284,9 @@ int main(int argc, char **argv) {
       usage(stderr);
       return 2;
     }
-    if (market && !tbl_market_valid(market, strlen(market))) {
+    if (market && !ta_market_valid(market, strlen(market))) {
       fprintf(stderr, "typeahead-aggregate: --market '%s' is not [a-z0-9_-]{1,%d}\n", market,
-              TBL_MAX_MARKET);
+              TA_MAX_MARKET);
       return 2;
     }
     int rc = dump ? agg_dump(dump, market, stdout, err, sizeof err)

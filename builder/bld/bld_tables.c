@@ -98,10 +98,10 @@ static int add_row(void *ctx, const char *m, size_t mlen, const char *s, size_t 
 
 int bld_read_tables(bld_acc_t *acc, const char *dir, bld_tables_opts_t *o, ta_diag_t *diag) {
   read_ctx_t c = {acc, o, o->market ? strlen(o->market) : 0};
-  if (c.market_len && !tbl_market_valid(o->market, c.market_len)) {
+  if (c.market_len && !ta_market_valid(o->market, c.market_len)) {
     ta_diag_init(diag, NULL);
     return ta_diag_set(diag, TA_EPARSE, "market '%s' is not [a-z0-9_-]{1,%d}", o->market,
-                       TBL_MAX_MARKET);
+                       TA_MAX_MARKET);
   }
   return walk_window(dir, o, add_row, &c, diag);
 }

@@ -154,7 +154,7 @@ static int parse_numbers(const char *const *num, build_args_t *a) {
     return bld__bad_value("--trending-max", "a positive integer", num[O_TRENDMAX]);
   if (num[O_TRENDFLOOR] && ta_parse_double(num[O_TRENDFLOOR], 1, 1e12, &a->trending_floor) != 0)
     return bld__bad_value("--trending-floor", "a number >= 1", num[O_TRENDFLOOR]);
-  if (a->market && !tbl_market_valid(a->market, strlen(a->market)))
+  if (a->market && !ta_market_valid(a->market, strlen(a->market)))
     return bld__bad_value("--market", "[a-z0-9_-]{1,32}", a->market);
   return 0;
 }

@@ -304,7 +304,7 @@ static int remove_stale(const char *dir, const tbl_markets_t *keep, const unsign
     size_t n = strlen(e->d_name), sl = strlen(TRIE_SUFFIX);
     if (n <= sl || strcmp(e->d_name + n - sl, TRIE_SUFFIX) != 0) continue;
     size_t mlen = n - sl;
-    if (!tbl_market_valid(e->d_name, mlen)) continue;
+    if (!ta_market_valid(e->d_name, mlen)) continue;
     if (mlen == strlen(GLOBAL_NAME) && memcmp(e->d_name, GLOBAL_NAME, mlen) == 0) continue;
     int wanted = 0;
     for (size_t i = 0; i < keep->n && !wanted; i++)

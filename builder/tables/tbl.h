@@ -88,19 +88,15 @@ int tbl_hour_parse(const char *s, size_t len, int64_t *out);
 
 /* ---- Row keys (tbl_key.c) ----------------------------------------------------------------- */
 
-/* A market (SPEC §10): 1..TBL_MAX_MARKET bytes of [a-z0-9_-]. */
-#define TBL_MAX_MARKET 32
 /* A row's key: the spelling itself for the global total; for a market's row, the byte
  * TBL_KEY_MARKET, the market, a 0 byte, the spelling. Keys ascend bytewise in a table's order:
  * every global row (valid UTF-8 never holds 0xff), then each market's rows by market name (the 0
  * byte sorts a name before its extensions), then spelling. */
 #define TBL_KEY_MARKET 0xff
-#define TBL_MAX_KEY (TBL_MAX_QUERY + TBL_MAX_MARKET + 2)
+#define TBL_MAX_KEY (TBL_MAX_QUERY + TA_MAX_MARKET + 2)
 
-/* 1 when m[0..len) is a market name. */
-int tbl_market_valid(const char *m, size_t len);
 /* Writes the key of (market, spelling) into out and returns its length; mlen 0 is the global
- * total. mlen <= TBL_MAX_MARKET, len <= TBL_MAX_QUERY. */
+ * total. mlen <= TA_MAX_MARKET, len <= TBL_MAX_QUERY. */
 size_t tbl_key_make(char out[TBL_MAX_KEY], const char *market, size_t mlen, const char *s,
                     size_t len);
 /* Splits a key: *mlen is 0 for a global row. TA_EINVAL when a market key lacks its 0 byte. */
@@ -110,7 +106,7 @@ int tbl_key_split(const char *key, size_t len, const char **market, size_t *mlen
 /* Markets with their events, sorted by name (typeahead-aggregate --markets, the builder's
  * --all-markets). Zero it before use. */
 typedef struct {
-  char name[TBL_MAX_MARKET + 1];
+  char name[TA_MAX_MARKET + 1];
   uint64_t events;
 } tbl_market_t;
 typedef struct {

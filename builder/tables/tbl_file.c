@@ -48,7 +48,7 @@ struct tbl_writer {
   patch_t *patches; /* [0] the global counts, [1] the markets map, then each market's counts */
   size_t n_patches, cap_patches;
   uint64_t rows, events; /* of the map being written (the global one, then each market's) */
-  char market[TBL_MAX_MARKET];
+  char market[TA_MAX_MARKET];
   size_t market_len; /* the market being written; 0 while in the global rows */
   char *last;        /* previous key, to enforce strict order */
   size_t last_len;
@@ -180,7 +180,7 @@ int tbl_writer_add(tbl_writer_t *wr, const char *key, size_t len, uint64_t count
   size_t mlen, slen;
   if (len == 0 || len > TBL_MAX_KEY || count == 0 ||
       tbl_key_split(key, len, &m, &mlen, &s, &slen) != 0 || slen == 0 || slen > TBL_MAX_QUERY ||
-      (mlen && !tbl_market_valid(m, mlen)) || (!mlen && (unsigned char)key[0] == TBL_KEY_MARKET))
+      (mlen && !ta_market_valid(m, mlen)) || (!mlen && (unsigned char)key[0] == TBL_KEY_MARKET))
     return TA_EINVAL;
   if (wr->keys && ta_bytes_cmp(wr->last, wr->last_len, key, len) >= 0) return TA_EINVAL;
   int rc;
@@ -244,9 +244,9 @@ struct tbl_reader {
   int eof;
   tbl_week_t week;
   uint64_t version;
-  uint64_t rows, row, sum;    /* of the counts map being read: the global one or a market's */
-  uint64_t markets, market;   /* entries of the markets map, and the one being read (1-based) */
-  char mname[TBL_MAX_MARKET]; /* its name */
+  uint64_t rows, row, sum;   /* of the counts map being read: the global one or a market's */
+  uint64_t markets, market;  /* entries of the markets map, and the one being read (1-based) */
+  char mname[TA_MAX_MARKET]; /* its name */
   size_t mlen;
   uint64_t keys;
   char *last, *cur; /* previous and current key (copies out of buf) */
@@ -493,10 +493,10 @@ static int end_of_counts(tbl_reader_t *t) {
     const char *m = NULL;
     size_t mlen = 0;
     uint64_t n;
-    if ((rc = read_str(t, "market", TBL_MAX_MARKET, &m, &mlen))) return rc;
-    if (!tbl_market_valid(m, mlen))
+    if ((rc = read_str(t, "market", TA_MAX_MARKET, &m, &mlen))) return rc;
+    if (!ta_market_valid(m, mlen))
       return tfail(t, TA_ECORRUPT, "market \"%.*s\" is not [a-z0-9_-]{1,%d}", (int)mlen, m,
-                   TBL_MAX_MARKET);
+                   TA_MAX_MARKET);
     if (t->market && ta_bytes_cmp(t->mname, t->mlen, m, mlen) >= 0)
       return tfail(t, TA_ECORRUPT, "market \"%.*s\" out of order or repeated", (int)mlen, m);
     memcpy(t->mname, m, mlen);

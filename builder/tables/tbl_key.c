@@ -8,15 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tbl_market_valid(const char *m, size_t len) {
-  if (len == 0 || len > TBL_MAX_MARKET) return 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = m[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return 0;
-  }
-  return 1;
-}
-
 size_t tbl_key_make(char out[TBL_MAX_KEY], const char *market, size_t mlen, const char *s,
                     size_t len) {
   if (mlen == 0) {
@@ -64,7 +55,7 @@ int tbl_markets_add(tbl_markets_t *ms, const char *m, size_t mlen, uint64_t even
     else
       hi = mid;
   }
-  if (mlen > TBL_MAX_MARKET) return TA_EINVAL;
+  if (mlen > TA_MAX_MARKET) return TA_EINVAL;
   int rc = ta_grow((void **)&ms->v, &ms->cap, ms->n + 1, sizeof *ms->v, 16);
   if (rc) return rc;
   memmove(ms->v + lo + 1, ms->v + lo, (ms->n - lo) * sizeof *ms->v);

@@ -33,7 +33,7 @@ static int model(const char *rest, char *q, char *m, agg_bad_t *why) {
   memcpy(q, rest, (size_t)(t1 - rest));
   q[t1 - rest] = 0;
   strcpy(m, t1 + 1);
-  if (m[0] && !tbl_market_valid(m, strlen(m))) {
+  if (m[0] && !ta_market_valid(m, strlen(m))) {
     *why = AGG_BAD_MARKET;
     return -1;
   }
@@ -157,9 +157,9 @@ static void test_keys(void **state) {
   size_t an = tbl_key_make(a, "de", 2, "zz", 2), bn = tbl_key_make(b, "de-at", 5, "a", 1);
   assert_true(ta_bytes_cmp(a, an, b, bn) < 0);
   assert_true(ta_bytes_cmp("\xf4\x8f\xbf\xbf", 4, a, an) < 0); /* the highest code point */
-  assert_true(tbl_market_valid("a-b_9", 5));
-  assert_false(tbl_market_valid("", 0));
-  assert_false(tbl_market_valid("A", 1));
+  assert_true(ta_market_valid("a-b_9", 5));
+  assert_false(ta_market_valid("", 0));
+  assert_false(ta_market_valid("A", 1));
 }
 
 /* The version 3 table of week 2006-W09 with global {"a": 2} and market "de" {"b": 1}. */

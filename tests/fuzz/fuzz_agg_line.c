@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       int rc = agg__parse_line(&p[k], line, n, &w, &len, &why);
       if (rc == AGG__LINE_EVENT &&
           (len == 0 || len > TBL_MAX_QUERY || !trie_utf8_valid(p[k].spelling, len) ||
-           (p[k].market_len && !tbl_market_valid(p[k].market, p[k].market_len))))
+           (p[k].market_len && !ta_market_valid(p[k].market, p[k].market_len))))
         abort();
       if (rc == AGG__LINE_BAD && (unsigned)why >= AGG_BAD_COUNT) abort();
       if (rc < 0 || rc > AGG__LINE_BAD) abort();

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t mlen, slen;
     if (len == 0 || len > TBL_MAX_KEY || count == 0 ||
         tbl_key_split(s, len, &m, &mlen, &sp, &slen) != 0 || slen == 0 || slen > TBL_MAX_QUERY ||
-        (mlen && !tbl_market_valid(m, mlen)))
+        (mlen && !ta_market_valid(m, mlen)))
       abort();
     rc = 0;
   }

@@ -19,14 +19,14 @@ static void test_names(void **state) {
   static const char *const good[] = {"de", "de-at", "us_west", "0", "a", "global", "x1-_9"};
   static const char *const bad[] = {"", "DE", "de at", "de.at", "dé", "de/at", "de\n", "-\t"};
   for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-    assert_true(srv__market_name_ok(good[i], strlen(good[i])));
+    assert_true(ta_market_valid(good[i], strlen(good[i])));
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-    assert_false(srv__market_name_ok(bad[i], strlen(bad[i])));
-  char name[SRV_MARKET_NAME_MAX + 2];
+    assert_false(ta_market_valid(bad[i], strlen(bad[i])));
+  char name[TA_MAX_MARKET + 2];
   memset(name, 'a', sizeof name);
-  assert_true(srv__market_name_ok(name, SRV_MARKET_NAME_MAX));
-  assert_false(srv__market_name_ok(name, SRV_MARKET_NAME_MAX + 1));
-  assert_false(srv__market_name_ok("de\0x", 4)); /* a NUL byte is not a name character */
+  assert_true(ta_market_valid(name, TA_MAX_MARKET));
+  assert_false(ta_market_valid(name, TA_MAX_MARKET + 1));
+  assert_false(ta_market_valid("de\0x", 4)); /* a NUL byte is not a name character */
 }
 
 /* A fill case: the market's own texts, global's (scores 100, 99, ... in their order), k, and

@@ -141,6 +141,13 @@ static int cmd_info(const char *path, const trie_reader_t *r) {
   char source[4096]; /* cut past it: the builder writes at most 1,023 bytes */
   ta_esc(info.source, info.source_len, 0, source, sizeof source);
   printf("source\t%s\n", source);
+  /* the market and shard the file was built for: "-" when none (the name is checked at open) */
+  printf("market\t%.*s\n", info.market_len ? (int)info.market_len : 1,
+         info.market_len ? info.market : "-");
+  if (info.shards)
+    printf("shard\t%" PRIu32 " of %" PRIu32 "\n", info.shard, info.shards);
+  else
+    printf("shard\t-\n");
   printf("file_crc\t%08" PRIx32 "\n", info.file_crc);
   printf("file_size\t%" PRIu64 "\n", info.file_size);
   printf("bytes_per_query\t%.1f\n", per);

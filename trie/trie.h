@@ -80,6 +80,12 @@ typedef struct {
   size_t source_len;
   uint32_t file_crc;     /* CRC32C of the header: a cheap version tag for ETags */
   uint32_t norm_version; /* TRIE_NORM_VERSION of the build (open refuses any other) */
+  /* What the file was built to serve (FORMAT.md, META), so that a server can refuse a file put
+   * in another's place: market_len 0 is no market's (the global total, a --freq build); shards
+   * 0 is no shard's, else the file is shard `shard` of a build into `shards`. */
+  const char *market; /* borrowed, not NUL-terminated, ta_market_valid */
+  size_t market_len;
+  uint32_t shards, shard;
 } trie_info_t;
 
 /* Where lookups put the texts they decode: a caller-owned scratch passed to every function
@@ -411,6 +417,10 @@ typedef struct {
   /* Bytes of display forms kept contiguous for the best ids (HOTSTR, docs/FORMAT.md); 0: the
    * default, TRIE_HOT_BYTES_PER_QUERY per query. Tests set it to reach either path. */
   uint64_t hot_bytes;
+  /* The market the file serves (NULL or "": none; else ta_market_valid), and the shard it is
+   * (shards 0: none; else shard < shards <= TRIE_MAX_SHARDS): recorded in META. */
+  const char *market;
+  uint32_t shards, shard;
 } trie_write_opts_t;
 
 /* Writes the trie of entries[0..n) to out and flushes it. Reorders entries[] (it sorts them).

@@ -168,6 +168,10 @@ enum {
 #define TRIE_META_FIXED 48u
 /* Version 2 appends after the source: u32 normalization version (TRIE_NORM_VERSION). */
 #define TRIE_META_NORM_LEN 4u
+/* Then, in the file of one market or one shard only (a reader that does not know it ignores it):
+ * u32 market length M (0..TA_MAX_MARKET), M bytes of market name, u32 shard count (0: not a
+ * shard; else 1..TRIE_MAX_SHARDS), u32 shard index (below the count; 0 when not a shard). */
+#define TRIE_META_PLACE_LEN 12u /* without the name */
 
 #define TRIE_NODE_TERMINAL 0x01u
 #define TRIE_NODE_HEAVY 0x02u
@@ -334,7 +338,10 @@ struct trie_reader {
   const char *source;
   size_t source_len;
   uint32_t norm_version;
-  trie_info_t info; /* the fields above as trie_get_info gives them, made at open */
+  const char *market; /* in META; market_len 0: not a market's file */
+  size_t market_len;
+  uint32_t shards, shard; /* shards 0: not a shard's file */
+  trie_info_t info;       /* the fields above as trie_get_info gives them, made at open */
   uint32_t nsect;
   trie__section_t sect[TRIE_MAX_SECTIONS];
   const uint8_t *nodes; /* the known sections, bounds-checked at open */

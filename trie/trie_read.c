@@ -43,6 +43,29 @@ static int check_file_end(const trie_reader_t *r, uint32_t header_size) {
   return r->size > end ? TA_ECORRUPT : 0;
 }
 
+/* The market and shard after the normalization version, in a market's or a shard's file (a
+ * server compares them with the place it loads the file for); none in other files. */
+static int read_place(trie_reader_t *r, const trie__section_t *meta) {
+  size_t at = TRIE_META_FIXED + r->source_len + TRIE_META_NORM_LEN;
+  r->market = NULL;
+  r->market_len = 0;
+  r->shards = r->shard = 0;
+  if (r->write_version < 2 || meta->len <= at) return 0;
+  const uint8_t *p = r->base + meta->off + at;
+  uint64_t left = meta->len - at;
+  if (left < TRIE_META_PLACE_LEN) return TA_ECORRUPT;
+  uint32_t mlen = trie__load_u32(p);
+  if (mlen > TA_MAX_MARKET || left - TRIE_META_PLACE_LEN < mlen) return TA_ECORRUPT;
+  if (mlen && !ta_market_valid((const char *)p + 4, mlen)) return TA_ECORRUPT;
+  uint32_t shards = trie__load_u32(p + 4 + mlen), shard = trie__load_u32(p + 8 + mlen);
+  if (shards > TRIE_MAX_SHARDS || (shards ? shard >= shards : shard != 0)) return TA_ECORRUPT;
+  r->market = mlen ? (const char *)p + 4 : NULL;
+  r->market_len = mlen;
+  r->shards = shards;
+  r->shard = shard;
+  return 0;
+}
+
 /* The normalization version after META's source (format version 2 on), 1 in an older file; keys
  * of another normalization would not match what this program looks up. */
 static int read_norm_version(trie_reader_t *r, const trie__section_t *meta) {
@@ -187,6 +210,7 @@ static int parse_header(trie_reader_t *r) {
   r->source = (const char *)m + TRIE_META_FIXED;
   r->source_len = source_len;
   if ((rc = read_norm_version(r, meta)) != 0) return rc;
+  if ((rc = read_place(r, meta)) != 0) return rc;
 
   const trie__section_t *nodes = find_section(r, TRIE_SECT_NODES);
   if (nodes->len == 0 || r->root >= nodes->len) return TA_ECORRUPT;
@@ -203,7 +227,11 @@ static int parse_header(trie_reader_t *r) {
                           .source = r->source,
                           .source_len = r->source_len,
                           .file_crc = r->header_crc,
-                          .norm_version = r->norm_version};
+                          .norm_version = r->norm_version,
+                          .market = r->market,
+                          .market_len = r->market_len,
+                          .shards = r->shards,
+                          .shard = r->shard};
   return 0;
 }
 

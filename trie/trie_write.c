@@ -307,6 +307,10 @@ static int validate(const trie_entry_t *entries, size_t n, const trie_write_opts
     return TA_EINVAL;
   if (n >= UINT32_MAX) return TA_ERANGE;
   if (opts->source != NULL && strlen(opts->source) > UINT32_MAX) return TA_ETOOLONG;
+  size_t mlen = opts->market ? strlen(opts->market) : 0;
+  if ((mlen && !ta_market_valid(opts->market, mlen)) || opts->shards > TRIE_MAX_SHARDS ||
+      (opts->shards ? opts->shard >= opts->shards : opts->shard != 0))
+    return TA_EINVAL;
   uint64_t str_total = 0;
   for (size_t i = 0; i < n; i++) {
     const trie_entry_t *e = &entries[i];
@@ -463,7 +467,9 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
                       const trie_write_opts_t *opts, tail_t *t) {
   /* META */
   size_t source_len = opts->source ? strlen(opts->source) : 0;
-  t->meta_len = TRIE_META_FIXED + source_len + TRIE_META_NORM_LEN;
+  size_t mlen = opts->market ? strlen(opts->market) : 0;
+  size_t place = mlen || opts->shards ? TRIE_META_PLACE_LEN + mlen : 0;
+  t->meta_len = TRIE_META_FIXED + source_len + TRIE_META_NORM_LEN + place;
   t->meta = calloc(1, t->meta_len);
   if (t->meta == NULL) return TA_ENOMEM;
   uint8_t *meta = t->meta;
@@ -477,6 +483,13 @@ static int build_tail(const trie_entry_t *entries, size_t n, const layout_t *w, 
   trie__store_u32(meta + TRIE_META_SOURCE_LEN, (uint32_t)source_len);
   if (source_len) memcpy(meta + TRIE_META_FIXED, opts->source, source_len);
   trie__store_u32(meta + TRIE_META_FIXED + source_len, TRIE_NORM_VERSION);
+  if (place) {
+    uint8_t *p = meta + TRIE_META_FIXED + source_len + TRIE_META_NORM_LEN;
+    trie__store_u32(p, (uint32_t)mlen);
+    if (mlen) memcpy(p + 4, opts->market, mlen);
+    trie__store_u32(p + 4 + mlen, opts->shards);
+    trie__store_u32(p + 8 + mlen, opts->shard);
+  }
 
   t->sym_len = trie__sym_section(&w->sym, NULL);
   if ((t->sym = malloc(t->sym_len)) == NULL) return TA_ENOMEM;

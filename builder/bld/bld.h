@@ -229,6 +229,7 @@ typedef struct {
    * (typeahead-build --blocklist: a rule of the filter layer matches it). */
   int (*drop)(void *ctx, const char *key, size_t key_len);
   void *drop_ctx;
+  const char *market; /* the market the file serves, recorded in it (NULL: none) */
 } bld_write_opts_t;
 
 typedef struct {

@@ -73,10 +73,10 @@ static void afile_open_error(ta_diag_t *diag, int rc, const char *path) {
 
 /* Writes entries[0..n) (reordered) as the trie out_path: temp file, trie_write, flush, open
  * and verify, rename. With *owned set, frees the entries once written (before the verify) and
- * clears *owned. */
+ * clears *owned. The file records opts' market and, with shards > 0, that it is shard `shard`. */
 static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
-                         const char *out_path, const bld_write_opts_t *opts, uint64_t *file_size,
-                         ta_diag_t *diag) {
+                         const char *out_path, const bld_write_opts_t *opts, unsigned shards,
+                         unsigned shard, uint64_t *file_size, ta_diag_t *diag) {
   ta_afile_t *af = NULL;
   trie_reader_t *r = NULL;
   int rc = ta_afile_open(out_path, &af);
@@ -88,7 +88,10 @@ static int write_entries(trie_entry_t *entries, size_t n, trie_entry_t **owned,
                           .build_time = opts->build_time,
                           .source = opts->source ? opts->source : "",
                           .progress = opts->progress,
-                          .progress_ctx = opts->progress_ctx};
+                          .progress_ctx = opts->progress_ctx,
+                          .market = opts->market,
+                          .shards = shards,
+                          .shard = shard};
   rc = trie_write(ta_afile_stream(af), entries, n, &wo); /* flushed: verify maps the file */
   if (rc < 0) {
     ta_diag_set(diag, rc, "writing %s: %s", out_path, ta_strerror(rc));
@@ -137,7 +140,8 @@ int bld_write(bld_acc_t *acc, const char *out_path, const bld_write_opts_t *opts
   trie_entry_t *entries = NULL;
   size_t n = 0;
   rc = collect_entries(acc, opts, summary, &entries, &n, diag);
-  if (rc == 0) rc = write_entries(entries, n, &entries, out_path, opts, &summary->file_size, diag);
+  if (rc == 0)
+    rc = write_entries(entries, n, &entries, out_path, opts, 0, 0, &summary->file_size, diag);
   if (rc == 0) summary->keys_written = n;
   free(entries);
   return rc;
@@ -231,7 +235,8 @@ int bld_write_shards(bld_acc_t *acc, const char *dir, unsigned n_shards,
       rc = ta_diag_set(diag, TA_ETOOLONG, "%s: path too long", dir);
       break;
     }
-    rc = write_entries(entries + start[s], start[s + 1] - start[s], NULL, path, opts, &size, diag);
+    rc = write_entries(entries + start[s], start[s + 1] - start[s], NULL, path, opts, n_shards, s,
+                       &size, diag);
     summary->file_size += size;
     if (shard_keys) shard_keys[s] = start[s + 1] - start[s];
   }

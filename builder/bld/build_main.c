@@ -222,8 +222,8 @@ static int build_one(const build_args_t *a, const char *market, const char *out,
   char source[1024];
   describe_source(a, market, source, sizeof source);
   bld_write_opts_t wo = {
-      a->k, a->min_count, ta_unix_s(), source, progress_cb, prog, rules ? blocklist_drop : NULL,
-      rules};
+      a->k,  a->min_count, ta_unix_s(), source, progress_cb, prog, rules ? blocklist_drop : NULL,
+      rules, market};
   bld_summary_t sum;
   ta_diag_t diag;
   char where[512];

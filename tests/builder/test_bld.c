@@ -354,7 +354,7 @@ static const char *write_ok(bld_acc_t *acc, const char *name, const bld_write_op
 static void test_write_and_lookup(void **state) {
   (void)state;
   bld_acc_t *acc = acc_from("Café 3\ncafe 2\nCAFE 4\ncab 9\ncan 9\ncar 1\ncat 0.5\ndog 7\n");
-  bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL, NULL, NULL};
+  bld_write_opts_t wo = {3, 1.0, 1700000000, "freq:test", NULL, NULL, NULL, NULL, NULL};
   bld_summary_t sum;
   const char *out = write_ok(acc, "w.trie", &wo, &sum);
   assert_int_equal(sum.keys_written, 5);
@@ -423,7 +423,7 @@ static void test_min_count_is_undecayed(void **state) {
       {"rare", 1, 1, 0},
   };
   expect_adds(acc, adds, sizeof adds / sizeof adds[0]);
-  bld_write_opts_t wo = {10, 2.0, 1700000000, "test", NULL, NULL, NULL, NULL};
+  bld_write_opts_t wo = {10, 2.0, 1700000000, "test", NULL, NULL, NULL, NULL, NULL};
   bld_summary_t sum;
   const char *out = write_ok(acc, "m.trie", &wo, &sum);
   assert_int_equal(sum.keys_written, 2);

@@ -253,6 +253,12 @@ const char *srv__centry_etag(const srv_centry_t *e);
 #define SRV_MAX_MARKETS 256  /* tries of one node, global's included: more files are refused */
 #define SRV_MARKET_INDEX 512 /* entries of the name index (open addressing, at most half full) */
 
+/* With --trie-dir, whether a trie file may serve the slot of market name ("global": global's):
+ * 0, or TA_ERANGE with d saying why when the file records another market (info, FORMAT.md's
+ * META), i.e. it was copied or renamed into another's place; a file that records none (the
+ * global total, a --freq build) fits any slot. */
+int srv__market_file_fits(const char *name, const trie_info_t *info, ta_diag_t *d);
+
 /* The answer of a market that has fewer than k completions: hits[0..*n) (the market's own, in
  * their order) gains global's g[0..n_g) (one trie's: distinct keys), in their order, skipping a
  * completion whose key (the normalized display text) is already there, until k. hits has room

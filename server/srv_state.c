@@ -54,6 +54,12 @@ static int trie_load(srv_market_t *m, const char *why) {
    * in merges. The trending trie is whole on every node. */
   if (rc == 0 && s->peers != NULL && !m->trending)
     rc = trie_shard_check(r, s->peers->map, s->peers->own, &diag);
+  /* With --trie-dir the file's name says its market: one built for another market (copied or
+   * renamed over it, FORMAT.md's META) would answer this market's users with that market's
+   * queries. With --trie FILE any file may serve (a node of one market). */
+  trie_info_t info;
+  if (rc == 0 && s->mk.dir != NULL && (rc = trie_get_info(r, &info)) == 0)
+    rc = srv__market_file_fits(m->name, &info, &diag);
   if (rc != 0 && diag.code == 0) ta_diag_set(&diag, rc, "%s", "");
   srv_trie_t *t = NULL;
   if (rc == 0) {

@@ -1,6 +1,7 @@
 /*
  * Unit tests of the pure parts of markets (server/srv_market.c, SPEC §10): which names are
- * market names, the fill of a market's short answer from global (order kept, the market's own
+ * market names, which trie files fit which market's slot, the fill of a market's short answer
+ * from global (order kept, the market's own
  * first, no key twice whatever its spelling, at most k), and the texts the fill need not
  * normalize. Routing, swaps and the served
  * answers: tests/server/test_markets.py.
@@ -27,6 +28,35 @@ static void test_names(void **state) {
   assert_true(ta_market_valid(name, TA_MAX_MARKET));
   assert_false(ta_market_valid(name, TA_MAX_MARKET + 1));
   assert_false(ta_market_valid("de\0x", 4)); /* a NUL byte is not a name character */
+}
+
+/* A file that records market `rec` ("" for none) in the slot of market `slot`. */
+static int fits(const char *slot, const char *rec, char *why, size_t cap) {
+  trie_info_t info;
+  memset(&info, 0, sizeof info);
+  info.market = rec[0] ? rec : NULL;
+  info.market_len = strlen(rec);
+  ta_diag_t d;
+  ta_diag_init(&d, "f.trie");
+  int rc = srv__market_file_fits(slot, &info, &d);
+  ta_diag_format(&d, why, cap);
+  return rc;
+}
+
+static void test_file_fits(void **state) {
+  (void)state;
+  char why[256];
+  assert_int_equal(fits("de", "de", why, sizeof why), 0);
+  assert_int_equal(fits("de", "", why, sizeof why), 0);     /* a global or --freq build */
+  assert_int_equal(fits("global", "", why, sizeof why), 0); /* the global total */
+  assert_int_equal(fits("de", "fr", why, sizeof why), TA_ERANGE);
+  assert_non_null(strstr(why, "built for market fr, not market de"));
+  assert_int_equal(fits("de", "de-at", why, sizeof why), TA_ERANGE); /* not a prefix match */
+  assert_int_equal(fits("de-at", "de", why, sizeof why), TA_ERANGE);
+  assert_int_equal(fits("global", "de", why, sizeof why), TA_ERANGE);
+  assert_non_null(strstr(why, "built for market de, not the global total"));
+  /* a market named "global" is not the global total that global.trie must hold */
+  assert_int_equal(fits("global", "global", why, sizeof why), TA_ERANGE);
 }
 
 /* A fill case: the market's own texts, global's (scores 100, 99, ... in their order), k, and
@@ -132,6 +162,7 @@ static void test_own_key(void **state) {
 
 int main(void) {
   static const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_names), cmocka_unit_test(test_fill), cmocka_unit_test(test_own_key)};
+      cmocka_unit_test(test_names), cmocka_unit_test(test_file_fits), cmocka_unit_test(test_fill),
+      cmocka_unit_test(test_own_key)};
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

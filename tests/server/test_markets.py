@@ -8,10 +8,11 @@ beats the header, the header's value is lower-cased, an unknown or invalid marke
 Vary names the header, the ETag names the market's and global's versions (304 on a match, not
 across markets), the answer cache keeps markets apart; /healthz and /metrics per market; files
 that appear, are replaced, are corrupt, are not regular or are removed, each on its own while a
-load runs (no failed request); a start without global.trie; the bound of 256 tries a node; the
-command line's refusals.
+load runs (no failed request); a file built for another market (it records its market) copied
+over a market's or global's file is refused, the old trie serving on; a start without
+global.trie; the bound of 256 tries a node; the command line's refusals.
 
-usage: test_markets.py --serve PATH --build PATH [unittest arguments]
+usage: test_markets.py --serve PATH --build PATH --aggregate PATH [unittest arguments]
 """
 import json
 import os
@@ -356,6 +357,59 @@ class Swaps(ServerCase):
         self.assertEqual(srv.stop(), 0)
 
 
+class WrongPlace(ServerCase):
+    """Tries built by --all-markets record their market: one copied or renamed over another
+    market's file, or over global.trie, is refused and the old trie keeps serving."""
+
+    def test_file_of_another_market(self):
+        log = os.path.join(WORK, "place.tsv")
+        with open(log, "w", encoding="utf-8") as f:
+            for q, n in GLOBAL:
+                f.write("1796600000\t%s\n" % q * (n // 100 + 1))
+            for market, rows in (("de", DE), ("fr", FR)):
+                for q, n in rows:
+                    f.write("1796600000\t%s\t%s\n" % (q, market) * (n // 100 + 1))
+        tables, out = os.path.join(WORK, "place-tables"), os.path.join(WORK, "place-out")
+        subprocess.run([ARGS.aggregate, "--tables", tables, "--format", "tsv", "--quiet", log],
+                       check=True)
+        subprocess.run([ARGS.build, "--tables", tables, "--all-markets", "--out-dir", out,
+                        "--min-market-events", "1", "--now", "2026-12-07", "--k", "10"],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        built = {}
+        for name in ("global", "de", "fr"):
+            with open(os.path.join(out, name + ".trie"), "rb") as f:
+                built[name] = f.read()
+        d = os.path.join(WORK, "place-serve")
+        os.mkdir(d)
+        for name, data in built.items():
+            put(d, name + ".trie", data)
+        srv = self.serve("place", ARGS.serve, None, args=["--trie-dir", d, "--threads", "2"])
+        v0 = {m: x["version"] for m, x in health(srv)["markets"].items()}
+        self.assertEqual(search(srv, "q=b&market=de&k=1")[2]["suggestions"][0]["text"],
+                         "bundesliga")
+        # fr's file renamed over de's: refused, de keeps its own trie
+        put(d, "de.trie", built["fr"])
+        self.assertTrue(wait_for(lambda: metric(srv, "typeahead_reloads_total",
+                                                'market="de",result="failed"') == 1, 5))
+        self.assertIn("refused %s/de.trie: built for market fr, not market de" % d, srv.text())
+        self.assertEqual(health(srv)["markets"]["de"]["version"], v0["de"])
+        a = search(srv, "q=b&market=de&k=1")[2]
+        self.assertEqual((a["market"], a["suggestions"][0]["text"]), ("de", "bundesliga"))
+        # a market's file over global.trie: refused too
+        put(d, "global.trie", built["de"])
+        self.assertTrue(wait_for(lambda: metric(srv, "typeahead_reloads_total",
+                                                'market="global",result="failed"') == 1, 5))
+        self.assertIn("built for market de, not the global total", srv.text())
+        self.assertEqual(health(srv)["markets"]["global"]["version"], v0["global"])
+        # a file of no market (a --freq build) may serve as de's; de's own file again too
+        put(d, "de.trie", TRIES["de2"])
+        self.assertTrue(wait_for(lambda: search(srv, "q=b&market=de&k=1")[2]["suggestions"][0]
+                                 ["text"] == "bundesliga tabelle", 5))
+        put(d, "de.trie", built["de"])
+        self.assertTrue(wait_for(lambda: health(srv)["markets"]["de"]["version"] == v0["de"], 5))
+        self.assertEqual(srv.stop(), 0)
+
+
 class Start(unittest.TestCase):
     def test_without_global(self):
         d = make_dir("noglobal", {"de.trie": "de"})
@@ -417,5 +471,7 @@ class Start(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    ARGS, rest = server_args().parse_known_args()
+    parser = server_args()
+    parser.add_argument("--aggregate", required=True)
+    ARGS, rest = parser.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest)

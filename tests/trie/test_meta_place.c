@@ -77,7 +77,10 @@ static void test_market_and_shard_read_back(void **state) {
   const struct {
     const char *m;
     uint32_t n, s;
-  } cases[] = {{"de", 0, 0}, {"de-at_2", 4, 3}, {NULL, 2, 0}, {NULL, TRIE_MAX_SHARDS, 255},
+  } cases[] = {{"de", 0, 0},
+               {"de-at_2", 4, 3},
+               {NULL, 2, 0},
+               {NULL, TRIE_MAX_SHARDS, 255},
                {"abcdefghijklmnopqrstuvwxyz012345", 1, 0}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     size_t len;
@@ -100,8 +103,8 @@ static void test_writer_refuses_a_bad_place(void **state) {
   const struct {
     const char *m;
     uint32_t n, s;
-  } bad[] = {{"DE", 0, 0},     {"de at", 0, 0}, {"abcdefghijklmnopqrstuvwxyz0123456", 0, 0},
-             {NULL, 2, 2},     {NULL, 0, 1},    {NULL, TRIE_MAX_SHARDS + 1, 0},
+  } bad[] = {{"DE", 0, 0},        {"de at", 0, 0}, {"abcdefghijklmnopqrstuvwxyz0123456", 0, 0},
+             {NULL, 2, 2},        {NULL, 0, 1},    {NULL, TRIE_MAX_SHARDS + 1, 0},
              {"de\xc3\xa9", 0, 0}};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     size_t len;

@@ -297,9 +297,10 @@ typedef struct {
   const trie_words_t *words; /* the file's word index; NULL: no word matching */
 } trie_match_opts_t;
 
-/* The answer of SPEC §15: up to n (<= TA_MAX_K) suggestions, exact prefix matches first (with
- * keep, the filtered lookup's refill past the stored top-k), then word matches, then typo
- * matches, each key once, each through keep (NULL: keep all). */
+/* The answer of SPEC §15: up to n (<= TA_MAX_K) suggestions, exact prefix matches first (past
+ * the stored top-k when keep drops some or n is above the file's k: the filtered lookup's
+ * refill), then word matches, then typo matches, each key once, each through keep (NULL: keep
+ * all). */
 int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
                       const trie_match_opts_t *o, size_t n, trie_keep_fn keep, void *ctx,
                       trie_text_t *text, trie_match_t *out, size_t *n_out);

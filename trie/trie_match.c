@@ -14,6 +14,13 @@ static int seen(const trie_match_t *out, size_t n, uint32_t id) {
   return 0;
 }
 
+/* The keep predicate of an unfiltered answer that asks past the file's k. */
+static int keep_all(void *ctx, const trie_hit_t *candidate) {
+  (void)ctx;
+  (void)candidate;
+  return 1;
+}
+
 static int bad_opts(const trie_match_opts_t *o) {
   return o == NULL ||
          (o->typos != TRIE_TYPOS_AUTO && (o->typos < 0 || o->typos > (int)TRIE_MAX_TYPOS));
@@ -28,8 +35,12 @@ int trie_lookup_match(const trie_reader_t *r, const char *prefix, size_t len,
     return TA_EINVAL;
   trie_hit_t hits[TA_MAX_K];
   size_t got = 0;
-  int rc = keep != NULL ? trie_lookup_filtered(r, prefix, len, n, keep, ctx, text, hits, &got)
-                        : trie_lookup(r, prefix, len, (unsigned)n, text, hits, &got);
+  /* trie_lookup stops at the file's k: past it the filtered lookup's walk finds the other exact
+   * matches, which the word and typo matches below leave out (they are the exact lookup's) */
+  trie_keep_fn exact_keep = keep != NULL ? keep : n > r->k ? keep_all : NULL;
+  int rc = exact_keep != NULL
+               ? trie_lookup_filtered(r, prefix, len, n, exact_keep, ctx, text, hits, &got)
+               : trie_lookup(r, prefix, len, (unsigned)n, text, hits, &got);
   if (rc != 0) return rc;
   for (size_t i = 0; i < got; i++) {
     out[i].hit = hits[i];

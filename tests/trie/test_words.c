@@ -262,6 +262,46 @@ static void test_known_cases(void **state) {
   trie_close(r);
 }
 
+/* trie_lookup_match asked for more suggestions than the file's k: the exact prefix matches
+ * past the stored top-k come before any word match, as with a keep predicate (the filtered
+ * lookup's walk), not only the k stored ones. */
+static int keep_all(void *ctx, const trie_hit_t *hit) {
+  (void)ctx;
+  (void)hit;
+  return 1;
+}
+
+static void test_match_past_file_k(void **state) {
+  (void)state;
+  trie_entry_t e[] = {{"new a", 5, "new a", 5, 9},
+                      {"new b", 5, "new b", 5, 8},
+                      {"new c", 5, "new c", 5, 7},
+                      {"york new", 8, "york new", 8, 6}};
+  trie_reader_t *r = tu_open_entries("pastk.trie", e, 4, 2);
+  assert_non_null(r);
+  trie_words_t *w = NULL;
+  assert_int_equal(trie_words_build(r, &w), 0);
+  trie_match_opts_t o = {0, w};
+  static const char *const want[] = {"new a", "new b", "new c", "york new"};
+  for (int filtered = 0; filtered < 2; filtered++) {
+    trie_match_t got[4];
+    size_t n = 0;
+    assert_int_equal(
+        trie_lookup_match(r, "new", 3, &o, 4, filtered ? keep_all : NULL, NULL, tu_text(), got, &n),
+        0);
+    assert_int_equal(n, 4);
+    for (size_t i = 0; i < 4; i++) {
+      if (got[i].hit.text_len != strlen(want[i]) ||
+          memcmp(got[i].hit.text, want[i], got[i].hit.text_len) != 0)
+        fail_msg("keep %s: suggestion %zu is '%.*s', want '%s'", filtered ? "all" : "NULL", i,
+                 (int)got[i].hit.text_len, got[i].hit.text, want[i]);
+      assert_int_equal(got[i].kind, i < 3 ? TRIE_MATCH_PREFIX : TRIE_MATCH_WORDS);
+    }
+  }
+  trie_words_free(w);
+  trie_close(r);
+}
+
 /* The highlight of a word match (trie_match_highlight) when words of the prefix meet the same
  * word of the key (a repeated word, or one that starts another): each byte once, ascending, no
  * span inside another. They were listed once per word of the prefix ([[4,4],[4,4]] for
@@ -309,9 +349,9 @@ static void test_highlight_repeated_words(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_known_cases), cmocka_unit_test(test_highlight_repeated_words),
-      cmocka_unit_test(test_random_sets), cmocka_unit_test(test_long_words),
-      cmocka_unit_test(test_many_words),
+      cmocka_unit_test(test_known_cases),       cmocka_unit_test(test_highlight_repeated_words),
+      cmocka_unit_test(test_match_past_file_k), cmocka_unit_test(test_random_sets),
+      cmocka_unit_test(test_long_words),        cmocka_unit_test(test_many_words),
   };
   return cmocka_run_group_tests(tests, tu_setup_dir, tu_teardown_dir);
 }

@@ -142,10 +142,16 @@ class Mixing(ServerCase):
         key = re.sub(r"\s+", " ", q.lower()).lstrip()
         # the rule itself: the trending completions the rules keep that are not shown as
         # regular, best first, at most slots (k - 1 with a regular leader), right after the
-        # leader; the regular ones follow in their order
-        fresh = [t for t, _ in sorted(TREND, key=lambda r: -r[1])
-                 if t.startswith(key) and t not in blocked and t not in regular]
-        fresh = fresh[:min(slots, k - 1 if regular else k)]
+        # leader; the regular ones follow in their order. "Shown" counts the regular ones left
+        # once the new ones are placed (the first k - taken): one they push out is new itself.
+        ordered = [t for t, _ in sorted(TREND, key=lambda r: -r[1])
+                   if t.startswith(key) and t not in blocked]
+        taken = -1
+        fresh = []
+        while taken != len(fresh):
+            taken = len(fresh)
+            fresh = [t for t in ordered if t not in regular[:k - taken]]
+            fresh = fresh[:min(slots, k - 1 if regular else k)]
         want = (regular[:1] + fresh + regular[1:])[:k] if regular else fresh
         self.assertEqual(texts, want, "the mix for %r, k=%d" % (q, k))
         self.assertEqual(len(texts), len(set(texts)), "a key twice for %r: %r" % (q, texts))
@@ -164,7 +170,7 @@ class Mixing(ServerCase):
                 self.assertIn(s["text"], regular)
         for b in blocked:
             self.assertNotIn(b, texts, "blocked %r shown for %r" % (b, q))
-        kept = [t for t in texts if t in regular]
+        kept = [t for t in texts if t in regular and t not in fresh]
         self.assertEqual(kept, regular[:len(kept)], "the regular ones keep their order")
         if len(regular) >= k:
             self.assertEqual(len(texts), k, "exactly k for %r" % q)

@@ -64,6 +64,24 @@ static void test_already_regular_stays_marked_and_takes_no_slot(void **state) {
   check_mix(reg, 4, tr, 3, 1, 4, want, (const unsigned char[]){0, 1, 1, 0});
 }
 
+/* A trending query that is a regular suggestion the new trending ones push out of the answer is
+ * new itself (it would otherwise be shown nowhere, with a slot unused): it takes a slot, best
+ * first, and the regular ones shown are counted again. */
+static void test_regular_pushed_out_is_new(void **state) {
+  (void)state;
+  trie_hit_t reg[4] = {hit("a1", 9), hit("a2", 8), hit("a3", 7), hit("a4", 6)};
+  trie_hit_t tr[2] = {hit("t1", 3), hit("a4", 2)};
+  const char *want[] = {"a1", "t1", "a4", "a2", NULL};
+  check_mix(reg, 4, tr, 2, 2, 4, want, (const unsigned char[]){0, 1, 1, 0});
+  /* the pushed-out one ranks first among the trending: it comes first */
+  trie_hit_t tr2[3] = {hit("a4", 9), hit("t1", 3), hit("t2", 2)};
+  const char *want2[] = {"a1", "a4", "t1", "a2", NULL};
+  check_mix(reg, 4, tr2, 3, 2, 4, want2, (const unsigned char[]){0, 1, 1, 0});
+  /* still shown in its place when the slots leave it there: marked, no slot */
+  const char *want3[] = {"a1", "t1", "a2", "a3", "a4", NULL};
+  check_mix(reg, 4, tr, 2, 2, 5, want3, (const unsigned char[]){0, 1, 0, 0, 1});
+}
+
 static void test_exact_count_when_few_available(void **state) {
   (void)state;
   trie_hit_t reg[1] = {hit("a1", 9)};
@@ -100,13 +118,76 @@ static void test_bad_arguments(void **state) {
   assert_int_equal(n_out, 0);
 }
 
+/* The rules over random lists from a small alphabet (keys shared between the lists, repeats in
+ * trending): the first regular first; no key twice; the regular ones shown are the first of
+ * theirs, in order; every trending key shown is marked, and those not in a regular place took
+ * a slot, at most `slots` of them, right after the first regular; a trending key left out
+ * means every slot holds a trending one; a short answer holds every regular one. */
+static void test_rules_on_random_lists(void **state) {
+  (void)state;
+  static const char *const keys[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+  uint64_t rng = 88172645463325252u;
+  for (int round = 0; round < 20000; round++) {
+    trie_hit_t reg[8], tr[8], out[8];
+    unsigned char mark[8];
+    rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+    size_t nr = rng % 7, nt = (rng >> 3) % 7, n = 1 + (rng >> 6) % 8;
+    unsigned slots = (unsigned)((rng >> 9) % 4);
+    unsigned used = 0; /* the regular list holds distinct keys, as one trie's answer does */
+    for (size_t i = 0; i < nr; i++) {
+      unsigned k;
+      do {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        k = (unsigned)(rng % 8);
+      } while (used & (1u << k));
+      used |= 1u << k;
+      reg[i] = hit(keys[k], 10.0 - (double)i);
+    }
+    for (size_t i = 0; i < nt; i++) {
+      rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+      tr[i] = hit(keys[rng % 8], 5.0 - (double)i);
+    }
+    size_t n_out = 0;
+    assert_int_equal(trie_mix(reg, nr, tr, nt, slots, n, out, mark, &n_out), 0);
+    assert_true(n_out <= n);
+    size_t first = nr > 0 ? 1 : 0, room = n - first, cap = slots < room ? slots : room;
+    unsigned seen = 0;
+    size_t next_reg = 0;
+    for (size_t i = 0; i < n_out; i++) {
+      unsigned k = (unsigned)(out[i].text[0] - 'a');
+      assert_false(seen & (1u << k)); /* no key twice */
+      seen |= 1u << k;
+      int is_tr = 0;
+      for (size_t j = 0; j < nt; j++) is_tr |= tr[j].text[0] == out[i].text[0];
+      assert_int_equal(mark[i], is_tr);
+      if (next_reg < nr && reg[next_reg].text[0] == out[i].text[0]) {
+        next_reg++; /* the next regular one, in order */
+      } else {      /* a new trending one, in a slot right after the first regular */
+        assert_true(is_tr);
+        assert_true(i >= first && i < first + cap);
+      }
+    }
+    if (nr > 0) assert_true(n_out > 0 && out[0].text[0] == reg[0].text[0]);
+    int left_out = 0;
+    for (size_t j = 0; j < nt; j++) left_out |= !(seen & (1u << (unsigned)(tr[j].text[0] - 'a')));
+    if (left_out) { /* a trending key left out: every slot holds a trending one */
+      assert_true(n_out >= first + cap);
+      for (size_t i = first; i < first + cap; i++) assert_int_equal(mark[i], 1);
+    }
+    if (n_out < n) /* a short answer: every regular one is in it (the slots are checked above) */
+      assert_int_equal(next_reg, nr);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_trending_comes_after_the_first_regular),
       cmocka_unit_test(test_first_regular_never_displaced),
       cmocka_unit_test(test_already_regular_stays_marked_and_takes_no_slot),
+      cmocka_unit_test(test_regular_pushed_out_is_new),
       cmocka_unit_test(test_exact_count_when_few_available),
       cmocka_unit_test(test_bad_arguments),
+      cmocka_unit_test(test_rules_on_random_lists),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -250,8 +250,9 @@ typedef struct {
   uint16_t spans[TRIE_MAX_SPANS][2];
 } trie_match_t;
 
-/* The edits typos=auto allows for a normalized prefix: 0 for 1..3 code points, 1 for 4..7, 2
- * for 8 or more (Elasticsearch's fuzziness AUTO:4,8; a trailing space is not counted). */
+/* The edits typos=auto allows for a normalized prefix: 0 for 1..3 characters, 1 for 4..7, 2
+ * for 8 or more (Elasticsearch's fuzziness AUTO:4,8; a trailing space is not counted). A
+ * character is a code point, but a Hangul syllable, which a key holds as 2 or 3 jamo, is one. */
 unsigned trie_typos_auto(const char *prefix, size_t len);
 
 /* The typo matches of a normalized prefix within max_edits (0..TRIE_MAX_TYPOS), best first:

@@ -87,11 +87,31 @@ static int decode(const uint8_t *s, size_t len, uint32_t *cps, unsigned cap, uns
   return 0;
 }
 
+/* Whether the code point at s (3 bytes readable) is a Hangul conjoining jamo: an initial
+ * (U+1100..U+115F), or a vowel or final (U+1160..U+11FF) with *vt set. */
+static int hangul_jamo(const unsigned char *s, int *vt) {
+  if (s[0] != 0xe1 || s[1] < 0x84 || s[1] > 0x87) return 0;
+  *vt = s[1] > 0x85 || (s[1] == 0x85 && s[2] >= 0xa0);
+  return 1;
+}
+
 unsigned trie_typos_auto(const char *prefix, size_t len) {
   while (len > 0 && prefix[len - 1] == ' ') len--;
-  size_t cps = 0;
-  for (size_t i = 0; i < len; i++) cps += ((unsigned char)prefix[i] & 0xc0) != 0x80;
-  return cps >= 8 ? 2u : cps >= 4 ? 1u : 0u;
+  /* Characters as the user typed them (SPEC §15): a key holds a Hangul syllable as its 2 or 3
+   * conjoining jamo (SPEC §3), so a vowel or final jamo right after another jamo is part of the
+   * same syllable and no character of its own (서울, 2 syllables and 5 jamo, gets no edit). */
+  const unsigned char *p = (const unsigned char *)prefix;
+  size_t chars = 0;
+  int prev_jamo = 0;
+  for (size_t i = 0; i < len;) {
+    unsigned n = trie__utf8_len(p[i]);
+    if (n == 0 || n > len - i) n = 1; /* a stray byte counts as one, as before */
+    int vt = 0, jamo = n == 3 && hangul_jamo(p + i, &vt);
+    chars += !(jamo && vt && prev_jamo);
+    prev_jamo = jamo;
+    i += n;
+  }
+  return chars >= 8 ? 2u : chars >= 4 ? 1u : 0u;
 }
 
 static int add_root(fz_walk_t *w, const trie__node_t *nd, unsigned dist, size_t node_key,

@@ -276,6 +276,23 @@ static void test_auto_lengths(void **state) {
   assert_int_equal(trie_typos_auto("googlema", 8), 2);
   assert_int_equal(trie_typos_auto("caf\xc3\xa9", 5), 1); /* code points, not bytes */
   assert_int_equal(trie_typos_auto("\xe5\x8c\x97\xe4\xba\xac", 6), 0);
+  /* Hangul: a syllable is one character, though a key holds it as its jamo */
+  const struct {
+    const char *typed;
+    unsigned edits;
+  } hangul[] = {{"\xec\x84\x9c\xec\x9a\xb8", 0},                         /* 서울: 5 jamo */
+                {"\xec\x84\x9c\xec\x9a\xb8\xec\x8b\x9c", 0},             /* 서울시: 8 jamo */
+                {"\xec\x84\x9c\xec\x9a\xb8\xed\x8a\xb9\xeb\xb3\x84", 1}, /* 서울특별 */
+                {"\xea\xb0\x80 \xea\xb0\x80", 0}, /* 가 가: 2 syllables and a space */
+                {"\xe1\x84\x80\xe1\x84\x80\xe1\x84\x80\xe1\x84\x80", 1}}; /* 4 initials */
+  for (size_t i = 0; i < sizeof hangul / sizeof hangul[0]; i++) {
+    char key[64];
+    size_t klen;
+    assert_int_equal(
+        trie_norm_prefix(hangul[i].typed, strlen(hangul[i].typed), key, sizeof key, &klen), 0);
+    assert_true(klen > strlen(hangul[i].typed) || i == 4); /* the key holds jamo */
+    assert_int_equal(trie_typos_auto(key, klen), hangul[i].edits);
+  }
 }
 
 /* The few cases a reader checks by eye, on a small file. */

@@ -21,7 +21,8 @@ enum { BUCKET_STAR = FLT_KIND_COUNT, N_BUCKETS };
 /* Mixed into the version: the same rules matched another way are another rule set (a browser
  * holding an answer of the old matcher must revalidate). */
 static const char MATCHER[] =
-    "flt-match-4: skeleton, leet, joined separators, word:w*, doubled letters, CJK pieces";
+    "flt-match-5: skeleton, leet, joined separators, word:w*, doubled letters, CJK pieces "
+    "(Bopomofo, Kana Extended-B)";
 
 typedef struct {
   flt_kind_t kind;

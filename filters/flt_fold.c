@@ -50,15 +50,18 @@ size_t flt__char_slow(const char *s, size_t len, int *is_token) {
   return (size_t)n;
 }
 
-/* Han, kana and the CJK iteration and number marks: the letters of scripts written without
- * spaces between words (a key holds kana as hiragana, SPEC §3). */
+/* Han, kana, Bopomofo and the CJK iteration and number marks: the letters of scripts written
+ * without spaces between words (a key holds kana as hiragana, SPEC §3). Bopomofo spells
+ * Mandarin beside Han (Taiwan), Kana Extended-B holds Taiwanese kana. */
 static int is_cjk(utf8proc_int32_t cp) {
   return (cp >= 0x3005 && cp <= 0x3007) || (cp >= 0x3021 && cp <= 0x3029) ||
          (cp >= 0x3031 && cp <= 0x3035) || (cp >= 0x3038 && cp <= 0x303C) ||
-         (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x31F0 && cp <= 0x31FF) ||
-         (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
-         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFF66 && cp <= 0xFF9F) ||
-         (cp >= 0x1B000 && cp <= 0x1B16F) || (cp >= 0x20000 && cp <= 0x323AF);
+         (cp >= 0x3040 && cp <= 0x30FF) || (cp >= 0x3105 && cp <= 0x312F) ||
+         (cp >= 0x31A0 && cp <= 0x31BF) || (cp >= 0x31F0 && cp <= 0x31FF) ||
+         (cp >= 0x1AFF0 && cp <= 0x1AFFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+         (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+         (cp >= 0xFF66 && cp <= 0xFF9F) || (cp >= 0x1B000 && cp <= 0x1B16F) ||
+         (cp >= 0x20000 && cp <= 0x323AF);
 }
 
 size_t flt__script_run(const char *s, size_t len) {

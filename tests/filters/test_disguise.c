@@ -149,6 +149,10 @@ static void test_words_in_cjk_text(void **state) {
       "t\xe6\x81\xa4 shop",       /* phrase:t恤 shop */
       "\xe5\x8c\x97\xe4\xba\xac"
       "t\xe6\x81\xa4 shop", /* 北京t恤 shop */
+      "\xe3\x84\x85\xe3\x84\x86"
+      "idiot",                                 /* ㄅㄆidiot: Bopomofo */
+      "idiot\xe3\x86\xa0",                     /* idiotㆠ: Bopomofo Extended */
+      "\xf0\x9a\xbf\xb0\xf0\x9a\xbf\xb1idiot", /* 𚿰𚿱idiot: Kana Extended-B */
   };
   static const char *const kept[] = {
       "\xe5\x8c\x97\xe4\xba\xac"

@@ -59,15 +59,15 @@ static void ref_tokens(const char *s, size_t len, toks_t *t) {
   }
 }
 
-/* Han, hiragana or katakana by ICU's script extensions (a letter of a script written without
- * spaces); -1 for a mark, which goes with the letter before it. */
+/* Han, hiragana, katakana or Bopomofo by ICU's script extensions (a letter of a script written
+ * without spaces); -1 for a mark, which goes with the letter before it. */
 static int ref_cjk(const char *s, size_t i, size_t len) {
   utf8proc_int32_t cp;
   assert_true(utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp) >
               0);
   if (utf8proc_category_string(cp)[0] == 'M') return -1;
   return uscript_hasScript(cp, USCRIPT_HAN) || uscript_hasScript(cp, USCRIPT_HIRAGANA) ||
-         uscript_hasScript(cp, USCRIPT_KATAKANA);
+         uscript_hasScript(cp, USCRIPT_KATAKANA) || uscript_hasScript(cp, USCRIPT_BOPOMOFO);
 }
 
 /* The pieces of tokens t of s (docs/filters.md): each token cut where its letters go from
@@ -315,6 +315,8 @@ static const char *const atoms[] = {"a",
                                     "\xcf\x83",
                                     "\xe4\xb8\xad",
                                     "\xe6\x96\x87",
+                                    "\xe3\x84\x85",     /* ㄅ: Bopomofo */
+                                    "\xf0\x9a\xbf\xb0", /* U+1AFF0: Kana Extended-B */
                                     "1",
                                     "2",
                                     "\xef\xbc\x94",

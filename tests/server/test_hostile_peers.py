@@ -8,8 +8,9 @@ and the node keeps answering its own prefixes.
   peer's msgpack hits.
 - A peer that hangs, trickles its answer a byte at a time (each byte within the timeout, the
   whole far past it), answers garbage, a body over the limit (with Content-Length or
-  chunked), closes mid-body, or answers a status no node gives (1xx, 204, 3xx but 304, 600+):
-  502, in about the timeout.
+  chunked), closes mid-body, sends bytes after its answer (a second answer in the same write,
+  which must not pass for the answer to the next request), or answers a status no node gives
+  (1xx, 204, 3xx but 304, 600+): 502, in about the timeout.
 - A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
 - An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
   without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
@@ -77,6 +78,7 @@ def mp_words(hits):
 
 
 OK_JSON = b'{"q":"peer","suggestions":[{"text":"from the peer","score":7}]}'
+EXTRA_JSON = b'{"q":"extra","suggestions":[{"text":"sent after the answer","score":9}]}'
 
 
 def response(status, body, ctype="application/json", extra=b""):
@@ -188,6 +190,12 @@ class FakePeer:
             for _ in range(20):
                 c.sendall(b"10000\r\n" + b"y" * 0x10000 + b"\r\n")
             c.sendall(b"0\r\n\r\n")
+        elif mode == "two-answers":  # its answer and, in the same write, another one
+            first = (response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
+                              "application/msgpack", part_etag) if msgpack else
+                     response(b"200 OK", OK_JSON, "application/json", b'ETag: "one"\r\n'))
+            c.sendall(first + response(b"200 OK", EXTRA_JSON, "application/json",
+                                       b'ETag: "two"\r\n'))
         elif mode == "mid-body":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + OK_JSON[:20])
             return False
@@ -294,6 +302,17 @@ class HostilePeer(ServerCase):
         for mode in ("hang", "garbage", "huge", "huge-chunked", "mid-body"):
             self.assert_failed(mode, self.theirs)
             self.assert_failed(mode, "%20")
+
+    def test_bytes_after_an_answer(self):
+        # A second answer in the same write as the first: libevent's client read it as the
+        # answer to the next request on that connection (another prefix's, relayed and kept).
+        # The attempt with bytes after its answer fails, the bytes go, the next is answered.
+        for q in (self.theirs, "%20"):
+            sent = self.peer.requests
+            self.assert_failed("two-answers", q)
+            st, _, body, _ = self.ask("ok", self.theirs + self.theirs)
+            self.assertEqual((st, body), (200, OK_JSON), "q=%s: the next answer" % q)
+            self.assertEqual(self.peer.requests, sent + 2, "q=%s: one request each" % q)
 
     def test_statuses_no_node_gives(self):
         for status in ("101", "204", "206", "302", "600", "999"):

@@ -711,6 +711,7 @@ int srv__shard_healthz(srv_t *s, ta_buf_t *b);
 
 struct srv {
   char *trie_path, *filters_path, *cors_origin;
+  char *trie_path_utf8; /* trie_path as /healthz shows it: valid UTF-8 (trie_utf8_put) */
   unsigned threads;
   unsigned cache_max_age;
   size_t answer_cache_bytes; /* per worker; 0: off */

@@ -11,7 +11,9 @@ and the node keeps answering its own prefixes.
   chunked), closes mid-body, sends bytes after its answer (a second answer in the same write,
   which must not pass for the answer to the next request), or answers a status no node gives
   (1xx, 204, 3xx but 304, 600+): 502, in about the timeout.
-- A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
+- A merge whose peer sends a score that is not a finite number: 502, not a suggestion; so is
+  a part with one key twice (two spellings) or two lists of suggestions; a words part with a key
+  twice is left out (partial).
 - An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
   without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
   object or msgpack map).
@@ -170,6 +172,20 @@ class FakePeer:
                 part = OK_JSON[i:i + 10]
                 c.sendall(b"%x\r\n%s\r\n" % (len(part), part))
             c.sendall(b"0\r\n\r\n")
+        elif mode == "same-key":  # one key twice (two spellings), in a merge's part
+            c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12),
+                                                     (self.merge_text.upper(), 9e11)]),
+                               "application/msgpack", part_etag))
+        elif mode == "two-lists":  # a part whose map holds "suggestions" twice
+            q = mp_str("q") + mp_str("")
+            lst = mp_answer([(self.merge_text, 1e12)])[1 + len(q):]  # "suggestions": [...]
+            c.sendall(response(b"200 OK", b"\x83" + q + lst + lst, "application/msgpack",
+                               part_etag))
+        elif mode == "same-key-words":  # a words part with one key twice
+            c.sendall(response(b"200 OK", mp_words([(self.word_text, 5e11, "words", [[3, 4]]),
+                                                    (self.word_text.upper(), 4e11, "words",
+                                                     [[3, 4]])]),
+                               "application/msgpack", part_etag))
         elif mode == "inf":
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, float("inf"))]),
                                "application/msgpack"))
@@ -630,6 +646,16 @@ class HostilePeer(ServerCase):
                          hits + 1)
         _, _, whole2 = node.get(q)
         self.assertEqual(whole2, whole0)
+
+    def test_part_with_a_key_twice(self):
+        # a part holds each key once (a shard's trie does): one key twice, or a second list of
+        # suggestions, is a broken part, not a suggestion shown twice
+        self.assert_failed("same-key", "%20")
+        self.assert_failed("two-lists", "%20")
+        st, h, body, _ = self.ask("same-key-words", self.word_q)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["suggestions"], [], "the broken part left out")
+        self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}p-j"$', "partial")
 
     def test_merge_keys_of_another_shard(self):
         # this node's own keys back from "shard 1": refused, not shown twice

@@ -77,7 +77,7 @@ void srv__handle_healthz(srv_reply_t *r) {
   if (t && !rc) {
     char num[160];
     rc = put_json_field(b, "{\"version\":", t->version, strlen(t->version));
-    if (!rc) rc = put_json_field(b, ",\"path\":", s->trie_path, strlen(s->trie_path));
+    if (!rc) rc = put_json_field(b, ",\"path\":", s->trie_path_utf8, strlen(s->trie_path_utf8));
     if (!rc) rc = put_json_field(b, ",\"source\":", t->info.source, t->info.source_len);
     int n = snprintf(num, sizeof num, ",\"k\":%u,\"queries\":%llu", (unsigned)t->info.k,
                      (unsigned long long)t->info.num_queries);

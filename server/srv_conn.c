@@ -570,9 +570,9 @@ const char *srv__conn_header(const evhtp_request_t *req) {
 
 /* libevhtp still owns the request: marked finished as evhtp_send_reply marks it, libevhtp's
  * write callback ends it (keep-alive or close) once the bytes are out. */
-int srv__conn_queue_reply(evhtp_request_t *req, const void *bytes, size_t n) {
+int srv__conn_queue_reply(evhtp_request_t *req, int status, const void *bytes, size_t n) {
   if (bufferevent_write(req->conn->bev, bytes, n) != 0) return -1;
-  req->status = EVHTP_RES_OK;
+  req->status = (evhtp_res)status;
   req->flags |= EVHTP_REQ_FLAG_FINISHED;
   return 0;
 }

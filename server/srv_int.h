@@ -713,6 +713,7 @@ int srv__shard_healthz(srv_t *s, ta_buf_t *b);
 
 struct srv {
   char *trie_path, *filters_path, *cors_origin;
+  char *trie_path_utf8; /* trie_path as /healthz shows it: valid UTF-8 (trie_utf8_put) */
   unsigned threads;
   unsigned cache_max_age;
   size_t answer_cache_bytes; /* per worker; 0: off */
@@ -863,6 +864,9 @@ int srv__admin_authorized(srv_reply_t *r);
 void srv__reply_header(struct evhtp_request *req, const char *k, const char *v, int copy_v);
 void srv__reply_cors(srv_t *s, struct evhtp_request *req);
 void srv__reply_send(srv_reply_t *r, int status, const char *ctype, const void *body, size_t n);
+/* A 204 or 304 with the headers set on r->req and no Content-Length, queued as libevhtp would
+ * send it otherwise (Connection as srv__conn_header); 0 when queued, else nothing sent. */
+int srv__reply_bodiless(srv_reply_t *r, int status);
 /* The raw query string of req ("" when it has none), as /search and its answer cache read it. */
 const char *srv__query_raw(struct evhtp_request *req);
 void srv__reply_error(srv_reply_t *r, int status, const char *msg);
@@ -880,8 +884,8 @@ void srv__reply_405(srv_reply_t *r, const char *allow);
  *   keep-alive) and the connection closes once it is out.
  * srv__conn_header: the Connection header line libevhtp would write in req's reply ("" for
  *   none), as htp__create_reply_ decides it; NULL for a protocol other than HTTP/1.0 and 1.1.
- * srv__conn_queue_reply: queues bytes[0..n), a whole reply (status line to body), as req's
- *   reply, and marks req finished as evhtp_send_reply would; 0 when queued.
+ * srv__conn_queue_reply: queues bytes[0..n), a whole reply (status line to body) of status, as
+ *   req's reply, and marks req finished as evhtp_send_reply would; 0 when queued.
  * srv__conn_defer: req's handler queued no reply yet: the connection stops reading (a
  *   pipelined request waits its turn) and poll(arg) runs on w's loop every SRV_DEFER_POLL_MS
  *   until it returns 1, having queued the reply, which then goes out; reading resumes. arg is
@@ -900,7 +904,7 @@ void srv__conn_fini(srv_worker_t *w);
 void srv__conn_request_begin(srv_worker_t *w, struct evhtp_request *req, uint64_t now);
 void srv__conn_close_after_reply(struct evhtp_request *req);
 const char *srv__conn_header(const struct evhtp_request *req);
-int srv__conn_queue_reply(struct evhtp_request *req, const void *bytes, size_t n);
+int srv__conn_queue_reply(struct evhtp_request *req, int status, const void *bytes, size_t n);
 typedef int (*srv_defer_fn)(void *arg);
 #define SRV_DEFER_POLL_MS 10
 int srv__conn_defer(srv_worker_t *w, struct evhtp_request *req, srv_defer_fn poll, void *arg,

@@ -379,6 +379,14 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   } else {
     s->trie_path = dup_or_null(cfg->trie_path);
   }
+  if (s->trie_path) { /* a Latin-1 name's byte would make /healthz no JSON: as \xNN */
+    size_t n = 4 * strlen(s->trie_path) + 1, used = 0;
+    s->trie_path_utf8 = malloc(n);
+    if (s->trie_path_utf8) {
+      s->trie_path_utf8[0] = '\0';
+      trie_utf8_put(s->trie_path_utf8, n, &used, s->trie_path);
+    }
+  }
   s->filters_path = dup_or_null(cfg->filters_path);
   s->cors_origin = dup_or_null(cfg->cors_origin);
   snprintf(s->cache_control, sizeof s->cache_control, "public, max-age=%u", s->cache_max_age);
@@ -386,7 +394,8 @@ int srv_new(const srv_config_t *cfg, srv_t **out) {
   s->workers = calloc(s->threads, sizeof *s->workers);
   s->wmetrics = aligned_alloc(64, s->threads * sizeof *s->wmetrics);
   int rc = 0;
-  if (s->trie_path == NULL || (cfg->filters_path && s->filters_path == NULL) ||
+  if (s->trie_path == NULL || s->trie_path_utf8 == NULL ||
+      (cfg->filters_path && s->filters_path == NULL) ||
       (cfg->cors_origin && s->cors_origin == NULL) || s->listen_fds == NULL || s->workers == NULL ||
       s->wmetrics == NULL)
     rc = TA_ENOMEM;
@@ -496,6 +505,7 @@ void srv_free(srv_t *s) {
   free(s->wmetrics);
   free(s->admin_token);
   free(s->trie_path);
+  free(s->trie_path_utf8);
   free(s->filters_path);
   free(s->cors_origin);
   free(s);

@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -239,6 +240,17 @@ static void call_done(struct evhttp_request *req, void *arg) {
    * and a 5xx, but the last replica's is passed on. */
   if (status != 200 && !(status == 304 && c->inm[0]) && !(status >= 400 && status < 600))
     status = 0;
+  /* Bytes read after the answer: libevent sends a connection's next request only once the
+   * answer is whole, so no node's answer leaves any, and libevent would read them as the answer
+   * to that next request (another prefix's, relayed and kept). Garbage: they go, the attempt
+   * fails. */
+  struct bufferevent *bev =
+      req && rep->conn[c->conn] ? evhttp_connection_get_bufferevent(rep->conn[c->conn]) : NULL;
+  size_t extra = bev ? evbuffer_get_length(bufferevent_get_input(bev)) : 0;
+  if (extra) {
+    evbuffer_drain(bufferevent_get_input(bev), extra);
+    status = 0;
+  }
   int answered = status && status < 500 && status != 421;
   if (!answered) {
     rep->penalty_until = ta_mono_ns() + (uint64_t)SRV_PEER_PENALTY_MS * 1000000u;

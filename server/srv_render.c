@@ -263,10 +263,12 @@ size_t srv__render_closing(int status, const char *msg, char *out, size_t cap) {
                       : status == 204 ? "Allow: GET, HEAD, OPTIONS, POST, PUT\r\n"
                       : status == 503 ? "Retry-After: 1\r\n"
                                       : "";
+  char len[32] = ""; /* none in a 204 (RFC 9110 §8.6) */
+  if (status != 204) snprintf(len, sizeof len, "Content-Length: %d\r\n", bn);
   int n = snprintf(out, cap,
-                   "HTTP/1.1 %d %s\r\n%s%sContent-Length: %d\r\nCache-Control: no-store\r\n"
+                   "HTTP/1.1 %d %s\r\n%s%s%sCache-Control: no-store\r\n"
                    "Connection: close\r\n\r\n%.*s",
                    status, closing_reason(status), extra,
-                   bn ? "Content-Type: application/json; charset=utf-8\r\n" : "", bn, bn, body);
+                   bn ? "Content-Type: application/json; charset=utf-8\r\n" : "", len, bn, body);
   return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }

@@ -2,7 +2,9 @@
  * Replies of typeahead-serve (SPEC §8) through libevhtp's public interface: headers, CORS,
  * {"error":...} bodies, 405 with Allow, and the reply itself. Two of libevhtp's quirks are
  * handled here: HEAD replies would carry a body (for HEAD we set Content-Length and add none),
- * and a reply that must close its connection clears the keep-alive flag through srv_conn.c.
+ * a reply that must close its connection clears the keep-alive flag through srv_conn.c, and
+ * every reply gets a Content-Length, "0" for a 204 or a 304, which RFC 9110 §8.6 forbids
+ * there (a 304's may only be the 200's length): those two are serialized here.
  * /search sends its 200s and 304s itself (srv_search.c).
  */
 #include "srv_int.h"
@@ -19,10 +21,37 @@ void srv__reply_cors(srv_t *s, evhtp_request_t *req) {
   if (s->cors_origin) srv__reply_header(req, "Access-Control-Allow-Origin", s->cors_origin, 0);
 }
 
+static int put_header(evhtp_header_t *h, void *arg) {
+  ta_buf_t *b = arg;
+  int rc = ta_buf_put(b, h->key, h->klen);
+  if (!rc) rc = ta_buf_put(b, ": ", 2);
+  if (!rc) rc = ta_buf_put(b, h->val, h->vlen);
+  if (!rc) rc = ta_buf_put(b, "\r\n", 2);
+  return rc;
+}
+
+int srv__reply_bodiless(srv_reply_t *r, int status) {
+  evhtp_request_t *req = r->req;
+  const char *conn_hdr = srv__conn_header(req);
+  if (conn_hdr == NULL || (status != 204 && status != 304)) return -1;
+  ta_buf_t *b = &r->w->wire;
+  b->len = 0;
+  const char *line = status == 204 ? " 204 No Content\r\n" : " 304 Not Modified\r\n";
+  int rc = ta_buf_put(b, req->proto == EVHTP_PROTO_11 ? "HTTP/1.1" : "HTTP/1.0", 8);
+  if (!rc) rc = ta_buf_put(b, line, strlen(line));
+  if (!rc) rc = evhtp_headers_for_each(req->headers_out, put_header, b);
+  if (!rc) rc = ta_buf_put(b, conn_hdr, strlen(conn_hdr));
+  if (!rc) rc = ta_buf_put(b, "\r\n", 2);
+  return rc ? rc : srv__conn_queue_reply(req, status, b->p, b->len);
+}
+
 void srv__reply_send(srv_reply_t *r, int status, const char *ctype, const void *body, size_t n) {
   evhtp_request_t *req = r->req;
   if (r->w->draining) srv__conn_close_after_reply(req);
   if (ctype) srv__reply_header(req, "Content-Type", ctype, 0);
+  r->status = status;
+  r->body_len = n;
+  if ((status == 204 || status == 304) && srv__reply_bodiless(r, status) == 0) return;
   if (req->method == htp_method_HEAD || status == 304 || status == 204) {
     if (status != 304 && status != 204) {
       char len[TA_U64_CAP];
@@ -32,8 +61,6 @@ void srv__reply_send(srv_reply_t *r, int status, const char *ctype, const void *
   } else if (n) {
     evbuffer_add(req->buffer_out, body, n);
   }
-  r->status = status;
-  r->body_len = n;
   evhtp_send_reply(req, (evhtp_res)status);
 }
 

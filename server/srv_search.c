@@ -151,11 +151,11 @@ static int search_send_200(srv_reply_t *r, const char *block, const char *body, 
   if (!rc) rc = buf_puts(b, conn_hdr);
   if (!rc) rc = ta_buf_put(b, "\r\n", 2);
   if (!rc && req->method != htp_method_HEAD) rc = ta_buf_put(b, body, n);
-  return rc ? rc : srv__conn_queue_reply(req, b->p, b->len);
+  return rc ? rc : srv__conn_queue_reply(req, 200, b->p, b->len);
 }
 
 /* Sends a 200 (body[0..n), omitted for HEAD with its Content-Length kept) or a 304 with the
- * header block. The two headers borrow their values (the block, a stack buffer): they are
+ * header block (no Content-Length: srv__reply_bodiless). The two headers borrow their values (the block, a stack buffer): they are
  * taken out again as soon as libevhtp has serialized the reply. */
 static void search_send(srv_reply_t *r, int status, const char *block, const char *body, size_t n) {
   evhtp_request_t *req = r->req;
@@ -172,7 +172,7 @@ static void search_send(srv_reply_t *r, int status, const char *block, const cha
   for (int i = 0; i < 2; i++)
     if (hs[i]) evhtp_headers_add_header(req->headers_out, hs[i]);
   if (status == 200 && req->method != htp_method_HEAD && n) evbuffer_add(req->buffer_out, body, n);
-  evhtp_send_reply(req, (evhtp_res)status);
+  if (status != 304 || srv__reply_bodiless(r, 304) != 0) evhtp_send_reply(req, (evhtp_res)status);
   for (int i = 0; i < 2; i++)
     if (hs[i]) evhtp_header_rm_and_free(req->headers_out, hs[i]);
 }

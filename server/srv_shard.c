@@ -180,7 +180,7 @@ static int add_hit(shard_req_t *st, const char *text, size_t text_len, double sc
 }
 
 /* The answer of shard (msgpack: {"q":..., "suggestions":[{"text":s,"score":n}...]}, each text
- * a key of that shard) into st's hits. 0, or TA_ECORRUPT for anything else. */
+ * a key of that shard, each key once) into st's hits. 0, or TA_ECORRUPT for anything else. */
 static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t len) {
   msgpack_unpacked u;
   msgpack_unpacked_init(&u);
@@ -190,12 +190,15 @@ static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t l
       u.data.type != MSGPACK_OBJECT_MAP)
     goto out;
   const msgpack_object_map *m = &u.data.via.map;
+  size_t n0 = st->n_hits; /* this part's hits start here */
+  int lists = 0;
   for (uint32_t i = 0; i < m->size; i++) {
     const msgpack_object *k = &m->ptr[i].key, *v = &m->ptr[i].val;
     if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 11 ||
         memcmp(k->via.str.ptr, "suggestions", 11) != 0)
       continue;
-    if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > TA_MAX_K) goto out;
+    /* one list of at most TA_MAX_K: a second would pass more, and keys twice */
+    if (lists++ || v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size > TA_MAX_K) goto out;
     for (uint32_t j = 0; j < v->via.array.size; j++) {
       const msgpack_object *h = &v->via.array.ptr[j];
       const char *text = NULL;
@@ -245,6 +248,10 @@ static int take_hits(shard_req_t *st, unsigned shard, const char *body, size_t l
         mark.n_spans = (uint8_t)hl->via.array.size;
       }
       if (add_hit(st, text, text_len, score, &mark, st->w->srv->peers->map, shard) != 0) goto out;
+      /* a shard's trie holds a key once: one twice (two spellings) would be shown twice */
+      const merged_hit_t *nh = &st->hits[st->n_hits - 1];
+      for (size_t x = n0; x + 1 < st->n_hits; x++)
+        if (ta_bytes_cmp(st->hits[x].key, st->hits[x].key_len, nh->key, nh->key_len) == 0) goto out;
     }
   }
   rc = 0;

@@ -58,6 +58,11 @@ int trie_norm_display(const char *src, size_t len, char *dst, size_t cap, size_t
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF), else 0. */
 int trie_utf8_valid(const char *s, size_t len);
 
+/* Appends the string s to buf (cap bytes, *n used, NUL kept) as valid UTF-8, for text that must
+ * be (a trie's source, JSON): a byte of no UTF-8 character (a Latin-1 file name) as \xNN, and
+ * only whole pieces, so a string too long is cut between two. */
+void trie_utf8_put(char *buf, size_t cap, size_t *n, const char *s);
+
 /* ---- Version ------------------------------------------------------------------------------ */
 
 /* Prints the --version text of tool to f: the project version, the trie format versions this

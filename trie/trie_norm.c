@@ -30,6 +30,7 @@
 #include "trie.h"
 #include "trie_norm_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
@@ -83,6 +84,27 @@ size_t trie__utf8_valid_len(const char *s, size_t len) {
 
 int trie_utf8_valid(const char *s, size_t len) {
   return utf8_valid_len(s, len) == len;
+}
+
+void trie_utf8_put(char *buf, size_t cap, size_t *n, const char *s) {
+  for (size_t i = 0, len = strlen(s); i < len;) {
+    unsigned char c = (unsigned char)s[i];
+    size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    char esc[5];
+    const char *piece = s + i;
+    if (k > len - i || !trie_utf8_valid(s + i, k)) {
+      snprintf(esc, sizeof esc, "\\x%02X", c);
+      piece = esc;
+      k = 4;
+      i++;
+    } else {
+      i += k;
+    }
+    if (*n + k >= cap) return;
+    memcpy(buf + *n, piece, k);
+    *n += k;
+    buf[*n] = '\0';
+  }
 }
 
 /* Unicode White_Space property (PropList.txt). */

@@ -157,47 +157,23 @@ static int blocklist_drop(void *ctx, const char *key, size_t key_len) {
 }
 
 /* "freq:a.tsv,b.tsv", "tables:DIR" or "tables:DIR market:M", stored in the file's metadata. */
-/* Appends s to buf (cap bytes, *n used, NUL kept) as valid UTF-8, which the file's source must
- * be: a byte of no UTF-8 character (a Latin-1 file name) as \xNN, and only whole characters
- * (a long list of names is cut between two). */
-static void put_utf8(char *buf, size_t cap, size_t *n, const char *s) {
-  for (size_t i = 0, len = strlen(s); i < len;) {
-    unsigned char c = (unsigned char)s[i];
-    size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
-    char esc[5];
-    const char *piece = s + i;
-    if (k > len - i || !trie_utf8_valid(s + i, k)) {
-      snprintf(esc, sizeof esc, "\\x%02X", c);
-      piece = esc;
-      k = 4;
-      i++;
-    } else {
-      i += k;
-    }
-    if (*n + k >= cap) return;
-    memcpy(buf + *n, piece, k);
-    *n += k;
-    buf[*n] = '\0';
-  }
-}
-
 static void describe_source(const build_args_t *a, const char *market, char *buf, size_t cap) {
   size_t n = 0;
   buf[0] = '\0';
   if (a->tables) {
-    put_utf8(buf, cap, &n, a->trending ? "trending:" : "tables:");
-    put_utf8(buf, cap, &n, a->tables);
+    trie_utf8_put(buf, cap, &n, a->trending ? "trending:" : "tables:");
+    trie_utf8_put(buf, cap, &n, a->tables);
     if (market) {
-      put_utf8(buf, cap, &n, " market:");
-      put_utf8(buf, cap, &n, market);
+      trie_utf8_put(buf, cap, &n, " market:");
+      trie_utf8_put(buf, cap, &n, market);
     }
     return;
   }
-  put_utf8(buf, cap, &n, "freq:");
+  trie_utf8_put(buf, cap, &n, "freq:");
   for (int i = 0; i < a->nfreq; i++) {
     const char *base = strrchr(a->freq[i], '/');
-    if (i) put_utf8(buf, cap, &n, ",");
-    put_utf8(buf, cap, &n, base ? base + 1 : a->freq[i]);
+    if (i) trie_utf8_put(buf, cap, &n, ",");
+    trie_utf8_put(buf, cap, &n, base ? base + 1 : a->freq[i]);
   }
 }
 

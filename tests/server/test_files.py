@@ -526,6 +526,25 @@ class Paths(ServerCase):
         self.assertEqual(srv.stop(), 0)
         self.assert_escaped(srv.text(), ["off"])
 
+    def test_healthz_path_not_utf8(self):
+        # A Latin-1 file name (caf\xe9): /healthz names the trie with that byte as \xE9, as
+        # the builder writes such a name in a trie's source; raw, /healthz was no JSON
+        d = tempfile.mkdtemp(dir=WORK)
+        tdir = os.path.join(d, os.fsdecode(b"caf\xe9 dir"))
+        os.mkdir(tdir)
+        trie = os.path.join(d, os.fsdecode(b"caf\xe9.trie"))
+        for path in (trie, os.path.join(tdir, "global.trie")):
+            shutil.copyfile(GOOD["small"], path)
+        for name, what, args, want in (
+                ("latin1", trie, [], "caf\\xE9.trie"),
+                ("latin1-dir", None, ["--trie-dir", tdir], "caf\\xE9 dir/global.trie")):
+            with self.subTest(args=args):
+                srv = self.serve(name, ARGS.serve, what, ["--threads", "1"] + args)
+                st, _, body = srv.get("/healthz")
+                self.assertEqual(st, 200)
+                self.assertTrue(json.loads(body)["trie"]["path"].endswith(want), body)
+                self.assertEqual(srv.stop(), 0)
+
     def test_refusals_to_start(self):
         d = tempfile.mkdtemp(dir=WORK)
         trie = os.path.join(d, "ok.trie")

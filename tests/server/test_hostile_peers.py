@@ -8,9 +8,12 @@ and the node keeps answering its own prefixes.
   peer's msgpack hits.
 - A peer that hangs, trickles its answer a byte at a time (each byte within the timeout, the
   whole far past it), answers garbage, a body over the limit (with Content-Length or
-  chunked), closes mid-body, or answers a status no node gives (1xx, 204, 3xx but 304, 600+):
-  502, in about the timeout.
-- A merge whose peer sends a score that is not a finite number: 502, not a suggestion.
+  chunked), closes mid-body, sends bytes after its answer (a second answer in the same write,
+  which must not pass for the answer to the next request), or answers a status no node gives
+  (1xx, 204, 3xx but 304, 600+): 502, in about the timeout.
+- A merge whose peer sends a score that is not a finite number: 502, not a suggestion; so is
+  a part with one key twice (two spellings) or two lists of suggestions; a words part with a key
+  twice is left out (partial).
 - An ETag no node gives (cut at 95 bytes, unquoted, a control byte): the answer is relayed
   without it and not kept; so is a 200 whose body is not an answer's start (empty, not a JSON
   object or msgpack map).
@@ -77,6 +80,7 @@ def mp_words(hits):
 
 
 OK_JSON = b'{"q":"peer","suggestions":[{"text":"from the peer","score":7}]}'
+EXTRA_JSON = b'{"q":"extra","suggestions":[{"text":"sent after the answer","score":9}]}'
 
 
 def response(status, body, ctype="application/json", extra=b""):
@@ -168,6 +172,20 @@ class FakePeer:
                 part = OK_JSON[i:i + 10]
                 c.sendall(b"%x\r\n%s\r\n" % (len(part), part))
             c.sendall(b"0\r\n\r\n")
+        elif mode == "same-key":  # one key twice (two spellings), in a merge's part
+            c.sendall(response(b"200 OK", mp_answer([(self.merge_text, 1e12),
+                                                     (self.merge_text.upper(), 9e11)]),
+                               "application/msgpack", part_etag))
+        elif mode == "two-lists":  # a part whose map holds "suggestions" twice
+            q = mp_str("q") + mp_str("")
+            lst = mp_answer([(self.merge_text, 1e12)])[1 + len(q):]  # "suggestions": [...]
+            c.sendall(response(b"200 OK", b"\x83" + q + lst + lst, "application/msgpack",
+                               part_etag))
+        elif mode == "same-key-words":  # a words part with one key twice
+            c.sendall(response(b"200 OK", mp_words([(self.word_text, 5e11, "words", [[3, 4]]),
+                                                    (self.word_text.upper(), 4e11, "words",
+                                                     [[3, 4]])]),
+                               "application/msgpack", part_etag))
         elif mode == "inf":
             c.sendall(response(b"200 OK", mp_answer([(self.merge_text, float("inf"))]),
                                "application/msgpack"))
@@ -188,6 +206,12 @@ class FakePeer:
             for _ in range(20):
                 c.sendall(b"10000\r\n" + b"y" * 0x10000 + b"\r\n")
             c.sendall(b"0\r\n\r\n")
+        elif mode == "two-answers":  # its answer and, in the same write, another one
+            first = (response(b"200 OK", mp_answer([(self.merge_text, 1e12)]),
+                              "application/msgpack", part_etag) if msgpack else
+                     response(b"200 OK", OK_JSON, "application/json", b'ETag: "one"\r\n'))
+            c.sendall(first + response(b"200 OK", EXTRA_JSON, "application/json",
+                                       b'ETag: "two"\r\n'))
         elif mode == "mid-body":
             c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" + OK_JSON[:20])
             return False
@@ -294,6 +318,17 @@ class HostilePeer(ServerCase):
         for mode in ("hang", "garbage", "huge", "huge-chunked", "mid-body"):
             self.assert_failed(mode, self.theirs)
             self.assert_failed(mode, "%20")
+
+    def test_bytes_after_an_answer(self):
+        # A second answer in the same write as the first: libevent's client read it as the
+        # answer to the next request on that connection (another prefix's, relayed and kept).
+        # The attempt with bytes after its answer fails, the bytes go, the next is answered.
+        for q in (self.theirs, "%20"):
+            sent = self.peer.requests
+            self.assert_failed("two-answers", q)
+            st, _, body, _ = self.ask("ok", self.theirs + self.theirs)
+            self.assertEqual((st, body), (200, OK_JSON), "q=%s: the next answer" % q)
+            self.assertEqual(self.peer.requests, sent + 2, "q=%s: one request each" % q)
 
     def test_statuses_no_node_gives(self):
         for status in ("101", "204", "206", "302", "600", "999"):
@@ -611,6 +646,16 @@ class HostilePeer(ServerCase):
                          hits + 1)
         _, _, whole2 = node.get(q)
         self.assertEqual(whole2, whole0)
+
+    def test_part_with_a_key_twice(self):
+        # a part holds each key once (a shard's trie does): one key twice, or a second list of
+        # suggestions, is a broken part, not a suggestion shown twice
+        self.assert_failed("same-key", "%20")
+        self.assert_failed("two-lists", "%20")
+        st, h, body, _ = self.ask("same-key-words", self.word_q)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["suggestions"], [], "the broken part left out")
+        self.assertRegex(h["etag"], r'^"w[0-9a-f]{16}p-j"$', "partial")
 
     def test_merge_keys_of_another_shard(self):
         # this node's own keys back from "shard 1": refused, not shown twice

@@ -241,6 +241,17 @@ class Serve(ServerCase):
                 self.assertEqual(h304.get("etag"), etag, "304 carries the ETag")
                 self.assertEqual(h304.get("cache-control"), "public, max-age=123",
                                  "304 carries Cache-Control")
+                # RFC 9110 8.6: a 304's Content-Length may only be the 200's (libevhtp wrote 0)
+                self.assertNotIn("content-length", h304, "304 without Content-Length")
+        # the same on a raw exchange (HEAD too, HTTP/1.0 kept alive), the connection kept
+        reqs = [b"%s /search?q=new HTTP/1.%s\r\nHost: t\r\n%sIf-None-Match: %s\r\n\r\n" %
+                (m, v, b"Connection: keep-alive\r\n" if v == b"0" else b"", etag.encode())
+                for m, v in ((b"GET", b"1"), (b"HEAD", b"1"), (b"GET", b"0"))]
+        out = self.srv.raw(b"".join(reqs) + b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n",
+                           until_close=False, expect=4)
+        self.assertEqual(out.count(b" 304 Not Modified\r\n"), 3, out)
+        self.assertNotIn(b"content-length: 0", out.lower(), out)
+        self.assertIn(b'"status":"ok"', out, "then the next request on the connection")
         st, _, _ = search(self.srv, "new", headers={"If-None-Match": '"other-etag"'})
         self.assertEqual(st, 200, "a different ETag gives 200")
 
@@ -249,6 +260,7 @@ class Serve(ServerCase):
                                                    "Access-Control-Request-Method": "GET"},
                                    method="OPTIONS")
         self.assertEqual(st, 204, "OPTIONS preflight status")
+        self.assertNotIn("content-length", h, "none in a 204 (RFC 9110 8.6)")
         self.assertEqual(h.get("access-control-allow-origin"), ORIGIN, "preflight allow-origin")
         self.assertIn("GET", h.get("access-control-allow-methods", ""), "preflight allow-methods")
 

@@ -211,6 +211,7 @@ class Malformed(ServerCase):
     def test_options_star(self):
         out = self.answered_and_closed(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n", 204, "OPTIONS *")
         self.assertRegex(out, rb"\r\nAllow: GET, HEAD, OPTIONS, POST, PUT\r\n", "OPTIONS * Allow")
+        self.assertNotIn(b"content-length", out.lower(), "none in a 204 (RFC 9110 8.6)")
 
     def test_smuggling(self):
         # Content-Length says the body is "0\r\n\r\n"; chunked would end there and run the GET

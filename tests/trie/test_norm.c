@@ -340,6 +340,25 @@ static void test_invalid_utf8(void **state) {
   assert_string_equal(out, "ab");
 }
 
+/* trie_utf8_put: valid UTF-8 as it is, any other byte as \xNN, cut between whole pieces. */
+static void test_utf8_put(void **state) {
+  (void)state;
+  char buf[32];
+  size_t n = 0;
+  buf[0] = '\0';
+  trie_utf8_put(buf, sizeof buf, &n, "caf\xe9 \xc3\xa9\xff\xe5\x8c");
+  assert_string_equal(buf, "caf\\xE9 \xc3\xa9\\xFF\\xE5\\x8C");
+  assert_int_equal(n, strlen(buf));
+  char small[8];
+  n = 0;
+  small[0] = '\0';
+  trie_utf8_put(small, sizeof small, &n, "ab\xe9\xe9"); /* "ab\xE9" fits, the next does not */
+  assert_string_equal(small, "ab\\xE9");
+  n = 0;
+  trie_utf8_put(small, sizeof small, &n, "abcde\xc3\xa9\xc3\xa9"); /* no half character */
+  assert_string_equal(small, "abcde\xc3\xa9");
+}
+
 static void test_capacity(void **state) {
   (void)state;
   char out[8];
@@ -545,6 +564,7 @@ int main(void) {
       cmocka_unit_test(test_kana_fold),
       cmocka_unit_test(test_invisible_characters),
       cmocka_unit_test(test_invalid_utf8),
+      cmocka_unit_test(test_utf8_put),
       cmocka_unit_test(test_capacity),
       cmocka_unit_test(test_ascii_fast_path_matches_utf8proc),
       cmocka_unit_test(test_idempotent_on_random_unicode),

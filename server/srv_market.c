@@ -141,9 +141,12 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
   if (v) { /* decoded as every parameter is: market=%64e is de; malformed or too long: none */
     if (srv__query_decode(v, vn, low, sizeof low, &vn) != 0) return 0;
     v = low;
-  } else if (hdr) {
+  } else if (hdr) { /* a field value without its outer blanks (RFC 9110 §5.5: SP and HTAB),
+                     * which libevhtp keeps but the leading spaces */
     v = hdr;
     vn = strlen(hdr);
+    while (vn && (*v == ' ' || *v == '\t')) v++, vn--;
+    while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t')) vn--;
   }
   if (v == NULL || vn == 0 || vn > TA_MAX_MARKET) return 0;
   for (size_t i = 0; i < vn; i++)

@@ -191,6 +191,8 @@ class Markets(ServerCase):
             ("q=b&market=d%6", {"X-Country": "DE"}, "global"),  # malformed: no market
             ("q=b&market=", {"X-Country": "DE"}, "global"),
             ("q=b", {"X-Country": "ZZ"}, "global"),
+            ("q=b", {"X-Country": "DE "}, "de"),  # the value's outer blanks are no part of it
+            ("q=b", {"X-Country": "\tde\t"}, "de"),
             ("q=b", {"X-Country": "de at"}, "global"),
             ("q=b", {"X-Country": "x" * 40}, "global"),
             ("q=b&market=global", {}, "global"),

@@ -1,6 +1,7 @@
 /*
  * typeahead-aggregate --hours keeps 7 days of hour tables (docs/TABLES.md "Hour tables"): after
- * each run, the hour tables older than TBL_HOURS_KEPT hours before the newest one are removed.
+ * each run, the hour tables older than TBL_HOURS_KEPT hours before the newest one not after the
+ * clock's hour are removed.
  */
 #include "agg_int.h"
 
@@ -21,11 +22,13 @@ int agg_hours_prune(const char *dir, unsigned wait_s, uint64_t *removed, char *e
   if (!rc && (rc = tbl_hour_list(dir, &paths, &n)) != 0)
     agg__fail(err, err_cap, rc, "%s: cannot list the hour tables: %s", dir, ta_strerror(rc));
   if (!rc && n > 0) {
-    int64_t newest = 0, h;
-    const char *base = strrchr(paths[n - 1], '/') + 1;
-    tbl_hour_parse(base, 13, &newest); /* listed names parse */
+    /* Counted from the newest hour not after the clock's: one event timestamped in the future
+     * (a wrong clock, garbage) would otherwise have every real hour table removed. */
+    int64_t newest, h;
+    size_t future;
+    tbl_newest_until_now(paths, n, 1, &newest, &future);
     for (size_t i = 0; i < n && !rc; i++) {
-      base = strrchr(paths[i], '/') + 1;
+      const char *base = strrchr(paths[i], '/') + 1;
       if (tbl_hour_parse(base, 13, &h) != 0 || h > newest - TBL_HOURS_KEPT) break;
       if (unlink(paths[i]) != 0 && errno != ENOENT)
         rc = agg__fail(err, err_cap, ta_error_from_errno(errno), "%s: cannot remove: %s", paths[i],

@@ -140,13 +140,15 @@ int bld_read_freq_stream(bld_acc_t *acc, FILE *f, const char *name, bld_freq_opt
 typedef struct {
   unsigned weeks;        /* window length in weeks, >= 1 */
   double half_life;      /* in weeks, > 0; INFINITY means no decay (a plain sum) */
-  const char *now;       /* "YYYY-MM-DD" or "YYYY-Www"; NULL: the newest table's week */
+  const char *now;       /* "YYYY-MM-DD" or "YYYY-Www"; NULL: the newest table's week that is
+                          * not after the clock's (tbl_newest_until_now) */
   const char *market;    /* NULL: the global total; else that market's rows (SPEC §10) */
   uint64_t tables;       /* out: tables read */
   uint64_t rows;         /* out: (spelling, count) rows added */
   uint64_t rows_skipped; /* out: spellings whose key is empty or too long */
   uint64_t events;       /* out: the counts of the rows read, before decay */
   tbl_week_t now_week;   /* out: the week ages are counted from */
+  size_t future_tables;  /* out: without now, the tables after the clock's week, left out */
 } bld_tables_opts_t;
 
 /* Adds DIR's tables into acc. TA_EEMPTY when DIR holds no table; a bad table, a bad --now or
@@ -200,11 +202,12 @@ size_t bld_trend_keep(bld_trend_cand_t *c, size_t n, uint32_t max_keys);
 typedef struct {
   bld_trend_rule_t rule;
   const char *now;      /* TIME as in tsv logs (the window ends with its hour); NULL: the newest
-                          hour table */
+                          hour table not after the clock's (tbl_newest_until_now) */
   const char *market;   /* NULL: the global total; else that market's rows */
   unsigned base_weeks;  /* weeks of the baseline, >= 1 */
   uint32_t max_keys;    /* the highest scores kept (ties: the first keys met), >= 1 */
   int64_t now_hour;     /* out: the newest hour of the window (hours since the epoch) */
+  size_t future_tables; /* out: without now, the hour tables after the clock's hour, left out */
   uint64_t hour_tables; /* out: hour tables read */
   uint64_t candidates;  /* out: queries that trend, before max_keys */
   uint64_t trending;    /* out: queries added */

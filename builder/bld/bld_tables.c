@@ -40,11 +40,12 @@ static int walk_window(const char *dir, bld_tables_opts_t *o, row_fn row, void *
       tbl_paths_free(paths, n);
       return ta_diag_set(diag, TA_EPARSE, "--now '%s' is not YYYY-MM-DD or YYYY-Www", o->now);
     }
-  } else {
-    /* Names are YYYY-Www.msgpack, so the last path is the newest week. */
-    const char *base = strrchr(paths[n - 1], '/');
-    base = base ? base + 1 : paths[n - 1];
-    if (tbl_week_parse(base, 8, &now) != 0) now = 0;
+  } else { /* the newest week not after the clock's: a future table is a wrong timestamp */
+    int64_t w;
+    size_t future;
+    tbl_newest_until_now(paths, n, 0, &w, &future);
+    now = (tbl_week_t)w;
+    o->future_tables = future;
   }
   o->now_week = now;
   for (size_t i = 0; i < n && rc == 0; i++) {

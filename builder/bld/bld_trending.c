@@ -58,10 +58,9 @@ static int read_hours(bld_acc_t *recent, const char *dir, bld_trending_opts_t *o
                        "%s: no hour tables (run typeahead-aggregate --hours first)", dir);
   }
   int64_t h;
-  const char *base = strrchr(paths[n - 1], '/') + 1; /* listed paths hold a '/' */
-  if (!o->now) {
-    tbl_hour_parse(base, 13, &h); /* listed names parse */
-    o->now_hour = h;
+  const char *base;
+  if (!o->now) { /* the newest hour not after the clock's: a future table is a wrong timestamp */
+    tbl_newest_until_now(paths, n, 1, &o->now_hour, &o->future_tables);
   } else {
     int64_t t;
     if (tbl_parse_time(o->now, strlen(o->now), &t) != 0) {

@@ -102,6 +102,11 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, const char *market
             market ? market : "", market ? ": " : "", to.hour_tables, hour, to.candidates,
             to.trending, a->trending_max);
     *rows += to.trending;
+    if (to.future_tables)
+      fprintf(stderr,
+              "typeahead-build: %zu hour tables after this machine's clock left out (a log's "
+              "timestamps in the future?); --now picks the window\n",
+              to.future_tables);
     return 0;
   }
   if (a->tables) { /* --tables: the week tables source (bld_tables.c) */
@@ -116,6 +121,11 @@ static int add_sources(bld_acc_t *acc, const build_args_t *a, const char *market
     }
     char wk[TBL_WEEK_STR];
     tbl_week_name(to.now_week, wk);
+    if (to.future_tables)
+      fprintf(stderr,
+              "typeahead-build: %zu week tables after this machine's clock left out (a log's "
+              "timestamps in the future?); --now picks the window\n",
+              to.future_tables);
     fprintf(stderr,
             "typeahead-build: %s%s%" PRIu64 " week tables up to %s, %" PRIu64 " rows (%" PRIu64
             " skipped: empty or too long key)\n",

@@ -166,6 +166,14 @@ void tbl_paths_free(char **paths, size_t n);
 /* The hour tables of dir (names "YYYY-MM-DDTHH.msgpack"), in hour order, as tbl_list. */
 int tbl_hour_list(const char *dir, char ***out_paths, size_t *out_n);
 
+/* The newest of paths[0..n) (n >= 1: tbl_list's weeks, or with hours tbl_hour_list's hours)
+ * whose period is not after the clock's (the current week or hour, UTC): its week or hour in
+ * *period, and in *future how many tables come after it. One log line with a timestamp in the
+ * future (a wrong clock, garbage) makes a table of its own there, which must not become "the
+ * newest": the builder's window and the hour tables kept are counted from this one. When
+ * every table is after the clock (a machine whose clock is behind), the newest of all. */
+void tbl_newest_until_now(char **paths, size_t n, int hours, int64_t *period, size_t *future);
+
 #ifdef __cplusplus
 }
 #endif

@@ -110,3 +110,27 @@ int tbl_list(const char *dir, char ***out_paths, size_t *out_n) {
 int tbl_hour_list(const char *dir, char ***out_paths, size_t *out_n) {
   return list_names(dir, is_hour_name, out_paths, out_n);
 }
+
+/* A listed table's week or hour (listed names parse). */
+static int64_t period_of(const char *path, int hours) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  if (hours) {
+    int64_t h = 0;
+    tbl_hour_parse(base, 13, &h);
+    return h;
+  }
+  tbl_week_t w = 0;
+  tbl_week_parse(base, 8, &w);
+  return w;
+}
+
+void tbl_newest_until_now(char **paths, size_t n, int hours, int64_t *period, size_t *future) {
+  int64_t t = ta_unix_s();
+  int64_t limit = hours ? tbl_hour_of_unix(t) : (int64_t)tbl_week_of_unix(t);
+  size_t i = n;
+  while (i > 0 && period_of(paths[i - 1], hours) > limit) i--;
+  if (i == 0) i = n; /* every table after the clock */
+  *period = period_of(paths[i - 1], hours);
+  *future = n - i;
+}

@@ -45,7 +45,8 @@ void tbl_week_date(tbl_week_t w, char out[TBL_WEEK_STR]);
 int tbl_week_parse(const char *s, size_t len, tbl_week_t *out);
 
 /* Parses a log timestamp: unix seconds, or ISO-8601 "YYYY-MM-DD[T| ]HH:MM:SS[.frac][Z|±HH[:]MM]"
- * (no offset means UTC). TA_EPARSE when malformed or out of range (years 1..9999). */
+ * (no offset means UTC). TA_EPARSE when malformed or out of range: the time in UTC, after the
+ * offset, must be in years 1..9999 (so that its week and hour have names that read back). */
 int tbl_parse_time(const char *s, size_t len, int64_t *out);
 
 /* The last months of ISO dates tbl_parse_time_memo parsed: a log's lines share a few. Zero it

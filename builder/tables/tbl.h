@@ -140,7 +140,8 @@ typedef struct tbl_reader tbl_reader_t;
 
 /* Opens a week table and checks its header. Every byte is treated as hostile: a bad file gives
  * TA_EBADMAGIC, TA_EVERSION, TA_ECORRUPT or TA_ETRUNC, a table of another normalization version
- * TA_ENORMVERSION, with a sentence saying what and where in
+ * TA_ENORMVERSION, anything but a regular file (a FIFO, whose open would block; a directory)
+ * TA_ENOTREG before it is opened (ta_open_regular), with a sentence saying what and where in
  * tbl_reader_errmsg(). On failure *out is still set (so the message can be read) and must be
  * closed; it is NULL only on TA_ENOMEM. */
 int tbl_reader_open(const char *path, tbl_reader_t **out);

@@ -3,6 +3,7 @@
  * (known, grown, new). The counter's tests are in test_counter.c. */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -356,6 +357,13 @@ static void test_table_round_trip_and_msgpack(void **state) {
   free(b);
 }
 
+static void fifo_hung(int sig) {
+  (void)sig;
+  static const char m[] = "tbl_reader_open of a FIFO still blocks after 10 s\n";
+  (void)!write(2, m, sizeof m - 1);
+  _exit(1);
+}
+
 static void test_hostile_tables(void **state) {
   (void)state;
   char path[300], bad[300];
@@ -449,6 +457,21 @@ static void test_hostile_tables(void **state) {
   tbl_reader_close(t);
   unlink(other);
   free(b);
+  /* Not a regular file under a table's name: refused at once. A FIFO blocked the open until a
+   * writer came (the alarm fails the test instead of hanging it). */
+  assert_int_equal(mkfifo(other, 0644), 0);
+  signal(SIGALRM, fifo_hung);
+  alarm(10);
+  assert_int_equal(tt_read(other, NULL, 0, &msg, &t), TA_ENOTREG);
+  alarm(0);
+  assert_non_null(strstr(msg, "2006-W10.msgpack: a FIFO, not a regular file"));
+  tbl_reader_close(t);
+  unlink(other);
+  assert_int_equal(mkdir(other, 0755), 0);
+  assert_int_equal(tt_read(other, NULL, 0, &msg, &t), TA_ENOTREG);
+  assert_non_null(strstr(msg, "a directory, not a regular file"));
+  tbl_reader_close(t);
+  rmdir(other);
 }
 
 /* Writes text as DIR/ledger and reads it back: the reader's result, its message in msg. */

@@ -149,6 +149,10 @@ typedef struct {
   uint64_t events;       /* out: the counts of the rows read, before decay */
   tbl_week_t now_week;   /* out: the week ages are counted from */
   size_t future_tables;  /* out: without now, the tables after the clock's week, left out */
+  /* May be NULL. Called with each row's spelling of the market read: 0 leaves the row out (not
+   * added, not counted in rows or events). */
+  int (*keep)(void *ctx, const char *s, size_t len);
+  void *keep_ctx;
 } bld_tables_opts_t;
 
 /* Adds DIR's tables into acc. TA_EEMPTY when DIR holds no table; a bad table, a bad --now or
@@ -204,7 +208,8 @@ typedef struct {
   const char *now;      /* TIME as in tsv logs (the window ends with its hour); NULL: the newest
                           hour table not after the clock's (tbl_newest_until_now) */
   const char *market;   /* NULL: the global total; else that market's rows */
-  unsigned base_weeks;  /* weeks of the baseline, >= 1 */
+  unsigned base_weeks;  /* weeks of the baseline, >= 1; and of the display forms' window */
+  double half_life;     /* in weeks, > 0 (INFINITY: none): the display forms' decay */
   uint32_t max_keys;    /* the highest scores kept (ties: the first keys met), >= 1 */
   int64_t now_hour;     /* out: the newest hour of the window (hours since the epoch) */
   size_t future_tables; /* out: without now, the hour tables after the clock's hour, left out */
@@ -214,7 +219,9 @@ typedef struct {
 } bld_trending_opts_t;
 
 /* Adds DIR's trending queries into acc: (display form, raw events, burst score). The display
- * form is the weeks' heaviest spelling of the key when the weeks know it, else the window's.
+ * form is the main trie's: the heaviest spelling of the key over the base_weeks weeks up to the
+ * week of now_hour, decayed by half_life (bld_read_tables, as typeahead-build --tables with
+ * those --weeks and --half-life chooses it), else the window's heaviest spelling.
  * TA_EEMPTY when DIR holds no hour table, TA_EPARSE for a bad now, a bad table's error; diag
  * says what. */
 int bld_read_trending(bld_acc_t *acc, const char *dir, bld_trending_opts_t *o, ta_diag_t *diag);

@@ -84,6 +84,7 @@ static int add_row(void *ctx, const char *m, size_t mlen, const char *s, size_t 
                    double factor, const char *path, ta_diag_t *diag) {
   read_ctx_t *c = ctx;
   if (mlen != c->market_len || (mlen && memcmp(m, c->o->market, mlen) != 0)) return 0;
+  if (c->o->keep && !c->o->keep(c->o->keep_ctx, s, len)) return 0;
   int rc = bld_acc_add(c->acc, s, len, (double)count, (double)count * factor);
   if (rc == TA_EEMPTY || rc == TA_ETOOLONG) {
     c->o->rows_skipped++;

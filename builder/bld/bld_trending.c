@@ -136,17 +136,57 @@ static int read_baseline(bld_acc_t *base, const char *dir, bld_trending_opts_t *
   return rc;
 }
 
+/* bld_tables_opts_t.keep: the rows of a key that trends (ctx: an acc of those keys). */
+static int is_kept_key(void *ctx, const char *s, size_t len) {
+  double score;
+  const char *d;
+  size_t dl;
+  return bld_acc_get(ctx, s, len, &score, &d, &dl) == 0;
+}
+
+/* The display forms of the keys of c[0..n) (ids in recent) as the main trie chooses them: the
+ * weekly build's window (base_weeks weeks up to the week of now_hour, the newest included,
+ * decayed by half_life), into disp. The server mixes the two tries by display form: the
+ * baseline's weeks, which leave the rise's week out, gave a key rising under a new spelling
+ * its old one, shown beside the main trie's. Only those keys' rows are kept. */
+static int read_displays(bld_acc_t *disp, const bld_acc_t *recent, const bld_trend_cand_t *c,
+                         size_t n, const char *dir, bld_trending_opts_t *o, ta_diag_t *diag) {
+  bld_acc_t *keys = NULL;
+  int rc = bld_acc_new(&keys);
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    const bld__key_t *k = &recent->keys[c[i].id];
+    rc = bld_acc_add(keys, recent->arena + k->off, k->len, 1, 1);
+  }
+  if (rc) {
+    bld_acc_free(keys);
+    return ta_diag_set(diag, rc, "trending: %s", ta_strerror(rc));
+  }
+  char now[TBL_WEEK_STR];
+  tbl_week_name(tbl_week_of_unix(o->now_hour * 3600), now);
+  bld_tables_opts_t to = {.weeks = o->base_weeks,
+                          .half_life = o->half_life,
+                          .now = now,
+                          .market = o->market,
+                          .keep = is_kept_key,
+                          .keep_ctx = keys};
+  rc = bld_read_tables(disp, dir, &to, diag);
+  bld_acc_free(keys);
+  return rc == TA_EEMPTY ? 0 : rc;
+}
+
 int bld_read_trending(bld_acc_t *acc, const char *dir, bld_trending_opts_t *o, ta_diag_t *diag) {
   ta_diag_init(diag, NULL);
   o->now_hour = 0;
   o->hour_tables = o->candidates = o->trending = 0;
-  if (o->rule.window_hours < 1 || !(o->rule.half_life > 0) || o->base_weeks < 1 || o->max_keys < 1)
-    return ta_diag_set(diag, TA_EINVAL, "trending: window, half-life, weeks and size must be > 0");
-  bld_acc_t *recent = NULL, *base = NULL;
+  if (o->rule.window_hours < 1 || !(o->rule.half_life > 0) || o->base_weeks < 1 ||
+      o->max_keys < 1 || !(o->half_life > 0))
+    return ta_diag_set(diag, TA_EINVAL, "trending: window, half-lives, weeks and size must be > 0");
+  bld_acc_t *recent = NULL, *base = NULL, *disp = NULL;
   bld_trend_cand_t *c = NULL; /* ids: indexes in recent's keys */
   double weeks = 0;
   int rc = bld_acc_new(&recent);
   if (!rc) rc = bld_acc_new(&base);
+  if (!rc) rc = bld_acc_new(&disp);
   if (rc) {
     rc = ta_diag_set(diag, rc, "out of memory");
     goto out;
@@ -170,13 +210,14 @@ int bld_read_trending(bld_acc_t *acc, const char *dir, bld_trending_opts_t *o, t
   }
   o->candidates = nc;
   nc = bld_trend_keep(c, nc, o->max_keys);
+  if ((rc = read_displays(disp, recent, c, nc, dir, o, diag))) goto out;
   for (size_t i = 0; i < nc && !rc; i++) {
     const bld__key_t *k = &recent->keys[c[i].id];
     /* The display form of the main trie when the weeks know the key, else the window's. */
     const char *d;
     size_t dl;
     double w;
-    if (bld_acc_get(base, recent->arena + k->off, k->len, &w, &d, &dl) != 0) {
+    if (bld_acc_get(disp, recent->arena + k->off, k->len, &w, &d, &dl) != 0) {
       uint64_t off;
       uint32_t len;
       bld__display_of(recent, k, &off, &len);
@@ -191,5 +232,6 @@ out:
   free(c);
   bld_acc_free(recent);
   bld_acc_free(base);
+  bld_acc_free(disp);
   return rc;
 }

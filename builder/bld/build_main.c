@@ -84,8 +84,11 @@ static void report_skipped(const char *file, const bld_freq_opts_t *fo) {
 static int add_sources(bld_acc_t *acc, const build_args_t *a, const char *market, progress_t *prog,
                        uint64_t *lines, uint64_t *rows) {
   if (a->trending) { /* --trending: the hour tables against the weeks (bld_trending.c) */
-    bld_trending_opts_t to = {
-        .now = a->now, .market = market, .base_weeks = a->weeks, .max_keys = a->trending_max};
+    bld_trending_opts_t to = {.now = a->now,
+                              .market = market,
+                              .base_weeks = a->weeks,
+                              .half_life = a->half_life,
+                              .max_keys = a->trending_max};
     bld_trend_rule_default(&to.rule);
     to.rule.min_events = a->trending_floor;
     ta_diag_t diag;

@@ -45,7 +45,8 @@ void tbl_week_date(tbl_week_t w, char out[TBL_WEEK_STR]);
 int tbl_week_parse(const char *s, size_t len, tbl_week_t *out);
 
 /* Parses a log timestamp: unix seconds, or ISO-8601 "YYYY-MM-DD[T| ]HH:MM:SS[.frac][Z|±HH[:]MM]"
- * (no offset means UTC). TA_EPARSE when malformed or out of range (years 1..9999). */
+ * (no offset means UTC). TA_EPARSE when malformed or out of range: the time in UTC, after the
+ * offset, must be in years 1..9999 (so that its week and hour have names that read back). */
 int tbl_parse_time(const char *s, size_t len, int64_t *out);
 
 /* The last months of ISO dates tbl_parse_time_memo parsed: a log's lines share a few. Zero it
@@ -139,7 +140,8 @@ typedef struct tbl_reader tbl_reader_t;
 
 /* Opens a week table and checks its header. Every byte is treated as hostile: a bad file gives
  * TA_EBADMAGIC, TA_EVERSION, TA_ECORRUPT or TA_ETRUNC, a table of another normalization version
- * TA_ENORMVERSION, with a sentence saying what and where in
+ * TA_ENORMVERSION, anything but a regular file (a FIFO, whose open would block; a directory)
+ * TA_ENOTREG before it is opened (ta_open_regular), with a sentence saying what and where in
  * tbl_reader_errmsg(). On failure *out is still set (so the message can be read) and must be
  * closed; it is NULL only on TA_ENOMEM. */
 int tbl_reader_open(const char *path, tbl_reader_t **out);

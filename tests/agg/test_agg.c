@@ -3,6 +3,7 @@
  * (known, grown, new). The counter's tests are in test_counter.c. */
 #include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,11 +91,26 @@ static void test_timestamps(void **state) {
       {"2006-03-06T02:00:00+02:00", 1141603200},
       {"2006-03-05T19:00:00-0500", 1141603200},
       {"2006-03-06T01:00:00+01", 1141603200},
+      /* the ends of years 1..9999 in UTC, also through an offset */
+      {"0001-01-01T00:00:00Z", INT64_C(-62135596800)},
+      {"0001-01-01T01:00:00+01:00", INT64_C(-62135596800)},
+      {"9999-12-31T23:59:59Z", INT64_C(253402300799)},
+      {"9999-12-31T22:59:59-01:00", INT64_C(253402300799)},
   };
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     int64_t t = -1;
     assert_int_equal(tbl_parse_time(good[i].s, strlen(good[i].s), &t), 0);
     assert_int_equal(t, good[i].t);
+    /* An event's week and hour have names that read back: its tables can be listed and read. */
+    char name[TBL_WEEK_STR];
+    tbl_week_t w;
+    int64_t h;
+    tbl_week_name(tbl_week_of_unix(t), name);
+    assert_int_equal(tbl_week_parse(name, strlen(name), &w), 0);
+    assert_int_equal(w, tbl_week_of_unix(t));
+    tbl_hour_name(tbl_hour_of_unix(t), name);
+    assert_int_equal(tbl_hour_parse(name, strlen(name), &h), 0);
+    assert_int_equal(h, tbl_hour_of_unix(t));
   }
   static const char *bad[] = {"",
                               "-5",
@@ -119,6 +135,14 @@ static void test_timestamps(void **state) {
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t t;
     assert_int_equal(tbl_parse_time(bad[i], strlen(bad[i]), &t), TA_EPARSE);
+  }
+  /* In UTC before year 1 or after 9999, through an offset or a leap second: their weeks and
+   * hours ("0000-W52", "10000-01-01T00") have names no reader takes. */
+  static const char *out_of_range[] = {"0001-01-01T00:30:00+01:00", "0001-01-01T00:59:59+01",
+                                       "9999-12-31T23:30:00-01:00", "9999-12-31T23:59:60Z"};
+  for (size_t i = 0; i < sizeof out_of_range / sizeof out_of_range[0]; i++) {
+    int64_t t;
+    assert_int_equal(tbl_parse_time(out_of_range[i], strlen(out_of_range[i]), &t), TA_EPARSE);
   }
 }
 
@@ -333,6 +357,13 @@ static void test_table_round_trip_and_msgpack(void **state) {
   free(b);
 }
 
+static void fifo_hung(int sig) {
+  (void)sig;
+  static const char m[] = "tbl_reader_open of a FIFO still blocks after 10 s\n";
+  (void)!write(2, m, sizeof m - 1);
+  _exit(1);
+}
+
 static void test_hostile_tables(void **state) {
   (void)state;
   char path[300], bad[300];
@@ -426,6 +457,21 @@ static void test_hostile_tables(void **state) {
   tbl_reader_close(t);
   unlink(other);
   free(b);
+  /* Not a regular file under a table's name: refused at once. A FIFO blocked the open until a
+   * writer came (the alarm fails the test instead of hanging it). */
+  assert_int_equal(mkfifo(other, 0644), 0);
+  signal(SIGALRM, fifo_hung);
+  alarm(10);
+  assert_int_equal(tt_read(other, NULL, 0, &msg, &t), TA_ENOTREG);
+  alarm(0);
+  assert_non_null(strstr(msg, "2006-W10.msgpack: a FIFO, not a regular file"));
+  tbl_reader_close(t);
+  unlink(other);
+  assert_int_equal(mkdir(other, 0755), 0);
+  assert_int_equal(tt_read(other, NULL, 0, &msg, &t), TA_ENOTREG);
+  assert_non_null(strstr(msg, "a directory, not a regular file"));
+  tbl_reader_close(t);
+  rmdir(other);
 }
 
 /* Writes text as DIR/ledger and reads it back: the reader's result, its message in msg. */

@@ -130,6 +130,29 @@ class Trending(unittest.TestCase):
             self.assertLessEqual(abs(got[q] - score), 1, "%s: score %r, the formula %r"
                                  % (q, got[q], score))
 
+    def test_display_form_is_the_main_tries(self):
+        """A query rising under a new spelling shows in the trending trie as in the main trie
+        (the weekly build's heaviest spelling over its window, the newest week included): the
+        server mixes the two by display form, so two spellings of one key would be shown twice.
+        The weeks before the window spell it 'banksy show' (its baseline); this week, the rise
+        spells it 'Banksy Show'."""
+        d = os.path.join(self.tmp, "spelling")
+        os.mkdir(d)
+        events = [(MON + 3600 * (7 + 12 * i), "banksy show") for i in range(14)]  # weeks 1-2
+        events += [(MON + 3600 * (7 + 5 * i), "weather") for i in range(100)]  # steady, all along
+        events += [(END - 1 - 400 * i, "Banksy Show") for i in range(50)]  # the rise, week 4
+        log = os.path.join(d, "log.tsv")
+        with open(log, "w") as f:
+            f.writelines("%d\t%s\n" % e for e in events)
+        tables = os.path.join(d, "tables")
+        main, trend = os.path.join(d, "main.trie"), os.path.join(d, "trend.trie")
+        run(ARGS.aggregate, "--tables", tables, "--hours", "--quiet", log)
+        run(ARGS.build, "--tables", tables, "--weeks", "4", "--half-life", "4", "--out", main)
+        run(ARGS.build, "--trending", "--tables", tables, "--weeks", "4", "--half-life", "4",
+            "--out", trend)
+        self.assertEqual([t for t, _ in entries(main, "banksy")], ["Banksy Show"])
+        self.assertEqual([t for t, _ in entries(trend)], ["Banksy Show"])
+
     def test_now_moves_the_window(self):
         out = os.path.join(self.tmp, "before.trie")
         # Two days before the rise: nothing rises then (steady traffic only).

@@ -16,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
+import proc_util  # noqa: E402  (tests/proc_util.py)
 
 ARGS = None  # the command line: --aggregate, --build, --query, --src (parsed in __main__)
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday (2026-W10)
@@ -416,6 +417,31 @@ class NightlyMarkets(SpoolCase):
         self.night(["bagel"])
         self.assertEqual(sorted(os.listdir(self.dir)), ["global.trie"])
         self.assertEqual(ranking(os.path.join(self.dir, "global.trie"), "bag"), ["bagel"])
+
+    def test_log_moved_out_by_another_run(self):
+        # With TA_TRIE_DIR runs do not take turns on a trie directory: a second run lists the
+        # spool while the first holds the tables' lock, and the first moves the logs to done/
+        # before the second's aggregator opens them (here the test moves it). The second run
+        # took "No such file" for a refusal: exit 3, and the log named refused in the metrics.
+        self.night(["bundesliga\tde"] * 6)
+        log = os.path.join(self.spool, "day3.tsv")
+        write_log(log, [(MON + 7200, "bahn\tfr", 1)])
+        with open(os.path.join(self.tables, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = subprocess.Popen([os.path.join(ARGS.src, "deploy", "typeahead-nightly"),
+                                  self.spool, self.tables], env=self.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc_util.wait_for_child(p.pid, "typeahead-aggregate")
+            time.sleep(0.3)  # it polls the lock
+            os.rename(log, os.path.join(self.spool, "done", "day3.tsv"))
+        _, err = p.communicate(timeout=120)
+        err = err.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("day3.tsv left the spool during the run", err)
+        with open(self.env["TA_METRICS_FILE"]) as f:
+            prom = f.read()
+        self.assertIn("typeahead_nightly_refused_logs 0\n", prom)
+        self.assertNotIn("typeahead_nightly_refused{", prom)
 
     def test_failed_build_keeps_the_tries(self):
         self.night(["bundesliga\tde"] * 6)

@@ -10,6 +10,7 @@ on the same spool changes no answer (the ledger counts a log once).
 
 usage: test_trending_job.py --source DIR --build-dir DIR [unittest arguments]
 """
+import fcntl
 import json
 import os
 import random
@@ -26,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
+import proc_util  # noqa: E402  (tests/proc_util.py)
 from serve_util import Server, wait_for  # noqa: E402
 
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
@@ -138,6 +140,29 @@ class TrendingJob(unittest.TestCase):
         self.assertIn("refused %s" % os.path.join(self.spool, "2-junk.tsv"), err)
         self.assertTrue(os.path.exists(self.trending), err)
 
+
+    def test_logs_moved_out_while_waiting(self):
+        # The nightly job holds the tables' lock (its step 1) when this job starts: the job
+        # lists the spool, its aggregator waits, the nightly job moves the logs to done/, and
+        # the aggregator then finds no file. That is no refusal: the job exited 3 (its unit
+        # failed) and named each log "refused ... No such file or directory", every night the
+        # two met.
+        with open(os.path.join(self.spool, "1-today.tsv"), "w") as f:
+            f.write("%d\tbahn\n" % (END - 60))
+        done = os.path.join(self.spool, "done")
+        os.mkdir(done)
+        with open(os.path.join(self.tables, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = subprocess.Popen([self.job, self.spool, self.tables, self.trending],
+                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc_util.wait_for_child(p.pid, "typeahead-aggregate")
+            time.sleep(0.3)  # it polls the lock
+            for name in ("0-history.tsv", "1-today.tsv"):
+                os.rename(os.path.join(self.spool, name), os.path.join(done, name))
+        _, err = p.communicate(timeout=120)
+        err = err.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("1-today.tsv left the spool during the run", err)
 
     def test_no_temp_dir(self):
         # The refused-list temp file (new with the refused-list reading) cannot be made: the

@@ -347,6 +347,26 @@ class Nightly(SpoolCase):
         self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
                          ["day1.tsv", "day2.tsv"])
 
+    def test_spool_past_the_command_line(self):
+        # The logs' names went on the aggregator's command line: a spool holding more than
+        # exec takes (ARG_MAX, 2 MiB here: 700 paths of 3,900 bytes; tens of thousands of
+        # short ones after nights of backlog) failed step 1 with E2BIG, every night again, as
+        # nothing left the spool. Now they go through --files0-from.
+        deep = self.tmp
+        while len(deep) < 3700:
+            deep = os.path.join(deep, "d" * 200)
+        os.makedirs(deep)
+        os.rename(self.spool, os.path.join(deep, "spool"))
+        self.spool = os.path.join(deep, "spool")
+        n = max(700, os.sysconf("SC_ARG_MAX") // 3000)
+        for i in range(n):
+            write_log(os.path.join(self.spool, "%s-%05d.tsv" % ("x" * 150, i)),
+                      [(MON + i, "web mail", 1)])
+        p = self.nightly(check=False)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace")[-2000:])
+        self.assertEqual(len(os.listdir(os.path.join(self.spool, "done"))), n + 1)
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+
     def test_trie_file_behind_a_symlink(self):
         serve_dir = os.path.dirname(self.trie)
         os.makedirs(os.path.join(serve_dir, "tries"))

@@ -164,6 +164,24 @@ class TrendingJob(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err)
         self.assertIn("1-today.tsv left the spool during the run", err)
 
+    def test_spool_past_the_command_line(self):
+        # More logs than exec takes on a command line (ARG_MAX: here 700 paths of 3,900
+        # bytes) failed step 1 with E2BIG at every run; the names now go through a file.
+        deep = self.tmp
+        while len(deep) < 3700:
+            deep = os.path.join(deep, "d" * 200)
+        spool = os.path.join(deep, "spool")
+        os.makedirs(spool)
+        n = max(700, os.sysconf("SC_ARG_MAX") // 3000)
+        for i in range(n):
+            with open(os.path.join(spool, "%s-%05d.tsv" % ("x" * 150, i)), "w") as f:
+                f.write("%d\tbahn\n" % (END - i))
+        p = subprocess.run([self.job, spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertIn("%d inputs (0 already ingested), 0 refused" % n, err)
+
     def test_no_temp_dir(self):
         # The refused-list temp file (new with the refused-list reading) cannot be made: the
         # job said only mktemp's words, ended by set -e. Now its own step 1 failure.

@@ -31,9 +31,9 @@ from agg_test_util import kill_at_random_moments, tree  # noqa: E402
 ARGS = None  # the command line: --aggregate (parsed in __main__)
 
 
-def agg(*args, stdin=None, check=True):
-    p = subprocess.run([ARGS.aggregate, *args],
-                       input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def agg(*args, stdin=None, check=True, timeout=None):
+    p = subprocess.run([ARGS.aggregate, *args], input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError("typeahead-aggregate %s failed (%d): %s"
                              % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
@@ -815,6 +815,28 @@ class Hostile(unittest.TestCase):
         # The count of the first row replaced by a string.
         i = self.good.index(b"query 0") + len(b"query 0")
         self.check_bad(self.good[:i] + b"\xa1x" + self.good[i + 1:], "unsigned integer")
+
+    def test_fifo_in_tables(self):
+        # A FIFO under a table's name or as the ledger (nothing the aggregator writes) blocked
+        # the open for good: --dump, and a run that merges into that week or reads the ledger
+        # (the nightly job for its 6 hours, holding the lock the trending job waits for). Now
+        # each is refused at once, named.
+        log = os.path.join(self.tmp, "more.tsv")
+        with open(log, "w") as f:
+            f.write("%d\tmore\n" % MON)
+        for name in ("2026-W10.msgpack", "ledger"):
+            path = os.path.join(self.tables, name)
+            os.rename(path, path + ".saved")
+            os.mkfifo(path)
+            runs = [agg("--tables", self.tables, log, check=False, timeout=20)]
+            if name != "ledger":
+                runs.append(agg("--dump", self.tables, check=False, timeout=20))
+            for p in runs:
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("%s: a FIFO, not a regular file" % path, p.stderr.decode())
+            os.unlink(path)
+            os.rename(path + ".saved", path)
+        self.assertEqual(agg("--tables", self.tables, log).returncode, 0)
 
     def test_bad_ledger(self):
         with open(os.path.join(self.tables, "ledger"), "a") as f:

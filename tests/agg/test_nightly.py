@@ -438,6 +438,22 @@ class NightlyMarkets(SpoolCase):
         self.assertEqual(sorted(os.listdir(self.dir)), ["global.trie"])
         self.assertEqual(ranking(os.path.join(self.dir, "global.trie"), "bag"), ["bagel"])
 
+    def test_tries_readable_under_a_strict_umask(self):
+        # By hand under umask 077 (027 on hardened hosts), the directory and the market tries
+        # were made for their owner alone: a server running as another user read none of them.
+        # The single trie was made 0644 already; every file the job makes now is.
+        def strict():
+            os.umask(0o077)
+        with open(os.path.join(self.spool, "day0.tsv"), "w") as f:
+            f.write("".join("%d\tbundesliga\tde\n" % (MON + i) for i in range(6)))
+        p = subprocess.run([os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool,
+                            self.tables], env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, preexec_fn=strict)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(self.dir).st_mode), 0o755)
+        for name in ("global.trie", "de.trie"):
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.dir, name)).st_mode), 0o644)
+
     def test_log_moved_out_by_another_run(self):
         # With TA_TRIE_DIR runs do not take turns on a trie directory: a second run lists the
         # spool while the first holds the tables' lock, and the first moves the logs to done/

@@ -182,6 +182,16 @@ class TrendingJob(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err[-2000:])
         self.assertIn("%d inputs (0 already ingested), 0 refused" % n, err)
 
+    def test_readable_under_a_strict_umask(self):
+        # By hand under umask 077 (027 on hardened hosts) a new trending file was made 0600,
+        # which a server running as another user cannot read.
+        os.unlink(self.trending)
+        p = subprocess.run([self.job, self.spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=lambda: os.umask(0o077))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(self.trending).st_mode & 0o777, 0o644)
+
     def test_no_temp_dir(self):
         # The refused-list temp file (new with the refused-list reading) cannot be made: the
         # job said only mktemp's words, ended by set -e. Now its own step 1 failure.

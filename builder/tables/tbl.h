@@ -145,7 +145,9 @@ typedef struct tbl_reader tbl_reader_t;
  * TA_EBADMAGIC, TA_EVERSION, TA_ECORRUPT or TA_ETRUNC, a table of another normalization version
  * TA_ENORMVERSION, with a sentence saying what and where in
  * tbl_reader_errmsg(). On failure *out is still set (so the message can be read) and must be
- * closed; it is NULL only on TA_ENOMEM. */
+ * closed; it is NULL only on TA_ENOMEM. Anything but a regular file is refused (TA_ENOTREG). A
+ * path DIR/.txn/NAME (tbl_list's) that is gone is opened as DIR/NAME, where a roll forward
+ * moves it. */
 int tbl_reader_open(const char *path, tbl_reader_t **out);
 tbl_week_t tbl_reader_week(const tbl_reader_t *t);
 /* Next (key, count), keys (tbl_key_make) in strictly ascending byte order: the global rows,

@@ -367,6 +367,16 @@ class Nightly(SpoolCase):
         self.assertEqual(len(os.listdir(os.path.join(self.spool, "done"))), n + 1)
         self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
 
+    def test_spool_behind_a_symlink(self):
+        # SPOOL_DIR a symlink to the real spool (moved to a bigger disk): find does not enter a
+        # symlink given as its start, so the job saw an empty spool and ingested nothing, exit 0.
+        os.rename(self.spool, self.spool + "-disk")
+        os.symlink(self.spool + "-disk", self.spool)
+        p = self.nightly()
+        self.assertNotIn("no files in", p.stderr.decode())
+        self.assertEqual(os.listdir(os.path.join(self.spool + "-disk", "done")), ["day1.tsv"])
+        self.assertEqual(ranking(self.trie, "we"), ["weather", "web mail"])
+
     def test_trie_file_behind_a_symlink(self):
         serve_dir = os.path.dirname(self.trie)
         os.makedirs(os.path.join(serve_dir, "tries"))

@@ -182,6 +182,23 @@ class TrendingJob(unittest.TestCase):
         self.assertEqual(p.returncode, 0, err[-2000:])
         self.assertIn("%d inputs (0 already ingested), 0 refused" % n, err)
 
+    def test_spool_and_tables_behind_symlinks(self):
+        # SPOOL_DIR and TABLES_DIR as symlinks (moved to a bigger disk): find did not enter
+        # them, so the spool looked empty and no hour table was found: the job said "no hour
+        # tables yet" and never built the trending file again.
+        for d in (self.spool, self.tables):
+            os.rename(d, d + "-disk")
+            os.symlink(d + "-disk", d)
+        with open(os.path.join(self.spool, "1-today.tsv"), "w") as f:
+            f.write("%d\tbahn\n" % (END - 60))
+        os.unlink(self.trending)
+        p = subprocess.run([self.job, self.spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("2 inputs (1 already ingested)", err)
+        self.assertTrue(os.path.exists(self.trending), err)
+
     def test_readable_under_a_strict_umask(self):
         # By hand under umask 077 (027 on hardened hosts) a new trending file was made 0600,
         # which a server running as another user cannot read.

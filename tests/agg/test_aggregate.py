@@ -838,6 +838,33 @@ class Hostile(unittest.TestCase):
             os.rename(path + ".saved", path)
         self.assertEqual(agg("--tables", self.tables, log).returncode, 0)
 
+    def test_scratch_names_are_not_followed(self):
+        # .work, .txn.tmp and .txn are the aggregator's own names in DIR. A symlink planted
+        # under one (by the user owning DIR, the server's) was followed: the run, perhaps
+        # root's by hand, unlinked every file of the link's target (.work, .txn.tmp) or moved
+        # them into DIR (.txn). A link is now removed (.work, .txn.tmp) or refused (.txn).
+        victim = os.path.join(self.tmp, "victim")
+        os.mkdir(victim)
+        with open(os.path.join(victim, "precious"), "w") as f:
+            f.write("keep me\n")
+        for n, name in enumerate((".work", ".txn.tmp", ".txn")):
+            link = os.path.join(self.tables, name)
+            os.symlink(victim, link)
+            log = os.path.join(self.tmp, "more%d.tsv" % n)
+            with open(log, "w") as f:
+                f.write("%d\tmore %d\n" % (MON, n))
+            p = agg("--tables", self.tables, log, check=False)
+            self.assertEqual(os.listdir(victim), ["precious"], name)
+            if name == ".txn":
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn(".txn: cannot complete the interrupted run: a symlink",
+                              p.stderr.decode())
+                os.unlink(link)
+                p = agg("--tables", self.tables, log, check=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertFalse(os.path.lexists(link), name)
+        self.assertIn("more 2", dump(self.tables))
+
     def test_bad_ledger(self):
         with open(os.path.join(self.tables, "ledger"), "a") as f:
             f.write("not a hash\n")

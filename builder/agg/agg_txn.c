@@ -97,7 +97,11 @@ int agg__txn_begin(const char *dir, unsigned wait_s, int *lock_fd, char *err, si
     return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, AGG__LOCK);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  /* O_NOFOLLOW: a symlink planted as .lock would have the run, perhaps root's, create the file
+   * it names (an empty /etc/nologin locks users out). */
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ELOOP)
+    return agg__fail(err, cap, TA_ELOOP, "%s: a symlink, which no run makes (remove it)", path);
   if (fd < 0)
     return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
   /* Polled, not a blocking flock: a blocking one cannot be given a time limit without a signal.

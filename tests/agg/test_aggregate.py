@@ -842,7 +842,8 @@ class Hostile(unittest.TestCase):
         # .work, .txn.tmp and .txn are the aggregator's own names in DIR. A symlink planted
         # under one (by the user owning DIR, the server's) was followed: the run, perhaps
         # root's by hand, unlinked every file of the link's target (.work, .txn.tmp) or moved
-        # them into DIR (.txn). A link is now removed (.work, .txn.tmp) or refused (.txn).
+        # them into DIR (.txn). A link is now removed (.work, .txn.tmp) or refused (.txn,
+        # .lock).
         victim = os.path.join(self.tmp, "victim")
         os.mkdir(victim)
         with open(os.path.join(victim, "precious"), "w") as f:
@@ -864,6 +865,14 @@ class Hostile(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr)
             self.assertFalse(os.path.lexists(link), name)
         self.assertIn("more 2", dump(self.tables))
+        # A dangling symlink as .lock: the run created the file it named.
+        lock = os.path.join(self.tables, ".lock")
+        os.unlink(lock)
+        os.symlink(os.path.join(victim, "created"), lock)
+        p = agg("--tables", self.tables, log, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(".lock: a symlink, which no run makes", p.stderr.decode())
+        self.assertEqual(os.listdir(victim), ["precious"])
 
     def test_bad_ledger(self):
         with open(os.path.join(self.tables, "ledger"), "a") as f:

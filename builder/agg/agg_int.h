@@ -346,7 +346,8 @@ int agg__txn_tables(const char *dir, agg__rows_fn next, void *ctx, uint64_t *wee
 int agg__txn_commit(const char *dir, char *err, size_t cap);
 /* Throws away .txn.tmp (when failed) and .work, and releases the lock. */
 void agg__txn_end(const char *dir, int lock_fd, int failed);
-/* Removes every file of dir/sub and then the directory (it holds no subdirectories). */
+/* Removes every file of dir/sub and then the directory (it holds no subdirectories); a symlink
+ * or a file at dir/sub is removed itself, never followed. */
 int agg__txn_remove(const char *dir, const char *sub);
 
 /* ---- Lines and records of map, reduce and load (agg_mr.c) --------------------------------- */

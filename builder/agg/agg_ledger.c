@@ -147,10 +147,17 @@ static int parse_row(agg__ledger_t *l, unsigned version, const char *line, size_
 int agg__ledger_read(const char *dir, agg__ledger_t *l, char *err, size_t cap) {
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, AGG__LEDGER);
-  FILE *f = fopen(path, "rb");
+  /* A regular file only, opened without blocking: a FIFO named ledger blocked the run. */
+  ta_diag_t d;
+  char msg[4400];
+  uint64_t size;
+  int fd, orc = ta_open_regular(path, &fd, &size, &d);
+  if (orc == TA_ENOENT) return 0;
+  if (orc) return agg__fail(err, cap, orc, "%s", ta_diag_format(&d, msg, sizeof msg));
+  FILE *f = fdopen(fd, "rb");
   if (!f) {
-    if (errno == ENOENT) return 0;
-    return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
+    close(fd);
+    return agg__fail(err, cap, TA_ENOMEM, "%s: out of memory", path);
   }
   char *line = NULL;
   size_t lcap = 0;

@@ -22,16 +22,36 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Opens dir/sub as a directory, never through a symlink: the scratch names (.txn, .txn.tmp,
+ * .work) are the aggregator's own, and a link planted there by anyone who can write DIR (the
+ * server's user owns it) made a run, perhaps root's by hand, unlink every file of the link's
+ * target or move them into DIR. *fd = -1 with errno when it cannot (ELOOP: a symlink). */
+static int open_sub(const char *dir, const char *sub, char *path, size_t cap, int *fd) {
+  snprintf(path, cap, "%s/%s", dir, sub);
+  *fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  return *fd;
+}
+
 int agg__txn_remove(const char *dir, const char *sub) {
-  char path[4096], f[4096 + 256];
-  snprintf(path, sizeof path, "%s/%s", dir, sub);
-  DIR *d = opendir(path);
-  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  char path[4096];
+  int fd;
+  if (open_sub(dir, sub, path, sizeof path, &fd) < 0) {
+    if (errno == ENOENT) return 0;
+    /* A symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or a file under a scratch name: only the
+     * name goes. */
+    if (errno != ELOOP && errno != ENOTDIR) return ta_error_from_errno(errno);
+    return unlink(path) == 0 || errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    close(fd);
+    return ta_error_from_errno(e);
+  }
   struct dirent *e;
   while ((e = readdir(d))) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(f, sizeof f, "%s/%s", path, e->d_name);
-    unlink(f);
+    unlinkat(fd, e->d_name, 0);
   }
   closedir(d);
   if (rmdir(path) != 0 && errno != ENOENT) return ta_error_from_errno(errno);
@@ -40,17 +60,25 @@ int agg__txn_remove(const char *dir, const char *sub) {
 
 /* Step 3: move every file of DIR/.txn into DIR, then drop .txn. */
 static int roll_forward(const char *dir) {
-  char txn[4096], from[4096 + 256], to[4096 + 256];
-  snprintf(txn, sizeof txn, "%s/%s", dir, TBL_TXN_DIR);
-  DIR *d = opendir(txn);
-  if (!d) return errno == ENOENT ? 0 : ta_error_from_errno(errno);
+  char txn[4096], to[4096 + 256];
+  int fd;
+  if (open_sub(dir, TBL_TXN_DIR, txn, sizeof txn, &fd) < 0) {
+    if (errno == ENOENT) return 0;
+    /* a symlink (ELOOP, or ENOTDIR with O_DIRECTORY) or a file: refused, never followed */
+    return errno == ELOOP || errno == ENOTDIR ? TA_ELOOP : ta_error_from_errno(errno);
+  }
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    close(fd);
+    return ta_error_from_errno(e);
+  }
   struct dirent *e;
   int rc = 0;
   while ((e = readdir(d))) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(from, sizeof from, "%s/%s", txn, e->d_name);
     snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
-    if (rename(from, to) != 0) {
+    if (renameat(fd, e->d_name, AT_FDCWD, to) != 0) {
       rc = ta_error_from_errno(errno);
       break;
     }
@@ -69,7 +97,11 @@ int agg__txn_begin(const char *dir, unsigned wait_s, int *lock_fd, char *err, si
     return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", dir, strerror(errno));
   char path[4096];
   snprintf(path, sizeof path, "%s/%s", dir, AGG__LOCK);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  /* O_NOFOLLOW: a symlink planted as .lock would have the run, perhaps root's, create the file
+   * it names (an empty /etc/nologin locks users out). */
+  int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ELOOP)
+    return agg__fail(err, cap, TA_ELOOP, "%s: a symlink, which no run makes (remove it)", path);
   if (fd < 0)
     return agg__fail(err, cap, ta_error_from_errno(errno), "%s: %s", path, strerror(errno));
   /* Polled, not a blocking flock: a blocking one cannot be given a time limit without a signal.
@@ -90,8 +122,9 @@ int agg__txn_begin(const char *dir, unsigned wait_s, int *lock_fd, char *err, si
   /* Finish what a killed writer committed; forget what it did not. */
   int rc = roll_forward(dir);
   if (rc)
-    return agg__fail(err, cap, rc, "%s/%s: cannot complete the interrupted run: %s", dir,
-                     TBL_TXN_DIR, ta_strerror(rc));
+    return agg__fail(
+        err, cap, rc, "%s/%s: cannot complete the interrupted run: %s", dir, TBL_TXN_DIR,
+        rc == TA_ELOOP ? "a symlink or a file, which no run makes (remove it)" : ta_strerror(rc));
   agg__txn_remove(dir, AGG__TXN_TMP);
   agg__txn_remove(dir, AGG__WORK);
   return 0;

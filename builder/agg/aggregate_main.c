@@ -18,7 +18,8 @@ static void usage(FILE *f) {
   fputs(
       "usage: typeahead-aggregate --tables DIR [--format tsv|aol] [--sample N]\n"
       "                           [--max-bad PCT] [--refused-list FILE] [--mem MB]\n"
-      "                           [--threads N] [--hours] [--wait S] [--quiet] LOG...\n"
+      "                           [--threads N] [--hours] [--wait S] [--quiet]\n"
+      "                           LOG... | --files0-from FILE\n"
       "       typeahead-aggregate --map [--format tsv|aol] [--sample N] [--max-bad PCT]\n"
       "                           [--quiet] < LOG > RECORDS\n"
       "       typeahead-aggregate --reduce < SORTED_RECORDS > SUMMED_RECORDS\n"
@@ -42,6 +43,8 @@ static void usage(FILE *f) {
       "  --max-bad PCT  a log with over PCT percent of bad lines (the --format is probably\n"
       "                 wrong for it) is refused whole and named; the other logs are still\n"
       "                 ingested (default 10)\n"
+      "  --files0-from FILE  read the LOG names from FILE, each ended by a NUL (find\n"
+      "                 -print0), instead of the command line: more logs than it holds\n"
       "  --refused-list FILE  write the names of refused logs there, each ended by a NUL\n"
       "                 (left empty when the run fails)\n"
       "  --mem MB       memory budget of the count table; beyond it, sorted runs are\n"
@@ -92,6 +95,44 @@ static void on_refused(void *ctx, const char *name, const char *why) {
   refused_t *r = ctx;
   fprintf(stderr, "typeahead-aggregate: refused %s: %s\n", name, why);
   if (r->list && ta_buf_put(&r->names, name, strlen(name) + 1) != 0) r->oom = 1;
+}
+
+/* --files0-from: the LOG names in path, each ended by a NUL (as find -print0 writes them), for a
+ * spool of more logs than a command line holds (the nightly job after nights of backlog: exec
+ * failed with E2BIG, and each night again). *names points into *buf; the caller frees both.
+ * An empty list, an empty name or a last name without its NUL (a list cut short) is refused. */
+#define MAX_NAMES0 (64u << 20) /* bytes of a --files0-from list: a million long paths */
+static int read_names0(const char *path, ta_buf_t *buf, const char ***names, size_t *n) {
+  ta_diag_t d;
+  char msg[512];
+  size_t cap = 0;
+  ta_diag_init(&d, path);
+  int rc = ta_read_file(path, MAX_NAMES0, buf, &d);
+  if (rc) {
+    fprintf(stderr, "typeahead-aggregate: --files0-from %s\n", ta_diag_format(&d, msg, sizeof msg));
+    return rc;
+  }
+  *names = NULL;
+  *n = 0;
+  for (size_t at = 0; at < buf->len;) {
+    const char *end = memchr(buf->p + at, 0, buf->len - at);
+    if (!end || end == buf->p + at) {
+      fprintf(stderr, "typeahead-aggregate: --files0-from %s: byte %zu: %s\n", path, at,
+              end ? "an empty name" : "the last name has no NUL after it (a list cut short?)");
+      return TA_EPARSE;
+    }
+    if (*n == cap && (rc = ta_grow((void **)names, &cap, *n + 1, sizeof **names, 256))) {
+      fprintf(stderr, "typeahead-aggregate: --files0-from %s: %s\n", path, ta_strerror(rc));
+      return rc;
+    }
+    (*names)[(*n)++] = buf->p + at;
+    at = (size_t)(end - buf->p) + 1;
+  }
+  if (!*n) {
+    fprintf(stderr, "typeahead-aggregate: --files0-from %s: no name in it\n", path);
+    return TA_EPARSE;
+  }
+  return 0;
 }
 
 /* A run that refused logs: 1 when no log was ingested (SPEC §4: nothing written, the format is
@@ -147,21 +188,31 @@ static int run_step(int step, const char *tables, const char *batch, agg_opts_t 
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"tables", required_argument, NULL, 't'},  {"format", required_argument, NULL, 'f'},
-      {"sample", required_argument, NULL, 's'},  {"max-bad", required_argument, NULL, 'b'},
-      {"mem", required_argument, NULL, 'm'},     {"dump", required_argument, NULL, 'd'},
-      {"quiet", no_argument, NULL, 'q'},         {"help", no_argument, NULL, 'h'},
-      {"threads", required_argument, NULL, 'j'}, {"refused-list", required_argument, NULL, 'r'},
-      {"version", no_argument, NULL, 'V'},       {"market", required_argument, NULL, 'k'},
-      {"markets", required_argument, NULL, 'M'}, {"map", no_argument, NULL, 'A'},
-      {"reduce", no_argument, NULL, 'R'},        {"load", no_argument, NULL, 'L'},
-      {"batch", required_argument, NULL, 'B'},   {"hours", no_argument, NULL, 'H'},
-      {"wait", required_argument, NULL, 'W'},    {NULL, 0, NULL, 0}};
+  static const struct option longopts[] = {{"tables", required_argument, NULL, 't'},
+                                           {"format", required_argument, NULL, 'f'},
+                                           {"sample", required_argument, NULL, 's'},
+                                           {"max-bad", required_argument, NULL, 'b'},
+                                           {"mem", required_argument, NULL, 'm'},
+                                           {"dump", required_argument, NULL, 'd'},
+                                           {"quiet", no_argument, NULL, 'q'},
+                                           {"help", no_argument, NULL, 'h'},
+                                           {"threads", required_argument, NULL, 'j'},
+                                           {"refused-list", required_argument, NULL, 'r'},
+                                           {"version", no_argument, NULL, 'V'},
+                                           {"market", required_argument, NULL, 'k'},
+                                           {"markets", required_argument, NULL, 'M'},
+                                           {"map", no_argument, NULL, 'A'},
+                                           {"reduce", no_argument, NULL, 'R'},
+                                           {"load", no_argument, NULL, 'L'},
+                                           {"batch", required_argument, NULL, 'B'},
+                                           {"hours", no_argument, NULL, 'H'},
+                                           {"wait", required_argument, NULL, 'W'},
+                                           {"files0-from", required_argument, NULL, '0'},
+                                           {NULL, 0, NULL, 0}};
   agg_opts_t opts;
   agg_opts_init(&opts);
   const char *tables = NULL, *dump = NULL, *refused_list = NULL, *market = NULL, *markets = NULL;
-  const char *batch = NULL;
+  const char *batch = NULL, *files0 = NULL;
   int quiet = 0, step = 0, c; /* step: 'A' map, 'R' reduce, 'L' load */
   uint64_t v;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -189,6 +240,9 @@ int main(int argc, char **argv) {
       break;
     case 'B':
       batch = optarg;
+      break;
+    case '0':
+      files0 = optarg;
       break;
     case 'r':
       refused_list = optarg;
@@ -262,6 +316,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "typeahead-aggregate: --wait goes with --tables DIR LOG... or --load\n");
     return 2;
   }
+  if (files0 && (step || batch || dump || markets || optind != argc)) {
+    fprintf(stderr, "typeahead-aggregate: --files0-from goes with --tables DIR, without LOG\n");
+    return 2;
+  }
   if (step || batch) {
     if (dump || markets || optind != argc || !step || (step != 'A' && refused_list)) {
       usage(stderr);
@@ -298,22 +356,33 @@ int main(int argc, char **argv) {
     }
     return 0;
   }
-  if (!tables || optind == argc) {
+  if (!tables || (optind == argc && !files0)) {
     usage(stderr);
     return 2;
+  }
+  const char **logs = (const char **)argv + optind;
+  size_t n_logs = (size_t)(argc - optind);
+  ta_buf_t names0 = {0};
+  int rc;
+  if (files0 && (rc = read_names0(files0, &names0, &logs, &n_logs)) != 0) {
+    ta_buf_free(&names0);
+    return rc == TA_EPARSE ? 2 : 1; /* not a list of names: usage; unreadable: failure */
   }
   opts.progress = !quiet && isatty(STDERR_FILENO);
   opts.warn = quiet ? NULL : stderr;
   refused_t ref = {0};
   if (refused_list && !(ref.list = fopen(refused_list, "wb"))) {
     fprintf(stderr, "typeahead-aggregate: --refused-list %s: %s\n", refused_list, strerror(errno));
+    if (files0) free(logs);
+    ta_buf_free(&names0);
     return 1;
   }
   opts.refused = on_refused;
   opts.refused_ctx = &ref;
   agg_stats_t st;
-  int rc = agg_run(tables, (const char *const *)argv + optind, (size_t)(argc - optind), &opts, &st,
-                   err, sizeof err);
+  rc = agg_run(tables, logs, n_logs, &opts, &st, err, sizeof err);
+  if (files0) free(logs); /* the refused names are copies */
+  ta_buf_free(&names0);
   char line[1024];
   agg_stats_format(&st, line, sizeof line);
   fprintf(stderr, "typeahead-aggregate: %s\n", line);

@@ -9,8 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the times whose week and hour have names
- * ("YYYY-Www", "YYYY-MM-DDTHH") that tbl_week_parse and tbl_hour_parse read back. */
+/* 0001-01-01T00:00:00Z (a Monday: the first second of ISO week 0001-W01) and
+ * 9999-12-31T23:59:59Z: the times whose week and hour have names ("YYYY-Www", "YYYY-MM-DDTHH")
+ * that tbl_week_parse and tbl_hour_parse read back. */
 #define MIN_UNIX INT64_C(-62135596800)
 #define MAX_UNIX INT64_C(253402300799)
 
@@ -215,9 +216,10 @@ int tbl_parse_time_memo(const char *s, size_t len, int64_t *out, tbl_date_memo_t
     i = len;
   }
   if (i != len) return TA_EPARSE;
-  /* Local time = UTC + offset, so UTC = local - offset. An offset (or a leap second) can take
-   * a time at either end of years 1..9999 out of them: 0001-01-01T00:30:00+01:00 is in year 0,
-   * whose table "0000-W52" no reader lists or opens. */
+  /* Local time = UTC + offset, so UTC = local - offset. An offset or a leap second can carry
+   * the first or last second of years 1..9999 out of them ("0001-01-01T00:00:00+01:00",
+   * "9999-12-31T23:59:60Z"): refused, since a week or hour of year 0 or 10000 has no name that
+   * the tables' readers take back (its table would be written, then refused by every read). */
   int64_t t = days * 86400 + hh * 3600 + mm * 60 + ss - offset;
   if (t < MIN_UNIX || t > MAX_UNIX) return TA_EPARSE;
   *out = t;

@@ -31,9 +31,9 @@ from agg_test_util import kill_at_random_moments, tree  # noqa: E402
 ARGS = None  # the command line: --aggregate (parsed in __main__)
 
 
-def agg(*args, stdin=None, check=True):
-    p = subprocess.run([ARGS.aggregate, *args],
-                       input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def agg(*args, stdin=None, check=True, timeout=None):
+    p = subprocess.run([ARGS.aggregate, *args], input=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout)
     if check and p.returncode != 0:
         raise AssertionError("typeahead-aggregate %s failed (%d): %s"
                              % (" ".join(args), p.returncode, p.stderr.decode(errors="replace")))
@@ -510,6 +510,38 @@ class Identity(unittest.TestCase):
         p = agg("--tables", d, self.write("new.log", b"".join(tsv_lines(5, 10))), check=False)
         self.assertEqual(p.returncode, 1)
 
+    def test_files0_from(self):
+        # The LOG names from a file, each ended by a NUL (find -print0): what the nightly and
+        # trending jobs pass, since a spool of more logs than exec takes failed every night.
+        # The same run as with the names on the command line: tables, ledger, refusals.
+        logs = [self.write(name, data) for name, data in (
+            ("a.log", b"".join(tsv_lines(300, 21))), ("-dash\nnewline.log", b"junk\n" * 3),
+            ("c d.log", b"".join(tsv_lines(200, 22))))]
+        names = self.write("names", b"".join(n.encode() + b"\0" for n in logs))
+        runs = []
+        for how in (["--files0-from", names], ["--"] + logs):
+            d = os.path.join(self.tmp, "t%d" % len(runs))
+            refused = d + ".refused"
+            p = agg("--tables", d, "--refused-list", refused, *how, check=False)
+            self.assertEqual(p.returncode, 3, p.stderr)
+            runs.append((tree(d), self.read(refused)))
+        self.assertEqual(runs[0], runs[1])
+        self.assertEqual(runs[0][1], logs[1].encode() + b"\0")
+        # Not a list: a name without its NUL (a list cut short), an empty name, no name at all
+        # are usage errors (2), a list that cannot be read a failure (1); nothing written.
+        d = os.path.join(self.tmp, "bad")
+        for data, status, what in ((logs[0].encode(), 2, "no NUL after it"),
+                                   (logs[0].encode() + b"\0\0", 2, "an empty name"),
+                                   (b"", 2, "no name in it"),
+                                   (None, 1, "no such file")):
+            path = os.path.join(self.tmp, "missing") if data is None else self.write("l", data)
+            p = agg("--tables", d, "--files0-from", path, check=False)
+            self.assertEqual(p.returncode, status, p.stderr)
+            self.assertIn(what, p.stderr.decode())
+            self.assertFalse(os.path.exists(d))
+        p = agg("--tables", d, "--files0-from", names, logs[0], check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+
     def test_version1_ledger_is_read_and_migrated(self):
         data = b"".join(tsv_lines(500, 11))
         log = self.write("old.log", data)
@@ -783,6 +815,64 @@ class Hostile(unittest.TestCase):
         # The count of the first row replaced by a string.
         i = self.good.index(b"query 0") + len(b"query 0")
         self.check_bad(self.good[:i] + b"\xa1x" + self.good[i + 1:], "unsigned integer")
+
+    def test_fifo_in_tables(self):
+        # A FIFO under a table's name or as the ledger (nothing the aggregator writes) blocked
+        # the open for good: --dump, and a run that merges into that week or reads the ledger
+        # (the nightly job for its 6 hours, holding the lock the trending job waits for). Now
+        # each is refused at once, named.
+        log = os.path.join(self.tmp, "more.tsv")
+        with open(log, "w") as f:
+            f.write("%d\tmore\n" % MON)
+        for name in ("2026-W10.msgpack", "ledger"):
+            path = os.path.join(self.tables, name)
+            os.rename(path, path + ".saved")
+            os.mkfifo(path)
+            runs = [agg("--tables", self.tables, log, check=False, timeout=20)]
+            if name != "ledger":
+                runs.append(agg("--dump", self.tables, check=False, timeout=20))
+            for p in runs:
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("%s: a FIFO, not a regular file" % path, p.stderr.decode())
+            os.unlink(path)
+            os.rename(path + ".saved", path)
+        self.assertEqual(agg("--tables", self.tables, log).returncode, 0)
+
+    def test_scratch_names_are_not_followed(self):
+        # .work, .txn.tmp and .txn are the aggregator's own names in DIR. A symlink planted
+        # under one (by the user owning DIR, the server's) was followed: the run, perhaps
+        # root's by hand, unlinked every file of the link's target (.work, .txn.tmp) or moved
+        # them into DIR (.txn). A link is now removed (.work, .txn.tmp) or refused (.txn,
+        # .lock).
+        victim = os.path.join(self.tmp, "victim")
+        os.mkdir(victim)
+        with open(os.path.join(victim, "precious"), "w") as f:
+            f.write("keep me\n")
+        for n, name in enumerate((".work", ".txn.tmp", ".txn")):
+            link = os.path.join(self.tables, name)
+            os.symlink(victim, link)
+            log = os.path.join(self.tmp, "more%d.tsv" % n)
+            with open(log, "w") as f:
+                f.write("%d\tmore %d\n" % (MON, n))
+            p = agg("--tables", self.tables, log, check=False)
+            self.assertEqual(os.listdir(victim), ["precious"], name)
+            if name == ".txn":
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn(".txn: cannot complete the interrupted run: a symlink",
+                              p.stderr.decode())
+                os.unlink(link)
+                p = agg("--tables", self.tables, log, check=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertFalse(os.path.lexists(link), name)
+        self.assertIn("more 2", dump(self.tables))
+        # A dangling symlink as .lock: the run created the file it named.
+        lock = os.path.join(self.tables, ".lock")
+        os.unlink(lock)
+        os.symlink(os.path.join(victim, "created"), lock)
+        p = agg("--tables", self.tables, log, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn(".lock: a symlink, which no run makes", p.stderr.decode())
+        self.assertEqual(os.listdir(victim), ["precious"])
 
     def test_bad_ledger(self):
         with open(os.path.join(self.tables, "ledger"), "a") as f:

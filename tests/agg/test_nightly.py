@@ -16,6 +16,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
+import proc_util  # noqa: E402  (tests/proc_util.py)
 
 ARGS = None  # the command line: --aggregate, --build, --query, --src (parsed in __main__)
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday (2026-W10)
@@ -346,6 +347,36 @@ class Nightly(SpoolCase):
         self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
                          ["day1.tsv", "day2.tsv"])
 
+    def test_spool_past_the_command_line(self):
+        # The logs' names went on the aggregator's command line: a spool holding more than
+        # exec takes (ARG_MAX, 2 MiB here: 700 paths of 3,900 bytes; tens of thousands of
+        # short ones after nights of backlog) failed step 1 with E2BIG, every night again, as
+        # nothing left the spool. Now they go through --files0-from.
+        deep = self.tmp
+        while len(deep) < 3700:
+            deep = os.path.join(deep, "d" * 200)
+        os.makedirs(deep)
+        os.rename(self.spool, os.path.join(deep, "spool"))
+        self.spool = os.path.join(deep, "spool")
+        n = max(700, os.sysconf("SC_ARG_MAX") // 3000)
+        for i in range(n):
+            write_log(os.path.join(self.spool, "%s-%05d.tsv" % ("x" * 150, i)),
+                      [(MON + i, "web mail", 1)])
+        p = self.nightly(check=False)
+        self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace")[-2000:])
+        self.assertEqual(len(os.listdir(os.path.join(self.spool, "done"))), n + 1)
+        self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+
+    def test_spool_behind_a_symlink(self):
+        # SPOOL_DIR a symlink to the real spool (moved to a bigger disk): find does not enter a
+        # symlink given as its start, so the job saw an empty spool and ingested nothing, exit 0.
+        os.rename(self.spool, self.spool + "-disk")
+        os.symlink(self.spool + "-disk", self.spool)
+        p = self.nightly()
+        self.assertNotIn("no files in", p.stderr.decode())
+        self.assertEqual(os.listdir(os.path.join(self.spool + "-disk", "done")), ["day1.tsv"])
+        self.assertEqual(ranking(self.trie, "we"), ["weather", "web mail"])
+
     def test_trie_file_behind_a_symlink(self):
         serve_dir = os.path.dirname(self.trie)
         os.makedirs(os.path.join(serve_dir, "tries"))
@@ -416,6 +447,47 @@ class NightlyMarkets(SpoolCase):
         self.night(["bagel"])
         self.assertEqual(sorted(os.listdir(self.dir)), ["global.trie"])
         self.assertEqual(ranking(os.path.join(self.dir, "global.trie"), "bag"), ["bagel"])
+
+    def test_tries_readable_under_a_strict_umask(self):
+        # By hand under umask 077 (027 on hardened hosts), the directory and the market tries
+        # were made for their owner alone: a server running as another user read none of them.
+        # The single trie was made 0644 already; every file the job makes now is.
+        def strict():
+            os.umask(0o077)
+        with open(os.path.join(self.spool, "day0.tsv"), "w") as f:
+            f.write("".join("%d\tbundesliga\tde\n" % (MON + i) for i in range(6)))
+        p = subprocess.run([os.path.join(ARGS.src, "deploy", "typeahead-nightly"), self.spool,
+                            self.tables], env=self.env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, preexec_fn=strict)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(self.dir).st_mode), 0o755)
+        for name in ("global.trie", "de.trie"):
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.dir, name)).st_mode), 0o644)
+
+    def test_log_moved_out_by_another_run(self):
+        # With TA_TRIE_DIR runs do not take turns on a trie directory: a second run lists the
+        # spool while the first holds the tables' lock, and the first moves the logs to done/
+        # before the second's aggregator opens them (here the test moves it). The second run
+        # took "No such file" for a refusal: exit 3, and the log named refused in the metrics.
+        self.night(["bundesliga\tde"] * 6)
+        log = os.path.join(self.spool, "day3.tsv")
+        write_log(log, [(MON + 7200, "bahn\tfr", 1)])
+        with open(os.path.join(self.tables, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = subprocess.Popen([os.path.join(ARGS.src, "deploy", "typeahead-nightly"),
+                                  self.spool, self.tables], env=self.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc_util.wait_for_child(p.pid, "typeahead-aggregate")
+            time.sleep(0.3)  # it polls the lock
+            os.rename(log, os.path.join(self.spool, "done", "day3.tsv"))
+        _, err = p.communicate(timeout=120)
+        err = err.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("day3.tsv left the spool during the run", err)
+        with open(self.env["TA_METRICS_FILE"]) as f:
+            prom = f.read()
+        self.assertIn("typeahead_nightly_refused_logs 0\n", prom)
+        self.assertNotIn("typeahead_nightly_refused{", prom)
 
     def test_failed_build_keeps_the_tries(self):
         self.night(["bundesliga\tde"] * 6)

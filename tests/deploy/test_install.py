@@ -281,7 +281,7 @@ class InstallTree(unittest.TestCase):
         # LeakSanitizer cannot run under ptrace (make test-sanitize builds the tools with it).
         asan = (os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0").lstrip(":")
         env = dict(os.environ, TA_BIN=bindir, ASAN_OPTIONS=asan)
-        run("strace", "-f", "-qq", "-o", trace, self.path("/usr/local/lib/typeahead/"
+        run("strace", "-f", "-qq", "-y", "-o", trace, self.path("/usr/local/lib/typeahead/"
                                                           "typeahead-nightly"),
             os.path.join(work, "spool"), os.path.join(work, "tables"),
             os.path.join(work, "current.trie"), env=env)
@@ -294,7 +294,7 @@ class InstallTree(unittest.TestCase):
         trace = os.path.join(work, "serve.strace")
         port = free_port()
         srv = subprocess.Popen(
-            ["strace", "-f", "-qq", "-o", trace, os.path.join(bindir, "typeahead-serve"),
+            ["strace", "-f", "-qq", "-y", "-o", trace, os.path.join(bindir, "typeahead-serve"),
              "--trie", os.path.join(work, "current.trie"), "--listen", "127.0.0.1:%d" % port,
              "--threads", "2", "--filters", os.path.join(work, "blocklist.rules"),
              "--admin-token-file", os.path.join(work, "token")],
@@ -330,7 +330,13 @@ class InstallTree(unittest.TestCase):
                 if not m or (m.group(1).startswith("open")
                              and not re.search(r"O_WRONLY|O_RDWR|O_CREAT", m.group(2))):
                     continue
-                paths = re.findall(r'"([^"]*)"', m.group(2))
+                if m.group(1).endswith("at") or m.group(1) == "renameat2":
+                    # a name relative to its directory descriptor, whose path strace -y shows:
+                    # renameat(4</var/lib/typeahead/tables/.txn>, "ledger", AT_FDCWD</>, ...)
+                    paths = [os.path.join(d, p) for d, p in re.findall(
+                        r'(?:\d+|AT_FDCWD)(?:<([^>]*)>)?, "([^"]*)"', m.group(2))]
+                else:
+                    paths = re.findall(r'"([^"]*)"', m.group(2))
                 if m.group(1) in ("link", "linkat", "symlink", "symlinkat"):
                     paths = paths[-1:]  # only the new name is made (linkat: /proc/self/fd/N)
                 written.update(paths)

@@ -10,6 +10,7 @@ on the same spool changes no answer (the ledger counts a log once).
 
 usage: test_trending_job.py --source DIR --build-dir DIR [unittest arguments]
 """
+import fcntl
 import json
 import os
 import random
@@ -26,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import bin_args  # noqa: E402  (tests/bin_args.py)
+import proc_util  # noqa: E402  (tests/proc_util.py)
 from serve_util import Server, wait_for  # noqa: E402
 
 MON = 1772409600  # 2026-03-02T00:00:00Z, a Monday
@@ -138,6 +140,74 @@ class TrendingJob(unittest.TestCase):
         self.assertIn("refused %s" % os.path.join(self.spool, "2-junk.tsv"), err)
         self.assertTrue(os.path.exists(self.trending), err)
 
+
+    def test_logs_moved_out_while_waiting(self):
+        # The nightly job holds the tables' lock (its step 1) when this job starts: the job
+        # lists the spool, its aggregator waits, the nightly job moves the logs to done/, and
+        # the aggregator then finds no file. That is no refusal: the job exited 3 (its unit
+        # failed) and named each log "refused ... No such file or directory", every night the
+        # two met.
+        with open(os.path.join(self.spool, "1-today.tsv"), "w") as f:
+            f.write("%d\tbahn\n" % (END - 60))
+        done = os.path.join(self.spool, "done")
+        os.mkdir(done)
+        with open(os.path.join(self.tables, ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            p = subprocess.Popen([self.job, self.spool, self.tables, self.trending],
+                                 env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            proc_util.wait_for_child(p.pid, "typeahead-aggregate")
+            time.sleep(0.3)  # it polls the lock
+            for name in ("0-history.tsv", "1-today.tsv"):
+                os.rename(os.path.join(self.spool, name), os.path.join(done, name))
+        _, err = p.communicate(timeout=120)
+        err = err.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("1-today.tsv left the spool during the run", err)
+
+    def test_spool_past_the_command_line(self):
+        # More logs than exec takes on a command line (ARG_MAX: here 700 paths of 3,900
+        # bytes) failed step 1 with E2BIG at every run; the names now go through a file.
+        deep = self.tmp
+        while len(deep) < 3700:
+            deep = os.path.join(deep, "d" * 200)
+        spool = os.path.join(deep, "spool")
+        os.makedirs(spool)
+        n = max(700, os.sysconf("SC_ARG_MAX") // 3000)
+        for i in range(n):
+            with open(os.path.join(spool, "%s-%05d.tsv" % ("x" * 150, i)), "w") as f:
+                f.write("%d\tbahn\n" % (END - i))
+        p = subprocess.run([self.job, spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = p.stderr.decode(errors="replace")
+        self.assertEqual(p.returncode, 0, err[-2000:])
+        self.assertIn("%d inputs (0 already ingested), 0 refused" % n, err)
+
+    def test_spool_and_tables_behind_symlinks(self):
+        # SPOOL_DIR and TABLES_DIR as symlinks (moved to a bigger disk): find did not enter
+        # them, so the spool looked empty and no hour table was found: the job said "no hour
+        # tables yet" and never built the trending file again.
+        for d in (self.spool, self.tables):
+            os.rename(d, d + "-disk")
+            os.symlink(d + "-disk", d)
+        with open(os.path.join(self.spool, "1-today.tsv"), "w") as f:
+            f.write("%d\tbahn\n" % (END - 60))
+        os.unlink(self.trending)
+        p = subprocess.run([self.job, self.spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        err = p.stderr.decode()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertIn("2 inputs (1 already ingested)", err)
+        self.assertTrue(os.path.exists(self.trending), err)
+
+    def test_readable_under_a_strict_umask(self):
+        # By hand under umask 077 (027 on hardened hosts) a new trending file was made 0600,
+        # which a server running as another user cannot read.
+        os.unlink(self.trending)
+        p = subprocess.run([self.job, self.spool, self.tables, self.trending], env=self.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           preexec_fn=lambda: os.umask(0o077))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.stat(self.trending).st_mode & 0o777, 0o644)
 
     def test_no_temp_dir(self):
         # The refused-list temp file (new with the refused-list reading) cannot be made: the

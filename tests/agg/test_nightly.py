@@ -96,7 +96,9 @@ class SpoolCase(unittest.TestCase):
         self.spool = os.path.join(self.tmp, "spool")
         self.tables = os.path.join(self.tmp, "tables")
         os.makedirs(self.spool)
-        self.env = dict(os.environ, TA_BIN=os.path.join(self.tmp, "bin"))
+        # TA_SETTLE=0: the logs these tests write are just written, and leave the spool at once
+        # (test_log_still_written sets it)
+        self.env = dict(os.environ, TA_BIN=os.path.join(self.tmp, "bin"), TA_SETTLE="0")
         os.makedirs(self.env["TA_BIN"])
         for name in ("typeahead-aggregate", "typeahead-build", "typeahead-query"):
             os.symlink(tool(name), os.path.join(self.env["TA_BIN"], name))
@@ -366,6 +368,36 @@ class Nightly(SpoolCase):
         self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace")[-2000:])
         self.assertEqual(len(os.listdir(os.path.join(self.spool, "done"))), n + 1)
         self.assertEqual(ranking(self.trie, "we"), ["web mail", "weather"])
+
+    def test_log_still_written(self):
+        # A writer appending to its log in the spool: the job moved it to done/ and the writer
+        # went on writing there, so what it added after the run was never counted. Now a log
+        # written to within TA_SETTLE seconds is counted so far and stays; the next night
+        # counts only its new lines and moves it once it has gone quiet.
+        env = dict(self.env, TA_SETTLE="3600")
+        old = time.time() - 7200
+        os.utime(os.path.join(self.spool, "day1.tsv"), (old, old))  # a log done with
+        live = os.path.join(self.spool, "live.tsv")
+        write_log(live, [(MON + 60, "weather radar", 2)])
+        job = os.path.join(ARGS.src, "deploy", "typeahead-nightly")
+        p = run(job, self.spool, self.tables, self.trie, env=env)
+        self.assertIn("live.tsv was written to in the last 3600 s", p.stderr.decode())
+        self.assertIn("live.tsv", os.listdir(self.spool))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))), ["day1.tsv"])
+        with open(live, "a") as f:
+            for i in range(6):
+                f.write("%d\tweather radar\n" % (MON + 600 + i))
+        os.utime(live, (old, old))
+        run(job, self.spool, self.tables, self.trie, env=env)
+        self.assertNotIn("live.tsv", os.listdir(self.spool))
+        self.assertEqual(sorted(os.listdir(os.path.join(self.spool, "done"))),
+                         ["day1.tsv", "live.tsv"])
+        dump = run(tool("typeahead-aggregate"), "--dump", self.tables).stdout.decode()
+        self.assertIn("weather radar\t8", dump)  # 2 + 6, each line once
+        p = run(job, self.spool, self.tables, self.trie, check=False,
+                env=dict(self.env, TA_SETTLE="5m"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("TA_SETTLE must be a number of seconds", p.stderr.decode())
 
     def test_spool_behind_a_symlink(self):
         # SPOOL_DIR a symlink to the real spool (moved to a bigger disk): find does not enter a

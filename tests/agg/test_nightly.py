@@ -183,6 +183,23 @@ class Nightly(SpoolCase):
             self.assertIn("typeahead_nightly_success 0\n", f.read())
         self.assertIn("day2.tsv", os.listdir(self.spool))
 
+    def test_refused_name_not_utf8(self):
+        # A refused log whose name is no UTF-8 (a Latin-1 host name) went raw into the label of
+        # typeahead_nightly_refused: the node exporter drops a whole metric file that is not
+        # UTF-8, so the night's success and counts were gone too. Bytes of no character are
+        # written \xNN (the label's backslash escaped, as the text format wants).
+        metrics = os.path.join(self.tmp, "typeahead.prom")
+        self.env["TA_METRICS_FILE"] = metrics
+        junk = os.path.join(self.spool.encode(), b"caf\xe9 \"x\".tsv")
+        with open(junk, "wb") as f:
+            f.write(b"this is\tnot\ta tsv log\n" * 3)
+        p = self.nightly(check=False)
+        self.assertEqual(p.returncode, 3, p.stderr.decode(errors="replace"))
+        with open(metrics, "rb") as f:
+            prom = f.read().decode("utf-8")  # strict: the whole file is UTF-8
+        self.assertIn('typeahead_nightly_refused{file="caf\\\\xe9 \\"x\\".tsv"} 1\n', prom)
+        self.assertIn("typeahead_nightly_success 1\n", prom)
+
     def test_bad_file_over_two_nights(self):
         metrics = os.path.join(self.tmp, "textfile", "typeahead.prom")
         os.makedirs(os.path.dirname(metrics))

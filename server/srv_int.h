@@ -512,15 +512,17 @@ typedef struct {
  * (bytewise); <0, 0, >0 as memcmp. How shards' parts are merged. */
 int srv__rank_cmp(double score_a, const char *key_a, size_t len_a, double score_b,
                   const char *key_b, size_t len_b);
-/* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
- * 0..2 edits; words: 0 or 1) through rules (the same), none of them already in have, up to n in
- * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. With
- * others (not NULL: a sharded node's other shards' word matches), t's word matches and theirs
- * are merged in rank order before the typo matches, as one trie would give them. */
+/* After the *n_hits exact hits (the first n_own of them t's own, from srv__answer; the rest
+ * another trie's: a market's fill from global): word and typo matches of t (typos:
+ * TRIE_TYPOS_AUTO or 0..2 edits; words: 0 or 1) through rules (the same), none of them one of
+ * t's exact hits, up to n in all: appended to hits and marks (prefix marks for the exact ones),
+ * *n_hits the total. With others (not NULL: a sharded node's other shards' word matches), t's
+ * word matches and theirs are merged in rank order before the typo matches, as one trie would
+ * give them. */
 int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market,
                      const char *key, size_t key_len, int typos, int words,
-                     const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
-                     srv_mark_t *marks, size_t *n_hits);
+                     const srv_words_t *others, size_t n_own, size_t n, trie_text_t *text,
+                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__rules_acquire gives with them). */
 uint64_t srv__filter_version_num(srv_t *s);

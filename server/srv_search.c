@@ -355,7 +355,8 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
       rc = srv__answer_more(in->rules, in->t, in->market, key, key_len, in->part == 2 ? 0 : q.typos,
                             in->part == 2 ? 1 : q.words, in->others, n_own, kk, w->text, hits,
                             marks, &n_hits);
-    if (n_exact == 0 && n_hits > 0) answered = in->market;
+    /* a word or typo match is the market's own: it names the market, after global's fill too */
+    if (n_hits > n_exact) answered = in->market;
     /* the empty prefix's merge has no trending suggestions: its parts neither (every node
      * holds the whole trending trie, so each part would add the same ones, of any shard);
      * nor has a words part (the owner mixes them in once) */

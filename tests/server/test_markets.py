@@ -291,10 +291,13 @@ class MarketWords(ServerCase):
             self.assertEqual(st, 200)
             self.assertEqual(texts(a), ["hotel california", "berlin hotel"], q)
             self.assertEqual([s["match"] for s in a["suggestions"]], ["prefix", "words"], q)
+            # a suggestion came from de's trie: the answer names de (docs/server.md, Markets)
+            self.assertEqual(a["market"], "de", q)
+        # only global's: global
         st, _, a = search(srv, "q=hotel&market=de&k=1")
-        self.assertEqual(texts(a), ["hotel california"])
+        self.assertEqual((a["market"], texts(a)), ("global", ["hotel california"]))
         st, _, a = search(srv, "q=hotel&market=de&words=0")
-        self.assertEqual(texts(a), ["hotel california"])
+        self.assertEqual((a["market"], texts(a)), ("global", ["hotel california"]))
         self.assertEqual(srv.stop(), 0)
 
 

@@ -267,6 +267,10 @@ int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g,
 /* 1 when t[0..n) is its own key (SPEC §3) and needs no normalizing: printable ASCII without
  * capitals, one space between words, none at either end. */
 int srv__market_own_key(const char *t, size_t n);
+/* The key of hit h (*key: its text when that is its own key, else buf, TA_MAX_KEY + 1 bytes)
+ * and its hash. Most display forms are their own key: they skip the normalizer. How answers
+ * made of two tries' hits (the fill, the trending mix) tell keys apart. */
+int srv__hit_key(const trie_hit_t *h, char *buf, const char **key, size_t *len, uint64_t *hash);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
 

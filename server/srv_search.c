@@ -89,6 +89,9 @@ static int search_block(srv_t *s, int rep, const char *etag, ta_buf_t *b) {
   if (!rc) rc = buf_puts(b, s->mk.vary);
   if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
   if (!rc && s->cors_origin) rc = buf_puts(b, s->cors_origin);
+  /* what a page's script may read of the answer: said on the answer itself (Fetch), not in the
+   * preflight, which a plain GET does not even make */
+  if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Expose-Headers: ETag");
   if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
   return rc;
 }

@@ -256,7 +256,7 @@ const char *srv__centry_etag(const srv_centry_t *e);
 /* With --trie-dir, whether a trie file may serve the slot of market name ("global": global's):
  * 0, or TA_ERANGE with d saying why when the file records another market (info, FORMAT.md's
  * META), i.e. it was copied or renamed into another's place; a file that records none (the
- * global total, a --freq build) fits any slot. */
+ * global total, a --freq build) fits any slot. In srv_state.c, its one caller (the loader). */
 int srv__market_file_fits(const char *name, const trie_info_t *info, ta_diag_t *d);
 
 /* The answer of a market that has fewer than k completions: hits[0..*n) (the market's own, in

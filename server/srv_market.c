@@ -28,16 +28,6 @@
 
 /* ---- Pure functions ------------------------------------------------------------------------ */
 
-int srv__market_file_fits(const char *name, const trie_info_t *info, ta_diag_t *d) {
-  if (info->market_len == 0) return 0;
-  int global = strcmp(name, "global") == 0;
-  if (!global && strlen(name) == info->market_len &&
-      memcmp(name, info->market, info->market_len) == 0)
-    return 0;
-  return ta_diag_set(d, TA_ERANGE, "built for market %.*s, not %s%s", (int)info->market_len,
-                     info->market, global ? "the global total" : "market ", global ? "" : name);
-}
-
 int srv__market_own_key(const char *t, size_t n) {
   if (n == 0 || t[0] == ' ' || t[n - 1] == ' ') return 0;
   for (size_t i = 0; i < n; i++) {

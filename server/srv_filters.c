@@ -384,25 +384,30 @@ static int rank_before(const trie_hit_t *a, const trie_hit_t *b) {
 
 int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market,
                      const char *key, size_t key_len, int typos, int words,
-                     const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
-                     srv_mark_t *marks, size_t *n_hits) {
+                     const srv_words_t *others, size_t n_own, size_t n, trie_text_t *text,
+                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits) {
   size_t have = *n_hits;
   for (size_t i = 0; i < have; i++) /* the exact ones: the typed prefix, mapped */
     srv__mark_prefix(&hits[i], key_len, &marks[i]);
   unsigned edits = typos == TRIE_TYPOS_AUTO ? trie_typos_auto(key, key_len) : (unsigned)typos;
   int more_words = words && (t->words != NULL || (others && others->n));
-  if (have >= n || (edits == 0 && !more_words)) return 0;
+  if (have >= n || n_own > have || (edits == 0 && !more_words)) return 0;
   /* the request's rules, as srv__answer's, candidate by candidate */
   flt_filter_t f = {.rs = rules ? rules->rules->rs : NULL, .cache = fstate_cache(rules, market, t)};
   trie_keep_fn keep = f.rs ? flt_keep : NULL;
+  /* What the rest must not repeat: t's own exact matches, by their ids in t. Another trie's
+   * (global's fill) have ids of their own file, which name other keys of t; they start with
+   * the prefix, which none of t's word and typo matches does, so nothing repeats them: they
+   * only take their room (foreign). */
+  size_t foreign = have - n_own;
   trie_match_t all[TA_MAX_K];
-  for (size_t i = 0; i < have; i++) all[i].hit = hits[i]; /* what the rest must not repeat */
-  size_t got = have, out = have;
+  for (size_t i = 0; i < n_own; i++) all[i].hit = hits[i];
+  size_t got = n_own, out = have;
   int rc;
   if (others == NULL || !words) {
     trie_match_opts_t o = {typos, words ? t->words : NULL};
-    rc = trie_lookup_more(t->reader, key, key_len, &o, n, keep, &f, text, all, &got);
-    for (size_t i = have; rc == 0 && i < got; i++, out++) {
+    rc = trie_lookup_more(t->reader, key, key_len, &o, n - foreign, keep, &f, text, all, &got);
+    for (size_t i = n_own; rc == 0 && i < got; i++, out++) {
       hits[out] = all[i].hit;
       mark_of(&all[i], &marks[out]);
     }
@@ -411,13 +416,13 @@ int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned ma
      * distinct: each key is in one shard); then this shard's typo matches (the first character
      * is exact, so no other shard has any), checked against this shard's ids only. */
     trie_match_opts_t ow = {0, t->words};
-    rc = trie_lookup_more(t->reader, key, key_len, &ow, n, keep, &f, text, all, &got);
+    rc = trie_lookup_more(t->reader, key, key_len, &ow, n - foreign, keep, &f, text, all, &got);
     trie_match_t own[TA_MAX_K];
-    size_t n_own = got - have, i = 0, j = 0, kept_own = 0;
-    memcpy(own, all + have, n_own * sizeof *own);
-    while (rc == 0 && out < n && (i < n_own || j < others->n)) {
-      if (j == others->n || (i < n_own && rank_before(&own[i].hit, &others->hit[j]))) {
-        all[have + kept_own++] = own[i];
+    size_t n_words = got - n_own, i = 0, j = 0, kept_own = 0;
+    memcpy(own, all + n_own, n_words * sizeof *own);
+    while (rc == 0 && out < n && (i < n_words || j < others->n)) {
+      if (j == others->n || (i < n_words && rank_before(&own[i].hit, &others->hit[j]))) {
+        all[n_own + kept_own++] = own[i];
         hits[out] = own[i].hit;
         mark_of(&own[i], &marks[out++]);
         i++;
@@ -428,10 +433,11 @@ int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned ma
     }
     size_t theirs = out - have - kept_own;
     trie_match_opts_t ot = {typos, NULL};
-    got = have + kept_own;
+    got = n_own + kept_own;
     if (rc == 0 && edits > 0 && out < n)
-      rc = trie_lookup_more(t->reader, key, key_len, &ot, n - theirs, keep, &f, text, all, &got);
-    for (size_t x = have + kept_own; rc == 0 && x < got; x++, out++) {
+      rc = trie_lookup_more(t->reader, key, key_len, &ot, n - theirs - foreign, keep, &f, text, all,
+                            &got);
+    for (size_t x = n_own + kept_own; rc == 0 && x < got; x++, out++) {
       hits[out] = all[x].hit;
       mark_of(&all[x], &marks[out]);
     }

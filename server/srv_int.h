@@ -256,7 +256,7 @@ const char *srv__centry_etag(const srv_centry_t *e);
 /* With --trie-dir, whether a trie file may serve the slot of market name ("global": global's):
  * 0, or TA_ERANGE with d saying why when the file records another market (info, FORMAT.md's
  * META), i.e. it was copied or renamed into another's place; a file that records none (the
- * global total, a --freq build) fits any slot. */
+ * global total, a --freq build) fits any slot. In srv_state.c, its one caller (the loader). */
 int srv__market_file_fits(const char *name, const trie_info_t *info, ta_diag_t *d);
 
 /* The answer of a market that has fewer than k completions: hits[0..*n) (the market's own, in
@@ -267,6 +267,10 @@ int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g,
 /* 1 when t[0..n) is its own key (SPEC §3) and needs no normalizing: printable ASCII without
  * capitals, one space between words, none at either end. */
 int srv__market_own_key(const char *t, size_t n);
+/* The key of hit h (*key: its text when that is its own key, else buf, TA_MAX_KEY + 1 bytes)
+ * and its hash. Most display forms are their own key: they skip the normalizer. How answers
+ * made of two tries' hits (the fill, the trending mix) tell keys apart. */
+int srv__hit_key(const trie_hit_t *h, char *buf, const char **key, size_t *len, uint64_t *hash);
 
 /* ---- Metrics (srv_metrics.c) -------------------------------------------------------------- */
 
@@ -512,15 +516,17 @@ typedef struct {
  * (bytewise); <0, 0, >0 as memcmp. How shards' parts are merged. */
 int srv__rank_cmp(double score_a, const char *key_a, size_t len_a, double score_b,
                   const char *key_b, size_t len_b);
-/* After srv__answer's n_have exact hits: word and typo matches of t (typos: TRIE_TYPOS_AUTO or
- * 0..2 edits; words: 0 or 1) through rules (the same), none of them already in have, up to n in
- * all: appended to hits and marks (prefix marks for the first n_have), *n_hits the total. With
- * others (not NULL: a sharded node's other shards' word matches), t's word matches and theirs
- * are merged in rank order before the typo matches, as one trie would give them. */
+/* After the *n_hits exact hits (the first n_own of them t's own, from srv__answer; the rest
+ * another trie's: a market's fill from global): word and typo matches of t (typos:
+ * TRIE_TYPOS_AUTO or 0..2 edits; words: 0 or 1) through rules (the same), none of them one of
+ * t's exact hits, up to n in all: appended to hits and marks (prefix marks for the exact ones),
+ * *n_hits the total. With others (not NULL: a sharded node's other shards' word matches), t's
+ * word matches and theirs are merged in rank order before the typo matches, as one trie would
+ * give them. */
 int srv__answer_more(const srv_fstate_t *rules, const srv_trie_t *t, unsigned market,
                      const char *key, size_t key_len, int typos, int words,
-                     const srv_words_t *others, size_t n, trie_text_t *text, trie_hit_t *hits,
-                     srv_mark_t *marks, size_t *n_hits);
+                     const srv_words_t *others, size_t n_own, size_t n, trie_text_t *text,
+                     trie_hit_t *hits, srv_mark_t *marks, size_t *n_hits);
 const char *srv__filter_version(srv_t *s);
 /* The version of the rules in force, as a number (what srv__rules_acquire gives with them). */
 uint64_t srv__filter_version_num(srv_t *s);

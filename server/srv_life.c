@@ -352,12 +352,25 @@ static int check_origin(const char *origin) {
   return TA_EINVAL;
 }
 
+/* The signals srv_run() handles with sigwait(): blocked in the calling thread (and so in every
+ * thread made after) from srv_new() on, so that one sent while the tries load (seconds for a
+ * large trie) waits for srv_run() instead of killing the process (their default action). */
+static void signals_block(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGHUP);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
 int srv_new(const srv_config_t *cfg, srv_t **out) {
   *out = NULL;
   if (cfg == NULL || (cfg->trie_path == NULL) == (cfg->trie_dir == NULL)) return TA_EINVAL;
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, srv_evthread_init);
   signal(SIGPIPE, SIG_IGN);
+  sigset_t sigs;
+  signals_block(&sigs);
 
   srv_t *s = calloc(1, sizeof *s);
   if (s == NULL) return TA_ENOMEM;
@@ -443,11 +456,7 @@ int srv_port(const srv_t *s) {
 
 int srv_run(srv_t *s) {
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGHUP);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signals_block(&set); /* already, since srv_new: a signal sent meanwhile is pending */
 
   int rc = srv__reload_start(s);
   for (unsigned i = 0; rc == 0 && i < s->threads; i++) {

@@ -28,16 +28,6 @@
 
 /* ---- Pure functions ------------------------------------------------------------------------ */
 
-int srv__market_file_fits(const char *name, const trie_info_t *info, ta_diag_t *d) {
-  if (info->market_len == 0) return 0;
-  int global = strcmp(name, "global") == 0;
-  if (!global && strlen(name) == info->market_len &&
-      memcmp(name, info->market, info->market_len) == 0)
-    return 0;
-  return ta_diag_set(d, TA_ERANGE, "built for market %.*s, not %s%s", (int)info->market_len,
-                     info->market, global ? "the global total" : "market ", global ? "" : name);
-}
-
 int srv__market_own_key(const char *t, size_t n) {
   if (n == 0 || t[0] == ' ' || t[n - 1] == ' ') return 0;
   for (size_t i = 0; i < n; i++) {
@@ -47,9 +37,7 @@ int srv__market_own_key(const char *t, size_t n) {
   return 1;
 }
 
-/* The key of hit h (*key: its text when that is its own key, else buf, TA_MAX_KEY + 1 bytes)
- * and its hash. Most display forms are their own key: they skip the normalizer. */
-static int hit_key(const trie_hit_t *h, char *buf, const char **key, size_t *len, uint64_t *hash) {
+int srv__hit_key(const trie_hit_t *h, char *buf, const char **key, size_t *len, uint64_t *hash) {
   int rc = 0;
   if (srv__market_own_key(h->text, h->text_len)) {
     *key = h->text;
@@ -73,19 +61,19 @@ int srv__market_fill(trie_hit_t *hits, size_t *n, size_t k, const trie_hit_t *g,
   const char *key, *other;
   size_t len, other_len;
   for (size_t i = 0; i < *n; i++) {
-    int rc = hit_key(&hits[i], buf, &key, &len, &seen[i]);
+    int rc = srv__hit_key(&hits[i], buf, &key, &len, &seen[i]);
     if (rc) return rc;
   }
   for (size_t j = 0; j < n_g && *n < k; j++) {
     uint64_t h;
-    int rc = hit_key(&g[j], buf, &key, &len, &h);
+    int rc = srv__hit_key(&g[j], buf, &key, &len, &h);
     if (rc) return rc;
     int dup = 0;
     for (size_t i = 0; i < *n && !dup; i++) {
       if (seen[i] != h) continue;
       uint64_t ignored;
       /* the same hash: compare the keys themselves */
-      rc = hit_key(&hits[i], other_buf, &other, &other_len, &ignored);
+      rc = srv__hit_key(&hits[i], other_buf, &other, &other_len, &ignored);
       if (rc) return rc;
       dup = other_len == len && memcmp(other, key, len) == 0;
     }

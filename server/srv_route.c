@@ -24,7 +24,6 @@ static void search_options(srv_reply_t *r) {
     srv__reply_cors(s, req);
     srv__reply_header(req, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS", 0);
     srv__reply_header(req, "Access-Control-Allow-Headers", "Accept, If-None-Match", 0);
-    srv__reply_header(req, "Access-Control-Expose-Headers", "ETag", 0);
     srv__reply_header(req, "Access-Control-Max-Age", "86400", 0);
   }
   srv__reply_send(r, 204, NULL, NULL, 0);

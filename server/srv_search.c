@@ -89,6 +89,9 @@ static int search_block(srv_t *s, int rep, const char *etag, ta_buf_t *b) {
   if (!rc) rc = buf_puts(b, s->mk.vary);
   if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Allow-Origin: ");
   if (!rc && s->cors_origin) rc = buf_puts(b, s->cors_origin);
+  /* what a page's script may read of the answer: said on the answer itself (Fetch), not in the
+   * preflight, which a plain GET does not even make */
+  if (!rc && s->cors_origin) rc = buf_puts(b, "\r\nAccess-Control-Expose-Headers: ETag");
   if (!rc) rc = ta_buf_put(b, "", 1); /* the NUL evhtp_header_new's strlen needs */
   return rc;
 }
@@ -219,12 +222,15 @@ static int search_variant(const search_in_t *in) {
   return in->rep + (in->part == 2 ? SRV_CACHE_PART : 0);
 }
 
-/* The completions of key for the request: the market's own first, then global's (SPEC §10)
- * when the market has fewer than k; *answered: the market whose trie gave the first one. */
+/* The completions of key for the request: the market's own first (*n_own of them), then
+ * global's (SPEC §10) when the market has fewer than k; *answered: the market whose trie gave
+ * the first one. */
 static int search_lookup(srv_worker_t *w, const search_in_t *in, const char *key, size_t key_len,
-                         size_t k, trie_hit_t *hits, size_t *n_hits, unsigned *answered) {
+                         size_t k, trie_hit_t *hits, size_t *n_hits, size_t *n_own,
+                         unsigned *answered) {
   *answered = in->market;
   int rc = srv__answer(in->rules, in->t, in->market, w->m, key, key_len, k, w->text, hits, n_hits);
+  *n_own = *n_hits;
   if (rc || in->market == 0 || *n_hits >= k || in->tg == NULL) {
     if (*n_hits == 0) *answered = 0;
     return rc;
@@ -329,13 +335,14 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
   size_t key_len = 0;
   trie_hit_t hits[TA_MAX_K];
   srv_mark_t marks[TA_MAX_K];
-  size_t n_hits = 0;
+  size_t n_hits = 0, n_own = 0;
   unsigned answered = in->market;
   rc = trie_norm_prefix(q.q, q.q_len, key, sizeof key, &key_len);
   if (rc == 0) {
     size_t kk = k < TA_MAX_K ? k : TA_MAX_K;
     /* a words part: this shard's word matches alone (no key of it starts with the prefix) */
-    if (in->part != 2) rc = search_lookup(w, in, key, key_len, kk, hits, &n_hits, &answered);
+    if (in->part != 2)
+      rc = search_lookup(w, in, key, key_len, kk, hits, &n_hits, &n_own, &answered);
     size_t n_exact = n_hits;
     /* A sharded node answering its own prefix with fewer exact matches than asked for: word
      * matches come from every shard (a later word of a key starts anywhere), so the other
@@ -349,9 +356,10 @@ static void search_answer(srv_worker_t *w, const search_in_t *in, search_out_t *
     }
     if (rc == 0) /* then word and typo matches (SPEC §15), of the market's trie */
       rc = srv__answer_more(in->rules, in->t, in->market, key, key_len, in->part == 2 ? 0 : q.typos,
-                            in->part == 2 ? 1 : q.words, in->others, kk, w->text, hits, marks,
-                            &n_hits);
-    if (n_exact == 0 && n_hits > 0) answered = in->market;
+                            in->part == 2 ? 1 : q.words, in->others, n_own, kk, w->text, hits,
+                            marks, &n_hits);
+    /* a word or typo match is the market's own: it names the market, after global's fill too */
+    if (n_hits > n_exact) answered = in->market;
     /* the empty prefix's merge has no trending suggestions: its parts neither (every node
      * holds the whole trending trie, so each part would add the same ones, of any shard);
      * nor has a words part (the owner mixes them in once) */

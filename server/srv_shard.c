@@ -335,6 +335,7 @@ static void reply_headers(srv_reply_t *r, const char *etag) {
   if (etag && etag[0]) srv__reply_header(r->req, "ETag", etag, 1);
   srv__reply_header(r->req, "Vary", s->mk.vary, 0);
   if (s->cors_origin) srv__reply_cors(s, r->req);
+  if (s->cors_origin) srv__reply_header(r->req, "Access-Control-Expose-Headers", "ETag", 0);
 }
 
 /* An answer that other shards made (another shard's, relayed; the empty prefix's merge) is

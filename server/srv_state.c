@@ -19,6 +19,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* The largest trie file loaded: half the machine's memory, since the old and the new copy are
@@ -35,6 +36,18 @@ static void trie_free(void *version) {
   trie_screen_free(t->screen);
   trie_close(t->reader);
   free(t);
+}
+
+/* srv_int.h, "Markets". Here, beside its one caller: srv_market.c calls this file (the slots it
+ * adds), so this file calls none of it. */
+int srv__market_file_fits(const char *name, const trie_info_t *info, ta_diag_t *d) {
+  if (info->market_len == 0) return 0;
+  int global = strcmp(name, "global") == 0;
+  if (!global && strlen(name) == info->market_len &&
+      memcmp(name, info->market, info->market_len) == 0)
+    return 0;
+  return ta_diag_set(d, TA_ERANGE, "built for market %.*s, not %s%s", (int)info->market_len,
+                     info->market, global ? "the global total" : "market ", global ? "" : name);
 }
 
 /* Loads the file of market m and publishes it in its slot. */

@@ -134,6 +134,45 @@ void srv__trending_release(srv_t *s, unsigned w, unsigned idx) {
   srv__snap_release(s->tr.m[idx].slot, w);
 }
 
+/* Gives each trending hit th[i] whose key is a regular hit's that hit's display form: trie_mix
+ * tells queries apart by display form, which the tries of an answer need not share (a market
+ * mixes in global's trending trie when it has none, and a market's answer holds global's fill),
+ * so the key would be shown twice, once in each spelling. The regular one's is kept: it is
+ * the one the answer shows for that key anyway. */
+static int trend_spell_as_regular(trie_hit_t *th, size_t n_t, const trie_hit_t *reg, size_t n_reg) {
+  uint64_t rh[TA_MAX_K];
+  char buf[TA_MAX_KEY + 1], rbuf[TA_MAX_KEY + 1];
+  const char *key, *rkey;
+  size_t len, rlen;
+  int hashed = 0;
+  for (size_t i = 0; i < n_t; i++) {
+    size_t j = 0;
+    while (j < n_reg && !(reg[j].text_len == th[i].text_len &&
+                          memcmp(reg[j].text, th[i].text, th[i].text_len) == 0))
+      j++;
+    if (j < n_reg) continue; /* the same display form: trie_mix sees it */
+    int rc = 0;
+    for (size_t x = 0; !hashed && x < n_reg && rc == 0; x++)
+      rc = srv__hit_key(&reg[x], rbuf, &rkey, &rlen, &rh[x]);
+    hashed = 1;
+    uint64_t h;
+    if (rc == 0) rc = srv__hit_key(&th[i], buf, &key, &len, &h);
+    if (rc) return rc;
+    for (j = 0; j < n_reg; j++) {
+      if (rh[j] != h) continue;
+      uint64_t ignored;
+      rc = srv__hit_key(&reg[j], rbuf, &rkey, &rlen, &ignored);
+      if (rc) return rc;
+      if (rlen == len && memcmp(rkey, key, len) == 0) {
+        th[i].text = reg[j].text;
+        th[i].text_len = reg[j].text_len;
+        break;
+      }
+    }
+  }
+  return 0;
+}
+
 int srv__trending_mix(srv_t *s, const srv_fstate_t *rules, const srv_trie_t *tt, unsigned idx,
                       srv_wmetrics_t *m, const char *key, size_t key_len, size_t k,
                       trie_text_t *text, trie_hit_t *hits, size_t *n, srv_mark_t *marks) {
@@ -155,7 +194,8 @@ int srv__trending_mix(srv_t *s, const srv_fstate_t *rules, const srv_trie_t *tt,
   unsigned char trending[TA_MAX_K];
   memcpy(reg, hits, n_all * sizeof *hits);
   memcpy(reg_marks, marks, n_all * sizeof *marks);
-  rc = trie_mix(reg, n_reg, th, n_t, s->tr.slots, k, hits, trending, n);
+  rc = trend_spell_as_regular(th, n_t, reg, n_reg);
+  if (rc == 0) rc = trie_mix(reg, n_reg, th, n_t, s->tr.slots, k, hits, trending, n);
   if (rc) return rc;
   uint64_t shown = 0;
   for (size_t i = 0; i < *n; i++) {

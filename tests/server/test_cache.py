@@ -277,7 +277,8 @@ class AnswerCache(ServerCase):
                 names = [l.split(":", 1)[0].lower() for l in lines[1:]]
                 self.assertEqual(sorted(names),
                                  sorted(["content-type", "cache-control", "etag", "vary",
-                                         "access-control-allow-origin", "content-length"] +
+                                         "access-control-allow-origin",
+                                         "access-control-expose-headers", "content-length"] +
                                         (["connection"] if want_conn else [])),
                                  "%s: each header once" % what)
                 if want_conn:

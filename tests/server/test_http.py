@@ -226,6 +226,9 @@ class Serve(ServerCase):
         self.assertEqual(h.get("cache-control"), "public, max-age=123", "Cache-Control")
         self.assertEqual(h.get("vary"), "Accept", "Vary")
         self.assertEqual(h.get("access-control-allow-origin"), ORIGIN, "CORS origin")
+        # the answer's own headers say which a page's script may read (Fetch: the preflight's
+        # would say nothing, and a plain GET has none): the ETag, to send If-None-Match with
+        self.assertEqual(h.get("access-control-expose-headers"), "ETag", "CORS expose")
         self.assertTrue(etag.startswith('"') and etag.endswith('"') and len(etag) > 4,
                         "ETag %r" % etag)
         st, hm, _ = search(self.srv, "new", msgpack=True)

@@ -41,6 +41,9 @@ FR = [("baguette", 300), ("bank", 200), ("boulangerie", 100)]
 DE2 = [("bundesliga tabelle", 990), ("bahn", 400)]
 IT = [("bar", 100), ("bingo", 90)]
 RULES = "word:bierfest\nword:bingo\n"
+# A market's word match after global's fill: "hotel" is no prefix of de's keys, one of global's
+GWORDS = [("hotel california", 300), ("zoo", 5)]
+DEWORDS = [("berlin hotel", 50), ("bahn", 40)]
 
 
 def build(name, rows):
@@ -74,7 +77,8 @@ def make_dir(name, files):
 def setUpModule():
     global WORK
     WORK = tempfile.mkdtemp(prefix="ta-markets-test-")
-    for name, rows in (("global", GLOBAL), ("de", DE), ("fr", FR), ("de2", DE2), ("it", IT)):
+    for name, rows in (("global", GLOBAL), ("de", DE), ("fr", FR), ("de2", DE2), ("it", IT),
+                       ("gwords", GWORDS), ("dewords", DEWORDS)):
         build(name, rows)
     with open(os.path.join(WORK, "rules.txt"), "w") as f:
         f.write(RULES)
@@ -270,6 +274,31 @@ class Markets(ServerCase):
         for line in re.split("[\r\n]", log):
             self.assertFalse(line.startswith("typeahead-serve: FORGED"), "a forged line: %r" % line)
         self.assertNotIn("\x1b", log, "no raw escape byte in the log")
+
+
+class MarketWords(ServerCase):
+    """A market's own word and typo matches (SPEC §15) after global's fill (SPEC §10)."""
+
+    def test_word_match_after_fill(self):
+        # "hotel california" and "berlin hotel" are both query 0 of their files: a market's
+        # match was checked against global's fill by that number (a key of another file), and
+        # left out as if it were one of them
+        d = make_dir("words", {"global.trie": "gwords", "de.trie": "dewords"})
+        srv = self.serve("words", ARGS.serve, None, args=["--trie-dir", d])
+        # de has no key starting with "hotel": global's exact one fills, then de's word match
+        for q in ("q=hotel&market=de", "q=hotel&market=de&k=2"):
+            st, _, a = search(srv, q)
+            self.assertEqual(st, 200)
+            self.assertEqual(texts(a), ["hotel california", "berlin hotel"], q)
+            self.assertEqual([s["match"] for s in a["suggestions"]], ["prefix", "words"], q)
+            # a suggestion came from de's trie: the answer names de (docs/server.md, Markets)
+            self.assertEqual(a["market"], "de", q)
+        # only global's: global
+        st, _, a = search(srv, "q=hotel&market=de&k=1")
+        self.assertEqual((a["market"], texts(a)), ("global", ["hotel california"]))
+        st, _, a = search(srv, "q=hotel&market=de&words=0")
+        self.assertEqual((a["market"], texts(a)), ("global", ["hotel california"]))
+        self.assertEqual(srv.stop(), 0)
 
 
 class Swaps(ServerCase):

@@ -63,7 +63,7 @@ static void answer(srv_t *s, const srv_fstate_t *rules, const srv_trie_t *t, con
   trie_text_reset(tu_text());
   assert_int_equal(srv__answer(rules, t, 0, &s->wmetrics[0], "york", 4, 8, tu_text(), hits, n), 0);
   assert_int_equal(
-      srv__answer_more(rules, t, 0, "york", 4, 0, 1, NULL, 8, tu_text(), hits, marks, n), 0);
+      srv__answer_more(rules, t, 0, "york", 4, 0, 1, NULL, *n, 8, tu_text(), hits, marks, n), 0);
   assert_int_equal(
       srv__trending_mix(s, rules, tt, 0, &s->wmetrics[0], "york", 4, 8, tu_text(), hits, n, marks),
       0);

@@ -42,6 +42,8 @@ TREND2 = [("neon genesis", 60)]
 DE = [("netz", 500), ("neu", 400), ("nebel", 300)]
 FR = [("nez", 50)]
 TREND_DE = [("neue folge", 70)]
+# a market's spellings of keys that global's trending trie holds spelled its own way
+AT = [("Neon Lights", 500), ("New York", 400)]
 RULES = "word:quake\n"
 TOKEN = "trending-test-token"
 AUTH = {"Authorization": "Bearer " + TOKEN}
@@ -103,7 +105,7 @@ def setUpModule():
     global WORK
     WORK = tempfile.mkdtemp(prefix="ta-trending-test-")
     for name, rows in (("main", MAIN), ("trend", TREND), ("trend2", TREND2), ("de", DE),
-                       ("fr", FR), ("trend_de", TREND_DE)):
+                       ("fr", FR), ("trend_de", TREND_DE), ("at", AT)):
         build(name, rows)
     with open(os.path.join(WORK, "rules.txt"), "w") as f:
         f.write(RULES)
@@ -388,6 +390,31 @@ class Markets(ServerCase):
         os.unlink(os.path.join(trend, "de.trie"))
         self.assertTrue(wait_for(lambda: "new pope" in [
             s["text"] for s in search(srv, "ne", market="de")[0]], 10))
+        self.assertEqual(srv.stop(), 0)
+
+
+class MarketSpelling(ServerCase):
+    """A market that mixes in global's trending trie spells some keys its own way: a key is
+    shown once (trie_mix tells queries apart by display form, which two markets' tries need
+    not share), in the market's spelling, marked trending."""
+
+    def test_key_once(self):
+        tries = os.path.join(WORK, "tries-at")
+        trend = os.path.join(WORK, "trend-at")
+        os.mkdir(tries)
+        os.mkdir(trend)
+        put(os.path.join(tries, "global.trie"), TRIES["main"])
+        put(os.path.join(tries, "at.trie"), TRIES["at"])
+        put(os.path.join(trend, "global.trie"), TRIES["trend"])
+        srv = self.serve("spelling", ARGS.serve, None, ["--trie-dir", tries, "--trending", trend])
+        at, _ = search(srv, "neo", market="at")
+        self.assertEqual(at, [{"text": "Neon Lights", "score": 500, "trending": True}])
+        # global's fill (its spellings) with the market's own: each key once as well
+        at, _ = search(srv, "ne", market="at", k=6)
+        keys = [s["text"].lower() for s in at]
+        self.assertEqual(len(keys), len(set(keys)), at)
+        self.assertEqual(at[0]["text"], "Neon Lights")
+        self.assertIn({"text": "Neon Lights", "score": 500, "trending": True}, at)
         self.assertEqual(srv.stop(), 0)
 
 

@@ -99,7 +99,8 @@ static void on_refused(void *ctx, const char *name, const char *why) {
 
 /* --files0-from: the LOG names in path, each ended by a NUL (as find -print0 writes them), for a
  * spool of more logs than a command line holds (the nightly job after nights of backlog: exec
- * failed with E2BIG, and each night again). *names points into *buf; the caller frees both.
+ * failed with E2BIG, and each night again). *names points into *buf; the caller frees both
+ * (after an error only *buf: *names is NULL).
  * An empty list, an empty name or a last name without its NUL (a list cut short) is refused. */
 #define MAX_NAMES0 (64u << 20) /* bytes of a --files0-from list: a million long paths */
 static int read_names0(const char *path, ta_buf_t *buf, const char ***names, size_t *n) {
@@ -112,6 +113,8 @@ static int read_names0(const char *path, ta_buf_t *buf, const char ***names, siz
     fprintf(stderr, "typeahead-aggregate: --files0-from %s\n", ta_diag_format(&d, msg, sizeof msg));
     return rc;
   }
+  const char **list = NULL; /* *names only on success: on an error nothing is the caller's */
+  size_t count = 0;
   *names = NULL;
   *n = 0;
   for (size_t at = 0; at < buf->len;) {
@@ -119,19 +122,23 @@ static int read_names0(const char *path, ta_buf_t *buf, const char ***names, siz
     if (!end || end == buf->p + at) {
       fprintf(stderr, "typeahead-aggregate: --files0-from %s: byte %zu: %s\n", path, at,
               end ? "an empty name" : "the last name has no NUL after it (a list cut short?)");
+      free(list);
       return TA_EPARSE;
     }
-    if (*n == cap && (rc = ta_grow((void **)names, &cap, *n + 1, sizeof **names, 256))) {
+    if (count == cap && (rc = ta_grow((void **)&list, &cap, count + 1, sizeof *list, 256))) {
       fprintf(stderr, "typeahead-aggregate: --files0-from %s: %s\n", path, ta_strerror(rc));
+      free(list);
       return rc;
     }
-    (*names)[(*n)++] = buf->p + at;
+    list[count++] = buf->p + at;
     at = (size_t)(end - buf->p) + 1;
   }
-  if (!*n) {
+  if (!count) {
     fprintf(stderr, "typeahead-aggregate: --files0-from %s: no name in it\n", path);
     return TA_EPARSE;
   }
+  *names = list;
+  *n = count;
   return 0;
 }
 

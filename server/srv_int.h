@@ -136,6 +136,10 @@ int srv__gate_scan(const char *p, size_t n, srv_gate_t *g);
 /* 1 when v[0..n) is a Host value the gate takes (uri-host [":" port], outer blanks aside,
  * RFC 9110 §7.2), else 0. */
 int srv__host_valid(const char *v, size_t n);
+/* Drops a field value's outer blanks (RFC 9110 §5.5: SP and HTAB) from v[0..*n), for the values
+ * the server reads whole (Host, --market-header); libevhtp keeps trailing ones and leading
+ * tabs. */
+void srv__ows_trim(const char **v, size_t *n);
 
 /* Whether a request for an admin endpoint may go on: 0 when auth[0..n) is "Bearer <token>" with
  * the token of --admin-token-file, 404 when there is no token file (the endpoints are off), 401

@@ -133,8 +133,7 @@ unsigned srv__market_of(const srv_t *s, const char *raw, size_t len, const char 
                      * which libevhtp keeps but the leading spaces */
     v = hdr;
     vn = strlen(hdr);
-    while (vn && (*v == ' ' || *v == '\t')) v++, vn--;
-    while (vn && (v[vn - 1] == ' ' || v[vn - 1] == '\t')) vn--;
+    srv__ows_trim(&v, &vn);
   }
   if (v == NULL || vn == 0 || vn > TA_MAX_MARKET) return 0;
   for (size_t i = 0; i < vn; i++)

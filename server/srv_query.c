@@ -3,8 +3,8 @@
  * parameters of the raw query string, percent-decodes each value with '+' as a space (one
  * decoder for every parameter, market= included: k=%31%30 is k=10), and checks q's length and
  * UTF-8 and the others' syntax. It replaces libevhtp's evhtp_parse_query/evhtp_unescape_string,
- * which keep '+' and write no terminating NUL. Every byte of the input is hostile: this code is fuzzed
- * (tests/fuzz/fuzz_request.c).
+ * which keep '+' and write no terminating NUL. Every byte of the input is hostile: this code is
+ * fuzzed (tests/fuzz/fuzz_request.c).
  *
  * It also holds the request gate's scan (srv__gate_scan), which looks at a request's header
  * block before libevhtp's parser may see it (see srv_conn.c for why; the rules are SPEC §8's
@@ -234,13 +234,17 @@ static void gate_trim(const char **v, size_t *n) {
   while (*n && ((*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t')) --*n;
 }
 
+void srv__ows_trim(const char **v, size_t *n) {
+  while (*n && (**v == ' ' || **v == '\t')) ++*v, --*n;
+  while (*n && ((*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t')) --*n;
+}
+
 /* A Host value (RFC 9110 §7.2: uri-host [":" port]) without its outer blanks; empty is valid
  * (RFC 9112 §3.2). The host: a reg-name (unreserved, sub-delims and %XX; an IPv4 address is one)
  * or an IP-literal in brackets. */
 int srv__host_valid(const char *v, size_t n) {
   static const char punct[] = "-._~!$&'()*+,;="; /* unreserved and sub-delims but letters, digits */
-  while (n && (*v == ' ' || *v == '\t')) v++, n--;
-  while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+  srv__ows_trim(&v, &n);
   int literal = n && v[0] == '[';
   size_t i = (size_t)literal;
   for (; i < n && v[i] != (literal ? ']' : ':'); i++) {

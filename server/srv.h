@@ -60,8 +60,8 @@ typedef struct {
 
 /* Raises the soft descriptor limit to the hard one, reads the token file, loads and verifies
  * the trie (a missing or bad trie is logged and the server starts anyway, answering 503 until a
- * good file appears), and binds the listening sockets. The strings of cfg are copied. On success *out owns everything; srv_free() it.
- * Blocks SIGHUP, SIGTERM and SIGINT in the calling thread first (srv_run handles them): one sent
+ * good file appears), and binds the listening sockets. The strings of cfg are copied. On
+ * success *out owns everything; srv_free() it. Blocks SIGHUP, SIGTERM and SIGINT in the calling thread first (srv_run handles them): one sent
  * while the tries load waits for srv_run instead of killing the process. */
 int srv_new(const srv_config_t *cfg, srv_t **out);
 

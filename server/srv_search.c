@@ -158,8 +158,9 @@ static int search_send_200(srv_reply_t *r, const char *block, const char *body, 
 }
 
 /* Sends a 200 (body[0..n), omitted for HEAD with its Content-Length kept) or a 304 with the
- * header block (no Content-Length: srv__reply_bodiless). The two headers borrow their values (the block, a stack buffer): they are
- * taken out again as soon as libevhtp has serialized the reply. */
+ * header block (no Content-Length: srv__reply_bodiless). The two headers borrow their values
+ * (the block, a stack buffer): they are taken out again as soon as libevhtp has serialized the
+ * reply. */
 static void search_send(srv_reply_t *r, int status, const char *block, const char *body, size_t n) {
   evhtp_request_t *req = r->req;
   if (r->w->draining) srv__conn_close_after_reply(req);

@@ -5,8 +5,8 @@
  * every heavy list equals the true top-k of its subtree, every stored display text (HOTSTR,
  * DISPLAY) is a display form that normalizes to its id's key, and keys of equal score are
  * ranked by key bytes. Also the string and score arrays. Any failure is an error code, never a
- * crash, and the diagnostic says where: the section and the byte offset in the file of the bad entry,
- * byte or node (ta_diag_at_offset).
+ * crash, and the diagnostic says where: the section and the byte offset in the file of the bad
+ * entry, byte or node (ta_diag_at_offset).
  */
 #include "trie_int.h"
 #include "trie_norm_int.h"

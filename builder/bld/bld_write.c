@@ -4,8 +4,8 @@
  * written, so a killed build leaves none) -> flush -> trie_open_fd + trie_verify of that temp
  * file -> fsync and rename (ta_afile_commit). Any failure removes the temp file and leaves --out
  * as it was, so a server watching --out never sees a half-written or unverified file. The same
- * for prefix shards (SPEC §11): the keys grouped by the shard of their first code point, one such file
- * per shard, then the shard map (docs/FORMAT.md "Shard map").
+ * for prefix shards (SPEC §11): the keys grouped by the shard of their first code point, one
+ * such file per shard, then the shard map (docs/FORMAT.md "Shard map").
  */
 #include "bld_int.h"
 

@@ -143,9 +143,8 @@ typedef struct tbl_reader tbl_reader_t;
  * TA_ENORMVERSION, anything but a regular file (a FIFO, whose open would block; a directory)
  * TA_ENOTREG before it is opened (ta_open_regular), with a sentence saying what and where in
  * tbl_reader_errmsg(). On failure *out is still set (so the message can be read) and must be
- * closed; it is NULL only on TA_ENOMEM. Anything but a regular file is refused (TA_ENOTREG). A
- * path DIR/.txn/NAME (tbl_list's) that is gone is opened as DIR/NAME, where a roll forward
- * moves it. */
+ * closed; it is NULL only on TA_ENOMEM. A path DIR/.txn/NAME (tbl_list's) that is gone is
+ * opened as DIR/NAME, where a roll forward moves it. */
 int tbl_reader_open(const char *path, tbl_reader_t **out);
 tbl_week_t tbl_reader_week(const tbl_reader_t *t);
 /* Next (key, count), keys (tbl_key_make) in strictly ascending byte order: the global rows,
